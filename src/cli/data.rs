@@ -1,0 +1,108 @@
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+use crate::data::synth::{Crash, Regime, SynthConfig, generate};
+use crate::data::{inspect::inspect, load_prices, write_prices};
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Assets, date range, gaps, and each asset's annualized return and volatility.
+    Inspect {
+        /// A wide price CSV: `date,ASSET1,...` or, without dates, `ASSET1,...`.
+        file: PathBuf,
+        /// Periods per year for annualizing.
+        #[arg(long, default_value_t = 252.0)]
+        periods_per_year: f64,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a seeded synthetic market (correlated GBM with regimes, jumps and an optional crash).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Where to write the prices (CSV).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 5)]
+    assets: usize,
+    #[arg(long, default_value_t = 1500)]
+    periods: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Date of the first row (later rows are weekdays).
+    #[arg(long, default_value = "2010-01-04")]
+    start: NaiveDate,
+    /// Pairwise correlation of the assets.
+    #[arg(long, default_value_t = 0.3)]
+    correlation: f64,
+    /// Calm regime: annual drift and volatility.
+    #[arg(long, default_value_t = 0.10)]
+    drift: f64,
+    #[arg(long, default_value_t = 0.15)]
+    volatility: f64,
+    /// Stressed regime: annual drift and volatility; set --switch-probability 0 for one regime.
+    #[arg(long, default_value_t = -0.15)]
+    stress_drift: f64,
+    #[arg(long, default_value_t = 0.35)]
+    stress_volatility: f64,
+    /// Probability per period of switching regime.
+    #[arg(long, default_value_t = 0.01)]
+    switch_probability: f64,
+    /// Expected jumps per asset per year.
+    #[arg(long, default_value_t = 1.0)]
+    jumps_per_year: f64,
+    /// Row of a crash day on which every asset falls by --crash-fall.
+    #[arg(long, requires = "crash_fall")]
+    crash_period: Option<usize>,
+    /// Fraction lost on the crash day (0.2 = -20%).
+    #[arg(long, requires = "crash_period")]
+    crash_fall: Option<f64>,
+}
+
+pub fn run(command: DataCommand) -> Result<()> {
+    match command {
+        DataCommand::Inspect { file, periods_per_year, json } => {
+            let panel = load_prices(&file)?;
+            let summary = inspect(&panel, periods_per_year);
+            if json {
+                super::print_json(&summary)?;
+            } else {
+                print!("{summary}");
+            }
+            Ok(())
+        }
+        DataCommand::Synth(args) => {
+            let config = SynthConfig {
+                assets: args.assets,
+                periods: args.periods,
+                start: args.start,
+                seed: args.seed,
+                correlation: args.correlation,
+                regimes: vec![
+                    Regime { drift: args.drift, volatility: args.volatility },
+                    Regime { drift: args.stress_drift, volatility: args.stress_volatility },
+                ],
+                switch_probability: args.switch_probability,
+                jumps_per_year: args.jumps_per_year,
+                crash: args.crash_period.zip(args.crash_fall).map(|(period, fall)| Crash { period, fall }),
+                ..SynthConfig::default()
+            };
+            let panel = generate(&config).map_err(anyhow::Error::msg).context("invalid synthetic market")?;
+            write_prices(&panel, &args.out)?;
+            println!(
+                "wrote {} assets x {} periods ({} .. {}) to {}",
+                panel.n_assets(),
+                panel.n_periods(),
+                panel.index.label(0),
+                panel.index.label(panel.n_periods() - 1),
+                args.out.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Environment configs: the TOML files under `envs/` say which data, assets and periods to use,
+//! which features an agent sees, what trading costs, how often it rebalances and how it is
+//! rewarded. Every field has a documented default, so a config names only what it changes.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::data::Stamp;
+use crate::env::{CostConfig, RewardConfig};
+use crate::error::ConfigError;
+use crate::features::FeatureConfig;
+
+/// The config that runs when none is given.
+pub const DEFAULT_CONFIG: &str = "envs/default.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    pub data: DataConfig,
+    #[serde(default)]
+    pub periods: Periods,
+    #[serde(default)]
+    pub features: FeatureConfig,
+    #[serde(default)]
+    pub costs: CostConfig,
+    #[serde(default)]
+    pub episode: EpisodeConfig,
+    #[serde(default)]
+    pub reward: RewardConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// The price file; a relative path is taken relative to the config file's folder.
+    pub file: PathBuf,
+    /// Assets to trade, in order; empty means every column of the file.
+    #[serde(default)]
+    pub assets: Vec<String>,
+    /// First and last rows of data to load (dates, or period numbers for undated files).
+    /// Omitted: from the first row where every chosen asset trades, to the last row.
+    #[serde(default)]
+    pub from: Option<Stamp>,
+    #[serde(default)]
+    pub to: Option<Stamp>,
+    /// Periods per year, for annualizing (252 for daily data).
+    #[serde(default = "default_periods_per_year")]
+    pub periods_per_year: f64,
+}
+
+fn default_periods_per_year() -> f64 {
+    252.0
+}
+
+/// A span of the data, both ends inclusive; an omitted end is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Span {
+    pub from: Option<Stamp>,
+    pub to: Option<Stamp>,
+}
+
+/// Where training, validation (model selection) and test (final, untouched) decisions happen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Periods {
+    #[serde(default)]
+    pub train: Span,
+    #[serde(default)]
+    pub validation: Span,
+    #[serde(default)]
+    pub test: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EpisodeConfig {
+    /// Decisions per episode; `0` runs over the whole range from its start.
+    pub horizon: usize,
+    /// Periods between decisions: the portfolio is rebalanced every `rebalance_every` periods and
+    /// drifts with prices in between.
+    pub rebalance_every: usize,
+    /// Periods left out at both edges of a range, so that neighbouring ranges never share the
+    /// prices around their border.
+    pub embargo: usize,
+}
+
+impl Default for EpisodeConfig {
+    fn default() -> Self {
+        Self { horizon: 0, rebalance_every: 1, embargo: 0 }
+    }
+}
+
+impl EnvConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let mut config: EnvConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        if config.data.file.is_relative() {
+            let folder = path.parent().unwrap_or(Path::new("."));
+            config.data.file = folder.join(&config.data.file);
+        }
+        config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.features.validate()?;
+        self.costs.validate()?;
+        self.reward.validate()?;
+        if self.episode.rebalance_every == 0 {
+            return Err("episode.rebalance_every must be at least 1".into());
+        }
+        if !(self.data.periods_per_year > 0.0) {
+            return Err("data.periods_per_year must be positive".into());
+        }
+        Ok(())
+    }
+}

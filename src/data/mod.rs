@@ -1,0 +1,343 @@
+//! Price data: a panel of asset prices over time, loaded from CSV, selected by assets and range,
+//! and turned into the price relatives that drive the simulated market.
+//!
+//! Convention used everywhere in folio: `p[t][i]` is the close of asset `i` at period `t`, and the
+//! price relative `x[t][i] = p[t][i] / p[t-1][i]` is what an allocation chosen at the close of
+//! `t - 1` earns over period `t`.
+
+mod csv;
+pub mod inspect;
+pub mod synth;
+
+pub use self::csv::{load_prices, write_prices};
+
+use chrono::NaiveDate;
+use ndarray::{Array2, ArrayView1, s};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+use crate::error::DataError;
+
+/// The time axis of a panel: calendar dates, or plain period numbers for data sets without dates
+/// (the online-portfolio-selection benchmarks), numbered from 0.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeIndex {
+    Dates(Vec<NaiveDate>),
+    Periods(usize),
+}
+
+impl TimeIndex {
+    pub fn len(&self) -> usize {
+        match self {
+            TimeIndex::Dates(dates) => dates.len(),
+            TimeIndex::Periods(n) => *n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_dated(&self) -> bool {
+        matches!(self, TimeIndex::Dates(_))
+    }
+
+    /// Human-readable label of row `t`: an ISO date or a period number.
+    pub fn label(&self, t: usize) -> String {
+        match self {
+            TimeIndex::Dates(dates) => dates[t].to_string(),
+            TimeIndex::Periods(_) => t.to_string(),
+        }
+    }
+
+    /// First row at or after `stamp`.
+    pub fn first_at_or_after(&self, stamp: &Stamp) -> Option<usize> {
+        match (self, stamp) {
+            (TimeIndex::Dates(dates), Stamp::Date(d)) => {
+                let i = dates.partition_point(|x| x < d);
+                (i < dates.len()).then_some(i)
+            }
+            (TimeIndex::Periods(n), Stamp::Period(p)) => (*p < *n).then_some(*p),
+            _ => None,
+        }
+    }
+
+    /// Last row at or before `stamp`.
+    pub fn last_at_or_before(&self, stamp: &Stamp) -> Option<usize> {
+        match (self, stamp) {
+            (TimeIndex::Dates(dates), Stamp::Date(d)) => {
+                dates.partition_point(|x| x <= d).checked_sub(1)
+            }
+            (TimeIndex::Periods(n), Stamp::Period(p)) => n.checked_sub(1).map(|last| last.min(*p)),
+            _ => None,
+        }
+    }
+
+    fn slice(&self, rows: std::ops::Range<usize>) -> TimeIndex {
+        match self {
+            TimeIndex::Dates(dates) => TimeIndex::Dates(dates[rows].to_vec()),
+            TimeIndex::Periods(_) => TimeIndex::Periods(rows.len()),
+        }
+    }
+}
+
+/// A point on a time axis as a user writes it: `2019-01-02` or, for undated data, `250`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(untagged)]
+pub enum Stamp {
+    Date(NaiveDate),
+    Period(usize),
+}
+
+impl std::str::FromStr for Stamp {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(Stamp::Date(date));
+        }
+        text.parse::<usize>().map(Stamp::Period).map_err(|_| {
+            format!("'{text}' is neither an ISO date (YYYY-MM-DD) nor a period number")
+        })
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stamp::Date(d) => write!(f, "{d}"),
+            Stamp::Period(p) => write!(f, "period {p}"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Stamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(usize),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(Stamp::Period(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Prices of several assets over time. Cells before an asset's first trade (or after its last)
+/// are NaN; everything between is a finite positive price, as the loader guarantees.
+#[derive(Debug, Clone)]
+pub struct PricePanel {
+    /// Where the prices came from, for messages (a path, or `synthetic`).
+    pub source: PathBuf,
+    pub assets: Vec<String>,
+    pub index: TimeIndex,
+    /// Rows are periods, columns are assets.
+    pub prices: Array2<f64>,
+}
+
+/// The rows an asset has prices for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listing {
+    pub first: usize,
+    pub last: usize,
+}
+
+impl PricePanel {
+    pub fn new(
+        source: impl Into<PathBuf>,
+        assets: Vec<String>,
+        index: TimeIndex,
+        prices: Array2<f64>,
+    ) -> Self {
+        assert_eq!(prices.nrows(), index.len(), "one price row per time stamp");
+        assert_eq!(prices.ncols(), assets.len(), "one price column per asset");
+        Self { source: source.into(), assets, index, prices }
+    }
+
+    pub fn n_periods(&self) -> usize {
+        self.prices.nrows()
+    }
+
+    pub fn n_assets(&self) -> usize {
+        self.prices.ncols()
+    }
+
+    pub fn asset_prices(&self, asset: usize) -> ArrayView1<'_, f64> {
+        self.prices.column(asset)
+    }
+
+    /// First and last rows with a price for `asset`, or `None` if it never trades.
+    pub fn listing(&self, asset: usize) -> Option<Listing> {
+        let column = self.prices.column(asset);
+        let first = column.iter().position(|p| p.is_finite())?;
+        let last = column.iter().rposition(|p| p.is_finite())?;
+        Some(Listing { first, last })
+    }
+
+    /// Keep the named assets (in the given order; all assets when `names` is empty) over the rows
+    /// between `from` and `to` inclusive (the whole panel when omitted).
+    ///
+    /// Assets listed later than others are handled explicitly: without `from`, the range starts
+    /// where every chosen asset trades and [`Selection::limited_by`] names the asset that set the
+    /// start; with an explicit `from` before an asset's first price it is an error naming the asset.
+    pub fn select(
+        &self,
+        names: &[String],
+        from: Option<Stamp>,
+        to: Option<Stamp>,
+    ) -> Result<Selection, DataError> {
+        let columns: Vec<usize> = if names.is_empty() {
+            (0..self.n_assets()).collect()
+        } else {
+            let mut columns = Vec::with_capacity(names.len());
+            for name in names {
+                let column = self.assets.iter().position(|a| a == name).ok_or_else(|| {
+                    DataError::Selection(format!(
+                        "asset '{name}' is not in {} (it has: {})",
+                        self.source.display(),
+                        self.assets.join(", ")
+                    ))
+                })?;
+                if columns.contains(&column) {
+                    return Err(DataError::Selection(format!("asset '{name}' is selected twice")));
+                }
+                columns.push(column);
+            }
+            columns
+        };
+        if columns.is_empty() {
+            return Err(DataError::Selection(format!("{} has no assets", self.source.display())));
+        }
+
+        let mut common_first = 0;
+        let mut common_last = usize::MAX;
+        let mut limited_by = None;
+        for &c in &columns {
+            let listing = self.listing(c).ok_or_else(|| {
+                DataError::Selection(format!(
+                    "asset '{}' has no prices in {}",
+                    self.assets[c],
+                    self.source.display()
+                ))
+            })?;
+            if listing.first > common_first {
+                common_first = listing.first;
+                limited_by = Some(self.assets[c].clone());
+            }
+            common_last = common_last.min(listing.last);
+        }
+        let limited_by = limited_by.filter(|_| common_first > 0);
+
+        let start = match from {
+            None => common_first,
+            Some(stamp) => {
+                let row = self.index.first_at_or_after(&stamp).ok_or_else(|| {
+                    DataError::Selection(format!(
+                        "--from {stamp} is after the last row of {} ({})",
+                        self.source.display(),
+                        self.index.label(self.n_periods().saturating_sub(1))
+                    ))
+                })?;
+                if row < common_first {
+                    let asset = limited_by.clone().unwrap_or_default();
+                    return Err(DataError::Selection(format!(
+                        "asset '{asset}' has prices only from {}; the range starts at {}: \
+                         start at {} or leave '{asset}' out",
+                        self.index.label(common_first),
+                        self.index.label(row),
+                        self.index.label(common_first),
+                    )));
+                }
+                row
+            }
+        };
+        let end = match to {
+            None => common_last,
+            Some(stamp) => {
+                let row = self.index.last_at_or_before(&stamp).ok_or_else(|| {
+                    DataError::Selection(format!(
+                        "--to {stamp} is before the first row of {}",
+                        self.source.display()
+                    ))
+                })?;
+                if row > common_last {
+                    let asset = columns
+                        .iter()
+                        .find(|&&c| self.listing(c).is_some_and(|l| l.last == common_last))
+                        .map(|&c| self.assets[c].clone())
+                        .unwrap_or_default();
+                    return Err(DataError::Selection(format!(
+                        "asset '{asset}' has prices only up to {}; the range ends at {}",
+                        self.index.label(common_last),
+                        self.index.label(row)
+                    )));
+                }
+                row
+            }
+        };
+        if end <= start {
+            return Err(DataError::Selection(format!(
+                "the selected range {} .. {} of {} holds fewer than two periods",
+                self.index.label(start.min(self.n_periods() - 1)),
+                self.index.label(end.min(self.n_periods() - 1)),
+                self.source.display()
+            )));
+        }
+
+        let rows = start..end + 1;
+        let mut prices = Array2::zeros((rows.len(), columns.len()));
+        for (j, &c) in columns.iter().enumerate() {
+            prices.column_mut(j).assign(&self.prices.slice(s![rows.clone(), c]));
+        }
+        let panel = PricePanel {
+            source: self.source.clone(),
+            assets: columns.iter().map(|&c| self.assets[c].clone()).collect(),
+            index: self.index.slice(rows),
+            prices,
+        };
+        Ok(Selection { panel, limited_by: if from.is_none() { limited_by } else { None } })
+    }
+
+    /// Price relatives `x[t][i] = p[t][i] / p[t-1][i]` for `t = 1..T`; row `t-1` of the result
+    /// belongs to period `t`. Requires a panel without missing prices (a [`Selection`]).
+    pub fn relatives(&self) -> Array2<f64> {
+        let t = self.n_periods();
+        let now = self.prices.slice(s![1..t, ..]);
+        let before = self.prices.slice(s![0..t - 1, ..]);
+        &now / &before
+    }
+
+    /// A content hash of the panel as used (asset names, time stamps and every price bit), so a
+    /// checkpoint can tell whether it is being evaluated on the data it was trained for.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for asset in &self.assets {
+            hasher.update(asset.as_bytes());
+            hasher.update([0u8]);
+        }
+        match &self.index {
+            TimeIndex::Dates(dates) => {
+                for d in dates {
+                    hasher.update(d.to_string().as_bytes());
+                }
+            }
+            TimeIndex::Periods(n) => hasher.update((*n as u64).to_le_bytes()),
+        }
+        for p in &self.prices {
+            hasher.update(p.to_le_bytes());
+        }
+        let digest = hasher.finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A panel cut to the chosen assets and range, with every price present.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub panel: PricePanel,
+    /// The asset whose late start set the first row, when the range was not given explicitly.
+    pub limited_by: Option<String>,
+}

@@ -1,0 +1,173 @@
+//! The market an environment simulates: selected prices, their relatives with a cash column, and
+//! the normalized causal features, shared read-only by every episode and environment.
+
+use std::ops::Range;
+
+use crate::config::{EnvConfig, Span};
+use crate::data::{PricePanel, Selection, load_prices};
+use crate::error::EnvError;
+use crate::features::{FeatureConfig, FeatureSet, NormalizedFeatures, Normalizer};
+
+#[derive(Debug, Clone)]
+pub struct Market {
+    pub panel: PricePanel,
+    pub feature_config: FeatureConfig,
+    pub normalizer: Normalizer,
+    pub features: NormalizedFeatures,
+    /// `[period][cash + assets]`: row `t` holds `p[t] / p[t-1]` with cash first at 1.0; row 0 is
+    /// all ones (there is no period before the first).
+    relatives: Vec<f64>,
+}
+
+/// Rows of the market where an episode may act: decisions at the close of `first` up to before
+/// `last`, whose price is the last one an episode uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecisionRange {
+    pub first: usize,
+    pub last: usize,
+}
+
+impl DecisionRange {
+    /// Periods of price movement inside the range.
+    pub fn periods(&self) -> usize {
+        self.last - self.first
+    }
+}
+
+/// Layout of an observation, a flat `f32` slice: the feature windows `[asset][feature][window]`
+/// (oldest first), then the current (drifted) weights `[cash, asset 1, ..., asset N]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservationLayout {
+    pub assets: usize,
+    pub features: usize,
+    pub window: usize,
+}
+
+impl ObservationLayout {
+    pub fn feature_len(&self) -> usize {
+        self.assets * self.features * self.window
+    }
+
+    pub fn len(&self) -> usize {
+        self.feature_len() + self.assets + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Market {
+    /// Build a market from a selected panel. The normalizer is fitted on rows `fit_rows` (the
+    /// training period) unless one is given (a checkpoint's, reapplied to new data).
+    pub fn new(
+        panel: PricePanel,
+        feature_config: &FeatureConfig,
+        normalizer: Option<Normalizer>,
+        fit_rows: Range<usize>,
+    ) -> Result<Self, EnvError> {
+        feature_config.validate().map_err(EnvError::Setup)?;
+        if panel.prices.iter().any(|p| !p.is_finite()) {
+            return Err(EnvError::Setup("the price panel has missing prices: select assets and a range first".into()));
+        }
+        let raw = FeatureSet::compute(&panel, feature_config);
+        let normalizer = normalizer.unwrap_or_else(|| raw.fit_normalizer(fit_rows));
+        let features = raw.normalize(&normalizer).map_err(EnvError::Setup)?;
+        let width = panel.n_assets() + 1;
+        let mut relatives = vec![1.0; panel.n_periods() * width];
+        for t in 1..panel.n_periods() {
+            for i in 0..panel.n_assets() {
+                relatives[t * width + 1 + i] = panel.prices[[t, i]] / panel.prices[[t - 1, i]];
+            }
+        }
+        Ok(Self { panel, feature_config: feature_config.clone(), normalizer, features, relatives })
+    }
+
+    /// Load the config's data, select its assets and rows, and fit the feature normalization on
+    /// the training period.
+    pub fn from_config(config: &EnvConfig) -> Result<(Self, Selection), EnvError> {
+        let raw = load_prices(&config.data.file)?;
+        let selection = raw.select(&config.data.assets, config.data.from, config.data.to)?;
+        let train_rows = span_rows(&selection.panel, &config.periods.train)?;
+        let market = Market::new(selection.panel.clone(), &config.features, None, 0..train_rows.end)?;
+        Ok((market, selection))
+    }
+
+    pub fn n_assets(&self) -> usize {
+        self.panel.n_assets()
+    }
+
+    pub fn n_periods(&self) -> usize {
+        self.panel.n_periods()
+    }
+
+    pub fn layout(&self) -> ObservationLayout {
+        ObservationLayout {
+            assets: self.n_assets(),
+            features: self.features.n_features,
+            window: self.features.window,
+        }
+    }
+
+    /// Relatives of period `t` with cash first: `[1, x_1, ..., x_N]`.
+    pub fn relatives(&self, t: usize) -> &[f64] {
+        let width = self.n_assets() + 1;
+        &self.relatives[t * width..(t + 1) * width]
+    }
+
+    /// First row at which a complete observation exists.
+    pub fn first_observable(&self) -> usize {
+        self.feature_config.warmup()
+    }
+
+    /// The decision rows of a span, after the feature warm-up and with `embargo` periods left
+    /// out at both edges.
+    pub fn decision_range(&self, span: &Span, embargo: usize) -> Result<DecisionRange, EnvError> {
+        let rows = span_rows(&self.panel, span)?;
+        let first = rows.start.max(self.first_observable()) + embargo;
+        let last = (rows.end - 1).saturating_sub(embargo);
+        if first >= last {
+            return Err(EnvError::Setup(format!(
+                "the span {} .. {} leaves no decisions after a feature warm-up of {} periods and an embargo of {embargo}",
+                self.panel.index.label(rows.start),
+                self.panel.index.label(rows.end - 1),
+                self.first_observable(),
+            )));
+        }
+        Ok(DecisionRange { first, last })
+    }
+
+    /// Write the observation for a decision at row `t` holding `weights` into `out`.
+    pub fn write_observation(&self, t: usize, weights: &[f64], out: &mut [f32]) {
+        let (features, tail) = out.split_at_mut(self.features.observation_len());
+        self.features.write_window(t, features);
+        for (o, &w) in tail.iter_mut().zip(weights) {
+            *o = w as f32;
+        }
+    }
+}
+
+/// Rows `[start, end)` of a panel covered by a span (both ends inclusive in the span).
+pub fn span_rows(panel: &PricePanel, span: &Span) -> Result<Range<usize>, EnvError> {
+    let last_row = panel.n_periods() - 1;
+    let start = match span.from {
+        None => 0,
+        Some(stamp) => panel.index.first_at_or_after(&stamp).ok_or_else(|| {
+            EnvError::Setup(format!("span start {stamp} is after the data's last row ({})", panel.index.label(last_row)))
+        })?,
+    };
+    let end = match span.to {
+        None => last_row,
+        Some(stamp) => panel.index.last_at_or_before(&stamp).ok_or_else(|| {
+            EnvError::Setup(format!("span end {stamp} is before the data's first row ({})", panel.index.label(0)))
+        })?,
+    };
+    if end <= start {
+        return Err(EnvError::Setup(format!(
+            "span {} .. {} holds fewer than two rows of the data",
+            span.from.map(|s| s.to_string()).unwrap_or("start".into()),
+            span.to.map(|s| s.to_string()).unwrap_or("end".into())
+        )));
+    }
+    Ok(start..end + 1)
+}

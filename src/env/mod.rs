@@ -1,0 +1,369 @@
+//! The simulated market environment, gym-like: `reset`, then `step(weights)` returns the next
+//! observation, the reward, whether the episode is done, and what happened to the portfolio.
+//!
+//! Timing: a decision at the close of row `t` sees prices up to `t` only, trades from the drifted
+//! weights to the chosen ones (paying costs), then holds through `rebalance_every` periods of
+//! price moves while the weights drift with prices. Weights are long-only over cash and N assets,
+//! cash first.
+
+pub mod check;
+mod costs;
+mod market;
+mod reward;
+
+pub use costs::{CostConfig, CostModel, remainder_factor_exact, remainder_factor_proportional};
+pub use market::{DecisionRange, Market, ObservationLayout, span_rows};
+pub use reward::{RewardConfig, RewardState};
+
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use std::sync::Arc;
+
+use crate::config::{EnvConfig, EpisodeConfig};
+use crate::error::EnvError;
+
+/// How far a weight vector may be from summing to one, or below zero, and still be accepted.
+pub const WEIGHT_TOLERANCE: f64 = 1e-6;
+
+/// What the environment does, independent of the data: costs, reward and episode shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnvSettings {
+    pub costs: CostConfig,
+    pub reward: RewardConfig,
+    pub episode: EpisodeConfig,
+}
+
+impl EnvSettings {
+    pub fn from_config(config: &EnvConfig) -> Self {
+        Self { costs: config.costs, reward: config.reward, episode: config.episode }
+    }
+}
+
+/// What one step did to the portfolio.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepInfo {
+    /// Portfolio value after the step (it starts at 1).
+    pub value: f64,
+    /// Return over the step before costs: the drift of the chosen weights.
+    pub gross_return: f64,
+    /// Return over the step after costs.
+    pub net_return: f64,
+    /// `sum_{i>=1} |w_i - w'_i|`: value of assets traded, as a fraction of portfolio value
+    /// (selling 10% of one asset to buy another is 0.2).
+    pub turnover: f64,
+    /// Costs paid at this step, in units of portfolio value.
+    pub cost: f64,
+    /// Row of the market the portfolio now stands at (the next decision's close).
+    pub row: usize,
+}
+
+/// B independent episodes stepped together over contiguous buffers. Nothing is allocated per
+/// step: observations are written in place into one `[B][observation]` buffer that a learner can
+/// copy into a tensor at once.
+#[derive(Debug)]
+pub struct BatchEnv {
+    market: Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    rng: StdRng,
+    batch: usize,
+    width: usize,
+    observation_len: usize,
+    rows: Vec<usize>,
+    steps: Vec<usize>,
+    values: Vec<f64>,
+    weights: Vec<f64>,
+    reward_states: Vec<RewardState>,
+    done: Vec<bool>,
+    rewards: Vec<f64>,
+    infos: Vec<StepInfo>,
+    observations: Vec<f32>,
+}
+
+impl BatchEnv {
+    pub fn new(
+        market: Arc<Market>,
+        range: DecisionRange,
+        settings: EnvSettings,
+        batch: usize,
+        seed: u64,
+    ) -> Result<Self, EnvError> {
+        if batch == 0 {
+            return Err(EnvError::Setup("a batch needs at least one episode".into()));
+        }
+        settings.costs.validate().map_err(EnvError::Setup)?;
+        settings.reward.validate().map_err(EnvError::Setup)?;
+        if settings.episode.rebalance_every == 0 {
+            return Err(EnvError::Setup("rebalance_every must be at least 1".into()));
+        }
+        if range.first < market.first_observable() || range.last >= market.n_periods() || range.first >= range.last {
+            return Err(EnvError::Setup(format!(
+                "decision range {}..{} is outside the market's observable rows {}..{}",
+                range.first,
+                range.last,
+                market.first_observable(),
+                market.n_periods() - 1
+            )));
+        }
+        let needed = settings.episode.horizon * settings.episode.rebalance_every;
+        if needed > range.periods() {
+            return Err(EnvError::Setup(format!(
+                "an episode of {} decisions every {} periods needs {needed} periods, but the range {} .. {} has {}",
+                settings.episode.horizon,
+                settings.episode.rebalance_every,
+                market.panel.index.label(range.first),
+                market.panel.index.label(range.last),
+                range.periods()
+            )));
+        }
+        let width = market.n_assets() + 1;
+        let observation_len = market.layout().len();
+        Ok(Self {
+            range,
+            settings,
+            rng: StdRng::seed_from_u64(seed),
+            batch,
+            width,
+            observation_len,
+            rows: vec![range.first; batch],
+            steps: vec![0; batch],
+            values: vec![1.0; batch],
+            weights: vec![0.0; batch * width],
+            reward_states: vec![RewardState::new(1.0); batch],
+            done: vec![true; batch],
+            rewards: vec![0.0; batch],
+            infos: vec![StepInfo::default(); batch],
+            observations: vec![0.0; batch * observation_len],
+            market,
+        })
+    }
+
+    pub fn market(&self) -> &Arc<Market> {
+        &self.market
+    }
+
+    pub fn range(&self) -> DecisionRange {
+        self.range
+    }
+
+    pub fn settings(&self) -> &EnvSettings {
+        &self.settings
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Length of one action: cash plus every asset.
+    pub fn action_len(&self) -> usize {
+        self.width
+    }
+
+    pub fn observation_len(&self) -> usize {
+        self.observation_len
+    }
+
+    /// Start a new episode in every lane: all in cash with value 1, at a random start that
+    /// leaves room for the horizon (or at the range's start when the horizon is 0).
+    pub fn reset(&mut self) -> &[f32] {
+        for lane in 0..self.batch {
+            self.reset_lane(lane);
+        }
+        &self.observations
+    }
+
+    pub fn reset_lane(&mut self, lane: usize) {
+        let episode = self.settings.episode;
+        let start = if episode.horizon == 0 {
+            self.range.first
+        } else {
+            let latest = self.range.last - episode.horizon * episode.rebalance_every;
+            self.rng.random_range(self.range.first..=latest)
+        };
+        self.rows[lane] = start;
+        self.steps[lane] = 0;
+        self.values[lane] = 1.0;
+        self.reward_states[lane] = RewardState::new(1.0);
+        self.done[lane] = false;
+        let weights = &mut self.weights[lane * self.width..(lane + 1) * self.width];
+        weights.fill(0.0);
+        weights[0] = 1.0;
+        self.infos[lane] = StepInfo { value: 1.0, row: start, ..StepInfo::default() };
+        let out = &mut self.observations[lane * self.observation_len..(lane + 1) * self.observation_len];
+        self.market.write_observation(start, weights, out);
+    }
+
+    /// Step every lane with its action (`actions` is `[B][cash + assets]`). All actions are
+    /// checked before any lane moves, so an invalid one leaves the batch untouched.
+    pub fn step(&mut self, actions: &[f64]) -> Result<(), EnvError> {
+        if actions.len() != self.batch * self.width {
+            return Err(EnvError::InvalidAction(format!(
+                "expected {} weights ({} episodes x (cash + {} assets)), got {}",
+                self.batch * self.width,
+                self.batch,
+                self.width - 1,
+                actions.len()
+            )));
+        }
+        for (lane, action) in actions.chunks_exact(self.width).enumerate() {
+            if self.done[lane] {
+                return Err(EnvError::EpisodeOver);
+            }
+            validate_action(action).map_err(|reason| match self.batch {
+                1 => EnvError::InvalidAction(reason),
+                _ => EnvError::InvalidAction(format!("episode {lane}: {reason}")),
+            })?;
+        }
+        for lane in 0..self.batch {
+            self.step_lane(lane, &actions[lane * self.width..(lane + 1) * self.width]);
+        }
+        Ok(())
+    }
+
+    fn step_lane(&mut self, lane: usize, target: &[f64]) {
+        let width = self.width;
+        let weights = &mut self.weights[lane * width..(lane + 1) * width];
+        let mu = self.settings.costs.remainder_factor(weights, target);
+        let turnover: f64 = weights[1..].iter().zip(&target[1..]).map(|(d, w)| (w - d).abs()).sum();
+        let value_before = self.values[lane];
+        weights.copy_from_slice(target);
+
+        let start = self.rows[lane];
+        let end = (start + self.settings.episode.rebalance_every).min(self.range.last);
+        let mut gross = 1.0;
+        for t in start + 1..=end {
+            let relatives = self.market.relatives(t);
+            let growth: f64 = weights.iter().zip(relatives).map(|(w, x)| w * x).sum();
+            for (w, x) in weights.iter_mut().zip(relatives) {
+                *w = *w * x / growth;
+            }
+            gross *= growth;
+        }
+        let net = mu * gross;
+        let value = value_before * net;
+        self.values[lane] = value;
+        self.rows[lane] = end;
+        self.steps[lane] += 1;
+        self.rewards[lane] = self.reward_states[lane].reward(&self.settings.reward, net, value);
+        let horizon = self.settings.episode.horizon;
+        self.done[lane] = end >= self.range.last || (horizon > 0 && self.steps[lane] >= horizon);
+        self.infos[lane] = StepInfo {
+            value,
+            gross_return: gross - 1.0,
+            net_return: net - 1.0,
+            turnover,
+            cost: value_before * (1.0 - mu),
+            row: end,
+        };
+        let out = &mut self.observations[lane * self.observation_len..(lane + 1) * self.observation_len];
+        self.market.write_observation(end, weights, out);
+    }
+
+    /// `[B][observation]`, see [`ObservationLayout`].
+    pub fn observations(&self) -> &[f32] {
+        &self.observations
+    }
+
+    pub fn observation(&self, lane: usize) -> &[f32] {
+        &self.observations[lane * self.observation_len..(lane + 1) * self.observation_len]
+    }
+
+    pub fn rewards(&self) -> &[f64] {
+        &self.rewards
+    }
+
+    pub fn done(&self) -> &[bool] {
+        &self.done
+    }
+
+    pub fn all_done(&self) -> bool {
+        self.done.iter().all(|&d| d)
+    }
+
+    pub fn infos(&self) -> &[StepInfo] {
+        &self.infos
+    }
+
+    /// Current weights of every lane, `[B][cash + assets]`: after price drift since the last
+    /// trade, i.e. what the portfolio holds now.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    pub fn lane_weights(&self, lane: usize) -> &[f64] {
+        &self.weights[lane * self.width..(lane + 1) * self.width]
+    }
+
+    /// Row each lane stands at: the close of its next decision.
+    pub fn rows(&self) -> &[usize] {
+        &self.rows
+    }
+}
+
+/// Long-only weights over cash and assets that sum to one.
+pub fn validate_action(weights: &[f64]) -> Result<(), String> {
+    if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| !w.is_finite()) {
+        return Err(format!("weight {i} is {w}; weights must be finite"));
+    }
+    if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| **w < 0.0) {
+        return Err(format!("weight {i} is {w}; weights must be non-negative (long-only)"));
+    }
+    let sum: f64 = weights.iter().sum();
+    if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
+        return Err(format!("weights sum to {sum}, not 1 (tolerance {WEIGHT_TOLERANCE})"));
+    }
+    Ok(())
+}
+
+/// One episode, gym-style. A thin view over a [`BatchEnv`] of one lane.
+#[derive(Debug)]
+pub struct MarketEnv {
+    inner: BatchEnv,
+}
+
+/// What `step` returns: the next observation, the reward, whether the episode is over, and what
+/// happened, with the weights the portfolio holds after prices drifted.
+#[derive(Debug)]
+pub struct Transition<'a> {
+    pub observation: &'a [f32],
+    pub reward: f64,
+    pub done: bool,
+    pub info: StepInfo,
+    pub weights: &'a [f64],
+}
+
+impl MarketEnv {
+    pub fn new(market: Arc<Market>, range: DecisionRange, settings: EnvSettings, seed: u64) -> Result<Self, EnvError> {
+        Ok(Self { inner: BatchEnv::new(market, range, settings, 1, seed)? })
+    }
+
+    pub fn reset(&mut self) -> &[f32] {
+        self.inner.reset()
+    }
+
+    pub fn step(&mut self, weights: &[f64]) -> Result<Transition<'_>, EnvError> {
+        self.inner.step(weights)?;
+        Ok(Transition {
+            observation: self.inner.observation(0),
+            reward: self.inner.rewards[0],
+            done: self.inner.done[0],
+            info: self.inner.infos[0],
+            weights: self.inner.lane_weights(0),
+        })
+    }
+
+    pub fn action_len(&self) -> usize {
+        self.inner.action_len()
+    }
+
+    pub fn market(&self) -> &Arc<Market> {
+        self.inner.market()
+    }
+
+    pub fn row(&self) -> usize {
+        self.inner.rows[0]
+    }
+
+    pub fn weights(&self) -> &[f64] {
+        self.inner.lane_weights(0)
+    }
+}

@@ -1,0 +1,196 @@
+//! Rewards: what the agent is told after each step. All are functions of the portfolio's net
+//! growth over the step (value after / value before, costs included) and, for the risk-adjusted
+//! ones, of running statistics kept per episode in [`RewardState`].
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RewardConfig {
+    /// `ln(V_t / V_{t-1})`: maximizing its sum maximizes final wealth (Kelly; Jiang et al. 2017).
+    LogReturn,
+    /// Moody and Saffell's differential Sharpe ratio (1998, "Reinforcement learning for trading",
+    /// eq. 4): the first-order effect of this step's return `R_t` on an exponentially weighted
+    /// Sharpe ratio with adaptation rate `eta`,
+    /// `D_t = (B_{t-1} dA_t - A_{t-1} dB_t / 2) / (B_{t-1} - A_{t-1}^2)^{3/2}`,
+    /// `dA_t = R_t - A_{t-1}`, `dB_t = R_t^2 - B_{t-1}`, with `R_t` the simple net return.
+    /// Zero while the running variance is still zero.
+    DifferentialSharpe {
+        #[serde(default = "default_eta")]
+        eta: f64,
+    },
+    /// Moody and Saffell's differential downside deviation ratio (2001, "Learning to trade via
+    /// direct reinforcement", eq. 15), a differential Sortino ratio:
+    /// `D_t = (R_t - A_{t-1}/2) / DD_{t-1}` when `R_t > 0`, otherwise
+    /// `(DD_{t-1}^2 (R_t - A_{t-1}/2) - A_{t-1} R_t^2 / 2) / DD_{t-1}^3`, with
+    /// `DD^2` the exponentially weighted mean of `min(R, 0)^2`, floored at `downside_floor^2`
+    /// so that an episode that has not lost yet still gets a finite signal.
+    DownsideRisk {
+        #[serde(default = "default_eta")]
+        eta: f64,
+        #[serde(default = "default_downside_floor")]
+        downside_floor: f64,
+    },
+    /// Mean-variance utility of the log return `r_t`: `r_t - (risk_aversion / 2) (r_t - m_{t-1})^2`,
+    /// with `m` the exponentially weighted mean log return (rate `eta`).
+    MeanVariance {
+        risk_aversion: f64,
+        #[serde(default = "default_eta")]
+        eta: f64,
+    },
+    /// Log return minus `penalty` times the current drawdown `1 - V_t / max_{s<=t} V_s`.
+    DrawdownPenalty { penalty: f64 },
+}
+
+fn default_eta() -> f64 {
+    0.01
+}
+
+fn default_downside_floor() -> f64 {
+    1e-3
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        RewardConfig::LogReturn
+    }
+}
+
+impl RewardConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = match *self {
+            RewardConfig::LogReturn => true,
+            RewardConfig::DifferentialSharpe { eta } => eta > 0.0 && eta <= 1.0,
+            RewardConfig::DownsideRisk { eta, downside_floor } => eta > 0.0 && eta <= 1.0 && downside_floor > 0.0,
+            RewardConfig::MeanVariance { risk_aversion, eta } => risk_aversion >= 0.0 && eta > 0.0 && eta <= 1.0,
+            RewardConfig::DrawdownPenalty { penalty } => penalty >= 0.0,
+        };
+        if ok { Ok(()) } else { Err(format!("reward {self:?}: eta must be in (0, 1], penalties and floors non-negative")) }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            RewardConfig::LogReturn => "log_return",
+            RewardConfig::DifferentialSharpe { .. } => "differential_sharpe",
+            RewardConfig::DownsideRisk { .. } => "downside_risk",
+            RewardConfig::MeanVariance { .. } => "mean_variance",
+            RewardConfig::DrawdownPenalty { .. } => "drawdown_penalty",
+        }
+    }
+}
+
+/// Running statistics of one episode.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RewardState {
+    /// Exponentially weighted first moment of returns (`A` of Moody and Saffell).
+    mean: f64,
+    /// Exponentially weighted second moment (`B`) or downside second moment (`DD^2`).
+    second: f64,
+    peak_value: f64,
+}
+
+impl RewardState {
+    pub fn new(initial_value: f64) -> Self {
+        Self { mean: 0.0, second: 0.0, peak_value: initial_value }
+    }
+
+    /// The reward for a step whose net growth factor was `growth` and which left the portfolio
+    /// worth `value`; updates the running statistics.
+    pub fn reward(&mut self, config: &RewardConfig, growth: f64, value: f64) -> f64 {
+        self.peak_value = self.peak_value.max(value);
+        match *config {
+            RewardConfig::LogReturn => growth.ln(),
+            RewardConfig::DifferentialSharpe { eta } => {
+                let r = growth - 1.0;
+                let (a, b) = (self.mean, self.second);
+                let (da, db) = (r - a, r * r - b);
+                let variance = b - a * a;
+                let d = if variance > 1e-12 { (b * da - 0.5 * a * db) / variance.powf(1.5) } else { 0.0 };
+                self.mean += eta * da;
+                self.second += eta * db;
+                d
+            }
+            RewardConfig::DownsideRisk { eta, downside_floor } => {
+                let r = growth - 1.0;
+                let a = self.mean;
+                let dd2 = self.second.max(downside_floor * downside_floor);
+                let dd = dd2.sqrt();
+                let d = if r > 0.0 { (r - 0.5 * a) / dd } else { (dd2 * (r - 0.5 * a) - 0.5 * a * r * r) / (dd2 * dd) };
+                self.mean += eta * (r - a);
+                self.second += eta * (r.min(0.0).powi(2) - self.second);
+                d
+            }
+            RewardConfig::MeanVariance { risk_aversion, eta } => {
+                let r = growth.ln();
+                let deviation = r - self.mean;
+                self.mean += eta * deviation;
+                r - 0.5 * risk_aversion * deviation * deviation
+            }
+            RewardConfig::DrawdownPenalty { penalty } => growth.ln() - penalty * (1.0 - value / self.peak_value),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewards(config: RewardConfig, growths: &[f64]) -> Vec<f64> {
+        let mut state = RewardState::new(1.0);
+        let mut value = 1.0;
+        growths
+            .iter()
+            .map(|&g| {
+                value *= g;
+                state.reward(&config, g, value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn log_return_is_the_log_of_growth() {
+        assert_eq!(rewards(RewardConfig::LogReturn, &[1.1, 0.9]), vec![1.1f64.ln(), 0.9f64.ln()]);
+    }
+
+    #[test]
+    fn differential_sharpe_by_hand() {
+        // eta = 0.5, returns 0.1 then -0.05 then 0.02.
+        // step 1: A=B=0, variance 0 -> 0; A = 0.05, B = 0.005.
+        // step 2: R = -0.05, dA = -0.1, dB = 0.0025 - 0.005 = -0.0025, var = 0.005 - 0.0025 = 0.0025
+        //   D = (0.005 * -0.1 - 0.5 * 0.05 * -0.0025) / 0.0025^1.5 = (-0.0005 + 0.0000625) / 0.000125 = -3.5
+        //   A = 0.05 - 0.05 = 0, B = 0.005 - 0.00125 = 0.00375
+        // step 3: R = 0.02, dA = 0.02, dB = 0.0004 - 0.00375 = -0.00335, var = 0.00375
+        //   D = (0.00375 * 0.02 - 0) / 0.00375^1.5
+        let d = rewards(RewardConfig::DifferentialSharpe { eta: 0.5 }, &[1.1, 0.95, 1.02]);
+        assert_eq!(d[0], 0.0);
+        assert!((d[1] + 3.5).abs() < 1e-9, "{}", d[1]);
+        let expected = 0.00375 * 0.02 / 0.00375f64.powf(1.5);
+        assert!((d[2] - expected).abs() < 1e-9, "{} vs {expected}", d[2]);
+    }
+
+    #[test]
+    fn downside_risk_by_hand() {
+        // eta = 0.5, floor 0.01 (DD^2 floor 1e-4). Returns -0.1, 0.05.
+        // step 1: A = 0, DD^2 = max(0, 1e-4) = 1e-4, R = -0.1 <= 0:
+        //   D = (1e-4 * -0.1 - 0) / (1e-4 * 0.01) = -1e-5 / 1e-6 = -10
+        //   A = -0.05, DD^2 = 0 + 0.5 * (0.01 - 0) = 0.005
+        // step 2: R = 0.05 > 0: D = (0.05 + 0.025) / sqrt(0.005)
+        let d = rewards(RewardConfig::DownsideRisk { eta: 0.5, downside_floor: 0.01 }, &[0.9, 1.05]);
+        assert!((d[0] + 10.0).abs() < 1e-9, "{}", d[0]);
+        assert!((d[1] - 0.075 / 0.005f64.sqrt()).abs() < 1e-9, "{}", d[1]);
+    }
+
+    #[test]
+    fn mean_variance_and_drawdown_by_hand() {
+        let r1 = 1.2f64.ln();
+        let r2 = 0.5f64.ln();
+        let mv = rewards(RewardConfig::MeanVariance { risk_aversion: 2.0, eta: 0.5 }, &[1.2, 0.5]);
+        assert!((mv[0] - (r1 - r1 * r1)).abs() < 1e-12);
+        let m = 0.5 * r1;
+        assert!((mv[1] - (r2 - (r2 - m).powi(2))).abs() < 1e-12);
+        // Value 1.2 (peak) then 0.6: drawdown 0.5.
+        let dd = rewards(RewardConfig::DrawdownPenalty { penalty: 0.1 }, &[1.2, 0.5]);
+        assert!((dd[0] - r1).abs() < 1e-12);
+        assert!((dd[1] - (r2 - 0.05)).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,318 @@
+//! Causal features: what an agent may know at the close of period `t` is computed from prices
+//! `p[0..=t]` only. Each feature is a time series per asset; an observation holds the last
+//! `window` values of every feature of every asset, shaped `[asset, feature, time]`, which is the
+//! layout a per-asset convolution (EIIE) reads directly.
+//!
+//! Normalization statistics are fitted on the training rows only and stored ([`Normalizer`]), so
+//! validation, test and later evaluation runs apply the exact same transformation.
+
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+use crate::data::PricePanel;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// `ln(p[t] / p[t-1])`.
+    LogReturn,
+    /// Sample standard deviation of the last `volatility_window` log returns.
+    Volatility,
+    /// `ln(p[t] / p[t - momentum_window])`.
+    Momentum,
+    /// Wilder's relative strength index over `rsi_period` price changes, scaled to [0, 1].
+    Rsi,
+    /// Bollinger %B: `(p - lower) / (upper - lower)` with bands at the `bollinger_period` simple
+    /// moving average plus and minus `bollinger_width` population standard deviations.
+    Bollinger,
+}
+
+impl Feature {
+    pub const ALL: [Feature; 5] =
+        [Feature::LogReturn, Feature::Volatility, Feature::Momentum, Feature::Rsi, Feature::Bollinger];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::LogReturn => "log_return",
+            Feature::Volatility => "volatility",
+            Feature::Momentum => "momentum",
+            Feature::Rsi => "rsi",
+            Feature::Bollinger => "bollinger",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// Periods of history in each observation.
+    pub window: usize,
+    pub features: Vec<Feature>,
+    pub volatility_window: usize,
+    pub momentum_window: usize,
+    pub rsi_period: usize,
+    pub bollinger_period: usize,
+    pub bollinger_width: f64,
+    /// Normalized values are clipped to plus or minus this many standard deviations, so that a
+    /// crash day cannot saturate a network.
+    pub clip: f64,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self {
+            window: 50,
+            features: Feature::ALL.to_vec(),
+            volatility_window: 20,
+            momentum_window: 20,
+            rsi_period: 14,
+            bollinger_period: 20,
+            bollinger_width: 2.0,
+            clip: 10.0,
+        }
+    }
+}
+
+impl FeatureConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.window == 0 {
+            return Err("features.window must be at least 1".into());
+        }
+        if self.features.is_empty() {
+            return Err("features.features must name at least one feature".into());
+        }
+        for (i, f) in self.features.iter().enumerate() {
+            if self.features[..i].contains(f) {
+                return Err(format!("feature '{}' is listed twice", f.name()));
+            }
+        }
+        if self.volatility_window < 2 || self.momentum_window == 0 || self.rsi_period == 0 || self.bollinger_period < 2 {
+            return Err("volatility_window and bollinger_period need at least 2 periods, momentum_window and rsi_period at least 1".into());
+        }
+        if !(self.bollinger_width > 0.0) || !(self.clip > 0.0) {
+            return Err("bollinger_width and clip must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// First row at which this feature has a value: it needs that many periods of history.
+    fn first_defined(&self, feature: Feature) -> usize {
+        match feature {
+            Feature::LogReturn => 1,
+            Feature::Volatility => self.volatility_window,
+            Feature::Momentum => self.momentum_window,
+            Feature::Rsi => self.rsi_period,
+            Feature::Bollinger => self.bollinger_period - 1,
+        }
+    }
+
+    /// Periods of history needed before the first complete observation.
+    pub fn warmup(&self) -> usize {
+        let defined = self.features.iter().map(|&f| self.first_defined(f)).max().unwrap_or(1);
+        defined + self.window - 1
+    }
+}
+
+/// Raw (unnormalized) feature values of a panel, `[asset][feature][time]`.
+#[derive(Debug, Clone)]
+pub struct FeatureSet {
+    pub config: FeatureConfig,
+    n_assets: usize,
+    n_periods: usize,
+    values: Vec<f64>,
+}
+
+impl FeatureSet {
+    /// Compute every configured feature for every asset and period. Values before a feature is
+    /// defined are zero; [`FeatureConfig::warmup`] says from which row observations are complete.
+    pub fn compute(panel: &PricePanel, config: &FeatureConfig) -> Self {
+        let (n_periods, n_assets) = (panel.n_periods(), panel.n_assets());
+        let n_features = config.features.len();
+        let mut values = vec![0.0; n_assets * n_features * n_periods];
+        for asset in 0..n_assets {
+            let prices: Vec<f64> = panel.asset_prices(asset).to_vec();
+            for (k, &feature) in config.features.iter().enumerate() {
+                let start = (asset * n_features + k) * n_periods;
+                let out = &mut values[start..start + n_periods];
+                match feature {
+                    Feature::LogReturn => log_returns(&prices, out),
+                    Feature::Volatility => rolling_volatility(&prices, config.volatility_window, out),
+                    Feature::Momentum => momentum(&prices, config.momentum_window, out),
+                    Feature::Rsi => rsi(&prices, config.rsi_period, out),
+                    Feature::Bollinger => bollinger_percent_b(&prices, config.bollinger_period, config.bollinger_width, out),
+                }
+            }
+        }
+        Self { config: config.clone(), n_assets, n_periods, values }
+    }
+
+    pub fn n_assets(&self) -> usize {
+        self.n_assets
+    }
+
+    pub fn n_periods(&self) -> usize {
+        self.n_periods
+    }
+
+    pub fn value(&self, asset: usize, feature: usize, t: usize) -> f64 {
+        self.values[(asset * self.config.features.len() + feature) * self.n_periods + t]
+    }
+
+    /// Fit per-feature mean and standard deviation over `rows` (the training decisions) pooled
+    /// across assets, so one transformation serves every asset alike.
+    pub fn fit_normalizer(&self, rows: Range<usize>) -> Normalizer {
+        let rows = rows.start.max(self.config.warmup().saturating_sub(self.config.window - 1))..rows.end.min(self.n_periods);
+        let n_features = self.config.features.len();
+        let mut mean = vec![0.0; n_features];
+        let mut std = vec![1.0; n_features];
+        for k in 0..n_features {
+            let first = self.config.first_defined(self.config.features[k]).max(rows.start);
+            let samples: Vec<f64> = (0..self.n_assets)
+                .flat_map(|a| (first..rows.end).map(move |t| (a, t)))
+                .map(|(a, t)| self.value(a, k, t))
+                .collect();
+            if samples.len() >= 2 {
+                let m = samples.iter().sum::<f64>() / samples.len() as f64;
+                let var = samples.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (samples.len() - 1) as f64;
+                mean[k] = m;
+                std[k] = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
+            }
+        }
+        Normalizer { features: self.config.features.clone(), mean, std, clip: self.config.clip }
+    }
+
+    /// Apply `normalizer` to every value, giving the `f32` series the environment serves.
+    pub fn normalize(&self, normalizer: &Normalizer) -> Result<NormalizedFeatures, String> {
+        if normalizer.features != self.config.features {
+            return Err(format!(
+                "the normalizer was fitted for features [{}] but the data has [{}]",
+                names(&normalizer.features),
+                names(&self.config.features)
+            ));
+        }
+        let n_features = self.config.features.len();
+        let mut values = Vec::with_capacity(self.values.len());
+        for (series_index, series) in self.values.chunks(self.n_periods).enumerate() {
+            let k = series_index % n_features;
+            values.extend(series.iter().map(|&v| normalizer.apply(k, v) as f32));
+        }
+        Ok(NormalizedFeatures { n_assets: self.n_assets, n_features, n_periods: self.n_periods, window: self.config.window, values })
+    }
+}
+
+fn names(features: &[Feature]) -> String {
+    features.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// The fitted standardization of each feature: `clamp((v - mean) / std, -clip, clip)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalizer {
+    pub features: Vec<Feature>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub clip: f64,
+}
+
+impl Normalizer {
+    pub fn apply(&self, feature: usize, value: f64) -> f64 {
+        ((value - self.mean[feature]) / self.std[feature]).clamp(-self.clip, self.clip)
+    }
+}
+
+/// Normalized features laid out `[asset][feature][time]` so that an observation window is a
+/// contiguous copy per asset and feature.
+#[derive(Debug, Clone)]
+pub struct NormalizedFeatures {
+    pub n_assets: usize,
+    pub n_features: usize,
+    pub n_periods: usize,
+    pub window: usize,
+    values: Vec<f32>,
+}
+
+impl NormalizedFeatures {
+    /// Length of one observation's feature part: `assets * features * window`.
+    pub fn observation_len(&self) -> usize {
+        self.n_assets * self.n_features * self.window
+    }
+
+    /// Write the observation for a decision at the close of `t` (rows `t + 1 - window ..= t`)
+    /// into `out`, shaped `[asset][feature][window]`, oldest first.
+    pub fn write_window(&self, t: usize, out: &mut [f32]) {
+        debug_assert!(t + 1 >= self.window && t < self.n_periods);
+        debug_assert_eq!(out.len(), self.observation_len());
+        let start = t + 1 - self.window;
+        for (series, target) in self.values.chunks_exact(self.n_periods).zip(out.chunks_exact_mut(self.window)) {
+            target.copy_from_slice(&series[start..=t]);
+        }
+    }
+}
+
+fn log_returns(prices: &[f64], out: &mut [f64]) {
+    for t in 1..prices.len() {
+        out[t] = (prices[t] / prices[t - 1]).ln();
+    }
+}
+
+fn rolling_volatility(prices: &[f64], window: usize, out: &mut [f64]) {
+    // Sums over the window are kept incrementally; the returns are small, so the running
+    // sum of squares stays accurate over the lengths folio uses.
+    let r: Vec<f64> = std::iter::once(0.0).chain(prices.windows(2).map(|w| (w[1] / w[0]).ln())).collect();
+    let n = window as f64;
+    let (mut sum, mut sum_sq) = (0.0, 0.0);
+    for t in 1..prices.len() {
+        sum += r[t];
+        sum_sq += r[t] * r[t];
+        if t > window {
+            sum -= r[t - window];
+            sum_sq -= r[t - window] * r[t - window];
+        }
+        if t >= window {
+            let var = (sum_sq - sum * sum / n) / (n - 1.0);
+            out[t] = var.max(0.0).sqrt();
+        }
+    }
+}
+
+fn momentum(prices: &[f64], lookback: usize, out: &mut [f64]) {
+    for t in lookback..prices.len() {
+        out[t] = (prices[t] / prices[t - lookback]).ln();
+    }
+}
+
+/// Wilder's RSI: the first averages are simple means of the first `period` gains and losses,
+/// later ones are smoothed `avg = (avg * (period - 1) + change) / period`.
+fn rsi(prices: &[f64], period: usize, out: &mut [f64]) {
+    if prices.len() <= period {
+        return;
+    }
+    let (mut gain, mut loss) = (0.0, 0.0);
+    for t in 1..=period {
+        let change = prices[t] - prices[t - 1];
+        gain += change.max(0.0);
+        loss += (-change).max(0.0);
+    }
+    let n = period as f64;
+    gain /= n;
+    loss /= n;
+    out[period] = rsi_value(gain, loss);
+    for t in period + 1..prices.len() {
+        let change = prices[t] - prices[t - 1];
+        gain = (gain * (n - 1.0) + change.max(0.0)) / n;
+        loss = (loss * (n - 1.0) + (-change).max(0.0)) / n;
+        out[t] = rsi_value(gain, loss);
+    }
+}
+
+fn rsi_value(gain: f64, loss: f64) -> f64 {
+    if gain + loss == 0.0 { 0.5 } else { gain / (gain + loss) }
+}
+
+fn bollinger_percent_b(prices: &[f64], period: usize, width: f64, out: &mut [f64]) {
+    for t in period - 1..prices.len() {
+        let window = &prices[t + 1 - period..=t];
+        let mean = window.iter().sum::<f64>() / period as f64;
+        let std = (window.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / period as f64).sqrt();
+        out[t] = if std > 0.0 { (prices[t] - (mean - width * std)) / (2.0 * width * std) } else { 0.5 };
+    }
+}
