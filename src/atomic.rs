@@ -15,10 +15,7 @@ pub fn write_atomically(
     };
     std::fs::create_dir_all(folder)?;
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(
-            ".{}.",
-            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-        ))
+        .prefix(&format!(".{}.", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
         .suffix(".tmp")
         .tempfile_in(folder)?;
     {

@@ -37,6 +37,12 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{location}: {reason}")]
     Invalid { location: Location, reason: String },
     #[error("{0}")]

@@ -86,7 +86,11 @@ impl FeatureConfig {
                 return Err(format!("feature '{}' is listed twice", f.name()));
             }
         }
-        if self.volatility_window < 2 || self.momentum_window == 0 || self.rsi_period == 0 || self.bollinger_period < 2 {
+        if self.volatility_window < 2
+            || self.momentum_window == 0
+            || self.rsi_period == 0
+            || self.bollinger_period < 2
+        {
             return Err("volatility_window and bollinger_period need at least 2 periods, momentum_window and rsi_period at least 1".into());
         }
         if !(self.bollinger_width > 0.0) || !(self.clip > 0.0) {
@@ -139,7 +143,9 @@ impl FeatureSet {
                     Feature::Volatility => rolling_volatility(&prices, config.volatility_window, out),
                     Feature::Momentum => momentum(&prices, config.momentum_window, out),
                     Feature::Rsi => rsi(&prices, config.rsi_period, out),
-                    Feature::Bollinger => bollinger_percent_b(&prices, config.bollinger_period, config.bollinger_width, out),
+                    Feature::Bollinger => {
+                        bollinger_percent_b(&prices, config.bollinger_period, config.bollinger_width, out)
+                    }
                 }
             }
         }
@@ -161,7 +167,8 @@ impl FeatureSet {
     /// Fit per-feature mean and standard deviation over `rows` (the training decisions) pooled
     /// across assets, so one transformation serves every asset alike.
     pub fn fit_normalizer(&self, rows: Range<usize>) -> Normalizer {
-        let rows = rows.start.max(self.config.warmup().saturating_sub(self.config.window - 1))..rows.end.min(self.n_periods);
+        let rows = rows.start.max(self.config.warmup().saturating_sub(self.config.window - 1))
+            ..rows.end.min(self.n_periods);
         let n_features = self.config.features.len();
         let mut mean = vec![0.0; n_features];
         let mut std = vec![1.0; n_features];
@@ -196,7 +203,13 @@ impl FeatureSet {
             let k = series_index % n_features;
             values.extend(series.iter().map(|&v| normalizer.apply(k, v) as f32));
         }
-        Ok(NormalizedFeatures { n_assets: self.n_assets, n_features, n_periods: self.n_periods, window: self.config.window, values })
+        Ok(NormalizedFeatures {
+            n_assets: self.n_assets,
+            n_features,
+            n_periods: self.n_periods,
+            window: self.config.window,
+            values,
+        })
     }
 }
 
@@ -242,7 +255,9 @@ impl NormalizedFeatures {
         debug_assert!(t + 1 >= self.window && t < self.n_periods);
         debug_assert_eq!(out.len(), self.observation_len());
         let start = t + 1 - self.window;
-        for (series, target) in self.values.chunks_exact(self.n_periods).zip(out.chunks_exact_mut(self.window)) {
+        for (series, target) in
+            self.values.chunks_exact(self.n_periods).zip(out.chunks_exact_mut(self.window))
+        {
             target.copy_from_slice(&series[start..=t]);
         }
     }

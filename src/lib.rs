@@ -5,10 +5,13 @@
 //! [`data`] (prices) -> [`features`] (causal inputs) -> [`env`] (the simulated market)
 //! -> agents, training, evaluation and reports in later stages.
 
+// Config validation writes `!(x > 0.0)` on purpose: it rejects NaN along with the non-positive.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod atomic;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod env;
 pub mod error;
 pub mod features;
-pub mod cli;

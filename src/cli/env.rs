@@ -65,11 +65,13 @@ pub fn run(command: EnvCommand) -> Result<()> {
     match command {
         EnvCommand::Check { config: path, episodes, seed, period, json } => {
             let config = EnvConfig::load(&path)?;
-            let (market, selection) = Market::from_config(&config).with_context(|| format!("setting up the market of {}", path.display()))?;
+            let (market, selection) = Market::from_config(&config)
+                .with_context(|| format!("setting up the market of {}", path.display()))?;
             let market = Arc::new(market);
             let range = market.decision_range(&period.span(&config), config.episode.embargo)?;
             let settings = EnvSettings::from_config(&config);
-            let summaries = check(|| BatchEnv::new(market.clone(), range, settings, episodes.max(1), seed), seed)?;
+            let summaries =
+                check(|| BatchEnv::new(market.clone(), range, settings, episodes.max(1), seed), seed)?;
             let index = &market.panel.index;
             let output = CheckOutput {
                 config: path.display().to_string(),
@@ -87,9 +89,19 @@ pub fn run(command: EnvCommand) -> Result<()> {
                 return super::print_json(&output);
             }
             println!("config     {}", output.config);
-            println!("data       {} ({} assets, {} .. {}, {} periods)", output.data, output.assets.len(), output.first, output.last, market.n_periods());
+            println!(
+                "data       {} ({} assets, {} .. {}, {} periods)",
+                output.data,
+                output.assets.len(),
+                output.first,
+                output.last,
+                market.n_periods()
+            );
             if let Some(asset) = &output.limited_by {
-                println!("           the range starts at {} because {asset} starts trading then", output.first);
+                println!(
+                    "           the range starts at {} because {asset} starts trading then",
+                    output.first
+                );
             }
             println!("fingerprint {}", output.fingerprint);
             let layout = market.layout();
@@ -107,15 +119,35 @@ pub fn run(command: EnvCommand) -> Result<()> {
                 100.0 * config.costs.sell,
                 config.reward.name(),
                 config.episode.rebalance_every,
-                if config.episode.horizon == 0 { "whole span".to_string() } else { config.episode.horizon.to_string() }
+                if config.episode.horizon == 0 {
+                    "whole span".to_string()
+                } else {
+                    config.episode.horizon.to_string()
+                }
             );
-            println!("decisions  {:?} period: {} .. {} ({} periods)", period, output.decisions_from, output.decisions_to, range.periods());
+            println!(
+                "decisions  {:?} period: {} .. {} ({} periods)",
+                period,
+                output.decisions_from,
+                output.decisions_to,
+                range.periods()
+            );
             println!();
-            println!("{:<14} {:>8} {:>8} {:>12} {:>12} {:>10} {:>10} {:>12}", "policy", "episodes", "steps", "final value", "mean reward", "turnover", "costs", "steps/s");
+            println!(
+                "{:<14} {:>8} {:>8} {:>12} {:>12} {:>10} {:>10} {:>12}",
+                "policy", "episodes", "steps", "final value", "mean reward", "turnover", "costs", "steps/s"
+            );
             for s in &output.policies {
                 println!(
                     "{:<14} {:>8} {:>8} {:>12.4} {:>12.6} {:>10.4} {:>10.4} {:>12.0}",
-                    s.policy, s.episodes, s.steps, s.mean_final_value, s.mean_reward, s.mean_turnover, s.mean_costs, s.steps_per_second
+                    s.policy,
+                    s.episodes,
+                    s.steps,
+                    s.mean_final_value,
+                    s.mean_reward,
+                    s.mean_turnover,
+                    s.mean_costs,
+                    s.steps_per_second
                 );
             }
             Ok(())

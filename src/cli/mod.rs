@@ -8,7 +8,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "folio", version, about = "Train reinforcement-learning portfolio agents and prove out of sample whether they are any good")]
+#[command(
+    name = "folio",
+    version,
+    about = "Train reinforcement-learning portfolio agents and prove out of sample whether they are any good"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -34,13 +34,15 @@ fn invalid(path: &Path, line: Option<u64>, column: Option<(usize, &str)>, reason
 
 pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, DataError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(invalid(path, None, None, "the file is empty; expected a header row such as `date,AAPL,MSFT`".into()));
+        return Err(invalid(
+            path,
+            None,
+            None,
+            "the file is empty; expected a header row such as `date,AAPL,MSFT`".into(),
+        ));
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes);
     let mut records = reader.records();
 
     let header = match records.next() {
@@ -48,13 +50,18 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
         Some(Err(e)) => return Err(csv_error(path, e)),
         None => return Err(invalid(path, None, None, "the file is empty".into())),
     };
-    let header_line = header.position().map(|p| p.line()).unwrap_or(1);
+    let (header_line, _) = record_start(bytes, &header);
     let names: Vec<String> = header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
     let dated = names.first().is_some_and(|n| n.eq_ignore_ascii_case("date"));
     let first_asset_column = usize::from(dated);
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() {
-            return Err(invalid(path, Some(header_line), Some((i + 1, "")), "the header cell is empty: every column needs a name".into()));
+            return Err(invalid(
+                path,
+                Some(header_line),
+                Some((i + 1, "")),
+                "the header cell is empty: every column needs a name".into(),
+            ));
         }
         if let Some(j) = names[..i].iter().position(|n| n == name) {
             return Err(invalid(
@@ -75,9 +82,10 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
     let mut values: Vec<f64> = Vec::new();
     for record in records {
         let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if record.len() == 1 && record.get(0) == Some("") {
-            continue; // a blank line
+        let (line, start) = record_start(bytes, &record);
+        let quoted = bytes[start..].iter().take_while(|&&b| b != b'\n' && b != b'\r').any(|&b| b == b'"');
+        if record.len() == 1 && record.get(0) == Some("") && !quoted {
+            continue; // a blank line (a lone `""` is a blank cell of a one-column file)
         }
         if record.len() != names.len() {
             return Err(invalid(
@@ -90,7 +98,12 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
         if dated {
             let text = &record[0];
             let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                invalid(path, Some(line), Some((1, &names[0])), format!("'{text}' is not an ISO date (YYYY-MM-DD)"))
+                invalid(
+                    path,
+                    Some(line),
+                    Some((1, &names[0])),
+                    format!("'{text}' is not an ISO date (YYYY-MM-DD)"),
+                )
             })?;
             if let Some(&previous) = dates.last() {
                 if date == previous {
@@ -98,7 +111,10 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
                         path,
                         Some(line),
                         Some((1, &names[0])),
-                        format!("date {date} repeats the previous row (line {}); dates must be unique", lines[lines.len() - 1]),
+                        format!(
+                            "date {date} repeats the previous row (line {}); dates must be unique",
+                            lines[lines.len() - 1]
+                        ),
                     ));
                 }
                 if date < previous {
@@ -106,7 +122,10 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
                         path,
                         Some(line),
                         Some((1, &names[0])),
-                        format!("date {date} comes after {previous} (line {}); dates must be strictly increasing", lines[lines.len() - 1]),
+                        format!(
+                            "date {date} comes before {previous} (line {}); dates must be strictly increasing",
+                            lines[lines.len() - 1]
+                        ),
                     ));
                 }
             }
@@ -133,14 +152,25 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
         lines.push(line);
     }
     if lines.is_empty() {
-        return Err(invalid(path, Some(header_line), None, "the header is not followed by any price rows".into()));
+        return Err(invalid(
+            path,
+            Some(header_line),
+            None,
+            "the header is not followed by any price rows".into(),
+        ));
     }
 
-    let prices = Array2::from_shape_vec((lines.len(), assets.len()), values).expect("rows were checked to have equal length");
+    let prices = Array2::from_shape_vec((lines.len(), assets.len()), values)
+        .expect("rows were checked to have equal length");
     for (j, asset) in assets.iter().enumerate() {
         let column = prices.column(j);
         let Some(first) = column.iter().position(|p| p.is_finite()) else {
-            return Err(invalid(path, None, Some((j + 1 + first_asset_column, asset)), "the column has no prices at all".into()));
+            return Err(invalid(
+                path,
+                None,
+                Some((j + 1 + first_asset_column, asset)),
+                "the column has no prices at all".into(),
+            ));
         };
         let last = column.iter().rposition(|p| p.is_finite()).unwrap_or(first);
         if let Some(gap) = (first..=last).find(|&t| column[t].is_nan()) {
@@ -159,6 +189,19 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
 
     let index = if dated { TimeIndex::Dates(dates) } else { TimeIndex::Periods(lines.len()) };
     Ok(PricePanel::new(path, assets, index, prices))
+}
+
+/// The 1-based line and the byte offset where `record` starts. The csv reader reports where it
+/// began looking for the record, which is before any empty lines it skipped on the way.
+fn record_start(bytes: &[u8], record: &csv::StringRecord) -> (u64, usize) {
+    let Some(position) = record.position() else { return (0, 0) };
+    let mut line = position.line();
+    let mut start = (position.byte() as usize).min(bytes.len());
+    while let Some(&b) = bytes.get(start).filter(|&&b| b == b'\n' || b == b'\r') {
+        line += u64::from(b == b'\n');
+        start += 1;
+    }
+    (line, start)
 }
 
 fn csv_error(path: &Path, error: csv::Error) -> DataError {
@@ -187,12 +230,13 @@ pub fn write_prices(panel: &PricePanel, path: &Path) -> Result<(), DataError> {
             if let TimeIndex::Dates(dates) = &panel.index {
                 row.push(dates[t].to_string());
             }
-            row.extend(panel.prices.row(t).iter().map(|p| if p.is_finite() { p.to_string() } else { String::new() }));
+            row.extend(
+                panel.prices.row(t).iter().map(|p| if p.is_finite() { p.to_string() } else { String::new() }),
+            );
             writer.write_record(&row)?;
         }
         writer.flush()?;
         Ok::<(), std::io::Error>(())
     })
-    .map_err(|source| DataError::Io { path: path.into(), source })
+    .map_err(|source| DataError::Write { path: path.into(), source })
 }
-

@@ -45,7 +45,11 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
             .windows(2)
             .filter_map(|pair| {
                 let days = (pair[1] - pair[0]).num_days();
-                (days >= GAP_DAYS).then(|| Gap { after: pair[0].to_string(), before: pair[1].to_string(), calendar_days: days })
+                (days >= GAP_DAYS).then(|| Gap {
+                    after: pair[0].to_string(),
+                    before: pair[1].to_string(),
+                    calendar_days: days,
+                })
             })
             .collect(),
         TimeIndex::Periods(_) => Vec::new(),
@@ -55,7 +59,8 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
             let listing = panel.listing(i)?;
             let prices = panel.asset_prices(i);
             let n = listing.last - listing.first;
-            let log_returns: Vec<f64> = (listing.first + 1..=listing.last).map(|t| (prices[t] / prices[t - 1]).ln()).collect();
+            let log_returns: Vec<f64> =
+                (listing.first + 1..=listing.last).map(|t| (prices[t] / prices[t - 1]).ln()).collect();
             let total = prices[listing.last] / prices[listing.first];
             let annual_return = if n > 0 { total.powf(periods_per_year / n as f64) - 1.0 } else { f64::NAN };
             Some(AssetSummary {
@@ -88,7 +93,15 @@ fn sample_std(values: &[f64]) -> f64 {
 
 impl std::fmt::Display for Inspection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{}: {} assets, {} periods, {} .. {}", self.source, self.assets.len(), self.periods, self.first, self.last)?;
+        writeln!(
+            f,
+            "{}: {} assets, {} periods, {} .. {}",
+            self.source,
+            self.assets.len(),
+            self.periods,
+            self.first,
+            self.last
+        )?;
         if self.gaps.is_empty() {
             writeln!(f, "gaps: none (no two consecutive rows {GAP_DAYS} or more calendar days apart)")?;
         } else {
@@ -100,12 +113,21 @@ impl std::fmt::Display for Inspection {
                 writeln!(f, "  ... and {} more", self.gaps.len() - 10)?;
             }
         }
-        writeln!(f, "{:<10} {:>12} {:>12} {:>8} {:>12} {:>12}", "asset", "first", "last", "periods", "ann.return", "ann.vol")?;
+        writeln!(
+            f,
+            "{:<10} {:>12} {:>12} {:>8} {:>12} {:>12}",
+            "asset", "first", "last", "periods", "ann.return", "ann.vol"
+        )?;
         for a in &self.assets {
             writeln!(
                 f,
                 "{:<10} {:>12} {:>12} {:>8} {:>11.2}% {:>11.2}%",
-                a.name, a.first, a.last, a.periods, 100.0 * a.annual_return, 100.0 * a.annual_volatility
+                a.name,
+                a.first,
+                a.last,
+                a.periods,
+                100.0 * a.annual_return,
+                100.0 * a.annual_volatility
             )?;
         }
         Ok(())

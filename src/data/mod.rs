@@ -65,9 +65,7 @@ impl TimeIndex {
     /// Last row at or before `stamp`.
     pub fn last_at_or_before(&self, stamp: &Stamp) -> Option<usize> {
         match (self, stamp) {
-            (TimeIndex::Dates(dates), Stamp::Date(d)) => {
-                dates.partition_point(|x| x <= d).checked_sub(1)
-            }
+            (TimeIndex::Dates(dates), Stamp::Date(d)) => dates.partition_point(|x| x <= d).checked_sub(1),
             (TimeIndex::Periods(n), Stamp::Period(p)) => n.checked_sub(1).map(|last| last.min(*p)),
             _ => None,
         }
@@ -96,9 +94,9 @@ impl std::str::FromStr for Stamp {
         if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             return Ok(Stamp::Date(date));
         }
-        text.parse::<usize>().map(Stamp::Period).map_err(|_| {
-            format!("'{text}' is neither an ISO date (YYYY-MM-DD) nor a period number")
-        })
+        text.parse::<usize>()
+            .map(Stamp::Period)
+            .map_err(|_| format!("'{text}' is neither an ISO date (YYYY-MM-DD) nor a period number"))
     }
 }
 

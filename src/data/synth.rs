@@ -87,7 +87,9 @@ impl SynthConfig {
         if !(0.0..1.0).contains(&self.correlation) {
             return Err(format!("correlation must be in [0, 1), got {}", self.correlation));
         }
-        if self.regimes.is_empty() || self.regimes.iter().any(|r| !(r.volatility >= 0.0) || !r.drift.is_finite()) {
+        if self.regimes.is_empty()
+            || self.regimes.iter().any(|r| !(r.volatility >= 0.0) || !r.drift.is_finite())
+        {
             return Err("regimes need finite drifts and non-negative volatilities".into());
         }
         if !(0.0..=1.0).contains(&self.switch_probability) {
@@ -95,7 +97,10 @@ impl SynthConfig {
         }
         if let Some(crash) = self.crash {
             if crash.period == 0 || crash.period >= self.periods || !(0.0..1.0).contains(&crash.fall) {
-                return Err("a crash needs a period inside the market (not the first row) and a fall in [0, 1)".into());
+                return Err(
+                    "a crash needs a period inside the market (not the first row) and a fall in [0, 1)"
+                        .into(),
+                );
             }
         }
         if !(self.jumps_per_year >= 0.0) || !(self.jump_std >= 0.0) || !(self.drift_dispersion >= 0.0) {
@@ -111,9 +116,8 @@ pub fn generate_log_returns(config: &SynthConfig) -> (Array2<f64>, Vec<usize>) {
     let dt = 1.0 / config.periods_per_year;
     let n = config.assets;
     let steps = config.periods - 1;
-    let asset_drift_offsets: Vec<f64> = (0..n)
-        .map(|_| config.drift_dispersion * rng.sample::<f64, _>(StandardNormal))
-        .collect();
+    let asset_drift_offsets: Vec<f64> =
+        (0..n).map(|_| config.drift_dispersion * rng.sample::<f64, _>(StandardNormal)).collect();
     let jump_size = Normal::new(config.jump_mean, config.jump_std).expect("validated jump spread");
     let jump_probability = (config.jumps_per_year * dt).min(1.0);
     let market_loading = config.correlation.sqrt();
@@ -200,7 +204,12 @@ mod tests {
 
     #[test]
     fn crash_day_drops_every_asset_by_the_fall() {
-        let base = SynthConfig { jumps_per_year: 0.0, regimes: vec![Regime { drift: 0.0, volatility: 0.0 }], drift_dispersion: 0.0, ..SynthConfig::default() };
+        let base = SynthConfig {
+            jumps_per_year: 0.0,
+            regimes: vec![Regime { drift: 0.0, volatility: 0.0 }],
+            drift_dispersion: 0.0,
+            ..SynthConfig::default()
+        };
         let crashed = SynthConfig { crash: Some(Crash { period: 100, fall: 0.25 }), ..base.clone() };
         let panel = generate(&crashed).unwrap();
         for i in 0..panel.n_assets() {
@@ -234,15 +243,23 @@ mod tests {
 
     #[test]
     fn regimes_switch_and_change_volatility() {
-        let config = SynthConfig { assets: 1, periods: 20_000, jumps_per_year: 0.0, ..SynthConfig::default() };
+        let config =
+            SynthConfig { assets: 1, periods: 20_000, jumps_per_year: 0.0, ..SynthConfig::default() };
         let (r, regimes) = generate_log_returns(&config);
-        let calm: Vec<f64> = r.column(0).iter().zip(&regimes).filter(|(_, k)| **k == 0).map(|(x, _)| *x).collect();
-        let wild: Vec<f64> = r.column(0).iter().zip(&regimes).filter(|(_, k)| **k == 1).map(|(x, _)| *x).collect();
+        let calm: Vec<f64> =
+            r.column(0).iter().zip(&regimes).filter(|(_, k)| **k == 0).map(|(x, _)| *x).collect();
+        let wild: Vec<f64> =
+            r.column(0).iter().zip(&regimes).filter(|(_, k)| **k == 1).map(|(x, _)| *x).collect();
         assert!(!calm.is_empty() && !wild.is_empty(), "both regimes visited");
         let sd = |v: &[f64]| {
             let m = v.iter().sum::<f64>() / v.len() as f64;
             (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt() * 252f64.sqrt()
         };
-        assert!((sd(&calm) - 0.15).abs() < 0.02 && (sd(&wild) - 0.35).abs() < 0.04, "{} {}", sd(&calm), sd(&wild));
+        assert!(
+            (sd(&calm) - 0.15).abs() < 0.02 && (sd(&wild) - 0.35).abs() < 0.04,
+            "{} {}",
+            sd(&calm),
+            sd(&wild)
+        );
     }
 }

@@ -78,7 +78,10 @@ pub fn run_policy(
 }
 
 /// The random policy and equal weight (cash excluded) over the same episode starts.
-pub fn check(mut make_env: impl FnMut() -> Result<BatchEnv, EnvError>, seed: u64) -> Result<Vec<PolicySummary>, EnvError> {
+pub fn check(
+    mut make_env: impl FnMut() -> Result<BatchEnv, EnvError>,
+    seed: u64,
+) -> Result<Vec<PolicySummary>, EnvError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let random = run_policy(&mut make_env()?, "random", |_, _, action| random_weights(&mut rng, action))?;
     let equal = run_policy(&mut make_env()?, "equal weight", |_, _, action| {

@@ -137,7 +137,10 @@ mod tests {
         for (drifted, target, buy, sell) in cases {
             let exact = remainder_factor_exact(drifted, target, buy, sell);
             let brute = brute_force_mu(drifted, target, buy, sell);
-            assert!((exact - brute).abs() < 1e-12, "{drifted:?} -> {target:?}: exact {exact}, brute force {brute}");
+            assert!(
+                (exact - brute).abs() < 1e-12,
+                "{drifted:?} -> {target:?}: exact {exact}, brute force {brute}"
+            );
             assert!(cash_surplus(drifted, target, exact, buy, sell).abs() < 1e-12);
         }
     }

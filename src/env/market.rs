@@ -68,7 +68,9 @@ impl Market {
     ) -> Result<Self, EnvError> {
         feature_config.validate().map_err(EnvError::Setup)?;
         if panel.prices.iter().any(|p| !p.is_finite()) {
-            return Err(EnvError::Setup("the price panel has missing prices: select assets and a range first".into()));
+            return Err(EnvError::Setup(
+                "the price panel has missing prices: select assets and a range first".into(),
+            ));
         }
         let raw = FeatureSet::compute(&panel, feature_config);
         let normalizer = normalizer.unwrap_or_else(|| raw.fit_normalizer(fit_rows));
@@ -153,13 +155,19 @@ pub fn span_rows(panel: &PricePanel, span: &Span) -> Result<Range<usize>, EnvErr
     let start = match span.from {
         None => 0,
         Some(stamp) => panel.index.first_at_or_after(&stamp).ok_or_else(|| {
-            EnvError::Setup(format!("span start {stamp} is after the data's last row ({})", panel.index.label(last_row)))
+            EnvError::Setup(format!(
+                "span start {stamp} is after the data's last row ({})",
+                panel.index.label(last_row)
+            ))
         })?,
     };
     let end = match span.to {
         None => last_row,
         Some(stamp) => panel.index.last_at_or_before(&stamp).ok_or_else(|| {
-            EnvError::Setup(format!("span end {stamp} is before the data's first row ({})", panel.index.label(0)))
+            EnvError::Setup(format!(
+                "span end {stamp} is before the data's first row ({})",
+                panel.index.label(0)
+            ))
         })?,
     };
     if end <= start {

@@ -95,7 +95,10 @@ impl BatchEnv {
         if settings.episode.rebalance_every == 0 {
             return Err(EnvError::Setup("rebalance_every must be at least 1".into()));
         }
-        if range.first < market.first_observable() || range.last >= market.n_periods() || range.first >= range.last {
+        if range.first < market.first_observable()
+            || range.last >= market.n_periods()
+            || range.first >= range.last
+        {
             return Err(EnvError::Setup(format!(
                 "decision range {}..{} is outside the market's observable rows {}..{}",
                 range.first,
@@ -332,7 +335,12 @@ pub struct Transition<'a> {
 }
 
 impl MarketEnv {
-    pub fn new(market: Arc<Market>, range: DecisionRange, settings: EnvSettings, seed: u64) -> Result<Self, EnvError> {
+    pub fn new(
+        market: Arc<Market>,
+        range: DecisionRange,
+        settings: EnvSettings,
+        seed: u64,
+    ) -> Result<Self, EnvError> {
         Ok(Self { inner: BatchEnv::new(market, range, settings, 1, seed)? })
     }
 

@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RewardConfig {
+    #[default]
     /// `ln(V_t / V_{t-1})`: maximizing its sum maximizes final wealth (Kelly; Jiang et al. 2017).
     LogReturn,
     /// Moody and Saffell's differential Sharpe ratio (1998, "Reinforcement learning for trading",
@@ -50,22 +51,25 @@ fn default_downside_floor() -> f64 {
     1e-3
 }
 
-impl Default for RewardConfig {
-    fn default() -> Self {
-        RewardConfig::LogReturn
-    }
-}
 
 impl RewardConfig {
     pub fn validate(&self) -> Result<(), String> {
         let ok = match *self {
             RewardConfig::LogReturn => true,
             RewardConfig::DifferentialSharpe { eta } => eta > 0.0 && eta <= 1.0,
-            RewardConfig::DownsideRisk { eta, downside_floor } => eta > 0.0 && eta <= 1.0 && downside_floor > 0.0,
-            RewardConfig::MeanVariance { risk_aversion, eta } => risk_aversion >= 0.0 && eta > 0.0 && eta <= 1.0,
+            RewardConfig::DownsideRisk { eta, downside_floor } => {
+                eta > 0.0 && eta <= 1.0 && downside_floor > 0.0
+            }
+            RewardConfig::MeanVariance { risk_aversion, eta } => {
+                risk_aversion >= 0.0 && eta > 0.0 && eta <= 1.0
+            }
             RewardConfig::DrawdownPenalty { penalty } => penalty >= 0.0,
         };
-        if ok { Ok(()) } else { Err(format!("reward {self:?}: eta must be in (0, 1], penalties and floors non-negative")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("reward {self:?}: eta must be in (0, 1], penalties and floors non-negative"))
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -115,7 +119,11 @@ impl RewardState {
                 let a = self.mean;
                 let dd2 = self.second.max(downside_floor * downside_floor);
                 let dd = dd2.sqrt();
-                let d = if r > 0.0 { (r - 0.5 * a) / dd } else { (dd2 * (r - 0.5 * a) - 0.5 * a * r * r) / (dd2 * dd) };
+                let d = if r > 0.0 {
+                    (r - 0.5 * a) / dd
+                } else {
+                    (dd2 * (r - 0.5 * a) - 0.5 * a * r * r) / (dd2 * dd)
+                };
                 self.mean += eta * (r - a);
                 self.second += eta * (r.min(0.0).powi(2) - self.second);
                 d
@@ -126,7 +134,9 @@ impl RewardState {
                 self.mean += eta * deviation;
                 r - 0.5 * risk_aversion * deviation * deviation
             }
-            RewardConfig::DrawdownPenalty { penalty } => growth.ln() - penalty * (1.0 - value / self.peak_value),
+            RewardConfig::DrawdownPenalty { penalty } => {
+                growth.ln() - penalty * (1.0 - value / self.peak_value)
+            }
         }
     }
 }

@@ -1,0 +1,117 @@
+//! Every feature against values computed by hand from its textbook formula.
+
+use folio::data::{PricePanel, TimeIndex};
+use folio::features::{Feature, FeatureConfig, FeatureSet};
+use ndarray::Array2;
+
+const PRICES: [f64; 10] = [10.0, 11.0, 10.5, 11.5, 12.0, 11.0, 11.5, 12.5, 13.0, 12.5];
+
+fn features_of(prices: &[f64], config: &FeatureConfig) -> FeatureSet {
+    let panel = PricePanel::new(
+        "hand",
+        vec!["A".into()],
+        TimeIndex::Periods(prices.len()),
+        Array2::from_shape_vec((prices.len(), 1), prices.to_vec()).unwrap(),
+    );
+    FeatureSet::compute(&panel, config)
+}
+
+fn small_config() -> FeatureConfig {
+    FeatureConfig {
+        window: 2,
+        features: Feature::ALL.to_vec(),
+        volatility_window: 3,
+        momentum_window: 3,
+        rsi_period: 3,
+        bollinger_period: 3,
+        bollinger_width: 2.0,
+        clip: 10.0,
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+#[test]
+fn log_return_momentum_and_volatility_by_hand() {
+    let f = features_of(&PRICES, &small_config());
+    assert!(close(f.value(0, 0, 1), (11.0f64 / 10.0).ln()));
+    assert!(close(f.value(0, 0, 9), (12.5f64 / 13.0).ln()));
+    // Momentum over 3 periods at t = 5: ln(p5 / p2) = ln(11 / 10.5).
+    assert!(close(f.value(0, 2, 5), (11.0f64 / 10.5).ln()));
+    // Volatility at t = 3: sample standard deviation of the returns of periods 1, 2, 3.
+    let r = [(1.1f64).ln(), (10.5f64 / 11.0).ln(), (11.5f64 / 10.5).ln()];
+    let mean = r.iter().sum::<f64>() / 3.0;
+    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!(close(f.value(0, 1, 3), sd), "{} vs {sd}", f.value(0, 1, 3));
+    // Later values slide the window: t = 9 uses periods 7, 8, 9.
+    let r = [(12.5f64 / 11.5).ln(), (13.0f64 / 12.5).ln(), (12.5f64 / 13.0).ln()];
+    let mean = r.iter().sum::<f64>() / 3.0;
+    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((f.value(0, 1, 9) - sd).abs() < 1e-12);
+}
+
+#[test]
+fn wilder_rsi_by_hand() {
+    let f = features_of(&PRICES, &small_config());
+    // Changes: +1, -0.5, +1, +0.5, ... First averages over 3: gain 2/3, loss 1/6 -> 0.8.
+    assert!(close(f.value(0, 3, 3), 0.8), "{}", f.value(0, 3, 3));
+    // Next change +0.5: gain (2/3 * 2 + 0.5) / 3 = 11/18, loss (1/6 * 2) / 3 = 2/18 -> 11/13.
+    assert!(close(f.value(0, 3, 4), 11.0 / 13.0), "{}", f.value(0, 3, 4));
+    // Constant prices: neither gains nor losses, RSI sits at its midpoint.
+    let flat = features_of(&[5.0; 6], &small_config());
+    assert_eq!(flat.value(0, 3, 5), 0.5);
+}
+
+#[test]
+fn bollinger_percent_b_by_hand() {
+    let f = features_of(&PRICES, &small_config());
+    // t = 2: prices 10, 11, 10.5 -> mean 10.5 = price: %B = 0.5.
+    assert!(close(f.value(0, 4, 2), 0.5));
+    // t = 3: prices 11, 10.5, 11.5: mean 11, population sd sqrt(1/6); %B = 0.5 + 0.5 / (4 sd).
+    let expected = 0.5 + 0.5 / (4.0 * (1.0f64 / 6.0).sqrt());
+    assert!(close(f.value(0, 4, 3), expected), "{} vs {expected}", f.value(0, 4, 3));
+}
+
+#[test]
+fn warmup_counts_the_longest_history_plus_the_window() {
+    let config = small_config();
+    // Volatility, momentum and RSI need 3 periods; window 2 adds one more row.
+    assert_eq!(config.warmup(), 4);
+    let default = FeatureConfig::default();
+    assert_eq!(default.warmup(), 20 + 50 - 1);
+}
+
+#[test]
+fn normalizer_is_fitted_on_the_given_rows_only_and_reapplies_identically() {
+    let config = FeatureConfig { features: vec![Feature::LogReturn], window: 1, ..small_config() };
+    let f = features_of(&PRICES, &config);
+    let normalizer = f.fit_normalizer(0..5);
+    let r: Vec<f64> = (1..5).map(|t| (PRICES[t] / PRICES[t - 1]).ln()).collect();
+    let mean = r.iter().sum::<f64>() / 4.0;
+    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+    assert!(close(normalizer.mean[0], mean) && close(normalizer.std[0], sd));
+
+    // Changing prices after the fitted rows leaves the statistics alone.
+    let mut other = PRICES;
+    other[7] = 30.0;
+    let refit = features_of(&other, &config).fit_normalizer(0..5);
+    assert_eq!(normalizer, refit);
+    // A normalizer survives a JSON round trip bit for bit (checkpoints store it).
+    let json = serde_json::to_string(&normalizer).unwrap();
+    let back: folio::features::Normalizer = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, normalizer);
+    let normalized = f.normalize(&back).unwrap();
+    let mut window = vec![0.0f32; normalized.observation_len()];
+    normalized.write_window(6, &mut window);
+    assert_eq!(window[0], ((r_at(6) - mean) / sd) as f32);
+
+    // A normalizer for other features is refused.
+    let wrong = features_of(&PRICES, &small_config());
+    assert!(wrong.normalize(&normalizer).unwrap_err().contains("fitted for features [log_return]"));
+}
+
+fn r_at(t: usize) -> f64 {
+    (PRICES[t] / PRICES[t - 1]).ln()
+}
