@@ -1,0 +1,845 @@
+//! Integration tests of the price loader (`folio::data::load_prices`), the writer and the
+//! selection logic of `PricePanel`: every error names the file, the line, the column (number and
+//! name) where one applies, and the reason, and every accepted input loads exactly as documented.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use folio::data::{Listing, PricePanel, Stamp, TimeIndex, load_prices, write_prices};
+use folio::error::{DataError, Location};
+use ndarray::{Array2, array};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+fn manifest(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn date(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
+fn dates(texts: &[&str]) -> TimeIndex {
+    TimeIndex::Dates(texts.iter().map(|t| date(t)).collect())
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Write `text` to `prices.csv` in a fresh temporary folder.
+fn temp_csv(text: &str) -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prices.csv");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn load_text(text: &str) -> (TempDir, PathBuf, PricePanel) {
+    let (dir, path) = temp_csv(text);
+    let panel = load_prices(&path).unwrap_or_else(|e| panic!("{text:?} should load, got: {e}"));
+    (dir, path, panel)
+}
+
+/// Load `text` and check that it fails with exactly this location and reason, and that the
+/// message reads `expected` with `{file}` standing for the file's path.
+fn expect_invalid(
+    text: &str,
+    line: Option<u64>,
+    column: Option<(usize, &str)>,
+    reason: &str,
+    expected: &str,
+) {
+    let (_dir, path) = temp_csv(text);
+    let error = match load_prices(&path) {
+        Ok(panel) => panic!("{text:?} should be rejected, but loaded {panel:?}"),
+        Err(e) => e,
+    };
+    let message = error.to_string();
+    match &error {
+        DataError::Invalid { location, reason: got } => {
+            let want =
+                Location { file: path.clone(), line, column: column.map(|(n, name)| (n, name.to_string())) };
+            assert_eq!(location, &want, "location of the error for {text:?}");
+            assert_eq!(got, reason, "reason of the error for {text:?}");
+        }
+        other => panic!("expected DataError::Invalid for {text:?}, got {other:?}"),
+    }
+    assert_eq!(message, expected.replace("{file}", &path.display().to_string()));
+}
+
+fn selection_error(result: Result<folio::data::Selection, DataError>) -> String {
+    match result {
+        Ok(s) => panic!("selection should fail, got {:?}", s.panel),
+        Err(DataError::Selection(message)) => message,
+        Err(other) => panic!("expected DataError::Selection, got {other:?}"),
+    }
+}
+
+/// Element-wise bit equality, with any NaN equal to any NaN.
+fn assert_same_bits(a: &Array2<f64>, b: &Array2<f64>) {
+    assert_eq!(a.dim(), b.dim());
+    for ((idx, x), y) in a.indexed_iter().zip(b.iter()) {
+        if x.is_nan() {
+            assert!(y.is_nan(), "cell {idx:?}: {x} vs {y}");
+        } else {
+            assert_eq!(x.to_bits(), y.to_bits(), "cell {idx:?}: {x:e} vs {y:e}");
+        }
+    }
+}
+
+fn folder_entries(dir: &Path) -> Vec<String> {
+    let mut entries: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    entries
+}
+
+// ---------------------------------------------------------------------------------------------
+// header problems
+
+#[test]
+fn empty_file_is_rejected_naming_the_file() {
+    for text in ["", "   \n\n  \r\n"] {
+        expect_invalid(
+            text,
+            None,
+            None,
+            "the file is empty; expected a header row such as `date,AAPL,MSFT`",
+            "{file}: the file is empty; expected a header row such as `date,AAPL,MSFT`",
+        );
+    }
+}
+
+#[test]
+fn missing_file_is_an_io_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nowhere.csv");
+    let error = load_prices(&path).unwrap_err();
+    let message = error.to_string();
+    match error {
+        DataError::Io { path: p, source } => {
+            assert_eq!(p, path);
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected DataError::Io, got {other:?}"),
+    }
+    assert!(message.starts_with(&format!("cannot read {}: ", path.display())), "{message}");
+}
+
+#[test]
+fn header_with_an_empty_name_is_rejected() {
+    expect_invalid(
+        "date,A,,B\n2020-01-01,1,2,3\n",
+        Some(1),
+        Some((3, "")),
+        "the header cell is empty: every column needs a name",
+        "{file}, line 1, column 3: the header cell is empty: every column needs a name",
+    );
+    // A trailing comma makes an unnamed last column.
+    expect_invalid(
+        "A,B,\n1,2,3\n",
+        Some(1),
+        Some((3, "")),
+        "the header cell is empty: every column needs a name",
+        "{file}, line 1, column 3: the header cell is empty: every column needs a name",
+    );
+}
+
+#[test]
+fn duplicate_header_names_are_rejected() {
+    expect_invalid(
+        "date,A,B,A\n2020-01-01,1,2,3\n",
+        Some(1),
+        Some((4, "A")),
+        "duplicate column name 'A' (also column 2)",
+        "{file}, line 1, column 4 (A): duplicate column name 'A' (also column 2)",
+    );
+    expect_invalid(
+        "X,Y,Z,Y\n1,2,3,4\n",
+        Some(1),
+        Some((4, "Y")),
+        "duplicate column name 'Y' (also column 2)",
+        "{file}, line 1, column 4 (Y): duplicate column name 'Y' (also column 2)",
+    );
+}
+
+#[test]
+fn olps_header_names_load_as_plain_names() {
+    let (_dir, _path, panel) = load_text("Y,Z,[,\\,],^\n1,2,3,4,5,6\n1.5,2.5,3.5,4.5,5.5,6.5\n");
+    assert_eq!(panel.assets, names(&["Y", "Z", "[", "\\", "]", "^"]));
+    assert_eq!(panel.index, TimeIndex::Periods(2));
+    assert_eq!(panel.prices, array![[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [1.5, 2.5, 3.5, 4.5, 5.5, 6.5]]);
+}
+
+#[test]
+fn header_with_only_a_date_column_is_rejected() {
+    expect_invalid(
+        "date\n2020-01-01\n2020-01-02\n",
+        Some(1),
+        None,
+        "the header names no asset columns",
+        "{file}, line 1: the header names no asset columns",
+    );
+}
+
+#[test]
+fn header_without_rows_is_rejected() {
+    expect_invalid(
+        "date,A,B\n",
+        Some(1),
+        None,
+        "the header is not followed by any price rows",
+        "{file}, line 1: the header is not followed by any price rows",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// row problems
+
+#[test]
+fn row_with_too_few_fields_is_rejected() {
+    expect_invalid(
+        "date,A,B\n2020-01-01,1,2\n2020-01-02,1\n",
+        Some(3),
+        None,
+        "the row has 2 fields but the header has 3",
+        "{file}, line 3: the row has 2 fields but the header has 3",
+    );
+}
+
+#[test]
+fn row_with_too_many_fields_is_rejected() {
+    expect_invalid(
+        "A,B\n1,2\n1,2\n1,2,3\n",
+        Some(4),
+        None,
+        "the row has 3 fields but the header has 2",
+        "{file}, line 4: the row has 3 fields but the header has 2",
+    );
+}
+
+#[test]
+fn unparsable_date_is_rejected() {
+    expect_invalid(
+        "date,A\n2020-01-01,1\n2020-13-01,2\n",
+        Some(3),
+        Some((1, "date")),
+        "'2020-13-01' is not an ISO date (YYYY-MM-DD)",
+        "{file}, line 3, column 1 (date): '2020-13-01' is not an ISO date (YYYY-MM-DD)",
+    );
+    expect_invalid(
+        "date,A\n01/02/2020,1\n",
+        Some(2),
+        Some((1, "date")),
+        "'01/02/2020' is not an ISO date (YYYY-MM-DD)",
+        "{file}, line 2, column 1 (date): '01/02/2020' is not an ISO date (YYYY-MM-DD)",
+    );
+}
+
+#[test]
+fn unparsable_number_is_rejected() {
+    expect_invalid(
+        "date,A,B\n2020-01-01,1,2\n2020-01-02,1.1,abc\n",
+        Some(3),
+        Some((3, "B")),
+        "'abc' is not a number",
+        "{file}, line 3, column 3 (B): 'abc' is not a number",
+    );
+    // Undated: column numbers count from the first asset.
+    expect_invalid(
+        "A,B\n1,2\n1,2\n3x,4\n",
+        Some(4),
+        Some((1, "A")),
+        "'3x' is not a number",
+        "{file}, line 4, column 1 (A): '3x' is not a number",
+    );
+}
+
+#[test]
+fn line_numbers_count_blank_lines() {
+    // Blank and whitespace-only lines are skipped but still counted, as an editor counts them.
+    expect_invalid(
+        "date,A\n\n2020-01-01,1\n\n\n2020-01-02,x\n",
+        Some(6),
+        Some((2, "A")),
+        "'x' is not a number",
+        "{file}, line 6, column 2 (A): 'x' is not a number",
+    );
+    expect_invalid(
+        "\n\ndate,A,,B\n2020-01-01,1,2,3\n",
+        Some(3),
+        Some((3, "")),
+        "the header cell is empty: every column needs a name",
+        "{file}, line 3, column 3: the header cell is empty: every column needs a name",
+    );
+    expect_invalid(
+        "A,B\n1,2\n   \n1,2,3\n",
+        Some(4),
+        None,
+        "the row has 3 fields but the header has 2",
+        "{file}, line 4: the row has 3 fields but the header has 2",
+    );
+    expect_invalid(
+        "A,B\r\n1,2\r\n\r\n1,\r\n1,3\r\n",
+        Some(4),
+        Some((2, "B")),
+        "the price is missing although 'B' has prices before (line 2) and after (line 5); \
+         only leading or trailing cells may be blank",
+        "{file}, line 4, column 2 (B): the price is missing although 'B' has prices before \
+         (line 2) and after (line 5); only leading or trailing cells may be blank",
+    );
+}
+
+#[test]
+fn duplicate_date_is_rejected() {
+    expect_invalid(
+        "date,A\n2020-01-01,1\n2020-01-02,2\n2020-01-02,3\n",
+        Some(4),
+        Some((1, "date")),
+        "date 2020-01-02 repeats the previous row (line 3); dates must be unique",
+        "{file}, line 4, column 1 (date): date 2020-01-02 repeats the previous row (line 3); \
+         dates must be unique",
+    );
+}
+
+#[test]
+fn decreasing_date_is_rejected() {
+    expect_invalid(
+        "date,A\n2020-01-01,1\n2020-01-03,2\n2020-01-02,3\n",
+        Some(4),
+        Some((1, "date")),
+        "date 2020-01-02 comes before 2020-01-03 (line 3); dates must be strictly increasing",
+        "{file}, line 4, column 1 (date): date 2020-01-02 comes before 2020-01-03 (line 3); \
+         dates must be strictly increasing",
+    );
+}
+
+#[test]
+fn zero_negative_nan_and_infinite_prices_are_rejected() {
+    for cell in ["0", "0.0", "-0", "-1.5", "NaN", "nan", "inf", "-inf", "infinity"] {
+        let text = format!("date,A,B\n2020-01-01,1,2\n2020-01-02,3,{cell}\n");
+        let reason = format!("price {cell} is not allowed: prices must be finite and greater than zero");
+        expect_invalid(
+            &text,
+            Some(3),
+            Some((3, "B")),
+            &reason,
+            &format!("{{file}}, line 3, column 3 (B): {reason}"),
+        );
+    }
+    expect_invalid(
+        "A,B\n1,2\n0,2\n",
+        Some(3),
+        Some((1, "A")),
+        "price 0 is not allowed: prices must be finite and greater than zero",
+        "{file}, line 3, column 1 (A): price 0 is not allowed: prices must be finite and greater \
+         than zero",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// blank cells
+
+#[test]
+fn leading_blank_cells_load_as_nan() {
+    let (_dir, _path, panel) =
+        load_text("date,A,B\n2020-01-01,1,\n2020-01-02,1.5,\n2020-01-03,2,5\n2020-01-06,2.5,6\n");
+    assert_eq!(panel.assets, names(&["A", "B"]));
+    assert_eq!(panel.index, dates(&["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-06"]));
+    let b = panel.asset_prices(1);
+    assert!(b[0].is_nan() && b[1].is_nan());
+    assert_eq!((b[2], b[3]), (5.0, 6.0));
+    assert_eq!(panel.asset_prices(0).to_vec(), vec![1.0, 1.5, 2.0, 2.5]);
+    assert_eq!(panel.listing(0), Some(Listing { first: 0, last: 3 }));
+    assert_eq!(panel.listing(1), Some(Listing { first: 2, last: 3 }));
+}
+
+#[test]
+fn trailing_blank_cells_are_allowed() {
+    let (_dir, _path, panel) = load_text("A,B\n1,2\n1.5,3\n,4\n,5\n");
+    assert_eq!(panel.index, TimeIndex::Periods(4));
+    let a = panel.asset_prices(0);
+    assert_eq!((a[0], a[1]), (1.0, 1.5));
+    assert!(a[2].is_nan() && a[3].is_nan());
+    assert_eq!(panel.listing(0), Some(Listing { first: 0, last: 1 }));
+    assert_eq!(panel.listing(1), Some(Listing { first: 0, last: 3 }));
+}
+
+#[test]
+fn interior_blank_cell_is_rejected_naming_line_and_asset() {
+    expect_invalid(
+        "date,A,B\n2020-01-01,1,2\n2020-01-02,1,\n2020-01-03,1,3\n",
+        Some(3),
+        Some((3, "B")),
+        "the price is missing although 'B' has prices before (line 2) and after (line 4); \
+         only leading or trailing cells may be blank",
+        "{file}, line 3, column 3 (B): the price is missing although 'B' has prices before \
+         (line 2) and after (line 4); only leading or trailing cells may be blank",
+    );
+    // With leading blanks before the gap, the message names the asset's real first line.
+    expect_invalid(
+        "A,B\n1,\n1,7\n1,8\n1,\n1,\n1,9\n",
+        Some(5),
+        Some((2, "B")),
+        "the price is missing although 'B' has prices before (line 3) and after (line 7); \
+         only leading or trailing cells may be blank",
+        "{file}, line 5, column 2 (B): the price is missing although 'B' has prices before \
+         (line 3) and after (line 7); only leading or trailing cells may be blank",
+    );
+}
+
+#[test]
+fn column_without_any_price_is_rejected() {
+    expect_invalid(
+        "date,A,B\n2020-01-01,1,\n2020-01-02,2,\n",
+        None,
+        Some((3, "B")),
+        "the column has no prices at all",
+        "{file}, column 3 (B): the column has no prices at all",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// layouts and the bundled data
+
+#[test]
+fn dated_file_loads_exactly() {
+    let (_dir, path, panel) = load_text("date,A,B\n2020-01-01,1.25,10\n2020-01-02,1.5,9.75\n");
+    assert_eq!(panel.source, path);
+    assert_eq!(panel.assets, names(&["A", "B"]));
+    assert_eq!(panel.index, dates(&["2020-01-01", "2020-01-02"]));
+    assert_eq!(panel.prices, array![[1.25, 10.0], [1.5, 9.75]]);
+}
+
+#[test]
+fn undated_file_loads_as_periods() {
+    let (_dir, _path, panel) = load_text("A,B,C\n1,2,3\n1.5,2.5,3.5\n2,3,4\n");
+    assert_eq!(panel.assets, names(&["A", "B", "C"]));
+    assert_eq!(panel.index, TimeIndex::Periods(3));
+    assert!(!panel.index.is_dated());
+    assert_eq!(panel.index.label(2), "2");
+    assert_eq!(panel.prices, array![[1.0, 2.0, 3.0], [1.5, 2.5, 3.5], [2.0, 3.0, 4.0]]);
+}
+
+#[test]
+fn bundled_djia_loads_with_30_assets_and_507_periods() {
+    let panel = load_prices(&manifest("envs/data/olps/djia.csv")).unwrap();
+    assert_eq!(panel.n_assets(), 30);
+    assert_eq!(panel.n_periods(), 507);
+    assert_eq!(panel.index, TimeIndex::Periods(507));
+    let mut expected: Vec<String> = ('A'..='Z').map(String::from).collect();
+    expected.extend(names(&["[", "\\", "]", "^"]));
+    assert_eq!(panel.assets, expected);
+    assert_eq!(panel.prices[[0, 0]], 1.032425818293056);
+    assert!(panel.prices.iter().all(|p| p.is_finite() && *p > 0.0));
+}
+
+#[test]
+fn bundled_us_stocks_load_with_20_assets_and_8313_rows() {
+    let panel = load_prices(&manifest("envs/data/us_stocks_20_daily.csv")).unwrap();
+    assert_eq!(panel.n_assets(), 20);
+    assert_eq!(panel.n_periods(), 8313);
+    assert_eq!(panel.assets[0], "AAPL");
+    assert_eq!(panel.assets[19], "XOM");
+    let TimeIndex::Dates(ds) = &panel.index else {
+        panic!("expected a dated index, got {:?}", panel.index);
+    };
+    assert_eq!(ds.first(), Some(&date("1990-01-02")));
+    assert_eq!(ds.last(), Some(&date("2022-12-28")));
+    assert!(ds.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(panel.prices[[0, 0]], 0.264);
+    assert_eq!(panel.prices[[8312, 0]], 125.674);
+}
+
+// ---------------------------------------------------------------------------------------------
+// selection
+
+/// A: 5 rows; B: starts at row 2 (2020-01-03); C: stops after row 3 (2020-01-06).
+const STAGGERED: &str = "date,A,B,C\n\
+    2020-01-01,1,,10\n\
+    2020-01-02,2,,11\n\
+    2020-01-03,3,30,12\n\
+    2020-01-06,4,40,13\n\
+    2020-01-07,5,50,\n";
+
+#[test]
+fn select_by_names_keeps_the_given_order() {
+    let (_dir, path, panel) = load_text("date,A,B,C\n2020-01-01,1,2,3\n2020-01-02,4,5,6\n");
+    let selection = panel.select(&names(&["C", "A"]), None, None).unwrap();
+    assert_eq!(selection.panel.assets, names(&["C", "A"]));
+    assert_eq!(selection.panel.prices, array![[3.0, 1.0], [6.0, 4.0]]);
+    assert_eq!(selection.panel.index, dates(&["2020-01-01", "2020-01-02"]));
+    assert_eq!(selection.panel.source, path);
+    assert_eq!(selection.limited_by, None);
+
+    let all = panel.select(&[], None, None).unwrap();
+    assert_eq!(all.panel.assets, names(&["A", "B", "C"]));
+    assert_eq!(all.panel.prices, panel.prices);
+}
+
+#[test]
+fn select_unknown_name_is_an_error() {
+    let (_dir, path, panel) = load_text("date,A,B,C\n2020-01-01,1,2,3\n2020-01-02,4,5,6\n");
+    let message = selection_error(panel.select(&names(&["A", "Z"]), None, None));
+    assert_eq!(message, format!("asset 'Z' is not in {} (it has: A, B, C)", path.display()));
+}
+
+#[test]
+fn select_asset_twice_is_an_error() {
+    let (_dir, _path, panel) = load_text("date,A,B,C\n2020-01-01,1,2,3\n2020-01-02,4,5,6\n");
+    let message = selection_error(panel.select(&names(&["B", "A", "B"]), None, None));
+    assert_eq!(message, "asset 'B' is selected twice");
+}
+
+#[test]
+fn late_starting_asset_sets_the_start_when_no_from_is_given() {
+    let (_dir, _path, panel) = load_text(STAGGERED);
+    let selection = panel.select(&names(&["A", "B"]), None, None).unwrap();
+    assert_eq!(selection.limited_by.as_deref(), Some("B"));
+    assert_eq!(selection.panel.index, dates(&["2020-01-03", "2020-01-06", "2020-01-07"]));
+    assert_eq!(selection.panel.prices, array![[3.0, 30.0], [4.0, 40.0], [5.0, 50.0]]);
+
+    // Without the late asset nothing limits the start.
+    let selection = panel.select(&names(&["A"]), None, None).unwrap();
+    assert_eq!(selection.limited_by, None);
+    assert_eq!(selection.panel.n_periods(), 5);
+}
+
+#[test]
+fn explicit_from_before_an_assets_start_is_an_error() {
+    let (_dir, _path, panel) = load_text(STAGGERED);
+    let from = Some(Stamp::Date(date("2020-01-02")));
+    let message = selection_error(panel.select(&names(&["A", "B"]), from, None));
+    assert_eq!(
+        message,
+        "asset 'B' has prices only from 2020-01-03; the range starts at 2020-01-02: \
+         start at 2020-01-03 or leave 'B' out"
+    );
+
+    // Starting exactly at the asset's first date works, and nothing is reported as limiting.
+    let from = Some(Stamp::Date(date("2020-01-03")));
+    let selection = panel.select(&names(&["A", "B"]), from, None).unwrap();
+    assert_eq!(selection.limited_by, None);
+    assert_eq!(selection.panel.index, dates(&["2020-01-03", "2020-01-06", "2020-01-07"]));
+}
+
+#[test]
+fn to_after_an_assets_last_price_is_an_error() {
+    let (_dir, _path, panel) = load_text(STAGGERED);
+    let to = Some(Stamp::Date(date("2020-01-07")));
+    let message = selection_error(panel.select(&names(&["A", "C"]), None, to));
+    assert_eq!(message, "asset 'C' has prices only up to 2020-01-06; the range ends at 2020-01-07");
+
+    // Without `to`, the range ends at C's last price.
+    let selection = panel.select(&names(&["A", "C"]), None, None).unwrap();
+    assert_eq!(selection.panel.index.label(selection.panel.n_periods() - 1), "2020-01-06");
+    assert_eq!(selection.panel.n_periods(), 4);
+}
+
+#[test]
+fn range_with_fewer_than_two_rows_is_an_error() {
+    let (_dir, path, panel) = load_text(STAGGERED);
+    let day = Some(Stamp::Date(date("2020-01-02")));
+    let message = selection_error(panel.select(&names(&["A"]), day, day));
+    assert_eq!(
+        message,
+        format!(
+            "the selected range 2020-01-02 .. 2020-01-02 of {} holds fewer than two periods",
+            path.display()
+        )
+    );
+
+    // `to` before `from`.
+    let from = Some(Stamp::Date(date("2020-01-06")));
+    let to = Some(Stamp::Date(date("2020-01-03")));
+    let message = selection_error(panel.select(&names(&["A"]), from, to));
+    assert_eq!(
+        message,
+        format!(
+            "the selected range 2020-01-06 .. 2020-01-03 of {} holds fewer than two periods",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn undated_selection_uses_period_numbers() {
+    let (_dir, path, panel) = load_text("A,B\n1,10\n2,20\n3,30\n4,40\n5,50\n");
+    let selection = panel.select(&names(&["B"]), Some(Stamp::Period(1)), Some(Stamp::Period(3))).unwrap();
+    assert_eq!(selection.panel.index, TimeIndex::Periods(3));
+    assert_eq!(selection.panel.prices, array![[20.0], [30.0], [40.0]]);
+    assert_eq!(selection.limited_by, None);
+
+    // A `to` past the end is the last row.
+    let selection = panel.select(&[], Some(Stamp::Period(3)), Some(Stamp::Period(99))).unwrap();
+    assert_eq!(selection.panel.index, TimeIndex::Periods(2));
+    assert_eq!(selection.panel.prices, array![[4.0, 40.0], [5.0, 50.0]]);
+
+    let message = selection_error(panel.select(&[], Some(Stamp::Period(5)), None));
+    assert_eq!(message, format!("--from period 5 is after the last row of {} (4)", path.display()));
+
+    let message = selection_error(panel.select(&[], Some(Stamp::Period(4)), Some(Stamp::Period(4))));
+    assert_eq!(
+        message,
+        format!("the selected range 4 .. 4 of {} holds fewer than two periods", path.display())
+    );
+
+    // A late start in undated data is reported with period numbers.
+    let (_dir, _path, late) = load_text("A,B\n1,\n2,\n3,30\n4,40\n");
+    let selection = late.select(&[], None, None).unwrap();
+    assert_eq!(selection.limited_by.as_deref(), Some("B"));
+    assert_eq!(selection.panel.prices, array![[3.0, 30.0], [4.0, 40.0]]);
+    let message = selection_error(late.select(&[], Some(Stamp::Period(1)), None));
+    assert_eq!(
+        message,
+        "asset 'B' has prices only from 2; the range starts at 1: start at 2 or leave 'B' out"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// relatives and fingerprint
+
+#[test]
+fn relatives_are_price_ratios() {
+    let panel = PricePanel::new(
+        "hand",
+        names(&["A", "B"]),
+        TimeIndex::Periods(3),
+        array![[2.0, 4.0], [3.0, 2.0], [7.5, 1.0]],
+    );
+    let x = panel.relatives();
+    // 3/2, 2/4 for period 1; 7.5/3, 1/2 for period 2.
+    assert_eq!(x, array![[1.5, 0.5], [2.5, 0.5]]);
+
+    // Non-exact ratios equal the plain division, bit for bit.
+    let p = array![[1.1, 3.3], [1.7, 2.9], [0.3, 10.1]];
+    let panel = PricePanel::new("hand", names(&["A", "B"]), TimeIndex::Periods(3), p.clone());
+    let x = panel.relatives();
+    assert_eq!(x.dim(), (2, 2));
+    for t in 1..3 {
+        for i in 0..2 {
+            assert_eq!(x[[t - 1, i]].to_bits(), (p[[t, i]] / p[[t - 1, i]]).to_bits());
+        }
+    }
+}
+
+fn fingerprint_panel() -> PricePanel {
+    PricePanel::new(
+        "a.csv",
+        names(&["A", "B"]),
+        dates(&["2020-01-01", "2020-01-02", "2020-01-03"]),
+        array![[1.0, 2.0], [1.5, 2.5], [1.25, 3.0]],
+    )
+}
+
+#[test]
+fn fingerprint_is_stable_and_sensitive() {
+    let base = fingerprint_panel();
+    let fp = base.fingerprint();
+    assert_eq!(fp.len(), 32);
+    assert!(fp.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(fp, fingerprint_panel().fingerprint());
+    // The source path is not part of the content.
+    let mut moved = fingerprint_panel();
+    moved.source = PathBuf::from("elsewhere/b.csv");
+    assert_eq!(moved.fingerprint(), fp);
+
+    let mut ulp = fingerprint_panel();
+    ulp.prices[[2, 1]] = f64::from_bits(ulp.prices[[2, 1]].to_bits() + 1);
+    assert_ne!(ulp.prices[[2, 1]], base.prices[[2, 1]]);
+    assert_ne!(ulp.fingerprint(), fp, "a one-ulp price change must change the fingerprint");
+
+    let mut renamed = fingerprint_panel();
+    renamed.assets[1] = "C".into();
+    assert_ne!(renamed.fingerprint(), fp, "an asset rename must change the fingerprint");
+
+    let mut redated = fingerprint_panel();
+    redated.index = dates(&["2020-01-01", "2020-01-02", "2020-01-04"]);
+    assert_ne!(redated.fingerprint(), fp, "a date change must change the fingerprint");
+}
+
+#[test]
+fn fingerprint_of_a_loaded_file_matches_the_same_data_built_by_hand() {
+    let (_dir, _path, panel) = load_text("date,A,B\n2020-01-01,1,2\n2020-01-02,1.5,2.5\n2020-01-03,1.25,3\n");
+    assert_eq!(panel.fingerprint(), fingerprint_panel().fingerprint());
+}
+
+// ---------------------------------------------------------------------------------------------
+// writing
+
+fn awkward_values() -> Vec<f64> {
+    vec![
+        0.1,
+        1.0 / 3.0,
+        2.0 / 3.0,
+        1e-300,
+        f64::MIN_POSITIVE,
+        5e-324,
+        f64::MAX,
+        123456789.12345679,
+        1.0 + f64::EPSILON,
+        std::f64::consts::PI,
+        9007199254740991.0,
+        0.30000000000000004,
+    ]
+}
+
+#[test]
+fn write_then_load_round_trips_dated_panels_bit_for_bit() {
+    let values = awkward_values();
+    let n = values.len();
+    let mut prices = Array2::from_elem((n, 3), f64::NAN);
+    for (t, v) in values.iter().enumerate() {
+        prices[[t, 0]] = *v;
+        prices[[t, 1]] = values[n - 1 - t];
+        if t >= 2 && t < n - 2 {
+            prices[[t, 2]] = (t as f64).sqrt() + 0.1; // leading and trailing blanks
+        }
+    }
+    let start = date("2019-12-30");
+    let index = TimeIndex::Dates((0..n).map(|t| start + chrono::Days::new(t as u64 * 3)).collect());
+    let panel = PricePanel::new("mem", names(&["A", "B w", "C,1"]), index, prices);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.csv");
+    write_prices(&panel, &path).unwrap();
+    let back = load_prices(&path).unwrap();
+    assert_eq!(back.assets, panel.assets);
+    assert_eq!(back.index, panel.index);
+    assert_same_bits(&back.prices, &panel.prices);
+    assert_eq!(back.fingerprint(), panel.fingerprint());
+
+    // A second round trip writes the same bytes.
+    let first = std::fs::read(&path).unwrap();
+    let again = dir.path().join("again.csv");
+    write_prices(&back, &again).unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), first);
+}
+
+#[test]
+fn write_then_load_round_trips_undated_panels_bit_for_bit() {
+    let values = awkward_values();
+    let n = values.len();
+    let mut prices = Array2::from_elem((n, 4), f64::NAN);
+    for (t, v) in values.iter().enumerate() {
+        prices[[t, 0]] = *v;
+        prices[[t, 1]] = 1.0 / v.max(1e-10);
+        prices[[t, 2]] = v.sqrt();
+        if t > 0 {
+            prices[[t, 3]] = t as f64 * 0.7;
+        }
+    }
+    let panel = PricePanel::new("mem", names(&["[", "\\", "]", "^"]), TimeIndex::Periods(n), prices);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("olps.csv");
+    write_prices(&panel, &path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("[,\\,],^\n"), "{text}");
+    let back = load_prices(&path).unwrap();
+    assert_eq!(back.assets, panel.assets);
+    assert_eq!(back.index, TimeIndex::Periods(n));
+    assert_same_bits(&back.prices, &panel.prices);
+    assert_eq!(back.fingerprint(), panel.fingerprint());
+}
+
+#[test]
+fn single_asset_undated_panel_with_blank_cells_round_trips() {
+    // With one column, a blank cell is written as `""`: it must load as a missing price, not be
+    // skipped like a blank line.
+    let prices = array![[f64::NAN], [f64::NAN], [1.5], [2.25], [f64::NAN]];
+    let panel = PricePanel::new("mem", names(&["A"]), TimeIndex::Periods(5), prices);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.csv");
+    write_prices(&panel, &path).unwrap();
+    let back = load_prices(&path).unwrap();
+    assert_eq!(back.index, TimeIndex::Periods(5));
+    assert_same_bits(&back.prices, &panel.prices);
+    assert_eq!(back.listing(0), Some(Listing { first: 2, last: 3 }));
+
+    // Whitespace-only lines are still blank lines, not rows.
+    let (_dir, _path, loaded) = load_text(
+        "A
+1
+   
+2
+
+3
+  
+",
+    );
+    assert_eq!(loaded.index, TimeIndex::Periods(3));
+    assert_eq!(loaded.prices, array![[1.0], [2.0], [3.0]]);
+}
+
+#[test]
+fn bundled_djia_round_trips_bit_for_bit() {
+    let panel = load_prices(&manifest("envs/data/olps/djia.csv")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("djia.csv");
+    write_prices(&panel, &path).unwrap();
+    let back = load_prices(&path).unwrap();
+    assert_eq!(back.assets, panel.assets);
+    assert_eq!(back.index, panel.index);
+    assert_same_bits(&back.prices, &panel.prices);
+}
+
+#[test]
+fn writing_is_atomic_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prices.csv");
+    std::fs::write(&path, "old content that must be replaced entirely\n".repeat(1000)).unwrap();
+
+    let panel = PricePanel::new(
+        "mem",
+        names(&["A", "B"]),
+        dates(&["2020-01-01", "2020-01-02", "2020-01-03"]),
+        array![[1.0, f64::NAN], [1.25, 2.5], [0.1, f64::NAN]],
+    );
+    write_prices(&panel, &path).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "date,A,B\n2020-01-01,1,\n2020-01-02,1.25,2.5\n2020-01-03,0.1,\n"
+    );
+    assert_eq!(folder_entries(dir.path()), vec!["prices.csv".to_string()]);
+
+    // A large panel is written completely, with no temporary file left beside it.
+    let rows = 5000;
+    let big = Array2::from_shape_fn((rows, 3), |(t, i)| 1.0 + (t * 3 + i) as f64 / 7.0);
+    let big = PricePanel::new("mem", names(&["X", "Y", "Z"]), TimeIndex::Periods(rows), big);
+    write_prices(&big, &path).unwrap();
+    assert_eq!(folder_entries(dir.path()), vec!["prices.csv".to_string()]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), rows + 1);
+    assert!(text.ends_with('\n'));
+    let back = load_prices(&path).unwrap();
+    assert_same_bits(&back.prices, &big.prices);
+
+    // A new file in a folder that does not exist yet.
+    let nested = dir.path().join("sub").join("new.csv");
+    write_prices(&panel, &nested).unwrap();
+    assert_eq!(folder_entries(&dir.path().join("sub")), vec!["new.csv".to_string()]);
+}
+
+#[test]
+fn failed_write_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The destination is a folder, so the final rename must fail.
+    let target = dir.path().join("taken");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep.txt"), "x").unwrap();
+    let panel = fingerprint_panel();
+    let error = write_prices(&panel, &target).unwrap_err();
+    match &error {
+        DataError::Write { path, .. } => assert_eq!(path, &target),
+        other => panic!("expected DataError::Write, got {other:?}"),
+    }
+    let message = error.to_string();
+    assert!(message.starts_with(&format!("cannot write {}: ", target.display())), "{message}");
+    assert_eq!(folder_entries(dir.path()), vec!["taken".to_string()]);
+    assert_eq!(folder_entries(&target), vec!["keep.txt".to_string()]);
+}
