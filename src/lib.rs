@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod config;
 pub mod data;
 pub mod env;
+pub mod agent;
 pub mod error;
 pub mod features;
 pub mod cli;
