@@ -13,5 +13,6 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod env;
+pub mod agent;
 pub mod error;
 pub mod features;
