@@ -93,16 +93,32 @@ impl Default for EpisodeConfig {
 
 impl EnvConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Ok(Self::load_with_sections(path)?.0)
+    }
+
+    /// Load the environment and hand back the file's `[train]` table, if any, for the trainer.
+    pub fn load_with_sections(path: &Path) -> Result<(Self, Option<toml::Table>), ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
-        let mut config: EnvConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let parse = |e: toml::de::Error| ConfigError::Parse { path: path.into(), message: e.to_string() };
+        let mut table: toml::Table = toml::from_str(&text).map_err(parse)?;
+        let train = match table.remove("train") {
+            None => None,
+            Some(toml::Value::Table(t)) => Some(t),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    path: path.into(),
+                    message: "[train] must be a table".into(),
+                });
+            }
+        };
+        let mut config: EnvConfig = table.try_into().map_err(parse)?;
         if config.data.file.is_relative() {
             let folder = path.parent().unwrap_or(Path::new("."));
             config.data.file = folder.join(&config.data.file);
         }
         config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
-        Ok(config)
+        Ok((config, train))
     }
 
     pub fn validate(&self) -> Result<(), String> {

@@ -3,16 +3,19 @@
 //!
 //! The modules follow the flow of the work:
 //! [`data`] (prices) -> [`features`] (causal inputs) -> [`env`] (the simulated market)
-//! -> agents, training, evaluation and reports in later stages.
+//! -> [`agent`] (policy networks) -> [`train`] (learning) -> [`eval`] (backtests, metrics).
 
 // Config validation writes `!(x > 0.0)` on purpose: it rejects NaN along with the non-positive.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod agent;
+pub mod data;
+pub mod env;
+pub mod eval;
+pub mod features;
+pub mod train;
+
 pub mod atomic;
 pub mod cli;
 pub mod config;
-pub mod data;
-pub mod env;
-pub mod agent;
 pub mod error;
-pub mod features;

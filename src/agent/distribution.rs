@@ -90,8 +90,8 @@ pub fn lgamma<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let inv = z.clone().recip();
     let inv2 = inv.clone() * inv.clone();
     // 1/(12 z) - 1/(360 z^3) + 1/(1260 z^5) = (1/z) (1/12 + (1/z^2) (-1/360 + (1/z^2) / 1260)).
-    let series = inv
-        * (inv2.clone().div_scalar(1260.0).sub_scalar(1.0 / 360.0) * inv2).add_scalar(1.0 / 12.0);
+    let series =
+        inv * (inv2.clone().div_scalar(1260.0).sub_scalar(1.0 / 360.0) * inv2).add_scalar(1.0 / 12.0);
     let stirling = z.clone().sub_scalar(0.5) * z.clone().log() - z + series.add_scalar(HALF_LN_2PI);
     stirling - log_product
 }
@@ -143,11 +143,7 @@ impl Dirichlet {
     /// The distribution a policy head's raw outputs `[batch, K]` parameterize, with
     /// [`DEFAULT_MIN_CONCENTRATION`] and [`DEFAULT_MAX_CONCENTRATION`].
     pub fn from_logits(logits: Tensor<2>) -> Self {
-        Self::new(concentration_from_logits(
-            logits,
-            DEFAULT_MIN_CONCENTRATION,
-            DEFAULT_MAX_CONCENTRATION,
-        ))
+        Self::new(concentration_from_logits(logits, DEFAULT_MIN_CONCENTRATION, DEFAULT_MAX_CONCENTRATION))
     }
 
     /// Log-density of each row of `x` (shape `[batch, K]`, rows on the simplex) under the
@@ -243,10 +239,7 @@ pub fn sample_dirichlet(concentration: &[f32], rng: &mut impl Rng, out: &mut [f6
         out.len(),
         "sample_dirichlet: concentration and out must have the same length"
     );
-    assert!(
-        !concentration.is_empty(),
-        "sample_dirichlet: need at least one component"
-    );
+    assert!(!concentration.is_empty(), "sample_dirichlet: need at least one component");
     let mut max_log = f64::NEG_INFINITY;
     for (slot, &alpha) in out.iter_mut().zip(concentration) {
         let alpha = f64::from(alpha);
@@ -255,15 +248,11 @@ pub fn sample_dirichlet(concentration: &[f32], rng: &mut impl Rng, out: &mut [f6
             "Dirichlet concentrations must be positive and finite, got {alpha}"
         );
         let log_gamma_draw = if alpha < 1.0 {
-            let boosted: f64 = Gamma::new(alpha + 1.0, 1.0)
-                .expect("shape above 1 is valid")
-                .sample(rng);
+            let boosted: f64 = Gamma::new(alpha + 1.0, 1.0).expect("shape above 1 is valid").sample(rng);
             let u: f64 = Open01.sample(rng);
             boosted.ln() + u.ln() / alpha
         } else {
-            let draw: f64 = Gamma::new(alpha, 1.0)
-                .expect("shape of at least 1 is valid")
-                .sample(rng);
+            let draw: f64 = Gamma::new(alpha, 1.0).expect("shape of at least 1 is valid").sample(rng);
             draw.ln()
         };
         *slot = log_gamma_draw;
@@ -299,12 +288,7 @@ mod tests {
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-        t.into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 tensor")
-            .into_iter()
-            .map(f64::from)
-            .collect()
+        t.into_data().try_into_vec::<f32>().expect("f32 tensor").into_iter().map(f64::from).collect()
     }
 
     fn tensor1(v: &[f64], device: &Device) -> Tensor<1> {
@@ -314,10 +298,7 @@ mod tests {
 
     fn tensor2(rows: &[Vec<f64>], device: &Device) -> Tensor<2> {
         let k = rows[0].len();
-        let data: Vec<f32> = rows
-            .iter()
-            .flat_map(|r| r.iter().map(|&x| x as f32))
-            .collect();
+        let data: Vec<f32> = rows.iter().flat_map(|r| r.iter().map(|&x| x as f32)).collect();
         Tensor::<2>::from_data(TensorData::new(data, [rows.len(), k]), device)
     }
 
@@ -382,12 +363,7 @@ mod tests {
     #[test]
     fn reference_ln_gamma_is_accurate() {
         for &(x, expected, _) in &KNOWN {
-            assert_close(
-                ln_gamma_ref(x),
-                expected,
-                1e-12,
-                &format!("reference lgamma({x})"),
-            );
+            assert_close(ln_gamma_ref(x), expected, 1e-12, &format!("reference lgamma({x})"));
         }
     }
 
@@ -415,23 +391,11 @@ mod tests {
     fn series_truncation_error_is_below_3e_9_in_f64() {
         let xs: Vec<f64> = KNOWN.iter().map(|k| k.0).collect();
         let t = Tensor::<1>::from_data(TensorData::new(xs, [KNOWN.len()]), (&device(), DType::F64));
-        let lg: Vec<f64> = lgamma(t.clone())
-            .into_data()
-            .try_into_vec::<f64>()
-            .expect("f64 tensor");
-        let dg: Vec<f64> = digamma(t)
-            .into_data()
-            .try_into_vec::<f64>()
-            .expect("f64 tensor");
+        let lg: Vec<f64> = lgamma(t.clone()).into_data().try_into_vec::<f64>().expect("f64 tensor");
+        let dg: Vec<f64> = digamma(t).into_data().try_into_vec::<f64>().expect("f64 tensor");
         for (&(x, lgamma_x, digamma_x), (&l, &d)) in KNOWN.iter().zip(lg.iter().zip(&dg)) {
-            assert!(
-                (l - lgamma_x).abs() < 3e-9,
-                "f64 lgamma({x}) = {l}, expected {lgamma_x}"
-            );
-            assert!(
-                (d - digamma_x).abs() < 3e-9,
-                "f64 digamma({x}) = {d}, expected {digamma_x}"
-            );
+            assert!((l - lgamma_x).abs() < 3e-9, "f64 lgamma({x}) = {l}, expected {lgamma_x}");
+            assert!((d - digamma_x).abs() < 3e-9, "f64 digamma({x}) = {d}, expected {digamma_x}");
         }
     }
 
@@ -468,10 +432,8 @@ mod tests {
         // Beta(1/2, 1/2): the arcsine density 1/(pi sqrt(x (1 - x))).
         let alpha = vec![vec![2.0, 3.0], vec![0.5, 0.5]];
         let x = vec![vec![0.3, 0.7], vec![0.25, 0.75]];
-        let expected = [
-            (12.0 * 0.3 * 0.7f64 * 0.7).ln(),
-            -std::f64::consts::PI.ln() - 0.5 * (0.25f64 * 0.75).ln(),
-        ];
+        let expected =
+            [(12.0 * 0.3 * 0.7f64 * 0.7).ln(), -std::f64::consts::PI.ln() - 0.5 * (0.25f64 * 0.75).ln()];
         let dist = Dirichlet::new(tensor2(&alpha, &device()));
         let got = values(dist.log_prob(tensor2(&x, &device())));
         for (i, (&g, &e)) in got.iter().zip(&expected).enumerate() {
@@ -495,12 +457,7 @@ mod tests {
         let got = values(dist.log_prob(tensor2(&x, &device())));
         for (i, (&g, &e)) in got.iter().zip(&expected).enumerate() {
             assert_close(g, e, 1e-5, &format!("K=3 log_prob row {i}"));
-            assert_close(
-                e,
-                log_density_ref(&alpha[i], &x[i]),
-                1e-12,
-                "reference density",
-            );
+            assert_close(e, log_density_ref(&alpha[i], &x[i]), 1e-12, "reference density");
         }
     }
 
@@ -513,16 +470,8 @@ mod tests {
             vec![0.5, 0.5, 0.0],
         ];
         let dist = Dirichlet::new(Tensor::<2>::ones([x.len(), 3], &device()));
-        for (i, g) in values(dist.log_prob(tensor2(&x, &device())))
-            .into_iter()
-            .enumerate()
-        {
-            assert_close(
-                g,
-                std::f64::consts::LN_2,
-                1e-5,
-                &format!("uniform log_prob row {i}"),
-            );
+        for (i, g) in values(dist.log_prob(tensor2(&x, &device()))).into_iter().enumerate() {
+            assert_close(g, std::f64::consts::LN_2, 1e-5, &format!("uniform log_prob row {i}"));
         }
     }
 
@@ -533,30 +482,14 @@ mod tests {
         let dist = Dirichlet::new(tensor2(&alpha, &device()));
         let got = values(dist.log_prob(tensor2(&x, &device())))[0];
         let expected = log_density_ref(&alpha[0], &[WEIGHT_FLOOR, 0.4, 0.6]);
-        assert!(
-            got.is_finite(),
-            "log_prob at a zero weight must be finite, got {got}"
-        );
-        assert_close(
-            got,
-            expected,
-            1e-5,
-            "log_prob with the zero clamped at the floor",
-        );
+        assert!(got.is_finite(), "log_prob at a zero weight must be finite, got {got}");
+        assert_close(got, expected, 1e-5, "log_prob with the zero clamped at the floor");
     }
 
     #[test]
     fn log_prob_gradient_matches_finite_differences_and_digamma() {
-        let alpha = vec![
-            vec![0.7, 1.3, 2.5],
-            vec![3.0, 0.4, 1.1],
-            vec![20.0, 5.0, 0.2],
-        ];
-        let x = vec![
-            vec![0.2, 0.5, 0.3],
-            vec![0.6, 0.05, 0.35],
-            vec![0.75, 0.2, 0.05],
-        ];
+        let alpha = vec![vec![0.7, 1.3, 2.5], vec![3.0, 0.4, 1.1], vec![20.0, 5.0, 0.2]];
+        let x = vec![vec![0.2, 0.5, 0.3], vec![0.6, 0.05, 0.35], vec![0.75, 0.2, 0.05]];
         let device = device().autodiff();
         let alpha_t = tensor2(&alpha, &device).require_grad();
         let dist = Dirichlet::new(alpha_t.clone());
@@ -577,19 +510,9 @@ mod tests {
                 down[i] -= h;
                 let fd = (log_density_ref(&up, xr) - log_density_ref(&down, xr)) / (2.0 * h);
                 let g = grad[r * a.len() + i];
-                assert_close(
-                    g,
-                    fd,
-                    1e-3,
-                    &format!("autodiff vs finite differences, row {r} component {i}"),
-                );
+                assert_close(g, fd, 1e-3, &format!("autodiff vs finite differences, row {r} component {i}"));
                 let analytic = psi0[r] - psi[r * a.len() + i] + xr[i].ln();
-                assert_close(
-                    g,
-                    analytic,
-                    1e-4,
-                    &format!("autodiff vs digamma, row {r} component {i}"),
-                );
+                assert_close(g, analytic, 1e-4, &format!("autodiff vs digamma, row {r} component {i}"));
             }
         }
     }
@@ -598,12 +521,7 @@ mod tests {
     fn entropy_of_uniform_is_minus_ln_2() {
         let dist = Dirichlet::new(Tensor::<2>::ones([2, 3], &device()));
         for h in values(dist.entropy()) {
-            assert_close(
-                h,
-                -std::f64::consts::LN_2,
-                1e-5,
-                "entropy of Dirichlet(1, 1, 1)",
-            );
+            assert_close(h, -std::f64::consts::LN_2, 1e-5, "entropy of Dirichlet(1, 1, 1)");
         }
     }
 
@@ -652,10 +570,7 @@ mod tests {
                 sample_dirichlet(&alpha, &mut rng, &mut x);
                 let sum: f64 = x.iter().sum();
                 assert!((sum - 1.0).abs() < 1e-12, "draw {x:?} sums to {sum}");
-                assert!(
-                    x.iter().all(|&v| v.is_finite() && v > 0.0),
-                    "draw {x:?} not finite and positive"
-                );
+                assert!(x.iter().all(|&v| v.is_finite() && v > 0.0), "draw {x:?} not finite and positive");
                 for (m, &v) in mean.iter_mut().zip(&x) {
                     *m += v / n as f64;
                 }
@@ -682,15 +597,9 @@ mod tests {
                 sample_dirichlet(&alpha, &mut rng, &mut x);
                 let sum: f64 = x.iter().sum();
                 assert!((sum - 1.0).abs() < 1e-12, "draw {x:?} sums to {sum}");
-                assert!(
-                    x.iter().all(|&v| v.is_finite() && v >= WEIGHT_FLOOR),
-                    "draw {x:?} below the floor"
-                );
-                let (argmax, &max) = x
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .expect("nonempty");
+                assert!(x.iter().all(|&v| v.is_finite() && v >= WEIGHT_FLOOR), "draw {x:?} below the floor");
+                let (argmax, &max) =
+                    x.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("nonempty");
                 wins[argmax] += 1;
                 if max > 0.99 {
                     nearly_vertex += 1;
@@ -700,10 +609,7 @@ mod tests {
                 // Symmetric and tiny: (almost) all mass on one component, each chosen about 1/4 of
                 // the time; not the mean (1/4, 1/4, 1/4, 1/4). About 1.3% of draws put more than
                 // 1% on a second component (two uniforms within a factor 0.01^(1/1000) of each other).
-                assert!(
-                    nearly_vertex >= n * 97 / 100,
-                    "only {nearly_vertex} of {n} draws near a vertex"
-                );
+                assert!(nearly_vertex >= n * 97 / 100, "only {nearly_vertex} of {n} draws near a vertex");
                 for (i, &w) in wins.iter().enumerate() {
                     assert!(
                         (350..650).contains(&w),
@@ -712,11 +618,7 @@ mod tests {
                 }
             } else {
                 // The component with alpha = 5 takes essentially everything (mean 0.9996).
-                assert!(
-                    wins[2] >= n * 99 / 100,
-                    "the alpha = 5 component won only {} of {n} draws",
-                    wins[2]
-                );
+                assert!(wins[2] >= n * 99 / 100, "the alpha = 5 component won only {} of {n} draws", wins[2]);
             }
         }
     }
@@ -734,12 +636,7 @@ mod tests {
     /// policy gradient unbiased. At the default minimum concentration it must hold.
     #[test]
     fn score_has_mean_zero_at_the_minimum_concentration() {
-        let alpha = [
-            DEFAULT_MIN_CONCENTRATION as f32,
-            DEFAULT_MIN_CONCENTRATION as f32,
-            1.0,
-            3.0,
-        ];
+        let alpha = [DEFAULT_MIN_CONCENTRATION as f32, DEFAULT_MIN_CONCENTRATION as f32, 1.0, 3.0];
         let k = alpha.len();
         let n = 20_000;
         let mut rng = StdRng::seed_from_u64(5);
@@ -751,13 +648,9 @@ mod tests {
         }
         let device = device().autodiff();
         let alpha_rows: Vec<f32> = alpha.iter().copied().cycle().take(n * k).collect();
-        let alpha_t =
-            Tensor::<2>::from_data(TensorData::new(alpha_rows, [n, k]), &device).require_grad();
+        let alpha_t = Tensor::<2>::from_data(TensorData::new(alpha_rows, [n, k]), &device).require_grad();
         let x_t = Tensor::<2>::from_data(TensorData::new(draws, [n, k]), &device);
-        let grads = Dirichlet::new(alpha_t.clone())
-            .log_prob(x_t)
-            .sum()
-            .backward();
+        let grads = Dirichlet::new(alpha_t.clone()).log_prob(x_t).sum().backward();
         let score = values(alpha_t.grad(&grads).expect("gradient of alpha"));
         for (i, a) in alpha.iter().enumerate() {
             let column: Vec<f64> = score.iter().skip(i).step_by(k).copied().collect();
@@ -778,41 +671,21 @@ mod tests {
             TensorData::new(logits.map(|v| v as f32).to_vec(), [1, logits.len()]),
             &device(),
         );
-        let alpha = values(concentration_from_logits(
-            t,
-            DEFAULT_MIN_CONCENTRATION,
-            DEFAULT_MAX_CONCENTRATION,
-        ));
+        let alpha =
+            values(concentration_from_logits(t, DEFAULT_MIN_CONCENTRATION, DEFAULT_MAX_CONCENTRATION));
         for (&l, &a) in logits.iter().zip(&alpha) {
             assert!(a.is_finite(), "alpha({l}) = {a}");
-            assert!(
-                a >= DEFAULT_MIN_CONCENTRATION * (1.0 - 1e-6),
-                "alpha({l}) = {a} below the minimum"
-            );
-            assert!(
-                a <= DEFAULT_MAX_CONCENTRATION,
-                "alpha({l}) = {a} above the maximum"
-            );
+            assert!(a >= DEFAULT_MIN_CONCENTRATION * (1.0 - 1e-6), "alpha({l}) = {a} below the minimum");
+            assert!(a <= DEFAULT_MAX_CONCENTRATION, "alpha({l}) = {a} above the maximum");
         }
-        assert!(
-            alpha.windows(2).all(|w| w[0] <= w[1]),
-            "not monotone: {alpha:?}"
-        );
-        assert_close(
-            alpha[3],
-            std::f64::consts::LN_2 + DEFAULT_MIN_CONCENTRATION,
-            1e-6,
-            "softplus(0) + min",
-        );
+        assert!(alpha.windows(2).all(|w| w[0] <= w[1]), "not monotone: {alpha:?}");
+        assert_close(alpha[3], std::f64::consts::LN_2 + DEFAULT_MIN_CONCENTRATION, 1e-6, "softplus(0) + min");
         assert_close(
             alpha[4],
             (1.0 + 5f64.exp()).ln() + DEFAULT_MIN_CONCENTRATION,
             1e-6,
             "softplus(5) + min",
         );
-        assert_eq!(
-            alpha[6], DEFAULT_MAX_CONCENTRATION,
-            "large logits clamp at the maximum"
-        );
+        assert_eq!(alpha[6], DEFAULT_MAX_CONCENTRATION, "large logits clamp at the maximum");
     }
 }

@@ -1,3 +1,103 @@
 //! Agents: policy networks and the distribution over portfolio weights they parameterize.
 
 pub mod distribution;
+pub mod network;
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::{Deserialize, Serialize};
+
+use self::distribution::{Dirichlet, concentration_from_logits};
+use self::network::PolicyNet;
+use crate::env::ObservationLayout;
+use crate::eval::backtest::{MarketView, Policy};
+
+/// How a network's scores become portfolio weights.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ActionHead {
+    /// Deterministic `softmax(scores)`: the direct policy gradient differentiates through it.
+    Softmax,
+    /// A Dirichlet with concentrations `min(softplus(scores) + min, max)`; acting
+    /// deterministically takes its mean.
+    Dirichlet { min_concentration: f64, max_concentration: f64 },
+}
+
+impl ActionHead {
+    /// # Shapes
+    /// - `scores`: `[batch, 1 + assets]`; returns weights of the same shape, rows summing to one.
+    pub fn deterministic(&self, scores: Tensor<2>) -> Tensor<2> {
+        match *self {
+            ActionHead::Softmax => softmax(scores, 1),
+            ActionHead::Dirichlet { .. } => self.distribution(scores).mean(),
+        }
+    }
+
+    pub fn distribution(&self, scores: Tensor<2>) -> Dirichlet {
+        match *self {
+            ActionHead::Dirichlet { min_concentration, max_concentration } => {
+                Dirichlet::new(concentration_from_logits(scores, min_concentration, max_concentration))
+            }
+            ActionHead::Softmax => panic!("a softmax head has no distribution"),
+        }
+    }
+}
+
+/// Flat host observations `[batch][layout.len()]` as a tensor on `device`.
+pub fn observations_tensor(observations: &[f32], batch: usize, device: &Device) -> Tensor<2> {
+    let len = observations.len() / batch;
+    Tensor::from_data(TensorData::new(observations.to_vec(), [batch, len]), device)
+}
+
+/// Host copy of a float tensor's values.
+pub fn to_host(tensor: Tensor<2>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
+}
+
+/// A trained network acting deterministically, as a [`Policy`] for backtests.
+pub struct AgentPolicy {
+    pub name: String,
+    net: PolicyNet,
+    head: ActionHead,
+    layout: ObservationLayout,
+    device: Device,
+}
+
+impl AgentPolicy {
+    /// `net` should live on a device without autodiff (`net.valid()`).
+    pub fn new(
+        name: impl Into<String>,
+        net: PolicyNet,
+        head: ActionHead,
+        layout: ObservationLayout,
+        device: Device,
+    ) -> Self {
+        Self { name: name.into(), net, head, layout, device }
+    }
+
+    /// Deterministic weights for a batch of observations, rows renormalized in f64 so they sum
+    /// to one exactly.
+    pub fn act(&self, observations: &[f32], batch: usize, out: &mut [f64]) {
+        debug_assert_eq!(observations.len(), batch * self.layout.len());
+        let input = observations_tensor(observations, batch, &self.device);
+        let weights = to_host(self.head.deterministic(self.net.scores(input)));
+        for (row_out, row) in
+            out.chunks_exact_mut(self.layout.assets + 1).zip(weights.chunks_exact(self.layout.assets + 1))
+        {
+            let sum: f64 = row.iter().map(|&w| w.max(0.0) as f64).sum();
+            for (o, &w) in row_out.iter_mut().zip(row) {
+                *o = w.max(0.0) as f64 / sum;
+            }
+        }
+    }
+}
+
+impl Policy for AgentPolicy {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        self.act(view.observation, 1, out);
+    }
+}

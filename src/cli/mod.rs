@@ -3,6 +3,7 @@
 
 mod data;
 mod env;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     /// Check a market environment.
     #[command(subcommand)]
     Env(env::EnvCommand),
+    /// Train an agent and save a checkpoint.
+    Train(train::TrainArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -33,6 +36,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Data(command) => data::run(command),
         Command::Env(command) => env::run(command),
+        Command::Train(args) => train::run(args),
     }
 }
 

@@ -77,6 +77,9 @@ pub struct BatchEnv {
     rewards: Vec<f64>,
     infos: Vec<StepInfo>,
     observations: Vec<f32>,
+    /// `[B][rebalance_every]`: portfolio value at the close of each period of the last step.
+    period_values: Vec<f64>,
+    period_counts: Vec<usize>,
 }
 
 impl BatchEnv {
@@ -136,6 +139,8 @@ impl BatchEnv {
             rewards: vec![0.0; batch],
             infos: vec![StepInfo::default(); batch],
             observations: vec![0.0; batch * observation_len],
+            period_values: vec![0.0; batch * settings.episode.rebalance_every],
+            period_counts: vec![0; batch],
             market,
         })
     }
@@ -231,18 +236,22 @@ impl BatchEnv {
         weights.copy_from_slice(target);
 
         let start = self.rows[lane];
-        let end = (start + self.settings.episode.rebalance_every).min(self.range.last);
+        let every = self.settings.episode.rebalance_every;
+        let end = (start + every).min(self.range.last);
+        let path = &mut self.period_values[lane * every..(lane + 1) * every];
         let mut gross = 1.0;
-        for t in start + 1..=end {
+        for (t, value_at_close) in (start + 1..=end).zip(path.iter_mut()) {
             let relatives = self.market.relatives(t);
             let growth: f64 = weights.iter().zip(relatives).map(|(w, x)| w * x).sum();
             for (w, x) in weights.iter_mut().zip(relatives) {
                 *w = *w * x / growth;
             }
             gross *= growth;
+            *value_at_close = value_before * mu * gross;
         }
+        self.period_counts[lane] = end - start;
         let net = mu * gross;
-        let value = value_before * net;
+        let value = value_before * mu * gross;
         self.values[lane] = value;
         self.rows[lane] = end;
         self.steps[lane] += 1;
@@ -290,6 +299,12 @@ impl BatchEnv {
     /// trade, i.e. what the portfolio holds now.
     pub fn weights(&self) -> &[f64] {
         &self.weights
+    }
+
+    /// Portfolio value at the close of every period the lane's last step moved through.
+    pub fn period_values(&self, lane: usize) -> &[f64] {
+        let every = self.settings.episode.rebalance_every;
+        &self.period_values[lane * every..lane * every + self.period_counts[lane]]
     }
 
     pub fn lane_weights(&self, lane: usize) -> &[f64] {
@@ -373,5 +388,18 @@ impl MarketEnv {
 
     pub fn weights(&self) -> &[f64] {
         self.inner.lane_weights(0)
+    }
+
+    /// Portfolio value at the close of every period the last step moved through.
+    pub fn period_values(&self) -> &[f64] {
+        self.inner.period_values(0)
+    }
+
+    pub fn range(&self) -> DecisionRange {
+        self.inner.range()
+    }
+
+    pub fn settings(&self) -> &EnvSettings {
+        self.inner.settings()
     }
 }

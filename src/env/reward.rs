@@ -51,7 +51,6 @@ fn default_downside_floor() -> f64 {
     1e-3
 }
 
-
 impl RewardConfig {
     pub fn validate(&self) -> Result<(), String> {
         let ok = match *self {

@@ -1,0 +1,195 @@
+//! Policy networks. Both read a batch of flat observations (see
+//! [`ObservationLayout`](crate::env::ObservationLayout)) and return, per row, one score for cash
+//! and one per asset, plus a state-value estimate for the algorithms that need a critic.
+//! The algorithm decides what the scores mean: softmax weights (direct policy gradient) or the
+//! concentrations of a Dirichlet distribution (REINFORCE, PPO).
+
+use burn::module::Param;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, tanh};
+use serde::{Deserialize, Serialize};
+
+use crate::env::ObservationLayout;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum NetKind {
+    /// A multilayer perceptron over the whole flattened observation.
+    Mlp,
+    /// Jiang, Xu and Liang's (2017) Ensemble of Identical Independent Evaluators.
+    Eiie,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetConfig {
+    pub kind: NetKind,
+    /// MLP: widths of the hidden layers (tanh), for the actor and, separately, the critic.
+    pub hidden: Vec<usize>,
+    /// EIIE: channels of the first convolution (kernel 1 x `eiie_kernel` over time).
+    pub eiie_channels: usize,
+    /// EIIE: channels of the second convolution, which spans the rest of the window.
+    pub eiie_features: usize,
+    pub eiie_kernel: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            kind: NetKind::Eiie,
+            hidden: vec![64, 64],
+            eiie_channels: 2,
+            eiie_features: 20,
+            eiie_kernel: 3,
+        }
+    }
+}
+
+impl NetConfig {
+    pub fn validate(&self, layout: &ObservationLayout) -> Result<(), String> {
+        match self.kind {
+            NetKind::Mlp if self.hidden.is_empty() || self.hidden.contains(&0) => {
+                Err("net.hidden needs at least one layer, each of width at least 1".into())
+            }
+            NetKind::Eiie if self.eiie_kernel == 0 || self.eiie_kernel >= layout.window => Err(format!(
+                "EIIE needs a kernel shorter than the window: kernel {} vs window {}",
+                self.eiie_kernel, layout.window
+            )),
+            NetKind::Eiie if self.eiie_channels == 0 || self.eiie_features == 0 => {
+                Err("EIIE channel counts must be at least 1".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn init(&self, layout: ObservationLayout, device: &Device) -> PolicyNet {
+        match self.kind {
+            NetKind::Mlp => PolicyNet::Mlp(MlpNet::new(self, layout, device)),
+            NetKind::Eiie => PolicyNet::Eiie(EiieNet::new(self, layout, device)),
+        }
+    }
+}
+
+// A network is built once per run, so the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum PolicyNet {
+    Mlp(MlpNet),
+    Eiie(EiieNet),
+}
+
+impl PolicyNet {
+    /// # Shapes
+    /// - `observations`: `[batch, layout.len()]`
+    /// - returns scores `[batch, 1 + assets]` (cash first) and values `[batch]`
+    pub fn forward(&self, observations: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        match self {
+            PolicyNet::Mlp(net) => net.forward(observations),
+            PolicyNet::Eiie(net) => net.forward(observations),
+        }
+    }
+
+    /// Scores only, skipping the critic (evaluation and direct policy gradient).
+    pub fn scores(&self, observations: Tensor<2>) -> Tensor<2> {
+        match self {
+            PolicyNet::Mlp(net) => net.actor(observations),
+            PolicyNet::Eiie(net) => net.scores_and_pooled(observations).0,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct MlpNet {
+    actor: Vec<Linear>,
+    actor_out: Linear,
+    critic: Vec<Linear>,
+    critic_out: Linear,
+}
+
+impl MlpNet {
+    fn new(config: &NetConfig, layout: ObservationLayout, device: &Device) -> Self {
+        let stack = |device: &Device| {
+            let mut layers = Vec::new();
+            let mut width = layout.len();
+            for &h in &config.hidden {
+                layers.push(LinearConfig::new(width, h).init(device));
+                width = h;
+            }
+            layers
+        };
+        let last = *config.hidden.last().expect("validated: at least one layer");
+        Self {
+            actor: stack(device),
+            actor_out: LinearConfig::new(last, layout.assets + 1).init(device),
+            critic: stack(device),
+            critic_out: LinearConfig::new(last, 1).init(device),
+        }
+    }
+
+    fn actor(&self, x: Tensor<2>) -> Tensor<2> {
+        let hidden = self.actor.iter().fold(x, |x, layer| tanh(layer.forward(x)));
+        self.actor_out.forward(hidden)
+    }
+
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let hidden = self.critic.iter().fold(x.clone(), |x, layer| tanh(layer.forward(x)));
+        let value = self.critic_out.forward(hidden).squeeze_dim(1);
+        (self.actor(x), value)
+    }
+}
+
+/// EIIE: every asset's feature window goes through the same two convolutions over time, is
+/// joined by the asset's current weight, and a 1x1 convolution scores it; a learned cash bias
+/// scores cash. The parameters do not depend on the number of assets, so a trained network
+/// can allocate over any asset set with the same features and window.
+#[derive(Module, Debug)]
+pub struct EiieNet {
+    conv_time: Conv2d,
+    conv_window: Conv2d,
+    score: Conv2d,
+    cash_bias: Param<Tensor<1>>,
+    value: Linear,
+    #[module(skip)]
+    layout: [usize; 3],
+}
+
+impl EiieNet {
+    fn new(config: &NetConfig, layout: ObservationLayout, device: &Device) -> Self {
+        let rest = layout.window + 1 - config.eiie_kernel;
+        Self {
+            conv_time: Conv2dConfig::new([layout.features, config.eiie_channels], [1, config.eiie_kernel])
+                .init(device),
+            conv_window: Conv2dConfig::new([config.eiie_channels, config.eiie_features], [1, rest])
+                .init(device),
+            score: Conv2dConfig::new([config.eiie_features + 1, 1], [1, 1]).init(device),
+            cash_bias: Param::from_tensor(Tensor::zeros([1], device)),
+            value: LinearConfig::new(config.eiie_features + 1, 1).init(device),
+            layout: [layout.assets, layout.features, layout.window],
+        }
+    }
+
+    /// Scores `[batch, 1 + assets]` and per-asset features pooled over assets, `[batch, C + 1]`.
+    fn scores_and_pooled(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let [batch, _] = x.dims();
+        let [assets, features, window] = self.layout;
+        let feature_len = assets * features * window;
+        let windows =
+            x.clone().narrow(1, 0, feature_len).reshape([batch, assets, features, window]).swap_dims(1, 2); // [batch, features, assets, window]
+        let weights = x.narrow(1, feature_len + 1, assets).reshape([batch, 1, assets, 1]);
+        let h = relu(self.conv_time.forward(windows));
+        let h = relu(self.conv_window.forward(h)); // [batch, C, assets, 1]
+        let h = Tensor::cat(vec![h, weights], 1); // [batch, C + 1, assets, 1]
+        let asset_scores = self.score.forward(h.clone()).reshape([batch, assets]);
+        let cash = self.cash_bias.val().reshape([1, 1]).expand([batch, 1]);
+        let [_, channels, _, _] = h.dims();
+        let pooled = h.mean_dim(2).reshape([batch, channels]);
+        (Tensor::cat(vec![cash, asset_scores], 1), pooled)
+    }
+
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let (scores, pooled) = self.scores_and_pooled(x);
+        (scores, self.value.forward(pooled).squeeze_dim(1))
+    }
+}

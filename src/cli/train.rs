@@ -1,0 +1,165 @@
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+use crate::agent::network::NetKind;
+use crate::config::{DEFAULT_CONFIG, EnvConfig};
+use crate::eval::metrics::Metrics;
+use crate::train::{Algo, DeviceChoice, TrainConfig, TrainRequest, train};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Environment config (TOML); its optional [train] table sets training defaults.
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Learning algorithm (default: the config's, else direct).
+    #[arg(long, value_enum)]
+    algo: Option<Algo>,
+    /// Policy network (default: the config's, else eiie).
+    #[arg(long, value_enum)]
+    net: Option<NetKind>,
+    /// Environment steps to train for.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Seed for network initialization, sampling and episode starts.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, numbered if taken).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run saved in --out.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Backend that runs the networks.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The training config: per-algorithm defaults, overlaid by the file's [train] table, overlaid by
+/// the command line.
+pub fn train_config(
+    file_table: Option<toml::Table>,
+    args_algo: Option<Algo>,
+    path: &Path,
+) -> Result<TrainConfig> {
+    let file_table = file_table.unwrap_or_default();
+    let algo = match args_algo {
+        Some(algo) => algo,
+        None => match file_table.get("algo") {
+            Some(value) => {
+                value.clone().try_into().with_context(|| format!("{}: [train] algo", path.display()))?
+            }
+            None => Algo::Direct,
+        },
+    };
+    let mut merged = toml::Table::try_from(TrainConfig::for_algo(algo)).expect("train config serializes");
+    merge(&mut merged, file_table);
+    merged.insert("algo".into(), toml::Value::try_from(algo).expect("algo serializes"));
+    let config: TrainConfig =
+        merged.try_into().with_context(|| format!("{}: invalid [train] table", path.display()))?;
+    Ok(config)
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn default_out(config: &Path, train: &TrainConfig) -> PathBuf {
+    let stem = config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let algo = format!("{:?}", train.algo).to_lowercase();
+    let net = format!("{:?}", train.net.kind).to_lowercase();
+    let base = PathBuf::from("checkpoints").join(format!("{stem}-{algo}-{net}-s{}", train.seed));
+    (1..)
+        .map(|n| if n == 1 { base.clone() } else { PathBuf::from(format!("{}-{n}", base.display())) })
+        .find(|p| !p.exists())
+        .expect("some name is free")
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (env, table) = EnvConfig::load_with_sections(&args.config)?;
+    let mut config = train_config(table, args.algo, &args.config)?;
+    if let Some(net) = args.net {
+        config.net.kind = net;
+    }
+    if let Some(steps) = args.steps {
+        config.steps = steps;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    let out = args.out.clone().unwrap_or_else(|| default_out(&args.config, &config));
+    if !args.json {
+        eprintln!(
+            "training {:?} with {:?} on {} for {} steps (seed {}) -> {}",
+            config.algo,
+            config.net.kind,
+            args.config.display(),
+            config.steps,
+            config.seed,
+            out.display()
+        );
+    }
+    let outcome = train(TrainRequest {
+        env,
+        train: config,
+        out,
+        device: args.device,
+        resume: args.resume,
+        show_progress: !args.json,
+    })?;
+    if args.json {
+        return super::print_json(&outcome);
+    }
+    println!("{}", outcome.stopped);
+    println!(
+        "{} updates, {} environment steps in {:.1} s ({:.0} steps/s); best validation at update {}",
+        outcome.updates,
+        outcome.env_steps,
+        outcome.seconds,
+        outcome.env_steps_per_second,
+        outcome.best_update.map(|u| u.to_string()).unwrap_or("-".into())
+    );
+    println!("checkpoint {}", outcome.checkpoint.display());
+    println!();
+    println!("validation period (never trained on), after costs:");
+    print_metrics_table(&[
+        ("agent (best)", &outcome.validation.agent),
+        ("equal weight", &outcome.validation.equal_weight),
+    ]);
+    let (agent, equal) = (&outcome.validation.agent, &outcome.validation.equal_weight);
+    if agent.sharpe.is_nan() || agent.sharpe <= equal.sharpe {
+        println!("\nThe agent does not beat equal weight on validation Sharpe.");
+    }
+    Ok(())
+}
+
+pub fn print_metrics_table(rows: &[(&str, &Metrics)]) {
+    println!(
+        "{:<16} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "policy", "wealth", "CAGR", "vol", "Sharpe", "Sortino", "max DD", "turnover", "costs"
+    );
+    for (name, m) in rows {
+        println!(
+            "{:<16} {:>9.4} {:>7.2}% {:>7.2}% {:>8.3} {:>8.3} {:>8.2}% {:>9.4} {:>8.4}",
+            name,
+            m.final_wealth,
+            100.0 * m.cagr,
+            100.0 * m.annual_volatility,
+            m.sharpe,
+            m.sortino,
+            100.0 * m.max_drawdown,
+            m.mean_turnover,
+            m.total_costs
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Running a deterministic policy through a market span, recording everything a report needs.
+//! Agents and baselines alike go through the same environment, costs and rebalancing.
+
+use ndarray::{ArrayView2, s};
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::env::{DecisionRange, EnvSettings, Market, MarketEnv};
+use crate::error::EnvError;
+use crate::eval::metrics::{self, Metrics, MetricsConfig};
+
+/// What a policy may look at when it decides at the close of `row`: the market up to `row` and
+/// never beyond, the agent's observation, and the weights the portfolio holds now.
+pub struct MarketView<'a> {
+    market: &'a Market,
+    pub row: usize,
+    pub observation: &'a [f32],
+    /// Current (drifted) weights, cash first.
+    pub weights: &'a [f64],
+}
+
+impl<'a> MarketView<'a> {
+    pub fn new(market: &'a Market, row: usize, observation: &'a [f32], weights: &'a [f64]) -> Self {
+        Self { market, row, observation, weights }
+    }
+
+    pub fn n_assets(&self) -> usize {
+        self.market.n_assets()
+    }
+
+    /// Prices of rows `0..=row`, `[time, asset]`.
+    pub fn prices(&self) -> ArrayView2<'_, f64> {
+        self.market.panel.prices.slice(s![..=self.row, ..])
+    }
+
+    /// Price relatives of period `t <= row`, cash first.
+    pub fn relatives(&self, t: usize) -> &[f64] {
+        assert!(t <= self.row, "a policy asked for period {t} while deciding at {}", self.row);
+        self.market.relatives(t)
+    }
+}
+
+/// A decision rule for one portfolio: weights over cash and assets from what is known now.
+pub trait Policy {
+    fn name(&self) -> String;
+    /// Called before each backtest.
+    fn reset(&mut self) {}
+    /// Write the target weights (cash first, summing to one) into `out`.
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]);
+}
+
+/// A policy's path through a span.
+#[derive(Debug, Clone, Serialize)]
+pub struct BacktestLog {
+    pub policy: String,
+    /// Market rows of `values`: the first decision's close, then every period after.
+    pub rows: Vec<usize>,
+    /// Portfolio value at the close of each row, starting at 1.
+    pub values: Vec<f64>,
+    /// Row of each decision and the weights chosen there.
+    pub decision_rows: Vec<usize>,
+    pub weights: Vec<Vec<f64>>,
+    pub turnovers: Vec<f64>,
+    pub costs: Vec<f64>,
+}
+
+impl BacktestLog {
+    pub fn metrics(&self, config: &MetricsConfig) -> Metrics {
+        metrics::compute(&self.values, &self.turnovers, self.costs.iter().sum(), config)
+    }
+}
+
+/// Run `policy` over the whole `range` once, starting from cash.
+pub fn backtest(
+    policy: &mut dyn Policy,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+) -> Result<BacktestLog, EnvError> {
+    let settings =
+        EnvSettings { episode: crate::config::EpisodeConfig { horizon: 0, ..settings.episode }, ..settings };
+    let mut env = MarketEnv::new(market.clone(), range, settings, 0)?;
+    let width = env.action_len();
+    let mut action = vec![0.0; width];
+    let mut log = BacktestLog {
+        policy: policy.name(),
+        rows: vec![range.first],
+        values: vec![1.0],
+        decision_rows: Vec::new(),
+        weights: Vec::new(),
+        turnovers: Vec::new(),
+        costs: Vec::new(),
+    };
+    policy.reset();
+    let mut observation = env.reset().to_vec();
+    loop {
+        let row = env.row();
+        policy.decide(&MarketView::new(market, row, &observation, env.weights()), &mut action);
+        let transition = env.step(&action).map_err(|e| match e {
+            EnvError::InvalidAction(reason) => EnvError::InvalidAction(format!(
+                "{} at {}: {reason}",
+                policy.name(),
+                market.panel.index.label(row)
+            )),
+            other => other,
+        })?;
+        let (done, info) = (transition.done, transition.info);
+        observation.copy_from_slice(transition.observation);
+        log.decision_rows.push(row);
+        log.weights.push(action.clone());
+        log.turnovers.push(info.turnover);
+        log.costs.push(info.cost);
+        let path = env.period_values();
+        log.rows.extend(row + 1..row + 1 + path.len());
+        log.values.extend_from_slice(path);
+        if done {
+            break;
+        }
+    }
+    Ok(log)
+}
+
+/// Equal weight over the assets, no cash, rebalanced at every decision: the uniform constant
+/// rebalanced portfolio.
+#[derive(Debug, Clone, Default)]
+pub struct EqualWeight;
+
+impl Policy for EqualWeight {
+    fn name(&self) -> String {
+        "equal weight".into()
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        out[0] = 0.0;
+        out[1..].fill(1.0 / view.n_assets() as f64);
+    }
+}

@@ -1,0 +1,176 @@
+//! Performance metrics of a wealth path. Conventions follow empyrical and quantstats: simple
+//! per-period returns, sample standard deviation (n - 1), `P` periods per year (252 for daily
+//! data) and an annual risk-free rate turned into a per-period one as `(1 + rf)^(1/P) - 1`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricsConfig {
+    pub periods_per_year: f64,
+    /// Annual risk-free rate, e.g. 0.02.
+    pub risk_free: f64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { periods_per_year: 252.0, risk_free: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub periods: usize,
+    /// `V_T / V_0 - 1`.
+    pub total_return: f64,
+    /// `V_T / V_0`.
+    pub final_wealth: f64,
+    /// Compound annual growth rate `(V_T / V_0)^(P / n) - 1`.
+    pub cagr: f64,
+    /// `std(r) sqrt(P)`.
+    pub annual_volatility: f64,
+    /// `mean(r - rf) / std(r) sqrt(P)`; NaN when returns do not vary.
+    pub sharpe: f64,
+    /// `mean(r - rf) / sqrt(mean(min(r - rf, 0)^2)) sqrt(P)`; infinite with no losing period.
+    pub sortino: f64,
+    /// `CAGR / max_drawdown`; NaN without a drawdown.
+    pub calmar: f64,
+    /// Largest fall from a running peak, `max_t (1 - V_t / max_{s<=t} V_s)`, as a positive fraction.
+    pub max_drawdown: f64,
+    /// Longest run of periods spent below a previous peak.
+    pub longest_drawdown_periods: usize,
+    /// Periods from the trough of the maximum drawdown until wealth first regains the peak before
+    /// it; `None` if it never does (or there was no drawdown).
+    pub recovery_periods: Option<usize>,
+    /// Historical 95% value at risk: the loss not exceeded in 95% of periods,
+    /// `-quantile(r, 0.05)` (linear interpolation).
+    pub var_95: f64,
+    /// Expected shortfall: `-mean(r | r <= quantile(r, 0.05))`.
+    pub cvar_95: f64,
+    /// Mean turnover per decision (`sum |w - w'|` over assets).
+    pub mean_turnover: f64,
+    /// Costs paid over the whole path, in units of the starting wealth.
+    pub total_costs: f64,
+    /// Fraction of periods with a positive return.
+    pub hit_rate: f64,
+}
+
+/// Metrics of a wealth path `values` (`V_0, ..., V_n`, one per period, starting wealth first),
+/// with the turnover of every decision and the costs paid.
+pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &MetricsConfig) -> Metrics {
+    let returns: Vec<f64> = values.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+    let n = returns.len();
+    let p = config.periods_per_year;
+    let rf = (1.0 + config.risk_free).powf(1.0 / p) - 1.0;
+    let first = values.first().copied().unwrap_or(1.0);
+    let last = values.last().copied().unwrap_or(1.0);
+    let final_wealth = last / first;
+    let cagr = if n > 0 { final_wealth.powf(p / n as f64) - 1.0 } else { f64::NAN };
+    let excess: Vec<f64> = returns.iter().map(|r| r - rf).collect();
+    let mean_excess = mean(&excess);
+    let std = sample_std(&returns);
+    let sharpe = if std > 0.0 { mean_excess / std * p.sqrt() } else { f64::NAN };
+    let downside =
+        if n > 0 { (excess.iter().map(|e| e.min(0.0).powi(2)).sum::<f64>() / n as f64).sqrt() } else { 0.0 };
+    let sortino = if downside > 0.0 {
+        mean_excess / downside * p.sqrt()
+    } else if n > 0 && mean_excess > 0.0 {
+        f64::INFINITY
+    } else {
+        f64::NAN
+    };
+    let drawdowns = drawdown_stats(values);
+    let calmar = if drawdowns.max > 0.0 { cagr / drawdowns.max } else { f64::NAN };
+    let (var_95, cvar_95) = tail_risk(&returns, 0.05);
+    Metrics {
+        periods: n,
+        total_return: final_wealth - 1.0,
+        final_wealth,
+        cagr,
+        annual_volatility: std * p.sqrt(),
+        sharpe,
+        sortino,
+        calmar,
+        max_drawdown: drawdowns.max,
+        longest_drawdown_periods: drawdowns.longest,
+        recovery_periods: drawdowns.recovery,
+        var_95,
+        cvar_95,
+        mean_turnover: if turnovers.is_empty() { 0.0 } else { mean(turnovers) },
+        total_costs,
+        hit_rate: if n > 0 {
+            returns.iter().filter(|r| **r > 0.0).count() as f64 / n as f64
+        } else {
+            f64::NAN
+        },
+    }
+}
+
+pub fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / values.len() as f64 }
+}
+
+/// Sample standard deviation (n - 1); NaN for fewer than two values.
+pub fn sample_std(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(values);
+    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
+}
+
+/// Annualized Sharpe ratio of per-period simple returns, risk-free rate zero.
+pub fn sharpe(returns: &[f64], periods_per_year: f64) -> f64 {
+    let std = sample_std(returns);
+    if std > 0.0 { mean(returns) / std * periods_per_year.sqrt() } else { f64::NAN }
+}
+
+struct Drawdowns {
+    max: f64,
+    longest: usize,
+    recovery: Option<usize>,
+}
+
+fn drawdown_stats(values: &[f64]) -> Drawdowns {
+    let mut peak = f64::NEG_INFINITY;
+    let mut peak_at_worst = 0.0;
+    let (mut max, mut trough) = (0.0, 0usize);
+    let (mut run, mut longest) = (0usize, 0usize);
+    for (t, &v) in values.iter().enumerate() {
+        if v >= peak {
+            peak = v;
+            run = 0;
+        } else {
+            run += 1;
+            longest = longest.max(run);
+            let dd = 1.0 - v / peak;
+            if dd > max {
+                max = dd;
+                trough = t;
+                peak_at_worst = peak;
+            }
+        }
+    }
+    let recovery = if max > 0.0 { values[trough..].iter().position(|&v| v >= peak_at_worst) } else { None };
+    Drawdowns { max, longest, recovery }
+}
+
+/// Historical VaR and CVaR at level `alpha` (0.05 for 95%), as positive losses.
+fn tail_risk(returns: &[f64], alpha: f64) -> (f64, f64) {
+    if returns.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut sorted = returns.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let q = quantile_sorted(&sorted, alpha);
+    let tail: Vec<f64> = sorted.iter().copied().take_while(|&r| r <= q).collect();
+    let cvar = if tail.is_empty() { -q } else { -mean(&tail) };
+    (-q, cvar)
+}
+
+/// Quantile with linear interpolation between order statistics (numpy's default).
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let position = q * (sorted.len() - 1) as f64;
+    let below = position.floor() as usize;
+    let above = position.ceil() as usize;
+    sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
+}

@@ -1,0 +1,4 @@
+//! Evaluation: backtests of agents and baselines through the same market, and their metrics.
+
+pub mod backtest;
+pub mod metrics;

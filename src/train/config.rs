@@ -1,0 +1,226 @@
+//! Training configuration: one struct per algorithm, every field with a documented default.
+//! A run's whole config is saved into its checkpoint's `meta.json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::ActionHead;
+use crate::agent::distribution::DEFAULT_MIN_CONCENTRATION;
+use crate::agent::network::NetConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Algo {
+    /// Jiang, Xu and Liang (2017): gradient ascent on the mean log return net of costs, through
+    /// the differentiable portfolio return, over mini-batches of consecutive periods.
+    Direct,
+    /// REINFORCE (Williams 1992) with a learned state-value baseline.
+    Reinforce,
+    /// Proximal Policy Optimization (Schulman et al. 2017) with GAE.
+    Ppo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub algo: Algo,
+    pub net: NetConfig,
+    /// Environment steps to train for (one step = one portfolio decision in one episode).
+    pub steps: usize,
+    pub seed: u64,
+    /// Adam's learning rate at the start of training.
+    pub learning_rate: f64,
+    pub schedule: LrSchedule,
+    /// The learning rate at the end of training, as a fraction of the initial one
+    /// (linear and cosine schedules).
+    pub final_lr_fraction: f64,
+    /// Updates between validations on the validation period.
+    pub validate_every: usize,
+    /// Stop after this many validations without a better validation Sharpe ratio; 0 never stops early.
+    pub patience: usize,
+    /// Rescale gradients whose global L2 norm exceeds this (`clip_grad_norm_`); 0 disables.
+    pub max_grad_norm: f64,
+    pub direct: DirectConfig,
+    pub reinforce: ReinforceConfig,
+    pub ppo: PpoConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    Constant,
+    Linear,
+    Cosine,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            algo: Algo::Direct,
+            net: NetConfig::default(),
+            steps: 100_000,
+            seed: 0,
+            learning_rate: 1e-3,
+            schedule: LrSchedule::Cosine,
+            final_lr_fraction: 0.1,
+            validate_every: 50,
+            patience: 0,
+            max_grad_norm: 1.0,
+            direct: DirectConfig::default(),
+            reinforce: ReinforceConfig::default(),
+            ppo: PpoConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Defaults that suit each algorithm, for a config that names only the algorithm.
+    pub fn for_algo(algo: Algo) -> Self {
+        match algo {
+            Algo::Direct => Self::default(),
+            Algo::Reinforce => {
+                Self { algo, learning_rate: 3e-4, validate_every: 5, steps: 200_000, ..Self::default() }
+            }
+            Algo::Ppo => Self {
+                algo,
+                learning_rate: 3e-4,
+                validate_every: 5,
+                steps: 200_000,
+                max_grad_norm: 0.5,
+                ..Self::default()
+            },
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps == 0 {
+            return Err("train.steps must be at least 1".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return Err(format!("train.learning_rate must be in (0, 1], got {}", self.learning_rate));
+        }
+        if !(0.0..=1.0).contains(&self.final_lr_fraction) {
+            return Err("train.final_lr_fraction must be in [0, 1]".into());
+        }
+        if self.validate_every == 0 {
+            return Err("train.validate_every must be at least 1".into());
+        }
+        if !(self.max_grad_norm >= 0.0) {
+            return Err("train.max_grad_norm must be non-negative".into());
+        }
+        let d = &self.direct;
+        if d.batch_periods < 2 || !(0.0..1.0).contains(&d.recency_bias) {
+            return Err("direct.batch_periods must be at least 2 and direct.recency_bias in [0, 1)".into());
+        }
+        let r = &self.reinforce;
+        if r.episodes == 0 || !(0.0..=1.0).contains(&r.gamma) {
+            return Err("reinforce.episodes must be at least 1 and reinforce.gamma in [0, 1]".into());
+        }
+        let p = &self.ppo;
+        if p.envs == 0 || p.rollout_steps == 0 || p.epochs == 0 || p.minibatch == 0 {
+            return Err("ppo.envs, rollout_steps, epochs and minibatch must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&p.gamma) || !(0.0..=1.0).contains(&p.gae_lambda) || !(p.clip > 0.0) {
+            return Err("ppo.gamma and ppo.gae_lambda must be in [0, 1] and ppo.clip positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn head(&self) -> ActionHead {
+        match self.algo {
+            Algo::Direct => ActionHead::Softmax,
+            Algo::Reinforce => ActionHead::Dirichlet {
+                min_concentration: self.reinforce.min_concentration,
+                max_concentration: self.reinforce.max_concentration,
+            },
+            Algo::Ppo => ActionHead::Dirichlet {
+                min_concentration: self.ppo.min_concentration,
+                max_concentration: self.ppo.max_concentration,
+            },
+        }
+    }
+}
+
+/// Jiang, Xu and Liang (2017), section 5.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectConfig {
+    /// Consecutive periods in one mini-batch (Jiang et al. use 50).
+    pub batch_periods: usize,
+    /// Probability parameter of the geometric distribution that picks a batch's start, favouring
+    /// recent periods (Jiang et al.'s beta, 5e-5 there); 0 picks starts uniformly.
+    pub recency_bias: f64,
+}
+
+impl Default for DirectConfig {
+    fn default() -> Self {
+        Self { batch_periods: 50, recency_bias: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReinforceConfig {
+    /// Episodes collected (in parallel) per update.
+    pub episodes: usize,
+    /// Discount factor of the returns.
+    pub gamma: f64,
+    /// Weight of the baseline's squared error in the loss.
+    pub value_coef: f64,
+    /// Weight of the entropy bonus.
+    pub entropy_coef: f64,
+    pub min_concentration: f64,
+    pub max_concentration: f64,
+}
+
+impl Default for ReinforceConfig {
+    fn default() -> Self {
+        Self {
+            episodes: 8,
+            gamma: 0.99,
+            value_coef: 0.5,
+            entropy_coef: 1e-3,
+            min_concentration: DEFAULT_MIN_CONCENTRATION,
+            max_concentration: 100.0,
+        }
+    }
+}
+
+/// Defaults follow CleanRL's `ppo_continuous_action.py` where they carry over.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PpoConfig {
+    /// Parallel environments.
+    pub envs: usize,
+    /// Steps per environment per rollout.
+    pub rollout_steps: usize,
+    /// Passes over each rollout.
+    pub epochs: usize,
+    /// Samples per minibatch.
+    pub minibatch: usize,
+    pub gamma: f64,
+    pub gae_lambda: f64,
+    /// Clipping range of the probability ratio.
+    pub clip: f64,
+    pub value_coef: f64,
+    pub entropy_coef: f64,
+    pub min_concentration: f64,
+    pub max_concentration: f64,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        Self {
+            envs: 8,
+            rollout_steps: 128,
+            epochs: 4,
+            minibatch: 256,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            clip: 0.2,
+            value_coef: 0.5,
+            entropy_coef: 1e-3,
+            min_concentration: DEFAULT_MIN_CONCENTRATION,
+            max_concentration: 100.0,
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Direct policy gradient (Jiang, Xu and Liang 2017, sections 4-5): the portfolio's log return
+//! net of costs is a differentiable function of the network's softmax weights, so the network
+//! ascends its mean over mini-batches of consecutive periods directly, with no sampling.
+//!
+//! For a batch of periods `t_0 .. t_0 + n`, with weights `w_t = softmax(f(s_t))`:
+//! `J = (1/n) sum_t ln(mu_t w_t . x_{t+1})`, where `mu_t = 1 - c_p bought_t - c_s sold_t` is the
+//! proportional cost between `w_t` and the drifted previous weights
+//! `w'_t = (w_{t-1} * x_t) / (w_{t-1} . x_t)`. Inside a batch `w_{t-1}` is the network's own
+//! output (so costs are differentiated through); at the batch's first period and in the
+//! observations it comes from the portfolio-vector memory (PVM), which keeps the latest weights
+//! chosen for every period.
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use burn::tensor::activation::{relu, softmax};
+use rand::{RngExt, rngs::StdRng};
+use std::sync::Arc;
+
+use super::config::DirectConfig;
+use super::step::{Divergence, optimizer_step};
+use super::{Learner, UpdateStats};
+use crate::agent::network::PolicyNet;
+use crate::agent::to_host;
+use crate::env::{CostConfig, DecisionRange, Market};
+
+pub struct DirectLearner {
+    market: Arc<Market>,
+    range: DecisionRange,
+    costs: CostConfig,
+    config: DirectConfig,
+    max_grad_norm: f64,
+    device: Device,
+    /// `[period][cash + assets]`: the weights last chosen for each period.
+    memory: Vec<f64>,
+    observations: Vec<f32>,
+}
+
+impl DirectLearner {
+    pub fn new(
+        market: Arc<Market>,
+        range: DecisionRange,
+        costs: CostConfig,
+        config: DirectConfig,
+        max_grad_norm: f64,
+        device: Device,
+    ) -> Result<Self, String> {
+        if range.periods() < config.batch_periods + 1 {
+            return Err(format!(
+                "the training period has {} periods, fewer than a batch of {} plus one",
+                range.periods(),
+                config.batch_periods
+            ));
+        }
+        let width = market.n_assets() + 1;
+        let memory = vec![1.0 / width as f64; market.n_periods() * width];
+        let observations = vec![0.0; config.batch_periods * market.layout().len()];
+        Ok(Self { market, range, costs, config, max_grad_norm, device, memory, observations })
+    }
+
+    /// First period of a batch: uniform, or geometric towards the most recent periods.
+    fn batch_start(&self, rng: &mut StdRng) -> usize {
+        let latest = self.range.last - self.config.batch_periods;
+        let span = latest - self.range.first;
+        if self.config.recency_bias == 0.0 {
+            return rng.random_range(self.range.first..=latest);
+        }
+        // Inverse-CDF draw of a geometric variable, redrawn until it falls inside the range.
+        loop {
+            let u: f64 = rng.random();
+            let back = ((1.0 - u).ln() / (1.0 - self.config.recency_bias).ln()).floor() as usize;
+            if back <= span {
+                return latest - back;
+            }
+        }
+    }
+}
+
+impl Learner for DirectLearner {
+    fn update(
+        &mut self,
+        net: PolicyNet,
+        optimizer: &mut ModuleOptimizer,
+        learning_rate: f64,
+        rng: &mut StdRng,
+    ) -> (PolicyNet, Result<UpdateStats, Divergence>) {
+        let n = self.config.batch_periods;
+        let width = self.market.n_assets() + 1;
+        let len = self.market.layout().len();
+        let start = self.batch_start(rng);
+
+        let mut first_drifted = vec![0.0f32; width];
+        let mut next_relatives = Vec::with_capacity(n * width);
+        let mut drifted = vec![0.0; width];
+        for i in 0..n {
+            let t = start + i;
+            let previous = &self.memory[(t - 1) * width..t * width];
+            let x = self.market.relatives(t);
+            let growth: f64 = previous.iter().zip(x).map(|(w, x)| w * x).sum();
+            for ((d, w), x) in drifted.iter_mut().zip(previous).zip(x) {
+                *d = w * x / growth;
+            }
+            if i == 0 {
+                first_drifted.iter_mut().zip(&drifted).for_each(|(f, d)| *f = *d as f32);
+            }
+            self.market.write_observation(t, &drifted, &mut self.observations[i * len..(i + 1) * len]);
+            next_relatives.extend(self.market.relatives(t + 1).iter().map(|&x| x as f32));
+        }
+
+        let device = &self.device;
+        let observations =
+            Tensor::<2>::from_data(TensorData::new(self.observations.clone(), [n, len]), device);
+        let relatives = Tensor::<2>::from_data(TensorData::new(next_relatives, [n, width]), device);
+        let weights = softmax(net.scores(observations), 1);
+        let growth = (weights.clone() * relatives.clone()).sum_dim(1); // [n, 1]
+        let carried = (weights.clone().narrow(0, 0, n - 1) * relatives.narrow(0, 0, n - 1))
+            / growth.clone().narrow(0, 0, n - 1);
+        let first = Tensor::<2>::from_data(TensorData::new(first_drifted, [1, width]), device);
+        let drifted = Tensor::cat(vec![first, carried], 0);
+        let change = (weights.clone() - drifted).narrow(1, 1, width - 1);
+        let bought = relu(change.clone()).sum_dim(1);
+        let sold = relu(change.neg()).sum_dim(1);
+        let remainder = bought.mul_scalar(-self.costs.buy) - sold.mul_scalar(self.costs.sell) + 1.0;
+        let log_returns = (remainder * growth).log();
+        let mean_log_return = log_returns.mean();
+        let loss = mean_log_return.clone().neg();
+
+        let chosen = to_host(weights.detach());
+        let mean_reward = mean_log_return.into_scalar::<f32>() as f64;
+        let (net, result) = optimizer_step(net, optimizer, loss, learning_rate, self.max_grad_norm);
+        let result = result.map(|grad_norm| {
+            for (i, row) in chosen.chunks_exact(width).enumerate() {
+                let t = start + i;
+                for (m, &w) in self.memory[t * width..(t + 1) * width].iter_mut().zip(row) {
+                    *m = w as f64;
+                }
+            }
+            UpdateStats { env_steps: n, mean_reward, loss: -mean_reward, grad_norm, ..UpdateStats::default() }
+        });
+        (net, result)
+    }
+}

@@ -1,0 +1,244 @@
+//! Proximal Policy Optimization (Schulman et al. 2017, "Proximal Policy Optimization
+//! Algorithms"), laid out as CleanRL's `ppo_continuous_action.py`: a rollout of `rollout_steps`
+//! from `envs` parallel episodes, advantages by GAE(lambda) (Schulman et al. 2016), then `epochs`
+//! passes of shuffled minibatches on
+//! `L = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A)) + c_v mean((V - R)^2) / 2 - c_e mean(H)`,
+//! `rho = pi(a | s) / pi_old(a | s)`, with the global gradient norm clipped.
+//!
+//! Episodes end only by their horizon or the data's end, a time limit rather than a terminal
+//! state: the value of the final observation is bootstrapped, and GAE stops at the boundary.
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use super::config::PpoConfig;
+use super::rollout::{gather_rows, policy_outputs, sample_actions, standardize, vector};
+use super::step::{Divergence, optimizer_step};
+use super::{Learner, UpdateStats};
+use crate::agent::ActionHead;
+use crate::agent::network::PolicyNet;
+use crate::env::BatchEnv;
+
+pub struct PpoLearner {
+    env: BatchEnv,
+    config: PpoConfig,
+    head: ActionHead,
+    max_grad_norm: f64,
+    device: Device,
+    started: bool,
+}
+
+impl PpoLearner {
+    pub fn new(
+        env: BatchEnv,
+        config: PpoConfig,
+        head: ActionHead,
+        max_grad_norm: f64,
+        device: Device,
+    ) -> Self {
+        Self { env, config, head, max_grad_norm, device, started: false }
+    }
+}
+
+/// GAE(lambda) advantages for `[step][lane]` buffers. `next_values[i]` is the value of the state
+/// after step `i`; `episode_ends[i]` cuts the advantage chain after step `i`.
+pub fn gae(
+    rewards: &[f64],
+    values: &[f32],
+    next_values: &[f32],
+    episode_ends: &[bool],
+    lanes: usize,
+    gamma: f64,
+    lambda: f64,
+) -> Vec<f32> {
+    let steps = rewards.len() / lanes;
+    let mut advantages = vec![0.0f32; rewards.len()];
+    for lane in 0..lanes {
+        let mut running = 0.0f64;
+        for step in (0..steps).rev() {
+            let i = step * lanes + lane;
+            if episode_ends[i] {
+                running = 0.0;
+            }
+            let delta = rewards[i] + gamma * next_values[i] as f64 - values[i] as f64;
+            running = delta + gamma * lambda * running;
+            advantages[i] = running as f32;
+        }
+    }
+    advantages
+}
+
+impl Learner for PpoLearner {
+    fn update(
+        &mut self,
+        mut net: PolicyNet,
+        optimizer: &mut ModuleOptimizer,
+        learning_rate: f64,
+        rng: &mut StdRng,
+    ) -> (PolicyNet, Result<UpdateStats, Divergence>) {
+        let cfg = self.config;
+        let lanes = self.env.batch();
+        let width = self.env.action_len();
+        let len = self.env.observation_len();
+        let inference = self.device.clone().inner();
+        if !self.started {
+            self.env.reset();
+            self.started = true;
+        }
+
+        // Rollout.
+        let acting = net.valid();
+        let samples = cfg.rollout_steps * lanes;
+        let mut observations = Vec::with_capacity(samples * len);
+        let mut actions = Vec::with_capacity(samples * width);
+        let mut old_log_probs = Vec::with_capacity(samples);
+        let mut values = Vec::with_capacity(samples);
+        let mut rewards = Vec::with_capacity(samples);
+        let mut next_values = vec![0.0f32; samples];
+        let mut episode_ends = vec![false; samples];
+        let mut step_actions = vec![0.0; lanes * width];
+        for step in 0..cfg.rollout_steps {
+            let outputs = policy_outputs(&acting, &self.head, self.env.observations(), lanes, &inference);
+            sample_actions(&outputs.concentrations, width, rng, &mut step_actions);
+            let taken: Vec<f32> = step_actions.iter().map(|&a| a as f32).collect();
+            let alpha =
+                Tensor::<2>::from_data(TensorData::new(outputs.concentrations, [lanes, width]), &inference);
+            let taken_tensor =
+                Tensor::<2>::from_data(TensorData::new(taken.clone(), [lanes, width]), &inference);
+            let log_prob = crate::agent::distribution::Dirichlet::new(alpha).log_prob(taken_tensor);
+            old_log_probs
+                .extend(log_prob.into_data().convert::<f32>().try_into_vec::<f32>().expect("float data"));
+            observations.extend_from_slice(self.env.observations());
+            actions.extend(taken);
+            values.extend_from_slice(&outputs.values);
+            self.env.step(&step_actions).expect("sampled actions are valid weights");
+            rewards.extend_from_slice(self.env.rewards());
+            if self.env.all_done() {
+                // Time limit: bootstrap from the final observation, then start new episodes.
+                let final_values =
+                    policy_outputs(&acting, &self.head, self.env.observations(), lanes, &inference).values;
+                for lane in 0..lanes {
+                    next_values[step * lanes + lane] = final_values[lane];
+                    episode_ends[step * lanes + lane] = true;
+                }
+                self.env.reset();
+            }
+        }
+        let last_values =
+            policy_outputs(&acting, &self.head, self.env.observations(), lanes, &inference).values;
+        for i in 0..samples {
+            if !episode_ends[i] {
+                next_values[i] = if i + lanes < samples { values[i + lanes] } else { last_values[i % lanes] };
+            }
+        }
+        let advantages =
+            gae(&rewards, &values, &next_values, &episode_ends, lanes, cfg.gamma, cfg.gae_lambda);
+        let returns: Vec<f32> = advantages.iter().zip(&values).map(|(a, v)| a + v).collect();
+
+        // Optimization.
+        let device = self.device.clone();
+        let mut order: Vec<usize> = (0..samples).collect();
+        let minibatch = cfg.minibatch.min(samples);
+        let (mut policy_losses, mut value_losses, mut entropies, mut kls, mut clipped, mut norms) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..cfg.epochs {
+            order.shuffle(rng);
+            for chunk in order.chunks(minibatch) {
+                let input = gather_rows(&observations, len, chunk, &device);
+                let taken = gather_rows(&actions, width, chunk, &device);
+                let old = vector(chunk.iter().map(|&i| old_log_probs[i]).collect(), &device);
+                let mut adv: Vec<f32> = chunk.iter().map(|&i| advantages[i]).collect();
+                standardize(&mut adv);
+                let adv = vector(adv, &device);
+                let target = vector(chunk.iter().map(|&i| returns[i]).collect(), &device);
+
+                let (scores, value) = net.forward(input);
+                let distribution = self.head.distribution(scores);
+                let log_ratio = distribution.log_prob(taken) - old;
+                let ratio = log_ratio.clone().exp();
+                let unclipped = ratio.clone() * adv.clone();
+                let clipped_ratio = ratio.clone().clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * adv;
+                let policy_loss = unclipped.min_pair(clipped_ratio).mean().neg();
+                let value_loss = (value - target).powi_scalar(2).mean().mul_scalar(0.5);
+                let entropy = distribution.entropy().mean();
+                let loss = policy_loss.clone() + value_loss.clone().mul_scalar(cfg.value_coef)
+                    - entropy.clone().mul_scalar(cfg.entropy_coef);
+
+                let ratio_host =
+                    ratio.detach().into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
+                let log_ratio_host = log_ratio
+                    .detach()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("float data");
+                kls.push(
+                    ratio_host.iter().zip(&log_ratio_host).map(|(r, l)| ((r - 1.0) - l) as f64).sum::<f64>()
+                        / chunk.len() as f64,
+                );
+                clipped.push(
+                    ratio_host.iter().filter(|r| (**r - 1.0).abs() as f64 > cfg.clip).count() as f64
+                        / chunk.len() as f64,
+                );
+                policy_losses.push(policy_loss.into_scalar::<f32>() as f64);
+                value_losses.push(value_loss.into_scalar::<f32>() as f64);
+                entropies.push(entropy.into_scalar::<f32>() as f64);
+                let (next, result) = optimizer_step(net, optimizer, loss, learning_rate, self.max_grad_norm);
+                net = next;
+                match result {
+                    Ok(norm) => norms.push(norm),
+                    Err(divergence) => return (net, Err(divergence)),
+                }
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let var_returns = variance(&returns);
+        let residual: Vec<f32> = returns.iter().zip(&values).map(|(r, v)| r - v).collect();
+        let explained = if var_returns > 0.0 { 1.0 - variance(&residual) / var_returns } else { f64::NAN };
+        let stats = UpdateStats {
+            env_steps: samples,
+            mean_reward: rewards.iter().sum::<f64>() / samples as f64,
+            loss: mean(&policy_losses) + cfg.value_coef * mean(&value_losses)
+                - cfg.entropy_coef * mean(&entropies),
+            policy_loss: mean(&policy_losses),
+            value_loss: mean(&value_losses),
+            entropy: mean(&entropies),
+            approx_kl: mean(&kls),
+            clip_fraction: mean(&clipped),
+            explained_variance: explained,
+            grad_norm: mean(&norms),
+        };
+        (net, Ok(stats))
+    }
+}
+
+fn variance(values: &[f32]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gae_by_hand_with_an_episode_boundary() {
+        // One lane, three steps, the episode ends after step 1 (bootstrap value 0.5 there).
+        let rewards = [1.0, 2.0, 3.0];
+        let values = [0.1f32, 0.2, 0.3];
+        let next_values = [0.2f32, 0.5, 0.4];
+        let ends = [false, true, false];
+        let (g, l) = (0.9, 0.8);
+        let a = gae(&rewards, &values, &next_values, &ends, 1, g, l);
+        let d2 = 3.0 + 0.9 * 0.4 - 0.3;
+        let d1 = 2.0 + 0.9 * 0.5 - 0.2;
+        let d0 = 1.0 + 0.9 * 0.2 - 0.1;
+        let expected = [d0 + g * l * d1, d1, d2];
+        for (x, y) in a.iter().zip(expected) {
+            assert!((*x as f64 - y).abs() < 1e-5, "{a:?} vs {expected:?}");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Acting with a stochastic policy in the batched environment, for the algorithms that learn
+//! from sampled actions (REINFORCE, PPO). Networks run without autodiff here; the gradient pass
+//! later recomputes what it needs on the recorded observations.
+
+use burn::prelude::*;
+use rand::rngs::StdRng;
+
+use crate::agent::distribution::sample_dirichlet;
+use crate::agent::network::PolicyNet;
+use crate::agent::{ActionHead, observations_tensor, to_host};
+
+/// The policy's outputs for a batch of observations, on the host.
+pub struct PolicyOutputs {
+    /// `[batch][cash + assets]` Dirichlet concentrations.
+    pub concentrations: Vec<f32>,
+    /// `[batch]` state values.
+    pub values: Vec<f32>,
+}
+
+/// Forward `net` (a module without autodiff) on `observations` (`[batch][len]`).
+pub fn policy_outputs(
+    net: &PolicyNet,
+    head: &ActionHead,
+    observations: &[f32],
+    batch: usize,
+    device: &Device,
+) -> PolicyOutputs {
+    let input = observations_tensor(observations, batch, device);
+    let (scores, values) = net.forward(input);
+    let concentrations = to_host(head.distribution(scores).concentration);
+    let values = values.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data");
+    PolicyOutputs { concentrations, values }
+}
+
+/// Sample one action per row of `concentrations` into `actions` (`[batch][width]`).
+pub fn sample_actions(concentrations: &[f32], width: usize, rng: &mut StdRng, actions: &mut [f64]) {
+    for (alpha, action) in concentrations.chunks_exact(width).zip(actions.chunks_exact_mut(width)) {
+        sample_dirichlet(alpha, rng, action);
+    }
+}
+
+/// `sum_k gamma^k r_{t+k}` within each lane's episode; `rewards` is `[step][lane]`.
+pub fn discounted_returns(rewards: &[f64], lanes: usize, gamma: f64) -> Vec<f64> {
+    let steps = rewards.len() / lanes;
+    let mut returns = vec![0.0; rewards.len()];
+    for lane in 0..lanes {
+        let mut running = 0.0;
+        for step in (0..steps).rev() {
+            running = rewards[step * lanes + lane] + gamma * running;
+            returns[step * lanes + lane] = running;
+        }
+    }
+    returns
+}
+
+/// Standardize advantages to mean 0 and standard deviation 1 (a variance reduction all
+/// reference implementations use).
+pub fn standardize(values: &mut [f32]) {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let std = var.sqrt() + 1e-8;
+    for v in values.iter_mut() {
+        *v = ((*v as f64 - mean) / std) as f32;
+    }
+}
+
+/// Host rows `indices` of a `[rows][width]` buffer, as a tensor `[indices.len(), width]`.
+pub fn gather_rows(data: &[f32], width: usize, indices: &[usize], device: &Device) -> Tensor<2> {
+    let mut rows = Vec::with_capacity(indices.len() * width);
+    for &i in indices {
+        rows.extend_from_slice(&data[i * width..(i + 1) * width]);
+    }
+    Tensor::from_data(TensorData::new(rows, [indices.len(), width]), device)
+}
+
+pub fn vector(values: Vec<f32>, device: &Device) -> Tensor<1> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discounted_returns_by_hand_per_lane() {
+        // Two lanes, three steps, stored [step][lane].
+        let rewards = [1.0, 10.0, 2.0, 20.0, 3.0, 30.0];
+        let g = discounted_returns(&rewards, 2, 0.5);
+        assert_eq!(
+            g,
+            vec![1.0 + 0.5 * 2.0 + 0.25 * 3.0, 10.0 + 10.0 + 7.5, 2.0 + 1.5, 20.0 + 15.0, 3.0, 30.0]
+        );
+    }
+}

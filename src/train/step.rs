@@ -1,0 +1,87 @@
+//! One optimizer step shared by every algorithm: backpropagate, measure the global gradient norm,
+//! refuse non-finite gradients, clip, and let Adam update the network.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+use crate::agent::network::PolicyNet;
+
+/// Why an update was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Divergence {
+    pub what: String,
+}
+
+/// Backpropagate `loss`, clip the gradients to a global L2 norm of `max_norm` (as PyTorch's
+/// `clip_grad_norm_`; burn's own `GradientClipping::Norm` clips each tensor separately), and step.
+/// Returns the gradient norm before clipping. A non-finite loss or gradient leaves the network
+/// unchanged and returns the divergence instead.
+pub fn optimizer_step(
+    net: PolicyNet,
+    optimizer: &mut ModuleOptimizer,
+    loss: Tensor<1>,
+    learning_rate: f64,
+    max_norm: f64,
+) -> (PolicyNet, Result<f64, Divergence>) {
+    let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
+    if !loss_value.is_finite() {
+        return (net, Err(Divergence { what: format!("the loss is {loss_value}") }));
+    }
+    let mut grads = GradientsParams::from_grads(loss.backward(), &net);
+    let mut norm = GlobalNorm { grads: &grads, sum_squares: 0.0 };
+    net.visit(&mut norm);
+    let grad_norm = norm.sum_squares.sqrt();
+    if !grad_norm.is_finite() {
+        return (net, Err(Divergence { what: format!("the gradient norm is {grad_norm}") }));
+    }
+    if max_norm > 0.0 && grad_norm > max_norm {
+        let mut scale = Scale { grads: &mut grads, factor: max_norm / (grad_norm + 1e-6) };
+        net.visit(&mut scale);
+    }
+    let net = optimizer.step(learning_rate, net, grads);
+    (net, Ok(grad_norm))
+}
+
+struct GlobalNorm<'a> {
+    grads: &'a GradientsParams,
+    sum_squares: f64,
+}
+
+impl ModuleVisitor for GlobalNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            self.sum_squares += grad.powi_scalar(2).sum().into_scalar::<f32>() as f64;
+        }
+    }
+}
+
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, grad.mul_scalar(self.factor));
+        }
+    }
+}
+
+/// Whether every parameter of the network is finite.
+pub fn all_finite(net: &PolicyNet) -> bool {
+    struct Finite(bool);
+    impl ModuleVisitor for Finite {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0 {
+                let bad = param.val().is_nan().any().into_scalar::<bool>()
+                    || param.val().abs().greater_elem(f32::MAX).any().into_scalar::<bool>();
+                self.0 = !bad;
+            }
+        }
+    }
+    let mut check = Finite(true);
+    net.visit(&mut check);
+    check.0
+}
