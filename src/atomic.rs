@@ -23,6 +23,13 @@ pub fn write_atomically(
         fill(&mut buffered)?;
         buffered.flush()?;
     }
+    // Temporary files are created private (0600); outputs are ordinary files like any other.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0o644);
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -4,7 +4,7 @@
 //! The algorithm decides what the scores mean: softmax weights (direct policy gradient) or the
 //! concentrations of a Dirichlet distribution (REINFORCE, PPO).
 
-use burn::module::Param;
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -64,6 +64,16 @@ impl NetConfig {
         }
     }
 
+    /// A freshly initialized network. burn draws initial weights from the device's global RNG,
+    /// so seeding and drawing happen under one lock: runs on parallel threads (tests, folds)
+    /// still each get exactly their seed's weights.
+    pub fn init_seeded(&self, layout: ObservationLayout, device: &Device, seed: u64) -> PolicyNet {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        device.seed(seed);
+        self.init(layout, device)
+    }
+
     pub fn init(&self, layout: ObservationLayout, device: &Device) -> PolicyNet {
         match self.kind {
             NetKind::Mlp => PolicyNet::Mlp(MlpNet::new(self, layout, device)),
@@ -89,6 +99,22 @@ impl PolicyNet {
             PolicyNet::Mlp(net) => net.forward(observations),
             PolicyNet::Eiie(net) => net.forward(observations),
         }
+    }
+
+    /// Every float parameter's values, in the module's visiting order: two networks are the same
+    /// exactly when these are bit-identical (saved files also carry random parameter ids).
+    pub fn parameter_values(&self) -> Vec<Vec<f32>> {
+        struct Collect(Vec<Vec<f32>>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values =
+                    param.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
+                self.0.push(values);
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        self.visit(&mut collect);
+        collect.0
     }
 
     /// Scores only, skipping the critic (evaluation and direct policy gradient).

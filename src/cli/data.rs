@@ -56,6 +56,9 @@ pub struct SynthArgs {
     /// Expected jumps per asset per year.
     #[arg(long, default_value_t = 1.0)]
     jumps_per_year: f64,
+    /// Planted signal: each log return carries this fraction of the previous one (AR(1)).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    autocorrelation: f64,
     /// Row of a crash day on which every asset falls by --crash-fall.
     #[arg(long, requires = "crash_fall")]
     crash_period: Option<usize>,
@@ -89,6 +92,7 @@ pub fn run(command: DataCommand) -> Result<()> {
                 ],
                 switch_probability: args.switch_probability,
                 jumps_per_year: args.jumps_per_year,
+                autocorrelation: args.autocorrelation,
                 crash: args.crash_period.zip(args.crash_fall).map(|(period, fall)| Crash { period, fall }),
                 ..SynthConfig::default()
             };

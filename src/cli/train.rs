@@ -131,7 +131,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     println!("checkpoint {}", outcome.checkpoint.display());
     println!();
-    println!("validation period (never trained on), after costs:");
+    println!(
+        "validation period {} .. {} (never trained on; the best of the validations is kept, which \
+         flatters it: judge the agent on the test period), after costs:",
+        outcome.validation_range.0, outcome.validation_range.1
+    );
     print_metrics_table(&[
         ("agent (best)", &outcome.validation.agent),
         ("equal weight", &outcome.validation.equal_weight),

@@ -48,6 +48,10 @@ pub struct SynthConfig {
     /// Per-asset spread of drifts around the regime drift (annualized standard deviation), so
     /// that assets differ.
     pub drift_dispersion: f64,
+    /// A planted, learnable signal: each asset's log return carries this fraction of its previous
+    /// one, `r_t = phi r_{t-1} + e_t` (AR(1) momentum when positive, reversal when negative).
+    /// 0 leaves returns unpredictable.
+    pub autocorrelation: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -75,6 +79,7 @@ impl Default for SynthConfig {
             jump_std: 0.05,
             crash: None,
             drift_dispersion: 0.05,
+            autocorrelation: 0.0,
         }
     }
 }
@@ -102,6 +107,9 @@ impl SynthConfig {
                         .into(),
                 );
             }
+        }
+        if !(self.autocorrelation > -1.0 && self.autocorrelation < 1.0) {
+            return Err(format!("autocorrelation must be in (-1, 1), got {}", self.autocorrelation));
         }
         if !(self.jumps_per_year >= 0.0) || !(self.jump_std >= 0.0) || !(self.drift_dispersion >= 0.0) {
             return Err("jump rate, jump size spread and drift dispersion must be non-negative".into());
@@ -141,6 +149,9 @@ pub fn generate_log_returns(config: &SynthConfig) -> (Array2<f64>, Vec<usize>) {
             let mut r = (mu - 0.5 * volatility * volatility) * dt + volatility * dt.sqrt() * shock;
             if rng.random_bool(jump_probability) {
                 r += jump_size.sample(&mut rng);
+            }
+            if t > 0 {
+                r += config.autocorrelation * returns[[t - 1, i]];
             }
             returns[[t, i]] = r;
         }

@@ -17,24 +17,38 @@ impl Default for MetricsConfig {
     }
 }
 
+/// JSON has no NaN or infinity: serde_json writes them as `null`, and this reads `null` back as
+/// NaN, so reports with undefined ratios (a flat series has no Sharpe) still load.
+pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub periods: usize,
     /// `V_T / V_0 - 1`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub total_return: f64,
     /// `V_T / V_0`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub final_wealth: f64,
     /// Compound annual growth rate `(V_T / V_0)^(P / n) - 1`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub cagr: f64,
     /// `std(r) sqrt(P)`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub annual_volatility: f64,
     /// `mean(r - rf) / std(r) sqrt(P)`; NaN when returns do not vary.
+    #[serde(deserialize_with = "nan_if_null")]
     pub sharpe: f64,
     /// `mean(r - rf) / sqrt(mean(min(r - rf, 0)^2)) sqrt(P)`; infinite with no losing period.
+    #[serde(deserialize_with = "nan_if_null")]
     pub sortino: f64,
     /// `CAGR / max_drawdown`; NaN without a drawdown.
+    #[serde(deserialize_with = "nan_if_null")]
     pub calmar: f64,
     /// Largest fall from a running peak, `max_t (1 - V_t / max_{s<=t} V_s)`, as a positive fraction.
+    #[serde(deserialize_with = "nan_if_null")]
     pub max_drawdown: f64,
     /// Longest run of periods spent below a previous peak.
     pub longest_drawdown_periods: usize,
@@ -43,14 +57,19 @@ pub struct Metrics {
     pub recovery_periods: Option<usize>,
     /// Historical 95% value at risk: the loss not exceeded in 95% of periods,
     /// `-quantile(r, 0.05)` (linear interpolation).
+    #[serde(deserialize_with = "nan_if_null")]
     pub var_95: f64,
     /// Expected shortfall: `-mean(r | r <= quantile(r, 0.05))`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub cvar_95: f64,
     /// Mean turnover per decision (`sum |w - w'|` over assets).
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean_turnover: f64,
     /// Costs paid over the whole path, in units of the starting wealth.
+    #[serde(deserialize_with = "nan_if_null")]
     pub total_costs: f64,
     /// Fraction of periods with a positive return.
+    #[serde(deserialize_with = "nan_if_null")]
     pub hit_rate: f64,
 }
 

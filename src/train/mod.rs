@@ -125,6 +125,7 @@ pub struct TrainOutcome {
     pub env_steps_per_second: f64,
     pub best_update: Option<usize>,
     pub stopped: String,
+    pub validation_range: (String, String),
     pub validation: ValidationRecord,
 }
 
@@ -220,9 +221,8 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     let head = config.head();
 
     let device = device.device()?;
-    device.seed(config.seed);
     let train_device = device.clone().autodiff();
-    let mut net = config.net.init(layout, &train_device);
+    let mut net = config.net.init_seeded(layout, &train_device, config.seed);
     let mut optimizer = AdamConfig::new().init();
     let label = |r: DecisionRange| (market.panel.index.label(r.first), market.panel.index.label(r.last));
     let mut meta = Meta {
@@ -242,7 +242,11 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     let mut log: Vec<LogRow> = Vec::new();
     if resume {
         let saved = checkpoint::load_meta(&out)?;
-        if saved.data_fingerprint != meta.data_fingerprint || saved.train != config || saved.env != env_config
+        // A resumed run may go on for more steps or be more patient; anything else must match.
+        let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
+        if saved.data_fingerprint != meta.data_fingerprint
+            || comparable(&saved.train) != comparable(&config)
+            || saved.env != env_config
         {
             return Err(TrainError::Setup(format!(
                 "cannot resume {}: it was trained with another config or data; start a new run with another --out",
@@ -387,6 +391,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
         env_steps_per_second: meta.progress.env_steps as f64 / meta.progress.seconds.max(1e-9),
         best_update: meta.progress.best_update,
         stopped,
+        validation_range: meta.validation_range.clone(),
         validation,
     })
 }

@@ -75,8 +75,11 @@ pub fn all_finite(net: &PolicyNet) -> bool {
     impl ModuleVisitor for Finite {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if self.0 {
-                let bad = param.val().is_nan().any().into_scalar::<bool>()
-                    || param.val().abs().greater_elem(f32::MAX).any().into_scalar::<bool>();
+                // On the plain tensor: work on tracked parameters would leave graph nodes that
+                // no backward pass ever frees, and every later step would pay for them.
+                let value = param.val().inner();
+                let bad = value.clone().is_nan().any().into_scalar::<bool>()
+                    || value.abs().greater_elem(f32::MAX).any().into_scalar::<bool>();
                 self.0 = !bad;
             }
         }
@@ -84,4 +87,47 @@ pub fn all_finite(net: &PolicyNet) -> bool {
     let mut check = Finite(true);
     net.visit(&mut check);
     check.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::network::{NetConfig, NetKind};
+    use crate::env::ObservationLayout;
+    use burn::optim::AdamConfig;
+
+    fn setup() -> (PolicyNet, ModuleOptimizer, Tensor<2>) {
+        let device = Device::flex().autodiff();
+        let layout = ObservationLayout { assets: 2, features: 1, window: 4 };
+        let net = NetConfig { kind: NetKind::Mlp, hidden: vec![8], ..NetConfig::default() }
+            .init_seeded(layout, &device, 0);
+        let input = Tensor::<2>::ones([3, layout.len()], &device);
+        (net, AdamConfig::new().init(), input)
+    }
+
+    #[test]
+    fn a_finite_step_moves_the_network_and_reports_the_norm() {
+        let (net, mut optimizer, input) = setup();
+        let before = net.parameter_values();
+        let loss = net.scores(input).powi_scalar(2).mean().reshape([1]);
+        let (net, result) = optimizer_step(net, &mut optimizer, loss, 1e-2, 1.0);
+        assert!(result.unwrap() > 0.0);
+        assert_ne!(net.parameter_values(), before);
+    }
+
+    #[test]
+    fn non_finite_losses_and_gradients_are_refused_and_change_nothing() {
+        let (net, mut optimizer, input) = setup();
+        let before = net.parameter_values();
+        let loss = net.scores(input.clone()).mean().reshape([1]).mul_scalar(f64::NAN);
+        let (net, result) = optimizer_step(net, &mut optimizer, loss, 1e-2, 1.0);
+        assert!(result.unwrap_err().what.contains("loss is NaN"));
+        // A finite loss (zero) whose gradient is infinite: d sqrt(|x|) / dx at x = 0.
+        let scores = net.scores(input);
+        let loss = (scores.clone() - scores.detach()).abs().sqrt().sum().reshape([1]);
+        let (net, result) = optimizer_step(net, &mut optimizer, loss, 1e-2, 1.0);
+        assert!(result.unwrap_err().what.contains("gradient norm"));
+        assert_eq!(net.parameter_values(), before);
+        assert!(all_finite(&net));
+    }
 }

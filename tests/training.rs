@@ -1,0 +1,294 @@
+//! Agents learn what they should, reproducibly, and their checkpoints come back intact.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use folio::agent::AgentPolicy;
+use folio::agent::network::{NetConfig, NetKind};
+use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+use folio::data::synth::{Regime, SynthConfig, generate_log_returns, panel_from_log_returns, weekdays};
+use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
+use folio::env::{CostConfig, EnvSettings, Market, RewardConfig};
+use folio::eval::backtest::{BacktestLog, EqualWeight, backtest};
+use folio::eval::metrics::MetricsConfig;
+use folio::features::{Feature, FeatureConfig};
+use folio::train::checkpoint::{self, BEST, LAST};
+use folio::train::{Algo, DeviceChoice, TrainConfig, TrainRequest, train};
+use ndarray::Array2;
+
+fn stamp(panel: &PricePanel, row: usize) -> Option<Stamp> {
+    match &panel.index {
+        TimeIndex::Dates(d) => Some(Stamp::Date(d[row])),
+        TimeIndex::Periods(_) => Some(Stamp::Period(row)),
+    }
+}
+
+/// Write `panel` into `dir` and describe it: training on rows before `validation_from`,
+/// validation up to `test_from`, test after.
+fn env_for(
+    panel: &PricePanel,
+    dir: &Path,
+    validation_from: usize,
+    test_from: usize,
+    features: FeatureConfig,
+) -> EnvConfig {
+    let file = dir.join("prices.csv");
+    write_prices(panel, &file).unwrap();
+    EnvConfig {
+        data: DataConfig { file, assets: vec![], from: None, to: None, periods_per_year: 252.0 },
+        periods: Periods {
+            train: Span { from: None, to: stamp(panel, validation_from - 1) },
+            validation: Span { from: stamp(panel, validation_from), to: stamp(panel, test_from - 1) },
+            test: Span { from: stamp(panel, test_from), to: None },
+        },
+        features,
+        costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
+        episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0 },
+        reward: RewardConfig::LogReturn,
+    }
+}
+
+/// Asset SAFE grows 0.2% a day without risk; R1 and R2 are driftless random walks (1% a day).
+fn riskless_winner() -> PricePanel {
+    let noise = generate_log_returns(&SynthConfig {
+        assets: 2,
+        periods: 700,
+        seed: 3,
+        regimes: vec![Regime { drift: 0.0, volatility: 0.01 * 252f64.sqrt() }],
+        jumps_per_year: 0.0,
+        drift_dispersion: 0.0,
+        correlation: 0.0,
+        ..SynthConfig::default()
+    })
+    .0;
+    let mut returns = Array2::zeros((699, 3));
+    returns.column_mut(0).fill(0.002);
+    returns.slice_mut(ndarray::s![.., 1..]).assign(&noise);
+    let mut panel = panel_from_log_returns(
+        &returns,
+        weekdays(chrono::NaiveDate::from_ymd_opt(2010, 1, 4).unwrap(), 1)[0],
+        "X",
+    );
+    panel.assets = vec!["SAFE".into(), "R1".into(), "R2".into()];
+    panel
+}
+
+fn small_features() -> FeatureConfig {
+    FeatureConfig {
+        window: 10,
+        features: vec![Feature::LogReturn, Feature::Volatility],
+        ..FeatureConfig::default()
+    }
+}
+
+fn request(env: EnvConfig, train: TrainConfig, out: PathBuf) -> TrainRequest {
+    TrainRequest { env, train, out, device: DeviceChoice::Cpu, resume: false, show_progress: false }
+}
+
+/// Backtest a checkpoint's best network on a span, deterministically.
+fn backtest_checkpoint(dir: &Path, span: Span) -> (BacktestLog, BacktestLog) {
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let (meta, net) = checkpoint::load_agent(dir, BEST, &device).unwrap();
+    let (market, _) = Market::from_config(&meta.env).unwrap();
+    let market = Market::new(market.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0).unwrap();
+    let market = Arc::new(market);
+    meta.check_fits(dir, &market).unwrap();
+    let range = market.decision_range(&span, 0).unwrap();
+    let settings = EnvSettings::from_config(&meta.env);
+    let mut agent = AgentPolicy::new("agent", net, meta.head, market.layout(), device);
+    let agent_log = backtest(&mut agent, &market, range, settings).unwrap();
+    let equal_log = backtest(&mut EqualWeight, &market, range, settings).unwrap();
+    (agent_log, equal_log)
+}
+
+fn mean_weight(log: &BacktestLog, column: usize) -> f64 {
+    log.weights.iter().map(|w| w[column]).sum::<f64>() / log.weights.len() as f64
+}
+
+fn riskless_case(algo: Algo, net: NetKind, tune: impl FnOnce(&mut TrainConfig)) {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = riskless_winner();
+    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    let mut config = TrainConfig::for_algo(algo);
+    config.net.kind = net;
+    config.seed = 1;
+    tune(&mut config);
+    let out = dir.path().join("run");
+    train(request(env.clone(), config, out.clone())).unwrap();
+    let (agent, _) = backtest_checkpoint(&out, env.periods.validation);
+    let safe = mean_weight(&agent, 1);
+    assert!(safe > 0.9, "{algo:?}/{net:?} put only {safe:.3} on the riskless winner");
+}
+
+#[test]
+fn direct_policy_gradient_finds_the_riskless_winner() {
+    riskless_case(Algo::Direct, NetKind::Eiie, |c| c.steps = 60_000);
+    riskless_case(Algo::Direct, NetKind::Mlp, |c| c.steps = 60_000);
+}
+
+#[test]
+fn reinforce_finds_the_riskless_winner() {
+    riskless_case(Algo::Reinforce, NetKind::Eiie, |c| {
+        c.steps = 600_000;
+        c.learning_rate = 3e-3;
+        c.reinforce.episodes = 4;
+        c.validate_every = 50;
+    });
+}
+
+#[test]
+fn ppo_finds_the_riskless_winner() {
+    riskless_case(Algo::Ppo, NetKind::Eiie, |c| {
+        c.steps = 150_000;
+        c.learning_rate = 3e-3;
+    });
+}
+
+/// Five assets whose daily log returns carry 30% of the previous day's (AR(1)), or none.
+fn signal_market(autocorrelation: f64) -> PricePanel {
+    let config = SynthConfig {
+        assets: 5,
+        periods: 2000,
+        seed: 21,
+        regimes: vec![Regime { drift: 0.0, volatility: 0.16 }],
+        jumps_per_year: 0.0,
+        drift_dispersion: 0.0,
+        correlation: 0.0,
+        autocorrelation,
+        ..SynthConfig::default()
+    };
+    folio::data::synth::generate(&config).unwrap()
+}
+
+fn held_out_edge(autocorrelation: f64) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = signal_market(autocorrelation);
+    let features =
+        FeatureConfig { window: 10, features: vec![Feature::LogReturn], ..FeatureConfig::default() };
+    let mut env = env_for(&panel, dir.path(), 1400, 1700, features);
+    env.costs = CostConfig { buy: 0.0005, sell: 0.0005, ..CostConfig::default() };
+    let config = TrainConfig { steps: 50_000, seed: 4, ..TrainConfig::for_algo(Algo::Direct) };
+    let out = dir.path().join("run");
+    train(request(env.clone(), config, out.clone())).unwrap();
+    // The test period: neither trained on nor used to pick the checkpoint.
+    let (agent, equal) = backtest_checkpoint(&out, env.periods.test);
+    let m = MetricsConfig::default();
+    (agent.metrics(&m).sharpe, equal.metrics(&m).sharpe)
+}
+
+#[test]
+fn a_planted_signal_is_learned_and_beats_equal_weight_out_of_sample() {
+    let (agent, equal) = held_out_edge(0.3);
+    assert!(agent > equal + 1.5, "agent Sharpe {agent:.2} vs equal weight {equal:.2}");
+    // Control: without the signal the same training finds no such edge.
+    let (agent, equal) = held_out_edge(0.0);
+    assert!(agent < equal + 1.5, "no signal, yet agent Sharpe {agent:.2} vs equal weight {equal:.2}");
+}
+
+#[test]
+fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = riskless_winner();
+    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    let device = DeviceChoice::Cpu.device().unwrap();
+    for algo in [Algo::Direct, Algo::Ppo] {
+        let config = TrainConfig { steps: 3000, seed: 9, validate_every: 5, ..TrainConfig::for_algo(algo) };
+        let (a, b) = (dir.path().join(format!("{algo:?}-a")), dir.path().join(format!("{algo:?}-b")));
+        train(request(env.clone(), config.clone(), a.clone())).unwrap();
+        train(request(env.clone(), config.clone(), b.clone())).unwrap();
+        let weights =
+            |dir: &Path, file: &str| checkpoint::load_agent(dir, file, &device).unwrap().1.parameter_values();
+        for file in [BEST, LAST] {
+            let (x, y) = (weights(&a, file), weights(&b, file));
+            let same = x.len() == y.len()
+                && x.iter().zip(&y).all(|(p, q)| {
+                    p.len() == q.len() && p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits())
+                });
+            assert!(same, "{algo:?}: {file} differs between two runs with one seed");
+        }
+        let other = dir.path().join(format!("{algo:?}-c"));
+        train(request(env.clone(), TrainConfig { seed: 10, ..config }, other.clone())).unwrap();
+        assert_ne!(weights(&a, LAST), weights(&other, LAST), "another seed gives other weights");
+    }
+
+    // Saved and loaded, a network acts identically, bit for bit.
+    let (meta, net) = checkpoint::load_agent(&dir.path().join("Direct-a"), LAST, &device).unwrap();
+    let path = dir.path().join("copy.bpk");
+    checkpoint::save_net(&net, &path).unwrap();
+    let fresh = NetConfig { kind: NetKind::Eiie, ..meta.train.net.clone() }.init(meta.layout(), &device);
+    let reloaded = checkpoint::load_net(fresh, &path).unwrap();
+    let observations: Vec<f32> =
+        (0..3 * meta.layout().len()).map(|i| ((i * 7919) % 13) as f32 / 6.5 - 1.0).collect();
+    let act = |net| {
+        let agent = AgentPolicy::new("a", net, meta.head, meta.layout(), device.clone());
+        let mut out = vec![0.0; 3 * 4];
+        agent.act(&observations, 3, &mut out);
+        out
+    };
+    let (x, y) = (act(net), act(reloaded));
+    assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{x:?} vs {y:?}");
+}
+
+#[test]
+fn bad_checkpoints_and_mismatched_data_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = riskless_winner();
+    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    let out = dir.path().join("run");
+    train(request(env.clone(), TrainConfig { steps: 500, ..TrainConfig::default() }, out.clone())).unwrap();
+    let device = DeviceChoice::Cpu.device().unwrap();
+
+    // A second run into the same folder refuses to overwrite it.
+    let error =
+        train(request(env.clone(), TrainConfig { steps: 500, ..TrainConfig::default() }, out.clone()))
+            .unwrap_err()
+            .to_string();
+    assert!(error.contains("already holds a checkpoint; pass --resume"), "{error}");
+
+    // Truncated weights.
+    let weights = std::fs::read(out.join(BEST)).unwrap();
+    std::fs::write(out.join(BEST), &weights[..weights.len() / 2]).unwrap();
+    let error = checkpoint::load_agent(&out, BEST, &device).unwrap_err().to_string();
+    assert!(error.contains("best.bpk: not a readable folio checkpoint"), "{error}");
+
+    // Corrupt metadata.
+    std::fs::write(out.join("meta.json"), b"{ not json").unwrap();
+    let error = checkpoint::load_agent(&out, LAST, &device).unwrap_err().to_string();
+    assert!(error.contains("meta.json: not a readable folio checkpoint"), "{error}");
+
+    // Other assets or other features.
+    let out2 = dir.path().join("run2");
+    train(request(env.clone(), TrainConfig { steps: 500, ..TrainConfig::default() }, out2.clone())).unwrap();
+    let (meta, _) = checkpoint::load_agent(&out2, LAST, &device).unwrap();
+    let (market, _) = Market::from_config(&meta.env).unwrap();
+    let mut renamed = market.panel.clone();
+    renamed.assets[2] = "OTHER".into();
+    let other_assets = Market::new(renamed, &meta.env.features, Some(meta.normalizer.clone()), 0..0).unwrap();
+    let error = meta.check_fits(&out2, &other_assets).unwrap_err().to_string();
+    assert!(error.contains("trained on assets [SAFE, R1, R2] but the data has [SAFE, R1, OTHER]"), "{error}");
+    let other_features = FeatureConfig { window: 12, ..small_features() };
+    let market = Market::new(market.panel, &other_features, None, 0..400).unwrap();
+    let error = meta.check_fits(&out2, &market).unwrap_err().to_string();
+    assert!(error.contains("window 10") && error.contains("window 12"), "{error}");
+}
+
+#[test]
+fn resume_continues_a_run_to_more_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = riskless_winner();
+    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    let out = dir.path().join("run");
+    let config = TrainConfig { steps: 1000, validate_every: 5, ..TrainConfig::default() };
+    let first = train(request(env.clone(), config.clone(), out.clone())).unwrap();
+    assert_eq!(first.env_steps, 1000);
+    let mut resumed = request(env.clone(), TrainConfig { steps: 2000, ..config.clone() }, out.clone());
+    resumed.resume = true;
+    let second = train(resumed).unwrap();
+    assert_eq!((second.updates, second.env_steps), (40, 2000));
+    let log = std::fs::read_to_string(out.join("train_log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 1 + 40, "one log row per update across both runs");
+    // Resuming with another algorithm is refused.
+    let mut other = request(env, TrainConfig { algo: Algo::Ppo, ..config }, out);
+    other.resume = true;
+    assert!(train(other).unwrap_err().to_string().contains("cannot resume"));
+}
