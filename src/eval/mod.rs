@@ -1,4 +1,7 @@
-//! Evaluation: backtests of agents and baselines through the same market, and their metrics.
+//! Evaluation: backtests of agents and baselines through the same market, their metrics, and
+//! statistics of how much a backtest can be trusted.
 
 pub mod backtest;
+pub mod baselines;
 pub mod metrics;
+pub mod overfitting;

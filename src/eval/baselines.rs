@@ -1,0 +1,1 @@
+//! Classic allocation strategies, run as policies through the same environment as agents.
