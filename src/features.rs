@@ -78,9 +78,6 @@ impl FeatureConfig {
         if self.window == 0 {
             return Err("features.window must be at least 1".into());
         }
-        if self.features.is_empty() {
-            return Err("features.features must name at least one feature".into());
-        }
         for (i, f) in self.features.iter().enumerate() {
             if self.features[..i].contains(f) {
                 return Err(format!("feature '{}' is listed twice", f.name()));
@@ -110,10 +107,19 @@ impl FeatureConfig {
         }
     }
 
-    /// Periods of history needed before the first complete observation.
+    /// Periods of history needed before the first complete observation. Without features (a
+    /// market for rule-based strategies only) there is none.
     pub fn warmup(&self) -> usize {
-        let defined = self.features.iter().map(|&f| self.first_defined(f)).max().unwrap_or(1);
-        defined + self.window - 1
+        match self.features.iter().map(|&f| self.first_defined(f)).max() {
+            Some(defined) => defined + self.window - 1,
+            None => 0,
+        }
+    }
+
+    /// No features at all: observations hold only the current weights. For backtests of
+    /// rule-based strategies, which read prices themselves and can decide from the first row.
+    pub fn none() -> Self {
+        Self { window: 1, features: Vec::new(), ..Self::default() }
     }
 }
 

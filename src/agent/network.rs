@@ -49,6 +49,9 @@ impl Default for NetConfig {
 
 impl NetConfig {
     pub fn validate(&self, layout: &ObservationLayout) -> Result<(), String> {
+        if layout.features == 0 {
+            return Err("an agent needs at least one feature (features.features is empty)".into());
+        }
         match self.kind {
             NetKind::Mlp if self.hidden.is_empty() || self.hidden.contains(&0) => {
                 Err("net.hidden needs at least one layer, each of width at least 1".into())

@@ -1,0 +1,68 @@
+//! Reports: what evaluations leave on disk for people and scripts — JSON, CSV and pictures —
+//! always written atomically.
+
+pub mod plot;
+
+use serde::Serialize;
+use std::path::Path;
+
+use crate::atomic::{write_atomically, write_bytes_atomically};
+use crate::eval::backtest::BacktestLog;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot draw {}: {reason}", path.display())]
+    Plot { path: std::path::PathBuf, reason: String },
+}
+
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {
+    let json = serde_json::to_vec_pretty(value).expect("reports serialize");
+    write_bytes_atomically(path, &json).map_err(|source| ReportError::Io { path: path.into(), source })
+}
+
+pub fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
+    write_bytes_atomically(path, text.as_bytes()).map_err(|source| ReportError::Io { path: path.into(), source })
+}
+
+/// One row per period, one wealth column per policy: `date,agent,equal weight,...`. Every log
+/// must cover the same rows.
+pub fn write_equity_csv(path: &Path, labels: &[String], logs: &[&BacktestLog]) -> Result<(), ReportError> {
+    write_atomically(path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        let mut header = vec!["period".to_string()];
+        header.extend(logs.iter().map(|l| l.policy.clone()));
+        writer.write_record(&header)?;
+        for (i, label) in labels.iter().enumerate() {
+            let mut row = vec![label.clone()];
+            row.extend(logs.iter().map(|l| l.values.get(i).map(|v| v.to_string()).unwrap_or_default()));
+            writer.write_record(&row)?;
+        }
+        writer.flush()?;
+        Ok(())
+    })
+    .map_err(|source| ReportError::Io { path: path.into(), source })
+}
+
+/// The weights a policy chose at each decision, cash first.
+pub fn write_weights_csv(path: &Path, labels: &[String], assets: &[String], log: &BacktestLog) -> Result<(), ReportError> {
+    write_atomically(path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        let mut header = vec!["period".to_string(), "cash".to_string()];
+        header.extend(assets.iter().cloned());
+        writer.write_record(&header)?;
+        for (label, weights) in labels.iter().zip(&log.weights) {
+            let mut row = vec![label.clone()];
+            row.extend(weights.iter().map(|w| w.to_string()));
+            writer.write_record(&row)?;
+        }
+        writer.flush()?;
+        Ok(())
+    })
+    .map_err(|source| ReportError::Io { path: path.into(), source })
+}
