@@ -13,6 +13,7 @@ pub mod data;
 pub mod env;
 pub mod eval;
 pub mod features;
+pub mod report;
 pub mod train;
 
 pub mod atomic;
