@@ -10,6 +10,13 @@ use crate::env::{CostConfig, RewardConfig};
 use crate::error::ConfigError;
 use crate::features::FeatureConfig;
 
+/// Tables of a config file that belong to commands rather than to the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    pub train: Option<toml::Table>,
+    pub walk_forward: Option<toml::Table>,
+}
+
 /// The config that runs when none is given.
 pub const DEFAULT_CONFIG: &str = "envs/default.toml";
 
@@ -96,29 +103,28 @@ impl EnvConfig {
         Ok(Self::load_with_sections(path)?.0)
     }
 
-    /// Load the environment and hand back the file's `[train]` table, if any, for the trainer.
-    pub fn load_with_sections(path: &Path) -> Result<(Self, Option<toml::Table>), ConfigError> {
+    /// Load the environment and hand back the file's other tables (`[train]`,
+    /// `[walk_forward]`), for the commands that read them.
+    pub fn load_with_sections(path: &Path) -> Result<(Self, Sections), ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let parse = |e: toml::de::Error| ConfigError::Parse { path: path.into(), message: e.to_string() };
         let mut table: toml::Table = toml::from_str(&text).map_err(parse)?;
-        let train = match table.remove("train") {
-            None => None,
-            Some(toml::Value::Table(t)) => Some(t),
+        let mut take = |name: &str| match table.remove(name) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(t)),
             Some(_) => {
-                return Err(ConfigError::Invalid {
-                    path: path.into(),
-                    message: "[train] must be a table".into(),
-                });
+                Err(ConfigError::Invalid { path: path.into(), message: format!("[{name}] must be a table") })
             }
         };
+        let sections = Sections { train: take("train")?, walk_forward: take("walk_forward")? };
         let mut config: EnvConfig = table.try_into().map_err(parse)?;
         if config.data.file.is_relative() {
             let folder = path.parent().unwrap_or(Path::new("."));
             config.data.file = folder.join(&config.data.file);
         }
         config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
-        Ok((config, train))
+        Ok((config, sections))
     }
 
     pub fn validate(&self) -> Result<(), String> {

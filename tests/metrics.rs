@@ -85,7 +85,12 @@ fn the_risk_free_rate_lowers_sharpe_by_its_per_period_rate() {
     let with_rf = compute(&values, &[], 0.0, &MetricsConfig { periods_per_year: 252.0, risk_free: 0.05 });
     let rf = 1.05f64.powf(1.0 / 252.0) - 1.0;
     let sd = base.annual_volatility / 252f64.sqrt();
-    assert!(close(with_rf.sharpe, base.sharpe - rf / sd * 252f64.sqrt()), "{} {}", with_rf.sharpe, base.sharpe);
+    assert!(
+        close(with_rf.sharpe, base.sharpe - rf / sd * 252f64.sqrt()),
+        "{} {}",
+        with_rf.sharpe,
+        base.sharpe
+    );
     // Monthly data annualizes with 12.
     let monthly = compute(&values, &[], 0.0, &MetricsConfig { periods_per_year: 12.0, risk_free: 0.0 });
     assert!(close(monthly.sharpe, base.sharpe * (12.0f64 / 252.0).sqrt()));

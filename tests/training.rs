@@ -13,7 +13,7 @@ use folio::eval::backtest::{BacktestLog, EqualWeight, backtest};
 use folio::eval::metrics::MetricsConfig;
 use folio::features::{Feature, FeatureConfig};
 use folio::train::checkpoint::{self, BEST, LAST};
-use folio::train::{Algo, DeviceChoice, TrainConfig, TrainRequest, train};
+use folio::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
 use ndarray::Array2;
 
 fn stamp(panel: &PricePanel, row: usize) -> Option<Stamp> {
@@ -82,7 +82,7 @@ fn small_features() -> FeatureConfig {
 }
 
 fn request(env: EnvConfig, train: TrainConfig, out: PathBuf) -> TrainRequest {
-    TrainRequest { env, train, out, device: DeviceChoice::Cpu, resume: false, show_progress: false }
+    TrainRequest { env, train, out, device: DeviceChoice::Cpu, resume: false, progress: ProgressMode::Hidden }
 }
 
 /// Backtest a checkpoint's best network on a span, deterministically.

@@ -69,12 +69,17 @@ impl NetConfig {
 
     /// A freshly initialized network. burn draws initial weights from the device's global RNG,
     /// so seeding and drawing happen under one lock: runs on parallel threads (tests, folds)
-    /// still each get exactly their seed's weights.
+    /// still each get exactly their seed's weights. Use this, not [`NetConfig::init`], whenever
+    /// results must be reproducible.
     pub fn init_seeded(&self, layout: ObservationLayout, device: &Device, seed: u64) -> PolicyNet {
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         device.seed(seed);
-        self.init(layout, device)
+        let net = self.init(layout, device);
+        // Parameters are initialized lazily, at first use: draw them now, under the lock, or
+        // another thread's draws could interleave with them.
+        net.parameter_values();
+        net
     }
 
     pub fn init(&self, layout: ObservationLayout, device: &Device) -> PolicyNet {

@@ -3,7 +3,10 @@
 
 mod data;
 mod env;
+mod eval;
+mod plot;
 mod train;
+mod walk_forward;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -29,6 +32,14 @@ enum Command {
     Env(env::EnvCommand),
     /// Train an agent and save a checkpoint.
     Train(train::TrainArgs),
+    /// Backtest a checkpoint's agent beside every baseline over any period.
+    Eval(eval::EvalArgs),
+    /// Run baseline strategies alone.
+    Backtest(eval::BacktestArgs),
+    /// Train and test on rolling held-out periods, with overfitting statistics.
+    WalkForward(walk_forward::WalkForwardArgs),
+    /// Redraw the pictures of a saved report or checkpoint.
+    Plot(plot::PlotArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -37,6 +48,10 @@ pub fn run() -> Result<()> {
         Command::Data(command) => data::run(command),
         Command::Env(command) => env::run(command),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::eval(args),
+        Command::Backtest(args) => eval::backtest(args),
+        Command::WalkForward(args) => walk_forward::run(args),
+        Command::Plot(args) => plot::run(args),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::agent::network::NetKind;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
 use crate::eval::metrics::Metrics;
-use crate::train::{Algo, DeviceChoice, TrainConfig, TrainRequest, train};
+use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -86,8 +86,8 @@ fn default_out(config: &Path, train: &TrainConfig) -> PathBuf {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let (env, table) = EnvConfig::load_with_sections(&args.config)?;
-    let mut config = train_config(table, args.algo, &args.config)?;
+    let (env, sections) = EnvConfig::load_with_sections(&args.config)?;
+    let mut config = train_config(sections.train, args.algo, &args.config)?;
     if let Some(net) = args.net {
         config.net.kind = net;
     }
@@ -115,7 +115,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         out,
         device: args.device,
         resume: args.resume,
-        show_progress: !args.json,
+        progress: if args.json { ProgressMode::Hidden } else { ProgressMode::Terminal },
     })?;
     if args.json {
         return super::print_json(&outcome);
@@ -149,12 +149,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 pub fn print_metrics_table(rows: &[(&str, &Metrics)]) {
     println!(
-        "{:<16} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
-        "policy", "wealth", "CAGR", "vol", "Sharpe", "Sortino", "max DD", "turnover", "costs"
+        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10}",
+        "policy", "wealth", "CAGR", "vol", "Sharpe", "Sortino", "max DD", "turnover", "costs/yr"
     );
     for (name, m) in rows {
         println!(
-            "{:<16} {:>9.4} {:>7.2}% {:>7.2}% {:>8.3} {:>8.3} {:>8.2}% {:>9.4} {:>8.4}",
+            "{:<24} {:>10.4} {:>7.2}% {:>7.2}% {:>8.3} {:>8.3} {:>7.2}% {:>9.4} {:>9.3}%",
             name,
             m.final_wealth,
             100.0 * m.cagr,
@@ -163,7 +163,7 @@ pub fn print_metrics_table(rows: &[(&str, &Metrics)]) {
             m.sortino,
             100.0 * m.max_drawdown,
             m.mean_turnover,
-            m.total_costs
+            100.0 * m.annual_cost_drag
         );
     }
 }

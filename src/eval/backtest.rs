@@ -66,7 +66,22 @@ pub struct BacktestLog {
 
 impl BacktestLog {
     pub fn metrics(&self, config: &MetricsConfig) -> Metrics {
-        metrics::compute(&self.values, &self.turnovers, self.costs.iter().sum(), config)
+        let mut metrics = metrics::compute(&self.values, &self.turnovers, self.costs.iter().sum(), config);
+        metrics.annual_cost_drag = self.annual_cost_drag(config.periods_per_year);
+        metrics
+    }
+
+    /// Fractions of wealth paid in costs, summed and annualized (see [`Metrics::annual_cost_drag`]).
+    pub fn annual_cost_drag(&self, periods_per_year: f64) -> f64 {
+        let start = self.rows[0];
+        let paid: f64 = self
+            .decision_rows
+            .iter()
+            .zip(&self.costs)
+            .map(|(&row, &cost)| cost / self.values[row - start])
+            .sum();
+        let periods = self.values.len().saturating_sub(1).max(1);
+        paid * periods_per_year / periods as f64
     }
 }
 

@@ -23,6 +23,10 @@ pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
+fn not_recorded() -> f64 {
+    f64::NAN
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     pub periods: usize,
@@ -68,6 +72,10 @@ pub struct Metrics {
     /// Costs paid over the whole path, in units of the starting wealth.
     #[serde(deserialize_with = "nan_if_null")]
     pub total_costs: f64,
+    /// Costs as a yearly drag on return: the fractions of wealth paid at each decision, summed
+    /// and annualized, `sum_i c_i / V_i * P / n`. Comparable across policies whatever their wealth.
+    #[serde(default = "not_recorded", deserialize_with = "nan_if_null")]
+    pub annual_cost_drag: f64,
     /// Fraction of periods with a positive return.
     #[serde(deserialize_with = "nan_if_null")]
     pub hit_rate: f64,
@@ -116,6 +124,7 @@ pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &Met
         cvar_95,
         mean_turnover: if turnovers.is_empty() { 0.0 } else { mean(turnovers) },
         total_costs,
+        annual_cost_drag: f64::NAN,
         hit_rate: if n > 0 {
             returns.iter().filter(|r| **r > 0.0).count() as f64 / n as f64
         } else {

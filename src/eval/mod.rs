@@ -3,5 +3,7 @@
 
 pub mod backtest;
 pub mod baselines;
+pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;
+pub mod walk_forward;

@@ -27,7 +27,8 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError
 }
 
 pub fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
-    write_bytes_atomically(path, text.as_bytes()).map_err(|source| ReportError::Io { path: path.into(), source })
+    write_bytes_atomically(path, text.as_bytes())
+        .map_err(|source| ReportError::Io { path: path.into(), source })
 }
 
 /// One row per period, one wealth column per policy: `date,agent,equal weight,...`. Every log
@@ -50,7 +51,12 @@ pub fn write_equity_csv(path: &Path, labels: &[String], logs: &[&BacktestLog]) -
 }
 
 /// The weights a policy chose at each decision, cash first.
-pub fn write_weights_csv(path: &Path, labels: &[String], assets: &[String], log: &BacktestLog) -> Result<(), ReportError> {
+pub fn write_weights_csv(
+    path: &Path,
+    labels: &[String],
+    assets: &[String],
+    log: &BacktestLog,
+) -> Result<(), ReportError> {
     write_atomically(path, |w| {
         let mut writer = csv::Writer::from_writer(w);
         let mut header = vec!["period".to_string(), "cash".to_string()];
@@ -59,6 +65,28 @@ pub fn write_weights_csv(path: &Path, labels: &[String], assets: &[String], log:
         for (label, weights) in labels.iter().zip(&log.weights) {
             let mut row = vec![label.clone()];
             row.extend(weights.iter().map(|w| w.to_string()));
+            writer.write_record(&row)?;
+        }
+        writer.flush()?;
+        Ok(())
+    })
+    .map_err(|source| ReportError::Io { path: path.into(), source })
+}
+
+/// Named series over shared row labels: `period,name1,name2,...`.
+pub fn write_series_csv(
+    path: &Path,
+    labels: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<(), ReportError> {
+    write_atomically(path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        let mut header = vec!["period".to_string()];
+        header.extend(series.iter().map(|(name, _)| name.clone()));
+        writer.write_record(&header)?;
+        for (i, label) in labels.iter().enumerate() {
+            let mut row = vec![label.clone()];
+            row.extend(series.iter().map(|(_, v)| v.get(i).map(|x| x.to_string()).unwrap_or_default()));
             writer.write_record(&row)?;
         }
         writer.flush()?;

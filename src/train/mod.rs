@@ -66,6 +66,8 @@ pub enum TrainError {
     #[error(transparent)]
     Env(#[from] crate::error::EnvError),
     #[error(transparent)]
+    Data(#[from] crate::error::DataError),
+    #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(
         "training diverged at update {update}: {what}; stopped, and kept the last good network in {}",
@@ -113,7 +115,17 @@ pub struct TrainRequest {
     pub device: DeviceChoice,
     /// Continue the run saved in `out` instead of starting a new one.
     pub resume: bool,
-    pub show_progress: bool,
+    pub progress: ProgressMode,
+}
+
+/// Where training shows its progress bar.
+#[derive(Debug, Clone, Default)]
+pub enum ProgressMode {
+    #[default]
+    Hidden,
+    Terminal,
+    /// One bar among others (walk-forward runs several trainings at once).
+    Within(indicatif::MultiProgress),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -200,7 +212,7 @@ fn score(metrics: &Metrics) -> f64 {
 }
 
 pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
-    let TrainRequest { env: env_config, train: config, out, device, resume, show_progress } = request;
+    let TrainRequest { env: env_config, train: config, out, device, resume, progress } = request;
     config.validate().map_err(TrainError::Setup)?;
     let (market, _) = Market::from_config(&env_config)?;
     let market = Arc::new(market);
@@ -298,7 +310,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
 
     let equal_weight =
         backtest(&mut EqualWeight, &market, validation_range, settings)?.metrics(&metrics_config);
-    let bar = progress_bar(show_progress, config.steps as u64, meta.progress.env_steps as u64);
+    let bar = progress_bar(&progress, config.steps as u64, meta.progress.env_steps as u64);
     let started = Instant::now();
     let seconds_before = meta.progress.seconds;
     // Each update draws from its own stream, so a resumed run samples what an uninterrupted one would.
@@ -426,11 +438,12 @@ fn read_log(path: &Path) -> Vec<LogRow> {
     reader.deserialize().flatten().collect()
 }
 
-fn progress_bar(show: bool, total: u64, done: u64) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
+fn progress_bar(mode: &ProgressMode, total: u64, done: u64) -> ProgressBar {
+    let bar = match mode {
+        ProgressMode::Hidden => return ProgressBar::hidden(),
+        ProgressMode::Terminal => ProgressBar::new(total),
+        ProgressMode::Within(multi) => multi.add(ProgressBar::new(total)),
+    };
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
             .expect("valid template")

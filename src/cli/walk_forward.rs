@@ -1,0 +1,251 @@
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+use super::train::{print_metrics_table, train_config};
+use crate::agent::network::NetKind;
+use crate::config::{DEFAULT_CONFIG, EnvConfig};
+use crate::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
+use crate::report::{self, plot};
+use crate::train::{Algo, DeviceChoice};
+
+#[derive(Debug, Args)]
+pub struct WalkForwardArgs {
+    /// Environment config; its [train] and [walk_forward] tables set the defaults.
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    #[arg(long, value_enum)]
+    algo: Option<Algo>,
+    #[arg(long, value_enum)]
+    net: Option<NetKind>,
+    /// Environment steps per training.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// First seed; seeds `seed .. seed + seeds` are trained per fold.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seeds per fold (trials for the overfitting statistics).
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Number of folds.
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Trainings run in parallel.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))]
+    jobs: usize,
+    /// Output folder (default: checkpoints/walk-forward-<config>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: WalkForwardArgs) -> Result<()> {
+    let (env, sections) = EnvConfig::load_with_sections(&args.config)?;
+    let mut train = train_config(sections.train, args.algo, &args.config)?;
+    if let Some(net) = args.net {
+        train.net.kind = net;
+    }
+    if let Some(steps) = args.steps {
+        train.steps = steps;
+    }
+    if let Some(seed) = args.seed {
+        train.seed = seed;
+    }
+    let mut config: WalkForwardConfig = match sections.walk_forward {
+        Some(table) => table
+            .try_into()
+            .with_context(|| format!("{}: invalid [walk_forward] table", args.config.display()))?,
+        None => WalkForwardConfig::default(),
+    };
+    if let Some(seeds) = args.seeds {
+        config.seeds = seeds;
+    }
+    if let Some(folds) = args.folds {
+        config.folds = folds;
+    }
+    let stem =
+        args.config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")));
+    let multi = (!args.json).then(indicatif::MultiProgress::new);
+    let report = walk_forward(WalkForwardRequest {
+        env,
+        train,
+        config,
+        out: out.clone(),
+        jobs: args.jobs,
+        device: args.device,
+        progress: multi,
+    })?;
+    write_outputs(&out, &report)?;
+    if args.json {
+        return super::print_json(&report);
+    }
+    print_summary(&report);
+    println!("\nwrote report.json, summary.md, equity.csv and walk_forward.png to {}", out.display());
+    Ok(())
+}
+
+fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()> {
+    report::write_json(&out.join("report.json"), report)?;
+    report::write_text(&out.join("summary.md"), &markdown(report))?;
+    let curves = &report.curves;
+    let series: Vec<plot::Series> = curves
+        .series
+        .iter()
+        .map(|(name, values)| plot::Series {
+            name: name.clone(),
+            values: values.clone(),
+            emphasis: name == &format!("agent (seed {})", report.median_seed),
+        })
+        .collect();
+    report::write_series_csv(&out.join("equity.csv"), &curves.labels, &curves.series)?;
+    let equal = report.folds.iter().map(|f| {
+        f.baselines.iter().find(|b| b.policy == "equal weight").map(|b| b.metrics.sharpe).unwrap_or(f64::NAN)
+    });
+    let folds: Vec<plot::FoldSpan> = curves
+        .fold_spans
+        .iter()
+        .zip(&report.folds)
+        .zip(equal)
+        .map(|((&(start, end), fold), equal_weight_sharpe)| plot::FoldSpan {
+            start,
+            end,
+            agent_sharpe: fold
+                .seeds
+                .iter()
+                .find(|s| s.seed == report.median_seed)
+                .map(|s| s.out_of_sample.sharpe)
+                .unwrap_or(f64::NAN),
+            equal_weight_sharpe,
+        })
+        .collect();
+    // Agents and the few baselines people compare against first keep the picture readable.
+    let shown: Vec<plot::Series> = series
+        .into_iter()
+        .filter(|s| {
+            s.name.starts_with("agent")
+                || ["equal weight", "buy and hold", "min variance"].contains(&s.name.as_str())
+        })
+        .collect();
+    plot::walk_forward(
+        &out.join("walk_forward.png"),
+        "Walk-forward: stitched out-of-sample wealth",
+        &curves.labels,
+        &shown,
+        &folds,
+        plot::PlotSize::default(),
+    )?;
+    Ok(())
+}
+
+fn print_summary(report: &WalkForwardReport) {
+    println!(
+        "{} folds ({:?} training windows), {} seeds each:",
+        report.folds.len(),
+        report.config.mode,
+        report.config.seeds
+    );
+    println!(
+        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>10}",
+        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "EW Sharpe"
+    );
+    for f in &report.folds {
+        let median =
+            f.seeds.iter().find(|s| s.seed == report.median_seed).expect("median seed trained in every fold");
+        let equal = f
+            .baselines
+            .iter()
+            .find(|b| b.policy == "equal weight")
+            .map(|b| b.metrics.sharpe)
+            .unwrap_or(f64::NAN);
+        println!(
+            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>10.2}",
+            f.fold.index,
+            format!("{}..{}", f.train.0, f.train.1),
+            format!("{}..{}", f.validation.0, f.validation.1),
+            format!("{}..{}", f.test.0, f.test.1),
+            median.in_sample.sharpe,
+            median.out_of_sample.sharpe,
+            equal
+        );
+    }
+    println!("\nstitched out-of-sample, after costs:");
+    let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
+        report.overall.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
+    print_metrics_table(&rows);
+    println!("\n{}", report.verdict);
+}
+
+pub fn markdown(report: &WalkForwardReport) -> String {
+    let mut md = String::new();
+    md.push_str("# Walk-forward evaluation\n\n");
+    md.push_str(&format!(
+        "Data `{}` (fingerprint `{}`); {:?} with {:?}, {} environment steps per training; {} folds, {:?} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold.\n\n",
+        report.data,
+        report.data_fingerprint,
+        report.train.algo,
+        report.train.net.kind,
+        report.train.steps,
+        report.folds.len(),
+        report.config.mode,
+        report.config.train_periods,
+        report.config.validation_periods,
+        report.config.test_periods,
+        report.config.embargo,
+        report.config.seeds
+    ));
+    md.push_str(&format!("**Verdict.** {}\n\n", report.verdict));
+    md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | equal-weight Sharpe |\n|---|---|---|---|---|---|---|\n");
+    for f in &report.folds {
+        let median =
+            f.seeds.iter().find(|s| s.seed == report.median_seed).expect("median seed trained in every fold");
+        let equal = f
+            .baselines
+            .iter()
+            .find(|b| b.policy == "equal weight")
+            .map(|b| b.metrics.sharpe)
+            .unwrap_or(f64::NAN);
+        md.push_str(&format!(
+            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.2} |\n",
+            f.fold.index,
+            f.train.0,
+            f.train.1,
+            f.validation.0,
+            f.validation.1,
+            f.test.0,
+            f.test.1,
+            median.in_sample.sharpe,
+            median.out_of_sample.sharpe,
+            equal
+        ));
+    }
+    md.push_str("\n## Stitched out-of-sample results, after costs\n\n| policy | final wealth | CAGR | volatility | Sharpe | Sortino | max drawdown | in-sample Sharpe |\n|---|---|---|---|---|---|---|---|\n");
+    for r in &report.overall {
+        let m = &r.metrics;
+        md.push_str(&format!(
+            "| {} | {:.3} | {:.2}% | {:.2}% | {:.2} | {:.2} | {:.2}% | {} |\n",
+            r.policy,
+            m.final_wealth,
+            100.0 * m.cagr,
+            100.0 * m.annual_volatility,
+            m.sharpe,
+            m.sortino,
+            100.0 * m.max_drawdown,
+            r.in_sample_sharpe.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into())
+        ));
+    }
+    if let Some(d) = &report.deflated_sharpe {
+        md.push_str(&format!(
+            "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3}.\n",
+            d.trials, d.dsr
+        ));
+    }
+    if let Some(p) = &report.backtest_overfitting {
+        md.push_str(&format!("Probability of backtest overfitting (CSCV over the seeds): {:.3}.\n", p.pbo));
+    }
+    md
+}

@@ -1,0 +1,236 @@
+//! Evaluating a checkpoint on any period: the agent, deterministic, beside every baseline,
+//! through the same environment and costs. Backs `folio eval`.
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::agent::AgentPolicy;
+use crate::config::Span;
+use crate::data::{Stamp, load_prices};
+use crate::env::{DecisionRange, EnvSettings, Market, span_rows};
+use crate::eval::backtest::{BacktestLog, backtest};
+use crate::eval::baselines;
+use crate::eval::metrics::{Metrics, MetricsConfig};
+use crate::train::checkpoint::{self, Meta};
+use crate::train::{DeviceChoice, TrainError};
+
+pub struct EvalRequest {
+    pub checkpoint: PathBuf,
+    /// `best.bpk` or `last.bpk`.
+    pub weights: String,
+    /// Another price file with the same assets; default: the data the agent was trained on.
+    pub data: Option<PathBuf>,
+    /// Period to evaluate; default: the config's test period.
+    pub from: Option<Stamp>,
+    pub to: Option<Stamp>,
+    /// Overrides both cost rates.
+    pub cost: Option<f64>,
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    pub policy: String,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub checkpoint: PathBuf,
+    pub weights: String,
+    pub data: PathBuf,
+    pub data_fingerprint: String,
+    /// Whether the evaluated data is, bit for bit, what training loaded.
+    pub same_data_as_training: bool,
+    pub from: String,
+    pub to: String,
+    pub periods: usize,
+    /// Set when the period overlaps what training or model selection saw: the figures are then
+    /// in-sample and say little about the future.
+    pub warning: Option<String>,
+    pub costs: crate::env::CostConfig,
+    pub results: Vec<PolicyReport>,
+    pub verdict: String,
+}
+
+pub struct Evaluation {
+    pub report: EvalReport,
+    pub meta: Meta,
+    /// Row labels of the wealth paths.
+    pub labels: Vec<String>,
+    /// Labels of the decisions.
+    pub decision_labels: Vec<String>,
+    pub logs: Vec<BacktestLog>,
+}
+
+pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
+    let device = request.device.device()?;
+    let (meta, net) = checkpoint::load_agent(&request.checkpoint, &request.weights, &device)?;
+    let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
+    let raw = load_prices(&data)?;
+    let selection = raw.select(
+        &meta.assets,
+        meta.env.data.from.filter(|_| request.data.is_none()),
+        meta.env.data.to.filter(|_| request.data.is_none()),
+    )?;
+    let market =
+        Arc::new(Market::new(selection.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
+    meta.check_fits(&request.checkpoint, &market)?;
+    let fingerprint = market.panel.fingerprint();
+    let same_data = fingerprint == meta.data_fingerprint;
+
+    let span = if request.from.is_some() || request.to.is_some() {
+        Span { from: request.from, to: request.to }
+    } else {
+        meta.env.periods.test
+    };
+    let range = market.decision_range(&span, 0)?;
+    let mut settings = EnvSettings::from_config(&meta.env);
+    if let Some(rate) = request.cost {
+        settings.costs.buy = rate;
+        settings.costs.sell = rate;
+        settings.costs.validate().map_err(TrainError::Setup)?;
+    }
+    let warning = if same_data { overlap_warning(&meta, &market, range) } else { None };
+
+    let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
+    let mut agent = AgentPolicy::new("agent", net, meta.head, market.layout(), device);
+    let mut logs = vec![backtest(&mut agent, &market, range, settings)?];
+    for mut policy in baselines::all(&market, range).map_err(TrainError::Setup)? {
+        logs.push(backtest(policy.as_mut(), &market, range, settings)?);
+    }
+    let results: Vec<PolicyReport> = logs
+        .iter()
+        .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
+        .collect();
+    let verdict = verdict(&results, warning.is_some());
+    let index = &market.panel.index;
+    let report = EvalReport {
+        checkpoint: request.checkpoint.clone(),
+        weights: request.weights.clone(),
+        data,
+        data_fingerprint: fingerprint,
+        same_data_as_training: same_data,
+        from: index.label(range.first),
+        to: index.label(range.last),
+        periods: range.periods(),
+        warning,
+        costs: settings.costs,
+        results,
+        verdict,
+    };
+    Ok(Evaluation {
+        labels: logs[0].rows.iter().map(|&r| index.label(r)).collect(),
+        decision_labels: logs[0].decision_rows.iter().map(|&r| index.label(r)).collect(),
+        report,
+        meta,
+        logs,
+    })
+}
+
+fn overlap_warning(meta: &Meta, market: &Market, range: DecisionRange) -> Option<String> {
+    let seen = |name: &str, span: &Span| -> Option<String> {
+        let rows = span_rows(&market.panel, span).ok()?;
+        let overlaps = range.first < rows.end - 1 && rows.start < range.last;
+        overlaps.then(|| {
+            format!(
+                "the period overlaps the {name} period ({} .. {}): these figures are in-sample",
+                market.panel.index.label(rows.start),
+                market.panel.index.label(rows.end - 1)
+            )
+        })
+    };
+    seen("training", &meta.env.periods.train).or_else(|| seen("validation", &meta.env.periods.validation))
+}
+
+fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
+    let agent = &results[0].metrics;
+    let equal = results.iter().find(|r| r.policy == "equal weight").map(|r| &r.metrics);
+    let causal: Vec<&PolicyReport> =
+        results[1..].iter().filter(|r| !r.policy.contains("hindsight")).collect();
+    let beaten = causal.iter().filter(|r| agent.sharpe > r.metrics.sharpe).count();
+    let mut text = match equal {
+        Some(eq) if agent.sharpe > eq.sharpe => {
+            format!("The agent's Sharpe ratio {:.2} beats equal weight's {:.2}", agent.sharpe, eq.sharpe)
+        }
+        Some(eq) => format!(
+            "The agent's Sharpe ratio {:.2} does not beat equal weight's {:.2}",
+            agent.sharpe, eq.sharpe
+        ),
+        None => format!("The agent's Sharpe ratio is {:.2}", agent.sharpe),
+    };
+    text.push_str(&format!("; it beats {beaten} of {} causal baselines on Sharpe.", causal.len()));
+    if in_sample {
+        text.push_str(" The period is in-sample, so this says little about the future.");
+    }
+    text
+}
+
+/// The folder `folio eval` writes into by default.
+pub fn default_output(checkpoint: &Path, report: &EvalReport) -> PathBuf {
+    checkpoint.join(format!("eval-{}-{}", report.from, report.to))
+}
+
+pub struct BaselineRequest {
+    pub data: PathBuf,
+    /// Assets to trade; empty: every column.
+    pub assets: Vec<String>,
+    /// Strategy names (see [`baselines::NAMES`]), or `all`.
+    pub strategies: Vec<String>,
+    pub from: Option<Stamp>,
+    pub to: Option<Stamp>,
+    pub settings: EnvSettings,
+    pub periods_per_year: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineReport {
+    pub data: PathBuf,
+    pub assets: Vec<String>,
+    pub from: String,
+    pub to: String,
+    pub periods: usize,
+    pub costs: crate::env::CostConfig,
+    pub rebalance_every: usize,
+    pub results: Vec<PolicyReport>,
+}
+
+/// Rule-based strategies alone over a span: no features, so decisions start at the first row,
+/// as in the online-portfolio-selection literature.
+pub fn backtest_baselines(
+    request: BaselineRequest,
+) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
+    let raw = load_prices(&request.data)?;
+    let selection = raw.select(&request.assets, request.from, request.to)?;
+    let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
+    let range = market.decision_range(&Span::default(), 0)?;
+    let mut policies = Vec::new();
+    if request.strategies.iter().any(|s| s == "all") {
+        policies = baselines::all(&market, range).map_err(TrainError::Setup)?;
+    } else {
+        for name in &request.strategies {
+            policies.push(baselines::baseline(name, &market, range).map_err(TrainError::Setup)?);
+        }
+    }
+    let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
+    let mut logs = Vec::new();
+    for policy in policies.iter_mut() {
+        logs.push(backtest(policy.as_mut(), &market, range, request.settings)?);
+    }
+    let index = &market.panel.index;
+    let report = BaselineReport {
+        data: request.data,
+        assets: market.panel.assets.clone(),
+        from: index.label(range.first),
+        to: index.label(range.last),
+        periods: range.periods(),
+        costs: request.settings.costs,
+        rebalance_every: request.settings.episode.rebalance_every,
+        results: logs
+            .iter()
+            .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
+            .collect(),
+    };
+    Ok((report, logs))
+}

@@ -1,0 +1,477 @@
+//! Walk-forward evaluation: the honest way to ask whether a learner works. The data is cut into
+//! folds, each with a training window, a validation slice for model selection, and a test window
+//! that no training or selection in that fold has seen, separated by embargo gaps. A fresh agent
+//! is trained per fold (and per seed); the test windows are stitched into one out-of-sample
+//! equity curve, beside every baseline over the same windows.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::agent::AgentPolicy;
+use crate::config::{EnvConfig, Span};
+use crate::data::{Stamp, TimeIndex};
+use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::eval::backtest::{BacktestLog, backtest};
+use crate::eval::baselines;
+use crate::eval::metrics::{Metrics, MetricsConfig, compute};
+use crate::eval::overfitting;
+use crate::train::checkpoint::{self, BEST};
+use crate::train::{DeviceChoice, ProgressMode, TrainConfig, TrainError, TrainRequest, train};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowMode {
+    /// The training window keeps its length and slides forward.
+    Rolling,
+    /// The training window always starts at the beginning of the data.
+    Expanding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalkForwardConfig {
+    pub mode: WindowMode,
+    /// Periods in each training window (rolling mode; the minimum in expanding mode).
+    pub train_periods: usize,
+    /// Periods of the validation slice that picks the checkpoint.
+    pub validation_periods: usize,
+    /// Periods in each test window.
+    pub test_periods: usize,
+    /// Periods left out between training and validation and between validation and test.
+    pub embargo: usize,
+    /// Folds, counted back from the end of the data.
+    pub folds: usize,
+    /// Seeds trained per fold: each is a trial for the overfitting statistics.
+    pub seeds: usize,
+}
+
+impl Default for WalkForwardConfig {
+    fn default() -> Self {
+        Self {
+            mode: WindowMode::Rolling,
+            train_periods: 5 * 252,
+            validation_periods: 252,
+            test_periods: 252,
+            embargo: 5,
+            folds: 5,
+            seeds: 3,
+        }
+    }
+}
+
+/// Rows of one fold. Each span is `(first decision row, last price row)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fold {
+    pub index: usize,
+    pub train: (usize, usize),
+    pub validation: (usize, usize),
+    pub test: (usize, usize),
+}
+
+/// Cut `n_periods` rows (the first `warmup` are history for features only) into folds whose
+/// test windows tile the end of the data.
+pub fn make_folds(n_periods: usize, warmup: usize, config: &WalkForwardConfig) -> Result<Vec<Fold>, String> {
+    let c = config;
+    if c.folds == 0 || c.test_periods == 0 || c.validation_periods < 2 || c.train_periods < 2 {
+        return Err("walk_forward needs folds >= 1, test_periods >= 1, and validation and training of at least 2 periods".into());
+    }
+    let last = n_periods.checked_sub(1).ok_or("no data")?;
+    let needed = c.folds * c.test_periods + 2 * c.embargo + c.validation_periods + c.train_periods + warmup;
+    if needed > last {
+        return Err(format!(
+            "{} folds of {} test periods, with {} validation, {} training, {} embargo and {} warm-up periods, need {} periods; the data has {}",
+            c.folds,
+            c.test_periods,
+            c.validation_periods,
+            c.train_periods,
+            c.embargo,
+            warmup,
+            needed + 1,
+            n_periods
+        ));
+    }
+    let mut folds = Vec::with_capacity(c.folds);
+    for k in 0..c.folds {
+        let test_last = last - (c.folds - 1 - k) * c.test_periods;
+        let test_first = test_last - c.test_periods;
+        let validation_last = test_first - c.embargo;
+        let validation_first = validation_last - c.validation_periods;
+        let train_last = validation_first - c.embargo;
+        let train_first = match c.mode {
+            WindowMode::Rolling => train_last - c.train_periods,
+            WindowMode::Expanding => warmup,
+        };
+        folds.push(Fold {
+            index: k,
+            train: (train_first, train_last),
+            validation: (validation_first, validation_last),
+            test: (test_first, test_last),
+        });
+    }
+    Ok(folds)
+}
+
+fn stamp(index: &TimeIndex, row: usize) -> Stamp {
+    match index {
+        TimeIndex::Dates(d) => Stamp::Date(d[row]),
+        TimeIndex::Periods(_) => Stamp::Period(row),
+    }
+}
+
+fn span(index: &TimeIndex, (first, last): (usize, usize)) -> Span {
+    Span { from: Some(stamp(index, first)), to: Some(stamp(index, last)) }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyFold {
+    pub policy: String,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub checkpoint: PathBuf,
+    /// Agent metrics on its own training window (deterministic policy).
+    pub in_sample: Metrics,
+    pub validation_sharpe: f64,
+    pub out_of_sample: Metrics,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldReport {
+    pub fold: Fold,
+    pub train: (String, String),
+    pub validation: (String, String),
+    pub test: (String, String),
+    pub seeds: Vec<SeedResult>,
+    pub baselines: Vec<PolicyFold>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OverallRow {
+    pub policy: String,
+    /// Metrics of the stitched out-of-sample curve.
+    pub metrics: Metrics,
+    /// Mean in-sample (training window) Sharpe, agents only.
+    pub in_sample_sharpe: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WalkForwardReport {
+    pub config: WalkForwardConfig,
+    pub train: TrainConfig,
+    pub data: String,
+    pub data_fingerprint: String,
+    pub folds: Vec<FoldReport>,
+    /// Stitched out-of-sample results: each seed's agent, then every baseline.
+    pub overall: Vec<OverallRow>,
+    /// The seed whose stitched out-of-sample Sharpe is the median: the agent's headline figure.
+    pub median_seed: u64,
+    pub deflated_sharpe: Option<overfitting::DeflatedSharpe>,
+    pub backtest_overfitting: Option<overfitting::Pbo>,
+    pub verdict: String,
+    /// Index ranges of each fold's test window in the rows of `equity.csv`.
+    pub fold_spans: Vec<(usize, usize)>,
+    /// Out-of-sample curves, for pictures and CSV: row labels and one wealth series per policy.
+    #[serde(skip)]
+    pub curves: Curves,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Curves {
+    pub labels: Vec<String>,
+    pub series: Vec<(String, Vec<f64>)>,
+    /// Index ranges of each fold's test window in `labels`.
+    pub fold_spans: Vec<(usize, usize)>,
+}
+
+pub struct WalkForwardRequest {
+    pub env: EnvConfig,
+    pub train: TrainConfig,
+    pub config: WalkForwardConfig,
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub device: DeviceChoice,
+    pub progress: Option<indicatif::MultiProgress>,
+}
+
+struct TaskResult {
+    seed: SeedResult,
+    test_log: BacktestLog,
+}
+
+pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, TrainError> {
+    let WalkForwardRequest { env, train: train_config, config, out, jobs, device, progress } = request;
+    if config.seeds == 0 {
+        return Err(TrainError::Setup("walk_forward.seeds must be at least 1".into()));
+    }
+    let (full, _) = Market::from_config(&env)?;
+    let index = full.panel.index.clone();
+    let folds = make_folds(full.n_periods(), full.first_observable(), &config).map_err(TrainError::Setup)?;
+    let settings = EnvSettings {
+        episode: crate::config::EpisodeConfig { embargo: 0, ..env.episode },
+        ..EnvSettings::from_config(&env)
+    };
+    let metrics_config = MetricsConfig { periods_per_year: env.data.periods_per_year, risk_free: 0.0 };
+    let fold_env = |fold: &Fold| {
+        let mut e = env.clone();
+        e.periods.train = span(&index, fold.train);
+        e.periods.validation = span(&index, fold.validation);
+        e.periods.test = span(&index, fold.test);
+        e.episode.embargo = 0;
+        e
+    };
+
+    let tasks: Vec<(usize, u64)> = folds
+        .iter()
+        .flat_map(|f| (0..config.seeds as u64).map(move |s| (f.index, train_config.seed + s)))
+        .collect();
+    let overall_bar = progress.as_ref().map(|multi| {
+        let bar = multi.add(indicatif::ProgressBar::new(tasks.len() as u64));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} folds x seeds [{bar:30}] {pos}/{len} {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let run_task = |&(fold_index, seed): &(usize, u64)| -> Result<TaskResult, TrainError> {
+        let fold = &folds[fold_index];
+        let env = fold_env(fold);
+        let dir = out.join(format!("fold-{fold_index}")).join(format!("seed-{seed}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| TrainError::Setup(format!("cannot clear {}: {e}", dir.display())))?;
+        }
+        let outcome = train(TrainRequest {
+            env: env.clone(),
+            train: TrainConfig { seed, ..train_config.clone() },
+            out: dir.clone(),
+            device,
+            resume: false,
+            progress: progress.clone().map(ProgressMode::Within).unwrap_or_default(),
+        })?;
+        let device = device.device()?;
+        let (meta, net) = checkpoint::load_agent(&dir, BEST, &device)?;
+        let market =
+            Arc::new(Market::new(full.panel.clone(), &env.features, Some(meta.normalizer.clone()), 0..0)?);
+        let mut agent =
+            AgentPolicy::new(format!("agent (seed {seed})"), net, meta.head, market.layout(), device);
+        let range = |(first, last): (usize, usize)| DecisionRange { first, last };
+        let in_sample = backtest(&mut agent, &market, range(fold.train), settings)?.metrics(&metrics_config);
+        let test_log = backtest(&mut agent, &market, range(fold.test), settings)?;
+        if let Some(bar) = &overall_bar {
+            bar.inc(1);
+        }
+        Ok(TaskResult {
+            seed: SeedResult {
+                seed,
+                checkpoint: dir,
+                in_sample,
+                validation_sharpe: outcome.validation.agent.sharpe,
+                out_of_sample: test_log.metrics(&metrics_config),
+            },
+            test_log,
+        })
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
+    let results: Vec<TaskResult> =
+        pool.install(|| tasks.par_iter().map(run_task).collect::<Result<_, _>>())?;
+    if let Some(bar) = &overall_bar {
+        bar.finish_and_clear();
+    }
+
+    // Baselines over the same test windows (cheap, and deterministic: run here in order).
+    let full = Arc::new(full);
+    let mut baseline_logs: Vec<Vec<BacktestLog>> = Vec::new();
+    for fold in &folds {
+        let range = DecisionRange { first: fold.test.0, last: fold.test.1 };
+        let mut logs = Vec::new();
+        for mut policy in baselines::all(&full, range).map_err(TrainError::Setup)? {
+            logs.push(backtest(policy.as_mut(), &full, range, settings)?);
+        }
+        baseline_logs.push(logs);
+    }
+
+    let seeds: Vec<u64> = (0..config.seeds as u64).map(|s| train_config.seed + s).collect();
+    let label = |row: usize| index.label(row);
+    let mut fold_reports = Vec::new();
+    for (k, fold) in folds.iter().enumerate() {
+        fold_reports.push(FoldReport {
+            fold: *fold,
+            train: (label(fold.train.0), label(fold.train.1)),
+            validation: (label(fold.validation.0), label(fold.validation.1)),
+            test: (label(fold.test.0), label(fold.test.1)),
+            seeds: results[k * config.seeds..(k + 1) * config.seeds].iter().map(|r| r.seed.clone()).collect(),
+            baselines: baseline_logs[k]
+                .iter()
+                .map(|l| PolicyFold { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
+                .collect(),
+        });
+    }
+
+    // Stitch each policy's test windows into one curve.
+    let mut curves = Curves::default();
+    curves.labels.push(label(folds[0].test.0));
+    for fold in &folds {
+        let start = curves.labels.len() - 1;
+        curves.labels.extend((fold.test.0 + 1..=fold.test.1).map(label));
+        curves.fold_spans.push((start, curves.labels.len() - 1));
+    }
+    // Each fold's window starts from cash at 1; chained, wealth carries over between windows.
+    let stitch = |logs: Vec<&BacktestLog>| -> (Vec<f64>, Metrics) {
+        let mut values = vec![1.0];
+        let (mut turnovers, mut costs, mut paid_fractions) = (Vec::new(), 0.0, 0.0);
+        for log in logs {
+            let scale = *values.last().expect("starts at 1");
+            values.extend(log.values[1..].iter().map(|v| v * scale));
+            turnovers.extend_from_slice(&log.turnovers);
+            costs += scale * log.costs.iter().sum::<f64>();
+            paid_fractions += log.annual_cost_drag(1.0) * (log.values.len() - 1) as f64;
+        }
+        let mut metrics = compute(&values, &turnovers, costs, &metrics_config);
+        metrics.annual_cost_drag =
+            paid_fractions * metrics_config.periods_per_year / (values.len() - 1) as f64;
+        (values, metrics)
+    };
+    let mut overall = Vec::new();
+    let mut agent_returns: Vec<Vec<f64>> = Vec::new();
+    for (s, &seed) in seeds.iter().enumerate() {
+        let logs: Vec<&BacktestLog> =
+            (0..folds.len()).map(|k| &results[k * config.seeds + s].test_log).collect();
+        let (values, metrics) = stitch(logs);
+        let in_sample =
+            (0..folds.len()).map(|k| results[k * config.seeds + s].seed.in_sample.sharpe).sum::<f64>()
+                / folds.len() as f64;
+        let name = format!("agent (seed {seed})");
+        overall.push(OverallRow { policy: name.clone(), metrics, in_sample_sharpe: Some(in_sample) });
+        agent_returns.push(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect());
+        curves.series.push((name, values));
+    }
+    for b in 0..baseline_logs[0].len() {
+        let (values, metrics) = stitch(baseline_logs.iter().map(|logs| &logs[b]).collect());
+        let name = baseline_logs[0][b].policy.clone();
+        overall.push(OverallRow { policy: name.clone(), metrics, in_sample_sharpe: None });
+        curves.series.push((name, values));
+    }
+
+    // The headline agent is the median seed, not the luckiest.
+    let mut by_sharpe: Vec<usize> = (0..seeds.len()).collect();
+    by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
+    let median = by_sharpe[(seeds.len() - 1) / 2];
+    let best = *by_sharpe.last().expect("at least one seed");
+    // Every seed is a trial: the best one is what a careless search would report, so it is
+    // the one the Deflated Sharpe Ratio judges, against the spread of all trials.
+    let trial_sharpes: Vec<f64> = agent_returns.iter().map(|r| overfitting::sharpe_ratio(r)).collect();
+    let deflated_sharpe = overfitting::deflated_sharpe_ratio_from_trials(
+        &overfitting::SharpeStats::from_returns(&agent_returns[best]),
+        &trial_sharpes,
+    )
+    .ok();
+    let backtest_overfitting = if agent_returns.len() >= 2 {
+        overfitting::returns_matrix(&agent_returns)
+            .and_then(|m| {
+                overfitting::probability_of_backtest_overfitting(m.view(), &overfitting::PboConfig::default())
+            })
+            .ok()
+    } else {
+        None
+    };
+    let equal =
+        overall.iter().find(|r| r.policy == "equal weight").map(|r| r.metrics.sharpe).unwrap_or(f64::NAN);
+    let agent = &overall[median].metrics;
+    let mut verdict = if agent.sharpe > equal {
+        format!(
+            "Out of sample, the median agent (seed {}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it beats equal weight over {} folds.",
+            seeds[median],
+            agent.sharpe,
+            equal,
+            folds.len()
+        )
+    } else {
+        format!(
+            "Out of sample, the median agent (seed {}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it does not beat equal weight.",
+            seeds[median], agent.sharpe, equal
+        )
+    };
+    verdict.push(' ');
+    verdict.push_str(&overfitting::verdict(deflated_sharpe.as_ref(), backtest_overfitting.as_ref()));
+
+    Ok(WalkForwardReport {
+        config,
+        train: train_config,
+        data: env.data.file.display().to_string(),
+        data_fingerprint: full.panel.fingerprint(),
+        folds: fold_reports,
+        overall,
+        median_seed: seeds[median],
+        deflated_sharpe,
+        backtest_overfitting,
+        verdict,
+        fold_spans: curves.fold_spans.clone(),
+        curves,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_never_let_test_touch_training_or_validation_plus_embargo() {
+        for mode in [WindowMode::Rolling, WindowMode::Expanding] {
+            let config = WalkForwardConfig {
+                mode,
+                train_periods: 300,
+                validation_periods: 100,
+                test_periods: 80,
+                embargo: 7,
+                folds: 6,
+                seeds: 1,
+            };
+            let folds = make_folds(2000, 69, &config).unwrap();
+            assert_eq!(folds.len(), 6);
+            assert_eq!(folds.last().unwrap().test.1, 1999, "the last test window ends with the data");
+            for (k, f) in folds.iter().enumerate() {
+                assert!(f.train.0 >= 69, "training starts after the feature warm-up");
+                assert!(
+                    f.train.1 + config.embargo <= f.validation.0,
+                    "fold {k}: training + embargo overlaps validation"
+                );
+                assert!(
+                    f.validation.1 + config.embargo <= f.test.0,
+                    "fold {k}: validation + embargo overlaps test"
+                );
+                assert_eq!(f.test.1 - f.test.0, 80);
+                if mode == WindowMode::Rolling {
+                    assert_eq!(f.train.1 - f.train.0, 300);
+                } else {
+                    assert_eq!(f.train.0, 69);
+                }
+                if k > 0 {
+                    // Test windows tile: each starts where the previous ended.
+                    assert_eq!(folds[k - 1].test.1, f.test.0);
+                }
+            }
+            // No fold's test window overlaps any fold's own training or validation.
+            for f in &folds {
+                let test = f.test.0..=f.test.1;
+                assert!(!test.contains(&f.train.1) && !test.contains(&f.validation.1));
+            }
+        }
+    }
+
+    #[test]
+    fn too_little_data_is_a_clear_error() {
+        let error = make_folds(500, 69, &WalkForwardConfig::default()).unwrap_err();
+        assert!(error.contains("need"), "{error}");
+    }
+}
