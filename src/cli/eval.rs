@@ -91,17 +91,6 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     Ok(())
 }
 
-/// Baselines drawn beside the agent in `folio eval`'s pictures.
-const PICTURED: [&str; 7] = [
-    "equal weight",
-    "buy and hold",
-    "min variance",
-    "inverse volatility",
-    "trend following",
-    "OLMAR",
-    "BCRP (hindsight)",
-];
-
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Checkpoint folder written by `folio train`.
@@ -155,13 +144,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         &evaluation.meta.assets,
         logs[0],
     )?;
-    // Every policy is in equity.csv; the picture keeps the agent and the baselines people compare
-    // against first, so that its colours stay distinct.
     let series: Vec<plot::Series> = evaluation
         .logs
         .iter()
         .enumerate()
-        .filter(|(i, l)| *i == 0 || PICTURED.contains(&l.policy.as_str()))
+        .filter(|(_, l)| report::pictured(&l.policy))
         .map(|(i, l)| plot::Series { name: l.policy.clone(), values: l.values.clone(), emphasis: i == 0 })
         .collect();
     let title = format!("{} .. {}", report_data.from, report_data.to);

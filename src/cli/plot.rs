@@ -100,6 +100,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
             let series: Vec<Series> = columns
                 .into_iter()
+                .filter(|(name, _)| crate::report::pictured(name))
                 .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
                 .collect();
             if kind == Kind::Equity {
@@ -161,10 +162,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             }
             let series: Vec<Series> = columns
                 .into_iter()
-                .filter(|(n, _)| {
-                    n.starts_with("agent")
-                        || ["equal weight", "buy and hold", "min variance"].contains(&n.as_str())
-                })
+                .filter(|(name, _)| crate::report::pictured(name))
                 .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
                 .collect();
             plot::walk_forward(

@@ -123,14 +123,7 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
             equal_weight_sharpe,
         })
         .collect();
-    // Agents and the few baselines people compare against first keep the picture readable.
-    let shown: Vec<plot::Series> = series
-        .into_iter()
-        .filter(|s| {
-            s.name.starts_with("agent")
-                || ["equal weight", "buy and hold", "min variance"].contains(&s.name.as_str())
-        })
-        .collect();
+    let shown: Vec<plot::Series> = series.into_iter().filter(|s| report::pictured(&s.name)).collect();
     plot::walk_forward(
         &out.join("walk_forward.png"),
         "Walk-forward: stitched out-of-sample wealth",

@@ -3,6 +3,17 @@
 
 pub mod plot;
 
+/// Baselines drawn beside the agent in pictures: the comparisons people make first. Every
+/// policy stays in the CSV and JSON; fewer lines keep the colours distinct, and hindsight
+/// benchmarks (BCRP, best asset), whose scale would flatten everything else, stay in the tables.
+pub const PICTURED_BASELINES: [&str; 6] =
+    ["equal weight", "buy and hold", "min variance", "inverse volatility", "trend following", "OLMAR"];
+
+/// Whether a policy's curve belongs in a picture.
+pub fn pictured(policy: &str) -> bool {
+    policy == "agent" || policy.starts_with("agent (") || PICTURED_BASELINES.contains(&policy)
+}
+
 use serde::Serialize;
 use std::path::Path;
 

@@ -1894,6 +1894,12 @@ fn draw_runs(plot: &Plot<'_>, runs: &[Run], style: ShapeStyle) -> Result<(), Str
     for run in runs {
         if let [p] = run[..] {
             plot.draw(&Circle::new(p, style.stroke_width.max(2), style.filled())).map_err(de)?;
+        } else if style.stroke_width > 1 {
+            // plotters joins thick polylines with miters, which shoot spikes far past the data
+            // where a noisy daily series turns sharply; segment by segment there are no joins.
+            for pair in run.windows(2) {
+                plot.draw(&PathElement::new(pair.to_vec(), style)).map_err(de)?;
+            }
         } else {
             plot.draw(&PathElement::new(run.clone(), style)).map_err(de)?;
         }
