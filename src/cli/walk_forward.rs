@@ -103,24 +103,15 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
         })
         .collect();
     report::write_series_csv(&out.join("equity.csv"), &curves.labels, &curves.series)?;
-    let equal = report.folds.iter().map(|f| {
-        f.baselines.iter().find(|b| b.policy == "equal weight").map(|b| b.metrics.sharpe).unwrap_or(f64::NAN)
-    });
     let folds: Vec<plot::FoldSpan> = curves
         .fold_spans
         .iter()
         .zip(&report.folds)
-        .zip(equal)
-        .map(|((&(start, end), fold), equal_weight_sharpe)| plot::FoldSpan {
+        .map(|(&(start, end), fold)| plot::FoldSpan {
             start,
             end,
-            agent_sharpe: fold
-                .seeds
-                .iter()
-                .find(|s| s.seed == report.median_seed)
-                .map(|s| s.out_of_sample.sharpe)
-                .unwrap_or(f64::NAN),
-            equal_weight_sharpe,
+            agent_sharpe: fold.seed(report.median_seed).map(|s| s.out_of_sample.sharpe).unwrap_or(f64::NAN),
+            equal_weight_sharpe: fold.baseline_sharpe("equal weight"),
         })
         .collect();
     let shown: Vec<plot::Series> = series.into_iter().filter(|s| report::pictured(&s.name)).collect();
@@ -147,14 +138,8 @@ fn print_summary(report: &WalkForwardReport) {
         "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "EW Sharpe"
     );
     for f in &report.folds {
-        let median =
-            f.seeds.iter().find(|s| s.seed == report.median_seed).expect("median seed trained in every fold");
-        let equal = f
-            .baselines
-            .iter()
-            .find(|b| b.policy == "equal weight")
-            .map(|b| b.metrics.sharpe)
-            .unwrap_or(f64::NAN);
+        let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
+        let equal = f.baseline_sharpe("equal weight");
         println!(
             "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>10.2}",
             f.fold.index,
@@ -194,14 +179,8 @@ pub fn markdown(report: &WalkForwardReport) -> String {
     md.push_str(&format!("**Verdict.** {}\n\n", report.verdict));
     md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | equal-weight Sharpe |\n|---|---|---|---|---|---|---|\n");
     for f in &report.folds {
-        let median =
-            f.seeds.iter().find(|s| s.seed == report.median_seed).expect("median seed trained in every fold");
-        let equal = f
-            .baselines
-            .iter()
-            .find(|b| b.policy == "equal weight")
-            .map(|b| b.metrics.sharpe)
-            .unwrap_or(f64::NAN);
+        let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
+        let equal = f.baseline_sharpe("equal weight");
         md.push_str(&format!(
             "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.2} |\n",
             f.fold.index,

@@ -150,6 +150,18 @@ pub struct FoldReport {
     pub baselines: Vec<PolicyFold>,
 }
 
+impl FoldReport {
+    /// The out-of-sample result of one seed in this fold.
+    pub fn seed(&self, seed: u64) -> Option<&SeedResult> {
+        self.seeds.iter().find(|s| s.seed == seed)
+    }
+
+    /// A baseline's out-of-sample Sharpe ratio in this fold (NaN if it did not run).
+    pub fn baseline_sharpe(&self, policy: &str) -> f64 {
+        self.baselines.iter().find(|b| b.policy == policy).map(|b| b.metrics.sharpe).unwrap_or(f64::NAN)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OverallRow {
     pub policy: String,
