@@ -113,3 +113,15 @@ fn metrics_survive_a_json_round_trip_with_undefined_ratios() {
     assert!(back.sharpe.is_nan());
     assert_eq!(back.max_drawdown, 0.0);
 }
+
+#[test]
+fn spreads_report_median_quartiles_and_range() {
+    use folio::eval::metrics::Spread;
+    // Sorted 1, 2, 4, 8, 100: quartile positions 1 and 3 -> 2 and 8; NaN is ignored.
+    let s = Spread::of(&[8.0, 1.0, f64::NAN, 100.0, 2.0, 4.0]).unwrap();
+    assert_eq!((s.median, s.q1, s.q3, s.min, s.max), (4.0, 2.0, 8.0, 1.0, 100.0));
+    // Four values interpolate: positions 0.75, 1.5, 2.25.
+    let s = Spread::of(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+    assert_eq!((s.q1, s.median, s.q3), (1.75, 2.5, 3.25));
+    assert!(Spread::of(&[f64::NAN]).is_none());
+}

@@ -121,18 +121,9 @@ pub struct EvalArgs {
     json: bool,
 }
 
-pub fn eval(args: EvalArgs) -> Result<()> {
-    let evaluation = evaluate(EvalRequest {
-        checkpoint: args.checkpoint.clone(),
-        weights: format!("{}.bpk", args.weights),
-        data: args.data,
-        from: args.from,
-        to: args.to,
-        cost: args.cost,
-        device: args.device,
-    })?;
+/// report.json, equity.csv, weights.csv and the pictures of one evaluation.
+fn write_outputs(out: &std::path::Path, evaluation: &crate::eval::evaluate::Evaluation) -> Result<()> {
     let report_data = &evaluation.report;
-    let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
     let logs: Vec<&crate::eval::backtest::BacktestLog> = evaluation.logs.iter().collect();
     report::write_json(&out.join("report.json"), report_data)?;
     report::write_equity_csv(&out.join("equity.csv"), &evaluation.labels, &logs)?;
@@ -176,6 +167,136 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         8,
         plot::PlotSize::default(),
     )?;
+    let sensitivity = &report_data.cost_sensitivity;
+    let shown_costs: Vec<(String, Vec<f64>)> = sensitivity
+        .cagr
+        .iter()
+        .filter(|(name, _)| {
+            ["agent", "equal weight", "buy and hold", "min variance"].contains(&name.as_str())
+        })
+        .map(|(name, cagr)| (name.clone(), cagr.iter().map(|c| 100.0 * c).collect()))
+        .collect();
+    let categories: Vec<String> = sensitivity.costs_bp.iter().map(|bp| format!("{bp} bp")).collect();
+    plot::bars_with_axes(
+        &out.join("cost_sensitivity.png"),
+        &format!("CAGR against trading costs, {title}"),
+        "cost per trade (buys and sells)",
+        "CAGR (%)",
+        &categories,
+        &shown_costs,
+        plot::PlotSize::default(),
+    )?;
+    Ok(())
+}
+
+/// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
+fn seed_folders(run: &std::path::Path) -> Vec<PathBuf> {
+    let mut folders: Vec<(u64, PathBuf)> = std::fs::read_dir(run)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let seed = name.strip_prefix("seed-")?.parse().ok()?;
+            entry.path().join("meta.json").exists().then(|| (seed, entry.path()))
+        })
+        .collect();
+    folders.sort();
+    folders.into_iter().map(|(_, path)| path).collect()
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    if !args.checkpoint.join("meta.json").exists() {
+        let seeds = seed_folders(&args.checkpoint);
+        if !seeds.is_empty() {
+            return eval_seeds(args, seeds);
+        }
+    }
+    eval_one(args)
+}
+
+/// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
+/// median and spread of the agents' figures.
+fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
+    let mut reports = Vec::new();
+    for dir in &seeds {
+        let evaluation = evaluate(EvalRequest {
+            checkpoint: dir.clone(),
+            weights: format!("{}.bpk", args.weights),
+            data: args.data.clone(),
+            from: args.from,
+            to: args.to,
+            cost: args.cost,
+            device: args.device,
+        })?;
+        let out = default_output(dir, &evaluation.report);
+        write_outputs(&out, &evaluation)?;
+        reports.push(evaluation.report);
+    }
+    let agents: Vec<&crate::eval::metrics::Metrics> = reports.iter().map(|r| &r.results[0].metrics).collect();
+    let spread = crate::eval::metrics::MetricsSpread::of(&agents);
+    if args.json {
+        #[derive(serde::Serialize)]
+        struct Seeds<'a> {
+            runs: &'a [crate::eval::evaluate::EvalReport],
+            agent_spread: crate::eval::metrics::MetricsSpread,
+        }
+        return super::print_json(&Seeds { runs: &reports, agent_spread: spread });
+    }
+    let first = &reports[0];
+    println!(
+        "{} seeds of {} on {} .. {} ({} periods)",
+        reports.len(),
+        args.checkpoint.display(),
+        first.from,
+        first.to,
+        first.periods
+    );
+    if let Some(warning) = &first.warning {
+        println!("warning: {warning}");
+    }
+    let names: Vec<String> = seeds
+        .iter()
+        .map(|d| format!("agent {}", d.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
+    let mut rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
+        names.iter().map(String::as_str).zip(agents.iter().copied()).collect();
+    rows.extend(first.results[1..].iter().map(|r| (r.policy.as_str(), &r.metrics)));
+    print_metrics_table(&rows);
+    println!();
+    super::train::print_spread(&spread);
+    for (name, report) in names.iter().zip(&reports) {
+        println!("{name}: break-even {}", report.cost_sensitivity.break_even);
+    }
+    let equal = first
+        .results
+        .iter()
+        .find(|r| r.policy == "equal weight")
+        .map(|r| r.metrics.sharpe)
+        .unwrap_or(f64::NAN);
+    let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
+    println!(
+        "\nThe agents' median Sharpe ratio {median:.2} {} equal weight's {equal:.2}.",
+        if median > equal { "beats" } else { "does not beat" }
+    );
+    println!("wrote each seed's report and pictures to <seed>/eval-{}-{}", first.from, first.to);
+    Ok(())
+}
+
+fn eval_one(args: EvalArgs) -> Result<()> {
+    let evaluation = evaluate(EvalRequest {
+        checkpoint: args.checkpoint.clone(),
+        weights: format!("{}.bpk", args.weights),
+        data: args.data,
+        from: args.from,
+        to: args.to,
+        cost: args.cost,
+        device: args.device,
+    })?;
+    let report_data = &evaluation.report;
+    let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
+    write_outputs(&out, &evaluation)?;
+    let sensitivity = &report_data.cost_sensitivity;
     if args.json {
         return super::print_json(report_data);
     }
@@ -195,6 +316,20 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
         report_data.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
+    println!("\nCAGR by cost rate:");
+    print!("{:<24}", "policy");
+    for bp in &sensitivity.costs_bp {
+        print!(" {:>8}", format!("{bp} bp"));
+    }
+    println!();
+    for (name, cagr) in &sensitivity.cagr {
+        print!("{name:<24}");
+        for c in cagr {
+            print!(" {:>7.2}%", 100.0 * c);
+        }
+        println!();
+    }
+    println!("break-even: {}", sensitivity.break_even);
     println!("\n{}", report_data.verdict);
     println!("wrote report.json, equity.csv, weights.csv and pictures to {}", out.display());
     Ok(())

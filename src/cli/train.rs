@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::network::NetKind;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
-use crate::eval::metrics::Metrics;
-use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
+use crate::eval::metrics::{Metrics, MetricsSpread, Spread};
+use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train_seeds};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -21,9 +21,16 @@ pub struct TrainArgs {
     /// Environment steps to train for.
     #[arg(long)]
     steps: Option<usize>,
-    /// Seed for network initialization, sampling and episode starts.
+    /// Seed for network initialization, sampling and episode starts (the first of --seeds).
     #[arg(long)]
     seed: Option<u64>,
+    /// Independent runs with seeds seed, seed + 1, ...: results are reported as median and
+    /// spread across them, never as one lucky run.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// Runs trained in parallel.
+    #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))]
+    jobs: usize,
     /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -74,11 +81,15 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-fn default_out(config: &Path, train: &TrainConfig) -> PathBuf {
+fn default_out(config: &Path, train: &TrainConfig, seeds: usize) -> PathBuf {
     let stem = config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
     let algo = format!("{:?}", train.algo).to_lowercase();
     let net = format!("{:?}", train.net.kind).to_lowercase();
-    let base = PathBuf::from("checkpoints").join(format!("{stem}-{algo}-{net}-s{}", train.seed));
+    let seeds = match seeds {
+        0 | 1 => format!("s{}", train.seed),
+        n => format!("s{}-{}", train.seed, train.seed + n as u64 - 1),
+    };
+    let base = PathBuf::from("checkpoints").join(format!("{stem}-{algo}-{net}-{seeds}"));
     (1..)
         .map(|n| if n == 1 { base.clone() } else { PathBuf::from(format!("{}-{n}", base.display())) })
         .find(|p| !p.exists())
@@ -97,54 +108,115 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    let out = args.out.clone().unwrap_or_else(|| default_out(&args.config, &config));
+    anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
+    let out = args.out.clone().unwrap_or_else(|| default_out(&args.config, &config, args.seeds));
     if !args.json {
         eprintln!(
-            "training {:?} with {:?} on {} for {} steps (seed {}) -> {}",
+            "training {:?} with {:?} on {} for {} steps ({}) -> {}",
             config.algo,
             config.net.kind,
             args.config.display(),
             config.steps,
-            config.seed,
+            match args.seeds {
+                1 => format!("seed {}", config.seed),
+                n => format!("{n} seeds from {}", config.seed),
+            },
             out.display()
         );
     }
-    let outcome = train(TrainRequest {
-        env,
-        train: config,
-        out,
-        device: args.device,
-        resume: args.resume,
-        progress: if args.json { ProgressMode::Hidden } else { ProgressMode::Terminal },
-    })?;
+    let outcomes = train_seeds(
+        TrainRequest {
+            env,
+            train: config,
+            out,
+            device: args.device,
+            resume: args.resume,
+            progress: if args.json { ProgressMode::Hidden } else { ProgressMode::Terminal },
+        },
+        args.seeds,
+        args.jobs,
+    )?;
+    let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
+    let summary = TrainSummary { runs: &outcomes, validation_spread: MetricsSpread::of(&agents) };
     if args.json {
-        return super::print_json(&outcome);
+        return super::print_json(&summary);
     }
-    println!("{}", outcome.stopped);
-    println!(
-        "{} updates, {} environment steps in {:.1} s ({:.0} steps/s); best validation at update {}",
-        outcome.updates,
-        outcome.env_steps,
-        outcome.seconds,
-        outcome.env_steps_per_second,
-        outcome.best_update.map(|u| u.to_string()).unwrap_or("-".into())
-    );
-    println!("checkpoint {}", outcome.checkpoint.display());
+    for outcome in &outcomes {
+        println!(
+            "{}: {}; {} updates, {} environment steps in {:.1} s ({:.0} steps/s); best validation at update {}",
+            outcome.checkpoint.display(),
+            outcome.stopped,
+            outcome.updates,
+            outcome.env_steps,
+            outcome.seconds,
+            outcome.env_steps_per_second,
+            outcome.best_update.map(|u| u.to_string()).unwrap_or("-".into())
+        );
+    }
+    let first = &outcomes[0];
     println!();
     println!(
-        "validation period {} .. {} (never trained on; the best of the validations is kept, which \
-         flatters it: judge the agent on the test period), after costs:",
-        outcome.validation_range.0, outcome.validation_range.1
+        "validation period {} .. {} (never trained on; each run keeps its best validation, which \
+         flatters it: judge the agents on the test period with folio eval), after costs:",
+        first.validation_range.0, first.validation_range.1
     );
-    print_metrics_table(&[
-        ("agent (best)", &outcome.validation.agent),
-        ("equal weight", &outcome.validation.equal_weight),
-    ]);
-    let (agent, equal) = (&outcome.validation.agent, &outcome.validation.equal_weight);
-    if agent.sharpe.is_nan() || agent.sharpe <= equal.sharpe {
-        println!("\nThe agent does not beat equal weight on validation Sharpe.");
+    let names: Vec<String> = outcomes
+        .iter()
+        .map(|o| format!("agent {}", o.checkpoint.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
+    let mut rows: Vec<(&str, &Metrics)> =
+        names.iter().map(String::as_str).zip(agents.iter().copied()).collect();
+    rows.push(("equal weight", &first.validation.equal_weight));
+    print_metrics_table(&rows);
+    if outcomes.len() > 1 {
+        println!();
+        print_spread(&summary.validation_spread);
+    }
+    let equal = first.validation.equal_weight.sharpe;
+    let median = summary.validation_spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
+    if !(median > equal) {
+        println!(
+            "\nThe agents' median validation Sharpe ({median:.3}) does not beat equal weight ({equal:.3})."
+        );
     }
     Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct TrainSummary<'a> {
+    runs: &'a [crate::train::TrainOutcome],
+    validation_spread: MetricsSpread,
+}
+
+/// Median, interquartile range and range of the headline metrics across runs.
+pub fn print_spread(spread: &MetricsSpread) {
+    println!(
+        "{:<18} {:>9}   {:^21}   {:^21}",
+        format!("across {} runs", spread.runs),
+        "median",
+        "IQR",
+        "min .. max"
+    );
+    let row = |name: &str, s: Option<Spread>, percent: bool| {
+        let cell = |v: f64| if percent { format!("{:.2}%", 100.0 * v) } else { format!("{v:.3}") };
+        match s {
+            Some(s) => println!(
+                "{name:<18} {:>9}   {:>9} .. {:<9}   {:>9} .. {:<9}",
+                cell(s.median),
+                cell(s.q1),
+                cell(s.q3),
+                cell(s.min),
+                cell(s.max)
+            ),
+            None => println!("{name:<18} undefined"),
+        }
+    };
+    row("Sharpe", spread.sharpe, false);
+    row("Sortino", spread.sortino, false);
+    row("CAGR", spread.cagr, true);
+    row("max drawdown", spread.max_drawdown, true);
+    row("final wealth", spread.final_wealth, false);
+    row("turnover", spread.mean_turnover, false);
 }
 
 pub fn print_metrics_table(rows: &[(&str, &Metrics)]) {

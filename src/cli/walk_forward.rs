@@ -85,7 +85,10 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         return super::print_json(&report);
     }
     print_summary(&report);
-    println!("\nwrote report.json, summary.md, equity.csv and walk_forward.png to {}", out.display());
+    println!(
+        "\nwrote report.json, summary.md, equity.csv, walk_forward.png and cost_sensitivity.png to {}",
+        out.display()
+    );
     Ok(())
 }
 
@@ -115,6 +118,22 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
         })
         .collect();
     let shown: Vec<plot::Series> = series.into_iter().filter(|s| report::pictured(&s.name)).collect();
+    let sensitivity = &report.cost_sensitivity;
+    let categories: Vec<String> = sensitivity.costs_bp.iter().map(|bp| format!("{bp} bp")).collect();
+    let groups: Vec<(String, Vec<f64>)> = sensitivity
+        .cagr
+        .iter()
+        .map(|(name, cagr)| (name.clone(), cagr.iter().map(|c| 100.0 * c).collect()))
+        .collect();
+    plot::bars_with_axes(
+        &out.join("cost_sensitivity.png"),
+        "Stitched out-of-sample CAGR against trading costs",
+        "cost per trade (buys and sells)",
+        "CAGR (%)",
+        &categories,
+        &groups,
+        plot::PlotSize::default(),
+    )?;
     plot::walk_forward(
         &out.join("walk_forward.png"),
         "Walk-forward: stitched out-of-sample wealth",
@@ -155,6 +174,18 @@ fn print_summary(report: &WalkForwardReport) {
     let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
         report.overall.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
+    let sensitivity = &report.cost_sensitivity;
+    println!("\nstitched CAGR by cost rate (median agent):");
+    for (name, cagr) in &sensitivity.cagr {
+        let cells: Vec<String> = sensitivity
+            .costs_bp
+            .iter()
+            .zip(cagr)
+            .map(|(bp, c)| format!("{bp} bp {:.2}%", 100.0 * c))
+            .collect();
+        println!("  {name:<14} {}", cells.join("  "));
+    }
+    println!("break-even: {}", sensitivity.break_even);
     println!("\n{}", report.verdict);
 }
 
@@ -216,6 +247,20 @@ pub fn markdown(report: &WalkForwardReport) -> String {
             d.trials, d.dsr
         ));
     }
+    let sensitivity = &report.cost_sensitivity;
+    md.push_str("\n## Cost sensitivity (stitched out-of-sample CAGR)\n\n| policy |");
+    for bp in &sensitivity.costs_bp {
+        md.push_str(&format!(" {bp} bp |"));
+    }
+    md.push_str(&format!("\n|---|{}\n", "---|".repeat(sensitivity.costs_bp.len())));
+    for (name, cagr) in &sensitivity.cagr {
+        md.push_str(&format!("| {name} |"));
+        for c in cagr {
+            md.push_str(&format!(" {:.2}% |", 100.0 * c));
+        }
+        md.push('\n');
+    }
+    md.push_str(&format!("\nBreak-even: {}.\n", sensitivity.break_even));
     if let Some(p) = &report.backtest_overfitting {
         md.push_str(&format!("Probability of backtest overfitting (CSCV over the seeds): {:.3}.\n", p.pbo));
     }

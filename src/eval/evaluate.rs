@@ -9,8 +9,9 @@ use crate::agent::AgentPolicy;
 use crate::config::Span;
 use crate::data::{Stamp, load_prices};
 use crate::env::{DecisionRange, EnvSettings, Market, span_rows};
-use crate::eval::backtest::{BacktestLog, backtest};
+use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
+use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::eval::metrics::{Metrics, MetricsConfig};
 use crate::train::checkpoint::{self, Meta};
 use crate::train::{DeviceChoice, TrainError};
@@ -51,6 +52,8 @@ pub struct EvalReport {
     pub warning: Option<String>,
     pub costs: crate::env::CostConfig,
     pub results: Vec<PolicyReport>,
+    /// Every policy's CAGR across a grid of cost rates, and the agent's break-even cost.
+    pub cost_sensitivity: CostSensitivity,
     pub verdict: String,
 }
 
@@ -95,11 +98,15 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     let warning = if same_data { overlap_warning(&meta, &market, range) } else { None };
 
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
-    let mut agent = AgentPolicy::new("agent", net, meta.head, market.layout(), device);
-    let mut logs = vec![backtest(&mut agent, &market, range, settings)?];
-    for mut policy in baselines::all(&market, range).map_err(TrainError::Setup)? {
+    let mut policies: Vec<Box<dyn Policy>> =
+        vec![Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device))];
+    policies.extend(baselines::all(&market, range).map_err(TrainError::Setup)?);
+    let mut logs = Vec::with_capacity(policies.len());
+    for policy in policies.iter_mut() {
         logs.push(backtest(policy.as_mut(), &market, range, settings)?);
     }
+    let cost_sensitivity =
+        cost_sensitivity(&mut policies, &market, range, settings, &COST_GRID_BP, &metrics_config)?;
     let results: Vec<PolicyReport> = logs
         .iter()
         .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
@@ -118,6 +125,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         warning,
         costs: settings.costs,
         results,
+        cost_sensitivity,
         verdict,
     };
     Ok(Evaluation {

@@ -202,3 +202,59 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let above = position.ceil() as usize;
     sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
 }
+
+/// How a figure varies across seeds (or any repeated trials): never just the luckiest run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub median: f64,
+    /// First and third quartiles (linear interpolation); their difference is the IQR.
+    pub q1: f64,
+    pub q3: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of the finite values; `None` if there are none.
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        Some(Spread {
+            median: quantile_sorted(&sorted, 0.5),
+            q1: quantile_sorted(&sorted, 0.25),
+            q3: quantile_sorted(&sorted, 0.75),
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+        })
+    }
+}
+
+/// Median and spread of the headline metrics over several runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsSpread {
+    pub runs: usize,
+    pub final_wealth: Option<Spread>,
+    pub cagr: Option<Spread>,
+    pub sharpe: Option<Spread>,
+    pub sortino: Option<Spread>,
+    pub max_drawdown: Option<Spread>,
+    pub mean_turnover: Option<Spread>,
+}
+
+impl MetricsSpread {
+    pub fn of(runs: &[&Metrics]) -> Self {
+        let spread = |f: fn(&Metrics) -> f64| Spread::of(&runs.iter().map(|m| f(m)).collect::<Vec<_>>());
+        Self {
+            runs: runs.len(),
+            final_wealth: spread(|m| m.final_wealth),
+            cagr: spread(|m| m.cagr),
+            sharpe: spread(|m| m.sharpe),
+            sortino: spread(|m| m.sortino),
+            max_drawdown: spread(|m| m.max_drawdown),
+            mean_turnover: spread(|m| m.mean_turnover),
+        }
+    }
+}

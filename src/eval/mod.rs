@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod baselines;
+pub mod cost_sensitivity;
 pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;

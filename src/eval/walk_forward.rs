@@ -13,8 +13,9 @@ use crate::agent::AgentPolicy;
 use crate::config::{EnvConfig, Span};
 use crate::data::{Stamp, TimeIndex};
 use crate::env::{DecisionRange, EnvSettings, Market};
-use crate::eval::backtest::{BacktestLog, backtest};
+use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
+use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::eval::metrics::{Metrics, MetricsConfig, compute};
 use crate::eval::overfitting;
 use crate::train::checkpoint::{self, BEST};
@@ -184,6 +185,8 @@ pub struct WalkForwardReport {
     pub median_seed: u64,
     pub deflated_sharpe: Option<overfitting::DeflatedSharpe>,
     pub backtest_overfitting: Option<overfitting::Pbo>,
+    /// Stitched out-of-sample CAGR of the median agent and simple baselines across cost rates.
+    pub cost_sensitivity: CostSensitivity,
     pub verdict: String,
     /// Index ranges of each fold's test window in the rows of `equity.csv`.
     pub fold_spans: Vec<(usize, usize)>,
@@ -380,6 +383,10 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
     let median = by_sharpe[(seeds.len() - 1) / 2];
     let best = *by_sharpe.last().expect("at least one seed");
+    let median_checkpoints: Vec<PathBuf> =
+        (0..folds.len()).map(|k| results[k * config.seeds + median].seed.checkpoint.clone()).collect();
+    let cost_sensitivity =
+        stitched_cost_sensitivity(&full, &folds, &median_checkpoints, settings, &metrics_config, device)?;
     // Every seed is a trial: the best one is what a careless search would report, so it is
     // the one the Deflated Sharpe Ratio judges, against the spread of all trials.
     let trial_sharpes: Vec<f64> = agent_returns.iter().map(|r| overfitting::sharpe_ratio(r)).collect();
@@ -427,9 +434,66 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         median_seed: seeds[median],
         deflated_sharpe,
         backtest_overfitting,
+        cost_sensitivity,
         verdict,
         fold_spans: curves.fold_spans.clone(),
         curves,
+    })
+}
+
+type FoldPolicies = (Arc<Market>, Vec<Box<dyn Policy>>);
+
+/// The median agent's and simple baselines' stitched out-of-sample CAGR at every grid cost: each
+/// fold's checkpoint acts again on its own test window.
+fn stitched_cost_sensitivity(
+    market: &Arc<Market>,
+    folds: &[Fold],
+    checkpoints: &[PathBuf],
+    settings: EnvSettings,
+    metrics: &MetricsConfig,
+    device: DeviceChoice,
+) -> Result<CostSensitivity, TrainError> {
+    let device = device.device()?;
+    // Each fold's market (with its checkpoint's normalization) and its policies.
+    let mut per_fold: Vec<FoldPolicies> = Vec::new();
+    for dir in checkpoints {
+        let (meta, net) = checkpoint::load_agent(dir, BEST, &device)?;
+        let fold_market = Arc::new(Market::new(
+            market.panel.clone(),
+            &meta.env.features,
+            Some(meta.normalizer.clone()),
+            0..0,
+        )?);
+        let agent = AgentPolicy::new("agent", net, meta.head, fold_market.layout(), device.clone());
+        let policies: Vec<Box<dyn Policy>> = vec![
+            Box::new(agent),
+            Box::new(baselines::EqualWeight),
+            Box::new(baselines::BuyAndHold::default()),
+        ];
+        per_fold.push((fold_market, policies));
+    }
+    let names: Vec<String> = per_fold[0].1.iter().map(|p| p.name()).collect();
+    let mut cagr: Vec<(String, Vec<f64>)> = names.iter().map(|n| (n.clone(), Vec::new())).collect();
+    for &bp in &COST_GRID_BP {
+        let mut at_cost = settings;
+        at_cost.costs.buy = bp / 1e4;
+        at_cost.costs.sell = bp / 1e4;
+        for (p, (_, series)) in cagr.iter_mut().enumerate() {
+            let mut values = vec![1.0];
+            for (fold, (fold_market, policies)) in folds.iter().zip(per_fold.iter_mut()) {
+                let range = DecisionRange { first: fold.test.0, last: fold.test.1 };
+                let log = backtest(policies[p].as_mut(), fold_market, range, at_cost)?;
+                let scale = *values.last().expect("starts at 1");
+                values.extend(log.values[1..].iter().map(|v| v * scale));
+            }
+            series.push(compute(&values, &[], 0.0, metrics).cagr);
+        }
+    }
+    let edge: Vec<f64> = cagr[0].1.iter().zip(&cagr[1].1).map(|(a, e)| a - e).collect();
+    Ok(CostSensitivity {
+        costs_bp: COST_GRID_BP.to_vec(),
+        break_even: break_even(&COST_GRID_BP, &edge),
+        cagr,
     })
 }
 

@@ -408,6 +408,40 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     })
 }
 
+/// Train one run per seed (`train.seed`, `train.seed + 1`, ...), `jobs` at a time: into `out` for
+/// a single seed, else into `out/seed-<s>`. Same seeds, same results, whatever `jobs` is.
+pub fn train_seeds(
+    request: TrainRequest,
+    seeds: usize,
+    jobs: usize,
+) -> Result<Vec<TrainOutcome>, TrainError> {
+    if seeds <= 1 {
+        return Ok(vec![train(request)?]);
+    }
+    let first = request.train.seed;
+    let multi = match &request.progress {
+        ProgressMode::Hidden => None,
+        ProgressMode::Terminal => Some(indicatif::MultiProgress::new()),
+        ProgressMode::Within(multi) => Some(multi.clone()),
+    };
+    let run = |s: u64| {
+        train(TrainRequest {
+            env: request.env.clone(),
+            train: TrainConfig { seed: first + s, ..request.train.clone() },
+            out: request.out.join(format!("seed-{}", first + s)),
+            device: request.device,
+            resume: request.resume,
+            progress: multi.clone().map(ProgressMode::Within).unwrap_or_default(),
+        })
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
+    use rayon::prelude::*;
+    pool.install(|| (0..seeds as u64).into_par_iter().map(run).collect())
+}
+
 fn save_all(
     out: &Path,
     net: &PolicyNet,

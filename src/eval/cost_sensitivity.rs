@@ -1,0 +1,106 @@
+//! How results change with trading costs: a paper's edge often vanishes once costs are charged.
+//! Each policy is backtested again at every cost rate of a grid; the break-even cost is where
+//! the agent stops beating equal weight.
+
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::error::EnvError;
+use crate::eval::backtest::{Policy, backtest};
+use crate::eval::metrics::MetricsConfig;
+
+/// Cost rates tried, in basis points of traded value (buys and sells alike).
+pub const COST_GRID_BP: [f64; 7] = [0.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CostSensitivity {
+    pub costs_bp: Vec<f64>,
+    /// Compound annual growth rate of each policy at each cost.
+    pub cagr: Vec<(String, Vec<f64>)>,
+    pub break_even: BreakEven,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "cost_bp", rename_all = "snake_case")]
+pub enum BreakEven {
+    /// The agent beats equal weight up to this cost (linear interpolation between grid points).
+    At(f64),
+    /// The agent beats equal weight at every cost of the grid.
+    AboveGrid,
+    /// The agent does not beat equal weight even without costs.
+    Never,
+}
+
+impl std::fmt::Display for BreakEven {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BreakEven::At(bp) => write!(f, "the agent's CAGR beats equal weight's up to {bp:.1} bp of costs"),
+            BreakEven::AboveGrid => {
+                write!(f, "the agent's CAGR beats equal weight's at every cost up to 50 bp")
+            }
+            BreakEven::Never => write!(f, "the agent's CAGR does not beat equal weight's even without costs"),
+        }
+    }
+}
+
+/// Where `edge` (agent minus equal weight, one value per grid cost) first stops being positive.
+pub fn break_even(costs_bp: &[f64], edge: &[f64]) -> BreakEven {
+    if !(edge[0] > 0.0) {
+        return BreakEven::Never;
+    }
+    for i in 1..edge.len() {
+        if !(edge[i] > 0.0) {
+            let fraction = edge[i - 1] / (edge[i - 1] - edge[i]);
+            let fraction = if fraction.is_finite() { fraction } else { 1.0 };
+            return BreakEven::At(costs_bp[i - 1] + fraction * (costs_bp[i] - costs_bp[i - 1]));
+        }
+    }
+    BreakEven::AboveGrid
+}
+
+/// Backtest `policies` (the agent first; one of them named "equal weight") at every cost of
+/// `costs_bp`, keeping the cost model and everything else of `settings`.
+pub fn cost_sensitivity(
+    policies: &mut [Box<dyn Policy + '_>],
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    costs_bp: &[f64],
+    metrics: &MetricsConfig,
+) -> Result<CostSensitivity, EnvError> {
+    let mut cagr: Vec<(String, Vec<f64>)> = policies.iter().map(|p| (p.name(), Vec::new())).collect();
+    for &bp in costs_bp {
+        let mut at_cost = settings;
+        at_cost.costs.buy = bp / 1e4;
+        at_cost.costs.sell = bp / 1e4;
+        for (policy, (_, series)) in policies.iter_mut().zip(cagr.iter_mut()) {
+            series.push(backtest(policy.as_mut(), market, range, at_cost)?.metrics(metrics).cagr);
+        }
+    }
+    let equal = cagr.iter().find(|(name, _)| name == "equal weight").map(|(_, v)| v.clone());
+    let break_even = match equal {
+        Some(equal) => {
+            let edge: Vec<f64> = cagr[0].1.iter().zip(&equal).map(|(a, e)| a - e).collect();
+            break_even(costs_bp, &edge)
+        }
+        None => BreakEven::Never,
+    };
+    Ok(CostSensitivity { costs_bp: costs_bp.to_vec(), cagr, break_even })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn break_even_interpolates_between_grid_costs() {
+        let grid = [0.0, 10.0, 20.0];
+        // Edge 0.02 at 0 bp, 0.01 at 10 bp, -0.01 at 20 bp: zero halfway between 10 and 20.
+        assert_eq!(break_even(&grid, &[0.02, 0.01, -0.01]), BreakEven::At(15.0));
+        assert_eq!(break_even(&grid, &[0.02, 0.0, -0.01]), BreakEven::At(10.0));
+        assert_eq!(break_even(&grid, &[0.02, 0.01, 0.005]), BreakEven::AboveGrid);
+        assert_eq!(break_even(&grid, &[-0.01, 0.01, 0.02]), BreakEven::Never);
+        assert_eq!(break_even(&grid, &[f64::NAN, 0.01, 0.02]), BreakEven::Never);
+    }
+}
