@@ -196,6 +196,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         report_data.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
     println!("\n{}", report_data.verdict);
+    for warning in &report_data.agent_warnings {
+        println!("warning: {}", warning.message);
+    }
     println!("wrote report.json, equity.csv, weights.csv and pictures to {}", out.display());
     Ok(())
 }

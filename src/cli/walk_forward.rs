@@ -156,6 +156,13 @@ fn print_summary(report: &WalkForwardReport) {
         report.overall.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
     println!("\n{}", report.verdict);
+    for f in &report.folds {
+        for s in &f.seeds {
+            for w in &s.warnings {
+                println!("warning: fold {} seed {}: {}", f.fold.index, s.seed, w.message);
+            }
+        }
+    }
 }
 
 pub fn markdown(report: &WalkForwardReport) -> String {

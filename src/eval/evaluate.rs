@@ -11,6 +11,7 @@ use crate::data::{Stamp, load_prices};
 use crate::env::{DecisionRange, EnvSettings, Market, span_rows};
 use crate::eval::backtest::{BacktestLog, backtest};
 use crate::eval::baselines;
+use crate::eval::collapse::{self, CollapseWarning};
 use crate::eval::metrics::{Metrics, MetricsConfig};
 use crate::train::checkpoint::{self, Meta};
 use crate::train::{DeviceChoice, TrainError};
@@ -52,6 +53,8 @@ pub struct EvalReport {
     pub costs: crate::env::CostConfig,
     pub results: Vec<PolicyReport>,
     pub verdict: String,
+    /// Collapse detectors on the agent's weights and turnover ([`collapse::detect`]).
+    pub agent_warnings: Vec<CollapseWarning>,
 }
 
 pub struct Evaluation {
@@ -105,6 +108,9 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
         .collect();
     let verdict = verdict(&results, warning.is_some());
+    let columns: Vec<String> =
+        std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect();
+    let agent_warnings = collapse::detect(&logs[0], &columns);
     let index = &market.panel.index;
     let report = EvalReport {
         checkpoint: request.checkpoint.clone(),
@@ -119,6 +125,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         costs: settings.costs,
         results,
         verdict,
+        agent_warnings,
     };
     Ok(Evaluation {
         labels: logs[0].rows.iter().map(|&r| index.label(r)).collect(),

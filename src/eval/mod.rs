@@ -3,7 +3,9 @@
 
 pub mod backtest;
 pub mod baselines;
+pub mod collapse;
 pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;
+pub mod probe;
 pub mod walk_forward;
