@@ -67,6 +67,7 @@ fn the_placebo_passes_only_because_the_shuffle_removes_a_learnable_signal() {
 
     // Control: the same procedure on the real order finds the planted signal, beyond chance.
     let control = probe::placebo(&setup, false).unwrap();
+    eprintln!("control: {}", control.message);
     let threshold = control.threshold.unwrap();
     assert_eq!(control.periods, 899);
     assert!(
@@ -77,6 +78,7 @@ fn the_placebo_passes_only_because_the_shuffle_removes_a_learnable_signal() {
 
     // Placebo: shuffled in time, the signal is gone, and so is the edge.
     let placebo = probe::placebo(&setup, true).unwrap();
+    eprintln!("placebo: {}", placebo.message);
     assert_eq!(placebo.probe, ProbeKind::Placebo);
     assert_eq!(placebo.verdict, Verdict::Pass, "{}", placebo.message);
     assert!(placebo.agent_sharpe - placebo.equal_weight_sharpe < threshold, "{}", placebo.message);
@@ -89,7 +91,9 @@ fn an_agent_shown_tomorrows_returns_beats_every_causal_baseline() {
     let panel = signal_market(0.0, 2000);
     let setup = setup(&panel, dir.path(), 1400, 1700);
     let oracle = probe::oracle(&setup).unwrap();
+    eprintln!("oracle: {}", oracle.message);
     let (best, best_sharpe) = oracle.best_baseline.clone().expect("causal baselines ran");
+    assert!(!best.contains("hindsight"), "{best} is not a causal baseline");
     assert_eq!(oracle.verdict, Verdict::Pass, "{}", oracle.message);
     assert!(oracle.agent_sharpe > best_sharpe + probe::ORACLE_MARGIN, "{best}: {}", oracle.message);
     assert!(oracle.threshold.unwrap() >= oracle.equal_weight_sharpe + probe::ORACLE_MARGIN);
