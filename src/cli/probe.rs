@@ -75,8 +75,8 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         return super::print_json(&results);
     }
     println!(
-        "{:<9} {:<8} {:>23} {:>8} {:>8} {:>10}  {}",
-        "probe", "verdict", "period", "agent", "EW", "threshold", "what it means"
+        "{:<9} {:<8} {:>23} {:>8} {:>8} {:>10}  what it means",
+        "probe", "verdict", "period", "agent", "EW", "threshold"
     );
     for r in &results {
         println!(

@@ -255,7 +255,7 @@ pub fn collapse_probe(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
 pub fn shuffle_in_time(panel: &crate::data::PricePanel, seed: u64) -> crate::data::PricePanel {
     let relatives = panel.relatives();
     let mut order: Vec<usize> = (0..relatives.nrows()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5EED_F0E1_1A9C_EB0));
+    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x05EE_DF0E_11A9_CEB0));
     let mut shuffled = panel.clone();
     for (t, &k) in order.iter().enumerate() {
         for i in 0..panel.n_assets() {
