@@ -25,6 +25,11 @@ pub enum Feature {
     /// Bollinger %B: `(p - lower) / (upper - lower)` with bands at the `bollinger_period` simple
     /// moving average plus and minus `bollinger_width` population standard deviations.
     Bollinger,
+    /// `ln(p[t+1] / p[t])`: the NEXT period's log return, which no real agent can know. It
+    /// breaks causality on purpose and exists only for the oracle sanity probe (`folio probe`,
+    /// [`crate::eval::probe`]): a learner that is given tomorrow's returns must exploit them.
+    /// Never part of [`Feature::ALL`]; never use it in a config meant to trade.
+    OracleNextReturn,
 }
 
 impl Feature {
@@ -38,6 +43,7 @@ impl Feature {
             Feature::Momentum => "momentum",
             Feature::Rsi => "rsi",
             Feature::Bollinger => "bollinger",
+            Feature::OracleNextReturn => "oracle_next_return",
         }
     }
 }
@@ -104,6 +110,7 @@ impl FeatureConfig {
             Feature::Momentum => self.momentum_window,
             Feature::Rsi => self.rsi_period,
             Feature::Bollinger => self.bollinger_period - 1,
+            Feature::OracleNextReturn => 0,
         }
     }
 
@@ -152,6 +159,7 @@ impl FeatureSet {
                     Feature::Bollinger => {
                         bollinger_percent_b(&prices, config.bollinger_period, config.bollinger_width, out)
                     }
+                    Feature::OracleNextReturn => next_log_returns(&prices, out),
                 }
             }
         }
@@ -272,6 +280,14 @@ impl NormalizedFeatures {
 fn log_returns(prices: &[f64], out: &mut [f64]) {
     for t in 1..prices.len() {
         out[t] = (prices[t] / prices[t - 1]).ln();
+    }
+}
+
+/// The oracle probe's leak: row `t` holds `ln(p[t+1] / p[t])`; the last row, with no next
+/// period, holds zero.
+fn next_log_returns(prices: &[f64], out: &mut [f64]) {
+    for t in 0..prices.len().saturating_sub(1) {
+        out[t] = (prices[t + 1] / prices[t]).ln();
     }
 }
 

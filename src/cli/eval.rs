@@ -331,6 +331,9 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     }
     println!("break-even: {}", sensitivity.break_even);
     println!("\n{}", report_data.verdict);
+    for warning in &report_data.agent_warnings {
+        println!("warning: {}", warning.message);
+    }
     println!("wrote report.json, equity.csv, weights.csv and pictures to {}", out.display());
     Ok(())
 }

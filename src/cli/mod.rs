@@ -5,6 +5,7 @@ mod data;
 mod env;
 mod eval;
 mod plot;
+mod probe;
 mod train;
 mod walk_forward;
 
@@ -40,6 +41,8 @@ enum Command {
     WalkForward(walk_forward::WalkForwardArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
+    /// Sanity probes: an oracle that sees tomorrow, a placebo with shuffled returns, collapse checks.
+    Probe(probe::ProbeArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -52,6 +55,7 @@ pub fn run() -> Result<()> {
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Probe(args) => probe::run(args),
     }
 }
 

@@ -187,6 +187,13 @@ fn print_summary(report: &WalkForwardReport) {
     }
     println!("break-even: {}", sensitivity.break_even);
     println!("\n{}", report.verdict);
+    for f in &report.folds {
+        for s in &f.seeds {
+            for w in &s.warnings {
+                println!("warning: fold {} seed {}: {}", f.fold.index, s.seed, w.message);
+            }
+        }
+    }
 }
 
 pub fn markdown(report: &WalkForwardReport) -> String {

@@ -11,6 +11,7 @@ use crate::data::{Stamp, load_prices};
 use crate::env::{DecisionRange, EnvSettings, Market, span_rows};
 use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
+use crate::eval::collapse::{self, CollapseWarning};
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::eval::metrics::{Metrics, MetricsConfig};
 use crate::train::checkpoint::{self, Meta};
@@ -55,6 +56,8 @@ pub struct EvalReport {
     /// Every policy's CAGR across a grid of cost rates, and the agent's break-even cost.
     pub cost_sensitivity: CostSensitivity,
     pub verdict: String,
+    /// Collapse detectors on the agent's weights and turnover ([`collapse::detect`]).
+    pub agent_warnings: Vec<CollapseWarning>,
 }
 
 pub struct Evaluation {
@@ -112,6 +115,9 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
         .collect();
     let verdict = verdict(&results, warning.is_some());
+    let columns: Vec<String> =
+        std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect();
+    let agent_warnings = collapse::detect(&logs[0], &columns);
     let index = &market.panel.index;
     let report = EvalReport {
         checkpoint: request.checkpoint.clone(),
@@ -127,6 +133,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         results,
         cost_sensitivity,
         verdict,
+        agent_warnings,
     };
     Ok(Evaluation {
         labels: logs[0].rows.iter().map(|&r| index.label(r)).collect(),

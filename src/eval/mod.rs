@@ -3,8 +3,10 @@
 
 pub mod backtest;
 pub mod baselines;
+pub mod collapse;
 pub mod cost_sensitivity;
 pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;
+pub mod probe;
 pub mod walk_forward;

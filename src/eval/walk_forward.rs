@@ -139,6 +139,8 @@ pub struct SeedResult {
     pub in_sample: Metrics,
     pub validation_sharpe: f64,
     pub out_of_sample: Metrics,
+    /// Collapse detectors on the agent's test-window weights and turnover.
+    pub warnings: Vec<crate::eval::collapse::CollapseWarning>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -290,6 +292,12 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
                 in_sample,
                 validation_sharpe: outcome.validation.agent.sharpe,
                 out_of_sample: test_log.metrics(&metrics_config),
+                warnings: crate::eval::collapse::detect(
+                    &test_log,
+                    &std::iter::once("cash".to_string())
+                        .chain(market.panel.assets.iter().cloned())
+                        .collect::<Vec<_>>(),
+                ),
             },
             test_log,
         })
