@@ -2,7 +2,8 @@
 //! answer points at the learner or the pipeline rather than at the market. Backs `folio probe`.
 //!
 //! - **Oracle**: the agent also observes the next period's log return of every asset
-//!   ([`Feature::OracleNextReturn`]); prices, costs and rewards are the real ones. Any working
+//!   ([`Feature::OracleNextReturn`]) and rebalances every period; prices, costs and rewards are
+//!   the real ones. Any working
 //!   learner turns that into a Sharpe ratio far above every causal baseline. PASS when the agent's
 //!   validation Sharpe exceeds the best causal baseline's (equal weight included) by at least
 //!   [`ORACLE_MARGIN`] = 1.0 annualized; otherwise the learner is broken, not the market.
@@ -116,6 +117,9 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
     if !env.features.features.contains(&Feature::OracleNextReturn) {
         env.features.features.push(Feature::OracleNextReturn);
     }
+    // The leak is one period ahead, so the oracle decides every period; with weekly rebalancing
+    // it would know one day of a week's move.
+    env.episode.rebalance_every = 1;
     let dir = setup.out.join("oracle");
     train_fresh(setup, env.clone(), &dir)?;
     let (market, range, agent) = backtest_best(&dir, &env.periods.validation, env.episode.embargo, setup)?;
