@@ -124,6 +124,14 @@ impl EnvConfig {
             config.data.file = folder.join(&config.data.file);
         }
         config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        if config.features.features.contains(&crate::features::Feature::OracleNextReturn) {
+            return Err(ConfigError::Invalid {
+                path: path.into(),
+                message: "feature oracle_next_return sees tomorrow's return: it exists only for the oracle \
+                          probe (`folio probe`) and is refused in configs"
+                    .into(),
+            });
+        }
         Ok((config, sections))
     }
 

@@ -299,3 +299,16 @@ fn spans_map_to_rows_after_warmup_and_reject_empty_ranges() {
     let error = market.decision_range(&span, 5).unwrap_err().to_string();
     assert!(error.contains("leaves no decisions"), "{error}");
 }
+
+#[test]
+fn a_config_cannot_ask_for_the_oracle_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaky.toml");
+    std::fs::write(
+        &path,
+        "[data]\nfile = \"x.csv\"\n[features]\nfeatures = [\"log_return\", \"oracle_next_return\"]\n",
+    )
+    .unwrap();
+    let error = folio::config::EnvConfig::load(&path).unwrap_err().to_string();
+    assert!(error.contains("oracle_next_return sees tomorrow's return"), "{error}");
+}
