@@ -147,23 +147,43 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// One row per policy. PSR is the probabilistic Sharpe ratio against zero and min TRL the
+/// periods a track record with this Sharpe ratio, skewness and kurtosis needs for 95% confidence
+/// in a positive Sharpe ratio (Bailey and López de Prado 2012); compare it with the periods shown.
 pub fn print_metrics_table(rows: &[(&str, &Metrics)]) {
     println!(
-        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10}",
-        "policy", "wealth", "CAGR", "vol", "Sharpe", "Sortino", "max DD", "turnover", "costs/yr"
+        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}",
+        "policy",
+        "wealth",
+        "CAGR",
+        "vol",
+        "Sharpe",
+        "PSR",
+        "Sortino",
+        "max DD",
+        "turnover",
+        "costs/yr",
+        "min TRL"
     );
     for (name, m) in rows {
         println!(
-            "{:<24} {:>10.4} {:>7.2}% {:>7.2}% {:>8.3} {:>8.3} {:>7.2}% {:>9.4} {:>9.3}%",
+            "{:<24} {:>10.4} {:>7.2}% {:>7.2}% {:>8.3} {:>6.3} {:>8.3} {:>7.2}% {:>9.4} {:>9.3}% {:>9}",
             name,
             m.final_wealth,
             100.0 * m.cagr,
             100.0 * m.annual_volatility,
             m.sharpe,
+            m.psr,
             m.sortino,
             100.0 * m.max_drawdown,
             m.mean_turnover,
-            100.0 * m.annual_cost_drag
+            100.0 * m.annual_cost_drag,
+            min_track_record(m)
         );
     }
+}
+
+/// The minimum track record length in whole periods, `-` when no length is enough.
+pub fn min_track_record(m: &Metrics) -> String {
+    m.min_track_record.map(|n| format!("{:.0}", n.ceil())).unwrap_or_else(|| "-".into())
 }

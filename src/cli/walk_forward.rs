@@ -2,7 +2,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-use super::train::{print_metrics_table, train_config};
+use super::train::{min_track_record, print_metrics_table, train_config};
 use crate::agent::network::NetKind;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
 use crate::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
@@ -134,20 +134,21 @@ fn print_summary(report: &WalkForwardReport) {
         report.config.seeds
     );
     println!(
-        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>10}",
-        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "EW Sharpe"
+        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>10}",
+        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "OOS PSR", "EW Sharpe"
     );
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let equal = f.baseline_sharpe("equal weight");
         println!(
-            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>10.2}",
+            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>10.2}",
             f.fold.index,
             format!("{}..{}", f.train.0, f.train.1),
             format!("{}..{}", f.validation.0, f.validation.1),
             format!("{}..{}", f.test.0, f.test.1),
             median.in_sample.sharpe,
             median.out_of_sample.sharpe,
+            median.out_of_sample.psr,
             equal
         );
     }
@@ -177,12 +178,12 @@ pub fn markdown(report: &WalkForwardReport) -> String {
         report.config.seeds
     ));
     md.push_str(&format!("**Verdict.** {}\n\n", report.verdict));
-    md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | equal-weight Sharpe |\n|---|---|---|---|---|---|---|\n");
+    md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|\n");
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let equal = f.baseline_sharpe("equal weight");
         md.push_str(&format!(
-            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.2} |\n",
+            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} |\n",
             f.fold.index,
             f.train.0,
             f.train.1,
@@ -192,24 +193,32 @@ pub fn markdown(report: &WalkForwardReport) -> String {
             f.test.1,
             median.in_sample.sharpe,
             median.out_of_sample.sharpe,
+            median.out_of_sample.psr,
             equal
         ));
     }
-    md.push_str("\n## Stitched out-of-sample results, after costs\n\n| policy | final wealth | CAGR | volatility | Sharpe | Sortino | max drawdown | in-sample Sharpe |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("\n## Stitched out-of-sample results, after costs\n\n| policy | final wealth | CAGR | volatility | Sharpe | PSR | min TRL | Sortino | max drawdown | in-sample Sharpe |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &report.overall {
         let m = &r.metrics;
         md.push_str(&format!(
-            "| {} | {:.3} | {:.2}% | {:.2}% | {:.2} | {:.2} | {:.2}% | {} |\n",
+            "| {} | {:.3} | {:.2}% | {:.2}% | {:.2} | {:.3} | {} | {:.2} | {:.2}% | {} |\n",
             r.policy,
             m.final_wealth,
             100.0 * m.cagr,
             100.0 * m.annual_volatility,
             m.sharpe,
+            m.psr,
+            min_track_record(m),
             m.sortino,
             100.0 * m.max_drawdown,
             r.in_sample_sharpe.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into())
         ));
     }
+    md.push_str(
+        "\nPSR: probability that the true Sharpe ratio is positive, given the track record's length, \
+         skewness and kurtosis; min TRL: periods such a track record needs for 95% confidence \
+         (Bailey and López de Prado 2012).\n",
+    );
     if let Some(d) = &report.deflated_sharpe {
         md.push_str(&format!(
             "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3}.\n",
