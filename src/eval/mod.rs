@@ -6,4 +6,5 @@ pub mod baselines;
 pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;
+pub mod registry;
 pub mod walk_forward;
