@@ -6,6 +6,7 @@ mod env;
 mod eval;
 mod plot;
 mod train;
+mod trials;
 mod walk_forward;
 
 use anyhow::Result;
@@ -40,6 +41,8 @@ enum Command {
     WalkForward(walk_forward::WalkForwardArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
+    /// List the trials recorded in the trial registry, with a count per data set.
+    Trials(trials::TrialsArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -52,6 +55,7 @@ pub fn run() -> Result<()> {
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Trials(args) => trials::run(args),
     }
 }
 

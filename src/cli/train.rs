@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::agent::network::NetKind;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
 use crate::eval::metrics::Metrics;
-use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
+use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
+use crate::train::checkpoint;
+use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainOutcome, TrainRequest, train};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -30,6 +32,10 @@ pub struct TrainArgs {
     /// Continue the run saved in --out.
     #[arg(long, requires = "out")]
     resume: bool,
+    /// Trial registry to record this run in (default: $FOLIO_REGISTRY, else
+    /// checkpoints/trials.jsonl); walk-forward's Deflated Sharpe Ratio counts its trials.
+    #[arg(long)]
+    registry: Option<PathBuf>,
     /// Backend that runs the networks.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -117,6 +123,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         resume: args.resume,
         progress: if args.json { ProgressMode::Hidden } else { ProgressMode::Terminal },
     })?;
+    let registry_path = registry::resolve(args.registry.clone());
+    let on_data = record_trial(&registry_path, &outcome)?;
     if args.json {
         return super::print_json(&outcome);
     }
@@ -130,6 +138,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         outcome.best_update.map(|u| u.to_string()).unwrap_or("-".into())
     );
     println!("checkpoint {}", outcome.checkpoint.display());
+    println!("recorded in {}: trial {on_data} on this data", registry_path.display());
     println!();
     println!(
         "validation period {} .. {} (never trained on; the best of the validations is kept, which \
@@ -145,6 +154,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
         println!("\nThe agent does not beat equal weight on validation Sharpe.");
     }
     Ok(())
+}
+
+/// Record a finished training in the trial registry, from its checkpoint's `meta.json` (the
+/// configuration, data fingerprint and seed it actually ran with). Returns how many trials the
+/// registry now holds on that data.
+fn record_trial(path: &Path, outcome: &TrainOutcome) -> Result<usize> {
+    let meta = checkpoint::load_meta(&outcome.checkpoint)?;
+    let figures = Figures::from_metrics(
+        Sample::Validation,
+        outcome.validation_range.clone(),
+        &outcome.validation.agent,
+        meta.env.data.periods_per_year,
+    );
+    let record = TrialRecord::new(
+        TrialCommand::Train,
+        registry::config_hash(&meta.env, &meta.train),
+        meta.data_fingerprint.clone(),
+        &meta.env,
+        &meta.train,
+        figures,
+        outcome.checkpoint.clone(),
+    );
+    let all = registry::append(path, &[record])?;
+    Ok(registry::trials_on(&all, &meta.data_fingerprint).trials)
 }
 
 /// One row per policy. PSR is the probabilistic Sharpe ratio against zero and min TRL the

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::train::{min_track_record, print_metrics_table, train_config};
 use crate::agent::network::NetKind;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
+use crate::eval::registry;
 use crate::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use crate::report::{self, plot};
 use crate::train::{Algo, DeviceChoice};
@@ -36,6 +37,10 @@ pub struct WalkForwardArgs {
     /// Output folder (default: checkpoints/walk-forward-<config>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Trial registry that records every seed and whose trials on this data the Deflated Sharpe
+    /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
+    #[arg(long)]
+    registry: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
     /// Print the report as JSON.
@@ -79,6 +84,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         jobs: args.jobs,
         device: args.device,
         progress: multi,
+        registry: Some(registry::resolve(args.registry)),
     })?;
     write_outputs(&out, &report)?;
     if args.json {
@@ -157,6 +163,9 @@ fn print_summary(report: &WalkForwardReport) {
         report.overall.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
     println!("\n{}", report.verdict);
+    if report.deflated_sharpe.is_some() {
+        println!("The Deflated Sharpe Ratio counted {}.", trials_counted(&report.dsr_trials));
+    }
 }
 
 pub fn markdown(report: &WalkForwardReport) -> String {
@@ -221,12 +230,27 @@ pub fn markdown(report: &WalkForwardReport) -> String {
     );
     if let Some(d) = &report.deflated_sharpe {
         md.push_str(&format!(
-            "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3}.\n",
-            d.trials, d.dsr
+            "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3} ({}).\n",
+            d.trials,
+            d.dsr,
+            trials_counted(&report.dsr_trials)
         ));
     }
     if let Some(p) = &report.backtest_overfitting {
         md.push_str(&format!("Probability of backtest overfitting (CSCV over the seeds): {:.3}.\n", p.pbo));
     }
     md
+}
+
+/// Where the Deflated Sharpe Ratio's trials came from, in words.
+fn trials_counted(t: &crate::eval::walk_forward::DsrTrials) -> String {
+    match &t.registry {
+        Some(path) => format!(
+            "every trial on this data in the registry `{}`: {} earlier, {} from this run",
+            path.display(),
+            t.trials.saturating_sub(t.this_run),
+            t.this_run
+        ),
+        None => format!("this run's {} seeds only; no registry", t.this_run),
+    }
 }
