@@ -152,6 +152,7 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
             jobs,
             device: DeviceChoice::Cpu,
             progress: None,
+            registry: None,
         })
         .unwrap()
     };

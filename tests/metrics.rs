@@ -1,6 +1,7 @@
 //! Every metric against values worked out by hand on short series.
 
 use folio::eval::metrics::{Metrics, MetricsConfig, compute, quantile_sorted};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 fn daily() -> MetricsConfig {
     MetricsConfig { periods_per_year: 252.0, risk_free: 0.0 }
@@ -124,4 +125,64 @@ fn spreads_report_median_quartiles_and_range() {
     let s = Spread::of(&[1.0, 2.0, 3.0, 4.0]).unwrap();
     assert_eq!((s.q1, s.median, s.q3), (1.75, 2.5, 3.25));
     assert!(Spread::of(&[f64::NAN]).is_none());
+}
+
+#[test]
+fn psr_and_min_track_record_match_a_hand_worked_skewed_case() {
+    // Returns 4%, 0, 0, 0, 0: mean 0.008, deviations 0.032 and four times -0.008.
+    // Population moments: m2 = (0.032² + 4 · 0.008²) / 5 = 2.56e-4,
+    // m3 = (0.032³ - 4 · 0.008³) / 5 = 6.144e-6, m4 = (0.032⁴ + 4 · 0.008⁴) / 5 = 2.12992e-7,
+    // so skewness γ3 = m3 / m2^1.5 = 1.5 and kurtosis γ4 = m4 / m2² = 3.25.
+    // Sample std sqrt(5 m2 / 4) = sqrt(3.2e-4), per-period Sharpe 0.008 / sqrt(3.2e-4) = 1/sqrt(5).
+    // PSR(0) = Φ(SR sqrt(n - 1) / sqrt(1 - γ3 SR + (γ4 - 1)/4 SR²)); for normal returns
+    // (γ3 = 0, γ4 = 3) the denominator would be sqrt(1 + SR²/2).
+    let values = [1.0, 1.04, 1.04, 1.04, 1.04, 1.04];
+    let m = compute(&values, &[], 0.0, &daily());
+    let sr = 1.0 / 5f64.sqrt();
+    assert!((m.sharpe - sr * 252f64.sqrt()).abs() < 1e-9, "{}", m.sharpe);
+    let factor = 1.0 - 1.5 * sr + (3.25 - 1.0) / 4.0 * sr * sr;
+    let z = sr * 4f64.sqrt() / factor.sqrt();
+    let normal = Normal::standard();
+    assert!((m.psr - normal.cdf(z)).abs() < 1e-9, "PSR {}", m.psr);
+    // The same number written out: Φ(1.345833...) = 0.910822.
+    assert!((m.psr - 0.910_821_883_185_75).abs() < 1e-9, "PSR {}", m.psr);
+    // Normal returns with this Sharpe ratio would give Φ(0.853) = 0.803: the positive skew makes
+    // the positive Sharpe ratio more credible.
+    let normal_psr = normal.cdf(sr * 2.0 / (1.0 + sr * sr / 2.0).sqrt());
+    assert!((normal_psr - 0.803).abs() < 1e-3 && m.psr > normal_psr + 0.1, "{normal_psr}");
+    // MinTRL = 1 + factor (z_0.95 / SR)² = 6.97 periods: more than the 5 observed, consistent
+    // with PSR below 95%.
+    let z95 = normal.inverse_cdf(0.95);
+    let min_trl = m.min_track_record.expect("positive Sharpe ratio");
+    assert!((min_trl - (1.0 + factor * (z95 / sr).powi(2))).abs() < 1e-9, "{min_trl}");
+    assert!((min_trl - 6.974_916_844_250_34).abs() < 1e-9, "{min_trl}");
+}
+
+#[test]
+fn psr_of_a_losing_or_flat_series() {
+    // A losing record: PSR below one half and no track record is long enough.
+    let m = compute(&[1.0, 0.99, 1.0, 0.97, 0.98], &[], 0.0, &daily());
+    assert!(m.sharpe < 0.0 && m.psr < 0.5, "{} {}", m.sharpe, m.psr);
+    assert_eq!(m.min_track_record, None);
+    // No variation: Sharpe, PSR and MinTRL are all undefined, and survive JSON as null.
+    let flat = compute(&[1.0, 1.0, 1.0], &[], 0.0, &daily());
+    assert!(flat.psr.is_nan());
+    assert_eq!(flat.min_track_record, None);
+    let json = serde_json::to_string(&flat).unwrap();
+    assert!(json.contains("\"psr\":null"), "{json}");
+    let back: Metrics = serde_json::from_str(&json).unwrap();
+    assert!(back.psr.is_nan());
+}
+
+#[test]
+fn reports_written_before_psr_still_load() {
+    let m = compute(&[1.0, 1.01, 1.0, 1.02], &[], 0.0, &daily());
+    let mut json = serde_json::to_value(&m).unwrap();
+    let object = json.as_object_mut().unwrap();
+    object.remove("psr");
+    object.remove("min_track_record");
+    let back: Metrics = serde_json::from_value(json).unwrap();
+    assert!(back.psr.is_nan());
+    assert_eq!(back.min_track_record, None);
+    assert_eq!(back.sharpe, m.sharpe);
 }

@@ -7,6 +7,7 @@ mod eval;
 mod plot;
 mod probe;
 mod train;
+mod trials;
 mod walk_forward;
 
 use anyhow::Result;
@@ -43,6 +44,8 @@ enum Command {
     Plot(plot::PlotArgs),
     /// Sanity probes: an oracle that sees tomorrow, a placebo with shuffled returns, collapse checks.
     Probe(probe::ProbeArgs),
+    /// List the trials recorded in the trial registry, with a count per data set.
+    Trials(trials::TrialsArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -56,6 +59,7 @@ pub fn run() -> Result<()> {
         Command::WalkForward(args) => walk_forward::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Trials(args) => trials::run(args),
     }
 }
 

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::agent::network::NetKind;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
 use crate::eval::metrics::{Metrics, MetricsSpread, Spread};
-use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train_seeds};
+use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
+use crate::train::checkpoint;
+use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainOutcome, TrainRequest, train_seeds};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -37,6 +39,10 @@ pub struct TrainArgs {
     /// Continue the run saved in --out.
     #[arg(long, requires = "out")]
     resume: bool,
+    /// Trial registry to record this run in (default: $FOLIO_REGISTRY, else
+    /// checkpoints/trials.jsonl); walk-forward's Deflated Sharpe Ratio counts its trials.
+    #[arg(long)]
+    registry: Option<PathBuf>,
     /// Backend that runs the networks.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -138,6 +144,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     )?;
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
     let summary = TrainSummary { runs: &outcomes, validation_spread: MetricsSpread::of(&agents) };
+    let registry_path = registry::resolve(args.registry.clone());
+    let mut on_data = 0;
+    for outcome in &outcomes {
+        on_data = record_trial(&registry_path, outcome)?;
+    }
     if args.json {
         return super::print_json(&summary);
     }
@@ -154,6 +165,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     let first = &outcomes[0];
+    println!("recorded in {}: {on_data} trials on this data so far", registry_path.display());
     println!();
     println!(
         "validation period {} .. {} (never trained on; each run keeps its best validation, which \
@@ -219,23 +231,67 @@ pub fn print_spread(spread: &MetricsSpread) {
     row("turnover", spread.mean_turnover, false);
 }
 
+/// Record a finished training in the trial registry, from its checkpoint's `meta.json` (the
+/// configuration, data fingerprint and seed it actually ran with). Returns how many trials the
+/// registry now holds on that data.
+fn record_trial(path: &Path, outcome: &TrainOutcome) -> Result<usize> {
+    let meta = checkpoint::load_meta(&outcome.checkpoint)?;
+    let figures = Figures::from_metrics(
+        Sample::Validation,
+        outcome.validation_range.clone(),
+        &outcome.validation.agent,
+        meta.env.data.periods_per_year,
+    );
+    let record = TrialRecord::new(
+        TrialCommand::Train,
+        registry::config_hash(&meta.env, &meta.train),
+        meta.data_fingerprint.clone(),
+        &meta.env,
+        &meta.train,
+        figures,
+        outcome.checkpoint.clone(),
+    );
+    let all = registry::append(path, &[record])?;
+    Ok(registry::trials_on(&all, &meta.data_fingerprint).trials)
+}
+
+/// One row per policy. PSR is the probabilistic Sharpe ratio against zero and min TRL the
+/// periods a track record with this Sharpe ratio, skewness and kurtosis needs for 95% confidence
+/// in a positive Sharpe ratio (Bailey and López de Prado 2012); compare it with the periods shown.
 pub fn print_metrics_table(rows: &[(&str, &Metrics)]) {
     println!(
-        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10}",
-        "policy", "wealth", "CAGR", "vol", "Sharpe", "Sortino", "max DD", "turnover", "costs/yr"
+        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}",
+        "policy",
+        "wealth",
+        "CAGR",
+        "vol",
+        "Sharpe",
+        "PSR",
+        "Sortino",
+        "max DD",
+        "turnover",
+        "costs/yr",
+        "min TRL"
     );
     for (name, m) in rows {
         println!(
-            "{:<24} {:>10.4} {:>7.2}% {:>7.2}% {:>8.3} {:>8.3} {:>7.2}% {:>9.4} {:>9.3}%",
+            "{:<24} {:>10.4} {:>7.2}% {:>7.2}% {:>8.3} {:>6.3} {:>8.3} {:>7.2}% {:>9.4} {:>9.3}% {:>9}",
             name,
             m.final_wealth,
             100.0 * m.cagr,
             100.0 * m.annual_volatility,
             m.sharpe,
+            m.psr,
             m.sortino,
             100.0 * m.max_drawdown,
             m.mean_turnover,
-            100.0 * m.annual_cost_drag
+            100.0 * m.annual_cost_drag,
+            min_track_record(m)
         );
     }
+}
+
+/// The minimum track record length in whole periods, `-` when no length is enough.
+pub fn min_track_record(m: &Metrics) -> String {
+    m.min_track_record.map(|n| format!("{:.0}", n.ceil())).unwrap_or_else(|| "-".into())
 }

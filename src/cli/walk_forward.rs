@@ -2,9 +2,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-use super::train::{print_metrics_table, train_config};
+use super::train::{min_track_record, print_metrics_table, train_config};
 use crate::agent::network::NetKind;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
+use crate::eval::registry;
 use crate::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use crate::report::{self, plot};
 use crate::train::{Algo, DeviceChoice};
@@ -36,6 +37,10 @@ pub struct WalkForwardArgs {
     /// Output folder (default: checkpoints/walk-forward-<config>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Trial registry that records every seed and whose trials on this data the Deflated Sharpe
+    /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
+    #[arg(long)]
+    registry: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
     /// Print the report as JSON.
@@ -79,6 +84,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         jobs: args.jobs,
         device: args.device,
         progress: multi,
+        registry: Some(registry::resolve(args.registry)),
     })?;
     write_outputs(&out, &report)?;
     if args.json {
@@ -153,20 +159,21 @@ fn print_summary(report: &WalkForwardReport) {
         report.config.seeds
     );
     println!(
-        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>10}",
-        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "EW Sharpe"
+        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>10}",
+        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "OOS PSR", "EW Sharpe"
     );
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let equal = f.baseline_sharpe("equal weight");
         println!(
-            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>10.2}",
+            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>10.2}",
             f.fold.index,
             format!("{}..{}", f.train.0, f.train.1),
             format!("{}..{}", f.validation.0, f.validation.1),
             format!("{}..{}", f.test.0, f.test.1),
             median.in_sample.sharpe,
             median.out_of_sample.sharpe,
+            median.out_of_sample.psr,
             equal
         );
     }
@@ -194,6 +201,9 @@ fn print_summary(report: &WalkForwardReport) {
             }
         }
     }
+    if report.deflated_sharpe.is_some() {
+        println!("The Deflated Sharpe Ratio counted {}.", trials_counted(&report.dsr_trials));
+    }
 }
 
 pub fn markdown(report: &WalkForwardReport) -> String {
@@ -215,12 +225,12 @@ pub fn markdown(report: &WalkForwardReport) -> String {
         report.config.seeds
     ));
     md.push_str(&format!("**Verdict.** {}\n\n", report.verdict));
-    md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | equal-weight Sharpe |\n|---|---|---|---|---|---|---|\n");
+    md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|\n");
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let equal = f.baseline_sharpe("equal weight");
         md.push_str(&format!(
-            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.2} |\n",
+            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} |\n",
             f.fold.index,
             f.train.0,
             f.train.1,
@@ -230,28 +240,38 @@ pub fn markdown(report: &WalkForwardReport) -> String {
             f.test.1,
             median.in_sample.sharpe,
             median.out_of_sample.sharpe,
+            median.out_of_sample.psr,
             equal
         ));
     }
-    md.push_str("\n## Stitched out-of-sample results, after costs\n\n| policy | final wealth | CAGR | volatility | Sharpe | Sortino | max drawdown | in-sample Sharpe |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("\n## Stitched out-of-sample results, after costs\n\n| policy | final wealth | CAGR | volatility | Sharpe | PSR | min TRL | Sortino | max drawdown | in-sample Sharpe |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &report.overall {
         let m = &r.metrics;
         md.push_str(&format!(
-            "| {} | {:.3} | {:.2}% | {:.2}% | {:.2} | {:.2} | {:.2}% | {} |\n",
+            "| {} | {:.3} | {:.2}% | {:.2}% | {:.2} | {:.3} | {} | {:.2} | {:.2}% | {} |\n",
             r.policy,
             m.final_wealth,
             100.0 * m.cagr,
             100.0 * m.annual_volatility,
             m.sharpe,
+            m.psr,
+            min_track_record(m),
             m.sortino,
             100.0 * m.max_drawdown,
             r.in_sample_sharpe.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into())
         ));
     }
+    md.push_str(
+        "\nPSR: probability that the true Sharpe ratio is positive, given the track record's length, \
+         skewness and kurtosis; min TRL: periods such a track record needs for 95% confidence \
+         (Bailey and López de Prado 2012).\n",
+    );
     if let Some(d) = &report.deflated_sharpe {
         md.push_str(&format!(
-            "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3}.\n",
-            d.trials, d.dsr
+            "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3} ({}).\n",
+            d.trials,
+            d.dsr,
+            trials_counted(&report.dsr_trials)
         ));
     }
     let sensitivity = &report.cost_sensitivity;
@@ -272,4 +292,17 @@ pub fn markdown(report: &WalkForwardReport) -> String {
         md.push_str(&format!("Probability of backtest overfitting (CSCV over the seeds): {:.3}.\n", p.pbo));
     }
     md
+}
+
+/// Where the Deflated Sharpe Ratio's trials came from, in words.
+fn trials_counted(t: &crate::eval::walk_forward::DsrTrials) -> String {
+    match &t.registry {
+        Some(path) => format!(
+            "every trial on this data in the registry `{}`: {} earlier, {} from this run",
+            path.display(),
+            t.trials.saturating_sub(t.this_run),
+            t.this_run
+        ),
+        None => format!("this run's {} seeds only; no registry", t.this_run),
+    }
 }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::eval::overfitting;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MetricsConfig {
     pub periods_per_year: f64,
@@ -79,6 +81,21 @@ pub struct Metrics {
     /// Fraction of periods with a positive return.
     #[serde(deserialize_with = "nan_if_null")]
     pub hit_rate: f64,
+    /// Probabilistic Sharpe ratio against zero (Bailey and López de Prado 2012): the probability
+    /// that the true Sharpe ratio is positive given the observed one, the number of periods and
+    /// the returns' skewness and kurtosis,
+    /// `Φ( SR̂ sqrt(n - 1) / sqrt(1 - γ̂3 SR̂ + (γ̂4 - 1)/4 SR̂²) )` with `SR̂` the per-period
+    /// Sharpe ratio of the excess returns; see [`overfitting::probabilistic_sharpe_ratio`]. NaN
+    /// when the Sharpe ratio is undefined.
+    #[serde(default = "not_recorded", deserialize_with = "nan_if_null")]
+    pub psr: f64,
+    /// Minimum track record length (Bailey and López de Prado 2012): the periods needed for the
+    /// observed Sharpe ratio, skewness and kurtosis to show a positive true Sharpe ratio at 95%
+    /// confidence, `1 + (1 - γ̂3 SR̂ + (γ̂4 - 1)/4 SR̂²) (z_0.95 / SR̂)²`; see
+    /// [`overfitting::min_track_record_length`]. `None` when the Sharpe ratio is not positive
+    /// (no track record is long enough) or undefined. Compare it with `periods`.
+    #[serde(default)]
+    pub min_track_record: Option<f64>,
 }
 
 /// Metrics of a wealth path `values` (`V_0, ..., V_n`, one per period, starting wealth first),
@@ -108,6 +125,11 @@ pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &Met
     let drawdowns = drawdown_stats(values);
     let calmar = if drawdowns.max > 0.0 { cagr / drawdowns.max } else { f64::NAN };
     let (var_95, cvar_95) = tail_risk(&returns, 0.05);
+    // The per-period Sharpe ratio of the excess returns; undefined exactly when `sharpe` is.
+    let mut sharpe_stats = overfitting::SharpeStats::from_returns(&excess);
+    if sharpe.is_nan() {
+        sharpe_stats.sharpe = f64::NAN;
+    }
     Metrics {
         periods: n,
         total_return: final_wealth - 1.0,
@@ -130,6 +152,8 @@ pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &Met
         } else {
             f64::NAN
         },
+        psr: overfitting::probabilistic_sharpe_ratio(&sharpe_stats, 0.0),
+        min_track_record: overfitting::min_track_record_length(&sharpe_stats, 0.0),
     }
 }
 

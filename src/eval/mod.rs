@@ -9,4 +9,5 @@ pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;
 pub mod probe;
+pub mod registry;
 pub mod walk_forward;

@@ -18,6 +18,7 @@ use crate::eval::baselines;
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::eval::metrics::{Metrics, MetricsConfig, compute};
 use crate::eval::overfitting;
+use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::checkpoint::{self, BEST};
 use crate::train::{DeviceChoice, ProgressMode, TrainConfig, TrainError, TrainRequest, train};
 
@@ -186,6 +187,8 @@ pub struct WalkForwardReport {
     /// The seed whose stitched out-of-sample Sharpe is the median: the agent's headline figure.
     pub median_seed: u64,
     pub deflated_sharpe: Option<overfitting::DeflatedSharpe>,
+    /// Which trials the Deflated Sharpe Ratio counted.
+    pub dsr_trials: DsrTrials,
     pub backtest_overfitting: Option<overfitting::Pbo>,
     /// Stitched out-of-sample CAGR of the median agent and simple baselines across cost rates.
     pub cost_sensitivity: CostSensitivity,
@@ -195,6 +198,20 @@ pub struct WalkForwardReport {
     /// Out-of-sample curves, for pictures and CSV: row labels and one wealth series per policy.
     #[serde(skip)]
     pub curves: Curves,
+}
+
+/// The trials behind the Deflated Sharpe Ratio: with a registry, every trial ever recorded on
+/// this data (this run's seeds included); without one, this run's seeds alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct DsrTrials {
+    /// The trial registry read and appended to; `None` when only this run's seeds counted.
+    pub registry: Option<PathBuf>,
+    /// `N`: trials on this data.
+    pub trials: usize,
+    /// Of them, this run's seeds.
+    pub this_run: usize,
+    /// Of them, those with a defined Sharpe ratio, whose per-period Sharpe ratios give `V`.
+    pub with_sharpe: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -213,6 +230,9 @@ pub struct WalkForwardRequest {
     pub jobs: usize,
     pub device: DeviceChoice,
     pub progress: Option<indicatif::MultiProgress>,
+    /// Trial registry: each seed is recorded there, and the Deflated Sharpe Ratio counts every
+    /// trial it holds on this data. `None`: record nothing and count this run's seeds only.
+    pub registry: Option<PathBuf>,
 }
 
 struct TaskResult {
@@ -221,7 +241,8 @@ struct TaskResult {
 }
 
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, TrainError> {
-    let WalkForwardRequest { env, train: train_config, config, out, jobs, device, progress } = request;
+    let WalkForwardRequest { env, train: train_config, config, out, jobs, device, progress, registry } =
+        request;
     if config.seeds == 0 {
         return Err(TrainError::Setup("walk_forward.seeds must be at least 1".into()));
     }
@@ -397,10 +418,67 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         stitched_cost_sensitivity(&full, &folds, &median_checkpoints, settings, &metrics_config, device)?;
     // Every seed is a trial: the best one is what a careless search would report, so it is
     // the one the Deflated Sharpe Ratio judges, against the spread of all trials.
-    let trial_sharpes: Vec<f64> = agent_returns.iter().map(|r| overfitting::sharpe_ratio(r)).collect();
-    let deflated_sharpe = overfitting::deflated_sharpe_ratio_from_trials(
+    // With a registry, the trials are every configuration and seed ever tried on this data.
+    let data_fingerprint = full.panel.fingerprint();
+    let (trials, dsr_trials) = match &registry {
+        Some(path) => {
+            let period = (label(folds[0].test.0), label(folds[folds.len() - 1].test.1));
+            let hash = registry::walk_forward_config_hash(&env, &train_config, &config);
+            let records: Vec<TrialRecord> = seeds
+                .iter()
+                .zip(&agent_returns)
+                .map(|(&seed, returns)| {
+                    let figures = Figures::from_returns(
+                        Sample::OutOfSample,
+                        period.clone(),
+                        returns,
+                        metrics_config.periods_per_year,
+                    );
+                    TrialRecord::new(
+                        TrialCommand::WalkForward,
+                        hash.clone(),
+                        data_fingerprint.clone(),
+                        &env,
+                        &TrainConfig { seed, ..train_config.clone() },
+                        figures,
+                        out.clone(),
+                    )
+                })
+                .collect();
+            let all = registry::append(path, &records).map_err(|e| TrainError::Setup(e.to_string()))?;
+            let trials = registry::trials_on(&all, &data_fingerprint);
+            (trials, Some(path.clone()))
+        }
+        None => {
+            let sharpes: Vec<f64> = agent_returns
+                .iter()
+                .map(|r| overfitting::sharpe_ratio(r))
+                .filter(|s| s.is_finite())
+                .collect();
+            let trials = registry::DataTrials {
+                data_fingerprint: data_fingerprint.clone(),
+                trials: seeds.len(),
+                sharpe_per_period: sharpes,
+            };
+            (trials, None)
+        }
+    };
+    let dsr_trials = DsrTrials {
+        registry: dsr_trials,
+        trials: trials.trials,
+        this_run: seeds.len(),
+        with_sharpe: trials.sharpe_per_period.len(),
+    };
+    // N counts every trial; V is the sample variance of the defined per-period Sharpe ratios.
+    let variance = if trials.sharpe_per_period.len() >= 2 {
+        crate::eval::metrics::sample_std(&trials.sharpe_per_period).powi(2)
+    } else {
+        0.0
+    };
+    let deflated_sharpe = overfitting::deflated_sharpe_ratio(
         &overfitting::SharpeStats::from_returns(&agent_returns[best]),
-        &trial_sharpes,
+        trials.trials,
+        variance,
     )
     .ok();
     let backtest_overfitting = if agent_returns.len() >= 2 {
@@ -436,11 +514,12 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         config,
         train: train_config,
         data: env.data.file.display().to_string(),
-        data_fingerprint: full.panel.fingerprint(),
+        data_fingerprint,
         folds: fold_reports,
         overall,
         median_seed: seeds[median],
         deflated_sharpe,
+        dsr_trials,
         backtest_overfitting,
         cost_sensitivity,
         verdict,

@@ -1,0 +1,98 @@
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+
+use crate::eval::registry::{self, Sample, TrialRecord};
+
+#[derive(Debug, Args)]
+pub struct TrialsArgs {
+    /// Trial registry (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    /// Only trials on the data with this fingerprint (or a prefix of it).
+    #[arg(long)]
+    data: Option<String>,
+    /// Print the trials and counts as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct DataCount {
+    data_fingerprint: String,
+    trials: usize,
+}
+
+#[derive(Serialize)]
+struct Listing {
+    registry: PathBuf,
+    /// Oldest first.
+    trials: Vec<TrialRecord>,
+    /// Trials per data fingerprint: the `N` of the Deflated Sharpe Ratio on that data.
+    by_data: Vec<DataCount>,
+}
+
+pub fn run(args: TrialsArgs) -> Result<()> {
+    let path = registry::resolve(args.registry);
+    let mut trials = registry::read(&path)?;
+    if let Some(prefix) = &args.data {
+        trials.retain(|t| t.data_fingerprint.starts_with(prefix.as_str()));
+    }
+    // Newest last: file order is append order, and a stable sort keeps it among equal times.
+    trials.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+    let by_data = registry::count_by_data(&trials)
+        .into_iter()
+        .map(|(data_fingerprint, trials)| DataCount { data_fingerprint, trials })
+        .collect();
+    let listing = Listing { registry: path, trials, by_data };
+    if args.json {
+        return super::print_json(&listing);
+    }
+    print_table(&listing);
+    Ok(())
+}
+
+fn short(text: &str, n: usize) -> &str {
+    text.get(..n).unwrap_or(text)
+}
+
+fn print_table(listing: &Listing) {
+    if listing.trials.is_empty() {
+        println!("no trials recorded in {}", listing.registry.display());
+        return;
+    }
+    println!(
+        "{:<19} {:<12} {:<16} {:>5} {:<12} {:<12} {:<27} {:>14}",
+        "time (UTC)", "command", "algo/net", "seed", "config", "data", "period", "Sharpe"
+    );
+    for t in &listing.trials {
+        let sample = match t.figures.sample {
+            Sample::Validation => "val",
+            Sample::OutOfSample => "OOS",
+        };
+        println!(
+            "{:<19} {:<12} {:<16} {:>5} {:<12} {:<12} {:<27} {:>8.3} ({sample})",
+            short(&t.timestamp, 19).replace('T', " "),
+            t.command.to_string(),
+            format!("{}/{}", t.algo, t.net),
+            t.seed,
+            short(&t.config_hash, 12),
+            short(&t.data_fingerprint, 12),
+            format!("{}..{}", t.figures.period.0, t.figures.period.1),
+            t.figures.sharpe
+        );
+    }
+    println!();
+    for d in &listing.by_data {
+        let file = listing.trials.iter().rev().find(|t| t.data_fingerprint == d.data_fingerprint);
+        println!(
+            "data {} ({}): {} trial{}",
+            short(&d.data_fingerprint, 12),
+            file.map(|t| t.data.as_str()).unwrap_or("?"),
+            d.trials,
+            if d.trials == 1 { "" } else { "s" }
+        );
+    }
+    println!("(Sharpe annualized, after costs; val = validation period, OOS = stitched walk-forward tests)");
+}

@@ -1,0 +1,549 @@
+//! The trial registry: one record per trained agent that `folio train` or `folio walk-forward`
+//! has run, so that the Deflated Sharpe Ratio (Bailey and López de Prado 2014) counts the
+//! trials actually tried on a data set, not a number the user types in.
+//!
+//! The registry is a JSON-lines file, [`DEFAULT_PATH`] unless the command line (`--registry`)
+//! or the [`ENV_VAR`] environment variable names another. Each line is one [`TrialRecord`]:
+//! when, which command, a hash of the configuration ([`config_hash`]), the data's fingerprint,
+//! the seed, the folio version, the algorithm and network, the period its figures are for and
+//! those figures, and where the agent was saved.
+//!
+//! **Appending never loses earlier records.** [`append`] takes a lock file next to the registry
+//! (`<registry>.lock`, created exclusively, so two folio processes never append at once; a
+//! process-wide mutex also orders the threads of one process), reads the whole file, refuses
+//! to go on if any line is not a record (the error names the file and the line), and writes the
+//! old lines byte for byte followed by the new ones to a temporary file that is renamed over the
+//! registry ([`crate::atomic`]). A crash leaves either the old file or the new one, never half
+//! of one. A lock left behind by a killed process makes later appends fail after
+//! [`LOCK_WAIT`] with a message naming the lock file to delete.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::EnvConfig;
+use crate::eval::metrics::{self, Metrics, nan_if_null};
+use crate::eval::walk_forward::WalkForwardConfig;
+use crate::train::TrainConfig;
+
+/// Where the registry lives unless `--registry` or [`ENV_VAR`] says otherwise.
+pub const DEFAULT_PATH: &str = "checkpoints/trials.jsonl";
+
+/// Environment variable naming the registry file.
+pub const ENV_VAR: &str = "FOLIO_REGISTRY";
+
+/// How long [`append`] waits for another process's lock before giving up.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("trial registry {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("trial registry {}, line {line}: not a trial record ({reason}); fix or remove that line", path.display())]
+    Corrupt { path: PathBuf, line: usize, reason: String },
+    #[error(
+        "trial registry {}: still locked by {} after {} s; if no folio is running, delete that lock file",
+        path.display(),
+        lock.display(),
+        LOCK_WAIT.as_secs()
+    )]
+    Locked { path: PathBuf, lock: PathBuf },
+}
+
+/// The registry to use: the `--registry` flag if given, else [`ENV_VAR`] if set and not
+/// empty, else [`DEFAULT_PATH`].
+pub fn resolve(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+/// The command that ran a trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrialCommand {
+    Train,
+    WalkForward,
+}
+
+impl std::fmt::Display for TrialCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrialCommand::Train => "train",
+            TrialCommand::WalkForward => "walk-forward",
+        })
+    }
+}
+
+/// Which kind of period a trial's figures were measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sample {
+    /// `folio train`'s validation period, on which the kept network was selected.
+    Validation,
+    /// Walk-forward test windows, stitched: never seen by training or selection.
+    OutOfSample,
+}
+
+/// A trial's figures over one period, after costs. Sharpe ratios with a zero risk-free rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub sample: Sample,
+    /// First and last rows of the period (dates, or period numbers for undated data).
+    pub period: (String, String),
+    /// Number of returns.
+    pub periods: usize,
+    pub periods_per_year: f64,
+    /// Annualized Sharpe ratio, as reports show it.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub sharpe: f64,
+    /// Per-period Sharpe ratio `mean / std`: what the Deflated Sharpe Ratio compares.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub sharpe_per_period: f64,
+    /// Mean per-period simple return.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub mean: f64,
+    /// Sample standard deviation (`n - 1`) of the per-period returns.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub std: f64,
+}
+
+impl Figures {
+    /// Figures of per-period simple returns.
+    pub fn from_returns(
+        sample: Sample,
+        period: (String, String),
+        returns: &[f64],
+        periods_per_year: f64,
+    ) -> Self {
+        let mean = metrics::mean(returns);
+        let std = metrics::sample_std(returns);
+        let sharpe_per_period = metrics::sharpe(returns, 1.0);
+        Self {
+            sample,
+            period,
+            periods: returns.len(),
+            periods_per_year,
+            sharpe: sharpe_per_period * periods_per_year.sqrt(),
+            sharpe_per_period,
+            mean,
+            std,
+        }
+    }
+
+    /// Figures recovered from [`Metrics`] computed with a zero risk-free rate (as training
+    /// validates): `std = vol / sqrt(P)`, per-period Sharpe `SR / sqrt(P)`, `mean = SR_p std`.
+    pub fn from_metrics(
+        sample: Sample,
+        period: (String, String),
+        m: &Metrics,
+        periods_per_year: f64,
+    ) -> Self {
+        let root = periods_per_year.sqrt();
+        let std = m.annual_volatility / root;
+        let sharpe_per_period = m.sharpe / root;
+        Self {
+            sample,
+            period,
+            periods: m.periods,
+            periods_per_year,
+            sharpe: m.sharpe,
+            sharpe_per_period,
+            mean: sharpe_per_period * std,
+            std,
+        }
+    }
+}
+
+/// One trained agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// When the trial was recorded, RFC 3339 in UTC.
+    pub timestamp: String,
+    pub command: TrialCommand,
+    /// [`config_hash`] (or [`walk_forward_config_hash`]) of the configuration: the same for
+    /// every seed of one configuration.
+    pub config_hash: String,
+    /// [`crate::data::PricePanel::fingerprint`] of the prices the trial saw.
+    pub data_fingerprint: String,
+    /// The price file, for people; the fingerprint is what counts.
+    pub data: String,
+    pub seed: u64,
+    pub folio_version: String,
+    pub algo: String,
+    pub net: String,
+    pub figures: Figures,
+    /// The checkpoint folder (for walk-forward, the run's folder holding `fold-*/seed-*`).
+    pub checkpoint: PathBuf,
+}
+
+impl TrialRecord {
+    /// A record stamped now, with this folio's version, for `train`'s configuration and seed.
+    pub fn new(
+        command: TrialCommand,
+        config_hash: String,
+        data_fingerprint: String,
+        env: &EnvConfig,
+        train: &TrainConfig,
+        figures: Figures,
+        checkpoint: PathBuf,
+    ) -> Self {
+        Self {
+            timestamp: now_rfc3339(),
+            command,
+            config_hash,
+            data_fingerprint,
+            data: env.data.file.display().to_string(),
+            seed: train.seed,
+            folio_version: env!("CARGO_PKG_VERSION").to_string(),
+            algo: label(&train.algo),
+            net: label(&train.net.kind),
+            figures,
+            checkpoint,
+        }
+    }
+}
+
+/// The serde name of a unit enum variant (`direct`, `eiie`), else its debug name in lower case.
+fn label(value: &(impl Serialize + std::fmt::Debug)) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{value:?}").to_lowercase(),
+    }
+}
+
+/// The current time as RFC 3339 in UTC with milliseconds, e.g. `2026-01-02T03:04:05.678Z`.
+pub fn now_rfc3339() -> String {
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// SHA-256 of a value's canonical JSON (object keys sorted), hex, first 16 bytes.
+fn hash_json(value: serde_json::Value) -> String {
+    // `serde_json::Value` keeps object keys sorted, so the text does not depend on the order in
+    // which structs declare their fields.
+    let text = value.to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn config_value(env: &EnvConfig, train: &TrainConfig) -> serde_json::Map<String, serde_json::Value> {
+    // The seed is recorded beside the hash, so every seed of one configuration shares a hash.
+    let train = TrainConfig { seed: 0, ..train.clone() };
+    let mut map = serde_json::Map::new();
+    map.insert("env".into(), serde_json::to_value(env).expect("env config serializes"));
+    map.insert("train".into(), serde_json::to_value(&train).expect("train config serializes"));
+    map
+}
+
+/// Hash of an environment and training configuration, the seed left out: sha256 of their
+/// JSON, hex, first 16 bytes (32 characters). Any other change (steps, learning rate, costs,
+/// periods, features, ...) changes it.
+pub fn config_hash(env: &EnvConfig, train: &TrainConfig) -> String {
+    hash_json(serde_json::Value::Object(config_value(env, train)))
+}
+
+/// [`config_hash`] of a walk-forward run: the environment, the training configuration (seed
+/// left out) and the fold layout (seed count left out).
+pub fn walk_forward_config_hash(
+    env: &EnvConfig,
+    train: &TrainConfig,
+    walk_forward: &WalkForwardConfig,
+) -> String {
+    let mut map = config_value(env, train);
+    let folds = WalkForwardConfig { seeds: 0, ..*walk_forward };
+    map.insert("walk_forward".into(), serde_json::to_value(folds).expect("walk-forward config serializes"));
+    hash_json(serde_json::Value::Object(map))
+}
+
+/// Every record in the registry at `path`, in file order (oldest first); none if the file does
+/// not exist. Blank lines are skipped; any other line that is not a record is an error naming
+/// the file and the line.
+pub fn read(path: &Path) -> Result<Vec<TrialRecord>, RegistryError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(RegistryError::Io { path: path.to_path_buf(), source }),
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<Vec<TrialRecord>, RegistryError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| RegistryError::Corrupt {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Orders appends among the threads of this process; the lock file orders processes.
+static APPENDING: Mutex<()> = Mutex::new(());
+
+/// Holds `<registry>.lock` while it lives.
+struct LockFile(PathBuf);
+
+impl LockFile {
+    fn acquire(registry: &Path) -> Result<Self, RegistryError> {
+        let mut name =
+            registry.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "trials.jsonl".into());
+        name.push(".lock");
+        let lock = registry.with_file_name(name);
+        let io = |source| RegistryError::Io { path: registry.to_path_buf(), source };
+        if let Some(folder) = lock.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(io)?;
+        }
+        let start = Instant::now();
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+                Ok(mut file) => {
+                    // For whoever finds a stale lock: which process held it.
+                    let _ = writeln!(file, "{}", std::process::id());
+                    return Ok(Self(lock));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if start.elapsed() > LOCK_WAIT {
+                        return Err(RegistryError::Locked { path: registry.to_path_buf(), lock });
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(source) => return Err(io(source)),
+            }
+        }
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Append `records` to the registry at `path` (created with its folder if missing) and return
+/// every record it now holds, oldest first. Earlier lines are kept byte for byte; see the
+/// module documentation for the locking and the atomic write.
+pub fn append(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, RegistryError> {
+    let _in_process = APPENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _lock = LockFile::acquire(path)?;
+    let io = |source| RegistryError::Io { path: path.to_path_buf(), source };
+    let mut text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(io(source)),
+    };
+    let mut all = parse(path, &text)?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for record in records {
+        // serde_json writes NaN as null, which `nan_if_null` reads back as NaN.
+        text.push_str(&serde_json::to_string(record).expect("trial record serializes"));
+        text.push('\n');
+    }
+    crate::atomic::write_bytes_atomically(path, text.as_bytes()).map_err(io)?;
+    all.extend_from_slice(records);
+    Ok(all)
+}
+
+/// Trials on one data set, for the Deflated Sharpe Ratio.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataTrials {
+    pub data_fingerprint: String,
+    /// Every trial recorded on this data: `N`.
+    pub trials: usize,
+    /// Per-period Sharpe ratios of the trials that have one (a flat record has none): their
+    /// sample variance is `V`.
+    pub sharpe_per_period: Vec<f64>,
+}
+
+/// The trials in `records` on the data with this fingerprint.
+pub fn trials_on(records: &[TrialRecord], data_fingerprint: &str) -> DataTrials {
+    let on_data: Vec<&TrialRecord> =
+        records.iter().filter(|r| r.data_fingerprint == data_fingerprint).collect();
+    DataTrials {
+        data_fingerprint: data_fingerprint.to_string(),
+        trials: on_data.len(),
+        sharpe_per_period: on_data
+            .iter()
+            .map(|r| r.figures.sharpe_per_period)
+            .filter(|s| s.is_finite())
+            .collect(),
+    }
+}
+
+/// How many trials each data fingerprint has, in order of first appearance.
+pub fn count_by_data(records: &[TrialRecord]) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for r in records {
+        match counts.iter_mut().find(|(fp, _)| *fp == r.data_fingerprint) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.data_fingerprint.clone(), 1)),
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> EnvConfig {
+        EnvConfig::load(Path::new(crate::config::DEFAULT_CONFIG)).expect("the bundled default loads")
+    }
+
+    fn record(seed: u64, sharpe_per_period: f64, fingerprint: &str) -> TrialRecord {
+        let train = TrainConfig { seed, ..TrainConfig::default() };
+        let env = env();
+        let returns: Vec<f64> =
+            (0..50).map(|i| 0.01 * ((i * 7 + seed as usize) % 5) as f64 - 0.018).collect();
+        let mut figures =
+            Figures::from_returns(Sample::Validation, ("a".into(), "b".into()), &returns, 252.0);
+        figures.sharpe_per_period = sharpe_per_period;
+        TrialRecord::new(
+            TrialCommand::Train,
+            config_hash(&env, &train),
+            fingerprint.into(),
+            &env,
+            &train,
+            figures,
+            PathBuf::from(format!("checkpoints/run-s{seed}")),
+        )
+    }
+
+    #[test]
+    fn append_keeps_earlier_records_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/trials.jsonl");
+        assert!(read(&path).unwrap().is_empty(), "a missing registry has no trials");
+        let first = append(&path, &[record(0, 0.05, "aaa")]).unwrap();
+        assert_eq!(first.len(), 1);
+        let before = std::fs::read_to_string(&path).unwrap();
+        let all = append(&path, &[record(1, 0.02, "aaa"), record(2, f64::NAN, "bbb")]).unwrap();
+        assert_eq!(all.len(), 3);
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(after.starts_with(&before), "earlier lines are kept as they were");
+        assert_eq!(after.lines().count(), 3);
+        let back = read(&path).unwrap();
+        assert_eq!(back.iter().map(|r| r.seed).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(back[0], all[0]);
+        assert!(back[2].figures.sharpe_per_period.is_nan(), "NaN survives as null");
+        assert!(!path.with_file_name("trials.jsonl.lock").exists(), "the lock is released");
+        let on_a = trials_on(&back, "aaa");
+        assert_eq!((on_a.trials, on_a.sharpe_per_period.clone()), (2, vec![0.05, 0.02]));
+        let on_b = trials_on(&back, "bbb");
+        assert_eq!((on_b.trials, on_b.sharpe_per_period.len()), (1, 0));
+        assert_eq!(count_by_data(&back), vec![("aaa".to_string(), 2), ("bbb".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_file_without_a_final_newline_still_appends_on_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trials.jsonl");
+        let line = serde_json::to_string(&record(0, 0.1, "aaa")).unwrap();
+        std::fs::write(&path, format!("{line}\n\n{line}")).unwrap();
+        let all = append(&path, &[record(1, 0.2, "aaa")]).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(read(&path).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn concurrent_appends_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trials.jsonl");
+        std::thread::scope(|scope| {
+            for t in 0..4u64 {
+                let path = &path;
+                scope.spawn(move || {
+                    for i in 0..5 {
+                        append(path, &[record(10 * t + i, 0.01, "aaa")]).unwrap();
+                    }
+                });
+            }
+        });
+        let mut seeds: Vec<u64> = read(&path).unwrap().iter().map(|r| r.seed).collect();
+        seeds.sort();
+        assert_eq!(seeds, (0..4).flat_map(|t| (0..5).map(move |i| 10 * t + i)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_corrupt_line_is_an_error_naming_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trials.jsonl");
+        let good = serde_json::to_string(&record(0, 0.1, "aaa")).unwrap();
+        std::fs::write(&path, format!("{good}\n{good}\n{{\"timestamp\": \"oops\"\n")).unwrap();
+        let error = read(&path).unwrap_err();
+        assert!(matches!(error, RegistryError::Corrupt { line: 3, .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()) && message.contains("line 3"), "{message}");
+        // Appending refuses to touch a registry it cannot read, and leaves it as it was.
+        let before = std::fs::read(&path).unwrap();
+        let error = append(&path, &[record(1, 0.1, "aaa")]).unwrap_err();
+        assert!(error.to_string().contains("line 3"), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_stale_lock_is_an_error_naming_it() {
+        // Not run against the real 30 s wait: only the message is checked.
+        let error =
+            RegistryError::Locked { path: "r/trials.jsonl".into(), lock: "r/trials.jsonl.lock".into() };
+        assert!(error.to_string().contains("r/trials.jsonl.lock"), "{error}");
+    }
+
+    #[test]
+    fn config_hash_is_stable_ignores_the_seed_and_sees_any_change() {
+        let env = env();
+        let train = TrainConfig::default();
+        let hash = config_hash(&env, &train);
+        assert_eq!(hash.len(), 32, "16 bytes in hex");
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(hash, config_hash(&env.clone(), &train.clone()), "stable");
+        assert_eq!(hash, config_hash(&env, &TrainConfig { seed: 7, ..train.clone() }), "seeds share a hash");
+        assert_ne!(hash, config_hash(&env, &TrainConfig { steps: train.steps + 1, ..train.clone() }));
+        assert_ne!(
+            hash,
+            config_hash(&env, &TrainConfig { learning_rate: train.learning_rate * 2.0, ..train.clone() })
+        );
+        let mut other_env = env.clone();
+        other_env.costs.buy += 0.0001;
+        assert_ne!(hash, config_hash(&other_env, &train));
+        let mut other_window = env.clone();
+        other_window.features.window += 1;
+        assert_ne!(hash, config_hash(&other_window, &train));
+        let folds = WalkForwardConfig::default();
+        let wf = walk_forward_config_hash(&env, &train, &folds);
+        assert_ne!(wf, hash);
+        assert_eq!(wf, walk_forward_config_hash(&env, &train, &WalkForwardConfig { seeds: 9, ..folds }));
+        assert_ne!(wf, walk_forward_config_hash(&env, &train, &WalkForwardConfig { folds: 2, ..folds }));
+    }
+
+    #[test]
+    fn figures_from_metrics_match_figures_from_returns() {
+        let values = [1.0, 1.01, 0.995, 1.02, 1.03, 1.01, 1.04];
+        let returns: Vec<f64> = values.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let m = metrics::compute(&values, &[], 0.0, &metrics::MetricsConfig::default());
+        let span = ("0".to_string(), "6".to_string());
+        let a = Figures::from_returns(Sample::Validation, span.clone(), &returns, 252.0);
+        let b = Figures::from_metrics(Sample::Validation, span, &m, 252.0);
+        assert_eq!(a.periods, b.periods);
+        for (x, y) in [
+            (a.sharpe, b.sharpe),
+            (a.sharpe_per_period, b.sharpe_per_period),
+            (a.mean, b.mean),
+            (a.std, b.std),
+        ] {
+            assert!((x - y).abs() < 1e-12 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn the_flag_wins_over_the_default() {
+        assert_eq!(resolve(Some("x/y.jsonl".into())), PathBuf::from("x/y.jsonl"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The trial registry across real command-line runs: two `folio train` runs on the same data
+//! are two trials, and `folio trials` counts them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn folio(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(args)
+        // The registry comes from --registry here, never from the environment.
+        .env_remove("FOLIO_REGISTRY")
+        .output()
+        .expect("the folio binary runs");
+    assert!(
+        output.status.success(),
+        "folio {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+/// A small synthetic market (300 weekdays, 3 assets) and a config over it with a 10-period window.
+fn tiny_config(dir: &Path) -> std::path::PathBuf {
+    let prices = dir.join("prices.csv");
+    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "300", "--seed", "4"]);
+    let text = std::fs::read_to_string(&prices).unwrap();
+    let dates: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(dates.len(), 300);
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[data]
+file = "prices.csv"
+
+[periods.train]
+to = "{}"
+
+[periods.validation]
+from = "{}"
+to = "{}"
+
+[periods.test]
+from = "{}"
+
+[features]
+window = 10
+features = ["log_return"]
+
+[episode]
+horizon = 30
+
+[walk_forward]
+train_periods = 100
+validation_periods = 40
+test_periods = 40
+embargo = 2
+"#,
+            dates[199], dates[200], dates[249], dates[250]
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn two_training_runs_are_two_trials_on_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let registry = dir.path().join("trials.jsonl");
+    for (seed, out) in [("1", "run-a"), ("2", "run-b")] {
+        let out = dir.path().join(out);
+        let output = folio(&[
+            "train",
+            "--config",
+            path(&config),
+            "--steps",
+            "500",
+            "--seed",
+            seed,
+            "--seeds",
+            "1",
+            "--out",
+            path(&out),
+            "--registry",
+            path(&registry),
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("PSR"), "the metrics table shows PSR:\n{stdout}");
+        assert!(stdout.contains("recorded in"), "{stdout}");
+    }
+    assert_eq!(std::fs::read_to_string(&registry).unwrap().lines().count(), 2);
+
+    let output = folio(&["trials", "--registry", path(&registry), "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let trials = listing["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    let fingerprint = trials[0]["data_fingerprint"].as_str().unwrap();
+    assert_eq!(trials[1]["data_fingerprint"].as_str().unwrap(), fingerprint, "the same data");
+    assert_eq!(listing["by_data"][0]["data_fingerprint"].as_str().unwrap(), fingerprint);
+    assert_eq!(listing["by_data"][0]["trials"].as_u64(), Some(2));
+    assert_eq!(listing["by_data"].as_array().unwrap().len(), 1);
+    // Same configuration, different seeds: one config hash, two seeds, newest last.
+    assert_eq!(trials[0]["config_hash"], trials[1]["config_hash"]);
+    assert_eq!((trials[0]["seed"].as_u64(), trials[1]["seed"].as_u64()), (Some(1), Some(2)));
+    assert!(trials[0]["timestamp"].as_str().unwrap() <= trials[1]["timestamp"].as_str().unwrap());
+    assert_eq!(trials[0]["command"], "train");
+    assert_eq!(trials[0]["figures"]["sample"], "validation");
+    assert_eq!(trials[0]["figures"]["periods"].as_u64(), Some(49), "validation rows 200..=249");
+
+    // Filtering by a fingerprint prefix keeps them; another fingerprint has none.
+    let output = folio(&["trials", "--registry", path(&registry), "--data", &fingerprint[..8], "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["trials"].as_array().unwrap().len(), 2);
+    let output = folio(&["trials", "--registry", path(&registry), "--data", "not-a-fingerprint", "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["trials"].as_array().unwrap().len(), 0);
+
+    // The table names the count per data set.
+    let output = folio(&["trials", "--registry", path(&registry)]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains(&format!("data {}", &fingerprint[..12])) && table.contains("2 trials"), "{table}");
+
+    // A walk-forward on the same data records one trial per seed, and its Deflated Sharpe Ratio
+    // counts every trial on that data: the two trainings and its own two seeds.
+    let output = folio(&[
+        "walk-forward",
+        "--config",
+        path(&config),
+        "--steps",
+        "300",
+        "--folds",
+        "2",
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--out",
+        path(&dir.path().join("wf")),
+        "--registry",
+        path(&registry),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["dsr_trials"]["trials"].as_u64(), Some(4), "{}", report["dsr_trials"]);
+    assert_eq!(report["dsr_trials"]["this_run"].as_u64(), Some(2));
+    assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(4));
+    let output = folio(&["trials", "--registry", path(&registry), "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["by_data"][0]["trials"].as_u64(), Some(4));
+    let last = &listing["trials"][3];
+    assert_eq!(
+        (last["command"].as_str(), last["figures"]["sample"].as_str()),
+        (Some("walk-forward"), Some("out_of_sample"))
+    );
+}
