@@ -181,6 +181,10 @@ fn print_summary(report: &WalkForwardReport) {
     let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
         report.overall.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
+    if report.seed_spread.runs > 1 {
+        println!("\nagents' stitched out-of-sample figures across seeds:");
+        super::train::print_spread(&report.seed_spread);
+    }
     let sensitivity = &report.cost_sensitivity;
     println!("\nstitched CAGR by cost rate (median agent):");
     for (name, cagr) in &sensitivity.cagr {
@@ -266,6 +270,29 @@ pub fn markdown(report: &WalkForwardReport) -> String {
          skewness and kurtosis; min TRL: periods such a track record needs for 95% confidence \
          (Bailey and López de Prado 2012).\n",
     );
+    let spread = &report.seed_spread;
+    md.push_str(&format!(
+        "\n## Spread across the {} seeds (stitched out-of-sample)\n\n| metric | median | IQR | min .. max |\n|---|---|---|---|\n",
+        spread.runs
+    ));
+    for (name, s, percent) in [
+        ("Sharpe", spread.sharpe, false),
+        ("CAGR", spread.cagr, true),
+        ("max drawdown", spread.max_drawdown, true),
+        ("final wealth", spread.final_wealth, false),
+    ] {
+        let cell = |v: f64| if percent { format!("{:.2}%", 100.0 * v) } else { format!("{v:.3}") };
+        if let Some(s) = s {
+            md.push_str(&format!(
+                "| {name} | {} | {} .. {} | {} .. {} |\n",
+                cell(s.median),
+                cell(s.q1),
+                cell(s.q3),
+                cell(s.min),
+                cell(s.max)
+            ));
+        }
+    }
     if let Some(d) = &report.deflated_sharpe {
         md.push_str(&format!(
             "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3} ({}).\n",

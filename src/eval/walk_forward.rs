@@ -16,7 +16,7 @@ use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
-use crate::eval::metrics::{Metrics, MetricsConfig, compute};
+use crate::eval::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
 use crate::eval::overfitting;
 use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::checkpoint::{self, BEST};
@@ -186,6 +186,8 @@ pub struct WalkForwardReport {
     pub overall: Vec<OverallRow>,
     /// The seed whose stitched out-of-sample Sharpe is the median: the agent's headline figure.
     pub median_seed: u64,
+    /// Median, IQR and range of the seeds' stitched out-of-sample metrics.
+    pub seed_spread: MetricsSpread,
     pub deflated_sharpe: Option<overfitting::DeflatedSharpe>,
     /// Which trials the Deflated Sharpe Ratio counted.
     pub dsr_trials: DsrTrials,
@@ -412,6 +414,8 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
     let median = by_sharpe[(seeds.len() - 1) / 2];
     let best = *by_sharpe.last().expect("at least one seed");
+    let seed_spread =
+        MetricsSpread::of(&overall[..seeds.len()].iter().map(|r| &r.metrics).collect::<Vec<_>>());
     let median_checkpoints: Vec<PathBuf> =
         (0..folds.len()).map(|k| results[k * config.seeds + median].seed.checkpoint.clone()).collect();
     let cost_sensitivity =
@@ -518,6 +522,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         folds: fold_reports,
         overall,
         median_seed: seeds[median],
+        seed_spread,
         deflated_sharpe,
         dsr_trials,
         backtest_overfitting,
