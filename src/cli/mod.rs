@@ -1,6 +1,7 @@
 //! The `folio` command line: parses arguments and calls the library. Nothing here computes
 //! anything a test or benchmark would need; it only wires library calls to files and the terminal.
 
+mod bench;
 mod data;
 mod env;
 mod eval;
@@ -40,6 +41,8 @@ enum Command {
     WalkForward(walk_forward::WalkForwardArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
+    /// Measure environment and training throughput with the same shape of work as the Python peers.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -52,6 +55,7 @@ pub fn run() -> Result<()> {
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
