@@ -51,16 +51,18 @@ pub struct BenchOptions {
     pub ppo_updates: usize,
     /// Timed MLP steps (after 20 warm-up steps).
     pub mlp_steps: usize,
+    /// Only the groups (`env`, `direct`, `ppo`, `mlp`) whose name starts with this; all if `None`.
+    pub only: Option<&'static str>,
 }
 
 impl BenchOptions {
     pub fn full() -> Self {
-        Self { env_seconds: 0.5, direct_episodes: 3, ppo_updates: 2, mlp_steps: 200 }
+        Self { env_seconds: 0.5, direct_episodes: 3, ppo_updates: 2, mlp_steps: 200, only: None }
     }
 
     /// Seconds instead of minutes: checks that everything runs, figures are rough.
     pub fn quick() -> Self {
-        Self { env_seconds: 0.02, direct_episodes: 1, ppo_updates: 1, mlp_steps: 5 }
+        Self { env_seconds: 0.02, direct_episodes: 1, ppo_updates: 1, mlp_steps: 5, only: None }
     }
 }
 
@@ -214,8 +216,8 @@ pub fn direct_eiie_seconds_per_episode(
     })
 }
 
-/// Environment steps per second of PPO training with an MLP (64-64, tanh) on folio's default
-/// environment (20 assets, five features, window 50, exact costs): rollouts and gradient epochs.
+/// Environment steps per second of PPO training with an MLP (64-64, tanh) on `base`'s
+/// environment: rollouts and gradient epochs, `updates` times.
 pub fn ppo_mlp_steps_per_second(
     base: &EnvConfig,
     envs: usize,
@@ -311,6 +313,7 @@ pub fn run_all(
         report(&row);
         rows.push(row);
     };
+    let wanted = |group: &str| options.only.is_none_or(|only| group.starts_with(only));
     let row =
         |key: &str, what: String, value: f64, unit: &str, peer: Option<&str>, threads: usize| BenchRow {
             key: key.into(),
@@ -335,7 +338,7 @@ pub fn run_all(
         (false, CostModel::Exact, 1, 1, Some(peer::FINRL_PO_ENV)),
         (false, CostModel::Exact, 64, 2, None),
     ];
-    for (log_return_only, cost_model, batch, threads, peer) in cases {
+    for (log_return_only, cost_model, batch, threads, peer) in cases.into_iter().filter(|_| wanted("env")) {
         // The numpy env charges 0.1%; FinRL's PortfolioOptimizationEnv 0.25%.
         let rate = if cost_model == CostModel::Exact { 0.0025 } else { 0.001 };
         let (market, range, settings) = env_market(&base, log_return_only, cost_model, rate)?;
@@ -352,57 +355,75 @@ pub fn run_all(
         ));
     }
 
-    let seconds = direct_eiie_seconds_per_episode(&base, options.direct_episodes, 2)?;
-    push(row(
-        "direct_eiie_episode",
-        "folio direct PG + EIIE: s/episode (1000 days, batch 100)".into(),
-        seconds,
-        "s",
-        Some(peer::FINRL_EIIE_EPISODE),
-        2,
-    ));
-    push(row(
-        "direct_eiie_rate",
-        "folio direct PG + EIIE: env-steps/s trained".into(),
-        1000.0 / seconds,
-        "steps/s",
-        Some(peer::FINRL_EIIE_RATE),
-        2,
-    ));
+    if wanted("direct") {
+        let seconds = direct_eiie_seconds_per_episode(&base, options.direct_episodes, 2)?;
+        push(row(
+            "direct_eiie_episode",
+            "folio direct PG + EIIE: s/episode (1000 days, batch 100)".into(),
+            seconds,
+            "s",
+            Some(peer::FINRL_EIIE_EPISODE),
+            2,
+        ));
+        push(row(
+            "direct_eiie_rate",
+            "folio direct PG + EIIE: env-steps/s trained".into(),
+            1000.0 / seconds,
+            "steps/s",
+            Some(peer::FINRL_EIIE_RATE),
+            2,
+        ));
+    }
 
-    // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64.
-    let sb3 = ppo_mlp_steps_per_second(&base, 1, 2048, 10, 64, options.ppo_updates, 2)?;
-    push(row(
-        "ppo_mlp_sb3_shape",
-        "folio PPO + MLP, SB3's shape (1 env x 2048, 10 epochs, minibatch 64)".into(),
-        sb3,
-        "steps/s",
-        Some(peer::SB3_PPO),
-        2,
-    ));
-    let defaults = TrainConfig::for_algo(Algo::Ppo).ppo;
-    let own = ppo_mlp_steps_per_second(
-        &base,
-        defaults.envs,
-        defaults.rollout_steps,
-        defaults.epochs,
-        defaults.minibatch,
-        options.ppo_updates * 2,
-        2,
-    )?;
-    push(row(
-        "ppo_mlp_folio_defaults",
-        format!(
-            "folio PPO + MLP, folio's defaults ({} envs x {}, {} epochs, minibatch {})",
-            defaults.envs, defaults.rollout_steps, defaults.epochs, defaults.minibatch
-        ),
-        own,
-        "steps/s",
-        Some(peer::SB3_PPO),
-        2,
-    ));
+    if wanted("ppo") {
+        // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64. FinRL's
+        // StockPortfolioEnv observes 480 numbers (a 20 x 20 covariance and 4 indicators of 20
+        // assets); 24 days of log returns of 20 assets (+ 21 weights) is the same size of input.
+        let mut small = base.clone();
+        small.features.features = vec![Feature::LogReturn];
+        small.features.window = 24;
+        let sb3 = ppo_mlp_steps_per_second(&small, 1, 2048, 10, 64, options.ppo_updates, 2)?;
+        push(row(
+            "ppo_mlp_sb3_shape",
+            "folio PPO + MLP, SB3's shape (1 env x 2048, 10 epochs, mb 64), 501 inputs".into(),
+            sb3,
+            "steps/s",
+            Some(peer::SB3_PPO),
+            2,
+        ));
+        let sb3_default_env = ppo_mlp_steps_per_second(&base, 1, 2048, 10, 64, options.ppo_updates, 2)?;
+        push(row(
+            "ppo_mlp_sb3_shape_default_env",
+            "folio PPO + MLP, SB3's shape, default env (5 features x 50 days: 5021 inputs)".into(),
+            sb3_default_env,
+            "steps/s",
+            Some(peer::SB3_PPO),
+            2,
+        ));
+        let defaults = TrainConfig::for_algo(Algo::Ppo).ppo;
+        let own = ppo_mlp_steps_per_second(
+            &base,
+            defaults.envs,
+            defaults.rollout_steps,
+            defaults.epochs,
+            defaults.minibatch,
+            options.ppo_updates * 2,
+            2,
+        )?;
+        push(row(
+            "ppo_mlp_folio_defaults",
+            format!(
+                "folio PPO + MLP, folio's defaults ({} envs x {}, {} epochs, mb {}), 5021 inputs",
+                defaults.envs, defaults.rollout_steps, defaults.epochs, defaults.minibatch
+            ),
+            own,
+            "steps/s",
+            Some(peer::SB3_PPO),
+            2,
+        ));
+    }
 
-    for threads in [1, 2] {
+    for threads in [1, 2].into_iter().filter(|_| wanted("mlp")) {
         let ms = mlp_step_ms(options.mlp_steps, threads);
         push(row(
             &format!("mlp_step_ms_t{threads}"),
@@ -435,5 +456,32 @@ pub fn format_value(value: f64) -> String {
         format!("{value:.decimals$}")
     } else {
         format!("{value:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_env_and_mlp_figures_are_positive_and_name_their_peers() {
+        for only in ["env", "mlp"] {
+            let options = BenchOptions { only: Some(only), ..BenchOptions::quick() };
+            let rows = run_all(Path::new(crate::config::DEFAULT_CONFIG), options, |_| {}).unwrap();
+            assert!(!rows.is_empty());
+            for row in &rows {
+                assert!(row.key.starts_with(only), "{row:?}");
+                assert!(row.value.is_finite() && row.value > 0.0, "{row:?}");
+            }
+            let first_peer = if only == "env" { peer::NUMPY_B1.to_string() } else { peer::torch_ms(1) };
+            assert_eq!(rows[0].peer.as_deref(), Some(first_peer.as_str()));
+        }
+    }
+
+    #[test]
+    fn values_print_with_four_significant_digits() {
+        assert_eq!(format_value(33600.0), "33600");
+        assert_eq!(format_value(1.5), "1.500");
+        assert_eq!(format_value(2.5e6), "2.500e6");
     }
 }

@@ -13,13 +13,23 @@ pub struct BenchArgs {
     /// Seconds instead of a minute or two: checks that everything runs, figures are rough.
     #[arg(long)]
     quick: bool,
+    /// Only one group of figures (for profiling).
+    #[arg(long, value_parser = ["env", "direct", "ppo", "mlp"])]
+    only: Option<String>,
     /// Print the figures as JSON (one list of rows) instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let options = if args.quick { BenchOptions::quick() } else { BenchOptions::full() };
+    let mut options = if args.quick { BenchOptions::quick() } else { BenchOptions::full() };
+    options.only = match args.only.as_deref() {
+        Some("env") => Some("env"),
+        Some("direct") => Some("direct"),
+        Some("ppo") => Some("ppo"),
+        Some("mlp") => Some("mlp"),
+        _ => None,
+    };
     let show = |row: &BenchRow| {
         if !args.json {
             println!("{:<72} {:>12} {}", row.what, format_value(row.value), row.unit);
