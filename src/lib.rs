@@ -9,6 +9,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod agent;
+pub mod bench;
 pub mod data;
 pub mod env;
 pub mod eval;

@@ -247,6 +247,53 @@ fn batched_lanes_match_single_episodes_bit_for_bit() {
 }
 
 #[test]
+fn lanes_stepped_in_parallel_match_lanes_stepped_in_a_loop_bit_for_bit() {
+    let config = SynthConfig { assets: 3, periods: 400, seed: 9, ..SynthConfig::default() };
+    let (returns, _) = generate_log_returns(&config);
+    let panel = panel_from_log_returns(&returns, config.start, "S");
+    let market = Arc::new(
+        Market::new(panel, &FeatureConfig { window: 10, ..FeatureConfig::default() }, None, 0..300).unwrap(),
+    );
+    let range = market.decision_range(&Span::default(), 0).unwrap();
+    let settings = EnvSettings {
+        reward: RewardConfig::DifferentialSharpe { eta: 0.05 },
+        episode: EpisodeConfig { horizon: 30, rebalance_every: 2, embargo: 0 },
+        ..settings(CostConfig::default(), 2)
+    };
+    let lanes = 2 * folio::env::PARALLEL_MIN_LANES + 3;
+    // Every lane its own action, so that a lane stepped with another's action would show.
+    let actions: Vec<f64> = (0..lanes)
+        .flat_map(|lane| {
+            let a = 1.0 + lane as f64;
+            let total = a + 2.0 + 3.0 + 4.0;
+            [a / total, 2.0 / total, 3.0 / total, 4.0 / total]
+        })
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut env = BatchEnv::new(market.clone(), range, settings, lanes, 4).unwrap();
+            env.reset();
+            let mut trace = Vec::new();
+            while !env.all_done() {
+                env.step(&actions).unwrap();
+                trace.push((
+                    env.observations().to_vec(),
+                    env.rewards().iter().map(|r| r.to_bits()).collect::<Vec<_>>(),
+                    env.infos().to_vec(),
+                    env.weights().iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
+                    (0..lanes).flat_map(|l| env.period_values(l).to_vec()).collect::<Vec<_>>(),
+                ));
+            }
+            trace
+        })
+    };
+    let looped = run(1);
+    assert_eq!(looped.len(), 30);
+    assert!(looped == run(2), "parallel stepping changed a lane");
+}
+
+#[test]
 fn random_starts_are_seeded_and_fit_the_horizon() {
     let config = SynthConfig { assets: 2, periods: 500, ..SynthConfig::default() };
     let (returns, _) = generate_log_returns(&config);

@@ -1,6 +1,7 @@
 //! The `folio` command line: parses arguments and calls the library. Nothing here computes
 //! anything a test or benchmark would need; it only wires library calls to files and the terminal.
 
+mod bench;
 mod data;
 mod env;
 mod eval;
@@ -46,6 +47,8 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// List the trials recorded in the trial registry, with a count per data set.
     Trials(trials::TrialsArgs),
+    /// Measure environment and training throughput with the same shape of work as the Python peers.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -60,6 +63,7 @@ pub fn run() -> Result<()> {
         Command::Plot(args) => plot::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Trials(args) => trials::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

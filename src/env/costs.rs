@@ -81,13 +81,12 @@ pub fn remainder_factor_exact(drifted: &[f64], target: &[f64], buy: f64, sell: f
 }
 
 pub fn remainder_factor_proportional(drifted: &[f64], target: &[f64], buy: f64, sell: f64) -> f64 {
-    let (mut sold, mut bought) = (0.0, 0.0);
+    // Branch-free (it runs at every step of every lane): adding +0.0 leaves a sum unchanged, so
+    // this is bit for bit the sum over only the assets sold, and over only those bought.
+    let (mut sold, mut bought) = (0.0f64, 0.0f64);
     for (&d, &w) in drifted[1..].iter().zip(&target[1..]) {
-        if d > w {
-            sold += d - w;
-        } else {
-            bought += w - d;
-        }
+        sold += (d - w).max(0.0);
+        bought += (w - d).max(0.0);
     }
     1.0 - sell * sold - buy * bought
 }

@@ -16,6 +16,7 @@ pub use market::{DecisionRange, Market, ObservationLayout, span_rows};
 pub use reward::{RewardConfig, RewardState};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::config::{EnvConfig, EpisodeConfig};
@@ -221,53 +222,77 @@ impl BatchEnv {
                 _ => EnvError::InvalidAction(format!("episode {lane}: {reason}")),
             })?;
         }
-        for lane in 0..self.batch {
-            self.step_lane(lane, &actions[lane * self.width..(lane + 1) * self.width]);
+        let shared = Shared { market: &self.market, range: self.range, settings: &self.settings };
+        let (width, len, every) = (self.width, self.observation_len, self.settings.episode.rebalance_every);
+        if self.batch >= PARALLEL_MIN_LANES && rayon::current_num_threads() > 1 {
+            // Lanes are independent: step them on the current rayon pool, in chunks large
+            // enough that the fork-join costs less than the work.
+            (
+                actions.par_chunks_exact(width),
+                self.rows.par_iter_mut(),
+                self.steps.par_iter_mut(),
+                self.values.par_iter_mut(),
+                self.weights.par_chunks_exact_mut(width),
+                self.reward_states.par_iter_mut(),
+                self.done.par_iter_mut(),
+                self.rewards.par_iter_mut(),
+                self.infos.par_iter_mut(),
+                self.observations.par_chunks_exact_mut(len),
+                self.period_values.par_chunks_exact_mut(every),
+                self.period_counts.par_iter_mut(),
+            )
+                .into_par_iter()
+                .with_min_len(PARALLEL_MIN_LANES / 2)
+                .for_each(
+                    |(
+                        target,
+                        row,
+                        steps,
+                        value,
+                        weights,
+                        reward_state,
+                        done,
+                        reward,
+                        info,
+                        observation,
+                        path,
+                        count,
+                    )| {
+                        let lane = Lane {
+                            row,
+                            steps,
+                            value,
+                            weights,
+                            reward_state,
+                            done,
+                            reward,
+                            info,
+                            observation,
+                            period_values: path,
+                            period_count: count,
+                        };
+                        shared.step_lane(lane, target);
+                    },
+                );
+        } else {
+            for lane in 0..self.batch {
+                let lane_state = Lane {
+                    row: &mut self.rows[lane],
+                    steps: &mut self.steps[lane],
+                    value: &mut self.values[lane],
+                    weights: &mut self.weights[lane * width..(lane + 1) * width],
+                    reward_state: &mut self.reward_states[lane],
+                    done: &mut self.done[lane],
+                    reward: &mut self.rewards[lane],
+                    info: &mut self.infos[lane],
+                    observation: &mut self.observations[lane * len..(lane + 1) * len],
+                    period_values: &mut self.period_values[lane * every..(lane + 1) * every],
+                    period_count: &mut self.period_counts[lane],
+                };
+                shared.step_lane(lane_state, &actions[lane * width..(lane + 1) * width]);
+            }
         }
         Ok(())
-    }
-
-    fn step_lane(&mut self, lane: usize, target: &[f64]) {
-        let width = self.width;
-        let weights = &mut self.weights[lane * width..(lane + 1) * width];
-        let mu = self.settings.costs.remainder_factor(weights, target);
-        let turnover: f64 = weights[1..].iter().zip(&target[1..]).map(|(d, w)| (w - d).abs()).sum();
-        let value_before = self.values[lane];
-        weights.copy_from_slice(target);
-
-        let start = self.rows[lane];
-        let every = self.settings.episode.rebalance_every;
-        let end = (start + every).min(self.range.last);
-        let path = &mut self.period_values[lane * every..(lane + 1) * every];
-        let mut gross = 1.0;
-        for (t, value_at_close) in (start + 1..=end).zip(path.iter_mut()) {
-            let relatives = self.market.relatives(t);
-            let growth: f64 = weights.iter().zip(relatives).map(|(w, x)| w * x).sum();
-            for (w, x) in weights.iter_mut().zip(relatives) {
-                *w = *w * x / growth;
-            }
-            gross *= growth;
-            *value_at_close = value_before * mu * gross;
-        }
-        self.period_counts[lane] = end - start;
-        let net = mu * gross;
-        let value = value_before * mu * gross;
-        self.values[lane] = value;
-        self.rows[lane] = end;
-        self.steps[lane] += 1;
-        self.rewards[lane] = self.reward_states[lane].reward(&self.settings.reward, net, value);
-        let horizon = self.settings.episode.horizon;
-        self.done[lane] = end >= self.range.last || (horizon > 0 && self.steps[lane] >= horizon);
-        self.infos[lane] = StepInfo {
-            value,
-            gross_return: gross - 1.0,
-            net_return: net - 1.0,
-            turnover,
-            cost: value_before * (1.0 - mu),
-            row: end,
-        };
-        let out = &mut self.observations[lane * self.observation_len..(lane + 1) * self.observation_len];
-        self.market.write_observation(end, weights, out);
     }
 
     /// `[B][observation]`, see [`ObservationLayout`].
@@ -314,6 +339,75 @@ impl BatchEnv {
     /// Row each lane stands at: the close of its next decision.
     pub fn rows(&self) -> &[usize] {
         &self.rows
+    }
+}
+
+/// Batches of at least this many lanes step in parallel on the current rayon pool (when it has
+/// more than one thread); smaller ones step in a plain loop, where fork-join would cost more
+/// than it saves.
+pub const PARALLEL_MIN_LANES: usize = 16;
+
+/// What every lane of a batch reads.
+struct Shared<'a> {
+    market: &'a Market,
+    range: DecisionRange,
+    settings: &'a EnvSettings,
+}
+
+/// One lane's slice of a batch's state.
+struct Lane<'a> {
+    row: &'a mut usize,
+    steps: &'a mut usize,
+    value: &'a mut f64,
+    weights: &'a mut [f64],
+    reward_state: &'a mut RewardState,
+    done: &'a mut bool,
+    reward: &'a mut f64,
+    info: &'a mut StepInfo,
+    observation: &'a mut [f32],
+    period_values: &'a mut [f64],
+    period_count: &'a mut usize,
+}
+
+impl Shared<'_> {
+    fn step_lane(&self, lane: Lane<'_>, target: &[f64]) {
+        let weights = lane.weights;
+        let mu = self.settings.costs.remainder_factor(weights, target);
+        let turnover: f64 = weights[1..].iter().zip(&target[1..]).map(|(d, w)| (w - d).abs()).sum();
+        let value_before = *lane.value;
+        weights.copy_from_slice(target);
+
+        let start = *lane.row;
+        let every = self.settings.episode.rebalance_every;
+        let end = (start + every).min(self.range.last);
+        let mut gross = 1.0;
+        for (t, value_at_close) in (start + 1..=end).zip(lane.period_values.iter_mut()) {
+            let relatives = self.market.relatives(t);
+            let growth: f64 = weights.iter().zip(relatives).map(|(w, x)| w * x).sum();
+            for (w, x) in weights.iter_mut().zip(relatives) {
+                *w = *w * x / growth;
+            }
+            gross *= growth;
+            *value_at_close = value_before * mu * gross;
+        }
+        *lane.period_count = end - start;
+        let net = mu * gross;
+        let value = value_before * mu * gross;
+        *lane.value = value;
+        *lane.row = end;
+        *lane.steps += 1;
+        *lane.reward = lane.reward_state.reward(&self.settings.reward, net, value);
+        let horizon = self.settings.episode.horizon;
+        *lane.done = end >= self.range.last || (horizon > 0 && *lane.steps >= horizon);
+        *lane.info = StepInfo {
+            value,
+            gross_return: gross - 1.0,
+            net_return: net - 1.0,
+            turnover,
+            cost: value_before * (1.0 - mu),
+            row: end,
+        };
+        self.market.write_observation(end, weights, lane.observation);
     }
 }
 

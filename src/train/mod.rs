@@ -211,6 +211,50 @@ fn score(metrics: &Metrics) -> f64 {
     if metrics.sharpe.is_finite() { metrics.sharpe } else { f64::NEG_INFINITY }
 }
 
+/// The learner `config` names, acting on `range` of `market` with networks on `device` (an
+/// autodiff device). `train` drives it; benchmarks call its updates directly.
+pub fn make_learner(
+    config: &TrainConfig,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    device: &Device,
+) -> Result<Box<dyn Learner>, TrainError> {
+    Ok(match config.algo {
+        Algo::Direct => Box::new(
+            direct::DirectLearner::new(
+                market.clone(),
+                range,
+                settings.costs,
+                config.direct,
+                config.max_grad_norm,
+                device.clone(),
+            )
+            .map_err(TrainError::Setup)?,
+        ),
+        Algo::Reinforce => {
+            let env = BatchEnv::new(market.clone(), range, settings, config.reinforce.episodes, config.seed)?;
+            Box::new(reinforce::ReinforceLearner::new(
+                env,
+                config.reinforce,
+                config.head(),
+                config.max_grad_norm,
+                device.clone(),
+            ))
+        }
+        Algo::Ppo => {
+            let env = BatchEnv::new(market.clone(), range, settings, config.ppo.envs, config.seed)?;
+            Box::new(ppo::PpoLearner::new(
+                env,
+                config.ppo,
+                config.head(),
+                config.max_grad_norm,
+                device.clone(),
+            ))
+        }
+    })
+}
+
 pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     let TrainRequest { env: env_config, train: config, out, device, resume, progress } = request;
     config.validate().map_err(TrainError::Setup)?;
@@ -279,34 +323,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     }
     std::fs::create_dir_all(&out).map_err(|source| CheckpointError::Io { path: out.clone(), source })?;
 
-    let mut learner: Box<dyn Learner> = match config.algo {
-        Algo::Direct => Box::new(
-            direct::DirectLearner::new(
-                market.clone(),
-                train_range,
-                settings.costs,
-                config.direct,
-                config.max_grad_norm,
-                train_device.clone(),
-            )
-            .map_err(TrainError::Setup)?,
-        ),
-        Algo::Reinforce => {
-            let env =
-                BatchEnv::new(market.clone(), train_range, settings, config.reinforce.episodes, config.seed)?;
-            Box::new(reinforce::ReinforceLearner::new(
-                env,
-                config.reinforce,
-                head,
-                config.max_grad_norm,
-                train_device.clone(),
-            ))
-        }
-        Algo::Ppo => {
-            let env = BatchEnv::new(market.clone(), train_range, settings, config.ppo.envs, config.seed)?;
-            Box::new(ppo::PpoLearner::new(env, config.ppo, head, config.max_grad_norm, train_device.clone()))
-        }
-    };
+    let mut learner = make_learner(&config, &market, train_range, settings, &train_device)?;
 
     let equal_weight =
         backtest(&mut EqualWeight, &market, validation_range, settings)?.metrics(&metrics_config);

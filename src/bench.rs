@@ -1,0 +1,487 @@
+//! Throughput figures with the same shape of work as the Python peers in
+//! `../shared/bench/peers/` (a vectorized numpy environment, FinRL's two portfolio environments,
+//! FinRL's PolicyGradient + EIIE, Stable-Baselines3 PPO, a PyTorch MLP training step), so that
+//! `scripts/bench-vs-peers.sh` can set each folio figure beside its peer's.
+//!
+//! Every figure is the median of three timed runs. Thread counts are set with a rayon pool of
+//! that size around the measured work (burn's Flex backend and the batched environment both run
+//! on the current rayon pool).
+
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, softmax};
+use rand::{SeedableRng, rngs::StdRng};
+use rand_distr::{Distribution, StandardNormal};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::agent::network::NetKind;
+use crate::config::{EnvConfig, Span};
+use crate::env::{BatchEnv, CostModel, DecisionRange, EnvSettings, Market};
+use crate::features::Feature;
+use crate::train::{Algo, TrainConfig, make_learner};
+
+/// One measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    /// Stable identifier.
+    pub key: String,
+    /// What was measured, for people.
+    pub what: String,
+    pub value: f64,
+    pub unit: String,
+    /// The peer row (as `run_all.sh` names it) with the same shape of work, if any.
+    pub peer: Option<String>,
+    /// Whether a larger value is better (rates) or a smaller one (times).
+    pub higher_is_better: bool,
+    pub threads: usize,
+}
+
+/// How long to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
+    /// Seconds of stepping per timed environment run (three runs per figure).
+    pub env_seconds: f64,
+    /// 1000-day episodes timed for the direct method (three at least for a median).
+    pub direct_episodes: usize,
+    /// PPO updates timed per figure.
+    pub ppo_updates: usize,
+    /// Timed MLP steps (after 20 warm-up steps).
+    pub mlp_steps: usize,
+    /// Only the groups (`env`, `direct`, `ppo`, `mlp`) whose name starts with this; all if `None`.
+    pub only: Option<&'static str>,
+}
+
+impl BenchOptions {
+    pub fn full() -> Self {
+        Self { env_seconds: 0.5, direct_episodes: 3, ppo_updates: 2, mlp_steps: 200, only: None }
+    }
+
+    /// Seconds instead of minutes: checks that everything runs, figures are rough.
+    pub fn quick() -> Self {
+        Self { env_seconds: 0.02, direct_episodes: 1, ppo_updates: 1, mlp_steps: 5, only: None }
+    }
+}
+
+/// Peer rows, named exactly as the peers print them.
+pub mod peer {
+    pub const NUMPY_B1: &str = "numpy env, batch 1: env-steps/s";
+    pub const NUMPY_B64: &str = "numpy env, batch 64: env-steps/s";
+    pub const FINRL_STOCK_ENV: &str = "FinRL StockPortfolioEnv: env-steps/s";
+    pub const FINRL_PO_ENV: &str = "FinRL PortfolioOptimizationEnv: env-steps/s";
+    pub const FINRL_EIIE_EPISODE: &str = "FinRL PolicyGradient+EIIE: s/episode (1000 days)";
+    pub const FINRL_EIIE_RATE: &str = "FinRL PolicyGradient+EIIE: env-steps/s trained";
+    pub const SB3_PPO: &str = "SB3 PPO on FinRL StockPortfolioEnv: env-steps/s trained";
+    pub fn torch_ms(threads: usize) -> String {
+        format!("torch MLP step, {threads} thread(s): ms/step")
+    }
+    pub fn torch_gflops(threads: usize) -> String {
+        format!("torch MLP step, {threads} thread(s): GFLOP/s")
+    }
+}
+
+/// Run `work` inside a rayon pool of `threads` threads.
+fn with_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a rayon thread pool");
+    pool.install(work)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
+}
+
+/// Environment settings of a peer-shaped market: the bundled data, window 50, log returns only
+/// (like the numpy env) or folio's five default features, the given cost model.
+fn env_market(
+    base: &EnvConfig,
+    log_return_only: bool,
+    cost_model: CostModel,
+    cost_rate: f64,
+) -> Result<(Arc<Market>, DecisionRange, EnvSettings), String> {
+    let mut config = base.clone();
+    config.features.window = 50;
+    if log_return_only {
+        config.features.features = vec![Feature::LogReturn];
+    }
+    config.costs.model = cost_model;
+    config.costs.buy = cost_rate;
+    config.costs.sell = cost_rate;
+    config.episode.horizon = 252;
+    config.episode.rebalance_every = 1;
+    let (market, _) = Market::from_config(&config).map_err(|e| e.to_string())?;
+    let range = market.decision_range(&Span::default(), 0).map_err(|e| e.to_string())?;
+    Ok((Arc::new(market), range, EnvSettings::from_config(&config)))
+}
+
+/// Environment steps per second of `batch` lanes on `threads` threads, with fixed random logits
+/// turned into weights by a softmax at every step (as the numpy env does), resetting whenever
+/// the episodes end (every 252 steps).
+pub fn env_steps_per_second(
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    batch: usize,
+    threads: usize,
+    seconds: f64,
+) -> Result<f64, String> {
+    let mut env = BatchEnv::new(market.clone(), range, settings, batch, 0).map_err(|e| e.to_string())?;
+    let width = env.action_len();
+    let mut rng = StdRng::seed_from_u64(1);
+    let logits: Vec<f64> = (0..batch * width).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let mut actions = vec![0.0; batch * width];
+    let rates = with_threads(threads, || {
+        let mut rates = Vec::new();
+        for _ in 0..3 {
+            env.reset();
+            let started = Instant::now();
+            let mut steps = 0usize;
+            while started.elapsed().as_secs_f64() < seconds {
+                for _ in 0..64 {
+                    softmax_rows(&logits, width, &mut actions);
+                    env.step(&actions).expect("softmax weights are valid");
+                    steps += batch;
+                    if env.all_done() {
+                        env.reset();
+                    }
+                }
+            }
+            rates.push(steps as f64 / started.elapsed().as_secs_f64());
+        }
+        rates
+    });
+    Ok(median(rates))
+}
+
+fn softmax_rows(logits: &[f64], width: usize, out: &mut [f64]) {
+    for (l, o) in logits.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+        let max = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sum = 0.0;
+        for (o, &l) in o.iter_mut().zip(l) {
+            *o = (l - max).exp();
+            sum += *o;
+        }
+        o.iter_mut().for_each(|o| *o /= sum);
+    }
+}
+
+/// Seconds per 1000-day training episode of the direct policy gradient with EIIE, FinRL's
+/// protocol: consecutive mini-batches of 100 periods over the last 1000 decision days of the
+/// training period (10 gradient steps an episode), 0.25% costs, window 50.
+pub fn direct_eiie_seconds_per_episode(
+    base: &EnvConfig,
+    episodes: usize,
+    threads: usize,
+) -> Result<f64, String> {
+    const DAYS: usize = 1000;
+    const BATCH: usize = 100;
+    let mut env_config = base.clone();
+    env_config.features.window = 50;
+    env_config.costs.buy = 0.0025;
+    env_config.costs.sell = 0.0025;
+    let (market, _) = Market::from_config(&env_config).map_err(|e| e.to_string())?;
+    let market = Arc::new(market);
+    let train = market.decision_range(&env_config.periods.train, 0).map_err(|e| e.to_string())?;
+    let range = DecisionRange { first: train.last - DAYS, last: train.last };
+    let mut config = TrainConfig::for_algo(Algo::Direct);
+    config.net.kind = NetKind::Eiie;
+    config.direct.batch_periods = BATCH;
+    let settings = EnvSettings::from_config(&env_config);
+    let device = Device::flex().autodiff();
+    with_threads(threads, || {
+        let mut learner =
+            make_learner(&config, &market, range, settings, &device).map_err(|e| e.to_string())?;
+        let mut net = config.net.init_seeded(market.layout(), &device, 0);
+        let mut optimizer = AdamConfig::new().init();
+        let mut rng = StdRng::seed_from_u64(0);
+        // Warm-up: parameters are drawn lazily at first use.
+        let (next, _) = learner.update(net, &mut optimizer, 1e-3, &mut rng);
+        net = next;
+        let mut seconds = Vec::new();
+        for _ in 0..episodes.max(1) {
+            let started = Instant::now();
+            let mut days = 0;
+            while days < DAYS {
+                let (next, result) = learner.update(net, &mut optimizer, 1e-3, &mut rng);
+                net = next;
+                days += result.map_err(|d| d.what)?.env_steps;
+            }
+            seconds.push(started.elapsed().as_secs_f64());
+        }
+        Ok(median(seconds))
+    })
+}
+
+/// Environment steps per second of PPO training with an MLP (64-64, tanh) on `base`'s
+/// environment: rollouts and gradient epochs, `updates` times.
+pub fn ppo_mlp_steps_per_second(
+    base: &EnvConfig,
+    envs: usize,
+    rollout_steps: usize,
+    epochs: usize,
+    minibatch: usize,
+    updates: usize,
+    threads: usize,
+) -> Result<f64, String> {
+    let (market, _) = Market::from_config(base).map_err(|e| e.to_string())?;
+    let market = Arc::new(market);
+    let range = market.decision_range(&base.periods.train, 0).map_err(|e| e.to_string())?;
+    let mut config = TrainConfig::for_algo(Algo::Ppo);
+    config.net.kind = NetKind::Mlp;
+    config.net.hidden = vec![64, 64];
+    config.ppo.envs = envs;
+    config.ppo.rollout_steps = rollout_steps;
+    config.ppo.epochs = epochs;
+    config.ppo.minibatch = minibatch;
+    let settings = EnvSettings::from_config(base);
+    let device = Device::flex().autodiff();
+    with_threads(threads, || {
+        let mut learner =
+            make_learner(&config, &market, range, settings, &device).map_err(|e| e.to_string())?;
+        let mut net = config.net.init_seeded(market.layout(), &device, 0);
+        let mut optimizer = AdamConfig::new().init();
+        let mut rng = StdRng::seed_from_u64(0);
+        let started = Instant::now();
+        let mut steps = 0;
+        for _ in 0..updates.max(1) {
+            let (next, result) = learner.update(net, &mut optimizer, config.learning_rate, &mut rng);
+            net = next;
+            steps += result.map_err(|d| d.what)?.env_steps;
+        }
+        Ok(steps as f64 / started.elapsed().as_secs_f64())
+    })
+}
+
+#[derive(Module, Debug)]
+struct Mlp {
+    l1: Linear,
+    l2: Linear,
+    l3: Linear,
+}
+
+/// Median milliseconds of one training step of the peers' torch benchmark in burn: MLP
+/// 1000-64-64-21 (ReLU), batch 256, softmax weights, loss `-mean(log1p(w . r))`, backward, Adam.
+pub fn mlp_step_ms(steps: usize, threads: usize) -> f64 {
+    with_threads(threads, || {
+        let device = Device::flex().autodiff();
+        device.seed(0);
+        let mut net = Mlp {
+            l1: LinearConfig::new(1000, 64).init(&device),
+            l2: LinearConfig::new(64, 64).init(&device),
+            l3: LinearConfig::new(64, 21).init(&device),
+        };
+        let mut optimizer = AdamConfig::new().init();
+        let x = Tensor::<2>::random([256, 1000], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<2>::random([256, 21], burn::tensor::Distribution::Normal(0.0, 0.01), &device);
+        let mut step = |net: Mlp| {
+            let h = relu(net.l1.forward(x.clone()));
+            let h = relu(net.l2.forward(h));
+            let w = softmax(net.l3.forward(h), 1);
+            let loss = (w * r.clone()).sum_dim(1).log1p().mean().neg();
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            optimizer.step(1e-3, net, grads)
+        };
+        for _ in 0..20 {
+            net = step(net);
+        }
+        let mut times = Vec::with_capacity(steps);
+        for _ in 0..steps.max(1) {
+            let started = Instant::now();
+            net = step(net);
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        median(times)
+    })
+}
+
+/// Floating-point operations of one MLP step, counted as the torch peer counts them.
+pub const MLP_STEP_FLOPS: f64 = 6.0 * 256.0 * (1000.0 * 64.0 + 64.0 * 64.0 + 64.0 * 21.0);
+
+/// Every figure, in order; `report` sees each row as soon as it is measured.
+pub fn run_all(
+    config_path: &Path,
+    options: BenchOptions,
+    mut report: impl FnMut(&BenchRow),
+) -> Result<Vec<BenchRow>, String> {
+    let base = EnvConfig::load(config_path).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let mut push = |row: BenchRow| {
+        report(&row);
+        rows.push(row);
+    };
+    let wanted = |group: &str| options.only.is_none_or(|only| group.starts_with(only));
+    let row =
+        |key: &str, what: String, value: f64, unit: &str, peer: Option<&str>, threads: usize| BenchRow {
+            key: key.into(),
+            what,
+            value,
+            unit: unit.into(),
+            peer: peer.map(str::to_string),
+            higher_is_better: !matches!(unit, "ms" | "s"),
+            threads,
+        };
+
+    // Environments: (features, costs, batch, threads, peer).
+    let cases: [(bool, CostModel, usize, usize, Option<&str>); 10] = [
+        (true, CostModel::Proportional, 1, 1, Some(peer::NUMPY_B1)),
+        (true, CostModel::Proportional, 64, 1, Some(peer::NUMPY_B64)),
+        (true, CostModel::Proportional, 64, 2, Some(peer::NUMPY_B64)),
+        (false, CostModel::Proportional, 1, 1, Some(peer::FINRL_STOCK_ENV)),
+        (false, CostModel::Proportional, 64, 1, None),
+        (false, CostModel::Proportional, 64, 2, None),
+        (true, CostModel::Exact, 1, 1, None),
+        (true, CostModel::Exact, 64, 1, None),
+        (false, CostModel::Exact, 1, 1, Some(peer::FINRL_PO_ENV)),
+        (false, CostModel::Exact, 64, 2, None),
+    ];
+    for (log_return_only, cost_model, batch, threads, peer) in cases.into_iter().filter(|_| wanted("env")) {
+        // The numpy env charges 0.1%; FinRL's PortfolioOptimizationEnv 0.25%.
+        let rate = if cost_model == CostModel::Exact { 0.0025 } else { 0.001 };
+        let (market, range, settings) = env_market(&base, log_return_only, cost_model, rate)?;
+        let value = env_steps_per_second(&market, range, settings, batch, threads, options.env_seconds)?;
+        let features = if log_return_only { "log returns" } else { "5 features" };
+        let costs = format!("{cost_model:?}").to_lowercase();
+        push(row(
+            &format!("env_b{batch}_{}_{costs}_t{threads}", if log_return_only { "logret" } else { "feat5" }),
+            format!("folio env, batch {batch}, {features}, {costs} costs, {threads} thread(s)"),
+            value,
+            "steps/s",
+            peer,
+            threads,
+        ));
+    }
+
+    if wanted("direct") {
+        let seconds = direct_eiie_seconds_per_episode(&base, options.direct_episodes, 2)?;
+        push(row(
+            "direct_eiie_episode",
+            "folio direct PG + EIIE: s/episode (1000 days, batch 100)".into(),
+            seconds,
+            "s",
+            Some(peer::FINRL_EIIE_EPISODE),
+            2,
+        ));
+        push(row(
+            "direct_eiie_rate",
+            "folio direct PG + EIIE: env-steps/s trained".into(),
+            1000.0 / seconds,
+            "steps/s",
+            Some(peer::FINRL_EIIE_RATE),
+            2,
+        ));
+    }
+
+    if wanted("ppo") {
+        // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64. FinRL's
+        // StockPortfolioEnv observes 480 numbers (a 20 x 20 covariance and 4 indicators of 20
+        // assets); 24 days of log returns of 20 assets (+ 21 weights) is the same size of input.
+        let mut small = base.clone();
+        small.features.features = vec![Feature::LogReturn];
+        small.features.window = 24;
+        let sb3 = ppo_mlp_steps_per_second(&small, 1, 2048, 10, 64, options.ppo_updates, 2)?;
+        push(row(
+            "ppo_mlp_sb3_shape",
+            "folio PPO + MLP, SB3's shape (1 env x 2048, 10 epochs, mb 64), 501 inputs".into(),
+            sb3,
+            "steps/s",
+            Some(peer::SB3_PPO),
+            2,
+        ));
+        let sb3_default_env = ppo_mlp_steps_per_second(&base, 1, 2048, 10, 64, options.ppo_updates, 2)?;
+        push(row(
+            "ppo_mlp_sb3_shape_default_env",
+            "folio PPO + MLP, SB3's shape, default env (5 features x 50 days: 5021 inputs)".into(),
+            sb3_default_env,
+            "steps/s",
+            Some(peer::SB3_PPO),
+            2,
+        ));
+        let defaults = TrainConfig::for_algo(Algo::Ppo).ppo;
+        let own = ppo_mlp_steps_per_second(
+            &base,
+            defaults.envs,
+            defaults.rollout_steps,
+            defaults.epochs,
+            defaults.minibatch,
+            options.ppo_updates * 2,
+            2,
+        )?;
+        push(row(
+            "ppo_mlp_folio_defaults",
+            format!(
+                "folio PPO + MLP, folio's defaults ({} envs x {}, {} epochs, mb {}), 5021 inputs",
+                defaults.envs, defaults.rollout_steps, defaults.epochs, defaults.minibatch
+            ),
+            own,
+            "steps/s",
+            Some(peer::SB3_PPO),
+            2,
+        ));
+    }
+
+    for threads in [1, 2].into_iter().filter(|_| wanted("mlp")) {
+        let ms = mlp_step_ms(options.mlp_steps, threads);
+        push(row(
+            &format!("mlp_step_ms_t{threads}"),
+            format!("burn MLP step, {threads} thread(s): ms/step"),
+            ms,
+            "ms",
+            Some(peer::torch_ms(threads).as_str()),
+            threads,
+        ));
+        push(row(
+            &format!("mlp_step_gflops_t{threads}"),
+            format!("burn MLP step, {threads} thread(s): GFLOP/s"),
+            MLP_STEP_FLOPS / (ms * 1e-3) / 1e9,
+            "GFLOP/s",
+            Some(peer::torch_gflops(threads).as_str()),
+            threads,
+        ));
+    }
+    Ok(rows)
+}
+
+/// A value with four significant digits, as the peers print theirs.
+pub fn format_value(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    if (-3..6).contains(&magnitude) {
+        let decimals = (3 - magnitude).max(0) as usize;
+        format!("{value:.decimals$}")
+    } else {
+        format!("{value:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_env_and_mlp_figures_are_positive_and_name_their_peers() {
+        for only in ["env", "mlp"] {
+            let options = BenchOptions { only: Some(only), ..BenchOptions::quick() };
+            let rows = run_all(Path::new(crate::config::DEFAULT_CONFIG), options, |_| {}).unwrap();
+            assert!(!rows.is_empty());
+            for row in &rows {
+                assert!(row.key.starts_with(only), "{row:?}");
+                assert!(row.value.is_finite() && row.value > 0.0, "{row:?}");
+            }
+            let first_peer = if only == "env" { peer::NUMPY_B1.to_string() } else { peer::torch_ms(1) };
+            assert_eq!(rows[0].peer.as_deref(), Some(first_peer.as_str()));
+        }
+    }
+
+    #[test]
+    fn values_print_with_four_significant_digits() {
+        assert_eq!(format_value(33600.0), "33600");
+        assert_eq!(format_value(1.5), "1.500");
+        assert_eq!(format_value(2.5e6), "2.500e6");
+    }
+}

@@ -1,0 +1,49 @@
+use anyhow::{Result, anyhow};
+use clap::Args;
+use std::path::PathBuf;
+
+use crate::bench::{BenchOptions, BenchRow, format_value, run_all};
+use crate::config::DEFAULT_CONFIG;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Environment config whose data the benchmarks use (the bundled 20 US stocks by default).
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Seconds instead of a minute or two: checks that everything runs, figures are rough.
+    #[arg(long)]
+    quick: bool,
+    /// Only one group of figures (for profiling).
+    #[arg(long, value_parser = ["env", "direct", "ppo", "mlp"])]
+    only: Option<String>,
+    /// Print the figures as JSON (one list of rows) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let mut options = if args.quick { BenchOptions::quick() } else { BenchOptions::full() };
+    options.only = match args.only.as_deref() {
+        Some("env") => Some("env"),
+        Some("direct") => Some("direct"),
+        Some("ppo") => Some("ppo"),
+        Some("mlp") => Some("mlp"),
+        _ => None,
+    };
+    let show = |row: &BenchRow| {
+        if !args.json {
+            println!("{:<72} {:>12} {}", row.what, format_value(row.value), row.unit);
+        }
+    };
+    if !args.json {
+        println!(
+            "folio benchmarks ({} cores; each figure the median of 3 runs; peer rows: scripts/bench-vs-peers.sh)",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        );
+    }
+    let rows = run_all(&args.config, options, show).map_err(|e| anyhow!("{e}"))?;
+    if args.json {
+        super::print_json(&rows)?;
+    }
+    Ok(())
+}
