@@ -2,11 +2,9 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
-use super::train::train_config;
-use crate::agent::network::NetKind;
-use crate::config::{DEFAULT_CONFIG, EnvConfig};
+use super::train::TrainSetup;
 use crate::eval::probe::{self, ProbeKind, ProbeSetup};
-use crate::train::{Algo, DeviceChoice};
+use crate::train::DeviceChoice;
 
 /// Environment steps per probe training unless `--steps` says otherwise (or the config asks for
 /// fewer): probes are short runs, three of them per call.
@@ -14,19 +12,10 @@ pub const DEFAULT_PROBE_STEPS: usize = 50_000;
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// Environment config; its [train] table sets the training defaults.
-    #[arg(long, default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
-    #[arg(long, value_enum)]
-    algo: Option<Algo>,
-    #[arg(long, value_enum)]
-    net: Option<NetKind>,
-    /// Environment steps per probe training (default: the config's, at most 50000).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// Seed of the trainings and of the placebo's shuffle.
-    #[arg(long)]
-    seed: Option<u64>,
+    /// Steps per probe training default to the config's, at most 50000; the seed also seeds
+    /// the placebo's shuffle.
+    #[command(flatten)]
+    setup: TrainSetup,
     /// Which probes to run (repeatable; default: oracle, placebo and collapse).
     #[arg(long, value_enum)]
     probe: Vec<ProbeKind>,
@@ -41,17 +30,11 @@ pub struct ProbeArgs {
 }
 
 pub fn run(args: ProbeArgs) -> Result<()> {
-    let (env, sections) = EnvConfig::load_with_sections(&args.config)?;
-    let mut train = train_config(sections.train, args.algo, &args.config)?;
-    if let Some(net) = args.net {
-        train.net.kind = net;
+    let (env, _, mut train) = args.setup.load()?;
+    if args.setup.steps.is_none() {
+        train.steps = train.steps.min(DEFAULT_PROBE_STEPS);
     }
-    train.steps = args.steps.unwrap_or(train.steps.min(DEFAULT_PROBE_STEPS));
-    if let Some(seed) = args.seed {
-        train.seed = seed;
-    }
-    let stem =
-        args.config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let stem = args.setup.config_stem();
     let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("probe-{stem}")));
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]
@@ -63,7 +46,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
             "probing {:?} with {:?} on {}: {} steps per training (seed {}) -> {}",
             train.algo,
             train.net.kind,
-            args.config.display(),
+            args.setup.config.display(),
             train.steps,
             train.seed,
             out.display()

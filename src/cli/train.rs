@@ -3,7 +3,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 
 use crate::agent::network::NetKind;
-use crate::config::{DEFAULT_CONFIG, EnvConfig};
+use crate::config::{DEFAULT_CONFIG, EnvConfig, Sections};
 use crate::eval::metrics::{Metrics, MetricsSpread, Spread};
 use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::checkpoint;
@@ -11,27 +11,14 @@ use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainOutcome, 
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Environment config (TOML); its optional [train] table sets training defaults.
-    #[arg(long, default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
-    /// Learning algorithm (default: the config's, else direct).
-    #[arg(long, value_enum)]
-    algo: Option<Algo>,
-    /// Policy network (default: the config's, else eiie).
-    #[arg(long, value_enum)]
-    net: Option<NetKind>,
-    /// Environment steps to train for.
-    #[arg(long)]
-    steps: Option<usize>,
-    /// Seed for network initialization, sampling and episode starts (the first of --seeds).
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    setup: TrainSetup,
     /// Independent runs with seeds seed, seed + 1, ...: results are reported as median and
     /// spread across them, never as one lucky run.
     #[arg(long, default_value_t = 3)]
     seeds: usize,
     /// Runs trained in parallel.
-    #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))]
+    #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
     /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, numbered if taken).
     #[arg(long)]
@@ -49,6 +36,58 @@ pub struct TrainArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// What every command that trains shares: the config and the flags that override its [train]
+/// table.
+#[derive(Debug, Args)]
+pub struct TrainSetup {
+    /// Environment config (TOML); its optional [train] table sets training defaults (and
+    /// [walk_forward] the folds of `folio walk-forward`).
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Learning algorithm (default: the config's, else direct).
+    #[arg(long, value_enum)]
+    pub algo: Option<Algo>,
+    /// Policy network (default: the config's, else eiie).
+    #[arg(long, value_enum)]
+    pub net: Option<NetKind>,
+    /// Environment steps per training.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Seed for network initialization, sampling and episode starts (the first one when
+    /// several seeds run).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl TrainSetup {
+    /// The environment, the config file's other tables, and the training config: per-algorithm
+    /// defaults, overlaid by the file's [train] table, overlaid by these flags.
+    pub fn load(&self) -> Result<(EnvConfig, Sections, TrainConfig)> {
+        let (env, mut sections) = EnvConfig::load_with_sections(&self.config)?;
+        let mut train = train_config(sections.train.take(), self.algo, &self.config)?;
+        if let Some(net) = self.net {
+            train.net.kind = net;
+        }
+        if let Some(steps) = self.steps {
+            train.steps = steps;
+        }
+        if let Some(seed) = self.seed {
+            train.seed = seed;
+        }
+        Ok((env, sections, train))
+    }
+
+    /// The config file's name without its extension, for default output folders.
+    pub fn config_stem(&self) -> String {
+        self.config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into())
+    }
+}
+
+/// Trainings run in parallel by default: one per core.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// The training config: per-algorithm defaults, overlaid by the file's [train] table, overlaid by
@@ -87,8 +126,7 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-fn default_out(config: &Path, train: &TrainConfig, seeds: usize) -> PathBuf {
-    let stem = config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
     let algo = format!("{:?}", train.algo).to_lowercase();
     let net = format!("{:?}", train.net.kind).to_lowercase();
     let seeds = match seeds {
@@ -103,25 +141,15 @@ fn default_out(config: &Path, train: &TrainConfig, seeds: usize) -> PathBuf {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let (env, sections) = EnvConfig::load_with_sections(&args.config)?;
-    let mut config = train_config(sections.train, args.algo, &args.config)?;
-    if let Some(net) = args.net {
-        config.net.kind = net;
-    }
-    if let Some(steps) = args.steps {
-        config.steps = steps;
-    }
-    if let Some(seed) = args.seed {
-        config.seed = seed;
-    }
+    let (env, _, config) = args.setup.load()?;
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
-    let out = args.out.clone().unwrap_or_else(|| default_out(&args.config, &config, args.seeds));
+    let out = args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(), &config, args.seeds));
     if !args.json {
         eprintln!(
             "training {:?} with {:?} on {} for {} steps ({}) -> {}",
             config.algo,
             config.net.kind,
-            args.config.display(),
+            args.setup.config.display(),
             config.steps,
             match args.seeds {
                 1 => format!("seed {}", config.seed),

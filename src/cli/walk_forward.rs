@@ -2,29 +2,16 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-use super::train::{min_track_record, print_metrics_table, train_config};
-use crate::agent::network::NetKind;
-use crate::config::{DEFAULT_CONFIG, EnvConfig};
+use super::train::{TrainSetup, default_jobs, min_track_record, print_metrics_table};
 use crate::eval::registry;
 use crate::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use crate::report::{self, plot};
-use crate::train::{Algo, DeviceChoice};
+use crate::train::DeviceChoice;
 
 #[derive(Debug, Args)]
 pub struct WalkForwardArgs {
-    /// Environment config; its [train] and [walk_forward] tables set the defaults.
-    #[arg(long, default_value = DEFAULT_CONFIG)]
-    config: PathBuf,
-    #[arg(long, value_enum)]
-    algo: Option<Algo>,
-    #[arg(long, value_enum)]
-    net: Option<NetKind>,
-    /// Environment steps per training.
-    #[arg(long)]
-    steps: Option<usize>,
-    /// First seed; seeds `seed .. seed + seeds` are trained per fold.
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    setup: TrainSetup,
     /// Seeds per fold (trials for the overfitting statistics).
     #[arg(long)]
     seeds: Option<usize>,
@@ -32,7 +19,7 @@ pub struct WalkForwardArgs {
     #[arg(long)]
     folds: Option<usize>,
     /// Trainings run in parallel.
-    #[arg(long, default_value_t = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))]
+    #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
     /// Output folder (default: checkpoints/walk-forward-<config>).
     #[arg(long)]
@@ -49,21 +36,11 @@ pub struct WalkForwardArgs {
 }
 
 pub fn run(args: WalkForwardArgs) -> Result<()> {
-    let (env, sections) = EnvConfig::load_with_sections(&args.config)?;
-    let mut train = train_config(sections.train, args.algo, &args.config)?;
-    if let Some(net) = args.net {
-        train.net.kind = net;
-    }
-    if let Some(steps) = args.steps {
-        train.steps = steps;
-    }
-    if let Some(seed) = args.seed {
-        train.seed = seed;
-    }
+    let (env, sections, train) = args.setup.load()?;
     let mut config: WalkForwardConfig = match sections.walk_forward {
         Some(table) => table
             .try_into()
-            .with_context(|| format!("{}: invalid [walk_forward] table", args.config.display()))?,
+            .with_context(|| format!("{}: invalid [walk_forward] table", args.setup.config.display()))?,
         None => WalkForwardConfig::default(),
     };
     if let Some(seeds) = args.seeds {
@@ -72,8 +49,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     if let Some(folds) = args.folds {
         config.folds = folds;
     }
-    let stem =
-        args.config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let stem = args.setup.config_stem();
     let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")));
     let multi = (!args.json).then(indicatif::MultiProgress::new);
     let report = walk_forward(WalkForwardRequest {
