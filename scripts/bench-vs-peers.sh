@@ -56,14 +56,16 @@ def fmt(v):
 head = ("row", "folio", "peer", "peer row", "folio/peer")
 table = []
 for r in rows:
-    peer = peers.get(r["peer"]) if r["peer"] else None
     folio = f'{fmt(r["value"])} {r["unit"]}'
-    if peer:
-        ratio = r["value"] / peer[0]
-        better = "faster" if (ratio > 1) == r["higher_is_better"] else "slower"
-        table.append((r["what"], folio, f"{fmt(peer[0])} {peer[1]}", r["peer"], f"{ratio:.3g}x ({better})"))
-    else:
-        table.append((r["what"], folio, "-", r["peer"] or "-", "-"))
+    # A folio row may stand beside several peers doing the same shape of work: one line each.
+    for name in r["peers"] or [None]:
+        peer = peers.get(name) if name else None
+        if peer:
+            ratio = r["value"] / peer[0]
+            better = "faster" if (ratio > 1) == r["higher_is_better"] else "slower"
+            table.append((r["what"], folio, f"{fmt(peer[0])} {peer[1]}", name, f"{ratio:.3g}x ({better})"))
+        else:
+            table.append((r["what"], folio, "-", name or "-", "-"))
 widths = [max(len(row[i]) for row in table + [head]) for i in range(len(head))]
 print()
 print(" | ".join(h.ljust(w) for h, w in zip(head, widths)))

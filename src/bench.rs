@@ -8,7 +8,7 @@
 //! on the current rayon pool).
 
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 use rand::{SeedableRng, rngs::StdRng};
@@ -18,11 +18,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::agent::network::NetKind;
+use crate::agent::network::{NetKind, PolicyNet};
 use crate::config::{EnvConfig, Span};
 use crate::env::{BatchEnv, CostModel, DecisionRange, EnvSettings, Market};
 use crate::features::Feature;
-use crate::train::{Algo, TrainConfig, make_learner};
+use crate::train::{Algo, Learner, TrainConfig, make_learner};
 
 /// One measured figure.
 #[derive(Debug, Clone, Serialize)]
@@ -33,8 +33,8 @@ pub struct BenchRow {
     pub what: String,
     pub value: f64,
     pub unit: String,
-    /// The peer row (as `run_all.sh` names it) with the same shape of work, if any.
-    pub peer: Option<String>,
+    /// The peer rows (as `run_all.sh` names them) doing the same shape of work, if any.
+    pub peers: Vec<String>,
     /// Whether a larger value is better (rates) or a smaller one (times).
     pub higher_is_better: bool,
     pub threads: usize,
@@ -191,29 +191,58 @@ pub fn direct_eiie_seconds_per_episode(
     config.net.kind = NetKind::Eiie;
     config.direct.batch_periods = BATCH;
     let settings = EnvSettings::from_config(&env_config);
-    let device = Device::flex().autodiff();
     with_threads(threads, || {
-        let mut learner =
-            make_learner(&config, &market, range, settings, &device).map_err(|e| e.to_string())?;
-        let mut net = config.net.init_seeded(market.layout(), &device, 0);
-        let mut optimizer = AdamConfig::new().init();
-        let mut rng = StdRng::seed_from_u64(0);
+        let mut trainer = BenchTrainer::new(&config, &market, range, settings)?;
         // Warm-up: parameters are drawn lazily at first use.
-        let (next, _) = learner.update(net, &mut optimizer, 1e-3, &mut rng);
-        net = next;
+        trainer.update()?;
         let mut seconds = Vec::new();
         for _ in 0..episodes.max(1) {
             let started = Instant::now();
             let mut days = 0;
             while days < DAYS {
-                let (next, result) = learner.update(net, &mut optimizer, 1e-3, &mut rng);
-                net = next;
-                days += result.map_err(|d| d.what)?.env_steps;
+                days += trainer.update()?;
             }
             seconds.push(started.elapsed().as_secs_f64());
         }
         Ok(median(seconds))
     })
+}
+
+/// A learner with its network and optimizer, set up as `folio train` sets them up and updated
+/// by hand, so that only the updates are timed.
+struct BenchTrainer {
+    learner: Box<dyn Learner>,
+    net: Option<PolicyNet>,
+    optimizer: ModuleOptimizer,
+    rng: StdRng,
+    learning_rate: f64,
+}
+
+impl BenchTrainer {
+    fn new(
+        config: &TrainConfig,
+        market: &Arc<Market>,
+        range: DecisionRange,
+        settings: EnvSettings,
+    ) -> Result<Self, String> {
+        let device = Device::flex().autodiff();
+        let learner = make_learner(config, market, range, settings, &device).map_err(|e| e.to_string())?;
+        Ok(Self {
+            learner,
+            net: Some(config.net.init_seeded(market.layout(), &device, 0)),
+            optimizer: AdamConfig::new().init(),
+            rng: StdRng::seed_from_u64(0),
+            learning_rate: config.learning_rate,
+        })
+    }
+
+    /// One update; the environment steps it consumed.
+    fn update(&mut self) -> Result<usize, String> {
+        let net = self.net.take().expect("the network is put back after every update");
+        let (net, result) = self.learner.update(net, &mut self.optimizer, self.learning_rate, &mut self.rng);
+        self.net = Some(net);
+        Ok(result.map_err(|d| d.what)?.env_steps)
+    }
 }
 
 /// Environment steps per second of PPO training with an MLP (64-64, tanh) on `base`'s
@@ -238,19 +267,12 @@ pub fn ppo_mlp_steps_per_second(
     config.ppo.epochs = epochs;
     config.ppo.minibatch = minibatch;
     let settings = EnvSettings::from_config(base);
-    let device = Device::flex().autodiff();
     with_threads(threads, || {
-        let mut learner =
-            make_learner(&config, &market, range, settings, &device).map_err(|e| e.to_string())?;
-        let mut net = config.net.init_seeded(market.layout(), &device, 0);
-        let mut optimizer = AdamConfig::new().init();
-        let mut rng = StdRng::seed_from_u64(0);
+        let mut trainer = BenchTrainer::new(&config, &market, range, settings)?;
         let started = Instant::now();
         let mut steps = 0;
         for _ in 0..updates.max(1) {
-            let (next, result) = learner.update(net, &mut optimizer, config.learning_rate, &mut rng);
-            net = next;
-            steps += result.map_err(|d| d.what)?.env_steps;
+            steps += trainer.update()?;
         }
         Ok(steps as f64 / started.elapsed().as_secs_f64())
     })
@@ -314,31 +336,33 @@ pub fn run_all(
         rows.push(row);
     };
     let wanted = |group: &str| options.only.is_none_or(|only| group.starts_with(only));
-    let row =
-        |key: &str, what: String, value: f64, unit: &str, peer: Option<&str>, threads: usize| BenchRow {
-            key: key.into(),
-            what,
-            value,
-            unit: unit.into(),
-            peer: peer.map(str::to_string),
-            higher_is_better: !matches!(unit, "ms" | "s"),
-            threads,
-        };
+    let row = |key: &str, what: String, value: f64, unit: &str, peers: &[&str], threads: usize| BenchRow {
+        key: key.into(),
+        what,
+        value,
+        unit: unit.into(),
+        peers: peers.iter().map(|p| p.to_string()).collect(),
+        higher_is_better: !matches!(unit, "ms" | "s"),
+        threads,
+    };
 
-    // Environments: (features, costs, batch, threads, peer).
-    let cases: [(bool, CostModel, usize, usize, Option<&str>); 10] = [
-        (true, CostModel::Proportional, 1, 1, Some(peer::NUMPY_B1)),
-        (true, CostModel::Proportional, 64, 1, Some(peer::NUMPY_B64)),
-        (true, CostModel::Proportional, 64, 2, Some(peer::NUMPY_B64)),
-        (false, CostModel::Proportional, 1, 1, Some(peer::FINRL_STOCK_ENV)),
-        (false, CostModel::Proportional, 64, 1, None),
-        (false, CostModel::Proportional, 64, 2, None),
-        (true, CostModel::Exact, 1, 1, None),
-        (true, CostModel::Exact, 64, 1, None),
-        (false, CostModel::Exact, 1, 1, Some(peer::FINRL_PO_ENV)),
-        (false, CostModel::Exact, 64, 2, None),
+    // Environments: (features, costs, batch, threads, peers). The shape (20 assets + cash,
+    // window 50, log-return windows, proportional costs) is the numpy env's; FinRL's
+    // StockPortfolioEnv observes less (480 numbers) and is set beside both that row and the
+    // five-feature one, whose observation is five times larger.
+    let cases: [(bool, CostModel, usize, usize, &[&str]); 10] = [
+        (true, CostModel::Proportional, 1, 1, &[peer::NUMPY_B1, peer::FINRL_STOCK_ENV]),
+        (true, CostModel::Proportional, 64, 1, &[peer::NUMPY_B64]),
+        (true, CostModel::Proportional, 64, 2, &[peer::NUMPY_B64]),
+        (false, CostModel::Proportional, 1, 1, &[peer::FINRL_STOCK_ENV]),
+        (false, CostModel::Proportional, 64, 1, &[]),
+        (false, CostModel::Proportional, 64, 2, &[]),
+        (true, CostModel::Exact, 1, 1, &[]),
+        (true, CostModel::Exact, 64, 1, &[]),
+        (false, CostModel::Exact, 1, 1, &[peer::FINRL_PO_ENV]),
+        (false, CostModel::Exact, 64, 2, &[]),
     ];
-    for (log_return_only, cost_model, batch, threads, peer) in cases.into_iter().filter(|_| wanted("env")) {
+    for (log_return_only, cost_model, batch, threads, peers) in cases.into_iter().filter(|_| wanted("env")) {
         // The numpy env charges 0.1%; FinRL's PortfolioOptimizationEnv 0.25%.
         let rate = if cost_model == CostModel::Exact { 0.0025 } else { 0.001 };
         let (market, range, settings) = env_market(&base, log_return_only, cost_model, rate)?;
@@ -350,7 +374,7 @@ pub fn run_all(
             format!("folio env, batch {batch}, {features}, {costs} costs, {threads} thread(s)"),
             value,
             "steps/s",
-            peer,
+            peers,
             threads,
         ));
     }
@@ -362,7 +386,7 @@ pub fn run_all(
             "folio direct PG + EIIE: s/episode (1000 days, batch 100)".into(),
             seconds,
             "s",
-            Some(peer::FINRL_EIIE_EPISODE),
+            &[peer::FINRL_EIIE_EPISODE],
             2,
         ));
         push(row(
@@ -370,7 +394,7 @@ pub fn run_all(
             "folio direct PG + EIIE: env-steps/s trained".into(),
             1000.0 / seconds,
             "steps/s",
-            Some(peer::FINRL_EIIE_RATE),
+            &[peer::FINRL_EIIE_RATE],
             2,
         ));
     }
@@ -388,7 +412,7 @@ pub fn run_all(
             "folio PPO + MLP, SB3's shape (1 env x 2048, 10 epochs, mb 64), 501 inputs".into(),
             sb3,
             "steps/s",
-            Some(peer::SB3_PPO),
+            &[peer::SB3_PPO],
             2,
         ));
         let sb3_default_env = ppo_mlp_steps_per_second(&base, 1, 2048, 10, 64, options.ppo_updates, 2)?;
@@ -397,7 +421,7 @@ pub fn run_all(
             "folio PPO + MLP, SB3's shape, default env (5 features x 50 days: 5021 inputs)".into(),
             sb3_default_env,
             "steps/s",
-            Some(peer::SB3_PPO),
+            &[peer::SB3_PPO],
             2,
         ));
         let defaults = TrainConfig::for_algo(Algo::Ppo).ppo;
@@ -418,7 +442,7 @@ pub fn run_all(
             ),
             own,
             "steps/s",
-            Some(peer::SB3_PPO),
+            &[peer::SB3_PPO],
             2,
         ));
     }
@@ -430,7 +454,7 @@ pub fn run_all(
             format!("burn MLP step, {threads} thread(s): ms/step"),
             ms,
             "ms",
-            Some(peer::torch_ms(threads).as_str()),
+            &[peer::torch_ms(threads).as_str()],
             threads,
         ));
         push(row(
@@ -438,7 +462,7 @@ pub fn run_all(
             format!("burn MLP step, {threads} thread(s): GFLOP/s"),
             MLP_STEP_FLOPS / (ms * 1e-3) / 1e9,
             "GFLOP/s",
-            Some(peer::torch_gflops(threads).as_str()),
+            &[peer::torch_gflops(threads).as_str()],
             threads,
         ));
     }
@@ -474,7 +498,7 @@ mod tests {
                 assert!(row.value.is_finite() && row.value > 0.0, "{row:?}");
             }
             let first_peer = if only == "env" { peer::NUMPY_B1.to_string() } else { peer::torch_ms(1) };
-            assert_eq!(rows[0].peer.as_deref(), Some(first_peer.as_str()));
+            assert_eq!(rows[0].peers.first(), Some(&first_peer));
         }
     }
 
