@@ -139,7 +139,7 @@ fn reinforce_finds_the_riskless_winner() {
 #[test]
 fn ppo_finds_the_riskless_winner() {
     riskless_case(Algo::Ppo, NetKind::Eiie, |c| {
-        c.steps = 150_000;
+        c.steps = 300_000;
         c.learning_rate = 3e-3;
     });
 }
