@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::agent::AgentPolicy;
 use crate::config::Span;
-use crate::data::{Stamp, load_prices};
+use crate::data::{PricePanel, Stamp, load_prices};
 use crate::env::{DecisionRange, EnvSettings, Market, span_rows};
 use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
@@ -145,18 +145,39 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
 }
 
 fn overlap_warning(meta: &Meta, market: &Market, range: DecisionRange) -> Option<String> {
-    let seen = |name: &str, span: &Span| -> Option<String> {
-        let rows = span_rows(&market.panel, span).ok()?;
+    seen_overlap(&market.panel, &seen_periods(meta), range).map(|seen| {
+        format!(
+            "the period overlaps the {} period ({} .. {}): these figures are in-sample",
+            seen.period, seen.from, seen.to
+        )
+    })
+}
+
+/// The periods a checkpoint's training and model selection saw, named.
+pub fn seen_periods(meta: &Meta) -> Vec<(String, Span)> {
+    vec![("training".into(), meta.env.periods.train), ("validation".into(), meta.env.periods.validation)]
+}
+
+/// A seen period that a backtest over `range` shares price moves with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overlap {
+    pub period: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// The first of the `seen` periods (training, validation) whose price moves a backtest over
+/// `range` also earns: figures there are in-sample. Spans the data does not cover are not seen.
+pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: DecisionRange) -> Option<Overlap> {
+    seen.iter().find_map(|(name, span)| {
+        let rows = span_rows(panel, span).ok()?;
         let overlaps = range.first < rows.end - 1 && rows.start < range.last;
-        overlaps.then(|| {
-            format!(
-                "the period overlaps the {name} period ({} .. {}): these figures are in-sample",
-                market.panel.index.label(rows.start),
-                market.panel.index.label(rows.end - 1)
-            )
+        overlaps.then(|| Overlap {
+            period: name.clone(),
+            from: panel.index.label(rows.start),
+            to: panel.index.label(rows.end - 1),
         })
-    };
-    seen("training", &meta.env.periods.train).or_else(|| seen("validation", &meta.env.periods.validation))
+    })
 }
 
 fn verdict(results: &[PolicyReport], in_sample: bool) -> String {

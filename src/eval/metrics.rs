@@ -176,20 +176,31 @@ pub fn sharpe(returns: &[f64], periods_per_year: f64) -> f64 {
     if std > 0.0 { mean(returns) / std * periods_per_year.sqrt() } else { f64::NAN }
 }
 
-struct Drawdowns {
-    max: f64,
-    longest: usize,
-    recovery: Option<usize>,
+/// The drawdowns of a wealth path, located: where the worst one peaked and bottomed out, and when
+/// it recovered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drawdowns {
+    /// Largest fall from a running peak, `max_t (1 - V_t / max_{s<=t} V_s)`; 0 without a fall.
+    pub max: f64,
+    /// Longest run of periods spent below a previous peak.
+    pub longest: usize,
+    /// Index of the peak before the worst fall, and of its trough (both 0 without a fall).
+    pub peak: usize,
+    pub trough: usize,
+    /// Periods from the trough until the path first regains that peak; `None` if it never does
+    /// (or there was no fall).
+    pub recovery: Option<usize>,
 }
 
-fn drawdown_stats(values: &[f64]) -> Drawdowns {
-    let mut peak = f64::NEG_INFINITY;
-    let mut peak_at_worst = 0.0;
+pub fn drawdown_stats(values: &[f64]) -> Drawdowns {
+    let (mut peak, mut peak_at) = (f64::NEG_INFINITY, 0usize);
+    let (mut peak_at_worst, mut worst_peak) = (0.0, 0usize);
     let (mut max, mut trough) = (0.0, 0usize);
     let (mut run, mut longest) = (0usize, 0usize);
     for (t, &v) in values.iter().enumerate() {
         if v >= peak {
             peak = v;
+            peak_at = t;
             run = 0;
         } else {
             run += 1;
@@ -199,11 +210,12 @@ fn drawdown_stats(values: &[f64]) -> Drawdowns {
                 max = dd;
                 trough = t;
                 peak_at_worst = peak;
+                worst_peak = peak_at;
             }
         }
     }
     let recovery = if max > 0.0 { values[trough..].iter().position(|&v| v >= peak_at_worst) } else { None };
-    Drawdowns { max, longest, recovery }
+    Drawdowns { max, longest, peak: worst_peak, trough, recovery }
 }
 
 /// Historical VaR and CVaR at level `alpha` (0.05 for 95%), as positive losses.

@@ -1,0 +1,218 @@
+use anyhow::Result;
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+use crate::data::Stamp;
+use crate::eval::stress::{
+    ScenarioReport, ShockSizes, StressRequest, StressRun, select_scenarios, stress_checkpoints,
+};
+use crate::report::{self, plot};
+use crate::train::DeviceChoice;
+
+#[derive(Debug, Args)]
+pub struct StressArgs {
+    /// Checkpoint folder written by `folio train`, or a multi-seed run (every seed is stressed).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Which weights: the best on validation, or the last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    weights: String,
+    /// Scenario to run (dotcom, financial-crisis, covid, crash, flash-crash, correlation-one,
+    /// volatility). Repeatable; default: all.
+    #[arg(long)]
+    scenario: Vec<String>,
+    /// First row of the held-out period the synthetic shocks go into (default: the config's
+    /// test period).
+    #[arg(long)]
+    from: Option<Stamp>,
+    /// Last row of the held-out period.
+    #[arg(long)]
+    to: Option<Stamp>,
+    /// Day of the synthetic shocks (default: the middle of the held-out period).
+    #[arg(long)]
+    shock_date: Option<Stamp>,
+    /// One-day fall of every asset in the crash (0.2 = 20%).
+    #[arg(long, default_value_t = ShockSizes::default().crash_fall)]
+    crash_fall: f64,
+    /// One-day fall of every asset in the flash crash.
+    #[arg(long, default_value_t = ShockSizes::default().flash_fall)]
+    flash_fall: f64,
+    /// Periods the flash crash takes to climb back onto the original prices.
+    #[arg(long, default_value_t = ShockSizes::default().flash_recovery)]
+    flash_recovery: usize,
+    /// Periods of the correlation-one and volatility windows.
+    #[arg(long, default_value_t = ShockSizes::default().window)]
+    window: usize,
+    /// Multiplier of return deviations in the volatility window.
+    #[arg(long, default_value_t = ShockSizes::default().volatility_factor)]
+    volatility_factor: f64,
+    /// Output folder (default: <checkpoint>/stress).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: StressArgs) -> Result<()> {
+    let sizes = ShockSizes {
+        crash_fall: args.crash_fall,
+        flash_fall: args.flash_fall,
+        flash_recovery: args.flash_recovery,
+        window: args.window,
+        volatility_factor: args.volatility_factor,
+    };
+    let scenarios = select_scenarios(&args.scenario, &sizes).map_err(anyhow::Error::msg)?;
+    let checkpoints = if args.checkpoint.join(crate::train::checkpoint::META).exists() {
+        vec![args.checkpoint.clone()]
+    } else {
+        let seeds = super::eval::seed_folders(&args.checkpoint);
+        anyhow::ensure!(
+            !seeds.is_empty(),
+            "{} holds no meta.json and no seed-* folders: not a folio checkpoint",
+            args.checkpoint.display()
+        );
+        seeds
+    };
+    let (stress, meta) = stress_checkpoints(StressRequest {
+        checkpoints,
+        weights: format!("{}.bpk", args.weights),
+        scenarios,
+        from: args.from,
+        to: args.to,
+        shock_date: args.shock_date,
+        device: args.device,
+    })?;
+    let out = args.out.unwrap_or_else(|| args.checkpoint.join("stress"));
+    write_outputs(&out, &stress)?;
+    if args.json {
+        return super::print_json(&stress.report);
+    }
+    let report = &stress.report;
+    println!(
+        "{} ({}), costs buy {:.3}% / sell {:.3}%; trained on {} .. {}, validated on {} .. {}",
+        args.checkpoint.display(),
+        args.weights,
+        100.0 * report.costs.buy,
+        100.0 * report.costs.sell,
+        meta.train_range.0,
+        meta.train_range.1,
+        meta.validation_range.0,
+        meta.validation_range.1
+    );
+    println!(
+        "synthetic shocks on {} in the held-out period {} .. {}",
+        report.shock_date, report.held_out_from, report.held_out_to
+    );
+    for scenario in &report.scenarios {
+        print_scenario(scenario);
+    }
+    println!("\nwrote stress.json and pictures to {}", out.display());
+    Ok(())
+}
+
+fn print_scenario(scenario: &ScenarioReport) {
+    println!("\n{}: {}", scenario.scenario.name, scenario.scenario.description);
+    if let Some(reason) = &scenario.skipped {
+        println!("  skipped: {reason}");
+        return;
+    }
+    let at = |s: &Option<String>| s.clone().unwrap_or_default();
+    println!(
+        "  measured {} .. {}, recovery watched to {}",
+        at(&scenario.from),
+        at(&scenario.to),
+        at(&scenario.tail_to)
+    );
+    match &scenario.in_sample {
+        Some(seen) => println!(
+            "  IN-SAMPLE: the backtest overlaps the {} period ({} .. {}); these figures flatter the agent",
+            seen.period, seen.from, seen.to
+        ),
+        None => println!("  out of sample"),
+    }
+    println!(
+        "  {:<24} {:>10} {:>9} {:>11} {:>22} {:>10}",
+        "policy", "scenario", "max DD", "trough", "recovery", "to end"
+    );
+    for r in &scenario.results {
+        let recovery = match (r.recovery_periods, &r.recovered_on) {
+            (Some(periods), Some(on)) => format!("{periods} ({on})"),
+            _ if r.max_drawdown == 0.0 => "no drawdown".into(),
+            _ => "not recovered".into(),
+        };
+        println!(
+            "  {:<24} {:>9.1}% {:>8.1}% {:>11} {:>22} {:>9.1}%",
+            r.policy,
+            100.0 * r.scenario_return,
+            100.0 * r.max_drawdown,
+            r.trough,
+            recovery,
+            100.0 * r.return_to_end
+        );
+    }
+    if let Some(spread) = &scenario.agent_spread {
+        let median =
+            |s: Option<crate::eval::metrics::Spread>| s.map(|s| 100.0 * s.median).unwrap_or(f64::NAN);
+        println!(
+            "  agents' median: scenario {:.1}%, max drawdown {:.1}%; {} of {} recovered",
+            median(spread.scenario_return),
+            median(spread.max_drawdown),
+            spread.recovered,
+            spread.agents
+        );
+    }
+    if let Some(verdict) = &scenario.verdict {
+        println!("  {verdict}");
+    }
+}
+
+/// stress.json, a grouped bar chart of maximum drawdowns, and each scenario's wealth curves.
+fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
+    report::write_json(&out.join("stress.json"), &stress.report)?;
+    if stress.curves.is_empty() {
+        return Ok(());
+    }
+    let categories: Vec<String> = stress.curves.iter().map(|c| c.scenario.clone()).collect();
+    let ran: Vec<&ScenarioReport> = stress.report.scenarios.iter().filter(|s| s.skipped.is_none()).collect();
+    let groups: Vec<(String, Vec<f64>)> = ran[0]
+        .results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| report::pictured(&r.policy))
+        .map(|(i, r)| (r.policy.clone(), ran.iter().map(|s| 100.0 * s.results[i].max_drawdown).collect()))
+        .collect();
+    plot::bars_with_axes(
+        &out.join("stress.png"),
+        "Maximum drawdown by stress scenario",
+        "scenario",
+        "maximum drawdown (%)",
+        &categories,
+        &groups,
+        plot::PlotSize::default(),
+    )?;
+    for (curves, scenario) in stress.curves.iter().zip(&ran) {
+        let series: Vec<plot::Series> = curves
+            .series
+            .iter()
+            .filter(|(name, _)| report::pictured(name))
+            .map(|(name, values)| plot::Series {
+                name: name.clone(),
+                values: values.clone(),
+                emphasis: name.starts_with("agent"),
+            })
+            .collect();
+        let label = if scenario.in_sample.is_some() { " (in-sample)" } else { "" };
+        plot::equity(
+            &out.join(format!("stress-{}.png", curves.scenario)),
+            &format!("Wealth through {}{label}", curves.scenario),
+            &curves.labels,
+            &series,
+            false,
+            plot::PlotSize::default(),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,710 @@
+//! Stress tests: how an agent and the baselines live through a crisis. Two kinds of scenario:
+//!
+//! - **Historical**: the S&P 500's last three great falls inside the bundled data, each from its
+//!   peak close to its trough close, with a tail up to the day the index closed above that peak
+//!   again, so recovery can be measured against the index's own.
+//! - **Synthetic shocks** injected into a held-out period: pure functions of a [`PricePanel`]
+//!   that rewrite prices from the shock day on only, so every observation before it is
+//!   unchanged (features are causal), and that leave the original panel intact.
+//!
+//! Every policy is backtested through the same environment and costs as in `folio eval`, from a
+//! lead-in before the scenario so that its holdings at the scenario's start are its own choice,
+//! not a fresh purchase; figures are measured from the scenario's start.
+
+use ndarray::{Array2, s};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::agent::AgentPolicy;
+use crate::config::Span;
+use crate::data::{PricePanel, Stamp, TimeIndex, load_prices};
+use crate::env::{CostConfig, DecisionRange, EnvSettings, Market};
+use crate::error::EnvError;
+use crate::eval::backtest::{BacktestLog, Policy, backtest};
+use crate::eval::baselines;
+use crate::eval::evaluate::{Overlap, seen_overlap, seen_periods};
+use crate::eval::metrics::{Spread, drawdown_stats};
+use crate::train::checkpoint::{self, Meta};
+use crate::train::{DeviceChoice, TrainError};
+
+/// Periods a backtest runs before a historical scenario starts (about a month of trading days).
+pub const LEAD_IN: usize = 21;
+
+/// Periods after a synthetic shock's window that are watched for recovery (about a year).
+pub const SHOCK_TAIL: usize = 252;
+
+/// A change to the prices of every asset from a shock day on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "shock", rename_all = "snake_case")]
+pub enum Shock {
+    /// Every asset falls by `fall` (0.2 = 20%) on the shock day; later returns are unchanged, so
+    /// the loss is permanent.
+    Crash { fall: f64 },
+    /// Every asset falls by `fall` on the shock day and climbs back geometrically onto its
+    /// original price path, which it rejoins `recovery_periods` later.
+    FlashCrash { fall: f64, recovery_periods: usize },
+    /// Over `periods` periods every asset earns the cross-sectional mean return, its deviations
+    /// from their mean rescaled so that the volatility equals the assets' average volatility
+    /// over the window: diversification disappears, risk does not.
+    CorrelationOne { periods: usize },
+    /// Over `periods` periods every asset's return deviations from its own mean over the window
+    /// are multiplied by `factor`: `r' = mean(r) + factor (r - mean(r))`.
+    Volatility { factor: f64, periods: usize },
+}
+
+impl Shock {
+    /// Periods whose prices the shock rewrites directly, starting at the shock day.
+    pub fn periods(&self) -> usize {
+        match *self {
+            Shock::Crash { .. } => 1,
+            Shock::FlashCrash { recovery_periods, .. } => recovery_periods + 1,
+            Shock::CorrelationOne { periods } | Shock::Volatility { periods, .. } => periods,
+        }
+    }
+
+    /// A copy of `panel` with the shock starting at `row`. Rows before `row` are bit-identical;
+    /// rows after the shock's window keep the original price relatives (the flash crash keeps
+    /// the original prices themselves). `panel` must have every price (a selection).
+    pub fn apply(&self, panel: &PricePanel, row: usize) -> Result<PricePanel, String> {
+        let periods = self.periods();
+        if row == 0 || row + periods > panel.n_periods() {
+            return Err(format!(
+                "a shock of {periods} periods cannot start at row {row} of data with {} rows: it needs a \
+                 price before it and its whole window inside the data",
+                panel.n_periods()
+            ));
+        }
+        let before = panel.prices.row(row - 1);
+        let original = panel.prices.slice(s![row..row + periods, ..]);
+        let window = match *self {
+            Shock::Crash { fall } => {
+                check_fall(fall)?;
+                let mut window = original.to_owned();
+                window.row_mut(0).assign(&before.mapv(|p| p * (1.0 - fall)));
+                window
+            }
+            Shock::FlashCrash { fall, recovery_periods } => {
+                check_fall(fall)?;
+                if recovery_periods == 0 {
+                    return Err("a flash crash needs at least one period to recover in".into());
+                }
+                // The multiplier on the original path shrinks geometrically from the crash day's
+                // to exactly 1 on the day the path is rejoined.
+                let mut window = original.to_owned();
+                for i in 0..panel.n_assets() {
+                    let first = before[i] * (1.0 - fall) / original[[0, i]];
+                    for j in 0..=recovery_periods {
+                        let left = 1.0 - j as f64 / recovery_periods as f64;
+                        window[[j, i]] = original[[j, i]] * first.powf(left);
+                    }
+                }
+                window
+            }
+            Shock::CorrelationOne { periods } => {
+                check_window(periods)?;
+                let returns = returns(panel, row, periods);
+                let market: Vec<f64> = returns.rows().into_iter().map(|r| r.mean().unwrap_or(0.0)).collect();
+                let average_volatility =
+                    returns.columns().into_iter().map(|c| sample_std(c.iter().copied())).sum::<f64>()
+                        / panel.n_assets() as f64;
+                let market_volatility = sample_std(market.iter().copied());
+                let scale =
+                    if market_volatility > 0.0 { average_volatility / market_volatility } else { 1.0 };
+                let mean = market.iter().sum::<f64>() / periods as f64;
+                let common: Vec<f64> = market.iter().map(|m| mean + scale * (m - mean)).collect();
+                let shocked = Array2::from_shape_fn(returns.dim(), |(t, _)| common[t]);
+                compound(panel, row, &shocked)?
+            }
+            Shock::Volatility { factor, periods } => {
+                check_window(periods)?;
+                if !(factor.is_finite() && factor > 0.0) {
+                    return Err(format!("the volatility factor must be positive, not {factor}"));
+                }
+                let mut shocked = returns(panel, row, periods);
+                for mut column in shocked.columns_mut() {
+                    let mean = column.mean().unwrap_or(0.0);
+                    column.mapv_inplace(|r| mean + factor * (r - mean));
+                }
+                compound(panel, row, &shocked)?
+            }
+        };
+        Ok(splice(panel, row, window))
+    }
+}
+
+fn check_fall(fall: f64) -> Result<(), String> {
+    if !(fall > 0.0 && fall < 1.0) {
+        return Err(format!("a fall must be a fraction between 0 and 1 (0.2 = 20%), not {fall}"));
+    }
+    Ok(())
+}
+
+fn check_window(periods: usize) -> Result<(), String> {
+    if periods < 2 {
+        return Err(format!("a shock window needs at least 2 periods to have a volatility, not {periods}"));
+    }
+    Ok(())
+}
+
+/// Simple returns `p[t] / p[t-1] - 1` of rows `row .. row + periods`, `[period, asset]`.
+fn returns(panel: &PricePanel, row: usize, periods: usize) -> Array2<f64> {
+    let now = panel.prices.slice(s![row..row + periods, ..]);
+    let before = panel.prices.slice(s![row - 1..row + periods - 1, ..]);
+    &now / &before - 1.0
+}
+
+fn sample_std(values: impl Iterator<Item = f64>) -> f64 {
+    crate::eval::metrics::sample_std(&values.collect::<Vec<_>>())
+}
+
+/// Prices of rows `row ..` compounded from the price before `row` with the given returns; a
+/// return at or below -100% would leave no price, and is refused.
+fn compound(panel: &PricePanel, row: usize, returns: &Array2<f64>) -> Result<Array2<f64>, String> {
+    let mut prices = Array2::zeros(returns.dim());
+    for i in 0..panel.n_assets() {
+        let mut price = panel.prices[[row - 1, i]];
+        for t in 0..returns.nrows() {
+            let relative = 1.0 + returns[[t, i]];
+            if !(relative > 0.0 && relative.is_finite()) {
+                return Err(format!(
+                    "the shock would give {} a return of {:.1}% at {}, which leaves no price",
+                    panel.assets[i],
+                    100.0 * returns[[t, i]],
+                    panel.index.label(row + t)
+                ));
+            }
+            price *= relative;
+            prices[[t, i]] = price;
+        }
+    }
+    Ok(prices)
+}
+
+/// `panel` with rows `row .. row + window.nrows()` replaced by `window`, and every later row
+/// scaled by the window's last price over the original's, so later relatives are kept.
+fn splice(panel: &PricePanel, row: usize, window: Array2<f64>) -> PricePanel {
+    let end = row + window.nrows();
+    let mut prices = panel.prices.clone();
+    let scale: Vec<f64> =
+        (0..panel.n_assets()).map(|i| window[[window.nrows() - 1, i]] / panel.prices[[end - 1, i]]).collect();
+    prices.slice_mut(s![row..end, ..]).assign(&window);
+    for mut later in prices.slice_mut(s![end.., ..]).rows_mut() {
+        for (p, k) in later.iter_mut().zip(&scale) {
+            *p *= k;
+        }
+    }
+    PricePanel::new(panel.source.clone(), panel.assets.clone(), panel.index.clone(), prices)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Scenarios
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScenarioKind {
+    /// `window` runs from the S&P 500's peak close to its trough close; the tail runs to
+    /// `recovered`, the first close at or above the peak again.
+    Historical { window: Span, recovered: Stamp },
+    /// Injected into the held-out period at the shock date.
+    Synthetic(Shock),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    #[serde(flatten)]
+    pub kind: ScenarioKind,
+}
+
+/// Parameters of the synthetic shocks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShockSizes {
+    /// One-day fall of the crash (0.2 = 20%).
+    pub crash_fall: f64,
+    /// One-day fall of the flash crash.
+    pub flash_fall: f64,
+    /// Periods the flash crash takes to rejoin the original path.
+    pub flash_recovery: usize,
+    /// Periods of the correlation and volatility windows.
+    pub window: usize,
+    /// Multiplier of return deviations in the volatility window.
+    pub volatility_factor: f64,
+}
+
+impl Default for ShockSizes {
+    fn default() -> Self {
+        Self { crash_fall: 0.20, flash_fall: 0.10, flash_recovery: 5, window: 21, volatility_factor: 3.0 }
+    }
+}
+
+/// Scenario names in report order.
+pub const SCENARIOS: &[&str] =
+    &["dotcom", "financial-crisis", "covid", "crash", "flash-crash", "correlation-one", "volatility"];
+
+fn date(text: &str) -> Stamp {
+    text.parse().expect("scenario dates are valid ISO dates")
+}
+
+fn historical(name: &str, description: &str, peak: &str, trough: &str, recovered: &str) -> Scenario {
+    Scenario {
+        name: name.into(),
+        description: description.into(),
+        kind: ScenarioKind::Historical {
+            window: Span { from: Some(date(peak)), to: Some(date(trough)) },
+            recovered: date(recovered),
+        },
+    }
+}
+
+/// Every scenario, historical first. The historical dates are the S&P 500's closes (checked
+/// against `envs/data/sp500_index_daily.csv`): peak, trough, and first close back at the peak.
+pub fn scenarios(sizes: &ShockSizes) -> Vec<Scenario> {
+    let synthetic = |name: &str, description: String, shock: Shock| Scenario {
+        name: name.into(),
+        description,
+        kind: ScenarioKind::Synthetic(shock),
+    };
+    vec![
+        historical(
+            "dotcom",
+            "dot-com crash: S&P 500 -49% from its 2000-03-24 peak to its 2002-10-09 trough, back on 2007-05-30",
+            "2000-03-24",
+            "2002-10-09",
+            "2007-05-30",
+        ),
+        historical(
+            "financial-crisis",
+            "financial crisis: S&P 500 -57% from its 2007-10-09 peak to its 2009-03-09 trough, back on 2013-03-28",
+            "2007-10-09",
+            "2009-03-09",
+            "2013-03-28",
+        ),
+        historical(
+            "covid",
+            "COVID crash: S&P 500 -34% from its 2020-02-19 peak to its 2020-03-23 trough, back on 2020-08-18",
+            "2020-02-19",
+            "2020-03-23",
+            "2020-08-18",
+        ),
+        synthetic(
+            "crash",
+            format!("every asset falls {:.0}% in one day", 100.0 * sizes.crash_fall),
+            Shock::Crash { fall: sizes.crash_fall },
+        ),
+        synthetic(
+            "flash-crash",
+            format!(
+                "every asset falls {:.0}% in one day and is back on its path {} periods later",
+                100.0 * sizes.flash_fall,
+                sizes.flash_recovery
+            ),
+            Shock::FlashCrash { fall: sizes.flash_fall, recovery_periods: sizes.flash_recovery },
+        ),
+        synthetic(
+            "correlation-one",
+            format!(
+                "for {} periods every asset moves with the mean return, at the average volatility",
+                sizes.window
+            ),
+            Shock::CorrelationOne { periods: sizes.window },
+        ),
+        synthetic(
+            "volatility",
+            format!(
+                "for {} periods every asset's volatility is multiplied by {}",
+                sizes.window, sizes.volatility_factor
+            ),
+            Shock::Volatility { factor: sizes.volatility_factor, periods: sizes.window },
+        ),
+    ]
+}
+
+/// The scenarios called `names` (all when empty), in report order.
+pub fn select_scenarios(names: &[String], sizes: &ShockSizes) -> Result<Vec<Scenario>, String> {
+    for name in names {
+        if !SCENARIOS.contains(&name.as_str()) {
+            return Err(format!("unknown scenario '{name}'; valid names: {}", SCENARIOS.join(", ")));
+        }
+    }
+    Ok(scenarios(sizes).into_iter().filter(|s| names.is_empty() || names.contains(&s.name)).collect())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Runner
+// ------------------------------------------------------------------------------------------------
+
+/// The market and settings every scenario is run in.
+pub struct StressSetup {
+    /// The unshocked market; shocked ones reuse its features and normalization.
+    pub market: Arc<Market>,
+    pub settings: EnvSettings,
+    /// Periods that training and model selection saw, named: scenarios inside them are labelled
+    /// in-sample.
+    pub seen: Vec<(String, Span)>,
+    /// Where synthetic shocks are injected.
+    pub held_out: Span,
+    /// The shock day; default: the middle of the held-out period.
+    pub shock_date: Option<Stamp>,
+}
+
+/// How one policy lived through one scenario. Returns and drawdowns are fractions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyStress {
+    pub policy: String,
+    /// Return from the scenario's start to its end (historical: peak to trough; synthetic: the
+    /// close before the shock to the shock window's last close).
+    pub scenario_return: f64,
+    /// Largest fall from a running peak inside the scenario (start to end).
+    pub max_drawdown: f64,
+    /// Where that fall bottomed out.
+    pub trough: String,
+    /// Periods from that trough until wealth regained the peak before it, watched to the end of
+    /// the tail; `None`: not recovered by then.
+    pub recovery_periods: Option<usize>,
+    pub recovered_on: Option<String>,
+    /// Return from the scenario's start to the end of its tail.
+    pub return_to_end: f64,
+}
+
+/// Median and spread of the agents' figures when several seeds are stressed together.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentSpread {
+    pub agents: usize,
+    pub scenario_return: Option<Spread>,
+    pub max_drawdown: Option<Spread>,
+    /// How many of the agents recovered within the tail.
+    pub recovered: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    #[serde(flatten)]
+    pub scenario: Scenario,
+    /// Why the scenario could not run on this data; nothing else is set then.
+    pub skipped: Option<String>,
+    /// First and last close of the backtest (lead-in included).
+    pub run_from: Option<String>,
+    /// Scenario start, end, and end of the recovery tail.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub tail_to: Option<String>,
+    /// The seen period the backtest shares price moves with: these figures are in-sample.
+    pub in_sample: Option<Overlap>,
+    pub results: Vec<PolicyStress>,
+    pub agent_spread: Option<AgentSpread>,
+    /// The agent (the agents' median) against equal weight, in words.
+    pub verdict: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StressReport {
+    pub data: PathBuf,
+    pub held_out_from: String,
+    pub held_out_to: String,
+    pub shock_date: String,
+    pub costs: CostConfig,
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// Every policy's wealth over a scenario, from its start (at 1) to the end of its tail.
+#[derive(Debug, Clone)]
+pub struct ScenarioCurves {
+    pub scenario: String,
+    pub labels: Vec<String>,
+    pub series: Vec<(String, Vec<f64>)>,
+}
+
+pub struct StressRun {
+    pub report: StressReport,
+    pub curves: Vec<ScenarioCurves>,
+}
+
+/// Where a scenario's backtest runs and what is measured, as market rows.
+struct Plan {
+    range: DecisionRange,
+    start: usize,
+    end: usize,
+}
+
+/// Run every scenario for every policy. Policies whose names start with `agent` are agents;
+/// with several, each scenario also reports their median and spread.
+pub fn run(
+    setup: &StressSetup,
+    scenarios: &[Scenario],
+    policies: &mut [Box<dyn Policy>],
+) -> Result<StressRun, EnvError> {
+    let market = &setup.market;
+    let panel = &market.panel;
+    let held_out = market.decision_range(&setup.held_out, 0)?;
+    let index = &panel.index;
+    let shock_row = match setup.shock_date {
+        None => (held_out.first + held_out.last).div_ceil(2),
+        Some(stamp) => index
+            .first_at_or_after(&stamp)
+            .filter(|&row| row > held_out.first && row <= held_out.last)
+            .ok_or_else(|| {
+                EnvError::Setup(format!(
+                    "the shock date {stamp} is not inside the held-out period after its first close ({} .. {})",
+                    index.label(held_out.first + 1),
+                    index.label(held_out.last)
+                ))
+            })?,
+    };
+    let mut reports = Vec::with_capacity(scenarios.len());
+    let mut curves = Vec::new();
+    for scenario in scenarios {
+        let planned = match &scenario.kind {
+            ScenarioKind::Historical { window, recovered } => {
+                historical_plan(market, window, recovered).map(|plan| (plan, market.clone()))
+            }
+            ScenarioKind::Synthetic(shock) => {
+                shock_plan(market, held_out, shock, shock_row).and_then(|plan| {
+                    let shocked = shock.apply(panel, shock_row)?;
+                    let market =
+                        Market::new(shocked, &market.feature_config, Some(market.normalizer.clone()), 0..0)
+                            .map_err(|e| e.to_string())?;
+                    Ok((plan, Arc::new(market)))
+                })
+            }
+        };
+        let (plan, market) = match planned {
+            Ok(planned) => planned,
+            Err(reason) => {
+                reports.push(skipped(scenario, reason));
+                continue;
+            }
+        };
+        let mut results = Vec::with_capacity(policies.len());
+        let mut series = Vec::with_capacity(policies.len());
+        for policy in policies.iter_mut() {
+            let log = backtest(policy.as_mut(), &market, plan.range, setup.settings)?;
+            results.push(measure(&log, plan.start, plan.end, index));
+            let first = plan.start - log.rows[0];
+            let base = log.values[first];
+            series.push((log.policy.clone(), log.values[first..].iter().map(|v| v / base).collect()));
+        }
+        let agents: Vec<&PolicyStress> = results.iter().filter(|r| r.policy.starts_with("agent")).collect();
+        let agent_spread = (agents.len() > 1).then(|| AgentSpread {
+            agents: agents.len(),
+            scenario_return: Spread::of(&agents.iter().map(|a| a.scenario_return).collect::<Vec<_>>()),
+            max_drawdown: Spread::of(&agents.iter().map(|a| a.max_drawdown).collect::<Vec<_>>()),
+            recovered: agents.iter().filter(|a| a.recovery_periods.is_some()).count(),
+        });
+        let verdict = verdict(&results, agent_spread.as_ref());
+        curves.push(ScenarioCurves {
+            scenario: scenario.name.clone(),
+            labels: (plan.start..=plan.range.last).map(|r| index.label(r)).collect(),
+            series,
+        });
+        reports.push(ScenarioReport {
+            scenario: scenario.clone(),
+            skipped: None,
+            run_from: Some(index.label(plan.range.first)),
+            from: Some(index.label(plan.start)),
+            to: Some(index.label(plan.end)),
+            tail_to: Some(index.label(plan.range.last)),
+            in_sample: seen_overlap(panel, &setup.seen, plan.range),
+            results,
+            agent_spread,
+            verdict,
+        });
+    }
+    Ok(StressRun {
+        report: StressReport {
+            data: panel.source.clone(),
+            held_out_from: index.label(held_out.first),
+            held_out_to: index.label(held_out.last),
+            shock_date: index.label(shock_row),
+            costs: setup.settings.costs,
+            scenarios: reports,
+        },
+        curves,
+    })
+}
+
+fn skipped(scenario: &Scenario, reason: String) -> ScenarioReport {
+    ScenarioReport {
+        scenario: scenario.clone(),
+        skipped: Some(reason),
+        run_from: None,
+        from: None,
+        to: None,
+        tail_to: None,
+        in_sample: None,
+        results: Vec::new(),
+        agent_spread: None,
+        verdict: None,
+    }
+}
+
+/// A historical window needs dates, the peak and the trough inside the data, and enough history
+/// before the peak for the features; a tail cut short by the data's end is kept as it is.
+fn historical_plan(market: &Market, window: &Span, recovered: &Stamp) -> Result<Plan, String> {
+    let (Some(peak), Some(trough)) = (window.from, window.to) else {
+        return Err("a historical window needs both ends".into());
+    };
+    let TimeIndex::Dates(dates) = &market.panel.index else {
+        return Err("the data is undated, so no historical window can be found in it".into());
+    };
+    let (first, last) = (dates[0], dates[dates.len() - 1]);
+    let outside = || format!("the data covers {first} .. {last}, not {peak} .. {trough}");
+    if Stamp::Date(first) > peak || Stamp::Date(last) < trough {
+        return Err(outside());
+    }
+    let index = &market.panel.index;
+    let start = index.first_at_or_after(&peak).ok_or_else(outside)?;
+    let end = index.last_at_or_before(&trough).ok_or_else(outside)?;
+    let observable = market.first_observable();
+    if start <= observable {
+        return Err(format!(
+            "the features need {observable} periods of history before the first decision, and the data \
+             has only {start} before {peak}"
+        ));
+    }
+    let tail = index.last_at_or_before(recovered).ok_or_else(outside)?.max(end);
+    Ok(Plan {
+        range: DecisionRange { first: start.saturating_sub(LEAD_IN).max(observable), last: tail },
+        start,
+        end,
+    })
+}
+
+/// A shock runs over the held-out period from its start, measured from the close before the
+/// shock day to the shock window's end, and watched up to [`SHOCK_TAIL`] periods after it.
+fn shock_plan(market: &Market, held_out: DecisionRange, shock: &Shock, row: usize) -> Result<Plan, String> {
+    let end = row + shock.periods() - 1;
+    if end > held_out.last {
+        return Err(format!(
+            "its {} periods from {} run past the held-out period's end ({})",
+            shock.periods(),
+            market.panel.index.label(row),
+            market.panel.index.label(held_out.last)
+        ));
+    }
+    Ok(Plan {
+        range: DecisionRange { first: held_out.first, last: (end + SHOCK_TAIL).min(held_out.last) },
+        start: row - 1,
+        end,
+    })
+}
+
+/// A policy's figures from market row `start` to `end`, its recovery watched to the end of its
+/// log. The drawdown is taken inside the scenario only, so that a fall months later in the tail,
+/// which the scenario did not cause, is not charged to it.
+pub fn measure(log: &BacktestLog, start: usize, end: usize, index: &TimeIndex) -> PolicyStress {
+    let path = &log.values[start - log.rows[0]..];
+    let drawdowns = drawdown_stats(&path[..=end - start]);
+    let recovery = (drawdowns.max > 0.0)
+        .then(|| path[drawdowns.trough..].iter().position(|&v| v >= path[drawdowns.peak]))
+        .flatten();
+    PolicyStress {
+        policy: log.policy.clone(),
+        scenario_return: path[end - start] / path[0] - 1.0,
+        max_drawdown: drawdowns.max,
+        trough: index.label(start + drawdowns.trough),
+        recovery_periods: recovery,
+        recovered_on: recovery.map(|r| index.label(start + drawdowns.trough + r)),
+        return_to_end: path[path.len() - 1] / path[0] - 1.0,
+    }
+}
+
+fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<String> {
+    let equal = results.iter().find(|r| r.policy == "equal weight")?;
+    let (who, agent_return, agent_drawdown) = match spread {
+        Some(spread) => {
+            ("The agents' median".to_string(), spread.scenario_return?.median, spread.max_drawdown?.median)
+        }
+        None => {
+            let agent = results.iter().find(|r| r.policy.starts_with("agent"))?;
+            ("The agent".to_string(), agent.scenario_return, agent.max_drawdown)
+        }
+    };
+    let did = if agent_return < equal.scenario_return { "did worse than" } else { "did at least as well as" };
+    let fell = if agent_drawdown > equal.max_drawdown { "a deeper" } else { "a shallower or equal" };
+    Some(format!(
+        "{who} {did} equal weight over the scenario ({:+.1}% against {:+.1}%), with {fell} maximum \
+         drawdown ({:.1}% against {:.1}%).",
+        100.0 * agent_return,
+        100.0 * equal.scenario_return,
+        100.0 * agent_drawdown,
+        100.0 * equal.max_drawdown
+    ))
+}
+
+// ------------------------------------------------------------------------------------------------
+// A checkpoint
+// ------------------------------------------------------------------------------------------------
+
+pub struct StressRequest {
+    /// One checkpoint folder, or several seeds of one run (stressed together).
+    pub checkpoints: Vec<PathBuf>,
+    /// `best.bpk` or `last.bpk`.
+    pub weights: String,
+    pub scenarios: Vec<Scenario>,
+    /// Held-out period for the synthetic shocks; default: the config's test period.
+    pub from: Option<Stamp>,
+    pub to: Option<Stamp>,
+    pub shock_date: Option<Stamp>,
+    pub device: DeviceChoice,
+}
+
+/// Stress one or several seeds of a training run beside every causal baseline, on the data they
+/// were trained on.
+pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), TrainError> {
+    let device = request.device.device()?;
+    let Some(first_dir) = request.checkpoints.first() else {
+        return Err(TrainError::Setup("no checkpoint to stress".into()));
+    };
+    let mut agents: Vec<Box<dyn Policy>> = Vec::new();
+    let mut first_meta: Option<Meta> = None;
+    for dir in &request.checkpoints {
+        let (meta, net) = checkpoint::load_agent(dir, &request.weights, &device)?;
+        let differs = first_meta.as_ref().is_some_and(|first| {
+            first.env != meta.env || first.assets != meta.assets || first.normalizer != meta.normalizer
+        });
+        if differs {
+            return Err(TrainError::Setup(format!(
+                "{} was trained on another environment, assets or feature normalization than {}: \
+                 stress one seed at a time (--checkpoint {})",
+                dir.display(),
+                first_dir.display(),
+                dir.display()
+            )));
+        }
+        let name = if request.checkpoints.len() > 1 {
+            format!("agent ({})", dir.file_name().unwrap_or_default().to_string_lossy())
+        } else {
+            "agent".to_string()
+        };
+        agents.push(Box::new(AgentPolicy::new(name, net, meta.head, meta.layout(), device.clone())));
+        first_meta.get_or_insert(meta);
+    }
+    let meta = first_meta.expect("at least one checkpoint was loaded");
+    let raw = load_prices(&meta.env.data.file)?;
+    let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
+    let market =
+        Arc::new(Market::new(selection.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
+    meta.check_fits(first_dir, &market)?;
+    let held_out = if request.from.is_some() || request.to.is_some() {
+        Span { from: request.from, to: request.to }
+    } else {
+        meta.env.periods.test
+    };
+    let held_out_range = market.decision_range(&held_out, 0)?;
+    let mut policies = agents;
+    for name in baselines::NAMES.iter().filter(|n| !baselines::uses_hindsight(n)) {
+        policies.push(baselines::baseline(name, &market, held_out_range).map_err(TrainError::Setup)?);
+    }
+    let setup = StressSetup {
+        market,
+        settings: EnvSettings::from_config(&meta.env),
+        seen: seen_periods(&meta),
+        held_out,
+        shock_date: request.shock_date,
+    };
+    let run = run(&setup, &request.scenarios, &mut policies)?;
+    Ok((run, meta))
+}
