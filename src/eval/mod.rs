@@ -9,5 +9,6 @@ pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;
 pub mod probe;
+pub mod rebalance;
 pub mod registry;
 pub mod walk_forward;
