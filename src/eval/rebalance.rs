@@ -278,10 +278,8 @@ mod tests {
             assert_eq!(text.parse::<RebalanceRule>(), Ok(rule), "{text}");
         }
         assert_eq!(RebalanceRule::Band { threshold: 0.1 }.to_string(), "band:0.1");
-        let defaults: Vec<String> = DEFAULT_COMPARISON
-            .split(',')
-            .map(|r| r.parse::<RebalanceRule>().unwrap().to_string())
-            .collect();
+        let defaults: Vec<String> =
+            DEFAULT_COMPARISON.split(',').map(|r| r.parse::<RebalanceRule>().unwrap().to_string()).collect();
         assert_eq!(defaults, ["every", "monthly", "quarterly", "band:0.02", "band:0.05", "band:0.1"]);
     }
 }
