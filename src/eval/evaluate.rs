@@ -334,9 +334,13 @@ pub struct BaselineReport {
 
 /// The market of a baseline request, its decision range and the strategies it names. No
 /// features, so decisions start at the first row, as in the online-portfolio-selection literature.
-fn prepare_baselines(
-    request: &BaselineRequest,
-) -> Result<(Arc<Market>, DecisionRange, Vec<Box<dyn Policy>>), TrainError> {
+struct BaselineSetup {
+    market: Arc<Market>,
+    range: DecisionRange,
+    policies: Vec<Box<dyn Policy>>,
+}
+
+fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainError> {
     let raw = load_prices(&request.data)?;
     let selection = raw.select(&request.assets, request.from, request.to)?;
     let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
@@ -349,14 +353,14 @@ fn prepare_baselines(
             policies.push(baselines::baseline(name, &market, range).map_err(TrainError::Setup)?);
         }
     }
-    Ok((market, range, policies))
+    Ok(BaselineSetup { market, range, policies })
 }
 
 /// Rule-based strategies alone over a span.
 pub fn backtest_baselines(
     request: BaselineRequest,
 ) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
-    let (market, range, policies) = prepare_baselines(&request)?;
+    let BaselineSetup { market, range, policies } = prepare_baselines(&request)?;
     let mut policies = under_rule(policies, request.rebalance, &market)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let mut logs = Vec::new();
@@ -386,7 +390,7 @@ pub fn compare_baseline_rebalancing(
     request: BaselineRequest,
     rules: &[RebalanceRule],
 ) -> Result<RebalancingReport, TrainError> {
-    let (market, range, mut policies) = prepare_baselines(&request)?;
+    let BaselineSetup { market, range, mut policies } = prepare_baselines(&request)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let results = compare_rules(&mut policies, rules, &market, range, request.settings, &metrics_config)?;
     let index = &market.panel.index;
