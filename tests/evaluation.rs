@@ -8,6 +8,7 @@ use folio::data::synth::{Regime, SynthConfig, generate};
 use folio::data::{Stamp, write_prices};
 use folio::env::{CostConfig, EnvSettings, RewardConfig};
 use folio::eval::evaluate::{BaselineRequest, EvalRequest, backtest_baselines, evaluate};
+use folio::eval::rebalance::RebalanceRule;
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, WindowMode, walk_forward};
 use folio::features::{Feature, FeatureConfig};
 use folio::train::{DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
@@ -27,6 +28,7 @@ fn baselines_reproduce_the_published_djia_figures() {
         to: None,
         settings,
         periods_per_year: 252.0,
+        rebalance: RebalanceRule::Every,
     })
     .unwrap();
     assert_eq!(
@@ -107,6 +109,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
         to,
         cost: None,
         device: DeviceChoice::Cpu,
+        rebalance: RebalanceRule::Every,
     };
     let test = evaluate(request(None, None)).unwrap();
     let report = &test.report;

@@ -6,7 +6,11 @@ use super::train::print_metrics_table;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
 use crate::data::Stamp;
 use crate::env::EnvSettings;
-use crate::eval::evaluate::{BaselineRequest, EvalRequest, backtest_baselines, default_output, evaluate};
+use crate::eval::evaluate::{
+    BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
+    default_output, evaluate,
+};
+use crate::eval::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
 use crate::report::{self, plot};
 use crate::train::DeviceChoice;
 
@@ -34,6 +38,21 @@ pub struct BacktestArgs {
     /// Periods between rebalancing decisions, overriding the config.
     #[arg(long)]
     rebalance_every: Option<usize>,
+    /// When targets are traded: every (alias daily), monthly or quarterly (the first decision of
+    /// each calendar month or quarter; dated data only), or band:X (only when some weight has
+    /// drifted more than X from the target, e.g. band:0.05). Acts on top of the decision schedule.
+    #[arg(long, default_value = "every", conflicts_with = "compare_rebalancing")]
+    rebalance: RebalanceRule,
+    /// Run every policy under each rule of --rules and compare trades, turnover, costs and return;
+    /// writes rebalancing.json and pictures.
+    #[arg(long)]
+    compare_rebalancing: bool,
+    /// Rules for --compare-rebalancing, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_COMPARISON, requires = "compare_rebalancing")]
+    rules: Vec<RebalanceRule>,
+    /// Output folder of --compare-rebalancing (default: runs/rebalancing-<from>-<to>).
+    #[arg(long, requires = "compare_rebalancing")]
+    out: Option<PathBuf>,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -62,7 +81,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
             args.to.or(config.data.to),
         ),
     };
-    let (report, _) = backtest_baselines(BaselineRequest {
+    let request = BaselineRequest {
         data,
         assets,
         strategies: args.strategy,
@@ -70,12 +89,21 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         to,
         settings,
         periods_per_year: config.data.periods_per_year,
-    })?;
+        rebalance: args.rebalance,
+    };
+    if args.compare_rebalancing {
+        let comparison = compare_baseline_rebalancing(request, &args.rules)?;
+        let out = args.out.unwrap_or_else(|| {
+            PathBuf::from("runs").join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
+        });
+        return super::rebalance::show(&comparison, &out, args.json);
+    }
+    let (report, _) = backtest_baselines(request)?;
     if args.json {
         return super::print_json(&report);
     }
     println!(
-        "{}: {} assets, {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalance every {}",
+        "{}: {} assets, {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalance every {}, rule {}",
         report.data.display(),
         report.assets.len(),
         report.from,
@@ -83,7 +111,8 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         report.periods,
         100.0 * report.costs.buy,
         100.0 * report.costs.sell,
-        report.rebalance_every
+        report.rebalance_every,
+        report.rebalance
     );
     let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
         report.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
@@ -108,10 +137,23 @@ pub struct EvalArgs {
     /// Transaction cost rate on both buys and sells, overriding the training config.
     #[arg(long)]
     cost: Option<f64>,
+    /// When targets are traded: every (alias daily), monthly or quarterly (the first decision of
+    /// each calendar month or quarter; dated data only), or band:X (only when some weight has
+    /// drifted more than X from the target, e.g. band:0.05). Acts on top of the decision schedule.
+    #[arg(long, default_value = "every", conflicts_with = "compare_rebalancing")]
+    rebalance: RebalanceRule,
+    /// Run every policy under each rule of --rules and compare trades, turnover, costs and return;
+    /// writes rebalancing.json and pictures.
+    #[arg(long)]
+    compare_rebalancing: bool,
+    /// Rules for --compare-rebalancing, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_COMPARISON, requires = "compare_rebalancing")]
+    rules: Vec<RebalanceRule>,
     /// Which weights: the best on validation, or the last.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     weights: String,
-    /// Output folder (default: <checkpoint>/eval-<from>-<to>).
+    /// Output folder (default: <checkpoint>/eval-<from>-<to>, or <checkpoint>/rebalancing-<from>-<to>
+    /// with --compare-rebalancing).
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
@@ -209,10 +251,40 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if !args.checkpoint.join("meta.json").exists() {
         let seeds = seed_folders(&args.checkpoint);
         if !seeds.is_empty() {
+            anyhow::ensure!(
+                !args.compare_rebalancing,
+                "--compare-rebalancing takes one agent; {} holds {} seeds: pass one of them, e.g. {}",
+                args.checkpoint.display(),
+                seeds.len(),
+                seeds[0].display()
+            );
             return eval_seeds(args, seeds);
         }
     }
+    if args.compare_rebalancing {
+        return eval_rebalancing(args);
+    }
     eval_one(args)
+}
+
+fn eval_rebalancing(args: EvalArgs) -> Result<()> {
+    let comparison = compare_rebalancing(
+        EvalRequest {
+            checkpoint: args.checkpoint.clone(),
+            weights: format!("{}.bpk", args.weights),
+            data: args.data,
+            from: args.from,
+            to: args.to,
+            cost: args.cost,
+            device: args.device,
+            rebalance: RebalanceRule::Every,
+        },
+        &args.rules,
+    )?;
+    let out = args.out.unwrap_or_else(|| {
+        args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
+    });
+    super::rebalance::show(&comparison, &out, args.json)
 }
 
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
@@ -228,6 +300,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             to: args.to,
             cost: args.cost,
             device: args.device,
+            rebalance: args.rebalance,
         })?;
         let out = default_output(dir, &evaluation.report);
         write_outputs(&out, &evaluation)?;
@@ -245,12 +318,13 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     }
     let first = &reports[0];
     println!(
-        "{} seeds of {} on {} .. {} ({} periods)",
+        "{} seeds of {} on {} .. {} ({} periods), rebalancing rule {}",
         reports.len(),
         args.checkpoint.display(),
         first.from,
         first.to,
-        first.periods
+        first.periods,
+        first.rebalance
     );
     if let Some(warning) = &first.warning {
         println!("warning: {warning}");
@@ -279,7 +353,8 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         "\nThe agents' median Sharpe ratio {median:.2} {} equal weight's {equal:.2}.",
         if median > equal { "beats" } else { "does not beat" }
     );
-    println!("wrote each seed's report and pictures to <seed>/eval-{}-{}", first.from, first.to);
+    let folder = default_output(std::path::Path::new("<seed>"), first);
+    println!("wrote each seed's report and pictures to {}", folder.display());
     Ok(())
 }
 
@@ -292,6 +367,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         to: args.to,
         cost: args.cost,
         device: args.device,
+        rebalance: args.rebalance,
     })?;
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
@@ -301,14 +377,15 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         return super::print_json(report_data);
     }
     println!(
-        "{} ({}) on {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%",
+        "{} ({}) on {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalancing rule {}",
         args.checkpoint.display(),
         report_data.weights,
         report_data.from,
         report_data.to,
         report_data.periods,
         100.0 * report_data.costs.buy,
-        100.0 * report_data.costs.sell
+        100.0 * report_data.costs.sell,
+        report_data.rebalance
     );
     if let Some(warning) = &report_data.warning {
         println!("warning: {warning}");

@@ -7,6 +7,7 @@ mod env;
 mod eval;
 mod plot;
 mod probe;
+mod rebalance;
 mod stress;
 mod train;
 mod trials;

@@ -5,6 +5,7 @@ use ndarray::{ArrayView2, s};
 use serde::Serialize;
 use std::sync::Arc;
 
+use crate::data::TimeIndex;
 use crate::env::{DecisionRange, EnvSettings, Market, MarketEnv};
 use crate::error::EnvError;
 use crate::eval::metrics::{self, Metrics, MetricsConfig};
@@ -33,6 +34,11 @@ impl<'a> MarketView<'a> {
         self.market.panel.prices.slice(s![..=self.row, ..])
     }
 
+    /// The market's time axis; row `row` is the decision's close. Calendar rules read the date.
+    pub fn index(&self) -> &TimeIndex {
+        &self.market.panel.index
+    }
+
     /// Price relatives of period `t <= row`, cash first.
     pub fn relatives(&self, t: usize) -> &[f64] {
         assert!(t <= self.row, "a policy asked for period {t} while deciding at {}", self.row);
@@ -47,6 +53,35 @@ pub trait Policy {
     fn reset(&mut self) {}
     /// Write the target weights (cash first, summing to one) into `out`.
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]);
+}
+
+// Wrappers such as `Rebalanced` hold a policy by value, by box or by borrow alike.
+impl<P: Policy + ?Sized> Policy for &mut P {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        (**self).decide(view, out)
+    }
+}
+
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        (**self).decide(view, out)
+    }
 }
 
 /// A policy's path through a span.

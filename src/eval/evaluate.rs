@@ -14,6 +14,7 @@ use crate::eval::baselines;
 use crate::eval::collapse::{self, CollapseWarning};
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::eval::metrics::{Metrics, MetricsConfig};
+use crate::eval::rebalance::{RebalanceRule, Rebalanced, RuleResult, compare_rules};
 use crate::train::checkpoint::{self, Meta};
 use crate::train::{DeviceChoice, TrainError};
 
@@ -29,6 +30,8 @@ pub struct EvalRequest {
     /// Overrides both cost rates.
     pub cost: Option<f64>,
     pub device: DeviceChoice,
+    /// When the policies' targets are traded; [`RebalanceRule::Every`] is every decision.
+    pub rebalance: RebalanceRule,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +55,7 @@ pub struct EvalReport {
     /// in-sample and say little about the future.
     pub warning: Option<String>,
     pub costs: crate::env::CostConfig,
+    pub rebalance: RebalanceRule,
     pub results: Vec<PolicyReport>,
     /// Every policy's CAGR across a grid of cost rates, and the agent's break-even cost.
     pub cost_sensitivity: CostSensitivity,
@@ -70,7 +74,22 @@ pub struct Evaluation {
     pub logs: Vec<BacktestLog>,
 }
 
-pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
+/// Everything an evaluation of a checkpoint runs on: the agent's market over the requested
+/// period, and the agent and every baseline as policies (the agent first).
+struct Setup {
+    meta: Meta,
+    market: Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    data: PathBuf,
+    fingerprint: String,
+    same_data: bool,
+    warning: Option<String>,
+    metrics_config: MetricsConfig,
+    policies: Vec<Box<dyn Policy>>,
+}
+
+fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, &request.weights, &device)?;
     let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
@@ -99,11 +118,55 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         settings.costs.validate().map_err(TrainError::Setup)?;
     }
     let warning = if same_data { overlap_warning(&meta, &market, range) } else { None };
-
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let mut policies: Vec<Box<dyn Policy>> =
         vec![Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device))];
     policies.extend(baselines::all(&market, range).map_err(TrainError::Setup)?);
+    Ok(Setup {
+        meta,
+        market,
+        range,
+        settings,
+        data,
+        fingerprint,
+        same_data,
+        warning,
+        metrics_config,
+        policies,
+    })
+}
+
+/// Every policy traded under `rule` (the identity for [`RebalanceRule::Every`]).
+fn under_rule(
+    policies: Vec<Box<dyn Policy>>,
+    rule: RebalanceRule,
+    market: &Market,
+) -> Result<Vec<Box<dyn Policy>>, TrainError> {
+    if rule == RebalanceRule::Every {
+        return Ok(policies);
+    }
+    policies
+        .into_iter()
+        .map(
+            |p| Ok(Box::new(Rebalanced::new(p, rule, market).map_err(TrainError::Setup)?) as Box<dyn Policy>),
+        )
+        .collect()
+}
+
+pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
+    let Setup {
+        meta,
+        market,
+        range,
+        settings,
+        data,
+        fingerprint,
+        same_data,
+        warning,
+        metrics_config,
+        policies,
+    } = prepare(&request)?;
+    let mut policies = under_rule(policies, request.rebalance, &market)?;
     let mut logs = Vec::with_capacity(policies.len());
     for policy in policies.iter_mut() {
         logs.push(backtest(policy.as_mut(), &market, range, settings)?);
@@ -130,6 +193,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         periods: range.periods(),
         warning,
         costs: settings.costs,
+        rebalance: request.rebalance,
         results,
         cost_sensitivity,
         verdict,
@@ -141,6 +205,55 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         report,
         meta,
         logs,
+    })
+}
+
+/// Turnover, costs and return of a set of policies under several rebalancing rules.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebalancingReport {
+    /// The checkpoint whose agent was compared; `None` for baselines alone.
+    pub checkpoint: Option<PathBuf>,
+    pub data: PathBuf,
+    pub from: String,
+    pub to: String,
+    pub periods: usize,
+    /// Set when the period is in-sample for the agent (see [`EvalReport::warning`]).
+    pub warning: Option<String>,
+    pub costs: crate::env::CostConfig,
+    /// Periods between decisions; the rules choose which decisions trade.
+    pub rebalance_every: usize,
+    pub rules: Vec<RebalanceRule>,
+    /// One row per policy and rule, grouped by policy (the agent first), rules in the order given.
+    pub results: Vec<RuleResult>,
+}
+
+/// The agent of a checkpoint and every baseline under each of `rules`, over the period
+/// `request` names (its `rebalance` is ignored).
+pub fn compare_rebalancing(
+    request: EvalRequest,
+    rules: &[RebalanceRule],
+) -> Result<RebalancingReport, TrainError> {
+    let mut setup = prepare(&request)?;
+    let results = compare_rules(
+        &mut setup.policies,
+        rules,
+        &setup.market,
+        setup.range,
+        setup.settings,
+        &setup.metrics_config,
+    )?;
+    let index = &setup.market.panel.index;
+    Ok(RebalancingReport {
+        checkpoint: Some(request.checkpoint),
+        data: setup.data,
+        from: index.label(setup.range.first),
+        to: index.label(setup.range.last),
+        periods: setup.range.periods(),
+        warning: setup.warning,
+        costs: setup.settings.costs,
+        rebalance_every: setup.settings.episode.rebalance_every,
+        rules: rules.to_vec(),
+        results,
     })
 }
 
@@ -203,9 +316,14 @@ fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
     text
 }
 
-/// The folder `folio eval` writes into by default.
+/// The folder `folio eval` writes into by default; a rebalancing rule other than every decision
+/// gets its own folder, so it never overwrites the plain evaluation.
 pub fn default_output(checkpoint: &Path, report: &EvalReport) -> PathBuf {
-    checkpoint.join(format!("eval-{}-{}", report.from, report.to))
+    let rule = match report.rebalance {
+        RebalanceRule::Every => String::new(),
+        rule => format!("-{}", rule.to_string().replace(':', "-")),
+    };
+    checkpoint.join(format!("eval-{}-{}{rule}", report.from, report.to))
 }
 
 pub struct BaselineRequest {
@@ -218,6 +336,8 @@ pub struct BaselineRequest {
     pub to: Option<Stamp>,
     pub settings: EnvSettings,
     pub periods_per_year: f64,
+    /// When the strategies' targets are traded; [`RebalanceRule::Every`] is every decision.
+    pub rebalance: RebalanceRule,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,14 +349,19 @@ pub struct BaselineReport {
     pub periods: usize,
     pub costs: crate::env::CostConfig,
     pub rebalance_every: usize,
+    pub rebalance: RebalanceRule,
     pub results: Vec<PolicyReport>,
 }
 
-/// Rule-based strategies alone over a span: no features, so decisions start at the first row,
-/// as in the online-portfolio-selection literature.
-pub fn backtest_baselines(
-    request: BaselineRequest,
-) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
+/// The market of a baseline request, its decision range and the strategies it names. No
+/// features, so decisions start at the first row, as in the online-portfolio-selection literature.
+struct BaselineSetup {
+    market: Arc<Market>,
+    range: DecisionRange,
+    policies: Vec<Box<dyn Policy>>,
+}
+
+fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainError> {
     let raw = load_prices(&request.data)?;
     let selection = raw.select(&request.assets, request.from, request.to)?;
     let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
@@ -249,6 +374,15 @@ pub fn backtest_baselines(
             policies.push(baselines::baseline(name, &market, range).map_err(TrainError::Setup)?);
         }
     }
+    Ok(BaselineSetup { market, range, policies })
+}
+
+/// Rule-based strategies alone over a span.
+pub fn backtest_baselines(
+    request: BaselineRequest,
+) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
+    let BaselineSetup { market, range, policies } = prepare_baselines(&request)?;
+    let mut policies = under_rule(policies, request.rebalance, &market)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let mut logs = Vec::new();
     for policy in policies.iter_mut() {
@@ -263,10 +397,34 @@ pub fn backtest_baselines(
         periods: range.periods(),
         costs: request.settings.costs,
         rebalance_every: request.settings.episode.rebalance_every,
+        rebalance: request.rebalance,
         results: logs
             .iter()
             .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
             .collect(),
     };
     Ok((report, logs))
+}
+
+/// The strategies of `request` under each of `rules` (its `rebalance` is ignored).
+pub fn compare_baseline_rebalancing(
+    request: BaselineRequest,
+    rules: &[RebalanceRule],
+) -> Result<RebalancingReport, TrainError> {
+    let BaselineSetup { market, range, mut policies } = prepare_baselines(&request)?;
+    let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
+    let results = compare_rules(&mut policies, rules, &market, range, request.settings, &metrics_config)?;
+    let index = &market.panel.index;
+    Ok(RebalancingReport {
+        checkpoint: None,
+        data: request.data,
+        from: index.label(range.first),
+        to: index.label(range.last),
+        periods: range.periods(),
+        warning: None,
+        costs: request.settings.costs,
+        rebalance_every: request.settings.episode.rebalance_every,
+        rules: rules.to_vec(),
+        results,
+    })
 }

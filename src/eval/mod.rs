@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod metrics;
 pub mod overfitting;
 pub mod probe;
+pub mod rebalance;
 pub mod registry;
 pub mod stress;
 pub mod walk_forward;

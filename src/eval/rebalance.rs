@@ -1,0 +1,285 @@
+//! Rebalancing rules applied at evaluation: when a policy's target is actually traded.
+//!
+//! A backtest asks the policy for target weights at every decision (every
+//! `episode.rebalance_every` periods). A rule then either trades to that target or holds the
+//! drifted weights, which costs nothing and turns nothing over. The rules act on top of the
+//! decision schedule: with `rebalance_every = 5` and `monthly`, the portfolio trades at the first
+//! weekly decision of each month.
+//!
+//! - [`RebalanceRule::Every`]: trade at every decision (today's behaviour, the default).
+//! - [`RebalanceRule::Monthly`], [`RebalanceRule::Quarterly`]: trade at the first decision of each
+//!   new calendar month (quarter), hold otherwise. They need dated data; on undated data they are
+//!   an error, since period numbers say nothing about the calendar.
+//! - [`RebalanceRule::Band`]: trade when some weight, cash included, of the drifted portfolio is
+//!   more than the threshold away, in absolute terms, from the target the policy asks for *now*
+//!   (`max_i |w'_i - w_i| > x`), and then trade all the way back to that target; hold otherwise.
+//!   Comparing with today's target rather than the last traded one keeps the rule meaningful for
+//!   policies whose target moves: a band is a tolerance around what the policy wants. `band:0`
+//!   trades whenever anything differs, which is exactly [`RebalanceRule::Every`].
+//!
+//! The policy is asked at every decision, traded or not, so stateful policies (OLMAR, ONS, the
+//! agent's view of its current weights) keep updating as they would live. Every backtest starts
+//! in cash, so the first decision always trades under the calendar rules (and under any band
+//! narrower than the target's distance from cash).
+
+use chrono::Datelike;
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::data::TimeIndex;
+use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::error::EnvError;
+use crate::eval::backtest::{BacktestLog, MarketView, Policy, backtest};
+use crate::eval::metrics::MetricsConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum RebalanceRule {
+    /// Trade to the target at every decision.
+    #[default]
+    Every,
+    /// Trade at the first decision of each calendar month.
+    Monthly,
+    /// Trade at the first decision of each calendar quarter (January, April, July, October).
+    Quarterly,
+    /// Trade when some weight has drifted more than `threshold` from the target.
+    Band { threshold: f64 },
+}
+
+/// The rules `--compare-rebalancing` runs unless told otherwise, comma-separated.
+pub const DEFAULT_COMPARISON: &str = "every,monthly,quarterly,band:0.02,band:0.05,band:0.10";
+
+const EXPECTED: &str = "expected every (or daily), monthly, quarterly, or band:X with X the largest \
+                        weight drift tolerated, in [0, 1) (e.g. band:0.05)";
+
+impl std::str::FromStr for RebalanceRule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let lower = text.to_ascii_lowercase();
+        if let Some(threshold) = lower.strip_prefix("band:") {
+            let threshold: f64 = threshold.trim().parse().map_err(|_| {
+                format!("rebalancing rule '{text}': '{threshold}' is not a number; {EXPECTED}")
+            })?;
+            if !(0.0..1.0).contains(&threshold) {
+                return Err(format!(
+                    "rebalancing rule '{text}': the band must be in [0, 1) (a weight drift, 0.05 = 5 \
+                     percentage points), got {threshold}"
+                ));
+            }
+            return Ok(RebalanceRule::Band { threshold });
+        }
+        match lower.as_str() {
+            "every" | "daily" => Ok(RebalanceRule::Every),
+            "monthly" => Ok(RebalanceRule::Monthly),
+            "quarterly" => Ok(RebalanceRule::Quarterly),
+            "band" => Err(format!("rebalancing rule '{text}' needs a threshold; {EXPECTED}")),
+            _ => Err(format!("unknown rebalancing rule '{text}'; {EXPECTED}")),
+        }
+    }
+}
+
+impl std::fmt::Display for RebalanceRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RebalanceRule::Every => write!(f, "every"),
+            RebalanceRule::Monthly => write!(f, "monthly"),
+            RebalanceRule::Quarterly => write!(f, "quarterly"),
+            RebalanceRule::Band { threshold } => write!(f, "band:{threshold}"),
+        }
+    }
+}
+
+impl Serialize for RebalanceRule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl RebalanceRule {
+    fn is_calendar(&self) -> bool {
+        matches!(self, RebalanceRule::Monthly | RebalanceRule::Quarterly)
+    }
+
+    /// Whether the rule can run on `market`: calendar rules need dates.
+    pub fn check(&self, market: &Market) -> Result<(), String> {
+        if self.is_calendar() && !market.panel.index.is_dated() {
+            return Err(format!(
+                "the {self} rebalancing rule needs dates, but {} is undated (its rows are period \
+                 numbers); use every or band:X",
+                market.panel.source.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The calendar period of row `row` (year and month or quarter); `None` for rules without
+    /// a calendar, or on undated data.
+    fn calendar_period(&self, index: &TimeIndex, row: usize) -> Option<(i32, u32)> {
+        let TimeIndex::Dates(dates) = index else { return None };
+        let date = dates[row];
+        match self {
+            RebalanceRule::Monthly => Some((date.year(), date.month())),
+            RebalanceRule::Quarterly => Some((date.year(), (date.month() - 1) / 3)),
+            _ => None,
+        }
+    }
+}
+
+/// `inner` traded only when `rule` says so. Keeps `inner`'s name, so reports read the same.
+#[derive(Debug)]
+pub struct Rebalanced<P> {
+    inner: P,
+    rule: RebalanceRule,
+    /// Calendar period of the previous decision; `None` before the first.
+    previous_period: Option<(i32, u32)>,
+}
+
+impl<P: Policy> Rebalanced<P> {
+    /// Fails when the rule cannot run on `market` (see [`RebalanceRule::check`]).
+    pub fn new(inner: P, rule: RebalanceRule, market: &Market) -> Result<Self, String> {
+        rule.check(market)?;
+        Ok(Self { inner, rule, previous_period: None })
+    }
+
+    pub fn into_inner(self) -> P {
+        self.inner
+    }
+
+    fn trades_now(&mut self, view: &MarketView<'_>, target: &[f64]) -> bool {
+        match self.rule {
+            RebalanceRule::Every => true,
+            RebalanceRule::Monthly | RebalanceRule::Quarterly => {
+                let period = self.rule.calendar_period(view.index(), view.row);
+                let new_period = period != self.previous_period;
+                self.previous_period = period;
+                // `new` refused undated data, so `period` is a date's; were it not, trading
+                // every decision is the behaviour without a rule.
+                new_period || period.is_none()
+            }
+            RebalanceRule::Band { threshold } => {
+                let drift = view.weights.iter().zip(target).map(|(w, t)| (w - t).abs()).fold(0.0, f64::max);
+                drift > threshold
+            }
+        }
+    }
+}
+
+impl<P: Policy> Policy for Rebalanced<P> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+        self.previous_period = None;
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        self.inner.decide(view, out);
+        if !self.trades_now(view, out) {
+            // Holding exactly the drifted weights: the environment sees no trade, so turnover
+            // and costs are exactly zero.
+            out.copy_from_slice(view.weights);
+        }
+    }
+}
+
+/// [`backtest`] of `policy` under `rule`.
+pub fn backtest_rebalanced(
+    policy: &mut dyn Policy,
+    rule: RebalanceRule,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+) -> Result<BacktestLog, EnvError> {
+    let mut rebalanced = Rebalanced::new(policy, rule, market).map_err(EnvError::Setup)?;
+    backtest(&mut rebalanced, market, range, settings)
+}
+
+/// What one policy did under one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleResult {
+    pub policy: String,
+    pub rule: RebalanceRule,
+    /// Decisions the policy was asked for.
+    pub decisions: usize,
+    /// Decisions at which the portfolio actually traded (turnover above zero).
+    pub trades: usize,
+    /// Sum of every decision's turnover (`sum |w - w'|` over assets), per year.
+    pub annual_turnover: f64,
+    /// Costs paid over the whole path, in units of the starting wealth.
+    pub total_costs: f64,
+    /// Costs as a yearly drag on return ([`crate::eval::metrics::Metrics::annual_cost_drag`]).
+    pub annual_cost_drag: f64,
+    pub final_wealth: f64,
+    pub cagr: f64,
+    pub sharpe: f64,
+    pub max_drawdown: f64,
+}
+
+impl RuleResult {
+    pub fn of(log: &BacktestLog, rule: RebalanceRule, config: &MetricsConfig) -> Self {
+        let metrics = log.metrics(config);
+        let periods = metrics.periods.max(1) as f64;
+        Self {
+            policy: log.policy.clone(),
+            rule,
+            decisions: log.decision_rows.len(),
+            trades: log.turnovers.iter().filter(|&&t| t > 0.0).count(),
+            annual_turnover: log.turnovers.iter().sum::<f64>() * config.periods_per_year / periods,
+            total_costs: metrics.total_costs,
+            annual_cost_drag: metrics.annual_cost_drag,
+            final_wealth: metrics.final_wealth,
+            cagr: metrics.cagr,
+            sharpe: metrics.sharpe,
+            max_drawdown: metrics.max_drawdown,
+        }
+    }
+}
+
+/// Backtest every policy under every rule; results are grouped by policy, in the order given,
+/// then by rule.
+pub fn compare_rules(
+    policies: &mut [Box<dyn Policy + '_>],
+    rules: &[RebalanceRule],
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    metrics: &MetricsConfig,
+) -> Result<Vec<RuleResult>, EnvError> {
+    for rule in rules {
+        rule.check(market).map_err(EnvError::Setup)?;
+    }
+    let mut results = Vec::with_capacity(policies.len() * rules.len());
+    for policy in policies.iter_mut() {
+        for &rule in rules {
+            let log = backtest_rebalanced(policy.as_mut(), rule, market, range, settings)?;
+            results.push(RuleResult::of(&log, rule, metrics));
+        }
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_print_back() {
+        for (text, rule) in [
+            ("every", RebalanceRule::Every),
+            ("daily", RebalanceRule::Every),
+            (" Monthly ", RebalanceRule::Monthly),
+            ("quarterly", RebalanceRule::Quarterly),
+            ("band:0.05", RebalanceRule::Band { threshold: 0.05 }),
+            ("band:0", RebalanceRule::Band { threshold: 0.0 }),
+        ] {
+            assert_eq!(text.parse::<RebalanceRule>(), Ok(rule), "{text}");
+        }
+        assert_eq!(RebalanceRule::Band { threshold: 0.1 }.to_string(), "band:0.1");
+        let defaults: Vec<String> =
+            DEFAULT_COMPARISON.split(',').map(|r| r.parse::<RebalanceRule>().unwrap().to_string()).collect();
+        assert_eq!(defaults, ["every", "monthly", "quarterly", "band:0.02", "band:0.05", "band:0.1"]);
+    }
+}
