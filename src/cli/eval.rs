@@ -34,6 +34,9 @@ pub struct BacktestArgs {
     /// Periods between rebalancing decisions, overriding the config.
     #[arg(long)]
     rebalance_every: Option<usize>,
+    /// Allocation limits for every strategy, overriding the config's.
+    #[command(flatten)]
+    risk: super::risk::RiskArgs,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -51,6 +54,12 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     if let Some(every) = args.rebalance_every {
         anyhow::ensure!(every >= 1, "--rebalance-every must be at least 1");
         settings.episode.rebalance_every = every;
+    }
+    if let Some((profile, source)) = args.risk.resolve()? {
+        if !args.json {
+            println!("{source}");
+        }
+        settings.limits = profile.limits();
     }
     // The config's assets and rows describe its own data file, not another one.
     let (data, assets, from, to) = match args.data {
@@ -85,6 +94,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         100.0 * report.costs.sell,
         report.rebalance_every
     );
+    println!("limits: {}", report.limits.describe(Some(report.assets.len())));
     let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
         report.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
@@ -108,6 +118,10 @@ pub struct EvalArgs {
     /// Transaction cost rate on both buys and sells, overriding the training config.
     #[arg(long)]
     cost: Option<f64>,
+    /// Allocation limits for the agent and the baselines (default: the limits the checkpoint was
+    /// trained under).
+    #[command(flatten)]
+    risk: super::risk::RiskArgs,
     /// Which weights: the best on validation, or the last.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     weights: String,
@@ -218,6 +232,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
 /// median and spread of the agents' figures.
 fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
+    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
     let mut reports = Vec::new();
     for dir in &seeds {
         let evaluation = evaluate(EvalRequest {
@@ -227,6 +242,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             from: args.from,
             to: args.to,
             cost: args.cost,
+            risk_profile,
             device: args.device,
         })?;
         let out = default_output(dir, &evaluation.report);
@@ -252,6 +268,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         first.to,
         first.periods
     );
+    println!("limits: {}", first.limits_applied);
     if let Some(warning) = &first.warning {
         println!("warning: {warning}");
     }
@@ -284,6 +301,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
+    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
     let evaluation = evaluate(EvalRequest {
         checkpoint: args.checkpoint.clone(),
         weights: format!("{}.bpk", args.weights),
@@ -291,6 +309,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         cost: args.cost,
+        risk_profile,
         device: args.device,
     })?;
     let report_data = &evaluation.report;
@@ -310,6 +329,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         100.0 * report_data.costs.buy,
         100.0 * report_data.costs.sell
     );
+    println!("limits: {}", report_data.limits_applied);
     if let Some(warning) = &report_data.warning {
         println!("warning: {warning}");
     }

@@ -7,6 +7,7 @@ mod env;
 mod eval;
 mod plot;
 mod probe;
+mod risk;
 mod train;
 mod trials;
 mod walk_forward;
