@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::data::Stamp;
-use crate::env::{CostConfig, RewardConfig};
+use crate::env::{CostConfig, Limits, RewardConfig};
 use crate::error::ConfigError;
 use crate::features::FeatureConfig;
+use crate::risk::RiskProfile;
 
 /// Tables of a config file that belong to commands rather than to the environment.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +35,15 @@ pub struct EnvConfig {
     pub episode: EpisodeConfig,
     #[serde(default)]
     pub reward: RewardConfig,
+    /// Allocation limits enforced on every decision (`[limits]`: `max_weight`, `min_cash`);
+    /// omitted: none. Left out of the JSON when there are none, so that configs without limits
+    /// keep the registry hash they had before limits existed.
+    #[serde(default, skip_serializing_if = "Limits::is_none")]
+    pub limits: Limits,
+    /// The risk profile that set `reward` and `limits`, if one did (`risk_profile = "balanced"`
+    /// in the file, or `--risk-profile` / `--risk-questionnaire`); see [`crate::risk`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_profile: Option<RiskProfile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,7 +128,19 @@ impl EnvConfig {
             }
         };
         let sections = Sections { train: take("train")?, walk_forward: take("walk_forward")? };
+        let profile_clashes = ["reward", "limits"].into_iter().find(|t| table.contains_key(*t));
+        if let (true, Some(clash)) = (table.contains_key("risk_profile"), profile_clashes) {
+            return Err(ConfigError::Invalid {
+                path: path.into(),
+                message: format!(
+                    "risk_profile sets the reward and the limits: remove the [{clash}] table or the risk_profile"
+                ),
+            });
+        }
         let mut config: EnvConfig = table.try_into().map_err(parse)?;
+        if let Some(profile) = config.risk_profile {
+            config.apply_risk_profile(profile);
+        }
         if config.data.file.is_relative() {
             let folder = path.parent().unwrap_or(Path::new("."));
             config.data.file = folder.join(&config.data.file);
@@ -135,10 +157,18 @@ impl EnvConfig {
         Ok((config, sections))
     }
 
+    /// Take the profile's reward and allocation limits, and record the profile.
+    pub fn apply_risk_profile(&mut self, profile: RiskProfile) {
+        self.reward = profile.reward();
+        self.limits = profile.limits();
+        self.risk_profile = Some(profile);
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         self.features.validate()?;
         self.costs.validate()?;
         self.reward.validate()?;
+        self.limits.validate()?;
         if self.episode.rebalance_every == 0 {
             return Err("episode.rebalance_every must be at least 1".into());
         }

@@ -15,6 +15,7 @@ pub mod env;
 pub mod eval;
 pub mod features;
 pub mod report;
+pub mod risk;
 pub mod train;
 
 pub mod atomic;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use folio::config::{EpisodeConfig, Span};
 use folio::data::synth::{SynthConfig, generate_log_returns, panel_from_log_returns};
 use folio::data::{PricePanel, Stamp, TimeIndex};
-use folio::env::{BatchEnv, CostConfig, DecisionRange, EnvSettings, Market, MarketEnv, RewardConfig};
+use folio::env::{BatchEnv, CostConfig, DecisionRange, EnvSettings, Limits, Market, MarketEnv, RewardConfig};
 use folio::error::EnvError;
 use folio::features::{Feature, FeatureConfig};
 use ndarray::{Array2, s};
@@ -26,6 +26,7 @@ fn settings(costs: CostConfig, rebalance_every: usize) -> EnvSettings {
         costs,
         reward: RewardConfig::LogReturn,
         episode: EpisodeConfig { horizon: 0, rebalance_every, embargo: 0 },
+        limits: Limits::NONE,
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::data::synth::{Regime, SynthConfig, generate};
 use folio::data::{Stamp, write_prices};
-use folio::env::{CostConfig, EnvSettings, RewardConfig};
+use folio::env::{CostConfig, EnvSettings, Limits, RewardConfig};
 use folio::eval::evaluate::{BaselineRequest, EvalRequest, backtest_baselines, evaluate};
 use folio::eval::rebalance::RebalanceRule;
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, WindowMode, walk_forward};
@@ -84,6 +84,8 @@ fn synthetic_env(dir: &std::path::Path) -> EnvConfig {
         costs: CostConfig::default(),
         episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0 },
         reward: RewardConfig::LogReturn,
+        limits: Limits::NONE,
+        risk_profile: None,
     }
 }
 
@@ -108,6 +110,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
         from,
         to,
         cost: None,
+        risk_profile: None,
         device: DeviceChoice::Cpu,
         rebalance: RebalanceRule::Every,
     };

@@ -6,7 +6,7 @@ use std::path::Path;
 use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::data::synth::{Regime, SynthConfig};
 use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
-use folio::env::{CostConfig, RewardConfig};
+use folio::env::{CostConfig, Limits, RewardConfig};
 use folio::eval::probe::{self, ProbeKind, ProbeSetup, Verdict};
 use folio::features::{Feature, FeatureConfig};
 use folio::train::{Algo, DeviceChoice, TrainConfig};
@@ -54,6 +54,8 @@ fn setup(panel: &PricePanel, dir: &Path, validation_from: usize, test_from: usiz
         costs: CostConfig { buy: 0.0005, sell: 0.0005, ..CostConfig::default() },
         episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0 },
         reward: RewardConfig::LogReturn,
+        limits: Limits::NONE,
+        risk_profile: None,
     };
     let train = TrainConfig { steps: 30_000, seed: 4, ..TrainConfig::for_algo(Algo::Direct) };
     ProbeSetup { env, train, out: dir.join("probes"), device: DeviceChoice::Cpu }

@@ -8,7 +8,7 @@ use folio::agent::network::{NetConfig, NetKind};
 use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::data::synth::{Regime, SynthConfig, generate_log_returns, panel_from_log_returns, weekdays};
 use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
-use folio::env::{CostConfig, EnvSettings, Market, RewardConfig};
+use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};
 use folio::eval::backtest::{BacktestLog, EqualWeight, backtest};
 use folio::eval::metrics::MetricsConfig;
 use folio::features::{Feature, FeatureConfig};
@@ -45,6 +45,8 @@ fn env_for(
         costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
         episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0 },
         reward: RewardConfig::LogReturn,
+        limits: Limits::NONE,
+        risk_profile: None,
     }
 }
 

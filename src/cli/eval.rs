@@ -53,6 +53,9 @@ pub struct BacktestArgs {
     /// Output folder of --compare-rebalancing (default: runs/rebalancing-<from>-<to>).
     #[arg(long, requires = "compare_rebalancing")]
     out: Option<PathBuf>,
+    /// Allocation limits for every strategy, overriding the config's.
+    #[command(flatten)]
+    risk: super::risk::RiskArgs,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -70,6 +73,12 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     if let Some(every) = args.rebalance_every {
         anyhow::ensure!(every >= 1, "--rebalance-every must be at least 1");
         settings.episode.rebalance_every = every;
+    }
+    if let Some((profile, source)) = args.risk.resolve()? {
+        if !args.json {
+            println!("{source}");
+        }
+        settings.limits = profile.limits();
     }
     // The config's assets and rows describe its own data file, not another one.
     let (data, assets, from, to) = match args.data {
@@ -114,6 +123,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         report.rebalance_every,
         report.rebalance
     );
+    println!("limits: {}", report.limits.describe(Some(report.assets.len())));
     let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
         report.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
@@ -149,6 +159,10 @@ pub struct EvalArgs {
     /// Rules for --compare-rebalancing, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_COMPARISON, requires = "compare_rebalancing")]
     rules: Vec<RebalanceRule>,
+    /// Allocation limits for the agent and the baselines (default: the limits the checkpoint was
+    /// trained under).
+    #[command(flatten)]
+    risk: super::risk::RiskArgs,
     /// Which weights: the best on validation, or the last.
     #[arg(long, default_value = "best", value_parser = ["best", "last"])]
     weights: String,
@@ -268,6 +282,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn eval_rebalancing(args: EvalArgs) -> Result<()> {
+    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
     let comparison = compare_rebalancing(
         EvalRequest {
             checkpoint: args.checkpoint.clone(),
@@ -276,6 +291,7 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
             from: args.from,
             to: args.to,
             cost: args.cost,
+            risk_profile,
             device: args.device,
             rebalance: RebalanceRule::Every,
         },
@@ -290,6 +306,7 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
 /// median and spread of the agents' figures.
 fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
+    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
     let mut reports = Vec::new();
     for dir in &seeds {
         let evaluation = evaluate(EvalRequest {
@@ -299,6 +316,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             from: args.from,
             to: args.to,
             cost: args.cost,
+            risk_profile,
             device: args.device,
             rebalance: args.rebalance,
         })?;
@@ -326,6 +344,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         first.periods,
         first.rebalance
     );
+    println!("limits: {}", first.limits_applied);
     if let Some(warning) = &first.warning {
         println!("warning: {warning}");
     }
@@ -359,6 +378,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
+    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
     let evaluation = evaluate(EvalRequest {
         checkpoint: args.checkpoint.clone(),
         weights: format!("{}.bpk", args.weights),
@@ -366,6 +386,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         cost: args.cost,
+        risk_profile,
         device: args.device,
         rebalance: args.rebalance,
     })?;
@@ -387,6 +408,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         100.0 * report_data.costs.sell,
         report_data.rebalance
     );
+    println!("limits: {}", report_data.limits_applied);
     if let Some(warning) = &report_data.warning {
         println!("warning: {warning}");
     }

@@ -8,6 +8,7 @@ mod eval;
 mod plot;
 mod probe;
 mod rebalance;
+mod risk;
 mod stress;
 mod train;
 mod trials;

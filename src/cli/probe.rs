@@ -34,7 +34,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     if args.setup.steps.is_none() {
         train.steps = train.steps.min(DEFAULT_PROBE_STEPS);
     }
-    let stem = args.setup.config_stem();
+    let stem = args.setup.config_stem(&env);
     let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("probe-{stem}")));
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]

@@ -59,13 +59,15 @@ pub struct TrainSetup {
     /// several seeds run).
     #[arg(long)]
     pub seed: Option<u64>,
+    #[command(flatten)]
+    pub risk: super::risk::RiskArgs,
 }
 
 impl TrainSetup {
     /// The environment, the config file's other tables, and the training config: per-algorithm
     /// defaults, overlaid by the file's [train] table, overlaid by these flags.
     pub fn load(&self) -> Result<(EnvConfig, Sections, TrainConfig)> {
-        let (env, mut sections) = EnvConfig::load_with_sections(&self.config)?;
+        let (mut env, mut sections) = EnvConfig::load_with_sections(&self.config)?;
         let mut train = train_config(sections.train.take(), self.algo, &self.config)?;
         if let Some(net) = self.net {
             train.net.kind = net;
@@ -76,13 +78,29 @@ impl TrainSetup {
         if let Some(seed) = self.seed {
             train.seed = seed;
         }
+        if let Some((profile, source)) = self.risk.resolve()? {
+            eprintln!("{source}");
+            env.apply_risk_profile(profile);
+        }
         Ok((env, sections, train))
     }
 
-    /// The config file's name without its extension, for default output folders.
-    pub fn config_stem(&self) -> String {
-        self.config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into())
+    /// The config file's name without its extension, and the risk profile if one applies, for
+    /// default output folders.
+    pub fn config_stem(&self, env: &EnvConfig) -> String {
+        let stem =
+            self.config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        match env.risk_profile {
+            Some(profile) => format!("{stem}-{profile}"),
+            None => stem,
+        }
     }
+}
+
+/// The config's allocation limits in words, counting its assets when the config names them.
+fn limits_in_words(env: &EnvConfig) -> String {
+    let named = env.data.assets.len();
+    env.limits.describe((named > 0).then_some(named))
 }
 
 /// Trainings run in parallel by default: one per core.
@@ -143,7 +161,8 @@ fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
 pub fn run(args: TrainArgs) -> Result<()> {
     let (env, _, config) = args.setup.load()?;
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
-    let out = args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(), &config, args.seeds));
+    let out =
+        args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, args.seeds));
     if !args.json {
         eprintln!(
             "training {:?} with {:?} on {} for {} steps ({}) -> {}",
@@ -157,6 +176,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             },
             out.display()
         );
+        if !env.limits.is_none() || env.risk_profile.is_some() {
+            eprintln!("reward {:?}; {}", env.reward, limits_in_words(&env));
+        }
     }
     let outcomes = train_seeds(
         TrainRequest {

@@ -49,7 +49,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     if let Some(folds) = args.folds {
         config.folds = folds;
     }
-    let stem = args.setup.config_stem();
+    let stem = args.setup.config_stem(&env);
     let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")));
     let multi = (!args.json).then(indicatif::MultiProgress::new);
     let report = walk_forward(WalkForwardRequest {

@@ -8,12 +8,14 @@
 
 pub mod check;
 mod costs;
+pub mod limits;
 mod market;
 mod reward;
 
 pub use costs::{CostConfig, CostModel, remainder_factor_exact, remainder_factor_proportional};
+pub use limits::Limits;
 pub use market::{DecisionRange, Market, ObservationLayout, span_rows};
-pub use reward::{RewardConfig, RewardState};
+pub use reward::{DEFAULT_ETA, RewardConfig, RewardState};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
@@ -25,17 +27,19 @@ use crate::error::EnvError;
 /// How far a weight vector may be from summing to one, or below zero, and still be accepted.
 pub const WEIGHT_TOLERANCE: f64 = 1e-6;
 
-/// What the environment does, independent of the data: costs, reward and episode shape.
+/// What the environment does, independent of the data: costs, reward, episode shape and the
+/// allocation limits every target is projected onto.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EnvSettings {
     pub costs: CostConfig,
     pub reward: RewardConfig,
     pub episode: EpisodeConfig,
+    pub limits: Limits,
 }
 
 impl EnvSettings {
     pub fn from_config(config: &EnvConfig) -> Self {
-        Self { costs: config.costs, reward: config.reward, episode: config.episode }
+        Self { costs: config.costs, reward: config.reward, episode: config.episode, limits: config.limits }
     }
 }
 
@@ -77,6 +81,8 @@ pub struct BatchEnv {
     done: Vec<bool>,
     rewards: Vec<f64>,
     infos: Vec<StepInfo>,
+    /// `[B][cash + assets]`: the last actions projected onto the limits, what was traded to.
+    targets: Vec<f64>,
     observations: Vec<f32>,
     /// `[B][rebalance_every]`: portfolio value at the close of each period of the last step.
     period_values: Vec<f64>,
@@ -96,6 +102,7 @@ impl BatchEnv {
         }
         settings.costs.validate().map_err(EnvError::Setup)?;
         settings.reward.validate().map_err(EnvError::Setup)?;
+        settings.limits.validate().map_err(EnvError::Setup)?;
         if settings.episode.rebalance_every == 0 {
             return Err(EnvError::Setup("rebalance_every must be at least 1".into()));
         }
@@ -139,6 +146,7 @@ impl BatchEnv {
             done: vec![true; batch],
             rewards: vec![0.0; batch],
             infos: vec![StepInfo::default(); batch],
+            targets: vec![0.0; batch * width],
             observations: vec![0.0; batch * observation_len],
             period_values: vec![0.0; batch * settings.episode.rebalance_every],
             period_counts: vec![0; batch],
@@ -201,8 +209,9 @@ impl BatchEnv {
         self.market.write_observation(start, weights, out);
     }
 
-    /// Step every lane with its action (`actions` is `[B][cash + assets]`). All actions are
-    /// checked before any lane moves, so an invalid one leaves the batch untouched.
+    /// Step every lane with its action (`actions` is `[B][cash + assets]`), projected onto the
+    /// allocation limits. All actions are checked before any lane moves, so an invalid one
+    /// leaves the batch untouched.
     pub fn step(&mut self, actions: &[f64]) -> Result<(), EnvError> {
         if actions.len() != self.batch * self.width {
             return Err(EnvError::InvalidAction(format!(
@@ -222,13 +231,19 @@ impl BatchEnv {
                 _ => EnvError::InvalidAction(format!("episode {lane}: {reason}")),
             })?;
         }
+        self.targets.copy_from_slice(actions);
+        if !self.settings.limits.is_none() {
+            for target in self.targets.chunks_exact_mut(self.width) {
+                self.settings.limits.project(target);
+            }
+        }
         let shared = Shared { market: &self.market, range: self.range, settings: &self.settings };
         let (width, len, every) = (self.width, self.observation_len, self.settings.episode.rebalance_every);
         if self.batch >= PARALLEL_MIN_LANES && rayon::current_num_threads() > 1 {
             // Lanes are independent: step them on the current rayon pool, in chunks large
             // enough that the fork-join costs less than the work.
             (
-                actions.par_chunks_exact(width),
+                self.targets.par_chunks_exact(width),
                 self.rows.par_iter_mut(),
                 self.steps.par_iter_mut(),
                 self.values.par_iter_mut(),
@@ -289,7 +304,7 @@ impl BatchEnv {
                     period_values: &mut self.period_values[lane * every..(lane + 1) * every],
                     period_count: &mut self.period_counts[lane],
                 };
-                shared.step_lane(lane_state, &actions[lane * width..(lane + 1) * width]);
+                shared.step_lane(lane_state, &self.targets[lane * width..(lane + 1) * width]);
             }
         }
         Ok(())
@@ -324,6 +339,16 @@ impl BatchEnv {
     /// trade, i.e. what the portfolio holds now.
     pub fn weights(&self) -> &[f64] {
         &self.weights
+    }
+
+    /// `[B][cash + assets]`: the weights each lane traded to at its last step, its action
+    /// projected onto the allocation limits.
+    pub fn targets(&self) -> &[f64] {
+        &self.targets
+    }
+
+    pub fn lane_target(&self, lane: usize) -> &[f64] {
+        &self.targets[lane * self.width..(lane + 1) * self.width]
     }
 
     /// Portfolio value at the close of every period the lane's last step moved through.
@@ -441,6 +466,8 @@ pub struct Transition<'a> {
     pub done: bool,
     pub info: StepInfo,
     pub weights: &'a [f64],
+    /// The weights traded to: the action projected onto the allocation limits.
+    pub target: &'a [f64],
 }
 
 impl MarketEnv {
@@ -465,6 +492,7 @@ impl MarketEnv {
             done: self.inner.done[0],
             info: self.inner.infos[0],
             weights: self.inner.lane_weights(0),
+            target: self.inner.lane_target(0),
         })
     }
 

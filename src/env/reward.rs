@@ -43,8 +43,11 @@ pub enum RewardConfig {
     DrawdownPenalty { penalty: f64 },
 }
 
+/// Adaptation rate of the exponentially weighted statistics when a config gives none.
+pub const DEFAULT_ETA: f64 = 0.01;
+
 fn default_eta() -> f64 {
-    0.01
+    DEFAULT_ETA
 }
 
 fn default_downside_floor() -> f64 {

@@ -92,7 +92,8 @@ pub struct BacktestLog {
     pub rows: Vec<usize>,
     /// Portfolio value at the close of each row, starting at 1.
     pub values: Vec<f64>,
-    /// Row of each decision and the weights chosen there.
+    /// Row of each decision and the weights traded to there (the policy's choice projected onto
+    /// the allocation limits).
     pub decision_rows: Vec<usize>,
     pub weights: Vec<Vec<f64>>,
     pub turnovers: Vec<f64>,
@@ -156,8 +157,8 @@ pub fn backtest(
         })?;
         let (done, info) = (transition.done, transition.info);
         observation.copy_from_slice(transition.observation);
+        log.weights.push(transition.target.to_vec());
         log.decision_rows.push(row);
-        log.weights.push(action.clone());
         log.turnovers.push(info.turnover);
         log.costs.push(info.cost);
         let path = env.period_values();

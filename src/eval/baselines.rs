@@ -984,7 +984,7 @@ mod tests {
     use crate::config::EpisodeConfig;
     use crate::data::synth::{self, SynthConfig};
     use crate::data::{PricePanel, TimeIndex};
-    use crate::env::{CostConfig, EnvSettings, RewardConfig};
+    use crate::env::{CostConfig, EnvSettings, Limits, RewardConfig};
     use crate::eval::backtest::backtest;
     use crate::features::{Feature, FeatureConfig};
     use ndarray::Array2;
@@ -1021,6 +1021,7 @@ mod tests {
             costs,
             reward: RewardConfig::LogReturn,
             episode: EpisodeConfig { horizon: 0, rebalance_every, embargo: 0 },
+            limits: Limits::NONE,
         }
     }
 

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use crate::agent::AgentPolicy;
 use crate::config::Span;
 use crate::data::{PricePanel, Stamp, load_prices};
-use crate::env::{DecisionRange, EnvSettings, Market, span_rows};
+use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
 use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
 use crate::eval::collapse::{self, CollapseWarning};
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::eval::metrics::{Metrics, MetricsConfig};
 use crate::eval::rebalance::{RebalanceRule, Rebalanced, RuleResult, compare_rules};
+use crate::risk::RiskProfile;
 use crate::train::checkpoint::{self, Meta};
 use crate::train::{DeviceChoice, TrainError};
 
@@ -29,6 +30,8 @@ pub struct EvalRequest {
     pub to: Option<Stamp>,
     /// Overrides both cost rates.
     pub cost: Option<f64>,
+    /// Overrides the allocation limits the checkpoint was trained under with this profile's.
+    pub risk_profile: Option<RiskProfile>,
     pub device: DeviceChoice,
     /// When the policies' targets are traded; [`RebalanceRule::Every`] is every decision.
     pub rebalance: RebalanceRule,
@@ -56,6 +59,11 @@ pub struct EvalReport {
     pub warning: Option<String>,
     pub costs: crate::env::CostConfig,
     pub rebalance: RebalanceRule,
+    /// The allocation limits every policy, agent and baselines alike, traded under, the risk
+    /// profile they came from if any, and in words, where they came from.
+    pub limits: Limits,
+    pub risk_profile: Option<RiskProfile>,
+    pub limits_applied: String,
     pub results: Vec<PolicyReport>,
     /// Every policy's CAGR across a grid of cost rates, and the agent's break-even cost.
     pub cost_sensitivity: CostSensitivity,
@@ -85,6 +93,8 @@ struct Setup {
     fingerprint: String,
     same_data: bool,
     warning: Option<String>,
+    risk_profile: Option<RiskProfile>,
+    limits_applied: String,
     metrics_config: MetricsConfig,
     policies: Vec<Box<dyn Policy>>,
 }
@@ -117,6 +127,18 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
         settings.costs.sell = rate;
         settings.costs.validate().map_err(TrainError::Setup)?;
     }
+    let (risk_profile, source) = match request.risk_profile {
+        Some(profile) => {
+            settings.limits = profile.limits();
+            (Some(profile), "--risk-profile, overriding the checkpoint's")
+        }
+        None => (meta.env.risk_profile, "as trained"),
+    };
+    let limits_applied = format!(
+        "{}{} ({source}), for the agent and every baseline",
+        risk_profile.map(|p| format!("{p} profile: ")).unwrap_or_default(),
+        settings.limits.describe(Some(market.n_assets()))
+    );
     let warning = if same_data { overlap_warning(&meta, &market, range) } else { None };
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let mut policies: Vec<Box<dyn Policy>> =
@@ -131,6 +153,8 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
         fingerprint,
         same_data,
         warning,
+        risk_profile,
+        limits_applied,
         metrics_config,
         policies,
     })
@@ -163,6 +187,8 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         fingerprint,
         same_data,
         warning,
+        risk_profile,
+        limits_applied,
         metrics_config,
         policies,
     } = prepare(&request)?;
@@ -194,6 +220,9 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         warning,
         costs: settings.costs,
         rebalance: request.rebalance,
+        limits: settings.limits,
+        risk_profile,
+        limits_applied,
         results,
         cost_sensitivity,
         verdict,
@@ -350,6 +379,8 @@ pub struct BaselineReport {
     pub costs: crate::env::CostConfig,
     pub rebalance_every: usize,
     pub rebalance: RebalanceRule,
+    /// The allocation limits every strategy traded under.
+    pub limits: Limits,
     pub results: Vec<PolicyReport>,
 }
 
@@ -398,6 +429,7 @@ pub fn backtest_baselines(
         costs: request.settings.costs,
         rebalance_every: request.settings.episode.rebalance_every,
         rebalance: request.rebalance,
+        limits: request.settings.limits,
         results: logs
             .iter()
             .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })

@@ -9,6 +9,11 @@
 //! output (so costs are differentiated through); at the batch's first period and in the
 //! observations it comes from the portfolio-vector memory (PVM), which keeps the latest weights
 //! chosen for every period.
+//!
+//! Under allocation limits `w_t` is the softmax projected onto them ([`project_tensor`], the
+//! environment's projection in tensor ops), so the network learns through the weights it will
+//! actually trade to. With a mean-variance reward the objective becomes
+//! `J = mean(r) - (lambda / 2) var(r)` over the batch's log returns ([`DirectObjective`]).
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -21,12 +26,52 @@ use super::step::{Divergence, optimizer_step};
 use super::{Learner, UpdateStats};
 use crate::agent::network::PolicyNet;
 use crate::agent::to_host;
-use crate::env::{CostConfig, DecisionRange, Market};
+use crate::env::limits::project_tensor;
+use crate::env::{CostConfig, DecisionRange, EnvSettings, Limits, Market, RewardConfig};
+
+/// What the direct learner maximizes over a batch of consecutive log returns `r_1 .. r_n`, read
+/// from the environment's reward so that every learner optimizes the same preference.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DirectObjective {
+    /// `mean(r)`: the growth rate, Jiang et al.'s objective. Used for the log-return reward and
+    /// for the path-dependent rewards (differential Sharpe and downside ratios, drawdown
+    /// penalty), which have no batch analogue here.
+    MeanLogReturn,
+    /// `mean(r) - (lambda / 2) var(r)`, with `var` the batch's population variance
+    /// `(1/n) sum (r_t - mean(r))^2`: the batch form of the mean-variance reward.
+    MeanVariance { risk_aversion: f64 },
+}
+
+impl DirectObjective {
+    pub fn from_reward(reward: &RewardConfig) -> Self {
+        match *reward {
+            RewardConfig::MeanVariance { risk_aversion, .. } if risk_aversion > 0.0 => {
+                DirectObjective::MeanVariance { risk_aversion }
+            }
+            _ => DirectObjective::MeanLogReturn,
+        }
+    }
+
+    /// The objective of a batch of log returns `[n, 1]`, as a one-element tensor.
+    pub fn evaluate(&self, log_returns: Tensor<2>) -> Tensor<1> {
+        let mean = log_returns.clone().mean();
+        match *self {
+            DirectObjective::MeanLogReturn => mean,
+            DirectObjective::MeanVariance { risk_aversion } => {
+                let centred = log_returns - mean.clone().unsqueeze::<2>();
+                let variance = centred.powi_scalar(2).mean();
+                mean - variance.mul_scalar(risk_aversion / 2.0)
+            }
+        }
+    }
+}
 
 pub struct DirectLearner {
     market: Arc<Market>,
     range: DecisionRange,
     costs: CostConfig,
+    limits: Limits,
+    objective: DirectObjective,
     config: DirectConfig,
     max_grad_norm: f64,
     device: Device,
@@ -39,7 +84,7 @@ impl DirectLearner {
     pub fn new(
         market: Arc<Market>,
         range: DecisionRange,
-        costs: CostConfig,
+        settings: EnvSettings,
         config: DirectConfig,
         max_grad_norm: f64,
         device: Device,
@@ -54,7 +99,18 @@ impl DirectLearner {
         let width = market.n_assets() + 1;
         let memory = vec![1.0 / width as f64; market.n_periods() * width];
         let observations = vec![0.0; config.batch_periods * market.layout().len()];
-        Ok(Self { market, range, costs, config, max_grad_norm, device, memory, observations })
+        Ok(Self {
+            market,
+            range,
+            costs: settings.costs,
+            limits: settings.limits,
+            objective: DirectObjective::from_reward(&settings.reward),
+            config,
+            max_grad_norm,
+            device,
+            memory,
+            observations,
+        })
     }
 
     /// First period of a batch: uniform, or geometric towards the most recent periods.
@@ -111,6 +167,7 @@ impl Learner for DirectLearner {
             Tensor::<2>::from_data(TensorData::new(self.observations.clone(), [n, len]), device);
         let relatives = Tensor::<2>::from_data(TensorData::new(next_relatives, [n, width]), device);
         let weights = softmax(net.scores(observations), 1);
+        let weights = if self.limits.is_none() { weights } else { project_tensor(weights, &self.limits) };
         let growth = (weights.clone() * relatives.clone()).sum_dim(1); // [n, 1]
         let carried = (weights.clone().narrow(0, 0, n - 1) * relatives.narrow(0, 0, n - 1))
             / growth.clone().narrow(0, 0, n - 1);
@@ -121,11 +178,11 @@ impl Learner for DirectLearner {
         let sold = relu(change.neg()).sum_dim(1);
         let remainder = bought.mul_scalar(-self.costs.buy) - sold.mul_scalar(self.costs.sell) + 1.0;
         let log_returns = (remainder * growth).log();
-        let mean_log_return = log_returns.mean();
-        let loss = mean_log_return.clone().neg();
+        let objective = self.objective.evaluate(log_returns);
+        let loss = objective.clone().neg();
 
         let chosen = to_host(weights.detach());
-        let mean_reward = mean_log_return.into_scalar::<f32>() as f64;
+        let mean_reward = objective.into_scalar::<f32>() as f64;
         let (net, result) = optimizer_step(net, optimizer, loss, learning_rate, self.max_grad_norm);
         let result = result.map(|grad_norm| {
             for (i, row) in chosen.chunks_exact(width).enumerate() {

@@ -11,6 +11,7 @@ mod rollout;
 mod step;
 
 pub use config::{Algo, DirectConfig, LrSchedule, PpoConfig, ReinforceConfig, TrainConfig};
+pub use direct::DirectObjective;
 pub use ppo::gae;
 pub use rollout::discounted_returns;
 
@@ -225,7 +226,7 @@ pub fn make_learner(
             direct::DirectLearner::new(
                 market.clone(),
                 range,
-                settings.costs,
+                settings,
                 config.direct,
                 config.max_grad_norm,
                 device.clone(),
