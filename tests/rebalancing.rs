@@ -8,7 +8,7 @@ use std::sync::Arc;
 use folio::config::{EpisodeConfig, Span};
 use folio::data::synth::{SynthConfig, generate};
 use folio::data::{PricePanel, TimeIndex, write_prices};
-use folio::env::{CostConfig, DecisionRange, EnvSettings, Market, RewardConfig};
+use folio::env::{CostConfig, DecisionRange, EnvSettings, Limits, Market, RewardConfig};
 use folio::eval::backtest::{BacktestLog, EqualWeight, MarketView, Policy, backtest};
 use folio::eval::baselines;
 use folio::eval::evaluate::{BaselineRequest, backtest_baselines, compare_baseline_rebalancing};
@@ -54,6 +54,7 @@ fn settings(cost: f64) -> EnvSettings {
         costs: CostConfig { buy: cost, sell: cost, ..CostConfig::default() },
         reward: RewardConfig::LogReturn,
         episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0 },
+        limits: Limits::NONE,
     }
 }
 

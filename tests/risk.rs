@@ -11,6 +11,7 @@ use folio::data::{Stamp, write_prices};
 use folio::env::limits::project_tensor;
 use folio::env::{CostConfig, EnvSettings, Limits, Market, MarketEnv, RewardConfig};
 use folio::eval::evaluate::{EvalRequest, evaluate};
+use folio::eval::rebalance::RebalanceRule;
 use folio::eval::registry::config_hash;
 use folio::features::{Feature, FeatureConfig};
 use folio::risk::{Questionnaire, RiskProfile};
@@ -401,6 +402,7 @@ fn training_under_the_conservative_profile_keeps_every_evaluated_decision_within
             cost: None,
             risk_profile: None,
             device: DeviceChoice::Cpu,
+            rebalance: RebalanceRule::Every,
         })
         .unwrap();
         let report = &evaluation.report;
@@ -425,6 +427,7 @@ fn training_under_the_conservative_profile_keeps_every_evaluated_decision_within
             cost: None,
             risk_profile: Some(RiskProfile::Aggressive),
             device: DeviceChoice::Cpu,
+            rebalance: RebalanceRule::Every,
         })
         .unwrap();
         assert_eq!(aggressive.report.limits, RiskProfile::Aggressive.limits());

@@ -8,7 +8,7 @@ use ndarray::{Array2, array};
 
 use folio::config::{EpisodeConfig, Span};
 use folio::data::{PricePanel, TimeIndex};
-use folio::env::{CostConfig, EnvSettings, Market, RewardConfig};
+use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};
 use folio::eval::backtest::{EqualWeight, MarketView, Policy};
 use folio::eval::stress::{Scenario, Shock, ShockSizes, StressSetup, run, scenarios, select_scenarios};
 use folio::features::FeatureConfig;
@@ -169,6 +169,7 @@ fn settings() -> EnvSettings {
         costs: CostConfig::default(),
         reward: RewardConfig::default(),
         episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0 },
+        limits: Limits::NONE,
     }
 }
 
