@@ -7,6 +7,7 @@ mod env;
 mod eval;
 mod plot;
 mod probe;
+mod tax;
 mod train;
 mod trials;
 mod walk_forward;
@@ -45,6 +46,8 @@ enum Command {
     Plot(plot::PlotArgs),
     /// Sanity probes: an oracle that sees tomorrow, a placebo with shuffled returns, collapse checks.
     Probe(probe::ProbeArgs),
+    /// Replay policies in tax lots: after-tax wealth, taxes paid, wash sales and tax-loss harvesting.
+    Tax(tax::TaxArgs),
     /// List the trials recorded in the trial registry, with a count per data set.
     Trials(trials::TrialsArgs),
     /// Measure environment and training throughput with the same shape of work as the Python peers.
@@ -62,6 +65,7 @@ pub fn run() -> Result<()> {
         Command::WalkForward(args) => walk_forward::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Tax(args) => tax::run(args),
         Command::Trials(args) => trials::run(args),
         Command::Bench(args) => bench::run(args),
     }

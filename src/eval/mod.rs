@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod overfitting;
 pub mod probe;
 pub mod registry;
+pub mod tax;
 pub mod walk_forward;
