@@ -79,8 +79,12 @@ pub fn run(args: TaxArgs) -> Result<()> {
         write_ledger_csv(&out.join(format!("ledger-{stem}.csv")), &report.assets, &policy.after_tax.entries)
             .context("writing the ledger")?;
         if let Some(harvesting) = &policy.harvesting {
-            write_ledger_csv(&out.join(format!("ledger-{stem}-harvest.csv")), &report.assets, &harvesting.entries)
-                .context("writing the harvesting ledger")?;
+            write_ledger_csv(
+                &out.join(format!("ledger-{stem}-harvest.csv")),
+                &report.assets,
+                &harvesting.entries,
+            )
+            .context("writing the harvesting ledger")?;
         }
     }
     if args.json {
@@ -120,7 +124,16 @@ pub fn run(args: TaxArgs) -> Result<()> {
     );
     println!(
         "\n{:<26} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7}",
-        "policy", "pre-tax", "after-tax", "liquid.", "taxes", "ST gain", "LT gain", "costs", "harvested", "washes",
+        "policy",
+        "pre-tax",
+        "after-tax",
+        "liquid.",
+        "taxes",
+        "ST gain",
+        "LT gain",
+        "costs",
+        "harvested",
+        "washes",
         "blocked"
     );
     let row = |name: String, pre_tax: f64, run: &LedgerRun| {

@@ -12,8 +12,21 @@ pub fn write_ledger_csv(path: &Path, assets: &[String], entries: &[LedgerEntry])
     write_atomically(path, |w| {
         let mut writer = csv::Writer::from_writer(w);
         writer.write_record([
-            "date", "asset", "action", "reason", "lot", "shares", "price", "fee", "cash", "basis", "gain",
-            "disallowed", "term", "split_from", "washed_lot",
+            "date",
+            "asset",
+            "action",
+            "reason",
+            "lot",
+            "shares",
+            "price",
+            "fee",
+            "cash",
+            "basis",
+            "gain",
+            "disallowed",
+            "term",
+            "split_from",
+            "washed_lot",
         ])?;
         for e in entries {
             writer.write_record([

@@ -92,7 +92,9 @@ impl TaxConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        for (field, rate) in [("short_term_rate", self.short_term_rate), ("long_term_rate", self.long_term_rate)] {
+        for (field, rate) in
+            [("short_term_rate", self.short_term_rate), ("long_term_rate", self.long_term_rate)]
+        {
             if !(0.0..1.0).contains(&rate) {
                 return Err(format!("{field} must be in [0, 1), got {rate}"));
             }
@@ -115,7 +117,8 @@ impl TaxConfig {
     pub fn payment_day(&self, year: i32) -> Result<NaiveDate, String> {
         let invalid = || format!("payment_date must be a month and day MM-DD, got '{}'", self.payment_date);
         let (month, day) = self.payment_date.split_once('-').ok_or_else(invalid)?;
-        let (month, day): (u32, u32) = (month.parse().map_err(|_| invalid())?, day.parse().map_err(|_| invalid())?);
+        let (month, day): (u32, u32) =
+            (month.parse().map_err(|_| invalid())?, day.parse().map_err(|_| invalid())?);
         // 28 February stands in for 29 February in common years.
         let date = NaiveDate::from_ymd_opt(year, month, day)
             .or_else(|| (month == 2 && day == 29).then(|| NaiveDate::from_ymd_opt(year, 2, 28)).flatten())

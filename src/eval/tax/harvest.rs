@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use ndarray::ArrayView2;
+use statrs::statistics::Statistics;
 
 use super::config::HarvestConfig;
 use super::lots::LotBook;
@@ -61,15 +62,8 @@ pub fn most_correlated(
         .map(|(other, _)| other)
 }
 
-/// Pearson correlation; NaN when either series is constant.
+/// Pearson correlation (statrs' sample covariance over the sample standard deviations); NaN
+/// when either series is constant.
 fn correlation(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (mean_a, mean_b) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut cov, mut var_a, mut var_b) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        cov += (x - mean_a) * (y - mean_b);
-        var_a += (x - mean_a).powi(2);
-        var_b += (y - mean_b).powi(2);
-    }
-    cov / (var_a * var_b).sqrt()
+    a.iter().covariance(b.iter()) / (a.iter().std_dev() * b.iter().std_dev())
 }

@@ -138,7 +138,10 @@ pub fn replay(
         return Err(TaxError::Invalid(format!("{}: the backtest log is empty", log.policy)));
     };
     if end_row >= panel.n_periods() || log.decision_rows.len() != log.weights.len() {
-        return Err(TaxError::Invalid(format!("{}: the backtest log does not fit the price panel", log.policy)));
+        return Err(TaxError::Invalid(format!(
+            "{}: the backtest log does not fit the price panel",
+            log.policy
+        )));
     }
     for (&row, weights) in log.decision_rows.iter().zip(&log.weights) {
         if weights.len() != n + 1 {
@@ -159,7 +162,8 @@ pub fn replay(
         wash_sale_days: harvest.wash_sale_days,
     };
     let mut book = LotBook::new(n, rules);
-    let mut years = TaxYears { next: dates[first_row].year(), carry: Carryforward::default(), settled: Vec::new() };
+    let mut years =
+        TaxYears { next: dates[first_row].year(), carry: Carryforward::default(), settled: Vec::new() };
     let mut blocks: Vec<Option<Block>> = vec![None; n];
     let mut cash = 1.0;
     let mut values = vec![1.0];
@@ -209,12 +213,21 @@ pub fn replay(
                 .filter(|(_, lots)| !lots.is_empty())
                 .collect();
             let known = panel.prices.slice(s![..=row, ..]);
-            let excluded: Vec<bool> =
-                (0..n).map(|j| blocks[j].is_some() || candidates.iter().any(|(a, _)| *a == j)).collect();
+            // One replacement per harvested asset, never one already standing in for another:
+            // pairing keeps a sell-off, when many assets are harvested within weeks, from piling
+            // their weights onto the few assets left free.
+            let mut excluded: Vec<bool> = (0..n)
+                .map(|j| {
+                    blocks[j].is_some()
+                        || blocks.iter().flatten().any(|b| b.replacement == j)
+                        || candidates.iter().any(|(a, _)| *a == j)
+                })
+                .collect();
             for (asset, lots) in candidates {
                 if let Some(replacement) =
                     most_correlated(known, asset, harvest.correlation_window, |j| !excluded[j])
                 {
+                    excluded[replacement] = true;
                     harvested_lots += lots.len();
                     harvest_lots[asset] = lots;
                     blocks[asset] = Some(Block { since: date, replacement });
@@ -293,8 +306,15 @@ pub fn replay(
             if !harvest_lots[a].is_empty() {
                 let harvest_shares = harvested_value[a] / prices[a];
                 let harvest_fee = fee * harvest_shares / shares;
-                let sale =
-                    book.sell(a, date, harvest_shares, prices[a], harvest_fee, Reason::Harvest, &harvest_lots[a]);
+                let sale = book.sell(
+                    a,
+                    date,
+                    harvest_shares,
+                    prices[a],
+                    harvest_fee,
+                    Reason::Harvest,
+                    &harvest_lots[a],
+                );
                 harvested_losses -= sale.gain;
                 cash += sale.cash;
                 shares -= harvest_shares;
@@ -329,7 +349,8 @@ pub fn replay(
         let shares = book.shares(a);
         if shares > 0.0 {
             let price = panel.prices[[end_row, a]];
-            proceeds += book.sell(a, end, shares, price, costs.sell * shares * price, Reason::Liquidation, &[]).cash;
+            proceeds +=
+                book.sell(a, end, shares, price, costs.sell * shares * price, Reason::Liquidation, &[]).cash;
         }
     }
     let final_tax = match mode {

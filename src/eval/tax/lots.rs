@@ -199,9 +199,9 @@ impl LotBook {
     /// Whether a lot of `asset` still held was bought in the wash-sale window before `date`,
     /// other than the lots in `except`: a loss sale now would be washed by it.
     pub fn bought_within_window(&self, asset: usize, date: NaiveDate, except: &[usize]) -> bool {
-        self.lots[asset].iter().any(|l| {
-            !except.contains(&l.id) && l.unwashed > 0.0 && self.in_window(l.bought, date)
-        })
+        self.lots[asset]
+            .iter()
+            .any(|l| !except.contains(&l.id) && l.unwashed > 0.0 && self.in_window(l.bought, date))
     }
 
     fn in_window(&self, earlier: NaiveDate, later: NaiveDate) -> bool {
@@ -210,7 +210,11 @@ impl LotBook {
     }
 
     fn term(&self, held_since: NaiveDate, date: NaiveDate) -> Term {
-        if (date - held_since).num_days() > i64::from(self.rules.long_term_days) { Term::Long } else { Term::Short }
+        if (date - held_since).num_days() > i64::from(self.rules.long_term_days) {
+            Term::Long
+        } else {
+            Term::Short
+        }
     }
 
     fn record(&mut self, date: NaiveDate, term: Term, gain: f64) {
@@ -223,11 +227,26 @@ impl LotBook {
 
     /// Buy `shares` of `asset` at `price`, paying `fee` on top, and wash any pending loss of the
     /// same asset sold within the window before. Returns the cash paid.
-    pub fn buy(&mut self, asset: usize, date: NaiveDate, shares: f64, price: f64, fee: f64, reason: Reason) -> f64 {
+    pub fn buy(
+        &mut self,
+        asset: usize,
+        date: NaiveDate,
+        shares: f64,
+        price: f64,
+        fee: f64,
+        reason: Reason,
+    ) -> f64 {
         let id = self.next_id;
         self.next_id += 1;
         let cash = shares * price + fee;
-        self.lots[asset].push(Lot { id, shares, basis: cash, bought: date, held_since: date, unwashed: shares });
+        self.lots[asset].push(Lot {
+            id,
+            shares,
+            basis: cash,
+            bought: date,
+            held_since: date,
+            unwashed: shares,
+        });
         self.entries.push(LedgerEntry {
             date,
             asset,
@@ -438,7 +457,9 @@ impl LotBook {
             let candidate = self.lots[asset]
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| !planned.contains(&l.id) && l.unwashed > 0.0 && self.in_window(l.bought, date))
+                .filter(|(_, l)| {
+                    !planned.contains(&l.id) && l.unwashed > 0.0 && self.in_window(l.bought, date)
+                })
                 .min_by_key(|(_, l)| (l.bought, l.id))
                 .map(|(i, l)| (i, l.unwashed));
             let Some((index, available)) = candidate else { break };

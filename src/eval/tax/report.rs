@@ -6,9 +6,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::TaxError;
 use super::config::TaxConfig;
 use super::ledger::{LedgerRun, Mode, replay};
-use super::TaxError;
 use crate::agent::AgentPolicy;
 use crate::config::{EnvConfig, Span};
 use crate::data::{Stamp, load_prices};
@@ -66,25 +66,30 @@ pub struct TaxReport {
 }
 
 pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
-    let (env, market, mut policies): (EnvConfig, Arc<Market>, Vec<Box<dyn Policy>>) = match &request.checkpoint {
-        Some(dir) => {
-            let device = request.device.device()?;
-            let (meta, net) = checkpoint::load_agent(dir, "best.bpk", &device)?;
-            let raw = load_prices(&meta.env.data.file)?;
-            let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
-            let market =
-                Arc::new(Market::new(selection.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
-            meta.check_fits(dir, &market)?;
-            let agent: Box<dyn Policy> =
-                Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device));
-            (meta.env.clone(), market, vec![agent])
-        }
-        None => {
-            let env = EnvConfig::load(&request.env_config)?;
-            let (market, _) = Market::from_config(&env)?;
-            (env, Arc::new(market), Vec::new())
-        }
-    };
+    let (env, market, mut policies): (EnvConfig, Arc<Market>, Vec<Box<dyn Policy>>) =
+        match &request.checkpoint {
+            Some(dir) => {
+                let device = request.device.device()?;
+                let (meta, net) = checkpoint::load_agent(dir, "best.bpk", &device)?;
+                let raw = load_prices(&meta.env.data.file)?;
+                let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
+                let market = Arc::new(Market::new(
+                    selection.panel,
+                    &meta.env.features,
+                    Some(meta.normalizer.clone()),
+                    0..0,
+                )?);
+                meta.check_fits(dir, &market)?;
+                let agent: Box<dyn Policy> =
+                    Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device));
+                (meta.env.clone(), market, vec![agent])
+            }
+            None => {
+                let env = EnvConfig::load(&request.env_config)?;
+                let (market, _) = Market::from_config(&env)?;
+                (env, Arc::new(market), Vec::new())
+            }
+        };
     if !market.panel.index.is_dated() {
         return Err(TaxError::Undated { path: env.data.file.clone() });
     }
