@@ -10,6 +10,7 @@ mod probe;
 mod rebalance;
 mod risk;
 mod stress;
+mod tax;
 mod train;
 mod trials;
 mod walk_forward;
@@ -50,6 +51,8 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Stress a checkpoint's agent beside the baselines: historical crises and synthetic shocks.
     Stress(stress::StressArgs),
+    /// Replay policies in tax lots: after-tax wealth, taxes paid, wash sales and tax-loss harvesting.
+    Tax(tax::TaxArgs),
     /// List the trials recorded in the trial registry, with a count per data set.
     Trials(trials::TrialsArgs),
     /// Measure environment and training throughput with the same shape of work as the Python peers.
@@ -68,6 +71,7 @@ pub fn run() -> Result<()> {
         Command::Plot(args) => plot::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Stress(args) => stress::run(args),
+        Command::Tax(args) => tax::run(args),
         Command::Trials(args) => trials::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -12,4 +12,5 @@ pub mod probe;
 pub mod rebalance;
 pub mod registry;
 pub mod stress;
+pub mod tax;
 pub mod walk_forward;

@@ -2,6 +2,7 @@
 //! always written atomically.
 
 pub mod plot;
+pub mod tax;
 
 /// Baselines drawn beside the agent in pictures: the comparisons people make first. Every
 /// policy stays in the CSV and JSON; fewer lines keep the colours distinct, and hindsight

@@ -1,0 +1,193 @@
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+use crate::config::DEFAULT_CONFIG;
+use crate::data::Stamp;
+use crate::eval::tax::report::{TaxRequest, tax_report};
+use crate::eval::tax::{DEFAULT_TAX_CONFIG, LedgerRun, LotMethod, TaxConfig};
+use crate::report::{self, tax::write_ledger_csv};
+use crate::train::DeviceChoice;
+
+#[derive(Debug, Args)]
+pub struct TaxArgs {
+    /// Tax rules: rates, holding period, lot method, harvesting.
+    #[arg(long, default_value = DEFAULT_TAX_CONFIG)]
+    tax: PathBuf,
+    /// Environment config (data, assets, costs, periods) when no checkpoint is given.
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Checkpoint folder of one agent (`<run>/seed-<s>`); its environment replaces --config.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Baseline to replay (equal-weight, buy-and-hold, ..., or `all`); repeatable. Default:
+    /// equal-weight and buy-and-hold.
+    #[arg(long)]
+    strategy: Vec<String>,
+    /// First row of the period (default: the config's test period).
+    #[arg(long)]
+    from: Option<Stamp>,
+    /// Last row of the period.
+    #[arg(long)]
+    to: Option<Stamp>,
+    /// Lot selection, overriding the tax config.
+    #[arg(long, value_parser = ["fifo", "highest-cost"])]
+    lot_method: Option<String>,
+    /// Output folder (default: <checkpoint>/tax-<from>-<to>, or runs/tax-<from>-<to>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: TaxArgs) -> Result<()> {
+    let mut tax = TaxConfig::load(&args.tax)?;
+    match args.lot_method.as_deref() {
+        Some("fifo") => tax.lot_method = LotMethod::Fifo,
+        Some(_) => tax.lot_method = LotMethod::HighestCost,
+        None => {}
+    }
+    if let Some(dir) = &args.checkpoint {
+        anyhow::ensure!(
+            dir.join("meta.json").exists(),
+            "--checkpoint {}: no meta.json there; name one seed's folder (for example {})",
+            dir.display(),
+            dir.join("seed-0").display()
+        );
+    }
+    let report = tax_report(TaxRequest {
+        tax,
+        tax_file: args.tax.clone(),
+        env_config: args.config.clone(),
+        checkpoint: args.checkpoint.clone(),
+        strategies: args.strategy,
+        from: args.from,
+        to: args.to,
+        device: args.device,
+    })?;
+    let folder = format!("tax-{}-{}", report.from, report.to);
+    let out = args.out.unwrap_or_else(|| match &args.checkpoint {
+        Some(dir) => dir.join(&folder),
+        None => PathBuf::from("runs").join(&folder),
+    });
+    report::write_json(&out.join("tax_report.json"), &report)?;
+    for policy in &report.policies {
+        let stem = slug(&policy.policy);
+        write_ledger_csv(&out.join(format!("ledger-{stem}.csv")), &report.assets, &policy.after_tax.entries)
+            .context("writing the ledger")?;
+        if let Some(harvesting) = &policy.harvesting {
+            write_ledger_csv(
+                &out.join(format!("ledger-{stem}-harvest.csv")),
+                &report.assets,
+                &harvesting.entries,
+            )
+            .context("writing the harvesting ledger")?;
+        }
+    }
+    if args.json {
+        return super::print_json(&report);
+    }
+    let tax = &report.tax;
+    println!(
+        "{} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalance every {}",
+        report.from,
+        report.to,
+        report.periods,
+        100.0 * report.costs.buy,
+        100.0 * report.costs.sell,
+        report.rebalance_every
+    );
+    println!(
+        "taxes: short-term {:.0}%, long-term {:.0}% after {} days, lots {}, paid on {} of the next year; \
+         harvesting {}",
+        100.0 * tax.short_term_rate,
+        100.0 * tax.long_term_rate,
+        tax.long_term_days,
+        match tax.lot_method {
+            LotMethod::Fifo => "FIFO",
+            LotMethod::HighestCost => "highest cost first",
+        },
+        tax.payment_date,
+        if tax.harvest.enabled {
+            format!(
+                "at a {:.0}% loss, {}-day wash-sale window, replacement by {}-period correlation",
+                100.0 * tax.harvest.loss_threshold,
+                tax.harvest.wash_sale_days,
+                tax.harvest.correlation_window
+            )
+        } else {
+            "off".into()
+        }
+    );
+    println!(
+        "\n{:<26} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7}",
+        "policy",
+        "pre-tax",
+        "after-tax",
+        "liquid.",
+        "taxes",
+        "ST gain",
+        "LT gain",
+        "costs",
+        "harvested",
+        "washes",
+        "blocked"
+    );
+    let row = |name: String, pre_tax: f64, run: &LedgerRun| {
+        println!(
+            "{name:<26} {pre_tax:>8.4} {:>9.4} {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>9.4} {:>6} {:>7}",
+            run.after_tax_wealth_held,
+            run.after_tax_wealth_liquidated,
+            run.taxes_total,
+            run.realized.short_term,
+            run.realized.long_term,
+            run.costs,
+            run.harvested_losses,
+            run.wash_sales,
+            run.rebuys_blocked
+        );
+    };
+    for policy in &report.policies {
+        row(policy.policy.clone(), policy.pre_tax_wealth, &policy.after_tax);
+        if let Some(harvesting) = &policy.harvesting {
+            row(format!("{} + harvest", policy.policy), policy.pre_tax_wealth, harvesting);
+        }
+    }
+    println!(
+        "\npre-tax: the backtest's final wealth (the untaxed ledger matches it within {:.0e}); after-tax: \
+         still invested, taxes paid each year and those owed on realized gains taken out; liquid.: after \
+         selling everything at the end and paying its costs and taxes; taxes: all of them, the \
+         liquidation's included; harvested: losses realized by harvesting; washes: losses disallowed by \
+         the wash-sale rule; blocked: purchases the window held back.",
+        crate::eval::tax::report::LEDGER_TOLERANCE
+    );
+    for policy in &report.policies {
+        if let Some(benefit) = policy.harvest_benefit {
+            println!(
+                "{}: harvesting {} after-tax liquidated wealth by {:.4} ({:+.2}%)",
+                policy.policy,
+                if benefit >= 0.0 { "adds to" } else { "takes from" },
+                benefit.abs(),
+                100.0 * benefit / policy.after_tax.after_tax_wealth_liquidated
+            );
+        }
+    }
+    println!("wrote tax_report.json and the ledgers (ledger-<policy>.csv) to {}", out.display());
+    Ok(())
+}
+
+/// A policy name as a file name: `equal weight` -> `equal-weight`.
+fn slug(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_string()
+}

@@ -1,0 +1,168 @@
+//! `folio tax`: backtest an agent and baselines over a period as `folio eval` does, then replay
+//! each one's decisions in tax lots without taxes (a check on the ledger), with taxes, and with
+//! taxes and harvesting.
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::TaxError;
+use super::config::TaxConfig;
+use super::ledger::{LedgerRun, Mode, replay};
+use crate::agent::AgentPolicy;
+use crate::config::{EnvConfig, Span};
+use crate::data::{Stamp, load_prices};
+use crate::env::{EnvSettings, Market};
+use crate::eval::backtest::{BacktestLog, Policy, backtest};
+use crate::eval::baselines;
+use crate::train::{DeviceChoice, checkpoint};
+
+/// Strategies replayed when none are named.
+pub const DEFAULT_STRATEGIES: [&str; 2] = ["equal-weight", "buy-and-hold"];
+
+/// The ledger without taxes must retrace the backtest's wealth within this (relative) distance.
+pub const LEDGER_TOLERANCE: f64 = 1e-9;
+
+pub struct TaxRequest {
+    pub tax: TaxConfig,
+    pub tax_file: PathBuf,
+    /// The environment config, when no checkpoint gives one.
+    pub env_config: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+    /// Baseline names, or `all`; empty: [`DEFAULT_STRATEGIES`].
+    pub strategies: Vec<String>,
+    /// Period; default: the config's test period.
+    pub from: Option<Stamp>,
+    pub to: Option<Stamp>,
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyTax {
+    pub policy: String,
+    /// Final wealth of the weight-based backtest, before any tax.
+    pub pre_tax_wealth: f64,
+    /// Largest relative distance between the untaxed ledger's wealth and the backtest's.
+    pub ledger_gap: f64,
+    pub after_tax: LedgerRun,
+    pub harvesting: Option<LedgerRun>,
+    /// After-tax liquidated wealth with harvesting minus without.
+    pub harvest_benefit: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaxReport {
+    pub tax_config: PathBuf,
+    pub tax: TaxConfig,
+    pub data: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+    pub assets: Vec<String>,
+    pub from: String,
+    pub to: String,
+    pub periods: usize,
+    pub costs: crate::env::CostConfig,
+    pub rebalance_every: usize,
+    pub policies: Vec<PolicyTax>,
+}
+
+pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
+    let (env, market, mut policies): (EnvConfig, Arc<Market>, Vec<Box<dyn Policy>>) =
+        match &request.checkpoint {
+            Some(dir) => {
+                let device = request.device.device()?;
+                let (meta, net) = checkpoint::load_agent(dir, "best.bpk", &device)?;
+                let raw = load_prices(&meta.env.data.file)?;
+                let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
+                let market = Arc::new(Market::new(
+                    selection.panel,
+                    &meta.env.features,
+                    Some(meta.normalizer.clone()),
+                    0..0,
+                )?);
+                meta.check_fits(dir, &market)?;
+                let agent: Box<dyn Policy> =
+                    Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device));
+                (meta.env.clone(), market, vec![agent])
+            }
+            None => {
+                let env = EnvConfig::load(&request.env_config)?;
+                let (market, _) = Market::from_config(&env)?;
+                (env, Arc::new(market), Vec::new())
+            }
+        };
+    if !market.panel.index.is_dated() {
+        return Err(TaxError::Undated { path: env.data.file.clone() });
+    }
+    let span = if request.from.is_some() || request.to.is_some() {
+        Span { from: request.from, to: request.to }
+    } else {
+        env.periods.test
+    };
+    let range = market.decision_range(&span, 0)?;
+    let names: Vec<String> = if request.strategies.is_empty() {
+        DEFAULT_STRATEGIES.iter().map(|s| s.to_string()).collect()
+    } else {
+        request.strategies.clone()
+    };
+    if names.iter().any(|s| s == "all") {
+        policies.extend(baselines::all(&market, range).map_err(TaxError::Invalid)?);
+    } else {
+        for name in &names {
+            policies.push(baselines::baseline(name, &market, range).map_err(TaxError::Invalid)?);
+        }
+    }
+    let settings = EnvSettings::from_config(&env);
+    let mut results = Vec::with_capacity(policies.len());
+    for policy in policies.iter_mut() {
+        let log = backtest(policy.as_mut(), &market, range, settings)?;
+        results.push(policy_tax(&market, &log, &settings, &request.tax)?);
+    }
+    let index = &market.panel.index;
+    Ok(TaxReport {
+        tax_config: request.tax_file,
+        tax: request.tax,
+        data: env.data.file.clone(),
+        checkpoint: request.checkpoint,
+        assets: market.panel.assets.clone(),
+        from: index.label(range.first),
+        to: index.label(range.last),
+        periods: range.periods(),
+        costs: settings.costs,
+        rebalance_every: settings.episode.rebalance_every,
+        policies: results,
+    })
+}
+
+/// One policy's ledgers: untaxed (checked against the backtest), taxed, and harvesting.
+pub fn policy_tax(
+    market: &Market,
+    log: &BacktestLog,
+    settings: &EnvSettings,
+    tax: &TaxConfig,
+) -> Result<PolicyTax, TaxError> {
+    let untaxed = replay(&market.panel, log, settings.costs, tax, Mode::PreTax)?;
+    let ledger_gap =
+        untaxed.values.iter().zip(&log.values).map(|(a, b)| (a - b).abs() / b).fold(0.0, f64::max);
+    if !(ledger_gap <= LEDGER_TOLERANCE) {
+        return Err(TaxError::Invalid(format!(
+            "{}: the untaxed ledger departs from the backtest by {ledger_gap:e} of wealth; the replay is wrong",
+            log.policy
+        )));
+    }
+    let after_tax = replay(&market.panel, log, settings.costs, tax, Mode::AfterTax)?;
+    let harvesting = if tax.harvest.enabled {
+        Some(replay(&market.panel, log, settings.costs, tax, Mode::Harvesting)?)
+    } else {
+        None
+    };
+    Ok(PolicyTax {
+        policy: log.policy.clone(),
+        pre_tax_wealth: *log.values.last().expect("a backtest has values"),
+        ledger_gap,
+        harvest_benefit: harvesting
+            .as_ref()
+            .map(|h| h.after_tax_wealth_liquidated - after_tax.after_tax_wealth_liquidated),
+        after_tax,
+        harvesting,
+    })
+}

@@ -1,0 +1,403 @@
+//! Tax-aware backtests on small ledgers worked by hand.
+
+use chrono::{Datelike, Days, NaiveDate};
+use ndarray::Array2;
+use std::sync::Arc;
+
+use folio::config::EpisodeConfig;
+use folio::data::synth::{Regime, SynthConfig, generate};
+use folio::data::{PricePanel, TimeIndex};
+use folio::env::{CostConfig, CostModel, EnvSettings, Limits, Market, RewardConfig};
+use folio::eval::backtest::{BacktestLog, backtest};
+use folio::eval::baselines;
+use folio::eval::tax::harvest::most_correlated;
+use folio::eval::tax::lots::{Action, LotBook, LotRules, Reason};
+use folio::eval::tax::netting::{Carryforward, TermGains, net_year};
+use folio::eval::tax::{LotMethod, Mode, TaxConfig, TaxError, replay};
+use folio::features::FeatureConfig;
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn after(date: NaiveDate, days: u64) -> NaiveDate {
+    date + Days::new(days)
+}
+
+fn book(method: LotMethod) -> LotBook {
+    LotBook::new(1, LotRules { method, long_term_days: 365, wash_sale_days: 30 })
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn fifo_and_highest_cost_realize_the_gains_worked_by_hand() {
+    // Buy 10 @ 100 and 10 @ 120, sell 15 @ 110.
+    // FIFO: 10 x (110 - 100) + 5 x (110 - 120) = 100 - 50 = +50.
+    // Highest cost first: 10 x (110 - 120) + 5 x (110 - 100) = -100 + 50 = -50.
+    let d0 = day("2021-03-01");
+    for (method, expected, left_cost) in
+        [(LotMethod::Fifo, 50.0, 120.0), (LotMethod::HighestCost, -50.0, 100.0)]
+    {
+        let mut lots = book(method);
+        lots.buy(0, d0, 10.0, 100.0, 0.0, Reason::Rebalance);
+        lots.buy(0, after(d0, 10), 10.0, 120.0, 0.0, Reason::Rebalance);
+        let sale = lots.sell(0, after(d0, 20), 15.0, 110.0, 0.0, Reason::Rebalance, &[]);
+        assert!(close(sale.gain, expected), "{method:?}: {}", sale.gain);
+        assert!(close(sale.cash, 1650.0));
+        assert!(close(lots.realized()[&2021].short_term, expected));
+        assert_eq!(lots.realized()[&2021].long_term, 0.0);
+        assert_eq!(lots.lots(0).len(), 1);
+        assert!(close(lots.shares(0), 5.0) && close(lots.lots(0)[0].cost_per_share(), left_cost));
+    }
+}
+
+#[test]
+fn fees_reduce_proceeds_and_add_to_basis() {
+    // Buy 10 @ 100 paying 5: basis 1005. Sell 10 @ 110 paying 6: realized 1094 - 1005 = 89.
+    let mut lots = book(LotMethod::Fifo);
+    let d0 = day("2021-03-01");
+    assert!(close(lots.buy(0, d0, 10.0, 100.0, 5.0, Reason::Rebalance), 1005.0));
+    let sale = lots.sell(0, after(d0, 40), 10.0, 110.0, 6.0, Reason::Rebalance, &[]);
+    assert!(close(sale.cash, 1094.0) && close(sale.gain, 89.0), "{sale:?}");
+    assert!(lots.lots(0).is_empty());
+}
+
+#[test]
+fn a_lot_is_long_term_only_after_more_than_365_days() {
+    let d0 = day("2020-01-01");
+    for (held, short, long) in [(365, 20.0, 0.0), (366, 0.0, 20.0)] {
+        let mut lots = book(LotMethod::Fifo);
+        lots.buy(0, d0, 1.0, 100.0, 0.0, Reason::Rebalance);
+        let sold = after(d0, held);
+        lots.sell(0, sold, 1.0, 120.0, 0.0, Reason::Rebalance, &[]);
+        let year = lots.realized()[&sold.year()];
+        assert_eq!((year.short_term, year.long_term), (short, long), "held {held} days, sold {sold}");
+    }
+}
+
+#[test]
+fn yearly_netting_carries_losses_forward_with_their_character() {
+    let (short, long) = (0.24, 0.15);
+    // Both gains: 100 x 24% + 50 x 15% = 31.5.
+    let year = net_year(
+        2020,
+        TermGains { short_term: 100.0, long_term: 50.0 },
+        Carryforward::default(),
+        short,
+        long,
+    );
+    assert!(close(year.tax, 31.5) && year.carried_out == Carryforward::default());
+    // Year 1: short-term -500 against long-term +200: net -300, carried as short-term; no tax.
+    let first = net_year(
+        2021,
+        TermGains { short_term: -500.0, long_term: 200.0 },
+        Carryforward::default(),
+        short,
+        long,
+    );
+    assert_eq!(first.tax, 0.0);
+    assert!(close(first.carried_out.short_term, 300.0) && first.carried_out.long_term == 0.0);
+    // Year 2: short-term +100 less the 300 carried = -200, against long-term +400: 200 taxed
+    // long-term, 30.
+    let second =
+        net_year(2022, TermGains { short_term: 100.0, long_term: 400.0 }, first.carried_out, short, long);
+    assert!(close(second.taxable.long_term, 200.0) && second.taxable.short_term == 0.0);
+    assert!(close(second.tax, 30.0) && second.carried_out == Carryforward::default());
+    // A long-term loss larger than the short-term gain stays long-term.
+    let third = net_year(
+        2023,
+        TermGains { short_term: 100.0, long_term: -300.0 },
+        Carryforward::default(),
+        short,
+        long,
+    );
+    assert_eq!(third.tax, 0.0);
+    assert!(close(third.carried_out.long_term, 200.0) && third.carried_out.short_term == 0.0);
+    // Both losses carry separately.
+    let fourth =
+        net_year(2024, TermGains { short_term: -10.0, long_term: -20.0 }, third.carried_out, short, long);
+    assert!(close(fourth.carried_out.short_term, 10.0) && close(fourth.carried_out.long_term, 220.0));
+}
+
+#[test]
+fn a_rebuy_inside_30_days_washes_the_loss_into_the_new_basis() {
+    let d0 = day("2021-01-04");
+    let mut lots = book(LotMethod::Fifo);
+    lots.buy(0, d0, 10.0, 100.0, 0.0, Reason::Rebalance);
+    let sale = lots.sell(0, after(d0, 40), 10.0, 90.0, 0.0, Reason::Rebalance, &[]);
+    assert!(close(sale.gain, -100.0) && sale.disallowed == 0.0, "no replacement yet: {sale:?}");
+    // Rebought 30 days after the sale: the 100 loss is disallowed and moves into the new lot,
+    // whose holding period starts 40 days (the sold lot's) before its purchase.
+    lots.buy(0, after(d0, 70), 10.0, 95.0, 0.0, Reason::Rebalance);
+    assert!(close(lots.realized()[&2021].short_term, 0.0));
+    assert_eq!(lots.wash_sales, 1);
+    assert!(close(lots.disallowed, 100.0));
+    let lot = &lots.lots(0)[0];
+    assert!(close(lot.basis, 1050.0) && close(lot.shares, 10.0));
+    assert_eq!(lot.held_since, after(d0, 30));
+    let wash = lots.entries.iter().find(|e| e.action == Action::WashSale).unwrap();
+    assert!(close(wash.disallowed, 100.0) && wash.washed_lot == Some(1));
+
+    // Rebought 31 days after: the loss stands.
+    let mut lots = book(LotMethod::Fifo);
+    lots.buy(0, d0, 10.0, 100.0, 0.0, Reason::Rebalance);
+    lots.sell(0, after(d0, 40), 10.0, 90.0, 0.0, Reason::Rebalance, &[]);
+    lots.buy(0, after(d0, 71), 10.0, 95.0, 0.0, Reason::Rebalance);
+    assert!(close(lots.realized()[&2021].short_term, -100.0));
+    assert_eq!(lots.wash_sales, 0);
+    assert!(close(lots.lots(0)[0].basis, 950.0));
+}
+
+#[test]
+fn shares_bought_in_the_30_days_before_a_loss_sale_wash_it_share_for_share() {
+    // 10 @ 100, then 4 @ 80 five days before selling the first 10 @ 90: 4 of the 10 sold shares
+    // are washed (40 of the 100 loss), the other 60 is allowed.
+    let d0 = day("2021-01-04");
+    let mut lots = book(LotMethod::Fifo);
+    lots.buy(0, d0, 10.0, 100.0, 0.0, Reason::Rebalance);
+    lots.buy(0, after(d0, 35), 4.0, 80.0, 0.0, Reason::Rebalance);
+    let sale = lots.sell(0, after(d0, 40), 10.0, 90.0, 0.0, Reason::Rebalance, &[]);
+    assert!(close(sale.gain, -60.0) && close(sale.disallowed, 40.0), "{sale:?}");
+    let left = &lots.lots(0)[0];
+    assert!(close(left.shares, 4.0) && close(left.basis, 320.0 + 40.0));
+    // A later purchase washes what is left of the loss only while the window lasts: 6 shares.
+    lots.buy(0, after(d0, 60), 10.0, 90.0, 0.0, Reason::Rebalance);
+    assert!(close(lots.realized()[&2021].short_term, 0.0));
+    assert!(close(lots.disallowed, 100.0));
+}
+
+/// Consecutive calendar days from `start`, one row each.
+fn daily_panel(start: &str, columns: Vec<Vec<f64>>, names: &[&str]) -> PricePanel {
+    let rows = columns[0].len();
+    let start = day(start);
+    let dates = (0..rows).map(|t| after(start, t as u64)).collect();
+    let prices = Array2::from_shape_fn((rows, columns.len()), |(t, i)| columns[i][t]);
+    PricePanel::new(
+        "hand-built",
+        names.iter().map(|s| s.to_string()).collect(),
+        TimeIndex::Dates(dates),
+        prices,
+    )
+}
+
+/// A log of decisions at every row from `first` to the last but one.
+fn log_of(panel: &PricePanel, first: usize, weights: impl Fn(usize) -> Vec<f64>) -> BacktestLog {
+    let last = panel.n_periods() - 1;
+    BacktestLog {
+        policy: "hand-built".into(),
+        rows: (first..=last).collect(),
+        values: vec![1.0; last - first + 1],
+        decision_rows: (first..last).collect(),
+        weights: (first..last).map(weights).collect(),
+        turnovers: vec![0.0; last - first],
+        costs: vec![0.0; last - first],
+    }
+}
+
+fn tax_config() -> TaxConfig {
+    TaxConfig::default()
+}
+
+#[test]
+fn a_years_tax_is_paid_on_the_payment_date_and_the_liquidation_is_taxed() {
+    // All in one asset at 100; it rises to 120 and half is sold on 2019-12-03: a short-term gain
+    // of 0.1, tax 0.024, paid at the first decision on or after 2020-04-15 (selling 0.012 of the
+    // asset, a further gain of 0.002). Liquidating the rest at 120 realizes 0.098; 2020's tax is
+    // 0.024 on 0.1. After tax: 1.2 - 0.024 - 0.024 = 1 + 0.2 x (1 - 0.24) = 1.152.
+    let start = day("2019-12-02");
+    let dates = vec![start, after(start, 1), day("2020-04-14"), day("2020-04-15"), day("2020-04-16")];
+    let prices = Array2::from_shape_vec((5, 1), vec![100.0, 120.0, 120.0, 120.0, 120.0]).unwrap();
+    let panel = PricePanel::new("hand-built", vec!["A".into()], TimeIndex::Dates(dates), prices);
+    let log = log_of(&panel, 0, |t| if t == 0 { vec![0.0, 1.0] } else { vec![0.5, 0.5] });
+    let costs = CostConfig::free();
+    let taxed = replay(&panel, &log, costs, &tax_config(), Mode::AfterTax).unwrap();
+    // A close's value is before that close's decision trades (as in the environment): the tax
+    // paid on 2020-04-15 shows from the next close.
+    assert!(close(taxed.values[3], 1.2) && close(taxed.values[4], 1.176), "{:?}", taxed.values);
+    assert!(close(taxed.taxes_paid, 0.024) && close(taxed.taxes_total, 0.048));
+    assert!(close(taxed.after_tax_wealth_liquidated, 1.152), "{}", taxed.after_tax_wealth_liquidated);
+    assert!(close(taxed.tax_owed, 0.024 * 0.002 / 0.1) && close(taxed.wealth, 1.176));
+    assert_eq!(taxed.years.iter().map(|y| y.year).collect::<Vec<_>>(), vec![2019, 2020]);
+    assert!(close(taxed.realized.short_term, 0.2));
+    let untaxed = replay(&panel, &log, costs, &tax_config(), Mode::PreTax).unwrap();
+    assert!(close(untaxed.after_tax_wealth_liquidated, 1.2) && untaxed.taxes_total == 0.0);
+}
+
+/// Three assets over calendar days from 2021-06-01: B moves exactly as A does (twice its price),
+/// C wiggles on its own. A (and B) fall 12% at `drop` and, from 2022-05-01, climb 25% by the end.
+/// C climbs 20% over the first 30 decisions.
+fn harvest_market(first: usize, drop: usize) -> PricePanel {
+    let rows = 580;
+    let start = day("2021-06-01");
+    let climb_from = (day("2022-05-01") - start).num_days() as usize;
+    let a: Vec<f64> = (0..rows)
+        .map(|t| {
+            let level = if t < drop {
+                100.0
+            } else if t < climb_from {
+                88.0
+            } else {
+                88.0 * (1.0 + 0.25 * (t - climb_from) as f64 / (rows - 1 - climb_from) as f64)
+            };
+            level * (1.0 + 0.002 * if t % 2 == 0 { 1.0 } else { -1.0 })
+        })
+        .collect();
+    let b = a.iter().map(|p| 2.0 * p).collect();
+    let c = (0..rows)
+        .map(|t| {
+            let level = 100.0 * (1.0 + 0.2 * (t.saturating_sub(first).min(30) as f64 / 30.0));
+            level * (1.0 + 0.003 * if (t / 3) % 2 == 0 { 1.0 } else { -1.0 })
+        })
+        .collect();
+    daily_panel("2021-06-01", vec![a, b, c], &["A", "B", "C"])
+}
+
+#[test]
+fn harvesting_sells_the_loser_holds_the_most_correlated_asset_and_returns_after_the_window() {
+    let (first, drop) = (70, 115);
+    let panel = harvest_market(first, drop);
+    // All in C for 20 decisions (selling it at a gain), then all in A.
+    let log = log_of(&panel, first, |t| {
+        if t < first + 20 { vec![0.0, 0.0, 0.0, 1.0] } else { vec![0.0, 1.0, 0.0, 0.0] }
+    });
+    let tax = tax_config();
+    let plain = replay(&panel, &log, CostConfig::free(), &tax, Mode::AfterTax).unwrap();
+    let harvesting = replay(&panel, &log, CostConfig::free(), &tax, Mode::Harvesting).unwrap();
+    let dates = match &panel.index {
+        TimeIndex::Dates(d) => d.clone(),
+        _ => unreachable!(),
+    };
+    let harvested: Vec<_> = harvesting
+        .entries
+        .iter()
+        .filter(|e| e.reason == Reason::Harvest && e.action == Action::Sell)
+        .collect();
+    assert_eq!(harvested.len(), 1, "one lot of A harvested");
+    let sale = harvested[0];
+    assert_eq!((sale.asset, sale.date), (0, dates[drop]));
+    assert!(sale.gain < -0.1 && sale.disallowed == 0.0, "{sale:?}");
+    assert!(close(harvesting.harvested_losses, -sale.gain) && harvesting.harvested_lots == 1);
+    let buys = |asset: usize| -> Vec<NaiveDate> {
+        harvesting
+            .entries
+            .iter()
+            .filter(|e| e.action == Action::Buy && e.asset == asset)
+            .map(|e| e.date)
+            .collect()
+    };
+    assert_eq!(buys(1), vec![dates[drop]], "B, the most correlated asset, takes A's place");
+    let rebuys: Vec<NaiveDate> = buys(0).into_iter().filter(|&d| d > dates[drop]).collect();
+    assert_eq!(rebuys, vec![after(dates[drop], 31)], "A is bought back on the first day after the window");
+    assert_eq!(harvesting.rebuys_blocked, 30);
+    assert_eq!(harvesting.wash_sales, 0);
+    assert!(plain.entries.iter().all(|e| e.reason != Reason::Harvest) && plain.harvested_lots == 0);
+
+    // The harvested loss offsets 2021's gain on C, so 2021's tax (paid in April 2022) falls and
+    // the money it leaves invested rides A's climb: harvesting helps.
+    let tax_2021 = |run: &folio::eval::tax::LedgerRun| run.years.iter().find(|y| y.year == 2021).unwrap().tax;
+    assert!(tax_2021(&plain) > 0.03, "{}", tax_2021(&plain));
+    assert!(tax_2021(&harvesting) < 0.1 * tax_2021(&plain), "{}", tax_2021(&harvesting));
+    let benefit = harvesting.after_tax_wealth_liquidated - plain.after_tax_wealth_liquidated;
+    assert!(benefit > 0.001, "benefit {benefit}");
+    // Without taxes both ledgers are the same portfolio in value (B is A at twice the price).
+    assert!((plain.wealth + plain.taxes_paid - harvesting.wealth - harvesting.taxes_paid).abs() < 0.05);
+}
+
+#[test]
+fn the_replacement_is_chosen_from_the_past_only() {
+    // B follows A's returns until row 40 and C after it: at row 40 the choice is B, and changing
+    // every price after row 40 cannot change it; a window wholly after row 40 picks C.
+    let rows = 90;
+    let wiggle = |t: usize, k: usize| ((t * 7 + k * 3) % 5) as f64 / 100.0 - 0.02;
+    let mut a = vec![100.0];
+    let mut b = vec![100.0];
+    let mut c = vec![100.0];
+    for t in 1..rows {
+        let ra = wiggle(t, 0);
+        a.push(a[t - 1] * (1.0 + ra));
+        b.push(b[t - 1] * (1.0 + if t <= 40 { ra } else { wiggle(t, 1) }));
+        c.push(c[t - 1] * (1.0 + if t <= 40 { -ra } else { ra }));
+    }
+    let panel = daily_panel("2021-01-01", vec![a, b, c.clone()], &["A", "B", "C"]);
+    let prices = panel.prices.view();
+    let known = prices.slice(ndarray::s![..=40, ..]);
+    assert_eq!(most_correlated(known, 0, 20, |_| true), Some(1));
+    assert_eq!(most_correlated(prices.slice(ndarray::s![..=85, ..]), 0, 20, |_| true), Some(2));
+    let mut future = panel.prices.clone();
+    for t in 41..rows {
+        future[[t, 1]] = 50.0 + t as f64;
+        future[[t, 2]] = future[[t, 0]];
+    }
+    assert_eq!(most_correlated(future.slice(ndarray::s![..=40, ..]), 0, 20, |_| true), Some(1));
+    assert_eq!(most_correlated(known, 0, 20, |j| j != 1), Some(2), "an excluded asset is never chosen");
+}
+
+#[test]
+fn the_untaxed_ledger_retraces_the_weight_based_backtest() {
+    let panel = generate(&SynthConfig {
+        assets: 4,
+        periods: 700,
+        seed: 11,
+        regimes: vec![Regime { drift: 0.05, volatility: 0.3 }],
+        ..SynthConfig::default()
+    })
+    .unwrap();
+    let market = Arc::new(Market::new(panel, &FeatureConfig::none(), None, 0..0).unwrap());
+    let range = market.decision_range(&Default::default(), 0).unwrap();
+    for (model, every) in [(CostModel::Exact, 1), (CostModel::Proportional, 1), (CostModel::Exact, 5)] {
+        let settings = EnvSettings {
+            costs: CostConfig { model, buy: 0.0025, sell: 0.004 },
+            reward: RewardConfig::LogReturn,
+            episode: EpisodeConfig { horizon: 0, rebalance_every: every, embargo: 0 },
+            limits: Limits::NONE,
+        };
+        for name in ["equal-weight", "buy-and-hold", "olmar", "min-variance"] {
+            let mut policy = baselines::baseline(name, &market, range).unwrap();
+            let log = backtest(policy.as_mut(), &market, range, settings).unwrap();
+            let ledger = replay(&market.panel, &log, settings.costs, &tax_config(), Mode::PreTax).unwrap();
+            assert_eq!(ledger.values.len(), log.values.len());
+            let gap =
+                ledger.values.iter().zip(&log.values).map(|(a, b)| (a - b).abs() / b).fold(0.0, f64::max);
+            assert!(gap < 1e-9, "{name}, {model:?}, every {every}: gap {gap:e}");
+            let paid: f64 = log.costs.iter().sum();
+            assert!((ledger.costs - paid).abs() < 1e-9, "{name}: costs {} vs {paid}", ledger.costs);
+            // Taxes only ever take money out.
+            let taxed = replay(&market.panel, &log, settings.costs, &tax_config(), Mode::AfterTax).unwrap();
+            assert!(taxed.after_tax_wealth_liquidated <= ledger.after_tax_wealth_liquidated + 1e-12);
+        }
+    }
+}
+
+#[test]
+fn undated_prices_and_bad_tax_configs_are_clear_errors() {
+    let prices = Array2::from_shape_vec((3, 1), vec![1.0, 1.1, 1.2]).unwrap();
+    let panel = PricePanel::new("olps.csv", vec!["A".into()], TimeIndex::Periods(3), prices);
+    let log = log_of(&panel, 0, |_| vec![0.0, 1.0]);
+    let error = replay(&panel, &log, CostConfig::free(), &tax_config(), Mode::AfterTax).unwrap_err();
+    assert!(matches!(error, TaxError::Undated { .. }));
+    assert!(error.to_string().contains("olps.csv") && error.to_string().contains("dated"), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let unknown = write("unknown.toml", "short_term_rate = 0.3\nlong_term_rat = 0.2\n");
+    let message = TaxConfig::load(&unknown).unwrap_err().to_string();
+    assert!(message.contains("unknown.toml") && message.contains("long_term_rat"), "{message}");
+    let rate = write("rate.toml", "short_term_rate = 1.5\n");
+    let message = TaxConfig::load(&rate).unwrap_err().to_string();
+    assert!(message.contains("rate.toml") && message.contains("short_term_rate"), "{message}");
+    let early = write("early.toml", "payment_date = \"01-15\"\n");
+    let message = TaxConfig::load(&early).unwrap_err().to_string();
+    assert!(message.contains("payment_date"), "{message}");
+    let method = write("method.toml", "lot_method = \"lifo\"\n");
+    assert!(TaxConfig::load(&method).unwrap_err().to_string().contains("lot_method"));
+    // The bundled file states the documented defaults.
+    let bundled = TaxConfig::load(std::path::Path::new("envs/tax_us.toml")).unwrap();
+    assert_eq!(bundled, TaxConfig::default());
+}
