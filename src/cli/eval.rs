@@ -190,7 +190,7 @@ fn write_outputs(out: &std::path::Path, evaluation: &crate::eval::evaluate::Eval
 }
 
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
-fn seed_folders(run: &std::path::Path) -> Vec<PathBuf> {
+pub(super) fn seed_folders(run: &std::path::Path) -> Vec<PathBuf> {
     let mut folders: Vec<(u64, PathBuf)> = std::fs::read_dir(run)
         .into_iter()
         .flatten()
