@@ -157,7 +157,7 @@ fn print_table(
     weights: &[f64],
     baseline: &[f64],
     attribution: &[Vec<f64>],
-    own: &[Vec<f64>],
+    own: Option<&[Vec<f64>]>,
     gap: Option<&[f64]>,
 ) {
     let short = |g: &str| if g == PREVIOUS_WEIGHTS { "prev weights".to_string() } else { g.to_string() };
@@ -165,7 +165,9 @@ fn print_table(
     for group in &report.groups {
         print!(" {:>12}", short(group));
     }
-    print!(" | {:>7} {:>7}", "own", "others");
+    if own.is_some() {
+        print!(" | {:>7} {:>7}", "own", "others");
+    }
     if gap.is_some() {
         print!(" {:>9}", "gap");
     }
@@ -175,9 +177,12 @@ fn print_table(
         for a in &attribution[j] {
             print!(" {:>+12.3}", 100.0 * a);
         }
-        let own_total: f64 = own[j].iter().sum();
-        let total: f64 = attribution[j].iter().sum();
-        print!(" | {:>+7.3} {:>+7.3}", 100.0 * own_total, 100.0 * (total - own_total));
+        // Own and others split a signed sum; of absolute values they would mean nothing.
+        if let Some(own) = own {
+            let own_total: f64 = own[j].iter().sum();
+            let total: f64 = attribution[j].iter().sum();
+            print!(" | {:>+7.3} {:>+7.3}", 100.0 * own_total, 100.0 * (total - own_total));
+        }
         if let Some(gap) = gap {
             print!(" {:>+9.1e}", 100.0 * gap[j]);
         }
