@@ -102,7 +102,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             &e.weights,
             &e.baseline_weights,
             &e.attribution,
-            &e.own_inputs,
+            Some(&e.own_inputs),
             Some(e.completeness_gap.as_slice()),
         );
         print_largest(&report, &e.attribution);
@@ -119,18 +119,11 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             &s.mean_weights,
             &s.baseline_weights,
             &s.mean_attribution,
-            &s.mean_own_inputs,
+            Some(&s.mean_own_inputs),
             None,
         );
         println!("\nmean absolute attribution (how much each group moves each weight at all):");
-        print_table(
-            &report,
-            &s.mean_weights,
-            &s.baseline_weights,
-            &s.mean_abs_attribution,
-            &s.mean_own_inputs,
-            None,
-        );
+        print_table(&report, &s.mean_weights, &s.baseline_weights, &s.mean_abs_attribution, None, None);
         print_largest(&report, &s.mean_abs_attribution);
         println!("largest completeness gap over the period: {:.2e} weight", s.max_abs_completeness_gap);
     }
