@@ -125,6 +125,48 @@ impl PolicyNet {
         collect.0
     }
 
+    /// The network with every float parameter replaced, in the order of
+    /// [`PolicyNet::parameter_values`]: a network whose answer is known by construction, for
+    /// tests of what reads networks (attributions, probes). Counts and lengths must match.
+    pub fn with_parameter_values(self, values: Vec<Vec<f32>>) -> Result<Self, String> {
+        use burn::module::ModuleMapper;
+        struct Replace {
+            values: std::vec::IntoIter<Vec<f32>>,
+            position: usize,
+            error: Option<String>,
+        }
+        impl ModuleMapper for Replace {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let position = self.position;
+                self.position += 1;
+                let Some(values) = self.values.next() else {
+                    self.error.get_or_insert(format!("no values for parameter {position}"));
+                    return param;
+                };
+                let shape = param.val().dims();
+                let expected: usize = shape.iter().product();
+                if values.len() != expected {
+                    self.error.get_or_insert(format!(
+                        "parameter {position} has shape {shape:?} ({expected} values) but {} were given",
+                        values.len()
+                    ));
+                    return param;
+                }
+                param.map(|tensor| Tensor::from_data(TensorData::new(values, shape), &tensor.device()))
+            }
+        }
+        let given = values.len();
+        let mut replace = Replace { values: values.into_iter(), position: 0, error: None };
+        let net = self.map(&mut replace);
+        match replace.error {
+            Some(error) => Err(error),
+            None if replace.position != given => {
+                Err(format!("the network has {} parameters but {given} were given", replace.position))
+            }
+            None => Ok(net),
+        }
+    }
+
     /// Scores only, skipping the critic (evaluation and direct policy gradient).
     pub fn scores(&self, observations: Tensor<2>) -> Tensor<2> {
         match self {

@@ -5,6 +5,7 @@ mod bench;
 mod data;
 mod env;
 mod eval;
+mod explain;
 mod plot;
 mod probe;
 mod rebalance;
@@ -41,6 +42,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Backtest a checkpoint's agent beside every baseline over any period.
     Eval(eval::EvalArgs),
+    /// How much each input group pushed each weight, at one decision or over a period.
+    Explain(explain::ExplainArgs),
     /// Run baseline strategies alone.
     Backtest(eval::BacktestArgs),
     /// Train and test on rolling held-out periods, with overfitting statistics.
@@ -66,6 +69,7 @@ pub fn run() -> Result<()> {
         Command::Env(command) => env::run(command),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::eval(args),
+        Command::Explain(args) => explain::run(args),
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
         Command::Plot(args) => plot::run(args),

@@ -6,6 +6,7 @@ pub mod baselines;
 pub mod collapse;
 pub mod cost_sensitivity;
 pub mod evaluate;
+pub mod explain;
 pub mod metrics;
 pub mod overfitting;
 pub mod probe;

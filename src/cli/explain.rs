@@ -1,0 +1,252 @@
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+
+use crate::data::Stamp;
+use crate::eval::explain::{
+    DEFAULT_STEPS, ExplainReport, ExplainRequest, Explanation, Method, PREVIOUS_WEIGHTS, explain,
+};
+use crate::report::{self, plot};
+use crate::train::DeviceChoice;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MethodChoice {
+    /// Integrated gradients (Sundararajan et al. 2017): complete up to the Riemann error.
+    Ig,
+    /// Gradient at the decision times the input's distance from the baseline: local only.
+    GradInput,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Checkpoint folder of one seed (`<run>/seed-<s>` for a multi-seed run).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The decision to explain; a day without trading falls back to the nearest earlier one.
+    #[arg(long)]
+    date: Option<Stamp>,
+    /// First decision of a period whose attributions are averaged.
+    #[arg(long)]
+    from: Option<Stamp>,
+    /// Last row of that period.
+    #[arg(long)]
+    to: Option<Stamp>,
+    #[arg(long, value_enum, default_value_t = MethodChoice::Ig)]
+    method: MethodChoice,
+    /// Integrated gradients: midpoint Riemann steps from the baseline to the input.
+    #[arg(long, default_value_t = DEFAULT_STEPS)]
+    steps: usize,
+    /// Which weights: the best on validation, or the last.
+    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
+    weights: String,
+    /// Output folder (default: <checkpoint>/explain-<date> or explain-<from>-<to>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: ExplainArgs) -> Result<()> {
+    if !args.checkpoint.join(crate::train::checkpoint::META).exists() {
+        let seeds = super::eval::seed_folders(&args.checkpoint);
+        if !seeds.is_empty() {
+            let list: Vec<String> = seeds.iter().map(|s| s.display().to_string()).collect();
+            bail!(
+                "{} is a multi-seed run: explain one seed's network, e.g. --checkpoint {} (seeds: {})",
+                args.checkpoint.display(),
+                list[0],
+                list.join(", ")
+            );
+        }
+    }
+    let method = match args.method {
+        MethodChoice::Ig => Method::IntegratedGradients { steps: args.steps },
+        MethodChoice::GradInput => Method::GradientTimesInput,
+    };
+    let report = explain(ExplainRequest {
+        checkpoint: args.checkpoint.clone(),
+        weights: format!("{}.bpk", args.weights),
+        date: args.date,
+        from: args.from,
+        to: args.to,
+        method,
+        device: args.device,
+    })?;
+    let out = args.out.unwrap_or_else(|| args.checkpoint.join(default_folder(&report)));
+    write_outputs(&out, &report)?;
+    if args.json {
+        return super::print_json(&report);
+    }
+    println!(
+        "{} ({}), {}; the agent replayed from cash from {}",
+        report.checkpoint.display(),
+        report.weights,
+        report.method.describe(),
+        report.replayed_from
+    );
+    println!("baseline: {}", report.baseline);
+    println!(
+        "values in weight points (percentage points of the portfolio): how far each input group moved each weight from its baseline value"
+    );
+    if let Some(decision) = &report.decision {
+        if let Some(note) = &decision.note {
+            println!("note: {note}");
+        }
+        println!("\ndecision at the close of {}:", decision.date);
+        let e = &decision.explanation;
+        print_table(
+            &report,
+            &e.weights,
+            &e.baseline_weights,
+            &e.attribution,
+            Some(&e.own_inputs),
+            Some(e.completeness_gap.as_slice()),
+        );
+        print_largest(&report, &e.attribution);
+        println!("largest completeness gap: {:.2e} weight", max_abs(&e.completeness_gap));
+    }
+    if let Some(period) = &report.period {
+        let s = &period.summary;
+        println!(
+            "\n{} decisions, {} .. {}: signed mean (pushes on different days can cancel)",
+            s.decisions, period.from, period.to
+        );
+        print_table(
+            &report,
+            &s.mean_weights,
+            &s.baseline_weights,
+            &s.mean_attribution,
+            Some(&s.mean_own_inputs),
+            None,
+        );
+        println!("\nmean absolute attribution (how much each group moves each weight at all):");
+        print_table(&report, &s.mean_weights, &s.baseline_weights, &s.mean_abs_attribution, None, None);
+        print_largest(&report, &s.mean_abs_attribution);
+        println!("largest completeness gap over the period: {:.2e} weight", s.max_abs_completeness_gap);
+    }
+    println!("wrote explain.json and pictures to {}", out.display());
+    Ok(())
+}
+
+fn default_folder(report: &ExplainReport) -> String {
+    match (&report.period, &report.decision) {
+        (Some(period), _) => format!("explain-{}-{}", period.from, period.to),
+        (None, Some(decision)) => format!("explain-{}", decision.date),
+        (None, None) => "explain".into(),
+    }
+}
+
+fn max_abs(values: &[f64]) -> f64 {
+    values.iter().map(|v| v.abs()).fold(0.0, f64::max)
+}
+
+/// Rows: cash and each asset; columns: the weight, its baseline value, each group's attribution,
+/// then the parts from the row's own inputs and from the other assets', and the completeness gap.
+fn print_table(
+    report: &ExplainReport,
+    weights: &[f64],
+    baseline: &[f64],
+    attribution: &[Vec<f64>],
+    own: Option<&[Vec<f64>]>,
+    gap: Option<&[f64]>,
+) {
+    let short = |g: &str| if g == PREVIOUS_WEIGHTS { "prev weights".to_string() } else { g.to_string() };
+    print!("{:<8} {:>7} {:>7} |", "weight", "value", "base");
+    for group in &report.groups {
+        print!(" {:>12}", short(group));
+    }
+    if own.is_some() {
+        print!(" | {:>7} {:>7}", "own", "others");
+    }
+    if gap.is_some() {
+        print!(" {:>9}", "gap");
+    }
+    println!();
+    for (j, name) in report.outputs.iter().enumerate() {
+        print!("{name:<8} {:>7.2} {:>7.2} |", 100.0 * weights[j], 100.0 * baseline[j]);
+        for a in &attribution[j] {
+            print!(" {:>+12.3}", 100.0 * a);
+        }
+        // Own and others split a signed sum; of absolute values they would mean nothing.
+        if let Some(own) = own {
+            let own_total: f64 = own[j].iter().sum();
+            let total: f64 = attribution[j].iter().sum();
+            print!(" | {:>+7.3} {:>+7.3}", 100.0 * own_total, 100.0 * (total - own_total));
+        }
+        if let Some(gap) = gap {
+            print!(" {:>+9.1e}", 100.0 * gap[j]);
+        }
+        println!();
+    }
+}
+
+/// The three largest entries of a table in plain words.
+fn print_largest(report: &ExplainReport, table: &[Vec<f64>]) {
+    let mut entries: Vec<(usize, usize, f64)> = table
+        .iter()
+        .enumerate()
+        .flat_map(|(j, row)| row.iter().enumerate().map(move |(g, &a)| (j, g, a)))
+        .collect();
+    entries.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
+    let words: Vec<String> = entries
+        .iter()
+        .take(3)
+        .map(|&(j, g, a)| format!("{} on {} {:+.2} points", report.groups[g], report.outputs[j], 100.0 * a))
+        .collect();
+    println!("largest: {}", words.join("; "));
+}
+
+fn write_outputs(out: &Path, report: &ExplainReport) -> Result<()> {
+    report::write_json(&out.join("explain.json"), report)?;
+    let size = plot::PlotSize { width: (90 * report.outputs.len() as u32).max(1200), height: 700 };
+    let draw = |file: &str, title: &str, table: &[Vec<f64>]| -> Result<()> {
+        let groups: Vec<(String, Vec<f64>)> = report
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, name)| (name.clone(), table.iter().map(|row| 100.0 * row[g]).collect()))
+            .collect();
+        plot::bars_with_axes(
+            &out.join(file),
+            title,
+            "portfolio weight",
+            "attribution (weight points)",
+            &report.outputs,
+            &groups,
+            size,
+        )?;
+        Ok(())
+    };
+    let method = report.method.describe();
+    if let Some(decision) = &report.decision {
+        let explanation: &Explanation = &decision.explanation;
+        draw(
+            "explain.png",
+            &format!("What moved each weight on {} ({method})", decision.date),
+            &explanation.attribution,
+        )?;
+    }
+    if let Some(period) = &report.period {
+        let s = &period.summary;
+        draw(
+            "explain_period.png",
+            &format!(
+                "Mean attribution, {} .. {} ({} decisions, {method})",
+                period.from, period.to, s.decisions
+            ),
+            &s.mean_attribution,
+        )?;
+        draw(
+            "explain_period_abs.png",
+            &format!(
+                "Mean absolute attribution, {} .. {} ({} decisions)",
+                period.from, period.to, s.decisions
+            ),
+            &s.mean_abs_attribution,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,545 @@
+//! Why the agent chose its weights: how much each group of inputs pushed each output weight, at
+//! one decision or on average over a period. A group is one feature (over every asset and window
+//! position) or the previous weights. Backs `folio explain`.
+//!
+//! # Integrated gradients
+//! Sundararajan, Taly and Yan (2017), "Axiomatic Attribution for Deep Networks", eq. (1): the
+//! attribution of input `i` to output weight `w_j` is
+//! `IG_ij = (x_i - x'_i) * integral_0^1 dw_j(x' + a (x - x')) / dx_i da`,
+//! approximated by the midpoint Riemann sum over `m` steps (their section 5, with
+//! `a_k = (k - 1/2) / m`). Completeness (their section 3): `sum_i IG_ij = w_j(x) - w_j(x')`
+//! exactly for the integral; the midpoint sum misses by O(1/m^2), and every explanation carries
+//! that gap so the user sees how exact the numbers are.
+//!
+//! Gradient times input (Shrikumar et al. 2016) is `(x_i - x'_i) * dw_j(x) / dx_i`: the gradient
+//! at the decision only, measured from the same baseline so that both methods share a reference
+//! (for the features, whose baseline is zero, it is the textbook `x_i * dw_j / dx_i`). It is
+//! exact only for a network linear in its inputs; its completeness gap says how far it is.
+//!
+//! # Baseline
+//! `x'` has every normalized feature at zero, which is the feature's training-period mean (the
+//! normalizer subtracts it): the features' attributions compare this market with an average
+//! training day. Its previous weights are the centre of the simplex, `1 / (N + 1)` for cash and
+//! each asset: the holdings' attribution compares these holdings with no tilt at all, and the
+//! straight path from `x'` to `x` stays on the simplex, so the network is never asked about
+//! holdings it could not have.
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use burn::prelude::*;
+
+use crate::agent::network::PolicyNet;
+use crate::agent::{ActionHead, AgentPolicy, observations_tensor, to_host};
+use crate::config::Span;
+use crate::data::{Stamp, load_prices};
+use crate::env::{DecisionRange, EnvSettings, Market, ObservationLayout, span_rows};
+use crate::eval::backtest::{MarketView, Policy, backtest};
+use crate::train::checkpoint::{self, Meta};
+use crate::train::{DeviceChoice, TrainError};
+
+/// Interpolation steps of integrated gradients unless told otherwise.
+pub const DEFAULT_STEPS: usize = 64;
+
+/// Rows of one forward-and-backward pass: outputs are batched together up to this many rows
+/// (interpolation points times outputs), which bounds memory at a few tens of MB for the
+/// default observation.
+const MAX_ROWS_PER_PASS: usize = 2048;
+
+/// The name of the group holding the current weights of the observation.
+pub const PREVIOUS_WEIGHTS: &str = "previous weights";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Method {
+    /// Integrated gradients with `steps` midpoint Riemann steps.
+    IntegratedGradients { steps: usize },
+    /// Gradient at the decision times the input's distance from the baseline.
+    GradientTimesInput,
+}
+
+impl Method {
+    pub fn describe(&self) -> String {
+        match self {
+            Method::IntegratedGradients { steps } => format!("integrated gradients, {steps} midpoint steps"),
+            Method::GradientTimesInput => "gradient x input".into(),
+        }
+    }
+}
+
+/// Attribution of every input to every output weight at one observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputAttribution {
+    /// `w(x)`, cash first.
+    pub weights: Vec<f64>,
+    /// `w(x')`.
+    pub baseline_weights: Vec<f64>,
+    /// `[output][input]`, in the observation's layout.
+    pub per_input: Vec<Vec<f64>>,
+}
+
+/// Attributions summed into groups: what a person reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// `w(x)`, cash first.
+    pub weights: Vec<f64>,
+    /// `w(x')`: the weights at the baseline input.
+    pub baseline_weights: Vec<f64>,
+    /// `[output][group]`: summed over the assets and window positions of each group.
+    pub attribution: Vec<Vec<f64>>,
+    /// `[output][group]`: the part of `attribution` that comes from the output's own inputs (an
+    /// asset's own feature windows and its own previous weight; cash's previous weight for
+    /// cash). The rest comes from the other assets' inputs.
+    pub own_inputs: Vec<Vec<f64>>,
+    /// `[output]`: `sum_g attribution - (w(x) - w(x'))`; zero for exact attributions.
+    pub completeness_gap: Vec<f64>,
+}
+
+/// Group names of a layout: each feature, then the previous weights.
+pub fn group_names(feature_names: &[String]) -> Vec<String> {
+    feature_names.iter().cloned().chain(std::iter::once(PREVIOUS_WEIGHTS.to_string())).collect()
+}
+
+/// The group of input `i` and the output that owns it (0 is cash, `a + 1` asset `a`).
+fn group_and_owner(layout: &ObservationLayout, i: usize) -> (usize, usize) {
+    if i < layout.feature_len() {
+        let asset = i / (layout.features * layout.window);
+        let feature = (i / layout.window) % layout.features;
+        (feature, asset + 1)
+    } else {
+        (layout.features, i - layout.feature_len())
+    }
+}
+
+/// The baseline input described in the module documentation.
+pub fn baseline_observation(layout: &ObservationLayout) -> Vec<f32> {
+    let mut baseline = vec![0.0; layout.len()];
+    baseline[layout.feature_len()..].fill(1.0 / (layout.assets + 1) as f32);
+    baseline
+}
+
+/// A network ready to differentiate its weights with respect to its input.
+pub struct Explainer {
+    net: PolicyNet,
+    head: ActionHead,
+    layout: ObservationLayout,
+    device: Device,
+    method: Method,
+    baseline: Vec<f32>,
+}
+
+impl Explainer {
+    /// `net` may live on any device of the backend; the explainer works on its autodiff twin,
+    /// with the parameters' own gradients switched off (only the input's are wanted).
+    pub fn new(
+        net: &PolicyNet,
+        head: ActionHead,
+        layout: ObservationLayout,
+        device: &Device,
+        method: Method,
+    ) -> Result<Self, String> {
+        if let Method::IntegratedGradients { steps: 0 } = method {
+            return Err("integrated gradients need at least one step".into());
+        }
+        let device = device.clone().autodiff();
+        let net = net.clone().fork(&device).no_grad();
+        Ok(Self { net, head, layout, device, method, baseline: baseline_observation(&layout) })
+    }
+
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Deterministic weights of each row of `observations`, in f64.
+    fn weights(&self, observations: &[f32], rows: usize) -> Vec<f64> {
+        let input = observations_tensor(observations, rows, &self.device);
+        to_host(self.head.deterministic(self.net.scores(input))).into_iter().map(f64::from).collect()
+    }
+
+    /// `dw_j / dx` at every row of `points` (`rows` flat observations), as `[output][row * len]`.
+    ///
+    /// Rows are independent in both networks (no batch statistics), so the input is repeated once
+    /// per output and the loss sums output `j` over its own copy: one backward pass then gives
+    /// every output's gradient at every point, as one pass per output would.
+    fn output_gradients(&self, points: &[f32], rows: usize) -> Vec<Vec<f32>> {
+        let outputs = self.layout.assets + 1;
+        let len = self.layout.len();
+        let per_pass = (MAX_ROWS_PER_PASS / rows).clamp(1, outputs);
+        let mut gradients = Vec::with_capacity(outputs);
+        for first in (0..outputs).step_by(per_pass) {
+            let chunk = per_pass.min(outputs - first);
+            let batch = chunk * rows;
+            let input: Vec<f32> = points.repeat(chunk);
+            let mut select = vec![0.0f32; batch * outputs];
+            for c in 0..chunk {
+                for r in 0..rows {
+                    select[(c * rows + r) * outputs + first + c] = 1.0;
+                }
+            }
+            let input = observations_tensor(&input, batch, &self.device).require_grad();
+            let select = Tensor::<2>::from_data(TensorData::new(select, [batch, outputs]), &self.device);
+            let weights = self.head.deterministic(self.net.scores(input.clone()));
+            let grads = (weights * select).sum().backward();
+            let grad = to_host(input.grad(&grads).expect("the input requires its gradient"));
+            gradients.extend(grad.chunks_exact(rows * len).map(<[f32]>::to_vec));
+        }
+        gradients
+    }
+
+    /// Every input's attribution to every output weight at `observation`.
+    pub fn attribute(&self, observation: &[f32]) -> InputAttribution {
+        let len = self.layout.len();
+        assert_eq!(observation.len(), len, "an observation of the network's layout");
+        let delta: Vec<f64> =
+            observation.iter().zip(&self.baseline).map(|(&x, &b)| x as f64 - b as f64).collect();
+        let mut both = observation.to_vec();
+        both.extend_from_slice(&self.baseline);
+        let weights_both = self.weights(&both, 2);
+        let outputs = self.layout.assets + 1;
+        let (weights, baseline_weights) =
+            (weights_both[..outputs].to_vec(), weights_both[outputs..].to_vec());
+
+        let (points, rows) = match self.method {
+            Method::IntegratedGradients { steps } => {
+                let mut points = Vec::with_capacity(steps * len);
+                for k in 0..steps {
+                    let alpha = (k as f64 + 0.5) / steps as f64;
+                    points.extend(
+                        self.baseline.iter().zip(&delta).map(|(&b, &d)| (b as f64 + alpha * d) as f32),
+                    );
+                }
+                (points, steps)
+            }
+            Method::GradientTimesInput => (observation.to_vec(), 1),
+        };
+        let per_input = self
+            .output_gradients(&points, rows)
+            .into_iter()
+            .map(|gradient| {
+                let mut mean = vec![0.0f64; len];
+                for row in gradient.chunks_exact(len) {
+                    for (m, &g) in mean.iter_mut().zip(row) {
+                        *m += g as f64;
+                    }
+                }
+                mean.iter().zip(&delta).map(|(&m, &d)| m / rows as f64 * d).collect()
+            })
+            .collect();
+        InputAttribution { weights, baseline_weights, per_input }
+    }
+
+    /// [`Explainer::attribute`] summed into groups.
+    pub fn explain(&self, observation: &[f32]) -> Explanation {
+        group(&self.layout, self.attribute(observation))
+    }
+}
+
+/// Sum per-input attributions into feature groups, split by owner.
+pub fn group(layout: &ObservationLayout, attribution: InputAttribution) -> Explanation {
+    let groups = layout.features + 1;
+    let outputs = layout.assets + 1;
+    let mut total = vec![vec![0.0; groups]; outputs];
+    let mut own = vec![vec![0.0; groups]; outputs];
+    for (j, per_input) in attribution.per_input.iter().enumerate() {
+        for (i, &a) in per_input.iter().enumerate() {
+            let (g, owner) = group_and_owner(layout, i);
+            total[j][g] += a;
+            if owner == j {
+                own[j][g] += a;
+            }
+        }
+    }
+    let completeness_gap = (0..outputs)
+        .map(|j| total[j].iter().sum::<f64>() - (attribution.weights[j] - attribution.baseline_weights[j]))
+        .collect();
+    Explanation {
+        weights: attribution.weights,
+        baseline_weights: attribution.baseline_weights,
+        attribution: total,
+        own_inputs: own,
+        completeness_gap,
+    }
+}
+
+/// Explanations of many decisions, averaged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeriodSummary {
+    pub decisions: usize,
+    pub mean_weights: Vec<f64>,
+    /// The same at every decision: the baseline input does not change.
+    pub baseline_weights: Vec<f64>,
+    /// `[output][group]`: signed mean; pushes in opposite directions on different days cancel.
+    pub mean_attribution: Vec<Vec<f64>>,
+    /// `[output][group]`: mean absolute value: how much the group moves the weight at all.
+    pub mean_abs_attribution: Vec<Vec<f64>>,
+    pub mean_own_inputs: Vec<Vec<f64>>,
+    /// Largest `|completeness gap|` over every output and decision.
+    pub max_abs_completeness_gap: f64,
+}
+
+impl PeriodSummary {
+    /// `None` for no decisions.
+    pub fn of(explanations: &[Explanation]) -> Option<Self> {
+        let first = explanations.first()?;
+        let n = explanations.len() as f64;
+        let mean_of = |pick: &dyn Fn(&Explanation) -> &Vec<f64>| -> Vec<f64> {
+            let mut sum = vec![0.0; pick(first).len()];
+            for e in explanations {
+                sum.iter_mut().zip(pick(e)).for_each(|(s, v)| *s += v);
+            }
+            sum.into_iter().map(|s| s / n).collect()
+        };
+        let table_mean = |pick: &dyn Fn(&Explanation) -> &Vec<Vec<f64>>, abs: bool| -> Vec<Vec<f64>> {
+            (0..pick(first).len())
+                .map(|j| {
+                    let mut sum = vec![0.0; pick(first)[j].len()];
+                    for e in explanations {
+                        for (s, &v) in sum.iter_mut().zip(&pick(e)[j]) {
+                            *s += if abs { v.abs() } else { v };
+                        }
+                    }
+                    sum.into_iter().map(|s| s / n).collect()
+                })
+                .collect()
+        };
+        Some(Self {
+            decisions: explanations.len(),
+            mean_weights: mean_of(&|e| &e.weights),
+            baseline_weights: first.baseline_weights.clone(),
+            mean_attribution: table_mean(&|e| &e.attribution, false),
+            mean_abs_attribution: table_mean(&|e| &e.attribution, true),
+            mean_own_inputs: table_mean(&|e| &e.own_inputs, false),
+            max_abs_completeness_gap: explanations
+                .iter()
+                .flat_map(|e| e.completeness_gap.iter().map(|g| g.abs()))
+                .fold(0.0, f64::max),
+        })
+    }
+}
+
+pub struct ExplainRequest {
+    pub checkpoint: PathBuf,
+    /// `best.bpk` or `last.bpk`.
+    pub weights: String,
+    /// One decision to explain.
+    pub date: Option<Stamp>,
+    /// A period whose decisions are explained and averaged.
+    pub from: Option<Stamp>,
+    pub to: Option<Stamp>,
+    pub method: Method,
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionExplanation {
+    /// What the user asked for.
+    pub requested: String,
+    /// The decision explained: the requested date, or the nearest earlier decision.
+    pub date: String,
+    /// Why the decision explained is not on the requested date.
+    pub note: Option<String>,
+    pub explanation: Explanation,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodExplanation {
+    pub from: String,
+    pub to: String,
+    pub summary: PeriodSummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainReport {
+    pub checkpoint: PathBuf,
+    pub weights: String,
+    pub method: Method,
+    pub baseline: String,
+    /// Output weights: cash, then the assets.
+    pub outputs: Vec<String>,
+    /// Input groups: the features, then the previous weights.
+    pub groups: Vec<String>,
+    /// The agent is replayed from cash from this decision on, through the environment and costs
+    /// of `folio eval`, so that its previous weights are the ones it really held.
+    pub replayed_from: String,
+    pub decision: Option<DecisionExplanation>,
+    pub period: Option<PeriodExplanation>,
+}
+
+pub const BASELINE_DESCRIPTION: &str = "normalized features at zero (the training-period mean) and previous weights at 1/(N+1) for cash and each asset";
+
+/// Records the agent's observation at every decision of a backtest while it acts.
+struct Recorder {
+    agent: AgentPolicy,
+    rows: Vec<usize>,
+    observations: Vec<Vec<f32>>,
+}
+
+impl Policy for Recorder {
+    fn name(&self) -> String {
+        self.agent.name()
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        self.rows.push(view.row);
+        self.observations.push(view.observation.to_vec());
+        self.agent.decide(view, out);
+    }
+}
+
+/// Explain a checkpoint's decisions: one date, a period, or both.
+pub fn explain(request: ExplainRequest) -> Result<ExplainReport, TrainError> {
+    if request.date.is_none() && request.from.is_none() && request.to.is_none() {
+        return Err(TrainError::Setup("give a decision date (--date) or a period (--from / --to)".into()));
+    }
+    let device = request.device.device()?;
+    let (meta, net) = checkpoint::load_agent(&request.checkpoint, &request.weights, &device)?;
+    let raw = load_prices(&meta.env.data.file)?;
+    let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
+    let market =
+        Arc::new(Market::new(selection.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
+    meta.check_fits(&request.checkpoint, &market)?;
+    let layout = market.layout();
+    let explainer =
+        Explainer::new(&net, meta.head, layout, &device, request.method).map_err(TrainError::Setup)?;
+
+    let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
+    let period_mode = request.from.is_some() || request.to.is_some();
+    let range = if period_mode {
+        let range = market.decision_range(&Span { from: request.from, to: request.to }, 0)?;
+        if let (Some((row, _)), Some(stamp)) = (&date_row, request.date) {
+            let row = *row;
+            if row < range.first || row >= range.last {
+                return Err(TrainError::Setup(format!(
+                    "--date {stamp} is outside the period's decisions {} .. {}",
+                    market.panel.index.label(range.first),
+                    market.panel.index.label(range.last - 1)
+                )));
+            }
+        }
+        range
+    } else {
+        let row = date_row.as_ref().expect("a date when there is no period").0;
+        DecisionRange { first: replay_start(&meta, &market, row), last: row + 1 }
+    };
+
+    let mut recorder = Recorder {
+        agent: AgentPolicy::new("agent", net, meta.head, layout, device),
+        rows: Vec::new(),
+        observations: Vec::new(),
+    };
+    backtest(&mut recorder, &market, range, EnvSettings::from_config(&meta.env))?;
+    let index = &market.panel.index;
+
+    let decision = match (date_row, request.date) {
+        (Some((row, date_note)), Some(stamp)) => {
+            // The last decision at or before the row: with rebalancing every k periods, the
+            // agent does not decide on every row.
+            let position = recorder.rows.partition_point(|&r| r <= row).checked_sub(1).ok_or_else(|| {
+                TrainError::Setup(format!("no decision at or before {stamp} in the replayed period"))
+            })?;
+            let decided = recorder.rows[position];
+            let note = if decided != row {
+                Some(format!(
+                    "{} is not a decision (the agent rebalances every {} periods); explaining the nearest earlier decision, {}",
+                    index.label(row),
+                    meta.env.episode.rebalance_every,
+                    index.label(decided)
+                ))
+            } else {
+                date_note
+            };
+            Some(DecisionExplanation {
+                requested: stamp.to_string(),
+                date: index.label(decided),
+                note,
+                explanation: explainer.explain(&recorder.observations[position]),
+            })
+        }
+        _ => None,
+    };
+    let period = if period_mode {
+        let explanations: Vec<Explanation> =
+            recorder.observations.iter().map(|o| explainer.explain(o)).collect();
+        let summary = PeriodSummary::of(&explanations)
+            .ok_or_else(|| TrainError::Setup("the period holds no decisions".into()))?;
+        Some(PeriodExplanation {
+            from: index.label(range.first),
+            to: index.label(recorder.rows.last().copied().unwrap_or(range.first)),
+            summary,
+        })
+    } else {
+        None
+    };
+    let feature_names: Vec<String> =
+        meta.env.features.features.iter().map(|f| f.name().to_string()).collect();
+    Ok(ExplainReport {
+        checkpoint: request.checkpoint,
+        weights: request.weights,
+        method: request.method,
+        baseline: BASELINE_DESCRIPTION.into(),
+        outputs: std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect(),
+        groups: group_names(&feature_names),
+        replayed_from: index.label(range.first),
+        decision,
+        period,
+    })
+}
+
+/// The row of the decision on `stamp`, or on the nearest earlier row with a note saying so.
+/// Dates outside the data, inside the features' warm-up, or on the last row (whose decision
+/// would trade over a period the data does not hold) are errors that say which dates work.
+fn decision_row(market: &Market, stamp: &Stamp) -> Result<(usize, Option<String>), TrainError> {
+    let index = &market.panel.index;
+    let last = market.n_periods() - 1;
+    let first_decision = market.first_observable();
+    let setup = |message: String| Err(TrainError::Setup(message));
+    if index.first_at_or_after(stamp).is_none() {
+        return setup(format!(
+            "{stamp} is after the data's last row ({}); the last decision with a next period is {}",
+            index.label(last),
+            index.label(last.saturating_sub(1))
+        ));
+    }
+    let Some(row) = index.last_at_or_before(stamp) else {
+        return setup(format!(
+            "{stamp} is before the data's first row ({}); the first decision is {}",
+            index.label(0),
+            index.label(first_decision.min(last))
+        ));
+    };
+    if row < first_decision {
+        return setup(format!(
+            "{stamp} is inside the features' warm-up: an observation needs {first_decision} periods of history, so the first decision is {}",
+            index.label(first_decision.min(last))
+        ));
+    }
+    if row == last {
+        return setup(format!(
+            "{stamp} is the data's last row: no next period to trade over; the last decision is {}",
+            index.label(last - 1)
+        ));
+    }
+    let note = (index.first_at_or_after(stamp) != Some(row)).then(|| {
+        format!(
+            "{stamp} is not a trading day; explaining the nearest earlier decision, {} (the next trading day is {})",
+            index.label(row),
+            index.label(row + 1)
+        )
+    });
+    Ok((row, note))
+}
+
+/// Where the replay that leads to a decision at `row` starts: the first decision of the
+/// configured period (test, validation or training) that holds the row, as `folio eval` over
+/// that period would start, or the first observable row when none does.
+fn replay_start(meta: &Meta, market: &Market, row: usize) -> usize {
+    let periods = &meta.env.periods;
+    [periods.test, periods.validation, periods.train]
+        .iter()
+        .filter_map(|span| span_rows(&market.panel, span).ok())
+        .find(|rows| rows.contains(&row))
+        .map(|rows| rows.start.max(market.first_observable()))
+        .unwrap_or(market.first_observable())
+        .min(row)
+}
