@@ -103,15 +103,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, &request.weights, &device)?;
     let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
-    let raw = load_prices(&data)?;
-    let selection = raw.select(
-        &meta.assets,
-        meta.env.data.from.filter(|_| request.data.is_none()),
-        meta.env.data.to.filter(|_| request.data.is_none()),
-    )?;
-    let market =
-        Arc::new(Market::new(selection.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
-    meta.check_fits(&request.checkpoint, &market)?;
+    let market = Arc::new(meta.market(&request.checkpoint, request.data.as_deref())?);
     let fingerprint = market.panel.fingerprint();
     let same_data = fingerprint == meta.data_fingerprint;
 

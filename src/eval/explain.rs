@@ -33,7 +33,7 @@ use burn::prelude::*;
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, observations_tensor, to_host};
 use crate::config::Span;
-use crate::data::{Stamp, load_prices};
+use crate::data::Stamp;
 use crate::env::{DecisionRange, EnvSettings, Market, ObservationLayout, span_rows};
 use crate::eval::backtest::{MarketView, Policy, backtest};
 use crate::train::checkpoint::{self, Meta};
@@ -394,11 +394,7 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, TrainError> {
     }
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, &request.weights, &device)?;
-    let raw = load_prices(&meta.env.data.file)?;
-    let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
-    let market =
-        Arc::new(Market::new(selection.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
-    meta.check_fits(&request.checkpoint, &market)?;
+    let market = Arc::new(meta.market(&request.checkpoint, None)?);
     let layout = market.layout();
     let explainer =
         Explainer::new(&net, meta.head, layout, &device, request.method).map_err(TrainError::Setup)?;

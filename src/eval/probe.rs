@@ -306,10 +306,7 @@ fn backtest_best(
 ) -> Result<(Arc<Market>, DecisionRange, BacktestLog), TrainError> {
     let device = setup.device.device()?;
     let (meta, net) = checkpoint::load_agent(dir, BEST, &device)?;
-    let (market, _) = Market::from_config(&meta.env)?;
-    let market =
-        Arc::new(Market::new(market.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
-    meta.check_fits(dir, &market)?;
+    let market = Arc::new(meta.market(dir, None)?);
     let range = market.decision_range(span, embargo)?;
     let mut agent = AgentPolicy::new("agent", net, meta.head, market.layout(), device);
     let log = backtest(&mut agent, &market, range, EnvSettings::from_config(&meta.env))?;

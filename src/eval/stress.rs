@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::agent::AgentPolicy;
 use crate::config::Span;
-use crate::data::{PricePanel, Stamp, TimeIndex, load_prices};
+use crate::data::{PricePanel, Stamp, TimeIndex};
 use crate::env::{CostConfig, DecisionRange, EnvSettings, Market};
 use crate::error::EnvError;
 use crate::eval::backtest::{BacktestLog, Policy, backtest};
@@ -683,11 +683,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
         first_meta.get_or_insert(meta);
     }
     let meta = first_meta.expect("at least one checkpoint was loaded");
-    let raw = load_prices(&meta.env.data.file)?;
-    let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
-    let market =
-        Arc::new(Market::new(selection.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?);
-    meta.check_fits(first_dir, &market)?;
+    let market = Arc::new(meta.market(first_dir, None)?);
     let held_out = if request.from.is_some() || request.to.is_some() {
         Span { from: request.from, to: request.to }
     } else {

@@ -14,9 +14,11 @@ use crate::agent::ActionHead;
 use crate::agent::network::PolicyNet;
 use crate::atomic::write_bytes_atomically;
 use crate::config::EnvConfig;
+use crate::data::load_prices;
 use crate::env::{Market, ObservationLayout};
 use crate::eval::metrics::Metrics;
 use crate::features::Normalizer;
+use crate::train::TrainError;
 use crate::train::config::TrainConfig;
 
 pub const META: &str = "meta.json";
@@ -83,6 +85,20 @@ impl Meta {
             features: self.env.features.features.len(),
             window: self.env.features.window,
         }
+    }
+
+    /// The market this checkpoint acts on: `data` (default: the file it was trained on, over the
+    /// same rows) for its assets, with its own feature normalization, checked to fit the network.
+    pub fn market(&self, dir: &Path, data: Option<&Path>) -> Result<Market, TrainError> {
+        let raw = load_prices(data.unwrap_or(&self.env.data.file))?;
+        let (from, to) = match data {
+            Some(_) => (None, None),
+            None => (self.env.data.from, self.env.data.to),
+        };
+        let selection = raw.select(&self.assets, from, to)?;
+        let market = Market::new(selection.panel, &self.env.features, Some(self.normalizer.clone()), 0..0)?;
+        self.check_fits(dir, &market)?;
+        Ok(market)
     }
 
     /// Refuse data the network was not trained for: other assets or another feature set.

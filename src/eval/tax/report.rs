@@ -11,7 +11,7 @@ use super::config::TaxConfig;
 use super::ledger::{LedgerRun, Mode, replay};
 use crate::agent::AgentPolicy;
 use crate::config::{EnvConfig, Span};
-use crate::data::{Stamp, load_prices};
+use crate::data::Stamp;
 use crate::env::{EnvSettings, Market};
 use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
@@ -71,15 +71,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
             Some(dir) => {
                 let device = request.device.device()?;
                 let (meta, net) = checkpoint::load_agent(dir, "best.bpk", &device)?;
-                let raw = load_prices(&meta.env.data.file)?;
-                let selection = raw.select(&meta.assets, meta.env.data.from, meta.env.data.to)?;
-                let market = Arc::new(Market::new(
-                    selection.panel,
-                    &meta.env.features,
-                    Some(meta.normalizer.clone()),
-                    0..0,
-                )?);
-                meta.check_fits(dir, &market)?;
+                let market = Arc::new(meta.market(dir, None)?);
                 let agent: Box<dyn Policy> =
                     Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device));
                 (meta.env.clone(), market, vec![agent])
