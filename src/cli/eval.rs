@@ -2,6 +2,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
+use super::rebalance::RebalanceArgs;
 use super::train::print_metrics_table;
 use crate::config::{DEFAULT_CONFIG, EnvConfig};
 use crate::data::Stamp;
@@ -10,7 +11,7 @@ use crate::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
     default_output, evaluate,
 };
-use crate::eval::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
+use crate::eval::rebalance::RebalanceRule;
 use crate::report::{self, plot};
 use crate::train::DeviceChoice;
 
@@ -38,18 +39,8 @@ pub struct BacktestArgs {
     /// Periods between rebalancing decisions, overriding the config.
     #[arg(long)]
     rebalance_every: Option<usize>,
-    /// When targets are traded: every (alias daily), monthly or quarterly (the first decision of
-    /// each calendar month or quarter; dated data only), or band:X (only when some weight has
-    /// drifted more than X from the target, e.g. band:0.05). Acts on top of the decision schedule.
-    #[arg(long, default_value = "every", conflicts_with = "compare_rebalancing")]
-    rebalance: RebalanceRule,
-    /// Run every policy under each rule of --rules and compare trades, turnover, costs and return;
-    /// writes rebalancing.json and pictures.
-    #[arg(long)]
-    compare_rebalancing: bool,
-    /// Rules for --compare-rebalancing, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_COMPARISON, requires = "compare_rebalancing")]
-    rules: Vec<RebalanceRule>,
+    #[command(flatten)]
+    rebalancing: RebalanceArgs,
     /// Output folder of --compare-rebalancing (default: runs/rebalancing-<from>-<to>).
     #[arg(long, requires = "compare_rebalancing")]
     out: Option<PathBuf>,
@@ -98,10 +89,10 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         to,
         settings,
         periods_per_year: config.data.periods_per_year,
-        rebalance: args.rebalance,
+        rebalance: args.rebalancing.rebalance,
     };
-    if args.compare_rebalancing {
-        let comparison = compare_baseline_rebalancing(request, &args.rules)?;
+    if args.rebalancing.compare_rebalancing {
+        let comparison = compare_baseline_rebalancing(request, &args.rebalancing.rules)?;
         let out = args.out.unwrap_or_else(|| {
             PathBuf::from("runs").join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
         });
@@ -147,18 +138,8 @@ pub struct EvalArgs {
     /// Transaction cost rate on both buys and sells, overriding the training config.
     #[arg(long)]
     cost: Option<f64>,
-    /// When targets are traded: every (alias daily), monthly or quarterly (the first decision of
-    /// each calendar month or quarter; dated data only), or band:X (only when some weight has
-    /// drifted more than X from the target, e.g. band:0.05). Acts on top of the decision schedule.
-    #[arg(long, default_value = "every", conflicts_with = "compare_rebalancing")]
-    rebalance: RebalanceRule,
-    /// Run every policy under each rule of --rules and compare trades, turnover, costs and return;
-    /// writes rebalancing.json and pictures.
-    #[arg(long)]
-    compare_rebalancing: bool,
-    /// Rules for --compare-rebalancing, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_COMPARISON, requires = "compare_rebalancing")]
-    rules: Vec<RebalanceRule>,
+    #[command(flatten)]
+    rebalancing: RebalanceArgs,
     /// Allocation limits for the agent and the baselines (default: the limits the checkpoint was
     /// trained under).
     #[command(flatten)]
@@ -266,7 +247,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         let seeds = seed_folders(&args.checkpoint);
         if !seeds.is_empty() {
             anyhow::ensure!(
-                !args.compare_rebalancing,
+                !args.rebalancing.compare_rebalancing,
                 "--compare-rebalancing takes one agent; {} holds {} seeds: pass one of them, e.g. {}",
                 args.checkpoint.display(),
                 seeds.len(),
@@ -275,7 +256,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             return eval_seeds(args, seeds);
         }
     }
-    if args.compare_rebalancing {
+    if args.rebalancing.compare_rebalancing {
         return eval_rebalancing(args);
     }
     eval_one(args)
@@ -295,7 +276,7 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
             device: args.device,
             rebalance: RebalanceRule::Every,
         },
-        &args.rules,
+        &args.rebalancing.rules,
     )?;
     let out = args.out.unwrap_or_else(|| {
         args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
@@ -318,7 +299,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             cost: args.cost,
             risk_profile,
             device: args.device,
-            rebalance: args.rebalance,
+            rebalance: args.rebalancing.rebalance,
         })?;
         let out = default_output(dir, &evaluation.report);
         write_outputs(&out, &evaluation)?;
@@ -388,7 +369,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         cost: args.cost,
         risk_profile,
         device: args.device,
-        rebalance: args.rebalance,
+        rebalance: args.rebalancing.rebalance,
     })?;
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));

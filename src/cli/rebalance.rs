@@ -5,6 +5,7 @@ use anyhow::Result;
 use std::path::Path;
 
 use crate::eval::evaluate::RebalancingReport;
+use crate::eval::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
 use crate::report::{self, plot};
 
 /// Print the comparison, write its files into `out`, and say where.
@@ -104,4 +105,21 @@ fn write_outputs(out: &Path, report_data: &RebalancingReport) -> Result<()> {
         plot::PlotSize::default(),
     )?;
     Ok(())
+}
+
+/// The rebalancing flags `eval` and `backtest` share.
+#[derive(Debug, clap::Args)]
+pub struct RebalanceArgs {
+    /// When targets are traded: every (alias daily), monthly or quarterly (the first decision of
+    /// each calendar month or quarter; dated data only), or band:X (only when some weight has
+    /// drifted more than X from the target, e.g. band:0.05). Acts on top of the decision schedule.
+    #[arg(long, default_value = "every", conflicts_with = "compare_rebalancing")]
+    pub rebalance: RebalanceRule,
+    /// Run every policy under each rule of --rules and compare trades, turnover, costs and return;
+    /// writes rebalancing.json and pictures.
+    #[arg(long)]
+    pub compare_rebalancing: bool,
+    /// Rules for --compare-rebalancing, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_COMPARISON, requires = "compare_rebalancing")]
+    pub rules: Vec<RebalanceRule>,
 }
