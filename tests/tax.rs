@@ -169,6 +169,21 @@ fn shares_bought_in_the_30_days_before_a_loss_sale_wash_it_share_for_share() {
     assert!(close(lots.disallowed, 100.0));
 }
 
+#[test]
+fn a_purchase_exactly_30_days_before_a_loss_sale_washes_it_and_31_days_does_not() {
+    // The window counts both ends: shares bought on day 30 before the sale are replacement
+    // shares, on day 31 they are not.
+    for (gap, washed) in [(30, 4.0 * 10.0), (31, 0.0)] {
+        let d0 = day("2021-01-04");
+        let mut lots = book(LotMethod::Fifo);
+        lots.buy(0, d0, 10.0, 100.0, 0.0, Reason::Rebalance);
+        lots.buy(0, after(d0, 60 - gap), 4.0, 80.0, 0.0, Reason::Rebalance);
+        let sale = lots.sell(0, after(d0, 60), 10.0, 90.0, 0.0, Reason::Rebalance, &[]);
+        assert!(close(sale.disallowed, washed), "bought {gap} days before: {sale:?}");
+        assert!(close(sale.gain, -100.0 + washed), "bought {gap} days before: {sale:?}");
+    }
+}
+
 /// Consecutive calendar days from `start`, one row each.
 fn daily_panel(start: &str, columns: Vec<Vec<f64>>, names: &[&str]) -> PricePanel {
     let rows = columns[0].len();
