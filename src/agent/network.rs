@@ -8,7 +8,7 @@ use burn::module::{ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, tanh};
+use burn::tensor::activation::{relu, sigmoid};
 use serde::{Deserialize, Serialize};
 
 use crate::env::ObservationLayout;
@@ -216,6 +216,17 @@ impl MlpNet {
     }
 }
 
+/// `tanh(x) = 2 sigmoid(2 x) - 1`, exact in real arithmetic and within 2e-7 of the exact value in f32.
+///
+/// Why not burn's `tanh`: the Flex backend maps it element by element onto glibc's `tanhf`, which
+/// is several times slower than the `expf` behind its `sigmoid`; in a profile of PPO with
+/// SB3's shape of work `tanhf` and the `expm1f` it calls took 16% of the time. This form raised
+/// PPO's training steps per second by a quarter (`folio bench --only ppo`), gradient included:
+/// sigmoid's backward pass reuses its output as tanh's does.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    sigmoid(x.mul_scalar(2.0)).mul_scalar(2.0).sub_scalar(1.0)
+}
+
 /// EIIE: every asset's feature window goes through the same two convolutions over time, is
 /// joined by the asset's current weight, and a 1x1 convolution scores it; a learned cash bias
 /// scores cash. The parameters do not depend on the number of assets, so a trained network
@@ -267,5 +278,30 @@ impl EiieNet {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let (scores, pooled) = self.scores_and_pooled(x);
         (scores, self.value.forward(pooled).squeeze_dim(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tanh_matches_the_reference_in_value_and_gradient() {
+        let mut xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.01).collect();
+        xs.extend([-100.0, 100.0, f32::MIN, f32::MAX, 1e-30, -1e-30, 0.0]);
+        let device = Device::default().autodiff();
+        let input = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device).require_grad();
+        let output = tanh(input.clone());
+        let values = output.clone().into_data().to_vec::<f32>().expect("f32");
+        let grads = output.sum().backward();
+        let slopes = input.grad(&grads).expect("gradient").into_data().to_vec::<f32>().expect("f32");
+        let (mut worst_value, mut worst_slope) = (0.0f64, 0.0f64);
+        for ((&x, &y), &slope) in xs.iter().zip(&values).zip(&slopes) {
+            let exact = (x as f64).tanh();
+            worst_value = worst_value.max((y as f64 - exact).abs());
+            worst_slope = worst_slope.max((slope as f64 - (1.0 - exact * exact)).abs());
+        }
+        assert!(worst_value <= 2e-7, "largest error of tanh: {worst_value:e}");
+        assert!(worst_slope <= 1e-6, "largest error of its derivative: {worst_slope:e}");
     }
 }

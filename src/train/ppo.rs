@@ -156,13 +156,14 @@ impl Learner for PpoLearner {
 
                 let (scores, value) = net.forward(input);
                 let distribution = self.head.distribution(scores);
-                let log_ratio = distribution.log_prob(taken) - old;
+                let (log_prob, entropy) = distribution.log_prob_and_entropy(taken);
+                let log_ratio = log_prob - old;
                 let ratio = log_ratio.clone().exp();
                 let unclipped = ratio.clone() * adv.clone();
                 let clipped_ratio = ratio.clone().clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * adv;
                 let policy_loss = unclipped.min_pair(clipped_ratio).mean().neg();
                 let value_loss = (value - target).powi_scalar(2).mean().mul_scalar(0.5);
-                let entropy = distribution.entropy().mean();
+                let entropy = entropy.mean();
                 let loss = policy_loss.clone() + value_loss.clone().mul_scalar(cfg.value_coef)
                     - entropy.clone().mul_scalar(cfg.entropy_coef);
 

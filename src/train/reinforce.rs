@@ -72,8 +72,8 @@ impl Learner for ReinforceLearner {
         let taken = Tensor::<2>::from_data(TensorData::new(taken, [samples, width]), device);
         let (scores, values) = net.forward(input);
         let distribution = self.head.distribution(scores);
-        let log_prob = distribution.log_prob(taken);
-        let entropy = distribution.entropy().mean();
+        let (log_prob, entropy) = distribution.log_prob_and_entropy(taken);
+        let entropy = entropy.mean();
         let value_host =
             values.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
         let mut advantages: Vec<f32> = returns.iter().zip(&value_host).map(|(&g, &v)| g as f32 - v).collect();
