@@ -292,9 +292,9 @@ mod tests {
         let device = Device::default().autodiff();
         let input = Tensor::<1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device).require_grad();
         let output = tanh(input.clone());
-        let values = output.clone().into_data().to_vec::<f32>().expect("f32");
+        let values = output.clone().into_data().try_into_vec::<f32>().expect("f32");
         let grads = output.sum().backward();
-        let slopes = input.grad(&grads).expect("gradient").into_data().to_vec::<f32>().expect("f32");
+        let slopes = input.grad(&grads).expect("gradient").into_data().try_into_vec::<f32>().expect("f32");
         let (mut worst_value, mut worst_slope) = (0.0f64, 0.0f64);
         for ((&x, &y), &slope) in xs.iter().zip(&values).zip(&slopes) {
             let exact = (x as f64).tanh();
