@@ -137,7 +137,7 @@ fn a_batch_error_in_one_lane_leaves_every_lane_untouched() {
     env.reset();
     let error = env.step(&[0.0, 0.5, 0.5, 0.0, 0.7, 0.7]).unwrap_err().to_string();
     assert!(error.contains("episode 1: weights sum to 1.4"), "{error}");
-    assert_eq!(env.rows(), &[1, 1]);
+    assert_eq!(env.rows().collect::<Vec<_>>(), [1, 1]);
     assert_eq!(env.weights(), &[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
 }
 
@@ -240,8 +240,8 @@ fn batched_lanes_match_single_episodes_bit_for_bit() {
         batch.step(&actions).unwrap();
         let t = single.step(&action).unwrap();
         for lane in 0..3 {
-            assert_eq!(batch.infos()[lane], t.info);
-            assert_eq!(batch.rewards()[lane].to_bits(), t.reward.to_bits());
+            assert_eq!(*batch.info(lane), t.info);
+            assert_eq!(batch.reward(lane).to_bits(), t.reward.to_bits());
             assert_eq!(batch.observation(lane), t.observation);
         }
     }
@@ -280,8 +280,8 @@ fn lanes_stepped_in_parallel_match_lanes_stepped_in_a_loop_bit_for_bit() {
                 env.step(&actions).unwrap();
                 trace.push((
                     env.observations().to_vec(),
-                    env.rewards().iter().map(|r| r.to_bits()).collect::<Vec<_>>(),
-                    env.infos().to_vec(),
+                    env.rewards().map(|r| r.to_bits()).collect::<Vec<_>>(),
+                    env.infos().copied().collect::<Vec<_>>(),
                     env.weights().iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
                     (0..lanes).flat_map(|l| env.period_values(l).to_vec()).collect::<Vec<_>>(),
                 ));
@@ -311,13 +311,13 @@ fn random_starts_are_seeded_and_fit_the_horizon() {
     let starts = |seed| {
         let mut env = BatchEnv::new(market.clone(), range, settings, 16, seed).unwrap();
         env.reset();
-        env.rows().to_vec()
+        env.rows().collect::<Vec<_>>()
     };
     assert_eq!(starts(1), starts(1));
     assert_ne!(starts(1), starts(2));
     let mut env = BatchEnv::new(market.clone(), range, settings, 16, 3).unwrap();
     env.reset();
-    let starts = env.rows().to_vec();
+    let starts = env.rows().collect::<Vec<_>>();
     let mut steps = 0;
     while !env.all_done() {
         env.step(&[0.5, 0.25, 0.25].repeat(16)).unwrap();
@@ -325,8 +325,8 @@ fn random_starts_are_seeded_and_fit_the_horizon() {
     }
     assert_eq!(steps, 40);
     for (start, end) in starts.iter().zip(env.rows()) {
-        assert!(*start >= range.first && *end <= range.last);
-        assert_eq!(end - start, 120);
+        assert!(*start >= range.first && end <= range.last);
+        assert_eq!(end - *start, 120);
     }
     // A horizon longer than the range is refused up front.
     let too_long =

@@ -57,14 +57,14 @@ pub fn run_policy(
         }
         env.step(&actions)?;
         for lane in 0..batch {
-            rewards[lane] += env.rewards()[lane];
-            turnover += env.infos()[lane].turnover;
-            costs[lane] += env.infos()[lane].cost;
+            rewards[lane] += env.reward(lane);
+            turnover += env.info(lane).turnover;
+            costs[lane] += env.info(lane).cost;
         }
         steps += batch;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let values: Vec<f64> = env.infos().iter().map(|i| i.value).collect();
+    let values: Vec<f64> = env.infos().map(|i| i.value).collect();
     Ok(PolicySummary {
         policy: name.to_string(),
         episodes: batch,

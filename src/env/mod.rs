@@ -73,20 +73,44 @@ pub struct BatchEnv {
     batch: usize,
     width: usize,
     observation_len: usize,
-    rows: Vec<usize>,
-    steps: Vec<usize>,
-    values: Vec<f64>,
+    episodes: Vec<Episode>,
+    /// `[B][cash + assets]`: what each portfolio holds now, after prices drifted.
     weights: Vec<f64>,
-    reward_states: Vec<RewardState>,
-    done: Vec<bool>,
-    rewards: Vec<f64>,
-    infos: Vec<StepInfo>,
     /// `[B][cash + assets]`: the last actions projected onto the limits, what was traded to.
     targets: Vec<f64>,
     observations: Vec<f32>,
     /// `[B][rebalance_every]`: portfolio value at the close of each period of the last step.
     period_values: Vec<f64>,
-    period_counts: Vec<usize>,
+}
+
+/// One lane's episode: everything a step reads and writes besides the flat per-lane buffers.
+#[derive(Debug, Clone)]
+struct Episode {
+    /// The row of the next decision's close.
+    row: usize,
+    steps: usize,
+    value: f64,
+    reward_state: RewardState,
+    done: bool,
+    reward: f64,
+    info: StepInfo,
+    /// How many entries of the lane's `period_values` the last step wrote.
+    period_count: usize,
+}
+
+impl Episode {
+    fn start(row: usize) -> Self {
+        Self {
+            row,
+            steps: 0,
+            value: 1.0,
+            reward_state: RewardState::new(1.0),
+            done: false,
+            reward: 0.0,
+            info: StepInfo { value: 1.0, row, ..StepInfo::default() },
+            period_count: 0,
+        }
+    }
 }
 
 impl BatchEnv {
@@ -138,18 +162,12 @@ impl BatchEnv {
             batch,
             width,
             observation_len,
-            rows: vec![range.first; batch],
-            steps: vec![0; batch],
-            values: vec![1.0; batch],
+            // Done until `reset`: stepping a batch that was never reset is an error.
+            episodes: vec![Episode { done: true, ..Episode::start(range.first) }; batch],
             weights: vec![0.0; batch * width],
-            reward_states: vec![RewardState::new(1.0); batch],
-            done: vec![true; batch],
-            rewards: vec![0.0; batch],
-            infos: vec![StepInfo::default(); batch],
             targets: vec![0.0; batch * width],
             observations: vec![0.0; batch * observation_len],
             period_values: vec![0.0; batch * settings.episode.rebalance_every],
-            period_counts: vec![0; batch],
             market,
         })
     }
@@ -196,15 +214,10 @@ impl BatchEnv {
             let latest = self.range.last - episode.horizon * episode.rebalance_every;
             self.rng.random_range(self.range.first..=latest)
         };
-        self.rows[lane] = start;
-        self.steps[lane] = 0;
-        self.values[lane] = 1.0;
-        self.reward_states[lane] = RewardState::new(1.0);
-        self.done[lane] = false;
+        self.episodes[lane] = Episode::start(start);
         let weights = &mut self.weights[lane * self.width..(lane + 1) * self.width];
         weights.fill(0.0);
         weights[0] = 1.0;
-        self.infos[lane] = StepInfo { value: 1.0, row: start, ..StepInfo::default() };
         let out = &mut self.observations[lane * self.observation_len..(lane + 1) * self.observation_len];
         self.market.write_observation(start, weights, out);
     }
@@ -223,7 +236,7 @@ impl BatchEnv {
             )));
         }
         for (lane, action) in actions.chunks_exact(self.width).enumerate() {
-            if self.done[lane] {
+            if self.episodes[lane].done {
                 return Err(EnvError::EpisodeOver);
             }
             validate_action(action).map_err(|reason| match self.batch {
@@ -243,68 +256,27 @@ impl BatchEnv {
             // Lanes are independent: step them on the current rayon pool, in chunks large
             // enough that the fork-join costs less than the work.
             (
+                self.episodes.par_iter_mut(),
                 self.targets.par_chunks_exact(width),
-                self.rows.par_iter_mut(),
-                self.steps.par_iter_mut(),
-                self.values.par_iter_mut(),
                 self.weights.par_chunks_exact_mut(width),
-                self.reward_states.par_iter_mut(),
-                self.done.par_iter_mut(),
-                self.rewards.par_iter_mut(),
-                self.infos.par_iter_mut(),
                 self.observations.par_chunks_exact_mut(len),
                 self.period_values.par_chunks_exact_mut(every),
-                self.period_counts.par_iter_mut(),
             )
                 .into_par_iter()
                 .with_min_len(PARALLEL_MIN_LANES / 2)
-                .for_each(
-                    |(
-                        target,
-                        row,
-                        steps,
-                        value,
-                        weights,
-                        reward_state,
-                        done,
-                        reward,
-                        info,
-                        observation,
-                        path,
-                        count,
-                    )| {
-                        let lane = Lane {
-                            row,
-                            steps,
-                            value,
-                            weights,
-                            reward_state,
-                            done,
-                            reward,
-                            info,
-                            observation,
-                            period_values: path,
-                            period_count: count,
-                        };
-                        shared.step_lane(lane, target);
-                    },
-                );
+                .for_each(|(episode, target, weights, observation, period_values)| {
+                    shared.step_lane(Lane { episode, weights, observation, period_values }, target)
+                });
         } else {
-            for lane in 0..self.batch {
-                let lane_state = Lane {
-                    row: &mut self.rows[lane],
-                    steps: &mut self.steps[lane],
-                    value: &mut self.values[lane],
-                    weights: &mut self.weights[lane * width..(lane + 1) * width],
-                    reward_state: &mut self.reward_states[lane],
-                    done: &mut self.done[lane],
-                    reward: &mut self.rewards[lane],
-                    info: &mut self.infos[lane],
-                    observation: &mut self.observations[lane * len..(lane + 1) * len],
-                    period_values: &mut self.period_values[lane * every..(lane + 1) * every],
-                    period_count: &mut self.period_counts[lane],
-                };
-                shared.step_lane(lane_state, &self.targets[lane * width..(lane + 1) * width]);
+            let lanes = self
+                .episodes
+                .iter_mut()
+                .zip(self.targets.chunks_exact(width))
+                .zip(self.weights.chunks_exact_mut(width))
+                .zip(self.observations.chunks_exact_mut(len))
+                .zip(self.period_values.chunks_exact_mut(every));
+            for ((((episode, target), weights), observation), period_values) in lanes {
+                shared.step_lane(Lane { episode, weights, observation, period_values }, target);
             }
         }
         Ok(())
@@ -319,20 +291,30 @@ impl BatchEnv {
         &self.observations[lane * self.observation_len..(lane + 1) * self.observation_len]
     }
 
-    pub fn rewards(&self) -> &[f64] {
-        &self.rewards
+    /// Every lane's reward for its last step, in lane order.
+    pub fn rewards(&self) -> impl ExactSizeIterator<Item = f64> + '_ {
+        self.episodes.iter().map(|e| e.reward)
     }
 
-    pub fn done(&self) -> &[bool] {
-        &self.done
+    pub fn reward(&self, lane: usize) -> f64 {
+        self.episodes[lane].reward
+    }
+
+    pub fn is_done(&self, lane: usize) -> bool {
+        self.episodes[lane].done
     }
 
     pub fn all_done(&self) -> bool {
-        self.done.iter().all(|&d| d)
+        self.episodes.iter().all(|e| e.done)
     }
 
-    pub fn infos(&self) -> &[StepInfo] {
-        &self.infos
+    /// What every lane's last step did, in lane order.
+    pub fn infos(&self) -> impl ExactSizeIterator<Item = &StepInfo> + '_ {
+        self.episodes.iter().map(|e| &e.info)
+    }
+
+    pub fn info(&self, lane: usize) -> &StepInfo {
+        &self.episodes[lane].info
     }
 
     /// Current weights of every lane, `[B][cash + assets]`: after price drift since the last
@@ -354,16 +336,16 @@ impl BatchEnv {
     /// Portfolio value at the close of every period the lane's last step moved through.
     pub fn period_values(&self, lane: usize) -> &[f64] {
         let every = self.settings.episode.rebalance_every;
-        &self.period_values[lane * every..lane * every + self.period_counts[lane]]
+        &self.period_values[lane * every..lane * every + self.episodes[lane].period_count]
     }
 
     pub fn lane_weights(&self, lane: usize) -> &[f64] {
         &self.weights[lane * self.width..(lane + 1) * self.width]
     }
 
-    /// Row each lane stands at: the close of its next decision.
-    pub fn rows(&self) -> &[usize] {
-        &self.rows
+    /// Row each lane stands at, in lane order: the close of its next decision.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.episodes.iter().map(|e| e.row)
     }
 }
 
@@ -379,19 +361,12 @@ struct Shared<'a> {
     settings: &'a EnvSettings,
 }
 
-/// One lane's slice of a batch's state.
+/// One lane's share of a batch's state.
 struct Lane<'a> {
-    row: &'a mut usize,
-    steps: &'a mut usize,
-    value: &'a mut f64,
+    episode: &'a mut Episode,
     weights: &'a mut [f64],
-    reward_state: &'a mut RewardState,
-    done: &'a mut bool,
-    reward: &'a mut f64,
-    info: &'a mut StepInfo,
     observation: &'a mut [f32],
     period_values: &'a mut [f64],
-    period_count: &'a mut usize,
 }
 
 impl Shared<'_> {
@@ -399,10 +374,11 @@ impl Shared<'_> {
         let weights = lane.weights;
         let mu = self.settings.costs.remainder_factor(weights, target);
         let turnover: f64 = weights[1..].iter().zip(&target[1..]).map(|(d, w)| (w - d).abs()).sum();
-        let value_before = *lane.value;
+        let episode = lane.episode;
+        let value_before = episode.value;
         weights.copy_from_slice(target);
 
-        let start = *lane.row;
+        let start = episode.row;
         let every = self.settings.episode.rebalance_every;
         let end = (start + every).min(self.range.last);
         let mut gross = 1.0;
@@ -415,16 +391,16 @@ impl Shared<'_> {
             gross *= growth;
             *value_at_close = value_before * mu * gross;
         }
-        *lane.period_count = end - start;
+        episode.period_count = end - start;
         let net = mu * gross;
         let value = value_before * mu * gross;
-        *lane.value = value;
-        *lane.row = end;
-        *lane.steps += 1;
-        *lane.reward = lane.reward_state.reward(&self.settings.reward, net, value);
+        episode.value = value;
+        episode.row = end;
+        episode.steps += 1;
+        episode.reward = episode.reward_state.reward(&self.settings.reward, net, value);
         let horizon = self.settings.episode.horizon;
-        *lane.done = end >= self.range.last || (horizon > 0 && *lane.steps >= horizon);
-        *lane.info = StepInfo {
+        episode.done = end >= self.range.last || (horizon > 0 && episode.steps >= horizon);
+        episode.info = StepInfo {
             value,
             gross_return: gross - 1.0,
             net_return: net - 1.0,
@@ -488,9 +464,9 @@ impl MarketEnv {
         self.inner.step(weights)?;
         Ok(Transition {
             observation: self.inner.observation(0),
-            reward: self.inner.rewards[0],
-            done: self.inner.done[0],
-            info: self.inner.infos[0],
+            reward: self.inner.reward(0),
+            done: self.inner.is_done(0),
+            info: *self.inner.info(0),
             weights: self.inner.lane_weights(0),
             target: self.inner.lane_target(0),
         })
@@ -505,7 +481,7 @@ impl MarketEnv {
     }
 
     pub fn row(&self) -> usize {
-        self.inner.rows[0]
+        self.inner.episodes[0].row
     }
 
     pub fn weights(&self) -> &[f64] {

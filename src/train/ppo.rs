@@ -114,7 +114,7 @@ impl Learner for PpoLearner {
             actions.extend(taken);
             values.extend_from_slice(&outputs.values);
             self.env.step(&step_actions).expect("sampled actions are valid weights");
-            rewards.extend_from_slice(self.env.rewards());
+            rewards.extend(self.env.rewards());
             if self.env.all_done() {
                 // Time limit: bootstrap from the final observation, then start new episodes.
                 let final_values =

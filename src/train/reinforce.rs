@@ -60,7 +60,7 @@ impl Learner for ReinforceLearner {
             observations.extend_from_slice(self.env.observations());
             actions.extend_from_slice(&step_actions);
             self.env.step(&step_actions).expect("sampled actions are valid weights");
-            rewards.extend_from_slice(self.env.rewards());
+            rewards.extend(self.env.rewards());
         }
         let samples = rewards.len();
         let returns = discounted_returns(&rewards, lanes, self.config.gamma);
