@@ -294,3 +294,12 @@ fn resume_continues_a_run_to_more_steps() {
     other.resume = true;
     assert!(train(other).unwrap_err().to_string().contains("cannot resume"));
 }
+
+#[test]
+fn a_folder_without_a_checkpoint_says_so_and_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = checkpoint::load_meta(dir.path()).unwrap_err();
+    assert!(matches!(error, checkpoint::CheckpointError::Missing { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("not a checkpoint folder") && message.contains("folio train"), "{message}");
+}

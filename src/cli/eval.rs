@@ -1,6 +1,6 @@
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::rebalance::RebalanceArgs;
 use super::train::print_metrics_table;
@@ -159,7 +159,7 @@ pub struct EvalArgs {
 }
 
 /// report.json, equity.csv, weights.csv and the pictures of one evaluation.
-fn write_outputs(out: &std::path::Path, evaluation: &crate::eval::evaluate::Evaluation) -> Result<()> {
+fn write_outputs(out: &Path, evaluation: &crate::eval::evaluate::Evaluation) -> Result<()> {
     let report_data = &evaluation.report;
     let logs: Vec<&crate::eval::backtest::BacktestLog> = evaluation.logs.iter().collect();
     report::write_json(&out.join("report.json"), report_data)?;
@@ -227,7 +227,7 @@ fn write_outputs(out: &std::path::Path, evaluation: &crate::eval::evaluate::Eval
 }
 
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
-pub(super) fn seed_folders(run: &std::path::Path) -> Vec<PathBuf> {
+pub(super) fn seed_folders(run: &Path) -> Vec<PathBuf> {
     let mut folders: Vec<(u64, PathBuf)> = std::fs::read_dir(run)
         .into_iter()
         .flatten()
@@ -240,6 +240,23 @@ pub(super) fn seed_folders(run: &std::path::Path) -> Vec<PathBuf> {
         .collect();
     folders.sort();
     folders.into_iter().map(|(_, path)| path).collect()
+}
+
+impl EvalArgs {
+    /// What these flags ask of the checkpoint in `dir` (the one given, or one seed of it).
+    fn request(&self, dir: &Path) -> Result<EvalRequest> {
+        Ok(EvalRequest {
+            checkpoint: dir.to_path_buf(),
+            weights: format!("{}.bpk", self.weights),
+            data: self.data.clone(),
+            from: self.from,
+            to: self.to,
+            cost: self.cost,
+            risk_profile: self.risk.resolve()?.map(|(profile, _)| profile),
+            device: self.device,
+            rebalance: self.rebalancing.rebalance,
+        })
+    }
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
@@ -263,21 +280,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn eval_rebalancing(args: EvalArgs) -> Result<()> {
-    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
-    let comparison = compare_rebalancing(
-        EvalRequest {
-            checkpoint: args.checkpoint.clone(),
-            weights: format!("{}.bpk", args.weights),
-            data: args.data,
-            from: args.from,
-            to: args.to,
-            cost: args.cost,
-            risk_profile,
-            device: args.device,
-            rebalance: RebalanceRule::Every,
-        },
-        &args.rebalancing.rules,
-    )?;
+    let request = EvalRequest { rebalance: RebalanceRule::Every, ..args.request(&args.checkpoint)? };
+    let comparison = compare_rebalancing(request, &args.rebalancing.rules)?;
     let out = args.out.unwrap_or_else(|| {
         args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
     });
@@ -287,20 +291,9 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
 /// median and spread of the agents' figures.
 fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
-    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
     let mut reports = Vec::new();
     for dir in &seeds {
-        let evaluation = evaluate(EvalRequest {
-            checkpoint: dir.clone(),
-            weights: format!("{}.bpk", args.weights),
-            data: args.data.clone(),
-            from: args.from,
-            to: args.to,
-            cost: args.cost,
-            risk_profile,
-            device: args.device,
-            rebalance: args.rebalancing.rebalance,
-        })?;
+        let evaluation = evaluate(args.request(dir)?)?;
         let out = default_output(dir, &evaluation.report);
         write_outputs(&out, &evaluation)?;
         reports.push(evaluation.report);
@@ -353,24 +346,13 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         "\nThe agents' median Sharpe ratio {median:.2} {} equal weight's {equal:.2}.",
         if median > equal { "beats" } else { "does not beat" }
     );
-    let folder = default_output(std::path::Path::new("<seed>"), first);
+    let folder = default_output(Path::new("<seed>"), first);
     println!("wrote each seed's report and pictures to {}", folder.display());
     Ok(())
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
-    let risk_profile = args.risk.resolve()?.map(|(profile, _)| profile);
-    let evaluation = evaluate(EvalRequest {
-        checkpoint: args.checkpoint.clone(),
-        weights: format!("{}.bpk", args.weights),
-        data: args.data,
-        from: args.from,
-        to: args.to,
-        cost: args.cost,
-        risk_profile,
-        device: args.device,
-        rebalance: args.rebalancing.rebalance,
-    })?;
+    let evaluation = evaluate(args.request(&args.checkpoint)?)?;
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
     write_outputs(&out, &evaluation)?;

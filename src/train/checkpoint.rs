@@ -35,6 +35,8 @@ pub enum CheckpointError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{} is not a checkpoint folder (it has no {META}): train one with `folio train`, which prints where it wrote it", dir.display())]
+    Missing { dir: PathBuf },
     #[error("{}: not a readable folio checkpoint: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
     #[error("checkpoint {} does not fit this data: {reason}", path.display())]
@@ -132,7 +134,10 @@ pub fn save_meta(dir: &Path, meta: &Meta) -> Result<(), CheckpointError> {
 
 pub fn load_meta(dir: &Path) -> Result<Meta, CheckpointError> {
     let path = dir.join(META);
-    let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
+    let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => CheckpointError::Missing { dir: dir.to_path_buf() },
+        _ => CheckpointError::Io { path: path.clone(), source },
+    })?;
     serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt { path, reason: e.to_string() })
 }
 
