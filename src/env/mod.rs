@@ -253,8 +253,8 @@ impl BatchEnv {
         let shared = Shared { market: &self.market, range: self.range, settings: &self.settings };
         let (width, len, every) = (self.width, self.observation_len, self.settings.episode.rebalance_every);
         if self.batch >= PARALLEL_MIN_LANES && rayon::current_num_threads() > 1 {
-            // Lanes are independent: step them on the current rayon pool, in chunks large
-            // enough that the fork-join costs less than the work.
+            // Lanes are independent and cost the same: step them on the current rayon pool,
+            // one chunk per thread, so a step forks once per thread and no more.
             (
                 self.episodes.par_iter_mut(),
                 self.targets.par_chunks_exact(width),
@@ -263,7 +263,7 @@ impl BatchEnv {
                 self.period_values.par_chunks_exact_mut(every),
             )
                 .into_par_iter()
-                .with_min_len(PARALLEL_MIN_LANES / 2)
+                .with_min_len(self.batch.div_ceil(rayon::current_num_threads()))
                 .for_each(|(episode, target, weights, observation, period_values)| {
                     shared.step_lane(Lane { episode, weights, observation, period_values }, target)
                 });
