@@ -159,6 +159,7 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
             device: DeviceChoice::Cpu,
             progress: None,
             registry: None,
+            rebalance: RebalanceRule::Every,
         })
         .unwrap()
     };
@@ -184,4 +185,48 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     assert!(serial.deflated_sharpe.is_some() && serial.backtest_overfitting.is_some());
     assert!(serial.verdict.contains("equal weight"));
     assert!(serial.overall.iter().all(|r| r.metrics.annual_cost_drag.is_finite()));
+}
+
+#[test]
+fn walk_forward_trades_every_policy_under_the_rebalancing_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = synthetic_env(dir.path());
+    let config = WalkForwardConfig {
+        mode: WindowMode::Rolling,
+        train_periods: 400,
+        validation_periods: 100,
+        test_periods: 150,
+        embargo: 5,
+        folds: 2,
+        seeds: 1,
+    };
+    let run = |rebalance: RebalanceRule| {
+        walk_forward(WalkForwardRequest {
+            env: env.clone(),
+            train: TrainConfig { steps: 1000, ..TrainConfig::default() },
+            config,
+            out: dir.path().join(rebalance.to_string().replace(':', "-")),
+            jobs: 1,
+            device: DeviceChoice::Cpu,
+            progress: None,
+            registry: None,
+            rebalance,
+        })
+        .unwrap()
+    };
+    let turnover = |report: &folio::eval::walk_forward::WalkForwardReport, policy: &str| {
+        let row = report.overall.iter().find(|r| r.policy.starts_with(policy)).expect(policy);
+        row.metrics.mean_turnover
+    };
+    let every = run(RebalanceRule::Every);
+    let monthly = run(RebalanceRule::Monthly);
+    assert_eq!(monthly.rebalance, RebalanceRule::Monthly);
+    // Equal weight trades back to its target each decision under `every`, once a month under
+    // `monthly`: less turnover per decision over the same stitched test windows (the drift a
+    // month adds up partly cancels, so less, not 21 times less).
+    let (daily_ew, monthly_ew) = (turnover(&every, "equal weight"), turnover(&monthly, "equal weight"));
+    assert!(daily_ew > 0.0 && monthly_ew < 0.8 * daily_ew, "equal weight {daily_ew} vs {monthly_ew}");
+    let (daily_agent, monthly_agent) = (turnover(&every, "agent"), turnover(&monthly, "agent"));
+    assert!(monthly_agent < daily_agent, "agent {daily_agent} vs {monthly_agent}");
+    assert_eq!(every.curves.labels, monthly.curves.labels);
 }

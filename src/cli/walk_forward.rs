@@ -3,6 +3,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 use super::train::{TrainSetup, default_jobs, min_track_record, print_metrics_table};
+use crate::eval::rebalance::RebalanceRule;
 use crate::eval::registry;
 use crate::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use crate::report::{self, plot};
@@ -28,6 +29,10 @@ pub struct WalkForwardArgs {
     /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
     registry: Option<PathBuf>,
+    /// When targets are traded in the test windows, as for `folio eval`: every (alias daily),
+    /// monthly, quarterly (dated data only) or band:X. The agents train as configured.
+    #[arg(long, default_value = "every")]
+    rebalance: RebalanceRule,
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
     /// Print the report as JSON.
@@ -61,6 +66,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         device: args.device,
         progress: multi,
         registry: Some(registry::resolve(args.registry)),
+        rebalance: args.rebalance,
     })?;
     write_outputs(&out, &report)?;
     if args.json {
@@ -129,10 +135,11 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
 
 fn print_summary(report: &WalkForwardReport) {
     println!(
-        "{} folds ({:?} training windows), {} seeds each:",
+        "{} folds ({:?} training windows), {} seeds each, rebalancing rule {}:",
         report.folds.len(),
         report.config.mode,
-        report.config.seeds
+        report.config.seeds,
+        report.rebalance
     );
     println!(
         "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>10}",
@@ -190,7 +197,7 @@ pub fn markdown(report: &WalkForwardReport) -> String {
     let mut md = String::new();
     md.push_str("# Walk-forward evaluation\n\n");
     md.push_str(&format!(
-        "Data `{}` (fingerprint `{}`); {:?} with {:?}, {} environment steps per training; {} folds, {:?} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold.\n\n",
+        "Data `{}` (fingerprint `{}`); {:?} with {:?}, {} environment steps per training; {} folds, {:?} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; rebalancing rule {} in the test windows.\n\n",
         report.data,
         report.data_fingerprint,
         report.train.algo,
@@ -202,7 +209,8 @@ pub fn markdown(report: &WalkForwardReport) -> String {
         report.config.validation_periods,
         report.config.test_periods,
         report.config.embargo,
-        report.config.seeds
+        report.config.seeds,
+        report.rebalance
     ));
     md.push_str(&format!("**Verdict.** {}\n\n", report.verdict));
     md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|\n");

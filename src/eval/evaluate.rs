@@ -14,7 +14,7 @@ use crate::eval::baselines;
 use crate::eval::collapse::{self, CollapseWarning};
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::eval::metrics::{Metrics, MetricsConfig};
-use crate::eval::rebalance::{RebalanceRule, Rebalanced, RuleResult, compare_rules};
+use crate::eval::rebalance::{RebalanceRule, RuleResult, all_under_rule, compare_rules};
 use crate::risk::RiskProfile;
 use crate::train::checkpoint::{self, Meta};
 use crate::train::{DeviceChoice, TrainError};
@@ -152,23 +152,6 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     })
 }
 
-/// Every policy traded under `rule` (the identity for [`RebalanceRule::Every`]).
-fn under_rule(
-    policies: Vec<Box<dyn Policy>>,
-    rule: RebalanceRule,
-    market: &Market,
-) -> Result<Vec<Box<dyn Policy>>, TrainError> {
-    if rule == RebalanceRule::Every {
-        return Ok(policies);
-    }
-    policies
-        .into_iter()
-        .map(
-            |p| Ok(Box::new(Rebalanced::new(p, rule, market).map_err(TrainError::Setup)?) as Box<dyn Policy>),
-        )
-        .collect()
-}
-
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     let Setup {
         meta,
@@ -184,7 +167,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         metrics_config,
         policies,
     } = prepare(&request)?;
-    let mut policies = under_rule(policies, request.rebalance, &market)?;
+    let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
     let mut logs = Vec::with_capacity(policies.len());
     for policy in policies.iter_mut() {
         logs.push(backtest(policy.as_mut(), &market, range, settings)?);
@@ -405,7 +388,7 @@ pub fn backtest_baselines(
     request: BaselineRequest,
 ) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
     let BaselineSetup { market, range, policies } = prepare_baselines(&request)?;
-    let mut policies = under_rule(policies, request.rebalance, &market)?;
+    let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let mut logs = Vec::new();
     for policy in policies.iter_mut() {

@@ -126,6 +126,29 @@ impl RebalanceRule {
     }
 }
 
+/// `policy` traded under `rule` (unchanged for [`RebalanceRule::Every`]). Fails when the rule
+/// cannot run on `market`.
+pub fn under_rule(
+    policy: Box<dyn Policy>,
+    rule: RebalanceRule,
+    market: &Market,
+) -> Result<Box<dyn Policy>, String> {
+    rule.check(market)?;
+    Ok(match rule {
+        RebalanceRule::Every => policy,
+        _ => Box::new(Rebalanced::new(policy, rule, market)?),
+    })
+}
+
+/// Every policy of `policies` under `rule`, see [`under_rule`].
+pub fn all_under_rule(
+    policies: Vec<Box<dyn Policy>>,
+    rule: RebalanceRule,
+    market: &Market,
+) -> Result<Vec<Box<dyn Policy>>, String> {
+    policies.into_iter().map(|p| under_rule(p, rule, market)).collect()
+}
+
 /// `inner` traded only when `rule` says so. Keeps `inner`'s name, so reports read the same.
 #[derive(Debug)]
 pub struct Rebalanced<P> {

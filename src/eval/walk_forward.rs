@@ -18,6 +18,7 @@ use crate::eval::baselines;
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::eval::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
 use crate::eval::overfitting;
+use crate::eval::rebalance::{RebalanceRule, all_under_rule, under_rule};
 use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::checkpoint::{self, BEST};
 use crate::train::{DeviceChoice, ProgressMode, TrainConfig, TrainError, TrainRequest, train};
@@ -181,6 +182,8 @@ pub struct WalkForwardReport {
     pub train: TrainConfig,
     pub data: String,
     pub data_fingerprint: String,
+    /// The rebalancing rule every policy traded under in the test windows.
+    pub rebalance: RebalanceRule,
     pub folds: Vec<FoldReport>,
     /// Stitched out-of-sample results: each seed's agent, then every baseline.
     pub overall: Vec<OverallRow>,
@@ -235,6 +238,8 @@ pub struct WalkForwardRequest {
     /// Trial registry: each seed is recorded there, and the Deflated Sharpe Ratio counts every
     /// trial it holds on this data. `None`: record nothing and count this run's seeds only.
     pub registry: Option<PathBuf>,
+    /// When every policy's targets are traded in the test windows (and the in-sample backtest).
+    pub rebalance: RebalanceRule,
 }
 
 struct TaskResult {
@@ -243,12 +248,22 @@ struct TaskResult {
 }
 
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, TrainError> {
-    let WalkForwardRequest { env, train: train_config, config, out, jobs, device, progress, registry } =
-        request;
+    let WalkForwardRequest {
+        env,
+        train: train_config,
+        config,
+        out,
+        jobs,
+        device,
+        progress,
+        registry,
+        rebalance,
+    } = request;
     if config.seeds == 0 {
         return Err(TrainError::Setup("walk_forward.seeds must be at least 1".into()));
     }
     let (full, _) = Market::from_config(&env)?;
+    rebalance.check(&full).map_err(TrainError::Setup)?;
     let index = full.panel.index.clone();
     let folds = make_folds(full.n_periods(), full.first_observable(), &config).map_err(TrainError::Setup)?;
     let settings = EnvSettings {
@@ -300,11 +315,12 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         let (meta, net) = checkpoint::load_agent(&dir, BEST, &device)?;
         let market =
             Arc::new(Market::new(full.panel.clone(), &env.features, Some(meta.normalizer.clone()), 0..0)?);
-        let mut agent =
-            AgentPolicy::new(format!("agent (seed {seed})"), net, meta.head, market.layout(), device);
+        let agent = AgentPolicy::new(format!("agent (seed {seed})"), net, meta.head, market.layout(), device);
+        let mut agent = under_rule(Box::new(agent), rebalance, &market).map_err(TrainError::Setup)?;
         let range = |(first, last): (usize, usize)| DecisionRange { first, last };
-        let in_sample = backtest(&mut agent, &market, range(fold.train), settings)?.metrics(&metrics_config);
-        let test_log = backtest(&mut agent, &market, range(fold.test), settings)?;
+        let in_sample =
+            backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&metrics_config);
+        let test_log = backtest(agent.as_mut(), &market, range(fold.test), settings)?;
         if let Some(bar) = &overall_bar {
             bar.inc(1);
         }
@@ -341,7 +357,8 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     for fold in &folds {
         let range = DecisionRange { first: fold.test.0, last: fold.test.1 };
         let mut logs = Vec::new();
-        for mut policy in baselines::all(&full, range).map_err(TrainError::Setup)? {
+        let policies = baselines::all(&full, range).map_err(TrainError::Setup)?;
+        for mut policy in all_under_rule(policies, rebalance, &full).map_err(TrainError::Setup)? {
             logs.push(backtest(policy.as_mut(), &full, range, settings)?);
         }
         baseline_logs.push(logs);
@@ -418,8 +435,15 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         MetricsSpread::of(&overall[..seeds.len()].iter().map(|r| &r.metrics).collect::<Vec<_>>());
     let median_checkpoints: Vec<PathBuf> =
         (0..folds.len()).map(|k| results[k * config.seeds + median].seed.checkpoint.clone()).collect();
-    let cost_sensitivity =
-        stitched_cost_sensitivity(&full, &folds, &median_checkpoints, settings, &metrics_config, device)?;
+    let cost_sensitivity = stitched_cost_sensitivity(
+        &full,
+        &folds,
+        &median_checkpoints,
+        settings,
+        rebalance,
+        &metrics_config,
+        device,
+    )?;
     // Every seed is a trial: the best one is what a careless search would report, so it is
     // the one the Deflated Sharpe Ratio judges, against the spread of all trials.
     // With a registry, the trials are every configuration and seed ever tried on this data.
@@ -519,6 +543,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         train: train_config,
         data: env.data.file.display().to_string(),
         data_fingerprint,
+        rebalance,
         folds: fold_reports,
         overall,
         median_seed: seeds[median],
@@ -542,6 +567,7 @@ fn stitched_cost_sensitivity(
     folds: &[Fold],
     checkpoints: &[PathBuf],
     settings: EnvSettings,
+    rebalance: RebalanceRule,
     metrics: &MetricsConfig,
     device: DeviceChoice,
 ) -> Result<CostSensitivity, TrainError> {
@@ -562,6 +588,7 @@ fn stitched_cost_sensitivity(
             Box::new(baselines::EqualWeight),
             Box::new(baselines::BuyAndHold::default()),
         ];
+        let policies = all_under_rule(policies, rebalance, &fold_market).map_err(TrainError::Setup)?;
         per_fold.push((fold_market, policies));
     }
     let names: Vec<String> = per_fold[0].1.iter().map(|p| p.name()).collect();
