@@ -11,7 +11,9 @@ use folio::data::{PricePanel, TimeIndex, write_prices};
 use folio::env::{CostConfig, DecisionRange, EnvSettings, Limits, Market, RewardConfig};
 use folio::eval::backtest::{BacktestLog, EqualWeight, MarketView, Policy, backtest};
 use folio::eval::baselines;
-use folio::eval::evaluate::{BaselineRequest, backtest_baselines, compare_baseline_rebalancing};
+use folio::eval::evaluate::{
+    BaselineRequest, agent_decisions, backtest_baselines, compare_baseline_rebalancing,
+};
 use folio::eval::metrics::MetricsConfig;
 use folio::eval::rebalance::{RebalanceRule, backtest_rebalanced, compare_rules};
 use folio::features::FeatureConfig;
@@ -290,4 +292,21 @@ fn a_comparison_covers_every_strategy_under_every_rule() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["rules"][2], "band:0.05");
     assert_eq!(json["results"][1]["rule"], "monthly");
+}
+
+#[test]
+fn collapse_detectors_read_the_agent_s_own_decisions_not_what_the_rule_let_it_trade() {
+    let (market, range) = synthetic_market(3);
+    assert!(
+        agent_decisions(&mut EqualWeight, RebalanceRule::Every, &market, range, settings(0.0))
+            .unwrap()
+            .is_none()
+    );
+    let own = agent_decisions(&mut EqualWeight, "quarterly".parse().unwrap(), &market, range, settings(0.0))
+        .unwrap()
+        .expect("a rule that holds needs the agent's own decisions");
+    let every = run("every", &market, range, 0.0);
+    let quarterly = run("quarterly", &market, range, 0.0);
+    assert_eq!(own.turnovers, every.turnovers);
+    assert!(trade_rows(&quarterly).len() < trade_rows(&own).len() / 10);
 }

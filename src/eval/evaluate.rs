@@ -152,6 +152,22 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     })
 }
 
+/// The agent's own decisions on `range`, for the collapse detectors, when `rule` would hide them:
+/// a rule that holds between trades makes any agent look as if it had stopped trading. `None`
+/// for [`RebalanceRule::Every`], whose backtest already shows them.
+pub fn agent_decisions(
+    agent: &mut dyn Policy,
+    rule: RebalanceRule,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+) -> Result<Option<BacktestLog>, TrainError> {
+    Ok(match rule {
+        RebalanceRule::Every => None,
+        _ => Some(backtest(agent, market, range, settings)?),
+    })
+}
+
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     let Setup {
         meta,
@@ -167,6 +183,8 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         metrics_config,
         policies,
     } = prepare(&request)?;
+    let mut policies = policies;
+    let own_decisions = agent_decisions(policies[0].as_mut(), request.rebalance, &market, range, settings)?;
     let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
     let mut logs = Vec::with_capacity(policies.len());
     for policy in policies.iter_mut() {
@@ -181,7 +199,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     let verdict = verdict(&results, warning.is_some());
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect();
-    let agent_warnings = collapse::detect(&logs[0], &columns);
+    let agent_warnings = collapse::detect(own_decisions.as_ref().unwrap_or(&logs[0]), &columns);
     let index = &market.panel.index;
     let report = EvalReport {
         checkpoint: request.checkpoint.clone(),

@@ -16,6 +16,7 @@ use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::eval::backtest::{BacktestLog, Policy, backtest};
 use crate::eval::baselines;
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
+use crate::eval::evaluate::agent_decisions;
 use crate::eval::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
 use crate::eval::overfitting;
 use crate::eval::rebalance::{RebalanceRule, all_under_rule, under_rule};
@@ -315,9 +316,11 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         let (meta, net) = checkpoint::load_agent(&dir, BEST, &device)?;
         let market =
             Arc::new(Market::new(full.panel.clone(), &env.features, Some(meta.normalizer.clone()), 0..0)?);
-        let agent = AgentPolicy::new(format!("agent (seed {seed})"), net, meta.head, market.layout(), device);
-        let mut agent = under_rule(Box::new(agent), rebalance, &market).map_err(TrainError::Setup)?;
+        let mut agent =
+            AgentPolicy::new(format!("agent (seed {seed})"), net, meta.head, market.layout(), device);
         let range = |(first, last): (usize, usize)| DecisionRange { first, last };
+        let own_decisions = agent_decisions(&mut agent, rebalance, &market, range(fold.test), settings)?;
+        let mut agent = under_rule(Box::new(agent), rebalance, &market).map_err(TrainError::Setup)?;
         let in_sample =
             backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&metrics_config);
         let test_log = backtest(agent.as_mut(), &market, range(fold.test), settings)?;
@@ -332,7 +335,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
                 validation_sharpe: outcome.validation.agent.sharpe,
                 out_of_sample: test_log.metrics(&metrics_config),
                 warnings: crate::eval::collapse::detect(
-                    &test_log,
+                    own_decisions.as_ref().unwrap_or(&test_log),
                     &std::iter::once("cash".to_string())
                         .chain(market.panel.assets.iter().cloned())
                         .collect::<Vec<_>>(),
