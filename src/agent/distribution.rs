@@ -76,24 +76,14 @@ pub const DEFAULT_MAX_CONCENTRATION: f64 = 1e3;
 /// `ln Gamma(x) = ln Gamma(z) - sum_{k=0..5} ln(x + k)`,
 /// `ln Gamma(z) ~ (z - 1/2) ln z - z + ln(2 pi) / 2 + 1/(12 z) - 1/(360 z^3) + 1/(1260 z^5)`.
 ///
-/// The product `x (x + 1) ... (x + 5)` is taken as a sum of logarithms so it cannot overflow.
+/// The product `x (x + 1) ... (x + 5)` is taken as the sum of the logarithms of two partial
+/// products, so it stays finite in f32 up to `x ~ 1e9` (concentrations are bounded far below).
 /// Truncation error is below 3e-9 for every `x > 0`. Computed in the tensor's dtype: in f32 the
 /// result carries rounding of about 1e-7 relative to `(z - 1/2) ln z` (measured at the test
 /// points: 2.5e-6 absolute at 3.7, 1.1e-5 at 100), in f64 only the truncation error remains. Not valid for
 /// `x <= 0` (NaN or infinities).
 pub fn lgamma<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let mut log_product = x.clone().log();
-    for k in 1..SHIFT {
-        log_product = log_product + x.clone().add_scalar(k as f64).log();
-    }
-    let z = x.add_scalar(SHIFT as f64);
-    let inv = z.clone().recip();
-    let inv2 = inv.clone() * inv.clone();
-    // 1/(12 z) - 1/(360 z^3) + 1/(1260 z^5) = (1/z) (1/12 + (1/z^2) (-1/360 + (1/z^2) / 1260)).
-    let series =
-        inv * (inv2.clone().div_scalar(1260.0).sub_scalar(1.0 / 360.0) * inv2).add_scalar(1.0 / 12.0);
-    let stirling = z.clone().sub_scalar(0.5) * z.clone().log() - z + series.add_scalar(HALF_LN_2PI);
-    stirling - log_product
+    Shifted::new(x).lgamma()
 }
 
 /// The digamma function `psi(x) = d/dx ln Gamma(x)` element-wise for `x > 0`, from differentiable
@@ -108,17 +98,60 @@ pub fn lgamma<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// Truncation error is below 3e-9 for every `x > 0`; in f32, rounding adds about 1e-7 relative.
 /// Not valid for `x <= 0`.
 pub fn digamma<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let mut reciprocal_sum = x.clone().recip();
-    for k in 1..SHIFT {
-        reciprocal_sum = reciprocal_sum + x.clone().add_scalar(k as f64).recip();
+    Shifted::new(x).digamma()
+}
+
+/// What [`lgamma`] and [`digamma`] of the same `x` share: the recurrence's terms through
+/// `q = x (x + 5)`, and `z = x + 6` with `ln z`, `1/z` and `1/z^2`. Each tensor op here is also a
+/// node of the backward pass, and on a PPO minibatch the ops, not the arithmetic, are the cost:
+/// sharing and pairing terms takes a Dirichlet's log-density and entropy from about 120 ops for
+/// these functions to about 80.
+struct Shifted<const D: usize> {
+    x: Tensor<D>,
+    x_plus_5: Tensor<D>,
+    q: Tensor<D>,
+    z: Tensor<D>,
+    log_z: Tensor<D>,
+    inv: Tensor<D>,
+    inv2: Tensor<D>,
+}
+
+impl<const D: usize> Shifted<D> {
+    fn new(x: Tensor<D>) -> Self {
+        let x_plus_5 = x.clone().add_scalar(5.0);
+        let q = x.clone() * x_plus_5.clone();
+        let z = x.clone().add_scalar(SHIFT as f64);
+        let inv = z.clone().recip();
+        let inv2 = inv.clone() * inv.clone();
+        Self { log_z: z.clone().log(), x, x_plus_5, q, z, inv, inv2 }
     }
-    let z = x.add_scalar(SHIFT as f64);
-    let inv = z.clone().recip();
-    let inv2 = inv.clone() * inv.clone();
-    // -1/(12 z^2) + 1/(120 z^4) - 1/(252 z^6) = (1/z^2) (-1/12 + (1/z^2) (1/120 - (1/z^2) / 252)).
-    let series = inv2.clone()
-        * (inv2.clone() * inv2.div_scalar(-252.0).add_scalar(1.0 / 120.0)).sub_scalar(1.0 / 12.0);
-    z.log() - inv.mul_scalar(0.5) + series - reciprocal_sum
+
+    fn lgamma(&self) -> Tensor<D> {
+        // ln(x (x + 1) ... (x + 5)) = ln q + ln((q + 4) (q + 6)): two logarithms of products
+        // that stay finite in f32 up to x ~ 1e9.
+        let q = self.q.clone();
+        let log_product = q.clone().log() + (q.clone().add_scalar(4.0) * q.add_scalar(6.0)).log();
+        let inv2 = self.inv2.clone();
+        // 1/(12 z) - 1/(360 z^3) + 1/(1260 z^5) = (1/z) (1/12 + (1/z^2) (-1/360 + (1/z^2) / 1260)).
+        let series = self.inv.clone()
+            * (inv2.clone().div_scalar(1260.0).sub_scalar(1.0 / 360.0) * inv2).add_scalar(1.0 / 12.0);
+        let z = self.z.clone();
+        let stirling = z.clone().sub_scalar(0.5) * self.log_z.clone() - z + series.add_scalar(HALF_LN_2PI);
+        stirling - log_product
+    }
+
+    fn digamma(&self) -> Tensor<D> {
+        // sum_{k=0..5} 1/(x + k), pairing k with 5 - k: each pair is (2 x + 5) / (q + c) with
+        // c = 0, 4, 6.
+        let q = self.q.clone();
+        let reciprocal_sum = (self.x_plus_5.clone() + self.x.clone())
+            * (q.clone().recip() + q.clone().add_scalar(4.0).recip() + q.add_scalar(6.0).recip());
+        let inv2 = self.inv2.clone();
+        // -1/(12 z^2) + 1/(120 z^4) - 1/(252 z^6) = (1/z^2) (-1/12 + (1/z^2) (1/120 - (1/z^2) / 252)).
+        let series = inv2.clone()
+            * (inv2.clone() * inv2.div_scalar(-252.0).add_scalar(1.0 / 120.0)).sub_scalar(1.0 / 12.0);
+        self.log_z.clone() - self.inv.clone().mul_scalar(0.5) + series - reciprocal_sum
+    }
 }
 
 /// A batch of Dirichlet distributions over the simplex `{x : x_i > 0, sum_i x_i = 1}` in `K`
@@ -187,11 +220,9 @@ impl Dirichlet {
 
     fn log_gamma_terms(&self) -> LogGammaTerms {
         let alpha0 = self.concentration.clone().sum_dim(1);
-        LogGammaTerms {
-            sum_lgamma: lgamma(self.concentration.clone()).sum_dim(1),
-            lgamma_alpha0: lgamma(alpha0.clone()),
-            alpha0,
-        }
+        let alpha = Shifted::new(self.concentration.clone());
+        let alpha0 = Shifted::new(alpha0);
+        LogGammaTerms { sum_lgamma: alpha.lgamma().sum_dim(1), lgamma_alpha0: alpha0.lgamma(), alpha, alpha0 }
     }
 
     fn log_prob_with(&self, terms: &LogGammaTerms, x: Tensor<2>) -> Tensor<1> {
@@ -211,8 +242,8 @@ impl Dirichlet {
         let alpha = self.concentration.clone();
         let k = alpha.dims()[1] as f64;
         let log_beta = terms.sum_lgamma - terms.lgamma_alpha0;
-        let total = terms.alpha0.clone().sub_scalar(k) * digamma(terms.alpha0);
-        let per_component = (alpha.clone().sub_scalar(1.0) * digamma(alpha)).sum_dim(1);
+        let total = terms.alpha0.x.clone().sub_scalar(k) * terms.alpha0.digamma();
+        let per_component = (alpha.sub_scalar(1.0) * terms.alpha.digamma()).sum_dim(1);
         (log_beta + total - per_component).squeeze_dim::<1>(1)
     }
 
@@ -225,11 +256,13 @@ impl Dirichlet {
     }
 }
 
-/// Per row, shape `[batch, 1]`: `sum_i ln Gamma(alpha_i)`, `ln Gamma(alpha_0)` and `alpha_0`.
+/// Per row, shape `[batch, 1]`: `sum_i ln Gamma(alpha_i)` and `ln Gamma(alpha_0)`; and the
+/// shifted concentrations and their sum, from which the entropy takes its digammas.
 struct LogGammaTerms {
     sum_lgamma: Tensor<2>,
     lgamma_alpha0: Tensor<2>,
-    alpha0: Tensor<2>,
+    alpha: Shifted<2>,
+    alpha0: Shifted<2>,
 }
 
 /// Concentrations from a policy head's raw outputs: `alpha = min(softplus(logits) + min, max)`,
