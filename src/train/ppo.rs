@@ -93,7 +93,7 @@ impl Learner for PpoLearner {
         let samples = cfg.rollout_steps * lanes;
         let mut observations = Vec::with_capacity(samples * len);
         let mut actions = Vec::with_capacity(samples * width);
-        let mut old_log_probs = Vec::with_capacity(samples);
+        let mut concentrations = Vec::with_capacity(samples * width);
         let mut values = Vec::with_capacity(samples);
         let mut rewards = Vec::with_capacity(samples);
         let mut next_values = vec![0.0f32; samples];
@@ -102,16 +102,9 @@ impl Learner for PpoLearner {
         for step in 0..cfg.rollout_steps {
             let outputs = policy_outputs(&acting, &self.head, self.env.observations(), lanes, &inference);
             sample_actions(&outputs.concentrations, width, rng, &mut step_actions);
-            let taken: Vec<f32> = step_actions.iter().map(|&a| a as f32).collect();
-            let alpha =
-                Tensor::<2>::from_data(TensorData::new(outputs.concentrations, [lanes, width]), &inference);
-            let taken_tensor =
-                Tensor::<2>::from_data(TensorData::new(taken.clone(), [lanes, width]), &inference);
-            let log_prob = crate::agent::distribution::Dirichlet::new(alpha).log_prob(taken_tensor);
-            old_log_probs
-                .extend(log_prob.into_data().convert::<f32>().try_into_vec::<f32>().expect("float data"));
+            concentrations.extend_from_slice(&outputs.concentrations);
             observations.extend_from_slice(self.env.observations());
-            actions.extend(taken);
+            actions.extend(step_actions.iter().map(|&a| a as f32));
             values.extend_from_slice(&outputs.values);
             self.env.step(&step_actions).expect("sampled actions are valid weights");
             rewards.extend(self.env.rewards());
@@ -133,6 +126,15 @@ impl Learner for PpoLearner {
                 next_values[i] = if i + lanes < samples { values[i + lanes] } else { last_values[i % lanes] };
             }
         }
+        // The behaviour policy's log-densities, in one pass over the rollout rather than a chain
+        // of small ops at every step.
+        let old_log_probs = {
+            let alpha = Tensor::<2>::from_data(TensorData::new(concentrations, [samples, width]), &inference);
+            let taken =
+                Tensor::<2>::from_data(TensorData::new(actions.clone(), [samples, width]), &inference);
+            let log_prob = crate::agent::distribution::Dirichlet::new(alpha).log_prob(taken);
+            log_prob.into_data().convert::<f32>().try_into_vec::<f32>().expect("float data")
+        };
         let advantages =
             gae(&rewards, &values, &next_values, &episode_ends, lanes, cfg.gamma, cfg.gae_lambda);
         let returns: Vec<f32> = advantages.iter().zip(&values).map(|(a, v)| a + v).collect();
