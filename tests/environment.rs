@@ -253,7 +253,7 @@ fn lanes_stepped_in_parallel_match_lanes_stepped_in_a_loop_bit_for_bit() {
     let (returns, _) = generate_log_returns(&config);
     let panel = panel_from_log_returns(&returns, config.start, "S");
     let market = Arc::new(
-        Market::new(panel, &FeatureConfig { window: 10, ..FeatureConfig::default() }, None, 0..300).unwrap(),
+        Market::new(panel, &FeatureConfig { window: 40, ..FeatureConfig::default() }, None, 0..300).unwrap(),
     );
     let range = market.decision_range(&Span::default(), 0).unwrap();
     let settings = EnvSettings {
@@ -262,6 +262,11 @@ fn lanes_stepped_in_parallel_match_lanes_stepped_in_a_loop_bit_for_bit() {
         ..settings(CostConfig::default(), 2)
     };
     let lanes = 2 * folio::env::PARALLEL_MIN_LANES + 3;
+    let width = market.n_assets() + 1;
+    assert!(
+        market.layout().len() >= folio::env::PARALLEL_MIN_OBSERVATION_PER_WEIGHT * width,
+        "the observation must be large enough for the batch to step in parallel"
+    );
     // Every lane its own action, so that a lane stepped with another's action would show.
     let actions: Vec<f64> = (0..lanes)
         .flat_map(|lane| {
