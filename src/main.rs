@@ -1,5 +1,9 @@
 use std::process::ExitCode;
 
+// Why this allocator: see its entry in Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match folio::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
