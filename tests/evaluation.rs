@@ -104,15 +104,9 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     };
     train(request).unwrap();
     let request = |from: Option<Stamp>, to: Option<Stamp>| EvalRequest {
-        checkpoint: checkpoint.clone(),
-        weights: "best.bpk".into(),
-        data: None,
         from,
         to,
-        cost: None,
-        risk_profile: None,
-        device: DeviceChoice::Cpu,
-        rebalance: RebalanceRule::Every,
+        ..EvalRequest::new(checkpoint.clone())
     };
     let test = evaluate(request(None, None)).unwrap();
     let report = &test.report;

@@ -15,7 +15,6 @@ use folio::eval::evaluate::{EvalRequest, evaluate};
 use folio::eval::explain::{
     ExplainRequest, Explainer, Method, PeriodSummary, baseline_observation, explain, group_names,
 };
-use folio::eval::rebalance::RebalanceRule;
 use folio::features::{Feature, FeatureConfig};
 use folio::train::{DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
 
@@ -290,18 +289,7 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     assert_eq!(report.outputs.len(), 4);
     let decision = report.decision.as_ref().unwrap();
     assert_eq!((decision.date.as_str(), decision.note.as_ref()), (dates[450].to_string().as_str(), None));
-    let evaluation = evaluate(EvalRequest {
-        checkpoint: checkpoint.clone(),
-        weights: "best.bpk".into(),
-        data: None,
-        from: None,
-        to: None,
-        cost: None,
-        risk_profile: None,
-        device: DeviceChoice::Cpu,
-        rebalance: RebalanceRule::Every,
-    })
-    .unwrap();
+    let evaluation = evaluate(EvalRequest::new(checkpoint.clone())).unwrap();
     let held = &evaluation.logs[0].weights[450 - 400];
     for (got, want) in decision.explanation.weights.iter().zip(held) {
         assert!((got - want).abs() < 1e-6, "explained weight {got} vs eval's {want}");

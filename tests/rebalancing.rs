@@ -11,11 +11,9 @@ use folio::data::{PricePanel, TimeIndex, write_prices};
 use folio::env::{CostConfig, DecisionRange, EnvSettings, Limits, Market, RewardConfig};
 use folio::eval::backtest::{BacktestLog, EqualWeight, MarketView, Policy, backtest};
 use folio::eval::baselines;
-use folio::eval::evaluate::{
-    BaselineRequest, agent_decisions, backtest_baselines, compare_baseline_rebalancing,
-};
+use folio::eval::evaluate::{BaselineRequest, backtest_baselines, compare_baseline_rebalancing};
 use folio::eval::metrics::MetricsConfig;
-use folio::eval::rebalance::{RebalanceRule, backtest_rebalanced, compare_rules};
+use folio::eval::rebalance::{RebalanceRule, agent_decisions, backtest_rebalanced, compare_rules};
 use folio::features::FeatureConfig;
 
 /// Asset A never moves; asset B goes 1.0, 1.1, 1.2, 1.3, 1.3, 1.0, 1.05, 1.0, 0.9. Decisions at

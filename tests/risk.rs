@@ -11,7 +11,6 @@ use folio::data::{Stamp, write_prices};
 use folio::env::limits::project_tensor;
 use folio::env::{CostConfig, EnvSettings, Limits, Market, MarketEnv, RewardConfig};
 use folio::eval::evaluate::{EvalRequest, evaluate};
-use folio::eval::rebalance::RebalanceRule;
 use folio::eval::registry::config_hash;
 use folio::features::{Feature, FeatureConfig};
 use folio::risk::{Questionnaire, RiskProfile};
@@ -393,18 +392,7 @@ fn training_under_the_conservative_profile_keeps_every_evaluated_decision_within
             progress: ProgressMode::Hidden,
         })
         .unwrap();
-        let evaluation = evaluate(EvalRequest {
-            checkpoint: out.clone(),
-            weights: "best.bpk".into(),
-            data: None,
-            from: None,
-            to: None,
-            cost: None,
-            risk_profile: None,
-            device: DeviceChoice::Cpu,
-            rebalance: RebalanceRule::Every,
-        })
-        .unwrap();
+        let evaluation = evaluate(EvalRequest::new(out.clone())).unwrap();
         let report = &evaluation.report;
         assert_eq!(
             report.limits, limits,
@@ -418,18 +406,9 @@ fn training_under_the_conservative_profile_keeps_every_evaluated_decision_within
             }
         }
         // Overriding the profile at evaluation changes the limits everyone trades under.
-        let aggressive = evaluate(EvalRequest {
-            checkpoint: out,
-            weights: "best.bpk".into(),
-            data: None,
-            from: None,
-            to: None,
-            cost: None,
-            risk_profile: Some(RiskProfile::Aggressive),
-            device: DeviceChoice::Cpu,
-            rebalance: RebalanceRule::Every,
-        })
-        .unwrap();
+        let aggressive =
+            evaluate(EvalRequest { risk_profile: Some(RiskProfile::Aggressive), ..EvalRequest::new(out) })
+                .unwrap();
         assert_eq!(aggressive.report.limits, RiskProfile::Aggressive.limits());
         assert!(aggressive.report.limits_applied.contains("overriding"));
     }

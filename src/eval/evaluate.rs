@@ -14,7 +14,7 @@ use crate::eval::baselines;
 use crate::eval::collapse::{self, CollapseWarning};
 use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::eval::metrics::{Metrics, MetricsConfig};
-use crate::eval::rebalance::{RebalanceRule, RuleResult, all_under_rule, compare_rules};
+use crate::eval::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
 use crate::risk::RiskProfile;
 use crate::train::checkpoint::{self, Meta};
 use crate::train::{DeviceChoice, TrainError};
@@ -35,6 +35,24 @@ pub struct EvalRequest {
     pub device: DeviceChoice,
     /// When the policies' targets are traded; [`RebalanceRule::Every`] is every decision.
     pub rebalance: RebalanceRule,
+}
+
+impl EvalRequest {
+    /// The checkpoint's best weights on its config's test period, on the CPU, as trained: no
+    /// other data, cost or limits, trading at every decision. What `folio eval` does unasked.
+    pub fn new(checkpoint: PathBuf) -> Self {
+        Self {
+            checkpoint,
+            weights: checkpoint::BEST.into(),
+            data: None,
+            from: None,
+            to: None,
+            cost: None,
+            risk_profile: None,
+            device: DeviceChoice::Cpu,
+            rebalance: RebalanceRule::Every,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,22 +170,6 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     })
 }
 
-/// The agent's own decisions on `range`, for the collapse detectors, when `rule` would hide them:
-/// a rule that holds between trades makes any agent look as if it had stopped trading. `None`
-/// for [`RebalanceRule::Every`], whose backtest already shows them.
-pub fn agent_decisions(
-    agent: &mut dyn Policy,
-    rule: RebalanceRule,
-    market: &Arc<Market>,
-    range: DecisionRange,
-    settings: EnvSettings,
-) -> Result<Option<BacktestLog>, TrainError> {
-    Ok(match rule {
-        RebalanceRule::Every => None,
-        _ => Some(backtest(agent, market, range, settings)?),
-    })
-}
-
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     let Setup {
         meta,
@@ -181,9 +183,8 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         risk_profile,
         limits_applied,
         metrics_config,
-        policies,
+        mut policies,
     } = prepare(&request)?;
-    let mut policies = policies;
     let own_decisions = agent_decisions(policies[0].as_mut(), request.rebalance, &market, range, settings)?;
     let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
     let mut logs = Vec::with_capacity(policies.len());

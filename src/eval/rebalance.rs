@@ -140,6 +140,22 @@ pub fn under_rule(
     })
 }
 
+/// The agent's own decisions on `range`, for the collapse detectors, when `rule` would hide them:
+/// a rule that holds between trades makes any agent look as if it had stopped trading. `None`
+/// for [`RebalanceRule::Every`], whose backtest already shows them.
+pub fn agent_decisions(
+    agent: &mut dyn Policy,
+    rule: RebalanceRule,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+) -> Result<Option<BacktestLog>, EnvError> {
+    Ok(match rule {
+        RebalanceRule::Every => None,
+        _ => Some(backtest(agent, market, range, settings)?),
+    })
+}
+
 /// Every policy of `policies` under `rule`, see [`under_rule`].
 pub fn all_under_rule(
     policies: Vec<Box<dyn Policy>>,
