@@ -70,7 +70,6 @@ pub struct BatchEnv {
     range: DecisionRange,
     settings: EnvSettings,
     rng: StdRng,
-    batch: usize,
     width: usize,
     observation_len: usize,
     episodes: Vec<Episode>,
@@ -159,7 +158,6 @@ impl BatchEnv {
             range,
             settings,
             rng: StdRng::seed_from_u64(seed),
-            batch,
             width,
             observation_len,
             // Done until `reset`: stepping a batch that was never reset is an error.
@@ -185,7 +183,7 @@ impl BatchEnv {
     }
 
     pub fn batch(&self) -> usize {
-        self.batch
+        self.episodes.len()
     }
 
     /// Length of one action: cash plus every asset.
@@ -200,7 +198,7 @@ impl BatchEnv {
     /// Start a new episode in every lane: all in cash with value 1, at a random start that
     /// leaves room for the horizon (or at the range's start when the horizon is 0).
     pub fn reset(&mut self) -> &[f32] {
-        for lane in 0..self.batch {
+        for lane in 0..self.batch() {
             self.reset_lane(lane);
         }
         &self.observations
@@ -226,11 +224,11 @@ impl BatchEnv {
     /// allocation limits. All actions are checked before any lane moves, so an invalid one
     /// leaves the batch untouched.
     pub fn step(&mut self, actions: &[f64]) -> Result<(), EnvError> {
-        if actions.len() != self.batch * self.width {
+        if actions.len() != self.batch() * self.width {
             return Err(EnvError::InvalidAction(format!(
                 "expected {} weights ({} episodes x (cash + {} assets)), got {}",
-                self.batch * self.width,
-                self.batch,
+                self.batch() * self.width,
+                self.batch(),
                 self.width - 1,
                 actions.len()
             )));
@@ -239,7 +237,7 @@ impl BatchEnv {
             if self.episodes[lane].done {
                 return Err(EnvError::EpisodeOver);
             }
-            validate_action(action).map_err(|reason| match self.batch {
+            validate_action(action).map_err(|reason| match self.batch() {
                 1 => EnvError::InvalidAction(reason),
                 _ => EnvError::InvalidAction(format!("episode {lane}: {reason}")),
             })?;
@@ -252,9 +250,9 @@ impl BatchEnv {
         }
         let shared = Shared { market: &self.market, range: self.range, settings: &self.settings };
         let (width, len, every) = (self.width, self.observation_len, self.settings.episode.rebalance_every);
-        let parallel = self.batch >= PARALLEL_MIN_LANES
-            && self.observation_len >= PARALLEL_MIN_OBSERVATION_PER_WEIGHT * width
-            && rayon::current_num_threads() > 1;
+        let (lanes, threads) = (self.batch(), rayon::current_num_threads());
+        let parallel =
+            lanes >= PARALLEL_MIN_LANES && len >= PARALLEL_MIN_OBSERVATION_PER_WEIGHT * width && threads > 1;
         if parallel {
             // Lanes are independent and cost the same: step them on the current rayon pool,
             // one chunk per thread, so a step forks once per thread and no more.
@@ -266,7 +264,7 @@ impl BatchEnv {
                 self.period_values.par_chunks_exact_mut(every),
             )
                 .into_par_iter()
-                .with_min_len(self.batch.div_ceil(rayon::current_num_threads()))
+                .with_min_len(lanes.div_ceil(threads))
                 .for_each(|(episode, target, weights, observation, period_values)| {
                     shared.step_lane(Lane { episode, weights, observation, period_values }, target)
                 });

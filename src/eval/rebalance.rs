@@ -133,7 +133,6 @@ pub fn under_rule(
     rule: RebalanceRule,
     market: &Market,
 ) -> Result<Box<dyn Policy>, String> {
-    rule.check(market)?;
     Ok(match rule {
         RebalanceRule::Every => policy,
         _ => Box::new(Rebalanced::new(policy, rule, market)?),
