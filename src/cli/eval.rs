@@ -243,10 +243,10 @@ pub(super) fn seed_folders(run: &Path) -> Vec<PathBuf> {
 }
 
 impl EvalArgs {
-    /// What these flags ask of the checkpoint in `dir` (the one given, or one seed of it).
-    fn request(&self, dir: &Path) -> Result<EvalRequest> {
+    /// What these flags ask of `--checkpoint`.
+    fn request(&self) -> Result<EvalRequest> {
         Ok(EvalRequest {
-            checkpoint: dir.to_path_buf(),
+            checkpoint: self.checkpoint.clone(),
             weights: format!("{}.bpk", self.weights),
             data: self.data.clone(),
             from: self.from,
@@ -280,7 +280,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn eval_rebalancing(args: EvalArgs) -> Result<()> {
-    let request = EvalRequest { rebalance: RebalanceRule::Every, ..args.request(&args.checkpoint)? };
+    let request = EvalRequest { rebalance: RebalanceRule::Every, ..args.request()? };
     let comparison = compare_rebalancing(request, &args.rebalancing.rules)?;
     let out = args.out.unwrap_or_else(|| {
         args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
@@ -291,9 +291,11 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
 /// median and spread of the agents' figures.
 fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
+    // One request for every seed (a questionnaire is read once), each pointed at its folder.
+    let request = args.request()?;
     let mut reports = Vec::new();
     for dir in &seeds {
-        let evaluation = evaluate(args.request(dir)?)?;
+        let evaluation = evaluate(EvalRequest { checkpoint: dir.clone(), ..request.clone() })?;
         let out = default_output(dir, &evaluation.report);
         write_outputs(&out, &evaluation)?;
         reports.push(evaluation.report);
@@ -352,7 +354,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
-    let evaluation = evaluate(args.request(&args.checkpoint)?)?;
+    let evaluation = evaluate(args.request()?)?;
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
     write_outputs(&out, &evaluation)?;

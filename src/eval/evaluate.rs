@@ -19,6 +19,7 @@ use crate::risk::RiskProfile;
 use crate::train::checkpoint::{self, Meta};
 use crate::train::{DeviceChoice, TrainError};
 
+#[derive(Debug, Clone)]
 pub struct EvalRequest {
     pub checkpoint: PathBuf,
     /// `best.bpk` or `last.bpk`.
