@@ -8,7 +8,7 @@
 //! on the current rayon pool).
 
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 use rand::{SeedableRng, rngs::StdRng};
@@ -230,7 +230,7 @@ impl BenchTrainer {
         Ok(Self {
             learner,
             net: Some(config.net.init_seeded(market.layout(), &device, 0)),
-            optimizer: AdamConfig::new().init(),
+            optimizer: crate::train::adam::adam_for(&device),
             rng: StdRng::seed_from_u64(0),
             learning_rate: config.learning_rate,
         })
@@ -296,7 +296,7 @@ pub fn mlp_step_ms(steps: usize, threads: usize) -> f64 {
             l2: LinearConfig::new(64, 64).init(&device),
             l3: LinearConfig::new(64, 21).init(&device),
         };
-        let mut optimizer = AdamConfig::new().init();
+        let mut optimizer = crate::train::adam::adam_for(&device);
         let x = Tensor::<2>::random([256, 1000], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let r = Tensor::<2>::random([256, 21], burn::tensor::Distribution::Normal(0.0, 0.01), &device);
         let mut step = |net: Mlp| {

@@ -2,6 +2,7 @@
 //! validates on a period training never sees, keeps the best and last checkpoints, stops early,
 //! schedules the learning rate, logs every update and refuses to continue from a diverged state.
 
+pub mod adam;
 pub mod checkpoint;
 pub mod config;
 mod direct;
@@ -15,7 +16,7 @@ pub use direct::DirectObjective;
 pub use ppo::gae;
 pub use rollout::discounted_returns;
 
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{SeedableRng, rngs::StdRng};
@@ -280,7 +281,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     let device = device.device()?;
     let train_device = device.clone().autodiff();
     let mut net = config.net.init_seeded(layout, &train_device, config.seed);
-    let mut optimizer = AdamConfig::new().init();
+    let mut optimizer = adam::adam_for(&train_device);
     let label = |r: DecisionRange| (market.panel.index.label(r.first), market.panel.index.label(r.last));
     let mut meta = Meta {
         folio_version: env!("CARGO_PKG_VERSION").to_string(),
