@@ -33,6 +33,29 @@ impl ActionHead {
         }
     }
 
+    /// The Dirichlet head's concentrations from host scores, in f64, with each one's slope
+    /// `d alpha / d score`: the same map as [`concentration_from_logits`] (burn's softplus,
+    /// linear above 20, then the bounds), for training steps that differentiate on the host.
+    ///
+    /// # Panics
+    /// For a softmax head, which has no distribution.
+    pub fn concentrations_on_host(&self, scores: &[f32], alpha: &mut [f64], slope: &mut [f64]) {
+        let ActionHead::Dirichlet { min_concentration, max_concentration } = *self else {
+            panic!("a softmax head has no distribution")
+        };
+        for ((&score, a), d) in scores.iter().zip(alpha.iter_mut()).zip(slope.iter_mut()) {
+            let score = f64::from(score);
+            let (softplus, softplus_slope) = if score > SOFTPLUS_LINEAR_ABOVE {
+                (score, 1.0)
+            } else {
+                (score.exp().ln_1p(), 1.0 / (1.0 + (-score).exp()))
+            };
+            let value = softplus + min_concentration;
+            (*a, *d) =
+                if value > max_concentration { (max_concentration, 0.0) } else { (value, softplus_slope) };
+        }
+    }
+
     pub fn distribution(&self, scores: Tensor<2>) -> Dirichlet {
         match *self {
             ActionHead::Dirichlet { min_concentration, max_concentration } => {
@@ -42,6 +65,9 @@ impl ActionHead {
         }
     }
 }
+
+/// Where burn's softplus (default threshold) switches to the identity.
+const SOFTPLUS_LINEAR_ABOVE: f64 = 20.0;
 
 /// Flat host observations `[batch][layout.len()]` as a tensor on `device`.
 pub fn observations_tensor(observations: &[f32], batch: usize, device: &Device) -> Tensor<2> {

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod config;
 mod direct;
 mod ppo;
+mod ppo_loss;
 mod reinforce;
 mod rollout;
 mod step;

@@ -8,17 +8,21 @@
 //! Episodes end only by their horizon or the data's end, a time limit rather than a terminal
 //! state: the value of the final observation is bootstrapped, and GAE stops at the boundary.
 
-use burn::optim::ModuleOptimizer;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::config::PpoConfig;
-use super::rollout::{gather_rows, policy_outputs, sample_actions, standardize, vector};
-use super::step::{Divergence, optimizer_step};
+use super::ppo_loss::{
+    PolicyBatch, PolicyObjective, Scratch, ValueObjective, policy_objective, pullback, total_loss,
+    value_objective,
+};
+use super::rollout::{Acting, gather_rows, policy_outputs, sample_actions, standardize};
+use super::step::{Divergence, clip_and_step, merge_gradients};
 use super::{Learner, UpdateStats};
-use crate::agent::ActionHead;
 use crate::agent::network::PolicyNet;
+use crate::agent::{ActionHead, to_host};
 use crate::env::BatchEnv;
 
 pub struct PpoLearner {
@@ -89,11 +93,11 @@ impl Learner for PpoLearner {
         }
 
         // Rollout.
-        let acting = net.valid();
+        let acting = Acting::new(&net);
         let samples = cfg.rollout_steps * lanes;
         let mut observations = Vec::with_capacity(samples * len);
         let mut actions = Vec::with_capacity(samples * width);
-        let mut concentrations = Vec::with_capacity(samples * width);
+        let mut scores = Vec::with_capacity(samples * width);
         let mut values = Vec::with_capacity(samples);
         let mut rewards = Vec::with_capacity(samples);
         let mut next_values = vec![0.0f32; samples];
@@ -102,7 +106,7 @@ impl Learner for PpoLearner {
         for step in 0..cfg.rollout_steps {
             let outputs = policy_outputs(&acting, &self.head, self.env.observations(), lanes, &inference);
             sample_actions(&outputs.concentrations, width, rng, &mut step_actions);
-            concentrations.extend_from_slice(&outputs.concentrations);
+            scores.extend_from_slice(&outputs.scores);
             observations.extend_from_slice(self.env.observations());
             actions.extend(step_actions.iter().map(|&a| a as f32));
             values.extend_from_slice(&outputs.values);
@@ -126,15 +130,13 @@ impl Learner for PpoLearner {
                 next_values[i] = if i + lanes < samples { values[i + lanes] } else { last_values[i % lanes] };
             }
         }
-        // The behaviour policy's log-densities, in one pass over the rollout rather than a chain
-        // of small ops at every step.
-        let old_log_probs = {
-            let alpha = Tensor::<2>::from_data(TensorData::new(concentrations, [samples, width]), &inference);
-            let taken =
-                Tensor::<2>::from_data(TensorData::new(actions.clone(), [samples, width]), &inference);
-            let log_prob = crate::agent::distribution::Dirichlet::new(alpha).log_prob(taken);
-            log_prob.into_data().convert::<f32>().try_into_vec::<f32>().expect("float data")
-        };
+        // The behaviour policy's log-densities, by the same host arithmetic as the minibatches'.
+        let mut scratch = Scratch::default();
+        let old_log_probs: Vec<f32> = scores
+            .chunks_exact(width)
+            .zip(actions.chunks_exact(width))
+            .map(|(row_scores, action)| scratch.log_prob(&self.head, row_scores, action) as f32)
+            .collect();
         let advantages =
             gae(&rewards, &values, &next_values, &episode_ends, lanes, cfg.gamma, cfg.gae_lambda);
         let returns: Vec<f32> = advantages.iter().zip(&values).map(|(a, v)| a + v).collect();
@@ -149,46 +151,45 @@ impl Learner for PpoLearner {
             order.shuffle(rng);
             for chunk in order.chunks(minibatch) {
                 let input = gather_rows(&observations, len, chunk, &device);
-                let taken = gather_rows(&actions, width, chunk, &device);
-                let old = vector(chunk.iter().map(|&i| old_log_probs[i]).collect(), &device);
-                let mut adv: Vec<f32> = chunk.iter().map(|&i| advantages[i]).collect();
+                let pick = |source: &[f32]| chunk.iter().map(|&i| source[i]).collect::<Vec<f32>>();
+                let pick_rows = |source: &[f32]| {
+                    chunk
+                        .iter()
+                        .flat_map(|&i| &source[i * width..(i + 1) * width])
+                        .copied()
+                        .collect::<Vec<f32>>()
+                };
+                let mut adv = pick(&advantages);
                 standardize(&mut adv);
-                let adv = vector(adv, &device);
-                let target = vector(chunk.iter().map(|&i| returns[i]).collect(), &device);
 
-                let (scores, value) = net.forward(input);
-                let distribution = self.head.distribution(scores);
-                let (log_prob, entropy) = distribution.log_prob_and_entropy(taken);
-                let log_ratio = log_prob - old;
-                let ratio = log_ratio.clone().exp();
-                let unclipped = ratio.clone() * adv.clone();
-                let clipped_ratio = ratio.clone().clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * adv;
-                let policy_loss = unclipped.min_pair(clipped_ratio).mean().neg();
-                let value_loss = (value - target).powi_scalar(2).mean().mul_scalar(0.5);
-                let entropy = entropy.mean();
-                let loss = policy_loss.clone() + value_loss.clone().mul_scalar(cfg.value_coef)
-                    - entropy.clone().mul_scalar(cfg.entropy_coef);
-
-                let ratio_host =
-                    ratio.detach().into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
-                let log_ratio_host = log_ratio
-                    .detach()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("float data");
-                kls.push(
-                    ratio_host.iter().zip(&log_ratio_host).map(|(r, l)| ((r - 1.0) - l) as f64).sum::<f64>()
-                        / chunk.len() as f64,
-                );
-                clipped.push(
-                    ratio_host.iter().filter(|r| (**r - 1.0).abs() as f64 > cfg.clip).count() as f64
-                        / chunk.len() as f64,
-                );
-                policy_losses.push(policy_loss.into_scalar::<f32>() as f64);
-                value_losses.push(value_loss.into_scalar::<f32>() as f64);
-                entropies.push(entropy.into_scalar::<f32>() as f64);
-                let (next, result) = optimizer_step(net, optimizer, loss, learning_rate, self.max_grad_norm);
+                let actions = pick_rows(&actions);
+                let old_log_probs = pick(&old_log_probs);
+                let returns = pick(&returns);
+                let head = &self.head;
+                let scratch = &mut scratch;
+                let policy = |scores: &[f32]| {
+                    let batch = PolicyBatch {
+                        scores,
+                        actions: &actions,
+                        old_log_probs: &old_log_probs,
+                        advantages: &adv,
+                        width,
+                    };
+                    policy_objective(&batch, head, cfg.clip, cfg.entropy_coef, scratch)
+                };
+                let value = |values: &[f32]| value_objective(values, &returns, cfg.value_coef);
+                let (policy, value, grads) = minibatch_gradients(&net, input, policy, value);
+                let loss = total_loss(&policy, &value, cfg.value_coef, cfg.entropy_coef);
+                kls.push(policy.approx_kl);
+                clipped.push(policy.clip_fraction);
+                policy_losses.push(policy.policy_loss);
+                value_losses.push(value.value_loss);
+                entropies.push(policy.entropy);
+                let (next, result) = if loss.is_finite() {
+                    clip_and_step(net, optimizer, grads, learning_rate, self.max_grad_norm)
+                } else {
+                    (net, Err(Divergence { what: format!("the loss is {loss}") }))
+                };
                 net = next;
                 match result {
                     Ok(norm) => norms.push(norm),
@@ -214,6 +215,48 @@ impl Learner for PpoLearner {
             grad_norm: mean(&norms),
         };
         (net, Ok(stats))
+    }
+}
+
+/// The losses of one minibatch and the gradients of their sum.
+///
+/// An MLP's actor and critic share no parameters and, with the loss differentiated on the host,
+/// neither needs the other's output, so they go forward and backward on the two cores at once
+/// (separate autodiff graphs). EIIE's scores and value share a trunk and go together.
+fn minibatch_gradients(
+    net: &PolicyNet,
+    input: Tensor<2>,
+    policy: impl FnOnce(&[f32]) -> PolicyObjective + Send,
+    value: impl FnOnce(&[f32]) -> ValueObjective + Send,
+) -> (PolicyObjective, ValueObjective, GradientsParams) {
+    let host_values =
+        |values: Tensor<1>| values.into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
+    match net {
+        PolicyNet::Mlp(mlp) => {
+            let actor = || {
+                let scores = mlp.actor(input.clone());
+                let objective = policy(&to_host(scores.clone()));
+                let grads = pullback(scores, &objective.d_scores).backward();
+                (objective, grads)
+            };
+            let critic = || {
+                let values = mlp.critic(input.clone());
+                let objective = value(&host_values(values.clone()));
+                let grads = pullback(values, &objective.d_values).backward();
+                (objective, grads)
+            };
+            let ((policy, actor_grads), (value, critic_grads)) = rayon::join(actor, critic);
+            let mut grads = GradientsParams::from_grads(actor_grads, net);
+            merge_gradients(&mut grads, GradientsParams::from_grads(critic_grads, net), net);
+            (policy, value, grads)
+        }
+        PolicyNet::Eiie(_) => {
+            let (scores, values) = net.forward(input);
+            let policy = policy(&to_host(scores.clone()));
+            let value = value(&host_values(values.clone()));
+            let root = pullback(scores, &policy.d_scores) + pullback(values, &value.d_values);
+            (policy, value, GradientsParams::from_grads(root.backward(), net))
+        }
     }
 }
 

@@ -9,7 +9,9 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use super::config::ReinforceConfig;
-use super::rollout::{discounted_returns, gather_rows, policy_outputs, sample_actions, standardize, vector};
+use super::rollout::{
+    Acting, discounted_returns, gather_rows, policy_outputs, sample_actions, standardize, vector,
+};
 use super::step::{Divergence, optimizer_step};
 use super::{Learner, UpdateStats};
 use crate::agent::ActionHead;
@@ -47,7 +49,7 @@ impl Learner for ReinforceLearner {
         let lanes = self.env.batch();
         let width = self.env.action_len();
         let len = self.env.observation_len();
-        let acting = net.valid();
+        let acting = Acting::new(&net);
         let inference = self.device.clone().inner();
         let mut observations: Vec<f32> = Vec::new();
         let mut actions: Vec<f64> = Vec::new();

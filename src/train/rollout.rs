@@ -6,30 +6,70 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use crate::agent::distribution::sample_dirichlet;
-use crate::agent::network::PolicyNet;
+use crate::agent::network::{HostMlp, PolicyNet};
 use crate::agent::{ActionHead, observations_tensor, to_host};
 
 /// The policy's outputs for a batch of observations, on the host.
 pub struct PolicyOutputs {
+    /// `[batch][cash + assets]` scores, from which the head derives the concentrations.
+    pub scores: Vec<f32>,
     /// `[batch][cash + assets]` Dirichlet concentrations.
     pub concentrations: Vec<f32>,
     /// `[batch]` state values.
     pub values: Vec<f32>,
 }
 
-/// Forward `net` (a module without autodiff) on `observations` (`[batch][len]`).
+/// The policy as a rollout runs it: an MLP on the host (see [`HostMlp`]), any other network
+/// through burn without autodiff. Build it after each update; it holds a copy of the weights.
+// Built once per update, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Acting {
+    Host(HostMlp),
+    Device(PolicyNet),
+}
+
+impl Acting {
+    pub fn new(net: &PolicyNet) -> Self {
+        match net.on_host() {
+            Some(host) => Acting::Host(host),
+            None => Acting::Device(net.valid()),
+        }
+    }
+}
+
+/// The policy's outputs for `observations` (`[batch][len]`).
 pub fn policy_outputs(
-    net: &PolicyNet,
+    acting: &Acting,
     head: &ActionHead,
     observations: &[f32],
     batch: usize,
     device: &Device,
 ) -> PolicyOutputs {
-    let input = observations_tensor(observations, batch, device);
-    let (scores, values) = net.forward(input);
-    let concentrations = to_host(head.distribution(scores).concentration);
-    let values = values.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data");
-    PolicyOutputs { concentrations, values }
+    let (scores, values) = match acting {
+        Acting::Host(net) => {
+            let len = observations.len() / batch;
+            let width = net.width();
+            let mut scores = vec![0.0; batch * width];
+            let values = observations
+                .chunks_exact(len)
+                .zip(scores.chunks_exact_mut(width))
+                .map(|(observation, row)| net.forward(observation, row))
+                .collect();
+            (scores, values)
+        }
+        Acting::Device(net) => {
+            let (scores, values) = net.forward(observations_tensor(observations, batch, device));
+            let values =
+                values.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data");
+            (to_host(scores), values)
+        }
+    };
+    // On the host: the head's map is a dozen tensor ops on a single row per step otherwise.
+    let mut alpha = vec![0.0; scores.len()];
+    let mut slope = vec![0.0; scores.len()];
+    head.concentrations_on_host(&scores, &mut alpha, &mut slope);
+    let concentrations = alpha.iter().map(|&a| a as f32).collect();
+    PolicyOutputs { scores, concentrations, values }
 }
 
 /// Sample one action per row of `concentrations` into `actions` (`[batch][width]`).

@@ -28,7 +28,19 @@ pub fn optimizer_step(
     if !loss_value.is_finite() {
         return (net, Err(Divergence { what: format!("the loss is {loss_value}") }));
     }
-    let mut grads = GradientsParams::from_grads(loss.backward(), &net);
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    clip_and_step(net, optimizer, grads, learning_rate, max_norm)
+}
+
+/// The part of [`optimizer_step`] after backpropagation: gradients gathered by the caller (from
+/// several backward passes, say), the loss already checked.
+pub fn clip_and_step(
+    net: PolicyNet,
+    optimizer: &mut ModuleOptimizer,
+    mut grads: GradientsParams,
+    learning_rate: f64,
+    max_norm: f64,
+) -> (PolicyNet, Result<f64, Divergence>) {
     let mut norm = GlobalNorm { grads: &grads, sum_squares: 0.0 };
     net.visit(&mut norm);
     let grad_norm = norm.sum_squares.sqrt();
@@ -41,6 +53,23 @@ pub fn optimizer_step(
     }
     let net = optimizer.step(learning_rate, net, grads);
     (net, Ok(grad_norm))
+}
+
+/// `from`'s gradients of `net`'s parameters moved into `into` (two backward passes over
+/// disjoint parts of the network make one set of gradients).
+pub fn merge_gradients(into: &mut GradientsParams, mut from: GradientsParams, net: &PolicyNet) {
+    struct Move<'a> {
+        into: &'a mut GradientsParams,
+        from: &'a mut GradientsParams,
+    }
+    impl ModuleVisitor for Move<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.from.remove::<D>(param.id) {
+                self.into.register(param.id, grad);
+            }
+        }
+    }
+    net.visit(&mut Move { into, from: &mut from });
 }
 
 struct GlobalNorm<'a> {
