@@ -193,9 +193,15 @@ fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
     let panel = riskless_winner();
     let env = env_for(&panel, dir.path(), 450, 650, small_features());
     let device = DeviceChoice::Cpu.device().unwrap();
-    for algo in [Algo::Direct, Algo::Ppo] {
-        let config = TrainConfig { steps: 3000, seed: 9, validate_every: 5, ..TrainConfig::for_algo(algo) };
-        let (a, b) = (dir.path().join(format!("{algo:?}-a")), dir.path().join(format!("{algo:?}-b")));
+    // PPO with an MLP takes its own path: actor and critic differentiated on two threads, acting
+    // with a host copy of the weights.
+    for (algo, net) in [(Algo::Direct, NetKind::Eiie), (Algo::Ppo, NetKind::Eiie), (Algo::Ppo, NetKind::Mlp)]
+    {
+        let mut config =
+            TrainConfig { steps: 3000, seed: 9, validate_every: 5, ..TrainConfig::for_algo(algo) };
+        config.net.kind = net;
+        let (a, b) =
+            (dir.path().join(format!("{algo:?}-{net:?}-a")), dir.path().join(format!("{algo:?}-{net:?}-b")));
         train(request(env.clone(), config.clone(), a.clone())).unwrap();
         train(request(env.clone(), config.clone(), b.clone())).unwrap();
         let weights =
@@ -206,15 +212,15 @@ fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
                 && x.iter().zip(&y).all(|(p, q)| {
                     p.len() == q.len() && p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits())
                 });
-            assert!(same, "{algo:?}: {file} differs between two runs with one seed");
+            assert!(same, "{algo:?}/{net:?}: {file} differs between two runs with one seed");
         }
-        let other = dir.path().join(format!("{algo:?}-c"));
+        let other = dir.path().join(format!("{algo:?}-{net:?}-c"));
         train(request(env.clone(), TrainConfig { seed: 10, ..config }, other.clone())).unwrap();
         assert_ne!(weights(&a, LAST), weights(&other, LAST), "another seed gives other weights");
     }
 
     // Saved and loaded, a network acts identically, bit for bit.
-    let (meta, net) = checkpoint::load_agent(&dir.path().join("Direct-a"), LAST, &device).unwrap();
+    let (meta, net) = checkpoint::load_agent(&dir.path().join("Direct-Eiie-a"), LAST, &device).unwrap();
     let path = dir.path().join("copy.bpk");
     checkpoint::save_net(&net, &path).unwrap();
     let fresh = NetConfig { kind: NetKind::Eiie, ..meta.train.net.clone() }.init(meta.layout(), &device);

@@ -8,7 +8,9 @@
 //!   written here from differentiable tensor ops so that gradients reach the concentrations.
 //! - On the host, in f64: [`sample_dirichlet`] (burn has no Gamma sampler). Sampled actions are
 //!   data, not part of the graph: the score-function (REINFORCE / PPO) gradient flows through
-//!   `log_prob`, never through the sample.
+//!   `log_prob`, never through the sample. And [`log_prob_and_entropy_with_gradients`] with
+//!   [`GammaTerms`]: the log-density and entropy with their gradients in closed form, for PPO's
+//!   loss, which is differentiated on the host (see `train::ppo_loss`).
 //!
 //! Precision: with f32 tensors (the default; the functions run in whatever float dtype their
 //! input holds) `log_prob` subtracts `sum_i lgamma(alpha_i)` from

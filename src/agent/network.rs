@@ -225,9 +225,9 @@ impl MlpNet {
 /// An MLP's weights copied to host memory, to act on one observation at a time.
 ///
 /// Why: a rollout with one environment forwards a single row per step, and through burn that is
-/// two dozen tensor ops whose dispatch costs more than the arithmetic (about 20 us a step against
-/// a few for the same products on the host); in PPO with SB3's shape of work the rollout was a
-/// seventh of an update. Copied once per rollout, while the weights are fixed.
+/// two dozen tensor ops whose dispatch costs more than the arithmetic; in PPO with SB3's shape of
+/// work the rollout (about 23 us a step) was a seventh of an update. Copied once per rollout,
+/// while the weights are fixed.
 pub struct HostMlp {
     actor: Vec<HostLinear>,
     critic: Vec<HostLinear>,
