@@ -75,8 +75,8 @@ pub fn observations_tensor(observations: &[f32], batch: usize, device: &Device) 
     Tensor::from_data(TensorData::new(observations.to_vec(), [batch, len]), device)
 }
 
-/// Host copy of a float tensor's values.
-pub fn to_host(tensor: Tensor<2>) -> Vec<f32> {
+/// Host copy of a float tensor's values, row-major.
+pub fn to_host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
 }
 

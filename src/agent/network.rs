@@ -115,9 +115,7 @@ impl PolicyNet {
         struct Collect(Vec<Vec<f32>>);
         impl ModuleVisitor for Collect {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let values =
-                    param.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
-                self.0.push(values);
+                self.0.push(crate::agent::to_host(param.val()));
             }
         }
         let mut collect = Collect(Vec::new());
@@ -242,13 +240,12 @@ struct HostLinear {
 
 impl HostLinear {
     fn new(linear: &Linear) -> Self {
-        let host = |t: Tensor<2>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
         let [_, outputs] = linear.weight.val().dims();
         let bias = match &linear.bias {
-            Some(bias) => host(bias.val().unsqueeze()),
+            Some(bias) => crate::agent::to_host(bias.val()),
             None => vec![0.0; outputs],
         };
-        Self { weight: host(linear.weight.val()), bias, outputs }
+        Self { weight: crate::agent::to_host(linear.weight.val()), bias, outputs }
     }
 
     /// `x W + b`, row by row of `W` so the inner loop runs over contiguous outputs (vectorized).

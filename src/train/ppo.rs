@@ -19,7 +19,7 @@ use super::ppo_loss::{
     value_objective,
 };
 use super::rollout::{Acting, gather_rows, policy_outputs, sample_actions, standardize};
-use super::step::{Divergence, clip_and_step, merge_gradients};
+use super::step::{Divergence, check_loss, clip_and_step, merge_gradients};
 use super::{Learner, UpdateStats};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, to_host};
@@ -185,10 +185,9 @@ impl Learner for PpoLearner {
                 policy_losses.push(policy.policy_loss);
                 value_losses.push(value.value_loss);
                 entropies.push(policy.entropy);
-                let (next, result) = if loss.is_finite() {
-                    clip_and_step(net, optimizer, grads, learning_rate, self.max_grad_norm)
-                } else {
-                    (net, Err(Divergence { what: format!("the loss is {loss}") }))
+                let (next, result) = match check_loss(loss) {
+                    Ok(()) => clip_and_step(net, optimizer, grads, learning_rate, self.max_grad_norm),
+                    Err(divergence) => (net, Err(divergence)),
                 };
                 net = next;
                 match result {
@@ -229,8 +228,6 @@ fn minibatch_gradients(
     policy: impl FnOnce(&[f32]) -> PolicyObjective + Send,
     value: impl FnOnce(&[f32]) -> ValueObjective + Send,
 ) -> (PolicyObjective, ValueObjective, GradientsParams) {
-    let host_values =
-        |values: Tensor<1>| values.into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
     match net {
         PolicyNet::Mlp(mlp) => {
             let actor = || {
@@ -241,7 +238,7 @@ fn minibatch_gradients(
             };
             let critic = || {
                 let values = mlp.critic(input.clone());
-                let objective = value(&host_values(values.clone()));
+                let objective = value(&to_host(values.clone()));
                 let grads = pullback(values, &objective.d_values).backward();
                 (objective, grads)
             };
@@ -253,7 +250,7 @@ fn minibatch_gradients(
         PolicyNet::Eiie(_) => {
             let (scores, values) = net.forward(input);
             let policy = policy(&to_host(scores.clone()));
-            let value = value(&host_values(values.clone()));
+            let value = value(&to_host(values.clone()));
             let root = pullback(scores, &policy.d_scores) + pullback(values, &value.d_values);
             (policy, value, GradientsParams::from_grads(root.backward(), net))
         }

@@ -14,8 +14,8 @@ use super::rollout::{
 };
 use super::step::{Divergence, optimizer_step};
 use super::{Learner, UpdateStats};
-use crate::agent::ActionHead;
 use crate::agent::network::PolicyNet;
+use crate::agent::{ActionHead, to_host};
 use crate::env::BatchEnv;
 
 pub struct ReinforceLearner {
@@ -76,8 +76,7 @@ impl Learner for ReinforceLearner {
         let distribution = self.head.distribution(scores);
         let (log_prob, entropy) = distribution.log_prob_and_entropy(taken);
         let entropy = entropy.mean();
-        let value_host =
-            values.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("float data");
+        let value_host = to_host(values.clone());
         let mut advantages: Vec<f32> = returns.iter().zip(&value_host).map(|(&g, &v)| g as f32 - v).collect();
         standardize(&mut advantages);
         let advantages = vector(advantages, device);

@@ -59,9 +59,7 @@ pub fn policy_outputs(
         }
         Acting::Device(net) => {
             let (scores, values) = net.forward(observations_tensor(observations, batch, device));
-            let values =
-                values.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data");
-            (to_host(scores), values)
+            (to_host(scores), to_host(values))
         }
     };
     // On the host: the head's map is a dozen tensor ops on a single row per step otherwise.

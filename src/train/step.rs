@@ -24,12 +24,16 @@ pub fn optimizer_step(
     learning_rate: f64,
     max_norm: f64,
 ) -> (PolicyNet, Result<f64, Divergence>) {
-    let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
-    if !loss_value.is_finite() {
-        return (net, Err(Divergence { what: format!("the loss is {loss_value}") }));
+    if let Err(divergence) = check_loss(loss.clone().into_scalar::<f32>() as f64) {
+        return (net, Err(divergence));
     }
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     clip_and_step(net, optimizer, grads, learning_rate, max_norm)
+}
+
+/// A loss that is not finite refuses the update.
+pub fn check_loss(loss: f64) -> Result<(), Divergence> {
+    if loss.is_finite() { Ok(()) } else { Err(Divergence { what: format!("the loss is {loss}") }) }
 }
 
 /// The part of [`optimizer_step`] after backpropagation: gradients gathered by the caller (from
