@@ -1,6 +1,7 @@
 //! Agents: policy networks and the distribution over portfolio weights they parameterize.
 
 pub mod distribution;
+pub mod host_mlp;
 pub mod network;
 
 use burn::prelude::*;

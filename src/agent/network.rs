@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 use serde::{Deserialize, Serialize};
 
+use super::host_mlp::HostMlp;
 use crate::env::ObservationLayout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -218,108 +219,21 @@ impl MlpNet {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         (self.actor(x.clone()), self.critic(x))
     }
-}
 
-/// An MLP's weights copied to host memory, to act on one observation at a time.
-///
-/// Why: a rollout with one environment forwards a single row per step, and through burn that is
-/// two dozen tensor ops whose dispatch costs more than the arithmetic; in PPO with SB3's shape of
-/// work the rollout (about 23 us a step) was a seventh of an update. Copied once per rollout,
-/// while the weights are fixed.
-pub struct HostMlp {
-    actor: Vec<HostLinear>,
-    critic: Vec<HostLinear>,
-}
-
-struct HostLinear {
-    /// `[inputs][outputs]`, burn's layout.
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    outputs: usize,
-}
-
-impl HostLinear {
-    fn new(linear: &Linear) -> Self {
-        let [_, outputs] = linear.weight.val().dims();
-        let bias = match &linear.bias {
-            Some(bias) => crate::agent::to_host(bias.val()),
-            None => vec![0.0; outputs],
-        };
-        Self { weight: crate::agent::to_host(linear.weight.val()), bias, outputs }
-    }
-
-    /// `x W + b`, row by row of `W` so the inner loop runs over contiguous outputs (vectorized).
-    #[inline(always)]
-    fn forward(&self, x: &[f32], out: &mut Vec<f32>) {
-        out.clear();
-        out.extend_from_slice(&self.bias);
-        for (&xi, row) in x.iter().zip(self.weight.chunks_exact(self.outputs)) {
-            for (o, &w) in out.iter_mut().zip(row) {
-                *o += xi * w;
-            }
-        }
-    }
-}
-
-impl HostMlp {
-    /// Scores per observation: cash and each asset.
-    pub fn width(&self) -> usize {
-        self.actor.last().expect("an MLP has an output layer").outputs
-    }
-
-    /// Scores into `scores` (`1 + assets`) and the value, for one observation.
-    pub fn forward(&self, observation: &[f32], scores: &mut [f32]) -> f32 {
-        // Compiled for each instruction set and chosen at run time (AVX-512 here); the body must
-        // be inlined into the dispatched closure for that to reach the loops.
-        struct Forward<'a> {
-            net: &'a HostMlp,
-            observation: &'a [f32],
-            scores: &'a mut [f32],
-        }
-        impl pulp::WithSimd for Forward<'_> {
-            type Output = f32;
-            #[inline(always)]
-            fn with_simd<S: pulp::Simd>(self, _: S) -> f32 {
-                self.net.forward_inlined(self.observation, self.scores)
-            }
-        }
-        pulp::Arch::new().dispatch(Forward { net: self, observation, scores })
-    }
-
-    #[inline(always)]
-    fn forward_inlined(&self, observation: &[f32], scores: &mut [f32]) -> f32 {
-        let mut value = [0.0f32];
-        Self::stack(&self.actor, observation, scores);
-        Self::stack(&self.critic, observation, &mut value);
-        value[0]
-    }
-
-    #[inline(always)]
-    fn stack(layers: &[HostLinear], x: &[f32], out: &mut [f32]) {
-        let (mut current, mut next) = (x.to_vec(), Vec::new());
-        let (last, hidden) = layers.split_last().expect("an MLP has an output layer");
-        for layer in hidden {
-            layer.forward(&current, &mut next);
-            next.iter_mut().for_each(|h| *h = h.tanh());
-            std::mem::swap(&mut current, &mut next);
-        }
-        last.forward(&current, &mut next);
-        out.copy_from_slice(&next);
+    /// The actor's and the critic's layers, each in order from input to output.
+    pub fn stacks(&self) -> (impl Iterator<Item = &Linear>, impl Iterator<Item = &Linear>) {
+        (self.actor.iter().chain([&self.actor_out]), self.critic.iter().chain([&self.critic_out]))
     }
 }
 
 impl PolicyNet {
-    /// The network on the host for acting, where that is implemented (MLPs).
+    /// A host copy of the network for acting and for training steps on the CPU, where that is
+    /// implemented (MLPs; see [`HostMlp`]).
     pub fn on_host(&self) -> Option<HostMlp> {
         match self {
             PolicyNet::Mlp(net) => {
-                let stack = |layers: &[Linear], out: &Linear| {
-                    layers.iter().chain([out]).map(HostLinear::new).collect::<Vec<_>>()
-                };
-                Some(HostMlp {
-                    actor: stack(&net.actor, &net.actor_out),
-                    critic: stack(&net.critic, &net.critic_out),
-                })
+                let (actor, critic) = net.stacks();
+                Some(HostMlp::new(actor, critic))
             }
             PolicyNet::Eiie(_) => None,
         }
@@ -394,33 +308,6 @@ impl EiieNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_host_mlp_acts_as_the_network_does() {
-        let device = Device::flex();
-        let layout = ObservationLayout { assets: 3, features: 2, window: 5 };
-        let config = NetConfig { kind: NetKind::Mlp, hidden: vec![7, 5], ..NetConfig::default() };
-        let net = config.init_seeded(layout, &device, 3);
-        let host = net.on_host().expect("an MLP runs on the host");
-        let rows = 4;
-        let observations: Vec<f32> =
-            (0..rows * layout.len()).map(|i| ((i * 37 % 17) as f32 - 8.0) * 0.3).collect();
-        let (scores, values) = net
-            .forward(Tensor::from_data(TensorData::new(observations.clone(), [rows, layout.len()]), &device));
-        let scores = scores.into_data().try_into_vec::<f32>().expect("f32");
-        let values = values.into_data().try_into_vec::<f32>().expect("f32");
-        let width = layout.assets + 1;
-        let mut row_scores = vec![0.0; width];
-        for row in 0..rows {
-            let value =
-                host.forward(&observations[row * layout.len()..(row + 1) * layout.len()], &mut row_scores);
-            assert!((value - values[row]).abs() < 1e-5, "row {row}: value {value} vs {}", values[row]);
-            for (a, b) in row_scores.iter().zip(&scores[row * width..(row + 1) * width]) {
-                assert!((a - b).abs() < 1e-5, "row {row}: score {a} vs {b}");
-            }
-        }
-        assert!(NetConfig::default().init(layout, &device).on_host().is_none(), "EIIE acts through burn");
-    }
 
     #[test]
     fn tanh_matches_the_reference_in_value_and_gradient() {

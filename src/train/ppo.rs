@@ -18,9 +18,10 @@ use super::ppo_loss::{
     PolicyBatch, PolicyObjective, Scratch, ValueObjective, policy_objective, pullback, total_loss,
     value_objective,
 };
-use super::rollout::{Acting, gather_rows, policy_outputs, sample_actions, standardize};
-use super::step::{Divergence, check_loss, clip_and_step, merge_gradients};
+use super::rollout::{Acting, gather_host_rows, policy_outputs, rows_tensor, sample_actions, standardize};
+use super::step::{Divergence, check_loss, clip_and_step, clip_and_step_host, merge_gradients};
 use super::{Learner, UpdateStats};
+use crate::agent::host_mlp::{HostMlp, ParamGradient};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, to_host};
 use crate::env::BatchEnv;
@@ -143,6 +144,8 @@ impl Learner for PpoLearner {
 
         // Optimization.
         let device = self.device.clone();
+        // On the CPU an MLP trains on a host copy of its weights, refreshed after each step.
+        let mut host = if device.clone().inner() == Device::flex() { net.on_host() } else { None };
         let mut order: Vec<usize> = (0..samples).collect();
         let minibatch = cfg.minibatch.min(samples);
         let (mut policy_losses, mut value_losses, mut entropies, mut kls, mut clipped, mut norms) =
@@ -150,7 +153,7 @@ impl Learner for PpoLearner {
         for _ in 0..cfg.epochs {
             order.shuffle(rng);
             for chunk in order.chunks(minibatch) {
-                let input = gather_rows(&observations, len, chunk, &device);
+                let rows = gather_host_rows(&observations, len, chunk);
                 let pick = |source: &[f32]| chunk.iter().map(|&i| source[i]).collect::<Vec<f32>>();
                 let pick_rows = |source: &[f32]| {
                     chunk
@@ -178,7 +181,8 @@ impl Learner for PpoLearner {
                     policy_objective(&batch, head, cfg.clip, cfg.entropy_coef, scratch)
                 };
                 let value = |values: &[f32]| value_objective(values, &returns, cfg.value_coef);
-                let (policy, value, grads) = minibatch_gradients(&net, input, policy, value);
+                let (policy, value, grads) =
+                    minibatch_gradients(&net, host.as_ref(), rows, chunk.len(), &device, policy, value);
                 let loss = total_loss(&policy, &value, cfg.value_coef, cfg.entropy_coef);
                 kls.push(policy.approx_kl);
                 clipped.push(policy.clip_fraction);
@@ -186,10 +190,25 @@ impl Learner for PpoLearner {
                 value_losses.push(value.value_loss);
                 entropies.push(policy.entropy);
                 let (next, result) = match check_loss(loss) {
-                    Ok(()) => clip_and_step(net, optimizer, grads, learning_rate, self.max_grad_norm),
+                    Ok(()) => match grads {
+                        Gradients::Host(grads) => clip_and_step_host(
+                            net,
+                            optimizer,
+                            grads,
+                            &device,
+                            learning_rate,
+                            self.max_grad_norm,
+                        ),
+                        Gradients::Burn(grads) => {
+                            clip_and_step(net, optimizer, grads, learning_rate, self.max_grad_norm)
+                        }
+                    },
                     Err(divergence) => (net, Err(divergence)),
                 };
                 net = next;
+                if let Some(host) = &mut host {
+                    host.refresh(&net);
+                }
                 match result {
                     Ok(norm) => norms.push(norm),
                     Err(divergence) => return (net, Err(divergence)),
@@ -217,19 +236,47 @@ impl Learner for PpoLearner {
     }
 }
 
-/// The losses of one minibatch and the gradients of their sum.
+/// A minibatch's gradients, as the pass that computed them holds them.
+enum Gradients {
+    Host(Vec<ParamGradient>),
+    Burn(GradientsParams),
+}
+
+/// The losses of one minibatch (`rows`: `[batch][observation]`) and the gradients of their sum,
+/// by the host passes when `host` holds a copy of the network's weights.
 ///
 /// An MLP's actor and critic share no parameters and, with the loss differentiated on the host,
-/// neither needs the other's output, so they go forward and backward on the two cores at once
-/// (separate autodiff graphs). EIIE's scores and value share a trunk and go together.
+/// neither needs the other's output, so they go forward and backward on the two cores at once:
+/// on the CPU by the host passes of [`HostMlp`](crate::agent::host_mlp::HostMlp), elsewhere as
+/// two autodiff graphs. EIIE's scores and value share a trunk and go together through burn.
 fn minibatch_gradients(
     net: &PolicyNet,
-    input: Tensor<2>,
+    host: Option<&HostMlp>,
+    rows: Vec<f32>,
+    batch: usize,
+    device: &Device,
     policy: impl FnOnce(&[f32]) -> PolicyObjective + Send,
     value: impl FnOnce(&[f32]) -> ValueObjective + Send,
-) -> (PolicyObjective, ValueObjective, GradientsParams) {
-    match net {
-        PolicyNet::Mlp(mlp) => {
+) -> (PolicyObjective, ValueObjective, Gradients) {
+    match (net, host) {
+        (PolicyNet::Mlp(_), Some(host)) => {
+            let actor = || {
+                let tape = host.actor.forward(&rows, batch);
+                let objective = policy(&tape.output);
+                let gradients = host.actor.backward(&rows, &tape, &objective.d_scores);
+                (objective, gradients)
+            };
+            let critic = || {
+                let tape = host.critic.forward(&rows, batch);
+                let objective = value(&tape.output);
+                let gradients = host.critic.backward(&rows, &tape, &objective.d_values);
+                (objective, gradients)
+            };
+            let ((policy, actor_grads), (value, critic_grads)) = rayon::join(actor, critic);
+            (policy, value, Gradients::Host(actor_grads.into_iter().chain(critic_grads).collect()))
+        }
+        (PolicyNet::Mlp(mlp), None) => {
+            let input = rows_tensor(rows, batch, device);
             let actor = || {
                 let scores = mlp.actor(input.clone());
                 let objective = policy(&to_host(scores.clone()));
@@ -245,14 +292,14 @@ fn minibatch_gradients(
             let ((policy, actor_grads), (value, critic_grads)) = rayon::join(actor, critic);
             let mut grads = GradientsParams::from_grads(actor_grads, net);
             merge_gradients(&mut grads, GradientsParams::from_grads(critic_grads, net), net);
-            (policy, value, grads)
+            (policy, value, Gradients::Burn(grads))
         }
-        PolicyNet::Eiie(_) => {
-            let (scores, values) = net.forward(input);
+        (PolicyNet::Eiie(_), _) => {
+            let (scores, values) = net.forward(rows_tensor(rows, batch, device));
             let policy = policy(&to_host(scores.clone()));
             let value = value(&to_host(values.clone()));
             let root = pullback(scores, &policy.d_scores) + pullback(values, &value.d_values);
-            (policy, value, GradientsParams::from_grads(root.backward(), net))
+            (policy, value, Gradients::Burn(GradientsParams::from_grads(root.backward(), net)))
         }
     }
 }
@@ -266,6 +313,53 @@ fn variance(values: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::network::{NetConfig, NetKind};
+    use crate::env::ObservationLayout;
+
+    /// The host passes (the CPU's) and the autodiff passes (other devices') give one minibatch the
+    /// same losses and gradients.
+    #[test]
+    fn host_and_autodiff_minibatches_agree() {
+        let device = Device::flex().autodiff();
+        let layout = ObservationLayout { assets: 3, features: 2, window: 4 };
+        let net = NetConfig { kind: NetKind::Mlp, hidden: vec![6, 5], ..NetConfig::default() }
+            .init_seeded(layout, &device, 9);
+        let batch = 5;
+        let rows: Vec<f32> = (0..batch * layout.len()).map(|i| ((i * 29 % 13) as f32 - 6.0) * 0.2).collect();
+        // Quadratic stand-ins for the PPO terms: loss sum(o^2) / 2, gradient o.
+        let policy = |scores: &[f32]| PolicyObjective {
+            policy_loss: scores.iter().map(|&s| f64::from(s * s) / 2.0).sum(),
+            entropy: 0.0,
+            approx_kl: 0.0,
+            clip_fraction: 0.0,
+            d_scores: scores.to_vec(),
+        };
+        let value = |values: &[f32]| ValueObjective {
+            value_loss: values.iter().map(|&v| f64::from(v * v) / 2.0).sum(),
+            d_values: values.to_vec(),
+        };
+        let host = net.on_host().expect("an MLP has a host copy");
+        let (host_policy, host_value, host_grads) =
+            minibatch_gradients(&net, Some(&host), rows.clone(), batch, &device, policy, value);
+        let (policy_ref, value_ref, burn_grads) =
+            minibatch_gradients(&net, None, rows, batch, &device, policy, value);
+        let (Gradients::Host(host_grads), Gradients::Burn(burn_grads)) = (host_grads, burn_grads) else {
+            panic!("each path returns its own kind of gradients")
+        };
+        assert!((host_policy.policy_loss - policy_ref.policy_loss).abs() < 1e-5);
+        assert!((host_value.value_loss - value_ref.value_loss).abs() < 1e-5);
+        assert_eq!(host_grads.len(), 12);
+        for gradient in &host_grads {
+            let reference = match gradient {
+                ParamGradient::Weight { id, .. } => burn_grads.get::<2>(*id).map(to_host),
+                ParamGradient::Bias { id, .. } => burn_grads.get::<1>(*id).map(to_host),
+            }
+            .expect("the autodiff pass has every parameter's gradient");
+            for (a, b) in gradient.values().iter().zip(&reference) {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "host {a} vs autodiff {b}");
+            }
+        }
+    }
 
     #[test]
     fn gae_by_hand_with_an_episode_boundary() {

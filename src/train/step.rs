@@ -5,6 +5,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
+use crate::agent::host_mlp::ParamGradient;
 use crate::agent::network::PolicyNet;
 
 /// Why an update was refused.
@@ -48,15 +49,73 @@ pub fn clip_and_step(
     let mut norm = GlobalNorm { grads: &grads, sum_squares: 0.0 };
     net.visit(&mut norm);
     let grad_norm = norm.sum_squares.sqrt();
-    if !grad_norm.is_finite() {
-        return (net, Err(Divergence { what: format!("the gradient norm is {grad_norm}") }));
-    }
-    if max_norm > 0.0 && grad_norm > max_norm {
-        let mut scale = Scale { grads: &mut grads, factor: max_norm / (grad_norm + 1e-6) };
-        net.visit(&mut scale);
+    match clip_factor(grad_norm, max_norm) {
+        Err(divergence) => return (net, Err(divergence)),
+        Ok(Some(factor)) => net.visit(&mut Scale { grads: &mut grads, factor }),
+        Ok(None) => {}
     }
     let net = optimizer.step(learning_rate, net, grads);
     (net, Ok(grad_norm))
+}
+
+/// [`clip_and_step`] for gradients computed on the host ([`HostMlp`](crate::agent::host_mlp)):
+/// the norm and the clipping on the host values, then burn's optimizer. `device` is where the
+/// network's parameters live.
+pub fn clip_and_step_host(
+    net: PolicyNet,
+    optimizer: &mut ModuleOptimizer,
+    mut gradients: Vec<ParamGradient>,
+    device: &Device,
+    learning_rate: f64,
+    max_norm: f64,
+) -> (PolicyNet, Result<f64, Divergence>) {
+    let sum_squares: f64 = gradients.iter().map(|g| sum_of_squares(g.values())).sum();
+    let grad_norm = sum_squares.sqrt();
+    match clip_factor(grad_norm, max_norm) {
+        Err(divergence) => return (net, Err(divergence)),
+        Ok(Some(factor)) => {
+            // As burn's `mul_scalar` on an f32 tensor: the factor rounded to f32 first.
+            let factor = factor as f32;
+            gradients.iter_mut().flat_map(|g| g.values_mut()).for_each(|v| *v *= factor);
+        }
+        Ok(None) => {}
+    }
+    let mut grads = GradientsParams::new();
+    let inner = device.clone().inner();
+    for gradient in gradients {
+        gradient.register(&mut grads, &inner);
+    }
+    let net = optimizer.step(learning_rate, net, grads);
+    (net, Ok(grad_norm))
+}
+
+/// `sum v^2` in f64, in eight interleaved partial sums: a fixed order (the same result every
+/// run) that the compiler can keep in one vector register, where one running sum would be a
+/// chain of dependent scalar additions.
+fn sum_of_squares(values: &[f32]) -> f64 {
+    pulp::Arch::new().dispatch(
+        #[inline(always)]
+        || {
+            let mut lanes = [0.0f64; 8];
+            let chunks = values.chunks_exact(8);
+            let rest: f64 = chunks.remainder().iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            for chunk in chunks {
+                for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                    *lane += f64::from(v) * f64::from(v);
+                }
+            }
+            lanes.iter().sum::<f64>() + rest
+        },
+    )
+}
+
+/// What the gradients are multiplied by to bring their global norm down to `max_norm` (`None`:
+/// already within it, or clipping is off); a non-finite norm refuses the update.
+fn clip_factor(grad_norm: f64, max_norm: f64) -> Result<Option<f64>, Divergence> {
+    if !grad_norm.is_finite() {
+        return Err(Divergence { what: format!("the gradient norm is {grad_norm}") });
+    }
+    Ok((max_norm > 0.0 && grad_norm > max_norm).then(|| max_norm / (grad_norm + 1e-6)))
 }
 
 /// `from`'s gradients of `net`'s parameters moved into `into` (two backward passes over
