@@ -9,6 +9,10 @@
 //! CPU backend itself calls) and one pass over its outputs, and backpropagation is the chain rule
 //! written out for this one architecture.
 //!
+//! With the loss already on the host (`train::ppo_loss`), this took PPO at SB3's shape from
+//! about 4,900 to 7,700-10,300 steps/s (1.7x to 2.3x in alternating runs of the two builds,
+//! `folio bench --only ppo`).
+//!
 //! The network stays a burn module: these are copies of its weights, made for one rollout or one
 //! minibatch, and the gradients go back as burn's [`GradientsParams`] to burn's optimizer API.
 //! A test holds the gradients to burn's autodiff on the same network and loss.
