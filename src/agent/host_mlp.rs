@@ -13,8 +13,9 @@
 //! about 4,900 to 7,700-10,300 steps/s (1.7x to 2.3x in alternating runs of the two builds,
 //! `folio bench --only ppo`).
 //!
-//! The network stays a burn module: these are copies of its weights, made for one rollout or one
-//! minibatch, and the gradients go back as burn's [`GradientsParams`] to burn's optimizer API.
+//! The network stays a burn module: these are copies of its weights, made for a rollout or a
+//! round of minibatches and refreshed after each optimizer step, and the gradients go back as
+//! burn's [`GradientsParams`] to burn's optimizer API.
 //! A test holds the gradients to burn's autodiff on the same network and loss.
 
 use burn::module::ParamId;
@@ -58,8 +59,7 @@ impl HostLinear {
         }
     }
 
-    /// The layer's current weights, copied over the old ones (no allocation: the copy is made
-    /// once per training step).
+    /// The layer's current weights, copied into the buffers this copy already holds.
     fn refresh(&mut self, linear: &Linear) {
         copy_values(linear.weight.val(), &mut self.weight);
         if let Some(bias) = &linear.bias {
