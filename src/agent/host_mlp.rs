@@ -102,6 +102,7 @@ pub struct Tape {
 }
 
 /// One parameter's gradient, in burn's shape for it.
+#[derive(Clone)]
 pub enum ParamGradient {
     Weight { id: ParamId, shape: [usize; 2], values: Vec<f32> },
     Bias { id: ParamId, values: Vec<f32> },

@@ -186,7 +186,7 @@ mod tests {
     use super::*;
     use crate::agent::network::{NetConfig, NetKind};
     use crate::env::ObservationLayout;
-    use burn::optim::AdamConfig;
+    use burn::optim::{AdamConfig, SgdConfig};
 
     fn setup() -> (PolicyNet, ModuleOptimizer, Tensor<2>) {
         let device = Device::flex().autodiff();
@@ -195,6 +195,58 @@ mod tests {
             .init_seeded(layout, &device, 0);
         let input = Tensor::<2>::ones([3, layout.len()], &device);
         (net, AdamConfig::new().init(), input)
+    }
+
+    /// The host step (norm, clip, optimizer) moves a network as the tensor step does, with the
+    /// clip binding and not. Plain SGD, whose step is proportional to the gradient, so a clip
+    /// that scaled wrongly would show (Adam's first step hardly depends on the gradient's scale).
+    #[test]
+    fn host_and_tensor_steps_agree() {
+        let device = Device::flex().autodiff();
+        let layout = ObservationLayout { assets: 2, features: 1, window: 5 };
+        let net = NetConfig { kind: NetKind::Mlp, hidden: vec![7, 5], ..NetConfig::default() }
+            .init_seeded(layout, &device, 4);
+        let host = net.on_host().expect("an MLP has a host copy");
+        let rows = 3;
+        let x: Vec<f32> = (0..rows * layout.len()).map(|i| ((i * 13 % 11) as f32 - 5.0) * 0.3).collect();
+        let d_scores: Vec<f32> = (0..rows * 3).map(|i| (i as f32 - 4.0) * 0.1).collect();
+        let gradients = host.actor.backward(&x, &host.actor.forward(&x, rows), &d_scores);
+        let expected_norm =
+            gradients.iter().flat_map(|g| g.values()).map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+        for max_norm in [expected_norm / 3.0, expected_norm * 2.0] {
+            let mut tensor_grads = GradientsParams::new();
+            for gradient in gradients.clone() {
+                gradient.register(&mut tensor_grads, &device.clone().inner());
+            }
+            let (by_tensors, tensor_norm) =
+                clip_and_step(net.clone(), &mut SgdConfig::new().init(), tensor_grads, 0.1, max_norm);
+            let (on_host, host_norm) = clip_and_step_host(
+                net.clone(),
+                &mut SgdConfig::new().init(),
+                gradients.clone(),
+                &device,
+                0.1,
+                max_norm,
+            );
+            let (tensor_norm, host_norm) = (tensor_norm.unwrap(), host_norm.unwrap());
+            assert!(
+                (tensor_norm - expected_norm).abs() < 1e-6 * expected_norm,
+                "{tensor_norm} vs {expected_norm}"
+            );
+            assert!(
+                (host_norm - expected_norm).abs() < 1e-9 * expected_norm,
+                "{host_norm} vs {expected_norm}"
+            );
+            for (a, b) in on_host
+                .parameter_values()
+                .iter()
+                .flatten()
+                .zip(by_tensors.parameter_values().iter().flatten())
+            {
+                assert!((a - b).abs() < 1e-6, "max norm {max_norm}: host {a} vs tensors {b}");
+            }
+            assert_ne!(on_host.parameter_values(), net.parameter_values(), "the step moved the network");
+        }
     }
 
     #[test]
