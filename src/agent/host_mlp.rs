@@ -24,7 +24,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 use super::network::PolicyNet;
-use super::to_host;
+use super::{host_values, to_host};
 
 /// A stack of linear layers with tanh between them (none after the last), on the host.
 pub struct HostStack {
@@ -86,9 +86,7 @@ fn copy_values<const D: usize>(tensor: Tensor<D>, into: &mut [f32]) {
     match data.as_slice::<f32>() {
         Ok(values) => into.copy_from_slice(values),
         // Bytes not aligned for f32 (deserialized, say): through an aligned copy.
-        Err(_) => {
-            into.copy_from_slice(&data.convert::<f32>().try_into_vec::<f32>().expect("float tensor data"))
-        }
+        Err(_) => into.copy_from_slice(&host_values(data)),
     }
 }
 

@@ -72,13 +72,29 @@ const SOFTPLUS_LINEAR_ABOVE: f64 = 20.0;
 
 /// Flat host observations `[batch][layout.len()]` as a tensor on `device`.
 pub fn observations_tensor(observations: &[f32], batch: usize, device: &Device) -> Tensor<2> {
+    observations_into_tensor(observations.to_vec(), batch, device)
+}
+
+/// [`observations_tensor`] for rows the caller already owns (gathered for a minibatch, say).
+pub fn observations_into_tensor(observations: Vec<f32>, batch: usize, device: &Device) -> Tensor<2> {
     let len = observations.len() / batch;
-    Tensor::from_data(TensorData::new(observations.to_vec(), [batch, len]), device)
+    Tensor::from_data(TensorData::new(observations, [batch, len]), device)
 }
 
 /// Host copy of a float tensor's values, row-major.
 pub fn to_host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
+    host_values(tensor.into_data())
+}
+
+/// Tensor data's values as f32, row-major.
+pub fn host_values(data: TensorData) -> Vec<f32> {
+    data.convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
+}
+
+/// Whether `device` is the CPU backend, whose tensors already live in host memory: there the
+/// host-side training paths (fused Adam, host MLP passes) replace burn's tensor ops.
+pub fn is_host(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
 }
 
 /// A trained network acting deterministically, as a [`Policy`] for backtests.

@@ -21,11 +21,7 @@ use burn::tensor::DType;
 /// Adam for training on `device`: fused on the CPU backend, burn's own elsewhere (a GPU keeps
 /// its tensors on the device rather than round-tripping through host memory).
 pub fn adam_for(device: &Device) -> ModuleOptimizer {
-    if device.clone().inner() == Device::flex() {
-        ModuleOptimizer::from(HostAdam::new())
-    } else {
-        adam_config().init()
-    }
+    if crate::agent::is_host(device) { ModuleOptimizer::from(HostAdam::new()) } else { adam_config().init() }
 }
 
 // burn's defaults, spelled out so that both paths use the same values whatever burn's change to.

@@ -18,12 +18,12 @@ use super::ppo_loss::{
     PolicyBatch, PolicyObjective, Scratch, ValueObjective, policy_objective, pullback, total_loss,
     value_objective,
 };
-use super::rollout::{Acting, gather_host_rows, policy_outputs, rows_tensor, sample_actions, standardize};
+use super::rollout::{Acting, gather_host_rows, policy_outputs, sample_actions, standardize};
 use super::step::{Divergence, check_loss, clip_and_step, clip_and_step_host, merge_gradients};
 use super::{Learner, UpdateStats};
 use crate::agent::host_mlp::{HostMlp, ParamGradient};
 use crate::agent::network::PolicyNet;
-use crate::agent::{ActionHead, to_host};
+use crate::agent::{ActionHead, is_host, observations_into_tensor, to_host};
 use crate::env::BatchEnv;
 
 pub struct PpoLearner {
@@ -144,8 +144,12 @@ impl Learner for PpoLearner {
 
         // Optimization.
         let device = self.device.clone();
-        // On the CPU an MLP trains on a host copy of its weights, refreshed after each step.
-        let mut host = if device.clone().inner() == Device::flex() { net.on_host() } else { None };
+        // On the CPU an MLP trains on the rollout's host copy of its weights (the network has
+        // not changed since), refreshed after each step.
+        let mut host = match acting {
+            Acting::Host(host) if is_host(&device) => Some(host),
+            _ => None,
+        };
         let mut order: Vec<usize> = (0..samples).collect();
         let minibatch = cfg.minibatch.min(samples);
         let (mut policy_losses, mut value_losses, mut entropies, mut kls, mut clipped, mut norms) =
@@ -276,7 +280,7 @@ fn minibatch_gradients(
             (policy, value, Gradients::Host(actor_grads.into_iter().chain(critic_grads).collect()))
         }
         (PolicyNet::Mlp(mlp), None) => {
-            let input = rows_tensor(rows, batch, device);
+            let input = observations_into_tensor(rows, batch, device);
             let actor = || {
                 let scores = mlp.actor(input.clone());
                 let objective = policy(&to_host(scores.clone()));
@@ -295,7 +299,7 @@ fn minibatch_gradients(
             (policy, value, Gradients::Burn(grads))
         }
         (PolicyNet::Eiie(_), _) => {
-            let (scores, values) = net.forward(rows_tensor(rows, batch, device));
+            let (scores, values) = net.forward(observations_into_tensor(rows, batch, device));
             let policy = policy(&to_host(scores.clone()));
             let value = value(&to_host(values.clone()));
             let root = pullback(scores, &policy.d_scores) + pullback(values, &value.d_values);

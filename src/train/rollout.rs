@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use crate::agent::distribution::sample_dirichlet;
 use crate::agent::host_mlp::HostMlp;
 use crate::agent::network::PolicyNet;
-use crate::agent::{ActionHead, observations_tensor, to_host};
+use crate::agent::{ActionHead, observations_into_tensor, observations_tensor, to_host};
 
 /// The policy's outputs for a batch of observations, on the host.
 pub struct PolicyOutputs {
@@ -106,7 +106,7 @@ pub fn standardize(values: &mut [f32]) {
 
 /// Host rows `indices` of a `[rows][width]` buffer, as a tensor `[indices.len(), width]`.
 pub fn gather_rows(data: &[f32], width: usize, indices: &[usize], device: &Device) -> Tensor<2> {
-    rows_tensor(gather_host_rows(data, width, indices), indices.len(), device)
+    observations_into_tensor(gather_host_rows(data, width, indices), indices.len(), device)
 }
 
 /// Host rows `indices` of a `[rows][width]` buffer, `[indices.len()][width]`.
@@ -116,12 +116,6 @@ pub fn gather_host_rows(data: &[f32], width: usize, indices: &[usize]) -> Vec<f3
         rows.extend_from_slice(&data[i * width..(i + 1) * width]);
     }
     rows
-}
-
-/// `[batch][width]` host rows as a tensor `[batch, width]`.
-pub fn rows_tensor(rows: Vec<f32>, batch: usize, device: &Device) -> Tensor<2> {
-    let width = rows.len() / batch;
-    Tensor::from_data(TensorData::new(rows, [batch, width]), device)
 }
 
 pub fn vector(values: Vec<f32>, device: &Device) -> Tensor<1> {
