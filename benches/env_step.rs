@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use folio::config::EnvConfig;
+use folio::env::config::EnvConfig;
 use folio::env::{BatchEnv, CostModel, EnvSettings, Market};
 
 fn market_and_settings(cost_model: CostModel) -> (Arc<Market>, EnvSettings, folio::env::DecisionRange) {

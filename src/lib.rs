@@ -1,24 +1,39 @@
 //! folio: train reinforcement-learning agents to allocate a portfolio, and prove out of sample
 //! whether they are any good.
 //!
-//! The modules follow the flow of the work:
-//! [`data`] (prices) -> [`features`] (causal inputs) -> [`env`] (the simulated market)
-//! -> [`agent`] (policy networks) -> [`train`] (learning) -> [`eval`] (backtests, metrics).
+//! The modules are layers, each importing only from the layers before it (a test,
+//! `tests/architecture.rs`, holds them to it; `ARCHITECTURE.md` maps them):
+//!
+//! 0. [`stats`], [`files`], [`progress`]: shared statistics, safe file writing and progress
+//!    reporting, knowing nothing of finance;
+//! 1. [`data`]: price panels from CSV, selections, synthetic markets;
+//! 2. [`features`]: causal inputs and their normalization;
+//! 3. [`env`]: the simulated market, its configs, costs, rewards, limits and risk profiles;
+//! 4. [`backtest`], [`metrics`]: any policy through a market, and what its path measures;
+//! 5. [`agent`], [`baselines`]: the policies, learned and classic;
+//! 6. [`train`]: learners, the training loop and checkpoints;
+//! 7. [`eval`], [`registry`], [`tax`]: orchestrators (eval, walk-forward, stress, probes,
+//!    explanations, benchmarks), the trial registry, after-tax replays;
+//! 8. [`report`]: JSON, CSV, markdown and pictures.
+//!
+//! The `folio` binary (`src/main.rs`, `src/cli/`) parses the command line over this library.
 
 // Config validation writes `!(x > 0.0)` on purpose: it rejects NaN along with the non-positive.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod files;
+pub mod progress;
+pub mod stats;
+
 pub mod agent;
-pub mod bench;
+pub mod backtest;
+pub mod baselines;
 pub mod data;
 pub mod env;
 pub mod eval;
 pub mod features;
+pub mod metrics;
+pub mod registry;
 pub mod report;
-pub mod risk;
+pub mod tax;
 pub mod train;
-
-pub mod atomic;
-pub mod cli;
-pub mod config;
-pub mod error;

@@ -1,3 +1,8 @@
+// As in the library: `!(x > y)` on purpose, so that NaN reads as "not better".
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+mod cli;
+
 use std::process::ExitCode;
 
 // Why this allocator: see its entry in Cargo.toml.
@@ -5,7 +10,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    match folio::cli::run() {
+    match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", describe(&error));

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use folio::data::{DataError, Location};
 use folio::data::{Listing, PricePanel, Stamp, TimeIndex, load_prices, write_prices};
-use folio::error::{DataError, Location};
 use ndarray::{Array2, array};
 use tempfile::TempDir;
 

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use folio::config::{EpisodeConfig, Span};
 use folio::data::synth::{SynthConfig, generate_log_returns, panel_from_log_returns};
 use folio::data::{PricePanel, Stamp, TimeIndex};
+use folio::env::EnvError;
+use folio::env::config::{EpisodeConfig, Span};
 use folio::env::{BatchEnv, CostConfig, DecisionRange, EnvSettings, Limits, Market, MarketEnv, RewardConfig};
-use folio::error::EnvError;
 use folio::features::{Feature, FeatureConfig};
 use ndarray::{Array2, s};
 
@@ -362,6 +362,6 @@ fn a_config_cannot_ask_for_the_oracle_feature() {
         "[data]\nfile = \"x.csv\"\n[features]\nfeatures = [\"log_return\", \"oracle_next_return\"]\n",
     )
     .unwrap();
-    let error = folio::config::EnvConfig::load(&path).unwrap_err().to_string();
+    let error = folio::env::config::EnvConfig::load(&path).unwrap_err().to_string();
     assert!(error.contains("oracle_next_return sees tomorrow's return"), "{error}");
 }

@@ -3,15 +3,16 @@
 
 use std::path::PathBuf;
 
-use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+use folio::agent::DeviceChoice;
+use folio::backtest::rebalance::RebalanceRule;
 use folio::data::synth::{Regime, SynthConfig, generate};
 use folio::data::{Stamp, write_prices};
+use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::env::{CostConfig, EnvSettings, Limits, RewardConfig};
 use folio::eval::evaluate::{BaselineRequest, EvalRequest, backtest_baselines, evaluate};
-use folio::eval::rebalance::RebalanceRule;
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, WindowMode, walk_forward};
 use folio::features::{Feature, FeatureConfig};
-use folio::train::{DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
+use folio::train::{TrainConfig, TrainRequest, train};
 
 /// Cumulative wealth on the DJIA data set without costs, as published in Li and Hoi, "Online
 /// Portfolio Selection: A Survey" (2014), table of results on DJIA.
@@ -100,7 +101,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
         out: checkpoint.clone(),
         device: DeviceChoice::Cpu,
         resume: false,
-        progress: ProgressMode::Hidden,
+        progress: folio::progress::silent(),
     };
     train(request).unwrap();
     let request = |from: Option<Stamp>, to: Option<Stamp>| EvalRequest {
@@ -113,7 +114,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     assert!(report.same_data_as_training);
     assert_eq!(report.warning, None, "the test period is out of sample");
     assert_eq!(report.results[0].policy, "agent");
-    assert_eq!(report.results.len(), 1 + folio::eval::baselines::NAMES.len());
+    assert_eq!(report.results.len(), 1 + folio::baselines::NAMES.len());
     assert_eq!(report.periods, 1199 - 1000);
     assert_eq!(test.labels.len(), report.periods + 1);
     for log in &test.logs {
@@ -151,7 +152,7 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
             out: dir.path().join(out),
             jobs,
             device: DeviceChoice::Cpu,
-            progress: None,
+            progress: folio::progress::silent(),
             registry: None,
             rebalance: RebalanceRule::Every,
         })
@@ -202,7 +203,7 @@ fn walk_forward_trades_every_policy_under_the_rebalancing_rule() {
             out: dir.path().join(rebalance.to_string().replace(':', "-")),
             jobs: 1,
             device: DeviceChoice::Cpu,
-            progress: None,
+            progress: folio::progress::silent(),
             registry: None,
             rebalance,
         })

@@ -5,18 +5,19 @@ use burn::prelude::*;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use folio::agent::ActionHead;
+use folio::agent::DeviceChoice;
 use folio::agent::network::{NetConfig, NetKind, PolicyNet};
-use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::data::synth::{Regime, SynthConfig, generate};
 use folio::data::{Stamp, TimeIndex, write_prices};
 use folio::env::Limits;
+use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::env::{CostConfig, ObservationLayout, RewardConfig};
 use folio::eval::evaluate::{EvalRequest, evaluate};
 use folio::eval::explain::{
     ExplainRequest, Explainer, Method, PeriodSummary, baseline_observation, explain, group_names,
 };
 use folio::features::{Feature, FeatureConfig};
-use folio::train::{DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
+use folio::train::{TrainConfig, TrainRequest, train};
 
 const LAYOUT: ObservationLayout = ObservationLayout { assets: 2, features: 2, window: 3 };
 const IG: Method = Method::IntegratedGradients { steps: 64 };
@@ -267,12 +268,12 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
         out: checkpoint.clone(),
         device: DeviceChoice::Cpu,
         resume: false,
-        progress: ProgressMode::Hidden,
+        progress: folio::progress::silent(),
     })
     .unwrap();
     let request = |date: Option<Stamp>, from: Option<Stamp>, to: Option<Stamp>| ExplainRequest {
         checkpoint: checkpoint.clone(),
-        weights: "best.bpk".into(),
+        weights: folio::train::checkpoint::Weights::Best,
         date,
         from,
         to,

@@ -1,6 +1,6 @@
 //! Every metric against values worked out by hand on short series.
 
-use folio::eval::metrics::{Metrics, MetricsConfig, compute, quantile_sorted};
+use folio::metrics::{Metrics, MetricsConfig, compute, quantile_sorted};
 use statrs::distribution::{ContinuousCDF, Normal};
 
 fn daily() -> MetricsConfig {
@@ -117,7 +117,7 @@ fn metrics_survive_a_json_round_trip_with_undefined_ratios() {
 
 #[test]
 fn spreads_report_median_quartiles_and_range() {
-    use folio::eval::metrics::Spread;
+    use folio::metrics::Spread;
     // Sorted 1, 2, 4, 8, 100: quartile positions 1 and 3 -> 2 and 8; NaN is ignored.
     let s = Spread::of(&[8.0, 1.0, f64::NAN, 100.0, 2.0, 4.0]).unwrap();
     assert_eq!((s.median, s.q1, s.q3, s.min, s.max), (4.0, 2.0, 8.0, 1.0, 100.0));

@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+use folio::agent::DeviceChoice;
 use folio::data::synth::{Regime, SynthConfig};
 use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
+use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::env::{CostConfig, Limits, RewardConfig};
 use folio::eval::probe::{self, ProbeKind, ProbeSetup, Verdict};
 use folio::features::{Feature, FeatureConfig};
-use folio::train::{Algo, DeviceChoice, TrainConfig};
+use folio::train::{Algo, TrainConfig};
 
 fn stamp(panel: &PricePanel, row: usize) -> Option<Stamp> {
     match &panel.index {

@@ -5,16 +5,16 @@ use ndarray::Array2;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use folio::config::{EpisodeConfig, Span};
+use folio::backtest::rebalance::{RebalanceRule, agent_decisions, backtest_rebalanced, compare_rules};
+use folio::backtest::{BacktestLog, EqualWeight, MarketView, Policy, backtest};
+use folio::baselines;
 use folio::data::synth::{SynthConfig, generate};
 use folio::data::{PricePanel, TimeIndex, write_prices};
+use folio::env::config::{EpisodeConfig, Span};
 use folio::env::{CostConfig, DecisionRange, EnvSettings, Limits, Market, RewardConfig};
-use folio::eval::backtest::{BacktestLog, EqualWeight, MarketView, Policy, backtest};
-use folio::eval::baselines;
 use folio::eval::evaluate::{BaselineRequest, backtest_baselines, compare_baseline_rebalancing};
-use folio::eval::metrics::MetricsConfig;
-use folio::eval::rebalance::{RebalanceRule, agent_decisions, backtest_rebalanced, compare_rules};
 use folio::features::FeatureConfig;
+use folio::metrics::MetricsConfig;
 
 /// Asset A never moves; asset B goes 1.0, 1.1, 1.2, 1.3, 1.3, 1.0, 1.05, 1.0, 0.9. Decisions at
 /// rows 0..=7; the dates cross months and quarters.

@@ -5,16 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::prelude::*;
-use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+use folio::agent::DeviceChoice;
 use folio::data::synth::{Regime, SynthConfig, generate, generate_log_returns, panel_from_log_returns};
 use folio::data::{Stamp, write_prices};
+use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::env::limits::project_tensor;
+use folio::env::risk::{Questionnaire, RiskProfile};
 use folio::env::{CostConfig, EnvSettings, Limits, Market, MarketEnv, RewardConfig};
 use folio::eval::evaluate::{EvalRequest, evaluate};
-use folio::eval::registry::config_hash;
 use folio::features::{Feature, FeatureConfig};
-use folio::risk::{Questionnaire, RiskProfile};
-use folio::train::{Algo, DeviceChoice, DirectObjective, ProgressMode, TrainConfig, TrainRequest, train};
+use folio::registry::config_hash;
+use folio::train::{Algo, DirectObjective, TrainConfig, TrainRequest, train};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
@@ -389,7 +390,7 @@ fn training_under_the_conservative_profile_keeps_every_evaluated_decision_within
             out: out.clone(),
             device: DeviceChoice::Cpu,
             resume: false,
-            progress: ProgressMode::Hidden,
+            progress: folio::progress::silent(),
         })
         .unwrap();
         let evaluation = evaluate(EvalRequest::new(out.clone())).unwrap();

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use ndarray::{Array2, array};
 
-use folio::config::{EpisodeConfig, Span};
+use folio::backtest::{EqualWeight, MarketView, Policy};
 use folio::data::{PricePanel, TimeIndex};
+use folio::env::config::{EpisodeConfig, Span};
 use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};
-use folio::eval::backtest::{EqualWeight, MarketView, Policy};
 use folio::eval::stress::{Scenario, Shock, ShockSizes, StressSetup, run, scenarios, select_scenarios};
 use folio::features::FeatureConfig;
 

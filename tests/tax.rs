@@ -4,17 +4,17 @@ use chrono::{Datelike, Days, NaiveDate};
 use ndarray::Array2;
 use std::sync::Arc;
 
-use folio::config::EpisodeConfig;
+use folio::backtest::{BacktestLog, backtest};
+use folio::baselines;
 use folio::data::synth::{Regime, SynthConfig, generate};
 use folio::data::{PricePanel, TimeIndex};
+use folio::env::config::EpisodeConfig;
 use folio::env::{CostConfig, CostModel, EnvSettings, Limits, Market, RewardConfig};
-use folio::eval::backtest::{BacktestLog, backtest};
-use folio::eval::baselines;
-use folio::eval::tax::harvest::most_correlated;
-use folio::eval::tax::lots::{Action, LotBook, LotRules, Reason};
-use folio::eval::tax::netting::{Carryforward, TermGains, net_year};
-use folio::eval::tax::{LotMethod, Mode, TaxConfig, TaxError, replay};
 use folio::features::FeatureConfig;
+use folio::tax::harvest::most_correlated;
+use folio::tax::lots::{Action, LotBook, LotRules, Reason};
+use folio::tax::netting::{Carryforward, TermGains, net_year};
+use folio::tax::{LotMethod, Mode, TaxConfig, TaxError, replay};
 
 fn day(text: &str) -> NaiveDate {
     text.parse().unwrap()
@@ -312,7 +312,7 @@ fn harvesting_sells_the_loser_holds_the_most_correlated_asset_and_returns_after_
 
     // The harvested loss offsets 2021's gain on C, so 2021's tax (paid in April 2022) falls and
     // the money it leaves invested rides A's climb: harvesting helps.
-    let tax_2021 = |run: &folio::eval::tax::LedgerRun| run.years.iter().find(|y| y.year == 2021).unwrap().tax;
+    let tax_2021 = |run: &folio::tax::LedgerRun| run.years.iter().find(|y| y.year == 2021).unwrap().tax;
     assert!(tax_2021(&plain) > 0.03, "{}", tax_2021(&plain));
     assert!(tax_2021(&harvesting) < 0.1 * tax_2021(&plain), "{}", tax_2021(&harvesting));
     let benefit = harvesting.after_tax_wealth_liquidated - plain.after_tax_wealth_liquidated;

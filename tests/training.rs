@@ -4,16 +4,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use folio::agent::AgentPolicy;
+use folio::agent::DeviceChoice;
 use folio::agent::network::{NetConfig, NetKind};
-use folio::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+use folio::backtest::{BacktestLog, EqualWeight, backtest};
 use folio::data::synth::{Regime, SynthConfig, generate_log_returns, panel_from_log_returns, weekdays};
 use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
+use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};
-use folio::eval::backtest::{BacktestLog, EqualWeight, backtest};
-use folio::eval::metrics::MetricsConfig;
 use folio::features::{Feature, FeatureConfig};
-use folio::train::checkpoint::{self, BEST, LAST};
-use folio::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainRequest, train};
+use folio::metrics::MetricsConfig;
+use folio::train::checkpoint::{self, BEST, Weights};
+use folio::train::{Algo, TrainConfig, TrainRequest, train};
 use ndarray::Array2;
 
 fn stamp(panel: &PricePanel, row: usize) -> Option<Stamp> {
@@ -84,13 +85,20 @@ fn small_features() -> FeatureConfig {
 }
 
 fn request(env: EnvConfig, train: TrainConfig, out: PathBuf) -> TrainRequest {
-    TrainRequest { env, train, out, device: DeviceChoice::Cpu, resume: false, progress: ProgressMode::Hidden }
+    TrainRequest {
+        env,
+        train,
+        out,
+        device: DeviceChoice::Cpu,
+        resume: false,
+        progress: folio::progress::silent(),
+    }
 }
 
 /// Backtest a checkpoint's best network on a span, deterministically.
 fn backtest_checkpoint(dir: &Path, span: Span) -> (BacktestLog, BacktestLog) {
     let device = DeviceChoice::Cpu.device().unwrap();
-    let (meta, net) = checkpoint::load_agent(dir, BEST, &device).unwrap();
+    let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device).unwrap();
     let (market, _) = Market::from_config(&meta.env).unwrap();
     let market = Market::new(market.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0).unwrap();
     let market = Arc::new(market);
@@ -204,9 +212,10 @@ fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
             (dir.path().join(format!("{algo:?}-{net:?}-a")), dir.path().join(format!("{algo:?}-{net:?}-b")));
         train(request(env.clone(), config.clone(), a.clone())).unwrap();
         train(request(env.clone(), config.clone(), b.clone())).unwrap();
-        let weights =
-            |dir: &Path, file: &str| checkpoint::load_agent(dir, file, &device).unwrap().1.parameter_values();
-        for file in [BEST, LAST] {
+        let weights = |dir: &Path, file: Weights| {
+            checkpoint::load_agent(dir, file, &device).unwrap().1.parameter_values()
+        };
+        for file in [Weights::Best, Weights::Last] {
             let (x, y) = (weights(&a, file), weights(&b, file));
             let same = x.len() == y.len()
                 && x.iter().zip(&y).all(|(p, q)| {
@@ -216,11 +225,16 @@ fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
         }
         let other = dir.path().join(format!("{algo:?}-{net:?}-c"));
         train(request(env.clone(), TrainConfig { seed: 10, ..config }, other.clone())).unwrap();
-        assert_ne!(weights(&a, LAST), weights(&other, LAST), "another seed gives other weights");
+        assert_ne!(
+            weights(&a, Weights::Last),
+            weights(&other, Weights::Last),
+            "another seed gives other weights"
+        );
     }
 
     // Saved and loaded, a network acts identically, bit for bit.
-    let (meta, net) = checkpoint::load_agent(&dir.path().join("Direct-Eiie-a"), LAST, &device).unwrap();
+    let (meta, net) =
+        checkpoint::load_agent(&dir.path().join("Direct-Eiie-a"), Weights::Last, &device).unwrap();
     let path = dir.path().join("copy.bpk");
     checkpoint::save_net(&net, &path).unwrap();
     let fresh = NetConfig { kind: NetKind::Eiie, ..meta.train.net.clone() }.init(meta.layout(), &device);
@@ -256,18 +270,18 @@ fn bad_checkpoints_and_mismatched_data_are_clear_errors() {
     // Truncated weights.
     let weights = std::fs::read(out.join(BEST)).unwrap();
     std::fs::write(out.join(BEST), &weights[..weights.len() / 2]).unwrap();
-    let error = checkpoint::load_agent(&out, BEST, &device).unwrap_err().to_string();
+    let error = checkpoint::load_agent(&out, Weights::Best, &device).unwrap_err().to_string();
     assert!(error.contains("best.bpk: not a readable folio checkpoint"), "{error}");
 
     // Corrupt metadata.
     std::fs::write(out.join("meta.json"), b"{ not json").unwrap();
-    let error = checkpoint::load_agent(&out, LAST, &device).unwrap_err().to_string();
+    let error = checkpoint::load_agent(&out, Weights::Last, &device).unwrap_err().to_string();
     assert!(error.contains("meta.json: not a readable folio checkpoint"), "{error}");
 
     // Other assets or other features.
     let out2 = dir.path().join("run2");
     train(request(env.clone(), TrainConfig { steps: 500, ..TrainConfig::default() }, out2.clone())).unwrap();
-    let (meta, _) = checkpoint::load_agent(&out2, LAST, &device).unwrap();
+    let (meta, _) = checkpoint::load_agent(&out2, Weights::Last, &device).unwrap();
     let (market, _) = Market::from_config(&meta.env).unwrap();
     let mut renamed = market.panel.clone();
     renamed.assets[2] = "OTHER".into();

@@ -1,7 +1,6 @@
 //! Agents: policy networks and the distribution over portfolio weights they parameterize.
 
 pub mod distribution;
-pub mod host_mlp;
 pub mod network;
 
 use burn::prelude::*;
@@ -10,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use self::distribution::{Dirichlet, concentration_from_logits};
 use self::network::PolicyNet;
+use crate::backtest::{MarketView, Policy};
 use crate::env::ObservationLayout;
-use crate::eval::backtest::{MarketView, Policy};
 
 /// How a network's scores become portfolio weights.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -89,6 +88,43 @@ pub fn to_host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 /// Tensor data's values as f32, row-major.
 pub fn host_values(data: TensorData) -> Vec<f32> {
     data.convert::<f32>().try_into_vec::<f32>().expect("float tensor data")
+}
+
+/// Which backend runs the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum DeviceChoice {
+    /// burn's Flex CPU backend (multi-threaded, SIMD).
+    #[default]
+    Cpu,
+    /// wgpu (Vulkan, Metal, DirectX or WebGPU); needs the `wgpu` cargo feature.
+    Wgpu,
+    /// CUDA; needs the `cuda` cargo feature.
+    Cuda,
+}
+
+/// A backend this build of folio was compiled without.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "this folio was built without the `{feature}` backend; rebuild with `cargo build --release --features {feature}`"
+)]
+pub struct MissingBackend {
+    pub feature: &'static str,
+}
+
+impl DeviceChoice {
+    pub fn device(self) -> Result<Device, MissingBackend> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "wgpu")]
+            DeviceChoice::Wgpu => Ok(Device::wgpu(Default::default())),
+            #[cfg(feature = "cuda")]
+            DeviceChoice::Cuda => Ok(Device::cuda(0)),
+            #[allow(unreachable_patterns)]
+            DeviceChoice::Wgpu => Err(MissingBackend { feature: "wgpu" }),
+            #[allow(unreachable_patterns)]
+            DeviceChoice::Cuda => Err(MissingBackend { feature: "cuda" }),
+        }
+    }
 }
 
 /// Whether `device` is the CPU backend, whose tensors already live in host memory: there the

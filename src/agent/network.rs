@@ -11,10 +11,9 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 use serde::{Deserialize, Serialize};
 
-use super::host_mlp::HostMlp;
 use crate::env::ObservationLayout;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NetKind {
     /// A multilayer perceptron over the whole flattened observation.
@@ -223,20 +222,6 @@ impl MlpNet {
     /// The actor's and the critic's layers, each in order from input to output.
     pub fn stacks(&self) -> (impl Iterator<Item = &Linear>, impl Iterator<Item = &Linear>) {
         (self.actor.iter().chain([&self.actor_out]), self.critic.iter().chain([&self.critic_out]))
-    }
-}
-
-impl PolicyNet {
-    /// A host copy of the network for acting and for training steps on the CPU, where that is
-    /// implemented (MLPs; see [`HostMlp`]).
-    pub fn on_host(&self) -> Option<HostMlp> {
-        match self {
-            PolicyNet::Mlp(net) => {
-                let (actor, critic) = net.stacks();
-                Some(HostMlp::new(actor, critic))
-            }
-            PolicyNet::Eiie(_) => None,
-        }
     }
 }
 

@@ -2,8 +2,8 @@ use anyhow::{Result, anyhow};
 use clap::Args;
 use std::path::PathBuf;
 
-use crate::bench::{BenchOptions, BenchRow, format_value, run_all};
-use crate::config::DEFAULT_CONFIG;
+use folio::env::config::DEFAULT_CONFIG;
+use folio::eval::bench::{BenchOptions, BenchRow, format_value, run_all};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -14,8 +14,8 @@ pub struct BenchArgs {
     #[arg(long)]
     quick: bool,
     /// Only one group of figures (for profiling).
-    #[arg(long, value_parser = ["env", "direct", "ppo", "mlp"])]
-    only: Option<String>,
+    #[arg(long, value_enum)]
+    only: Option<super::args::BenchGroupArg>,
     /// Print the figures as JSON (one list of rows) instead of a table.
     #[arg(long)]
     json: bool,
@@ -23,13 +23,7 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let mut options = if args.quick { BenchOptions::quick() } else { BenchOptions::full() };
-    options.only = match args.only.as_deref() {
-        Some("env") => Some("env"),
-        Some("direct") => Some("direct"),
-        Some("ppo") => Some("ppo"),
-        Some("mlp") => Some("mlp"),
-        _ => None,
-    };
+    options.only = args.only.map(Into::into);
     let show = |row: &BenchRow| {
         if !args.json {
             println!("{:<72} {:>12} {}", row.what, format_value(row.value), row.unit);

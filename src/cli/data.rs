@@ -3,8 +3,8 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
-use crate::data::synth::{Crash, Regime, SynthConfig, generate};
-use crate::data::{inspect::inspect, load_prices, write_prices};
+use folio::data::synth::{Crash, Regime, SynthConfig, generate};
+use folio::data::{inspect::inspect, load_prices, write_prices};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {

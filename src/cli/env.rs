@@ -3,9 +3,9 @@ use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{DEFAULT_CONFIG, EnvConfig, Span};
-use crate::env::check::check;
-use crate::env::{BatchEnv, EnvSettings, Market};
+use folio::env::check::check;
+use folio::env::config::{DEFAULT_CONFIG, EnvConfig, Span};
+use folio::env::{BatchEnv, EnvSettings, Market};
 
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
@@ -58,7 +58,7 @@ struct CheckOutput {
     fingerprint: String,
     decisions_from: String,
     decisions_to: String,
-    policies: Vec<crate::env::check::PolicySummary>,
+    policies: Vec<folio::env::check::PolicySummary>,
 }
 
 pub fn run(command: EnvCommand) -> Result<()> {

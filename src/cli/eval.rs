@@ -4,16 +4,15 @@ use std::path::{Path, PathBuf};
 
 use super::rebalance::RebalanceArgs;
 use super::train::print_metrics_table;
-use crate::config::{DEFAULT_CONFIG, EnvConfig};
-use crate::data::Stamp;
-use crate::env::EnvSettings;
-use crate::eval::evaluate::{
+use folio::backtest::rebalance::RebalanceRule;
+use folio::data::Stamp;
+use folio::env::EnvSettings;
+use folio::env::config::{DEFAULT_CONFIG, EnvConfig};
+use folio::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
     default_output, evaluate,
 };
-use crate::eval::rebalance::RebalanceRule;
-use crate::report::{self, plot};
-use crate::train::DeviceChoice;
+use folio::report::{self, plot};
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -115,7 +114,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         report.rebalance
     );
     println!("limits: {}", report.limits.describe(Some(report.assets.len())));
-    let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
+    let rows: Vec<(&str, &folio::metrics::Metrics)> =
         report.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
     Ok(())
@@ -145,23 +144,23 @@ pub struct EvalArgs {
     #[command(flatten)]
     risk: super::risk::RiskArgs,
     /// Which weights: the best on validation, or the last.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
-    weights: String,
+    #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
+    weights: super::args::WeightsArg,
     /// Output folder (default: <checkpoint>/eval-<from>-<to>, or <checkpoint>/rebalancing-<from>-<to>
     /// with --compare-rebalancing).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: super::args::DeviceArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
 /// report.json, equity.csv, weights.csv and the pictures of one evaluation.
-fn write_outputs(out: &Path, evaluation: &crate::eval::evaluate::Evaluation) -> Result<()> {
+fn write_outputs(out: &Path, evaluation: &folio::eval::evaluate::Evaluation) -> Result<()> {
     let report_data = &evaluation.report;
-    let logs: Vec<&crate::eval::backtest::BacktestLog> = evaluation.logs.iter().collect();
+    let logs: Vec<&folio::backtest::BacktestLog> = evaluation.logs.iter().collect();
     report::write_json(&out.join("report.json"), report_data)?;
     report::write_equity_csv(&out.join("equity.csv"), &evaluation.labels, &logs)?;
     let mut names = vec!["cash".to_string()];
@@ -247,13 +246,13 @@ impl EvalArgs {
     fn request(&self) -> Result<EvalRequest> {
         Ok(EvalRequest {
             checkpoint: self.checkpoint.clone(),
-            weights: format!("{}.bpk", self.weights),
+            weights: self.weights.into(),
             data: self.data.clone(),
             from: self.from,
             to: self.to,
             cost: self.cost,
             risk_profile: self.risk.resolve()?.map(|(profile, _)| profile),
-            device: self.device,
+            device: self.device.choice(),
             rebalance: self.rebalancing.rebalance,
         })
     }
@@ -300,13 +299,13 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         write_outputs(&out, &evaluation)?;
         reports.push(evaluation.report);
     }
-    let agents: Vec<&crate::eval::metrics::Metrics> = reports.iter().map(|r| &r.results[0].metrics).collect();
-    let spread = crate::eval::metrics::MetricsSpread::of(&agents);
+    let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| &r.results[0].metrics).collect();
+    let spread = folio::metrics::MetricsSpread::of(&agents);
     if args.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
-            runs: &'a [crate::eval::evaluate::EvalReport],
-            agent_spread: crate::eval::metrics::MetricsSpread,
+            runs: &'a [folio::eval::evaluate::EvalReport],
+            agent_spread: folio::metrics::MetricsSpread,
         }
         return super::print_json(&Seeds { runs: &reports, agent_spread: spread });
     }
@@ -328,7 +327,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         .iter()
         .map(|d| format!("agent {}", d.file_name().unwrap_or_default().to_string_lossy()))
         .collect();
-    let mut rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
+    let mut rows: Vec<(&str, &folio::metrics::Metrics)> =
         names.iter().map(String::as_str).zip(agents.iter().copied()).collect();
     rows.extend(first.results[1..].iter().map(|r| (r.policy.as_str(), &r.metrics)));
     print_metrics_table(&rows);
@@ -377,7 +376,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     if let Some(warning) = &report_data.warning {
         println!("warning: {warning}");
     }
-    let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
+    let rows: Vec<(&str, &folio::metrics::Metrics)> =
         report_data.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
     println!("\nCAGR by cost rate:");

@@ -2,12 +2,11 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
-use crate::data::Stamp;
-use crate::eval::explain::{
+use folio::data::Stamp;
+use folio::eval::explain::{
     DEFAULT_STEPS, ExplainReport, ExplainRequest, Explanation, Method, PREVIOUS_WEIGHTS, explain,
 };
-use crate::report::{self, plot};
-use crate::train::DeviceChoice;
+use folio::report::{self, plot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum MethodChoice {
@@ -37,20 +36,20 @@ pub struct ExplainArgs {
     #[arg(long, default_value_t = DEFAULT_STEPS)]
     steps: usize,
     /// Which weights: the best on validation, or the last.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
-    weights: String,
+    #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
+    weights: super::args::WeightsArg,
     /// Output folder (default: <checkpoint>/explain-<date> or explain-<from>-<to>).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: super::args::DeviceArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
-    if !args.checkpoint.join(crate::train::checkpoint::META).exists() {
+    if !args.checkpoint.join(folio::train::checkpoint::META).exists() {
         let seeds = super::eval::seed_folders(&args.checkpoint);
         if !seeds.is_empty() {
             let list: Vec<String> = seeds.iter().map(|s| s.display().to_string()).collect();
@@ -68,12 +67,12 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     };
     let report = explain(ExplainRequest {
         checkpoint: args.checkpoint.clone(),
-        weights: format!("{}.bpk", args.weights),
+        weights: args.weights.into(),
         date: args.date,
         from: args.from,
         to: args.to,
         method,
-        device: args.device,
+        device: args.device.choice(),
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join(default_folder(&report)));
     write_outputs(&out, &report)?;

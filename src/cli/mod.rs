@@ -1,6 +1,7 @@
 //! The `folio` command line: parses arguments and calls the library. Nothing here computes
 //! anything a test or benchmark would need; it only wires library calls to files and the terminal.
 
+mod args;
 mod bench;
 mod data;
 mod env;

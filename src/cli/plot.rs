@@ -2,7 +2,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
-use crate::report::plot::{self, FoldSpan, PlotSize, Series};
+use folio::report::plot::{self, FoldSpan, PlotSize, Series};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -100,7 +100,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
             let series: Vec<Series> = columns
                 .into_iter()
-                .filter(|(name, _)| crate::report::pictured(name))
+                .filter(|(name, _)| folio::report::pictured(name))
                 .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
                 .collect();
             if kind == Kind::Equity {
@@ -162,7 +162,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             }
             let series: Vec<Series> = columns
                 .into_iter()
-                .filter(|(name, _)| crate::report::pictured(name))
+                .filter(|(name, _)| folio::report::pictured(name))
                 .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
                 .collect();
             plot::walk_forward(

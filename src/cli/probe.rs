@@ -3,8 +3,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 use super::train::TrainSetup;
-use crate::eval::probe::{self, ProbeKind, ProbeSetup};
-use crate::train::DeviceChoice;
+use folio::eval::probe::{self, ProbeKind, ProbeSetup};
 
 /// Environment steps per probe training unless `--steps` says otherwise (or the config asks for
 /// fewer): probes are short runs, three of them per call.
@@ -18,12 +17,12 @@ pub struct ProbeArgs {
     setup: TrainSetup,
     /// Which probes to run (repeatable; default: oracle, placebo and collapse).
     #[arg(long, value_enum)]
-    probe: Vec<ProbeKind>,
+    probe: Vec<super::args::ProbeArg>,
     /// Folder for the probes' checkpoints (default: checkpoints/probe-<config>).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: super::args::DeviceArgs,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -39,7 +38,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]
     } else {
-        args.probe
+        args.probe.into_iter().map(ProbeKind::from).collect()
     };
     if !args.json {
         eprintln!(
@@ -52,7 +51,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
             out.display()
         );
     }
-    let setup = ProbeSetup { env, train, out, device: args.device };
+    let setup = ProbeSetup { env, train, out, device: args.device.choice() };
     let results = probe::run(&setup, &probes)?;
     if args.json {
         return super::print_json(&results);

@@ -4,9 +4,9 @@
 use anyhow::Result;
 use std::path::Path;
 
-use crate::eval::evaluate::RebalancingReport;
-use crate::eval::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
-use crate::report::{self, plot};
+use folio::backtest::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
+use folio::eval::evaluate::RebalancingReport;
+use folio::report::{self, plot};
 
 /// Print the comparison, write its files into `out`, and say where.
 pub fn show(report_data: &RebalancingReport, out: &Path, json: bool) -> Result<()> {
@@ -73,7 +73,7 @@ pub fn show(report_data: &RebalancingReport, out: &Path, json: bool) -> Result<(
 fn write_outputs(out: &Path, report_data: &RebalancingReport) -> Result<()> {
     report::write_json(&out.join("rebalancing.json"), report_data)?;
     let categories: Vec<String> = report_data.rules.iter().map(|r| r.to_string()).collect();
-    let per_policy = |value: fn(&crate::eval::rebalance::RuleResult) -> f64| -> Vec<(String, Vec<f64>)> {
+    let per_policy = |value: fn(&folio::backtest::rebalance::RuleResult) -> f64| -> Vec<(String, Vec<f64>)> {
         let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
         // OLMAR's turnover (70% of wealth a year in costs on the default data) would flatten
         // every other bar; it stays in the table and the JSON.

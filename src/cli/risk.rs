@@ -4,14 +4,14 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
-use crate::risk::{Questionnaire, RiskProfile};
+use folio::env::risk::{Questionnaire, RiskProfile};
 
 #[derive(Debug, Args)]
 pub struct RiskArgs {
     /// Risk profile: sets the reward's risk aversion and the allocation limits (maximum weight
     /// per asset, minimum cash); see the README's risk profile table.
     #[arg(long, value_enum, conflicts_with = "risk_questionnaire")]
-    pub risk_profile: Option<RiskProfile>,
+    pub risk_profile: Option<super::args::RiskProfileArg>,
     /// Questionnaire (TOML with horizon_years, tolerated_loss, income_need; see
     /// envs/risk_questionnaire.toml) whose answers pick the risk profile.
     #[arg(long)]
@@ -21,7 +21,7 @@ pub struct RiskArgs {
 impl RiskArgs {
     /// The profile the flags ask for, with a line saying where it came from; none without flags.
     pub fn resolve(&self) -> Result<Option<(RiskProfile, String)>> {
-        if let Some(profile) = self.risk_profile {
+        if let Some(profile) = self.risk_profile.map(RiskProfile::from) {
             return Ok(Some((profile, format!("risk profile {profile} (--risk-profile)"))));
         }
         let Some(path) = &self.risk_questionnaire else { return Ok(None) };

@@ -2,12 +2,11 @@ use anyhow::Result;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-use crate::data::Stamp;
-use crate::eval::stress::{
+use folio::data::Stamp;
+use folio::eval::stress::{
     ScenarioReport, ShockSizes, StressRequest, StressRun, select_scenarios, stress_checkpoints,
 };
-use crate::report::{self, plot};
-use crate::train::DeviceChoice;
+use folio::report::{self, plot};
 
 #[derive(Debug, Args)]
 pub struct StressArgs {
@@ -15,8 +14,8 @@ pub struct StressArgs {
     #[arg(long)]
     checkpoint: PathBuf,
     /// Which weights: the best on validation, or the last.
-    #[arg(long, default_value = "best", value_parser = ["best", "last"])]
-    weights: String,
+    #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
+    weights: super::args::WeightsArg,
     /// Scenario to run (dotcom, financial-crisis, covid, crash, flash-crash, correlation-one,
     /// volatility). Repeatable; default: all.
     #[arg(long)]
@@ -49,8 +48,8 @@ pub struct StressArgs {
     /// Output folder (default: <checkpoint>/stress).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: super::args::DeviceArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -65,7 +64,7 @@ pub fn run(args: StressArgs) -> Result<()> {
         volatility_factor: args.volatility_factor,
     };
     let scenarios = select_scenarios(&args.scenario, &sizes).map_err(anyhow::Error::msg)?;
-    let checkpoints = if args.checkpoint.join(crate::train::checkpoint::META).exists() {
+    let checkpoints = if args.checkpoint.join(folio::train::checkpoint::META).exists() {
         vec![args.checkpoint.clone()]
     } else {
         let seeds = super::eval::seed_folders(&args.checkpoint);
@@ -78,12 +77,12 @@ pub fn run(args: StressArgs) -> Result<()> {
     };
     let (stress, meta) = stress_checkpoints(StressRequest {
         checkpoints,
-        weights: format!("{}.bpk", args.weights),
+        weights: args.weights.into(),
         scenarios,
         from: args.from,
         to: args.to,
         shock_date: args.shock_date,
-        device: args.device,
+        device: args.device.choice(),
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join("stress"));
     write_outputs(&out, &stress)?;
@@ -94,7 +93,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     println!(
         "{} ({}), costs buy {:.3}% / sell {:.3}%; trained on {} .. {}, validated on {} .. {}",
         args.checkpoint.display(),
-        args.weights,
+        folio::train::checkpoint::Weights::from(args.weights),
         100.0 * report.costs.buy,
         100.0 * report.costs.sell,
         meta.train_range.0,
@@ -154,8 +153,7 @@ fn print_scenario(scenario: &ScenarioReport) {
         );
     }
     if let Some(spread) = &scenario.agent_spread {
-        let median =
-            |s: Option<crate::eval::metrics::Spread>| s.map(|s| 100.0 * s.median).unwrap_or(f64::NAN);
+        let median = |s: Option<folio::metrics::Spread>| s.map(|s| 100.0 * s.median).unwrap_or(f64::NAN);
         println!(
             "  agents' median: scenario {:.1}%, max drawdown {:.1}%; {} of {} recovered",
             median(spread.scenario_return),

@@ -2,12 +2,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-use crate::config::DEFAULT_CONFIG;
-use crate::data::Stamp;
-use crate::eval::tax::report::{TaxRequest, tax_report};
-use crate::eval::tax::{DEFAULT_TAX_CONFIG, LedgerRun, LotMethod, TaxConfig};
-use crate::report::{self, tax::write_ledger_csv};
-use crate::train::DeviceChoice;
+use folio::data::Stamp;
+use folio::env::config::DEFAULT_CONFIG;
+use folio::report::{self, tax::write_ledger_csv};
+use folio::tax::report::{TaxRequest, tax_report};
+use folio::tax::{DEFAULT_TAX_CONFIG, LedgerRun, LotMethod, TaxConfig};
 
 #[derive(Debug, Args)]
 pub struct TaxArgs {
@@ -31,13 +30,13 @@ pub struct TaxArgs {
     #[arg(long)]
     to: Option<Stamp>,
     /// Lot selection, overriding the tax config.
-    #[arg(long, value_parser = ["fifo", "highest-cost"])]
-    lot_method: Option<String>,
+    #[arg(long, value_enum)]
+    lot_method: Option<super::args::LotMethodArg>,
     /// Output folder (default: <checkpoint>/tax-<from>-<to>, or runs/tax-<from>-<to>).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: super::args::DeviceArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -45,10 +44,8 @@ pub struct TaxArgs {
 
 pub fn run(args: TaxArgs) -> Result<()> {
     let mut tax = TaxConfig::load(&args.tax)?;
-    match args.lot_method.as_deref() {
-        Some("fifo") => tax.lot_method = LotMethod::Fifo,
-        Some(_) => tax.lot_method = LotMethod::HighestCost,
-        None => {}
+    if let Some(method) = args.lot_method {
+        tax.lot_method = method.into();
     }
     if let Some(dir) = &args.checkpoint {
         anyhow::ensure!(
@@ -66,7 +63,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
         strategies: args.strategy,
         from: args.from,
         to: args.to,
-        device: args.device,
+        device: args.device.choice(),
     })?;
     let folder = format!("tax-{}-{}", report.from, report.to);
     let out = args.out.unwrap_or_else(|| match &args.checkpoint {
@@ -162,7 +159,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
          selling everything at the end and paying its costs and taxes; taxes: all of them, the \
          liquidation's included; harvested: losses realized by harvesting; washes: losses disallowed by \
          the wash-sale rule; blocked: purchases the window held back.",
-        crate::eval::tax::report::LEDGER_TOLERANCE
+        folio::tax::report::LEDGER_TOLERANCE
     );
     for policy in &report.policies {
         if let Some(benefit) = policy.harvest_benefit {

@@ -2,12 +2,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-use crate::agent::network::NetKind;
-use crate::config::{DEFAULT_CONFIG, EnvConfig, Sections};
-use crate::eval::metrics::{Metrics, MetricsSpread, Spread};
-use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
-use crate::train::checkpoint;
-use crate::train::{Algo, DeviceChoice, ProgressMode, TrainConfig, TrainOutcome, TrainRequest, train_seeds};
+use folio::env::config::{DEFAULT_CONFIG, EnvConfig, Sections};
+use folio::metrics::{Metrics, MetricsSpread, Spread};
+use folio::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
+use folio::train::checkpoint;
+use folio::train::{Algo, TrainConfig, TrainOutcome, TrainRequest, train_seeds};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -30,9 +29,8 @@ pub struct TrainArgs {
     /// checkpoints/trials.jsonl); walk-forward's Deflated Sharpe Ratio counts its trials.
     #[arg(long)]
     registry: Option<PathBuf>,
-    /// Backend that runs the networks.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: super::args::DeviceArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -48,10 +46,10 @@ pub struct TrainSetup {
     pub config: PathBuf,
     /// Learning algorithm (default: the config's, else direct).
     #[arg(long, value_enum)]
-    pub algo: Option<Algo>,
+    pub algo: Option<super::args::AlgoArg>,
     /// Policy network (default: the config's, else eiie).
     #[arg(long, value_enum)]
-    pub net: Option<NetKind>,
+    pub net: Option<super::args::NetArg>,
     /// Environment steps per training.
     #[arg(long)]
     pub steps: Option<usize>,
@@ -68,9 +66,9 @@ impl TrainSetup {
     /// defaults, overlaid by the file's [train] table, overlaid by these flags.
     pub fn load(&self) -> Result<(EnvConfig, Sections, TrainConfig)> {
         let (mut env, mut sections) = EnvConfig::load_with_sections(&self.config)?;
-        let mut train = train_config(sections.train.take(), self.algo, &self.config)?;
+        let mut train = train_config(sections.train.take(), self.algo.map(Algo::from), &self.config)?;
         if let Some(net) = self.net {
-            train.net.kind = net;
+            train.net.kind = net.into();
         }
         if let Some(steps) = self.steps {
             train.steps = steps;
@@ -185,9 +183,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             env,
             train: config,
             out,
-            device: args.device,
+            device: args.device.choice(),
             resume: args.resume,
-            progress: if args.json { ProgressMode::Hidden } else { ProgressMode::Terminal },
+            progress: super::args::Bars::for_output(args.json),
         },
         args.seeds,
         args.jobs,
@@ -246,7 +244,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 #[derive(serde::Serialize)]
 struct TrainSummary<'a> {
-    runs: &'a [crate::train::TrainOutcome],
+    runs: &'a [folio::train::TrainOutcome],
     validation_spread: MetricsSpread,
 }
 

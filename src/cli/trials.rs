@@ -3,7 +3,7 @@ use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
 
-use crate::eval::registry::{self, Sample, TrialRecord};
+use folio::registry::{self, Sample, TrialRecord};
 
 #[derive(Debug, Args)]
 pub struct TrialsArgs {

@@ -3,11 +3,10 @@ use clap::Args;
 use std::path::PathBuf;
 
 use super::train::{TrainSetup, default_jobs, min_track_record, print_metrics_table};
-use crate::eval::rebalance::RebalanceRule;
-use crate::eval::registry;
-use crate::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
-use crate::report::{self, plot};
-use crate::train::DeviceChoice;
+use folio::backtest::rebalance::RebalanceRule;
+use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
+use folio::registry;
+use folio::report::{self, plot};
 
 #[derive(Debug, Args)]
 pub struct WalkForwardArgs {
@@ -33,8 +32,8 @@ pub struct WalkForwardArgs {
     /// monthly, quarterly (dated data only) or band:X. The agents train as configured.
     #[arg(long, default_value = "every")]
     rebalance: RebalanceRule,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    #[command(flatten)]
+    device: super::args::DeviceArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -56,15 +55,14 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     }
     let stem = args.setup.config_stem(&env);
     let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")));
-    let multi = (!args.json).then(indicatif::MultiProgress::new);
     let report = walk_forward(WalkForwardRequest {
         env,
         train,
         config,
         out: out.clone(),
         jobs: args.jobs,
-        device: args.device,
-        progress: multi,
+        device: args.device.choice(),
+        progress: super::args::Bars::for_output(args.json),
         registry: Some(registry::resolve(args.registry)),
         rebalance: args.rebalance,
     })?;
@@ -161,7 +159,7 @@ fn print_summary(report: &WalkForwardReport) {
         );
     }
     println!("\nstitched out-of-sample, after costs:");
-    let rows: Vec<(&str, &crate::eval::metrics::Metrics)> =
+    let rows: Vec<(&str, &folio::metrics::Metrics)> =
         report.overall.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
     print_metrics_table(&rows);
     if report.seed_spread.runs > 1 {
@@ -306,7 +304,7 @@ pub fn markdown(report: &WalkForwardReport) -> String {
 }
 
 /// Where the Deflated Sharpe Ratio's trials came from, in words.
-fn trials_counted(t: &crate::eval::walk_forward::DsrTrials) -> String {
+fn trials_counted(t: &folio::eval::walk_forward::DsrTrials) -> String {
     match &t.registry {
         Some(path) => format!(
             "every trial on this data in the registry `{}`: {} earlier, {} from this run",

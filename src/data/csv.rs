@@ -13,8 +13,8 @@ use ndarray::Array2;
 use std::path::Path;
 
 use super::{PricePanel, TimeIndex};
-use crate::atomic::write_atomically;
-use crate::error::{DataError, Location};
+use crate::data::{DataError, Location};
+use crate::files::write_atomically;
 
 pub fn load_prices(path: &Path) -> Result<PricePanel, DataError> {
     let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.into(), source })?;

@@ -6,17 +6,17 @@
 //! `t - 1` earns over period `t`.
 
 mod csv;
+mod error;
 pub mod inspect;
 pub mod synth;
 
 pub use self::csv::{load_prices, write_prices};
+pub use self::error::{DataError, Location};
 
 use chrono::NaiveDate;
 use ndarray::{Array2, ArrayView1, s};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
-
-use crate::error::DataError;
 
 /// The time axis of a panel: calendar dates, or plain period numbers for data sets without dates
 /// (the online-portfolio-selection benchmarks), numbered from 0.

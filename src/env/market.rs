@@ -3,9 +3,9 @@
 
 use std::ops::Range;
 
-use crate::config::{EnvConfig, Span};
 use crate::data::{PricePanel, Selection, load_prices};
-use crate::error::EnvError;
+use crate::env::EnvError;
+use crate::env::config::{EnvConfig, Span};
 use crate::features::{FeatureConfig, FeatureSet, NormalizedFeatures, Normalizer};
 
 #[derive(Debug, Clone)]

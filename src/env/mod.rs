@@ -7,12 +7,16 @@
 //! cash first.
 
 pub mod check;
+pub mod config;
 mod costs;
+mod error;
 pub mod limits;
 mod market;
 mod reward;
+pub mod risk;
 
 pub use costs::{CostConfig, CostModel, remainder_factor_exact, remainder_factor_proportional};
+pub use error::{ConfigError, EnvError};
 pub use limits::Limits;
 pub use market::{DecisionRange, Market, ObservationLayout, span_rows};
 pub use reward::{DEFAULT_ETA, RewardConfig, RewardState};
@@ -21,8 +25,7 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
 use std::sync::Arc;
 
-use crate::config::{EnvConfig, EpisodeConfig};
-use crate::error::EnvError;
+use self::config::{EnvConfig, EpisodeConfig};
 
 /// How far a weight vector may be from summing to one, or below zero, and still be accepted.
 pub const WEIGHT_TOLERANCE: f64 = 1e-6;

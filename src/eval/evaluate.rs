@@ -6,24 +6,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::agent::AgentPolicy;
-use crate::config::Span;
+use crate::agent::DeviceChoice;
+use crate::backtest::collapse::{self, CollapseWarning};
+use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
+use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
+use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::baselines;
 use crate::data::{PricePanel, Stamp, load_prices};
+use crate::env::config::Span;
+use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
-use crate::eval::backtest::{BacktestLog, Policy, backtest};
-use crate::eval::baselines;
-use crate::eval::collapse::{self, CollapseWarning};
-use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
-use crate::eval::metrics::{Metrics, MetricsConfig};
-use crate::eval::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
-use crate::risk::RiskProfile;
-use crate::train::checkpoint::{self, Meta};
-use crate::train::{DeviceChoice, TrainError};
+use crate::metrics::{Metrics, MetricsConfig};
+use crate::train::TrainError;
+use crate::train::checkpoint::{self, Meta, Weights};
 
 #[derive(Debug, Clone)]
 pub struct EvalRequest {
     pub checkpoint: PathBuf,
-    /// `best.bpk` or `last.bpk`.
-    pub weights: String,
+    pub weights: Weights,
     /// Another price file with the same assets; default: the data the agent was trained on.
     pub data: Option<PathBuf>,
     /// Period to evaluate; default: the config's test period.
@@ -44,7 +44,7 @@ impl EvalRequest {
     pub fn new(checkpoint: PathBuf) -> Self {
         Self {
             checkpoint,
-            weights: checkpoint::BEST.into(),
+            weights: Weights::Best,
             data: None,
             from: None,
             to: None,
@@ -65,7 +65,7 @@ pub struct PolicyReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub checkpoint: PathBuf,
-    pub weights: String,
+    pub weights: Weights,
     pub data: PathBuf,
     pub data_fingerprint: String,
     /// Whether the evaluated data is, bit for bit, what training loaded.
@@ -120,7 +120,7 @@ struct Setup {
 
 fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     let device = request.device.device()?;
-    let (meta, net) = checkpoint::load_agent(&request.checkpoint, &request.weights, &device)?;
+    let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
     let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
     let market = Arc::new(meta.market(&request.checkpoint, request.data.as_deref())?);
     let fingerprint = market.panel.fingerprint();
@@ -205,7 +205,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     let index = &market.panel.index;
     let report = EvalReport {
         checkpoint: request.checkpoint.clone(),
-        weights: request.weights.clone(),
+        weights: request.weights,
         data,
         data_fingerprint: fingerprint,
         same_data_as_training: same_data,

@@ -30,14 +30,15 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
+use crate::agent::DeviceChoice;
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, observations_tensor, to_host};
-use crate::config::Span;
+use crate::backtest::{MarketView, Policy, backtest};
 use crate::data::Stamp;
+use crate::env::config::Span;
 use crate::env::{DecisionRange, EnvSettings, Market, ObservationLayout, span_rows};
-use crate::eval::backtest::{MarketView, Policy, backtest};
-use crate::train::checkpoint::{self, Meta};
-use crate::train::{DeviceChoice, TrainError};
+use crate::train::TrainError;
+use crate::train::checkpoint::{self, Meta, Weights};
 
 /// Interpolation steps of integrated gradients unless told otherwise.
 pub const DEFAULT_STEPS: usize = 64;
@@ -320,8 +321,8 @@ impl PeriodSummary {
 
 pub struct ExplainRequest {
     pub checkpoint: PathBuf,
-    /// `best.bpk` or `last.bpk`.
-    pub weights: String,
+    /// Which of the checkpoint's networks to explain.
+    pub weights: Weights,
     /// One decision to explain.
     pub date: Option<Stamp>,
     /// A period whose decisions are explained and averaged.
@@ -352,7 +353,7 @@ pub struct PeriodExplanation {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplainReport {
     pub checkpoint: PathBuf,
-    pub weights: String,
+    pub weights: Weights,
     pub method: Method,
     pub baseline: String,
     /// Output weights: cash, then the assets.
@@ -393,7 +394,7 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, TrainError> {
         return Err(TrainError::Setup("give a decision date (--date) or a period (--from / --to)".into()));
     }
     let device = request.device.device()?;
-    let (meta, net) = checkpoint::load_agent(&request.checkpoint, &request.weights, &device)?;
+    let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
     let market = Arc::new(meta.market(&request.checkpoint, None)?);
     let layout = market.layout();
     let explainer =

@@ -1,17 +1,11 @@
-//! Evaluation: backtests of agents and baselines through the same market, their metrics, and
-//! statistics of how much a backtest can be trusted.
+//! Orchestrators: what a user asks folio to find out. Each puts trained agents and baselines
+//! through the backtest engine and the metrics: `eval` on any period, walk-forward on rolling
+//! held-out periods, stress scenarios, sanity probes, explanations of decisions, and the
+//! throughput benchmarks.
 
-pub mod backtest;
-pub mod baselines;
-pub mod collapse;
-pub mod cost_sensitivity;
+pub mod bench;
 pub mod evaluate;
 pub mod explain;
-pub mod metrics;
-pub mod overfitting;
 pub mod probe;
-pub mod rebalance;
-pub mod registry;
 pub mod stress;
-pub mod tax;
 pub mod walk_forward;

@@ -17,7 +17,7 @@
 //!   SR^2 / 2) / years)`, about `1 / sqrt(years)` for the Sharpe ratios at stake); otherwise
 //!   something leaks the future.
 //! - **Collapse**: the normally trained agent's validation backtest through the
-//!   [`collapse`](crate::eval::collapse) detectors; PASS without warnings, WARN with them.
+//!   [`collapse`](crate::backtest::collapse) detectors; PASS without warnings, WARN with them.
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -28,16 +28,17 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::agent::AgentPolicy;
-use crate::config::{EnvConfig, Span};
+use crate::agent::DeviceChoice;
+use crate::backtest::collapse::{self, CollapseWarning};
+use crate::backtest::{BacktestLog, EqualWeight, Policy, backtest};
+use crate::baselines;
 use crate::data::write_prices;
+use crate::env::config::{EnvConfig, Span};
 use crate::env::{DecisionRange, EnvSettings, Market};
-use crate::eval::backtest::{BacktestLog, EqualWeight, Policy, backtest};
-use crate::eval::baselines;
-use crate::eval::collapse::{self, CollapseWarning};
-use crate::eval::metrics::MetricsConfig;
 use crate::features::Feature;
-use crate::train::checkpoint::{self, BEST};
-use crate::train::{DeviceChoice, ProgressMode, TrainConfig, TrainError, TrainRequest, train};
+use crate::metrics::MetricsConfig;
+use crate::train::checkpoint::{self, Weights};
+use crate::train::{TrainConfig, TrainError, TrainRequest, train};
 
 /// Annualized Sharpe ratio by which the oracle agent must beat the best causal baseline. Knowing
 /// tomorrow's returns is worth Sharpe ratios of several units on any liquid market, while real
@@ -52,7 +53,7 @@ pub fn placebo_threshold(periods: usize, periods_per_year: f64) -> f64 {
     2.0 / (periods.max(1) as f64 / periods_per_year).sqrt()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
     Oracle,
@@ -292,7 +293,7 @@ fn train_fresh(setup: &ProbeSetup, env: EnvConfig, dir: &Path) -> Result<(), Tra
         out: dir.to_path_buf(),
         device: setup.device,
         resume: false,
-        progress: ProgressMode::Hidden,
+        progress: crate::progress::silent(),
     })?;
     Ok(())
 }
@@ -305,7 +306,7 @@ fn backtest_best(
     setup: &ProbeSetup,
 ) -> Result<(Arc<Market>, DecisionRange, BacktestLog), TrainError> {
     let device = setup.device.device()?;
-    let (meta, net) = checkpoint::load_agent(dir, BEST, &device)?;
+    let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
     let market = Arc::new(meta.market(dir, None)?);
     let range = market.decision_range(span, embargo)?;
     let mut agent = AgentPolicy::new("agent", net, meta.head, market.layout(), device);

@@ -17,16 +17,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agent::AgentPolicy;
-use crate::config::Span;
+use crate::agent::DeviceChoice;
+use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::baselines;
 use crate::data::{PricePanel, Stamp, TimeIndex};
+use crate::env::EnvError;
+use crate::env::config::Span;
 use crate::env::{CostConfig, DecisionRange, EnvSettings, Market};
-use crate::error::EnvError;
-use crate::eval::backtest::{BacktestLog, Policy, backtest};
-use crate::eval::baselines;
 use crate::eval::evaluate::{Overlap, seen_overlap, seen_periods};
-use crate::eval::metrics::{Spread, drawdown_stats};
-use crate::train::checkpoint::{self, Meta};
-use crate::train::{DeviceChoice, TrainError};
+use crate::metrics::{Spread, drawdown_stats};
+use crate::train::TrainError;
+use crate::train::checkpoint::{self, Meta, Weights};
 
 /// Periods a backtest runs before a historical scenario starts (about a month of trading days).
 pub const LEAD_IN: usize = 21;
@@ -155,7 +156,7 @@ fn returns(panel: &PricePanel, row: usize, periods: usize) -> Array2<f64> {
 }
 
 fn sample_std(values: impl Iterator<Item = f64>) -> f64 {
-    crate::eval::metrics::sample_std(&values.collect::<Vec<_>>())
+    crate::metrics::sample_std(&values.collect::<Vec<_>>())
 }
 
 /// Prices of rows `row ..` compounded from the price before `row` with the given returns; a
@@ -642,7 +643,7 @@ pub struct StressRequest {
     /// One checkpoint folder, or several seeds of one run (stressed together).
     pub checkpoints: Vec<PathBuf>,
     /// `best.bpk` or `last.bpk`.
-    pub weights: String,
+    pub weights: Weights,
     pub scenarios: Vec<Scenario>,
     /// Held-out period for the synthetic shocks; default: the config's test period.
     pub from: Option<Stamp>,
@@ -661,7 +662,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
     let mut agents: Vec<Box<dyn Policy>> = Vec::new();
     let mut first_meta: Option<Meta> = None;
     for dir in &request.checkpoints {
-        let (meta, net) = checkpoint::load_agent(dir, &request.weights, &device)?;
+        let (meta, net) = checkpoint::load_agent(dir, request.weights, &device)?;
         let differs = first_meta.as_ref().is_some_and(|first| {
             first.env != meta.env || first.assets != meta.assets || first.normalizer != meta.normalizer
         });

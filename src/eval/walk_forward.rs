@@ -10,18 +10,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agent::AgentPolicy;
-use crate::config::{EnvConfig, Span};
+use crate::agent::DeviceChoice;
+use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
+use crate::backtest::rebalance::{RebalanceRule, agent_decisions, all_under_rule, under_rule};
+use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::baselines;
 use crate::data::{Stamp, TimeIndex};
+use crate::env::config::{EnvConfig, Span};
 use crate::env::{DecisionRange, EnvSettings, Market};
-use crate::eval::backtest::{BacktestLog, Policy, backtest};
-use crate::eval::baselines;
-use crate::eval::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
-use crate::eval::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
-use crate::eval::overfitting;
-use crate::eval::rebalance::{RebalanceRule, agent_decisions, all_under_rule, under_rule};
-use crate::eval::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
-use crate::train::checkpoint::{self, BEST};
-use crate::train::{DeviceChoice, ProgressMode, TrainConfig, TrainError, TrainRequest, train};
+use crate::metrics::overfitting;
+use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
+use crate::progress::Progress;
+use crate::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
+use crate::train::checkpoint::{self, Weights};
+use crate::train::{TrainConfig, TrainError, TrainRequest, train};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -142,7 +144,7 @@ pub struct SeedResult {
     pub validation_sharpe: f64,
     pub out_of_sample: Metrics,
     /// Collapse detectors on the agent's test-window weights and turnover.
-    pub warnings: Vec<crate::eval::collapse::CollapseWarning>,
+    pub warnings: Vec<crate::backtest::collapse::CollapseWarning>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,7 +236,8 @@ pub struct WalkForwardRequest {
     pub out: PathBuf,
     pub jobs: usize,
     pub device: DeviceChoice,
-    pub progress: Option<indicatif::MultiProgress>,
+    /// Where the trainings and the run as a whole show how far they got.
+    pub progress: Arc<dyn Progress>,
     /// Trial registry: each seed is recorded there, and the Deflated Sharpe Ratio counts every
     /// trial it holds on this data. `None`: record nothing and count this run's seeds only.
     pub registry: Option<PathBuf>,
@@ -267,7 +270,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     let index = full.panel.index.clone();
     let folds = make_folds(full.n_periods(), full.first_observable(), &config).map_err(TrainError::Setup)?;
     let settings = EnvSettings {
-        episode: crate::config::EpisodeConfig { embargo: 0, ..env.episode },
+        episode: crate::env::config::EpisodeConfig { embargo: 0, ..env.episode },
         ..EnvSettings::from_config(&env)
     };
     let metrics_config = MetricsConfig { periods_per_year: env.data.periods_per_year, risk_free: 0.0 };
@@ -284,17 +287,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         .iter()
         .flat_map(|f| (0..config.seeds as u64).map(move |s| (f.index, train_config.seed + s)))
         .collect();
-    let overall_bar = progress.as_ref().map(|multi| {
-        let bar = multi.add(indicatif::ProgressBar::new(tasks.len() as u64));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} folds x seeds [{bar:30}] {pos}/{len} {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar
-    });
+    let overall_bar = progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
     let run_task = |&(fold_index, seed): &(usize, u64)| -> Result<TaskResult, TrainError> {
         let fold = &folds[fold_index];
         let env = fold_env(fold);
@@ -309,10 +302,10 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
             out: dir.clone(),
             device,
             resume: false,
-            progress: progress.clone().map(ProgressMode::Within).unwrap_or_default(),
+            progress: progress.clone(),
         })?;
         let device = device.device()?;
-        let (meta, net) = checkpoint::load_agent(&dir, BEST, &device)?;
+        let (meta, net) = checkpoint::load_agent(&dir, Weights::Best, &device)?;
         let market =
             Arc::new(Market::new(full.panel.clone(), &env.features, Some(meta.normalizer.clone()), 0..0)?);
         let mut agent =
@@ -323,9 +316,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         let in_sample =
             backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&metrics_config);
         let test_log = backtest(agent.as_mut(), &market, range(fold.test), settings)?;
-        if let Some(bar) = &overall_bar {
-            bar.inc(1);
-        }
+        overall_bar.advance(1);
         Ok(TaskResult {
             seed: SeedResult {
                 seed,
@@ -333,7 +324,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
                 in_sample,
                 validation_sharpe: outcome.validation.agent.sharpe,
                 out_of_sample: test_log.metrics(&metrics_config),
-                warnings: crate::eval::collapse::detect(
+                warnings: crate::backtest::collapse::detect(
                     own_decisions.as_ref().unwrap_or(&test_log),
                     &std::iter::once("cash".to_string())
                         .chain(market.panel.assets.iter().cloned())
@@ -349,9 +340,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
     let results: Vec<TaskResult> =
         pool.install(|| tasks.par_iter().map(run_task).collect::<Result<_, _>>())?;
-    if let Some(bar) = &overall_bar {
-        bar.finish_and_clear();
-    }
+    overall_bar.finish();
 
     // Baselines over the same test windows (cheap, and deterministic: run here in order).
     let full = Arc::new(full);
@@ -453,7 +442,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     let (trials, dsr_trials) = match &registry {
         Some(path) => {
             let period = (label(folds[0].test.0), label(folds[folds.len() - 1].test.1));
-            let hash = registry::walk_forward_config_hash(&env, &train_config, &config);
+            let hash = config_hash(&env, &train_config, &config);
             let records: Vec<TrialRecord> = seeds
                 .iter()
                 .zip(&agent_returns)
@@ -501,7 +490,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     };
     // N counts every trial; V is the sample variance of the defined per-period Sharpe ratios.
     let variance = if trials.sharpe_per_period.len() >= 2 {
-        crate::eval::metrics::sample_std(&trials.sharpe_per_period).powi(2)
+        crate::metrics::sample_std(&trials.sharpe_per_period).powi(2)
     } else {
         0.0
     };
@@ -560,6 +549,14 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     })
 }
 
+/// The registry's [`registry::config_hash`] of a walk-forward run: the environment, the training
+/// configuration (seed left out) and the fold layout (seed count left out).
+pub fn config_hash(env: &EnvConfig, train: &TrainConfig, walk_forward: &WalkForwardConfig) -> String {
+    let folds = WalkForwardConfig { seeds: 0, ..*walk_forward };
+    let folds = serde_json::to_value(folds).expect("walk-forward config serializes");
+    registry::config_hash_with(env, train, &[("walk_forward", folds)])
+}
+
 type FoldPolicies = (Arc<Market>, Vec<Box<dyn Policy>>);
 
 /// The median agent's and simple baselines' stitched out-of-sample CAGR at every grid cost: each
@@ -577,7 +574,7 @@ fn stitched_cost_sensitivity(
     // Each fold's market (with its checkpoint's normalization) and its policies.
     let mut per_fold: Vec<FoldPolicies> = Vec::new();
     for dir in checkpoints {
-        let (meta, net) = checkpoint::load_agent(dir, BEST, &device)?;
+        let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
         let fold_market = Arc::new(Market::new(
             market.panel.clone(),
             &meta.env.features,
@@ -664,6 +661,17 @@ mod tests {
                 assert!(!test.contains(&f.train.1) && !test.contains(&f.validation.1));
             }
         }
+    }
+
+    #[test]
+    fn the_config_hash_sees_the_folds_but_not_the_seed_count() {
+        let env: EnvConfig = toml::from_str("[data]\nfile = \"prices.csv\"").unwrap();
+        let train = TrainConfig::default();
+        let folds = WalkForwardConfig::default();
+        let hash = config_hash(&env, &train, &folds);
+        assert_ne!(hash, registry::config_hash(&env, &train));
+        assert_eq!(hash, config_hash(&env, &train, &WalkForwardConfig { seeds: 9, ..folds }));
+        assert_ne!(hash, config_hash(&env, &train, &WalkForwardConfig { folds: 2, ..folds }));
     }
 
     #[test]

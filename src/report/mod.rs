@@ -18,8 +18,8 @@ pub fn pictured(policy: &str) -> bool {
 use serde::Serialize;
 use std::path::Path;
 
-use crate::atomic::{write_atomically, write_bytes_atomically};
-use crate::eval::backtest::BacktestLog;
+use crate::backtest::BacktestLog;
+use crate::files::{write_atomically, write_bytes_atomically};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

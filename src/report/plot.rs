@@ -28,7 +28,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::{FontStyle, register_font};
 
 use super::ReportError;
-use crate::atomic::write_bytes_atomically;
+use crate::files::write_bytes_atomically;
 
 /// One named line on a chart.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::ReportError;
-use crate::atomic::write_atomically;
-use crate::eval::tax::lots::LedgerEntry;
+use crate::files::write_atomically;
+use crate::tax::lots::LedgerEntry;
 
 /// `date,asset,action,reason,lot,shares,price,fee,cash,basis,gain,disallowed,term,split_from,washed_lot`
 pub fn write_ledger_csv(path: &Path, assets: &[String], entries: &[LedgerEntry]) -> Result<(), ReportError> {

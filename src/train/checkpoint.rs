@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::ActionHead;
 use crate::agent::network::PolicyNet;
-use crate::atomic::write_bytes_atomically;
-use crate::config::EnvConfig;
 use crate::data::load_prices;
+use crate::env::config::EnvConfig;
 use crate::env::{Market, ObservationLayout};
-use crate::eval::metrics::Metrics;
 use crate::features::Normalizer;
+use crate::files::write_bytes_atomically;
+use crate::metrics::Metrics;
 use crate::train::TrainError;
 use crate::train::config::TrainConfig;
 
@@ -26,6 +26,38 @@ pub const BEST: &str = "best.bpk";
 pub const LAST: &str = "last.bpk";
 pub const OPTIMIZER: &str = "optimizer.bpk";
 pub const LOG: &str = "train_log.csv";
+
+/// Which of a checkpoint's networks to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Weights {
+    /// The network with the best validation score.
+    #[default]
+    Best,
+    /// The network as training left it.
+    Last,
+}
+
+impl Weights {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Weights::Best => BEST,
+            Weights::Last => LAST,
+        }
+    }
+}
+
+/// Reports name the weights by their file, `best.bpk` or `last.bpk`.
+impl Serialize for Weights {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.file_name())
+    }
+}
+
+impl std::fmt::Display for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.file_name())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -57,13 +89,13 @@ pub struct Meta {
     pub train_range: (String, String),
     pub validation_range: (String, String),
     pub seed: u64,
-    pub progress: Progress,
+    pub progress: TrainingProgress,
     /// Validation metrics of the best network and of equal weight over the same period.
     pub validation: Option<ValidationRecord>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Progress {
+pub struct TrainingProgress {
     pub updates: usize,
     pub env_steps: usize,
     pub best_update: Option<usize>,
@@ -185,14 +217,14 @@ pub fn load_optimizer(optimizer: ModuleOptimizer, path: &Path) -> Result<ModuleO
         .map_err(|e| CheckpointError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// A checkpoint's best network on `device`, ready to act.
-pub fn load_agent(dir: &Path, which: &str, device: &Device) -> Result<(Meta, PolicyNet), CheckpointError> {
+/// A checkpoint's network on `device`, ready to act.
+pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, PolicyNet), CheckpointError> {
     let meta = load_meta(dir)?;
     let layout = meta.layout();
     meta.train
         .net
         .validate(&layout)
         .map_err(|reason| CheckpointError::Corrupt { path: dir.join(META), reason })?;
-    let net = load_net(meta.train.net.init(layout, device), &dir.join(which))?;
+    let net = load_net(meta.train.net.init(layout, device), &dir.join(which.file_name()))?;
     Ok((meta, net))
 }

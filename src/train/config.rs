@@ -7,7 +7,7 @@ use crate::agent::ActionHead;
 use crate::agent::distribution::DEFAULT_MIN_CONCENTRATION;
 use crate::agent::network::NetConfig;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Algo {
     /// Jiang, Xu and Liang (2017): gradient ascent on the mean log return net of costs, through

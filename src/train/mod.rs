@@ -2,12 +2,11 @@
 //! validates on a period training never sees, keeps the best and last checkpoints, stops early,
 //! schedules the learning rate, logs every update and refuses to continue from a diverged state.
 
-pub mod adam;
 pub mod checkpoint;
 pub mod config;
 mod direct;
+pub mod host;
 mod ppo;
-mod ppo_loss;
 mod reinforce;
 mod rollout;
 mod step;
@@ -19,22 +18,22 @@ pub use rollout::discounted_returns;
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use self::checkpoint::{CheckpointError, Meta, Progress, ValidationRecord};
+use self::checkpoint::{CheckpointError, Meta, TrainingProgress, ValidationRecord};
 use self::step::{Divergence, all_finite};
 use crate::agent::network::PolicyNet;
-use crate::agent::{ActionHead, AgentPolicy};
-use crate::atomic::write_atomically;
-use crate::config::EnvConfig;
+use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
+use crate::backtest::{EqualWeight, backtest};
+use crate::env::config::EnvConfig;
 use crate::env::{BatchEnv, DecisionRange, EnvSettings, Market};
-use crate::eval::backtest::{EqualWeight, backtest};
-use crate::eval::metrics::{Metrics, MetricsConfig};
+use crate::files::write_atomically;
+use crate::metrics::{Metrics, MetricsConfig};
+use crate::progress::Progress;
 
 /// What one update did.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -67,47 +66,18 @@ pub enum TrainError {
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]
-    Env(#[from] crate::error::EnvError),
+    Env(#[from] crate::env::EnvError),
     #[error(transparent)]
-    Data(#[from] crate::error::DataError),
+    Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Backend(#[from] crate::agent::MissingBackend),
     #[error(
         "training diverged at update {update}: {what}; stopped, and kept the last good network in {}",
         checkpoint.display()
     )]
     Diverged { update: usize, what: String, checkpoint: PathBuf },
-}
-
-/// Which backend runs the networks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
-pub enum DeviceChoice {
-    /// burn's Flex CPU backend (multi-threaded, SIMD).
-    #[default]
-    Cpu,
-    /// wgpu (Vulkan, Metal, DirectX or WebGPU); needs the `wgpu` cargo feature.
-    Wgpu,
-    /// CUDA; needs the `cuda` cargo feature.
-    Cuda,
-}
-
-impl DeviceChoice {
-    pub fn device(self) -> Result<Device, TrainError> {
-        match self {
-            DeviceChoice::Cpu => Ok(Device::flex()),
-            #[cfg(feature = "wgpu")]
-            DeviceChoice::Wgpu => Ok(Device::wgpu(Default::default())),
-            #[cfg(feature = "cuda")]
-            DeviceChoice::Cuda => Ok(Device::cuda(0)),
-            #[allow(unreachable_patterns)]
-            other => {
-                let feature = format!("{other:?}").to_lowercase();
-                Err(TrainError::Setup(format!(
-                    "this folio was built without the `{feature}` backend; rebuild with `cargo build --release --features {feature}`"
-                )))
-            }
-        }
-    }
 }
 
 /// Everything a training run needs.
@@ -118,17 +88,8 @@ pub struct TrainRequest {
     pub device: DeviceChoice,
     /// Continue the run saved in `out` instead of starting a new one.
     pub resume: bool,
-    pub progress: ProgressMode,
-}
-
-/// Where training shows its progress bar.
-#[derive(Debug, Clone, Default)]
-pub enum ProgressMode {
-    #[default]
-    Hidden,
-    Terminal,
-    /// One bar among others (walk-forward runs several trainings at once).
-    Within(indicatif::MultiProgress),
+    /// Where the run shows how far it got; [`crate::progress::silent`] shows nothing.
+    pub progress: Arc<dyn Progress>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,7 +126,7 @@ struct LogRow {
 }
 
 impl LogRow {
-    fn new(progress: &Progress, learning_rate: f64, stats: &UpdateStats) -> Self {
+    fn new(progress: &TrainingProgress, learning_rate: f64, stats: &UpdateStats) -> Self {
         Self {
             update: progress.updates,
             env_steps: progress.env_steps,
@@ -282,7 +243,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     let device = device.device()?;
     let train_device = device.clone().autodiff();
     let mut net = config.net.init_seeded(layout, &train_device, config.seed);
-    let mut optimizer = adam::adam_for(&train_device);
+    let mut optimizer = host::adam::adam_for(&train_device);
     let label = |r: DecisionRange| (market.panel.index.label(r.first), market.panel.index.label(r.last));
     let mut meta = Meta {
         folio_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -295,7 +256,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
         train_range: label(train_range),
         validation_range: label(validation_range),
         seed: config.seed,
-        progress: Progress::default(),
+        progress: TrainingProgress::default(),
         validation: None,
     };
     let mut log: Vec<LogRow> = Vec::new();
@@ -330,7 +291,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
 
     let equal_weight =
         backtest(&mut EqualWeight, &market, validation_range, settings)?.metrics(&metrics_config);
-    let bar = progress_bar(&progress, config.steps as u64, meta.progress.env_steps as u64);
+    let bar = progress.start("", "steps", config.steps as u64, meta.progress.env_steps as u64);
     let started = Instant::now();
     let seconds_before = meta.progress.seconds;
     // Each update draws from its own stream, so a resumed run samples what an uninterrupted one would.
@@ -411,7 +372,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
             break;
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     meta.progress.stopped = Some(stopped.clone());
     save_all(&out, &net, &optimizer, &meta, &log)?;
     let validation = meta.validation.clone().expect("training validates at least once");
@@ -439,11 +400,6 @@ pub fn train_seeds(
         return Ok(vec![train(request)?]);
     }
     let first = request.train.seed;
-    let multi = match &request.progress {
-        ProgressMode::Hidden => None,
-        ProgressMode::Terminal => Some(indicatif::MultiProgress::new()),
-        ProgressMode::Within(multi) => Some(multi.clone()),
-    };
     let run = |s: u64| {
         train(TrainRequest {
             env: request.env.clone(),
@@ -451,7 +407,7 @@ pub fn train_seeds(
             out: request.out.join(format!("seed-{}", first + s)),
             device: request.device,
             resume: request.resume,
-            progress: multi.clone().map(ProgressMode::Within).unwrap_or_default(),
+            progress: request.progress.clone(),
         })
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -490,19 +446,4 @@ fn read_log(path: &Path) -> Vec<LogRow> {
     // The log is a record for people: a resumed run keeps the rows it can read back.
     let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
     reader.deserialize().flatten().collect()
-}
-
-fn progress_bar(mode: &ProgressMode, total: u64, done: u64) -> ProgressBar {
-    let bar = match mode {
-        ProgressMode::Hidden => return ProgressBar::hidden(),
-        ProgressMode::Terminal => ProgressBar::new(total),
-        ProgressMode::Within(multi) => multi.add(ProgressBar::new(total)),
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(done);
-    bar
 }

@@ -14,17 +14,17 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::config::PpoConfig;
-use super::ppo_loss::{
+use super::host::ppo_loss::{
     PolicyBatch, PolicyObjective, Scratch, ValueObjective, policy_objective, pullback, total_loss,
     value_objective,
 };
 use super::rollout::{Acting, gather_host_rows, policy_outputs, sample_actions, standardize};
 use super::step::{Divergence, check_loss, clip_and_step, clip_and_step_host, merge_gradients};
 use super::{Learner, UpdateStats};
-use crate::agent::host_mlp::{HostMlp, ParamGradient};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, is_host, observations_into_tensor, to_host};
 use crate::env::BatchEnv;
+use crate::train::host::mlp::{HostMlp, ParamGradient};
 
 pub struct PpoLearner {
     env: BatchEnv,
@@ -251,7 +251,7 @@ enum Gradients {
 ///
 /// An MLP's actor and critic share no parameters and, with the loss differentiated on the host,
 /// neither needs the other's output, so they go forward and backward on the two cores at once:
-/// on the CPU by the host passes of [`HostMlp`](crate::agent::host_mlp::HostMlp), elsewhere as
+/// on the CPU by the host passes of [`HostMlp`](crate::train::host::mlp::HostMlp), elsewhere as
 /// two autodiff graphs. EIIE's scores and value share a trunk and go together through burn.
 fn minibatch_gradients(
     net: &PolicyNet,
@@ -342,7 +342,7 @@ mod tests {
             value_loss: values.iter().map(|&v| f64::from(v * v) / 2.0).sum(),
             d_values: values.to_vec(),
         };
-        let host = net.on_host().expect("an MLP has a host copy");
+        let host = HostMlp::of(&net).expect("an MLP has a host copy");
         let (host_policy, host_value, host_grads) =
             minibatch_gradients(&net, Some(&host), rows.clone(), batch, &device, policy, value);
         let (policy_ref, value_ref, burn_grads) =

@@ -6,9 +6,9 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use crate::agent::distribution::sample_dirichlet;
-use crate::agent::host_mlp::HostMlp;
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, observations_into_tensor, observations_tensor, to_host};
+use crate::train::host::mlp::HostMlp;
 
 /// The policy's outputs for a batch of observations, on the host.
 pub struct PolicyOutputs {
@@ -31,7 +31,7 @@ pub enum Acting {
 
 impl Acting {
     pub fn new(net: &PolicyNet) -> Self {
-        match net.on_host() {
+        match HostMlp::of(net) {
             Some(host) => Acting::Host(host),
             None => Acting::Device(net.valid()),
         }

@@ -5,8 +5,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-use crate::agent::host_mlp::ParamGradient;
 use crate::agent::network::PolicyNet;
+use crate::train::host::mlp::ParamGradient;
 
 /// Why an update was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ pub fn clip_and_step(
     (net, Ok(grad_norm))
 }
 
-/// [`clip_and_step`] for gradients computed on the host ([`HostMlp`](crate::agent::host_mlp)):
+/// [`clip_and_step`] for gradients computed on the host ([`HostMlp`](crate::train::host::mlp)):
 /// the norm and the clipping on the host values, then burn's optimizer. `device` is where the
 /// network's parameters live.
 pub fn clip_and_step_host(
@@ -206,7 +206,7 @@ mod tests {
         let layout = ObservationLayout { assets: 2, features: 1, window: 5 };
         let net = NetConfig { kind: NetKind::Mlp, hidden: vec![7, 5], ..NetConfig::default() }
             .init_seeded(layout, &device, 4);
-        let host = net.on_host().expect("an MLP has a host copy");
+        let host = crate::train::host::mlp::HostMlp::of(&net).expect("an MLP has a host copy");
         let rows = 3;
         let x: Vec<f32> = (0..rows * layout.len()).map(|i| ((i * 13 % 11) as f32 - 5.0) * 0.3).collect();
         let d_scores: Vec<f32> = (0..rows * 3).map(|i| (i as f32 - 4.0) * 0.1).collect();

@@ -10,12 +10,13 @@ use super::TaxError;
 use super::config::TaxConfig;
 use super::ledger::{LedgerRun, Mode, replay};
 use crate::agent::AgentPolicy;
-use crate::config::{EnvConfig, Span};
+use crate::agent::DeviceChoice;
+use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::baselines;
 use crate::data::Stamp;
+use crate::env::config::{EnvConfig, Span};
 use crate::env::{EnvSettings, Market};
-use crate::eval::backtest::{BacktestLog, Policy, backtest};
-use crate::eval::baselines;
-use crate::train::{DeviceChoice, checkpoint};
+use crate::train::checkpoint;
 
 /// Strategies replayed when none are named.
 pub const DEFAULT_STRATEGIES: [&str; 2] = ["equal-weight", "buy-and-hold"];
@@ -70,7 +71,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
         match &request.checkpoint {
             Some(dir) => {
                 let device = request.device.device()?;
-                let (meta, net) = checkpoint::load_agent(dir, "best.bpk", &device)?;
+                let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, &device)?;
                 let market = Arc::new(meta.market(dir, None)?);
                 let agent: Box<dyn Policy> =
                     Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device));

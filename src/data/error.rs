@@ -1,5 +1,5 @@
-//! Error types of the library. The CLI wraps them with `anyhow` context; every variant already
-//! names the file, line, column or setting involved, so the user never needs a backtrace.
+//! Errors of reading price data. Every variant names the file, line and column involved, so the
+//! user never needs a backtrace.
 
 use std::path::PathBuf;
 
@@ -47,30 +47,4 @@ pub enum DataError {
     Invalid { location: Location, reason: String },
     #[error("{0}")]
     Selection(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config {}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
-    #[error("config {}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EnvError {
-    #[error("invalid action: {0}")]
-    InvalidAction(String),
-    #[error("environment: {0}")]
-    Setup(String),
-    #[error("step called after the episode ended; call reset first")]
-    EpisodeOver,
-    #[error(transparent)]
-    Data(#[from] DataError),
 }

@@ -8,7 +8,7 @@
 //!   one half of the data land in the bottom half of the other?
 //! - [`verdict`]: the two answers in one plain sentence.
 //!
-//! Conventions follow [`crate::eval::metrics`]: simple per-period returns (pass excess returns
+//! Conventions follow [`crate::metrics`]: simple per-period returns (pass excess returns
 //! when the risk-free rate matters), Sharpe ratio `mean / sample std` with the `n - 1`
 //! denominator. Sharpe ratios here are **per period**, not annualized, unless a function says
 //! otherwise; [`annualize_sharpe`], [`per_period_sharpe`] and [`per_period_sharpe_variance`]
@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use statrs::consts::EULER_MASCHERONI;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::eval::metrics;
+use crate::metrics;
 
 /// Significance level of [`min_track_record_length`]: 95% confidence.
 pub const DEFAULT_ALPHA: f64 = 0.05;

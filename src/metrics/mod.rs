@@ -2,9 +2,11 @@
 //! per-period returns, sample standard deviation (n - 1), `P` periods per year (252 for daily
 //! data) and an annual risk-free rate turned into a per-period one as `(1 + rf)^(1/P) - 1`.
 
-use serde::{Deserialize, Serialize};
+pub mod overfitting;
 
-use crate::eval::overfitting;
+pub use crate::stats::{mean, quantile_sorted, sample_std};
+
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MetricsConfig {
@@ -157,19 +159,6 @@ pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &Met
     }
 }
 
-pub fn mean(values: &[f64]) -> f64 {
-    if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / values.len() as f64 }
-}
-
-/// Sample standard deviation (n - 1); NaN for fewer than two values.
-pub fn sample_std(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return f64::NAN;
-    }
-    let m = mean(values);
-    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
-}
-
 /// Annualized Sharpe ratio of per-period simple returns, risk-free rate zero.
 pub fn sharpe(returns: &[f64], periods_per_year: f64) -> f64 {
     let std = sample_std(returns);
@@ -229,14 +218,6 @@ fn tail_risk(returns: &[f64], alpha: f64) -> (f64, f64) {
     let tail: Vec<f64> = sorted.iter().copied().take_while(|&r| r <= q).collect();
     let cvar = if tail.is_empty() { -q } else { -mean(&tail) };
     (-q, cvar)
-}
-
-/// Quantile with linear interpolation between order statistics (numpy's default).
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let position = q * (sorted.len() - 1) as f64;
-    let below = position.floor() as usize;
-    let above = position.ceil() as usize;
-    sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
 }
 
 /// How a figure varies across seeds (or any repeated trials): never just the luckiest run.

@@ -13,7 +13,7 @@
 //! process-wide mutex also orders the threads of one process), reads the whole file, refuses
 //! to go on if any line is not a record (the error names the file and the line), and writes the
 //! old lines byte for byte followed by the new ones to a temporary file that is renamed over the
-//! registry ([`crate::atomic`]). A crash leaves either the old file or the new one, never half
+//! registry ([`crate::files`]). A crash leaves either the old file or the new one, never half
 //! of one. A lock left behind by a killed process makes later appends fail after
 //! [`LOCK_WAIT`] with a message naming the lock file to delete.
 
@@ -24,9 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::EnvConfig;
-use crate::eval::metrics::{self, Metrics, nan_if_null};
-use crate::eval::walk_forward::WalkForwardConfig;
+use crate::env::config::EnvConfig;
+use crate::metrics::{self, Metrics, nan_if_null};
 use crate::train::TrainConfig;
 
 /// Where the registry lives unless `--registry` or [`ENV_VAR`] says otherwise.
@@ -163,7 +162,7 @@ pub struct TrialRecord {
     /// When the trial was recorded, RFC 3339 in UTC.
     pub timestamp: String,
     pub command: TrialCommand,
-    /// [`config_hash`] (or [`walk_forward_config_hash`]) of the configuration: the same for
+    /// [`config_hash`] (or [`config_hash_with`]) of the configuration: the same for
     /// every seed of one configuration.
     pub config_hash: String,
     /// [`crate::data::PricePanel::fingerprint`] of the prices the trial saw.
@@ -245,16 +244,13 @@ pub fn config_hash(env: &EnvConfig, train: &TrainConfig) -> String {
     hash_json(serde_json::Value::Object(config_value(env, train)))
 }
 
-/// [`config_hash`] of a walk-forward run: the environment, the training configuration (seed
-/// left out) and the fold layout (seed count left out).
-pub fn walk_forward_config_hash(
-    env: &EnvConfig,
-    train: &TrainConfig,
-    walk_forward: &WalkForwardConfig,
-) -> String {
+/// [`config_hash`] with more of the run's configuration hashed beside the environment and the
+/// training config: `(name, value)` pairs, such as a walk-forward's fold layout.
+pub fn config_hash_with(env: &EnvConfig, train: &TrainConfig, extra: &[(&str, serde_json::Value)]) -> String {
     let mut map = config_value(env, train);
-    let folds = WalkForwardConfig { seeds: 0, ..*walk_forward };
-    map.insert("walk_forward".into(), serde_json::to_value(folds).expect("walk-forward config serializes"));
+    for (name, value) in extra {
+        map.insert((*name).into(), value.clone());
+    }
     hash_json(serde_json::Value::Object(map))
 }
 
@@ -346,7 +342,7 @@ pub fn append(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, 
         text.push_str(&serde_json::to_string(record).expect("trial record serializes"));
         text.push('\n');
     }
-    crate::atomic::write_bytes_atomically(path, text.as_bytes()).map_err(io)?;
+    crate::files::write_bytes_atomically(path, text.as_bytes()).map_err(io)?;
     all.extend_from_slice(records);
     Ok(all)
 }
@@ -394,7 +390,7 @@ mod tests {
     use super::*;
 
     fn env() -> EnvConfig {
-        EnvConfig::load(Path::new(crate::config::DEFAULT_CONFIG)).expect("the bundled default loads")
+        EnvConfig::load(Path::new(crate::env::config::DEFAULT_CONFIG)).expect("the bundled default loads")
     }
 
     fn record(seed: u64, sharpe_per_period: f64, fingerprint: &str) -> TrialRecord {
@@ -516,11 +512,16 @@ mod tests {
         let mut other_window = env.clone();
         other_window.features.window += 1;
         assert_ne!(hash, config_hash(&other_window, &train));
-        let folds = WalkForwardConfig::default();
-        let wf = walk_forward_config_hash(&env, &train, &folds);
-        assert_ne!(wf, hash);
-        assert_eq!(wf, walk_forward_config_hash(&env, &train, &WalkForwardConfig { seeds: 9, ..folds }));
-        assert_ne!(wf, walk_forward_config_hash(&env, &train, &WalkForwardConfig { folds: 2, ..folds }));
+        let extra = config_hash_with(&env, &train, &[("walk_forward", serde_json::json!({"folds": 5}))]);
+        assert_ne!(extra, hash);
+        assert_eq!(
+            extra,
+            config_hash_with(&env, &train, &[("walk_forward", serde_json::json!({"folds": 5}))])
+        );
+        assert_ne!(
+            extra,
+            config_hash_with(&env, &train, &[("walk_forward", serde_json::json!({"folds": 2}))])
+        );
     }
 
     #[test]

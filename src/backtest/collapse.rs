@@ -19,7 +19,7 @@
 
 use serde::Serialize;
 
-use crate::eval::backtest::BacktestLog;
+use crate::backtest::BacktestLog;
 
 /// Per-column standard deviation of weights over time below which weights count as constant.
 pub const CONSTANT_WEIGHT_STD: f64 = 0.01;

@@ -32,13 +32,15 @@ pub enum TaxError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Config(#[from] crate::error::ConfigError),
+    Config(#[from] crate::env::ConfigError),
     #[error(transparent)]
-    Env(#[from] crate::error::EnvError),
+    Env(#[from] crate::env::EnvError),
     #[error(transparent)]
-    Data(#[from] crate::error::DataError),
+    Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Train(#[from] crate::train::TrainError),
     #[error(transparent)]
     Checkpoint(#[from] crate::train::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Backend(#[from] crate::agent::MissingBackend),
 }

@@ -27,9 +27,9 @@ use clarabel::solver::{
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
+pub use crate::backtest::EqualWeight;
+use crate::backtest::{MarketView, Policy};
 use crate::env::{DecisionRange, Market};
-pub use crate::eval::backtest::EqualWeight;
-use crate::eval::backtest::{MarketView, Policy};
 
 // ------------------------------------------------------------------------------------------------
 // Registry
@@ -981,11 +981,11 @@ impl Policy for Ons {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::EpisodeConfig;
+    use crate::backtest::backtest;
     use crate::data::synth::{self, SynthConfig};
     use crate::data::{PricePanel, TimeIndex};
+    use crate::env::config::EpisodeConfig;
     use crate::env::{CostConfig, EnvSettings, Limits, RewardConfig};
-    use crate::eval::backtest::backtest;
     use crate::features::{Feature, FeatureConfig};
     use ndarray::Array2;
     use rand::{RngExt, SeedableRng, rngs::StdRng};

@@ -23,8 +23,8 @@ use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use super::network::PolicyNet;
-use super::{host_values, to_host};
+use crate::agent::network::PolicyNet;
+use crate::agent::{host_values, to_host};
 
 /// A stack of linear layers with tanh between them (none after the last), on the host.
 pub struct HostStack {
@@ -228,6 +228,17 @@ pub struct HostMlp {
 }
 
 impl HostMlp {
+    /// A host copy of `net`, where the host passes exist for it: MLPs. EIIE trains through burn.
+    pub fn of(net: &PolicyNet) -> Option<Self> {
+        match net {
+            PolicyNet::Mlp(mlp) => {
+                let (actor, critic) = mlp.stacks();
+                Some(Self::new(actor, critic))
+            }
+            PolicyNet::Eiie(_) => None,
+        }
+    }
+
     /// Copies of the weights of the two stacks, each given as its layers in order.
     pub fn new<'a>(
         actor: impl IntoIterator<Item = &'a Linear>,
@@ -412,7 +423,7 @@ mod tests {
     fn the_host_mlp_acts_as_the_network_does() {
         let device = Device::flex();
         let (net, layout) = mlp(&device);
-        let host = net.on_host().expect("an MLP runs on the host");
+        let host = HostMlp::of(&net).expect("an MLP runs on the host");
         let rows = 4;
         let observations = observations(rows, layout.len());
         let (scores, values) = net
@@ -434,14 +445,14 @@ mod tests {
         for (a, b) in actor.output.iter().chain(&critic.output).zip(scores.iter().chain(&values)) {
             assert!((a - b).abs() < 1e-5, "batched output {a} vs {b}");
         }
-        assert!(NetConfig::default().init(layout, &device).on_host().is_none(), "EIIE acts through burn");
+        assert!(HostMlp::of(&NetConfig::default().init(layout, &device)).is_none(), "EIIE acts through burn");
     }
 
     #[test]
     fn a_refreshed_copy_is_a_fresh_copy() {
         let device = Device::flex();
         let (net, layout) = mlp(&device);
-        let mut host = net.on_host().expect("an MLP runs on the host");
+        let mut host = HostMlp::of(&net).expect("an MLP runs on the host");
         let changed: Vec<Vec<f32>> = net
             .parameter_values()
             .into_iter()
@@ -452,7 +463,7 @@ mod tests {
             .collect();
         let net = net.with_parameter_values(changed).expect("same shapes");
         host.refresh(&net);
-        let fresh = net.on_host().expect("an MLP runs on the host");
+        let fresh = HostMlp::of(&net).expect("an MLP runs on the host");
         let x = observations(3, layout.len());
         for (a, b) in [(&host.actor, &fresh.actor), (&host.critic, &fresh.critic)] {
             assert_eq!(a.forward(&x, 3).output, b.forward(&x, 3).output);
@@ -460,7 +471,7 @@ mod tests {
         let mut scores = vec![0.0; host.width()];
         assert_ne!(
             host.forward(&x[..layout.len()], &mut scores),
-            mlp(&device).0.on_host().expect("host").forward(&x[..layout.len()], &mut scores),
+            HostMlp::of(&mlp(&device).0).expect("host").forward(&x[..layout.len()], &mut scores),
             "the refresh changed the weights"
         );
     }
@@ -496,7 +507,7 @@ mod tests {
     fn host_gradients_are_burns_autodiff_gradients() {
         let device = Device::flex().autodiff();
         let (net, layout) = mlp(&device);
-        let host = net.on_host().expect("an MLP runs on the host");
+        let host = HostMlp::of(&net).expect("an MLP runs on the host");
         let rows = 6;
         let x = observations(rows, layout.len());
         let width = layout.assets + 1;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::agent::network::{NetKind, PolicyNet};
-use crate::config::{EnvConfig, Span};
+use crate::env::config::{EnvConfig, Span};
 use crate::env::{BatchEnv, CostModel, DecisionRange, EnvSettings, Market};
 use crate::features::Feature;
 use crate::train::{Algo, Learner, TrainConfig, make_learner};
@@ -51,8 +51,8 @@ pub struct BenchOptions {
     pub ppo_updates: usize,
     /// Timed MLP steps (after 20 warm-up steps).
     pub mlp_steps: usize,
-    /// Only the groups (`env`, `direct`, `ppo`, `mlp`) whose name starts with this; all if `None`.
-    pub only: Option<&'static str>,
+    /// Only this group of figures; all if `None`.
+    pub only: Option<Group>,
 }
 
 impl BenchOptions {
@@ -64,6 +64,19 @@ impl BenchOptions {
     pub fn quick() -> Self {
         Self { env_seconds: 0.02, direct_episodes: 1, ppo_updates: 1, mlp_steps: 5, only: None }
     }
+}
+
+/// The groups of figures, each measured against its own peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Environment steps, batch 1 and batched, against the numpy and FinRL environments.
+    Env,
+    /// The direct policy gradient with EIIE against FinRL's PolicyGradient.
+    Direct,
+    /// PPO against Stable-Baselines3.
+    Ppo,
+    /// One MLP training step against PyTorch.
+    Mlp,
 }
 
 /// Peer rows, named exactly as the peers print them.
@@ -230,7 +243,7 @@ impl BenchTrainer {
         Ok(Self {
             learner,
             net: Some(config.net.init_seeded(market.layout(), &device, 0)),
-            optimizer: crate::train::adam::adam_for(&device),
+            optimizer: crate::train::host::adam::adam_for(&device),
             rng: StdRng::seed_from_u64(0),
             learning_rate: config.learning_rate,
         })
@@ -296,7 +309,7 @@ pub fn mlp_step_ms(steps: usize, threads: usize) -> f64 {
             l2: LinearConfig::new(64, 64).init(&device),
             l3: LinearConfig::new(64, 21).init(&device),
         };
-        let mut optimizer = crate::train::adam::adam_for(&device);
+        let mut optimizer = crate::train::host::adam::adam_for(&device);
         let x = Tensor::<2>::random([256, 1000], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let r = Tensor::<2>::random([256, 21], burn::tensor::Distribution::Normal(0.0, 0.01), &device);
         let mut step = |net: Mlp| {
@@ -335,7 +348,7 @@ pub fn run_all(
         report(&row);
         rows.push(row);
     };
-    let wanted = |group: &str| options.only.is_none_or(|only| group.starts_with(only));
+    let wanted = |group: Group| options.only.is_none_or(|only| only == group);
     let row = |key: &str, what: String, value: f64, unit: &str, peers: &[&str], threads: usize| BenchRow {
         key: key.into(),
         what,
@@ -362,7 +375,9 @@ pub fn run_all(
         (false, CostModel::Exact, 1, 1, &[peer::FINRL_PO_ENV]),
         (false, CostModel::Exact, 64, 2, &[]),
     ];
-    for (log_return_only, cost_model, batch, threads, peers) in cases.into_iter().filter(|_| wanted("env")) {
+    for (log_return_only, cost_model, batch, threads, peers) in
+        cases.into_iter().filter(|_| wanted(Group::Env))
+    {
         // The numpy env charges 0.1%; FinRL's PortfolioOptimizationEnv 0.25%.
         let rate = if cost_model == CostModel::Exact { 0.0025 } else { 0.001 };
         let (market, range, settings) = env_market(&base, log_return_only, cost_model, rate)?;
@@ -379,7 +394,7 @@ pub fn run_all(
         ));
     }
 
-    if wanted("direct") {
+    if wanted(Group::Direct) {
         let seconds = direct_eiie_seconds_per_episode(&base, options.direct_episodes, 2)?;
         push(row(
             "direct_eiie_episode",
@@ -399,7 +414,7 @@ pub fn run_all(
         ));
     }
 
-    if wanted("ppo") {
+    if wanted(Group::Ppo) {
         // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64. FinRL's
         // StockPortfolioEnv observes 480 numbers (a 20 x 20 covariance and 4 indicators of 20
         // assets); 24 days of log returns of 20 assets (+ 21 weights) is the same size of input.
@@ -447,7 +462,7 @@ pub fn run_all(
         ));
     }
 
-    for threads in [1, 2].into_iter().filter(|_| wanted("mlp")) {
+    for threads in [1, 2].into_iter().filter(|_| wanted(Group::Mlp)) {
         let ms = mlp_step_ms(options.mlp_steps, threads);
         push(row(
             &format!("mlp_step_ms_t{threads}"),
@@ -489,9 +504,9 @@ mod tests {
 
     #[test]
     fn quick_env_and_mlp_figures_are_positive_and_name_their_peers() {
-        for only in ["env", "mlp"] {
-            let options = BenchOptions { only: Some(only), ..BenchOptions::quick() };
-            let rows = run_all(Path::new(crate::config::DEFAULT_CONFIG), options, |_| {}).unwrap();
+        for (group, only) in [(Group::Env, "env"), (Group::Mlp, "mlp")] {
+            let options = BenchOptions { only: Some(group), ..BenchOptions::quick() };
+            let rows = run_all(Path::new(crate::env::config::DEFAULT_CONFIG), options, |_| {}).unwrap();
             assert!(!rows.is_empty());
             for row in &rows {
                 assert!(row.key.starts_with(only), "{row:?}");

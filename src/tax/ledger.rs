@@ -30,9 +30,9 @@ use super::config::TaxConfig;
 use super::harvest::{harvestable_lots, most_correlated};
 use super::lots::{LedgerEntry, LotBook, LotRules, Reason};
 use super::netting::{Carryforward, TermGains, YearTax, net_year};
+use crate::backtest::BacktestLog;
 use crate::data::{PricePanel, TimeIndex};
 use crate::env::{CostConfig, validate_action};
-use crate::eval::backtest::BacktestLog;
 
 /// Iterations of the fixed point between `mu` and the weight that holds a blocked asset's
 /// shares unchanged; each shrinks the error by about the cost rate.

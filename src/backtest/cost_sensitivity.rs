@@ -5,10 +5,10 @@
 use serde::Serialize;
 use std::sync::Arc;
 
+use crate::backtest::{Policy, backtest};
+use crate::env::EnvError;
 use crate::env::{DecisionRange, EnvSettings, Market};
-use crate::error::EnvError;
-use crate::eval::backtest::{Policy, backtest};
-use crate::eval::metrics::MetricsConfig;
+use crate::metrics::MetricsConfig;
 
 /// Cost rates tried, in basis points of traded value (buys and sells alike).
 pub const COST_GRID_BP: [f64; 7] = [0.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0];

@@ -1,14 +1,18 @@
 //! Running a deterministic policy through a market span, recording everything a report needs.
 //! Agents and baselines alike go through the same environment, costs and rebalancing.
 
+pub mod collapse;
+pub mod cost_sensitivity;
+pub mod rebalance;
+
 use ndarray::{ArrayView2, s};
 use serde::Serialize;
 use std::sync::Arc;
 
 use crate::data::TimeIndex;
+use crate::env::EnvError;
 use crate::env::{DecisionRange, EnvSettings, Market, MarketEnv};
-use crate::error::EnvError;
-use crate::eval::metrics::{self, Metrics, MetricsConfig};
+use crate::metrics::{self, Metrics, MetricsConfig};
 
 /// What a policy may look at when it decides at the close of `row`: the market up to `row` and
 /// never beyond, the agent's observation, and the weights the portfolio holds now.
@@ -128,8 +132,10 @@ pub fn backtest(
     range: DecisionRange,
     settings: EnvSettings,
 ) -> Result<BacktestLog, EnvError> {
-    let settings =
-        EnvSettings { episode: crate::config::EpisodeConfig { horizon: 0, ..settings.episode }, ..settings };
+    let settings = EnvSettings {
+        episode: crate::env::config::EpisodeConfig { horizon: 0, ..settings.episode },
+        ..settings
+    };
     let mut env = MarketEnv::new(market.clone(), range, settings, 0)?;
     let width = env.action_len();
     let mut action = vec![0.0; width];

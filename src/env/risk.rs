@@ -27,10 +27,10 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::env::ConfigError;
 use crate::env::{Limits, RewardConfig};
-use crate::error::ConfigError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskProfile {
     Conservative,

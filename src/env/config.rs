@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::data::Stamp;
+use crate::env::ConfigError;
+use crate::env::risk::RiskProfile;
 use crate::env::{CostConfig, Limits, RewardConfig};
-use crate::error::ConfigError;
 use crate::features::FeatureConfig;
-use crate::risk::RiskProfile;
 
 /// Tables of a config file that belong to commands rather than to the environment.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +41,7 @@ pub struct EnvConfig {
     #[serde(default, skip_serializing_if = "Limits::is_none")]
     pub limits: Limits,
     /// The risk profile that set `reward` and `limits`, if one did (`risk_profile = "balanced"`
-    /// in the file, or `--risk-profile` / `--risk-questionnaire`); see [`crate::risk`].
+    /// in the file, or `--risk-profile` / `--risk-questionnaire`); see [`crate::env::risk`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_profile: Option<RiskProfile>,
 }

@@ -26,11 +26,11 @@ use chrono::Datelike;
 use serde::Serialize;
 use std::sync::Arc;
 
+use crate::backtest::{BacktestLog, MarketView, Policy, backtest};
 use crate::data::TimeIndex;
+use crate::env::EnvError;
 use crate::env::{DecisionRange, EnvSettings, Market};
-use crate::error::EnvError;
-use crate::eval::backtest::{BacktestLog, MarketView, Policy, backtest};
-use crate::eval::metrics::MetricsConfig;
+use crate::metrics::MetricsConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum RebalanceRule {
@@ -248,7 +248,7 @@ pub struct RuleResult {
     pub annual_turnover: f64,
     /// Costs paid over the whole path, in units of the starting wealth.
     pub total_costs: f64,
-    /// Costs as a yearly drag on return ([`crate::eval::metrics::Metrics::annual_cost_drag`]).
+    /// Costs as a yearly drag on return ([`crate::metrics::Metrics::annual_cost_drag`]).
     pub annual_cost_drag: f64,
     pub final_wealth: f64,
     pub cagr: f64,

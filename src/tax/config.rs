@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-use crate::error::ConfigError;
+use crate::env::ConfigError;
 
 /// The tax config used when none is given.
 pub const DEFAULT_TAX_CONFIG: &str = "envs/tax_us.toml";

@@ -1,0 +1,185 @@
+//! What several commands share: flag groups flattened into each, the command-line twins of the
+//! library's enums (the library knows nothing of clap), and the progress bars that the library's
+//! [`Progress`] reports to.
+
+use clap::{Args, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::sync::Arc;
+
+use folio::progress::{Progress, Task};
+
+/// A command-line twin of a library enum: clap's derive lives here, and `From` turns the parsed
+/// value into the library's, variant by variant (a variant added to one and not the other is a
+/// compile error).
+macro_rules! value_enum {
+    ($(#[$meta:meta])* $name:ident => $target:ty { $($(#[$variant_meta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant),+
+        }
+
+        impl From<$name> for $target {
+            fn from(value: $name) -> Self {
+                match value {
+                    $($name::$variant => <$target>::$variant),+
+                }
+            }
+        }
+    };
+}
+
+value_enum! {
+    /// Which backend runs the networks.
+    DeviceArg => folio::agent::DeviceChoice {
+        /// burn's Flex CPU backend (multi-threaded, SIMD).
+        Cpu,
+        /// wgpu (Vulkan, Metal, DirectX or WebGPU); needs the `wgpu` cargo feature.
+        Wgpu,
+        /// CUDA; needs the `cuda` cargo feature.
+        Cuda,
+    }
+}
+
+value_enum! {
+    /// The learning algorithm.
+    AlgoArg => folio::train::Algo {
+        /// Jiang, Xu and Liang's direct gradient of the portfolio's return.
+        Direct,
+        /// REINFORCE with a learned baseline.
+        Reinforce,
+        /// Proximal Policy Optimization with GAE.
+        Ppo,
+    }
+}
+
+value_enum! {
+    /// The policy network.
+    NetArg => folio::agent::network::NetKind {
+        /// A multilayer perceptron over the whole observation.
+        Mlp,
+        /// Jiang, Xu and Liang's Ensemble of Identical Independent Evaluators.
+        Eiie,
+    }
+}
+
+value_enum! {
+    /// A risk profile: risk aversion and allocation limits.
+    RiskProfileArg => folio::env::risk::RiskProfile {
+        Conservative,
+        Balanced,
+        Aggressive,
+    }
+}
+
+value_enum! {
+    /// Which of a checkpoint's networks.
+    WeightsArg => folio::train::checkpoint::Weights {
+        /// The best on validation.
+        Best,
+        /// The last one training left.
+        Last,
+    }
+}
+
+value_enum! {
+    /// A sanity probe.
+    ProbeArg => folio::eval::probe::ProbeKind {
+        /// Also sees tomorrow's returns: must beat every causal baseline.
+        Oracle,
+        /// Trains on returns shuffled in time: must not beat equal weight.
+        Placebo,
+        /// Runs the collapse detectors on a normally trained agent.
+        Collapse,
+    }
+}
+
+value_enum! {
+    /// How the tax ledger picks the lots a sale takes from.
+    LotMethodArg => folio::tax::LotMethod {
+        /// First in, first out.
+        Fifo,
+        /// The lots bought at the highest price first.
+        HighestCost,
+    }
+}
+
+value_enum! {
+    /// A group of benchmark figures.
+    BenchGroupArg => folio::eval::bench::Group {
+        Env,
+        Direct,
+        Ppo,
+        Mlp,
+    }
+}
+
+/// `--device`, for every command that runs a network.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DeviceArgs {
+    /// Backend that runs the networks.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
+}
+
+impl DeviceArgs {
+    pub fn choice(&self) -> folio::agent::DeviceChoice {
+        self.device.into()
+    }
+}
+
+/// `--json`, for every command that reports.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonArgs {
+    /// Print the result as JSON on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Progress bars on the terminal, one per task, stacked.
+pub struct Bars {
+    bars: MultiProgress,
+}
+
+impl Bars {
+    /// Bars on stderr, or nothing at all for `--json` output (scripts read stdout; a bar would
+    /// only be noise in their logs).
+    pub fn for_output(json: bool) -> Arc<dyn Progress> {
+        if json { folio::progress::silent() } else { Arc::new(Bars { bars: MultiProgress::new() }) }
+    }
+}
+
+impl Progress for Bars {
+    fn start(&self, name: &str, unit: &str, total: u64, done: u64) -> Box<dyn Task> {
+        let bar = self.bars.add(ProgressBar::new(total));
+        let name = if name.is_empty() { String::new() } else { format!("{name} ") };
+        let template = format!("{{elapsed_precise}} {name}[{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}");
+        bar.set_style(ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
+        bar.set_position(done);
+        Box::new(Bar(bar))
+    }
+}
+
+struct Bar(ProgressBar);
+
+impl Task for Bar {
+    fn set_position(&self, done: u64) {
+        self.0.set_position(done);
+    }
+
+    fn advance(&self, by: u64) {
+        self.0.inc(by);
+    }
+
+    fn set_message(&self, message: String) {
+        self.0.set_message(message);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+
+    fn abandon(&self) {
+        self.0.abandon();
+    }
+}

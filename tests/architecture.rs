@@ -1,0 +1,360 @@
+//! The shape of `src/`, checked: layers that only import from the layers below them, no import
+//! cycle between modules, and a library that knows nothing of the command line. ARCHITECTURE.md
+//! explains the layers; this test keeps them true.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every top-level module of the library and the binary, with its layer: a module may import
+/// from its own layer and the layers below, never from above.
+const LAYERS: &[(&str, usize)] = &[
+    ("stats", 0),
+    ("files", 0),
+    ("progress", 0),
+    ("data", 1),
+    ("features", 2),
+    ("env", 3),
+    ("backtest", 4),
+    ("metrics", 4),
+    ("agent", 5),
+    ("baselines", 5),
+    ("train", 6),
+    ("eval", 7),
+    ("registry", 7),
+    ("tax", 7),
+    ("report", 8),
+    ("cli", 9),
+];
+
+/// Crates that belong to the command line: the library reports progress through a trait and
+/// takes typed values, so it never needs them.
+const CLI_ONLY_CRATES: &[&str] = &["clap", "indicatif"];
+
+struct Module {
+    /// `env::costs`; the crate root is `""`.
+    path: String,
+    file: PathBuf,
+    /// Module paths named in the file (`crate::a::b::Item`, `super::x`), unresolved.
+    references: Vec<Vec<String>>,
+    source: String,
+}
+
+fn source_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn modules() -> Vec<Module> {
+    let root = source_root();
+    let mut files = Vec::new();
+    collect_rust_files(&root, &mut files);
+    files
+        .into_iter()
+        .map(|file| {
+            let relative = file.strip_prefix(&root).expect("under src").with_extension("");
+            let mut parts: Vec<String> =
+                relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let is_folder_root = matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main"));
+            if is_folder_root {
+                parts.pop();
+            }
+            let source = strip_comments_and_strings(&std::fs::read_to_string(&file).expect("readable"));
+            let path = parts.join("::");
+            // `super` in `a/b.rs` is `a`; in `a/b/mod.rs` it is also `a`.
+            let parent: Vec<String> = parts.iter().take(parts.len().saturating_sub(1)).cloned().collect();
+            let mut references = paths_after(&source, "crate::", &[]);
+            references.extend(paths_after(&source, "super::", &parent));
+            if path.starts_with("cli") || path.is_empty() && file.ends_with("main.rs") {
+                references.extend(paths_after(&source, "folio::", &[]));
+            }
+            Module { path, file, references, source }
+        })
+        .collect()
+}
+
+fn collect_rust_files(folder: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(folder).expect("readable folder").map(|e| e.expect("entry").path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect_rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The source without comments and the contents of string and char literals, so that doc links
+/// and messages are not read as imports.
+fn strip_comments_and_strings(source: &str) -> String {
+    let bytes = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                out.push_str("\"\"");
+            }
+            b'\'' if bytes.get(i + 2) == Some(&b'\'') || bytes.get(i + 1) == Some(&b'\\') => {
+                // A char literal ('x' or '\n'); lifetimes have no closing quote.
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'\'' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                out.push_str("' '");
+            }
+            _ => {
+                let c = source[i..].chars().next().expect("a char");
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    out
+}
+
+/// Every path that follows `prefix` in `source`, with use-groups (`a::{b, c::d}`) expanded, each
+/// prepended with `base`.
+fn paths_after(source: &str, prefix: &str, base: &[String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while let Some(found) = source[start..].find(prefix) {
+        let at = start + found;
+        let preceded_by_ident =
+            source[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+        start = at + prefix.len();
+        if preceded_by_ident {
+            continue;
+        }
+        let mut cursor = start;
+        parse_tree(source, &mut cursor, base.to_vec(), &mut out);
+    }
+    out
+}
+
+/// Parses `ident::ident::{tree, tree}` from `cursor`, pushing each full path.
+fn parse_tree(source: &str, cursor: &mut usize, mut path: Vec<String>, out: &mut Vec<Vec<String>>) {
+    loop {
+        skip_space(source, cursor);
+        if source[*cursor..].starts_with('{') {
+            *cursor += 1;
+            loop {
+                skip_space(source, cursor);
+                if source[*cursor..].starts_with('}') {
+                    *cursor += 1;
+                    return;
+                }
+                parse_tree(source, cursor, path.clone(), out);
+                skip_space(source, cursor);
+                if source[*cursor..].starts_with(',') {
+                    *cursor += 1;
+                } else if source[*cursor..].starts_with('}') {
+                    *cursor += 1;
+                    return;
+                } else {
+                    return;
+                }
+            }
+        }
+        let ident: String =
+            source[*cursor..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if ident.is_empty() {
+            out.push(path);
+            return;
+        }
+        *cursor += ident.len();
+        if ident != "self" {
+            path.push(ident);
+        }
+        if source[*cursor..].starts_with("::") {
+            *cursor += 2;
+        } else {
+            out.push(path);
+            return;
+        }
+    }
+}
+
+fn skip_space(source: &str, cursor: &mut usize) {
+    while source[*cursor..].starts_with(|c: char| c.is_whitespace()) {
+        *cursor += 1;
+    }
+}
+
+/// The module a path lands in: its longest prefix that is a module.
+fn resolve<'a>(path: &[String], known: &'a BTreeSet<String>) -> Option<&'a String> {
+    (1..=path.len()).rev().find_map(|n| known.get(&path[..n].join("::")))
+}
+
+fn top(path: &str) -> &str {
+    path.split("::").next().unwrap_or(path)
+}
+
+fn nested(a: &str, b: &str) -> bool {
+    a == b || a.starts_with(&format!("{b}::")) || b.starts_with(&format!("{a}::"))
+}
+
+/// Module -> the modules it imports from, leaving out its own ancestors and descendants (a
+/// folder re-exports its children, and children use those re-exports).
+fn import_graph(modules: &[Module]) -> BTreeMap<String, BTreeSet<String>> {
+    let known: BTreeSet<String> = modules.iter().map(|m| m.path.clone()).collect();
+    modules
+        .iter()
+        .map(|m| {
+            let targets = m
+                .references
+                .iter()
+                .filter_map(|p| resolve(p, &known))
+                .filter(|t| !nested(&m.path, t))
+                .cloned()
+                .collect();
+            (m.path.clone(), targets)
+        })
+        .collect()
+}
+
+#[test]
+fn every_top_level_module_has_a_layer() {
+    let layers: BTreeMap<&str, usize> = LAYERS.iter().copied().collect();
+    let tops: BTreeSet<String> =
+        modules().iter().filter(|m| !m.path.is_empty()).map(|m| top(&m.path).to_string()).collect();
+    let missing: Vec<&String> = tops.iter().filter(|t| !layers.contains_key(t.as_str())).collect();
+    assert!(
+        missing.is_empty(),
+        "modules without a layer in LAYERS (add them, and to ARCHITECTURE.md): {missing:?}"
+    );
+}
+
+#[test]
+fn no_module_imports_from_a_layer_above_its_own() {
+    let layers: BTreeMap<&str, usize> = LAYERS.iter().copied().collect();
+    let modules = modules();
+    let mut upward = Vec::new();
+    for (from, targets) in import_graph(&modules) {
+        let Some(&own) = layers.get(top(&from)) else { continue };
+        for to in targets {
+            let theirs = layers.get(top(&to)).copied().unwrap_or(0);
+            if theirs > own {
+                upward.push(format!("{from} (layer {own}) imports {to} (layer {theirs})"));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "upward imports:\n{}", upward.join("\n"));
+}
+
+#[test]
+fn no_import_cycles_between_modules() {
+    let graph = import_graph(&modules());
+    let cycles = strongly_connected(&graph).into_iter().filter(|c| c.len() > 1).collect::<Vec<_>>();
+    assert!(cycles.is_empty(), "modules that import each other, directly or around a loop: {cycles:?}");
+}
+
+#[test]
+fn the_library_does_not_depend_on_the_command_line() {
+    let mut offenders = Vec::new();
+    for module in modules().iter().filter(|m| !m.path.starts_with("cli") && !m.path.is_empty()) {
+        for krate in CLI_ONLY_CRATES {
+            let used = paths_after(&module.source, &format!("{krate}::"), &[]);
+            if !used.is_empty() {
+                offenders.push(format!("{} uses {krate}", module.file.display()));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "library modules that use command-line crates:\n{}", offenders.join("\n"));
+}
+
+/// Tarjan's algorithm: the strongly connected components of `graph`.
+fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct State<'g> {
+        graph: &'g BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'g str, usize>,
+        low: BTreeMap<&'g str, usize>,
+        stack: Vec<&'g str>,
+        on_stack: BTreeSet<&'g str>,
+        components: Vec<Vec<String>>,
+    }
+    fn visit<'g>(state: &mut State<'g>, node: &'g str) {
+        let next = state.index.len();
+        state.index.insert(node, next);
+        state.low.insert(node, next);
+        state.stack.push(node);
+        state.on_stack.insert(node);
+        for target in state.graph.get(node).into_iter().flatten() {
+            let target = target.as_str();
+            if !state.index.contains_key(target) {
+                visit(state, target);
+                let low = state.low[node].min(state.low[target]);
+                state.low.insert(node, low);
+            } else if state.on_stack.contains(target) {
+                let low = state.low[node].min(state.index[target]);
+                state.low.insert(node, low);
+            }
+        }
+        if state.low[node] == state.index[node] {
+            let mut component = Vec::new();
+            while let Some(member) = state.stack.pop() {
+                state.on_stack.remove(member);
+                component.push(member.to_string());
+                if member == node {
+                    break;
+                }
+            }
+            component.sort();
+            state.components.push(component);
+        }
+    }
+    let mut state = State {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        components: Vec::new(),
+    };
+    for node in graph.keys() {
+        if !state.index.contains_key(node.as_str()) {
+            visit(&mut state, node);
+        }
+    }
+    state.components
+}
+
+/// The checker itself: an upward import and a cycle planted in sources are found.
+#[test]
+fn the_checks_find_what_they_look_for() {
+    let source = strip_comments_and_strings(
+        "use crate::env::{Market, config::{EnvConfig, Span}};\n// use crate::cli::x;\nlet s = \"crate::report\";\nfn f() { crate::train::step::go(); }",
+    );
+    let paths: Vec<String> = paths_after(&source, "crate::", &[]).iter().map(|p| p.join("::")).collect();
+    assert_eq!(paths, ["env::Market", "env::config::EnvConfig", "env::config::Span", "train::step::go"]);
+
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a".to_string(), BTreeSet::from(["b".to_string()])),
+        ("b".to_string(), BTreeSet::from(["c".to_string()])),
+        ("c".to_string(), BTreeSet::from(["a".to_string()])),
+        ("d".to_string(), BTreeSet::from(["a".to_string()])),
+    ]
+    .into_iter()
+    .collect();
+    let cycles: Vec<Vec<String>> = strongly_connected(&graph).into_iter().filter(|c| c.len() > 1).collect();
+    assert_eq!(cycles, vec![vec!["a".to_string(), "b".to_string(), "c".to_string()]]);
+    assert!(nested("env", "env::costs") && !nested("env", "envelope"));
+}
