@@ -24,7 +24,7 @@ fn baselines_reproduce_the_published_djia_figures() {
     let (report, _) = backtest_baselines(BaselineRequest {
         data: PathBuf::from("envs/data/olps/djia.csv"),
         assets: vec![],
-        strategies: vec!["all".into()],
+        strategies: folio::backtest::BaselineId::ALL.to_vec(),
         from: None,
         to: None,
         settings,
@@ -37,7 +37,9 @@ fn baselines_reproduce_the_published_djia_figures() {
         ("0", 506),
         "decisions from the first period, as in the literature"
     );
-    let wealth = |name: &str| report.results.iter().find(|r| r.policy == name).unwrap().metrics.final_wealth;
+    let wealth = |name: &str| {
+        report.results.iter().find(|r| r.policy.to_string() == name).unwrap().metrics.final_wealth
+    };
     for (name, published) in [
         ("buy and hold", 0.76),
         ("equal weight", 0.81),
@@ -113,8 +115,8 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     let report = &test.report;
     assert!(report.same_data_as_training);
     assert_eq!(report.warning, None, "the test period is out of sample");
-    assert_eq!(report.results[0].policy, "agent");
-    assert_eq!(report.results.len(), 1 + folio::baselines::NAMES.len());
+    assert_eq!(report.results[0].policy, folio::backtest::PolicyId::AGENT);
+    assert_eq!(report.results.len(), 1 + folio::backtest::BaselineId::ALL.len());
     assert_eq!(report.periods, 1199 - 1000);
     assert_eq!(test.labels.len(), report.periods + 1);
     for log in &test.logs {
@@ -210,7 +212,7 @@ fn walk_forward_trades_every_policy_under_the_rebalancing_rule() {
         .unwrap()
     };
     let turnover = |report: &folio::eval::walk_forward::WalkForwardReport, policy: &str| {
-        let row = report.overall.iter().find(|r| r.policy.starts_with(policy)).expect(policy);
+        let row = report.overall.iter().find(|r| r.policy.to_string().starts_with(policy)).expect(policy);
         row.metrics.mean_turnover
     };
     let every = run(RebalanceRule::Every);

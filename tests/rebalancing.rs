@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use folio::backtest::rebalance::{RebalanceRule, agent_decisions, backtest_rebalanced, compare_rules};
-use folio::backtest::{BacktestLog, EqualWeight, MarketView, Policy, backtest};
+use folio::backtest::{BacktestLog, BaselineId, EqualWeight, MarketView, Policy, PolicyId, backtest};
 use folio::baselines;
 use folio::data::synth::{SynthConfig, generate};
 use folio::data::{PricePanel, TimeIndex, write_prices};
@@ -122,8 +122,8 @@ struct Recorder {
 }
 
 impl Policy for Recorder {
-    fn name(&self) -> String {
-        "recorder".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Agent { seed: Some(7) }
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
@@ -139,7 +139,7 @@ fn the_policy_is_asked_at_every_decision_even_when_the_rule_holds() {
     let log =
         backtest_rebalanced(&mut recorder, RebalanceRule::Quarterly, &market, range, settings(0.0)).unwrap();
     assert_eq!(recorder.asked, (0..8).collect::<Vec<_>>());
-    assert_eq!(log.policy, "recorder", "the rule keeps the policy's name");
+    assert_eq!(log.policy, PolicyId::Agent { seed: Some(7) }, "the rule keeps the policy's identity");
 }
 
 fn synthetic_market(seed: u64) -> (Arc<Market>, DecisionRange) {
@@ -154,7 +154,7 @@ fn synthetic_market(seed: u64) -> (Arc<Market>, DecisionRange) {
 fn a_band_of_zero_is_every_decision_bit_for_bit() {
     let (market, range) = synthetic_market(11);
     for name in ["equal-weight", "olmar", "ons", "min-variance", "buy-and-hold"] {
-        let mut policy = baselines::baseline(name, &market, range).unwrap();
+        let mut policy = baselines::baseline(name.parse().unwrap(), &market, range).unwrap();
         let every = backtest(policy.as_mut(), &market, range, settings(0.0025)).unwrap();
         let band =
             backtest_rebalanced(policy.as_mut(), "band:0".parse().unwrap(), &market, range, settings(0.0025))
@@ -177,7 +177,7 @@ fn monthly_never_turns_over_or_pays_more_than_every_decision_for_a_constant_mix(
     let metrics = MetricsConfig::default();
     for seed in [1, 2, 3] {
         let (market, range) = synthetic_market(seed);
-        let mut policies = vec![baselines::baseline("equal-weight", &market, range).unwrap()];
+        let mut policies = vec![baselines::baseline(BaselineId::EqualWeight, &market, range).unwrap()];
         let rules = ["every", "monthly", "quarterly"].map(|r| r.parse().unwrap());
         let results =
             compare_rules(&mut policies, &rules, &market, range, settings(0.0025), &metrics).unwrap();
@@ -206,7 +206,7 @@ fn calendar_rules_on_undated_data_are_an_error_and_bands_work() {
     let request = |rebalance| BaselineRequest {
         data: PathBuf::from("envs/data/olps/djia.csv"),
         assets: vec![],
-        strategies: vec!["equal-weight".into()],
+        strategies: vec![BaselineId::EqualWeight],
         from: None,
         to: None,
         settings: settings(0.0),
@@ -260,7 +260,7 @@ fn a_comparison_covers_every_strategy_under_every_rule() {
         BaselineRequest {
             data: file,
             assets: vec![],
-            strategies: vec!["equal-weight".into(), "buy-and-hold".into()],
+            strategies: vec![BaselineId::EqualWeight, BaselineId::BuyAndHold],
             from: None,
             to: None,
             settings: settings(0.0025),
@@ -271,7 +271,7 @@ fn a_comparison_covers_every_strategy_under_every_rule() {
     )
     .unwrap();
     let cells: Vec<(String, String)> =
-        report.results.iter().map(|r| (r.policy.clone(), r.rule.to_string())).collect();
+        report.results.iter().map(|r| (r.policy.to_string(), r.rule.to_string())).collect();
     assert_eq!(
         cells,
         [

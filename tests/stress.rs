@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use ndarray::{Array2, array};
 
-use folio::backtest::{EqualWeight, MarketView, Policy};
+use folio::backtest::{EqualWeight, MarketView, Policy, PolicyId};
 use folio::data::{PricePanel, TimeIndex};
 use folio::env::config::{EpisodeConfig, Span};
 use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};
@@ -320,12 +320,12 @@ fn scenarios_outside_the_data_are_skipped_with_a_reason() {
     );
 }
 
-/// Equal weight under another name, standing in for a trained seed.
-struct Named(&'static str);
+/// Equal weight standing in for a trained seed.
+struct Seed(u64);
 
-impl Policy for Named {
-    fn name(&self) -> String {
-        self.0.into()
+impl Policy for Seed {
+    fn id(&self) -> PolicyId {
+        PolicyId::Agent { seed: Some(self.0) }
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
@@ -336,7 +336,7 @@ impl Policy for Named {
 #[test]
 fn several_agents_get_a_median_and_a_verdict_against_equal_weight() {
     let mut policies: Vec<Box<dyn Policy>> =
-        vec![Box::new(Named("agent (seed-0)")), Box::new(Named("agent (seed-1)")), Box::new(EqualWeight)];
+        vec![Box::new(Seed(0)), Box::new(Seed(1)), Box::new(EqualWeight)];
     let stress = run(&setup(crisis_panel(), vec![], None), &[scenario("crash")], &mut policies).unwrap();
     let report = &stress.report.scenarios[0];
     let spread = report.agent_spread.as_ref().expect("two agents");

@@ -202,7 +202,7 @@ fn daily_panel(start: &str, columns: Vec<Vec<f64>>, names: &[&str]) -> PricePane
 fn log_of(panel: &PricePanel, first: usize, weights: impl Fn(usize) -> Vec<f64>) -> BacktestLog {
     let last = panel.n_periods() - 1;
     BacktestLog {
-        policy: "hand-built".into(),
+        policy: folio::backtest::PolicyId::AGENT,
         rows: (first..=last).collect(),
         values: vec![1.0; last - first + 1],
         decision_rows: (first..last).collect(),
@@ -370,7 +370,7 @@ fn the_untaxed_ledger_retraces_the_weight_based_backtest() {
             limits: Limits::NONE,
         };
         for name in ["equal-weight", "buy-and-hold", "olmar", "min-variance"] {
-            let mut policy = baselines::baseline(name, &market, range).unwrap();
+            let mut policy = baselines::baseline(name.parse().unwrap(), &market, range).unwrap();
             let log = backtest(policy.as_mut(), &market, range, settings).unwrap();
             let ledger = replay(&market.panel, &log, settings.costs, &tax_config(), Mode::PreTax).unwrap();
             assert_eq!(ledger.values.len(), log.values.len());

@@ -105,7 +105,8 @@ fn backtest_checkpoint(dir: &Path, span: Span) -> (BacktestLog, BacktestLog) {
     meta.check_fits(dir, &market).unwrap();
     let range = market.decision_range(&span, 0).unwrap();
     let settings = EnvSettings::from_config(&meta.env);
-    let mut agent = AgentPolicy::new("agent", net, meta.head, market.layout(), device);
+    let mut agent =
+        AgentPolicy::new(folio::backtest::PolicyId::AGENT, net, meta.head, market.layout(), device);
     let agent_log = backtest(&mut agent, &market, range, settings).unwrap();
     let equal_log = backtest(&mut EqualWeight, &market, range, settings).unwrap();
     (agent_log, equal_log)
@@ -242,7 +243,8 @@ fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
     let observations: Vec<f32> =
         (0..3 * meta.layout().len()).map(|i| ((i * 7919) % 13) as f32 / 6.5 - 1.0).collect();
     let act = |net| {
-        let agent = AgentPolicy::new("a", net, meta.head, meta.layout(), device.clone());
+        let agent =
+            AgentPolicy::new(folio::backtest::PolicyId::AGENT, net, meta.head, meta.layout(), device.clone());
         let mut out = vec![0.0; 3 * 4];
         agent.act(&observations, 3, &mut out);
         out

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use self::distribution::{Dirichlet, concentration_from_logits};
 use self::network::PolicyNet;
-use crate::backtest::{MarketView, Policy};
+use crate::backtest::{MarketView, Policy, PolicyId};
 use crate::env::ObservationLayout;
 
 /// How a network's scores become portfolio weights.
@@ -135,7 +135,7 @@ pub fn is_host(device: &Device) -> bool {
 
 /// A trained network acting deterministically, as a [`Policy`] for backtests.
 pub struct AgentPolicy {
-    pub name: String,
+    pub id: PolicyId,
     net: PolicyNet,
     head: ActionHead,
     layout: ObservationLayout,
@@ -145,13 +145,13 @@ pub struct AgentPolicy {
 impl AgentPolicy {
     /// `net` should live on a device without autodiff (`net.valid()`).
     pub fn new(
-        name: impl Into<String>,
+        id: PolicyId,
         net: PolicyNet,
         head: ActionHead,
         layout: ObservationLayout,
         device: Device,
     ) -> Self {
-        Self { name: name.into(), net, head, layout, device }
+        Self { id, net, head, layout, device }
     }
 
     /// Deterministic weights for a batch of observations, rows renormalized in f64 so they sum
@@ -172,8 +172,8 @@ impl AgentPolicy {
 }
 
 impl Policy for AgentPolicy {
-    fn name(&self) -> String {
-        self.name.clone()
+    fn id(&self) -> PolicyId {
+        self.id
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {

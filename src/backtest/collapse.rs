@@ -135,7 +135,7 @@ mod tests {
             )
             .collect();
         BacktestLog {
-            policy: "agent".into(),
+            policy: crate::backtest::PolicyId::AGENT,
             rows: vec![0],
             values: vec![1.0],
             decision_rows: (0..weights.len()).collect(),

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::sync::Arc;
 
-use crate::backtest::{Policy, backtest};
+use crate::backtest::{Policy, PolicyId, backtest};
 use crate::env::EnvError;
 use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::metrics::MetricsConfig;
@@ -17,7 +17,7 @@ pub const COST_GRID_BP: [f64; 7] = [0.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0];
 pub struct CostSensitivity {
     pub costs_bp: Vec<f64>,
     /// Compound annual growth rate of each policy at each cost.
-    pub cagr: Vec<(String, Vec<f64>)>,
+    pub cagr: Vec<(PolicyId, Vec<f64>)>,
     pub break_even: BreakEven,
 }
 
@@ -59,8 +59,8 @@ pub fn break_even(costs_bp: &[f64], edge: &[f64]) -> BreakEven {
     BreakEven::AboveGrid
 }
 
-/// Backtest `policies` (the agent first; one of them named "equal weight") at every cost of
-/// `costs_bp`, keeping the cost model and everything else of `settings`.
+/// Backtest `policies` at every cost of `costs_bp`, keeping the cost model and everything else of
+/// `settings`; the break-even cost is the agent's against equal weight, when both are among them.
 pub fn cost_sensitivity(
     policies: &mut [Box<dyn Policy + '_>],
     market: &Arc<Market>,
@@ -69,7 +69,7 @@ pub fn cost_sensitivity(
     costs_bp: &[f64],
     metrics: &MetricsConfig,
 ) -> Result<CostSensitivity, EnvError> {
-    let mut cagr: Vec<(String, Vec<f64>)> = policies.iter().map(|p| (p.name(), Vec::new())).collect();
+    let mut cagr: Vec<(PolicyId, Vec<f64>)> = policies.iter().map(|p| (p.id(), Vec::new())).collect();
     for &bp in costs_bp {
         let mut at_cost = settings;
         at_cost.costs.buy = bp / 1e4;
@@ -78,13 +78,13 @@ pub fn cost_sensitivity(
             series.push(backtest(policy.as_mut(), market, range, at_cost)?.metrics(metrics).cagr);
         }
     }
-    let equal = cagr.iter().find(|(name, _)| name == "equal weight").map(|(_, v)| v.clone());
-    let break_even = match equal {
-        Some(equal) => {
-            let edge: Vec<f64> = cagr[0].1.iter().zip(&equal).map(|(a, e)| a - e).collect();
+    let series = |wanted: fn(&PolicyId) -> bool| cagr.iter().find(|(id, _)| wanted(id)).map(|(_, v)| v);
+    let break_even = match (series(PolicyId::is_agent), series(|id| *id == PolicyId::EQUAL_WEIGHT)) {
+        (Some(agent), Some(equal)) => {
+            let edge: Vec<f64> = agent.iter().zip(equal).map(|(a, e)| a - e).collect();
             break_even(costs_bp, &edge)
         }
-        None => BreakEven::Never,
+        _ => BreakEven::Never,
     };
     Ok(CostSensitivity { costs_bp: costs_bp.to_vec(), cagr, break_even })
 }

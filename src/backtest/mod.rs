@@ -3,7 +3,10 @@
 
 pub mod collapse;
 pub mod cost_sensitivity;
+mod policy_id;
 pub mod rebalance;
+
+pub use policy_id::{BaselineId, PolicyId, UnknownBaseline, UnknownPolicy};
 
 use ndarray::{ArrayView2, s};
 use serde::Serialize;
@@ -52,7 +55,7 @@ impl<'a> MarketView<'a> {
 
 /// A decision rule for one portfolio: weights over cash and assets from what is known now.
 pub trait Policy {
-    fn name(&self) -> String;
+    fn id(&self) -> PolicyId;
     /// Called before each backtest.
     fn reset(&mut self) {}
     /// Write the target weights (cash first, summing to one) into `out`.
@@ -61,8 +64,8 @@ pub trait Policy {
 
 // Wrappers such as `Rebalanced` hold a policy by value, by box or by borrow alike.
 impl<P: Policy + ?Sized> Policy for &mut P {
-    fn name(&self) -> String {
-        (**self).name()
+    fn id(&self) -> PolicyId {
+        (**self).id()
     }
 
     fn reset(&mut self) {
@@ -75,8 +78,8 @@ impl<P: Policy + ?Sized> Policy for &mut P {
 }
 
 impl<P: Policy + ?Sized> Policy for Box<P> {
-    fn name(&self) -> String {
-        (**self).name()
+    fn id(&self) -> PolicyId {
+        (**self).id()
     }
 
     fn reset(&mut self) {
@@ -91,7 +94,7 @@ impl<P: Policy + ?Sized> Policy for Box<P> {
 /// A policy's path through a span.
 #[derive(Debug, Clone, Serialize)]
 pub struct BacktestLog {
-    pub policy: String,
+    pub policy: PolicyId,
     /// Market rows of `values`: the first decision's close, then every period after.
     pub rows: Vec<usize>,
     /// Portfolio value at the close of each row, starting at 1.
@@ -140,7 +143,7 @@ pub fn backtest(
     let width = env.action_len();
     let mut action = vec![0.0; width];
     let mut log = BacktestLog {
-        policy: policy.name(),
+        policy: policy.id(),
         rows: vec![range.first],
         values: vec![1.0],
         decision_rows: Vec::new(),
@@ -156,7 +159,7 @@ pub fn backtest(
         let transition = env.step(&action).map_err(|e| match e {
             EnvError::InvalidAction(reason) => EnvError::InvalidAction(format!(
                 "{} at {}: {reason}",
-                policy.name(),
+                policy.id(),
                 market.panel.index.label(row)
             )),
             other => other,
@@ -183,8 +186,8 @@ pub fn backtest(
 pub struct EqualWeight;
 
 impl Policy for EqualWeight {
-    fn name(&self) -> String {
-        "equal weight".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::EQUAL_WEIGHT
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {

@@ -26,7 +26,7 @@ use chrono::Datelike;
 use serde::Serialize;
 use std::sync::Arc;
 
-use crate::backtest::{BacktestLog, MarketView, Policy, backtest};
+use crate::backtest::{BacktestLog, MarketView, Policy, PolicyId, backtest};
 use crate::data::TimeIndex;
 use crate::env::EnvError;
 use crate::env::{DecisionRange, EnvSettings, Market};
@@ -204,8 +204,8 @@ impl<P: Policy> Rebalanced<P> {
 }
 
 impl<P: Policy> Policy for Rebalanced<P> {
-    fn name(&self) -> String {
-        self.inner.name()
+    fn id(&self) -> PolicyId {
+        self.inner.id()
     }
 
     fn reset(&mut self) {
@@ -238,7 +238,7 @@ pub fn backtest_rebalanced(
 /// What one policy did under one rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleResult {
-    pub policy: String,
+    pub policy: PolicyId,
     pub rule: RebalanceRule,
     /// Decisions the policy was asked for.
     pub decisions: usize,
@@ -261,7 +261,7 @@ impl RuleResult {
         let metrics = log.metrics(config);
         let periods = metrics.periods.max(1) as f64;
         Self {
-            policy: log.policy.clone(),
+            policy: log.policy,
             rule,
             decisions: log.decision_rows.len(),
             trades: log.turnovers.iter().filter(|&&t| t > 0.0).count(),

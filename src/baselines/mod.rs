@@ -12,7 +12,7 @@
 //!   holding period's `x_t`; one period when rebalancing every period).
 //! - Hindsight benchmarks: [`BestAsset`] and [`Bcrp`] are *not causal*: their constructors read
 //!   the whole evaluation range. They bound what a fixed allocation could have done, and their
-//!   names say "(hindsight)". [`uses_hindsight`] tells them apart.
+//!   names say "(hindsight)". [`BaselineId::uses_hindsight`] tells them apart.
 //!
 //! Causal baselines read the market only through [`MarketView`], which refuses rows after the
 //! decision. Every output is made valid in f64 (finite, non-negative, summing to one) before it
@@ -28,64 +28,40 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 pub use crate::backtest::EqualWeight;
-use crate::backtest::{MarketView, Policy};
+use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
 use crate::env::{DecisionRange, Market};
 
 // ------------------------------------------------------------------------------------------------
 // Registry
 // ------------------------------------------------------------------------------------------------
 
-/// Every baseline [`baseline`] knows, in report order. Snake case (`min_variance`) is accepted too.
-pub const NAMES: &[&str] = &[
-    "equal-weight",
-    "buy-and-hold",
-    "best-asset",
-    "bcrp",
-    "min-variance",
-    "max-sharpe",
-    "inverse-volatility",
-    "trend-following",
-    "olmar",
-    "pamr",
-    "eg",
-    "ons",
-];
-
-/// Baselines that read the evaluation range in advance: benchmarks, not strategies.
-pub const HINDSIGHT: &[&str] = &["best-asset", "bcrp"];
-
-pub fn uses_hindsight(name: &str) -> bool {
-    HINDSIGHT.contains(&canonical(name).as_str())
-}
-
-fn canonical(name: &str) -> String {
-    name.trim().to_ascii_lowercase().replace('_', "-")
-}
-
-/// The baseline called `name` with its default parameters. `market` and `range` are read only by
-/// the hindsight baselines; the others see the market through each decision's [`MarketView`].
-pub fn baseline(name: &str, market: &Arc<Market>, range: DecisionRange) -> Result<Box<dyn Policy>, String> {
-    Ok(match canonical(name).as_str() {
-        "equal-weight" => Box::new(EqualWeight),
-        "buy-and-hold" => Box::new(BuyAndHold::default()),
-        "best-asset" => Box::new(BestAsset::new(market, range)?),
-        "bcrp" => Box::new(Bcrp::new(market, range)?),
-        "min-variance" => Box::new(MinVariance::default()),
-        "max-sharpe" => Box::new(MaxSharpe::default()),
-        "inverse-volatility" => Box::new(InverseVolatility::default()),
-        "trend-following" => Box::new(TrendFollowing::default()),
-        "olmar" => Box::new(Olmar::default()),
-        "pamr" => Box::new(Pamr::default()),
-        "eg" => Box::new(Eg::default()),
-        "ons" => Box::new(Ons::default()),
-        _ => return Err(format!("unknown baseline '{name}'; valid names: {}", NAMES.join(", "))),
+/// The baseline `id` with its default parameters. `market` and `range` are read only by the
+/// hindsight baselines; the others see the market through each decision's [`MarketView`].
+pub fn baseline(
+    id: BaselineId,
+    market: &Arc<Market>,
+    range: DecisionRange,
+) -> Result<Box<dyn Policy>, String> {
+    Ok(match id {
+        BaselineId::EqualWeight => Box::new(EqualWeight),
+        BaselineId::BuyAndHold => Box::new(BuyAndHold::default()),
+        BaselineId::BestAsset => Box::new(BestAsset::new(market, range)?),
+        BaselineId::Bcrp => Box::new(Bcrp::new(market, range)?),
+        BaselineId::MinVariance => Box::new(MinVariance::default()),
+        BaselineId::MaxSharpe => Box::new(MaxSharpe::default()),
+        BaselineId::InverseVolatility => Box::new(InverseVolatility::default()),
+        BaselineId::TrendFollowing => Box::new(TrendFollowing::default()),
+        BaselineId::Olmar => Box::new(Olmar::default()),
+        BaselineId::Pamr => Box::new(Pamr::default()),
+        BaselineId::Eg => Box::new(Eg::default()),
+        BaselineId::Ons => Box::new(Ons::default()),
     })
 }
 
-/// Every baseline in [`NAMES`], with default parameters. Fails only when `range` does not fit
-/// `market` (the hindsight baselines read it).
+/// Every baseline of [`BaselineId::ALL`], with default parameters. Fails only when `range` does
+/// not fit `market` (the hindsight baselines read it).
 pub fn all(market: &Arc<Market>, range: DecisionRange) -> Result<Vec<Box<dyn Policy>>, String> {
-    NAMES.iter().map(|name| baseline(name, market, range)).collect()
+    BaselineId::ALL.into_iter().map(|id| baseline(id, market, range)).collect()
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -280,8 +256,8 @@ pub struct BuyAndHold {
 }
 
 impl Policy for BuyAndHold {
-    fn name(&self) -> String {
-        "buy and hold".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::BuyAndHold)
     }
 
     fn reset(&mut self) {
@@ -336,8 +312,8 @@ impl BestAsset {
 }
 
 impl Policy for BestAsset {
-    fn name(&self) -> String {
-        "best asset (hindsight)".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::BestAsset)
     }
 
     fn decide(&mut self, _view: &MarketView<'_>, out: &mut [f64]) {
@@ -390,8 +366,8 @@ impl Bcrp {
 }
 
 impl Policy for Bcrp {
-    fn name(&self) -> String {
-        "BCRP (hindsight)".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::Bcrp)
     }
 
     fn decide(&mut self, _view: &MarketView<'_>, out: &mut [f64]) {
@@ -559,8 +535,8 @@ impl Default for MinVariance {
 }
 
 impl Policy for MinVariance {
-    fn name(&self) -> String {
-        "min variance".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::MinVariance)
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
@@ -596,8 +572,8 @@ impl Default for MaxSharpe {
 }
 
 impl Policy for MaxSharpe {
-    fn name(&self) -> String {
-        "max Sharpe".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::MaxSharpe)
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
@@ -634,8 +610,8 @@ impl Default for InverseVolatility {
 }
 
 impl Policy for InverseVolatility {
-    fn name(&self) -> String {
-        "inverse volatility".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::InverseVolatility)
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
@@ -680,8 +656,8 @@ impl Default for TrendFollowing {
 }
 
 impl Policy for TrendFollowing {
-    fn name(&self) -> String {
-        "trend following".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::TrendFollowing)
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
@@ -769,8 +745,8 @@ impl Default for Olmar {
 }
 
 impl Policy for Olmar {
-    fn name(&self) -> String {
-        "OLMAR".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::Olmar)
     }
 
     fn reset(&mut self) {
@@ -826,8 +802,8 @@ impl Default for Pamr {
 }
 
 impl Policy for Pamr {
-    fn name(&self) -> String {
-        "PAMR".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::Pamr)
     }
 
     fn reset(&mut self) {
@@ -872,8 +848,8 @@ impl Default for Eg {
 }
 
 impl Policy for Eg {
-    fn name(&self) -> String {
-        "EG".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::Eg)
     }
 
     fn reset(&mut self) {
@@ -936,8 +912,8 @@ impl Default for Ons {
 }
 
 impl Policy for Ons {
-    fn name(&self) -> String {
-        "ONS".into()
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::Ons)
     }
 
     fn reset(&mut self) {
@@ -1449,17 +1425,12 @@ mod tests {
             Box::new(TrendFollowing::default()),
         ];
         for policy in &mut policies {
-            assert_eq!(
-                decide_at(policy.as_mut(), &market, MIN_HISTORY - 1, &held),
-                equal,
-                "{}",
-                policy.name()
-            );
+            assert_eq!(decide_at(policy.as_mut(), &market, MIN_HISTORY - 1, &held), equal, "{}", policy.id());
         }
         // From MIN_HISTORY periods on they estimate (trend following may still find every trend
         // up, which is equal weight again).
         for policy in &mut policies[..3] {
-            assert_ne!(decide_at(policy.as_mut(), &market, MIN_HISTORY, &held), equal, "{}", policy.name());
+            assert_ne!(decide_at(policy.as_mut(), &market, MIN_HISTORY, &held), equal, "{}", policy.id());
         }
     }
 
@@ -1530,11 +1501,11 @@ mod tests {
                 let settings = settings(CostConfig::default(), every);
                 let first = backtest(policy.as_mut(), &market, range, settings).unwrap();
                 for (row, weights) in first.decision_rows.iter().zip(&first.weights) {
-                    assert_valid(weights, &format!("{} at row {row}", policy.name()));
+                    assert_valid(weights, &format!("{} at row {row}", policy.id()));
                 }
                 assert!(first.values.iter().all(|v| v.is_finite() && *v > 0.0));
                 let second = backtest(policy.as_mut(), &market, range, settings).unwrap();
-                assert_eq!(first.weights, second.weights, "{} after reset", policy.name());
+                assert_eq!(first.weights, second.weights, "{} after reset", policy.id());
             }
         }
     }
@@ -1559,28 +1530,23 @@ mod tests {
         assert_eq!(a.panel.prices.row(cut), b.panel.prices.row(cut));
         assert_ne!(a.panel.prices.row(cut + 1), b.panel.prices.row(cut + 1));
         let range = whole(&a);
-        for name in NAMES.iter().filter(|name| !uses_hindsight(name)) {
+        for id in BaselineId::ALL.into_iter().filter(|id| !id.uses_hindsight()) {
             let run = |market: &Arc<Market>| {
-                let mut policy = baseline(name, market, range).unwrap();
+                let mut policy = baseline(id, market, range).unwrap();
                 backtest(policy.as_mut(), market, range, settings(CostConfig::default(), 1)).unwrap()
             };
             let (on_a, on_b) = (run(&a), run(&b));
             let upto = on_a.decision_rows.iter().take_while(|&&row| row <= cut).count();
             assert!(upto > 200);
-            assert_eq!(on_a.weights[..upto], on_b.weights[..upto], "{name} looked ahead");
+            assert_eq!(on_a.weights[..upto], on_b.weights[..upto], "{id} looked ahead");
         }
     }
 
     #[test]
-    fn registry_knows_every_name_and_lists_them_on_a_mistake() {
+    fn every_baseline_runs_under_its_own_identity() {
         let market = synth_market(3, 100, 1);
         let range = whole(&market);
-        assert_eq!(all(&market, range).unwrap().len(), NAMES.len());
-        let names: Vec<String> = all(&market, range).unwrap().iter().map(|p| p.name()).collect();
-        assert!(names.iter().filter(|n| n.contains("hindsight")).count() == HINDSIGHT.len());
-        assert!(baseline("min_variance", &market, range).is_ok());
-        let error = baseline("momentum", &market, range).err().unwrap();
-        assert!(NAMES.iter().all(|name| error.contains(name)), "{error}");
-        assert!(uses_hindsight("bcrp") && !uses_hindsight("olmar"));
+        let ids: Vec<PolicyId> = all(&market, range).unwrap().iter().map(|p| p.id()).collect();
+        assert_eq!(ids, BaselineId::ALL.map(PolicyId::Baseline));
     }
 }

@@ -114,6 +114,39 @@ value_enum! {
     }
 }
 
+/// `--strategy`: a baseline's name, or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategies {
+    All,
+    One(folio::backtest::BaselineId),
+}
+
+impl std::str::FromStr for Strategies {
+    type Err = folio::backtest::UnknownBaseline;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim().eq_ignore_ascii_case("all") {
+            Ok(Strategies::All)
+        } else {
+            text.parse().map(Strategies::One)
+        }
+    }
+}
+
+impl Strategies {
+    /// The baselines the flags name, in the order given (`all` in report order).
+    pub fn expand(flags: &[Strategies]) -> Vec<folio::backtest::BaselineId> {
+        let mut ids = Vec::new();
+        for flag in flags {
+            match flag {
+                Strategies::All => ids.extend(folio::backtest::BaselineId::ALL),
+                Strategies::One(id) => ids.push(*id),
+            }
+        }
+        ids
+    }
+}
+
 /// `--device`, for every command that runs a network.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct DeviceArgs {

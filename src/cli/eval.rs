@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::rebalance::RebalanceArgs;
 use super::train::print_metrics_table;
 use folio::backtest::rebalance::RebalanceRule;
+use folio::backtest::{BaselineId, PolicyId};
 use folio::data::Stamp;
 use folio::env::EnvSettings;
 use folio::env::config::{DEFAULT_CONFIG, EnvConfig};
@@ -18,7 +19,7 @@ use folio::report::{self, plot};
 pub struct BacktestArgs {
     /// Strategy to run (equal-weight, buy-and-hold, bcrp, olmar, ...), or `all`. Repeatable.
     #[arg(long, required = true)]
-    strategy: Vec<String>,
+    strategy: Vec<super::args::Strategies>,
     /// Environment config: data, assets, costs and rebalancing.
     #[arg(long, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
@@ -83,7 +84,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let request = BaselineRequest {
         data,
         assets,
-        strategies: args.strategy,
+        strategies: super::args::Strategies::expand(&args.strategy),
         from,
         to,
         settings,
@@ -114,8 +115,8 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         report.rebalance
     );
     println!("limits: {}", report.limits.describe(Some(report.assets.len())));
-    let rows: Vec<(&str, &folio::metrics::Metrics)> =
-        report.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
+    let rows: Vec<(String, &folio::metrics::Metrics)> =
+        report.results.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
     print_metrics_table(&rows);
     Ok(())
 }
@@ -175,8 +176,8 @@ fn write_outputs(out: &Path, evaluation: &folio::eval::evaluate::Evaluation) -> 
         .logs
         .iter()
         .enumerate()
-        .filter(|(_, l)| report::pictured(&l.policy))
-        .map(|(i, l)| plot::Series { name: l.policy.clone(), values: l.values.clone(), emphasis: i == 0 })
+        .filter(|(_, l)| report::pictured(l.policy))
+        .map(|(i, l)| plot::Series { name: l.policy.to_string(), values: l.values.clone(), emphasis: i == 0 })
         .collect();
     let title = format!("{} .. {}", report_data.from, report_data.to);
     plot::equity(
@@ -207,10 +208,13 @@ fn write_outputs(out: &Path, evaluation: &folio::eval::evaluate::Evaluation) -> 
     let shown_costs: Vec<(String, Vec<f64>)> = sensitivity
         .cagr
         .iter()
-        .filter(|(name, _)| {
-            ["agent", "equal weight", "buy and hold", "min variance"].contains(&name.as_str())
+        .filter(|(id, _)| {
+            id.is_agent()
+                || [BaselineId::EqualWeight, BaselineId::BuyAndHold, BaselineId::MinVariance]
+                    .map(PolicyId::Baseline)
+                    .contains(id)
         })
-        .map(|(name, cagr)| (name.clone(), cagr.iter().map(|c| 100.0 * c).collect()))
+        .map(|(id, cagr)| (id.to_string(), cagr.iter().map(|c| 100.0 * c).collect()))
         .collect();
     let categories: Vec<String> = sensitivity.costs_bp.iter().map(|bp| format!("{bp} bp")).collect();
     plot::bars_with_axes(
@@ -327,9 +331,11 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         .iter()
         .map(|d| format!("agent {}", d.file_name().unwrap_or_default().to_string_lossy()))
         .collect();
-    let mut rows: Vec<(&str, &folio::metrics::Metrics)> =
-        names.iter().map(String::as_str).zip(agents.iter().copied()).collect();
-    rows.extend(first.results[1..].iter().map(|r| (r.policy.as_str(), &r.metrics)));
+    let mut rows: Vec<(String, &folio::metrics::Metrics)> =
+        names.iter().cloned().zip(agents.iter().copied()).collect();
+    rows.extend(
+        first.results.iter().filter(|r| !r.policy.is_agent()).map(|r| (r.policy.to_string(), &r.metrics)),
+    );
     print_metrics_table(&rows);
     println!();
     super::train::print_spread(&spread);
@@ -339,7 +345,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     let equal = first
         .results
         .iter()
-        .find(|r| r.policy == "equal weight")
+        .find(|r| r.policy == PolicyId::EQUAL_WEIGHT)
         .map(|r| r.metrics.sharpe)
         .unwrap_or(f64::NAN);
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
@@ -376,8 +382,8 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     if let Some(warning) = &report_data.warning {
         println!("warning: {warning}");
     }
-    let rows: Vec<(&str, &folio::metrics::Metrics)> =
-        report_data.results.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
+    let rows: Vec<(String, &folio::metrics::Metrics)> =
+        report_data.results.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
     print_metrics_table(&rows);
     println!("\nCAGR by cost rate:");
     print!("{:<24}", "policy");

@@ -100,7 +100,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
             let series: Vec<Series> = columns
                 .into_iter()
-                .filter(|(name, _)| folio::report::pictured(name))
+                .filter(|(name, _)| name.parse().is_ok_and(folio::report::pictured))
                 .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
                 .collect();
             if kind == Kind::Equity {
@@ -162,7 +162,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             }
             let series: Vec<Series> = columns
                 .into_iter()
-                .filter(|(name, _)| folio::report::pictured(name))
+                .filter(|(name, _)| name.parse().is_ok_and(folio::report::pictured))
                 .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
                 .collect();
             plot::walk_forward(

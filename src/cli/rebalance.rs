@@ -5,6 +5,7 @@ use anyhow::Result;
 use std::path::Path;
 
 use folio::backtest::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
+use folio::backtest::{BaselineId, PolicyId};
 use folio::eval::evaluate::RebalancingReport;
 use folio::report::{self, plot};
 
@@ -36,13 +37,13 @@ pub fn show(report_data: &RebalancingReport, out: &Path, json: bool) -> Result<(
     );
     let mut previous = None;
     for r in &report_data.results {
-        if previous.is_some_and(|p| p != r.policy.as_str()) {
+        if previous.is_some_and(|p| p != r.policy) {
             println!();
         }
-        previous = Some(r.policy.as_str());
+        previous = Some(r.policy);
         println!(
             "{:<24} {:<10} {:>11} {:>12.3} {:>10.4} {:>8.3}% {:>7.2}% {:>8.3} {:>7.2}%",
-            r.policy,
+            r.policy.to_string(),
             r.rule.to_string(),
             format!("{}/{}", r.trades, r.decisions),
             r.annual_turnover,
@@ -77,10 +78,12 @@ fn write_outputs(out: &Path, report_data: &RebalancingReport) -> Result<()> {
         let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
         // OLMAR's turnover (70% of wealth a year in costs on the default data) would flatten
         // every other bar; it stays in the table and the JSON.
-        for r in report_data.results.iter().filter(|r| report::pictured(&r.policy) && r.policy != "OLMAR") {
+        let olmar = PolicyId::Baseline(BaselineId::Olmar);
+        for r in report_data.results.iter().filter(|r| report::pictured(r.policy) && r.policy != olmar) {
+            let name = r.policy.to_string();
             match groups.last_mut() {
-                Some((name, values)) if *name == r.policy => values.push(value(r)),
-                _ => groups.push((r.policy.clone(), vec![value(r)])),
+                Some((last, values)) if *last == name => values.push(value(r)),
+                _ => groups.push((name, vec![value(r)])),
             }
         }
         groups

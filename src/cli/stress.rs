@@ -179,8 +179,8 @@ fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
         .results
         .iter()
         .enumerate()
-        .filter(|(_, r)| report::pictured(&r.policy))
-        .map(|(i, r)| (r.policy.clone(), ran.iter().map(|s| 100.0 * s.results[i].max_drawdown).collect()))
+        .filter(|(_, r)| report::pictured(r.policy))
+        .map(|(i, r)| (r.policy.to_string(), ran.iter().map(|s| 100.0 * s.results[i].max_drawdown).collect()))
         .collect();
     plot::bars_with_axes(
         &out.join("stress.png"),
@@ -195,11 +195,11 @@ fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
         let series: Vec<plot::Series> = curves
             .series
             .iter()
-            .filter(|(name, _)| report::pictured(name))
-            .map(|(name, values)| plot::Series {
-                name: name.clone(),
+            .filter(|(id, _)| report::pictured(*id))
+            .map(|(id, values)| plot::Series {
+                name: id.to_string(),
                 values: values.clone(),
-                emphasis: name.starts_with("agent"),
+                emphasis: id.is_agent(),
             })
             .collect();
         let label = if scenario.in_sample.is_some() { " (in-sample)" } else { "" };

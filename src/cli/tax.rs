@@ -22,7 +22,7 @@ pub struct TaxArgs {
     /// Baseline to replay (equal-weight, buy-and-hold, ..., or `all`); repeatable. Default:
     /// equal-weight and buy-and-hold.
     #[arg(long)]
-    strategy: Vec<String>,
+    strategy: Vec<super::args::Strategies>,
     /// First row of the period (default: the config's test period).
     #[arg(long)]
     from: Option<Stamp>,
@@ -60,7 +60,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
         tax_file: args.tax.clone(),
         env_config: args.config.clone(),
         checkpoint: args.checkpoint.clone(),
-        strategies: args.strategy,
+        strategies: super::args::Strategies::expand(&args.strategy),
         from: args.from,
         to: args.to,
         device: args.device.choice(),
@@ -72,7 +72,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
     });
     report::write_json(&out.join("tax_report.json"), &report)?;
     for policy in &report.policies {
-        let stem = slug(&policy.policy);
+        let stem = slug(&policy.policy.to_string());
         write_ledger_csv(&out.join(format!("ledger-{stem}.csv")), &report.assets, &policy.after_tax.entries)
             .context("writing the ledger")?;
         if let Some(harvesting) = &policy.harvesting {
@@ -148,7 +148,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
         );
     };
     for policy in &report.policies {
-        row(policy.policy.clone(), policy.pre_tax_wealth, &policy.after_tax);
+        row(policy.policy.to_string(), policy.pre_tax_wealth, &policy.after_tax);
         if let Some(harvesting) = &policy.harvesting {
             row(format!("{} + harvest", policy.policy), policy.pre_tax_wealth, harvesting);
         }

@@ -224,9 +224,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .iter()
         .map(|o| format!("agent {}", o.checkpoint.file_name().unwrap_or_default().to_string_lossy()))
         .collect();
-    let mut rows: Vec<(&str, &Metrics)> =
-        names.iter().map(String::as_str).zip(agents.iter().copied()).collect();
-    rows.push(("equal weight", &first.validation.equal_weight));
+    let mut rows: Vec<(String, &Metrics)> = names.into_iter().zip(agents.iter().copied()).collect();
+    rows.push(("equal weight".into(), &first.validation.equal_weight));
     print_metrics_table(&rows);
     if outcomes.len() > 1 {
         println!();
@@ -306,7 +305,7 @@ fn record_trial(path: &Path, outcome: &TrainOutcome) -> Result<usize> {
 /// One row per policy. PSR is the probabilistic Sharpe ratio against zero and min TRL the
 /// periods a track record with this Sharpe ratio, skewness and kurtosis needs for 95% confidence
 /// in a positive Sharpe ratio (Bailey and López de Prado 2012); compare it with the periods shown.
-pub fn print_metrics_table(rows: &[(&str, &Metrics)]) {
+pub fn print_metrics_table(rows: &[(String, &Metrics)]) {
     println!(
         "{:<24} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}",
         "policy",

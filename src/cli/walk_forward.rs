@@ -3,6 +3,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 use super::train::{TrainSetup, default_jobs, min_track_record, print_metrics_table};
+use folio::backtest::PolicyId;
 use folio::backtest::rebalance::RebalanceRule;
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use folio::registry;
@@ -85,10 +86,11 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
     let series: Vec<plot::Series> = curves
         .series
         .iter()
+        .filter(|(name, _)| report::pictured(*name))
         .map(|(name, values)| plot::Series {
-            name: name.clone(),
+            name: name.to_string(),
             values: values.clone(),
-            emphasis: name == &format!("agent (seed {})", report.median_seed),
+            emphasis: *name == PolicyId::Agent { seed: Some(report.median_seed) },
         })
         .collect();
     report::write_series_csv(&out.join("equity.csv"), &curves.labels, &curves.series)?;
@@ -100,16 +102,15 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
             start,
             end,
             agent_sharpe: fold.seed(report.median_seed).map(|s| s.out_of_sample.sharpe).unwrap_or(f64::NAN),
-            equal_weight_sharpe: fold.baseline_sharpe("equal weight"),
+            equal_weight_sharpe: fold.baseline_sharpe(PolicyId::EQUAL_WEIGHT),
         })
         .collect();
-    let shown: Vec<plot::Series> = series.into_iter().filter(|s| report::pictured(&s.name)).collect();
     let sensitivity = &report.cost_sensitivity;
     let categories: Vec<String> = sensitivity.costs_bp.iter().map(|bp| format!("{bp} bp")).collect();
     let groups: Vec<(String, Vec<f64>)> = sensitivity
         .cagr
         .iter()
-        .map(|(name, cagr)| (name.clone(), cagr.iter().map(|c| 100.0 * c).collect()))
+        .map(|(name, cagr)| (name.to_string(), cagr.iter().map(|c| 100.0 * c).collect()))
         .collect();
     plot::bars_with_axes(
         &out.join("cost_sensitivity.png"),
@@ -124,7 +125,7 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
         &out.join("walk_forward.png"),
         "Walk-forward: stitched out-of-sample wealth",
         &curves.labels,
-        &shown,
+        &series,
         &folds,
         plot::PlotSize::default(),
     )?;
@@ -145,7 +146,7 @@ fn print_summary(report: &WalkForwardReport) {
     );
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
-        let equal = f.baseline_sharpe("equal weight");
+        let equal = f.baseline_sharpe(PolicyId::EQUAL_WEIGHT);
         println!(
             "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>10.2}",
             f.fold.index,
@@ -159,8 +160,8 @@ fn print_summary(report: &WalkForwardReport) {
         );
     }
     println!("\nstitched out-of-sample, after costs:");
-    let rows: Vec<(&str, &folio::metrics::Metrics)> =
-        report.overall.iter().map(|r| (r.policy.as_str(), &r.metrics)).collect();
+    let rows: Vec<(String, &folio::metrics::Metrics)> =
+        report.overall.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
     print_metrics_table(&rows);
     if report.seed_spread.runs > 1 {
         println!("\nagents' stitched out-of-sample figures across seeds:");
@@ -214,7 +215,7 @@ pub fn markdown(report: &WalkForwardReport) -> String {
     md.push_str("## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|\n");
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
-        let equal = f.baseline_sharpe("equal weight");
+        let equal = f.baseline_sharpe(PolicyId::EQUAL_WEIGHT);
         md.push_str(&format!(
             "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} |\n",
             f.fold.index,

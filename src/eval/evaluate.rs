@@ -10,7 +10,7 @@ use crate::agent::DeviceChoice;
 use crate::backtest::collapse::{self, CollapseWarning};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
-use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::{PricePanel, Stamp, load_prices};
 use crate::env::config::Span;
@@ -58,7 +58,7 @@ impl EvalRequest {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyReport {
-    pub policy: String,
+    pub policy: PolicyId,
     pub metrics: Metrics,
 }
 
@@ -153,7 +153,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     let warning = if same_data { overlap_warning(&meta, &market, range) } else { None };
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let mut policies: Vec<Box<dyn Policy>> =
-        vec![Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device))];
+        vec![Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device))];
     policies.extend(baselines::all(&market, range).map_err(TrainError::Setup)?);
     Ok(Setup {
         meta,
@@ -194,10 +194,8 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     }
     let cost_sensitivity =
         cost_sensitivity(&mut policies, &market, range, settings, &COST_GRID_BP, &metrics_config)?;
-    let results: Vec<PolicyReport> = logs
-        .iter()
-        .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
-        .collect();
+    let results: Vec<PolicyReport> =
+        logs.iter().map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics_config) }).collect();
     let verdict = verdict(&results, warning.is_some());
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect();
@@ -318,10 +316,11 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
 }
 
 fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
-    let agent = &results[0].metrics;
-    let equal = results.iter().find(|r| r.policy == "equal weight").map(|r| &r.metrics);
+    let metrics = |id: PolicyId| results.iter().find(|r| r.policy == id).map(|r| &r.metrics);
+    let agent = metrics(PolicyId::AGENT).expect("an evaluation backtests its agent");
+    let equal = metrics(PolicyId::EQUAL_WEIGHT);
     let causal: Vec<&PolicyReport> =
-        results[1..].iter().filter(|r| !r.policy.contains("hindsight")).collect();
+        results.iter().filter(|r| !r.policy.is_agent() && !r.policy.uses_hindsight()).collect();
     let beaten = causal.iter().filter(|r| agent.sharpe > r.metrics.sharpe).count();
     let mut text = match equal {
         Some(eq) if agent.sharpe > eq.sharpe => {
@@ -354,8 +353,8 @@ pub struct BaselineRequest {
     pub data: PathBuf,
     /// Assets to trade; empty: every column.
     pub assets: Vec<String>,
-    /// Strategy names (see [`baselines::NAMES`]), or `all`.
-    pub strategies: Vec<String>,
+    /// The strategies to run.
+    pub strategies: Vec<BaselineId>,
     pub from: Option<Stamp>,
     pub to: Option<Stamp>,
     pub settings: EnvSettings,
@@ -392,14 +391,12 @@ fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainEr
     let selection = raw.select(&request.assets, request.from, request.to)?;
     let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
     let range = market.decision_range(&Span::default(), 0)?;
-    let mut policies = Vec::new();
-    if request.strategies.iter().any(|s| s == "all") {
-        policies = baselines::all(&market, range).map_err(TrainError::Setup)?;
-    } else {
-        for name in &request.strategies {
-            policies.push(baselines::baseline(name, &market, range).map_err(TrainError::Setup)?);
-        }
-    }
+    let policies = request
+        .strategies
+        .iter()
+        .map(|&id| baselines::baseline(id, &market, range))
+        .collect::<Result<_, _>>()
+        .map_err(TrainError::Setup)?;
     Ok(BaselineSetup { market, range, policies })
 }
 
@@ -427,7 +424,7 @@ pub fn backtest_baselines(
         limits: request.settings.limits,
         results: logs
             .iter()
-            .map(|l| PolicyReport { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
+            .map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics_config) })
             .collect(),
     };
     Ok((report, logs))

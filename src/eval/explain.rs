@@ -33,7 +33,7 @@ use burn::prelude::*;
 use crate::agent::DeviceChoice;
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, observations_tensor, to_host};
-use crate::backtest::{MarketView, Policy, backtest};
+use crate::backtest::{MarketView, Policy, PolicyId, backtest};
 use crate::data::Stamp;
 use crate::env::config::Span;
 use crate::env::{DecisionRange, EnvSettings, Market, ObservationLayout, span_rows};
@@ -377,8 +377,8 @@ struct Recorder {
 }
 
 impl Policy for Recorder {
-    fn name(&self) -> String {
-        self.agent.name()
+    fn id(&self) -> PolicyId {
+        self.agent.id()
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
@@ -421,7 +421,7 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, TrainError> {
     };
 
     let mut recorder = Recorder {
-        agent: AgentPolicy::new("agent", net, meta.head, layout, device),
+        agent: AgentPolicy::new(PolicyId::AGENT, net, meta.head, layout, device),
         rows: Vec::new(),
         observations: Vec::new(),
     };

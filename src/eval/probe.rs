@@ -30,7 +30,7 @@ use rand::seq::SliceRandom;
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::collapse::{self, CollapseWarning};
-use crate::backtest::{BacktestLog, EqualWeight, Policy, backtest};
+use crate::backtest::{BacktestLog, EqualWeight, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::write_prices;
 use crate::env::config::{EnvConfig, Span};
@@ -80,7 +80,7 @@ pub struct ProbeResult {
     pub agent_sharpe: f64,
     pub equal_weight_sharpe: f64,
     /// The causal baseline with the highest Sharpe ratio (oracle only).
-    pub best_baseline: Option<(String, f64)>,
+    pub best_baseline: Option<(PolicyId, f64)>,
     /// The figure the verdict compares against: the Sharpe the agent had to exceed (oracle) or
     /// the edge over equal weight it had to stay below (placebo).
     pub threshold: Option<f64>,
@@ -127,22 +127,22 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
     let settings = EnvSettings::from_config(&env);
     let metrics_config = metrics_config(&env);
     let agent_sharpe = agent.metrics(&metrics_config).sharpe;
-    let mut best: Option<(String, f64)> = None;
+    let mut best: Option<(PolicyId, f64)> = None;
     let mut equal_weight_sharpe = f64::NAN;
     for mut policy in baselines::all(&market, range).map_err(TrainError::Setup)? {
-        // Hindsight baselines are labelled "(hindsight)"; only causal ones count.
-        if policy.name().contains("hindsight") || baselines::uses_hindsight(&policy.name()) {
+        // Only causal baselines count.
+        if policy.id().uses_hindsight() {
             continue;
         }
         let sharpe = backtest(policy.as_mut(), &market, range, settings)?.metrics(&metrics_config).sharpe;
-        if policy.name() == EqualWeight.name() {
+        if policy.id() == PolicyId::EQUAL_WEIGHT {
             equal_weight_sharpe = sharpe;
         }
         if sharpe.is_finite() && best.as_ref().is_none_or(|(_, s)| sharpe > *s) {
-            best = Some((policy.name(), sharpe));
+            best = Some((policy.id(), sharpe));
         }
     }
-    let (best_name, best_sharpe) = best.clone().unwrap_or(("equal weight".into(), equal_weight_sharpe));
+    let (best_name, best_sharpe) = best.unwrap_or((PolicyId::EQUAL_WEIGHT, equal_weight_sharpe));
     let threshold = best_sharpe + ORACLE_MARGIN;
     let pass = agent_sharpe > threshold;
     let message = if pass {
@@ -309,7 +309,7 @@ fn backtest_best(
     let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
     let market = Arc::new(meta.market(dir, None)?);
     let range = market.decision_range(span, embargo)?;
-    let mut agent = AgentPolicy::new("agent", net, meta.head, market.layout(), device);
+    let mut agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device);
     let log = backtest(&mut agent, &market, range, EnvSettings::from_config(&meta.env))?;
     Ok((market, range, log))
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
-use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::{PricePanel, Stamp, TimeIndex};
 use crate::env::EnvError;
@@ -354,7 +354,7 @@ pub struct StressSetup {
 /// How one policy lived through one scenario. Returns and drawdowns are fractions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyStress {
-    pub policy: String,
+    pub policy: PolicyId,
     /// Return from the scenario's start to its end (historical: peak to trough; synthetic: the
     /// close before the shock to the shock window's last close).
     pub scenario_return: f64,
@@ -415,7 +415,7 @@ pub struct StressReport {
 pub struct ScenarioCurves {
     pub scenario: String,
     pub labels: Vec<String>,
-    pub series: Vec<(String, Vec<f64>)>,
+    pub series: Vec<(PolicyId, Vec<f64>)>,
 }
 
 pub struct StressRun {
@@ -485,9 +485,9 @@ pub fn run(
             results.push(measure(&log, plan.start, plan.end, index));
             let first = plan.start - log.rows[0];
             let base = log.values[first];
-            series.push((log.policy.clone(), log.values[first..].iter().map(|v| v / base).collect()));
+            series.push((log.policy, log.values[first..].iter().map(|v| v / base).collect()));
         }
-        let agents: Vec<&PolicyStress> = results.iter().filter(|r| r.policy.starts_with("agent")).collect();
+        let agents: Vec<&PolicyStress> = results.iter().filter(|r| r.policy.is_agent()).collect();
         let agent_spread = (agents.len() > 1).then(|| AgentSpread {
             agents: agents.len(),
             scenario_return: Spread::of(&agents.iter().map(|a| a.scenario_return).collect::<Vec<_>>()),
@@ -602,7 +602,7 @@ pub fn measure(log: &BacktestLog, start: usize, end: usize, index: &TimeIndex) -
         .then(|| path[drawdowns.trough..].iter().position(|&v| v >= path[drawdowns.peak]))
         .flatten();
     PolicyStress {
-        policy: log.policy.clone(),
+        policy: log.policy,
         scenario_return: path[end - start] / path[0] - 1.0,
         max_drawdown: drawdowns.max,
         trough: index.label(start + drawdowns.trough),
@@ -613,13 +613,13 @@ pub fn measure(log: &BacktestLog, start: usize, end: usize, index: &TimeIndex) -
 }
 
 fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<String> {
-    let equal = results.iter().find(|r| r.policy == "equal weight")?;
+    let equal = results.iter().find(|r| r.policy == PolicyId::EQUAL_WEIGHT)?;
     let (who, agent_return, agent_drawdown) = match spread {
         Some(spread) => {
             ("The agents' median".to_string(), spread.scenario_return?.median, spread.max_drawdown?.median)
         }
         None => {
-            let agent = results.iter().find(|r| r.policy.starts_with("agent"))?;
+            let agent = results.iter().find(|r| r.policy.is_agent())?;
             ("The agent".to_string(), agent.scenario_return, agent.max_drawdown)
         }
     };
@@ -675,12 +675,8 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
                 dir.display()
             )));
         }
-        let name = if request.checkpoints.len() > 1 {
-            format!("agent ({})", dir.file_name().unwrap_or_default().to_string_lossy())
-        } else {
-            "agent".to_string()
-        };
-        agents.push(Box::new(AgentPolicy::new(name, net, meta.head, meta.layout(), device.clone())));
+        let id = PolicyId::Agent { seed: (request.checkpoints.len() > 1).then_some(meta.seed) };
+        agents.push(Box::new(AgentPolicy::new(id, net, meta.head, meta.layout(), device.clone())));
         first_meta.get_or_insert(meta);
     }
     let meta = first_meta.expect("at least one checkpoint was loaded");
@@ -692,8 +688,8 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
     };
     let held_out_range = market.decision_range(&held_out, 0)?;
     let mut policies = agents;
-    for name in baselines::NAMES.iter().filter(|n| !baselines::uses_hindsight(n)) {
-        policies.push(baselines::baseline(name, &market, held_out_range).map_err(TrainError::Setup)?);
+    for id in BaselineId::ALL.into_iter().filter(|id| !id.uses_hindsight()) {
+        policies.push(baselines::baseline(id, &market, held_out_range).map_err(TrainError::Setup)?);
     }
     let setup = StressSetup {
         market,

@@ -13,7 +13,7 @@ use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::backtest::rebalance::{RebalanceRule, agent_decisions, all_under_rule, under_rule};
-use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, Span};
@@ -131,7 +131,7 @@ fn span(index: &TimeIndex, (first, last): (usize, usize)) -> Span {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyFold {
-    pub policy: String,
+    pub policy: PolicyId,
     pub metrics: Metrics,
 }
 
@@ -164,14 +164,14 @@ impl FoldReport {
     }
 
     /// A baseline's out-of-sample Sharpe ratio in this fold (NaN if it did not run).
-    pub fn baseline_sharpe(&self, policy: &str) -> f64 {
+    pub fn baseline_sharpe(&self, policy: PolicyId) -> f64 {
         self.baselines.iter().find(|b| b.policy == policy).map(|b| b.metrics.sharpe).unwrap_or(f64::NAN)
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OverallRow {
-    pub policy: String,
+    pub policy: PolicyId,
     /// Metrics of the stitched out-of-sample curve.
     pub metrics: Metrics,
     /// Mean in-sample (training window) Sharpe, agents only.
@@ -224,7 +224,7 @@ pub struct DsrTrials {
 #[derive(Debug, Clone, Default)]
 pub struct Curves {
     pub labels: Vec<String>,
-    pub series: Vec<(String, Vec<f64>)>,
+    pub series: Vec<(PolicyId, Vec<f64>)>,
     /// Index ranges of each fold's test window in `labels`.
     pub fold_spans: Vec<(usize, usize)>,
 }
@@ -309,7 +309,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         let market =
             Arc::new(Market::new(full.panel.clone(), &env.features, Some(meta.normalizer.clone()), 0..0)?);
         let mut agent =
-            AgentPolicy::new(format!("agent (seed {seed})"), net, meta.head, market.layout(), device);
+            AgentPolicy::new(PolicyId::Agent { seed: Some(seed) }, net, meta.head, market.layout(), device);
         let range = |(first, last): (usize, usize)| DecisionRange { first, last };
         let own_decisions = agent_decisions(&mut agent, rebalance, &market, range(fold.test), settings)?;
         let mut agent = under_rule(Box::new(agent), rebalance, &market).map_err(TrainError::Setup)?;
@@ -367,7 +367,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
             seeds: results[k * config.seeds..(k + 1) * config.seeds].iter().map(|r| r.seed.clone()).collect(),
             baselines: baseline_logs[k]
                 .iter()
-                .map(|l| PolicyFold { policy: l.policy.clone(), metrics: l.metrics(&metrics_config) })
+                .map(|l| PolicyFold { policy: l.policy, metrics: l.metrics(&metrics_config) })
                 .collect(),
         });
     }
@@ -405,15 +405,15 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
         let in_sample =
             (0..folds.len()).map(|k| results[k * config.seeds + s].seed.in_sample.sharpe).sum::<f64>()
                 / folds.len() as f64;
-        let name = format!("agent (seed {seed})");
-        overall.push(OverallRow { policy: name.clone(), metrics, in_sample_sharpe: Some(in_sample) });
+        let name = PolicyId::Agent { seed: Some(seed) };
+        overall.push(OverallRow { policy: name, metrics, in_sample_sharpe: Some(in_sample) });
         agent_returns.push(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect());
         curves.series.push((name, values));
     }
     for b in 0..baseline_logs[0].len() {
         let (values, metrics) = stitch(baseline_logs.iter().map(|logs| &logs[b]).collect());
-        let name = baseline_logs[0][b].policy.clone();
-        overall.push(OverallRow { policy: name.clone(), metrics, in_sample_sharpe: None });
+        let name = baseline_logs[0][b].policy;
+        overall.push(OverallRow { policy: name, metrics, in_sample_sharpe: None });
         curves.series.push((name, values));
     }
 
@@ -509,8 +509,11 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     } else {
         None
     };
-    let equal =
-        overall.iter().find(|r| r.policy == "equal weight").map(|r| r.metrics.sharpe).unwrap_or(f64::NAN);
+    let equal = overall
+        .iter()
+        .find(|r| r.policy == PolicyId::EQUAL_WEIGHT)
+        .map(|r| r.metrics.sharpe)
+        .unwrap_or(f64::NAN);
     let agent = &overall[median].metrics;
     let mut verdict = if agent.sharpe > equal {
         format!(
@@ -581,7 +584,7 @@ fn stitched_cost_sensitivity(
             Some(meta.normalizer.clone()),
             0..0,
         )?);
-        let agent = AgentPolicy::new("agent", net, meta.head, fold_market.layout(), device.clone());
+        let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, fold_market.layout(), device.clone());
         let policies: Vec<Box<dyn Policy>> = vec![
             Box::new(agent),
             Box::new(baselines::EqualWeight),
@@ -590,8 +593,7 @@ fn stitched_cost_sensitivity(
         let policies = all_under_rule(policies, rebalance, &fold_market).map_err(TrainError::Setup)?;
         per_fold.push((fold_market, policies));
     }
-    let names: Vec<String> = per_fold[0].1.iter().map(|p| p.name()).collect();
-    let mut cagr: Vec<(String, Vec<f64>)> = names.iter().map(|n| (n.clone(), Vec::new())).collect();
+    let mut cagr: Vec<(PolicyId, Vec<f64>)> = per_fold[0].1.iter().map(|p| (p.id(), Vec::new())).collect();
     for &bp in &COST_GRID_BP {
         let mut at_cost = settings;
         at_cost.costs.buy = bp / 1e4;

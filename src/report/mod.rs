@@ -7,18 +7,28 @@ pub mod tax;
 /// Baselines drawn beside the agent in pictures: the comparisons people make first. Every
 /// policy stays in the CSV and JSON; fewer lines keep the colours distinct, and hindsight
 /// benchmarks (BCRP, best asset), whose scale would flatten everything else, stay in the tables.
-pub const PICTURED_BASELINES: [&str; 6] =
-    ["equal weight", "buy and hold", "min variance", "inverse volatility", "trend following", "OLMAR"];
+pub const PICTURED_BASELINES: [BaselineId; 6] = [
+    BaselineId::EqualWeight,
+    BaselineId::BuyAndHold,
+    BaselineId::MinVariance,
+    BaselineId::InverseVolatility,
+    BaselineId::TrendFollowing,
+    BaselineId::Olmar,
+];
 
 /// Whether a policy's curve belongs in a picture.
-pub fn pictured(policy: &str) -> bool {
-    policy == "agent" || policy.starts_with("agent (") || PICTURED_BASELINES.contains(&policy)
+pub fn pictured(policy: PolicyId) -> bool {
+    match policy {
+        PolicyId::Agent { .. } => true,
+        PolicyId::Baseline(baseline) => PICTURED_BASELINES.contains(&baseline),
+    }
 }
 
 use serde::Serialize;
 use std::path::Path;
 
 use crate::backtest::BacktestLog;
+use crate::backtest::{BaselineId, PolicyId};
 use crate::files::{write_atomically, write_bytes_atomically};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +59,7 @@ pub fn write_equity_csv(path: &Path, labels: &[String], logs: &[&BacktestLog]) -
     write_atomically(path, |w| {
         let mut writer = csv::Writer::from_writer(w);
         let mut header = vec!["period".to_string()];
-        header.extend(logs.iter().map(|l| l.policy.clone()));
+        header.extend(logs.iter().map(|l| l.policy.to_string()));
         writer.write_record(&header)?;
         for (i, label) in labels.iter().enumerate() {
             let mut row = vec![label.clone()];
@@ -89,12 +99,12 @@ pub fn write_weights_csv(
 pub fn write_series_csv(
     path: &Path,
     labels: &[String],
-    series: &[(String, Vec<f64>)],
+    series: &[(impl std::fmt::Display, Vec<f64>)],
 ) -> Result<(), ReportError> {
     write_atomically(path, |w| {
         let mut writer = csv::Writer::from_writer(w);
         let mut header = vec!["period".to_string()];
-        header.extend(series.iter().map(|(name, _)| name.clone()));
+        header.extend(series.iter().map(|(name, _)| name.to_string()));
         writer.write_record(&header)?;
         for (i, label) in labels.iter().enumerate() {
             let mut row = vec![label.clone()];

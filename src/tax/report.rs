@@ -11,7 +11,7 @@ use super::config::TaxConfig;
 use super::ledger::{LedgerRun, Mode, replay};
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
-use crate::backtest::{BacktestLog, Policy, backtest};
+use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::Stamp;
 use crate::env::config::{EnvConfig, Span};
@@ -19,7 +19,7 @@ use crate::env::{EnvSettings, Market};
 use crate::train::checkpoint;
 
 /// Strategies replayed when none are named.
-pub const DEFAULT_STRATEGIES: [&str; 2] = ["equal-weight", "buy-and-hold"];
+pub const DEFAULT_STRATEGIES: [BaselineId; 2] = [BaselineId::EqualWeight, BaselineId::BuyAndHold];
 
 /// The ledger without taxes must retrace the backtest's wealth within this (relative) distance.
 pub const LEDGER_TOLERANCE: f64 = 1e-9;
@@ -30,8 +30,8 @@ pub struct TaxRequest {
     /// The environment config, when no checkpoint gives one.
     pub env_config: PathBuf,
     pub checkpoint: Option<PathBuf>,
-    /// Baseline names, or `all`; empty: [`DEFAULT_STRATEGIES`].
-    pub strategies: Vec<String>,
+    /// The baselines replayed; empty: [`DEFAULT_STRATEGIES`].
+    pub strategies: Vec<BaselineId>,
     /// Period; default: the config's test period.
     pub from: Option<Stamp>,
     pub to: Option<Stamp>,
@@ -40,7 +40,7 @@ pub struct TaxRequest {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyTax {
-    pub policy: String,
+    pub policy: PolicyId,
     /// Final wealth of the weight-based backtest, before any tax.
     pub pre_tax_wealth: f64,
     /// Largest relative distance between the untaxed ledger's wealth and the backtest's.
@@ -74,7 +74,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
                 let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, &device)?;
                 let market = Arc::new(meta.market(dir, None)?);
                 let agent: Box<dyn Policy> =
-                    Box::new(AgentPolicy::new("agent", net, meta.head, market.layout(), device));
+                    Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device));
                 (meta.env.clone(), market, vec![agent])
             }
             None => {
@@ -92,17 +92,10 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
         env.periods.test
     };
     let range = market.decision_range(&span, 0)?;
-    let names: Vec<String> = if request.strategies.is_empty() {
-        DEFAULT_STRATEGIES.iter().map(|s| s.to_string()).collect()
-    } else {
-        request.strategies.clone()
-    };
-    if names.iter().any(|s| s == "all") {
-        policies.extend(baselines::all(&market, range).map_err(TaxError::Invalid)?);
-    } else {
-        for name in &names {
-            policies.push(baselines::baseline(name, &market, range).map_err(TaxError::Invalid)?);
-        }
+    let strategies =
+        if request.strategies.is_empty() { &DEFAULT_STRATEGIES[..] } else { &request.strategies };
+    for &id in strategies {
+        policies.push(baselines::baseline(id, &market, range).map_err(TaxError::Invalid)?);
     }
     let settings = EnvSettings::from_config(&env);
     let mut results = Vec::with_capacity(policies.len());
@@ -149,7 +142,7 @@ pub fn policy_tax(
         None
     };
     Ok(PolicyTax {
-        policy: log.policy.clone(),
+        policy: log.policy,
         pre_tax_wealth: *log.values.last().expect("a backtest has values"),
         ledger_gap,
         harvest_benefit: harvesting

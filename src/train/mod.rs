@@ -28,7 +28,7 @@ use self::checkpoint::{CheckpointError, Meta, TrainingProgress, ValidationRecord
 use self::step::{Divergence, all_finite};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
-use crate::backtest::{EqualWeight, backtest};
+use crate::backtest::{EqualWeight, PolicyId, backtest};
 use crate::env::config::EnvConfig;
 use crate::env::{BatchEnv, DecisionRange, EnvSettings, Market};
 use crate::files::write_atomically;
@@ -167,7 +167,7 @@ pub fn validate(
     metrics: &MetricsConfig,
     device: &Device,
 ) -> Result<Metrics, TrainError> {
-    let mut agent = AgentPolicy::new("agent", net.clone(), head, market.layout(), device.clone());
+    let mut agent = AgentPolicy::new(PolicyId::AGENT, net.clone(), head, market.layout(), device.clone());
     Ok(backtest(&mut agent, market, range, settings)?.metrics(metrics))
 }
 
