@@ -25,3 +25,10 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let above = position.ceil() as usize;
     sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
 }
+
+/// Population variance (divides by n); NaN for no values. For the spread of a sample that is
+/// the whole population of interest (a minibatch's advantages, a rollout's returns).
+pub fn population_variance(values: &[f64]) -> f64 {
+    let m = mean(values);
+    values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / values.len() as f64
+}

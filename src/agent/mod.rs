@@ -56,6 +56,19 @@ impl ActionHead {
         }
     }
 
+    /// `ln pi(action | scores)` of one row on the host, in f64: the density a rollout's action had
+    /// under the policy that sampled it.
+    ///
+    /// # Panics
+    /// For a softmax head, which has no distribution.
+    pub fn log_prob_on_host(&self, scores: &[f32], action: &[f32]) -> f64 {
+        let width = scores.len();
+        let (mut alpha, mut slope) = (vec![0.0; width], vec![0.0; width]);
+        self.concentrations_on_host(scores, &mut alpha, &mut slope);
+        let (mut d_log_prob, mut d_entropy) = (vec![0.0; width], vec![0.0; width]);
+        distribution::log_prob_and_entropy_with_gradients(&alpha, action, &mut d_log_prob, &mut d_entropy).0
+    }
+
     pub fn distribution(&self, scores: Tensor<2>) -> Dirichlet {
         match *self {
             ActionHead::Dirichlet { min_concentration, max_concentration } => {

@@ -6,7 +6,7 @@ pub mod checkpoint;
 pub mod config;
 mod direct;
 pub mod host;
-mod ppo;
+pub mod ppo;
 mod reinforce;
 mod rollout;
 mod step;
@@ -208,15 +208,25 @@ pub fn make_learner(
         }
         Algo::Ppo => {
             let env = BatchEnv::new(market.clone(), range, settings, config.ppo.envs, config.seed)?;
-            Box::new(ppo::PpoLearner::new(
-                env,
-                config.ppo,
-                config.head(),
-                config.max_grad_norm,
-                device.clone(),
-            ))
+            let engine = ppo_engine_for(device.clone(), config.head(), config.ppo, config.max_grad_norm);
+            Box::new(ppo::PpoLearner::new(env, config.ppo, config.head(), engine))
         }
     })
+}
+
+/// PPO's engine for `device` (an autodiff device): the CPU fast path on burn's Flex backend,
+/// burn's autodiff elsewhere.
+pub fn ppo_engine_for(
+    device: Device,
+    head: ActionHead,
+    config: PpoConfig,
+    max_grad_norm: f64,
+) -> Box<dyn ppo::Engine> {
+    if crate::agent::is_host(&device) {
+        Box::new(host::ppo::FastPath::new(device, head, config, max_grad_norm))
+    } else {
+        Box::new(ppo::Autodiff::new(device, head, config, max_grad_norm))
+    }
 }
 
 pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {

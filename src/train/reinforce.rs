@@ -9,9 +9,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use super::config::ReinforceConfig;
-use super::rollout::{
-    Acting, discounted_returns, gather_rows, policy_outputs, sample_actions, standardize, vector,
-};
+use super::rollout::{Acting, discounted_returns, gather_rows, sample_actions, standardize, vector};
 use super::step::{Divergence, optimizer_step};
 use super::{Learner, UpdateStats};
 use crate::agent::network::PolicyNet;
@@ -49,7 +47,7 @@ impl Learner for ReinforceLearner {
         let lanes = self.env.batch();
         let width = self.env.action_len();
         let len = self.env.observation_len();
-        let acting = Acting::new(&net);
+        let acting = Acting::on(&net, &self.device);
         let inference = self.device.clone().inner();
         let mut observations: Vec<f32> = Vec::new();
         let mut actions: Vec<f64> = Vec::new();
@@ -57,7 +55,7 @@ impl Learner for ReinforceLearner {
         let mut step_actions = vec![0.0; lanes * width];
         self.env.reset();
         while !self.env.all_done() {
-            let outputs = policy_outputs(&acting, &self.head, self.env.observations(), lanes, &inference);
+            let outputs = acting.outputs(&self.head, self.env.observations(), lanes, &inference);
             sample_actions(&outputs.concentrations, width, rng, &mut step_actions);
             observations.extend_from_slice(self.env.observations());
             actions.extend_from_slice(&step_actions);

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 
 use crate::agent::distribution::sample_dirichlet;
 use crate::agent::network::PolicyNet;
-use crate::agent::{ActionHead, observations_into_tensor, observations_tensor, to_host};
+use crate::agent::{ActionHead, is_host, observations_into_tensor, observations_tensor, to_host};
 use crate::train::host::mlp::HostMlp;
 
 /// The policy's outputs for a batch of observations, on the host.
@@ -30,45 +30,48 @@ pub enum Acting {
 }
 
 impl Acting {
-    pub fn new(net: &PolicyNet) -> Self {
-        match HostMlp::of(net) {
+    /// How `net` acts on `device`: on the host when it is the CPU backend and a host copy of the
+    /// network exists (MLPs), through burn otherwise.
+    pub fn on(net: &PolicyNet, device: &Device) -> Self {
+        match HostMlp::of(net).filter(|_| is_host(device)) {
             Some(host) => Acting::Host(host),
             None => Acting::Device(net.valid()),
         }
     }
-}
 
-/// The policy's outputs for `observations` (`[batch][len]`).
-pub fn policy_outputs(
-    acting: &Acting,
-    head: &ActionHead,
-    observations: &[f32],
-    batch: usize,
-    device: &Device,
-) -> PolicyOutputs {
-    let (scores, values) = match acting {
-        Acting::Host(net) => {
-            let len = observations.len() / batch;
-            let width = net.width();
-            let mut scores = vec![0.0; batch * width];
-            let values = observations
-                .chunks_exact(len)
-                .zip(scores.chunks_exact_mut(width))
-                .map(|(observation, row)| net.forward(observation, row))
-                .collect();
-            (scores, values)
-        }
-        Acting::Device(net) => {
-            let (scores, values) = net.forward(observations_tensor(observations, batch, device));
-            (to_host(scores), to_host(values))
-        }
-    };
-    // On the host: the head's map is a dozen tensor ops on a single row per step otherwise.
-    let mut alpha = vec![0.0; scores.len()];
-    let mut slope = vec![0.0; scores.len()];
-    head.concentrations_on_host(&scores, &mut alpha, &mut slope);
-    let concentrations = alpha.iter().map(|&a| a as f32).collect();
-    PolicyOutputs { scores, concentrations, values }
+    /// The policy's outputs for `observations` (`[batch][len]`); `device` is where a burn
+    /// network's tensors go (a device without autodiff).
+    pub fn outputs(
+        &self,
+        head: &ActionHead,
+        observations: &[f32],
+        batch: usize,
+        device: &Device,
+    ) -> PolicyOutputs {
+        let (scores, values) = match self {
+            Acting::Host(net) => {
+                let len = observations.len() / batch;
+                let width = net.width();
+                let mut scores = vec![0.0; batch * width];
+                let values = observations
+                    .chunks_exact(len)
+                    .zip(scores.chunks_exact_mut(width))
+                    .map(|(observation, row)| net.forward(observation, row))
+                    .collect();
+                (scores, values)
+            }
+            Acting::Device(net) => {
+                let (scores, values) = net.forward(observations_tensor(observations, batch, device));
+                (to_host(scores), to_host(values))
+            }
+        };
+        // On the host: the head's map is a dozen tensor ops on a single row per step otherwise.
+        let mut alpha = vec![0.0; scores.len()];
+        let mut slope = vec![0.0; scores.len()];
+        head.concentrations_on_host(&scores, &mut alpha, &mut slope);
+        let concentrations = alpha.iter().map(|&a| a as f32).collect();
+        PolicyOutputs { scores, concentrations, values }
+    }
 }
 
 /// Sample one action per row of `concentrations` into `actions` (`[batch][width]`).
@@ -93,12 +96,12 @@ pub fn discounted_returns(rewards: &[f64], lanes: usize, gamma: f64) -> Vec<f64>
 }
 
 /// Standardize advantages to mean 0 and standard deviation 1 (a variance reduction all
-/// reference implementations use).
+/// reference implementations use); the population deviation, plus 1e-8 so that equal
+/// advantages stay finite.
 pub fn standardize(values: &mut [f32]) {
-    let n = values.len() as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    let std = var.sqrt() + 1e-8;
+    let wide: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+    let mean = crate::stats::mean(&wide);
+    let std = crate::stats::population_variance(&wide).sqrt() + 1e-8;
     for v in values.iter_mut() {
         *v = ((*v as f64 - mean) / std) as f32;
     }

@@ -5,4 +5,6 @@
 
 pub mod adam;
 pub mod mlp;
+pub mod ppo;
 pub mod ppo_loss;
+pub mod step;

@@ -1,16 +1,15 @@
-//! PPO's minibatch loss for a Dirichlet policy and its gradient in the network's outputs,
-//! computed on the host in f64:
+//! PPO's minibatch loss for a Dirichlet policy ([`crate::train::ppo::ppo_loss`]) and its
+//! gradient in the network's outputs, in closed form on the host in f64:
 //!
 //! `L = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A)) + c_v mean((V - R)^2) / 2 - c_e mean(H)`.
 //!
 //! Why by hand: the loss is a chain of small element-wise steps on a `[minibatch, K]` block
 //! (softplus, bounds, `ln Gamma` and digamma series, ratio, clip, min, means), about a hundred
-//! tensor ops forward and as many in the backward pass. On PPO's minibatches of 64 the ops'
-//! overhead, not their arithmetic, is the cost: the forward pass alone took 111 of the 490 ms an
-//! update spent optimizing (timers around each phase of `PpoLearner::update`). In closed form it
-//! is one loop over the block; autodiff
-//! then only carries `d L / d scores` and `d L / d values` back through the network, via
-//! [`pullback`], whose gradient in the parameters is exactly the loss's.
+//! tensor ops forward and as many in the backward pass. On PPO's small minibatches the ops'
+//! overhead, not their arithmetic, is the cost (`docs/performance.md` has the profile). In
+//! closed form it is one loop over the block; the network's backward pass then only needs
+//! `d L / d scores` and `d L / d values` (through [`pullback`] when burn runs it), whose
+//! gradient in the parameters is exactly the loss's.
 
 use burn::prelude::*;
 
@@ -54,16 +53,6 @@ pub struct ValueObjective {
     pub d_values: Vec<f32>,
 }
 
-/// `L` from its two sides.
-pub fn total_loss(
-    policy: &PolicyObjective,
-    value: &ValueObjective,
-    value_coef: f64,
-    entropy_coef: f64,
-) -> f64 {
-    policy.policy_loss + value_coef * value.value_loss - entropy_coef * policy.entropy
-}
-
 /// Buffers for [`policy_objective`], reused across minibatches.
 #[derive(Default)]
 pub struct Scratch {
@@ -78,13 +67,6 @@ impl Scratch {
         for buffer in [&mut self.alpha, &mut self.slope, &mut self.d_log_prob, &mut self.d_entropy] {
             buffer.resize(width, 0.0);
         }
-    }
-
-    /// `ln pi(action | scores)` of one row under `head`.
-    pub fn log_prob(&mut self, head: &ActionHead, scores: &[f32], action: &[f32]) -> f64 {
-        self.fit(scores.len());
-        head.concentrations_on_host(scores, &mut self.alpha, &mut self.slope);
-        log_prob_and_entropy_with_gradients(&self.alpha, action, &mut self.d_log_prob, &mut self.d_entropy).0
     }
 }
 
@@ -165,6 +147,8 @@ pub fn pullback<const D: usize>(outputs: Tensor<D>, gradient: &[f32]) -> Tensor<
 mod tests {
     use super::*;
     use crate::agent::distribution::{DEFAULT_MIN_CONCENTRATION, Dirichlet};
+    use crate::train::config::PpoConfig;
+    use crate::train::ppo::{Minibatch, ppo_loss};
     use rand::{RngExt, SeedableRng, rngs::StdRng};
 
     const ROWS: usize = 12;
@@ -173,22 +157,6 @@ mod tests {
     const CLIP: f64 = 0.2;
     const VALUE_COEF: f64 = 0.5;
     const ENTROPY_COEF: f64 = 0.01;
-
-    /// The loss written with tensor ops, differentiated by burn: the reference.
-    fn tensor_loss(scores: Tensor<2>, values: Tensor<1>, case: &Case, head: &ActionHead) -> Tensor<1> {
-        let device = scores.device();
-        let rows = case.values.len();
-        let vector = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
-        let taken = Tensor::<2>::from_data(TensorData::new(case.actions.clone(), [rows, WIDTH]), &device);
-        let (log_prob, entropy) = head.distribution(scores).log_prob_and_entropy(taken);
-        let ratio = (log_prob - vector(&case.old)).exp();
-        let adv = vector(&case.advantages);
-        let unclipped = ratio.clone() * adv.clone();
-        let clipped = ratio.clamp(1.0 - CLIP, 1.0 + CLIP) * adv;
-        let policy_loss = unclipped.min_pair(clipped).mean().neg();
-        let value_loss = (values - vector(&case.returns)).powi_scalar(2).mean().mul_scalar(0.5);
-        policy_loss + value_loss.mul_scalar(VALUE_COEF) - entropy.mean().mul_scalar(ENTROPY_COEF)
-    }
 
     struct Case {
         scores: Vec<f32>,
@@ -206,7 +174,6 @@ mod tests {
         scores[0] = 150.0;
         scores[WIDTH + 1] = 25.0;
         let mut actions = vec![0.0f32; ROWS * WIDTH];
-        let mut scratch = Scratch::default();
         let mut old = Vec::new();
         for row in 0..ROWS {
             let raw: Vec<f32> = (0..WIDTH).map(|_| rng.random_range(0.01..1.0)).collect();
@@ -216,8 +183,7 @@ mod tests {
             }
             // Old log-densities spread around the current ones, so some ratios leave the clip
             // range on either side.
-            let current = scratch.log_prob(
-                head,
+            let current = head.log_prob_on_host(
                 &scores[row * WIDTH..(row + 1) * WIDTH],
                 &actions[row * WIDTH..(row + 1) * WIDTH],
             );
@@ -236,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn loss_and_gradient_match_autodiff_through_the_tensor_formulation() {
+    fn loss_and_gradient_match_autodiff_through_ppo_loss() {
         let head =
             ActionHead::Dirichlet { min_concentration: DEFAULT_MIN_CONCENTRATION, max_concentration: 100.0 };
         let device = Device::flex().autodiff();
@@ -251,14 +217,31 @@ mod tests {
             };
             let policy = policy_objective(&batch, &head, CLIP, ENTROPY_COEF, &mut Scratch::default());
             let value = value_objective(&case.values, &case.returns, VALUE_COEF);
-            let loss_value = total_loss(&policy, &value, VALUE_COEF, ENTROPY_COEF);
+            let config = PpoConfig {
+                clip: CLIP,
+                value_coef: VALUE_COEF,
+                entropy_coef: ENTROPY_COEF,
+                ..PpoConfig::default()
+            };
+            let loss_value =
+                policy.policy_loss + VALUE_COEF * value.value_loss - ENTROPY_COEF * policy.entropy;
             assert!(policy.clip_fraction > 0.0 && policy.clip_fraction < 1.0, "seed {seed}: both branches");
 
             let scores = Tensor::<2>::from_data(TensorData::new(case.scores.clone(), [ROWS, WIDTH]), &device)
                 .require_grad();
             let values =
                 Tensor::<1>::from_data(TensorData::new(case.values.clone(), [ROWS]), &device).require_grad();
-            let loss = tensor_loss(scores.clone(), values.clone(), &case, &head);
+            let minibatch = Minibatch {
+                rows: ROWS,
+                observations: Vec::new(),
+                actions: case.actions.clone(),
+                old_log_probs: case.old.clone(),
+                advantages: case.advantages.clone(),
+                returns: case.returns.clone(),
+            };
+            let (loss, terms) = ppo_loss(scores.clone(), values.clone(), &minibatch, &head, &config);
+            assert!((terms.approx_kl - policy.approx_kl).abs() < 1e-5, "seed {seed}: KL estimates differ");
+            assert_eq!(terms.clip_fraction, policy.clip_fraction, "seed {seed}: clip fractions differ");
             let reference = loss.clone().into_scalar::<f32>() as f64;
             assert!(
                 (loss_value - reference).abs() < 1e-4 * (1.0 + reference.abs()),
@@ -304,10 +287,9 @@ mod tests {
             .convert::<f32>()
             .try_into_vec::<f32>()
             .expect("f32");
-        let mut scratch = Scratch::default();
         let rows = case.scores.chunks_exact(WIDTH).zip(case.actions.chunks_exact(WIDTH));
         for (row, ((scores, action), expected)) in rows.zip(expected).enumerate() {
-            let got = scratch.log_prob(&head, scores, action);
+            let got = head.log_prob_on_host(scores, action);
             assert!((got - expected as f64).abs() < 1e-3, "row {row}: {got} vs {expected}");
         }
     }
