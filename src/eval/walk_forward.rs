@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::agent::AgentPolicy;
@@ -16,7 +16,7 @@ use crate::backtest::rebalance::{RebalanceRule, agent_decisions, all_under_rule,
 use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::{Stamp, TimeIndex};
-use crate::env::config::{EnvConfig, Span};
+use crate::env::config::{EnvConfig, EpisodeConfig, Span};
 use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::metrics::overfitting;
 use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
@@ -245,311 +245,423 @@ pub struct WalkForwardRequest {
     pub rebalance: RebalanceRule,
 }
 
+/// A walk-forward in phases: plan the folds, train and test a fresh agent per fold and seed,
+/// run the baselines on the same test windows, stitch the windows into out-of-sample curves,
+/// measure overfitting (recording the trials), and say what it all means.
+pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, TrainError> {
+    let plan = Plan::new(&request)?;
+    let results = train_and_test(&plan, &request)?;
+    let baseline_logs = test_baselines(&plan)?;
+    let folds = fold_reports(&plan, &results, &baseline_logs);
+    let stitched = Stitched::new(&plan, &results, &baseline_logs);
+    let median_checkpoints: Vec<PathBuf> = (0..plan.folds.len())
+        .map(|k| results[plan.task(k, stitched.median)].seed.checkpoint.clone())
+        .collect();
+    let cost_sensitivity = stitched_cost_sensitivity(&plan, &median_checkpoints, request.device)?;
+    let statistics = overfitting_statistics(&plan, &request, &stitched)?;
+    let verdict = verdict(&plan, &stitched, &statistics);
+    let WalkForwardRequest { env, train, config, rebalance, .. } = request;
+    Ok(WalkForwardReport {
+        config,
+        train,
+        data: env.data.file.display().to_string(),
+        data_fingerprint: plan.data_fingerprint,
+        rebalance,
+        folds,
+        median_seed: plan.seeds[stitched.median],
+        seed_spread: stitched.seed_spread(plan.seeds.len()),
+        overall: stitched.overall,
+        deflated_sharpe: statistics.deflated_sharpe,
+        dsr_trials: statistics.dsr_trials,
+        backtest_overfitting: statistics.backtest_overfitting,
+        cost_sensitivity,
+        verdict,
+        fold_spans: stitched.curves.fold_spans.clone(),
+        curves: stitched.curves,
+    })
+}
+
+/// What every phase reads: the market, its folds, the seeds, and the fixed settings.
+struct Plan {
+    market: Arc<Market>,
+    folds: Vec<Fold>,
+    /// The seeds trained in every fold, in order.
+    seeds: Vec<u64>,
+    /// The environment's settings, without embargo: folds place their own gaps.
+    settings: EnvSettings,
+    metrics: MetricsConfig,
+    rebalance: RebalanceRule,
+    data_fingerprint: String,
+}
+
+impl Plan {
+    fn new(request: &WalkForwardRequest) -> Result<Self, TrainError> {
+        let config = &request.config;
+        if config.seeds == 0 {
+            return Err(TrainError::Setup("walk_forward.seeds must be at least 1".into()));
+        }
+        let (market, _) = Market::from_config(&request.env)?;
+        request.rebalance.check(&market).map_err(TrainError::Setup)?;
+        let folds =
+            make_folds(market.n_periods(), market.first_observable(), config).map_err(TrainError::Setup)?;
+        let env = &request.env;
+        Ok(Self {
+            data_fingerprint: market.panel.fingerprint(),
+            market: Arc::new(market),
+            folds,
+            seeds: (0..config.seeds as u64).map(|s| request.train.seed + s).collect(),
+            settings: EnvSettings {
+                episode: EpisodeConfig { embargo: 0, ..env.episode },
+                ..EnvSettings::from_config(env)
+            },
+            metrics: MetricsConfig { periods_per_year: env.data.periods_per_year, risk_free: 0.0 },
+            rebalance: request.rebalance,
+        })
+    }
+
+    /// Index of fold `fold`'s run of the seed at `seed_index`, in task order.
+    fn task(&self, fold: usize, seed_index: usize) -> usize {
+        fold * self.seeds.len() + seed_index
+    }
+
+    /// Every (fold, seed) pair, fold by fold.
+    fn tasks(&self) -> Vec<(usize, u64)> {
+        self.folds.iter().flat_map(|f| self.seeds.iter().map(move |&s| (f.index, s))).collect()
+    }
+
+    fn label(&self, row: usize) -> String {
+        self.market.panel.index.label(row)
+    }
+
+    /// The environment of one fold: its three periods, no embargo of its own.
+    fn fold_env(&self, env: &EnvConfig, fold: &Fold) -> EnvConfig {
+        let index = &self.market.panel.index;
+        let mut e = env.clone();
+        e.periods.train = span(index, fold.train);
+        e.periods.validation = span(index, fold.validation);
+        e.periods.test = span(index, fold.test);
+        e.episode.embargo = 0;
+        e
+    }
+
+    /// The market as an agent trained with `features` and `normalizer` sees it.
+    fn market_for(&self, meta: &checkpoint::Meta) -> Result<Arc<Market>, TrainError> {
+        let panel = self.market.panel.clone();
+        Ok(Arc::new(Market::new(panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?))
+    }
+}
+
+fn range((first, last): (usize, usize)) -> DecisionRange {
+    DecisionRange { first, last }
+}
+
+/// One fold and seed: the agent's results and its test window's path.
 struct TaskResult {
     seed: SeedResult,
     test_log: BacktestLog,
 }
 
-pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, TrainError> {
-    let WalkForwardRequest {
-        env,
-        train: train_config,
-        config,
-        out,
-        jobs,
-        device,
-        progress,
-        registry,
-        rebalance,
-    } = request;
-    if config.seeds == 0 {
-        return Err(TrainError::Setup("walk_forward.seeds must be at least 1".into()));
-    }
-    let (full, _) = Market::from_config(&env)?;
-    rebalance.check(&full).map_err(TrainError::Setup)?;
-    let index = full.panel.index.clone();
-    let folds = make_folds(full.n_periods(), full.first_observable(), &config).map_err(TrainError::Setup)?;
-    let settings = EnvSettings {
-        episode: crate::env::config::EpisodeConfig { embargo: 0, ..env.episode },
-        ..EnvSettings::from_config(&env)
+/// Phase 2: a fresh agent per fold and seed (`jobs` at a time), trained on the fold's training
+/// window, selected on its validation slice, and backtested on its training and test windows.
+fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskResult>, TrainError> {
+    let tasks = plan.tasks();
+    let overall = request.progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
+    let run = |&(fold, seed): &(usize, u64)| {
+        let result = train_and_test_one(plan, request, &plan.folds[fold], seed);
+        overall.advance(1);
+        result
     };
-    let metrics_config = MetricsConfig { periods_per_year: env.data.periods_per_year, risk_free: 0.0 };
-    let fold_env = |fold: &Fold| {
-        let mut e = env.clone();
-        e.periods.train = span(&index, fold.train);
-        e.periods.validation = span(&index, fold.validation);
-        e.periods.test = span(&index, fold.test);
-        e.episode.embargo = 0;
-        e
-    };
-
-    let tasks: Vec<(usize, u64)> = folds
-        .iter()
-        .flat_map(|f| (0..config.seeds as u64).map(move |s| (f.index, train_config.seed + s)))
-        .collect();
-    let overall_bar = progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
-    let run_task = |&(fold_index, seed): &(usize, u64)| -> Result<TaskResult, TrainError> {
-        let fold = &folds[fold_index];
-        let env = fold_env(fold);
-        let dir = out.join(format!("fold-{fold_index}")).join(format!("seed-{seed}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| TrainError::Setup(format!("cannot clear {}: {e}", dir.display())))?;
-        }
-        let outcome = train(TrainRequest {
-            env: env.clone(),
-            train: TrainConfig { seed, ..train_config.clone() },
-            out: dir.clone(),
-            device,
-            resume: false,
-            progress: progress.clone(),
-        })?;
-        let device = device.device()?;
-        let (meta, net) = checkpoint::load_agent(&dir, Weights::Best, &device)?;
-        let market =
-            Arc::new(Market::new(full.panel.clone(), &env.features, Some(meta.normalizer.clone()), 0..0)?);
-        let mut agent =
-            AgentPolicy::new(PolicyId::Agent { seed: Some(seed) }, net, meta.head, market.layout(), device);
-        let range = |(first, last): (usize, usize)| DecisionRange { first, last };
-        let own_decisions = agent_decisions(&mut agent, rebalance, &market, range(fold.test), settings)?;
-        let mut agent = under_rule(Box::new(agent), rebalance, &market).map_err(TrainError::Setup)?;
-        let in_sample =
-            backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&metrics_config);
-        let test_log = backtest(agent.as_mut(), &market, range(fold.test), settings)?;
-        overall_bar.advance(1);
-        Ok(TaskResult {
-            seed: SeedResult {
-                seed,
-                checkpoint: dir,
-                in_sample,
-                validation_sharpe: outcome.validation.agent.sharpe,
-                out_of_sample: test_log.metrics(&metrics_config),
-                warnings: crate::backtest::collapse::detect(
-                    own_decisions.as_ref().unwrap_or(&test_log),
-                    &std::iter::once("cash".to_string())
-                        .chain(market.panel.assets.iter().cloned())
-                        .collect::<Vec<_>>(),
-                ),
-            },
-            test_log,
-        })
-    };
+    let jobs = request.jobs;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
         .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
-    let results: Vec<TaskResult> =
-        pool.install(|| tasks.par_iter().map(run_task).collect::<Result<_, _>>())?;
-    overall_bar.finish();
+    let results = pool.install(|| tasks.par_iter().map(run).collect::<Result<Vec<_>, _>>());
+    overall.finish();
+    results
+}
 
-    // Baselines over the same test windows (cheap, and deterministic: run here in order).
-    let full = Arc::new(full);
-    let mut baseline_logs: Vec<Vec<BacktestLog>> = Vec::new();
-    for fold in &folds {
-        let range = DecisionRange { first: fold.test.0, last: fold.test.1 };
+fn train_and_test_one(
+    plan: &Plan,
+    request: &WalkForwardRequest,
+    fold: &Fold,
+    seed: u64,
+) -> Result<TaskResult, TrainError> {
+    let env = plan.fold_env(&request.env, fold);
+    let dir = request.out.join(format!("fold-{}", fold.index)).join(format!("seed-{seed}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| TrainError::Setup(format!("cannot clear {}: {e}", dir.display())))?;
+    }
+    let outcome = train(TrainRequest {
+        env,
+        train: TrainConfig { seed, ..request.train.clone() },
+        out: dir.clone(),
+        device: request.device,
+        resume: false,
+        progress: request.progress.clone(),
+    })?;
+    let device = request.device.device()?;
+    let (meta, net) = checkpoint::load_agent(&dir, Weights::Best, &device)?;
+    let market = plan.market_for(&meta)?;
+    let id = PolicyId::Agent { seed: Some(seed) };
+    let mut agent = AgentPolicy::new(id, net, meta.head, market.layout(), device);
+    let (rule, settings) = (plan.rebalance, plan.settings);
+    let own_decisions = agent_decisions(&mut agent, rule, &market, range(fold.test), settings)?;
+    let mut agent = under_rule(Box::new(agent), rule, &market).map_err(TrainError::Setup)?;
+    let in_sample = backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&plan.metrics);
+    let test_log = backtest(agent.as_mut(), &market, range(fold.test), settings)?;
+    let columns: Vec<String> =
+        std::iter::once("cash".to_string()).chain(market.panel.assets.iter().cloned()).collect();
+    Ok(TaskResult {
+        seed: SeedResult {
+            seed,
+            checkpoint: dir,
+            in_sample,
+            validation_sharpe: outcome.validation.agent.sharpe,
+            out_of_sample: test_log.metrics(&plan.metrics),
+            warnings: crate::backtest::collapse::detect(
+                own_decisions.as_ref().unwrap_or(&test_log),
+                &columns,
+            ),
+        },
+        test_log,
+    })
+}
+
+/// Phase 3: every baseline over the same test windows, under the same rule (cheap and
+/// deterministic: run here in order).
+fn test_baselines(plan: &Plan) -> Result<Vec<Vec<BacktestLog>>, TrainError> {
+    let mut all = Vec::new();
+    for fold in &plan.folds {
+        let range = range(fold.test);
+        let policies = baselines::all(&plan.market, range).map_err(TrainError::Setup)?;
         let mut logs = Vec::new();
-        let policies = baselines::all(&full, range).map_err(TrainError::Setup)?;
-        for mut policy in all_under_rule(policies, rebalance, &full).map_err(TrainError::Setup)? {
-            logs.push(backtest(policy.as_mut(), &full, range, settings)?);
+        for mut policy in all_under_rule(policies, plan.rebalance, &plan.market).map_err(TrainError::Setup)? {
+            logs.push(backtest(policy.as_mut(), &plan.market, range, plan.settings)?);
         }
-        baseline_logs.push(logs);
+        all.push(logs);
     }
+    Ok(all)
+}
 
-    let seeds: Vec<u64> = (0..config.seeds as u64).map(|s| train_config.seed + s).collect();
-    let label = |row: usize| index.label(row);
-    let mut fold_reports = Vec::new();
-    for (k, fold) in folds.iter().enumerate() {
-        fold_reports.push(FoldReport {
+fn fold_reports(plan: &Plan, results: &[TaskResult], baseline_logs: &[Vec<BacktestLog>]) -> Vec<FoldReport> {
+    let label = |(first, last): (usize, usize)| (plan.label(first), plan.label(last));
+    plan.folds
+        .iter()
+        .zip(baseline_logs)
+        .map(|(fold, logs)| FoldReport {
             fold: *fold,
-            train: (label(fold.train.0), label(fold.train.1)),
-            validation: (label(fold.validation.0), label(fold.validation.1)),
-            test: (label(fold.test.0), label(fold.test.1)),
-            seeds: results[k * config.seeds..(k + 1) * config.seeds].iter().map(|r| r.seed.clone()).collect(),
-            baselines: baseline_logs[k]
+            train: label(fold.train),
+            validation: label(fold.validation),
+            test: label(fold.test),
+            seeds: (0..plan.seeds.len()).map(|s| results[plan.task(fold.index, s)].seed.clone()).collect(),
+            baselines: logs
                 .iter()
-                .map(|l| PolicyFold { policy: l.policy, metrics: l.metrics(&metrics_config) })
+                .map(|l| PolicyFold { policy: l.policy, metrics: l.metrics(&plan.metrics) })
                 .collect(),
-        });
+        })
+        .collect()
+}
+
+/// Phase 4: each policy's test windows chained into one out-of-sample curve.
+struct Stitched {
+    /// Each seed's agent, then every baseline.
+    overall: Vec<OverallRow>,
+    curves: Curves,
+    /// Each seed's stitched per-period returns.
+    agent_returns: Vec<Vec<f64>>,
+    /// Index of the seed whose stitched Sharpe ratio is the median, and of the best.
+    median: usize,
+    best: usize,
+}
+
+impl Stitched {
+    fn new(plan: &Plan, results: &[TaskResult], baseline_logs: &[Vec<BacktestLog>]) -> Self {
+        let mut curves = Curves::default();
+        curves.labels.push(plan.label(plan.folds[0].test.0));
+        for fold in &plan.folds {
+            let start = curves.labels.len() - 1;
+            curves.labels.extend((fold.test.0 + 1..=fold.test.1).map(|row| plan.label(row)));
+            curves.fold_spans.push((start, curves.labels.len() - 1));
+        }
+        let (mut overall, mut agent_returns) = (Vec::new(), Vec::new());
+        for (s, &seed) in plan.seeds.iter().enumerate() {
+            let logs: Vec<&BacktestLog> =
+                (0..plan.folds.len()).map(|k| &results[plan.task(k, s)].test_log).collect();
+            let (values, metrics) = stitch(logs, &plan.metrics);
+            let in_sample =
+                (0..plan.folds.len()).map(|k| results[plan.task(k, s)].seed.in_sample.sharpe).sum::<f64>()
+                    / plan.folds.len() as f64;
+            let id = PolicyId::Agent { seed: Some(seed) };
+            overall.push(OverallRow { policy: id, metrics, in_sample_sharpe: Some(in_sample) });
+            agent_returns.push(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect());
+            curves.series.push((id, values));
+        }
+        for b in 0..baseline_logs[0].len() {
+            let (values, metrics) =
+                stitch(baseline_logs.iter().map(|logs| &logs[b]).collect(), &plan.metrics);
+            let id = baseline_logs[0][b].policy;
+            overall.push(OverallRow { policy: id, metrics, in_sample_sharpe: None });
+            curves.series.push((id, values));
+        }
+        // The headline agent is the median seed, not the luckiest.
+        let mut by_sharpe: Vec<usize> = (0..plan.seeds.len()).collect();
+        by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
+        let median = by_sharpe[(plan.seeds.len() - 1) / 2];
+        let best = *by_sharpe.last().expect("at least one seed");
+        Self { overall, curves, agent_returns, median, best }
     }
 
-    // Stitch each policy's test windows into one curve.
-    let mut curves = Curves::default();
-    curves.labels.push(label(folds[0].test.0));
-    for fold in &folds {
-        let start = curves.labels.len() - 1;
-        curves.labels.extend((fold.test.0 + 1..=fold.test.1).map(label));
-        curves.fold_spans.push((start, curves.labels.len() - 1));
+    fn seed_spread(&self, seeds: usize) -> MetricsSpread {
+        MetricsSpread::of(&self.overall[..seeds].iter().map(|r| &r.metrics).collect::<Vec<_>>())
     }
-    // Each fold's window starts from cash at 1; chained, wealth carries over between windows.
-    let stitch = |logs: Vec<&BacktestLog>| -> (Vec<f64>, Metrics) {
-        let mut values = vec![1.0];
-        let (mut turnovers, mut costs, mut paid_fractions) = (Vec::new(), 0.0, 0.0);
-        for log in logs {
-            let scale = *values.last().expect("starts at 1");
-            values.extend(log.values[1..].iter().map(|v| v * scale));
-            turnovers.extend_from_slice(&log.turnovers);
-            costs += scale * log.costs.iter().sum::<f64>();
-            paid_fractions += log.annual_cost_drag(1.0) * (log.values.len() - 1) as f64;
-        }
-        let mut metrics = compute(&values, &turnovers, costs, &metrics_config);
-        metrics.annual_cost_drag =
-            paid_fractions * metrics_config.periods_per_year / (values.len() - 1) as f64;
-        (values, metrics)
-    };
-    let mut overall = Vec::new();
-    let mut agent_returns: Vec<Vec<f64>> = Vec::new();
-    for (s, &seed) in seeds.iter().enumerate() {
-        let logs: Vec<&BacktestLog> =
-            (0..folds.len()).map(|k| &results[k * config.seeds + s].test_log).collect();
-        let (values, metrics) = stitch(logs);
-        let in_sample =
-            (0..folds.len()).map(|k| results[k * config.seeds + s].seed.in_sample.sharpe).sum::<f64>()
-                / folds.len() as f64;
-        let name = PolicyId::Agent { seed: Some(seed) };
-        overall.push(OverallRow { policy: name, metrics, in_sample_sharpe: Some(in_sample) });
-        agent_returns.push(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect());
-        curves.series.push((name, values));
-    }
-    for b in 0..baseline_logs[0].len() {
-        let (values, metrics) = stitch(baseline_logs.iter().map(|logs| &logs[b]).collect());
-        let name = baseline_logs[0][b].policy;
-        overall.push(OverallRow { policy: name, metrics, in_sample_sharpe: None });
-        curves.series.push((name, values));
-    }
+}
 
-    // The headline agent is the median seed, not the luckiest.
-    let mut by_sharpe: Vec<usize> = (0..seeds.len()).collect();
-    by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
-    let median = by_sharpe[(seeds.len() - 1) / 2];
-    let best = *by_sharpe.last().expect("at least one seed");
-    let seed_spread =
-        MetricsSpread::of(&overall[..seeds.len()].iter().map(|r| &r.metrics).collect::<Vec<_>>());
-    let median_checkpoints: Vec<PathBuf> =
-        (0..folds.len()).map(|k| results[k * config.seeds + median].seed.checkpoint.clone()).collect();
-    let cost_sensitivity = stitched_cost_sensitivity(
-        &full,
-        &folds,
-        &median_checkpoints,
-        settings,
-        rebalance,
-        &metrics_config,
-        device,
-    )?;
-    // Every seed is a trial: the best one is what a careless search would report, so it is
-    // the one the Deflated Sharpe Ratio judges, against the spread of all trials.
-    // With a registry, the trials are every configuration and seed ever tried on this data.
-    let data_fingerprint = full.panel.fingerprint();
-    let (trials, dsr_trials) = match &registry {
-        Some(path) => {
-            let period = (label(folds[0].test.0), label(folds[folds.len() - 1].test.1));
-            let hash = config_hash(&env, &train_config, &config);
-            let records: Vec<TrialRecord> = seeds
-                .iter()
-                .zip(&agent_returns)
-                .map(|(&seed, returns)| {
-                    let figures = Figures::from_returns(
-                        Sample::OutOfSample,
-                        period.clone(),
-                        returns,
-                        metrics_config.periods_per_year,
-                    );
-                    TrialRecord::new(
-                        TrialCommand::WalkForward,
-                        hash.clone(),
-                        data_fingerprint.clone(),
-                        &env,
-                        &TrainConfig { seed, ..train_config.clone() },
-                        figures,
-                        out.clone(),
-                    )
-                })
-                .collect();
-            let all = registry::append(path, &records).map_err(|e| TrainError::Setup(e.to_string()))?;
-            let trials = registry::trials_on(&all, &data_fingerprint);
-            (trials, Some(path.clone()))
-        }
+/// Chain backtests of consecutive windows: each starts from cash at 1, so wealth carries over by
+/// scaling each window by the wealth the previous ones left.
+fn stitch(logs: Vec<&BacktestLog>, metrics_config: &MetricsConfig) -> (Vec<f64>, Metrics) {
+    let mut values = vec![1.0];
+    let (mut turnovers, mut costs, mut paid_fractions) = (Vec::new(), 0.0, 0.0);
+    for log in logs {
+        let scale = *values.last().expect("starts at 1");
+        values.extend(log.values[1..].iter().map(|v| v * scale));
+        turnovers.extend_from_slice(&log.turnovers);
+        costs += scale * log.costs.iter().sum::<f64>();
+        paid_fractions += log.annual_cost_drag(1.0) * (log.values.len() - 1) as f64;
+    }
+    let mut metrics = compute(&values, &turnovers, costs, metrics_config);
+    metrics.annual_cost_drag = paid_fractions * metrics_config.periods_per_year / (values.len() - 1) as f64;
+    (values, metrics)
+}
+
+/// What the overfitting statistics found.
+struct Statistics {
+    deflated_sharpe: Option<overfitting::DeflatedSharpe>,
+    dsr_trials: DsrTrials,
+    backtest_overfitting: Option<overfitting::Pbo>,
+}
+
+/// Phase 5: every seed is a trial. The best one is what a careless search would report, so it
+/// is the one the Deflated Sharpe Ratio judges, against the spread of all trials: with a
+/// registry, every configuration and seed ever tried on this data (this run's recorded first).
+/// The Probability of Backtest Overfitting compares the seeds' stitched returns by CSCV.
+fn overfitting_statistics(
+    plan: &Plan,
+    request: &WalkForwardRequest,
+    stitched: &Stitched,
+) -> Result<Statistics, TrainError> {
+    let (trials, registry) = match &request.registry {
+        Some(path) => (record_trials(plan, request, stitched, path)?, Some(path.clone())),
         None => {
-            let sharpes: Vec<f64> = agent_returns
+            let sharpes: Vec<f64> = stitched
+                .agent_returns
                 .iter()
                 .map(|r| overfitting::sharpe_ratio(r))
                 .filter(|s| s.is_finite())
                 .collect();
             let trials = registry::DataTrials {
-                data_fingerprint: data_fingerprint.clone(),
-                trials: seeds.len(),
+                data_fingerprint: plan.data_fingerprint.clone(),
+                trials: plan.seeds.len(),
                 sharpe_per_period: sharpes,
             };
             (trials, None)
         }
     };
-    let dsr_trials = DsrTrials {
-        registry: dsr_trials,
-        trials: trials.trials,
-        this_run: seeds.len(),
-        with_sharpe: trials.sharpe_per_period.len(),
-    };
     // N counts every trial; V is the sample variance of the defined per-period Sharpe ratios.
     let variance = if trials.sharpe_per_period.len() >= 2 {
-        crate::metrics::sample_std(&trials.sharpe_per_period).powi(2)
+        crate::stats::sample_std(&trials.sharpe_per_period).powi(2)
     } else {
         0.0
     };
-    let deflated_sharpe = overfitting::deflated_sharpe_ratio(
-        &overfitting::SharpeStats::from_returns(&agent_returns[best]),
-        trials.trials,
-        variance,
-    )
-    .ok();
-    let backtest_overfitting = if agent_returns.len() >= 2 {
-        overfitting::returns_matrix(&agent_returns)
-            .and_then(|m| {
-                overfitting::probability_of_backtest_overfitting(m.view(), &overfitting::PboConfig::default())
-            })
-            .ok()
-    } else {
-        None
+    let best = overfitting::SharpeStats::from_returns(&stitched.agent_returns[stitched.best]);
+    let deflated_sharpe = overfitting::deflated_sharpe_ratio(&best, trials.trials, variance).ok();
+    let backtest_overfitting = (stitched.agent_returns.len() >= 2)
+        .then(|| {
+            overfitting::returns_matrix(&stitched.agent_returns)
+                .and_then(|m| {
+                    overfitting::probability_of_backtest_overfitting(
+                        m.view(),
+                        &overfitting::PboConfig::default(),
+                    )
+                })
+                .ok()
+        })
+        .flatten();
+    let dsr_trials = DsrTrials {
+        registry,
+        trials: trials.trials,
+        this_run: plan.seeds.len(),
+        with_sharpe: trials.sharpe_per_period.len(),
     };
-    let equal = overall
+    Ok(Statistics { deflated_sharpe, dsr_trials, backtest_overfitting })
+}
+
+/// Append one trial per seed to the registry; every trial on this data, these included.
+fn record_trials(
+    plan: &Plan,
+    request: &WalkForwardRequest,
+    stitched: &Stitched,
+    path: &Path,
+) -> Result<registry::DataTrials, TrainError> {
+    let period = (plan.label(plan.folds[0].test.0), plan.label(plan.folds[plan.folds.len() - 1].test.1));
+    let hash = config_hash(&request.env, &request.train, &request.config);
+    let records: Vec<TrialRecord> = plan
+        .seeds
+        .iter()
+        .zip(&stitched.agent_returns)
+        .map(|(&seed, returns)| {
+            let figures = Figures::from_returns(
+                Sample::OutOfSample,
+                period.clone(),
+                returns,
+                plan.metrics.periods_per_year,
+            );
+            TrialRecord::new(
+                TrialCommand::WalkForward,
+                hash.clone(),
+                plan.data_fingerprint.clone(),
+                &request.env,
+                &TrainConfig { seed, ..request.train.clone() },
+                figures,
+                request.out.clone(),
+            )
+        })
+        .collect();
+    let all = registry::append(path, &records).map_err(|e| TrainError::Setup(e.to_string()))?;
+    Ok(registry::trials_on(&all, &plan.data_fingerprint))
+}
+
+/// Phase 6: the headline in plain words: the median seed against equal weight, then how far
+/// the overfitting statistics let one trust it.
+fn verdict(plan: &Plan, stitched: &Stitched, statistics: &Statistics) -> String {
+    let equal = stitched
+        .overall
         .iter()
         .find(|r| r.policy == PolicyId::EQUAL_WEIGHT)
         .map(|r| r.metrics.sharpe)
         .unwrap_or(f64::NAN);
-    let agent = &overall[median].metrics;
+    let agent = &stitched.overall[stitched.median].metrics;
+    let seed = plan.seeds[stitched.median];
     let mut verdict = if agent.sharpe > equal {
         format!(
-            "Out of sample, the median agent (seed {}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it beats equal weight over {} folds.",
-            seeds[median],
+            "Out of sample, the median agent (seed {seed}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it beats equal weight over {} folds.",
             agent.sharpe,
             equal,
-            folds.len()
+            plan.folds.len()
         )
     } else {
         format!(
-            "Out of sample, the median agent (seed {}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it does not beat equal weight.",
-            seeds[median], agent.sharpe, equal
+            "Out of sample, the median agent (seed {seed}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it does not beat equal weight.",
+            agent.sharpe, equal
         )
     };
     verdict.push(' ');
-    verdict.push_str(&overfitting::verdict(deflated_sharpe.as_ref(), backtest_overfitting.as_ref()));
-
-    Ok(WalkForwardReport {
-        config,
-        train: train_config,
-        data: env.data.file.display().to_string(),
-        data_fingerprint,
-        rebalance,
-        folds: fold_reports,
-        overall,
-        median_seed: seeds[median],
-        seed_spread,
-        deflated_sharpe,
-        dsr_trials,
-        backtest_overfitting,
-        cost_sensitivity,
-        verdict,
-        fold_spans: curves.fold_spans.clone(),
-        curves,
-    })
+    verdict.push_str(&overfitting::verdict(
+        statistics.deflated_sharpe.as_ref(),
+        statistics.backtest_overfitting.as_ref(),
+    ));
+    verdict
 }
 
 /// The registry's [`registry::config_hash`] of a walk-forward run: the environment, the training
@@ -565,12 +677,8 @@ type FoldPolicies = (Arc<Market>, Vec<Box<dyn Policy>>);
 /// The median agent's and simple baselines' stitched out-of-sample CAGR at every grid cost: each
 /// fold's checkpoint acts again on its own test window.
 fn stitched_cost_sensitivity(
-    market: &Arc<Market>,
-    folds: &[Fold],
+    plan: &Plan,
     checkpoints: &[PathBuf],
-    settings: EnvSettings,
-    rebalance: RebalanceRule,
-    metrics: &MetricsConfig,
     device: DeviceChoice,
 ) -> Result<CostSensitivity, TrainError> {
     let device = device.device()?;
@@ -578,35 +686,29 @@ fn stitched_cost_sensitivity(
     let mut per_fold: Vec<FoldPolicies> = Vec::new();
     for dir in checkpoints {
         let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
-        let fold_market = Arc::new(Market::new(
-            market.panel.clone(),
-            &meta.env.features,
-            Some(meta.normalizer.clone()),
-            0..0,
-        )?);
+        let fold_market = plan.market_for(&meta)?;
         let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, fold_market.layout(), device.clone());
         let policies: Vec<Box<dyn Policy>> = vec![
             Box::new(agent),
             Box::new(baselines::EqualWeight),
             Box::new(baselines::BuyAndHold::default()),
         ];
-        let policies = all_under_rule(policies, rebalance, &fold_market).map_err(TrainError::Setup)?;
+        let policies = all_under_rule(policies, plan.rebalance, &fold_market).map_err(TrainError::Setup)?;
         per_fold.push((fold_market, policies));
     }
     let mut cagr: Vec<(PolicyId, Vec<f64>)> = per_fold[0].1.iter().map(|p| (p.id(), Vec::new())).collect();
     for &bp in &COST_GRID_BP {
-        let mut at_cost = settings;
+        let mut at_cost = plan.settings;
         at_cost.costs.buy = bp / 1e4;
         at_cost.costs.sell = bp / 1e4;
         for (p, (_, series)) in cagr.iter_mut().enumerate() {
             let mut values = vec![1.0];
-            for (fold, (fold_market, policies)) in folds.iter().zip(per_fold.iter_mut()) {
-                let range = DecisionRange { first: fold.test.0, last: fold.test.1 };
-                let log = backtest(policies[p].as_mut(), fold_market, range, at_cost)?;
+            for (fold, (fold_market, policies)) in plan.folds.iter().zip(per_fold.iter_mut()) {
+                let log = backtest(policies[p].as_mut(), fold_market, range(fold.test), at_cost)?;
                 let scale = *values.last().expect("starts at 1");
                 values.extend(log.values[1..].iter().map(|v| v * scale));
             }
-            series.push(compute(&values, &[], 0.0, metrics).cagr);
+            series.push(compute(&values, &[], 0.0, &plan.metrics).cagr);
         }
     }
     let edge: Vec<f64> = cagr[0].1.iter().zip(&cagr[1].1).map(|(a, e)| a - e).collect();

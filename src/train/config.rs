@@ -125,6 +125,18 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The learning rate once `fraction_done` of the steps are behind: the schedule from
+    /// `learning_rate` down to `learning_rate * final_lr_fraction`.
+    pub fn learning_rate_at(&self, fraction_done: f64) -> f64 {
+        let (start, end) = (self.learning_rate, self.learning_rate * self.final_lr_fraction);
+        let f = fraction_done.clamp(0.0, 1.0);
+        match self.schedule {
+            LrSchedule::Constant => start,
+            LrSchedule::Linear => start + (end - start) * f,
+            LrSchedule::Cosine => end + 0.5 * (start - end) * (1.0 + (std::f64::consts::PI * f).cos()),
+        }
+    }
+
     pub fn head(&self) -> ActionHead {
         match self.algo {
             Algo::Direct => ActionHead::Softmax,

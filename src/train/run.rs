@@ -1,0 +1,464 @@
+//! The training loop around a [`Learner`]: it validates on a period training never sees, keeps
+//! the best and the last network, stops early, schedules the learning rate, logs every update
+//! and refuses to continue from a diverged state.
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use rand::{SeedableRng, rngs::StdRng};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::checkpoint::{self, CheckpointError, Meta, TrainingProgress, ValidationRecord};
+use super::step::all_finite;
+use super::{Learner, TrainConfig, TrainError, UpdateStats, host, make_learner};
+use crate::agent::network::PolicyNet;
+use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
+use crate::backtest::{PolicyId, backtest};
+use crate::baselines::EqualWeight;
+use crate::env::config::EnvConfig;
+use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::files::write_atomically;
+use crate::metrics::{Metrics, MetricsConfig};
+use crate::progress::Progress;
+
+/// Everything a training run needs.
+pub struct TrainRequest {
+    pub env: EnvConfig,
+    pub train: TrainConfig,
+    pub out: PathBuf,
+    pub device: DeviceChoice,
+    /// Continue the run saved in `out` instead of starting a new one.
+    pub resume: bool,
+    /// Where the run shows how far it got; [`crate::progress::silent`] shows nothing.
+    pub progress: Arc<dyn Progress>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainOutcome {
+    pub checkpoint: PathBuf,
+    pub updates: usize,
+    pub env_steps: usize,
+    pub seconds: f64,
+    pub env_steps_per_second: f64,
+    pub best_update: Option<usize>,
+    pub stopped: String,
+    pub validation_range: (String, String),
+    pub validation: ValidationRecord,
+}
+
+/// Train one agent: set up, then updates until the step budget is spent or validation stops
+/// improving, saving the best and the last network as it goes.
+pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
+    let TrainRequest { env, train: config, out, device, resume, progress } = request;
+    let setup = Setup::prepare(&env, &config, device)?;
+    let mut run = Run::start(setup, env, config, out, resume)?;
+    let task = progress.start("", "steps", run.config.steps as u64, run.meta.progress.env_steps as u64);
+    let stopped = loop {
+        if let Some(reason) = run.budget_spent() {
+            break reason;
+        }
+        let stats = match run.update() {
+            Ok(stats) => stats,
+            Err(error) => {
+                task.abandon();
+                return Err(error);
+            }
+        };
+        let out_of_patience = run.validate_if_due(&stats)?;
+        task.set_position(run.meta.progress.env_steps as u64);
+        task.set_message(run.status(&stats));
+        if out_of_patience {
+            break run.early_stop_reason();
+        }
+    };
+    task.finish();
+    run.finish(stopped)
+}
+
+/// Train one run per seed (`train.seed`, `train.seed + 1`, ...), `jobs` at a time: into `out` for
+/// a single seed, else into `out/seed-<s>`. Same seeds, same results, whatever `jobs` is.
+pub fn train_seeds(
+    request: TrainRequest,
+    seeds: usize,
+    jobs: usize,
+) -> Result<Vec<TrainOutcome>, TrainError> {
+    if seeds <= 1 {
+        return Ok(vec![train(request)?]);
+    }
+    let first = request.train.seed;
+    let run = |s: u64| {
+        train(TrainRequest {
+            env: request.env.clone(),
+            train: TrainConfig { seed: first + s, ..request.train.clone() },
+            out: request.out.join(format!("seed-{}", first + s)),
+            device: request.device,
+            resume: request.resume,
+            progress: request.progress.clone(),
+        })
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
+    use rayon::prelude::*;
+    pool.install(|| (0..seeds as u64).into_par_iter().map(run).collect())
+}
+
+/// Deterministic backtest of `net` over `range`.
+pub fn validate(
+    net: &PolicyNet,
+    head: ActionHead,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    metrics: &MetricsConfig,
+    device: &Device,
+) -> Result<Metrics, TrainError> {
+    let mut agent = AgentPolicy::new(PolicyId::AGENT, net.clone(), head, market.layout(), device.clone());
+    Ok(backtest(&mut agent, market, range, settings)?.metrics(metrics))
+}
+
+/// The market a run trains on and what stays fixed through it.
+struct Setup {
+    market: Arc<Market>,
+    train_range: DecisionRange,
+    validation_range: DecisionRange,
+    settings: EnvSettings,
+    metrics: MetricsConfig,
+    /// Where validation runs the network, without autodiff.
+    device: Device,
+}
+
+impl Setup {
+    /// The config's market, its training and validation ranges (validation strictly after
+    /// training), and the device, all checked before anything is written.
+    fn prepare(env: &EnvConfig, config: &TrainConfig, device: DeviceChoice) -> Result<Self, TrainError> {
+        config.validate().map_err(TrainError::Setup)?;
+        let (market, _) = Market::from_config(env)?;
+        config.net.validate(&market.layout()).map_err(TrainError::Setup)?;
+        let embargo = env.episode.embargo;
+        let train_range = market.decision_range(&env.periods.train, embargo)?;
+        let validation_range = market.decision_range(&env.periods.validation, embargo)?;
+        if validation_range.first <= train_range.last {
+            return Err(TrainError::Setup(format!(
+                "the validation period must start after training ends: training uses data up to {}, validation decides from {}",
+                market.panel.index.label(train_range.last),
+                market.panel.index.label(validation_range.first)
+            )));
+        }
+        Ok(Self {
+            market: Arc::new(market),
+            train_range,
+            validation_range,
+            settings: EnvSettings::from_config(env),
+            metrics: MetricsConfig { periods_per_year: env.data.periods_per_year, risk_free: 0.0 },
+            device: device.device()?,
+        })
+    }
+
+    fn label(&self, range: DecisionRange) -> (String, String) {
+        let index = &self.market.panel.index;
+        (index.label(range.first), index.label(range.last))
+    }
+}
+
+/// A run in progress: the network, its optimizer and learner, what has been recorded so far.
+struct Run {
+    setup: Setup,
+    config: TrainConfig,
+    head: ActionHead,
+    out: PathBuf,
+    net: PolicyNet,
+    optimizer: ModuleOptimizer,
+    learner: Box<dyn Learner>,
+    meta: Meta,
+    log: Vec<LogRow>,
+    /// Equal weight over the validation period, recorded beside the agent's best.
+    equal_weight: Metrics,
+    started: Instant,
+    seconds_before: f64,
+    last_sharpe: Option<f64>,
+    /// The learning rate of the update just made.
+    learning_rate: f64,
+}
+
+impl Run {
+    /// A fresh network and optimizer, or the last ones saved in `out` when resuming.
+    fn start(
+        setup: Setup,
+        env: EnvConfig,
+        config: TrainConfig,
+        out: PathBuf,
+        resume: bool,
+    ) -> Result<Self, TrainError> {
+        let train_device = setup.device.clone().autodiff();
+        let mut net = config.net.init_seeded(setup.market.layout(), &train_device, config.seed);
+        let mut optimizer = host::adam::adam_for(&train_device);
+        let mut meta = fresh_meta(&setup, &env, &config);
+        let mut log = Vec::new();
+        if resume {
+            let saved = checkpoint::load_meta(&out)?;
+            check_resumable(&saved, &meta, &out)?;
+            net = checkpoint::load_net(net, &out.join(checkpoint::LAST))?;
+            optimizer = checkpoint::load_optimizer(optimizer, &out.join(checkpoint::OPTIMIZER))?;
+            meta.progress = TrainingProgress { stopped: None, ..saved.progress };
+            meta.validation = saved.validation;
+            log = read_log(&out.join(checkpoint::LOG));
+        } else if out.join(checkpoint::META).exists() {
+            return Err(TrainError::Setup(format!(
+                "{} already holds a checkpoint; pass --resume to continue it, or choose another --out",
+                out.display()
+            )));
+        }
+        std::fs::create_dir_all(&out).map_err(|source| CheckpointError::Io { path: out.clone(), source })?;
+        let learner = make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
+        let equal_weight = backtest(&mut EqualWeight, &setup.market, setup.validation_range, setup.settings)?
+            .metrics(&setup.metrics);
+        Ok(Self {
+            head: config.head(),
+            seconds_before: meta.progress.seconds,
+            last_sharpe: meta.validation.as_ref().map(|v| v.agent.sharpe),
+            setup,
+            config,
+            out,
+            net,
+            optimizer,
+            learner,
+            meta,
+            log,
+            equal_weight,
+            started: Instant::now(),
+            learning_rate: f64::NAN,
+        })
+    }
+
+    fn budget_spent(&self) -> Option<String> {
+        (self.meta.progress.env_steps >= self.config.steps)
+            .then(|| format!("reached {} environment steps", self.config.steps))
+    }
+
+    /// One learner update at the scheduled learning rate. A diverged update is not kept: the
+    /// network before it is saved as the last one, and the run stops with an error.
+    fn update(&mut self) -> Result<UpdateStats, TrainError> {
+        let update = self.meta.progress.updates;
+        let progress = self.meta.progress.env_steps as f64 / self.config.steps as f64;
+        self.learning_rate = self.config.learning_rate_at(progress);
+        let previous = self.net.clone();
+        // Each update draws from its own stream, so a resumed run samples what an uninterrupted one would.
+        let mut rng =
+            StdRng::seed_from_u64(self.config.seed ^ (update as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (next, result) =
+            self.learner.update(self.net.clone(), &mut self.optimizer, self.learning_rate, &mut rng);
+        self.net = next;
+        let divergence = match &result {
+            Err(d) => Some(d.what.clone()),
+            Ok(_) if !all_finite(&self.net) => Some("a network weight became non-finite".to_string()),
+            Ok(_) => None,
+        };
+        if let Some(what) = divergence {
+            self.meta.progress.stopped = Some(format!("diverged at update {update}: {what}"));
+            self.meta.progress.seconds = self.elapsed();
+            save_all(&self.out, &previous, &self.optimizer, &self.meta, &self.log)?;
+            return Err(TrainError::Diverged { update, what, checkpoint: self.out.join(checkpoint::LAST) });
+        }
+        let stats = result.expect("checked above");
+        self.meta.progress.updates += 1;
+        self.meta.progress.env_steps += stats.env_steps;
+        self.meta.progress.seconds = self.elapsed();
+        Ok(stats)
+    }
+
+    /// Log the update; every `validate_every` updates and at the end, backtest the network on
+    /// the validation period, keep it as the best when it scores higher, and save the run.
+    /// True when this validation used up the patience: `patience` in a row without improving.
+    fn validate_if_due(&mut self, stats: &UpdateStats) -> Result<bool, TrainError> {
+        let mut row = LogRow::new(&self.meta.progress, self.learning_rate, stats);
+        let finished = self.meta.progress.env_steps >= self.config.steps;
+        if !(self.meta.progress.updates % self.config.validate_every == 0 || finished) {
+            self.log.push(row);
+            return Ok(false);
+        }
+        let setup = &self.setup;
+        let metrics = validate(
+            &self.net.valid(),
+            self.head,
+            &setup.market,
+            setup.validation_range,
+            setup.settings,
+            &setup.metrics,
+            &setup.device,
+        )?;
+        row.validation_sharpe = Some(metrics.sharpe);
+        row.validation_wealth = Some(metrics.final_wealth);
+        self.last_sharpe = Some(metrics.sharpe);
+        let progress = &mut self.meta.progress;
+        let mut out_of_patience = false;
+        if progress.best_score.is_none_or(|best| score(&metrics) > best) {
+            progress.best_score = Some(score(&metrics));
+            progress.best_update = Some(progress.updates);
+            progress.validations_without_improvement = 0;
+            self.meta.validation =
+                Some(ValidationRecord { agent: metrics, equal_weight: self.equal_weight.clone() });
+            checkpoint::save_net(&self.net, &self.out.join(checkpoint::BEST))?;
+        } else {
+            progress.validations_without_improvement += 1;
+            let patience = self.config.patience;
+            out_of_patience = patience > 0 && progress.validations_without_improvement >= patience;
+        }
+        self.log.push(row);
+        save_all(&self.out, &self.net, &self.optimizer, &self.meta, &self.log)?;
+        Ok(out_of_patience)
+    }
+
+    fn early_stop_reason(&self) -> String {
+        format!(
+            "early stop: no better validation Sharpe in {} validations (best at update {})",
+            self.config.patience,
+            self.meta.progress.best_update.unwrap_or(0)
+        )
+    }
+
+    fn status(&self, stats: &UpdateStats) -> String {
+        let progress = &self.meta.progress;
+        format!(
+            "update {} | reward {:+.5} | val Sharpe {} | {:.0} steps/s",
+            progress.updates,
+            stats.mean_reward,
+            self.last_sharpe.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into()),
+            (progress.env_steps as f64) / progress.seconds.max(1e-9)
+        )
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.seconds_before + self.started.elapsed().as_secs_f64()
+    }
+
+    /// Record why the run ended and save it one last time.
+    fn finish(mut self, stopped: String) -> Result<TrainOutcome, TrainError> {
+        self.meta.progress.stopped = Some(stopped.clone());
+        save_all(&self.out, &self.net, &self.optimizer, &self.meta, &self.log)?;
+        let progress = &self.meta.progress;
+        Ok(TrainOutcome {
+            updates: progress.updates,
+            env_steps: progress.env_steps,
+            seconds: progress.seconds,
+            env_steps_per_second: progress.env_steps as f64 / progress.seconds.max(1e-9),
+            best_update: progress.best_update,
+            stopped,
+            validation_range: self.meta.validation_range.clone(),
+            validation: self.meta.validation.clone().expect("training validates at least once"),
+            checkpoint: self.out,
+        })
+    }
+}
+
+fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
+    let market = &setup.market;
+    Meta {
+        folio_version: env!("CARGO_PKG_VERSION").to_string(),
+        env: env.clone(),
+        train: config.clone(),
+        head: config.head(),
+        assets: market.panel.assets.clone(),
+        normalizer: market.normalizer.clone(),
+        data_fingerprint: market.panel.fingerprint(),
+        train_range: setup.label(setup.train_range),
+        validation_range: setup.label(setup.validation_range),
+        seed: config.seed,
+        progress: TrainingProgress::default(),
+        validation: None,
+    }
+}
+
+/// A resumed run may go on for more steps or be more patient; anything else must match.
+fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
+    let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
+    if saved.data_fingerprint != fresh.data_fingerprint
+        || comparable(&saved.train) != comparable(&fresh.train)
+        || saved.env != fresh.env
+    {
+        return Err(TrainError::Setup(format!(
+            "cannot resume {}: it was trained with another config or data; start a new run with another --out",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+fn score(metrics: &Metrics) -> f64 {
+    if metrics.sharpe.is_finite() { metrics.sharpe } else { f64::NEG_INFINITY }
+}
+
+/// One line of `train_log.csv`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct LogRow {
+    update: usize,
+    env_steps: usize,
+    seconds: f64,
+    learning_rate: f64,
+    mean_reward: f64,
+    loss: f64,
+    policy_loss: f64,
+    value_loss: f64,
+    entropy: f64,
+    approx_kl: f64,
+    clip_fraction: f64,
+    explained_variance: f64,
+    grad_norm: f64,
+    validation_sharpe: Option<f64>,
+    validation_wealth: Option<f64>,
+}
+
+impl LogRow {
+    fn new(progress: &TrainingProgress, learning_rate: f64, stats: &UpdateStats) -> Self {
+        Self {
+            update: progress.updates,
+            env_steps: progress.env_steps,
+            seconds: progress.seconds,
+            learning_rate,
+            mean_reward: stats.mean_reward,
+            loss: stats.loss,
+            policy_loss: stats.policy_loss,
+            value_loss: stats.value_loss,
+            entropy: stats.entropy,
+            approx_kl: stats.approx_kl,
+            clip_fraction: stats.clip_fraction,
+            explained_variance: stats.explained_variance,
+            grad_norm: stats.grad_norm,
+            validation_sharpe: None,
+            validation_wealth: None,
+        }
+    }
+}
+
+fn save_all(
+    out: &Path,
+    net: &PolicyNet,
+    optimizer: &ModuleOptimizer,
+    meta: &Meta,
+    log: &[LogRow],
+) -> Result<(), TrainError> {
+    checkpoint::save_net(net, &out.join(checkpoint::LAST))?;
+    checkpoint::save_optimizer(optimizer, &out.join(checkpoint::OPTIMIZER))?;
+    let path = out.join(checkpoint::LOG);
+    write_atomically(&path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        for row in log {
+            writer.serialize(row)?;
+        }
+        writer.flush()?;
+        Ok(())
+    })
+    .map_err(|source| CheckpointError::Io { path, source })?;
+    // The metadata goes last: it only ever describes files that are already complete.
+    checkpoint::save_meta(out, meta)?;
+    Ok(())
+}
+
+fn read_log(path: &Path) -> Vec<LogRow> {
+    // The log is a record for people: a resumed run keeps the rows it can read back.
+    let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
+    reader.deserialize().flatten().collect()
+}
