@@ -12,6 +12,7 @@ use folio::env::{CostConfig, EnvSettings, Limits, RewardConfig};
 use folio::eval::evaluate::{BaselineRequest, EvalRequest, backtest_baselines, evaluate};
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, WindowMode, walk_forward};
 use folio::features::{Feature, FeatureConfig};
+use folio::report::saved::{SavedReport, read_report};
 use folio::train::{TrainConfig, TrainRequest, train};
 
 /// Cumulative wealth on the DJIA data set without costs, as published in Li and Hoi, "Online
@@ -131,6 +132,10 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     let warning = in_sample.report.warning.unwrap();
     assert!(warning.contains("overlaps the training period"), "{warning}");
     assert!(in_sample.report.verdict.contains("in-sample"));
+    // `folio plot` tells the saved report apart by a field the library writes.
+    let path = dir.path().join("report.json");
+    folio::report::write_json(&path, &test.report).unwrap();
+    assert_eq!(read_report(&path).unwrap(), SavedReport::Eval);
 }
 
 #[test]
@@ -182,6 +187,19 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     assert!(serial.deflated_sharpe.is_some() && serial.backtest_overfitting.is_some());
     assert!(serial.verdict.contains("equal weight"));
     assert!(serial.overall.iter().all(|r| r.metrics.annual_cost_drag.is_finite()));
+
+    // `folio plot` reads back, from the fields the library writes, what `folio walk-forward` drew.
+    let path = dir.path().join("serial").join("report.json");
+    folio::report::write_json(&path, &serial).unwrap();
+    let saved = read_report(&path).unwrap();
+    let SavedReport::WalkForward { median_seed, folds } = saved else { panic!("{saved:?}") };
+    assert_eq!((median_seed, folds.len()), (serial.median_seed, serial.folds.len()));
+    let same = |a: f64, b: f64| a == b || a.is_nan() && b.is_nan();
+    for ((span, fold), &(start, end)) in folds.iter().zip(&serial.folds).zip(&serial.fold_spans) {
+        assert_eq!((span.start, span.end), (start, end));
+        assert!(same(span.agent_sharpe, fold.seed(median_seed).unwrap().out_of_sample.sharpe));
+        assert!(same(span.equal_weight_sharpe, fold.baseline_sharpe(folio::backtest::PolicyId::EQUAL_WEIGHT)));
+    }
 }
 
 #[test]

@@ -2,7 +2,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
-use folio::report::plot::{self, FoldSpan, PlotSize, Series};
+use folio::backtest::PolicyId;
+use folio::report::plot::{self, PlotSize, Series};
+use folio::report::saved::{SavedReport, read_report};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -66,11 +68,6 @@ fn read_columns(path: &Path) -> Result<(Vec<String>, Columns)> {
     Ok((labels, names.into_iter().zip(columns).collect()))
 }
 
-fn json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
-}
-
 pub fn run(args: PlotArgs) -> Result<()> {
     let folder = if args.report.is_dir() {
         args.report.clone()
@@ -78,10 +75,15 @@ pub fn run(args: PlotArgs) -> Result<()> {
         args.report.parent().map(Path::to_path_buf).unwrap_or_default()
     };
     let report_json = folder.join("report.json");
-    let walk_forward = report_json.exists() && json(&report_json)?.get("folds").is_some();
+    // A checkpoint folder has no report; its pictures come from its CSV files alone.
+    let saved = if report_json.exists() { Some(read_report(&report_json)?) } else { None };
+    let median_seed = match &saved {
+        Some(SavedReport::WalkForward { median_seed, .. }) => Some(*median_seed),
+        _ => None,
+    };
     let kind = args.kind.unwrap_or(if folder.join("train_log.csv").exists() {
         Kind::Training
-    } else if walk_forward {
+    } else if median_seed.is_some() {
         Kind::WalkForward
     } else {
         Kind::Equity
@@ -89,25 +91,14 @@ pub fn run(args: PlotArgs) -> Result<()> {
     let name = format!("{kind:?}").to_lowercase().replace("walkforward", "walk_forward");
     let out = args.out.clone().unwrap_or_else(|| folder.join(format!("{name}.png")));
     let size = PlotSize { width: args.width, height: args.height };
-    let emphasized = |name: &str, median_seed: Option<u64>| match median_seed {
-        Some(seed) => name == format!("agent (seed {seed})"),
-        None => name == "agent",
-    };
-    let median_seed =
-        if walk_forward { json(&report_json)?.get("median_seed").and_then(|v| v.as_u64()) } else { None };
     match kind {
-        Kind::Equity | Kind::Drawdown => {
-            let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
-            let series: Vec<Series> = columns
-                .into_iter()
-                .filter(|(name, _)| name.parse().is_ok_and(folio::report::pictured))
-                .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
-                .collect();
-            if kind == Kind::Equity {
-                plot::equity(&out, "Wealth", &labels, &series, args.log_scale, size)?;
-            } else {
-                plot::drawdown(&out, "Drawdown", &labels, &series, size)?;
-            }
+        Kind::Equity => {
+            let (labels, series) = wealth(&folder, median_seed)?;
+            plot::equity(&out, "Wealth", &labels, &series, args.log_scale, size)?;
+        }
+        Kind::Drawdown => {
+            let (labels, series) = wealth(&folder, median_seed)?;
+            plot::drawdown(&out, "Drawdown", &labels, &series, size)?;
         }
         Kind::Weights => {
             let (labels, columns) = read_columns(&folder.join("weights.csv"))?;
@@ -116,65 +107,57 @@ pub fn run(args: PlotArgs) -> Result<()> {
                 (0..labels.len()).map(|i| columns.iter().map(|(_, c)| c[i]).collect()).collect();
             plot::weights(&out, "Agent weights", &labels, &names, &rows, 8, size)?;
         }
-        Kind::Training => {
-            // The log's first column, the update number, labels its rows.
-            let (labels, columns) = read_columns(&folder.join("train_log.csv"))?;
-            let column = |name: &str| -> Result<Vec<f64>> {
-                columns
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, c)| c.clone())
-                    .with_context(|| format!("train_log.csv has no column {name}"))
-            };
-            let updates: Vec<f64> = labels.iter().map(|l| l.parse().unwrap_or(f64::NAN)).collect();
-            let (reward, sharpe) = (column("mean_reward")?, column("validation_sharpe")?);
-            let (val_updates, val_sharpe): (Vec<f64>, Vec<f64>) =
-                updates.iter().zip(&sharpe).filter(|(_, s)| s.is_finite()).map(|(u, s)| (*u, *s)).unzip();
-            plot::training(&out, "Training", &updates, &reward, &val_updates, &val_sharpe, size)?;
-        }
+        Kind::Training => training(&folder.join("train_log.csv"), &out, size)?,
         Kind::WalkForward => {
-            if !walk_forward {
+            let Some(SavedReport::WalkForward { folds, .. }) = &saved else {
                 bail!("{} is not a walk-forward report", report_json.display());
-            }
-            let report = json(&report_json)?;
-            let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
-            let spans = report
-                .get("fold_spans")
-                .and_then(|v| v.as_array())
-                .context("report.json has no fold_spans")?;
-            let folds_json =
-                report.get("folds").and_then(|v| v.as_array()).context("report.json has no folds")?;
-            let mut folds = Vec::new();
-            for (span, fold) in spans.iter().zip(folds_json) {
-                let start = span.get(0).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
-                let end = span.get(1).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
-                let agent_sharpe = fold["seeds"]
-                    .as_array()
-                    .and_then(|seeds| seeds.iter().find(|s| s["seed"].as_u64() == median_seed))
-                    .and_then(|s| s["out_of_sample"]["sharpe"].as_f64())
-                    .unwrap_or(f64::NAN);
-                let equal_weight_sharpe = fold["baselines"]
-                    .as_array()
-                    .and_then(|b| b.iter().find(|p| p["policy"] == "equal weight"))
-                    .and_then(|p| p["metrics"]["sharpe"].as_f64())
-                    .unwrap_or(f64::NAN);
-                folds.push(FoldSpan { start, end, agent_sharpe, equal_weight_sharpe });
-            }
-            let series: Vec<Series> = columns
-                .into_iter()
-                .filter(|(name, _)| name.parse().is_ok_and(folio::report::pictured))
-                .map(|(name, values)| Series { emphasis: emphasized(&name, median_seed), name, values })
-                .collect();
-            plot::walk_forward(
-                &out,
-                "Walk-forward: stitched out-of-sample wealth",
-                &labels,
-                &series,
-                &folds,
-                size,
-            )?;
+            };
+            let (labels, series) = wealth(&folder, median_seed)?;
+            let title = "Walk-forward: stitched out-of-sample wealth";
+            plot::walk_forward(&out, title, &labels, &series, folds, size)?;
         }
     }
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// The pictured policies' wealth in `equity.csv`, with the headline agent emphasized: the median
+/// seed's in a walk-forward folder, else the one agent of an evaluation.
+fn wealth(folder: &Path, median_seed: Option<u64>) -> Result<(Vec<String>, Vec<Series>)> {
+    let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
+    let agent = PolicyId::Agent { seed: median_seed };
+    let series = columns
+        .into_iter()
+        .filter_map(|(name, values)| {
+            let id: PolicyId = name.parse().ok()?;
+            folio::report::pictured(id).then(|| Series { emphasis: id == agent, name, values })
+        })
+        .collect();
+    Ok((labels, series))
+}
+
+/// Training curves from a checkpoint's `train_log.csv`, whose first column, the update number,
+/// labels its rows; validation Sharpe ratios are blank where no validation ran.
+fn training(log: &Path, out: &Path, size: PlotSize) -> Result<()> {
+    let (labels, columns) = read_columns(log)?;
+    let column = |name: &str| -> Result<Vec<f64>> {
+        columns
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+            .with_context(|| format!("{} has no column {name}", log.display()))
+    };
+    let updates = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.parse::<f64>()
+                .with_context(|| format!("{}, line {}: update '{l}' is not a number", log.display(), i + 2))
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    let (reward, sharpe) = (column("mean_reward")?, column("validation_sharpe")?);
+    let (val_updates, val_sharpe): (Vec<f64>, Vec<f64>) =
+        updates.iter().zip(&sharpe).filter(|(_, s)| s.is_finite()).map(|(u, s)| (*u, *s)).unzip();
+    plot::training(out, "Training", &updates, &reward, &val_updates, &val_sharpe, size)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! always written atomically.
 
 pub mod plot;
+pub mod saved;
 pub mod tax;
 
 /// Baselines drawn beside the agent in pictures: the comparisons people make first. Every
@@ -41,6 +42,8 @@ pub enum ReportError {
     },
     #[error("cannot draw {}: {reason}", path.display())]
     Plot { path: std::path::PathBuf, reason: String },
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: std::path::PathBuf, reason: String },
 }
 
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {

@@ -1,0 +1,139 @@
+//! Grouped bar charts, and the bars (with their values printed beyond their ends) that the
+//! walk-forward chart draws too.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::axis::{XSpec, YSpec};
+use super::legend::{LegendEntry, Span, Swatch, draw_legend};
+use super::panel::{PanelSpec, panel, pixel, zero_line};
+use super::text::{Ink, draw_text, draw_title, text_width};
+use super::theme::{INK_SOFT, TABLEAU_10, Theme};
+use super::{Plot, PlotSize, ReportError, de, extent, failure, render};
+
+/// A grouped bar chart: one cluster per category, one bar per group in each cluster. `groups`
+/// are `(name, one value per category)`. See [`bars_with_axes`] to describe the axes.
+pub fn bars(
+    path: &Path,
+    title: &str,
+    categories: &[String],
+    groups: &[(String, Vec<f64>)],
+    size: PlotSize,
+) -> Result<(), ReportError> {
+    bars_with_axes(path, title, "", "", categories, groups, size)
+}
+
+/// [`bars`] with descriptions under the x axis (`x_desc`) and beside the y axis (`y_desc`); an
+/// empty description is left out.
+pub fn bars_with_axes(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    categories: &[String],
+    groups: &[(String, Vec<f64>)],
+    size: PlotSize,
+) -> Result<(), ReportError> {
+    let fail = failure(path);
+    check_groups(categories, groups).map_err(fail)?;
+    let (lo, hi) = extent(groups.iter().flat_map(|g| g.1.iter().copied()).filter(|v| v.is_finite()))
+        .ok_or_else(|| fail("nothing to plot: no value is finite".into()))?;
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    render(path, size, |root, theme| {
+        let body = draw_title(root, theme, title)?;
+        let bars = clusters(groups);
+        let colours: Vec<RGBColor> = (0..groups.len()).map(|g| TABLEAU_10[g % TABLEAU_10.len()]).collect();
+        let legend: Vec<LegendEntry> = groups
+            .iter()
+            .zip(&colours)
+            .map(|((name, _), c)| LegendEntry { label: name.clone(), swatch: Swatch::Fill(c.to_rgba()) })
+            .collect();
+        let label_px = theme.bar_label();
+        let occupied = bar_spans(&bars, label_px);
+        let spec = PanelSpec {
+            x_desc,
+            y_desc,
+            legend: &legend,
+            occupied: &occupied,
+            ..PanelSpec::new(XSpec::Categories(categories), YSpec::bars(lo, hi, label_px))
+        };
+        let (plan, plot) = panel(&body, theme, &spec)?;
+        if plan.y.lo < 0.0 {
+            zero_line(&plot, &plan)?;
+        }
+        for b in &bars {
+            draw_bar(&plot, theme, b, colours[b.group])?;
+        }
+        draw_legend(&plot, theme, &legend, plan.corner)
+    })
+}
+
+/// Something to draw, and one value per category in every group.
+fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<(), String> {
+    if categories.is_empty() {
+        return Err("nothing to plot: no categories".into());
+    }
+    if groups.is_empty() {
+        return Err("nothing to plot: no groups of bars".into());
+    }
+    for (name, values) in groups {
+        if values.len() != categories.len() {
+            return Err(format!(
+                "group \"{name}\" has {} values, but there are {} categories",
+                values.len(),
+                categories.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Category `c` spans `[c, c + 1)`: its bars share the middle 80%, one slot per group, each bar
+/// a little narrower than its slot.
+fn clusters(groups: &[(String, Vec<f64>)]) -> Vec<Bar> {
+    let n_groups = groups.len() as f64;
+    let mut out = Vec::new();
+    for (g, (_, values)) in groups.iter().enumerate() {
+        for (c, &value) in values.iter().enumerate() {
+            let width = 0.8 / n_groups;
+            let x0 = c as f64 + 0.1 + g as f64 * width;
+            out.push(Bar { x0: x0 + 0.04 * width, x1: x0 + 0.96 * width, value, group: g });
+        }
+    }
+    out
+}
+
+/// One bar, in data coordinates.
+pub(super) struct Bar {
+    pub(super) x0: f64,
+    pub(super) x1: f64,
+    pub(super) value: f64,
+    pub(super) group: usize,
+}
+
+/// What bars cover, with the value printed beyond each end (`label_px` high).
+pub(super) fn bar_spans(bars: &[Bar], label_px: f64) -> Vec<Span> {
+    bars.iter()
+        .filter(|b| b.value.is_finite())
+        .map(|b| Span { x0: b.x0, x1: b.x1, y0: b.value.min(0.0), y1: b.value.max(0.0), px: label_px })
+        .collect()
+}
+
+/// A bar from zero to its value, with the value printed beyond its end when it fits.
+pub(super) fn draw_bar(plot: &Plot<'_>, theme: &Theme, bar: &Bar, colour: RGBColor) -> Result<(), String> {
+    if !bar.value.is_finite() {
+        return Ok(());
+    }
+    plot.draw(&Rectangle::new([(bar.x0, 0.0), (bar.x1, bar.value)], colour.filled())).map_err(de)?;
+    let (left, end) = (pixel(plot, (bar.x0, bar.value)), pixel(plot, (bar.x1, bar.value)));
+    let text = format!("{:.2}", bar.value);
+    let ink = Ink::new(theme.note, INK_SOFT);
+    if text_width(theme, &text, ink) > (end.0 - left.0) as f64 + 2.0 {
+        return Ok(());
+    }
+    let (v_pos, dy) = if bar.value >= 0.0 { (VPos::Bottom, -3) } else { (VPos::Top, 3) };
+    let at = ((left.0 + end.0) / 2, end.1 + dy);
+    draw_text(&plot.strip_coord_spec(), theme, &text, at, ink, (HPos::Center, v_pos), true)
+}

@@ -1,0 +1,132 @@
+//! Wealth over time: the equity curves, and the drawdown (underwater) chart made from them.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::axis::{XSpec, YSpec, time_desc};
+use super::legend::draw_legend;
+use super::lines::{Lines, area_spans, check_series, line_spans};
+use super::panel::{PanelSpec, panel, zero_line};
+use super::text::draw_title;
+use super::{Plot, PlotSize, ReportError, Series, de, extent, failure, render};
+
+/// Wealth curves against time, the emphasized series (the agent) on top. With `log_scale`, equal
+/// ratios look equal: a curve that doubles twice climbs two equal steps.
+pub fn equity(
+    path: &Path,
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    log_scale: bool,
+    size: PlotSize,
+) -> Result<(), ReportError> {
+    let fail = failure(path);
+    check_series(labels, series).map_err(fail)?;
+    let keep = move |v: f64| v.is_finite() && (!log_scale || v > 0.0);
+    let (lo, hi) = extent(series.iter().flat_map(|s| s.values.iter().copied()).filter(|&v| keep(v)))
+        .ok_or_else(|| {
+            fail(if log_scale {
+                "nothing to plot: a log scale needs positive values, and no series has a finite positive value"
+                    .into()
+            } else {
+                "nothing to plot: no series has a finite value".into()
+            })
+        })?;
+    render(path, size, |root, theme| {
+        let body = draw_title(root, theme, title)?;
+        let lines = Lines::new(series, series.iter().map(|s| &s.values[..]), keep);
+        let legend = lines.legend(theme, |s| s.name.clone());
+        let occupied = lines.spans();
+        let spec = PanelSpec {
+            x_desc: time_desc(labels),
+            y_desc: if log_scale { "portfolio value (log scale)" } else { "portfolio value" },
+            legend: &legend,
+            occupied: &occupied,
+            ..PanelSpec::new(XSpec::Time(labels), YSpec { log: log_scale, ..YSpec::values(lo, hi) })
+        };
+        let (plan, plot) = panel(&body, theme, &spec)?;
+        lines.draw(&plot, theme)?;
+        draw_legend(&plot, theme, &legend, plan.corner)
+    })
+}
+
+/// Underwater chart: how far each wealth series stands below its running peak, in percent
+/// (see [`underwater`]). The emphasized series is filled.
+pub fn drawdown(
+    path: &Path,
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    size: PlotSize,
+) -> Result<(), ReportError> {
+    let fail = failure(path);
+    check_series(labels, series).map_err(fail)?;
+    let curves: Vec<Vec<f64>> = series.iter().map(|s| underwater(&s.values)).collect();
+    let (lo, _) = extent(curves.iter().flatten().copied().filter(|v| v.is_finite()))
+        .ok_or_else(|| fail("nothing to plot: no series has a finite positive value".into()))?;
+    render(path, size, |root, theme| {
+        let body = draw_title(root, theme, title)?;
+        let lines = Lines::new(series, curves.iter().map(|c| &c[..]), f64::is_finite);
+        let mut occupied = Vec::new();
+        for (s, r) in series.iter().zip(&lines.runs) {
+            occupied.extend(if s.emphasis { area_spans(r, 0.0) } else { line_spans(r) });
+        }
+        let legend = lines.legend(theme, |s| {
+            let worst = underwater(&s.values).into_iter().filter(|v| v.is_finite()).fold(0.0, f64::min);
+            format!("{}  (max {:.1}%)", s.name, worst)
+        });
+        // At least a percent of depth, so that a curve that never fell still gets an axis.
+        let y = YSpec {
+            percent: true,
+            pad: (0.06, 0.03),
+            grow: (true, false),
+            ..YSpec::values(lo.min(-1.0), 0.0)
+        };
+        let spec = PanelSpec {
+            x_desc: time_desc(labels),
+            y_desc: "drawdown from peak",
+            legend: &legend,
+            occupied: &occupied,
+            ..PanelSpec::new(XSpec::Time(labels), y)
+        };
+        let (plan, plot) = panel(&body, theme, &spec)?;
+        fill_emphasized(&plot, &lines)?;
+        zero_line(&plot, &plan)?;
+        lines.draw(&plot, theme)?;
+        draw_legend(&plot, theme, &legend, plan.corner)
+    })
+}
+
+/// The emphasized series' drawdowns filled up to zero, faintly in their colours.
+fn fill_emphasized(plot: &Plot<'_>, lines: &Lines<'_>) -> Result<(), String> {
+    for i in (0..lines.series.len()).filter(|&i| lines.series[i].emphasis) {
+        for run in &lines.runs[i] {
+            let mut outline = run.clone();
+            outline.push((run[run.len() - 1].0, 0.0));
+            outline.push((run[0].0, 0.0));
+            plot.draw(&Polygon::new(outline, lines.colours[i].mix(0.16).filled())).map_err(de)?;
+        }
+    }
+    Ok(())
+}
+
+/// Drawdown from the running peak in percent, `D_t = 100 (V_t / max_{s <= t} V_s - 1)`: zero at
+/// a new high, negative below it; `min_t D_t` is the maximum drawdown (Magdon-Ismail & Atiya,
+/// "Maximum drawdown", Risk 2004). Values that are not finite and positive are gaps (NaN) and
+/// set no peak.
+pub fn underwater(values: &[f64]) -> Vec<f64> {
+    let mut peak = f64::NAN;
+    values
+        .iter()
+        .map(|&v| {
+            if !(v.is_finite() && v > 0.0) {
+                return f64::NAN;
+            }
+            if !(peak >= v) {
+                peak = v;
+            }
+            100.0 * (v / peak - 1.0)
+        })
+        .collect()
+}

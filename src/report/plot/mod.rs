@@ -1,0 +1,160 @@
+//! folio's pictures: equity curves, drawdowns, portfolio weights, training curves, walk-forward
+//! folds and grouped bars, drawn with plotters' bitmap backend into PNG files.
+//!
+//! Every function takes plain data (time labels, named series, numbers), so reports, the CLI and
+//! the tests draw the same pictures without knowing about backtests or checkpoints. A picture is
+//! rendered into memory, encoded as PNG and written atomically: a failed plot never leaves half a
+//! file behind.
+//!
+//! Text uses DejaVu Sans compiled into the binary (`assets/fonts/`, Bitstream Vera licence) and
+//! registered with plotters' `ab_glyph` font table, so pictures draw the same on a bare machine
+//! with no system fonts and no fontconfig.
+//!
+//! Time axes plot against the row index `0..n` and take their tick labels from `labels`: trading
+//! days leave no weekend gaps, and undated data (period numbers) draws the same way. ISO dates
+//! (`2019-01-02`, optionally followed by a time) get ticks at month or year starts.
+//!
+//! The drawing layer: `font` (the embedded faces), `theme` (palette and sizes), `text`
+//! (measuring and drawing text), `axis` (what the axes show and their ticks), `legend` (size,
+//! corner, drawing), `lines` (series as lines) and `panel` (one panel's layout and frame). Each
+//! kind of chart has its own file built on them: `equity` (with the drawdown), `weights`,
+//! `training`, `walk_forward` and `bars`.
+
+mod axis;
+mod bars;
+mod equity;
+mod font;
+mod legend;
+mod lines;
+mod panel;
+mod text;
+mod theme;
+mod training;
+mod walk_forward;
+mod weights;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::coord::cartesian::Cartesian2d;
+use plotters::prelude::*;
+
+use super::ReportError;
+use crate::files::write_bytes_atomically;
+use axis::Axis;
+use theme::Theme;
+
+pub use bars::{bars, bars_with_axes};
+pub use equity::{drawdown, equity, underwater};
+pub use training::training;
+pub use walk_forward::walk_forward;
+pub use weights::weights;
+
+/// One named line on a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    /// One value per label. NaN and infinite values (and, on a log scale, values that are not
+    /// positive) leave gaps.
+    pub values: Vec<f64>,
+    /// The agent: drawn last, thicker and in a strong colour, and listed first in the legend.
+    pub emphasis: bool,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, values: Vec<f64>) -> Self {
+        Self { name: name.into(), values, emphasis: false }
+    }
+
+    pub fn emphasized(name: impl Into<String>, values: Vec<f64>) -> Self {
+        Self { name: name.into(), values, emphasis: true }
+    }
+}
+
+/// Picture size in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlotSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for PlotSize {
+    fn default() -> Self {
+        Self { width: 1200, height: 700 }
+    }
+}
+
+/// One walk-forward fold's test period and how the agent and the equal-weight portfolio did in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FoldSpan {
+    /// First row of the test period, an index into the labels.
+    pub start: usize,
+    /// Last row of the test period (inclusive).
+    pub end: usize,
+    pub agent_sharpe: f64,
+    pub equal_weight_sharpe: f64,
+}
+
+type Area<'b> = DrawingArea<BitMapBackend<'b>, Shift>;
+type Plot<'b> = DrawingArea<BitMapBackend<'b>, Cartesian2d<Axis, Axis>>;
+
+const MIN_SIZE: (u32, u32) = (240, 160);
+const MAX_SIDE: u32 = 16_384;
+
+/// Turns a reason into the error for drawing `path`.
+fn failure(path: &Path) -> impl Fn(String) -> ReportError + Copy + '_ {
+    move |reason| ReportError::Plot { path: path.to_path_buf(), reason }
+}
+
+/// Plotters' errors as text for [`ReportError::Plot`].
+fn de(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Draw into an in-memory RGB picture, encode it as PNG and write it atomically.
+fn render(
+    path: &Path,
+    size: PlotSize,
+    draw: impl FnOnce(&Area<'_>, &Theme) -> Result<(), String>,
+) -> Result<(), ReportError> {
+    let fail = failure(path);
+    let PlotSize { width, height } = size;
+    if width < MIN_SIZE.0 || height < MIN_SIZE.1 || width > MAX_SIDE || height > MAX_SIDE {
+        return Err(fail(format!(
+            "a {width}x{height} picture is outside the sizes plots support ({}x{} to {MAX_SIDE}x{MAX_SIDE})",
+            MIN_SIZE.0, MIN_SIZE.1
+        )));
+    }
+    let theme = Theme::new(size, font::fonts().map_err(fail)?);
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(de(e)))?;
+        draw(&root, &theme).map_err(fail)?;
+        root.present().map_err(|e| fail(de(e)))?;
+    }
+    let png = encode_png(&rgb, width, height).map_err(|e| fail(format!("cannot encode PNG: {e}")))?;
+    write_bytes_atomically(path, &png).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
+}
+
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+/// Smallest and largest value, or `None` when there is none.
+fn extent(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
