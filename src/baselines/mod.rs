@@ -41,7 +41,7 @@ pub fn baseline(
     id: BaselineId,
     market: &Arc<Market>,
     range: DecisionRange,
-) -> Result<Box<dyn Policy>, String> {
+) -> Result<Box<dyn Policy>, BaselineError> {
     Ok(match id {
         BaselineId::EqualWeight => Box::new(EqualWeight),
         BaselineId::BuyAndHold => Box::new(BuyAndHold::default()),
@@ -60,8 +60,18 @@ pub fn baseline(
 
 /// Every baseline of [`BaselineId::ALL`], with default parameters. Fails only when `range` does
 /// not fit `market` (the hindsight baselines read it).
-pub fn all(market: &Arc<Market>, range: DecisionRange) -> Result<Vec<Box<dyn Policy>>, String> {
+pub fn all(market: &Arc<Market>, range: DecisionRange) -> Result<Vec<Box<dyn Policy>>, BaselineError> {
     BaselineId::ALL.into_iter().map(|id| baseline(id, market, range)).collect()
+}
+
+/// Why a baseline could not be built; only the hindsight baselines, which read the evaluation
+/// range at construction, can fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaselineError {
+    #[error("decision range {first}..{last} does not fit a market of {rows} rows")]
+    RangeOutsideMarket { first: usize, last: usize, rows: usize },
+    #[error("BCRP needs to rebalance at least every period")]
+    NoRebalancing,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -276,14 +286,13 @@ impl Policy for BuyAndHold {
     }
 }
 
-fn check_range(market: &Market, range: DecisionRange) -> Result<(), String> {
+fn check_range(market: &Market, range: DecisionRange) -> Result<(), BaselineError> {
     if range.first >= range.last || range.last >= market.n_periods() {
-        return Err(format!(
-            "decision range {}..{} does not fit a market of {} rows",
-            range.first,
-            range.last,
-            market.n_periods()
-        ));
+        return Err(BaselineError::RangeOutsideMarket {
+            first: range.first,
+            last: range.last,
+            rows: market.n_periods(),
+        });
     }
     Ok(())
 }
@@ -297,7 +306,7 @@ pub struct BestAsset {
 }
 
 impl BestAsset {
-    pub fn new(market: &Market, range: DecisionRange) -> Result<Self, String> {
+    pub fn new(market: &Market, range: DecisionRange) -> Result<Self, BaselineError> {
         check_range(market, range)?;
         let prices = &market.panel.prices;
         let growth = |i: usize| prices[[range.last, i]] / prices[[range.first, i]];
@@ -334,16 +343,20 @@ pub struct Bcrp {
 
 impl Bcrp {
     /// Rebalancing every period.
-    pub fn new(market: &Market, range: DecisionRange) -> Result<Self, String> {
+    pub fn new(market: &Market, range: DecisionRange) -> Result<Self, BaselineError> {
         Self::rebalanced_every(market, range, 1)
     }
 
     /// Rebalancing every `every` periods, as an environment with `rebalance_every = every` does:
     /// each holding period's relatives are the product of its periods'.
-    pub fn rebalanced_every(market: &Market, range: DecisionRange, every: usize) -> Result<Self, String> {
+    pub fn rebalanced_every(
+        market: &Market,
+        range: DecisionRange,
+        every: usize,
+    ) -> Result<Self, BaselineError> {
         check_range(market, range)?;
         if every == 0 {
-            return Err("BCRP needs to rebalance at least every period".into());
+            return Err(BaselineError::NoRebalancing);
         }
         let n = market.n_assets();
         let holdings: Vec<Vec<f64>> = (range.first..range.last)

@@ -129,7 +129,7 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
     let agent_sharpe = agent.metrics(&metrics_config).sharpe;
     let mut best: Option<(PolicyId, f64)> = None;
     let mut equal_weight_sharpe = f64::NAN;
-    for mut policy in baselines::all(&market, range).map_err(TrainError::Setup)? {
+    for mut policy in baselines::all(&market, range).map_err(|e| TrainError::Setup(e.to_string()))? {
         // Only causal baselines count.
         if policy.id().uses_hindsight() {
             continue;

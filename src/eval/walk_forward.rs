@@ -348,7 +348,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Tr
     for fold in &folds {
         let range = DecisionRange { first: fold.test.0, last: fold.test.1 };
         let mut logs = Vec::new();
-        let policies = baselines::all(&full, range).map_err(TrainError::Setup)?;
+        let policies = baselines::all(&full, range).map_err(|e| TrainError::Setup(e.to_string()))?;
         for mut policy in all_under_rule(policies, rebalance, &full).map_err(TrainError::Setup)? {
             logs.push(backtest(policy.as_mut(), &full, range, settings)?);
         }
