@@ -36,13 +36,12 @@ use std::sync::Arc;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-pub use crate::backtest::EqualWeight;
 use crate::backtest::{BaselineId, MarketView, Policy};
 use crate::env::{DecisionRange, Market};
 pub use hindsight::{Bcrp, BestAsset, bcrp_weights};
 pub use markowitz::{MaxSharpe, MinVariance, ledoit_wolf};
 pub use olps::{Eg, Olmar, Ons, Pamr};
-pub use rules::{BuyAndHold, InverseVolatility, TrendFollowing};
+pub use rules::{BuyAndHold, EqualWeight, InverseVolatility, TrendFollowing};
 
 // ------------------------------------------------------------------------------------------------
 // Registry

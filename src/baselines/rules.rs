@@ -5,6 +5,22 @@ use serde::{Deserialize, Serialize};
 use super::{MIN_HISTORY, ReturnKind, sanitize, uniform, window_returns, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
 
+/// Equal weight over the assets, no cash, rebalanced at every decision: the uniform constant
+/// rebalanced portfolio (UCRP; constant rebalanced portfolios are Cover 1991's). No parameters.
+#[derive(Debug, Clone, Default)]
+pub struct EqualWeight;
+
+impl Policy for EqualWeight {
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::EqualWeight)
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        out[0] = 0.0;
+        out[1..].fill(1.0 / view.n_assets() as f64);
+    }
+}
+
 /// Uniform buy and hold (UBAH; Li and Hoi 2014, section 3.1): equal weights over the assets at
 /// the first decision, then the drifted weights are kept, so it never trades again. No
 /// parameters.

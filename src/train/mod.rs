@@ -28,7 +28,8 @@ use self::checkpoint::{CheckpointError, Meta, TrainingProgress, ValidationRecord
 use self::step::{Divergence, all_finite};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
-use crate::backtest::{EqualWeight, PolicyId, backtest};
+use crate::backtest::{PolicyId, backtest};
+use crate::baselines::EqualWeight;
 use crate::env::config::EnvConfig;
 use crate::env::{BatchEnv, DecisionRange, EnvSettings, Market};
 use crate::files::write_atomically;
