@@ -8,10 +8,11 @@
 //! - Markowitz portfolios (`markowitz.rs`): [`MinVariance`] and [`MaxSharpe`] on a rolling
 //!   [`ledoit_wolf`] covariance, long-only QPs solved by clarabel.
 //! - Online portfolio selection (`olps.rs`; OLPS, Li and Hoi 2014, "Online portfolio selection: a
-//!   survey"): [`Olmar`], [`Pamr`], [`Eg`], [`Ons`]. They allocate among the assets only (cash
-//!   weight 0), start from uniform weights at the first decision (`b_1 = 1/N`, as in their
-//!   papers) and update at every later decision from the assets' price relatives since the
-//!   previous one (the holding period's `x_t`; one period when rebalancing every period).
+//!   survey"): [`Olmar`], [`Pamr`], [`Eg`], [`Ons`], each an update rule that [`Online`] runs.
+//!   They allocate among the assets only (cash weight 0), start from uniform weights at the first
+//!   decision (`b_1 = 1/N`, as in their papers) and update at every later decision from the
+//!   assets' price relatives since the previous one (the holding period's `x_t`; one period when
+//!   rebalancing every period).
 //! - Hindsight benchmarks (`hindsight.rs`): [`BestAsset`] and [`Bcrp`] are *not causal*: their
 //!   constructors read the whole evaluation range. They bound what a fixed allocation could have
 //!   done, and their names say "(hindsight)". [`BaselineId::uses_hindsight`] tells them apart.
@@ -40,7 +41,7 @@ use crate::backtest::{BaselineId, MarketView, Policy};
 use crate::env::{DecisionRange, Market};
 pub use hindsight::{Bcrp, BestAsset, bcrp_weights};
 pub use markowitz::{MaxSharpe, MinVariance, ledoit_wolf};
-pub use olps::{Eg, Olmar, Ons, Pamr};
+pub use olps::{Eg, Olmar, Online, OnlineUpdate, Ons, Pamr};
 pub use rules::{BuyAndHold, EqualWeight, InverseVolatility, TrendFollowing};
 
 // ------------------------------------------------------------------------------------------------
@@ -63,10 +64,10 @@ pub fn baseline(
         BaselineId::MaxSharpe => Box::new(MaxSharpe::default()),
         BaselineId::InverseVolatility => Box::new(InverseVolatility::default()),
         BaselineId::TrendFollowing => Box::new(TrendFollowing::default()),
-        BaselineId::Olmar => Box::new(Olmar::default()),
-        BaselineId::Pamr => Box::new(Pamr::default()),
-        BaselineId::Eg => Box::new(Eg::default()),
-        BaselineId::Ons => Box::new(Ons::default()),
+        BaselineId::Olmar => Box::new(Online::new(Olmar::default())),
+        BaselineId::Pamr => Box::new(Online::new(Pamr::default())),
+        BaselineId::Eg => Box::new(Online::new(Eg::default())),
+        BaselineId::Ons => Box::new(Online::new(Ons::default())),
     })
 }
 

@@ -1,5 +1,10 @@
 //! Online portfolio selection (OLPS, Li and Hoi 2014, "Online portfolio selection: a survey"):
 //! strategies that move the weights after every holding period from its price relatives alone.
+//!
+//! What the four strategies share is written once, in [`Online`]: the uniform first decision,
+//! the price relatives since the previous decision, the bookkeeping between decisions and the
+//! valid, cash-free output. Each strategy is then only its parameters and its update rule, an
+//! [`OnlineUpdate`] that a reader can check against its paper.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -7,29 +12,68 @@ use super::markowitz::{nonnegative_qp, unit_scale};
 use super::{dot, project_simplex, uniform, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
 
-/// What an online strategy carries between decisions: where and what it last decided.
+/// One OLPS strategy's update: how the asset weights move after a holding period.
+pub trait OnlineUpdate {
+    /// The baseline the strategy is.
+    const ID: BaselineId;
+
+    /// Called at the first decision, which is uniform (`b_1 = 1/N`); a rule that keeps state of
+    /// its own starts it here.
+    fn start(&mut self, _n_assets: usize) {}
+
+    /// The next asset weights `b_{t+1}` from the previous decision's `b` (`b_t`) and the assets'
+    /// price relatives `x` since then (the holding period's `x_t`), deciding at `view.row`. The
+    /// result need not be exactly on the simplex: [`Online`] makes it valid.
+    fn update(&mut self, view: &MarketView<'_>, b: &[f64], x: &[f64]) -> Vec<f64>;
+}
+
+/// An OLPS strategy as a policy: uniform weights over the assets at the first decision, then the
+/// `rule`'s update at every later one, from the relatives of the whole holding period (one
+/// period when rebalancing every period). Cash weight 0.
 #[derive(Debug, Clone, Default)]
-struct OnlineState {
+pub struct Online<U> {
+    pub rule: U,
+    /// Row and asset weights of the previous decision, as written: the update starts from what
+    /// was held, after sanitizing, not from the rule's raw output.
     last: Option<(usize, Vec<f64>)>,
 }
 
-impl OnlineState {
-    /// The previous decision's asset weights `b_t` and the assets' price relatives `x_t` since
-    /// then (the holding period's), or `None` at the first decision.
-    fn previous(&self, view: &MarketView<'_>) -> Option<(Vec<f64>, Vec<f64>)> {
-        let (row, b) = self.last.as_ref()?;
-        let mut x = vec![1.0; b.len()];
-        for t in row + 1..=view.row {
-            x.iter_mut().zip(&view.relatives(t)[1..]).for_each(|(x, r)| *x *= r);
-        }
-        Some((b.clone(), x))
+impl<U> Online<U> {
+    pub fn new(rule: U) -> Self {
+        Self { rule, last: None }
+    }
+}
+
+impl<U: OnlineUpdate> Policy for Online<U> {
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(U::ID)
     }
 
-    /// Record and write the decision.
-    fn decide(&mut self, view: &MarketView<'_>, b: &[f64], out: &mut [f64]) {
-        write_assets(out, b);
+    fn reset(&mut self) {
+        self.last = None;
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        let b = match &self.last {
+            None => {
+                self.rule.start(view.n_assets());
+                uniform(view.n_assets())
+            }
+            Some((row, b)) => self.rule.update(view, b, &relatives_since(view, *row)),
+        };
+        write_assets(out, &b);
         self.last = Some((view.row, out[1..].to_vec()));
     }
+}
+
+/// The assets' price relatives from the close of `row` to the close of `view.row`: the product of
+/// the periods' relatives in between.
+fn relatives_since(view: &MarketView<'_>, row: usize) -> Vec<f64> {
+    let mut x = vec![1.0; view.n_assets()];
+    for t in row + 1..=view.row {
+        x.iter_mut().zip(&view.relatives(t)[1..]).for_each(|(x, r)| *x *= r);
+    }
+    x
 }
 
 /// `x - mean(x)` and its squared norm.
@@ -54,12 +98,11 @@ fn deviation(x: &[f64]) -> (Vec<f64>, f64) {
 pub struct Olmar {
     pub window: usize,
     pub epsilon: f64,
-    state: OnlineState,
 }
 
 impl Olmar {
     pub fn new(window: usize, epsilon: f64) -> Self {
-        Self { window: window.max(1), epsilon, state: OnlineState::default() }
+        Self { window: window.max(1), epsilon }
     }
 }
 
@@ -69,34 +112,20 @@ impl Default for Olmar {
     }
 }
 
-impl Policy for Olmar {
-    fn id(&self) -> PolicyId {
-        PolicyId::Baseline(BaselineId::Olmar)
-    }
+impl OnlineUpdate for Olmar {
+    const ID: BaselineId = BaselineId::Olmar;
 
-    fn reset(&mut self) {
-        self.state = OnlineState::default();
-    }
-
-    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        let b = match self.state.previous(view) {
-            None => uniform(view.n_assets()),
-            Some((b, _)) => {
-                let prices = view.prices();
-                let first = (view.row + 1).saturating_sub(self.window);
-                let rows = (view.row + 1 - first) as f64;
-                let predicted: Vec<f64> = (0..view.n_assets())
-                    .map(|i| {
-                        (first..=view.row).map(|t| prices[[t, i]]).sum::<f64>() / rows / prices[[view.row, i]]
-                    })
-                    .collect();
-                let (dev, norm2) = deviation(&predicted);
-                let lambda =
-                    if norm2 > 0.0 { ((self.epsilon - dot(&b, &predicted)) / norm2).max(0.0) } else { 0.0 };
-                project_simplex(&b.iter().zip(&dev).map(|(b, d)| b + lambda * d).collect::<Vec<_>>())
-            }
-        };
-        self.state.decide(view, &b, out);
+    // The prediction reads prices, not the holding period's relatives.
+    fn update(&mut self, view: &MarketView<'_>, b: &[f64], _x: &[f64]) -> Vec<f64> {
+        let prices = view.prices();
+        let first = (view.row + 1).saturating_sub(self.window);
+        let rows = (view.row + 1 - first) as f64;
+        let predicted: Vec<f64> = (0..view.n_assets())
+            .map(|i| (first..=view.row).map(|t| prices[[t, i]]).sum::<f64>() / rows / prices[[view.row, i]])
+            .collect();
+        let (dev, norm2) = deviation(&predicted);
+        let lambda = if norm2 > 0.0 { ((self.epsilon - dot(b, &predicted)) / norm2).max(0.0) } else { 0.0 };
+        project_simplex(&b.iter().zip(&dev).map(|(b, d)| b + lambda * d).collect::<Vec<_>>())
     }
 }
 
@@ -111,12 +140,11 @@ impl Policy for Olmar {
 #[derive(Debug, Clone)]
 pub struct Pamr {
     pub epsilon: f64,
-    state: OnlineState,
 }
 
 impl Pamr {
     pub fn new(epsilon: f64) -> Self {
-        Self { epsilon, state: OnlineState::default() }
+        Self { epsilon }
     }
 }
 
@@ -126,26 +154,14 @@ impl Default for Pamr {
     }
 }
 
-impl Policy for Pamr {
-    fn id(&self) -> PolicyId {
-        PolicyId::Baseline(BaselineId::Pamr)
-    }
+impl OnlineUpdate for Pamr {
+    const ID: BaselineId = BaselineId::Pamr;
 
-    fn reset(&mut self) {
-        self.state = OnlineState::default();
-    }
-
-    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        let b = match self.state.previous(view) {
-            None => uniform(view.n_assets()),
-            Some((b, x)) => {
-                let (dev, norm2) = deviation(&x);
-                let loss = (dot(&b, &x) - self.epsilon).max(0.0);
-                let tau = if norm2 > 0.0 { loss / norm2 } else { 0.0 };
-                project_simplex(&b.iter().zip(&dev).map(|(b, d)| b - tau * d).collect::<Vec<_>>())
-            }
-        };
-        self.state.decide(view, &b, out);
+    fn update(&mut self, _view: &MarketView<'_>, b: &[f64], x: &[f64]) -> Vec<f64> {
+        let (dev, norm2) = deviation(x);
+        let loss = (dot(b, x) - self.epsilon).max(0.0);
+        let tau = if norm2 > 0.0 { loss / norm2 } else { 0.0 };
+        project_simplex(&b.iter().zip(&dev).map(|(b, d)| b - tau * d).collect::<Vec<_>>())
     }
 }
 
@@ -157,12 +173,11 @@ impl Policy for Pamr {
 #[derive(Debug, Clone)]
 pub struct Eg {
     pub eta: f64,
-    state: OnlineState,
 }
 
 impl Eg {
     pub fn new(eta: f64) -> Self {
-        Self { eta, state: OnlineState::default() }
+        Self { eta }
     }
 }
 
@@ -172,28 +187,16 @@ impl Default for Eg {
     }
 }
 
-impl Policy for Eg {
-    fn id(&self) -> PolicyId {
-        PolicyId::Baseline(BaselineId::Eg)
-    }
+impl OnlineUpdate for Eg {
+    const ID: BaselineId = BaselineId::Eg;
 
-    fn reset(&mut self) {
-        self.state = OnlineState::default();
-    }
-
-    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        let b = match self.state.previous(view) {
-            None => uniform(view.n_assets()),
-            Some((b, x)) => {
-                let growth = dot(&b, &x);
-                // Exponents shifted by their maximum: the same weights after normalizing, no
-                // overflow for large eta.
-                let exponents: Vec<f64> = x.iter().map(|x| self.eta * x / growth).collect();
-                let top = exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                b.iter().zip(&exponents).map(|(b, e)| b * (e - top).exp()).collect()
-            }
-        };
-        self.state.decide(view, &b, out);
+    fn update(&mut self, _view: &MarketView<'_>, b: &[f64], x: &[f64]) -> Vec<f64> {
+        let growth = dot(b, x);
+        // Exponents shifted by their maximum: the same weights after normalizing, no overflow for
+        // large eta.
+        let exponents: Vec<f64> = x.iter().map(|x| self.eta * x / growth).collect();
+        let top = exponents.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        b.iter().zip(&exponents).map(|(b, e)| b * (e - top).exp()).collect()
     }
 }
 
@@ -211,7 +214,6 @@ pub struct Ons {
     pub delta: f64,
     pub beta: f64,
     pub eta: f64,
-    state: OnlineState,
     /// `A_t` and `c_t`, sized at the first decision.
     a: DMatrix<f64>,
     c: DVector<f64>,
@@ -219,14 +221,7 @@ pub struct Ons {
 
 impl Ons {
     pub fn new(delta: f64, beta: f64, eta: f64) -> Self {
-        Self {
-            delta,
-            beta,
-            eta,
-            state: OnlineState::default(),
-            a: DMatrix::zeros(0, 0),
-            c: DVector::zeros(0),
-        }
+        Self { delta, beta, eta, a: DMatrix::zeros(0, 0), c: DVector::zeros(0) }
     }
 }
 
@@ -236,46 +231,34 @@ impl Default for Ons {
     }
 }
 
-impl Policy for Ons {
-    fn id(&self) -> PolicyId {
-        PolicyId::Baseline(BaselineId::Ons)
+impl OnlineUpdate for Ons {
+    const ID: BaselineId = BaselineId::Ons;
+
+    fn start(&mut self, n_assets: usize) {
+        self.a = DMatrix::identity(n_assets, n_assets);
+        self.c = DVector::zeros(n_assets);
     }
 
-    fn reset(&mut self) {
-        self.state = OnlineState::default();
-    }
-
-    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        let n = view.n_assets();
-        let b = match self.state.previous(view) {
-            None => {
-                self.a = DMatrix::identity(n, n);
-                self.c = DVector::zeros(n);
-                uniform(n)
-            }
-            Some((p, x)) => {
-                let growth = dot(&p, &x);
-                let grad = DVector::from_iterator(n, x.iter().map(|x| x / growth));
-                self.a += &grad * grad.transpose();
-                self.c += &grad * (1.0 + 1.0 / self.beta);
-                // A is the identity plus outer products: positive definite.
-                let target = match self.a.clone().cholesky() {
-                    Some(cholesky) => cholesky.solve(&self.c) * self.delta,
-                    None => DVector::from_column_slice(&p),
-                };
-                // The projection is unchanged by scaling A: bring its entries near one for the solver.
-                let metric = unit_scale(&self.a);
-                let q: Vec<f64> = (-(&metric * &target)).iter().copied().collect();
-                match nonnegative_qp(&metric, &q, &vec![1.0; n]) {
-                    Some(projected) => projected
-                        .iter()
-                        .map(|z| (1.0 - self.eta) * z.max(0.0) + self.eta / n as f64)
-                        .collect(),
-                    None => p,
-                }
-            }
+    fn update(&mut self, _view: &MarketView<'_>, p: &[f64], x: &[f64]) -> Vec<f64> {
+        let n = p.len();
+        let growth = dot(p, x);
+        let grad = DVector::from_iterator(n, x.iter().map(|x| x / growth));
+        self.a += &grad * grad.transpose();
+        self.c += &grad * (1.0 + 1.0 / self.beta);
+        // A is the identity plus outer products: positive definite.
+        let target = match self.a.clone().cholesky() {
+            Some(cholesky) => cholesky.solve(&self.c) * self.delta,
+            None => DVector::from_column_slice(p),
         };
-        self.state.decide(view, &b, out);
+        // The projection is unchanged by scaling A: bring its entries near one for the solver.
+        let metric = unit_scale(&self.a);
+        let q: Vec<f64> = (-(&metric * &target)).iter().copied().collect();
+        match nonnegative_qp(&metric, &q, &vec![1.0; n]) {
+            Some(projected) => {
+                projected.iter().map(|z| (1.0 - self.eta) * z.max(0.0) + self.eta / n as f64).collect()
+            }
+            None => p.to_vec(),
+        }
     }
 }
 
@@ -314,13 +297,17 @@ mod tests {
         // squared norm 42/144 = 7/24. epsilon 1.5: lambda = (3/2 - 13/12) / (7/24) = 10/7, and
         // b + lambda (x~ - mean) = (28 + 50, 28 - 10, 28 - 40) / 84 = (78, 18, -12) / 84, which
         // projects to (6/7, 1/7, 0) (see the projection test).
-        assert_close(&first_update(&mut Olmar::new(2, 1.5), &market), &[6.0 / 7.0, 1.0 / 7.0, 0.0], 1e-12);
+        assert_close(
+            &first_update(&mut Online::new(Olmar::new(2, 1.5)), &market),
+            &[6.0 / 7.0, 1.0 / 7.0, 0.0],
+            1e-12,
+        );
         // epsilon 1.2: lambda = (1.2 - 13/12) / (7/24) = 0.4, b + 0.4 (x~ - mean) = (1/2, 3/10,
         // 1/5), already on the simplex.
-        assert_close(&first_update(&mut Olmar::new(2, 1.2), &market), &[0.5, 0.3, 0.2], 1e-12);
+        assert_close(&first_update(&mut Online::new(Olmar::new(2, 1.2)), &market), &[0.5, 0.3, 0.2], 1e-12);
         // The default epsilon 10 asks for far more than any mix can promise: all on the asset
         // with the highest predicted relative.
-        let mut default = Olmar { window: 2, ..Olmar::default() };
+        let mut default = Online::new(Olmar { window: 2, ..Olmar::default() });
         assert_close(&first_update(&mut default, &market), &[1.0, 0.0, 0.0], 1e-12);
     }
 
@@ -332,9 +319,13 @@ mod tests {
         // tau = (2/3) / (7/6) = 4/7 and b - tau (x - mean) = (15, 9, -3) / 21. Projection: with
         // two assets theta = (24/21 - 1) / 2 = 1.5/21 and 9/21 - 1.5/21 > 0, with three
         // theta = 0 and -3/21 < 0; so w = (13.5, 7.5, 0) / 21 = (9/14, 5/14, 0).
-        assert_close(&first_update(&mut Pamr::default(), &market), &[9.0 / 14.0, 5.0 / 14.0, 0.0], 1e-12);
+        assert_close(
+            &first_update(&mut Online::new(Pamr::default()), &market),
+            &[9.0 / 14.0, 5.0 / 14.0, 0.0],
+            1e-12,
+        );
         // epsilon 2 exceeds b . x: no loss, no move.
-        assert_close(&first_update(&mut Pamr::new(2.0), &market), &uniform(3), 1e-15);
+        assert_close(&first_update(&mut Online::new(Pamr::new(2.0)), &market), &uniform(3), 1e-15);
     }
 
     #[test]
@@ -345,7 +336,7 @@ mod tests {
         let raw = [(3.0f64 / 140.0).exp(), (3.0f64 / 70.0).exp(), (6.0f64 / 70.0).exp()];
         let total: f64 = raw.iter().sum();
         let expected: Vec<f64> = raw.iter().map(|r| r / total).collect();
-        assert_close(&first_update(&mut Eg::default(), &market), &expected, 1e-14);
+        assert_close(&first_update(&mut Online::new(Eg::default()), &market), &expected, 1e-14);
         // Numerically: (0.32383, 0.33084, 0.34533).
         assert_close(&expected, &[0.32383, 0.33084, 0.34533], 1e-5);
     }
@@ -361,9 +352,13 @@ mod tests {
         // 1 - 1'y = 49/58: z = (3/58 + 17 * 49 / 1276, 6/58 + 5 * 49 / 1276)
         // = (66 + 833, 132 + 245) / 1276 = (899, 377) / 1276 = (31/44, 13/44).
         let market = hand_market(&[&[1.0, 1.0], &[1.0, 1.0], &[1.0, 2.0]]);
-        assert_close(&first_update(&mut Ons::default(), &market), &[31.0 / 44.0, 13.0 / 44.0], 1e-7);
+        assert_close(
+            &first_update(&mut Online::new(Ons::default()), &market),
+            &[31.0 / 44.0, 13.0 / 44.0],
+            1e-7,
+        );
         // eta mixes in the uniform portfolio.
-        let mixed = first_update(&mut Ons::new(0.125, 1.0, 0.5), &market);
+        let mixed = first_update(&mut Online::new(Ons::new(0.125, 1.0, 0.5)), &market);
         assert_close(&mixed, &[0.5 * 31.0 / 44.0 + 0.25, 0.5 * 13.0 / 44.0 + 0.25], 1e-7);
     }
 
@@ -372,7 +367,7 @@ mod tests {
         // Decisions at rows 1 and 3 (rebalancing every two periods): EG must see x = p_3 / p_1 =
         // (0.5, 1, 2), not only the last period's (1, 1, 2).
         let market = hand_market(&[&[1.0, 1.0, 1.0], &[2.0, 1.0, 1.0], &[1.0, 1.0, 1.0], &[1.0, 1.0, 2.0]]);
-        let mut eg = Eg::default();
+        let mut eg = Online::new(Eg::default());
         let first = decide_at(&mut eg, &market, 1, &[1.0, 0.0, 0.0, 0.0]);
         let second = decide_at(&mut eg, &market, 3, &first);
         let raw = [(3.0f64 / 140.0).exp(), (3.0f64 / 70.0).exp(), (6.0f64 / 70.0).exp()];
