@@ -281,6 +281,24 @@ fn the_library_does_not_depend_on_the_command_line() {
     assert!(offenders.is_empty(), "library modules that use command-line crates:\n{}", offenders.join("\n"));
 }
 
+/// nalgebra is in the build because statrs pulls it in, and folio uses it only inside the
+/// baselines (for solves ndarray lacks without LAPACK): elsewhere a second matrix type would mean
+/// conversions at every boundary between modules.
+#[test]
+fn nalgebra_stays_in_the_baselines() {
+    let offenders: Vec<String> = modules()
+        .iter()
+        .filter(|m| !m.path.starts_with("baselines"))
+        .filter(|m| !paths_after(&m.source, "nalgebra::", &[]).is_empty())
+        .map(|m| m.file.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "modules outside src/baselines/ that use nalgebra:\n{}",
+        offenders.join("\n")
+    );
+}
+
 /// Tarjan's algorithm: the strongly connected components of `graph`.
 fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     struct State<'g> {

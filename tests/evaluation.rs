@@ -198,7 +198,10 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     for ((span, fold), &(start, end)) in folds.iter().zip(&serial.folds).zip(&serial.fold_spans) {
         assert_eq!((span.start, span.end), (start, end));
         assert!(same(span.agent_sharpe, fold.seed(median_seed).unwrap().out_of_sample.sharpe));
-        assert!(same(span.equal_weight_sharpe, fold.baseline_sharpe(folio::backtest::PolicyId::EQUAL_WEIGHT)));
+        assert!(same(
+            span.equal_weight_sharpe,
+            fold.baseline_sharpe(folio::backtest::PolicyId::EQUAL_WEIGHT)
+        ));
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use folio::backtest::rebalance::{RebalanceRule, agent_decisions, backtest_rebalanced, compare_rules};
-use folio::backtest::{BacktestLog, BaselineId, EqualWeight, MarketView, Policy, PolicyId, backtest};
-use folio::baselines;
+use folio::backtest::{BacktestLog, BaselineId, MarketView, Policy, PolicyId, backtest};
+use folio::baselines::{self, EqualWeight};
 use folio::data::synth::{SynthConfig, generate};
 use folio::data::{PricePanel, TimeIndex, write_prices};
 use folio::env::config::{EpisodeConfig, Span};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use ndarray::{Array2, array};
 
-use folio::backtest::{EqualWeight, MarketView, Policy, PolicyId};
+use folio::backtest::{MarketView, Policy, PolicyId};
+use folio::baselines::EqualWeight;
 use folio::data::{PricePanel, TimeIndex};
 use folio::env::config::{EpisodeConfig, Span};
 use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};

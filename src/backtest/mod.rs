@@ -179,19 +179,3 @@ pub fn backtest(
     }
     Ok(log)
 }
-
-/// Equal weight over the assets, no cash, rebalanced at every decision: the uniform constant
-/// rebalanced portfolio.
-#[derive(Debug, Clone, Default)]
-pub struct EqualWeight;
-
-impl Policy for EqualWeight {
-    fn id(&self) -> PolicyId {
-        PolicyId::EQUAL_WEIGHT
-    }
-
-    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        out[0] = 0.0;
-        out[1..].fill(1.0 / view.n_assets() as f64);
-    }
-}

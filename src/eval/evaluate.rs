@@ -154,7 +154,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let mut policies: Vec<Box<dyn Policy>> =
         vec![Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device))];
-    policies.extend(baselines::all(&market, range).map_err(TrainError::Setup)?);
+    policies.extend(baselines::all(&market, range).map_err(|e| TrainError::Setup(e.to_string()))?);
     Ok(Setup {
         meta,
         market,
@@ -396,7 +396,7 @@ fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainEr
         .iter()
         .map(|&id| baselines::baseline(id, &market, range))
         .collect::<Result<_, _>>()
-        .map_err(TrainError::Setup)?;
+        .map_err(|e| TrainError::Setup(e.to_string()))?;
     Ok(BaselineSetup { market, range, policies })
 }
 

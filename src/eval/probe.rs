@@ -30,8 +30,8 @@ use rand::seq::SliceRandom;
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::collapse::{self, CollapseWarning};
-use crate::backtest::{BacktestLog, EqualWeight, Policy, PolicyId, backtest};
-use crate::baselines;
+use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
+use crate::baselines::{self, EqualWeight};
 use crate::data::write_prices;
 use crate::env::config::{EnvConfig, Span};
 use crate::env::{DecisionRange, EnvSettings, Market};
@@ -129,7 +129,7 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
     let agent_sharpe = agent.metrics(&metrics_config).sharpe;
     let mut best: Option<(PolicyId, f64)> = None;
     let mut equal_weight_sharpe = f64::NAN;
-    for mut policy in baselines::all(&market, range).map_err(TrainError::Setup)? {
+    for mut policy in baselines::all(&market, range).map_err(|e| TrainError::Setup(e.to_string()))? {
         // Only causal baselines count.
         if policy.id().uses_hindsight() {
             continue;

@@ -689,7 +689,9 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
     let held_out_range = market.decision_range(&held_out, 0)?;
     let mut policies = agents;
     for id in BaselineId::ALL.into_iter().filter(|id| !id.uses_hindsight()) {
-        policies.push(baselines::baseline(id, &market, held_out_range).map_err(TrainError::Setup)?);
+        policies.push(
+            baselines::baseline(id, &market, held_out_range).map_err(|e| TrainError::Setup(e.to_string()))?,
+        );
     }
     let setup = StressSetup {
         market,

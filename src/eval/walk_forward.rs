@@ -435,7 +435,7 @@ fn test_baselines(plan: &Plan) -> Result<Vec<Vec<BacktestLog>>, TrainError> {
     let mut all = Vec::new();
     for fold in &plan.folds {
         let range = range(fold.test);
-        let policies = baselines::all(&plan.market, range).map_err(TrainError::Setup)?;
+        let policies = baselines::all(&plan.market, range).map_err(|e| TrainError::Setup(e.to_string()))?;
         let mut logs = Vec::new();
         for mut policy in all_under_rule(policies, plan.rebalance, &plan.market).map_err(TrainError::Setup)? {
             logs.push(backtest(policy.as_mut(), &plan.market, range, plan.settings)?);

@@ -1,0 +1,206 @@
+//! Portfolio rules: allocations fixed by a formula, with no optimizer behind them.
+
+use serde::{Deserialize, Serialize};
+
+use super::{MIN_HISTORY, ReturnKind, sanitize, uniform, window_returns, write_assets};
+use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
+
+/// Equal weight over the assets, no cash, rebalanced at every decision: the uniform constant
+/// rebalanced portfolio (UCRP; constant rebalanced portfolios are Cover 1991's). No parameters.
+#[derive(Debug, Clone, Default)]
+pub struct EqualWeight;
+
+impl Policy for EqualWeight {
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::EqualWeight)
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        out[0] = 0.0;
+        out[1..].fill(1.0 / view.n_assets() as f64);
+    }
+}
+
+/// Uniform buy and hold (UBAH; Li and Hoi 2014, section 3.1): equal weights over the assets at
+/// the first decision, then the drifted weights are kept, so it never trades again. No
+/// parameters.
+#[derive(Debug, Clone, Default)]
+pub struct BuyAndHold {
+    invested: bool,
+}
+
+impl Policy for BuyAndHold {
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::BuyAndHold)
+    }
+
+    fn reset(&mut self) {
+        self.invested = false;
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        if self.invested {
+            // Copied, not renormalized: the environment's own drifted weights are valid, and
+            // dividing them by a sum one ulp away from 1 would trade rounding errors.
+            out.copy_from_slice(view.weights);
+        } else {
+            write_assets(out, &uniform(view.n_assets()));
+            self.invested = true;
+        }
+    }
+}
+
+/// Naive risk parity: `w_i = (1 / sigma_i) / sum_j (1 / sigma_j)`, with `sigma_i` the sample
+/// standard deviation (n - 1) of asset `i`'s simple returns over the last `window` periods. It is
+/// the equal-risk-contribution portfolio when all correlations are equal (Maillard, Roncalli and
+/// Teiletche 2010, "The properties of equally weighted risk contribution portfolios", J.
+/// Portfolio Management 36(4)). With fewer periods of history it uses all there is, and below
+/// [`MIN_HISTORY`] it holds equal weights.
+///
+/// Defaults: `window` 60 periods.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InverseVolatility {
+    /// Periods of returns in the rolling volatility.
+    pub window: usize,
+}
+
+impl Default for InverseVolatility {
+    fn default() -> Self {
+        Self { window: 60 }
+    }
+}
+
+impl Policy for InverseVolatility {
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::InverseVolatility)
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        let Some(returns) = window_returns(view, self.window, ReturnKind::Simple) else {
+            return write_assets(out, &uniform(view.n_assets()));
+        };
+        let n = returns.nrows() as f64;
+        let weights: Vec<f64> = returns
+            .column_iter()
+            .map(|r| {
+                let mean = r.mean();
+                let sigma = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+                // A constant price would be an infinite weight: cap it, so such an asset simply
+                // takes (nearly) everything, which is the limit of the rule.
+                1.0 / sigma.max(1e-12)
+            })
+            .collect();
+        write_assets(out, &weights);
+    }
+}
+
+/// Time-series momentum, long-only (Moskowitz, Ooi and Pedersen 2012, "Time series momentum",
+/// J. Financial Economics 104(2)): each asset whose return from row `t - lookback` to row
+/// `t - skip` is positive gets weight `1 / N`; the weight of the others goes to cash. (The paper
+/// goes short the losers; a long-only portfolio goes flat.) With fewer rows of history it uses
+/// all there is, and below [`MIN_HISTORY`] periods it holds equal weights.
+///
+/// Defaults: `lookback` 252 periods (the paper's 12 months), `skip` 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrendFollowing {
+    /// Periods over which the trend is measured.
+    pub lookback: usize,
+    /// Most recent periods left out of the signal (0 = none).
+    pub skip: usize,
+}
+
+impl Default for TrendFollowing {
+    fn default() -> Self {
+        Self { lookback: 252, skip: 0 }
+    }
+}
+
+impl Policy for TrendFollowing {
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::TrendFollowing)
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        let n = view.n_assets();
+        let start = view.row.saturating_sub(self.lookback);
+        let end = view.row.saturating_sub(self.skip);
+        if end < start + MIN_HISTORY {
+            return write_assets(out, &uniform(n));
+        }
+        let prices = view.prices();
+        out[0] = 1.0;
+        for i in 0..n {
+            let rising = prices[[end, i]] > prices[[start, i]];
+            out[1 + i] = if rising { 1.0 / n as f64 } else { 0.0 };
+            out[0] -= out[1 + i];
+        }
+        sanitize(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backtest::backtest;
+    use crate::baselines::testing::*;
+    use crate::env::CostConfig;
+    use ndarray::Array2;
+
+    #[test]
+    fn inverse_volatility_weights_are_proportional_to_one_over_sigma() {
+        let market = synth_market(4, 200, 9);
+        let row = 150;
+        let returns = returns_from_prices(&market, row, 60);
+        let inverse: Vec<f64> = (0..4)
+            .map(|i| {
+                let r: Vec<f64> = returns.column(i).iter().copied().collect();
+                let mean = r.iter().sum::<f64>() / 60.0;
+                let variance = r.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 59.0;
+                1.0 / variance.sqrt()
+            })
+            .collect();
+        let total: f64 = inverse.iter().sum();
+        let out = decide_at(&mut InverseVolatility::default(), &market, row, &[1.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(out[0], 0.0);
+        assert_close(&out[1..], &inverse.iter().map(|v| v / total).collect::<Vec<_>>(), 1e-12);
+    }
+
+    #[test]
+    fn trend_following_goes_to_cash_when_every_trend_is_down() {
+        // Three assets over 300 rows, wiggling around a decline of 0.1% a period.
+        let mut prices = Array2::zeros((300, 3));
+        for t in 0..300 {
+            for i in 0..3 {
+                prices[[t, i]] = 100.0 * 0.999f64.powi(t as i32) * (1.0 + 0.01 * (t as f64 + i as f64).sin());
+            }
+        }
+        let held = [0.0, 0.2, 0.3, 0.5];
+        let market = market_from_prices(prices.clone());
+        assert_eq!(decide_at(&mut TrendFollowing::default(), &market, 299, &held), [1.0, 0.0, 0.0, 0.0]);
+        // Turn the second asset's trend up: it gets 1/3, the rest stays in cash.
+        for t in 0..300 {
+            prices[[t, 1]] = 100.0 * 1.001f64.powi(t as i32);
+        }
+        let market = market_from_prices(prices);
+        assert_close(
+            &decide_at(&mut TrendFollowing::default(), &market, 299, &held),
+            &[2.0 / 3.0, 0.0, 1.0 / 3.0, 0.0],
+            1e-15,
+        );
+    }
+
+    #[test]
+    fn buy_and_hold_never_trades_after_the_first_step() {
+        let market = synth_market(4, 300, 6);
+        let log =
+            backtest(&mut BuyAndHold::default(), &market, whole(&market), settings(CostConfig::default(), 1))
+                .unwrap();
+        assert_close(&log.weights[0], &[0.0, 0.25, 0.25, 0.25, 0.25], 0.0);
+        assert!(log.turnovers[0] > 0.99);
+        assert!(log.turnovers.len() > 200);
+        assert!(log.turnovers[1..].iter().all(|&t| t == 0.0), "{:?}", &log.turnovers[1..10]);
+        assert!(log.costs[1..].iter().all(|&c| c == 0.0));
+    }
+}
