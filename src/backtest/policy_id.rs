@@ -125,18 +125,19 @@ impl std::str::FromStr for BaselineId {
     }
 }
 
+/// Names honour width and alignment (`{:<24}`), as strings do, so tables line up.
 impl std::fmt::Display for BaselineId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
 impl std::fmt::Display for PolicyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PolicyId::Agent { seed: None } => f.write_str("agent"),
-            PolicyId::Agent { seed: Some(seed) } => write!(f, "agent (seed {seed})"),
-            PolicyId::Baseline(baseline) => f.write_str(baseline.name()),
+            PolicyId::Agent { seed: None } => f.pad("agent"),
+            PolicyId::Agent { seed: Some(seed) } => f.pad(&format!("agent (seed {seed})")),
+            PolicyId::Baseline(baseline) => f.pad(baseline.name()),
         }
     }
 }
@@ -196,6 +197,7 @@ mod tests {
         }
         assert!("agent (seed x)".parse::<PolicyId>().is_err());
         assert_eq!(serde_json::to_string(&PolicyId::EQUAL_WEIGHT).unwrap(), "\"equal weight\"");
+        assert_eq!(format!("[{:<16}]", PolicyId::Agent { seed: Some(2) }), "[agent (seed 2)  ]");
     }
 
     #[test]

@@ -91,6 +91,13 @@ pub struct EvalReport {
     pub agent_warnings: Vec<CollapseWarning>,
 }
 
+impl EvalReport {
+    /// The agent's metrics among the results.
+    pub fn agent(&self) -> &Metrics {
+        &self.results.iter().find(|r| r.policy.is_agent()).expect("an evaluation backtests its agent").metrics
+    }
+}
+
 pub struct Evaluation {
     pub report: EvalReport,
     pub meta: Meta,
@@ -99,6 +106,13 @@ pub struct Evaluation {
     /// Labels of the decisions.
     pub decision_labels: Vec<String>,
     pub logs: Vec<BacktestLog>,
+}
+
+impl Evaluation {
+    /// The agent's backtest among the logs.
+    pub fn agent_log(&self) -> &BacktestLog {
+        self.logs.iter().find(|l| l.policy.is_agent()).expect("an evaluation backtests its agent")
+    }
 }
 
 /// Everything an evaluation of a checkpoint runs on: the agent's market over the requested
@@ -186,7 +200,10 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         metrics_config,
         mut policies,
     } = prepare(&request)?;
-    let own_decisions = agent_decisions(policies[0].as_mut(), request.rebalance, &market, range, settings)?;
+    let agent =
+        policies.iter().position(|p| p.id().is_agent()).expect("prepare puts the agent among the policies");
+    let own_decisions =
+        agent_decisions(policies[agent].as_mut(), request.rebalance, &market, range, settings)?;
     let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
     let mut logs = Vec::with_capacity(policies.len());
     for policy in policies.iter_mut() {
@@ -199,7 +216,8 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
     let verdict = verdict(&results, warning.is_some());
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect();
-    let agent_warnings = collapse::detect(own_decisions.as_ref().unwrap_or(&logs[0]), &columns);
+    let agent_log = logs.iter().find(|l| l.policy.is_agent()).expect("the agent was backtested");
+    let agent_warnings = collapse::detect(own_decisions.as_ref().unwrap_or(agent_log), &columns);
     let index = &market.panel.index;
     let report = EvalReport {
         checkpoint: request.checkpoint.clone(),
@@ -222,8 +240,8 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         agent_warnings,
     };
     Ok(Evaluation {
-        labels: logs[0].rows.iter().map(|&r| index.label(r)).collect(),
-        decision_labels: logs[0].decision_rows.iter().map(|&r| index.label(r)).collect(),
+        labels: agent_log.rows.iter().map(|&r| index.label(r)).collect(),
+        decision_labels: agent_log.decision_rows.iter().map(|&r| index.label(r)).collect(),
         report,
         meta,
         logs,

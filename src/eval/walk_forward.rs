@@ -17,7 +17,7 @@ use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, EpisodeConfig, Span};
-use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::env::{ConfigError, DecisionRange, EnvSettings, Market};
 use crate::metrics::overfitting;
 use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
 use crate::progress::Progress;
@@ -62,6 +62,20 @@ impl Default for WalkForwardConfig {
             embargo: 5,
             folds: 5,
             seeds: 3,
+        }
+    }
+}
+
+impl WalkForwardConfig {
+    /// A config file's `[walk_forward]` table over the defaults; unknown keys are errors naming
+    /// `path`.
+    pub fn from_table(table: Option<toml::Table>, path: &Path) -> Result<Self, ConfigError> {
+        match table {
+            None => Ok(Self::default()),
+            Some(table) => table.try_into().map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("invalid [walk_forward] table: {e}"),
+            }),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! Reports: what evaluations leave on disk for people and scripts — JSON, CSV and pictures —
 //! always written atomically.
 
+pub mod markdown;
+pub mod outputs;
 pub mod plot;
 pub mod saved;
 pub mod tax;
+pub mod text;
 
 /// Baselines drawn beside the agent in pictures: the comparisons people make first. Every
 /// policy stays in the CSV and JSON; fewer lines keep the colours distinct, and hindsight

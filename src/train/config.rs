@@ -2,10 +2,12 @@
 //! A run's whole config is saved into its checkpoint's `meta.json`.
 
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 use crate::agent::ActionHead;
 use crate::agent::distribution::DEFAULT_MIN_CONCENTRATION;
 use crate::agent::network::NetConfig;
+use crate::env::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +93,31 @@ impl TrainConfig {
         }
     }
 
+    /// The training config of a run: `algo`'s defaults ([`TrainConfig::for_algo`]), overlaid
+    /// key by key by a config file's `[train]` table (nested tables such as `[train.ppo]` merge
+    /// field by field), with `algo` (given on the command line, else the table's, else direct)
+    /// winning over the table's. `path` names the file in errors; unknown keys are errors.
+    pub fn from_table(
+        table: Option<toml::Table>,
+        algo: Option<Algo>,
+        path: &Path,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |what: &str, e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!("{what}: {e}"),
+        };
+        let table = table.unwrap_or_default();
+        let algo = match (algo, table.get("algo")) {
+            (Some(algo), _) => algo,
+            (None, Some(value)) => value.clone().try_into().map_err(|e| invalid("[train] algo", e))?,
+            (None, None) => Algo::Direct,
+        };
+        let mut merged = toml::Table::try_from(TrainConfig::for_algo(algo)).expect("train config serializes");
+        merge_tables(&mut merged, table);
+        merged.insert("algo".into(), toml::Value::try_from(algo).expect("algo serializes"));
+        merged.try_into().map_err(|e| invalid("invalid [train] table", e))
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.steps == 0 {
             return Err("train.steps must be at least 1".into());
@@ -148,6 +175,18 @@ impl TrainConfig {
                 min_concentration: self.ppo.min_concentration,
                 max_concentration: self.ppo.max_concentration,
             },
+        }
+    }
+}
+
+/// `over`'s keys into `base`, tables merged recursively, anything else replaced.
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
         }
     }
 }
@@ -236,6 +275,41 @@ impl Default for PpoConfig {
             entropy_coef: 1e-3,
             min_concentration: DEFAULT_MIN_CONCENTRATION,
             max_concentration: 100.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Option<toml::Table> {
+        Some(toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_train_table_overlays_the_algorithms_defaults_field_by_field() {
+        let path = Path::new("envs/x.toml");
+        let config =
+            TrainConfig::from_table(table("algo = \"ppo\"\nsteps = 5000\n[ppo]\nclip = 0.1"), None, path)
+                .unwrap();
+        let defaults = TrainConfig::for_algo(Algo::Ppo);
+        assert_eq!(config.algo, Algo::Ppo);
+        assert_eq!((config.steps, config.ppo.clip), (5000, 0.1));
+        assert_eq!(config.ppo.epochs, defaults.ppo.epochs, "a partial [train.ppo] keeps the other fields");
+        assert_eq!(config.learning_rate, defaults.learning_rate, "PPO's own defaults, not direct's");
+        // The command line's algorithm wins over the table's, and brings its own defaults.
+        let config = TrainConfig::from_table(table("algo = \"ppo\""), Some(Algo::Reinforce), path).unwrap();
+        assert_eq!(config, TrainConfig::for_algo(Algo::Reinforce));
+        assert_eq!(TrainConfig::from_table(None, None, path).unwrap(), TrainConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
+        let path = Path::new("envs/x.toml");
+        for text in ["stepz = 3", "[ppo]\nclipp = 0.1", "algo = \"sac\"", "steps = \"many\""] {
+            let error = TrainConfig::from_table(table(text), None, path).unwrap_err().to_string();
+            assert!(error.contains("envs/x.toml") && error.contains("[train]"), "{text}: {error}");
         }
     }
 }
