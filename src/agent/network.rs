@@ -228,10 +228,8 @@ impl MlpNet {
 /// `tanh(x) = 2 sigmoid(2 x) - 1`, exact in real arithmetic and within 2e-7 of the exact value in f32.
 ///
 /// Why not burn's `tanh`: the Flex backend maps it element by element onto glibc's `tanhf`, which
-/// is several times slower than the `expf` behind its `sigmoid`; in a profile of PPO with
-/// SB3's shape of work `tanhf` and the `expm1f` it calls took 16% of the time. This form raised
-/// PPO's training steps per second by a quarter (`folio bench --only ppo`), gradient included:
-/// sigmoid's backward pass reuses its output as tanh's does.
+/// is several times slower than the `expf` behind its `sigmoid` (`docs/performance.md` has the
+/// profile). Gradient included: sigmoid's backward pass reuses its output as tanh's does.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     sigmoid(x.mul_scalar(2.0)).mul_scalar(2.0).sub_scalar(1.0)
 }
