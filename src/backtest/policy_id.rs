@@ -11,6 +11,8 @@ pub enum PolicyId {
     Agent {
         seed: Option<u64>,
     },
+    /// Several seeds' agents deployed as one: the average of their weights.
+    Ensemble,
     Baseline(BaselineId),
 }
 
@@ -36,8 +38,9 @@ impl PolicyId {
     pub const AGENT: PolicyId = PolicyId::Agent { seed: None };
     pub const EQUAL_WEIGHT: PolicyId = PolicyId::Baseline(BaselineId::EqualWeight);
 
+    /// A trained policy: one seed's agent or an ensemble of them.
     pub fn is_agent(&self) -> bool {
-        matches!(self, PolicyId::Agent { .. })
+        matches!(self, PolicyId::Agent { .. } | PolicyId::Ensemble)
     }
 
     /// Whether the policy reads the evaluation period in advance: a benchmark, not a strategy.
@@ -137,6 +140,7 @@ impl std::fmt::Display for PolicyId {
         match self {
             PolicyId::Agent { seed: None } => f.pad("agent"),
             PolicyId::Agent { seed: Some(seed) } => f.pad(&format!("agent (seed {seed})")),
+            PolicyId::Ensemble => f.pad("agent (ensemble)"),
             PolicyId::Baseline(baseline) => f.pad(baseline.name()),
         }
     }
@@ -144,7 +148,7 @@ impl std::fmt::Display for PolicyId {
 
 /// A display name that is no policy's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{given}' names no policy (expected agent, agent (seed N) or a baseline's name)")]
+#[error("'{given}' names no policy (expected agent, agent (seed N), agent (ensemble) or a baseline's name)")]
 pub struct UnknownPolicy {
     pub given: String,
 }
@@ -154,8 +158,10 @@ impl std::str::FromStr for PolicyId {
     type Err = UnknownPolicy;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text == "agent" {
-            return Ok(PolicyId::AGENT);
+        match text {
+            "agent" => return Ok(PolicyId::AGENT),
+            "agent (ensemble)" => return Ok(PolicyId::Ensemble),
+            _ => {}
         }
         let seed = text.strip_prefix("agent (seed ").and_then(|rest| rest.strip_suffix(')'));
         if let Some(seed) = seed.and_then(|s| s.parse().ok()) {
@@ -189,7 +195,12 @@ mod tests {
     #[test]
     fn names_read_back_as_the_identity_they_print() {
         let mut all: Vec<PolicyId> = BaselineId::ALL.into_iter().map(PolicyId::Baseline).collect();
-        all.extend([PolicyId::AGENT, PolicyId::Agent { seed: Some(0) }, PolicyId::Agent { seed: Some(17) }]);
+        all.extend([
+            PolicyId::AGENT,
+            PolicyId::Agent { seed: Some(0) },
+            PolicyId::Agent { seed: Some(17) },
+            PolicyId::Ensemble,
+        ]);
         for id in all {
             assert_eq!(id.to_string().parse::<PolicyId>(), Ok(id));
             let json = serde_json::to_string(&id).unwrap();

@@ -23,7 +23,7 @@ pub const PICTURED_BASELINES: [BaselineId; 6] = [
 /// Whether a policy's curve belongs in a picture.
 pub fn pictured(policy: PolicyId) -> bool {
     match policy {
-        PolicyId::Agent { .. } => true,
+        PolicyId::Agent { .. } | PolicyId::Ensemble => true,
         PolicyId::Baseline(baseline) => PICTURED_BASELINES.contains(&baseline),
     }
 }

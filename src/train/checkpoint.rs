@@ -101,6 +101,9 @@ pub struct TrainingProgress {
     pub best_update: Option<usize>,
     pub best_score: Option<f64>,
     pub validations_without_improvement: usize,
+    /// The latest validation scores, at most `selection_window` of them, oldest first.
+    #[serde(default)]
+    pub recent_scores: Vec<f64>,
     pub seconds: f64,
     /// Why training ended, when it has.
     pub stopped: Option<String>,

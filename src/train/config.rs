@@ -39,6 +39,10 @@ pub struct TrainConfig {
     pub validate_every: usize,
     /// Stop after this many validations without a better validation Sharpe ratio; 0 never stops early.
     pub patience: usize,
+    /// Validations whose Sharpe ratios are averaged to choose the best network: the network kept
+    /// is the one at the end of the window with the highest mean, so a lucky spike, worth a
+    /// `1 / selection_window` share, cannot win alone. 1 keeps the single best validation.
+    pub selection_window: usize,
     /// Rescale gradients whose global L2 norm exceeds this (`clip_grad_norm_`); 0 disables.
     pub max_grad_norm: f64,
     pub direct: DirectConfig,
@@ -66,6 +70,7 @@ impl Default for TrainConfig {
             final_lr_fraction: 0.1,
             validate_every: 50,
             patience: 20,
+            selection_window: 1,
             max_grad_norm: 1.0,
             direct: DirectConfig::default(),
             reinforce: ReinforceConfig::default(),
@@ -130,6 +135,11 @@ impl TrainConfig {
         }
         if self.validate_every == 0 {
             return Err("train.validate_every must be at least 1".into());
+        }
+        if self.selection_window == 0 {
+            return Err(
+                "train.selection_window must be at least 1 (1 keeps the single best validation)".into()
+            );
         }
         if !(self.max_grad_norm >= 0.0) {
             return Err("train.max_grad_norm must be non-negative".into());

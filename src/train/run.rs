@@ -293,19 +293,20 @@ impl Run {
         row.validation_sharpe = Some(metrics.sharpe);
         row.validation_wealth = Some(metrics.final_wealth);
         self.last_sharpe = Some(metrics.sharpe);
-        let progress = &mut self.meta.progress;
+        let judged = self.meta.progress.judge(score(&metrics), self.config.selection_window, finished);
         let mut out_of_patience = false;
-        if progress.best_score.is_none_or(|best| score(&metrics) > best) {
-            progress.best_score = Some(score(&metrics));
-            progress.best_update = Some(progress.updates);
-            progress.validations_without_improvement = 0;
-            self.meta.validation =
-                Some(ValidationRecord { agent: metrics, equal_weight: self.equal_weight.clone() });
-            checkpoint::save_net(&self.net, &self.out.join(checkpoint::BEST))?;
-        } else {
-            progress.validations_without_improvement += 1;
-            let patience = self.config.patience;
-            out_of_patience = patience > 0 && progress.validations_without_improvement >= patience;
+        match judged {
+            Judged::Warming => {}
+            Judged::Improved => {
+                self.meta.validation =
+                    Some(ValidationRecord { agent: metrics, equal_weight: self.equal_weight.clone() });
+                checkpoint::save_net(&self.net, &self.out.join(checkpoint::BEST))?;
+            }
+            Judged::NotImproved => {
+                let patience = self.config.patience;
+                out_of_patience =
+                    patience > 0 && self.meta.progress.validations_without_improvement >= patience;
+            }
         }
         self.log.push(row);
         save_all(&self.out, &self.net, &self.optimizer, &self.meta, &self.log)?;
@@ -387,6 +388,41 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
     Ok(())
 }
 
+/// What one validation did to the choice of the best network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    /// Fewer validations than the selection window so far: nothing can be kept yet.
+    Warming,
+    /// The smoothed score rose: this network is the best so far.
+    Improved,
+    NotImproved,
+}
+
+impl TrainingProgress {
+    /// Record a validation's `score` and judge it: the mean of the latest `window` scores against
+    /// the best mean so far. Until the window is full nothing is judged, unless the run ends
+    /// (`finished`) before any network was kept.
+    fn judge(&mut self, score: f64, window: usize, finished: bool) -> Judged {
+        self.recent_scores.push(score);
+        if self.recent_scores.len() > window {
+            self.recent_scores.remove(0);
+        }
+        if self.recent_scores.len() < window && !(finished && self.best_score.is_none()) {
+            return Judged::Warming;
+        }
+        let smoothed = crate::stats::mean(&self.recent_scores);
+        if self.best_score.is_none_or(|best| smoothed > best) {
+            self.best_score = Some(smoothed);
+            self.best_update = Some(self.updates);
+            self.validations_without_improvement = 0;
+            Judged::Improved
+        } else {
+            self.validations_without_improvement += 1;
+            Judged::NotImproved
+        }
+    }
+}
+
 fn score(metrics: &Metrics) -> f64 {
     if metrics.sharpe.is_finite() { metrics.sharpe } else { f64::NEG_INFINITY }
 }
@@ -461,4 +497,42 @@ fn read_log(path: &Path) -> Vec<LogRow> {
     // The log is a record for people: a resumed run keeps the rows it can read back.
     let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
     reader.deserialize().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge_all(scores: &[f64], window: usize) -> (Vec<Judged>, TrainingProgress) {
+        let mut progress = TrainingProgress::default();
+        let judged = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                progress.updates = i + 1;
+                progress.judge(s, window, i + 1 == scores.len())
+            })
+            .collect();
+        (judged, progress)
+    }
+
+    #[test]
+    fn a_lucky_spike_does_not_win_a_smoothed_selection() {
+        // One validation at 1.8 among 0.5s, then a steady 1.2.
+        let scores = [0.5, 1.8, 0.5, 1.2, 1.2, 1.2, 0.9];
+        let (_, single) = judge_all(&scores, 1);
+        assert_eq!(single.best_update, Some(2), "the single best validation is the spike");
+        let (judged, smoothed) = judge_all(&scores, 3);
+        assert_eq!(&judged[..2], [Judged::Warming, Judged::Warming]);
+        assert_eq!(smoothed.best_update, Some(6), "three steady validations beat a spike");
+        assert!((smoothed.best_score.unwrap() - 1.2).abs() < 1e-12);
+        assert_eq!(smoothed.validations_without_improvement, 1);
+    }
+
+    #[test]
+    fn a_run_shorter_than_the_window_still_keeps_a_network() {
+        let (judged, progress) = judge_all(&[0.3, 0.4], 5);
+        assert_eq!(judged, [Judged::Warming, Judged::Improved]);
+        assert_eq!(progress.best_update, Some(2));
+    }
 }
