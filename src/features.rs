@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
 use crate::data::PricePanel;
+use crate::stats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,9 +194,8 @@ impl FeatureSet {
                 .map(|(a, t)| self.value(a, k, t))
                 .collect();
             if samples.len() >= 2 {
-                let m = samples.iter().sum::<f64>() / samples.len() as f64;
-                let var = samples.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (samples.len() - 1) as f64;
-                mean[k] = m;
+                let var = stats::sample_variance(&samples);
+                mean[k] = stats::mean(&samples);
                 std[k] = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
             }
         }
@@ -348,8 +348,7 @@ fn rsi_value(gain: f64, loss: f64) -> f64 {
 fn bollinger_percent_b(prices: &[f64], period: usize, width: f64, out: &mut [f64]) {
     for t in period - 1..prices.len() {
         let window = &prices[t + 1 - period..=t];
-        let mean = window.iter().sum::<f64>() / period as f64;
-        let std = (window.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / period as f64).sqrt();
+        let (mean, std) = (stats::mean(window), stats::population_std(window));
         out[t] = if std > 0.0 { (prices[t] - (mean - width * std)) / (2.0 * width * std) } else { 0.5 };
     }
 }

@@ -22,6 +22,7 @@ use crate::agent::network::{NetKind, PolicyNet};
 use crate::env::config::{EnvConfig, Span};
 use crate::env::{BatchEnv, CostModel, DecisionRange, EnvSettings, Market};
 use crate::features::Feature;
+use crate::stats::median;
 use crate::train::{Algo, Learner, TrainConfig, make_learner};
 
 /// One measured figure.
@@ -102,12 +103,6 @@ fn with_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
     pool.install(work)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
-}
-
 /// Environment settings of a peer-shaped market: the bundled data, window 50, log returns only
 /// (like the numpy env) or folio's five default features, the given cost model.
 fn env_market(
@@ -167,7 +162,7 @@ pub fn env_steps_per_second(
         }
         rates
     });
-    Ok(median(rates))
+    Ok(median(&rates))
 }
 
 fn softmax_rows(logits: &[f64], width: usize, out: &mut [f64]) {
@@ -217,7 +212,7 @@ pub fn direct_eiie_seconds_per_episode(
             }
             seconds.push(started.elapsed().as_secs_f64());
         }
-        Ok(median(seconds))
+        Ok(median(&seconds))
     })
 }
 
@@ -329,7 +324,7 @@ pub fn mlp_step_ms(steps: usize, threads: usize) -> f64 {
             net = step(net);
             times.push(started.elapsed().as_secs_f64() * 1e3);
         }
-        median(times)
+        median(&times)
     })
 }
 

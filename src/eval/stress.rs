@@ -26,6 +26,7 @@ use crate::env::config::Span;
 use crate::env::{CostConfig, DecisionRange, EnvSettings, Market};
 use crate::eval::evaluate::{Overlap, seen_overlap, seen_periods};
 use crate::metrics::{Spread, drawdown_stats};
+use crate::stats;
 use crate::train::TrainError;
 use crate::train::checkpoint::{self, Meta, Weights};
 
@@ -107,12 +108,12 @@ impl Shock {
                 let returns = returns(panel, row, periods);
                 let market: Vec<f64> = returns.rows().into_iter().map(|r| r.mean().unwrap_or(0.0)).collect();
                 let average_volatility =
-                    returns.columns().into_iter().map(|c| sample_std(c.iter().copied())).sum::<f64>()
+                    returns.columns().into_iter().map(|c| stats::sample_std(&c.to_vec())).sum::<f64>()
                         / panel.n_assets() as f64;
-                let market_volatility = sample_std(market.iter().copied());
+                let market_volatility = stats::sample_std(&market);
                 let scale =
                     if market_volatility > 0.0 { average_volatility / market_volatility } else { 1.0 };
-                let mean = market.iter().sum::<f64>() / periods as f64;
+                let mean = stats::mean(&market);
                 let common: Vec<f64> = market.iter().map(|m| mean + scale * (m - mean)).collect();
                 let shocked = Array2::from_shape_fn(returns.dim(), |(t, _)| common[t]);
                 compound(panel, row, &shocked)?
@@ -153,10 +154,6 @@ fn returns(panel: &PricePanel, row: usize, periods: usize) -> Array2<f64> {
     let now = panel.prices.slice(s![row..row + periods, ..]);
     let before = panel.prices.slice(s![row - 1..row + periods - 1, ..]);
     &now / &before - 1.0
-}
-
-fn sample_std(values: impl Iterator<Item = f64>) -> f64 {
-    crate::metrics::sample_std(&values.collect::<Vec<_>>())
 }
 
 /// Prices of rows `row ..` compounded from the price before `row` with the given returns; a
