@@ -361,10 +361,10 @@ pub const PARALLEL_MIN_LANES: usize = 16;
 /// Observation floats per action weight below which a batch steps on one thread. A step checks
 /// and projects every lane's action before any lane moves (one thread, work in proportion to the
 /// weights), then moves the lanes (split across threads, work mostly in writing observations).
-/// Measured with `folio bench --only env` on 2 cores: 50-day log returns of 20 assets (49 floats
-/// a weight) ran slower on two threads than on one at batch 64 and 256, the idle thread's
-/// spinning costing more than its half of the lanes saved; five features (239 floats a weight)
-/// ran 1.6 times faster.
+/// With little to write per lane, the second thread's half of the lanes saves less than its
+/// spinning while the first checks the actions costs; with several features a lane's work is
+/// large enough to pay for it. The README's benchmark section has the figures behind the
+/// threshold, and `folio bench --only env` measures them again.
 pub const PARALLEL_MIN_OBSERVATION_PER_WEIGHT: usize = 128;
 
 /// What every lane of a batch reads.
