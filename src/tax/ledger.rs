@@ -138,7 +138,7 @@ pub fn replay(
     for (k, (&row, target)) in log.decision_rows.iter().zip(&log.weights).enumerate() {
         ledger.decide(log.policy, row, target)?;
         let next_row = log.decision_rows.get(k + 1).copied().unwrap_or(end_row);
-        ledger.hold(row, next_row);
+        ledger.record_closes(row, next_row);
     }
     Ok(ledger.finish(end_row))
 }
@@ -491,7 +491,7 @@ impl<'a> Ledger<'a> {
 
     /// Record the portfolio's value at every close after `row` up to `next_row`, holding the
     /// shares it has now.
-    fn hold(&mut self, row: usize, next_row: usize) {
+    fn record_closes(&mut self, row: usize, next_row: usize) {
         let shares: Vec<f64> = (0..self.n()).map(|a| self.book.shares(a)).collect();
         for t in row + 1..=next_row {
             let held: f64 = shares.iter().enumerate().map(|(a, s)| s * self.panel.prices[[t, a]]).sum();
