@@ -1,4 +1,4 @@
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -35,7 +35,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
     }
-    let rows = run_all(&args.config, options, show).map_err(|e| anyhow!("{e}"))?;
+    let rows = run_all(&args.config, options, show)?;
     if args.json {
         super::print_json(&rows)?;
     }

@@ -96,7 +96,7 @@ pub fn run(command: DataCommand) -> Result<()> {
                 crash: args.crash_period.zip(args.crash_fall).map(|(period, fall)| Crash { period, fall }),
                 ..SynthConfig::default()
             };
-            let panel = generate(&config).map_err(anyhow::Error::msg).context("invalid synthetic market")?;
+            let panel = generate(&config).context("invalid synthetic market")?;
             write_prices(&panel, &args.out)?;
             println!(
                 "wrote {} assets x {} periods ({} .. {}) to {}",

@@ -63,7 +63,7 @@ pub fn run(args: StressArgs) -> Result<()> {
         window: args.window,
         volatility_factor: args.volatility_factor,
     };
-    let scenarios = select_scenarios(&args.scenario, &sizes).map_err(anyhow::Error::msg)?;
+    let scenarios = select_scenarios(&args.scenario, &sizes)?;
     let checkpoints = if args.checkpoint.join(folio::train::checkpoint::META).exists() {
         vec![args.checkpoint.clone()]
     } else {

@@ -66,7 +66,7 @@ impl Market {
         normalizer: Option<Normalizer>,
         fit_rows: Range<usize>,
     ) -> Result<Self, EnvError> {
-        feature_config.validate().map_err(EnvError::Setup)?;
+        feature_config.validate()?;
         if panel.prices.iter().any(|p| !p.is_finite()) {
             return Err(EnvError::Setup(
                 "the price panel has missing prices: select assets and a range first".into(),
@@ -74,7 +74,7 @@ impl Market {
         }
         let raw = FeatureSet::compute(&panel, feature_config);
         let normalizer = normalizer.unwrap_or_else(|| raw.fit_normalizer(fit_rows));
-        let features = raw.normalize(&normalizer).map_err(EnvError::Setup)?;
+        let features = raw.normalize(&normalizer)?;
         let width = panel.n_assets() + 1;
         let mut relatives = vec![1.0; panel.n_periods() * width];
         for t in 1..panel.n_periods() {

@@ -150,7 +150,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     if let Some(rate) = request.cost {
         settings.costs.buy = rate;
         settings.costs.sell = rate;
-        settings.costs.validate().map_err(TrainError::Setup)?;
+        settings.costs.validate().map_err(|e| TrainError::Setup(e.to_string()))?;
     }
     let (risk_profile, source) = match request.risk_profile {
         Some(profile) => {
