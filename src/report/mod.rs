@@ -42,6 +42,8 @@ pub enum ReportError {
     },
     #[error("cannot draw {}: {reason}", path.display())]
     Plot { path: std::path::PathBuf, reason: String },
+    #[error("cannot draw the {chart} chart: {reason}")]
+    Chart { chart: String, reason: String },
     #[error("cannot read {}: {reason}", path.display())]
     Read { path: std::path::PathBuf, reason: String },
 }
