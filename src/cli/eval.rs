@@ -13,6 +13,7 @@ use folio::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
     default_output, evaluate,
 };
+use folio::report::html::Provenance;
 use folio::report::{self, plot};
 
 #[derive(Debug, Args)]
@@ -41,8 +42,10 @@ pub struct BacktestArgs {
     rebalance_every: Option<usize>,
     #[command(flatten)]
     rebalancing: RebalanceArgs,
-    /// Output folder of --compare-rebalancing (default: runs/rebalancing-<from>-<to>).
-    #[arg(long, requires = "compare_rebalancing")]
+    /// Output folder for report.json, equity.csv and report.html (default:
+    /// runs/backtest-<data>-<from>-<to>), or of --compare-rebalancing (default:
+    /// runs/rebalancing-<from>-<to>).
+    #[arg(long)]
     out: Option<PathBuf>,
     /// Allocation limits for every strategy, overriding the config's.
     #[command(flatten)]
@@ -98,7 +101,9 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         });
         return super::rebalance::show(&comparison, &out, args.json);
     }
-    let (report, _) = backtest_baselines(request)?;
+    let (report, logs) = backtest_baselines(request)?;
+    let out = args.out.unwrap_or_else(|| report::backtest::default_output(&report));
+    let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
     if args.json {
         return super::print_json(&report);
     }
@@ -118,6 +123,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let rows: Vec<(String, &folio::metrics::Metrics)> =
         report.results.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
     print_metrics_table(&rows);
+    println!("wrote report.json, equity.csv and {}", page.display());
     Ok(())
 }
 
@@ -226,6 +232,7 @@ fn write_outputs(out: &Path, evaluation: &folio::eval::evaluate::Evaluation) -> 
         &shown_costs,
         plot::PlotSize::default(),
     )?;
+    report::html::write_run_page(out, &Provenance::of_this_process())?;
     Ok(())
 }
 
@@ -403,6 +410,6 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     for warning in &report_data.agent_warnings {
         println!("warning: {}", warning.message);
     }
-    println!("wrote report.json, equity.csv, weights.csv and pictures to {}", out.display());
+    println!("wrote report.json, equity.csv, weights.csv, pictures and report.html to {}", out.display());
     Ok(())
 }

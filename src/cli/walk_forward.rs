@@ -73,7 +73,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     }
     print_summary(&report);
     println!(
-        "\nwrote report.json, summary.md, equity.csv, walk_forward.png and cost_sensitivity.png to {}",
+        "\nwrote report.json, summary.md, equity.csv, walk_forward.png, cost_sensitivity.png and report.html to {}",
         out.display()
     );
     Ok(())
@@ -129,6 +129,7 @@ fn write_outputs(out: &std::path::Path, report: &WalkForwardReport) -> Result<()
         &folds,
         plot::PlotSize::default(),
     )?;
+    report::html::write_run_page(out, &report::html::Provenance::of_this_process())?;
     Ok(())
 }
 

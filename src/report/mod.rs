@@ -1,6 +1,8 @@
 //! Reports: what evaluations leave on disk for people and scripts — JSON, CSV and pictures —
 //! always written atomically.
 
+pub mod backtest;
+pub mod html;
 pub mod plot;
 pub mod saved;
 pub mod tax;
