@@ -62,8 +62,13 @@ pub fn table(class: &str, header: &[&str], rows: &[(Option<&str>, Vec<Cell>)]) -
     let mut out = format!("<div class=\"scroll\"><table class=\"{class}\">\n");
     if !header.is_empty() {
         out.push_str("<thead><tr>");
+        // A column of numbers gets a right-aligned heading, one of text a left-aligned one.
+        let numeric = |k: usize| {
+            rows.first()
+                .is_some_and(|(_, cells)| matches!(cells.get(k), Some(Cell::Number(_) | Cell::NumberHtml(_))))
+        };
         for (k, h) in header.iter().enumerate() {
-            let align = if k == 0 { "" } else { " class=\"num\"" };
+            let align = if k > 0 && numeric(k) { " class=\"num\"" } else { "" };
             let _ = write!(out, "<th scope=\"col\"{align}>{}</th>", escape(h));
         }
         out.push_str("</tr></thead>\n");

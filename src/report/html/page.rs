@@ -23,12 +23,13 @@ h3 { font-size: 16px; margin: 20px 0 6px; }
 .verdict h2 { border: 0; margin: 6px 0 0; font-size: 14px; text-transform: uppercase; letter-spacing: .06em; color: #555; }
 .verdict .headline { font-size: 22px; font-weight: bold; margin: 4px 0 8px; }
 .verdict ul { margin: 4px 0; padding-left: 20px; }
-.warnings li { color: #8a4b00; }
+.warnings li, .verdict details { color: #8a4b00; }
+.verdict summary { cursor: pointer; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 6px 0; font-size: 13.5px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #e6e6e6; text-align: left; white-space: nowrap; }
 tbody th { font-weight: normal; }
-thead th { border-bottom: 2px solid #bbb; vertical-align: bottom; }
+thead th { border-bottom: 2px solid #bbb; vertical-align: bottom; white-space: normal; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.headline { font-weight: bold; background: #eef4fb; }
 tr.hindsight { color: #666; background: #f7f7f7; }
@@ -83,7 +84,8 @@ fn body(run: &Run, id: &str) -> String {
     let expected = charts::expected(run).join(" ");
     let mut out = format!("<div class=\"run-body\" data-charts=\"{expected}\">\n");
     out.push_str(&verdict::section(run, &format!("verdict-{id}")));
-    out.push_str(&format!("<section id=\"metrics-{id}\">\n<h2>Agent and baselines</h2>\n"));
+    let heading = if run.agent.is_some() { "Agent and baselines" } else { "Policies" };
+    out.push_str(&format!("<section id=\"metrics-{id}\">\n<h2>{heading}</h2>\n"));
     out.push_str(&tables::metrics(run));
     out.push_str("</section>\n");
     if let Some(wf) = &run.walk_forward {

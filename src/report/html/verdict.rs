@@ -42,10 +42,11 @@ pub fn headline(run: &Run) -> (Outcome, String) {
     let when = if in_sample { "on a period it was trained or selected on" } else { "out of sample" };
     match (agent, equal) {
         (Some((id, a)), Some(e)) => {
-            let who = if run.kind == Kind::WalkForward {
-                format!("The agent ({id}, the median seed)")
-            } else {
-                "The agent".into()
+            let who = match id {
+                PolicyId::Agent { seed: Some(seed) } if run.kind == Kind::WalkForward => {
+                    format!("The agent (seed {seed}, the median seed)")
+                }
+                _ => "The agent".into(),
             };
             if a.sharpe > e.sharpe {
                 (Outcome::Beats, format!("{who} beats equal weight {when}, after costs."))
@@ -108,14 +109,27 @@ pub fn section(run: &Run, id: &str) -> String {
     if let Some(v) = &run.verdict {
         out.push_str(&format!("<p class=\"run-verdict\">In the report's words: {}</p>\n", escape(v)));
     }
-    if !run.warnings.is_empty() {
-        out.push_str("<ul class=\"warnings\">\n");
-        for w in &run.warnings {
-            out.push_str(&format!("<li>Warning: {}</li>\n", escape(w)));
-        }
-        out.push_str("</ul>\n");
-    }
+    out.push_str(&warnings(&run.warnings));
     out.push_str("</section>\n");
+    out
+}
+
+/// The warnings in a list; past a few, the rest folded away so that the verdict stays in view.
+fn warnings(warnings: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let item = |w: &String| format!("<li>Warning: {}</li>\n", escape(w));
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<ul class=\"warnings\">\n");
+    warnings.iter().take(SHOWN).for_each(|w| out.push_str(&item(w)));
+    out.push_str("</ul>\n");
+    if warnings.len() > SHOWN {
+        let more = warnings.len() - SHOWN;
+        out.push_str(&format!("<details><summary>{more} more warnings</summary><ul class=\"warnings\">\n"));
+        warnings.iter().skip(SHOWN).for_each(|w| out.push_str(&item(w)));
+        out.push_str("</ul></details>\n");
+    }
     out
 }
 
