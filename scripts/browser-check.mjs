@@ -98,7 +98,9 @@ const INSPECT = `(() => {
     const figure = body.querySelector('figure.chart[data-chart="' + name + '"]');
     if (!figure) return 'missing';
     if (figure.classList.contains('missing')) return 'not drawn: ' + figure.textContent.trim();
-    const svg = figure.querySelector('svg');
+    // The visible drawing: a figure may hold several (linear and log scale), one shown.
+    const area = (e) => { const r = e.getBoundingClientRect(); return r.width * r.height; };
+    const svg = [...figure.querySelectorAll('svg')].sort((a, b) => area(b) - area(a))[0];
     const box = (svg || figure.querySelector('table'))?.getBoundingClientRect();
     if (!box || box.width < 100 || box.height < 50) return 'empty';
     if (svg && svg.querySelectorAll('polyline, polygon, rect, path').length < 10) return 'too few shapes';
