@@ -13,6 +13,7 @@ use folio::eval::evaluate::{
     default_output, evaluate,
 };
 use folio::report;
+use folio::report::html::Provenance;
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -40,8 +41,10 @@ pub struct BacktestArgs {
     rebalance_every: Option<usize>,
     #[command(flatten)]
     rebalancing: RebalanceArgs,
-    /// Output folder of --compare-rebalancing (default: runs/rebalancing-<from>-<to>).
-    #[arg(long, requires = "compare_rebalancing")]
+    /// Output folder for report.json, equity.csv and report.html (default:
+    /// runs/backtest-<data>-<from>-<to>), or of --compare-rebalancing (default:
+    /// runs/rebalancing-<from>-<to>).
+    #[arg(long)]
     out: Option<PathBuf>,
     /// Allocation limits for every strategy, overriding the config's.
     #[command(flatten)]
@@ -97,7 +100,9 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         });
         return super::rebalance::show(&comparison, &out, args.json);
     }
-    let (report, _) = backtest_baselines(request)?;
+    let (report, logs) = backtest_baselines(request)?;
+    let out = args.out.unwrap_or_else(|| report::backtest::default_output(&report));
+    let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
     if args.json {
         return super::print_json(&report);
     }
@@ -117,6 +122,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let rows: Vec<(String, &folio::metrics::Metrics)> =
         report.results.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
     print!("{}", report::text::metrics_table(&rows));
+    println!("wrote report.json, equity.csv and {}", page.display());
     Ok(())
 }
 
@@ -229,6 +235,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         let evaluation = evaluate(EvalRequest { checkpoint: dir.clone(), ..request.clone() })?;
         let out = default_output(dir, &evaluation.report);
         report::outputs::write_evaluation(&out, &evaluation)?;
+        report::html::write_run_page(&out, &Provenance::of_this_process())?;
         reports.push(evaluation.report);
     }
     let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
@@ -291,6 +298,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
     report::outputs::write_evaluation(&out, &evaluation)?;
+    report::html::write_run_page(&out, &Provenance::of_this_process())?;
     let sensitivity = &report_data.cost_sensitivity;
     if args.json {
         return super::print_json(report_data);
@@ -319,6 +327,6 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     for warning in &report_data.agent_warnings {
         println!("warning: {}", warning.message);
     }
-    println!("wrote report.json, equity.csv, weights.csv and pictures to {}", out.display());
+    println!("wrote report.json, equity.csv, weights.csv, pictures and report.html to {}", out.display());
     Ok(())
 }

@@ -62,12 +62,13 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         rebalance: args.rebalance,
     })?;
     report::outputs::write_walk_forward(&out, &report)?;
+    report::html::write_run_page(&out, &report::html::Provenance::of_this_process())?;
     if args.json {
         return super::print_json(&report);
     }
     print!("{}", report::text::walk_forward(&report));
     println!(
-        "\nwrote report.json, summary.md, equity.csv, walk_forward.png and cost_sensitivity.png to {}",
+        "\nwrote report.json, summary.md, equity.csv, walk_forward.png, cost_sensitivity.png and report.html to {}",
         out.display()
     );
     Ok(())

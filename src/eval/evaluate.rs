@@ -394,6 +394,11 @@ pub struct BaselineReport {
     /// The allocation limits every strategy traded under.
     pub limits: Limits,
     pub results: Vec<PolicyReport>,
+    /// Row labels of the wealth paths, and of the decisions (for the CSV files beside the report).
+    #[serde(skip)]
+    pub labels: Vec<String>,
+    #[serde(skip)]
+    pub decision_labels: Vec<String>,
 }
 
 /// The market of a baseline request, its decision range and the strategies it names. No
@@ -444,6 +449,11 @@ pub fn backtest_baselines(
             .iter()
             .map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics_config) })
             .collect(),
+        labels: logs.first().map(|l| l.rows.iter().map(|&r| index.label(r)).collect()).unwrap_or_default(),
+        decision_labels: logs
+            .first()
+            .map(|l| l.decision_rows.iter().map(|&r| index.label(r)).collect())
+            .unwrap_or_default(),
     };
     Ok((report, logs))
 }

@@ -1,6 +1,8 @@
 //! Reports: what evaluations leave on disk for people and scripts — JSON, CSV and pictures —
 //! always written atomically.
 
+pub mod backtest;
+pub mod html;
 pub mod markdown;
 pub mod outputs;
 pub mod plot;
@@ -45,6 +47,8 @@ pub enum ReportError {
     },
     #[error("cannot draw {}: {reason}", path.display())]
     Plot { path: std::path::PathBuf, reason: String },
+    #[error("cannot draw the {chart} chart: {reason}")]
+    Chart { chart: String, reason: String },
     #[error("cannot read {}: {reason}", path.display())]
     Read { path: std::path::PathBuf, reason: String },
 }

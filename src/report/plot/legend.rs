@@ -5,6 +5,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::axis::{Axis, YSpec};
+use super::canvas::Canvas;
 use super::text::{Ink, draw_text, text_width};
 use super::theme::{INK, Theme, line_style, line_style_rgba};
 use super::{Area, Plot, de};
@@ -148,8 +149,8 @@ pub(super) fn place_legend(
     }
 }
 
-pub(super) fn draw_legend(
-    plot: &Plot<'_>,
+pub(super) fn draw_legend<C: Canvas>(
+    plot: &Plot<C>,
     theme: &Theme,
     entries: &[LegendEntry],
     corner: Corner,
@@ -165,8 +166,8 @@ pub(super) fn draw_legend(
 }
 
 /// A legend with its top-left corner at `at` (pixels in `area`), on a white card when `card`.
-pub(super) fn draw_legend_at(
-    area: &Area<'_>,
+pub(super) fn draw_legend_at<C: Canvas>(
+    area: &Area<C>,
     theme: &Theme,
     entries: &[LegendEntry],
     at: (i32, i32),

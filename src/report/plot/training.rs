@@ -6,6 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::axis::{XSpec, YSpec, format_number};
+use super::canvas::Canvas;
 use super::legend::{LegendEntry, Swatch, draw_legend};
 use super::lines::{Run, draw_runs, line_spans, runs};
 use super::panel::{PanelSpec, Plan, build, plan_stacked, zero_line};
@@ -177,8 +178,8 @@ fn check_log(
     Ok(())
 }
 
-fn draw_reward_panel(
-    area: &Area<'_>,
+fn draw_reward_panel<C: Canvas>(
+    area: &Area<C>,
     theme: &Theme,
     plan: &Plan,
     curves: &Curves,
@@ -192,8 +193,8 @@ fn draw_reward_panel(
     draw_legend(&plot, theme, legend, plan.corner)
 }
 
-fn draw_validation_panel(
-    area: &Area<'_>,
+fn draw_validation_panel<C: Canvas>(
+    area: &Area<C>,
     theme: &Theme,
     plan: &Plan,
     curves: &Curves,
@@ -217,8 +218,8 @@ fn draw_validation_panel(
 
 /// The validation line, with a dot per run while they stay few enough to tell apart, and a ring
 /// around the best.
-fn draw_validation(
-    plot: &Plot<'_>,
+fn draw_validation<C: Canvas>(
+    plot: &Plot<C>,
     theme: &Theme,
     validation: &[Run],
     best: (f64, f64),

@@ -6,11 +6,12 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::axis::{XSpec, YSpec, time_desc};
+use super::canvas::Canvas;
 use super::legend::{LegendEntry, LegendMetrics, Swatch, draw_legend_at, legend_size};
 use super::panel::{PanelSpec, Plan, panel};
 use super::text::{Ink, draw_text, draw_title, fit_text};
 use super::theme::{CASH, INK, OTHER, TABLEAU_10, TABLEAU_20_LIGHT, Theme, line_style_rgba};
-use super::{Plot, PlotSize, ReportError, de, failure, render};
+use super::{Area, Plot, PlotSize, ReportError, de, failure, render, render_svg, svg_failure};
 
 /// Portfolio weights over time as a stacked area, cash at the bottom. With more than `top_k`
 /// assets, the `top_k` with the largest mean weight get their own band and the rest share one
@@ -25,30 +26,49 @@ pub fn weights(
     top_k: usize,
     size: PlotSize,
 ) -> Result<(), ReportError> {
-    let fail = failure(path);
-    let stack = weight_bands(labels, names, weights, top_k).map_err(fail)?;
-    render(path, size, |root, theme| {
-        let body = draw_title(root, theme, title)?;
-        let (body_w, _) = body.dim_in_pixel();
-        let (entries, legend_w) = mean_weight_legend(&stack, theme, body_w as f64 * 0.35);
-        let (chart_area, legend_area) = body.split_horizontally(body_w - (legend_w + theme.pad) as u32);
-        let top = stack.rows.iter().map(|&r| stack.total(r)).fold(1.0, f64::max);
-        let y =
-            YSpec { percent: true, pad: (0.0, 0.0), grow: (false, false), ..YSpec::values(0.0, 100.0 * top) };
-        let spec = PanelSpec {
-            x_desc: if time_desc(labels) == "date" { "decision date" } else { "decision" },
-            y_desc: "weight",
-            ..PanelSpec::new(XSpec::Time(labels), y)
-        };
-        let (plan, plot) = panel(&chart_area, theme, &spec)?;
-        draw_stack(&plot, &plan, &stack)?;
-        // Beside the chart, its top level with the plot's.
-        let side = legend_area.margin(plan.top as i32, 0, 0, 0);
-        let header = Ink::new(theme.legend, INK).bold();
-        let pad = LegendMetrics::new(theme).pad as i32;
-        draw_text(&side, theme, "mean weight", (pad, 0), header, (HPos::Left, VPos::Top), true)?;
-        draw_legend_at(&side, theme, &entries, (0, (theme.legend * 1.2) as i32), false)
-    })
+    let stack = weight_bands(labels, names, weights, top_k).map_err(failure(path))?;
+    render(path, size, |root, theme| draw_weights(root, theme, title, labels, &stack))
+}
+
+/// [`weights`] as an SVG document.
+pub fn weights_svg(
+    title: &str,
+    labels: &[String],
+    names: &[String],
+    weights: &[Vec<f64>],
+    top_k: usize,
+    size: PlotSize,
+) -> Result<String, ReportError> {
+    let stack = weight_bands(labels, names, weights, top_k).map_err(svg_failure("weights"))?;
+    render_svg("weights", size, |root, theme| draw_weights(root, theme, title, labels, &stack))
+}
+
+fn draw_weights<C: Canvas>(
+    root: &Area<C>,
+    theme: &Theme,
+    title: &str,
+    labels: &[String],
+    stack: &WeightStack,
+) -> Result<(), String> {
+    let body = draw_title(root, theme, title)?;
+    let (body_w, _) = body.dim_in_pixel();
+    let (entries, legend_w) = mean_weight_legend(stack, theme, body_w as f64 * 0.35);
+    let (chart_area, legend_area) = body.split_horizontally(body_w - (legend_w + theme.pad) as u32);
+    let top = stack.rows.iter().map(|&r| stack.total(r)).fold(1.0, f64::max);
+    let y = YSpec { percent: true, pad: (0.0, 0.0), grow: (false, false), ..YSpec::values(0.0, 100.0 * top) };
+    let spec = PanelSpec {
+        x_desc: if time_desc(labels) == "date" { "decision date" } else { "decision" },
+        y_desc: "weight",
+        ..PanelSpec::new(XSpec::Time(labels), y)
+    };
+    let (plan, plot) = panel(&chart_area, theme, &spec)?;
+    draw_stack(&plot, &plan, stack)?;
+    // Beside the chart, its top level with the plot's.
+    let side = legend_area.margin(plan.top as i32, 0, 0, 0);
+    let header = Ink::new(theme.legend, INK).bold();
+    let pad = LegendMetrics::new(theme).pad as i32;
+    draw_text(&side, theme, "mean weight", (pad, 0), header, (HPos::Left, VPos::Top), true)?;
+    draw_legend_at(&side, theme, &entries, (0, (theme.legend * 1.2) as i32), false)
 }
 
 /// One entry per band, top band first, and the legend's width: at most `room` pixels, labels
@@ -75,7 +95,7 @@ fn mean_weight_legend(stack: &WeightStack, theme: &Theme, room: f64) -> (Vec<Leg
 }
 
 /// The bands stacked from the bottom, in percent, with hairlines between them.
-fn draw_stack(plot: &Plot<'_>, plan: &Plan, stack: &WeightStack) -> Result<(), String> {
+fn draw_stack<C: Canvas>(plot: &Plot<C>, plan: &Plan, stack: &WeightStack) -> Result<(), String> {
     // A single row still gets a band across the whole axis.
     let xs: Vec<f64> = if stack.rows.len() == 1 {
         vec![plan.x.lo, plan.x.hi]
