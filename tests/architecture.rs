@@ -382,6 +382,52 @@ fn no_function_runs_past_eighty_lines() {
     );
 }
 
+/// The error type of every `Result<T, E>` in `source`, as written.
+fn result_error_types(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("Result<") {
+        rest = &rest[at + "Result<".len()..];
+        let (mut depth, mut last_comma, mut end) = (1, None, None);
+        for (i, c) in rest.char_indices() {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                '>' | ')' | ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                ',' if depth == 1 => last_comma = Some(i),
+                _ => {}
+            }
+        }
+        if let (Some(comma), Some(end)) = (last_comma, end) {
+            found.push(rest[comma + 1..end].trim().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn library_errors_are_types_not_strings() {
+    let mut stringly = Vec::new();
+    for module in modules().iter().filter(|m| !m.path.starts_with("cli") && !m.path.is_empty()) {
+        let source = module.source.split("#[cfg(test)]").next().unwrap_or_default();
+        if result_error_types(source).iter().any(|e| e == "String") {
+            stringly.push(module.file.display().to_string());
+        }
+    }
+    assert!(
+        stringly.is_empty(),
+        "library modules returning Result<_, String> (use a thiserror type):\n{}",
+        stringly.join("\n")
+    );
+    assert_eq!(result_error_types("fn f() -> Result<Vec<(u8, u8)>, String> {}"), ["String"]);
+    assert_eq!(result_error_types("fn f() -> Result<(), Box<dyn Error>>"), ["Box<dyn Error>"]);
+}
+
 /// Tarjan's algorithm: the strongly connected components of `graph`.
 fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     struct State<'g> {

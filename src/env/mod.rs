@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use self::config::{EnvConfig, EpisodeConfig};
+use crate::data::InvalidSetting;
 
 /// How far a weight vector may be from summing to one, or below zero, and still be accepted.
 pub const WEIGHT_TOLERANCE: f64 = 1e-6;
@@ -124,36 +125,37 @@ impl BatchEnv {
         seed: u64,
     ) -> Result<Self, EnvError> {
         if batch == 0 {
-            return Err(EnvError::Setup("a batch needs at least one episode".into()));
+            return Err(EnvError::EmptyBatch);
         }
         settings.costs.validate()?;
         settings.reward.validate()?;
         settings.limits.validate()?;
         if settings.episode.rebalance_every == 0 {
-            return Err(EnvError::Setup("rebalance_every must be at least 1".into()));
+            return Err(
+                InvalidSetting::new("episode.rebalance_every", "rebalance_every must be at least 1").into()
+            );
         }
         if range.first < market.first_observable()
             || range.last >= market.n_periods()
             || range.first >= range.last
         {
-            return Err(EnvError::Setup(format!(
-                "decision range {}..{} is outside the market's observable rows {}..{}",
-                range.first,
-                range.last,
-                market.first_observable(),
-                market.n_periods() - 1
-            )));
+            return Err(EnvError::RangeOutsideMarket {
+                first: range.first,
+                last: range.last,
+                observable: market.first_observable(),
+                end: market.n_periods() - 1,
+            });
         }
         let needed = settings.episode.horizon * settings.episode.rebalance_every;
         if needed > range.periods() {
-            return Err(EnvError::Setup(format!(
-                "an episode of {} decisions every {} periods needs {needed} periods, but the range {} .. {} has {}",
-                settings.episode.horizon,
-                settings.episode.rebalance_every,
-                market.panel.index.label(range.first),
-                market.panel.index.label(range.last),
-                range.periods()
-            )));
+            return Err(EnvError::EpisodeTooLong {
+                horizon: settings.episode.horizon,
+                every: settings.episode.rebalance_every,
+                needed,
+                from: market.panel.index.label(range.first),
+                to: market.panel.index.label(range.last),
+                periods: range.periods(),
+            });
         }
         let width = market.n_assets() + 1;
         let observation_len = market.layout().len();

@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::EvalError;
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::collapse::{self, CollapseWarning};
@@ -17,7 +18,6 @@ use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
 use crate::metrics::{Metrics, MetricsConfig};
-use crate::train::TrainError;
 use crate::train::checkpoint::{self, Meta, Weights};
 
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ struct Setup {
     policies: Vec<Box<dyn Policy>>,
 }
 
-fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
+fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
     let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
@@ -150,7 +150,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     if let Some(rate) = request.cost {
         settings.costs.buy = rate;
         settings.costs.sell = rate;
-        settings.costs.validate().map_err(|e| TrainError::Setup(e.to_string()))?;
+        settings.costs.validate()?;
     }
     let (risk_profile, source) = match request.risk_profile {
         Some(profile) => {
@@ -168,7 +168,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let mut policies: Vec<Box<dyn Policy>> =
         vec![Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device))];
-    policies.extend(baselines::all(&market, range).map_err(|e| TrainError::Setup(e.to_string()))?);
+    policies.extend(baselines::all(&market, range)?);
     Ok(Setup {
         meta,
         market,
@@ -185,7 +185,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     })
 }
 
-pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
+pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {
     let Setup {
         meta,
         market,
@@ -204,7 +204,7 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
         policies.iter().position(|p| p.id().is_agent()).expect("prepare puts the agent among the policies");
     let own_decisions =
         agent_decisions(policies[agent].as_mut(), request.rebalance, &market, range, settings)?;
-    let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
+    let mut policies = all_under_rule(policies, request.rebalance, &market)?;
     let mut logs = Vec::with_capacity(policies.len());
     for policy in policies.iter_mut() {
         logs.push(backtest(policy.as_mut(), &market, range, settings)?);
@@ -272,7 +272,7 @@ pub struct RebalancingReport {
 pub fn compare_rebalancing(
     request: EvalRequest,
     rules: &[RebalanceRule],
-) -> Result<RebalancingReport, TrainError> {
+) -> Result<RebalancingReport, EvalError> {
     let mut setup = prepare(&request)?;
     let results = compare_rules(
         &mut setup.policies,
@@ -409,7 +409,7 @@ struct BaselineSetup {
     policies: Vec<Box<dyn Policy>>,
 }
 
-fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainError> {
+fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalError> {
     let raw = load_prices(&request.data)?;
     let selection = raw.select(&request.assets, request.from, request.to)?;
     let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
@@ -418,17 +418,14 @@ fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainEr
         .strategies
         .iter()
         .map(|&id| baselines::baseline(id, &market, range))
-        .collect::<Result<_, _>>()
-        .map_err(|e| TrainError::Setup(e.to_string()))?;
+        .collect::<Result<_, _>>()?;
     Ok(BaselineSetup { market, range, policies })
 }
 
 /// Rule-based strategies alone over a span.
-pub fn backtest_baselines(
-    request: BaselineRequest,
-) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
+pub fn backtest_baselines(request: BaselineRequest) -> Result<(BaselineReport, Vec<BacktestLog>), EvalError> {
     let BaselineSetup { market, range, policies } = prepare_baselines(&request)?;
-    let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
+    let mut policies = all_under_rule(policies, request.rebalance, &market)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let mut logs = Vec::new();
     for policy in policies.iter_mut() {
@@ -462,7 +459,7 @@ pub fn backtest_baselines(
 pub fn compare_baseline_rebalancing(
     request: BaselineRequest,
     rules: &[RebalanceRule],
-) -> Result<RebalancingReport, TrainError> {
+) -> Result<RebalancingReport, EvalError> {
     let BaselineSetup { market, range, mut policies } = prepare_baselines(&request)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let results = compare_rules(&mut policies, rules, &market, range, request.settings, &metrics_config)?;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::EvalError;
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
@@ -28,7 +29,6 @@ use crate::env::{CostConfig, DecisionRange, EnvSettings, Market};
 use crate::eval::evaluate::{Overlap, seen_overlap, seen_periods};
 use crate::metrics::{Spread, drawdown_stats};
 use crate::stats;
-use crate::train::TrainError;
 use crate::train::checkpoint::{self, Meta, Weights};
 
 /// Periods a backtest runs before a historical scenario starts (about a month of trading days).
@@ -482,7 +482,7 @@ pub fn run(
     setup: &StressSetup,
     scenarios: &[Scenario],
     policies: &mut [Box<dyn Policy>],
-) -> Result<StressRun, EnvError> {
+) -> Result<StressRun, StressError> {
     let market = &setup.market;
     let held_out = market.decision_range(&setup.held_out, 0)?;
     let shock_row = shock_row(market, held_out, setup.shock_date)?;
@@ -514,18 +514,38 @@ pub fn run(
 
 /// The row of the synthetic shocks: the shock date's, which must fall inside the held-out
 /// period after its first close, or the middle of that period.
-fn shock_row(market: &Market, held_out: DecisionRange, shock_date: Option<Stamp>) -> Result<usize, EnvError> {
+fn shock_row(
+    market: &Market,
+    held_out: DecisionRange,
+    shock_date: Option<Stamp>,
+) -> Result<usize, StressError> {
     let Some(stamp) = shock_date else { return Ok((held_out.first + held_out.last).div_ceil(2)) };
     let index = &market.panel.index;
     index.first_at_or_after(&stamp).filter(|&row| row > held_out.first && row <= held_out.last).ok_or_else(
-        || {
-            EnvError::Setup(format!(
-                "the shock date {stamp} is not inside the held-out period after its first close ({} .. {})",
-                index.label(held_out.first + 1),
-                index.label(held_out.last)
-            ))
+        || StressError::ShockDate {
+            date: stamp.to_string(),
+            from: index.label(held_out.first + 1),
+            to: index.label(held_out.last),
         },
     )
+}
+
+/// Why a stress run cannot go ahead.
+#[derive(Debug, thiserror::Error)]
+pub enum StressError {
+    #[error("the shock date {date} is not inside the held-out period after its first close ({from} .. {to})")]
+    ShockDate { date: String, from: String, to: String },
+    #[error("no checkpoint to stress")]
+    NoCheckpoint,
+    #[error(
+        "{} was trained on another environment, assets or feature normalization than {}: stress one seed at a time (--checkpoint {})",
+        dir.display(),
+        first.display(),
+        dir.display()
+    )]
+    MixedCheckpoints { dir: PathBuf, first: PathBuf },
+    #[error(transparent)]
+    Env(#[from] EnvError),
 }
 
 /// Where a scenario runs and the market it runs in: the unshocked one for a historical window, a
@@ -747,10 +767,10 @@ pub struct StressRequest {
 
 /// Stress one or several seeds of a training run beside every causal baseline, on the data they
 /// were trained on.
-pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), TrainError> {
+pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), EvalError> {
     let device = request.device.device()?;
     let Some(first_dir) = request.checkpoints.first() else {
-        return Err(TrainError::Setup("no checkpoint to stress".into()));
+        return Err(StressError::NoCheckpoint.into());
     };
     let mut agents: Vec<Box<dyn Policy>> = Vec::new();
     let mut first_meta: Option<Meta> = None;
@@ -760,13 +780,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
             first.env != meta.env || first.assets != meta.assets || first.normalizer != meta.normalizer
         });
         if differs {
-            return Err(TrainError::Setup(format!(
-                "{} was trained on another environment, assets or feature normalization than {}: \
-                 stress one seed at a time (--checkpoint {})",
-                dir.display(),
-                first_dir.display(),
-                dir.display()
-            )));
+            return Err(StressError::MixedCheckpoints { dir: dir.clone(), first: first_dir.clone() }.into());
         }
         let id = PolicyId::Agent { seed: (request.checkpoints.len() > 1).then_some(meta.seed) };
         agents.push(Box::new(AgentPolicy::new(id, net, meta.head, meta.layout(), device.clone())));
@@ -782,9 +796,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
     let held_out_range = market.decision_range(&held_out, 0)?;
     let mut policies = agents;
     for id in BaselineId::ALL.into_iter().filter(|id| !id.uses_hindsight()) {
-        policies.push(
-            baselines::baseline(id, &market, held_out_range).map_err(|e| TrainError::Setup(e.to_string()))?,
-        );
+        policies.push(baselines::baseline(id, &market, held_out_range)?);
     }
     let setup = StressSetup {
         market,

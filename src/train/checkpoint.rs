@@ -227,7 +227,7 @@ pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, 
     meta.train
         .net
         .validate(&layout)
-        .map_err(|reason| CheckpointError::Corrupt { path: dir.join(META), reason })?;
+        .map_err(|invalid| CheckpointError::Corrupt { path: dir.join(META), reason: invalid.to_string() })?;
     let net = load_net(meta.train.net.init(layout, device), &dir.join(which.file_name()))?;
     Ok((meta, net))
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::agent::ActionHead;
 use crate::agent::distribution::DEFAULT_MIN_CONCENTRATION;
 use crate::agent::network::NetConfig;
+use crate::data::InvalidSetting;
 use crate::env::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,41 +124,66 @@ impl TrainConfig {
         merged.try_into().map_err(|e| invalid("invalid [train] table", e))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.steps == 0 {
-            return Err("train.steps must be at least 1".into());
+            return Err(InvalidSetting::new("train.steps", "train.steps must be at least 1"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(format!("train.learning_rate must be in (0, 1], got {}", self.learning_rate));
+            return Err(InvalidSetting::new(
+                "train.learning_rate",
+                format!("train.learning_rate must be in (0, 1], got {}", self.learning_rate),
+            ));
         }
         if !(0.0..=1.0).contains(&self.final_lr_fraction) {
-            return Err("train.final_lr_fraction must be in [0, 1]".into());
+            return Err(InvalidSetting::new(
+                "train.final_lr_fraction",
+                "train.final_lr_fraction must be in [0, 1]",
+            ));
         }
         if self.validate_every == 0 {
-            return Err("train.validate_every must be at least 1".into());
+            return Err(InvalidSetting::new(
+                "train.validate_every",
+                "train.validate_every must be at least 1",
+            ));
         }
         if self.selection_window == 0 {
-            return Err(
-                "train.selection_window must be at least 1 (1 keeps the single best validation)".into()
-            );
+            return Err(InvalidSetting::new(
+                "train.selection_window",
+                "train.selection_window must be at least 1 (1 keeps the single best validation)",
+            ));
         }
         if !(self.max_grad_norm >= 0.0) {
-            return Err("train.max_grad_norm must be non-negative".into());
+            return Err(InvalidSetting::new(
+                "train.max_grad_norm",
+                "train.max_grad_norm must be non-negative",
+            ));
         }
         let d = &self.direct;
         if d.batch_periods < 2 || !(0.0..1.0).contains(&d.recency_bias) {
-            return Err("direct.batch_periods must be at least 2 and direct.recency_bias in [0, 1)".into());
+            return Err(InvalidSetting::new(
+                "train.direct.batch_periods",
+                "direct.batch_periods must be at least 2 and direct.recency_bias in [0, 1)",
+            ));
         }
         let r = &self.reinforce;
         if r.episodes == 0 || !(0.0..=1.0).contains(&r.gamma) {
-            return Err("reinforce.episodes must be at least 1 and reinforce.gamma in [0, 1]".into());
+            return Err(InvalidSetting::new(
+                "train.reinforce.episodes",
+                "reinforce.episodes must be at least 1 and reinforce.gamma in [0, 1]",
+            ));
         }
         let p = &self.ppo;
         if p.envs == 0 || p.rollout_steps == 0 || p.epochs == 0 || p.minibatch == 0 {
-            return Err("ppo.envs, rollout_steps, epochs and minibatch must be at least 1".into());
+            return Err(InvalidSetting::new(
+                "train.ppo.envs",
+                "ppo.envs, rollout_steps, epochs and minibatch must be at least 1",
+            ));
         }
         if !(0.0..=1.0).contains(&p.gamma) || !(0.0..=1.0).contains(&p.gae_lambda) || !(p.clip > 0.0) {
-            return Err("ppo.gamma and ppo.gae_lambda must be in [0, 1] and ppo.clip positive".into());
+            return Err(InvalidSetting::new(
+                "train.ppo.gamma",
+                "ppo.gamma and ppo.gae_lambda must be in [0, 1] and ppo.clip positive",
+            ));
         }
         Ok(())
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use super::config::DirectConfig;
 use super::step::{Divergence, optimizer_step};
-use super::{Learner, UpdateStats};
+use super::{Learner, TrainError, UpdateStats};
 use crate::agent::network::PolicyNet;
 use crate::agent::to_host;
 use crate::env::limits::project_tensor;
@@ -88,13 +88,12 @@ impl DirectLearner {
         config: DirectConfig,
         max_grad_norm: f64,
         device: Device,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TrainError> {
         if range.periods() < config.batch_periods + 1 {
-            return Err(format!(
-                "the training period has {} periods, fewer than a batch of {} plus one",
-                range.periods(),
-                config.batch_periods
-            ));
+            return Err(TrainError::TrainingTooShort {
+                periods: range.periods(),
+                batch: config.batch_periods,
+            });
         }
         let width = market.n_assets() + 1;
         let memory = vec![1.0 / width as f64; market.n_periods() * width];

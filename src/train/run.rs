@@ -101,7 +101,7 @@ pub fn train_seeds(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
-        .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
+        .map_err(|source| TrainError::Threads { threads: jobs, source })?;
     use rayon::prelude::*;
     pool.install(|| (0..seeds as u64).into_par_iter().map(run).collect())
 }
@@ -135,18 +135,17 @@ impl Setup {
     /// The config's market, its training and validation ranges (validation strictly after
     /// training), and the device, all checked before anything is written.
     fn prepare(env: &EnvConfig, config: &TrainConfig, device: DeviceChoice) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Setup)?;
+        config.validate()?;
         let (market, _) = Market::from_config(env)?;
-        config.net.validate(&market.layout()).map_err(TrainError::Setup)?;
+        config.net.validate(&market.layout())?;
         let embargo = env.episode.embargo;
         let train_range = market.decision_range(&env.periods.train, embargo)?;
         let validation_range = market.decision_range(&env.periods.validation, embargo)?;
         if validation_range.first <= train_range.last {
-            return Err(TrainError::Setup(format!(
-                "the validation period must start after training ends: training uses data up to {}, validation decides from {}",
-                market.panel.index.label(train_range.last),
-                market.panel.index.label(validation_range.first)
-            )));
+            return Err(TrainError::ValidationOverlapsTraining {
+                training_ends: market.panel.index.label(train_range.last),
+                validation_starts: market.panel.index.label(validation_range.first),
+            });
         }
         Ok(Self {
             market: Arc::new(market),
@@ -207,10 +206,7 @@ impl Run {
             meta.validation = saved.validation;
             log = read_log(&out.join(checkpoint::LOG));
         } else if out.join(checkpoint::META).exists() {
-            return Err(TrainError::Setup(format!(
-                "{} already holds a checkpoint; pass --resume to continue it, or choose another --out",
-                out.display()
-            )));
+            return Err(TrainError::AlreadyTrained { out });
         }
         std::fs::create_dir_all(&out).map_err(|source| CheckpointError::Io { path: out.clone(), source })?;
         let learner = make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
@@ -380,10 +376,7 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
         || comparable(&saved.train) != comparable(&fresh.train)
         || saved.env != fresh.env
     {
-        return Err(TrainError::Setup(format!(
-            "cannot resume {}: it was trained with another config or data; start a new run with another --out",
-            out.display()
-        )));
+        return Err(TrainError::NotResumable { out: out.to_path_buf() });
     }
     Ok(())
 }

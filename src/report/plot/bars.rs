@@ -6,6 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec};
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch, draw_legend};
@@ -68,14 +69,14 @@ impl<'a> Bars<'a> {
         descs: (&'a str, &'a str),
         categories: &'a [String],
         groups: &'a [(String, Vec<f64>)],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DrawError> {
         check_groups(categories, groups)?;
         let (lo, hi) = extent(groups.iter().flat_map(|g| g.1.iter().copied()).filter(|v| v.is_finite()))
             .ok_or("nothing to plot: no value is finite")?;
         Ok(Self { title, descs, categories, groups, extent: (lo.min(0.0), hi.max(0.0)) })
     }
 
-    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
         let Self { title, descs: (x_desc, y_desc), categories, groups, extent: (lo, hi) } = *self;
         let body = draw_title(root, theme, title)?;
         let bars = clusters(groups);
@@ -106,7 +107,7 @@ impl<'a> Bars<'a> {
 }
 
 /// Something to draw, and one value per category in every group.
-fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<(), String> {
+fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<(), DrawError> {
     if categories.is_empty() {
         return Err("nothing to plot: no categories".into());
     }
@@ -119,7 +120,8 @@ fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<
                 "group \"{name}\" has {} values, but there are {} categories",
                 values.len(),
                 categories.len()
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -162,7 +164,7 @@ pub(super) fn draw_bar<C: Canvas>(
     theme: &Theme,
     bar: &Bar,
     colour: RGBColor,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     if !bar.value.is_finite() {
         return Ok(());
     }

@@ -5,6 +5,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::Area;
+use super::DrawError;
 use super::font::scaled;
 use super::ink::{Ink, text_width};
 use super::theme::Theme;
@@ -27,7 +28,7 @@ pub(super) trait Canvas: DrawingBackend + Sized {
         ink: Ink,
         anchor: (HPos, VPos),
         upright: bool,
-    ) -> Result<(), String>;
+    ) -> Result<(), DrawError>;
 }
 
 /// Where the baseline of text anchored vertically at `v` lies below the anchor: by the ascent
@@ -54,7 +55,7 @@ impl Canvas for BitMapBackend<'_> {
         ink: Ink,
         (h, v): (HPos, VPos),
         upright: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), DrawError> {
         let face = theme.fonts.face(ink.bold);
         let font = scaled(face, ink.px);
         let width = text_width(theme, text, ink) as f32;

@@ -3,6 +3,7 @@
 
 use plotters::prelude::*;
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec};
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch, draw_legend};
@@ -34,7 +35,7 @@ struct Distribution<'a> {
 }
 
 impl<'a> Distribution<'a> {
-    fn new(title: &'a str, series: &'a [Series]) -> Result<Self, String> {
+    fn new(title: &'a str, series: &'a [Series]) -> Result<Self, DrawError> {
         let mut all: Vec<f64> =
             series.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite()).collect();
         if all.len() < 2 {
@@ -71,7 +72,7 @@ impl<'a> Distribution<'a> {
         run
     }
 
-    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
         let body = draw_title(root, theme, self.title)?;
         let colours = series_colours(self.series);
         let outlines: Vec<Run> = self.shares.iter().map(|s| self.outline(s)).collect();

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
 use super::canvas::Canvas;
 use super::legend::draw_legend;
@@ -80,7 +81,7 @@ impl<'a> Equity<'a> {
         labels: &'a [String],
         series: &'a [Series],
         log_scale: bool,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DrawError> {
         check_series(labels, series)?;
         let keep = move |v: f64| v.is_finite() && (!log_scale || v > 0.0);
         let extent = extent(series.iter().flat_map(|s| s.values.iter().copied()).filter(|&v| keep(v)))
@@ -95,7 +96,7 @@ impl<'a> Equity<'a> {
         Ok(Self { title, labels, series, log_scale, extent })
     }
 
-    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
         let Self { title, labels, series, log_scale, extent: (lo, hi) } = *self;
         let keep = move |v: f64| v.is_finite() && (!log_scale || v > 0.0);
         let body = draw_title(root, theme, title)?;
@@ -125,7 +126,7 @@ struct Drawdown<'a> {
 }
 
 impl<'a> Drawdown<'a> {
-    fn new(title: &'a str, labels: &'a [String], series: &'a [Series]) -> Result<Self, String> {
+    fn new(title: &'a str, labels: &'a [String], series: &'a [Series]) -> Result<Self, DrawError> {
         check_series(labels, series)?;
         let curves: Vec<Vec<f64>> = series.iter().map(|s| underwater(&s.values)).collect();
         let (lo, _) = extent(curves.iter().flatten().copied().filter(|v| v.is_finite()))
@@ -133,7 +134,7 @@ impl<'a> Drawdown<'a> {
         Ok(Self { title, labels, series, curves, lo })
     }
 
-    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
         let Self { title, labels, series, lo, .. } = *self;
         let body = draw_title(root, theme, title)?;
         let lines = Lines::new(series, self.curves.iter().map(|c| &c[..]), f64::is_finite);
@@ -168,7 +169,7 @@ impl<'a> Drawdown<'a> {
 }
 
 /// The emphasized series' drawdowns filled up to zero, faintly in their colours.
-fn fill_emphasized<C: Canvas>(plot: &Plot<C>, lines: &Lines<'_>) -> Result<(), String> {
+fn fill_emphasized<C: Canvas>(plot: &Plot<C>, lines: &Lines<'_>) -> Result<(), DrawError> {
     for i in (0..lines.series.len()).filter(|&i| lines.series[i].emphasis) {
         for run in &lines.runs[i] {
             let mut outline = run.clone();

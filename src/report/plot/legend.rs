@@ -4,6 +4,7 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{Axis, YSpec};
 use super::canvas::Canvas;
 use super::text::{Ink, draw_text, text_width};
@@ -154,7 +155,7 @@ pub(super) fn draw_legend<C: Canvas>(
     theme: &Theme,
     entries: &[LegendEntry],
     corner: Corner,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -172,7 +173,7 @@ pub(super) fn draw_legend_at<C: Canvas>(
     entries: &[LegendEntry],
     at: (i32, i32),
     card: bool,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let m = LegendMetrics::new(theme);
     let (w, h) = legend_size(theme, entries);
     let (x, y) = (at.0 as f64, at.1 as f64);

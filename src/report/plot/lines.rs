@@ -3,13 +3,14 @@
 
 use plotters::prelude::*;
 
+use super::DrawError;
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch};
 use super::theme::{STRONG, TABLEAU_10, Theme, line_style};
 use super::{Plot, Series, de};
 
 /// One value per label in every series, and something to draw.
-pub(super) fn check_series(labels: &[String], series: &[Series]) -> Result<(), String> {
+pub(super) fn check_series(labels: &[String], series: &[Series]) -> Result<(), DrawError> {
     if labels.is_empty() {
         return Err("nothing to plot: there are no labels (x-axis periods)".into());
     }
@@ -23,7 +24,8 @@ pub(super) fn check_series(labels: &[String], series: &[Series]) -> Result<(), S
                 s.name,
                 s.values.len(),
                 labels.len()
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -59,7 +61,7 @@ impl<'s> Lines<'s> {
     }
 
     /// Every line in its colour and width, the agent on top.
-    pub(super) fn draw<C: Canvas>(&self, plot: &Plot<C>, theme: &Theme) -> Result<(), String> {
+    pub(super) fn draw<C: Canvas>(&self, plot: &Plot<C>, theme: &Theme) -> Result<(), DrawError> {
         for i in draw_order(self.series) {
             let style = line_style(self.colours[i], width_of(&self.series[i], theme));
             draw_runs(plot, &self.runs[i], style)?;
@@ -159,7 +161,7 @@ fn series_legend(
         .collect()
 }
 
-pub(super) fn draw_runs<C: Canvas>(plot: &Plot<C>, runs: &[Run], style: ShapeStyle) -> Result<(), String> {
+pub(super) fn draw_runs<C: Canvas>(plot: &Plot<C>, runs: &[Run], style: ShapeStyle) -> Result<(), DrawError> {
     for run in runs {
         if let [p] = run[..] {
             plot.draw(&Circle::new(p, style.stroke_width.max(2), style.filled())).map_err(de)?;

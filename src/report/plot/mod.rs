@@ -117,29 +117,48 @@ type Plot<C> = DrawingArea<C, Cartesian2d<Axis, Axis>>;
 const MIN_SIZE: (u32, u32) = (240, 160);
 const MAX_SIDE: u32 = 16_384;
 
+/// Why a picture cannot be drawn: its inputs make no picture, or the drawing backend failed.
+/// Reports carry it with the file or chart it was for ([`ReportError::Plot`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DrawError(String);
+
+impl From<String> for DrawError {
+    fn from(reason: String) -> Self {
+        DrawError(reason)
+    }
+}
+
+impl From<&str> for DrawError {
+    fn from(reason: &str) -> Self {
+        DrawError(reason.to_string())
+    }
+}
+
 /// Turns a reason into the error for drawing `path`.
-fn failure(path: &Path) -> impl Fn(String) -> ReportError + Copy + '_ {
-    move |reason| ReportError::Plot { path: path.to_path_buf(), reason }
+fn failure(path: &Path) -> impl Fn(DrawError) -> ReportError + Copy + '_ {
+    move |reason| ReportError::Plot { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
 /// Turns a reason into the error for drawing the SVG chart `chart`.
-fn svg_failure(chart: &str) -> impl Fn(String) -> ReportError + Copy + '_ {
-    move |reason| ReportError::Chart { chart: chart.to_string(), reason }
+fn svg_failure(chart: &str) -> impl Fn(DrawError) -> ReportError + Copy + '_ {
+    move |reason| ReportError::Chart { chart: chart.to_string(), reason: reason.to_string() }
 }
 
-/// Plotters' errors as text for [`ReportError::Plot`].
-fn de(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// Plotters' errors as a [`DrawError`].
+fn de(e: impl std::fmt::Display) -> DrawError {
+    DrawError(e.to_string())
 }
 
 /// A picture size plots support.
-fn check_size(size: PlotSize) -> Result<(), String> {
+fn check_size(size: PlotSize) -> Result<(), DrawError> {
     let PlotSize { width, height } = size;
     if width < MIN_SIZE.0 || height < MIN_SIZE.1 || width > MAX_SIDE || height > MAX_SIDE {
         return Err(format!(
             "a {width}x{height} picture is outside the sizes plots support ({}x{} to {MAX_SIDE}x{MAX_SIDE})",
             MIN_SIZE.0, MIN_SIZE.1
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -148,7 +167,7 @@ fn check_size(size: PlotSize) -> Result<(), String> {
 fn render(
     path: &Path,
     size: PlotSize,
-    draw: impl FnOnce(&Area<BitMapBackend<'_>>, &Theme) -> Result<(), String>,
+    draw: impl FnOnce(&Area<BitMapBackend<'_>>, &Theme) -> Result<(), DrawError>,
 ) -> Result<(), ReportError> {
     let fail = failure(path);
     check_size(size).map_err(fail)?;
@@ -161,7 +180,7 @@ fn render(
         draw(&root, &theme).map_err(fail)?;
         root.present().map_err(|e| fail(de(e)))?;
     }
-    let png = encode_png(&rgb, width, height).map_err(|e| fail(format!("cannot encode PNG: {e}")))?;
+    let png = encode_png(&rgb, width, height).map_err(|e| fail(format!("cannot encode PNG: {e}").into()))?;
     write_bytes_atomically(path, &png).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
 }
 
@@ -169,7 +188,7 @@ fn render(
 fn render_svg(
     chart: &str,
     size: PlotSize,
-    draw: impl FnOnce(&Area<svg::SvgCanvas<'_>>, &Theme) -> Result<(), String>,
+    draw: impl FnOnce(&Area<svg::SvgCanvas<'_>>, &Theme) -> Result<(), DrawError>,
 ) -> Result<String, ReportError> {
     let fail = svg_failure(chart);
     check_size(size).map_err(fail)?;

@@ -5,6 +5,7 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{Axis, XSpec, YSpec, padded, x_axis, y_axis};
 use super::canvas::Canvas;
 use super::legend::{Corner, LegendEntry, Span, legend_size, place_legend};
@@ -56,7 +57,7 @@ pub(super) fn panel<C: Canvas>(
     area: &Area<C>,
     theme: &Theme,
     spec: &PanelSpec<'_>,
-) -> Result<(Plan, Plot<C>), String> {
+) -> Result<(Plan, Plot<C>), DrawError> {
     let plan = plan(area, theme, spec);
     let plot = build(area, theme, &plan)?;
     Ok((plan, plot))
@@ -134,7 +135,7 @@ fn y_area_width(theme: &Theme, y: &Axis, desc: &str) -> f64 {
 
 /// The plotting area of a panel, with its grid, axes, tick marks, tick labels and axis
 /// descriptions drawn. Plotters draws the lines; folio the text (see [`draw_text`]).
-pub(super) fn build<C: Canvas>(area: &Area<C>, theme: &Theme, plan: &Plan) -> Result<Plot<C>, String> {
+pub(super) fn build<C: Canvas>(area: &Area<C>, theme: &Theme, plan: &Plan) -> Result<Plot<C>, DrawError> {
     let mut chart = ChartBuilder::on(area)
         .margin_top(plan.top as u32)
         .margin_right(plan.right as u32)
@@ -188,6 +189,6 @@ pub(super) fn pixel<C: Canvas>(plot: &Plot<C>, point: (f64, f64)) -> (i32, i32) 
 }
 
 /// A thin line across the plot at zero, where gains turn into losses.
-pub(super) fn zero_line<C: Canvas>(plot: &Plot<C>, plan: &Plan) -> Result<(), String> {
+pub(super) fn zero_line<C: Canvas>(plot: &Plot<C>, plan: &Plan) -> Result<(), DrawError> {
     plot.draw(&PathElement::new(vec![(plan.x.lo, 0.0), (plan.x.hi, 0.0)], line_style(AXIS, 1))).map_err(de)
 }

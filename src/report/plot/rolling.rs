@@ -1,6 +1,7 @@
 //! Rolling statistics: each series' Sharpe ratio over a trailing window above, its annualized
 //! volatility below, on one time axis.
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
 use super::canvas::Canvas;
 use super::legend::draw_legend;
@@ -42,7 +43,7 @@ impl<'a> Rolling<'a> {
         sharpe: &'a [Series],
         volatility: &'a [Series],
         window: &'a str,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DrawError> {
         check_series(labels, sharpe)?;
         check_series(labels, volatility)?;
         let finite = |series: &[Series]| {
@@ -62,7 +63,7 @@ impl<'a> Rolling<'a> {
         })
     }
 
-    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
         let body = draw_title(root, theme, self.title)?;
         let (_, body_h) = body.dim_in_pixel();
         let (upper, lower) = body.split_vertically((body_h as f64 * 0.5) as u32);

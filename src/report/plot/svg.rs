@@ -17,6 +17,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use plotters_backend::{BackendColor, BackendCoord, BackendStyle, DrawingErrorKind};
 
 use super::Area;
+use super::DrawError;
 use super::canvas::{Canvas, baseline};
 use super::ink::Ink;
 use super::theme::Theme;
@@ -297,7 +298,7 @@ impl Canvas for SvgCanvas<'_> {
         ink: Ink,
         (h, v): (HPos, VPos),
         upright: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), DrawError> {
         if text.is_empty() {
             return Ok(());
         }

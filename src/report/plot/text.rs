@@ -4,6 +4,7 @@
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::Area;
+use super::DrawError;
 use super::canvas::Canvas;
 pub(super) use super::ink::{Ink, text_width};
 use super::theme::{INK, Theme};
@@ -21,7 +22,7 @@ pub(super) fn draw_text<C: Canvas>(
     ink: Ink,
     anchor: (HPos, VPos),
     upright: bool,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     C::draw_label(area, theme, text, at, ink, anchor, upright)
 }
 
@@ -40,7 +41,11 @@ pub(super) fn fit_text(theme: &Theme, text: &str, ink: Ink, max_w: f64) -> Strin
     String::new()
 }
 
-pub(super) fn draw_title<C: Canvas>(root: &Area<C>, theme: &Theme, title: &str) -> Result<Area<C>, String> {
+pub(super) fn draw_title<C: Canvas>(
+    root: &Area<C>,
+    theme: &Theme,
+    title: &str,
+) -> Result<Area<C>, DrawError> {
     let height = (theme.title * 2.2).round() as u32;
     let (top, body) = root.split_vertically(height);
     let (width, _) = root.dim_in_pixel();

@@ -6,6 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
 use super::bars::{Bar, bar_spans, draw_bar};
 use super::canvas::Canvas;
@@ -60,7 +61,7 @@ impl<'a> WalkForward<'a> {
         labels: &'a [String],
         stitched: &'a [Series],
         folds: &'a [FoldSpan],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DrawError> {
         check_series(labels, stitched)?;
         check_folds(labels, folds)?;
         let extent = extent(stitched.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite()))
@@ -68,7 +69,7 @@ impl<'a> WalkForward<'a> {
         Ok(Self { title, labels, stitched, folds, extent })
     }
 
-    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
         let Self { title, labels, stitched, folds, extent: (lo, hi) } = *self;
         let body = draw_title(root, theme, title)?;
         let (_, body_h) = body.dim_in_pixel();
@@ -115,7 +116,7 @@ impl<'a> WalkForward<'a> {
 }
 
 /// At least one fold, each a range of rows within the labels.
-fn check_folds(labels: &[String], folds: &[FoldSpan]) -> Result<(), String> {
+fn check_folds(labels: &[String], folds: &[FoldSpan]) -> Result<(), DrawError> {
     if folds.is_empty() {
         return Err("nothing to plot: no folds".into());
     }
@@ -127,7 +128,8 @@ fn check_folds(labels: &[String], folds: &[FoldSpan]) -> Result<(), String> {
                 f.start,
                 f.end,
                 labels.len()
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -173,7 +175,7 @@ impl SharpeBars {
         extent(sharpes.chain([0.0])).unwrap_or((0.0, 0.0))
     }
 
-    fn draw<C: Canvas>(&self, plot: &Plot<C>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, plot: &Plot<C>, theme: &Theme) -> Result<(), DrawError> {
         for b in &self.bars {
             let colour = if b.group == 0 { self.agent_colour } else { self.equal_colour };
             draw_bar(plot, theme, b, colour)?;
@@ -196,7 +198,7 @@ fn fold_bars(folds: &[FoldSpan]) -> Vec<Bar> {
 }
 
 /// Every other fold's test period on a light grey ground.
-fn shade_folds<C: Canvas>(plot: &Plot<C>, plan: &Plan, folds: &[FoldSpan]) -> Result<(), String> {
+fn shade_folds<C: Canvas>(plot: &Plot<C>, plan: &Plan, folds: &[FoldSpan]) -> Result<(), DrawError> {
     for f in folds.iter().step_by(2) {
         let x0 = (f.start as f64 - 0.5).max(plan.x.lo);
         let x1 = (f.end as f64 + 0.5).min(plan.x.hi);
@@ -212,7 +214,7 @@ fn label_folds<C: Canvas>(
     theme: &Theme,
     plan: &Plan,
     folds: &[FoldSpan],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let area = plot.strip_coord_spec();
     let ink = Ink::new(theme.note, INK_SOFT);
     let widths: Vec<f64> = folds

@@ -5,6 +5,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, LegendMetrics, Swatch, draw_legend_at, legend_size};
@@ -49,7 +50,7 @@ fn draw_weights<C: Canvas>(
     title: &str,
     labels: &[String],
     stack: &WeightStack,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let body = draw_title(root, theme, title)?;
     let (body_w, _) = body.dim_in_pixel();
     let (entries, legend_w) = mean_weight_legend(stack, theme, body_w as f64 * 0.35);
@@ -95,7 +96,7 @@ fn mean_weight_legend(stack: &WeightStack, theme: &Theme, room: f64) -> (Vec<Leg
 }
 
 /// The bands stacked from the bottom, in percent, with hairlines between them.
-fn draw_stack<C: Canvas>(plot: &Plot<C>, plan: &Plan, stack: &WeightStack) -> Result<(), String> {
+fn draw_stack<C: Canvas>(plot: &Plot<C>, plan: &Plan, stack: &WeightStack) -> Result<(), DrawError> {
     // A single row still gets a band across the whole axis.
     let xs: Vec<f64> = if stack.rows.len() == 1 {
         vec![plan.x.lo, plan.x.hi]
@@ -151,7 +152,7 @@ pub(super) fn weight_bands(
     names: &[String],
     weights: &[Vec<f64>],
     top_k: usize,
-) -> Result<WeightStack, String> {
+) -> Result<WeightStack, DrawError> {
     check_weights(labels, names, weights)?;
     let rows: Vec<usize> = (0..weights.len()).filter(|&r| weights[r].iter().all(|w| w.is_finite())).collect();
     if rows.is_empty() {
@@ -195,7 +196,7 @@ pub(super) fn weight_bands(
 }
 
 /// One row of long-only weights per label, one entry per name.
-fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> Result<(), String> {
+fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> Result<(), DrawError> {
     if weights.is_empty() || labels.is_empty() {
         return Err("nothing to plot: there are no decisions (weights or labels are empty)".into());
     }
@@ -203,7 +204,9 @@ fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> R
         return Err("nothing to plot: there are no names (cash first)".into());
     }
     if weights.len() != labels.len() {
-        return Err(format!("{} rows of weights, but there are {} labels", weights.len(), labels.len()));
+        return Err(
+            format!("{} rows of weights, but there are {} labels", weights.len(), labels.len()).into()
+        );
     }
     for (r, row) in weights.iter().enumerate() {
         if row.len() != names.len() {
@@ -212,13 +215,15 @@ fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> R
                 labels[r],
                 row.len(),
                 names.len()
-            ));
+            )
+            .into());
         }
         if let Some((j, w)) = row.iter().enumerate().find(|(_, w)| **w < -1e-6) {
             return Err(format!(
                 "weight {w} for {} at {}: a stacked weight chart needs long-only weights",
                 names[j], labels[r]
-            ));
+            )
+            .into());
         }
     }
     Ok(())
