@@ -16,27 +16,26 @@ pub struct BenchArgs {
     /// Only one group of figures (for profiling).
     #[arg(long, value_enum)]
     only: Option<super::args::BenchGroupArg>,
-    /// Print the figures as JSON (one list of rows) instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let mut options = if args.quick { BenchOptions::quick() } else { BenchOptions::full() };
     options.only = args.only.map(Into::into);
     let show = |row: &BenchRow| {
-        if !args.json {
+        if !args.output.json {
             println!("{:<72} {:>12} {}", row.what, format_value(row.value), row.unit);
         }
     };
-    if !args.json {
+    if !args.output.json {
         println!(
             "folio benchmarks ({} cores; each figure the median of 3 runs; peer rows: scripts/bench-vs-peers.sh)",
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
     }
     let rows = run_all(&args.config, options, show)?;
-    if args.json {
+    if args.output.json {
         super::print_json(&rows)?;
     }
     Ok(())

@@ -22,9 +22,8 @@ pub enum EnvCommand {
         /// Which period of the config to run in.
         #[arg(long, value_enum, default_value_t = PeriodName::Train)]
         period: PeriodName,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: super::args::JsonArgs,
     },
 }
 
@@ -63,9 +62,9 @@ struct CheckOutput {
 
 pub fn run(command: EnvCommand) -> Result<()> {
     match command {
-        EnvCommand::Check { config: path, episodes, seed, period, json } => {
+        EnvCommand::Check { config: path, episodes, seed, period, output } => {
             let checked = check_config(&path, episodes, seed, period)?;
-            if json {
+            if output.json {
                 return super::print_json(&checked.output);
             }
             print_setup(&checked, period);

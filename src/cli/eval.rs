@@ -49,9 +49,8 @@ pub struct BacktestArgs {
     /// Allocation limits for every strategy, overriding the config's.
     #[command(flatten)]
     risk: super::risk::RiskArgs,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
@@ -68,7 +67,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         settings.episode.rebalance_every = every;
     }
     if let Some((profile, source)) = args.risk.resolve()? {
-        if !args.json {
+        if !args.output.json {
             println!("{source}");
         }
         settings.limits = profile.limits();
@@ -98,12 +97,12 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         let out = args.out.unwrap_or_else(|| {
             PathBuf::from("runs").join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
         });
-        return super::rebalance::show(&comparison, &out, args.json);
+        return super::rebalance::show(&comparison, &out, args.output.json);
     }
     let (report, logs) = backtest_baselines(request)?;
     let out = args.out.unwrap_or_else(|| report::backtest::default_output(&report));
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
-    if args.json {
+    if args.output.json {
         return super::print_json(&report);
     }
     println!(
@@ -158,9 +157,8 @@ pub struct EvalArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
@@ -222,7 +220,7 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
     let out = args.out.unwrap_or_else(|| {
         args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
     });
-    super::rebalance::show(&comparison, &out, args.json)
+    super::rebalance::show(&comparison, &out, args.output.json)
 }
 
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
@@ -240,7 +238,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     }
     let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
     let spread = folio::metrics::MetricsSpread::of(&agents);
-    if args.json {
+    if args.output.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
             runs: &'a [folio::eval::evaluate::EvalReport],
@@ -300,7 +298,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     report::outputs::write_evaluation(&out, &evaluation)?;
     report::html::write_run_page(&out, &Provenance::of_this_process())?;
     let sensitivity = &report_data.cost_sensitivity;
-    if args.json {
+    if args.output.json {
         return super::print_json(report_data);
     }
     println!(

@@ -44,9 +44,8 @@ pub struct ExplainArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
@@ -66,7 +65,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join(default_folder(&report)));
     write_outputs(&out, &report)?;
-    if args.json {
+    if args.output.json {
         return super::print_json(&report);
     }
     println!(

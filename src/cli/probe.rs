@@ -23,9 +23,8 @@ pub struct ProbeArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     device: super::args::DeviceArgs,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn run(args: ProbeArgs) -> Result<()> {
@@ -40,7 +39,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     } else {
         args.probe.into_iter().map(ProbeKind::from).collect()
     };
-    if !args.json {
+    if !args.output.json {
         eprintln!(
             "probing {:?} with {:?} on {}: {} steps per training (seed {}) -> {}",
             train.algo,
@@ -53,7 +52,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     }
     let setup = ProbeSetup { env, train, out, device: args.device.choice() };
     let results = probe::run(&setup, &probes)?;
-    if args.json {
+    if args.output.json {
         return super::print_json(&results);
     }
     println!(

@@ -50,9 +50,8 @@ pub struct StressArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn run(args: StressArgs) -> Result<()> {
@@ -86,7 +85,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join("stress"));
     write_outputs(&out, &stress)?;
-    if args.json {
+    if args.output.json {
         return super::print_json(&stress.report);
     }
     let report = &stress.report;

@@ -37,9 +37,8 @@ pub struct TaxArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn run(args: TaxArgs) -> Result<()> {
@@ -68,7 +67,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
         None => PathBuf::from("runs").join(&folder),
     });
     write_outputs(&out, &report)?;
-    if args.json {
+    if args.output.json {
         return super::print_json(&report);
     }
     print_rules(&report);

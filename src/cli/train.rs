@@ -31,9 +31,8 @@ pub struct TrainArgs {
     registry: Option<PathBuf>,
     #[command(flatten)]
     device: super::args::DeviceArgs,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 /// What every command that trains shares: the config and the flags that override its [train]
@@ -126,7 +125,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     let out =
         args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, args.seeds));
-    if !args.json {
+    if !args.output.json {
         announce(&args, &env, &config, &out);
     }
     let outcomes = train_seeds(
@@ -136,7 +135,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out,
             device: args.device.choice(),
             resume: args.resume,
-            progress: super::args::Bars::for_output(args.json),
+            progress: super::args::Bars::for_output(args.output.json),
         },
         args.seeds,
         args.jobs,
@@ -150,7 +149,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let on_data = registry::trials_on(&all, &records[0].data_fingerprint).trials;
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
     let summary = TrainSummary { runs: &outcomes, validation_spread: MetricsSpread::of(&agents) };
-    if args.json {
+    if args.output.json {
         return super::print_json(&summary);
     }
     print!("{}", folio::report::text::training(&outcomes, &summary.validation_spread));

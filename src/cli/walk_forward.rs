@@ -34,9 +34,8 @@ pub struct WalkForwardArgs {
     rebalance: RebalanceRule,
     #[command(flatten)]
     device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn run(args: WalkForwardArgs) -> Result<()> {
@@ -57,13 +56,13 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         out: out.clone(),
         jobs: args.jobs,
         device: args.device.choice(),
-        progress: super::args::Bars::for_output(args.json),
+        progress: super::args::Bars::for_output(args.output.json),
         registry: Some(registry::resolve(args.registry)),
         rebalance: args.rebalance,
     })?;
     report::outputs::write_walk_forward(&out, &report)?;
     report::html::write_run_page(&out, &report::html::Provenance::of_this_process())?;
-    if args.json {
+    if args.output.json {
         return super::print_json(&report);
     }
     print!("{}", report::text::walk_forward(&report));
