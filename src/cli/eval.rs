@@ -156,9 +156,7 @@ pub struct EvalArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    #[command(flatten)]
-    output: super::args::JsonArgs,
+    run: super::args::RunArgs,
 }
 
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
@@ -188,7 +186,7 @@ impl EvalArgs {
             to: self.to,
             cost: self.cost,
             risk_profile: self.risk.resolve()?.map(|(profile, _)| profile),
-            device: self.device.choice(),
+            device: self.run.device(),
             rebalance: self.rebalancing.rebalance,
         })
     }
@@ -220,7 +218,7 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
     let out = args.out.unwrap_or_else(|| {
         args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
     });
-    super::rebalance::show(&comparison, &out, args.output.json)
+    super::rebalance::show(&comparison, &out, args.run.json)
 }
 
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
@@ -238,7 +236,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     }
     let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
     let spread = folio::metrics::MetricsSpread::of(&agents);
-    if args.output.json {
+    if args.run.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
             runs: &'a [folio::eval::evaluate::EvalReport],
@@ -298,7 +296,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     report::outputs::write_evaluation(&out, &evaluation)?;
     report::html::write_run_page(&out, &Provenance::of_this_process())?;
     let sensitivity = &report_data.cost_sensitivity;
-    if args.output.json {
+    if args.run.json {
         return super::print_json(report_data);
     }
     println!(

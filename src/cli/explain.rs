@@ -43,9 +43,7 @@ pub struct ExplainArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    #[command(flatten)]
-    output: super::args::JsonArgs,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
@@ -61,11 +59,11 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         method,
-        device: args.device.choice(),
+        device: args.run.device(),
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join(default_folder(&report)));
     write_outputs(&out, &report)?;
-    if args.output.json {
+    if args.run.json {
         return super::print_json(&report);
     }
     println!(

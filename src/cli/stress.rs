@@ -49,9 +49,7 @@ pub struct StressArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    #[command(flatten)]
-    output: super::args::JsonArgs,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: StressArgs) -> Result<()> {
@@ -81,11 +79,11 @@ pub fn run(args: StressArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         shock_date: args.shock_date,
-        device: args.device.choice(),
+        device: args.run.device(),
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join("stress"));
     write_outputs(&out, &stress)?;
-    if args.output.json {
+    if args.run.json {
         return super::print_json(&stress.report);
     }
     let report = &stress.report;

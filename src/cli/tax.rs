@@ -36,9 +36,7 @@ pub struct TaxArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    #[command(flatten)]
-    output: super::args::JsonArgs,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: TaxArgs) -> Result<()> {
@@ -59,7 +57,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
         strategies: super::args::Strategies::expand(&args.strategy),
         from: args.from,
         to: args.to,
-        device: args.device.choice(),
+        device: args.run.device(),
     })?;
     let folder = format!("tax-{}-{}", report.from, report.to);
     let out = args.out.unwrap_or_else(|| match &args.checkpoint {
@@ -67,7 +65,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
         None => PathBuf::from("runs").join(&folder),
     });
     write_outputs(&out, &report)?;
-    if args.output.json {
+    if args.run.json {
         return super::print_json(&report);
     }
     print_rules(&report);

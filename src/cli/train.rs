@@ -30,9 +30,7 @@ pub struct TrainArgs {
     #[arg(long)]
     registry: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    #[command(flatten)]
-    output: super::args::JsonArgs,
+    run: super::args::RunArgs,
 }
 
 /// What every command that trains shares: the config and the flags that override its [train]
@@ -125,7 +123,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     let out =
         args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, args.seeds));
-    if !args.output.json {
+    if !args.run.json {
         announce(&args, &env, &config, &out);
     }
     let outcomes = train_seeds(
@@ -133,9 +131,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             env,
             train: config,
             out,
-            device: args.device.choice(),
+            device: args.run.device(),
             resume: args.resume,
-            progress: super::args::Bars::for_output(args.output.json),
+            progress: super::args::Bars::for_output(args.run.json),
         },
         args.seeds,
         args.jobs,
@@ -149,7 +147,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let on_data = registry::trials_on(&all, &records[0].data_fingerprint).trials;
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
     let summary = TrainSummary { runs: &outcomes, validation_spread: MetricsSpread::of(&agents) };
-    if args.output.json {
+    if args.run.json {
         return super::print_json(&summary);
     }
     print!("{}", folio::report::text::training(&outcomes, &summary.validation_spread));

@@ -33,9 +33,7 @@ pub struct WalkForwardArgs {
     #[arg(long, default_value = "every")]
     rebalance: RebalanceRule,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    #[command(flatten)]
-    output: super::args::JsonArgs,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: WalkForwardArgs) -> Result<()> {
@@ -55,14 +53,14 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         config,
         out: out.clone(),
         jobs: args.jobs,
-        device: args.device.choice(),
-        progress: super::args::Bars::for_output(args.output.json),
+        device: args.run.device(),
+        progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry::resolve(args.registry)),
         rebalance: args.rebalance,
     })?;
     report::outputs::write_walk_forward(&out, &report)?;
     report::html::write_run_page(&out, &report::html::Provenance::of_this_process())?;
-    if args.output.json {
+    if args.run.json {
         return super::print_json(&report);
     }
     print!("{}", report::text::walk_forward(&report));

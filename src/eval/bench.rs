@@ -23,7 +23,7 @@ use crate::env::config::{EnvConfig, Span};
 use crate::env::{BatchEnv, ConfigError, CostModel, DecisionRange, EnvError, EnvSettings, Market};
 use crate::features::Feature;
 use crate::stats::median;
-use crate::train::{Algo, Learner, TrainConfig, TrainError, make_learner};
+use crate::train::{Algo, Descent, Learner, TrainConfig, TrainError, make_learner};
 
 /// One measured figure.
 #[derive(Debug, Clone, Serialize)]
@@ -283,7 +283,8 @@ impl BenchTrainer {
     /// One update; the environment steps it consumed.
     fn update(&mut self) -> Result<usize, BenchError> {
         let net = self.net.take().expect("the network is put back after every update");
-        let (net, result) = self.learner.update(net, &mut self.optimizer, self.learning_rate, &mut self.rng);
+        let mut descent = Descent { optimizer: &mut self.optimizer, learning_rate: self.learning_rate };
+        let (net, result) = self.learner.update(net, &mut descent, &mut self.rng);
         self.net = Some(net);
         Ok(result.map_err(|d| BenchError::Diverged(d.what))?.env_steps)
     }

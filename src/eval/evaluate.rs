@@ -186,66 +186,65 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
 }
 
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {
-    let Setup {
-        meta,
-        market,
-        range,
-        settings,
-        data,
-        fingerprint,
-        same_data,
-        warning,
-        risk_profile,
-        limits_applied,
-        metrics_config,
-        mut policies,
-    } = prepare(&request)?;
+    let mut setup = prepare(&request)?;
+    let (market, range, settings, rule) =
+        (setup.market.clone(), setup.range, setup.settings, request.rebalance);
+    let mut policies = std::mem::take(&mut setup.policies);
     let agent =
         policies.iter().position(|p| p.id().is_agent()).expect("prepare puts the agent among the policies");
-    let own_decisions =
-        agent_decisions(policies[agent].as_mut(), request.rebalance, &market, range, settings)?;
-    let mut policies = all_under_rule(policies, request.rebalance, &market)?;
+    let own_decisions = agent_decisions(policies[agent].as_mut(), rule, &market, range, settings)?;
+    let mut policies = all_under_rule(policies, rule, &market)?;
     let mut logs = Vec::with_capacity(policies.len());
     for policy in policies.iter_mut() {
         logs.push(backtest(policy.as_mut(), &market, range, settings)?);
     }
+    let metrics = setup.metrics_config;
     let cost_sensitivity =
-        cost_sensitivity(&mut policies, &market, range, settings, &COST_GRID_BP, &metrics_config)?;
+        cost_sensitivity(&mut policies, &market, range, settings, &COST_GRID_BP, &metrics)?;
     let results: Vec<PolicyReport> =
-        logs.iter().map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics_config) }).collect();
-    let verdict = verdict(&results, warning.is_some());
+        logs.iter().map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics) }).collect();
     let columns: Vec<String> =
-        std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect();
+        std::iter::once("cash".to_string()).chain(setup.meta.assets.iter().cloned()).collect();
     let agent_log = logs.iter().find(|l| l.policy.is_agent()).expect("the agent was backtested");
     let agent_warnings = collapse::detect(own_decisions.as_ref().unwrap_or(agent_log), &columns);
     let index = &market.panel.index;
-    let report = EvalReport {
-        checkpoint: request.checkpoint.clone(),
-        weights: request.weights,
-        data,
-        data_fingerprint: fingerprint,
-        same_data_as_training: same_data,
-        from: index.label(range.first),
-        to: index.label(range.last),
-        periods: range.periods(),
-        warning,
-        costs: settings.costs,
-        rebalance: request.rebalance,
-        limits: settings.limits,
-        risk_profile,
-        limits_applied,
-        results,
-        cost_sensitivity,
-        verdict,
-        agent_warnings,
-    };
-    Ok(Evaluation {
-        labels: agent_log.rows.iter().map(|&r| index.label(r)).collect(),
-        decision_labels: agent_log.decision_rows.iter().map(|&r| index.label(r)).collect(),
-        report,
-        meta,
-        logs,
-    })
+    let labels = agent_log.rows.iter().map(|&r| index.label(r)).collect();
+    let decision_labels = agent_log.decision_rows.iter().map(|&r| index.label(r)).collect();
+    let report = setup.report(&request, results, cost_sensitivity, agent_warnings);
+    Ok(Evaluation { labels, decision_labels, report, meta: setup.meta, logs })
+}
+
+impl Setup {
+    /// The report of an evaluation this setup ran.
+    fn report(
+        &self,
+        request: &EvalRequest,
+        results: Vec<PolicyReport>,
+        cost_sensitivity: CostSensitivity,
+        agent_warnings: Vec<CollapseWarning>,
+    ) -> EvalReport {
+        let index = &self.market.panel.index;
+        EvalReport {
+            checkpoint: request.checkpoint.clone(),
+            weights: request.weights,
+            data: self.data.clone(),
+            data_fingerprint: self.fingerprint.clone(),
+            same_data_as_training: self.same_data,
+            from: index.label(self.range.first),
+            to: index.label(self.range.last),
+            periods: self.range.periods(),
+            warning: self.warning.clone(),
+            costs: self.settings.costs,
+            rebalance: request.rebalance,
+            limits: self.settings.limits,
+            risk_profile: self.risk_profile,
+            limits_applied: self.limits_applied.clone(),
+            verdict: verdict(&results, self.warning.is_some()),
+            results,
+            cost_sensitivity,
+            agent_warnings,
+        }
+    }
 }
 
 /// Turnover, costs and return of a set of policies under several rebalancing rules.

@@ -46,15 +46,18 @@ pub struct UpdateStats {
     pub grad_norm: f64,
 }
 
+/// How a network descends its loss: the optimizer and this update's learning rate.
+pub struct Descent<'a> {
+    pub optimizer: &'a mut ModuleOptimizer,
+    pub learning_rate: f64,
+}
+
+/// The network after an update, and what the update did or why it was refused.
+pub type Updated = (PolicyNet, Result<UpdateStats, Divergence>);
+
 /// An algorithm: how experience becomes a gradient step.
 pub trait Learner {
-    fn update(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        learning_rate: f64,
-        rng: &mut StdRng,
-    ) -> (PolicyNet, Result<UpdateStats, Divergence>);
+    fn update(&mut self, net: PolicyNet, descent: &mut Descent<'_>, rng: &mut StdRng) -> Updated;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::checkpoint::{self, CheckpointError, Meta, TrainingProgress, ValidationRecord};
 use super::step::all_finite;
-use super::{Learner, TrainConfig, TrainError, UpdateStats, host, make_learner};
+use super::{Descent, Learner, TrainConfig, TrainError, UpdateStats, host, make_learner};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
 use crate::backtest::{PolicyId, backtest};
@@ -245,8 +245,11 @@ impl Run {
         // Each update draws from its own stream, so a resumed run samples what an uninterrupted one would.
         let mut rng =
             StdRng::seed_from_u64(self.config.seed ^ (update as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let (next, result) =
-            self.learner.update(self.net.clone(), &mut self.optimizer, self.learning_rate, &mut rng);
+        let (next, result) = self.learner.update(
+            self.net.clone(),
+            &mut Descent { optimizer: &mut self.optimizer, learning_rate: self.learning_rate },
+            &mut rng,
+        );
         self.net = next;
         let divergence = match &result {
             Err(d) => Some(d.what.clone()),

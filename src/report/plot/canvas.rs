@@ -18,17 +18,19 @@ pub(super) trait Canvas: DrawingBackend + Sized {
     /// series turns sharply; SVG joins them round.
     const SEGMENT_THICK_LINES: bool;
 
-    /// Draw `text` anchored at `at` (pixels in `area`), laid out by folio with the embedded font
-    /// (see [`super::text::draw_text`]).
-    fn draw_label(
-        area: &Area<Self>,
-        theme: &Theme,
-        text: &str,
-        at: (i32, i32),
-        ink: Ink,
-        anchor: (HPos, VPos),
-        upright: bool,
-    ) -> Result<(), DrawError>;
+    /// Draw `text` in `area`, laid out by folio with the embedded font (see
+    /// [`super::text::draw_text`]).
+    fn draw_label(area: &Area<Self>, theme: &Theme, text: &TextLine<'_>) -> Result<(), DrawError>;
+}
+
+/// A line of text to draw: anchored at `at` (pixels in its area) by `anchor`, and upright or
+/// turned a quarter anticlockwise.
+pub(super) struct TextLine<'t> {
+    pub text: &'t str,
+    pub at: (i32, i32),
+    pub ink: Ink,
+    pub anchor: (HPos, VPos),
+    pub upright: bool,
 }
 
 /// Where the baseline of text anchored vertically at `v` lies below the anchor: by the ascent
@@ -47,15 +49,8 @@ impl Canvas for BitMapBackend<'_> {
 
     /// Glyph outlines rasterized pixel by pixel: plotters 0.3.7's ab_glyph text drops each
     /// glyph's left side bearing, which spaces letters unevenly ("up date").
-    fn draw_label(
-        area: &Area<Self>,
-        theme: &Theme,
-        text: &str,
-        at: (i32, i32),
-        ink: Ink,
-        (h, v): (HPos, VPos),
-        upright: bool,
-    ) -> Result<(), DrawError> {
+    fn draw_label(area: &Area<Self>, theme: &Theme, text: &TextLine<'_>) -> Result<(), DrawError> {
+        let &TextLine { text, at, ink, anchor: (h, v), upright } = text;
         let face = theme.fonts.face(ink.bold);
         let font = scaled(face, ink.px);
         let width = text_width(theme, text, ink) as f32;

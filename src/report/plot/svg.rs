@@ -13,13 +13,12 @@ use std::fmt::{self, Write};
 
 use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, VPos};
+use plotters::style::text_anchor::HPos;
 use plotters_backend::{BackendColor, BackendCoord, BackendStyle, DrawingErrorKind};
 
 use super::Area;
 use super::DrawError;
-use super::canvas::{Canvas, baseline};
-use super::ink::Ink;
+use super::canvas::{Canvas, TextLine, baseline};
 use super::theme::Theme;
 
 /// The fonts SVG text asks for: the embedded DejaVu Sans that measured it, if the viewer has it,
@@ -290,15 +289,8 @@ impl<'a> Drawable<SvgCanvas<'a>> for Label<'_> {
 impl Canvas for SvgCanvas<'_> {
     const SEGMENT_THICK_LINES: bool = false;
 
-    fn draw_label(
-        area: &Area<Self>,
-        theme: &Theme,
-        text: &str,
-        at: (i32, i32),
-        ink: Ink,
-        (h, v): (HPos, VPos),
-        upright: bool,
-    ) -> Result<(), DrawError> {
+    fn draw_label(area: &Area<Self>, theme: &Theme, text: &TextLine<'_>) -> Result<(), DrawError> {
+        let &TextLine { text, at, ink, anchor: (h, v), upright } = text;
         if text.is_empty() {
             return Ok(());
         }

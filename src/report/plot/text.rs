@@ -5,7 +5,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::Area;
 use super::DrawError;
-use super::canvas::Canvas;
+use super::canvas::{Canvas, TextLine};
 pub(super) use super::ink::{Ink, text_width};
 use super::theme::{INK, Theme};
 
@@ -23,7 +23,7 @@ pub(super) fn draw_text<C: Canvas>(
     anchor: (HPos, VPos),
     upright: bool,
 ) -> Result<(), DrawError> {
-    C::draw_label(area, theme, text, at, ink, anchor, upright)
+    C::draw_label(area, theme, &TextLine { text, at, ink, anchor, upright })
 }
 
 /// `text`, shortened with an ellipsis until it fits in `max_w` pixels.
