@@ -53,13 +53,13 @@ fn setup(report: &WalkForwardReport) -> String {
 
 fn folds(report: &WalkForwardReport) -> String {
     let mut md = String::from(
-        "## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|\n",
+        "## Folds\n\nIn-sample: the median seed. Out-of-sample: the ensemble (the average of the seeds' weights), then the median seed alone.\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | median seed's out-of-sample Sharpe | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let _ = writeln!(
             md,
-            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} |",
+            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} |",
             f.fold.index,
             f.train.0,
             f.train.1,
@@ -68,8 +68,9 @@ fn folds(report: &WalkForwardReport) -> String {
             f.test.0,
             f.test.1,
             median.in_sample.sharpe,
+            f.ensemble.sharpe,
+            f.ensemble.psr,
             median.out_of_sample.sharpe,
-            median.out_of_sample.psr,
             f.baseline_sharpe(PolicyId::EQUAL_WEIGHT)
         );
     }

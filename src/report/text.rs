@@ -228,21 +228,34 @@ fn walk_forward_folds(report: &WalkForwardReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>10}",
-        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "OOS PSR", "EW Sharpe"
+        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>12} {:>10}",
+        "fold",
+        "train",
+        "validation",
+        "test",
+        "IS Sharpe",
+        "OOS Sharpe",
+        "OOS PSR",
+        "median seed",
+        "EW Sharpe"
+    );
+    let _ = writeln!(
+        out,
+        "(in-sample: the median seed; out-of-sample: the ensemble, then the median seed alone)"
     );
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let _ = writeln!(
             out,
-            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>10.2}",
+            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>12.2} {:>10.2}",
             f.fold.index,
             format!("{}..{}", f.train.0, f.train.1),
             format!("{}..{}", f.validation.0, f.validation.1),
             format!("{}..{}", f.test.0, f.test.1),
             median.in_sample.sharpe,
+            f.ensemble.sharpe,
+            f.ensemble.psr,
             median.out_of_sample.sharpe,
-            median.out_of_sample.psr,
             f.baseline_sharpe(PolicyId::EQUAL_WEIGHT)
         );
     }

@@ -121,6 +121,7 @@ impl Meta {
             assets: self.assets.len(),
             features: self.env.features.features.len(),
             window: self.env.features.window,
+            reference: self.env.features.reference != crate::features::Reference::None,
         }
     }
 

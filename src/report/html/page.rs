@@ -90,8 +90,12 @@ fn body(run: &Run, id: &str) -> String {
     out.push_str("</section>\n");
     if let Some(wf) = &run.walk_forward {
         out.push_str(&format!(
-            "<section id=\"folds-{id}\">\n<h2>Folds and seeds</h2>\n<h3>Folds (median seed {})</h3>\n",
-            wf.median_seed
+            "<section id=\"folds-{id}\">\n<h2>Folds and seeds</h2>\n<h3>Folds ({})</h3>\n",
+            if wf.has_ensemble() {
+                format!("out of sample: the ensemble; in sample: the median seed {}", wf.median_seed)
+            } else {
+                format!("median seed {}", wf.median_seed)
+            }
         ));
         out.push_str(&tables::folds(wf));
         out.push_str("<h3>Seeds: out-of-sample Sharpe ratio</h3>\n");
