@@ -186,8 +186,20 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     }
     assert!(serial.deflated_sharpe.is_some() && serial.backtest_overfitting.is_some());
     // The ensemble stands beside its seeds, and the verdict speaks of it.
-    assert!(serial.overall.iter().any(|r| r.policy == folio::backtest::PolicyId::Ensemble));
+    let ensemble = serial.overall.iter().find(|r| r.policy == folio::backtest::PolicyId::Ensemble).unwrap();
     assert!(serial.verdict.contains("ensemble agent"), "{}", serial.verdict);
+    // The panel's row reads the ensemble and the best causal baseline, never a hindsight one.
+    let row = folio::eval::panel::PanelRow::of("synthetic", &serial);
+    assert_eq!(row.agent_sharpe.to_bits(), ensemble.metrics.sharpe.to_bits());
+    assert!(!row.best_baseline.uses_hindsight());
+    let causal_best = serial
+        .overall
+        .iter()
+        .filter(|r| matches!(r.policy, folio::backtest::PolicyId::Baseline(_)) && !r.policy.uses_hindsight())
+        .map(|r| r.metrics.sharpe)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(row.best_baseline_sharpe, causal_best);
+    assert_eq!(row.beats_equal_weight, row.agent_sharpe > row.equal_weight_sharpe);
     assert!(serial.verdict.contains("equal weight"));
     assert!(serial.overall.iter().all(|r| r.metrics.annual_cost_drag.is_finite()));
 

@@ -7,6 +7,7 @@ mod data;
 mod env;
 mod eval;
 mod explain;
+mod panel;
 mod plot;
 mod probe;
 mod rebalance;
@@ -50,6 +51,8 @@ enum Command {
     Backtest(eval::BacktestArgs),
     /// Train and test on rolling held-out periods, with overfitting statistics.
     WalkForward(walk_forward::WalkForwardArgs),
+    /// Walk forward on several markets and compare the agent with the baselines in one table.
+    Panel(panel::PanelArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
     /// One HTML tearsheet from saved eval, walk-forward and backtest folders, side by side.
@@ -76,6 +79,7 @@ pub fn run() -> Result<()> {
         Command::Explain(args) => explain::run(args),
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
+        Command::Panel(args) => panel::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
         Command::Probe(args) => probe::run(args),

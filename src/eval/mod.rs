@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod evaluate;
 pub mod explain;
+pub mod panel;
 pub mod probe;
 pub mod stress;
 pub mod walk_forward;

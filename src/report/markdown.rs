@@ -151,3 +151,34 @@ fn costs(report: &WalkForwardReport) -> String {
     let _ = writeln!(md, "\nBreak-even: {}.", sensitivity.break_even);
     md
 }
+
+/// The learner panel ([`crate::eval::panel`]) as a Markdown table.
+pub fn panel(rows: &[crate::eval::panel::PanelRow], development: bool) -> String {
+    let mut md = String::from("# Learner panel\n\n");
+    if development {
+        md.push_str("Development run: each market's walk-forward covers its training and validation data only; no test period was seen.\n\n");
+    }
+    md.push_str("| market | tested | agent Sharpe | equal-weight Sharpe | best causal baseline | its Sharpe | agent max DD | equal-weight max DD | agent turnover | break-even | DSR | PBO | beats equal weight |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} .. {} | {:.2} | {:.2} | {} | {:.2} | {:.1}% | {:.1}% | {:.4} | {} | {} | {} | {} |",
+            r.market,
+            r.tested.0,
+            r.tested.1,
+            r.agent_sharpe,
+            r.equal_weight_sharpe,
+            r.best_baseline.to_string().trim(),
+            r.best_baseline_sharpe,
+            100.0 * r.agent_max_drawdown,
+            100.0 * r.equal_weight_max_drawdown,
+            r.agent_turnover,
+            r.break_even,
+            optional(r.dsr),
+            optional(r.pbo),
+            if r.beats_equal_weight { "yes" } else { "no" }
+        );
+    }
+    md
+}
