@@ -5,10 +5,11 @@
 use serde::Serialize;
 use std::sync::Arc;
 
-use crate::backtest::{Policy, PolicyId, backtest};
+use crate::backtest::{Policy, PolicyId, backtest_showing};
 use crate::env::EnvError;
 use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::metrics::MetricsConfig;
+use crate::progress::Task;
 
 /// Cost rates tried, in basis points of traded value (buys and sells alike).
 pub const COST_GRID_BP: [f64; 7] = [0.0, 5.0, 10.0, 15.0, 25.0, 35.0, 50.0];
@@ -61,6 +62,7 @@ pub fn break_even(costs_bp: &[f64], edge: &[f64]) -> BreakEven {
 
 /// Backtest `policies` at every cost of `costs_bp`, keeping the cost model and everything else of
 /// `settings`; the break-even cost is the agent's against equal weight, when both are among them.
+/// `task` advances at every decision.
 pub fn cost_sensitivity(
     policies: &mut [Box<dyn Policy + '_>],
     market: &Arc<Market>,
@@ -68,6 +70,7 @@ pub fn cost_sensitivity(
     settings: EnvSettings,
     costs_bp: &[f64],
     metrics: &MetricsConfig,
+    task: &dyn Task,
 ) -> Result<CostSensitivity, EnvError> {
     let mut cagr: Vec<(PolicyId, Vec<f64>)> = policies.iter().map(|p| (p.id(), Vec::new())).collect();
     for &bp in costs_bp {
@@ -75,7 +78,8 @@ pub fn cost_sensitivity(
         at_cost.costs.buy = bp / 1e4;
         at_cost.costs.sell = bp / 1e4;
         for (policy, (_, series)) in policies.iter_mut().zip(cagr.iter_mut()) {
-            series.push(backtest(policy.as_mut(), market, range, at_cost)?.metrics(metrics).cagr);
+            series
+                .push(backtest_showing(policy.as_mut(), market, range, at_cost, task)?.metrics(metrics).cagr);
         }
     }
     let series = |wanted: fn(&PolicyId) -> bool| cagr.iter().find(|(id, _)| wanted(id)).map(|(_, v)| v);

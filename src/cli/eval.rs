@@ -10,8 +10,8 @@ use folio::data::Stamp;
 use folio::env::EnvSettings;
 use folio::env::config::{DEFAULT_CONFIG, EnvConfig};
 use folio::eval::evaluate::{
-    BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
-    default_output, evaluate,
+    BaselineRequest, EvalRequest, backtest_baselines_showing, compare_baseline_rebalancing,
+    compare_rebalancing, default_output, evaluate_showing,
 };
 use folio::report::{self, plot};
 
@@ -98,7 +98,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         });
         return super::rebalance::show(&comparison, &out, args.json);
     }
-    let (report, _) = backtest_baselines(request)?;
+    let (report, _) = backtest_baselines_showing(request, super::args::Bars::for_output(args.json).as_ref())?;
     if args.json {
         return super::print_json(&report);
     }
@@ -298,7 +298,8 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     let request = args.request()?;
     let mut reports = Vec::new();
     for dir in &seeds {
-        let evaluation = evaluate(EvalRequest { checkpoint: dir.clone(), ..request.clone() })?;
+        let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
+        let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.json).as_ref())?;
         let out = default_output(dir, &evaluation.report);
         write_outputs(&out, &evaluation)?;
         reports.push(evaluation.report);
@@ -359,7 +360,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
-    let evaluation = evaluate(args.request()?)?;
+    let evaluation = evaluate_showing(args.request()?, super::args::Bars::for_output(args.json).as_ref())?;
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
     write_outputs(&out, &evaluation)?;
