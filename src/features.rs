@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
-use crate::data::PricePanel;
+use crate::data::{InvalidSetting, PricePanel};
+use crate::stats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,24 +81,33 @@ impl Default for FeatureConfig {
 }
 
 impl FeatureConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.window == 0 {
-            return Err("features.window must be at least 1".into());
+            return Err(InvalidSetting::new("features.window", "features.window must be at least 1"));
         }
         for (i, f) in self.features.iter().enumerate() {
             if self.features[..i].contains(f) {
-                return Err(format!("feature '{}' is listed twice", f.name()));
+                return Err(InvalidSetting::new(
+                    "features.features",
+                    format!("feature '{}' is listed twice", f.name()),
+                ));
             }
         }
-        if self.volatility_window < 2
-            || self.momentum_window == 0
-            || self.rsi_period == 0
-            || self.bollinger_period < 2
-        {
-            return Err("volatility_window and bollinger_period need at least 2 periods, momentum_window and rsi_period at least 1".into());
+        let too_short = [
+            ("features.volatility_window", self.volatility_window < 2),
+            ("features.momentum_window", self.momentum_window == 0),
+            ("features.rsi_period", self.rsi_period == 0),
+            ("features.bollinger_period", self.bollinger_period < 2),
+        ];
+        if let Some((setting, _)) = too_short.into_iter().find(|(_, short)| *short) {
+            return Err(InvalidSetting::new(
+                setting,
+                "volatility_window and bollinger_period need at least 2 periods, momentum_window and rsi_period at least 1",
+            ));
         }
-        if !(self.bollinger_width > 0.0) || !(self.clip > 0.0) {
-            return Err("bollinger_width and clip must be positive".into());
+        let scales = [("features.bollinger_width", self.bollinger_width), ("features.clip", self.clip)];
+        if let Some((setting, _)) = scales.into_iter().find(|(_, value)| !(*value > 0.0)) {
+            return Err(InvalidSetting::new(setting, "bollinger_width and clip must be positive"));
         }
         Ok(())
     }
@@ -193,9 +203,8 @@ impl FeatureSet {
                 .map(|(a, t)| self.value(a, k, t))
                 .collect();
             if samples.len() >= 2 {
-                let m = samples.iter().sum::<f64>() / samples.len() as f64;
-                let var = samples.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (samples.len() - 1) as f64;
-                mean[k] = m;
+                let var = stats::sample_variance(&samples);
+                mean[k] = stats::mean(&samples);
                 std[k] = if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 };
             }
         }
@@ -203,13 +212,12 @@ impl FeatureSet {
     }
 
     /// Apply `normalizer` to every value, giving the `f32` series the environment serves.
-    pub fn normalize(&self, normalizer: &Normalizer) -> Result<NormalizedFeatures, String> {
+    pub fn normalize(&self, normalizer: &Normalizer) -> Result<NormalizedFeatures, NormalizerMismatch> {
         if normalizer.features != self.config.features {
-            return Err(format!(
-                "the normalizer was fitted for features [{}] but the data has [{}]",
-                names(&normalizer.features),
-                names(&self.config.features)
-            ));
+            return Err(NormalizerMismatch {
+                fitted: normalizer.features.clone(),
+                data: self.config.features.clone(),
+            });
         }
         let n_features = self.config.features.len();
         let mut values = Vec::with_capacity(self.values.len());
@@ -225,6 +233,14 @@ impl FeatureSet {
             values,
         })
     }
+}
+
+/// A normalizer applied to features other than those it was fitted on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the normalizer was fitted for features [{}] but the data has [{}]", names(.fitted), names(.data))]
+pub struct NormalizerMismatch {
+    pub fitted: Vec<Feature>,
+    pub data: Vec<Feature>,
 }
 
 fn names(features: &[Feature]) -> String {
@@ -348,8 +364,7 @@ fn rsi_value(gain: f64, loss: f64) -> f64 {
 fn bollinger_percent_b(prices: &[f64], period: usize, width: f64, out: &mut [f64]) {
     for t in period - 1..prices.len() {
         let window = &prices[t + 1 - period..=t];
-        let mean = window.iter().sum::<f64>() / period as f64;
-        let std = (window.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / period as f64).sqrt();
+        let (mean, std) = (stats::mean(window), stats::population_std(window));
         out[t] = if std > 0.0 { (prices[t] - (mean - width * std)) / (2.0 * width * std) } else { 0.5 };
     }
 }

@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use crate::env::config::EnvConfig;
 use crate::metrics::{self, Metrics, nan_if_null};
-use crate::train::TrainConfig;
+use crate::train::checkpoint::Meta;
+use crate::train::{TrainConfig, TrainOutcome};
 
 /// Where the registry lives unless `--registry` or [`ENV_VAR`] says otherwise.
 pub const DEFAULT_PATH: &str = "checkpoints/trials.jsonl";
@@ -202,6 +203,28 @@ impl TrialRecord {
             figures,
             checkpoint,
         }
+    }
+}
+
+impl TrialRecord {
+    /// The record of a finished `folio train` run: its checkpoint's configuration, data and
+    /// seed (as it actually ran, from `meta`) and its validation figures.
+    pub fn of_training(meta: &Meta, outcome: &TrainOutcome) -> Self {
+        let figures = Figures::from_metrics(
+            Sample::Validation,
+            outcome.validation_range.clone(),
+            &outcome.validation.agent,
+            meta.env.data.periods_per_year,
+        );
+        TrialRecord::new(
+            TrialCommand::Train,
+            config_hash(&meta.env, &meta.train),
+            meta.data_fingerprint.clone(),
+            &meta.env,
+            &meta.train,
+            figures,
+            outcome.checkpoint.clone(),
+        )
     }
 }
 

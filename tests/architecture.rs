@@ -85,12 +85,17 @@ fn collect_rust_files(folder: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The source without comments and the contents of string and char literals, so that doc links
-/// and messages are not read as imports.
+/// and messages are not read as imports or braces. Newlines stay, so line numbers still hold.
 fn strip_comments_and_strings(source: &str) -> String {
     let bytes = source.as_bytes();
     let mut out = String::with_capacity(source.len());
     let mut i = 0;
+    // Skips `bytes[from..to]`, keeping its newlines.
+    let keep_newlines = |out: &mut String, from: usize, to: usize| {
+        out.extend(bytes[from..to.min(bytes.len())].iter().filter(|&&b| b == b'\n').map(|_| '\n'))
+    };
     while i < bytes.len() {
+        let start = i;
         match bytes[i] {
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
                 while i < bytes.len() && bytes[i] != b'\n' {
@@ -103,6 +108,7 @@ fn strip_comments_and_strings(source: &str) -> String {
                     i += 1;
                 }
                 i += 2;
+                keep_newlines(&mut out, start, i);
             }
             b'"' => {
                 i += 1;
@@ -111,6 +117,7 @@ fn strip_comments_and_strings(source: &str) -> String {
                 }
                 i += 1;
                 out.push_str("\"\"");
+                keep_newlines(&mut out, start, i);
             }
             b'\'' if bytes.get(i + 2) == Some(&b'\'') || bytes.get(i + 1) == Some(&b'\\') => {
                 // A char literal ('x' or '\n'); lifetimes have no closing quote.
@@ -299,6 +306,128 @@ fn nalgebra_stays_in_the_baselines() {
     );
 }
 
+/// Functions whose bodies run past [`MAX_FUNCTION_LINES`], with their length: outside test
+/// modules (tests may be long tables of cases), counted from the `fn` line to its closing brace.
+fn long_functions(module: &Module) -> Vec<(String, usize, usize)> {
+    let source = match module.source.find("#[cfg(test)]") {
+        Some(tests) => &module.source[..tests],
+        None => &module.source[..],
+    };
+    let lines: Vec<&str> = source.lines().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(name) = function_name(lines[i]) else {
+            i += 1;
+            continue;
+        };
+        let (mut depth, mut opened, mut end) = (0i64, false, None);
+        for (j, line) in lines.iter().enumerate().skip(i) {
+            if !opened && line.trim_end().ends_with(';') {
+                break; // a declaration without a body
+            }
+            for c in line.chars() {
+                match c {
+                    '{' => (depth, opened) = (depth + 1, true),
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if opened && depth == 0 {
+                end = Some(j);
+                break;
+            }
+        }
+        match end {
+            Some(end) => {
+                let length = end - i + 1;
+                if length > MAX_FUNCTION_LINES {
+                    found.push((name, i + 1, length));
+                }
+                i = end + 1;
+            }
+            None => i += 1,
+        }
+    }
+    found
+}
+
+fn function_name(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "fn")?;
+    let qualifiers_only = words[..at]
+        .iter()
+        .all(|w| matches!(*w, "pub" | "const" | "async" | "unsafe" | "extern") || w.starts_with("pub("));
+    let name: String = words.get(at + 1)?.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    (qualifiers_only && !name.is_empty()).then_some(name)
+}
+
+/// A function a reader can hold in their head: longer ones are split into named steps.
+const MAX_FUNCTION_LINES: usize = 80;
+
+#[test]
+fn no_function_runs_past_eighty_lines() {
+    let mut long = Vec::new();
+    let root = source_root();
+    for module in modules() {
+        let file = module.file.strip_prefix(&root).expect("under src").display().to_string();
+        for (name, line, length) in long_functions(&module) {
+            long.push(format!("{file}:{line} {name}: {length} lines"));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines (split them into named steps):\n{}",
+        long.join("\n")
+    );
+}
+
+/// The error type of every `Result<T, E>` in `source`, as written.
+fn result_error_types(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("Result<") {
+        rest = &rest[at + "Result<".len()..];
+        let (mut depth, mut last_comma, mut end) = (1, None, None);
+        for (i, c) in rest.char_indices() {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                '>' | ')' | ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                ',' if depth == 1 => last_comma = Some(i),
+                _ => {}
+            }
+        }
+        if let (Some(comma), Some(end)) = (last_comma, end) {
+            found.push(rest[comma + 1..end].trim().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn library_errors_are_types_not_strings() {
+    let mut stringly = Vec::new();
+    for module in modules().iter().filter(|m| !m.path.starts_with("cli") && !m.path.is_empty()) {
+        let source = module.source.split("#[cfg(test)]").next().unwrap_or_default();
+        if result_error_types(source).iter().any(|e| e == "String") {
+            stringly.push(module.file.display().to_string());
+        }
+    }
+    assert!(
+        stringly.is_empty(),
+        "library modules returning Result<_, String> (use a thiserror type):\n{}",
+        stringly.join("\n")
+    );
+    assert_eq!(result_error_types("fn f() -> Result<Vec<(u8, u8)>, String> {}"), ["String"]);
+    assert_eq!(result_error_types("fn f() -> Result<(), Box<dyn Error>>"), ["Box<dyn Error>"]);
+}
+
 /// Tarjan's algorithm: the strongly connected components of `graph`.
 fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     struct State<'g> {
@@ -375,4 +504,15 @@ fn the_checks_find_what_they_look_for() {
     let cycles: Vec<Vec<String>> = strongly_connected(&graph).into_iter().filter(|c| c.len() > 1).collect();
     assert_eq!(cycles, vec![vec!["a".to_string(), "b".to_string(), "c".to_string()]]);
     assert!(nested("env", "env::costs") && !nested("env", "envelope"));
+
+    let body: String = (0..85).map(|i| format!("    let x{i} = {i};\n")).collect();
+    let module = Module {
+        path: "x".into(),
+        file: "x.rs".into(),
+        references: Vec::new(),
+        source: strip_comments_and_strings(&format!(
+            "pub fn short() {{ \"{{\"; }}\nfn declared();\npub(crate) fn long() {{\n{body}}}\n#[cfg(test)]\nfn in_tests() {{\n{body}}}\n"
+        )),
+    };
+    assert_eq!(long_functions(&module), vec![("long".to_string(), 3, 87)]);
 }

@@ -109,7 +109,9 @@ fn normalizer_is_fitted_on_the_given_rows_only_and_reapplies_identically() {
 
     // A normalizer for other features is refused.
     let wrong = features_of(&PRICES, &small_config());
-    assert!(wrong.normalize(&normalizer).unwrap_err().contains("fitted for features [log_return]"));
+    assert!(
+        wrong.normalize(&normalizer).unwrap_err().to_string().contains("fitted for features [log_return]")
+    );
 }
 
 fn r_at(t: usize) -> f64 {

@@ -236,7 +236,7 @@ fn bad_rule_strings_say_what_is_wrong() {
         ("band:NaN", "must be in [0, 1)"),
         ("", "unknown rebalancing rule"),
     ] {
-        let error = text.parse::<RebalanceRule>().unwrap_err();
+        let error = text.parse::<RebalanceRule>().unwrap_err().to_string();
         assert!(error.contains(expected), "{text}: {error}");
         assert!(
             error.contains("band:X") || error.contains("[0, 1)"),

@@ -162,7 +162,7 @@ fn shocks_refuse_windows_outside_the_data_and_impossible_returns() {
     assert!(Shock::CorrelationOne { periods: 5 }.apply(&original, 6).is_err(), "runs past the end");
     assert!(Shock::Crash { fall: 1.0 }.apply(&original, 3).is_err(), "a 100% fall leaves no price");
     let error = Shock::Volatility { factor: 100.0, periods: 4 }.apply(&original, 2).unwrap_err();
-    assert!(error.contains("leaves no price"), "{error}");
+    assert!(error.to_string().contains("leaves no price"), "{error}");
 }
 
 fn settings() -> EnvSettings {
@@ -317,7 +317,10 @@ fn scenarios_outside_the_data_are_skipped_with_a_reason() {
     let stress = run(&setup(undated, vec![], None), &[scenario("covid")], &mut policies).unwrap();
     assert!(stress.report.scenarios[0].skipped.as_deref().unwrap().contains("undated"));
     assert!(
-        select_scenarios(&["moon-landing".into()], &ShockSizes::default()).unwrap_err().contains("dotcom")
+        select_scenarios(&["moon-landing".into()], &ShockSizes::default())
+            .unwrap_err()
+            .to_string()
+            .contains("dotcom")
     );
 }
 

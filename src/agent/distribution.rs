@@ -10,7 +10,7 @@
 //!   data, not part of the graph: the score-function (REINFORCE / PPO) gradient flows through
 //!   `log_prob`, never through the sample. And [`log_prob_and_entropy_with_gradients`] with
 //!   [`GammaTerms`]: the log-density and entropy with their gradients in closed form, for PPO's
-//!   loss, which is differentiated on the host (see `train::ppo_loss`).
+//!   loss, which is differentiated on the host (see `train::host::ppo_loss`).
 //!
 //! Precision: with f32 tensors (the default; the functions run in whatever float dtype their
 //! input holds) `log_prob` subtracts `sum_i lgamma(alpha_i)` from
@@ -213,7 +213,7 @@ impl Dirichlet {
 
     /// [`Dirichlet::log_prob`] and [`Dirichlet::entropy`] together. Both need `ln Gamma` of every
     /// concentration and of their sum, each a chain of about twenty tensor ops (and as many again
-    /// in the backward pass); computing them once made a PPO minibatch a sixth faster.
+    /// in the backward pass); computing them once saves a third of a minibatch's ops.
     pub fn log_prob_and_entropy(&self, x: Tensor<2>) -> (Tensor<1>, Tensor<1>) {
         let terms = self.log_gamma_terms();
         let log_prob = self.log_prob_with(&terms, x);

@@ -193,3 +193,46 @@ impl Policy for AgentPolicy {
         self.act(view.observation, 1, out);
     }
 }
+
+/// Several seeds' agents deployed as one policy: the average of their weights. Seeds of one
+/// configuration disagree widely (FinRL #190, PGPortfolio #125); their average is steadier than
+/// any one of them and, unlike picking the best, selects nothing on the data.
+pub struct EnsemblePolicy {
+    members: Vec<AgentPolicy>,
+    scratch: Vec<f64>,
+}
+
+impl EnsemblePolicy {
+    /// The members must act on the same observations (same assets, features and
+    /// normalization): the seeds of one run.
+    pub fn new(members: Vec<AgentPolicy>) -> Self {
+        assert!(!members.is_empty(), "an ensemble needs at least one member");
+        Self { members, scratch: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+impl Policy for EnsemblePolicy {
+    fn id(&self) -> PolicyId {
+        PolicyId::Ensemble
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        out.fill(0.0);
+        self.scratch.resize(out.len(), 0.0);
+        for member in &self.members {
+            member.act(view.observation, 1, &mut self.scratch);
+            out.iter_mut().zip(&self.scratch).for_each(|(o, w)| *o += w);
+        }
+        // Each member's weights sum to one; so does their mean, up to rounding, removed here.
+        let total: f64 = out.iter().sum();
+        out.iter_mut().for_each(|w| *w /= total);
+    }
+}

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 use serde::{Deserialize, Serialize};
 
+use crate::data::InvalidSetting;
 use crate::env::ObservationLayout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,20 +49,30 @@ impl Default for NetConfig {
 }
 
 impl NetConfig {
-    pub fn validate(&self, layout: &ObservationLayout) -> Result<(), String> {
+    pub fn validate(&self, layout: &ObservationLayout) -> Result<(), InvalidSetting> {
+        let invalid = |setting, reason: &str| InvalidSetting::new(setting, reason);
         if layout.features == 0 {
-            return Err("an agent needs at least one feature (features.features is empty)".into());
+            return Err(invalid(
+                "features.features",
+                "an agent needs at least one feature (features.features is empty)",
+            ));
         }
         match self.kind {
-            NetKind::Mlp if self.hidden.is_empty() || self.hidden.contains(&0) => {
-                Err("net.hidden needs at least one layer, each of width at least 1".into())
-            }
-            NetKind::Eiie if self.eiie_kernel == 0 || self.eiie_kernel >= layout.window => Err(format!(
-                "EIIE needs a kernel shorter than the window: kernel {} vs window {}",
-                self.eiie_kernel, layout.window
+            NetKind::Mlp if self.hidden.is_empty() || self.hidden.contains(&0) => Err(invalid(
+                "train.net.hidden",
+                "net.hidden needs at least one layer, each of width at least 1",
             )),
+            NetKind::Eiie if self.eiie_kernel == 0 || self.eiie_kernel >= layout.window => {
+                Err(InvalidSetting::new(
+                    "train.net.eiie_kernel",
+                    format!(
+                        "EIIE needs a kernel shorter than the window: kernel {} vs window {}",
+                        self.eiie_kernel, layout.window
+                    ),
+                ))
+            }
             NetKind::Eiie if self.eiie_channels == 0 || self.eiie_features == 0 => {
-                Err("EIIE channel counts must be at least 1".into())
+                Err(invalid("train.net.eiie_channels", "EIIE channel counts must be at least 1"))
             }
             _ => Ok(()),
         }
@@ -88,6 +99,17 @@ impl NetConfig {
             NetKind::Eiie => PolicyNet::Eiie(EiieNet::new(self, layout, device)),
         }
     }
+}
+
+/// Parameter values that do not fit a network ([`PolicyNet::with_parameter_values`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParameterMismatch {
+    #[error("no values for parameter {position}")]
+    Missing { position: usize },
+    #[error("parameter {position} has shape {shape:?} ({} values) but {given} were given", shape.iter().product::<usize>())]
+    Shape { position: usize, shape: Vec<usize>, given: usize },
+    #[error("the network has {parameters} parameters but {given} were given")]
+    Count { parameters: usize, given: usize },
 }
 
 // A network is built once per run, so the size difference of the variants costs nothing.
@@ -126,28 +148,29 @@ impl PolicyNet {
     /// The network with every float parameter replaced, in the order of
     /// [`PolicyNet::parameter_values`]: a network whose answer is known by construction, for
     /// tests of what reads networks (attributions, probes). Counts and lengths must match.
-    pub fn with_parameter_values(self, values: Vec<Vec<f32>>) -> Result<Self, String> {
+    pub fn with_parameter_values(self, values: Vec<Vec<f32>>) -> Result<Self, ParameterMismatch> {
         use burn::module::ModuleMapper;
         struct Replace {
             values: std::vec::IntoIter<Vec<f32>>,
             position: usize,
-            error: Option<String>,
+            error: Option<ParameterMismatch>,
         }
         impl ModuleMapper for Replace {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
                 let position = self.position;
                 self.position += 1;
                 let Some(values) = self.values.next() else {
-                    self.error.get_or_insert(format!("no values for parameter {position}"));
+                    self.error.get_or_insert(ParameterMismatch::Missing { position });
                     return param;
                 };
                 let shape = param.val().dims();
                 let expected: usize = shape.iter().product();
                 if values.len() != expected {
-                    self.error.get_or_insert(format!(
-                        "parameter {position} has shape {shape:?} ({expected} values) but {} were given",
-                        values.len()
-                    ));
+                    self.error.get_or_insert(ParameterMismatch::Shape {
+                        position,
+                        shape: shape.to_vec(),
+                        given: values.len(),
+                    });
                     return param;
                 }
                 param.map(|tensor| Tensor::from_data(TensorData::new(values, shape), &tensor.device()))
@@ -159,7 +182,7 @@ impl PolicyNet {
         match replace.error {
             Some(error) => Err(error),
             None if replace.position != given => {
-                Err(format!("the network has {} parameters but {given} were given", replace.position))
+                Err(ParameterMismatch::Count { parameters: replace.position, given })
             }
             None => Ok(net),
         }
@@ -228,10 +251,8 @@ impl MlpNet {
 /// `tanh(x) = 2 sigmoid(2 x) - 1`, exact in real arithmetic and within 2e-7 of the exact value in f32.
 ///
 /// Why not burn's `tanh`: the Flex backend maps it element by element onto glibc's `tanhf`, which
-/// is several times slower than the `expf` behind its `sigmoid`; in a profile of PPO with
-/// SB3's shape of work `tanhf` and the `expm1f` it calls took 16% of the time. This form raised
-/// PPO's training steps per second by a quarter (`folio bench --only ppo`), gradient included:
-/// sigmoid's backward pass reuses its output as tanh's does.
+/// is several times slower than the `expf` behind its `sigmoid` (`docs/performance.md` has the
+/// profile). Gradient included: sigmoid's backward pass reuses its output as tanh's does.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     sigmoid(x.mul_scalar(2.0)).mul_scalar(2.0).sub_scalar(1.0)
 }

@@ -2,7 +2,7 @@
 //! Each policy is backtested again at every cost rate of a grid; the break-even cost is where
 //! the agent stops beating equal weight.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::backtest::{Policy, PolicyId, backtest_showing};
@@ -22,7 +22,7 @@ pub struct CostSensitivity {
     pub break_even: BreakEven,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "cost_bp", rename_all = "snake_case")]
 pub enum BreakEven {
     /// The agent beats equal weight up to this cost (linear interpolation between grid points).

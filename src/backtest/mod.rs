@@ -63,34 +63,27 @@ pub trait Policy {
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]);
 }
 
-// Wrappers such as `Rebalanced` hold a policy by value, by box or by borrow alike.
-impl<P: Policy + ?Sized> Policy for &mut P {
-    fn id(&self) -> PolicyId {
-        (**self).id()
-    }
+/// A pointer to a policy is that policy: wrappers such as `Rebalanced` hold one by value, by box
+/// or by borrow alike.
+macro_rules! policy_through_pointer {
+    ($($pointer:ty),+) => {$(
+        impl<P: Policy + ?Sized> Policy for $pointer {
+            fn id(&self) -> PolicyId {
+                (**self).id()
+            }
 
-    fn reset(&mut self) {
-        (**self).reset()
-    }
+            fn reset(&mut self) {
+                (**self).reset()
+            }
 
-    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        (**self).decide(view, out)
-    }
+            fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+                (**self).decide(view, out)
+            }
+        }
+    )+};
 }
 
-impl<P: Policy + ?Sized> Policy for Box<P> {
-    fn id(&self) -> PolicyId {
-        (**self).id()
-    }
-
-    fn reset(&mut self) {
-        (**self).reset()
-    }
-
-    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        (**self).decide(view, out)
-    }
-}
+policy_through_pointer!(&mut P, Box<P>);
 
 /// A policy's path through a span.
 #[derive(Debug, Clone, Serialize)]

@@ -11,6 +11,8 @@ pub enum PolicyId {
     Agent {
         seed: Option<u64>,
     },
+    /// Several seeds' agents deployed as one: the average of their weights.
+    Ensemble,
     Baseline(BaselineId),
 }
 
@@ -36,8 +38,9 @@ impl PolicyId {
     pub const AGENT: PolicyId = PolicyId::Agent { seed: None };
     pub const EQUAL_WEIGHT: PolicyId = PolicyId::Baseline(BaselineId::EqualWeight);
 
+    /// A trained policy: one seed's agent or an ensemble of them.
     pub fn is_agent(&self) -> bool {
-        matches!(self, PolicyId::Agent { .. })
+        matches!(self, PolicyId::Agent { .. } | PolicyId::Ensemble)
     }
 
     /// Whether the policy reads the evaluation period in advance: a benchmark, not a strategy.
@@ -125,25 +128,27 @@ impl std::str::FromStr for BaselineId {
     }
 }
 
+/// Names honour width and alignment (`{:<24}`), as strings do, so tables line up.
 impl std::fmt::Display for BaselineId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
 impl std::fmt::Display for PolicyId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PolicyId::Agent { seed: None } => f.write_str("agent"),
-            PolicyId::Agent { seed: Some(seed) } => write!(f, "agent (seed {seed})"),
-            PolicyId::Baseline(baseline) => f.write_str(baseline.name()),
+            PolicyId::Agent { seed: None } => f.pad("agent"),
+            PolicyId::Agent { seed: Some(seed) } => f.pad(&format!("agent (seed {seed})")),
+            PolicyId::Ensemble => f.pad("agent (ensemble)"),
+            PolicyId::Baseline(baseline) => f.pad(baseline.name()),
         }
     }
 }
 
 /// A display name that is no policy's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{given}' names no policy (expected agent, agent (seed N) or a baseline's name)")]
+#[error("'{given}' names no policy (expected agent, agent (seed N), agent (ensemble) or a baseline's name)")]
 pub struct UnknownPolicy {
     pub given: String,
 }
@@ -153,8 +158,10 @@ impl std::str::FromStr for PolicyId {
     type Err = UnknownPolicy;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text == "agent" {
-            return Ok(PolicyId::AGENT);
+        match text {
+            "agent" => return Ok(PolicyId::AGENT),
+            "agent (ensemble)" => return Ok(PolicyId::Ensemble),
+            _ => {}
         }
         let seed = text.strip_prefix("agent (seed ").and_then(|rest| rest.strip_suffix(')'));
         if let Some(seed) = seed.and_then(|s| s.parse().ok()) {
@@ -188,7 +195,12 @@ mod tests {
     #[test]
     fn names_read_back_as_the_identity_they_print() {
         let mut all: Vec<PolicyId> = BaselineId::ALL.into_iter().map(PolicyId::Baseline).collect();
-        all.extend([PolicyId::AGENT, PolicyId::Agent { seed: Some(0) }, PolicyId::Agent { seed: Some(17) }]);
+        all.extend([
+            PolicyId::AGENT,
+            PolicyId::Agent { seed: Some(0) },
+            PolicyId::Agent { seed: Some(17) },
+            PolicyId::Ensemble,
+        ]);
         for id in all {
             assert_eq!(id.to_string().parse::<PolicyId>(), Ok(id));
             let json = serde_json::to_string(&id).unwrap();
@@ -196,6 +208,7 @@ mod tests {
         }
         assert!("agent (seed x)".parse::<PolicyId>().is_err());
         assert_eq!(serde_json::to_string(&PolicyId::EQUAL_WEIGHT).unwrap(), "\"equal weight\"");
+        assert_eq!(format!("[{:<16}]", PolicyId::Agent { seed: Some(2) }), "[agent (seed 2)  ]");
     }
 
     #[test]

@@ -51,21 +51,54 @@ pub const DEFAULT_COMPARISON: &str = "every,monthly,quarterly,band:0.02,band:0.0
 const EXPECTED: &str = "expected every (or daily), monthly, quarterly, or band:X with X the largest \
                         weight drift tolerated, in [0, 1) (e.g. band:0.05)";
 
+/// A rebalancing rule as a user wrote it that names no rule.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseRuleError {
+    #[error("rebalancing rule '{text}': '{threshold}' is not a number; {EXPECTED}")]
+    NotANumber { text: String, threshold: String },
+    #[error(
+        "rebalancing rule '{text}': the band must be in [0, 1) (a weight drift, 0.05 = 5 percentage points), got {threshold}"
+    )]
+    BandOutOfRange { text: String, threshold: f64 },
+    #[error("rebalancing rule '{text}' needs a threshold; {EXPECTED}")]
+    MissingThreshold { text: String },
+    #[error("unknown rebalancing rule '{text}'; {EXPECTED}")]
+    Unknown { text: String },
+}
+
+/// A rule that cannot run on a market.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the {rule} rebalancing rule needs dates, but {} is undated (its rows are period numbers); use every or band:X",
+    data.display()
+)]
+pub struct RuleNeedsDates {
+    pub rule: RebalanceRule,
+    pub data: std::path::PathBuf,
+}
+
+/// What backtesting under a rule can fail on.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleBacktestError {
+    #[error(transparent)]
+    Rule(#[from] RuleNeedsDates),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+}
+
 impl std::str::FromStr for RebalanceRule {
-    type Err = String;
+    type Err = ParseRuleError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         let lower = text.to_ascii_lowercase();
         if let Some(threshold) = lower.strip_prefix("band:") {
-            let threshold: f64 = threshold.trim().parse().map_err(|_| {
-                format!("rebalancing rule '{text}': '{threshold}' is not a number; {EXPECTED}")
+            let threshold: f64 = threshold.trim().parse().map_err(|_| ParseRuleError::NotANumber {
+                text: text.to_string(),
+                threshold: threshold.to_string(),
             })?;
             if !(0.0..1.0).contains(&threshold) {
-                return Err(format!(
-                    "rebalancing rule '{text}': the band must be in [0, 1) (a weight drift, 0.05 = 5 \
-                     percentage points), got {threshold}"
-                ));
+                return Err(ParseRuleError::BandOutOfRange { text: text.to_string(), threshold });
             }
             return Ok(RebalanceRule::Band { threshold });
         }
@@ -73,8 +106,8 @@ impl std::str::FromStr for RebalanceRule {
             "every" | "daily" => Ok(RebalanceRule::Every),
             "monthly" => Ok(RebalanceRule::Monthly),
             "quarterly" => Ok(RebalanceRule::Quarterly),
-            "band" => Err(format!("rebalancing rule '{text}' needs a threshold; {EXPECTED}")),
-            _ => Err(format!("unknown rebalancing rule '{text}'; {EXPECTED}")),
+            "band" => Err(ParseRuleError::MissingThreshold { text: text.to_string() }),
+            _ => Err(ParseRuleError::Unknown { text: text.to_string() }),
         }
     }
 }
@@ -102,13 +135,9 @@ impl RebalanceRule {
     }
 
     /// Whether the rule can run on `market`: calendar rules need dates.
-    pub fn check(&self, market: &Market) -> Result<(), String> {
+    pub fn check(&self, market: &Market) -> Result<(), RuleNeedsDates> {
         if self.is_calendar() && !market.panel.index.is_dated() {
-            return Err(format!(
-                "the {self} rebalancing rule needs dates, but {} is undated (its rows are period \
-                 numbers); use every or band:X",
-                market.panel.source.display()
-            ));
+            return Err(RuleNeedsDates { rule: *self, data: market.panel.source.clone() });
         }
         Ok(())
     }
@@ -132,7 +161,7 @@ pub fn under_rule(
     policy: Box<dyn Policy>,
     rule: RebalanceRule,
     market: &Market,
-) -> Result<Box<dyn Policy>, String> {
+) -> Result<Box<dyn Policy>, RuleNeedsDates> {
     Ok(match rule {
         RebalanceRule::Every => policy,
         _ => Box::new(Rebalanced::new(policy, rule, market)?),
@@ -160,7 +189,7 @@ pub fn all_under_rule(
     policies: Vec<Box<dyn Policy>>,
     rule: RebalanceRule,
     market: &Market,
-) -> Result<Vec<Box<dyn Policy>>, String> {
+) -> Result<Vec<Box<dyn Policy>>, RuleNeedsDates> {
     policies.into_iter().map(|p| under_rule(p, rule, market)).collect()
 }
 
@@ -175,7 +204,7 @@ pub struct Rebalanced<P> {
 
 impl<P: Policy> Rebalanced<P> {
     /// Fails when the rule cannot run on `market` (see [`RebalanceRule::check`]).
-    pub fn new(inner: P, rule: RebalanceRule, market: &Market) -> Result<Self, String> {
+    pub fn new(inner: P, rule: RebalanceRule, market: &Market) -> Result<Self, RuleNeedsDates> {
         rule.check(market)?;
         Ok(Self { inner, rule, previous_period: None })
     }
@@ -230,9 +259,9 @@ pub fn backtest_rebalanced(
     market: &Arc<Market>,
     range: DecisionRange,
     settings: EnvSettings,
-) -> Result<BacktestLog, EnvError> {
-    let mut rebalanced = Rebalanced::new(policy, rule, market).map_err(EnvError::Setup)?;
-    backtest(&mut rebalanced, market, range, settings)
+) -> Result<BacktestLog, RuleBacktestError> {
+    let mut rebalanced = Rebalanced::new(policy, rule, market)?;
+    Ok(backtest(&mut rebalanced, market, range, settings)?)
 }
 
 /// What one policy did under one rule.
@@ -285,9 +314,9 @@ pub fn compare_rules(
     range: DecisionRange,
     settings: EnvSettings,
     metrics: &MetricsConfig,
-) -> Result<Vec<RuleResult>, EnvError> {
+) -> Result<Vec<RuleResult>, RuleBacktestError> {
     for rule in rules {
-        rule.check(market).map_err(EnvError::Setup)?;
+        rule.check(market)?;
     }
     let mut results = Vec::with_capacity(policies.len() * rules.len());
     for policy in policies.iter_mut() {

@@ -148,16 +148,19 @@ impl Strategies {
     }
 }
 
-/// `--device`, for every command that runs a network.
+/// `--device` and `--json`, for every command that runs a network and reports.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct DeviceArgs {
+pub struct RunArgs {
     /// Backend that runs the networks.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     device: DeviceArg,
+    /// Print the result as JSON on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
-impl DeviceArgs {
-    pub fn choice(&self) -> folio::agent::DeviceChoice {
+impl RunArgs {
+    pub fn device(&self) -> folio::agent::DeviceChoice {
         self.device.into()
     }
 }

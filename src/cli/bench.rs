@@ -1,4 +1,4 @@
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -17,9 +17,8 @@ pub struct BenchArgs {
     /// Only one group of figures (for profiling).
     #[arg(long, value_enum)]
     only: Option<super::args::BenchGroupArg>,
-    /// Print the figures as JSON (one list of rows) instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
     /// The large-universe market for the `large` group, as the peers' large_universe.py writes it
     /// (default: $FOLIO_LARGE_CSV, else /tmp/folio-large-universe.csv). Without the file, a full
     /// run skips the group and says so.
@@ -31,17 +30,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut options = if args.quick { BenchOptions::quick() } else { BenchOptions::full() };
     options.only = args.only.map(Into::into);
     let show = |row: &BenchRow| {
-        if !args.json {
+        if !args.output.json {
             println!("{:<72} {:>12} {}", row.what, format_value(row.value), row.unit);
         }
     };
-    if !args.json {
+    if !args.output.json {
         println!(
             "folio benchmarks ({} cores; each figure the median of 3 runs; peer rows: scripts/bench-vs-peers.sh)",
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
     }
-    let mut rows = run_all(&args.config, options, show).map_err(|e| anyhow!("{e}"))?;
+    let mut rows = run_all(&args.config, options, show)?;
     if options.only.is_none_or(|only| only == Group::Large) {
         let csv = args
             .large_csv
@@ -54,10 +53,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Err(e @ bench_large::LargeBenchError::Missing(_)) if options.only.is_none() => {
                 eprintln!("large-universe figures skipped: {e}")
             }
-            Err(e) => return Err(anyhow!("{e}")),
+            Err(e) => return Err(e.into()),
         }
     }
-    if args.json {
+    if args.output.json {
         super::print_json(&rows)?;
     }
     Ok(())

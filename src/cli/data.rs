@@ -15,9 +15,8 @@ pub enum DataCommand {
         /// Periods per year for annualizing.
         #[arg(long, default_value_t = 252.0)]
         periods_per_year: f64,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: super::args::JsonArgs,
     },
     /// Write a seeded synthetic market (correlated GBM with regimes, jumps and an optional crash).
     Synth(SynthArgs),
@@ -69,10 +68,10 @@ pub struct SynthArgs {
 
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
-        DataCommand::Inspect { file, periods_per_year, json } => {
+        DataCommand::Inspect { file, periods_per_year, output } => {
             let panel = load_prices(&file)?;
             let summary = inspect(&panel, periods_per_year);
-            if json {
+            if output.json {
                 super::print_json(&summary)?;
             } else {
                 print!("{summary}");
@@ -96,7 +95,7 @@ pub fn run(command: DataCommand) -> Result<()> {
                 crash: args.crash_period.zip(args.crash_fall).map(|(period, fall)| Crash { period, fall }),
                 ..SynthConfig::default()
             };
-            let panel = generate(&config).map_err(anyhow::Error::msg).context("invalid synthetic market")?;
+            let panel = generate(&config).context("invalid synthetic market")?;
             write_prices(&panel, &args.out)?;
             println!(
                 "wrote {} assets x {} periods ({} .. {}) to {}",

@@ -1,11 +1,11 @@
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use folio::env::check::check;
+use folio::env::check::{PolicySummary, check};
 use folio::env::config::{DEFAULT_CONFIG, EnvConfig, Span};
-use folio::env::{BatchEnv, EnvSettings, Market};
+use folio::env::{BatchEnv, DecisionRange, EnvSettings, Market};
 
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
@@ -22,9 +22,8 @@ pub enum EnvCommand {
         /// Which period of the config to run in.
         #[arg(long, value_enum, default_value_t = PeriodName::Train)]
         period: PeriodName,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: super::args::JsonArgs,
     },
 }
 
@@ -58,99 +57,120 @@ struct CheckOutput {
     fingerprint: String,
     decisions_from: String,
     decisions_to: String,
-    policies: Vec<folio::env::check::PolicySummary>,
+    policies: Vec<PolicySummary>,
 }
 
 pub fn run(command: EnvCommand) -> Result<()> {
     match command {
-        EnvCommand::Check { config: path, episodes, seed, period, json } => {
-            let config = EnvConfig::load(&path)?;
-            let (market, selection) = Market::from_config(&config)
-                .with_context(|| format!("setting up the market of {}", path.display()))?;
-            let market = Arc::new(market);
-            let range = market.decision_range(&period.span(&config), config.episode.embargo)?;
-            let settings = EnvSettings::from_config(&config);
-            let summaries =
-                check(|| BatchEnv::new(market.clone(), range, settings, episodes.max(1), seed), seed)?;
-            let index = &market.panel.index;
-            let output = CheckOutput {
-                config: path.display().to_string(),
-                data: config.data.file.display().to_string(),
-                assets: market.panel.assets.clone(),
-                first: index.label(0),
-                last: index.label(market.n_periods() - 1),
-                limited_by: selection.limited_by,
-                fingerprint: market.panel.fingerprint(),
-                decisions_from: index.label(range.first),
-                decisions_to: index.label(range.last),
-                policies: summaries,
-            };
-            if json {
-                return super::print_json(&output);
+        EnvCommand::Check { config: path, episodes, seed, period, output } => {
+            let checked = check_config(&path, episodes, seed, period)?;
+            if output.json {
+                return super::print_json(&checked.output);
             }
-            println!("config     {}", output.config);
-            println!(
-                "data       {} ({} assets, {} .. {}, {} periods)",
-                output.data,
-                output.assets.len(),
-                output.first,
-                output.last,
-                market.n_periods()
-            );
-            if let Some(asset) = &output.limited_by {
-                println!(
-                    "           the range starts at {} because {asset} starts trading then",
-                    output.first
-                );
-            }
-            println!("fingerprint {}", output.fingerprint);
-            let layout = market.layout();
-            println!(
-                "features   {} x window {} per asset (warm-up {} periods); observation {} values",
-                config.features.features.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
-                layout.window,
-                market.first_observable(),
-                layout.len()
-            );
-            println!(
-                "costs      {:?}, buy {:.3}%, sell {:.3}%; reward {}; rebalance every {}; horizon {}",
-                config.costs.model,
-                100.0 * config.costs.buy,
-                100.0 * config.costs.sell,
-                config.reward.name(),
-                config.episode.rebalance_every,
-                if config.episode.horizon == 0 {
-                    "whole span".to_string()
-                } else {
-                    config.episode.horizon.to_string()
-                }
-            );
-            println!(
-                "decisions  {:?} period: {} .. {} ({} periods)",
-                period,
-                output.decisions_from,
-                output.decisions_to,
-                range.periods()
-            );
-            println!();
-            println!(
-                "{:<14} {:>8} {:>8} {:>12} {:>12} {:>10} {:>10} {:>12}",
-                "policy", "episodes", "steps", "final value", "mean reward", "turnover", "costs", "steps/s"
-            );
-            for s in &output.policies {
-                println!(
-                    "{:<14} {:>8} {:>8} {:>12.4} {:>12.6} {:>10.4} {:>10.4} {:>12.0}",
-                    s.policy,
-                    s.episodes,
-                    s.steps,
-                    s.mean_final_value,
-                    s.mean_reward,
-                    s.mean_turnover,
-                    s.mean_costs,
-                    s.steps_per_second
-                );
-            }
+            print_setup(&checked, period);
+            print_policies(&checked.output.policies);
             Ok(())
         }
+    }
+}
+
+/// What `env check` found, and what its table needs beside the JSON.
+struct Checked {
+    output: CheckOutput,
+    config: EnvConfig,
+    market: Arc<Market>,
+    range: DecisionRange,
+}
+
+/// Load the config, build its market and run the random policy and equal weight through it.
+fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> Result<Checked> {
+    let config = EnvConfig::load(path)?;
+    let (market, selection) = Market::from_config(&config)
+        .with_context(|| format!("setting up the market of {}", path.display()))?;
+    let market = Arc::new(market);
+    let range = market.decision_range(&period.span(&config), config.episode.embargo)?;
+    let settings = EnvSettings::from_config(&config);
+    let summaries = check(|| BatchEnv::new(market.clone(), range, settings, episodes.max(1), seed), seed)?;
+    let index = &market.panel.index;
+    let output = CheckOutput {
+        config: path.display().to_string(),
+        data: config.data.file.display().to_string(),
+        assets: market.panel.assets.clone(),
+        first: index.label(0),
+        last: index.label(market.n_periods() - 1),
+        limited_by: selection.limited_by,
+        fingerprint: market.panel.fingerprint(),
+        decisions_from: index.label(range.first),
+        decisions_to: index.label(range.last),
+        policies: summaries,
+    };
+    Ok(Checked { output, config, market, range })
+}
+
+/// The data, features, costs and decisions the check ran with.
+fn print_setup(checked: &Checked, period: PeriodName) {
+    let Checked { output, config, market, range } = checked;
+    println!("config     {}", output.config);
+    println!(
+        "data       {} ({} assets, {} .. {}, {} periods)",
+        output.data,
+        output.assets.len(),
+        output.first,
+        output.last,
+        market.n_periods()
+    );
+    if let Some(asset) = &output.limited_by {
+        println!("           the range starts at {} because {asset} starts trading then", output.first);
+    }
+    println!("fingerprint {}", output.fingerprint);
+    let layout = market.layout();
+    println!(
+        "features   {} x window {} per asset (warm-up {} periods); observation {} values",
+        config.features.features.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
+        layout.window,
+        market.first_observable(),
+        layout.len()
+    );
+    println!(
+        "costs      {:?}, buy {:.3}%, sell {:.3}%; reward {}; rebalance every {}; horizon {}",
+        config.costs.model,
+        100.0 * config.costs.buy,
+        100.0 * config.costs.sell,
+        config.reward.name(),
+        config.episode.rebalance_every,
+        if config.episode.horizon == 0 {
+            "whole span".to_string()
+        } else {
+            config.episode.horizon.to_string()
+        }
+    );
+    println!(
+        "decisions  {:?} period: {} .. {} ({} periods)",
+        period,
+        output.decisions_from,
+        output.decisions_to,
+        range.periods()
+    );
+}
+
+/// One row per policy.
+fn print_policies(policies: &[PolicySummary]) {
+    println!();
+    println!(
+        "{:<14} {:>8} {:>8} {:>12} {:>12} {:>10} {:>10} {:>12}",
+        "policy", "episodes", "steps", "final value", "mean reward", "turnover", "costs", "steps/s"
+    );
+    for s in policies {
+        println!(
+            "{:<14} {:>8} {:>8} {:>12.4} {:>12.6} {:>10.4} {:>10.4} {:>12.0}",
+            s.policy,
+            s.episodes,
+            s.steps,
+            s.mean_final_value,
+            s.mean_reward,
+            s.mean_turnover,
+            s.mean_costs,
+            s.steps_per_second
+        );
     }
 }

@@ -3,9 +3,8 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 
 use super::rebalance::RebalanceArgs;
-use super::train::print_metrics_table;
+use folio::backtest::PolicyId;
 use folio::backtest::rebalance::RebalanceRule;
-use folio::backtest::{BaselineId, PolicyId};
 use folio::data::Stamp;
 use folio::env::EnvSettings;
 use folio::env::config::{DEFAULT_CONFIG, EnvConfig};
@@ -13,7 +12,8 @@ use folio::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines_showing, compare_baseline_rebalancing,
     compare_rebalancing, default_output, evaluate_showing,
 };
-use folio::report::{self, plot};
+use folio::report;
+use folio::report::html::Provenance;
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -41,15 +41,16 @@ pub struct BacktestArgs {
     rebalance_every: Option<usize>,
     #[command(flatten)]
     rebalancing: RebalanceArgs,
-    /// Output folder of --compare-rebalancing (default: runs/rebalancing-<from>-<to>).
-    #[arg(long, requires = "compare_rebalancing")]
+    /// Output folder for report.json, equity.csv and report.html (default:
+    /// runs/backtest-<data>-<from>-<to>), or of --compare-rebalancing (default:
+    /// runs/rebalancing-<from>-<to>).
+    #[arg(long)]
     out: Option<PathBuf>,
     /// Allocation limits for every strategy, overriding the config's.
     #[command(flatten)]
     risk: super::risk::RiskArgs,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
@@ -66,7 +67,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         settings.episode.rebalance_every = every;
     }
     if let Some((profile, source)) = args.risk.resolve()? {
-        if !args.json {
+        if !args.output.json {
             println!("{source}");
         }
         settings.limits = profile.limits();
@@ -96,10 +97,13 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         let out = args.out.unwrap_or_else(|| {
             PathBuf::from("runs").join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
         });
-        return super::rebalance::show(&comparison, &out, args.json);
+        return super::rebalance::show(&comparison, &out, args.output.json);
     }
-    let (report, _) = backtest_baselines_showing(request, super::args::Bars::for_output(args.json).as_ref())?;
-    if args.json {
+    let (report, logs) =
+        backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
+    let out = args.out.unwrap_or_else(|| report::backtest::default_output(&report));
+    let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
+    if args.output.json {
         return super::print_json(&report);
     }
     println!(
@@ -117,7 +121,8 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     println!("limits: {}", report.limits.describe(Some(report.assets.len())));
     let rows: Vec<(String, &folio::metrics::Metrics)> =
         report.results.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
-    print_metrics_table(&rows);
+    print!("{}", report::text::metrics_table(&rows));
+    println!("wrote report.json, equity.csv and {}", page.display());
     Ok(())
 }
 
@@ -152,81 +157,7 @@ pub struct EvalArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-/// report.json, equity.csv, weights.csv and the pictures of one evaluation.
-fn write_outputs(out: &Path, evaluation: &folio::eval::evaluate::Evaluation) -> Result<()> {
-    let report_data = &evaluation.report;
-    let logs: Vec<&folio::backtest::BacktestLog> = evaluation.logs.iter().collect();
-    report::write_json(&out.join("report.json"), report_data)?;
-    report::write_equity_csv(&out.join("equity.csv"), &evaluation.labels, &logs)?;
-    let mut names = vec!["cash".to_string()];
-    names.extend(evaluation.meta.assets.iter().cloned());
-    report::write_weights_csv(
-        &out.join("weights.csv"),
-        &evaluation.decision_labels,
-        &evaluation.meta.assets,
-        logs[0],
-    )?;
-    let series: Vec<plot::Series> = evaluation
-        .logs
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| report::pictured(l.policy))
-        .map(|(i, l)| plot::Series { name: l.policy.to_string(), values: l.values.clone(), emphasis: i == 0 })
-        .collect();
-    let title = format!("{} .. {}", report_data.from, report_data.to);
-    plot::equity(
-        &out.join("equity.png"),
-        &format!("Wealth, {title}"),
-        &evaluation.labels,
-        &series,
-        false,
-        plot::PlotSize::default(),
-    )?;
-    plot::drawdown(
-        &out.join("drawdown.png"),
-        &format!("Drawdown, {title}"),
-        &evaluation.labels,
-        &series,
-        plot::PlotSize::default(),
-    )?;
-    plot::weights(
-        &out.join("weights.png"),
-        &format!("Agent weights, {title}"),
-        &evaluation.decision_labels,
-        &names,
-        &evaluation.logs[0].weights,
-        8,
-        plot::PlotSize::default(),
-    )?;
-    let sensitivity = &report_data.cost_sensitivity;
-    let shown_costs: Vec<(String, Vec<f64>)> = sensitivity
-        .cagr
-        .iter()
-        .filter(|(id, _)| {
-            id.is_agent()
-                || [BaselineId::EqualWeight, BaselineId::BuyAndHold, BaselineId::MinVariance]
-                    .map(PolicyId::Baseline)
-                    .contains(id)
-        })
-        .map(|(id, cagr)| (id.to_string(), cagr.iter().map(|c| 100.0 * c).collect()))
-        .collect();
-    let categories: Vec<String> = sensitivity.costs_bp.iter().map(|bp| format!("{bp} bp")).collect();
-    plot::bars_with_axes(
-        &out.join("cost_sensitivity.png"),
-        &format!("CAGR against trading costs, {title}"),
-        "cost per trade (buys and sells)",
-        "CAGR (%)",
-        &categories,
-        &shown_costs,
-        plot::PlotSize::default(),
-    )?;
-    Ok(())
+    run: super::args::RunArgs,
 }
 
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
@@ -256,7 +187,7 @@ impl EvalArgs {
             to: self.to,
             cost: self.cost,
             risk_profile: self.risk.resolve()?.map(|(profile, _)| profile),
-            device: self.device.choice(),
+            device: self.run.device(),
             rebalance: self.rebalancing.rebalance,
         })
     }
@@ -288,7 +219,7 @@ fn eval_rebalancing(args: EvalArgs) -> Result<()> {
     let out = args.out.unwrap_or_else(|| {
         args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
     });
-    super::rebalance::show(&comparison, &out, args.json)
+    super::rebalance::show(&comparison, &out, args.run.json)
 }
 
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the
@@ -299,14 +230,15 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     let mut reports = Vec::new();
     for dir in &seeds {
         let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
-        let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.json).as_ref())?;
+        let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
         let out = default_output(dir, &evaluation.report);
-        write_outputs(&out, &evaluation)?;
+        report::outputs::write_evaluation(&out, &evaluation)?;
+        report::html::write_run_page(&out, &Provenance::of_this_process())?;
         reports.push(evaluation.report);
     }
-    let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| &r.results[0].metrics).collect();
+    let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
     let spread = folio::metrics::MetricsSpread::of(&agents);
-    if args.json {
+    if args.run.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
             runs: &'a [folio::eval::evaluate::EvalReport],
@@ -337,9 +269,9 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     rows.extend(
         first.results.iter().filter(|r| !r.policy.is_agent()).map(|r| (r.policy.to_string(), &r.metrics)),
     );
-    print_metrics_table(&rows);
+    print!("{}", report::text::metrics_table(&rows));
     println!();
-    super::train::print_spread(&spread);
+    print!("{}", report::text::spread_table(&spread));
     for (name, report) in names.iter().zip(&reports) {
         println!("{name}: break-even {}", report.cost_sensitivity.break_even);
     }
@@ -360,12 +292,14 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
-    let evaluation = evaluate_showing(args.request()?, super::args::Bars::for_output(args.json).as_ref())?;
+    let evaluation =
+        evaluate_showing(args.request()?, super::args::Bars::for_output(args.run.json).as_ref())?;
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
-    write_outputs(&out, &evaluation)?;
+    report::outputs::write_evaluation(&out, &evaluation)?;
+    report::html::write_run_page(&out, &Provenance::of_this_process())?;
     let sensitivity = &report_data.cost_sensitivity;
-    if args.json {
+    if args.run.json {
         return super::print_json(report_data);
     }
     println!(
@@ -385,25 +319,13 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     }
     let rows: Vec<(String, &folio::metrics::Metrics)> =
         report_data.results.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
-    print_metrics_table(&rows);
+    print!("{}", report::text::metrics_table(&rows));
     println!("\nCAGR by cost rate:");
-    print!("{:<24}", "policy");
-    for bp in &sensitivity.costs_bp {
-        print!(" {:>8}", format!("{bp} bp"));
-    }
-    println!();
-    for (name, cagr) in &sensitivity.cagr {
-        print!("{name:<24}");
-        for c in cagr {
-            print!(" {:>7.2}%", 100.0 * c);
-        }
-        println!();
-    }
-    println!("break-even: {}", sensitivity.break_even);
+    print!("{}", report::text::cost_table(sensitivity));
     println!("\n{}", report_data.verdict);
     for warning in &report_data.agent_warnings {
         println!("warning: {}", warning.message);
     }
-    println!("wrote report.json, equity.csv, weights.csv and pictures to {}", out.display());
+    println!("wrote report.json, equity.csv, weights.csv, pictures and report.html to {}", out.display());
     Ok(())
 }

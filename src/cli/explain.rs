@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use folio::data::Stamp;
 use folio::eval::explain::{
-    DEFAULT_STEPS, ExplainReport, ExplainRequest, Explanation, Method, PREVIOUS_WEIGHTS, explain,
+    DEFAULT_STEPS, DecisionExplanation, ExplainReport, ExplainRequest, Explanation, Method, PREVIOUS_WEIGHTS,
+    PeriodExplanation, explain,
 };
 use folio::report::{self, plot};
 
@@ -42,25 +43,11 @@ pub struct ExplainArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
-    if !args.checkpoint.join(folio::train::checkpoint::META).exists() {
-        let seeds = super::eval::seed_folders(&args.checkpoint);
-        if !seeds.is_empty() {
-            let list: Vec<String> = seeds.iter().map(|s| s.display().to_string()).collect();
-            bail!(
-                "{} is a multi-seed run: explain one seed's network, e.g. --checkpoint {} (seeds: {})",
-                args.checkpoint.display(),
-                list[0],
-                list.join(", ")
-            );
-        }
-    }
+    refuse_multi_seed(&args.checkpoint)?;
     let method = match args.method {
         MethodChoice::Ig => Method::IntegratedGradients { steps: args.steps },
         MethodChoice::GradInput => Method::GradientTimesInput,
@@ -72,11 +59,11 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         method,
-        device: args.device.choice(),
+        device: args.run.device(),
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join(default_folder(&report)));
     write_outputs(&out, &report)?;
-    if args.json {
+    if args.run.json {
         return super::print_json(&report);
     }
     println!(
@@ -91,43 +78,69 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         "values in weight points (percentage points of the portfolio): how far each input group moved each weight from its baseline value"
     );
     if let Some(decision) = &report.decision {
-        if let Some(note) = &decision.note {
-            println!("note: {note}");
-        }
-        println!("\ndecision at the close of {}:", decision.date);
-        let e = &decision.explanation;
-        print_table(
-            &report,
-            &e.weights,
-            &e.baseline_weights,
-            &e.attribution,
-            Some(&e.own_inputs),
-            Some(e.completeness_gap.as_slice()),
-        );
-        print_largest(&report, &e.attribution);
-        println!("largest completeness gap: {:.2e} weight", max_abs(&e.completeness_gap));
+        print_decision(&report, decision);
     }
     if let Some(period) = &report.period {
-        let s = &period.summary;
-        println!(
-            "\n{} decisions, {} .. {}: signed mean (pushes on different days can cancel)",
-            s.decisions, period.from, period.to
-        );
-        print_table(
-            &report,
-            &s.mean_weights,
-            &s.baseline_weights,
-            &s.mean_attribution,
-            Some(&s.mean_own_inputs),
-            None,
-        );
-        println!("\nmean absolute attribution (how much each group moves each weight at all):");
-        print_table(&report, &s.mean_weights, &s.baseline_weights, &s.mean_abs_attribution, None, None);
-        print_largest(&report, &s.mean_abs_attribution);
-        println!("largest completeness gap over the period: {:.2e} weight", s.max_abs_completeness_gap);
+        print_period(&report, period);
     }
     println!("wrote explain.json and pictures to {}", out.display());
     Ok(())
+}
+
+/// A run of several seeds has no one network to explain: name the seeds instead.
+fn refuse_multi_seed(checkpoint: &Path) -> Result<()> {
+    if checkpoint.join(folio::train::checkpoint::META).exists() {
+        return Ok(());
+    }
+    let seeds = super::eval::seed_folders(checkpoint);
+    if !seeds.is_empty() {
+        let list: Vec<String> = seeds.iter().map(|s| s.display().to_string()).collect();
+        bail!(
+            "{} is a multi-seed run: explain one seed's network, e.g. --checkpoint {} (seeds: {})",
+            checkpoint.display(),
+            list[0],
+            list.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn print_decision(report: &ExplainReport, decision: &DecisionExplanation) {
+    if let Some(note) = &decision.note {
+        println!("note: {note}");
+    }
+    println!("\ndecision at the close of {}:", decision.date);
+    let e = &decision.explanation;
+    print_table(
+        report,
+        &e.weights,
+        &e.baseline_weights,
+        &e.attribution,
+        Some(&e.own_inputs),
+        Some(e.completeness_gap.as_slice()),
+    );
+    print_largest(report, &e.attribution);
+    println!("largest completeness gap: {:.2e} weight", max_abs(&e.completeness_gap));
+}
+
+fn print_period(report: &ExplainReport, period: &PeriodExplanation) {
+    let s = &period.summary;
+    println!(
+        "\n{} decisions, {} .. {}: signed mean (pushes on different days can cancel)",
+        s.decisions, period.from, period.to
+    );
+    print_table(
+        report,
+        &s.mean_weights,
+        &s.baseline_weights,
+        &s.mean_attribution,
+        Some(&s.mean_own_inputs),
+        None,
+    );
+    println!("\nmean absolute attribution (how much each group moves each weight at all):");
+    print_table(report, &s.mean_weights, &s.baseline_weights, &s.mean_abs_attribution, None, None);
+    print_largest(report, &s.mean_abs_attribution);
+    println!("largest completeness gap over the period: {:.2e} weight", s.max_abs_completeness_gap);
 }
 
 fn default_folder(report: &ExplainReport) -> String {

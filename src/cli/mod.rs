@@ -10,6 +10,7 @@ mod explain;
 mod plot;
 mod probe;
 mod rebalance;
+mod report;
 mod risk;
 mod stress;
 mod tax;
@@ -51,6 +52,8 @@ enum Command {
     WalkForward(walk_forward::WalkForwardArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
+    /// One HTML tearsheet from saved eval, walk-forward and backtest folders, side by side.
+    Report(report::ReportArgs),
     /// Sanity probes: an oracle that sees tomorrow, a placebo with shuffled returns, collapse checks.
     Probe(probe::ProbeArgs),
     /// Stress a checkpoint's agent beside the baselines: historical crises and synthetic shocks.
@@ -74,6 +77,7 @@ pub fn run() -> Result<()> {
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Report(args) => report::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Stress(args) => stress::run(args),
         Command::Tax(args) => tax::run(args),

@@ -22,10 +22,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: ProbeArgs) -> Result<()> {
@@ -40,7 +37,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     } else {
         args.probe.into_iter().map(ProbeKind::from).collect()
     };
-    if !args.json {
+    if !args.run.json {
         eprintln!(
             "probing {:?} with {:?} on {}: {} steps per training (seed {}) -> {}",
             train.algo,
@@ -51,9 +48,9 @@ pub fn run(args: ProbeArgs) -> Result<()> {
             out.display()
         );
     }
-    let setup = ProbeSetup { env, train, out, device: args.device.choice() };
+    let setup = ProbeSetup { env, train, out, device: args.run.device() };
     let results = probe::run(&setup, &probes)?;
-    if args.json {
+    if args.run.json {
         return super::print_json(&results);
     }
     println!(

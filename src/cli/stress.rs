@@ -49,10 +49,7 @@ pub struct StressArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: StressArgs) -> Result<()> {
@@ -63,7 +60,7 @@ pub fn run(args: StressArgs) -> Result<()> {
         window: args.window,
         volatility_factor: args.volatility_factor,
     };
-    let scenarios = select_scenarios(&args.scenario, &sizes).map_err(anyhow::Error::msg)?;
+    let scenarios = select_scenarios(&args.scenario, &sizes)?;
     let checkpoints = if args.checkpoint.join(folio::train::checkpoint::META).exists() {
         vec![args.checkpoint.clone()]
     } else {
@@ -82,11 +79,11 @@ pub fn run(args: StressArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         shock_date: args.shock_date,
-        device: args.device.choice(),
+        device: args.run.device(),
     })?;
     let out = args.out.unwrap_or_else(|| args.checkpoint.join("stress"));
     write_outputs(&out, &stress)?;
-    if args.json {
+    if args.run.json {
         return super::print_json(&stress.report);
     }
     let report = &stress.report;

@@ -1,11 +1,11 @@
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use folio::data::Stamp;
 use folio::env::config::DEFAULT_CONFIG;
 use folio::report::{self, tax::write_ledger_csv};
-use folio::tax::report::{TaxRequest, tax_report};
+use folio::tax::report::{TaxReport, TaxRequest, tax_report};
 use folio::tax::{DEFAULT_TAX_CONFIG, LedgerRun, LotMethod, TaxConfig};
 
 #[derive(Debug, Args)]
@@ -36,17 +36,11 @@ pub struct TaxArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    device: super::args::DeviceArgs,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
+    run: super::args::RunArgs,
 }
 
 pub fn run(args: TaxArgs) -> Result<()> {
-    let mut tax = TaxConfig::load(&args.tax)?;
-    if let Some(method) = args.lot_method {
-        tax.lot_method = method.into();
-    }
+    let tax = tax_rules(&args)?;
     if let Some(dir) = &args.checkpoint {
         anyhow::ensure!(
             dir.join("meta.json").exists(),
@@ -63,14 +57,35 @@ pub fn run(args: TaxArgs) -> Result<()> {
         strategies: super::args::Strategies::expand(&args.strategy),
         from: args.from,
         to: args.to,
-        device: args.device.choice(),
+        device: args.run.device(),
     })?;
     let folder = format!("tax-{}-{}", report.from, report.to);
     let out = args.out.unwrap_or_else(|| match &args.checkpoint {
         Some(dir) => dir.join(&folder),
         None => PathBuf::from("runs").join(&folder),
     });
-    report::write_json(&out.join("tax_report.json"), &report)?;
+    write_outputs(&out, &report)?;
+    if args.run.json {
+        return super::print_json(&report);
+    }
+    print_rules(&report);
+    print_table(&report);
+    print_notes(&report, &out);
+    Ok(())
+}
+
+/// The tax config, with the lot method the flag asks for.
+fn tax_rules(args: &TaxArgs) -> Result<TaxConfig> {
+    let mut tax = TaxConfig::load(&args.tax)?;
+    if let Some(method) = args.lot_method {
+        tax.lot_method = method.into();
+    }
+    Ok(tax)
+}
+
+/// tax_report.json and each policy's ledgers, with taxes and (when enabled) with harvesting.
+fn write_outputs(out: &Path, report: &TaxReport) -> Result<()> {
+    report::write_json(&out.join("tax_report.json"), report)?;
     for policy in &report.policies {
         let stem = slug(&policy.policy.to_string());
         write_ledger_csv(&out.join(format!("ledger-{stem}.csv")), &report.assets, &policy.after_tax.entries)
@@ -84,9 +99,11 @@ pub fn run(args: TaxArgs) -> Result<()> {
             .context("writing the harvesting ledger")?;
         }
     }
-    if args.json {
-        return super::print_json(&report);
-    }
+    Ok(())
+}
+
+/// The period, the costs and the tax rules the replays ran under.
+fn print_rules(report: &TaxReport) {
     let tax = &report.tax;
     println!(
         "{} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalance every {}",
@@ -119,6 +136,10 @@ pub fn run(args: TaxArgs) -> Result<()> {
             "off".into()
         }
     );
+}
+
+/// One row per policy and ledger.
+fn print_table(report: &TaxReport) {
     println!(
         "\n{:<26} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>7}",
         "policy",
@@ -153,6 +174,10 @@ pub fn run(args: TaxArgs) -> Result<()> {
             row(format!("{} + harvest", policy.policy), policy.pre_tax_wealth, harvesting);
         }
     }
+}
+
+/// What the columns mean, what harvesting added, and where the files went.
+fn print_notes(report: &TaxReport, out: &Path) {
     println!(
         "\npre-tax: the backtest's final wealth (the untaxed ledger matches it within {:.0e}); after-tax: \
          still invested, taxes paid each year and those owed on realized gains taken out; liquid.: after \
@@ -173,7 +198,6 @@ pub fn run(args: TaxArgs) -> Result<()> {
         }
     }
     println!("wrote tax_report.json and the ledgers (ledger-<policy>.csv) to {}", out.display());
-    Ok(())
 }
 
 /// A policy name as a file name: `equal weight` -> `equal-weight`.

@@ -13,9 +13,8 @@ pub struct TrialsArgs {
     /// Only trials on the data with this fingerprint (or a prefix of it).
     #[arg(long)]
     data: Option<String>,
-    /// Print the trials and counts as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::args::JsonArgs,
 }
 
 #[derive(Serialize)]
@@ -46,7 +45,7 @@ pub fn run(args: TrialsArgs) -> Result<()> {
         .map(|(data_fingerprint, trials)| DataCount { data_fingerprint, trials })
         .collect();
     let listing = Listing { registry: path, trials, by_data };
-    if args.json {
+    if args.output.json {
         return super::print_json(&listing);
     }
     print_table(&listing);

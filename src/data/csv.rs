@@ -32,6 +32,8 @@ fn invalid(path: &Path, line: Option<u64>, column: Option<(usize, &str)>, reason
     }
 }
 
+/// Read a price file's bytes: its header, then its price rows, then check that every asset's
+/// prices run without gaps from its first to its last.
 pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, DataError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(invalid(
@@ -41,24 +43,64 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
             "the file is empty; expected a header row such as `date,AAPL,MSFT`".into(),
         ));
     }
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes);
-    let mut records = reader.records();
+    let mut records = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes)
+        .into_records();
+    let header = read_header(path, bytes, &mut records)?;
+    let rows = read_rows(path, bytes, &header, records)?;
+    let prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
+        .expect("rows were checked to have equal length");
+    check_listings(path, &header, &prices, &rows.lines)?;
+    let index =
+        if header.dated { TimeIndex::Dates(rows.dates) } else { TimeIndex::Periods(rows.lines.len()) };
+    Ok(PricePanel::new(path, header.assets().to_vec(), index, prices))
+}
 
+/// The header row: every column's name, and whether the first column holds dates.
+struct Header {
+    names: Vec<String>,
+    dated: bool,
+    line: u64,
+}
+
+impl Header {
+    /// Index of the first price column: 1 after a date column, else 0.
+    fn first_asset_column(&self) -> usize {
+        usize::from(self.dated)
+    }
+
+    fn assets(&self) -> &[String] {
+        &self.names[self.first_asset_column()..]
+    }
+}
+
+/// The price rows as read: their dates (dated files), each row's line for messages, and the
+/// prices row after row with NaN for a blank cell.
+struct Rows {
+    dates: Vec<NaiveDate>,
+    lines: Vec<u64>,
+    values: Vec<f64>,
+}
+
+type Records<'a> = csv::StringRecordsIntoIter<&'a [u8]>;
+
+/// The first record: names that are present and unique, at least one of them an asset.
+fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<Header, DataError> {
     let header = match records.next() {
         Some(Ok(record)) => record,
         Some(Err(e)) => return Err(csv_error(path, e)),
         None => return Err(invalid(path, None, None, "the file is empty".into())),
     };
-    let (header_line, _) = record_start(bytes, &header);
+    let (line, _) = record_start(bytes, &header);
     let names: Vec<String> = header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
-    let dated = names.first().is_some_and(|n| n.eq_ignore_ascii_case("date"));
-    let first_asset_column = usize::from(dated);
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() {
             return Err(invalid(
                 path,
-                Some(header_line),
+                Some(line),
                 Some((i + 1, "")),
                 "the header cell is empty: every column needs a name".into(),
             ));
@@ -66,109 +108,134 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
         if let Some(j) = names[..i].iter().position(|n| n == name) {
             return Err(invalid(
                 path,
-                Some(header_line),
+                Some(line),
                 Some((i + 1, name)),
                 format!("duplicate column name '{name}' (also column {})", j + 1),
             ));
         }
     }
-    let assets: Vec<String> = names[first_asset_column..].to_vec();
-    if assets.is_empty() {
-        return Err(invalid(path, Some(header_line), None, "the header names no asset columns".into()));
+    let dated = names.first().is_some_and(|n| n.eq_ignore_ascii_case("date"));
+    let header = Header { names, dated, line };
+    if header.assets().is_empty() {
+        return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
     }
+    Ok(header)
+}
 
-    let mut dates: Vec<NaiveDate> = Vec::new();
-    let mut lines: Vec<u64> = Vec::new();
-    let mut values: Vec<f64> = Vec::new();
+/// Every row after the header, blank lines skipped: as many fields as the header, dates that
+/// strictly increase, prices that are numbers above zero or blank.
+fn read_rows(path: &Path, bytes: &[u8], header: &Header, records: Records<'_>) -> Result<Rows, DataError> {
+    let mut rows = Rows { dates: Vec::new(), lines: Vec::new(), values: Vec::new() };
     for record in records {
         let record = record.map_err(|e| csv_error(path, e))?;
         let (line, start) = record_start(bytes, &record);
-        let quoted = bytes[start..].iter().take_while(|&&b| b != b'\n' && b != b'\r').any(|&b| b == b'"');
-        if record.len() == 1 && record.get(0) == Some("") && !quoted {
-            continue; // a blank line (a lone `""` is a blank cell of a one-column file)
+        if is_blank_line(bytes, start, &record) {
+            continue;
         }
-        if record.len() != names.len() {
+        if record.len() != header.names.len() {
             return Err(invalid(
                 path,
                 Some(line),
                 None,
-                format!("the row has {} fields but the header has {}", record.len(), names.len()),
+                format!("the row has {} fields but the header has {}", record.len(), header.names.len()),
             ));
         }
-        if dated {
-            let text = &record[0];
-            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                invalid(
-                    path,
-                    Some(line),
-                    Some((1, &names[0])),
-                    format!("'{text}' is not an ISO date (YYYY-MM-DD)"),
-                )
-            })?;
-            if let Some(&previous) = dates.last() {
-                if date == previous {
-                    return Err(invalid(
-                        path,
-                        Some(line),
-                        Some((1, &names[0])),
-                        format!(
-                            "date {date} repeats the previous row (line {}); dates must be unique",
-                            lines[lines.len() - 1]
-                        ),
-                    ));
-                }
-                if date < previous {
-                    return Err(invalid(
-                        path,
-                        Some(line),
-                        Some((1, &names[0])),
-                        format!(
-                            "date {date} comes before {previous} (line {}); dates must be strictly increasing",
-                            lines[lines.len() - 1]
-                        ),
-                    ));
-                }
-            }
-            dates.push(date);
+        if header.dated {
+            let date = next_date(path, line, header, &record[0], &rows)?;
+            rows.dates.push(date);
         }
-        for (j, cell) in record.iter().enumerate().skip(first_asset_column) {
-            if cell.is_empty() {
-                values.push(f64::NAN);
-                continue;
-            }
-            let price: f64 = cell.parse().map_err(|_| {
-                invalid(path, Some(line), Some((j + 1, &names[j])), format!("'{cell}' is not a number"))
-            })?;
-            if !price.is_finite() || price <= 0.0 {
-                return Err(invalid(
-                    path,
-                    Some(line),
-                    Some((j + 1, &names[j])),
-                    format!("price {cell} is not allowed: prices must be finite and greater than zero"),
-                ));
-            }
-            values.push(price);
+        for (j, cell) in record.iter().enumerate().skip(header.first_asset_column()) {
+            rows.values.push(parse_price(path, line, (j + 1, &header.names[j]), cell)?);
         }
-        lines.push(line);
+        rows.lines.push(line);
     }
-    if lines.is_empty() {
+    if rows.lines.is_empty() {
         return Err(invalid(
             path,
-            Some(header_line),
+            Some(header.line),
             None,
             "the header is not followed by any price rows".into(),
         ));
     }
+    Ok(rows)
+}
 
-    let prices = Array2::from_shape_vec((lines.len(), assets.len()), values)
-        .expect("rows were checked to have equal length");
-    for (j, asset) in assets.iter().enumerate() {
+/// A line with nothing on it. A lone `""` is not one: it is a blank cell of a one-column file.
+fn is_blank_line(bytes: &[u8], start: usize, record: &csv::StringRecord) -> bool {
+    let quoted = bytes[start..].iter().take_while(|&&b| b != b'\n' && b != b'\r').any(|&b| b == b'"');
+    record.len() == 1 && record.get(0) == Some("") && !quoted
+}
+
+/// The date of a row, which must come after the previous row's.
+fn next_date(
+    path: &Path,
+    line: u64,
+    header: &Header,
+    text: &str,
+    rows: &Rows,
+) -> Result<NaiveDate, DataError> {
+    let column = Some((1, header.names[0].as_str()));
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        invalid(path, Some(line), column, format!("'{text}' is not an ISO date (YYYY-MM-DD)"))
+    })?;
+    let (Some(&previous), Some(&previous_line)) = (rows.dates.last(), rows.lines.last()) else {
+        return Ok(date);
+    };
+    if date == previous {
+        return Err(invalid(
+            path,
+            Some(line),
+            column,
+            format!("date {date} repeats the previous row (line {previous_line}); dates must be unique"),
+        ));
+    }
+    if date < previous {
+        return Err(invalid(
+            path,
+            Some(line),
+            column,
+            format!(
+                "date {date} comes before {previous} (line {previous_line}); dates must be strictly increasing"
+            ),
+        ));
+    }
+    Ok(date)
+}
+
+/// A cell's price: NaN when blank, else a finite number above zero.
+fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Result<f64, DataError> {
+    if cell.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let price: f64 = cell
+        .parse()
+        .map_err(|_| invalid(path, Some(line), Some(column), format!("'{cell}' is not a number")))?;
+    if !price.is_finite() || price <= 0.0 {
+        return Err(invalid(
+            path,
+            Some(line),
+            Some(column),
+            format!("price {cell} is not allowed: prices must be finite and greater than zero"),
+        ));
+    }
+    Ok(price)
+}
+
+/// Every asset has a price somewhere, and no blank between its first price and its last.
+fn check_listings(
+    path: &Path,
+    header: &Header,
+    prices: &Array2<f64>,
+    lines: &[u64],
+) -> Result<(), DataError> {
+    for (j, asset) in header.assets().iter().enumerate() {
+        let column_number = j + 1 + header.first_asset_column();
         let column = prices.column(j);
         let Some(first) = column.iter().position(|p| p.is_finite()) else {
             return Err(invalid(
                 path,
                 None,
-                Some((j + 1 + first_asset_column, asset)),
+                Some((column_number, asset)),
                 "the column has no prices at all".into(),
             ));
         };
@@ -177,7 +244,7 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
             return Err(invalid(
                 path,
                 Some(lines[gap]),
-                Some((j + 1 + first_asset_column, asset)),
+                Some((column_number, asset)),
                 format!(
                     "the price is missing although '{asset}' has prices before (line {}) and after (line {}); \
                      only leading or trailing cells may be blank",
@@ -186,9 +253,7 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
             ));
         }
     }
-
-    let index = if dated { TimeIndex::Dates(dates) } else { TimeIndex::Periods(lines.len()) };
-    Ok(PricePanel::new(path, assets, index, prices))
+    Ok(())
 }
 
 /// The 1-based line and the byte offset where `record` starts. The csv reader reports where it

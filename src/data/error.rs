@@ -1,5 +1,5 @@
-//! Errors of reading price data. Every variant names the file, line and column involved, so the
-//! user never needs a backtrace.
+//! Errors of reading price data and of settings. Every variant names the file, line and column,
+//! or the setting, involved, so the user never needs a backtrace.
 
 use std::path::PathBuf;
 
@@ -47,4 +47,30 @@ pub enum DataError {
     Invalid { location: Location, reason: String },
     #[error("{0}")]
     Selection(String),
+}
+
+/// A setting outside what it allows, in any layer's config (synthetic markets, features,
+/// environments, risk questionnaires, tax rules): the lowest layer with a config defines it so
+/// that every layer above can share it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct InvalidSetting {
+    /// The key as a config file spells it (`limits.max_weight`), for code that reacts to one
+    /// setting.
+    pub setting: &'static str,
+    /// The sentence a user reads: it names the setting, the value given and what it must be.
+    pub reason: String,
+}
+
+impl InvalidSetting {
+    pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self { setting, reason: reason.into() }
+    }
+}
+
+/// Text that is no point on a time axis (a flag such as `--from`, or a config's period bound).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{text}' is neither an ISO date (YYYY-MM-DD) nor a period number")]
+pub struct InvalidStamp {
+    pub text: String,
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{PricePanel, TimeIndex};
+use crate::stats::sample_std;
 
 /// Calendar days between two consecutive rows above which `inspect` reports a gap: a weekend plus
 /// a holiday spans at most four days, so five or more suggests missing data.
@@ -81,14 +82,6 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
         gaps,
         assets,
     }
-}
-
-fn sample_std(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return f64::NAN;
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
 }
 
 impl std::fmt::Display for Inspection {

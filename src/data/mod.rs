@@ -11,7 +11,7 @@ pub mod inspect;
 pub mod synth;
 
 pub use self::csv::{load_prices, write_prices};
-pub use self::error::{DataError, Location};
+pub use self::error::{DataError, InvalidSetting, InvalidStamp, Location};
 
 use chrono::NaiveDate;
 use ndarray::{Array2, ArrayView1, s};
@@ -88,15 +88,13 @@ pub enum Stamp {
 }
 
 impl std::str::FromStr for Stamp {
-    type Err = String;
+    type Err = InvalidStamp;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             return Ok(Stamp::Date(date));
         }
-        text.parse::<usize>()
-            .map(Stamp::Period)
-            .map_err(|_| format!("'{text}' is neither an ISO date (YYYY-MM-DD) nor a period number"))
+        text.parse::<usize>().map(Stamp::Period).map_err(|_| InvalidStamp { text: text.to_string() })
     }
 }
 
@@ -187,95 +185,10 @@ impl PricePanel {
         from: Option<Stamp>,
         to: Option<Stamp>,
     ) -> Result<Selection, DataError> {
-        let columns: Vec<usize> = if names.is_empty() {
-            (0..self.n_assets()).collect()
-        } else {
-            let mut columns = Vec::with_capacity(names.len());
-            for name in names {
-                let column = self.assets.iter().position(|a| a == name).ok_or_else(|| {
-                    DataError::Selection(format!(
-                        "asset '{name}' is not in {} (it has: {})",
-                        self.source.display(),
-                        self.assets.join(", ")
-                    ))
-                })?;
-                if columns.contains(&column) {
-                    return Err(DataError::Selection(format!("asset '{name}' is selected twice")));
-                }
-                columns.push(column);
-            }
-            columns
-        };
-        if columns.is_empty() {
-            return Err(DataError::Selection(format!("{} has no assets", self.source.display())));
-        }
-
-        let mut common_first = 0;
-        let mut common_last = usize::MAX;
-        let mut limited_by = None;
-        for &c in &columns {
-            let listing = self.listing(c).ok_or_else(|| {
-                DataError::Selection(format!(
-                    "asset '{}' has no prices in {}",
-                    self.assets[c],
-                    self.source.display()
-                ))
-            })?;
-            if listing.first > common_first {
-                common_first = listing.first;
-                limited_by = Some(self.assets[c].clone());
-            }
-            common_last = common_last.min(listing.last);
-        }
-        let limited_by = limited_by.filter(|_| common_first > 0);
-
-        let start = match from {
-            None => common_first,
-            Some(stamp) => {
-                let row = self.index.first_at_or_after(&stamp).ok_or_else(|| {
-                    DataError::Selection(format!(
-                        "--from {stamp} is after the last row of {} ({})",
-                        self.source.display(),
-                        self.index.label(self.n_periods().saturating_sub(1))
-                    ))
-                })?;
-                if row < common_first {
-                    let asset = limited_by.clone().unwrap_or_default();
-                    return Err(DataError::Selection(format!(
-                        "asset '{asset}' has prices only from {}; the range starts at {}: \
-                         start at {} or leave '{asset}' out",
-                        self.index.label(common_first),
-                        self.index.label(row),
-                        self.index.label(common_first),
-                    )));
-                }
-                row
-            }
-        };
-        let end = match to {
-            None => common_last,
-            Some(stamp) => {
-                let row = self.index.last_at_or_before(&stamp).ok_or_else(|| {
-                    DataError::Selection(format!(
-                        "--to {stamp} is before the first row of {}",
-                        self.source.display()
-                    ))
-                })?;
-                if row > common_last {
-                    let asset = columns
-                        .iter()
-                        .find(|&&c| self.listing(c).is_some_and(|l| l.last == common_last))
-                        .map(|&c| self.assets[c].clone())
-                        .unwrap_or_default();
-                    return Err(DataError::Selection(format!(
-                        "asset '{asset}' has prices only up to {}; the range ends at {}",
-                        self.index.label(common_last),
-                        self.index.label(row)
-                    )));
-                }
-                row
-            }
-        };
+        let columns = self.columns_named(names)?;
+        let common = self.common_listing(&columns)?;
+        let start = self.start_row(from, &common)?;
+        let end = self.end_row(to, &common, &columns)?;
         if end <= start {
             return Err(DataError::Selection(format!(
                 "the selected range {} .. {} of {} holds fewer than two periods",
@@ -284,19 +197,118 @@ impl PricePanel {
                 self.source.display()
             )));
         }
+        let panel = self.cut(&columns, start..end + 1);
+        Ok(Selection { panel, limited_by: if from.is_none() { common.limited_by } else { None } })
+    }
 
-        let rows = start..end + 1;
+    /// The columns of the assets called `names`, in that order; every column when none are named.
+    fn columns_named(&self, names: &[String]) -> Result<Vec<usize>, DataError> {
+        if names.is_empty() {
+            if self.n_assets() == 0 {
+                return Err(DataError::Selection(format!("{} has no assets", self.source.display())));
+            }
+            return Ok((0..self.n_assets()).collect());
+        }
+        let mut columns = Vec::with_capacity(names.len());
+        for name in names {
+            let column = self.assets.iter().position(|a| a == name).ok_or_else(|| {
+                DataError::Selection(format!(
+                    "asset '{name}' is not in {} (it has: {})",
+                    self.source.display(),
+                    self.assets.join(", ")
+                ))
+            })?;
+            if columns.contains(&column) {
+                return Err(DataError::Selection(format!("asset '{name}' is selected twice")));
+            }
+            columns.push(column);
+        }
+        Ok(columns)
+    }
+
+    /// The rows where every one of `columns` has a price, and the asset that starts last.
+    fn common_listing(&self, columns: &[usize]) -> Result<CommonListing, DataError> {
+        let mut common = CommonListing { first: 0, last: usize::MAX, limited_by: None };
+        for &c in columns {
+            let listing = self.listing(c).ok_or_else(|| {
+                DataError::Selection(format!(
+                    "asset '{}' has no prices in {}",
+                    self.assets[c],
+                    self.source.display()
+                ))
+            })?;
+            if listing.first > common.first {
+                common.first = listing.first;
+                common.limited_by = Some(self.assets[c].clone());
+            }
+            common.last = common.last.min(listing.last);
+        }
+        Ok(common)
+    }
+
+    /// The first row: `from`'s, which must not come before an asset's first price, or the first
+    /// row every asset trades.
+    fn start_row(&self, from: Option<Stamp>, common: &CommonListing) -> Result<usize, DataError> {
+        let Some(stamp) = from else { return Ok(common.first) };
+        let row = self.index.first_at_or_after(&stamp).ok_or_else(|| {
+            DataError::Selection(format!(
+                "--from {stamp} is after the last row of {} ({})",
+                self.source.display(),
+                self.index.label(self.n_periods().saturating_sub(1))
+            ))
+        })?;
+        if row < common.first {
+            let asset = common.limited_by.clone().unwrap_or_default();
+            return Err(DataError::Selection(format!(
+                "asset '{asset}' has prices only from {}; the range starts at {}: \
+                 start at {} or leave '{asset}' out",
+                self.index.label(common.first),
+                self.index.label(row),
+                self.index.label(common.first),
+            )));
+        }
+        Ok(row)
+    }
+
+    /// The last row: `to`'s, which must not come after an asset's last price, or the last row
+    /// every asset trades.
+    fn end_row(
+        &self,
+        to: Option<Stamp>,
+        common: &CommonListing,
+        columns: &[usize],
+    ) -> Result<usize, DataError> {
+        let Some(stamp) = to else { return Ok(common.last) };
+        let row = self.index.last_at_or_before(&stamp).ok_or_else(|| {
+            DataError::Selection(format!("--to {stamp} is before the first row of {}", self.source.display()))
+        })?;
+        if row > common.last {
+            let asset = columns
+                .iter()
+                .find(|&&c| self.listing(c).is_some_and(|l| l.last == common.last))
+                .map(|&c| self.assets[c].clone())
+                .unwrap_or_default();
+            return Err(DataError::Selection(format!(
+                "asset '{asset}' has prices only up to {}; the range ends at {}",
+                self.index.label(common.last),
+                self.index.label(row)
+            )));
+        }
+        Ok(row)
+    }
+
+    /// A panel of `columns` over `rows`.
+    fn cut(&self, columns: &[usize], rows: std::ops::Range<usize>) -> PricePanel {
         let mut prices = Array2::zeros((rows.len(), columns.len()));
         for (j, &c) in columns.iter().enumerate() {
             prices.column_mut(j).assign(&self.prices.slice(s![rows.clone(), c]));
         }
-        let panel = PricePanel {
+        PricePanel {
             source: self.source.clone(),
             assets: columns.iter().map(|&c| self.assets[c].clone()).collect(),
             index: self.index.slice(rows),
             prices,
-        };
-        Ok(Selection { panel, limited_by: if from.is_none() { limited_by } else { None } })
+        }
     }
 
     /// Price relatives `x[t][i] = p[t][i] / p[t-1][i]` for `t = 1..T`; row `t-1` of the result
@@ -330,6 +342,14 @@ impl PricePanel {
         let digest = hasher.finalize();
         digest[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// The rows every selected asset trades in.
+struct CommonListing {
+    first: usize,
+    last: usize,
+    /// The asset whose late start sets `first`, when it is later than the panel's first row.
+    limited_by: Option<String>,
 }
 
 /// A panel cut to the chosen assets and range, with every price present.

@@ -13,7 +13,7 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, Normal, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::{PricePanel, TimeIndex};
+use super::{InvalidSetting, PricePanel, TimeIndex};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Regime {
@@ -85,34 +85,55 @@ impl Default for SynthConfig {
 }
 
 impl SynthConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.assets == 0 || self.periods < 2 {
-            return Err("a synthetic market needs at least one asset and two periods".into());
+            let setting = if self.assets == 0 { "assets" } else { "periods" };
+            return Err(InvalidSetting::new(
+                setting,
+                "a synthetic market needs at least one asset and two periods",
+            ));
         }
         if !(0.0..1.0).contains(&self.correlation) {
-            return Err(format!("correlation must be in [0, 1), got {}", self.correlation));
+            return Err(InvalidSetting::new(
+                "correlation",
+                format!("correlation must be in [0, 1), got {}", self.correlation),
+            ));
         }
         if self.regimes.is_empty()
             || self.regimes.iter().any(|r| !(r.volatility >= 0.0) || !r.drift.is_finite())
         {
-            return Err("regimes need finite drifts and non-negative volatilities".into());
+            return Err(InvalidSetting::new(
+                "regimes",
+                "regimes need finite drifts and non-negative volatilities",
+            ));
         }
         if !(0.0..=1.0).contains(&self.switch_probability) {
-            return Err("switch_probability must be in [0, 1]".into());
+            return Err(InvalidSetting::new("switch_probability", "switch_probability must be in [0, 1]"));
         }
         if let Some(crash) = self.crash {
             if crash.period == 0 || crash.period >= self.periods || !(0.0..1.0).contains(&crash.fall) {
-                return Err(
-                    "a crash needs a period inside the market (not the first row) and a fall in [0, 1)"
-                        .into(),
-                );
+                return Err(InvalidSetting::new(
+                    "crash",
+                    "a crash needs a period inside the market (not the first row) and a fall in [0, 1)",
+                ));
             }
         }
         if !(self.autocorrelation > -1.0 && self.autocorrelation < 1.0) {
-            return Err(format!("autocorrelation must be in (-1, 1), got {}", self.autocorrelation));
+            return Err(InvalidSetting::new(
+                "autocorrelation",
+                format!("autocorrelation must be in (-1, 1), got {}", self.autocorrelation),
+            ));
         }
-        if !(self.jumps_per_year >= 0.0) || !(self.jump_std >= 0.0) || !(self.drift_dispersion >= 0.0) {
-            return Err("jump rate, jump size spread and drift dispersion must be non-negative".into());
+        let spreads = [
+            ("jumps_per_year", self.jumps_per_year),
+            ("jump_std", self.jump_std),
+            ("drift_dispersion", self.drift_dispersion),
+        ];
+        if let Some((setting, _)) = spreads.into_iter().find(|(_, value)| !(*value >= 0.0)) {
+            return Err(InvalidSetting::new(
+                setting,
+                "jump rate, jump size spread and drift dispersion must be non-negative",
+            ));
         }
         Ok(())
     }
@@ -180,7 +201,7 @@ pub fn panel_from_log_returns(log_returns: &Array2<f64>, start: NaiveDate, name_
     PricePanel::new("synthetic", assets, TimeIndex::Dates(weekdays(start, steps + 1)), prices)
 }
 
-pub fn generate(config: &SynthConfig) -> Result<PricePanel, String> {
+pub fn generate(config: &SynthConfig) -> Result<PricePanel, InvalidSetting> {
     config.validate()?;
     let (returns, _) = generate_log_returns(config);
     Ok(panel_from_log_returns(&returns, config.start, "SYN"))

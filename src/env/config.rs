@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-use crate::data::Stamp;
+use crate::data::{InvalidSetting, Stamp};
 use crate::env::ConfigError;
 use crate::env::risk::RiskProfile;
 use crate::env::{CostConfig, Limits, RewardConfig};
@@ -145,7 +145,7 @@ impl EnvConfig {
             let folder = path.parent().unwrap_or(Path::new("."));
             config.data.file = folder.join(&config.data.file);
         }
-        config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        config.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
         if config.features.features.contains(&crate::features::Feature::OracleNextReturn) {
             return Err(ConfigError::Invalid {
                 path: path.into(),
@@ -164,16 +164,22 @@ impl EnvConfig {
         self.risk_profile = Some(profile);
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         self.features.validate()?;
         self.costs.validate()?;
         self.reward.validate()?;
         self.limits.validate()?;
         if self.episode.rebalance_every == 0 {
-            return Err("episode.rebalance_every must be at least 1".into());
+            return Err(InvalidSetting::new(
+                "episode.rebalance_every",
+                "episode.rebalance_every must be at least 1",
+            ));
         }
         if !(self.data.periods_per_year > 0.0) {
-            return Err("data.periods_per_year must be positive".into());
+            return Err(InvalidSetting::new(
+                "data.periods_per_year",
+                "data.periods_per_year must be positive",
+            ));
         }
         Ok(())
     }

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::InvalidSetting;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CostModel {
@@ -39,9 +41,13 @@ impl CostConfig {
         Self { model: CostModel::Exact, buy: 0.0, sell: 0.0 }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        if !(0.0..1.0).contains(&self.buy) || !(0.0..1.0).contains(&self.sell) {
-            return Err(format!("cost rates must be in [0, 1), got buy {} and sell {}", self.buy, self.sell));
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let rates = [("costs.buy", self.buy), ("costs.sell", self.sell)];
+        if let Some((setting, _)) = rates.into_iter().find(|(_, rate)| !(0.0..1.0).contains(rate)) {
+            return Err(InvalidSetting::new(
+                setting,
+                format!("cost rates must be in [0, 1), got buy {} and sell {}", self.buy, self.sell),
+            ));
         }
         Ok(())
     }

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::data::DataError;
+use crate::data::{DataError, InvalidSetting};
+use crate::features::NormalizerMismatch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -17,16 +18,57 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config {}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("config {}: {source}", path.display())]
+    Setting {
+        path: PathBuf,
+        #[source]
+        source: InvalidSetting,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
     #[error("invalid action: {0}")]
     InvalidAction(String),
-    #[error("environment: {0}")]
-    Setup(String),
+    #[error("environment: the price panel has missing prices: select assets and a range first")]
+    MissingPrices,
+    #[error(
+        "environment: the span {from} .. {to} leaves no decisions after a feature warm-up of {warmup} periods and an embargo of {embargo}"
+    )]
+    NoDecisions { from: String, to: String, warmup: usize, embargo: usize },
+    #[error("environment: span start {start} is after the data's last row ({last})")]
+    SpanAfterData { start: String, last: String },
+    #[error("environment: span end {end} is before the data's first row ({first})")]
+    SpanBeforeData { end: String, first: String },
+    #[error("environment: span {from} .. {to} holds fewer than two rows of the data")]
+    SpanTooShort { from: String, to: String },
+    #[error("environment: a batch needs at least one episode")]
+    EmptyBatch,
+    #[error(
+        "environment: decision range {first}..{last} is outside the market's observable rows {observable}..{end}"
+    )]
+    RangeOutsideMarket { first: usize, last: usize, observable: usize, end: usize },
+    #[error(
+        "environment: an episode of {horizon} decisions every {every} periods needs {needed} periods, but the range {from} .. {to} has {periods}"
+    )]
+    EpisodeTooLong { horizon: usize, every: usize, needed: usize, from: String, to: String, periods: usize },
     #[error("step called after the episode ended; call reset first")]
     EpisodeOver,
     #[error(transparent)]
     Data(#[from] DataError),
+    #[error("environment: {0}")]
+    Setting(#[from] InvalidSetting),
+    #[error("environment: {0}")]
+    Features(#[from] NormalizerMismatch),
+}
+
+/// Weights that are not a long-only allocation over cash and the assets summing to one.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum InvalidWeights {
+    #[error("weight {index} is {weight}; weights must be finite")]
+    NotFinite { index: usize, weight: f64 },
+    #[error("weight {index} is {weight}; weights must be non-negative (long-only)")]
+    Negative { index: usize, weight: f64 },
+    #[error("weights sum to {sum}, not 1 (tolerance {})", super::WEIGHT_TOLERANCE)]
+    Sum { sum: f64 },
 }

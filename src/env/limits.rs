@@ -22,6 +22,8 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
+use crate::data::InvalidSetting;
+
 /// Assets below the cap that together hold less than this take no excess (it goes to cash):
 /// spreading it pro rata over almost nothing is noise, and the tensor version must not divide by
 /// zero.
@@ -50,12 +52,18 @@ impl Limits {
         *self == Self::NONE
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if !(self.max_weight > 0.0 && self.max_weight <= 1.0) {
-            return Err(format!("limits.max_weight must be in (0, 1], got {}", self.max_weight));
+            return Err(InvalidSetting::new(
+                "limits.max_weight",
+                format!("limits.max_weight must be in (0, 1], got {}", self.max_weight),
+            ));
         }
         if !(self.min_cash >= 0.0 && self.min_cash < 1.0) {
-            return Err(format!("limits.min_cash must be in [0, 1), got {}", self.min_cash));
+            return Err(InvalidSetting::new(
+                "limits.min_cash",
+                format!("limits.min_cash must be in [0, 1), got {}", self.min_cash),
+            ));
         }
         Ok(())
     }

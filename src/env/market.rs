@@ -66,15 +66,13 @@ impl Market {
         normalizer: Option<Normalizer>,
         fit_rows: Range<usize>,
     ) -> Result<Self, EnvError> {
-        feature_config.validate().map_err(EnvError::Setup)?;
+        feature_config.validate()?;
         if panel.prices.iter().any(|p| !p.is_finite()) {
-            return Err(EnvError::Setup(
-                "the price panel has missing prices: select assets and a range first".into(),
-            ));
+            return Err(EnvError::MissingPrices);
         }
         let raw = FeatureSet::compute(&panel, feature_config);
         let normalizer = normalizer.unwrap_or_else(|| raw.fit_normalizer(fit_rows));
-        let features = raw.normalize(&normalizer).map_err(EnvError::Setup)?;
+        let features = raw.normalize(&normalizer)?;
         let width = panel.n_assets() + 1;
         let mut relatives = vec![1.0; panel.n_periods() * width];
         for t in 1..panel.n_periods() {
@@ -129,12 +127,12 @@ impl Market {
         let first = rows.start.max(self.first_observable()) + embargo;
         let last = (rows.end - 1).saturating_sub(embargo);
         if first >= last {
-            return Err(EnvError::Setup(format!(
-                "the span {} .. {} leaves no decisions after a feature warm-up of {} periods and an embargo of {embargo}",
-                self.panel.index.label(rows.start),
-                self.panel.index.label(rows.end - 1),
-                self.first_observable(),
-            )));
+            return Err(EnvError::NoDecisions {
+                from: self.panel.index.label(rows.start),
+                to: self.panel.index.label(rows.end - 1),
+                warmup: self.first_observable(),
+                embargo,
+            });
         }
         Ok(DecisionRange { first, last })
     }
@@ -154,28 +152,23 @@ pub fn span_rows(panel: &PricePanel, span: &Span) -> Result<Range<usize>, EnvErr
     let last_row = panel.n_periods() - 1;
     let start = match span.from {
         None => 0,
-        Some(stamp) => panel.index.first_at_or_after(&stamp).ok_or_else(|| {
-            EnvError::Setup(format!(
-                "span start {stamp} is after the data's last row ({})",
-                panel.index.label(last_row)
-            ))
+        Some(stamp) => panel.index.first_at_or_after(&stamp).ok_or_else(|| EnvError::SpanAfterData {
+            start: stamp.to_string(),
+            last: panel.index.label(last_row),
         })?,
     };
     let end = match span.to {
         None => last_row,
-        Some(stamp) => panel.index.last_at_or_before(&stamp).ok_or_else(|| {
-            EnvError::Setup(format!(
-                "span end {stamp} is before the data's first row ({})",
-                panel.index.label(0)
-            ))
+        Some(stamp) => panel.index.last_at_or_before(&stamp).ok_or_else(|| EnvError::SpanBeforeData {
+            end: stamp.to_string(),
+            first: panel.index.label(0),
         })?,
     };
     if end <= start {
-        return Err(EnvError::Setup(format!(
-            "span {} .. {} holds fewer than two rows of the data",
-            span.from.map(|s| s.to_string()).unwrap_or("start".into()),
-            span.to.map(|s| s.to_string()).unwrap_or("end".into())
-        )));
+        return Err(EnvError::SpanTooShort {
+            from: span.from.map(|s| s.to_string()).unwrap_or("start".into()),
+            to: span.to.map(|s| s.to_string()).unwrap_or("end".into()),
+        });
     }
     Ok(start..end + 1)
 }

@@ -16,7 +16,7 @@ mod reward;
 pub mod risk;
 
 pub use costs::{CostConfig, CostModel, remainder_factor_exact, remainder_factor_proportional};
-pub use error::{ConfigError, EnvError};
+pub use error::{ConfigError, EnvError, InvalidWeights};
 pub use limits::Limits;
 pub use market::{DecisionRange, Market, ObservationLayout, span_rows};
 pub use reward::{DEFAULT_ETA, RewardConfig, RewardState};
@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use self::config::{EnvConfig, EpisodeConfig};
+use crate::data::InvalidSetting;
 
 /// How far a weight vector may be from summing to one, or below zero, and still be accepted.
 pub const WEIGHT_TOLERANCE: f64 = 1e-6;
@@ -124,36 +125,37 @@ impl BatchEnv {
         seed: u64,
     ) -> Result<Self, EnvError> {
         if batch == 0 {
-            return Err(EnvError::Setup("a batch needs at least one episode".into()));
+            return Err(EnvError::EmptyBatch);
         }
-        settings.costs.validate().map_err(EnvError::Setup)?;
-        settings.reward.validate().map_err(EnvError::Setup)?;
-        settings.limits.validate().map_err(EnvError::Setup)?;
+        settings.costs.validate()?;
+        settings.reward.validate()?;
+        settings.limits.validate()?;
         if settings.episode.rebalance_every == 0 {
-            return Err(EnvError::Setup("rebalance_every must be at least 1".into()));
+            return Err(
+                InvalidSetting::new("episode.rebalance_every", "rebalance_every must be at least 1").into()
+            );
         }
         if range.first < market.first_observable()
             || range.last >= market.n_periods()
             || range.first >= range.last
         {
-            return Err(EnvError::Setup(format!(
-                "decision range {}..{} is outside the market's observable rows {}..{}",
-                range.first,
-                range.last,
-                market.first_observable(),
-                market.n_periods() - 1
-            )));
+            return Err(EnvError::RangeOutsideMarket {
+                first: range.first,
+                last: range.last,
+                observable: market.first_observable(),
+                end: market.n_periods() - 1,
+            });
         }
         let needed = settings.episode.horizon * settings.episode.rebalance_every;
         if needed > range.periods() {
-            return Err(EnvError::Setup(format!(
-                "an episode of {} decisions every {} periods needs {needed} periods, but the range {} .. {} has {}",
-                settings.episode.horizon,
-                settings.episode.rebalance_every,
-                market.panel.index.label(range.first),
-                market.panel.index.label(range.last),
-                range.periods()
-            )));
+            return Err(EnvError::EpisodeTooLong {
+                horizon: settings.episode.horizon,
+                every: settings.episode.rebalance_every,
+                needed,
+                from: market.panel.index.label(range.first),
+                to: market.panel.index.label(range.last),
+                periods: range.periods(),
+            });
         }
         let width = market.n_assets() + 1;
         let observation_len = market.layout().len();
@@ -241,7 +243,7 @@ impl BatchEnv {
                 return Err(EnvError::EpisodeOver);
             }
             validate_action(action).map_err(|reason| match self.batch() {
-                1 => EnvError::InvalidAction(reason),
+                1 => EnvError::InvalidAction(reason.to_string()),
                 _ => EnvError::InvalidAction(format!("episode {lane}: {reason}")),
             })?;
         }
@@ -361,10 +363,10 @@ pub const PARALLEL_MIN_LANES: usize = 16;
 /// Observation floats per action weight below which a batch steps on one thread. A step checks
 /// and projects every lane's action before any lane moves (one thread, work in proportion to the
 /// weights), then moves the lanes (split across threads, work mostly in writing observations).
-/// Measured with `folio bench --only env` on 2 cores: 50-day log returns of 20 assets (49 floats
-/// a weight) ran slower on two threads than on one at batch 64 and 256, the idle thread's
-/// spinning costing more than its half of the lanes saved; five features (239 floats a weight)
-/// ran 1.6 times faster.
+/// With little to write per lane, the second thread's half of the lanes saves less than its
+/// spinning while the first checks the actions costs; with several features a lane's work is
+/// large enough to pay for it. The README's benchmark section has the figures behind the
+/// threshold, and `folio bench --only env` measures them again.
 pub const PARALLEL_MIN_OBSERVATION_PER_WEIGHT: usize = 128;
 
 /// What every lane of a batch reads.
@@ -426,16 +428,16 @@ impl Shared<'_> {
 }
 
 /// Long-only weights over cash and assets that sum to one.
-pub fn validate_action(weights: &[f64]) -> Result<(), String> {
-    if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| !w.is_finite()) {
-        return Err(format!("weight {i} is {w}; weights must be finite"));
+pub fn validate_action(weights: &[f64]) -> Result<(), InvalidWeights> {
+    if let Some((index, &weight)) = weights.iter().enumerate().find(|(_, w)| !w.is_finite()) {
+        return Err(InvalidWeights::NotFinite { index, weight });
     }
-    if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| **w < 0.0) {
-        return Err(format!("weight {i} is {w}; weights must be non-negative (long-only)"));
+    if let Some((index, &weight)) = weights.iter().enumerate().find(|(_, w)| **w < 0.0) {
+        return Err(InvalidWeights::Negative { index, weight });
     }
     let sum: f64 = weights.iter().sum();
     if (sum - 1.0).abs() > WEIGHT_TOLERANCE {
-        return Err(format!("weights sum to {sum}, not 1 (tolerance {WEIGHT_TOLERANCE})"));
+        return Err(InvalidWeights::Sum { sum });
     }
     Ok(())
 }

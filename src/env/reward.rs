@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::InvalidSetting;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RewardConfig {
@@ -55,7 +57,7 @@ fn default_downside_floor() -> f64 {
 }
 
 impl RewardConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         let ok = match *self {
             RewardConfig::LogReturn => true,
             RewardConfig::DifferentialSharpe { eta } => eta > 0.0 && eta <= 1.0,
@@ -70,7 +72,10 @@ impl RewardConfig {
         if ok {
             Ok(())
         } else {
-            Err(format!("reward {self:?}: eta must be in (0, 1], penalties and floors non-negative"))
+            Err(InvalidSetting::new(
+                "reward",
+                format!("reward {self:?}: eta must be in (0, 1], penalties and floors non-negative"),
+            ))
         }
     }
 

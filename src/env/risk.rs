@@ -27,6 +27,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::data::InvalidSetting;
 use crate::env::ConfigError;
 use crate::env::{Limits, RewardConfig};
 
@@ -124,24 +125,33 @@ impl Questionnaire {
             std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let answers: Questionnaire = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        answers.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        answers.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
         Ok(answers)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if !(self.horizon_years > 0.0 && self.horizon_years <= 100.0) {
-            return Err(format!("horizon_years must be in (0, 100] years, got {}", self.horizon_years));
+            return Err(InvalidSetting::new(
+                "horizon_years",
+                format!("horizon_years must be in (0, 100] years, got {}", self.horizon_years),
+            ));
         }
         if !(self.tolerated_loss > 0.0 && self.tolerated_loss < 1.0) {
-            return Err(format!(
-                "tolerated_loss must be a fraction in (0, 1) (0.25 for a 25% fall), got {}",
-                self.tolerated_loss
+            return Err(InvalidSetting::new(
+                "tolerated_loss",
+                format!(
+                    "tolerated_loss must be a fraction in (0, 1) (0.25 for a 25% fall), got {}",
+                    self.tolerated_loss
+                ),
             ));
         }
         if !(self.income_need >= 0.0 && self.income_need < 1.0) {
-            return Err(format!(
-                "income_need must be a fraction of wealth per year in [0, 1) (0.04 for 4%), got {}",
-                self.income_need
+            return Err(InvalidSetting::new(
+                "income_need",
+                format!(
+                    "income_need must be a fraction of wealth per year in [0, 1) (0.04 for 4%), got {}",
+                    self.income_need
+                ),
             ));
         }
         Ok(())

@@ -20,9 +20,10 @@ use std::time::Instant;
 
 use crate::agent::network::{NetKind, PolicyNet};
 use crate::env::config::{EnvConfig, Span};
-use crate::env::{BatchEnv, CostModel, DecisionRange, EnvSettings, Market};
+use crate::env::{BatchEnv, ConfigError, CostModel, DecisionRange, EnvError, EnvSettings, Market};
 use crate::features::Feature;
-use crate::train::{Algo, Learner, TrainConfig, make_learner};
+use crate::stats::median;
+use crate::train::{Algo, Descent, Learner, TrainConfig, TrainError, make_learner};
 
 /// One measured figure.
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +39,42 @@ pub struct BenchRow {
     /// Whether a larger value is better (rates) or a smaller one (times).
     pub higher_is_better: bool,
     pub threads: usize,
+}
+
+impl BenchRow {
+    fn new(
+        key: impl Into<String>,
+        what: impl Into<String>,
+        value: f64,
+        unit: &str,
+        peers: &[&str],
+        threads: usize,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            what: what.into(),
+            value,
+            unit: unit.into(),
+            peers: peers.iter().map(|p| p.to_string()).collect(),
+            higher_is_better: !matches!(unit, "ms" | "s"),
+            threads,
+        }
+    }
+}
+
+/// Why a benchmark could not run: its config, market or learner could not be set up, or a timed
+/// update diverged.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// The learner's own words on what went non-finite.
+    #[error("{0}")]
+    Diverged(String),
 }
 
 /// How long to measure.
@@ -105,12 +142,6 @@ fn with_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
     pool.install(work)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { 0.5 * (values[n / 2 - 1] + values[n / 2]) }
-}
-
 /// Environment settings of a peer-shaped market: the bundled data, window 50, log returns only
 /// (like the numpy env) or folio's five default features, the given cost model.
 fn env_market(
@@ -118,7 +149,7 @@ fn env_market(
     log_return_only: bool,
     cost_model: CostModel,
     cost_rate: f64,
-) -> Result<(Arc<Market>, DecisionRange, EnvSettings), String> {
+) -> Result<(Arc<Market>, DecisionRange, EnvSettings), BenchError> {
     let mut config = base.clone();
     config.features.window = 50;
     if log_return_only {
@@ -129,8 +160,8 @@ fn env_market(
     config.costs.sell = cost_rate;
     config.episode.horizon = 252;
     config.episode.rebalance_every = 1;
-    let (market, _) = Market::from_config(&config).map_err(|e| e.to_string())?;
-    let range = market.decision_range(&Span::default(), 0).map_err(|e| e.to_string())?;
+    let (market, _) = Market::from_config(&config)?;
+    let range = market.decision_range(&Span::default(), 0)?;
     Ok((Arc::new(market), range, EnvSettings::from_config(&config)))
 }
 
@@ -144,8 +175,8 @@ pub fn env_steps_per_second(
     batch: usize,
     threads: usize,
     seconds: f64,
-) -> Result<f64, String> {
-    let mut env = BatchEnv::new(market.clone(), range, settings, batch, 0).map_err(|e| e.to_string())?;
+) -> Result<f64, BenchError> {
+    let mut env = BatchEnv::new(market.clone(), range, settings, batch, 0)?;
     let width = env.action_len();
     let mut rng = StdRng::seed_from_u64(1);
     let logits: Vec<f64> = (0..batch * width).map(|_| StandardNormal.sample(&mut rng)).collect();
@@ -170,7 +201,7 @@ pub fn env_steps_per_second(
         }
         rates
     });
-    Ok(median(rates))
+    Ok(median(&rates))
 }
 
 fn softmax_rows(logits: &[f64], width: usize, out: &mut [f64]) {
@@ -192,16 +223,16 @@ pub fn direct_eiie_seconds_per_episode(
     base: &EnvConfig,
     episodes: usize,
     threads: usize,
-) -> Result<f64, String> {
+) -> Result<f64, BenchError> {
     const DAYS: usize = 1000;
     const BATCH: usize = 100;
     let mut env_config = base.clone();
     env_config.features.window = 50;
     env_config.costs.buy = 0.0025;
     env_config.costs.sell = 0.0025;
-    let (market, _) = Market::from_config(&env_config).map_err(|e| e.to_string())?;
+    let (market, _) = Market::from_config(&env_config)?;
     let market = Arc::new(market);
-    let train = market.decision_range(&env_config.periods.train, 0).map_err(|e| e.to_string())?;
+    let train = market.decision_range(&env_config.periods.train, 0)?;
     let range = DecisionRange { first: train.last - DAYS, last: train.last };
     let mut config = TrainConfig::for_algo(Algo::Direct);
     config.net.kind = NetKind::Eiie;
@@ -220,7 +251,7 @@ pub fn direct_eiie_seconds_per_episode(
             }
             seconds.push(started.elapsed().as_secs_f64());
         }
-        Ok(median(seconds))
+        Ok(median(&seconds))
     })
 }
 
@@ -240,9 +271,9 @@ impl BenchTrainer {
         market: &Arc<Market>,
         range: DecisionRange,
         settings: EnvSettings,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BenchError> {
         let device = Device::flex().autodiff();
-        let learner = make_learner(config, market, range, settings, &device).map_err(|e| e.to_string())?;
+        let learner = make_learner(config, market, range, settings, &device)?;
         Ok(Self {
             learner,
             net: Some(config.net.init_seeded(market.layout(), &device, 0)),
@@ -253,11 +284,12 @@ impl BenchTrainer {
     }
 
     /// One update; the environment steps it consumed.
-    fn update(&mut self) -> Result<usize, String> {
+    fn update(&mut self) -> Result<usize, BenchError> {
         let net = self.net.take().expect("the network is put back after every update");
-        let (net, result) = self.learner.update(net, &mut self.optimizer, self.learning_rate, &mut self.rng);
+        let mut descent = Descent { optimizer: &mut self.optimizer, learning_rate: self.learning_rate };
+        let (net, result) = self.learner.update(net, &mut descent, &mut self.rng);
         self.net = Some(net);
-        Ok(result.map_err(|d| d.what)?.env_steps)
+        Ok(result.map_err(|d| BenchError::Diverged(d.what))?.env_steps)
     }
 }
 
@@ -271,10 +303,10 @@ pub fn ppo_mlp_steps_per_second(
     minibatch: usize,
     updates: usize,
     threads: usize,
-) -> Result<f64, String> {
-    let (market, _) = Market::from_config(base).map_err(|e| e.to_string())?;
+) -> Result<f64, BenchError> {
+    let (market, _) = Market::from_config(base)?;
     let market = Arc::new(market);
-    let range = market.decision_range(&base.periods.train, 0).map_err(|e| e.to_string())?;
+    let range = market.decision_range(&base.periods.train, 0)?;
     let mut config = TrainConfig::for_algo(Algo::Ppo);
     config.net.kind = NetKind::Mlp;
     config.net.hidden = vec![64, 64];
@@ -332,7 +364,7 @@ pub fn mlp_step_ms(steps: usize, threads: usize) -> f64 {
             net = step(net);
             times.push(started.elapsed().as_secs_f64() * 1e3);
         }
-        median(times)
+        median(&times)
     })
 }
 
@@ -344,51 +376,58 @@ pub fn run_all(
     config_path: &Path,
     options: BenchOptions,
     mut report: impl FnMut(&BenchRow),
-) -> Result<Vec<BenchRow>, String> {
-    let base = EnvConfig::load(config_path).map_err(|e| e.to_string())?;
+) -> Result<Vec<BenchRow>, BenchError> {
+    let base = EnvConfig::load(config_path)?;
     let mut rows = Vec::new();
     let mut push = |row: BenchRow| {
         report(&row);
         rows.push(row);
     };
     let wanted = |group: Group| options.only.is_none_or(|only| only == group);
-    let row = |key: &str, what: String, value: f64, unit: &str, peers: &[&str], threads: usize| BenchRow {
-        key: key.into(),
-        what,
-        value,
-        unit: unit.into(),
-        peers: peers.iter().map(|p| p.to_string()).collect(),
-        higher_is_better: !matches!(unit, "ms" | "s"),
-        threads,
-    };
+    if wanted(Group::Env) {
+        env_rows(&base, options.env_seconds, &mut push)?;
+    }
+    if wanted(Group::Direct) {
+        direct_rows(&base, options.direct_episodes, &mut push)?;
+    }
+    if wanted(Group::Ppo) {
+        ppo_rows(&base, options.ppo_updates, &mut push)?;
+    }
+    if wanted(Group::Mlp) {
+        mlp_rows(options.mlp_steps, &mut push);
+    }
+    Ok(rows)
+}
 
-    // Environments: (features, costs, batch, threads, peers). The shape (20 assets + cash,
-    // window 50, log-return windows, proportional costs) is the numpy env's; FinRL's
-    // StockPortfolioEnv observes less (480 numbers) and is set beside both that row and the
-    // five-feature one, whose observation is five times larger.
-    let cases: [(bool, CostModel, usize, usize, &[&str]); 10] = [
-        (true, CostModel::Proportional, 1, 1, &[peer::NUMPY_B1, peer::FINRL_STOCK_ENV]),
-        (true, CostModel::Proportional, 64, 1, &[peer::NUMPY_B64]),
-        (true, CostModel::Proportional, 64, 2, &[peer::NUMPY_B64]),
-        (false, CostModel::Proportional, 1, 1, &[peer::FINRL_STOCK_ENV]),
-        (false, CostModel::Proportional, 64, 1, &[]),
-        (false, CostModel::Proportional, 64, 2, &[]),
-        (true, CostModel::Exact, 1, 1, &[]),
-        (true, CostModel::Exact, 64, 1, &[]),
-        (false, CostModel::Exact, 1, 1, &[peer::FINRL_PO_ENV]),
-        (false, CostModel::Exact, 64, 2, &[]),
-    ];
-    for (log_return_only, cost_model, batch, threads, peers) in
-        cases.into_iter().filter(|_| wanted(Group::Env))
-    {
+/// The environment figures: (log returns only or five features, cost model, batch, threads,
+/// the peer rows doing the same work). The shape (20 assets + cash, window 50, log-return
+/// windows, proportional costs) is the numpy env's; FinRL's StockPortfolioEnv observes less (480
+/// numbers) and is set beside both that row and the five-feature one, whose observation is five
+/// times larger.
+const ENV_CASES: [(bool, CostModel, usize, usize, &[&str]); 10] = [
+    (true, CostModel::Proportional, 1, 1, &[peer::NUMPY_B1, peer::FINRL_STOCK_ENV]),
+    (true, CostModel::Proportional, 64, 1, &[peer::NUMPY_B64]),
+    (true, CostModel::Proportional, 64, 2, &[peer::NUMPY_B64]),
+    (false, CostModel::Proportional, 1, 1, &[peer::FINRL_STOCK_ENV]),
+    (false, CostModel::Proportional, 64, 1, &[]),
+    (false, CostModel::Proportional, 64, 2, &[]),
+    (true, CostModel::Exact, 1, 1, &[]),
+    (true, CostModel::Exact, 64, 1, &[]),
+    (false, CostModel::Exact, 1, 1, &[peer::FINRL_PO_ENV]),
+    (false, CostModel::Exact, 64, 2, &[]),
+];
+
+/// Environment steps per second for every row of [`ENV_CASES`].
+fn env_rows(base: &EnvConfig, seconds: f64, push: &mut impl FnMut(BenchRow)) -> Result<(), BenchError> {
+    for (log_return_only, cost_model, batch, threads, peers) in ENV_CASES {
         // The numpy env charges 0.1%; FinRL's PortfolioOptimizationEnv 0.25%.
         let rate = if cost_model == CostModel::Exact { 0.0025 } else { 0.001 };
-        let (market, range, settings) = env_market(&base, log_return_only, cost_model, rate)?;
-        let value = env_steps_per_second(&market, range, settings, batch, threads, options.env_seconds)?;
+        let (market, range, settings) = env_market(base, log_return_only, cost_model, rate)?;
+        let value = env_steps_per_second(&market, range, settings, batch, threads, seconds)?;
         let features = if log_return_only { "log returns" } else { "5 features" };
         let costs = format!("{cost_model:?}").to_lowercase();
-        push(row(
-            &format!("env_b{batch}_{}_{costs}_t{threads}", if log_return_only { "logret" } else { "feat5" }),
+        push(BenchRow::new(
+            format!("env_b{batch}_{}_{costs}_t{threads}", if log_return_only { "logret" } else { "feat5" }),
             format!("folio env, batch {batch}, {features}, {costs} costs, {threads} thread(s)"),
             value,
             "steps/s",
@@ -396,87 +435,96 @@ pub fn run_all(
             threads,
         ));
     }
+    Ok(())
+}
 
-    if wanted(Group::Direct) {
-        let seconds = direct_eiie_seconds_per_episode(&base, options.direct_episodes, 2)?;
-        push(row(
-            "direct_eiie_episode",
-            "folio direct PG + EIIE: s/episode (1000 days, batch 100)".into(),
-            seconds,
-            "s",
-            &[peer::FINRL_EIIE_EPISODE],
-            2,
-        ));
-        push(row(
-            "direct_eiie_rate",
-            "folio direct PG + EIIE: env-steps/s trained".into(),
-            1000.0 / seconds,
-            "steps/s",
-            &[peer::FINRL_EIIE_RATE],
-            2,
-        ));
-    }
+/// The direct policy gradient with EIIE: seconds per 1000-day episode, and the rate it implies.
+fn direct_rows(base: &EnvConfig, episodes: usize, push: &mut impl FnMut(BenchRow)) -> Result<(), BenchError> {
+    let seconds = direct_eiie_seconds_per_episode(base, episodes, 2)?;
+    push(BenchRow::new(
+        "direct_eiie_episode",
+        "folio direct PG + EIIE: s/episode (1000 days, batch 100)",
+        seconds,
+        "s",
+        &[peer::FINRL_EIIE_EPISODE],
+        2,
+    ));
+    push(BenchRow::new(
+        "direct_eiie_rate",
+        "folio direct PG + EIIE: env-steps/s trained",
+        1000.0 / seconds,
+        "steps/s",
+        &[peer::FINRL_EIIE_RATE],
+        2,
+    ));
+    Ok(())
+}
 
-    if wanted(Group::Ppo) {
-        // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64. FinRL's
-        // StockPortfolioEnv observes 480 numbers (a 20 x 20 covariance and 4 indicators of 20
-        // assets); 24 days of log returns of 20 assets (+ 21 weights) is the same size of input.
-        let mut small = base.clone();
-        small.features.features = vec![Feature::LogReturn];
-        small.features.window = 24;
-        let sb3 = ppo_mlp_steps_per_second(&small, 1, 2048, 10, 64, options.ppo_updates, 2)?;
-        push(row(
-            "ppo_mlp_sb3_shape",
-            "folio PPO + MLP, SB3's shape (1 env x 2048, 10 epochs, mb 64), 501 inputs".into(),
-            sb3,
-            "steps/s",
-            &[peer::SB3_PPO],
-            2,
-        ));
-        let sb3_default_env = ppo_mlp_steps_per_second(&base, 1, 2048, 10, 64, options.ppo_updates, 2)?;
-        push(row(
-            "ppo_mlp_sb3_shape_default_env",
-            "folio PPO + MLP, SB3's shape, default env (5 features x 50 days: 5021 inputs)".into(),
-            sb3_default_env,
-            "steps/s",
-            &[peer::SB3_PPO],
-            2,
-        ));
-        let defaults = TrainConfig::for_algo(Algo::Ppo).ppo;
-        let own = ppo_mlp_steps_per_second(
-            &base,
-            defaults.envs,
-            defaults.rollout_steps,
-            defaults.epochs,
-            defaults.minibatch,
-            options.ppo_updates * 2,
-            2,
-        )?;
-        push(row(
-            "ppo_mlp_folio_defaults",
-            format!(
-                "folio PPO + MLP, folio's defaults ({} envs x {}, {} epochs, mb {}), 5021 inputs",
-                defaults.envs, defaults.rollout_steps, defaults.epochs, defaults.minibatch
-            ),
-            own,
-            "steps/s",
-            &[peer::SB3_PPO],
-            2,
-        ));
-    }
+/// PPO with an MLP in SB3's shape (on an SB3-sized input and on the default environment), and
+/// with folio's own defaults.
+fn ppo_rows(base: &EnvConfig, updates: usize, push: &mut impl FnMut(BenchRow)) -> Result<(), BenchError> {
+    // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64. FinRL's
+    // StockPortfolioEnv observes 480 numbers (a 20 x 20 covariance and 4 indicators of 20
+    // assets); 24 days of log returns of 20 assets (+ 21 weights) is the same size of input.
+    let mut small = base.clone();
+    small.features.features = vec![Feature::LogReturn];
+    small.features.window = 24;
+    let sb3 = ppo_mlp_steps_per_second(&small, 1, 2048, 10, 64, updates, 2)?;
+    push(BenchRow::new(
+        "ppo_mlp_sb3_shape",
+        "folio PPO + MLP, SB3's shape (1 env x 2048, 10 epochs, mb 64), 501 inputs",
+        sb3,
+        "steps/s",
+        &[peer::SB3_PPO],
+        2,
+    ));
+    let sb3_default_env = ppo_mlp_steps_per_second(base, 1, 2048, 10, 64, updates, 2)?;
+    push(BenchRow::new(
+        "ppo_mlp_sb3_shape_default_env",
+        "folio PPO + MLP, SB3's shape, default env (5 features x 50 days: 5021 inputs)",
+        sb3_default_env,
+        "steps/s",
+        &[peer::SB3_PPO],
+        2,
+    ));
+    let defaults = TrainConfig::for_algo(Algo::Ppo).ppo;
+    let own = ppo_mlp_steps_per_second(
+        base,
+        defaults.envs,
+        defaults.rollout_steps,
+        defaults.epochs,
+        defaults.minibatch,
+        updates * 2,
+        2,
+    )?;
+    push(BenchRow::new(
+        "ppo_mlp_folio_defaults",
+        format!(
+            "folio PPO + MLP, folio's defaults ({} envs x {}, {} epochs, mb {}), 5021 inputs",
+            defaults.envs, defaults.rollout_steps, defaults.epochs, defaults.minibatch
+        ),
+        own,
+        "steps/s",
+        &[peer::SB3_PPO],
+        2,
+    ));
+    Ok(())
+}
 
-    for threads in [1, 2].into_iter().filter(|_| wanted(Group::Mlp)) {
-        let ms = mlp_step_ms(options.mlp_steps, threads);
-        push(row(
-            &format!("mlp_step_ms_t{threads}"),
+/// One MLP training step, in milliseconds and GFLOP/s, on one thread and on two.
+fn mlp_rows(steps: usize, push: &mut impl FnMut(BenchRow)) {
+    for threads in [1, 2] {
+        let ms = mlp_step_ms(steps, threads);
+        push(BenchRow::new(
+            format!("mlp_step_ms_t{threads}"),
             format!("burn MLP step, {threads} thread(s): ms/step"),
             ms,
             "ms",
             &[peer::torch_ms(threads).as_str()],
             threads,
         ));
-        push(row(
-            &format!("mlp_step_gflops_t{threads}"),
+        push(BenchRow::new(
+            format!("mlp_step_gflops_t{threads}"),
             format!("burn MLP step, {threads} thread(s): GFLOP/s"),
             MLP_STEP_FLOPS / (ms * 1e-3) / 1e9,
             "GFLOP/s",
@@ -484,7 +532,6 @@ pub fn run_all(
             threads,
         ));
     }
-    Ok(rows)
 }
 
 /// A value with four significant digits, as the peers print theirs.

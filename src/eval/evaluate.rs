@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::EvalError;
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::collapse::{self, CollapseWarning};
@@ -18,7 +19,6 @@ use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
 use crate::metrics::{Metrics, MetricsConfig};
 use crate::progress::{Progress, Silent};
-use crate::train::TrainError;
 use crate::train::checkpoint::{self, Meta, Weights};
 
 #[derive(Debug, Clone)]
@@ -92,6 +92,13 @@ pub struct EvalReport {
     pub agent_warnings: Vec<CollapseWarning>,
 }
 
+impl EvalReport {
+    /// The agent's metrics among the results.
+    pub fn agent(&self) -> &Metrics {
+        &self.results.iter().find(|r| r.policy.is_agent()).expect("an evaluation backtests its agent").metrics
+    }
+}
+
 pub struct Evaluation {
     pub report: EvalReport,
     pub meta: Meta,
@@ -100,6 +107,13 @@ pub struct Evaluation {
     /// Labels of the decisions.
     pub decision_labels: Vec<String>,
     pub logs: Vec<BacktestLog>,
+}
+
+impl Evaluation {
+    /// The agent's backtest among the logs.
+    pub fn agent_log(&self) -> &BacktestLog {
+        self.logs.iter().find(|l| l.policy.is_agent()).expect("an evaluation backtests its agent")
+    }
 }
 
 /// Everything an evaluation of a checkpoint runs on: the agent's market over the requested
@@ -119,7 +133,7 @@ struct Setup {
     policies: Vec<Box<dyn Policy>>,
 }
 
-fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
+fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
     let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
@@ -137,7 +151,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     if let Some(rate) = request.cost {
         settings.costs.buy = rate;
         settings.costs.sell = rate;
-        settings.costs.validate().map_err(TrainError::Setup)?;
+        settings.costs.validate()?;
     }
     let (risk_profile, source) = match request.risk_profile {
         Some(profile) => {
@@ -155,7 +169,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let mut policies: Vec<Box<dyn Policy>> =
         vec![Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device))];
-    policies.extend(baselines::all(&market, range).map_err(|e| TrainError::Setup(e.to_string()))?);
+    policies.extend(baselines::all(&market, range)?);
     Ok(Setup {
         meta,
         market,
@@ -172,29 +186,21 @@ fn prepare(request: &EvalRequest) -> Result<Setup, TrainError> {
     })
 }
 
-pub fn evaluate(request: EvalRequest) -> Result<Evaluation, TrainError> {
+pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {
     evaluate_showing(request, &Silent)
 }
 
 /// [`evaluate`], showing its backtests' decisions on `progress`: the agent and every baseline
 /// over the period, then again at every cost of the sensitivity grid.
-pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result<Evaluation, TrainError> {
-    let Setup {
-        meta,
-        market,
-        range,
-        settings,
-        data,
-        fingerprint,
-        same_data,
-        warning,
-        risk_profile,
-        limits_applied,
-        metrics_config,
-        mut policies,
-    } = prepare(&request)?;
-    let own_decisions = agent_decisions(policies[0].as_mut(), request.rebalance, &market, range, settings)?;
-    let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
+pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result<Evaluation, EvalError> {
+    let mut setup = prepare(&request)?;
+    let (market, range, settings, rule) =
+        (setup.market.clone(), setup.range, setup.settings, request.rebalance);
+    let mut policies = std::mem::take(&mut setup.policies);
+    let agent =
+        policies.iter().position(|p| p.id().is_agent()).expect("prepare puts the agent among the policies");
+    let own_decisions = agent_decisions(policies[agent].as_mut(), rule, &market, range, settings)?;
+    let mut policies = all_under_rule(policies, rule, &market)?;
     let backtests = policies.len() * (1 + COST_GRID_BP.len());
     let task =
         progress.start("backtests", "decisions", (backtests * decision_count(range, &settings)) as u64, 0);
@@ -204,50 +210,54 @@ pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result
         logs.push(backtest_showing(policy.as_mut(), &market, range, settings, task.as_ref())?);
     }
     task.set_message("cost sensitivity".into());
-    let cost_sensitivity = cost_sensitivity(
-        &mut policies,
-        &market,
-        range,
-        settings,
-        &COST_GRID_BP,
-        &metrics_config,
-        task.as_ref(),
-    )?;
+    let metrics = setup.metrics_config;
+    let cost_sensitivity =
+        cost_sensitivity(&mut policies, &market, range, settings, &COST_GRID_BP, &metrics, task.as_ref())?;
     task.finish();
     let results: Vec<PolicyReport> =
-        logs.iter().map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics_config) }).collect();
-    let verdict = verdict(&results, warning.is_some());
+        logs.iter().map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics) }).collect();
     let columns: Vec<String> =
-        std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect();
-    let agent_warnings = collapse::detect(own_decisions.as_ref().unwrap_or(&logs[0]), &columns);
+        std::iter::once("cash".to_string()).chain(setup.meta.assets.iter().cloned()).collect();
+    let agent_log = logs.iter().find(|l| l.policy.is_agent()).expect("the agent was backtested");
+    let agent_warnings = collapse::detect(own_decisions.as_ref().unwrap_or(agent_log), &columns);
     let index = &market.panel.index;
-    let report = EvalReport {
-        checkpoint: request.checkpoint.clone(),
-        weights: request.weights,
-        data,
-        data_fingerprint: fingerprint,
-        same_data_as_training: same_data,
-        from: index.label(range.first),
-        to: index.label(range.last),
-        periods: range.periods(),
-        warning,
-        costs: settings.costs,
-        rebalance: request.rebalance,
-        limits: settings.limits,
-        risk_profile,
-        limits_applied,
-        results,
-        cost_sensitivity,
-        verdict,
-        agent_warnings,
-    };
-    Ok(Evaluation {
-        labels: logs[0].rows.iter().map(|&r| index.label(r)).collect(),
-        decision_labels: logs[0].decision_rows.iter().map(|&r| index.label(r)).collect(),
-        report,
-        meta,
-        logs,
-    })
+    let labels = agent_log.rows.iter().map(|&r| index.label(r)).collect();
+    let decision_labels = agent_log.decision_rows.iter().map(|&r| index.label(r)).collect();
+    let report = setup.report(&request, results, cost_sensitivity, agent_warnings);
+    Ok(Evaluation { labels, decision_labels, report, meta: setup.meta, logs })
+}
+
+impl Setup {
+    /// The report of an evaluation this setup ran.
+    fn report(
+        &self,
+        request: &EvalRequest,
+        results: Vec<PolicyReport>,
+        cost_sensitivity: CostSensitivity,
+        agent_warnings: Vec<CollapseWarning>,
+    ) -> EvalReport {
+        let index = &self.market.panel.index;
+        EvalReport {
+            checkpoint: request.checkpoint.clone(),
+            weights: request.weights,
+            data: self.data.clone(),
+            data_fingerprint: self.fingerprint.clone(),
+            same_data_as_training: self.same_data,
+            from: index.label(self.range.first),
+            to: index.label(self.range.last),
+            periods: self.range.periods(),
+            warning: self.warning.clone(),
+            costs: self.settings.costs,
+            rebalance: request.rebalance,
+            limits: self.settings.limits,
+            risk_profile: self.risk_profile,
+            limits_applied: self.limits_applied.clone(),
+            verdict: verdict(&results, self.warning.is_some()),
+            results,
+            cost_sensitivity,
+            agent_warnings,
+        }
+    }
 }
 
 /// Turnover, costs and return of a set of policies under several rebalancing rules.
@@ -274,7 +284,7 @@ pub struct RebalancingReport {
 pub fn compare_rebalancing(
     request: EvalRequest,
     rules: &[RebalanceRule],
-) -> Result<RebalancingReport, TrainError> {
+) -> Result<RebalancingReport, EvalError> {
     let mut setup = prepare(&request)?;
     let results = compare_rules(
         &mut setup.policies,
@@ -396,6 +406,11 @@ pub struct BaselineReport {
     /// The allocation limits every strategy traded under.
     pub limits: Limits,
     pub results: Vec<PolicyReport>,
+    /// Row labels of the wealth paths, and of the decisions (for the CSV files beside the report).
+    #[serde(skip)]
+    pub labels: Vec<String>,
+    #[serde(skip)]
+    pub decision_labels: Vec<String>,
 }
 
 /// The market of a baseline request, its decision range and the strategies it names. No
@@ -406,7 +421,7 @@ struct BaselineSetup {
     policies: Vec<Box<dyn Policy>>,
 }
 
-fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainError> {
+fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalError> {
     let raw = load_prices(&request.data)?;
     let selection = raw.select(&request.assets, request.from, request.to)?;
     let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
@@ -415,15 +430,12 @@ fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, TrainEr
         .strategies
         .iter()
         .map(|&id| baselines::baseline(id, &market, range))
-        .collect::<Result<_, _>>()
-        .map_err(|e| TrainError::Setup(e.to_string()))?;
+        .collect::<Result<_, _>>()?;
     Ok(BaselineSetup { market, range, policies })
 }
 
 /// Rule-based strategies alone over a span.
-pub fn backtest_baselines(
-    request: BaselineRequest,
-) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
+pub fn backtest_baselines(request: BaselineRequest) -> Result<(BaselineReport, Vec<BacktestLog>), EvalError> {
     backtest_baselines_showing(request, &Silent)
 }
 
@@ -431,9 +443,9 @@ pub fn backtest_baselines(
 pub fn backtest_baselines_showing(
     request: BaselineRequest,
     progress: &dyn Progress,
-) -> Result<(BaselineReport, Vec<BacktestLog>), TrainError> {
+) -> Result<(BaselineReport, Vec<BacktestLog>), EvalError> {
     let BaselineSetup { market, range, policies } = prepare_baselines(&request)?;
-    let mut policies = all_under_rule(policies, request.rebalance, &market).map_err(TrainError::Setup)?;
+    let mut policies = all_under_rule(policies, request.rebalance, &market)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let total = policies.len() * decision_count(range, &request.settings);
     let task = progress.start("backtests", "decisions", total as u64, 0);
@@ -458,6 +470,11 @@ pub fn backtest_baselines_showing(
             .iter()
             .map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics_config) })
             .collect(),
+        labels: logs.first().map(|l| l.rows.iter().map(|&r| index.label(r)).collect()).unwrap_or_default(),
+        decision_labels: logs
+            .first()
+            .map(|l| l.decision_rows.iter().map(|&r| index.label(r)).collect())
+            .unwrap_or_default(),
     };
     Ok((report, logs))
 }
@@ -466,7 +483,7 @@ pub fn backtest_baselines_showing(
 pub fn compare_baseline_rebalancing(
     request: BaselineRequest,
     rules: &[RebalanceRule],
-) -> Result<RebalancingReport, TrainError> {
+) -> Result<RebalancingReport, EvalError> {
     let BaselineSetup { market, range, mut policies } = prepare_baselines(&request)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let results = compare_rules(&mut policies, rules, &market, range, request.settings, &metrics_config)?;

@@ -30,15 +30,15 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 
-use crate::agent::DeviceChoice;
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, observations_tensor, to_host};
+use crate::agent::{DeviceChoice, MissingBackend};
 use crate::backtest::{MarketView, Policy, PolicyId, backtest};
 use crate::data::Stamp;
 use crate::env::config::Span;
-use crate::env::{DecisionRange, EnvSettings, Market, ObservationLayout, span_rows};
+use crate::env::{DecisionRange, EnvError, EnvSettings, Market, ObservationLayout, span_rows};
 use crate::train::TrainError;
-use crate::train::checkpoint::{self, Meta, Weights};
+use crate::train::checkpoint::{self, CheckpointError, Meta, Weights};
 
 /// Interpolation steps of integrated gradients unless told otherwise.
 pub const DEFAULT_STEPS: usize = 64;
@@ -139,9 +139,9 @@ impl Explainer {
         layout: ObservationLayout,
         device: &Device,
         method: Method,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ExplainError> {
         if let Method::IntegratedGradients { steps: 0 } = method {
-            return Err("integrated gradients need at least one step".into());
+            return Err(ExplainError::NoSteps);
         }
         let device = device.clone().autodiff();
         let net = net.clone().fork(&device).no_grad();
@@ -388,86 +388,65 @@ impl Policy for Recorder {
     }
 }
 
-/// Explain a checkpoint's decisions: one date, a period, or both.
-pub fn explain(request: ExplainRequest) -> Result<ExplainReport, TrainError> {
+/// What a request to explain cannot be answered with, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("integrated gradients need at least one step")]
+    NoSteps,
+    #[error("give a decision date (--date) or a period (--from / --to)")]
+    NothingToExplain,
+    #[error("--date {date} is outside the period's decisions {first} .. {last}")]
+    DateOutsidePeriod { date: Stamp, first: String, last: String },
+    #[error("no decision at or before {date} in the replayed period")]
+    NoDecision { date: Stamp },
+    #[error("the period holds no decisions")]
+    EmptyPeriod,
+    #[error(
+        "{date} is after the data's last row ({last}); the last decision with a next period is {last_decision}"
+    )]
+    AfterData { date: Stamp, last: String, last_decision: String },
+    #[error("{date} is before the data's first row ({first}); the first decision is {first_decision}")]
+    BeforeData { date: Stamp, first: String, first_decision: String },
+    #[error(
+        "{date} is inside the features' warm-up: an observation needs {warmup} periods of history, so the first decision is {first_decision}"
+    )]
+    InWarmup { date: Stamp, warmup: usize, first_decision: String },
+    #[error(
+        "{date} is the data's last row: no next period to trade over; the last decision is {last_decision}"
+    )]
+    LastRow { date: Stamp, last_decision: String },
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Backend(#[from] MissingBackend),
+}
+
+/// Explain a checkpoint's decisions: one date, a period, or both. The agent is replayed through
+/// the environment up to them, so that its previous weights are the ones it really held.
+pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     if request.date.is_none() && request.from.is_none() && request.to.is_none() {
-        return Err(TrainError::Setup("give a decision date (--date) or a period (--from / --to)".into()));
+        return Err(ExplainError::NothingToExplain);
     }
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
     let market = Arc::new(meta.market(&request.checkpoint, None)?);
-    let layout = market.layout();
-    let explainer =
-        Explainer::new(&net, meta.head, layout, &device, request.method).map_err(TrainError::Setup)?;
-
+    let explainer = Explainer::new(&net, meta.head, market.layout(), &device, request.method)?;
     let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
-    let period_mode = request.from.is_some() || request.to.is_some();
-    let range = if period_mode {
-        let range = market.decision_range(&Span { from: request.from, to: request.to }, 0)?;
-        if let (Some((row, _)), Some(stamp)) = (&date_row, request.date) {
-            let row = *row;
-            if row < range.first || row >= range.last {
-                return Err(TrainError::Setup(format!(
-                    "--date {stamp} is outside the period's decisions {} .. {}",
-                    market.panel.index.label(range.first),
-                    market.panel.index.label(range.last - 1)
-                )));
-            }
-        }
-        range
-    } else {
-        let row = date_row.as_ref().expect("a date when there is no period").0;
-        DecisionRange { first: replay_start(&meta, &market, row), last: row + 1 }
-    };
-
-    let mut recorder = Recorder {
-        agent: AgentPolicy::new(PolicyId::AGENT, net, meta.head, layout, device),
-        rows: Vec::new(),
-        observations: Vec::new(),
-    };
-    backtest(&mut recorder, &market, range, EnvSettings::from_config(&meta.env))?;
-    let index = &market.panel.index;
-
+    let range = replay_range(&request, &meta, &market, date_row.as_ref().map(|(row, _)| *row))?;
+    let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device);
+    let recorder = record_decisions(agent, &meta, &market, range)?;
     let decision = match (date_row, request.date) {
-        (Some((row, date_note)), Some(stamp)) => {
-            // The last decision at or before the row: with rebalancing every k periods, the
-            // agent does not decide on every row.
-            let position = recorder.rows.partition_point(|&r| r <= row).checked_sub(1).ok_or_else(|| {
-                TrainError::Setup(format!("no decision at or before {stamp} in the replayed period"))
-            })?;
-            let decided = recorder.rows[position];
-            let note = if decided != row {
-                Some(format!(
-                    "{} is not a decision (the agent rebalances every {} periods); explaining the nearest earlier decision, {}",
-                    index.label(row),
-                    meta.env.episode.rebalance_every,
-                    index.label(decided)
-                ))
-            } else {
-                date_note
-            };
-            Some(DecisionExplanation {
-                requested: stamp.to_string(),
-                date: index.label(decided),
-                note,
-                explanation: explainer.explain(&recorder.observations[position]),
-            })
+        (Some((row, note)), Some(stamp)) => {
+            Some(explain_decision(&explainer, &recorder, &meta, &market, stamp, row, note)?)
         }
         _ => None,
     };
-    let period = if period_mode {
-        let explanations: Vec<Explanation> =
-            recorder.observations.iter().map(|o| explainer.explain(o)).collect();
-        let summary = PeriodSummary::of(&explanations)
-            .ok_or_else(|| TrainError::Setup("the period holds no decisions".into()))?;
-        Some(PeriodExplanation {
-            from: index.label(range.first),
-            to: index.label(recorder.rows.last().copied().unwrap_or(range.first)),
-            summary,
-        })
-    } else {
-        None
-    };
+    let period =
+        if is_period(&request) { Some(explain_period(&explainer, &recorder, &market, range)?) } else { None };
     let feature_names: Vec<String> =
         meta.env.features.features.iter().map(|f| f.name().to_string()).collect();
     Ok(ExplainReport {
@@ -477,45 +456,139 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, TrainError> {
         baseline: BASELINE_DESCRIPTION.into(),
         outputs: std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect(),
         groups: group_names(&feature_names),
-        replayed_from: index.label(range.first),
+        replayed_from: market.panel.index.label(range.first),
         decision,
         period,
+    })
+}
+
+fn is_period(request: &ExplainRequest) -> bool {
+    request.from.is_some() || request.to.is_some()
+}
+
+/// The decisions to replay: the requested period (which must hold the date, if one is given too),
+/// or the decisions leading to the date from the start of its configured period.
+fn replay_range(
+    request: &ExplainRequest,
+    meta: &Meta,
+    market: &Market,
+    date_row: Option<usize>,
+) -> Result<DecisionRange, ExplainError> {
+    if !is_period(request) {
+        let row = date_row.expect("a date when there is no period");
+        return Ok(DecisionRange { first: replay_start(meta, market, row), last: row + 1 });
+    }
+    let range = market.decision_range(&Span { from: request.from, to: request.to }, 0)?;
+    if let (Some(row), Some(date)) = (date_row, request.date) {
+        if row < range.first || row >= range.last {
+            return Err(ExplainError::DateOutsidePeriod {
+                date,
+                first: market.panel.index.label(range.first),
+                last: market.panel.index.label(range.last - 1),
+            });
+        }
+    }
+    Ok(range)
+}
+
+/// Backtest the agent over `range` as `folio eval` would, recording its observation at every
+/// decision.
+fn record_decisions(
+    agent: AgentPolicy,
+    meta: &Meta,
+    market: &Arc<Market>,
+    range: DecisionRange,
+) -> Result<Recorder, EnvError> {
+    let mut recorder = Recorder { agent, rows: Vec::new(), observations: Vec::new() };
+    backtest(&mut recorder, market, range, EnvSettings::from_config(&meta.env))?;
+    Ok(recorder)
+}
+
+/// The explanation of the last decision at or before `date` (at `row`, with the note
+/// [`decision_row`] gave): with rebalancing every k periods, the agent does not decide on every
+/// row.
+fn explain_decision(
+    explainer: &Explainer,
+    recorder: &Recorder,
+    meta: &Meta,
+    market: &Market,
+    date: Stamp,
+    row: usize,
+    date_note: Option<String>,
+) -> Result<DecisionExplanation, ExplainError> {
+    let index = &market.panel.index;
+    let position = recorder
+        .rows
+        .partition_point(|&r| r <= row)
+        .checked_sub(1)
+        .ok_or(ExplainError::NoDecision { date })?;
+    let decided = recorder.rows[position];
+    let note = if decided != row {
+        Some(format!(
+            "{} is not a decision (the agent rebalances every {} periods); explaining the nearest earlier decision, {}",
+            index.label(row),
+            meta.env.episode.rebalance_every,
+            index.label(decided)
+        ))
+    } else {
+        date_note
+    };
+    Ok(DecisionExplanation {
+        requested: date.to_string(),
+        date: index.label(decided),
+        note,
+        explanation: explainer.explain(&recorder.observations[position]),
+    })
+}
+
+/// Every recorded decision explained, and the explanations averaged.
+fn explain_period(
+    explainer: &Explainer,
+    recorder: &Recorder,
+    market: &Market,
+    range: DecisionRange,
+) -> Result<PeriodExplanation, ExplainError> {
+    let explanations: Vec<Explanation> = recorder.observations.iter().map(|o| explainer.explain(o)).collect();
+    let summary = PeriodSummary::of(&explanations).ok_or(ExplainError::EmptyPeriod)?;
+    let index = &market.panel.index;
+    Ok(PeriodExplanation {
+        from: index.label(range.first),
+        to: index.label(recorder.rows.last().copied().unwrap_or(range.first)),
+        summary,
     })
 }
 
 /// The row of the decision on `stamp`, or on the nearest earlier row with a note saying so.
 /// Dates outside the data, inside the features' warm-up, or on the last row (whose decision
 /// would trade over a period the data does not hold) are errors that say which dates work.
-fn decision_row(market: &Market, stamp: &Stamp) -> Result<(usize, Option<String>), TrainError> {
+fn decision_row(market: &Market, stamp: &Stamp) -> Result<(usize, Option<String>), ExplainError> {
     let index = &market.panel.index;
     let last = market.n_periods() - 1;
     let first_decision = market.first_observable();
-    let setup = |message: String| Err(TrainError::Setup(message));
+    let date = *stamp;
     if index.first_at_or_after(stamp).is_none() {
-        return setup(format!(
-            "{stamp} is after the data's last row ({}); the last decision with a next period is {}",
-            index.label(last),
-            index.label(last.saturating_sub(1))
-        ));
+        return Err(ExplainError::AfterData {
+            date,
+            last: index.label(last),
+            last_decision: index.label(last.saturating_sub(1)),
+        });
     }
     let Some(row) = index.last_at_or_before(stamp) else {
-        return setup(format!(
-            "{stamp} is before the data's first row ({}); the first decision is {}",
-            index.label(0),
-            index.label(first_decision.min(last))
-        ));
+        return Err(ExplainError::BeforeData {
+            date,
+            first: index.label(0),
+            first_decision: index.label(first_decision.min(last)),
+        });
     };
     if row < first_decision {
-        return setup(format!(
-            "{stamp} is inside the features' warm-up: an observation needs {first_decision} periods of history, so the first decision is {}",
-            index.label(first_decision.min(last))
-        ));
+        return Err(ExplainError::InWarmup {
+            date,
+            warmup: first_decision,
+            first_decision: index.label(first_decision.min(last)),
+        });
     }
     if row == last {
-        return setup(format!(
-            "{stamp} is the data's last row: no next period to trade over; the last decision is {}",
-            index.label(last - 1)
-        ));
+        return Err(ExplainError::LastRow { date, last_decision: index.label(last - 1) });
     }
     let note = (index.first_at_or_after(stamp) != Some(row)).then(|| {
         format!(

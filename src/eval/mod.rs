@@ -10,3 +10,62 @@ pub mod explain;
 pub mod probe;
 pub mod stress;
 pub mod walk_forward;
+
+use std::path::PathBuf;
+
+use crate::agent::MissingBackend;
+use crate::backtest::rebalance::{RuleBacktestError, RuleNeedsDates};
+use crate::baselines::BaselineError;
+use crate::data::{DataError, InvalidSetting};
+use crate::env::EnvError;
+use crate::registry::RegistryError;
+use crate::train::TrainError;
+use crate::train::checkpoint::CheckpointError;
+
+/// What an evaluation can fail on: its own setup, and everything it calls, each in its own words.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Setting(#[from] InvalidSetting),
+    #[error(transparent)]
+    Backend(#[from] MissingBackend),
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    Rule(#[from] RuleNeedsDates),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Folds(#[from] walk_forward::FoldError),
+    #[error(transparent)]
+    Stress(#[from] stress::StressError),
+    #[error("cannot clear {}: {source}", path.display())]
+    Clear {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start {threads} worker threads: {source}")]
+    Threads {
+        threads: usize,
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+}
+
+impl From<RuleBacktestError> for EvalError {
+    fn from(error: RuleBacktestError) -> Self {
+        match error {
+            RuleBacktestError::Rule(e) => e.into(),
+            RuleBacktestError::Env(e) => e.into(),
+        }
+    }
+}

@@ -27,17 +27,16 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::agent::AgentPolicy;
-use crate::agent::DeviceChoice;
+use crate::agent::{AgentPolicy, DeviceChoice, MissingBackend};
 use crate::backtest::collapse::{self, CollapseWarning};
 use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
 use crate::baselines::{self, EqualWeight};
-use crate::data::write_prices;
+use crate::data::{DataError, write_prices};
 use crate::env::config::{EnvConfig, Span};
-use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::env::{DecisionRange, EnvError, EnvSettings, Market};
 use crate::features::Feature;
 use crate::metrics::MetricsConfig;
-use crate::train::checkpoint::{self, Weights};
+use crate::train::checkpoint::{self, CheckpointError, Weights};
 use crate::train::{TrainConfig, TrainError, TrainRequest, train};
 
 /// Annualized Sharpe ratio by which the oracle agent must beat the best causal baseline. Knowing
@@ -99,8 +98,38 @@ pub struct ProbeSetup {
     pub device: DeviceChoice,
 }
 
+/// Why a probe could not run: its folders, its baselines, its training or its backtests.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot create {}: {source}", path.display())]
+    CreateFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot clear {}: {source}", path.display())]
+    ClearFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The baselines could not be set up on the probe's market.
+    #[error(transparent)]
+    Baselines(#[from] crate::baselines::BaselineError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Backend(#[from] MissingBackend),
+}
+
 /// Run the chosen probes in order.
-pub fn run(setup: &ProbeSetup, probes: &[ProbeKind]) -> Result<Vec<ProbeResult>, TrainError> {
+pub fn run(setup: &ProbeSetup, probes: &[ProbeKind]) -> Result<Vec<ProbeResult>, ProbeError> {
     probes
         .iter()
         .map(|probe| match probe {
@@ -113,7 +142,7 @@ pub fn run(setup: &ProbeSetup, probes: &[ProbeKind]) -> Result<Vec<ProbeResult>,
 
 /// The oracle probe: train with tomorrow's returns in the observation, backtest on the validation
 /// period beside every causal baseline.
-pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
+pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, ProbeError> {
     let mut env = setup.env.clone();
     if !env.features.features.contains(&Feature::OracleNextReturn) {
         env.features.features.push(Feature::OracleNextReturn);
@@ -129,7 +158,7 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
     let agent_sharpe = agent.metrics(&metrics_config).sharpe;
     let mut best: Option<(PolicyId, f64)> = None;
     let mut equal_weight_sharpe = f64::NAN;
-    for mut policy in baselines::all(&market, range).map_err(|e| TrainError::Setup(e.to_string()))? {
+    for mut policy in baselines::all(&market, range).map_err(ProbeError::Baselines)? {
         // Only causal baselines count.
         if policy.id().uses_hindsight() {
             continue;
@@ -172,7 +201,7 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
 /// The placebo probe: train on prices whose returns were shuffled in time, backtest on the test
 /// period beside equal weight. With `shuffle` false the same procedure runs on the real order:
 /// the control showing that an edge the placebo removes was there to learn.
-pub fn placebo(setup: &ProbeSetup, shuffle: bool) -> Result<ProbeResult, TrainError> {
+pub fn placebo(setup: &ProbeSetup, shuffle: bool) -> Result<ProbeResult, ProbeError> {
     let dir = setup.out.join(if shuffle { "placebo" } else { "placebo-control" });
     let mut env = setup.env.clone();
     if shuffle {
@@ -180,7 +209,7 @@ pub fn placebo(setup: &ProbeSetup, shuffle: bool) -> Result<ProbeResult, TrainEr
         let shuffled = shuffle_in_time(&market.panel, setup.train.seed);
         let data_dir = setup.out.join("placebo-data");
         std::fs::create_dir_all(&data_dir)
-            .map_err(|e| TrainError::Setup(format!("cannot create {}: {e}", data_dir.display())))?;
+            .map_err(|source| ProbeError::CreateFolder { path: data_dir.clone(), source })?;
         let file = data_dir.join("shuffled_prices.csv");
         write_prices(&shuffled, &file)?;
         // The file holds exactly the selected assets and rows.
@@ -227,7 +256,7 @@ pub fn placebo(setup: &ProbeSetup, shuffle: bool) -> Result<ProbeResult, TrainEr
 }
 
 /// The collapse probe: train normally, run the detectors on the validation backtest.
-pub fn collapse_probe(setup: &ProbeSetup) -> Result<ProbeResult, TrainError> {
+pub fn collapse_probe(setup: &ProbeSetup) -> Result<ProbeResult, ProbeError> {
     let env = setup.env.clone();
     let dir = setup.out.join("normal");
     train_fresh(setup, env.clone(), &dir)?;
@@ -282,10 +311,10 @@ fn column_names(market: &Market) -> Vec<String> {
     std::iter::once("cash".to_string()).chain(market.panel.assets.iter().cloned()).collect()
 }
 
-fn train_fresh(setup: &ProbeSetup, env: EnvConfig, dir: &Path) -> Result<(), TrainError> {
+fn train_fresh(setup: &ProbeSetup, env: EnvConfig, dir: &Path) -> Result<(), ProbeError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)
-            .map_err(|e| TrainError::Setup(format!("cannot clear {}: {e}", dir.display())))?;
+            .map_err(|source| ProbeError::ClearFolder { path: dir.to_path_buf(), source })?;
     }
     train(TrainRequest {
         env,
@@ -304,7 +333,7 @@ fn backtest_best(
     span: &Span,
     embargo: usize,
     setup: &ProbeSetup,
-) -> Result<(Arc<Market>, DecisionRange, BacktestLog), TrainError> {
+) -> Result<(Arc<Market>, DecisionRange, BacktestLog), ProbeError> {
     let device = setup.device.device()?;
     let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
     let market = Arc::new(meta.market(dir, None)?);

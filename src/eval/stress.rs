@@ -11,11 +11,13 @@
 //! lead-in before the scenario so that its holdings at the scenario's start are its own choice,
 //! not a fresh purchase; figures are measured from the scenario's start.
 
+use chrono::NaiveDate;
 use ndarray::{Array2, s};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::EvalError;
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
@@ -26,7 +28,7 @@ use crate::env::config::Span;
 use crate::env::{CostConfig, DecisionRange, EnvSettings, Market};
 use crate::eval::evaluate::{Overlap, seen_overlap, seen_periods};
 use crate::metrics::{Spread, drawdown_stats};
-use crate::train::TrainError;
+use crate::stats;
 use crate::train::checkpoint::{self, Meta, Weights};
 
 /// Periods a backtest runs before a historical scenario starts (about a month of trading days).
@@ -67,83 +69,127 @@ impl Shock {
     /// A copy of `panel` with the shock starting at `row`. Rows before `row` are bit-identical;
     /// rows after the shock's window keep the original price relatives (the flash crash keeps
     /// the original prices themselves). `panel` must have every price (a selection).
-    pub fn apply(&self, panel: &PricePanel, row: usize) -> Result<PricePanel, String> {
+    pub fn apply(&self, panel: &PricePanel, row: usize) -> Result<PricePanel, ShockError> {
         let periods = self.periods();
         if row == 0 || row + periods > panel.n_periods() {
-            return Err(format!(
-                "a shock of {periods} periods cannot start at row {row} of data with {} rows: it needs a \
-                 price before it and its whole window inside the data",
-                panel.n_periods()
-            ));
+            return Err(ShockError::OutsideData { periods, row, rows: panel.n_periods() });
         }
-        let before = panel.prices.row(row - 1);
-        let original = panel.prices.slice(s![row..row + periods, ..]);
         let window = match *self {
-            Shock::Crash { fall } => {
-                check_fall(fall)?;
-                let mut window = original.to_owned();
-                window.row_mut(0).assign(&before.mapv(|p| p * (1.0 - fall)));
-                window
-            }
+            Shock::Crash { fall } => crash_window(panel, row, fall)?,
             Shock::FlashCrash { fall, recovery_periods } => {
-                check_fall(fall)?;
-                if recovery_periods == 0 {
-                    return Err("a flash crash needs at least one period to recover in".into());
-                }
-                // The multiplier on the original path shrinks geometrically from the crash day's
-                // to exactly 1 on the day the path is rejoined.
-                let mut window = original.to_owned();
-                for i in 0..panel.n_assets() {
-                    let first = before[i] * (1.0 - fall) / original[[0, i]];
-                    for j in 0..=recovery_periods {
-                        let left = 1.0 - j as f64 / recovery_periods as f64;
-                        window[[j, i]] = original[[j, i]] * first.powf(left);
-                    }
-                }
-                window
+                flash_crash_window(panel, row, fall, recovery_periods)?
             }
-            Shock::CorrelationOne { periods } => {
-                check_window(periods)?;
-                let returns = returns(panel, row, periods);
-                let market: Vec<f64> = returns.rows().into_iter().map(|r| r.mean().unwrap_or(0.0)).collect();
-                let average_volatility =
-                    returns.columns().into_iter().map(|c| sample_std(c.iter().copied())).sum::<f64>()
-                        / panel.n_assets() as f64;
-                let market_volatility = sample_std(market.iter().copied());
-                let scale =
-                    if market_volatility > 0.0 { average_volatility / market_volatility } else { 1.0 };
-                let mean = market.iter().sum::<f64>() / periods as f64;
-                let common: Vec<f64> = market.iter().map(|m| mean + scale * (m - mean)).collect();
-                let shocked = Array2::from_shape_fn(returns.dim(), |(t, _)| common[t]);
-                compound(panel, row, &shocked)?
-            }
-            Shock::Volatility { factor, periods } => {
-                check_window(periods)?;
-                if !(factor.is_finite() && factor > 0.0) {
-                    return Err(format!("the volatility factor must be positive, not {factor}"));
-                }
-                let mut shocked = returns(panel, row, periods);
-                for mut column in shocked.columns_mut() {
-                    let mean = column.mean().unwrap_or(0.0);
-                    column.mapv_inplace(|r| mean + factor * (r - mean));
-                }
-                compound(panel, row, &shocked)?
-            }
+            Shock::CorrelationOne { periods } => correlation_one_window(panel, row, periods)?,
+            Shock::Volatility { factor, periods } => volatility_window(panel, row, factor, periods)?,
         };
         Ok(splice(panel, row, window))
     }
 }
 
-fn check_fall(fall: f64) -> Result<(), String> {
+/// Why a shock cannot be applied to a panel.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShockError {
+    #[error(
+        "a shock of {periods} periods cannot start at row {row} of data with {rows} rows: it needs a \
+         price before it and its whole window inside the data"
+    )]
+    OutsideData { periods: usize, row: usize, rows: usize },
+    #[error("a fall must be a fraction between 0 and 1 (0.2 = 20%), not {0}")]
+    Fall(f64),
+    #[error("a flash crash needs at least one period to recover in")]
+    NoRecovery,
+    #[error("a shock window needs at least 2 periods to have a volatility, not {0}")]
+    ShortWindow(usize),
+    #[error("the volatility factor must be positive, not {0}")]
+    Factor(f64),
+    /// A return at or below -100%, which would leave no price.
+    #[error(
+        "the shock would give {asset} a return of {:.1}% at {date}, which leaves no price",
+        100.0 * .simple_return
+    )]
+    NoPrice { asset: String, simple_return: f64, date: String },
+}
+
+/// The crash day's prices: every asset `fall` below the close before.
+fn crash_window(panel: &PricePanel, row: usize, fall: f64) -> Result<Array2<f64>, ShockError> {
+    check_fall(fall)?;
+    let mut window = panel.prices.slice(s![row..row + 1, ..]).to_owned();
+    window.row_mut(0).assign(&panel.prices.row(row - 1).mapv(|p| p * (1.0 - fall)));
+    Ok(window)
+}
+
+/// The flash crash's prices: the original path times a multiplier that shrinks geometrically
+/// from the crash day's to exactly 1 on the day the path is rejoined.
+fn flash_crash_window(
+    panel: &PricePanel,
+    row: usize,
+    fall: f64,
+    recovery_periods: usize,
+) -> Result<Array2<f64>, ShockError> {
+    check_fall(fall)?;
+    if recovery_periods == 0 {
+        return Err(ShockError::NoRecovery);
+    }
+    let before = panel.prices.row(row - 1);
+    let original = panel.prices.slice(s![row..row + recovery_periods + 1, ..]);
+    let mut window = original.to_owned();
+    for i in 0..panel.n_assets() {
+        let first = before[i] * (1.0 - fall) / original[[0, i]];
+        for j in 0..=recovery_periods {
+            let left = 1.0 - j as f64 / recovery_periods as f64;
+            window[[j, i]] = original[[j, i]] * first.powf(left);
+        }
+    }
+    Ok(window)
+}
+
+/// The correlation-one window's prices: every asset earns the cross-sectional mean return, its
+/// deviations scaled to the assets' average volatility.
+fn correlation_one_window(panel: &PricePanel, row: usize, periods: usize) -> Result<Array2<f64>, ShockError> {
+    check_window(periods)?;
+    let returns = returns(panel, row, periods);
+    let market: Vec<f64> = returns.rows().into_iter().map(|r| r.mean().unwrap_or(0.0)).collect();
+    let average_volatility =
+        returns.columns().into_iter().map(|c| stats::sample_std(&c.to_vec())).sum::<f64>()
+            / panel.n_assets() as f64;
+    let market_volatility = stats::sample_std(&market);
+    let scale = if market_volatility > 0.0 { average_volatility / market_volatility } else { 1.0 };
+    let mean = stats::mean(&market);
+    let common: Vec<f64> = market.iter().map(|m| mean + scale * (m - mean)).collect();
+    let shocked = Array2::from_shape_fn(returns.dim(), |(t, _)| common[t]);
+    compound(panel, row, &shocked)
+}
+
+/// The volatility window's prices: each asset's return deviations from its window mean times
+/// `factor`.
+fn volatility_window(
+    panel: &PricePanel,
+    row: usize,
+    factor: f64,
+    periods: usize,
+) -> Result<Array2<f64>, ShockError> {
+    check_window(periods)?;
+    if !(factor.is_finite() && factor > 0.0) {
+        return Err(ShockError::Factor(factor));
+    }
+    let mut shocked = returns(panel, row, periods);
+    for mut column in shocked.columns_mut() {
+        let mean = column.mean().unwrap_or(0.0);
+        column.mapv_inplace(|r| mean + factor * (r - mean));
+    }
+    compound(panel, row, &shocked)
+}
+
+fn check_fall(fall: f64) -> Result<(), ShockError> {
     if !(fall > 0.0 && fall < 1.0) {
-        return Err(format!("a fall must be a fraction between 0 and 1 (0.2 = 20%), not {fall}"));
+        return Err(ShockError::Fall(fall));
     }
     Ok(())
 }
 
-fn check_window(periods: usize) -> Result<(), String> {
+fn check_window(periods: usize) -> Result<(), ShockError> {
     if periods < 2 {
-        return Err(format!("a shock window needs at least 2 periods to have a volatility, not {periods}"));
+        return Err(ShockError::ShortWindow(periods));
     }
     Ok(())
 }
@@ -155,25 +201,20 @@ fn returns(panel: &PricePanel, row: usize, periods: usize) -> Array2<f64> {
     &now / &before - 1.0
 }
 
-fn sample_std(values: impl Iterator<Item = f64>) -> f64 {
-    crate::metrics::sample_std(&values.collect::<Vec<_>>())
-}
-
 /// Prices of rows `row ..` compounded from the price before `row` with the given returns; a
 /// return at or below -100% would leave no price, and is refused.
-fn compound(panel: &PricePanel, row: usize, returns: &Array2<f64>) -> Result<Array2<f64>, String> {
+fn compound(panel: &PricePanel, row: usize, returns: &Array2<f64>) -> Result<Array2<f64>, ShockError> {
     let mut prices = Array2::zeros(returns.dim());
     for i in 0..panel.n_assets() {
         let mut price = panel.prices[[row - 1, i]];
         for t in 0..returns.nrows() {
             let relative = 1.0 + returns[[t, i]];
             if !(relative > 0.0 && relative.is_finite()) {
-                return Err(format!(
-                    "the shock would give {} a return of {:.1}% at {}, which leaves no price",
-                    panel.assets[i],
-                    100.0 * returns[[t, i]],
-                    panel.index.label(row + t)
-                ));
+                return Err(ShockError::NoPrice {
+                    asset: panel.assets[i].clone(),
+                    simple_return: returns[[t, i]],
+                    date: panel.index.label(row + t),
+                });
             }
             price *= relative;
             prices[[t, i]] = price;
@@ -323,12 +364,17 @@ pub fn scenarios(sizes: &ShockSizes) -> Vec<Scenario> {
     ]
 }
 
+/// A scenario name that [`SCENARIOS`] does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scenario '{name}'; valid names: {}", SCENARIOS.join(", "))]
+pub struct UnknownScenario {
+    pub name: String,
+}
+
 /// The scenarios called `names` (all when empty), in report order.
-pub fn select_scenarios(names: &[String], sizes: &ShockSizes) -> Result<Vec<Scenario>, String> {
-    for name in names {
-        if !SCENARIOS.contains(&name.as_str()) {
-            return Err(format!("unknown scenario '{name}'; valid names: {}", SCENARIOS.join(", ")));
-        }
+pub fn select_scenarios(names: &[String], sizes: &ShockSizes) -> Result<Vec<Scenario>, UnknownScenario> {
+    if let Some(name) = names.iter().find(|name| !SCENARIOS.contains(&name.as_str())) {
+        return Err(UnknownScenario { name: name.clone() });
     }
     Ok(scenarios(sizes).into_iter().filter(|s| names.is_empty() || names.contains(&s.name)).collect())
 }
@@ -430,92 +476,32 @@ struct Plan {
     end: usize,
 }
 
-/// Run every scenario for every policy. Policies whose names start with `agent` are agents;
-/// with several, each scenario also reports their median and spread.
+/// Run every scenario for every policy. With several agents among the policies, each scenario
+/// also reports their median and spread.
 pub fn run(
     setup: &StressSetup,
     scenarios: &[Scenario],
     policies: &mut [Box<dyn Policy>],
-) -> Result<StressRun, EnvError> {
+) -> Result<StressRun, StressError> {
     let market = &setup.market;
-    let panel = &market.panel;
     let held_out = market.decision_range(&setup.held_out, 0)?;
-    let index = &panel.index;
-    let shock_row = match setup.shock_date {
-        None => (held_out.first + held_out.last).div_ceil(2),
-        Some(stamp) => index
-            .first_at_or_after(&stamp)
-            .filter(|&row| row > held_out.first && row <= held_out.last)
-            .ok_or_else(|| {
-                EnvError::Setup(format!(
-                    "the shock date {stamp} is not inside the held-out period after its first close ({} .. {})",
-                    index.label(held_out.first + 1),
-                    index.label(held_out.last)
-                ))
-            })?,
-    };
+    let shock_row = shock_row(market, held_out, setup.shock_date)?;
     let mut reports = Vec::with_capacity(scenarios.len());
     let mut curves = Vec::new();
     for scenario in scenarios {
-        let planned = match &scenario.kind {
-            ScenarioKind::Historical { window, recovered } => {
-                historical_plan(market, window, recovered).map(|plan| (plan, market.clone()))
+        match plan_scenario(market, scenario, held_out, shock_row) {
+            Ok((plan, scenario_market)) => {
+                let (report, curve) = run_scenario(setup, scenario, &plan, &scenario_market, policies)?;
+                curves.push(curve);
+                reports.push(report);
             }
-            ScenarioKind::Synthetic(shock) => {
-                shock_plan(market, held_out, shock, shock_row).and_then(|plan| {
-                    let shocked = shock.apply(panel, shock_row)?;
-                    let market =
-                        Market::new(shocked, &market.feature_config, Some(market.normalizer.clone()), 0..0)
-                            .map_err(|e| e.to_string())?;
-                    Ok((plan, Arc::new(market)))
-                })
-            }
-        };
-        let (plan, market) = match planned {
-            Ok(planned) => planned,
-            Err(reason) => {
-                reports.push(skipped(scenario, reason));
-                continue;
-            }
-        };
-        let mut results = Vec::with_capacity(policies.len());
-        let mut series = Vec::with_capacity(policies.len());
-        for policy in policies.iter_mut() {
-            let log = backtest(policy.as_mut(), &market, plan.range, setup.settings)?;
-            results.push(measure(&log, plan.start, plan.end, index));
-            let first = plan.start - log.rows[0];
-            let base = log.values[first];
-            series.push((log.policy, log.values[first..].iter().map(|v| v / base).collect()));
+            Err(reason) => reports.push(skipped(scenario, reason.to_string())),
         }
-        let agents: Vec<&PolicyStress> = results.iter().filter(|r| r.policy.is_agent()).collect();
-        let agent_spread = (agents.len() > 1).then(|| AgentSpread {
-            agents: agents.len(),
-            scenario_return: Spread::of(&agents.iter().map(|a| a.scenario_return).collect::<Vec<_>>()),
-            max_drawdown: Spread::of(&agents.iter().map(|a| a.max_drawdown).collect::<Vec<_>>()),
-            recovered: agents.iter().filter(|a| a.recovery_periods.is_some()).count(),
-        });
-        let verdict = verdict(&results, agent_spread.as_ref());
-        curves.push(ScenarioCurves {
-            scenario: scenario.name.clone(),
-            labels: (plan.start..=plan.range.last).map(|r| index.label(r)).collect(),
-            series,
-        });
-        reports.push(ScenarioReport {
-            scenario: scenario.clone(),
-            skipped: None,
-            run_from: Some(index.label(plan.range.first)),
-            from: Some(index.label(plan.start)),
-            to: Some(index.label(plan.end)),
-            tail_to: Some(index.label(plan.range.last)),
-            in_sample: seen_overlap(panel, &setup.seen, plan.range),
-            results,
-            agent_spread,
-            verdict,
-        });
     }
+    let index = &market.panel.index;
     Ok(StressRun {
         report: StressReport {
-            data: panel.source.clone(),
+            data: market.panel.source.clone(),
             held_out_from: index.label(held_out.first),
             held_out_to: index.label(held_out.last),
             shock_date: index.label(shock_row),
@@ -524,6 +510,137 @@ pub fn run(
         },
         curves,
     })
+}
+
+/// The row of the synthetic shocks: the shock date's, which must fall inside the held-out
+/// period after its first close, or the middle of that period.
+fn shock_row(
+    market: &Market,
+    held_out: DecisionRange,
+    shock_date: Option<Stamp>,
+) -> Result<usize, StressError> {
+    let Some(stamp) = shock_date else { return Ok((held_out.first + held_out.last).div_ceil(2)) };
+    let index = &market.panel.index;
+    index.first_at_or_after(&stamp).filter(|&row| row > held_out.first && row <= held_out.last).ok_or_else(
+        || StressError::ShockDate {
+            date: stamp.to_string(),
+            from: index.label(held_out.first + 1),
+            to: index.label(held_out.last),
+        },
+    )
+}
+
+/// Why a stress run cannot go ahead.
+#[derive(Debug, thiserror::Error)]
+pub enum StressError {
+    #[error("the shock date {date} is not inside the held-out period after its first close ({from} .. {to})")]
+    ShockDate { date: String, from: String, to: String },
+    #[error("no checkpoint to stress")]
+    NoCheckpoint,
+    #[error(
+        "{} was trained on another environment, assets or feature normalization than {}: stress one seed at a time (--checkpoint {})",
+        dir.display(),
+        first.display(),
+        dir.display()
+    )]
+    MixedCheckpoints { dir: PathBuf, first: PathBuf },
+    #[error(transparent)]
+    Env(#[from] EnvError),
+}
+
+/// Where a scenario runs and the market it runs in: the unshocked one for a historical window, a
+/// shocked copy for a synthetic shock; or why it cannot run on this data.
+fn plan_scenario(
+    market: &Arc<Market>,
+    scenario: &Scenario,
+    held_out: DecisionRange,
+    shock_row: usize,
+) -> Result<(Plan, Arc<Market>), Skip> {
+    match &scenario.kind {
+        ScenarioKind::Historical { window, recovered } => {
+            Ok((historical_plan(market, window, recovered)?, market.clone()))
+        }
+        ScenarioKind::Synthetic(shock) => {
+            let plan = shock_plan(market, held_out, shock, shock_row)?;
+            let shocked = shock.apply(&market.panel, shock_row)?;
+            let normalizer = Some(market.normalizer.clone());
+            let shocked_market = Market::new(shocked, &market.feature_config, normalizer, 0..0)?;
+            Ok((plan, Arc::new(shocked_market)))
+        }
+    }
+}
+
+/// Backtest every policy through one planned scenario and measure it.
+fn run_scenario(
+    setup: &StressSetup,
+    scenario: &Scenario,
+    plan: &Plan,
+    market: &Arc<Market>,
+    policies: &mut [Box<dyn Policy>],
+) -> Result<(ScenarioReport, ScenarioCurves), EnvError> {
+    let index = &setup.market.panel.index;
+    let mut results = Vec::with_capacity(policies.len());
+    let mut series = Vec::with_capacity(policies.len());
+    for policy in policies.iter_mut() {
+        let log = backtest(policy.as_mut(), market, plan.range, setup.settings)?;
+        results.push(measure(&log, plan.start, plan.end, index));
+        let first = plan.start - log.rows[0];
+        let base = log.values[first];
+        series.push((log.policy, log.values[first..].iter().map(|v| v / base).collect()));
+    }
+    let agent_spread = agent_spread(&results);
+    let verdict = verdict(&results, agent_spread.as_ref());
+    let curves = ScenarioCurves {
+        scenario: scenario.name.clone(),
+        labels: (plan.start..=plan.range.last).map(|r| index.label(r)).collect(),
+        series,
+    };
+    let report = ScenarioReport {
+        scenario: scenario.clone(),
+        skipped: None,
+        run_from: Some(index.label(plan.range.first)),
+        from: Some(index.label(plan.start)),
+        to: Some(index.label(plan.end)),
+        tail_to: Some(index.label(plan.range.last)),
+        in_sample: seen_overlap(&setup.market.panel, &setup.seen, plan.range),
+        results,
+        agent_spread,
+        verdict,
+    };
+    Ok((report, curves))
+}
+
+/// The agents' median and spread, when several agents (seeds) ran.
+fn agent_spread(results: &[PolicyStress]) -> Option<AgentSpread> {
+    let agents: Vec<&PolicyStress> = results.iter().filter(|r| r.policy.is_agent()).collect();
+    (agents.len() > 1).then(|| AgentSpread {
+        agents: agents.len(),
+        scenario_return: Spread::of(&agents.iter().map(|a| a.scenario_return).collect::<Vec<_>>()),
+        max_drawdown: Spread::of(&agents.iter().map(|a| a.max_drawdown).collect::<Vec<_>>()),
+        recovered: agents.iter().filter(|a| a.recovery_periods.is_some()).count(),
+    })
+}
+
+/// Why a scenario cannot run on this data: reported beside the others, not an error.
+#[derive(Debug, thiserror::Error)]
+enum Skip {
+    #[error("a historical window needs both ends")]
+    OpenWindow,
+    #[error("the data is undated, so no historical window can be found in it")]
+    Undated,
+    #[error("the data covers {first} .. {last}, not {peak} .. {trough}")]
+    Outside { first: NaiveDate, last: NaiveDate, peak: Stamp, trough: Stamp },
+    #[error(
+        "the features need {observable} periods of history before the first decision, and the data \
+         has only {start} before {peak}"
+    )]
+    NoHistory { observable: usize, start: usize, peak: Stamp },
+    #[error("its {periods} periods from {from} run past the held-out period's end ({end})")]
+    PastHeldOut { periods: usize, from: String, end: String },
+    #[error(transparent)]
+    Shock(#[from] ShockError),
+    #[error(transparent)]
+    Market(#[from] EnvError),
 }
 
 fn skipped(scenario: &Scenario, reason: String) -> ScenarioReport {
@@ -543,15 +660,15 @@ fn skipped(scenario: &Scenario, reason: String) -> ScenarioReport {
 
 /// A historical window needs dates, the peak and the trough inside the data, and enough history
 /// before the peak for the features; a tail cut short by the data's end is kept as it is.
-fn historical_plan(market: &Market, window: &Span, recovered: &Stamp) -> Result<Plan, String> {
+fn historical_plan(market: &Market, window: &Span, recovered: &Stamp) -> Result<Plan, Skip> {
     let (Some(peak), Some(trough)) = (window.from, window.to) else {
-        return Err("a historical window needs both ends".into());
+        return Err(Skip::OpenWindow);
     };
     let TimeIndex::Dates(dates) = &market.panel.index else {
-        return Err("the data is undated, so no historical window can be found in it".into());
+        return Err(Skip::Undated);
     };
     let (first, last) = (dates[0], dates[dates.len() - 1]);
-    let outside = || format!("the data covers {first} .. {last}, not {peak} .. {trough}");
+    let outside = || Skip::Outside { first, last, peak, trough };
     if Stamp::Date(first) > peak || Stamp::Date(last) < trough {
         return Err(outside());
     }
@@ -560,10 +677,7 @@ fn historical_plan(market: &Market, window: &Span, recovered: &Stamp) -> Result<
     let end = index.last_at_or_before(&trough).ok_or_else(outside)?;
     let observable = market.first_observable();
     if start <= observable {
-        return Err(format!(
-            "the features need {observable} periods of history before the first decision, and the data \
-             has only {start} before {peak}"
-        ));
+        return Err(Skip::NoHistory { observable, start, peak });
     }
     let tail = index.last_at_or_before(recovered).ok_or_else(outside)?.max(end);
     Ok(Plan {
@@ -575,15 +689,14 @@ fn historical_plan(market: &Market, window: &Span, recovered: &Stamp) -> Result<
 
 /// A shock runs over the held-out period from its start, measured from the close before the
 /// shock day to the shock window's end, and watched up to [`SHOCK_TAIL`] periods after it.
-fn shock_plan(market: &Market, held_out: DecisionRange, shock: &Shock, row: usize) -> Result<Plan, String> {
+fn shock_plan(market: &Market, held_out: DecisionRange, shock: &Shock, row: usize) -> Result<Plan, Skip> {
     let end = row + shock.periods() - 1;
     if end > held_out.last {
-        return Err(format!(
-            "its {} periods from {} run past the held-out period's end ({})",
-            shock.periods(),
-            market.panel.index.label(row),
-            market.panel.index.label(held_out.last)
-        ));
+        return Err(Skip::PastHeldOut {
+            periods: shock.periods(),
+            from: market.panel.index.label(row),
+            end: market.panel.index.label(held_out.last),
+        });
     }
     Ok(Plan {
         range: DecisionRange { first: held_out.first, last: (end + SHOCK_TAIL).min(held_out.last) },
@@ -654,10 +767,10 @@ pub struct StressRequest {
 
 /// Stress one or several seeds of a training run beside every causal baseline, on the data they
 /// were trained on.
-pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), TrainError> {
+pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), EvalError> {
     let device = request.device.device()?;
     let Some(first_dir) = request.checkpoints.first() else {
-        return Err(TrainError::Setup("no checkpoint to stress".into()));
+        return Err(StressError::NoCheckpoint.into());
     };
     let mut agents: Vec<Box<dyn Policy>> = Vec::new();
     let mut first_meta: Option<Meta> = None;
@@ -667,13 +780,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
             first.env != meta.env || first.assets != meta.assets || first.normalizer != meta.normalizer
         });
         if differs {
-            return Err(TrainError::Setup(format!(
-                "{} was trained on another environment, assets or feature normalization than {}: \
-                 stress one seed at a time (--checkpoint {})",
-                dir.display(),
-                first_dir.display(),
-                dir.display()
-            )));
+            return Err(StressError::MixedCheckpoints { dir: dir.clone(), first: first_dir.clone() }.into());
         }
         let id = PolicyId::Agent { seed: (request.checkpoints.len() > 1).then_some(meta.seed) };
         agents.push(Box::new(AgentPolicy::new(id, net, meta.head, meta.layout(), device.clone())));
@@ -689,9 +796,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), T
     let held_out_range = market.decision_range(&held_out, 0)?;
     let mut policies = agents;
     for id in BaselineId::ALL.into_iter().filter(|id| !id.uses_hindsight()) {
-        policies.push(
-            baselines::baseline(id, &market, held_out_range).map_err(|e| TrainError::Setup(e.to_string()))?,
-        );
+        policies.push(baselines::baseline(id, &market, held_out_range)?);
     }
     let setup = StressSetup {
         market,

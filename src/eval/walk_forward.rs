@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::EvalError;
 use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
@@ -17,15 +18,16 @@ use crate::backtest::{
     BacktestLog, BaselineId, Policy, PolicyId, backtest, backtest_showing, decision_count,
 };
 use crate::baselines;
+use crate::data::InvalidSetting;
 use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, EpisodeConfig, Span};
-use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::env::{ConfigError, DecisionRange, EnvSettings, Market};
 use crate::metrics::overfitting;
 use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
 use crate::progress::Progress;
 use crate::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::checkpoint::{self, Weights};
-use crate::train::{TrainConfig, TrainError, TrainRequest, train};
+use crate::train::{TrainConfig, TrainRequest, train};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,6 +70,20 @@ impl Default for WalkForwardConfig {
     }
 }
 
+impl WalkForwardConfig {
+    /// A config file's `[walk_forward]` table over the defaults; unknown keys are errors naming
+    /// `path`.
+    pub fn from_table(table: Option<toml::Table>, path: &Path) -> Result<Self, ConfigError> {
+        match table {
+            None => Ok(Self::default()),
+            Some(table) => table.try_into().map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("invalid [walk_forward] table: {e}"),
+            }),
+        }
+    }
+}
+
 /// Rows of one fold. Each span is `(first decision row, last price row)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Fold {
@@ -79,25 +95,37 @@ pub struct Fold {
 
 /// Cut `n_periods` rows (the first `warmup` are history for features only) into folds whose
 /// test windows tile the end of the data.
-pub fn make_folds(n_periods: usize, warmup: usize, config: &WalkForwardConfig) -> Result<Vec<Fold>, String> {
+/// Folds that cannot be cut from the data.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FoldError {
+    #[error(
+        "walk_forward needs folds >= 1, test_periods >= 1, and validation and training of at least 2 periods"
+    )]
+    Empty,
+    #[error(
+        "{} folds of {} test periods, with {} validation, {} training, {} embargo and {warmup} warm-up periods, need {needed} periods; the data has {periods}",
+        config.folds,
+        config.test_periods,
+        config.validation_periods,
+        config.train_periods,
+        config.embargo
+    )]
+    TooLittleData { config: WalkForwardConfig, warmup: usize, needed: usize, periods: usize },
+}
+
+pub fn make_folds(
+    n_periods: usize,
+    warmup: usize,
+    config: &WalkForwardConfig,
+) -> Result<Vec<Fold>, FoldError> {
     let c = config;
     if c.folds == 0 || c.test_periods == 0 || c.validation_periods < 2 || c.train_periods < 2 {
-        return Err("walk_forward needs folds >= 1, test_periods >= 1, and validation and training of at least 2 periods".into());
+        return Err(FoldError::Empty);
     }
-    let last = n_periods.checked_sub(1).ok_or("no data")?;
     let needed = c.folds * c.test_periods + 2 * c.embargo + c.validation_periods + c.train_periods + warmup;
+    let last = n_periods.saturating_sub(1);
     if needed > last {
-        return Err(format!(
-            "{} folds of {} test periods, with {} validation, {} training, {} embargo and {} warm-up periods, need {} periods; the data has {}",
-            c.folds,
-            c.test_periods,
-            c.validation_periods,
-            c.train_periods,
-            c.embargo,
-            warmup,
-            needed + 1,
-            n_periods
-        ));
+        return Err(FoldError::TooLittleData { config: *c, warmup, needed: needed + 1, periods: n_periods });
     }
     let mut folds = Vec::with_capacity(c.folds);
     for k in 0..c.folds {
@@ -250,7 +278,7 @@ pub struct WalkForwardRequest {
 /// A walk-forward in phases: plan the folds, train and test a fresh agent per fold and seed,
 /// run the baselines on the same test windows, stitch the windows into out-of-sample curves,
 /// measure overfitting (recording the trials), and say what it all means.
-pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, TrainError> {
+pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, EvalError> {
     let plan = Plan::new(&request)?;
     let results = train_and_test(&plan, &request)?;
     let baseline_logs = test_baselines(&plan, request.progress.as_ref())?;
@@ -297,15 +325,16 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(request: &WalkForwardRequest) -> Result<Self, TrainError> {
+    fn new(request: &WalkForwardRequest) -> Result<Self, EvalError> {
         let config = &request.config;
         if config.seeds == 0 {
-            return Err(TrainError::Setup("walk_forward.seeds must be at least 1".into()));
+            return Err(
+                InvalidSetting::new("walk_forward.seeds", "walk_forward.seeds must be at least 1").into()
+            );
         }
         let (market, _) = Market::from_config(&request.env)?;
-        request.rebalance.check(&market).map_err(TrainError::Setup)?;
-        let folds =
-            make_folds(market.n_periods(), market.first_observable(), config).map_err(TrainError::Setup)?;
+        request.rebalance.check(&market)?;
+        let folds = make_folds(market.n_periods(), market.first_observable(), config)?;
         let env = &request.env;
         Ok(Self {
             data_fingerprint: market.panel.fingerprint(),
@@ -347,7 +376,7 @@ impl Plan {
     }
 
     /// The market as an agent trained with `features` and `normalizer` sees it.
-    fn market_for(&self, meta: &checkpoint::Meta) -> Result<Arc<Market>, TrainError> {
+    fn market_for(&self, meta: &checkpoint::Meta) -> Result<Arc<Market>, EvalError> {
         let panel = self.market.panel.clone();
         Ok(Arc::new(Market::new(panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?))
     }
@@ -365,7 +394,7 @@ struct TaskResult {
 
 /// Phase 2: a fresh agent per fold and seed (`jobs` at a time), trained on the fold's training
 /// window, selected on its validation slice, and backtested on its training and test windows.
-fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskResult>, TrainError> {
+fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskResult>, EvalError> {
     let tasks = plan.tasks();
     let overall = request.progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
     let run = |&(fold, seed): &(usize, u64)| {
@@ -377,7 +406,7 @@ fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskR
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
-        .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
+        .map_err(|source| EvalError::Threads { threads: jobs, source })?;
     let results = pool.install(|| tasks.par_iter().map(run).collect::<Result<Vec<_>, _>>());
     overall.finish();
     results
@@ -388,12 +417,11 @@ fn train_and_test_one(
     request: &WalkForwardRequest,
     fold: &Fold,
     seed: u64,
-) -> Result<TaskResult, TrainError> {
+) -> Result<TaskResult, EvalError> {
     let env = plan.fold_env(&request.env, fold);
     let dir = request.out.join(format!("fold-{}", fold.index)).join(format!("seed-{seed}"));
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| TrainError::Setup(format!("cannot clear {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(&dir).map_err(|source| EvalError::Clear { path: dir.clone(), source })?;
     }
     let outcome = train(TrainRequest {
         env,
@@ -410,7 +438,7 @@ fn train_and_test_one(
     let mut agent = AgentPolicy::new(id, net, meta.head, market.layout(), device);
     let (rule, settings) = (plan.rebalance, plan.settings);
     let own_decisions = agent_decisions(&mut agent, rule, &market, range(fold.test), settings)?;
-    let mut agent = under_rule(Box::new(agent), rule, &market).map_err(TrainError::Setup)?;
+    let mut agent = under_rule(Box::new(agent), rule, &market)?;
     let in_sample = backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&plan.metrics);
     let test_log = backtest(agent.as_mut(), &market, range(fold.test), settings)?;
     let columns: Vec<String> =
@@ -433,15 +461,15 @@ fn train_and_test_one(
 
 /// Phase 3: every baseline over the same test windows, under the same rule (deterministic: run
 /// here in order, their decisions shown on `progress`).
-fn test_baselines(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Vec<BacktestLog>>, TrainError> {
+fn test_baselines(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Vec<BacktestLog>>, EvalError> {
     let decisions: usize = plan.folds.iter().map(|f| decision_count(range(f.test), &plan.settings)).sum();
     let task = progress.start("baselines", "decisions", (decisions * BaselineId::ALL.len()) as u64, 0);
     let mut all = Vec::new();
     for fold in &plan.folds {
         let range = range(fold.test);
-        let policies = baselines::all(&plan.market, range).map_err(|e| TrainError::Setup(e.to_string()))?;
+        let policies = baselines::all(&plan.market, range)?;
         let mut logs = Vec::new();
-        for mut policy in all_under_rule(policies, plan.rebalance, &plan.market).map_err(TrainError::Setup)? {
+        for mut policy in all_under_rule(policies, plan.rebalance, &plan.market)? {
             task.set_message(format!("fold {}: {}", fold.index, policy.id()));
             logs.push(backtest_showing(policy.as_mut(), &plan.market, range, plan.settings, task.as_ref())?);
         }
@@ -556,7 +584,7 @@ fn overfitting_statistics(
     plan: &Plan,
     request: &WalkForwardRequest,
     stitched: &Stitched,
-) -> Result<Statistics, TrainError> {
+) -> Result<Statistics, EvalError> {
     let (trials, registry) = match &request.registry {
         Some(path) => (record_trials(plan, request, stitched, path)?, Some(path.clone())),
         None => {
@@ -609,7 +637,7 @@ fn record_trials(
     request: &WalkForwardRequest,
     stitched: &Stitched,
     path: &Path,
-) -> Result<registry::DataTrials, TrainError> {
+) -> Result<registry::DataTrials, EvalError> {
     let period = (plan.label(plan.folds[0].test.0), plan.label(plan.folds[plan.folds.len() - 1].test.1));
     let hash = config_hash(&request.env, &request.train, &request.config);
     let records: Vec<TrialRecord> = plan
@@ -634,7 +662,7 @@ fn record_trials(
             )
         })
         .collect();
-    let all = registry::append(path, &records).map_err(|e| TrainError::Setup(e.to_string()))?;
+    let all = registry::append(path, &records)?;
     Ok(registry::trials_on(&all, &plan.data_fingerprint))
 }
 
@@ -686,7 +714,7 @@ fn stitched_cost_sensitivity(
     plan: &Plan,
     checkpoints: &[PathBuf],
     device: DeviceChoice,
-) -> Result<CostSensitivity, TrainError> {
+) -> Result<CostSensitivity, EvalError> {
     let device = device.device()?;
     // Each fold's market (with its checkpoint's normalization) and its policies.
     let mut per_fold: Vec<FoldPolicies> = Vec::new();
@@ -699,7 +727,7 @@ fn stitched_cost_sensitivity(
             Box::new(baselines::EqualWeight),
             Box::new(baselines::BuyAndHold::default()),
         ];
-        let policies = all_under_rule(policies, plan.rebalance, &fold_market).map_err(TrainError::Setup)?;
+        let policies = all_under_rule(policies, plan.rebalance, &fold_market)?;
         per_fold.push((fold_market, policies));
     }
     let mut cagr: Vec<(PolicyId, Vec<f64>)> = per_fold[0].1.iter().map(|p| (p.id(), Vec::new())).collect();
@@ -786,7 +814,7 @@ mod tests {
 
     #[test]
     fn too_little_data_is_a_clear_error() {
-        let error = make_folds(500, 69, &WalkForwardConfig::default()).unwrap_err();
+        let error = make_folds(500, 69, &WalkForwardConfig::default()).unwrap_err().to_string();
         assert!(error.contains("need"), "{error}");
     }
 }

@@ -250,7 +250,7 @@ impl Spread {
 }
 
 /// Median and spread of the headline metrics over several runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricsSpread {
     pub runs: usize,
     pub final_wealth: Option<Spread>,

@@ -1,9 +1,14 @@
 //! Reports: what evaluations leave on disk for people and scripts — JSON, CSV and pictures —
 //! always written atomically.
 
+pub mod backtest;
+pub mod html;
+pub mod markdown;
+pub mod outputs;
 pub mod plot;
 pub mod saved;
 pub mod tax;
+pub mod text;
 
 /// Baselines drawn beside the agent in pictures: the comparisons people make first. Every
 /// policy stays in the CSV and JSON; fewer lines keep the colours distinct, and hindsight
@@ -20,7 +25,7 @@ pub const PICTURED_BASELINES: [BaselineId; 6] = [
 /// Whether a policy's curve belongs in a picture.
 pub fn pictured(policy: PolicyId) -> bool {
     match policy {
-        PolicyId::Agent { .. } => true,
+        PolicyId::Agent { .. } | PolicyId::Ensemble => true,
         PolicyId::Baseline(baseline) => PICTURED_BASELINES.contains(&baseline),
     }
 }
@@ -42,6 +47,8 @@ pub enum ReportError {
     },
     #[error("cannot draw {}: {reason}", path.display())]
     Plot { path: std::path::PathBuf, reason: String },
+    #[error("cannot draw the {chart} chart: {reason}")]
+    Chart { chart: String, reason: String },
     #[error("cannot read {}: {reason}", path.display())]
     Read { path: std::path::PathBuf, reason: String },
 }

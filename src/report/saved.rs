@@ -43,7 +43,7 @@ pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
             let report: WalkForward = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
             Ok(SavedReport::WalkForward {
                 median_seed: report.median_seed,
-                folds: report.spans().map_err(fail)?,
+                folds: report.spans().map_err(|e| fail(e.to_string()))?,
             })
         }
         Kind { results: Some(_), .. } => Ok(SavedReport::Eval),
@@ -96,23 +96,36 @@ struct Sharpe {
     sharpe: f64,
 }
 
+/// A walk-forward report that lacks what `folio walk-forward` always writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Incomplete {
+    #[error("{spans} fold spans but {folds} folds")]
+    Spans { spans: usize, folds: usize },
+    #[error("fold {fold} has no result for the median seed {seed}")]
+    MedianSeed { fold: usize, seed: u64 },
+    #[error("fold {fold} has no equal weight baseline")]
+    EqualWeight { fold: usize },
+}
+
 impl WalkForward {
     /// One span per fold. Every fold ran every seed and every baseline, so a missing one means
     /// the file is not what `folio walk-forward` wrote.
-    fn spans(&self) -> Result<Vec<FoldSpan>, String> {
+    fn spans(&self) -> Result<Vec<FoldSpan>, Incomplete> {
         if self.fold_spans.len() != self.folds.len() {
-            return Err(format!("{} fold spans but {} folds", self.fold_spans.len(), self.folds.len()));
+            return Err(Incomplete::Spans { spans: self.fold_spans.len(), folds: self.folds.len() });
         }
         let mut out = Vec::new();
         for (k, (&(start, end), fold)) in self.fold_spans.iter().zip(&self.folds).enumerate() {
-            let agent = fold.seeds.iter().find(|s| s.seed == self.median_seed).ok_or_else(|| {
-                format!("fold {} has no result for the median seed {}", k + 1, self.median_seed)
-            })?;
+            let agent = fold
+                .seeds
+                .iter()
+                .find(|s| s.seed == self.median_seed)
+                .ok_or(Incomplete::MedianSeed { fold: k + 1, seed: self.median_seed })?;
             let equal_weight = fold
                 .baselines
                 .iter()
                 .find(|b| b.policy == PolicyId::EQUAL_WEIGHT)
-                .ok_or_else(|| format!("fold {} has no equal weight baseline", k + 1))?;
+                .ok_or(Incomplete::EqualWeight { fold: k + 1 })?;
             out.push(FoldSpan {
                 start,
                 end,

@@ -11,6 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::data::InvalidSetting;
 use crate::env::ConfigError;
 
 /// The tax config used when none is given.
@@ -87,35 +88,46 @@ impl TaxConfig {
             std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let config: TaxConfig = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        config.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
         Ok(config)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         for (field, rate) in
             [("short_term_rate", self.short_term_rate), ("long_term_rate", self.long_term_rate)]
         {
             if !(0.0..1.0).contains(&rate) {
-                return Err(format!("{field} must be in [0, 1), got {rate}"));
+                return Err(InvalidSetting::new(field, format!("{field} must be in [0, 1), got {rate}")));
             }
         }
         self.payment_day(2001)?;
         let harvest = &self.harvest;
         if !(harvest.loss_threshold > 0.0 && harvest.loss_threshold < 1.0) {
-            return Err(format!("harvest.loss_threshold must be in (0, 1), got {}", harvest.loss_threshold));
+            return Err(InvalidSetting::new(
+                "harvest.loss_threshold",
+                format!("harvest.loss_threshold must be in (0, 1), got {}", harvest.loss_threshold),
+            ));
         }
         if harvest.correlation_window < 2 {
-            return Err(format!(
-                "harvest.correlation_window must be at least 2 periods, got {}",
-                harvest.correlation_window
+            return Err(InvalidSetting::new(
+                "harvest.correlation_window",
+                format!(
+                    "harvest.correlation_window must be at least 2 periods, got {}",
+                    harvest.correlation_window
+                ),
             ));
         }
         Ok(())
     }
 
     /// The day in `year` on which the tax of `year - 1` is paid.
-    pub fn payment_day(&self, year: i32) -> Result<NaiveDate, String> {
-        let invalid = || format!("payment_date must be a month and day MM-DD, got '{}'", self.payment_date);
+    pub fn payment_day(&self, year: i32) -> Result<NaiveDate, InvalidSetting> {
+        let invalid = || {
+            InvalidSetting::new(
+                "payment_date",
+                format!("payment_date must be a month and day MM-DD, got '{}'", self.payment_date),
+            )
+        };
         let (month, day) = self.payment_date.split_once('-').ok_or_else(invalid)?;
         let (month, day): (u32, u32) =
             (month.parse().map_err(|_| invalid())?, day.parse().map_err(|_| invalid())?);
@@ -124,10 +136,13 @@ impl TaxConfig {
             .or_else(|| (month == 2 && day == 29).then(|| NaiveDate::from_ymd_opt(year, 2, 28)).flatten())
             .ok_or_else(invalid)?;
         if date.ordinal() <= self.harvest.wash_sale_days {
-            return Err(format!(
-                "payment_date {} falls inside the {}-day wash-sale window of the previous year's last sales, \
-                 which could still change that year's losses",
-                self.payment_date, self.harvest.wash_sale_days
+            return Err(InvalidSetting::new(
+                "payment_date",
+                format!(
+                    "payment_date {} falls inside the {}-day wash-sale window of the previous year's last sales, \
+                     which could still change that year's losses",
+                    self.payment_date, self.harvest.wash_sale_days
+                ),
             ));
         }
         Ok(date)

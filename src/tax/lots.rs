@@ -135,6 +135,16 @@ pub struct SaleOutcome {
     pub disallowed: f64,
 }
 
+/// What every lot taken by one sale shares.
+struct Sale<'a> {
+    asset: usize,
+    date: NaiveDate,
+    price: f64,
+    reason: Reason,
+    /// Every lot the sale takes: none of them can wash its losses.
+    planned: &'a [usize],
+}
+
 /// The part of a loss sale not yet washed, waiting for purchases inside the window after it.
 #[derive(Debug, Clone)]
 struct PendingLoss {
@@ -359,9 +369,45 @@ impl LotBook {
         if total <= 0.0 || shares <= 0.0 {
             return SaleOutcome::default();
         }
+        let plan = self.plan_sale(asset, shares, total, first);
+        let sold: f64 = plan.iter().map(|(_, q)| q).sum();
+        let planned: Vec<usize> = plan.iter().map(|(id, _)| *id).collect();
+        let sale = Sale { asset, date, price, reason, planned: &planned };
+        let mut outcome = SaleOutcome::default();
+        for (id, take) in plan {
+            let piece = self.sell_lot(&sale, id, take, fee * take / sold);
+            outcome.cash += piece.cash;
+            outcome.gain += piece.gain;
+            outcome.disallowed += piece.disallowed;
+        }
+        outcome
+    }
+
+    /// The lots a sale of `shares` (of `total` held) takes, and how many shares of each: whole
+    /// lots in [`LotBook::sale_order`] until the last, which may be taken in part. A sale of
+    /// (nearly) every share takes every lot whole.
+    fn plan_sale(&self, asset: usize, shares: f64, total: f64, first: &[usize]) -> Vec<(usize, f64)> {
         let all = shares >= total * WHOLE;
-        let mut order: Vec<usize> = (0..self.lots[asset].len()).collect();
         let lots = &self.lots[asset];
+        let mut plan: Vec<(usize, f64)> = Vec::new();
+        let mut left = shares.min(total);
+        for index in self.sale_order(asset, first) {
+            let lot = &lots[index];
+            let take = if all || left >= lot.shares * WHOLE { lot.shares } else { left };
+            plan.push((lot.id, take));
+            left -= take;
+            if !all && left <= 0.0 {
+                break;
+            }
+        }
+        plan
+    }
+
+    /// Indices of `asset`'s lots in the order a sale takes them: the lots in `first` in their
+    /// order, then by the lot method (ties: the earlier purchase, then the lower id).
+    fn sale_order(&self, asset: usize, first: &[usize]) -> Vec<usize> {
+        let lots = &self.lots[asset];
+        let mut order: Vec<usize> = (0..lots.len()).collect();
         let rank = |i: usize| first.iter().position(|&id| id == lots[i].id).unwrap_or(usize::MAX);
         match self.rules.method {
             LotMethod::Fifo => order.sort_by(|&a, &b| {
@@ -374,67 +420,61 @@ impl LotBook {
                     .then((lots[a].bought, lots[a].id).cmp(&(lots[b].bought, lots[b].id)))
             }),
         }
-        let mut plan: Vec<(usize, f64)> = Vec::new();
-        let mut left = shares.min(total);
-        for index in order {
-            let lot = &lots[index];
-            let take = if all || left >= lot.shares * WHOLE { lot.shares } else { left };
-            plan.push((lot.id, take));
-            left -= take;
-            if !all && left <= 0.0 {
-                break;
-            }
+        order
+    }
+
+    /// Sell `take` shares of lot `id` for `fee`: realize the gain, wash a loss against lots
+    /// bought in the window before, and record the sale.
+    fn sell_lot(&mut self, sale: &Sale<'_>, id: usize, take: f64, fee: f64) -> SaleOutcome {
+        let (asset, date) = (sale.asset, sale.date);
+        let (basis, held_since) = self.take_shares(asset, id, take);
+        let cash = take * sale.price - fee;
+        let gain = cash - basis;
+        let term = self.term(held_since, date);
+        let held_days = (date - held_since).num_days();
+        let disallowed = if gain < 0.0 {
+            self.wash_before(asset, date, id, take, -gain / take, held_days, sale.planned)
+        } else {
+            0.0
+        };
+        let allowed = gain + disallowed;
+        self.record(date, term, allowed);
+        self.entries.push(LedgerEntry {
+            date,
+            asset,
+            action: Action::Sell,
+            reason: sale.reason,
+            lot: id,
+            shares: take,
+            price: sale.price,
+            fee,
+            cash,
+            basis,
+            gain: allowed,
+            disallowed,
+            term: Some(term),
+            split_from: None,
+            washed_lot: None,
+        });
+        SaleOutcome { cash, gain: allowed, disallowed }
+    }
+
+    /// Take `take` shares out of lot `id` of `asset` (the whole lot when that is nearly all of
+    /// it); their basis and the start of their holding period.
+    fn take_shares(&mut self, asset: usize, id: usize, take: f64) -> (f64, NaiveDate) {
+        let index = self.lots[asset].iter().position(|l| l.id == id).expect("planned lots are held");
+        let lot = &mut self.lots[asset][index];
+        let whole = take >= lot.shares * WHOLE;
+        let basis = if whole { lot.basis } else { lot.basis * take / lot.shares };
+        let held_since = lot.held_since;
+        if whole {
+            self.lots[asset].remove(index);
+        } else {
+            lot.shares -= take;
+            lot.basis -= basis;
+            lot.unwashed = lot.unwashed.min(lot.shares);
         }
-        let sold: f64 = plan.iter().map(|(_, q)| q).sum();
-        let planned: Vec<usize> = plan.iter().map(|(id, _)| *id).collect();
-        let mut outcome = SaleOutcome::default();
-        for (id, take) in plan {
-            let index = self.lots[asset].iter().position(|l| l.id == id).expect("planned lots are held");
-            let lot = &mut self.lots[asset][index];
-            let whole = take >= lot.shares * WHOLE;
-            let basis = if whole { lot.basis } else { lot.basis * take / lot.shares };
-            let held_since = lot.held_since;
-            if whole {
-                self.lots[asset].remove(index);
-            } else {
-                lot.shares -= take;
-                lot.basis -= basis;
-                lot.unwashed = lot.unwashed.min(lot.shares);
-            }
-            let piece_fee = fee * take / sold;
-            let cash = take * price - piece_fee;
-            let gain = cash - basis;
-            let term = self.term(held_since, date);
-            let held_days = (date - held_since).num_days();
-            let disallowed = if gain < 0.0 {
-                self.wash_before(asset, date, id, take, -gain / take, held_days, &planned)
-            } else {
-                0.0
-            };
-            let allowed = gain + disallowed;
-            self.record(date, term, allowed);
-            outcome.cash += cash;
-            outcome.gain += allowed;
-            outcome.disallowed += disallowed;
-            self.entries.push(LedgerEntry {
-                date,
-                asset,
-                action: Action::Sell,
-                reason,
-                lot: id,
-                shares: take,
-                price,
-                fee: piece_fee,
-                cash,
-                basis,
-                gain: allowed,
-                disallowed,
-                term: Some(term),
-                split_from: None,
-                washed_lot: None,
-            });
-        }
-        outcome
+        (basis, held_since)
     }
 
     /// Wash a loss of `loss_per_share` on `shares` sold from lot `sold_lot` against lots bought

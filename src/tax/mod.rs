@@ -19,7 +19,12 @@ pub mod report;
 pub use config::{DEFAULT_TAX_CONFIG, HarvestConfig, LotMethod, TaxConfig};
 pub use ledger::{LedgerRun, Mode, replay};
 
+use chrono::NaiveDate;
 use std::path::PathBuf;
+
+use crate::backtest::PolicyId;
+use crate::data::InvalidSetting;
+use crate::env::InvalidWeights;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaxError {
@@ -29,8 +34,31 @@ pub enum TaxError {
         path.display()
     )]
     Undated { path: PathBuf },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{policy}: the backtest log is empty")]
+    EmptyLog { policy: PolicyId },
+    #[error("{policy}: the backtest log does not fit the price panel")]
+    LogMismatch { policy: PolicyId },
+    #[error("{policy} at {date}: {weights} weights for cash and {assets} assets")]
+    WeightCount { policy: PolicyId, date: NaiveDate, weights: usize, assets: usize },
+    #[error("{policy} at {date}: {source}")]
+    Weights {
+        policy: PolicyId,
+        date: NaiveDate,
+        #[source]
+        source: InvalidWeights,
+    },
+    #[error("{policy} at {date}: the tax due ({tax_due:.6}) exceeds the portfolio's value ({value:.6})")]
+    TaxExceedsValue { policy: PolicyId, date: NaiveDate, tax_due: f64, value: f64 },
+    /// The check that the untaxed ledger retraces the backtest failed: a bug in the replay.
+    #[error(
+        "{policy}: the untaxed ledger departs from the backtest by {gap:e} of wealth; the replay is wrong"
+    )]
+    LedgerGap { policy: PolicyId, gap: f64 },
+    #[error(transparent)]
+    Setting(#[from] InvalidSetting),
+    /// A baseline that cannot run on this market.
+    #[error(transparent)]
+    Baseline(#[from] crate::baselines::BaselineError),
     #[error(transparent)]
     Config(#[from] crate::env::ConfigError),
     #[error(transparent)]

@@ -95,7 +95,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
     let strategies =
         if request.strategies.is_empty() { &DEFAULT_STRATEGIES[..] } else { &request.strategies };
     for &id in strategies {
-        policies.push(baselines::baseline(id, &market, range).map_err(|e| TaxError::Invalid(e.to_string()))?);
+        policies.push(baselines::baseline(id, &market, range)?);
     }
     let settings = EnvSettings::from_config(&env);
     let mut results = Vec::with_capacity(policies.len());
@@ -130,10 +130,7 @@ pub fn policy_tax(
     let ledger_gap =
         untaxed.values.iter().zip(&log.values).map(|(a, b)| (a - b).abs() / b).fold(0.0, f64::max);
     if !(ledger_gap <= LEDGER_TOLERANCE) {
-        return Err(TaxError::Invalid(format!(
-            "{}: the untaxed ledger departs from the backtest by {ledger_gap:e} of wealth; the replay is wrong",
-            log.policy
-        )));
+        return Err(TaxError::LedgerGap { policy: log.policy, gap: ledger_gap });
     }
     let after_tax = replay(&market.panel, log, settings.costs, tax, Mode::AfterTax)?;
     let harvesting = if tax.harvest.enabled {

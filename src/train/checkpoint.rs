@@ -101,6 +101,9 @@ pub struct TrainingProgress {
     pub best_update: Option<usize>,
     pub best_score: Option<f64>,
     pub validations_without_improvement: usize,
+    /// The latest validation scores, at most `selection_window` of them, oldest first.
+    #[serde(default)]
+    pub recent_scores: Vec<f64>,
     pub seconds: f64,
     /// Why training ended, when it has.
     pub stopped: Option<String>,
@@ -224,7 +227,7 @@ pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, 
     meta.train
         .net
         .validate(&layout)
-        .map_err(|reason| CheckpointError::Corrupt { path: dir.join(META), reason })?;
+        .map_err(|invalid| CheckpointError::Corrupt { path: dir.join(META), reason: invalid.to_string() })?;
     let net = load_net(meta.train.net.init(layout, device), &dir.join(which.file_name()))?;
     Ok((meta, net))
 }

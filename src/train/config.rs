@@ -2,10 +2,13 @@
 //! A run's whole config is saved into its checkpoint's `meta.json`.
 
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 use crate::agent::ActionHead;
 use crate::agent::distribution::DEFAULT_MIN_CONCENTRATION;
 use crate::agent::network::NetConfig;
+use crate::data::InvalidSetting;
+use crate::env::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +40,10 @@ pub struct TrainConfig {
     pub validate_every: usize,
     /// Stop after this many validations without a better validation Sharpe ratio; 0 never stops early.
     pub patience: usize,
+    /// Validations whose Sharpe ratios are averaged to choose the best network: the network kept
+    /// is the one at the end of the window with the highest mean, so a lucky spike, worth a
+    /// `1 / selection_window` share, cannot win alone. 1 keeps the single best validation.
+    pub selection_window: usize,
     /// Rescale gradients whose global L2 norm exceeds this (`clip_grad_norm_`); 0 disables.
     pub max_grad_norm: f64,
     pub direct: DirectConfig,
@@ -64,6 +71,7 @@ impl Default for TrainConfig {
             final_lr_fraction: 0.1,
             validate_every: 50,
             patience: 20,
+            selection_window: 1,
             max_grad_norm: 1.0,
             direct: DirectConfig::default(),
             reinforce: ReinforceConfig::default(),
@@ -91,36 +99,91 @@ impl TrainConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// The training config of a run: `algo`'s defaults ([`TrainConfig::for_algo`]), overlaid
+    /// key by key by a config file's `[train]` table (nested tables such as `[train.ppo]` merge
+    /// field by field), with `algo` (given on the command line, else the table's, else direct)
+    /// winning over the table's. `path` names the file in errors; unknown keys are errors.
+    pub fn from_table(
+        table: Option<toml::Table>,
+        algo: Option<Algo>,
+        path: &Path,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |what: &str, e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!("{what}: {e}"),
+        };
+        let table = table.unwrap_or_default();
+        let algo = match (algo, table.get("algo")) {
+            (Some(algo), _) => algo,
+            (None, Some(value)) => value.clone().try_into().map_err(|e| invalid("[train] algo", e))?,
+            (None, None) => Algo::Direct,
+        };
+        let mut merged = toml::Table::try_from(TrainConfig::for_algo(algo)).expect("train config serializes");
+        merge_tables(&mut merged, table);
+        merged.insert("algo".into(), toml::Value::try_from(algo).expect("algo serializes"));
+        merged.try_into().map_err(|e| invalid("invalid [train] table", e))
+    }
+
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         if self.steps == 0 {
-            return Err("train.steps must be at least 1".into());
+            return Err(InvalidSetting::new("train.steps", "train.steps must be at least 1"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(format!("train.learning_rate must be in (0, 1], got {}", self.learning_rate));
+            return Err(InvalidSetting::new(
+                "train.learning_rate",
+                format!("train.learning_rate must be in (0, 1], got {}", self.learning_rate),
+            ));
         }
         if !(0.0..=1.0).contains(&self.final_lr_fraction) {
-            return Err("train.final_lr_fraction must be in [0, 1]".into());
+            return Err(InvalidSetting::new(
+                "train.final_lr_fraction",
+                "train.final_lr_fraction must be in [0, 1]",
+            ));
         }
         if self.validate_every == 0 {
-            return Err("train.validate_every must be at least 1".into());
+            return Err(InvalidSetting::new(
+                "train.validate_every",
+                "train.validate_every must be at least 1",
+            ));
+        }
+        if self.selection_window == 0 {
+            return Err(InvalidSetting::new(
+                "train.selection_window",
+                "train.selection_window must be at least 1 (1 keeps the single best validation)",
+            ));
         }
         if !(self.max_grad_norm >= 0.0) {
-            return Err("train.max_grad_norm must be non-negative".into());
+            return Err(InvalidSetting::new(
+                "train.max_grad_norm",
+                "train.max_grad_norm must be non-negative",
+            ));
         }
         let d = &self.direct;
         if d.batch_periods < 2 || !(0.0..1.0).contains(&d.recency_bias) {
-            return Err("direct.batch_periods must be at least 2 and direct.recency_bias in [0, 1)".into());
+            return Err(InvalidSetting::new(
+                "train.direct.batch_periods",
+                "direct.batch_periods must be at least 2 and direct.recency_bias in [0, 1)",
+            ));
         }
         let r = &self.reinforce;
         if r.episodes == 0 || !(0.0..=1.0).contains(&r.gamma) {
-            return Err("reinforce.episodes must be at least 1 and reinforce.gamma in [0, 1]".into());
+            return Err(InvalidSetting::new(
+                "train.reinforce.episodes",
+                "reinforce.episodes must be at least 1 and reinforce.gamma in [0, 1]",
+            ));
         }
         let p = &self.ppo;
         if p.envs == 0 || p.rollout_steps == 0 || p.epochs == 0 || p.minibatch == 0 {
-            return Err("ppo.envs, rollout_steps, epochs and minibatch must be at least 1".into());
+            return Err(InvalidSetting::new(
+                "train.ppo.envs",
+                "ppo.envs, rollout_steps, epochs and minibatch must be at least 1",
+            ));
         }
         if !(0.0..=1.0).contains(&p.gamma) || !(0.0..=1.0).contains(&p.gae_lambda) || !(p.clip > 0.0) {
-            return Err("ppo.gamma and ppo.gae_lambda must be in [0, 1] and ppo.clip positive".into());
+            return Err(InvalidSetting::new(
+                "train.ppo.gamma",
+                "ppo.gamma and ppo.gae_lambda must be in [0, 1] and ppo.clip positive",
+            ));
         }
         Ok(())
     }
@@ -148,6 +211,18 @@ impl TrainConfig {
                 min_concentration: self.ppo.min_concentration,
                 max_concentration: self.ppo.max_concentration,
             },
+        }
+    }
+}
+
+/// `over`'s keys into `base`, tables merged recursively, anything else replaced.
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
         }
     }
 }
@@ -236,6 +311,41 @@ impl Default for PpoConfig {
             entropy_coef: 1e-3,
             min_concentration: DEFAULT_MIN_CONCENTRATION,
             max_concentration: 100.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Option<toml::Table> {
+        Some(toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_train_table_overlays_the_algorithms_defaults_field_by_field() {
+        let path = Path::new("envs/x.toml");
+        let config =
+            TrainConfig::from_table(table("algo = \"ppo\"\nsteps = 5000\n[ppo]\nclip = 0.1"), None, path)
+                .unwrap();
+        let defaults = TrainConfig::for_algo(Algo::Ppo);
+        assert_eq!(config.algo, Algo::Ppo);
+        assert_eq!((config.steps, config.ppo.clip), (5000, 0.1));
+        assert_eq!(config.ppo.epochs, defaults.ppo.epochs, "a partial [train.ppo] keeps the other fields");
+        assert_eq!(config.learning_rate, defaults.learning_rate, "PPO's own defaults, not direct's");
+        // The command line's algorithm wins over the table's, and brings its own defaults.
+        let config = TrainConfig::from_table(table("algo = \"ppo\""), Some(Algo::Reinforce), path).unwrap();
+        assert_eq!(config, TrainConfig::for_algo(Algo::Reinforce));
+        assert_eq!(TrainConfig::from_table(None, None, path).unwrap(), TrainConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
+        let path = Path::new("envs/x.toml");
+        for text in ["stepz = 3", "[ppo]\nclipp = 0.1", "algo = \"sac\"", "steps = \"many\""] {
+            let error = TrainConfig::from_table(table(text), None, path).unwrap_err().to_string();
+            assert!(error.contains("envs/x.toml") && error.contains("[train]"), "{text}: {error}");
         }
     }
 }

@@ -15,15 +15,14 @@
 //! actually trade to. With a mean-variance reward the objective becomes
 //! `J = mean(r) - (lambda / 2) var(r)` over the batch's log returns ([`DirectObjective`]).
 
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 use rand::{RngExt, rngs::StdRng};
 use std::sync::Arc;
 
 use super::config::DirectConfig;
-use super::step::{Divergence, optimizer_step};
-use super::{Learner, UpdateStats};
+use super::step::optimizer_step;
+use super::{Descent, Learner, TrainError, UpdateStats, Updated};
 use crate::agent::network::PolicyNet;
 use crate::agent::to_host;
 use crate::env::limits::project_tensor;
@@ -88,13 +87,12 @@ impl DirectLearner {
         config: DirectConfig,
         max_grad_norm: f64,
         device: Device,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TrainError> {
         if range.periods() < config.batch_periods + 1 {
-            return Err(format!(
-                "the training period has {} periods, fewer than a batch of {} plus one",
-                range.periods(),
-                config.batch_periods
-            ));
+            return Err(TrainError::TrainingTooShort {
+                periods: range.periods(),
+                batch: config.batch_periods,
+            });
         }
         let width = market.n_assets() + 1;
         let memory = vec![1.0 / width as f64; market.n_periods() * width];
@@ -132,13 +130,7 @@ impl DirectLearner {
 }
 
 impl Learner for DirectLearner {
-    fn update(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        learning_rate: f64,
-        rng: &mut StdRng,
-    ) -> (PolicyNet, Result<UpdateStats, Divergence>) {
+    fn update(&mut self, net: PolicyNet, descent: &mut Descent<'_>, rng: &mut StdRng) -> Updated {
         let n = self.config.batch_periods;
         let width = self.market.n_assets() + 1;
         let len = self.market.layout().len();
@@ -183,7 +175,7 @@ impl Learner for DirectLearner {
 
         let chosen = to_host(weights.detach());
         let mean_reward = objective.into_scalar::<f32>() as f64;
-        let (net, result) = optimizer_step(net, optimizer, loss, learning_rate, self.max_grad_norm);
+        let (net, result) = optimizer_step(net, descent, loss, self.max_grad_norm);
         let result = result.map(|grad_norm| {
             for (i, row) in chosen.chunks_exact(width).enumerate() {
                 let t = start + i;

@@ -46,21 +46,43 @@ pub struct UpdateStats {
     pub grad_norm: f64,
 }
 
+/// How a network descends its loss: the optimizer and this update's learning rate.
+pub struct Descent<'a> {
+    pub optimizer: &'a mut ModuleOptimizer,
+    pub learning_rate: f64,
+}
+
+/// The network after an update, and what the update did or why it was refused.
+pub type Updated = (PolicyNet, Result<UpdateStats, Divergence>);
+
 /// An algorithm: how experience becomes a gradient step.
 pub trait Learner {
-    fn update(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        learning_rate: f64,
-        rng: &mut StdRng,
-    ) -> (PolicyNet, Result<UpdateStats, Divergence>);
+    fn update(&mut self, net: PolicyNet, descent: &mut Descent<'_>, rng: &mut StdRng) -> Updated;
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setting(#[from] crate::data::InvalidSetting),
+    #[error(
+        "the validation period must start after training ends: training uses data up to {training_ends}, validation decides from {validation_starts}"
+    )]
+    ValidationOverlapsTraining { training_ends: String, validation_starts: String },
+    #[error("the training period has {periods} periods, fewer than a batch of {batch} plus one")]
+    TrainingTooShort { periods: usize, batch: usize },
+    #[error("{} already holds a checkpoint; pass --resume to continue it, or choose another --out", out.display())]
+    AlreadyTrained { out: PathBuf },
+    #[error(
+        "cannot resume {}: it was trained with another config or data; start a new run with another --out",
+        out.display()
+    )]
+    NotResumable { out: PathBuf },
+    #[error("cannot start {threads} worker threads: {source}")]
+    Threads {
+        threads: usize,
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
     #[error(transparent)]
     Env(#[from] crate::env::EnvError),
     #[error(transparent)]
@@ -86,17 +108,14 @@ pub fn make_learner(
     device: &Device,
 ) -> Result<Box<dyn Learner>, TrainError> {
     Ok(match config.algo {
-        Algo::Direct => Box::new(
-            direct::DirectLearner::new(
-                market.clone(),
-                range,
-                settings,
-                config.direct,
-                config.max_grad_norm,
-                device.clone(),
-            )
-            .map_err(TrainError::Setup)?,
-        ),
+        Algo::Direct => Box::new(direct::DirectLearner::new(
+            market.clone(),
+            range,
+            settings,
+            config.direct,
+            config.max_grad_norm,
+            device.clone(),
+        )?),
         Algo::Reinforce => {
             let env = BatchEnv::new(market.clone(), range, settings, config.reinforce.episodes, config.seed)?;
             Box::new(reinforce::ReinforceLearner::new(

@@ -20,7 +20,6 @@
 //! of [`super::host`] computes the same loss and its gradient in closed form. Tests hold the two
 //! to each other.
 
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -28,7 +27,7 @@ use rand::seq::SliceRandom;
 use super::config::PpoConfig;
 use super::rollout::{Acting, PolicyOutputs, gather_host_rows, sample_actions, standardize};
 use super::step::{Divergence, check_loss, optimizer_step};
-use super::{Learner, UpdateStats};
+use super::{Descent, Learner, UpdateStats, Updated};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, observations_into_tensor, to_host};
 use crate::env::BatchEnv;
@@ -75,9 +74,8 @@ impl PpoLearner {
     fn optimize(
         &mut self,
         mut net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
+        descent: &mut Descent<'_>,
         buffer: &RolloutBuffer,
-        learning_rate: f64,
         rng: &mut StdRng,
     ) -> (PolicyNet, Result<Vec<MinibatchStats>, Divergence>) {
         let mut order: Vec<usize> = (0..buffer.len()).collect();
@@ -86,7 +84,7 @@ impl PpoLearner {
         for _ in 0..self.config.epochs {
             order.shuffle(rng);
             for rows in order.chunks(minibatch) {
-                let (next, result) = self.engine.step(net, optimizer, &buffer.minibatch(rows), learning_rate);
+                let (next, result) = self.engine.step(net, &buffer.minibatch(rows), descent);
                 net = next;
                 match result {
                     Ok(step) => stats.push(step),
@@ -99,20 +97,14 @@ impl PpoLearner {
 }
 
 impl Learner for PpoLearner {
-    fn update(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        learning_rate: f64,
-        rng: &mut StdRng,
-    ) -> (PolicyNet, Result<UpdateStats, Divergence>) {
+    fn update(&mut self, net: PolicyNet, descent: &mut Descent<'_>, rng: &mut StdRng) -> Updated {
         if !self.started {
             self.env.reset();
             self.started = true;
         }
         self.engine.load(&net);
         let buffer = self.rollout(rng);
-        let (net, steps) = self.optimize(net, optimizer, &buffer, learning_rate, rng);
+        let (net, steps) = self.optimize(net, descent, &buffer, rng);
         (net, steps.map(|steps| buffer.summary(&steps, &self.config)))
     }
 }
@@ -368,6 +360,9 @@ fn scalar(tensor: Tensor<1>) -> f64 {
     tensor.detach().into_scalar::<f32>() as f64
 }
 
+/// The network after a minibatch's step, and what the step measured or why it was refused.
+pub type Stepped = (PolicyNet, Result<MinibatchStats, Divergence>);
+
 /// Where PPO's arithmetic runs: acting in rollouts and one optimizer step per minibatch.
 pub trait Engine {
     /// Act with `net`'s current weights from now on (the behaviour policy of a rollout).
@@ -375,13 +370,7 @@ pub trait Engine {
     /// The policy's outputs for `batch` observations (`[batch][observation]`).
     fn act(&self, observations: &[f32], batch: usize) -> PolicyOutputs;
     /// One optimizer step on `batch`'s [`ppo_loss`]; acting follows the updated weights.
-    fn step(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        batch: &Minibatch,
-        learning_rate: f64,
-    ) -> (PolicyNet, Result<MinibatchStats, Divergence>);
+    fn step(&mut self, net: PolicyNet, batch: &Minibatch, descent: &mut Descent<'_>) -> Stepped;
 }
 
 /// [`ppo_loss`] differentiated by burn: any network, any device.
@@ -409,20 +398,14 @@ impl Engine for Autodiff {
         acting.outputs(&self.head, observations, batch, &self.device.clone().inner())
     }
 
-    fn step(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        batch: &Minibatch,
-        learning_rate: f64,
-    ) -> (PolicyNet, Result<MinibatchStats, Divergence>) {
+    fn step(&mut self, net: PolicyNet, batch: &Minibatch, descent: &mut Descent<'_>) -> Stepped {
         let input = observations_into_tensor(batch.observations.clone(), batch.rows, &self.device);
         let (scores, values) = net.forward(input);
         let (loss, stats) = ppo_loss(scores, values, batch, &self.head, &self.config);
         if let Err(divergence) = check_loss(stats.loss(&self.config)) {
             return (net, Err(divergence));
         }
-        let (net, result) = optimizer_step(net, optimizer, loss, learning_rate, self.max_grad_norm);
+        let (net, result) = optimizer_step(net, descent, loss, self.max_grad_norm);
         if result.is_ok() {
             self.load(&net);
         }

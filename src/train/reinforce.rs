@@ -4,14 +4,13 @@
 //! `L = -mean(log pi(a_t | s_t) A_t) + c_v mean((V(s_t) - G_t)^2) - c_e mean(H[pi(. | s_t)])`,
 //! with returns `G_t = sum_k gamma^k r_{t+k}` and standardized advantages `A_t = G_t - V(s_t)`.
 
-use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use super::config::ReinforceConfig;
 use super::rollout::{Acting, discounted_returns, gather_rows, sample_actions, standardize, vector};
-use super::step::{Divergence, optimizer_step};
-use super::{Learner, UpdateStats};
+use super::step::optimizer_step;
+use super::{Descent, Learner, UpdateStats, Updated};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, to_host};
 use crate::env::BatchEnv;
@@ -37,13 +36,7 @@ impl ReinforceLearner {
 }
 
 impl Learner for ReinforceLearner {
-    fn update(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        learning_rate: f64,
-        rng: &mut StdRng,
-    ) -> (PolicyNet, Result<UpdateStats, Divergence>) {
+    fn update(&mut self, net: PolicyNet, descent: &mut Descent<'_>, rng: &mut StdRng) -> Updated {
         let lanes = self.env.batch();
         let width = self.env.action_len();
         let len = self.env.observation_len();
@@ -93,7 +86,7 @@ impl Learner for ReinforceLearner {
             entropy: entropy.into_scalar::<f32>() as f64,
             ..UpdateStats::default()
         };
-        let (net, result) = optimizer_step(net, optimizer, loss, learning_rate, self.max_grad_norm);
+        let (net, result) = optimizer_step(net, descent, loss, self.max_grad_norm);
         (net, result.map(|grad_norm| UpdateStats { grad_norm, ..stats }))
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::checkpoint::{self, CheckpointError, Meta, TrainingProgress, ValidationRecord};
 use super::step::all_finite;
-use super::{Learner, TrainConfig, TrainError, UpdateStats, host, make_learner};
+use super::{Descent, Learner, TrainConfig, TrainError, UpdateStats, host, make_learner};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
 use crate::backtest::{PolicyId, backtest};
@@ -101,7 +101,7 @@ pub fn train_seeds(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
-        .map_err(|e| TrainError::Setup(format!("cannot start {jobs} worker threads: {e}")))?;
+        .map_err(|source| TrainError::Threads { threads: jobs, source })?;
     use rayon::prelude::*;
     pool.install(|| (0..seeds as u64).into_par_iter().map(run).collect())
 }
@@ -135,18 +135,17 @@ impl Setup {
     /// The config's market, its training and validation ranges (validation strictly after
     /// training), and the device, all checked before anything is written.
     fn prepare(env: &EnvConfig, config: &TrainConfig, device: DeviceChoice) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Setup)?;
+        config.validate()?;
         let (market, _) = Market::from_config(env)?;
-        config.net.validate(&market.layout()).map_err(TrainError::Setup)?;
+        config.net.validate(&market.layout())?;
         let embargo = env.episode.embargo;
         let train_range = market.decision_range(&env.periods.train, embargo)?;
         let validation_range = market.decision_range(&env.periods.validation, embargo)?;
         if validation_range.first <= train_range.last {
-            return Err(TrainError::Setup(format!(
-                "the validation period must start after training ends: training uses data up to {}, validation decides from {}",
-                market.panel.index.label(train_range.last),
-                market.panel.index.label(validation_range.first)
-            )));
+            return Err(TrainError::ValidationOverlapsTraining {
+                training_ends: market.panel.index.label(train_range.last),
+                validation_starts: market.panel.index.label(validation_range.first),
+            });
         }
         Ok(Self {
             market: Arc::new(market),
@@ -207,10 +206,7 @@ impl Run {
             meta.validation = saved.validation;
             log = read_log(&out.join(checkpoint::LOG));
         } else if out.join(checkpoint::META).exists() {
-            return Err(TrainError::Setup(format!(
-                "{} already holds a checkpoint; pass --resume to continue it, or choose another --out",
-                out.display()
-            )));
+            return Err(TrainError::AlreadyTrained { out });
         }
         std::fs::create_dir_all(&out).map_err(|source| CheckpointError::Io { path: out.clone(), source })?;
         let learner = make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
@@ -249,8 +245,11 @@ impl Run {
         // Each update draws from its own stream, so a resumed run samples what an uninterrupted one would.
         let mut rng =
             StdRng::seed_from_u64(self.config.seed ^ (update as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let (next, result) =
-            self.learner.update(self.net.clone(), &mut self.optimizer, self.learning_rate, &mut rng);
+        let (next, result) = self.learner.update(
+            self.net.clone(),
+            &mut Descent { optimizer: &mut self.optimizer, learning_rate: self.learning_rate },
+            &mut rng,
+        );
         self.net = next;
         let divergence = match &result {
             Err(d) => Some(d.what.clone()),
@@ -293,19 +292,20 @@ impl Run {
         row.validation_sharpe = Some(metrics.sharpe);
         row.validation_wealth = Some(metrics.final_wealth);
         self.last_sharpe = Some(metrics.sharpe);
-        let progress = &mut self.meta.progress;
+        let judged = self.meta.progress.judge(score(&metrics), self.config.selection_window, finished);
         let mut out_of_patience = false;
-        if progress.best_score.is_none_or(|best| score(&metrics) > best) {
-            progress.best_score = Some(score(&metrics));
-            progress.best_update = Some(progress.updates);
-            progress.validations_without_improvement = 0;
-            self.meta.validation =
-                Some(ValidationRecord { agent: metrics, equal_weight: self.equal_weight.clone() });
-            checkpoint::save_net(&self.net, &self.out.join(checkpoint::BEST))?;
-        } else {
-            progress.validations_without_improvement += 1;
-            let patience = self.config.patience;
-            out_of_patience = patience > 0 && progress.validations_without_improvement >= patience;
+        match judged {
+            Judged::Warming => {}
+            Judged::Improved => {
+                self.meta.validation =
+                    Some(ValidationRecord { agent: metrics, equal_weight: self.equal_weight.clone() });
+                checkpoint::save_net(&self.net, &self.out.join(checkpoint::BEST))?;
+            }
+            Judged::NotImproved => {
+                let patience = self.config.patience;
+                out_of_patience =
+                    patience > 0 && self.meta.progress.validations_without_improvement >= patience;
+            }
         }
         self.log.push(row);
         save_all(&self.out, &self.net, &self.optimizer, &self.meta, &self.log)?;
@@ -379,12 +379,44 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
         || comparable(&saved.train) != comparable(&fresh.train)
         || saved.env != fresh.env
     {
-        return Err(TrainError::Setup(format!(
-            "cannot resume {}: it was trained with another config or data; start a new run with another --out",
-            out.display()
-        )));
+        return Err(TrainError::NotResumable { out: out.to_path_buf() });
     }
     Ok(())
+}
+
+/// What one validation did to the choice of the best network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    /// Fewer validations than the selection window so far: nothing can be kept yet.
+    Warming,
+    /// The smoothed score rose: this network is the best so far.
+    Improved,
+    NotImproved,
+}
+
+impl TrainingProgress {
+    /// Record a validation's `score` and judge it: the mean of the latest `window` scores against
+    /// the best mean so far. Until the window is full nothing is judged, unless the run ends
+    /// (`finished`) before any network was kept.
+    fn judge(&mut self, score: f64, window: usize, finished: bool) -> Judged {
+        self.recent_scores.push(score);
+        if self.recent_scores.len() > window {
+            self.recent_scores.remove(0);
+        }
+        if self.recent_scores.len() < window && !(finished && self.best_score.is_none()) {
+            return Judged::Warming;
+        }
+        let smoothed = crate::stats::mean(&self.recent_scores);
+        if self.best_score.is_none_or(|best| smoothed > best) {
+            self.best_score = Some(smoothed);
+            self.best_update = Some(self.updates);
+            self.validations_without_improvement = 0;
+            Judged::Improved
+        } else {
+            self.validations_without_improvement += 1;
+            Judged::NotImproved
+        }
+    }
 }
 
 fn score(metrics: &Metrics) -> f64 {
@@ -461,4 +493,42 @@ fn read_log(path: &Path) -> Vec<LogRow> {
     // The log is a record for people: a resumed run keeps the rows it can read back.
     let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
     reader.deserialize().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge_all(scores: &[f64], window: usize) -> (Vec<Judged>, TrainingProgress) {
+        let mut progress = TrainingProgress::default();
+        let judged = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                progress.updates = i + 1;
+                progress.judge(s, window, i + 1 == scores.len())
+            })
+            .collect();
+        (judged, progress)
+    }
+
+    #[test]
+    fn a_lucky_spike_does_not_win_a_smoothed_selection() {
+        // One validation at 1.8 among 0.5s, then a steady 1.2.
+        let scores = [0.5, 1.8, 0.5, 1.2, 1.2, 1.2, 0.9];
+        let (_, single) = judge_all(&scores, 1);
+        assert_eq!(single.best_update, Some(2), "the single best validation is the spike");
+        let (judged, smoothed) = judge_all(&scores, 3);
+        assert_eq!(&judged[..2], [Judged::Warming, Judged::Warming]);
+        assert_eq!(smoothed.best_update, Some(6), "three steady validations beat a spike");
+        assert!((smoothed.best_score.unwrap() - 1.2).abs() < 1e-12);
+        assert_eq!(smoothed.validations_without_improvement, 1);
+    }
+
+    #[test]
+    fn a_run_shorter_than_the_window_still_keeps_a_network() {
+        let (judged, progress) = judge_all(&[0.3, 0.4], 5);
+        assert_eq!(judged, [Judged::Warming, Judged::Improved]);
+        assert_eq!(progress.best_update, Some(2));
+    }
 }

@@ -2,9 +2,10 @@
 //! refuse non-finite gradients, clip, and let Adam update the network.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
+use super::Descent;
 use crate::agent::network::PolicyNet;
 
 /// Why an update was refused.
@@ -19,16 +20,15 @@ pub struct Divergence {
 /// unchanged and returns the divergence instead.
 pub fn optimizer_step(
     net: PolicyNet,
-    optimizer: &mut ModuleOptimizer,
+    descent: &mut Descent<'_>,
     loss: Tensor<1>,
-    learning_rate: f64,
     max_norm: f64,
 ) -> (PolicyNet, Result<f64, Divergence>) {
     if let Err(divergence) = check_loss(loss.clone().into_scalar::<f32>() as f64) {
         return (net, Err(divergence));
     }
     let grads = GradientsParams::from_grads(loss.backward(), &net);
-    clip_and_step(net, optimizer, grads, learning_rate, max_norm)
+    clip_and_step(net, descent, grads, max_norm)
 }
 
 /// A loss that is not finite refuses the update.
@@ -40,9 +40,8 @@ pub fn check_loss(loss: f64) -> Result<(), Divergence> {
 /// several backward passes, say), the loss already checked.
 pub fn clip_and_step(
     net: PolicyNet,
-    optimizer: &mut ModuleOptimizer,
+    descent: &mut Descent<'_>,
     mut grads: GradientsParams,
-    learning_rate: f64,
     max_norm: f64,
 ) -> (PolicyNet, Result<f64, Divergence>) {
     let mut norm = GlobalNorm { grads: &grads, sum_squares: 0.0 };
@@ -53,7 +52,7 @@ pub fn clip_and_step(
         Ok(Some(factor)) => net.visit(&mut Scale { grads: &mut grads, factor }),
         Ok(None) => {}
     }
-    let net = optimizer.step(learning_rate, net, grads);
+    let net = descent.optimizer.step(descent.learning_rate, net, grads);
     (net, Ok(grad_norm))
 }
 
@@ -117,7 +116,7 @@ mod tests {
     use super::*;
     use crate::agent::network::{NetConfig, NetKind};
     use crate::env::ObservationLayout;
-    use burn::optim::AdamConfig;
+    use burn::optim::{AdamConfig, ModuleOptimizer};
 
     fn setup() -> (PolicyNet, ModuleOptimizer, Tensor<2>) {
         let device = Device::flex().autodiff();
@@ -133,7 +132,8 @@ mod tests {
         let (net, mut optimizer, input) = setup();
         let before = net.parameter_values();
         let loss = net.scores(input).powi_scalar(2).mean().reshape([1]);
-        let (net, result) = optimizer_step(net, &mut optimizer, loss, 1e-2, 1.0);
+        let (net, result) =
+            optimizer_step(net, &mut Descent { optimizer: &mut optimizer, learning_rate: 1e-2 }, loss, 1.0);
         assert!(result.unwrap() > 0.0);
         assert_ne!(net.parameter_values(), before);
     }
@@ -143,12 +143,14 @@ mod tests {
         let (net, mut optimizer, input) = setup();
         let before = net.parameter_values();
         let loss = net.scores(input.clone()).mean().reshape([1]).mul_scalar(f64::NAN);
-        let (net, result) = optimizer_step(net, &mut optimizer, loss, 1e-2, 1.0);
+        let (net, result) =
+            optimizer_step(net, &mut Descent { optimizer: &mut optimizer, learning_rate: 1e-2 }, loss, 1.0);
         assert!(result.unwrap_err().what.contains("loss is NaN"));
         // A finite loss (zero) whose gradient is infinite: d sqrt(|x|) / dx at x = 0.
         let scores = net.scores(input);
         let loss = (scores.clone() - scores.detach()).abs().sqrt().sum().reshape([1]);
-        let (net, result) = optimizer_step(net, &mut optimizer, loss, 1e-2, 1.0);
+        let (net, result) =
+            optimizer_step(net, &mut Descent { optimizer: &mut optimizer, learning_rate: 1e-2 }, loss, 1.0);
         assert!(result.unwrap_err().what.contains("gradient norm"));
         assert_eq!(net.parameter_values(), before);
         assert!(all_finite(&net));

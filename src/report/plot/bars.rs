@@ -6,12 +6,14 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec};
+use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch, draw_legend};
 use super::panel::{PanelSpec, panel, pixel, zero_line};
 use super::text::{Ink, draw_text, draw_title, text_width};
 use super::theme::{INK_SOFT, TABLEAU_10, Theme};
-use super::{Plot, PlotSize, ReportError, de, extent, failure, render};
+use super::{Area, Plot, PlotSize, ReportError, de, extent, failure, render, render_svg, svg_failure};
 
 /// A grouped bar chart: one cluster per category, one bar per group in each cluster. `groups`
 /// are `(name, one value per category)`. See [`bars_with_axes`] to describe the axes.
@@ -36,12 +38,46 @@ pub fn bars_with_axes(
     groups: &[(String, Vec<f64>)],
     size: PlotSize,
 ) -> Result<(), ReportError> {
-    let fail = failure(path);
-    check_groups(categories, groups).map_err(fail)?;
-    let (lo, hi) = extent(groups.iter().flat_map(|g| g.1.iter().copied()).filter(|v| v.is_finite()))
-        .ok_or_else(|| fail("nothing to plot: no value is finite".into()))?;
-    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
-    render(path, size, |root, theme| {
+    let chart = Bars::new(title, (x_desc, y_desc), categories, groups).map_err(failure(path))?;
+    render(path, size, |root, theme| chart.draw(root, theme))
+}
+
+/// [`bars_with_axes`] as an SVG document.
+pub fn bars_svg(
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    categories: &[String],
+    groups: &[(String, Vec<f64>)],
+    size: PlotSize,
+) -> Result<String, ReportError> {
+    let chart = Bars::new(title, (x_desc, y_desc), categories, groups).map_err(svg_failure("bar"))?;
+    render_svg("bar", size, |root, theme| chart.draw(root, theme))
+}
+
+/// A grouped bar chart checked and ready to draw.
+struct Bars<'a> {
+    title: &'a str,
+    descs: (&'a str, &'a str),
+    categories: &'a [String],
+    groups: &'a [(String, Vec<f64>)],
+    extent: (f64, f64),
+}
+
+impl<'a> Bars<'a> {
+    fn new(
+        title: &'a str,
+        descs: (&'a str, &'a str),
+        categories: &'a [String],
+        groups: &'a [(String, Vec<f64>)],
+    ) -> Result<Self, DrawError> {
+        check_groups(categories, groups)?;
+        let (lo, hi) = extent(groups.iter().flat_map(|g| g.1.iter().copied()).filter(|v| v.is_finite()))
+            .ok_or("nothing to plot: no value is finite")?;
+        Ok(Self { title, descs, categories, groups, extent: (lo.min(0.0), hi.max(0.0)) })
+    }
+
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
+        let Self { title, descs: (x_desc, y_desc), categories, groups, extent: (lo, hi) } = *self;
         let body = draw_title(root, theme, title)?;
         let bars = clusters(groups);
         let colours: Vec<RGBColor> = (0..groups.len()).map(|g| TABLEAU_10[g % TABLEAU_10.len()]).collect();
@@ -67,11 +103,11 @@ pub fn bars_with_axes(
             draw_bar(&plot, theme, b, colours[b.group])?;
         }
         draw_legend(&plot, theme, &legend, plan.corner)
-    })
+    }
 }
 
 /// Something to draw, and one value per category in every group.
-fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<(), String> {
+fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<(), DrawError> {
     if categories.is_empty() {
         return Err("nothing to plot: no categories".into());
     }
@@ -84,7 +120,8 @@ fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<
                 "group \"{name}\" has {} values, but there are {} categories",
                 values.len(),
                 categories.len()
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -122,7 +159,12 @@ pub(super) fn bar_spans(bars: &[Bar], label_px: f64) -> Vec<Span> {
 }
 
 /// A bar from zero to its value, with the value printed beyond its end when it fits.
-pub(super) fn draw_bar(plot: &Plot<'_>, theme: &Theme, bar: &Bar, colour: RGBColor) -> Result<(), String> {
+pub(super) fn draw_bar<C: Canvas>(
+    plot: &Plot<C>,
+    theme: &Theme,
+    bar: &Bar,
+    colour: RGBColor,
+) -> Result<(), DrawError> {
     if !bar.value.is_finite() {
         return Ok(());
     }

@@ -4,12 +4,17 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
+use super::canvas::Canvas;
 use super::legend::draw_legend;
 use super::lines::{Lines, area_spans, check_series, line_spans};
 use super::panel::{PanelSpec, panel, zero_line};
 use super::text::draw_title;
-use super::{Plot, PlotSize, ReportError, Series, de, extent, failure, render};
+use super::theme::Theme;
+use super::{
+    Area, Plot, PlotSize, ReportError, Series, de, extent, failure, render, render_svg, svg_failure,
+};
 
 /// Wealth curves against time, the emphasized series (the agent) on top. With `log_scale`, equal
 /// ratios look equal: a curve that doubles twice climbs two equal steps.
@@ -21,19 +26,79 @@ pub fn equity(
     log_scale: bool,
     size: PlotSize,
 ) -> Result<(), ReportError> {
-    let fail = failure(path);
-    check_series(labels, series).map_err(fail)?;
-    let keep = move |v: f64| v.is_finite() && (!log_scale || v > 0.0);
-    let (lo, hi) = extent(series.iter().flat_map(|s| s.values.iter().copied()).filter(|&v| keep(v)))
-        .ok_or_else(|| {
-            fail(if log_scale {
-                "nothing to plot: a log scale needs positive values, and no series has a finite positive value"
-                    .into()
-            } else {
-                "nothing to plot: no series has a finite value".into()
-            })
-        })?;
-    render(path, size, |root, theme| {
+    let chart = Equity::new(title, labels, series, log_scale).map_err(failure(path))?;
+    render(path, size, |root, theme| chart.draw(root, theme))
+}
+
+/// [`equity`] as an SVG document.
+pub fn equity_svg(
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    log_scale: bool,
+    size: PlotSize,
+) -> Result<String, ReportError> {
+    let chart = Equity::new(title, labels, series, log_scale).map_err(svg_failure("equity"))?;
+    render_svg("equity", size, |root, theme| chart.draw(root, theme))
+}
+
+/// Underwater chart: how far each wealth series stands below its running peak, in percent
+/// (see [`underwater`]). The emphasized series is filled.
+pub fn drawdown(
+    path: &Path,
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    size: PlotSize,
+) -> Result<(), ReportError> {
+    let chart = Drawdown::new(title, labels, series).map_err(failure(path))?;
+    render(path, size, |root, theme| chart.draw(root, theme))
+}
+
+/// [`drawdown`] as an SVG document.
+pub fn drawdown_svg(
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    size: PlotSize,
+) -> Result<String, ReportError> {
+    let chart = Drawdown::new(title, labels, series).map_err(svg_failure("drawdown"))?;
+    render_svg("drawdown", size, |root, theme| chart.draw(root, theme))
+}
+
+/// An equity chart checked and ready to draw.
+struct Equity<'a> {
+    title: &'a str,
+    labels: &'a [String],
+    series: &'a [Series],
+    log_scale: bool,
+    extent: (f64, f64),
+}
+
+impl<'a> Equity<'a> {
+    fn new(
+        title: &'a str,
+        labels: &'a [String],
+        series: &'a [Series],
+        log_scale: bool,
+    ) -> Result<Self, DrawError> {
+        check_series(labels, series)?;
+        let keep = move |v: f64| v.is_finite() && (!log_scale || v > 0.0);
+        let extent = extent(series.iter().flat_map(|s| s.values.iter().copied()).filter(|&v| keep(v)))
+            .ok_or_else(|| {
+                if log_scale {
+                    "nothing to plot: a log scale needs positive values, and no series has a finite positive value"
+                        .to_string()
+                } else {
+                    "nothing to plot: no series has a finite value".to_string()
+                }
+            })?;
+        Ok(Self { title, labels, series, log_scale, extent })
+    }
+
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
+        let Self { title, labels, series, log_scale, extent: (lo, hi) } = *self;
+        let keep = move |v: f64| v.is_finite() && (!log_scale || v > 0.0);
         let body = draw_title(root, theme, title)?;
         let lines = Lines::new(series, series.iter().map(|s| &s.values[..]), keep);
         let legend = lines.legend(theme, |s| s.name.clone());
@@ -48,26 +113,31 @@ pub fn equity(
         let (plan, plot) = panel(&body, theme, &spec)?;
         lines.draw(&plot, theme)?;
         draw_legend(&plot, theme, &legend, plan.corner)
-    })
+    }
 }
 
-/// Underwater chart: how far each wealth series stands below its running peak, in percent
-/// (see [`underwater`]). The emphasized series is filled.
-pub fn drawdown(
-    path: &Path,
-    title: &str,
-    labels: &[String],
-    series: &[Series],
-    size: PlotSize,
-) -> Result<(), ReportError> {
-    let fail = failure(path);
-    check_series(labels, series).map_err(fail)?;
-    let curves: Vec<Vec<f64>> = series.iter().map(|s| underwater(&s.values)).collect();
-    let (lo, _) = extent(curves.iter().flatten().copied().filter(|v| v.is_finite()))
-        .ok_or_else(|| fail("nothing to plot: no series has a finite positive value".into()))?;
-    render(path, size, |root, theme| {
+/// A drawdown chart checked and ready to draw.
+struct Drawdown<'a> {
+    title: &'a str,
+    labels: &'a [String],
+    series: &'a [Series],
+    curves: Vec<Vec<f64>>,
+    lo: f64,
+}
+
+impl<'a> Drawdown<'a> {
+    fn new(title: &'a str, labels: &'a [String], series: &'a [Series]) -> Result<Self, DrawError> {
+        check_series(labels, series)?;
+        let curves: Vec<Vec<f64>> = series.iter().map(|s| underwater(&s.values)).collect();
+        let (lo, _) = extent(curves.iter().flatten().copied().filter(|v| v.is_finite()))
+            .ok_or("nothing to plot: no series has a finite positive value")?;
+        Ok(Self { title, labels, series, curves, lo })
+    }
+
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
+        let Self { title, labels, series, lo, .. } = *self;
         let body = draw_title(root, theme, title)?;
-        let lines = Lines::new(series, curves.iter().map(|c| &c[..]), f64::is_finite);
+        let lines = Lines::new(series, self.curves.iter().map(|c| &c[..]), f64::is_finite);
         let mut occupied = Vec::new();
         for (s, r) in series.iter().zip(&lines.runs) {
             occupied.extend(if s.emphasis { area_spans(r, 0.0) } else { line_spans(r) });
@@ -95,11 +165,11 @@ pub fn drawdown(
         zero_line(&plot, &plan)?;
         lines.draw(&plot, theme)?;
         draw_legend(&plot, theme, &legend, plan.corner)
-    })
+    }
 }
 
 /// The emphasized series' drawdowns filled up to zero, faintly in their colours.
-fn fill_emphasized(plot: &Plot<'_>, lines: &Lines<'_>) -> Result<(), String> {
+fn fill_emphasized<C: Canvas>(plot: &Plot<C>, lines: &Lines<'_>) -> Result<(), DrawError> {
     for i in (0..lines.series.len()).filter(|&i| lines.series[i].emphasis) {
         for run in &lines.runs[i] {
             let mut outline = run.clone();

@@ -3,6 +3,7 @@
 
 use std::sync::OnceLock;
 
+use super::DrawError;
 use ab_glyph::{Font, FontRef, PxScale, PxScaleFont};
 use plotters::style::{FontStyle, register_font};
 
@@ -26,8 +27,8 @@ impl Fonts {
 /// Load the embedded fonts, once per process, and register them with plotters too (as folio's
 /// family and as plotters' generic "sans-serif"), so that no text plotters might draw by itself
 /// goes looking for a system font.
-pub(super) fn fonts() -> Result<&'static Fonts, String> {
-    static FONTS: OnceLock<Result<Fonts, String>> = OnceLock::new();
+pub(super) fn fonts() -> Result<&'static Fonts, DrawError> {
+    static FONTS: OnceLock<Result<Fonts, DrawError>> = OnceLock::new();
     fn broken<E>(_: E) -> String {
         "the embedded DejaVu Sans font does not load".into()
     }

@@ -4,7 +4,9 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{Axis, YSpec};
+use super::canvas::Canvas;
 use super::text::{Ink, draw_text, text_width};
 use super::theme::{INK, Theme, line_style, line_style_rgba};
 use super::{Area, Plot, de};
@@ -148,12 +150,12 @@ pub(super) fn place_legend(
     }
 }
 
-pub(super) fn draw_legend(
-    plot: &Plot<'_>,
+pub(super) fn draw_legend<C: Canvas>(
+    plot: &Plot<C>,
     theme: &Theme,
     entries: &[LegendEntry],
     corner: Corner,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -165,13 +167,13 @@ pub(super) fn draw_legend(
 }
 
 /// A legend with its top-left corner at `at` (pixels in `area`), on a white card when `card`.
-pub(super) fn draw_legend_at(
-    area: &Area<'_>,
+pub(super) fn draw_legend_at<C: Canvas>(
+    area: &Area<C>,
     theme: &Theme,
     entries: &[LegendEntry],
     at: (i32, i32),
     card: bool,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let m = LegendMetrics::new(theme);
     let (w, h) = legend_size(theme, entries);
     let (x, y) = (at.0 as f64, at.1 as f64);

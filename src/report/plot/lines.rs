@@ -3,12 +3,14 @@
 
 use plotters::prelude::*;
 
+use super::DrawError;
+use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch};
 use super::theme::{STRONG, TABLEAU_10, Theme, line_style};
 use super::{Plot, Series, de};
 
 /// One value per label in every series, and something to draw.
-pub(super) fn check_series(labels: &[String], series: &[Series]) -> Result<(), String> {
+pub(super) fn check_series(labels: &[String], series: &[Series]) -> Result<(), DrawError> {
     if labels.is_empty() {
         return Err("nothing to plot: there are no labels (x-axis periods)".into());
     }
@@ -22,7 +24,8 @@ pub(super) fn check_series(labels: &[String], series: &[Series]) -> Result<(), S
                 s.name,
                 s.values.len(),
                 labels.len()
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -58,7 +61,7 @@ impl<'s> Lines<'s> {
     }
 
     /// Every line in its colour and width, the agent on top.
-    pub(super) fn draw(&self, plot: &Plot<'_>, theme: &Theme) -> Result<(), String> {
+    pub(super) fn draw<C: Canvas>(&self, plot: &Plot<C>, theme: &Theme) -> Result<(), DrawError> {
         for i in draw_order(self.series) {
             let style = line_style(self.colours[i], width_of(&self.series[i], theme));
             draw_runs(plot, &self.runs[i], style)?;
@@ -113,7 +116,7 @@ pub(super) fn area_spans(runs: &[Run], base: f64) -> Vec<Span> {
 
 /// Emphasized series take the strong colours in turn; the others cycle through Tableau 10
 /// without them.
-fn series_colours(series: &[Series]) -> Vec<RGBColor> {
+pub(super) fn series_colours(series: &[Series]) -> Vec<RGBColor> {
     let strong = series.iter().filter(|s| s.emphasis).count().min(STRONG.len());
     let others: Vec<RGBColor> = TABLEAU_10.into_iter().filter(|c| !STRONG[..strong].contains(c)).collect();
     let (mut e, mut o) = (0, 0);
@@ -131,7 +134,7 @@ fn series_colours(series: &[Series]) -> Vec<RGBColor> {
         .collect()
 }
 
-fn width_of(series: &Series, theme: &Theme) -> u32 {
+pub(super) fn width_of(series: &Series, theme: &Theme) -> u32 {
     if series.emphasis { theme.strong } else { theme.line }
 }
 
@@ -158,13 +161,12 @@ fn series_legend(
         .collect()
 }
 
-pub(super) fn draw_runs(plot: &Plot<'_>, runs: &[Run], style: ShapeStyle) -> Result<(), String> {
+pub(super) fn draw_runs<C: Canvas>(plot: &Plot<C>, runs: &[Run], style: ShapeStyle) -> Result<(), DrawError> {
     for run in runs {
         if let [p] = run[..] {
             plot.draw(&Circle::new(p, style.stroke_width.max(2), style.filled())).map_err(de)?;
-        } else if style.stroke_width > 1 {
-            // plotters joins thick polylines with miters, which shoot spikes far past the data
-            // where a noisy daily series turns sharply; segment by segment there are no joins.
+        } else if style.stroke_width > 1 && C::SEGMENT_THICK_LINES {
+            // Segment by segment there are no joins, and so no miter spikes.
             for pair in run.windows(2) {
                 plot.draw(&PathElement::new(pair.to_vec(), style)).map_err(de)?;
             }

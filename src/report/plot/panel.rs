@@ -5,7 +5,9 @@
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{Axis, XSpec, YSpec, padded, x_axis, y_axis};
+use super::canvas::Canvas;
 use super::legend::{Corner, LegendEntry, Span, legend_size, place_legend};
 use super::text::{Ink, draw_text, fit_text, text_width};
 use super::theme::{AXIS, GRID, INK, INK_SOFT, Theme, line_style};
@@ -51,11 +53,11 @@ pub(super) struct Plan {
 }
 
 /// A panel planned alone and its frame drawn: the plotting area to draw data into.
-pub(super) fn panel<'b>(
-    area: &Area<'b>,
+pub(super) fn panel<C: Canvas>(
+    area: &Area<C>,
     theme: &Theme,
     spec: &PanelSpec<'_>,
-) -> Result<(Plan, Plot<'b>), String> {
+) -> Result<(Plan, Plot<C>), DrawError> {
     let plan = plan(area, theme, spec);
     let plot = build(area, theme, &plan)?;
     Ok((plan, plot))
@@ -63,8 +65,8 @@ pub(super) fn panel<'b>(
 
 /// Plans for two panels stacked in `upper` and `lower`, their y label areas equally wide so that
 /// the plots line up.
-pub(super) fn plan_stacked(
-    (upper, lower): (&Area<'_>, &Area<'_>),
+pub(super) fn plan_stacked<C: Canvas>(
+    (upper, lower): (&Area<C>, &Area<C>),
     theme: &Theme,
     mut top: PanelSpec<'_>,
     mut bottom: PanelSpec<'_>,
@@ -81,7 +83,7 @@ pub(super) fn plan_stacked(
 
 /// Lay one panel out in `area`: margins, axes with their ticks, and the legend's corner, for
 /// which the y range may grow.
-pub(super) fn plan(area: &Area<'_>, theme: &Theme, spec: &PanelSpec<'_>) -> Plan {
+pub(super) fn plan<C: Canvas>(area: &Area<C>, theme: &Theme, spec: &PanelSpec<'_>) -> Plan {
     let (aw, ah) = area.dim_in_pixel();
     let (aw, ah) = (aw as f64, ah as f64);
     let top = (theme.tick * 0.8 + 6.0 + spec.extra_top).round();
@@ -133,7 +135,7 @@ fn y_area_width(theme: &Theme, y: &Axis, desc: &str) -> f64 {
 
 /// The plotting area of a panel, with its grid, axes, tick marks, tick labels and axis
 /// descriptions drawn. Plotters draws the lines; folio the text (see [`draw_text`]).
-pub(super) fn build<'b>(area: &Area<'b>, theme: &Theme, plan: &Plan) -> Result<Plot<'b>, String> {
+pub(super) fn build<C: Canvas>(area: &Area<C>, theme: &Theme, plan: &Plan) -> Result<Plot<C>, DrawError> {
     let mut chart = ChartBuilder::on(area)
         .margin_top(plan.top as u32)
         .margin_right(plan.right as u32)
@@ -181,12 +183,12 @@ pub(super) fn build<'b>(area: &Area<'b>, theme: &Theme, plan: &Plan) -> Result<P
 }
 
 /// Pixel of a data point, relative to the plotting area's top-left corner.
-pub(super) fn pixel(plot: &Plot<'_>, point: (f64, f64)) -> (i32, i32) {
+pub(super) fn pixel<C: Canvas>(plot: &Plot<C>, point: (f64, f64)) -> (i32, i32) {
     let (p, base) = (plot.map_coordinate(&point), plot.get_base_pixel());
     (p.0 - base.0, p.1 - base.1)
 }
 
 /// A thin line across the plot at zero, where gains turn into losses.
-pub(super) fn zero_line(plot: &Plot<'_>, plan: &Plan) -> Result<(), String> {
+pub(super) fn zero_line<C: Canvas>(plot: &Plot<C>, plan: &Plan) -> Result<(), DrawError> {
     plot.draw(&PathElement::new(vec![(plan.x.lo, 0.0), (plan.x.hi, 0.0)], line_style(AXIS, 1))).map_err(de)
 }

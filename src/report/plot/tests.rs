@@ -303,13 +303,12 @@ fn hundreds_of_assets_add_a_heat_map_of_every_asset() {
         let picture = assert_drawn(&path, PlotSize::default());
         // Below the stacked chart, shades of blue (over equal weight) and of red (under it).
         let lower = |p: &[u8; 3], i: usize| i as u32 / picture.width > picture.height / 2 && p[2] != p[0];
-        let (blue, red) =
-            picture
-                .rgb
-                .iter()
-                .enumerate()
-                .filter(|(i, p)| lower(p, *i))
-                .fold((0, 0), |(b, r), (_, p)| if p[2] > p[0] { (b + 1, r) } else { (b, r + 1) });
+        let (blue, red) = picture
+            .rgb
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| lower(p, *i))
+            .fold((0, 0), |(b, r), (_, p)| if p[2] > p[0] { (b + 1, r) } else { (b, r + 1) });
         assert!(blue > 5000 && red > 5000, "{what}: {blue} blue and {red} red pixels");
     }
     // Twenty assets keep the single chart: nothing red.
@@ -318,6 +317,19 @@ fn hundreds_of_assets_add_a_heat_map_of_every_asset() {
     weights(&path, "Weights", &labels, &names, &rows, 8, PlotSize::default()).unwrap();
     let picture = Picture::read(&path);
     assert!(picture.pixels_of(RGBColor(239, 138, 98)).is_empty());
+    assert!(
+        !weights_svg("Weights", &labels, &names, &rows, 8, PlotSize::default()).unwrap().contains("<image")
+    );
+}
+
+#[test]
+fn the_svg_twin_embeds_the_heat_map_as_one_image() {
+    let labels = trading_days(120);
+    let (names, rows) = many_weight_rows(120, 300, 3.0);
+    let svg = weights_svg("Weights", &labels, &names, &rows, 8, PlotSize::default()).unwrap();
+    assert_eq!(svg.matches("<image").count(), 1);
+    assert!(svg.len() < 400_000, "a picture, not a shape per pixel: {} bytes", svg.len());
+    assert!(svg.contains("href=\"data:image/png;base64,iVBORw0KGgo"), "a PNG inside");
 }
 
 #[test]

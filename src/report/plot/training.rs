@@ -5,7 +5,9 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, format_number};
+use super::canvas::Canvas;
 use super::legend::{LegendEntry, Swatch, draw_legend};
 use super::lines::{Run, draw_runs, line_spans, runs};
 use super::panel::{PanelSpec, Plan, build, plan_stacked, zero_line};
@@ -88,7 +90,7 @@ impl Curves {
         reward: &[f64],
         validation_updates: &[f64],
         validation_sharpe: &[f64],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DrawError> {
         check_log(updates, reward, validation_updates, validation_sharpe)?;
         let all_updates = updates.iter().chain(validation_updates).copied().filter(|v| v.is_finite());
         let update_extent = extent(all_updates).ok_or("nothing to plot: no update number is finite")?;
@@ -160,30 +162,31 @@ fn check_log(
     reward: &[f64],
     validation_updates: &[f64],
     validation_sharpe: &[f64],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     if updates.is_empty() {
         return Err("nothing to plot: no updates".into());
     }
     if updates.len() != reward.len() {
-        return Err(format!("{} updates but {} rewards", updates.len(), reward.len()));
+        return Err(format!("{} updates but {} rewards", updates.len(), reward.len()).into());
     }
     if validation_updates.len() != validation_sharpe.len() {
         return Err(format!(
             "{} validation updates but {} validation Sharpe ratios",
             validation_updates.len(),
             validation_sharpe.len()
-        ));
+        )
+        .into());
     }
     Ok(())
 }
 
-fn draw_reward_panel(
-    area: &Area<'_>,
+fn draw_reward_panel<C: Canvas>(
+    area: &Area<C>,
     theme: &Theme,
     plan: &Plan,
     curves: &Curves,
     legend: &[LegendEntry],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let plot = build(area, theme, plan)?;
     draw_runs(&plot, &curves.raw, curves.raw_style(theme))?;
     if let Some(s) = &curves.smooth {
@@ -192,13 +195,13 @@ fn draw_reward_panel(
     draw_legend(&plot, theme, legend, plan.corner)
 }
 
-fn draw_validation_panel(
-    area: &Area<'_>,
+fn draw_validation_panel<C: Canvas>(
+    area: &Area<C>,
     theme: &Theme,
     plan: &Plan,
     curves: &Curves,
     legend: &[LegendEntry],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     let plot = build(area, theme, plan)?;
     if plan.y.lo < 0.0 && plan.y.hi > 0.0 {
         zero_line(&plot, plan)?;
@@ -217,12 +220,12 @@ fn draw_validation_panel(
 
 /// The validation line, with a dot per run while they stay few enough to tell apart, and a ring
 /// around the best.
-fn draw_validation(
-    plot: &Plot<'_>,
+fn draw_validation<C: Canvas>(
+    plot: &Plot<C>,
     theme: &Theme,
     validation: &[Run],
     best: (f64, f64),
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     draw_runs(plot, validation, line_style(VALIDATION, theme.line + 1))?;
     let count: usize = validation.iter().map(Vec::len).sum();
     if count <= 200 {

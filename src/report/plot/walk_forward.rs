@@ -6,14 +6,18 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
 use super::bars::{Bar, bar_spans, draw_bar};
+use super::canvas::Canvas;
 use super::legend::{LegendEntry, Swatch, draw_legend};
 use super::lines::{Lines, check_series};
 use super::panel::{PanelSpec, Plan, build, pixel, plan_stacked, zero_line};
 use super::text::{Ink, draw_text, draw_title, text_width};
 use super::theme::{INK_SOFT, STRONG, TABLEAU_10, Theme};
-use super::{FoldSpan, Plot, PlotSize, ReportError, Series, de, extent, failure, render};
+use super::{
+    Area, FoldSpan, Plot, PlotSize, ReportError, Series, de, extent, failure, render, render_svg, svg_failure,
+};
 
 /// Walk-forward evaluation: the stitched out-of-sample wealth curves with each fold's test
 /// period shaded in turn, and below, one pair of bars per fold: the agent's Sharpe ratio beside
@@ -26,12 +30,47 @@ pub fn walk_forward(
     folds: &[FoldSpan],
     size: PlotSize,
 ) -> Result<(), ReportError> {
-    let fail = failure(path);
-    check_series(labels, stitched).map_err(fail)?;
-    check_folds(labels, folds).map_err(fail)?;
-    let (lo, hi) = extent(stitched.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite()))
-        .ok_or_else(|| fail("nothing to plot: no series has a finite value".into()))?;
-    render(path, size, |root, theme| {
+    let chart = WalkForward::new(title, labels, stitched, folds).map_err(failure(path))?;
+    render(path, size, |root, theme| chart.draw(root, theme))
+}
+
+/// [`walk_forward`] as an SVG document.
+pub fn walk_forward_svg(
+    title: &str,
+    labels: &[String],
+    stitched: &[Series],
+    folds: &[FoldSpan],
+    size: PlotSize,
+) -> Result<String, ReportError> {
+    let chart = WalkForward::new(title, labels, stitched, folds).map_err(svg_failure("walk-forward"))?;
+    render_svg("walk-forward", size, |root, theme| chart.draw(root, theme))
+}
+
+/// A walk-forward chart checked and ready to draw.
+struct WalkForward<'a> {
+    title: &'a str,
+    labels: &'a [String],
+    stitched: &'a [Series],
+    folds: &'a [FoldSpan],
+    extent: (f64, f64),
+}
+
+impl<'a> WalkForward<'a> {
+    fn new(
+        title: &'a str,
+        labels: &'a [String],
+        stitched: &'a [Series],
+        folds: &'a [FoldSpan],
+    ) -> Result<Self, DrawError> {
+        check_series(labels, stitched)?;
+        check_folds(labels, folds)?;
+        let extent = extent(stitched.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite()))
+            .ok_or("nothing to plot: no series has a finite value")?;
+        Ok(Self { title, labels, stitched, folds, extent })
+    }
+
+    fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
+        let Self { title, labels, stitched, folds, extent: (lo, hi) } = *self;
         let body = draw_title(root, theme, title)?;
         let (_, body_h) = body.dim_in_pixel();
         let (upper, lower) = body.split_vertically((body_h as f64 * 0.62) as u32);
@@ -73,11 +112,11 @@ pub fn walk_forward(
         }
         sharpes.draw(&plot, theme)?;
         draw_legend(&plot, theme, &bar_legend, bottom_plan.corner)
-    })
+    }
 }
 
 /// At least one fold, each a range of rows within the labels.
-fn check_folds(labels: &[String], folds: &[FoldSpan]) -> Result<(), String> {
+fn check_folds(labels: &[String], folds: &[FoldSpan]) -> Result<(), DrawError> {
     if folds.is_empty() {
         return Err("nothing to plot: no folds".into());
     }
@@ -89,7 +128,8 @@ fn check_folds(labels: &[String], folds: &[FoldSpan]) -> Result<(), String> {
                 f.start,
                 f.end,
                 labels.len()
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -135,7 +175,7 @@ impl SharpeBars {
         extent(sharpes.chain([0.0])).unwrap_or((0.0, 0.0))
     }
 
-    fn draw(&self, plot: &Plot<'_>, theme: &Theme) -> Result<(), String> {
+    fn draw<C: Canvas>(&self, plot: &Plot<C>, theme: &Theme) -> Result<(), DrawError> {
         for b in &self.bars {
             let colour = if b.group == 0 { self.agent_colour } else { self.equal_colour };
             draw_bar(plot, theme, b, colour)?;
@@ -158,7 +198,7 @@ fn fold_bars(folds: &[FoldSpan]) -> Vec<Bar> {
 }
 
 /// Every other fold's test period on a light grey ground.
-fn shade_folds(plot: &Plot<'_>, plan: &Plan, folds: &[FoldSpan]) -> Result<(), String> {
+fn shade_folds<C: Canvas>(plot: &Plot<C>, plan: &Plan, folds: &[FoldSpan]) -> Result<(), DrawError> {
     for f in folds.iter().step_by(2) {
         let x0 = (f.start as f64 - 0.5).max(plan.x.lo);
         let x1 = (f.end as f64 + 0.5).min(plan.x.hi);
@@ -169,7 +209,12 @@ fn shade_folds(plot: &Plot<'_>, plan: &Plan, folds: &[FoldSpan]) -> Result<(), S
 }
 
 /// "fold k" (or just "k" where that is all that fits) above each fold's test period.
-fn label_folds(plot: &Plot<'_>, theme: &Theme, plan: &Plan, folds: &[FoldSpan]) -> Result<(), String> {
+fn label_folds<C: Canvas>(
+    plot: &Plot<C>,
+    theme: &Theme,
+    plan: &Plan,
+    folds: &[FoldSpan],
+) -> Result<(), DrawError> {
     let area = plot.strip_coord_spec();
     let ink = Ink::new(theme.note, INK_SOFT);
     let widths: Vec<f64> = folds

@@ -7,12 +7,15 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
+use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
+use super::canvas::Canvas;
+use super::canvas::Raster;
 use super::legend::{LegendEntry, LegendMetrics, Swatch, draw_legend_at, legend_size};
 use super::panel::{PanelSpec, Plan, build, panel, pixel, plan_stacked};
 use super::text::{Ink, draw_text, draw_title, fit_text};
 use super::theme::{CASH, INK, INK_SOFT, OTHER, TABLEAU_10, TABLEAU_20_LIGHT, Theme, line_style_rgba};
-use super::{Area, Plot, PlotSize, ReportError, de, failure, render};
+use super::{Area, Plot, PlotSize, ReportError, de, failure, render, render_svg, svg_failure};
 
 /// From this many assets on, the picture adds the heat map of every asset.
 pub const HEAT_MAP_FROM_ASSETS: usize = 50;
@@ -32,43 +35,73 @@ pub fn weights(
     top_k: usize,
     size: PlotSize,
 ) -> Result<(), ReportError> {
-    let fail = failure(path);
-    let stack = weight_bands(labels, names, weights, top_k).map_err(fail)?;
-    let map = (names.len() > HEAT_MAP_FROM_ASSETS).then(|| AssetMap::new(weights, &stack.rows));
-    render(path, size, |root, theme| {
-        let body = draw_title(root, theme, title)?;
-        let (body_w, body_h) = body.dim_in_pixel();
-        let (entries, legend_w) = mean_weight_legend(&stack, theme, body_w as f64 * 0.35);
-        let (chart_area, legend_area) = body.split_horizontally(body_w - (legend_w + theme.pad) as u32);
-        let top = stack.rows.iter().map(|&r| stack.total(r)).fold(1.0, f64::max);
-        let y =
-            YSpec { percent: true, pad: (0.0, 0.0), grow: (false, false), ..YSpec::values(0.0, 100.0 * top) };
-        let x_desc = if time_desc(labels) == "date" { "decision date" } else { "decision" };
-        let spec = PanelSpec { y_desc: "weight", ..PanelSpec::new(XSpec::Time(labels), y) };
-        let (plan, plot) = match &map {
-            None => panel(&chart_area, theme, &PanelSpec { x_desc, ..spec })?,
-            Some(map) => {
-                let split = (body_h as f64 * 0.5) as u32;
-                let (upper, lower) = chart_area.split_vertically(split);
-                let (_, key_area) = legend_area.split_vertically(split);
-                let map_spec = PanelSpec { x_desc, y_desc: "assets by mean weight", ..map.spec(labels) };
-                let (plan, mut map_plan) = plan_stacked((&upper, &lower), theme, spec, map_spec);
-                map.relabel(&mut map_plan);
-                let map_plot = build(&lower, theme, &map_plan)?;
-                map.draw(&map_plot, weights)?;
-                draw_key(&key_area.margin(map_plan.top as i32, 0, 0, 0), theme, map)?;
-                let plot = build(&upper, theme, &plan)?;
-                (plan, plot)
-            }
-        };
-        draw_stack(&plot, &plan, &stack)?;
-        // Beside the chart, its top level with the plot's.
-        let side = legend_area.margin(plan.top as i32, 0, 0, 0);
-        let header = Ink::new(theme.legend, INK).bold();
-        let pad = LegendMetrics::new(theme).pad as i32;
-        draw_text(&side, theme, "mean weight", (pad, 0), header, (HPos::Left, VPos::Top), true)?;
-        draw_legend_at(&side, theme, &entries, (0, (theme.legend * 1.2) as i32), false)
-    })
+    let stack = weight_bands(labels, names, weights, top_k).map_err(failure(path))?;
+    let map = heat_map(names, weights, &stack);
+    let chart = Chart { title, labels, weights, stack: &stack, map: map.as_ref() };
+    render(path, size, |root, theme| draw_weights(root, theme, &chart))
+}
+
+/// [`weights`] as an SVG document (the heat map, a picture by nature, embedded as one image).
+pub fn weights_svg(
+    title: &str,
+    labels: &[String],
+    names: &[String],
+    weights: &[Vec<f64>],
+    top_k: usize,
+    size: PlotSize,
+) -> Result<String, ReportError> {
+    let stack = weight_bands(labels, names, weights, top_k).map_err(svg_failure("weights"))?;
+    let map = heat_map(names, weights, &stack);
+    let chart = Chart { title, labels, weights, stack: &stack, map: map.as_ref() };
+    render_svg("weights", size, |root, theme| draw_weights(root, theme, &chart))
+}
+
+fn heat_map(names: &[String], weights: &[Vec<f64>], stack: &WeightStack) -> Option<AssetMap> {
+    (names.len() > HEAT_MAP_FROM_ASSETS).then(|| AssetMap::new(weights, &stack.rows))
+}
+
+/// What the weights picture shows, for either canvas.
+struct Chart<'a> {
+    title: &'a str,
+    labels: &'a [String],
+    weights: &'a [Vec<f64>],
+    stack: &'a WeightStack,
+    map: Option<&'a AssetMap>,
+}
+
+fn draw_weights<C: Canvas>(root: &Area<C>, theme: &Theme, chart: &Chart<'_>) -> Result<(), DrawError> {
+    let &Chart { title, labels, weights, stack, map } = chart;
+    let body = draw_title(root, theme, title)?;
+    let (body_w, body_h) = body.dim_in_pixel();
+    let (entries, legend_w) = mean_weight_legend(stack, theme, body_w as f64 * 0.35);
+    let (chart_area, legend_area) = body.split_horizontally(body_w - (legend_w + theme.pad) as u32);
+    let top = stack.rows.iter().map(|&r| stack.total(r)).fold(1.0, f64::max);
+    let y = YSpec { percent: true, pad: (0.0, 0.0), grow: (false, false), ..YSpec::values(0.0, 100.0 * top) };
+    let x_desc = if time_desc(labels) == "date" { "decision date" } else { "decision" };
+    let spec = PanelSpec { y_desc: "weight", ..PanelSpec::new(XSpec::Time(labels), y) };
+    let (plan, plot) = match map {
+        None => panel(&chart_area, theme, &PanelSpec { x_desc, ..spec })?,
+        Some(map) => {
+            let split = (body_h as f64 * 0.5) as u32;
+            let (upper, lower) = chart_area.split_vertically(split);
+            let (_, key_area) = legend_area.split_vertically(split);
+            let map_spec = PanelSpec { x_desc, y_desc: "assets by mean weight", ..map.spec(labels) };
+            let (plan, mut map_plan) = plan_stacked((&upper, &lower), theme, spec, map_spec);
+            map.relabel(&mut map_plan);
+            let map_plot = build(&lower, theme, &map_plan)?;
+            map.draw(&map_plot, weights)?;
+            draw_key(&key_area.margin(map_plan.top as i32, 0, 0, 0), theme, map)?;
+            let plot = build(&upper, theme, &plan)?;
+            (plan, plot)
+        }
+    };
+    draw_stack(&plot, &plan, stack)?;
+    // Beside the chart, its top level with the plot's.
+    let side = legend_area.margin(plan.top as i32, 0, 0, 0);
+    let header = Ink::new(theme.legend, INK).bold();
+    let pad = LegendMetrics::new(theme).pad as i32;
+    draw_text(&side, theme, "mean weight", (pad, 0), header, (HPos::Left, VPos::Top), true)?;
+    draw_legend_at(&side, theme, &entries, (0, (theme.legend * 1.2) as i32), false)
 }
 
 /// Every asset's weight at every drawn row, assets ranked by mean weight (largest first) and
@@ -134,14 +167,15 @@ impl AssetMap {
     }
 
     /// Each pixel the mean weight of the decisions and assets that fall in it (the nearest one
-    /// where the picture has more pixels than the data has cells).
-    fn draw(&self, plot: &Plot<'_>, weights: &[Vec<f64>]) -> Result<(), String> {
+    /// where the picture has more pixels than the data has cells), drawn as one picture.
+    fn draw<C: Canvas>(&self, plot: &Plot<C>, weights: &[Vec<f64>]) -> Result<(), DrawError> {
         let overlay = plot.strip_coord_spec();
         let (w, h) = overlay.dim_in_pixel();
         let n = self.order.len() as f64;
         let columns = buckets(w as usize, self.rows.iter().map(|&r| pixel(plot, (r as f64, 0.0)).0));
         let lines =
             buckets(h as usize, (0..self.order.len()).map(|k| pixel(plot, (0.0, n - k as f64 - 0.5)).1));
+        let mut rgb = vec![255u8; w as usize * h as usize * 3];
         for (px, column) in columns.iter().enumerate() {
             for (py, line) in lines.iter().enumerate() {
                 let sum: f64 = column
@@ -149,11 +183,12 @@ impl AssetMap {
                     .flat_map(|&c| line.iter().map(move |&k| (c, k)))
                     .map(|(c, k)| weights[self.rows[c]][self.order[k]].max(0.0))
                     .sum();
-                let mean = sum / (column.len() * line.len()) as f64;
-                overlay.draw_pixel((px as i32, py as i32), &self.shade(mean)).map_err(de)?;
+                let RGBColor(r, g, b) = self.shade(sum / (column.len() * line.len()) as f64);
+                let at = (py * w as usize + px) * 3;
+                rgb[at..at + 3].copy_from_slice(&[r, g, b]);
             }
         }
-        Ok(())
+        overlay.draw(&Raster { at: (0, 0), size: (w, h), rgb }).map_err(de)
     }
 }
 
@@ -175,7 +210,7 @@ fn buckets(len: usize, at: impl Iterator<Item = i32>) -> Vec<Vec<usize>> {
 }
 
 /// The heat map's colour scale: a bar from the cap down to zero, equal weight halfway.
-fn draw_key(area: &Area<'_>, theme: &Theme, map: &AssetMap) -> Result<(), String> {
+fn draw_key<C: Canvas>(area: &Area<C>, theme: &Theme, map: &AssetMap) -> Result<(), DrawError> {
     let m = LegendMetrics::new(theme);
     let pad = m.pad as i32;
     let header = Ink::new(theme.legend, INK).bold();
@@ -227,7 +262,7 @@ fn mean_weight_legend(stack: &WeightStack, theme: &Theme, room: f64) -> (Vec<Leg
 }
 
 /// The bands stacked from the bottom, in percent, with hairlines between them.
-fn draw_stack(plot: &Plot<'_>, plan: &Plan, stack: &WeightStack) -> Result<(), String> {
+fn draw_stack<C: Canvas>(plot: &Plot<C>, plan: &Plan, stack: &WeightStack) -> Result<(), DrawError> {
     // A single row still gets a band across the whole axis.
     let xs: Vec<f64> = if stack.rows.len() == 1 {
         vec![plan.x.lo, plan.x.hi]
@@ -283,7 +318,7 @@ pub(super) fn weight_bands(
     names: &[String],
     weights: &[Vec<f64>],
     top_k: usize,
-) -> Result<WeightStack, String> {
+) -> Result<WeightStack, DrawError> {
     check_weights(labels, names, weights)?;
     let rows: Vec<usize> = (0..weights.len()).filter(|&r| weights[r].iter().all(|w| w.is_finite())).collect();
     if rows.is_empty() {
@@ -327,7 +362,7 @@ pub(super) fn weight_bands(
 }
 
 /// One row of long-only weights per label, one entry per name.
-fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> Result<(), String> {
+fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> Result<(), DrawError> {
     if weights.is_empty() || labels.is_empty() {
         return Err("nothing to plot: there are no decisions (weights or labels are empty)".into());
     }
@@ -335,7 +370,9 @@ fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> R
         return Err("nothing to plot: there are no names (cash first)".into());
     }
     if weights.len() != labels.len() {
-        return Err(format!("{} rows of weights, but there are {} labels", weights.len(), labels.len()));
+        return Err(
+            format!("{} rows of weights, but there are {} labels", weights.len(), labels.len()).into()
+        );
     }
     for (r, row) in weights.iter().enumerate() {
         if row.len() != names.len() {
@@ -344,13 +381,15 @@ fn check_weights(labels: &[String], names: &[String], weights: &[Vec<f64>]) -> R
                 labels[r],
                 row.len(),
                 names.len()
-            ));
+            )
+            .into());
         }
         if let Some((j, w)) = row.iter().enumerate().find(|(_, w)| **w < -1e-6) {
             return Err(format!(
                 "weight {w} for {} at {}: a stacked weight chart needs long-only weights",
                 names[j], labels[r]
-            ));
+            )
+            .into());
         }
     }
     Ok(())

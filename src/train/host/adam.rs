@@ -3,9 +3,9 @@
 //!
 //! burn's Adam builds each update from about a dozen whole-tensor operations (scale and add each
 //! moment, square, square root, divide, scale, subtract), each reading and writing a fresh
-//! buffer the size of the parameter. With PPO's small MLP those passes were two fifths of a
-//! minibatch update (`perf record` on `folio bench --only ppo`). On the CPU backend a parameter,
-//! its gradient and both moments are plain host buffers that can be updated in one loop.
+//! buffer the size of the parameter; with PPO's small MLP those passes dominate a minibatch
+//! update. On the CPU backend a parameter, its gradient and both moments are plain host buffers
+//! that can be updated in one loop.
 //!
 //! The loop performs burn's arithmetic, operation for operation and in the same order, so the
 //! result is bit-identical to `AdamConfig::new().init()` (a test holds it to that), and its state

@@ -3,15 +3,10 @@
 //! Why: PPO with Stable-Baselines3's shape of work trains a 64-64 tanh MLP on minibatches of 64
 //! rows. Through burn each minibatch is about thirty tensor operations forward and as many
 //! backward, each recorded on the autodiff graph and allocating its result; on matrices this
-//! small that bookkeeping cost as much as the arithmetic (`perf record` on
-//! `folio bench --only ppo`: the matrix kernels were 45% of the samples, the rest per-operation
-//! dispatch, allocation and copies). Here a layer is one matrix product (gemm, the crate burn's
-//! CPU backend itself calls) and one pass over its outputs, and backpropagation is the chain rule
-//! written out for this one architecture.
-//!
-//! With the loss already on the host (`train::ppo_loss`), this took PPO at SB3's shape from
-//! about 4,900 to 7,700-10,300 steps/s (1.7x to 2.3x in alternating runs of the two builds,
-//! `folio bench --only ppo`).
+//! small that bookkeeping costs as much as the arithmetic (`docs/performance.md` has the
+//! profile). Here a layer is one matrix product (gemm, the crate burn's CPU backend itself calls)
+//! and one pass over its outputs, and backpropagation is the chain rule written out for this one
+//! architecture.
 //!
 //! The network stays a burn module: these are copies of its weights, made for a rollout or a
 //! round of minibatches and refreshed after each optimizer step, and the gradients go back as

@@ -4,7 +4,7 @@
 //! ([`super::adam`]). Same loss as [`crate::train::ppo::ppo_loss`]; the tests below hold a step
 //! of each engine to the other.
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 use super::mlp::{HostMlp, ParamGradient};
@@ -14,10 +14,11 @@ use super::ppo_loss::{
 use super::step::clip_and_step_host;
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, observations_into_tensor, to_host};
+use crate::train::Descent;
 use crate::train::config::PpoConfig;
-use crate::train::ppo::{Engine, Minibatch, MinibatchStats};
+use crate::train::ppo::{Engine, Minibatch, MinibatchStats, Stepped};
 use crate::train::rollout::{Acting, PolicyOutputs};
-use crate::train::step::{Divergence, check_loss, clip_and_step};
+use crate::train::step::{check_loss, clip_and_step};
 
 pub struct FastPath {
     device: Device,
@@ -46,13 +47,7 @@ impl Engine for FastPath {
         acting.outputs(&self.head, observations, batch, &self.device.clone().inner())
     }
 
-    fn step(
-        &mut self,
-        net: PolicyNet,
-        optimizer: &mut ModuleOptimizer,
-        batch: &Minibatch,
-        learning_rate: f64,
-    ) -> (PolicyNet, Result<MinibatchStats, Divergence>) {
+    fn step(&mut self, net: PolicyNet, batch: &Minibatch, descent: &mut Descent<'_>) -> Stepped {
         let host = match &self.acting {
             Some(Acting::Host(host)) => Some(host),
             _ => None,
@@ -84,11 +79,9 @@ impl Engine for FastPath {
             Err(divergence) => (net, Err(divergence)),
             Ok(()) => match gradients {
                 Gradients::Host(grads) => {
-                    clip_and_step_host(net, optimizer, grads, &self.device, learning_rate, self.max_grad_norm)
+                    clip_and_step_host(net, descent, grads, &self.device, self.max_grad_norm)
                 }
-                Gradients::Burn(grads) => {
-                    clip_and_step(net, optimizer, grads, learning_rate, self.max_grad_norm)
-                }
+                Gradients::Burn(grads) => clip_and_step(net, descent, grads, self.max_grad_norm),
             },
         };
         if let Some(Acting::Host(host)) = &mut self.acting {
@@ -199,9 +192,14 @@ mod tests {
             let mut reference = Autodiff::new(device.clone(), head, config, 1e9);
             fast.load(&net);
             reference.load(&net);
-            let (by_fast, fast_stats) = fast.step(net.clone(), &mut SgdConfig::new().init(), &batch, 0.1);
-            let (by_autodiff, reference_stats) =
-                reference.step(net.clone(), &mut SgdConfig::new().init(), &batch, 0.1);
+            let (mut sgd, mut other_sgd) = (SgdConfig::new().init(), SgdConfig::new().init());
+            let (by_fast, fast_stats) =
+                fast.step(net.clone(), &batch, &mut Descent { optimizer: &mut sgd, learning_rate: 0.1 });
+            let (by_autodiff, reference_stats) = reference.step(
+                net.clone(),
+                &batch,
+                &mut Descent { optimizer: &mut other_sgd, learning_rate: 0.1 },
+            );
             let (fast_stats, reference_stats) = (fast_stats.unwrap(), reference_stats.unwrap());
             for (a, b, what) in [
                 (fast_stats.policy_loss, reference_stats.policy_loss, "policy loss"),

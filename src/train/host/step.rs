@@ -1,11 +1,12 @@
 //! The optimizer step for gradients computed on the host: the global norm and the clipping on
 //! host values, then burn's optimizer, as [`crate::train::step::clip_and_step`] does on tensors.
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 use super::mlp::ParamGradient;
 use crate::agent::network::PolicyNet;
+use crate::train::Descent;
 use crate::train::step::{Divergence, clip_factor};
 
 /// [`clip_and_step`](crate::train::step::clip_and_step) for gradients computed on the host ([`HostMlp`](super::mlp::HostMlp)):
@@ -13,10 +14,9 @@ use crate::train::step::{Divergence, clip_factor};
 /// network's parameters live.
 pub fn clip_and_step_host(
     net: PolicyNet,
-    optimizer: &mut ModuleOptimizer,
+    descent: &mut Descent<'_>,
     mut gradients: Vec<ParamGradient>,
     device: &Device,
-    learning_rate: f64,
     max_norm: f64,
 ) -> (PolicyNet, Result<f64, Divergence>) {
     let sum_squares: f64 = gradients.iter().map(|g| sum_of_squares(g.values())).sum();
@@ -35,7 +35,7 @@ pub fn clip_and_step_host(
     for gradient in gradients {
         gradient.register(&mut grads, &inner);
     }
-    let net = optimizer.step(learning_rate, net, grads);
+    let net = descent.optimizer.step(descent.learning_rate, net, grads);
     (net, Ok(grad_norm))
 }
 
@@ -89,14 +89,18 @@ mod tests {
             for gradient in gradients.clone() {
                 gradient.register(&mut tensor_grads, &device.clone().inner());
             }
-            let (by_tensors, tensor_norm) =
-                clip_and_step(net.clone(), &mut SgdConfig::new().init(), tensor_grads, 0.1, max_norm);
+            let (mut sgd, mut other_sgd) = (SgdConfig::new().init(), SgdConfig::new().init());
+            let (by_tensors, tensor_norm) = clip_and_step(
+                net.clone(),
+                &mut Descent { optimizer: &mut sgd, learning_rate: 0.1 },
+                tensor_grads,
+                max_norm,
+            );
             let (on_host, host_norm) = clip_and_step_host(
                 net.clone(),
-                &mut SgdConfig::new().init(),
+                &mut Descent { optimizer: &mut other_sgd, learning_rate: 0.1 },
                 gradients.clone(),
                 &device,
-                0.1,
                 max_norm,
             );
             let (tensor_norm, host_norm) = (tensor_norm.unwrap(), host_norm.unwrap());

@@ -1,0 +1,212 @@
+//! The verdict in plain words: does the agent beat equal weight out of sample, after costs, and
+//! how sure can one be (PSR, and for a walk-forward DSR and PBO). A loss is said plainly.
+
+use super::markup::{escape, number, percent};
+use super::run::{Kind, Run};
+use crate::backtest::PolicyId;
+use crate::metrics::Metrics;
+
+/// How the headline comes out, for its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Beats,
+    Loses,
+    /// Nothing to compare: no agent, or no equal-weight portfolio.
+    Alone,
+}
+
+impl Outcome {
+    fn class(self) -> &'static str {
+        match self {
+            Outcome::Beats => "beats",
+            Outcome::Loses => "loses",
+            Outcome::Alone => "alone",
+        }
+    }
+
+    /// One word for the table of several runs.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Beats => "beats equal weight",
+            Outcome::Loses => "does not beat equal weight",
+            Outcome::Alone => "no comparison",
+        }
+    }
+}
+
+/// The headline sentence and whether the agent won.
+pub fn headline(run: &Run) -> (Outcome, String) {
+    let equal = run.metrics(PolicyId::EQUAL_WEIGHT);
+    let agent = run.agent.and_then(|a| run.metrics(a).map(|m| (a, m)));
+    let in_sample = run.kind == Kind::Eval && !run.warnings.is_empty() && run.warnings[0].contains("sample");
+    let when = if in_sample { "on a period it was trained or selected on" } else { "out of sample" };
+    match (agent, equal) {
+        (Some((id, a)), Some(e)) => {
+            let who = match id {
+                PolicyId::Agent { seed: Some(seed) } if run.kind == Kind::WalkForward => {
+                    format!("The agent (seed {seed}, the median seed)")
+                }
+                _ => "The agent".into(),
+            };
+            if a.sharpe > e.sharpe {
+                (Outcome::Beats, format!("{who} beats equal weight {when}, after costs."))
+            } else {
+                (Outcome::Loses, format!("{who} does not beat equal weight {when}, after costs."))
+            }
+        }
+        (Some((_, a)), None) => (
+            Outcome::Alone,
+            format!(
+                "The agent's Sharpe ratio is {} {when}, after costs; there is no equal-weight portfolio to compare with.",
+                number(a.sharpe, 2)
+            ),
+        ),
+        (None, _) => (Outcome::Alone, no_agent(run)),
+    }
+}
+
+fn no_agent(run: &Run) -> String {
+    match &run.policies[..] {
+        [] => "This run holds no policy.".into(),
+        [one] => format!(
+            "One policy, {}: Sharpe ratio {}, CAGR {} after costs. There is no agent in this run.",
+            one.policy,
+            number(one.metrics.sharpe, 2),
+            percent(one.metrics.cagr, 1)
+        ),
+        all => {
+            let causal = all.iter().filter(|p| !p.policy.uses_hindsight());
+            let best = causal.max_by(|a, b| a.metrics.sharpe.total_cmp(&b.metrics.sharpe));
+            let best = best.map(|b| {
+                format!(
+                    " The highest Sharpe ratio without hindsight is {}'s, {}.",
+                    b.policy,
+                    number(b.metrics.sharpe, 2)
+                )
+            });
+            format!(
+                "No agent in this run: {} rule-based strategies after costs.{}",
+                all.len(),
+                best.unwrap_or_default()
+            )
+        }
+    }
+}
+
+/// The verdict section: the headline, the figures behind it, the run's own verdict and its
+/// warnings.
+pub fn section(run: &Run, id: &str) -> String {
+    let (outcome, text) = headline(run);
+    let mut out = format!(
+        "<section class=\"verdict {}\" id=\"{id}\">\n<h2>Verdict</h2>\n<p class=\"headline\">{}</p>\n<ul>\n",
+        outcome.class(),
+        escape(&text)
+    );
+    for line in evidence(run) {
+        out.push_str(&format!("<li>{line}</li>\n"));
+    }
+    out.push_str("</ul>\n");
+    if let Some(v) = &run.verdict {
+        out.push_str(&format!("<p class=\"run-verdict\">In the report's words: {}</p>\n", escape(v)));
+    }
+    out.push_str(&warnings(&run.warnings));
+    out.push_str("</section>\n");
+    out
+}
+
+/// The warnings in a list; past a few, the rest folded away so that the verdict stays in view.
+fn warnings(warnings: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let item = |w: &String| format!("<li>Warning: {}</li>\n", escape(w));
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<ul class=\"warnings\">\n");
+    warnings.iter().take(SHOWN).for_each(|w| out.push_str(&item(w)));
+    out.push_str("</ul>\n");
+    if warnings.len() > SHOWN {
+        let more = warnings.len() - SHOWN;
+        out.push_str(&format!("<details><summary>{more} more warnings</summary><ul class=\"warnings\">\n"));
+        warnings.iter().skip(SHOWN).for_each(|w| out.push_str(&item(w)));
+        out.push_str("</ul></details>\n");
+    }
+    out
+}
+
+/// The figures behind the headline, each as one line of HTML.
+fn evidence(run: &Run) -> Vec<String> {
+    let mut lines = Vec::new();
+    let equal = run.metrics(PolicyId::EQUAL_WEIGHT);
+    let Some(headline) = run.headline() else { return lines };
+    let Some(m) = run.metrics(headline) else { return lines };
+    let name = escape(&headline.to_string());
+    if let Some(e) = equal.filter(|_| headline != PolicyId::EQUAL_WEIGHT) {
+        let sharpe = apart(m.sharpe, e.sharpe);
+        lines.push(format!(
+            "Sharpe ratio <b>{}</b> against equal weight's <b>{}</b>; CAGR {} against {}; maximum drawdown {} against {}.",
+            sharpe.0,
+            sharpe.1,
+            percent(m.cagr, 1),
+            percent(e.cagr, 1),
+            percent(m.max_drawdown, 1),
+            percent(e.max_drawdown, 1)
+        ));
+    }
+    lines.push(psr_line(&name, m, equal.filter(|_| headline != PolicyId::EQUAL_WEIGHT)));
+    if let Some(wf) = &run.walk_forward {
+        let beaten = wf
+            .folds
+            .iter()
+            .filter(|f| match (f.seed(wf.median_seed), f.equal_weight()) {
+                (Some(s), Some(e)) => s.out_of_sample.sharpe > e.sharpe,
+                _ => false,
+            })
+            .count();
+        lines.push(format!(
+            "The median seed beat equal weight's Sharpe ratio in {beaten} of {} test folds.",
+            wf.folds.len()
+        ));
+        lines.push(match &wf.deflated_sharpe {
+            Some(d) => format!(
+                "Deflated Sharpe Ratio <b>{}</b> over {} trials: the probability that the best seed's true Sharpe ratio is above zero, allowing for how many trials were tried.",
+                number(d.dsr, 3),
+                d.trials
+            ),
+            None => "Deflated Sharpe Ratio: not available (too few trials with a Sharpe ratio).".into(),
+        });
+        lines.push(match &wf.backtest_overfitting {
+            Some(p) => format!(
+                "Probability of backtest overfitting <b>{}</b>: how often the seed that looked best in sample fell below the median out of sample (CSCV over the seeds).",
+                number(p.pbo, 3)
+            ),
+            None => "Probability of backtest overfitting: not available (it needs at least two seeds).".into(),
+        });
+    } else if run.kind == Kind::Eval {
+        lines.push("DSR and PBO need many trials of the same strategy: <code>folio walk-forward</code> reports them.".into());
+    }
+    if let Some(s) = &run.cost_sensitivity
+        && run.agent.is_some()
+    {
+        lines.push(format!("Costs: {}.", escape(&s.break_even.to_string())));
+    }
+    lines
+}
+
+/// Two numbers with the fewest decimals (two to four) that tell them apart, so that a loss by
+/// 0.001 does not read as a tie.
+fn apart(a: f64, b: f64) -> (String, String) {
+    let mut decimals = 2;
+    while decimals < 4 && number(a, decimals) == number(b, decimals) {
+        decimals += 1;
+    }
+    (number(a, decimals), number(b, decimals))
+}
+
+fn psr_line(name: &str, m: &Metrics, equal: Option<&Metrics>) -> String {
+    let compare = equal.map(|e| format!(" (equal weight's: {})", number(e.psr, 3))).unwrap_or_default();
+    format!(
+        "Probabilistic Sharpe Ratio of {name}: <b>{}</b>{compare}, the probability that its true Sharpe ratio is above zero given {} periods of returns, their skewness and kurtosis.",
+        number(m.psr, 3),
+        m.periods
+    )
+}

@@ -1,0 +1,186 @@
+//! What each evaluation leaves in its output folder: the JSON report, CSVs and pictures,
+//! every file written atomically.
+
+use std::path::Path;
+
+use super::{
+    ReportError, markdown, pictured, plot, write_equity_csv, write_json, write_series_csv, write_text,
+};
+use crate::backtest::cost_sensitivity::CostSensitivity;
+use crate::backtest::rebalance::RuleResult;
+use crate::backtest::{BacktestLog, BaselineId, PolicyId};
+use crate::eval::evaluate::{Evaluation, RebalancingReport};
+use crate::eval::walk_forward::WalkForwardReport;
+
+/// `folio eval`'s outputs: `report.json`, `equity.csv`, `weights.csv`, `equity.png`,
+/// `drawdown.png`, `weights.png` and `cost_sensitivity.png`.
+pub fn write_evaluation(out: &Path, evaluation: &Evaluation) -> Result<(), ReportError> {
+    let report = &evaluation.report;
+    let logs: Vec<&BacktestLog> = evaluation.logs.iter().collect();
+    let agent = evaluation.agent_log();
+    write_json(&out.join("report.json"), report)?;
+    write_equity_csv(&out.join("equity.csv"), &evaluation.labels, &logs)?;
+    super::write_weights_csv(
+        &out.join("weights.csv"),
+        &evaluation.decision_labels,
+        &evaluation.meta.assets,
+        agent,
+    )?;
+    let series: Vec<plot::Series> = evaluation
+        .logs
+        .iter()
+        .filter(|l| pictured(l.policy))
+        .map(|l| plot::Series {
+            name: l.policy.to_string(),
+            values: l.values.clone(),
+            emphasis: l.policy.is_agent(),
+        })
+        .collect();
+    let title = format!("{} .. {}", report.from, report.to);
+    let size = plot::PlotSize::default();
+    plot::equity(
+        &out.join("equity.png"),
+        &format!("Wealth, {title}"),
+        &evaluation.labels,
+        &series,
+        false,
+        size,
+    )?;
+    plot::drawdown(
+        &out.join("drawdown.png"),
+        &format!("Drawdown, {title}"),
+        &evaluation.labels,
+        &series,
+        size,
+    )?;
+    let mut names = vec!["cash".to_string()];
+    names.extend(evaluation.meta.assets.iter().cloned());
+    let weights_title = format!("Agent weights, {title}");
+    plot::weights(
+        &out.join("weights.png"),
+        &weights_title,
+        &evaluation.decision_labels,
+        &names,
+        &agent.weights,
+        8,
+        size,
+    )?;
+    let shown =
+        [BaselineId::EqualWeight, BaselineId::BuyAndHold, BaselineId::MinVariance].map(PolicyId::Baseline);
+    cost_bars(
+        &out.join("cost_sensitivity.png"),
+        &format!("CAGR against trading costs, {title}"),
+        &report.cost_sensitivity,
+        |id| id.is_agent() || shown.contains(&id),
+    )
+}
+
+/// `folio walk-forward`'s outputs: `report.json`, `summary.md`, `equity.csv`,
+/// `walk_forward.png` and `cost_sensitivity.png`.
+pub fn write_walk_forward(out: &Path, report: &WalkForwardReport) -> Result<(), ReportError> {
+    write_json(&out.join("report.json"), report)?;
+    write_text(&out.join("summary.md"), &markdown::walk_forward(report))?;
+    let curves = &report.curves;
+    write_series_csv(&out.join("equity.csv"), &curves.labels, &curves.series)?;
+    let headline = PolicyId::Agent { seed: Some(report.median_seed) };
+    let series: Vec<plot::Series> = curves
+        .series
+        .iter()
+        .filter(|(id, _)| pictured(*id))
+        .map(|(id, values)| plot::Series {
+            name: id.to_string(),
+            values: values.clone(),
+            emphasis: *id == headline,
+        })
+        .collect();
+    let folds: Vec<plot::FoldSpan> = curves
+        .fold_spans
+        .iter()
+        .zip(&report.folds)
+        .map(|(&(start, end), fold)| plot::FoldSpan {
+            start,
+            end,
+            agent_sharpe: fold.seed(report.median_seed).map(|s| s.out_of_sample.sharpe).unwrap_or(f64::NAN),
+            equal_weight_sharpe: fold.baseline_sharpe(PolicyId::EQUAL_WEIGHT),
+        })
+        .collect();
+    cost_bars(
+        &out.join("cost_sensitivity.png"),
+        "Stitched out-of-sample CAGR against trading costs",
+        &report.cost_sensitivity,
+        |_| true,
+    )?;
+    plot::walk_forward(
+        &out.join("walk_forward.png"),
+        "Walk-forward: stitched out-of-sample wealth",
+        &curves.labels,
+        &series,
+        &folds,
+        plot::PlotSize::default(),
+    )
+}
+
+/// `--compare-rebalancing`'s outputs: `rebalancing.json`, `rebalancing_cagr.png` and
+/// `rebalancing_cost_drag.png`.
+pub fn write_rebalancing(out: &Path, report: &RebalancingReport) -> Result<(), ReportError> {
+    write_json(&out.join("rebalancing.json"), report)?;
+    let categories: Vec<String> = report.rules.iter().map(|r| r.to_string()).collect();
+    let per_policy = |value: fn(&RuleResult) -> f64| -> Vec<(String, Vec<f64>)> {
+        let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+        // OLMAR's turnover (it pays most of its wealth in costs on daily data) would flatten
+        // every other bar; it stays in the table and the JSON.
+        let olmar = PolicyId::Baseline(BaselineId::Olmar);
+        for r in report.results.iter().filter(|r| pictured(r.policy) && r.policy != olmar) {
+            let name = r.policy.to_string();
+            match groups.last_mut() {
+                Some((last, values)) if *last == name => values.push(value(r)),
+                _ => groups.push((name, vec![value(r)])),
+            }
+        }
+        groups
+    };
+    let title = format!("{} .. {}", report.from, report.to);
+    plot::bars_with_axes(
+        &out.join("rebalancing_cagr.png"),
+        &format!("CAGR by rebalancing rule, {title}"),
+        "rebalancing rule",
+        "CAGR (%)",
+        &categories,
+        &per_policy(|r| 100.0 * r.cagr),
+        plot::PlotSize::default(),
+    )?;
+    plot::bars_with_axes(
+        &out.join("rebalancing_cost_drag.png"),
+        &format!("Yearly cost drag by rebalancing rule, {title}"),
+        "rebalancing rule",
+        "costs paid per year (% of wealth)",
+        &categories,
+        &per_policy(|r| 100.0 * r.annual_cost_drag),
+        plot::PlotSize::default(),
+    )
+}
+
+/// CAGR (%) at each grid cost, one group of bars per policy `shown` keeps.
+fn cost_bars(
+    path: &Path,
+    title: &str,
+    sensitivity: &CostSensitivity,
+    shown: impl Fn(PolicyId) -> bool,
+) -> Result<(), ReportError> {
+    let categories: Vec<String> = sensitivity.costs_bp.iter().map(|bp| format!("{bp} bp")).collect();
+    let groups: Vec<(String, Vec<f64>)> = sensitivity
+        .cagr
+        .iter()
+        .filter(|(id, _)| shown(*id))
+        .map(|(id, cagr)| (id.to_string(), cagr.iter().map(|c| 100.0 * c).collect()))
+        .collect();
+    plot::bars_with_axes(
+        path,
+        title,
+        "cost per trade (buys and sells)",
+        "CAGR (%)",
+        &categories,
+        &groups,
+        plot::PlotSize::default(),
+    )
+}

@@ -1,0 +1,263 @@
+//! Reports as plain-text tables for a terminal: the CLI prints what these return.
+
+use std::fmt::Write;
+
+use crate::backtest::PolicyId;
+use crate::backtest::cost_sensitivity::CostSensitivity;
+use crate::eval::evaluate::RebalancingReport;
+use crate::eval::walk_forward::{DsrTrials, WalkForwardReport};
+use crate::metrics::{Metrics, MetricsSpread, Spread};
+use crate::train::TrainOutcome;
+
+/// One row per policy. PSR is the probabilistic Sharpe ratio against zero and min TRL the
+/// periods a track record with this Sharpe ratio, skewness and kurtosis needs for 95% confidence
+/// in a positive Sharpe ratio (Bailey and López de Prado 2012); compare it with the periods shown.
+pub fn metrics_table(rows: &[(String, &Metrics)]) -> String {
+    let mut out = format!(
+        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}\n",
+        "policy",
+        "wealth",
+        "CAGR",
+        "vol",
+        "Sharpe",
+        "PSR",
+        "Sortino",
+        "max DD",
+        "turnover",
+        "costs/yr",
+        "min TRL"
+    );
+    for (name, m) in rows {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10.4} {:>7.2}% {:>7.2}% {:>8.3} {:>6.3} {:>8.3} {:>7.2}% {:>9.4} {:>9.3}% {:>9}",
+            name,
+            m.final_wealth,
+            100.0 * m.cagr,
+            100.0 * m.annual_volatility,
+            m.sharpe,
+            m.psr,
+            m.sortino,
+            100.0 * m.max_drawdown,
+            m.mean_turnover,
+            100.0 * m.annual_cost_drag,
+            min_track_record(m)
+        );
+    }
+    out
+}
+
+/// What `folio train` did: each run, then the agents beside equal weight on the validation
+/// period (and their spread across seeds).
+pub fn training(outcomes: &[TrainOutcome], spread: &MetricsSpread) -> String {
+    let mut out = String::new();
+    for outcome in outcomes {
+        let _ = writeln!(
+            out,
+            "{}: {}; {} updates, {} environment steps in {:.1} s ({:.0} steps/s); best validation at update {}",
+            outcome.checkpoint.display(),
+            outcome.stopped,
+            outcome.updates,
+            outcome.env_steps,
+            outcome.seconds,
+            outcome.env_steps_per_second,
+            outcome.best_update.map(|u| u.to_string()).unwrap_or("-".into())
+        );
+    }
+    let first = &outcomes[0];
+    let _ = writeln!(
+        out,
+        "\nvalidation period {} .. {} (never trained on; each run keeps its best validation, which \
+         flatters it: judge the agents on the test period with folio eval), after costs:",
+        first.validation_range.0, first.validation_range.1
+    );
+    let mut rows: Vec<(String, &Metrics)> = outcomes
+        .iter()
+        .map(|o| {
+            let folder = o.checkpoint.file_name().unwrap_or_default().to_string_lossy();
+            (format!("agent {folder}"), &o.validation.agent)
+        })
+        .collect();
+    rows.push((PolicyId::EQUAL_WEIGHT.to_string(), &first.validation.equal_weight));
+    out.push_str(&metrics_table(&rows));
+    if outcomes.len() > 1 {
+        out.push('\n');
+        out.push_str(&spread_table(spread));
+    }
+    let equal = first.validation.equal_weight.sharpe;
+    let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
+    if !(median > equal) {
+        let _ = writeln!(
+            out,
+            "\nThe agents' median validation Sharpe ({median:.3}) does not beat equal weight ({equal:.3})."
+        );
+    }
+    out
+}
+
+/// The minimum track record length in whole periods, `-` when no length is enough.
+pub fn min_track_record(m: &Metrics) -> String {
+    m.min_track_record.map(|n| format!("{:.0}", n.ceil())).unwrap_or_else(|| "-".into())
+}
+
+/// Median, interquartile range and range of the headline metrics across runs.
+pub fn spread_table(spread: &MetricsSpread) -> String {
+    let mut out = format!(
+        "{:<18} {:>9}   {:^21}   {:^21}\n",
+        format!("across {} runs", spread.runs),
+        "median",
+        "IQR",
+        "min .. max"
+    );
+    let mut row = |name: &str, s: Option<Spread>, percent: bool| {
+        let cell = |v: f64| if percent { format!("{:.2}%", 100.0 * v) } else { format!("{v:.3}") };
+        let _ = match s {
+            Some(s) => writeln!(
+                out,
+                "{name:<18} {:>9}   {:>9} .. {:<9}   {:>9} .. {:<9}",
+                cell(s.median),
+                cell(s.q1),
+                cell(s.q3),
+                cell(s.min),
+                cell(s.max)
+            ),
+            None => writeln!(out, "{name:<18} undefined"),
+        };
+    };
+    row("Sharpe", spread.sharpe, false);
+    row("Sortino", spread.sortino, false);
+    row("CAGR", spread.cagr, true);
+    row("max drawdown", spread.max_drawdown, true);
+    row("final wealth", spread.final_wealth, false);
+    row("turnover", spread.mean_turnover, false);
+    out
+}
+
+/// Every policy's CAGR at every cost of the grid, then the break-even cost.
+pub fn cost_table(sensitivity: &CostSensitivity) -> String {
+    let mut out = format!("{:<24}", "policy");
+    for bp in &sensitivity.costs_bp {
+        let _ = write!(out, " {:>8}", format!("{bp} bp"));
+    }
+    out.push('\n');
+    for (id, cagr) in &sensitivity.cagr {
+        let _ = write!(out, "{:<24}", id.to_string());
+        for c in cagr {
+            let _ = write!(out, " {:>7.2}%", 100.0 * c);
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "break-even: {}", sensitivity.break_even);
+    out
+}
+
+/// One row per policy and rule, a blank line between policies.
+pub fn rebalancing_table(report: &RebalancingReport) -> String {
+    let mut out = format!(
+        "{:<24} {:<10} {:>11} {:>12} {:>10} {:>9} {:>8} {:>8} {:>8}\n",
+        "policy", "rule", "trades", "turnover/yr", "costs", "costs/yr", "CAGR", "Sharpe", "max DD"
+    );
+    let mut previous = None;
+    for r in &report.results {
+        if previous.is_some_and(|p| p != r.policy) {
+            out.push('\n');
+        }
+        previous = Some(r.policy);
+        let _ = writeln!(
+            out,
+            "{:<24} {:<10} {:>11} {:>12.3} {:>10.4} {:>8.3}% {:>7.2}% {:>8.3} {:>7.2}%",
+            r.policy.to_string(),
+            r.rule.to_string(),
+            format!("{}/{}", r.trades, r.decisions),
+            r.annual_turnover,
+            r.total_costs,
+            100.0 * r.annual_cost_drag,
+            100.0 * r.cagr,
+            r.sharpe,
+            100.0 * r.max_drawdown
+        );
+    }
+    out
+}
+
+/// A walk-forward on the terminal: the folds, the stitched results, the seeds' spread, cost
+/// sensitivity, the verdict and any collapse warnings.
+pub fn walk_forward(report: &WalkForwardReport) -> String {
+    let mut out = walk_forward_folds(report);
+    out.push_str("\nstitched out-of-sample, after costs:\n");
+    let rows: Vec<(String, &Metrics)> =
+        report.overall.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
+    out.push_str(&metrics_table(&rows));
+    if report.seed_spread.runs > 1 {
+        out.push_str("\nagents' stitched out-of-sample figures across seeds:\n");
+        out.push_str(&spread_table(&report.seed_spread));
+    }
+    let sensitivity = &report.cost_sensitivity;
+    out.push_str("\nstitched CAGR by cost rate (median agent):\n");
+    for (name, cagr) in &sensitivity.cagr {
+        let cells: Vec<String> = sensitivity
+            .costs_bp
+            .iter()
+            .zip(cagr)
+            .map(|(bp, c)| format!("{bp} bp {:.2}%", 100.0 * c))
+            .collect();
+        let _ = writeln!(out, "  {:<14} {}", name.to_string(), cells.join("  "));
+    }
+    let _ = writeln!(out, "break-even: {}", sensitivity.break_even);
+    let _ = writeln!(out, "\n{}", report.verdict);
+    for f in &report.folds {
+        for s in &f.seeds {
+            for w in &s.warnings {
+                let _ = writeln!(out, "warning: fold {} seed {}: {}", f.fold.index, s.seed, w.message);
+            }
+        }
+    }
+    if report.deflated_sharpe.is_some() {
+        let _ = writeln!(out, "The Deflated Sharpe Ratio counted {}.", trials_counted(&report.dsr_trials));
+    }
+    out
+}
+
+fn walk_forward_folds(report: &WalkForwardReport) -> String {
+    let mut out = format!(
+        "{} folds ({:?} training windows), {} seeds each, rebalancing rule {}:\n",
+        report.folds.len(),
+        report.config.mode,
+        report.config.seeds,
+        report.rebalance
+    );
+    let _ = writeln!(
+        out,
+        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>10}",
+        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "OOS PSR", "EW Sharpe"
+    );
+    for f in &report.folds {
+        let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
+        let _ = writeln!(
+            out,
+            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>10.2}",
+            f.fold.index,
+            format!("{}..{}", f.train.0, f.train.1),
+            format!("{}..{}", f.validation.0, f.validation.1),
+            format!("{}..{}", f.test.0, f.test.1),
+            median.in_sample.sharpe,
+            median.out_of_sample.sharpe,
+            median.out_of_sample.psr,
+            f.baseline_sharpe(PolicyId::EQUAL_WEIGHT)
+        );
+    }
+    out
+}
+
+/// Where the Deflated Sharpe Ratio's trials came from, in words.
+pub fn trials_counted(t: &DsrTrials) -> String {
+    match &t.registry {
+        Some(path) => format!(
+            "every trial on this data in the registry `{}`: {} earlier, {} from this run",
+            path.display(),
+            t.trials.saturating_sub(t.this_run),
+            t.this_run
+        ),
+        None => format!("this run's {} seeds only; no registry", t.this_run),
+    }
+}

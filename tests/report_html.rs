@@ -1,0 +1,171 @@
+//! `report.html` end to end: backtests written to folders, their pages read for what a reader
+//! needs, several runs on one page, and the pages opened in headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use folio::backtest::BaselineId;
+use folio::backtest::rebalance::RebalanceRule;
+use folio::env::EnvSettings;
+use folio::env::config::EnvConfig;
+use folio::eval::evaluate::{BaselineRequest, backtest_baselines};
+use folio::report::backtest::write_backtest;
+use folio::report::html::{Provenance, write_runs_page};
+
+fn provenance() -> Provenance {
+    Provenance { folio_version: "test".into(), command_line: vec!["folio".into(), "backtest".into()] }
+}
+
+/// A backtest of `strategies` on `data` (rows `from..=to`), written into `out`; the page's text.
+fn backtest(out: &Path, data: &str, strategies: &[BaselineId], span: Option<(&str, &str)>) -> String {
+    let config = EnvConfig::load(Path::new("envs/default.toml")).unwrap();
+    let mut settings = EnvSettings::from_config(&config);
+    settings.episode.horizon = 0;
+    let (report, logs) = backtest_baselines(BaselineRequest {
+        data: PathBuf::from(data),
+        assets: vec![],
+        strategies: strategies.to_vec(),
+        from: span.map(|s| s.0.parse().unwrap()),
+        to: span.map(|s| s.1.parse().unwrap()),
+        settings,
+        periods_per_year: 252.0,
+        rebalance: RebalanceRule::Every,
+    })
+    .unwrap();
+    let page = write_backtest(out, &report, &logs, &provenance()).unwrap();
+    assert_eq!(page, out.join("report.html"));
+    std::fs::read_to_string(page).unwrap()
+}
+
+/// The charts a page announces for its first run.
+fn announced(html: &str) -> Vec<String> {
+    let start = html.find("data-charts=\"").expect("a run body") + "data-charts=\"".len();
+    html[start..].split('"').next().unwrap().split(' ').map(String::from).collect()
+}
+
+/// Nothing in the page points outside it: no links, sources or imports but its own anchors.
+fn assert_self_contained(html: &str) {
+    for needle in ["src=", "@import", "url(", "<script", "<link", "http://", "https://"] {
+        let hits: Vec<&str> =
+            html.match_indices(needle).map(|(i, _)| &html[i..(i + 60).min(html.len())]).collect();
+        let allowed = |h: &&str| h.starts_with("http://www.w3.org/2000/svg");
+        assert!(hits.iter().all(allowed), "{needle}: {hits:?}");
+    }
+}
+
+#[test]
+fn a_dated_backtest_page_reads_verdict_first_and_draws_every_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let strategies =
+        [BaselineId::EqualWeight, BaselineId::BuyAndHold, BaselineId::MinVariance, BaselineId::Bcrp];
+    let html = backtest(
+        dir.path(),
+        "envs/data/us_stocks_20_daily.csv",
+        &strategies,
+        Some(("2019-01-02", "2020-12-31")),
+    );
+    assert_self_contained(&html);
+    let order =
+        ["class=\"verdict", "<table class=\"metrics\"", "data-chart=\"equity\"", "class=\"provenance\""];
+    let at: Vec<usize> = order.iter().map(|s| html.find(s).unwrap_or_else(|| panic!("{s}"))).collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "verdict, metrics, pictures, provenance in that order: {at:?}"
+    );
+    assert_eq!(announced(&html), ["equity", "drawdown", "rolling", "monthly", "distribution"]);
+    assert!(
+        html.contains("No agent in this run: 4 rule-based strategies"),
+        "a plain verdict without an agent"
+    );
+    assert!(html.contains("<td class=\"num\">"), "numbers right-aligned");
+    assert!(html.contains("folio backtest"), "the command line in the provenance");
+    // Two years of days on a 1200-pixel chart: far fewer points than periods, and a small file.
+    assert!(html.len() < 400_000, "{} bytes", html.len());
+}
+
+#[test]
+fn an_undated_single_policy_backtest_and_a_page_of_several_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, all) = (dir.path().join("one"), dir.path().join("all"));
+    let html = backtest(&one, "envs/data/olps/djia.csv", &[BaselineId::EqualWeight], None);
+    assert_self_contained(&html);
+    assert!(html.contains("One policy, equal weight: Sharpe ratio"), "one policy alone has a verdict");
+    assert!(html.contains("the market is undated"), "no calendar for periods");
+    assert_eq!(announced(&html), ["equity", "drawdown", "weights", "rolling", "distribution"]);
+    backtest(&all, "envs/data/olps/djia.csv", &[BaselineId::EqualWeight, BaselineId::Olmar], None);
+    let both = dir.path().join("both.html");
+    write_runs_page(&[one.clone(), all.clone()], &both, &provenance()).unwrap();
+    let html = std::fs::read_to_string(&both).unwrap();
+    assert_self_contained(&html);
+    assert!(html.contains("Runs side by side") && html.contains("id=\"r1\"") && html.contains("id=\"r2\""));
+    assert_eq!(html.matches("class=\"verdict").count(), 2);
+    let missing =
+        write_runs_page(&[dir.path().join("nothing")], &both, &provenance()).unwrap_err().to_string();
+    assert!(missing.contains("nothing") && missing.contains("report.json"), "{missing}");
+}
+
+/// `scripts/browser-check.sh` on `page`: its exit code and output; `None` (with a message) when
+/// this machine has no Chromium and cannot install one.
+fn browser_check(page: &Path, shots: &Path) -> Option<(i32, String)> {
+    let output = Command::new("bash").arg("scripts/browser-check.sh").arg(page).arg(shots).output().unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    match output.status.code() {
+        Some(77) => {
+            eprintln!("skipped the browser check: {text}");
+            None
+        }
+        code => Some((code.unwrap_or(-1), text)),
+    }
+}
+
+/// A screenshot that is a page, not a blank: many colours and some ink on white.
+fn assert_not_blank(path: &Path) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    let channels = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buffer[..info.buffer_size()].chunks_exact(channels).collect();
+    let colours: std::collections::HashSet<&[u8]> = pixels.iter().copied().collect();
+    let ink = pixels.iter().filter(|p| p[..3].iter().any(|&c| c < 200)).count() as f64 / pixels.len() as f64;
+    assert!(
+        colours.len() > 50 && ink > 0.01,
+        "{}: {} colours, {:.2}% ink",
+        path.display(),
+        colours.len(),
+        100.0 * ink
+    );
+}
+
+#[test]
+fn pages_open_in_headless_chromium_without_touching_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dated, undated) = (dir.path().join("dated"), dir.path().join("undated"));
+    backtest(
+        &dated,
+        "envs/data/us_stocks_20_daily.csv",
+        &[BaselineId::EqualWeight, BaselineId::BuyAndHold],
+        Some(("2019-01-02", "2020-12-31")),
+    );
+    backtest(&undated, "envs/data/olps/djia.csv", &[BaselineId::EqualWeight], None);
+    let both = dir.path().join("both.html");
+    write_runs_page(&[dated, undated], &both, &provenance()).unwrap();
+    let shots = dir.path().join("shots");
+    let Some((code, text)) = browser_check(&both, &shots) else { return };
+    assert_eq!(code, 0, "{text}");
+    assert_not_blank(&shots.join("top.png"));
+    assert_not_blank(&shots.join("full.png"));
+
+    // The check itself: a page that asks for a picture from the network must fail it.
+    let html = std::fs::read_to_string(&both).unwrap();
+    let leaky = dir.path().join("leaky.html");
+    let csp = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">";
+    assert!(html.contains(csp));
+    let with_image =
+        html.replace(csp, "").replace("</main>", "<img src=\"http://example.com/pixel.png\"></main>");
+    std::fs::write(&leaky, with_image).unwrap();
+    let (code, text) = browser_check(&leaky, &dir.path().join("leaky")).unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("network request: http://example.com/pixel.png"), "{text}");
+}
