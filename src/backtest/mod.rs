@@ -61,6 +61,14 @@ pub trait Policy {
     fn reset(&mut self) {}
     /// Write the target weights (cash first, summing to one) into `out`.
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]);
+    /// Whether the targets depend only on prices up to the decision and the policy's own
+    /// earlier targets, never on the holdings, costs or observation the backtest shows it. Such
+    /// a policy decides the same targets at every cost rate, so a cost grid may play one run's
+    /// targets back instead of deciding them again (see [`cost_sensitivity`]); claiming it
+    /// wrongly would change results, so only a policy that knows says so.
+    fn targets_ignore_costs(&self) -> bool {
+        false
+    }
 }
 
 /// A pointer to a policy is that policy: wrappers such as `Rebalanced` hold one by value, by box
@@ -78,6 +86,10 @@ macro_rules! policy_through_pointer {
 
             fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
                 (**self).decide(view, out)
+            }
+
+            fn targets_ignore_costs(&self) -> bool {
+                (**self).targets_ignore_costs()
             }
         }
     )+};

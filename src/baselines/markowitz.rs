@@ -243,6 +243,11 @@ impl Policy for MinVariance {
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
         self.fit.decide(&self.config, view, out, min_variance_weights);
     }
+
+    /// Prices and its own last estimate only.
+    fn targets_ignore_costs(&self) -> bool {
+        true
+    }
 }
 
 /// Markowitz (1952) maximum Sharpe ratio (the tangency portfolio, Sharpe 1966), long-only and
@@ -283,6 +288,11 @@ impl Policy for MaxSharpe {
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
         self.fit.decide(&self.config, view, out, max_sharpe_weights);
+    }
+
+    /// Prices and its own last estimate only.
+    fn targets_ignore_costs(&self) -> bool {
+        true
     }
 }
 

@@ -67,6 +67,11 @@ impl<U: OnlineUpdate> Policy for Online<U> {
         write_assets(out, &b);
         self.last = Some((view.row, out[1..].to_vec()));
     }
+
+    /// Its own last portfolio, not the drifted one, and the relatives since.
+    fn targets_ignore_costs(&self) -> bool {
+        true
+    }
 }
 
 /// The assets' price relatives from the close of `row` to the close of `view.row`: the product of
