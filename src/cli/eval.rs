@@ -9,8 +9,8 @@ use folio::data::Stamp;
 use folio::env::EnvSettings;
 use folio::env::config::{DEFAULT_CONFIG, EnvConfig};
 use folio::eval::evaluate::{
-    BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
-    default_output, evaluate,
+    BaselineRequest, EvalRequest, backtest_baselines_showing, compare_baseline_rebalancing,
+    compare_rebalancing, default_output, evaluate_showing,
 };
 use folio::report;
 use folio::report::html::Provenance;
@@ -99,7 +99,8 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         });
         return super::rebalance::show(&comparison, &out, args.output.json);
     }
-    let (report, logs) = backtest_baselines(request)?;
+    let (report, logs) =
+        backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
     let out = args.out.unwrap_or_else(|| report::backtest::default_output(&report));
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
     if args.output.json {
@@ -228,7 +229,8 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     let request = args.request()?;
     let mut reports = Vec::new();
     for dir in &seeds {
-        let evaluation = evaluate(EvalRequest { checkpoint: dir.clone(), ..request.clone() })?;
+        let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
+        let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
         let out = default_output(dir, &evaluation.report);
         report::outputs::write_evaluation(&out, &evaluation)?;
         report::html::write_run_page(&out, &Provenance::of_this_process())?;
@@ -290,7 +292,8 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
-    let evaluation = evaluate(args.request()?)?;
+    let evaluation =
+        evaluate_showing(args.request()?, super::args::Bars::for_output(args.run.json).as_ref())?;
     let report_data = &evaluation.report;
     let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
     report::outputs::write_evaluation(&out, &evaluation)?;

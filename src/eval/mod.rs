@@ -4,6 +4,7 @@
 //! throughput benchmarks.
 
 pub mod bench;
+pub mod bench_large;
 pub mod evaluate;
 pub mod explain;
 pub mod panel;

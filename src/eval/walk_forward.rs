@@ -14,7 +14,9 @@ use crate::agent::DeviceChoice;
 use crate::agent::{AgentPolicy, EnsemblePolicy};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::backtest::rebalance::{RebalanceRule, agent_decisions, all_under_rule, under_rule};
-use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
+use crate::backtest::{
+    BacktestLog, BaselineId, Policy, PolicyId, backtest, backtest_showing, decision_count,
+};
 use crate::baselines;
 use crate::data::InvalidSetting;
 use crate::data::{Stamp, TimeIndex};
@@ -284,7 +286,7 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Ev
     let plan = Plan::new(&request)?;
     let results = train_and_test(&plan, &request)?;
     let ensemble_logs = test_ensembles(&plan, &results, request.device)?;
-    let baseline_logs = test_baselines(&plan)?;
+    let baseline_logs = test_baselines(&plan, request.progress.as_ref())?;
     let folds = fold_reports(&plan, &results, &ensemble_logs, &baseline_logs);
     let stitched = Stitched::new(&plan, &results, &ensemble_logs, &baseline_logs);
     let cost_sensitivity =
@@ -505,19 +507,23 @@ fn test_ensembles(
     Ok(logs)
 }
 
-/// Phase 3: every baseline over the same test windows, under the same rule (cheap and
-/// deterministic: run here in order).
-fn test_baselines(plan: &Plan) -> Result<Vec<Vec<BacktestLog>>, EvalError> {
+/// Phase 3: every baseline over the same test windows, under the same rule (deterministic: run
+/// here in order, their decisions shown on `progress`).
+fn test_baselines(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Vec<BacktestLog>>, EvalError> {
+    let decisions: usize = plan.folds.iter().map(|f| decision_count(range(f.test), &plan.settings)).sum();
+    let task = progress.start("baselines", "decisions", (decisions * BaselineId::ALL.len()) as u64, 0);
     let mut all = Vec::new();
     for fold in &plan.folds {
         let range = range(fold.test);
         let policies = baselines::all(&plan.market, range)?;
         let mut logs = Vec::new();
         for mut policy in all_under_rule(policies, plan.rebalance, &plan.market)? {
-            logs.push(backtest(policy.as_mut(), &plan.market, range, plan.settings)?);
+            task.set_message(format!("fold {}: {}", fold.index, policy.id()));
+            logs.push(backtest_showing(policy.as_mut(), &plan.market, range, plan.settings, task.as_ref())?);
         }
         all.push(logs);
     }
+    task.finish();
     Ok(all)
 }
 
