@@ -13,6 +13,7 @@ mod rebalance;
 mod report;
 mod risk;
 mod stress;
+mod tasks;
 mod tax;
 mod train;
 mod trials;
@@ -50,6 +51,13 @@ enum Command {
     Backtest(eval::BacktestArgs),
     /// Train and test on rolling held-out periods, with overfitting statistics.
     WalkForward(walk_forward::WalkForwardArgs),
+    /// Split a walk-forward into independent tasks for a cluster's array jobs.
+    #[command(subcommand)]
+    Plan(tasks::PlanCommand),
+    /// Run one task of a plan (index from --index or the array job's variable).
+    RunTask(tasks::RunTaskArgs),
+    /// Merge a plan's finished tasks into exactly what `folio walk-forward` writes.
+    Merge(tasks::MergeArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
     /// One HTML tearsheet from saved eval, walk-forward and backtest folders, side by side.
@@ -76,6 +84,9 @@ pub fn run() -> Result<()> {
         Command::Explain(args) => explain::run(args),
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
+        Command::Plan(command) => tasks::plan(command),
+        Command::RunTask(args) => tasks::run_task(args),
+        Command::Merge(args) => tasks::merge(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
         Command::Probe(args) => probe::run(args),

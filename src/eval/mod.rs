@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod probe;
 pub mod stress;
+pub mod tasks;
 pub mod walk_forward;
 
 use std::path::PathBuf;
