@@ -12,6 +12,7 @@ mod probe;
 mod rebalance;
 mod report;
 mod risk;
+mod search;
 mod stress;
 mod tasks;
 mod tax;
@@ -58,6 +59,8 @@ enum Command {
     RunTask(tasks::RunTaskArgs),
     /// Merge a plan's finished tasks into exactly what `folio walk-forward` writes.
     Merge(tasks::MergeArgs),
+    /// Search hyperparameters on early folds, judge the best on held-out folds it never saw.
+    Search(search::SearchArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
     /// One HTML tearsheet from saved eval, walk-forward and backtest folders, side by side.
@@ -87,6 +90,7 @@ pub fn run() -> Result<()> {
         Command::Plan(command) => tasks::plan(command),
         Command::RunTask(args) => tasks::run_task(args),
         Command::Merge(args) => tasks::merge(args),
+        Command::Search(args) => search::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
         Command::Probe(args) => probe::run(args),

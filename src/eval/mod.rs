@@ -7,6 +7,7 @@ pub mod bench;
 pub mod evaluate;
 pub mod explain;
 pub mod probe;
+pub mod search;
 pub mod stress;
 pub mod tasks;
 pub mod walk_forward;

@@ -146,7 +146,7 @@ pub fn make_folds(
     Ok(folds)
 }
 
-fn stamp(index: &TimeIndex, row: usize) -> Stamp {
+pub(crate) fn stamp(index: &TimeIndex, row: usize) -> Stamp {
     match index {
         TimeIndex::Dates(d) => Stamp::Date(d[row]),
         TimeIndex::Periods(_) => Stamp::Period(row),
