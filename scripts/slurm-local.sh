@@ -20,8 +20,11 @@ install() {
         echo "slurm-local: slurm-wlm and munge are missing and cannot be installed here (needs root and apt-get)" >&2
         return 3
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+    if ! (apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null); then
+        echo "slurm-local: installing slurm-wlm and munge with apt-get failed (no network or no such packages?)" >&2
+        return 3
+    fi
 }
 
 write_conf() {
