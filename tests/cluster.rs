@@ -177,6 +177,19 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     folio(&["merge", path(&plan), "--registry", path(&registry)]);
     assert_eq!(std::fs::read_to_string(&registry).unwrap().lines().count(), 2);
     assert_same_outputs((&single, &single_registry), (&plan, &registry));
+
+    // A task that does not exist, and data changed since planning, are refused in words.
+    let failure = |args: &[&str]| {
+        let output = folio_command(args).output().unwrap();
+        assert!(!output.status.success(), "folio {args:?} should fail");
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    assert!(failure(&["run-task", path(&plan), "--index", "4"]).contains("there is no task 4"));
+    assert!(failure(&["run-task", path(&plan)]).contains("SLURM_ARRAY_TASK_ID"), "no index anywhere");
+    let prices = dir.path().join("prices.csv");
+    let text = std::fs::read_to_string(&prices).unwrap();
+    std::fs::write(&prices, text.replacen(",1", ",2", 1)).unwrap();
+    assert!(failure(&["run-task", path(&plan), "--index", "0"]).contains("the data changed"));
 }
 
 /// A single-node Slurm cluster on localhost, stopped (its daemons, by pid) when dropped.
