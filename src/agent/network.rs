@@ -102,11 +102,26 @@ impl NetConfig {
         net
     }
 
+    /// Parameters are numbered in visiting order: burn draws their ids at random and saves them
+    /// in every `.bpk` (and keys optimizer state by them), so random ids would make two saves of
+    /// the same seed differ in bytes, and content-addressed task results could not be compared.
     pub fn init(&self, layout: ObservationLayout, device: &Device) -> PolicyNet {
-        match self.kind {
+        let net = match self.kind {
             NetKind::Mlp => PolicyNet::Mlp(MlpNet::new(self, layout, device)),
             NetKind::Eiie => PolicyNet::Eiie(EiieNet::new(self, layout, device)),
-        }
+        };
+        net.map(&mut NumberedIds(0))
+    }
+}
+
+/// Gives each float parameter the id of its position, leaving its (possibly not yet drawn) value.
+struct NumberedIds(u64);
+
+impl burn::module::ModuleMapper for NumberedIds {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.id = burn::module::ParamId::from(self.0);
+        self.0 += 1;
+        param
     }
 }
 
@@ -154,7 +169,7 @@ impl PolicyNet {
     }
 
     /// Every float parameter's values, in the module's visiting order: two networks are the same
-    /// exactly when these are bit-identical (saved files also carry random parameter ids).
+    /// exactly when these are bit-identical.
     pub fn parameter_values(&self) -> Vec<Vec<f32>> {
         struct Collect(Vec<Vec<f32>>);
         impl ModuleVisitor for Collect {

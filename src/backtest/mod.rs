@@ -9,7 +9,7 @@ pub mod rebalance;
 pub use policy_id::{BaselineId, PolicyId, UnknownBaseline, UnknownPolicy};
 
 use ndarray::{ArrayView2, s};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::data::TimeIndex;
@@ -98,7 +98,7 @@ macro_rules! policy_through_pointer {
 policy_through_pointer!(&mut P, Box<P>);
 
 /// A policy's path through a span.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BacktestLog {
     pub policy: PolicyId,
     /// Market rows of `values`: the first decision's close, then every period after.

@@ -9,7 +9,9 @@ pub mod evaluate;
 pub mod explain;
 pub mod panel;
 pub mod probe;
+pub mod search;
 pub mod stress;
+pub mod tasks;
 pub mod walk_forward;
 
 use std::path::PathBuf;

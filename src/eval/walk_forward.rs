@@ -148,7 +148,7 @@ pub fn make_folds(
     Ok(folds)
 }
 
-fn stamp(index: &TimeIndex, row: usize) -> Stamp {
+pub(crate) fn stamp(index: &TimeIndex, row: usize) -> Stamp {
     match index {
         TimeIndex::Dates(d) => Stamp::Date(d[row]),
         TimeIndex::Periods(_) => Stamp::Period(row),
@@ -165,7 +165,7 @@ pub struct PolicyFold {
     pub metrics: Metrics,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedResult {
     pub seed: u64,
     pub checkpoint: PathBuf,
@@ -285,20 +285,30 @@ pub struct WalkForwardRequest {
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, EvalError> {
     let plan = Plan::new(&request)?;
     let results = train_and_test(&plan, &request)?;
-    let ensemble_logs = test_ensembles(&plan, &results, request.device)?;
-    let baseline_logs = test_baselines(&plan, request.progress.as_ref())?;
-    let folds = fold_reports(&plan, &results, &ensemble_logs, &baseline_logs);
-    let stitched = Stitched::new(&plan, &results, &ensemble_logs, &baseline_logs);
+    conclude(&plan, request, &results)
+}
+
+/// Every phase after the trainings: what turns the fold and seed results, however they were
+/// computed (here, or one task at a time on a cluster and merged), into the report.
+pub(crate) fn conclude(
+    plan: &Plan,
+    request: WalkForwardRequest,
+    results: &[TaskResult],
+) -> Result<WalkForwardReport, EvalError> {
+    let ensemble_logs = test_ensembles(plan, results, request.device)?;
+    let baseline_logs = test_baselines(plan, request.progress.as_ref())?;
+    let folds = fold_reports(plan, results, &ensemble_logs, &baseline_logs);
+    let stitched = Stitched::new(plan, results, &ensemble_logs, &baseline_logs);
     let cost_sensitivity =
-        stitched_cost_sensitivity(&plan, &fold_checkpoints(&plan, &results), request.device)?;
-    let statistics = overfitting_statistics(&plan, &request, &stitched)?;
-    let verdict = verdict(&plan, &stitched, &statistics);
+        stitched_cost_sensitivity(plan, &fold_checkpoints(plan, results), request.device)?;
+    let statistics = overfitting_statistics(plan, &request, &stitched)?;
+    let verdict = verdict(plan, &stitched, &statistics);
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
         config,
         train,
         data: env.data.file.display().to_string(),
-        data_fingerprint: plan.data_fingerprint,
+        data_fingerprint: plan.data_fingerprint.clone(),
         rebalance,
         folds,
         median_seed: plan.seeds[stitched.median],
@@ -315,20 +325,20 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Ev
 }
 
 /// What every phase reads: the market, its folds, the seeds, and the fixed settings.
-struct Plan {
+pub(crate) struct Plan {
     market: Arc<Market>,
-    folds: Vec<Fold>,
+    pub(crate) folds: Vec<Fold>,
     /// The seeds trained in every fold, in order.
     seeds: Vec<u64>,
     /// The environment's settings, without embargo: folds place their own gaps.
     settings: EnvSettings,
     metrics: MetricsConfig,
     rebalance: RebalanceRule,
-    data_fingerprint: String,
+    pub(crate) data_fingerprint: String,
 }
 
 impl Plan {
-    fn new(request: &WalkForwardRequest) -> Result<Self, EvalError> {
+    pub(crate) fn new(request: &WalkForwardRequest) -> Result<Self, EvalError> {
         let config = &request.config;
         if config.seeds == 0 {
             return Err(
@@ -359,7 +369,7 @@ impl Plan {
     }
 
     /// Every (fold, seed) pair, fold by fold.
-    fn tasks(&self) -> Vec<(usize, u64)> {
+    pub(crate) fn tasks(&self) -> Vec<(usize, u64)> {
         self.folds.iter().flat_map(|f| self.seeds.iter().map(move |&s| (f.index, s))).collect()
     }
 
@@ -390,8 +400,9 @@ fn range((first, last): (usize, usize)) -> DecisionRange {
 }
 
 /// One fold and seed: the agent's results and its test window's path.
-struct TaskResult {
-    seed: SeedResult,
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TaskResult {
+    pub(crate) seed: SeedResult,
     test_log: BacktestLog,
 }
 
@@ -401,7 +412,8 @@ fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskR
     let tasks = plan.tasks();
     let overall = request.progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
     let run = |&(fold, seed): &(usize, u64)| {
-        let result = train_and_test_one(plan, request, &plan.folds[fold], seed);
+        let dir = request.out.join(format!("fold-{fold}")).join(format!("seed-{seed}"));
+        let result = train_and_test_one(plan, request, &plan.folds[fold], seed, dir);
         overall.advance(1);
         result
     };
@@ -415,14 +427,15 @@ fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskR
     results
 }
 
-fn train_and_test_one(
+/// One fold and seed, its checkpoint in `dir` (cleared first).
+pub(crate) fn train_and_test_one(
     plan: &Plan,
     request: &WalkForwardRequest,
     fold: &Fold,
     seed: u64,
+    dir: PathBuf,
 ) -> Result<TaskResult, EvalError> {
     let env = plan.fold_env(&request.env, fold);
-    let dir = request.out.join(format!("fold-{}", fold.index)).join(format!("seed-{seed}"));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| EvalError::Clear { path: dir.clone(), source })?;
     }
@@ -729,7 +742,7 @@ fn record_trials(
             )
         })
         .collect();
-    let all = registry::append(path, &records)?;
+    let all = registry::append_new(path, &records)?;
     Ok(registry::trials_on(&all, &plan.data_fingerprint))
 }
 

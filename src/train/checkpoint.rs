@@ -206,11 +206,28 @@ pub fn load_net(mut net: PolicyNet, path: &Path) -> Result<PolicyNet, Checkpoint
 }
 
 pub fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<(), CheckpointError> {
-    let bytes = optimizer
-        .into_bytes()
-        .map_err(|e| CheckpointError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+    let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
+    let bytes = optimizer.into_bytes().map_err(|e| corrupt(e.to_string()))?;
+    let bytes = in_name_order(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
     write_bytes_atomically(path, &bytes)
         .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
+}
+
+/// The same burnpack with its tensors sorted by name. burn writes optimizer state in the order
+/// of a hash map, which differs from process to process: sorted, one state is one set of bytes.
+fn in_name_order(bytes: Bytes) -> Result<Bytes, burn_pack::Error> {
+    let reader = burn_pack::Reader::from_bytes(bytes)?;
+    let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
+    let mut tensors = reader.into_tensors()?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    writer.into_bytes()
 }
 
 pub fn load_optimizer(optimizer: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer, CheckpointError> {
