@@ -1,4 +1,5 @@
 //! `folio search`: points scored on early folds only, the chosen one judged on held-out folds.
+//! `folio panel`: one walk-forward per market, in one table.
 
 use std::path::Path;
 use std::process::Command;
@@ -73,4 +74,66 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     );
     assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(6));
     assert_eq!(verdict["train"]["steps"], points[chosen]["point"]["train.steps"]);
+}
+
+#[test]
+fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = Vec::new();
+    // A dated market and an undated one (prices only, periods counted from 0).
+    for (name, seed, to_train, to_validation) in
+        [("one", "4", "\"2010-10-08\"", "\"2011-02-25\""), ("two", "5", "200", "300")]
+    {
+        let prices = dir.path().join(format!("{name}.csv"));
+        folio(&[
+            "data",
+            "synth",
+            "--out",
+            path(&prices),
+            "--assets",
+            "3",
+            "--periods",
+            "400",
+            "--seed",
+            seed,
+        ]);
+        if name == "two" {
+            let text = std::fs::read_to_string(&prices).unwrap();
+            let undated: Vec<&str> = text.lines().map(|l| l.split_once(',').unwrap().1).collect();
+            std::fs::write(&prices, undated.join("\n") + "\n").unwrap();
+        }
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[data]\nfile = \"{name}.csv\"\n\n[periods.train]\nto = {to_train}\n[periods.validation]\nto = {to_validation}\n\
+                 [features]\nwindow = 10\nfeatures = [\"log_return\"]\n\n\
+                 [episode]\nhorizon = 30\n\n[walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\n\
+                 test_periods = 40\nembargo = 2\nfolds = 2\nseeds = 2\n"
+            ),
+        )
+        .unwrap();
+        configs.push(config);
+    }
+    let out = dir.path().join("panel");
+    let registry = dir.path().join("trials.jsonl");
+    let mut args = vec!["panel", path(&configs[0]), path(&configs[1]), "--development", "--steps", "300"];
+    args.extend(["--jobs", "2", "--out", path(&out), "--registry", path(&registry), "--json"]);
+    let output = folio(&args);
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["market"].as_str().unwrap()).collect::<Vec<_>>(), ["one", "two"]);
+    for (row, end) in rows.iter().zip(["2011-02-25", "300"]) {
+        // Development data end with validation: the last test window ends there.
+        assert_eq!(row["tested"][1].as_str(), Some(end), "{row}");
+        assert!(!row["best_baseline"].as_str().unwrap().contains("hindsight"));
+        assert_eq!(
+            row["beats_equal_weight"].as_bool().unwrap(),
+            row["agent_sharpe"].as_f64() > row["equal_weight_sharpe"].as_f64()
+        );
+    }
+    for file in ["panel.json", "panel.md", "report.html", "one/report.json", "two/report.json"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    assert!(std::fs::read_to_string(out.join("panel.md")).unwrap().contains("no test period was seen"));
 }

@@ -30,7 +30,7 @@ pub struct PanelArgs {
     /// Trainings run in parallel.
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
-    /// Output folder: one walk-forward folder per market, and panel.json and panel.md
+    /// Output folder: one walk-forward folder per market, panel.json, panel.md and report.html
     /// (default: checkpoints/panel, or checkpoints/panel-development).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -45,7 +45,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
     let default = if args.development { "panel-development" } else { "panel" };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("checkpoints").join(default));
     let registry = registry::resolve(args.registry.clone());
-    let mut rows = Vec::new();
+    let (mut rows, mut folders) = (Vec::new(), Vec::new());
     for config in &args.configs {
         let (market, request) = request_for(&args, config, &out, &registry)?;
         eprintln!("{market}: walk-forward into {}", request.out.display());
@@ -54,14 +54,21 @@ pub fn run(args: PanelArgs) -> Result<()> {
         report::outputs::write_walk_forward(&folder, &wf)?;
         report::html::write_run_page(&folder, &report::html::Provenance::of_this_process())?;
         rows.push(PanelRow::of(&market, &wf));
+        folders.push(folder);
     }
     report::write_json(&out.join("panel.json"), &rows)?;
+    // Every market's tearsheet side by side in one page.
+    let page = out.join(report::html::PAGE);
+    report::html::write_runs_page(&folders, &page, &report::html::Provenance::of_this_process())?;
     report::write_text(&out.join("panel.md"), &report::markdown::panel(&rows, args.development))?;
     if args.run.json {
         return super::print_json(&rows);
     }
     print!("{}", report::text::panel(&rows));
-    println!("\nwrote panel.json, panel.md and one walk-forward folder per market to {}", out.display());
+    println!(
+        "\nwrote panel.json, panel.md, report.html (every market side by side) and one walk-forward folder per market to {}",
+        out.display()
+    );
     Ok(())
 }
 
