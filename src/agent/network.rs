@@ -161,7 +161,9 @@ impl PolicyNet {
         self.anchor().is_some()
     }
 
-    fn anchor(&self) -> Option<Anchor> {
+    /// Where the reference sits in the observation and how far the network may tilt from it,
+    /// for passes that apply the anchor themselves (the host MLP's).
+    pub fn anchor(&self) -> Option<Anchor> {
         match self {
             PolicyNet::Mlp(net) => net.anchor,
             PolicyNet::Eiie(net) => net.anchor,
@@ -210,7 +212,12 @@ impl PolicyNet {
                     });
                     return param;
                 }
-                param.map(|tensor| Tensor::from_data(TensorData::new(values, shape), &tensor.device()))
+                // Keep the parameter trainable where it was, so a replaced network still learns.
+                param.map(|tensor| {
+                    let tracked = tensor.is_require_grad();
+                    Tensor::from_data(TensorData::new(values, shape), &tensor.device())
+                        .set_require_grad(tracked)
+                })
             }
         }
         let given = values.len();
@@ -251,6 +258,15 @@ pub struct Anchor {
 const LOG_ZERO_WEIGHT: f64 = -69.0;
 
 impl Anchor {
+    /// `(offset, width, tilt)`: the reference block `observation[offset..offset + width]`
+    /// (cash first) and the largest log-tilt.
+    pub fn parts(&self) -> (usize, usize, f64) {
+        (self.offset, self.width, self.tilt)
+    }
+
+    /// The log-weight a zero reference weight gets.
+    pub const LOG_ZERO_WEIGHT: f64 = LOG_ZERO_WEIGHT;
+
     fn of(config: &NetConfig, layout: &ObservationLayout) -> Option<Self> {
         let offset = layout.reference_offset()?;
         Some(Self { offset, width: layout.assets + 1, tilt: config.tilt })

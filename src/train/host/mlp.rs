@@ -18,7 +18,7 @@ use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use crate::agent::network::PolicyNet;
+use crate::agent::network::{Anchor, PolicyNet};
 use crate::agent::{host_values, to_host};
 
 /// A stack of linear layers with tanh between them (none after the last), on the host.
@@ -220,17 +220,48 @@ impl ParamGradient {
 pub struct HostMlp {
     pub actor: HostStack,
     pub critic: HostStack,
+    /// The anchor of an anchored network ([`crate::agent::network::Anchor`]), applied to the
+    /// actor's outputs here as burn's pass applies it.
+    anchor: Option<Anchor>,
+}
+
+/// The raw scores of an anchored actor become `ln w_ref + tilt * tanh(raw)`; its backward pass
+/// multiplies by `tilt * (1 - tanh(raw)^2)`.
+impl HostMlp {
+    /// The scores of `rows` observations from the actor's raw outputs (in place).
+    pub fn anchor_scores(&self, observations: &[f32], raw: &mut [f32]) {
+        let Some(anchor) = self.anchor else { return };
+        let (offset, width, tilt) = anchor.parts();
+        let len = observations.len() / (raw.len() / width);
+        for (row, scores) in observations.chunks_exact(len).zip(raw.chunks_exact_mut(width)) {
+            for (score, &r) in scores.iter_mut().zip(&row[offset..offset + width]) {
+                let log_reference = (r as f64).max(Anchor::LOG_ZERO_WEIGHT.exp()).ln() as f32;
+                *score = log_reference + tilt as f32 * tanh_vectorizable(*score);
+            }
+        }
+    }
+
+    /// The gradient with respect to the raw outputs from that with respect to the scores.
+    pub fn anchor_gradient(&self, raw: &[f32], d_scores: &[f32]) -> Vec<f32> {
+        let Some(anchor) = self.anchor else { return d_scores.to_vec() };
+        let tilt = anchor.parts().2 as f32;
+        raw.iter()
+            .zip(d_scores)
+            .map(|(&x, &d)| {
+                let t = tanh_vectorizable(x);
+                d * tilt * (1.0 - t * t)
+            })
+            .collect()
+    }
 }
 
 impl HostMlp {
     /// A host copy of `net`, where the host passes exist for it: MLPs. EIIE trains through burn.
     pub fn of(net: &PolicyNet) -> Option<Self> {
         match net {
-            // An anchored network's scores go through the reference too: burn's pass has that.
-            PolicyNet::Mlp(_) if net.is_anchored() => None,
             PolicyNet::Mlp(mlp) => {
                 let (actor, critic) = mlp.stacks();
-                Some(Self::new(actor, critic))
+                Some(Self { anchor: net.anchor(), ..Self::new(actor, critic) })
             }
             PolicyNet::Eiie(_) => None,
         }
@@ -241,7 +272,7 @@ impl HostMlp {
         actor: impl IntoIterator<Item = &'a Linear>,
         critic: impl IntoIterator<Item = &'a Linear>,
     ) -> Self {
-        Self { actor: HostStack::new(actor), critic: HostStack::new(critic) }
+        Self { actor: HostStack::new(actor), critic: HostStack::new(critic), anchor: None }
     }
 
     /// The network's current weights, copied over these: `net` must be the network this copy
@@ -281,7 +312,9 @@ impl HostMlp {
                 value[0]
             }
         }
-        pulp::Arch::new().dispatch(Forward { net: self, observation, scores })
+        let value = pulp::Arch::new().dispatch(Forward { net: self, observation, scores: &mut *scores });
+        self.anchor_scores(observation, scores);
+        value
     }
 }
 
@@ -535,6 +568,62 @@ mod tests {
             assert!(scale > 0.0, "a gradient that is all zeros tests nothing");
             for (a, b) in gradient.values().iter().zip(&reference) {
                 assert!((a - b).abs() <= 1e-5 * scale.max(1.0), "host {a} vs burn {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_anchored_network_scores_and_differentiates_alike_on_the_host() {
+        let device = Device::flex().autodiff();
+        let layout = ObservationLayout { assets: 3, features: 2, window: 5, reference: true };
+        let config = NetConfig { kind: NetKind::Mlp, hidden: vec![7, 5], ..NetConfig::default() };
+        let net = config.init_seeded(layout, &device, 3);
+        // Away from the zero last layer an anchored network starts with.
+        let values: Vec<Vec<f32>> = net
+            .parameter_values()
+            .into_iter()
+            .enumerate()
+            .map(|(p, v)| {
+                v.iter().enumerate().map(|(i, x)| x + ((p * 13 + i * 7) % 11) as f32 * 0.05 - 0.25).collect()
+            })
+            .collect();
+        let net = net.with_parameter_values(values).unwrap();
+        let host = HostMlp::of(&net).expect("an anchored MLP still runs on the host");
+        let rows = 4;
+        let mut x = observations(rows, layout.len());
+        let offset = layout.reference_offset().unwrap();
+        for row in x.chunks_exact_mut(layout.len()) {
+            row[offset..].copy_from_slice(&[0.0, 0.2, 0.3, 0.5]);
+        }
+        let width = layout.assets + 1;
+        let input = Tensor::from_data(TensorData::new(x.clone(), [rows, layout.len()]), &device);
+        let scores = net.scores(input);
+        let burn_scores = to_host(scores.clone());
+        let tape = host.actor.forward(&x, rows);
+        let mut host_scores = tape.output.clone();
+        host.anchor_scores(&x, &mut host_scores);
+        for (a, b) in host_scores.iter().zip(&burn_scores) {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "host {a} vs burn {b}");
+        }
+        let mut one = vec![0.0; width];
+        host.forward(&x[..layout.len()], &mut one);
+        for (a, b) in one.iter().zip(&host_scores[..width]) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "acting applies the anchor too: {a} vs {b}");
+        }
+        // Gradients of sum(c * scores) through the anchor.
+        let c: Vec<f32> = (0..rows * width).map(|i| ((i * 5 % 7) as f32 - 3.0) * 0.5).collect();
+        let c_tensor = Tensor::<2>::from_data(TensorData::new(c.clone(), [rows, width]), &device);
+        let expected = GradientsParams::from_grads((scores * c_tensor).sum().backward(), &net);
+        let gradients = host.actor.backward(&x, &tape, &host.anchor_gradient(&tape.output, &c));
+        for gradient in &gradients {
+            let reference = match gradient {
+                ParamGradient::Weight { id, .. } => expected.get::<2>(*id).map(to_host),
+                ParamGradient::Bias { id, .. } => expected.get::<1>(*id).map(to_host),
+            }
+            .expect("burn has a gradient for every actor parameter");
+            let scale = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            for (a, b) in gradient.values().iter().zip(&reference) {
+                assert!((a - b).abs() <= 1e-4 * scale.max(1.0), "host {a} vs burn {b}");
             }
         }
     }

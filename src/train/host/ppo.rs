@@ -115,8 +115,11 @@ fn minibatch_gradients(
         Some(host) => {
             let actor = || {
                 let tape = host.actor.forward(x, rows);
-                let objective = policy(&tape.output);
-                let gradients = host.actor.backward(x, &tape, &objective.d_scores);
+                let mut scores = tape.output.clone();
+                host.anchor_scores(x, &mut scores);
+                let objective = policy(&scores);
+                let d_raw = host.anchor_gradient(&tape.output, &objective.d_scores);
+                let gradients = host.actor.backward(x, &tape, &d_raw);
                 (objective, gradients)
             };
             let critic = || {
