@@ -479,14 +479,14 @@ fn replay_range(
         return Ok(DecisionRange { first: replay_start(meta, market, row), last: row + 1 });
     }
     let range = market.decision_range(&Span { from: request.from, to: request.to }, 0)?;
-    if let (Some(row), Some(date)) = (date_row, request.date) {
-        if row < range.first || row >= range.last {
-            return Err(ExplainError::DateOutsidePeriod {
-                date,
-                first: market.panel.index.label(range.first),
-                last: market.panel.index.label(range.last - 1),
-            });
-        }
+    if let (Some(row), Some(date)) = (date_row, request.date)
+        && (row < range.first || row >= range.last)
+    {
+        return Err(ExplainError::DateOutsidePeriod {
+            date,
+            first: market.panel.index.label(range.first),
+            last: market.panel.index.label(range.last - 1),
+        });
     }
     Ok(range)
 }
