@@ -38,3 +38,84 @@ pub fn write_atomically(
 pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically(path, |w| w.write_all(bytes))
 }
+
+/// An exclusive hold on a folder for as long as this value lives: two folio processes never
+/// write into one folder at once. It is an OS file lock on `<folder>/.folio.lock`, so it dies
+/// with its process: a killed run never leaves a lock that blocks the next one.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "{} is in use by another folio run ({holder}); wait for it to finish, or choose another output folder",
+        folder.display()
+    )]
+    Busy { folder: std::path::PathBuf, holder: String },
+    #[error("cannot lock {}: {source}", folder.display())]
+    Io {
+        folder: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The lock file's name inside a locked folder.
+pub const LOCK_FILE: &str = ".folio.lock";
+
+impl FolderLock {
+    /// Lock `folder` (created if missing) or fail at once if another process holds it.
+    pub fn acquire(folder: &Path) -> Result<Self, LockError> {
+        let io = |source| LockError::Io { folder: folder.to_path_buf(), source };
+        std::fs::create_dir_all(folder).map_err(io)?;
+        let path = folder.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = if holder.trim().is_empty() {
+                    "unknown process".into()
+                } else {
+                    holder.trim().to_string()
+                };
+                return Err(LockError::Busy { folder: folder.to_path_buf(), holder });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        // For people only: the OS lock, not this text, is what excludes other runs.
+        file.set_len(0).map_err(io)?;
+        let _ = writeln!(file, "pid {} on {}", std::process::id(), host_name());
+        Ok(Self { _file: file })
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into())
+}
+
+/// Refuse to write over an existing file unless `force` says to: outputs never silently replace
+/// what a user made.
+pub fn check_writable_output(path: &Path, force: bool) -> Result<(), OutputExists> {
+    if force || std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    Err(OutputExists { path: path.to_path_buf() })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{} already exists; pass --force to replace it, or choose another --out", path.display())]
+pub struct OutputExists {
+    pub path: std::path::PathBuf,
+}

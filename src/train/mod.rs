@@ -90,6 +90,8 @@ pub enum TrainError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
+    Lock(#[from] crate::files::LockError),
+    #[error(transparent)]
     Backend(#[from] crate::agent::MissingBackend),
     #[error(
         "training diverged at update {update}: {what}; stopped, and kept the last good network in {}",

@@ -1,0 +1,213 @@
+//! Nothing lost, nothing silently wrong: interrupted and concurrent runs, half-published
+//! checkpoints, damaged weights and outputs that would overwrite what a user made.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use folio::agent::DeviceChoice;
+use folio::data::synth::{SynthConfig, generate};
+use folio::data::write_prices;
+use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+use folio::env::{CostConfig, Limits, RewardConfig};
+use folio::features::{Feature, FeatureConfig};
+use folio::progress::{Progress, Task};
+use folio::train::checkpoint::{self, BEST, LAST, Weights};
+use folio::train::{TrainConfig, TrainOutcome, TrainRequest, train, train_seeds};
+
+/// A small synthetic market (3 assets, 400 rows) in `dir`: training up to row 299, validation after.
+fn tiny_env(dir: &Path) -> EnvConfig {
+    let panel =
+        generate(&SynthConfig { assets: 3, periods: 400, seed: 5, ..SynthConfig::default() }).unwrap();
+    let file = dir.join("prices.csv");
+    write_prices(&panel, &file).unwrap();
+    let folio::data::TimeIndex::Dates(dates) = &panel.index else { panic!("synthetic markets are dated") };
+    let stamp = |row: usize| Some(folio::data::Stamp::Date(dates[row]));
+    EnvConfig {
+        data: DataConfig { file, assets: vec![], from: None, to: None, periods_per_year: 252.0 },
+        periods: Periods {
+            train: Span { from: None, to: stamp(299) },
+            validation: Span { from: stamp(300), to: None },
+            test: Span::default(),
+        },
+        features: FeatureConfig {
+            window: 10,
+            features: vec![Feature::LogReturn],
+            ..FeatureConfig::default()
+        },
+        costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
+        episode: EpisodeConfig { horizon: 30, rebalance_every: 1, embargo: 0 },
+        reward: RewardConfig::LogReturn,
+        limits: Limits::NONE,
+        risk_profile: None,
+    }
+}
+
+fn config(steps: usize) -> TrainConfig {
+    TrainConfig { steps, validate_every: 5, ..TrainConfig::default() }
+}
+
+fn request(env: &EnvConfig, train: TrainConfig, out: &Path, resume: bool) -> TrainRequest {
+    TrainRequest {
+        env: env.clone(),
+        train,
+        out: out.to_path_buf(),
+        device: DeviceChoice::Cpu,
+        resume,
+        progress: folio::progress::silent(),
+    }
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn resume_finishes_exactly_the_seeds_a_killed_run_left_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    train_seeds(request(&env, config(400), &out, false), 3, 1).unwrap();
+    let finished = checkpoint::load_meta(&out.join("seed-0")).unwrap();
+    // As a kill leaves it: seed 2 had made its folder but saved nothing yet.
+    std::fs::remove_dir_all(out.join("seed-2")).unwrap();
+    std::fs::create_dir_all(out.join("seed-2")).unwrap();
+
+    let restart = train_seeds(request(&env, config(400), &out, false), 3, 1).unwrap_err().to_string();
+    assert!(restart.contains("seed-0 already holds a checkpoint; pass --resume"), "{restart}");
+    let outcomes = train_seeds(request(&env, config(400), &out, true), 3, 1).unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.iter().all(|o| o.env_steps >= 400), "every seed finished");
+    let again = checkpoint::load_meta(&out.join("seed-0")).unwrap();
+    assert_eq!(again.progress.updates, finished.progress.updates, "a finished seed is not trained again");
+    assert_eq!(again.run_id, finished.run_id, "a resumed seed stays one trial");
+}
+
+#[test]
+fn a_mixed_set_of_checkpoint_files_is_refused_not_trained_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+    train(request(&env, config(200), &early, false)).unwrap();
+    copy_folder(&early, &late);
+    train(request(&env, config(400), &late, true)).unwrap();
+    // A kill between the weight renames and the metadata rename, as a save one file at a time
+    // could leave it: the later weights beside the earlier metadata.
+    for name in [LAST, checkpoint::OPTIMIZER] {
+        std::fs::copy(late.join(name), early.join(name)).unwrap();
+    }
+    let error = train(request(&env, config(400), &early, true)).unwrap_err().to_string();
+    assert!(error.contains("last.bpk") && error.contains("SHA-256"), "{error}");
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let error = checkpoint::load_agent(&early, Weights::Last, &device).unwrap_err().to_string();
+    assert!(error.contains("changed or damaged"), "{error}");
+}
+
+#[test]
+fn a_publication_killed_after_its_commit_is_finished_and_one_killed_before_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+    train(request(&env, config(200), &early, false)).unwrap();
+    copy_folder(&early, &late);
+    train(request(&env, config(400), &late, true)).unwrap();
+    let late_meta = checkpoint::load_meta(&late).unwrap();
+
+    // Killed after the journal was written and one file renamed: the next reader finishes it.
+    let committed = dir.path().join("committed");
+    copy_folder(&early, &committed);
+    let names = [LAST, checkpoint::OPTIMIZER, BEST, checkpoint::LOG, checkpoint::META];
+    for name in names {
+        std::fs::copy(late.join(name), committed.join(format!("{name}.pending"))).unwrap();
+    }
+    std::fs::write(committed.join(checkpoint::JOURNAL), serde_json::to_vec(&names).unwrap()).unwrap();
+    std::fs::rename(committed.join("last.bpk.pending"), committed.join(LAST)).unwrap();
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let (meta, _) = checkpoint::load_agent(&committed, Weights::Last, &device).unwrap();
+    assert_eq!(meta.progress.updates, late_meta.progress.updates, "the committed state is the one read");
+    assert!(!committed.join(checkpoint::JOURNAL).exists());
+
+    // Killed before the commit: the pending files and stray temporaries are dropped, the old state stays.
+    let uncommitted = dir.path().join("uncommitted");
+    copy_folder(&early, &uncommitted);
+    std::fs::copy(late.join(LAST), uncommitted.join("last.bpk.pending")).unwrap();
+    std::fs::write(uncommitted.join(".meta.json.x1y2.tmp"), b"half").unwrap();
+    let resumed = train(request(&env, config(400), &uncommitted, true)).unwrap();
+    assert_eq!(
+        resumed.updates, late_meta.progress.updates,
+        "resumed from the old state, as never interrupted"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&uncommitted)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pending") || n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let log = std::fs::read_to_string(uncommitted.join(checkpoint::LOG)).unwrap();
+    assert_eq!(log.lines().count(), 1 + late_meta.progress.updates, "no duplicated log rows");
+}
+
+/// Starts a second training into the same folder while the first one runs.
+struct Intruder {
+    second: Mutex<Option<TrainRequest>>,
+    result: Mutex<Option<Result<TrainOutcome, String>>>,
+}
+
+impl Progress for Intruder {
+    fn start(&self, _: &str, _: &str, _: u64, _: u64) -> Box<dyn Task> {
+        if let Some(second) = self.second.lock().unwrap().take() {
+            *self.result.lock().unwrap() = Some(train(second).map_err(|e| e.to_string()));
+        }
+        Box::new(folio::progress::Silent)
+    }
+}
+
+#[test]
+fn a_second_run_into_a_folder_in_use_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    let intruder = Arc::new(Intruder {
+        second: Mutex::new(Some(request(&env, config(200), &out, false))),
+        result: Mutex::new(None),
+    });
+    let mut first = request(&env, config(200), &out, false);
+    first.progress = intruder.clone();
+    train(first).unwrap();
+    let second = intruder.result.lock().unwrap().take().expect("the second run was tried");
+    let error = second.expect_err("two runs into one folder");
+    assert!(error.contains("in use by another folio run") && error.contains("pid"), "{error}");
+}
+
+#[test]
+fn flipped_bits_and_non_finite_weights_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    train(request(&env, config(200), &out, false)).unwrap();
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let pristine = std::fs::read(out.join(BEST)).unwrap();
+
+    let mut flipped = pristine.clone();
+    let last = flipped.len() - 2;
+    flipped[last] ^= 0x01;
+    std::fs::write(out.join(BEST), &flipped).unwrap();
+    let error = checkpoint::load_agent(&out, Weights::Best, &device).unwrap_err().to_string();
+    assert!(error.contains("best.bpk") && error.contains("SHA-256"), "{error}");
+
+    // A NaN saved as if it were a weight (the checksum agrees): refused all the same.
+    let mut poisoned = pristine;
+    let end = poisoned.len();
+    poisoned[end - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    let path = dir.path().join("poisoned.bpk");
+    std::fs::write(&path, &poisoned).unwrap();
+    let (meta, _) = checkpoint::load_agent(&out, Weights::Last, &device).unwrap();
+    let error =
+        checkpoint::load_net(meta.train.net.init(meta.layout(), &device), &path).unwrap_err().to_string();
+    assert!(error.contains("non-finite"), "{error}");
+}
