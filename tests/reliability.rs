@@ -1,7 +1,8 @@
 //! Nothing lost, nothing silently wrong: interrupted and concurrent runs, half-published
 //! checkpoints, damaged weights and outputs that would overwrite what a user made.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use folio::agent::DeviceChoice;
@@ -210,4 +211,65 @@ fn flipped_bits_and_non_finite_weights_are_refused() {
     let error =
         checkpoint::load_net(meta.train.net.init(meta.layout(), &device), &path).unwrap_err().to_string();
     assert!(error.contains("non-finite"), "{error}");
+}
+
+fn folio(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FOLIO_REGISTRY")
+        .output()
+        .expect("the folio binary runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// A config file over [`tiny_env`]'s market.
+fn tiny_config(dir: &Path) -> PathBuf {
+    let env = tiny_env(dir);
+    let path = dir.join("tiny.toml");
+    let mut table = toml::Table::try_from(&env).unwrap();
+    table.remove("limits");
+    std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_lock_left_by_a_killed_process_does_not_block_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("trials.jsonl");
+    // What a process killed while appending leaves behind.
+    std::fs::write(dir.path().join("trials.jsonl.lock"), "4242\n").unwrap();
+    let start = std::time::Instant::now();
+    folio::registry::check(&registry).unwrap();
+    assert!(start.elapsed().as_secs() < 5, "no wait for a dead holder");
+}
+
+#[test]
+fn a_broken_registry_stops_training_before_it_starts_and_a_resumed_run_is_one_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let registry = dir.path().join("trials.jsonl");
+    std::fs::write(&registry, "not a record\n").unwrap();
+    let out = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "1"];
+        args.extend(["--out", out.to_str().unwrap(), "--registry", registry.to_str().unwrap()]);
+        args.extend(extra);
+        folio(&args, dir.path())
+    };
+    let output = train(&[]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("line 1"), "{}", text(&output));
+    assert!(!out.join(checkpoint::META).exists(), "nothing trained for a registry that cannot record it");
+
+    std::fs::remove_file(&registry).unwrap();
+    let output = train(&[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = train(&["--resume"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let lines = std::fs::read_to_string(&registry).unwrap().lines().count();
+    assert_eq!(lines, 1, "resuming a finished run records no second trial");
 }

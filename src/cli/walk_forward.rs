@@ -47,6 +47,8 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     }
     let stem = args.setup.config_stem(&env);
     let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")));
+    let registry = registry::resolve(args.registry);
+    registry::check(&registry)?;
     let report = walk_forward(WalkForwardRequest {
         env,
         train,
@@ -55,18 +57,24 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         jobs: args.jobs,
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
-        registry: Some(registry::resolve(args.registry)),
+        registry: Some(registry),
         rebalance: args.rebalance,
     })?;
     report::outputs::write_walk_forward(&out, &report)?;
     report::html::write_run_page(&out, &report::html::Provenance::of_this_process())?;
     if args.run.json {
-        return super::print_json(&report);
+        super::print_json(&report)?;
+    } else {
+        print!("{}", report::text::walk_forward(&report));
+        println!(
+            "\nwrote report.json, summary.md, equity.csv, walk_forward.png, cost_sensitivity.png and report.html to {}",
+            out.display()
+        );
     }
-    print!("{}", report::text::walk_forward(&report));
-    println!(
-        "\nwrote report.json, summary.md, equity.csv, walk_forward.png, cost_sensitivity.png and report.html to {}",
-        out.display()
-    );
+    if let Some(problem) = &report.dsr_trials.registry_error {
+        anyhow::bail!(
+            "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
+        );
+    }
     Ok(())
 }
