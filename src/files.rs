@@ -119,3 +119,99 @@ pub fn check_writable_output(path: &Path, force: bool) -> Result<(), OutputExist
 pub struct OutputExists {
     pub path: std::path::PathBuf,
 }
+
+/// `base` if nothing is there yet, else `base-2`, `base-3`, ...: a default output folder that
+/// never lands on an earlier run's.
+pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
+    (1..)
+        .map(|n| if n == 1 { base.to_path_buf() } else { format!("{}-{n}", base.display()).into() })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("some name is free")
+}
+
+/// A folder a command fills with its outputs, claimed before the work starts so that a clash is
+/// reported at once rather than after it. An existing folder that holds anything is replaced
+/// only with `force`, and then as a whole: the old one is set aside, and is deleted when
+/// [`OutputFolder::finish`] is called, or put back if the command fails first. Old and new
+/// outputs are never mixed (no stale `fold-2/` beside a two-fold report).
+#[derive(Debug)]
+pub struct OutputFolder {
+    path: std::path::PathBuf,
+    set_aside: Option<std::path::PathBuf>,
+    finished: bool,
+    _lock: Option<FolderLock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{} already holds outputs; pass --force to replace that folder, or choose another --out", path.display())]
+    Occupied { path: std::path::PathBuf },
+    #[error("{} exists and is not a folder; choose another --out", path.display())]
+    NotAFolder { path: std::path::PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot prepare {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OutputFolder {
+    pub fn claim(path: &Path, force: bool) -> Result<Self, OutputError> {
+        let io = |source| OutputError::Io { path: path.to_path_buf(), source };
+        let mut set_aside = None;
+        match std::fs::symlink_metadata(path) {
+            Err(_) => {}
+            Ok(meta) if !meta.is_dir() => return Err(OutputError::NotAFolder { path: path.to_path_buf() }),
+            Ok(_) if !holds_outputs(path).map_err(io)? => {}
+            Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf() }),
+            Ok(_) => {
+                // Refused while another run writes there: its outputs are not ours to move.
+                drop(FolderLock::acquire(path)?);
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let aside = path.with_file_name(format!(".{name}.replaced-{}", std::process::id()));
+                std::fs::rename(path, &aside).map_err(io)?;
+                set_aside = Some(aside);
+            }
+        }
+        let lock = FolderLock::acquire(path)?;
+        Ok(Self { path: path.to_path_buf(), set_aside, finished: false, _lock: Some(lock) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The command succeeded: the outputs it replaced are deleted.
+    pub fn finish(mut self) {
+        self.finished = true;
+        self._lock = None;
+        let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        if let Some(old) = self.set_aside.take() {
+            let _ = std::fs::remove_dir_all(old);
+        }
+    }
+}
+
+impl Drop for OutputFolder {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // The command failed: what it had written goes, and the folder it replaced comes back.
+        self._lock = None;
+        if let Some(old) = self.set_aside.take() {
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = std::fs::rename(old, &self.path);
+        } else {
+            let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        }
+    }
+}
+
+/// Whether `folder` holds anything besides a lock file.
+fn holds_outputs(folder: &Path) -> std::io::Result<bool> {
+    Ok(std::fs::read_dir(folder)?.flatten().any(|e| e.file_name() != LOCK_FILE))
+}

@@ -232,7 +232,9 @@ fn tiny_config(dir: &Path) -> PathBuf {
     let path = dir.join("tiny.toml");
     let mut table = toml::Table::try_from(&env).unwrap();
     table.remove("limits");
-    std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+    let folds =
+        "\n[walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\n";
+    std::fs::write(&path, toml::to_string(&table).unwrap() + folds).unwrap();
     path
 }
 
@@ -272,4 +274,79 @@ fn a_broken_registry_stops_training_before_it_starts_and_a_resumed_run_is_one_tr
     assert!(output.status.success(), "{}", text(&output));
     let lines = std::fs::read_to_string(&registry).unwrap().lines().count();
     assert_eq!(lines, 1, "resuming a finished run records no second trial");
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    // As `folio ... | head` after head has read what it wanted.
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["data", "inspect", "envs/data/us_factor_etfs_daily.csv"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked") && output.status.code() != Some(101), "{stderr}");
+}
+
+#[test]
+fn outputs_never_replace_what_a_user_made_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let config = tiny_config(cwd);
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str]| folio(args, cwd);
+    let prices = std::fs::read(cwd.join("prices.csv")).unwrap();
+
+    let output = run(&["data", "synth", "--out", "prices.csv", "--periods", "50"]);
+    assert!(!output.status.success() && text(&output).contains("--force"), "{}", text(&output));
+    assert_eq!(std::fs::read(cwd.join("prices.csv")).unwrap(), prices, "real prices kept");
+    let output = run(&["data", "synth", "--out", "other.csv", "--periods", "50"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = run(&["data", "synth", "--out", "other.csv", "--periods", "50", "--force"]);
+    assert!(output.status.success(), "{}", text(&output));
+
+    let train = run(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"]);
+    assert!(train.status.success(), "{}", text(&train));
+    let output = run(&["plot", "run", "--out", "prices.csv"]);
+    assert!(!output.status.success() && text(&output).contains(".png"), "{}", text(&output));
+    assert_eq!(std::fs::read(cwd.join("prices.csv")).unwrap(), prices, "a CSV is not replaced by a PNG");
+
+    // Checked before the work, and said in words.
+    std::fs::write(cwd.join("taken"), "mine").unwrap();
+    let output = run(&["eval", "--checkpoint", "run", "--out", "taken"]);
+    assert!(text(&output).contains("taken exists and is not a folder"), "{}", text(&output));
+    assert_eq!(std::fs::read_to_string(cwd.join("taken")).unwrap(), "mine");
+
+    // Default folders get a fresh name each run.
+    for _ in 0..2 {
+        let output = run(&["stress", "--checkpoint", "run"]);
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    assert!(cwd.join("run/stress").is_dir() && cwd.join("run/stress-2").is_dir());
+
+    let walk = |folds: &str, extra: &[&str]| {
+        let mut args = vec!["walk-forward", "--config", config, "--steps", "200", "--seeds", "1"];
+        args.extend(["--folds", folds, "--jobs", "1"]);
+        args.extend(extra);
+        run(&args)
+    };
+    let output = walk("3", &["--out", "wf"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = walk("2", &["--out", "wf"]);
+    assert!(!output.status.success() && text(&output).contains("--force"), "{}", text(&output));
+    let output = walk("2", &["--out", "wf", "--force"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        cwd.join("wf/fold-1").is_dir() && !cwd.join("wf/fold-2").exists(),
+        "no stale fold beside the new report"
+    );
+    let leftovers = std::fs::read_dir(cwd)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("replaced"))
+        .count();
+    assert_eq!(leftovers, 0, "the replaced folder is gone once the new one is complete");
 }

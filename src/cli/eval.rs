@@ -12,6 +12,7 @@ use folio::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
     default_output, evaluate,
 };
+use folio::files::{OutputFolder, fresh_folder};
 use folio::report;
 use folio::report::html::Provenance;
 
@@ -42,10 +43,13 @@ pub struct BacktestArgs {
     #[command(flatten)]
     rebalancing: RebalanceArgs,
     /// Output folder for report.json, equity.csv and report.html (default:
-    /// runs/backtest-<data>-<from>-<to>), or of --compare-rebalancing (default:
-    /// runs/rebalancing-<from>-<to>).
+    /// runs/backtest-<data>-<from>-<to>, numbered if taken), or of --compare-rebalancing
+    /// (default: runs/rebalancing-<from>-<to>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Allocation limits for every strategy, overriding the config's.
     #[command(flatten)]
     risk: super::risk::RiskArgs,
@@ -54,6 +58,10 @@ pub struct BacktestArgs {
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
+    let claimed = match (&args.out, args.rebalancing.compare_rebalancing) {
+        (Some(out), false) => Some(OutputFolder::claim(out, args.force)?),
+        _ => None,
+    };
     let config = EnvConfig::load(&args.config)?;
     let mut settings = EnvSettings::from_config(&config);
     settings.episode.horizon = 0;
@@ -100,8 +108,13 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         return super::rebalance::show(&comparison, &out, args.output.json);
     }
     let (report, logs) = backtest_baselines(request)?;
-    let out = args.out.unwrap_or_else(|| report::backtest::default_output(&report));
+    let folder = match claimed {
+        Some(folder) => folder,
+        None => OutputFolder::claim(&fresh_folder(&report::backtest::default_output(&report)), false)?,
+    };
+    let out = folder.path().to_path_buf();
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
+    folder.finish();
     if args.output.json {
         return super::print_json(&report);
     }
@@ -152,9 +165,12 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
     weights: super::args::WeightsArg,
     /// Output folder (default: <checkpoint>/eval-<from>-<to>, or <checkpoint>/rebalancing-<from>-<to>
-    /// with --compare-rebalancing).
+    /// with --compare-rebalancing; numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
@@ -290,11 +306,17 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     let evaluation = evaluate(args.request()?)?;
     let report_data = &evaluation.report;
-    let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
+    let folder = match claimed {
+        Some(folder) => folder,
+        None => OutputFolder::claim(&fresh_folder(&default_output(&args.checkpoint, report_data)), false)?,
+    };
+    let out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&out, &evaluation)?;
     report::html::write_run_page(&out, &Provenance::of_this_process())?;
+    folder.finish();
     let sensitivity = &report_data.cost_sensitivity;
     if args.run.json {
         return super::print_json(report_data);

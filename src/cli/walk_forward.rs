@@ -21,9 +21,12 @@ pub struct WalkForwardArgs {
     /// Trainings run in parallel.
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
-    /// Output folder (default: checkpoints/walk-forward-<config>).
+    /// Output folder (default: checkpoints/walk-forward-<config>, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Trial registry that records every seed and whose trials on this data the Deflated Sharpe
     /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
@@ -46,9 +49,12 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         config.folds = folds;
     }
     let stem = args.setup.config_stem(&env);
-    let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")));
+    let out = args.out.unwrap_or_else(|| {
+        folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")))
+    });
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
+    let folder = folio::files::OutputFolder::claim(&out, args.force)?;
     let report = walk_forward(WalkForwardRequest {
         env,
         train,
@@ -71,6 +77,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
             out.display()
         );
     }
+    folder.finish();
     if let Some(problem) = &report.dsr_trials.registry_error {
         anyhow::bail!(
             "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
