@@ -350,3 +350,24 @@ fn outputs_never_replace_what_a_user_made_without_force() {
         .count();
     assert_eq!(leftovers, 0, "the replaced folder is gone once the new one is complete");
 }
+
+/// The bundled default config with `extra` appended, its data path made absolute.
+fn default_config_with(dir: &Path, extra: &str) -> PathBuf {
+    let data = std::fs::canonicalize("envs/data/us_stocks_20_daily.csv").unwrap();
+    let text = std::fs::read_to_string("envs/default.toml")
+        .unwrap()
+        .replace("\"data/us_stocks_20_daily.csv\"", &format!("{:?}", data.to_str().unwrap()));
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text + extra).unwrap();
+    path
+}
+
+#[test]
+fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    EnvConfig::load(&default_config_with(dir.path(), "")).unwrap();
+    for (extra, key) in [("risk_profile = \"balanced\"\n", "risk_profile"), ("eta = 0.5\n", "eta")] {
+        let error = EnvConfig::load(&default_config_with(dir.path(), extra)).unwrap_err().to_string();
+        assert!(error.contains("config.toml") && error.contains(key), "{extra}: {error}");
+    }
+}
