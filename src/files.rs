@@ -215,3 +215,35 @@ impl Drop for OutputFolder {
 fn holds_outputs(folder: &Path) -> std::io::Result<bool> {
     Ok(std::fs::read_dir(folder)?.flatten().any(|e| e.file_name() != LOCK_FILE))
 }
+
+/// The files folio's defaults name, compiled in: an installed binary (`cargo install --path .`)
+/// has no repository beside it, yet `folio train` with no flags must still run. Paths are as
+/// the defaults name them, relative to the folder folio runs in.
+const BUNDLED: &[(&str, &[u8])] = &[
+    ("envs/default.toml", include_bytes!("../envs/default.toml")),
+    ("envs/data/us_stocks_20_daily.csv", include_bytes!("../envs/data/us_stocks_20_daily.csv")),
+    ("envs/tax_us.toml", include_bytes!("../envs/tax_us.toml")),
+];
+
+/// The bundled copy of `path`, if folio carries one.
+pub fn bundled(path: &Path) -> Option<&'static [u8]> {
+    let wanted: Vec<_> = path.components().filter(|c| *c != std::path::Component::CurDir).collect();
+    BUNDLED.iter().find(|(name, _)| Path::new(name).components().eq(wanted.iter().copied())).map(|(_, b)| *b)
+}
+
+/// The content of `path`: the file on disk when there is one (it always wins), else folio's
+/// bundled copy of a default file, else the error of reading it.
+pub fn read_or_bundled(path: &Path) -> std::io::Result<std::borrow::Cow<'static, [u8]>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bundled(path).map(Into::into).ok_or(e),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`read_or_bundled`] as text; bytes that are not UTF-8 are an error.
+pub fn read_text_or_bundled(path: &Path) -> std::io::Result<String> {
+    let bytes = read_or_bundled(path)?;
+    String::from_utf8(bytes.into_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}

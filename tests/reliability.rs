@@ -371,3 +371,17 @@ fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
         assert!(error.contains("config.toml") && error.contains(key), "{extra}: {error}");
     }
 }
+
+#[test]
+fn the_default_config_and_its_data_run_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = folio(&["env", "check", "--episodes", "1"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let output = folio(&["train", "--steps", "64", "--seeds", "1", "--out", "run"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    // A file on disk at the default's path wins over the bundled copy.
+    std::fs::create_dir_all(dir.path().join("envs")).unwrap();
+    std::fs::write(dir.path().join("envs/default.toml"), "[data]\nfile = \"missing.csv\"\n").unwrap();
+    let output = folio(&["env", "check"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("missing.csv"), "{}", text(&output));
+}

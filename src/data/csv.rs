@@ -17,7 +17,8 @@ use crate::data::{DataError, Location};
 use crate::files::write_atomically;
 
 pub fn load_prices(path: &Path) -> Result<PricePanel, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.into(), source })?;
+    let bytes =
+        crate::files::read_or_bundled(path).map_err(|source| DataError::Io { path: path.into(), source })?;
     parse_prices(path, &bytes)
 }
 

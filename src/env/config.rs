@@ -116,8 +116,8 @@ impl EnvConfig {
     /// Load the environment and hand back the file's other tables (`[train]`,
     /// `[walk_forward]`), for the commands that read them.
     pub fn load_with_sections(path: &Path) -> Result<(Self, Sections), ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let text = crate::files::read_text_or_bundled(path)
+            .map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let parse = |e: toml::de::Error| {
             let mut message = e.to_string();
             if message.contains("unknown field") {
