@@ -247,3 +247,22 @@ pub fn read_text_or_bundled(path: &Path) -> std::io::Result<String> {
     String::from_utf8(bytes.into_owned())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
 }
+
+/// The path that leads from folder `from` to `to`, both absolute (`../data/x.csv`); `None` when
+/// they share no root.
+pub fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
+    if !from.is_absolute() || !to.is_absolute() {
+        return None;
+    }
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if shared == 0 {
+        return None;
+    }
+    let mut path = std::path::PathBuf::new();
+    for _ in shared..from.len() {
+        path.push("..");
+    }
+    path.extend(&to[shared..]);
+    Some(path)
+}

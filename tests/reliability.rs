@@ -385,3 +385,40 @@ fn the_default_config_and_its_data_run_from_any_folder() {
     let output = folio(&["env", "check"], dir.path());
     assert!(!output.status.success() && text(&output).contains("missing.csv"), "{}", text(&output));
 }
+
+#[test]
+fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    let config = tiny_config(&a);
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "1", "--out", "run"],
+        &a,
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    // The whole project moves, and the commands run from another folder.
+    std::fs::rename(&a, &b).unwrap();
+    let prices = std::fs::read_to_string(b.join("prices.csv")).unwrap();
+    let date = prices.lines().nth(351).unwrap().split(',').next().unwrap();
+    for args in [
+        vec!["eval", "--checkpoint", "b/run"],
+        vec!["stress", "--checkpoint", "b/run"],
+        vec!["explain", "--checkpoint", "b/run", "--date", date],
+    ] {
+        let output = folio(&args, dir.path());
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+    }
+
+    // Prices changed under the checkpoint: refused, unless the user says otherwise.
+    let mut lines: Vec<String> = prices.lines().map(String::from).collect();
+    let cells: Vec<&str> = lines[5].split(',').collect();
+    lines[5] = format!("{},{},{}", cells[0], "123.0", cells[2..].join(","));
+    std::fs::write(b.join("prices.csv"), lines.join("\n") + "\n").unwrap();
+    let output = folio(&["eval", "--checkpoint", "b/run"], dir.path());
+    assert!(text(&output).contains("is not the data checkpoint"), "{}", text(&output));
+    let output = folio(&["eval", "--checkpoint", "b/run", "--allow-other-data", "--json"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["warning"].as_str().unwrap().contains("NOT THE TRAINING DATA"), "{}", report["warning"]);
+}

@@ -149,9 +149,13 @@ pub struct EvalArgs {
     /// Last row of the period.
     #[arg(long)]
     to: Option<Stamp>,
-    /// Another price file holding the agent's assets.
+    /// Another price file holding the agent's assets (default: the file it was trained on,
+    /// found from the checkpoint folder wherever it was trained).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Act on prices that differ from those the agent was trained on; the report says so.
+    #[arg(long)]
+    allow_other_data: bool,
     /// Transaction cost rate on both buys and sells, overriding the training config.
     #[arg(long)]
     cost: Option<f64>,
@@ -198,6 +202,7 @@ impl EvalArgs {
             checkpoint: self.checkpoint.clone(),
             weights: self.weights.into(),
             data: self.data.clone(),
+            allow_other_data: self.allow_other_data,
             from: self.from,
             to: self.to,
             cost: self.cost,

@@ -48,6 +48,8 @@ pub struct ExplainArgs {
     #[arg(long, requires = "out")]
     force: bool,
     #[command(flatten)]
+    data: super::args::DataArgs,
+    #[command(flatten)]
     run: super::args::RunArgs,
 }
 
@@ -66,6 +68,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         to: args.to,
         method,
         device: args.run.device(),
+        data: args.data.choice(),
     })?;
     let folder = match claimed {
         Some(folder) => folder,

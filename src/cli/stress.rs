@@ -53,6 +53,8 @@ pub struct StressArgs {
     #[arg(long, requires = "out")]
     force: bool,
     #[command(flatten)]
+    data: super::args::DataArgs,
+    #[command(flatten)]
     run: super::args::RunArgs,
 }
 
@@ -85,6 +87,7 @@ pub fn run(args: StressArgs) -> Result<()> {
         to: args.to,
         shock_date: args.shock_date,
         device: args.run.device(),
+        data: args.data.choice(),
     })?;
     let folder = match claimed {
         Some(folder) => folder,

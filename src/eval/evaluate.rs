@@ -26,6 +26,8 @@ pub struct EvalRequest {
     pub weights: Weights,
     /// Another price file with the same assets; default: the data the agent was trained on.
     pub data: Option<PathBuf>,
+    /// Act on prices that are not, over the training rows, the ones training loaded.
+    pub allow_other_data: bool,
     /// Period to evaluate; default: the config's test period.
     pub from: Option<Stamp>,
     pub to: Option<Stamp>,
@@ -46,6 +48,7 @@ impl EvalRequest {
             checkpoint,
             weights: Weights::Best,
             data: None,
+            allow_other_data: false,
             from: None,
             to: None,
             cost: None,
@@ -135,8 +138,9 @@ struct Setup {
 fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
-    let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
-    let market = Arc::new(meta.market(&request.checkpoint, request.data.as_deref())?);
+    let data = request.data.clone().unwrap_or_else(|| meta.training_data(&request.checkpoint));
+    let choice = checkpoint::DataChoice { file: request.data.clone(), allow_other: request.allow_other_data };
+    let market = Arc::new(meta.market(&request.checkpoint, &choice)?);
     let fingerprint = market.panel.fingerprint();
     let same_data = fingerprint == meta.data_fingerprint;
 
@@ -164,7 +168,16 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
         risk_profile.map(|p| format!("{p} profile: ")).unwrap_or_default(),
         settings.limits.describe(Some(market.n_assets()))
     );
-    let warning = if same_data { overlap_warning(&meta, &market, range) } else { None };
+    let warning = if same_data {
+        overlap_warning(&meta, &market, range)
+    } else if !request.allow_other_data {
+        None
+    } else {
+        Some(format!(
+            "NOT THE TRAINING DATA: {} differs from the prices this agent was trained on (--allow-other-data)",
+            data.display()
+        ))
+    };
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let mut policies: Vec<Box<dyn Policy>> =
         vec![Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device))];

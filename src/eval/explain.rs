@@ -330,6 +330,8 @@ pub struct ExplainRequest {
     pub to: Option<Stamp>,
     pub method: Method,
     pub device: DeviceChoice,
+    /// The prices to explain decisions on; default: the data the checkpoint was trained on.
+    pub data: checkpoint::DataChoice,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -433,7 +435,7 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     }
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
-    let market = Arc::new(meta.market(&request.checkpoint, None)?);
+    let market = Arc::new(meta.market(&request.checkpoint, &request.data)?);
     let explainer = Explainer::new(&net, meta.head, market.layout(), &device, request.method)?;
     let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
     let range = replay_range(&request, &meta, &market, date_row.as_ref().map(|(row, _)| *row))?;

@@ -763,6 +763,8 @@ pub struct StressRequest {
     pub to: Option<Stamp>,
     pub shock_date: Option<Stamp>,
     pub device: DeviceChoice,
+    /// The prices to stress on; default: the data the checkpoints were trained on.
+    pub data: checkpoint::DataChoice,
 }
 
 /// Stress one or several seeds of a training run beside every causal baseline, on the data they
@@ -787,7 +789,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
         first_meta.get_or_insert(meta);
     }
     let meta = first_meta.expect("at least one checkpoint was loaded");
-    let market = Arc::new(meta.market(first_dir, None)?);
+    let market = Arc::new(meta.market(first_dir, &request.data)?);
     let held_out = if request.from.is_some() || request.to.is_some() {
         Span { from: request.from, to: request.to }
     } else {

@@ -72,7 +72,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
             Some(dir) => {
                 let device = request.device.device()?;
                 let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, &device)?;
-                let market = Arc::new(meta.market(dir, None)?);
+                let market = Arc::new(meta.market(dir, &Default::default())?);
                 let agent: Box<dyn Policy> =
                     Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device));
                 (meta.env.clone(), market, vec![agent])

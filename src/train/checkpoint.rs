@@ -79,6 +79,21 @@ pub enum CheckpointError {
     Corrupt { path: PathBuf, reason: String },
     #[error("checkpoint {} does not fit this data: {reason}", path.display())]
     Mismatch { path: PathBuf, reason: String },
+    #[error(
+        "{} is not the data checkpoint {} was trained on (its prices over the training rows differ); pass --data with the training file, or --allow-other-data to act on this one anyway",
+        file.display(),
+        dir.display()
+    )]
+    OtherData { dir: PathBuf, file: PathBuf },
+}
+
+/// Which prices a checkpoint acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataChoice {
+    /// Another price file with the same assets; default: the one the checkpoint was trained on.
+    pub file: Option<PathBuf>,
+    /// Act on prices that are not, over the training rows, the ones training loaded.
+    pub allow_other: bool,
 }
 
 /// Everything needed to use a checkpoint again, and to know where it came from.
@@ -92,6 +107,14 @@ pub struct Meta {
     pub normalizer: Normalizer,
     /// Fingerprint of the price panel training loaded (assets, dates and prices).
     pub data_fingerprint: String,
+    /// The price file as training resolved it, absolute: `env.data.file` is as the config
+    /// named it, relative to wherever training ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_file: Option<PathBuf>,
+    /// The price file relative to the checkpoint folder, so that a project moved or copied as a
+    /// whole still finds its data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_from_checkpoint: Option<PathBuf>,
     pub train_range: (String, String),
     pub validation_range: (String, String),
     pub seed: u64,
@@ -137,11 +160,34 @@ impl Meta {
         }
     }
 
-    /// The market this checkpoint acts on: `data` (default: the file it was trained on, over the
-    /// same rows) for its assets, with its own feature normalization, checked to fit the network.
-    pub fn market(&self, dir: &Path, data: Option<&Path>) -> Result<Market, TrainError> {
-        let raw = load_prices(data.unwrap_or(&self.env.data.file))?;
-        let (from, to) = match data {
+    /// Where the training data is now: found from the checkpoint folder as training left them
+    /// (moved together), at the absolute path training resolved, else at the configured path
+    /// (from the current folder, or folio's bundled copy of a default).
+    pub fn training_data(&self, dir: &Path) -> PathBuf {
+        let beside = self.data_from_checkpoint.as_ref().map(|relative| dir.join(relative));
+        [beside, self.data_file.clone()]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| self.env.data.file.clone())
+    }
+
+    /// The market this checkpoint acts on: `data.file` (default: the file it was trained on, over
+    /// the same rows) for its assets, with its own feature normalization, checked to fit the
+    /// network. Prices that differ from training's over the training rows are refused unless
+    /// `data.allow_other` says to use them.
+    pub fn market(&self, dir: &Path, data: &DataChoice) -> Result<Market, TrainError> {
+        let file = data.file.clone().unwrap_or_else(|| self.training_data(dir));
+        let raw = load_prices(&file)?;
+        if !data.allow_other {
+            let same = raw
+                .select(&self.assets, self.env.data.from, self.env.data.to)
+                .is_ok_and(|rows| rows.panel.fingerprint() == self.data_fingerprint);
+            if !same {
+                return Err(CheckpointError::OtherData { dir: dir.to_path_buf(), file }.into());
+            }
+        }
+        let (from, to) = match data.file {
             Some(_) => (None, None),
             None => (self.env.data.from, self.env.data.to),
         };

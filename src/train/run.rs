@@ -215,6 +215,10 @@ impl Run {
         // Held until the run ends, so that a second run into this folder fails at once.
         let lock = FolderLock::acquire(&out)?;
         checkpoint::recover(&out)?;
+        meta.data_from_checkpoint = meta
+            .data_file
+            .as_deref()
+            .and_then(|data| crate::files::relative_path(&std::fs::canonicalize(&out).ok()?, data));
         if resume {
             let saved = checkpoint::load_meta(&out)?;
             check_resumable(&saved, &meta, &out)?;
@@ -386,6 +390,8 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
         assets: market.panel.assets.clone(),
         normalizer: market.normalizer.clone(),
         data_fingerprint: market.panel.fingerprint(),
+        data_file: std::fs::canonicalize(&env.data.file).ok(),
+        data_from_checkpoint: None,
         train_range: setup.label(setup.train_range),
         validation_range: setup.label(setup.validation_range),
         seed: config.seed,
