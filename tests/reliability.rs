@@ -422,3 +422,22 @@ fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["warning"].as_str().unwrap().contains("NOT THE TRAINING DATA"), "{}", report["warning"]);
 }
+
+#[test]
+fn an_asset_that_stops_trading_early_is_named_not_silently_shrinking_the_market() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = tiny_env(dir.path());
+    let text = std::fs::read_to_string(&env.data.file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let asset = lines[0].split(',').nth(2).unwrap().to_string();
+    for line in &mut lines[1 + 350..] {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        cells[2] = "";
+        *line = cells.join(",");
+    }
+    let last_date = lines[390].split(',').next().unwrap().to_string();
+    std::fs::write(&env.data.file, lines.join("\n") + "\n").unwrap();
+    env.periods.validation.to = Some(last_date.parse().unwrap());
+    let error = train(request(&env, config(200), &dir.path().join("run"), false)).unwrap_err().to_string();
+    assert!(error.contains(&format!("asset '{asset}' has no prices after")) && error.contains(&last_date), "{error}");
+}

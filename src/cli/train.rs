@@ -183,6 +183,12 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
     if !env.limits.is_none() || env.risk_profile.is_some() {
         eprintln!("reward {:?}; {}", env.reward, limits_in_words(env));
     }
+    // Training itself reports a bad file; this only names an asset that shrinks the market.
+    let selection = folio::data::load_prices(&env.data.file)
+        .and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to));
+    if let Ok(folio::data::Selection { ended_by: Some(early), .. }) = selection {
+        eprintln!("note: {early}");
+    }
 }
 
 #[derive(serde::Serialize)]

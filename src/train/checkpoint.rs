@@ -192,7 +192,9 @@ impl Meta {
             None => (self.env.data.from, self.env.data.to),
         };
         let selection = raw.select(&self.assets, from, to)?;
-        let market = Market::new(selection.panel, &self.env.features, Some(self.normalizer.clone()), 0..0)?;
+        let mut market =
+            Market::new(selection.panel, &self.env.features, Some(self.normalizer.clone()), 0..0)?;
+        market.ended_by = selection.ended_by;
         self.check_fits(dir, &market)?;
         Ok(market)
     }
