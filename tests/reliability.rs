@@ -439,5 +439,31 @@ fn an_asset_that_stops_trading_early_is_named_not_silently_shrinking_the_market(
     std::fs::write(&env.data.file, lines.join("\n") + "\n").unwrap();
     env.periods.validation.to = Some(last_date.parse().unwrap());
     let error = train(request(&env, config(200), &dir.path().join("run"), false)).unwrap_err().to_string();
-    assert!(error.contains(&format!("asset '{asset}' has no prices after")) && error.contains(&last_date), "{error}");
+    assert!(
+        error.contains(&format!("asset '{asset}' has no prices after")) && error.contains(&last_date),
+        "{error}"
+    );
+}
+
+#[test]
+fn too_few_periods_are_said_in_words_not_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.csv"), "date,A,B\n2020-01-02,1.0,2.0\n").unwrap();
+    let output = folio(&["data", "inspect", "one.csv"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let shown = text(&output);
+    assert!(!shown.contains("NaN") && shown.contains("too few periods"), "{shown}");
+
+    let config = tiny_config(dir.path());
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "1", "--out", "run"],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();
+    let date = |row: usize| prices.lines().nth(row + 1).unwrap().split(',').next().unwrap().to_string();
+    let (from, to) = (date(350), date(351));
+    let output = folio(&["eval", "--checkpoint", "run", "--from", &from, "--to", &to], dir.path());
+    let shown = text(&output);
+    assert!(shown.contains("Too few periods to measure") && !shown.contains("Sharpe ratio NaN"), "{shown}");
 }

@@ -111,17 +111,21 @@ impl std::fmt::Display for Inspection {
             "{:<10} {:>12} {:>12} {:>8} {:>12} {:>12}",
             "asset", "first", "last", "periods", "ann.return", "ann.vol"
         )?;
+        let percent = |x: f64| if x.is_finite() { format!("{:.2}%", 100.0 * x) } else { "-".into() };
         for a in &self.assets {
             writeln!(
                 f,
-                "{:<10} {:>12} {:>12} {:>8} {:>11.2}% {:>11.2}%",
+                "{:<10} {:>12} {:>12} {:>8} {:>12} {:>12}",
                 a.name,
                 a.first,
                 a.last,
                 a.periods,
-                100.0 * a.annual_return,
-                100.0 * a.annual_volatility
+                percent(a.annual_return),
+                percent(a.annual_volatility)
             )?;
+        }
+        if self.assets.iter().any(|a| !a.annual_return.is_finite() || !a.annual_volatility.is_finite()) {
+            writeln!(f, "-: too few periods to measure (a return needs two prices, a volatility three)")?;
         }
         Ok(())
     }

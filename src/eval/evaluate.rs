@@ -351,6 +351,14 @@ fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
     let equal = metrics(PolicyId::EQUAL_WEIGHT);
     let causal: Vec<&PolicyReport> =
         results.iter().filter(|r| !r.policy.is_agent() && !r.policy.uses_hindsight()).collect();
+    if !agent.sharpe.is_finite() || equal.is_some_and(|eq| !eq.sharpe.is_finite()) {
+        return format!(
+            "Too few periods to measure: the period has {} return{}, and a Sharpe ratio needs at least two that vary; \
+             choose a longer period (--from / --to).",
+            agent.periods,
+            if agent.periods == 1 { "" } else { "s" }
+        );
+    }
     let beaten = causal.iter().filter(|r| agent.sharpe > r.metrics.sharpe).count();
     let mut text = match equal {
         Some(eq) if agent.sharpe > eq.sharpe => {
