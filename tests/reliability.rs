@@ -467,3 +467,23 @@ fn too_few_periods_are_said_in_words_not_nan() {
     let shown = text(&output);
     assert!(shown.contains("Too few periods to measure") && !shown.contains("Sharpe ratio NaN"), "{shown}");
 }
+
+#[test]
+fn impossible_flags_are_errors_not_silently_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let config = config.to_str().unwrap();
+    let output = folio(&["train", "--config", config, "--jobs", "0", "--out", "run"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("--jobs"), "{}", text(&output));
+    let output =
+        folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let output = folio(&["stress", "--checkpoint", "run", "--crash-fall", "1.5"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("crash_fall"), "{}", text(&output));
+    let output = folio(&["eval", "--checkpoint", "run", "--to", "2099-01-01"], dir.path());
+    assert!(
+        !output.status.success() && text(&output).contains("after the data's last row"),
+        "{}",
+        text(&output)
+    );
+}

@@ -66,6 +66,7 @@ pub fn run(args: StressArgs) -> Result<()> {
         window: args.window,
         volatility_factor: args.volatility_factor,
     };
+    sizes.validate()?;
     let scenarios = select_scenarios(&args.scenario, &sizes)?;
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     let checkpoints = if args.checkpoint.join(folio::train::checkpoint::META).exists() {

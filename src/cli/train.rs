@@ -17,7 +17,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 3)]
     seeds: usize,
     /// Runs trained in parallel.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, default_value_t = default_jobs(), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
     /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, numbered if taken).
     #[arg(long)]

@@ -19,7 +19,7 @@ pub struct WalkForwardArgs {
     #[arg(long)]
     folds: Option<usize>,
     /// Trainings run in parallel.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, default_value_t = default_jobs(), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
     /// Output folder (default: checkpoints/walk-forward-<config>, numbered if taken).
     #[arg(long)]

@@ -149,6 +149,12 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     } else {
         meta.env.periods.test
     };
+    let index = &market.panel.index;
+    if let Some(to) = request.to
+        && index.first_at_or_after(&to).is_none()
+    {
+        return Err(EvalError::ToPastData { to: to.to_string(), last: index.label(index.len() - 1) });
+    }
     let range = market.decision_range(&span, 0)?;
     let mut settings = EnvSettings::from_config(&meta.env);
     if let Some(rate) = request.cost {
