@@ -487,3 +487,54 @@ fn impossible_flags_are_errors_not_silently_accepted() {
         text(&output)
     );
 }
+
+/// Stops a run (as a kill would) once it has made `after` steps.
+struct KillAfter(u64);
+
+impl Progress for KillAfter {
+    fn start(&self, _: &str, _: &str, _: u64, _: u64) -> Box<dyn Task> {
+        Box::new(KillTask(self.0))
+    }
+}
+
+struct KillTask(u64);
+
+impl Task for KillTask {
+    fn set_position(&self, done: u64) {
+        if done >= self.0 {
+            panic!("killed at {done} steps");
+        }
+    }
+    fn advance(&self, _: u64) {}
+    fn set_message(&self, _: String) {}
+    fn finish(&self) {}
+    fn abandon(&self) {}
+}
+
+#[test]
+fn a_resumed_direct_run_is_bit_identical_to_one_never_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let steps = config(800);
+    train(request(&env, steps.clone(), &whole, false)).unwrap();
+    let mut first = request(&env, steps.clone(), &killed, false);
+    first.progress = Arc::new(KillAfter(500));
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first)));
+    assert!(stopped.is_err(), "the first attempt was killed");
+    let saved = checkpoint::load_meta(&killed).unwrap().progress.updates;
+    assert!(saved > 0 && saved * 16 < 800, "killed part-way, after {saved} updates");
+    train(request(&env, steps, &killed, true)).unwrap();
+
+    let device = DeviceChoice::Cpu.device().unwrap();
+    for which in [Weights::Last, Weights::Best] {
+        let weights = |dir: &Path| checkpoint::load_agent(dir, which, &device).unwrap().1.parameter_values();
+        let (a, b) = (weights(&whole), weights(&killed));
+        let same = a.iter().zip(&b).all(|(p, q)| p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits()));
+        assert!(same && a.len() == b.len(), "{which} differs after a resume");
+    }
+    let log = |dir: &Path| std::fs::read_to_string(dir.join(checkpoint::LOG)).unwrap();
+    let rewards =
+        |text: String| text.lines().map(|l| l.split(',').nth(4).unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(rewards(log(&whole)), rewards(log(&killed)), "every update's reward, bit for bit");
+}

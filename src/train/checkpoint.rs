@@ -28,6 +28,8 @@ pub const BEST: &str = "best.bpk";
 pub const LAST: &str = "last.bpk";
 pub const OPTIMIZER: &str = "optimizer.bpk";
 pub const LOG: &str = "train_log.csv";
+/// The learner's own state (the direct learner's portfolio-vector memory), for `--resume`.
+pub const LEARNER: &str = "learner.bin";
 /// The journal of a publication in progress: its presence means the `.pending` files it lists
 /// are complete and are the checkpoint's new state.
 pub const JOURNAL: &str = "publishing.json";
@@ -256,7 +258,7 @@ pub fn publish(dir: &Path, files: &[(&str, Vec<u8>)], meta: &mut Meta) -> Result
         let path = path.to_path_buf();
         move |source| CheckpointError::Io { path, source }
     };
-    for (name, bytes) in files.iter().filter(|(name, _)| name.ends_with(".bpk")) {
+    for (name, bytes) in files.iter().filter(|(name, _)| *name != LOG) {
         meta.checksums.insert(name.to_string(), sha256_hex(bytes));
     }
     let json = serde_json::to_vec_pretty(meta).expect("meta serializes");
@@ -389,6 +391,15 @@ pub fn optimizer_bytes(optimizer: &ModuleOptimizer) -> Result<Vec<u8>, Checkpoin
         .into_bytes()
         .map_err(|e| CheckpointError::Corrupt { path: PathBuf::from(OPTIMIZER), reason: e.to_string() })?;
     Ok(bytes.to_vec())
+}
+
+/// The learner state the checkpoint in `dir` saved, checked against `meta`; `None` for a
+/// checkpoint saved without one.
+pub fn load_learner_state(dir: &Path, meta: &Meta) -> Result<Option<Vec<u8>>, CheckpointError> {
+    if !dir.join(LEARNER).exists() {
+        return Ok(None);
+    }
+    read_verified(dir, LEARNER, meta).map(Some)
 }
 
 /// A resumed run's network and optimizer as the checkpoint in `dir` last saved them, each

@@ -212,6 +212,7 @@ impl Run {
         let mut optimizer = host::adam::adam_for(&train_device);
         let mut meta = fresh_meta(&setup, &env, &config);
         let mut log = Vec::new();
+        let mut learner_state = None;
         // Held until the run ends, so that a second run into this folder fails at once.
         let lock = FolderLock::acquire(&out)?;
         checkpoint::recover(&out)?;
@@ -223,6 +224,7 @@ impl Run {
             let saved = checkpoint::load_meta(&out)?;
             check_resumable(&saved, &meta, &out)?;
             (net, optimizer) = checkpoint::load_last(&out, &saved, net, optimizer)?;
+            learner_state = checkpoint::load_learner_state(&out, &saved)?;
             meta.progress = TrainingProgress { stopped: None, ..saved.progress };
             meta.validation = saved.validation;
             meta.checksums = saved.checksums;
@@ -233,7 +235,14 @@ impl Run {
         } else if out.join(checkpoint::META).exists() {
             return Err(TrainError::AlreadyTrained { out });
         }
-        let learner = make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
+        let mut learner =
+            make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
+        if let Some(bytes) = learner_state {
+            learner.load_state(&bytes).map_err(|e| CheckpointError::Corrupt {
+                path: out.join(checkpoint::LEARNER),
+                reason: e.to_string(),
+            })?;
+        }
         let equal_weight = backtest(&mut EqualWeight, &setup.market, setup.validation_range, setup.settings)?
             .metrics(&setup.metrics);
         Ok(Self {
@@ -284,7 +293,15 @@ impl Run {
         if let Some(what) = divergence {
             self.meta.progress.stopped = Some(format!("diverged at update {update}: {what}"));
             self.meta.progress.seconds = self.elapsed();
-            save_all(&self.out, &previous, None, &self.optimizer, &mut self.meta, &self.log)?;
+            save_all(
+                &self.out,
+                &previous,
+                None,
+                &self.optimizer,
+                self.learner.as_ref(),
+                &mut self.meta,
+                &self.log,
+            )?;
             return Err(TrainError::Diverged { update, what, checkpoint: self.out.join(checkpoint::LAST) });
         }
         let stats = result.expect("checked above");
@@ -334,7 +351,15 @@ impl Run {
         }
         self.log.push(row);
         let best = improved.then_some(&self.net);
-        save_all(&self.out, &self.net, best, &self.optimizer, &mut self.meta, &self.log)?;
+        save_all(
+            &self.out,
+            &self.net,
+            best,
+            &self.optimizer,
+            self.learner.as_ref(),
+            &mut self.meta,
+            &self.log,
+        )?;
         Ok(out_of_patience)
     }
 
@@ -364,7 +389,15 @@ impl Run {
     /// Record why the run ended and save it one last time.
     fn finish(mut self, stopped: String) -> Result<TrainOutcome, TrainError> {
         self.meta.progress.stopped = Some(stopped.clone());
-        save_all(&self.out, &self.net, None, &self.optimizer, &mut self.meta, &self.log)?;
+        save_all(
+            &self.out,
+            &self.net,
+            None,
+            &self.optimizer,
+            self.learner.as_ref(),
+            &mut self.meta,
+            &self.log,
+        )?;
         let progress = &self.meta.progress;
         Ok(TrainOutcome {
             updates: progress.updates,
@@ -502,6 +535,7 @@ fn save_all(
     net: &PolicyNet,
     best: Option<&PolicyNet>,
     optimizer: &ModuleOptimizer,
+    learner: &dyn Learner,
     meta: &mut Meta,
     log: &[LogRow],
 ) -> Result<(), TrainError> {
@@ -510,6 +544,9 @@ fn save_all(
         files.push((checkpoint::BEST, checkpoint::net_bytes(best)?));
     }
     files.push((checkpoint::OPTIMIZER, checkpoint::optimizer_bytes(optimizer)?));
+    if let Some(state) = learner.save_state() {
+        files.push((checkpoint::LEARNER, state));
+    }
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in log {
         writer.serialize(row).map_err(|e| CheckpointError::Corrupt {
