@@ -538,3 +538,59 @@ fn a_resumed_direct_run_is_bit_identical_to_one_never_stopped() {
         |text: String| text.lines().map(|l| l.split(',').nth(4).unwrap().to_string()).collect::<Vec<_>>();
     assert_eq!(rewards(log(&whole)), rewards(log(&killed)), "every update's reward, bit for bit");
 }
+
+#[test]
+fn spikes_and_unadjusted_splits_are_flagged_with_asset_and_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let text = std::fs::read_to_string(&env.data.file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let assets: Vec<String> = lines[0].split(',').skip(1).map(String::from).collect();
+    let scale = |line: &mut String, column: usize, factor: f64| {
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        cells[column] = (cells[column].parse::<f64>().unwrap() * factor).to_string();
+        *line = cells.join(",");
+    };
+    // A x1000 typo on one day, and a 2:1 split (on a day without a move of its own) never
+    // adjusted for.
+    scale(&mut lines[101], 1, 1000.0);
+    let price = |line: &str| line.split(',').nth(2).unwrap().parse::<f64>().unwrap();
+    let factor = 0.5 * price(&lines[200]) / price(&lines[201]);
+    for line in &mut lines[201..] {
+        scale(line, 2, factor);
+    }
+    let (spike_day, split_day) = (
+        lines[101].split(',').next().unwrap().to_string(),
+        lines[201].split(',').next().unwrap().to_string(),
+    );
+    std::fs::write(&env.data.file, lines.join("\n") + "\n").unwrap();
+    let output = folio(&["data", "inspect", "prices.csv"], dir.path());
+    let shown = text_of(&output);
+    assert!(shown.contains(&format!("{} on {spike_day}", assets[0])) && shown.contains("spike"), "{shown}");
+    assert!(
+        shown.contains(&format!("{} on {split_day}", assets[1])) && shown.contains("exact 2:1"),
+        "{shown}"
+    );
+    let config = tiny_config_over(dir.path());
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "64", "--seeds", "1", "--out", "run"],
+        dir.path(),
+    );
+    assert!(
+        text_of(&output).contains(&format!("warning: {} on {spike_day}", assets[0])),
+        "{}",
+        text_of(&output)
+    );
+}
+
+fn text_of(output: &Output) -> String {
+    text(output)
+}
+
+/// A config over the prices already in `dir`.
+fn tiny_config_over(dir: &Path) -> PathBuf {
+    let prices = std::fs::read(dir.join("prices.csv")).unwrap();
+    let config = tiny_config(dir);
+    std::fs::write(dir.join("prices.csv"), prices).unwrap();
+    config
+}

@@ -186,8 +186,13 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
     // Training itself reports a bad file; this only names an asset that shrinks the market.
     let selection = folio::data::load_prices(&env.data.file)
         .and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to));
-    if let Ok(folio::data::Selection { ended_by: Some(early), .. }) = selection {
-        eprintln!("note: {early}");
+    if let Ok(selection) = selection {
+        if let Some(early) = &selection.ended_by {
+            eprintln!("note: {early}");
+        }
+        for jump in folio::data::inspect::suspicious_jumps(&selection.panel) {
+            eprintln!("warning: {jump}");
+        }
     }
 }
 
