@@ -594,3 +594,25 @@ fn tiny_config_over(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("prices.csv"), prices).unwrap();
     config
 }
+
+#[test]
+fn a_multi_seed_eval_names_the_folders_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "2", "--out", "run"],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    for _ in 0..2 {
+        let output = folio(&["eval", "--checkpoint", "run"], dir.path());
+        let shown = text(&output);
+        assert!(output.status.success() && !shown.contains("<seed>") && shown.contains("seed-1"), "{shown}");
+    }
+    let evals = std::fs::read_dir(dir.path().join("run/seed-0"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("eval-"))
+        .count();
+    assert_eq!(evals, 2, "a second eval does not replace the first");
+}

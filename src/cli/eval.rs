@@ -248,11 +248,14 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     // One request for every seed (a questionnaire is read once), each pointed at its folder.
     let request = args.request()?;
     let mut reports = Vec::new();
+    let mut written = Vec::new();
     for dir in &seeds {
         let evaluation = evaluate(EvalRequest { checkpoint: dir.clone(), ..request.clone() })?;
-        let out = default_output(dir, &evaluation.report);
-        report::outputs::write_evaluation(&out, &evaluation)?;
-        report::html::write_run_page(&out, &Provenance::of_this_process())?;
+        let folder = OutputFolder::claim(&fresh_folder(&default_output(dir, &evaluation.report)), false)?;
+        report::outputs::write_evaluation(folder.path(), &evaluation)?;
+        report::html::write_run_page(folder.path(), &Provenance::of_this_process())?;
+        written.push(folder.path().to_path_buf());
+        folder.finish();
         reports.push(evaluation.report);
     }
     let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
@@ -305,8 +308,10 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         "\nThe agents' median Sharpe ratio {median:.2} {} equal weight's {equal:.2}.",
         if median > equal { "beats" } else { "does not beat" }
     );
-    let folder = default_output(Path::new("<seed>"), first);
-    println!("wrote each seed's report and pictures to {}", folder.display());
+    println!("wrote each seed's report and pictures to:");
+    for folder in &written {
+        println!("  {}", folder.display());
+    }
     Ok(())
 }
 
