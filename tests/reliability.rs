@@ -616,3 +616,28 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
         .count();
     assert_eq!(evals, 2, "a second eval does not replace the first");
 }
+
+#[test]
+fn common_export_formats_are_read_or_get_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        folio::data::load_prices(&path)
+    };
+    // pandas' index column, blank or named, in an undated file.
+    for header in ["", "period", "index"] {
+        let panel = load("pandas.csv", &format!("{header},A,B\n0,1.0,2.0\n1,1.1,2.1\n2,1.2,2.2\n")).unwrap();
+        assert_eq!((panel.assets.clone(), panel.n_periods()), (vec!["A".to_string(), "B".to_string()], 3));
+    }
+    let hint = |name: &str, text: &str| load(name, text).unwrap_err().to_string();
+    let long = hint("long.csv", "date,tic,close\n2020-01-02,AAPL,75.1\n2020-01-02,MSFT,160.6\n");
+    assert!(long.contains("long file") && long.contains("pivot"), "{long}");
+    let semicolons = hint("semi.csv", "date;A;B\n2020-01-02;1,0;2,0\n");
+    assert!(semicolons.contains("semicolon"), "{semicolons}");
+    let slashes = hint("slash.csv", "date,A\n03/15/2020,1.0\n03/16/2020,1.1\n");
+    assert!(
+        slashes.contains("line 2") && slashes.contains("YYYY-MM-DD") && slashes.contains("ambiguous"),
+        "{slashes}"
+    );
+}
