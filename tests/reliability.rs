@@ -641,3 +641,12 @@ fn common_export_formats_are_read_or_get_a_hint() {
         "{slashes}"
     );
 }
+
+#[test]
+fn the_readme_env_check_of_a_test_period_runs_as_written() {
+    let output = folio(
+        &["env", "check", "envs/factor_etfs.toml", "--period", "test", "--episodes", "4", "--json"],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+}
