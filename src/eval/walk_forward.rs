@@ -421,7 +421,8 @@ fn train_and_test_one(
     seed: u64,
 ) -> Result<TaskResult, EvalError> {
     let env = plan.fold_env(&request.env, fold);
-    let dir = request.out.join(format!("fold-{}", fold.index)).join(format!("seed-{seed}"));
+    // Folders count folds from 1, as every table and picture does.
+    let dir = request.out.join(format!("fold-{}", fold.index + 1)).join(format!("seed-{seed}"));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| EvalError::Clear { path: dir.clone(), source })?;
     }
