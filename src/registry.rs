@@ -233,6 +233,19 @@ impl TrialRecord {
     }
 }
 
+impl TrialRecord {
+    /// Whether `other` records the same trial again: the same command, configuration, data, seed,
+    /// folio version, sample and folder. Only the time differs (and, read back from JSON, perhaps
+    /// the last bit of a figure), so the figures are not compared.
+    pub fn same_trial(&self, other: &TrialRecord) -> bool {
+        (self.command, &self.config_hash, &self.data_fingerprint, self.seed, &self.folio_version)
+            == (other.command, &other.config_hash, &other.data_fingerprint, other.seed, &other.folio_version)
+            && (self.figures.sample, &self.figures.period, self.figures.periods)
+                == (other.figures.sample, &other.figures.period, other.figures.periods)
+            && self.checkpoint == other.checkpoint
+    }
+}
+
 /// The serde name of a unit enum variant (`direct`, `eiie`), else its debug name in lower case.
 fn label(value: &(impl Serialize + std::fmt::Debug)) -> String {
     match serde_json::to_value(value) {
@@ -248,7 +261,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// SHA-256 of a value's canonical JSON (object keys sorted), hex, first 16 bytes.
-fn hash_json(value: serde_json::Value) -> String {
+pub fn hash_json(value: serde_json::Value) -> String {
     // `serde_json::Value` keeps object keys sorted, so the text does not depend on the order in
     // which structs declare their fields.
     let text = value.to_string();
@@ -367,6 +380,21 @@ pub fn check(path: &Path) -> Result<(), RegistryError> {
 /// every record it now holds, oldest first. Earlier lines are kept byte for byte; see the
 /// module documentation for the locking and the atomic write.
 pub fn append(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, RegistryError> {
+    append_where(path, records, |_, _| true)
+}
+
+/// [`append`] leaving out every record that repeats a trial the registry already holds (see
+/// [`TrialRecord::same_trial`]): a cluster run merged twice, or a walk-forward rerun into the
+/// same folder, counts its trials once.
+pub fn append_new(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, RegistryError> {
+    append_where(path, records, |held, record| !held.iter().any(|h| h.same_trial(record)))
+}
+
+fn append_where(
+    path: &Path,
+    records: &[TrialRecord],
+    keep: impl Fn(&[TrialRecord], &TrialRecord) -> bool,
+) -> Result<Vec<TrialRecord>, RegistryError> {
     let _in_process = APPENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let _lock = LockFile::acquire(path)?;
     let io = |source| RegistryError::Io { path: path.to_path_buf(), source };
@@ -381,14 +409,14 @@ pub fn append(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, 
     }
     // One trained agent is one trial, however often its run is resumed and recorded again.
     let known = |r: &TrialRecord| r.run_id.is_some() && all.iter().any(|a| a.run_id == r.run_id);
-    let records: Vec<TrialRecord> = records.iter().filter(|r| !known(r)).cloned().collect();
+    let records: Vec<&TrialRecord> = records.iter().filter(|r| keep(&all, r) && !known(r)).collect();
     for record in &records {
         // serde_json writes NaN as null, which `nan_if_null` reads back as NaN.
         text.push_str(&serde_json::to_string(record).expect("trial record serializes"));
         text.push('\n');
     }
     crate::files::write_bytes_atomically(path, text.as_bytes()).map_err(io)?;
-    all.extend(records);
+    all.extend(records.into_iter().cloned());
     Ok(all)
 }
 

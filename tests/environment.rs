@@ -7,7 +7,7 @@ use folio::data::{PricePanel, Stamp, TimeIndex};
 use folio::env::EnvError;
 use folio::env::config::{EpisodeConfig, Span};
 use folio::env::{BatchEnv, CostConfig, DecisionRange, EnvSettings, Limits, Market, MarketEnv, RewardConfig};
-use folio::features::{Feature, FeatureConfig};
+use folio::features::{Feature, FeatureConfig, Reference};
 use ndarray::{Array2, s};
 
 /// Two assets over five periods: A doubles, halves and doubles; B gains 10% twice then falls back.
@@ -159,7 +159,17 @@ fn no_observation_sees_the_future() {
     assert_eq!(original.prices.slice(s![..=cut, ..]), altered.prices.slice(s![..=cut, ..]));
     assert_ne!(original.prices.row(cut + 1), altered.prices.row(cut + 1));
 
-    let features = FeatureConfig::default();
+    // The inverse-volatility reference, which reads prices, rides along in every observation.
+    // Every feature, risk and cross-sectional ones included, with windows short enough to leave
+    // decisions before the cut.
+    let features = FeatureConfig {
+        reference: Reference::InverseVolatility,
+        features: Feature::ALL.iter().chain(&Feature::RISK).copied().collect(),
+        long_window: 40,
+        rank_lookback: 60,
+        window: 50,
+        ..FeatureConfig::default()
+    };
     let fit = 0..200; // the training period ends before the cut
     let a = Arc::new(Market::new(original, &features, None, fit.clone()).unwrap());
     let b = Arc::new(Market::new(altered, &features, None, fit).unwrap());
@@ -191,8 +201,8 @@ fn no_observation_sees_the_future() {
     let (mut obs_a, mut obs_b) = (ea.reset().to_vec(), eb.reset().to_vec());
     let react = |obs: &[f32]| -> Vec<f64> {
         // Tilt towards the assets with the highest latest normalized return.
-        let window = 50;
-        let scores: Vec<f64> = (0..4).map(|i| (obs[(i * 5 + 1) * window - 1] as f64).exp()).collect();
+        let (window, features) = (50, 11);
+        let scores: Vec<f64> = (0..4).map(|i| (obs[(i * features + 1) * window - 1] as f64).exp()).collect();
         let total: f64 = scores.iter().sum::<f64>() + 1.0;
         std::iter::once(1.0 / total).chain(scores.iter().map(|s| s / total)).collect()
     };

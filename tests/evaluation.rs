@@ -185,6 +185,21 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
         assert_eq!(a.metrics.final_wealth.to_bits(), b.metrics.final_wealth.to_bits(), "{}", a.policy);
     }
     assert!(serial.deflated_sharpe.is_some() && serial.backtest_overfitting.is_some());
+    // The ensemble stands beside its seeds, and the verdict speaks of it.
+    let ensemble = serial.overall.iter().find(|r| r.policy == folio::backtest::PolicyId::Ensemble).unwrap();
+    assert!(serial.verdict.contains("ensemble agent"), "{}", serial.verdict);
+    // The panel's row reads the ensemble and the best causal baseline, never a hindsight one.
+    let row = folio::eval::panel::PanelRow::of("synthetic", &serial);
+    assert_eq!(row.agent_sharpe.to_bits(), ensemble.metrics.sharpe.to_bits());
+    assert!(!row.best_baseline.uses_hindsight());
+    let causal_best = serial
+        .overall
+        .iter()
+        .filter(|r| matches!(r.policy, folio::backtest::PolicyId::Baseline(_)) && !r.policy.uses_hindsight())
+        .map(|r| r.metrics.sharpe)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(row.best_baseline_sharpe, causal_best);
+    assert_eq!(row.beats_equal_weight, row.agent_sharpe > row.equal_weight_sharpe);
     assert!(serial.verdict.contains("equal weight"));
     assert!(serial.overall.iter().all(|r| r.metrics.annual_cost_drag.is_finite()));
 
@@ -192,12 +207,12 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     let path = dir.path().join("serial").join("report.json");
     folio::report::write_json(&path, &serial).unwrap();
     let saved = read_report(&path).unwrap();
-    let SavedReport::WalkForward { median_seed, folds } = saved else { panic!("{saved:?}") };
-    assert_eq!((median_seed, folds.len()), (serial.median_seed, serial.folds.len()));
+    let SavedReport::WalkForward { headline, folds } = saved else { panic!("{saved:?}") };
+    assert_eq!((headline, folds.len()), (folio::backtest::PolicyId::Ensemble, serial.folds.len()));
     let same = |a: f64, b: f64| a == b || a.is_nan() && b.is_nan();
     for ((span, fold), &(start, end)) in folds.iter().zip(&serial.folds).zip(&serial.fold_spans) {
         assert_eq!((span.start, span.end), (start, end));
-        assert!(same(span.agent_sharpe, fold.seed(median_seed).unwrap().out_of_sample.sharpe));
+        assert!(same(span.agent_sharpe, fold.ensemble.sharpe));
         assert!(same(
             span.equal_weight_sharpe,
             fold.baseline_sharpe(folio::backtest::PolicyId::EQUAL_WEIGHT)

@@ -19,7 +19,7 @@ use folio::eval::explain::{
 use folio::features::{Feature, FeatureConfig};
 use folio::train::{TrainConfig, TrainRequest, train};
 
-const LAYOUT: ObservationLayout = ObservationLayout { assets: 2, features: 2, window: 3 };
+const LAYOUT: ObservationLayout = ObservationLayout { assets: 2, features: 2, window: 3, reference: false };
 const IG: Method = Method::IntegratedGradients { steps: 64 };
 const FINE: Method = Method::IntegratedGradients { steps: 512 };
 
@@ -162,8 +162,8 @@ fn gradient_times_input_equals_the_hand_derivative() {
 #[test]
 fn integrated_gradients_are_complete_on_random_networks() {
     let device = Device::flex();
-    let layout = ObservationLayout { assets: 3, features: 2, window: 8 };
-    let dirichlet = ActionHead::Dirichlet { min_concentration: 0.5, max_concentration: 50.0 };
+    let layout = ObservationLayout { assets: 3, features: 2, window: 8, reference: false };
+    let dirichlet = ActionHead::Dirichlet { min_concentration: 0.5, max_concentration: 50.0, anchored: None };
     for (kind, head, seed) in [
         (NetKind::Eiie, ActionHead::Softmax, 3),
         (NetKind::Mlp, ActionHead::Softmax, 4),
@@ -193,7 +193,7 @@ fn integrated_gradients_are_complete_on_random_networks() {
 #[test]
 fn explanations_are_deterministic_and_average_by_hand() {
     let device = Device::flex();
-    let layout = ObservationLayout { assets: 3, features: 2, window: 8 };
+    let layout = ObservationLayout { assets: 3, features: 2, window: 8, reference: false };
     let config = NetConfig { kind: NetKind::Eiie, ..NetConfig::default() };
     let one = config.init_seeded(layout, &device, 7);
     let two = config.init_seeded(layout, &device, 7);
@@ -218,8 +218,10 @@ fn explanations_are_deterministic_and_average_by_hand() {
         Explainer::new(&one, ActionHead::Softmax, layout, &device, Method::IntegratedGradients { steps: 0 })
             .is_err()
     );
-    let names = group_names(&["log_return".to_string(), "rsi".to_string()]);
+    let names = group_names(&["log_return".to_string(), "rsi".to_string()], false);
     assert_eq!(names, vec!["log_return", "rsi", "previous weights"]);
+    let names = group_names(&["rsi".to_string()], true);
+    assert_eq!(names, vec!["rsi", "previous weights", "reference weights"]);
 }
 
 fn synthetic_env(dir: &std::path::Path) -> (EnvConfig, Vec<chrono::NaiveDate>) {
@@ -287,7 +289,7 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     // the explained weights are the ones the backtest chose that day.
     let report = explain(request(day(450), None, None)).unwrap();
     assert_eq!(report.replayed_from, dates[400].to_string());
-    assert_eq!(report.groups, vec!["log_return", "rsi", "previous weights"]);
+    assert_eq!(report.groups, vec!["log_return", "rsi", "previous weights", "reference weights"]);
     assert_eq!(report.outputs.len(), 4);
     let decision = report.decision.as_ref().unwrap();
     assert_eq!((decision.date.as_str(), decision.note.as_ref()), (dates[450].to_string().as_str(), None));

@@ -26,6 +26,7 @@ fn small_config() -> FeatureConfig {
         bollinger_period: 3,
         bollinger_width: 2.0,
         clip: 10.0,
+        ..FeatureConfig::default()
     }
 }
 
@@ -116,4 +117,58 @@ fn normalizer_is_fitted_on_the_given_rows_only_and_reapplies_identically() {
 
 fn r_at(t: usize) -> f64 {
     (PRICES[t] / PRICES[t - 1]).ln()
+}
+
+/// Two assets: `A` the hand prices, `B` another path, so that the market and the ranks differ.
+const OTHER: [f64; 10] = [20.0, 19.0, 19.5, 21.0, 20.0, 20.5, 22.0, 21.0, 21.5, 23.0];
+
+fn two_assets(config: &FeatureConfig) -> FeatureSet {
+    let mut prices = Vec::new();
+    for t in 0..10 {
+        prices.extend([PRICES[t], OTHER[t]]);
+    }
+    let panel = PricePanel::new(
+        "hand",
+        vec!["A".into(), "B".into()],
+        TimeIndex::Periods(10),
+        Array2::from_shape_vec((10, 2), prices).unwrap(),
+    );
+    FeatureSet::compute(&panel, config)
+}
+
+#[test]
+fn risk_and_cross_sectional_features_by_hand() {
+    let config = FeatureConfig {
+        window: 2,
+        features: Feature::RISK.to_vec(),
+        volatility_window: 3,
+        long_window: 4,
+        rank_lookback: 4,
+        rank_skip: 1,
+        reversal_window: 2,
+        ..FeatureConfig::default()
+    };
+    let f = two_assets(&config);
+    let r = |p: &[f64; 10], t: usize| (p[t] / p[t - 1]).ln();
+    let market = |t: usize| ((PRICES[t] / PRICES[t - 1] + OTHER[t] / OTHER[t - 1]) / 2.0).ln();
+    // Downside volatility at t = 5 over returns 3, 4, 5 of A.
+    let dd = ((0..3).map(|k| r(&PRICES, 3 + k).min(0.0).powi(2)).sum::<f64>() / 3.0).sqrt();
+    assert!(close(f.value(0, 0, 5), dd), "{} vs {dd}", f.value(0, 0, 5));
+    // Long volatility at t = 9: sample standard deviation of A's returns 6..=9.
+    let xs: Vec<f64> = (6..=9).map(|t| r(&PRICES, t)).collect();
+    let mean = xs.iter().sum::<f64>() / 4.0;
+    let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+    assert!(close(f.value(0, 1, 9), sd));
+    // Correlation and beta of A with the equal-weight market at t = 9 (population moments).
+    let ys: Vec<f64> = (6..=9).map(market).collect();
+    let my = ys.iter().sum::<f64>() / 4.0;
+    let cov = xs.iter().zip(&ys).map(|(x, y)| (x - mean) * (y - my)).sum::<f64>() / 4.0;
+    let var_x = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 4.0;
+    let var_y = ys.iter().map(|y| (y - my).powi(2)).sum::<f64>() / 4.0;
+    assert!((f.value(0, 2, 9) - cov / (var_x * var_y).sqrt()).abs() < 1e-9);
+    assert!((f.value(0, 3, 9) - cov / var_y).abs() < 1e-9);
+    // 12-1 momentum rank at t = 6: ln(p[5] / p[2]) is 11/10.5 for A and 20.5/19.5 for B: B leads.
+    assert_eq!((f.value(0, 4, 6), f.value(1, 4, 6)), (0.0, 1.0));
+    // Reversal rank at t = 9: ln(p[9] / p[7]) is 13/12.5 for A... 12.5/12.5 = 0 for A, 23/21 for B.
+    assert_eq!((f.value(0, 5, 9), f.value(1, 5, 9)), (0.0, 1.0));
 }

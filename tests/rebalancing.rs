@@ -308,3 +308,56 @@ fn collapse_detectors_read_the_agent_s_own_decisions_not_what_the_rule_let_it_tr
     assert_eq!(own.turnovers, every.turnovers);
     assert!(trade_rows(&quarterly).len() < trade_rows(&own).len() / 10);
 }
+
+/// The cost grid plays back the targets of baselines that say costs cannot change them: it must
+/// give the same bits as deciding again at every cost, and the claim itself must hold.
+#[test]
+fn the_cost_grid_replays_only_targets_that_costs_cannot_change() {
+    use folio::backtest::cost_sensitivity::{COST_GRID_BP, cost_sensitivity};
+    use folio::progress::silent;
+
+    /// The same policy, without the claim: decided afresh at every cost.
+    struct Afresh(Box<dyn Policy>);
+    impl Policy for Afresh {
+        fn id(&self) -> PolicyId {
+            self.0.id()
+        }
+        fn reset(&mut self) {
+            self.0.reset()
+        }
+        fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+            self.0.decide(view, out)
+        }
+    }
+
+    let panel =
+        generate(&SynthConfig { assets: 8, periods: 360, seed: 5, ..SynthConfig::default() }).unwrap();
+    let market = Arc::new(Market::new(panel, &FeatureConfig::none(), None, 0..0).unwrap());
+    let range = DecisionRange { first: 40, last: 359 };
+    let metrics = MetricsConfig { periods_per_year: 252.0, risk_free: 0.0 };
+    let task = silent().start("", "", 0, 0);
+    let mut replayed = baselines::all(&market, range).unwrap();
+    assert!(replayed.iter().filter(|p| p.targets_ignore_costs()).count() >= 4, "Markowitz, OLPS and more");
+    for policy in replayed.iter_mut().filter(|p| p.targets_ignore_costs()) {
+        // Claimed: the same targets (here the traded weights, with no limits) at any cost.
+        let free = backtest(policy.as_mut(), &market, range, settings(0.0)).unwrap();
+        let dear = backtest(policy.as_mut(), &market, range, settings(0.005)).unwrap();
+        assert_eq!(free.weights, dear.weights, "{}", policy.id());
+    }
+    let mut afresh: Vec<Box<dyn Policy>> = baselines::all(&market, range)
+        .unwrap()
+        .into_iter()
+        .map(|p| Box::new(Afresh(p)) as Box<dyn Policy>)
+        .collect();
+    let grid = |policies: &mut [Box<dyn Policy>]| {
+        cost_sensitivity(policies, &market, range, settings(0.0025), &COST_GRID_BP, &metrics, task.as_ref())
+            .unwrap()
+            .cagr
+    };
+    let (replayed, afresh) = (grid(&mut replayed), grid(&mut afresh));
+    assert_eq!(replayed.len(), BaselineId::ALL.len());
+    for ((id, ours), (_, theirs)) in replayed.iter().zip(&afresh) {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(ours), bits(theirs), "{id}");
+    }
+}

@@ -340,7 +340,7 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     let output = walk("2", &["--out", "wf", "--force"]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        cwd.join("wf/fold-2").is_dir() && !cwd.join("wf/fold-3").exists(),
+        cwd.join("wf/fold-1").is_dir() && !cwd.join("wf/fold-2").exists(),
         "no stale fold beside the new report"
     );
     let leftovers = std::fs::read_dir(cwd)

@@ -6,6 +6,8 @@ use std::process::Command;
 
 use folio::backtest::BaselineId;
 use folio::backtest::rebalance::RebalanceRule;
+use folio::data::synth::{SynthConfig, generate};
+use folio::data::write_prices;
 use folio::env::EnvSettings;
 use folio::env::config::EnvConfig;
 use folio::eval::evaluate::{BaselineRequest, backtest_baselines};
@@ -149,8 +151,15 @@ fn pages_open_in_headless_chromium_without_touching_the_network() {
         Some(("2019-01-02", "2020-12-31")),
     );
     backtest(&undated, "envs/data/olps/djia.csv", &[BaselineId::EqualWeight], None);
+    // Sixty assets: the weights chart adds its heat map, a picture inside the page.
+    let (wide_csv, wide) = (dir.path().join("wide.csv"), dir.path().join("wide"));
+    let panel = generate(&SynthConfig { assets: 60, periods: 300, ..SynthConfig::default() }).unwrap();
+    write_prices(&panel, &wide_csv).unwrap();
+    let html = backtest(&wide, wide_csv.to_str().unwrap(), &[BaselineId::InverseVolatility], None);
+    assert_self_contained(&html);
+    assert_eq!(html.matches("<image").count(), 1, "the heat map");
     let both = dir.path().join("both.html");
-    write_runs_page(&[dated, undated], &both, &provenance()).unwrap();
+    write_runs_page(&[dated, undated, wide], &both, &provenance()).unwrap();
     let shots = dir.path().join("shots");
     let Some((code, text)) = browser_check(&both, &shots) else { return };
     assert_eq!(code, 0, "{text}");
@@ -160,7 +169,7 @@ fn pages_open_in_headless_chromium_without_touching_the_network() {
     // The check itself: a page that asks for a picture from the network must fail it.
     let html = std::fs::read_to_string(&both).unwrap();
     let leaky = dir.path().join("leaky.html");
-    let csp = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">";
+    let csp = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">";
     assert!(html.contains(csp));
     let with_image =
         html.replace(csp, "").replace("</main>", "<img src=\"http://example.com/pixel.png\"></main>");

@@ -12,7 +12,7 @@ use folio::data::synth::{Regime, SynthConfig, generate_log_returns, panel_from_l
 use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
 use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
 use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};
-use folio::features::{Feature, FeatureConfig};
+use folio::features::{Feature, FeatureConfig, Reference};
 use folio::metrics::MetricsConfig;
 use folio::train::checkpoint::{self, BEST, Weights};
 use folio::train::{Algo, TrainConfig, TrainRequest, train};
@@ -117,10 +117,22 @@ fn mean_weight(log: &BacktestLog, column: usize) -> f64 {
     log.weights.iter().map(|w| w[column]).sum::<f64>() / log.weights.len() as f64
 }
 
+/// Learning capacity: an unanchored network must find the winner and hold it.
 fn riskless_case(algo: Algo, net: NetKind, tune: impl FnOnce(&mut TrainConfig)) {
+    let unanchored = FeatureConfig { reference: Reference::None, ..small_features() };
+    assert!(riskless_share(algo, net, unanchored, tune) > 0.9);
+}
+
+/// The share of the riskless winner in the validation period after training.
+fn riskless_share(
+    algo: Algo,
+    net: NetKind,
+    features: FeatureConfig,
+    tune: impl FnOnce(&mut TrainConfig),
+) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let panel = riskless_winner();
-    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    let env = env_for(&panel, dir.path(), 450, 650, features);
     let mut config = TrainConfig::for_algo(algo);
     config.net.kind = net;
     config.seed = 1;
@@ -129,7 +141,19 @@ fn riskless_case(algo: Algo, net: NetKind, tune: impl FnOnce(&mut TrainConfig)) 
     train(request(env.clone(), config, out.clone())).unwrap();
     let (agent, _) = backtest_checkpoint(&out, env.periods.validation);
     let safe = mean_weight(&agent, 1);
-    assert!(safe > 0.9, "{algo:?}/{net:?} put only {safe:.3} on the riskless winner");
+    eprintln!("{algo:?}/{net:?} put {safe:.3} on the riskless winner");
+    safe
+}
+
+#[test]
+fn an_anchored_agent_tilts_towards_the_winner_as_far_as_its_bound_allows() {
+    // Equal weight over three assets, tilted by at most e^(+-1): the winner's share can reach
+    // e / (e + 2 / e) = 0.787 and no more.
+    let bound = std::f64::consts::E / (std::f64::consts::E + 2.0 / std::f64::consts::E);
+    for net in [NetKind::Eiie, NetKind::Mlp] {
+        let safe = riskless_share(Algo::Direct, net, small_features(), |c| c.steps = 40_000);
+        assert!(safe > 0.7 && safe <= bound + 1e-6, "{net:?}: {safe:.3} on the winner (bound {bound:.3})");
+    }
 }
 
 #[test]

@@ -285,6 +285,17 @@ pub fn concentration_from_logits(logits: Tensor<2>, min: f64, max: f64) -> Tenso
     softplus(logits, 1.0).add_scalar(min).clamp_max(max)
 }
 
+/// Concentrations `min(c exp(log_weights) + min, max)` for an anchored network's log-weights: the
+/// Dirichlet's mean is then the anchored weights (up to `min`), with total concentration `c`
+/// wherever they sum to one.
+pub fn concentration_from_log_weights(log_weights: Tensor<2>, c: f64, min: f64, max: f64) -> Tensor<2> {
+    assert!(
+        min > 0.0 && min < max && max.is_finite() && c > 0.0,
+        "concentration bounds must satisfy 0 < min < max < inf and c > 0, got min {min}, max {max}, c {c}"
+    );
+    log_weights.exp().mul_scalar(c).add_scalar(min).clamp_max(max)
+}
+
 /// Draws one sample from `Dirichlet(concentration)` into `out` (same length `K`): weights that are
 /// finite, at least [`WEIGHT_FLOOR`] and sum to one within a few f64 ulps.
 ///

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
-use self::distribution::{Dirichlet, concentration_from_logits};
+use self::distribution::{Dirichlet, concentration_from_log_weights, concentration_from_logits};
 use self::network::PolicyNet;
 use crate::backtest::{MarketView, Policy, PolicyId};
 use crate::env::ObservationLayout;
@@ -19,8 +19,17 @@ pub enum ActionHead {
     /// Deterministic `softmax(scores)`: the direct policy gradient differentiates through it.
     Softmax,
     /// A Dirichlet with concentrations `min(softplus(scores) + min, max)`; acting
-    /// deterministically takes its mean.
-    Dirichlet { min_concentration: f64, max_concentration: f64 },
+    /// deterministically takes its mean. With `anchored: Some(c)` the scores are an anchored
+    /// network's log-weights ([`network::PolicyNet::is_anchored`]) and the concentrations are
+    /// `min(c exp(scores) + min, max)`: the distribution's mean is then (up to `min`) the
+    /// anchored weights `softmax(scores)`, which deterministic acting returns exactly, and `c`
+    /// is its total concentration at the reference.
+    Dirichlet {
+        min_concentration: f64,
+        max_concentration: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        anchored: Option<f64>,
+    },
 }
 
 impl ActionHead {
@@ -28,8 +37,8 @@ impl ActionHead {
     /// - `scores`: `[batch, 1 + assets]`; returns weights of the same shape, rows summing to one.
     pub fn deterministic(&self, scores: Tensor<2>) -> Tensor<2> {
         match *self {
-            ActionHead::Softmax => softmax(scores, 1),
-            ActionHead::Dirichlet { .. } => self.distribution(scores).mean(),
+            ActionHead::Softmax | ActionHead::Dirichlet { anchored: Some(_), .. } => softmax(scores, 1),
+            ActionHead::Dirichlet { anchored: None, .. } => self.distribution(scores).mean(),
         }
     }
 
@@ -40,19 +49,18 @@ impl ActionHead {
     /// # Panics
     /// For a softmax head, which has no distribution.
     pub fn concentrations_on_host(&self, scores: &[f32], alpha: &mut [f64], slope: &mut [f64]) {
-        let ActionHead::Dirichlet { min_concentration, max_concentration } = *self else {
+        let ActionHead::Dirichlet { min_concentration, max_concentration, anchored } = *self else {
             panic!("a softmax head has no distribution")
         };
         for ((&score, a), d) in scores.iter().zip(alpha.iter_mut()).zip(slope.iter_mut()) {
             let score = f64::from(score);
-            let (softplus, softplus_slope) = if score > SOFTPLUS_LINEAR_ABOVE {
-                (score, 1.0)
-            } else {
-                (score.exp().ln_1p(), 1.0 / (1.0 + (-score).exp()))
+            let (raw, raw_slope) = match anchored {
+                Some(c) => (c * score.exp(), c * score.exp()),
+                None if score > SOFTPLUS_LINEAR_ABOVE => (score, 1.0),
+                None => (score.exp().ln_1p(), 1.0 / (1.0 + (-score).exp())),
             };
-            let value = softplus + min_concentration;
-            (*a, *d) =
-                if value > max_concentration { (max_concentration, 0.0) } else { (value, softplus_slope) };
+            let value = raw + min_concentration;
+            (*a, *d) = if value > max_concentration { (max_concentration, 0.0) } else { (value, raw_slope) };
         }
     }
 
@@ -71,8 +79,16 @@ impl ActionHead {
 
     pub fn distribution(&self, scores: Tensor<2>) -> Dirichlet {
         match *self {
-            ActionHead::Dirichlet { min_concentration, max_concentration } => {
+            ActionHead::Dirichlet { min_concentration, max_concentration, anchored: None } => {
                 Dirichlet::new(concentration_from_logits(scores, min_concentration, max_concentration))
+            }
+            ActionHead::Dirichlet { min_concentration, max_concentration, anchored: Some(c) } => {
+                Dirichlet::new(concentration_from_log_weights(
+                    scores,
+                    c,
+                    min_concentration,
+                    max_concentration,
+                ))
             }
             ActionHead::Softmax => panic!("a softmax head has no distribution"),
         }

@@ -6,7 +6,7 @@
 
 use burn::module::{ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,10 @@ pub struct NetConfig {
     /// EIIE: channels of the second convolution, which spans the rest of the window.
     pub eiie_features: usize,
     pub eiie_kernel: usize,
+    /// The largest log-tilt away from the reference portfolio, when the observation carries one:
+    /// an anchored network's weights are `softmax(ln w_ref + tilt * tanh(scores))`, so no asset's
+    /// weight moves more than a factor `exp(2 tilt)` relative to another's reference ratio.
+    pub tilt: f64,
 }
 
 impl Default for NetConfig {
@@ -44,6 +48,7 @@ impl Default for NetConfig {
             eiie_channels: 2,
             eiie_features: 20,
             eiie_kernel: 3,
+            tilt: 1.0,
         }
     }
 }
@@ -74,6 +79,10 @@ impl NetConfig {
             NetKind::Eiie if self.eiie_channels == 0 || self.eiie_features == 0 => {
                 Err(invalid("train.net.eiie_channels", "EIIE channel counts must be at least 1"))
             }
+            _ if layout.reference && !(self.tilt > 0.0 && self.tilt.is_finite()) => Err(invalid(
+                "train.net.tilt",
+                "net.tilt must be positive and finite (it bounds the tilt away from the reference portfolio)",
+            )),
             _ => Ok(()),
         }
     }
@@ -93,11 +102,26 @@ impl NetConfig {
         net
     }
 
+    /// Parameters are numbered in visiting order: burn draws their ids at random and saves them
+    /// in every `.bpk` (and keys optimizer state by them), so random ids would make two saves of
+    /// the same seed differ in bytes, and content-addressed task results could not be compared.
     pub fn init(&self, layout: ObservationLayout, device: &Device) -> PolicyNet {
-        match self.kind {
+        let net = match self.kind {
             NetKind::Mlp => PolicyNet::Mlp(MlpNet::new(self, layout, device)),
             NetKind::Eiie => PolicyNet::Eiie(EiieNet::new(self, layout, device)),
-        }
+        };
+        net.map(&mut NumberedIds(0))
+    }
+}
+
+/// Gives each float parameter the id of its position, leaving its (possibly not yet drawn) value.
+struct NumberedIds(u64);
+
+impl burn::module::ModuleMapper for NumberedIds {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.id = burn::module::ParamId::from(self.0);
+        self.0 += 1;
+        param
     }
 }
 
@@ -125,14 +149,27 @@ impl PolicyNet {
     /// - `observations`: `[batch, layout.len()]`
     /// - returns scores `[batch, 1 + assets]` (cash first) and values `[batch]`
     pub fn forward(&self, observations: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let (scores, values) = match self {
+            PolicyNet::Mlp(net) => net.forward(observations.clone()),
+            PolicyNet::Eiie(net) => net.forward(observations.clone()),
+        };
+        (self.anchor().map_or(scores.clone(), |a| a.apply(scores, observations)), values)
+    }
+
+    /// Whether the scores are log-weights anchored on the observation's reference portfolio.
+    pub fn is_anchored(&self) -> bool {
+        self.anchor().is_some()
+    }
+
+    fn anchor(&self) -> Option<Anchor> {
         match self {
-            PolicyNet::Mlp(net) => net.forward(observations),
-            PolicyNet::Eiie(net) => net.forward(observations),
+            PolicyNet::Mlp(net) => net.anchor,
+            PolicyNet::Eiie(net) => net.anchor,
         }
     }
 
     /// Every float parameter's values, in the module's visiting order: two networks are the same
-    /// exactly when these are bit-identical (saved files also carry random parameter ids).
+    /// exactly when these are bit-identical.
     pub fn parameter_values(&self) -> Vec<Vec<f32>> {
         struct Collect(Vec<Vec<f32>>);
         impl ModuleVisitor for Collect {
@@ -190,10 +227,41 @@ impl PolicyNet {
 
     /// Scores only, skipping the critic (evaluation and direct policy gradient).
     pub fn scores(&self, observations: Tensor<2>) -> Tensor<2> {
-        match self {
-            PolicyNet::Mlp(net) => net.actor(observations),
-            PolicyNet::Eiie(net) => net.scores_and_pooled(observations).0,
-        }
+        let scores = match self {
+            PolicyNet::Mlp(net) => net.actor(observations.clone()),
+            PolicyNet::Eiie(net) => net.scores_and_pooled(observations.clone()).0,
+        };
+        self.anchor().map_or(scores.clone(), |a| a.apply(scores, observations))
+    }
+}
+
+/// Where an anchored network finds the reference portfolio in its observation, and how far it
+/// may tilt from it. Anchored networks start with their last layer at zero, so the untrained
+/// agent holds exactly the reference (Tu and Zhou 2011: a rule combined with 1/N).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Anchor {
+    offset: usize,
+    width: usize,
+    tilt: f64,
+}
+
+/// A reference weight of zero (cash, in every reference folio has) gets this log-weight: its
+/// softmax weight is below 1e-29 at any tilt, so it stays out as the reference keeps it out,
+/// without the infinities that would poison gradients.
+const LOG_ZERO_WEIGHT: f64 = -69.0;
+
+impl Anchor {
+    fn of(config: &NetConfig, layout: &ObservationLayout) -> Option<Self> {
+        let offset = layout.reference_offset()?;
+        Some(Self { offset, width: layout.assets + 1, tilt: config.tilt })
+    }
+
+    /// `ln w_ref + tilt * tanh(scores)`: the log-weights, up to a constant, of the anchored
+    /// portfolio.
+    fn apply(&self, scores: Tensor<2>, observations: Tensor<2>) -> Tensor<2> {
+        let reference = observations.narrow(1, self.offset, self.width);
+        let log_reference = reference.clamp_min(LOG_ZERO_WEIGHT.exp()).log();
+        log_reference + tanh(scores).mul_scalar(self.tilt)
     }
 }
 
@@ -203,6 +271,8 @@ pub struct MlpNet {
     actor_out: Linear,
     critic: Vec<Linear>,
     critic_out: Linear,
+    #[module(skip)]
+    anchor: Option<Anchor>,
 }
 
 impl MlpNet {
@@ -217,11 +287,16 @@ impl MlpNet {
             layers
         };
         let last = *config.hidden.last().expect("validated: at least one layer");
+        let anchor = Anchor::of(config, &layout);
         Self {
             actor: stack(device),
-            actor_out: LinearConfig::new(last, layout.assets + 1).init(device),
+            actor_out: zero_if(anchor.is_some(), LinearConfig::new(last, layout.assets + 1), |c, i| {
+                c.with_initializer(i)
+            })
+            .init(device),
             critic: stack(device),
             critic_out: LinearConfig::new(last, 1).init(device),
+            anchor,
         }
     }
 
@@ -248,6 +323,12 @@ impl MlpNet {
     }
 }
 
+/// Anchored networks start at exactly the reference: a zero last layer scores every asset alike.
+/// Others keep burn's default initializer (and its random draws).
+fn zero_if<C>(anchored: bool, config: C, with: impl FnOnce(C, Initializer) -> C) -> C {
+    if anchored { with(config, Initializer::Zeros) } else { config }
+}
+
 /// `tanh(x) = 2 sigmoid(2 x) - 1`, exact in real arithmetic and within 2e-7 of the exact value in f32.
 ///
 /// Why not burn's `tanh`: the Flex backend maps it element by element onto glibc's `tanhf`, which
@@ -270,20 +351,29 @@ pub struct EiieNet {
     value: Linear,
     #[module(skip)]
     layout: [usize; 3],
+    #[module(skip)]
+    anchor: Option<Anchor>,
 }
 
 impl EiieNet {
     fn new(config: &NetConfig, layout: ObservationLayout, device: &Device) -> Self {
         let rest = layout.window + 1 - config.eiie_kernel;
+        let anchor = Anchor::of(config, &layout);
         Self {
             conv_time: Conv2dConfig::new([layout.features, config.eiie_channels], [1, config.eiie_kernel])
                 .init(device),
             conv_window: Conv2dConfig::new([config.eiie_channels, config.eiie_features], [1, rest])
                 .init(device),
-            score: Conv2dConfig::new([config.eiie_features + 1, 1], [1, 1]).init(device),
+            score: zero_if(
+                anchor.is_some(),
+                Conv2dConfig::new([config.eiie_features + 1, 1], [1, 1]),
+                |c, i| c.with_initializer(i),
+            )
+            .init(device),
             cash_bias: Param::from_tensor(Tensor::zeros([1], device)),
             value: LinearConfig::new(config.eiie_features + 1, 1).init(device),
             layout: [layout.assets, layout.features, layout.window],
+            anchor,
         }
     }
 
@@ -333,5 +423,54 @@ mod tests {
         }
         assert!(worst_value <= 2e-7, "largest error of tanh: {worst_value:e}");
         assert!(worst_slope <= 1e-6, "largest error of its derivative: {worst_slope:e}");
+    }
+
+    /// An observation with random features, arbitrary current weights and `reference` last.
+    fn anchored_observation(layout: &ObservationLayout, reference: &[f32]) -> Vec<f32> {
+        let mut x: Vec<f32> = (0..layout.len()).map(|i| ((i * 7919) % 13) as f32 / 6.0 - 1.0).collect();
+        let offset = layout.reference_offset().unwrap();
+        x[offset..].copy_from_slice(reference);
+        x
+    }
+
+    #[test]
+    fn an_untrained_anchored_network_holds_exactly_the_reference_then_tilts_within_bounds() {
+        let layout = ObservationLayout { assets: 4, features: 2, window: 6, reference: true };
+        let reference = [0.0f32, 0.1, 0.2, 0.3, 0.4];
+        let device = Device::flex();
+        for kind in [NetKind::Mlp, NetKind::Eiie] {
+            let config = NetConfig { kind, hidden: vec![8], eiie_kernel: 2, ..NetConfig::default() };
+            let net = config.init_seeded(layout, &device, 3);
+            assert!(net.is_anchored());
+            let x = Tensor::<2>::from_data(
+                TensorData::new(anchored_observation(&layout, &reference), [1, layout.len()]),
+                &device,
+            );
+            let weights: Vec<f32> = burn::tensor::activation::softmax(net.scores(x.clone()), 1)
+                .into_data()
+                .try_into_vec()
+                .unwrap();
+            for (w, r) in weights.iter().zip(&reference) {
+                assert!((w - r).abs() < 1e-6, "{kind:?}: {weights:?} vs {reference:?}");
+            }
+            // Whatever the last layer learns, each weight stays within exp(+-2 tilt) of its
+            // reference share, and what the reference leaves out stays out.
+            let trained = net.with_parameter_values(
+                config
+                    .init_seeded(layout, &device, 3)
+                    .parameter_values()
+                    .iter()
+                    .map(|p| p.iter().map(|_| 5.0).collect())
+                    .collect(),
+            );
+            let scores = trained.unwrap().scores(x);
+            let weights: Vec<f32> =
+                burn::tensor::activation::softmax(scores, 1).into_data().try_into_vec().unwrap();
+            let bound = (2.0 * config.tilt).exp() as f32;
+            assert!(weights[0] < 1e-20, "{kind:?}: cash {}", weights[0]);
+            for (w, r) in weights.iter().zip(&reference).skip(1) {
+                assert!(*w <= r * bound * 1.0001 && *w >= r / bound * 0.9999, "{kind:?}: {w} vs {r}");
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! A warning is not a verdict: an agent may hold a constant mix on purpose. It says where to look.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backtest::BacktestLog;
 
@@ -33,7 +33,7 @@ pub const ONE_ASSET_WEIGHT: f64 = 0.95;
 /// Share of decisions in which one column must hold everything to warn.
 pub const ONE_ASSET_SHARE: f64 = 0.95;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CollapseKind {
     ConstantWeights,
@@ -43,7 +43,7 @@ pub enum CollapseKind {
 }
 
 /// One detector's finding, with a sentence for people.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollapseWarning {
     pub kind: CollapseKind,
     pub message: String,

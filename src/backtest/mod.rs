@@ -9,13 +9,14 @@ pub mod rebalance;
 pub use policy_id::{BaselineId, PolicyId, UnknownBaseline, UnknownPolicy};
 
 use ndarray::{ArrayView2, s};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::data::TimeIndex;
 use crate::env::EnvError;
 use crate::env::{DecisionRange, EnvSettings, Market, MarketEnv};
 use crate::metrics::{self, Metrics, MetricsConfig};
+use crate::progress::{Silent, Task};
 
 /// What a policy may look at when it decides at the close of `row`: the market up to `row` and
 /// never beyond, the agent's observation, and the weights the portfolio holds now.
@@ -60,6 +61,14 @@ pub trait Policy {
     fn reset(&mut self) {}
     /// Write the target weights (cash first, summing to one) into `out`.
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]);
+    /// Whether the targets depend only on prices up to the decision and the policy's own
+    /// earlier targets, never on the holdings, costs or observation the backtest shows it. Such
+    /// a policy decides the same targets at every cost rate, so a cost grid may play one run's
+    /// targets back instead of deciding them again (see [`cost_sensitivity`]); claiming it
+    /// wrongly would change results, so only a policy that knows says so.
+    fn targets_ignore_costs(&self) -> bool {
+        false
+    }
 }
 
 /// A pointer to a policy is that policy: wrappers such as `Rebalanced` hold one by value, by box
@@ -78,6 +87,10 @@ macro_rules! policy_through_pointer {
             fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
                 (**self).decide(view, out)
             }
+
+            fn targets_ignore_costs(&self) -> bool {
+                (**self).targets_ignore_costs()
+            }
         }
     )+};
 }
@@ -85,7 +98,7 @@ macro_rules! policy_through_pointer {
 policy_through_pointer!(&mut P, Box<P>);
 
 /// A policy's path through a span.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BacktestLog {
     pub policy: PolicyId,
     /// Market rows of `values`: the first decision's close, then every period after.
@@ -128,6 +141,23 @@ pub fn backtest(
     range: DecisionRange,
     settings: EnvSettings,
 ) -> Result<BacktestLog, EnvError> {
+    backtest_showing(policy, market, range, settings, &Silent)
+}
+
+/// The decisions a backtest over `range` makes: the first at `range.first`, then one every
+/// `rebalance_every` periods while periods remain. What [`backtest_showing`] advances its task by.
+pub fn decision_count(range: DecisionRange, settings: &EnvSettings) -> usize {
+    range.periods().div_ceil(settings.episode.rebalance_every.max(1))
+}
+
+/// [`backtest`], advancing `task` by one at every decision (see [`decision_count`]).
+pub fn backtest_showing(
+    policy: &mut dyn Policy,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    task: &dyn Task,
+) -> Result<BacktestLog, EnvError> {
     let settings = EnvSettings {
         episode: crate::env::config::EpisodeConfig { horizon: 0, ..settings.episode },
         ..settings
@@ -166,9 +196,72 @@ pub fn backtest(
         let path = env.period_values();
         log.rows.extend(row + 1..row + 1 + path.len());
         log.values.extend_from_slice(path);
+        task.advance(1);
         if done {
             break;
         }
     }
     Ok(log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synth::{SynthConfig, generate};
+    use crate::env::config::EpisodeConfig;
+    use crate::env::{CostConfig, Limits, RewardConfig};
+    use crate::features::FeatureConfig;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[derive(Default)]
+    struct Count(AtomicU64);
+
+    /// Everything in cash, whatever happens.
+    struct Cash;
+
+    impl Policy for Cash {
+        fn id(&self) -> PolicyId {
+            PolicyId::AGENT
+        }
+
+        fn decide(&mut self, _: &MarketView<'_>, out: &mut [f64]) {
+            out.fill(0.0);
+            out[0] = 1.0;
+        }
+    }
+
+    impl Task for Count {
+        fn set_position(&self, done: u64) {
+            self.0.store(done, Ordering::Relaxed);
+        }
+        fn advance(&self, by: u64) {
+            self.0.fetch_add(by, Ordering::Relaxed);
+        }
+        fn set_message(&self, _: String) {}
+        fn finish(&self) {}
+        fn abandon(&self) {}
+    }
+
+    #[test]
+    fn a_backtest_advances_its_task_once_a_decision_as_many_times_as_counted() {
+        let panel = generate(&SynthConfig { assets: 3, periods: 60, ..SynthConfig::default() }).unwrap();
+        let market = Arc::new(Market::new(panel, &FeatureConfig::none(), None, 0..0).unwrap());
+        for (first, last, every) in [(0, 59, 1), (3, 40, 5), (10, 11, 3), (0, 59, 7)] {
+            let range = DecisionRange { first, last };
+            let settings = EnvSettings {
+                costs: CostConfig::free(),
+                reward: RewardConfig::LogReturn,
+                episode: EpisodeConfig { horizon: 0, rebalance_every: every, embargo: 0 },
+                limits: Limits::NONE,
+            };
+            let count = Count::default();
+            let log = backtest_showing(&mut Cash, &market, range, settings, &count).unwrap();
+            assert_eq!(
+                log.decision_rows.len(),
+                decision_count(range, &settings),
+                "{first}..{last} every {every}"
+            );
+            assert_eq!(count.0.load(Ordering::Relaxed), log.decision_rows.len() as u64);
+        }
+    }
 }

@@ -23,7 +23,7 @@
 //! narrower than the target's distance from cash).
 
 use chrono::Datelike;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::backtest::{BacktestLog, MarketView, Policy, PolicyId, backtest};
@@ -126,6 +126,13 @@ impl std::fmt::Display for RebalanceRule {
 impl Serialize for RebalanceRule {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+/// Read back as written: the text a user would type (plans saved for a cluster keep the rule).
+impl<'de> Deserialize<'de> for RebalanceRule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,59 +1,191 @@
 //! Markowitz portfolios: minimum variance and maximum Sharpe on a rolling, Ledoit-Wolf shrunk
-//! covariance, each a long-only quadratic program solved by clarabel.
+//! covariance, each a long-only quadratic program.
+//!
+//! By default both re-estimate at every decision, carry the covariance's sums from one decision
+//! to the next ([`Update::Incremental`], `covariance.rs`) and solve the QP by an active set
+//! warm-started from the previous support ([`QpSolver::ActiveSet`], `qp.rs`): the same portfolios
+//! as recomputing the covariance and solving by clarabel's interior point, to the interior
+//! point's accuracy, in `O(p^2)` a decision rather than `O(n p^2 + p^3)`. [`Refit`] re-estimates
+//! less often, which does change the portfolios.
 
-use clarabel::algebra::CscMatrix;
-use clarabel::solver::{
-    DefaultSettingsBuilder, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus, ZeroConeT,
-};
-use nalgebra::DMatrix;
+use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
-use super::{ReturnKind, uniform, window_returns, write_assets};
+use super::covariance::{Moments, RollingMoments, Update, recomputed};
+use super::qp::{QpSolver, WarmQp};
+use super::{ReturnKind, uniform, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
+use crate::data::TimeIndex;
 
-/// `min_x 1/2 x'Px + q'x` subject to `a'x = 1` and `x >= 0`, solved by clarabel's interior-point
-/// method. `None` when the solver does not report a solution.
-pub(super) fn nonnegative_qp(p: &DMatrix<f64>, q: &[f64], a: &[f64]) -> Option<Vec<f64>> {
-    let n = q.len();
-    // Clarabel reads only the upper triangle of P.
-    let upper: Vec<Vec<f64>> =
-        (0..n).map(|i| (0..n).map(|j| if j >= i { p[(i, j)] } else { 0.0 }).collect()).collect();
-    let p = CscMatrix::from(&upper);
-    // Rows of A x + s = b: first `a'x + s = 1` with `s` in the zero cone (an equality), then
-    // `-x + s = 0` with `s >= 0`.
-    let mut rows = vec![a.to_vec()];
-    rows.extend((0..n).map(|i| (0..n).map(|j| if i == j { -1.0 } else { 0.0 }).collect()));
-    let a = CscMatrix::from(&rows);
-    let mut b = vec![0.0; n + 1];
-    b[0] = 1.0;
-    let cones = [ZeroConeT(1), NonnegativeConeT(n)];
-    let settings = DefaultSettingsBuilder::default()
-        .verbose(false)
-        .tol_gap_abs(1e-10)
-        .tol_gap_rel(1e-10)
-        .tol_feas(1e-10)
-        .build()
-        .ok()?;
-    let mut solver = DefaultSolver::new(&p, q, &a, &b, &cones, settings).ok()?;
-    solver.solve();
-    match solver.solution.status {
-        SolverStatus::Solved | SolverStatus::AlmostSolved => Some(solver.solution.x.clone()),
-        _ => None,
+/// When the Markowitz baselines re-estimate their portfolio; in between they keep asking for the
+/// last one (so the portfolio is traded back to it at every decision, unless a rebalancing rule
+/// says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refit {
+    /// At every decision (the published behaviour).
+    #[default]
+    Every,
+    /// At the first decision of each calendar month; dated data only ([`Refit::check`]).
+    Monthly,
+    /// At the first decision of each calendar quarter; dated data only.
+    Quarterly,
+    /// At the first decision at least this many periods after the last estimate.
+    Periods(usize),
+}
+
+impl Refit {
+    /// Whether the rule can run on data with this time axis: calendar rules need dates.
+    pub fn check(&self, index: &TimeIndex) -> Result<(), RefitError> {
+        match self {
+            Refit::Monthly | Refit::Quarterly if !index.is_dated() => Err(RefitError::Undated(*self)),
+            Refit::Periods(0) => Err(RefitError::ZeroPeriods),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether an estimate made at row `last` is due for renewal at row `row`. Calendar rules on
+    /// undated data (which [`Refit::check`] refuses) re-estimate every time.
+    fn due(&self, index: &TimeIndex, last: usize, row: usize) -> bool {
+        let calendar = |row: usize| match index {
+            TimeIndex::Dates(dates) => Some((dates[row].year(), dates[row].month())),
+            _ => None,
+        };
+        match self {
+            Refit::Every => true,
+            Refit::Periods(k) => row >= last + k,
+            Refit::Monthly => calendar(row).is_none_or(|now| Some(now) != calendar(last)),
+            Refit::Quarterly => match (calendar(row), calendar(last)) {
+                (Some((y, m)), Some((y0, m0))) => (y, (m - 1) / 3) != (y0, (m0 - 1) / 3),
+                _ => true,
+            },
+        }
     }
 }
 
-/// Scale a covariance so its average variance is one. Minimum variance and maximum Sharpe weights
-/// do not change, and the solver works with numbers near one rather than 1e-4.
-pub(super) fn unit_scale(covariance: &DMatrix<f64>) -> DMatrix<f64> {
-    let average = covariance.trace() / covariance.nrows() as f64;
-    if average > 0.0 && average.is_finite() { covariance / average } else { covariance.clone() }
+impl std::fmt::Display for Refit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refit::Every => write!(f, "every"),
+            Refit::Monthly => write!(f, "monthly"),
+            Refit::Quarterly => write!(f, "quarterly"),
+            Refit::Periods(k) => write!(f, "{k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Refit {
+    type Err = RefitError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "every" | "daily" => Ok(Refit::Every),
+            "monthly" => Ok(Refit::Monthly),
+            "quarterly" => Ok(Refit::Quarterly),
+            other => match other.parse::<usize>() {
+                Ok(0) => Err(RefitError::ZeroPeriods),
+                Ok(k) => Ok(Refit::Periods(k)),
+                Err(_) => Err(RefitError::Unknown(text.to_string())),
+            },
+        }
+    }
+}
+
+/// A refit schedule that cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefitError {
+    #[error(
+        "the {0} refit needs dates, but the data is undated (its rows are period numbers); use a number of periods"
+    )]
+    Undated(Refit),
+    #[error(
+        "a refit every 0 periods never re-estimates; use every, monthly, quarterly or a number of periods >= 1"
+    )]
+    ZeroPeriods,
+    #[error("unknown refit '{0}': expected every, monthly, quarterly or a number of periods")]
+    Unknown(String),
+}
+
+/// What the two Markowitz baselines are configured by.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MarkowitzConfig {
+    /// Periods of returns in the rolling estimate.
+    pub window: usize,
+    pub returns: ReturnKind,
+    /// How the covariance follows the window.
+    pub covariance: Update,
+    /// How the QP is solved.
+    pub solver: QpSolver,
+    /// When the portfolio is re-estimated.
+    pub refit: Refit,
+}
+
+impl Default for MarkowitzConfig {
+    fn default() -> Self {
+        Self {
+            window: 252,
+            returns: ReturnKind::Simple,
+            covariance: Update::Incremental,
+            solver: QpSolver::ActiveSet,
+            refit: Refit::Every,
+        }
+    }
+}
+
+/// What a Markowitz baseline carries between decisions: the covariance's sums, the solver's
+/// last support, and the last estimate (row and asset weights, as written).
+#[derive(Debug, Clone, Default)]
+struct Fit {
+    moments: RollingMoments,
+    qp: WarmQp,
+    held: Option<(usize, Vec<f64>)>,
+}
+
+impl Fit {
+    fn reset(&mut self) {
+        self.moments.reset();
+        self.qp.reset();
+        self.held = None;
+    }
+
+    /// Decide at `view.row` with `weights` solving the estimated problem; equal weights without
+    /// enough history, the held portfolio until the refit is due.
+    fn decide(
+        &mut self,
+        config: &MarkowitzConfig,
+        view: &MarketView<'_>,
+        out: &mut [f64],
+        weights: fn(&Moments, &mut WarmQp) -> Vec<f64>,
+    ) {
+        if let Some((row, held)) = &self.held
+            && !config.refit.due(view.index(), *row, view.row)
+        {
+            // Written as it was, not renormalized again: the same bits every day of the hold.
+            out[0] = 0.0;
+            out[1..].copy_from_slice(held);
+            return;
+        }
+        self.qp.solver = config.solver;
+        let moments = match config.covariance {
+            Update::Incremental => self.moments.estimate(view, config.window, config.returns),
+            Update::Recompute => recomputed(view, config.window, config.returns),
+        };
+        match moments {
+            Some(moments) => {
+                write_assets(out, &weights(&moments, &mut self.qp));
+                self.held = Some((view.row, out[1..].to_vec()));
+            }
+            None => write_assets(out, &uniform(view.n_assets())),
+        }
+    }
 }
 
 /// Long-only, fully invested minimum variance: `min w'Sw` s.t. `1'w = 1, w >= 0`. Equal weight if
 /// the solver fails.
-fn min_variance_weights(covariance: &DMatrix<f64>) -> Vec<f64> {
-    let n = covariance.nrows();
-    nonnegative_qp(&unit_scale(covariance), &vec![0.0; n], &vec![1.0; n]).unwrap_or_else(|| uniform(n))
+fn min_variance_weights(moments: &Moments, qp: &mut WarmQp) -> Vec<f64> {
+    let n = moments.mean.len();
+    qp.solve(&moments.covariance, &vec![0.0; n], &vec![1.0; n]).unwrap_or_else(|| uniform(n))
 }
 
 /// Long-only tangency portfolio (risk-free rate 0, the environment's cash): `max mu'w / sqrt(w'Sw)`
@@ -61,68 +193,41 @@ fn min_variance_weights(covariance: &DMatrix<f64>) -> Vec<f64> {
 /// and Tutuncu 2007, "Optimization methods in finance", section 8.2). The substitution needs an
 /// asset with a positive mean; without one no long-only portfolio earns a positive premium, and
 /// the minimum variance portfolio is returned instead.
-fn max_sharpe_weights(covariance: &DMatrix<f64>, mean: &[f64]) -> Vec<f64> {
-    let largest = mean.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+fn max_sharpe_weights(moments: &Moments, qp: &mut WarmQp) -> Vec<f64> {
+    let largest = moments.mean.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !(largest > 0.0) {
-        return min_variance_weights(covariance);
+        return min_variance_weights(moments, qp);
     }
     // Scaling mu scales y, not w.
-    let mean: Vec<f64> = mean.iter().map(|m| m / largest).collect();
-    let n = mean.len();
-    match nonnegative_qp(&unit_scale(covariance), &vec![0.0; n], &mean) {
+    let mean: Vec<f64> = moments.mean.iter().map(|m| m / largest).collect();
+    match qp.solve(&moments.covariance, &vec![0.0; mean.len()], &mean) {
         Some(y) => y,
-        None => min_variance_weights(covariance),
+        None => min_variance_weights(moments, qp),
     }
-}
-
-/// Ledoit and Wolf (2004), "A well-conditioned estimator for large-dimensional covariance
-/// matrices", J. Multivariate Analysis 88(2): the convex combination of the sample covariance `S`
-/// and the scaled identity `m I` that minimizes the expected quadratic loss. With `n`
-/// observations `x_k` (demeaned, rows of `returns`), `p` assets and the normalized Frobenius norm
-/// `||A||^2 = tr(A A') / p` (their section 2):
-///
-/// - `S = X'X / n`, `m = tr(S) / p` (lemma 3.2),
-/// - `d^2 = ||S - m I||^2` (lemma 3.3),
-/// - `b_bar^2 = (1 / n^2) sum_k ||x_k x_k' - S||^2`, `b^2 = min(b_bar^2, d^2)` (lemma 3.4),
-/// - `S* = (b^2 / d^2) m I + (1 - b^2 / d^2) S` (equation 14).
-///
-/// Returns `S*` and the shrinkage intensity `b^2 / d^2` (0 when `S` already is `m I`).
-pub fn ledoit_wolf(returns: &DMatrix<f64>) -> (DMatrix<f64>, f64) {
-    let (n, p) = returns.shape();
-    let means = returns.row_mean();
-    let x = DMatrix::from_fn(n, p, |k, i| returns[(k, i)] - means[i]);
-    let sample = x.transpose() * &x / n as f64;
-    let target = DMatrix::identity(p, p) * (sample.trace() / p as f64);
-    let d2 = (&sample - &target).norm_squared() / p as f64;
-    let mut b_bar2 = 0.0;
-    for k in 0..n {
-        let xk = x.row(k).transpose();
-        b_bar2 += (&xk * xk.transpose() - &sample).norm_squared() / p as f64;
-    }
-    b_bar2 /= (n * n) as f64;
-    let intensity = if d2 > 0.0 { b_bar2.min(d2) / d2 } else { 0.0 };
-    (target * intensity + sample * (1.0 - intensity), intensity)
 }
 
 /// Markowitz (1952) minimum variance, long-only and fully invested: `min w'S w` s.t. `1'w = 1`,
 /// `w >= 0`, re-estimated at every decision with `S` the [`ledoit_wolf`] shrunk covariance of the
-/// last `window` periods' returns and solved as a QP by clarabel. With fewer periods of history it
-/// uses all there is, and below [`MIN_HISTORY`] it holds equal weights.
+/// last `window` periods' returns. With fewer periods of history it uses all there is, and below
+/// [`MIN_HISTORY`] it holds equal weights.
 ///
-/// Defaults: `window` 252 periods (a year of daily data), simple returns.
+/// Defaults: `window` 252 periods (a year of daily data), simple returns, the fast paths of the
+/// module doc, a new estimate at every decision.
 ///
 /// [`MIN_HISTORY`]: super::MIN_HISTORY
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// [`ledoit_wolf`]: super::ledoit_wolf
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MinVariance {
-    /// Periods of returns in the rolling estimate.
-    pub window: usize,
-    pub returns: ReturnKind,
+    #[serde(flatten)]
+    pub config: MarkowitzConfig,
+    #[serde(skip)]
+    fit: Fit,
 }
 
-impl Default for MinVariance {
-    fn default() -> Self {
-        Self { window: 252, returns: ReturnKind::Simple }
+impl MinVariance {
+    pub fn new(config: MarkowitzConfig) -> Self {
+        Self { config, fit: Fit::default() }
     }
 }
 
@@ -131,37 +236,44 @@ impl Policy for MinVariance {
         PolicyId::Baseline(BaselineId::MinVariance)
     }
 
+    fn reset(&mut self) {
+        self.fit.reset();
+    }
+
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        let weights = match window_returns(view, self.window, self.returns) {
-            Some(returns) => min_variance_weights(&ledoit_wolf(&returns).0),
-            None => uniform(view.n_assets()),
-        };
-        write_assets(out, &weights);
+        self.fit.decide(&self.config, view, out, min_variance_weights);
+    }
+
+    /// Prices and its own last estimate only.
+    fn targets_ignore_costs(&self) -> bool {
+        true
     }
 }
 
 /// Markowitz (1952) maximum Sharpe ratio (the tangency portfolio, Sharpe 1966), long-only and
 /// fully invested, with cash's zero return as the risk-free rate: re-estimated at every decision
 /// from the sample mean and the [`ledoit_wolf`] shrunk covariance of the last `window` periods'
-/// returns, solved as the QP `min y'S y` s.t. `mu'y = 1`, `y >= 0`, `w = y / 1'y` by clarabel.
+/// returns, solved as the QP `min y'S y` s.t. `mu'y = 1`, `y >= 0`, `w = y / 1'y`.
 /// When no asset has a positive mean return it falls back to [`MinVariance`]'s portfolio. With
 /// fewer periods of history it uses all there is, and below [`MIN_HISTORY`] it holds equal
 /// weights.
 ///
-/// Defaults: `window` 252 periods, simple returns.
+/// Defaults: as [`MinVariance`]'s.
 ///
 /// [`MIN_HISTORY`]: super::MIN_HISTORY
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// [`ledoit_wolf`]: super::ledoit_wolf
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MaxSharpe {
-    /// Periods of returns in the rolling estimate.
-    pub window: usize,
-    pub returns: ReturnKind,
+    #[serde(flatten)]
+    pub config: MarkowitzConfig,
+    #[serde(skip)]
+    fit: Fit,
 }
 
-impl Default for MaxSharpe {
-    fn default() -> Self {
-        Self { window: 252, returns: ReturnKind::Simple }
+impl MaxSharpe {
+    pub fn new(config: MarkowitzConfig) -> Self {
+        Self { config, fit: Fit::default() }
     }
 }
 
@@ -170,23 +282,28 @@ impl Policy for MaxSharpe {
         PolicyId::Baseline(BaselineId::MaxSharpe)
     }
 
+    fn reset(&mut self) {
+        self.fit.reset();
+    }
+
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        let weights = match window_returns(view, self.window, self.returns) {
-            Some(returns) => {
-                let mean: Vec<f64> = returns.row_mean().iter().copied().collect();
-                max_sharpe_weights(&ledoit_wolf(&returns).0, &mean)
-            }
-            None => uniform(view.n_assets()),
-        };
-        write_assets(out, &weights);
+        self.fit.decide(&self.config, view, out, max_sharpe_weights);
+    }
+
+    /// Prices and its own last estimate only.
+    fn targets_ignore_costs(&self) -> bool {
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baselines::MIN_HISTORY;
+    use crate::baselines::ledoit_wolf;
     use crate::baselines::testing::*;
-    use crate::env::Market;
+    use crate::env::{CostConfig, Market};
+    use nalgebra::DMatrix;
     use ndarray::Array2;
     use std::sync::Arc;
 
@@ -286,5 +403,72 @@ mod tests {
         let sharpe = decide_at(&mut MaxSharpe::default(), &market, 100, &held);
         let variance = decide_at(&mut MinVariance::default(), &market, 100, &held);
         assert_eq!(sharpe, variance);
+    }
+
+    fn decisions(policy: &mut dyn Policy, market: &Arc<Market>, every: usize) -> (Vec<usize>, Vec<Vec<f64>>) {
+        let log =
+            crate::backtest::backtest(policy, market, whole(market), settings(CostConfig::default(), every))
+                .unwrap();
+        (log.decision_rows, log.weights)
+    }
+
+    fn assert_same_portfolios(a: &[Vec<f64>], b: &[Vec<f64>], tolerance: f64, what: &str) {
+        assert_eq!(a.len(), b.len());
+        for (k, (a, b)) in a.iter().zip(b).enumerate() {
+            let gap = a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(gap <= tolerance, "{what}, decision {k}: {gap}");
+        }
+    }
+
+    #[test]
+    fn the_fast_paths_give_the_reference_portfolios() {
+        let recompute = MarkowitzConfig { covariance: Update::Recompute, ..MarkowitzConfig::default() };
+        let reference = MarkowitzConfig { solver: QpSolver::InteriorPoint, ..recompute };
+        for (seed, every) in [(8, 1), (9, 3)] {
+            let market = synth_market(15, 500, seed);
+            type Make = fn(MarkowitzConfig) -> Box<dyn Policy>;
+            let makers: [(&str, Make); 2] = [
+                ("min variance", |c| Box::new(MinVariance::new(c))),
+                ("max Sharpe", |c| Box::new(MaxSharpe::new(c))),
+            ];
+            for (name, make) in makers {
+                let (_, fast) = decisions(make(MarkowitzConfig::default()).as_mut(), &market, every);
+                // Sliding sums instead of the window's product: rounding only.
+                let (_, exact) = decisions(make(recompute).as_mut(), &market, every);
+                assert_same_portfolios(&fast, &exact, 1e-9, name);
+                // clarabel's own accuracy (see qp.rs).
+                let (_, slow) = decisions(make(reference).as_mut(), &market, every);
+                assert_same_portfolios(&fast, &slow, 1e-5, name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_monthly_refit_holds_the_first_estimate_of_each_month() {
+        let market = synth_market(6, 400, 5);
+        let (rows, daily) = decisions(&mut MinVariance::default(), &market, 1);
+        let monthly_config = MarkowitzConfig { refit: Refit::Monthly, ..MarkowitzConfig::default() };
+        let (_, monthly) = decisions(&mut MinVariance::new(monthly_config), &market, 1);
+        let TimeIndex::Dates(dates) = &market.panel.index else { panic!("synthetic data is dated") };
+        let month = |row: usize| (dates[row].year(), dates[row].month());
+        let mut refits = 0;
+        for k in 1..rows.len() {
+            if rows[k - 1] < MIN_HISTORY {
+                continue;
+            }
+            if month(rows[k]) == month(rows[k - 1]) {
+                assert_eq!(monthly[k], monthly[k - 1], "decision {k} holds the month's estimate");
+            } else {
+                assert_same_portfolios(&monthly[k..=k], &daily[k..=k], 1e-9, "a new month re-estimates");
+                refits += 1;
+            }
+        }
+        assert!(refits >= 15, "{refits}");
+        let undated = market_from_prices(market.panel.prices.clone());
+        assert!(Refit::Monthly.check(&undated.panel.index).is_err());
+        assert!(Refit::Periods(5).check(&undated.panel.index).is_ok());
+        assert_eq!("monthly".parse::<Refit>(), Ok(Refit::Monthly));
+        assert_eq!("21".parse::<Refit>(), Ok(Refit::Periods(21)));
+        assert!("0".parse::<Refit>().is_err() && "weekly".parse::<Refit>().is_err());
     }
 }

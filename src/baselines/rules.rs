@@ -93,6 +93,11 @@ impl Policy for InverseVolatility {
             .collect();
         write_assets(out, &weights);
     }
+
+    /// Prices only.
+    fn targets_ignore_costs(&self) -> bool {
+        true
+    }
 }
 
 /// Time-series momentum, long-only (Moskowitz, Ooi and Pedersen 2012, "Time series momentum",

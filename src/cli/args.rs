@@ -111,6 +111,7 @@ value_enum! {
         Direct,
         Ppo,
         Mlp,
+        Large,
     }
 }
 

@@ -3,7 +3,8 @@ use clap::Args;
 use std::path::PathBuf;
 
 use folio::env::config::DEFAULT_CONFIG;
-use folio::eval::bench::{BenchOptions, BenchRow, format_value, run_all};
+use folio::eval::bench::{BenchOptions, BenchRow, Group, format_value, run_all};
+use folio::eval::bench_large::{self, LargeOptions, run_large};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -18,6 +19,11 @@ pub struct BenchArgs {
     only: Option<super::args::BenchGroupArg>,
     #[command(flatten)]
     output: super::args::JsonArgs,
+    /// The large-universe market for the `large` group, as the peers' large_universe.py writes it
+    /// (default: $FOLIO_LARGE_CSV, else /tmp/folio-large-universe.csv). Without the file, a full
+    /// run skips the group and says so.
+    #[arg(long)]
+    large_csv: Option<PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -34,7 +40,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
     }
-    let rows = run_all(&args.config, options, show)?;
+    let mut rows = run_all(&args.config, options, show)?;
+    if options.only.is_none_or(|only| only == Group::Large) {
+        let csv = args
+            .large_csv
+            .clone()
+            .or_else(|| std::env::var_os("FOLIO_LARGE_CSV").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(bench_large::DEFAULT_CSV));
+        let large = if args.quick { LargeOptions::quick() } else { LargeOptions::full() };
+        match run_large(&csv, large, show) {
+            Ok(large_rows) => rows.extend(large_rows),
+            Err(e @ bench_large::LargeBenchError::Missing(_)) if options.only.is_none() => {
+                eprintln!("large-universe figures skipped: {e}")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if args.output.json {
         super::print_json(&rows)?;
     }

@@ -9,8 +9,8 @@ use folio::data::Stamp;
 use folio::env::EnvSettings;
 use folio::env::config::{DEFAULT_CONFIG, EnvConfig};
 use folio::eval::evaluate::{
-    BaselineRequest, EvalRequest, backtest_baselines, compare_baseline_rebalancing, compare_rebalancing,
-    default_output, evaluate,
+    BaselineRequest, EvalRequest, backtest_baselines_showing, compare_baseline_rebalancing,
+    compare_rebalancing, default_output, evaluate_showing,
 };
 use folio::files::{OutputFolder, fresh_folder};
 use folio::report;
@@ -57,13 +57,9 @@ pub struct BacktestArgs {
     output: super::args::JsonArgs,
 }
 
-pub fn backtest(args: BacktestArgs) -> Result<()> {
-    let claimed = match (&args.out, args.rebalancing.compare_rebalancing) {
-        (Some(out), false) => Some(OutputFolder::claim(out, args.force)?),
-        _ => None,
-    };
-    let config = EnvConfig::load(&args.config)?;
-    let mut settings = EnvSettings::from_config(&config);
+/// The config's market settings over whole spans, as the flags override them.
+fn backtest_settings(args: &BacktestArgs, config: &EnvConfig) -> Result<EnvSettings> {
+    let mut settings = EnvSettings::from_config(config);
     settings.episode.horizon = 0;
     if let Some(rate) = args.cost {
         settings.costs.buy = rate;
@@ -80,6 +76,16 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         }
         settings.limits = profile.limits();
     }
+    Ok(settings)
+}
+
+pub fn backtest(args: BacktestArgs) -> Result<()> {
+    let claimed = match (&args.out, args.rebalancing.compare_rebalancing) {
+        (Some(out), false) => Some(OutputFolder::claim(out, args.force)?),
+        _ => None,
+    };
+    let config = EnvConfig::load(&args.config)?;
+    let settings = backtest_settings(&args, &config)?;
     // The config's assets and rows describe its own data file, not another one.
     let (data, assets, from, to) = match args.data {
         Some(file) => (file, Vec::new(), args.from, args.to),
@@ -107,7 +113,8 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         });
         return super::rebalance::show(&comparison, &out, args.output.json);
     }
-    let (report, logs) = backtest_baselines(request)?;
+    let (report, logs) =
+        backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
     let folder = match claimed {
         Some(folder) => folder,
         None => OutputFolder::claim(&fresh_folder(&report::backtest::default_output(&report)), false)?,
@@ -250,7 +257,8 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     let mut reports = Vec::new();
     let mut written = Vec::new();
     for dir in &seeds {
-        let evaluation = evaluate(EvalRequest { checkpoint: dir.clone(), ..request.clone() })?;
+        let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
+        let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
         let folder = OutputFolder::claim(&fresh_folder(&default_output(dir, &evaluation.report)), false)?;
         report::outputs::write_evaluation(folder.path(), &evaluation)?;
         report::html::write_run_page(folder.path(), &Provenance::of_this_process())?;
@@ -317,7 +325,8 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
 
 fn eval_one(args: EvalArgs) -> Result<()> {
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
-    let evaluation = evaluate(args.request()?)?;
+    let evaluation =
+        evaluate_showing(args.request()?, super::args::Bars::for_output(args.run.json).as_ref())?;
     let report_data = &evaluation.report;
     let folder = match claimed {
         Some(folder) => folder,

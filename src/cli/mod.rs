@@ -7,12 +7,15 @@ mod data;
 mod env;
 mod eval;
 mod explain;
+mod panel;
 mod plot;
 mod probe;
 mod rebalance;
 mod report;
 mod risk;
+mod search;
 mod stress;
+mod tasks;
 mod tax;
 mod train;
 mod trials;
@@ -50,6 +53,17 @@ enum Command {
     Backtest(eval::BacktestArgs),
     /// Train and test on rolling held-out periods, with overfitting statistics.
     WalkForward(walk_forward::WalkForwardArgs),
+    /// Walk forward on several markets and compare the agent with the baselines in one table.
+    Panel(panel::PanelArgs),
+    /// Split a walk-forward into independent tasks for a cluster's array jobs.
+    #[command(subcommand)]
+    Plan(tasks::PlanCommand),
+    /// Run one task of a plan (index from --index or the array job's variable).
+    RunTask(tasks::RunTaskArgs),
+    /// Merge a plan's finished tasks into exactly what `folio walk-forward` writes.
+    Merge(tasks::MergeArgs),
+    /// Search hyperparameters on early folds, judge the best on held-out folds it never saw.
+    Search(search::SearchArgs),
     /// Redraw the pictures of a saved report or checkpoint.
     Plot(plot::PlotArgs),
     /// One HTML tearsheet from saved eval, walk-forward and backtest folders, side by side.
@@ -76,6 +90,11 @@ pub fn run() -> Result<()> {
         Command::Explain(args) => explain::run(args),
         Command::Backtest(args) => eval::backtest(args),
         Command::WalkForward(args) => walk_forward::run(args),
+        Command::Panel(args) => panel::run(args),
+        Command::Plan(command) => tasks::plan(command),
+        Command::RunTask(args) => tasks::run_task(args),
+        Command::Merge(args) => tasks::merge(args),
+        Command::Search(args) => search::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Report(args) => report::run(args),
         Command::Probe(args) => probe::run(args),

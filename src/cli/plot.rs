@@ -80,13 +80,13 @@ pub fn run(args: PlotArgs) -> Result<()> {
     let report_json = folder.join("report.json");
     // A checkpoint folder has no report; its pictures come from its CSV files alone.
     let saved = if report_json.exists() { Some(read_report(&report_json)?) } else { None };
-    let median_seed = match &saved {
-        Some(SavedReport::WalkForward { median_seed, .. }) => Some(*median_seed),
+    let headline = match &saved {
+        Some(SavedReport::WalkForward { headline, .. }) => Some(*headline),
         _ => None,
     };
     let kind = args.kind.unwrap_or(if folder.join("train_log.csv").exists() {
         Kind::Training
-    } else if median_seed.is_some() {
+    } else if headline.is_some() {
         Kind::WalkForward
     } else {
         Kind::Equity
@@ -105,11 +105,11 @@ pub fn run(args: PlotArgs) -> Result<()> {
     let size = PlotSize { width: args.width, height: args.height };
     match kind {
         Kind::Equity => {
-            let (labels, series) = wealth(&folder, median_seed)?;
+            let (labels, series) = wealth(&folder, headline)?;
             plot::equity(&out, "Wealth", &labels, &series, args.log_scale, size)?;
         }
         Kind::Drawdown => {
-            let (labels, series) = wealth(&folder, median_seed)?;
+            let (labels, series) = wealth(&folder, headline)?;
             plot::drawdown(&out, "Drawdown", &labels, &series, size)?;
         }
         Kind::Weights => {
@@ -124,7 +124,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let Some(SavedReport::WalkForward { folds, .. }) = &saved else {
                 bail!("{} is not a walk-forward report", report_json.display());
             };
-            let (labels, series) = wealth(&folder, median_seed)?;
+            let (labels, series) = wealth(&folder, headline)?;
             let title = "Walk-forward: stitched out-of-sample wealth";
             plot::walk_forward(&out, title, &labels, &series, folds, size)?;
         }
@@ -135,9 +135,9 @@ pub fn run(args: PlotArgs) -> Result<()> {
 
 /// The pictured policies' wealth in `equity.csv`, with the headline agent emphasized: the median
 /// seed's in a walk-forward folder, else the one agent of an evaluation.
-fn wealth(folder: &Path, median_seed: Option<u64>) -> Result<(Vec<String>, Vec<Series>)> {
+fn wealth(folder: &Path, headline: Option<PolicyId>) -> Result<(Vec<String>, Vec<Series>)> {
     let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
-    let agent = PolicyId::Agent { seed: median_seed };
+    let agent = headline.unwrap_or(PolicyId::Agent { seed: None });
     let series = columns
         .into_iter()
         .filter_map(|(name, values)| {

@@ -1,15 +1,17 @@
 use anyhow::Result;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::train::{TrainSetup, default_jobs};
 use folio::backtest::rebalance::RebalanceRule;
-use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, walk_forward};
+use folio::eval::tasks::WalkForwardSpec;
+use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use folio::registry;
 use folio::report;
 
+/// What a walk-forward is, as `folio walk-forward` and `folio plan walk-forward` both take it.
 #[derive(Debug, Args)]
-pub struct WalkForwardArgs {
+pub struct WalkForwardSetup {
     #[command(flatten)]
     setup: TrainSetup,
     /// Seeds per fold (trials for the overfitting statistics).
@@ -18,6 +20,32 @@ pub struct WalkForwardArgs {
     /// Number of folds.
     #[arg(long)]
     folds: Option<usize>,
+    /// When targets are traded in the test windows, as for `folio eval`: every (alias daily),
+    /// monthly, quarterly (dated data only) or band:X. The agents train as configured.
+    #[arg(long, default_value = "every")]
+    rebalance: RebalanceRule,
+}
+
+impl WalkForwardSetup {
+    /// The request, and the config's stem for default folder names.
+    pub fn load(&self) -> Result<(WalkForwardSpec, String)> {
+        let (env, sections, train) = self.setup.load()?;
+        let mut config = WalkForwardConfig::from_table(sections.walk_forward, &self.setup.config)?;
+        if let Some(seeds) = self.seeds {
+            config.seeds = seeds;
+        }
+        if let Some(folds) = self.folds {
+            config.folds = folds;
+        }
+        let stem = self.setup.config_stem(&env);
+        Ok((WalkForwardSpec { env, train, config, rebalance: self.rebalance }, stem))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WalkForwardArgs {
+    #[command(flatten)]
+    walk_forward: WalkForwardSetup,
     /// Trainings run in parallel.
     #[arg(long, default_value_t = default_jobs(), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
@@ -31,24 +59,12 @@ pub struct WalkForwardArgs {
     /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
     registry: Option<PathBuf>,
-    /// When targets are traded in the test windows, as for `folio eval`: every (alias daily),
-    /// monthly, quarterly (dated data only) or band:X. The agents train as configured.
-    #[arg(long, default_value = "every")]
-    rebalance: RebalanceRule,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
 
 pub fn run(args: WalkForwardArgs) -> Result<()> {
-    let (env, sections, train) = args.setup.load()?;
-    let mut config = WalkForwardConfig::from_table(sections.walk_forward, &args.setup.config)?;
-    if let Some(seeds) = args.seeds {
-        config.seeds = seeds;
-    }
-    if let Some(folds) = args.folds {
-        config.folds = folds;
-    }
-    let stem = args.setup.config_stem(&env);
+    let (WalkForwardSpec { env, train, config, rebalance }, stem) = args.walk_forward.load()?;
     let out = args.out.unwrap_or_else(|| {
         folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")))
     });
@@ -64,24 +80,29 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry),
-        rebalance: args.rebalance,
+        rebalance,
     })?;
-    report::outputs::write_walk_forward(&out, &report)?;
-    report::html::write_run_page(&out, &report::html::Provenance::of_this_process())?;
-    if args.run.json {
-        super::print_json(&report)?;
-    } else {
-        print!("{}", report::text::walk_forward(&report));
-        println!(
-            "\nwrote report.json, summary.md, equity.csv, walk_forward.png, cost_sensitivity.png and report.html to {}",
-            out.display()
-        );
-    }
+    write_and_show(&out, &report, args.run.json)?;
     folder.finish();
     if let Some(problem) = &report.dsr_trials.registry_error {
         anyhow::bail!(
             "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
         );
     }
+    Ok(())
+}
+
+/// What `folio walk-forward` leaves and shows; `folio merge` leaves and shows the same.
+pub fn write_and_show(out: &Path, report: &WalkForwardReport, json: bool) -> Result<()> {
+    report::outputs::write_walk_forward(out, report)?;
+    report::html::write_run_page(out, &report::html::Provenance::of_this_process())?;
+    if json {
+        return super::print_json(report);
+    }
+    print!("{}", report::text::walk_forward(report));
+    println!(
+        "\nwrote report.json, summary.md, equity.csv, walk_forward.png, cost_sensitivity.png and report.html to {}",
+        out.display()
+    );
     Ok(())
 }

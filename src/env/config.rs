@@ -146,6 +146,11 @@ impl EnvConfig {
                 ),
             });
         }
+        // A written [features] table without `reference` means today's default, not the absence
+        // that an old checkpoint's saved table means (see `FeatureConfig::reference`).
+        if let Some(toml::Value::Table(features)) = table.get_mut("features") {
+            features.entry("reference").or_insert_with(|| FeatureConfig::default().reference.name().into());
+        }
         let mut config: EnvConfig = table.try_into().map_err(parse)?;
         if let Some(profile) = config.risk_profile {
             config.apply_risk_profile(profile);

@@ -17,6 +17,9 @@ pub struct Market {
     /// The asset that ended the market before its file did, if one did: periods that ask for rows
     /// past it name it instead of quietly ending early.
     pub ended_by: Option<crate::data::EarlyEnd>,
+    /// `[period][cash + assets]`: the reference portfolio for a decision at each row, when the
+    /// features ask for one ([`crate::features::Reference`]).
+    reference: Option<Vec<f64>>,
     /// `[period][cash + assets]`: row `t` holds `p[t] / p[t-1]` with cash first at 1.0; row 0 is
     /// all ones (there is no period before the first).
     relatives: Vec<f64>,
@@ -38,12 +41,14 @@ impl DecisionRange {
 }
 
 /// Layout of an observation, a flat `f32` slice: the feature windows `[asset][feature][window]`
-/// (oldest first), then the current (drifted) weights `[cash, asset 1, ..., asset N]`.
+/// (oldest first), then the current (drifted) weights `[cash, asset 1, ..., asset N]`, then, when
+/// `reference` is set, the reference portfolio in the same order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObservationLayout {
     pub assets: usize,
     pub features: usize,
     pub window: usize,
+    pub reference: bool,
 }
 
 impl ObservationLayout {
@@ -52,7 +57,12 @@ impl ObservationLayout {
     }
 
     pub fn len(&self) -> usize {
-        self.feature_len() + self.assets + 1
+        self.feature_len() + (self.assets + 1) * (1 + usize::from(self.reference))
+    }
+
+    /// Where the reference portfolio starts, when there is one.
+    pub fn reference_offset(&self) -> Option<usize> {
+        self.reference.then(|| self.feature_len() + self.assets + 1)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -76,6 +86,7 @@ impl Market {
         let raw = FeatureSet::compute(&panel, feature_config);
         let normalizer = normalizer.unwrap_or_else(|| raw.fit_normalizer(fit_rows));
         let features = raw.normalize(&normalizer)?;
+        let reference = feature_config.reference.weights(&panel, feature_config.volatility_window);
         let width = panel.n_assets() + 1;
         let mut relatives = vec![1.0; panel.n_periods() * width];
         for t in 1..panel.n_periods() {
@@ -88,6 +99,7 @@ impl Market {
             feature_config: feature_config.clone(),
             normalizer,
             features,
+            reference,
             relatives,
             ended_by: None,
         })
@@ -118,7 +130,14 @@ impl Market {
             assets: self.n_assets(),
             features: self.features.n_features,
             window: self.features.window,
+            reference: self.reference.is_some(),
         }
+    }
+
+    /// The reference portfolio for a decision at row `t`, cash first, if the market has one.
+    pub fn reference(&self, t: usize) -> Option<&[f64]> {
+        let width = self.n_assets() + 1;
+        self.reference.as_ref().map(|r| &r[t * width..(t + 1) * width])
     }
 
     /// Relatives of period `t` with cash first: `[1, x_1, ..., x_N]`.
@@ -167,7 +186,11 @@ impl Market {
     pub fn write_observation(&self, t: usize, weights: &[f64], out: &mut [f32]) {
         let (features, tail) = out.split_at_mut(self.features.observation_len());
         self.features.write_window(t, features);
-        for (o, &w) in tail.iter_mut().zip(weights) {
+        let (current, reference) = tail.split_at_mut(weights.len());
+        for (o, &w) in current.iter_mut().zip(weights) {
+            *o = w as f32;
+        }
+        for (o, &w) in reference.iter_mut().zip(self.reference(t).unwrap_or_default()) {
             *o = w as f32;
         }
     }

@@ -43,6 +43,14 @@ pub enum RewardConfig {
     },
     /// Log return minus `penalty` times the current drawdown `1 - V_t / max_{s<=t} V_s`.
     DrawdownPenalty { penalty: f64 },
+    /// The Sharpe ratio of a batch of consecutive log returns, `mean(r) / std(r)`: a batch
+    /// objective that only the direct learner optimizes (Zhang, Zohren and Roberts 2020). A step
+    /// of the environment reports its log return; PPO and REINFORCE refuse it, as they need a
+    /// per-step reward (use `differential_sharpe`).
+    Sharpe,
+    /// The Sortino-style downside ratio of a batch, `mean(r) / sqrt(mean(min(r, 0)^2))`: a batch
+    /// objective, as for `sharpe` (per-step analogue: `downside_risk`).
+    Sortino,
 }
 
 /// What a `[reward]` table may hold. serde lets an internally tagged unit variant ignore every
@@ -112,6 +120,7 @@ impl RewardConfig {
                 risk_aversion >= 0.0 && eta > 0.0 && eta <= 1.0
             }
             RewardConfig::DrawdownPenalty { penalty } => penalty >= 0.0,
+            RewardConfig::Sharpe | RewardConfig::Sortino => true,
         };
         if ok {
             Ok(())
@@ -130,7 +139,15 @@ impl RewardConfig {
             RewardConfig::DownsideRisk { .. } => "downside_risk",
             RewardConfig::MeanVariance { .. } => "mean_variance",
             RewardConfig::DrawdownPenalty { .. } => "drawdown_penalty",
+            RewardConfig::Sharpe => "sharpe",
+            RewardConfig::Sortino => "sortino",
         }
+    }
+
+    /// Whether the reward is defined only over a batch of returns, with no per-step value that
+    /// a learner could credit to one decision.
+    pub fn is_batch_only(&self) -> bool {
+        matches!(self, RewardConfig::Sharpe | RewardConfig::Sortino)
     }
 }
 
@@ -154,7 +171,8 @@ impl RewardState {
     pub fn reward(&mut self, config: &RewardConfig, growth: f64, value: f64) -> f64 {
         self.peak_value = self.peak_value.max(value);
         match *config {
-            RewardConfig::LogReturn => growth.ln(),
+            // A batch objective's learner reads the returns; the step reports the log return.
+            RewardConfig::LogReturn | RewardConfig::Sharpe | RewardConfig::Sortino => growth.ln(),
             RewardConfig::DifferentialSharpe { eta } => {
                 let r = growth - 1.0;
                 let (a, b) = (self.mean, self.second);

@@ -114,6 +114,9 @@ pub enum Group {
     Ppo,
     /// One MLP training step against PyTorch.
     Mlp,
+    /// Baselines on a 500-asset market against skfolio and universal-portfolios
+    /// ([`super::bench_large`]).
+    Large,
 }
 
 /// Peer rows, named exactly as the peers print them.

@@ -11,13 +11,14 @@ use crate::agent::DeviceChoice;
 use crate::backtest::collapse::{self, CollapseWarning};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
-use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
+use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
 use crate::data::{PricePanel, Stamp, load_prices};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
 use crate::metrics::{Metrics, MetricsConfig};
+use crate::progress::{Progress, Silent};
 use crate::train::checkpoint::{self, Meta, Weights};
 
 #[derive(Debug, Clone)]
@@ -205,6 +206,12 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
 }
 
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {
+    evaluate_showing(request, &Silent)
+}
+
+/// [`evaluate`], showing its backtests' decisions on `progress`: the agent and every baseline
+/// over the period, then again at every cost of the sensitivity grid.
+pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result<Evaluation, EvalError> {
     let mut setup = prepare(&request)?;
     let (market, range, settings, rule) =
         (setup.market.clone(), setup.range, setup.settings, request.rebalance);
@@ -213,13 +220,19 @@ pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {
         policies.iter().position(|p| p.id().is_agent()).expect("prepare puts the agent among the policies");
     let own_decisions = agent_decisions(policies[agent].as_mut(), rule, &market, range, settings)?;
     let mut policies = all_under_rule(policies, rule, &market)?;
+    let backtests = policies.len() * (1 + COST_GRID_BP.len());
+    let task =
+        progress.start("backtests", "decisions", (backtests * decision_count(range, &settings)) as u64, 0);
     let mut logs = Vec::with_capacity(policies.len());
     for policy in policies.iter_mut() {
-        logs.push(backtest(policy.as_mut(), &market, range, settings)?);
+        task.set_message(policy.id().to_string());
+        logs.push(backtest_showing(policy.as_mut(), &market, range, settings, task.as_ref())?);
     }
+    task.set_message("cost sensitivity".into());
     let metrics = setup.metrics_config;
     let cost_sensitivity =
-        cost_sensitivity(&mut policies, &market, range, settings, &COST_GRID_BP, &metrics)?;
+        cost_sensitivity(&mut policies, &market, range, settings, &COST_GRID_BP, &metrics, task.as_ref())?;
+    task.finish();
     let results: Vec<PolicyReport> =
         logs.iter().map(|l| PolicyReport { policy: l.policy, metrics: l.metrics(&metrics) }).collect();
     let columns: Vec<String> =
@@ -450,13 +463,25 @@ fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalErr
 
 /// Rule-based strategies alone over a span.
 pub fn backtest_baselines(request: BaselineRequest) -> Result<(BaselineReport, Vec<BacktestLog>), EvalError> {
+    backtest_baselines_showing(request, &Silent)
+}
+
+/// [`backtest_baselines`], showing the backtests' decisions on `progress`.
+pub fn backtest_baselines_showing(
+    request: BaselineRequest,
+    progress: &dyn Progress,
+) -> Result<(BaselineReport, Vec<BacktestLog>), EvalError> {
     let BaselineSetup { market, range, policies } = prepare_baselines(&request)?;
     let mut policies = all_under_rule(policies, request.rebalance, &market)?;
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
+    let total = policies.len() * decision_count(range, &request.settings);
+    let task = progress.start("backtests", "decisions", total as u64, 0);
     let mut logs = Vec::new();
     for policy in policies.iter_mut() {
-        logs.push(backtest(policy.as_mut(), &market, range, request.settings)?);
+        task.set_message(policy.id().to_string());
+        logs.push(backtest_showing(policy.as_mut(), &market, range, request.settings, task.as_ref())?);
     }
+    task.finish();
     let index = &market.panel.index;
     let report = BaselineReport {
         data: request.data,

@@ -51,6 +51,9 @@ const MAX_ROWS_PER_PASS: usize = 2048;
 /// The name of the group holding the current weights of the observation.
 pub const PREVIOUS_WEIGHTS: &str = "previous weights";
 
+/// The name of the group holding the reference portfolio, in observations that carry one.
+pub const REFERENCE_WEIGHTS: &str = "reference weights";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Method {
@@ -97,9 +100,11 @@ pub struct Explanation {
     pub completeness_gap: Vec<f64>,
 }
 
-/// Group names of a layout: each feature, then the previous weights.
-pub fn group_names(feature_names: &[String]) -> Vec<String> {
-    feature_names.iter().cloned().chain(std::iter::once(PREVIOUS_WEIGHTS.to_string())).collect()
+/// Group names of a layout: each feature, then the previous weights, then the reference
+/// portfolio if the observation carries one.
+pub fn group_names(feature_names: &[String], reference: bool) -> Vec<String> {
+    let weights = [PREVIOUS_WEIGHTS, REFERENCE_WEIGHTS].into_iter().take(1 + usize::from(reference));
+    feature_names.iter().cloned().chain(weights.map(String::from)).collect()
 }
 
 /// The group of input `i` and the output that owns it (0 is cash, `a + 1` asset `a`).
@@ -108,8 +113,10 @@ fn group_and_owner(layout: &ObservationLayout, i: usize) -> (usize, usize) {
         let asset = i / (layout.features * layout.window);
         let feature = (i / layout.window) % layout.features;
         (feature, asset + 1)
-    } else {
+    } else if i < layout.feature_len() + layout.assets + 1 {
         (layout.features, i - layout.feature_len())
+    } else {
+        (layout.features + 1, i - layout.feature_len() - layout.assets - 1)
     }
 }
 
@@ -238,7 +245,7 @@ impl Explainer {
 
 /// Sum per-input attributions into feature groups, split by owner.
 pub fn group(layout: &ObservationLayout, attribution: InputAttribution) -> Explanation {
-    let groups = layout.features + 1;
+    let groups = layout.features + 1 + usize::from(layout.reference);
     let outputs = layout.assets + 1;
     let mut total = vec![vec![0.0; groups]; outputs];
     let mut own = vec![vec![0.0; groups]; outputs];
@@ -457,7 +464,7 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
         method: request.method,
         baseline: BASELINE_DESCRIPTION.into(),
         outputs: std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect(),
-        groups: group_names(&feature_names),
+        groups: group_names(&feature_names, meta.layout().reference),
         replayed_from: market.panel.index.label(range.first),
         decision,
         period,

@@ -4,10 +4,14 @@
 //! throughput benchmarks.
 
 pub mod bench;
+pub mod bench_large;
 pub mod evaluate;
 pub mod explain;
+pub mod panel;
 pub mod probe;
+pub mod search;
 pub mod stress;
+pub mod tasks;
 pub mod walk_forward;
 
 use std::path::PathBuf;

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::EvalError;
-use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
+use crate::agent::{AgentPolicy, EnsemblePolicy};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::backtest::rebalance::{RebalanceRule, agent_decisions, all_under_rule, under_rule};
-use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
+use crate::backtest::{
+    BacktestLog, BaselineId, Policy, PolicyId, backtest, backtest_showing, decision_count,
+};
 use crate::baselines;
 use crate::data::InvalidSetting;
 use crate::data::{Stamp, TimeIndex};
@@ -146,7 +148,7 @@ pub fn make_folds(
     Ok(folds)
 }
 
-fn stamp(index: &TimeIndex, row: usize) -> Stamp {
+pub(crate) fn stamp(index: &TimeIndex, row: usize) -> Stamp {
     match index {
         TimeIndex::Dates(d) => Stamp::Date(d[row]),
         TimeIndex::Periods(_) => Stamp::Period(row),
@@ -163,7 +165,7 @@ pub struct PolicyFold {
     pub metrics: Metrics,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedResult {
     pub seed: u64,
     pub checkpoint: PathBuf,
@@ -182,6 +184,8 @@ pub struct FoldReport {
     pub validation: (String, String),
     pub test: (String, String),
     pub seeds: Vec<SeedResult>,
+    /// The fold's seeds deployed together: the average of their weights.
+    pub ensemble: Metrics,
     pub baselines: Vec<PolicyFold>,
 }
 
@@ -215,9 +219,11 @@ pub struct WalkForwardReport {
     /// The rebalancing rule every policy traded under in the test windows.
     pub rebalance: RebalanceRule,
     pub folds: Vec<FoldReport>,
-    /// Stitched out-of-sample results: each seed's agent, then every baseline.
+    /// Stitched out-of-sample results: each seed's agent, the ensemble of the seeds, then every
+    /// baseline.
     pub overall: Vec<OverallRow>,
-    /// The seed whose stitched out-of-sample Sharpe is the median: the agent's headline figure.
+    /// The seed whose stitched out-of-sample Sharpe is the median. The headline is the
+    /// ensemble's ([`PolicyId::Ensemble`]), which deploys every seed and selects none.
     pub median_seed: u64,
     /// Median, IQR and range of the seeds' stitched out-of-sample metrics.
     pub seed_spread: MetricsSpread,
@@ -283,21 +289,29 @@ pub struct WalkForwardRequest {
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, EvalError> {
     let plan = Plan::new(&request)?;
     let results = train_and_test(&plan, &request)?;
-    let baseline_logs = test_baselines(&plan)?;
-    let folds = fold_reports(&plan, &results, &baseline_logs);
-    let stitched = Stitched::new(&plan, &results, &baseline_logs);
-    let median_checkpoints: Vec<PathBuf> = (0..plan.folds.len())
-        .map(|k| results[plan.task(k, stitched.median)].seed.checkpoint.clone())
-        .collect();
-    let cost_sensitivity = stitched_cost_sensitivity(&plan, &median_checkpoints, request.device)?;
-    let statistics = overfitting_statistics(&plan, &request, &stitched)?;
-    let verdict = verdict(&plan, &stitched, &statistics);
+    conclude(&plan, request, &results)
+}
+
+/// Every phase after the trainings: what turns the fold and seed results, however they were
+/// computed (here, or one task at a time on a cluster and merged), into the report.
+pub(crate) fn conclude(
+    plan: &Plan,
+    request: WalkForwardRequest,
+    results: &[TaskResult],
+) -> Result<WalkForwardReport, EvalError> {
+    let ensemble_logs = test_ensembles(plan, results, request.device)?;
+    let baseline_logs = test_baselines(plan, request.progress.as_ref())?;
+    let folds = fold_reports(plan, results, &ensemble_logs, &baseline_logs);
+    let stitched = Stitched::new(plan, results, &ensemble_logs, &baseline_logs);
+    let cost_sensitivity = stitched_cost_sensitivity(plan, &fold_checkpoints(plan, results), request.device)?;
+    let statistics = overfitting_statistics(plan, &request, &stitched)?;
+    let verdict = verdict(plan, &stitched, &statistics);
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
         config,
         train,
         data: env.data.file.display().to_string(),
-        data_fingerprint: plan.data_fingerprint,
+        data_fingerprint: plan.data_fingerprint.clone(),
         rebalance,
         folds,
         median_seed: plan.seeds[stitched.median],
@@ -314,20 +328,20 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Ev
 }
 
 /// What every phase reads: the market, its folds, the seeds, and the fixed settings.
-struct Plan {
+pub(crate) struct Plan {
     market: Arc<Market>,
-    folds: Vec<Fold>,
+    pub(crate) folds: Vec<Fold>,
     /// The seeds trained in every fold, in order.
     seeds: Vec<u64>,
     /// The environment's settings, without embargo: folds place their own gaps.
     settings: EnvSettings,
     metrics: MetricsConfig,
     rebalance: RebalanceRule,
-    data_fingerprint: String,
+    pub(crate) data_fingerprint: String,
 }
 
 impl Plan {
-    fn new(request: &WalkForwardRequest) -> Result<Self, EvalError> {
+    pub(crate) fn new(request: &WalkForwardRequest) -> Result<Self, EvalError> {
         let config = &request.config;
         if config.seeds == 0 {
             return Err(
@@ -358,7 +372,7 @@ impl Plan {
     }
 
     /// Every (fold, seed) pair, fold by fold.
-    fn tasks(&self) -> Vec<(usize, u64)> {
+    pub(crate) fn tasks(&self) -> Vec<(usize, u64)> {
         self.folds.iter().flat_map(|f| self.seeds.iter().map(move |&s| (f.index, s))).collect()
     }
 
@@ -389,8 +403,9 @@ fn range((first, last): (usize, usize)) -> DecisionRange {
 }
 
 /// One fold and seed: the agent's results and its test window's path.
-struct TaskResult {
-    seed: SeedResult,
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TaskResult {
+    pub(crate) seed: SeedResult,
     test_log: BacktestLog,
 }
 
@@ -400,7 +415,8 @@ fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskR
     let tasks = plan.tasks();
     let overall = request.progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
     let run = |&(fold, seed): &(usize, u64)| {
-        let result = train_and_test_one(plan, request, &plan.folds[fold], seed);
+        let dir = request.out.join(format!("fold-{fold}")).join(format!("seed-{seed}"));
+        let result = train_and_test_one(plan, request, &plan.folds[fold], seed, dir);
         overall.advance(1);
         result
     };
@@ -414,15 +430,15 @@ fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskR
     results
 }
 
-fn train_and_test_one(
+/// One fold and seed, its checkpoint in `dir` (cleared first).
+pub(crate) fn train_and_test_one(
     plan: &Plan,
     request: &WalkForwardRequest,
     fold: &Fold,
     seed: u64,
+    dir: PathBuf,
 ) -> Result<TaskResult, EvalError> {
     let env = plan.fold_env(&request.env, fold);
-    // Folders count folds from 1, as every table and picture does.
-    let dir = request.out.join(format!("fold-{}", fold.index + 1)).join(format!("seed-{seed}"));
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| EvalError::Clear { path: dir.clone(), source })?;
     }
@@ -462,33 +478,88 @@ fn train_and_test_one(
     })
 }
 
-/// Phase 3: every baseline over the same test windows, under the same rule (cheap and
-/// deterministic: run here in order).
-fn test_baselines(plan: &Plan) -> Result<Vec<Vec<BacktestLog>>, EvalError> {
+/// Every fold's checkpoints, seeds in order.
+fn fold_checkpoints(plan: &Plan, results: &[TaskResult]) -> Vec<Vec<PathBuf>> {
+    (0..plan.folds.len())
+        .map(|k| (0..plan.seeds.len()).map(|s| results[plan.task(k, s)].seed.checkpoint.clone()).collect())
+        .collect()
+}
+
+/// The seeds of one fold as one policy, the average of their weights, on the fold's market.
+fn fold_ensemble(
+    plan: &Plan,
+    checkpoints: &[PathBuf],
+    device: &burn::prelude::Device,
+) -> Result<(Arc<Market>, EnsemblePolicy), EvalError> {
+    let mut members = Vec::new();
+    let mut market = None;
+    for dir in checkpoints {
+        let (meta, net) = checkpoint::load_agent(dir, Weights::Best, device)?;
+        // The seeds of a fold share its training window, so one normalization fits them all.
+        let fold_market = match &market {
+            Some(m) => Arc::clone(m),
+            None => plan.market_for(&meta)?,
+        };
+        members.push(AgentPolicy::new(PolicyId::AGENT, net, meta.head, fold_market.layout(), device.clone()));
+        market = Some(fold_market);
+    }
+    Ok((market.expect("at least one seed"), EnsemblePolicy::new(members)))
+}
+
+/// Phase 3: each fold's seeds deployed together on its test window.
+fn test_ensembles(
+    plan: &Plan,
+    results: &[TaskResult],
+    device: DeviceChoice,
+) -> Result<Vec<BacktestLog>, EvalError> {
+    let device = device.device()?;
+    let checkpoints = fold_checkpoints(plan, results);
+    let mut logs = Vec::new();
+    for (fold, dirs) in plan.folds.iter().zip(&checkpoints) {
+        let (market, ensemble) = fold_ensemble(plan, dirs, &device)?;
+        let mut policy = under_rule(Box::new(ensemble), plan.rebalance, &market)?;
+        logs.push(backtest(policy.as_mut(), &market, range(fold.test), plan.settings)?);
+    }
+    Ok(logs)
+}
+
+/// Phase 3: every baseline over the same test windows, under the same rule (deterministic: run
+/// here in order, their decisions shown on `progress`).
+fn test_baselines(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Vec<BacktestLog>>, EvalError> {
+    let decisions: usize = plan.folds.iter().map(|f| decision_count(range(f.test), &plan.settings)).sum();
+    let task = progress.start("baselines", "decisions", (decisions * BaselineId::ALL.len()) as u64, 0);
     let mut all = Vec::new();
     for fold in &plan.folds {
         let range = range(fold.test);
         let policies = baselines::all(&plan.market, range)?;
         let mut logs = Vec::new();
         for mut policy in all_under_rule(policies, plan.rebalance, &plan.market)? {
-            logs.push(backtest(policy.as_mut(), &plan.market, range, plan.settings)?);
+            task.set_message(format!("fold {}: {}", fold.index, policy.id()));
+            logs.push(backtest_showing(policy.as_mut(), &plan.market, range, plan.settings, task.as_ref())?);
         }
         all.push(logs);
     }
+    task.finish();
     Ok(all)
 }
 
-fn fold_reports(plan: &Plan, results: &[TaskResult], baseline_logs: &[Vec<BacktestLog>]) -> Vec<FoldReport> {
+fn fold_reports(
+    plan: &Plan,
+    results: &[TaskResult],
+    ensemble_logs: &[BacktestLog],
+    baseline_logs: &[Vec<BacktestLog>],
+) -> Vec<FoldReport> {
     let label = |(first, last): (usize, usize)| (plan.label(first), plan.label(last));
     plan.folds
         .iter()
-        .zip(baseline_logs)
-        .map(|(fold, logs)| FoldReport {
+        .zip(ensemble_logs.iter().zip(baseline_logs))
+        .map(|(fold, (ensemble, logs))| FoldReport {
             fold: *fold,
             train: label(fold.train),
             validation: label(fold.validation),
             test: label(fold.test),
             seeds: (0..plan.seeds.len()).map(|s| results[plan.task(fold.index, s)].seed.clone()).collect(),
+            ensemble: ensemble.metrics(&plan.metrics),
             baselines: logs
                 .iter()
                 .map(|l| PolicyFold { policy: l.policy, metrics: l.metrics(&plan.metrics) })
@@ -499,18 +570,25 @@ fn fold_reports(plan: &Plan, results: &[TaskResult], baseline_logs: &[Vec<Backte
 
 /// Phase 4: each policy's test windows chained into one out-of-sample curve.
 struct Stitched {
-    /// Each seed's agent, then every baseline.
+    /// Each seed's agent, the ensemble, then every baseline.
     overall: Vec<OverallRow>,
     curves: Curves,
     /// Each seed's stitched per-period returns.
     agent_returns: Vec<Vec<f64>>,
-    /// Index of the seed whose stitched Sharpe ratio is the median, and of the best.
+    /// The ensemble's stitched per-period returns, and its row in `overall`.
+    ensemble_returns: Vec<f64>,
+    ensemble: usize,
+    /// Index of the seed whose stitched Sharpe ratio is the median.
     median: usize,
-    best: usize,
 }
 
 impl Stitched {
-    fn new(plan: &Plan, results: &[TaskResult], baseline_logs: &[Vec<BacktestLog>]) -> Self {
+    fn new(
+        plan: &Plan,
+        results: &[TaskResult],
+        ensemble_logs: &[BacktestLog],
+        baseline_logs: &[Vec<BacktestLog>],
+    ) -> Self {
         let mut curves = Curves::default();
         curves.labels.push(plan.label(plan.folds[0].test.0));
         for fold in &plan.folds {
@@ -531,6 +609,11 @@ impl Stitched {
             agent_returns.push(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect());
             curves.series.push((id, values));
         }
+        let (values, metrics) = stitch(ensemble_logs.iter().collect(), &plan.metrics);
+        let ensemble_returns = values.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let ensemble = overall.len();
+        overall.push(OverallRow { policy: PolicyId::Ensemble, metrics, in_sample_sharpe: None });
+        curves.series.push((PolicyId::Ensemble, values));
         for b in 0..baseline_logs[0].len() {
             let (values, metrics) =
                 stitch(baseline_logs.iter().map(|logs| &logs[b]).collect(), &plan.metrics);
@@ -542,8 +625,7 @@ impl Stitched {
         let mut by_sharpe: Vec<usize> = (0..plan.seeds.len()).collect();
         by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
         let median = by_sharpe[(plan.seeds.len() - 1) / 2];
-        let best = *by_sharpe.last().expect("at least one seed");
-        Self { overall, curves, agent_returns, median, best }
+        Self { overall, curves, agent_returns, ensemble_returns, ensemble, median }
     }
 
     fn seed_spread(&self, seeds: usize) -> MetricsSpread {
@@ -597,8 +679,10 @@ fn overfitting_statistics(
     } else {
         0.0
     };
-    let best = overfitting::SharpeStats::from_returns(&stitched.agent_returns[stitched.best]);
-    let deflated_sharpe = overfitting::deflated_sharpe_ratio(&best, trials.trials, variance).ok();
+    // The headline is the ensemble, so it is what the Deflated Sharpe Ratio judges, against
+    // every trial on this data: the seeds it averages were each a trial.
+    let headline = overfitting::SharpeStats::from_returns(&stitched.ensemble_returns);
+    let deflated_sharpe = overfitting::deflated_sharpe_ratio(&headline, trials.trials, variance).ok();
     let backtest_overfitting = (stitched.agent_returns.len() >= 2)
         .then(|| {
             overfitting::returns_matrix(&stitched.agent_returns)
@@ -667,7 +751,7 @@ fn record_trials(
             )
         })
         .collect();
-    let all = registry::append(path, &records)?;
+    let all = registry::append_new(path, &records)?;
     Ok(registry::trials_on(&all, &plan.data_fingerprint))
 }
 
@@ -680,21 +764,23 @@ fn verdict(plan: &Plan, stitched: &Stitched, statistics: &Statistics) -> String 
         .find(|r| r.policy == PolicyId::EQUAL_WEIGHT)
         .map(|r| r.metrics.sharpe)
         .unwrap_or(f64::NAN);
-    let agent = &stitched.overall[stitched.median].metrics;
-    let seed = plan.seeds[stitched.median];
+    let agent = &stitched.overall[stitched.ensemble].metrics;
+    let seeds = plan.seeds.len();
+    let median = stitched.overall[stitched.median].metrics.sharpe;
     let mut verdict = if agent.sharpe > equal {
         format!(
-            "Out of sample, the median agent (seed {seed}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it beats equal weight over {} folds.",
+            "Out of sample, the ensemble agent (the average of {seeds} seeds' weights) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it beats equal weight over {} folds.",
             agent.sharpe,
             equal,
             plan.folds.len()
         )
     } else {
         format!(
-            "Out of sample, the median agent (seed {seed}) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it does not beat equal weight.",
+            "Out of sample, the ensemble agent (the average of {seeds} seeds' weights) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it does not beat equal weight.",
             agent.sharpe, equal
         )
     };
+    verdict.push_str(&format!(" The median seed alone: {median:.2}."));
     verdict.push(' ');
     verdict.push_str(&overfitting::verdict(
         statistics.deflated_sharpe.as_ref(),
@@ -713,22 +799,20 @@ pub fn config_hash(env: &EnvConfig, train: &TrainConfig, walk_forward: &WalkForw
 
 type FoldPolicies = (Arc<Market>, Vec<Box<dyn Policy>>);
 
-/// The median agent's and simple baselines' stitched out-of-sample CAGR at every grid cost: each
-/// fold's checkpoint acts again on its own test window.
+/// The ensemble agent's and simple baselines' stitched out-of-sample CAGR at every grid cost:
+/// each fold's checkpoints act again on their own test window.
 fn stitched_cost_sensitivity(
     plan: &Plan,
-    checkpoints: &[PathBuf],
+    checkpoints: &[Vec<PathBuf>],
     device: DeviceChoice,
 ) -> Result<CostSensitivity, EvalError> {
     let device = device.device()?;
-    // Each fold's market (with its checkpoint's normalization) and its policies.
+    // Each fold's market (with its checkpoints' normalization) and its policies.
     let mut per_fold: Vec<FoldPolicies> = Vec::new();
-    for dir in checkpoints {
-        let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
-        let fold_market = plan.market_for(&meta)?;
-        let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, fold_market.layout(), device.clone());
+    for dirs in checkpoints {
+        let (fold_market, ensemble) = fold_ensemble(plan, dirs, &device)?;
         let policies: Vec<Box<dyn Policy>> = vec![
-            Box::new(agent),
+            Box::new(ensemble),
             Box::new(baselines::EqualWeight),
             Box::new(baselines::BuyAndHold::default()),
         ];

@@ -53,13 +53,13 @@ fn setup(report: &WalkForwardReport) -> String {
 
 fn folds(report: &WalkForwardReport) -> String {
     let mut md = String::from(
-        "## Folds (median seed)\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|\n",
+        "## Folds\n\nIn-sample: the median seed. Out-of-sample: the ensemble (the average of the seeds' weights), then the median seed alone.\n\n| fold | train | validation | test | in-sample Sharpe | out-of-sample Sharpe | out-of-sample PSR | median seed's out-of-sample Sharpe | equal-weight Sharpe |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let _ = writeln!(
             md,
-            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} |",
+            "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} |",
             f.fold.index + 1,
             f.train.0,
             f.train.1,
@@ -68,8 +68,9 @@ fn folds(report: &WalkForwardReport) -> String {
             f.test.0,
             f.test.1,
             median.in_sample.sharpe,
+            f.ensemble.sharpe,
+            f.ensemble.psr,
             median.out_of_sample.sharpe,
-            median.out_of_sample.psr,
             f.baseline_sharpe(PolicyId::EQUAL_WEIGHT)
         );
     }
@@ -148,5 +149,36 @@ fn costs(report: &WalkForwardReport) -> String {
         md.push('\n');
     }
     let _ = writeln!(md, "\nBreak-even: {}.", sensitivity.break_even);
+    md
+}
+
+/// The learner panel ([`crate::eval::panel`]) as a Markdown table.
+pub fn panel(rows: &[crate::eval::panel::PanelRow], development: bool) -> String {
+    let mut md = String::from("# Learner panel\n\n");
+    if development {
+        md.push_str("Development run: each market's walk-forward covers its training and validation data only; no test period was seen.\n\n");
+    }
+    md.push_str("| market | tested | agent Sharpe | equal-weight Sharpe | best causal baseline | its Sharpe | agent max DD | equal-weight max DD | agent turnover | break-even | DSR | PBO | beats equal weight |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} .. {} | {:.2} | {:.2} | {} | {:.2} | {:.1}% | {:.1}% | {:.4} | {} | {} | {} | {} |",
+            r.market,
+            r.tested.0,
+            r.tested.1,
+            r.agent_sharpe,
+            r.equal_weight_sharpe,
+            r.best_baseline.to_string().trim(),
+            r.best_baseline_sharpe,
+            100.0 * r.agent_max_drawdown,
+            100.0 * r.equal_weight_max_drawdown,
+            r.agent_turnover,
+            r.break_even,
+            optional(r.dsr),
+            optional(r.pbo),
+            if r.beats_equal_weight { "yes" } else { "no" }
+        );
+    }
     md
 }

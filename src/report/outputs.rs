@@ -82,7 +82,7 @@ pub fn write_walk_forward(out: &Path, report: &WalkForwardReport) -> Result<(), 
     write_text(&out.join("summary.md"), &markdown::walk_forward(report))?;
     let curves = &report.curves;
     write_series_csv(&out.join("equity.csv"), &curves.labels, &curves.series)?;
-    let headline = PolicyId::Agent { seed: Some(report.median_seed) };
+    let headline = PolicyId::Ensemble;
     let series: Vec<plot::Series> = curves
         .series
         .iter()
@@ -100,7 +100,7 @@ pub fn write_walk_forward(out: &Path, report: &WalkForwardReport) -> Result<(), 
         .map(|(&(start, end), fold)| plot::FoldSpan {
             start,
             end,
-            agent_sharpe: fold.seed(report.median_seed).map(|s| s.out_of_sample.sharpe).unwrap_or(f64::NAN),
+            agent_sharpe: fold.ensemble.sharpe,
             equal_weight_sharpe: fold.baseline_sharpe(PolicyId::EQUAL_WEIGHT),
         })
         .collect();

@@ -25,10 +25,11 @@ pub enum SavedReport {
     /// A walk-forward evaluation by `folio walk-forward`
     /// ([`crate::eval::walk_forward::WalkForwardReport`]).
     WalkForward {
-        /// The seed whose agent is the headline: `agent (seed N)` in `equity.csv`.
-        median_seed: u64,
-        /// Each fold's test period in the rows of `equity.csv`, with the median agent's and the
-        /// equal-weight portfolio's out-of-sample Sharpe ratios.
+        /// The headline agent's column in `equity.csv`: the ensemble, or in reports written
+        /// before ensembles existed, the median seed (`agent (seed N)`).
+        headline: PolicyId,
+        /// Each fold's test period in the rows of `equity.csv`, with the headline agent's and
+        /// the equal-weight portfolio's out-of-sample Sharpe ratios.
         folds: Vec<FoldSpan>,
     },
 }
@@ -42,7 +43,7 @@ pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
         Kind { folds: Some(_), .. } => {
             let report: WalkForward = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
             Ok(SavedReport::WalkForward {
-                median_seed: report.median_seed,
+                headline: report.headline(),
                 folds: report.spans().map_err(|e| fail(e.to_string()))?,
             })
         }
@@ -73,6 +74,8 @@ struct WalkForward {
 #[derive(Deserialize)]
 struct Fold {
     seeds: Vec<Seed>,
+    /// Absent from reports written before ensembles existed.
+    ensemble: Option<Sharpe>,
     baselines: Vec<Baseline>,
 }
 
@@ -108,6 +111,18 @@ enum Incomplete {
 }
 
 impl WalkForward {
+    fn has_ensemble(&self) -> bool {
+        self.folds.iter().all(|f| f.ensemble.is_some())
+    }
+
+    fn headline(&self) -> PolicyId {
+        if self.has_ensemble() {
+            PolicyId::Ensemble
+        } else {
+            PolicyId::Agent { seed: Some(self.median_seed) }
+        }
+    }
+
     /// One span per fold. Every fold ran every seed and every baseline, so a missing one means
     /// the file is not what `folio walk-forward` wrote.
     fn spans(&self) -> Result<Vec<FoldSpan>, Incomplete> {
@@ -116,22 +131,21 @@ impl WalkForward {
         }
         let mut out = Vec::new();
         for (k, (&(start, end), fold)) in self.fold_spans.iter().zip(&self.folds).enumerate() {
-            let agent = fold
+            let median = fold
                 .seeds
                 .iter()
                 .find(|s| s.seed == self.median_seed)
                 .ok_or(Incomplete::MedianSeed { fold: k + 1, seed: self.median_seed })?;
+            let agent_sharpe = match &fold.ensemble {
+                Some(ensemble) if self.has_ensemble() => ensemble.sharpe,
+                _ => median.out_of_sample.sharpe,
+            };
             let equal_weight = fold
                 .baselines
                 .iter()
                 .find(|b| b.policy == PolicyId::EQUAL_WEIGHT)
                 .ok_or(Incomplete::EqualWeight { fold: k + 1 })?;
-            out.push(FoldSpan {
-                start,
-                end,
-                agent_sharpe: agent.out_of_sample.sharpe,
-                equal_weight_sharpe: equal_weight.metrics.sharpe,
-            });
+            out.push(FoldSpan { start, end, agent_sharpe, equal_weight_sharpe: equal_weight.metrics.sharpe });
         }
         Ok(out)
     }
@@ -169,12 +183,25 @@ mod tests {
 
     #[test]
     fn a_walk_forward_report_reads_as_fold_spans() {
-        let Ok(SavedReport::WalkForward { median_seed, folds }) = read(WALK_FORWARD) else { panic!() };
-        assert_eq!(median_seed, 8);
+        let Ok(SavedReport::WalkForward { headline, folds }) = read(WALK_FORWARD) else { panic!() };
+        assert_eq!(headline, PolicyId::Agent { seed: Some(8) }, "no ensemble: the median seed");
         assert_eq!((folds[0].start, folds[0].end, folds[1].start, folds[1].end), (0, 100, 100, 200));
         assert_eq!((folds[0].agent_sharpe, folds[0].equal_weight_sharpe), (0.5, 0.3));
         assert!(folds[1].agent_sharpe.is_nan() && folds[1].equal_weight_sharpe == -0.2);
         assert_eq!(read(r#"{"results": [], "verdict": ""}"#), Ok(SavedReport::Eval));
+        // With an ensemble in every fold, it is the headline.
+        let with_ensemble = WALK_FORWARD
+            .replace(
+                r#""baselines": [{"policy": "equal weight""#,
+                r#""ensemble": {"sharpe": 0.7}, "baselines": [{"policy": "equal weight""#,
+            )
+            .replace(
+                r#""baselines": [{"policy": "buy and hold""#,
+                r#""ensemble": {"sharpe": 0.9}, "baselines": [{"policy": "buy and hold""#,
+            );
+        let Ok(SavedReport::WalkForward { headline, folds }) = read(&with_ensemble) else { panic!() };
+        assert_eq!(headline, PolicyId::Ensemble);
+        assert_eq!((folds[0].agent_sharpe, folds[1].agent_sharpe), (0.7, 0.9));
     }
 
     #[test]

@@ -228,22 +228,35 @@ fn walk_forward_folds(report: &WalkForwardReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>10}",
-        "fold", "train", "validation", "test", "IS Sharpe", "OOS Sharpe", "OOS PSR", "EW Sharpe"
+        "{:<6} {:>23} {:>23} {:>23} {:>10} {:>10} {:>8} {:>12} {:>10}",
+        "fold",
+        "train",
+        "validation",
+        "test",
+        "IS Sharpe",
+        "OOS Sharpe",
+        "OOS PSR",
+        "median seed",
+        "EW Sharpe"
+    );
+    let _ = writeln!(
+        out,
+        "(in-sample: the median seed; out-of-sample: the ensemble, then the median seed alone)"
     );
     for f in &report.folds {
         let median = f.seed(report.median_seed).expect("the median seed trained in every fold");
         let _ = writeln!(
             out,
-            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>10.2}",
-            // Counted from 1, as the pictures, the HTML page and the fold-<k> folders count them.
+            "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>12.2} {:>10.2}",
+            // Counted from 1, as the pictures and the HTML page count them.
             f.fold.index + 1,
             format!("{}..{}", f.train.0, f.train.1),
             format!("{}..{}", f.validation.0, f.validation.1),
             format!("{}..{}", f.test.0, f.test.1),
             median.in_sample.sharpe,
+            f.ensemble.sharpe,
+            f.ensemble.psr,
             median.out_of_sample.sharpe,
-            median.out_of_sample.psr,
             f.baseline_sharpe(PolicyId::EQUAL_WEIGHT)
         );
     }
@@ -261,4 +274,47 @@ pub fn trials_counted(t: &DsrTrials) -> String {
         ),
         None => format!("this run's {} seeds only; no registry", t.this_run),
     }
+}
+
+/// The learner panel ([`crate::eval::panel`]) as a terminal table.
+pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
+    let mut out = format!(
+        "{:<18} {:>23} {:>7} {:>7} {:<20} {:>7} {:>7} {:>7} {:>8} {:>5} {:>5}  {}\n",
+        "market",
+        "tested",
+        "agent",
+        "EW",
+        "best causal baseline",
+        "Sharpe",
+        "DD",
+        "EW DD",
+        "turnover",
+        "DSR",
+        "PBO",
+        "beats EW"
+    );
+    let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<18} {:>23} {:>7.2} {:>7.2} {:<20} {:>7.2} {:>6.1}% {:>6.1}% {:>8.4} {:>5} {:>5}  {}",
+            r.market,
+            format!("{}..{}", r.tested.0, r.tested.1),
+            r.agent_sharpe,
+            r.equal_weight_sharpe,
+            r.best_baseline.to_string().trim(),
+            r.best_baseline_sharpe,
+            100.0 * r.agent_max_drawdown,
+            100.0 * r.equal_weight_max_drawdown,
+            r.agent_turnover,
+            optional(r.dsr),
+            optional(r.pbo),
+            if r.beats_equal_weight { "yes" } else { "no" }
+        );
+    }
+    out.push_str("(agent: the ensemble of each fold's seeds; Sharpe ratios of the stitched out-of-sample curves, after costs)\n");
+    for r in rows {
+        let _ = writeln!(out, "{}: {}", r.market, r.break_even);
+    }
+    out
 }

@@ -159,6 +159,7 @@ impl Meta {
             assets: self.assets.len(),
             features: self.env.features.features.len(),
             window: self.env.features.window,
+            reference: self.env.features.reference != crate::features::Reference::None,
         }
     }
 
@@ -387,10 +388,27 @@ fn net_from_bytes(mut net: PolicyNet, bytes: Vec<u8>, path: &Path) -> Result<Pol
 
 /// The optimizer's state (Adam's moments), for `--resume`.
 pub fn optimizer_bytes(optimizer: &ModuleOptimizer) -> Result<Vec<u8>, CheckpointError> {
-    let bytes = optimizer
-        .into_bytes()
-        .map_err(|e| CheckpointError::Corrupt { path: PathBuf::from(OPTIMIZER), reason: e.to_string() })?;
+    let corrupt = |reason: String| CheckpointError::Corrupt { path: PathBuf::from(OPTIMIZER), reason };
+    let bytes = optimizer.into_bytes().map_err(|e| corrupt(e.to_string()))?;
+    let bytes = in_name_order(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
     Ok(bytes.to_vec())
+}
+
+/// The same burnpack with its tensors sorted by name. burn writes optimizer state in the order
+/// of a hash map, which differs from process to process: sorted, one state is one set of bytes.
+fn in_name_order(bytes: Bytes) -> Result<Bytes, burn_pack::Error> {
+    let reader = burn_pack::Reader::from_bytes(bytes)?;
+    let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
+    let mut tensors = reader.into_tensors()?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    writer.into_bytes()
 }
 
 /// The learner state the checkpoint in `dir` saved, checked against `meta`; `None` for a

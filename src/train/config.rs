@@ -159,6 +159,12 @@ impl TrainConfig {
             ));
         }
         let d = &self.direct;
+        if !(d.turnover_penalty >= 0.0 && d.tilt_penalty >= 0.0) {
+            return Err(InvalidSetting::new(
+                "train.direct.turnover_penalty",
+                "direct.turnover_penalty and direct.tilt_penalty must be non-negative",
+            ));
+        }
         if d.batch_periods < 2 || !(0.0..1.0).contains(&d.recency_bias) {
             return Err(InvalidSetting::new(
                 "train.direct.batch_periods",
@@ -200,17 +206,24 @@ impl TrainConfig {
         }
     }
 
-    pub fn head(&self) -> ActionHead {
+    /// How the network's scores become weights; `anchored` when the observation carries a
+    /// reference portfolio ([`crate::agent::network::PolicyNet::is_anchored`]).
+    pub fn head(&self, anchored: bool) -> ActionHead {
+        let dirichlet = |min_concentration, max_concentration, concentration| ActionHead::Dirichlet {
+            min_concentration,
+            max_concentration,
+            anchored: anchored.then_some(concentration),
+        };
         match self.algo {
             Algo::Direct => ActionHead::Softmax,
-            Algo::Reinforce => ActionHead::Dirichlet {
-                min_concentration: self.reinforce.min_concentration,
-                max_concentration: self.reinforce.max_concentration,
-            },
-            Algo::Ppo => ActionHead::Dirichlet {
-                min_concentration: self.ppo.min_concentration,
-                max_concentration: self.ppo.max_concentration,
-            },
+            Algo::Reinforce => dirichlet(
+                self.reinforce.min_concentration,
+                self.reinforce.max_concentration,
+                self.reinforce.concentration,
+            ),
+            Algo::Ppo => {
+                dirichlet(self.ppo.min_concentration, self.ppo.max_concentration, self.ppo.concentration)
+            }
         }
     }
 }
@@ -236,11 +249,18 @@ pub struct DirectConfig {
     /// Probability parameter of the geometric distribution that picks a batch's start, favouring
     /// recent periods (Jiang et al.'s beta, 5e-5 there); 0 picks starts uniformly.
     pub recency_bias: f64,
+    /// Weight of the mean turnover `sum |w_t - w'_t|` (buys plus sales) in the loss, on top of
+    /// the costs the objective already pays: a brake on trading that the costs of one period
+    /// understate.
+    pub turnover_penalty: f64,
+    /// Weight of `KL(w || w_ref)` in the loss, when the observation carries a reference
+    /// portfolio: what a tilt away from the reference must earn to be worth taking.
+    pub tilt_penalty: f64,
 }
 
 impl Default for DirectConfig {
     fn default() -> Self {
-        Self { batch_periods: 50, recency_bias: 0.0 }
+        Self { batch_periods: 50, recency_bias: 0.0, turnover_penalty: 0.0, tilt_penalty: 0.0 }
     }
 }
 
@@ -259,6 +279,9 @@ pub struct ReinforceConfig {
     pub entropy_coef: f64,
     pub min_concentration: f64,
     pub max_concentration: f64,
+    /// The total concentration of an anchored policy's Dirichlet at the reference portfolio:
+    /// higher explores less around the anchored weights.
+    pub concentration: f64,
 }
 
 impl Default for ReinforceConfig {
@@ -270,6 +293,7 @@ impl Default for ReinforceConfig {
             entropy_coef: 1e-3,
             min_concentration: DEFAULT_MIN_CONCENTRATION,
             max_concentration: 100.0,
+            concentration: 200.0,
         }
     }
 }
@@ -295,6 +319,9 @@ pub struct PpoConfig {
     pub entropy_coef: f64,
     pub min_concentration: f64,
     pub max_concentration: f64,
+    /// The total concentration of an anchored policy's Dirichlet at the reference portfolio:
+    /// higher explores less around the anchored weights.
+    pub concentration: f64,
 }
 
 impl Default for PpoConfig {
@@ -311,6 +338,7 @@ impl Default for PpoConfig {
             entropy_coef: 1e-3,
             min_concentration: DEFAULT_MIN_CONCENTRATION,
             max_concentration: 100.0,
+            concentration: 200.0,
         }
     }
 }

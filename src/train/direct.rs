@@ -28,26 +28,52 @@ use crate::agent::to_host;
 use crate::env::limits::project_tensor;
 use crate::env::{CostConfig, DecisionRange, EnvSettings, Limits, Market, RewardConfig};
 
-/// What the direct learner maximizes over a batch of consecutive log returns `r_1 .. r_n`, read
-/// from the environment's reward so that every learner optimizes the same preference.
+/// What the direct learner maximizes over a batch of consecutive net returns, read from the
+/// environment's reward so that every learner optimizes the same preference. `r_t` are the
+/// batch's log returns, `R_t = exp(r_t) - 1` its simple returns.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DirectObjective {
-    /// `mean(r)`: the growth rate, Jiang et al.'s objective. Used for the log-return reward and
-    /// for the path-dependent rewards (differential Sharpe and downside ratios, drawdown
-    /// penalty), which have no batch analogue here.
+    /// `mean(r)`: the growth rate, Jiang et al.'s objective.
     MeanLogReturn,
-    /// `mean(r) - (lambda / 2) var(r)`, with `var` the batch's population variance
-    /// `(1/n) sum (r_t - mean(r))^2`: the batch form of the mean-variance reward.
+    /// `mean(r) - (lambda / 2) var(r)`, with `var` the batch's population variance.
     MeanVariance { risk_aversion: f64 },
+    /// `mean(r) / sqrt(var(r) + EPSILON^2)`: the batch Sharpe ratio.
+    Sharpe,
+    /// `mean(r) / sqrt(mean(min(r, 0)^2) + EPSILON^2)`: the batch downside (Sortino) ratio.
+    Sortino,
+    /// Moody and Saffell's differential Sharpe ratio summed over the batch: the recursion of
+    /// [`RewardConfig::DifferentialSharpe`] run through the batch in order, started from the
+    /// batch's own moments (held constant), so its sum is the first-order gain in an
+    /// exponentially weighted Sharpe ratio that each return brings.
+    DifferentialSharpe { eta: f64 },
+    /// Moody and Saffell's differential downside deviation ratio summed over the batch, started
+    /// likewise ([`RewardConfig::DownsideRisk`]).
+    DownsideRisk { eta: f64, downside_floor: f64 },
+    /// `mean(r) - penalty * mean(1 - V_t / max_{s<=t} V_s)`, with `V` the batch's wealth path:
+    /// the batch form of the drawdown-penalized reward.
+    DrawdownPenalty { penalty: f64 },
 }
 
+/// Keeps the ratios finite on a batch whose returns are all equal (cash, say): a daily standard
+/// deviation of one basis point, far below any traded asset's.
+const EPSILON: f64 = 1e-4;
+
 impl DirectObjective {
+    /// The objective of `reward`; every reward has one.
     pub fn from_reward(reward: &RewardConfig) -> Self {
         match *reward {
             RewardConfig::MeanVariance { risk_aversion, .. } if risk_aversion > 0.0 => {
                 DirectObjective::MeanVariance { risk_aversion }
             }
-            _ => DirectObjective::MeanLogReturn,
+            // No aversion to variance leaves the mean: the same objective, and the same figures.
+            RewardConfig::LogReturn | RewardConfig::MeanVariance { .. } => DirectObjective::MeanLogReturn,
+            RewardConfig::Sharpe => DirectObjective::Sharpe,
+            RewardConfig::Sortino => DirectObjective::Sortino,
+            RewardConfig::DifferentialSharpe { eta } => DirectObjective::DifferentialSharpe { eta },
+            RewardConfig::DownsideRisk { eta, downside_floor } => {
+                DirectObjective::DownsideRisk { eta, downside_floor }
+            }
+            RewardConfig::DrawdownPenalty { penalty } => DirectObjective::DrawdownPenalty { penalty },
         }
     }
 
@@ -57,12 +83,79 @@ impl DirectObjective {
         match *self {
             DirectObjective::MeanLogReturn => mean,
             DirectObjective::MeanVariance { risk_aversion } => {
-                let centred = log_returns - mean.clone().unsqueeze::<2>();
-                let variance = centred.powi_scalar(2).mean();
-                mean - variance.mul_scalar(risk_aversion / 2.0)
+                mean - population_variance(log_returns).mul_scalar(risk_aversion / 2.0)
+            }
+            DirectObjective::Sharpe => {
+                mean / population_variance(log_returns).add_scalar(EPSILON * EPSILON).sqrt()
+            }
+            DirectObjective::Sortino => {
+                let downside = log_returns.clamp_max(0.0).powi_scalar(2).mean();
+                mean / downside.add_scalar(EPSILON * EPSILON).sqrt()
+            }
+            DirectObjective::DifferentialSharpe { eta } => {
+                let simple = log_returns.exp().sub_scalar(1.0);
+                let squares = simple.clone().powi_scalar(2);
+                let a = running_mean(simple.clone(), eta);
+                let b = running_mean(squares.clone(), eta);
+                let variance = (b.clone() - a.clone().powi_scalar(2)).clamp_min(EPSILON * EPSILON);
+                let d = (b.clone() * (simple - a.clone()) - a.mul_scalar(0.5) * (squares - b))
+                    / variance.powf_scalar(1.5);
+                d.mean()
+            }
+            DirectObjective::DownsideRisk { eta, downside_floor } => {
+                let simple = log_returns.exp().sub_scalar(1.0);
+                let a = running_mean(simple.clone(), eta);
+                let dd2 = running_mean(simple.clone().clamp_max(0.0).powi_scalar(2), eta)
+                    .clamp_min(downside_floor * downside_floor);
+                let gain = (simple.clone() - a.clone().mul_scalar(0.5)) / dd2.clone().sqrt();
+                let loss = (dd2.clone() * (simple.clone() - a.clone().mul_scalar(0.5))
+                    - a.mul_scalar(0.5) * simple.clone().powi_scalar(2))
+                    / dd2.powf_scalar(1.5);
+                gain.mask_where(simple.lower_equal_elem(0.0), loss).mean()
+            }
+            DirectObjective::DrawdownPenalty { penalty } => {
+                let wealth = log_returns.cumsum(0);
+                let peak = wealth.clone().cummax(0).clamp_min(0.0);
+                let drawdown = (wealth - peak).exp().neg().add_scalar(1.0);
+                mean - drawdown.mean().mul_scalar(penalty)
             }
         }
     }
+}
+
+/// The mean over rows of `KL(w || w_ref) = sum_i w_i ln(w_i / w_ref_i)`: how far the weights
+/// tilt from the reference. Assets the reference leaves out (cash) carry weights near 1e-30
+/// under an anchored network and add nothing.
+fn tilt(weights: Tensor<2>, reference: Tensor<2>) -> Tensor<1> {
+    let floor = 1e-30;
+    let ratio = weights.clone().clamp_min(floor).log() - reference.clamp_min(floor).log();
+    (weights * ratio).sum_dim(1).mean()
+}
+
+/// `(1/n) sum (x_t - mean(x))^2` of `[n, 1]`.
+fn population_variance(x: Tensor<2>) -> Tensor<1> {
+    let centred = x.clone() - x.mean().unsqueeze::<2>();
+    centred.powi_scalar(2).mean()
+}
+
+/// Moody and Saffell's exponentially weighted moment before each step of `x` (`[n, 1]`):
+/// `m_0 = mean(x)` (the batch's, held constant), `m_t = m_{t-1} + eta (x_{t-1} - m_{t-1})`, as
+/// one product with the lower-triangular filter `F[t, s] = eta (1 - eta)^(t - 1 - s)`, `s < t`.
+fn running_mean(x: Tensor<2>, eta: f64) -> Tensor<2> {
+    let [n, _] = x.dims();
+    let device = x.device();
+    let mut filter = vec![0.0f32; n * n];
+    let mut start = vec![0.0f32; n];
+    for t in 0..n {
+        start[t] = (1.0 - eta).powi(t as i32) as f32;
+        for s in 0..t {
+            filter[t * n + s] = (eta * (1.0 - eta).powi((t - 1 - s) as i32)) as f32;
+        }
+    }
+    let filter = Tensor::<2>::from_data(TensorData::new(filter, [n, n]), &device);
+    let start = Tensor::<2>::from_data(TensorData::new(start, [n, 1]), &device);
+    let initial = x.clone().detach().mean().unsqueeze::<2>();
+    filter.matmul(x) + start * initial
 }
 
 pub struct DirectLearner {
@@ -155,6 +248,14 @@ impl Learner for DirectLearner {
         }
 
         let device = &self.device;
+        let references = self.market.layout().reference_offset().map(|offset| {
+            let rows: Vec<f32> = self
+                .observations
+                .chunks_exact(len)
+                .flat_map(|o| o[offset..offset + width].to_vec())
+                .collect();
+            Tensor::<2>::from_data(TensorData::new(rows, [n, width]), device)
+        });
         let observations =
             Tensor::<2>::from_data(TensorData::new(self.observations.clone(), [n, len]), device);
         let relatives = Tensor::<2>::from_data(TensorData::new(next_relatives, [n, width]), device);
@@ -168,10 +269,14 @@ impl Learner for DirectLearner {
         let change = (weights.clone() - drifted).narrow(1, 1, width - 1);
         let bought = relu(change.clone()).sum_dim(1);
         let sold = relu(change.neg()).sum_dim(1);
+        let turnover = (bought.clone() + sold.clone()).mean();
         let remainder = bought.mul_scalar(-self.costs.buy) - sold.mul_scalar(self.costs.sell) + 1.0;
         let log_returns = (remainder * growth).log();
         let objective = self.objective.evaluate(log_returns);
-        let loss = objective.clone().neg();
+        let mut loss = objective.clone().neg() + turnover.mul_scalar(self.config.turnover_penalty);
+        if let Some(reference) = references {
+            loss = loss + tilt(weights.clone(), reference).mul_scalar(self.config.tilt_penalty);
+        }
 
         let chosen = to_host(weights.detach());
         let mean_reward = objective.into_scalar::<f32>() as f64;
@@ -205,5 +310,129 @@ impl Learner for DirectLearner {
             *m = f64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(values: &[f64], device: &Device) -> Tensor<2> {
+        let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        Tensor::from_data(TensorData::new(data, [values.len(), 1]), device)
+    }
+
+    fn value(objective: DirectObjective, returns: &[f64]) -> f64 {
+        let device = Device::flex();
+        objective.evaluate(column(returns, &device)).into_scalar::<f32>() as f64
+    }
+
+    const RETURNS: [f64; 8] = [0.01, -0.02, 0.005, 0.03, -0.01, 0.0, 0.015, -0.005];
+
+    #[test]
+    fn batch_ratios_match_their_formulas_by_hand() {
+        let n = RETURNS.len() as f64;
+        let mean = RETURNS.iter().sum::<f64>() / n;
+        let variance = RETURNS.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
+        let downside = RETURNS.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n;
+        let eps2 = EPSILON * EPSILON;
+        let cases = [
+            (DirectObjective::MeanLogReturn, mean),
+            (DirectObjective::MeanVariance { risk_aversion: 4.0 }, mean - 2.0 * variance),
+            (DirectObjective::Sharpe, mean / (variance + eps2).sqrt()),
+            (DirectObjective::Sortino, mean / (downside + eps2).sqrt()),
+        ];
+        for (objective, expected) in cases {
+            let got = value(objective, &RETURNS);
+            assert!(
+                (got - expected).abs() < 1e-5 * expected.abs().max(1.0),
+                "{objective:?}: {got} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn differential_ratios_follow_moody_and_saffells_recursions() {
+        let eta = 0.1;
+        let simple: Vec<f64> = RETURNS.iter().map(|r| r.exp() - 1.0).collect();
+        let n = simple.len() as f64;
+        // Differential Sharpe, from the batch's own moments.
+        let (mut a, mut b) = (simple.iter().sum::<f64>() / n, simple.iter().map(|r| r * r).sum::<f64>() / n);
+        let mut total = 0.0;
+        for &r in &simple {
+            total += (b * (r - a) - 0.5 * a * (r * r - b)) / (b - a * a).powf(1.5);
+            a += eta * (r - a);
+            b += eta * (r * r - b);
+        }
+        let got = value(DirectObjective::DifferentialSharpe { eta }, &RETURNS);
+        assert!((got - total / n).abs() < 1e-3 * (total / n).abs(), "{got} vs {}", total / n);
+        // Differential downside deviation ratio.
+        let floor: f64 = 1e-3;
+        let (mut a, mut dd2) =
+            (simple.iter().sum::<f64>() / n, simple.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n);
+        let mut total = 0.0;
+        for &r in &simple {
+            let d2 = dd2.max(floor * floor);
+            total += if r > 0.0 {
+                (r - 0.5 * a) / d2.sqrt()
+            } else {
+                (d2 * (r - 0.5 * a) - 0.5 * a * r * r) / d2.powf(1.5)
+            };
+            a += eta * (r - a);
+            dd2 += eta * (r.min(0.0).powi(2) - dd2);
+        }
+        let got = value(DirectObjective::DownsideRisk { eta, downside_floor: floor }, &RETURNS);
+        assert!((got - total / n).abs() < 1e-3 * (total / n).abs(), "{got} vs {}", total / n);
+    }
+
+    #[test]
+    fn the_drawdown_penalty_charges_the_batch_path_drawdowns() {
+        let mut wealth: f64 = 1.0;
+        let mut peak: f64 = 1.0;
+        let mut drawdowns = 0.0;
+        for r in RETURNS {
+            wealth *= r.exp();
+            peak = peak.max(wealth);
+            drawdowns += 1.0 - wealth / peak;
+        }
+        let n = RETURNS.len() as f64;
+        let expected = RETURNS.iter().sum::<f64>() / n - 3.0 * drawdowns / n;
+        let got = value(DirectObjective::DrawdownPenalty { penalty: 3.0 }, &RETURNS);
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+    }
+
+    #[test]
+    fn every_objective_has_finite_gradients() {
+        let device = Device::flex().autodiff();
+        for objective in [
+            DirectObjective::Sharpe,
+            DirectObjective::Sortino,
+            DirectObjective::DifferentialSharpe { eta: 0.05 },
+            DirectObjective::DownsideRisk { eta: 0.05, downside_floor: 1e-3 },
+            DirectObjective::DrawdownPenalty { penalty: 1.0 },
+        ] {
+            let returns = column(&RETURNS, &device).require_grad();
+            let gradients = objective.evaluate(returns.clone()).backward();
+            let gradient = to_host(returns.grad(&gradients).expect("a gradient"));
+            assert!(gradient.iter().all(|g| g.is_finite()), "{objective:?}: {gradient:?}");
+            assert!(gradient.iter().any(|g| *g != 0.0), "{objective:?}: zero gradient");
+        }
+    }
+
+    #[test]
+    fn every_reward_has_an_objective_and_no_fallback() {
+        let rewards = [
+            RewardConfig::LogReturn,
+            RewardConfig::Sharpe,
+            RewardConfig::Sortino,
+            RewardConfig::DifferentialSharpe { eta: 0.01 },
+            RewardConfig::DownsideRisk { eta: 0.01, downside_floor: 1e-3 },
+            RewardConfig::MeanVariance { risk_aversion: 2.0, eta: 0.01 },
+            RewardConfig::DrawdownPenalty { penalty: 0.5 },
+        ];
+        let objectives: Vec<DirectObjective> = rewards.iter().map(DirectObjective::from_reward).collect();
+        for (i, o) in objectives.iter().enumerate() {
+            assert!(!objectives[..i].contains(o), "{:?} shares an objective", rewards[i]);
+        }
     }
 }

@@ -87,6 +87,10 @@ pub enum TrainError {
     ValidationOverlapsTraining { training_ends: String, validation_starts: String },
     #[error("the training period has {periods} periods, fewer than a batch of {batch} plus one")]
     TrainingTooShort { periods: usize, batch: usize },
+    #[error(
+        "reward.kind = \"{reward}\" is a batch objective that only the direct learner optimizes; {algo} needs a per-step reward (differential_sharpe for sharpe, downside_risk for sortino), or use --algo direct"
+    )]
+    BatchObjective { reward: &'static str, algo: &'static str },
     #[error("{} already holds a checkpoint; pass --resume to continue it, or choose another --out", out.display())]
     AlreadyTrained { out: PathBuf },
     #[error(
@@ -126,6 +130,11 @@ pub fn make_learner(
     settings: EnvSettings,
     device: &Device,
 ) -> Result<Box<dyn Learner>, TrainError> {
+    let head = config.head(market.layout().reference);
+    if config.algo != Algo::Direct && settings.reward.is_batch_only() {
+        let algo = if config.algo == Algo::Ppo { "ppo" } else { "reinforce" };
+        return Err(TrainError::BatchObjective { reward: settings.reward.name(), algo });
+    }
     Ok(match config.algo {
         Algo::Direct => Box::new(direct::DirectLearner::new(
             market.clone(),
@@ -140,15 +149,15 @@ pub fn make_learner(
             Box::new(reinforce::ReinforceLearner::new(
                 env,
                 config.reinforce,
-                config.head(),
+                head,
                 config.max_grad_norm,
                 device.clone(),
             ))
         }
         Algo::Ppo => {
             let env = BatchEnv::new(market.clone(), range, settings, config.ppo.envs, config.seed)?;
-            let engine = ppo_engine_for(device.clone(), config.head(), config.ppo, config.max_grad_norm);
-            Box::new(ppo::PpoLearner::new(env, config.ppo, config.head(), engine))
+            let engine = ppo_engine_for(device.clone(), head, config.ppo, config.max_grad_norm);
+            Box::new(ppo::PpoLearner::new(env, config.ppo, head, engine))
         }
     })
 }

@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn the_buffer_bootstraps_at_episode_ends_and_from_the_last_observation() {
         // Two lanes, two steps; every episode ends after the first step.
-        let head = ActionHead::Dirichlet { min_concentration: 0.1, max_concentration: 100.0 };
+        let head = ActionHead::Dirichlet { min_concentration: 0.1, max_concentration: 100.0, anchored: None };
         let mut buffer = RolloutBuffer::new(2, 2, 2, 1);
         let outputs = |values: [f32; 2]| PolicyOutputs {
             scores: vec![0.0; 4],

@@ -246,7 +246,7 @@ impl Run {
         let equal_weight = backtest(&mut EqualWeight, &setup.market, setup.validation_range, setup.settings)?
             .metrics(&setup.metrics);
         Ok(Self {
-            head: config.head(),
+            head: config.head(setup.market.layout().reference),
             seconds_before: meta.progress.seconds,
             last_sharpe: meta.validation.as_ref().map(|v| v.agent.sharpe),
             setup,
@@ -419,7 +419,7 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
         folio_version: env!("CARGO_PKG_VERSION").to_string(),
         env: env.clone(),
         train: config.clone(),
-        head: config.head(),
+        head: config.head(market.layout().reference),
         assets: market.panel.assets.clone(),
         normalizer: market.normalizer.clone(),
         data_fingerprint: market.panel.fingerprint(),

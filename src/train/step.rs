@@ -120,7 +120,7 @@ mod tests {
 
     fn setup() -> (PolicyNet, ModuleOptimizer, Tensor<2>) {
         let device = Device::flex().autodiff();
-        let layout = ObservationLayout { assets: 2, features: 1, window: 4 };
+        let layout = ObservationLayout { assets: 2, features: 1, window: 4, reference: false };
         let net = NetConfig { kind: NetKind::Mlp, hidden: vec![8], ..NetConfig::default() }
             .init_seeded(layout, &device, 0);
         let input = Tensor::<2>::ones([3, layout.len()], &device);

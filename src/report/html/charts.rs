@@ -140,7 +140,7 @@ fn walk_forward(run: &Run) -> String {
         .map(|(&(start, end), f)| FoldSpan {
             start,
             end,
-            agent_sharpe: f.seed(wf.median_seed).map_or(f64::NAN, |s| s.out_of_sample.sharpe),
+            agent_sharpe: wf.headline_sharpe(f),
             equal_weight_sharpe: f.equal_weight().map_or(f64::NAN, |e| e.sharpe),
         })
         .collect();

@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained tearsheet per run, or one page for several runs side by
 //! side. The page opens anywhere and can be mailed: its charts are inline SVG, its styles
 //! inline, and it has no script, font or picture to fetch (a Content-Security-Policy forbids
-//! any). It reads in the order a reader needs: the verdict in plain words, the metrics of the
+//! any; a picture drawn into a chart, such as the weights' heat map, is written into the page). It reads in the order a reader needs: the verdict in plain words, the metrics of the
 //! agent against the baselines, the folds and seeds, the pictures, and where the run came from.
 //!
 //! A page is always built from what a run left in its folder ([`run::read_run`]), so the page a

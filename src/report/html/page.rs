@@ -49,11 +49,13 @@ article.run { border-top: 3px solid #444; margin-top: 36px; }
 @media print { body { background: #fff; } main { max-width: none; padding: 0; } .scales > input, .scales > label { display: none; } }
 "#;
 
-/// `<!doctype html>` up to `<main>`, with a policy that lets the page load nothing at all.
+/// `<!doctype html>` up to `<main>`, with a policy that lets the page load nothing at all: the
+/// only pictures it may show are those written inside it (`data:`, as the weights chart embeds
+/// its heat map of hundreds of assets).
 fn head(title: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"generator\" content=\"folio {}\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
         env!("CARGO_PKG_VERSION"),
@@ -90,8 +92,12 @@ fn body(run: &Run, id: &str) -> String {
     out.push_str("</section>\n");
     if let Some(wf) = &run.walk_forward {
         out.push_str(&format!(
-            "<section id=\"folds-{id}\">\n<h2>Folds and seeds</h2>\n<h3>Folds (median seed {})</h3>\n",
-            wf.median_seed
+            "<section id=\"folds-{id}\">\n<h2>Folds and seeds</h2>\n<h3>Folds ({})</h3>\n",
+            if wf.has_ensemble() {
+                format!("out of sample: the ensemble; in sample: the median seed {}", wf.median_seed)
+            } else {
+                format!("median seed {}", wf.median_seed)
+            }
         ));
         out.push_str(&tables::folds(wf));
         out.push_str("<h3>Seeds: out-of-sample Sharpe ratio</h3>\n");

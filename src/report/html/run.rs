@@ -81,7 +81,33 @@ pub struct Fold {
     pub validation: (String, String),
     pub test: (String, String),
     pub seeds: Vec<Seed>,
+    /// The seeds' ensemble; absent from reports written before ensembles existed.
+    #[serde(default)]
+    pub ensemble: Option<Metrics>,
     pub baselines: Vec<PolicyRow>,
+}
+
+impl WalkForward {
+    /// Whether the headline is the ensemble (every fold has one) rather than the median seed.
+    pub fn has_ensemble(&self) -> bool {
+        self.folds.iter().all(|f| f.ensemble.is_some())
+    }
+
+    pub fn headline(&self) -> PolicyId {
+        if self.has_ensemble() {
+            PolicyId::Ensemble
+        } else {
+            PolicyId::Agent { seed: Some(self.median_seed) }
+        }
+    }
+
+    /// The headline agent's out-of-sample Sharpe ratio in `fold`.
+    pub fn headline_sharpe(&self, fold: &Fold) -> f64 {
+        match &fold.ensemble {
+            Some(e) => e.sharpe,
+            None => fold.seed(self.median_seed).map_or(f64::NAN, |s| s.out_of_sample.sharpe),
+        }
+    }
 }
 
 impl Fold {
@@ -213,7 +239,7 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
         _ => None,
     };
     let agent = match &walk_forward {
-        Some(wf) => Some(PolicyId::Agent { seed: Some(wf.median_seed) }),
+        Some(wf) => Some(wf.headline()),
         None => policies.iter().map(|p| p.policy).find(PolicyId::is_agent),
     };
     let mut warnings: Vec<String> = common.warning.into_iter().collect();

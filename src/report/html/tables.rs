@@ -92,7 +92,7 @@ pub fn folds(wf: &WalkForward) -> String {
         .enumerate()
         .map(|(k, f)| {
             let seed = f.seed(wf.median_seed);
-            let agent = seed.map_or(f64::NAN, |s| s.out_of_sample.sharpe);
+            let agent = wf.headline_sharpe(f);
             let equal = f.equal_weight().map_or(f64::NAN, |e| e.sharpe);
             let span = |(a, b): &(String, String)| Cell::text(format!("{a} .. {b}"));
             let beats = if agent > equal { "yes" } else { "no" };
@@ -105,7 +105,10 @@ pub fn folds(wf: &WalkForward) -> String {
                     span(&f.test),
                     Cell::num(number(seed.map_or(f64::NAN, |s| s.in_sample.sharpe), 2)),
                     Cell::num(number(agent, 2)),
-                    Cell::num(number(seed.map_or(f64::NAN, |s| s.out_of_sample.psr), 3)),
+                    Cell::num(number(
+                        f.ensemble.as_ref().map_or(seed.map_or(f64::NAN, |s| s.out_of_sample.psr), |e| e.psr),
+                        3,
+                    )),
                     Cell::num(number(equal, 2)),
                     Cell::text(beats),
                 ],

@@ -157,13 +157,11 @@ fn evidence(run: &Run) -> Vec<String> {
         let beaten = wf
             .folds
             .iter()
-            .filter(|f| match (f.seed(wf.median_seed), f.equal_weight()) {
-                (Some(s), Some(e)) => s.out_of_sample.sharpe > e.sharpe,
-                _ => false,
-            })
+            .filter(|f| f.equal_weight().is_some_and(|e| wf.headline_sharpe(f) > e.sharpe))
             .count();
+        let who = if wf.has_ensemble() { "The ensemble" } else { "The median seed" };
         lines.push(format!(
-            "The median seed beat equal weight's Sharpe ratio in {beaten} of {} test folds.",
+            "{who} beat equal weight's Sharpe ratio in {beaten} of {} test folds.",
             wf.folds.len()
         ));
         lines.push(match &wf.deflated_sharpe {

@@ -1,8 +1,10 @@
 //! What a chart draws on: a plotters backend, and the two things folio does differently for a
 //! bitmap and for SVG — text, and thick lines.
 
+use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
+use plotters_backend::{BackendCoord, DrawingErrorKind};
 
 use super::Area;
 use super::DrawError;
@@ -83,5 +85,37 @@ impl Canvas for BitMapBackend<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// An RGB picture (rows top to bottom, three bytes a pixel) whose top left corner sits at `at`
+/// in its area: one blit, which a bitmap copies and SVG embeds as one image, where a shape per
+/// pixel would make an SVG of megabytes.
+pub(super) struct Raster {
+    pub at: (i32, i32),
+    pub size: (u32, u32),
+    pub rgb: Vec<u8>,
+}
+
+impl<'a> PointCollection<'a, (i32, i32)> for &'a Raster {
+    type Point = &'a (i32, i32);
+    type IntoIter = std::iter::Once<&'a (i32, i32)>;
+
+    fn point_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.at)
+    }
+}
+
+impl<DB: DrawingBackend> Drawable<DB> for Raster {
+    fn draw<I: Iterator<Item = BackendCoord>>(
+        &self,
+        mut pos: I,
+        backend: &mut DB,
+        _: (u32, u32),
+    ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
+        match pos.next() {
+            Some(corner) => backend.blit_bitmap(corner, self.size, &self.rgb),
+            None => Ok(()),
+        }
     }
 }

@@ -95,6 +95,21 @@ fn fill(colour: BackendColor) -> String {
     format!(" fill=\"{}\"{opacity}", hex(colour.rgb))
 }
 
+/// Standard base64 with padding (RFC 4648), for pictures inside the document.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for k in 0..4 {
+            let c = if k <= chunk.len() { ALPHABET[(n >> (18 - 6 * k)) as usize & 63] as char } else { '=' };
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -165,6 +180,16 @@ impl DrawingBackend for SvgCanvas<'_> {
             return Ok(());
         }
         self.write(format_args!("<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\"{}/>\n", fill(colour)))
+    }
+
+    /// One `<image>` holding the pixels as a PNG, drawn without smoothing as the bitmap shows it.
+    fn blit_bitmap(&mut self, (x, y): BackendCoord, (w, h): (u32, u32), src: &[u8]) -> Drawn {
+        let png = super::encode_png(src, w, h).map_err(|e| DrawingErrorKind::FontError(Box::new(e)))?;
+        self.write(format_args!(
+            "<image x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" preserveAspectRatio=\"none\" \
+             style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
+            base64(&png)
+        ))
     }
 
     fn draw_line<S: BackendStyle>(&mut self, from: BackendCoord, to: BackendCoord, style: &S) -> Drawn {
@@ -317,6 +342,21 @@ impl Canvas for SvgCanvas<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_4648_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
 
     #[test]
     fn thinning_keeps_each_columns_extremes_in_order_and_drops_straight_stretches() {

@@ -275,6 +275,63 @@ fn weights_stack_the_top_assets_and_the_rest_as_other() {
     assert_eq!(all.bands.len(), 21);
 }
 
+/// `n` rows over cash and `assets` assets: softmax of wandering scores times `spread`, so that a
+/// small spread stays near equal weight and a large one holds a few assets.
+fn many_weight_rows(n: usize, assets: usize, spread: f64) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut noise = Noise(13);
+    let names = std::iter::once("cash".to_string()).chain((0..assets).map(|j| format!("A{j:03}"))).collect();
+    let mut scores: Vec<f64> = (0..=assets).map(|_| noise.normal()).collect();
+    let rows = (0..n)
+        .map(|_| {
+            scores.iter_mut().for_each(|s| *s += 0.1 * noise.normal());
+            let e: Vec<f64> = scores.iter().map(|s| (spread * s).exp()).collect();
+            let total: f64 = e.iter().sum();
+            e.iter().map(|x| x / total).collect()
+        })
+        .collect();
+    (names, rows)
+}
+
+#[test]
+fn hundreds_of_assets_add_a_heat_map_of_every_asset() {
+    let labels = trading_days(120);
+    let dir = temp();
+    for (spread, what) in [(0.3, "near equal weight"), (3.0, "a few holdings")] {
+        let (names, rows) = many_weight_rows(120, 300, spread);
+        let path = dir.path().join("weights.png");
+        weights(&path, "Weights", &labels, &names, &rows, 8, PlotSize::default()).unwrap();
+        let picture = assert_drawn(&path, PlotSize::default());
+        // Below the stacked chart, shades of blue (over equal weight) and of red (under it).
+        let lower = |p: &[u8; 3], i: usize| i as u32 / picture.width > picture.height / 2 && p[2] != p[0];
+        let (blue, red) = picture
+            .rgb
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| lower(p, *i))
+            .fold((0, 0), |(b, r), (_, p)| if p[2] > p[0] { (b + 1, r) } else { (b, r + 1) });
+        assert!(blue > 5000 && red > 5000, "{what}: {blue} blue and {red} red pixels");
+    }
+    // Twenty assets keep the single chart: nothing red.
+    let (names, rows) = many_weight_rows(120, 20, 3.0);
+    let path = dir.path().join("few.png");
+    weights(&path, "Weights", &labels, &names, &rows, 8, PlotSize::default()).unwrap();
+    let picture = Picture::read(&path);
+    assert!(picture.pixels_of(RGBColor(239, 138, 98)).is_empty());
+    assert!(
+        !weights_svg("Weights", &labels, &names, &rows, 8, PlotSize::default()).unwrap().contains("<image")
+    );
+}
+
+#[test]
+fn the_svg_twin_embeds_the_heat_map_as_one_image() {
+    let labels = trading_days(120);
+    let (names, rows) = many_weight_rows(120, 300, 3.0);
+    let svg = weights_svg("Weights", &labels, &names, &rows, 8, PlotSize::default()).unwrap();
+    assert_eq!(svg.matches("<image").count(), 1);
+    assert!(svg.len() < 400_000, "a picture, not a shape per pixel: {} bytes", svg.len());
+    assert!(svg.contains("href=\"data:image/png;base64,iVBORw0KGgo"), "a PNG inside");
+}
+
 #[test]
 fn weights_skip_broken_rows_and_reject_shorts() {
     let (names, mut rows) = weight_rows(50, 4);
@@ -553,6 +610,10 @@ fn gallery_weights() {
     let small = PlotSize { width: 600, height: 360 };
     weights(&dir.join("weights_small.png"), "Agent weights, small", &labels, &names, &rows, 8, small)
         .unwrap();
+    for (spread, name) in [(0.3, "weights_500_even.png"), (3.0, "weights_500_few.png")] {
+        let (names, rows) = many_weight_rows(n, 500, spread);
+        weights(&dir.join(name), "Agent weights, 500 assets", &labels, &names, &rows, 8, size).unwrap();
+    }
 }
 
 #[test]

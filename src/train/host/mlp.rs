@@ -226,6 +226,8 @@ impl HostMlp {
     /// A host copy of `net`, where the host passes exist for it: MLPs. EIIE trains through burn.
     pub fn of(net: &PolicyNet) -> Option<Self> {
         match net {
+            // An anchored network's scores go through the reference too: burn's pass has that.
+            PolicyNet::Mlp(_) if net.is_anchored() => None,
             PolicyNet::Mlp(mlp) => {
                 let (actor, critic) = mlp.stacks();
                 Some(Self::new(actor, critic))
@@ -405,7 +407,7 @@ mod tests {
     use crate::env::ObservationLayout;
 
     fn mlp(device: &Device) -> (PolicyNet, ObservationLayout) {
-        let layout = ObservationLayout { assets: 3, features: 2, window: 5 };
+        let layout = ObservationLayout { assets: 3, features: 2, window: 5, reference: false };
         let config = NetConfig { kind: NetKind::Mlp, hidden: vec![7, 5], ..NetConfig::default() };
         (config.init_seeded(layout, device, 3), layout)
     }

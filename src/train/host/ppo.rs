@@ -181,8 +181,8 @@ mod tests {
     #[test]
     fn a_fast_path_step_is_an_autodiff_step() {
         let device = Device::flex().autodiff();
-        let layout = ObservationLayout { assets: 3, features: 2, window: 4 };
-        let head = ActionHead::Dirichlet { min_concentration: 0.1, max_concentration: 100.0 };
+        let layout = ObservationLayout { assets: 3, features: 2, window: 4, reference: false };
+        let head = ActionHead::Dirichlet { min_concentration: 0.1, max_concentration: 100.0, anchored: None };
         let config = PpoConfig { clip: 0.2, value_coef: 0.5, entropy_coef: 0.01, ..PpoConfig::default() };
         for kind in [NetKind::Mlp, NetKind::Eiie] {
             let net = NetConfig { kind, hidden: vec![6, 5], eiie_kernel: 2, ..NetConfig::default() }

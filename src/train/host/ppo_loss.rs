@@ -203,8 +203,11 @@ mod tests {
 
     #[test]
     fn loss_and_gradient_match_autodiff_through_ppo_loss() {
-        let head =
-            ActionHead::Dirichlet { min_concentration: DEFAULT_MIN_CONCENTRATION, max_concentration: 100.0 };
+        let head = ActionHead::Dirichlet {
+            min_concentration: DEFAULT_MIN_CONCENTRATION,
+            max_concentration: 100.0,
+            anchored: None,
+        };
         let device = Device::flex().autodiff();
         for seed in 0..4 {
             let case = case(seed, &head);
@@ -275,8 +278,11 @@ mod tests {
 
     #[test]
     fn host_log_density_matches_the_tensor_one() {
-        let head =
-            ActionHead::Dirichlet { min_concentration: DEFAULT_MIN_CONCENTRATION, max_concentration: 1e3 };
+        let head = ActionHead::Dirichlet {
+            min_concentration: DEFAULT_MIN_CONCENTRATION,
+            max_concentration: 1e3,
+            anchored: None,
+        };
         let case = case(9, &head);
         let device = Device::flex();
         let scores = Tensor::<2>::from_data(TensorData::new(case.scores.clone(), [ROWS, WIDTH]), &device);

@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn host_and_tensor_steps_agree() {
         let device = Device::flex().autodiff();
-        let layout = ObservationLayout { assets: 2, features: 1, window: 5 };
+        let layout = ObservationLayout { assets: 2, features: 1, window: 5, reference: false };
         let net = NetConfig { kind: NetKind::Mlp, hidden: vec![7, 5], ..NetConfig::default() }
             .init_seeded(layout, &device, 4);
         let host = HostMlp::of(&net).expect("an MLP has a host copy");

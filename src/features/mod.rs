@@ -12,6 +12,11 @@ use std::ops::Range;
 use crate::data::{InvalidSetting, PricePanel};
 use crate::stats;
 
+mod reference;
+mod risk;
+
+pub use reference::Reference;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Feature {
@@ -31,11 +36,39 @@ pub enum Feature {
     /// [`crate::eval::probe`]): a learner that is given tomorrow's returns must exploit them.
     /// Never part of [`Feature::ALL`]; never use it in a config meant to trade.
     OracleNextReturn,
+    /// Downside deviation `sqrt(mean(min(r, 0)^2))` of the last `volatility_window` log returns.
+    DownsideVolatility,
+    /// Sample standard deviation of the last `long_window` log returns: the slow horizon beside
+    /// `volatility`.
+    LongVolatility,
+    /// Correlation of the asset's log returns with the equal-weight market's (the mean of every
+    /// asset's simple return) over the last `long_window` periods.
+    MarketCorrelation,
+    /// Beta of the asset's log returns to the equal-weight market's over the last `long_window`
+    /// periods: `cov(r_i, r_m) / var(r_m)`.
+    MarketBeta,
+    /// Cross-sectional rank in `[0, 1]` of 12-1 momentum, `ln(p[t - skip] / p[t - lookback])`
+    /// (Jegadeesh and Titman 1993: the last month is skipped for its reversal): 1 for the
+    /// strongest asset, 0.5 for all when there is a single asset.
+    MomentumRank,
+    /// Cross-sectional rank in `[0, 1]` of the last `reversal_window` periods' log return, the
+    /// short-term reversal signal (Jegadeesh 1990; Lehmann 1990).
+    ReversalRank,
 }
 
 impl Feature {
     pub const ALL: [Feature; 5] =
         [Feature::LogReturn, Feature::Volatility, Feature::Momentum, Feature::Rsi, Feature::Bollinger];
+
+    /// The risk and cross-sectional features (none in the defaults: see `docs/learner.md`).
+    pub const RISK: [Feature; 6] = [
+        Feature::DownsideVolatility,
+        Feature::LongVolatility,
+        Feature::MarketCorrelation,
+        Feature::MarketBeta,
+        Feature::MomentumRank,
+        Feature::ReversalRank,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -45,6 +78,12 @@ impl Feature {
             Feature::Rsi => "rsi",
             Feature::Bollinger => "bollinger",
             Feature::OracleNextReturn => "oracle_next_return",
+            Feature::DownsideVolatility => "downside_volatility",
+            Feature::LongVolatility => "long_volatility",
+            Feature::MarketCorrelation => "market_correlation",
+            Feature::MarketBeta => "market_beta",
+            Feature::MomentumRank => "momentum_rank",
+            Feature::ReversalRank => "reversal_rank",
         }
     }
 }
@@ -60,9 +99,22 @@ pub struct FeatureConfig {
     pub rsi_period: usize,
     pub bollinger_period: usize,
     pub bollinger_width: f64,
+    /// Periods of the slow risk features: long volatility, market correlation and beta.
+    pub long_window: usize,
+    /// 12-1 momentum's lookback and the recent periods it skips.
+    pub rank_lookback: usize,
+    pub rank_skip: usize,
+    /// Periods of the short-term reversal signal.
+    pub reversal_window: usize,
     /// Normalized values are clipped to plus or minus this many standard deviations, so that a
     /// crash day cannot saturate a network.
     pub clip: f64,
+    /// The reference portfolio each observation carries after the current weights, which an
+    /// anchored policy tilts away from. A `[features]` table that omits it gets equal weight
+    /// ([`FeatureConfig::default`], filled in by the config loader); a checkpoint saved before
+    /// references existed reads as [`Reference::None`], which is how it was trained.
+    #[serde(default = "Reference::absent")]
+    pub reference: Reference,
 }
 
 impl Default for FeatureConfig {
@@ -75,7 +127,12 @@ impl Default for FeatureConfig {
             rsi_period: 14,
             bollinger_period: 20,
             bollinger_width: 2.0,
+            long_window: 120,
+            rank_lookback: 252,
+            rank_skip: 21,
+            reversal_window: 5,
             clip: 10.0,
+            reference: Reference::EqualWeight,
         }
     }
 }
@@ -98,11 +155,14 @@ impl FeatureConfig {
             ("features.momentum_window", self.momentum_window == 0),
             ("features.rsi_period", self.rsi_period == 0),
             ("features.bollinger_period", self.bollinger_period < 2),
+            ("features.long_window", self.long_window < 2),
+            ("features.rank_lookback", self.rank_lookback <= self.rank_skip),
+            ("features.reversal_window", self.reversal_window == 0),
         ];
         if let Some((setting, _)) = too_short.into_iter().find(|(_, short)| *short) {
             return Err(InvalidSetting::new(
                 setting,
-                "volatility_window and bollinger_period need at least 2 periods, momentum_window and rsi_period at least 1",
+                "volatility_window, bollinger_period and long_window need at least 2 periods, momentum_window, rsi_period and reversal_window at least 1, and rank_lookback must exceed rank_skip",
             ));
         }
         let scales = [("features.bollinger_width", self.bollinger_width), ("features.clip", self.clip)];
@@ -121,6 +181,10 @@ impl FeatureConfig {
             Feature::Rsi => self.rsi_period,
             Feature::Bollinger => self.bollinger_period - 1,
             Feature::OracleNextReturn => 0,
+            Feature::DownsideVolatility => self.volatility_window,
+            Feature::LongVolatility | Feature::MarketCorrelation | Feature::MarketBeta => self.long_window,
+            Feature::MomentumRank => self.rank_lookback,
+            Feature::ReversalRank => self.reversal_window,
         }
     }
 
@@ -136,7 +200,7 @@ impl FeatureConfig {
     /// No features at all: observations hold only the current weights. For backtests of
     /// rule-based strategies, which read prices themselves and can decide from the first row.
     pub fn none() -> Self {
-        Self { window: 1, features: Vec::new(), ..Self::default() }
+        Self { window: 1, features: Vec::new(), reference: Reference::None, ..Self::default() }
     }
 }
 
@@ -156,6 +220,7 @@ impl FeatureSet {
         let (n_periods, n_assets) = (panel.n_periods(), panel.n_assets());
         let n_features = config.features.len();
         let mut values = vec![0.0; n_assets * n_features * n_periods];
+        let market = risk::equal_weight_log_returns(panel);
         for asset in 0..n_assets {
             let prices: Vec<f64> = panel.asset_prices(asset).to_vec();
             for (k, &feature) in config.features.iter().enumerate() {
@@ -170,7 +235,30 @@ impl FeatureSet {
                         bollinger_percent_b(&prices, config.bollinger_period, config.bollinger_width, out)
                     }
                     Feature::OracleNextReturn => next_log_returns(&prices, out),
+                    Feature::DownsideVolatility => {
+                        risk::downside_volatility(&prices, config.volatility_window, out)
+                    }
+                    Feature::LongVolatility => rolling_volatility(&prices, config.long_window, out),
+                    Feature::MarketCorrelation => {
+                        risk::market_correlation(&prices, &market, config.long_window, out)
+                    }
+                    Feature::MarketBeta => risk::market_beta(&prices, &market, config.long_window, out),
+                    // Ranks compare assets: filled below, once every asset's signal is known.
+                    Feature::MomentumRank | Feature::ReversalRank => {}
                 }
+            }
+        }
+        for (k, &feature) in config.features.iter().enumerate() {
+            let (lookback, skip) = match feature {
+                Feature::MomentumRank => (config.rank_lookback, config.rank_skip),
+                Feature::ReversalRank => (config.reversal_window, 0),
+                _ => continue,
+            };
+            let ranks = risk::cross_sectional_ranks(panel, lookback, skip);
+            for asset in 0..n_assets {
+                let start = (asset * n_features + k) * n_periods;
+                values[start..start + n_periods]
+                    .copy_from_slice(&ranks[asset * n_periods..(asset + 1) * n_periods]);
             }
         }
         Self { config: config.clone(), n_assets, n_periods, values }
@@ -307,7 +395,7 @@ fn next_log_returns(prices: &[f64], out: &mut [f64]) {
     }
 }
 
-fn rolling_volatility(prices: &[f64], window: usize, out: &mut [f64]) {
+pub(super) fn rolling_volatility(prices: &[f64], window: usize, out: &mut [f64]) {
     // Sums over the window are kept incrementally; the returns are small, so the running
     // sum of squares stays accurate over the lengths folio uses.
     let r: Vec<f64> = std::iter::once(0.0).chain(prices.windows(2).map(|w| (w[1] / w[0]).ln())).collect();

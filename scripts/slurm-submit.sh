@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Run a folio plan on Slurm: one job array over the tasks not done yet (K at a time), then the
+# merge as a job that starts only if every task succeeded (--dependency=afterok). Run it again
+# after a failure or a cancelled task: it submits just the missing tasks, and the merge.
+#
+#   scripts/slurm-submit.sh PLAN [--parallel K] [-- EXTRA_SBATCH_ARGS...]
+#
+# PLAN must sit on a file system every node mounts, and so must the data it names. FOLIO names the
+# folio binary (default: folio on PATH); MERGE_ARGS adds flags to `folio merge` (e.g. --registry).
+# Prints the two job ids, tasks then merge.
+set -euo pipefail
+
+[ $# -ge 1 ] || { echo "usage: $0 PLAN [--parallel K] [-- EXTRA_SBATCH_ARGS...]" >&2; exit 2; }
+plan=$(cd "$1" && pwd)
+shift
+parallel=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --parallel) parallel="%$2"; shift 2 ;;
+        --) shift; break ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+folio=${FOLIO:-folio}
+folio=$(command -v "$folio")
+mkdir -p "$plan/logs"
+
+missing=$("$folio" run-task "$plan" --missing)
+dependency=()
+tasks_job=none
+if [ -n "$missing" ]; then
+    tasks_job=$(sbatch --parsable --job-name=folio-task --array="$missing$parallel" \
+        --output="$plan/logs/task-%A_%a.out" "$@" \
+        --wrap="exec '$folio' run-task '$plan'")
+    tasks_job=${tasks_job%%;*}
+    # Without --kill-on-invalid-dep the merge would wait forever behind a failed task.
+    dependency=(--dependency="afterok:$tasks_job" --kill-on-invalid-dep=yes)
+fi
+merge_job=$(sbatch --parsable --job-name=folio-merge "${dependency[@]}" \
+    --output="$plan/logs/merge-%j.out" "$@" \
+    --wrap="exec '$folio' merge '$plan' ${MERGE_ARGS:-}")
+echo "$tasks_job ${merge_job%%;*}"

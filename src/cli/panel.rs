@@ -1,0 +1,99 @@
+use anyhow::Result;
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+use super::train::default_jobs;
+use folio::backtest::rebalance::RebalanceRule;
+use folio::env::config::EnvConfig;
+use folio::eval::panel::{PanelRow, development_only};
+use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, walk_forward};
+use folio::registry;
+use folio::report;
+use folio::train::TrainConfig;
+
+#[derive(Debug, Args)]
+pub struct PanelArgs {
+    /// Environment configs (TOML), one market each; each runs its own [train] and
+    /// [walk_forward] tables.
+    #[arg(required = true)]
+    configs: Vec<PathBuf>,
+    /// Walk forward over each market's training and validation data only (its test period
+    /// dropped): how defaults are chosen without looking at the test periods.
+    #[arg(long)]
+    development: bool,
+    /// Environment steps per training (default: each config's).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Seeds per fold (default: each config's).
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Trainings run in parallel.
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
+    /// Output folder: one walk-forward folder per market, and panel.json and panel.md
+    /// (default: checkpoints/panel, or checkpoints/panel-development).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Trial registry (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    #[command(flatten)]
+    run: super::args::RunArgs,
+}
+
+pub fn run(args: PanelArgs) -> Result<()> {
+    let default = if args.development { "panel-development" } else { "panel" };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("checkpoints").join(default));
+    let registry = registry::resolve(args.registry.clone());
+    let mut rows = Vec::new();
+    for config in &args.configs {
+        let (market, request) = request_for(&args, config, &out, &registry)?;
+        eprintln!("{market}: walk-forward into {}", request.out.display());
+        let folder = request.out.clone();
+        let wf = walk_forward(request)?;
+        report::outputs::write_walk_forward(&folder, &wf)?;
+        report::html::write_run_page(&folder, &report::html::Provenance::of_this_process())?;
+        rows.push(PanelRow::of(&market, &wf));
+    }
+    report::write_json(&out.join("panel.json"), &rows)?;
+    report::write_text(&out.join("panel.md"), &report::markdown::panel(&rows, args.development))?;
+    if args.run.json {
+        return super::print_json(&rows);
+    }
+    print!("{}", report::text::panel(&rows));
+    println!("\nwrote panel.json, panel.md and one walk-forward folder per market to {}", out.display());
+    Ok(())
+}
+
+/// One market's walk-forward request, named by its config's stem.
+fn request_for(
+    args: &PanelArgs,
+    config: &Path,
+    out: &Path,
+    registry: &Path,
+) -> Result<(String, WalkForwardRequest)> {
+    let (env, mut sections) = EnvConfig::load_with_sections(config)?;
+    let env = if args.development { development_only(&env) } else { env };
+    let mut train = TrainConfig::from_table(sections.train.take(), None, config)?;
+    if let Some(steps) = args.steps {
+        train.steps = steps;
+    }
+    let mut walk = WalkForwardConfig::from_table(sections.walk_forward.take(), config)?;
+    if let Some(seeds) = args.seeds {
+        walk.seeds = seeds;
+    }
+    let market =
+        config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "market".into());
+    let request = WalkForwardRequest {
+        env,
+        train,
+        config: walk,
+        out: out.join(&market),
+        jobs: args.jobs,
+        device: args.run.device(),
+        progress: super::args::Bars::for_output(args.run.json),
+        registry: Some(registry.to_path_buf()),
+        rebalance: RebalanceRule::Every,
+    };
+    Ok((market, request))
+}

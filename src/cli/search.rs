@@ -1,0 +1,68 @@
+//! `folio search`: a hyperparameter search scored on search folds, judged on held-out folds.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+use super::train::default_jobs;
+use folio::eval::search::{SearchRequest, SearchSpace, search};
+use folio::registry;
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The search space (TOML): sampler (grid or random), points, seed, holdout_folds, and a
+    /// [params] table of parameter paths (train.learning_rate, ...) with their values.
+    #[arg(long)]
+    space: PathBuf,
+    #[command(flatten)]
+    walk_forward: super::walk_forward::WalkForwardSetup,
+    /// Trainings run in parallel.
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
+    /// Output folder: search.json, points/point-N/ and verdict/.
+    #[arg(long, default_value = "checkpoints/search")]
+    out: PathBuf,
+    /// Trial registry that records the verdict's seeds (default: $FOLIO_REGISTRY, else
+    /// checkpoints/trials.jsonl).
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    #[command(flatten)]
+    run: super::args::RunArgs,
+}
+
+pub fn run(args: SearchArgs) -> Result<()> {
+    let text =
+        std::fs::read_to_string(&args.space).with_context(|| format!("reading {}", args.space.display()))?;
+    let space = SearchSpace::from_toml(&text, &args.space)?;
+    let (spec, _) = args.walk_forward.load()?;
+    let report = search(SearchRequest {
+        spec,
+        space,
+        out: args.out.clone(),
+        jobs: args.jobs,
+        device: args.run.device(),
+        progress: super::args::Bars::for_output(args.run.json),
+        registry: Some(registry::resolve(args.registry)),
+    })?;
+    folio::report::write_json(&args.out.join("search.json"), &report)?;
+    let verdict = &report.verdict_folder;
+    folio::report::outputs::write_walk_forward(verdict, &report.verdict)?;
+    if args.run.json {
+        return super::print_json(&report);
+    }
+    for (i, point) in report.points.iter().enumerate() {
+        let mark = if i == report.chosen { "*" } else { " " };
+        println!(
+            "{mark} point {i:>3}  search Sharpe {:>6.2}  {}",
+            point.score,
+            serde_json::to_string(&point.point)?
+        );
+    }
+    println!("\n{}", report.summary);
+    println!(
+        "wrote search.json to {} and the verdict's walk-forward to {}",
+        args.out.display(),
+        verdict.display()
+    );
+    Ok(())
+}

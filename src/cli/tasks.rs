@@ -1,0 +1,114 @@
+//! `folio plan`, `folio run-task` and `folio merge`: a walk-forward as independent tasks for an
+//! array scheduler, and their merge into the report `folio walk-forward` writes.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+use folio::eval::tasks::{self, TaskRun};
+use folio::registry;
+
+/// The variables array schedulers set to a task's index: Slurm job arrays, Kubernetes Indexed
+/// Jobs, HyperQueue.
+const INDEX_VARIABLES: [&str; 3] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "HQ_TASK_ID"];
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Plan a walk-forward: one task per fold and seed, run by `folio run-task`.
+    WalkForward(PlanWalkForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanWalkForwardArgs {
+    #[command(flatten)]
+    walk_forward: super::walk_forward::WalkForwardSetup,
+    /// The plan folder: shared by every node that runs a task and by the merge.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    json: super::args::JsonArgs,
+}
+
+pub fn plan(command: PlanCommand) -> Result<()> {
+    let PlanCommand::WalkForward(args) = command;
+    let (spec, _) = args.walk_forward.load()?;
+    let plan = tasks::plan_walk_forward(spec, &args.out)?;
+    if args.json.json {
+        return super::print_json(&plan);
+    }
+    let n = plan.tasks.len();
+    let dir = args.out.display();
+    println!("planned {n} tasks (folds x seeds) in {dir}");
+    println!("run them with: scripts/slurm-submit.sh {dir}   (Slurm job array, then the merge)");
+    println!("           or: scripts/run-local.sh {dir} JOBS  (this machine, JOBS at a time)");
+    println!("           or: folio run-task {dir} --index I  for I in 0..{}, then folio merge {dir}", n - 1);
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct RunTaskArgs {
+    /// The plan folder.
+    plan: PathBuf,
+    /// Which task (default: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX or $HQ_TASK_ID).
+    #[arg(long)]
+    index: Option<usize>,
+    /// Run nothing: print the indices of the tasks not done yet, comma-separated (as
+    /// `sbatch --array` takes them), or nothing when all are done.
+    #[arg(long, conflicts_with = "index")]
+    missing: bool,
+    #[command(flatten)]
+    run: super::args::RunArgs,
+}
+
+pub fn run_task(args: RunTaskArgs) -> Result<()> {
+    if args.missing {
+        println!("{}", tasks::missing_list(&tasks::missing_tasks(&args.plan)?));
+        return Ok(());
+    }
+    let index = match args.index {
+        Some(index) => index,
+        None => index_from_environment()?,
+    };
+    let progress = super::args::Bars::for_output(args.run.json);
+    let outcome = tasks::run_task(&args.plan, index, args.run.device(), progress)?;
+    if args.run.json {
+        return super::print_json(&outcome);
+    }
+    match outcome {
+        TaskRun::Ran(t) => println!("task {} (fold {}, seed {}) done: {}", t.index, t.fold, t.seed, t.id),
+        TaskRun::AlreadyDone(t) => println!("task {} was already done ({}): nothing to do", t.index, t.id),
+    }
+    Ok(())
+}
+
+fn index_from_environment() -> Result<usize> {
+    for name in INDEX_VARIABLES {
+        if let Ok(value) = std::env::var(name) {
+            return value.trim().parse().with_context(|| format!("{name}={value} is not a task index"));
+        }
+    }
+    bail!("no task index: pass --index N, or run under an array job that sets {}", INDEX_VARIABLES.join(", "))
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The plan folder.
+    plan: PathBuf,
+    /// Where to write the walk-forward's outputs (default: the plan folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Trial registry, as for `folio walk-forward`; a plan merged again counts its trials once
+    /// (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
+    #[arg(long)]
+    registry: Option<PathBuf>,
+    #[command(flatten)]
+    run: super::args::RunArgs,
+}
+
+pub fn merge(args: MergeArgs) -> Result<()> {
+    let progress = super::args::Bars::for_output(args.run.json);
+    let registry = Some(registry::resolve(args.registry));
+    let report = tasks::merge(&args.plan, registry, args.run.device(), progress)?;
+    let out = args.out.unwrap_or(args.plan);
+    super::walk_forward::write_and_show(&out, &report, args.run.json)
+}

@@ -1,0 +1,95 @@
+//! A learner panel: the walk-forward of several markets summed up in one row each, the table a
+//! reader needs to judge a learner across markets rather than on the one it was tuned on.
+
+use serde::Serialize;
+
+use super::walk_forward::WalkForwardReport;
+use crate::backtest::PolicyId;
+use crate::backtest::cost_sensitivity::BreakEven;
+use crate::env::config::{EnvConfig, Span};
+
+/// One market's walk-forward, reduced to what compares across markets.
+#[derive(Debug, Clone, Serialize)]
+pub struct PanelRow {
+    /// The config's name (its file stem).
+    pub market: String,
+    /// The span the walk-forward's test windows covered.
+    pub tested: (String, String),
+    /// The ensemble agent's stitched out-of-sample Sharpe ratio, after costs.
+    pub agent_sharpe: f64,
+    pub equal_weight_sharpe: f64,
+    /// The causal baseline (no hindsight) with the highest out-of-sample Sharpe ratio.
+    pub best_baseline: PolicyId,
+    pub best_baseline_sharpe: f64,
+    pub agent_max_drawdown: f64,
+    pub equal_weight_max_drawdown: f64,
+    /// Mean one-way turnover per decision.
+    pub agent_turnover: f64,
+    pub break_even: BreakEven,
+    /// Deflated Sharpe Ratio of the ensemble, over every trial counted.
+    pub dsr: Option<f64>,
+    /// Probability of Backtest Overfitting across the seeds.
+    pub pbo: Option<f64>,
+    /// Whether the ensemble's Sharpe ratio beats equal weight's.
+    pub beats_equal_weight: bool,
+}
+
+impl PanelRow {
+    pub fn of(market: &str, report: &WalkForwardReport) -> Self {
+        let row = |id: PolicyId| report.overall.iter().find(|r| r.policy == id).map(|r| &r.metrics);
+        let agent = row(PolicyId::Ensemble).expect("a walk-forward reports its ensemble");
+        let equal = row(PolicyId::EQUAL_WEIGHT).expect("a walk-forward runs equal weight");
+        let best = report
+            .overall
+            .iter()
+            .filter(|r| matches!(r.policy, PolicyId::Baseline(_)) && !r.policy.uses_hindsight())
+            .filter(|r| r.metrics.sharpe.is_finite())
+            .max_by(|a, b| a.metrics.sharpe.total_cmp(&b.metrics.sharpe))
+            .expect("a walk-forward runs causal baselines");
+        let first = report.folds.first().map(|f| f.test.0.clone()).unwrap_or_default();
+        let last = report.folds.last().map(|f| f.test.1.clone()).unwrap_or_default();
+        Self {
+            market: market.to_string(),
+            tested: (first, last),
+            agent_sharpe: agent.sharpe,
+            equal_weight_sharpe: equal.sharpe,
+            best_baseline: best.policy,
+            best_baseline_sharpe: best.metrics.sharpe,
+            agent_max_drawdown: agent.max_drawdown,
+            equal_weight_max_drawdown: equal.max_drawdown,
+            agent_turnover: agent.mean_turnover,
+            break_even: report.cost_sensitivity.break_even,
+            dsr: report.deflated_sharpe.as_ref().map(|d| d.dsr),
+            pbo: report.backtest_overfitting.as_ref().map(|p| p.pbo),
+            beats_equal_weight: agent.sharpe > equal.sharpe,
+        }
+    }
+}
+
+/// The config cut to its training and validation data: the data end at the validation
+/// period's end and the test period is dropped, so that a walk-forward over it (whose folds
+/// count back from the data's end) never sees the test period. What choosing defaults must use.
+pub fn development_only(env: &EnvConfig) -> EnvConfig {
+    let mut env = env.clone();
+    if let Some(end) = env.periods.validation.to {
+        env.data.to = Some(end);
+    }
+    env.periods.test = Span::default();
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_data_end_with_validation_and_drop_the_test_period() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/default.toml");
+        let env = EnvConfig::load(&path).unwrap();
+        assert!(env.periods.test.from.is_some());
+        let development = development_only(&env);
+        assert_eq!(development.data.to, env.periods.validation.to);
+        assert_eq!(development.periods.test, Span::default());
+        assert_eq!(development.periods.train, env.periods.train);
+    }
+}

@@ -1,0 +1,311 @@
+//! Hyperparameter search that cannot peek at its own verdict. The last `holdout_folds` folds of a
+//! walk-forward are set aside: every point of the space is scored by a walk-forward over the
+//! earlier folds only, on data cut before the held-out test windows begin, so no point's
+//! training, selection or score ever saw them. The chosen point is then judged by a walk-forward
+//! whose test windows are exactly the held-out folds, and its Deflated Sharpe Ratio counts every
+//! trial the search made (each point's seeds) besides the verdict's own.
+
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::EvalError;
+use super::tasks::WalkForwardSpec;
+use super::walk_forward::{WalkForwardReport, WalkForwardRequest, make_folds, stamp, walk_forward};
+use crate::agent::DeviceChoice;
+use crate::backtest::PolicyId;
+use crate::data::InvalidSetting;
+use crate::env::Market;
+use crate::metrics::overfitting::{self, DeflatedSharpe, SharpeStats};
+use crate::progress::Progress;
+
+/// How points are drawn from the space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    /// Every combination of the listed values.
+    Grid,
+    /// `points` independent draws.
+    Random,
+}
+
+/// One parameter's values: a list (every value on a grid, one at random otherwise), or a range
+/// drawn uniformly or log-uniformly (random sampling only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Domain {
+    Values(Vec<serde_json::Value>),
+    Uniform { uniform: [f64; 2] },
+    LogUniform { log_uniform: [f64; 2] },
+}
+
+/// The search space file (TOML). Parameters are named by their path in the walk-forward
+/// request: `train.learning_rate`, `train.net.kind`, `env.reward.risk_aversion`, ...
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpace {
+    pub sampler: Sampler,
+    /// Points drawn by the random sampler.
+    #[serde(default = "default_points")]
+    pub points: usize,
+    /// Seed of the random sampler.
+    #[serde(default)]
+    pub seed: u64,
+    /// Folds at the end of the data that only the verdict sees.
+    #[serde(default = "default_holdout")]
+    pub holdout_folds: usize,
+    pub params: BTreeMap<String, Domain>,
+}
+
+fn default_points() -> usize {
+    20
+}
+
+fn default_holdout() -> usize {
+    1
+}
+
+impl SearchSpace {
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, crate::env::ConfigError> {
+        toml::from_str(text).map_err(|e| crate::env::ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!("invalid search space: {e}"),
+        })
+    }
+
+    /// The points to try, each a value per parameter.
+    pub fn points(&self) -> Result<Vec<BTreeMap<String, serde_json::Value>>, InvalidSetting> {
+        match self.sampler {
+            Sampler::Grid => self.grid(),
+            Sampler::Random => Ok(self.random()),
+        }
+    }
+
+    fn grid(&self) -> Result<Vec<BTreeMap<String, serde_json::Value>>, InvalidSetting> {
+        let mut points = vec![BTreeMap::new()];
+        for (name, domain) in &self.params {
+            let Domain::Values(values) = domain else {
+                let why = format!("{name}: a grid needs a list of values, not a range");
+                return Err(InvalidSetting::new("search.params", why));
+            };
+            points = points
+                .into_iter()
+                .flat_map(|p| {
+                    values.iter().map(move |v| {
+                        let mut p = p.clone();
+                        p.insert(name.clone(), v.clone());
+                        p
+                    })
+                })
+                .collect();
+        }
+        Ok(points)
+    }
+
+    fn random(&self) -> Vec<BTreeMap<String, serde_json::Value>> {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        (0..self.points)
+            .map(|_| {
+                let mut draw = |domain: &Domain| match domain {
+                    Domain::Values(values) => values[rng_index(&mut rng, values.len())].clone(),
+                    Domain::Uniform { uniform: [a, b] } => serde_json::json!(a + (b - a) * unit(&mut rng)),
+                    Domain::LogUniform { log_uniform: [a, b] } => {
+                        serde_json::json!((a.ln() + (b.ln() - a.ln()) * unit(&mut rng)).exp())
+                    }
+                };
+                let mut point = BTreeMap::new();
+                for (name, domain) in &self.params {
+                    let value = draw(domain);
+                    point.insert(name.clone(), value);
+                }
+                point
+            })
+            .collect()
+    }
+}
+
+fn unit(rng: &mut StdRng) -> f64 {
+    rng.random::<f64>()
+}
+
+fn rng_index(rng: &mut StdRng, len: usize) -> usize {
+    rng.random_range(0..len.max(1))
+}
+
+/// `spec` with each parameter of `point` set at its path.
+pub fn apply(
+    spec: &WalkForwardSpec,
+    point: &BTreeMap<String, serde_json::Value>,
+) -> Result<WalkForwardSpec, EvalError> {
+    let mut value = serde_json::to_value(spec).expect("a walk-forward request serializes");
+    for (name, new) in point {
+        let path = name.replace("walk_forward.", "config.");
+        let slot = path.split('.').try_fold(&mut value, |v, key| v.get_mut(key));
+        match slot {
+            Some(slot) => *slot = new.clone(),
+            None => {
+                let why = format!("search parameter {name} names no setting of the walk-forward");
+                return Err(InvalidSetting::new("search.params", why).into());
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| {
+        InvalidSetting::new("search.params", format!("a point of the search does not fit: {e}")).into()
+    })
+}
+
+pub struct SearchRequest {
+    pub spec: WalkForwardSpec,
+    pub space: SearchSpace,
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub device: DeviceChoice,
+    pub progress: Arc<dyn Progress>,
+    /// Where the verdict's trials are recorded (the search's own are on other data: they count
+    /// in this search's Deflated Sharpe Ratio instead).
+    pub registry: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PointResult {
+    pub point: BTreeMap<String, serde_json::Value>,
+    /// Stitched out-of-sample Sharpe ratio of the median seed over the search folds.
+    pub score: f64,
+    pub folder: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchReport {
+    pub space: SearchSpace,
+    /// The last data row the search saw: the end of the last search fold's test window.
+    pub search_data_to: String,
+    pub points: Vec<PointResult>,
+    pub chosen: usize,
+    /// Walk-forward of the chosen point whose test windows are the held-out folds.
+    #[serde(skip)]
+    pub verdict: WalkForwardReport,
+    pub verdict_folder: PathBuf,
+    /// The held-out best seed against every trial: each point's seeds and the verdict's.
+    pub deflated_sharpe: Option<DeflatedSharpe>,
+    pub trials: usize,
+    pub summary: String,
+}
+
+/// Score every point on the search folds, pick the best, judge it on the held-out folds.
+pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
+    let points = request.space.points()?;
+    let (search_base, data_to) = search_data(&request)?;
+    let mut results = Vec::with_capacity(points.len());
+    let mut trial_sharpes = Vec::new();
+    for (i, point) in points.iter().enumerate() {
+        let folder = request.out.join("points").join(format!("point-{i}"));
+        let report = run(&request, apply(&search_base, point)?, &folder, None)?;
+        trial_sharpes.extend(agent_returns(&report).iter().map(|r| overfitting::sharpe_ratio(r)));
+        let median = PolicyId::Agent { seed: Some(report.median_seed) };
+        let score = report.overall.iter().find(|r| r.policy == median);
+        let score = score.map(|r| r.metrics.sharpe).unwrap_or(f64::NAN);
+        results.push(PointResult { point: point.clone(), score, folder });
+    }
+    let chosen = (0..results.len())
+        .max_by(|&a, &b| nan_low(results[a].score).total_cmp(&nan_low(results[b].score)))
+        .ok_or_else(|| InvalidSetting::new("search.params", "the search space has no point"))?;
+    let mut verdict_spec = apply(&request.spec, &points[chosen])?;
+    verdict_spec.config.folds = request.space.holdout_folds;
+    let verdict_folder = request.out.join("verdict");
+    let verdict = run(&request, verdict_spec, &verdict_folder, request.registry.clone())?;
+    let returns = agent_returns(&verdict);
+    trial_sharpes.extend(returns.iter().map(|r| overfitting::sharpe_ratio(r)));
+    let defined: Vec<f64> = trial_sharpes.iter().copied().filter(|s| s.is_finite()).collect();
+    let variance = if defined.len() >= 2 { crate::stats::sample_std(&defined).powi(2) } else { 0.0 };
+    let best = returns.iter().max_by(|a, b| {
+        nan_low(overfitting::sharpe_ratio(a)).total_cmp(&nan_low(overfitting::sharpe_ratio(b)))
+    });
+    let deflated_sharpe = best.and_then(|r| {
+        overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(r), trial_sharpes.len(), variance).ok()
+    });
+    let summary = summary(&results, chosen, &verdict, deflated_sharpe.as_ref(), trial_sharpes.len());
+    Ok(SearchReport {
+        space: request.space,
+        search_data_to: data_to,
+        points: results,
+        chosen,
+        verdict,
+        verdict_folder,
+        deflated_sharpe,
+        trials: trial_sharpes.len(),
+        summary,
+    })
+}
+
+fn nan_low(x: f64) -> f64 {
+    if x.is_nan() { f64::NEG_INFINITY } else { x }
+}
+
+/// The request the points are scored on: the data cut at the end of the last search fold's test
+/// window, and the search folds only. The held-out test windows start where this data ends.
+fn search_data(request: &SearchRequest) -> Result<(WalkForwardSpec, String), EvalError> {
+    let (config, holdout) = (request.spec.config, request.space.holdout_folds);
+    if holdout == 0 || holdout >= config.folds {
+        let why = format!(
+            "holdout_folds must be at least 1 and fewer than the walk-forward's {} folds",
+            config.folds
+        );
+        return Err(InvalidSetting::new("search.holdout_folds", why).into());
+    }
+    let (market, _) = Market::from_config(&request.spec.env)?;
+    let folds = make_folds(market.n_periods(), market.first_observable(), &config)?;
+    let last = folds[config.folds - holdout - 1].test.1;
+    let mut spec = request.spec.clone();
+    spec.env.data.to = Some(stamp(&market.panel.index, last));
+    spec.config.folds = config.folds - holdout;
+    Ok((spec, market.panel.index.label(last)))
+}
+
+fn run(
+    request: &SearchRequest,
+    spec: WalkForwardSpec,
+    out: &Path,
+    registry: Option<PathBuf>,
+) -> Result<WalkForwardReport, EvalError> {
+    walk_forward(WalkForwardRequest {
+        env: spec.env,
+        train: spec.train,
+        config: spec.config,
+        out: out.to_path_buf(),
+        jobs: request.jobs,
+        device: request.device,
+        progress: request.progress.clone(),
+        registry,
+        rebalance: spec.rebalance,
+    })
+}
+
+/// Each seed's stitched out-of-sample per-period returns.
+fn agent_returns(report: &WalkForwardReport) -> Vec<Vec<f64>> {
+    report
+        .curves
+        .series
+        .iter()
+        .filter(|(id, _)| id.is_agent())
+        .map(|(_, values)| values.windows(2).map(|w| w[1] / w[0] - 1.0).collect())
+        .collect()
+}
+
+fn summary(
+    points: &[PointResult],
+    chosen: usize,
+    verdict: &WalkForwardReport,
+    deflated: Option<&DeflatedSharpe>,
+    trials: usize,
+) -> String {
+    let dsr = deflated.map(|d| format!("{:.3}", d.dsr)).unwrap_or_else(|| "undefined".into());
+    format!(
+        "{} points scored on the search folds; the best (point {chosen}, Sharpe {:.2}) judged on {} held-out folds it never saw: {} Deflated Sharpe Ratio over all {trials} trials: {dsr}.",
+        points.len(),
+        points[chosen].score,
+        verdict.folds.len(),
+        verdict.verdict,
+    )
+}

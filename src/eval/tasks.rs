@@ -1,0 +1,317 @@
+//! Walk-forwards past one machine. A plan folder holds the whole request and one task per fold
+//! and seed; any array scheduler (Slurm, a Kubernetes Indexed Job, `xargs -P`) runs one task per
+//! index, on any node that mounts the folder; the merge then goes through the very phases a
+//! single-process walk-forward goes through after its trainings, so it writes the same report.
+//!
+//! A task is done exactly when its `result.cbor` holds its own content id: that file is written
+//! atomically and last, so a task killed at any moment leaves nothing that looks finished.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use super::EvalError;
+use super::walk_forward::{
+    Plan, TaskResult, WalkForwardConfig, WalkForwardReport, WalkForwardRequest, conclude, train_and_test_one,
+};
+use crate::agent::DeviceChoice;
+use crate::backtest::rebalance::RebalanceRule;
+use crate::env::config::EnvConfig;
+use crate::files::{write_atomically, write_bytes_atomically};
+use crate::progress::Progress;
+use crate::train::TrainConfig;
+use crate::train::checkpoint;
+
+/// The plan for people and scripts.
+pub const PLAN_FILE: &str = "plan.json";
+/// The same plan as tasks read it: CBOR keeps every float of the request to the bit, where
+/// serde_json (without its float_roundtrip feature, which would rebuild burn) may lose the last.
+pub const PLAN_EXACT: &str = "plan.cbor";
+pub const TASKS: &str = "tasks";
+pub const RESULT: &str = "result.cbor";
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// A walk-forward as the user asked for it: everything a task or the merge needs to redo it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalkForwardSpec {
+    pub env: EnvConfig,
+    pub train: TrainConfig,
+    pub config: WalkForwardConfig,
+    pub rebalance: RebalanceRule,
+}
+
+/// `plan.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanFile {
+    pub folio_version: String,
+    /// Fingerprint of the price panel the plan was cut from; every task checks it again.
+    pub data_fingerprint: String,
+    pub walk_forward: WalkForwardSpec,
+    /// Fold by fold, seed by seed: the order of the single-process run.
+    pub tasks: Vec<TaskSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub index: usize,
+    /// Hash of the task's canonical form, the data fingerprint and the folio version: the name
+    /// of its folder, so a result can never be taken for another task's.
+    pub id: String,
+    pub fold: usize,
+    /// The walk-forward's own seed for this fold's run (its base seed plus the seed's position),
+    /// so the merged report is the single-process one.
+    pub seed: u64,
+}
+
+/// `result.cbor`: CBOR, not JSON, because it keeps every float's bits (NaN and infinities
+/// included), and the merge must see exactly what the task computed.
+#[derive(Serialize, Deserialize)]
+struct TaskFile {
+    id: String,
+    result: TaskResult,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a folio plan: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{} already holds another plan; plan into a new folder, or remove this one",
+        plan.display()
+    )]
+    OtherPlan { plan: PathBuf },
+    #[error(
+        "plan {} was cut from data with fingerprint {planned}, but its data now has {found}: the data changed since; plan again",
+        plan.display()
+    )]
+    DataChanged { plan: PathBuf, planned: String, found: String },
+    #[error(
+        "plan {} was made by folio {planned} and this is folio {running}: run its tasks with the folio that planned them, or plan again",
+        plan.display()
+    )]
+    Version { plan: PathBuf, planned: String, running: String },
+    #[error("plan {} has {count} tasks (indices 0 to {}); there is no task {index}", plan.display(), count.saturating_sub(1))]
+    NoTask { plan: PathBuf, index: usize, count: usize },
+    #[error("{}", incomplete(plan, missing, *total))]
+    Incomplete { plan: PathBuf, missing: Vec<TaskSpec>, total: usize },
+}
+
+fn incomplete(plan: &Path, missing: &[TaskSpec], total: usize) -> String {
+    let names: Vec<String> =
+        missing.iter().map(|t| format!("{} (fold {}, seed {}, {})", t.index, t.fold, t.seed, t.id)).collect();
+    let list = missing_list(missing);
+    let plan = plan.display();
+    format!(
+        "{} of the {total} tasks of plan {plan} are not done: {}.\nRerun just those, on Slurm: \
+         scripts/slurm-submit.sh {plan} (it submits the missing ones, here --array={list}, then \
+         the merge); on this machine: scripts/run-local.sh {plan}; or one by one: \
+         folio run-task {plan} --index I",
+        missing.len(),
+        names.join(", "),
+    )
+}
+
+/// Indices as Slurm's `--array` takes them: `1,4,5`.
+pub fn missing_list(missing: &[TaskSpec]) -> String {
+    missing.iter().map(|t| t.index.to_string()).collect::<Vec<_>>().join(",")
+}
+
+impl PlanFile {
+    pub fn task_dir(&self, plan: &Path, task: &TaskSpec) -> PathBuf {
+        plan.join(TASKS).join(&task.id)
+    }
+}
+
+/// Write the plan of a walk-forward to `dir/plan.json`. Planning the same request again into the
+/// same folder changes nothing (tasks already done stay done); another request is refused. The
+/// data file is recorded by its absolute path, so tasks find it from any working directory.
+pub fn plan_walk_forward(mut spec: WalkForwardSpec, dir: &Path) -> Result<PlanFile, TaskError> {
+    let data = &spec.env.data.file;
+    spec.env.data.file =
+        std::path::absolute(data).map_err(|source| TaskError::Io { path: data.clone(), source })?;
+    let (plan, _) = open(&spec, dir)?;
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let tasks = plan
+        .tasks()
+        .into_iter()
+        .enumerate()
+        .map(|(index, (fold, seed))| TaskSpec {
+            index,
+            id: task_id(&spec, &plan, fold, seed, &version),
+            fold,
+            seed,
+        })
+        .collect();
+    let file = PlanFile {
+        folio_version: version,
+        data_fingerprint: plan.data_fingerprint,
+        walk_forward: spec,
+        tasks,
+    };
+    let mut exact = Vec::new();
+    ciborium::into_writer(&file, &mut exact).expect("a plan serializes");
+    let path = dir.join(PLAN_EXACT);
+    if path.exists() {
+        let held = std::fs::read(&path).map_err(|source| TaskError::Io { path: path.clone(), source })?;
+        return match held == exact {
+            true => Ok(file),
+            false => Err(TaskError::OtherPlan { plan: dir.to_path_buf() }),
+        };
+    }
+    let json = serde_json::to_vec_pretty(&file).expect("a plan serializes");
+    let readable = dir.join(PLAN_FILE);
+    write_bytes_atomically(&readable, &json).map_err(|source| TaskError::Io { path: readable, source })?;
+    // Written last: a plan folder without it is not a plan yet.
+    write_bytes_atomically(&path, &exact).map_err(|source| TaskError::Io { path, source })?;
+    Ok(file)
+}
+
+/// The content id: SHA-256 of the task's canonical JSON. The data enters by its fingerprint, not
+/// its path, so moving the data does not make finished tasks look new.
+fn task_id(spec: &WalkForwardSpec, plan: &Plan, fold: usize, seed: u64, version: &str) -> String {
+    let mut env = spec.env.clone();
+    env.data.file = PathBuf::new();
+    let canonical = serde_json::json!({
+        "env": env,
+        "train": TrainConfig { seed, ..spec.train.clone() },
+        "fold": plan.folds[fold],
+        "rebalance": spec.rebalance,
+        "data_fingerprint": plan.data_fingerprint,
+        "folio_version": version,
+    });
+    crate::registry::hash_json(canonical)
+}
+
+pub fn load_plan(dir: &Path) -> Result<PlanFile, TaskError> {
+    let path = dir.join(PLAN_EXACT);
+    let bytes = std::fs::read(&path).map_err(|source| TaskError::Io { path: path.clone(), source })?;
+    ciborium::from_reader(bytes.as_slice()).map_err(|e| TaskError::Corrupt { path, reason: e.to_string() })
+}
+
+/// The walk-forward request behind a plan, and its phases' plan (the market loaded and cut).
+/// Its `out` is the plan folder made absolute: the folder the trial registry records.
+fn open(spec: &WalkForwardSpec, dir: &Path) -> Result<(Plan, WalkForwardRequest), TaskError> {
+    let out = std::path::absolute(dir).map_err(|source| TaskError::Io { path: dir.to_path_buf(), source })?;
+    let request = WalkForwardRequest {
+        env: spec.env.clone(),
+        train: spec.train.clone(),
+        config: spec.config,
+        out,
+        jobs: 1,
+        device: DeviceChoice::Cpu,
+        progress: crate::progress::silent(),
+        registry: None,
+        rebalance: spec.rebalance,
+    };
+    Ok((Plan::new(&request)?, request))
+}
+
+/// A plan read back and checked against this folio and the data as it is now.
+fn reopen(dir: &Path) -> Result<(PlanFile, Plan, WalkForwardRequest), TaskError> {
+    let file = load_plan(dir)?;
+    let running = env!("CARGO_PKG_VERSION");
+    if file.folio_version != running {
+        let (planned, running) = (file.folio_version.clone(), running.to_string());
+        return Err(TaskError::Version { plan: dir.to_path_buf(), planned, running });
+    }
+    let (plan, request) = open(&file.walk_forward, dir)?;
+    if plan.data_fingerprint != file.data_fingerprint {
+        let (planned, found) = (file.data_fingerprint.clone(), plan.data_fingerprint.clone());
+        return Err(TaskError::DataChanged { plan: dir.to_path_buf(), planned, found });
+    }
+    Ok((file, plan, request))
+}
+
+/// What `run_task` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TaskRun {
+    /// The task ran and its result is saved.
+    Ran(TaskSpec),
+    /// A valid result was already there.
+    AlreadyDone(TaskSpec),
+}
+
+/// Run task `index` of the plan in `dir`, unless its valid result is already there.
+pub fn run_task(
+    dir: &Path,
+    index: usize,
+    device: DeviceChoice,
+    progress: std::sync::Arc<dyn Progress>,
+) -> Result<TaskRun, TaskError> {
+    let (file, plan, request) = reopen(dir)?;
+    let count = file.tasks.len();
+    let task = file.tasks.get(index).ok_or(TaskError::NoTask { plan: dir.to_path_buf(), index, count })?;
+    let task_dir = file.task_dir(dir, task);
+    if read_result(&task_dir, &task.id).is_some() {
+        return Ok(TaskRun::AlreadyDone(task.clone()));
+    }
+    // A result left by an interrupted or older run would otherwise outlive the checkpoint it
+    // described while the new one is written.
+    let result_path = task_dir.join(RESULT);
+    match std::fs::remove_file(&result_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(TaskError::Io { path: result_path, source: e });
+        }
+        _ => {}
+    }
+    let request = WalkForwardRequest { device, progress, ..request };
+    let fold = &plan.folds[task.fold];
+    let result = train_and_test_one(&plan, &request, fold, task.seed, task_dir.join(CHECKPOINT))?;
+    let saved = TaskFile { id: task.id.clone(), result };
+    write_atomically(&result_path, |w| ciborium::into_writer(&saved, w).map_err(std::io::Error::other))
+        .map_err(|source| TaskError::Io { path: result_path, source })?;
+    Ok(TaskRun::Ran(task.clone()))
+}
+
+/// The task's result if it is complete: its file decodes, names this task, and the checkpoint it
+/// describes is there.
+fn read_result(task_dir: &Path, id: &str) -> Option<TaskResult> {
+    let bytes = std::fs::read(task_dir.join(RESULT)).ok()?;
+    let saved: TaskFile = ciborium::from_reader(bytes.as_slice()).ok()?;
+    let checkpoint = task_dir.join(CHECKPOINT);
+    let complete = checkpoint.join(checkpoint::META).is_file() && checkpoint.join(checkpoint::BEST).is_file();
+    (saved.id == id && complete).then_some(saved.result)
+}
+
+/// The tasks of the plan in `dir` without a valid result, in index order.
+pub fn missing_tasks(dir: &Path) -> Result<Vec<TaskSpec>, TaskError> {
+    let file = load_plan(dir)?;
+    Ok(file.tasks.iter().filter(|t| read_result(&file.task_dir(dir, t), &t.id).is_none()).cloned().collect())
+}
+
+/// The walk-forward report of a plan whose every task is done, through the same phases as
+/// [`super::walk_forward::walk_forward`]. The trials are recorded in `registry` (if any) under
+/// the plan folder, once however often the plan is merged.
+pub fn merge(
+    dir: &Path,
+    registry: Option<PathBuf>,
+    device: DeviceChoice,
+    progress: std::sync::Arc<dyn Progress>,
+) -> Result<WalkForwardReport, TaskError> {
+    let (file, plan, request) = reopen(dir)?;
+    let mut results = Vec::with_capacity(file.tasks.len());
+    let mut missing = Vec::new();
+    for task in &file.tasks {
+        let task_dir = file.task_dir(&request.out, task);
+        match read_result(&task_dir, &task.id) {
+            Some(mut result) => {
+                // Where this node sees the checkpoint, whichever node wrote it.
+                result.seed.checkpoint = task_dir.join(CHECKPOINT);
+                results.push(result);
+            }
+            None => missing.push(task.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(TaskError::Incomplete { plan: dir.to_path_buf(), missing, total: file.tasks.len() });
+    }
+    let request = WalkForwardRequest { device, progress, registry, ..request };
+    Ok(conclude(&plan, request, &results)?)
+}

@@ -1,0 +1,324 @@
+//! A walk-forward split into tasks, run out of order and in separate processes, one of them
+//! killed halfway, and merged: the merge writes what the single-process walk-forward writes.
+//! Then the same on a real Slurm cluster on localhost (started by scripts/slurm-local.sh).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn folio_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_folio"));
+    // The registry comes from --registry here, never from the environment.
+    command.args(args).env_remove("FOLIO_REGISTRY");
+    for name in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "HQ_TASK_ID"] {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn folio(args: &[&str]) -> Output {
+    let output = folio_command(args).output().expect("the folio binary runs");
+    assert!(
+        output.status.success(),
+        "folio {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+/// A small synthetic market (300 weekdays, 3 assets) and a walk-forward config over it.
+fn tiny_config(dir: &Path) -> PathBuf {
+    let prices = dir.join("prices.csv");
+    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "300", "--seed", "4"]);
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        r#"[data]
+file = "prices.csv"
+
+[features]
+window = 10
+features = ["log_return"]
+
+[episode]
+horizon = 30
+
+[walk_forward]
+train_periods = 100
+validation_periods = 40
+test_periods = 40
+embargo = 2
+"#,
+    )
+    .unwrap();
+    config
+}
+
+/// The flags of the request both runs make: 2 folds x 2 seeds, a few hundred steps.
+fn request(config: &Path, steps: &str) -> Vec<String> {
+    ["--config", path(config), "--steps", steps, "--folds", "2", "--seeds", "2"].map(String::from).to_vec()
+}
+
+fn args(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// `report.json` with the checkpoint and registry paths left out (they are other folders by
+/// design); everything else must match. The data path matches here: the config's is absolute.
+fn without_paths(file: &Path) -> serde_json::Value {
+    let mut report: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    report["dsr_trials"]["registry"] = serde_json::Value::Null;
+    for fold in report["folds"].as_array_mut().unwrap() {
+        for seed in fold["seeds"].as_array_mut().unwrap() {
+            seed["checkpoint"] = serde_json::Value::Null;
+        }
+    }
+    report
+}
+
+/// The outputs of the two runs, byte for byte, but for the registry each names (two registries,
+/// or the trials of both runs would count in each other's Deflated Sharpe Ratio).
+fn assert_same_outputs((single, single_registry): (&Path, &Path), (merged, merged_registry): (&Path, &Path)) {
+    assert_eq!(without_paths(&single.join("report.json")), without_paths(&merged.join("report.json")));
+    let summary = |dir: &Path, registry: &Path| {
+        std::fs::read_to_string(dir.join("summary.md")).unwrap().replace(path(registry), "REGISTRY")
+    };
+    assert_eq!(summary(single, single_registry), summary(merged, merged_registry));
+    for name in ["equity.csv", "walk_forward.png", "cost_sensitivity.png"] {
+        let (a, b) = (std::fs::read(single.join(name)).unwrap(), std::fs::read(merged.join(name)).unwrap());
+        assert!(a == b, "{name} differs between the single-process run and the merge");
+    }
+}
+
+/// Each task's checkpoint is byte for byte the one the single-process run saved for its fold
+/// and seed: burn's parameter ids no longer make two saves of one seed differ.
+fn assert_same_checkpoints(single: &Path, plan: &Path) {
+    let plan_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plan.join("plan.json")).unwrap()).unwrap();
+    for task in plan_json["tasks"].as_array().unwrap() {
+        let (fold, seed, id) = (&task["fold"], &task["seed"], task["id"].as_str().unwrap());
+        let ours = single.join(format!("fold-{fold}")).join(format!("seed-{seed}"));
+        let theirs = plan.join("tasks").join(id).join("checkpoint");
+        for file in ["best.bpk", "last.bpk", "optimizer.bpk"] {
+            let (a, b) = (std::fs::read(ours.join(file)).unwrap(), std::fs::read(theirs.join(file)).unwrap());
+            assert!(a == b, "{file} of fold {fold}, seed {seed} differs");
+        }
+    }
+}
+
+fn task_ids(plan: &Path) -> Vec<String> {
+    let plan_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plan.join("plan.json")).unwrap()).unwrap();
+    plan_json["tasks"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let flags = request(&config, "300");
+    let (single, plan) = (dir.path().join("single"), dir.path().join("plan"));
+    let mut walk = vec!["walk-forward".to_string()];
+    walk.extend(flags.iter().cloned());
+    walk.extend(["--jobs", "2", "--out", path(&single), "--registry"].map(String::from));
+    let single_registry = dir.path().join("single.jsonl");
+    walk.push(path(&single_registry).to_string());
+    folio(&args(&walk));
+
+    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
+    planning.extend(flags.iter().cloned());
+    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    folio(&args(&planning));
+    folio(&args(&planning)); // planning the same request again is harmless
+    let ids = task_ids(&plan);
+    assert_eq!(ids.len(), 4, "2 folds x 2 seeds");
+    assert_eq!(
+        String::from_utf8_lossy(&folio(&["run-task", path(&plan), "--missing"]).stdout).trim(),
+        "0,1,2,3"
+    );
+
+    // Out of order, one index from the variable a Kubernetes Indexed Job sets.
+    folio(&["run-task", path(&plan), "--index", "3"]);
+    let output = folio_command(&["run-task", path(&plan)]).env("JOB_COMPLETION_INDEX", "1").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // Task 0 is killed halfway: a checkpoint folder and a torn result, nothing finished.
+    let torn = plan.join("tasks").join(&ids[0]);
+    std::fs::create_dir_all(torn.join("checkpoint")).unwrap();
+    std::fs::write(torn.join("checkpoint").join("best.bpk"), b"half").unwrap();
+    std::fs::write(torn.join("result.cbor"), [0xa2, 0x62]).unwrap();
+    let registry = dir.path().join("merged.jsonl");
+    let output = folio_command(&["merge", path(&plan), "--registry", path(&registry)]).output().unwrap();
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a merge with tasks missing fails");
+    assert!(
+        error.contains("2 of the 4 tasks") && error.contains(&ids[0]) && error.contains(&ids[2]),
+        "{error}"
+    );
+    assert!(error.contains("--array=0,2") && error.contains("run-task"), "{error}");
+    assert!(!registry.exists(), "a failed merge records no trial");
+    assert_eq!(String::from_utf8_lossy(&folio(&["run-task", path(&plan), "--missing"]).stdout).trim(), "0,2");
+
+    for index in ["2", "0", "3"] {
+        folio(&["run-task", path(&plan), "--index", index]);
+    }
+    let again = folio(&["run-task", path(&plan), "--index", "3"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already done"));
+
+    let merged = dir.path().join("merged");
+    folio(&["merge", path(&plan), "--out", path(&merged), "--registry", path(&registry)]);
+    assert_same_outputs((&single, &single_registry), (&merged, &registry));
+    assert_same_checkpoints(&single, &plan);
+    // Merged twice, the plan's trials count once: one per seed, as for the single run.
+    folio(&["merge", path(&plan), "--registry", path(&registry)]);
+    assert_eq!(std::fs::read_to_string(&registry).unwrap().lines().count(), 2);
+    assert_same_outputs((&single, &single_registry), (&plan, &registry));
+
+    // A task that does not exist, and data changed since planning, are refused in words.
+    let failure = |args: &[&str]| {
+        let output = folio_command(args).output().unwrap();
+        assert!(!output.status.success(), "folio {args:?} should fail");
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    assert!(failure(&["run-task", path(&plan), "--index", "4"]).contains("there is no task 4"));
+    assert!(failure(&["run-task", path(&plan)]).contains("SLURM_ARRAY_TASK_ID"), "no index anywhere");
+    let prices = dir.path().join("prices.csv");
+    let text = std::fs::read_to_string(&prices).unwrap();
+    std::fs::write(&prices, text.replacen(",1", ",2", 1)).unwrap();
+    assert!(failure(&["run-task", path(&plan), "--index", "0"]).contains("the data changed"));
+}
+
+/// A single-node Slurm cluster on localhost, stopped (its daemons, by pid) when dropped.
+struct SlurmLocal {
+    dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl SlurmLocal {
+    /// `None` when Slurm is missing and cannot be installed here (the script says why).
+    fn start(dir: PathBuf) -> Option<Self> {
+        // Ports of our own, so a cluster another test run started on this machine is not ours.
+        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let output = Command::new("scripts/slurm-local.sh")
+            .args(["start", path(&dir)])
+            .env("SLURM_LOCAL_CTLD_PORT", port().to_string())
+            .env("SLURM_LOCAL_SLURMD_PORT", port().to_string())
+            .output()
+            .expect("scripts/slurm-local.sh runs");
+        let said =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        if output.status.code() == Some(3) {
+            eprintln!("SKIPPED: no Slurm cluster on this machine: {said}");
+            return None;
+        }
+        let cluster = SlurmLocal { conf: dir.join("slurm.conf"), dir };
+        assert!(output.status.success(), "the local Slurm cluster did not start:\n{said}");
+        Some(cluster)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.env("SLURM_CONF", &self.conf);
+        command
+    }
+
+    /// Wait until none of `jobs` is pending or running.
+    fn wait_for(&self, jobs: &[&str], limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let listing =
+                self.command("squeue").args(["-h", "-o", "%i %T", "-j", &jobs.join(",")]).output().unwrap();
+            if String::from_utf8_lossy(&listing.stdout).trim().is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "jobs {jobs:?} still queued:\n{}",
+                String::from_utf8_lossy(&listing.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Submit the plan's missing tasks and its merge; the two job ids.
+    fn submit(&self, plan: &Path, registry: &Path) -> (String, String) {
+        let output = self
+            .command("scripts/slurm-submit.sh")
+            .arg(plan)
+            .env("FOLIO", env!("CARGO_BIN_EXE_folio"))
+            .env("MERGE_ARGS", format!("--registry {}", path(registry)))
+            .env_remove("FOLIO_REGISTRY")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "slurm-submit.sh failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let ids = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let (tasks, merge) = ids.split_once(' ').expect("two job ids");
+        (tasks.to_string(), merge.to_string())
+    }
+}
+
+impl Drop for SlurmLocal {
+    fn drop(&mut self) {
+        let _ = Command::new("scripts/slurm-local.sh").args(["stop", path(&self.dir)]).status();
+    }
+}
+
+#[test]
+fn a_real_slurm_cluster_runs_the_plan_reruns_a_cancelled_task_and_merges_it_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    // Long enough that a task can be caught running and cancelled.
+    let flags = request(&config, "100000");
+    let (single, plan) = (dir.path().join("single"), dir.path().join("plan"));
+    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
+    planning.extend(flags.iter().cloned());
+    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    folio(&args(&planning));
+    let ids = task_ids(&plan);
+
+    let Some(cluster) = SlurmLocal::start(dir.path().join("slurm")) else { return };
+    let registry = dir.path().join("merged.jsonl");
+    let (tasks_job, merge_job) = cluster.submit(&plan, &registry);
+    // Cancel the first task seen running: its checkpoint folder is there, its result not yet.
+    let start = Instant::now();
+    let cancelled = loop {
+        let running = ids.iter().position(|id| {
+            let task = plan.join("tasks").join(id);
+            task.join("checkpoint").exists() && !task.join("result.cbor").exists()
+        });
+        if let Some(index) = running {
+            let status = cluster.command("scancel").arg(format!("{tasks_job}_{index}")).status().unwrap();
+            assert!(status.success());
+            break index;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "no task of job {tasks_job} ever started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    cluster.wait_for(&[&tasks_job, &merge_job], Duration::from_secs(600));
+    let missing =
+        String::from_utf8_lossy(&folio(&["run-task", path(&plan), "--missing"]).stdout).trim().to_string();
+    assert_eq!(missing, cancelled.to_string(), "only the cancelled task is missing");
+    assert!(!plan.join("report.json").exists(), "the merge waits for every task");
+
+    let (tasks_job, merge_job) = cluster.submit(&plan, &registry);
+    cluster.wait_for(&[&tasks_job, &merge_job], Duration::from_secs(600));
+    drop(cluster);
+    assert!(plan.join("report.json").exists(), "the merge job ran; logs in {}", plan.join("logs").display());
+
+    let mut walk = vec!["walk-forward".to_string()];
+    walk.extend(flags.iter().cloned());
+    walk.extend(["--jobs", "2", "--out", path(&single), "--registry"].map(String::from));
+    let single_registry = dir.path().join("single.jsonl");
+    walk.push(path(&single_registry).to_string());
+    folio(&args(&walk));
+    assert_same_outputs((&single, &single_registry), (&plan, &registry));
+    assert_same_checkpoints(&single, &plan);
+}
