@@ -6,7 +6,7 @@ use std::sync::Arc;
 use folio::agent::AgentPolicy;
 use folio::agent::DeviceChoice;
 use folio::agent::network::{NetConfig, NetKind};
-use folio::backtest::{BacktestLog, backtest};
+use folio::backtest::{BacktestLog, PolicyId, backtest};
 use folio::baselines::EqualWeight;
 use folio::data::synth::{Regime, SynthConfig, generate_log_returns, panel_from_log_returns, weekdays};
 use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
@@ -15,6 +15,7 @@ use folio::env::{CostConfig, EnvSettings, Limits, Market, RewardConfig};
 use folio::features::{Feature, FeatureConfig, Reference};
 use folio::metrics::MetricsConfig;
 use folio::train::checkpoint::{self, BEST, Weights};
+use folio::train::online::{OnlineAgent, OnlineSettings};
 use folio::train::{Algo, TrainConfig, TrainRequest, train};
 use ndarray::Array2;
 
@@ -349,4 +350,52 @@ fn a_folder_without_a_checkpoint_says_so_and_how_to_make_one() {
     assert!(matches!(error, checkpoint::CheckpointError::Missing { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("not a checkpoint folder") && message.contains("folio train"), "{message}");
+}
+
+#[test]
+fn online_learning_changes_no_decision_before_the_future_it_has_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = riskless_winner();
+    let env = env_for(&panel, dir.path(), 450, 600, small_features());
+    let config = TrainConfig { steps: 3000, seed: 2, ..TrainConfig::default() };
+    let out = dir.path().join("run");
+    train(request(env.clone(), config, out.clone())).unwrap();
+    let meta = checkpoint::load_meta(&out).unwrap();
+
+    // The same market, and one whose prices differ from row `cut + 1` on.
+    let cut = 640;
+    let mut altered = panel.clone();
+    for t in cut + 1..altered.n_periods() {
+        for a in 0..altered.n_assets() {
+            altered.prices[[t, a]] *= 1.0 + 0.02 * ((t * 7 + a * 3) % 5) as f64 - 0.04;
+        }
+    }
+    let market = |p: &PricePanel| {
+        Arc::new(Market::new(p.clone(), &meta.env.features, Some(meta.normalizer.clone()), 0..0).unwrap())
+    };
+    let (a, b) = (market(&panel), market(&altered));
+    let range = a.decision_range(&env.periods.test, 0).unwrap();
+    let settings = EnvSettings::from_config(&meta.env);
+    let online = |m: &Arc<Market>, steps: usize| {
+        let online = OnlineSettings { steps, learning_rate: 1e-3 };
+        let device = DeviceChoice::Cpu.device().unwrap();
+        let mut agent =
+            OnlineAgent::new(PolicyId::AGENT, &out, Weights::Best, m.clone(), settings, online, device)
+                .unwrap();
+        backtest(&mut agent, m, range, settings).unwrap()
+    };
+    let (la, lb) = (online(&a, 3), online(&b, 3));
+    let decisions_to_cut = cut - range.first + 1;
+    for (k, (wa, wb)) in la.weights.iter().zip(&lb.weights).take(decisions_to_cut).enumerate() {
+        assert!(
+            wa.iter().zip(wb).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "decision at row {} differs though only later prices changed",
+            range.first + k
+        );
+    }
+    assert_ne!(la.weights[decisions_to_cut], lb.weights[decisions_to_cut], "the test can fail");
+    // Learning online is not a no-op: the same agent without steps decides otherwise later on.
+    let still = online(&a, 0);
+    assert_eq!(la.weights[0], still.weights[0], "the first decision precedes any step");
+    assert_ne!(la.weights.last(), still.weights.last());
 }

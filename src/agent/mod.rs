@@ -214,16 +214,21 @@ impl Policy for AgentPolicy {
 /// configuration disagree widely (FinRL #190, PGPortfolio #125); their average is steadier than
 /// any one of them and, unlike picking the best, selects nothing on the data.
 pub struct EnsemblePolicy {
-    members: Vec<AgentPolicy>,
+    members: Vec<Box<dyn Policy>>,
     scratch: Vec<f64>,
 }
 
 impl EnsemblePolicy {
     /// The members must act on the same observations (same assets, features and
-    /// normalization): the seeds of one run.
-    pub fn new(members: Vec<AgentPolicy>) -> Self {
+    /// normalization): the seeds of one run, plain or learning online.
+    pub fn new(members: Vec<Box<dyn Policy>>) -> Self {
         assert!(!members.is_empty(), "an ensemble needs at least one member");
         Self { members, scratch: Vec::new() }
+    }
+
+    /// Plain agents as one ensemble.
+    pub fn of_agents(members: Vec<AgentPolicy>) -> Self {
+        Self::new(members.into_iter().map(|m| Box::new(m) as Box<dyn Policy>).collect())
     }
 
     pub fn len(&self) -> usize {
@@ -240,11 +245,15 @@ impl Policy for EnsemblePolicy {
         PolicyId::Ensemble
     }
 
+    fn reset(&mut self) {
+        self.members.iter_mut().for_each(|m| m.reset());
+    }
+
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
         out.fill(0.0);
         self.scratch.resize(out.len(), 0.0);
-        for member in &self.members {
-            member.act(view.observation, 1, &mut self.scratch);
+        for member in &mut self.members {
+            member.decide(view, &mut self.scratch);
             out.iter_mut().zip(&self.scratch).for_each(|(o, w)| *o += w);
         }
         // Each member's weights sum to one; so does their mean, up to rounding, removed here.

@@ -207,6 +207,7 @@ impl EvalArgs {
     fn request(&self) -> Result<EvalRequest> {
         Ok(EvalRequest {
             checkpoint: self.checkpoint.clone(),
+            ensemble: Vec::new(),
             weights: self.weights.into(),
             data: self.data.clone(),
             allow_other_data: self.allow_other_data,
@@ -266,21 +267,48 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         folder.finish();
         reports.push(evaluation.report);
     }
+    // The seeds deployed together: the run's headline, since it selects none of them.
+    let request = EvalRequest { checkpoint: seeds[0].clone(), ensemble: seeds[1..].to_vec(), ..request };
+    let ensemble = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
+    let folder = OutputFolder::claim(&fresh_folder(&args.checkpoint.join("ensemble")), false)?;
+    let ensemble_out = folder.path().to_path_buf();
+    report::outputs::write_evaluation(&ensemble_out, &ensemble)?;
+    report::html::write_run_page(&ensemble_out, &Provenance::of_this_process())?;
+    folder.finish();
     let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
     let spread = folio::metrics::MetricsSpread::of(&agents);
     if args.run.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
             runs: &'a [folio::eval::evaluate::EvalReport],
+            ensemble: &'a folio::eval::evaluate::EvalReport,
             agent_spread: folio::metrics::MetricsSpread,
         }
-        return super::print_json(&Seeds { runs: &reports, agent_spread: spread });
+        return super::print_json(&Seeds {
+            runs: &reports,
+            ensemble: &ensemble.report,
+            agent_spread: spread,
+        });
     }
+    print_seeds(&args.checkpoint, &seeds, &reports, &ensemble.report, &spread, (&written[0], &ensemble_out));
+    Ok(())
+}
+
+/// The text a multi-seed evaluation prints: each seed, the ensemble and the baselines, the
+/// seeds' spread, and the headline.
+fn print_seeds(
+    run: &Path,
+    seeds: &[PathBuf],
+    reports: &[folio::eval::evaluate::EvalReport],
+    ensemble: &folio::eval::evaluate::EvalReport,
+    spread: &folio::metrics::MetricsSpread,
+    (first_out, ensemble_out): (&Path, &Path),
+) {
     let first = &reports[0];
     println!(
         "{} seeds of {} on {} .. {} ({} periods), rebalancing rule {}",
         reports.len(),
-        args.checkpoint.display(),
+        run.display(),
         first.from,
         first.to,
         first.periods,
@@ -295,14 +323,15 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         .map(|d| format!("agent {}", d.file_name().unwrap_or_default().to_string_lossy()))
         .collect();
     let mut rows: Vec<(String, &folio::metrics::Metrics)> =
-        names.iter().cloned().zip(agents.iter().copied()).collect();
+        names.iter().cloned().zip(reports.iter().map(|r| r.agent())).collect();
+    rows.push((PolicyId::Ensemble.to_string(), ensemble.agent()));
     rows.extend(
         first.results.iter().filter(|r| !r.policy.is_agent()).map(|r| (r.policy.to_string(), &r.metrics)),
     );
     print!("{}", report::text::metrics_table(&rows));
     println!();
-    print!("{}", report::text::spread_table(&spread));
-    for (name, report) in names.iter().zip(&reports) {
+    print!("{}", report::text::spread_table(spread));
+    for (name, report) in names.iter().zip(reports) {
         println!("{name}: break-even {}", report.cost_sensitivity.break_even);
     }
     let equal = first
@@ -311,16 +340,19 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
         .find(|r| r.policy == PolicyId::EQUAL_WEIGHT)
         .map(|r| r.metrics.sharpe)
         .unwrap_or(f64::NAN);
+    println!("ensemble: break-even {}", ensemble.cost_sensitivity.break_even);
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
+    let headline = ensemble.agent().sharpe;
     println!(
-        "\nThe agents' median Sharpe ratio {median:.2} {} equal weight's {equal:.2}.",
-        if median > equal { "beats" } else { "does not beat" }
+        "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2} (the seeds' median alone: {median:.2}).",
+        if headline > equal { "beats" } else { "does not beat" }
     );
-    println!("wrote each seed's report and pictures to:");
-    for folder in &written {
-        println!("  {}", folder.display());
-    }
-    Ok(())
+    let relative = first_out.strip_prefix(&seeds[0]).unwrap_or(first_out);
+    println!(
+        "wrote each seed's report and pictures to seed-*/{} and the ensemble's to {}",
+        relative.display(),
+        ensemble_out.display()
+    );
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {

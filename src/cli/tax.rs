@@ -16,7 +16,8 @@ pub struct TaxArgs {
     /// Environment config (data, assets, costs, periods) when no checkpoint is given.
     #[arg(long, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
-    /// Checkpoint folder of one agent (`<run>/seed-<s>`); its environment replaces --config.
+    /// Checkpoint folder of one agent (`<run>/seed-<s>`), or a multi-seed run (each seed and
+    /// their ensemble); its environment replaces --config.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Baseline to replay (equal-weight, buy-and-hold, ..., or `all`); repeatable. Default:
@@ -41,19 +42,25 @@ pub struct TaxArgs {
 
 pub fn run(args: TaxArgs) -> Result<()> {
     let tax = tax_rules(&args)?;
-    if let Some(dir) = &args.checkpoint {
-        anyhow::ensure!(
-            dir.join("meta.json").exists(),
-            "--checkpoint {}: no meta.json there; name one seed's folder (for example {})",
-            dir.display(),
-            dir.join("seed-0").display()
-        );
-    }
+    // A multi-seed run: every seed beside their ensemble.
+    let (checkpoint, other_seeds) = match &args.checkpoint {
+        Some(dir) if !dir.join("meta.json").exists() => {
+            let seeds = super::eval::seed_folders(dir);
+            anyhow::ensure!(
+                !seeds.is_empty(),
+                "--checkpoint {}: no meta.json and no seed-* folders there: not a folio checkpoint",
+                dir.display()
+            );
+            (Some(seeds[0].clone()), seeds[1..].to_vec())
+        }
+        other => (other.clone(), Vec::new()),
+    };
     let report = tax_report(TaxRequest {
         tax,
         tax_file: args.tax.clone(),
         env_config: args.config.clone(),
-        checkpoint: args.checkpoint.clone(),
+        checkpoint,
+        other_seeds,
         strategies: super::args::Strategies::expand(&args.strategy),
         from: args.from,
         to: args.to,

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::EvalError;
-use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
+use crate::agent::{AgentPolicy, EnsemblePolicy};
 use crate::backtest::collapse::{self, CollapseWarning};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sensitivity};
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
@@ -24,6 +24,9 @@ use crate::train::checkpoint::{self, Meta, Weights};
 #[derive(Debug, Clone)]
 pub struct EvalRequest {
     pub checkpoint: PathBuf,
+    /// Further checkpoints (the other seeds of a run) deployed with `checkpoint` as one policy,
+    /// the average of their weights ([`PolicyId::Ensemble`]); empty: `checkpoint` alone.
+    pub ensemble: Vec<PathBuf>,
     pub weights: Weights,
     /// Another price file with the same assets; default: the data the agent was trained on.
     pub data: Option<PathBuf>,
@@ -47,6 +50,7 @@ impl EvalRequest {
     pub fn new(checkpoint: PathBuf) -> Self {
         Self {
             checkpoint,
+            ensemble: Vec::new(),
             weights: Weights::Best,
             data: None,
             allow_other_data: false,
@@ -186,8 +190,8 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
         ))
     };
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
-    let mut policies: Vec<Box<dyn Policy>> =
-        vec![Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device))];
+    let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device.clone());
+    let mut policies = vec![agent_or_ensemble(agent, request, &meta, &market, &device)?];
     policies.extend(baselines::all(&market, range)?);
     Ok(Setup {
         meta,
@@ -203,6 +207,35 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
         metrics_config,
         policies,
     })
+}
+
+/// `agent` alone, or with the request's other checkpoints as one ensemble. The members must
+/// read the same observations as `agent`: same assets, features and normalization (the seeds
+/// of one run).
+fn agent_or_ensemble(
+    agent: AgentPolicy,
+    request: &EvalRequest,
+    meta: &Meta,
+    market: &Market,
+    device: &burn::prelude::Device,
+) -> Result<Box<dyn Policy>, EvalError> {
+    if request.ensemble.is_empty() {
+        return Ok(Box::new(agent));
+    }
+    let mut members = vec![agent];
+    for dir in &request.ensemble {
+        let (other, net) = checkpoint::load_agent(dir, request.weights, device)?;
+        other.check_fits(dir, market)?;
+        if other.normalizer != meta.normalizer {
+            let reason = format!(
+                "its feature normalization differs from {}'s: it was trained on other data, so it cannot join that ensemble",
+                request.checkpoint.display()
+            );
+            return Err(checkpoint::CheckpointError::Mismatch { path: dir.clone(), reason }.into());
+        }
+        members.push(AgentPolicy::new(PolicyId::AGENT, net, other.head, market.layout(), device.clone()));
+    }
+    Ok(Box::new(EnsemblePolicy::of_agents(members)))
 }
 
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {
@@ -366,7 +399,9 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
 
 fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
     let metrics = |id: PolicyId| results.iter().find(|r| r.policy == id).map(|r| &r.metrics);
-    let agent = metrics(PolicyId::AGENT).expect("an evaluation backtests its agent");
+    // The agent, or the seeds' ensemble when several checkpoints are evaluated together.
+    let agent =
+        &results.iter().find(|r| r.policy.is_agent()).expect("an evaluation backtests its agent").metrics;
     let equal = metrics(PolicyId::EQUAL_WEIGHT);
     let causal: Vec<&PolicyReport> =
         results.iter().filter(|r| !r.policy.is_agent() && !r.policy.uses_hindsight()).collect();

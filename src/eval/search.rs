@@ -171,7 +171,7 @@ pub struct SearchRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct PointResult {
     pub point: BTreeMap<String, serde_json::Value>,
-    /// Stitched out-of-sample Sharpe ratio of the median seed over the search folds.
+    /// Stitched out-of-sample Sharpe ratio of the seeds' ensemble over the search folds.
     pub score: f64,
     pub folder: PathBuf,
 }
@@ -203,8 +203,8 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
         let folder = request.out.join("points").join(format!("point-{i}"));
         let report = run(&request, apply(&search_base, point)?, &folder, None)?;
         trial_sharpes.extend(agent_returns(&report).iter().map(|r| overfitting::sharpe_ratio(r)));
-        let median = PolicyId::Agent { seed: Some(report.median_seed) };
-        let score = report.overall.iter().find(|r| r.policy == median);
+        // A point is scored by what it would deploy: its seeds' ensemble.
+        let score = report.overall.iter().find(|r| r.policy == PolicyId::Ensemble);
         let score = score.map(|r| r.metrics.sharpe).unwrap_or(f64::NAN);
         results.push(PointResult { point: point.clone(), score, folder });
     }
@@ -219,11 +219,9 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     trial_sharpes.extend(returns.iter().map(|r| overfitting::sharpe_ratio(r)));
     let defined: Vec<f64> = trial_sharpes.iter().copied().filter(|s| s.is_finite()).collect();
     let variance = if defined.len() >= 2 { crate::stats::sample_std(&defined).powi(2) } else { 0.0 };
-    let best = returns.iter().max_by(|a, b| {
-        nan_low(overfitting::sharpe_ratio(a)).total_cmp(&nan_low(overfitting::sharpe_ratio(b)))
-    });
-    let deflated_sharpe = best.and_then(|r| {
-        overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(r), trial_sharpes.len(), variance).ok()
+    // The verdict's headline, its ensemble, is what the Deflated Sharpe Ratio judges.
+    let deflated_sharpe = returns_of(&verdict, PolicyId::Ensemble).and_then(|r| {
+        overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trial_sharpes.len(), variance).ok()
     });
     let summary = summary(&results, chosen, &verdict, deflated_sharpe.as_ref(), trial_sharpes.len());
     Ok(SearchReport {
@@ -282,15 +280,22 @@ fn run(
     })
 }
 
-/// Each seed's stitched out-of-sample per-period returns.
+/// Each seed's stitched out-of-sample per-period returns: the trials (the ensemble is not one;
+/// it averages them).
 fn agent_returns(report: &WalkForwardReport) -> Vec<Vec<f64>> {
     report
         .curves
         .series
         .iter()
-        .filter(|(id, _)| id.is_agent())
+        .filter(|(id, _)| matches!(id, PolicyId::Agent { .. }))
         .map(|(_, values)| values.windows(2).map(|w| w[1] / w[0] - 1.0).collect())
         .collect()
+}
+
+/// One policy's stitched out-of-sample per-period returns.
+fn returns_of(report: &WalkForwardReport, policy: PolicyId) -> Option<Vec<f64>> {
+    let (_, values) = report.curves.series.iter().find(|(id, _)| *id == policy)?;
+    Some(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect())
 }
 
 fn summary(

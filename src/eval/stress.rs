@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::EvalError;
-use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
+use crate::agent::{AgentPolicy, EnsemblePolicy};
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::{PricePanel, Stamp, TimeIndex};
@@ -817,6 +817,15 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
         let id = PolicyId::Agent { seed: (request.checkpoints.len() > 1).then_some(meta.seed) };
         agents.push(Box::new(AgentPolicy::new(id, net, meta.head, meta.layout(), device.clone())));
         first_meta.get_or_insert(meta);
+    }
+    // Several seeds are also deployed together, as `folio eval` and `folio walk-forward` do.
+    if request.checkpoints.len() > 1 {
+        let mut members = Vec::new();
+        for dir in &request.checkpoints {
+            let (meta, net) = checkpoint::load_agent(dir, request.weights, &device)?;
+            members.push(AgentPolicy::new(PolicyId::AGENT, net, meta.head, meta.layout(), device.clone()));
+        }
+        agents.push(Box::new(EnsemblePolicy::of_agents(members)));
     }
     let meta = first_meta.expect("at least one checkpoint was loaded");
     let market = Arc::new(meta.market(first_dir, &request.data)?);

@@ -27,6 +27,7 @@ use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
 use crate::progress::Progress;
 use crate::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::checkpoint::{self, Weights};
+use crate::train::online::{OnlineAgent, OnlineSettings};
 use crate::train::{TrainConfig, TrainRequest, train};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,7 +300,7 @@ pub(crate) fn conclude(
     request: WalkForwardRequest,
     results: &[TaskResult],
 ) -> Result<WalkForwardReport, EvalError> {
-    let ensemble_logs = test_ensembles(plan, results, request.device)?;
+    let ensemble_logs = test_ensembles(plan, results, &request)?;
     let baseline_logs = test_baselines(plan, request.progress.as_ref())?;
     let folds = fold_reports(plan, results, &ensemble_logs, &baseline_logs);
     let stitched = Stitched::new(plan, results, &ensemble_logs, &baseline_logs);
@@ -459,7 +460,11 @@ pub(crate) fn train_and_test_one(
     let own_decisions = agent_decisions(&mut agent, rule, &market, range(fold.test), settings)?;
     let mut agent = under_rule(Box::new(agent), rule, &market)?;
     let in_sample = backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&plan.metrics);
-    let test_log = backtest(agent.as_mut(), &market, range(fold.test), settings)?;
+    let mut tested = match online_agent(plan, request, &dir, id, &market)? {
+        Some(online) => under_rule(online, rule, &market)?,
+        None => agent,
+    };
+    let test_log = backtest(tested.as_mut(), &market, range(fold.test), settings)?;
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(market.panel.assets.iter().cloned()).collect();
     Ok(TaskResult {
@@ -476,6 +481,42 @@ pub(crate) fn train_and_test_one(
         },
         test_log,
     })
+}
+
+/// The checkpoint in `dir` learning online through its test window, when the training config
+/// asks for it (`train.online_steps`).
+fn online_agent(
+    plan: &Plan,
+    request: &WalkForwardRequest,
+    dir: &Path,
+    id: PolicyId,
+    market: &Arc<Market>,
+) -> Result<Option<Box<dyn Policy>>, EvalError> {
+    let train = &request.train;
+    if train.online_steps == 0 {
+        return Ok(None);
+    }
+    let settings = OnlineSettings { steps: train.online_steps, learning_rate: train.online_learning_rate };
+    let device = request.device.device()?;
+    let agent = OnlineAgent::new(id, dir, Weights::Best, market.clone(), plan.settings, settings, device)?;
+    Ok(Some(Box::new(agent)))
+}
+
+/// Each of `dirs` learning online, when the training config asks for it.
+fn online_members(
+    plan: &Plan,
+    request: &WalkForwardRequest,
+    dirs: &[PathBuf],
+    market: &Arc<Market>,
+) -> Result<Option<Vec<Box<dyn Policy>>>, EvalError> {
+    let mut members = Vec::new();
+    for dir in dirs {
+        match online_agent(plan, request, dir, PolicyId::AGENT, market)? {
+            Some(agent) => members.push(agent),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(members))
 }
 
 /// Every fold's checkpoints, seeds in order.
@@ -503,20 +544,25 @@ fn fold_ensemble(
         members.push(AgentPolicy::new(PolicyId::AGENT, net, meta.head, fold_market.layout(), device.clone()));
         market = Some(fold_market);
     }
-    Ok((market.expect("at least one seed"), EnsemblePolicy::new(members)))
+    Ok((market.expect("at least one seed"), EnsemblePolicy::of_agents(members)))
 }
 
-/// Phase 3: each fold's seeds deployed together on its test window.
+/// Phase 3: each fold's seeds deployed together on its test window (each learning online
+/// through it, if the training config asks for it).
 fn test_ensembles(
     plan: &Plan,
     results: &[TaskResult],
-    device: DeviceChoice,
+    request: &WalkForwardRequest,
 ) -> Result<Vec<BacktestLog>, EvalError> {
-    let device = device.device()?;
+    let device = request.device.device()?;
     let checkpoints = fold_checkpoints(plan, results);
     let mut logs = Vec::new();
     for (fold, dirs) in plan.folds.iter().zip(&checkpoints) {
         let (market, ensemble) = fold_ensemble(plan, dirs, &device)?;
+        let ensemble = match online_members(plan, request, dirs, &market)? {
+            Some(members) => EnsemblePolicy::new(members),
+            None => ensemble,
+        };
         let mut policy = under_rule(Box::new(ensemble), plan.rebalance, &market)?;
         logs.push(backtest(policy.as_mut(), &market, range(fold.test), plan.settings)?);
     }

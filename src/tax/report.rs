@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::TaxError;
 use super::config::TaxConfig;
 use super::ledger::{LedgerRun, Mode, replay};
-use crate::agent::AgentPolicy;
 use crate::agent::DeviceChoice;
+use crate::agent::{AgentPolicy, EnsemblePolicy};
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::data::Stamp;
@@ -30,6 +30,9 @@ pub struct TaxRequest {
     /// The environment config, when no checkpoint gives one.
     pub env_config: PathBuf,
     pub checkpoint: Option<PathBuf>,
+    /// The other seeds of `checkpoint`'s run: each is replayed beside it, and all of them
+    /// together as one ensemble, the average of their weights.
+    pub other_seeds: Vec<PathBuf>,
     /// The baselines replayed; empty: [`DEFAULT_STRATEGIES`].
     pub strategies: Vec<BaselineId>,
     /// Period; default: the config's test period.
@@ -66,6 +69,40 @@ pub struct TaxReport {
     pub policies: Vec<PolicyTax>,
 }
 
+/// The first seed's agent alone, or every seed's beside their ensemble.
+fn agents(
+    other_seeds: &[PathBuf],
+    (seed, net, head): (u64, crate::agent::network::PolicyNet, crate::agent::ActionHead),
+    market: &Market,
+    device: &burn::prelude::Device,
+) -> Result<Vec<Box<dyn Policy>>, TaxError> {
+    if other_seeds.is_empty() {
+        return Ok(vec![Box::new(AgentPolicy::new(
+            PolicyId::AGENT,
+            net,
+            head,
+            market.layout(),
+            device.clone(),
+        ))]);
+    }
+    let mut loaded = vec![(seed, net, head)];
+    for dir in other_seeds {
+        let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, device)?;
+        meta.check_fits(dir, market)?;
+        loaded.push((meta.seed, net, meta.head));
+    }
+    let agent = |id, net, head| AgentPolicy::new(id, net, head, market.layout(), device.clone());
+    let members = loaded.iter().map(|(_, net, head)| agent(PolicyId::AGENT, net.clone(), *head)).collect();
+    let mut policies: Vec<Box<dyn Policy>> = loaded
+        .into_iter()
+        .map(|(seed, net, head)| {
+            Box::new(agent(PolicyId::Agent { seed: Some(seed) }, net, head)) as Box<dyn Policy>
+        })
+        .collect();
+    policies.push(Box::new(EnsemblePolicy::of_agents(members)));
+    Ok(policies)
+}
+
 pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
     let (env, market, mut policies): (EnvConfig, Arc<Market>, Vec<Box<dyn Policy>>) =
         match &request.checkpoint {
@@ -73,9 +110,8 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
                 let device = request.device.device()?;
                 let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, &device)?;
                 let market = Arc::new(meta.market(dir, &Default::default())?);
-                let agent: Box<dyn Policy> =
-                    Box::new(AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device));
-                (meta.env.clone(), market, vec![agent])
+                let agents = agents(&request.other_seeds, (meta.seed, net, meta.head), &market, &device)?;
+                (meta.env.clone(), market, agents)
             }
             None => {
                 let env = EnvConfig::load(&request.env_config)?;

@@ -46,6 +46,12 @@ pub struct TrainConfig {
     pub selection_window: usize,
     /// Rescale gradients whose global L2 norm exceeds this (`clip_grad_norm_`); 0 disables.
     pub max_grad_norm: f64,
+    /// Direct policy-gradient steps after each test decision of `folio walk-forward`, on the
+    /// data up to that decision ([`crate::train::online`]); 0 (the default) tests the trained
+    /// network as it is.
+    pub online_steps: usize,
+    /// The learning rate of those steps.
+    pub online_learning_rate: f64,
     pub direct: DirectConfig,
     pub reinforce: ReinforceConfig,
     pub ppo: PpoConfig,
@@ -73,6 +79,8 @@ impl Default for TrainConfig {
             patience: 20,
             selection_window: 1,
             max_grad_norm: 1.0,
+            online_steps: 0,
+            online_learning_rate: 1e-4,
             direct: DirectConfig::default(),
             reinforce: ReinforceConfig::default(),
             ppo: PpoConfig::default(),
@@ -156,6 +164,12 @@ impl TrainConfig {
             return Err(InvalidSetting::new(
                 "train.max_grad_norm",
                 "train.max_grad_norm must be non-negative",
+            ));
+        }
+        if !(self.online_learning_rate > 0.0 && self.online_learning_rate <= 1.0) {
+            return Err(InvalidSetting::new(
+                "train.online_learning_rate",
+                "train.online_learning_rate must be in (0, 1]",
             ));
         }
         let d = &self.direct;

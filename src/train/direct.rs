@@ -204,6 +204,16 @@ impl DirectLearner {
         })
     }
 
+    /// Learn from periods up to row `last` only (online learning in a test window): the last
+    /// batch period's outcome is then `p[last] / p[last - 1]`.
+    pub fn limit_to(&mut self, last: usize) {
+        self.range.last = last;
+    }
+
+    pub fn market(&self) -> &Arc<Market> {
+        &self.market
+    }
+
     /// First period of a batch: uniform, or geometric towards the most recent periods.
     fn batch_start(&self, rng: &mut StdRng) -> usize {
         let latest = self.range.last - self.config.batch_periods;

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 mod direct;
 pub mod host;
+pub mod online;
 pub mod ppo;
 mod reinforce;
 mod rollout;

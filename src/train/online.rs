@@ -1,0 +1,131 @@
+//! Online learning through a test window (Jiang, Xu and Liang 2017, section 5.3, "online
+//! stochastic batch learning"): after each decision the agent takes a few direct policy-gradient
+//! steps on the newest periods, so it keeps learning from the market it trades.
+//!
+//! Strictly causal: a decision at the close of row `t` is taken by the network as it stood before
+//! that close, and the steps that follow it read relatives and features up to row `t` only (the
+//! last batch period's outcome is `p[t] / p[t-1]`). A future that changes after row `t` changes
+//! no decision up to `t` (`tests/training.rs` checks it bit for bit).
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::checkpoint::{self, Weights};
+use super::config::DirectConfig;
+use super::direct::DirectLearner;
+use super::{Descent, Learner, TrainError};
+use crate::agent::network::PolicyNet;
+use crate::agent::{ActionHead, AgentPolicy};
+use crate::backtest::{MarketView, Policy, PolicyId};
+use crate::env::{DecisionRange, EnvSettings, Market, ObservationLayout};
+
+/// How a checkpoint keeps learning in its test window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OnlineSettings {
+    /// Gradient steps after each decision; 0 never learns (the plain agent).
+    pub steps: usize,
+    /// The learning rate of those steps.
+    pub learning_rate: f64,
+}
+
+/// A checkpoint's agent that keeps training on the data up to each decision.
+pub struct OnlineAgent {
+    id: PolicyId,
+    head: ActionHead,
+    device: Device,
+    layout: ObservationLayout,
+    /// The checkpoint's network, restored (with a fresh optimizer) before every backtest.
+    start: PolicyNet,
+    net: PolicyNet,
+    optimizer: ModuleOptimizer,
+    learner: DirectLearner,
+    batch_periods: usize,
+    first_row: usize,
+    settings: OnlineSettings,
+    seed: u64,
+    rng: StdRng,
+}
+
+impl OnlineAgent {
+    /// `dir`'s agent on `market`, which must be the checkpoint's market (its normalization).
+    pub fn new(
+        id: PolicyId,
+        dir: &Path,
+        which: Weights,
+        market: Arc<Market>,
+        env: EnvSettings,
+        settings: OnlineSettings,
+        device: Device,
+    ) -> Result<Self, TrainError> {
+        let train_device = device.clone().autodiff();
+        let (meta, net) = checkpoint::load_agent(dir, which, &train_device)?;
+        meta.check_fits(dir, &market)?;
+        // The newest periods matter most: batches start geometrically close to the latest one.
+        let config = DirectConfig { recency_bias: 0.1, ..meta.train.direct };
+        let first_row = market.first_observable();
+        let range = DecisionRange { first: first_row, last: market.n_periods() - 1 };
+        let learner = DirectLearner::new(market, range, env, config, meta.train.max_grad_norm, train_device)?;
+        let layout = learner_layout(&learner);
+        let optimizer = super::host::adam::adam_for(&device.clone().autodiff());
+        Ok(Self {
+            id,
+            head: meta.head,
+            device,
+            layout,
+            start: net.clone(),
+            net,
+            optimizer,
+            learner,
+            batch_periods: config.batch_periods,
+            first_row,
+            settings,
+            seed: meta.seed,
+            rng: StdRng::seed_from_u64(meta.seed),
+        })
+    }
+
+    /// The steps after a decision at row `row`: on periods whose outcomes are known by then.
+    fn learn_up_to(&mut self, row: usize) {
+        if row < self.first_row + self.batch_periods + 1 {
+            return;
+        }
+        self.learner.limit_to(row);
+        for _ in 0..self.settings.steps {
+            let mut descent =
+                Descent { optimizer: &mut self.optimizer, learning_rate: self.settings.learning_rate };
+            let net = std::mem::replace(&mut self.net, self.start.clone());
+            let (net, result) = self.learner.update(net, &mut descent, &mut self.rng);
+            self.net = net;
+            // A refused step leaves the network as it was: the agent trades on.
+            if result.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+impl Policy for OnlineAgent {
+    fn id(&self) -> PolicyId {
+        self.id
+    }
+
+    fn reset(&mut self) {
+        self.net = self.start.clone();
+        self.optimizer = super::host::adam::adam_for(&self.device.clone().autodiff());
+        self.rng = StdRng::seed_from_u64(self.seed);
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        let acting = AgentPolicy::new(self.id, self.net.valid(), self.head, self.layout, self.device.clone());
+        acting.act(view.observation, 1, out);
+        self.learn_up_to(view.row);
+    }
+}
+
+fn learner_layout(learner: &DirectLearner) -> ObservationLayout {
+    learner.market().layout()
+}
