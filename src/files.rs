@@ -38,3 +38,231 @@ pub fn write_atomically(
 pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically(path, |w| w.write_all(bytes))
 }
+
+/// An exclusive hold on a folder for as long as this value lives: two folio processes never
+/// write into one folder at once. It is an OS file lock on `<folder>/.folio.lock`, so it dies
+/// with its process: a killed run never leaves a lock that blocks the next one.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "{} is in use by another folio run ({holder}); wait for it to finish, or choose another output folder",
+        folder.display()
+    )]
+    Busy { folder: std::path::PathBuf, holder: String },
+    #[error("cannot lock {}: {source}", folder.display())]
+    Io {
+        folder: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The lock file's name inside a locked folder.
+pub const LOCK_FILE: &str = ".folio.lock";
+
+impl FolderLock {
+    /// Lock `folder` (created if missing) or fail at once if another process holds it.
+    pub fn acquire(folder: &Path) -> Result<Self, LockError> {
+        let io = |source| LockError::Io { folder: folder.to_path_buf(), source };
+        std::fs::create_dir_all(folder).map_err(io)?;
+        let path = folder.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = if holder.trim().is_empty() {
+                    "unknown process".into()
+                } else {
+                    holder.trim().to_string()
+                };
+                return Err(LockError::Busy { folder: folder.to_path_buf(), holder });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        // For people only: the OS lock, not this text, is what excludes other runs.
+        file.set_len(0).map_err(io)?;
+        let _ = writeln!(file, "pid {} on {}", std::process::id(), host_name());
+        Ok(Self { _file: file })
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into())
+}
+
+/// Refuse to write over an existing file unless `force` says to: outputs never silently replace
+/// what a user made.
+pub fn check_writable_output(path: &Path, force: bool) -> Result<(), OutputExists> {
+    if force || std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    Err(OutputExists { path: path.to_path_buf() })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{} already exists; pass --force to replace it, or choose another --out", path.display())]
+pub struct OutputExists {
+    pub path: std::path::PathBuf,
+}
+
+/// `base` if nothing is there yet, else `base-2`, `base-3`, ...: a default output folder that
+/// never lands on an earlier run's.
+pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
+    (1..)
+        .map(|n| if n == 1 { base.to_path_buf() } else { format!("{}-{n}", base.display()).into() })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .expect("some name is free")
+}
+
+/// A folder a command fills with its outputs, claimed before the work starts so that a clash is
+/// reported at once rather than after it. An existing folder that holds anything is replaced
+/// only with `force`, and then as a whole: the old one is set aside, and is deleted when
+/// [`OutputFolder::finish`] is called, or put back if the command fails first. Old and new
+/// outputs are never mixed (no stale `fold-2/` beside a two-fold report).
+#[derive(Debug)]
+pub struct OutputFolder {
+    path: std::path::PathBuf,
+    set_aside: Option<std::path::PathBuf>,
+    finished: bool,
+    _lock: Option<FolderLock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{} already holds outputs; pass --force to replace that folder, or choose another --out", path.display())]
+    Occupied { path: std::path::PathBuf },
+    #[error("{} exists and is not a folder; choose another --out", path.display())]
+    NotAFolder { path: std::path::PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot prepare {}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl OutputFolder {
+    pub fn claim(path: &Path, force: bool) -> Result<Self, OutputError> {
+        let io = |source| OutputError::Io { path: path.to_path_buf(), source };
+        let mut set_aside = None;
+        match std::fs::symlink_metadata(path) {
+            Err(_) => {}
+            Ok(meta) if !meta.is_dir() => return Err(OutputError::NotAFolder { path: path.to_path_buf() }),
+            Ok(_) if !holds_outputs(path).map_err(io)? => {}
+            Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf() }),
+            Ok(_) => {
+                // Refused while another run writes there: its outputs are not ours to move.
+                drop(FolderLock::acquire(path)?);
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let aside = path.with_file_name(format!(".{name}.replaced-{}", std::process::id()));
+                std::fs::rename(path, &aside).map_err(io)?;
+                set_aside = Some(aside);
+            }
+        }
+        let lock = FolderLock::acquire(path)?;
+        Ok(Self { path: path.to_path_buf(), set_aside, finished: false, _lock: Some(lock) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The command succeeded: the outputs it replaced are deleted.
+    pub fn finish(mut self) {
+        self.finished = true;
+        self._lock = None;
+        let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        if let Some(old) = self.set_aside.take() {
+            let _ = std::fs::remove_dir_all(old);
+        }
+    }
+}
+
+impl Drop for OutputFolder {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // The command failed: what it had written goes, and the folder it replaced comes back.
+        self._lock = None;
+        if let Some(old) = self.set_aside.take() {
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = std::fs::rename(old, &self.path);
+        } else {
+            let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        }
+    }
+}
+
+/// Whether `folder` holds anything besides a lock file.
+fn holds_outputs(folder: &Path) -> std::io::Result<bool> {
+    Ok(std::fs::read_dir(folder)?.flatten().any(|e| e.file_name() != LOCK_FILE))
+}
+
+/// The files folio's defaults name, compiled in: an installed binary (`cargo install --path .`)
+/// has no repository beside it, yet `folio train` with no flags must still run. Paths are as
+/// the defaults name them, relative to the folder folio runs in.
+const BUNDLED: &[(&str, &[u8])] = &[
+    ("envs/default.toml", include_bytes!("../envs/default.toml")),
+    ("envs/data/us_stocks_20_daily.csv", include_bytes!("../envs/data/us_stocks_20_daily.csv")),
+    ("envs/tax_us.toml", include_bytes!("../envs/tax_us.toml")),
+];
+
+/// The bundled copy of `path`, if folio carries one.
+pub fn bundled(path: &Path) -> Option<&'static [u8]> {
+    let wanted: Vec<_> = path.components().filter(|c| *c != std::path::Component::CurDir).collect();
+    BUNDLED.iter().find(|(name, _)| Path::new(name).components().eq(wanted.iter().copied())).map(|(_, b)| *b)
+}
+
+/// The content of `path`: the file on disk when there is one (it always wins), else folio's
+/// bundled copy of a default file, else the error of reading it.
+pub fn read_or_bundled(path: &Path) -> std::io::Result<std::borrow::Cow<'static, [u8]>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bundled(path).map(Into::into).ok_or(e),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`read_or_bundled`] as text; bytes that are not UTF-8 are an error.
+pub fn read_text_or_bundled(path: &Path) -> std::io::Result<String> {
+    let bytes = read_or_bundled(path)?;
+    String::from_utf8(bytes.into_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}
+
+/// The path that leads from folder `from` to `to`, both absolute (`../data/x.csv`); `None` when
+/// they share no root.
+pub fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
+    if !from.is_absolute() || !to.is_absolute() {
+        return None;
+    }
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if shared == 0 {
+        return None;
+    }
+    let mut path = std::path::PathBuf::new();
+    for _ in shared..from.len() {
+        path.push("..");
+    }
+    path.extend(&to[shared..]);
+    Some(path)
+}

@@ -10,6 +10,13 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so every print to a closed pipe would panic; the default action ends
+    // the process quietly, as other command-line tools do.
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any thread exists, with a valid signal and handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

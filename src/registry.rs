@@ -8,18 +8,17 @@
 //! the seed, the folio version, the algorithm and network, the period its figures are for and
 //! those figures, and where the agent was saved.
 //!
-//! **Appending never loses earlier records.** [`append`] takes a lock file next to the registry
-//! (`<registry>.lock`, created exclusively, so two folio processes never append at once; a
-//! process-wide mutex also orders the threads of one process), reads the whole file, refuses
+//! **Appending never loses earlier records.** [`append`] takes an OS file lock on
+//! `<registry>.lock` (so two folio processes never append at once, and a killed process's lock
+//! dies with it; a process-wide mutex also orders the threads of one process), reads the whole file, refuses
 //! to go on if any line is not a record (the error names the file and the line), and writes the
 //! old lines byte for byte followed by the new ones to a temporary file that is renamed over the
 //! registry ([`crate::files`]). A crash leaves either the old file or the new one, never half
-//! of one. A lock left behind by a killed process makes later appends fail after
-//! [`LOCK_WAIT`] with a message naming the lock file to delete.
+//! of one. Only a live process holding the lock for longer than [`LOCK_WAIT`] makes an append
+//! fail, with a message naming the lock file.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -45,7 +44,7 @@ pub enum RegistryError {
     #[error("trial registry {}, line {line}: not a trial record ({reason}); fix or remove that line", path.display())]
     Corrupt { path: PathBuf, line: usize, reason: String },
     #[error(
-        "trial registry {}: still locked by {} after {} s; if no folio is running, delete that lock file",
+        "trial registry {}: {} is still held by another running folio after {} s; try again when it has finished",
         path.display(),
         lock.display(),
         LOCK_WAIT.as_secs()
@@ -177,6 +176,10 @@ pub struct TrialRecord {
     pub figures: Figures,
     /// The checkpoint folder (for walk-forward, the run's folder holding `fold-*/seed-*`).
     pub checkpoint: PathBuf,
+    /// The trained agent's [`Meta::run_id`], when one checkpoint holds it: a record whose run
+    /// is already in the registry is not appended again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 impl TrialRecord {
@@ -202,6 +205,7 @@ impl TrialRecord {
             net: label(&train.net.kind),
             figures,
             checkpoint,
+            run_id: None,
         }
     }
 }
@@ -216,7 +220,7 @@ impl TrialRecord {
             &outcome.validation.agent,
             meta.env.data.periods_per_year,
         );
-        TrialRecord::new(
+        let record = TrialRecord::new(
             TrialCommand::Train,
             config_hash(&meta.env, &meta.train),
             meta.data_fingerprint.clone(),
@@ -224,7 +228,8 @@ impl TrialRecord {
             &meta.train,
             figures,
             outcome.checkpoint.clone(),
-        )
+        );
+        TrialRecord { run_id: (!meta.run_id.is_empty()).then(|| meta.run_id.clone()), ..record }
     }
 }
 
@@ -318,8 +323,11 @@ fn parse(path: &Path, text: &str) -> Result<Vec<TrialRecord>, RegistryError> {
 /// Orders appends among the threads of this process; the lock file orders processes.
 static APPENDING: Mutex<()> = Mutex::new(());
 
-/// Holds `<registry>.lock` while it lives.
-struct LockFile(PathBuf);
+/// Holds an OS lock on `<registry>.lock` while it lives. The lock dies with its process, so a
+/// process killed while appending never blocks later ones; the file itself may stay.
+struct LockFile {
+    _file: std::fs::File,
+}
 
 impl LockFile {
     fn acquire(registry: &Path) -> Result<Self, RegistryError> {
@@ -331,30 +339,41 @@ impl LockFile {
         if let Some(folder) = lock.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).map_err(io)?;
         }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .map_err(io)?;
         let start = Instant::now();
         loop {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
-                Ok(mut file) => {
-                    // For whoever finds a stale lock: which process held it.
-                    let _ = writeln!(file, "{}", std::process::id());
-                    return Ok(Self(lock));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {
                     if start.elapsed() > LOCK_WAIT {
                         return Err(RegistryError::Locked { path: registry.to_path_buf(), lock });
                     }
                     std::thread::sleep(Duration::from_millis(25));
                 }
-                Err(source) => return Err(io(source)),
+                Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
             }
         }
     }
 }
 
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// Check, before any work that would be recorded, that the registry at `path` can be read and
+/// appended to: a registry problem found after hours of training would otherwise cost the run.
+pub fn check(path: &Path) -> Result<(), RegistryError> {
+    read(path)?;
+    let _lock = LockFile::acquire(path)?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::NamedTempFile::new_in(folder)
+        .map_err(|source| RegistryError::Io { path: path.to_path_buf(), source })?;
+    Ok(())
 }
 
 /// Append `records` to the registry at `path` (created with its folder if missing) and return
@@ -388,7 +407,9 @@ fn append_where(
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-    let records: Vec<&TrialRecord> = records.iter().filter(|r| keep(&all, r)).collect();
+    // One trained agent is one trial, however often its run is resumed and recorded again.
+    let known = |r: &TrialRecord| r.run_id.is_some() && all.iter().any(|a| a.run_id == r.run_id);
+    let records: Vec<&TrialRecord> = records.iter().filter(|r| keep(&all, r) && !known(r)).collect();
     for record in &records {
         // serde_json writes NaN as null, which `nan_if_null` reads back as NaN.
         text.push_str(&serde_json::to_string(record).expect("trial record serializes"));
@@ -481,7 +502,8 @@ mod tests {
         assert_eq!(back.iter().map(|r| r.seed).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(back[0], all[0]);
         assert!(back[2].figures.sharpe_per_period.is_nan(), "NaN survives as null");
-        assert!(!path.with_file_name("trials.jsonl.lock").exists(), "the lock is released");
+        let lock = std::fs::File::open(path.with_file_name("trials.jsonl.lock")).unwrap();
+        assert!(lock.try_lock().is_ok(), "the lock is released");
         let on_a = trials_on(&back, "aaa");
         assert_eq!((on_a.trials, on_a.sharpe_per_period.clone()), (2, vec![0.05, 0.02]));
         let on_b = trials_on(&back, "bbb");
@@ -537,7 +559,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_lock_is_an_error_naming_it() {
+    fn a_lock_held_too_long_is_an_error_naming_it() {
         // Not run against the real 30 s wait: only the message is checked.
         let error =
             RegistryError::Locked { path: "r/trials.jsonl".into(), lock: "r/trials.jsonl.lock".into() };

@@ -236,8 +236,8 @@ fn unparsable_date_is_rejected() {
         "date,A\n01/02/2020,1\n",
         Some(2),
         Some((1, "date")),
-        "'01/02/2020' is not an ISO date (YYYY-MM-DD)",
-        "{file}, line 2, column 1 (date): '01/02/2020' is not an ISO date (YYYY-MM-DD)",
+        "'01/02/2020' is not an ISO date (YYYY-MM-DD); dates with '/' are ambiguous (month/day or day/month): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))",
+        "{file}, line 2, column 1 (date): '01/02/2020' is not an ISO date (YYYY-MM-DD); dates with '/' are ambiguous (month/day or day/month): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))",
     );
 }
 

@@ -281,6 +281,7 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
         to,
         method: FINE,
         device: DeviceChoice::Cpu,
+        data: Default::default(),
     };
     let day = |row: usize| Some(Stamp::Date(dates[row]));
 

@@ -220,3 +220,21 @@ impl Task for Bar {
         self.0.abandon();
     }
 }
+
+/// Which prices a command that reads a checkpoint acts on.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Another price file holding the agent's assets (default: the file it was trained on,
+    /// found from the checkpoint folder wherever it was trained).
+    #[arg(long)]
+    pub data: Option<std::path::PathBuf>,
+    /// Act on prices that differ from those the agent was trained on.
+    #[arg(long)]
+    pub allow_other_data: bool,
+}
+
+impl DataArgs {
+    pub fn choice(&self) -> folio::train::checkpoint::DataChoice {
+        folio::train::checkpoint::DataChoice { file: self.data.clone(), allow_other: self.allow_other_data }
+    }
+}

@@ -27,6 +27,9 @@ pub struct SynthArgs {
     /// Where to write the prices (CSV).
     #[arg(long)]
     out: PathBuf,
+    /// Write over --out if that file already exists.
+    #[arg(long)]
+    force: bool,
     #[arg(long, default_value_t = 5)]
     assets: usize,
     #[arg(long, default_value_t = 1500)]
@@ -95,6 +98,7 @@ pub fn run(command: DataCommand) -> Result<()> {
                 crash: args.crash_period.zip(args.crash_fall).map(|(period, fall)| Crash { period, fall }),
                 ..SynthConfig::default()
             };
+            folio::files::check_writable_output(&args.out, args.force)?;
             let panel = generate(&config).context("invalid synthetic market")?;
             write_prices(&panel, &args.out)?;
             println!(

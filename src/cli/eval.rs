@@ -12,6 +12,7 @@ use folio::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines_showing, compare_baseline_rebalancing,
     compare_rebalancing, default_output, evaluate_showing,
 };
+use folio::files::{OutputFolder, fresh_folder};
 use folio::report;
 use folio::report::html::Provenance;
 
@@ -42,10 +43,13 @@ pub struct BacktestArgs {
     #[command(flatten)]
     rebalancing: RebalanceArgs,
     /// Output folder for report.json, equity.csv and report.html (default:
-    /// runs/backtest-<data>-<from>-<to>), or of --compare-rebalancing (default:
-    /// runs/rebalancing-<from>-<to>).
+    /// runs/backtest-<data>-<from>-<to>, numbered if taken), or of --compare-rebalancing
+    /// (default: runs/rebalancing-<from>-<to>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Allocation limits for every strategy, overriding the config's.
     #[command(flatten)]
     risk: super::risk::RiskArgs,
@@ -53,9 +57,9 @@ pub struct BacktestArgs {
     output: super::args::JsonArgs,
 }
 
-pub fn backtest(args: BacktestArgs) -> Result<()> {
-    let config = EnvConfig::load(&args.config)?;
-    let mut settings = EnvSettings::from_config(&config);
+/// The config's market settings over whole spans, as the flags override them.
+fn backtest_settings(args: &BacktestArgs, config: &EnvConfig) -> Result<EnvSettings> {
+    let mut settings = EnvSettings::from_config(config);
     settings.episode.horizon = 0;
     if let Some(rate) = args.cost {
         settings.costs.buy = rate;
@@ -72,6 +76,16 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         }
         settings.limits = profile.limits();
     }
+    Ok(settings)
+}
+
+pub fn backtest(args: BacktestArgs) -> Result<()> {
+    let claimed = match (&args.out, args.rebalancing.compare_rebalancing) {
+        (Some(out), false) => Some(OutputFolder::claim(out, args.force)?),
+        _ => None,
+    };
+    let config = EnvConfig::load(&args.config)?;
+    let settings = backtest_settings(&args, &config)?;
     // The config's assets and rows describe its own data file, not another one.
     let (data, assets, from, to) = match args.data {
         Some(file) => (file, Vec::new(), args.from, args.to),
@@ -101,8 +115,13 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     }
     let (report, logs) =
         backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
-    let out = args.out.unwrap_or_else(|| report::backtest::default_output(&report));
+    let folder = match claimed {
+        Some(folder) => folder,
+        None => OutputFolder::claim(&fresh_folder(&report::backtest::default_output(&report)), false)?,
+    };
+    let out = folder.path().to_path_buf();
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
+    folder.finish();
     if args.output.json {
         return super::print_json(&report);
     }
@@ -137,9 +156,13 @@ pub struct EvalArgs {
     /// Last row of the period.
     #[arg(long)]
     to: Option<Stamp>,
-    /// Another price file holding the agent's assets.
+    /// Another price file holding the agent's assets (default: the file it was trained on,
+    /// found from the checkpoint folder wherever it was trained).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Act on prices that differ from those the agent was trained on; the report says so.
+    #[arg(long)]
+    allow_other_data: bool,
     /// Transaction cost rate on both buys and sells, overriding the training config.
     #[arg(long)]
     cost: Option<f64>,
@@ -153,9 +176,12 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
     weights: super::args::WeightsArg,
     /// Output folder (default: <checkpoint>/eval-<from>-<to>, or <checkpoint>/rebalancing-<from>-<to>
-    /// with --compare-rebalancing).
+    /// with --compare-rebalancing; numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
@@ -184,6 +210,7 @@ impl EvalArgs {
             ensemble: Vec::new(),
             weights: self.weights.into(),
             data: self.data.clone(),
+            allow_other_data: self.allow_other_data,
             from: self.from,
             to: self.to,
             cost: self.cost,
@@ -229,20 +256,25 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     // One request for every seed (a questionnaire is read once), each pointed at its folder.
     let request = args.request()?;
     let mut reports = Vec::new();
+    let mut written = Vec::new();
     for dir in &seeds {
         let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
         let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
-        let out = default_output(dir, &evaluation.report);
-        report::outputs::write_evaluation(&out, &evaluation)?;
-        report::html::write_run_page(&out, &Provenance::of_this_process())?;
+        let folder = OutputFolder::claim(&fresh_folder(&default_output(dir, &evaluation.report)), false)?;
+        report::outputs::write_evaluation(folder.path(), &evaluation)?;
+        report::html::write_run_page(folder.path(), &Provenance::of_this_process())?;
+        written.push(folder.path().to_path_buf());
+        folder.finish();
         reports.push(evaluation.report);
     }
     // The seeds deployed together: the run's headline, since it selects none of them.
     let request = EvalRequest { checkpoint: seeds[0].clone(), ensemble: seeds[1..].to_vec(), ..request };
     let ensemble = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
-    let ensemble_out = args.checkpoint.join("ensemble");
+    let folder = OutputFolder::claim(&fresh_folder(&args.checkpoint.join("ensemble")), false)?;
+    let ensemble_out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&ensemble_out, &ensemble)?;
     report::html::write_run_page(&ensemble_out, &Provenance::of_this_process())?;
+    folder.finish();
     let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
     let spread = folio::metrics::MetricsSpread::of(&agents);
     if args.run.json {
@@ -258,7 +290,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             agent_spread: spread,
         });
     }
-    print_seeds(&args.checkpoint, &seeds, &reports, &ensemble.report, &spread, &ensemble_out);
+    print_seeds(&args.checkpoint, &seeds, &reports, &ensemble.report, &spread, (&written[0], &ensemble_out));
     Ok(())
 }
 
@@ -270,7 +302,7 @@ fn print_seeds(
     reports: &[folio::eval::evaluate::EvalReport],
     ensemble: &folio::eval::evaluate::EvalReport,
     spread: &folio::metrics::MetricsSpread,
-    ensemble_out: &Path,
+    (first_out, ensemble_out): (&Path, &Path),
 ) {
     let first = &reports[0];
     println!(
@@ -315,8 +347,7 @@ fn print_seeds(
         "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2} (the seeds' median alone: {median:.2}).",
         if headline > equal { "beats" } else { "does not beat" }
     );
-    let folder = default_output(&seeds[0], first);
-    let relative = folder.strip_prefix(&seeds[0]).unwrap_or(&folder);
+    let relative = first_out.strip_prefix(&seeds[0]).unwrap_or(first_out);
     println!(
         "wrote each seed's report and pictures to seed-*/{} and the ensemble's to {}",
         relative.display(),
@@ -325,12 +356,18 @@ fn print_seeds(
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     let evaluation =
         evaluate_showing(args.request()?, super::args::Bars::for_output(args.run.json).as_ref())?;
     let report_data = &evaluation.report;
-    let out = args.out.unwrap_or_else(|| default_output(&args.checkpoint, report_data));
+    let folder = match claimed {
+        Some(folder) => folder,
+        None => OutputFolder::claim(&fresh_folder(&default_output(&args.checkpoint, report_data)), false)?,
+    };
+    let out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&out, &evaluation)?;
     report::html::write_run_page(&out, &Provenance::of_this_process())?;
+    folder.finish();
     let sensitivity = &report_data.cost_sensitivity;
     if args.run.json {
         return super::print_json(report_data);

@@ -7,6 +7,7 @@ use folio::eval::explain::{
     DEFAULT_STEPS, DecisionExplanation, ExplainReport, ExplainRequest, Explanation, Method, PREVIOUS_WEIGHTS,
     PeriodExplanation, explain,
 };
+use folio::files::{OutputFolder, fresh_folder};
 use folio::report::{self, plot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,15 +40,22 @@ pub struct ExplainArgs {
     /// Which weights: the best on validation, or the last.
     #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
     weights: super::args::WeightsArg,
-    /// Output folder (default: <checkpoint>/explain-<date> or explain-<from>-<to>).
+    /// Output folder (default: <checkpoint>/explain-<date> or explain-<from>-<to>, numbered if
+    /// taken).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
+    #[command(flatten)]
+    data: super::args::DataArgs,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
     refuse_multi_seed(&args.checkpoint)?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     let method = match args.method {
         MethodChoice::Ig => Method::IntegratedGradients { steps: args.steps },
         MethodChoice::GradInput => Method::GradientTimesInput,
@@ -60,9 +68,15 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         to: args.to,
         method,
         device: args.run.device(),
+        data: args.data.choice(),
     })?;
-    let out = args.out.unwrap_or_else(|| args.checkpoint.join(default_folder(&report)));
+    let folder = match claimed {
+        Some(folder) => folder,
+        None => OutputFolder::claim(&fresh_folder(&args.checkpoint.join(default_folder(&report))), false)?,
+    };
+    let out = folder.path().to_path_buf();
     write_outputs(&out, &report)?;
+    folder.finish();
     if args.run.json {
         return super::print_json(&report);
     }

@@ -27,6 +27,9 @@ pub struct PlotArgs {
     /// Where to write the PNG (default: <kind>.png in the report's folder).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Write over --out if that file already exists.
+    #[arg(long)]
+    force: bool,
     /// Logarithmic wealth axis (equity).
     #[arg(long)]
     log_scale: bool,
@@ -89,6 +92,15 @@ pub fn run(args: PlotArgs) -> Result<()> {
         Kind::Equity
     });
     let name = format!("{kind:?}").to_lowercase().replace("walkforward", "walk_forward");
+    // Redrawing a report's own picture replaces it; anything else named by --out is the user's.
+    if let Some(out) = &args.out {
+        anyhow::ensure!(
+            out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")),
+            "--out {} does not end in .png: plot writes a PNG picture",
+            out.display()
+        );
+        folio::files::check_writable_output(out, args.force)?;
+    }
     let out = args.out.clone().unwrap_or_else(|| folder.join(format!("{name}.png")));
     let size = PlotSize { width: args.width, height: args.height };
     match kind {

@@ -6,6 +6,7 @@ use folio::data::Stamp;
 use folio::eval::stress::{
     ScenarioReport, ShockSizes, StressRequest, StressRun, select_scenarios, stress_checkpoints,
 };
+use folio::files::{OutputFolder, fresh_folder};
 use folio::report::{self, plot};
 
 #[derive(Debug, Args)]
@@ -45,9 +46,14 @@ pub struct StressArgs {
     /// Multiplier of return deviations in the volatility window.
     #[arg(long, default_value_t = ShockSizes::default().volatility_factor)]
     volatility_factor: f64,
-    /// Output folder (default: <checkpoint>/stress).
+    /// Output folder (default: <checkpoint>/stress, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
+    #[command(flatten)]
+    data: super::args::DataArgs,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
@@ -60,7 +66,9 @@ pub fn run(args: StressArgs) -> Result<()> {
         window: args.window,
         volatility_factor: args.volatility_factor,
     };
+    sizes.validate()?;
     let scenarios = select_scenarios(&args.scenario, &sizes)?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     let checkpoints = if args.checkpoint.join(folio::train::checkpoint::META).exists() {
         vec![args.checkpoint.clone()]
     } else {
@@ -80,9 +88,15 @@ pub fn run(args: StressArgs) -> Result<()> {
         to: args.to,
         shock_date: args.shock_date,
         device: args.run.device(),
+        data: args.data.choice(),
     })?;
-    let out = args.out.unwrap_or_else(|| args.checkpoint.join("stress"));
+    let folder = match claimed {
+        Some(folder) => folder,
+        None => OutputFolder::claim(&fresh_folder(&args.checkpoint.join("stress")), false)?,
+    };
+    let out = folder.path().to_path_buf();
     write_outputs(&out, &stress)?;
+    folder.finish();
     if args.run.json {
         return super::print_json(&stress.report);
     }

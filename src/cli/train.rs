@@ -17,7 +17,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 3)]
     seeds: usize,
     /// Runs trained in parallel.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, default_value_t = default_jobs(), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
     /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, numbered if taken).
     #[arg(long)]
@@ -123,6 +123,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     let out =
         args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, args.seeds));
+    let registry_path = registry::resolve(args.registry.clone());
+    registry::check(&registry_path)?;
     if !args.run.json {
         announce(&args, &env, &config, &out);
     }
@@ -130,7 +132,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         TrainRequest {
             env,
             train: config,
-            out,
+            out: out.clone(),
             device: args.run.device(),
             resume: args.resume,
             progress: super::args::Bars::for_output(args.run.json),
@@ -138,20 +140,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.seeds,
         args.jobs,
     )?;
-    let registry_path = registry::resolve(args.registry.clone());
     let records = outcomes
         .iter()
         .map(|outcome| Ok(TrialRecord::of_training(&checkpoint::load_meta(&outcome.checkpoint)?, outcome)))
         .collect::<Result<Vec<_>>>()?;
-    let all = registry::append(&registry_path, &records)?;
-    let on_data = registry::trials_on(&all, &records[0].data_fingerprint).trials;
+    // The results are shown before the registry is touched: a registry problem must not hide them.
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
     let summary = TrainSummary { runs: &outcomes, validation_spread: MetricsSpread::of(&agents) };
     if args.run.json {
-        return super::print_json(&summary);
+        super::print_json(&summary)?;
+    } else {
+        print!("{}", folio::report::text::training(&outcomes, &summary.validation_spread));
     }
-    print!("{}", folio::report::text::training(&outcomes, &summary.validation_spread));
-    println!("recorded in {}: {on_data} trials on this data so far", registry_path.display());
+    let all = registry::append(&registry_path, &records).map_err(|error| {
+        anyhow::anyhow!(
+            "the checkpoints are saved in {}, but not recorded as trials: {error}; once that is fixed, `folio train --resume --out {}` with the same flags records them without training again",
+            out.display(),
+            out.display()
+        )
+    })?;
+    let on_data = registry::trials_on(&all, &records[0].data_fingerprint).trials;
+    if !args.run.json {
+        println!("recorded in {}: {on_data} trials on this data so far", registry_path.display());
+    }
     Ok(())
 }
 
@@ -171,6 +182,17 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
     );
     if !env.limits.is_none() || env.risk_profile.is_some() {
         eprintln!("reward {:?}; {}", env.reward, limits_in_words(env));
+    }
+    // Training itself reports a bad file; this only names an asset that shrinks the market.
+    let selection = folio::data::load_prices(&env.data.file)
+        .and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to));
+    if let Ok(selection) = selection {
+        if let Some(early) = &selection.ended_by {
+            eprintln!("note: {early}");
+        }
+        for jump in folio::data::inspect::suspicious_jumps(&selection.panel) {
+            eprintln!("warning: {jump}");
+        }
     }
 }
 

@@ -47,11 +47,14 @@ pub struct WalkForwardArgs {
     #[command(flatten)]
     walk_forward: WalkForwardSetup,
     /// Trainings run in parallel.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, default_value_t = default_jobs(), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
-    /// Output folder (default: checkpoints/walk-forward-<config>).
+    /// Output folder (default: checkpoints/walk-forward-<config>, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs: the whole folder, old files and all.
+    #[arg(long, requires = "out")]
+    force: bool,
     /// Trial registry that records every seed and whose trials on this data the Deflated Sharpe
     /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
@@ -62,7 +65,12 @@ pub struct WalkForwardArgs {
 
 pub fn run(args: WalkForwardArgs) -> Result<()> {
     let (WalkForwardSpec { env, train, config, rebalance }, stem) = args.walk_forward.load()?;
-    let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")));
+    let out = args.out.unwrap_or_else(|| {
+        folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")))
+    });
+    let registry = registry::resolve(args.registry);
+    registry::check(&registry)?;
+    let folder = folio::files::OutputFolder::claim(&out, args.force)?;
     let report = walk_forward(WalkForwardRequest {
         env,
         train,
@@ -71,10 +79,17 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         jobs: args.jobs,
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
-        registry: Some(registry::resolve(args.registry)),
+        registry: Some(registry),
         rebalance,
     })?;
-    write_and_show(&out, &report, args.run.json)
+    write_and_show(&out, &report, args.run.json)?;
+    folder.finish();
+    if let Some(problem) = &report.dsr_trials.registry_error {
+        anyhow::bail!(
+            "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
+        );
+    }
+    Ok(())
 }
 
 /// What `folio walk-forward` leaves and shows; `folio merge` leaves and shows the same.

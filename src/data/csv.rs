@@ -17,7 +17,8 @@ use crate::data::{DataError, Location};
 use crate::files::write_atomically;
 
 pub fn load_prices(path: &Path) -> Result<PricePanel, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.into(), source })?;
+    let bytes =
+        crate::files::read_or_bundled(path).map_err(|source| DataError::Io { path: path.into(), source })?;
     parse_prices(path, &bytes)
 }
 
@@ -63,13 +64,16 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
 struct Header {
     names: Vec<String>,
     dated: bool,
+    /// The first column numbers the rows (pandas writes its index so: a blank header or
+    /// `period`/`index`), in an undated file.
+    numbered: bool,
     line: u64,
 }
 
 impl Header {
-    /// Index of the first price column: 1 after a date column, else 0.
+    /// Index of the first price column: 1 after a date or row-number column, else 0.
     fn first_asset_column(&self) -> usize {
-        usize::from(self.dated)
+        usize::from(self.dated || self.numbered)
     }
 
     fn assets(&self) -> &[String] {
@@ -96,8 +100,15 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
     };
     let (line, _) = record_start(bytes, &header);
     let names: Vec<String> = header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
+    if let Some(hint) = foreign_format(&names) {
+        return Err(invalid(path, Some(line), None, hint));
+    }
+    let numbered = names.len() > 1
+        && names.first().is_some_and(|n| {
+            n.is_empty() || ["period", "index", "unnamed: 0"].contains(&n.to_ascii_lowercase().as_str())
+        });
     for (i, name) in names.iter().enumerate() {
-        if name.is_empty() {
+        if name.is_empty() && !(i == 0 && numbered) {
             return Err(invalid(
                 path,
                 Some(line),
@@ -115,11 +126,33 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
         }
     }
     let dated = names.first().is_some_and(|n| n.eq_ignore_ascii_case("date"));
-    let header = Header { names, dated, line };
+    let header = Header { names, dated, numbered, line };
     if header.assets().is_empty() {
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
     }
     Ok(header)
+}
+
+/// What to do about a header that shows a common export format folio does not read.
+fn foreign_format(names: &[String]) -> Option<String> {
+    let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let has = |options: &[&str]| lower.iter().any(|n| options.contains(&n.as_str()));
+    if names.len() == 1 && names[0].contains(';') {
+        return Some(
+            "the header is one field holding ';': this looks like a semicolon-separated file; folio reads \
+             commas, so save it with ',' as the separator (pandas: df.to_csv(path))"
+                .into(),
+        );
+    }
+    if has(&["tic", "ticker", "symbol", "asset"]) && has(&["close", "adj close", "adj_close", "price"]) {
+        return Some(
+            "this looks like a long file (one row per date and asset); folio reads a wide one, with a \
+             date column and one price column per asset: pivot it first (pandas: \
+             df.pivot(index='date', columns='tic', values='close').to_csv(path))"
+                .into(),
+        );
+    }
+    None
 }
 
 /// Every row after the header, blank lines skipped: as many fields as the header, dates that
@@ -144,6 +177,9 @@ fn read_rows(path: &Path, bytes: &[u8], header: &Header, records: Records<'_>) -
             let date = next_date(path, line, header, &record[0], &rows)?;
             rows.dates.push(date);
         }
+        if header.numbered {
+            check_row_number(path, line, header, &record[0], rows.lines.len())?;
+        }
         for (j, cell) in record.iter().enumerate().skip(header.first_asset_column()) {
             rows.values.push(parse_price(path, line, (j + 1, &header.names[j]), cell)?);
         }
@@ -158,6 +194,30 @@ fn read_rows(path: &Path, bytes: &[u8], header: &Header, records: Records<'_>) -
         ));
     }
     Ok(rows)
+}
+
+/// A row-number column counts 0, 1, 2, ... (or from 1); anything else is not an index to drop.
+fn check_row_number(
+    path: &Path,
+    line: u64,
+    header: &Header,
+    text: &str,
+    row: usize,
+) -> Result<(), DataError> {
+    let counts = |first: usize| text.parse::<usize>().is_ok_and(|n| n == first + row);
+    if counts(0) || counts(1) {
+        return Ok(());
+    }
+    Err(invalid(
+        path,
+        Some(line),
+        Some((1, header.names[0].as_str())),
+        format!(
+            "'{text}' is not row number {row}: a first column named '{}' is taken for a row index (as pandas \
+             writes one) and must count up from 0 or 1; name it after an asset if it holds prices",
+            header.names[0]
+        ),
+    ))
 }
 
 /// A line with nothing on it. A lone `""` is not one: it is a blank cell of a one-column file.
@@ -176,7 +236,13 @@ fn next_date(
 ) -> Result<NaiveDate, DataError> {
     let column = Some((1, header.names[0].as_str()));
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        invalid(path, Some(line), column, format!("'{text}' is not an ISO date (YYYY-MM-DD)"))
+        let hint = if text.contains('/') {
+            "; dates with '/' are ambiguous (month/day or day/month): write them as YYYY-MM-DD \
+             (pandas: df.to_csv(path, date_format='%Y-%m-%d'))"
+        } else {
+            ""
+        };
+        invalid(path, Some(line), column, format!("'{text}' is not an ISO date (YYYY-MM-DD){hint}"))
     })?;
     let (Some(&previous), Some(&previous_line)) = (rows.dates.last(), rows.lines.last()) else {
         return Ok(date);

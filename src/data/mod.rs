@@ -198,7 +198,16 @@ impl PricePanel {
             )));
         }
         let panel = self.cut(&columns, start..end + 1);
-        Ok(Selection { panel, limited_by: if from.is_none() { common.limited_by } else { None } })
+        let file_last = self.n_periods() - 1;
+        let ended_by = (to.is_none() && end < file_last)
+            .then(|| columns.iter().find(|&&c| self.listing(c).is_some_and(|l| l.last == end)))
+            .flatten()
+            .map(|&c| EarlyEnd {
+                asset: self.assets[c].clone(),
+                last: self.index.label(end),
+                file_last: self.index.label(file_last),
+            });
+        Ok(Selection { panel, limited_by: if from.is_none() { common.limited_by } else { None }, ended_by })
     }
 
     /// The columns of the assets called `names`, in that order; every column when none are named.
@@ -358,4 +367,28 @@ pub struct Selection {
     pub panel: PricePanel,
     /// The asset whose late start set the first row, when the range was not given explicitly.
     pub limited_by: Option<String>,
+    /// The asset whose early end set the last row, when the range was not given explicitly and
+    /// the file goes on past it: every period after its last price is lost to every asset.
+    pub ended_by: Option<EarlyEnd>,
+}
+
+/// An asset that stops trading before the file ends, cutting the market short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlyEnd {
+    pub asset: String,
+    /// Its last price's row label: the market's last row.
+    pub last: String,
+    /// The file's last row label.
+    pub file_last: String,
+}
+
+impl std::fmt::Display for EarlyEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "asset '{}' has no prices after {}, so the market ends there although the file goes on to {}; \
+             leave '{}' out (data.assets) to use the later rows",
+            self.asset, self.last, self.file_last, self.asset
+        )
+    }
 }

@@ -110,13 +110,13 @@ impl SynthConfig {
         if !(0.0..=1.0).contains(&self.switch_probability) {
             return Err(InvalidSetting::new("switch_probability", "switch_probability must be in [0, 1]"));
         }
-        if let Some(crash) = self.crash {
-            if crash.period == 0 || crash.period >= self.periods || !(0.0..1.0).contains(&crash.fall) {
-                return Err(InvalidSetting::new(
-                    "crash",
-                    "a crash needs a period inside the market (not the first row) and a fall in [0, 1)",
-                ));
-            }
+        if let Some(crash) = self.crash
+            && (crash.period == 0 || crash.period >= self.periods || !(0.0..1.0).contains(&crash.fall))
+        {
+            return Err(InvalidSetting::new(
+                "crash",
+                "a crash needs a period inside the market (not the first row) and a fall in [0, 1)",
+            ));
         }
         if !(self.autocorrelation > -1.0 && self.autocorrelation < 1.0) {
             return Err(InvalidSetting::new(
@@ -176,11 +176,11 @@ pub fn generate_log_returns(config: &SynthConfig) -> (Array2<f64>, Vec<usize>) {
             }
             returns[[t, i]] = r;
         }
-        if let Some(crash) = config.crash {
-            if crash.period == t + 1 {
-                for i in 0..n {
-                    returns[[t, i]] += (1.0 - crash.fall).ln();
-                }
+        if let Some(crash) = config.crash
+            && crash.period == t + 1
+        {
+            for i in 0..n {
+                returns[[t, i]] += (1.0 - crash.fall).ln();
             }
         }
     }

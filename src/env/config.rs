@@ -116,9 +116,18 @@ impl EnvConfig {
     /// Load the environment and hand back the file's other tables (`[train]`,
     /// `[walk_forward]`), for the commands that read them.
     pub fn load_with_sections(path: &Path) -> Result<(Self, Sections), ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
-        let parse = |e: toml::de::Error| ConfigError::Parse { path: path.into(), message: e.to_string() };
+        let text = crate::files::read_text_or_bundled(path)
+            .map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let parse = |e: toml::de::Error| {
+            let mut message = e.to_string();
+            if message.contains("unknown field") {
+                // The usual cause: a line appended at the end lands in the last [table] above it.
+                message.push_str(
+                    "\n(a key belongs to the [table] whose header comes before it: top-level keys such as risk_profile go above the first [table])",
+                );
+            }
+            ConfigError::Parse { path: path.into(), message }
+        };
         let mut table: toml::Table = toml::from_str(&text).map_err(parse)?;
         let mut take = |name: &str| match table.remove(name) {
             None => Ok(None),

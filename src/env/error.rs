@@ -36,6 +36,8 @@ pub enum EnvError {
         "environment: the span {from} .. {to} leaves no decisions after a feature warm-up of {warmup} periods and an embargo of {embargo}"
     )]
     NoDecisions { from: String, to: String, warmup: usize, embargo: usize },
+    #[error("environment: the period reaches {stamp}, but {early}")]
+    AssetEndsEarly { stamp: String, early: crate::data::EarlyEnd },
     #[error("environment: span start {start} is after the data's last row ({last})")]
     SpanAfterData { start: String, last: String },
     #[error("environment: span end {end} is before the data's first row ({first})")]

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::data::{PricePanel, Selection, load_prices};
+use crate::data::{PricePanel, Selection, Stamp, load_prices};
 use crate::env::EnvError;
 use crate::env::config::{EnvConfig, Span};
 use crate::features::{FeatureConfig, FeatureSet, NormalizedFeatures, Normalizer};
@@ -14,6 +14,9 @@ pub struct Market {
     pub feature_config: FeatureConfig,
     pub normalizer: Normalizer,
     pub features: NormalizedFeatures,
+    /// The asset that ended the market before its file did, if one did: periods that ask for rows
+    /// past it name it instead of quietly ending early.
+    pub ended_by: Option<crate::data::EarlyEnd>,
     /// `[period][cash + assets]`: the reference portfolio for a decision at each row, when the
     /// features ask for one ([`crate::features::Reference`]).
     reference: Option<Vec<f64>>,
@@ -91,7 +94,15 @@ impl Market {
                 relatives[t * width + 1 + i] = panel.prices[[t, i]] / panel.prices[[t - 1, i]];
             }
         }
-        Ok(Self { panel, feature_config: feature_config.clone(), normalizer, features, reference, relatives })
+        Ok(Self {
+            panel,
+            feature_config: feature_config.clone(),
+            normalizer,
+            features,
+            reference,
+            relatives,
+            ended_by: None,
+        })
     }
 
     /// Load the config's data, select its assets and rows, and fit the feature normalization on
@@ -100,7 +111,9 @@ impl Market {
         let raw = load_prices(&config.data.file)?;
         let selection = raw.select(&config.data.assets, config.data.from, config.data.to)?;
         let train_rows = span_rows(&selection.panel, &config.periods.train)?;
-        let market = Market::new(selection.panel.clone(), &config.features, None, 0..train_rows.end)?;
+        let mut market = Market::new(selection.panel.clone(), &config.features, None, 0..train_rows.end)?;
+        market.ended_by = selection.ended_by.clone();
+        market.check_within(&config.periods.train)?;
         Ok((market, selection))
     }
 
@@ -141,6 +154,7 @@ impl Market {
     /// The decision rows of a span, after the feature warm-up and with `embargo` periods left
     /// out at both edges.
     pub fn decision_range(&self, span: &Span, embargo: usize) -> Result<DecisionRange, EnvError> {
+        self.check_within(span)?;
         let rows = span_rows(&self.panel, span)?;
         let first = rows.start.max(self.first_observable()) + embargo;
         let last = (rows.end - 1).saturating_sub(embargo);
@@ -153,6 +167,19 @@ impl Market {
             });
         }
         Ok(DecisionRange { first, last })
+    }
+
+    /// A span that reaches past the market's end because an asset stopped trading early is an
+    /// error naming that asset, not a period silently cut short.
+    fn check_within(&self, span: &Span) -> Result<(), EnvError> {
+        let Some(early) = &self.ended_by else { return Ok(()) };
+        let past_end =
+            |stamp: &Option<Stamp>| stamp.is_some_and(|s| self.panel.index.first_at_or_after(&s).is_none());
+        if past_end(&span.from) || past_end(&span.to) {
+            let stamp = span.to.or(span.from).expect("one end is past the data");
+            return Err(EnvError::AssetEndsEarly { stamp: stamp.to_string(), early: early.clone() });
+        }
+        Ok(())
     }
 
     /// Write the observation for a decision at row `t` holding `weights` into `out`.

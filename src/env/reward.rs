@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::InvalidSetting;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields, from = "RewardTable")]
 pub enum RewardConfig {
     #[default]
     /// `ln(V_t / V_{t-1})`: maximizing its sum maximizes final wealth (Kelly; Jiang et al. 2017).
@@ -51,6 +51,50 @@ pub enum RewardConfig {
     /// The Sortino-style downside ratio of a batch, `mean(r) / sqrt(mean(min(r, 0)^2))`: a batch
     /// objective, as for `sharpe` (per-step analogue: `downside_risk`).
     Sortino,
+}
+
+/// What a `[reward]` table may hold. serde lets an internally tagged unit variant ignore every
+/// other key, so `eta = 0.5` beside `kind = "log_return"`, or a `risk_profile` line that TOML
+/// puts into `[reward]` because it follows that header, would be dropped without a word; a
+/// struct variant with no fields refuses them.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RewardTable {
+    LogReturn {},
+    DifferentialSharpe {
+        #[serde(default = "default_eta")]
+        eta: f64,
+    },
+    DownsideRisk {
+        #[serde(default = "default_eta")]
+        eta: f64,
+        #[serde(default = "default_downside_floor")]
+        downside_floor: f64,
+    },
+    MeanVariance {
+        risk_aversion: f64,
+        #[serde(default = "default_eta")]
+        eta: f64,
+    },
+    DrawdownPenalty {
+        penalty: f64,
+    },
+}
+
+impl From<RewardTable> for RewardConfig {
+    fn from(table: RewardTable) -> Self {
+        match table {
+            RewardTable::LogReturn {} => RewardConfig::LogReturn,
+            RewardTable::DifferentialSharpe { eta } => RewardConfig::DifferentialSharpe { eta },
+            RewardTable::DownsideRisk { eta, downside_floor } => {
+                RewardConfig::DownsideRisk { eta, downside_floor }
+            }
+            RewardTable::MeanVariance { risk_aversion, eta } => {
+                RewardConfig::MeanVariance { risk_aversion, eta }
+            }
+            RewardTable::DrawdownPenalty { penalty } => RewardConfig::DrawdownPenalty { penalty },
+        }
+    }
 }
 
 /// Adaptation rate of the exponentially weighted statistics when a config gives none.

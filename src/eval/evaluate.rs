@@ -30,6 +30,8 @@ pub struct EvalRequest {
     pub weights: Weights,
     /// Another price file with the same assets; default: the data the agent was trained on.
     pub data: Option<PathBuf>,
+    /// Act on prices that are not, over the training rows, the ones training loaded.
+    pub allow_other_data: bool,
     /// Period to evaluate; default: the config's test period.
     pub from: Option<Stamp>,
     pub to: Option<Stamp>,
@@ -51,6 +53,7 @@ impl EvalRequest {
             ensemble: Vec::new(),
             weights: Weights::Best,
             data: None,
+            allow_other_data: false,
             from: None,
             to: None,
             cost: None,
@@ -140,8 +143,9 @@ struct Setup {
 fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
-    let data = request.data.clone().unwrap_or_else(|| meta.env.data.file.clone());
-    let market = Arc::new(meta.market(&request.checkpoint, request.data.as_deref())?);
+    let data = request.data.clone().unwrap_or_else(|| meta.training_data(&request.checkpoint));
+    let choice = checkpoint::DataChoice { file: request.data.clone(), allow_other: request.allow_other_data };
+    let market = Arc::new(meta.market(&request.checkpoint, &choice)?);
     let fingerprint = market.panel.fingerprint();
     let same_data = fingerprint == meta.data_fingerprint;
 
@@ -150,6 +154,12 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     } else {
         meta.env.periods.test
     };
+    let index = &market.panel.index;
+    if let Some(to) = request.to
+        && index.first_at_or_after(&to).is_none()
+    {
+        return Err(EvalError::ToPastData { to: to.to_string(), last: index.label(index.len() - 1) });
+    }
     let range = market.decision_range(&span, 0)?;
     let mut settings = EnvSettings::from_config(&meta.env);
     if let Some(rate) = request.cost {
@@ -169,7 +179,16 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
         risk_profile.map(|p| format!("{p} profile: ")).unwrap_or_default(),
         settings.limits.describe(Some(market.n_assets()))
     );
-    let warning = if same_data { overlap_warning(&meta, &market, range) } else { None };
+    let warning = if same_data {
+        overlap_warning(&meta, &market, range)
+    } else if !request.allow_other_data {
+        None
+    } else {
+        Some(format!(
+            "NOT THE TRAINING DATA: {} differs from the prices this agent was trained on (--allow-other-data)",
+            data.display()
+        ))
+    };
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device.clone());
     let mut policies = vec![agent_or_ensemble(agent, request, &meta, &market, &device)?];
@@ -380,10 +399,20 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
 
 fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
     let metrics = |id: PolicyId| results.iter().find(|r| r.policy == id).map(|r| &r.metrics);
-    let agent = metrics(PolicyId::AGENT).expect("an evaluation backtests its agent");
+    // The agent, or the seeds' ensemble when several checkpoints are evaluated together.
+    let agent =
+        &results.iter().find(|r| r.policy.is_agent()).expect("an evaluation backtests its agent").metrics;
     let equal = metrics(PolicyId::EQUAL_WEIGHT);
     let causal: Vec<&PolicyReport> =
         results.iter().filter(|r| !r.policy.is_agent() && !r.policy.uses_hindsight()).collect();
+    if !agent.sharpe.is_finite() || equal.is_some_and(|eq| !eq.sharpe.is_finite()) {
+        return format!(
+            "Too few periods to measure: the period has {} return{}, and a Sharpe ratio needs at least two that vary; \
+             choose a longer period (--from / --to).",
+            agent.periods,
+            if agent.periods == 1 { "" } else { "s" }
+        );
+    }
     let beaten = causal.iter().filter(|r| agent.sharpe > r.metrics.sharpe).count();
     let mut text = match equal {
         Some(eq) if agent.sharpe > eq.sharpe => {

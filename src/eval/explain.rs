@@ -337,6 +337,8 @@ pub struct ExplainRequest {
     pub to: Option<Stamp>,
     pub method: Method,
     pub device: DeviceChoice,
+    /// The prices to explain decisions on; default: the data the checkpoint was trained on.
+    pub data: checkpoint::DataChoice,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -440,7 +442,7 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     }
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
-    let market = Arc::new(meta.market(&request.checkpoint, None)?);
+    let market = Arc::new(meta.market(&request.checkpoint, &request.data)?);
     let explainer = Explainer::new(&net, meta.head, market.layout(), &device, request.method)?;
     let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
     let range = replay_range(&request, &meta, &market, date_row.as_ref().map(|(row, _)| *row))?;
@@ -486,14 +488,14 @@ fn replay_range(
         return Ok(DecisionRange { first: replay_start(meta, market, row), last: row + 1 });
     }
     let range = market.decision_range(&Span { from: request.from, to: request.to }, 0)?;
-    if let (Some(row), Some(date)) = (date_row, request.date) {
-        if row < range.first || row >= range.last {
-            return Err(ExplainError::DateOutsidePeriod {
-                date,
-                first: market.panel.index.label(range.first),
-                last: market.panel.index.label(range.last - 1),
-            });
-        }
+    if let (Some(row), Some(date)) = (date_row, request.date)
+        && (row < range.first || row >= range.last)
+    {
+        return Err(ExplainError::DateOutsidePeriod {
+            date,
+            first: market.panel.index.label(range.first),
+            last: market.panel.index.label(range.last - 1),
+        });
     }
     Ok(range)
 }

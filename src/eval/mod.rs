@@ -50,6 +50,8 @@ pub enum EvalError {
     Folds(#[from] walk_forward::FoldError),
     #[error(transparent)]
     Stress(#[from] stress::StressError),
+    #[error("--to {to} is after the data's last row ({last}); leave --to out to run to the end of the data")]
+    ToPastData { to: String, last: String },
     #[error("cannot clear {}: {source}", path.display())]
     Clear {
         path: PathBuf,

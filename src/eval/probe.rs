@@ -336,7 +336,7 @@ fn backtest_best(
 ) -> Result<(Arc<Market>, DecisionRange, BacktestLog), ProbeError> {
     let device = setup.device.device()?;
     let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
-    let market = Arc::new(meta.market(dir, None)?);
+    let market = Arc::new(meta.market(dir, &Default::default())?);
     let range = market.decision_range(span, embargo)?;
     let mut agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device);
     let log = backtest(&mut agent, &market, range, EnvSettings::from_config(&meta.env))?;

@@ -276,6 +276,36 @@ pub struct ShockSizes {
     pub volatility_factor: f64,
 }
 
+impl ShockSizes {
+    /// Sizes no shock can take are the user's error, refused before any work rather than
+    /// reported as skipped scenarios.
+    pub fn validate(&self) -> Result<(), InvalidShockSize> {
+        let invalid = |size: &'static str| move |source| InvalidShockSize { size, source };
+        check_fall(self.crash_fall).map_err(invalid("crash_fall"))?;
+        check_fall(self.flash_fall).map_err(invalid("flash_fall"))?;
+        if self.flash_recovery == 0 {
+            return Err(invalid("flash_recovery")(ShockError::NoRecovery));
+        }
+        if self.window < 2 {
+            return Err(invalid("window")(ShockError::ShortWindow(self.window)));
+        }
+        if !(self.volatility_factor > 0.0 && self.volatility_factor.is_finite()) {
+            return Err(invalid("volatility_factor")(ShockError::Factor(self.volatility_factor)));
+        }
+        Ok(())
+    }
+}
+
+/// A shock size no scenario can use, named as [`ShockSizes`] names it (the command line's flag,
+/// with dashes).
+#[derive(Debug, thiserror::Error)]
+#[error("stress size {size}: {source}")]
+pub struct InvalidShockSize {
+    pub size: &'static str,
+    #[source]
+    pub source: ShockError,
+}
+
 impl Default for ShockSizes {
     fn default() -> Self {
         Self { crash_fall: 0.20, flash_fall: 0.10, flash_recovery: 5, window: 21, volatility_factor: 3.0 }
@@ -763,6 +793,8 @@ pub struct StressRequest {
     pub to: Option<Stamp>,
     pub shock_date: Option<Stamp>,
     pub device: DeviceChoice,
+    /// The prices to stress on; default: the data the checkpoints were trained on.
+    pub data: checkpoint::DataChoice,
 }
 
 /// Stress one or several seeds of a training run beside every causal baseline, on the data they
@@ -796,7 +828,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
         agents.push(Box::new(EnsemblePolicy::of_agents(members)));
     }
     let meta = first_meta.expect("at least one checkpoint was loaded");
-    let market = Arc::new(meta.market(first_dir, None)?);
+    let market = Arc::new(meta.market(first_dir, &request.data)?);
     let held_out = if request.from.is_some() || request.to.is_some() {
         Span { from: request.from, to: request.to }
     } else {

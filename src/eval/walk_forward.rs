@@ -254,6 +254,10 @@ pub struct DsrTrials {
     pub this_run: usize,
     /// Of them, those with a defined Sharpe ratio, whose per-period Sharpe ratios give `V`.
     pub with_sharpe: usize,
+    /// Why the registry could not record this run, when it could not: the statistics then count
+    /// this run's seeds alone, and the report is still written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -708,22 +712,12 @@ fn overfitting_statistics(
     request: &WalkForwardRequest,
     stitched: &Stitched,
 ) -> Result<Statistics, EvalError> {
-    let (trials, registry) = match &request.registry {
-        Some(path) => (record_trials(plan, request, stitched, path)?, Some(path.clone())),
-        None => {
-            let sharpes: Vec<f64> = stitched
-                .agent_returns
-                .iter()
-                .map(|r| overfitting::sharpe_ratio(r))
-                .filter(|s| s.is_finite())
-                .collect();
-            let trials = registry::DataTrials {
-                data_fingerprint: plan.data_fingerprint.clone(),
-                trials: plan.seeds.len(),
-                sharpe_per_period: sharpes,
-            };
-            (trials, None)
-        }
+    let recorded = request.registry.as_ref().map(|path| (record_trials(plan, request, stitched, path), path));
+    let (trials, registry, registry_error) = match recorded {
+        Some((Ok(trials), path)) => (trials, Some(path.clone()), None),
+        // Hours of training are not thrown away for a registry problem: counted without it.
+        Some((Err(error), _)) => (this_run_trials(plan, stitched), None, Some(error.to_string())),
+        None => (this_run_trials(plan, stitched), None, None),
     };
     // N counts every trial; V is the sample variance of the defined per-period Sharpe ratios.
     let variance = if trials.sharpe_per_period.len() >= 2 {
@@ -752,8 +746,24 @@ fn overfitting_statistics(
         trials: trials.trials,
         this_run: plan.seeds.len(),
         with_sharpe: trials.sharpe_per_period.len(),
+        registry_error,
     };
     Ok(Statistics { deflated_sharpe, dsr_trials, backtest_overfitting })
+}
+
+/// This run's seeds as the only trials.
+fn this_run_trials(plan: &Plan, stitched: &Stitched) -> registry::DataTrials {
+    let sharpes: Vec<f64> = stitched
+        .agent_returns
+        .iter()
+        .map(|r| overfitting::sharpe_ratio(r))
+        .filter(|s| s.is_finite())
+        .collect();
+    registry::DataTrials {
+        data_fingerprint: plan.data_fingerprint.clone(),
+        trials: plan.seeds.len(),
+        sharpe_per_period: sharpes,
+    }
 }
 
 /// Append one trial per seed to the registry; every trial on this data, these included.

@@ -522,7 +522,7 @@ pub fn probability_of_backtest_overfitting(
 ) -> Result<Pbo, OverfittingError> {
     let (periods, configs) = returns.dim();
     let requested = config.partitions;
-    if requested < 2 || requested % 2 != 0 || requested > MAX_PARTITIONS {
+    if requested < 2 || !requested.is_multiple_of(2) || requested > MAX_PARTITIONS {
         return Err(OverfittingError::InvalidPartitions(requested));
     }
     if configs < 2 {

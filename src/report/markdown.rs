@@ -60,7 +60,7 @@ fn folds(report: &WalkForwardReport) -> String {
         let _ = writeln!(
             md,
             "| {} | {} .. {} | {} .. {} | {} .. {} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} |",
-            f.fold.index,
+            f.fold.index + 1,
             f.train.0,
             f.train.1,
             f.validation.0,

@@ -208,7 +208,7 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
     for f in &report.folds {
         for s in &f.seeds {
             for w in &s.warnings {
-                let _ = writeln!(out, "warning: fold {} seed {}: {}", f.fold.index, s.seed, w.message);
+                let _ = writeln!(out, "warning: fold {} seed {}: {}", f.fold.index + 1, s.seed, w.message);
             }
         }
     }
@@ -248,7 +248,8 @@ fn walk_forward_folds(report: &WalkForwardReport) -> String {
         let _ = writeln!(
             out,
             "{:<6} {:>23} {:>23} {:>23} {:>10.2} {:>10.2} {:>8.3} {:>12.2} {:>10.2}",
-            f.fold.index,
+            // Counted from 1, as the pictures and the HTML page count them.
+            f.fold.index + 1,
             format!("{}..{}", f.train.0, f.train.1),
             format!("{}..{}", f.validation.0, f.validation.1),
             format!("{}..{}", f.test.0, f.test.1),

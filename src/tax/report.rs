@@ -109,7 +109,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
             Some(dir) => {
                 let device = request.device.device()?;
                 let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, &device)?;
-                let market = Arc::new(meta.market(dir, None)?);
+                let market = Arc::new(meta.market(dir, &Default::default())?);
                 let agents = agents(&request.other_seeds, (meta.seed, net, meta.head), &market, &device)?;
                 (meta.env.clone(), market, agents)
             }

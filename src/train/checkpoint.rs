@@ -8,6 +8,8 @@ use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::agent::ActionHead;
@@ -26,6 +28,12 @@ pub const BEST: &str = "best.bpk";
 pub const LAST: &str = "last.bpk";
 pub const OPTIMIZER: &str = "optimizer.bpk";
 pub const LOG: &str = "train_log.csv";
+/// The learner's own state (the direct learner's portfolio-vector memory), for `--resume`.
+pub const LEARNER: &str = "learner.bin";
+/// The journal of a publication in progress: its presence means the `.pending` files it lists
+/// are complete and are the checkpoint's new state.
+pub const JOURNAL: &str = "publishing.json";
+const PENDING: &str = ".pending";
 
 /// Which of a checkpoint's networks to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +81,21 @@ pub enum CheckpointError {
     Corrupt { path: PathBuf, reason: String },
     #[error("checkpoint {} does not fit this data: {reason}", path.display())]
     Mismatch { path: PathBuf, reason: String },
+    #[error(
+        "{} is not the data checkpoint {} was trained on (its prices over the training rows differ); pass --data with the training file, or --allow-other-data to act on this one anyway",
+        file.display(),
+        dir.display()
+    )]
+    OtherData { dir: PathBuf, file: PathBuf },
+}
+
+/// Which prices a checkpoint acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataChoice {
+    /// Another price file with the same assets; default: the one the checkpoint was trained on.
+    pub file: Option<PathBuf>,
+    /// Act on prices that are not, over the training rows, the ones training loaded.
+    pub allow_other: bool,
 }
 
 /// Everything needed to use a checkpoint again, and to know where it came from.
@@ -86,12 +109,27 @@ pub struct Meta {
     pub normalizer: Normalizer,
     /// Fingerprint of the price panel training loaded (assets, dates and prices).
     pub data_fingerprint: String,
+    /// The price file as training resolved it, absolute: `env.data.file` is as the config
+    /// named it, relative to wherever training ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_file: Option<PathBuf>,
+    /// The price file relative to the checkpoint folder, so that a project moved or copied as a
+    /// whole still finds its data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_from_checkpoint: Option<PathBuf>,
     pub train_range: (String, String),
     pub validation_range: (String, String),
     pub seed: u64,
     pub progress: TrainingProgress,
     /// Validation metrics of the best network and of equal weight over the same period.
     pub validation: Option<ValidationRecord>,
+    /// Names this trained agent, however often it is resumed: the registry counts it once.
+    #[serde(default)]
+    pub run_id: String,
+    /// SHA-256 (hex) of each weight file, by file name: a flipped bit or a file from another
+    /// save is refused on load. Checkpoints from before checksums have none and are not checked.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -125,16 +163,41 @@ impl Meta {
         }
     }
 
-    /// The market this checkpoint acts on: `data` (default: the file it was trained on, over the
-    /// same rows) for its assets, with its own feature normalization, checked to fit the network.
-    pub fn market(&self, dir: &Path, data: Option<&Path>) -> Result<Market, TrainError> {
-        let raw = load_prices(data.unwrap_or(&self.env.data.file))?;
-        let (from, to) = match data {
+    /// Where the training data is now: found from the checkpoint folder as training left them
+    /// (moved together), at the absolute path training resolved, else at the configured path
+    /// (from the current folder, or folio's bundled copy of a default).
+    pub fn training_data(&self, dir: &Path) -> PathBuf {
+        let beside = self.data_from_checkpoint.as_ref().map(|relative| dir.join(relative));
+        [beside, self.data_file.clone()]
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| self.env.data.file.clone())
+    }
+
+    /// The market this checkpoint acts on: `data.file` (default: the file it was trained on, over
+    /// the same rows) for its assets, with its own feature normalization, checked to fit the
+    /// network. Prices that differ from training's over the training rows are refused unless
+    /// `data.allow_other` says to use them.
+    pub fn market(&self, dir: &Path, data: &DataChoice) -> Result<Market, TrainError> {
+        let file = data.file.clone().unwrap_or_else(|| self.training_data(dir));
+        let raw = load_prices(&file)?;
+        if !data.allow_other {
+            let same = raw
+                .select(&self.assets, self.env.data.from, self.env.data.to)
+                .is_ok_and(|rows| rows.panel.fingerprint() == self.data_fingerprint);
+            if !same {
+                return Err(CheckpointError::OtherData { dir: dir.to_path_buf(), file }.into());
+            }
+        }
+        let (from, to) = match data.file {
             Some(_) => (None, None),
             None => (self.env.data.from, self.env.data.to),
         };
         let selection = raw.select(&self.assets, from, to)?;
-        let market = Market::new(selection.panel, &self.env.features, Some(self.normalizer.clone()), 0..0)?;
+        let mut market =
+            Market::new(selection.panel, &self.env.features, Some(self.normalizer.clone()), 0..0)?;
+        market.ended_by = selection.ended_by;
         self.check_fits(dir, &market)?;
         Ok(market)
     }
@@ -177,21 +240,136 @@ pub fn load_meta(dir: &Path) -> Result<Meta, CheckpointError> {
     serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt { path, reason: e.to_string() })
 }
 
-pub fn save_net(net: &PolicyNet, path: &Path) -> Result<(), CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pending(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}{PENDING}"))
+}
+
+/// Publish a new state of the checkpoint in `dir`: `files` (name and content) and `meta`, which
+/// records the weight files' checksums. Renaming files one at a time could leave new weights
+/// beside old metadata, which `--resume` would then train again; so every file is first written
+/// complete beside its destination, then one journal names them all (the commit), then they are
+/// renamed into place. [`recover`] finishes a publication the journal names and discards any
+/// other, so a reader sees the old state or the new one, never a mix.
+pub fn publish(dir: &Path, files: &[(&str, Vec<u8>)], meta: &mut Meta) -> Result<(), CheckpointError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CheckpointError::Io { path, source }
+    };
+    for (name, bytes) in files.iter().filter(|(name, _)| *name != LOG) {
+        meta.checksums.insert(name.to_string(), sha256_hex(bytes));
+    }
+    let json = serde_json::to_vec_pretty(meta).expect("meta serializes");
+    let all: Vec<(&str, &[u8])> =
+        files.iter().map(|(n, b)| (*n, b.as_slice())).chain([(META, json.as_slice())]).collect();
+    for (name, bytes) in &all {
+        let path = pending(dir, name);
+        write_bytes_atomically(&path, bytes).map_err(io(&path))?;
+    }
+    let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+    let journal = dir.join(JOURNAL);
+    write_bytes_atomically(&journal, &serde_json::to_vec(&names).expect("names serialize"))
+        .map_err(io(&journal))?;
+    roll_forward(dir, &names)
+}
+
+/// Move a committed publication's files into place; a file already moved is skipped, so this
+/// can run again after a crash part-way through.
+fn roll_forward(dir: &Path, names: &[&str]) -> Result<(), CheckpointError> {
+    let io = |path: PathBuf| move |source| CheckpointError::Io { path, source };
+    for name in names {
+        let from = pending(dir, name);
+        if from.exists() {
+            std::fs::rename(&from, dir.join(name)).map_err(io(from))?;
+        }
+    }
+    // The renames must be on disk before the journal that would redo them disappears.
+    if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
+    let journal = dir.join(JOURNAL);
+    std::fs::remove_file(&journal).map_err(io(journal))
+}
+
+/// Finish the publication a killed process committed, and remove what an uncommitted one and
+/// interrupted atomic writes left behind. Only the holder of the folder's lock may call this:
+/// a running save's pending files look just like abandoned ones.
+pub fn recover(dir: &Path) -> Result<(), CheckpointError> {
+    let journal = dir.join(JOURNAL);
+    match std::fs::read(&journal) {
+        Ok(bytes) => {
+            // The journal is written atomically: unreadable means damaged, not half written.
+            let names: Vec<String> = serde_json::from_slice(&bytes)
+                .map_err(|e| CheckpointError::Corrupt { path: journal.clone(), reason: e.to_string() })?;
+            roll_forward(dir, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(CheckpointError::Io { path: journal, source }),
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(PENDING) || (name.starts_with('.') && name.ends_with(".tmp")) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// A checkpoint left mid-publication by a killed run is finished before it is read, unless a
+/// live run holds the folder (then its own next save completes it).
+fn recover_if_interrupted(dir: &Path) -> Result<(), CheckpointError> {
+    if dir.join(JOURNAL).exists()
+        && let Ok(_lock) = crate::files::FolderLock::acquire(dir)
+    {
+        recover(dir)?;
+    }
+    Ok(())
+}
+
+/// The bytes of a checkpoint's file `name`, refused when they are not what `meta` recorded.
+fn read_verified(dir: &Path, name: &str, meta: &Meta) -> Result<Vec<u8>, CheckpointError> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
+    if let Some(expected) = meta.checksums.get(name)
+        && sha256_hex(&bytes) != *expected
+    {
+        return Err(CheckpointError::Corrupt {
+            path,
+            reason: format!(
+                "its SHA-256 is not the one {META} recorded, so the file was changed or damaged after it was saved"
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The network's weights in burn's burnpack format.
+pub fn net_bytes(net: &PolicyNet) -> Result<Vec<u8>, CheckpointError> {
+    let corrupt = |reason: String| CheckpointError::Corrupt { path: PathBuf::from(BEST), reason };
     let mut store = BurnpackStore::from_bytes(None);
     net.save_into(&mut store).map_err(|e| corrupt(e.to_string()))?;
-    let bytes = store.get_bytes().map_err(|e| corrupt(e.to_string()))?;
-    write_bytes_atomically(path, &bytes)
+    Ok(store.get_bytes().map_err(|e| corrupt(e.to_string()))?.to_vec())
+}
+
+pub fn save_net(net: &PolicyNet, path: &Path) -> Result<(), CheckpointError> {
+    write_bytes_atomically(path, &net_bytes(net)?)
         .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
 }
 
 /// Load weights into `net` (built from the checkpoint's config); missing, unused or misshapen
 /// tensors are an error, never a partial load.
-pub fn load_net(mut net: PolicyNet, path: &Path) -> Result<PolicyNet, CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
+pub fn load_net(net: PolicyNet, path: &Path) -> Result<PolicyNet, CheckpointError> {
     let bytes =
         std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    net_from_bytes(net, bytes, path)
+}
+
+fn net_from_bytes(mut net: PolicyNet, bytes: Vec<u8>, path: &Path) -> Result<PolicyNet, CheckpointError> {
+    let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
     let result = net.load_from(&mut store).map_err(|e| corrupt(e.to_string()))?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
@@ -202,15 +380,18 @@ pub fn load_net(mut net: PolicyNet, path: &Path) -> Result<PolicyNet, Checkpoint
             result.unused
         )));
     }
+    if !super::step::all_finite(&net) {
+        return Err(corrupt("it holds non-finite weights (NaN or infinity)".into()));
+    }
     Ok(net)
 }
 
-pub fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<(), CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
+/// The optimizer's state (Adam's moments), for `--resume`.
+pub fn optimizer_bytes(optimizer: &ModuleOptimizer) -> Result<Vec<u8>, CheckpointError> {
+    let corrupt = |reason: String| CheckpointError::Corrupt { path: PathBuf::from(OPTIMIZER), reason };
     let bytes = optimizer.into_bytes().map_err(|e| corrupt(e.to_string()))?;
     let bytes = in_name_order(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
-    write_bytes_atomically(path, &bytes)
-        .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
+    Ok(bytes.to_vec())
 }
 
 /// The same burnpack with its tensors sorted by name. burn writes optimizer state in the order
@@ -230,22 +411,45 @@ fn in_name_order(bytes: Bytes) -> Result<Bytes, burn_pack::Error> {
     writer.into_bytes()
 }
 
-pub fn load_optimizer(optimizer: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer, CheckpointError> {
-    let bytes =
-        std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    optimizer
-        .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| CheckpointError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })
+/// The learner state the checkpoint in `dir` saved, checked against `meta`; `None` for a
+/// checkpoint saved without one.
+pub fn load_learner_state(dir: &Path, meta: &Meta) -> Result<Option<Vec<u8>>, CheckpointError> {
+    if !dir.join(LEARNER).exists() {
+        return Ok(None);
+    }
+    read_verified(dir, LEARNER, meta).map(Some)
+}
+
+/// A resumed run's network and optimizer as the checkpoint in `dir` last saved them, each
+/// checked against the checksums in `meta`.
+pub fn load_last(
+    dir: &Path,
+    meta: &Meta,
+    net: PolicyNet,
+    optimizer: ModuleOptimizer,
+) -> Result<(PolicyNet, ModuleOptimizer), CheckpointError> {
+    let net = net_from_bytes(net, read_verified(dir, LAST, meta)?, &dir.join(LAST))?;
+    let path = dir.join(OPTIMIZER);
+    let optimizer = optimizer
+        .from_bytes(Bytes::from_bytes_vec(read_verified(dir, OPTIMIZER, meta)?))
+        .map_err(|e| CheckpointError::Corrupt { path, reason: e.to_string() })?;
+    Ok((net, optimizer))
 }
 
 /// A checkpoint's network on `device`, ready to act.
 pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, PolicyNet), CheckpointError> {
+    recover_if_interrupted(dir)?;
     let meta = load_meta(dir)?;
     let layout = meta.layout();
     meta.train
         .net
         .validate(&layout)
         .map_err(|invalid| CheckpointError::Corrupt { path: dir.join(META), reason: invalid.to_string() })?;
-    let net = load_net(meta.train.net.init(layout, device), &dir.join(which.file_name()))?;
+    let name = which.file_name();
+    let net = net_from_bytes(
+        meta.train.net.init(layout, device),
+        read_verified(dir, name, &meta)?,
+        &dir.join(name),
+    )?;
     Ok((meta, net))
 }

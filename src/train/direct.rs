@@ -302,6 +302,25 @@ impl Learner for DirectLearner {
         });
         (net, result)
     }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(self.memory.iter().flat_map(|w| w.to_le_bytes()).collect())
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), super::StateMismatch> {
+        if bytes.len() != self.memory.len() * 8 {
+            return Err(super::StateMismatch(format!(
+                "a portfolio-vector memory of {} bytes, where {} weights need {}",
+                bytes.len(),
+                self.memory.len(),
+                self.memory.len() * 8
+            )));
+        }
+        for (m, chunk) in self.memory.iter_mut().zip(bytes.chunks_exact(8)) {
+            *m = f64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

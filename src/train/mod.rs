@@ -59,7 +59,24 @@ pub type Updated = (PolicyNet, Result<UpdateStats, Divergence>);
 /// An algorithm: how experience becomes a gradient step.
 pub trait Learner {
     fn update(&mut self, net: PolicyNet, descent: &mut Descent<'_>, rng: &mut StdRng) -> Updated;
+
+    /// What later updates depend on besides the network, the optimizer and the update number (the
+    /// direct learner's portfolio-vector memory, say), for the checkpoint: a resumed run must
+    /// continue exactly as an uninterrupted one would. `None`: nothing to keep.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Take back what [`Learner::save_state`] gave.
+    fn load_state(&mut self, _bytes: &[u8]) -> Result<(), StateMismatch> {
+        Ok(())
+    }
 }
+
+/// Saved learner state that does not fit the learner loading it.
+#[derive(Debug, thiserror::Error)]
+#[error("the saved learner state does not fit this learner: {0}")]
+pub struct StateMismatch(pub String);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -94,6 +111,8 @@ pub enum TrainError {
     Data(#[from] crate::data::DataError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Lock(#[from] crate::files::LockError),
     #[error(transparent)]
     Backend(#[from] crate::agent::MissingBackend),
     #[error(

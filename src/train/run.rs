@@ -19,7 +19,7 @@ use crate::backtest::{PolicyId, backtest};
 use crate::baselines::EqualWeight;
 use crate::env::config::EnvConfig;
 use crate::env::{DecisionRange, EnvSettings, Market};
-use crate::files::write_atomically;
+use crate::files::FolderLock;
 use crate::metrics::{Metrics, MetricsConfig};
 use crate::progress::Progress;
 
@@ -78,7 +78,9 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
 }
 
 /// Train one run per seed (`train.seed`, `train.seed + 1`, ...), `jobs` at a time: into `out` for
-/// a single seed, else into `out/seed-<s>`. Same seeds, same results, whatever `jobs` is.
+/// a single seed, else into `out/seed-<s>`. Same seeds, same results, whatever `jobs` is. When
+/// resuming, a seed that never saved a checkpoint (the run was stopped before it got there)
+/// starts fresh, so that `--resume` finishes exactly the seeds left unfinished.
 pub fn train_seeds(
     request: TrainRequest,
     seeds: usize,
@@ -87,14 +89,26 @@ pub fn train_seeds(
     if seeds <= 1 {
         return Ok(vec![train(request)?]);
     }
+    let _lock = FolderLock::acquire(&request.out)?;
     let first = request.train.seed;
+    let folder = |s: u64| request.out.join(format!("seed-{}", first + s));
+    let saved = |s: u64| {
+        let dir = folder(s);
+        dir.join(checkpoint::META).exists() || dir.join(checkpoint::JOURNAL).exists()
+    };
+    // Refused before any seed trains, rather than after the others have spent their time.
+    if !request.resume
+        && let Some(s) = (0..seeds as u64).find(|&s| saved(s))
+    {
+        return Err(TrainError::AlreadyTrained { out: folder(s) });
+    }
     let run = |s: u64| {
         train(TrainRequest {
             env: request.env.clone(),
             train: TrainConfig { seed: first + s, ..request.train.clone() },
-            out: request.out.join(format!("seed-{}", first + s)),
+            out: folder(s),
             device: request.device,
-            resume: request.resume,
+            resume: request.resume && saved(s),
             progress: request.progress.clone(),
         })
     };
@@ -181,6 +195,7 @@ struct Run {
     last_sharpe: Option<f64>,
     /// The learning rate of the update just made.
     learning_rate: f64,
+    _lock: FolderLock,
 }
 
 impl Run {
@@ -197,19 +212,37 @@ impl Run {
         let mut optimizer = host::adam::adam_for(&train_device);
         let mut meta = fresh_meta(&setup, &env, &config);
         let mut log = Vec::new();
+        let mut learner_state = None;
+        // Held until the run ends, so that a second run into this folder fails at once.
+        let lock = FolderLock::acquire(&out)?;
+        checkpoint::recover(&out)?;
+        meta.data_from_checkpoint = meta
+            .data_file
+            .as_deref()
+            .and_then(|data| crate::files::relative_path(&std::fs::canonicalize(&out).ok()?, data));
         if resume {
             let saved = checkpoint::load_meta(&out)?;
             check_resumable(&saved, &meta, &out)?;
-            net = checkpoint::load_net(net, &out.join(checkpoint::LAST))?;
-            optimizer = checkpoint::load_optimizer(optimizer, &out.join(checkpoint::OPTIMIZER))?;
+            (net, optimizer) = checkpoint::load_last(&out, &saved, net, optimizer)?;
+            learner_state = checkpoint::load_learner_state(&out, &saved)?;
             meta.progress = TrainingProgress { stopped: None, ..saved.progress };
             meta.validation = saved.validation;
+            meta.checksums = saved.checksums;
+            if !saved.run_id.is_empty() {
+                meta.run_id = saved.run_id;
+            }
             log = read_log(&out.join(checkpoint::LOG));
         } else if out.join(checkpoint::META).exists() {
             return Err(TrainError::AlreadyTrained { out });
         }
-        std::fs::create_dir_all(&out).map_err(|source| CheckpointError::Io { path: out.clone(), source })?;
-        let learner = make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
+        let mut learner =
+            make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
+        if let Some(bytes) = learner_state {
+            learner.load_state(&bytes).map_err(|e| CheckpointError::Corrupt {
+                path: out.join(checkpoint::LEARNER),
+                reason: e.to_string(),
+            })?;
+        }
         let equal_weight = backtest(&mut EqualWeight, &setup.market, setup.validation_range, setup.settings)?
             .metrics(&setup.metrics);
         Ok(Self {
@@ -227,6 +260,7 @@ impl Run {
             equal_weight,
             started: Instant::now(),
             learning_rate: f64::NAN,
+            _lock: lock,
         })
     }
 
@@ -259,7 +293,15 @@ impl Run {
         if let Some(what) = divergence {
             self.meta.progress.stopped = Some(format!("diverged at update {update}: {what}"));
             self.meta.progress.seconds = self.elapsed();
-            save_all(&self.out, &previous, &self.optimizer, &self.meta, &self.log)?;
+            save_all(
+                &self.out,
+                &previous,
+                None,
+                &self.optimizer,
+                self.learner.as_ref(),
+                &mut self.meta,
+                &self.log,
+            )?;
             return Err(TrainError::Diverged { update, what, checkpoint: self.out.join(checkpoint::LAST) });
         }
         let stats = result.expect("checked above");
@@ -275,7 +317,7 @@ impl Run {
     fn validate_if_due(&mut self, stats: &UpdateStats) -> Result<bool, TrainError> {
         let mut row = LogRow::new(&self.meta.progress, self.learning_rate, stats);
         let finished = self.meta.progress.env_steps >= self.config.steps;
-        if !(self.meta.progress.updates % self.config.validate_every == 0 || finished) {
+        if !(self.meta.progress.updates.is_multiple_of(self.config.validate_every) || finished) {
             self.log.push(row);
             return Ok(false);
         }
@@ -294,12 +336,12 @@ impl Run {
         self.last_sharpe = Some(metrics.sharpe);
         let judged = self.meta.progress.judge(score(&metrics), self.config.selection_window, finished);
         let mut out_of_patience = false;
+        let improved = judged == Judged::Improved;
         match judged {
             Judged::Warming => {}
             Judged::Improved => {
                 self.meta.validation =
                     Some(ValidationRecord { agent: metrics, equal_weight: self.equal_weight.clone() });
-                checkpoint::save_net(&self.net, &self.out.join(checkpoint::BEST))?;
             }
             Judged::NotImproved => {
                 let patience = self.config.patience;
@@ -308,7 +350,16 @@ impl Run {
             }
         }
         self.log.push(row);
-        save_all(&self.out, &self.net, &self.optimizer, &self.meta, &self.log)?;
+        let best = improved.then_some(&self.net);
+        save_all(
+            &self.out,
+            &self.net,
+            best,
+            &self.optimizer,
+            self.learner.as_ref(),
+            &mut self.meta,
+            &self.log,
+        )?;
         Ok(out_of_patience)
     }
 
@@ -338,7 +389,15 @@ impl Run {
     /// Record why the run ended and save it one last time.
     fn finish(mut self, stopped: String) -> Result<TrainOutcome, TrainError> {
         self.meta.progress.stopped = Some(stopped.clone());
-        save_all(&self.out, &self.net, &self.optimizer, &self.meta, &self.log)?;
+        save_all(
+            &self.out,
+            &self.net,
+            None,
+            &self.optimizer,
+            self.learner.as_ref(),
+            &mut self.meta,
+            &self.log,
+        )?;
         let progress = &self.meta.progress;
         Ok(TrainOutcome {
             updates: progress.updates,
@@ -364,11 +423,15 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
         assets: market.panel.assets.clone(),
         normalizer: market.normalizer.clone(),
         data_fingerprint: market.panel.fingerprint(),
+        data_file: std::fs::canonicalize(&env.data.file).ok(),
+        data_from_checkpoint: None,
         train_range: setup.label(setup.train_range),
         validation_range: setup.label(setup.validation_range),
         seed: config.seed,
         progress: TrainingProgress::default(),
         validation: None,
+        run_id: format!("{:032x}", rand::random::<u128>()),
+        checksums: Default::default(),
     }
 }
 
@@ -465,27 +528,37 @@ impl LogRow {
     }
 }
 
+/// Publish the run's state as one step: the last network, the best one when it just improved,
+/// the optimizer, the log and the metadata.
 fn save_all(
     out: &Path,
     net: &PolicyNet,
+    best: Option<&PolicyNet>,
     optimizer: &ModuleOptimizer,
-    meta: &Meta,
+    learner: &dyn Learner,
+    meta: &mut Meta,
     log: &[LogRow],
 ) -> Result<(), TrainError> {
-    checkpoint::save_net(net, &out.join(checkpoint::LAST))?;
-    checkpoint::save_optimizer(optimizer, &out.join(checkpoint::OPTIMIZER))?;
-    let path = out.join(checkpoint::LOG);
-    write_atomically(&path, |w| {
-        let mut writer = csv::Writer::from_writer(w);
-        for row in log {
-            writer.serialize(row)?;
-        }
-        writer.flush()?;
-        Ok(())
-    })
-    .map_err(|source| CheckpointError::Io { path, source })?;
-    // The metadata goes last: it only ever describes files that are already complete.
-    checkpoint::save_meta(out, meta)?;
+    let mut files = vec![(checkpoint::LAST, checkpoint::net_bytes(net)?)];
+    if let Some(best) = best {
+        files.push((checkpoint::BEST, checkpoint::net_bytes(best)?));
+    }
+    files.push((checkpoint::OPTIMIZER, checkpoint::optimizer_bytes(optimizer)?));
+    if let Some(state) = learner.save_state() {
+        files.push((checkpoint::LEARNER, state));
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in log {
+        writer.serialize(row).map_err(|e| CheckpointError::Corrupt {
+            path: out.join(checkpoint::LOG),
+            reason: e.to_string(),
+        })?;
+    }
+    let log_bytes = writer
+        .into_inner()
+        .map_err(|e| CheckpointError::Corrupt { path: out.join(checkpoint::LOG), reason: e.to_string() })?;
+    files.push((checkpoint::LOG, log_bytes));
+    checkpoint::publish(out, &files, meta)?;
     Ok(())
 }
 

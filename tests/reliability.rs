@@ -1,0 +1,652 @@
+//! Nothing lost, nothing silently wrong: interrupted and concurrent runs, half-published
+//! checkpoints, damaged weights and outputs that would overwrite what a user made.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use folio::agent::DeviceChoice;
+use folio::data::synth::{SynthConfig, generate};
+use folio::data::write_prices;
+use folio::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+use folio::env::{CostConfig, Limits, RewardConfig};
+use folio::features::{Feature, FeatureConfig};
+use folio::progress::{Progress, Task};
+use folio::train::checkpoint::{self, BEST, LAST, Weights};
+use folio::train::{TrainConfig, TrainOutcome, TrainRequest, train, train_seeds};
+
+/// A small synthetic market (3 assets, 400 rows) in `dir`: training up to row 299, validation after.
+fn tiny_env(dir: &Path) -> EnvConfig {
+    let panel =
+        generate(&SynthConfig { assets: 3, periods: 400, seed: 5, ..SynthConfig::default() }).unwrap();
+    let file = dir.join("prices.csv");
+    write_prices(&panel, &file).unwrap();
+    let folio::data::TimeIndex::Dates(dates) = &panel.index else { panic!("synthetic markets are dated") };
+    let stamp = |row: usize| Some(folio::data::Stamp::Date(dates[row]));
+    EnvConfig {
+        data: DataConfig { file, assets: vec![], from: None, to: None, periods_per_year: 252.0 },
+        periods: Periods {
+            train: Span { from: None, to: stamp(299) },
+            validation: Span { from: stamp(300), to: None },
+            test: Span::default(),
+        },
+        features: FeatureConfig {
+            window: 10,
+            features: vec![Feature::LogReturn],
+            ..FeatureConfig::default()
+        },
+        costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
+        episode: EpisodeConfig { horizon: 30, rebalance_every: 1, embargo: 0 },
+        reward: RewardConfig::LogReturn,
+        limits: Limits::NONE,
+        risk_profile: None,
+    }
+}
+
+fn config(steps: usize) -> TrainConfig {
+    TrainConfig { steps, validate_every: 5, ..TrainConfig::default() }
+}
+
+fn request(env: &EnvConfig, train: TrainConfig, out: &Path, resume: bool) -> TrainRequest {
+    TrainRequest {
+        env: env.clone(),
+        train,
+        out: out.to_path_buf(),
+        device: DeviceChoice::Cpu,
+        resume,
+        progress: folio::progress::silent(),
+    }
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn resume_finishes_exactly_the_seeds_a_killed_run_left_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    train_seeds(request(&env, config(400), &out, false), 3, 1).unwrap();
+    let finished = checkpoint::load_meta(&out.join("seed-0")).unwrap();
+    // As a kill leaves it: seed 2 had made its folder but saved nothing yet.
+    std::fs::remove_dir_all(out.join("seed-2")).unwrap();
+    std::fs::create_dir_all(out.join("seed-2")).unwrap();
+
+    let restart = train_seeds(request(&env, config(400), &out, false), 3, 1).unwrap_err().to_string();
+    assert!(restart.contains("seed-0 already holds a checkpoint; pass --resume"), "{restart}");
+    let outcomes = train_seeds(request(&env, config(400), &out, true), 3, 1).unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.iter().all(|o| o.env_steps >= 400), "every seed finished");
+    let again = checkpoint::load_meta(&out.join("seed-0")).unwrap();
+    assert_eq!(again.progress.updates, finished.progress.updates, "a finished seed is not trained again");
+    assert_eq!(again.run_id, finished.run_id, "a resumed seed stays one trial");
+}
+
+#[test]
+fn a_mixed_set_of_checkpoint_files_is_refused_not_trained_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+    train(request(&env, config(200), &early, false)).unwrap();
+    copy_folder(&early, &late);
+    train(request(&env, config(400), &late, true)).unwrap();
+    // A kill between the weight renames and the metadata rename, as a save one file at a time
+    // could leave it: the later weights beside the earlier metadata.
+    for name in [LAST, checkpoint::OPTIMIZER] {
+        std::fs::copy(late.join(name), early.join(name)).unwrap();
+    }
+    let error = train(request(&env, config(400), &early, true)).unwrap_err().to_string();
+    assert!(error.contains("last.bpk") && error.contains("SHA-256"), "{error}");
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let error = checkpoint::load_agent(&early, Weights::Last, &device).unwrap_err().to_string();
+    assert!(error.contains("changed or damaged"), "{error}");
+}
+
+#[test]
+fn a_publication_killed_after_its_commit_is_finished_and_one_killed_before_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let (early, late) = (dir.path().join("early"), dir.path().join("late"));
+    train(request(&env, config(200), &early, false)).unwrap();
+    copy_folder(&early, &late);
+    train(request(&env, config(400), &late, true)).unwrap();
+    let late_meta = checkpoint::load_meta(&late).unwrap();
+
+    // Killed after the journal was written and one file renamed: the next reader finishes it.
+    let committed = dir.path().join("committed");
+    copy_folder(&early, &committed);
+    let names = [LAST, checkpoint::OPTIMIZER, BEST, checkpoint::LOG, checkpoint::META];
+    for name in names {
+        std::fs::copy(late.join(name), committed.join(format!("{name}.pending"))).unwrap();
+    }
+    std::fs::write(committed.join(checkpoint::JOURNAL), serde_json::to_vec(&names).unwrap()).unwrap();
+    std::fs::rename(committed.join("last.bpk.pending"), committed.join(LAST)).unwrap();
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let (meta, _) = checkpoint::load_agent(&committed, Weights::Last, &device).unwrap();
+    assert_eq!(meta.progress.updates, late_meta.progress.updates, "the committed state is the one read");
+    assert!(!committed.join(checkpoint::JOURNAL).exists());
+
+    // Killed before the commit: the pending files and stray temporaries are dropped, the old state stays.
+    let uncommitted = dir.path().join("uncommitted");
+    copy_folder(&early, &uncommitted);
+    std::fs::copy(late.join(LAST), uncommitted.join("last.bpk.pending")).unwrap();
+    std::fs::write(uncommitted.join(".meta.json.x1y2.tmp"), b"half").unwrap();
+    let resumed = train(request(&env, config(400), &uncommitted, true)).unwrap();
+    assert_eq!(
+        resumed.updates, late_meta.progress.updates,
+        "resumed from the old state, as never interrupted"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&uncommitted)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pending") || n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let log = std::fs::read_to_string(uncommitted.join(checkpoint::LOG)).unwrap();
+    assert_eq!(log.lines().count(), 1 + late_meta.progress.updates, "no duplicated log rows");
+}
+
+/// Starts a second training into the same folder while the first one runs.
+struct Intruder {
+    second: Mutex<Option<TrainRequest>>,
+    result: Mutex<Option<Result<TrainOutcome, String>>>,
+}
+
+impl Progress for Intruder {
+    fn start(&self, _: &str, _: &str, _: u64, _: u64) -> Box<dyn Task> {
+        if let Some(second) = self.second.lock().unwrap().take() {
+            *self.result.lock().unwrap() = Some(train(second).map_err(|e| e.to_string()));
+        }
+        Box::new(folio::progress::Silent)
+    }
+}
+
+#[test]
+fn a_second_run_into_a_folder_in_use_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    let intruder = Arc::new(Intruder {
+        second: Mutex::new(Some(request(&env, config(200), &out, false))),
+        result: Mutex::new(None),
+    });
+    let mut first = request(&env, config(200), &out, false);
+    first.progress = intruder.clone();
+    train(first).unwrap();
+    let second = intruder.result.lock().unwrap().take().expect("the second run was tried");
+    let error = second.expect_err("two runs into one folder");
+    assert!(error.contains("in use by another folio run") && error.contains("pid"), "{error}");
+}
+
+#[test]
+fn flipped_bits_and_non_finite_weights_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    train(request(&env, config(200), &out, false)).unwrap();
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let pristine = std::fs::read(out.join(BEST)).unwrap();
+
+    let mut flipped = pristine.clone();
+    let last = flipped.len() - 2;
+    flipped[last] ^= 0x01;
+    std::fs::write(out.join(BEST), &flipped).unwrap();
+    let error = checkpoint::load_agent(&out, Weights::Best, &device).unwrap_err().to_string();
+    assert!(error.contains("best.bpk") && error.contains("SHA-256"), "{error}");
+
+    // A NaN saved as if it were a weight (the checksum agrees): refused all the same.
+    let mut poisoned = pristine;
+    let end = poisoned.len();
+    poisoned[end - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    let path = dir.path().join("poisoned.bpk");
+    std::fs::write(&path, &poisoned).unwrap();
+    let (meta, _) = checkpoint::load_agent(&out, Weights::Last, &device).unwrap();
+    let error =
+        checkpoint::load_net(meta.train.net.init(meta.layout(), &device), &path).unwrap_err().to_string();
+    assert!(error.contains("non-finite"), "{error}");
+}
+
+fn folio(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FOLIO_REGISTRY")
+        .output()
+        .expect("the folio binary runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// A config file over [`tiny_env`]'s market.
+fn tiny_config(dir: &Path) -> PathBuf {
+    let env = tiny_env(dir);
+    let path = dir.join("tiny.toml");
+    let mut table = toml::Table::try_from(&env).unwrap();
+    table.remove("limits");
+    let folds =
+        "\n[walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\n";
+    std::fs::write(&path, toml::to_string(&table).unwrap() + folds).unwrap();
+    path
+}
+
+#[test]
+fn a_lock_left_by_a_killed_process_does_not_block_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("trials.jsonl");
+    // What a process killed while appending leaves behind.
+    std::fs::write(dir.path().join("trials.jsonl.lock"), "4242\n").unwrap();
+    let start = std::time::Instant::now();
+    folio::registry::check(&registry).unwrap();
+    assert!(start.elapsed().as_secs() < 5, "no wait for a dead holder");
+}
+
+#[test]
+fn a_broken_registry_stops_training_before_it_starts_and_a_resumed_run_is_one_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let registry = dir.path().join("trials.jsonl");
+    std::fs::write(&registry, "not a record\n").unwrap();
+    let out = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "1"];
+        args.extend(["--out", out.to_str().unwrap(), "--registry", registry.to_str().unwrap()]);
+        args.extend(extra);
+        folio(&args, dir.path())
+    };
+    let output = train(&[]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("line 1"), "{}", text(&output));
+    assert!(!out.join(checkpoint::META).exists(), "nothing trained for a registry that cannot record it");
+
+    std::fs::remove_file(&registry).unwrap();
+    let output = train(&[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = train(&["--resume"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let lines = std::fs::read_to_string(&registry).unwrap().lines().count();
+    assert_eq!(lines, 1, "resuming a finished run records no second trial");
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    // As `folio ... | head` after head has read what it wanted.
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["data", "inspect", "envs/data/us_factor_etfs_daily.csv"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked") && output.status.code() != Some(101), "{stderr}");
+}
+
+#[test]
+fn outputs_never_replace_what_a_user_made_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let config = tiny_config(cwd);
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str]| folio(args, cwd);
+    let prices = std::fs::read(cwd.join("prices.csv")).unwrap();
+
+    let output = run(&["data", "synth", "--out", "prices.csv", "--periods", "50"]);
+    assert!(!output.status.success() && text(&output).contains("--force"), "{}", text(&output));
+    assert_eq!(std::fs::read(cwd.join("prices.csv")).unwrap(), prices, "real prices kept");
+    let output = run(&["data", "synth", "--out", "other.csv", "--periods", "50"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = run(&["data", "synth", "--out", "other.csv", "--periods", "50", "--force"]);
+    assert!(output.status.success(), "{}", text(&output));
+
+    let train = run(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"]);
+    assert!(train.status.success(), "{}", text(&train));
+    let output = run(&["plot", "run", "--out", "prices.csv"]);
+    assert!(!output.status.success() && text(&output).contains(".png"), "{}", text(&output));
+    assert_eq!(std::fs::read(cwd.join("prices.csv")).unwrap(), prices, "a CSV is not replaced by a PNG");
+
+    // Checked before the work, and said in words.
+    std::fs::write(cwd.join("taken"), "mine").unwrap();
+    let output = run(&["eval", "--checkpoint", "run", "--out", "taken"]);
+    assert!(text(&output).contains("taken exists and is not a folder"), "{}", text(&output));
+    assert_eq!(std::fs::read_to_string(cwd.join("taken")).unwrap(), "mine");
+
+    // Default folders get a fresh name each run.
+    for _ in 0..2 {
+        let output = run(&["stress", "--checkpoint", "run"]);
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    assert!(cwd.join("run/stress").is_dir() && cwd.join("run/stress-2").is_dir());
+
+    let walk = |folds: &str, extra: &[&str]| {
+        let mut args = vec!["walk-forward", "--config", config, "--steps", "200", "--seeds", "1"];
+        args.extend(["--folds", folds, "--jobs", "1"]);
+        args.extend(extra);
+        run(&args)
+    };
+    let output = walk("3", &["--out", "wf"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = walk("2", &["--out", "wf"]);
+    assert!(!output.status.success() && text(&output).contains("--force"), "{}", text(&output));
+    let output = walk("2", &["--out", "wf", "--force"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        cwd.join("wf/fold-1").is_dir() && !cwd.join("wf/fold-2").exists(),
+        "no stale fold beside the new report"
+    );
+    let leftovers = std::fs::read_dir(cwd)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("replaced"))
+        .count();
+    assert_eq!(leftovers, 0, "the replaced folder is gone once the new one is complete");
+}
+
+/// The bundled default config with `extra` appended, its data path made absolute.
+fn default_config_with(dir: &Path, extra: &str) -> PathBuf {
+    let data = std::fs::canonicalize("envs/data/us_stocks_20_daily.csv").unwrap();
+    let text = std::fs::read_to_string("envs/default.toml")
+        .unwrap()
+        .replace("\"data/us_stocks_20_daily.csv\"", &format!("{:?}", data.to_str().unwrap()));
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text + extra).unwrap();
+    path
+}
+
+#[test]
+fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    EnvConfig::load(&default_config_with(dir.path(), "")).unwrap();
+    for (extra, key) in [("risk_profile = \"balanced\"\n", "risk_profile"), ("eta = 0.5\n", "eta")] {
+        let error = EnvConfig::load(&default_config_with(dir.path(), extra)).unwrap_err().to_string();
+        assert!(error.contains("config.toml") && error.contains(key), "{extra}: {error}");
+    }
+}
+
+#[test]
+fn the_default_config_and_its_data_run_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = folio(&["env", "check", "--episodes", "1"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let output = folio(&["train", "--steps", "64", "--seeds", "1", "--out", "run"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    // A file on disk at the default's path wins over the bundled copy.
+    std::fs::create_dir_all(dir.path().join("envs")).unwrap();
+    std::fs::write(dir.path().join("envs/default.toml"), "[data]\nfile = \"missing.csv\"\n").unwrap();
+    let output = folio(&["env", "check"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("missing.csv"), "{}", text(&output));
+}
+
+#[test]
+fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    let config = tiny_config(&a);
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "1", "--out", "run"],
+        &a,
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    // The whole project moves, and the commands run from another folder.
+    std::fs::rename(&a, &b).unwrap();
+    let prices = std::fs::read_to_string(b.join("prices.csv")).unwrap();
+    let date = prices.lines().nth(351).unwrap().split(',').next().unwrap();
+    for args in [
+        vec!["eval", "--checkpoint", "b/run"],
+        vec!["stress", "--checkpoint", "b/run"],
+        vec!["explain", "--checkpoint", "b/run", "--date", date],
+    ] {
+        let output = folio(&args, dir.path());
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+    }
+
+    // Prices changed under the checkpoint: refused, unless the user says otherwise.
+    let mut lines: Vec<String> = prices.lines().map(String::from).collect();
+    let cells: Vec<&str> = lines[5].split(',').collect();
+    lines[5] = format!("{},{},{}", cells[0], "123.0", cells[2..].join(","));
+    std::fs::write(b.join("prices.csv"), lines.join("\n") + "\n").unwrap();
+    let output = folio(&["eval", "--checkpoint", "b/run"], dir.path());
+    assert!(text(&output).contains("is not the data checkpoint"), "{}", text(&output));
+    let output = folio(&["eval", "--checkpoint", "b/run", "--allow-other-data", "--json"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["warning"].as_str().unwrap().contains("NOT THE TRAINING DATA"), "{}", report["warning"]);
+}
+
+#[test]
+fn an_asset_that_stops_trading_early_is_named_not_silently_shrinking_the_market() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = tiny_env(dir.path());
+    let text = std::fs::read_to_string(&env.data.file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let asset = lines[0].split(',').nth(2).unwrap().to_string();
+    for line in &mut lines[1 + 350..] {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        cells[2] = "";
+        *line = cells.join(",");
+    }
+    let last_date = lines[390].split(',').next().unwrap().to_string();
+    std::fs::write(&env.data.file, lines.join("\n") + "\n").unwrap();
+    env.periods.validation.to = Some(last_date.parse().unwrap());
+    let error = train(request(&env, config(200), &dir.path().join("run"), false)).unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("asset '{asset}' has no prices after")) && error.contains(&last_date),
+        "{error}"
+    );
+}
+
+#[test]
+fn too_few_periods_are_said_in_words_not_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.csv"), "date,A,B\n2020-01-02,1.0,2.0\n").unwrap();
+    let output = folio(&["data", "inspect", "one.csv"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let shown = text(&output);
+    assert!(!shown.contains("NaN") && shown.contains("too few periods"), "{shown}");
+
+    let config = tiny_config(dir.path());
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "1", "--out", "run"],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();
+    let date = |row: usize| prices.lines().nth(row + 1).unwrap().split(',').next().unwrap().to_string();
+    let (from, to) = (date(350), date(351));
+    let output = folio(&["eval", "--checkpoint", "run", "--from", &from, "--to", &to], dir.path());
+    let shown = text(&output);
+    assert!(shown.contains("Too few periods to measure") && !shown.contains("Sharpe ratio NaN"), "{shown}");
+}
+
+#[test]
+fn impossible_flags_are_errors_not_silently_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let config = config.to_str().unwrap();
+    let output = folio(&["train", "--config", config, "--jobs", "0", "--out", "run"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("--jobs"), "{}", text(&output));
+    let output =
+        folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let output = folio(&["stress", "--checkpoint", "run", "--crash-fall", "1.5"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("crash_fall"), "{}", text(&output));
+    let output = folio(&["eval", "--checkpoint", "run", "--to", "2099-01-01"], dir.path());
+    assert!(
+        !output.status.success() && text(&output).contains("after the data's last row"),
+        "{}",
+        text(&output)
+    );
+}
+
+/// Stops a run (as a kill would) once it has made `after` steps.
+struct KillAfter(u64);
+
+impl Progress for KillAfter {
+    fn start(&self, _: &str, _: &str, _: u64, _: u64) -> Box<dyn Task> {
+        Box::new(KillTask(self.0))
+    }
+}
+
+struct KillTask(u64);
+
+impl Task for KillTask {
+    fn set_position(&self, done: u64) {
+        if done >= self.0 {
+            panic!("killed at {done} steps");
+        }
+    }
+    fn advance(&self, _: u64) {}
+    fn set_message(&self, _: String) {}
+    fn finish(&self) {}
+    fn abandon(&self) {}
+}
+
+#[test]
+fn a_resumed_direct_run_is_bit_identical_to_one_never_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let steps = config(800);
+    train(request(&env, steps.clone(), &whole, false)).unwrap();
+    let mut first = request(&env, steps.clone(), &killed, false);
+    first.progress = Arc::new(KillAfter(500));
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first)));
+    assert!(stopped.is_err(), "the first attempt was killed");
+    let saved = checkpoint::load_meta(&killed).unwrap().progress.updates;
+    assert!(saved > 0 && saved * 16 < 800, "killed part-way, after {saved} updates");
+    train(request(&env, steps, &killed, true)).unwrap();
+
+    let device = DeviceChoice::Cpu.device().unwrap();
+    for which in [Weights::Last, Weights::Best] {
+        let weights = |dir: &Path| checkpoint::load_agent(dir, which, &device).unwrap().1.parameter_values();
+        let (a, b) = (weights(&whole), weights(&killed));
+        let same = a.iter().zip(&b).all(|(p, q)| p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits()));
+        assert!(same && a.len() == b.len(), "{which} differs after a resume");
+    }
+    let log = |dir: &Path| std::fs::read_to_string(dir.join(checkpoint::LOG)).unwrap();
+    let rewards =
+        |text: String| text.lines().map(|l| l.split(',').nth(4).unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(rewards(log(&whole)), rewards(log(&killed)), "every update's reward, bit for bit");
+}
+
+#[test]
+fn spikes_and_unadjusted_splits_are_flagged_with_asset_and_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let text = std::fs::read_to_string(&env.data.file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let assets: Vec<String> = lines[0].split(',').skip(1).map(String::from).collect();
+    let scale = |line: &mut String, column: usize, factor: f64| {
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        cells[column] = (cells[column].parse::<f64>().unwrap() * factor).to_string();
+        *line = cells.join(",");
+    };
+    // A x1000 typo on one day, and a 2:1 split (on a day without a move of its own) never
+    // adjusted for.
+    scale(&mut lines[101], 1, 1000.0);
+    let price = |line: &str| line.split(',').nth(2).unwrap().parse::<f64>().unwrap();
+    let factor = 0.5 * price(&lines[200]) / price(&lines[201]);
+    for line in &mut lines[201..] {
+        scale(line, 2, factor);
+    }
+    let (spike_day, split_day) = (
+        lines[101].split(',').next().unwrap().to_string(),
+        lines[201].split(',').next().unwrap().to_string(),
+    );
+    std::fs::write(&env.data.file, lines.join("\n") + "\n").unwrap();
+    let output = folio(&["data", "inspect", "prices.csv"], dir.path());
+    let shown = text_of(&output);
+    assert!(shown.contains(&format!("{} on {spike_day}", assets[0])) && shown.contains("spike"), "{shown}");
+    assert!(
+        shown.contains(&format!("{} on {split_day}", assets[1])) && shown.contains("exact 2:1"),
+        "{shown}"
+    );
+    let config = tiny_config_over(dir.path());
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "64", "--seeds", "1", "--out", "run"],
+        dir.path(),
+    );
+    assert!(
+        text_of(&output).contains(&format!("warning: {} on {spike_day}", assets[0])),
+        "{}",
+        text_of(&output)
+    );
+}
+
+fn text_of(output: &Output) -> String {
+    text(output)
+}
+
+/// A config over the prices already in `dir`.
+fn tiny_config_over(dir: &Path) -> PathBuf {
+    let prices = std::fs::read(dir.join("prices.csv")).unwrap();
+    let config = tiny_config(dir);
+    std::fs::write(dir.join("prices.csv"), prices).unwrap();
+    config
+}
+
+#[test]
+fn a_multi_seed_eval_names_the_folders_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "2", "--out", "run"],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    for _ in 0..2 {
+        let output = folio(&["eval", "--checkpoint", "run"], dir.path());
+        let shown = text(&output);
+        assert!(output.status.success() && !shown.contains("<seed>") && shown.contains("seed-1"), "{shown}");
+    }
+    let evals = std::fs::read_dir(dir.path().join("run/seed-0"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("eval-"))
+        .count();
+    assert_eq!(evals, 2, "a second eval does not replace the first");
+}
+
+#[test]
+fn common_export_formats_are_read_or_get_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        folio::data::load_prices(&path)
+    };
+    // pandas' index column, blank or named, in an undated file.
+    for header in ["", "period", "index"] {
+        let panel = load("pandas.csv", &format!("{header},A,B\n0,1.0,2.0\n1,1.1,2.1\n2,1.2,2.2\n")).unwrap();
+        assert_eq!((panel.assets.clone(), panel.n_periods()), (vec!["A".to_string(), "B".to_string()], 3));
+    }
+    let hint = |name: &str, text: &str| load(name, text).unwrap_err().to_string();
+    let long = hint("long.csv", "date,tic,close\n2020-01-02,AAPL,75.1\n2020-01-02,MSFT,160.6\n");
+    assert!(long.contains("long file") && long.contains("pivot"), "{long}");
+    let semicolons = hint("semi.csv", "date;A;B\n2020-01-02;1,0;2,0\n");
+    assert!(semicolons.contains("semicolon"), "{semicolons}");
+    let slashes = hint("slash.csv", "date,A\n03/15/2020,1.0\n03/16/2020,1.1\n");
+    assert!(
+        slashes.contains("line 2") && slashes.contains("YYYY-MM-DD") && slashes.contains("ambiguous"),
+        "{slashes}"
+    );
+}
+
+#[test]
+fn the_readme_env_check_of_a_test_period_runs_as_written() {
+    let output = folio(
+        &["env", "check", "envs/factor_etfs.toml", "--period", "test", "--episodes", "4", "--json"],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+}
