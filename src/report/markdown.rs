@@ -18,7 +18,7 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
     if let Some(d) = &report.deflated_sharpe {
         let _ = writeln!(
             md,
-            "\nDeflated Sharpe Ratio of the best seed over {} trials: {:.3} ({}).",
+            "\nDeflated Sharpe Ratio of the ensemble over {} trials: {:.3} ({}).",
             d.trials,
             d.dsr,
             trials_counted(&report.dsr_trials)

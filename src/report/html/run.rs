@@ -134,7 +134,7 @@ pub struct Warning {
     pub message: String,
 }
 
-/// The Deflated Sharpe Ratio of the best seed ([`crate::metrics::overfitting::DeflatedSharpe`]).
+/// The Deflated Sharpe Ratio of the headline agent ([`crate::metrics::overfitting::DeflatedSharpe`]).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Dsr {
     #[serde(deserialize_with = "nan_if_null")]

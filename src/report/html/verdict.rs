@@ -166,7 +166,7 @@ fn evidence(run: &Run) -> Vec<String> {
         ));
         lines.push(match &wf.deflated_sharpe {
             Some(d) => format!(
-                "Deflated Sharpe Ratio <b>{}</b> over {} trials: the probability that the best seed's true Sharpe ratio is above zero, allowing for how many trials were tried.",
+                "Deflated Sharpe Ratio <b>{}</b> over {} trials: the probability that the headline agent's true Sharpe ratio is above zero, allowing for how many trials were tried.",
                 number(d.dsr, 3),
                 d.trials
             ),
