@@ -159,26 +159,11 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow], development: bool) -> String
         md.push_str("Development run: each market's walk-forward covers its training and validation data only; no test period was seen.\n\n");
     }
     md.push_str("| market | tested | agent Sharpe | equal-weight Sharpe | best causal baseline | its Sharpe | agent max DD | equal-weight max DD | agent turnover | break-even | DSR | PBO | beats equal weight |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     for r in rows {
-        let _ = writeln!(
-            md,
-            "| {} | {} .. {} | {:.2} | {:.2} | {} | {:.2} | {:.1}% | {:.1}% | {:.4} | {} | {} | {} | {} |",
-            r.market,
-            r.tested.0,
-            r.tested.1,
-            r.agent_sharpe,
-            r.equal_weight_sharpe,
-            r.best_baseline.to_string().trim(),
-            r.best_baseline_sharpe,
-            100.0 * r.agent_max_drawdown,
-            100.0 * r.equal_weight_max_drawdown,
-            r.agent_turnover,
-            r.break_even,
-            optional(r.dsr),
-            optional(r.pbo),
-            if r.beats_equal_weight { "yes" } else { "no" }
-        );
+        let mut cells = super::text::panel_cells(r).to_vec();
+        // The break-even cost reads best beside the turnover it depends on.
+        cells.insert(9, r.break_even.to_string());
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
     }
     md
 }

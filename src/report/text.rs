@@ -276,10 +276,30 @@ pub fn trials_counted(t: &DsrTrials) -> String {
     }
 }
 
+/// A panel row's cells, formatted once for the terminal table and the Markdown one: market,
+/// tested span, agent and equal-weight Sharpe, best causal baseline and its Sharpe, drawdowns,
+/// turnover, DSR, PBO, whether the agent beats equal weight.
+pub fn panel_cells(r: &crate::eval::panel::PanelRow) -> [String; 12] {
+    let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    [
+        r.market.clone(),
+        format!("{} .. {}", r.tested.0, r.tested.1),
+        format!("{:.2}", r.agent_sharpe),
+        format!("{:.2}", r.equal_weight_sharpe),
+        r.best_baseline.to_string().trim().to_string(),
+        format!("{:.2}", r.best_baseline_sharpe),
+        format!("{:.1}%", 100.0 * r.agent_max_drawdown),
+        format!("{:.1}%", 100.0 * r.equal_weight_max_drawdown),
+        format!("{:.4}", r.agent_turnover),
+        optional(r.dsr),
+        optional(r.pbo),
+        if r.beats_equal_weight { "yes" } else { "no" }.to_string(),
+    ]
+}
+
 /// The learner panel ([`crate::eval::panel`]) as a terminal table.
 pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
-    let mut out = format!(
-        "{:<18} {:>23} {:>7} {:>7} {:<20} {:>7} {:>7} {:>7} {:>8} {:>5} {:>5}  {}\n",
+    let header = [
         "market",
         "tested",
         "agent",
@@ -291,26 +311,18 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
         "turnover",
         "DSR",
         "PBO",
-        "beats EW"
-    );
-    let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        "beats EW",
+    ];
+    let line = |c: &[&str]| {
+        format!(
+            "{:<18} {:>25} {:>6} {:>6} {:<20} {:>6} {:>7} {:>7} {:>8} {:>5} {:>5}  {}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]
+        )
+    };
+    let mut out = line(&header);
     for r in rows {
-        let _ = writeln!(
-            out,
-            "{:<18} {:>23} {:>7.2} {:>7.2} {:<20} {:>7.2} {:>6.1}% {:>6.1}% {:>8.4} {:>5} {:>5}  {}",
-            r.market,
-            format!("{}..{}", r.tested.0, r.tested.1),
-            r.agent_sharpe,
-            r.equal_weight_sharpe,
-            r.best_baseline.to_string().trim(),
-            r.best_baseline_sharpe,
-            100.0 * r.agent_max_drawdown,
-            100.0 * r.equal_weight_max_drawdown,
-            r.agent_turnover,
-            optional(r.dsr),
-            optional(r.pbo),
-            if r.beats_equal_weight { "yes" } else { "no" }
-        );
+        let cells = panel_cells(r);
+        out.push_str(&line(&cells.iter().map(String::as_str).collect::<Vec<_>>()));
     }
     out.push_str("(agent: the ensemble of each fold's seeds; Sharpe ratios of the stitched out-of-sample curves, after costs)\n");
     for r in rows {
