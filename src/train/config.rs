@@ -270,11 +270,22 @@ pub struct DirectConfig {
     /// Weight of `KL(w || w_ref)` in the loss, when the observation carries a reference
     /// portfolio: what a tilt away from the reference must earn to be worth taking.
     pub tilt_penalty: f64,
+    /// Train on the environment's rebalancing schedule (`episode.rebalance_every`): between
+    /// rebalancing dates a batch holds the drifted weights, trading and paying nothing, as
+    /// evaluation does. Off by default: on the development data of the factor ETFs (weekly
+    /// rebalancing) it raised turnover and lost to training on every period (docs/learner.md).
+    pub hold_between_rebalances: bool,
 }
 
 impl Default for DirectConfig {
     fn default() -> Self {
-        Self { batch_periods: 50, recency_bias: 0.0, turnover_penalty: 0.0, tilt_penalty: 0.0 }
+        Self {
+            batch_periods: 50,
+            recency_bias: 0.0,
+            turnover_penalty: 0.0,
+            tilt_penalty: 0.0,
+            hold_between_rebalances: false,
+        }
     }
 }
 

@@ -163,6 +163,8 @@ pub struct DirectLearner {
     range: DecisionRange,
     costs: CostConfig,
     limits: Limits,
+    /// Periods between trades (the environment's `episode.rebalance_every`).
+    rebalance_every: usize,
     objective: DirectObjective,
     config: DirectConfig,
     max_grad_norm: f64,
@@ -195,6 +197,11 @@ impl DirectLearner {
             range,
             costs: settings.costs,
             limits: settings.limits,
+            rebalance_every: if config.hold_between_rebalances {
+                settings.episode.rebalance_every
+            } else {
+                1
+            },
             objective: DirectObjective::from_reward(&settings.reward),
             config,
             max_grad_norm,
@@ -202,6 +209,31 @@ impl DirectLearner {
             memory,
             observations,
         })
+    }
+
+    /// The weights held through the batch when the environment trades only every
+    /// `rebalance_every` periods, as evaluation does: decision rows hold the network's targets,
+    /// the others the previous holdings drifted by prices, which trade and pay nothing. So the
+    /// learner sees the costs and the drift of the schedule it will be evaluated on.
+    fn held(&self, targets: Tensor<2>, first: Tensor<2>, relatives: Tensor<2>, start: usize) -> Tensor<2> {
+        let every = self.rebalance_every;
+        if every <= 1 {
+            return targets;
+        }
+        let [n, _] = targets.dims();
+        let mut rows: Vec<Tensor<2>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let row = if (start + i - self.range.first).is_multiple_of(every) {
+                targets.clone().narrow(0, i, 1)
+            } else if i == 0 {
+                first.clone()
+            } else {
+                let grown = rows[i - 1].clone() * relatives.clone().narrow(0, i - 1, 1);
+                grown.clone() / grown.sum_dim(1)
+            };
+            rows.push(row);
+        }
+        Tensor::cat(rows, 0)
     }
 
     /// Learn from periods up to row `last` only (online learning in a test window): the last
@@ -269,12 +301,13 @@ impl Learner for DirectLearner {
         let observations =
             Tensor::<2>::from_data(TensorData::new(self.observations.clone(), [n, len]), device);
         let relatives = Tensor::<2>::from_data(TensorData::new(next_relatives, [n, width]), device);
-        let weights = softmax(net.scores(observations), 1);
-        let weights = if self.limits.is_none() { weights } else { project_tensor(weights, &self.limits) };
+        let targets = softmax(net.scores(observations), 1);
+        let targets = if self.limits.is_none() { targets } else { project_tensor(targets, &self.limits) };
+        let first = Tensor::<2>::from_data(TensorData::new(first_drifted, [1, width]), device);
+        let weights = self.held(targets.clone(), first.clone(), relatives.clone(), start);
         let growth = (weights.clone() * relatives.clone()).sum_dim(1); // [n, 1]
         let carried = (weights.clone().narrow(0, 0, n - 1) * relatives.narrow(0, 0, n - 1))
             / growth.clone().narrow(0, 0, n - 1);
-        let first = Tensor::<2>::from_data(TensorData::new(first_drifted, [1, width]), device);
         let drifted = Tensor::cat(vec![first, carried], 0);
         let change = (weights.clone() - drifted).narrow(1, 1, width - 1);
         let bought = relu(change.clone()).sum_dim(1);
@@ -285,7 +318,7 @@ impl Learner for DirectLearner {
         let objective = self.objective.evaluate(log_returns);
         let mut loss = objective.clone().neg() + turnover.mul_scalar(self.config.turnover_penalty);
         if let Some(reference) = references {
-            loss = loss + tilt(weights.clone(), reference).mul_scalar(self.config.tilt_penalty);
+            loss = loss + tilt(targets, reference).mul_scalar(self.config.tilt_penalty);
         }
 
         let chosen = to_host(weights.detach());
@@ -326,6 +359,7 @@ impl Learner for DirectLearner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     fn column(values: &[f64], device: &Device) -> Tensor<2> {
         let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
@@ -444,5 +478,65 @@ mod tests {
         for (i, o) in objectives.iter().enumerate() {
             assert!(!objectives[..i].contains(o), "{:?} shares an objective", rewards[i]);
         }
+    }
+
+    #[test]
+    fn between_rebalancing_dates_the_batch_holds_drifted_weights_and_trades_nothing() {
+        use crate::data::synth::{SynthConfig, generate};
+        use crate::env::config::EpisodeConfig;
+        use crate::features::{Feature, FeatureConfig};
+        let panel =
+            generate(&SynthConfig { assets: 3, periods: 300, seed: 3, ..SynthConfig::default() }).unwrap();
+        let features =
+            FeatureConfig { window: 5, features: vec![Feature::LogReturn], ..FeatureConfig::default() };
+        let market = Arc::new(Market::new(panel, &features, None, 0..200).unwrap());
+        let range = DecisionRange { first: market.first_observable(), last: 250 };
+        let settings = EnvSettings {
+            costs: CostConfig::default(),
+            reward: RewardConfig::LogReturn,
+            episode: EpisodeConfig { rebalance_every: 4, ..EpisodeConfig::default() },
+            limits: Limits::NONE,
+        };
+        let device = Device::flex().autodiff();
+        let config =
+            DirectConfig { batch_periods: 20, hold_between_rebalances: true, ..DirectConfig::default() };
+        let mut learner =
+            DirectLearner::new(market.clone(), range, settings, config, 1.0, device.clone()).unwrap();
+        let net = crate::agent::network::NetConfig {
+            kind: crate::agent::network::NetKind::Mlp,
+            hidden: vec![8],
+            ..Default::default()
+        }
+        .init_seeded(market.layout(), &device, 1);
+        let mut optimizer = crate::train::host::adam::adam_for(&device);
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut net = net;
+        // One batch, so that no later batch rewrites part of it.
+        for _ in 0..1 {
+            let mut descent = Descent { optimizer: &mut optimizer, learning_rate: 1e-2 };
+            let (next, result) = learner.update(net, &mut descent, &mut rng);
+            result.unwrap();
+            net = next;
+        }
+        // Every period the batches wrote that is not a rebalancing date holds what the period
+        // before held, drifted by this period's prices.
+        let width = 4;
+        let (mut checked, mut traded) = (0, 0);
+        for t in range.first + 1..range.last {
+            let row = &learner.memory[t * width..(t + 1) * width];
+            let previous = &learner.memory[(t - 1) * width..t * width];
+            let untouched = row.iter().all(|w| (*w - 0.25).abs() < 1e-12);
+            if untouched || (t - range.first).is_multiple_of(4) {
+                traded += usize::from(!untouched);
+                continue;
+            }
+            let x = market.relatives(t);
+            let growth: f64 = previous.iter().zip(x).map(|(w, x)| w * x).sum();
+            for ((w, p), x) in row.iter().zip(previous).zip(x) {
+                assert!((w - p * x / growth).abs() < 1e-5, "row {t}: {w} vs drifted {}", p * x / growth);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10 && traded >= 4, "checked {checked} held rows and {traded} trading rows");
     }
 }
