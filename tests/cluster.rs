@@ -192,6 +192,33 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     assert!(failure(&["run-task", path(&plan), "--index", "0"]).contains("the data changed"));
 }
 
+#[test]
+fn a_task_never_runs_twice_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let plan = dir.path().join("plan");
+    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
+    // Long enough that the first run is still training when the second starts.
+    planning.extend(request(&config, "100000"));
+    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    folio(&args(&planning));
+    let lock = plan.join("tasks").join(&task_ids(&plan)[0]).join(".folio.lock");
+    let mut first = folio_command(&["run-task", path(&plan), "--index", "0"]).spawn().unwrap();
+    let start = Instant::now();
+    // The holder writes its pid into the lock file only once it holds the lock.
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("pid")) {
+        assert!(start.elapsed() < Duration::from_secs(60), "the first run never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = folio_command(&["run-task", path(&plan), "--index", "0"]).output().unwrap();
+    let _ = first.kill();
+    let _ = first.wait();
+    let error = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second run of a running task fails");
+    assert!(error.contains("task 0 of plan") && error.contains("running already"), "{error}");
+    assert!(error.contains(&format!("pid {}", first.id())), "{error}");
+}
+
 /// A single-node Slurm cluster on localhost, stopped (its daemons, by pid) when dropped.
 struct SlurmLocal {
     dir: PathBuf,

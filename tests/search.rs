@@ -74,6 +74,55 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     );
     assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(6));
     assert_eq!(verdict["train"]["steps"], points[chosen]["point"]["train.steps"]);
+
+    search_as_a_plan_writes_the_same_report(dir.path(), (&space, &config), &report);
+}
+
+/// The same search as a plan: its tasks run out of order, one process each, and two merges (the
+/// first chooses the point and plans the verdict) write the `search.json` that `folio search` did.
+fn search_as_a_plan_writes_the_same_report(
+    dir: &Path,
+    (space, config): (&Path, &Path),
+    single: &serde_json::Value,
+) {
+    let plan = dir.join("plan");
+    let planning = ["plan", "search", "--space", path(space), "--config", path(config), "--out", path(&plan)];
+    folio(&planning);
+    folio(&planning); // planning the same search again is harmless
+    let missing = |plan: &Path| {
+        String::from_utf8_lossy(&folio(&["run-task", path(plan), "--missing"]).stdout).trim().to_string()
+    };
+    assert_eq!(missing(&plan), "0,1,2,3,4,5,6,7", "2 points x 2 search folds x 2 seeds");
+    for index in ["7", "2", "5"] {
+        folio(&["run-task", path(&plan), "--index", index]);
+    }
+    let early = Command::new(env!("CARGO_BIN_EXE_folio")).args(["merge", path(&plan)]).output().unwrap();
+    assert!(!early.status.success(), "a merge with scoring tasks missing fails");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("5 of the 8 tasks"));
+    for index in ["0", "6", "1", "3", "4"] {
+        folio(&["run-task", path(&plan), "--index", index]);
+    }
+    let registry = dir.join("plan-trials.jsonl");
+    let merge = ["merge", path(&plan), "--registry", path(&registry)];
+    let chosen = String::from_utf8_lossy(&folio(&merge).stdout).to_string();
+    assert!(chosen.contains(&format!("point {} chosen", single["chosen"])), "{chosen}");
+    assert_eq!(missing(&plan), "8,9", "the verdict's tasks: 1 held-out fold x 2 seeds");
+    assert!(!plan.join("search.json").exists(), "no report before the verdict");
+    folio(&["run-task", path(&plan), "--index", "9"]);
+    folio(&["run-task", path(&plan), "--index", "8"]);
+    folio(&merge);
+    let mut merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plan.join("search.json")).unwrap()).unwrap();
+    let mut single = single.clone();
+    // Only the folders differ, by design.
+    for report in [&mut merged, &mut single] {
+        report["verdict_folder"] = serde_json::Value::Null;
+        for point in report["points"].as_array_mut().unwrap() {
+            point["folder"] = serde_json::Value::Null;
+        }
+    }
+    assert_eq!(merged, single);
+    assert!(plan.join("verdict").join("report.json").exists());
 }
 
 #[test]

@@ -2,10 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::train::default_jobs;
-use folio::eval::search::{SearchRequest, SearchSpace, search};
+use folio::eval::search::{SearchReport, SearchRequest, SearchSpace, search};
 use folio::registry;
 
 #[derive(Debug, Args)]
@@ -44,11 +44,16 @@ pub fn run(args: SearchArgs) -> Result<()> {
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry::resolve(args.registry)),
     })?;
-    folio::report::write_json(&args.out.join("search.json"), &report)?;
+    write_and_show(&args.out, &report, args.run.json)
+}
+
+/// `search.json` in `out`, the verdict's walk-forward outputs in its folder, and the table.
+pub fn write_and_show(out: &Path, report: &SearchReport, json: bool) -> Result<()> {
+    folio::report::write_json(&out.join("search.json"), report)?;
     let verdict = &report.verdict_folder;
     folio::report::outputs::write_walk_forward(verdict, &report.verdict)?;
-    if args.run.json {
-        return super::print_json(&report);
+    if json {
+        return super::print_json(report);
     }
     for (i, point) in report.points.iter().enumerate() {
         let mark = if i == report.chosen { "*" } else { " " };
@@ -61,7 +66,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     println!("\n{}", report.summary);
     println!(
         "wrote search.json to {} and the verdict's walk-forward to {}",
-        args.out.display(),
+        out.display(),
         verdict.display()
     );
     Ok(())

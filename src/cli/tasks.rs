@@ -5,6 +5,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
+use folio::eval::search::SearchSpace;
+use folio::eval::search_plan::{self, SearchMerge};
 use folio::eval::tasks::{self, TaskRun};
 use folio::registry;
 
@@ -16,6 +18,24 @@ const INDEX_VARIABLES: [&str; 3] = ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX
 pub enum PlanCommand {
     /// Plan a walk-forward: one task per fold and seed, run by `folio run-task`.
     WalkForward(PlanWalkForwardArgs),
+    /// Plan a hyperparameter search: every point's search folds and seeds as tasks; `folio
+    /// merge` then chooses the point and plans the verdict's tasks, and, merged again, writes
+    /// what `folio search` writes.
+    Search(PlanSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanSearchArgs {
+    /// The search space (TOML), as for `folio search`.
+    #[arg(long)]
+    space: PathBuf,
+    #[command(flatten)]
+    walk_forward: super::walk_forward::WalkForwardSetup,
+    /// The plan folder: shared by every node that runs a task and by the merge.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    json: super::args::JsonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -30,19 +50,46 @@ pub struct PlanWalkForwardArgs {
 }
 
 pub fn plan(command: PlanCommand) -> Result<()> {
-    let PlanCommand::WalkForward(args) = command;
+    let args = match command {
+        PlanCommand::WalkForward(args) => args,
+        PlanCommand::Search(args) => return plan_search(args),
+    };
     let (spec, _) = args.walk_forward.load()?;
     let plan = tasks::plan_walk_forward(spec, &args.out)?;
     if args.json.json {
         return super::print_json(&plan);
     }
-    let n = plan.tasks.len();
-    let dir = args.out.display();
-    println!("planned {n} tasks (folds x seeds) in {dir}");
+    println!("planned {} tasks (folds x seeds) in {}", plan.tasks.len(), args.out.display());
+    show_how_to_run(&args.out, 0, plan.tasks.len());
+    Ok(())
+}
+
+fn plan_search(args: PlanSearchArgs) -> Result<()> {
+    let text =
+        std::fs::read_to_string(&args.space).with_context(|| format!("reading {}", args.space.display()))?;
+    let space = SearchSpace::from_toml(&text, &args.space)?;
+    let (spec, _) = args.walk_forward.load()?;
+    let plan = search_plan::plan_search(spec, space, &args.out)?;
+    if args.json.json {
+        return super::print_json(&plan);
+    }
+    let n = plan.scoring_tasks();
+    let points = plan.points.len();
+    println!("planned {n} scoring tasks ({points} points x search folds x seeds) in {}", args.out.display());
+    show_how_to_run(&args.out, 0, n);
+    println!("the merge chooses the point and plans the verdict's tasks; run those, then merge again");
+    Ok(())
+}
+
+/// How to run tasks `first..first + n` of the plan in `dir`, then merge them.
+fn show_how_to_run(dir: &std::path::Path, first: usize, n: usize) {
+    let dir = dir.display();
     println!("run them with: scripts/slurm-submit.sh {dir}   (Slurm job array, then the merge)");
     println!("           or: scripts/run-local.sh {dir} JOBS  (this machine, JOBS at a time)");
-    println!("           or: folio run-task {dir} --index I  for I in 0..{}, then folio merge {dir}", n - 1);
-    Ok(())
+    let last = (first + n).saturating_sub(1);
+    println!(
+        "           or: folio run-task {dir} --index I  for I in {first}..={last}, then folio merge {dir}"
+    );
 }
 
 #[derive(Debug, Args)]
@@ -62,7 +109,11 @@ pub struct RunTaskArgs {
 
 pub fn run_task(args: RunTaskArgs) -> Result<()> {
     if args.missing {
-        println!("{}", tasks::missing_list(&tasks::missing_tasks(&args.plan)?));
+        let missing = match search_plan::is_search_plan(&args.plan) {
+            true => search_plan::missing_search_tasks(&args.plan)?,
+            false => tasks::missing_tasks(&args.plan)?,
+        };
+        println!("{}", tasks::missing_list(&missing));
         return Ok(());
     }
     let index = match args.index {
@@ -70,7 +121,10 @@ pub fn run_task(args: RunTaskArgs) -> Result<()> {
         None => index_from_environment()?,
     };
     let progress = super::args::Bars::for_output(args.run.json);
-    let outcome = tasks::run_task(&args.plan, index, args.run.device(), progress)?;
+    let outcome = match search_plan::is_search_plan(&args.plan) {
+        true => search_plan::run_search_task(&args.plan, index, args.run.device(), progress)?,
+        false => tasks::run_task(&args.plan, index, args.run.device(), progress)?,
+    };
     if args.run.json {
         return super::print_json(&outcome);
     }
@@ -107,8 +161,34 @@ pub struct MergeArgs {
 
 pub fn merge(args: MergeArgs) -> Result<()> {
     let progress = super::args::Bars::for_output(args.run.json);
-    let registry = Some(registry::resolve(args.registry));
+    let registry = Some(registry::resolve(args.registry.clone()));
+    if search_plan::is_search_plan(&args.plan) {
+        return merge_search(args, registry, progress);
+    }
     let report = tasks::merge(&args.plan, registry, args.run.device(), progress)?;
     let out = args.out.unwrap_or(args.plan);
     super::walk_forward::write_and_show(&out, &report, args.run.json)
+}
+
+fn merge_search(
+    args: MergeArgs,
+    registry: Option<PathBuf>,
+    progress: std::sync::Arc<dyn folio::progress::Progress>,
+) -> Result<()> {
+    match search_plan::merge_search(&args.plan, registry, args.run.device(), progress)? {
+        SearchMerge::Done(mut report) => {
+            let out = args.out.unwrap_or(args.plan);
+            report.verdict_folder = out.join(search_plan::VERDICT);
+            super::search::write_and_show(&out, &report, args.run.json)
+        }
+        SearchMerge::VerdictPlanned { chosen, missing } => {
+            if args.run.json {
+                return super::print_json(&SearchMerge::VerdictPlanned { chosen, missing });
+            }
+            let (first, n) = (missing.first().map_or(0, |t| t.index), missing.len());
+            println!("point {chosen} chosen; its verdict on the held-out folds is planned: {n} tasks");
+            show_how_to_run(&args.plan, first, n);
+            Ok(())
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod panel;
 pub mod probe;
 pub mod search;
+pub mod search_plan;
 pub mod stress;
 pub mod tasks;
 pub mod walk_forward;

@@ -196,25 +196,68 @@ pub struct SearchReport {
 /// Score every point on the search folds, pick the best, judge it on the held-out folds.
 pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     let points = request.space.points()?;
-    let (search_base, data_to) = search_data(&request)?;
-    let mut results = Vec::with_capacity(points.len());
-    let mut trial_sharpes = Vec::new();
+    let (search_base, data_to) = search_data(&request.spec, &request.space)?;
+    let mut scored = Vec::with_capacity(points.len());
     for (i, point) in points.iter().enumerate() {
         let folder = request.out.join("points").join(format!("point-{i}"));
         let report = run(&request, apply(&search_base, point)?, &folder, None)?;
-        trial_sharpes.extend(agent_returns(&report).iter().map(|r| overfitting::sharpe_ratio(r)));
+        scored.push(ScoredPoint::new(point.clone(), folder, &report));
+    }
+    let chosen = choose(&scored)?;
+    let verdict_spec = verdict_spec(&request.spec, &request.space, &points[chosen])?;
+    let verdict_folder = request.out.join("verdict");
+    let verdict = run(&request, verdict_spec, &verdict_folder, request.registry.clone())?;
+    Ok(conclude_search(request.space, data_to, scored, chosen, verdict, verdict_folder))
+}
+
+/// A point scored on the search folds, with the Sharpe ratios of its trials (its seeds).
+pub struct ScoredPoint {
+    pub result: PointResult,
+    pub trial_sharpes: Vec<f64>,
+}
+
+impl ScoredPoint {
+    pub fn new(
+        point: BTreeMap<String, serde_json::Value>,
+        folder: PathBuf,
+        report: &WalkForwardReport,
+    ) -> Self {
+        let trial_sharpes = agent_returns(report).iter().map(|r| overfitting::sharpe_ratio(r)).collect();
         // A point is scored by what it would deploy: its seeds' ensemble.
         let score = report.overall.iter().find(|r| r.policy == PolicyId::Ensemble);
         let score = score.map(|r| r.metrics.sharpe).unwrap_or(f64::NAN);
-        results.push(PointResult { point: point.clone(), score, folder });
+        Self { result: PointResult { point, score, folder }, trial_sharpes }
     }
-    let chosen = (0..results.len())
-        .max_by(|&a, &b| nan_low(results[a].score).total_cmp(&nan_low(results[b].score)))
-        .ok_or_else(|| InvalidSetting::new("search.params", "the search space has no point"))?;
-    let mut verdict_spec = apply(&request.spec, &points[chosen])?;
-    verdict_spec.config.folds = request.space.holdout_folds;
-    let verdict_folder = request.out.join("verdict");
-    let verdict = run(&request, verdict_spec, &verdict_folder, request.registry.clone())?;
+}
+
+/// The point with the best search score (an undefined score ranks last).
+pub fn choose(scored: &[ScoredPoint]) -> Result<usize, EvalError> {
+    let score = |i: usize| nan_low(scored[i].result.score);
+    let best = (0..scored.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)));
+    Ok(best.ok_or_else(|| InvalidSetting::new("search.params", "the search space has no point"))?)
+}
+
+/// The verdict's request: the chosen point on the whole data, its test windows the held-out folds.
+pub fn verdict_spec(
+    spec: &WalkForwardSpec,
+    space: &SearchSpace,
+    point: &BTreeMap<String, serde_json::Value>,
+) -> Result<WalkForwardSpec, EvalError> {
+    let mut verdict = apply(spec, point)?;
+    verdict.config.folds = space.holdout_folds;
+    Ok(verdict)
+}
+
+/// The search's report once the verdict is in: its Deflated Sharpe Ratio counts every trial.
+pub fn conclude_search(
+    space: SearchSpace,
+    search_data_to: String,
+    scored: Vec<ScoredPoint>,
+    chosen: usize,
+    verdict: WalkForwardReport,
+    verdict_folder: PathBuf,
+) -> SearchReport {
+    let mut trial_sharpes: Vec<f64> = scored.iter().flat_map(|p| p.trial_sharpes.iter().copied()).collect();
     let returns = agent_returns(&verdict);
     trial_sharpes.extend(returns.iter().map(|r| overfitting::sharpe_ratio(r)));
     let defined: Vec<f64> = trial_sharpes.iter().copied().filter(|s| s.is_finite()).collect();
@@ -223,10 +266,11 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     let deflated_sharpe = returns_of(&verdict, PolicyId::Ensemble).and_then(|r| {
         overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trial_sharpes.len(), variance).ok()
     });
+    let results: Vec<PointResult> = scored.into_iter().map(|p| p.result).collect();
     let summary = summary(&results, chosen, &verdict, deflated_sharpe.as_ref(), trial_sharpes.len());
-    Ok(SearchReport {
-        space: request.space,
-        search_data_to: data_to,
+    SearchReport {
+        space,
+        search_data_to,
         points: results,
         chosen,
         verdict,
@@ -234,7 +278,7 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
         deflated_sharpe,
         trials: trial_sharpes.len(),
         summary,
-    })
+    }
 }
 
 fn nan_low(x: f64) -> f64 {
@@ -243,8 +287,11 @@ fn nan_low(x: f64) -> f64 {
 
 /// The request the points are scored on: the data cut at the end of the last search fold's test
 /// window, and the search folds only. The held-out test windows start where this data ends.
-fn search_data(request: &SearchRequest) -> Result<(WalkForwardSpec, String), EvalError> {
-    let (config, holdout) = (request.spec.config, request.space.holdout_folds);
+pub fn search_data(
+    spec: &WalkForwardSpec,
+    space: &SearchSpace,
+) -> Result<(WalkForwardSpec, String), EvalError> {
+    let (config, holdout) = (spec.config, space.holdout_folds);
     if holdout == 0 || holdout >= config.folds {
         let why = format!(
             "holdout_folds must be at least 1 and fewer than the walk-forward's {} folds",
@@ -252,10 +299,10 @@ fn search_data(request: &SearchRequest) -> Result<(WalkForwardSpec, String), Eva
         );
         return Err(InvalidSetting::new("search.holdout_folds", why).into());
     }
-    let (market, _) = Market::from_config(&request.spec.env)?;
+    let (market, _) = Market::from_config(&spec.env)?;
     let folds = make_folds(market.n_periods(), market.first_observable(), &config)?;
     let last = folds[config.folds - holdout - 1].test.1;
-    let mut spec = request.spec.clone();
+    let mut spec = spec.clone();
     spec.env.data.to = Some(stamp(&market.panel.index, last));
     spec.config.folds = config.folds - holdout;
     Ok((spec, market.panel.index.label(last)))

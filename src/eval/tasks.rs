@@ -16,7 +16,7 @@ use super::walk_forward::{
 use crate::agent::DeviceChoice;
 use crate::backtest::rebalance::RebalanceRule;
 use crate::env::config::EnvConfig;
-use crate::files::{write_atomically, write_bytes_atomically};
+use crate::files::{FolderLock, LockError, write_atomically, write_bytes_atomically};
 use crate::progress::Progress;
 use crate::train::TrainConfig;
 use crate::train::checkpoint;
@@ -97,6 +97,11 @@ pub enum TaskError {
         plan.display()
     )]
     Version { plan: PathBuf, planned: String, running: String },
+    #[error(
+        "task {index} of plan {} is running already ({holder}): a task never runs twice at once; wait for that run, or stop it first",
+        plan.display()
+    )]
+    Running { plan: PathBuf, index: usize, holder: String },
     #[error("plan {} has {count} tasks (indices 0 to {}); there is no task {index}", plan.display(), count.saturating_sub(1))]
     NoTask { plan: PathBuf, index: usize, count: usize },
     #[error("{}", incomplete(plan, missing, *total))]
@@ -155,22 +160,33 @@ pub fn plan_walk_forward(mut spec: WalkForwardSpec, dir: &Path) -> Result<PlanFi
         walk_forward: spec,
         tasks,
     };
-    let mut exact = Vec::new();
-    ciborium::into_writer(&file, &mut exact).expect("a plan serializes");
-    let path = dir.join(PLAN_EXACT);
+    write_plan_files(dir, PLAN_FILE, PLAN_EXACT, &file)?;
+    Ok(file)
+}
+
+/// Write a plan as `exact` (CBOR, what tasks read) and `readable` (JSON, for people). The same
+/// plan again changes nothing; another plan in its place is refused.
+pub(crate) fn write_plan_files<T: Serialize>(
+    dir: &Path,
+    readable: &str,
+    exact: &str,
+    file: &T,
+) -> Result<(), TaskError> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(file, &mut bytes).expect("a plan serializes");
+    let path = dir.join(exact);
     if path.exists() {
         let held = std::fs::read(&path).map_err(|source| TaskError::Io { path: path.clone(), source })?;
-        return match held == exact {
-            true => Ok(file),
+        return match held == bytes {
+            true => Ok(()),
             false => Err(TaskError::OtherPlan { plan: dir.to_path_buf() }),
         };
     }
-    let json = serde_json::to_vec_pretty(&file).expect("a plan serializes");
-    let readable = dir.join(PLAN_FILE);
+    let json = serde_json::to_vec_pretty(file).expect("a plan serializes");
+    let readable = dir.join(readable);
     write_bytes_atomically(&readable, &json).map_err(|source| TaskError::Io { path: readable, source })?;
     // Written last: a plan folder without it is not a plan yet.
-    write_bytes_atomically(&path, &exact).map_err(|source| TaskError::Io { path, source })?;
-    Ok(file)
+    write_bytes_atomically(&path, &bytes).map_err(|source| TaskError::Io { path, source })
 }
 
 /// The content id: SHA-256 of the task's canonical JSON. The data enters by its fingerprint, not
@@ -249,6 +265,12 @@ pub fn run_task(
     let count = file.tasks.len();
     let task = file.tasks.get(index).ok_or(TaskError::NoTask { plan: dir.to_path_buf(), index, count })?;
     let task_dir = file.task_dir(dir, task);
+    // Held until the task returns: two runs of one task (a scheduler's retry while the first
+    // still runs, a person's rerun) would otherwise clear and write one checkpoint together.
+    let _lock = FolderLock::acquire(&task_dir).map_err(|e| match e {
+        LockError::Busy { holder, .. } => TaskError::Running { plan: dir.to_path_buf(), index, holder },
+        LockError::Io { folder, source } => TaskError::Io { path: folder, source },
+    })?;
     if read_result(&task_dir, &task.id).is_some() {
         return Ok(TaskRun::AlreadyDone(task.clone()));
     }
