@@ -46,10 +46,11 @@ while IFS= read -r line; do
         continue
     fi
     cmd=${line/#cargo run --release --/folio}
-    # Every command that trains (`a && b` too) runs 200 steps: a --steps it names is cut to 200,
-    # else one is added after the subcommand.
-    if [[ "$cmd" == *"--steps "* ]]; then
-        cmd=$(sed -E 's/--steps [0-9]+/--steps 200/g' <<<"$cmd")
+    # Every command that trains (`a && b` too) runs briefly: a --steps it names is cut a
+    # thousandfold (a resume must still ask for more steps than the run it continues), else 200
+    # steps are added after the subcommand.
+    if [[ "$cmd" =~ --steps\ ([0-9]+) ]]; then
+        cmd=${cmd//--steps ${BASH_REMATCH[1]}/--steps $((BASH_REMATCH[1] / 1000 > 0 ? BASH_REMATCH[1] / 1000 : 1))}
     else
         cmd=$(sed -E 's/folio (train|walk-forward)/folio \1 --steps 200/g' <<<"$cmd")
     fi
