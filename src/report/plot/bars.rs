@@ -10,9 +10,9 @@ use super::DrawError;
 use super::axis::{XSpec, YSpec};
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch, draw_legend};
-use super::panel::{PanelSpec, panel, pixel, zero_line};
+use super::panel::{PanelSpec, Plan, build, pixel, plan, zero_line};
 use super::text::{Ink, draw_text, draw_title, text_width};
-use super::theme::{INK_SOFT, TABLEAU_10, Theme};
+use super::theme::{INK_SOFT, Theme, group_colour};
 use super::{Area, Plot, PlotSize, ReportError, de, extent, failure, render, render_svg, svg_failure};
 
 /// A grouped bar chart: one cluster per category, one bar per group in each cluster. `groups`
@@ -80,29 +80,84 @@ impl<'a> Bars<'a> {
         let Self { title, descs: (x_desc, y_desc), categories, groups, extent: (lo, hi) } = *self;
         let body = draw_title(root, theme, title)?;
         let bars = clusters(groups);
-        let colours: Vec<RGBColor> = (0..groups.len()).map(|g| TABLEAU_10[g % TABLEAU_10.len()]).collect();
+        let colours: Vec<RGBColor> = (0..groups.len()).map(group_colour).collect();
         let legend: Vec<LegendEntry> = groups
             .iter()
             .zip(&colours)
             .map(|((name, _), c)| LegendEntry { label: name.clone(), swatch: Swatch::Fill(c.to_rgba()) })
             .collect();
-        let label_px = theme.bar_label();
-        let occupied = bar_spans(&bars, label_px);
-        let spec = PanelSpec {
-            x_desc,
-            y_desc,
-            legend: &legend,
-            occupied: &occupied,
-            ..PanelSpec::new(XSpec::Categories(categories), YSpec::bars(lo, hi, label_px))
+        let (width, _) = body.dim_in_pixel();
+        let planned = |room: f64| {
+            let occupied = bar_spans(&bars, room);
+            let spec = PanelSpec {
+                x_desc,
+                y_desc,
+                legend: &legend,
+                occupied: &occupied,
+                ..PanelSpec::new(XSpec::Categories(categories), YSpec::bars(lo, hi, room))
+            };
+            plan(&body, theme, &spec)
         };
-        let (plan, plot) = panel(&body, theme, &spec)?;
-        if plan.y.lo < 0.0 {
-            zero_line(&plot, &plan)?;
+        let upright = planned(theme.bar_label());
+        let labels = value_labels(theme, &bars, bar_px(&upright, width as f64, &bars));
+        let chosen = match labels {
+            ValueLabels::Turned(room) => planned(room),
+            ValueLabels::Upright | ValueLabels::Hidden => upright,
+        };
+        let plot = build(&body, theme, &chosen)?;
+        if chosen.y.lo < 0.0 {
+            zero_line(&plot, &chosen)?;
         }
         for b in &bars {
-            draw_bar(&plot, theme, b, colours[b.group])?;
+            draw_bar(&plot, theme, b, colours[b.group], labels)?;
         }
-        draw_legend(&plot, theme, &legend, plan.corner)
+        draw_legend(&plot, theme, &legend, chosen.corner)
+    }
+}
+
+/// How the values are printed beyond the bars: every bar the same way, so that a bar without its
+/// value never sits beside one with it (which reads as a missing value). Upright when every value
+/// fits across its bar; else turned to read upwards, when a line of text fits across a bar, with
+/// this many pixels kept free above (and below) the bars; else none, and the legend and the
+/// category axis still name every bar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum ValueLabels {
+    Upright,
+    Turned(f64),
+    Hidden,
+}
+
+/// The value printed beyond a bar.
+fn value_text(bar: &Bar) -> String {
+    format!("{:.2}", bar.value)
+}
+
+fn value_ink(theme: &Theme) -> Ink {
+    Ink::new(theme.note, INK_SOFT)
+}
+
+/// Pixel width of the narrowest bar in a chart planned as `plan` in an area `area_w` wide.
+fn bar_px(plan: &Plan, area_w: f64, bars: &[Bar]) -> f64 {
+    let plot_w = plan.plot_w(area_w);
+    bars.iter().map(|b| (plan.x.frac(b.x1) - plan.x.frac(b.x0)) * plot_w).fold(f64::INFINITY, f64::min)
+}
+
+/// How the values of `bars`, each at least `bar_px` wide, are printed (see [`ValueLabels`]).
+/// The margins allow for bars landing a pixel narrower once rounded to pixels.
+pub(super) fn value_labels(theme: &Theme, bars: &[Bar], bar_px: f64) -> ValueLabels {
+    let ink = value_ink(theme);
+    let widest = bars
+        .iter()
+        .filter(|b| b.value.is_finite())
+        .map(|b| text_width(theme, &value_text(b), ink))
+        .fold(0.0, f64::max);
+    if widest <= bar_px {
+        ValueLabels::Upright
+    } else if ink.px * 0.8 <= bar_px - 1.0 {
+        // Digits stand about 0.75 em tall: turned, they stay apart from their neighbours'.
+        ValueLabels::Turned(widest + 6.0)
+    } else {
+        ValueLabels::Hidden
     }
 }
 
@@ -158,24 +213,37 @@ pub(super) fn bar_spans(bars: &[Bar], label_px: f64) -> Vec<Span> {
         .collect()
 }
 
-/// A bar from zero to its value, with the value printed beyond its end when it fits.
+/// A bar from zero to its value, with the value printed beyond its end as `labels` says (upright
+/// only where it fits).
 pub(super) fn draw_bar<C: Canvas>(
     plot: &Plot<C>,
     theme: &Theme,
     bar: &Bar,
     colour: RGBColor,
+    labels: ValueLabels,
 ) -> Result<(), DrawError> {
     if !bar.value.is_finite() {
         return Ok(());
     }
     plot.draw(&Rectangle::new([(bar.x0, 0.0), (bar.x1, bar.value)], colour.filled())).map_err(de)?;
     let (left, end) = (pixel(plot, (bar.x0, bar.value)), pixel(plot, (bar.x1, bar.value)));
-    let text = format!("{:.2}", bar.value);
-    let ink = Ink::new(theme.note, INK_SOFT);
-    if text_width(theme, &text, ink) > (end.0 - left.0) as f64 + 2.0 {
-        return Ok(());
-    }
-    let (v_pos, dy) = if bar.value >= 0.0 { (VPos::Bottom, -3) } else { (VPos::Top, 3) };
-    let at = ((left.0 + end.0) / 2, end.1 + dy);
-    draw_text(&plot.strip_coord_spec(), theme, &text, at, ink, (HPos::Center, v_pos), true)
+    let text = value_text(bar);
+    let ink = value_ink(theme);
+    let up = bar.value >= 0.0;
+    let (at, anchor, upright) = match labels {
+        ValueLabels::Hidden => return Ok(()),
+        ValueLabels::Upright if text_width(theme, &text, ink) > (end.0 - left.0) as f64 + 2.0 => {
+            return Ok(());
+        }
+        ValueLabels::Upright => {
+            let (v_pos, dy) = if up { (VPos::Bottom, -3) } else { (VPos::Top, 3) };
+            (((left.0 + end.0) / 2, end.1 + dy), (HPos::Center, v_pos), true)
+        }
+        // Reading upwards: above a bar the text starts at its end, below one it finishes there.
+        ValueLabels::Turned(_) => {
+            let (h_pos, dy) = if up { (HPos::Left, -3) } else { (HPos::Right, 3) };
+            (((left.0 + end.0) / 2, end.1 + dy), (h_pos, VPos::Center), false)
+        }
+    };
+    draw_text(&plot.strip_coord_spec(), theme, &text, at, ink, anchor, upright)
 }

@@ -85,11 +85,46 @@ impl LegendMetrics {
     }
 }
 
-pub(super) fn legend_size(theme: &Theme, entries: &[LegendEntry]) -> (f64, f64) {
-    let m = LegendMetrics::new(theme);
-    let ink = Ink::new(theme.legend, INK);
-    let text = entries.iter().map(|e| text_width(theme, &e.label, ink)).fold(0.0, f64::max);
-    (2.0 * m.pad + m.swatch + m.gap + text, 2.0 * m.pad + m.row * entries.len() as f64)
+/// How a legend's entries fill columns: as many rows as fit in the height it may take, so that
+/// every entry is listed however many there are (a legend cut off at the plot's edge leaves lines
+/// nobody can name).
+pub(super) struct LegendGrid {
+    rows: usize,
+    column_w: f64,
+    pub(super) size: (f64, f64),
+}
+
+impl LegendGrid {
+    /// The grid for `entries` in at most `max_h` pixels of height (one column at least, one row
+    /// at least).
+    pub(super) fn new(theme: &Theme, entries: &[LegendEntry], max_h: f64) -> Self {
+        let m = LegendMetrics::new(theme);
+        let ink = Ink::new(theme.legend, INK);
+        let text = entries.iter().map(|e| text_width(theme, &e.label, ink)).fold(0.0, f64::max);
+        let fit = ((max_h - 2.0 * m.pad) / m.row).floor().max(1.0) as usize;
+        let columns = entries.len().div_ceil(fit).max(1);
+        // Balanced columns: the last one is not left with a single straggler.
+        let rows = entries.len().div_ceil(columns).max(1);
+        let column_w = m.swatch + m.gap + text;
+        let w = 2.0 * m.pad + column_w * columns as f64 + 2.0 * m.gap * (columns - 1) as f64;
+        Self { rows, column_w, size: (w, 2.0 * m.pad + m.row * rows as f64) }
+    }
+
+    /// Top-left pixel of entry `k`'s row, relative to the legend's own top-left corner.
+    fn cell(&self, m: &LegendMetrics, k: usize) -> (f64, f64) {
+        let (column, row) = (k / self.rows, k % self.rows);
+        (m.pad + column as f64 * (self.column_w + 2.0 * m.gap), m.pad + m.row * row as f64)
+    }
+}
+
+/// The height a legend may take inside a plot `plot_h` high, its box inset by `inset`.
+pub(super) fn legend_max_h(plot_h: f64, inset: f64) -> f64 {
+    plot_h - 2.0 * inset
+}
+
+/// Size of the legend for `entries` in a plot `plot_h` high (see [`LegendGrid`]).
+pub(super) fn legend_size(theme: &Theme, entries: &[LegendEntry], plot_h: f64) -> (f64, f64) {
+    LegendGrid::new(theme, entries, legend_max_h(plot_h, theme.pad * 0.7)).size
 }
 
 /// The corner whose legend box covers nothing drawn, growing the y range at the top or bottom
@@ -161,9 +196,10 @@ pub(super) fn draw_legend<C: Canvas>(
     }
     let area = plot.strip_coord_spec();
     let (w, h) = area.dim_in_pixel();
-    let size = legend_size(theme, entries);
-    let (x, y) = corner.place((w as f64, h as f64), size, theme.pad * 0.7);
-    draw_legend_at(&area, theme, entries, (x.round() as i32, y.round() as i32), true)
+    let inset = theme.pad * 0.7;
+    let grid = LegendGrid::new(theme, entries, legend_max_h(h as f64, inset));
+    let (x, y) = corner.place((w as f64, h as f64), grid.size, inset);
+    draw_legend_at(&area, theme, entries, &grid, (x.round() as i32, y.round() as i32), true)
 }
 
 /// A legend with its top-left corner at `at` (pixels in `area`), on a white card when `card`.
@@ -171,23 +207,21 @@ pub(super) fn draw_legend_at<C: Canvas>(
     area: &Area<C>,
     theme: &Theme,
     entries: &[LegendEntry],
+    grid: &LegendGrid,
     at: (i32, i32),
     card: bool,
 ) -> Result<(), DrawError> {
     let m = LegendMetrics::new(theme);
-    let (w, h) = legend_size(theme, entries);
+    let (w, h) = grid.size;
     let (x, y) = (at.0 as f64, at.1 as f64);
     if card {
         let corners = [(at.0, at.1), ((x + w) as i32, (y + h) as i32)];
         area.draw(&Rectangle::new(corners, WHITE.mix(0.9).filled())).map_err(de)?;
         area.draw(&Rectangle::new(corners, line_style(RGBColor(204, 204, 204), 1))).map_err(de)?;
     }
-    let (_, area_h) = area.dim_in_pixel();
     for (k, entry) in entries.iter().enumerate() {
-        let cy = y + m.pad + m.row * (k as f64 + 0.5);
-        if cy + m.row / 2.0 > area_h as f64 {
-            break;
-        }
+        let (cx, cy) = grid.cell(&m, k);
+        let (x, cy) = (x + cx - m.pad, y + cy + m.row / 2.0);
         let (x0, x1, yc) = ((x + m.pad) as i32, (x + m.pad + m.swatch) as i32, cy as i32);
         let half = (m.row * 0.32) as i32;
         match entry.swatch {

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use super::DrawError;
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch};
-use super::theme::{STRONG, TABLEAU_10, Theme, line_style};
+use super::theme::{STRONG, TABLEAU_10, TABLEAU_20_LIGHT, Theme, line_style};
 use super::{Plot, Series, de};
 
 /// One value per label in every series, and something to draw.
@@ -118,7 +118,9 @@ pub(super) fn area_spans(runs: &[Run], base: f64) -> Vec<Span> {
 /// without them.
 pub(super) fn series_colours(series: &[Series]) -> Vec<RGBColor> {
     let strong = series.iter().filter(|s| s.emphasis).count().min(STRONG.len());
-    let others: Vec<RGBColor> = TABLEAU_10.into_iter().filter(|c| !STRONG[..strong].contains(c)).collect();
+    // Light partners after the ten, so that a walk-forward's many policies keep distinct colours.
+    let others: Vec<RGBColor> =
+        TABLEAU_10.into_iter().filter(|c| !STRONG[..strong].contains(c)).chain(TABLEAU_20_LIGHT).collect();
     let (mut e, mut o) = (0, 0);
     series
         .iter()

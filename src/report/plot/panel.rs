@@ -52,6 +52,13 @@ pub(super) struct Plan {
     pub(super) corner: Corner,
 }
 
+impl Plan {
+    /// Width of the plot in pixels, in an area `area_w` wide (as [`build`] lays it out).
+    pub(super) fn plot_w(&self, area_w: f64) -> f64 {
+        area_w - self.left - self.right - self.y_area
+    }
+}
+
 /// A panel planned alone and its frame drawn: the plotting area to draw data into.
 pub(super) fn panel<C: Canvas>(
     area: &Area<C>,
@@ -102,7 +109,7 @@ pub(super) fn plan<C: Canvas>(area: &Area<C>, theme: &Theme, spec: &PanelSpec<'_
     let (corner, lo, hi) = if spec.legend.is_empty() {
         (Corner::UpperLeft, lo, hi)
     } else {
-        let legend = legend_size(theme, spec.legend);
+        let legend = legend_size(theme, spec.legend, plot_h);
         place_legend((plot_w, plot_h), legend, theme.pad * 0.7, &x, &spec.y, (lo, hi), spec.occupied)
     };
     let y = y_axis(lo, hi, &spec.y, max_y_ticks);

@@ -413,6 +413,69 @@ fn bars_group_values_per_category_including_negatives() {
     bars(&dir.path().join("plain.png"), "Plain", &categories, &groups, size).unwrap();
 }
 
+/// The texts of an SVG document's `<text>` elements.
+fn svg_texts(svg: &str) -> Vec<&str> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>')?.1.split_once("</text>"))
+        .map(|t| t.0)
+        .collect()
+}
+
+/// A walk-forward reports fifteen policies at five costs: a value was printed on some bars and
+/// not on others (wherever the text happened to fit), and eleven of the colours repeated.
+#[test]
+fn every_bar_of_many_groups_gets_its_value_or_none_does() {
+    let categories: Vec<String> = ["0 bp", "5 bp", "10 bp", "25 bp", "50 bp"].map(String::from).to_vec();
+    let groups: Vec<(String, Vec<f64>)> = (0..15)
+        .map(|g| (format!("policy {g}"), (0..5).map(|c| 1.0 + 0.37 * g as f64 - 0.11 * c as f64).collect()))
+        .collect();
+    let size = PlotSize::default();
+    let svg = bars_svg("Costs", ("cost", "CAGR (%)"), &categories, &groups, size).unwrap();
+    let texts: HashSet<&str> = svg_texts(&svg).into_iter().collect();
+    for (name, values) in &groups {
+        assert!(texts.contains(name.as_str()), "{name} is not in the legend");
+        for v in values {
+            assert!(texts.contains(format!("{v:.2}").as_str()), "{name}'s {v:.2} is not printed");
+        }
+    }
+    let colours: HashSet<(u8, u8, u8)> =
+        (0..15).map(super::theme::group_colour).map(|c| (c.0, c.1, c.2)).collect();
+    assert_eq!(colours.len(), 15);
+    // Too narrow for even turned text: no bar is labelled, rather than some.
+    let small = PlotSize { width: 240, height: 400 };
+    let svg = bars_svg("Costs", ("cost", "CAGR (%)"), &categories, &groups, small).unwrap();
+    let printed = groups.iter().flat_map(|g| &g.1).filter(|v| svg.contains(&format!(">{v:.2}<"))).count();
+    assert_eq!(printed, 0);
+}
+
+/// The walk-forward and evaluation pictures drew fifteen policies and named seven: the legend ran
+/// off the bottom of the plot. It now wraps into columns.
+#[test]
+fn the_legend_names_every_line_however_many() {
+    let n = 400;
+    let mut noise = Noise(11);
+    let series: Vec<Series> = (0..15)
+        .map(|k| Series::new(format!("policy number {k}"), random_walk(&mut noise, n, 0.0004, 0.01)))
+        .collect();
+    let labels = trading_days(n);
+    let folds = [
+        FoldSpan { start: 0, end: 199, agent_sharpe: 0.5, equal_weight_sharpe: 0.3 },
+        FoldSpan { start: 200, end: 399, agent_sharpe: -0.2, equal_weight_sharpe: 0.1 },
+    ];
+    let small = PlotSize { width: 900, height: 400 };
+    let charts = [
+        equity_svg("Wealth", &labels, &series, false, small).unwrap(),
+        walk_forward_svg("Walk-forward", &labels, &series, &folds, small).unwrap(),
+    ];
+    for svg in &charts {
+        let texts: HashSet<&str> = svg_texts(svg).into_iter().collect();
+        for s in &series {
+            assert!(texts.contains(s.name.as_str()), "{} is not in the legend", s.name);
+        }
+    }
+}
+
 #[test]
 fn every_picture_draws_at_the_smallest_and_a_large_size() {
     let dir = temp();

@@ -36,6 +36,13 @@ pub(super) const TABLEAU_20_LIGHT: [RGBColor; 10] = [
 
 /// Colours of emphasized series (the agent), in turn; the other series cycle through the rest
 /// of Tableau 10.
+/// Colour `k` of a chart's groups: Tableau 10, then their light partners, so that up to twenty
+/// groups (walk-forward reports every policy) differ in colour before any repeats.
+pub(super) fn group_colour(k: usize) -> RGBColor {
+    let k = k % 20;
+    if k < 10 { TABLEAU_10[k] } else { TABLEAU_20_LIGHT[k - 10] }
+}
+
 pub(super) const STRONG: [RGBColor; 2] = [TABLEAU_10[0], TABLEAU_10[3]];
 pub(super) const CASH: RGBColor = RGBColor(205, 205, 205);
 pub(super) const OTHER: RGBColor = TABLEAU_10[7];

@@ -8,7 +8,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
-use super::bars::{Bar, bar_spans, draw_bar};
+use super::bars::{Bar, ValueLabels, bar_spans, draw_bar};
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, Swatch, draw_legend};
 use super::lines::{Lines, check_series};
@@ -178,7 +178,7 @@ impl SharpeBars {
     fn draw<C: Canvas>(&self, plot: &Plot<C>, theme: &Theme) -> Result<(), DrawError> {
         for b in &self.bars {
             let colour = if b.group == 0 { self.agent_colour } else { self.equal_colour };
-            draw_bar(plot, theme, b, colour)?;
+            draw_bar(plot, theme, b, colour, ValueLabels::Upright)?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use super::DrawError;
 use super::axis::{XSpec, YSpec, time_desc};
 use super::canvas::Canvas;
 use super::canvas::Raster;
-use super::legend::{LegendEntry, LegendMetrics, Swatch, draw_legend_at, legend_size};
+use super::legend::{LegendEntry, LegendGrid, LegendMetrics, Swatch, draw_legend_at};
 use super::panel::{PanelSpec, Plan, build, panel, pixel, plan_stacked};
 use super::text::{Ink, draw_text, draw_title, fit_text};
 use super::theme::{CASH, INK, INK_SOFT, OTHER, TABLEAU_10, TABLEAU_20_LIGHT, Theme, line_style_rgba};
@@ -101,7 +101,9 @@ fn draw_weights<C: Canvas>(root: &Area<C>, theme: &Theme, chart: &Chart<'_>) -> 
     let header = Ink::new(theme.legend, INK).bold();
     let pad = LegendMetrics::new(theme).pad as i32;
     draw_text(&side, theme, "mean weight", (pad, 0), header, (HPos::Left, VPos::Top), true)?;
-    draw_legend_at(&side, theme, &entries, (0, (theme.legend * 1.2) as i32), false)
+    // One column: the side strip is narrow, and the bands are few (the rest is "other").
+    let grid = LegendGrid::new(theme, &entries, f64::INFINITY);
+    draw_legend_at(&side, theme, &entries, &grid, (0, (theme.legend * 1.2) as i32), false)
 }
 
 /// Every asset's weight at every drawn row, assets ranked by mean weight (largest first) and
@@ -250,7 +252,7 @@ fn mean_weight_legend(stack: &WeightStack, theme: &Theme, room: f64) -> (Vec<Leg
             swatch: Swatch::Fill(b.colour.to_rgba()),
         })
         .collect();
-    let (legend_w, _) = legend_size(theme, &entries);
+    let (legend_w, _) = LegendGrid::new(theme, &entries, f64::INFINITY).size;
     if legend_w > room {
         let m = LegendMetrics::new(theme);
         let text_room = room - (2.0 * m.pad + m.swatch + m.gap);
