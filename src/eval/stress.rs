@@ -805,6 +805,8 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
         return Err(StressError::NoCheckpoint.into());
     };
     let mut agents: Vec<Box<dyn Policy>> = Vec::new();
+    // Several seeds are also deployed together, as `folio eval` and `folio walk-forward` do.
+    let mut members = Vec::new();
     let mut first_meta: Option<Meta> = None;
     for dir in &request.checkpoints {
         let (meta, net) = checkpoint::load_agent(dir, request.weights, &device)?;
@@ -814,17 +816,21 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
         if differs {
             return Err(StressError::MixedCheckpoints { dir: dir.clone(), first: first_dir.clone() }.into());
         }
-        let id = PolicyId::Agent { seed: (request.checkpoints.len() > 1).then_some(meta.seed) };
+        let several = request.checkpoints.len() > 1;
+        if several {
+            members.push(AgentPolicy::new(
+                PolicyId::AGENT,
+                net.clone(),
+                meta.head,
+                meta.layout(),
+                device.clone(),
+            ));
+        }
+        let id = PolicyId::Agent { seed: several.then_some(meta.seed) };
         agents.push(Box::new(AgentPolicy::new(id, net, meta.head, meta.layout(), device.clone())));
         first_meta.get_or_insert(meta);
     }
-    // Several seeds are also deployed together, as `folio eval` and `folio walk-forward` do.
-    if request.checkpoints.len() > 1 {
-        let mut members = Vec::new();
-        for dir in &request.checkpoints {
-            let (meta, net) = checkpoint::load_agent(dir, request.weights, &device)?;
-            members.push(AgentPolicy::new(PolicyId::AGENT, net, meta.head, meta.layout(), device.clone()));
-        }
+    if !members.is_empty() {
         agents.push(Box::new(EnsemblePolicy::of_agents(members)));
     }
     let meta = first_meta.expect("at least one checkpoint was loaded");

@@ -242,10 +242,6 @@ impl DirectLearner {
         self.range.last = last;
     }
 
-    pub fn market(&self) -> &Arc<Market> {
-        &self.market
-    }
-
     /// First period of a batch: uniform, or geometric towards the most recent periods.
     fn batch_start(&self, rng: &mut StdRng) -> usize {
         let latest = self.range.last - self.config.batch_periods;

@@ -66,10 +66,9 @@ impl OnlineAgent {
         meta.check_fits(dir, &market)?;
         // The newest periods matter most: batches start geometrically close to the latest one.
         let config = DirectConfig { recency_bias: 0.1, ..meta.train.direct };
-        let first_row = market.first_observable();
+        let (first_row, layout) = (market.first_observable(), market.layout());
         let range = DecisionRange { first: first_row, last: market.n_periods() - 1 };
         let learner = DirectLearner::new(market, range, env, config, meta.train.max_grad_norm, train_device)?;
-        let layout = learner_layout(&learner);
         let optimizer = super::host::adam::adam_for(&device.clone().autodiff());
         Ok(Self {
             id,
@@ -124,8 +123,4 @@ impl Policy for OnlineAgent {
         acting.act(view.observation, 1, out);
         self.learn_up_to(view.row);
     }
-}
-
-fn learner_layout(learner: &DirectLearner) -> ObservationLayout {
-    learner.market().layout()
 }
