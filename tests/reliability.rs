@@ -13,7 +13,9 @@ use folio::env::{CostConfig, Limits, RewardConfig};
 use folio::features::{Feature, FeatureConfig};
 use folio::progress::{Progress, Task};
 use folio::train::checkpoint::{self, BEST, LAST, Weights};
-use folio::train::{TrainConfig, TrainOutcome, TrainRequest, train, train_seeds};
+use folio::train::{
+    Algo, PpoConfig, ReinforceConfig, TrainConfig, TrainOutcome, TrainRequest, train, train_seeds,
+};
 
 /// A small synthetic market (3 assets, 400 rows) in `dir`: training up to row 299, validation after.
 fn tiny_env(dir: &Path) -> EnvConfig {
@@ -511,32 +513,67 @@ impl Task for KillTask {
     fn abandon(&self) {}
 }
 
-#[test]
-fn a_resumed_direct_run_is_bit_identical_to_one_never_stopped() {
-    let dir = tempfile::tempdir().unwrap();
-    let env = tiny_env(dir.path());
-    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
-    let steps = config(800);
-    train(request(&env, steps.clone(), &whole, false)).unwrap();
-    let mut first = request(&env, steps.clone(), &killed, false);
-    first.progress = Arc::new(KillAfter(500));
+/// Trains `steps` in one go, and again killed after `kill_after` steps and resumed; both must
+/// leave the same networks and log, bit for bit.
+fn assert_resume_is_bit_identical(env: &EnvConfig, steps: TrainConfig, kill_after: u64, dir: &Path) {
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    train(request(env, steps.clone(), &whole, false)).unwrap();
+    let mut first = request(env, steps.clone(), &killed, false);
+    first.progress = Arc::new(KillAfter(kill_after));
     let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first)));
     assert!(stopped.is_err(), "the first attempt was killed");
-    let saved = checkpoint::load_meta(&killed).unwrap().progress.updates;
-    assert!(saved > 0 && saved * 16 < 800, "killed part-way, after {saved} updates");
-    train(request(&env, steps, &killed, true)).unwrap();
+    let saved = checkpoint::load_meta(&killed).unwrap().progress;
+    assert!(
+        saved.updates > 0 && saved.env_steps < steps.steps,
+        "killed part-way, after {} updates",
+        saved.updates
+    );
+    train(request(env, steps.clone(), &killed, true)).unwrap();
 
     let device = DeviceChoice::Cpu.device().unwrap();
     for which in [Weights::Last, Weights::Best] {
         let weights = |dir: &Path| checkpoint::load_agent(dir, which, &device).unwrap().1.parameter_values();
         let (a, b) = (weights(&whole), weights(&killed));
         let same = a.iter().zip(&b).all(|(p, q)| p.iter().zip(q).all(|(u, v)| u.to_bits() == v.to_bits()));
-        assert!(same && a.len() == b.len(), "{which} differs after a resume");
+        assert!(same && a.len() == b.len(), "{:?}: {which} differs after a resume", steps.algo);
     }
     let log = |dir: &Path| std::fs::read_to_string(dir.join(checkpoint::LOG)).unwrap();
     let rewards =
         |text: String| text.lines().map(|l| l.split(',').nth(4).unwrap().to_string()).collect::<Vec<_>>();
-    assert_eq!(rewards(log(&whole)), rewards(log(&killed)), "every update's reward, bit for bit");
+    assert_eq!(rewards(log(&whole)), rewards(log(&killed)), "{:?}: every update's reward", steps.algo);
+}
+
+#[test]
+fn a_resumed_direct_run_is_bit_identical_to_one_never_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    assert_resume_is_bit_identical(&env, config(800), 500, dir.path());
+}
+
+/// PPO continues its episodes from one rollout to the next, and both sample episode starts: a
+/// resume must bring back the episodes mid-way (with the differential Sharpe ratio's running
+/// moments) and the stream of starts.
+#[test]
+fn resumed_ppo_and_reinforce_runs_are_bit_identical_to_ones_never_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = tiny_env(dir.path());
+    env.reward = RewardConfig::DifferentialSharpe { eta: 0.05 };
+    let ppo = TrainConfig {
+        algo: Algo::Ppo,
+        validate_every: 3,
+        ppo: PpoConfig { envs: 4, rollout_steps: 20, minibatch: 40, epochs: 2, ..PpoConfig::default() },
+        ..config(800)
+    };
+    std::fs::create_dir_all(dir.path().join("ppo")).unwrap();
+    assert_resume_is_bit_identical(&env, ppo, 500, &dir.path().join("ppo"));
+    let reinforce = TrainConfig {
+        algo: Algo::Reinforce,
+        validate_every: 2,
+        reinforce: ReinforceConfig { episodes: 3, ..ReinforceConfig::default() },
+        ..config(1200)
+    };
+    std::fs::create_dir_all(dir.path().join("reinforce")).unwrap();
+    assert_resume_is_bit_identical(&env, reinforce, 700, &dir.path().join("reinforce"));
 }
 
 #[test]

@@ -54,6 +54,8 @@ pub enum EnvError {
         "environment: an episode of {horizon} decisions every {every} periods needs {needed} periods, but the range {from} .. {to} has {periods}"
     )]
     EpisodeTooLong { horizon: usize, every: usize, needed: usize, from: String, to: String, periods: usize },
+    #[error("environment: the saved state does not fit this batch: {0}")]
+    StateMismatch(String),
     #[error("step called after the episode ended; call reset first")]
     EpisodeOver,
     #[error(transparent)]

@@ -23,6 +23,7 @@ pub use reward::{DEFAULT_ETA, RewardConfig, RewardState};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use self::config::{EnvConfig, EpisodeConfig};
@@ -48,7 +49,7 @@ impl EnvSettings {
 }
 
 /// What one step did to the portfolio.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepInfo {
     /// Portfolio value after the step (it starts at 1).
     pub value: f64,
@@ -73,7 +74,10 @@ pub struct BatchEnv {
     market: Arc<Market>,
     range: DecisionRange,
     settings: EnvSettings,
+    /// Draws episode starts; rebuilt from `seed` and `starts_drawn` when a state is restored.
     rng: StdRng,
+    seed: u64,
+    starts_drawn: u64,
     width: usize,
     observation_len: usize,
     episodes: Vec<Episode>,
@@ -87,7 +91,7 @@ pub struct BatchEnv {
 }
 
 /// One lane's episode: everything a step reads and writes besides the flat per-lane buffers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Episode {
     /// The row of the next decision's close.
     row: usize,
@@ -163,6 +167,8 @@ impl BatchEnv {
             range,
             settings,
             rng: StdRng::seed_from_u64(seed),
+            seed,
+            starts_drawn: 0,
             width,
             observation_len,
             // Done until `reset`: stepping a batch that was never reset is an error.
@@ -214,8 +220,8 @@ impl BatchEnv {
         let start = if episode.horizon == 0 {
             self.range.first
         } else {
-            let latest = self.range.last - episode.horizon * episode.rebalance_every;
-            self.rng.random_range(self.range.first..=latest)
+            self.starts_drawn += 1;
+            self.rng.random_range(self.range.first..=self.latest_start())
         };
         self.episodes[lane] = Episode::start(start);
         let weights = &mut self.weights[lane * self.width..(lane + 1) * self.width];
@@ -353,6 +359,68 @@ impl BatchEnv {
     pub fn rows(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
         self.episodes.iter().map(|e| e.row)
     }
+
+    fn latest_start(&self) -> usize {
+        let episode = self.settings.episode;
+        self.range.last - episode.horizon * episode.rebalance_every
+    }
+
+    /// Everything later steps and resets depend on, so that a learner interrupted between two
+    /// updates continues exactly where it stopped.
+    pub fn state(&self) -> EnvState {
+        EnvState {
+            starts_drawn: self.starts_drawn,
+            episodes: self.episodes.clone(),
+            weights: self.weights.clone(),
+            targets: self.targets.clone(),
+            observations: self.observations.clone(),
+            period_values: self.period_values.clone(),
+        }
+    }
+
+    /// Take back what [`BatchEnv::state`] gave, from a batch of the same shape.
+    pub fn restore(&mut self, state: EnvState) -> Result<(), EnvError> {
+        let fits = state.episodes.len() == self.episodes.len()
+            && state.weights.len() == self.weights.len()
+            && state.targets.len() == self.targets.len()
+            && state.observations.len() == self.observations.len()
+            && state.period_values.len() == self.period_values.len();
+        if !fits {
+            return Err(EnvError::StateMismatch(format!(
+                "{} episodes with {} weights and {} observation values were saved, where this batch has {} episodes with {} and {}",
+                state.episodes.len(),
+                state.weights.len(),
+                state.observations.len(),
+                self.episodes.len(),
+                self.weights.len(),
+                self.observations.len()
+            )));
+        }
+        self.rng = StdRng::seed_from_u64(self.seed);
+        let latest = self.latest_start();
+        for _ in 0..state.starts_drawn {
+            let _: usize = self.rng.random_range(self.range.first..=latest);
+        }
+        self.starts_drawn = state.starts_drawn;
+        self.episodes = state.episodes;
+        self.weights = state.weights;
+        self.targets = state.targets;
+        self.observations = state.observations;
+        self.period_values = state.period_values;
+        Ok(())
+    }
+}
+
+/// A batch's state between two steps, see [`BatchEnv::state`]. Private: only the batch that
+/// wrote it can read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvState {
+    starts_drawn: u64,
+    episodes: Vec<Episode>,
+    weights: Vec<f64>,
+    targets: Vec<f64>,
+    observations: Vec<f32>,
+    period_values: Vec<f64>,
 }
 
 /// Batches of at least this many lanes step in parallel on the current rayon pool when the pool

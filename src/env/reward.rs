@@ -152,7 +152,7 @@ impl RewardConfig {
 }
 
 /// Running statistics of one episode.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RewardState {
     /// Exponentially weighted first moment of returns (`A` of Moody and Saffell).
     mean: f64,

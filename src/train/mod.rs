@@ -73,6 +73,30 @@ pub trait Learner {
     }
 }
 
+/// What a learner that acts in a [`BatchEnv`] carries from one update to the next: the batch's
+/// episodes mid-way (PPO continues them across rollouts) and its draws of episode starts.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EnvLearnerState {
+    started: bool,
+    env: crate::env::EnvState,
+}
+
+/// CBOR keeps every float's bits, so a resumed learner steps exactly as it would have.
+fn save_env_learner(env: &BatchEnv, started: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&EnvLearnerState { started, env: env.state() }, &mut bytes)
+        .expect("writing to memory cannot fail");
+    bytes
+}
+
+/// Restores what [`save_env_learner`] saved into `env`; whether the learner had started.
+fn load_env_learner(env: &mut BatchEnv, bytes: &[u8]) -> Result<bool, StateMismatch> {
+    let state: EnvLearnerState =
+        ciborium::from_reader(bytes).map_err(|e| StateMismatch(format!("unreadable: {e}")))?;
+    env.restore(state.env).map_err(|e| StateMismatch(e.to_string()))?;
+    Ok(state.started)
+}
+
 /// Saved learner state that does not fit the learner loading it.
 #[derive(Debug, thiserror::Error)]
 #[error("the saved learner state does not fit this learner: {0}")]

@@ -107,6 +107,15 @@ impl Learner for PpoLearner {
         let (net, steps) = self.optimize(net, descent, &buffer, rng);
         (net, steps.map(|steps| buffer.summary(&steps, &self.config)))
     }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(super::save_env_learner(&self.env, self.started))
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), super::StateMismatch> {
+        self.started = super::load_env_learner(&mut self.env, bytes)?;
+        Ok(())
+    }
 }
 
 /// One rollout, stored `[step][lane]`.

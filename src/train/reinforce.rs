@@ -89,4 +89,13 @@ impl Learner for ReinforceLearner {
         let (net, result) = optimizer_step(net, descent, loss, self.max_grad_norm);
         (net, result.map(|grad_norm| UpdateStats { grad_norm, ..stats }))
     }
+
+    /// Each update plays whole episodes, so only the draws of their starts carry over.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(super::save_env_learner(&self.env, true))
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), super::StateMismatch> {
+        super::load_env_learner(&mut self.env, bytes).map(|_| ())
+    }
 }
