@@ -46,47 +46,101 @@ const JUMP_SIGMAS: f64 = 12.0;
 const SPIKE: f64 = std::f64::consts::LN_2;
 /// Split ratios a price file may have left unadjusted.
 const SPLIT_RATIOS: [f64; 7] = [2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 20.0];
+/// How close (in log terms) a raw move must come to a split ratio to be called exact: looser, and
+/// real crashes (Apple's -52% in September 2000) match.
+const EXACT_SPLIT: f64 = 2e-3;
+/// An unadjusted split on a day the stock also moved is the ratio times that day's move, most of
+/// which is the market's. After taking out the market's move (the median of the other assets'),
+/// a move within this many of the asset's robust idiosyncratic standard deviations of a ratio is
+/// an ordinary day's own move away from it; Apple's crash stands 1.9 of them away.
+const SPLIT_SIGMAS: f64 = 1.5;
+/// Fewer assets than this give no market move to take out: the median of two is their mean, which
+/// holds half of the jump.
+const MARKET_MIN_ASSETS: usize = 3;
 
 /// One-day moves of each asset far outside its own distribution that are either reversed the
-/// next period (a spike: a typo, a missing decimal point) or an exact split ratio such as 1/2
-/// or 3 (a price not adjusted for a split). Either makes every strategy's figures fiction.
+/// next period (a spike: a typo, a missing decimal point) or a split ratio such as 1/2 or 3 (a
+/// price not adjusted for a split), exactly or once the market's move that day is taken out.
+/// Either makes every strategy's figures fiction.
 pub fn suspicious_jumps(panel: &PricePanel) -> Vec<Jump> {
+    let returns: Vec<Vec<f64>> = (0..panel.n_assets())
+        .map(|i| {
+            let prices = panel.asset_prices(i);
+            (1..panel.n_periods()).map(|t| (prices[t] / prices[t - 1]).ln()).collect()
+        })
+        .collect();
+    let market = |t: usize, except: Option<usize>| {
+        let mut others: Vec<f64> = (0..returns.len())
+            .filter(|&j| Some(j) != except)
+            .map(|j| returns[j][t])
+            .filter(|r| r.is_finite())
+            .collect();
+        if others.len() + 1 < MARKET_MIN_ASSETS {
+            return 0.0;
+        }
+        others.sort_by(f64::total_cmp);
+        others[others.len() / 2]
+    };
+    let markets: Vec<f64> = (0..panel.n_periods().saturating_sub(1)).map(|t| market(t, None)).collect();
     let mut jumps = Vec::new();
-    for i in 0..panel.n_assets() {
-        let prices = panel.asset_prices(i);
-        let rows: Vec<usize> =
-            (1..panel.n_periods()).filter(|&t| prices[t].is_finite() && prices[t - 1].is_finite()).collect();
-        let returns: Vec<f64> = rows.iter().map(|&t| (prices[t] / prices[t - 1]).ln()).collect();
-        let mut absolute: Vec<f64> = returns.iter().map(|r| r.abs()).collect();
-        absolute.sort_by(f64::total_cmp);
-        let Some(&median) = absolute.get(absolute.len() / 2) else { continue };
-        let threshold = (JUMP_SIGMAS * 1.4826 * median).max(0.25);
-        let mut after_spike = false;
-        for (k, (&t, &r)) in rows.iter().zip(&returns).enumerate() {
-            if r.abs() < threshold || std::mem::take(&mut after_spike) {
-                continue;
-            }
-            let ratio = r.exp();
-            // Markets do fall by a third and recover in two days (banks in January 2009); only a
-            // doubling or halving undone almost exactly the next period is taken for a spike.
-            let reversed = r.abs() >= SPIKE
-                && returns
-                    .get(k + 1)
-                    .is_some_and(|&next| rows[k + 1] == t + 1 && (r + next).abs() < 0.25 * r.abs());
-            after_spike = reversed;
-            // Exact to 0.2%: looser, and real crashes (Apple's -52% in September 2000) match.
-            let split = SPLIT_RATIOS.iter().find(|&&s| (r.abs() - s.ln()).abs() < 2e-3);
-            let why = match (reversed, split) {
-                (true, _) => "reversed the next period: a spike in the data?".to_string(),
-                (false, Some(s)) => {
-                    format!("an exact {s}:1 ratio: a split the prices are not adjusted for?")
-                }
-                (false, None) => continue,
-            };
-            jumps.push(Jump { asset: panel.assets[i].clone(), at: panel.index.label(t), ratio, why });
+    for (i, own) in returns.iter().enumerate() {
+        let residuals: Vec<f64> = own.iter().zip(&markets).map(|(r, m)| r - m).collect();
+        for (t, why) in asset_jumps(own, &residuals, |t| market(t, Some(i))) {
+            let ratio = own[t].exp();
+            jumps.push(Jump { asset: panel.assets[i].clone(), at: panel.index.label(t + 1), ratio, why });
         }
     }
     jumps
+}
+
+/// 1.4826 x the median absolute value of the finite entries: a standard deviation that a few
+/// jumps cannot inflate.
+fn robust_sigma(values: &[f64]) -> Option<f64> {
+    let mut absolute: Vec<f64> = values.iter().filter(|v| v.is_finite()).map(|v| v.abs()).collect();
+    absolute.sort_by(f64::total_cmp);
+    absolute.get(absolute.len() / 2).map(|median| 1.4826 * median)
+}
+
+/// The suspicious moves of one asset, by index into its `returns` (row `t + 1` of the panel):
+/// `residuals` are its returns less the market's, and `market_without(t)` is the market's move at
+/// `t` measured without this asset.
+fn asset_jumps(
+    returns: &[f64],
+    residuals: &[f64],
+    market_without: impl Fn(usize) -> f64,
+) -> Vec<(usize, String)> {
+    let (Some(sigma), Some(idiosyncratic)) = (robust_sigma(returns), robust_sigma(residuals)) else {
+        return Vec::new();
+    };
+    let threshold = (JUMP_SIGMAS * sigma).max(0.25);
+    let mut found = Vec::new();
+    let mut after_spike = false;
+    for (t, &r) in returns.iter().enumerate() {
+        if !r.is_finite() || r.abs() < threshold || std::mem::take(&mut after_spike) {
+            continue;
+        }
+        // Markets do fall by a third and recover in two days (banks in January 2009); only a
+        // doubling or halving undone almost exactly the next period is taken for a spike.
+        let reversed = r.abs() >= SPIKE
+            && returns.get(t + 1).is_some_and(|&next| next.is_finite() && (r + next).abs() < 0.25 * r.abs());
+        after_spike = reversed;
+        let residual = r - market_without(t);
+        let exact = SPLIT_RATIOS.iter().find(|&&s| (r.abs() - s.ln()).abs() < EXACT_SPLIT);
+        let near = SPLIT_RATIOS
+            .iter()
+            .find(|&&s| (residual.abs() - s.ln()).abs() < SPLIT_SIGMAS * idiosyncratic.max(EXACT_SPLIT));
+        let why = match (reversed, exact, near) {
+            (true, _, _) => "reversed the next period: a spike in the data?".to_string(),
+            (false, Some(s), _) => format!("an exact {s}:1 ratio: a split the prices are not adjusted for?"),
+            (false, None, Some(s)) => format!(
+                "a {s}:1 ratio once the market's move that day ({:+.1}%) is taken out: a split the prices are not adjusted for?",
+                100.0 * market_without(t).exp_m1()
+            ),
+            (false, None, None) => continue,
+        };
+        found.push((t, why));
+    }
+    found
 }
 
 #[derive(Debug, Serialize)]
@@ -210,5 +264,65 @@ impl std::fmt::Display for Inspection {
             writeln!(f, "-: too few periods to measure (a return needs two prices, a volatility three)")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synth::{SynthConfig, generate};
+
+    /// Ten stocks that move largely together, as an index's constituents do.
+    fn correlated_market() -> PricePanel {
+        let config = SynthConfig {
+            assets: 10,
+            periods: 500,
+            seed: 11,
+            correlation: 0.7,
+            jumps_per_year: 0.0,
+            ..SynthConfig::default()
+        };
+        generate(&config).unwrap()
+    }
+
+    fn scale_from(panel: &mut PricePanel, asset: usize, row: usize, factor: f64) {
+        panel.prices.column_mut(asset).slice_mut(ndarray::s![row..]).mapv_inplace(|p| p * factor);
+    }
+
+    #[test]
+    fn a_split_on_a_day_the_market_moved_is_flagged() {
+        let mut panel = correlated_market();
+        let moves = |t: usize| -> Vec<f64> {
+            let mut moves: Vec<f64> =
+                (0..10).map(|j| (panel.prices[[t, j]] / panel.prices[[t - 1, j]]).ln()).collect();
+            moves.sort_by(f64::total_cmp);
+            moves
+        };
+        let moved = (300..panel.n_periods()).find(|&t| moves(t)[5].abs() > 0.015).unwrap();
+        scale_from(&mut panel, 4, moved, 1.0 / 3.0);
+        let jumps = suspicious_jumps(&panel);
+        assert_eq!(jumps.len(), 1, "{jumps:?}");
+        assert_eq!((jumps[0].asset.as_str(), jumps[0].at.clone()), ("SYN5", panel.index.label(moved)));
+        assert!(jumps[0].why.contains("3:1 ratio once the market's move"), "{}", jumps[0].why);
+        assert!((jumps[0].ratio * 3.0 - 1.0).abs() > 0.01, "the day's own move hides the exact ratio");
+    }
+
+    #[test]
+    fn crashes_that_are_no_split_ratio_are_not_flagged() {
+        let mut panel = correlated_market();
+        scale_from(&mut panel, 2, 250, 0.6);
+        scale_from(&mut panel, 7, 400, 0.3);
+        assert!(suspicious_jumps(&panel).is_empty(), "{:?}", suspicious_jumps(&panel));
+    }
+
+    /// The bundled stocks hold one 3:1 step in their raw prices and real crashes (Apple's -52% on
+    /// 2000-09-29 comes within 2 idiosyncratic deviations of 2:1), which must stay unflagged.
+    #[test]
+    fn the_bundled_stocks_flag_only_their_exact_ratio() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/data/us_stocks_20_daily.csv");
+        let panel = crate::data::csv::load_prices(&path).unwrap();
+        let flagged: Vec<String> =
+            suspicious_jumps(&panel).iter().map(|j| format!("{} {}", j.asset, j.at)).collect();
+        assert_eq!(flagged, ["RRC 1990-04-10"]);
     }
 }
