@@ -22,6 +22,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod files;
+pub mod portfolio_math;
 pub mod progress;
 pub mod stats;
 

@@ -227,6 +227,28 @@ fn no_observation_sees_the_future() {
     }
 }
 
+/// Each reference portfolio reads prices up to its decision's row only; the ones estimated from
+/// prices change at the first decision after the cut, so the test can fail.
+#[test]
+fn no_reference_portfolio_sees_the_future() {
+    let cut = 250;
+    let (original, altered) = diverging_panels(cut);
+    for reference in [Reference::EqualWeight, Reference::InverseVolatility, Reference::MinimumVariance] {
+        let features = FeatureConfig { reference, long_window: 120, ..FeatureConfig::default() };
+        let a = Market::new(original.clone(), &features, None, 0..200).unwrap();
+        let b = Market::new(altered.clone(), &features, None, 0..200).unwrap();
+        for t in 0..=cut {
+            let (wa, wb) = (a.reference(t).unwrap(), b.reference(t).unwrap());
+            assert!(
+                wa.iter().zip(wb).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{reference:?} at row {t}: {wa:?} against {wb:?}"
+            );
+        }
+        let estimated = reference != Reference::EqualWeight;
+        assert_eq!(a.reference(cut + 1) != b.reference(cut + 1), estimated, "{reference:?} after the cut");
+    }
+}
+
 #[test]
 fn batched_lanes_match_single_episodes_bit_for_bit() {
     let config = SynthConfig { assets: 3, periods: 300, seed: 5, ..SynthConfig::default() };

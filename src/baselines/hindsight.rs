@@ -3,10 +3,10 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::qp::active_set;
 use super::{BaselineError, dot, uniform, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
 use crate::env::{DecisionRange, Market};
+use crate::portfolio_math::active_set;
 
 fn check_range(market: &Market, range: DecisionRange) -> Result<(), BaselineError> {
     if range.first >= range.last || range.last >= market.n_periods() {

@@ -12,10 +12,10 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 use super::covariance::{Moments, RollingMoments, Update, recomputed};
-use super::qp::{QpSolver, WarmQp};
 use super::{ReturnKind, uniform, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
 use crate::data::TimeIndex;
+use crate::portfolio_math::{QpSolver, WarmQp};
 
 /// When the Markowitz baselines re-estimate their portfolio; in between they keep asking for the
 /// last one (so the portfolio is traded back to it at every decision, unless a rebalancing rule
@@ -300,9 +300,10 @@ impl Policy for MaxSharpe {
 mod tests {
     use super::*;
     use crate::baselines::MIN_HISTORY;
-    use crate::baselines::ledoit_wolf;
     use crate::baselines::testing::*;
+    use crate::data::synth::SynthConfig;
     use crate::env::{CostConfig, Market};
+    use crate::portfolio_math::ledoit_wolf;
     use nalgebra::DMatrix;
     use ndarray::Array2;
     use std::sync::Arc;
@@ -441,6 +442,37 @@ mod tests {
                 assert_same_portfolios(&fast, &slow, 1e-5, name);
             }
         }
+    }
+
+    /// The minimum-variance reference an anchored agent tilts from is this baseline's portfolio
+    /// once its window has filled: the same estimate, the same QP.
+    #[test]
+    fn the_minimum_variance_reference_is_the_baselines_portfolio() {
+        let (window, assets) = (60, 8);
+        let config = SynthConfig { assets, periods: 300, seed: 4, ..SynthConfig::default() };
+        let panel = crate::data::synth::generate(&config).unwrap();
+        let features = crate::features::FeatureConfig {
+            reference: crate::features::Reference::MinimumVariance,
+            long_window: window,
+            ..super::super::testing::returns_only()
+        };
+        let rows = panel.n_periods();
+        let market = Arc::new(Market::new(panel, &features, None, 0..rows).unwrap());
+        let baseline =
+            MarkowitzConfig { window, covariance: Update::Recompute, ..MarkowitzConfig::default() };
+        let (decided, portfolios) = decisions(&mut MinVariance::new(baseline), &market, 1);
+        let mut compared = 0;
+        for (&row, portfolio) in decided.iter().zip(&portfolios) {
+            let reference = market.reference(row).unwrap();
+            if row < window {
+                assert!(reference[1..].iter().all(|&w| w == 1.0 / assets as f64), "row {row}: {reference:?}");
+                continue;
+            }
+            let gap = reference.iter().zip(portfolio).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(gap <= 1e-12, "row {row}: {reference:?} against {portfolio:?}");
+            compared += 1;
+        }
+        assert!(compared > 200, "{compared} rows compared");
     }
 
     #[test]

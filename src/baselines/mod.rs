@@ -7,7 +7,7 @@
 //!   [`InverseVolatility`], [`TrendFollowing`].
 //! - Markowitz portfolios (`markowitz.rs`): [`MinVariance`] and [`MaxSharpe`] on a rolling
 //!   [`ledoit_wolf`] covariance (`covariance.rs`, carried from one decision to the next), each a
-//!   long-only QP solved by a warm-started active set (`qp.rs`, with clarabel's interior point as
+//!   long-only QP solved by a warm-started active set (`portfolio_math`, with clarabel's interior point as
 //!   the reference and the fallback).
 //! - Online portfolio selection (`olps.rs`; OLPS, Li and Hoi 2014, "Online portfolio selection: a
 //!   survey"): [`Olmar`], [`Pamr`], [`Eg`], [`Ons`], each an update rule that [`Online`] runs.
@@ -31,7 +31,6 @@ mod covariance;
 mod hindsight;
 mod markowitz;
 mod olps;
-mod qp;
 mod rules;
 #[cfg(test)]
 mod testing;
@@ -43,11 +42,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::backtest::{BaselineId, MarketView, Policy};
 use crate::env::{DecisionRange, Market};
-pub use covariance::{Update, ledoit_wolf};
+pub use crate::portfolio_math::{QpSolver, ledoit_wolf};
+pub use covariance::Update;
 pub use hindsight::{Bcrp, BestAsset, bcrp_weights};
 pub use markowitz::{MarkowitzConfig, MaxSharpe, MinVariance, Refit, RefitError};
 pub use olps::{Eg, Olmar, Online, OnlineUpdate, Ons, OnsTarget, Pamr};
-pub use qp::QpSolver;
 pub use rules::{BuyAndHold, EqualWeight, InverseVolatility, TrendFollowing};
 
 // ------------------------------------------------------------------------------------------------

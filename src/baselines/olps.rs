@@ -10,10 +10,9 @@ use nalgebra::{DMatrix, DVector};
 
 use serde::{Deserialize, Serialize};
 
-use super::covariance::unit_scale;
-use super::qp::{QpSolver, WarmQp};
 use super::{dot, project_simplex, uniform, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
+use crate::portfolio_math::{QpSolver, WarmQp, unit_scale};
 
 /// One OLPS strategy's update: how the asset weights move after a holding period.
 pub trait OnlineUpdate {

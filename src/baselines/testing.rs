@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 use ndarray::Array2;
 
 use crate::backtest::{MarketView, Policy};
@@ -12,6 +12,7 @@ use crate::data::{PricePanel, TimeIndex};
 use crate::env::config::EpisodeConfig;
 use crate::env::{CostConfig, DecisionRange, EnvSettings, Limits, Market, RewardConfig};
 use crate::features::{Feature, FeatureConfig};
+pub(super) use crate::portfolio_math::assert_kkt;
 
 pub(super) fn returns_only() -> FeatureConfig {
     FeatureConfig { window: 1, features: vec![Feature::LogReturn], ..FeatureConfig::default() }
@@ -75,25 +76,4 @@ pub(super) fn returns_from_prices(market: &Market, row: usize, window: usize) ->
         let t = row + 1 - window + k;
         p[[t, i]] / p[[t - 1, i]] - 1.0
     })
-}
-
-/// The KKT conditions: feasible, `(Pw + q)_i = nu a_i` on the support and `>= nu a_i` off it.
-pub(super) fn assert_kkt(p: &DMatrix<f64>, q: &[f64], a: &[f64], w: &[f64]) {
-    let n = q.len();
-    assert!(w.iter().all(|&x| x >= 0.0), "{w:?}");
-    let budget: f64 = a.iter().zip(w).map(|(a, w)| a * w).sum();
-    assert!((budget - 1.0).abs() < 1e-12, "budget {budget}");
-    let g = p * DVector::from_column_slice(w) + DVector::from_column_slice(q);
-    let support: Vec<usize> = (0..n).filter(|&i| w[i] > 0.0).collect();
-    let i0 = support[0];
-    let nu = g[i0] / a[i0];
-    let scale = g.amax().max(nu.abs());
-    for i in 0..n {
-        let mu = g[i] - nu * a[i];
-        if w[i] > 0.0 {
-            assert!(mu.abs() <= 1e-11 * scale, "asset {i}: multiplier {mu} on the support");
-        } else {
-            assert!(mu >= -1e-11 * scale, "asset {i}: multiplier {mu} off the support");
-        }
-    }
 }

@@ -86,7 +86,7 @@ impl Market {
         let raw = FeatureSet::compute(&panel, feature_config);
         let normalizer = normalizer.unwrap_or_else(|| raw.fit_normalizer(fit_rows));
         let features = raw.normalize(&normalizer)?;
-        let reference = feature_config.reference.weights(&panel, feature_config.volatility_window);
+        let reference = feature_config.reference.weights(&panel, feature_config);
         let width = panel.n_assets() + 1;
         let mut relatives = vec![1.0; panel.n_periods() * width];
         for t in 1..panel.n_periods() {

@@ -99,7 +99,8 @@ pub struct FeatureConfig {
     pub rsi_period: usize,
     pub bollinger_period: usize,
     pub bollinger_width: f64,
-    /// Periods of the slow risk features: long volatility, market correlation and beta.
+    /// Periods of the slow risk features (long volatility, market correlation and beta) and of
+    /// the minimum-variance reference's covariance estimate.
     pub long_window: usize,
     /// 12-1 momentum's lookback and the recent periods it skips.
     pub rank_lookback: usize,

@@ -7,7 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::FeatureConfig;
 use crate::data::PricePanel;
+use ndarray::s;
+
+use crate::portfolio_math::{MinimumVariance, QpSolver};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,6 +26,12 @@ pub enum Reference {
     /// asset's last `volatility_window` log returns (Kirby and Ostdiek 2012's volatility timing
     /// with exponent one); equal weight until the window has filled.
     InverseVolatility,
+    /// The long-only minimum-variance portfolio, `min w'Sw` over the simplex, with `S` the
+    /// Ledoit-Wolf shrunk covariance of the last `long_window` periods' simple returns; equal
+    /// weight until the window has filled. Minimum variance needs no expected returns, the
+    /// estimate that makes mean-variance portfolios lose to 1/N (Jagannathan and Ma 2003: the
+    /// long-only constraint itself acts as shrinkage; Clarke, de Silva and Thorley 2006).
+    MinimumVariance,
 }
 
 impl Reference {
@@ -35,12 +45,14 @@ impl Reference {
             Reference::None => "none",
             Reference::EqualWeight => "equal_weight",
             Reference::InverseVolatility => "inverse_volatility",
+            Reference::MinimumVariance => "minimum_variance",
         }
     }
 
     /// `[period][cash + assets]`: the reference weights for a decision at each row, cash first
     /// (always zero). `None` for [`Reference::None`].
-    pub fn weights(self, panel: &PricePanel, volatility_window: usize) -> Option<Vec<f64>> {
+    pub fn weights(self, panel: &PricePanel, config: &FeatureConfig) -> Option<Vec<f64>> {
+        let volatility_window = config.volatility_window;
         let (n_periods, n_assets) = (panel.n_periods(), panel.n_assets());
         let width = n_assets + 1;
         let mut out = vec![0.0; n_periods * width];
@@ -73,7 +85,27 @@ impl Reference {
                     }
                 }
             }
+            Reference::MinimumVariance => minimum_variance(panel, config.long_window, &mut out),
         }
         Some(out)
+    }
+}
+
+/// Writes the minimum-variance weights into the rows of `out` whose window of `window` returns
+/// has filled, leaving the others as they are. Each row re-solves from its own window, started
+/// from the previous row's support, which a one-row slide barely moves.
+fn minimum_variance(panel: &PricePanel, window: usize, out: &mut [f64]) {
+    let width = panel.n_assets() + 1;
+    let prices = &panel.prices;
+    let mut solver = MinimumVariance::new(QpSolver::ActiveSet);
+    for t in window.max(1)..panel.n_periods() {
+        let first = t + 1 - window;
+        let returns = &prices.slice(s![first..=t, ..]) / &prices.slice(s![first - 1..t, ..]) - 1.0;
+        if returns.iter().any(|r| !r.is_finite()) {
+            continue;
+        }
+        if let Some(weights) = solver.solve(returns.view()) {
+            out[t * width + 1..(t + 1) * width].copy_from_slice(&weights);
+        }
     }
 }

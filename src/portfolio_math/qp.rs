@@ -26,7 +26,8 @@ use clarabel::solver::{
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-/// Which method solves the long-only QPs of the Markowitz baselines and ONS.
+/// Which method solves the long-only QPs of the Markowitz baselines, ONS and the minimum-variance
+/// reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QpSolver {
@@ -40,7 +41,7 @@ pub enum QpSolver {
 
 /// A solver with the support of its last solution, which starts the next solve.
 #[derive(Debug, Clone, Default)]
-pub(super) struct WarmQp {
+pub struct WarmQp {
     pub solver: QpSolver,
     support: Vec<usize>,
 }
@@ -70,7 +71,7 @@ impl WarmQp {
 
 /// `min_x 1/2 x'Px + q'x` subject to `a'x = 1` and `x >= 0`, solved by clarabel's interior-point
 /// method. `None` when the solver does not report a solution.
-pub(super) fn interior_point(p: &DMatrix<f64>, q: &[f64], a: &[f64]) -> Option<Vec<f64>> {
+pub fn interior_point(p: &DMatrix<f64>, q: &[f64], a: &[f64]) -> Option<Vec<f64>> {
     let n = q.len();
     // Clarabel reads only the upper triangle of P.
     let upper: Vec<Vec<f64>> =
@@ -151,7 +152,7 @@ fn feasible_start(
 /// The primal active-set method of the module doc, started from the support `guess` (all
 /// assets when empty). `None` if it has not converged within its iteration budget, which a
 /// degenerate problem could cause.
-pub(super) fn active_set(p: &DMatrix<f64>, q: &[f64], a: &[f64], guess: &[usize]) -> Option<Vec<f64>> {
+pub fn active_set(p: &DMatrix<f64>, q: &[f64], a: &[f64], guess: &[usize]) -> Option<Vec<f64>> {
     let n = q.len();
     let guess: Vec<usize> = guess.iter().copied().filter(|&i| i < n).collect();
     let (mut free, mut w_free, mut nu) = feasible_start(p, q, a, &guess)?;
@@ -233,9 +234,30 @@ fn most_negative_multiplier(
 }
 
 #[cfg(test)]
+/// The KKT conditions: feasible, `(Pw + q)_i = nu a_i` on the support and `>= nu a_i` off it.
+pub fn assert_kkt(p: &DMatrix<f64>, q: &[f64], a: &[f64], w: &[f64]) {
+    let n = q.len();
+    assert!(w.iter().all(|&x| x >= 0.0), "{w:?}");
+    let budget: f64 = a.iter().zip(w).map(|(a, w)| a * w).sum();
+    assert!((budget - 1.0).abs() < 1e-12, "budget {budget}");
+    let g = p * DVector::from_column_slice(w) + DVector::from_column_slice(q);
+    let support: Vec<usize> = (0..n).filter(|&i| w[i] > 0.0).collect();
+    let i0 = support[0];
+    let nu = g[i0] / a[i0];
+    let scale = g.amax().max(nu.abs());
+    for i in 0..n {
+        let mu = g[i] - nu * a[i];
+        if w[i] > 0.0 {
+            assert!(mu.abs() <= 1e-11 * scale, "asset {i}: multiplier {mu} on the support");
+        } else {
+            assert!(mu >= -1e-11 * scale, "asset {i}: multiplier {mu} off the support");
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baselines::testing::assert_kkt;
     use rand::{RngExt, SeedableRng, rngs::StdRng};
 
     /// A random covariance-like `P`: a few factors plus idiosyncratic variance, unit-scaled.
