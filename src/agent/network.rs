@@ -394,21 +394,74 @@ impl EiieNet {
     }
 
     /// Scores `[batch, 1 + assets]` and per-asset features pooled over assets, `[batch, C + 1]`.
+    ///
+    /// The convolutions are computed as matrix products over every asset's window at once,
+    /// which is the same arithmetic as the convolutions (`conv2d` below in the tests is the
+    /// reference): the observation already holds each asset's `[features, window]` block in a
+    /// row, so the first convolution is one product with its banded (Toeplitz) matrix and the
+    /// second, whose kernel spans the whole rest of the window, one product with its weights.
+    /// Burn's CPU convolution unfolds its input first and then multiplies by a matrix only
+    /// two channels wide; at hundreds of assets that copying was most of a training step.
     fn scores_and_pooled(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let [batch, _] = x.dims();
         let [assets, features, window] = self.layout;
         let feature_len = assets * features * window;
-        let windows =
-            x.clone().narrow(1, 0, feature_len).reshape([batch, assets, features, window]).swap_dims(1, 2); // [batch, features, assets, window]
-        let weights = x.narrow(1, feature_len + 1, assets).reshape([batch, 1, assets, 1]);
-        let h = relu(self.conv_time.forward(windows));
-        let h = relu(self.conv_window.forward(h)); // [batch, C, assets, 1]
-        let h = Tensor::cat(vec![h, weights], 1); // [batch, C + 1, assets, 1]
-        let asset_scores = self.score.forward(h.clone()).reshape([batch, assets]);
+        let rows = x.clone().narrow(1, 0, feature_len).reshape([batch * assets, features * window]);
+        let weights = x.narrow(1, feature_len + 1, assets).reshape([batch, assets, 1]);
+        let h = relu(rows.matmul(self.time_matrix()) + self.time_bias());
+        let [channels, ..] = self.conv_window.weight.dims();
+        let window_weights = self.conv_window.weight.val().reshape([channels as i32, -1]).transpose();
+        let h = relu(h.matmul(window_weights) + bias_row(&self.conv_window));
+        let h = Tensor::cat(vec![h.reshape([batch, assets, channels]), weights], 2); // [batch, assets, C + 1]
+        let score_weights = self.score.weight.val().reshape([channels + 1, 1]);
+        let asset_scores = (h.clone().reshape([batch * assets, channels + 1]).matmul(score_weights)
+            + bias_row(&self.score))
+        .reshape([batch, assets]);
         let cash = self.cash_bias.val().reshape([1, 1]).expand([batch, 1]);
-        let [_, channels, _, _] = h.dims();
-        let pooled = h.mean_dim(2).reshape([batch, channels]);
+        let pooled = h.mean_dim(1).reshape([batch, channels + 1]);
         (Tensor::cat(vec![cash, asset_scores], 1), pooled)
+    }
+
+    /// The first convolution as a matrix `[features * window, channels * out]` (`out` the
+    /// positions of its kernel along the window): entry `(f * window + s, c * out + t)` is the
+    /// kernel's `W[c, f, 0, s - t]` where `0 <= s - t < kernel`, and zero elsewhere. Gathered
+    /// from the kernel, so the gradient flows back to it.
+    fn time_matrix(&self) -> Tensor<2> {
+        let [_, features, window] = self.layout;
+        let [channels, _, _, kernel] = self.conv_time.weight.dims();
+        let out = window + 1 - kernel;
+        let size = channels * features * kernel;
+        let mut index = vec![size as i64; features * window * channels * out];
+        for f in 0..features {
+            for s in 0..window {
+                for c in 0..channels {
+                    for t in s.saturating_sub(kernel - 1)..=s.min(out - 1) {
+                        let k = s - t;
+                        index[(f * window + s) * channels * out + c * out + t] =
+                            ((c * features + f) * kernel + k) as i64;
+                    }
+                }
+            }
+        }
+        let device = self.conv_time.weight.device();
+        let kernel_values = self.conv_time.weight.val().reshape([size]);
+        // One zero past the kernel's values, for the entries off the band.
+        let padded = Tensor::cat(vec![kernel_values, Tensor::zeros([1], &device)], 0);
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new(index, [features * window * channels * out]),
+            &device,
+        );
+        padded.select(0, index).reshape([features * window, channels * out])
+    }
+
+    /// The first convolution's bias, repeated over its positions: `[1, channels * out]`.
+    fn time_bias(&self) -> Tensor<2> {
+        let [_, _, window] = self.layout;
+        let [channels, _, _, kernel] = self.conv_time.weight.dims();
+        let bias = self.conv_time.bias.as_ref().expect("EIIE convolutions have biases").val();
+        bias.reshape([channels, 1])
+            .expand([channels, window + 1 - kernel])
+            .reshape([1, channels * (window + 1 - kernel)])
     }
 
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
@@ -417,9 +470,17 @@ impl EiieNet {
     }
 }
 
+/// A 1x1-or-wider convolution's bias as a row `[1, channels]`, to add to a matrix product.
+fn bias_row(conv: &Conv2d) -> Tensor<2> {
+    let bias = conv.bias.as_ref().expect("EIIE convolutions have biases").val();
+    let [channels] = bias.dims();
+    bias.reshape([1, channels])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::to_host;
 
     #[test]
     fn tanh_matches_the_reference_in_value_and_gradient() {
@@ -486,6 +547,74 @@ mod tests {
             assert!(weights[0] < 1e-20, "{kind:?}: cash {}", weights[0]);
             for (w, r) in weights.iter().zip(&reference).skip(1) {
                 assert!(*w <= r * bound * 1.0001 && *w >= r / bound * 0.9999, "{kind:?}: {w} vs {r}");
+            }
+        }
+    }
+
+    /// EIIE as Jiang et al. draw it and burn computes it: two convolutions over the
+    /// `[batch, features, assets, window]` tensor and a 1x1 convolution scoring each asset.
+    fn eiie_by_convolution(net: &EiieNet, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let [batch, _] = x.dims();
+        let [assets, features, window] = net.layout;
+        let feature_len = assets * features * window;
+        let windows =
+            x.clone().narrow(1, 0, feature_len).reshape([batch, assets, features, window]).swap_dims(1, 2);
+        let weights = x.narrow(1, feature_len + 1, assets).reshape([batch, 1, assets, 1]);
+        let h = relu(net.conv_time.forward(windows));
+        let h = relu(net.conv_window.forward(h));
+        let h = Tensor::cat(vec![h, weights], 1);
+        let asset_scores = net.score.forward(h.clone()).reshape([batch, assets]);
+        let cash = net.cash_bias.val().reshape([1, 1]).expand([batch, 1]);
+        let [_, channels, _, _] = h.dims();
+        let pooled = h.mean_dim(2).reshape([batch, channels]);
+        (Tensor::cat(vec![cash, asset_scores], 1), pooled)
+    }
+
+    #[test]
+    fn eiie_as_matrix_products_is_the_convolutions_in_value_and_gradient() {
+        let device = Device::default().autodiff();
+        device.seed(3);
+        for (assets, features, window, kernel, channels) in
+            [(7, 3, 10, 3, 2), (1, 1, 4, 1, 1), (5, 5, 50, 3, 2)]
+        {
+            let layout = ObservationLayout { assets, features, window, reference: false };
+            let config = NetConfig {
+                eiie_kernel: kernel,
+                eiie_channels: channels,
+                eiie_features: 4,
+                ..NetConfig::default()
+            };
+            let net = EiieNet::new(&config, layout, &device);
+            let batch = 3;
+            let x = Tensor::<2>::random(
+                [batch, layout.len()],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let gradients = |(scores, pooled): (Tensor<2>, Tensor<2>)| {
+                let (a, b) = (to_host(scores.clone()), to_host(pooled.clone()));
+                let grads = (scores.powi_scalar(2).sum() + pooled.powi_scalar(3).sum()).backward();
+                let mut all = vec![a, b];
+                let weight_grads = [&net.conv_time, &net.conv_window, &net.score]
+                    .map(|conv| to_host(conv.weight.grad(&grads).expect("a gradient")));
+                all.extend(weight_grads);
+                all.extend(
+                    [&net.conv_time, &net.conv_window, &net.score]
+                        .map(|conv| to_host(conv.bias.as_ref().unwrap().grad(&grads).expect("a gradient"))),
+                );
+                all.push(to_host(net.cash_bias.grad(&grads).expect("a gradient")));
+                all
+            };
+            let ours = gradients(net.scores_and_pooled(x.clone()));
+            let reference = gradients(eiie_by_convolution(&net, x));
+            for (k, (a, b)) in ours.iter().zip(&reference).enumerate() {
+                assert_eq!(a.len(), b.len());
+                for (x, y) in a.iter().zip(b) {
+                    assert!(
+                        (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                        "{assets} assets, output {k}: {x} vs {y}"
+                    );
+                }
             }
         }
     }
