@@ -3,33 +3,11 @@
 //! Then the same on a real Slurm cluster on localhost (started by scripts/slurm-local.sh).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn folio_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_folio"));
-    // The registry comes from --registry here, never from the environment.
-    command.args(args).env_remove("FOLIO_REGISTRY");
-    for name in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "HQ_TASK_ID"] {
-        command.env_remove(name);
-    }
-    command
-}
-
-fn folio(args: &[&str]) -> Output {
-    let output = folio_command(args).output().expect("the folio binary runs");
-    assert!(
-        output.status.success(),
-        "folio {} failed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 temporary path")
-}
+mod common;
+use common::{folio_command, folio_ok as folio, path};
 
 /// A small synthetic market (300 weekdays, 3 assets) and a walk-forward config over it.
 fn tiny_config(dir: &Path) -> PathBuf {

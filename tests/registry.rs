@@ -2,27 +2,9 @@
 //! are two trials, and `folio trials` counts them.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn folio(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_folio"))
-        .args(args)
-        // The registry comes from --registry here, never from the environment.
-        .env_remove("FOLIO_REGISTRY")
-        .output()
-        .expect("the folio binary runs");
-    assert!(
-        output.status.success(),
-        "folio {} failed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 temporary path")
-}
+mod common;
+use common::{folio_ok as folio, path};
 
 /// A small synthetic market (300 weekdays, 3 assets) and a config over it with a 10-period window.
 fn tiny_config(dir: &Path) -> std::path::PathBuf {

@@ -2,8 +2,11 @@
 //! checkpoints, damaged weights and outputs that would overwrite what a user made.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
+
+mod common;
+use common::{folio_in as folio, text};
 
 use folio::agent::DeviceChoice;
 use folio::data::synth::{SynthConfig, generate};
@@ -213,19 +216,6 @@ fn flipped_bits_and_non_finite_weights_are_refused() {
     let error =
         checkpoint::load_net(meta.train.net.init(meta.layout(), &device), &path).unwrap_err().to_string();
     assert!(error.contains("non-finite"), "{error}");
-}
-
-fn folio(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_folio"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("FOLIO_REGISTRY")
-        .output()
-        .expect("the folio binary runs")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
 /// A config file over [`tiny_env`]'s market.
@@ -580,8 +570,8 @@ fn resumed_ppo_and_reinforce_runs_are_bit_identical_to_ones_never_stopped() {
 fn spikes_and_unadjusted_splits_are_flagged_with_asset_and_date() {
     let dir = tempfile::tempdir().unwrap();
     let env = tiny_env(dir.path());
-    let text = std::fs::read_to_string(&env.data.file).unwrap();
-    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let prices = std::fs::read_to_string(&env.data.file).unwrap();
+    let mut lines: Vec<String> = prices.lines().map(String::from).collect();
     let assets: Vec<String> = lines[0].split(',').skip(1).map(String::from).collect();
     let scale = |line: &mut String, column: usize, factor: f64| {
         let mut cells: Vec<String> = line.split(',').map(String::from).collect();
@@ -602,7 +592,7 @@ fn spikes_and_unadjusted_splits_are_flagged_with_asset_and_date() {
     );
     std::fs::write(&env.data.file, lines.join("\n") + "\n").unwrap();
     let output = folio(&["data", "inspect", "prices.csv"], dir.path());
-    let shown = text_of(&output);
+    let shown = text(&output);
     assert!(shown.contains(&format!("{} on {spike_day}", assets[0])) && shown.contains("spike"), "{shown}");
     assert!(
         shown.contains(&format!("{} on {split_day}", assets[1])) && shown.contains("exact 2:1"),
@@ -613,15 +603,7 @@ fn spikes_and_unadjusted_splits_are_flagged_with_asset_and_date() {
         &["train", "--config", config.to_str().unwrap(), "--steps", "64", "--seeds", "1", "--out", "run"],
         dir.path(),
     );
-    assert!(
-        text_of(&output).contains(&format!("warning: {} on {spike_day}", assets[0])),
-        "{}",
-        text_of(&output)
-    );
-}
-
-fn text_of(output: &Output) -> String {
-    text(output)
+    assert!(text(&output).contains(&format!("warning: {} on {spike_day}", assets[0])), "{}", text(&output));
 }
 
 /// A config over the prices already in `dir`.

@@ -4,21 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-fn folio(args: &[&str]) -> std::process::Output {
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_folio")).args(args).env_remove("FOLIO_REGISTRY").output().unwrap();
-    assert!(
-        output.status.success(),
-        "folio {} failed:\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{folio_ok as folio, path};
 
 #[test]
 fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
