@@ -25,7 +25,7 @@ fn settings(costs: CostConfig, rebalance_every: usize) -> EnvSettings {
     EnvSettings {
         costs,
         reward: RewardConfig::LogReturn,
-        episode: EpisodeConfig { horizon: 0, rebalance_every, embargo: 0 },
+        episode: EpisodeConfig { horizon: 0, rebalance_every, embargo: 0, no_trade_band: 0.0 },
         limits: Limits::NONE,
     }
 }
@@ -290,7 +290,7 @@ fn lanes_stepped_in_parallel_match_lanes_stepped_in_a_loop_bit_for_bit() {
     let range = market.decision_range(&Span::default(), 0).unwrap();
     let settings = EnvSettings {
         reward: RewardConfig::DifferentialSharpe { eta: 0.05 },
-        episode: EpisodeConfig { horizon: 30, rebalance_every: 2, embargo: 0 },
+        episode: EpisodeConfig { horizon: 30, rebalance_every: 2, embargo: 0, no_trade_band: 0.0 },
         ..settings(CostConfig::default(), 2)
     };
     let lanes = 2 * folio::env::PARALLEL_MIN_LANES + 3;
@@ -342,7 +342,7 @@ fn random_starts_are_seeded_and_fit_the_horizon() {
     let range = market.decision_range(&Span::default(), 10).unwrap();
     assert_eq!(range, DecisionRange { first: 5 + 10, last: 499 - 10 });
     let settings = EnvSettings {
-        episode: EpisodeConfig { horizon: 40, rebalance_every: 3, embargo: 10 },
+        episode: EpisodeConfig { horizon: 40, rebalance_every: 3, embargo: 10, no_trade_band: 0.0 },
         ..settings(CostConfig::free(), 3)
     };
     let starts = |seed| {
@@ -366,8 +366,10 @@ fn random_starts_are_seeded_and_fit_the_horizon() {
         assert_eq!(end - *start, 120);
     }
     // A horizon longer than the range is refused up front.
-    let too_long =
-        EnvSettings { episode: EpisodeConfig { horizon: 400, rebalance_every: 3, embargo: 0 }, ..settings };
+    let too_long = EnvSettings {
+        episode: EpisodeConfig { horizon: 400, rebalance_every: 3, embargo: 0, no_trade_band: 0.0 },
+        ..settings
+    };
     let error = BatchEnv::new(market, range, too_long, 1, 0).unwrap_err().to_string();
     assert!(error.contains("needs 1200 periods"), "{error}");
 }

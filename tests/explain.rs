@@ -250,7 +250,7 @@ fn synthetic_env(dir: &std::path::Path) -> (EnvConfig, Vec<chrono::NaiveDate>) {
             ..FeatureConfig::default()
         },
         costs: CostConfig::default(),
-        episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         reward: RewardConfig::LogReturn,
         limits: Limits::NONE,
         risk_profile: None,

@@ -53,7 +53,7 @@ fn setup(panel: &PricePanel, dir: &Path, validation_from: usize, test_from: usiz
             ..FeatureConfig::default()
         },
         costs: CostConfig { buy: 0.0005, sell: 0.0005, ..CostConfig::default() },
-        episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         reward: RewardConfig::LogReturn,
         limits: Limits::NONE,
         risk_profile: None,

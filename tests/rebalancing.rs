@@ -53,7 +53,7 @@ fn settings(cost: f64) -> EnvSettings {
     EnvSettings {
         costs: CostConfig { buy: cost, sell: cost, ..CostConfig::default() },
         reward: RewardConfig::LogReturn,
-        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         limits: Limits::NONE,
     }
 }
@@ -164,6 +164,36 @@ fn a_band_of_zero_is_every_decision_bit_for_bit() {
         assert_eq!(bits(&every.turnovers), bits(&band.turnovers), "{name}");
         assert_eq!(bits(&every.costs), bits(&band.costs), "{name}");
         assert_eq!(every.weights, band.weights, "{name}");
+    }
+}
+
+/// `[episode] no_trade_band` is the evaluation's `band:X` rule built into the environment, so
+/// that training sees it too: the same path, bit for bit, and it does hold some decisions.
+#[test]
+fn the_environment_s_no_trade_band_is_the_band_rule() {
+    let (market, range) = synthetic_market(11);
+    let band = 0.03;
+    let banded = EnvSettings {
+        episode: EpisodeConfig { no_trade_band: band, ..settings(0.0025).episode },
+        ..settings(0.0025)
+    };
+    for name in ["equal-weight", "olmar", "min-variance"] {
+        let mut policy = baselines::baseline(name.parse().unwrap(), &market, range).unwrap();
+        let by_rule = backtest_rebalanced(
+            policy.as_mut(),
+            RebalanceRule::Band { threshold: band },
+            &market,
+            range,
+            settings(0.0025),
+        )
+        .unwrap();
+        let by_environment = backtest(policy.as_mut(), &market, range, banded).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&by_rule.values), bits(&by_environment.values), "{name}");
+        assert_eq!(bits(&by_rule.turnovers), bits(&by_environment.turnovers), "{name}");
+        assert_eq!(by_rule.weights, by_environment.weights, "{name}");
+        let held = by_environment.turnovers.iter().filter(|&&t| t == 0.0).count();
+        assert!(held > 0 && held < by_environment.turnovers.len(), "{name}: {held} decisions held");
     }
 }
 

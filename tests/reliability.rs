@@ -41,7 +41,7 @@ fn tiny_env(dir: &Path) -> EnvConfig {
             ..FeatureConfig::default()
         },
         costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
-        episode: EpisodeConfig { horizon: 30, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 30, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         reward: RewardConfig::LogReturn,
         limits: Limits::NONE,
         risk_profile: None,

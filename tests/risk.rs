@@ -191,7 +191,7 @@ fn the_environment_trades_only_within_the_limits_under_random_actions() {
     let settings = EnvSettings {
         costs: CostConfig::default(),
         reward: RewardConfig::LogReturn,
-        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         limits,
     };
     let mut env = MarketEnv::new(market.clone(), range, settings, 0).unwrap();
@@ -374,7 +374,7 @@ fn training_under_the_conservative_profile_keeps_every_evaluated_decision_within
             ..FeatureConfig::default()
         },
         costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
-        episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 50, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         reward: RewardConfig::LogReturn,
         limits: Limits::NONE,
         risk_profile: None,

@@ -169,7 +169,7 @@ fn settings() -> EnvSettings {
     EnvSettings {
         costs: CostConfig::default(),
         reward: RewardConfig::default(),
-        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         limits: Limits::NONE,
     }
 }

@@ -366,7 +366,7 @@ fn the_untaxed_ledger_retraces_the_weight_based_backtest() {
         let settings = EnvSettings {
             costs: CostConfig { model, buy: 0.0025, sell: 0.004 },
             reward: RewardConfig::LogReturn,
-            episode: EpisodeConfig { horizon: 0, rebalance_every: every, embargo: 0 },
+            episode: EpisodeConfig { horizon: 0, rebalance_every: every, embargo: 0, no_trade_band: 0.0 },
             limits: Limits::NONE,
         };
         for name in ["equal-weight", "buy-and-hold", "olmar", "min-variance"] {

@@ -251,7 +251,7 @@ mod tests {
             let settings = EnvSettings {
                 costs: CostConfig::free(),
                 reward: RewardConfig::LogReturn,
-                episode: EpisodeConfig { horizon: 0, rebalance_every: every, embargo: 0 },
+                episode: EpisodeConfig { horizon: 0, rebalance_every: every, embargo: 0, no_trade_band: 0.0 },
                 limits: Limits::NONE,
             };
             let count = Count::default();

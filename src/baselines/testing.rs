@@ -44,7 +44,7 @@ pub(super) fn settings(costs: CostConfig, rebalance_every: usize) -> EnvSettings
     EnvSettings {
         costs,
         reward: RewardConfig::LogReturn,
-        episode: EpisodeConfig { horizon: 0, rebalance_every, embargo: 0 },
+        episode: EpisodeConfig { horizon: 0, rebalance_every, embargo: 0, no_trade_band: 0.0 },
         limits: Limits::NONE,
     }
 }

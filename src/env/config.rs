@@ -100,11 +100,17 @@ pub struct EpisodeConfig {
     /// Periods left out at both edges of a range, so that neighbouring ranges never share the
     /// prices around their border.
     pub embargo: usize,
+    /// A no-trade band: at a decision the portfolio trades to the target only when some weight,
+    /// cash included, has drifted more than this from it (`max_i |w'_i - w_i| > band`), and
+    /// otherwise holds its drifted weights, paying nothing. `0` trades at every decision. The
+    /// environment applies it, so training (every learner) and evaluation see the same rule; it
+    /// is `folio eval --rebalance band:X` built into the config.
+    pub no_trade_band: f64,
 }
 
 impl Default for EpisodeConfig {
     fn default() -> Self {
-        Self { horizon: 0, rebalance_every: 1, embargo: 0 }
+        Self { horizon: 0, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 }
     }
 }
 
@@ -187,6 +193,15 @@ impl EnvConfig {
             return Err(InvalidSetting::new(
                 "episode.rebalance_every",
                 "episode.rebalance_every must be at least 1",
+            ));
+        }
+        let band = self.episode.no_trade_band;
+        if !(0.0..1.0).contains(&band) {
+            return Err(InvalidSetting::new(
+                "episode.no_trade_band",
+                format!(
+                    "episode.no_trade_band must be in [0, 1) (a weight drift, 0.05 = 5 percentage points), got {band}"
+                ),
             ));
         }
         if !(self.data.periods_per_year > 0.0) {

@@ -139,6 +139,11 @@ impl BatchEnv {
                 InvalidSetting::new("episode.rebalance_every", "rebalance_every must be at least 1").into()
             );
         }
+        if !(0.0..1.0).contains(&settings.episode.no_trade_band) {
+            return Err(
+                InvalidSetting::new("episode.no_trade_band", "no_trade_band must be in [0, 1)").into()
+            );
+        }
         if range.first < market.first_observable()
             || range.last >= market.n_periods()
             || range.first >= range.last
@@ -232,7 +237,8 @@ impl BatchEnv {
     }
 
     /// Step every lane with its action (`actions` is `[B][cash + assets]`), projected onto the
-    /// allocation limits. All actions are checked before any lane moves, so an invalid one
+    /// allocation limits; a lane whose drifted weights lie within the no-trade band of that
+    /// target holds them instead. All actions are checked before any lane moves, so an invalid one
     /// leaves the batch untouched.
     pub fn step(&mut self, actions: &[f64]) -> Result<(), EnvError> {
         if actions.len() != self.batch() * self.width {
@@ -257,6 +263,18 @@ impl BatchEnv {
         if !self.settings.limits.is_none() {
             for target in self.targets.chunks_exact_mut(self.width) {
                 self.settings.limits.project(target);
+            }
+        }
+        let band = self.settings.episode.no_trade_band;
+        if band > 0.0 {
+            for (target, held) in
+                self.targets.chunks_exact_mut(self.width).zip(self.weights.chunks_exact(self.width))
+            {
+                let drift = held.iter().zip(target.iter()).map(|(w, t)| (w - t).abs()).fold(0.0, f64::max);
+                if drift <= band {
+                    // Holding exactly the drifted weights: no turnover, no cost.
+                    target.copy_from_slice(held);
+                }
             }
         }
         let shared = Shared { market: &self.market, range: self.range, settings: &self.settings };
@@ -336,7 +354,7 @@ impl BatchEnv {
     }
 
     /// `[B][cash + assets]`: the weights each lane traded to at its last step, its action
-    /// projected onto the allocation limits.
+    /// projected onto the allocation limits (or the weights it held, inside the no-trade band).
     pub fn targets(&self) -> &[f64] {
         &self.targets
     }

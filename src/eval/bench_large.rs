@@ -202,7 +202,7 @@ fn period_ms(id: BaselineId, market: &Arc<Market>) -> Result<f64, LargeBenchErro
     let settings = EnvSettings {
         costs: CostConfig::free(),
         reward: RewardConfig::LogReturn,
-        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0 },
+        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
         limits: Limits::NONE,
     };
     let started = Instant::now();

@@ -165,6 +165,9 @@ pub struct DirectLearner {
     limits: Limits,
     /// Periods between trades (the environment's `episode.rebalance_every`).
     rebalance_every: usize,
+    /// The environment's no-trade band (`episode.no_trade_band`), which the batch applies as
+    /// evaluation will.
+    no_trade_band: f64,
     objective: DirectObjective,
     config: DirectConfig,
     max_grad_norm: f64,
@@ -202,6 +205,7 @@ impl DirectLearner {
             } else {
                 1
             },
+            no_trade_band: settings.episode.no_trade_band,
             objective: DirectObjective::from_reward(&settings.reward),
             config,
             max_grad_norm,
@@ -211,19 +215,29 @@ impl DirectLearner {
         })
     }
 
-    /// The weights held through the batch when the environment trades only every
-    /// `rebalance_every` periods, as evaluation does: decision rows hold the network's targets,
-    /// the others the previous holdings drifted by prices, which trade and pay nothing. So the
-    /// learner sees the costs and the drift of the schedule it will be evaluated on.
+    /// The weights held through the batch, as the environment would hold them: on rows where it
+    /// trades, the network's targets; on the others, the previous holdings drifted by prices,
+    /// which trade and pay nothing. It skips a trade between decision dates (every
+    /// `rebalance_every` periods, with `hold_between_rebalances`) and inside the no-trade band
+    /// (`max_i |drifted_i - target_i| <= band`). So the learner sees the costs and the drift of
+    /// the rules it will be evaluated under. Whether a row trades is decided on the values; a
+    /// held row's gradient flows to the earlier targets it drifted from.
     fn held(&self, targets: Tensor<2>, first: Tensor<2>, relatives: Tensor<2>, start: usize) -> Tensor<2> {
-        let every = self.rebalance_every;
-        if every <= 1 {
+        let (every, band) = (self.rebalance_every, self.no_trade_band);
+        if every <= 1 && band <= 0.0 {
             return targets;
         }
-        let [n, _] = targets.dims();
+        let [n, width] = targets.dims();
+        let target_values = to_host(targets.clone().detach());
+        let relative_values = to_host(relatives.clone());
+        let mut drifted_values = to_host(first.clone());
         let mut rows: Vec<Tensor<2>> = Vec::with_capacity(n);
         for i in 0..n {
-            let row = if (start + i - self.range.first).is_multiple_of(every) {
+            let target = &target_values[i * width..(i + 1) * width];
+            let decision = (start + i - self.range.first).is_multiple_of(every);
+            let drift = drifted_values.iter().zip(target).map(|(d, t)| (d - t).abs()).fold(0.0, f32::max);
+            let trades = decision && (band <= 0.0 || f64::from(drift) > band);
+            let row = if trades {
                 targets.clone().narrow(0, i, 1)
             } else if i == 0 {
                 first.clone()
@@ -231,6 +245,12 @@ impl DirectLearner {
                 let grown = rows[i - 1].clone() * relatives.clone().narrow(0, i - 1, 1);
                 grown.clone() / grown.sum_dim(1)
             };
+            if trades {
+                drifted_values.copy_from_slice(target);
+            }
+            let relative = &relative_values[i * width..(i + 1) * width];
+            let growth: f32 = drifted_values.iter().zip(relative).map(|(w, x)| w * x).sum();
+            drifted_values.iter_mut().zip(relative).for_each(|(w, x)| *w = *w * x / growth);
             rows.push(row);
         }
         Tensor::cat(rows, 0)
@@ -534,5 +554,68 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 10 && traded >= 4, "checked {checked} held rows and {traded} trading rows");
+    }
+
+    /// Inside the no-trade band the batch holds its drifted weights, as the environment does:
+    /// from the memory's uniform start a fresh anchored network wants equal weight, which is a
+    /// trade of 0.25 in cash; after that its targets stay within the band of what it holds.
+    #[test]
+    fn inside_the_no_trade_band_the_batch_holds_drifted_weights() {
+        use crate::data::synth::{SynthConfig, generate};
+        use crate::env::config::EpisodeConfig;
+        use crate::features::{Feature, FeatureConfig};
+        let panel =
+            generate(&SynthConfig { assets: 3, periods: 300, seed: 3, ..SynthConfig::default() }).unwrap();
+        let features =
+            FeatureConfig { window: 5, features: vec![Feature::LogReturn], ..FeatureConfig::default() };
+        let market = Arc::new(Market::new(panel, &features, None, 0..200).unwrap());
+        let range = DecisionRange { first: market.first_observable(), last: 250 };
+        let settings = |band: f64| EnvSettings {
+            costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
+            reward: RewardConfig::LogReturn,
+            episode: EpisodeConfig { no_trade_band: band, ..EpisodeConfig::default() },
+            limits: Limits::NONE,
+        };
+        let device = Device::flex().autodiff();
+        let net = crate::agent::network::NetConfig {
+            kind: crate::agent::network::NetKind::Mlp,
+            hidden: vec![8],
+            ..Default::default()
+        };
+        let config = DirectConfig { batch_periods: 20, ..DirectConfig::default() };
+        let traded_rows = |band: f64| {
+            let mut learner =
+                DirectLearner::new(market.clone(), range, settings(band), config, 1.0, device.clone())
+                    .unwrap();
+            let mut optimizer = crate::train::host::adam::adam_for(&device);
+            let mut descent = Descent { optimizer: &mut optimizer, learning_rate: 1e-2 };
+            let (_, result) = learner.update(
+                net.init_seeded(market.layout(), &device, 1),
+                &mut descent,
+                &mut StdRng::seed_from_u64(5),
+            );
+            result.unwrap();
+            let width = 4;
+            let written: Vec<usize> = (range.first..range.last)
+                .filter(|&t| {
+                    learner.memory[t * width..(t + 1) * width].iter().any(|w| (w - 0.25).abs() > 1e-12)
+                })
+                .collect();
+            assert_eq!(written.len(), 20, "one batch of 20 periods");
+            written
+                .iter()
+                .filter(|&&t| {
+                    let (row, previous) = (
+                        &learner.memory[t * width..(t + 1) * width],
+                        &learner.memory[(t - 1) * width..t * width],
+                    );
+                    let x = market.relatives(t);
+                    let growth: f64 = previous.iter().zip(x).map(|(w, x)| w * x).sum();
+                    row.iter().zip(previous).zip(x).any(|((w, p), x)| (w - p * x / growth).abs() > 1e-5)
+                })
+                .count()
+        };
+        assert_eq!(traded_rows(0.2), 1, "only the first period trades, out of cash");
+        assert_eq!(traded_rows(0.0), 20, "without a band every period trades");
     }
 }
