@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::backtest::{BacktestLog, MarketView, Policy, PolicyId, backtest};
 use crate::data::TimeIndex;
 use crate::env::EnvError;
-use crate::env::{DecisionRange, EnvSettings, Market};
+use crate::env::{DecisionRange, EnvSettings, Market, weight_drift};
 use crate::metrics::MetricsConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -231,10 +231,7 @@ impl<P: Policy> Rebalanced<P> {
                 // every decision is the behaviour without a rule.
                 new_period || period.is_none()
             }
-            RebalanceRule::Band { threshold } => {
-                let drift = view.weights.iter().zip(target).map(|(w, t)| (w - t).abs()).fold(0.0, f64::max);
-                drift > threshold
-            }
+            RebalanceRule::Band { threshold } => weight_drift(view.weights, target) > threshold,
         }
     }
 }

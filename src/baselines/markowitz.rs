@@ -184,8 +184,7 @@ impl Fit {
 /// Long-only, fully invested minimum variance: `min w'Sw` s.t. `1'w = 1, w >= 0`. Equal weight if
 /// the solver fails.
 fn min_variance_weights(moments: &Moments, qp: &mut WarmQp) -> Vec<f64> {
-    let n = moments.mean.len();
-    qp.solve(&moments.covariance, &vec![0.0; n], &vec![1.0; n]).unwrap_or_else(|| uniform(n))
+    qp.minimum_variance(&moments.covariance).unwrap_or_else(|| uniform(moments.mean.len()))
 }
 
 /// Long-only tangency portfolio (risk-free rate 0, the environment's cash): `max mu'w / sqrt(w'Sw)`

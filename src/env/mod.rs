@@ -32,6 +32,12 @@ use crate::data::InvalidSetting;
 /// How far a weight vector may be from summing to one, or below zero, and still be accepted.
 pub const WEIGHT_TOLERANCE: f64 = 1e-6;
 
+/// `max_i |held_i - target_i|`, cash included: how far a portfolio has drifted from a target,
+/// which a no-trade band compares with its width.
+pub fn weight_drift(held: &[f64], target: &[f64]) -> f64 {
+    held.iter().zip(target).map(|(w, t)| (w - t).abs()).fold(0.0, f64::max)
+}
+
 /// What the environment does, independent of the data: costs, reward, episode shape and the
 /// allocation limits every target is projected onto.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -270,8 +276,7 @@ impl BatchEnv {
             for (target, held) in
                 self.targets.chunks_exact_mut(self.width).zip(self.weights.chunks_exact(self.width))
             {
-                let drift = held.iter().zip(target.iter()).map(|(w, t)| (w - t).abs()).fold(0.0, f64::max);
-                if drift <= band {
+                if weight_drift(held, target) <= band {
                     // Holding exactly the drifted weights: no turnover, no cost.
                     target.copy_from_slice(held);
                 }

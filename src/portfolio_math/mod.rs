@@ -28,8 +28,7 @@ impl MinimumVariance {
     pub fn solve(&mut self, returns: ArrayView2<'_, f64>) -> Option<Vec<f64>> {
         let (periods, assets) = returns.dim();
         let returns = DMatrix::from_fn(periods, assets, |k, i| returns[[k, i]]);
-        let covariance = unit_scale(&ledoit_wolf(&returns).0);
-        self.qp.solve(&covariance, &vec![0.0; assets], &vec![1.0; assets])
+        self.qp.minimum_variance(&unit_scale(&ledoit_wolf(&returns).0))
     }
 }
 

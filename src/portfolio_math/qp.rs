@@ -56,6 +56,13 @@ impl WarmQp {
         self.support.clear();
     }
 
+    /// Long-only, fully invested minimum variance, `min w'Pw` s.t. `1'w = 1, w >= 0`: the
+    /// problem with no linear term and a budget of ones.
+    pub fn minimum_variance(&mut self, covariance: &DMatrix<f64>) -> Option<Vec<f64>> {
+        let n = covariance.nrows();
+        self.solve(covariance, &vec![0.0; n], &vec![1.0; n])
+    }
+
     /// The optimum, or `None` when neither method reports one.
     pub fn solve(&mut self, p: &DMatrix<f64>, q: &[f64], a: &[f64]) -> Option<Vec<f64>> {
         let solution = match self.solver {
