@@ -496,10 +496,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn between_rebalancing_dates_the_batch_holds_drifted_weights_and_trades_nothing() {
+    /// Three synthetic assets, a 5-period window of log returns, and decisions up to row 250.
+    fn three_assets() -> (Arc<Market>, DecisionRange) {
         use crate::data::synth::{SynthConfig, generate};
-        use crate::env::config::EpisodeConfig;
         use crate::features::{Feature, FeatureConfig};
         let panel =
             generate(&SynthConfig { assets: 3, periods: 300, seed: 3, ..SynthConfig::default() }).unwrap();
@@ -507,15 +506,25 @@ mod tests {
             FeatureConfig { window: 5, features: vec![Feature::LogReturn], ..FeatureConfig::default() };
         let market = Arc::new(Market::new(panel, &features, None, 0..200).unwrap());
         let range = DecisionRange { first: market.first_observable(), last: 250 };
+        (market, range)
+    }
+
+    /// A direct learner after one update of a fresh small MLP: one batch of 20 periods, so that
+    /// no later batch rewrites part of it.
+    fn after_one_batch(
+        market: &Arc<Market>,
+        range: DecisionRange,
+        episode: crate::env::config::EpisodeConfig,
+        hold_between_rebalances: bool,
+    ) -> DirectLearner {
         let settings = EnvSettings {
-            costs: CostConfig::default(),
+            costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
             reward: RewardConfig::LogReturn,
-            episode: EpisodeConfig { rebalance_every: 4, ..EpisodeConfig::default() },
+            episode,
             limits: Limits::NONE,
         };
         let device = Device::flex().autodiff();
-        let config =
-            DirectConfig { batch_periods: 20, hold_between_rebalances: true, ..DirectConfig::default() };
+        let config = DirectConfig { batch_periods: 20, hold_between_rebalances, ..DirectConfig::default() };
         let mut learner =
             DirectLearner::new(market.clone(), range, settings, config, 1.0, device.clone()).unwrap();
         let net = crate::agent::network::NetConfig {
@@ -525,32 +534,47 @@ mod tests {
         }
         .init_seeded(market.layout(), &device, 1);
         let mut optimizer = crate::train::host::adam::adam_for(&device);
-        let mut rng = StdRng::seed_from_u64(5);
-        let mut net = net;
-        // One batch, so that no later batch rewrites part of it.
-        for _ in 0..1 {
-            let mut descent = Descent { optimizer: &mut optimizer, learning_rate: 1e-2 };
-            let (next, result) = learner.update(net, &mut descent, &mut rng);
-            result.unwrap();
-            net = next;
-        }
-        // Every period the batches wrote that is not a rebalancing date holds what the period
+        let mut descent = Descent { optimizer: &mut optimizer, learning_rate: 1e-2 };
+        let (_, result) = learner.update(net, &mut descent, &mut StdRng::seed_from_u64(5));
+        result.unwrap();
+        learner
+    }
+
+    /// The rows of the learner's memory that its batch wrote (the others keep the uniform start).
+    fn written_rows(learner: &DirectLearner, range: DecisionRange) -> Vec<usize> {
+        let width = learner.market.n_assets() + 1;
+        (range.first..range.last)
+            .filter(|&t| learner.memory[t * width..(t + 1) * width].iter().any(|w| (w - 0.25).abs() > 1e-12))
+            .collect()
+    }
+
+    /// How far row `t` of the memory is from the row before drifted by `t`'s prices: zero where
+    /// the portfolio held and traded nothing.
+    fn gap_from_drift(learner: &DirectLearner, t: usize) -> f64 {
+        let width = learner.market.n_assets() + 1;
+        let (row, previous) =
+            (&learner.memory[t * width..(t + 1) * width], &learner.memory[(t - 1) * width..t * width]);
+        let x = learner.market.relatives(t);
+        let growth: f64 = previous.iter().zip(x).map(|(w, x)| w * x).sum();
+        row.iter().zip(previous).zip(x).map(|((w, p), x)| (w - p * x / growth).abs()).fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn between_rebalancing_dates_the_batch_holds_drifted_weights_and_trades_nothing() {
+        use crate::env::config::EpisodeConfig;
+        let (market, range) = three_assets();
+        let episode = EpisodeConfig { rebalance_every: 4, ..EpisodeConfig::default() };
+        let learner = after_one_batch(&market, range, episode, true);
+        // Every period the batch wrote that is not a rebalancing date holds what the period
         // before held, drifted by this period's prices.
-        let width = 4;
         let (mut checked, mut traded) = (0, 0);
-        for t in range.first + 1..range.last {
-            let row = &learner.memory[t * width..(t + 1) * width];
-            let previous = &learner.memory[(t - 1) * width..t * width];
-            let untouched = row.iter().all(|w| (*w - 0.25).abs() < 1e-12);
-            if untouched || (t - range.first).is_multiple_of(4) {
-                traded += usize::from(!untouched);
+        for t in written_rows(&learner, range) {
+            if (t - range.first).is_multiple_of(4) {
+                traded += 1;
                 continue;
             }
-            let x = market.relatives(t);
-            let growth: f64 = previous.iter().zip(x).map(|(w, x)| w * x).sum();
-            for ((w, p), x) in row.iter().zip(previous).zip(x) {
-                assert!((w - p * x / growth).abs() < 1e-5, "row {t}: {w} vs drifted {}", p * x / growth);
-            }
+            let gap = gap_from_drift(&learner, t);
+            assert!(gap < 1e-5, "row {t}: {gap} from the drifted weights");
             checked += 1;
         }
         assert!(checked >= 10 && traded >= 4, "checked {checked} held rows and {traded} trading rows");
@@ -561,59 +585,14 @@ mod tests {
     /// trade of 0.25 in cash; after that its targets stay within the band of what it holds.
     #[test]
     fn inside_the_no_trade_band_the_batch_holds_drifted_weights() {
-        use crate::data::synth::{SynthConfig, generate};
         use crate::env::config::EpisodeConfig;
-        use crate::features::{Feature, FeatureConfig};
-        let panel =
-            generate(&SynthConfig { assets: 3, periods: 300, seed: 3, ..SynthConfig::default() }).unwrap();
-        let features =
-            FeatureConfig { window: 5, features: vec![Feature::LogReturn], ..FeatureConfig::default() };
-        let market = Arc::new(Market::new(panel, &features, None, 0..200).unwrap());
-        let range = DecisionRange { first: market.first_observable(), last: 250 };
-        let settings = |band: f64| EnvSettings {
-            costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
-            reward: RewardConfig::LogReturn,
-            episode: EpisodeConfig { no_trade_band: band, ..EpisodeConfig::default() },
-            limits: Limits::NONE,
-        };
-        let device = Device::flex().autodiff();
-        let net = crate::agent::network::NetConfig {
-            kind: crate::agent::network::NetKind::Mlp,
-            hidden: vec![8],
-            ..Default::default()
-        };
-        let config = DirectConfig { batch_periods: 20, ..DirectConfig::default() };
+        let (market, range) = three_assets();
         let traded_rows = |band: f64| {
-            let mut learner =
-                DirectLearner::new(market.clone(), range, settings(band), config, 1.0, device.clone())
-                    .unwrap();
-            let mut optimizer = crate::train::host::adam::adam_for(&device);
-            let mut descent = Descent { optimizer: &mut optimizer, learning_rate: 1e-2 };
-            let (_, result) = learner.update(
-                net.init_seeded(market.layout(), &device, 1),
-                &mut descent,
-                &mut StdRng::seed_from_u64(5),
-            );
-            result.unwrap();
-            let width = 4;
-            let written: Vec<usize> = (range.first..range.last)
-                .filter(|&t| {
-                    learner.memory[t * width..(t + 1) * width].iter().any(|w| (w - 0.25).abs() > 1e-12)
-                })
-                .collect();
+            let episode = EpisodeConfig { no_trade_band: band, ..EpisodeConfig::default() };
+            let learner = after_one_batch(&market, range, episode, false);
+            let written = written_rows(&learner, range);
             assert_eq!(written.len(), 20, "one batch of 20 periods");
-            written
-                .iter()
-                .filter(|&&t| {
-                    let (row, previous) = (
-                        &learner.memory[t * width..(t + 1) * width],
-                        &learner.memory[(t - 1) * width..t * width],
-                    );
-                    let x = market.relatives(t);
-                    let growth: f64 = previous.iter().zip(x).map(|(w, x)| w * x).sum();
-                    row.iter().zip(previous).zip(x).any(|((w, p), x)| (w - p * x / growth).abs() > 1e-5)
-                })
-                .count()
+            written.into_iter().filter(|&t| gap_from_drift(&learner, t) > 1e-5).count()
         };
         assert_eq!(traded_rows(0.2), 1, "only the first period trades, out of cash");
         assert_eq!(traded_rows(0.0), 20, "without a band every period trades");
