@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{PricePanel, TimeIndex};
-use crate::stats::sample_std;
+use crate::stats::{median, sample_std};
 
 /// Calendar days between two consecutive rows above which `inspect` reports a gap: a weekend plus
 /// a holiday spans at most four days, so five or more suggests missing data.
@@ -70,16 +70,15 @@ pub fn suspicious_jumps(panel: &PricePanel) -> Vec<Jump> {
         })
         .collect();
     let market = |t: usize, except: Option<usize>| {
-        let mut others: Vec<f64> = (0..returns.len())
+        if returns.len() < MARKET_MIN_ASSETS {
+            return 0.0;
+        }
+        let others: Vec<f64> = (0..returns.len())
             .filter(|&j| Some(j) != except)
             .map(|j| returns[j][t])
             .filter(|r| r.is_finite())
             .collect();
-        if others.len() + 1 < MARKET_MIN_ASSETS {
-            return 0.0;
-        }
-        others.sort_by(f64::total_cmp);
-        others[others.len() / 2]
+        if others.is_empty() { 0.0 } else { median(&others) }
     };
     let markets: Vec<f64> = (0..panel.n_periods().saturating_sub(1)).map(|t| market(t, None)).collect();
     let mut jumps = Vec::new();
@@ -96,9 +95,8 @@ pub fn suspicious_jumps(panel: &PricePanel) -> Vec<Jump> {
 /// 1.4826 x the median absolute value of the finite entries: a standard deviation that a few
 /// jumps cannot inflate.
 fn robust_sigma(values: &[f64]) -> Option<f64> {
-    let mut absolute: Vec<f64> = values.iter().filter(|v| v.is_finite()).map(|v| v.abs()).collect();
-    absolute.sort_by(f64::total_cmp);
-    absolute.get(absolute.len() / 2).map(|median| 1.4826 * median)
+    let absolute: Vec<f64> = values.iter().filter(|v| v.is_finite()).map(|v| v.abs()).collect();
+    (!absolute.is_empty()).then(|| 1.4826 * median(&absolute))
 }
 
 /// The suspicious moves of one asset, by index into its `returns` (row `t + 1` of the panel):
