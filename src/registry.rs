@@ -601,7 +601,7 @@ mod tests {
     #[test]
     fn figures_from_metrics_match_figures_from_returns() {
         let values = [1.0, 1.01, 0.995, 1.02, 1.03, 1.01, 1.04];
-        let returns: Vec<f64> = values.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let returns = metrics::simple_returns(&values);
         let m = metrics::compute(&values, &[], 0.0, &metrics::MetricsConfig::default());
         let span = ("0".to_string(), "6".to_string());
         let a = Figures::from_returns(Sample::Validation, span.clone(), &returns, 252.0);

@@ -96,7 +96,9 @@ fn synthetic_env(dir: &std::path::Path) -> EnvConfig {
 #[test]
 fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     let dir = tempfile::tempdir().unwrap();
-    let env = synthetic_env(dir.path());
+    // A no-trade band in the config holds in evaluation too, so the report must say so.
+    let mut env = synthetic_env(dir.path());
+    env.episode.no_trade_band = 0.01;
     let checkpoint = dir.path().join("run");
     let request = TrainRequest {
         env,
@@ -119,6 +121,27 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     assert_eq!(report.results[0].policy, folio::backtest::PolicyId::AGENT);
     assert_eq!(report.results.len(), 1 + folio::backtest::BaselineId::ALL.len());
     assert_eq!(report.periods, 1199 - 1000);
+    assert_eq!((report.rebalance_every, report.no_trade_band), (1, 0.01));
+    assert_eq!(report.schedule(), "rebalancing rule every, no-trade band 1.00%");
+    // The gap to equal weight is tested on the two policies' returns over the same periods.
+    let returns_of = |id: folio::backtest::PolicyId| {
+        folio::metrics::simple_returns(&test.logs.iter().find(|l| l.policy == id).unwrap().values)
+    };
+    let expected = folio::metrics::sharpe_difference::sharpe_difference(
+        &returns_of(folio::backtest::PolicyId::AGENT),
+        &returns_of(folio::backtest::PolicyId::EQUAL_WEIGHT),
+        252.0,
+    );
+    assert_eq!(report.edge_over_equal_weight, expected);
+    let edge = expected.unwrap();
+    assert_eq!(edge.periods, report.periods);
+    assert!(report.verdict.contains(&edge.describe()), "{}", report.verdict);
+    // The run's page says it too.
+    let page = dir.path().join("page");
+    folio::report::outputs::write_evaluation(&page, &test).unwrap();
+    folio::report::html::write_run_page(&page, &folio::report::html::Provenance::of_this_process()).unwrap();
+    let html = std::fs::read_to_string(page.join("report.html")).unwrap();
+    assert!(html.contains("Ledoit-Wolf HAC test"), "the page shows the test of the gap");
     assert_eq!(test.labels.len(), report.periods + 1);
     for log in &test.logs {
         assert_eq!(log.values.len(), test.labels.len(), "{} covers every row", log.policy);
@@ -188,6 +211,18 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     // The ensemble stands beside its seeds, and the verdict speaks of it.
     let ensemble = serial.overall.iter().find(|r| r.policy == folio::backtest::PolicyId::Ensemble).unwrap();
     assert!(serial.verdict.contains("ensemble agent"), "{}", serial.verdict);
+    // Whether the ensemble's gap to equal weight is more than noise, on the stitched curves.
+    let stitched = |id: folio::backtest::PolicyId| {
+        folio::metrics::simple_returns(&serial.curves.series.iter().find(|(p, _)| *p == id).unwrap().1)
+    };
+    let edge = folio::metrics::sharpe_difference::sharpe_difference(
+        &stitched(folio::backtest::PolicyId::Ensemble),
+        &stitched(folio::backtest::PolicyId::EQUAL_WEIGHT),
+        252.0,
+    )
+    .unwrap();
+    assert_eq!(serial.edge_over_equal_weight, Some(edge));
+    assert!(serial.verdict.contains(&edge.describe()), "{}", serial.verdict);
     // The panel's row reads the ensemble and the best causal baseline, never a hindsight one.
     let row = folio::eval::panel::PanelRow::of("synthetic", &serial);
     assert_eq!(row.agent_sharpe.to_bits(), ensemble.metrics.sharpe.to_bits());
@@ -200,6 +235,7 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
         .fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(row.best_baseline_sharpe, causal_best);
     assert_eq!(row.beats_equal_weight, row.agent_sharpe > row.equal_weight_sharpe);
+    assert_eq!(row.edge_p_value, Some(edge.p_value));
     assert!(serial.verdict.contains("equal weight"));
     assert!(serial.overall.iter().all(|r| r.metrics.annual_cost_drag.is_finite()));
 

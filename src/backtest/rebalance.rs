@@ -112,6 +112,20 @@ impl std::str::FromStr for RebalanceRule {
     }
 }
 
+/// The whole trading schedule in words: the rule, then the environment's own decision interval
+/// and no-trade band where they differ from trading at every period, since those hold under
+/// every rule and a report that named the rule alone would hide them.
+pub fn describe_schedule(rule: RebalanceRule, rebalance_every: usize, no_trade_band: f64) -> String {
+    let mut text = format!("rebalancing rule {rule}");
+    if rebalance_every > 1 {
+        text += &format!(", decisions every {rebalance_every} periods");
+    }
+    if no_trade_band > 0.0 {
+        text += &format!(", no-trade band {:.2}%", 100.0 * no_trade_band);
+    }
+    text
+}
+
 impl std::fmt::Display for RebalanceRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -335,6 +349,15 @@ pub fn compare_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schedule_names_the_environment_s_interval_and_band_only_when_they_act() {
+        assert_eq!(describe_schedule(RebalanceRule::Every, 1, 0.0), "rebalancing rule every");
+        assert_eq!(
+            describe_schedule(RebalanceRule::Monthly, 5, 0.025),
+            "rebalancing rule monthly, decisions every 5 periods, no-trade band 2.50%"
+        );
+    }
 
     #[test]
     fn rules_parse_and_print_back() {

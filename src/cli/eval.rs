@@ -306,13 +306,13 @@ fn print_seeds(
 ) {
     let first = &reports[0];
     println!(
-        "{} seeds of {} on {} .. {} ({} periods), rebalancing rule {}",
+        "{} seeds of {} on {} .. {} ({} periods), {}",
         reports.len(),
         run.display(),
         first.from,
         first.to,
         first.periods,
-        first.rebalance
+        first.schedule()
     );
     println!("limits: {}", first.limits_applied);
     if let Some(warning) = &first.warning {
@@ -373,7 +373,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         return super::print_json(report_data);
     }
     println!(
-        "{} ({}) on {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalancing rule {}",
+        "{} ({}) on {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, {}",
         args.checkpoint.display(),
         report_data.weights,
         report_data.from,
@@ -381,7 +381,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
         report_data.periods,
         100.0 * report_data.costs.buy,
         100.0 * report_data.costs.sell,
-        report_data.rebalance
+        report_data.schedule()
     );
     println!("limits: {}", report_data.limits_applied);
     if let Some(warning) = &report_data.warning {

@@ -17,7 +17,8 @@ use crate::data::{PricePanel, Stamp, load_prices};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
-use crate::metrics::{Metrics, MetricsConfig};
+use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
+use crate::metrics::{Metrics, MetricsConfig, simple_returns};
 use crate::progress::{Progress, Silent};
 use crate::train::checkpoint::{self, Meta, Weights};
 
@@ -86,6 +87,10 @@ pub struct EvalReport {
     pub warning: Option<String>,
     pub costs: crate::env::CostConfig,
     pub rebalance: RebalanceRule,
+    /// The environment's schedule under the rule: periods between decisions, and the config's
+    /// no-trade band (`episode.no_trade_band`, 0 for none).
+    pub rebalance_every: usize,
+    pub no_trade_band: f64,
     /// The allocation limits every policy, agent and baselines alike, traded under, the risk
     /// profile they came from if any, and in words, where they came from.
     pub limits: Limits,
@@ -94,12 +99,24 @@ pub struct EvalReport {
     pub results: Vec<PolicyReport>,
     /// Every policy's CAGR across a grid of cost rates, and the agent's break-even cost.
     pub cost_sensitivity: CostSensitivity,
+    /// The agent's Sharpe ratio against equal weight's over the period: whether the gap is more
+    /// than noise (Ledoit and Wolf's HAC test; `None` with too few periods).
+    pub edge_over_equal_weight: Option<SharpeDifference>,
     pub verdict: String,
     /// Collapse detectors on the agent's weights and turnover ([`collapse::detect`]).
     pub agent_warnings: Vec<CollapseWarning>,
 }
 
 impl EvalReport {
+    /// The rule and the environment's schedule under it, in words.
+    pub fn schedule(&self) -> String {
+        crate::backtest::rebalance::describe_schedule(
+            self.rebalance,
+            self.rebalance_every,
+            self.no_trade_band,
+        )
+    }
+
     /// The agent's metrics among the results.
     pub fn agent(&self) -> &Metrics {
         &self.results.iter().find(|r| r.policy.is_agent()).expect("an evaluation backtests its agent").metrics
@@ -275,7 +292,14 @@ pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result
     let index = &market.panel.index;
     let labels = agent_log.rows.iter().map(|&r| index.label(r)).collect();
     let decision_labels = agent_log.decision_rows.iter().map(|&r| index.label(r)).collect();
-    let report = setup.report(&request, results, cost_sensitivity, agent_warnings);
+    let edge = logs.iter().find(|l| l.policy == PolicyId::EQUAL_WEIGHT).and_then(|equal| {
+        sharpe_difference(
+            &simple_returns(&agent_log.values),
+            &simple_returns(&equal.values),
+            metrics.periods_per_year,
+        )
+    });
+    let report = setup.report(&request, results, cost_sensitivity, edge, agent_warnings);
     Ok(Evaluation { labels, decision_labels, report, meta: setup.meta, logs })
 }
 
@@ -286,6 +310,7 @@ impl Setup {
         request: &EvalRequest,
         results: Vec<PolicyReport>,
         cost_sensitivity: CostSensitivity,
+        edge: Option<SharpeDifference>,
         agent_warnings: Vec<CollapseWarning>,
     ) -> EvalReport {
         let index = &self.market.panel.index;
@@ -301,10 +326,13 @@ impl Setup {
             warning: self.warning.clone(),
             costs: self.settings.costs,
             rebalance: request.rebalance,
+            rebalance_every: self.settings.episode.rebalance_every,
+            no_trade_band: self.settings.episode.no_trade_band,
             limits: self.settings.limits,
             risk_profile: self.risk_profile,
             limits_applied: self.limits_applied.clone(),
-            verdict: verdict(&results, self.warning.is_some()),
+            verdict: verdict(&results, edge.as_ref(), self.warning.is_some()),
+            edge_over_equal_weight: edge,
             results,
             cost_sensitivity,
             agent_warnings,
@@ -397,7 +425,7 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
     })
 }
 
-fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
+fn verdict(results: &[PolicyReport], edge: Option<&SharpeDifference>, in_sample: bool) -> String {
     let metrics = |id: PolicyId| results.iter().find(|r| r.policy == id).map(|r| &r.metrics);
     // The agent, or the seeds' ensemble when several checkpoints are evaluated together.
     let agent =
@@ -424,6 +452,9 @@ fn verdict(results: &[PolicyReport], in_sample: bool) -> String {
         ),
         None => format!("The agent's Sharpe ratio is {:.2}", agent.sharpe),
     };
+    if let Some(edge) = edge {
+        text.push_str(&format!(" (a gap of {})", edge.describe()));
+    }
     text.push_str(&format!("; it beats {beaten} of {} causal baselines on Sharpe.", causal.len()));
     if in_sample {
         text.push_str(" The period is in-sample, so this says little about the future.");

@@ -32,6 +32,9 @@ pub struct PanelRow {
     pub pbo: Option<f64>,
     /// Whether the ensemble's Sharpe ratio beats equal weight's.
     pub beats_equal_weight: bool,
+    /// Two-sided p-value of the gap between the two Sharpe ratios (Ledoit and Wolf's HAC test):
+    /// below 0.05, the gap is more than noise.
+    pub edge_p_value: Option<f64>,
 }
 
 impl PanelRow {
@@ -62,6 +65,7 @@ impl PanelRow {
             dsr: report.deflated_sharpe.as_ref().map(|d| d.dsr),
             pbo: report.backtest_overfitting.as_ref().map(|p| p.pbo),
             beats_equal_weight: agent.sharpe > equal.sharpe,
+            edge_p_value: report.edge_over_equal_weight.map(|e| e.p_value),
         }
     }
 }

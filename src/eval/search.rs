@@ -19,6 +19,7 @@ use crate::backtest::PolicyId;
 use crate::data::InvalidSetting;
 use crate::env::Market;
 use crate::metrics::overfitting::{self, DeflatedSharpe, SharpeStats};
+use crate::metrics::simple_returns;
 use crate::progress::Progress;
 
 /// How points are drawn from the space.
@@ -335,14 +336,14 @@ fn agent_returns(report: &WalkForwardReport) -> Vec<Vec<f64>> {
         .series
         .iter()
         .filter(|(id, _)| matches!(id, PolicyId::Agent { .. }))
-        .map(|(_, values)| values.windows(2).map(|w| w[1] / w[0] - 1.0).collect())
+        .map(|(_, values)| simple_returns(values))
         .collect()
 }
 
 /// One policy's stitched out-of-sample per-period returns.
 fn returns_of(report: &WalkForwardReport, policy: PolicyId) -> Option<Vec<f64>> {
     let (_, values) = report.curves.series.iter().find(|(id, _)| *id == policy)?;
-    Some(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect())
+    Some(simple_returns(values))
 }
 
 fn summary(

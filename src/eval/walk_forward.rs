@@ -23,7 +23,8 @@ use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, EpisodeConfig, Span};
 use crate::env::{ConfigError, DecisionRange, EnvSettings, Market};
 use crate::metrics::overfitting;
-use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute};
+use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
+use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute, simple_returns};
 use crate::progress::Progress;
 use crate::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::checkpoint::{self, Weights};
@@ -219,6 +220,10 @@ pub struct WalkForwardReport {
     pub data_fingerprint: String,
     /// The rebalancing rule every policy traded under in the test windows.
     pub rebalance: RebalanceRule,
+    /// The environment's schedule under the rule, in training and test alike: periods between
+    /// decisions, and the config's no-trade band (0 for none).
+    pub rebalance_every: usize,
+    pub no_trade_band: f64,
     pub folds: Vec<FoldReport>,
     /// Stitched out-of-sample results: each seed's agent, the ensemble of the seeds, then every
     /// baseline.
@@ -232,6 +237,11 @@ pub struct WalkForwardReport {
     /// Which trials the Deflated Sharpe Ratio counted.
     pub dsr_trials: DsrTrials,
     pub backtest_overfitting: Option<overfitting::Pbo>,
+    /// The ensemble's stitched out-of-sample Sharpe ratio against equal weight's on the same
+    /// periods: whether the gap is more than noise (Ledoit and Wolf's HAC test). The DSR asks
+    /// whether the ensemble's Sharpe ratio is above zero given the trials, and the PBO whether
+    /// picking a seed would have held up; neither asks this.
+    pub edge_over_equal_weight: Option<SharpeDifference>,
     /// Stitched out-of-sample CAGR of the median agent and simple baselines across cost rates.
     pub cost_sensitivity: CostSensitivity,
     pub verdict: String,
@@ -306,7 +316,8 @@ pub(crate) fn conclude(
     let stitched = Stitched::new(plan, results, &ensemble_logs, &baseline_logs);
     let cost_sensitivity = stitched_cost_sensitivity(plan, &fold_checkpoints(plan, results), request.device)?;
     let statistics = overfitting_statistics(plan, &request, &stitched)?;
-    let verdict = verdict(plan, &stitched, &statistics);
+    let edge = stitched.edge_over_equal_weight(plan.metrics.periods_per_year);
+    let verdict = verdict(plan, &stitched, &statistics, edge.as_ref());
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
         config,
@@ -314,6 +325,8 @@ pub(crate) fn conclude(
         data: env.data.file.display().to_string(),
         data_fingerprint: plan.data_fingerprint.clone(),
         rebalance,
+        rebalance_every: plan.settings.episode.rebalance_every,
+        no_trade_band: plan.settings.episode.no_trade_band,
         folds,
         median_seed: plan.seeds[stitched.median],
         seed_spread: stitched.seed_spread(plan.seeds.len()),
@@ -321,6 +334,7 @@ pub(crate) fn conclude(
         deflated_sharpe: statistics.deflated_sharpe,
         dsr_trials: statistics.dsr_trials,
         backtest_overfitting: statistics.backtest_overfitting,
+        edge_over_equal_weight: edge,
         cost_sensitivity,
         verdict,
         fold_spans: stitched.curves.fold_spans.clone(),
@@ -652,11 +666,11 @@ impl Stitched {
                     / plan.folds.len() as f64;
             let id = PolicyId::Agent { seed: Some(seed) };
             overall.push(OverallRow { policy: id, metrics, in_sample_sharpe: Some(in_sample) });
-            agent_returns.push(values.windows(2).map(|w| w[1] / w[0] - 1.0).collect());
+            agent_returns.push(simple_returns(&values));
             curves.series.push((id, values));
         }
         let (values, metrics) = stitch(ensemble_logs.iter().collect(), &plan.metrics);
-        let ensemble_returns = values.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let ensemble_returns = simple_returns(&values);
         let ensemble = overall.len();
         overall.push(OverallRow { policy: PolicyId::Ensemble, metrics, in_sample_sharpe: None });
         curves.series.push((PolicyId::Ensemble, values));
@@ -672,6 +686,13 @@ impl Stitched {
         by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
         let median = by_sharpe[(plan.seeds.len() - 1) / 2];
         Self { overall, curves, agent_returns, ensemble_returns, ensemble, median }
+    }
+
+    /// Ledoit and Wolf's test of the ensemble's Sharpe ratio against equal weight's, on the
+    /// stitched per-period returns of both.
+    fn edge_over_equal_weight(&self, periods_per_year: f64) -> Option<SharpeDifference> {
+        let (_, equal) = self.curves.series.iter().find(|(id, _)| *id == PolicyId::EQUAL_WEIGHT)?;
+        sharpe_difference(&self.ensemble_returns, &simple_returns(equal), periods_per_year)
     }
 
     fn seed_spread(&self, seeds: usize) -> MetricsSpread {
@@ -803,7 +824,12 @@ fn record_trials(
 
 /// Phase 6: the headline in plain words: the median seed against equal weight, then how far
 /// the overfitting statistics let one trust it.
-fn verdict(plan: &Plan, stitched: &Stitched, statistics: &Statistics) -> String {
+fn verdict(
+    plan: &Plan,
+    stitched: &Stitched,
+    statistics: &Statistics,
+    edge: Option<&SharpeDifference>,
+) -> String {
     let equal = stitched
         .overall
         .iter()
@@ -813,18 +839,23 @@ fn verdict(plan: &Plan, stitched: &Stitched, statistics: &Statistics) -> String 
     let agent = &stitched.overall[stitched.ensemble].metrics;
     let seeds = plan.seeds.len();
     let median = stitched.overall[stitched.median].metrics.sharpe;
-    let mut verdict = if agent.sharpe > equal {
-        format!(
-            "Out of sample, the ensemble agent (the average of {seeds} seeds' weights) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it beats equal weight over {} folds.",
-            agent.sharpe,
-            equal,
-            plan.folds.len()
-        )
-    } else {
-        format!(
-            "Out of sample, the ensemble agent (the average of {seeds} seeds' weights) has a Sharpe ratio of {:.2} against {:.2} for equal weight: it does not beat equal weight.",
-            agent.sharpe, equal
-        )
+    let ensemble = format!(
+        "Out of sample, the ensemble agent (the average of {seeds} seeds' weights) has a Sharpe ratio of {:.2} against {:.2} for equal weight",
+        agent.sharpe, equal
+    );
+    let folds = plan.folds.len();
+    // A higher Sharpe ratio is not yet an edge: the test says whether the gap is more than noise.
+    let mut verdict = match edge {
+        Some(edge) if edge.significant() && agent.sharpe > equal => {
+            format!("{ensemble}: it beats equal weight over {folds} folds by {}.", edge.describe())
+        }
+        Some(edge) if agent.sharpe > equal => format!(
+            "{ensemble}: it is ahead of equal weight over {folds} folds by {}, so it shows no edge.",
+            edge.describe()
+        ),
+        Some(edge) => format!("{ensemble}: it does not beat equal weight ({}).", edge.describe()),
+        None if agent.sharpe > equal => format!("{ensemble}: it beats equal weight over {folds} folds."),
+        None => format!("{ensemble}: it does not beat equal weight."),
     };
     verdict.push_str(&format!(" The median seed alone: {median:.2}."));
     verdict.push(' ');

@@ -3,6 +3,7 @@
 //! data) and an annual risk-free rate turned into a per-period one as `(1 + rf)^(1/P) - 1`.
 
 pub mod overfitting;
+pub mod sharpe_difference;
 
 pub use crate::stats::{mean, quantile_sorted, sample_std};
 
@@ -102,8 +103,13 @@ pub struct Metrics {
 
 /// Metrics of a wealth path `values` (`V_0, ..., V_n`, one per period, starting wealth first),
 /// with the turnover of every decision and the costs paid.
+/// Simple per-period returns of a wealth path, `V_t / V_{t-1} - 1`.
+pub fn simple_returns(values: &[f64]) -> Vec<f64> {
+    values.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
+}
+
 pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &MetricsConfig) -> Metrics {
-    let returns: Vec<f64> = values.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+    let returns = simple_returns(values);
     let n = returns.len();
     let p = config.periods_per_year;
     let rf = (1.0 + config.risk_free).powf(1.0 / p) - 1.0;

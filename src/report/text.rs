@@ -220,11 +220,15 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
 
 fn walk_forward_folds(report: &WalkForwardReport) -> String {
     let mut out = format!(
-        "{} folds ({:?} training windows), {} seeds each, rebalancing rule {}:\n",
+        "{} folds ({:?} training windows), {} seeds each, {}:\n",
         report.folds.len(),
         report.config.mode,
         report.config.seeds,
-        report.rebalance
+        crate::backtest::rebalance::describe_schedule(
+            report.rebalance,
+            report.rebalance_every,
+            report.no_trade_band
+        )
     );
     let _ = writeln!(
         out,
@@ -278,8 +282,8 @@ pub fn trials_counted(t: &DsrTrials) -> String {
 
 /// A panel row's cells, formatted once for the terminal table and the Markdown one: market,
 /// tested span, agent and equal-weight Sharpe, best causal baseline and its Sharpe, drawdowns,
-/// turnover, DSR, PBO, whether the agent beats equal weight.
-pub fn panel_cells(r: &crate::eval::panel::PanelRow) -> [String; 12] {
+/// turnover, DSR, PBO, whether the agent beats equal weight and the p-value of that gap.
+pub fn panel_cells(r: &crate::eval::panel::PanelRow) -> [String; 13] {
     let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     [
         r.market.clone(),
@@ -294,6 +298,7 @@ pub fn panel_cells(r: &crate::eval::panel::PanelRow) -> [String; 12] {
         optional(r.dsr),
         optional(r.pbo),
         if r.beats_equal_weight { "yes" } else { "no" }.to_string(),
+        optional(r.edge_p_value),
     ]
 }
 
@@ -312,11 +317,12 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
         "DSR",
         "PBO",
         "beats EW",
+        "p",
     ];
     let line = |c: &[&str]| {
         format!(
-            "{:<18} {:>25} {:>6} {:>6} {:<20} {:>6} {:>7} {:>7} {:>8} {:>5} {:>5}  {}\n",
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]
+            "{:<18} {:>25} {:>6} {:>6} {:<20} {:>6} {:>7} {:>7} {:>8} {:>5} {:>5}  {:<8} {:>4}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12]
         )
     };
     let mut out = line(&header);
@@ -324,7 +330,7 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
         let cells = panel_cells(r);
         out.push_str(&line(&cells.iter().map(String::as_str).collect::<Vec<_>>()));
     }
-    out.push_str("(agent: the ensemble of each fold's seeds; Sharpe ratios of the stitched out-of-sample curves, after costs)\n");
+    out.push_str("(agent: the ensemble of each fold's seeds; Sharpe ratios of the stitched out-of-sample curves, after costs;\n p: two-sided p-value of the agent's Sharpe ratio minus equal weight's, Ledoit-Wolf HAC test: below 0.05, more than noise)\n");
     for r in rows {
         let _ = writeln!(out, "{}: {}", r.market, r.break_even);
     }

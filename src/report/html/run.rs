@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::Provenance;
 use crate::backtest::PolicyId;
 use crate::backtest::cost_sensitivity::BreakEven;
+use crate::metrics::sharpe_difference::SharpeDifference;
 use crate::metrics::{Metrics, MetricsSpread, nan_if_null};
 use crate::report::ReportError;
 
@@ -166,6 +167,8 @@ pub struct Run {
     pub verdict: Option<String>,
     pub warnings: Vec<String>,
     pub cost_sensitivity: Option<Sensitivity>,
+    /// The test of the agent's Sharpe ratio against equal weight's, when the report has one.
+    pub edge_over_equal_weight: Option<SharpeDifference>,
     pub walk_forward: Option<WalkForward>,
     /// Wealth per period of each policy (`equity.csv`).
     pub equity: Table,
@@ -188,6 +191,7 @@ struct Common {
     results: Option<Vec<PolicyRow>>,
     overall: Option<Vec<PolicyRow>>,
     cost_sensitivity: Option<Sensitivity>,
+    edge_over_equal_weight: Option<SharpeDifference>,
     checkpoint: Option<IgnoredValue>,
     folds: Option<IgnoredValue>,
 }
@@ -197,7 +201,7 @@ struct Common {
 struct IgnoredValue(#[allow(dead_code)] Value);
 
 /// Facts shown in the provenance section, in this order, when the report has them.
-const FACTS: [&str; 14] = [
+const FACTS: [&str; 15] = [
     "checkpoint",
     "weights",
     "data",
@@ -208,6 +212,7 @@ const FACTS: [&str; 14] = [
     "costs",
     "rebalance",
     "rebalance_every",
+    "no_trade_band",
     "limits_applied",
     "limits",
     "risk_profile",
@@ -274,6 +279,7 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
         verdict: common.verdict,
         warnings,
         cost_sensitivity: common.cost_sensitivity,
+        edge_over_equal_weight: common.edge_over_equal_weight,
         walk_forward,
         equity: read_table(&folder.join("equity.csv"))?,
         weights: if weights_csv.exists() { Some(read_table(&weights_csv)?) } else { None },

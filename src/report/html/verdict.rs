@@ -48,7 +48,13 @@ pub fn headline(run: &Run) -> (Outcome, String) {
                 }
                 _ => "The agent".into(),
             };
-            if a.sharpe > e.sharpe {
+            let within_noise = run.edge_over_equal_weight.is_some_and(|edge| !edge.significant());
+            if a.sharpe > e.sharpe && within_noise {
+                (
+                    Outcome::Beats,
+                    format!("{who} is ahead of equal weight {when}, after costs, by a gap within noise."),
+                )
+            } else if a.sharpe > e.sharpe {
                 (Outcome::Beats, format!("{who} beats equal weight {when}, after costs."))
             } else {
                 (Outcome::Loses, format!("{who} does not beat equal weight {when}, after costs."))
@@ -150,6 +156,12 @@ fn evidence(run: &Run) -> Vec<String> {
             percent(e.cagr, 1),
             percent(m.max_drawdown, 1),
             percent(e.max_drawdown, 1)
+        ));
+    }
+    if let Some(edge) = &run.edge_over_equal_weight {
+        lines.push(format!(
+            "The gap between the two Sharpe ratios is {}: a paired test on the same periods that allows for fat tails and serial dependence.",
+            escape(&edge.describe())
         ));
     }
     lines.push(psr_line(&name, m, equal.filter(|_| headline != PolicyId::EQUAL_WEIGHT)));
