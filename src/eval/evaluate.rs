@@ -442,19 +442,18 @@ fn verdict(results: &[PolicyReport], edge: Option<&SharpeDifference>, in_sample:
         );
     }
     let beaten = causal.iter().filter(|r| agent.sharpe > r.metrics.sharpe).count();
+    // The gap is tested on the same periods, so that a lucky 0.03 does not read as an edge.
+    let gap = edge.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
     let mut text = match equal {
         Some(eq) if agent.sharpe > eq.sharpe => {
-            format!("The agent's Sharpe ratio {:.2} beats equal weight's {:.2}", agent.sharpe, eq.sharpe)
+            format!("The agent's Sharpe ratio {:.2} beats equal weight's {:.2}{gap}", agent.sharpe, eq.sharpe)
         }
         Some(eq) => format!(
-            "The agent's Sharpe ratio {:.2} does not beat equal weight's {:.2}",
+            "The agent's Sharpe ratio {:.2} does not beat equal weight's {:.2}{gap}",
             agent.sharpe, eq.sharpe
         ),
         None => format!("The agent's Sharpe ratio is {:.2}", agent.sharpe),
     };
-    if let Some(edge) = edge {
-        text.push_str(&format!(" (a gap of {})", edge.describe()));
-    }
     text.push_str(&format!("; it beats {beaten} of {} causal baselines on Sharpe.", causal.len()));
     if in_sample {
         text.push_str(" The period is in-sample, so this says little about the future.");

@@ -242,7 +242,7 @@ pub struct WalkForwardReport {
     /// whether the ensemble's Sharpe ratio is above zero given the trials, and the PBO whether
     /// picking a seed would have held up; neither asks this.
     pub edge_over_equal_weight: Option<SharpeDifference>,
-    /// Stitched out-of-sample CAGR of the median agent and simple baselines across cost rates.
+    /// Stitched out-of-sample CAGR of the ensemble and simple baselines across cost rates.
     pub cost_sensitivity: CostSensitivity,
     pub verdict: String,
     /// Index ranges of each fold's test window in the rows of `equity.csv`.
@@ -853,7 +853,7 @@ fn verdict(
             "{ensemble}: it is ahead of equal weight over {folds} folds by {}, so it shows no edge.",
             edge.describe()
         ),
-        Some(edge) => format!("{ensemble}: it does not beat equal weight ({}).", edge.describe()),
+        Some(edge) => format!("{ensemble}: it does not beat equal weight; the gap is {}.", edge.describe()),
         None if agent.sharpe > equal => format!("{ensemble}: it beats equal weight over {folds} folds."),
         None => format!("{ensemble}: it does not beat equal weight."),
     };

@@ -952,6 +952,24 @@ mod tests {
     }
 
     #[test]
+    fn pbo_of_three_noise_configurations_is_near_two_thirds() {
+        // An odd N puts one rank at the median, where λ = 0 counts as overfit: with N = 3 (a
+        // walk-forward's default seeds) skill-less configurations give (N + 1) / (2N) = 2/3, not
+        // 1/2. Same design as the test above; the spread is wider with three configurations, so
+        // 300 data sets.
+        let mut rng = StdRng::seed_from_u64(2016);
+        let config = PboConfig { partitions: 8 };
+        let runs: Vec<f64> = (0..300)
+            .map(|_| {
+                let m = normal_returns(&mut rng, 240, &[0.0; 3], 0.01);
+                probability_of_backtest_overfitting(m.view(), &config).unwrap().pbo
+            })
+            .collect();
+        let mean = metrics::mean(&runs);
+        assert!((mean - 2.0 / 3.0).abs() < 0.07, "mean PBO of three noise configurations {mean}");
+    }
+
+    #[test]
     fn pbo_of_a_genuine_edge_is_near_zero() {
         // Configuration 3 has a per-period Sharpe ratio of 0.3 among 9 of pure noise, T = 960,
         // S = 16: each half has 480 periods, where a Sharpe ratio estimate has a standard error
