@@ -931,23 +931,28 @@ mod tests {
         assert_eq!(pbo.pbo, 1.0);
     }
 
-    #[test]
-    fn pbo_of_pure_noise_is_near_one_half() {
-        // N = 10 (even, so the expected PBO of skill-less configurations is exactly 1/2: the
-        // halves share no rows, so n*'s out-of-sample rank is uniform on 1..=10) configurations
-        // of independent normal noise, T = 240, S = 8 (70 splits), over 200 seeded data sets.
-        // Within one data set the splits are strongly dependent and the PBO spreads widely (its
-        // standard deviation across these data sets is about 0.25), so the test averages: the
-        // mean of 200 has a standard error of about 0.017, and the tolerance of 0.07 is four.
-        let mut rng = StdRng::seed_from_u64(2015);
+    /// Mean PBO over `data_sets` seeded sets of `configs` configurations of independent normal
+    /// noise, T = 240, S = 8 (70 splits). Within one data set the splits are strongly dependent
+    /// and the PBO spreads widely (a standard deviation of about 0.25 across data sets), so the
+    /// tests average.
+    fn mean_pbo_of_noise(seed: u64, configs: usize, data_sets: usize) -> f64 {
+        let mut rng = StdRng::seed_from_u64(seed);
         let config = PboConfig { partitions: 8 };
-        let runs: Vec<f64> = (0..200)
+        let runs: Vec<f64> = (0..data_sets)
             .map(|_| {
-                let m = normal_returns(&mut rng, 240, &[0.0; 10], 0.01);
+                let m = normal_returns(&mut rng, 240, &vec![0.0; configs], 0.01);
                 probability_of_backtest_overfitting(m.view(), &config).unwrap().pbo
             })
             .collect();
-        let mean = metrics::mean(&runs);
+        metrics::mean(&runs)
+    }
+
+    #[test]
+    fn pbo_of_pure_noise_is_near_one_half() {
+        // N = 10 (even, so the expected PBO of skill-less configurations is exactly 1/2: the
+        // halves share no rows, so n*'s out-of-sample rank is uniform on 1..=10). The mean of 200
+        // data sets has a standard error of about 0.017, and the tolerance of 0.07 is four.
+        let mean = mean_pbo_of_noise(2015, 10, 200);
         assert!((mean - 0.5).abs() < 0.07, "mean PBO of noise {mean}");
     }
 
@@ -955,17 +960,8 @@ mod tests {
     fn pbo_of_three_noise_configurations_is_near_two_thirds() {
         // An odd N puts one rank at the median, where λ = 0 counts as overfit: with N = 3 (a
         // walk-forward's default seeds) skill-less configurations give (N + 1) / (2N) = 2/3, not
-        // 1/2. Same design as the test above; the spread is wider with three configurations, so
-        // 300 data sets.
-        let mut rng = StdRng::seed_from_u64(2016);
-        let config = PboConfig { partitions: 8 };
-        let runs: Vec<f64> = (0..300)
-            .map(|_| {
-                let m = normal_returns(&mut rng, 240, &[0.0; 3], 0.01);
-                probability_of_backtest_overfitting(m.view(), &config).unwrap().pbo
-            })
-            .collect();
-        let mean = metrics::mean(&runs);
+        // 1/2. The spread is wider with three configurations, so 300 data sets.
+        let mean = mean_pbo_of_noise(2016, 3, 300);
         assert!((mean - 2.0 / 3.0).abs() < 0.07, "mean PBO of three noise configurations {mean}");
     }
 
