@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{folio_ok as folio, path};
+use common::{folio_command, folio_ok as folio, path, text};
 
 #[test]
 fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
@@ -153,6 +153,18 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     }
     let out = dir.path().join("panel");
     let registry = dir.path().join("trials.jsonl");
+    // A market whose folds cannot fit its data fails the panel before any market trains, naming
+    // its config, even when it comes last.
+    let too_many_folds = dir.path().join("three.toml");
+    let two = std::fs::read_to_string(&configs[1]).unwrap();
+    std::fs::write(&too_many_folds, two.replace("folds = 2", "folds = 9")).unwrap();
+    let failed = folio_command(&["panel", path(&configs[0]), path(&too_many_folds), "--out", path(&out)])
+        .args(["--registry", path(&registry), "--steps", "300"])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(text(&failed).contains("three.toml: 9 folds"), "{}", text(&failed));
+    assert!(!out.join("one").exists(), "the first market did not train");
     let mut args = vec!["panel", path(&configs[0]), path(&configs[1]), "--development", "--steps", "300"];
     args.extend(["--jobs", "2", "--out", path(&out), "--registry", path(&registry), "--json"]);
     let output = folio(&args);

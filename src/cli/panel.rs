@@ -1,4 +1,4 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -6,7 +6,7 @@ use super::train::default_jobs;
 use folio::backtest::rebalance::RebalanceRule;
 use folio::env::config::EnvConfig;
 use folio::eval::panel::{PanelRow, development_only};
-use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, walk_forward};
+use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, check, walk_forward};
 use folio::registry;
 use folio::report;
 use folio::train::TrainConfig;
@@ -45,9 +45,16 @@ pub fn run(args: PanelArgs) -> Result<()> {
     let default = if args.development { "panel-development" } else { "panel" };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("checkpoints").join(default));
     let registry = registry::resolve(args.registry.clone());
-    let (mut rows, mut folders) = (Vec::new(), Vec::new());
+    // Every market is planned before any trains: a config that cannot run fails in seconds, not
+    // after the markets before it have taken minutes.
+    let mut requests = Vec::new();
     for config in &args.configs {
         let (market, request) = request_for(&args, config, &out, &registry)?;
+        check(&request).with_context(|| format!("{}", config.display()))?;
+        requests.push((market, request));
+    }
+    let (mut rows, mut folders) = (Vec::new(), Vec::new());
+    for (market, request) in requests {
         eprintln!("{market}: walk-forward into {}", request.out.display());
         let folder = request.out.clone();
         let wf = walk_forward(request)?;

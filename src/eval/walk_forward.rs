@@ -297,6 +297,13 @@ pub struct WalkForwardRequest {
 /// A walk-forward in phases: plan the folds, train and test a fresh agent per fold and seed,
 /// run the baselines on the same test windows, stitch the windows into out-of-sample curves,
 /// measure overfitting (recording the trials), and say what it all means.
+/// Whether `request` can run: its data load, its features build and its folds fit the data. What
+/// a caller with several walk-forwards to run checks first, so that the last one's mistake does
+/// not surface after the others' trainings.
+pub fn check(request: &WalkForwardRequest) -> Result<(), EvalError> {
+    Plan::new(request).map(|_| ())
+}
+
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, EvalError> {
     let plan = Plan::new(&request)?;
     let results = train_and_test(&plan, &request)?;
