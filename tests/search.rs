@@ -184,4 +184,11 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         assert!(out.join(file).exists(), "{file}");
     }
     assert!(std::fs::read_to_string(out.join("panel.md")).unwrap().contains("no test period was seen"));
+    for row in rows {
+        let p = row["edge_p_value"].as_f64().expect("each market's gap to equal weight is tested");
+        assert!((0.0..=1.0).contains(&p), "{row}");
+    }
+    // Each market's page puts its PBO beside what seeds of equal skill give (two seeds: 1/2).
+    let page = std::fs::read_to_string(out.join("one").join("report.html")).unwrap();
+    assert!(page.contains("2 seeds of equal skill would give 0.50 on average"), "the PBO's no-skill value");
 }

@@ -357,6 +357,21 @@ pub struct Pbo {
     pub combinations: usize,
 }
 
+/// The PBO expected when none of `configs` configurations has more skill than another: `n*`'s
+/// out-of-sample rank is then uniform on `1..=N`, and the median rank of an odd `N` counts as
+/// overfit, so `1/2` for even `N` and `(N + 1) / (2N)` for odd `N` (2/3 for three seeds).
+pub fn pbo_without_skill(configs: usize) -> f64 {
+    let n = configs as f64;
+    if configs.is_multiple_of(2) { 0.5 } else { (n + 1.0) / (2.0 * n) }
+}
+
+impl Pbo {
+    /// [`pbo_without_skill`] for this PBO's configurations.
+    pub fn without_skill(&self) -> f64 {
+        pbo_without_skill(self.configs)
+    }
+}
+
 /// Mean and sum of squared deviations of a run of returns, mergeable without revisiting them.
 #[derive(Debug, Clone, Copy)]
 struct Moments {
@@ -625,7 +640,7 @@ pub fn verdict(dsr: Option<&DeflatedSharpe>, pbo: Option<&Pbo>) -> String {
     }
     if let Some(p) = pbo {
         let splits = p.combinations;
-        parts.push(if p.pbo >= PBO_OVERFIT {
+        let text = if p.pbo >= PBO_OVERFIT {
             format!(
                 "PBO {:.2}: likely overfit, the in-sample best configuration ranks at or below the \
                  out-of-sample median in {:.0}% of {splits} splits",
@@ -646,7 +661,13 @@ pub fn verdict(dsr: Option<&DeflatedSharpe>, pbo: Option<&Pbo>) -> String {
                 p.pbo,
                 100.0 * (1.0 - p.pbo)
             )
-        });
+        };
+        // Without its no-skill value the figure misleads: three seeds of equal skill give 0.67.
+        parts.push(format!(
+            "{text} ({} configurations of equal skill would give {:.2} on average)",
+            p.configs,
+            p.without_skill()
+        ));
     }
     if parts.is_empty() {
         "No overfitting statistics: neither a DSR nor a PBO was computed.".to_string()
@@ -1092,7 +1113,8 @@ mod tests {
             text,
             "DSR 0.97: the Sharpe ratio is unlikely to be a fluke of 100 trials; PBO 0.12: some \
              overfitting, the in-sample best configuration falls to or below the out-of-sample \
-             median in 12% of 12870 splits."
+             median in 12% of 12870 splits (10 configurations of equal skill would give 0.50 on \
+             average)."
         );
         assert!(verdict(Some(&with_dsr(0.95, 1)), None).contains("unlikely to be a fluke of a single trial"));
         assert!(verdict(Some(&with_dsr(0.94, 5)), None).contains("not convincingly"));
@@ -1102,5 +1124,11 @@ mod tests {
         assert!(verdict(None, Some(&with_pbo(0.1))).contains("holds up"));
         assert!(verdict(None, Some(&with_pbo(0.1))).contains("90% of 12870 splits"));
         assert!(verdict(None, None).starts_with("No overfitting statistics"));
+        let three = Pbo { configs: 3, ..with_pbo(0.6) };
+        assert_eq!(three.without_skill(), 2.0 / 3.0);
+        assert!(
+            verdict(None, Some(&three))
+                .ends_with("(3 configurations of equal skill would give 0.67 on average).")
+        );
     }
 }

@@ -148,6 +148,8 @@ pub struct Dsr {
 pub struct Pbo {
     #[serde(deserialize_with = "nan_if_null")]
     pub pbo: f64,
+    /// How many configurations (seeds) it compared; absent from reports that predate it.
+    pub configs: Option<usize>,
 }
 
 /// A run read back from its folder.

@@ -186,8 +186,12 @@ fn evidence(run: &Run) -> Vec<String> {
         });
         lines.push(match &wf.backtest_overfitting {
             Some(p) => format!(
-                "Probability of backtest overfitting <b>{}</b>: how often the seed that looked best in sample fell below the median out of sample (CSCV over the seeds).",
-                number(p.pbo, 3)
+                "Probability of backtest overfitting <b>{}</b>: how often the seed that looked best in sample fell below the median out of sample (CSCV over the seeds){}.",
+                number(p.pbo, 3),
+                p.configs.map_or(String::new(), |n| format!(
+                    "; {n} seeds of equal skill would give {} on average",
+                    number(crate::metrics::overfitting::pbo_without_skill(n), 2)
+                ))
             ),
             None => "Probability of backtest overfitting: not available (it needs at least two seeds).".into(),
         });
