@@ -19,6 +19,7 @@ use crate::backtest::PolicyId;
 use crate::data::InvalidSetting;
 use crate::env::Market;
 use crate::metrics::overfitting::{self, DeflatedSharpe, SharpeStats};
+use crate::metrics::sharpe_difference::sharpe_difference;
 use crate::metrics::simple_returns;
 use crate::progress::Progress;
 
@@ -57,7 +58,25 @@ pub struct SearchSpace {
     /// Folds at the end of the data that only the verdict sees.
     #[serde(default = "default_holdout")]
     pub holdout_folds: usize,
+    /// How the scored points become one.
+    #[serde(default)]
+    pub rule: ChoiceRule,
     pub params: BTreeMap<String, Domain>,
+}
+
+/// How a search picks its point from the scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChoiceRule {
+    /// The highest score.
+    #[default]
+    Best,
+    /// The first point, in the order the space lists them, whose ensemble trails the best one's
+    /// by at most one standard error of the gap (Ledoit and Wolf's test on the two stitched
+    /// curves): Breiman's one-standard-error rule. List the points from the most cautious to the
+    /// boldest (`tilt = [0.5, 1, 2, 4]`), and a bolder one is taken only when it wins by more
+    /// than the noise in the scores.
+    OneStandardError,
 }
 
 fn default_points() -> usize {
@@ -204,17 +223,19 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
         let report = run(&request, apply(&search_base, point)?, &folder, None)?;
         scored.push(ScoredPoint::new(point.clone(), folder, &report));
     }
-    let chosen = choose(&scored)?;
+    let chosen = choose(&scored, request.space.rule)?;
     let verdict_spec = verdict_spec(&request.spec, &request.space, &points[chosen])?;
     let verdict_folder = request.out.join("verdict");
     let verdict = run(&request, verdict_spec, &verdict_folder, request.registry.clone())?;
     Ok(conclude_search(request.space, data_to, scored, chosen, verdict, verdict_folder))
 }
 
-/// A point scored on the search folds, with the Sharpe ratios of its trials (its seeds).
+/// A point scored on the search folds, with the Sharpe ratios of its trials (its seeds) and the
+/// per-period returns of its ensemble (what the one-standard-error rule compares).
 pub struct ScoredPoint {
     pub result: PointResult,
     pub trial_sharpes: Vec<f64>,
+    pub ensemble_returns: Vec<f64>,
 }
 
 impl ScoredPoint {
@@ -227,15 +248,27 @@ impl ScoredPoint {
         // A point is scored by what it would deploy: its seeds' ensemble.
         let score = report.overall.iter().find(|r| r.policy == PolicyId::Ensemble);
         let score = score.map(|r| r.metrics.sharpe).unwrap_or(f64::NAN);
-        Self { result: PointResult { point, score, folder }, trial_sharpes }
+        let ensemble_returns = returns_of(report, PolicyId::Ensemble).unwrap_or_default();
+        Self { result: PointResult { point, score, folder }, trial_sharpes, ensemble_returns }
     }
 }
 
-/// The point with the best search score (an undefined score ranks last).
-pub fn choose(scored: &[ScoredPoint]) -> Result<usize, EvalError> {
+/// The point `rule` picks from the search scores (an undefined score ranks last).
+pub fn choose(scored: &[ScoredPoint], rule: ChoiceRule) -> Result<usize, EvalError> {
     let score = |i: usize| nan_low(scored[i].result.score);
-    let best = (0..scored.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)));
-    Ok(best.ok_or_else(|| InvalidSetting::new("search.params", "the search space has no point"))?)
+    let best = (0..scored.len())
+        .max_by(|&a, &b| score(a).total_cmp(&score(b)))
+        .ok_or_else(|| InvalidSetting::new("search.params", "the search space has no point"))?;
+    Ok(match rule {
+        ChoiceRule::Best => best,
+        ChoiceRule::OneStandardError => (0..scored.len())
+            .find(|&i| {
+                // Per-period units on both sides, so no annualization enters the comparison.
+                sharpe_difference(&scored[best].ensemble_returns, &scored[i].ensemble_returns, 1.0)
+                    .is_some_and(|gap| gap.difference <= gap.standard_error)
+            })
+            .unwrap_or(best),
+    })
 }
 
 /// The verdict's request: the chosen point on the whole data, its test windows the held-out folds.
@@ -268,7 +301,8 @@ pub fn conclude_search(
         overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trial_sharpes.len(), variance).ok()
     });
     let results: Vec<PointResult> = scored.into_iter().map(|p| p.result).collect();
-    let summary = summary(&results, chosen, &verdict, deflated_sharpe.as_ref(), trial_sharpes.len());
+    let summary =
+        summary(&results, chosen, space.rule, &verdict, deflated_sharpe.as_ref(), trial_sharpes.len());
     SearchReport {
         space,
         search_data_to,
@@ -349,16 +383,91 @@ fn returns_of(report: &WalkForwardReport, policy: PolicyId) -> Option<Vec<f64>> 
 fn summary(
     points: &[PointResult],
     chosen: usize,
+    rule: ChoiceRule,
     verdict: &WalkForwardReport,
     deflated: Option<&DeflatedSharpe>,
     trials: usize,
 ) -> String {
     let dsr = deflated.map(|d| format!("{:.3}", d.dsr)).unwrap_or_else(|| "undefined".into());
+    let picked = match rule {
+        ChoiceRule::Best => format!("the best (point {chosen}, Sharpe {:.2})", points[chosen].score),
+        ChoiceRule::OneStandardError => {
+            let best = (0..points.len())
+                .max_by(|&a, &b| nan_low(points[a].score).total_cmp(&nan_low(points[b].score)))
+                .unwrap_or(chosen);
+            format!(
+                "the first within one standard error of the best (point {chosen}, Sharpe {:.2}; the best, point {best}, {:.2})",
+                points[chosen].score, points[best].score
+            )
+        }
+    };
     format!(
-        "{} points scored on the search folds; the best (point {chosen}, Sharpe {:.2}) judged on {} held-out folds it never saw: {} Deflated Sharpe Ratio over all {trials} trials: {dsr}.",
+        "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {} Deflated Sharpe Ratio over all {trials} trials: {dsr}.",
         points.len(),
-        points[chosen].score,
         verdict.folds.len(),
+        if verdict.folds.len() == 1 { "" } else { "s" },
         verdict.verdict,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    /// A scored point whose ensemble earned `returns`, scored by their per-period Sharpe ratio.
+    fn scored(returns: Vec<f64>) -> ScoredPoint {
+        let score = overfitting::sharpe_ratio(&returns);
+        ScoredPoint {
+            result: PointResult { point: BTreeMap::new(), score, folder: PathBuf::new() },
+            trial_sharpes: vec![score],
+            ensemble_returns: returns,
+        }
+    }
+
+    #[test]
+    fn the_one_standard_error_rule_takes_the_first_point_within_noise_of_the_best() {
+        // Three points over the same 1,000 periods: a cautious one, a bold one that scores a
+        // little higher on mostly the same returns by luck alone, and a bolder one far ahead.
+        let mut rng = StdRng::seed_from_u64(3);
+        let noise = Normal::new(0.0, 0.01).unwrap();
+        let common: Vec<f64> = (0..1000).map(|_| 0.0004 + noise.sample(&mut rng)).collect();
+        let nudge = |shift: f64, spread: f64, rng: &mut StdRng| -> Vec<f64> {
+            common.iter().map(|r| r + shift + spread * noise.sample(rng)).collect()
+        };
+        // Two draws with the same mean: whichever scores lower plays the cautious point.
+        let (a, b) = (scored(nudge(0.0, 0.05, &mut rng)), scored(nudge(0.0, 0.05, &mut rng)));
+        let (cautious, slightly_better) = if a.result.score < b.result.score { (a, b) } else { (b, a) };
+        let far_better = scored(nudge(0.003, 0.05, &mut rng));
+        let gap = |a: &ScoredPoint, b: &ScoredPoint| {
+            sharpe_difference(&a.ensemble_returns, &b.ensemble_returns, 1.0).unwrap()
+        };
+        // The premise: the small gain is within one standard error, the large one far beyond.
+        let small = gap(&slightly_better, &cautious);
+        assert!(small.difference > 0.0 && small.difference < small.standard_error, "{small:?}");
+        let large = gap(&far_better, &cautious);
+        assert!(large.difference > 3.0 * large.standard_error, "{large:?}");
+
+        let close = [cautious, slightly_better];
+        assert_eq!(choose(&close, ChoiceRule::Best).unwrap(), 1, "the highest score");
+        assert_eq!(
+            choose(&close, ChoiceRule::OneStandardError).unwrap(),
+            0,
+            "the cautious point, within noise"
+        );
+        let [cautious, _] = close;
+        let apart = [cautious, far_better];
+        assert_eq!(choose(&apart, ChoiceRule::OneStandardError).unwrap(), 1, "a gain beyond noise wins");
+    }
+
+    #[test]
+    fn a_space_names_its_rule_or_takes_the_best() {
+        let path = Path::new("space.toml");
+        let plain = "sampler = \"grid\"\n[params]\n\"train.net.tilt\" = [0.5, 1.0]\n";
+        assert_eq!(SearchSpace::from_toml(plain, path).unwrap().rule, ChoiceRule::Best);
+        let cautious = format!("rule = \"one_standard_error\"\n{plain}");
+        assert_eq!(SearchSpace::from_toml(&cautious, path).unwrap().rule, ChoiceRule::OneStandardError);
+        let unknown = format!("rule = \"median\"\n{plain}");
+        assert!(SearchSpace::from_toml(&unknown, path).unwrap_err().to_string().contains("rule"));
+    }
 }

@@ -186,7 +186,7 @@ pub fn merge_search(
         let report = tasks::merge(&folder, None, device, progress.clone())?;
         scored.push(ScoredPoint::new(planned.point.clone(), folder, &report));
     }
-    let chosen = choose(&scored)?;
+    let chosen = choose(&scored, file.space.rule)?;
     let spec = verdict_spec(&file.walk_forward, &file.space, &file.points[chosen].point)?;
     tasks::plan_walk_forward(spec, &verdict_dir)?;
     let missing = missing_search_tasks(dir)?;

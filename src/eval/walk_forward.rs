@@ -850,18 +850,21 @@ fn verdict(
         "Out of sample, the ensemble agent (the average of {seeds} seeds' weights) has a Sharpe ratio of {:.2} against {:.2} for equal weight",
         agent.sharpe, equal
     );
-    let folds = plan.folds.len();
+    let folds = match plan.folds.len() {
+        1 => "1 fold".to_string(),
+        n => format!("{n} folds"),
+    };
     // A higher Sharpe ratio is not yet an edge: the test says whether the gap is more than noise.
     let mut verdict = match edge {
         Some(edge) if edge.significant() && agent.sharpe > equal => {
-            format!("{ensemble}: it beats equal weight over {folds} folds by {}.", edge.describe())
+            format!("{ensemble}: it beats equal weight over {folds} by {}.", edge.describe())
         }
         Some(edge) if agent.sharpe > equal => format!(
-            "{ensemble}: it is ahead of equal weight over {folds} folds by {}, so it shows no edge.",
+            "{ensemble}: it is ahead of equal weight over {folds} by {}, so it shows no edge.",
             edge.describe()
         ),
         Some(edge) => format!("{ensemble}: it does not beat equal weight; the gap is {}.", edge.describe()),
-        None if agent.sharpe > equal => format!("{ensemble}: it beats equal weight over {folds} folds."),
+        None if agent.sharpe > equal => format!("{ensemble}: it beats equal weight over {folds}."),
         None => format!("{ensemble}: it does not beat equal weight."),
     };
     verdict.push_str(&format!(" The median seed alone: {median:.2}."));
