@@ -467,6 +467,13 @@ mod tests {
         assert_eq!(SearchSpace::from_toml(plain, path).unwrap().rule, ChoiceRule::Best);
         let cautious = format!("rule = \"one_standard_error\"\n{plain}");
         assert_eq!(SearchSpace::from_toml(&cautious, path).unwrap().rule, ChoiceRule::OneStandardError);
+        // The bundled tilt search lists its tilts from the most cautious, as the rule needs.
+        let bundled = Path::new("envs/tilt_search.toml");
+        let tilt = SearchSpace::from_toml(&std::fs::read_to_string(bundled).unwrap(), bundled).unwrap();
+        assert_eq!(tilt.rule, ChoiceRule::OneStandardError);
+        let tilts: Vec<f64> =
+            tilt.points().unwrap().iter().map(|p| p["train.net.tilt"].as_f64().unwrap()).collect();
+        assert_eq!(tilts, [0.5, 1.0, 2.0, 4.0]);
         let unknown = format!("rule = \"median\"\n{plain}");
         assert!(SearchSpace::from_toml(&unknown, path).unwrap_err().to_string().contains("rule"));
     }
