@@ -294,9 +294,6 @@ pub struct WalkForwardRequest {
     pub rebalance: RebalanceRule,
 }
 
-/// A walk-forward in phases: plan the folds, train and test a fresh agent per fold and seed,
-/// run the baselines on the same test windows, stitch the windows into out-of-sample curves,
-/// measure overfitting (recording the trials), and say what it all means.
 /// Whether `request` can run: its data load, its features build and its folds fit the data. What
 /// a caller with several walk-forwards to run checks first, so that the last one's mistake does
 /// not surface after the others' trainings.
@@ -304,6 +301,9 @@ pub fn check(request: &WalkForwardRequest) -> Result<(), EvalError> {
     Plan::new(request).map(|_| ())
 }
 
+/// A walk-forward in phases: plan the folds, train and test a fresh agent per fold and seed,
+/// run the baselines on the same test windows, stitch the windows into out-of-sample curves,
+/// measure overfitting (recording the trials), and say what it all means.
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, EvalError> {
     let plan = Plan::new(&request)?;
     let results = train_and_test(&plan, &request)?;
@@ -829,8 +829,9 @@ fn record_trials(
     Ok(registry::trials_on(&all, &plan.data_fingerprint))
 }
 
-/// Phase 6: the headline in plain words: the median seed against equal weight, then how far
-/// the overfitting statistics let one trust it.
+/// Phase 6: the headline in plain words: the ensemble against equal weight and whether the gap
+/// is more than noise, the median seed alone, then how far the overfitting statistics let one
+/// trust it.
 fn verdict(
     plan: &Plan,
     stitched: &Stitched,
