@@ -255,9 +255,8 @@ impl ScoredPoint {
 
 /// The point `rule` picks from the search scores (an undefined score ranks last).
 pub fn choose(scored: &[ScoredPoint], rule: ChoiceRule) -> Result<usize, EvalError> {
-    let score = |i: usize| nan_low(scored[i].result.score);
-    let best = (0..scored.len())
-        .max_by(|&a, &b| score(a).total_cmp(&score(b)))
+    let scores: Vec<f64> = scored.iter().map(|p| p.result.score).collect();
+    let best = best_score(&scores)
         .ok_or_else(|| InvalidSetting::new("search.params", "the search space has no point"))?;
     Ok(match rule {
         ChoiceRule::Best => best,
@@ -314,6 +313,11 @@ pub fn conclude_search(
         trials: trial_sharpes.len(),
         summary,
     }
+}
+
+/// Index of the highest score, an undefined one ranking last; `None` without scores.
+fn best_score(scores: &[f64]) -> Option<usize> {
+    (0..scores.len()).max_by(|&a, &b| nan_low(scores[a]).total_cmp(&nan_low(scores[b])))
 }
 
 fn nan_low(x: f64) -> f64 {
@@ -392,9 +396,8 @@ fn summary(
     let picked = match rule {
         ChoiceRule::Best => format!("the best (point {chosen}, Sharpe {:.2})", points[chosen].score),
         ChoiceRule::OneStandardError => {
-            let best = (0..points.len())
-                .max_by(|&a, &b| nan_low(points[a].score).total_cmp(&nan_low(points[b].score)))
-                .unwrap_or(chosen);
+            let scores: Vec<f64> = points.iter().map(|p| p.score).collect();
+            let best = best_score(&scores).unwrap_or(chosen);
             format!(
                 "the first within one standard error of the best (point {chosen}, Sharpe {:.2}; the best, point {best}, {:.2})",
                 points[chosen].score, points[best].score
