@@ -24,18 +24,14 @@ pub enum PlanCommand {
     Search(PlanSearchArgs),
 }
 
+/// A walk-forward plan's arguments, and the space whose points it searches.
 #[derive(Debug, Args)]
 pub struct PlanSearchArgs {
     /// The search space (TOML), as for `folio search`.
     #[arg(long)]
     space: PathBuf,
     #[command(flatten)]
-    walk_forward: super::walk_forward::WalkForwardSetup,
-    /// The plan folder: shared by every node that runs a task and by the merge.
-    #[arg(long)]
-    out: PathBuf,
-    #[command(flatten)]
-    json: super::args::JsonArgs,
+    plan: PlanWalkForwardArgs,
 }
 
 #[derive(Debug, Args)]
@@ -68,15 +64,16 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
     let text =
         std::fs::read_to_string(&args.space).with_context(|| format!("reading {}", args.space.display()))?;
     let space = SearchSpace::from_toml(&text, &args.space)?;
-    let (spec, _) = args.walk_forward.load()?;
-    let plan = search_plan::plan_search(spec, space, &args.out)?;
-    if args.json.json {
+    let PlanWalkForwardArgs { walk_forward, out, json } = args.plan;
+    let (spec, _) = walk_forward.load()?;
+    let plan = search_plan::plan_search(spec, space, &out)?;
+    if json.json {
         return super::print_json(&plan);
     }
     let n = plan.scoring_tasks();
     let points = plan.points.len();
-    println!("planned {n} scoring tasks ({points} points x search folds x seeds) in {}", args.out.display());
-    show_how_to_run(&args.out, 0, n);
+    println!("planned {n} scoring tasks ({points} points x search folds x seeds) in {}", out.display());
+    show_how_to_run(&out, 0, n);
     println!("the merge chooses the point and plans the verdict's tasks; run those, then merge again");
     Ok(())
 }
