@@ -108,6 +108,28 @@ pub struct EpisodeConfig {
     pub no_trade_band: f64,
 }
 
+impl EpisodeConfig {
+    /// The checks a config load and an environment built from settings alone both make.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if self.rebalance_every == 0 {
+            return Err(InvalidSetting::new(
+                "episode.rebalance_every",
+                "episode.rebalance_every must be at least 1",
+            ));
+        }
+        let band = self.no_trade_band;
+        if !(0.0..1.0).contains(&band) {
+            return Err(InvalidSetting::new(
+                "episode.no_trade_band",
+                format!(
+                    "episode.no_trade_band must be in [0, 1) (a weight drift, 0.05 = 5 percentage points), got {band}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for EpisodeConfig {
     fn default() -> Self {
         Self { horizon: 0, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 }
@@ -189,21 +211,7 @@ impl EnvConfig {
         self.costs.validate()?;
         self.reward.validate()?;
         self.limits.validate()?;
-        if self.episode.rebalance_every == 0 {
-            return Err(InvalidSetting::new(
-                "episode.rebalance_every",
-                "episode.rebalance_every must be at least 1",
-            ));
-        }
-        let band = self.episode.no_trade_band;
-        if !(0.0..1.0).contains(&band) {
-            return Err(InvalidSetting::new(
-                "episode.no_trade_band",
-                format!(
-                    "episode.no_trade_band must be in [0, 1) (a weight drift, 0.05 = 5 percentage points), got {band}"
-                ),
-            ));
-        }
+        self.episode.validate()?;
         if !(self.data.periods_per_year > 0.0) {
             return Err(InvalidSetting::new(
                 "data.periods_per_year",

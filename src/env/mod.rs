@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use self::config::{EnvConfig, EpisodeConfig};
-use crate::data::InvalidSetting;
 
 /// How far a weight vector may be from summing to one, or below zero, and still be accepted.
 pub const WEIGHT_TOLERANCE: f64 = 1e-6;
@@ -140,16 +139,7 @@ impl BatchEnv {
         settings.costs.validate()?;
         settings.reward.validate()?;
         settings.limits.validate()?;
-        if settings.episode.rebalance_every == 0 {
-            return Err(
-                InvalidSetting::new("episode.rebalance_every", "rebalance_every must be at least 1").into()
-            );
-        }
-        if !(0.0..1.0).contains(&settings.episode.no_trade_band) {
-            return Err(
-                InvalidSetting::new("episode.no_trade_band", "no_trade_band must be in [0, 1)").into()
-            );
-        }
+        settings.episode.validate()?;
         if range.first < market.first_observable()
             || range.last >= market.n_periods()
             || range.first >= range.last
