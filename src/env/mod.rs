@@ -33,8 +33,10 @@ pub const WEIGHT_TOLERANCE: f64 = 1e-6;
 
 /// `max_i |held_i - target_i|`, cash included: how far a portfolio has drifted from a target,
 /// which a no-trade band compares with its width.
-pub fn weight_drift(held: &[f64], target: &[f64]) -> f64 {
-    held.iter().zip(target).map(|(w, t)| (w - t).abs()).fold(0.0, f64::max)
+/// Generic so that the direct learner's `f32` batch measures it as the environment does, in
+/// `f64` (the difference of two `f32` values is exact there).
+pub fn weight_drift<T: Copy + Into<f64>>(held: &[T], target: &[T]) -> f64 {
+    held.iter().zip(target).map(|(&w, &t)| (w.into() - t.into()).abs()).fold(0.0, f64::max)
 }
 
 /// What the environment does, independent of the data: costs, reward, episode shape and the

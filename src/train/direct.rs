@@ -235,8 +235,8 @@ impl DirectLearner {
         for i in 0..n {
             let target = &target_values[i * width..(i + 1) * width];
             let decision = (start + i - self.range.first).is_multiple_of(every);
-            let drift = drifted_values.iter().zip(target).map(|(d, t)| (d - t).abs()).fold(0.0, f32::max);
-            let trades = decision && (band <= 0.0 || f64::from(drift) > band);
+            let trades =
+                decision && (band <= 0.0 || crate::env::weight_drift(&drifted_values, target) > band);
             let row = if trades {
                 targets.clone().narrow(0, i, 1)
             } else if i == 0 {
