@@ -458,8 +458,8 @@ impl EiieNet {
     fn time_bias(&self) -> Tensor<2> {
         let [_, _, window] = self.layout;
         let [channels, _, _, kernel] = self.conv_time.weight.dims();
-        let bias = self.conv_time.bias.as_ref().expect("EIIE convolutions have biases").val();
-        bias.reshape([channels, 1])
+        bias_row(&self.conv_time)
+            .reshape([channels, 1])
             .expand([channels, window + 1 - kernel])
             .reshape([1, channels * (window + 1 - kernel)])
     }
