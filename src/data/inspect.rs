@@ -122,7 +122,8 @@ fn asset_jumps(
         let reversed = r.abs() >= SPIKE
             && returns.get(t + 1).is_some_and(|&next| next.is_finite() && (r + next).abs() < 0.25 * r.abs());
         after_spike = reversed;
-        let residual = r - market_without(t);
+        let market = market_without(t);
+        let residual = r - market;
         let exact = SPLIT_RATIOS.iter().find(|&&s| (r.abs() - s.ln()).abs() < EXACT_SPLIT);
         let near = SPLIT_RATIOS
             .iter()
@@ -132,7 +133,7 @@ fn asset_jumps(
             (false, Some(s), _) => format!("an exact {s}:1 ratio: a split the prices are not adjusted for?"),
             (false, None, Some(s)) => format!(
                 "a {s}:1 ratio once the market's move that day ({:+.1}%) is taken out: a split the prices are not adjusted for?",
-                100.0 * market_without(t).exp_m1()
+                100.0 * market.exp_m1()
             ),
             (false, None, None) => continue,
         };
