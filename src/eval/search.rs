@@ -213,19 +213,29 @@ pub struct SearchReport {
     pub summary: String,
 }
 
-/// Score every point on the search folds, pick the best, judge it on the held-out folds.
+/// The folder of every point's walk-forward, under a search's output (or plan) folder.
+pub const POINTS: &str = "points";
+/// The folder of the verdict's walk-forward.
+pub const VERDICT: &str = "verdict";
+
+/// Point `point`'s walk-forward folder under `dir`.
+pub fn point_dir(dir: &Path, point: usize) -> PathBuf {
+    dir.join(POINTS).join(format!("point-{point}"))
+}
+
+/// Score every point on the search folds, pick one by the space's rule, judge it on the held-out folds.
 pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     let points = request.space.points()?;
     let (search_base, data_to) = search_data(&request.spec, &request.space)?;
     let mut scored = Vec::with_capacity(points.len());
     for (i, point) in points.iter().enumerate() {
-        let folder = request.out.join("points").join(format!("point-{i}"));
+        let folder = point_dir(&request.out, i);
         let report = run(&request, apply(&search_base, point)?, &folder, None)?;
         scored.push(ScoredPoint::new(point.clone(), folder, &report));
     }
     let chosen = choose(&scored, request.space.rule)?;
     let verdict_spec = verdict_spec(&request.spec, &request.space, &points[chosen])?;
-    let verdict_folder = request.out.join("verdict");
+    let verdict_folder = request.out.join(VERDICT);
     let verdict = run(&request, verdict_spec, &verdict_folder, request.registry.clone())?;
     Ok(conclude_search(request.space, data_to, scored, chosen, verdict, verdict_folder))
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::EvalError;
+pub use super::search::{POINTS, VERDICT, point_dir};
 use super::search::{
     ScoredPoint, SearchReport, SearchSpace, apply, choose, conclude_search, search_data, verdict_spec,
 };
@@ -23,8 +24,6 @@ use crate::progress::Progress;
 pub const SEARCH_PLAN_FILE: &str = "search-plan.json";
 /// CBOR, for the reason `plan.cbor` is: every float of the request and the points to the bit.
 pub const SEARCH_PLAN_EXACT: &str = "search-plan.cbor";
-pub const POINTS: &str = "points";
-pub const VERDICT: &str = "verdict";
 
 /// `search-plan.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,10 +66,6 @@ pub fn is_search_plan(dir: &Path) -> bool {
     dir.join(SEARCH_PLAN_EXACT).is_file()
 }
 
-pub fn point_dir(dir: &Path, point: usize) -> PathBuf {
-    dir.join(POINTS).join(format!("point-{point}"))
-}
-
 /// Plan a search in `dir`: every point's walk-forward plan, then the search plan itself (last,
 /// so a folder without it is not a plan yet). Planning the same search again changes nothing.
 pub fn plan_search(
@@ -103,9 +98,7 @@ pub fn plan_search(
 }
 
 pub fn load_search_plan(dir: &Path) -> Result<SearchPlanFile, TaskError> {
-    let path = dir.join(SEARCH_PLAN_EXACT);
-    let bytes = std::fs::read(&path).map_err(|source| TaskError::Io { path: path.clone(), source })?;
-    ciborium::from_reader(bytes.as_slice()).map_err(|e| TaskError::Corrupt { path, reason: e.to_string() })
+    tasks::read_plan_file(dir, SEARCH_PLAN_EXACT)
 }
 
 /// The walk-forward plan that holds task `index` of the search plan, and the task's index there.

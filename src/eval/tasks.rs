@@ -206,7 +206,12 @@ fn task_id(spec: &WalkForwardSpec, plan: &Plan, fold: usize, seed: u64, version:
 }
 
 pub fn load_plan(dir: &Path) -> Result<PlanFile, TaskError> {
-    let path = dir.join(PLAN_EXACT);
+    read_plan_file(dir, PLAN_EXACT)
+}
+
+/// The CBOR copy of a plan that [`write_plan_files`] wrote as `name` in `dir`.
+pub(crate) fn read_plan_file<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TaskError> {
+    let path = dir.join(name);
     let bytes = std::fs::read(&path).map_err(|source| TaskError::Io { path: path.clone(), source })?;
     ciborium::from_reader(bytes.as_slice()).map_err(|e| TaskError::Corrupt { path, reason: e.to_string() })
 }
