@@ -369,6 +369,10 @@ pub struct EiieNet {
     layout: [usize; 3],
     #[module(skip)]
     anchor: Option<Anchor>,
+    /// Where each entry of the first convolution's banded matrix reads the kernel from (see
+    /// [`EiieNet::time_matrix`]): fixed by the shapes, so built once rather than at every pass.
+    #[module(skip)]
+    time_band: Vec<i64>,
 }
 
 impl EiieNet {
@@ -390,6 +394,7 @@ impl EiieNet {
             value: LinearConfig::new(config.eiie_features + 1, 1).init(device),
             layout: [layout.assets, layout.features, layout.window],
             anchor,
+            time_band: time_band(layout.features, layout.window, config.eiie_channels, config.eiie_kernel),
         }
     }
 
@@ -423,34 +428,18 @@ impl EiieNet {
     }
 
     /// The first convolution as a matrix `[features * window, channels * out]` (`out` the
-    /// positions of its kernel along the window): entry `(f * window + s, c * out + t)` is the
-    /// kernel's `W[c, f, 0, s - t]` where `0 <= s - t < kernel`, and zero elsewhere. Gathered
-    /// from the kernel, so the gradient flows back to it.
+    /// positions of its kernel along the window), gathered from the kernel by [`time_band`] so
+    /// that the gradient flows back to it.
     fn time_matrix(&self) -> Tensor<2> {
         let [_, features, window] = self.layout;
         let [channels, _, _, kernel] = self.conv_time.weight.dims();
         let out = window + 1 - kernel;
-        let size = channels * features * kernel;
-        let mut index = vec![size as i64; features * window * channels * out];
-        for f in 0..features {
-            for s in 0..window {
-                for c in 0..channels {
-                    for t in s.saturating_sub(kernel - 1)..=s.min(out - 1) {
-                        let k = s - t;
-                        index[(f * window + s) * channels * out + c * out + t] =
-                            ((c * features + f) * kernel + k) as i64;
-                    }
-                }
-            }
-        }
         let device = self.conv_time.weight.device();
-        let kernel_values = self.conv_time.weight.val().reshape([size]);
+        let kernel_values = self.conv_time.weight.val().reshape([channels * features * kernel]);
         // One zero past the kernel's values, for the entries off the band.
         let padded = Tensor::cat(vec![kernel_values, Tensor::zeros([1], &device)], 0);
-        let index = Tensor::<1, Int>::from_data(
-            TensorData::new(index, [features * window * channels * out]),
-            &device,
-        );
+        let band = TensorData::new(self.time_band.clone(), [self.time_band.len()]);
+        let index = Tensor::<1, Int>::from_data(band, &device);
         padded.select(0, index).reshape([features * window, channels * out])
     }
 
@@ -468,6 +457,26 @@ impl EiieNet {
         let (scores, pooled) = self.scores_and_pooled(x);
         (scores, self.value.forward(pooled).squeeze_dim(1))
     }
+}
+
+/// For each entry `(f * window + s, c * out + t)` of the first convolution's banded matrix, the
+/// index of the kernel's `W[c, f, 0, s - t]` in its flattened values where `0 <= s - t < kernel`,
+/// and one past the last value (a zero) elsewhere.
+fn time_band(features: usize, window: usize, channels: usize, kernel: usize) -> Vec<i64> {
+    let out = window + 1 - kernel;
+    let size = channels * features * kernel;
+    let mut index = vec![size as i64; features * window * channels * out];
+    for f in 0..features {
+        for s in 0..window {
+            for c in 0..channels {
+                for t in s.saturating_sub(kernel - 1)..=s.min(out - 1) {
+                    index[(f * window + s) * channels * out + c * out + t] =
+                        ((c * features + f) * kernel + s - t) as i64;
+                }
+            }
+        }
+    }
+    index
 }
 
 /// A 1x1-or-wider convolution's bias as a row `[1, channels]`, to add to a matrix product.
