@@ -343,8 +343,11 @@ fn print_seeds(
     println!("ensemble: break-even {}", ensemble.cost_sensitivity.break_even);
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
     let headline = ensemble.agent().sharpe;
+    // The gap is judged as a single evaluation's verdict judges it: beyond noise or not.
+    let gap =
+        ensemble.edge_over_equal_weight.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
     println!(
-        "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2} (the seeds' median alone: {median:.2}).",
+        "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2}{gap} (the seeds' median alone: {median:.2}).",
         if headline > equal { "beats" } else { "does not beat" }
     );
     let relative = first_out.strip_prefix(&seeds[0]).unwrap_or(first_out);
