@@ -222,6 +222,61 @@ fn a_planted_signal_is_learned_and_beats_equal_weight_out_of_sample() {
     assert!(agent < equal + 1.5, "no signal, yet agent Sharpe {agent:.2} vs equal weight {equal:.2}");
 }
 
+/// The reference gate: a margin no training can clear deploys the untrained network, which
+/// trades exactly as its reference portfolio does; the trained network stays in `last.bpk`; a
+/// resumed run keeps the choice; a margin training clears keeps the trained network.
+#[test]
+fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = riskless_winner();
+    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    let out = dir.path().join("run");
+    let config = TrainConfig { steps: 20_000, seed: 1, reference_margin: 1e6, ..TrainConfig::default() };
+    let outcome = train(request(env.clone(), config.clone(), out.clone())).unwrap();
+    let test =
+        outcome.validation.reference_test.clone().expect("an anchored run is tested against its reference");
+    assert!(test.kept_reference, "{}", test.describe());
+    assert!(test.describe().starts_with("kept the untrained reference portfolio"), "{}", test.describe());
+    assert!(
+        test.trained.sharpe > test.reference.sharpe + 1.0,
+        "the trained network found the riskless winner ({:.2} against {:.2}), yet the margin keeps the reference",
+        test.trained.sharpe,
+        test.reference.sharpe
+    );
+    assert_eq!(
+        outcome.validation.agent.sharpe, test.reference.sharpe,
+        "the record shows the deployed network"
+    );
+    let (agent, equal) = backtest_checkpoint(&out, env.periods.validation);
+    for (a, e) in agent.weights.iter().zip(&equal.weights) {
+        assert!(a.iter().zip(e).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} is not equal weight {e:?}");
+    }
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let last = checkpoint::load_agent(&out, Weights::Last, &device).unwrap().1.parameter_values();
+    let best = checkpoint::load_agent(&out, Weights::Best, &device).unwrap().1.parameter_values();
+    assert_ne!(last, best, "the trained network is still there, in last.bpk");
+
+    let best_bytes = std::fs::read(out.join(checkpoint::BEST)).unwrap();
+    let mut resumed = request(env.clone(), config.clone(), out.clone());
+    resumed.resume = true;
+    let again = train(resumed).unwrap();
+    assert!(again.validation.reference_test.unwrap().kept_reference);
+    assert_eq!(std::fs::read(out.join(checkpoint::BEST)).unwrap(), best_bytes, "resuming keeps the choice");
+
+    let cleared = train(request(
+        env.clone(),
+        TrainConfig { reference_margin: 1.0, ..config.clone() },
+        dir.path().join("cleared"),
+    ))
+    .unwrap();
+    let test = cleared.validation.reference_test.unwrap();
+    assert!(!test.kept_reference, "{}", test.describe());
+    assert_eq!(cleared.validation.agent.sharpe, test.trained.sharpe);
+    let off =
+        train(request(env, TrainConfig { reference_gate: false, ..config }, dir.path().join("off"))).unwrap();
+    assert!(off.validation.reference_test.is_none(), "no gate, no test");
+}
+
 #[test]
 fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
     let dir = tempfile::tempdir().unwrap();

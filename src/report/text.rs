@@ -80,6 +80,12 @@ pub fn training(outcomes: &[TrainOutcome], spread: &MetricsSpread) -> String {
         .collect();
     rows.push((PolicyId::EQUAL_WEIGHT.to_string(), &first.validation.equal_weight));
     out.push_str(&metrics_table(&rows));
+    for o in outcomes {
+        if let Some(test) = &o.validation.reference_test {
+            let folder = o.checkpoint.file_name().unwrap_or_default().to_string_lossy();
+            let _ = writeln!(out, "agent {folder}: {}", test.describe());
+        }
+    }
     if outcomes.len() > 1 {
         out.push('\n');
         out.push_str(&spread_table(spread));

@@ -20,6 +20,7 @@ use crate::env::{Market, ObservationLayout};
 use crate::features::Normalizer;
 use crate::files::write_bytes_atomically;
 use crate::metrics::Metrics;
+use crate::metrics::sharpe_difference::SharpeDifference;
 use crate::train::TrainError;
 use crate::train::config::TrainConfig;
 
@@ -38,7 +39,8 @@ const PENDING: &str = ".pending";
 /// Which of a checkpoint's networks to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Weights {
-    /// The network with the best validation score.
+    /// The network validation chose: the one with the best validation score, or the untrained
+    /// reference portfolio when training did not beat it ([`ReferenceTest`]).
     #[default]
     Best,
     /// The network as training left it.
@@ -149,8 +151,54 @@ pub struct TrainingProgress {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ValidationRecord {
+    /// The kept network's: the best trained one, or the untrained reference when the
+    /// [`ReferenceTest`] kept it.
     pub agent: Metrics,
     pub equal_weight: Metrics,
+    /// How the best trained network fared against its untrained reference, when the run ended
+    /// with an anchored network and `train.reference_gate` on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_test: Option<ReferenceTest>,
+}
+
+/// The end-of-training choice between the best trained network and the untrained one, which is
+/// exactly the reference portfolio: the trained one is kept only when its validation Sharpe
+/// beats the reference's by more than `margin` standard errors of the gap.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReferenceTest {
+    /// The update of the trained network tested: a resumed run that finds no better one keeps
+    /// the choice already made.
+    pub trained_update: usize,
+    pub trained: Metrics,
+    pub reference: Metrics,
+    /// `Sharpe(trained) - Sharpe(reference)` on the validation returns, and its test; `None`
+    /// when the validation period is too short to test (then the reference is kept).
+    pub gap: Option<SharpeDifference>,
+    pub margin: f64,
+    pub kept_reference: bool,
+}
+
+impl ReferenceTest {
+    /// The choice in words, e.g. "kept the untrained reference: the trained network's validation
+    /// Sharpe gap +0.03 (standard error 0.04, ...) is less than 1 standard error".
+    pub fn describe(&self) -> String {
+        let gap = match &self.gap {
+            Some(gap) => format!(
+                "validation Sharpe {:.2} against the reference's {:.2}, a gap of {:+.2} (standard error {:.2})",
+                self.trained.sharpe, self.reference.sharpe, gap.difference, gap.standard_error
+            ),
+            None => "validation too short to test its gap".to_string(),
+        };
+        let margin = format!("{} standard error{}", self.margin, if self.margin == 1.0 { "" } else { "s" });
+        if self.kept_reference {
+            format!(
+                "kept the untrained reference portfolio: the trained network (update {}) had {gap}, not more than {margin}",
+                self.trained_update
+            )
+        } else {
+            format!("kept the trained network (update {}): {gap}, more than {margin}", self.trained_update)
+        }
+    }
 }
 
 impl Meta {
@@ -436,6 +484,18 @@ pub fn load_last(
     Ok((net, optimizer))
 }
 
+/// The network a checkpoint saved as `which`, loaded into `net` (built from its config) and
+/// checked against `meta`.
+pub fn load_weights(
+    dir: &Path,
+    meta: &Meta,
+    which: Weights,
+    net: PolicyNet,
+) -> Result<PolicyNet, CheckpointError> {
+    let name = which.file_name();
+    net_from_bytes(net, read_verified(dir, name, meta)?, &dir.join(name))
+}
+
 /// A checkpoint's network on `device`, ready to act.
 pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, PolicyNet), CheckpointError> {
     recover_if_interrupted(dir)?;
@@ -445,11 +505,6 @@ pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, 
         .net
         .validate(&layout)
         .map_err(|invalid| CheckpointError::Corrupt { path: dir.join(META), reason: invalid.to_string() })?;
-    let name = which.file_name();
-    let net = net_from_bytes(
-        meta.train.net.init(layout, device),
-        read_verified(dir, name, &meta)?,
-        &dir.join(name),
-    )?;
+    let net = load_weights(dir, &meta, which, meta.train.net.init(layout, device))?;
     Ok((meta, net))
 }

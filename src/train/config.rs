@@ -44,6 +44,15 @@ pub struct TrainConfig {
     /// is the one at the end of the window with the highest mean, so a lucky spike, worth a
     /// `1 / selection_window` share, cannot win alone. 1 keeps the single best validation.
     pub selection_window: usize,
+    /// Keep the untrained network, which is exactly its reference portfolio, unless the best
+    /// trained network beats it on validation by more than `reference_margin` standard errors of
+    /// the Sharpe gap (Ledoit and Wolf's HAC test). An anchored agent can then lose to its
+    /// reference only where validation was wrong, not where it saw nothing. Networks without a
+    /// reference portfolio have nothing to fall back on and are kept as trained.
+    pub reference_gate: bool,
+    /// Standard errors of the gap the trained network must clear; 0 keeps it whenever its
+    /// validation Sharpe is higher. Breiman's one-standard-error rule by default.
+    pub reference_margin: f64,
     /// Rescale gradients whose global L2 norm exceeds this (`clip_grad_norm_`); 0 disables.
     pub max_grad_norm: f64,
     /// Direct policy-gradient steps after each test decision of `folio walk-forward`, on the
@@ -78,6 +87,8 @@ impl Default for TrainConfig {
             validate_every: 50,
             patience: 20,
             selection_window: 1,
+            reference_gate: true,
+            reference_margin: 1.0,
             max_grad_norm: 1.0,
             online_steps: 0,
             online_learning_rate: 1e-4,
@@ -160,6 +171,15 @@ impl TrainConfig {
                 "train.selection_window must be at least 1 (1 keeps the single best validation)",
             ));
         }
+        if !(self.reference_margin >= 0.0 && self.reference_margin.is_finite()) {
+            return Err(InvalidSetting::new(
+                "train.reference_margin",
+                format!(
+                    "train.reference_margin must be a finite number of standard errors, at least 0, got {}",
+                    self.reference_margin
+                ),
+            ));
+        }
         if !(self.max_grad_norm >= 0.0) {
             return Err(InvalidSetting::new(
                 "train.max_grad_norm",
@@ -172,6 +192,11 @@ impl TrainConfig {
                 "train.online_learning_rate must be in (0, 1]",
             ));
         }
+        self.validate_algorithm_tables()
+    }
+
+    /// The `[train.direct]`, `[train.reinforce]` and `[train.ppo]` tables.
+    fn validate_algorithm_tables(&self) -> Result<(), InvalidSetting> {
         let d = &self.direct;
         if !(d.turnover_penalty >= 0.0 && d.tilt_penalty >= 0.0) {
             return Err(InvalidSetting::new(
@@ -399,6 +424,18 @@ mod tests {
         for text in ["stepz = 3", "[ppo]\nclipp = 0.1", "algo = \"sac\"", "steps = \"many\""] {
             let error = TrainConfig::from_table(table(text), None, path).unwrap_err().to_string();
             assert!(error.contains("envs/x.toml") && error.contains("[train]"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_reference_margin_must_be_a_finite_non_negative_count_of_standard_errors() {
+        for margin in [-0.5, f64::NAN, f64::INFINITY] {
+            let config = TrainConfig { reference_margin: margin, ..TrainConfig::default() };
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("train.reference_margin"), "{margin}: {error}");
+        }
+        for margin in [0.0, 1.0, 2.5] {
+            assert!(TrainConfig { reference_margin: margin, ..TrainConfig::default() }.validate().is_ok());
         }
     }
 }

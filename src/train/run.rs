@@ -10,17 +10,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::checkpoint::{self, CheckpointError, Meta, TrainingProgress, ValidationRecord};
+use super::checkpoint::{self, CheckpointError, Meta, ReferenceTest, TrainingProgress, ValidationRecord};
 use super::step::all_finite;
 use super::{Descent, Learner, TrainConfig, TrainError, UpdateStats, host, make_learner};
 use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
-use crate::backtest::{PolicyId, backtest};
+use crate::backtest::{BacktestLog, PolicyId, backtest};
 use crate::baselines::EqualWeight;
 use crate::env::config::EnvConfig;
 use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::files::FolderLock;
-use crate::metrics::{Metrics, MetricsConfig};
+use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
+use crate::metrics::{Metrics, MetricsConfig, simple_returns};
 use crate::progress::Progress;
 
 /// Everything a training run needs.
@@ -130,8 +131,19 @@ pub fn validate(
     metrics: &MetricsConfig,
     device: &Device,
 ) -> Result<Metrics, TrainError> {
+    Ok(backtest_net(net, head, market, range, settings, device)?.metrics(metrics))
+}
+
+fn backtest_net(
+    net: &PolicyNet,
+    head: ActionHead,
+    market: &Arc<Market>,
+    range: DecisionRange,
+    settings: EnvSettings,
+    device: &Device,
+) -> Result<BacktestLog, TrainError> {
     let mut agent = AgentPolicy::new(PolicyId::AGENT, net.clone(), head, market.layout(), device.clone());
-    Ok(backtest(&mut agent, market, range, settings)?.metrics(metrics))
+    Ok(backtest(&mut agent, market, range, settings)?)
 }
 
 /// The market a run trains on and what stays fixed through it.
@@ -340,8 +352,11 @@ impl Run {
         match judged {
             Judged::Warming => {}
             Judged::Improved => {
-                self.meta.validation =
-                    Some(ValidationRecord { agent: metrics, equal_weight: self.equal_weight.clone() });
+                self.meta.validation = Some(ValidationRecord {
+                    agent: metrics,
+                    equal_weight: self.equal_weight.clone(),
+                    reference_test: None,
+                });
             }
             Judged::NotImproved => {
                 let patience = self.config.patience;
@@ -386,13 +401,68 @@ impl Run {
         self.seconds_before + self.started.elapsed().as_secs_f64()
     }
 
-    /// Record why the run ended and save it one last time.
+    /// Once training has ended, test the best trained network against the untrained one (the
+    /// reference portfolio itself) on the validation period, and keep the reference unless
+    /// training beat it by the configured margin ([`ReferenceTest`]). Returns the reference
+    /// network when it is kept, to be saved as the best. A resumed run that found no better
+    /// network keeps the choice already made: the trained network it tested may no longer be
+    /// on disk.
+    fn test_against_reference(&mut self) -> Result<Option<PolicyNet>, TrainError> {
+        let config = &self.config;
+        let Some(record) = &self.meta.validation else { return Ok(None) };
+        let trained_update = self.meta.progress.best_update.unwrap_or(0);
+        if !config.reference_gate
+            || !self.net.is_anchored()
+            || record.reference_test.as_ref().is_some_and(|t| t.trained_update == trained_update)
+        {
+            return Ok(None);
+        }
+        let setup = &self.setup;
+        let layout = setup.market.layout();
+        let trained = checkpoint::load_weights(
+            &self.out,
+            &self.meta,
+            checkpoint::Weights::Best,
+            config.net.init(layout, &setup.device),
+        )?;
+        let reference = config.net.init_seeded(layout, &setup.device, config.seed);
+        let run = |net: &PolicyNet| {
+            backtest_net(net, self.head, &setup.market, setup.validation_range, setup.settings, &setup.device)
+        };
+        let (trained_log, reference_log) = (run(&trained)?, run(&reference)?);
+        let gap = sharpe_difference(
+            &simple_returns(&trained_log.values),
+            &simple_returns(&reference_log.values),
+            setup.metrics.periods_per_year,
+        );
+        let margin = config.reference_margin;
+        let kept_reference = !beats_reference(gap.as_ref(), margin);
+        let test = ReferenceTest {
+            trained_update,
+            trained: trained_log.metrics(&setup.metrics),
+            reference: reference_log.metrics(&setup.metrics),
+            gap,
+            margin,
+            kept_reference,
+        };
+        let agent = if kept_reference { test.reference.clone() } else { test.trained.clone() };
+        self.meta.validation = Some(ValidationRecord {
+            agent,
+            equal_weight: record.equal_weight.clone(),
+            reference_test: Some(test),
+        });
+        Ok(kept_reference.then_some(reference))
+    }
+
+    /// Record why the run ended, choose between the trained network and the reference, and
+    /// save the run one last time.
     fn finish(mut self, stopped: String) -> Result<TrainOutcome, TrainError> {
         self.meta.progress.stopped = Some(stopped.clone());
+        let reference = self.test_against_reference()?;
         save_all(
             &self.out,
             &self.net,
-            None,
+            reference.as_ref(),
             &self.optimizer,
             self.learner.as_ref(),
             &mut self.meta,
@@ -480,6 +550,13 @@ impl TrainingProgress {
             Judged::NotImproved
         }
     }
+}
+
+/// Whether a trained network's validation Sharpe gap over its reference clears `margin` standard
+/// errors. No test (too few periods) or an undefined one keeps the reference: the burden of proof
+/// is on training.
+fn beats_reference(gap: Option<&SharpeDifference>, margin: f64) -> bool {
+    gap.is_some_and(|g| g.difference > margin * g.standard_error)
 }
 
 fn score(metrics: &Metrics) -> f64 {
@@ -596,6 +673,24 @@ mod tests {
         assert_eq!(smoothed.best_update, Some(6), "three steady validations beat a spike");
         assert!((smoothed.best_score.unwrap() - 1.2).abs() < 1e-12);
         assert_eq!(smoothed.validations_without_improvement, 1);
+    }
+
+    #[test]
+    fn training_must_beat_its_reference_by_the_margin() {
+        let gap = |difference: f64, standard_error: f64| SharpeDifference {
+            difference,
+            standard_error,
+            p_value: f64::NAN,
+            periods: 250,
+            lags: 4,
+        };
+        assert!(!beats_reference(Some(&gap(0.1, 0.2)), 1.0), "within one standard error");
+        assert!(beats_reference(Some(&gap(0.3, 0.2)), 1.0));
+        assert!(!beats_reference(Some(&gap(0.3, 0.2)), 2.0), "short of two standard errors");
+        assert!(beats_reference(Some(&gap(0.01, 0.2)), 0.0), "margin 0: any gain is kept");
+        assert!(!beats_reference(Some(&gap(-0.01, 0.2)), 0.0), "a loss is never kept");
+        assert!(!beats_reference(Some(&gap(0.3, f64::NAN)), 1.0), "an undefined test keeps the reference");
+        assert!(!beats_reference(None, 0.0), "no test keeps the reference");
     }
 
     #[test]
