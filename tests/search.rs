@@ -175,10 +175,12 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         // Development data end with validation: the last test window ends there.
         assert_eq!(row["tested"][1].as_str(), Some(end), "{row}");
         assert!(!row["best_baseline"].as_str().unwrap().contains("hindsight"));
-        assert_eq!(
-            row["beats_equal_weight"].as_bool().unwrap(),
-            row["agent_sharpe"].as_f64() > row["equal_weight_sharpe"].as_f64()
-        );
+        // A beat is a lead, and a clear lead is a beat; a lead of rounding (an agent that kept
+        // its equal-weight reference) is none.
+        let lead = row["agent_sharpe"].as_f64().unwrap() - row["equal_weight_sharpe"].as_f64().unwrap();
+        let beats = row["beats_equal_weight"].as_bool().unwrap();
+        assert!(!beats || lead > 0.0, "{row}");
+        assert!(beats || lead < 0.01, "{row}");
     }
     for file in ["panel.json", "panel.md", "report.html", "one/report.json", "two/report.json"] {
         assert!(out.join(file).exists(), "{file}");

@@ -31,7 +31,14 @@ pub enum BreakEven {
     AboveGrid,
     /// The agent does not beat equal weight even without costs.
     Never,
+    /// The agent's CAGR is equal weight's at every cost of the grid, to [`SAME_CAGR`]: it holds
+    /// equal weight (an anchored agent that kept its reference), so neither beats the other.
+    Matches,
 }
+
+/// CAGRs closer than this (a ten-thousandth of a percentage point a year) are the same: what
+/// separates them is rounding, not trading.
+pub const SAME_CAGR: f64 = 1e-6;
 
 impl std::fmt::Display for BreakEven {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,12 +48,16 @@ impl std::fmt::Display for BreakEven {
                 write!(f, "the agent's CAGR beats equal weight's at every cost up to 50 bp")
             }
             BreakEven::Never => write!(f, "the agent's CAGR does not beat equal weight's even without costs"),
+            BreakEven::Matches => write!(f, "the agent's CAGR is equal weight's at every cost up to 50 bp"),
         }
     }
 }
 
 /// Where `edge` (agent minus equal weight, one value per grid cost) first stops being positive.
 pub fn break_even(costs_bp: &[f64], edge: &[f64]) -> BreakEven {
+    if edge.iter().all(|e| e.abs() < SAME_CAGR) {
+        return BreakEven::Matches;
+    }
     if !(edge[0] > 0.0) {
         return BreakEven::Never;
     }
@@ -174,5 +185,6 @@ mod tests {
         assert_eq!(break_even(&grid, &[0.02, 0.01, 0.005]), BreakEven::AboveGrid);
         assert_eq!(break_even(&grid, &[-0.01, 0.01, 0.02]), BreakEven::Never);
         assert_eq!(break_even(&grid, &[f64::NAN, 0.01, 0.02]), BreakEven::Never);
+        assert_eq!(break_even(&grid, &[1e-12, 2e-12, -1e-12]), BreakEven::Matches);
     }
 }

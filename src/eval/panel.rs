@@ -30,7 +30,8 @@ pub struct PanelRow {
     pub dsr: Option<f64>,
     /// Probability of Backtest Overfitting across the seeds.
     pub pbo: Option<f64>,
-    /// Whether the ensemble's Sharpe ratio beats equal weight's.
+    /// Whether the ensemble's Sharpe ratio beats equal weight's by more than a negligible gap
+    /// ([`crate::metrics::sharpe_difference::NEGLIGIBLE`]).
     pub beats_equal_weight: bool,
     /// Two-sided p-value of the gap between the two Sharpe ratios (Ledoit and Wolf's HAC test):
     /// below 0.05, the gap is more than noise.
@@ -64,7 +65,8 @@ impl PanelRow {
             break_even: report.cost_sensitivity.break_even,
             dsr: report.deflated_sharpe.as_ref().map(|d| d.dsr),
             pbo: report.backtest_overfitting.as_ref().map(|p| p.pbo),
-            beats_equal_weight: agent.sharpe > equal.sharpe,
+            beats_equal_weight: agent.sharpe > equal.sharpe
+                && !report.edge_over_equal_weight.is_some_and(|e| e.negligible()),
             edge_p_value: report.edge_over_equal_weight.map(|e| e.p_value),
         }
     }

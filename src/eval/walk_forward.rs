@@ -174,6 +174,10 @@ pub struct SeedResult {
     /// Agent metrics on its own training window (deterministic policy).
     pub in_sample: Metrics,
     pub validation_sharpe: f64,
+    /// Training did not beat the untrained reference portfolio on validation, so this seed
+    /// deploys the reference ([`crate::train::checkpoint::ReferenceTest`]).
+    #[serde(default)]
+    pub kept_reference: bool,
     pub out_of_sample: Metrics,
     /// Collapse detectors on the agent's test-window weights and turnover.
     pub warnings: Vec<crate::backtest::collapse::CollapseWarning>,
@@ -237,6 +241,10 @@ pub struct WalkForwardReport {
     /// Which trials the Deflated Sharpe Ratio counted.
     pub dsr_trials: DsrTrials,
     pub backtest_overfitting: Option<overfitting::Pbo>,
+    /// Why there is no PBO: one seed, or seeds whose returns are all the same (each kept the
+    /// reference portfolio), which leave no choice to overfit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backtest_overfitting_unavailable: Option<String>,
     /// The ensemble's stitched out-of-sample Sharpe ratio against equal weight's on the same
     /// periods: whether the gap is more than noise (Ledoit and Wolf's HAC test). The DSR asks
     /// whether the ensemble's Sharpe ratio is above zero given the trials, and the PBO whether
@@ -324,7 +332,11 @@ pub(crate) fn conclude(
     let cost_sensitivity = stitched_cost_sensitivity(plan, &fold_checkpoints(plan, results), request.device)?;
     let statistics = overfitting_statistics(plan, &request, &stitched)?;
     let edge = stitched.edge_over_equal_weight(plan.metrics.periods_per_year);
-    let verdict = verdict(plan, &stitched, &statistics, edge.as_ref());
+    let mut verdict = verdict(plan, &stitched, &statistics, edge.as_ref());
+    if let Some(kept) = kept_references(&folds, &request) {
+        verdict.push(' ');
+        verdict.push_str(&kept);
+    }
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
         config,
@@ -341,6 +353,7 @@ pub(crate) fn conclude(
         deflated_sharpe: statistics.deflated_sharpe,
         dsr_trials: statistics.dsr_trials,
         backtest_overfitting: statistics.backtest_overfitting,
+        backtest_overfitting_unavailable: statistics.backtest_overfitting_unavailable,
         edge_over_equal_weight: edge,
         cost_sensitivity,
         verdict,
@@ -494,6 +507,7 @@ pub(crate) fn train_and_test_one(
             checkpoint: dir,
             in_sample,
             validation_sharpe: outcome.validation.agent.sharpe,
+            kept_reference: outcome.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference),
             out_of_sample: test_log.metrics(&plan.metrics),
             warnings: crate::backtest::collapse::detect(
                 own_decisions.as_ref().unwrap_or(&test_log),
@@ -729,6 +743,8 @@ struct Statistics {
     deflated_sharpe: Option<overfitting::DeflatedSharpe>,
     dsr_trials: DsrTrials,
     backtest_overfitting: Option<overfitting::Pbo>,
+    /// Why there is no PBO, when there is none.
+    backtest_overfitting_unavailable: Option<String>,
 }
 
 /// Phase 5: every seed is a trial. The best one is what a careless search would report, so it
@@ -757,18 +773,13 @@ fn overfitting_statistics(
     // every trial on this data: the seeds it averages were each a trial.
     let headline = overfitting::SharpeStats::from_returns(&stitched.ensemble_returns);
     let deflated_sharpe = overfitting::deflated_sharpe_ratio(&headline, trials.trials, variance).ok();
-    let backtest_overfitting = (stitched.agent_returns.len() >= 2)
-        .then(|| {
-            overfitting::returns_matrix(&stitched.agent_returns)
-                .and_then(|m| {
-                    overfitting::probability_of_backtest_overfitting(
-                        m.view(),
-                        &overfitting::PboConfig::default(),
-                    )
-                })
-                .ok()
-        })
-        .flatten();
+    let pbo = overfitting::returns_matrix(&stitched.agent_returns).and_then(|m| {
+        overfitting::probability_of_backtest_overfitting(m.view(), &overfitting::PboConfig::default())
+    });
+    let (backtest_overfitting, backtest_overfitting_unavailable) = match pbo {
+        Ok(pbo) => (Some(pbo), None),
+        Err(why) => (None, Some(why.to_string())),
+    };
     let dsr_trials = DsrTrials {
         registry,
         trials: trials.trials,
@@ -776,7 +787,7 @@ fn overfitting_statistics(
         with_sharpe: trials.sharpe_per_period.len(),
         registry_error,
     };
-    Ok(Statistics { deflated_sharpe, dsr_trials, backtest_overfitting })
+    Ok(Statistics { deflated_sharpe, dsr_trials, backtest_overfitting, backtest_overfitting_unavailable })
 }
 
 /// This run's seeds as the only trials.
@@ -829,6 +840,23 @@ fn record_trials(
     Ok(registry::trials_on(&all, &plan.data_fingerprint))
 }
 
+/// How many trainings deploy their untrained reference portfolio, in words, when any do: an
+/// ensemble that equals its reference is what the training chose, not a failure to run.
+fn kept_references(folds: &[FoldReport], request: &WalkForwardRequest) -> Option<String> {
+    let kept = folds.iter().flat_map(|f| &f.seeds).filter(|s| s.kept_reference).count();
+    let trainings: usize = folds.iter().map(|f| f.seeds.len()).sum();
+    let margin = request.train.reference_margin;
+    (kept > 0).then(|| {
+        format!(
+            "{kept} of {trainings} trainings kept their untrained network, which is the reference \
+             portfolio ({}): on validation the trained network did not beat it by more than {margin} \
+             standard error{} of the Sharpe gap.",
+            request.env.features.reference.name(),
+            if margin == 1.0 { "" } else { "s" }
+        )
+    })
+}
+
 /// Phase 6: the headline in plain words: the ensemble against equal weight and whether the gap
 /// is more than noise, the median seed alone, then how far the overfitting statistics let one
 /// trust it.
@@ -857,6 +885,9 @@ fn verdict(
     };
     // A higher Sharpe ratio is not yet an edge: the test says whether the gap is more than noise.
     let mut verdict = match edge {
+        Some(edge) if edge.negligible() => {
+            format!("{ensemble}: it matches equal weight over {folds}, a gap of {}.", edge.describe())
+        }
         Some(edge) if edge.significant() && agent.sharpe > equal => {
             format!("{ensemble}: it beats equal weight over {folds} by {}.", edge.describe())
         }
@@ -874,6 +905,9 @@ fn verdict(
         statistics.deflated_sharpe.as_ref(),
         statistics.backtest_overfitting.as_ref(),
     ));
+    if let Some(why) = &statistics.backtest_overfitting_unavailable {
+        verdict.push_str(&format!(" No PBO: {why}."));
+    }
     verdict
 }
 

@@ -62,6 +62,11 @@ pub enum OverfittingError {
     InvalidPartitions(usize),
     #[error("return of configuration {config} in period {period} is not finite ({value})")]
     NonFiniteReturn { period: usize, config: usize, value: f64 },
+    #[error(
+        "every configuration has the same returns, so no choice among them can overfit: the \
+         probability of backtest overfitting is not defined"
+    )]
+    IdenticalConfigurations,
     #[error("configuration {config} has {len} periods but configuration 0 has {expected}")]
     RaggedReturns { config: usize, len: usize, expected: usize },
 }
@@ -549,6 +554,11 @@ pub fn probability_of_backtest_overfitting(
     if let Some(((period, config), &value)) = returns.indexed_iter().find(|(_, v)| !v.is_finite()) {
         return Err(OverfittingError::NonFiniteReturn { period, config, value });
     }
+    // Every split would tie all ranks at the median and count as overfit, a PBO of 1 for what is
+    // no selection at all (seeds that each kept the same reference portfolio, for instance).
+    if returns.rows().into_iter().all(|row| row.iter().all(|&r| r == row[0])) {
+        return Err(OverfittingError::IdenticalConfigurations);
+    }
 
     let partitions = requested.min(periods - periods % 2);
     let block_len = periods / partitions;
@@ -940,16 +950,29 @@ mod tests {
 
     #[test]
     fn pbo_ties_take_the_middle_rank() {
-        // Two identical configurations tie everywhere: the first is selected, its
-        // out-of-sample rank is (1 + 2) / 2 = 1.5, ω̄ = 1.5 / 3 = 1/2, λ = 0, which counts as
-        // overfit: identical configurations give no evidence of a good selection.
+        // Two identical configurations and a third always far below them: the first is
+        // selected in every split, its out-of-sample rank among 3 is 1 + 1 (above the third)
+        // + 1/2 (the tie) = 2.5, ω̄ = 2.5 / 4, λ = ln(5/3) > 0.
         let same = vec![0.01, -0.02, 0.03, 0.00, 0.02, -0.01];
-        let m = returns_matrix(&[same.clone(), same]).unwrap();
+        let worse = same.iter().map(|r| r - 0.05).collect();
+        let m = returns_matrix(&[same.clone(), same, worse]).unwrap();
         let pbo = probability_of_backtest_overfitting(m.view(), &PboConfig { partitions: 6 }).unwrap();
         assert_eq!(pbo.combinations, 20);
-        assert!(pbo.logits.iter().all(|&l| l == 0.0), "{:?}", pbo.logits);
+        assert!(pbo.logits.iter().all(|&l| (l - (5.0f64 / 3.0).ln()).abs() < 1e-12), "{:?}", pbo.logits);
         assert!(pbo.selected.iter().all(|&s| s == 0));
-        assert_eq!(pbo.pbo, 1.0);
+        assert_eq!(pbo.pbo, 0.0);
+    }
+
+    #[test]
+    fn identical_configurations_have_no_pbo() {
+        // Every split would tie all three at the median, λ = 0, and count as overfit: a PBO of 1
+        // for seeds that made no choice at all.
+        let same = vec![0.01, -0.02, 0.03, 0.00, 0.02, -0.01];
+        let m = returns_matrix(&[same.clone(), same.clone(), same]).unwrap();
+        assert_eq!(
+            probability_of_backtest_overfitting(m.view(), &PboConfig { partitions: 6 }).unwrap_err(),
+            OverfittingError::IdenticalConfigurations
+        );
     }
 
     /// Mean PBO over `data_sets` seeded sets of `configs` configurations of independent normal

@@ -32,14 +32,25 @@ pub struct SharpeDifference {
 /// Significance level at which a report calls a difference more than noise.
 pub const SIGNIFICANCE: f64 = 0.05;
 
+/// A gap in annualized Sharpe ratio smaller than this is no edge whatever its p-value: below what
+/// any report shows, and the size of the rounding between two portfolios that are the same (a
+/// network that outputs its reference in f32 against the reference in f64 differ by ~1e-12,
+/// with a standard error smaller still).
+pub const NEGLIGIBLE: f64 = 0.005;
+
 /// Fewer paired periods than this give no test: a HAC covariance from a handful of rows says
 /// nothing.
 pub const MIN_PERIODS: usize = 30;
 
 impl SharpeDifference {
-    /// Whether the difference is beyond noise at [`SIGNIFICANCE`].
+    /// Whether the difference is beyond noise at [`SIGNIFICANCE`] and not [`negligible`](Self::negligible).
     pub fn significant(&self) -> bool {
-        self.p_value < SIGNIFICANCE
+        self.p_value < SIGNIFICANCE && !self.negligible()
+    }
+
+    /// Whether the gap is smaller than [`NEGLIGIBLE`]: the two Sharpe ratios are the same.
+    pub fn negligible(&self) -> bool {
+        self.difference.abs() < NEGLIGIBLE
     }
 
     /// The gap and its test in words, e.g. "+0.03 (standard error 0.04, p = 0.37, Ledoit-Wolf
@@ -50,7 +61,13 @@ impl SharpeDifference {
             self.difference,
             self.standard_error,
             self.p_value,
-            if self.significant() { "beyond noise at 5%" } else { "within noise" }
+            if self.negligible() {
+                "too small to matter"
+            } else if self.significant() {
+                "beyond noise at 5%"
+            } else {
+                "within noise"
+            }
         )
     }
 }

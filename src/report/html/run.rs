@@ -71,6 +71,9 @@ pub struct WalkForward {
     pub seed_spread: MetricsSpread,
     pub deflated_sharpe: Option<Dsr>,
     pub backtest_overfitting: Option<Pbo>,
+    /// Why there is no PBO; absent from reports that predate it.
+    #[serde(default)]
+    pub backtest_overfitting_unavailable: Option<String>,
     pub config: Value,
     pub train: Value,
     pub dsr_trials: Value,

@@ -49,7 +49,14 @@ pub fn headline(run: &Run) -> (Outcome, String) {
                 _ => "The agent".into(),
             };
             let within_noise = run.edge_over_equal_weight.is_some_and(|edge| !edge.significant());
-            if a.sharpe > e.sharpe && within_noise {
+            if run.edge_over_equal_weight.is_some_and(|edge| edge.negligible()) {
+                (
+                    Outcome::Loses,
+                    format!(
+                        "{who} matches equal weight {when}, after costs: the Sharpe ratios are the same."
+                    ),
+                )
+            } else if a.sharpe > e.sharpe && within_noise {
                 (
                     Outcome::Beats,
                     format!("{who} is ahead of equal weight {when}, after costs, by a gap within noise."),
@@ -193,7 +200,10 @@ fn evidence(run: &Run) -> Vec<String> {
                     number(crate::metrics::overfitting::pbo_without_skill(n), 2)
                 ))
             ),
-            None => "Probability of backtest overfitting: not available (it needs at least two seeds).".into(),
+            None => format!(
+                "Probability of backtest overfitting: not available ({}).",
+                wf.backtest_overfitting_unavailable.as_deref().unwrap_or("it needs at least two seeds")
+            ),
         });
     } else if run.kind == Kind::Eval {
         lines.push("DSR and PBO need many trials of the same strategy: <code>folio walk-forward</code> reports them.".into());
