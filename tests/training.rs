@@ -255,6 +255,14 @@ fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
     let last = checkpoint::load_agent(&out, Weights::Last, &device).unwrap().1.parameter_values();
     let best = checkpoint::load_agent(&out, Weights::Best, &device).unwrap().1.parameter_values();
     assert_ne!(last, best, "the trained network is still there, in last.bpk");
+    let evaluation =
+        folio::eval::evaluate::evaluate(folio::eval::evaluate::EvalRequest::new(out.clone())).unwrap();
+    let verdict = &evaluation.report.verdict;
+    assert!(verdict.contains("matches equal weight's"), "{verdict}");
+    assert!(
+        verdict.contains("deploys its untrained network, the reference portfolio (equal_weight)"),
+        "{verdict}"
+    );
 
     let best_bytes = std::fs::read(out.join(checkpoint::BEST)).unwrap();
     let mut resumed = request(env.clone(), config.clone(), out.clone());

@@ -348,7 +348,11 @@ fn print_seeds(
         ensemble.edge_over_equal_weight.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
     println!(
         "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2}{gap} (the seeds' median alone: {median:.2}).",
-        if headline > equal { "beats" } else { "does not beat" }
+        match ensemble.edge_over_equal_weight {
+            Some(e) if e.negligible() => "matches",
+            _ if headline > equal => "beats",
+            _ => "does not beat",
+        }
     );
     let relative = first_out.strip_prefix(&seeds[0]).unwrap_or(first_out);
     println!(

@@ -304,6 +304,20 @@ pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result
 }
 
 impl Setup {
+    /// A sentence for a checkpoint whose best network is its untrained reference portfolio, so
+    /// that an agent identical to equal weight reads as what training chose.
+    fn kept_reference(&self, request: &EvalRequest) -> String {
+        let test = self.meta.validation.as_ref().and_then(|v| v.reference_test.as_ref());
+        match test {
+            Some(test) if test.kept_reference && request.weights == Weights::Best => format!(
+                " The checkpoint deploys its untrained network, the reference portfolio ({}), because {}.",
+                self.meta.env.features.reference.name(),
+                test.reason()
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// The report of an evaluation this setup ran.
     fn report(
         &self,
@@ -331,7 +345,7 @@ impl Setup {
             limits: self.settings.limits,
             risk_profile: self.risk_profile,
             limits_applied: self.limits_applied.clone(),
-            verdict: verdict(&results, edge.as_ref(), self.warning.is_some()),
+            verdict: verdict(&results, edge.as_ref(), self.warning.is_some()) + &self.kept_reference(request),
             edge_over_equal_weight: edge,
             results,
             cost_sensitivity,
@@ -445,6 +459,12 @@ fn verdict(results: &[PolicyReport], edge: Option<&SharpeDifference>, in_sample:
     // The gap is tested on the same periods, so that a lucky 0.03 does not read as an edge.
     let gap = edge.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
     let mut text = match equal {
+        Some(eq) if edge.is_some_and(SharpeDifference::negligible) => {
+            format!(
+                "The agent's Sharpe ratio {:.2} matches equal weight's {:.2}{gap}",
+                agent.sharpe, eq.sharpe
+            )
+        }
         Some(eq) if agent.sharpe > eq.sharpe => {
             format!("The agent's Sharpe ratio {:.2} beats equal weight's {:.2}{gap}", agent.sharpe, eq.sharpe)
         }

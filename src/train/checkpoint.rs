@@ -179,24 +179,32 @@ pub struct ReferenceTest {
 }
 
 impl ReferenceTest {
-    /// The choice in words, e.g. "kept the untrained reference: the trained network's validation
-    /// Sharpe gap +0.03 (standard error 0.04, ...) is less than 1 standard error".
+    /// The choice in words, e.g. "kept the untrained reference portfolio: the trained network
+    /// (update 700) had validation Sharpe 1.18 against the reference's 1.05, a gap of +0.12
+    /// (standard error 0.13), not more than 1 standard error".
     pub fn describe(&self) -> String {
+        if self.kept_reference {
+            format!("kept the untrained reference portfolio: {}", self.reason())
+        } else {
+            format!("kept the trained network: {}", self.reason())
+        }
+    }
+
+    /// Why: the trained network's validation against the reference's, and the margin.
+    pub fn reason(&self) -> String {
+        let trained = format!("the trained network (update {})", self.trained_update);
         let gap = match &self.gap {
             Some(gap) => format!(
-                "validation Sharpe {:.2} against the reference's {:.2}, a gap of {:+.2} (standard error {:.2})",
+                "{trained} had validation Sharpe {:.2} against the reference's {:.2}, a gap of {:+.2} (standard error {:.2})",
                 self.trained.sharpe, self.reference.sharpe, gap.difference, gap.standard_error
             ),
-            None => "validation too short to test its gap".to_string(),
+            None => format!("{trained} could not be tested: the validation period is too short"),
         };
         let margin = format!("{} standard error{}", self.margin, if self.margin == 1.0 { "" } else { "s" });
-        if self.kept_reference {
-            format!(
-                "kept the untrained reference portfolio: the trained network (update {}) had {gap}, not more than {margin}",
-                self.trained_update
-            )
-        } else {
-            format!("kept the trained network (update {}): {gap}, more than {margin}", self.trained_update)
+        match (self.kept_reference, &self.gap) {
+            (true, Some(_)) => format!("{gap}, not more than {margin}"),
+            (true, None) => gap,
+            (false, _) => format!("{gap}, more than {margin}"),
         }
     }
 }
