@@ -263,6 +263,12 @@ fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
         verdict.contains("deploys its untrained network, the reference portfolio (equal_weight)"),
         "{verdict}"
     );
+    let summary = folio::report::text::training(
+        std::slice::from_ref(&outcome),
+        &folio::metrics::MetricsSpread::of(&[&outcome.validation.agent]),
+    );
+    assert!(summary.contains("agent run: kept the untrained reference portfolio"), "{summary}");
+    assert!(summary.contains("each deploys that reference"), "{summary}");
 
     let best_bytes = std::fs::read(out.join(checkpoint::BEST)).unwrap();
     let mut resumed = request(env.clone(), config.clone(), out.clone());

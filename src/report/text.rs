@@ -92,7 +92,16 @@ pub fn training(outcomes: &[TrainOutcome], spread: &MetricsSpread) -> String {
     }
     let equal = first.validation.equal_weight.sharpe;
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
-    if !(median > equal) {
+    let kept = outcomes
+        .iter()
+        .filter(|o| o.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference))
+        .count();
+    if kept == outcomes.len() {
+        let _ = writeln!(
+            out,
+            "\nNo run beat its untrained reference portfolio on validation, so each deploys that reference."
+        );
+    } else if !(median > equal) {
         let _ = writeln!(
             out,
             "\nThe agents' median validation Sharpe ({median:.3}) does not beat equal weight ({equal:.3})."
