@@ -189,7 +189,23 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     for row in rows {
         let p = row["edge_p_value"].as_f64().expect("each market's gap to equal weight is tested");
         assert!((0.0..=1.0).contains(&p), "{row}");
+        // 2 folds of 2 seeds; the count of reference-keeping trainings is the market report's.
+        assert_eq!(row["trainings"], 4, "{row}");
+        let market = row["market"].as_str().unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(market).join("report.json")).unwrap()).unwrap();
+        let kept = report["folds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["seeds"].as_array().unwrap())
+            .filter(|s| s["kept_reference"] == true)
+            .count();
+        assert_eq!(row["trainings_kept_reference"], kept, "{row}");
     }
+    assert!(
+        std::fs::read_to_string(out.join("panel.md")).unwrap().contains("trainings that kept the reference")
+    );
     // Each market's page puts its PBO beside what seeds of equal skill give (two seeds: 1/2).
     let page = std::fs::read_to_string(out.join("one").join("report.html")).unwrap();
     assert!(page.contains("2 seeds of equal skill would give 0.50 on average"), "the PBO's no-skill value");

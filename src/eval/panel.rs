@@ -36,6 +36,10 @@ pub struct PanelRow {
     /// Two-sided p-value of the gap between the two Sharpe ratios (Ledoit and Wolf's HAC test):
     /// below 0.05, the gap is more than noise.
     pub edge_p_value: Option<f64>,
+    /// Trainings (folds times seeds), and how many of them deploy their untrained reference
+    /// portfolio because validation did not show training beating it.
+    pub trainings: usize,
+    pub trainings_kept_reference: usize,
 }
 
 impl PanelRow {
@@ -68,6 +72,13 @@ impl PanelRow {
             beats_equal_weight: agent.sharpe > equal.sharpe
                 && !report.edge_over_equal_weight.is_some_and(|e| e.negligible()),
             edge_p_value: report.edge_over_equal_weight.map(|e| e.p_value),
+            trainings: report.folds.iter().map(|f| f.seeds.len()).sum(),
+            trainings_kept_reference: report
+                .folds
+                .iter()
+                .flat_map(|f| &f.seeds)
+                .filter(|s| s.kept_reference)
+                .count(),
         }
     }
 }

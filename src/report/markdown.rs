@@ -158,11 +158,12 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow], development: bool) -> String
     if development {
         md.push_str("Development run: each market's walk-forward covers its training and validation data only; no test period was seen.\n\n");
     }
-    md.push_str("| market | tested | agent Sharpe | equal-weight Sharpe | best causal baseline | its Sharpe | agent max DD | equal-weight max DD | agent turnover | break-even | DSR | PBO | beats equal weight | p of the gap (Ledoit-Wolf) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| market | tested | agent Sharpe | equal-weight Sharpe | best causal baseline | its Sharpe | agent max DD | equal-weight max DD | agent turnover | break-even | DSR | PBO | beats equal weight | p of the gap (Ledoit-Wolf) | trainings that kept the reference |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let mut cells = super::text::panel_cells(r).to_vec();
         // The break-even cost reads best beside the turnover it depends on.
         cells.insert(9, r.break_even.to_string());
+        cells.push(format!("{} of {}", r.trainings_kept_reference, r.trainings));
         let _ = writeln!(md, "| {} |", cells.join(" | "));
     }
     md

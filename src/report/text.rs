@@ -348,6 +348,13 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
     out.push_str("(agent: the ensemble of each fold's seeds; Sharpe ratios of the stitched out-of-sample curves, after costs;\n p: two-sided p-value of the agent's Sharpe ratio minus equal weight's, Ledoit-Wolf HAC test: below 0.05, more than noise)\n");
     for r in rows {
         let _ = writeln!(out, "{}: {}", r.market, r.break_even);
+        if r.trainings_kept_reference > 0 {
+            let _ = writeln!(
+                out,
+                "{}: {} of {} trainings deploy their untrained reference portfolio (training did not beat it on validation)",
+                r.market, r.trainings_kept_reference, r.trainings
+            );
+        }
     }
     out
 }
