@@ -54,20 +54,18 @@ impl SharpeDifference {
     }
 
     /// The gap and its test in words, e.g. "+0.03 (standard error 0.04, p = 0.37, Ledoit-Wolf
-    /// HAC test), within noise".
+    /// HAC test), within noise". A negligible gap gets no p-value: between two portfolios that
+    /// are the same, the test measures rounding, and "p = 0.00" would read as an edge.
     pub fn describe(&self) -> String {
+        if self.negligible() {
+            return format!("{:+.4}, too small to matter (under {NEGLIGIBLE} a year)", self.difference);
+        }
         format!(
             "{:+.2} (standard error {:.2}, p = {:.2}, Ledoit-Wolf HAC test), {}",
             self.difference,
             self.standard_error,
             self.p_value,
-            if self.negligible() {
-                "too small to matter"
-            } else if self.significant() {
-                "beyond noise at 5%"
-            } else {
-                "within noise"
-            }
+            if self.significant() { "beyond noise at 5%" } else { "within noise" }
         )
     }
 }
@@ -139,6 +137,28 @@ mod tests {
     use rand_distr::{Distribution, StandardNormal};
 
     use super::*;
+
+    #[test]
+    fn a_gap_of_rounding_is_no_edge_whatever_its_p_value() {
+        let rounding = SharpeDifference {
+            difference: 8e-13,
+            standard_error: 4e-14,
+            p_value: 0.0,
+            periods: 1260,
+            lags: 7,
+        };
+        assert!(rounding.negligible() && !rounding.significant());
+        assert_eq!(rounding.describe(), "+0.0000, too small to matter (under 0.005 a year)");
+        let edge = SharpeDifference {
+            difference: 0.2,
+            standard_error: 0.05,
+            p_value: 0.0001,
+            periods: 1260,
+            lags: 7,
+        };
+        assert!(edge.significant());
+        assert!(edge.describe().ends_with("beyond noise at 5%"), "{}", edge.describe());
+    }
 
     /// Paired normal returns with per-period means `means`, deviation `std` and correlation `rho`.
     fn correlated(
