@@ -141,7 +141,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     folio::report::outputs::write_evaluation(&page, &test).unwrap();
     folio::report::html::write_run_page(&page, &folio::report::html::Provenance::of_this_process()).unwrap();
     let html = std::fs::read_to_string(page.join("report.html")).unwrap();
-    assert!(html.contains("Ledoit-Wolf HAC test"), "the page shows the test of the gap");
+    assert!(html.contains(&edge.describe()), "the page shows the test of the gap");
     assert_eq!(test.labels.len(), report.periods + 1);
     for log in &test.logs {
         assert_eq!(log.values.len(), test.labels.len(), "{} covers every row", log.policy);

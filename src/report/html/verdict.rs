@@ -166,10 +166,14 @@ fn evidence(run: &Run) -> Vec<String> {
         ));
     }
     if let Some(edge) = &run.edge_over_equal_weight {
-        lines.push(format!(
-            "The gap between the two Sharpe ratios is {}: a paired test on the same periods that allows for fat tails and serial dependence.",
-            escape(&edge.describe())
-        ));
+        lines.push(if edge.negligible() {
+            format!("The two Sharpe ratios are the same: a gap of {}.", escape(&edge.describe()))
+        } else {
+            format!(
+                "The gap between the two Sharpe ratios is {}: a paired test on the same periods that allows for fat tails and serial dependence.",
+                escape(&edge.describe())
+            )
+        });
     }
     lines.push(psr_line(&name, m, equal.filter(|_| headline != PolicyId::EQUAL_WEIGHT)));
     if let Some(wf) = &run.walk_forward {
