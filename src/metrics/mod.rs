@@ -101,13 +101,13 @@ pub struct Metrics {
     pub min_track_record: Option<f64>,
 }
 
-/// Metrics of a wealth path `values` (`V_0, ..., V_n`, one per period, starting wealth first),
-/// with the turnover of every decision and the costs paid.
 /// Simple per-period returns of a wealth path, `V_t / V_{t-1} - 1`.
 pub fn simple_returns(values: &[f64]) -> Vec<f64> {
     values.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
 }
 
+/// Metrics of a wealth path `values` (`V_0, ..., V_n`, one per period, starting wealth first),
+/// with the turnover of every decision and the costs paid.
 pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &MetricsConfig) -> Metrics {
     let returns = simple_returns(values);
     let n = returns.len();
