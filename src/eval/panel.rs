@@ -56,6 +56,7 @@ impl PanelRow {
             .expect("a walk-forward runs causal baselines");
         let first = report.folds.first().map(|f| f.test.0.clone()).unwrap_or_default();
         let last = report.folds.last().map(|f| f.test.1.clone()).unwrap_or_default();
+        let (trainings_kept_reference, trainings) = report.trainings_that_kept_reference();
         Self {
             market: market.to_string(),
             tested: (first, last),
@@ -72,13 +73,8 @@ impl PanelRow {
             beats_equal_weight: agent.sharpe > equal.sharpe
                 && !report.edge_over_equal_weight.is_some_and(|e| e.negligible()),
             edge_p_value: report.edge_over_equal_weight.map(|e| e.p_value),
-            trainings: report.folds.iter().map(|f| f.seeds.len()).sum(),
-            trainings_kept_reference: report
-                .folds
-                .iter()
-                .flat_map(|f| &f.seeds)
-                .filter(|s| s.kept_reference)
-                .count(),
+            trainings,
+            trainings_kept_reference,
         }
     }
 }

@@ -260,6 +260,20 @@ pub struct WalkForwardReport {
     pub curves: Curves,
 }
 
+impl WalkForwardReport {
+    /// How many of the trainings (folds times seeds) deploy their untrained reference
+    /// portfolio, and how many there are.
+    pub fn trainings_that_kept_reference(&self) -> (usize, usize) {
+        kept_reference_counts(&self.folds)
+    }
+}
+
+/// `(kept, trainings)`: the trainings across `folds` that deploy their reference, and all of them.
+fn kept_reference_counts(folds: &[FoldReport]) -> (usize, usize) {
+    let kept = folds.iter().flat_map(|f| &f.seeds).filter(|s| s.kept_reference).count();
+    (kept, folds.iter().map(|f| f.seeds.len()).sum())
+}
+
 /// The trials behind the Deflated Sharpe Ratio: with a registry, every trial ever recorded on
 /// this data (this run's seeds included); without one, this run's seeds alone.
 #[derive(Debug, Clone, Serialize)]
@@ -843,16 +857,14 @@ fn record_trials(
 /// How many trainings deploy their untrained reference portfolio, in words, when any do: an
 /// ensemble that equals its reference is what the training chose, not a failure to run.
 fn kept_references(folds: &[FoldReport], request: &WalkForwardRequest) -> Option<String> {
-    let kept = folds.iter().flat_map(|f| &f.seeds).filter(|s| s.kept_reference).count();
-    let trainings: usize = folds.iter().map(|f| f.seeds.len()).sum();
-    let margin = request.train.reference_margin;
+    let (kept, trainings) = kept_reference_counts(folds);
     (kept > 0).then(|| {
         format!(
             "{kept} of {trainings} trainings kept their untrained network, which is the reference \
-             portfolio ({}): on validation the trained network did not beat it by more than {margin} \
-             standard error{} of the Sharpe gap.",
+             portfolio ({}): on validation the trained network did not beat it by more than {} of the \
+             Sharpe gap.",
             request.env.features.reference.name(),
-            if margin == 1.0 { "" } else { "s" }
+            checkpoint::standard_errors(request.train.reference_margin)
         )
     })
 }

@@ -178,6 +178,11 @@ pub struct ReferenceTest {
     pub kept_reference: bool,
 }
 
+/// A margin in words: "1 standard error", "2 standard errors".
+pub fn standard_errors(margin: f64) -> String {
+    format!("{margin} standard error{}", if margin == 1.0 { "" } else { "s" })
+}
+
 impl ReferenceTest {
     /// The choice in words, e.g. "kept the untrained reference portfolio: the trained network
     /// (update 700) had validation Sharpe 1.18 against the reference's 1.05, a gap of +0.12
@@ -200,7 +205,7 @@ impl ReferenceTest {
             ),
             None => format!("{trained} could not be tested: the validation period is too short"),
         };
-        let margin = format!("{} standard error{}", self.margin, if self.margin == 1.0 { "" } else { "s" });
+        let margin = standard_errors(self.margin);
         match (self.kept_reference, &self.gap) {
             (true, Some(_)) => format!("{gap}, not more than {margin}"),
             (true, None) => gap,
