@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use folio::data::{
+    CarriedForward, Listing, MissingPrices, PricePanel, Stamp, TimeIndex, load_prices, read_prices,
+    write_prices,
+};
 use folio::data::{DataError, Location};
-use folio::data::{Listing, PricePanel, Stamp, TimeIndex, load_prices, write_prices};
 use ndarray::{Array2, array};
 use tempfile::TempDir;
 
@@ -289,9 +292,11 @@ fn line_numbers_count_blank_lines() {
         Some(4),
         Some((2, "B")),
         "the price is missing although 'B' has prices before (line 2) and after (line 5); \
-         only leading or trailing cells may be blank",
+         only leading or trailing cells may be blank, unless the config's [data] says \
+         missing = \"carry_forward\" to carry the last price forward",
         "{file}, line 4, column 2 (B): the price is missing although 'B' has prices before \
-         (line 2) and after (line 5); only leading or trailing cells may be blank",
+         (line 2) and after (line 5); only leading or trailing cells may be blank, unless the config's [data] says \
+         missing = \"carry_forward\" to carry the last price forward",
     );
 }
 
@@ -320,8 +325,8 @@ fn decreasing_date_is_rejected() {
 }
 
 #[test]
-fn zero_negative_nan_and_infinite_prices_are_rejected() {
-    for cell in ["0", "0.0", "-0", "-1.5", "NaN", "nan", "inf", "-inf", "infinity"] {
+fn zero_negative_and_infinite_prices_are_rejected() {
+    for cell in ["0", "0.0", "-0", "-1.5", "inf", "-inf", "infinity"] {
         let text = format!("date,A,B\n2020-01-01,1,2\n2020-01-02,3,{cell}\n");
         let reason = format!("price {cell} is not allowed: prices must be finite and greater than zero");
         expect_invalid(
@@ -377,9 +382,11 @@ fn interior_blank_cell_is_rejected_naming_line_and_asset() {
         Some(3),
         Some((3, "B")),
         "the price is missing although 'B' has prices before (line 2) and after (line 4); \
-         only leading or trailing cells may be blank",
+         only leading or trailing cells may be blank, unless the config's [data] says \
+         missing = \"carry_forward\" to carry the last price forward",
         "{file}, line 3, column 3 (B): the price is missing although 'B' has prices before \
-         (line 2) and after (line 4); only leading or trailing cells may be blank",
+         (line 2) and after (line 4); only leading or trailing cells may be blank, unless the config's [data] says \
+         missing = \"carry_forward\" to carry the last price forward",
     );
     // With leading blanks before the gap, the message names the asset's real first line.
     expect_invalid(
@@ -387,9 +394,141 @@ fn interior_blank_cell_is_rejected_naming_line_and_asset() {
         Some(5),
         Some((2, "B")),
         "the price is missing although 'B' has prices before (line 3) and after (line 7); \
-         only leading or trailing cells may be blank",
+         only leading or trailing cells may be blank, unless the config's [data] says \
+         missing = \"carry_forward\" to carry the last price forward",
         "{file}, line 5, column 2 (B): the price is missing although 'B' has prices before \
-         (line 3) and after (line 7); only leading or trailing cells may be blank",
+         (line 3) and after (line 7); only leading or trailing cells may be blank, unless the config's [data] says \
+         missing = \"carry_forward\" to carry the last price forward",
+    );
+}
+
+#[test]
+fn interior_blank_cells_carry_the_last_price_forward_when_asked() {
+    let text = "date,A,B\n2020-01-01,1,\n2020-01-02,2,7\n2020-01-03,3,\n2020-01-06,4,NaN\n\
+                2020-01-07,5,9\n2020-01-08,6,#N/A\n2020-01-09,7,10\n2020-01-10,8,\n";
+    let (_dir, path) = temp_csv(text);
+    let strict = load_prices(&path).unwrap_err().to_string();
+    assert!(strict.contains("line 4, column 3 (B)"), "{strict}");
+    let loaded = read_prices(&path, MissingPrices::CarryForward).unwrap();
+    let b = loaded.panel.asset_prices(1).to_vec();
+    // Each filled cell is the last price shown before it; the leading and trailing blanks stay
+    // blank (B had not started, then had stopped), and A is untouched.
+    assert!(b[0].is_nan() && b[7].is_nan());
+    assert_eq!(b[1..7], [7.0, 7.0, 7.0, 9.0, 9.0, 10.0]);
+    assert_eq!(loaded.panel.asset_prices(0).to_vec(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    assert_eq!(loaded.panel.listing(1), Some(Listing { first: 1, last: 6 }));
+    assert_eq!(
+        loaded.carried_forward,
+        vec![CarriedForward { asset: "B".into(), cells: 3, first_line: 4, longest_run: 2 }]
+    );
+    assert_eq!(loaded.carried_forward[0].to_string(), "B: 3 missing prices from line 4, at most 2 in a row");
+    let clean =
+        read_prices(&manifest("envs/data/us_factor_etfs_daily.csv"), MissingPrices::CarryForward).unwrap();
+    assert!(clean.carried_forward.is_empty());
+}
+
+#[test]
+fn a_config_carries_missing_prices_forward_only_when_it_says_so() {
+    use folio::env::{Market, config::EnvConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("date,A,B\n");
+    let mut day = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+    for t in 0..80 {
+        let b = if t == 40 { String::new() } else { format!("{}", 50.0 + (t % 7) as f64) };
+        text.push_str(&format!("{day},{},{b}\n", 100.0 + t as f64));
+        day = day.succ_opt().unwrap();
+    }
+    std::fs::write(dir.path().join("gappy.csv"), text).unwrap();
+    let config = |name: &str, missing: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("[data]\nfile = \"gappy.csv\"\n{missing}[features]\nwindow = 5\n"))
+            .unwrap();
+        EnvConfig::load(&path)
+    };
+    let strict = config("strict.toml", "").unwrap();
+    assert_eq!(strict.data.missing, MissingPrices::Error);
+    let Err(error) = Market::from_config(&strict) else { panic!("a gap is refused by default") };
+    let message = error.to_string();
+    assert!(
+        message.contains("gappy.csv, line 42, column 3 (B)") && message.contains("carry_forward"),
+        "{message}"
+    );
+    let filling = config("filling.toml", "missing = \"carry_forward\"\n").unwrap();
+    let (market, _) = Market::from_config(&filling).unwrap();
+    let b = market.panel.asset_prices(1);
+    assert_eq!(b[40], b[39]);
+    // The default is left out of what the registry hashes, so older configs keep their hash.
+    let json = serde_json::to_value(&strict.data).unwrap();
+    assert!(json.get("missing").is_none(), "{json}");
+    assert_eq!(serde_json::to_value(&filling.data).unwrap()["missing"], "carry_forward");
+    let message = config("typo.toml", "missing = \"fill\"\n").unwrap_err().to_string();
+    assert!(message.contains("typo.toml") && message.contains("carry_forward"), "{message}");
+}
+
+#[test]
+fn missing_value_marks_read_as_blank_cells() {
+    for mark in
+        ["NaN", "nan", "-nan", "NA", "N/A", "#N/A", "#N/A N/A", "#NA", "<NA>", "null", "None", ".", "-"]
+    {
+        let (_dir, _path, panel) = load_text(&format!("date,A,B\n2020-01-01,1,{mark}\n2020-01-02,2,5\n"));
+        let b = panel.asset_prices(1);
+        assert!(b[0].is_nan() && b[1] == 5.0, "{mark} should read as a blank cell");
+    }
+}
+
+#[test]
+fn timestamps_of_a_day_read_as_that_day() {
+    let expected = dates(&["2020-01-02", "2020-01-03"]);
+    for (first, second) in [
+        ("2020-01-02 00:00:00", "2020-01-03 00:00:00"),
+        ("2020-01-02 00:00:00-05:00", "2020-01-03 00:00:00-05:00"),
+        ("2020-01-02T16:00:00Z", "2020-01-03T16:00:00.000+0100"),
+        ("2020-01-02 09:30", "2020-01-03 09:30"),
+        ("2020/01/02", "2020/01/03"),
+    ] {
+        let (_dir, _path, panel) = load_text(&format!("Date,A\n{first},1\n{second},2\n"));
+        assert_eq!(panel.index, expected, "{first}, {second}");
+    }
+    for header in ["Datetime,A", "timestamp,A", ",A"] {
+        let (_dir, _path, panel) = load_text(&format!("{header}\n2020-01-02,1\n2020-01-03,2\n"));
+        assert_eq!(panel.index, expected, "{header}");
+    }
+    // An unnamed first column of row numbers is still an index, not dates.
+    let (_dir, _path, panel) = load_text(",A\n0,1\n1,2\n");
+    assert_eq!(panel.index, TimeIndex::Periods(2));
+    for text in ["2020-01-02 25:00:00", "2020-01-02 00:00:00+5", "2020-01-02x", "2020-01-02 noon"] {
+        expect_invalid(
+            &format!("date,A\n{text},1\n"),
+            Some(2),
+            Some((1, "date")),
+            &format!("'{text}' is not an ISO date (YYYY-MM-DD)"),
+            &format!("{{file}}, line 2, column 1 (date): '{text}' is not an ISO date (YYYY-MM-DD)"),
+        );
+    }
+}
+
+#[test]
+fn intraday_and_newest_first_files_are_rejected_saying_how_to_fix_them() {
+    expect_invalid(
+        "date,A\n2020-01-02 10:00:00,1\n2020-01-02 11:00:00,2\n",
+        Some(3),
+        Some((1, "date")),
+        "date 2020-01-02 repeats the previous row (line 2); dates must be unique; a dated file holds \
+         one row per day: for intraday bars, drop the date column and number the rows instead (an \
+         undated file)",
+        "{file}, line 3, column 1 (date): date 2020-01-02 repeats the previous row (line 2); dates must \
+         be unique; a dated file holds one row per day: for intraday bars, drop the date column and \
+         number the rows instead (an undated file)",
+    );
+    expect_invalid(
+        "date,A\n2020-01-03,1\n2020-01-02,2\n2020-01-01,3\n",
+        Some(3),
+        Some((1, "date")),
+        "date 2020-01-02 comes before 2020-01-03 (line 2); dates must be strictly increasing; the \
+         file seems to run newest first: sort it oldest first (pandas: df.sort_index().to_csv(path))",
+        "{file}, line 3, column 1 (date): date 2020-01-02 comes before 2020-01-03 (line 2); dates must \
+         be strictly increasing; the file seems to run newest first: sort it oldest first (pandas: \
+         df.sort_index().to_csv(path))",
     );
 }
 

@@ -24,6 +24,7 @@ fn baselines_reproduce_the_published_djia_figures() {
     settings.costs = CostConfig::free();
     let (report, _) = backtest_baselines(BaselineRequest {
         data: PathBuf::from("envs/data/olps/djia.csv"),
+        missing: Default::default(),
         assets: vec![],
         strategies: folio::backtest::BaselineId::ALL.to_vec(),
         from: None,
@@ -74,7 +75,14 @@ fn synthetic_env(dir: &std::path::Path) -> EnvConfig {
         _ => unreachable!(),
     };
     EnvConfig {
-        data: DataConfig { file, assets: vec![], from: None, to: None, periods_per_year: 252.0 },
+        data: DataConfig {
+            file,
+            assets: vec![],
+            from: None,
+            to: None,
+            periods_per_year: 252.0,
+            missing: Default::default(),
+        },
         periods: Periods {
             train: Span { from: None, to: date(799) },
             validation: Span { from: date(800), to: date(999) },

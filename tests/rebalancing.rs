@@ -235,6 +235,7 @@ fn calendar_rules_on_undated_data_are_an_error_and_bands_work() {
 
     let request = |rebalance| BaselineRequest {
         data: PathBuf::from("envs/data/olps/djia.csv"),
+        missing: Default::default(),
         assets: vec![],
         strategies: vec![BaselineId::EqualWeight],
         from: None,
@@ -289,6 +290,7 @@ fn a_comparison_covers_every_strategy_under_every_rule() {
     let report = compare_baseline_rebalancing(
         BaselineRequest {
             data: file,
+            missing: Default::default(),
             assets: vec![],
             strategies: vec![BaselineId::EqualWeight, BaselineId::BuyAndHold],
             from: None,

@@ -25,6 +25,7 @@ fn backtest(out: &Path, data: &str, strategies: &[BaselineId], span: Option<(&st
     settings.episode.horizon = 0;
     let (report, logs) = backtest_baselines(BaselineRequest {
         data: PathBuf::from(data),
+        missing: Default::default(),
         assets: vec![],
         strategies: strategies.to_vec(),
         from: span.map(|s| s.0.parse().unwrap()),

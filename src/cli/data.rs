@@ -4,11 +4,14 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 use folio::data::synth::{Crash, Regime, SynthConfig, generate};
-use folio::data::{inspect::inspect, load_prices, write_prices};
+use folio::data::{MissingPrices, inspect::inspect, read_prices, write_prices};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Assets, date range, gaps, and each asset's annualized return and volatility.
+    /// Assets, date range, gaps, missing prices, and each asset's annualized return and
+    /// volatility. Missing prices inside a listing are reported, not refused: they are
+    /// measured as carried forward, which a config does only with `[data] missing =
+    /// "carry_forward"`.
     Inspect {
         /// A wide price CSV: `date,ASSET1,...` or, without dates, `ASSET1,...`.
         file: PathBuf,
@@ -72,8 +75,8 @@ pub struct SynthArgs {
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
         DataCommand::Inspect { file, periods_per_year, output } => {
-            let panel = load_prices(&file)?;
-            let summary = inspect(&panel, periods_per_year);
+            let loaded = read_prices(&file, MissingPrices::CarryForward)?;
+            let summary = inspect(&loaded.panel, periods_per_year).with_missing(loaded.carried_forward);
             if output.json {
                 super::print_json(&summary)?;
             } else {

@@ -98,6 +98,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     };
     let request = BaselineRequest {
         data,
+        missing: config.data.missing,
         assets,
         strategies: super::args::Strategies::expand(&args.strategy),
         from,

@@ -184,8 +184,8 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
         eprintln!("reward {:?}; {}", env.reward, limits_in_words(env));
     }
     // Training itself reports a bad file; this only names an asset that shrinks the market.
-    let selection = folio::data::load_prices(&env.data.file)
-        .and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to));
+    let selection =
+        env.data.load_prices().and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to));
     if let Ok(selection) = selection {
         if let Some(early) = &selection.ended_by {
             eprintln!("note: {early}");

@@ -1,25 +1,95 @@
 //! Reading and writing wide price files: one row per period, one column per asset.
 //!
 //! Two layouts are accepted, told apart by the first header cell:
-//! - dated: `date,AAPL,MSFT,...` with ISO dates (YYYY-MM-DD), strictly increasing;
+//! - dated: `date,AAPL,MSFT,...` with ISO dates (YYYY-MM-DD), strictly increasing (the first
+//!   column may also be named `Datetime` or `timestamp`, or be unnamed, as pandas writes an
+//!   unnamed date index);
 //! - undated: `A,B,C,...` with prices only (the online-portfolio-selection data sets), whose
 //!   rows are numbered as periods from 0.
 //!
-//! A blank cell means "no price": allowed before an asset's first price (it started trading
-//! later) and after its last (it stopped), never in between.
+//! A blank cell means "no price", and so do the missing-value marks that spreadsheets, pandas
+//! and FRED write (`NaN`, `NA`, `#N/A`, `null`, `.`, ...). No price is allowed before an asset's
+//! first price (it started trading later) and after its last (it stopped). In between it is an
+//! error unless the config says to carry the last price forward ([`MissingPrices`]).
+//!
+//! Dates are ISO (`YYYY-MM-DD`, or `YYYY/MM/DD`); a time of day after the date, as pandas and
+//! yfinance write daily timestamps (`2020-01-02 00:00:00-05:00`), is read as that day.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use ndarray::Array2;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use super::{PricePanel, TimeIndex};
 use crate::data::{DataError, Location};
 use crate::files::write_atomically;
 
+/// What a blank cell between an asset's first and last price means (`[data] missing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPrices {
+    /// Refuse the file at the first such cell. A gap inside a listing is as often a broken
+    /// download as a day the asset's exchange was closed, so nothing is filled unless asked.
+    #[default]
+    Error,
+    /// Carry the asset's last price forward (pandas' `ffill`): over a missing period the asset
+    /// earns nothing and trades at its last price, as over a holiday of its own exchange. It
+    /// stays causal: a filled price is one the market had already shown.
+    CarryForward,
+}
+
+impl MissingPrices {
+    pub fn is_error(&self) -> bool {
+        *self == MissingPrices::Error
+    }
+}
+
+/// The missing prices of one asset that [`MissingPrices::CarryForward`] filled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CarriedForward {
+    pub asset: String,
+    /// How many cells were filled.
+    pub cells: usize,
+    /// The line of the first filled cell.
+    pub first_line: u64,
+    /// The most consecutive periods filled: the longest the asset's price stood still for it.
+    pub longest_run: usize,
+}
+
+impl std::fmt::Display for CarriedForward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{}: {} missing price{} from line {}, at most {} in a row",
+            self.asset,
+            self.cells,
+            plural(self.cells),
+            self.first_line,
+            self.longest_run
+        )
+    }
+}
+
+/// A loaded price file and what was filled in it.
+#[derive(Debug, Clone)]
+pub struct LoadedPrices {
+    pub panel: PricePanel,
+    /// One entry per asset with missing prices inside its listing (none under
+    /// [`MissingPrices::Error`], which refuses them).
+    pub carried_forward: Vec<CarriedForward>,
+}
+
+/// Load a price file that must have no missing price inside any asset's listing.
 pub fn load_prices(path: &Path) -> Result<PricePanel, DataError> {
+    read_prices(path, MissingPrices::Error).map(|loaded| loaded.panel)
+}
+
+/// Load a price file, treating missing prices inside a listing as `missing` says.
+pub fn read_prices(path: &Path, missing: MissingPrices) -> Result<LoadedPrices, DataError> {
     let bytes =
         crate::files::read_or_bundled(path).map_err(|source| DataError::Io { path: path.into(), source })?;
-    parse_prices(path, &bytes)
+    parse_prices(path, &bytes, missing)
 }
 
 fn invalid(path: &Path, line: Option<u64>, column: Option<(usize, &str)>, reason: String) -> DataError {
@@ -34,8 +104,12 @@ fn invalid(path: &Path, line: Option<u64>, column: Option<(usize, &str)>, reason
 }
 
 /// Read a price file's bytes: its header, then its price rows, then check that every asset's
-/// prices run without gaps from its first to its last.
-pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, DataError> {
+/// prices run without gaps from its first to its last, or fill them as `missing` says.
+pub(crate) fn parse_prices(
+    path: &Path,
+    bytes: &[u8],
+    missing: MissingPrices,
+) -> Result<LoadedPrices, DataError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(invalid(
             path,
@@ -50,14 +124,17 @@ pub(crate) fn parse_prices(path: &Path, bytes: &[u8]) -> Result<PricePanel, Data
         .trim(csv::Trim::All)
         .from_reader(bytes)
         .into_records();
-    let header = read_header(path, bytes, &mut records)?;
-    let rows = read_rows(path, bytes, &header, records)?;
-    let prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
+    let mut header = read_header(path, bytes, &mut records)?;
+    let rows = read_rows(path, bytes, &mut header, records)?;
+    let mut prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
         .expect("rows were checked to have equal length");
-    check_listings(path, &header, &prices, &rows.lines)?;
+    let carried_forward = check_listings(path, &header, &mut prices, &rows.lines, missing)?;
     let index =
         if header.dated { TimeIndex::Dates(rows.dates) } else { TimeIndex::Periods(rows.lines.len()) };
-    Ok(PricePanel::new(path, header.assets().to_vec(), index, prices))
+    Ok(LoadedPrices {
+        panel: PricePanel::new(path, header.assets().to_vec(), index, prices),
+        carried_forward,
+    })
 }
 
 /// The header row: every column's name, and whether the first column holds dates.
@@ -125,13 +202,16 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
             ));
         }
     }
-    let dated = names.first().is_some_and(|n| n.eq_ignore_ascii_case("date"));
+    let dated = names.first().is_some_and(|n| DATE_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)));
     let header = Header { names, dated, numbered, line };
     if header.assets().is_empty() {
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
     }
     Ok(header)
 }
+
+/// First header cells that name a date column (pandas and yfinance write `Date` or `Datetime`).
+const DATE_HEADERS: [&str; 3] = ["date", "datetime", "timestamp"];
 
 /// What to do about a header that shows a common export format folio does not read.
 fn foreign_format(names: &[String]) -> Option<String> {
@@ -157,13 +237,25 @@ fn foreign_format(names: &[String]) -> Option<String> {
 
 /// Every row after the header, blank lines skipped: as many fields as the header, dates that
 /// strictly increase, prices that are numbers above zero or blank.
-fn read_rows(path: &Path, bytes: &[u8], header: &Header, records: Records<'_>) -> Result<Rows, DataError> {
+///
+/// A first column with a blank name holds dates when its first cell is one: pandas writes an
+/// unnamed date index so.
+fn read_rows(
+    path: &Path,
+    bytes: &[u8],
+    header: &mut Header,
+    records: Records<'_>,
+) -> Result<Rows, DataError> {
     let mut rows = Rows { dates: Vec::new(), lines: Vec::new(), values: Vec::new() };
     for record in records {
         let record = record.map_err(|e| csv_error(path, e))?;
         let (line, start) = record_start(bytes, &record);
         if is_blank_line(bytes, start, &record) {
             continue;
+        }
+        if rows.lines.is_empty() && header.numbered && record.get(0).and_then(parse_day).is_some() {
+            header.numbered = false;
+            header.dated = true;
         }
         if record.len() != header.names.len() {
             return Err(invalid(
@@ -226,6 +318,39 @@ fn is_blank_line(bytes: &[u8], start: usize, record: &csv::StringRecord) -> bool
     record.len() == 1 && record.get(0) == Some("") && !quoted
 }
 
+/// A row's day: `YYYY-MM-DD` or `YYYY/MM/DD`, optionally followed by a time of day (after a space
+/// or `T`) and a UTC offset, as pandas writes a daily timestamp. `None` for anything else.
+fn parse_day(text: &str) -> Option<(NaiveDate, bool)> {
+    let (day, time) = match text.char_indices().nth(10) {
+        Some((at, ' ' | 'T')) => (&text[..at], Some(&text[at + 1..])),
+        Some(_) => return None,
+        None => (text, None),
+    };
+    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(day, "%Y/%m/%d"))
+        .ok()?;
+    match time {
+        None => Some((date, false)),
+        Some(time) => is_time_of_day(time).then_some((date, true)),
+    }
+}
+
+/// `HH:MM[:SS[.fff]]` with an optional `Z` or `+HH:MM` / `-HHMM` offset.
+fn is_time_of_day(text: &str) -> bool {
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    let (clock, offset) = match text.rfind(['+', '-']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let clock_ok = NaiveTime::parse_from_str(clock, "%H:%M:%S%.f").is_ok()
+        || NaiveTime::parse_from_str(clock, "%H:%M").is_ok();
+    let offset_ok = offset.is_none_or(|o| {
+        let digits: String = o.chars().filter(|c| *c != ':').collect();
+        matches!(digits.len(), 2 | 4) && digits.chars().all(|c| c.is_ascii_digit())
+    });
+    clock_ok && offset_ok
+}
+
 /// The date of a row, which must come after the previous row's.
 fn next_date(
     path: &Path,
@@ -235,7 +360,7 @@ fn next_date(
     rows: &Rows,
 ) -> Result<NaiveDate, DataError> {
     let column = Some((1, header.names[0].as_str()));
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+    let (date, timed) = parse_day(text).ok_or_else(|| {
         let hint = if text.contains('/') {
             "; dates with '/' are ambiguous (month/day or day/month): write them as YYYY-MM-DD \
              (pandas: df.to_csv(path, date_format='%Y-%m-%d'))"
@@ -248,29 +373,49 @@ fn next_date(
         return Ok(date);
     };
     if date == previous {
-        return Err(invalid(
-            path,
-            Some(line),
-            column,
-            format!("date {date} repeats the previous row (line {previous_line}); dates must be unique"),
-        ));
-    }
-    if date < previous {
+        let intraday = if timed {
+            "; a dated file holds one row per day: for intraday bars, drop the date column and \
+             number the rows instead (an undated file)"
+        } else {
+            ""
+        };
         return Err(invalid(
             path,
             Some(line),
             column,
             format!(
-                "date {date} comes before {previous} (line {previous_line}); dates must be strictly increasing"
+                "date {date} repeats the previous row (line {previous_line}); dates must be unique{intraday}"
+            ),
+        ));
+    }
+    if date < previous {
+        let newest_first = if rows.dates.len() == 1 {
+            "; the file seems to run newest first: sort it oldest first (pandas: \
+             df.sort_index().to_csv(path))"
+        } else {
+            ""
+        };
+        return Err(invalid(
+            path,
+            Some(line),
+            column,
+            format!(
+                "date {date} comes before {previous} (line {previous_line}); dates must be strictly \
+                 increasing{newest_first}"
             ),
         ));
     }
     Ok(date)
 }
 
-/// A cell's price: NaN when blank, else a finite number above zero.
+/// What spreadsheets, pandas (its default `na_values`), Bloomberg and FRED write for a missing
+/// value, compared without regard to case.
+const MISSING_MARKS: [&str; 12] =
+    ["nan", "-nan", "na", "n/a", "#n/a", "#n/a n/a", "#na", "<na>", "null", "none", ".", "-"];
+
+/// A cell's price: NaN when blank or marked missing, else a finite number above zero.
 fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Result<f64, DataError> {
-    if cell.is_empty() {
+    if cell.is_empty() || MISSING_MARKS.iter().any(|mark| cell.eq_ignore_ascii_case(mark)) {
         return Ok(f64::NAN);
     }
     let price: f64 = cell
@@ -287,16 +432,19 @@ fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Res
     Ok(price)
 }
 
-/// Every asset has a price somewhere, and no blank between its first price and its last.
+/// Every asset has a price somewhere, and no blank between its first price and its last unless
+/// `missing` says to carry the last price forward over it, which this does.
 fn check_listings(
     path: &Path,
     header: &Header,
-    prices: &Array2<f64>,
+    prices: &mut Array2<f64>,
     lines: &[u64],
-) -> Result<(), DataError> {
+    missing: MissingPrices,
+) -> Result<Vec<CarriedForward>, DataError> {
+    let mut carried_forward = Vec::new();
     for (j, asset) in header.assets().iter().enumerate() {
         let column_number = j + 1 + header.first_asset_column();
-        let column = prices.column(j);
+        let mut column = prices.column_mut(j);
         let Some(first) = column.iter().position(|p| p.is_finite()) else {
             return Err(invalid(
                 path,
@@ -306,20 +454,39 @@ fn check_listings(
             ));
         };
         let last = column.iter().rposition(|p| p.is_finite()).unwrap_or(first);
-        if let Some(gap) = (first..=last).find(|&t| column[t].is_nan()) {
+        let Some(gap) = (first..=last).find(|&t| column[t].is_nan()) else { continue };
+        if missing.is_error() {
             return Err(invalid(
                 path,
                 Some(lines[gap]),
                 Some((column_number, asset)),
                 format!(
                     "the price is missing although '{asset}' has prices before (line {}) and after (line {}); \
-                     only leading or trailing cells may be blank",
+                     only leading or trailing cells may be blank, unless the config's [data] says \
+                     missing = \"carry_forward\" to carry the last price forward",
                     lines[first], lines[last]
                 ),
             ));
         }
+        let (mut cells, mut run, mut longest_run) = (0, 0, 0);
+        for t in gap..=last {
+            if column[t].is_nan() {
+                column[t] = column[t - 1];
+                cells += 1;
+                run += 1;
+                longest_run = longest_run.max(run);
+            } else {
+                run = 0;
+            }
+        }
+        carried_forward.push(CarriedForward {
+            asset: asset.clone(),
+            cells,
+            first_line: lines[gap],
+            longest_run,
+        });
     }
-    Ok(())
+    Ok(carried_forward)
 }
 
 /// The 1-based line and the byte offset where `record` starts. The csv reader reports where it

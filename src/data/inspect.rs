@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{PricePanel, TimeIndex};
+use super::{CarriedForward, PricePanel, TimeIndex};
 use crate::stats::{median, sample_std};
 
 /// Calendar days between two consecutive rows above which `inspect` reports a gap: a weekend plus
@@ -20,6 +20,9 @@ pub struct Inspection {
     pub assets: Vec<AssetSummary>,
     /// One-day moves that look like data errors rather than markets.
     pub suspicious: Vec<Jump>,
+    /// Missing prices inside an asset's listing, which a config loads only when told to carry
+    /// the last price forward; the summaries above measure them so.
+    pub missing: Vec<CarriedForward>,
 }
 
 /// A one-day price move that looks like a data error: a spike or an unadjusted split.
@@ -204,6 +207,14 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
         gaps,
         assets,
         suspicious: suspicious_jumps(panel),
+        missing: Vec::new(),
+    }
+}
+
+impl Inspection {
+    /// The same summary, noting the missing prices that loading carried forward.
+    pub fn with_missing(self, missing: Vec<CarriedForward>) -> Self {
+        Self { missing, ..self }
     }
 }
 
@@ -227,6 +238,22 @@ impl std::fmt::Display for Inspection {
             }
             if self.gaps.len() > 10 {
                 writeln!(f, "  ... and {} more", self.gaps.len() - 10)?;
+            }
+        }
+        if self.missing.is_empty() {
+            writeln!(f, "missing prices: none inside any asset's listing")?;
+        } else {
+            let cells: usize = self.missing.iter().map(|m| m.cells).sum();
+            let assets = self.missing.len();
+            writeln!(
+                f,
+                "missing prices: {cells} inside the listing{} of {assets} asset{}, measured below as carried \
+                 forward; a config reads this file only with missing = \"carry_forward\" in its [data]",
+                if assets == 1 { "" } else { "s" },
+                if assets == 1 { "" } else { "s" },
+            )?;
+            for missing in &self.missing {
+                writeln!(f, "  {missing}")?;
             }
         }
         writeln!(
@@ -323,5 +350,27 @@ mod tests {
         let flagged: Vec<String> =
             suspicious_jumps(&panel).iter().map(|j| format!("{} {}", j.asset, j.at)).collect();
         assert_eq!(flagged, ["RRC 1990-04-10"]);
+    }
+
+    #[test]
+    fn missing_prices_are_reported_beside_the_summary() {
+        let text = "date,A,B\n2020-01-01,1,2\n2020-01-02,2,\n2020-01-03,3,#N/A\n2020-01-06,4,5\n";
+        let loaded = crate::data::csv::parse_prices(
+            std::path::Path::new("gappy.csv"),
+            text.as_bytes(),
+            crate::data::MissingPrices::CarryForward,
+        )
+        .unwrap();
+        let summary = inspect(&loaded.panel, 252.0).with_missing(loaded.carried_forward).to_string();
+        assert!(
+            summary.contains(
+                "missing prices: 2 inside the listing of 1 asset, measured below as carried forward; a config \
+                 reads this file only with missing = \"carry_forward\" in its [data]\n  B: 2 missing prices \
+                 from line 3, at most 2 in a row\n"
+            ),
+            "{summary}"
+        );
+        let clean = inspect(&correlated_market(), 252.0).to_string();
+        assert!(clean.contains("missing prices: none inside any asset's listing"), "{clean}");
     }
 }

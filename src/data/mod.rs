@@ -10,7 +10,7 @@ mod error;
 pub mod inspect;
 pub mod synth;
 
-pub use self::csv::{load_prices, write_prices};
+pub use self::csv::{CarriedForward, LoadedPrices, MissingPrices, load_prices, read_prices, write_prices};
 pub use self::error::{DataError, InvalidSetting, InvalidStamp, Location};
 
 use chrono::NaiveDate;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-use crate::data::{InvalidSetting, Stamp};
+use crate::data::{DataError, InvalidSetting, MissingPrices, PricePanel, Stamp, read_prices};
 use crate::env::ConfigError;
 use crate::env::risk::RiskProfile;
 use crate::env::{CostConfig, Limits, RewardConfig};
@@ -63,6 +63,18 @@ pub struct DataConfig {
     /// Periods per year, for annualizing (252 for daily data).
     #[serde(default = "default_periods_per_year")]
     pub periods_per_year: f64,
+    /// What a missing price inside an asset's listing means: an error (the default), or
+    /// `carry_forward`. Left out of the file (and so out of the registry's hash) when it is
+    /// the default, so configs written before it existed keep their hash.
+    #[serde(default, skip_serializing_if = "MissingPrices::is_error")]
+    pub missing: MissingPrices,
+}
+
+impl DataConfig {
+    /// The file's prices, with missing ones treated as the config says.
+    pub fn load_prices(&self) -> Result<PricePanel, DataError> {
+        read_prices(&self.file, self.missing).map(|loaded| loaded.panel)
+    }
 }
 
 fn default_periods_per_year() -> f64 {

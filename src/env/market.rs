@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::data::{PricePanel, Selection, Stamp, load_prices};
+use crate::data::{PricePanel, Selection, Stamp};
 use crate::env::EnvError;
 use crate::env::config::{EnvConfig, Span};
 use crate::features::{FeatureConfig, FeatureSet, NormalizedFeatures, Normalizer};
@@ -108,7 +108,7 @@ impl Market {
     /// Load the config's data, select its assets and rows, and fit the feature normalization on
     /// the training period.
     pub fn from_config(config: &EnvConfig) -> Result<(Self, Selection), EnvError> {
-        let raw = load_prices(&config.data.file)?;
+        let raw = config.data.load_prices()?;
         let selection = raw.select(&config.data.assets, config.data.from, config.data.to)?;
         let train_rows = span_rows(&selection.panel, &config.periods.train)?;
         let mut market = Market::new(selection.panel.clone(), &config.features, None, 0..train_rows.end)?;

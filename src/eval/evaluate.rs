@@ -13,7 +13,7 @@ use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sens
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
-use crate::data::{PricePanel, Stamp, load_prices};
+use crate::data::{MissingPrices, PricePanel, Stamp, read_prices};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
@@ -493,6 +493,8 @@ pub fn default_output(checkpoint: &Path, report: &EvalReport) -> PathBuf {
 
 pub struct BaselineRequest {
     pub data: PathBuf,
+    /// What a missing price inside a listing means (the config's `[data] missing`).
+    pub missing: MissingPrices,
     /// Assets to trade; empty: every column.
     pub assets: Vec<String>,
     /// The strategies to run.
@@ -534,7 +536,7 @@ struct BaselineSetup {
 }
 
 fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalError> {
-    let raw = load_prices(&request.data)?;
+    let raw = read_prices(&request.data, request.missing)?.panel;
     let selection = raw.select(&request.assets, request.from, request.to)?;
     let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
     let range = market.decision_range(&Span::default(), 0)?;
