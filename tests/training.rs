@@ -270,6 +270,8 @@ fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
         verdict.contains("deploys its untrained network, the reference portfolio (equal_weight)"),
         "{verdict}"
     );
+    // Equal weight on purpose is no collapse: the detectors' "near-equal weights" stays silent.
+    assert!(evaluation.report.agent_warnings.is_empty(), "{:?}", evaluation.report.agent_warnings);
     let summary = folio::report::text::training(
         std::slice::from_ref(&outcome),
         &folio::metrics::MetricsSpread::of(&[&outcome.validation.agent]),

@@ -20,7 +20,7 @@ use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
 use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
 use crate::metrics::{Metrics, MetricsConfig, simple_returns};
 use crate::progress::{Progress, Silent};
-use crate::train::checkpoint::{self, Meta, Weights};
+use crate::train::checkpoint::{self, Meta, ReferenceTest, Weights};
 
 #[derive(Debug, Clone)]
 pub struct EvalRequest {
@@ -288,7 +288,13 @@ pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(setup.meta.assets.iter().cloned()).collect();
     let agent_log = logs.iter().find(|l| l.policy.is_agent()).expect("the agent was backtested");
-    let agent_warnings = collapse::detect(own_decisions.as_ref().unwrap_or(agent_log), &columns);
+    // The detectors look for a trained agent that collapsed; one that deploys its reference
+    // portfolio does so by the gate's choice, which the verdict states instead.
+    let agent_warnings = if setup.deploys_reference(&request) {
+        Vec::new()
+    } else {
+        collapse::detect(own_decisions.as_ref().unwrap_or(agent_log), &columns)
+    };
     let index = &market.panel.index;
     let labels = agent_log.rows.iter().map(|&r| index.label(r)).collect();
     let decision_labels = agent_log.decision_rows.iter().map(|&r| index.label(r)).collect();
@@ -307,15 +313,23 @@ impl Setup {
     /// A sentence for a checkpoint whose best network is its untrained reference portfolio, so
     /// that an agent identical to equal weight reads as what training chose.
     fn kept_reference(&self, request: &EvalRequest) -> String {
-        let test = self.meta.validation.as_ref().and_then(|v| v.reference_test.as_ref());
-        match test {
-            Some(test) if test.kept_reference && request.weights == Weights::Best => format!(
+        match self.reference_test() {
+            Some(test) if self.deploys_reference(request) => format!(
                 " The checkpoint deploys its untrained network, the reference portfolio ({}), because {}.",
                 self.meta.env.features.reference.name(),
                 test.reason()
             ),
             _ => String::new(),
         }
+    }
+
+    fn reference_test(&self) -> Option<&ReferenceTest> {
+        self.meta.validation.as_ref().and_then(|v| v.reference_test.as_ref())
+    }
+
+    /// Whether the evaluated network is the untrained one that the reference gate kept.
+    fn deploys_reference(&self, request: &EvalRequest) -> bool {
+        request.weights == Weights::Best && self.reference_test().is_some_and(|test| test.kept_reference)
     }
 
     /// The report of an evaluation this setup ran.

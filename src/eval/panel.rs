@@ -7,6 +7,7 @@ use super::walk_forward::WalkForwardReport;
 use crate::backtest::PolicyId;
 use crate::backtest::cost_sensitivity::BreakEven;
 use crate::env::config::{EnvConfig, Span};
+use crate::metrics::sharpe_difference::SharpeDifference;
 
 /// One market's walk-forward, reduced to what compares across markets.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +35,8 @@ pub struct PanelRow {
     /// ([`crate::metrics::sharpe_difference::NEGLIGIBLE`]).
     pub beats_equal_weight: bool,
     /// Two-sided p-value of the gap between the two Sharpe ratios (Ledoit and Wolf's HAC test):
-    /// below 0.05, the gap is more than noise.
+    /// below 0.05, the gap is more than noise. `None` without a test, and for a negligible gap,
+    /// whose p-value measures rounding (two near-identical series make any gap "significant").
     pub edge_p_value: Option<f64>,
     /// Trainings (folds times seeds), and how many of them deploy their untrained reference
     /// portfolio because validation did not show training beating it.
@@ -72,11 +74,16 @@ impl PanelRow {
             pbo: report.backtest_overfitting.as_ref().map(|p| p.pbo),
             beats_equal_weight: agent.sharpe > equal.sharpe
                 && !report.edge_over_equal_weight.is_some_and(|e| e.negligible()),
-            edge_p_value: report.edge_over_equal_weight.map(|e| e.p_value),
+            edge_p_value: reported_p_value(report.edge_over_equal_weight.as_ref()),
             trainings,
             trainings_kept_reference,
         }
     }
+}
+
+/// The p-value a panel shows for the gap to equal weight: none for a gap of rounding.
+fn reported_p_value(edge: Option<&SharpeDifference>) -> Option<f64> {
+    edge.filter(|e| !e.negligible()).map(|e| e.p_value)
 }
 
 /// The config cut to its training and validation data: the data end at the validation
@@ -94,6 +101,21 @@ pub fn development_only(env: &EnvConfig) -> EnvConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gap_of_rounding_shows_no_p_value() {
+        let gap = |difference, p_value| SharpeDifference {
+            difference,
+            standard_error: 1e-9,
+            p_value,
+            periods: 500,
+            lags: 5,
+        };
+        assert_eq!(reported_p_value(Some(&gap(1e-12, 0.0))), None);
+        assert_eq!(reported_p_value(Some(&gap(-0.004, 0.0))), None);
+        assert_eq!(reported_p_value(Some(&gap(0.02, 0.3))), Some(0.3));
+        assert_eq!(reported_p_value(None), None);
+    }
 
     #[test]
     fn development_data_end_with_validation_and_drop_the_test_period() {

@@ -515,18 +515,23 @@ pub(crate) fn train_and_test_one(
     let test_log = backtest(tested.as_mut(), &market, range(fold.test), settings)?;
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(market.panel.assets.iter().cloned()).collect();
+    let kept_reference = outcome.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference);
+    // The detectors look for a trained agent that collapsed. A training that kept its reference
+    // portfolio trades it on purpose (unless online learning moves it), and the verdict counts those.
+    let warnings = if kept_reference && request.train.online_steps == 0 {
+        Vec::new()
+    } else {
+        crate::backtest::collapse::detect(own_decisions.as_ref().unwrap_or(&test_log), &columns)
+    };
     Ok(TaskResult {
         seed: SeedResult {
             seed,
             checkpoint: dir,
             in_sample,
             validation_sharpe: outcome.validation.agent.sharpe,
-            kept_reference: outcome.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference),
+            kept_reference,
             out_of_sample: test_log.metrics(&plan.metrics),
-            warnings: crate::backtest::collapse::detect(
-                own_decisions.as_ref().unwrap_or(&test_log),
-                &columns,
-            ),
+            warnings,
         },
         test_log,
     })

@@ -345,7 +345,7 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
         let cells = panel_cells(r);
         out.push_str(&line(&cells.iter().map(String::as_str).collect::<Vec<_>>()));
     }
-    out.push_str("(agent: the ensemble of each fold's seeds; Sharpe ratios of the stitched out-of-sample curves, after costs;\n p: two-sided p-value of the agent's Sharpe ratio minus equal weight's, Ledoit-Wolf HAC test: below 0.05, more than noise)\n");
+    out.push_str("(agent: the ensemble of each fold's seeds; Sharpe ratios of the stitched out-of-sample curves, after costs;\n p: two-sided p-value of the agent's Sharpe ratio minus equal weight's, Ledoit-Wolf HAC test: below 0.05, more than noise;\n -: no test, or a gap under 0.005 a year, too small to matter)\n");
     for r in rows {
         let _ = writeln!(out, "{}: {}", r.market, r.break_even);
         if r.trainings_kept_reference > 0 {
