@@ -95,8 +95,6 @@ pub struct Fold {
     pub test: (usize, usize),
 }
 
-/// Cut `n_periods` rows (the first `warmup` are history for features only) into folds whose
-/// test windows tile the end of the data.
 /// Folds that cannot be cut from the data.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FoldError {
@@ -105,16 +103,52 @@ pub enum FoldError {
     )]
     Empty,
     #[error(
-        "{} folds of {} test periods, with {} validation, {} training, {} embargo and {warmup} warm-up periods, need {needed} periods; the data has {periods}",
+        "{} folds of {} test periods, with {} validation, {} training, {} embargo and {warmup} warm-up periods, need {needed} periods; the data has {periods}{}",
         config.folds,
         config.test_periods,
         config.validation_periods,
         config.train_periods,
-        config.embargo
+        config.embargo,
+        config.fitting(*periods, *warmup)
     )]
     TooLittleData { config: WalkForwardConfig, warmup: usize, needed: usize, periods: usize },
 }
 
+impl WalkForwardConfig {
+    /// What in `[walk_forward]` would fit `n_periods` rows: fewer folds, or the same folds with
+    /// every window scaled down in proportion; empty when not even that leaves a training window
+    /// worth the name (a year's worth of data at least).
+    fn fitting(&self, n_periods: usize, warmup: usize) -> String {
+        let Some(room) = n_periods.checked_sub(1 + warmup + 2 * self.embargo) else { return String::new() };
+        let mut options = Vec::new();
+        let fixed = self.validation_periods + self.train_periods;
+        let folds = room.saturating_sub(fixed) / self.test_periods.max(1);
+        if folds >= 2 {
+            options.push(format!("folds = {folds}"));
+        }
+        let windows = self.folds * self.test_periods + fixed;
+        let scale = |periods: usize| periods * room / windows.max(1);
+        let (train, validation, test) =
+            (scale(self.train_periods), scale(self.validation_periods), scale(self.test_periods));
+        if train >= MIN_SUGGESTED_TRAINING && validation >= 2 && test >= 1 {
+            options.push(format!(
+                "train_periods = {train}, validation_periods = {validation}, test_periods = {test} (with {} folds)",
+                self.folds
+            ));
+        }
+        match options.len() {
+            0 => "; that is too little for a walk-forward".into(),
+            _ => format!("; in the config's [walk_forward], {} would fit", options.join(", or ")),
+        }
+    }
+}
+
+/// The shortest training window a suggestion proposes: shorter ones fit the data but leave a
+/// learner too little to learn from, and saying so beats suggesting them.
+const MIN_SUGGESTED_TRAINING: usize = 100;
+
+/// Cut `n_periods` rows (the first `warmup` are history for features only) into folds whose
+/// test windows tile the end of the data.
 pub fn make_folds(
     n_periods: usize,
     warmup: usize,
@@ -986,6 +1020,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn data_too_short_for_the_folds_gets_a_config_that_fits() {
+        let config = WalkForwardConfig::default();
+        let error = make_folds(700, 69, &config).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "5 folds of 252 test periods, with 252 validation, 1260 training, 5 embargo and 69 warm-up \
+             periods, need 2852 periods; the data has 700; in the config's [walk_forward], train_periods \
+             = 281, validation_periods = 56, test_periods = 56 (with 5 folds) would fit"
+        );
+        let scaled =
+            WalkForwardConfig { train_periods: 281, validation_periods: 56, test_periods: 56, ..config };
+        assert_eq!(make_folds(700, 69, &scaled).unwrap().len(), 5);
+        // Fewer folds fit 2,300 rows as they are; the scaled windows fit them too.
+        let error = make_folds(2300, 69, &config).unwrap_err().to_string();
+        assert!(error.ends_with("folds = 2, or train_periods = 1009, validation_periods = 201, test_periods = 201 (with 5 folds) would fit"), "{error}");
+        assert_eq!(make_folds(2300, 69, &WalkForwardConfig { folds: 2, ..config }).unwrap().len(), 2);
+        let scaled =
+            WalkForwardConfig { train_periods: 1009, validation_periods: 201, test_periods: 201, ..config };
+        assert_eq!(make_folds(2300, 69, &scaled).unwrap().len(), 5);
+        // Below a training window of 100 periods nothing is suggested.
+        let error = make_folds(250, 69, &config).unwrap_err().to_string();
+        assert!(error.ends_with("the data has 250; that is too little for a walk-forward"), "{error}");
+    }
+
+    #[test]
     fn folds_never_let_test_touch_training_or_validation_plus_embargo() {
         for mode in [WindowMode::Rolling, WindowMode::Expanding] {
             let config = WalkForwardConfig {
@@ -1038,11 +1097,5 @@ mod tests {
         assert_ne!(hash, registry::config_hash(&env, &train));
         assert_eq!(hash, config_hash(&env, &train, &WalkForwardConfig { seeds: 9, ..folds }));
         assert_ne!(hash, config_hash(&env, &train, &WalkForwardConfig { folds: 2, ..folds }));
-    }
-
-    #[test]
-    fn too_little_data_is_a_clear_error() {
-        let error = make_folds(500, 69, &WalkForwardConfig::default()).unwrap_err().to_string();
-        assert!(error.contains("need"), "{error}");
     }
 }
