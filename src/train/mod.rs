@@ -107,9 +107,14 @@ pub enum TrainError {
     #[error(transparent)]
     Setting(#[from] crate::data::InvalidSetting),
     #[error(
-        "the validation period must start after training ends: training uses data up to {training_ends}, validation decides from {validation_starts}"
+        "the validation period must start after training ends: training uses data up to {training_ends}, validation decides from {validation_starts}{split}"
     )]
-    ValidationOverlapsTraining { training_ends: String, validation_starts: String },
+    ValidationOverlapsTraining {
+        training_ends: String,
+        validation_starts: String,
+        /// A split of the data to propose when the config sets no periods at all.
+        split: String,
+    },
     #[error("the training period has {periods} periods, fewer than a batch of {batch} plus one")]
     TrainingTooShort { periods: usize, batch: usize },
     #[error(

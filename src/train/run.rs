@@ -17,7 +17,8 @@ use crate::agent::network::PolicyNet;
 use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
 use crate::backtest::{BacktestLog, PolicyId, backtest};
 use crate::baselines::EqualWeight;
-use crate::env::config::EnvConfig;
+use crate::data::TimeIndex;
+use crate::env::config::{EnvConfig, Periods};
 use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::files::FolderLock;
 use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
@@ -168,9 +169,15 @@ impl Setup {
         let train_range = market.decision_range(&env.periods.train, embargo)?;
         let validation_range = market.decision_range(&env.periods.validation, embargo)?;
         if validation_range.first <= train_range.last {
+            let split = if env.periods == Periods::default() {
+                proposed_split(&market.panel.index)
+            } else {
+                String::new()
+            };
             return Err(TrainError::ValidationOverlapsTraining {
                 training_ends: market.panel.index.label(train_range.last),
                 validation_starts: market.panel.index.label(validation_range.first),
+                split,
             });
         }
         Ok(Self {
@@ -187,6 +194,26 @@ impl Setup {
         let index = &self.market.panel.index;
         (index.label(range.first), index.label(range.last))
     }
+}
+
+/// The periods to propose to a config that sets none: the data split 70/15/15 in time, the
+/// usual proportions, written as the config's TOML. Proposed rather than applied, so that which
+/// rows are the untouched test period is always the user's written choice.
+fn proposed_split(index: &TimeIndex) -> String {
+    let n = index.len();
+    let stamp = |row: usize| match index {
+        TimeIndex::Dates(dates) => format!("\"{}\"", dates[row]),
+        TimeIndex::Periods(_) => row.to_string(),
+    };
+    let (validation, test) = (n * 70 / 100, n * 85 / 100);
+    format!(
+        "; the config sets no [periods], so both span the whole data. Split it in time, for example 70/15/15: \
+         [periods.train] to = {}, [periods.validation] from = {} and to = {}, [periods.test] from = {}",
+        stamp(validation - 1),
+        stamp(validation),
+        stamp(test - 1),
+        stamp(test)
+    )
 }
 
 /// A run in progress: the network, its optimizer and learner, what has been recorded so far.
@@ -648,6 +675,27 @@ fn read_log(path: &Path) -> Vec<LogRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_without_periods_is_offered_a_split_in_time() {
+        let undated = proposed_split(&TimeIndex::Periods(200));
+        assert!(
+            undated.ends_with(
+                "[periods.train] to = 139, [periods.validation] from = 140 and to = 169, [periods.test] from = 170"
+            ),
+            "{undated}"
+        );
+        let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        let dates = (0..20).map(|d| start + chrono::Days::new(d)).collect();
+        let dated = proposed_split(&TimeIndex::Dates(dates));
+        assert!(
+            dated.ends_with(
+                "[periods.train] to = \"2020-01-14\", [periods.validation] from = \"2020-01-15\" and to = \
+                 \"2020-01-17\", [periods.test] from = \"2020-01-18\""
+            ),
+            "{dated}"
+        );
+    }
 
     fn judge_all(scores: &[f64], window: usize) -> (Vec<Judged>, TrainingProgress) {
         let mut progress = TrainingProgress::default();
