@@ -140,13 +140,16 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
             std::fs::write(&prices, undated.join("\n") + "\n").unwrap();
         }
         let config = dir.path().join(format!("{name}.toml"));
+        // Without the gate, market one's seeds trade apart and have a PBO; with it, market two's
+        // mostly deploy their reference.
+        let gate = if name == "one" { "\n[train]\nreference_gate = false\n" } else { "" };
         std::fs::write(
             &config,
             format!(
                 "[data]\nfile = \"{name}.csv\"\n\n[periods.train]\nto = {to_train}\n[periods.validation]\nto = {to_validation}\n\
                  [features]\nwindow = 10\nfeatures = [\"log_return\"]\n\n\
                  [episode]\nhorizon = 30\n\n[walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\n\
-                 test_periods = 40\nembargo = 2\nfolds = 2\nseeds = 2\n"
+                 test_periods = 40\nembargo = 2\nfolds = 2\nseeds = 2\n{gate}"
             ),
         )
         .unwrap();

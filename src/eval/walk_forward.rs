@@ -23,7 +23,7 @@ use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, EpisodeConfig, Span};
 use crate::env::{ConfigError, DecisionRange, EnvSettings, Market};
 use crate::metrics::overfitting;
-use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
+use crate::metrics::sharpe_difference::{NEGLIGIBLE, SharpeDifference, sharpe_difference};
 use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute, simple_returns};
 use crate::progress::Progress;
 use crate::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
@@ -901,7 +901,7 @@ fn kept_references(folds: &[FoldReport], request: &WalkForwardRequest) -> Option
         format!(
             "{kept} of {trainings} trainings kept their untrained network, which is the reference \
              portfolio ({}): on validation the trained network did not beat it by more than {} of the \
-             Sharpe gap.",
+             Sharpe gap, or by more than {NEGLIGIBLE} a year.",
             request.env.features.reference.name(),
             checkpoint::standard_errors(request.train.reference_margin)
         )

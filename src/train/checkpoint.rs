@@ -198,18 +198,26 @@ impl ReferenceTest {
     /// Why: the trained network's validation against the reference's, and the margin.
     pub fn reason(&self) -> String {
         let trained = format!("the trained network (update {})", self.trained_update);
-        let gap = match &self.gap {
-            Some(gap) => format!(
-                "{trained} had validation Sharpe {:.2} against the reference's {:.2}, a gap of {:+.2} (standard error {:.2})",
-                self.trained.sharpe, self.reference.sharpe, gap.difference, gap.standard_error
-            ),
+        let sharpes = format!(
+            "{trained} had validation Sharpe {:.2} against the reference's {:.2}",
+            self.trained.sharpe, self.reference.sharpe
+        );
+        let evidence = match &self.gap {
+            Some(gap) if gap.negligible() => format!("{sharpes}, a gap of {}", gap.describe()),
+            Some(gap) => {
+                format!(
+                    "{sharpes}, a gap of {:+.2} (standard error {:.2})",
+                    gap.difference, gap.standard_error
+                )
+            }
             None => format!("{trained} could not be tested: the validation period is too short"),
         };
         let margin = standard_errors(self.margin);
         match (self.kept_reference, &self.gap) {
-            (true, Some(_)) => format!("{gap}, not more than {margin}"),
-            (true, None) => gap,
-            (false, _) => format!("{gap}, more than {margin}"),
+            (true, Some(gap)) if gap.negligible() => evidence,
+            (true, Some(_)) => format!("{evidence}, not more than {margin}"),
+            (true, None) => evidence,
+            (false, _) => format!("{evidence}, more than {margin}"),
         }
     }
 }

@@ -580,10 +580,12 @@ impl TrainingProgress {
 }
 
 /// Whether a trained network's validation Sharpe gap over its reference clears `margin` standard
-/// errors. No test (too few periods) or an undefined one keeps the reference: the burden of proof
-/// is on training.
+/// errors and is more than negligible. No test (too few periods) or an undefined one keeps the
+/// reference: the burden of proof is on training. A gap of rounding can clear any count of its
+/// own tiny standard errors (a network a hair from the reference), and the reports call such a
+/// gap no edge, so neither does the gate.
 fn beats_reference(gap: Option<&SharpeDifference>, margin: f64) -> bool {
-    gap.is_some_and(|g| g.difference > margin * g.standard_error)
+    gap.is_some_and(|g| !g.negligible() && g.difference > margin * g.standard_error)
 }
 
 fn score(metrics: &Metrics) -> f64 {
@@ -739,6 +741,8 @@ mod tests {
         assert!(!beats_reference(Some(&gap(-0.01, 0.2)), 0.0), "a loss is never kept");
         assert!(!beats_reference(Some(&gap(0.3, f64::NAN)), 1.0), "an undefined test keeps the reference");
         assert!(!beats_reference(None, 0.0), "no test keeps the reference");
+        assert!(!beats_reference(Some(&gap(0.004, 1e-4)), 1.0), "a gap of rounding is no gain");
+        assert!(beats_reference(Some(&gap(0.006, 1e-4)), 1.0));
     }
 
     #[test]
