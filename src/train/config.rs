@@ -46,12 +46,14 @@ pub struct TrainConfig {
     pub selection_window: usize,
     /// Keep the untrained network, which is exactly its reference portfolio, unless the best
     /// trained network beats it on validation by more than `reference_margin` standard errors of
-    /// the Sharpe gap (Ledoit and Wolf's HAC test). An anchored agent can then lose to its
+    /// the Sharpe gap (Ledoit and Wolf's HAC test) and by a gap the reports do not call negligible
+    /// ([`crate::metrics::sharpe_difference::NEGLIGIBLE`]). An anchored agent can then lose to its
     /// reference only where validation was wrong, not where it saw nothing. Networks without a
     /// reference portfolio have nothing to fall back on and are kept as trained.
     pub reference_gate: bool,
     /// Standard errors of the gap the trained network must clear; 0 keeps it whenever its
-    /// validation Sharpe is higher. Breiman's one-standard-error rule by default.
+    /// validation Sharpe is higher by more than a negligible gap. Breiman's one-standard-error
+    /// rule by default.
     pub reference_margin: f64,
     /// Rescale gradients whose global L2 norm exceeds this (`clip_grad_norm_`); 0 disables.
     pub max_grad_norm: f64,
