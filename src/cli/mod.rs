@@ -106,6 +106,29 @@ pub fn run() -> Result<()> {
 }
 
 /// Print `value` as pretty JSON on stdout.
+/// What a run should know about its data before it starts, on stderr, each line led by `market`
+/// (empty for a single market): an asset that shrinks the range, jumps that look like data
+/// errors, a `periods_per_year` that does not match the rows. A file that does not load is left
+/// for the run itself to report.
+fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str) {
+    let Ok(selection) =
+        env.data.load_prices().and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to))
+    else {
+        return;
+    };
+    if let Some(early) = &selection.ended_by {
+        eprintln!("{market}note: {early}");
+    }
+    for jump in folio::data::inspect::suspicious_jumps(&selection.panel) {
+        eprintln!("{market}warning: {jump}");
+    }
+    if let Some(mismatch) =
+        folio::data::inspect::frequency_mismatch(&selection.panel, env.data.periods_per_year)
+    {
+        eprintln!("{market}warning: {mismatch}");
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -56,6 +56,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
     let (mut rows, mut folders) = (Vec::new(), Vec::new());
     for (market, request) in requests {
         eprintln!("{market}: walk-forward into {}", request.out.display());
+        super::warn_about_data(&request.env, &format!("{market}: "));
         let folder = request.out.clone();
         let wf = walk_forward(request)?;
         report::outputs::write_walk_forward(&folder, &wf)?;

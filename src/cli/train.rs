@@ -183,17 +183,7 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
     if !env.limits.is_none() || env.risk_profile.is_some() {
         eprintln!("reward {:?}; {}", env.reward, limits_in_words(env));
     }
-    // Training itself reports a bad file; this only names an asset that shrinks the market.
-    let selection =
-        env.data.load_prices().and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to));
-    if let Ok(selection) = selection {
-        if let Some(early) = &selection.ended_by {
-            eprintln!("note: {early}");
-        }
-        for jump in folio::data::inspect::suspicious_jumps(&selection.panel) {
-            eprintln!("warning: {jump}");
-        }
-    }
+    super::warn_about_data(env, "");
 }
 
 #[derive(serde::Serialize)]

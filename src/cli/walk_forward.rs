@@ -71,6 +71,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
     let folder = folio::files::OutputFolder::claim(&out, args.force)?;
+    super::warn_about_data(&env, "");
     let report = walk_forward(WalkForwardRequest {
         env,
         train,

@@ -6,9 +6,20 @@ use serde::Serialize;
 use super::{CarriedForward, PricePanel, TimeIndex};
 use crate::stats::{median, sample_std};
 
-/// Calendar days between two consecutive rows above which `inspect` reports a gap: a weekend plus
-/// a holiday spans at most four days, so five or more suggests missing data.
+/// Calendar days between two consecutive daily rows from which `inspect` reports a gap: a weekend
+/// plus a holiday spans at most four days, so five or more suggests missing data.
 pub const GAP_DAYS: i64 = 5;
+
+/// The gap threshold for this index: [`GAP_DAYS`] for daily rows, three times the usual spacing
+/// for slower ones, whose every step would otherwise be a gap.
+fn gap_days(index: &TimeIndex) -> i64 {
+    let TimeIndex::Dates(dates) = index else { return GAP_DAYS };
+    let spacing: Vec<f64> = dates.windows(2).map(|pair| (pair[1] - pair[0]).num_days() as f64).collect();
+    if spacing.is_empty() {
+        return GAP_DAYS;
+    }
+    GAP_DAYS.max(3 * median(&spacing) as i64)
+}
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -16,6 +27,8 @@ pub struct Inspection {
     pub periods: usize,
     pub first: String,
     pub last: String,
+    /// Calendar days between consecutive rows from which a gap is reported.
+    pub gap_days: i64,
     pub gaps: Vec<Gap>,
     pub assets: Vec<AssetSummary>,
     /// One-day moves that look like data errors rather than markets.
@@ -23,6 +36,9 @@ pub struct Inspection {
     /// Missing prices inside an asset's listing, which a config loads only when told to carry
     /// the last price forward; the summaries above measure them so.
     pub missing: Vec<CarriedForward>,
+    /// Dated rows per calendar year, and the `periods_per_year` given, when they disagree.
+    pub rows_per_year: Option<f64>,
+    pub frequency_mismatch: Option<FrequencyMismatch>,
 }
 
 /// A one-day price move that looks like a data error: a spike or an unadjusted split.
@@ -145,6 +161,60 @@ fn asset_jumps(
     found
 }
 
+/// A dated panel's rows per year, `(n - 1)` periods over the span in years of 365.25 days; `None`
+/// for undated data or a span under a day.
+pub fn rows_per_year(panel: &PricePanel) -> Option<f64> {
+    let TimeIndex::Dates(dates) = &panel.index else { return None };
+    let days = (*dates.last()? - *dates.first()?).num_days();
+    (days > 0).then(|| (dates.len() - 1) as f64 * 365.25 / days as f64)
+}
+
+/// The usual `periods_per_year` of each data frequency, for suggesting one.
+const FREQUENCIES: [(f64, &str); 6] = [
+    (252.0, "daily, trading days"),
+    (365.0, "daily, every calendar day"),
+    (52.0, "weekly"),
+    (12.0, "monthly"),
+    (4.0, "quarterly"),
+    (1.0, "yearly"),
+];
+
+/// A config's `periods_per_year` that does not match how often its dated rows come: every Sharpe
+/// ratio, volatility and CAGR would be annualized by the wrong factor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrequencyMismatch {
+    pub configured: f64,
+    pub rows_per_year: f64,
+    /// The usual value nearest to the rows' frequency, and that frequency's name.
+    pub suggested: f64,
+    pub frequency: &'static str,
+}
+
+impl std::fmt::Display for FrequencyMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the data has {:.0} rows a year ({}), but periods_per_year is {}: Sharpe ratios, volatilities and \
+             CAGRs would be annualized by the wrong factor; set periods_per_year = {} in the config's [data]",
+            self.rows_per_year, self.frequency, self.configured, self.suggested
+        )
+    }
+}
+
+/// Whether `periods_per_year` is more than a quarter off the rows' frequency (holidays and a
+/// partial first or last year move the count by a few percent, never by a quarter).
+pub fn frequency_mismatch(panel: &PricePanel, periods_per_year: f64) -> Option<FrequencyMismatch> {
+    let rows = rows_per_year(panel)?;
+    if panel.n_periods() < 3 || (rows / periods_per_year).ln().abs() < 1.25f64.ln() {
+        return None;
+    }
+    let (suggested, frequency) = FREQUENCIES
+        .into_iter()
+        .min_by(|a, b| (rows / a.0).ln().abs().total_cmp(&(rows / b.0).ln().abs()))
+        .expect("frequencies are listed");
+    Some(FrequencyMismatch { configured: periods_per_year, rows_per_year: rows, suggested, frequency })
+}
+
 #[derive(Debug, Serialize)]
 pub struct Gap {
     pub after: String,
@@ -166,12 +236,13 @@ pub struct AssetSummary {
 
 pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
     let last_row = panel.n_periods() - 1;
+    let gap_days = gap_days(&panel.index);
     let gaps = match &panel.index {
         TimeIndex::Dates(dates) => dates
             .windows(2)
             .filter_map(|pair| {
                 let days = (pair[1] - pair[0]).num_days();
-                (days >= GAP_DAYS).then(|| Gap {
+                (days >= gap_days).then(|| Gap {
                     after: pair[0].to_string(),
                     before: pair[1].to_string(),
                     calendar_days: days,
@@ -204,10 +275,13 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
         periods: panel.n_periods(),
         first: panel.index.label(0),
         last: panel.index.label(last_row),
+        gap_days,
         gaps,
         assets,
         suspicious: suspicious_jumps(panel),
         missing: Vec::new(),
+        rows_per_year: rows_per_year(panel),
+        frequency_mismatch: frequency_mismatch(panel, periods_per_year),
     }
 }
 
@@ -229,10 +303,20 @@ impl std::fmt::Display for Inspection {
             self.first,
             self.last
         )?;
+        if let Some(rows) = self.rows_per_year {
+            writeln!(f, "rows per year: {rows:.1}")?;
+        }
+        if let Some(mismatch) = &self.frequency_mismatch {
+            writeln!(f, "warning: {mismatch}")?;
+        }
         if self.gaps.is_empty() {
-            writeln!(f, "gaps: none (no two consecutive rows {GAP_DAYS} or more calendar days apart)")?;
+            writeln!(
+                f,
+                "gaps: none (no two consecutive rows {} or more calendar days apart)",
+                self.gap_days
+            )?;
         } else {
-            writeln!(f, "gaps: {} of {GAP_DAYS} or more calendar days", self.gaps.len())?;
+            writeln!(f, "gaps: {} of {} or more calendar days", self.gaps.len(), self.gap_days)?;
             for gap in self.gaps.iter().take(10) {
                 writeln!(f, "  {} -> {} ({} days)", gap.after, gap.before, gap.calendar_days)?;
             }
@@ -372,5 +456,33 @@ mod tests {
         );
         let clean = inspect(&correlated_market(), 252.0).to_string();
         assert!(clean.contains("missing prices: none inside any asset's listing"), "{clean}");
+    }
+
+    /// A panel of one asset on `rows` dates `step` calendar days apart.
+    fn spaced(rows: usize, step: u64) -> PricePanel {
+        let start = chrono::NaiveDate::from_ymd_opt(2001, 1, 1).unwrap();
+        let dates = (0..rows as u64).map(|k| start + chrono::Days::new(k * step)).collect();
+        let prices = ndarray::Array2::from_shape_fn((rows, 1), |(t, _)| 100.0 + t as f64);
+        PricePanel::new("spaced", vec!["A".into()], TimeIndex::Dates(dates), prices)
+    }
+
+    #[test]
+    fn periods_per_year_that_do_not_match_the_rows_are_named_with_the_usual_value() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/data/us_stocks_20_daily.csv");
+        let stocks = crate::data::csv::load_prices(&path).unwrap();
+        assert!((rows_per_year(&stocks).unwrap() - 252.0).abs() < 1.0);
+        assert_eq!(frequency_mismatch(&stocks, 252.0), None);
+        let weekly = frequency_mismatch(&spaced(300, 7), 252.0).unwrap();
+        assert_eq!((weekly.suggested, weekly.frequency), (52.0, "weekly"));
+        assert!((weekly.rows_per_year - 365.25 / 7.0).abs() < 1e-9);
+        assert_eq!(frequency_mismatch(&spaced(300, 7), 52.0), None);
+        assert_eq!(frequency_mismatch(&spaced(300, 1), 252.0).map(|m| m.suggested), Some(365.0));
+        assert_eq!(frequency_mismatch(&spaced(100, 30), 252.0).map(|m| m.suggested), Some(12.0));
+        assert_eq!(frequency_mismatch(&spaced(100, 30), 12.0), None);
+        assert_eq!(frequency_mismatch(&spaced(40, 91), 252.0).map(|m| m.suggested), Some(4.0));
+        assert!(weekly.to_string().ends_with("set periods_per_year = 52 in the config's [data]"), "{weekly}");
+        // Weekly rows are a week apart, which is no gap; three missing weeks are.
+        assert_eq!(gap_days(&spaced(300, 7).index), 21);
+        assert_eq!(gap_days(&stocks.index), GAP_DAYS);
     }
 }
