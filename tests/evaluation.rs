@@ -75,14 +75,7 @@ fn synthetic_env(dir: &std::path::Path) -> EnvConfig {
         _ => unreachable!(),
     };
     EnvConfig {
-        data: DataConfig {
-            file,
-            assets: vec![],
-            from: None,
-            to: None,
-            periods_per_year: 252.0,
-            missing: Default::default(),
-        },
+        data: DataConfig::new(file),
         periods: Periods {
             train: Span { from: None, to: date(799) },
             validation: Span { from: date(800), to: date(999) },

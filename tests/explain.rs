@@ -238,14 +238,7 @@ fn synthetic_env(dir: &std::path::Path) -> (EnvConfig, Vec<chrono::NaiveDate>) {
     let TimeIndex::Dates(dates) = panel.index.clone() else { unreachable!() };
     let date = |row: usize| Some(Stamp::Date(dates[row]));
     let env = EnvConfig {
-        data: DataConfig {
-            file,
-            assets: vec![],
-            from: None,
-            to: None,
-            periods_per_year: 252.0,
-            missing: Default::default(),
-        },
+        data: DataConfig::new(file),
         periods: Periods {
             train: Span { from: None, to: date(299) },
             validation: Span { from: date(300), to: date(399) },

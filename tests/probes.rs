@@ -41,14 +41,7 @@ fn setup(panel: &PricePanel, dir: &Path, validation_from: usize, test_from: usiz
     let file = dir.join("prices.csv");
     write_prices(panel, &file).unwrap();
     let env = EnvConfig {
-        data: DataConfig {
-            file,
-            assets: vec![],
-            from: None,
-            to: None,
-            periods_per_year: 252.0,
-            missing: Default::default(),
-        },
+        data: DataConfig::new(file),
         periods: Periods {
             train: Span { from: None, to: stamp(panel, validation_from - 1) },
             validation: Span { from: stamp(panel, validation_from), to: stamp(panel, test_from - 1) },

@@ -29,14 +29,7 @@ fn tiny_env(dir: &Path) -> EnvConfig {
     let folio::data::TimeIndex::Dates(dates) = &panel.index else { panic!("synthetic markets are dated") };
     let stamp = |row: usize| Some(folio::data::Stamp::Date(dates[row]));
     EnvConfig {
-        data: DataConfig {
-            file,
-            assets: vec![],
-            from: None,
-            to: None,
-            periods_per_year: 252.0,
-            missing: Default::default(),
-        },
+        data: DataConfig::new(file),
         periods: Periods {
             train: Span { from: None, to: stamp(299) },
             validation: Span { from: stamp(300), to: None },

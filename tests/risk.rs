@@ -362,14 +362,7 @@ fn training_under_the_conservative_profile_keeps_every_evaluated_decision_within
         _ => unreachable!(),
     };
     let mut env = EnvConfig {
-        data: DataConfig {
-            file,
-            assets: vec![],
-            from: None,
-            to: None,
-            periods_per_year: 252.0,
-            missing: Default::default(),
-        },
+        data: DataConfig::new(file),
         periods: Periods {
             train: Span { from: None, to: date(449) },
             validation: Span { from: date(450), to: date(574) },

@@ -71,6 +71,19 @@ pub struct DataConfig {
 }
 
 impl DataConfig {
+    /// Every column of `file`, all its rows, daily, refusing missing prices: a config's `[data]`
+    /// that names only its file.
+    pub fn new(file: PathBuf) -> Self {
+        Self {
+            file,
+            assets: Vec::new(),
+            from: None,
+            to: None,
+            periods_per_year: default_periods_per_year(),
+            missing: MissingPrices::default(),
+        }
+    }
+
     /// The file's prices, with missing ones treated as the config says.
     pub fn load_prices(&self) -> Result<PricePanel, DataError> {
         read_prices(&self.file, self.missing).map(|loaded| loaded.panel)
