@@ -169,12 +169,31 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     assert!(!failed.status.success());
     assert!(text(&failed).contains("three.toml: 9 folds"), "{}", text(&failed));
     assert!(!out.join("one").exists(), "the first market did not train");
-    let mut args = vec!["panel", path(&configs[0]), path(&configs[1]), "--development", "--steps", "300"];
-    args.extend(["--jobs", "2", "--out", path(&out), "--registry", path(&registry), "--json"]);
+    // A second config named one.toml, in another folder, gets its own row and folder.
+    let again = dir.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    std::fs::copy(dir.path().join("one.csv"), again.join("one.csv")).unwrap();
+    std::fs::copy(&configs[0], again.join("one.toml")).unwrap();
+    let again = again.join("one.toml");
+    let mut args = vec!["panel", path(&configs[0]), path(&configs[1]), path(&again), "--development"];
+    args.extend([
+        "--steps",
+        "300",
+        "--jobs",
+        "2",
+        "--out",
+        path(&out),
+        "--registry",
+        path(&registry),
+        "--json",
+    ]);
     let output = folio(&args);
     let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.iter().map(|r| r["market"].as_str().unwrap()).collect::<Vec<_>>(), ["one", "two"]);
+    assert_eq!(
+        rows.iter().map(|r| r["market"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["one", "two", "one-2"]
+    );
     for (row, end) in rows.iter().zip(["2011-02-25", "300"]) {
         // Development data end with validation: the last test window ends there.
         assert_eq!(row["tested"][1].as_str(), Some(end), "{row}");
@@ -186,7 +205,9 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         assert!(!beats || lead > 0.0, "{row}");
         assert!(beats || lead < 0.01, "{row}");
     }
-    for file in ["panel.json", "panel.md", "report.html", "one/report.json", "two/report.json"] {
+    for file in
+        ["panel.json", "panel.md", "report.html", "one/report.json", "two/report.json", "one-2/report.json"]
+    {
         assert!(out.join(file).exists(), "{file}");
     }
     assert!(std::fs::read_to_string(out.join("panel.md")).unwrap().contains("no test period was seen"));

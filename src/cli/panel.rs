@@ -47,10 +47,17 @@ pub fn run(args: PanelArgs) -> Result<()> {
     let registry = registry::resolve(args.registry.clone());
     // Every market is planned before any trains: a config that cannot run fails in seconds, not
     // after the markets before it have taken minutes.
-    let mut requests = Vec::new();
+    let mut requests: Vec<(String, WalkForwardRequest)> = Vec::new();
     for config in &args.configs {
-        let (market, request) = request_for(&args, config, &out, &registry)?;
+        let (stem, mut request) = request_for(&args, config, &out, &registry)?;
         check(&request).with_context(|| format!("{}", config.display()))?;
+        // Two configs of one name (a/market.toml, b/market.toml) get their own rows and folders.
+        let taken = |name: &str| requests.iter().any(|(market, _)| market == name);
+        let market = (1..)
+            .map(|k| if k == 1 { stem.clone() } else { format!("{stem}-{k}") })
+            .find(|name| !taken(name))
+            .expect("some suffix is free");
+        request.out = out.join(&market);
         requests.push((market, request));
     }
     let (mut rows, mut folders) = (Vec::new(), Vec::new());
