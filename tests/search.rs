@@ -211,6 +211,14 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         assert!(out.join(file).exists(), "{file}");
     }
     assert!(std::fs::read_to_string(out.join("panel.md")).unwrap().contains("no test period was seen"));
+    // A second panel into the same folder is refused, and the first one's outputs stay.
+    let before = std::fs::read(out.join("panel.json")).unwrap();
+    let refused = folio_command(&["panel", path(&configs[1]), "--out", path(&out)])
+        .args(["--registry", path(&registry), "--steps", "300"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success() && text(&refused).contains("--force"), "{}", text(&refused));
+    assert_eq!(std::fs::read(out.join("panel.json")).unwrap(), before);
     for row in rows {
         // Each market's gap to equal weight is tested, and a gap of rounding gets no p-value.
         let gap = row["agent_sharpe"].as_f64().unwrap() - row["equal_weight_sharpe"].as_f64().unwrap();

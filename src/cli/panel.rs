@@ -31,9 +31,12 @@ pub struct PanelArgs {
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
     /// Output folder: one walk-forward folder per market, panel.json, panel.md and report.html
-    /// (default: checkpoints/panel, or checkpoints/panel-development).
+    /// (default: a new checkpoints/panel[-N], or checkpoints/panel-development[-N]).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs (kept until the panel succeeds).
+    #[arg(long)]
+    force: bool,
     /// Trial registry (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
     registry: Option<PathBuf>,
@@ -43,7 +46,10 @@ pub struct PanelArgs {
 
 pub fn run(args: PanelArgs) -> Result<()> {
     let default = if args.development { "panel-development" } else { "panel" };
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("checkpoints").join(default));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| folio::files::fresh_folder(&PathBuf::from("checkpoints").join(default)));
     let registry = registry::resolve(args.registry.clone());
     // Every market is planned before any trains: a config that cannot run fails in seconds, not
     // after the markets before it have taken minutes.
@@ -60,22 +66,24 @@ pub fn run(args: PanelArgs) -> Result<()> {
         request.out = out.join(&market);
         requests.push((market, request));
     }
+    let claimed = folio::files::OutputFolder::claim(&out, args.force)?;
     let (mut rows, mut folders) = (Vec::new(), Vec::new());
     for (market, request) in requests {
         eprintln!("{market}: walk-forward into {}", request.out.display());
         super::warn_about_data(&request.env, &format!("{market}: "));
-        let folder = request.out.clone();
+        let market_folder = request.out.clone();
         let wf = walk_forward(request)?;
-        report::outputs::write_walk_forward(&folder, &wf)?;
-        report::html::write_run_page(&folder, &report::html::Provenance::of_this_process())?;
+        report::outputs::write_walk_forward(&market_folder, &wf)?;
+        report::html::write_run_page(&market_folder, &report::html::Provenance::of_this_process())?;
         rows.push(PanelRow::of(&market, &wf));
-        folders.push(folder);
+        folders.push(market_folder);
     }
     report::write_json(&out.join("panel.json"), &rows)?;
     // Every market's tearsheet side by side in one page.
     let page = out.join(report::html::PAGE);
     report::html::write_runs_page(&folders, &page, &report::html::Provenance::of_this_process())?;
     report::write_text(&out.join("panel.md"), &report::markdown::panel(&rows, args.development))?;
+    claimed.finish();
     if args.run.json {
         return super::print_json(&rows);
     }
