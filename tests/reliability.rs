@@ -316,8 +316,52 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     for _ in 0..2 {
         let output = run(&["stress", "--checkpoint", "run"]);
         assert!(output.status.success(), "{}", text(&output));
+        let output = run(&["tax", "--config", config, "--strategy", "equal-weight"]);
+        assert!(output.status.success(), "{}", text(&output));
+        let output =
+            run(&["backtest", "--config", config, "--strategy", "equal-weight", "--compare-rebalancing"]);
+        assert!(output.status.success(), "{}", text(&output));
     }
     assert!(cwd.join("run/stress").is_dir() && cwd.join("run/stress-2").is_dir());
+    let mut runs: Vec<String> = std::fs::read_dir(cwd.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    runs.sort();
+    let numbered = |name: &String| runs.contains(name) && runs.contains(&format!("{name}-2"));
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(numbered(&runs[0]) && numbered(&runs[2]), "{runs:?}");
+
+    // A named folder that holds something is refused before any work, and kept.
+    std::fs::create_dir(cwd.join("mine")).unwrap();
+    std::fs::write(cwd.join("mine/keep.txt"), "mine").unwrap();
+    std::fs::write(cwd.join("space.toml"), "sampler = \"grid\"\n\n[params]\n\"train.steps\" = [200, 400]\n")
+        .unwrap();
+    for command in [
+        vec!["tax", "--config", config, "--out", "mine"],
+        vec!["probe", "--config", config, "--steps", "200", "--out", "mine"],
+        vec!["search", "--space", "space.toml", "--config", config, "--out", "mine"],
+        vec![
+            "backtest",
+            "--config",
+            config,
+            "--strategy",
+            "equal-weight",
+            "--compare-rebalancing",
+            "--out",
+            "mine",
+        ],
+    ] {
+        let output = run(&command);
+        assert!(
+            !output.status.success() && text(&output).contains("--force"),
+            "{command:?}: {}",
+            text(&output)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(cwd.join("mine/keep.txt")).unwrap(), "mine");
+    assert_eq!(std::fs::read_dir(cwd.join("mine")).unwrap().count(), 1);
 
     let walk = |folds: &str, extra: &[&str]| {
         let mut args = vec!["walk-forward", "--config", config, "--steps", "200", "--seeds", "1"];

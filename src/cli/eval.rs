@@ -80,10 +80,7 @@ fn backtest_settings(args: &BacktestArgs, config: &EnvConfig) -> Result<EnvSetti
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
-    let claimed = match (&args.out, args.rebalancing.compare_rebalancing) {
-        (Some(out), false) => Some(OutputFolder::claim(out, args.force)?),
-        _ => None,
-    };
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     let config = EnvConfig::load(&args.config)?;
     let settings = backtest_settings(&args, &config)?;
     // The config's assets and rows describe its own data file, not another one.
@@ -109,10 +106,9 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     };
     if args.rebalancing.compare_rebalancing {
         let comparison = compare_baseline_rebalancing(request, &args.rebalancing.rules)?;
-        let out = args.out.unwrap_or_else(|| {
-            PathBuf::from("runs").join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
-        });
-        return super::rebalance::show(&comparison, &out, args.output.json);
+        let default =
+            PathBuf::from("runs").join(format!("rebalancing-{}-{}", comparison.from, comparison.to));
+        return super::rebalance::show(&comparison, claimed, &default, args.output.json);
     }
     let (report, logs) =
         backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
@@ -243,12 +239,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn eval_rebalancing(args: EvalArgs) -> Result<()> {
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     let request = EvalRequest { rebalance: RebalanceRule::Every, ..args.request()? };
     let comparison = compare_rebalancing(request, &args.rebalancing.rules)?;
-    let out = args.out.unwrap_or_else(|| {
-        args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to))
-    });
-    super::rebalance::show(&comparison, &out, args.run.json)
+    let default = args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to));
+    super::rebalance::show(&comparison, claimed, &default, args.run.json)
 }
 
 /// Every seed of a multi-seed run on the same period: each agent, the baselines once, and the

@@ -18,9 +18,12 @@ pub struct ProbeArgs {
     /// Which probes to run (repeatable; default: oracle, placebo and collapse).
     #[arg(long, value_enum)]
     probe: Vec<super::args::ProbeArg>,
-    /// Folder for the probes' checkpoints (default: checkpoints/probe-<config>).
+    /// Folder for the probes' checkpoints (default: a new checkpoints/probe-<config>[-N]).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs (kept until the probes succeed).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
@@ -31,7 +34,10 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         train.steps = train.steps.min(DEFAULT_PROBE_STEPS);
     }
     let stem = args.setup.config_stem(&env);
-    let out = args.out.unwrap_or_else(|| PathBuf::from("checkpoints").join(format!("probe-{stem}")));
+    let out = args.out.unwrap_or_else(|| {
+        folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("probe-{stem}")))
+    });
+    let claimed = folio::files::OutputFolder::claim(&out, args.force)?;
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]
     } else {
@@ -50,6 +56,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     }
     let setup = ProbeSetup { env, train, out, device: args.run.device() };
     let results = probe::run(&setup, &probes)?;
+    claimed.finish();
     if args.run.json {
         return super::print_json(&results);
     }

@@ -6,11 +6,24 @@ use std::path::Path;
 
 use folio::backtest::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
 use folio::eval::evaluate::RebalancingReport;
+use folio::files::{OutputFolder, fresh_folder};
 use folio::report;
 
-/// Print the comparison, write its files into `out`, and say where.
-pub fn show(report_data: &RebalancingReport, out: &Path, json: bool) -> Result<()> {
-    report::outputs::write_rebalancing(out, report_data)?;
+/// Write the comparison's files into the folder claimed for them (else a fresh one named after
+/// `default`), print it, and say where.
+pub fn show(
+    report_data: &RebalancingReport,
+    claimed: Option<OutputFolder>,
+    default: &Path,
+    json: bool,
+) -> Result<()> {
+    let folder = match claimed {
+        Some(folder) => folder,
+        None => OutputFolder::claim(&fresh_folder(default), false)?,
+    };
+    let out = folder.path().to_path_buf();
+    report::outputs::write_rebalancing(&out, report_data)?;
+    folder.finish();
     if json {
         return super::print_json(report_data);
     }

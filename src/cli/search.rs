@@ -19,9 +19,13 @@ pub struct SearchArgs {
     /// Trainings run in parallel.
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
-    /// Output folder: search.json, points/point-N/ and verdict/.
-    #[arg(long, default_value = "checkpoints/search")]
-    out: PathBuf,
+    /// Output folder: search.json, points/point-N/ and verdict/ (default: a new
+    /// checkpoints/search[-N]).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs (kept until the search succeeds).
+    #[arg(long)]
+    force: bool,
     /// Trial registry that records the verdict's seeds (default: $FOLIO_REGISTRY, else
     /// checkpoints/trials.jsonl).
     #[arg(long)]
@@ -35,16 +39,20 @@ pub fn run(args: SearchArgs) -> Result<()> {
         std::fs::read_to_string(&args.space).with_context(|| format!("reading {}", args.space.display()))?;
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
+    let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
+    let claimed = folio::files::OutputFolder::claim(&out, args.force)?;
     let report = search(SearchRequest {
         spec,
         space,
-        out: args.out.clone(),
+        out: out.clone(),
         jobs: args.jobs,
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry::resolve(args.registry)),
     })?;
-    write_and_show(&args.out, &report, args.run.json)
+    write_and_show(&out, &report, args.run.json)?;
+    claimed.finish();
+    Ok(())
 }
 
 /// `search.json` in `out`, the verdict's walk-forward outputs in its folder, and the table.

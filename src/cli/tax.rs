@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use folio::data::Stamp;
 use folio::env::config::DEFAULT_CONFIG;
+use folio::files::OutputFolder;
 use folio::report::{self, tax::write_ledger_csv};
 use folio::tax::report::{TaxReport, TaxRequest, tax_report};
 use folio::tax::{DEFAULT_TAX_CONFIG, LedgerRun, LotMethod, TaxConfig};
@@ -33,15 +34,20 @@ pub struct TaxArgs {
     /// Lot selection, overriding the tax config.
     #[arg(long, value_enum)]
     lot_method: Option<super::args::LotMethodArg>,
-    /// Output folder (default: <checkpoint>/tax-<from>-<to>, or runs/tax-<from>-<to>).
+    /// Output folder (default: a new <checkpoint>/tax-<from>-<to>[-N], or runs/tax-<from>-<to>[-N]).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out if it already holds outputs (kept until the new ones are written).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
 
 pub fn run(args: TaxArgs) -> Result<()> {
     let tax = tax_rules(&args)?;
+    // A named folder is claimed before the work, so that a clash is reported at once.
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
     // A multi-seed run: every seed beside their ensemble.
     let (checkpoint, other_seeds) = match &args.checkpoint {
         Some(dir) if !dir.join("meta.json").exists() => {
@@ -66,12 +72,20 @@ pub fn run(args: TaxArgs) -> Result<()> {
         to: args.to,
         device: args.run.device(),
     })?;
-    let folder = format!("tax-{}-{}", report.from, report.to);
-    let out = args.out.unwrap_or_else(|| match &args.checkpoint {
-        Some(dir) => dir.join(&folder),
-        None => PathBuf::from("runs").join(&folder),
-    });
+    let claimed = match claimed {
+        Some(folder) => folder,
+        None => {
+            let folder = format!("tax-{}-{}", report.from, report.to);
+            let base = match &args.checkpoint {
+                Some(dir) => dir.join(&folder),
+                None => PathBuf::from("runs").join(&folder),
+            };
+            OutputFolder::claim(&folio::files::fresh_folder(&base), false)?
+        }
+    };
+    let out = claimed.path().to_path_buf();
     write_outputs(&out, &report)?;
+    claimed.finish();
     if args.run.json {
         return super::print_json(&report);
     }
