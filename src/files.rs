@@ -65,9 +65,31 @@ pub enum LockError {
 /// The lock file's name inside a locked folder.
 pub const LOCK_FILE: &str = ".folio.lock";
 
+/// Tries, 25 ms apart, before a held lock counts as busy: half a second, far longer than the
+/// instant between a child's fork and its exec.
+const BUSY_RETRIES: u32 = 20;
+
 impl FolderLock {
-    /// Lock `folder` (created if missing) or fail at once if another process holds it.
+    /// Lock `folder` (created if missing), or fail if another process holds it.
+    ///
+    /// A lock that looks held is tried again for a moment before it counts as busy: a process
+    /// that starts a child copies the lock's descriptor into it until the child execs, so a run
+    /// whose own earlier lock was just released can find it "held" by a sibling thread's child
+    /// for that instant. A real holder keeps it far longer.
     pub fn acquire(folder: &Path) -> Result<Self, LockError> {
+        let mut tries = 0;
+        loop {
+            match Self::try_acquire(folder) {
+                Err(LockError::Busy { .. }) if tries < BUSY_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_acquire(folder: &Path) -> Result<Self, LockError> {
         let io = |source| LockError::Io { folder: folder.to_path_buf(), source };
         std::fs::create_dir_all(folder).map_err(io)?;
         let path = folder.join(LOCK_FILE);
@@ -265,4 +287,25 @@ pub fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
     }
     path.extend(&to[shared..]);
     Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_released_a_moment_later_is_taken_and_one_kept_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = FolderLock::acquire(dir.path()).unwrap();
+        // As a child forked by another thread holds the lock until it execs.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            drop(held);
+        });
+        let taken = FolderLock::acquire(dir.path());
+        release.join().unwrap();
+        assert!(taken.is_ok(), "{:?}", taken.err());
+        let Err(error) = FolderLock::acquire(dir.path()) else { panic!("a lock kept is busy") };
+        assert!(matches!(error, LockError::Busy { .. }), "{error}");
+    }
 }

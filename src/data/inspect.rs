@@ -309,37 +309,66 @@ impl std::fmt::Display for Inspection {
         if let Some(mismatch) = &self.frequency_mismatch {
             writeln!(f, "warning: {mismatch}")?;
         }
-        if self.gaps.is_empty() {
+        self.write_gaps(f)?;
+        self.write_missing(f)?;
+        self.write_assets(f)?;
+        if self.suspicious.is_empty() {
+            writeln!(f, "jumps: none that look like data errors")?;
+        } else {
             writeln!(
+                f,
+                "jumps: {} that look like data errors; check them before training",
+                self.suspicious.len()
+            )?;
+            for jump in &self.suspicious {
+                writeln!(f, "  {jump}")?;
+            }
+        }
+        if self.assets.iter().any(|a| !a.annual_return.is_finite() || !a.annual_volatility.is_finite()) {
+            writeln!(f, "-: too few periods to measure (a return needs two prices, a volatility three)")?;
+        }
+        Ok(())
+    }
+}
+
+impl Inspection {
+    fn write_gaps(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.gaps.is_empty() {
+            return writeln!(
                 f,
                 "gaps: none (no two consecutive rows {} or more calendar days apart)",
                 self.gap_days
-            )?;
-        } else {
-            writeln!(f, "gaps: {} of {} or more calendar days", self.gaps.len(), self.gap_days)?;
-            for gap in self.gaps.iter().take(10) {
-                writeln!(f, "  {} -> {} ({} days)", gap.after, gap.before, gap.calendar_days)?;
-            }
-            if self.gaps.len() > 10 {
-                writeln!(f, "  ... and {} more", self.gaps.len() - 10)?;
-            }
+            );
         }
+        writeln!(f, "gaps: {} of {} or more calendar days", self.gaps.len(), self.gap_days)?;
+        for gap in self.gaps.iter().take(10) {
+            writeln!(f, "  {} -> {} ({} days)", gap.after, gap.before, gap.calendar_days)?;
+        }
+        if self.gaps.len() > 10 {
+            writeln!(f, "  ... and {} more", self.gaps.len() - 10)?;
+        }
+        Ok(())
+    }
+
+    fn write_missing(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.missing.is_empty() {
-            writeln!(f, "missing prices: none inside any asset's listing")?;
-        } else {
-            let cells: usize = self.missing.iter().map(|m| m.cells).sum();
-            let assets = self.missing.len();
-            writeln!(
-                f,
-                "missing prices: {cells} inside the listing{} of {assets} asset{}, measured below as carried \
-                 forward; a config reads this file only with missing = \"carry_forward\" in its [data]",
-                if assets == 1 { "" } else { "s" },
-                if assets == 1 { "" } else { "s" },
-            )?;
-            for missing in &self.missing {
-                writeln!(f, "  {missing}")?;
-            }
+            return writeln!(f, "missing prices: none inside any asset's listing");
         }
+        let cells: usize = self.missing.iter().map(|m| m.cells).sum();
+        let assets = self.missing.len();
+        let plural = if assets == 1 { "" } else { "s" };
+        writeln!(
+            f,
+            "missing prices: {cells} inside the listing{plural} of {assets} asset{plural}, measured below as \
+             carried forward; a config reads this file only with missing = \"carry_forward\" in its [data]"
+        )?;
+        for missing in &self.missing {
+            writeln!(f, "  {missing}")?;
+        }
+        Ok(())
+    }
+
+    fn write_assets(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
             "{:<10} {:>12} {:>12} {:>8} {:>12} {:>12}",
@@ -357,21 +386,6 @@ impl std::fmt::Display for Inspection {
                 percent(a.annual_return),
                 percent(a.annual_volatility)
             )?;
-        }
-        if self.suspicious.is_empty() {
-            writeln!(f, "jumps: none that look like data errors")?;
-        } else {
-            writeln!(
-                f,
-                "jumps: {} that look like data errors; check them before training",
-                self.suspicious.len()
-            )?;
-            for jump in &self.suspicious {
-                writeln!(f, "  {jump}")?;
-            }
-        }
-        if self.assets.iter().any(|a| !a.annual_return.is_finite() || !a.annual_volatility.is_finite()) {
-            writeln!(f, "-: too few periods to measure (a return needs two prices, a volatility three)")?;
         }
         Ok(())
     }
