@@ -65,22 +65,23 @@ pub enum LockError {
 /// The lock file's name inside a locked folder.
 pub const LOCK_FILE: &str = ".folio.lock";
 
-/// Tries, 25 ms apart, before a held lock counts as busy: half a second, far longer than the
-/// instant between a child's fork and its exec.
+/// Tries, 25 ms apart, before a lock that this process released counts as busy: half a second,
+/// far longer than the instant between a child's fork and its exec.
 const BUSY_RETRIES: u32 = 20;
 
 impl FolderLock {
-    /// Lock `folder` (created if missing), or fail if another process holds it.
+    /// Lock `folder` (created if missing), or fail at once if another process holds it.
     ///
-    /// A lock that looks held is tried again for a moment before it counts as busy: a process
-    /// that starts a child copies the lock's descriptor into it until the child execs, so a run
-    /// whose own earlier lock was just released can find it "held" by a sibling thread's child
-    /// for that instant. A real holder keeps it far longer.
+    /// A lock that this very process took last, and has released, can still look held for an
+    /// instant: a child that another thread is starting holds a copy of the lock's descriptor
+    /// until it execs. Such a lock is tried again for a moment; one that another process holds
+    /// fails at once.
     pub fn acquire(folder: &Path) -> Result<Self, LockError> {
+        let ours = format!("pid {} on ", std::process::id());
         let mut tries = 0;
         loop {
             match Self::try_acquire(folder) {
-                Err(LockError::Busy { .. }) if tries < BUSY_RETRIES => {
+                Err(LockError::Busy { holder, .. }) if holder.starts_with(&ours) && tries < BUSY_RETRIES => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(25));
                 }
@@ -294,10 +295,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lock_released_a_moment_later_is_taken_and_one_kept_is_busy() {
+    fn a_lock_of_this_process_released_a_moment_later_is_taken_and_one_kept_is_busy() {
         let dir = tempfile::tempdir().unwrap();
         let held = FolderLock::acquire(dir.path()).unwrap();
-        // As a child forked by another thread holds the lock until it execs.
+        // As a child forked by another thread holds this process's lock until it execs.
         let release = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(100));
             drop(held);
