@@ -137,6 +137,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     let edge = expected.unwrap();
     assert_eq!(edge.periods, report.periods);
     assert!(report.verdict.contains(&edge.describe()), "{}", report.verdict);
+    assert!(!report.verdict.contains("annualized"), "daily data at 252 a year: {}", report.verdict);
     // The run's page says it too.
     let page = dir.path().join("page");
     folio::report::outputs::write_evaluation(&page, &test).unwrap();
@@ -160,6 +161,25 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     let path = dir.path().join("report.json");
     folio::report::write_json(&path, &test.report).unwrap();
     assert_eq!(read_report(&path).unwrap(), SavedReport::Eval);
+}
+
+#[test]
+fn an_eval_annualized_at_the_wrong_frequency_says_so_in_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = synthetic_env(dir.path());
+    env.data.periods_per_year = 52.0;
+    let checkpoint = dir.path().join("run");
+    train(TrainRequest {
+        env,
+        train: TrainConfig { steps: 500, ..TrainConfig::default() },
+        out: checkpoint.clone(),
+        device: DeviceChoice::Cpu,
+        resume: false,
+        progress: folio::progress::silent(),
+    })
+    .unwrap();
+    let verdict = evaluate(EvalRequest::new(checkpoint)).unwrap().report.verdict;
+    assert!(verdict.ends_with("set periods_per_year = 252 in the config's [data]."), "{verdict}");
 }
 
 #[test]

@@ -173,7 +173,10 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     let again = dir.path().join("again");
     std::fs::create_dir(&again).unwrap();
     std::fs::copy(dir.path().join("one.csv"), again.join("one.csv")).unwrap();
-    std::fs::copy(&configs[0], again.join("one.toml")).unwrap();
+    // Annualized as weekly though its rows are daily: its report says so, the others do not.
+    let weekly =
+        std::fs::read_to_string(&configs[0]).unwrap().replace("[data]\n", "[data]\nperiods_per_year = 52\n");
+    std::fs::write(again.join("one.toml"), weekly).unwrap();
     let again = again.join("one.toml");
     let mut args = vec!["panel", path(&configs[0]), path(&configs[1]), path(&again), "--development"];
     args.extend([
@@ -204,6 +207,12 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         let beats = row["beats_equal_weight"].as_bool().unwrap();
         assert!(!beats || lead > 0.0, "{row}");
         assert!(beats || lead < 0.01, "{row}");
+    }
+    for (market, warned) in [("one", false), ("two", false), ("one-2", true)] {
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(market).join("report.json")).unwrap()).unwrap();
+        let verdict = report["verdict"].as_str().unwrap();
+        assert_eq!(verdict.contains("set periods_per_year = 252"), warned, "{market}: {verdict}");
     }
     for file in
         ["panel.json", "panel.md", "report.html", "one/report.json", "two/report.json", "one-2/report.json"]

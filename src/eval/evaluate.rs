@@ -13,6 +13,7 @@ use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sens
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
+use crate::data::inspect::frequency_mismatch;
 use crate::data::{MissingPrices, PricePanel, Stamp, read_prices};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
@@ -323,6 +324,14 @@ impl Setup {
         }
     }
 
+    /// A sentence for data whose rows come more or less often than `periods_per_year` says, so
+    /// that a shared report carries it.
+    fn annualization_warning(&self) -> String {
+        frequency_mismatch(&self.market.panel, self.metrics_config.periods_per_year)
+            .map(|mismatch| format!(" Every annualized figure above is off: {mismatch}."))
+            .unwrap_or_default()
+    }
+
     fn reference_test(&self) -> Option<&ReferenceTest> {
         self.meta.validation.as_ref().and_then(|v| v.reference_test.as_ref())
     }
@@ -359,7 +368,9 @@ impl Setup {
             limits: self.settings.limits,
             risk_profile: self.risk_profile,
             limits_applied: self.limits_applied.clone(),
-            verdict: verdict(&results, edge.as_ref(), self.warning.is_some()) + &self.kept_reference(request),
+            verdict: verdict(&results, edge.as_ref(), self.warning.is_some())
+                + &self.kept_reference(request)
+                + &self.annualization_warning(),
             edge_over_equal_weight: edge,
             results,
             cost_sensitivity,

@@ -19,6 +19,7 @@ use crate::backtest::{
 };
 use crate::baselines;
 use crate::data::InvalidSetting;
+use crate::data::inspect::frequency_mismatch;
 use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, EpisodeConfig, Span};
 use crate::env::{ConfigError, DecisionRange, EnvSettings, Market};
@@ -384,6 +385,10 @@ pub(crate) fn conclude(
     if let Some(kept) = kept_references(&folds, &request) {
         verdict.push(' ');
         verdict.push_str(&kept);
+    }
+    // Last, where the figures are read, so that a shared report carries it too.
+    if let Some(mismatch) = frequency_mismatch(&plan.market.panel, plan.metrics.periods_per_year) {
+        verdict.push_str(&format!(" Every annualized figure above is off: {mismatch}."));
     }
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
