@@ -105,7 +105,6 @@ pub fn run() -> Result<()> {
     }
 }
 
-/// Print `value` as pretty JSON on stdout.
 /// What a run should know about its data before it starts, on stderr, each line led by `market`
 /// (empty for a single market): an asset that shrinks the range, jumps that look like data
 /// errors, a `periods_per_year` that does not match the rows. A file that does not load is left
@@ -129,6 +128,7 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str) {
     }
 }
 
+/// Print `value` as pretty JSON on stdout.
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -36,8 +36,9 @@ pub struct Inspection {
     /// Missing prices inside an asset's listing, which a config loads only when told to carry
     /// the last price forward; the summaries above measure them so.
     pub missing: Vec<CarriedForward>,
-    /// Dated rows per calendar year, and the `periods_per_year` given, when they disagree.
+    /// Dated rows per calendar year (`None` for undated data).
     pub rows_per_year: Option<f64>,
+    /// The `periods_per_year` given, when it disagrees with the rows.
     pub frequency_mismatch: Option<FrequencyMismatch>,
 }
 
@@ -285,13 +286,6 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
     }
 }
 
-impl Inspection {
-    /// The same summary, noting the missing prices that loading carried forward.
-    pub fn with_missing(self, missing: Vec<CarriedForward>) -> Self {
-        Self { missing, ..self }
-    }
-}
-
 impl std::fmt::Display for Inspection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
@@ -332,6 +326,11 @@ impl std::fmt::Display for Inspection {
 }
 
 impl Inspection {
+    /// The same summary, noting the missing prices that loading carried forward.
+    pub fn with_missing(self, missing: Vec<CarriedForward>) -> Self {
+        Self { missing, ..self }
+    }
+
     fn write_gaps(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.gaps.is_empty() {
             return writeln!(
