@@ -203,6 +203,12 @@ impl OutputFolder {
         Ok(Self { path: path.to_path_buf(), set_aside, finished: false, _lock: Some(lock) })
     }
 
+    /// Claim a new folder named after `base` ([`fresh_folder`]): a command's default output,
+    /// which never replaces anything.
+    pub fn fresh(base: &Path) -> Result<Self, OutputError> {
+        Self::claim(&fresh_folder(base), false)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -94,6 +94,19 @@ fn synthetic_env(dir: &std::path::Path) -> EnvConfig {
     }
 }
 
+/// Train one seed on `env` for `steps` into `out`, on the CPU.
+fn train_for(env: EnvConfig, steps: usize, out: &std::path::Path) {
+    train(TrainRequest {
+        env,
+        train: TrainConfig { steps, ..TrainConfig::default() },
+        out: out.to_path_buf(),
+        device: DeviceChoice::Cpu,
+        resume: false,
+        progress: folio::progress::silent(),
+    })
+    .unwrap();
+}
+
 #[test]
 fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,15 +114,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     let mut env = synthetic_env(dir.path());
     env.episode.no_trade_band = 0.01;
     let checkpoint = dir.path().join("run");
-    let request = TrainRequest {
-        env,
-        train: TrainConfig { steps: 3000, ..TrainConfig::default() },
-        out: checkpoint.clone(),
-        device: DeviceChoice::Cpu,
-        resume: false,
-        progress: folio::progress::silent(),
-    };
-    train(request).unwrap();
+    train_for(env, 3000, &checkpoint);
     let request = |from: Option<Stamp>, to: Option<Stamp>| EvalRequest {
         from,
         to,
@@ -169,15 +174,7 @@ fn an_eval_annualized_at_the_wrong_frequency_says_so_in_its_verdict() {
     let mut env = synthetic_env(dir.path());
     env.data.periods_per_year = 52.0;
     let checkpoint = dir.path().join("run");
-    train(TrainRequest {
-        env,
-        train: TrainConfig { steps: 500, ..TrainConfig::default() },
-        out: checkpoint.clone(),
-        device: DeviceChoice::Cpu,
-        resume: false,
-        progress: folio::progress::silent(),
-    })
-    .unwrap();
+    train_for(env, 500, &checkpoint);
     let verdict = evaluate(EvalRequest::new(checkpoint)).unwrap().report.verdict;
     assert!(verdict.ends_with("set periods_per_year = 252 in the config's [data]."), "{verdict}");
 }

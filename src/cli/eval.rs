@@ -12,7 +12,7 @@ use folio::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines_showing, compare_baseline_rebalancing,
     compare_rebalancing, default_output, evaluate_showing,
 };
-use folio::files::{OutputFolder, fresh_folder};
+use folio::files::OutputFolder;
 use folio::report;
 use folio::report::html::Provenance;
 
@@ -114,7 +114,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
     let folder = match claimed {
         Some(folder) => folder,
-        None => OutputFolder::claim(&fresh_folder(&report::backtest::default_output(&report)), false)?,
+        None => OutputFolder::fresh(&report::backtest::default_output(&report))?,
     };
     let out = folder.path().to_path_buf();
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
@@ -256,7 +256,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     for dir in &seeds {
         let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
         let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
-        let folder = OutputFolder::claim(&fresh_folder(&default_output(dir, &evaluation.report)), false)?;
+        let folder = OutputFolder::fresh(&default_output(dir, &evaluation.report))?;
         report::outputs::write_evaluation(folder.path(), &evaluation)?;
         report::html::write_run_page(folder.path(), &Provenance::of_this_process())?;
         written.push(folder.path().to_path_buf());
@@ -266,7 +266,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     // The seeds deployed together: the run's headline, since it selects none of them.
     let request = EvalRequest { checkpoint: seeds[0].clone(), ensemble: seeds[1..].to_vec(), ..request };
     let ensemble = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
-    let folder = OutputFolder::claim(&fresh_folder(&args.checkpoint.join("ensemble")), false)?;
+    let folder = OutputFolder::fresh(&args.checkpoint.join("ensemble"))?;
     let ensemble_out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&ensemble_out, &ensemble)?;
     report::html::write_run_page(&ensemble_out, &Provenance::of_this_process())?;
@@ -365,7 +365,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     let report_data = &evaluation.report;
     let folder = match claimed {
         Some(folder) => folder,
-        None => OutputFolder::claim(&fresh_folder(&default_output(&args.checkpoint, report_data)), false)?,
+        None => OutputFolder::fresh(&default_output(&args.checkpoint, report_data))?,
     };
     let out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&out, &evaluation)?;

@@ -7,7 +7,7 @@ use folio::eval::explain::{
     DEFAULT_STEPS, DecisionExplanation, ExplainReport, ExplainRequest, Explanation, Method, PREVIOUS_WEIGHTS,
     PeriodExplanation, explain,
 };
-use folio::files::{OutputFolder, fresh_folder};
+use folio::files::OutputFolder;
 use folio::report::{self, plot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,7 +72,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     })?;
     let folder = match claimed {
         Some(folder) => folder,
-        None => OutputFolder::claim(&fresh_folder(&args.checkpoint.join(default_folder(&report))), false)?,
+        None => OutputFolder::fresh(&args.checkpoint.join(default_folder(&report)))?,
     };
     let out = folder.path().to_path_buf();
     write_outputs(&out, &report)?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use folio::backtest::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
 use folio::eval::evaluate::RebalancingReport;
-use folio::files::{OutputFolder, fresh_folder};
+use folio::files::OutputFolder;
 use folio::report;
 
 /// Write the comparison's files into the folder claimed for them (else a fresh one named after
@@ -19,7 +19,7 @@ pub fn show(
 ) -> Result<()> {
     let folder = match claimed {
         Some(folder) => folder,
-        None => OutputFolder::claim(&fresh_folder(default), false)?,
+        None => OutputFolder::fresh(default)?,
     };
     let out = folder.path().to_path_buf();
     report::outputs::write_rebalancing(&out, report_data)?;

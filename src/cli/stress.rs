@@ -6,7 +6,7 @@ use folio::data::Stamp;
 use folio::eval::stress::{
     ScenarioReport, ShockSizes, StressRequest, StressRun, select_scenarios, stress_checkpoints,
 };
-use folio::files::{OutputFolder, fresh_folder};
+use folio::files::OutputFolder;
 use folio::report::{self, plot};
 
 #[derive(Debug, Args)]
@@ -92,7 +92,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     })?;
     let folder = match claimed {
         Some(folder) => folder,
-        None => OutputFolder::claim(&fresh_folder(&args.checkpoint.join("stress")), false)?,
+        None => OutputFolder::fresh(&args.checkpoint.join("stress"))?,
     };
     let out = folder.path().to_path_buf();
     write_outputs(&out, &stress)?;

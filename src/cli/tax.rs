@@ -80,7 +80,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
                 Some(dir) => dir.join(&folder),
                 None => PathBuf::from("runs").join(&folder),
             };
-            OutputFolder::claim(&folio::files::fresh_folder(&base), false)?
+            OutputFolder::fresh(&base)?
         }
     };
     let out = claimed.path().to_path_buf();

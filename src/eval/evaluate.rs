@@ -21,7 +21,7 @@ use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
 use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
 use crate::metrics::{Metrics, MetricsConfig, simple_returns};
 use crate::progress::{Progress, Silent};
-use crate::train::checkpoint::{self, Meta, ReferenceTest, Weights};
+use crate::train::checkpoint::{self, Meta, Weights};
 
 #[derive(Debug, Clone)]
 pub struct EvalRequest {
@@ -314,7 +314,7 @@ impl Setup {
     /// A sentence for a checkpoint whose best network is its untrained reference portfolio, so
     /// that an agent identical to equal weight reads as what training chose.
     fn kept_reference(&self, request: &EvalRequest) -> String {
-        match self.reference_test() {
+        match self.meta.validation.as_ref().and_then(|v| v.reference_test.as_ref()) {
             Some(test) if self.deploys_reference(request) => format!(
                 " The checkpoint deploys its untrained network, the reference portfolio ({}), because {}.",
                 self.meta.env.features.reference.name(),
@@ -324,21 +324,9 @@ impl Setup {
         }
     }
 
-    /// A sentence for data whose rows come more or less often than `periods_per_year` says, so
-    /// that a shared report carries it.
-    fn annualization_warning(&self) -> String {
-        frequency_mismatch(&self.market.panel, self.metrics_config.periods_per_year)
-            .map(|mismatch| format!(" Every annualized figure above is off: {mismatch}."))
-            .unwrap_or_default()
-    }
-
-    fn reference_test(&self) -> Option<&ReferenceTest> {
-        self.meta.validation.as_ref().and_then(|v| v.reference_test.as_ref())
-    }
-
     /// Whether the evaluated network is the untrained one that the reference gate kept.
     fn deploys_reference(&self, request: &EvalRequest) -> bool {
-        request.weights == Weights::Best && self.reference_test().is_some_and(|test| test.kept_reference)
+        request.weights == Weights::Best && self.meta.validation.as_ref().is_some_and(|v| v.kept_reference())
     }
 
     /// The report of an evaluation this setup ran.
@@ -370,7 +358,7 @@ impl Setup {
             limits_applied: self.limits_applied.clone(),
             verdict: verdict(&results, edge.as_ref(), self.warning.is_some())
                 + &self.kept_reference(request)
-                + &self.annualization_warning(),
+                + &annualization_warning(&self.market.panel, self.metrics_config.periods_per_year),
             edge_over_equal_weight: edge,
             results,
             cost_sensitivity,
@@ -514,6 +502,14 @@ pub fn default_output(checkpoint: &Path, report: &EvalReport) -> PathBuf {
         rule => format!("-{}", rule.to_string().replace(':', "-")),
     };
     checkpoint.join(format!("eval-{}-{}{rule}", report.from, report.to))
+}
+
+/// A verdict's closing sentence for data whose rows come more or less often than
+/// `periods_per_year` says (empty when they agree), so that a shared report carries it.
+pub(crate) fn annualization_warning(panel: &PricePanel, periods_per_year: f64) -> String {
+    frequency_mismatch(panel, periods_per_year)
+        .map(|mismatch| format!(" Every annualized figure above is off: {mismatch}."))
+        .unwrap_or_default()
 }
 
 pub struct BaselineRequest {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::EvalError;
+use super::evaluate::annualization_warning;
 use crate::agent::DeviceChoice;
 use crate::agent::{AgentPolicy, EnsemblePolicy};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
@@ -19,7 +20,6 @@ use crate::backtest::{
 };
 use crate::baselines;
 use crate::data::InvalidSetting;
-use crate::data::inspect::frequency_mismatch;
 use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, EpisodeConfig, Span};
 use crate::env::{ConfigError, DecisionRange, EnvSettings, Market};
@@ -386,10 +386,7 @@ pub(crate) fn conclude(
         verdict.push(' ');
         verdict.push_str(&kept);
     }
-    // Last, where the figures are read, so that a shared report carries it too.
-    if let Some(mismatch) = frequency_mismatch(&plan.market.panel, plan.metrics.periods_per_year) {
-        verdict.push_str(&format!(" Every annualized figure above is off: {mismatch}."));
-    }
+    verdict.push_str(&annualization_warning(&plan.market.panel, plan.metrics.periods_per_year));
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
         config,
@@ -554,7 +551,7 @@ pub(crate) fn train_and_test_one(
     let test_log = backtest(tested.as_mut(), &market, range(fold.test), settings)?;
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(market.panel.assets.iter().cloned()).collect();
-    let kept_reference = outcome.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference);
+    let kept_reference = outcome.validation.kept_reference();
     // The detectors look for a trained agent that collapsed. A training that kept its reference
     // portfolio trades it on purpose (unless online learning moves it), and the verdict counts those.
     let warnings = if kept_reference && request.train.online_steps == 0 {

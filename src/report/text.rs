@@ -92,10 +92,7 @@ pub fn training(outcomes: &[TrainOutcome], spread: &MetricsSpread) -> String {
     }
     let equal = first.validation.equal_weight.sharpe;
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
-    let kept = outcomes
-        .iter()
-        .filter(|o| o.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference))
-        .count();
+    let kept = outcomes.iter().filter(|o| o.validation.kept_reference()).count();
     if kept == outcomes.len() {
         let _ = writeln!(
             out,

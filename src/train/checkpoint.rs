@@ -161,6 +161,13 @@ pub struct ValidationRecord {
     pub reference_test: Option<ReferenceTest>,
 }
 
+impl ValidationRecord {
+    /// Whether the run deploys its untrained reference portfolio because training did not beat it.
+    pub fn kept_reference(&self) -> bool {
+        self.reference_test.as_ref().is_some_and(|test| test.kept_reference)
+    }
+}
+
 /// The end-of-training choice between the best trained network and the untrained one, which is
 /// exactly the reference portfolio: the trained one is kept only when its validation Sharpe
 /// beats the reference's by more than `margin` standard errors of the gap.
@@ -497,7 +504,7 @@ pub fn load_last(
     net: PolicyNet,
     optimizer: ModuleOptimizer,
 ) -> Result<(PolicyNet, ModuleOptimizer), CheckpointError> {
-    let net = net_from_bytes(net, read_verified(dir, LAST, meta)?, &dir.join(LAST))?;
+    let net = load_weights(dir, meta, Weights::Last, net)?;
     let path = dir.join(OPTIMIZER);
     let optimizer = optimizer
         .from_bytes(Bytes::from_bytes_vec(read_verified(dir, OPTIMIZER, meta)?))
