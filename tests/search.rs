@@ -248,6 +248,8 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
             .filter(|s| s["kept_reference"] == true)
             .collect();
         assert_eq!(row["trainings_kept_reference"], kept.len(), "{row}");
+        // Market two runs the gate on a market with no edge: some training keeps its reference.
+        assert!(market != "two" || !kept.is_empty(), "{row}");
         // A seed trading its reference on purpose raises no collapse warning.
         for seed in kept {
             assert_eq!(seed["warnings"], serde_json::json!([]), "{seed}");
