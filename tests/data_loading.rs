@@ -143,13 +143,13 @@ fn header_with_an_empty_name_is_rejected() {
         "the header cell is empty: every column needs a name",
         "{file}, line 1, column 3: the header cell is empty: every column needs a name",
     );
-    // A trailing comma makes an unnamed last column.
+    // A trailing comma makes an unnamed last column, which may not hold prices.
     expect_invalid(
         "A,B,\n1,2,3\n",
         Some(1),
         Some((3, "")),
-        "the header cell is empty: every column needs a name",
-        "{file}, line 1, column 3: the header cell is empty: every column needs a name",
+        "the header cell is empty: every column needs a name (line 2 holds '3' in it)",
+        "{file}, line 1, column 3: the header cell is empty: every column needs a name (line 2 holds '3' in it)",
     );
 }
 

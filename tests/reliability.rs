@@ -699,7 +699,22 @@ fn common_export_formats_are_read_or_get_a_hint() {
         let panel = load("pandas.csv", &format!("{header},A,B\n0,1.0,2.0\n1,1.1,2.1\n2,1.2,2.2\n")).unwrap();
         assert_eq!((panel.assets.clone(), panel.n_periods()), (vec!["A".to_string(), "B".to_string()], 3));
     }
+    // Spreadsheet exports: tab-separated, and trailing commas on the header, the rows or both.
+    let dated = |panel: folio::data::PricePanel| {
+        (panel.assets.clone(), panel.n_periods(), panel.asset_prices(1).to_vec())
+    };
+    let expected = (vec!["A".to_string(), "B".to_string()], 2, vec![2.0, 2.1]);
+    for text in [
+        "date\tA\tB\n2020-01-02\t1.0\t2.0\n2020-01-03\t1.1\t2.1\n",
+        "date,A,B,\n2020-01-02,1.0,2.0,\n2020-01-03,1.1,2.1,\n",
+        "date,A,B\n2020-01-02,1.0,2.0,,\n2020-01-03,1.1,2.1\n",
+        "date,A,B,,\n2020-01-02,1.0,2.0\n2020-01-03,1.1,2.1,\n",
+    ] {
+        assert_eq!(dated(load("export.csv", text).unwrap()), expected, "{text:?}");
+    }
     let hint = |name: &str, text: &str| load(name, text).unwrap_err().to_string();
+    let stray = hint("stray.csv", "date,A,B\n2020-01-02,1.0,2.0,7\n");
+    assert!(stray.contains("line 2: the row has 4 fields but the header has 3"), "{stray}");
     let long = hint("long.csv", "date,tic,close\n2020-01-02,AAPL,75.1\n2020-01-02,MSFT,160.6\n");
     assert!(long.contains("long file") && long.contains("pivot"), "{long}");
     let semicolons = hint("semi.csv", "date;A;B\n2020-01-02;1,0;2,0\n");

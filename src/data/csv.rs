@@ -14,6 +14,10 @@
 //!
 //! Dates are ISO (`YYYY-MM-DD`, or `YYYY/MM/DD`); a time of day after the date, as pandas and
 //! yfinance write daily timestamps (`2020-01-02 00:00:00-05:00`), is read as that day.
+//!
+//! Cells are separated by commas, or by tabs in a file whose header has tabs and no comma (a
+//! spreadsheet's "tab-separated" export). Blank cells at the right edge, beyond the last named
+//! column, are the trailing commas some spreadsheets write, and are dropped.
 
 use chrono::{NaiveDate, NaiveTime};
 use ndarray::Array2;
@@ -120,6 +124,7 @@ pub(crate) fn parse_prices(
     }
     let mut records = csv::ReaderBuilder::new()
         .has_headers(false)
+        .delimiter(delimiter(bytes))
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bytes)
@@ -137,9 +142,21 @@ pub(crate) fn parse_prices(
     })
 }
 
+/// A tab when the first line that holds anything has tabs and no comma; else a comma.
+fn delimiter(bytes: &[u8]) -> u8 {
+    let first_line = bytes
+        .split(|&b| b == b'\n')
+        .find(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or_default();
+    if first_line.contains(&b'\t') && !first_line.contains(&b',') { b'\t' } else { b',' }
+}
+
 /// The header row: every column's name, and whether the first column holds dates.
 struct Header {
     names: Vec<String>,
+    /// Unnamed columns after the last name (trailing commas), dropped: a value in one of them is
+    /// reported as a column without a name.
+    unnamed_tail: usize,
     dated: bool,
     /// The first column numbers the rows (pandas writes its index so: a blank header or
     /// `period`/`index`), in an undated file.
@@ -176,7 +193,11 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
         None => return Err(invalid(path, None, None, "the file is empty".into())),
     };
     let (line, _) = record_start(bytes, &header);
-    let names: Vec<String> = header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
+    let mut names: Vec<String> =
+        header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
+    let unnamed_tail =
+        names.iter().rev().take_while(|n| n.is_empty()).count().min(names.len().saturating_sub(1));
+    names.truncate(names.len() - unnamed_tail);
     if let Some(hint) = foreign_format(&names) {
         return Err(invalid(path, Some(line), None, hint));
     }
@@ -203,7 +224,7 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
         }
     }
     let dated = names.first().is_some_and(|n| DATE_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)));
-    let header = Header { names, dated, numbered, line };
+    let header = Header { names, unnamed_tail, dated, numbered, line };
     if header.assets().is_empty() {
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
     }
@@ -257,6 +278,27 @@ fn read_rows(
             header.numbered = false;
             header.dated = true;
         }
+        // Blank cells right of the last named column are trailing commas, not data.
+        let named = header.names.len();
+        let record: csv::StringRecord = match record
+            .iter()
+            .enumerate()
+            .skip(named)
+            .find(|(_, cell)| !cell.is_empty())
+        {
+            Some((k, cell)) if k < named + header.unnamed_tail => {
+                return Err(invalid(
+                    path,
+                    Some(header.line),
+                    Some((k + 1, "")),
+                    format!(
+                        "the header cell is empty: every column needs a name (line {line} holds '{cell}' in it)"
+                    ),
+                ));
+            }
+            None if record.len() > named => record.iter().take(named).collect(),
+            _ => record,
+        };
         if record.len() != header.names.len() {
             return Err(invalid(
                 path,

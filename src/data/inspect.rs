@@ -27,6 +27,9 @@ pub struct Inspection {
     pub periods: usize,
     pub first: String,
     pub last: String,
+    /// Whether the rows carry dates; undated rows are numbered periods, with no calendar to
+    /// find gaps in.
+    pub dated: bool,
     /// Calendar days between consecutive rows from which a gap is reported.
     pub gap_days: i64,
     pub gaps: Vec<Gap>,
@@ -276,6 +279,7 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
         periods: panel.n_periods(),
         first: panel.index.label(0),
         last: panel.index.label(last_row),
+        dated: matches!(panel.index, TimeIndex::Dates(_)),
         gap_days,
         gaps,
         assets,
@@ -332,6 +336,9 @@ impl Inspection {
     }
 
     fn write_gaps(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.dated {
+            return writeln!(f, "gaps: not checked (the rows have no dates, only period numbers)");
+        }
         if self.gaps.is_empty() {
             return writeln!(
                 f,
@@ -469,6 +476,20 @@ mod tests {
         );
         let clean = inspect(&correlated_market(), 252.0).to_string();
         assert!(clean.contains("missing prices: none inside any asset's listing"), "{clean}");
+    }
+
+    #[test]
+    fn undated_rows_are_not_said_to_have_no_calendar_gaps() {
+        let numbered = crate::data::csv::parse_prices(
+            std::path::Path::new("numbered.csv"),
+            b"A,B\n1,2\n1.1,2.1\n1.2,2.2\n",
+            crate::data::MissingPrices::Error,
+        )
+        .unwrap();
+        let summary = inspect(&numbered.panel, 252.0).to_string();
+        assert!(summary.contains("gaps: not checked (the rows have no dates"), "{summary}");
+        let dated = inspect(&correlated_market(), 252.0).to_string();
+        assert!(dated.contains("gaps: none (no two consecutive rows"), "{dated}");
     }
 
     /// A panel of one asset on `rows` dates `step` calendar days apart.
