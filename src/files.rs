@@ -157,18 +157,47 @@ pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
 /// only with `force`, and then as a whole: the old one is set aside, and is deleted when
 /// [`OutputFolder::finish`] is called, or put back if the command fails first. Old and new
 /// outputs are never mixed (no stale `fold-2/` beside a two-fold report).
+///
+/// A run killed while replacing (Ctrl-C, SIGKILL, a lost machine) runs no clean-up: the folder
+/// holds its partial outputs and the old ones wait beside it, set aside. The next claim of the
+/// folder finishes the failed run's clean-up first, putting the old outputs back, so an
+/// interrupted replacement costs what a failed one does: nothing that was there before.
 #[derive(Debug)]
 pub struct OutputFolder {
     path: std::path::PathBuf,
     set_aside: Option<std::path::PathBuf>,
     finished: bool,
     _lock: Option<FolderLock>,
+    /// The lock of the folder being replaced, held while it is set aside so that a claim of
+    /// the same folder elsewhere knows it is not abandoned.
+    _set_aside_lock: Option<FolderLock>,
+}
+
+/// Folders this process is replacing, with where their earlier outputs are set aside, for the
+/// message of a run interrupted by a signal ([`replacements_in_progress`]).
+static REPLACING: std::sync::Mutex<Vec<(std::path::PathBuf, std::path::PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The folders this process is replacing now, each with the folder its earlier outputs are set
+/// aside in.
+pub fn replacements_in_progress() -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
+    REPLACING.lock().map(|r| r.clone()).unwrap_or_default()
+}
+
+fn forget_replacement(path: &Path) {
+    if let Ok(mut replacing) = REPLACING.lock() {
+        replacing.retain(|(p, _)| p != path);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{} already holds outputs; pass --force to replace that folder, or choose another --out", path.display())]
-    Occupied { path: std::path::PathBuf },
+    #[error(
+        "{} already holds outputs{}; pass --force to replace that folder, or choose another --out",
+        path.display(),
+        if *restored { " (put back: a run that was replacing them with --force was interrupted)" } else { "" }
+    )]
+    Occupied { path: std::path::PathBuf, restored: bool },
     #[error("{} exists and is not a folder; choose another --out", path.display())]
     NotAFolder { path: std::path::PathBuf },
     #[error(transparent)]
@@ -184,23 +213,35 @@ pub enum OutputError {
 impl OutputFolder {
     pub fn claim(path: &Path, force: bool) -> Result<Self, OutputError> {
         let io = |source| OutputError::Io { path: path.to_path_buf(), source };
+        let restored = put_back_interrupted_replacement(path)?;
         let mut set_aside = None;
+        let mut set_aside_lock = None;
         match std::fs::symlink_metadata(path) {
             Err(_) => {}
             Ok(meta) if !meta.is_dir() => return Err(OutputError::NotAFolder { path: path.to_path_buf() }),
             Ok(_) if !holds_outputs(path).map_err(io)? => {}
-            Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf() }),
+            Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf(), restored }),
             Ok(_) => {
-                // Refused while another run writes there: its outputs are not ours to move.
-                drop(FolderLock::acquire(path)?);
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let aside = path.with_file_name(format!(".{name}.replaced-{}", std::process::id()));
+                // Refused while another run writes there: its outputs are not ours to move. The
+                // lock moves with the folder and is kept, which marks it as in use, not abandoned.
+                let lock = FolderLock::acquire(path)?;
+                let aside = aside_name(path, std::process::id());
                 std::fs::rename(path, &aside).map_err(io)?;
+                if let Ok(mut replacing) = REPLACING.lock() {
+                    replacing.push((path.to_path_buf(), aside.clone()));
+                }
                 set_aside = Some(aside);
+                set_aside_lock = Some(lock);
             }
         }
         let lock = FolderLock::acquire(path)?;
-        Ok(Self { path: path.to_path_buf(), set_aside, finished: false, _lock: Some(lock) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            set_aside,
+            finished: false,
+            _lock: Some(lock),
+            _set_aside_lock: set_aside_lock,
+        })
     }
 
     /// Claim a new folder named after `base` ([`fresh_folder`]): a command's default output,
@@ -220,7 +261,9 @@ impl OutputFolder {
         let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
         if let Some(old) = self.set_aside.take() {
             let _ = std::fs::remove_dir_all(old);
+            forget_replacement(&self.path);
         }
+        self._set_aside_lock = None;
     }
 }
 
@@ -234,10 +277,47 @@ impl Drop for OutputFolder {
         if let Some(old) = self.set_aside.take() {
             let _ = std::fs::remove_dir_all(&self.path);
             let _ = std::fs::rename(old, &self.path);
+            forget_replacement(&self.path);
         } else {
             let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
         }
+        self._set_aside_lock = None;
     }
+}
+
+/// Where the earlier outputs of `path` wait while process `pid` replaces it: a hidden sibling.
+fn aside_name(path: &Path, pid: u32) -> std::path::PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.replaced-{pid}"))
+}
+
+/// Finish the clean-up of a run that was killed while replacing `path`: its partial outputs go
+/// and the outputs it set aside come back, as if it had failed. A set-aside folder whose lock
+/// is free has lost its run (a live run holds it). Several abandoned ones (only an older folio
+/// could leave them) are left alone: which one held the last good outputs is unknowable.
+/// Returns whether something was put back.
+fn put_back_interrupted_replacement(path: &Path) -> Result<bool, OutputError> {
+    let io = |source| OutputError::Io { path: path.to_path_buf(), source };
+    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else { return Ok(false) };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let prefix = format!(".{}.replaced-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else { return Ok(false) };
+    let mut abandoned = Vec::new();
+    for entry in entries.flatten() {
+        let aside = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) || !aside.is_dir() {
+            continue;
+        }
+        if let Ok(lock) = FolderLock::acquire(&aside) {
+            abandoned.push((aside, lock));
+        }
+    }
+    let [(aside, _aside_lock)] = abandoned.as_slice() else { return Ok(false) };
+    // Refused while another run writes into the folder now.
+    let _lock = FolderLock::acquire(path)?;
+    std::fs::remove_dir_all(path).map_err(io)?;
+    std::fs::rename(aside, path).map_err(io)?;
+    Ok(true)
 }
 
 /// Whether `folder` holds anything besides a lock file.

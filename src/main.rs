@@ -17,6 +17,20 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A run stopped while it replaces an output folder leaves that folder's earlier outputs set
+    // aside (the next claim of the folder puts them back); say so, for a user who looks at once.
+    let _ = ctrlc::set_handler(|| {
+        for (folder, aside) in folio::files::replacements_in_progress() {
+            eprintln!(
+                "\ninterrupted: {} holds this run's partial outputs; what it held before is kept in {} \
+                 and comes back at the next folio command that writes to {}",
+                folder.display(),
+                aside.display(),
+                folder.display()
+            );
+        }
+        std::process::exit(130);
+    });
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

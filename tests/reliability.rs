@@ -387,6 +387,81 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     assert_eq!(leftovers, 0, "the replaced folder is gone once the new one is complete");
 }
 
+/// A run killed while it replaces an output folder (`--force`) has set the folder's earlier
+/// outputs aside and run no clean-up. Ctrl-C says where they are; the next run into the folder
+/// puts them back before it does anything else, as a failed run would have.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_replacement_puts_the_earlier_outputs_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let config = tiny_config(cwd);
+    let args = |steps: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["walk-forward", "--config", config.to_str().unwrap(), "--steps", steps];
+        args.extend(["--seeds", "1", "--folds", "2", "--jobs", "1", "--out", "wf"]);
+        args.extend(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let run = |args: Vec<String>| folio(&args.iter().map(String::as_str).collect::<Vec<_>>(), cwd);
+    let output = run(args("200", &[]));
+    assert!(output.status.success(), "{}", text(&output));
+    let report = std::fs::read(cwd.join("wf/report.json")).unwrap();
+    let set_aside = || {
+        std::fs::read_dir(cwd)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".wf.replaced-"))
+            .count()
+    };
+
+    for signal in [libc::SIGKILL, libc::SIGINT] {
+        // Long enough that the signal always lands in the middle of the work.
+        let child = common::folio_command(
+            &args("2000000", &["--force"]).iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        let started = std::time::Instant::now();
+        while set_aside() == 0 || !cwd.join("wf").exists() {
+            assert!(started.elapsed().as_secs() < 60, "the run never set the old outputs aside");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: a plain kill(2) of the child this test started and has not yet waited for.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        let killed = child.wait_with_output().unwrap();
+        assert!(!killed.status.success());
+        if signal == libc::SIGINT {
+            assert_eq!(killed.status.code(), Some(130), "{}", text(&killed));
+            assert!(
+                text(&killed).contains("interrupted: wf holds this run's partial outputs")
+                    && text(&killed).contains("comes back at the next folio command that writes to wf"),
+                "{}",
+                text(&killed)
+            );
+        }
+        assert_eq!(set_aside(), 1, "the earlier outputs wait beside the folder");
+
+        let refused = run(args("200", &[]));
+        assert!(
+            !refused.status.success() && text(&refused).contains("(put back: a run that was replacing them"),
+            "{}",
+            text(&refused)
+        );
+        assert_eq!(
+            std::fs::read(cwd.join("wf/report.json")).unwrap(),
+            report,
+            "the earlier outputs are back"
+        );
+        assert_eq!(set_aside(), 0);
+    }
+    let output = run(args("200", &["--force"]));
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(set_aside(), 0, "nothing is left aside once a replacement completes");
+}
+
 /// The bundled default config with `extra` appended, its data path made absolute.
 fn default_config_with(dir: &Path, extra: &str) -> PathBuf {
     let data = std::fs::canonicalize("envs/data/us_stocks_20_daily.csv").unwrap();
