@@ -174,8 +174,13 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     std::fs::create_dir(&again).unwrap();
     std::fs::copy(dir.path().join("one.csv"), again.join("one.csv")).unwrap();
     // Annualized as weekly though its rows are daily: its report says so, the others do not.
-    let weekly =
-        std::fs::read_to_string(&configs[0]).unwrap().replace("[data]\n", "[data]\nperiods_per_year = 52\n");
+    // It writes no fold layout, so it runs the default one fitted to its data.
+    let written_layout =
+        "train_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 2\n";
+    let weekly = std::fs::read_to_string(&configs[0])
+        .unwrap()
+        .replace("[data]\n", "[data]\nperiods_per_year = 52\n")
+        .replace(written_layout, "");
     std::fs::write(again.join("one.toml"), weekly).unwrap();
     let again = again.join("one.toml");
     let mut args = vec!["panel", path(&configs[0]), path(&configs[1]), path(&again), "--development"];
@@ -191,6 +196,12 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         "--json",
     ]);
     let output = folio(&args);
+    assert!(
+        text(&output).contains("one: note: the data has")
+            && text(&output).matches("note: the data has").count() == 1,
+        "{}",
+        text(&output)
+    );
     let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(
@@ -235,11 +246,14 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
             Some(p) => assert!((0.0..=1.0).contains(&p) && gap.abs() >= NEGLIGIBLE, "{row}"),
             None => assert!(gap.abs() < NEGLIGIBLE, "{row}"),
         }
-        // 2 folds of 2 seeds; the count of reference-keeping trainings is the market report's.
-        assert_eq!(row["trainings"], 4, "{row}");
+        // 2 seeds in each fold; the count of reference-keeping trainings is the market report's.
         let market = row["market"].as_str().unwrap();
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join(market).join("report.json")).unwrap()).unwrap();
+        let folds = report["folds"].as_array().unwrap().len();
+        assert_eq!(row["trainings"], 2 * folds, "{row}");
+        // The written layouts run as written; the default is fitted to the data, keeping its 5 folds.
+        assert_eq!(folds, if market == "one-2" { 5 } else { 2 }, "{market}");
         let kept: Vec<&serde_json::Value> = report["folds"]
             .as_array()
             .unwrap()
@@ -261,4 +275,41 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     // Each market's page puts its PBO beside what seeds of equal skill give (two seeds: 1/2).
     let page = std::fs::read_to_string(out.join("one").join("report.html")).unwrap();
     assert!(page.contains("2 seeds of equal skill would give 0.50 on average"), "the PBO's no-skill value");
+}
+
+/// A config that writes no fold layout runs folio's default one fitted to its data; a layout the
+/// user wrote (in `[walk_forward]` or by `--folds`) runs as written, or fails naming what fits.
+#[test]
+fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("short.csv");
+    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "700", "--seed", "4"]);
+    let plan = |walk_forward: &str, extra: &[&str]| {
+        let config = dir.path().join("short.toml");
+        std::fs::write(&config, format!("[data]\nfile = \"short.csv\"\n{walk_forward}")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        folio_command(&["plan", "walk-forward", "--config", path(&config), "--json", "--out"])
+            .arg(out.path().join("plan"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (walk_forward, seeds) in [("", 3), ("\n[walk_forward]\nseeds = 2\n", 2)] {
+        let output = plan(walk_forward, &[]);
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(
+            text(&output).contains("too few for the default walk-forward (5 folds of 252"),
+            "{}",
+            text(&output)
+        );
+        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let config = &plan["walk_forward"]["config"];
+        assert_eq!((config["folds"].as_u64(), config["seeds"].as_u64()), (Some(5), Some(seeds)), "{config}");
+        let train = config["train_periods"].as_u64().unwrap();
+        assert!((100..1260).contains(&train), "{config}");
+    }
+    for (walk_forward, extra) in [("\n[walk_forward]\nfolds = 5\n", &[][..]), ("", &["--folds", "5"][..])] {
+        let output = plan(walk_forward, extra);
+        assert!(!output.status.success() && text(&output).contains("would fit"), "{}", text(&output));
+    }
 }

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use super::train::{TrainSetup, default_jobs};
 use folio::backtest::rebalance::RebalanceRule;
+use folio::env::Market;
+use folio::env::config::EnvConfig;
 use folio::eval::tasks::WalkForwardSpec;
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use folio::registry;
@@ -30,6 +32,8 @@ impl WalkForwardSetup {
     /// The request, and the config's stem for default folder names.
     pub fn load(&self) -> Result<(WalkForwardSpec, String)> {
         let (env, sections, train) = self.setup.load()?;
+        let layout_written =
+            WalkForwardConfig::table_writes_layout(sections.walk_forward.as_ref()) || self.folds.is_some();
         let mut config = WalkForwardConfig::from_table(sections.walk_forward, &self.setup.config)?;
         if let Some(seeds) = self.seeds {
             config.seeds = seeds;
@@ -37,9 +41,35 @@ impl WalkForwardSetup {
         if let Some(folds) = self.folds {
             config.folds = folds;
         }
+        if !layout_written {
+            config = fit_default_layout(&env, config, "")?;
+        }
         let stem = self.setup.config_stem(&env);
         Ok((WalkForwardSpec { env, train, config, rebalance: self.rebalance }, stem))
     }
+}
+
+/// folio's default walk-forward layout, fitted to a market too short for it
+/// ([`WalkForwardConfig::fitted_to`]), with a note that says so. Only for a config whose
+/// `[walk_forward]` chooses no part of the layout (and no `--folds`): a layout the user wrote
+/// runs as written, or fails naming the layouts that would fit.
+pub(super) fn fit_default_layout(
+    env: &EnvConfig,
+    config: WalkForwardConfig,
+    label: &str,
+) -> Result<WalkForwardConfig> {
+    let (market, _) = Market::from_config(env)?;
+    let Some(fitted) = config.fitted_to(market.n_periods(), market.first_observable()) else {
+        return Ok(config);
+    };
+    eprintln!(
+        "{label}note: the data has {} periods, too few for the default walk-forward ({}); it runs {} \
+         (a [walk_forward] table in the config chooses another layout)",
+        market.n_periods(),
+        config.describe(),
+        fitted.describe()
+    );
+    Ok(fitted)
 }
 
 #[derive(Debug, Args)]

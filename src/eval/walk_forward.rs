@@ -85,6 +85,13 @@ impl WalkForwardConfig {
             }),
         }
     }
+
+    /// Whether a config's `[walk_forward]` table chooses any part of the fold layout (every key
+    /// but `seeds` does); a config that chooses none runs the default fitted to its data
+    /// ([`Self::fitted_to`]).
+    pub fn table_writes_layout(table: Option<&toml::Table>) -> bool {
+        table.is_some_and(|t| t.keys().any(|key| key != "seeds"))
+    }
 }
 
 /// Rows of one fold. Each span is `(first decision row, last price row)`.
@@ -116,31 +123,76 @@ pub enum FoldError {
 }
 
 impl WalkForwardConfig {
-    /// What in `[walk_forward]` would fit `n_periods` rows: fewer folds, or the same folds with
-    /// every window scaled down in proportion; empty when not even that leaves a training window
-    /// worth the name (a year's worth of data at least).
-    fn fitting(&self, n_periods: usize, warmup: usize) -> String {
-        let Some(room) = n_periods.checked_sub(1 + warmup + 2 * self.embargo) else { return String::new() };
-        let mut options = Vec::new();
+    /// Layouts like this one that fit `n_periods` rows, the first preferred: the same windows
+    /// with fewer folds (at least 2), then the same folds with every window scaled down in
+    /// proportion. None whose training window would be too short to learn from.
+    fn layouts_that_fit(&self, n_periods: usize, warmup: usize) -> Vec<Self> {
+        let Some(room) = n_periods.checked_sub(1 + warmup + 2 * self.embargo) else { return Vec::new() };
+        let mut layouts = Vec::new();
         let fixed = self.validation_periods + self.train_periods;
         let folds = room.saturating_sub(fixed) / self.test_periods.max(1);
         if folds >= 2 {
-            options.push(format!("folds = {folds}"));
+            layouts.push(Self { folds, ..*self });
         }
         let windows = self.folds * self.test_periods + fixed;
         let scale = |periods: usize| periods * room / windows.max(1);
         let (train, validation, test) =
             (scale(self.train_periods), scale(self.validation_periods), scale(self.test_periods));
         if train >= MIN_SUGGESTED_TRAINING && validation >= 2 && test >= 1 {
-            options.push(format!(
-                "train_periods = {train}, validation_periods = {validation}, test_periods = {test} (with {} folds)",
-                self.folds
-            ));
+            layouts.push(Self {
+                train_periods: train,
+                validation_periods: validation,
+                test_periods: test,
+                ..*self
+            });
         }
+        layouts
+    }
+
+    /// What in `[walk_forward]` would fit `n_periods` rows ([`Self::layouts_that_fit`]), as
+    /// the end of an error message.
+    fn fitting(&self, n_periods: usize, warmup: usize) -> String {
+        let options: Vec<String> = self
+            .layouts_that_fit(n_periods, warmup)
+            .iter()
+            .map(|fit| {
+                if fit.folds != self.folds {
+                    format!("folds = {}", fit.folds)
+                } else {
+                    format!(
+                        "train_periods = {}, validation_periods = {}, test_periods = {} (with {} folds)",
+                        fit.train_periods, fit.validation_periods, fit.test_periods, fit.folds
+                    )
+                }
+            })
+            .collect();
         match options.len() {
             0 => "; that is too little for a walk-forward".into(),
             _ => format!("; in the config's [walk_forward], {} would fit", options.join(", or ")),
         }
+    }
+
+    /// The layout to run on `n_periods` rows when this one, folio's default, is too long for
+    /// them: of those that fit, the one that tests on the most periods (the scaled windows,
+    /// wherever they fit); `None` when this one fits or nothing does. A config that writes no
+    /// `[walk_forward]` has chosen no layout, and one that depends only on the data's length
+    /// looks at no result.
+    pub fn fitted_to(&self, n_periods: usize, warmup: usize) -> Option<Self> {
+        if make_folds(n_periods, warmup, self).is_ok() {
+            return None;
+        }
+        let layouts = self.layouts_that_fit(n_periods, warmup);
+        let most = layouts.iter().map(|l| l.folds * l.test_periods).max()?;
+        layouts.into_iter().find(|l| l.folds * l.test_periods == most)
+    }
+
+    /// The layout in words: "3 folds of 252 test periods, each after 252 validation and 1260
+    /// training periods".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} folds of {} test periods, each after {} validation and {} training periods",
+            self.folds, self.test_periods, self.validation_periods, self.train_periods
+        )
     }
 }
 
@@ -1044,6 +1096,29 @@ mod tests {
         // Below a training window of 100 periods nothing is suggested.
         let error = make_folds(250, 69, &config).unwrap_err().to_string();
         assert!(error.ends_with("the data has 250; that is too little for a walk-forward"), "{error}");
+    }
+
+    #[test]
+    fn the_default_layout_fitted_to_short_data_keeps_the_most_test_periods() {
+        let config = WalkForwardConfig::default();
+        assert_eq!(config.fitted_to(2852, 69), None, "the default fits as it is");
+        assert_eq!(config.fitted_to(250, 69), None, "nothing fits");
+        // Of "2 folds" and "5 scaled folds", the scaled ones test on 1,005 periods against 504.
+        let fitted = config.fitted_to(2300, 69).unwrap();
+        assert_eq!(
+            (fitted.folds, fitted.train_periods, fitted.validation_periods, fitted.test_periods),
+            (5, 1009, 201, 201)
+        );
+        assert_eq!((fitted.embargo, fitted.mode, fitted.seeds), (config.embargo, config.mode, config.seeds));
+        // Where the windows cannot shrink without starving training, fewer folds is all that fits.
+        let short_training =
+            WalkForwardConfig { train_periods: 150, validation_periods: 50, test_periods: 300, ..config };
+        let fitted = short_training.fitted_to(980, 69).unwrap();
+        assert_eq!((fitted.folds, fitted.train_periods, fitted.test_periods), (2, 150, 300));
+        for n in [700, 1000, 2300, 2851] {
+            let fitted = config.fitted_to(n, 69).unwrap();
+            assert_eq!(make_folds(n, 69, &fitted).unwrap().len(), fitted.folds, "{n} rows");
+        }
     }
 
     #[test]
