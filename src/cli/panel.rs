@@ -103,7 +103,16 @@ fn request_for(
     registry: &Path,
 ) -> Result<(String, WalkForwardRequest)> {
     let (env, mut sections) = EnvConfig::load_with_sections(config)?;
-    let env = if args.development { development_only(&env) } else { env };
+    let env = match args.development {
+        false => env,
+        true => development_only(&env).with_context(|| {
+            format!(
+                "{}: --development holds back the test period, and this config marks none: give it a \
+                 [periods.validation] with an end (`to`) or a [periods.test] with a start (`from`)",
+                config.display()
+            )
+        })?,
+    };
     let mut train = TrainConfig::from_table(sections.train.take(), None, config)?;
     if let Some(steps) = args.steps {
         train.steps = steps;

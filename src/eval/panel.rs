@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::walk_forward::WalkForwardReport;
 use crate::backtest::PolicyId;
 use crate::backtest::cost_sensitivity::BreakEven;
+use crate::data::Stamp;
 use crate::env::config::{EnvConfig, Span};
 use crate::metrics::sharpe_difference::SharpeDifference;
 
@@ -87,15 +88,21 @@ fn reported_p_value(edge: Option<&SharpeDifference>) -> Option<f64> {
 }
 
 /// The config cut to its training and validation data: the data end at the validation
-/// period's end and the test period is dropped, so that a walk-forward over it (whose folds
-/// count back from the data's end) never sees the test period. What choosing defaults must use.
-pub fn development_only(env: &EnvConfig) -> EnvConfig {
+/// period's end (or, where it has none, the day or period before the test period starts) and
+/// the test period is dropped, so that a walk-forward over it (whose folds count back from the
+/// data's end) never sees the test period. What choosing defaults must use. `None` for a config
+/// that marks neither end: it has no test period to hold back, and a development run over all
+/// its data would hold back nothing while seeming to.
+pub fn development_only(env: &EnvConfig) -> Option<EnvConfig> {
+    let before_test = |start: Stamp| match start {
+        Stamp::Date(day) => day.pred_opt().map(Stamp::Date),
+        Stamp::Period(period) => period.checked_sub(1).map(Stamp::Period),
+    };
+    let end = env.periods.validation.to.or_else(|| env.periods.test.from.and_then(before_test))?;
     let mut env = env.clone();
-    if let Some(end) = env.periods.validation.to {
-        env.data.to = Some(end);
-    }
+    env.data.to = Some(end);
     env.periods.test = Span::default();
-    env
+    Some(env)
 }
 
 #[cfg(test)]
@@ -122,9 +129,21 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/default.toml");
         let env = EnvConfig::load(&path).unwrap();
         assert!(env.periods.test.from.is_some());
-        let development = development_only(&env);
+        let development = development_only(&env).unwrap();
         assert_eq!(development.data.to, env.periods.validation.to);
         assert_eq!(development.periods.test, Span::default());
         assert_eq!(development.periods.train, env.periods.train);
+        // Without a validation end, the data end the day (or period) before the test starts.
+        let mut open_validation = env.clone();
+        open_validation.periods.validation.to = None;
+        open_validation.periods.test.from =
+            Some(Stamp::Date(chrono::NaiveDate::from_ymd_opt(2018, 1, 1).unwrap()));
+        let cut = development_only(&open_validation).unwrap();
+        assert_eq!(cut.data.to, Some(Stamp::Date(chrono::NaiveDate::from_ymd_opt(2017, 12, 31).unwrap())));
+        open_validation.periods.test.from = Some(Stamp::Period(900));
+        assert_eq!(development_only(&open_validation).unwrap().data.to, Some(Stamp::Period(899)));
+        // Nothing marks where development ends: there is nothing to hold back.
+        open_validation.periods.test.from = None;
+        assert!(development_only(&open_validation).is_none());
     }
 }
