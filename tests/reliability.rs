@@ -787,6 +787,41 @@ fn common_export_formats_are_read_or_get_a_hint() {
     ] {
         assert_eq!(dated(load("export.csv", text).unwrap()), expected, "{text:?}");
     }
+    // yfinance downloads of several tickers: the best price field, each ticker a column.
+    let download = |text: &str| {
+        let path = dir.path().join("download.csv");
+        std::fs::write(&path, text).unwrap();
+        folio::data::read_prices(&path, folio::data::MissingPrices::Error)
+    };
+    for (text, field) in [
+        // yfinance 0.2.51 and later: named levels, closes adjusted already.
+        (
+            "Price,Close,Close,Volume,Volume\nTicker,A,B,A,B\nDate,,,,\n\
+             2020-01-02,1.0,2.0,500,600\n2020-01-03,1.1,2.1,500,600\n",
+            "Close",
+        ),
+        // Earlier versions: unnamed levels, and the dividend-adjusted closes beside the closes.
+        (
+            ",Adj Close,Adj Close,Close,Close\n,A,B,A,B\nDate,,,,\n\
+             2020-01-02,1.0,2.0,9,9\n2020-01-03,1.1,2.1,9,9\n",
+            "Adj Close",
+        ),
+        // group_by="ticker": the tickers first, and no row for the index's name.
+        (
+            "Ticker,A,A,B,B\nPrice,Open,Close,Open,Close\n\
+             2020-01-02,7,1.0,7,2.0\n2020-01-03,7,1.1,7,2.1\n",
+            "Close",
+        ),
+    ] {
+        let loaded = download(text).unwrap();
+        assert_eq!(dated(loaded.panel), expected, "{text:?}");
+        assert_eq!(loaded.price_field.as_deref(), Some(field), "{text:?}");
+    }
+    let bad_cell = download("Price,Close,Close,Volume,Volume\nTicker,A,B,A,B\n2020-01-02,1.0,x,5,6\n");
+    let bad_cell = bad_cell.unwrap_err().to_string();
+    assert!(bad_cell.ends_with("download.csv, line 3, column 3 (B): 'x' is not a number"), "{bad_cell}");
+    let no_close = download("Price,Open,Volume\nTicker,A,A\n2020-01-02,1.0,5\n").unwrap_err().to_string();
+    assert!(no_close.contains("no closing prices (its fields: Open, Volume)"), "{no_close}");
     let hint = |name: &str, text: &str| load(name, text).unwrap_err().to_string();
     let stray = hint("stray.csv", "date,A,B\n2020-01-02,1.0,2.0,7\n");
     assert!(stray.contains("line 2: the row has 4 fields but the header has 3"), "{stray}");

@@ -76,7 +76,9 @@ pub fn run(command: DataCommand) -> Result<()> {
     match command {
         DataCommand::Inspect { file, periods_per_year, output } => {
             let loaded = read_prices(&file, MissingPrices::CarryForward)?;
-            let summary = inspect(&loaded.panel, periods_per_year).with_missing(loaded.carried_forward);
+            let summary = inspect(&loaded.panel, periods_per_year)
+                .with_missing(loaded.carried_forward)
+                .with_price_field(loaded.price_field);
             if output.json {
                 super::print_json(&summary)?;
             } else {

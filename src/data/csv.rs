@@ -15,6 +15,11 @@
 //! Dates are ISO (`YYYY-MM-DD`, or `YYYY/MM/DD`); a time of day after the date, as pandas and
 //! yfinance write daily timestamps (`2020-01-02 00:00:00-05:00`), is read as that day.
 //!
+//! A download of several tickers as yfinance writes it (`df.to_csv()` of `yf.download([...])`: a
+//! row of fields, `Price,Close,Close,High,...`, over a row of tickers, `Ticker,AAPL,MSFT,...`, and
+//! a `Date,,,` row) is read as the wide file of its adjusted closes: the `Adj Close` columns where
+//! there are any, else `Close` (adjusted already since yfinance 0.2.51).
+//!
 //! Cells are separated by commas, or by tabs in a file whose header has tabs and no comma (a
 //! spreadsheet's "tab-separated" export). Blank cells at the right edge, beyond the last named
 //! column, are the trailing commas some spreadsheets write, and are dropped.
@@ -82,6 +87,9 @@ pub struct LoadedPrices {
     /// One entry per asset with missing prices inside its listing (none under
     /// [`MissingPrices::Error`], which refuses them).
     pub carried_forward: Vec<CarriedForward>,
+    /// The field read from a download of several fields per ticker (`Adj Close` or `Close`);
+    /// `None` for a plain wide file.
+    pub price_field: Option<String>,
 }
 
 /// Load a price file that must have no missing price inside any asset's listing.
@@ -139,6 +147,7 @@ pub(crate) fn parse_prices(
     Ok(LoadedPrices {
         panel: PricePanel::new(path, header.assets().to_vec(), index, prices),
         carried_forward,
+        price_field: header.download.map(|d| d.field),
     })
 }
 
@@ -162,9 +171,53 @@ struct Header {
     /// `period`/`index`), in an undated file.
     numbered: bool,
     line: u64,
+    /// The columns read from a download of several fields per ticker.
+    download: Option<Download>,
+}
+
+/// Which columns of a download of several fields per ticker hold the prices read.
+struct Download {
+    /// The file's columns kept, in order: the date column, then one per ticker.
+    columns: Vec<usize>,
+    /// Cells in each of the file's rows.
+    width: usize,
+    /// The field read, as the file spells it.
+    field: String,
+}
+
+/// Fields a price download has per ticker (yfinance's, with `actions=True`).
+const DOWNLOAD_FIELDS: [&str; 9] =
+    ["open", "high", "low", "close", "adj close", "volume", "dividends", "stock splits", "capital gains"];
+
+/// The fields that hold prices to read, best first: dividend-adjusted closes, then closes.
+const PRICE_FIELDS: [&str; 2] = ["adj close", "close"];
+
+impl Download {
+    /// The kept cells of a row of the file.
+    fn select(
+        &self,
+        path: &Path,
+        line: u64,
+        record: &csv::StringRecord,
+    ) -> Result<csv::StringRecord, DataError> {
+        if record.len() != self.width {
+            return Err(invalid(
+                path,
+                Some(line),
+                None,
+                format!("the row has {} fields but the header has {}", record.len(), self.width),
+            ));
+        }
+        Ok(self.columns.iter().map(|&c| &record[c]).collect())
+    }
 }
 
 impl Header {
+    /// The file's column number (from 1) of the `j`-th column kept.
+    fn file_column(&self, j: usize) -> usize {
+        self.download.as_ref().map_or(j, |d| d.columns[j]) + 1
+    }
+
     /// Index of the first price column: 1 after a date or row-number column, else 0.
     fn first_asset_column(&self) -> usize {
         usize::from(self.dated || self.numbered)
@@ -195,12 +248,16 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
     let (line, _) = record_start(bytes, &header);
     let mut names: Vec<String> =
         header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
-    let unnamed_tail =
-        names.iter().rev().take_while(|n| n.is_empty()).count().min(names.len().saturating_sub(1));
-    names.truncate(names.len() - unnamed_tail);
     if let Some(hint) = foreign_format(&names) {
         return Err(invalid(path, Some(line), None, hint));
     }
+    let download = read_download_header(path, &mut names, line, records)?;
+    let unnamed_tail = if download.is_some() {
+        0
+    } else {
+        names.iter().rev().take_while(|n| n.is_empty()).count().min(names.len().saturating_sub(1))
+    };
+    names.truncate(names.len() - unnamed_tail);
     let numbered = names.len() > 1
         && names.first().is_some_and(|n| {
             n.is_empty() || ["period", "index", "unnamed: 0"].contains(&n.to_ascii_lowercase().as_str())
@@ -224,11 +281,85 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
         }
     }
     let dated = names.first().is_some_and(|n| DATE_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)));
-    let header = Header { names, unnamed_tail, dated, numbered, line };
+    let header = Header { names, unnamed_tail, dated, numbered, line, download };
     if header.assets().is_empty() {
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
     }
     Ok(header)
+}
+
+/// A header of several rows, as pandas writes a download of several fields per ticker: a row of
+/// fields (`Price,Close,Close,High,...`, or a blank first cell) over a row of tickers
+/// (`Ticker,AAPL,MSFT,...`), then, if the index has a name, a row holding only it (`Date,,,`).
+/// yfinance's `group_by="ticker"` puts the tickers first. On such a header `names` becomes the
+/// wide file's (the date column, then the tickers of the field read), and the rows are read
+/// through the returned selection. `None`, with nothing read, for any other header.
+fn read_download_header(
+    path: &Path,
+    names: &mut Vec<String>,
+    line: u64,
+    records: &mut Records<'_>,
+) -> Result<Option<Download>, DataError> {
+    let is_fields = |row: &[String]| {
+        row.len() > 1
+            && row[1..].iter().all(|cell| DOWNLOAD_FIELDS.contains(&cell.to_ascii_lowercase().as_str()))
+    };
+    let first_cell = names.first().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
+    let fields_first = is_fields(names) && ["price", ""].contains(&first_cell.as_str());
+    if !fields_first && first_cell != "ticker" {
+        return Ok(None);
+    }
+    let second: Vec<String> = match records.next() {
+        Some(Ok(record)) => record.iter().map(str::to_string).collect(),
+        Some(Err(e)) => return Err(csv_error(path, e)),
+        None => Vec::new(),
+    };
+    let (fields, tickers) = match fields_first {
+        true => (names.clone(), second),
+        false if is_fields(&second) => (second, names.clone()),
+        false => {
+            return Err(invalid(
+                path,
+                Some(line),
+                Some((1, "Ticker")),
+                "a row of tickers must be followed by a row of fields (Close, Adj Close, ...), as a \
+                 download of several tickers has them"
+                    .into(),
+            ));
+        }
+    };
+    if tickers.len() != fields.len() {
+        return Err(invalid(
+            path,
+            Some(line + 1),
+            None,
+            format!(
+                "the row of tickers has {} fields but the row of fields has {}",
+                tickers.len(),
+                fields.len()
+            ),
+        ));
+    }
+    let lower: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+    let Some(wanted) = PRICE_FIELDS.iter().find(|field| lower[1..].contains(&field.to_string())) else {
+        return Err(invalid(
+            path,
+            Some(line),
+            None,
+            format!(
+                "this download has no closing prices (its fields: {}); save it with its Close or Adj Close \
+                 columns",
+                fields[1..].join(", ")
+            ),
+        ));
+    };
+    let mut columns = vec![0];
+    columns.extend((1..fields.len()).filter(|&c| lower[c] == *wanted));
+    // The first column is unnamed here; its name, if the index has one, is on the row after
+    // (skipped by `read_rows`), and its first cell tells dates from row numbers.
+    *names = columns.iter().map(|&c| if c == 0 { String::new() } else { tickers[c].clone() }).collect();
+    let field = fields[columns[1]].clone();
+    Ok(Some(Download { columns, width: fields.len(), field }))
 }
 
 /// First header cells that name a date column (pandas and yfinance write `Date` or `Datetime`).
@@ -274,6 +405,18 @@ fn read_rows(
         if is_blank_line(bytes, start, &record) {
             continue;
         }
+        let record = match &header.download {
+            // pandas' row of the index's name alone (`Date,,,`) under a download's header.
+            Some(_)
+                if rows.lines.is_empty()
+                    && record.get(0).and_then(parse_day).is_none()
+                    && record.iter().skip(1).all(str::is_empty) =>
+            {
+                continue;
+            }
+            Some(download) => download.select(path, line, &record)?,
+            None => record,
+        };
         if rows.lines.is_empty() && header.numbered && record.get(0).and_then(parse_day).is_some() {
             header.numbered = false;
             header.dated = true;
@@ -315,7 +458,7 @@ fn read_rows(
             check_row_number(path, line, header, &record[0], rows.lines.len())?;
         }
         for (j, cell) in record.iter().enumerate().skip(header.first_asset_column()) {
-            rows.values.push(parse_price(path, line, (j + 1, &header.names[j]), cell)?);
+            rows.values.push(parse_price(path, line, (header.file_column(j), &header.names[j]), cell)?);
         }
         rows.lines.push(line);
     }
@@ -485,7 +628,7 @@ fn check_listings(
 ) -> Result<Vec<CarriedForward>, DataError> {
     let mut carried_forward = Vec::new();
     for (j, asset) in header.assets().iter().enumerate() {
-        let column_number = j + 1 + header.first_asset_column();
+        let column_number = header.file_column(j + header.first_asset_column());
         let mut column = prices.column_mut(j);
         let Some(first) = column.iter().position(|p| p.is_finite()) else {
             return Err(invalid(

@@ -41,6 +41,8 @@ pub struct Inspection {
     pub missing: Vec<CarriedForward>,
     /// Dated rows per calendar year (`None` for undated data).
     pub rows_per_year: Option<f64>,
+    /// The field read from a download of several fields per ticker (`Adj Close`, `Close`).
+    pub price_field: Option<String>,
     /// The `periods_per_year` given, when it disagrees with the rows.
     pub frequency_mismatch: Option<FrequencyMismatch>,
 }
@@ -286,6 +288,7 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
         suspicious: suspicious_jumps(panel),
         missing: Vec::new(),
         rows_per_year: rows_per_year(panel),
+        price_field: None,
         frequency_mismatch: frequency_mismatch(panel, periods_per_year),
     }
 }
@@ -301,6 +304,9 @@ impl std::fmt::Display for Inspection {
             self.first,
             self.last
         )?;
+        if let Some(field) = &self.price_field {
+            writeln!(f, "prices: the '{field}' columns of a download with several fields per ticker")?;
+        }
         if let Some(rows) = self.rows_per_year {
             writeln!(f, "rows per year: {rows:.1}")?;
         }
@@ -333,6 +339,11 @@ impl Inspection {
     /// The same summary, noting the missing prices that loading carried forward.
     pub fn with_missing(self, missing: Vec<CarriedForward>) -> Self {
         Self { missing, ..self }
+    }
+
+    /// The same summary, naming the field that loading read from a download.
+    pub fn with_price_field(self, price_field: Option<String>) -> Self {
+        Self { price_field, ..self }
     }
 
     fn write_gaps(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
