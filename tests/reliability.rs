@@ -825,6 +825,13 @@ fn common_export_formats_are_read_or_get_a_hint() {
     let hint = |name: &str, text: &str| load(name, text).unwrap_err().to_string();
     let stray = hint("stray.csv", "date,A,B\n2020-01-02,1.0,2.0,7\n");
     assert!(stray.contains("line 2: the row has 4 fields but the header has 3"), "{stray}");
+    let one_ticker =
+        hint("AAPL.csv", "Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,74,75,73,75,73,1000\n");
+    assert!(
+        one_ticker.contains("one ticker's file of Open, High, Low, Close, Adj Close, Volume columns")
+            && one_ticker.contains("['Adj Close'] for t in tickers"),
+        "{one_ticker}"
+    );
     let long = hint("long.csv", "date,tic,close\n2020-01-02,AAPL,75.1\n2020-01-02,MSFT,160.6\n");
     assert!(long.contains("long file") && long.contains("pivot"), "{long}");
     let semicolons = hint("semi.csv", "date;A;B\n2020-01-02;1,0;2,0\n");

@@ -376,6 +376,16 @@ fn foreign_format(names: &[String]) -> Option<String> {
                 .into(),
         );
     }
+    let dated = lower.first().is_some_and(|n| DATE_HEADERS.contains(&n.as_str()));
+    if dated && lower.len() > 2 && lower[1..].iter().all(|n| DOWNLOAD_FIELDS.contains(&n.as_str())) {
+        let close = if lower.iter().any(|n| n == "adj close") { "Adj Close" } else { "Close" };
+        return Some(format!(
+            "this looks like one ticker's file of {} columns; folio reads one price column per asset: \
+             put each ticker's closes in one file (pandas: pd.concat({{t: pd.read_csv(f'{{t}}.csv', \
+             index_col=0)['{close}'] for t in tickers}}, axis=1).to_csv(path))",
+            names[1..].join(", ")
+        ));
+    }
     if has(&["tic", "ticker", "symbol", "asset"]) && has(&["close", "adj close", "adj_close", "price"]) {
         return Some(
             "this looks like a long file (one row per date and asset); folio reads a wide one, with a \
