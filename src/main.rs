@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 // Why this allocator: see its entry in Cargo.toml.
@@ -19,9 +20,12 @@ fn main() -> ExitCode {
     }
     // A run stopped while it replaces an output folder leaves that folder's earlier outputs set
     // aside (the next claim of the folder puts them back); say so, for a user who looks at once.
+    // Written without eprintln!, which panics on a closed terminal (SIGHUP), and a panic here
+    // would swallow the signal instead of ending the run.
     let _ = ctrlc::set_handler(|| {
         for (folder, aside) in folio::files::replacements_in_progress() {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "\ninterrupted: {} holds this run's partial outputs; what it held before is kept in {} \
                  and comes back at the next folio command that writes to {}",
                 folder.display(),
