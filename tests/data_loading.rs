@@ -232,16 +232,50 @@ fn unparsable_date_is_rejected() {
         "date,A\n2020-01-01,1\n2020-13-01,2\n",
         Some(3),
         Some((1, "date")),
-        "'2020-13-01' is not an ISO date (YYYY-MM-DD)",
-        "{file}, line 3, column 1 (date): '2020-13-01' is not an ISO date (YYYY-MM-DD)",
+        "'2020-13-01' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY)",
+        "{file}, line 3, column 1 (date): '2020-13-01' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY)",
     );
     expect_invalid(
         "date,A\n01/02/2020,1\n",
         Some(2),
         Some((1, "date")),
-        "'01/02/2020' is not an ISO date (YYYY-MM-DD); dates with '/' are ambiguous (month/day or day/month): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))",
-        "{file}, line 2, column 1 (date): '01/02/2020' is not an ISO date (YYYY-MM-DD); dates with '/' are ambiguous (month/day or day/month): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))",
+        "'01/02/2020' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY); its dates with '/' are ambiguous (no day in the column is above 12, or both orders occur): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))",
+        "{file}, line 2, column 1 (date): '01/02/2020' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY); its dates with '/' are ambiguous (no day in the column is above 12, or both orders occur): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))",
     );
+}
+
+/// Spreadsheets save dates as `1/2/2020`, month first in the US and day first elsewhere; the
+/// column as a whole tells which, as a number above 12 can only be a day.
+#[test]
+fn dates_with_slashes_are_read_in_the_order_their_column_shows() {
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let expected = TimeIndex::Dates(vec![day(2020, 1, 12), day(2020, 1, 13), day(2020, 2, 1)]);
+    for text in [
+        "date,A\n1/12/2020,1\n1/13/2020,2\n2/1/2020,3\n",
+        "date,A\n12/1/2020,1\n13/1/2020,2\n1/2/2020,3\n",
+        "date,A\n01/12/2020 0:00,1\n01/13/2020 0:00,2\n02/01/2020 0:00,3\n",
+    ] {
+        let (_dir, _path, panel) = load_text(text);
+        assert_eq!(panel.index, expected, "{text}");
+    }
+    // Both orders in one column, and a column that never shows one, are refused.
+    for (text, cell) in [
+        ("date,A\n1/13/2020,1\n13/2/2020,2\n", "1/13/2020"),
+        ("date,A\n1/2/2020,1\n2/2/2020,2\n", "1/2/2020"),
+    ] {
+        let message = format!(
+            "'{cell}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY); its dates with '/' are ambiguous \
+             (no day in the column is above 12, or both orders occur): write them as YYYY-MM-DD (pandas: \
+             df.to_csv(path, date_format='%Y-%m-%d'))"
+        );
+        expect_invalid(
+            text,
+            Some(2),
+            Some((1, "date")),
+            &message,
+            &format!("{{file}}, line 2, column 1 (date): {message}"),
+        );
+    }
 }
 
 #[test]
@@ -501,8 +535,10 @@ fn timestamps_of_a_day_read_as_that_day() {
             &format!("date,A\n{text},1\n"),
             Some(2),
             Some((1, "date")),
-            &format!("'{text}' is not an ISO date (YYYY-MM-DD)"),
-            &format!("{{file}}, line 2, column 1 (date): '{text}' is not an ISO date (YYYY-MM-DD)"),
+            &format!("'{text}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY)"),
+            &format!(
+                "{{file}}, line 2, column 1 (date): '{text}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY)"
+            ),
         );
     }
 }

@@ -836,7 +836,10 @@ fn common_export_formats_are_read_or_get_a_hint() {
     assert!(long.contains("long file") && long.contains("pivot"), "{long}");
     let semicolons = hint("semi.csv", "date;A;B\n2020-01-02;1,0;2,0\n");
     assert!(semicolons.contains("semicolon"), "{semicolons}");
-    let slashes = hint("slash.csv", "date,A\n03/15/2020,1.0\n03/16/2020,1.1\n");
+    // A US spreadsheet's dates, month first: the 15th and 16th can only be days.
+    let us = load("us.csv", "date,A\n03/15/2020,1.0\n03/16/2020,1.1\n").unwrap();
+    assert_eq!(us.index.label(1), "2020-03-16");
+    let slashes = hint("slash.csv", "date,A\n03/04/2020,1.0\n03/05/2020,1.1\n");
     assert!(
         slashes.contains("line 2") && slashes.contains("YYYY-MM-DD") && slashes.contains("ambiguous"),
         "{slashes}"

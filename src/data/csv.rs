@@ -13,7 +13,9 @@
 //! error unless the config says to carry the last price forward ([`MissingPrices`]).
 //!
 //! Dates are ISO (`YYYY-MM-DD`, or `YYYY/MM/DD`); a time of day after the date, as pandas and
-//! yfinance write daily timestamps (`2020-01-02 00:00:00-05:00`), is read as that day.
+//! yfinance write daily timestamps (`2020-01-02 00:00:00-05:00`), is read as that day. Dates with
+//! slashes and the year last, as spreadsheets save them (`1/2/2020`), are read month first or day
+//! first as the whole column shows (a number above 12 is a day), and refused where it does not.
 //!
 //! A download of several tickers as yfinance writes it (`df.to_csv()` of `yf.download([...])`: a
 //! row of fields, `Price,Close,Close,High,...`, over a row of tickers, `Ticker,AAPL,MSFT,...`, and
@@ -130,14 +132,16 @@ pub(crate) fn parse_prices(
             "the file is empty; expected a header row such as `date,AAPL,MSFT`".into(),
         ));
     }
+    let delimiter = delimiter(bytes);
     let mut records = csv::ReaderBuilder::new()
         .has_headers(false)
-        .delimiter(delimiter(bytes))
+        .delimiter(delimiter)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bytes)
         .into_records();
     let mut header = read_header(path, bytes, &mut records)?;
+    header.slash_order = slash_order(bytes, delimiter);
     let rows = read_rows(path, bytes, &mut header, records)?;
     let mut prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
         .expect("rows were checked to have equal length");
@@ -173,6 +177,8 @@ struct Header {
     line: u64,
     /// The columns read from a download of several fields per ticker.
     download: Option<Download>,
+    /// The order of day and month in dates written with slashes, when the column shows one.
+    slash_order: Option<SlashOrder>,
 }
 
 /// Which columns of a download of several fields per ticker hold the prices read.
@@ -281,7 +287,15 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
         }
     }
     let dated = names.first().is_some_and(|n| DATE_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)));
-    let header = Header { names, unnamed_tail, dated, numbered, line, download };
+    let header = Header {
+        names,
+        unnamed_tail,
+        dated,
+        numbered,
+        line,
+        download,
+        slash_order: slash_order(bytes, delimiter(bytes)),
+    };
     if header.assets().is_empty() {
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
     }
@@ -419,7 +433,7 @@ fn read_rows(
             // pandas' row of the index's name alone (`Date,,,`) under a download's header.
             Some(_)
                 if rows.lines.is_empty()
-                    && record.get(0).and_then(parse_day).is_none()
+                    && record.get(0).and_then(|c| parse_day(c, header.slash_order)).is_none()
                     && record.iter().skip(1).all(str::is_empty) =>
             {
                 continue;
@@ -427,7 +441,10 @@ fn read_rows(
             Some(download) => download.select(path, line, &record)?,
             None => record,
         };
-        if rows.lines.is_empty() && header.numbered && record.get(0).and_then(parse_day).is_some() {
+        if rows.lines.is_empty()
+            && header.numbered
+            && record.get(0).and_then(|c| parse_day(c, header.slash_order)).is_some()
+        {
             header.numbered = false;
             header.dated = true;
         }
@@ -513,20 +530,81 @@ fn is_blank_line(bytes: &[u8], start: usize, record: &csv::StringRecord) -> bool
     record.len() == 1 && record.get(0) == Some("") && !quoted
 }
 
-/// A row's day: `YYYY-MM-DD` or `YYYY/MM/DD`, optionally followed by a time of day (after a space
-/// or `T`) and a UTC offset, as pandas writes a daily timestamp. `None` for anything else.
-fn parse_day(text: &str) -> Option<(NaiveDate, bool)> {
-    let (day, time) = match text.char_indices().nth(10) {
-        Some((at, ' ' | 'T')) => (&text[..at], Some(&text[at + 1..])),
-        Some(_) => return None,
+/// A row's day: `YYYY-MM-DD` or `YYYY/MM/DD`, or `M/D/YYYY` or `D/M/YYYY` in the order `slashes`
+/// gives, optionally followed by a time of day (after a space or `T`) and a UTC offset, as pandas
+/// writes a daily timestamp. `None` for anything else.
+fn parse_day(text: &str, slashes: Option<SlashOrder>) -> Option<(NaiveDate, bool)> {
+    let (day, time) = match text.find([' ', 'T']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
     };
     let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(day, "%Y/%m/%d"))
-        .ok()?;
+        .ok()
+        .or_else(|| {
+            let (first, second, year) = slash_parts(day)?;
+            let (month, day) = match slashes? {
+                SlashOrder::MonthFirst => (first, second),
+                SlashOrder::DayFirst => (second, first),
+            };
+            NaiveDate::from_ymd_opt(year, month, day)
+        })?;
     match time {
         None => Some((date, false)),
         Some(time) => is_time_of_day(time).then_some((date, true)),
+    }
+}
+
+/// Which number comes first in a date written `1/2/2020`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlashOrder {
+    /// `M/D/YYYY`, as US spreadsheets write dates.
+    MonthFirst,
+    /// `D/M/YYYY`, as most of the rest of the world does.
+    DayFirst,
+}
+
+/// The numbers of a date written `A/B/YYYY` (one or two digits each for A and B).
+fn slash_parts(day: &str) -> Option<(u32, u32, i32)> {
+    let mut parts = day.split('/');
+    let (a, b, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let short = |p: &str| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit());
+    if parts.next().is_some()
+        || !short(a)
+        || !short(b)
+        || year.len() != 4
+        || !year.bytes().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?, year.parse().ok()?))
+}
+
+/// The order of the `A/B/YYYY` dates in a file's first column, read off the whole column: a
+/// first number above 12 can only be a day, and so can a second one. A column where neither
+/// ever exceeds 12 (under two weeks of daily rows, or dates on the first of each month) could be
+/// read either way, and one where both do mixes the two; neither has an order (`None`), and its
+/// dates are refused as ambiguous.
+fn slash_order(bytes: &[u8], delimiter: u8) -> Option<SlashOrder> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let (mut day_first, mut month_first) = (false, false);
+    for record in reader.records().flatten() {
+        let Some(cell) = record.get(0) else { continue };
+        let day = cell.split([' ', 'T']).next().unwrap_or_default();
+        if let Some((a, b, _)) = slash_parts(day) {
+            day_first |= a > 12;
+            month_first |= b > 12;
+        }
+    }
+    match (month_first, day_first) {
+        (true, false) => Some(SlashOrder::MonthFirst),
+        (false, true) => Some(SlashOrder::DayFirst),
+        _ => None,
     }
 }
 
@@ -555,14 +633,19 @@ fn next_date(
     rows: &Rows,
 ) -> Result<NaiveDate, DataError> {
     let column = Some((1, header.names[0].as_str()));
-    let (date, timed) = parse_day(text).ok_or_else(|| {
-        let hint = if text.contains('/') {
-            "; dates with '/' are ambiguous (month/day or day/month): write them as YYYY-MM-DD \
-             (pandas: df.to_csv(path, date_format='%Y-%m-%d'))"
+    let (date, timed) = parse_day(text, header.slash_order).ok_or_else(|| {
+        let hint = if text.contains('/') && header.slash_order.is_none() {
+            "; its dates with '/' are ambiguous (no day in the column is above 12, or both orders \
+             occur): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))"
         } else {
             ""
         };
-        invalid(path, Some(line), column, format!("'{text}' is not an ISO date (YYYY-MM-DD){hint}"))
+        invalid(
+            path,
+            Some(line),
+            column,
+            format!("'{text}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY){hint}"),
+        )
     })?;
     let (Some(&previous), Some(&previous_line)) = (rows.dates.last(), rows.lines.last()) else {
         return Ok(date);
