@@ -279,6 +279,22 @@ fn dates_with_slashes_are_read_in_the_order_their_column_shows() {
 }
 
 #[test]
+fn prices_with_thousands_separators_are_read_and_decimal_commas_are_not() {
+    let (_dir, _path, panel) = load_text("date,A,B\n2020-01-02,\"1,234.50\",\"12,345,678\"\n");
+    assert_eq!(panel.asset_prices(0)[0], 1234.5);
+    assert_eq!(panel.asset_prices(1)[0], 12_345_678.0);
+    for cell in ["1,5", "1,23", "12,3456.7", ",123", "1,234.5.6"] {
+        expect_invalid(
+            &format!("date,A\n2020-01-02,\"{cell}\"\n"),
+            Some(2),
+            Some((2, "A")),
+            &format!("'{cell}' is not a number"),
+            &format!("{{file}}, line 2, column 2 (A): '{cell}' is not a number"),
+        );
+    }
+}
+
+#[test]
 fn unparsable_number_is_rejected() {
     expect_invalid(
         "date,A,B\n2020-01-01,1,2\n2020-01-02,1.1,abc\n",

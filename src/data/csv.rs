@@ -698,7 +698,9 @@ fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Res
     }
     let price: f64 = cell
         .parse()
-        .map_err(|_| invalid(path, Some(line), Some(column), format!("'{cell}' is not a number")))?;
+        .ok()
+        .or_else(|| without_thousands_separators(cell)?.parse().ok())
+        .ok_or_else(|| invalid(path, Some(line), Some(column), format!("'{cell}' is not a number")))?;
     if !price.is_finite() || price <= 0.0 {
         return Err(invalid(
             path,
@@ -708,6 +710,22 @@ fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Res
         ));
     }
     Ok(price)
+}
+
+/// A number written with commas between groups of three digits (`"1,234.50"`, as spreadsheets
+/// and web exports quote prices), without them; `None` for anything else, so that a comma
+/// meaning a decimal point (`1,5`) is never read as a thousands separator.
+fn without_thousands_separators(cell: &str) -> Option<String> {
+    let (whole, fraction) = cell.split_once('.').unwrap_or((cell, ""));
+    let mut groups = whole.split(',');
+    let lead = groups.next()?;
+    let digits = |g: &str| !g.is_empty() && g.bytes().all(|c| c.is_ascii_digit());
+    let grouped = (1..=3).contains(&lead.len())
+        && digits(lead)
+        && whole.contains(',')
+        && groups.all(|g| g.len() == 3 && digits(g))
+        && (fraction.is_empty() || digits(fraction));
+    grouped.then(|| cell.replace(',', ""))
 }
 
 /// Every asset has a price somewhere, and no blank between its first price and its last unless
