@@ -429,17 +429,8 @@ fn read_rows(
         if is_blank_line(bytes, start, &record) {
             continue;
         }
-        let record = match &header.download {
-            // pandas' row of the index's name alone (`Date,,,`) under a download's header.
-            Some(_)
-                if rows.lines.is_empty()
-                    && record.get(0).and_then(|c| parse_day(c, header.slash_order)).is_none()
-                    && record.iter().skip(1).all(str::is_empty) =>
-            {
-                continue;
-            }
-            Some(download) => download.select(path, line, &record)?,
-            None => record,
+        let Some(record) = named_cells(path, line, header, record, rows.lines.is_empty())? else {
+            continue;
         };
         if rows.lines.is_empty()
             && header.numbered
@@ -447,35 +438,6 @@ fn read_rows(
         {
             header.numbered = false;
             header.dated = true;
-        }
-        // Blank cells right of the last named column are trailing commas, not data.
-        let named = header.names.len();
-        let record: csv::StringRecord = match record
-            .iter()
-            .enumerate()
-            .skip(named)
-            .find(|(_, cell)| !cell.is_empty())
-        {
-            Some((k, cell)) if k < named + header.unnamed_tail => {
-                return Err(invalid(
-                    path,
-                    Some(header.line),
-                    Some((k + 1, "")),
-                    format!(
-                        "the header cell is empty: every column needs a name (line {line} holds '{cell}' in it)"
-                    ),
-                ));
-            }
-            None if record.len() > named => record.iter().take(named).collect(),
-            _ => record,
-        };
-        if record.len() != header.names.len() {
-            return Err(invalid(
-                path,
-                Some(line),
-                None,
-                format!("the row has {} fields but the header has {}", record.len(), header.names.len()),
-            ));
         }
         if header.dated {
             let date = next_date(path, line, header, &record[0], &rows)?;
@@ -498,6 +460,59 @@ fn read_rows(
         ));
     }
     Ok(rows)
+}
+
+/// A row's cells as the header names them: a download's columns picked out, blank cells right of
+/// the last named column (trailing commas, not data) dropped, and then exactly one cell per name.
+/// `None` for the row pandas writes under a download's header to name its index (`Date,,,`),
+/// which holds no prices.
+fn named_cells(
+    path: &Path,
+    line: u64,
+    header: &Header,
+    record: csv::StringRecord,
+    first_row: bool,
+) -> Result<Option<csv::StringRecord>, DataError> {
+    let record = match &header.download {
+        Some(_)
+            if first_row
+                && record.get(0).and_then(|c| parse_day(c, header.slash_order)).is_none()
+                && record.iter().skip(1).all(str::is_empty) =>
+        {
+            return Ok(None);
+        }
+        Some(download) => download.select(path, line, &record)?,
+        None => record,
+    };
+    let named = header.names.len();
+    let record: csv::StringRecord = match record
+        .iter()
+        .enumerate()
+        .skip(named)
+        .find(|(_, cell)| !cell.is_empty())
+    {
+        Some((k, cell)) if k < named + header.unnamed_tail => {
+            return Err(invalid(
+                path,
+                Some(header.line),
+                Some((k + 1, "")),
+                format!(
+                    "the header cell is empty: every column needs a name (line {line} holds '{cell}' in it)"
+                ),
+            ));
+        }
+        None if record.len() > named => record.iter().take(named).collect(),
+        _ => record,
+    };
+    if record.len() != named {
+        return Err(invalid(
+            path,
+            Some(line),
+            None,
+            format!("the row has {} fields but the header has {named}", record.len()),
+        ));
+    }
+    Ok(Some(record))
 }
 
 /// A row-number column counts 0, 1, 2, ... (or from 1); anything else is not an index to drop.
