@@ -123,9 +123,9 @@ pub enum FoldError {
 }
 
 impl WalkForwardConfig {
-    /// Layouts like this one that fit `n_periods` rows, the first preferred: the same windows
-    /// with fewer folds (at least 2), then the same folds with every window scaled down in
-    /// proportion. None whose training window would be too short to learn from.
+    /// Layouts like this one that fit `n_periods` rows, in the order an error proposes them: the
+    /// same windows with fewer folds (at least 2), then the same folds with every window scaled
+    /// down in proportion. None whose training window would be too short to learn from.
     fn layouts_that_fit(&self, n_periods: usize, warmup: usize) -> Vec<Self> {
         let Some(room) = n_periods.checked_sub(1 + warmup + 2 * self.embargo) else { return Vec::new() };
         let mut layouts = Vec::new();
