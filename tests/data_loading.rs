@@ -1034,3 +1034,35 @@ fn failed_write_leaves_no_temporary_file() {
     assert_eq!(folder_entries(dir.path()), vec!["taken".to_string()]);
     assert_eq!(folder_entries(&target), vec!["keep.txt".to_string()]);
 }
+
+/// Cells that the reader treats specially, and their near misses: headers of downloads, dates in
+/// every accepted form and some that are not, missing-value marks, grouped and broken numbers.
+const CELLS: [&str; 24] = [
+    "", "Date", "date", "Price", "Ticker", "Close", "Adj Close", "Volume", "A", "B", "1", "2.5",
+    "1,234.5", "1,5", "13/1/2020", "1/13/2020", "2020-01-02", "2020-01-03 00:00:00-05:00", "2020/01/04",
+    "NaN", "-", "\"", "0", "x",
+];
+
+proptest::proptest! {
+    /// Whatever the file holds, reading it ends in panels or in an error that names the file:
+    /// never a panic.
+    #[test]
+    fn any_file_loads_or_is_refused_by_name_without_a_panic(
+        rows in proptest::collection::vec(proptest::collection::vec(0..CELLS.len(), 1..6), 0..8),
+        tabs in proptest::bool::ANY,
+        crlf in proptest::bool::ANY,
+    ) {
+        let (separator, newline) = (if tabs { "\t" } else { "," }, if crlf { "\r\n" } else { "\n" });
+        let text: Vec<String> =
+            rows.iter().map(|row| row.iter().map(|&c| CELLS[c]).collect::<Vec<_>>().join(separator)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fuzzed.csv");
+        std::fs::write(&path, text.join(newline)).unwrap();
+        for missing in [MissingPrices::Error, MissingPrices::CarryForward] {
+            if let Err(error) = read_prices(&path, missing) {
+                let message = error.to_string();
+                proptest::prop_assert!(message.contains("fuzzed.csv"), "{message}");
+            }
+        }
+    }
+}
