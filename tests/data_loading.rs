@@ -1038,9 +1038,42 @@ fn failed_write_leaves_no_temporary_file() {
 /// Cells that the reader treats specially, and their near misses: headers of downloads, dates in
 /// every accepted form and some that are not, missing-value marks, grouped and broken numbers.
 const CELLS: [&str; 24] = [
-    "", "Date", "date", "Price", "Ticker", "Close", "Adj Close", "Volume", "A", "B", "1", "2.5",
-    "1,234.5", "1,5", "13/1/2020", "1/13/2020", "2020-01-02", "2020-01-03 00:00:00-05:00", "2020/01/04",
-    "NaN", "-", "\"", "0", "x",
+    "",
+    "Date",
+    "date",
+    "Price",
+    "Ticker",
+    "Close",
+    "Adj Close",
+    "Volume",
+    "A",
+    "B",
+    "1",
+    "2.5",
+    "1,234.5",
+    "1,5",
+    "13/1/2020",
+    "1/13/2020",
+    "2020-01-02",
+    "2020-01-03 00:00:00-05:00",
+    "2020/01/04",
+    "NaN",
+    "-",
+    "\"",
+    "0",
+    "x",
+];
+
+/// Header rows the reader reads in different ways, to start a fuzzed file with.
+const HEADERS: [&str; 8] = [
+    "date,A,B",
+    "A,B",
+    ",A,B",
+    "Price,Close,Close,Volume",
+    "Ticker,A,A,B",
+    ",Adj Close,Close",
+    "Date,Open,High,Low,Close",
+    "Date,,,",
 ];
 
 proptest::proptest! {
@@ -1048,13 +1081,17 @@ proptest::proptest! {
     /// never a panic.
     #[test]
     fn any_file_loads_or_is_refused_by_name_without_a_panic(
+        headers in proptest::collection::vec(0..HEADERS.len(), 0..3),
         rows in proptest::collection::vec(proptest::collection::vec(0..CELLS.len(), 1..6), 0..8),
         tabs in proptest::bool::ANY,
         crlf in proptest::bool::ANY,
     ) {
         let (separator, newline) = (if tabs { "\t" } else { "," }, if crlf { "\r\n" } else { "\n" });
-        let text: Vec<String> =
-            rows.iter().map(|row| row.iter().map(|&c| CELLS[c]).collect::<Vec<_>>().join(separator)).collect();
+        let text: Vec<String> = headers
+            .iter()
+            .map(|&h| HEADERS[h].replace(',', separator))
+            .chain(rows.iter().map(|row| row.iter().map(|&c| CELLS[c]).collect::<Vec<_>>().join(separator)))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fuzzed.csv");
         std::fs::write(&path, text.join(newline)).unwrap();
