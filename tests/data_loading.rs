@@ -1035,6 +1035,54 @@ fn failed_write_leaves_no_temporary_file() {
     assert_eq!(folder_entries(&target), vec!["keep.txt".to_string()]);
 }
 
+/// Tickers' own files, joined on their dates: each read at its best price column, a ticker
+/// listed later blank before its first date, a date one ticker lacks blank inside its listing.
+#[test]
+fn tickers_own_files_combine_into_one_wide_panel_on_every_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let files = [
+        write(
+            "AAA.csv",
+            "Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,9,9,9,9,1.0,5\n\
+             2020-01-03,9,9,9,9,1.1,5\n2020-01-06,9,9,9,9,1.2,5\n",
+        ),
+        write("BBB.csv", "date,price\n2020-01-03,2.1\n2020-01-06,2.2\n"),
+        write("CCC.csv", "Date,Open,Close,Volume\n2020-01-02,7,3.0,5\n2020-01-06,7,3.2,5\n"),
+    ];
+    let panel = folio::data::combine::combine(&files).unwrap();
+    assert_eq!(panel.assets, ["AAA", "BBB", "CCC"]);
+    let day = |d| NaiveDate::from_ymd_opt(2020, 1, d).unwrap();
+    assert_eq!(panel.index, TimeIndex::Dates(vec![day(2), day(3), day(6)]));
+    let column = |j: usize| {
+        panel.asset_prices(j).iter().map(|p| if p.is_nan() { None } else { Some(*p) }).collect::<Vec<_>>()
+    };
+    assert_eq!(column(0), [Some(1.0), Some(1.1), Some(1.2)], "the adjusted close, not the close");
+    assert_eq!(column(1), [None, Some(2.1), Some(2.2)]);
+    assert_eq!(column(2), [Some(3.0), None, Some(3.2)]);
+
+    let refused = |files: &[PathBuf]| folio::data::combine::combine(files).unwrap_err().to_string();
+    let again = dir.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    let twin = again.join("AAA.csv");
+    std::fs::copy(&files[0], &twin).unwrap();
+    assert!(refused(&[files[0].clone(), twin]).contains("names the same ticker 'AAA'"));
+    let wide = write("WIDE.csv", "date,A,B\n2020-01-02,1,2\n");
+    assert!(refused(&[wide]).contains("holds 2 price columns (A, B), not one ticker's prices"));
+    let undated = write("UND.csv", "price\n1\n2\n");
+    assert!(refused(&[undated]).contains("has no dates"));
+    let no_close = write("NOC.csv", "Date,Open,Volume\n2020-01-02,1,5\n");
+    let message = refused(&[no_close]);
+    assert!(
+        message.contains("NOC.csv, line 1: no Close or Adj Close column to read (its columns: Open, Volume)"),
+        "{message}"
+    );
+}
+
 /// Cells that the reader treats specially, and their near misses: headers of downloads, dates in
 /// every accepted form and some that are not, missing-value marks, grouped and broken numbers.
 const CELLS: [&str; 24] = [

@@ -387,6 +387,40 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     assert_eq!(leftovers, 0, "the replaced folder is gone once the new one is complete");
 }
 
+/// `folio data combine` writes tickers' own files as one wide file a config can read, says what
+/// the config needs for the dates some tickers lack, and never writes over a file unasked.
+#[test]
+fn tickers_files_combine_into_a_file_folio_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::write(
+        cwd.join("AAA.csv"),
+        "Date,Open,Close,Volume\n2020-01-02,1,1.0,5\n2020-01-03,1,1.1,5\n2020-01-06,1,1.2,5\n",
+    )
+    .unwrap();
+    std::fs::write(cwd.join("BBB.csv"), "date,close\n2020-01-02,2.0\n2020-01-06,2.2\n").unwrap();
+    let combine = |extra: &[&str]| {
+        let mut args = vec!["data", "combine", "AAA.csv", "BBB.csv", "--out", "wide.csv"];
+        args.extend(extra);
+        folio(&args, cwd)
+    };
+    let output = combine(&[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("wrote wide.csv: 2 tickers (AAA, BBB) on 3 dates"), "{}", text(&output));
+    assert!(
+        text(&output).contains("BBB: 1 missing price") && text(&output).contains("carry_forward"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("wide.csv")).unwrap(),
+        "date,AAA,BBB\n2020-01-02,1,2\n2020-01-03,1.1,\n2020-01-06,1.2,2.2\n"
+    );
+    let refused = combine(&[]);
+    assert!(!refused.status.success() && text(&refused).contains("--force"), "{}", text(&refused));
+    assert!(combine(&["--force"]).status.success());
+}
+
 /// A run killed while it replaces an output folder (`--force`) has set the folder's earlier
 /// outputs aside and run no clean-up. Ctrl-C says where they are; the next run into the folder
 /// puts them back before it does anything else, as a failed run would have.
@@ -829,7 +863,8 @@ fn common_export_formats_are_read_or_get_a_hint() {
         hint("AAPL.csv", "Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,74,75,73,75,73,1000\n");
     assert!(
         one_ticker.contains("one ticker's file of Open, High, Low, Close, Adj Close, Volume columns")
-            && one_ticker.contains("['Adj Close'] for t in tickers"),
+            && one_ticker.contains("folio data combine AAPL.csv MSFT.csv")
+            && one_ticker.contains("['Adj Close'] for t"),
         "{one_ticker}"
     );
     let long = hint("long.csv", "date,tic,close\n2020-01-02,AAPL,75.1\n2020-01-02,MSFT,160.6\n");

@@ -23,6 +23,20 @@ pub enum DataCommand {
     },
     /// Write a seeded synthetic market (correlated GBM with regimes, jumps and an optional crash).
     Synth(SynthArgs),
+    /// Join tickers' own price files into one wide file, on every date any of them has. Each
+    /// file is one ticker, named by the file (AAPL.csv is AAPL): a date column and one price
+    /// column, or a download's fields per day, of which Adj Close is read, else Close.
+    Combine {
+        /// The tickers' files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the wide file (CSV).
+        #[arg(long)]
+        out: PathBuf,
+        /// Write over --out if that file already exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +100,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             }
             Ok(())
         }
+        DataCommand::Combine { files, out, force } => combine(&files, &out, force),
         DataCommand::Synth(args) => {
             let config = SynthConfig {
                 assets: args.assets,
@@ -117,4 +132,33 @@ pub fn run(command: DataCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Write the tickers' files as one wide file, and say what a config needs to read it.
+fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> {
+    folio::files::check_writable_output(out, force)?;
+    let panel = folio::data::combine::combine(files)?;
+    write_prices(&panel, out)?;
+    println!(
+        "wrote {}: {} tickers ({}) on {} dates, {} .. {}",
+        out.display(),
+        panel.n_assets(),
+        panel.assets.join(", "),
+        panel.n_periods(),
+        panel.index.label(0),
+        panel.index.label(panel.n_periods() - 1)
+    );
+    let missing = read_prices(out, MissingPrices::CarryForward)?.carried_forward;
+    if !missing.is_empty() {
+        println!(
+            "dates that some tickers have and others lack inside their listings (holidays of one exchange, or gaps):"
+        );
+        for gap in &missing {
+            println!("  {gap}");
+        }
+        println!(
+            "a config reads this file with missing = \"carry_forward\" in its [data]; folio data inspect shows the rest"
+        );
+    }
+    Ok(())
 }

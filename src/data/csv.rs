@@ -124,6 +124,38 @@ pub(crate) fn parse_prices(
     bytes: &[u8],
     missing: MissingPrices,
 ) -> Result<LoadedPrices, DataError> {
+    parse(path, bytes, missing, None)
+}
+
+/// Load one ticker's own price file as a panel of one asset named `name`: a date column and
+/// either one price column, or the fields a download writes per day (`Open,High,Low,Close,Adj
+/// Close,Volume`), of which the dividend-adjusted close is read, else the close. A download of
+/// one ticker with its rows of fields and tickers reads as any download does.
+pub fn read_ticker(path: &Path, name: &str) -> Result<LoadedPrices, DataError> {
+    let bytes =
+        crate::files::read_or_bundled(path).map_err(|source| DataError::Io { path: path.into(), source })?;
+    let loaded = parse(path, &bytes, MissingPrices::Error, Some(name))?;
+    if loaded.panel.n_assets() != 1 {
+        return Err(invalid(
+            path,
+            None,
+            None,
+            format!(
+                "the file holds {} price columns ({}), not one ticker's prices",
+                loaded.panel.n_assets(),
+                loaded.panel.assets.join(", ")
+            ),
+        ));
+    }
+    Ok(loaded)
+}
+
+fn parse(
+    path: &Path,
+    bytes: &[u8],
+    missing: MissingPrices,
+    one_ticker: Option<&str>,
+) -> Result<LoadedPrices, DataError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(invalid(
             path,
@@ -140,7 +172,7 @@ pub(crate) fn parse_prices(
         .trim(csv::Trim::All)
         .from_reader(bytes)
         .into_records();
-    let mut header = read_header(path, bytes, &mut records)?;
+    let mut header = read_header(path, bytes, &mut records, one_ticker)?;
     header.slash_order = slash_order(bytes, delimiter);
     let rows = read_rows(path, bytes, &mut header, records)?;
     let mut prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
@@ -245,7 +277,12 @@ struct Rows {
 type Records<'a> = csv::StringRecordsIntoIter<&'a [u8]>;
 
 /// The first record: names that are present and unique, at least one of them an asset.
-fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<Header, DataError> {
+fn read_header(
+    path: &Path,
+    bytes: &[u8],
+    records: &mut Records<'_>,
+    one_ticker: Option<&str>,
+) -> Result<Header, DataError> {
     let header = match records.next() {
         Some(Ok(record)) => record,
         Some(Err(e)) => return Err(csv_error(path, e)),
@@ -254,10 +291,15 @@ fn read_header(path: &Path, bytes: &[u8], records: &mut Records<'_>) -> Result<H
     let (line, _) = record_start(bytes, &header);
     let mut names: Vec<String> =
         header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
+    let ticker_columns =
+        one_ticker.map(|name| ticker_columns(path, line, &mut names, name)).transpose()?.flatten();
     if let Some(hint) = foreign_format(&names) {
         return Err(invalid(path, Some(line), None, hint));
     }
-    let download = read_download_header(path, &mut names, line, records)?;
+    let download = match ticker_columns {
+        Some(columns) => Some(columns),
+        None => read_download_header(path, &mut names, line, records)?,
+    };
     let unnamed_tail = if download.is_some() {
         0
     } else {
@@ -376,6 +418,41 @@ fn read_download_header(
     Ok(Some(Download { columns, width: fields.len(), field }))
 }
 
+/// The price column of one ticker's own file named `name`: the only column after the dates, or
+/// of a download's fields per day the adjusted close, else the close. `names` becomes the date
+/// column's and `name`. `None` for any other header (a download with rows of fields and
+/// tickers, or a wide file), which is read as such.
+fn ticker_columns(
+    path: &Path,
+    line: u64,
+    names: &mut Vec<String>,
+    name: &str,
+) -> Result<Option<Download>, DataError> {
+    let dated = names.first().is_some_and(|n| DATE_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)));
+    let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let fields = lower.iter().skip(1).all(|n| DOWNLOAD_FIELDS.contains(&n.as_str()));
+    if !dated || names.len() < 2 || (names.len() > 2 && !fields) {
+        return Ok(None);
+    }
+    let column = match names.len() {
+        2 => 1,
+        _ => PRICE_FIELDS
+            .iter()
+            .find_map(|field| lower.iter().skip(1).position(|n| n == field).map(|k| k + 1))
+            .ok_or_else(|| {
+                invalid(
+                    path,
+                    Some(line),
+                    None,
+                    format!("no Close or Adj Close column to read (its columns: {})", names[1..].join(", ")),
+                )
+            })?,
+    };
+    let download = Download { columns: vec![0, column], width: names.len(), field: names[column].clone() };
+    *names = vec![names[0].clone(), name.to_string()];
+    Ok(Some(download))
+}
+
 /// First header cells that name a date column (pandas and yfinance write `Date` or `Datetime`).
 const DATE_HEADERS: [&str; 3] = ["date", "datetime", "timestamp"];
 
@@ -395,8 +472,9 @@ fn foreign_format(names: &[String]) -> Option<String> {
         let close = if lower.iter().any(|n| n == "adj close") { "Adj Close" } else { "Close" };
         return Some(format!(
             "this looks like one ticker's file of {} columns; folio reads one price column per asset: \
-             put each ticker's closes in one file (pandas: pd.concat({{t: pd.read_csv(f'{{t}}.csv', \
-             index_col=0)['{close}'] for t in tickers}}, axis=1).to_csv(path))",
+             put each ticker's closes in one file with `folio data combine AAPL.csv MSFT.csv ... --out \
+             prices.csv` (or pandas: pd.concat({{t: pd.read_csv(f'{{t}}.csv', index_col=0)['{close}'] for t \
+             in tickers}}, axis=1).to_csv(path))",
             names[1..].join(", ")
         ));
     }

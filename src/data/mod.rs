@@ -5,12 +5,15 @@
 //! price relative `x[t][i] = p[t][i] / p[t-1][i]` is what an allocation chosen at the close of
 //! `t - 1` earns over period `t`.
 
+pub mod combine;
 mod csv;
 mod error;
 pub mod inspect;
 pub mod synth;
 
-pub use self::csv::{CarriedForward, LoadedPrices, MissingPrices, load_prices, read_prices, write_prices};
+pub use self::csv::{
+    CarriedForward, LoadedPrices, MissingPrices, load_prices, read_prices, read_ticker, write_prices,
+};
 pub use self::error::{DataError, InvalidSetting, InvalidStamp, Location};
 
 use chrono::NaiveDate;

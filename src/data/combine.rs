@@ -1,0 +1,59 @@
+//! One wide price file from several tickers' own files (a download per ticker, as yfinance,
+//! stooq or Kaggle sets give them), their dates joined. A ticker has no price on a date that
+//! only others have: before its first date or after its last that is an asset not listed yet or
+//! any more; in between it is a missing price, which a config refuses or carries forward as its
+//! `[data] missing` says.
+
+use chrono::NaiveDate;
+use ndarray::Array2;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::csv::read_ticker;
+use super::{DataError, Location, PricePanel, TimeIndex};
+
+/// The panel of `files`, one asset each, named by its file's stem (`AAPL.csv` is AAPL), on
+/// every date any of them has.
+pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
+    let mut tickers: Vec<(String, Vec<NaiveDate>, Vec<f64>)> = Vec::with_capacity(files.len());
+    for (k, path) in files.iter().enumerate() {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(j) = files[..k].iter().position(|other| other.file_stem() == path.file_stem()) {
+            return Err(invalid(
+                path,
+                format!(
+                    "the file names the same ticker '{name}' as {}: each file is one ticker",
+                    files[j].display()
+                ),
+            ));
+        }
+        let panel = read_ticker(path, &name)?.panel;
+        let TimeIndex::Dates(dates) = panel.index else {
+            return Err(invalid(
+                path,
+                "the file has no dates, and tickers' files line up only by date".into(),
+            ));
+        };
+        tickers.push((name, dates, panel.prices.column(0).to_vec()));
+    }
+    let dates: Vec<NaiveDate> = tickers
+        .iter()
+        .flat_map(|(_, dates, _)| dates.iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut prices = Array2::from_elem((dates.len(), tickers.len()), f64::NAN);
+    for (j, (_, own_dates, own_prices)) in tickers.iter().enumerate() {
+        for (date, price) in own_dates.iter().zip(own_prices) {
+            let row = dates.binary_search(date).expect("every date is in the union");
+            prices[[row, j]] = *price;
+        }
+    }
+    let source = files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
+    let names = tickers.into_iter().map(|(name, _, _)| name).collect();
+    Ok(PricePanel::new(source, names, TimeIndex::Dates(dates), prices))
+}
+
+fn invalid(path: &Path, reason: String) -> DataError {
+    DataError::Invalid { location: Location { file: path.to_path_buf(), line: None, column: None }, reason }
+}
