@@ -1051,19 +1051,19 @@ fn tickers_own_files_combine_into_one_wide_panel_on_every_date() {
             "Date,Open,High,Low,Close,Adj Close,Volume\n2020-01-02,9,9,9,9,1.0,5\n\
              2020-01-03,9,9,9,9,1.1,5\n2020-01-06,9,9,9,9,1.2,5\n",
         ),
-        write("BBB.csv", "date,price\n2020-01-03,2.1\n2020-01-06,2.2\n"),
+        write("BBB.csv", "date,price\n2020-01-03,2.1\n2020-01-06,2.2\n2020-01-07,2.3\n"),
         write("CCC.csv", "Date,Open,Close,Volume\n2020-01-02,7,3.0,5\n2020-01-06,7,3.2,5\n"),
     ];
     let panel = folio::data::combine::combine(&files).unwrap();
     assert_eq!(panel.assets, ["AAA", "BBB", "CCC"]);
     let day = |d| NaiveDate::from_ymd_opt(2020, 1, d).unwrap();
-    assert_eq!(panel.index, TimeIndex::Dates(vec![day(2), day(3), day(6)]));
+    assert_eq!(panel.index, TimeIndex::Dates(vec![day(2), day(3), day(6), day(7)]));
     let column = |j: usize| {
         panel.asset_prices(j).iter().map(|p| if p.is_nan() { None } else { Some(*p) }).collect::<Vec<_>>()
     };
-    assert_eq!(column(0), [Some(1.0), Some(1.1), Some(1.2)], "the adjusted close, not the close");
-    assert_eq!(column(1), [None, Some(2.1), Some(2.2)]);
-    assert_eq!(column(2), [Some(3.0), None, Some(3.2)]);
+    assert_eq!(column(0), [Some(1.0), Some(1.1), Some(1.2), None], "the adjusted close, not the close");
+    assert_eq!(column(1), [None, Some(2.1), Some(2.2), Some(2.3)]);
+    assert_eq!(column(2), [Some(3.0), None, Some(3.2), None]);
 
     let refused = |files: &[PathBuf]| folio::data::combine::combine(files).unwrap_err().to_string();
     let again = dir.path().join("again");
