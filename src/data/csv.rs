@@ -165,15 +165,8 @@ fn parse(
         ));
     }
     let delimiter = delimiter(bytes);
-    let mut records = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes)
-        .into_records();
-    let mut header = read_header(path, bytes, &mut records, one_ticker)?;
-    header.slash_order = slash_order(bytes, delimiter);
+    let mut records = csv_reader(bytes, delimiter).into_records();
+    let mut header = read_header(path, bytes, delimiter, &mut records, one_ticker)?;
     let rows = read_rows(path, bytes, &mut header, records)?;
     let mut prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
         .expect("rows were checked to have equal length");
@@ -185,6 +178,17 @@ fn parse(
         carried_forward,
         price_field: header.download.map(|d| d.field),
     })
+}
+
+/// The reader of every pass over a price file: no header row (the header is read as a record,
+/// so that it can span rows), rows of any length (checked with their line), cells trimmed.
+fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes)
 }
 
 /// A tab when the first line that holds anything has tabs and no comma; else a comma.
@@ -229,6 +233,21 @@ const DOWNLOAD_FIELDS: [&str; 9] =
 
 /// The fields that hold prices to read, best first: dividend-adjusted closes, then closes.
 const PRICE_FIELDS: [&str; 2] = ["adj close", "close"];
+
+/// Whether a header cell names a date column.
+fn is_date_header(name: &str) -> bool {
+    DATE_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// Whether every cell after the first of a header row names a field of a download (at least one).
+fn are_download_fields(row: &[String]) -> bool {
+    row.len() > 1 && row[1..].iter().all(|cell| DOWNLOAD_FIELDS.iter().any(|f| cell.eq_ignore_ascii_case(f)))
+}
+
+/// The best of `PRICE_FIELDS` among the cells after the first of a row of fields.
+fn price_field(row: &[String]) -> Option<&'static str> {
+    PRICE_FIELDS.iter().copied().find(|field| row.iter().skip(1).any(|cell| cell.eq_ignore_ascii_case(field)))
+}
 
 impl Download {
     /// The kept cells of a row of the file.
@@ -280,6 +299,7 @@ type Records<'a> = csv::StringRecordsIntoIter<&'a [u8]>;
 fn read_header(
     path: &Path,
     bytes: &[u8],
+    delimiter: u8,
     records: &mut Records<'_>,
     one_ticker: Option<&str>,
 ) -> Result<Header, DataError> {
@@ -328,7 +348,7 @@ fn read_header(
             ));
         }
     }
-    let dated = names.first().is_some_and(|n| DATE_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)));
+    let dated = names.first().is_some_and(|n| is_date_header(n));
     let header = Header {
         names,
         unnamed_tail,
@@ -336,7 +356,7 @@ fn read_header(
         numbered,
         line,
         download,
-        slash_order: slash_order(bytes, delimiter(bytes)),
+        slash_order: slash_order(bytes, delimiter),
     };
     if header.assets().is_empty() {
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
@@ -356,12 +376,8 @@ fn read_download_header(
     line: u64,
     records: &mut Records<'_>,
 ) -> Result<Option<Download>, DataError> {
-    let is_fields = |row: &[String]| {
-        row.len() > 1
-            && row[1..].iter().all(|cell| DOWNLOAD_FIELDS.contains(&cell.to_ascii_lowercase().as_str()))
-    };
     let first_cell = names.first().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
-    let fields_first = is_fields(names) && ["price", ""].contains(&first_cell.as_str());
+    let fields_first = are_download_fields(names) && ["price", ""].contains(&first_cell.as_str());
     if !fields_first && first_cell != "ticker" {
         return Ok(None);
     }
@@ -372,7 +388,7 @@ fn read_download_header(
     };
     let (fields, tickers) = match fields_first {
         true => (names.clone(), second),
-        false if is_fields(&second) => (second, names.clone()),
+        false if are_download_fields(&second) => (second, names.clone()),
         false => {
             return Err(invalid(
                 path,
@@ -396,8 +412,7 @@ fn read_download_header(
             ),
         ));
     }
-    let lower: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
-    let Some(wanted) = PRICE_FIELDS.iter().find(|field| lower[1..].contains(&field.to_string())) else {
+    let Some(wanted) = price_field(&fields) else {
         return Err(invalid(
             path,
             Some(line),
@@ -410,7 +425,7 @@ fn read_download_header(
         ));
     };
     let mut columns = vec![0];
-    columns.extend((1..fields.len()).filter(|&c| lower[c] == *wanted));
+    columns.extend((1..fields.len()).filter(|&c| fields[c].eq_ignore_ascii_case(wanted)));
     // The first column is unnamed here; its name, if the index has one, is on the row after
     // (skipped by `read_rows`), and its first cell tells dates from row numbers.
     *names = columns.iter().map(|&c| if c == 0 { String::new() } else { tickers[c].clone() }).collect();
@@ -428,17 +443,14 @@ fn ticker_columns(
     names: &mut Vec<String>,
     name: &str,
 ) -> Result<Option<Download>, DataError> {
-    let dated = names.first().is_some_and(|n| DATE_HEADERS.iter().any(|h| n.eq_ignore_ascii_case(h)));
-    let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-    let fields = lower.iter().skip(1).all(|n| DOWNLOAD_FIELDS.contains(&n.as_str()));
-    if !dated || names.len() < 2 || (names.len() > 2 && !fields) {
+    let dated = names.first().is_some_and(|n| is_date_header(n));
+    if !dated || names.len() < 2 || (names.len() > 2 && !are_download_fields(names)) {
         return Ok(None);
     }
     let column = match names.len() {
         2 => 1,
-        _ => PRICE_FIELDS
-            .iter()
-            .find_map(|field| lower.iter().skip(1).position(|n| n == field).map(|k| k + 1))
+        _ => price_field(names)
+            .and_then(|field| names.iter().skip(1).position(|n| n.eq_ignore_ascii_case(field)).map(|k| k + 1))
             .ok_or_else(|| {
                 invalid(
                     path,
@@ -467,9 +479,8 @@ fn foreign_format(names: &[String]) -> Option<String> {
                 .into(),
         );
     }
-    let dated = lower.first().is_some_and(|n| DATE_HEADERS.contains(&n.as_str()));
-    if dated && lower.len() > 2 && lower[1..].iter().all(|n| DOWNLOAD_FIELDS.contains(&n.as_str())) {
-        let close = if lower.iter().any(|n| n == "adj close") { "Adj Close" } else { "Close" };
+    if names.first().is_some_and(|n| is_date_header(n)) && names.len() > 2 && are_download_fields(names) {
+        let close = if price_field(names) == Some("adj close") { "Adj Close" } else { "Close" };
         return Some(format!(
             "this looks like one ticker's file of {} columns; folio reads one price column per asset: \
              put each ticker's closes in one file with `folio data combine AAPL.csv MSFT.csv ... --out \
@@ -627,10 +638,7 @@ fn is_blank_line(bytes: &[u8], start: usize, record: &csv::StringRecord) -> bool
 /// gives, optionally followed by a time of day (after a space or `T`) and a UTC offset, as pandas
 /// writes a daily timestamp. `None` for anything else.
 fn parse_day(text: &str, slashes: Option<SlashOrder>) -> Option<(NaiveDate, bool)> {
-    let (day, time) = match text.find([' ', 'T']) {
-        Some(at) => (&text[..at], Some(&text[at + 1..])),
-        None => (text, None),
-    };
+    let (day, time) = split_time(text);
     let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(day, "%Y/%m/%d"))
         .ok()
@@ -645,6 +653,14 @@ fn parse_day(text: &str, slashes: Option<SlashOrder>) -> Option<(NaiveDate, bool
     match time {
         None => Some((date, false)),
         Some(time) => is_time_of_day(time).then_some((date, true)),
+    }
+}
+
+/// A timestamp's day, and its time of day if it has one (after a space or `T`).
+fn split_time(text: &str) -> (&str, Option<&str>) {
+    match text.find([' ', 'T']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
     }
 }
 
@@ -679,17 +695,10 @@ fn slash_parts(day: &str) -> Option<(u32, u32, i32)> {
 /// read either way, and one where both do mixes the two; neither has an order (`None`), and its
 /// dates are refused as ambiguous.
 fn slash_order(bytes: &[u8], delimiter: u8) -> Option<SlashOrder> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
     let (mut day_first, mut month_first) = (false, false);
-    for record in reader.records().flatten() {
+    for record in csv_reader(bytes, delimiter).records().flatten() {
         let Some(cell) = record.get(0) else { continue };
-        let day = cell.split([' ', 'T']).next().unwrap_or_default();
-        if let Some((a, b, _)) = slash_parts(day) {
+        if let Some((a, b, _)) = slash_parts(split_time(cell).0) {
             day_first |= a > 12;
             month_first |= b > 12;
         }
