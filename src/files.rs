@@ -250,6 +250,12 @@ impl OutputFolder {
         Self::claim(&fresh_folder(base), false)
     }
 
+    /// The folder claimed for a command's `--out` before its work, else a fresh one named after
+    /// `base`: a default that the command's results name, and so can only choose after it.
+    pub fn or_fresh(claimed: Option<Self>, base: &Path) -> Result<Self, OutputError> {
+        claimed.map_or_else(|| Self::fresh(base), Ok)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -112,10 +112,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     }
     let (report, logs) =
         backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
-    let folder = match claimed {
-        Some(folder) => folder,
-        None => OutputFolder::fresh(&report::backtest::default_output(&report))?,
-    };
+    let folder = OutputFolder::or_fresh(claimed, &report::backtest::default_output(&report))?;
     let out = folder.path().to_path_buf();
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
     folder.finish();
@@ -363,10 +360,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     let evaluation =
         evaluate_showing(args.request()?, super::args::Bars::for_output(args.run.json).as_ref())?;
     let report_data = &evaluation.report;
-    let folder = match claimed {
-        Some(folder) => folder,
-        None => OutputFolder::fresh(&default_output(&args.checkpoint, report_data))?,
-    };
+    let folder = OutputFolder::or_fresh(claimed, &default_output(&args.checkpoint, report_data))?;
     let out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&out, &evaluation)?;
     report::html::write_run_page(&out, &Provenance::of_this_process())?;

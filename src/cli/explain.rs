@@ -70,10 +70,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         device: args.run.device(),
         data: args.data.choice(),
     })?;
-    let folder = match claimed {
-        Some(folder) => folder,
-        None => OutputFolder::fresh(&args.checkpoint.join(default_folder(&report)))?,
-    };
+    let folder = OutputFolder::or_fresh(claimed, &args.checkpoint.join(default_folder(&report)))?;
     let out = folder.path().to_path_buf();
     write_outputs(&out, &report)?;
     folder.finish();

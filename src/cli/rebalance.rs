@@ -17,10 +17,7 @@ pub fn show(
     default: &Path,
     json: bool,
 ) -> Result<()> {
-    let folder = match claimed {
-        Some(folder) => folder,
-        None => OutputFolder::fresh(default)?,
-    };
+    let folder = OutputFolder::or_fresh(claimed, default)?;
     let out = folder.path().to_path_buf();
     report::outputs::write_rebalancing(&out, report_data)?;
     folder.finish();

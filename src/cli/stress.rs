@@ -90,10 +90,7 @@ pub fn run(args: StressArgs) -> Result<()> {
         device: args.run.device(),
         data: args.data.choice(),
     })?;
-    let folder = match claimed {
-        Some(folder) => folder,
-        None => OutputFolder::fresh(&args.checkpoint.join("stress"))?,
-    };
+    let folder = OutputFolder::or_fresh(claimed, &args.checkpoint.join("stress"))?;
     let out = folder.path().to_path_buf();
     write_outputs(&out, &stress)?;
     folder.finish();

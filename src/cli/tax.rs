@@ -72,17 +72,12 @@ pub fn run(args: TaxArgs) -> Result<()> {
         to: args.to,
         device: args.run.device(),
     })?;
-    let claimed = match claimed {
-        Some(folder) => folder,
-        None => {
-            let folder = format!("tax-{}-{}", report.from, report.to);
-            let base = match &args.checkpoint {
-                Some(dir) => dir.join(&folder),
-                None => PathBuf::from("runs").join(&folder),
-            };
-            OutputFolder::fresh(&base)?
-        }
+    let folder = format!("tax-{}-{}", report.from, report.to);
+    let base = match &args.checkpoint {
+        Some(dir) => dir.join(&folder),
+        None => PathBuf::from("runs").join(&folder),
     };
+    let claimed = OutputFolder::or_fresh(claimed, &base)?;
     let out = claimed.path().to_path_buf();
     write_outputs(&out, &report)?;
     claimed.finish();
