@@ -9,8 +9,8 @@ use ndarray::Array2;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::csv::read_ticker;
-use super::{DataError, Location, PricePanel, TimeIndex};
+use super::csv::{invalid, read_ticker};
+use super::{DataError, PricePanel, TimeIndex};
 
 /// The panel of `files`, one asset each, named by its file's stem (`AAPL.csv` is AAPL), on
 /// every date any of them has.
@@ -21,6 +21,8 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
         if let Some(j) = files[..k].iter().position(|other| other.file_stem() == path.file_stem()) {
             return Err(invalid(
                 path,
+                None,
+                None,
                 format!(
                     "the file names the same ticker '{name}' as {}: each file is one ticker",
                     files[j].display()
@@ -31,6 +33,8 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
         let TimeIndex::Dates(dates) = panel.index else {
             return Err(invalid(
                 path,
+                None,
+                None,
                 "the file has no dates, and tickers' files line up only by date".into(),
             ));
         };
@@ -52,8 +56,4 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
     let source = files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
     let names = tickers.into_iter().map(|(name, _, _)| name).collect();
     Ok(PricePanel::new(source, names, TimeIndex::Dates(dates), prices))
-}
-
-fn invalid(path: &Path, reason: String) -> DataError {
-    DataError::Invalid { location: Location { file: path.to_path_buf(), line: None, column: None }, reason }
 }

@@ -101,12 +101,20 @@ pub fn load_prices(path: &Path) -> Result<PricePanel, DataError> {
 
 /// Load a price file, treating missing prices inside a listing as `missing` says.
 pub fn read_prices(path: &Path, missing: MissingPrices) -> Result<LoadedPrices, DataError> {
-    let bytes =
-        crate::files::read_or_bundled(path).map_err(|source| DataError::Io { path: path.into(), source })?;
-    parse_prices(path, &bytes, missing)
+    parse_prices(path, &read_bytes(path)?, missing)
 }
 
-fn invalid(path: &Path, line: Option<u64>, column: Option<(usize, &str)>, reason: String) -> DataError {
+/// A price file's bytes, from disk or, for a default that is compiled in, from the binary.
+fn read_bytes(path: &Path) -> Result<std::borrow::Cow<'static, [u8]>, DataError> {
+    crate::files::read_or_bundled(path).map_err(|source| DataError::Io { path: path.into(), source })
+}
+
+pub(super) fn invalid(
+    path: &Path,
+    line: Option<u64>,
+    column: Option<(usize, &str)>,
+    reason: String,
+) -> DataError {
     DataError::Invalid {
         location: Location {
             file: path.to_path_buf(),
@@ -132,9 +140,7 @@ pub(crate) fn parse_prices(
 /// Close,Volume`), of which the dividend-adjusted close is read, else the close. A download of
 /// one ticker with its rows of fields and tickers reads as any download does.
 pub fn read_ticker(path: &Path, name: &str) -> Result<LoadedPrices, DataError> {
-    let bytes =
-        crate::files::read_or_bundled(path).map_err(|source| DataError::Io { path: path.into(), source })?;
-    let loaded = parse(path, &bytes, MissingPrices::Error, Some(name))?;
+    let loaded = parse(path, &read_bytes(path)?, MissingPrices::Error, Some(name))?;
     if loaded.panel.n_assets() != 1 {
         return Err(invalid(
             path,
