@@ -228,12 +228,18 @@ fn no_observation_sees_the_future() {
 }
 
 /// Each reference portfolio reads prices up to its decision's row only; the ones estimated from
-/// prices change at the first decision after the cut, so the test can fail.
+/// prices change soon after the cut, so the test can fail.
 #[test]
 fn no_reference_portfolio_sees_the_future() {
     let cut = 250;
     let (original, altered) = diverging_panels(cut);
-    for reference in [Reference::EqualWeight, Reference::InverseVolatility, Reference::MinimumVariance] {
+    let references = [
+        Reference::EqualWeight,
+        Reference::InverseVolatility,
+        Reference::MinimumVariance,
+        Reference::VolatilityManaged,
+    ];
+    for reference in references {
         let features = FeatureConfig { reference, long_window: 120, ..FeatureConfig::default() };
         let a = Market::new(original.clone(), &features, None, 0..200).unwrap();
         let b = Market::new(altered.clone(), &features, None, 0..200).unwrap();
@@ -244,8 +250,11 @@ fn no_reference_portfolio_sees_the_future() {
                 "{reference:?} at row {t}: {wa:?} against {wb:?}"
             );
         }
+        // The volatility-managed reference is fully invested whenever the market's risk is at
+        // or below its median, so it may not move at the very first decision after the cut.
         let estimated = reference != Reference::EqualWeight;
-        assert_eq!(a.reference(cut + 1) != b.reference(cut + 1), estimated, "{reference:?} after the cut");
+        let changed = (cut + 1..cut + 40).any(|t| a.reference(t) != b.reference(t));
+        assert_eq!(changed, estimated, "{reference:?} after the cut");
     }
 }
 

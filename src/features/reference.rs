@@ -2,8 +2,8 @@
 //! with 1/N beats 1/N where the rule alone does not). Like every feature it is causal: the
 //! reference for a decision at the close of `t` reads prices `p[0..=t]` only.
 //!
-//! The reference never holds cash: equal weight, the benchmark an allocator must beat, is fully
-//! invested, and so are its risk-based variants.
+//! Only the volatility-managed reference holds cash: equal weight, the benchmark an allocator must
+//! beat, is fully invested, and so are its other risk-based variants.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +32,15 @@ pub enum Reference {
     /// estimate that makes mean-variance portfolios lose to 1/N (Jagannathan and Ma 2003: the
     /// long-only constraint itself acts as shrinkage; Clarke, de Silva and Thorley 2006).
     MinimumVariance,
+    /// Equal weight in the assets, scaled down to the market's usual risk when the market is
+    /// riskier than usual, the rest in cash (volatility targeting; Moreira and Muir 2017, Harvey
+    /// et al. 2018: risk is persistent and, in equities, high risk is not paid for, so scaling it
+    /// down raises the Sharpe ratio and cuts the worst drawdowns). The exposure is
+    /// `min(1, typical / sigma)`, with `sigma` the standard deviation of the equal-weight market's
+    /// last `volatility_window` log returns and `typical` the median of every `sigma` so far,
+    /// a target that no parameter sets and no later period informs. Equal weight until
+    /// `long_window` values of `sigma` give the median something to stand on.
+    VolatilityManaged,
 }
 
 impl Reference {
@@ -46,11 +55,12 @@ impl Reference {
             Reference::EqualWeight => "equal_weight",
             Reference::InverseVolatility => "inverse_volatility",
             Reference::MinimumVariance => "minimum_variance",
+            Reference::VolatilityManaged => "volatility_managed",
         }
     }
 
-    /// `[period][cash + assets]`: the reference weights for a decision at each row, cash first
-    /// (always zero). `None` for [`Reference::None`].
+    /// `[period][cash + assets]`: the reference weights for a decision at each row, cash first.
+    /// `None` for [`Reference::None`].
     pub fn weights(self, panel: &PricePanel, config: &FeatureConfig) -> Option<Vec<f64>> {
         let volatility_window = config.volatility_window;
         let (n_periods, n_assets) = (panel.n_periods(), panel.n_assets());
@@ -86,9 +96,43 @@ impl Reference {
                 }
             }
             Reference::MinimumVariance => minimum_variance(panel, config.long_window, &mut out),
+            Reference::VolatilityManaged => {
+                let exposure = managed_exposure(panel, volatility_window, config.long_window);
+                for (row, exposure) in out.chunks_exact_mut(width).zip(exposure) {
+                    row[0] = 1.0 - exposure;
+                    row[1..].fill(equal * exposure);
+                }
+            }
         }
         Some(out)
     }
+}
+
+/// `[period]`: the share of the volatility-managed reference in the assets, `min(1, median / sigma)`
+/// (see [`Reference::VolatilityManaged`]); one until `history` values of `sigma` exist.
+fn managed_exposure(panel: &PricePanel, window: usize, history: usize) -> Vec<f64> {
+    let n_periods = panel.n_periods();
+    let market_index: Vec<f64> = super::risk::equal_weight_log_returns(panel)
+        .iter()
+        .scan(0.0, |log_level, r| {
+            *log_level += r;
+            Some(log_level.exp())
+        })
+        .collect();
+    let mut sigma = vec![0.0; n_periods];
+    super::rolling_volatility(&market_index, window, &mut sigma);
+    // The median, not the mean: a crash's weeks of extreme risk would otherwise raise the
+    // target for years after it. Kept sorted so that each row's median costs one insertion.
+    let mut seen: Vec<f64> = Vec::with_capacity(n_periods);
+    let mut exposure = vec![1.0; n_periods];
+    for t in window..n_periods {
+        let at = seen.partition_point(|&s| s < sigma[t]);
+        seen.insert(at, sigma[t]);
+        if seen.len() >= history.max(1) && sigma[t] > 0.0 {
+            exposure[t] = (crate::stats::quantile_sorted(&seen, 0.5) / sigma[t]).min(1.0);
+        }
+    }
+    exposure
 }
 
 /// Writes the minimum-variance weights into the rows of `out` whose window of `window` returns
@@ -107,5 +151,41 @@ fn minimum_variance(panel: &PricePanel, window: usize, out: &mut [f64]) {
         if let Some(weights) = solver.solve(returns.view()) {
             out[t * width + 1..(t + 1) * width].copy_from_slice(&weights);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synth::panel_from_log_returns;
+    use ndarray::Array2;
+
+    /// Two identical assets whose log returns alternate +-1% for ten periods, then +-3%: over
+    /// a two-return window the market's standard deviation is `0.01 sqrt 2` in the calm, `0.04 /
+    /// sqrt 2` across the change and `0.03 sqrt 2` after it.
+    #[test]
+    fn the_volatility_managed_reference_scales_equal_weight_to_the_median_risk() {
+        let steps: Vec<f64> =
+            (0..10).map(|t| if t % 2 == 0 { 0.01 } else { -0.01 }).chain([0.03, -0.03]).collect();
+        // Row r of log returns moves the price from row r to row r + 1.
+        let returns = Array2::from_shape_fn((steps.len(), 2), |(t, _)| steps[t]);
+        let panel =
+            panel_from_log_returns(&returns, chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(), "S");
+        let config = FeatureConfig { volatility_window: 2, long_window: 3, ..FeatureConfig::default() };
+        let weights = Reference::VolatilityManaged.weights(&panel, &config).unwrap();
+        let exposure: Vec<f64> = weights.chunks_exact(3).map(|row| 1.0 - row[0]).collect();
+        for (row, w) in weights.chunks_exact(3).enumerate() {
+            assert!(
+                (w[1] - w[2]).abs() < 1e-15 && (w[0] + w[1] + w[2] - 1.0).abs() < 1e-12,
+                "row {row}: {w:?}"
+            );
+        }
+        // Fully invested until three values of sigma exist (rows 2, 3, 4), and while the risk
+        // is the usual one.
+        assert!(exposure[..=10].iter().all(|&e| (e - 1.0).abs() < 1e-9), "{exposure:?}");
+        // The median is still the calm 0.01 sqrt 2: half exposure across the change, a third
+        // after it.
+        assert!((exposure[11] - 0.5).abs() < 1e-9, "{}", exposure[11]);
+        assert!((exposure[12] - 1.0 / 3.0).abs() < 1e-9, "{}", exposure[12]);
     }
 }

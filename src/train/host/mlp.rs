@@ -225,8 +225,11 @@ pub struct HostMlp {
     anchor: Option<Anchor>,
 }
 
-/// The raw scores of an anchored actor become `ln w_ref + tilt * tanh(raw)`; its backward pass
-/// multiplies by `tilt * (1 - tanh(raw)^2)`.
+/// The raw scores of an anchored actor become the anchored log-weights of
+/// [`crate::agent::network::Anchor`]: `ln w_ref + tilt * tanh(raw)` for each asset, and for cash
+/// `ln c_ref + lse(asset log-weights) - lse(ln w_ref of the assets)`, which keeps the reference's
+/// cash share. The cash score moves with every asset's, by that asset's share of the tilted
+/// assets, and not at all with its own raw output.
 impl HostMlp {
     /// The scores of `rows` observations from the actor's raw outputs (in place).
     pub fn anchor_scores(&self, observations: &[f32], raw: &mut [f32]) {
@@ -234,25 +237,43 @@ impl HostMlp {
         let (offset, width, tilt) = anchor.parts();
         let len = observations.len() / (raw.len() / width);
         for (row, scores) in observations.chunks_exact(len).zip(raw.chunks_exact_mut(width)) {
-            for (score, &r) in scores.iter_mut().zip(&row[offset..offset + width]) {
-                let log_reference = (r as f64).max(Anchor::LOG_ZERO_WEIGHT.exp()).ln() as f32;
-                *score = log_reference + tilt as f32 * tanh_vectorizable(*score);
+            let log_reference = |r: &f32| (*r as f64).max(Anchor::LOG_ZERO_WEIGHT.exp()).ln() as f32;
+            let reference = &row[offset..offset + width];
+            for (score, r) in scores.iter_mut().zip(reference).skip(1) {
+                *score = log_reference(r) + tilt as f32 * tanh_vectorizable(*score);
             }
+            scores[0] = log_reference(&reference[0]) + log_sum_exp(scores[1..].iter().copied())
+                - log_sum_exp(reference[1..].iter().map(log_reference));
         }
     }
 
     /// The gradient with respect to the raw outputs from that with respect to the scores.
-    pub fn anchor_gradient(&self, raw: &[f32], d_scores: &[f32]) -> Vec<f32> {
+    /// `scores` are the anchored scores that [`Self::anchor_scores`] made of `raw`.
+    pub fn anchor_gradient(&self, raw: &[f32], scores: &[f32], d_scores: &[f32]) -> Vec<f32> {
         let Some(anchor) = self.anchor else { return d_scores.to_vec() };
-        let tilt = anchor.parts().2 as f32;
-        raw.iter()
-            .zip(d_scores)
-            .map(|(&x, &d)| {
-                let t = tanh_vectorizable(x);
-                d * tilt * (1.0 - t * t)
-            })
-            .collect()
+        let (_, width, tilt) = anchor.parts();
+        let mut d_raw = vec![0.0; raw.len()];
+        for (((d_raw, raw), scores), d_scores) in d_raw
+            .chunks_exact_mut(width)
+            .zip(raw.chunks_exact(width))
+            .zip(scores.chunks_exact(width))
+            .zip(d_scores.chunks_exact(width))
+        {
+            let total = log_sum_exp(scores[1..].iter().copied());
+            for i in 1..width {
+                let share = (scores[i] - total).exp();
+                let t = tanh_vectorizable(raw[i]);
+                d_raw[i] = (d_scores[i] + d_scores[0] * share) * tilt as f32 * (1.0 - t * t);
+            }
+        }
+        d_raw
     }
+}
+
+/// `ln sum_i exp(x_i)`, shifted by the largest value so that no term overflows.
+fn log_sum_exp(x: impl Iterator<Item = f32> + Clone) -> f32 {
+    let largest = x.clone().fold(f32::NEG_INFINITY, f32::max);
+    largest + x.map(|v| (v - largest).exp()).sum::<f32>().ln()
 }
 
 impl HostMlp {
@@ -593,7 +614,8 @@ mod tests {
         let mut x = observations(rows, layout.len());
         let offset = layout.reference_offset().unwrap();
         for row in x.chunks_exact_mut(layout.len()) {
-            row[offset..].copy_from_slice(&[0.0, 0.2, 0.3, 0.5]);
+            // A reference that holds cash, whose share the anchor keeps.
+            row[offset..].copy_from_slice(&[0.2, 0.2, 0.3, 0.3]);
         }
         let width = layout.assets + 1;
         let input = Tensor::from_data(TensorData::new(x.clone(), [rows, layout.len()]), &device);
@@ -614,7 +636,7 @@ mod tests {
         let c: Vec<f32> = (0..rows * width).map(|i| ((i * 5 % 7) as f32 - 3.0) * 0.5).collect();
         let c_tensor = Tensor::<2>::from_data(TensorData::new(c.clone(), [rows, width]), &device);
         let expected = GradientsParams::from_grads((scores * c_tensor).sum().backward(), &net);
-        let gradients = host.actor.backward(&x, &tape, &host.anchor_gradient(&tape.output, &c));
+        let gradients = host.actor.backward(&x, &tape, &host.anchor_gradient(&tape.output, &host_scores, &c));
         for gradient in &gradients {
             let reference = match gradient {
                 ParamGradient::Weight { id, .. } => expected.get::<2>(*id).map(to_host),

@@ -118,7 +118,7 @@ fn minibatch_gradients(
                 let mut scores = tape.output.clone();
                 host.anchor_scores(x, &mut scores);
                 let objective = policy(&scores);
-                let d_raw = host.anchor_gradient(&tape.output, &objective.d_scores);
+                let d_raw = host.anchor_gradient(&tape.output, &scores, &objective.d_scores);
                 let gradients = host.actor.backward(x, &tape, &d_raw);
                 (objective, gradients)
             };
