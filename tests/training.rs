@@ -229,7 +229,9 @@ fn a_planted_signal_is_learned_and_beats_equal_weight_out_of_sample() {
 fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
     let dir = tempfile::tempdir().unwrap();
     let panel = riskless_winner();
-    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    // Anchored on equal weight, so that the reference it deploys is the baseline beside it.
+    let features = FeatureConfig { reference: Reference::EqualWeight, ..small_features() };
+    let env = env_for(&panel, dir.path(), 450, 650, features);
     let out = dir.path().join("run");
     let config = TrainConfig { steps: 20_000, seed: 1, reference_margin: 1e6, ..TrainConfig::default() };
     let outcome = train(request(env.clone(), config.clone(), out.clone())).unwrap();
