@@ -133,7 +133,7 @@ impl Default for FeatureConfig {
             rank_skip: 21,
             reversal_window: 5,
             clip: 10.0,
-            reference: Reference::VolatilityManaged,
+            reference: Reference::EqualWeight,
         }
     }
 }

@@ -20,6 +20,7 @@ pub enum Reference {
     /// What checkpoints saved before references existed were trained with.
     None,
     /// `1/N` in every asset (DeMiguel, Garlappi and Uppal 2009).
+    #[default]
     EqualWeight,
     /// Weights proportional to `1 / sigma_i`, with `sigma_i` the sample standard deviation of the
     /// asset's last `volatility_window` log returns (Kirby and Ostdiek 2012's volatility timing
@@ -39,7 +40,6 @@ pub enum Reference {
     /// last `volatility_window` log returns and `typical` the median of every `sigma` so far,
     /// a target that no parameter sets and no later period informs. Equal weight until
     /// `long_window` values of `sigma` give the median something to stand on.
-    #[default]
     VolatilityManaged,
 }
 
