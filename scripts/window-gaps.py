@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""How often a walk-forward's agent trails equal weight over shorter spans than the whole test.
+
+A stitched out-of-sample gap can hide long stretches on the wrong side of equal weight. This
+reads a walk-forward's equity.csv, cuts it into windows of K consecutive folds (sliding by one
+fold), and prints the Sharpe ratio of the ensemble agent minus equal weight's in each, with how
+many windows fall below -0.05, the issue-16 tolerance.
+
+    scripts/window-gaps.py RUN/equity.csv FOLD_PERIODS [K] [PERIODS_PER_YEAR]
+
+FOLD_PERIODS is the walk-forward's test_periods; K defaults to 5, PERIODS_PER_YEAR to 252.
+Pure Python, no packages.
+"""
+import csv
+import math
+import statistics
+import sys
+
+
+def sharpe(returns, periods_per_year):
+    return statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(periods_per_year)
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    path, fold = sys.argv[1], int(sys.argv[2])
+    k = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    per_year = float(sys.argv[4]) if len(sys.argv) > 4 else 252.0
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, rows = rows[0], rows[1:]
+    agent, equal = header.index("agent (ensemble)"), header.index("equal weight")
+    dates = [r[0] for r in rows[1:]]
+    growth = lambda col: [float(b[col]) / float(a[col]) - 1.0 for a, b in zip(rows, rows[1:])]
+    ra, re = growth(agent), growth(equal)
+    folds = len(ra) // fold
+    gaps = []
+    for first in range(folds - k + 1):
+        span = slice(first * fold, (first + k) * fold)
+        gaps.append((dates[span.start], sharpe(ra[span], per_year) - sharpe(re[span], per_year)))
+    if not gaps:
+        sys.exit(f"{path}: {folds} folds of {fold} periods, fewer than a window of {k}")
+    for start, gap in gaps:
+        print(f"{start}  {gap:+.3f}")
+    values = [g for _, g in gaps]
+    below = sum(g < -0.05 for g in values)
+    print(
+        f"{len(values)} windows of {k} folds: mean {statistics.mean(values):+.3f}, "
+        f"min {min(values):+.3f}, max {max(values):+.3f}, below -0.05 in {below}"
+    )
+
+
+if __name__ == "__main__":
+    main()
