@@ -192,10 +192,12 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
         folds: 3,
         seeds: 2,
     };
+    // Trained networks deployed as trained, so that the seeds differ and PBO has them to rank.
+    let train = TrainConfig { steps: 2000, reference_gate: false, ..TrainConfig::default() };
     let run = |jobs: usize, out: &str| {
         walk_forward(WalkForwardRequest {
             env: env.clone(),
-            train: TrainConfig { steps: 2000, ..TrainConfig::default() },
+            train: train.clone(),
             config,
             out: dir.path().join(out),
             jobs,
