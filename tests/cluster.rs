@@ -197,6 +197,28 @@ fn a_task_never_runs_twice_at_once() {
     assert!(error.contains(&format!("pid {}", first.id())), "{error}");
 }
 
+/// The bundled default, planned in an empty folder and run from another: the plan names folio's
+/// own copy of the data, which every working directory resolves alike, not a path under the
+/// folder it was planned in.
+#[test]
+fn a_plan_of_the_bundled_default_runs_its_tasks_from_any_folder() {
+    let (planned_in, run_in) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plan = planned_in.path().join("plan");
+    let planning =
+        ["plan", "walk-forward", "--steps", "200", "--folds", "1", "--seeds", "1", "--out", path(&plan)];
+    let planned = folio_command(&planning).current_dir(planned_in.path()).output().unwrap();
+    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
+    let ran = folio_command(&["run-task", path(&plan), "--index", "0"])
+        .current_dir(run_in.path())
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    assert!(plan.join("tasks").join(&task_ids(&plan)[0]).join("result.cbor").exists());
+    let merged = folio_command(&["merge", path(&plan)]).current_dir(run_in.path()).output().unwrap();
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert!(plan.join("report.json").exists());
+}
+
 /// A single-node Slurm cluster on localhost, stopped (its daemons, by pid) when dropped.
 struct SlurmLocal {
     dir: PathBuf,

@@ -76,9 +76,7 @@ pub fn plan_search(
     if dir.join(tasks::PLAN_EXACT).exists() {
         return Err(TaskError::OtherPlan { plan: dir.to_path_buf() });
     }
-    let data = &spec.env.data.file;
-    spec.env.data.file =
-        std::path::absolute(data).map_err(|source| TaskError::Io { path: data.clone(), source })?;
+    spec.env.data.file = tasks::data_for_tasks(&spec.env.data.file)?;
     let points = space.points().map_err(EvalError::from)?;
     let (base, search_data_to) = search_data(&spec, &space)?;
     let mut planned = Vec::with_capacity(points.len());

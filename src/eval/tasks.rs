@@ -136,11 +136,9 @@ impl PlanFile {
 
 /// Write the plan of a walk-forward to `dir/plan.json`. Planning the same request again into the
 /// same folder changes nothing (tasks already done stay done); another request is refused. The
-/// data file is recorded by its absolute path, so tasks find it from any working directory.
+/// data file is recorded so that tasks find it from any working directory ([`data_for_tasks`]).
 pub fn plan_walk_forward(mut spec: WalkForwardSpec, dir: &Path) -> Result<PlanFile, TaskError> {
-    let data = &spec.env.data.file;
-    spec.env.data.file =
-        std::path::absolute(data).map_err(|source| TaskError::Io { path: data.clone(), source })?;
+    spec.env.data.file = data_for_tasks(&spec.env.data.file)?;
     let (plan, _) = open(&spec, dir)?;
     let version = env!("CARGO_PKG_VERSION").to_string();
     let tasks = plan
@@ -162,6 +160,16 @@ pub fn plan_walk_forward(mut spec: WalkForwardSpec, dir: &Path) -> Result<PlanFi
     };
     write_plan_files(dir, PLAN_FILE, PLAN_EXACT, &file)?;
     Ok(file)
+}
+
+/// The data path a plan records, for tasks that run in any working directory: absolute, unless
+/// the file is not on disk and folio's own bundled copy serves it (the default config's data
+/// outside the repository), whose relative name every folio binary resolves alike.
+pub(crate) fn data_for_tasks(data: &Path) -> Result<PathBuf, TaskError> {
+    if !data.exists() && crate::files::bundled(data).is_some() {
+        return Ok(data.to_path_buf());
+    }
+    std::path::absolute(data).map_err(|source| TaskError::Io { path: data.to_path_buf(), source })
 }
 
 /// Write a plan as `exact` (CBOR, what tasks read) and `readable` (JSON, for people). The same
