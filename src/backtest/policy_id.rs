@@ -26,6 +26,7 @@ pub enum BaselineId {
     MinVariance,
     MaxSharpe,
     InverseVolatility,
+    VolatilityManaged,
     TrendFollowing,
     Olmar,
     Pamr,
@@ -51,7 +52,7 @@ impl PolicyId {
 
 impl BaselineId {
     /// Every baseline, in report order.
-    pub const ALL: [BaselineId; 12] = [
+    pub const ALL: [BaselineId; 13] = [
         BaselineId::EqualWeight,
         BaselineId::BuyAndHold,
         BaselineId::BestAsset,
@@ -59,6 +60,7 @@ impl BaselineId {
         BaselineId::MinVariance,
         BaselineId::MaxSharpe,
         BaselineId::InverseVolatility,
+        BaselineId::VolatilityManaged,
         BaselineId::TrendFollowing,
         BaselineId::Olmar,
         BaselineId::Pamr,
@@ -76,6 +78,7 @@ impl BaselineId {
             BaselineId::MinVariance => "min variance",
             BaselineId::MaxSharpe => "max Sharpe",
             BaselineId::InverseVolatility => "inverse volatility",
+            BaselineId::VolatilityManaged => "volatility managed",
             BaselineId::TrendFollowing => "trend following",
             BaselineId::Olmar => "OLMAR",
             BaselineId::Pamr => "PAMR",
@@ -94,6 +97,7 @@ impl BaselineId {
             BaselineId::MinVariance => "min-variance",
             BaselineId::MaxSharpe => "max-sharpe",
             BaselineId::InverseVolatility => "inverse-volatility",
+            BaselineId::VolatilityManaged => "volatility-managed",
             BaselineId::TrendFollowing => "trend-following",
             BaselineId::Olmar => "olmar",
             BaselineId::Pamr => "pamr",

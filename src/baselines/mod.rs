@@ -4,7 +4,8 @@
 //! agent, so a comparison measures the decisions and nothing else. Four families, a file each:
 //!
 //! - Portfolio rules (`rules.rs`): [`EqualWeight`] (uniform CRP), [`BuyAndHold`],
-//!   [`InverseVolatility`], [`TrendFollowing`].
+//!   [`InverseVolatility`], [`VolatilityManaged`] (the one that holds cash by risk),
+//!   [`TrendFollowing`].
 //! - Markowitz portfolios (`markowitz.rs`): [`MinVariance`] and [`MaxSharpe`] on a rolling
 //!   [`ledoit_wolf`] covariance (`covariance.rs`, carried from one decision to the next), each a
 //!   long-only QP solved by a warm-started active set (`portfolio_math`, with clarabel's interior point as
@@ -47,14 +48,15 @@ pub use covariance::Update;
 pub use hindsight::{Bcrp, BestAsset, bcrp_weights};
 pub use markowitz::{MarkowitzConfig, MaxSharpe, MinVariance, Refit, RefitError};
 pub use olps::{Eg, Olmar, Online, OnlineUpdate, Ons, OnsTarget, Pamr};
-pub use rules::{BuyAndHold, EqualWeight, InverseVolatility, TrendFollowing};
+pub use rules::{BuyAndHold, EqualWeight, InverseVolatility, TrendFollowing, VolatilityManaged};
 
 // ------------------------------------------------------------------------------------------------
 // Registry
 // ------------------------------------------------------------------------------------------------
 
-/// The baseline `id` with its default parameters. `market` and `range` are read only by the
-/// hindsight baselines; the others see the market through each decision's [`MarketView`].
+/// The baseline `id` with its default parameters. `market`'s prices and `range` are read only
+/// by the hindsight baselines; the others see prices through each decision's [`MarketView`]
+/// (volatility management takes its windows from the market's feature config).
 pub fn baseline(
     id: BaselineId,
     market: &Arc<Market>,
@@ -68,6 +70,12 @@ pub fn baseline(
         BaselineId::MinVariance => Box::new(MinVariance::default()),
         BaselineId::MaxSharpe => Box::new(MaxSharpe::default()),
         BaselineId::InverseVolatility => Box::new(InverseVolatility::default()),
+        BaselineId::VolatilityManaged => {
+            // The market's own windows, so that the baseline is the reference an agent anchored
+            // on it holds.
+            let features = &market.feature_config;
+            Box::new(VolatilityManaged::new(features.volatility_window, features.long_window))
+        }
         BaselineId::TrendFollowing => Box::new(TrendFollowing::default()),
         BaselineId::Olmar => Box::new(Online::new(Olmar::default())),
         BaselineId::Pamr => Box::new(Online::new(Pamr::default())),

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{MIN_HISTORY, ReturnKind, sanitize, uniform, window_returns, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
+use crate::features::ManagedExposure;
+use crate::stats;
 
 /// Equal weight over the assets, no cash, rebalanced at every decision: the uniform constant
 /// rebalanced portfolio (UCRP; constant rebalanced portfolios are Cover 1991's). No parameters.
@@ -100,6 +102,78 @@ impl Policy for InverseVolatility {
     }
 }
 
+/// Volatility-managed equal weight (Moreira and Muir 2017; Harvey et al. 2018): equal weight
+/// over the assets times `min(1, typical / sigma)`, the rest in cash, with `sigma` the sample
+/// standard deviation of the equal-weight market's last `window` log returns and `typical` the
+/// median of every `sigma` since the data began ([`ManagedExposure`]). It is the
+/// `volatility_managed` reference portfolio, so an agent anchored on it can be read against it.
+/// Fully invested until the window and `history` values of `sigma` have filled.
+///
+/// Defaults: `window` 20 and `history` 120 periods, the reference's (`features.volatility_window`
+/// and `features.long_window`); the registry takes the market's own.
+#[derive(Debug, Clone)]
+pub struct VolatilityManaged {
+    /// Periods of returns in `sigma`.
+    pub window: usize,
+    /// Values of `sigma` before the median is trusted.
+    pub history: usize,
+    /// The equal-weight market's log return into each row seen so far (zero at row 0).
+    market_returns: Vec<f64>,
+    managed: ManagedExposure,
+    exposure: f64,
+}
+
+impl Default for VolatilityManaged {
+    fn default() -> Self {
+        Self::new(20, 120)
+    }
+}
+
+impl VolatilityManaged {
+    pub fn new(window: usize, history: usize) -> Self {
+        let window = window.max(2);
+        Self {
+            window,
+            history,
+            market_returns: Vec::new(),
+            managed: ManagedExposure::new(history),
+            exposure: 1.0,
+        }
+    }
+}
+
+impl Policy for VolatilityManaged {
+    fn id(&self) -> PolicyId {
+        PolicyId::Baseline(BaselineId::VolatilityManaged)
+    }
+
+    fn reset(&mut self) {
+        *self = Self::new(self.window, self.history);
+    }
+
+    fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        // Every row up to the decision enters once, in order, as the median needs.
+        for row in self.market_returns.len()..=view.row {
+            let growth = match row {
+                0 => 1.0,
+                _ => stats::mean(&view.relatives(row)[1..]),
+            };
+            self.market_returns.push(growth.ln());
+            if row >= self.window {
+                let sigma = stats::sample_std(&self.market_returns[row + 1 - self.window..=row]);
+                self.exposure = self.managed.next(sigma);
+            }
+        }
+        out[0] = 1.0 - self.exposure;
+        out[1..].fill(self.exposure / view.n_assets() as f64);
+    }
+
+    /// Prices only.
+    fn targets_ignore_costs(&self) -> bool {
+        true
+    }
+}
+
 /// Time-series momentum, long-only (Moskowitz, Ooi and Pedersen 2012, "Time series momentum",
 /// J. Financial Economics 104(2)): each asset whose return from row `t - lookback` to row
 /// `t - skip` is positive gets weight `1 / N`; the weight of the others goes to cash. (The paper
@@ -151,6 +225,7 @@ mod tests {
     use crate::backtest::backtest;
     use crate::baselines::testing::*;
     use crate::env::CostConfig;
+    use crate::features::{FeatureConfig, Reference};
     use ndarray::Array2;
 
     #[test]
@@ -170,6 +245,26 @@ mod tests {
         let out = decide_at(&mut InverseVolatility::default(), &market, row, &[1.0, 0.0, 0.0, 0.0, 0.0]);
         assert_eq!(out[0], 0.0);
         assert_close(&out[1..], &inverse.iter().map(|v| v / total).collect::<Vec<_>>(), 1e-12);
+    }
+
+    #[test]
+    fn volatility_managed_equal_weight_is_the_reference_of_that_name() {
+        let config =
+            crate::data::synth::SynthConfig { assets: 4, periods: 600, seed: 5, ..Default::default() };
+        let panel = crate::data::synth::generate(&config).unwrap();
+        let rows = panel.n_periods();
+        let features = FeatureConfig { reference: Reference::VolatilityManaged, ..returns_only() };
+        let market = crate::env::Market::new(panel, &features, None, 0..rows).unwrap();
+        let mut policy = VolatilityManaged::default();
+        let held = [1.0, 0.0, 0.0, 0.0, 0.0];
+        let mut holding_cash = 0;
+        for row in market.first_observable()..rows {
+            let out = decide_at(&mut policy, &market, row, &held);
+            assert_close(&out, market.reference(row).unwrap(), 1e-9);
+            holding_cash += usize::from(out[0] > 0.01);
+        }
+        // The test can fail: the market was riskier than usual often enough to hold cash.
+        assert!(holding_cash > 50, "{holding_cash} decisions held cash");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::stats;
 mod reference;
 mod risk;
 
-pub use reference::Reference;
+pub use reference::{ManagedExposure, Reference};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -108,8 +108,9 @@ impl Reference {
     }
 }
 
-/// `[period]`: the share of the volatility-managed reference in the assets, `min(1, median / sigma)`
-/// (see [`Reference::VolatilityManaged`]); one until `history` values of `sigma` exist.
+/// `[period]`: the share of the volatility-managed reference in the assets (see
+/// [`Reference::VolatilityManaged`]); one until `sigma`'s window and [`ManagedExposure`]'s
+/// history have filled.
 fn managed_exposure(panel: &PricePanel, window: usize, history: usize) -> Vec<f64> {
     let n_periods = panel.n_periods();
     let market_index: Vec<f64> = super::risk::equal_weight_log_returns(panel)
@@ -121,18 +122,41 @@ fn managed_exposure(panel: &PricePanel, window: usize, history: usize) -> Vec<f6
         .collect();
     let mut sigma = vec![0.0; n_periods];
     super::rolling_volatility(&market_index, window, &mut sigma);
-    // The median, not the mean: a crash's weeks of extreme risk would otherwise raise the
-    // target for years after it. Kept sorted so that each row's median costs one insertion.
-    let mut seen: Vec<f64> = Vec::with_capacity(n_periods);
+    let mut managed = ManagedExposure::new(history);
     let mut exposure = vec![1.0; n_periods];
     for t in window..n_periods {
-        let at = seen.partition_point(|&s| s < sigma[t]);
-        seen.insert(at, sigma[t]);
-        if seen.len() >= history.max(1) && sigma[t] > 0.0 {
-            exposure[t] = (crate::stats::quantile_sorted(&seen, 0.5) / sigma[t]).min(1.0);
-        }
+        exposure[t] = managed.next(sigma[t]);
     }
     exposure
+}
+
+/// The exposure of volatility management, fed the market's risk one period at a time in time
+/// order: `min(1, median of every sigma so far / sigma)`, and one until `history` values exist.
+/// The volatility-managed reference and the baseline of that name share it.
+#[derive(Debug, Clone, Default)]
+pub struct ManagedExposure {
+    /// Every `sigma` so far, sorted, so that each period's median costs one insertion.
+    seen: Vec<f64>,
+    history: usize,
+}
+
+impl ManagedExposure {
+    pub fn new(history: usize) -> Self {
+        Self { seen: Vec::new(), history: history.max(1) }
+    }
+
+    /// The exposure for a period whose risk is `sigma`.
+    pub fn next(&mut self, sigma: f64) -> f64 {
+        let at = self.seen.partition_point(|&s| s < sigma);
+        self.seen.insert(at, sigma);
+        // The median, not the mean: a crash's weeks of extreme risk would otherwise raise the
+        // target for years after it.
+        if self.seen.len() >= self.history && sigma > 0.0 {
+            (crate::stats::quantile_sorted(&self.seen, 0.5) / sigma).min(1.0)
+        } else {
+            1.0
+        }
+    }
 }
 
 /// Writes the minimum-variance weights into the rows of `out` whose window of `window` returns
