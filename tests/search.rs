@@ -169,6 +169,20 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     assert!(!failed.status.success());
     assert!(text(&failed).contains("three.toml: 9 folds"), "{}", text(&failed));
     assert!(!out.join("one").exists(), "the first market did not train");
+    // So does a training setting that every training would refuse.
+    let bad_rate = dir.path().join("four.toml");
+    std::fs::write(&bad_rate, two.clone() + "\n[train]\nlearning_rate = 2.0\n").unwrap();
+    let failed = folio_command(&["panel", path(&configs[0]), path(&bad_rate), "--out", path(&out)])
+        .args(["--registry", path(&registry), "--steps", "300"])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(
+        text(&failed).contains("four.toml") && text(&failed).contains("train.learning_rate"),
+        "{}",
+        text(&failed)
+    );
+    assert!(!out.join("one").exists(), "the first market did not train");
     // A second config named one.toml, in another folder, gets its own row and folder.
     let again = dir.path().join("again");
     std::fs::create_dir(&again).unwrap();

@@ -487,6 +487,9 @@ impl Plan {
         }
         let (market, _) = Market::from_config(&request.env)?;
         request.rebalance.check(&market)?;
+        // Every training would refuse these; refused here, before the first of them starts.
+        request.train.validate()?;
+        request.train.net.validate(&market.layout())?;
         let folds = make_folds(market.n_periods(), market.first_observable(), config)?;
         let env = &request.env;
         Ok(Self {
