@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{folio_command, folio_ok as folio, path};
+use common::{folio_command, folio_in, folio_ok as folio, path, text};
 
 /// A small synthetic market (300 weekdays, 3 assets) and a walk-forward config over it.
 fn tiny_config(dir: &Path) -> PathBuf {
@@ -206,16 +206,13 @@ fn a_plan_of_the_bundled_default_runs_its_tasks_from_any_folder() {
     let plan = planned_in.path().join("plan");
     let planning =
         ["plan", "walk-forward", "--steps", "200", "--folds", "1", "--seeds", "1", "--out", path(&plan)];
-    let planned = folio_command(&planning).current_dir(planned_in.path()).output().unwrap();
-    assert!(planned.status.success(), "{}", String::from_utf8_lossy(&planned.stderr));
-    let ran = folio_command(&["run-task", path(&plan), "--index", "0"])
-        .current_dir(run_in.path())
-        .output()
-        .unwrap();
-    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let planned = folio_in(&planning, planned_in.path());
+    assert!(planned.status.success(), "{}", text(&planned));
+    let ran = folio_in(&["run-task", path(&plan), "--index", "0"], run_in.path());
+    assert!(ran.status.success(), "{}", text(&ran));
     assert!(plan.join("tasks").join(&task_ids(&plan)[0]).join("result.cbor").exists());
-    let merged = folio_command(&["merge", path(&plan)]).current_dir(run_in.path()).output().unwrap();
-    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    let merged = folio_in(&["merge", path(&plan)], run_in.path());
+    assert!(merged.status.success(), "{}", text(&merged));
     assert!(plan.join("report.json").exists());
 }
 
