@@ -113,13 +113,11 @@ impl Policy for InverseVolatility {
 /// and `features.long_window`); the registry takes the market's own.
 #[derive(Debug, Clone)]
 pub struct VolatilityManaged {
-    /// Periods of returns in `sigma`.
-    pub window: usize,
-    /// Values of `sigma` before the median is trusted.
-    pub history: usize,
-    /// The equal-weight market's log return into each row seen so far (zero at row 0).
-    market_returns: Vec<f64>,
+    window: usize,
+    history: usize,
     managed: ManagedExposure,
+    /// Rows fed to `managed` so far: every row up to the decision enters once, in order.
+    rows_seen: usize,
     exposure: f64,
 }
 
@@ -131,14 +129,7 @@ impl Default for VolatilityManaged {
 
 impl VolatilityManaged {
     pub fn new(window: usize, history: usize) -> Self {
-        let window = window.max(2);
-        Self {
-            window,
-            history,
-            market_returns: Vec::new(),
-            managed: ManagedExposure::new(history),
-            exposure: 1.0,
-        }
+        Self { window, history, managed: ManagedExposure::new(window, history), rows_seen: 0, exposure: 1.0 }
     }
 }
 
@@ -152,18 +143,14 @@ impl Policy for VolatilityManaged {
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        // Every row up to the decision enters once, in order, as the median needs.
-        for row in self.market_returns.len()..=view.row {
+        for row in self.rows_seen..=view.row {
             let growth = match row {
                 0 => 1.0,
                 _ => stats::mean(&view.relatives(row)[1..]),
             };
-            self.market_returns.push(growth.ln());
-            if row >= self.window {
-                let sigma = stats::sample_std(&self.market_returns[row + 1 - self.window..=row]);
-                self.exposure = self.managed.next(sigma);
-            }
+            self.exposure = self.managed.next(growth.ln());
         }
+        self.rows_seen = view.row + 1;
         out[0] = 1.0 - self.exposure;
         out[1..].fill(self.exposure / view.n_assets() as f64);
     }

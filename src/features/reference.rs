@@ -97,8 +97,10 @@ impl Reference {
             }
             Reference::MinimumVariance => minimum_variance(panel, config.long_window, &mut out),
             Reference::VolatilityManaged => {
-                let exposure = managed_exposure(panel, volatility_window, config.long_window);
-                for (row, exposure) in out.chunks_exact_mut(width).zip(exposure) {
+                let mut managed = ManagedExposure::new(volatility_window, config.long_window);
+                let market = super::risk::equal_weight_log_returns(panel);
+                for (row, market_return) in out.chunks_exact_mut(width).zip(market) {
+                    let exposure = managed.next(market_return);
                     row[0] = 1.0 - exposure;
                     row[1..].fill(equal * exposure);
                 }
@@ -108,51 +110,42 @@ impl Reference {
     }
 }
 
-/// `[period]`: the share of the volatility-managed reference in the assets (see
-/// [`Reference::VolatilityManaged`]); one until `sigma`'s window and [`ManagedExposure`]'s
-/// history have filled.
-fn managed_exposure(panel: &PricePanel, window: usize, history: usize) -> Vec<f64> {
-    let n_periods = panel.n_periods();
-    let market_index: Vec<f64> = super::risk::equal_weight_log_returns(panel)
-        .iter()
-        .scan(0.0, |log_level, r| {
-            *log_level += r;
-            Some(log_level.exp())
-        })
-        .collect();
-    let mut sigma = vec![0.0; n_periods];
-    super::rolling_volatility(&market_index, window, &mut sigma);
-    let mut managed = ManagedExposure::new(history);
-    let mut exposure = vec![1.0; n_periods];
-    for t in window..n_periods {
-        exposure[t] = managed.next(sigma[t]);
-    }
-    exposure
-}
-
-/// The exposure of volatility management, fed the market's risk one period at a time in time
-/// order: `min(1, median of every sigma so far / sigma)`, and one until `history` values exist.
-/// The volatility-managed reference and the baseline of that name share it.
-#[derive(Debug, Clone, Default)]
+/// The exposure of volatility management, fed the equal-weight market's log return into each
+/// row in time order, from row 0 (whose return is zero): `min(1, median of every sigma so far /
+/// sigma)`, with `sigma` the sample standard deviation of the last `window` returns. One until
+/// the window and `history` values of `sigma` have filled. The volatility-managed reference and
+/// the baseline of that name are both this, fed alike.
+#[derive(Debug, Clone)]
 pub struct ManagedExposure {
-    /// Every `sigma` so far, sorted, so that each period's median costs one insertion.
-    seen: Vec<f64>,
+    window: usize,
     history: usize,
+    /// The market's log return into each row seen so far.
+    returns: Vec<f64>,
+    /// Every `sigma` so far, sorted, so that each row's median costs one insertion.
+    sigmas: Vec<f64>,
 }
 
 impl ManagedExposure {
-    pub fn new(history: usize) -> Self {
-        Self { seen: Vec::new(), history: history.max(1) }
+    /// `window` is at least 2: one return has no sample standard deviation.
+    pub fn new(window: usize, history: usize) -> Self {
+        Self { window: window.max(2), history: history.max(1), returns: Vec::new(), sigmas: Vec::new() }
     }
 
-    /// The exposure for a period whose risk is `sigma`.
-    pub fn next(&mut self, sigma: f64) -> f64 {
-        let at = self.seen.partition_point(|&s| s < sigma);
-        self.seen.insert(at, sigma);
+    /// The exposure for a decision at the close of the next row, whose market log return is
+    /// `market_return`.
+    pub fn next(&mut self, market_return: f64) -> f64 {
+        self.returns.push(market_return);
+        let row = self.returns.len() - 1;
+        if row < self.window {
+            return 1.0;
+        }
+        let sigma = crate::stats::sample_std(&self.returns[row + 1 - self.window..=row]);
+        let at = self.sigmas.partition_point(|&s| s < sigma);
+        self.sigmas.insert(at, sigma);
         // The median, not the mean: a crash's weeks of extreme risk would otherwise raise the
         // target for years after it.
-        if self.seen.len() >= self.history && sigma > 0.0 {
-            (crate::stats::quantile_sorted(&self.seen, 0.5) / sigma).min(1.0)
+        if self.sigmas.len() >= self.history && sigma > 0.0 {
+            (crate::stats::quantile_sorted(&self.sigmas, 0.5) / sigma).min(1.0)
         } else {
             1.0
         }
