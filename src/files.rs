@@ -331,13 +331,18 @@ fn holds_outputs(folder: &Path) -> std::io::Result<bool> {
     Ok(std::fs::read_dir(folder)?.flatten().any(|e| e.file_name() != LOCK_FILE))
 }
 
-/// The files folio's defaults name, compiled in: an installed binary (`cargo install --path .`)
-/// has no repository beside it, yet `folio train` with no flags must still run. Paths are as
-/// the defaults name them, relative to the folder folio runs in.
+/// The files folio's defaults and the README's first commands name, compiled in: an installed
+/// binary (`cargo install --path .`) has no repository beside it, yet `folio train` with no
+/// flags, `folio panel envs/default.toml envs/factor_etfs.toml` and `folio search --space
+/// envs/tilt_search.toml` must still run. Paths are as those commands name them, relative to the
+/// folder folio runs in.
 const BUNDLED: &[(&str, &[u8])] = &[
     ("envs/default.toml", include_bytes!("../envs/default.toml")),
     ("envs/data/us_stocks_20_daily.csv", include_bytes!("../envs/data/us_stocks_20_daily.csv")),
     ("envs/tax_us.toml", include_bytes!("../envs/tax_us.toml")),
+    ("envs/factor_etfs.toml", include_bytes!("../envs/factor_etfs.toml")),
+    ("envs/data/us_factor_etfs_daily.csv", include_bytes!("../envs/data/us_factor_etfs_daily.csv")),
+    ("envs/tilt_search.toml", include_bytes!("../envs/tilt_search.toml")),
 ];
 
 /// The bundled copy of `path`, if folio carries one.

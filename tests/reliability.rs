@@ -531,6 +531,29 @@ fn the_default_config_and_its_data_run_from_any_folder() {
     assert!(!output.status.success() && text(&output).contains("missing.csv"), "{}", text(&output));
 }
 
+/// The README's second market and its tilt search, named as the README names them, from a folder
+/// that holds neither.
+#[test]
+fn the_bundled_factor_etfs_and_tilt_search_run_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = folio(&["env", "check", "envs/factor_etfs.toml", "--episodes", "1", "--json"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let planning = [
+        "plan",
+        "search",
+        "--space",
+        "envs/tilt_search.toml",
+        "--config",
+        "envs/factor_etfs.toml",
+        "--out",
+        "plan",
+    ];
+    let output = folio(&planning, dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let plan = std::fs::read_to_string(dir.path().join("plan/search-plan.json")).unwrap();
+    assert!(plan.contains("train.net.tilt") && plan.contains("us_factor_etfs_daily.csv"), "{plan}");
+}
+
 #[test]
 fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
     let dir = tempfile::tempdir().unwrap();

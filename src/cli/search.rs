@@ -35,8 +35,8 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: SearchArgs) -> Result<()> {
-    let text =
-        std::fs::read_to_string(&args.space).with_context(|| format!("reading {}", args.space.display()))?;
+    let text = folio::files::read_text_or_bundled(&args.space)
+        .with_context(|| format!("reading {}", args.space.display()))?;
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
     let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));

@@ -61,8 +61,8 @@ pub fn plan(command: PlanCommand) -> Result<()> {
 }
 
 fn plan_search(args: PlanSearchArgs) -> Result<()> {
-    let text =
-        std::fs::read_to_string(&args.space).with_context(|| format!("reading {}", args.space.display()))?;
+    let text = folio::files::read_text_or_bundled(&args.space)
+        .with_context(|| format!("reading {}", args.space.display()))?;
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let PlanWalkForwardArgs { walk_forward, out, json } = args.plan;
     let (spec, _) = walk_forward.load()?;
