@@ -148,6 +148,16 @@ impl Strategies {
     }
 }
 
+/// `--force`, for every command that fills an output folder: replacing one means the same in each
+/// (`folio::files::OutputFolder`).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Replace {
+    /// Replace --out if it already holds outputs, as a whole: the old folder is set aside, and
+    /// comes back if this run fails or is killed.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
 /// `--device` and `--json`, for every command that runs a network and reports.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct RunArgs {

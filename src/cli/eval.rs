@@ -47,9 +47,8 @@ pub struct BacktestArgs {
     /// (default: runs/rebalancing-<from>-<to>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs: the whole folder, old files and all.
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     /// Allocation limits for every strategy, overriding the config's.
     #[command(flatten)]
     risk: super::risk::RiskArgs,
@@ -80,7 +79,7 @@ fn backtest_settings(args: &BacktestArgs, config: &EnvConfig) -> Result<EnvSetti
 }
 
 pub fn backtest(args: BacktestArgs) -> Result<()> {
-    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let config = EnvConfig::load(&args.config)?;
     let settings = backtest_settings(&args, &config)?;
     // The config's assets and rows describe its own data file, not another one.
@@ -173,9 +172,8 @@ pub struct EvalArgs {
     /// with --compare-rebalancing; numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs: the whole folder, old files and all.
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
@@ -236,7 +234,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn eval_rebalancing(args: EvalArgs) -> Result<()> {
-    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let request = EvalRequest { rebalance: RebalanceRule::Every, ..args.request()? };
     let comparison = compare_rebalancing(request, &args.rebalancing.rules)?;
     let default = args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to));
@@ -356,7 +354,7 @@ fn print_seeds(
 }
 
 fn eval_one(args: EvalArgs) -> Result<()> {
-    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let evaluation =
         evaluate_showing(args.request()?, super::args::Bars::for_output(args.run.json).as_ref())?;
     let report_data = &evaluation.report;

@@ -44,9 +44,8 @@ pub struct ExplainArgs {
     /// taken).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs: the whole folder, old files and all.
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     #[command(flatten)]
     data: super::args::DataArgs,
     #[command(flatten)]
@@ -55,7 +54,7 @@ pub struct ExplainArgs {
 
 pub fn run(args: ExplainArgs) -> Result<()> {
     refuse_multi_seed(&args.checkpoint)?;
-    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let method = match args.method {
         MethodChoice::Ig => Method::IntegratedGradients { steps: args.steps },
         MethodChoice::GradInput => Method::GradientTimesInput,

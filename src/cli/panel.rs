@@ -34,9 +34,8 @@ pub struct PanelArgs {
     /// (default: a new checkpoints/panel[-N], or checkpoints/panel-development[-N]).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs (kept until the panel succeeds).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     /// Trial registry (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
     registry: Option<PathBuf>,
@@ -66,7 +65,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
         request.out = out.join(&market);
         requests.push((market, request));
     }
-    let claimed = folio::files::OutputFolder::claim(&out, args.force)?;
+    let claimed = folio::files::OutputFolder::claim(&out, args.replace.force)?;
     let (mut rows, mut folders) = (Vec::new(), Vec::new());
     for (market, request) in requests {
         eprintln!("{market}: walk-forward into {}", request.out.display());

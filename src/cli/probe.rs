@@ -21,9 +21,8 @@ pub struct ProbeArgs {
     /// Folder for the probes' checkpoints (default: a new checkpoints/probe-<config>[-N]).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs (kept until the probes succeed).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
@@ -37,7 +36,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     let out = args.out.unwrap_or_else(|| {
         folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("probe-{stem}")))
     });
-    let claimed = folio::files::OutputFolder::claim(&out, args.force)?;
+    let claimed = folio::files::OutputFolder::claim(&out, args.replace.force)?;
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]
     } else {

@@ -23,9 +23,8 @@ pub struct SearchArgs {
     /// checkpoints/search[-N]).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs (kept until the search succeeds).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     /// Trial registry that records the verdict's seeds (default: $FOLIO_REGISTRY, else
     /// checkpoints/trials.jsonl).
     #[arg(long)]
@@ -40,7 +39,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
     let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
-    let claimed = folio::files::OutputFolder::claim(&out, args.force)?;
+    let claimed = folio::files::OutputFolder::claim(&out, args.replace.force)?;
     let report = search(SearchRequest {
         spec,
         space,

@@ -49,9 +49,8 @@ pub struct StressArgs {
     /// Output folder (default: <checkpoint>/stress, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs: the whole folder, old files and all.
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     #[command(flatten)]
     data: super::args::DataArgs,
     #[command(flatten)]
@@ -68,7 +67,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     };
     sizes.validate()?;
     let scenarios = select_scenarios(&args.scenario, &sizes)?;
-    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let checkpoints = if args.checkpoint.join(folio::train::checkpoint::META).exists() {
         vec![args.checkpoint.clone()]
     } else {

@@ -37,9 +37,8 @@ pub struct TaxArgs {
     /// Output folder (default: a new <checkpoint>/tax-<from>-<to>[-N], or runs/tax-<from>-<to>[-N]).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs (kept until the new ones are written).
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     #[command(flatten)]
     run: super::args::RunArgs,
 }
@@ -47,7 +46,7 @@ pub struct TaxArgs {
 pub fn run(args: TaxArgs) -> Result<()> {
     let tax = tax_rules(&args)?;
     // A named folder is claimed before the work, so that a clash is reported at once.
-    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.force)).transpose()?;
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     // A multi-seed run: every seed beside their ensemble.
     let (checkpoint, other_seeds) = match &args.checkpoint {
         Some(dir) if !dir.join("meta.json").exists() => {

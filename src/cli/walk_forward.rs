@@ -82,9 +82,8 @@ pub struct WalkForwardArgs {
     /// Output folder (default: checkpoints/walk-forward-<config>, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Replace --out if it already holds outputs: the whole folder, old files and all.
-    #[arg(long, requires = "out")]
-    force: bool,
+    #[command(flatten)]
+    replace: super::args::Replace,
     /// Trial registry that records every seed and whose trials on this data the Deflated Sharpe
     /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
@@ -100,7 +99,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     });
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
-    let folder = folio::files::OutputFolder::claim(&out, args.force)?;
+    let folder = folio::files::OutputFolder::claim(&out, args.replace.force)?;
     super::warn_about_data(&env, "");
     let report = walk_forward(WalkForwardRequest {
         env,
