@@ -1065,6 +1065,18 @@ fn tickers_own_files_combine_into_one_wide_panel_on_every_date() {
     assert_eq!(column(1), [None, Some(2.1), Some(2.2), Some(2.3)]);
     assert_eq!(column(2), [Some(3.0), None, Some(3.2), None]);
 
+    // A blank inside a ticker's own file is a date it has no price for, as a date it lacks; a
+    // date that no file prices is no date of the panel.
+    let gappy = write(
+        "DDD.csv",
+        "Date,Close\n2020-01-02,4.0\n2020-01-03,\n2020-01-06,null\n2020-01-07,4.3\n2020-01-08,\n",
+    );
+    let joined = folio::data::combine::combine(&[files[1].clone(), gappy]).unwrap();
+    assert_eq!(joined.index, TimeIndex::Dates(vec![day(2), day(3), day(6), day(7)]));
+    let priced = |j: usize| joined.asset_prices(j).iter().map(|p| p.is_finite()).collect::<Vec<_>>();
+    assert_eq!(priced(0), [false, true, true, true]);
+    assert_eq!(priced(1), [true, false, false, true]);
+
     let refused = |files: &[PathBuf]| folio::data::combine::combine(files).unwrap_err().to_string();
     let again = dir.path().join("again");
     std::fs::create_dir(&again).unwrap();

@@ -2,7 +2,8 @@
 //! stooq or Kaggle sets give them), their dates joined. A ticker has no price on a date that
 //! only others have: before its first date or after its last that is an asset not listed yet or
 //! any more; in between it is a missing price, which a config refuses or carries forward as its
-//! `[data] missing` says.
+//! `[data] missing` says. A blank price inside a ticker's file means the same as a date the file
+//! lacks.
 
 use chrono::NaiveDate;
 use ndarray::Array2;
@@ -40,16 +41,19 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
         };
         tickers.push((name, dates, panel.prices.column(0).to_vec()));
     }
+    // A date on which no file has a price is no market day of this panel.
     let dates: Vec<NaiveDate> = tickers
         .iter()
-        .flat_map(|(_, dates, _)| dates.iter().copied())
+        .flat_map(|(_, dates, prices)| {
+            dates.iter().zip(prices).filter(|(_, p)| p.is_finite()).map(|(d, _)| *d)
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let mut prices = Array2::from_elem((dates.len(), tickers.len()), f64::NAN);
     for (j, (_, own_dates, own_prices)) in tickers.iter().enumerate() {
-        for (date, price) in own_dates.iter().zip(own_prices) {
-            let row = dates.binary_search(date).expect("every date is in the union");
+        for (date, price) in own_dates.iter().zip(own_prices).filter(|(_, p)| p.is_finite()) {
+            let row = dates.binary_search(date).expect("every priced date is in the union");
             prices[[row, j]] = *price;
         }
     }

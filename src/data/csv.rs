@@ -132,15 +132,19 @@ pub(crate) fn parse_prices(
     bytes: &[u8],
     missing: MissingPrices,
 ) -> Result<LoadedPrices, DataError> {
-    parse(path, bytes, missing, None)
+    parse(path, bytes, Some(missing), None)
 }
 
 /// Load one ticker's own price file as a panel of one asset named `name`: a date column and
 /// either one price column, or the fields a download writes per day (`Open,High,Low,Close,Adj
 /// Close,Volume`), of which the dividend-adjusted close is read, else the close. A download of
 /// one ticker with its rows of fields and tickers reads as any download does.
+///
+/// A blank price inside the file stays blank (NaN): the file is one column of a wide file still
+/// to be joined, where a blank and a date the file lacks mean the same thing, and the joined
+/// file's config says what both do.
 pub fn read_ticker(path: &Path, name: &str) -> Result<LoadedPrices, DataError> {
-    let loaded = parse(path, &read_bytes(path)?, MissingPrices::Error, Some(name))?;
+    let loaded = parse(path, &read_bytes(path)?, None, Some(name))?;
     if loaded.panel.n_assets() != 1 {
         return Err(invalid(
             path,
@@ -156,10 +160,11 @@ pub fn read_ticker(path: &Path, name: &str) -> Result<LoadedPrices, DataError> {
     Ok(loaded)
 }
 
+/// `missing`: what a blank inside a listing means; `None` leaves it blank.
 fn parse(
     path: &Path,
     bytes: &[u8],
-    missing: MissingPrices,
+    missing: Option<MissingPrices>,
     one_ticker: Option<&str>,
 ) -> Result<LoadedPrices, DataError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -837,13 +842,14 @@ fn without_thousands_separators(cell: &str) -> Option<String> {
 }
 
 /// Every asset has a price somewhere, and no blank between its first price and its last unless
-/// `missing` says to carry the last price forward over it, which this does.
+/// `missing` says to carry the last price forward over it, which this does, or is `None`, which
+/// leaves the blanks.
 fn check_listings(
     path: &Path,
     header: &Header,
     prices: &mut Array2<f64>,
     lines: &[u64],
-    missing: MissingPrices,
+    missing: Option<MissingPrices>,
 ) -> Result<Vec<CarriedForward>, DataError> {
     let mut carried_forward = Vec::new();
     for (j, asset) in header.assets().iter().enumerate() {
@@ -857,6 +863,7 @@ fn check_listings(
                 "the column has no prices at all".into(),
             ));
         };
+        let Some(missing) = missing else { continue };
         let last = column.iter().rposition(|p| p.is_finite()).unwrap_or(first);
         let Some(gap) = (first..=last).find(|&t| column[t].is_nan()) else { continue };
         if missing.is_error() {
