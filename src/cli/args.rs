@@ -148,6 +148,24 @@ impl Strategies {
     }
 }
 
+/// `--jobs`, for every command that trains several networks.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Jobs {
+    /// Trainings run in parallel (default: the machine's cores).
+    #[arg(
+        long = "jobs",
+        value_name = "N",
+        default_value_t = default_jobs(),
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub count: usize,
+}
+
+/// One training per core.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 /// `--force`, for every command that fills an output folder: replacing one means the same in each
 /// (`folio::files::OutputFolder`).
 #[derive(Debug, Clone, Copy, Args)]

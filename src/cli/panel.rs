@@ -2,7 +2,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-use super::train::default_jobs;
 use folio::backtest::rebalance::RebalanceRule;
 use folio::env::config::EnvConfig;
 use folio::eval::panel::{PanelRow, development_only};
@@ -27,9 +26,8 @@ pub struct PanelArgs {
     /// Seeds per fold (default: each config's).
     #[arg(long)]
     seeds: Option<usize>,
-    /// Trainings run in parallel.
-    #[arg(long, default_value_t = default_jobs())]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: super::args::Jobs,
     /// Output folder: one walk-forward folder per market, panel.json, panel.md and report.html
     /// (default: a new checkpoints/panel[-N], or checkpoints/panel-development[-N]).
     #[arg(long)]
@@ -131,7 +129,7 @@ fn request_for(
         train,
         config: walk,
         out: out.join(&market),
-        jobs: args.jobs,
+        jobs: args.jobs.count,
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry.to_path_buf()),

@@ -4,7 +4,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-use super::train::default_jobs;
 use folio::eval::search::{SearchReport, SearchRequest, SearchSpace, search};
 use folio::registry;
 
@@ -16,9 +15,8 @@ pub struct SearchArgs {
     space: PathBuf,
     #[command(flatten)]
     walk_forward: super::walk_forward::WalkForwardSetup,
-    /// Trainings run in parallel.
-    #[arg(long, default_value_t = default_jobs())]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: super::args::Jobs,
     /// Output folder: search.json, points/point-N/ and verdict/ (default: a new
     /// checkpoints/search[-N]).
     #[arg(long)]
@@ -44,7 +42,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
         spec,
         space,
         out: out.clone(),
-        jobs: args.jobs,
+        jobs: args.jobs.count,
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry::resolve(args.registry)),

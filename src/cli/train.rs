@@ -16,9 +16,8 @@ pub struct TrainArgs {
     /// spread across them, never as one lucky run.
     #[arg(long, default_value_t = 3)]
     seeds: usize,
-    /// Runs trained in parallel.
-    #[arg(long, default_value_t = default_jobs(), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: super::args::Jobs,
     /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -99,11 +98,6 @@ fn limits_in_words(env: &EnvConfig) -> String {
     env.limits.describe((named > 0).then_some(named))
 }
 
-/// Trainings run in parallel by default: one per core.
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
 fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
     let algo = format!("{:?}", train.algo).to_lowercase();
     let net = format!("{:?}", train.net.kind).to_lowercase();
@@ -138,7 +132,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             progress: super::args::Bars::for_output(args.run.json),
         },
         args.seeds,
-        args.jobs,
+        args.jobs.count,
     )?;
     let records = outcomes
         .iter()

@@ -2,7 +2,7 @@ use anyhow::Result;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-use super::train::{TrainSetup, default_jobs};
+use super::train::TrainSetup;
 use folio::backtest::rebalance::RebalanceRule;
 use folio::env::Market;
 use folio::env::config::EnvConfig;
@@ -76,9 +76,8 @@ pub(super) fn fit_default_layout(
 pub struct WalkForwardArgs {
     #[command(flatten)]
     walk_forward: WalkForwardSetup,
-    /// Trainings run in parallel.
-    #[arg(long, default_value_t = default_jobs(), value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    jobs: usize,
+    #[command(flatten)]
+    jobs: super::args::Jobs,
     /// Output folder (default: checkpoints/walk-forward-<config>, numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -106,7 +105,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         train,
         config,
         out: out.clone(),
-        jobs: args.jobs,
+        jobs: args.jobs.count,
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry),
