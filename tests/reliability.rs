@@ -641,8 +641,19 @@ fn impossible_flags_are_errors_not_silently_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path());
     let config = config.to_str().unwrap();
-    let output = folio(&["train", "--config", config, "--jobs", "0", "--out", "run"], dir.path());
-    assert!(!output.status.success() && text(&output).contains("--jobs"), "{}", text(&output));
+    for command in ["train", "walk-forward", "search", "panel"] {
+        let mut args = vec![command, "--jobs", "0", "--out", "run"];
+        args.extend(match command {
+            "panel" => vec![config],
+            "search" => vec!["--space", "envs/tilt_search.toml", "--config", config],
+            _ => vec!["--config", config],
+        });
+        let output = folio(&args, dir.path());
+        assert!(!output.status.success() && text(&output).contains("--jobs"), "{command}: {}", text(&output));
+    }
+    // --force without --out would replace nothing: refused rather than ignored.
+    let output = folio(&["walk-forward", "--config", config, "--force"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));
     let output =
         folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
