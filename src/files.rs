@@ -260,6 +260,11 @@ impl OutputFolder {
         &self.path
     }
 
+    /// Whether the claim set earlier outputs aside (`--force` on a folder that held some).
+    pub fn replaces_earlier_outputs(&self) -> bool {
+        self.set_aside.is_some()
+    }
+
     /// The command succeeded: the outputs it replaced are deleted.
     pub fn finish(mut self) {
         self.finished = true;
@@ -284,10 +289,10 @@ impl Drop for OutputFolder {
             let _ = std::fs::remove_dir_all(&self.path);
             let _ = std::fs::rename(old, &self.path);
             forget_replacement(&self.path);
-        } else {
-            let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
         }
+        // The folder back in place is as it was: the lock file the claim put in it goes too.
         self._set_aside_lock = None;
+        let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
     }
 }
 

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes on one line. Many errors already quote their cause in their own
 /// message (so that they read well alone); a cause is added only when the text so far lacks it.
-fn describe(error: &anyhow::Error) -> String {
+pub(crate) fn describe(error: &anyhow::Error) -> String {
     let mut message = error.to_string();
     for cause in error.chain().skip(1) {
         let cause = cause.to_string();

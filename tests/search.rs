@@ -327,3 +327,42 @@ fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
         assert!(!output.status.success() && text(&output).contains("would fit"), "{}", text(&output));
     }
 }
+
+/// A market that fails once the panel runs (here its data lived in the folder that --force
+/// replaces) does not stop the markets after it, and a failed replacement puts the earlier
+/// folder back with the user's file in it.
+#[test]
+fn a_market_failing_at_run_time_leaves_the_others_running_and_the_replaced_folder_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let (kept, moved) = (dir.path().join("kept.csv"), out.join("moved.csv"));
+    folio(&["data", "synth", "--out", path(&kept), "--assets", "3", "--periods", "400", "--seed", "4"]);
+    folio(&["data", "synth", "--out", path(&moved), "--assets", "3", "--periods", "400", "--seed", "5"]);
+    let before = std::fs::read(&moved).unwrap();
+    let config = |name: &str, data: &Path| {
+        let config = dir.path().join(format!("{name}.toml"));
+        let text = format!(
+            "[data]\nfile = \"{}\"\n[periods.train]\nto = \"2010-10-08\"\n[periods.validation]\nto = \"2011-02-25\"\n\
+             [features]\nwindow = 10\nfeatures = [\"log_return\"]\n[episode]\nhorizon = 30\n\
+             [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 2\nseeds = 1\n",
+            path(data)
+        );
+        std::fs::write(&config, text).unwrap();
+        config
+    };
+    let (first, second) = (config("first", &moved), config("second", &kept));
+    let output = folio_command(&["panel", path(&first), path(&second), "--out", path(&out), "--force"])
+        .args(["--steps", "100", "--registry", path(&dir.path().join("trials.jsonl"))])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert!(!output.status.success(), "{shown}");
+    let failed = shown.find("first: failed: cannot read").expect(&shown);
+    let next = shown.find("second: walk-forward into").expect(&shown);
+    assert!(failed < next, "the second market ran after the first failed: {shown}");
+    assert!(shown.contains("1 of 2 markets failed (first), so") && shown.contains("is put back"), "{shown}");
+    assert_eq!(std::fs::read(&moved).unwrap(), before, "the user's file is back where it was");
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, ["moved.csv"], "nothing of the failed run is left in the folder");
+}

@@ -1,10 +1,10 @@
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
 use folio::backtest::rebalance::RebalanceRule;
 use folio::env::config::EnvConfig;
-use folio::eval::panel::{PanelRow, development_only};
+use folio::eval::panel::{PanelRow, development_only, run_markets};
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, check, walk_forward};
 use folio::registry;
 use folio::report;
@@ -64,32 +64,61 @@ pub fn run(args: PanelArgs) -> Result<()> {
         requests.push((market, request));
     }
     let claimed = folio::files::OutputFolder::claim(&out, args.replace.force)?;
-    let (mut rows, mut folders) = (Vec::new(), Vec::new());
-    for (market, request) in requests {
-        eprintln!("{market}: walk-forward into {}", request.out.display());
-        super::warn_about_data(&request.env, &format!("{market}: "));
-        let market_folder = request.out.clone();
-        let wf = walk_forward(request)?;
-        report::outputs::write_walk_forward(&market_folder, &wf)?;
-        report::html::write_run_page(&market_folder, &report::html::Provenance::of_this_process())?;
-        rows.push(PanelRow::of(&market, &wf));
-        folders.push(market_folder);
+    let markets = requests.len();
+    let (finished, failed) = run_markets(requests, |market, request| {
+        run_market(market, request).map_err(|error| {
+            let error = crate::describe(&error);
+            eprintln!("{market}: failed: {error}");
+            error
+        })
+    });
+    let names: Vec<&str> = failed.iter().map(|f| f.market.as_str()).collect();
+    let failures = format!("{} of {markets} markets failed ({})", failed.len(), names.join(", "));
+    // With nothing to show, or with earlier outputs that --force set aside (a user's own files
+    // may be among them), a failure fails the panel as a whole: the claim, dropped, removes this
+    // run's outputs and puts the earlier ones back.
+    if finished.is_empty() {
+        bail!("{failures}");
     }
+    if !failed.is_empty() && claimed.replaces_earlier_outputs() {
+        bail!(
+            "{failures}, so {} is put back as it was and the markets that finished are discarded \
+             with this run; run the panel into a new --out to keep a partial one",
+            out.display()
+        );
+    }
+    let (rows, folders): (Vec<PanelRow>, Vec<PathBuf>) = finished.into_iter().unzip();
     report::write_json(&out.join("panel.json"), &rows)?;
     // Every market's tearsheet side by side in one page.
     let page = out.join(report::html::PAGE);
     report::html::write_runs_page(&folders, &page, &report::html::Provenance::of_this_process())?;
-    report::write_text(&out.join("panel.md"), &report::markdown::panel(&rows, args.development))?;
+    report::write_text(&out.join("panel.md"), &report::markdown::panel(&rows, &failed, args.development))?;
+    // The markets that finished are a result, kept even when another failed.
     claimed.finish();
     if args.run.json {
-        return super::print_json(&rows);
+        super::print_json(&rows)?;
+    } else {
+        print!("{}", report::text::panel(&rows, &failed));
+        println!(
+            "\nwrote panel.json, panel.md, report.html (every market side by side) and one walk-forward folder per market to {}",
+            out.display()
+        );
     }
-    print!("{}", report::text::panel(&rows));
-    println!(
-        "\nwrote panel.json, panel.md, report.html (every market side by side) and one walk-forward folder per market to {}",
-        out.display()
-    );
+    if !failed.is_empty() {
+        bail!("{failures}; the table in {} holds the others", out.display());
+    }
     Ok(())
+}
+
+/// One market's walk-forward, its outputs written into its folder: its panel row and that folder.
+fn run_market(market: &str, request: WalkForwardRequest) -> Result<(PanelRow, PathBuf)> {
+    eprintln!("{market}: walk-forward into {}", request.out.display());
+    super::warn_about_data(&request.env, &format!("{market}: "));
+    let market_folder = request.out.clone();
+    let wf = walk_forward(request)?;
+    report::outputs::write_walk_forward(&market_folder, &wf)?;
+    report::html::write_run_page(&market_folder, &report::html::Provenance::of_this_process())?;
+    Ok((PanelRow::of(market, &wf), market_folder))
 }
 
 /// One market's walk-forward request, named by its config's stem.

@@ -82,6 +82,31 @@ impl PanelRow {
     }
 }
 
+/// A market of a panel whose walk-forward failed once it ran, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PanelFailure {
+    pub market: String,
+    pub error: String,
+}
+
+/// Runs a panel's markets one after another, each failure recorded and the next market run:
+/// one market's failure (a full disk, a data file changed under the run) costs its own row, not
+/// the hours the markets around it took. Returns what each market that finished gave, in the
+/// order given, and the failures.
+pub fn run_markets<R, T, E: std::fmt::Display>(
+    markets: Vec<(String, R)>,
+    mut run: impl FnMut(&str, R) -> Result<T, E>,
+) -> (Vec<T>, Vec<PanelFailure>) {
+    let (mut finished, mut failed) = (Vec::new(), Vec::new());
+    for (market, request) in markets {
+        match run(&market, request) {
+            Ok(result) => finished.push(result),
+            Err(error) => failed.push(PanelFailure { market, error: error.to_string() }),
+        }
+    }
+    (finished, failed)
+}
+
 /// The p-value a panel shows for the gap to equal weight: none for a gap of rounding.
 fn reported_p_value(edge: Option<&SharpeDifference>) -> Option<f64> {
     edge.filter(|e| !e.negligible()).map(|e| e.p_value)
@@ -108,6 +133,20 @@ pub fn development_only(env: &EnvConfig) -> Option<EnvConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_market_is_recorded_and_the_markets_after_it_still_run() {
+        let markets: Vec<(String, u32)> =
+            ["a", "b", "c"].iter().zip(1..).map(|(m, k)| (m.to_string(), k)).collect();
+        let mut ran = Vec::new();
+        let (finished, failed) = run_markets(markets, |market, k| {
+            ran.push(market.to_string());
+            if market == "b" { Err(format!("disk full after {k} markets")) } else { Ok(10 * k) }
+        });
+        assert_eq!(ran, ["a", "b", "c"]);
+        assert_eq!(finished, [10, 30]);
+        assert_eq!(failed, [PanelFailure { market: "b".into(), error: "disk full after 2 markets".into() }]);
+    }
 
     #[test]
     fn a_gap_of_rounding_shows_no_p_value() {

@@ -153,7 +153,11 @@ fn costs(report: &WalkForwardReport) -> String {
 }
 
 /// The learner panel ([`crate::eval::panel`]) as a Markdown table.
-pub fn panel(rows: &[crate::eval::panel::PanelRow], development: bool) -> String {
+pub fn panel(
+    rows: &[crate::eval::panel::PanelRow],
+    failed: &[crate::eval::panel::PanelFailure],
+    development: bool,
+) -> String {
     let mut md = String::from("# Learner panel\n\n");
     if development {
         md.push_str("Development run: each market's walk-forward covers its training and validation data only; no test period was seen.\n\n");
@@ -165,6 +169,12 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow], development: bool) -> String
         cells.insert(9, r.break_even.to_string());
         cells.push(format!("{} of {}", r.trainings_kept_reference, r.trainings));
         let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    if !failed.is_empty() {
+        md.push_str("\nThese markets failed and have no row:\n\n");
+        for f in failed {
+            let _ = writeln!(md, "- {}: {}", f.market, f.error);
+        }
     }
     md
 }

@@ -315,7 +315,7 @@ pub fn panel_cells(r: &crate::eval::panel::PanelRow) -> [String; 13] {
 }
 
 /// The learner panel ([`crate::eval::panel`]) as a terminal table.
-pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
+pub fn panel(rows: &[crate::eval::panel::PanelRow], failed: &[crate::eval::panel::PanelFailure]) -> String {
     let header = [
         "market",
         "tested",
@@ -352,6 +352,9 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow]) -> String {
                 r.market, r.trainings_kept_reference, r.trainings
             );
         }
+    }
+    for f in failed {
+        let _ = writeln!(out, "{}: failed, no row: {}", f.market, f.error);
     }
     out
 }
