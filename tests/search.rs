@@ -245,6 +245,7 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         assert!(out.join(file).exists(), "{file}");
     }
     assert!(std::fs::read_to_string(out.join("panel.md")).unwrap().contains("no test period was seen"));
+    assert!(!out.join("panel-failures.json").exists(), "no market failed");
     // A second panel into the same folder is refused, and the first one's outputs stay.
     let before = std::fs::read(out.join("panel.json")).unwrap();
     let refused = folio_command(&["panel", path(&configs[1]), "--out", path(&out)])

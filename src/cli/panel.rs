@@ -89,6 +89,10 @@ pub fn run(args: PanelArgs) -> Result<()> {
     }
     let (rows, folders): (Vec<PanelRow>, Vec<PathBuf>) = finished.into_iter().unzip();
     report::write_json(&out.join("panel.json"), &rows)?;
+    if !failed.is_empty() {
+        // Beside the rows rather than among them, so that panel.json keeps one shape.
+        report::write_json(&out.join("panel-failures.json"), &failed)?;
+    }
     // Every market's tearsheet side by side in one page.
     let page = out.join(report::html::PAGE);
     report::html::write_runs_page(&folders, &page, &report::html::Provenance::of_this_process())?;
