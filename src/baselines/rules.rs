@@ -113,11 +113,8 @@ impl Policy for InverseVolatility {
 /// and `features.long_window`); the registry takes the market's own.
 #[derive(Debug, Clone)]
 pub struct VolatilityManaged {
-    window: usize,
-    history: usize,
+    /// Fed every row up to the decision once, in order.
     managed: ManagedExposure,
-    /// Rows fed to `managed` so far: every row up to the decision enters once, in order.
-    rows_seen: usize,
     exposure: f64,
 }
 
@@ -129,7 +126,7 @@ impl Default for VolatilityManaged {
 
 impl VolatilityManaged {
     pub fn new(window: usize, history: usize) -> Self {
-        Self { window, history, managed: ManagedExposure::new(window, history), rows_seen: 0, exposure: 1.0 }
+        Self { managed: ManagedExposure::new(window, history), exposure: 1.0 }
     }
 }
 
@@ -139,18 +136,18 @@ impl Policy for VolatilityManaged {
     }
 
     fn reset(&mut self) {
-        *self = Self::new(self.window, self.history);
+        self.managed.restart();
+        self.exposure = 1.0;
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        for row in self.rows_seen..=view.row {
+        for row in self.managed.rows_seen()..=view.row {
             let growth = match row {
                 0 => 1.0,
                 _ => stats::mean(&view.relatives(row)[1..]),
             };
             self.exposure = self.managed.next(growth.ln());
         }
-        self.rows_seen = view.row + 1;
         out[0] = 1.0 - self.exposure;
         out[1..].fill(self.exposure / view.n_assets() as f64);
     }

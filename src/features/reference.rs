@@ -131,6 +131,17 @@ impl ManagedExposure {
         Self { window: window.max(2), history: history.max(1), returns: Vec::new(), sigmas: Vec::new() }
     }
 
+    /// Rows fed so far.
+    pub fn rows_seen(&self) -> usize {
+        self.returns.len()
+    }
+
+    /// Forget every row fed, keeping the windows.
+    pub fn restart(&mut self) {
+        self.returns.clear();
+        self.sigmas.clear();
+    }
+
     /// The exposure for a decision at the close of the next row, whose market log return is
     /// `market_return`.
     pub fn next(&mut self, market_return: f64) -> f64 {
