@@ -1163,3 +1163,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_config_without_periods_per_year_annualizes_by_how_often_its_dated_rows_come() {
+    use folio::env::config::EnvConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, days_apart: u64, dated: bool| {
+        let mut text = String::from(if dated { "date,A,B\n" } else { "A,B\n" });
+        let mut day = NaiveDate::from_ymd_opt(2001, 1, 5).unwrap();
+        for t in 0..120 {
+            let date = if dated { format!("{day},") } else { String::new() };
+            text.push_str(&format!("{date}{},{}\n", 100.0 + t as f64, 50.0 + (t % 7) as f64));
+            day = day.checked_add_days(chrono::Days::new(days_apart)).unwrap();
+        }
+        std::fs::write(dir.path().join(name), text).unwrap();
+    };
+    write("weekly.csv", 7, true);
+    write("monthly.csv", 30, true);
+    write("undated.csv", 1, false);
+    let load = |file: &str, line: &str| {
+        let path = dir.path().join(format!("{file}-{}.toml", line.len()));
+        std::fs::write(&path, format!("[data]\nfile = \"{file}.csv\"\n{line}")).unwrap();
+        EnvConfig::load(&path).unwrap().data.periods_per_year
+    };
+    assert_eq!(load("weekly", ""), 52.0);
+    assert_eq!(load("monthly", ""), 12.0);
+    // Undated rows say nothing of the calendar: the daily default.
+    assert_eq!(load("undated", ""), 252.0);
+    // A value the config writes is the user's, even one the rows disagree with (which the
+    // commands warn about).
+    assert_eq!(load("weekly", "periods_per_year = 252\n"), 252.0);
+    assert_eq!(load("monthly", "periods_per_year = 4\n"), 4.0);
+}

@@ -266,3 +266,12 @@ impl DataArgs {
         folio::train::checkpoint::DataChoice { file: self.data.clone(), allow_other: self.allow_other_data }
     }
 }
+
+/// A flag's value that must be a positive, finite number (a count of periods per year).
+pub fn positive_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
+        Ok(_) => Err(format!("must be a positive number, got {text}")),
+        Err(e) => Err(format!("{e}: {text}")),
+    }
+}

@@ -3,8 +3,9 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
+use folio::data::inspect::{inspect, usual_frequency};
 use folio::data::synth::{Crash, Regime, SynthConfig, generate};
-use folio::data::{MissingPrices, inspect::inspect, read_prices, write_prices};
+use folio::data::{MissingPrices, read_prices, write_prices};
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -15,9 +16,10 @@ pub enum DataCommand {
     Inspect {
         /// A wide price CSV: `date,ASSET1,...` or, without dates, `ASSET1,...`.
         file: PathBuf,
-        /// Periods per year for annualizing.
-        #[arg(long, default_value_t = 252.0)]
-        periods_per_year: f64,
+        /// Periods per year for annualizing (default: the usual value for how often dated rows
+        /// come, 52 for weekly rows, 12 for monthly...; 252 for undated rows).
+        #[arg(long, value_parser = super::args::positive_number)]
+        periods_per_year: Option<f64>,
         #[command(flatten)]
         output: super::args::JsonArgs,
     },
@@ -90,6 +92,9 @@ pub fn run(command: DataCommand) -> Result<()> {
     match command {
         DataCommand::Inspect { file, periods_per_year, output } => {
             let loaded = read_prices(&file, MissingPrices::CarryForward)?;
+            let periods_per_year = periods_per_year
+                .or_else(|| usual_frequency(&loaded.panel).map(|(usual, _)| usual))
+                .unwrap_or(252.0);
             let summary = inspect(&loaded.panel, periods_per_year)
                 .with_missing(loaded.carried_forward)
                 .with_price_field(loaded.price_field);

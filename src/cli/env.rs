@@ -53,6 +53,8 @@ struct CheckOutput {
     assets: Vec<String>,
     first: String,
     last: String,
+    /// What every annualized figure of this market is annualized by.
+    periods_per_year: f64,
     limited_by: Option<String>,
     fingerprint: String,
     decisions_from: String,
@@ -103,6 +105,7 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         assets: market.panel.assets.clone(),
         first: index.label(0),
         last: index.label(market.n_periods() - 1),
+        periods_per_year: config.data.periods_per_year,
         limited_by: selection.limited_by,
         fingerprint: market.panel.fingerprint(),
         decisions_from: index.label(range.first),
@@ -117,12 +120,13 @@ fn print_setup(checked: &Checked, period: PeriodName) {
     let Checked { output, config, market, range } = checked;
     println!("config     {}", output.config);
     println!(
-        "data       {} ({} assets, {} .. {}, {} periods)",
+        "data       {} ({} assets, {} .. {}, {} periods, {} a year)",
         output.data,
         output.assets.len(),
         output.first,
         output.last,
-        market.n_periods()
+        market.n_periods(),
+        output.periods_per_year
     );
     if let Some(asset) = &output.limited_by {
         println!("           the range starts at {} because {asset} starts trading then", output.first);

@@ -121,10 +121,16 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str) {
     for jump in folio::data::inspect::suspicious_jumps(&selection.panel) {
         eprintln!("{market}warning: {jump}");
     }
-    if let Some(mismatch) =
-        folio::data::inspect::frequency_mismatch(&selection.panel, env.data.periods_per_year)
-    {
+    let periods_per_year = env.data.periods_per_year;
+    if let Some(mismatch) = folio::data::inspect::frequency_mismatch(&selection.panel, periods_per_year) {
         eprintln!("{market}warning: {mismatch}");
+    } else if let Some((_, frequency)) = folio::data::inspect::usual_frequency(&selection.panel)
+        .filter(|&(usual, _)| usual == periods_per_year && usual != 252.0)
+    {
+        // Said whenever it is not the daily default, since a config may have left it to the rows.
+        eprintln!(
+            "{market}note: {frequency} rows: figures are annualized with periods_per_year = {periods_per_year}"
+        );
     }
 }
 

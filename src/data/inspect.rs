@@ -207,6 +207,22 @@ impl std::fmt::Display for FrequencyMismatch {
     }
 }
 
+/// The usual `periods_per_year` nearest to how often a dated panel's rows come, and that
+/// frequency's name: what a config that does not set `periods_per_year` annualizes by. `None`
+/// for undated data and for fewer than three rows, whose spacing says little.
+pub fn usual_frequency(panel: &PricePanel) -> Option<(f64, &'static str)> {
+    let rows = rows_per_year(panel)?;
+    (panel.n_periods() >= 3).then(|| nearest_usual(rows))
+}
+
+fn nearest_usual(rows_per_year: f64) -> (f64, &'static str) {
+    let distance = |usual: f64| (rows_per_year / usual).ln().abs();
+    FREQUENCIES
+        .into_iter()
+        .min_by(|a, b| distance(a.0).total_cmp(&distance(b.0)))
+        .expect("frequencies are listed")
+}
+
 /// Whether `periods_per_year` is more than a quarter off the rows' frequency (holidays and a
 /// partial first or last year move the count by a few percent, never by a quarter).
 pub fn frequency_mismatch(panel: &PricePanel, periods_per_year: f64) -> Option<FrequencyMismatch> {
@@ -214,10 +230,7 @@ pub fn frequency_mismatch(panel: &PricePanel, periods_per_year: f64) -> Option<F
     if panel.n_periods() < 3 || (rows / periods_per_year).ln().abs() < 1.25f64.ln() {
         return None;
     }
-    let (suggested, frequency) = FREQUENCIES
-        .into_iter()
-        .min_by(|a, b| (rows / a.0).ln().abs().total_cmp(&(rows / b.0).ln().abs()))
-        .expect("frequencies are listed");
+    let (suggested, frequency) = nearest_usual(rows);
     Some(FrequencyMismatch { configured: periods_per_year, rows_per_year: rows, suggested, frequency })
 }
 

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+use crate::data::inspect::usual_frequency;
 use crate::data::{DataError, InvalidSetting, MissingPrices, PricePanel, Stamp, read_prices};
 use crate::env::ConfigError;
 use crate::env::risk::RiskProfile;
@@ -60,7 +61,8 @@ pub struct DataConfig {
     pub from: Option<Stamp>,
     #[serde(default)]
     pub to: Option<Stamp>,
-    /// Periods per year, for annualizing (252 for daily data).
+    /// Periods per year, for annualizing (252 for daily data). A config file that leaves it out
+    /// gets the usual value for how often its dated rows come (see `periods_per_year_of_rows`).
     #[serde(default = "default_periods_per_year")]
     pub periods_per_year: f64,
     /// What a missing price inside an asset's listing means: an error (the default), or
@@ -82,6 +84,17 @@ impl DataConfig {
             periods_per_year: default_periods_per_year(),
             missing: MissingPrices::default(),
         }
+    }
+
+    /// What a config that does not set `periods_per_year` annualizes by: the usual value for how
+    /// often the file's dated rows come (52 for weekly rows, 12 for monthly...), so that a user's
+    /// weekly file is not annualized as daily; 252 for undated rows, which say nothing of it, and
+    /// for a file that does not load, whose error the run itself reports.
+    fn periods_per_year_of_rows(&self) -> f64 {
+        read_prices(&self.file, self.missing)
+            .ok()
+            .and_then(|loaded| usual_frequency(&loaded.panel))
+            .map_or_else(default_periods_per_year, |(usual, _)| usual)
     }
 
     /// The file's prices, with missing ones treated as the config says.
@@ -204,6 +217,10 @@ impl EnvConfig {
         if let Some(toml::Value::Table(features)) = table.get_mut("features") {
             features.entry("reference").or_insert_with(|| FeatureConfig::default().reference.name().into());
         }
+        let frequency_written = match table.get("data") {
+            Some(toml::Value::Table(data)) => data.contains_key("periods_per_year"),
+            _ => false,
+        };
         let mut config: EnvConfig = table.try_into().map_err(parse)?;
         if let Some(profile) = config.risk_profile {
             config.apply_risk_profile(profile);
@@ -211,6 +228,9 @@ impl EnvConfig {
         if config.data.file.is_relative() {
             let folder = path.parent().unwrap_or(Path::new("."));
             config.data.file = folder.join(&config.data.file);
+        }
+        if !frequency_written {
+            config.data.periods_per_year = config.data.periods_per_year_of_rows();
         }
         config.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
         if config.features.features.contains(&crate::features::Feature::OracleNextReturn) {
