@@ -79,6 +79,8 @@ enum RewardTable {
     DrawdownPenalty {
         penalty: f64,
     },
+    Sharpe {},
+    Sortino {},
 }
 
 impl From<RewardTable> for RewardConfig {
@@ -93,6 +95,8 @@ impl From<RewardTable> for RewardConfig {
                 RewardConfig::MeanVariance { risk_aversion, eta }
             }
             RewardTable::DrawdownPenalty { penalty } => RewardConfig::DrawdownPenalty { penalty },
+            RewardTable::Sharpe {} => RewardConfig::Sharpe,
+            RewardTable::Sortino {} => RewardConfig::Sortino,
         }
     }
 }
@@ -224,6 +228,40 @@ mod tests {
                 state.reward(&config, g, value)
             })
             .collect()
+    }
+
+    #[test]
+    fn every_reward_reads_back_from_the_config_table_it_writes() {
+        // Checkpoints save their config, and a config file names the batch objectives too: a
+        // variant the `[reward]` table could not read would be neither choosable nor reloadable.
+        #[derive(Serialize, Deserialize)]
+        struct Config {
+            reward: RewardConfig,
+        }
+        let every = [
+            RewardConfig::LogReturn,
+            RewardConfig::DifferentialSharpe { eta: 0.2 },
+            RewardConfig::DownsideRisk { eta: 0.2, downside_floor: 0.01 },
+            RewardConfig::MeanVariance { risk_aversion: 3.0, eta: 0.2 },
+            RewardConfig::DrawdownPenalty { penalty: 0.5 },
+            RewardConfig::Sharpe,
+            RewardConfig::Sortino,
+        ];
+        for reward in every {
+            // No catch-all: a new variant stops the build here until it is listed above.
+            match reward {
+                RewardConfig::LogReturn
+                | RewardConfig::DifferentialSharpe { .. }
+                | RewardConfig::DownsideRisk { .. }
+                | RewardConfig::MeanVariance { .. }
+                | RewardConfig::DrawdownPenalty { .. }
+                | RewardConfig::Sharpe
+                | RewardConfig::Sortino => {}
+            }
+            let text = toml::to_string(&Config { reward }).unwrap();
+            let read: Config = toml::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(read.reward, reward, "{text}");
+        }
     }
 
     #[test]
