@@ -198,6 +198,8 @@ pub enum OutputError {
         if *restored { " (put back: a run that was replacing them with --force was interrupted)" } else { "" }
     )]
     Occupied { path: std::path::PathBuf, restored: bool },
+    #[error("{} does not exist: there is no run to continue there", path.display())]
+    NothingThere { path: std::path::PathBuf },
     #[error("{} exists and is not a folder; choose another --out", path.display())]
     NotAFolder { path: std::path::PathBuf },
     #[error(transparent)]
@@ -241,6 +243,26 @@ impl OutputFolder {
             finished: false,
             _lock: Some(lock),
             _set_aside_lock: set_aside_lock,
+        })
+    }
+
+    /// Claim a folder that an interrupted run left outputs in, to continue it: nothing there is
+    /// set aside or removed, whatever becomes of this run, since what is there is the work it
+    /// continues. Another run still writing there is refused, as [`OutputFolder::claim`] does.
+    pub fn reopen(path: &Path) -> Result<Self, OutputError> {
+        put_back_interrupted_replacement(path)?;
+        match std::fs::symlink_metadata(path) {
+            Err(_) => return Err(OutputError::NothingThere { path: path.to_path_buf() }),
+            Ok(meta) if !meta.is_dir() => return Err(OutputError::NotAFolder { path: path.to_path_buf() }),
+            Ok(_) => {}
+        }
+        let lock = FolderLock::acquire(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            set_aside: None,
+            finished: false,
+            _lock: Some(lock),
+            _set_aside_lock: None,
         })
     }
 

@@ -33,6 +33,9 @@ fn main() -> ExitCode {
                 folder.display()
             );
         }
+        for message in cli::interrupt_messages() {
+            let _ = writeln!(std::io::stderr(), "\ninterrupted: {message}");
+        }
         std::process::exit(130);
     });
     match cli::run() {

@@ -205,6 +205,7 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
             progress: folio::progress::silent(),
             registry: None,
             rebalance: RebalanceRule::Every,
+            resume: false,
         })
         .unwrap()
     };
@@ -300,6 +301,7 @@ fn walk_forward_trades_every_policy_under_the_rebalancing_rule() {
             progress: folio::progress::silent(),
             registry: None,
             rebalance,
+            resume: false,
         })
         .unwrap()
     };

@@ -654,6 +654,17 @@ fn impossible_flags_are_errors_not_silently_accepted() {
     // --force without --out would replace nothing: refused rather than ignored.
     let output = folio(&["walk-forward", "--config", config, "--force"], dir.path());
     assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));
+    // --resume continues one folder, and replacing it at once means the opposite.
+    for command in [vec!["walk-forward", "--config", config], vec!["panel", config]] {
+        let output = folio(&[&command[..], &["--resume"]].concat(), dir.path());
+        assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));
+        let output = folio(&[&command[..], &["--resume", "--force", "--out", "run"]].concat(), dir.path());
+        assert!(
+            !output.status.success() && text(&output).contains("cannot be used with"),
+            "{}",
+            text(&output)
+        );
+    }
     let output =
         folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
@@ -922,4 +933,103 @@ fn the_readme_env_check_of_a_test_period_runs_as_written() {
         Path::new(env!("CARGO_MANIFEST_DIR")),
     );
     assert!(output.status.success(), "{}", text(&output));
+}
+
+/// A walk-forward killed halfway keeps the trainings it finished: `--resume` reads them back
+/// instead of training them again, trains the rest, and writes the report an uninterrupted run
+/// writes, byte for byte. Resuming anything else is refused with a reason.
+#[cfg(unix)]
+#[test]
+fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    // Trainings that never stop early, so the kill lands while the second one runs.
+    let mut text_of_config = std::fs::read_to_string(&config).unwrap();
+    text_of_config.push_str("\n[train]\npatience = 1000000\n");
+    std::fs::write(&config, text_of_config).unwrap();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["walk-forward", "--config", config.to_str().unwrap(), "--steps", "100000"];
+        args.extend([
+            "--seeds",
+            "2",
+            "--folds",
+            "2",
+            "--jobs",
+            "1",
+            "--out",
+            "wf",
+            "--registry",
+            "trials.jsonl",
+        ]);
+        args.extend(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let run =
+        |args: Vec<String>, cwd: &Path| folio(&args.iter().map(String::as_str).collect::<Vec<_>>(), cwd);
+    let (whole, resumed) = (dir.path().join("whole"), dir.path().join("resumed"));
+    std::fs::create_dir_all(&whole).unwrap();
+    std::fs::create_dir_all(&resumed).unwrap();
+    let output = run(args(&[]), &whole);
+    assert!(output.status.success(), "{}", text(&output));
+
+    let child = common::folio_command(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>())
+        .current_dir(&resumed)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = resumed.join("wf/fold-0/seed-0.result.cbor");
+    let started = std::time::Instant::now();
+    while !first.exists() {
+        assert!(started.elapsed().as_secs() < 120, "the first training never finished");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: a plain kill(2) of the child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) }, 0);
+    assert!(!child.wait_with_output().unwrap().status.success());
+    assert!(!resumed.join("wf/report.json").exists(), "killed before its report");
+    let finished_meta = resumed.join("wf/fold-0/seed-0").join(checkpoint::META);
+    let finished_at = std::fs::metadata(&finished_meta).unwrap().modified().unwrap();
+
+    let refused = run(args(&[]), &resumed);
+    assert!(
+        !refused.status.success() && text(&refused).contains("never finished: --resume continues it"),
+        "{}",
+        text(&refused)
+    );
+    let other = run(args(&["--resume", "--seed", "7"]), &resumed);
+    assert!(
+        !other.status.success() && text(&other).contains("holds a walk-forward of another config"),
+        "{}",
+        text(&other)
+    );
+    let output = run(args(&["--resume"]), &resumed);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        std::fs::metadata(&finished_meta).unwrap().modified().unwrap(),
+        finished_at,
+        "the finished training was read back, not trained again"
+    );
+    for file in ["report.json", "summary.md", "equity.csv"] {
+        assert_eq!(
+            std::fs::read(resumed.join("wf").join(file)).unwrap(),
+            std::fs::read(whole.join("wf").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // Each seed is one trial, however often its walk-forward was resumed.
+    let trials = |cwd: &Path| std::fs::read_to_string(cwd.join("trials.jsonl")).unwrap().lines().count();
+    assert_eq!(trials(&resumed), trials(&whole));
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(empty.join("wf")).unwrap();
+    let nothing = run(args(&["--resume"]), &empty);
+    assert!(
+        !nothing.status.success() && text(&nothing).contains("holds no walk-forward to resume"),
+        "{}",
+        text(&nothing)
+    );
+    std::fs::remove_dir(empty.join("wf")).unwrap();
+    let missing = run(args(&["--resume"]), &empty);
+    assert!(!missing.status.success() && text(&missing).contains("does not exist"), "{}", text(&missing));
 }

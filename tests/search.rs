@@ -367,3 +367,58 @@ fn a_market_failing_at_run_time_leaves_the_others_running_and_the_replaced_folde
     let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left, ["moved.csv"], "nothing of the failed run is left in the folder");
 }
+
+/// A panel in which one market fails keeps the others' table and every training they finished;
+/// once the cause is mended, `--resume` reads those back and runs only what is missing.
+#[test]
+fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let data = dir.path().join("prices.csv");
+    folio(&["data", "synth", "--out", path(&data), "--assets", "3", "--periods", "400", "--seed", "4"]);
+    let config = |name: &str| {
+        let config = dir.path().join(format!("{name}.toml"));
+        let text = "[data]\nfile = \"prices.csv\"\n[periods.train]\nto = \"2010-10-08\"\n[periods.validation]\nto = \"2011-02-25\"\n\
+             [features]\nwindow = 10\nfeatures = [\"log_return\"]\n[episode]\nhorizon = 30\n\
+             [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 2\nseeds = 1\n";
+        std::fs::write(&config, text).unwrap();
+        config
+    };
+    let (first, second) = (config("first"), config("second"));
+    let registry = dir.path().join("trials.jsonl");
+    let panel = |extra: &[&str]| {
+        folio_command(&["panel", path(&first), path(&second), "--out", path(&out), "--steps", "100"])
+            .args(["--registry", path(&registry)])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The second market cannot write its folder: a file stands where it goes.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("second"), "in the way").unwrap();
+    let output = panel(&["--resume"]);
+    let shown = text(&output);
+    assert!(!output.status.success() && shown.contains("second: failed: cannot write"), "{shown}");
+    assert!(shown.contains("1 of 2 markets failed (second); the table in"), "{shown}");
+    assert!(shown.contains("with --resume runs the failed markets"), "{shown}");
+    let rows = |file: &str| -> Vec<String> {
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(file)).unwrap()).unwrap();
+        json.as_array().unwrap().iter().map(|r| r["market"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(rows("panel.json"), ["first"]);
+    assert_eq!(rows("panel-failures.json"), ["second"]);
+    let trained = out.join("first/fold-0/seed-0/meta.json");
+    let trained_at = std::fs::metadata(&trained).unwrap().modified().unwrap();
+
+    std::fs::remove_file(out.join("second")).unwrap();
+    let output = panel(&["--resume"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(rows("panel.json"), ["first", "second"]);
+    assert!(!out.join("panel-failures.json").exists(), "the mended failure is no longer reported");
+    assert_eq!(
+        std::fs::metadata(&trained).unwrap().modified().unwrap(),
+        trained_at,
+        "the first market's training was read back, not trained again"
+    );
+}

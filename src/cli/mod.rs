@@ -24,6 +24,22 @@ mod walk_forward;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+/// What a user who stops this run (Ctrl-C) should be told, beyond the folders being replaced:
+/// how to continue the work it leaves.
+static ON_INTERRUPT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Say `message` if the run is interrupted.
+pub(crate) fn say_if_interrupted(message: String) {
+    if let Ok(mut messages) = ON_INTERRUPT.lock() {
+        messages.push(message);
+    }
+}
+
+/// What [`say_if_interrupted`] was given, for the interrupt handler.
+pub(crate) fn interrupt_messages() -> Vec<String> {
+    ON_INTERRUPT.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "folio",

@@ -34,6 +34,10 @@ pub struct PanelArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     replace: super::args::Replace,
+    /// Continue the panel that an interrupted or partly failed run left in --out, with the same
+    /// configs and flags: every training its markets finished is read back, and the rest run.
+    #[arg(long, requires = "out", conflicts_with = "force")]
+    resume: bool,
     /// Trial registry (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
     registry: Option<PathBuf>,
@@ -47,23 +51,15 @@ pub fn run(args: PanelArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| folio::files::fresh_folder(&PathBuf::from("checkpoints").join(default)));
-    let registry = registry::resolve(args.registry.clone());
-    // Every market is planned before any trains: a config that cannot run fails in seconds, not
-    // after the markets before it have taken minutes.
-    let mut requests: Vec<(String, WalkForwardRequest)> = Vec::new();
-    for config in &args.configs {
-        let (stem, mut request) = request_for(&args, config, &out, &registry)?;
-        check(&request).with_context(|| format!("{}", config.display()))?;
-        // Two configs of one name (a/market.toml, b/market.toml) get their own rows and folders.
-        let taken = |name: &str| requests.iter().any(|(market, _)| market == name);
-        let market = (1..)
-            .map(|k| if k == 1 { stem.clone() } else { format!("{stem}-{k}") })
-            .find(|name| !taken(name))
-            .expect("some suffix is free");
-        request.out = out.join(&market);
-        requests.push((market, request));
-    }
-    let claimed = folio::files::OutputFolder::claim(&out, args.replace.force)?;
+    let requests = plan_markets(&args, &out)?;
+    let claimed = match args.resume {
+        true => folio::files::OutputFolder::reopen(&out)?,
+        false => folio::files::OutputFolder::claim(&out, args.replace.force)?,
+    };
+    super::say_if_interrupted(format!(
+        "the trainings this panel finished are kept in {}; run the same command with --resume to continue from them",
+        out.display()
+    ));
     let markets = requests.len();
     let (finished, failed) = run_markets(requests, |market, request| {
         run_market(market, request).map_err(|error| {
@@ -89,9 +85,14 @@ pub fn run(args: PanelArgs) -> Result<()> {
     }
     let (rows, folders): (Vec<PanelRow>, Vec<PathBuf>) = finished.into_iter().unzip();
     report::write_json(&out.join("panel.json"), &rows)?;
+    let failures_file = out.join("panel-failures.json");
     if !failed.is_empty() {
         // Beside the rows rather than among them, so that panel.json keeps one shape.
-        report::write_json(&out.join("panel-failures.json"), &failed)?;
+        report::write_json(&failures_file, &failed)?;
+    } else if args.resume && failures_file.exists() {
+        // The failures of the run this one resumed are mended.
+        std::fs::remove_file(&failures_file)
+            .with_context(|| format!("removing {}", failures_file.display()))?;
     }
     // Every market's tearsheet side by side in one page.
     let page = out.join(report::html::PAGE);
@@ -109,9 +110,36 @@ pub fn run(args: PanelArgs) -> Result<()> {
         );
     }
     if !failed.is_empty() {
-        bail!("{failures}; the table in {} holds the others", out.display());
+        bail!(
+            "{failures}; the table in {} holds the others, and once the cause is mended the same command with \
+             --resume runs the failed markets, reading back every training that finished",
+            out.display()
+        );
     }
     Ok(())
+}
+
+/// Every market's walk-forward request, each named and given its folder, planned before any
+/// trains: a config that cannot run fails in seconds, not after the markets before it have
+/// taken minutes.
+fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForwardRequest)>> {
+    let registry = registry::resolve(args.registry.clone());
+    let mut requests: Vec<(String, WalkForwardRequest)> = Vec::new();
+    for config in &args.configs {
+        let (stem, mut request) = request_for(args, config, out, &registry)?;
+        check(&request).with_context(|| format!("{}", config.display()))?;
+        // Two configs of one name (a/market.toml, b/market.toml) get their own rows and folders.
+        let taken = |name: &str| requests.iter().any(|(market, _)| market == name);
+        let market = (1..)
+            .map(|k| if k == 1 { stem.clone() } else { format!("{stem}-{k}") })
+            .find(|name| !taken(name))
+            .expect("some suffix is free");
+        request.out = out.join(&market);
+        // A market the interrupted panel never reached starts afresh.
+        request.resume = args.resume && request.out.join(folio::eval::walk_forward::RUN_ID_FILE).is_file();
+        requests.push((market, request));
+    }
+    Ok(requests)
 }
 
 /// One market's walk-forward, its outputs written into its folder: its panel row and that folder.
@@ -167,6 +195,7 @@ fn request_for(
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry.to_path_buf()),
         rebalance: RebalanceRule::Every,
+        resume: false,
     };
     Ok((market, request))
 }

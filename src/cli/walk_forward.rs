@@ -83,6 +83,11 @@ pub struct WalkForwardArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     replace: super::args::Replace,
+    /// Continue the walk-forward that an interrupted run (Ctrl-C, a lost machine, a failure)
+    /// left in --out, with the same config and flags: the trainings it finished are read back,
+    /// the others run, and the report is the one an uninterrupted run writes.
+    #[arg(long, requires = "out", conflicts_with = "force")]
+    resume: bool,
     /// Trial registry that records every seed and whose trials on this data the Deflated Sharpe
     /// Ratio counts (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
@@ -98,7 +103,16 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     });
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
-    let folder = folio::files::OutputFolder::claim(&out, args.replace.force)?;
+    let folder = match args.resume {
+        true => folio::files::OutputFolder::reopen(&out)?,
+        false => {
+            folio::files::OutputFolder::claim(&out, args.replace.force).map_err(|e| unfinished(e, &out))?
+        }
+    };
+    super::say_if_interrupted(format!(
+        "the trainings this walk-forward finished are kept in {}; run the same command with --resume to continue from them",
+        out.display()
+    ));
     super::warn_about_data(&env, "");
     let report = walk_forward(WalkForwardRequest {
         env,
@@ -110,7 +124,9 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry),
         rebalance,
-    })?;
+        resume: args.resume,
+    })
+    .map_err(|error| resumable(error, &out, args.resume))?;
     write_and_show(&out, &report, args.run.json)?;
     folder.finish();
     if let Some(problem) = &report.dsr_trials.registry_error {
@@ -119,6 +135,34 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A refused `--out`, saying so when what it holds is a walk-forward that never finished.
+fn unfinished(error: folio::files::OutputError, out: &Path) -> anyhow::Error {
+    let interrupted =
+        out.join(folio::eval::walk_forward::RUN_ID_FILE).is_file() && !out.join("report.json").is_file();
+    match (&error, interrupted) {
+        (folio::files::OutputError::Occupied { .. }, true) => anyhow::anyhow!(
+            "{error}; it holds a walk-forward that never finished: --resume continues it with the trainings it finished"
+        ),
+        _ => error.into(),
+    }
+}
+
+/// A failed walk-forward's error, saying how to keep the trainings it finished: they stay in
+/// `out`, and `--resume` reads them back.
+fn resumable(error: folio::eval::EvalError, out: &Path, resumed: bool) -> anyhow::Error {
+    use folio::eval::EvalError::{NothingToResume, ResumesAnotherRun};
+    if matches!(error, NothingToResume { .. } | ResumesAnotherRun { .. }) {
+        return error.into();
+    }
+    let again = if resumed { "again " } else { "" };
+    anyhow::anyhow!(
+        "{}\nthe trainings this walk-forward finished are kept in {}: once that is mended, run the same \
+         command {again}with --resume to continue from them",
+        crate::describe(&error.into()),
+        out.display()
+    )
 }
 
 /// What `folio walk-forward` leaves and shows; `folio merge` leaves and shows the same.

@@ -12,6 +12,7 @@ pub mod probe;
 pub mod search;
 pub mod search_plan;
 pub mod stress;
+mod task_result;
 pub mod tasks;
 pub mod walk_forward;
 
@@ -59,6 +60,23 @@ pub enum EvalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} holds no walk-forward to resume (it has no {}); run without --resume to start one there",
+        out.display(),
+        walk_forward::RUN_ID_FILE
+    )]
+    NothingToResume { out: PathBuf },
+    #[error(
+        "{} holds a walk-forward of another config, fold layout, seed, data or folio version, so none of its trainings can be reused: resume with the command that started it, or pass --force instead of --resume to start over there",
+        out.display()
+    )]
+    ResumesAnotherRun { out: PathBuf },
     #[error("cannot start {threads} worker threads: {source}")]
     Threads {
         threads: usize,

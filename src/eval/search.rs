@@ -373,6 +373,7 @@ fn run(
         progress: request.progress.clone(),
         registry,
         rebalance: spec.rebalance,
+        resume: false,
     })
 }
 

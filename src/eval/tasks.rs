@@ -10,16 +10,16 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use super::EvalError;
+use super::task_result::{self, TaskIdentity};
 use super::walk_forward::{
     Plan, TaskResult, WalkForwardConfig, WalkForwardReport, WalkForwardRequest, conclude, train_and_test_one,
 };
 use crate::agent::DeviceChoice;
 use crate::backtest::rebalance::RebalanceRule;
 use crate::env::config::EnvConfig;
-use crate::files::{FolderLock, LockError, write_atomically, write_bytes_atomically};
+use crate::files::{FolderLock, LockError, write_bytes_atomically};
 use crate::progress::Progress;
 use crate::train::TrainConfig;
-use crate::train::checkpoint;
 
 /// The plan for people and scripts.
 pub const PLAN_FILE: &str = "plan.json";
@@ -27,7 +27,7 @@ pub const PLAN_FILE: &str = "plan.json";
 /// serde_json (without its float_roundtrip feature, which would rebuild burn) may lose the last.
 pub const PLAN_EXACT: &str = "plan.cbor";
 pub const TASKS: &str = "tasks";
-pub const RESULT: &str = "result.cbor";
+pub const RESULT: &str = task_result::RESULT;
 pub const CHECKPOINT: &str = "checkpoint";
 
 /// A walk-forward as the user asked for it: everything a task or the merge needs to redo it.
@@ -60,14 +60,6 @@ pub struct TaskSpec {
     /// The walk-forward's own seed for this fold's run (its base seed plus the seed's position),
     /// so the merged report is the single-process one.
     pub seed: u64,
-}
-
-/// `result.cbor`: CBOR, not JSON, because it keeps every float's bits (NaN and infinities
-/// included), and the merge must see exactly what the task computed.
-#[derive(Serialize, Deserialize)]
-struct TaskFile {
-    id: String,
-    result: TaskResult,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,20 +189,19 @@ pub(crate) fn write_plan_files<T: Serialize>(
     write_bytes_atomically(&path, &bytes).map_err(|source| TaskError::Io { path, source })
 }
 
-/// The content id: SHA-256 of the task's canonical JSON. The data enters by its fingerprint, not
-/// its path, so moving the data does not make finished tasks look new.
+/// The content id of the task (see [`TaskIdentity`]), so a result can never be taken for another
+/// task's.
 fn task_id(spec: &WalkForwardSpec, plan: &Plan, fold: usize, seed: u64, version: &str) -> String {
-    let mut env = spec.env.clone();
-    env.data.file = PathBuf::new();
-    let canonical = serde_json::json!({
-        "env": env,
-        "train": TrainConfig { seed, ..spec.train.clone() },
-        "fold": plan.folds[fold],
-        "rebalance": spec.rebalance,
-        "data_fingerprint": plan.data_fingerprint,
-        "folio_version": version,
-    });
-    crate::registry::hash_json(canonical)
+    TaskIdentity {
+        env: &spec.env,
+        train: &spec.train,
+        rebalance: spec.rebalance,
+        fold: &plan.folds[fold],
+        seed,
+        data_fingerprint: &plan.data_fingerprint,
+        folio_version: version,
+    }
+    .id()
 }
 
 pub fn load_plan(dir: &Path) -> Result<PlanFile, TaskError> {
@@ -238,6 +229,7 @@ fn open(spec: &WalkForwardSpec, dir: &Path) -> Result<(Plan, WalkForwardRequest)
         progress: crate::progress::silent(),
         registry: None,
         rebalance: spec.rebalance,
+        resume: false,
     };
     Ok((Plan::new(&request)?, request))
 }
@@ -299,20 +291,14 @@ pub fn run_task(
     let request = WalkForwardRequest { device, progress, ..request };
     let fold = &plan.folds[task.fold];
     let result = train_and_test_one(&plan, &request, fold, task.seed, task_dir.join(CHECKPOINT))?;
-    let saved = TaskFile { id: task.id.clone(), result };
-    write_atomically(&result_path, |w| ciborium::into_writer(&saved, w).map_err(std::io::Error::other))
+    task_result::save(&result_path, &task.id, &result)
         .map_err(|source| TaskError::Io { path: result_path, source })?;
     Ok(TaskRun::Ran(task.clone()))
 }
 
-/// The task's result if it is complete: its file decodes, names this task, and the checkpoint it
-/// describes is there.
+/// The task's result if it is complete (see [`task_result::load`]).
 fn read_result(task_dir: &Path, id: &str) -> Option<TaskResult> {
-    let bytes = std::fs::read(task_dir.join(RESULT)).ok()?;
-    let saved: TaskFile = ciborium::from_reader(bytes.as_slice()).ok()?;
-    let checkpoint = task_dir.join(CHECKPOINT);
-    let complete = checkpoint.join(checkpoint::META).is_file() && checkpoint.join(checkpoint::BEST).is_file();
-    (saved.id == id && complete).then_some(saved.result)
+    task_result::load(&task_dir.join(RESULT), id, &task_dir.join(CHECKPOINT))
 }
 
 /// The tasks of the plan in `dir` without a valid result, in index order.

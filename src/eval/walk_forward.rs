@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::EvalError;
 use super::evaluate::annualization_warning;
+use super::task_result::{self, TaskIdentity};
 use crate::agent::DeviceChoice;
 use crate::agent::{AgentPolicy, EnsemblePolicy};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
@@ -23,6 +24,7 @@ use crate::data::InvalidSetting;
 use crate::data::{Stamp, TimeIndex};
 use crate::env::config::{EnvConfig, EpisodeConfig, Span};
 use crate::env::{ConfigError, DecisionRange, EnvSettings, Market};
+use crate::files::write_bytes_atomically;
 use crate::metrics::overfitting;
 use crate::metrics::sharpe_difference::{NEGLIGIBLE, SharpeDifference, sharpe_difference};
 use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute, simple_returns};
@@ -401,7 +403,15 @@ pub struct WalkForwardRequest {
     pub registry: Option<PathBuf>,
     /// When every policy's targets are traded in the test windows (and the in-sample backtest).
     pub rebalance: RebalanceRule,
+    /// Continue the walk-forward that an interrupted run left in `out`: each fold and seed whose
+    /// result it saved is read back instead of trained again, and the others are trained afresh,
+    /// so the report is the one an uninterrupted run writes.
+    pub resume: bool,
 }
+
+/// The file in a walk-forward's folder naming the run it holds (a hash of every task's id), which
+/// `resume` checks before it reuses anything there.
+pub const RUN_ID_FILE: &str = "walk-forward.id";
 
 /// Whether `request` can run: its data load, its features build and its folds fit the data. What
 /// a caller with several walk-forwards to run checks first, so that the last one's mistake does
@@ -415,8 +425,48 @@ pub fn check(request: &WalkForwardRequest) -> Result<(), EvalError> {
 /// measure overfitting (recording the trials), and say what it all means.
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, EvalError> {
     let plan = Plan::new(&request)?;
-    let results = train_and_test(&plan, &request)?;
+    let ids = task_ids(&plan, &request);
+    mark_run(&request, &ids)?;
+    let results = train_and_test(&plan, &request, &ids)?;
     conclude(&plan, request, &results)
+}
+
+/// Each task's content id, in task order (see [`TaskIdentity`]).
+fn task_ids(plan: &Plan, request: &WalkForwardRequest) -> Vec<String> {
+    let version = env!("CARGO_PKG_VERSION");
+    let id = |&(fold, seed): &(usize, u64)| {
+        TaskIdentity {
+            env: &request.env,
+            train: &request.train,
+            rebalance: request.rebalance,
+            fold: &plan.folds[fold],
+            seed,
+            data_fingerprint: &plan.data_fingerprint,
+            folio_version: version,
+        }
+        .id()
+    };
+    plan.tasks().iter().map(id).collect()
+}
+
+/// Name the run in its folder, or, when resuming, check that the folder holds this very run:
+/// a folder of another one (other folds, seeds, config or data) has nothing to reuse, and its
+/// fold folders would otherwise sit beside this run's as if they were part of it.
+fn mark_run(request: &WalkForwardRequest, task_ids: &[String]) -> Result<(), EvalError> {
+    let run_id = crate::registry::hash_json(serde_json::json!(task_ids));
+    let path = request.out.join(RUN_ID_FILE);
+    if request.resume {
+        let out = request.out.clone();
+        return match std::fs::read_to_string(&path) {
+            Err(_) => Err(EvalError::NothingToResume { out }),
+            Ok(saved) if saved.trim() != run_id => Err(EvalError::ResumesAnotherRun { out }),
+            Ok(_) => Ok(()),
+        };
+    }
+    std::fs::create_dir_all(&request.out)
+        .map_err(|source| EvalError::Write { path: request.out.clone(), source })?;
+    write_bytes_atomically(&path, format!("{run_id}\n").as_bytes())
+        .map_err(|source| EvalError::Write { path, source })
 }
 
 /// Every phase after the trainings: what turns the fold and seed results, however they were
@@ -551,12 +601,28 @@ pub(crate) struct TaskResult {
 
 /// Phase 2: a fresh agent per fold and seed (`jobs` at a time), trained on the fold's training
 /// window, selected on its validation slice, and backtested on its training and test windows.
-fn train_and_test(plan: &Plan, request: &WalkForwardRequest) -> Result<Vec<TaskResult>, EvalError> {
-    let tasks = plan.tasks();
+fn train_and_test(
+    plan: &Plan,
+    request: &WalkForwardRequest,
+    task_ids: &[String],
+) -> Result<Vec<TaskResult>, EvalError> {
+    let tasks: Vec<_> = plan.tasks().into_iter().zip(task_ids).collect();
     let overall = request.progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
-    let run = |&(fold, seed): &(usize, u64)| {
-        let dir = request.out.join(format!("fold-{fold}")).join(format!("seed-{seed}"));
-        let result = train_and_test_one(plan, request, &plan.folds[fold], seed, dir);
+    let run = |&((fold, seed), id): &((usize, u64), &String)| {
+        let fold_dir = request.out.join(format!("fold-{fold}"));
+        let dir = fold_dir.join(format!("seed-{seed}"));
+        // Beside the checkpoint, which the training clears before it starts.
+        let saved = fold_dir.join(format!("seed-{seed}.{}", task_result::RESULT));
+        let reused: Option<TaskResult> =
+            request.resume.then(|| task_result::load(&saved, id, &dir)).flatten();
+        let result = match reused {
+            Some(result) => Ok(TaskResult { seed: SeedResult { checkpoint: dir, ..result.seed }, ..result }),
+            None => train_and_test_one(plan, request, &plan.folds[fold], seed, dir).and_then(|result| {
+                task_result::save(&saved, id, &result)
+                    .map_err(|source| EvalError::Write { path: saved, source })?;
+                Ok(result)
+            }),
+        };
         overall.advance(1);
         result
     };
