@@ -655,7 +655,8 @@ fn impossible_flags_are_errors_not_silently_accepted() {
     let output = folio(&["walk-forward", "--config", config, "--force"], dir.path());
     assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));
     // --resume continues one folder, and replacing it at once means the opposite.
-    for command in [vec!["walk-forward", "--config", config], vec!["panel", config]] {
+    let search = vec!["search", "--space", "envs/tilt_search.toml", "--config", config];
+    for command in [vec!["walk-forward", "--config", config], vec!["panel", config], search] {
         let output = folio(&[&command[..], &["--resume"]].concat(), dir.path());
         assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));
         let output = folio(&[&command[..], &["--resume", "--force", "--out", "run"]].concat(), dir.path());

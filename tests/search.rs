@@ -63,6 +63,21 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(6));
     assert_eq!(verdict["train"]["steps"], points[chosen]["point"]["train.steps"]);
 
+    // As if stopped while the second point trained: --resume reads back what was finished.
+    let written = std::fs::read(out.join("search.json")).unwrap();
+    std::fs::remove_file(out.join("search.json")).unwrap();
+    std::fs::remove_dir_all(out.join("verdict")).unwrap();
+    std::fs::remove_file(out.join("points/point-1/fold-1/seed-1.result.cbor")).unwrap();
+    let finished = out.join("points/point-0/fold-0/seed-0/meta.json");
+    let finished_at = std::fs::metadata(&finished).unwrap().modified().unwrap();
+    folio(&[&args[..], &["--out", path(&out), "--registry", path(&registry), "--resume"]].concat());
+    assert_eq!(std::fs::read(out.join("search.json")).unwrap(), written);
+    assert_eq!(
+        std::fs::metadata(&finished).unwrap().modified().unwrap(),
+        finished_at,
+        "read back, not retrained"
+    );
+
     search_as_a_plan_writes_the_same_report(dir.path(), (&space, &config), &report);
 }
 

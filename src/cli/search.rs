@@ -23,6 +23,10 @@ pub struct SearchArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     replace: super::args::Replace,
+    /// Continue the search that an interrupted run left in --out, with the same space, config
+    /// and flags: every training its walk-forwards finished is read back, and the rest run.
+    #[arg(long, requires = "out", conflicts_with = "force")]
+    resume: bool,
     /// Trial registry that records the verdict's seeds (default: $FOLIO_REGISTRY, else
     /// checkpoints/trials.jsonl).
     #[arg(long)]
@@ -37,7 +41,14 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
     let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
-    let claimed = folio::files::OutputFolder::claim(&out, args.replace.force)?;
+    let claimed = match args.resume {
+        true => folio::files::OutputFolder::reopen(&out)?,
+        false => folio::files::OutputFolder::claim(&out, args.replace.force)?,
+    };
+    super::say_if_interrupted(format!(
+        "the trainings this search finished are kept in {}; run the same command with --resume to continue from them",
+        out.display()
+    ));
     let report = search(SearchRequest {
         spec,
         space,
@@ -46,6 +57,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
         device: args.run.device(),
         progress: super::args::Bars::for_output(args.run.json),
         registry: Some(registry::resolve(args.registry)),
+        resume: args.resume,
     })?;
     write_and_show(&out, &report, args.run.json)?;
     claimed.finish();

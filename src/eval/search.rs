@@ -186,6 +186,9 @@ pub struct SearchRequest {
     /// Where the verdict's trials are recorded (the search's own are on other data: they count
     /// in this search's Deflated Sharpe Ratio instead).
     pub registry: Option<PathBuf>,
+    /// Continue the search an interrupted run left in `out`: each walk-forward it started (a
+    /// point's, the verdict's) reads back the trainings it finished.
+    pub resume: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -373,7 +376,7 @@ fn run(
         progress: request.progress.clone(),
         registry,
         rebalance: spec.rebalance,
-        resume: false,
+        resume: request.resume && out.join(super::walk_forward::RUN_ID_FILE).is_file(),
     })
 }
 
