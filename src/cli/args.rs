@@ -176,6 +176,28 @@ pub struct Replace {
     pub force: bool,
 }
 
+impl Replace {
+    /// Claim `out` for `work` (a walk-forward, panel or search) whose trainings `--resume` can
+    /// read back: reopened as it is when resuming, else claimed as every output folder is; and
+    /// a user who stops the run is told how to continue it.
+    pub fn claim_resumable(
+        self,
+        out: &std::path::Path,
+        resume: bool,
+        work: &str,
+    ) -> Result<folio::files::OutputFolder, folio::files::OutputError> {
+        let claimed = match resume {
+            true => folio::files::OutputFolder::reopen(out)?,
+            false => folio::files::OutputFolder::claim(out, self.force)?,
+        };
+        super::say_if_interrupted(format!(
+            "the trainings this {work} finished are kept in {}; run the same command with --resume to continue from them",
+            out.display()
+        ));
+        Ok(claimed)
+    }
+}
+
 /// `--device` and `--json`, for every command that runs a network and reports.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct RunArgs {

@@ -52,14 +52,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| folio::files::fresh_folder(&PathBuf::from("checkpoints").join(default)));
     let requests = plan_markets(&args, &out)?;
-    let claimed = match args.resume {
-        true => folio::files::OutputFolder::reopen(&out)?,
-        false => folio::files::OutputFolder::claim(&out, args.replace.force)?,
-    };
-    super::say_if_interrupted(format!(
-        "the trainings this panel finished are kept in {}; run the same command with --resume to continue from them",
-        out.display()
-    ));
+    let claimed = args.replace.claim_resumable(&out, args.resume, "panel")?;
     let markets = requests.len();
     let (finished, failed) = run_markets(requests, |market, request| {
         run_market(market, request).map_err(|error| {

@@ -41,14 +41,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
     let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
-    let claimed = match args.resume {
-        true => folio::files::OutputFolder::reopen(&out)?,
-        false => folio::files::OutputFolder::claim(&out, args.replace.force)?,
-    };
-    super::say_if_interrupted(format!(
-        "the trainings this search finished are kept in {}; run the same command with --resume to continue from them",
-        out.display()
-    ));
+    let claimed = args.replace.claim_resumable(&out, args.resume, "search")?;
     let report = search(SearchRequest {
         spec,
         space,

@@ -103,16 +103,8 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     });
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
-    let folder = match args.resume {
-        true => folio::files::OutputFolder::reopen(&out)?,
-        false => {
-            folio::files::OutputFolder::claim(&out, args.replace.force).map_err(|e| unfinished(e, &out))?
-        }
-    };
-    super::say_if_interrupted(format!(
-        "the trainings this walk-forward finished are kept in {}; run the same command with --resume to continue from them",
-        out.display()
-    ));
+    let folder =
+        args.replace.claim_resumable(&out, args.resume, "walk-forward").map_err(|e| unfinished(e, &out))?;
     super::warn_about_data(&env, "");
     let report = walk_forward(WalkForwardRequest {
         env,
