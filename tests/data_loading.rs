@@ -1194,4 +1194,22 @@ fn a_config_without_periods_per_year_annualizes_by_how_often_its_dated_rows_come
     // commands warn about).
     assert_eq!(load("weekly", "periods_per_year = 252\n"), 252.0);
     assert_eq!(load("monthly", "periods_per_year = 4\n"), 4.0);
+    // A file backtested without a config of its own is annualized by its rows too, unless told.
+    let weekly = dir.path().join("weekly.csv");
+    for (flag, periods_per_year) in [(None, 52.0), (Some("12"), 12.0)] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_folio"));
+        command.args(["backtest", "--strategy", "equal-weight", "--json", "--data"]).arg(&weekly);
+        command.args(["--out"]).arg(dir.path().join(format!("bt-{periods_per_year}")));
+        if let Some(flag) = flag {
+            command.args(["--periods-per-year", flag]);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let metrics = &report["results"][0]["metrics"];
+        let (wealth, periods) =
+            (metrics["final_wealth"].as_f64().unwrap(), metrics["periods"].as_f64().unwrap());
+        let cagr = wealth.powf(periods_per_year / periods) - 1.0;
+        assert!((metrics["cagr"].as_f64().unwrap() - cagr).abs() < 1e-9, "{periods_per_year}: {metrics}");
+    }
 }

@@ -7,7 +7,7 @@ use folio::backtest::PolicyId;
 use folio::backtest::rebalance::RebalanceRule;
 use folio::data::Stamp;
 use folio::env::EnvSettings;
-use folio::env::config::{DEFAULT_CONFIG, EnvConfig};
+use folio::env::config::{DEFAULT_CONFIG, DataConfig, EnvConfig};
 use folio::eval::evaluate::{
     BaselineRequest, EvalRequest, backtest_baselines_showing, compare_baseline_rebalancing,
     compare_rebalancing, default_output, evaluate_showing,
@@ -37,6 +37,10 @@ pub struct BacktestArgs {
     /// literature's zero-fee figures).
     #[arg(long)]
     cost: Option<f64>,
+    /// Periods per year for annualizing (default: the config's; with --data, the usual value
+    /// for how often that file's dated rows come, 252 for undated rows).
+    #[arg(long, value_parser = super::args::positive_number)]
+    periods_per_year: Option<f64>,
     /// Periods between rebalancing decisions, overriding the config.
     #[arg(long)]
     rebalance_every: Option<usize>,
@@ -82,16 +86,31 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let config = EnvConfig::load(&args.config)?;
     let settings = backtest_settings(&args, &config)?;
-    // The config's assets and rows describe its own data file, not another one.
-    let (data, assets, from, to) = match args.data {
-        Some(file) => (file, Vec::new(), args.from, args.to),
+    // The config's assets, rows and frequency describe its own data file, not another one.
+    let (data, assets, from, to, periods_per_year) = match args.data {
+        Some(file) => {
+            let of_rows = DataConfig { missing: config.data.missing, ..DataConfig::new(file.clone()) }
+                .periods_per_year_of_rows();
+            (file, Vec::new(), args.from, args.to, of_rows)
+        }
         None => (
             config.data.file.clone(),
             config.data.assets.clone(),
             args.from.or(config.data.from),
             args.to.or(config.data.to),
+            config.data.periods_per_year,
         ),
     };
+    let periods_per_year = args.periods_per_year.unwrap_or(periods_per_year);
+    let market = DataConfig {
+        file: data.clone(),
+        assets: assets.clone(),
+        from,
+        to,
+        periods_per_year,
+        missing: config.data.missing,
+    };
+    super::warn_about_data(&EnvConfig { data: market, ..config.clone() }, "");
     let request = BaselineRequest {
         data,
         missing: config.data.missing,
@@ -100,7 +119,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         from,
         to,
         settings,
-        periods_per_year: config.data.periods_per_year,
+        periods_per_year,
         rebalance: args.rebalancing.rebalance,
     };
     if args.rebalancing.compare_rebalancing {

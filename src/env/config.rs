@@ -90,7 +90,7 @@ impl DataConfig {
     /// often the file's dated rows come (52 for weekly rows, 12 for monthly...), so that a user's
     /// weekly file is not annualized as daily; 252 for undated rows, which say nothing of it, and
     /// for a file that does not load, whose error the run itself reports.
-    fn periods_per_year_of_rows(&self) -> f64 {
+    pub fn periods_per_year_of_rows(&self) -> f64 {
         read_prices(&self.file, self.missing)
             .ok()
             .and_then(|loaded| usual_frequency(&loaded.panel))
