@@ -70,6 +70,14 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     std::fs::remove_file(out.join("points/point-1/fold-1/seed-1.result.cbor")).unwrap();
     let finished = out.join("points/point-0/fold-0/seed-0/meta.json");
     let finished_at = std::fs::metadata(&finished).unwrap().modified().unwrap();
+    let refused = folio_command(&[&args[..], &["--out", path(&out), "--registry", path(&registry)]].concat())
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success() && text(&refused).contains("holds a search that never finished: --resume"),
+        "{}",
+        text(&refused)
+    );
     folio(&[&args[..], &["--out", path(&out), "--registry", path(&registry), "--resume"]].concat());
     assert_eq!(std::fs::read(out.join("search.json")).unwrap(), written);
     assert_eq!(

@@ -176,22 +176,70 @@ pub struct Replace {
     pub force: bool,
 }
 
+/// The commands whose trainings `--resume` reads back, each with the file it writes last.
+#[derive(Debug, Clone, Copy)]
+pub enum Resumable {
+    WalkForward,
+    Panel,
+    Search,
+}
+
+impl Resumable {
+    fn name(self) -> &'static str {
+        match self {
+            Resumable::WalkForward => "walk-forward",
+            Resumable::Panel => "panel",
+            Resumable::Search => "search",
+        }
+    }
+
+    /// What the command writes once everything has run.
+    fn finished_file(self) -> &'static str {
+        match self {
+            Resumable::WalkForward => "report.json",
+            Resumable::Panel => "panel.json",
+            Resumable::Search => "search.json",
+        }
+    }
+
+    /// Whether `out` holds this command's work stopped before the end: a walk-forward started
+    /// there (at its top, in a market's folder, or in a search point's) and no final file.
+    fn stopped_in(self, out: &std::path::Path) -> bool {
+        let started =
+            |folder: &std::path::Path| folder.join(folio::eval::walk_forward::RUN_ID_FILE).is_file();
+        let any_below = |folder: &std::path::Path| {
+            std::fs::read_dir(folder).into_iter().flatten().flatten().any(|entry| started(&entry.path()))
+        };
+        let begun = started(out) || any_below(out) || any_below(&out.join("points"));
+        begun && !out.join(self.finished_file()).is_file()
+    }
+}
+
 impl Replace {
-    /// Claim `out` for `work` (a walk-forward, panel or search) whose trainings `--resume` can
-    /// read back: reopened as it is when resuming, else claimed as every output folder is; and
-    /// a user who stops the run is told how to continue it.
+    /// Claim `out` for work whose trainings `--resume` can read back: reopened as it is when
+    /// resuming, else claimed as every output folder is (a refusal says when the folder holds
+    /// this work stopped halfway); and a user who stops the run is told how to continue it.
     pub fn claim_resumable(
         self,
         out: &std::path::Path,
         resume: bool,
-        work: &str,
-    ) -> Result<folio::files::OutputFolder, folio::files::OutputError> {
+        work: Resumable,
+    ) -> anyhow::Result<folio::files::OutputFolder> {
         let claimed = match resume {
             true => folio::files::OutputFolder::reopen(out)?,
-            false => folio::files::OutputFolder::claim(out, self.force)?,
+            false => match folio::files::OutputFolder::claim(out, self.force) {
+                Err(error @ folio::files::OutputError::Occupied { .. }) if work.stopped_in(out) => {
+                    anyhow::bail!(
+                        "{error}; it holds a {} that never finished: --resume continues it with the trainings it finished",
+                        work.name()
+                    )
+                }
+                claimed => claimed?,
+            },
         };
         super::say_if_interrupted(format!(
-            "the trainings this {work} finished are kept in {}; run the same command with --resume to continue from them",
+            "the trainings this {} finished are kept in {}; run the same command with --resume to continue from them",
+            work.name(),
             out.display()
         ));
         Ok(claimed)

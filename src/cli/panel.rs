@@ -52,7 +52,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| folio::files::fresh_folder(&PathBuf::from("checkpoints").join(default)));
     let requests = plan_markets(&args, &out)?;
-    let claimed = args.replace.claim_resumable(&out, args.resume, "panel")?;
+    let claimed = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::Panel)?;
     let markets = requests.len();
     let (finished, failed) = run_markets(requests, |market, request| {
         run_market(market, request).map_err(|error| {

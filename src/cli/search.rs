@@ -41,7 +41,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
     let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
-    let claimed = args.replace.claim_resumable(&out, args.resume, "search")?;
+    let claimed = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::Search)?;
     let report = search(SearchRequest {
         spec,
         space,

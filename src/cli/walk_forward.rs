@@ -103,8 +103,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     });
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
-    let folder =
-        args.replace.claim_resumable(&out, args.resume, "walk-forward").map_err(|e| unfinished(e, &out))?;
+    let folder = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::WalkForward)?;
     super::warn_about_data(&env, "");
     let report = walk_forward(WalkForwardRequest {
         env,
@@ -127,18 +126,6 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A refused `--out`, saying so when what it holds is a walk-forward that never finished.
-fn unfinished(error: folio::files::OutputError, out: &Path) -> anyhow::Error {
-    let interrupted =
-        out.join(folio::eval::walk_forward::RUN_ID_FILE).is_file() && !out.join("report.json").is_file();
-    match (&error, interrupted) {
-        (folio::files::OutputError::Occupied { .. }, true) => anyhow::anyhow!(
-            "{error}; it holds a walk-forward that never finished: --resume continues it with the trainings it finished"
-        ),
-        _ => error.into(),
-    }
 }
 
 /// A failed walk-forward's error, saying how to keep the trainings it finished: they stay in
