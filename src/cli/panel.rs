@@ -176,7 +176,7 @@ fn request_for(
     let market =
         config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "market".into());
     if !layout_written {
-        walk = super::walk_forward::fit_default_layout(&env, walk, &format!("{market}: "))?;
+        walk = super::walk_forward::fit_default_layout(&env, walk, &format!("{market}: "), false)?;
     }
     let request = WalkForwardRequest {
         env,

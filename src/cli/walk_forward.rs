@@ -32,8 +32,7 @@ impl WalkForwardSetup {
     /// The request, and the config's stem for default folder names.
     pub fn load(&self) -> Result<(WalkForwardSpec, String)> {
         let (env, sections, train) = self.setup.load()?;
-        let layout_written =
-            WalkForwardConfig::table_writes_layout(sections.walk_forward.as_ref()) || self.folds.is_some();
+        let layout_written = WalkForwardConfig::table_writes_layout(sections.walk_forward.as_ref());
         let mut config = WalkForwardConfig::from_table(sections.walk_forward, &self.setup.config)?;
         if let Some(seeds) = self.seeds {
             config.seeds = seeds;
@@ -42,7 +41,7 @@ impl WalkForwardSetup {
             config.folds = folds;
         }
         if !layout_written {
-            config = fit_default_layout(&env, config, "")?;
+            config = fit_default_layout(&env, config, "", self.folds.is_some())?;
         }
         let stem = self.setup.config_stem(&env);
         Ok((WalkForwardSpec { env, train, config, rebalance: self.rebalance }, stem))
@@ -50,16 +49,23 @@ impl WalkForwardSetup {
 }
 
 /// folio's default walk-forward layout, fitted to a market too short for it
-/// ([`WalkForwardConfig::fitted_to`]), with a note that says so. Only for a config whose
-/// `[walk_forward]` chooses no part of the layout (and no `--folds`): a layout the user wrote
-/// runs as written, or fails naming the layouts that would fit.
+/// ([`WalkForwardConfig::fitted_to`]), with a note that says so; with `folds_chosen` (`--folds`),
+/// only its windows shrink ([`WalkForwardConfig::fitted_keeping_folds`]). Only for a config whose
+/// `[walk_forward]` chooses no part of the layout: a layout the user wrote runs as written, or
+/// fails naming the layouts that would fit.
 pub(super) fn fit_default_layout(
     env: &EnvConfig,
     config: WalkForwardConfig,
     label: &str,
+    folds_chosen: bool,
 ) -> Result<WalkForwardConfig> {
     let (market, _) = Market::from_config(env)?;
-    let Some(fitted) = config.fitted_to(market.n_periods(), market.first_observable()) else {
+    let (n_periods, warmup) = (market.n_periods(), market.first_observable());
+    let fitted = match folds_chosen {
+        true => config.fitted_keeping_folds(n_periods, warmup),
+        false => config.fitted_to(n_periods, warmup),
+    };
+    let Some(fitted) = fitted else {
         return Ok(config);
     };
     eprintln!(

@@ -188,6 +188,15 @@ impl WalkForwardConfig {
         layouts.into_iter().find(|l| l.folds * l.test_periods == most)
     }
 
+    /// [`Self::fitted_to`] for a number of folds the user chose (`--folds`) over folio's default
+    /// windows: only the windows scale down, so the folds asked for are the folds run.
+    pub fn fitted_keeping_folds(&self, n_periods: usize, warmup: usize) -> Option<Self> {
+        if make_folds(n_periods, warmup, self).is_ok() {
+            return None;
+        }
+        self.layouts_that_fit(n_periods, warmup).into_iter().find(|l| l.folds == self.folds)
+    }
+
     /// The layout in words: "3 folds of 252 test periods, each after 252 validation and 1260
     /// training periods".
     pub fn describe(&self) -> String {
@@ -1049,8 +1058,12 @@ fn verdict(
     let agent = &stitched.overall[stitched.ensemble].metrics;
     let seeds = plan.seeds.len();
     let median = stitched.overall[stitched.median].metrics.sharpe;
+    let deployed = match seeds {
+        1 => "the agent (one seed)".to_string(),
+        _ => format!("the ensemble agent (the average of {seeds} seeds' weights)"),
+    };
     let ensemble = format!(
-        "Out of sample, the ensemble agent (the average of {seeds} seeds' weights) has a Sharpe ratio of {:.2} against {:.2} for equal weight",
+        "Out of sample, {deployed} has a Sharpe ratio of {:.2} against {:.2} for equal weight",
         agent.sharpe, equal
     );
     let folds = match plan.folds.len() {
@@ -1073,7 +1086,9 @@ fn verdict(
         None if agent.sharpe > equal => format!("{ensemble}: it beats equal weight over {folds}."),
         None => format!("{ensemble}: it does not beat equal weight."),
     };
-    verdict.push_str(&format!(" The median seed alone: {median:.2}."));
+    if seeds > 1 {
+        verdict.push_str(&format!(" The median seed alone: {median:.2}."));
+    }
     verdict.push(' ');
     verdict.push_str(&overfitting::verdict(
         statistics.deflated_sharpe.as_ref(),
@@ -1188,6 +1203,13 @@ mod tests {
             let fitted = config.fitted_to(n, 69).unwrap();
             assert_eq!(make_folds(n, 69, &fitted).unwrap().len(), fitted.folds, "{n} rows");
         }
+        // Folds a user asked for stay, and the windows shrink to make room for them.
+        let two = WalkForwardConfig { folds: 2, ..config };
+        let fitted = two.fitted_keeping_folds(1663, 69).unwrap();
+        assert_eq!(fitted.folds, 2);
+        assert!(fitted.train_periods < config.train_periods && fitted.test_periods < config.test_periods);
+        assert_eq!(make_folds(1663, 69, &fitted).unwrap().len(), 2);
+        assert_eq!(two.fitted_keeping_folds(2852, 69), None, "two default folds fit 2,852 rows");
     }
 
     #[test]
