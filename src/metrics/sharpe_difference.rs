@@ -58,7 +58,9 @@ impl SharpeDifference {
     /// are the same, the test measures rounding, and "p = 0.00" would read as an edge.
     pub fn describe(&self) -> String {
         if self.negligible() {
-            return format!("{:+.4}, too small to matter (under {NEGLIGIBLE} a year)", self.difference);
+            // Rounded first, so that a gap of -1e-16 (one rounding) reads +0.0000, not -0.0000.
+            let shown = (self.difference * 1e4).round() / 1e4 + 0.0;
+            return format!("{shown:+.4}, too small to matter (under {NEGLIGIBLE} a year)");
         }
         format!(
             "{:+.2} (standard error {:.2}, p = {:.2}, Ledoit-Wolf HAC test), {}",
@@ -149,6 +151,10 @@ mod tests {
         };
         assert!(rounding.negligible() && !rounding.significant());
         assert_eq!(rounding.describe(), "+0.0000, too small to matter (under 0.005 a year)");
+        let below = SharpeDifference { difference: -8e-13, ..rounding };
+        assert_eq!(below.describe(), "+0.0000, too small to matter (under 0.005 a year)");
+        let small = SharpeDifference { difference: -0.0021, ..rounding };
+        assert_eq!(small.describe(), "-0.0021, too small to matter (under 0.005 a year)");
         let edge = SharpeDifference {
             difference: 0.2,
             standard_error: 0.05,
