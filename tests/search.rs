@@ -315,8 +315,9 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     assert!(page.contains("2 seeds of equal skill would give 0.50 on average"), "the PBO's no-skill value");
 }
 
-/// A config that writes no fold layout runs folio's default one fitted to its data; a layout the
-/// user wrote (in `[walk_forward]` or by `--folds`) runs as written, or fails naming what fits.
+/// A config that writes no window runs folio's default windows fitted to its data, keeping a
+/// number of folds it chose (in `[walk_forward]` or by `--folds`); windows the user wrote run as
+/// written, or fail naming what fits.
 #[test]
 fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -346,8 +347,19 @@ fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
         let train = config["train_periods"].as_u64().unwrap();
         assert!((100..1260).contains(&train), "{config}");
     }
-    for (walk_forward, extra) in [("\n[walk_forward]\nfolds = 5\n", &[][..]), ("", &["--folds", "5"][..])] {
+    let chosen = [("\n[walk_forward]\nfolds = 2\n", &[][..]), ("", &["--folds", "2"][..])];
+    for (walk_forward, extra) in chosen {
         let output = plan(walk_forward, extra);
+        assert!(output.status.success(), "{}", text(&output));
+        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let config = &plan["walk_forward"]["config"];
+        assert_eq!(config["folds"].as_u64(), Some(2), "{config}");
+        assert!((100..1260).contains(&config["train_periods"].as_u64().unwrap()), "{config}");
+    }
+    for walk_forward in
+        ["\n[walk_forward]\ntrain_periods = 1260\n", "\n[walk_forward]\nembargo = 5\nfolds = 5\n"]
+    {
+        let output = plan(walk_forward, &[]);
         assert!(!output.status.success() && text(&output).contains("would fit"), "{}", text(&output));
     }
 }

@@ -168,15 +168,15 @@ fn request_for(
     if let Some(steps) = args.steps {
         train.steps = steps;
     }
-    let layout_written = WalkForwardConfig::table_writes_layout(sections.walk_forward.as_ref());
+    let chosen = WalkForwardConfig::layout_chosen(sections.walk_forward.as_ref());
     let mut walk = WalkForwardConfig::from_table(sections.walk_forward.take(), config)?;
     if let Some(seeds) = args.seeds {
         walk.seeds = seeds;
     }
     let market =
         config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "market".into());
-    if !layout_written {
-        walk = super::walk_forward::fit_default_layout(&env, walk, &format!("{market}: "), false)?;
+    if !chosen.windows {
+        walk = super::walk_forward::fit_default_layout(&env, walk, &format!("{market}: "), chosen.folds)?;
     }
     let request = WalkForwardRequest {
         env,

@@ -32,7 +32,7 @@ impl WalkForwardSetup {
     /// The request, and the config's stem for default folder names.
     pub fn load(&self) -> Result<(WalkForwardSpec, String)> {
         let (env, sections, train) = self.setup.load()?;
-        let layout_written = WalkForwardConfig::table_writes_layout(sections.walk_forward.as_ref());
+        let chosen = WalkForwardConfig::layout_chosen(sections.walk_forward.as_ref());
         let mut config = WalkForwardConfig::from_table(sections.walk_forward, &self.setup.config)?;
         if let Some(seeds) = self.seeds {
             config.seeds = seeds;
@@ -40,8 +40,8 @@ impl WalkForwardSetup {
         if let Some(folds) = self.folds {
             config.folds = folds;
         }
-        if !layout_written {
-            config = fit_default_layout(&env, config, "", self.folds.is_some())?;
+        if !chosen.windows {
+            config = fit_default_layout(&env, config, "", chosen.folds || self.folds.is_some())?;
         }
         let stem = self.setup.config_stem(&env);
         Ok((WalkForwardSpec { env, train, config, rebalance: self.rebalance }, stem))
@@ -51,8 +51,8 @@ impl WalkForwardSetup {
 /// folio's default walk-forward layout, fitted to a market too short for it
 /// ([`WalkForwardConfig::fitted_to`]), with a note that says so; with `folds_chosen` (`--folds`),
 /// only its windows shrink ([`WalkForwardConfig::fitted_keeping_folds`]). Only for a config whose
-/// `[walk_forward]` chooses no part of the layout: a layout the user wrote runs as written, or
-/// fails naming the layouts that would fit.
+/// `[walk_forward]` writes no window: windows the user wrote run as written, or fail naming the
+/// layouts that would fit.
 pub(super) fn fit_default_layout(
     env: &EnvConfig,
     config: WalkForwardConfig,

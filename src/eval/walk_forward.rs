@@ -88,12 +88,28 @@ impl WalkForwardConfig {
         }
     }
 
-    /// Whether a config's `[walk_forward]` table chooses any part of the fold layout (every key
-    /// but `seeds` does); a config that chooses none runs the default fitted to its data
-    /// ([`Self::fitted_to`]).
-    pub fn table_writes_layout(table: Option<&toml::Table>) -> bool {
-        table.is_some_and(|t| t.keys().any(|key| key != "seeds"))
+    /// What a config's `[walk_forward]` table chooses of the fold layout. A config that writes
+    /// no window runs the default windows fitted to its data ([`Self::fitted_to`], or
+    /// [`Self::fitted_keeping_folds`] when it chose the number of folds).
+    pub fn layout_chosen(table: Option<&toml::Table>) -> LayoutChoice {
+        let writes = |key: &str| table.is_some_and(|t| t.contains_key(key));
+        LayoutChoice {
+            windows: ["train_periods", "validation_periods", "test_periods", "embargo"]
+                .into_iter()
+                .any(writes),
+            folds: writes("folds"),
+        }
     }
+}
+
+/// The parts of the fold layout a config chose; the rest are folio's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayoutChoice {
+    /// Any window's length or the embargo: a layout that runs as written, or fails naming what
+    /// would fit.
+    pub windows: bool,
+    /// The number of folds, which a fitted default keeps.
+    pub folds: bool,
 }
 
 /// Rows of one fold. Each span is `(first decision row, last price row)`.
