@@ -669,6 +669,12 @@ fn impossible_flags_are_errors_not_silently_accepted() {
     let output =
         folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
+    let output = folio(&["plot", "no-such-run"], dir.path());
+    assert!(
+        !output.status.success() && text(&output).contains("no-such-run does not exist"),
+        "{}",
+        text(&output)
+    );
     let output = folio(&["stress", "--checkpoint", "run", "--crash-fall", "1.5"], dir.path());
     assert!(!output.status.success() && text(&output).contains("crash_fall"), "{}", text(&output));
     let output = folio(&["eval", "--checkpoint", "run", "--to", "2099-01-01"], dir.path());

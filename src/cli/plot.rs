@@ -72,6 +72,11 @@ fn read_columns(path: &Path) -> Result<(Vec<String>, Columns)> {
 }
 
 pub fn run(args: PlotArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.report.exists(),
+        "{} does not exist: give a folder that eval, walk-forward, backtest or train wrote, or its report.json",
+        args.report.display()
+    );
     let folder = if args.report.is_dir() {
         args.report.clone()
     } else {
