@@ -669,6 +669,9 @@ fn impossible_flags_are_errors_not_silently_accepted() {
     let output =
         folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
+    // A checkpoint brings its own environment: a --config beside it would be ignored.
+    let output = folio(&["tax", "--checkpoint", "run", "--config", config], dir.path());
+    assert!(!output.status.success() && text(&output).contains("cannot be used with"), "{}", text(&output));
     let output = folio(&["plot", "no-such-run"], dir.path());
     assert!(
         !output.status.success() && text(&output).contains("no-such-run does not exist"),

@@ -15,10 +15,10 @@ pub struct TaxArgs {
     #[arg(long, default_value = DEFAULT_TAX_CONFIG)]
     tax: PathBuf,
     /// Environment config (data, assets, costs, periods) when no checkpoint is given.
-    #[arg(long, default_value = DEFAULT_CONFIG)]
+    #[arg(long, default_value = DEFAULT_CONFIG, conflicts_with = "checkpoint")]
     config: PathBuf,
     /// Checkpoint folder of one agent (`<run>/seed-<s>`), or a multi-seed run (each seed and
-    /// their ensemble); its environment replaces --config.
+    /// their ensemble); it brings its own environment, so --config is refused beside it.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Baseline to replay (equal-weight, buy-and-hold, ..., or `all`); repeatable. Default:
