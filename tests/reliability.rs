@@ -1043,3 +1043,80 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     let missing = run(args(&["--resume"]), &empty);
     assert!(!missing.status.success() && text(&missing).contains("does not exist"), "{}", text(&missing));
 }
+
+/// Where each training's progress starts: a resumed training starts where its checkpoint was
+/// saved, a fresh one at zero.
+struct TrainingStarts(Mutex<Vec<u64>>);
+
+impl Progress for TrainingStarts {
+    fn start(&self, _: &str, unit: &str, _: u64, position: u64) -> Box<dyn Task> {
+        if unit == "steps" {
+            self.0.lock().unwrap().push(position);
+        }
+        Box::new(KillTask(u64::MAX))
+    }
+}
+
+/// A walk-forward killed in the middle of its trainings continues them from their last saves
+/// when resumed (rather than training them again), and still ends with what a run never stopped
+/// ends with.
+#[test]
+fn a_resumed_walk_forward_continues_the_training_it_was_killed_in() {
+    use folio::backtest::rebalance::RebalanceRule;
+    use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, WindowMode, walk_forward};
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let request = |out: &str, progress: Arc<dyn Progress>, resume: bool| WalkForwardRequest {
+        env: env.clone(),
+        train: config(800),
+        config: WalkForwardConfig {
+            mode: WindowMode::Rolling,
+            train_periods: 100,
+            validation_periods: 40,
+            test_periods: 40,
+            embargo: 2,
+            folds: 2,
+            seeds: 1,
+        },
+        out: dir.path().join(out),
+        jobs: 1,
+        device: DeviceChoice::Cpu,
+        progress,
+        registry: None,
+        rebalance: RebalanceRule::Every,
+        resume,
+    };
+    let whole = walk_forward(request("whole", folio::progress::silent(), false)).unwrap();
+    let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        walk_forward(request("killed", Arc::new(KillAfter(500)), false))
+    }));
+    assert!(killed.is_err(), "the first training was killed");
+    let starts = Arc::new(TrainingStarts(Mutex::new(Vec::new())));
+    let resumed = walk_forward(request("killed", starts.clone(), true)).unwrap();
+    let starts = starts.0.lock().unwrap().clone();
+    // Each fold's training was killed at step 500 (the pool runs on past one task's panic), and
+    // each goes on from its last save instead of from the start.
+    assert_eq!(starts.len(), 2, "one training per fold: {starts:?}");
+    assert!(
+        starts.iter().all(|&s| s > 0 && s < 800),
+        "the killed trainings went on from their saves: {starts:?}"
+    );
+    // Everything but where the checkpoints are.
+    let figures = |report: &folio::eval::walk_forward::WalkForwardReport| {
+        let mut folds = serde_json::to_value(&report.folds).unwrap();
+        for fold in folds.as_array_mut().unwrap() {
+            for seed in fold["seeds"].as_array_mut().unwrap() {
+                seed.as_object_mut().unwrap().remove("checkpoint");
+            }
+        }
+        serde_json::to_string(&(&report.overall, folds, &report.verdict)).unwrap()
+    };
+    assert_eq!(figures(&resumed), figures(&whole));
+    // A training that ran to its end but whose result was never saved is trained again from the
+    // start: resuming it would train past where it stopped. The other fold is read back.
+    std::fs::remove_file(dir.path().join("whole/fold-1/seed-0.result.cbor")).unwrap();
+    let starts = Arc::new(TrainingStarts(Mutex::new(Vec::new())));
+    let again = walk_forward(request("whole", starts.clone(), true)).unwrap();
+    assert_eq!(*starts.0.lock().unwrap(), [0]);
+    assert_eq!(figures(&again), figures(&whole));
+}

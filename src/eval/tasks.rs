@@ -290,7 +290,7 @@ pub fn run_task(
     }
     let request = WalkForwardRequest { device, progress, ..request };
     let fold = &plan.folds[task.fold];
-    let result = train_and_test_one(&plan, &request, fold, task.seed, task_dir.join(CHECKPOINT))?;
+    let result = train_and_test_one(&plan, &request, fold, task.seed, task_dir.join(CHECKPOINT), false)?;
     task_result::save(&result_path, &task.id, &result)
         .map_err(|source| TaskError::Io { path: result_path, source })?;
     Ok(TaskRun::Ran(task.clone()))

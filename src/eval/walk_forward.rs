@@ -642,11 +642,13 @@ fn train_and_test(
             request.resume.then(|| task_result::load(&saved, id, &dir)).flatten();
         let result = match reused {
             Some(result) => Ok(TaskResult { seed: SeedResult { checkpoint: dir, ..result.seed }, ..result }),
-            None => train_and_test_one(plan, request, &plan.folds[fold], seed, dir).and_then(|result| {
-                task_result::save(&saved, id, &result)
-                    .map_err(|source| EvalError::Write { path: saved, source })?;
-                Ok(result)
-            }),
+            None => train_and_test_one(plan, request, &plan.folds[fold], seed, dir, request.resume).and_then(
+                |result| {
+                    task_result::save(&saved, id, &result)
+                        .map_err(|source| EvalError::Write { path: saved, source })?;
+                    Ok(result)
+                },
+            ),
         };
         overall.advance(1);
         result
@@ -661,16 +663,19 @@ fn train_and_test(
     results
 }
 
-/// One fold and seed, its checkpoint in `dir` (cleared first).
+/// One fold and seed, its checkpoint in `dir`: cleared first, unless `resume` finds there a
+/// training that an interrupted run left unfinished, which goes on from its last save.
 pub(crate) fn train_and_test_one(
     plan: &Plan,
     request: &WalkForwardRequest,
     fold: &Fold,
     seed: u64,
     dir: PathBuf,
+    resume: bool,
 ) -> Result<TaskResult, EvalError> {
     let env = plan.fold_env(&request.env, fold);
-    if dir.exists() {
+    let resume = resume && unfinished_training(&dir)?;
+    if !resume && dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|source| EvalError::Clear { path: dir.clone(), source })?;
     }
     let outcome = train(TrainRequest {
@@ -678,7 +683,7 @@ pub(crate) fn train_and_test_one(
         train: TrainConfig { seed, ..request.train.clone() },
         out: dir.clone(),
         device: request.device,
-        resume: false,
+        resume,
         progress: request.progress.clone(),
     })?;
     let device = request.device.device()?;
@@ -717,6 +722,20 @@ pub(crate) fn train_and_test_one(
         },
         test_log,
     })
+}
+
+/// Whether `dir` holds a training stopped partway, which a resumed run continues to exactly the
+/// network an uninterrupted one ends with (`train`'s resume). One that ran to its end (or
+/// diverged) is trained again from the start instead: resuming it would train past where it
+/// stopped.
+fn unfinished_training(dir: &Path) -> Result<bool, EvalError> {
+    if !dir.join(checkpoint::META).exists() && !dir.join(checkpoint::JOURNAL).exists() {
+        return Ok(false);
+    }
+    // A publication the killed run committed is finished first, so the meta read is its last.
+    let _lock = crate::files::FolderLock::acquire(dir).map_err(crate::train::TrainError::from)?;
+    checkpoint::recover(dir)?;
+    Ok(checkpoint::load_meta(dir).is_ok_and(|meta| meta.progress.stopped.is_none()))
 }
 
 /// The checkpoint in `dir` learning online through its test window, when the training config
