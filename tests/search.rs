@@ -435,7 +435,7 @@ fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
     let shown = text(&output);
     assert!(!output.status.success() && shown.contains("second: failed: cannot write"), "{shown}");
     assert!(shown.contains("1 of 2 markets failed (second); the table in"), "{shown}");
-    assert!(shown.contains("with --resume runs the failed markets"), "{shown}");
+    assert!(shown.contains("with --resume (and --out"), "{shown}");
     let rows = |file: &str| -> Vec<String> {
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join(file)).unwrap()).unwrap();

@@ -238,8 +238,10 @@ impl Replace {
             },
         };
         super::say_if_interrupted(format!(
-            "the trainings this {} finished are kept in {}; run the same command with --resume to continue from them",
+            "the trainings this {} finished are kept in {}; run the same command with --resume (and --out {}) to \
+             continue from them",
             work.name(),
+            out.display(),
             out.display()
         ));
         Ok(claimed)

@@ -105,7 +105,8 @@ pub fn run(args: PanelArgs) -> Result<()> {
     if !failed.is_empty() {
         bail!(
             "{failures}; the table in {} holds the others, and once the cause is mended the same command with \
-             --resume runs the failed markets, reading back every training that finished",
+             --resume (and --out {}) runs the failed markets, reading back every training that finished",
+            out.display(),
             out.display()
         );
     }

@@ -144,8 +144,9 @@ fn resumable(error: folio::eval::EvalError, out: &Path, resumed: bool) -> anyhow
     let again = if resumed { "again " } else { "" };
     anyhow::anyhow!(
         "{}\nthe trainings this walk-forward finished are kept in {}: once that is mended, run the same \
-         command {again}with --resume to continue from them",
+         command {again}with --resume (and --out {}) to continue from them",
         crate::describe(&error.into()),
+        out.display(),
         out.display()
     )
 }
