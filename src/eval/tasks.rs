@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use super::EvalError;
-use super::task_result::{self, TaskIdentity};
+use super::task_result;
 use super::walk_forward::{
-    Plan, TaskResult, WalkForwardConfig, WalkForwardReport, WalkForwardRequest, conclude, train_and_test_one,
+    Plan, TaskResult, WalkForwardConfig, WalkForwardReport, WalkForwardRequest, conclude, task_ids,
+    train_and_test_one,
 };
 use crate::agent::DeviceChoice;
 use crate::backtest::rebalance::RebalanceRule;
@@ -131,21 +132,17 @@ impl PlanFile {
 /// data file is recorded so that tasks find it from any working directory ([`data_for_tasks`]).
 pub fn plan_walk_forward(mut spec: WalkForwardSpec, dir: &Path) -> Result<PlanFile, TaskError> {
     spec.env.data.file = data_for_tasks(&spec.env.data.file)?;
-    let (plan, _) = open(&spec, dir)?;
-    let version = env!("CARGO_PKG_VERSION").to_string();
+    let (plan, request) = open(&spec, dir)?;
+    // The same ids a single-process walk-forward gives its tasks, so a result means one thing.
     let tasks = plan
         .tasks()
         .into_iter()
+        .zip(task_ids(&plan, &request))
         .enumerate()
-        .map(|(index, (fold, seed))| TaskSpec {
-            index,
-            id: task_id(&spec, &plan, fold, seed, &version),
-            fold,
-            seed,
-        })
+        .map(|(index, ((fold, seed), id))| TaskSpec { index, id, fold, seed })
         .collect();
     let file = PlanFile {
-        folio_version: version,
+        folio_version: env!("CARGO_PKG_VERSION").to_string(),
         data_fingerprint: plan.data_fingerprint,
         walk_forward: spec,
         tasks,
@@ -187,21 +184,6 @@ pub(crate) fn write_plan_files<T: Serialize>(
     write_bytes_atomically(&readable, &json).map_err(|source| TaskError::Io { path: readable, source })?;
     // Written last: a plan folder without it is not a plan yet.
     write_bytes_atomically(&path, &bytes).map_err(|source| TaskError::Io { path, source })
-}
-
-/// The content id of the task (see [`TaskIdentity`]), so a result can never be taken for another
-/// task's.
-fn task_id(spec: &WalkForwardSpec, plan: &Plan, fold: usize, seed: u64, version: &str) -> String {
-    TaskIdentity {
-        env: &spec.env,
-        train: &spec.train,
-        rebalance: spec.rebalance,
-        fold: &plan.folds[fold],
-        seed,
-        data_fingerprint: &plan.data_fingerprint,
-        folio_version: version,
-    }
-    .id()
 }
 
 pub fn load_plan(dir: &Path) -> Result<PlanFile, TaskError> {

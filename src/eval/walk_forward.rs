@@ -456,8 +456,9 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Ev
     conclude(&plan, request, &results)
 }
 
-/// Each task's content id, in task order (see [`TaskIdentity`]).
-fn task_ids(plan: &Plan, request: &WalkForwardRequest) -> Vec<String> {
+/// Each task's content id, in task order (see [`TaskIdentity`]): what a walk-forward's saved
+/// results and a cluster plan's tasks are named by.
+pub(crate) fn task_ids(plan: &Plan, request: &WalkForwardRequest) -> Vec<String> {
     let version = env!("CARGO_PKG_VERSION");
     let id = |&(fold, seed): &(usize, u64)| {
         TaskIdentity {
