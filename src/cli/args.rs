@@ -205,8 +205,7 @@ impl Resumable {
     /// Whether `out` holds this command's work stopped before the end: a walk-forward started
     /// there (at its top, in a market's folder, or in a search point's) and no final file.
     fn stopped_in(self, out: &std::path::Path) -> bool {
-        let started =
-            |folder: &std::path::Path| folder.join(folio::eval::walk_forward::RUN_ID_FILE).is_file();
+        let started = folio::eval::walk_forward::started_in;
         let any_below = |folder: &std::path::Path| {
             std::fs::read_dir(folder).into_iter().flatten().flatten().any(|entry| started(&entry.path()))
         };

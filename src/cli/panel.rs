@@ -129,8 +129,7 @@ fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForward
             .find(|name| !taken(name))
             .expect("some suffix is free");
         request.out = out.join(&market);
-        // A market the interrupted panel never reached starts afresh.
-        request.resume = args.resume && request.out.join(folio::eval::walk_forward::RUN_ID_FILE).is_file();
+        request.resume = args.resume && folio::eval::walk_forward::started_in(&request.out);
         requests.push((market, request));
     }
     Ok(requests)

@@ -376,7 +376,7 @@ fn run(
         progress: request.progress.clone(),
         registry,
         rebalance: spec.rebalance,
-        resume: request.resume && out.join(super::walk_forward::RUN_ID_FILE).is_file(),
+        resume: request.resume && super::walk_forward::started_in(out),
     })
 }
 

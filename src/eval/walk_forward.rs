@@ -438,6 +438,12 @@ pub struct WalkForwardRequest {
 /// `resume` checks before it reuses anything there.
 pub const RUN_ID_FILE: &str = "walk-forward.id";
 
+/// Whether a walk-forward was started in `folder` (it named its run there), so that resuming it
+/// has something to read back; a folder it never reached starts afresh.
+pub fn started_in(folder: &Path) -> bool {
+    folder.join(RUN_ID_FILE).is_file()
+}
+
 /// Whether `request` can run: its data load, its features build and its folds fit the data. What
 /// a caller with several walk-forwards to run checks first, so that the last one's mistake does
 /// not surface after the others' trainings.
