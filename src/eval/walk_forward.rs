@@ -736,7 +736,7 @@ pub(crate) fn train_and_test_one(
 /// diverged) is trained again from the start instead: resuming it would train past where it
 /// stopped.
 fn unfinished_training(dir: &Path) -> Result<bool, EvalError> {
-    if !dir.join(checkpoint::META).exists() && !dir.join(checkpoint::JOURNAL).exists() {
+    if !checkpoint::saved_in(dir) {
         return Ok(false);
     }
     // A publication the killed run committed is finished first, so the meta read is its last.

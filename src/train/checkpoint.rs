@@ -36,6 +36,12 @@ pub const LEARNER: &str = "learner.bin";
 pub const JOURNAL: &str = "publishing.json";
 const PENDING: &str = ".pending";
 
+/// Whether a training saved a checkpoint in `dir`, or was publishing one when it was stopped:
+/// something `--resume` continues rather than a folder to train into afresh.
+pub fn saved_in(dir: &Path) -> bool {
+    dir.join(META).exists() || dir.join(JOURNAL).exists()
+}
+
 /// Which of a checkpoint's networks to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Weights {

@@ -94,10 +94,7 @@ pub fn train_seeds(
     let _lock = FolderLock::acquire(&request.out)?;
     let first = request.train.seed;
     let folder = |s: u64| request.out.join(format!("seed-{}", first + s));
-    let saved = |s: u64| {
-        let dir = folder(s);
-        dir.join(checkpoint::META).exists() || dir.join(checkpoint::JOURNAL).exists()
-    };
+    let saved = |s: u64| checkpoint::saved_in(&folder(s));
     // Refused before any seed trains, rather than after the others have spent their time.
     if !request.resume
         && let Some(s) = (0..seeds as u64).find(|&s| saved(s))
