@@ -87,21 +87,21 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let config = EnvConfig::load(&args.config)?;
     let settings = backtest_settings(&args, &config)?;
     // The config's assets, rows and frequency describe its own data file, not another one.
-    let (data, assets, from, to, periods_per_year) = match args.data {
-        Some(file) => {
-            let of_rows = DataConfig { missing: config.data.missing, ..DataConfig::new(file.clone()) }
-                .periods_per_year_of_rows();
-            (file, Vec::new(), args.from, args.to, of_rows)
-        }
+    let (data, assets, from, to, configured) = match args.data {
+        Some(file) => (file, Vec::new(), args.from, args.to, None),
         None => (
             config.data.file.clone(),
             config.data.assets.clone(),
             args.from.or(config.data.from),
             args.to.or(config.data.to),
-            config.data.periods_per_year,
+            Some(config.data.periods_per_year),
         ),
     };
-    let periods_per_year = args.periods_per_year.unwrap_or(periods_per_year);
+    // Another file's rows are read for their frequency only when no value is given.
+    let periods_per_year = args.periods_per_year.or(configured).unwrap_or_else(|| {
+        DataConfig { missing: config.data.missing, ..DataConfig::new(data.clone()) }
+            .periods_per_year_of_rows()
+    });
     let market = DataConfig {
         file: data.clone(),
         assets: assets.clone(),
