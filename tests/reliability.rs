@@ -538,6 +538,17 @@ fn the_bundled_factor_etfs_and_tilt_search_run_from_any_folder() {
     let dir = tempfile::tempdir().unwrap();
     let output = folio(&["env", "check", "envs/factor_etfs.toml", "--episodes", "1", "--json"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
+    // `--config`, as every other command names it, checks the same market.
+    let named = folio(
+        &["env", "check", "--config", "envs/factor_etfs.toml", "--episodes", "1", "--json"],
+        dir.path(),
+    );
+    assert!(named.status.success(), "{}", text(&named));
+    let fingerprint = |output: &std::process::Output| {
+        let checked: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        (checked["config"].clone(), checked["fingerprint"].clone())
+    };
+    assert_eq!(fingerprint(&named), fingerprint(&output));
     let planning = [
         "plan",
         "search",

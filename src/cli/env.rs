@@ -12,8 +12,11 @@ pub enum EnvCommand {
     /// Run a random policy and equal weight through episodes and print a summary.
     Check {
         /// Environment config (TOML).
-        #[arg(default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
+        #[arg(value_name = "CONFIG")]
+        config: Option<PathBuf>,
+        /// The same, named as every other command names it.
+        #[arg(long = "config", value_name = "CONFIG", conflicts_with = "config")]
+        named_config: Option<PathBuf>,
         /// Episodes per policy.
         #[arg(long, default_value_t = 16)]
         episodes: usize,
@@ -64,7 +67,8 @@ struct CheckOutput {
 
 pub fn run(command: EnvCommand) -> Result<()> {
     match command {
-        EnvCommand::Check { config: path, episodes, seed, period, output } => {
+        EnvCommand::Check { config, named_config, episodes, seed, period, output } => {
+            let path = named_config.or(config).unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
             let checked = check_config(&path, episodes, seed, period)?;
             if output.json {
                 return super::print_json(&checked.output);
