@@ -1,0 +1,354 @@
+//! How a walk-forward cuts the data into folds: the config's windows, the folds they make, and
+//! the layouts proposed (or fitted) when they do not fit the data.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::data::{Stamp, TimeIndex};
+use crate::env::ConfigError;
+use crate::env::config::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowMode {
+    /// The training window keeps its length and slides forward.
+    Rolling,
+    /// The training window always starts at the beginning of the data.
+    Expanding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalkForwardConfig {
+    pub mode: WindowMode,
+    /// Periods in each training window (rolling mode; the minimum in expanding mode).
+    pub train_periods: usize,
+    /// Periods of the validation slice that picks the checkpoint.
+    pub validation_periods: usize,
+    /// Periods in each test window.
+    pub test_periods: usize,
+    /// Periods left out between training and validation and between validation and test.
+    pub embargo: usize,
+    /// Folds, counted back from the end of the data.
+    pub folds: usize,
+    /// Seeds trained per fold: each is a trial for the overfitting statistics.
+    pub seeds: usize,
+}
+
+impl Default for WalkForwardConfig {
+    fn default() -> Self {
+        Self {
+            mode: WindowMode::Rolling,
+            train_periods: 5 * 252,
+            validation_periods: 252,
+            test_periods: 252,
+            embargo: 5,
+            folds: 5,
+            seeds: 3,
+        }
+    }
+}
+
+impl WalkForwardConfig {
+    /// A config file's `[walk_forward]` table over the defaults; unknown keys are errors naming
+    /// `path`.
+    pub fn from_table(table: Option<toml::Table>, path: &Path) -> Result<Self, ConfigError> {
+        match table {
+            None => Ok(Self::default()),
+            Some(table) => table.try_into().map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("invalid [walk_forward] table: {e}"),
+            }),
+        }
+    }
+
+    /// What a config's `[walk_forward]` table chooses of the fold layout. A config that writes
+    /// no window runs the default windows fitted to its data ([`Self::fitted_to`], or
+    /// [`Self::fitted_keeping_folds`] when it chose the number of folds).
+    pub fn layout_chosen(table: Option<&toml::Table>) -> LayoutChoice {
+        let writes = |key: &str| table.is_some_and(|t| t.contains_key(key));
+        LayoutChoice {
+            windows: ["train_periods", "validation_periods", "test_periods", "embargo"]
+                .into_iter()
+                .any(writes),
+            folds: writes("folds"),
+        }
+    }
+}
+
+/// The parts of the fold layout a config chose; the rest are folio's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayoutChoice {
+    /// Any window's length or the embargo: a layout that runs as written, or fails naming what
+    /// would fit.
+    pub windows: bool,
+    /// The number of folds, which a fitted default keeps.
+    pub folds: bool,
+}
+
+/// Rows of one fold. Each span is `(first decision row, last price row)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fold {
+    pub index: usize,
+    pub train: (usize, usize),
+    pub validation: (usize, usize),
+    pub test: (usize, usize),
+}
+
+/// Folds that cannot be cut from the data.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FoldError {
+    #[error(
+        "walk_forward needs folds >= 1, test_periods >= 1, and validation and training of at least 2 periods"
+    )]
+    Empty,
+    #[error(
+        "{} folds of {} test periods, with {} validation, {} training, {} embargo and {warmup} warm-up periods, need {needed} periods; the data has {periods}{}",
+        config.folds,
+        config.test_periods,
+        config.validation_periods,
+        config.train_periods,
+        config.embargo,
+        config.fitting(*periods, *warmup)
+    )]
+    TooLittleData { config: WalkForwardConfig, warmup: usize, needed: usize, periods: usize },
+}
+
+impl WalkForwardConfig {
+    /// Layouts like this one that fit `n_periods` rows, in the order an error proposes them: the
+    /// same windows with fewer folds (at least 2), then the same folds with every window scaled
+    /// down in proportion. None whose training window would be too short to learn from.
+    fn layouts_that_fit(&self, n_periods: usize, warmup: usize) -> Vec<Self> {
+        let Some(room) = n_periods.checked_sub(1 + warmup + 2 * self.embargo) else { return Vec::new() };
+        let mut layouts = Vec::new();
+        let fixed = self.validation_periods + self.train_periods;
+        let folds = room.saturating_sub(fixed) / self.test_periods.max(1);
+        if folds >= 2 {
+            layouts.push(Self { folds, ..*self });
+        }
+        let windows = self.folds * self.test_periods + fixed;
+        let scale = |periods: usize| periods * room / windows.max(1);
+        let (train, validation, test) =
+            (scale(self.train_periods), scale(self.validation_periods), scale(self.test_periods));
+        if train >= MIN_SUGGESTED_TRAINING && validation >= 2 && test >= 1 {
+            layouts.push(Self {
+                train_periods: train,
+                validation_periods: validation,
+                test_periods: test,
+                ..*self
+            });
+        }
+        layouts
+    }
+
+    /// What in `[walk_forward]` would fit `n_periods` rows ([`Self::layouts_that_fit`]), as
+    /// the end of an error message.
+    fn fitting(&self, n_periods: usize, warmup: usize) -> String {
+        let options: Vec<String> = self
+            .layouts_that_fit(n_periods, warmup)
+            .iter()
+            .map(|fit| {
+                if fit.folds != self.folds {
+                    format!("folds = {}", fit.folds)
+                } else {
+                    format!(
+                        "train_periods = {}, validation_periods = {}, test_periods = {} (with {} folds)",
+                        fit.train_periods, fit.validation_periods, fit.test_periods, fit.folds
+                    )
+                }
+            })
+            .collect();
+        match options.len() {
+            0 => "; that is too little for a walk-forward".into(),
+            _ => format!("; in the config's [walk_forward], {} would fit", options.join(", or ")),
+        }
+    }
+
+    /// The layout to run on `n_periods` rows when this one, folio's default, is too long for
+    /// them: of those that fit, the one that tests on the most periods (the scaled windows,
+    /// wherever they fit); `None` when this one fits or nothing does. A config that writes no
+    /// `[walk_forward]` has chosen no layout, and one that depends only on the data's length
+    /// looks at no result.
+    pub fn fitted_to(&self, n_periods: usize, warmup: usize) -> Option<Self> {
+        if make_folds(n_periods, warmup, self).is_ok() {
+            return None;
+        }
+        let layouts = self.layouts_that_fit(n_periods, warmup);
+        let most = layouts.iter().map(|l| l.folds * l.test_periods).max()?;
+        layouts.into_iter().find(|l| l.folds * l.test_periods == most)
+    }
+
+    /// [`Self::fitted_to`] for a number of folds the user chose (`--folds`) over folio's default
+    /// windows: only the windows scale down, so the folds asked for are the folds run.
+    pub fn fitted_keeping_folds(&self, n_periods: usize, warmup: usize) -> Option<Self> {
+        if make_folds(n_periods, warmup, self).is_ok() {
+            return None;
+        }
+        self.layouts_that_fit(n_periods, warmup).into_iter().find(|l| l.folds == self.folds)
+    }
+
+    /// The layout in words: "3 folds of 252 test periods, each after 252 validation and 1260
+    /// training periods".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} folds of {} test periods, each after {} validation and {} training periods",
+            self.folds, self.test_periods, self.validation_periods, self.train_periods
+        )
+    }
+}
+
+/// The shortest training window a suggestion proposes: shorter ones fit the data but leave a
+/// learner too little to learn from, and saying so beats suggesting them.
+const MIN_SUGGESTED_TRAINING: usize = 100;
+
+/// Cut `n_periods` rows (the first `warmup` are history for features only) into folds whose
+/// test windows tile the end of the data.
+pub fn make_folds(
+    n_periods: usize,
+    warmup: usize,
+    config: &WalkForwardConfig,
+) -> Result<Vec<Fold>, FoldError> {
+    let c = config;
+    if c.folds == 0 || c.test_periods == 0 || c.validation_periods < 2 || c.train_periods < 2 {
+        return Err(FoldError::Empty);
+    }
+    let needed = c.folds * c.test_periods + 2 * c.embargo + c.validation_periods + c.train_periods + warmup;
+    let last = n_periods.saturating_sub(1);
+    if needed > last {
+        return Err(FoldError::TooLittleData { config: *c, warmup, needed: needed + 1, periods: n_periods });
+    }
+    let mut folds = Vec::with_capacity(c.folds);
+    for k in 0..c.folds {
+        let test_last = last - (c.folds - 1 - k) * c.test_periods;
+        let test_first = test_last - c.test_periods;
+        let validation_last = test_first - c.embargo;
+        let validation_first = validation_last - c.validation_periods;
+        let train_last = validation_first - c.embargo;
+        let train_first = match c.mode {
+            WindowMode::Rolling => train_last - c.train_periods,
+            WindowMode::Expanding => warmup,
+        };
+        folds.push(Fold {
+            index: k,
+            train: (train_first, train_last),
+            validation: (validation_first, validation_last),
+            test: (test_first, test_last),
+        });
+    }
+    Ok(folds)
+}
+
+pub(crate) fn stamp(index: &TimeIndex, row: usize) -> Stamp {
+    match index {
+        TimeIndex::Dates(d) => Stamp::Date(d[row]),
+        TimeIndex::Periods(_) => Stamp::Period(row),
+    }
+}
+
+pub(super) fn span(index: &TimeIndex, (first, last): (usize, usize)) -> Span {
+    Span { from: Some(stamp(index, first)), to: Some(stamp(index, last)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_too_short_for_the_folds_gets_a_config_that_fits() {
+        let config = WalkForwardConfig::default();
+        let error = make_folds(700, 69, &config).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "5 folds of 252 test periods, with 252 validation, 1260 training, 5 embargo and 69 warm-up \
+             periods, need 2852 periods; the data has 700; in the config's [walk_forward], train_periods \
+             = 281, validation_periods = 56, test_periods = 56 (with 5 folds) would fit"
+        );
+        let scaled =
+            WalkForwardConfig { train_periods: 281, validation_periods: 56, test_periods: 56, ..config };
+        assert_eq!(make_folds(700, 69, &scaled).unwrap().len(), 5);
+        // Fewer folds fit 2,300 rows as they are; the scaled windows fit them too.
+        let error = make_folds(2300, 69, &config).unwrap_err().to_string();
+        assert!(error.ends_with("folds = 2, or train_periods = 1009, validation_periods = 201, test_periods = 201 (with 5 folds) would fit"), "{error}");
+        assert_eq!(make_folds(2300, 69, &WalkForwardConfig { folds: 2, ..config }).unwrap().len(), 2);
+        let scaled =
+            WalkForwardConfig { train_periods: 1009, validation_periods: 201, test_periods: 201, ..config };
+        assert_eq!(make_folds(2300, 69, &scaled).unwrap().len(), 5);
+        // Below a training window of 100 periods nothing is suggested.
+        let error = make_folds(250, 69, &config).unwrap_err().to_string();
+        assert!(error.ends_with("the data has 250; that is too little for a walk-forward"), "{error}");
+    }
+
+    #[test]
+    fn the_default_layout_fitted_to_short_data_keeps_the_most_test_periods() {
+        let config = WalkForwardConfig::default();
+        assert_eq!(config.fitted_to(2852, 69), None, "the default fits as it is");
+        assert_eq!(config.fitted_to(250, 69), None, "nothing fits");
+        // Of "2 folds" and "5 scaled folds", the scaled ones test on 1,005 periods against 504.
+        let fitted = config.fitted_to(2300, 69).unwrap();
+        assert_eq!(
+            (fitted.folds, fitted.train_periods, fitted.validation_periods, fitted.test_periods),
+            (5, 1009, 201, 201)
+        );
+        assert_eq!((fitted.embargo, fitted.mode, fitted.seeds), (config.embargo, config.mode, config.seeds));
+        // Where the windows cannot shrink without starving training, fewer folds is all that fits.
+        let short_training =
+            WalkForwardConfig { train_periods: 150, validation_periods: 50, test_periods: 300, ..config };
+        let fitted = short_training.fitted_to(980, 69).unwrap();
+        assert_eq!((fitted.folds, fitted.train_periods, fitted.test_periods), (2, 150, 300));
+        for n in [700, 1000, 2300, 2851] {
+            let fitted = config.fitted_to(n, 69).unwrap();
+            assert_eq!(make_folds(n, 69, &fitted).unwrap().len(), fitted.folds, "{n} rows");
+        }
+        // Folds a user asked for stay, and the windows shrink to make room for them.
+        let two = WalkForwardConfig { folds: 2, ..config };
+        let fitted = two.fitted_keeping_folds(1663, 69).unwrap();
+        assert_eq!(fitted.folds, 2);
+        assert!(fitted.train_periods < config.train_periods && fitted.test_periods < config.test_periods);
+        assert_eq!(make_folds(1663, 69, &fitted).unwrap().len(), 2);
+        assert_eq!(two.fitted_keeping_folds(2852, 69), None, "two default folds fit 2,852 rows");
+    }
+
+    #[test]
+    fn folds_never_let_test_touch_training_or_validation_plus_embargo() {
+        for mode in [WindowMode::Rolling, WindowMode::Expanding] {
+            let config = WalkForwardConfig {
+                mode,
+                train_periods: 300,
+                validation_periods: 100,
+                test_periods: 80,
+                embargo: 7,
+                folds: 6,
+                seeds: 1,
+            };
+            let folds = make_folds(2000, 69, &config).unwrap();
+            assert_eq!(folds.len(), 6);
+            assert_eq!(folds.last().unwrap().test.1, 1999, "the last test window ends with the data");
+            for (k, f) in folds.iter().enumerate() {
+                assert!(f.train.0 >= 69, "training starts after the feature warm-up");
+                assert!(
+                    f.train.1 + config.embargo <= f.validation.0,
+                    "fold {k}: training + embargo overlaps validation"
+                );
+                assert!(
+                    f.validation.1 + config.embargo <= f.test.0,
+                    "fold {k}: validation + embargo overlaps test"
+                );
+                assert_eq!(f.test.1 - f.test.0, 80);
+                if mode == WindowMode::Rolling {
+                    assert_eq!(f.train.1 - f.train.0, 300);
+                } else {
+                    assert_eq!(f.train.0, 69);
+                }
+                if k > 0 {
+                    // Test windows tile: each starts where the previous ended.
+                    assert_eq!(folds[k - 1].test.1, f.test.0);
+                }
+            }
+            // No fold's test window overlaps any fold's own training or validation.
+            for f in &folds {
+                let test = f.test.0..=f.test.1;
+                assert!(!test.contains(&f.train.1) && !test.contains(&f.validation.1));
+            }
+        }
+    }
+}
