@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use super::train::TrainSetup;
 use folio::backtest::rebalance::RebalanceRule;
-use folio::env::Market;
 use folio::env::config::EnvConfig;
 use folio::eval::tasks::WalkForwardSpec;
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
@@ -59,8 +58,10 @@ pub(super) fn fit_default_layout(
     label: &str,
     folds_chosen: bool,
 ) -> Result<WalkForwardConfig> {
-    let (market, _) = Market::from_config(env)?;
-    let (n_periods, warmup) = (market.n_periods(), market.first_observable());
+    // The rows and the features' warm-up are all a layout depends on: no features are built.
+    let data = &env.data;
+    let selection = data.load_prices()?.select(&data.assets, data.from, data.to)?;
+    let (n_periods, warmup) = (selection.panel.n_periods(), env.features.warmup());
     let fitted = match folds_chosen {
         true => config.fitted_keeping_folds(n_periods, warmup),
         false => config.fitted_to(n_periods, warmup),
@@ -71,7 +72,7 @@ pub(super) fn fit_default_layout(
     eprintln!(
         "{label}note: the data has {} periods, too few for the default walk-forward ({}); it runs {} \
          (a [walk_forward] table in the config chooses another layout)",
-        market.n_periods(),
+        n_periods,
         config.describe(),
         fitted.describe()
     );
