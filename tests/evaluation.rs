@@ -128,7 +128,7 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     assert_eq!(report.results.len(), 1 + folio::backtest::BaselineId::ALL.len());
     assert_eq!(report.periods, 1199 - 1000);
     assert_eq!((report.rebalance_every, report.no_trade_band), (1, 0.01));
-    assert_eq!(report.schedule(), "rebalancing rule every, no-trade band 1.00%");
+    assert_eq!(report.schedule(), "rebalancing at every decision, no-trade band 1.00%");
     // The gap to equal weight is tested on the two policies' returns over the same periods.
     let returns_of = |id: folio::backtest::PolicyId| {
         folio::metrics::simple_returns(&test.logs.iter().find(|l| l.policy == id).unwrap().values)

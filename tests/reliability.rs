@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 mod common;
-use common::{folio_in as folio, text};
+use common::{folio_command, folio_in as folio, text};
 
 use folio::agent::DeviceChoice;
 use folio::data::synth::{SynthConfig, generate};
@@ -529,6 +529,34 @@ fn the_default_config_and_its_data_run_from_any_folder() {
     std::fs::write(dir.path().join("envs/default.toml"), "[data]\nfile = \"missing.csv\"\n").unwrap();
     let output = folio(&["env", "check"], dir.path());
     assert!(!output.status.success() && text(&output).contains("missing.csv"), "{}", text(&output));
+}
+
+/// Under a scheduler or `nohup`, stderr is a file, where a progress bar draws nothing: each task
+/// writes lines instead, at most one every FOLIO_PROGRESS_SECONDS (30 by default) and one at its end.
+#[test]
+fn a_log_file_shows_progress_as_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["train", "--steps", "64", "--seeds", "1", "--out"];
+    let output = folio_command(&[&args[..], &["every"]].concat())
+        .current_dir(dir.path())
+        .env("FOLIO_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let of_training = |prefix: &str| -> Vec<String> {
+        stderr.lines().filter(|l| l.starts_with("[00:") && l.contains(prefix)).map(String::from).collect()
+    };
+    let lines = of_training("every: ");
+    assert!(lines.len() >= 2 && lines.iter().all(|l| l.contains("/64 steps")), "{stderr}");
+    assert!(lines.last().unwrap().contains("every: finished after 00:00:"), "{stderr}");
+    assert!(!lines[0].contains("finished"), "{stderr}");
+    // By default a run this short writes only its end.
+    let output = folio(&[&args[..], &["quiet"]].concat(), dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("quiet: ")).collect();
+    assert!(lines.len() == 1 && lines[0].contains("finished after"), "{stderr}");
 }
 
 /// The README's second market and its tilt search, named as the README names them, from a folder

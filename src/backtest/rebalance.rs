@@ -116,7 +116,13 @@ impl std::str::FromStr for RebalanceRule {
 /// and no-trade band where they differ from trading at every period, since those hold under
 /// every rule and a report that named the rule alone would hide them.
 pub fn describe_schedule(rule: RebalanceRule, rebalance_every: usize, no_trade_band: f64) -> String {
-    let mut text = format!("rebalancing rule {rule}");
+    let mut text = match rule {
+        RebalanceRule::Every => "rebalancing at every decision".to_string(),
+        RebalanceRule::Band { threshold } => {
+            format!("rebalancing when a weight drifts {:.2}% from its target", 100.0 * threshold)
+        }
+        RebalanceRule::Monthly | RebalanceRule::Quarterly => format!("rebalancing {rule}"),
+    };
     if rebalance_every > 1 {
         text += &format!(", decisions every {rebalance_every} periods");
     }
@@ -352,10 +358,14 @@ mod tests {
 
     #[test]
     fn the_schedule_names_the_environment_s_interval_and_band_only_when_they_act() {
-        assert_eq!(describe_schedule(RebalanceRule::Every, 1, 0.0), "rebalancing rule every");
+        assert_eq!(describe_schedule(RebalanceRule::Every, 1, 0.0), "rebalancing at every decision");
+        assert_eq!(
+            describe_schedule(RebalanceRule::Band { threshold: 0.05 }, 1, 0.0),
+            "rebalancing when a weight drifts 5.00% from its target"
+        );
         assert_eq!(
             describe_schedule(RebalanceRule::Monthly, 5, 0.025),
-            "rebalancing rule monthly, decisions every 5 periods, no-trade band 2.50%"
+            "rebalancing monthly, decisions every 5 periods, no-trade band 2.50%"
         );
     }
 

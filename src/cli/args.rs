@@ -3,10 +3,6 @@
 //! [`Progress`] reports to.
 
 use clap::{Args, ValueEnum};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use std::sync::Arc;
-
-use folio::progress::{Progress, Task};
 
 /// A command-line twin of a library enum: clap's derive lives here, and `From` turns the parsed
 /// value into the library's, variant by variant (a variant added to one and not the other is a
@@ -270,54 +266,6 @@ pub struct JsonArgs {
     /// Print the result as JSON on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Progress bars on the terminal, one per task, stacked.
-pub struct Bars {
-    bars: MultiProgress,
-}
-
-impl Bars {
-    /// Bars on stderr, or nothing at all for `--json` output (scripts read stdout; a bar would
-    /// only be noise in their logs).
-    pub fn for_output(json: bool) -> Arc<dyn Progress> {
-        if json { folio::progress::silent() } else { Arc::new(Bars { bars: MultiProgress::new() }) }
-    }
-}
-
-impl Progress for Bars {
-    fn start(&self, name: &str, unit: &str, total: u64, done: u64) -> Box<dyn Task> {
-        let bar = self.bars.add(ProgressBar::new(total));
-        let name = if name.is_empty() { String::new() } else { format!("{name} ") };
-        let template = format!("{{elapsed_precise}} {name}[{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}");
-        bar.set_style(ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
-        bar.set_position(done);
-        Box::new(Bar(bar))
-    }
-}
-
-struct Bar(ProgressBar);
-
-impl Task for Bar {
-    fn set_position(&self, done: u64) {
-        self.0.set_position(done);
-    }
-
-    fn advance(&self, by: u64) {
-        self.0.inc(by);
-    }
-
-    fn set_message(&self, message: String) {
-        self.0.set_message(message);
-    }
-
-    fn finish(&self) {
-        self.0.finish_and_clear();
-    }
-
-    fn abandon(&self) {
-        self.0.abandon();
-    }
 }
 
 /// Which prices a command that reads a checkpoint acts on.

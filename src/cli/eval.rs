@@ -129,7 +129,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         return super::rebalance::show(&comparison, claimed, &default, args.output.json);
     }
     let (report, logs) =
-        backtest_baselines_showing(request, super::args::Bars::for_output(args.output.json).as_ref())?;
+        backtest_baselines_showing(request, super::progress::shown(args.output.json).as_ref())?;
     let folder = OutputFolder::or_fresh(claimed, &report::backtest::default_output(&report))?;
     let out = folder.path().to_path_buf();
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
@@ -269,7 +269,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     let mut written = Vec::new();
     for dir in &seeds {
         let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
-        let evaluation = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
+        let evaluation = evaluate_showing(request, super::progress::shown(args.run.json).as_ref())?;
         let folder = OutputFolder::fresh(&default_output(dir, &evaluation.report))?;
         report::outputs::write_evaluation(folder.path(), &evaluation)?;
         report::html::write_run_page(folder.path(), &Provenance::of_this_process())?;
@@ -279,7 +279,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     }
     // The seeds deployed together: the run's headline, since it selects none of them.
     let request = EvalRequest { checkpoint: seeds[0].clone(), ensemble: seeds[1..].to_vec(), ..request };
-    let ensemble = evaluate_showing(request, super::args::Bars::for_output(args.run.json).as_ref())?;
+    let ensemble = evaluate_showing(request, super::progress::shown(args.run.json).as_ref())?;
     let folder = OutputFolder::fresh(&args.checkpoint.join("ensemble"))?;
     let ensemble_out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&ensemble_out, &ensemble)?;
@@ -374,8 +374,7 @@ fn print_seeds(
 
 fn eval_one(args: EvalArgs) -> Result<()> {
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
-    let evaluation =
-        evaluate_showing(args.request()?, super::args::Bars::for_output(args.run.json).as_ref())?;
+    let evaluation = evaluate_showing(args.request()?, super::progress::shown(args.run.json).as_ref())?;
     let report_data = &evaluation.report;
     let folder = OutputFolder::or_fresh(claimed, &default_output(&args.checkpoint, report_data))?;
     let out = folder.path().to_path_buf();

@@ -10,6 +10,7 @@ mod explain;
 mod panel;
 mod plot;
 mod probe;
+mod progress;
 mod rebalance;
 mod report;
 mod risk;

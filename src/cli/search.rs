@@ -48,7 +48,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
         out: out.clone(),
         jobs: args.jobs.count,
         device: args.run.device(),
-        progress: super::args::Bars::for_output(args.run.json),
+        progress: super::progress::shown(args.run.json),
         registry: Some(registry::resolve(args.registry)),
         resume: args.resume,
     })?;

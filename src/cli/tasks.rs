@@ -117,7 +117,7 @@ pub fn run_task(args: RunTaskArgs) -> Result<()> {
         Some(index) => index,
         None => index_from_environment()?,
     };
-    let progress = super::args::Bars::for_output(args.run.json);
+    let progress = super::progress::shown(args.run.json);
     let outcome = match search_plan::is_search_plan(&args.plan) {
         true => search_plan::run_search_task(&args.plan, index, args.run.device(), progress)?,
         false => tasks::run_task(&args.plan, index, args.run.device(), progress)?,
@@ -157,7 +157,7 @@ pub struct MergeArgs {
 }
 
 pub fn merge(args: MergeArgs) -> Result<()> {
-    let progress = super::args::Bars::for_output(args.run.json);
+    let progress = super::progress::shown(args.run.json);
     let registry = Some(registry::resolve(args.registry.clone()));
     if search_plan::is_search_plan(&args.plan) {
         return merge_search(args, registry, progress);

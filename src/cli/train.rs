@@ -129,7 +129,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out: out.clone(),
             device: args.run.device(),
             resume: args.resume,
-            progress: super::args::Bars::for_output(args.run.json),
+            progress: super::progress::shown(args.run.json),
         },
         args.seeds,
         args.jobs.count,

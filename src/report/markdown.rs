@@ -34,20 +34,24 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
 fn setup(report: &WalkForwardReport) -> String {
     let c = &report.config;
     format!(
-        "Data `{}` (fingerprint `{}`); {:?} with {:?}, {} environment steps per training; {} folds, {:?} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; rebalancing rule {} in the test windows.\n\n",
+        "Data `{}` (fingerprint `{}`); {:?} with {:?}, {} environment steps per training; {} folds, {} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; {} in the test windows.\n\n",
         report.data,
         report.data_fingerprint,
         report.train.algo,
         report.train.net.kind,
         report.train.steps,
         report.folds.len(),
-        c.mode,
+        c.mode.name(),
         c.train_periods,
         c.validation_periods,
         c.test_periods,
         c.embargo,
         c.seeds,
-        report.rebalance
+        crate::backtest::rebalance::describe_schedule(
+            report.rebalance,
+            report.rebalance_every,
+            report.no_trade_band
+        )
     )
 }
 

@@ -232,9 +232,9 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
 
 fn walk_forward_folds(report: &WalkForwardReport) -> String {
     let mut out = format!(
-        "{} folds ({:?} training windows), {} seeds each, {}:\n",
+        "{} folds ({} training windows), {} seeds each, {}:\n",
         report.folds.len(),
-        report.config.mode,
+        report.config.mode.name(),
         report.config.seeds,
         crate::backtest::rebalance::describe_schedule(
             report.rebalance,

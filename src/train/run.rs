@@ -50,13 +50,21 @@ pub struct TrainOutcome {
     pub validation: ValidationRecord,
 }
 
+/// A training's name where several run at once: the last two parts of its folder
+/// (`fold-2/seed-1` in a walk-forward, `default/seed-0` for `folio train`).
+fn progress_name(out: &Path) -> String {
+    let parts: Vec<_> = out.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy()).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}
+
 /// Train one agent: set up, then updates until the step budget is spent or validation stops
 /// improving, saving the best and the last network as it goes.
 pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     let TrainRequest { env, train: config, out, device, resume, progress } = request;
     let setup = Setup::prepare(&env, &config, device)?;
+    let name = progress_name(&out);
     let mut run = Run::start(setup, env, config, out, resume)?;
-    let task = progress.start("", "steps", run.config.steps as u64, run.meta.progress.env_steps as u64);
+    let task = progress.start(&name, "steps", run.config.steps as u64, run.meta.progress.env_steps as u64);
     let stopped = loop {
         if let Some(reason) = run.budget_spent() {
             break reason;

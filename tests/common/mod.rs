@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 /// never from a scheduler's variable.
 pub fn folio_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_folio"));
-    command.args(args).env_remove("FOLIO_REGISTRY");
+    command.args(args).env_remove("FOLIO_REGISTRY").env_remove("FOLIO_PROGRESS_SECONDS");
     for name in ["SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "HQ_TASK_ID"] {
         command.env_remove(name);
     }

@@ -35,6 +35,16 @@ pub struct WalkForwardConfig {
     pub seeds: usize,
 }
 
+impl WindowMode {
+    /// As a config writes it: `rolling` or `expanding`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowMode::Rolling => "rolling",
+            WindowMode::Expanding => "expanding",
+        }
+    }
+}
+
 impl Default for WalkForwardConfig {
     fn default() -> Self {
         Self {
