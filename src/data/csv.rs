@@ -26,7 +26,9 @@
 //! spreadsheet's "tab-separated" export). Blank cells at the right edge, beyond the last named
 //! column, are the trailing commas some spreadsheets write, and are dropped.
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
+
+use super::dates::{SlashOrder, parse_day, slash_order};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -367,7 +369,12 @@ fn read_header(
         numbered,
         line,
         download,
-        slash_order: slash_order(bytes, delimiter),
+        slash_order: slash_order(
+            csv_reader(bytes, delimiter)
+                .records()
+                .flatten()
+                .filter_map(|record| record.get(0).map(str::to_owned)),
+        ),
     };
     if header.assets().is_empty() {
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
@@ -643,98 +650,6 @@ fn check_row_number(
 fn is_blank_line(bytes: &[u8], start: usize, record: &csv::StringRecord) -> bool {
     let quoted = bytes[start..].iter().take_while(|&&b| b != b'\n' && b != b'\r').any(|&b| b == b'"');
     record.len() == 1 && record.get(0) == Some("") && !quoted
-}
-
-/// A row's day: `YYYY-MM-DD` or `YYYY/MM/DD`, or `M/D/YYYY` or `D/M/YYYY` in the order `slashes`
-/// gives, optionally followed by a time of day (after a space or `T`) and a UTC offset, as pandas
-/// writes a daily timestamp. `None` for anything else.
-fn parse_day(text: &str, slashes: Option<SlashOrder>) -> Option<(NaiveDate, bool)> {
-    let (day, time) = split_time(text);
-    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(day, "%Y/%m/%d"))
-        .ok()
-        .or_else(|| {
-            let (first, second, year) = slash_parts(day)?;
-            let (month, day) = match slashes? {
-                SlashOrder::MonthFirst => (first, second),
-                SlashOrder::DayFirst => (second, first),
-            };
-            NaiveDate::from_ymd_opt(year, month, day)
-        })?;
-    match time {
-        None => Some((date, false)),
-        Some(time) => is_time_of_day(time).then_some((date, true)),
-    }
-}
-
-/// A timestamp's day, and its time of day if it has one (after a space or `T`).
-fn split_time(text: &str) -> (&str, Option<&str>) {
-    match text.find([' ', 'T']) {
-        Some(at) => (&text[..at], Some(&text[at + 1..])),
-        None => (text, None),
-    }
-}
-
-/// Which number comes first in a date written `1/2/2020`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SlashOrder {
-    /// `M/D/YYYY`, as US spreadsheets write dates.
-    MonthFirst,
-    /// `D/M/YYYY`, as most of the rest of the world does.
-    DayFirst,
-}
-
-/// The numbers of a date written `A/B/YYYY` (one or two digits each for A and B).
-fn slash_parts(day: &str) -> Option<(u32, u32, i32)> {
-    let mut parts = day.split('/');
-    let (a, b, year) = (parts.next()?, parts.next()?, parts.next()?);
-    let short = |p: &str| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit());
-    if parts.next().is_some()
-        || !short(a)
-        || !short(b)
-        || year.len() != 4
-        || !year.bytes().all(|c| c.is_ascii_digit())
-    {
-        return None;
-    }
-    Some((a.parse().ok()?, b.parse().ok()?, year.parse().ok()?))
-}
-
-/// The order of the `A/B/YYYY` dates in a file's first column, read off the whole column: a
-/// first number above 12 can only be a day, and so can a second one. A column where neither
-/// ever exceeds 12 (under two weeks of daily rows, or dates on the first of each month) could be
-/// read either way, and one where both do mixes the two; neither has an order (`None`), and its
-/// dates are refused as ambiguous.
-fn slash_order(bytes: &[u8], delimiter: u8) -> Option<SlashOrder> {
-    let (mut day_first, mut month_first) = (false, false);
-    for record in csv_reader(bytes, delimiter).records().flatten() {
-        let Some(cell) = record.get(0) else { continue };
-        if let Some((a, b, _)) = slash_parts(split_time(cell).0) {
-            day_first |= a > 12;
-            month_first |= b > 12;
-        }
-    }
-    match (month_first, day_first) {
-        (true, false) => Some(SlashOrder::MonthFirst),
-        (false, true) => Some(SlashOrder::DayFirst),
-        _ => None,
-    }
-}
-
-/// `HH:MM[:SS[.fff]]` with an optional `Z` or `+HH:MM` / `-HHMM` offset.
-fn is_time_of_day(text: &str) -> bool {
-    let text = text.strip_suffix('Z').unwrap_or(text);
-    let (clock, offset) = match text.rfind(['+', '-']) {
-        Some(at) => (&text[..at], Some(&text[at + 1..])),
-        None => (text, None),
-    };
-    let clock_ok = NaiveTime::parse_from_str(clock, "%H:%M:%S%.f").is_ok()
-        || NaiveTime::parse_from_str(clock, "%H:%M").is_ok();
-    let offset_ok = offset.is_none_or(|o| {
-        let digits: String = o.chars().filter(|c| *c != ':').collect();
-        matches!(digits.len(), 2 | 4) && digits.chars().all(|c| c.is_ascii_digit())
-    });
-    clock_ok && offset_ok
 }
 
 /// The date of a row, which must come after the previous row's.

@@ -7,6 +7,7 @@
 
 pub mod combine;
 mod csv;
+mod dates;
 mod error;
 pub mod inspect;
 pub mod synth;
