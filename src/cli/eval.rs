@@ -342,7 +342,7 @@ fn print_seeds(
     println!();
     print!("{}", report::text::spread_table(spread));
     for (name, report) in names.iter().zip(reports) {
-        println!("{name}: break-even {}", report.cost_sensitivity.break_even);
+        println!("{name}: break-even: {}", report.cost_sensitivity.break_even);
     }
     let equal = first
         .results
@@ -350,7 +350,7 @@ fn print_seeds(
         .find(|r| r.policy == PolicyId::EQUAL_WEIGHT)
         .map(|r| r.metrics.sharpe)
         .unwrap_or(f64::NAN);
-    println!("ensemble: break-even {}", ensemble.cost_sensitivity.break_even);
+    println!("ensemble: break-even: {}", ensemble.cost_sensitivity.break_even);
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
     let headline = ensemble.agent().sharpe;
     // The gap is judged as a single evaluation's verdict judges it: beyond noise or not.
