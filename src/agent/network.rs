@@ -23,6 +23,16 @@ pub enum NetKind {
     Eiie,
 }
 
+impl NetKind {
+    /// As a config and `--net` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetKind::Mlp => "mlp",
+            NetKind::Eiie => "eiie",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetConfig {

@@ -44,9 +44,9 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     };
     if !args.run.json {
         eprintln!(
-            "probing {:?} with {:?} on {}: {} steps per training (seed {}) -> {}",
-            train.algo,
-            train.net.kind,
+            "probing {} with {} on {}: {} steps per training (seed {}) -> {}",
+            train.algo.name(),
+            train.net.kind.name(),
             args.setup.config.display(),
             train.steps,
             train.seed,

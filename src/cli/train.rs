@@ -99,8 +99,7 @@ fn limits_in_words(env: &EnvConfig) -> String {
 }
 
 fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
-    let algo = format!("{:?}", train.algo).to_lowercase();
-    let net = format!("{:?}", train.net.kind).to_lowercase();
+    let (algo, net) = (train.algo.name(), train.net.kind.name());
     let seeds = match seeds {
         0 | 1 => format!("s{}", train.seed),
         n => format!("s{}-{}", train.seed, train.seed + n as u64 - 1),
@@ -167,9 +166,9 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
         n => format!("{n} seeds from {}", config.seed),
     };
     eprintln!(
-        "training {:?} with {:?} on {} for {} steps ({seeds}) -> {}",
-        config.algo,
-        config.net.kind,
+        "training {} with {} on {} for {} steps ({seeds}) -> {}",
+        config.algo.name(),
+        config.net.kind.name(),
         args.setup.config.display(),
         config.steps,
         out.display()

@@ -34,11 +34,11 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
 fn setup(report: &WalkForwardReport) -> String {
     let c = &report.config;
     format!(
-        "Data `{}` (fingerprint `{}`); {:?} with {:?}, {} environment steps per training; {} folds, {} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; {} in the test windows.\n\n",
+        "Data `{}` (fingerprint `{}`); {} with {}, {} environment steps per training; {} folds, {} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; {} in the test windows.\n\n",
         report.data,
         report.data_fingerprint,
-        report.train.algo,
-        report.train.net.kind,
+        report.train.algo.name(),
+        report.train.net.kind.name(),
         report.train.steps,
         report.folds.len(),
         c.mode.name(),

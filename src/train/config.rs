@@ -22,6 +22,17 @@ pub enum Algo {
     Ppo,
 }
 
+impl Algo {
+    /// As a config and `--algo` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Direct => "direct",
+            Algo::Reinforce => "reinforce",
+            Algo::Ppo => "ppo",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {

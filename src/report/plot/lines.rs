@@ -36,7 +36,14 @@ pub(super) struct Lines<'s> {
     pub(super) series: &'s [Series],
     pub(super) colours: Vec<RGBColor>,
     pub(super) runs: Vec<Vec<Run>>,
+    /// Series drawn exactly under the agent's line (an agent that kept its reference portfolio
+    /// and that portfolio's own baseline): the legend says so, since their line cannot be seen.
+    under_agent: Vec<bool>,
 }
+
+/// How close two curves must be, relative to their size, to look like one line: far under the
+/// width of a line on any chart folio draws.
+const SAME_LINE: f64 = 1e-4;
 
 impl<'s> Lines<'s> {
     /// One curve per series (its values, or what the chart makes of them) against the row index;
@@ -46,8 +53,15 @@ impl<'s> Lines<'s> {
         curves: impl Iterator<Item = &'c [f64]>,
         keep: impl Fn(f64) -> bool,
     ) -> Self {
-        let runs = curves.map(|c| runs(indexed(c), &keep)).collect();
-        Self { series, colours: series_colours(series), runs }
+        let curves: Vec<&[f64]> = curves.collect();
+        let runs = curves.iter().map(|c| runs(indexed(c), &keep)).collect();
+        let agent = series.iter().position(|s| s.emphasis).map(|i| curves[i]);
+        let under_agent = series
+            .iter()
+            .zip(&curves)
+            .map(|(s, curve)| !s.emphasis && agent.is_some_and(|agent| same_line(agent, curve)))
+            .collect();
+        Self { series, colours: series_colours(series), runs, under_agent }
     }
 
     /// What the lines cover, for the legend to keep clear of.
@@ -57,7 +71,14 @@ impl<'s> Lines<'s> {
 
     /// Legend entries with the lines' colours and widths, the agent first.
     pub(super) fn legend(&self, theme: &Theme, label: impl Fn(&Series) -> String) -> Vec<LegendEntry> {
-        series_legend(self.series, &self.colours, theme, label)
+        let mut legend = series_legend(self.series, &self.colours, theme, label);
+        let order = legend_order(self.series);
+        for (entry, i) in legend.iter_mut().zip(order) {
+            if self.under_agent[i] {
+                entry.label.push_str(" (under the agent's line)");
+            }
+        }
+        legend
     }
 
     /// Every line in its colour and width, the agent on top.
@@ -153,14 +174,30 @@ fn series_legend(
     theme: &Theme,
     label: impl Fn(&Series) -> String,
 ) -> Vec<LegendEntry> {
-    let emphasized = (0..series.len()).filter(|&i| series[i].emphasis);
-    emphasized
-        .chain((0..series.len()).filter(|&i| !series[i].emphasis))
+    legend_order(series)
+        .into_iter()
         .map(|i| LegendEntry {
             label: label(&series[i]),
             swatch: Swatch::Line(line_style(colours[i], width_of(&series[i], theme))),
         })
         .collect()
+}
+
+/// The series in the legend's order: the agent first.
+fn legend_order(series: &[Series]) -> Vec<usize> {
+    let emphasized = (0..series.len()).filter(|&i| series[i].emphasis);
+    emphasized.chain((0..series.len()).filter(|&i| !series[i].emphasis)).collect()
+}
+
+/// Whether two curves would be drawn as one line: equal where both are defined, within
+/// [`SAME_LINE`] of their size, and defined at the same points.
+fn same_line(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(&x, &y)| match (x.is_finite(), y.is_finite()) {
+            (true, true) => (x - y).abs() <= SAME_LINE * x.abs().max(y.abs()).max(1.0),
+            (false, false) => true,
+            _ => false,
+        })
 }
 
 pub(super) fn draw_runs<C: Canvas>(plot: &Plot<C>, runs: &[Run], style: ShapeStyle) -> Result<(), DrawError> {

@@ -476,6 +476,36 @@ fn the_legend_names_every_line_however_many() {
     }
 }
 
+/// An agent that kept its reference portfolio traces equal weight's path exactly, so equal
+/// weight's line lies under the agent's: the legend says so rather than list a line no one sees.
+#[test]
+fn a_line_hidden_under_the_agent_s_says_so_in_the_legend() {
+    let n = 300;
+    let mut noise = Noise(5);
+    let agent = random_walk(&mut noise, n, 0.0004, 0.01);
+    // Rounding a softmax in f32 moves wealth by far less than a pixel.
+    let equal_weight: Vec<f64> = agent.iter().map(|v| v * (1.0 + 1e-7)).collect();
+    let series = vec![
+        Series::emphasized("agent (ensemble)", agent.clone()),
+        Series::new("equal weight", equal_weight),
+        Series::new("buy and hold", random_walk(&mut noise, n, 0.0004, 0.01)),
+        Series::new("close but apart", agent.iter().map(|v| v * 1.01).collect()),
+    ];
+    let labels = trading_days(n);
+    let small = PlotSize { width: 900, height: 400 };
+    let equity = equity_svg("Wealth", &labels, &series, false, small).unwrap();
+    let texts = svg_texts(&equity);
+    assert!(texts.contains(&"equal weight (under the agent's line)"), "{texts:?}");
+    assert!(texts.contains(&"buy and hold") && texts.contains(&"close but apart"), "{texts:?}");
+    assert!(texts.iter().all(|t| !t.starts_with("agent (ensemble) (")), "{texts:?}");
+    let drawdown = drawdown_svg("Drawdown", &labels, &series, small).unwrap();
+    let texts = svg_texts(&drawdown);
+    assert!(
+        texts.iter().any(|t| t.starts_with("equal weight  (max") && t.ends_with("(under the agent's line)")),
+        "{texts:?}"
+    );
+}
+
 #[test]
 fn every_picture_draws_at_the_smallest_and_a_large_size() {
     let dir = temp();
