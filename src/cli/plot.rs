@@ -111,11 +111,11 @@ pub fn run(args: PlotArgs) -> Result<()> {
     match kind {
         Kind::Equity => {
             let (labels, series) = wealth(&folder, headline)?;
-            plot::equity(&out, "Wealth", &labels, &series, args.log_scale, size)?;
+            plot::equity(&out, &spanning("Wealth", &labels), &labels, &series, args.log_scale, size)?;
         }
         Kind::Drawdown => {
             let (labels, series) = wealth(&folder, headline)?;
-            plot::drawdown(&out, "Drawdown", &labels, &series, size)?;
+            plot::drawdown(&out, &spanning("Drawdown", &labels), &labels, &series, size)?;
         }
         Kind::Weights => {
             let (labels, columns) = read_columns(&folder.join("weights.csv"))?;
@@ -138,19 +138,28 @@ pub fn run(args: PlotArgs) -> Result<()> {
     Ok(())
 }
 
-/// The pictured policies' wealth in `equity.csv`, with the headline agent emphasized: the median
-/// seed's in a walk-forward folder, else the one agent of an evaluation.
+/// The pictured policies' wealth in `equity.csv`, with the agent emphasized as the command that
+/// wrote the folder drew it: the headline in a walk-forward folder, else the agent of an
+/// evaluation (one seed's, or the ensemble's).
 fn wealth(folder: &Path, headline: Option<PolicyId>) -> Result<(Vec<String>, Vec<Series>)> {
     let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
-    let agent = headline.unwrap_or(PolicyId::Agent { seed: None });
+    let is_agent = |id: PolicyId| headline.map_or(id.is_agent(), |headline| id == headline);
     let series = columns
         .into_iter()
         .filter_map(|(name, values)| {
             let id: PolicyId = name.parse().ok()?;
-            folio::report::pictured(id).then(|| Series { emphasis: id == agent, name, values })
+            folio::report::pictured(id).then(|| Series { emphasis: is_agent(id), name, values })
         })
         .collect();
     Ok((labels, series))
+}
+
+/// `Wealth, 2018-01-02 .. 2022-12-28`, as the command that wrote the folder titled it.
+fn spanning(title: &str, labels: &[String]) -> String {
+    match (labels.first(), labels.last()) {
+        (Some(first), Some(last)) => format!("{title}, {first} .. {last}"),
+        _ => title.to_string(),
+    }
 }
 
 /// Training curves from a checkpoint's `train_log.csv`, whose first column, the update number,
@@ -177,4 +186,27 @@ fn training(log: &Path, out: &Path, size: PlotSize) -> Result<()> {
         updates.iter().zip(&sharpe).filter(|(_, s)| s.is_finite()).map(|(u, s)| (*u, *s)).unzip();
     plot::training(out, "Training", &updates, &reward, &val_updates, &val_sharpe, size)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A redrawn picture emphasizes the agent the original did: the ensemble of a multi-seed
+    /// evaluation, one seed's agent, or a walk-forward's headline among its seeds.
+    #[test]
+    fn a_redrawn_picture_emphasizes_the_agent_its_folder_was_drawn_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let emphasized = |header: &str, headline: Option<PolicyId>| -> Vec<String> {
+            let csv = format!("period,{header}\n2020-01-02,1,1,1\n2020-01-03,1.01,1.02,1.03\n");
+            std::fs::write(dir.path().join("equity.csv"), csv).unwrap();
+            let (_, series) = wealth(dir.path(), headline).unwrap();
+            series.into_iter().filter(|s| s.emphasis).map(|s| s.name).collect()
+        };
+        assert_eq!(emphasized("agent (ensemble),equal weight,buy and hold", None), ["agent (ensemble)"]);
+        assert_eq!(emphasized("agent,equal weight,buy and hold", None), ["agent"]);
+        assert!(emphasized("equal weight,buy and hold,EG", None).is_empty());
+        let headline = Some(PolicyId::Ensemble);
+        assert_eq!(emphasized("agent (seed 0),agent (ensemble),equal weight", headline), ["agent (ensemble)"]);
+    }
 }
