@@ -337,6 +337,43 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     assert!(nothing.contains("--date"), "{nothing}");
 }
 
+/// A run whose gate kept the untrained network deploys its reference portfolio: the report says
+/// so, and no market input moves its weights; its last network is still a trained one to explain.
+#[test]
+fn an_agent_that_kept_its_reference_is_explained_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, dates) = synthetic_env(dir.path());
+    let checkpoint = dir.path().join("run");
+    // No training clears a margin of a thousand standard errors.
+    let config = TrainConfig { steps: 500, reference_margin: 1000.0, ..TrainConfig::default() };
+    let request = TrainRequest {
+        env,
+        train: config,
+        out: checkpoint.clone(),
+        device: DeviceChoice::Cpu,
+        resume: false,
+        progress: folio::progress::silent(),
+    };
+    assert!(train(request).unwrap().validation.kept_reference());
+    let request = |weights| ExplainRequest {
+        checkpoint: checkpoint.clone(),
+        weights,
+        date: Some(Stamp::Date(dates[450])),
+        from: None,
+        to: None,
+        method: FINE,
+        device: DeviceChoice::Cpu,
+        data: Default::default(),
+    };
+    let best = explain(request(folio::train::checkpoint::Weights::Best)).unwrap();
+    assert!(best.kept_reference);
+    let market_inputs = best.groups.iter().position(|g| g == "previous weights").unwrap();
+    for row in &best.decision.unwrap().explanation.attribution {
+        assert!(row[..market_inputs].iter().all(|a| a.abs() < 1e-9), "{row:?}");
+    }
+    assert!(!explain(request(folio::train::checkpoint::Weights::Last)).unwrap().kept_reference);
+}
+
 #[test]
 fn a_multi_seed_run_points_at_its_seed_folders() {
     let dir = tempfile::tempdir().unwrap();

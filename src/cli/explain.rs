@@ -84,6 +84,13 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         report.replayed_from
     );
     println!("baseline: {}", report.baseline);
+    if report.kept_reference {
+        println!(
+            "note: this run kept its untrained network, which is its reference portfolio (training did not \
+             beat it on validation): no market input moves these weights; --weights last explains the \
+             network as training left it"
+        );
+    }
     println!(
         "values in weight points (percentage points of the portfolio): how far each input group moved each weight from its baseline value"
     );

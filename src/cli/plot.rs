@@ -207,6 +207,9 @@ mod tests {
         assert_eq!(emphasized("agent,equal weight,buy and hold", None), ["agent"]);
         assert!(emphasized("equal weight,buy and hold,EG", None).is_empty());
         let headline = Some(PolicyId::Ensemble);
-        assert_eq!(emphasized("agent (seed 0),agent (ensemble),equal weight", headline), ["agent (ensemble)"]);
+        assert_eq!(
+            emphasized("agent (seed 0),agent (ensemble),equal weight", headline),
+            ["agent (ensemble)"]
+        );
     }
 }

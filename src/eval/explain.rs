@@ -374,6 +374,9 @@ pub struct ExplainReport {
     pub replayed_from: String,
     pub decision: Option<DecisionExplanation>,
     pub period: Option<PeriodExplanation>,
+    /// The explained weights are the untrained network, which is the reference portfolio: the
+    /// run's best trained network did not beat it on validation. No market input moves them.
+    pub kept_reference: bool,
 }
 
 pub const BASELINE_DESCRIPTION: &str = "normalized features at zero (the training-period mean) and previous weights at 1/(N+1) for cash and each asset";
@@ -468,6 +471,8 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
         replayed_from: market.panel.index.label(range.first),
         decision,
         period,
+        kept_reference: request.weights == Weights::Best
+            && meta.validation.as_ref().is_some_and(|validation| validation.kept_reference()),
     })
 }
 
