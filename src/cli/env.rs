@@ -47,6 +47,15 @@ impl PeriodName {
             PeriodName::All => Span::default(),
         }
     }
+
+    fn words(self) -> &'static str {
+        match self {
+            PeriodName::Train => "training period",
+            PeriodName::Validation => "validation period",
+            PeriodName::Test => "test period",
+            PeriodName::All => "whole data",
+        }
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -145,8 +154,8 @@ fn print_setup(checked: &Checked, period: PeriodName) {
         layout.len()
     );
     println!(
-        "costs      {:?}, buy {:.3}%, sell {:.3}%; reward {}; rebalance every {}; horizon {}",
-        config.costs.model,
+        "costs      {}, buy {:.3}%, sell {:.3}%; reward {}; rebalance every {}; horizon {}",
+        config.costs.model.name(),
         100.0 * config.costs.buy,
         100.0 * config.costs.sell,
         config.reward.name(),
@@ -158,8 +167,8 @@ fn print_setup(checked: &Checked, period: PeriodName) {
         }
     );
     println!(
-        "decisions  {:?} period: {} .. {} ({} periods)",
-        period,
+        "decisions  {}: {} .. {} ({} periods)",
+        period.words(),
         output.decisions_from,
         output.decisions_to,
         range.periods()

@@ -174,7 +174,7 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
         out.display()
     );
     if !env.limits.is_none() || env.risk_profile.is_some() {
-        eprintln!("reward {:?}; {}", env.reward, limits_in_words(env));
+        eprintln!("reward {}; {}", env.reward.describe(), limits_in_words(env));
     }
     super::warn_about_data(env, "");
 }

@@ -20,6 +20,16 @@ pub enum CostModel {
     Proportional,
 }
 
+impl CostModel {
+    /// As a config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CostModel::Exact => "exact",
+            CostModel::Proportional => "proportional",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CostConfig {

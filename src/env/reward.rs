@@ -148,6 +148,26 @@ impl RewardConfig {
         }
     }
 
+    /// The reward as a config's `[reward]` table writes it, on one line: `mean_variance
+    /// (risk_aversion 2, eta 0.01)`.
+    pub fn describe(&self) -> String {
+        let settings = match *self {
+            RewardConfig::DifferentialSharpe { eta } => format!("eta {eta}"),
+            RewardConfig::DownsideRisk { eta, downside_floor } => {
+                format!("eta {eta}, downside_floor {downside_floor}")
+            }
+            RewardConfig::MeanVariance { risk_aversion, eta } => {
+                format!("risk_aversion {risk_aversion}, eta {eta}")
+            }
+            RewardConfig::DrawdownPenalty { penalty } => format!("penalty {penalty}"),
+            RewardConfig::LogReturn | RewardConfig::Sharpe | RewardConfig::Sortino => String::new(),
+        };
+        match settings.is_empty() {
+            true => self.name().to_string(),
+            false => format!("{} ({settings})", self.name()),
+        }
+    }
+
     /// Whether the reward is defined only over a batch of returns, with no per-step value that
     /// a learner could credit to one decision.
     pub fn is_batch_only(&self) -> bool {
@@ -217,6 +237,17 @@ impl RewardState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reward_is_described_as_its_config_writes_it() {
+        assert_eq!(RewardConfig::LogReturn.describe(), "log_return");
+        let utility = RewardConfig::MeanVariance { risk_aversion: 2.0, eta: 0.01 };
+        assert_eq!(utility.describe(), "mean_variance (risk_aversion 2, eta 0.01)");
+        assert_eq!(
+            RewardConfig::DrawdownPenalty { penalty: 0.5 }.describe(),
+            "drawdown_penalty (penalty 0.5)"
+        );
+    }
 
     fn rewards(config: RewardConfig, growths: &[f64]) -> Vec<f64> {
         let mut state = RewardState::new(1.0);
