@@ -295,12 +295,14 @@ impl Meta {
             )));
         }
         if market.feature_config != self.env.features {
+            let describe = |features: &crate::features::FeatureConfig| {
+                let names: Vec<&str> = features.features.iter().map(|f| f.name()).collect();
+                format!("[{}] (window {})", names.join(", "), features.window)
+            };
+            let (trained, given) = (describe(&self.env.features), describe(&market.feature_config));
+            let other = if trained == given { "; other [features] settings differ" } else { "" };
             return Err(mismatch(format!(
-                "it was trained with features {:?} (window {}) but the environment has {:?} (window {})",
-                self.env.features.features,
-                self.env.features.window,
-                market.feature_config.features,
-                market.feature_config.window
+                "it was trained with features {trained} but the environment has {given}{other}"
             )));
         }
         Ok(())
