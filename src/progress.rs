@@ -46,3 +46,47 @@ impl Task for Silent {
 pub fn silent() -> Arc<dyn Progress> {
     Arc::new(Silent)
 }
+
+/// `inner`, with every task's name led by `prefix`: which market of a panel, or which point of a
+/// search, a training belongs to, where several run one after another into the same log.
+pub fn prefixed(inner: Arc<dyn Progress>, prefix: impl Into<String>) -> Arc<dyn Progress> {
+    Arc::new(Prefixed { inner, prefix: prefix.into() })
+}
+
+struct Prefixed {
+    inner: Arc<dyn Progress>,
+    prefix: String,
+}
+
+impl Progress for Prefixed {
+    fn start(&self, name: &str, unit: &str, total: u64, done: u64) -> Box<dyn Task> {
+        let name = if name.is_empty() { self.prefix.clone() } else { format!("{} {name}", self.prefix) };
+        self.inner.start(&name, unit, total, done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Remembers the names of the tasks started on it.
+    #[derive(Default)]
+    struct Names(Mutex<Vec<String>>);
+
+    impl Progress for Names {
+        fn start(&self, name: &str, _: &str, _: u64, _: u64) -> Box<dyn Task> {
+            self.0.lock().unwrap().push(name.to_string());
+            Box::new(Silent)
+        }
+    }
+
+    #[test]
+    fn a_prefixed_progress_names_its_tasks_after_the_prefix() {
+        let names = Arc::new(Names::default());
+        let panel = prefixed(prefixed(names.clone(), "us_stocks"), "point-2");
+        panel.start("fold-0/seed-1", "steps", 10, 0).finish();
+        panel.start("", "steps", 10, 0).finish();
+        assert_eq!(*names.0.lock().unwrap(), ["us_stocks point-2 fold-0/seed-1", "us_stocks point-2"]);
+    }
+}

@@ -185,7 +185,7 @@ fn request_for(
         out: out.join(&market),
         jobs: args.jobs.count,
         device: args.run.device(),
-        progress: super::progress::shown(args.run.json),
+        progress: folio::progress::prefixed(super::progress::shown(args.run.json), market.clone()),
         registry: Some(registry.to_path_buf()),
         rebalance: RebalanceRule::Every,
         resume: false,

@@ -373,7 +373,10 @@ fn run(
         out: out.to_path_buf(),
         jobs: request.jobs,
         device: request.device,
-        progress: request.progress.clone(),
+        progress: match out.file_name() {
+            Some(point) => crate::progress::prefixed(request.progress.clone(), point.to_string_lossy()),
+            None => request.progress.clone(),
+        },
         registry,
         rebalance: spec.rebalance,
         resume: request.resume && super::walk_forward::started_in(out),
