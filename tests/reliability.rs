@@ -1151,8 +1151,23 @@ fn a_resumed_walk_forward_continues_the_training_it_was_killed_in() {
         serde_json::to_string(&(&report.overall, folds, &report.verdict)).unwrap()
     };
     assert_eq!(figures(&resumed), figures(&whole));
-    // A training that ran to its end but whose result was never saved is trained again from the
-    // start: resuming it would train past where it stopped. The other fold is read back.
+    // A training that ran to its end but whose result was never saved is tested as it is, not
+    // trained again (training it on would go past where it stopped). The other fold is read back.
+    let checkpoint = dir.path().join("whole/fold-1/seed-0");
+    let best = std::fs::metadata(checkpoint.join(BEST)).unwrap().modified().unwrap();
+    std::fs::remove_file(dir.path().join("whole/fold-1/seed-0.result.cbor")).unwrap();
+    let starts = Arc::new(TrainingStarts(Mutex::new(Vec::new())));
+    let again = walk_forward(request("whole", starts.clone(), true)).unwrap();
+    assert!(starts.0.lock().unwrap().is_empty(), "{:?}", starts.0.lock().unwrap());
+    assert_eq!(std::fs::metadata(checkpoint.join(BEST)).unwrap().modified().unwrap(), best);
+    assert_eq!(figures(&again), figures(&whole));
+    assert!(dir.path().join("whole/fold-1/seed-0.result.cbor").exists(), "its result is saved now");
+    // A diverged training saved a stop reason but never finished: it trains from the start.
+    let meta_path = checkpoint.join(checkpoint::META);
+    let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["progress"]["finished"] = false.into();
+    meta["progress"]["stopped"] = "diverged at update 3: a network weight became non-finite".into();
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
     std::fs::remove_file(dir.path().join("whole/fold-1/seed-0.result.cbor")).unwrap();
     let starts = Arc::new(TrainingStarts(Mutex::new(Vec::new())));
     let again = walk_forward(request("whole", starts.clone(), true)).unwrap();

@@ -153,6 +153,10 @@ pub struct TrainingProgress {
     pub seconds: f64,
     /// Why training ended, when it has.
     pub stopped: Option<String>,
+    /// The run ended as configured (its budget spent, or out of patience) and chose the network it
+    /// deploys; false while it trains, when it diverged, and in checkpoints from before this field.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -269,7 +269,7 @@ impl Run {
             check_resumable(&saved, &meta, &out)?;
             (net, optimizer) = checkpoint::load_last(&out, &saved, net, optimizer)?;
             learner_state = checkpoint::load_learner_state(&out, &saved)?;
-            meta.progress = TrainingProgress { stopped: None, ..saved.progress };
+            meta.progress = TrainingProgress { stopped: None, finished: false, ..saved.progress };
             meta.validation = saved.validation;
             meta.checksums = saved.checksums;
             if !saved.run_id.is_empty() {
@@ -491,6 +491,7 @@ impl Run {
     fn finish(mut self, stopped: String) -> Result<TrainOutcome, TrainError> {
         self.meta.progress.stopped = Some(stopped.clone());
         let reference = self.test_against_reference()?;
+        self.meta.progress.finished = true;
         save_all(
             &self.out,
             &self.net,

@@ -25,7 +25,7 @@ use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::files::write_bytes_atomically;
 use crate::metrics::MetricsConfig;
 use crate::progress::Progress;
-use crate::train::checkpoint::{self, Weights};
+use crate::train::checkpoint::{self, ValidationRecord, Weights};
 use crate::train::online::{OnlineAgent, OnlineSettings};
 use crate::train::{TrainConfig, TrainRequest, train};
 
@@ -296,8 +296,9 @@ fn train_and_test(
     results
 }
 
-/// One fold and seed, its checkpoint in `dir`: cleared first, unless `resume` finds there a
-/// training that an interrupted run left unfinished, which goes on from its last save.
+/// One fold and seed, its checkpoint in `dir`: trained afresh, unless `resume` finds there what
+/// an interrupted run left. A finished training is tested as it is, and an unfinished one goes on
+/// from its last save.
 pub(crate) fn train_and_test_one(
     plan: &Plan,
     request: &WalkForwardRequest,
@@ -306,19 +307,26 @@ pub(crate) fn train_and_test_one(
     dir: PathBuf,
     resume: bool,
 ) -> Result<TaskResult, EvalError> {
-    let env = plan.fold_env(&request.env, fold);
-    let resume = resume && unfinished_training(&dir)?;
-    if !resume && dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| EvalError::Clear { path: dir.clone(), source })?;
-    }
-    let outcome = train(TrainRequest {
-        env,
-        train: TrainConfig { seed, ..request.train.clone() },
-        out: dir.clone(),
-        device: request.device,
-        resume,
-        progress: request.progress.clone(),
-    })?;
+    let saved = if resume { saved_training(&dir)? } else { SavedTraining::Nothing };
+    let validation = match saved {
+        SavedTraining::Finished(validation) => *validation,
+        SavedTraining::Unfinished | SavedTraining::Nothing => {
+            let resume = matches!(saved, SavedTraining::Unfinished);
+            if !resume && dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|source| EvalError::Clear { path: dir.clone(), source })?;
+            }
+            let outcome = train(TrainRequest {
+                env: plan.fold_env(&request.env, fold),
+                train: TrainConfig { seed, ..request.train.clone() },
+                out: dir.clone(),
+                device: request.device,
+                resume,
+                progress: request.progress.clone(),
+            })?;
+            outcome.validation
+        }
+    };
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&dir, Weights::Best, &device)?;
     let market = plan.market_for(&meta)?;
@@ -335,7 +343,7 @@ pub(crate) fn train_and_test_one(
     let test_log = backtest(tested.as_mut(), &market, range(fold.test), settings)?;
     let columns: Vec<String> =
         std::iter::once("cash".to_string()).chain(market.panel.assets.iter().cloned()).collect();
-    let kept_reference = outcome.validation.kept_reference();
+    let kept_reference = validation.kept_reference();
     // The detectors look for a trained agent that collapsed. A training that kept its reference
     // portfolio trades it on purpose (unless online learning moves it), and the verdict counts those.
     let warnings = if kept_reference && request.train.online_steps == 0 {
@@ -348,7 +356,7 @@ pub(crate) fn train_and_test_one(
             seed,
             checkpoint: dir,
             in_sample,
-            validation_sharpe: outcome.validation.agent.sharpe,
+            validation_sharpe: validation.agent.sharpe,
             kept_reference,
             out_of_sample: test_log.metrics(&plan.metrics),
             warnings,
@@ -357,18 +365,33 @@ pub(crate) fn train_and_test_one(
     })
 }
 
-/// Whether `dir` holds a training stopped partway, which a resumed run continues to exactly the
-/// network an uninterrupted one ends with (`train`'s resume). One that ran to its end (or
-/// diverged) is trained again from the start instead: resuming it would train past where it
-/// stopped.
-fn unfinished_training(dir: &Path) -> Result<bool, EvalError> {
+/// What an interrupted walk-forward left of one training.
+enum SavedTraining {
+    /// Nothing to go on from (no save, a diverged run, a checkpoint that does not read): it
+    /// trains from the start.
+    Nothing,
+    /// Stopped partway: a resumed run continues it to exactly the network an uninterrupted one
+    /// ends with (`train`'s resume).
+    Unfinished,
+    /// Ran to its end and chose its network, but its result was never saved: it is tested as it
+    /// is. Training it on would go past where it stopped.
+    Finished(Box<ValidationRecord>),
+}
+
+fn saved_training(dir: &Path) -> Result<SavedTraining, EvalError> {
     if !checkpoint::saved_in(dir) {
-        return Ok(false);
+        return Ok(SavedTraining::Nothing);
     }
     // A publication the killed run committed is finished first, so the meta read is its last.
     let _lock = crate::files::FolderLock::acquire(dir).map_err(crate::train::TrainError::from)?;
     checkpoint::recover(dir)?;
-    Ok(checkpoint::load_meta(dir).is_ok_and(|meta| meta.progress.stopped.is_none()))
+    Ok(match checkpoint::load_meta(dir) {
+        Ok(checkpoint::Meta { progress, validation: Some(validation), .. }) if progress.finished => {
+            SavedTraining::Finished(Box::new(validation))
+        }
+        Ok(meta) if meta.progress.stopped.is_none() => SavedTraining::Unfinished,
+        _ => SavedTraining::Nothing,
+    })
 }
 
 /// The checkpoint in `dir` learning online through its test window, when the training config
