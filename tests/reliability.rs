@@ -1174,3 +1174,44 @@ fn a_resumed_walk_forward_continues_the_training_it_was_killed_in() {
     assert_eq!(*starts.0.lock().unwrap(), [0]);
     assert_eq!(figures(&again), figures(&whole));
 }
+
+/// A cluster task killed partway (a preempted node, a cancelled array job) continues its training
+/// from the last save when the scheduler runs it again, and ends with the network an unbroken
+/// task ends with.
+#[test]
+fn a_killed_cluster_task_continues_its_training_when_run_again() {
+    use folio::backtest::rebalance::RebalanceRule;
+    use folio::eval::tasks::{CHECKPOINT, TASKS, TaskRun, WalkForwardSpec, plan_walk_forward, run_task};
+    use folio::eval::walk_forward::{WalkForwardConfig, WindowMode};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = WalkForwardSpec {
+        env: tiny_env(dir.path()),
+        train: config(800),
+        config: WalkForwardConfig {
+            mode: WindowMode::Rolling,
+            train_periods: 100,
+            validation_periods: 40,
+            test_periods: 40,
+            embargo: 2,
+            folds: 2,
+            seeds: 1,
+        },
+        rebalance: RebalanceRule::Every,
+    };
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    let plan = plan_walk_forward(spec.clone(), &whole).unwrap();
+    plan_walk_forward(spec, &killed).unwrap();
+    run_task(&whole, 0, DeviceChoice::Cpu, folio::progress::silent()).unwrap();
+    let interrupted =
+        std::panic::catch_unwind(|| run_task(&killed, 0, DeviceChoice::Cpu, Arc::new(KillAfter(500))));
+    assert!(interrupted.is_err(), "the task was killed");
+    let starts = Arc::new(TrainingStarts(Mutex::new(Vec::new())));
+    let rerun = run_task(&killed, 0, DeviceChoice::Cpu, starts.clone()).unwrap();
+    assert!(matches!(rerun, TaskRun::Ran(_)));
+    let starts = starts.0.lock().unwrap().clone();
+    assert!(starts.len() == 1 && starts[0] > 0 && starts[0] < 800, "went on from its save: {starts:?}");
+    let network = |plan_dir: &Path| {
+        std::fs::read(plan_dir.join(TASKS).join(&plan.tasks[0].id).join(CHECKPOINT).join(BEST)).unwrap()
+    };
+    assert_eq!(network(&killed), network(&whole), "the same network as the unbroken task");
+}

@@ -272,7 +272,9 @@ pub fn run_task(
     }
     let request = WalkForwardRequest { device, progress, ..request };
     let fold = &plan.folds[task.fold];
-    let result = train_and_test_one(&plan, &request, fold, task.seed, task_dir.join(CHECKPOINT), false)?;
+    // What a killed run of this very task left (the folder is named by the task's content id)
+    // goes on from its last save, so a preempted node costs only the steps since it.
+    let result = train_and_test_one(&plan, &request, fold, task.seed, task_dir.join(CHECKPOINT), true)?;
     task_result::save(&result_path, &task.id, &result)
         .map_err(|source| TaskError::Io { path: result_path, source })?;
     Ok(TaskRun::Ran(task.clone()))
