@@ -1096,27 +1096,33 @@ impl Progress for TrainingStarts {
     }
 }
 
+/// Two folds of 40 test periods on `tiny_env`'s market, one seed each.
+fn two_tiny_folds() -> folio::eval::walk_forward::WalkForwardConfig {
+    use folio::eval::walk_forward::{WalkForwardConfig, WindowMode};
+    WalkForwardConfig {
+        mode: WindowMode::Rolling,
+        train_periods: 100,
+        validation_periods: 40,
+        test_periods: 40,
+        embargo: 2,
+        folds: 2,
+        seeds: 1,
+    }
+}
+
 /// A walk-forward killed in the middle of its trainings continues them from their last saves
 /// when resumed (rather than training them again), and still ends with what a run never stopped
 /// ends with.
 #[test]
 fn a_resumed_walk_forward_continues_the_training_it_was_killed_in() {
     use folio::backtest::rebalance::RebalanceRule;
-    use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, WindowMode, walk_forward};
+    use folio::eval::walk_forward::{WalkForwardRequest, walk_forward};
     let dir = tempfile::tempdir().unwrap();
     let env = tiny_env(dir.path());
     let request = |out: &str, progress: Arc<dyn Progress>, resume: bool| WalkForwardRequest {
         env: env.clone(),
         train: config(800),
-        config: WalkForwardConfig {
-            mode: WindowMode::Rolling,
-            train_periods: 100,
-            validation_periods: 40,
-            test_periods: 40,
-            embargo: 2,
-            folds: 2,
-            seeds: 1,
-        },
+        config: two_tiny_folds(),
         out: dir.path().join(out),
         jobs: 1,
         device: DeviceChoice::Cpu,
@@ -1182,20 +1188,11 @@ fn a_resumed_walk_forward_continues_the_training_it_was_killed_in() {
 fn a_killed_cluster_task_continues_its_training_when_run_again() {
     use folio::backtest::rebalance::RebalanceRule;
     use folio::eval::tasks::{CHECKPOINT, TASKS, TaskRun, WalkForwardSpec, plan_walk_forward, run_task};
-    use folio::eval::walk_forward::{WalkForwardConfig, WindowMode};
     let dir = tempfile::tempdir().unwrap();
     let spec = WalkForwardSpec {
         env: tiny_env(dir.path()),
         train: config(800),
-        config: WalkForwardConfig {
-            mode: WindowMode::Rolling,
-            train_periods: 100,
-            validation_periods: 40,
-            test_periods: 40,
-            embargo: 2,
-            folds: 2,
-            seeds: 1,
-        },
+        config: two_tiny_folds(),
         rebalance: RebalanceRule::Every,
     };
     let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
