@@ -127,9 +127,7 @@ pub fn run() -> Result<()> {
 /// errors, a `periods_per_year` that does not match the rows. A file that does not load is left
 /// for the run itself to report.
 fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str) {
-    let Ok(selection) =
-        env.data.load_prices().and_then(|raw| raw.select(&env.data.assets, env.data.from, env.data.to))
-    else {
+    let Ok(selection) = env.data.selection() else {
         return;
     };
     if let Some(early) = &selection.ended_by {

@@ -59,8 +59,7 @@ pub(super) fn fit_default_layout(
     folds_chosen: bool,
 ) -> Result<WalkForwardConfig> {
     // The rows and the features' warm-up are all a layout depends on: no features are built.
-    let data = &env.data;
-    let selection = data.load_prices()?.select(&data.assets, data.from, data.to)?;
+    let selection = env.data.selection()?;
     let (n_periods, warmup) = (selection.panel.n_periods(), env.features.warmup());
     let fitted = match folds_chosen {
         true => config.fitted_keeping_folds(n_periods, warmup),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::data::inspect::usual_frequency;
-use crate::data::{DataError, InvalidSetting, MissingPrices, PricePanel, Stamp, read_prices};
+use crate::data::{DataError, InvalidSetting, MissingPrices, PricePanel, Selection, Stamp, read_prices};
 use crate::env::ConfigError;
 use crate::env::risk::RiskProfile;
 use crate::env::{CostConfig, Limits, RewardConfig};
@@ -100,6 +100,11 @@ impl DataConfig {
     /// The file's prices, with missing ones treated as the config says.
     pub fn load_prices(&self) -> Result<PricePanel, DataError> {
         read_prices(&self.file, self.missing).map(|loaded| loaded.panel)
+    }
+
+    /// The config's assets over its rows, as every market built from it sees them.
+    pub fn selection(&self) -> Result<Selection, DataError> {
+        self.load_prices()?.select(&self.assets, self.from, self.to)
     }
 }
 

@@ -108,8 +108,7 @@ impl Market {
     /// Load the config's data, select its assets and rows, and fit the feature normalization on
     /// the training period.
     pub fn from_config(config: &EnvConfig) -> Result<(Self, Selection), EnvError> {
-        let raw = config.data.load_prices()?;
-        let selection = raw.select(&config.data.assets, config.data.from, config.data.to)?;
+        let selection = config.data.selection()?;
         let train_rows = span_rows(&selection.panel, &config.periods.train)?;
         let mut market = Market::new(selection.panel.clone(), &config.features, None, 0..train_rows.end)?;
         market.ended_by = selection.ended_by.clone();
