@@ -3,9 +3,10 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
-use folio::data::inspect::{inspect, usual_frequency};
+use folio::data::inspect::inspect;
 use folio::data::synth::{Crash, Regime, SynthConfig, generate};
 use folio::data::{MissingPrices, read_prices, write_prices};
+use folio::env::config::DataConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -92,9 +93,8 @@ pub fn run(command: DataCommand) -> Result<()> {
     match command {
         DataCommand::Inspect { file, periods_per_year, output } => {
             let loaded = read_prices(&file, MissingPrices::CarryForward)?;
-            let periods_per_year = periods_per_year
-                .or_else(|| usual_frequency(&loaded.panel).map(|(usual, _)| usual))
-                .unwrap_or(252.0);
+            let periods_per_year =
+                periods_per_year.unwrap_or_else(|| DataConfig::periods_per_year_of(&loaded.panel));
             let summary = inspect(&loaded.panel, periods_per_year)
                 .with_missing(loaded.carried_forward)
                 .with_price_field(loaded.price_field);

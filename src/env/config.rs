@@ -92,9 +92,13 @@ impl DataConfig {
     /// for a file that does not load, whose error the run itself reports.
     pub fn periods_per_year_of_rows(&self) -> f64 {
         read_prices(&self.file, self.missing)
-            .ok()
-            .and_then(|loaded| usual_frequency(&loaded.panel))
-            .map_or_else(default_periods_per_year, |(usual, _)| usual)
+            .map_or_else(|_| default_periods_per_year(), |loaded| Self::periods_per_year_of(&loaded.panel))
+    }
+
+    /// What `panel` annualizes by when nothing says: the usual value for how often its dated
+    /// rows come, else the daily 252.
+    pub fn periods_per_year_of(panel: &PricePanel) -> f64 {
+        usual_frequency(panel).map_or_else(default_periods_per_year, |(usual, _)| usual)
     }
 
     /// The file's prices, with missing ones treated as the config says.
