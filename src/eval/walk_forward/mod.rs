@@ -55,8 +55,9 @@ pub struct WalkForwardRequest {
     /// When every policy's targets are traded in the test windows (and the in-sample backtest).
     pub rebalance: RebalanceRule,
     /// Continue the walk-forward that an interrupted run left in `out`: each fold and seed whose
-    /// result it saved is read back instead of trained again, and the others are trained afresh,
-    /// so the report is the one an uninterrupted run writes.
+    /// result it saved is read back, a training it finished or cut off is tested or continued
+    /// ([`train_and_test_one`]), and the rest train afresh, so the report is the one an
+    /// uninterrupted run writes.
     pub resume: bool,
 }
 
