@@ -56,7 +56,7 @@ pub struct WalkForwardRequest {
     pub rebalance: RebalanceRule,
     /// Continue the walk-forward that an interrupted run left in `out`: each fold and seed whose
     /// result it saved is read back, a training it finished or cut off is tested or continued
-    /// ([`train_and_test_one`]), and the rest train afresh, so the report is the one an
+    /// (`train_and_test_one`), and the rest train afresh, so the report is the one an
     /// uninterrupted run writes.
     pub resume: bool,
 }
