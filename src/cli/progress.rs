@@ -4,7 +4,7 @@
 //! (Slurm, `nohup`, CI) would leave its log empty for hours. There, each task writes a line at
 //! most every `FOLIO_PROGRESS_SECONDS` (30 by default) while it runs, and one when it ends.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{FormattedDuration, MultiProgress, ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -126,14 +126,14 @@ impl Line {
 
     fn end(&self, how: &str) {
         let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.write(&state, &format!("{how} after {}, ", clock(state.started.elapsed())));
+        self.write(&state, &format!("{how} after {}, ", FormattedDuration(state.started.elapsed())));
     }
 
     fn write(&self, state: &LineState, ending: &str) {
         let message = if state.message.is_empty() { String::new() } else { format!("  {}", state.message) };
         let line = format!(
             "[{}] {}{ending}{}/{} {}{message}\n",
-            clock(self.since.elapsed()),
+            FormattedDuration(self.since.elapsed()),
             self.name,
             state.done,
             self.total,
@@ -164,10 +164,4 @@ impl Task for Line {
     fn abandon(&self) {
         self.end("stopped");
     }
-}
-
-/// `hh:mm:ss`, as the bars show elapsed time.
-fn clock(elapsed: Duration) -> String {
-    let seconds = elapsed.as_secs();
-    format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
