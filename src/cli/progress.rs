@@ -92,7 +92,8 @@ impl Progress for Lines {
             total,
             every: self.every,
             since: self.since,
-            state: Mutex::new(LineState { done, message: String::new(), last_line: now, started: now }),
+            started: now,
+            state: Mutex::new(LineState { done, message: String::new(), last_line: now }),
         })
     }
 }
@@ -103,6 +104,7 @@ struct Line {
     total: u64,
     every: Duration,
     since: Instant,
+    started: Instant,
     state: Mutex<LineState>,
 }
 
@@ -110,7 +112,6 @@ struct LineState {
     done: u64,
     message: String,
     last_line: Instant,
-    started: Instant,
 }
 
 impl Line {
@@ -126,7 +127,7 @@ impl Line {
 
     fn end(&self, how: &str) {
         let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.write(&state, &format!("{how} after {}, ", FormattedDuration(state.started.elapsed())));
+        self.write(&state, &format!("{how} after {}, ", FormattedDuration(self.started.elapsed())));
     }
 
     fn write(&self, state: &LineState, ending: &str) {
