@@ -428,8 +428,15 @@ impl<'a> Ledger<'a> {
             })
             .collect();
         for (a, delta) in deltas.iter_mut().enumerate() {
+            // A blocked asset's cap is what it keeps after the harvest, so selling down to it
+            // sells the harvested lots and, up to rounding, nothing else.
+            let beyond_harvest = -harvest.value[a] - *delta;
             if !harvest.lots[a].is_empty() {
-                *delta = delta.min(-harvest.value[a]);
+                *delta = if beyond_harvest > NEGLIGIBLE_TRADE * position.value {
+                    *delta
+                } else {
+                    -harvest.value[a]
+                };
             }
         }
         let costs = self.costs;

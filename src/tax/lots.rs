@@ -391,12 +391,18 @@ impl LotBook {
         let lots = &self.lots[asset];
         let mut plan: Vec<(usize, f64)> = Vec::new();
         let mut left = shares.min(total);
+        // Rounding is measured against the sale, not the lot: a sale summed over many lots
+        // (a harvest's value, say) can miss a small lot's last shares by more than that lot's
+        // own rounding, or overshoot into the next lot. Either way the dust would be a lot of
+        // its own, sold, washed and harvested like a real one.
+        let rounding = shares * (1.0 - WHOLE);
         for index in self.sale_order(asset, first) {
             let lot = &lots[index];
-            let take = if all || left >= lot.shares * WHOLE { lot.shares } else { left };
+            let whole = all || left >= lot.shares * WHOLE || lot.shares - left <= rounding;
+            let take = if whole { lot.shares } else { left };
             plan.push((lot.id, take));
             left -= take;
-            if !all && left <= 0.0 {
+            if !all && left <= rounding {
                 break;
             }
         }
@@ -493,7 +499,7 @@ impl LotBook {
     ) -> f64 {
         let mut left = shares;
         let mut disallowed = 0.0;
-        while left > 0.0 {
+        while left > shares * (1.0 - WHOLE) {
             let candidate = self.lots[asset]
                 .iter()
                 .enumerate()
