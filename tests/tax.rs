@@ -411,6 +411,24 @@ fn a_sale_summed_over_many_lots_leaves_no_dust_behind() {
 }
 
 #[test]
+fn a_loss_is_washed_by_the_shares_that_replace_it_not_by_its_rounding() {
+    // A lot of 1 + 4e-16 shares (its size came from a value over a price) is sold at a loss with
+    // two 1-share purchases in the window before: the first washes the loss, and the 4e-16 left
+    // is rounding, not a share for the second to wash into a lot of its own.
+    let d0 = day("2021-03-01");
+    let mut lots = book(LotMethod::Fifo);
+    lots.buy(0, d0, 1.0 + 4.0 * f64::EPSILON, 100.0, 0.0, Reason::Rebalance);
+    lots.buy(0, after(d0, 35), 1.0, 90.0, 0.0, Reason::Rebalance);
+    lots.buy(0, after(d0, 36), 1.0, 90.0, 0.0, Reason::Rebalance);
+    let first = lots.lots(0)[0].id;
+    lots.sell(0, after(d0, 40), lots.lots(0)[0].shares, 80.0, 0.0, Reason::Rebalance, &[first]);
+    let washes: Vec<f64> =
+        lots.entries.iter().filter(|e| e.action == Action::WashSale).map(|e| e.shares).collect();
+    assert_eq!(washes, vec![1.0], "one wash, of the first purchase's share");
+    assert!(lots.lots(0).iter().all(|l| l.shares >= 1.0), "{:?}", lots.lots(0));
+}
+
+#[test]
 fn a_policy_equal_to_equal_weight_up_to_rounding_is_taxed_as_equal_weight() {
     // An ensemble of seeds that all kept equal weight holds it up to the rounding of an f32
     // average. Twenty assets rebalanced daily with harvesting build thousands of lots, sold a
