@@ -1213,3 +1213,19 @@ fn a_config_without_periods_per_year_annualizes_by_how_often_its_dated_rows_come
         assert!((metrics["cagr"].as_f64().unwrap() - cagr).abs() < 1e-9, "{periods_per_year}: {metrics}");
     }
 }
+
+#[test]
+fn a_file_read_again_after_it_changed_gives_its_new_prices() {
+    // Commands read their file several times as they start, and the last parse is kept: a file
+    // changed in between, even to the same length, and the same file read under another rule for
+    // missing prices, must read as they are now.
+    let (_dir, path) = temp_csv("date,A,B\n2020-01-01,1.0,2.0\n2020-01-02,1.5,2.5\n");
+    assert_eq!(load_prices(&path).unwrap().prices, array![[1.0, 2.0], [1.5, 2.5]]);
+    std::fs::write(&path, "date,A,B\n2020-01-01,1.0,2.0\n2020-01-02,1.5,2.6\n").unwrap();
+    assert_eq!(load_prices(&path).unwrap().prices, array![[1.0, 2.0], [1.5, 2.6]]);
+
+    std::fs::write(&path, "date,A,B\n2020-01-01,1.0,2.0\n2020-01-02,,2.6\n2020-01-03,1.2,2.7\n").unwrap();
+    let filled = read_prices(&path, MissingPrices::CarryForward).unwrap();
+    assert_eq!(filled.panel.prices[[1, 0]], 1.0);
+    assert!(read_prices(&path, MissingPrices::Error).is_err(), "a gap is refused unless filled");
+}
