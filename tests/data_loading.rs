@@ -666,7 +666,7 @@ fn select_by_names_keeps_the_given_order() {
     assert_eq!(selection.panel.prices, array![[3.0, 1.0], [6.0, 4.0]]);
     assert_eq!(selection.panel.index, dates(&["2020-01-01", "2020-01-02"]));
     assert_eq!(selection.panel.source, path);
-    assert_eq!(selection.limited_by, None);
+    assert_eq!(selection.started_by, None);
 
     let all = panel.select(&[], None, None).unwrap();
     assert_eq!(all.panel.assets, names(&["A", "B", "C"]));
@@ -691,13 +691,31 @@ fn select_asset_twice_is_an_error() {
 fn late_starting_asset_sets_the_start_when_no_from_is_given() {
     let (_dir, _path, panel) = load_text(STAGGERED);
     let selection = panel.select(&names(&["A", "B"]), None, None).unwrap();
-    assert_eq!(selection.limited_by.as_deref(), Some("B"));
+    assert_eq!(
+        selection.started_by.unwrap().to_string(),
+        "asset 'B' has no prices before 2020-01-03, so the market starts there although the file \
+         starts at 2020-01-01; leave it out (data.assets) to start at 2020-01-01"
+    );
     assert_eq!(selection.panel.index, dates(&["2020-01-03", "2020-01-06", "2020-01-07"]));
     assert_eq!(selection.panel.prices, array![[3.0, 30.0], [4.0, 40.0], [5.0, 50.0]]);
 
+    // Without the latest asset, the market starts at the next latest's first price; assets that
+    // start on the same row are named together.
+    let (_dir, _path, later) = load_text(
+        "date,A,B,C,D\n2020-01-01,1,,,\n2020-01-02,2,20,,\n2020-01-03,3,30,300,3000\n2020-01-06,4,40,400,4000\n",
+    );
+    let late = later.select(&[], None, None).unwrap().started_by.unwrap();
+    assert_eq!((late.assets, late.without), (names(&["C", "D"]), "2020-01-02".to_string()));
+    let late = later.select(&names(&["A", "C"]), None, None).unwrap().started_by.unwrap();
+    assert_eq!((&late.assets, late.without.as_str()), (&names(&["C"]), "2020-01-01"));
+    assert!(late.to_string().contains("leave it out"));
+    let late = later.select(&names(&["C", "D", "A"]), None, None).unwrap().started_by.unwrap();
+    assert!(late.to_string().starts_with("assets 'C', 'D' have no prices before 2020-01-03"), "{late}");
+    assert!(late.to_string().ends_with("leave them out (data.assets) to start at 2020-01-01"), "{late}");
+
     // Without the late asset nothing limits the start.
     let selection = panel.select(&names(&["A"]), None, None).unwrap();
-    assert_eq!(selection.limited_by, None);
+    assert_eq!(selection.started_by, None);
     assert_eq!(selection.panel.n_periods(), 5);
 }
 
@@ -715,7 +733,7 @@ fn explicit_from_before_an_assets_start_is_an_error() {
     // Starting exactly at the asset's first date works, and nothing is reported as limiting.
     let from = Some(Stamp::Date(date("2020-01-03")));
     let selection = panel.select(&names(&["A", "B"]), from, None).unwrap();
-    assert_eq!(selection.limited_by, None);
+    assert_eq!(selection.started_by, None);
     assert_eq!(selection.panel.index, dates(&["2020-01-03", "2020-01-06", "2020-01-07"]));
 }
 
@@ -764,7 +782,7 @@ fn undated_selection_uses_period_numbers() {
     let selection = panel.select(&names(&["B"]), Some(Stamp::Period(1)), Some(Stamp::Period(3))).unwrap();
     assert_eq!(selection.panel.index, TimeIndex::Periods(3));
     assert_eq!(selection.panel.prices, array![[20.0], [30.0], [40.0]]);
-    assert_eq!(selection.limited_by, None);
+    assert_eq!(selection.started_by, None);
 
     // A `to` past the end is the last row.
     let selection = panel.select(&[], Some(Stamp::Period(3)), Some(Stamp::Period(99))).unwrap();
@@ -783,7 +801,13 @@ fn undated_selection_uses_period_numbers() {
     // A late start in undated data is reported with period numbers.
     let (_dir, _path, late) = load_text("A,B\n1,\n2,\n3,30\n4,40\n");
     let selection = late.select(&[], None, None).unwrap();
-    assert_eq!(selection.limited_by.as_deref(), Some("B"));
+    assert!(
+        selection
+            .started_by
+            .unwrap()
+            .to_string()
+            .contains("no prices before 2, so the market starts there although the file starts at 0")
+    );
     assert_eq!(selection.panel.prices, array![[3.0, 30.0], [4.0, 40.0]]);
     let message = selection_error(late.select(&[], Some(Stamp::Period(1)), None));
     assert_eq!(

@@ -653,6 +653,37 @@ fn an_asset_that_stops_trading_early_is_named_not_silently_shrinking_the_market(
 }
 
 #[test]
+fn an_asset_that_starts_late_is_named_with_where_the_market_would_start_without_it() {
+    // A late listing moves the whole market's start: the years before it are lost to every
+    // asset. That was said only by `env check`; a training or walk-forward lost them silently.
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let file = dir.path().join("prices.csv");
+    let mut lines: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(String::from).collect();
+    let asset = lines[0].split(',').nth(2).unwrap().to_string();
+    for line in &mut lines[1..=40] {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        cells[2] = "";
+        *line = cells.join(",");
+    }
+    let date = |row: usize| lines[row + 1].split(',').next().unwrap().to_string();
+    let note = format!(
+        "note: asset '{asset}' has no prices before {}, so the market starts there although the file \
+         starts at {}; leave it out (data.assets) to start at {}",
+        date(40),
+        date(0),
+        date(0)
+    );
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let output = folio(
+        &["train", "--config", config.to_str().unwrap(), "--steps", "200", "--seeds", "1", "--out", "run"],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&note), "{}", text(&output));
+}
+
+#[test]
 fn too_few_periods_are_said_in_words_not_nan() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("one.csv"), "date,A,B\n2020-01-02,1.0,2.0\n").unwrap();

@@ -67,7 +67,10 @@ struct CheckOutput {
     last: String,
     /// What every annualized figure of this market is annualized by.
     periods_per_year: f64,
+    /// The asset (or assets) whose late start set the first row.
     limited_by: Option<String>,
+    /// What that costs, and how to get those rows back.
+    started_by: Option<String>,
     fingerprint: String,
     decisions_from: String,
     decisions_to: String,
@@ -119,7 +122,8 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         first: index.label(0),
         last: index.label(market.n_periods() - 1),
         periods_per_year: config.data.periods_per_year,
-        limited_by: selection.limited_by,
+        limited_by: selection.started_by.as_ref().map(|late| late.assets.join(", ")),
+        started_by: selection.started_by.map(|late| late.to_string()),
         fingerprint: market.panel.fingerprint(),
         decisions_from: index.label(range.first),
         decisions_to: index.label(range.last),
@@ -141,8 +145,8 @@ fn print_setup(checked: &Checked, period: PeriodName) {
         market.n_periods(),
         output.periods_per_year
     );
-    if let Some(asset) = &output.limited_by {
-        println!("           the range starts at {} because {asset} starts trading then", output.first);
+    if let Some(late) = &output.started_by {
+        println!("           {late}");
     }
     println!("fingerprint {}", output.fingerprint);
     let layout = market.layout();

@@ -28,7 +28,8 @@ pub struct WalkForwardSetup {
 }
 
 impl WalkForwardSetup {
-    /// The request, and the config's stem for default folder names.
+    /// The request, and the config's stem for default folder names; what the data warns of is
+    /// said on stderr.
     pub fn load(&self) -> Result<(WalkForwardSpec, String)> {
         let (env, sections, train) = self.setup.load()?;
         let chosen = WalkForwardConfig::layout_chosen(sections.walk_forward.as_ref());
@@ -39,6 +40,8 @@ impl WalkForwardSetup {
         if let Some(folds) = self.folds {
             config.folds = folds;
         }
+        // Before the layout's note: a late listing or an early end is often why the data is short.
+        super::warn_about_data(&env, "");
         if !chosen.windows {
             config = fit_default_layout(&env, config, "", chosen.folds || self.folds.is_some())?;
         }
@@ -110,7 +113,6 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
     let folder = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::WalkForward)?;
-    super::warn_about_data(&env, "");
     let report = walk_forward(WalkForwardRequest {
         env,
         train,

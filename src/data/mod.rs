@@ -181,7 +181,7 @@ impl PricePanel {
     /// between `from` and `to` inclusive (the whole panel when omitted).
     ///
     /// Assets listed later than others are handled explicitly: without `from`, the range starts
-    /// where every chosen asset trades and [`Selection::limited_by`] names the asset that set the
+    /// where every chosen asset trades and [`Selection::started_by`] names the asset that set the
     /// start; with an explicit `from` before an asset's first price it is an error naming the asset.
     pub fn select(
         &self,
@@ -211,7 +211,8 @@ impl PricePanel {
                 last: self.index.label(end),
                 file_last: self.index.label(file_last),
             });
-        Ok(Selection { panel, limited_by: if from.is_none() { common.limited_by } else { None }, ended_by })
+        let started_by = if from.is_none() { self.late_start(&columns, &common) } else { None };
+        Ok(Selection { panel, started_by, ended_by })
     }
 
     /// The columns of the assets called `names`, in that order; every column when none are named.
@@ -257,6 +258,22 @@ impl PricePanel {
             common.last = common.last.min(listing.last);
         }
         Ok(common)
+    }
+
+    /// The assets that start last, when they start after the file's first row, and where the
+    /// market would start without them.
+    fn late_start(&self, columns: &[usize], common: &CommonListing) -> Option<LateStart> {
+        common.limited_by.as_ref()?;
+        let first = |c: usize| self.listing(c).map_or(0, |l| l.first);
+        let (latest, others): (Vec<usize>, Vec<usize>) =
+            columns.iter().partition(|&&c| first(c) == common.first);
+        let without = others.iter().map(|&c| first(c)).max().unwrap_or(0);
+        Some(LateStart {
+            assets: latest.iter().map(|&c| self.assets[c].clone()).collect(),
+            first: self.index.label(common.first),
+            file_first: self.index.label(0),
+            without: self.index.label(without),
+        })
     }
 
     /// The first row: `from`'s, which must not come before an asset's first price, or the first
@@ -369,11 +386,39 @@ struct CommonListing {
 #[derive(Debug, Clone)]
 pub struct Selection {
     pub panel: PricePanel,
-    /// The asset whose late start set the first row, when the range was not given explicitly.
-    pub limited_by: Option<String>,
+    /// The assets whose late start set the first row, when the range was not given explicitly:
+    /// every period before their first price is lost to every asset.
+    pub started_by: Option<LateStart>,
     /// The asset whose early end set the last row, when the range was not given explicitly and
     /// the file goes on past it: every period after its last price is lost to every asset.
     pub ended_by: Option<EarlyEnd>,
+}
+
+/// Assets that start trading after the file starts, cutting the market's first years.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateStart {
+    /// The assets with the latest first price (more than one when they start on the same row).
+    pub assets: Vec<String>,
+    /// Their first price's row label: the market's first row.
+    pub first: String,
+    /// The file's first row label.
+    pub file_first: String,
+    /// Where the market would start without them.
+    pub without: String,
+}
+
+impl std::fmt::Display for LateStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = self.assets.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
+        let (subject, has, them) =
+            if self.assets.len() == 1 { ("asset", "has", "it") } else { ("assets", "have", "them") };
+        write!(
+            f,
+            "{subject} {names} {has} no prices before {}, so the market starts there although the file \
+             starts at {}; leave {them} out (data.assets) to start at {}",
+            self.first, self.file_first, self.without
+        )
+    }
 }
 
 /// An asset that stops trading before the file ends, cutting the market short.
