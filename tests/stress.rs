@@ -350,4 +350,32 @@ fn several_agents_get_a_median_and_a_verdict_against_equal_weight() {
     assert!(ew.max_drawdown > 0.2, "a 20% crash plus costs: {}", ew.max_drawdown);
     let verdict = report.verdict.as_deref().unwrap();
     assert!(verdict.starts_with("The agents' median did at least as well as equal weight"), "{verdict}");
+
+    // With their ensemble beside them, the ensemble is the agent that the verdict speaks for, and
+    // the spread stays the seeds'.
+    let mut policies: Vec<Box<dyn Policy>> =
+        vec![Box::new(Seed(0)), Box::new(Seed(1)), Box::new(AllInCash), Box::new(EqualWeight)];
+    let stress = run(&setup(crisis_panel(), vec![], None), &[scenario("crash")], &mut policies).unwrap();
+    let report = &stress.report.scenarios[0];
+    assert_eq!(report.agent_spread.as_ref().expect("two seeds").agents, 2);
+    let ensemble = report.results.iter().find(|r| r.policy == PolicyId::Ensemble).unwrap();
+    let ew = report.results.iter().find(|r| r.policy == PolicyId::EQUAL_WEIGHT).unwrap();
+    assert!((ensemble.scenario_return - ew.scenario_return).abs() > 0.01, "the stand-in differs");
+    let verdict = report.verdict.as_deref().unwrap();
+    let figures = format!("({:+.1}% against", 100.0 * ensemble.scenario_return);
+    assert!(verdict.starts_with("The ensemble ") && verdict.contains(&figures), "{verdict}");
+}
+
+/// All in cash, standing in for an ensemble that differs from its seeds.
+struct AllInCash;
+
+impl Policy for AllInCash {
+    fn id(&self) -> PolicyId {
+        PolicyId::Ensemble
+    }
+
+    fn decide(&mut self, _view: &MarketView<'_>, out: &mut [f64]) {
+        out.fill(0.0);
+        out[0] = 1.0;
+    }
 }

@@ -472,7 +472,8 @@ pub struct ScenarioReport {
     pub in_sample: Option<Overlap>,
     pub results: Vec<PolicyStress>,
     pub agent_spread: Option<AgentSpread>,
-    /// The agent (the agents' median) against equal weight, in words.
+    /// The agent (the ensemble where it ran, else the seeds' median) against equal weight, in
+    /// words.
     pub verdict: Option<String>,
 }
 
@@ -640,9 +641,11 @@ fn run_scenario(
     Ok((report, curves))
 }
 
-/// The agents' median and spread, when several agents (seeds) ran.
+/// The seeds' median and spread, when several seeds ran. Their ensemble is one policy built from
+/// them, not another seed, so it stands beside the spread rather than inside it.
 fn agent_spread(results: &[PolicyStress]) -> Option<AgentSpread> {
-    let agents: Vec<&PolicyStress> = results.iter().filter(|r| r.policy.is_agent()).collect();
+    let agents: Vec<&PolicyStress> =
+        results.iter().filter(|r| matches!(r.policy, PolicyId::Agent { .. })).collect();
     (agents.len() > 1).then(|| AgentSpread {
         agents: agents.len(),
         scenario_return: Spread::of(&agents.iter().map(|a| a.scenario_return).collect::<Vec<_>>()),
@@ -757,13 +760,16 @@ pub fn measure(log: &BacktestLog, start: usize, end: usize, index: &TimeIndex) -
 
 fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<String> {
     let equal = results.iter().find(|r| r.policy == PolicyId::EQUAL_WEIGHT)?;
-    let (who, agent_return, agent_drawdown) = match spread {
-        Some(spread) => {
-            ("The agents' median".to_string(), spread.scenario_return?.median, spread.max_drawdown?.median)
+    // The ensemble is what a multi-seed run deploys, so it speaks for the agent where it ran.
+    let ensemble = results.iter().find(|r| r.policy == PolicyId::Ensemble);
+    let (who, agent_return, agent_drawdown) = match (ensemble, spread) {
+        (Some(ensemble), _) => ("The ensemble", ensemble.scenario_return, ensemble.max_drawdown),
+        (None, Some(spread)) => {
+            ("The agents' median", spread.scenario_return?.median, spread.max_drawdown?.median)
         }
-        None => {
+        (None, None) => {
             let agent = results.iter().find(|r| r.policy.is_agent())?;
-            ("The agent".to_string(), agent.scenario_return, agent.max_drawdown)
+            ("The agent", agent.scenario_return, agent.max_drawdown)
         }
     };
     let did = if agent_return < equal.scenario_return { "did worse than" } else { "did at least as well as" };
