@@ -349,7 +349,7 @@ fn several_agents_get_a_median_and_a_verdict_against_equal_weight() {
     assert_eq!(spread.max_drawdown.unwrap().median, ew.max_drawdown);
     assert!(ew.max_drawdown > 0.2, "a 20% crash plus costs: {}", ew.max_drawdown);
     let verdict = report.verdict.as_deref().unwrap();
-    assert!(verdict.starts_with("The agents' median did at least as well as equal weight"), "{verdict}");
+    assert!(verdict.starts_with("The seeds' median did at least as well as equal weight"), "{verdict}");
 
     // With their ensemble beside them, the ensemble is the agent that the verdict speaks for, and
     // the spread stays the seeds'.

@@ -162,7 +162,7 @@ fn print_scenario(scenario: &ScenarioReport) {
     if let Some(spread) = &scenario.agent_spread {
         let median = |s: Option<folio::metrics::Spread>| s.map(|s| 100.0 * s.median).unwrap_or(f64::NAN);
         println!(
-            "  agents' median: scenario {:.1}%, max drawdown {:.1}%; {} of {} recovered",
+            "  seeds' median: scenario {:.1}%, max drawdown {:.1}%; {} of {} recovered",
             median(spread.scenario_return),
             median(spread.max_drawdown),
             spread.recovered,

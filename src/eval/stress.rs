@@ -765,7 +765,7 @@ fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<Str
     let (who, agent_return, agent_drawdown) = match (ensemble, spread) {
         (Some(ensemble), _) => ("The ensemble", ensemble.scenario_return, ensemble.max_drawdown),
         (None, Some(spread)) => {
-            ("The agents' median", spread.scenario_return?.median, spread.max_drawdown?.median)
+            ("The seeds' median", spread.scenario_return?.median, spread.max_drawdown?.median)
         }
         (None, None) => {
             let agent = results.iter().find(|r| r.policy.is_agent())?;
