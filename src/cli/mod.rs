@@ -123,9 +123,9 @@ pub fn run() -> Result<()> {
 }
 
 /// What a run should know about its data before it starts, on stderr, each line led by `market`
-/// (empty for a single market): an asset that shrinks the range at either end, jumps that look like data
-/// errors, a `periods_per_year` that does not match the rows. A file that does not load is left
-/// for the run itself to report.
+/// (empty for a single market): an asset that shrinks the range at either end, jumps that look
+/// like data errors, a `periods_per_year` that does not match the rows. A file that does not load
+/// is left for the run itself to report.
 fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str) {
     let Ok(selection) = env.data.selection() else {
         return;

@@ -431,12 +431,8 @@ impl<'a> Ledger<'a> {
             // A blocked asset's cap is what it keeps after the harvest, so selling down to it
             // sells the harvested lots and, up to rounding, nothing else.
             let beyond_harvest = -harvest.value[a] - *delta;
-            if !harvest.lots[a].is_empty() {
-                *delta = if beyond_harvest > NEGLIGIBLE_TRADE * position.value {
-                    *delta
-                } else {
-                    -harvest.value[a]
-                };
+            if !harvest.lots[a].is_empty() && beyond_harvest <= NEGLIGIBLE_TRADE * position.value {
+                *delta = -harvest.value[a];
             }
         }
         let costs = self.costs;
