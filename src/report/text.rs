@@ -205,7 +205,7 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
         out.push_str(&spread_table(&report.seed_spread));
     }
     let sensitivity = &report.cost_sensitivity;
-    out.push_str("\nstitched CAGR by cost rate (median agent):\n");
+    out.push_str("\nstitched CAGR by cost rate:\n");
     for (name, cagr) in &sensitivity.cagr {
         let cells: Vec<String> = sensitivity
             .costs_bp
