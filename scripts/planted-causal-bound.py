@@ -9,7 +9,9 @@ mean-variance at several risk aversions, the rest in cash) over the file's last 
 COST per side on the weights traded as folio's proportional cost model does, and prints each one's
 annualized Sharpe ratio beside equal weight's. The oracle probe (`folio probe`) sees tomorrow's
 returns themselves, so its edge over equal weight bounds what no causal policy can reach; this
-bound is the one a causal learner can.
+bound is the one a causal learner can. The last lines hold the policies that know the model to
+the anchored network's own form (weights at most exp(+-tilt) from equal weight's, `--tilt`): the
+most an agent with that tilt bound can reach, however well it learns.
 
     python3 scripts/planted-causal-bound.py planted.csv --phi 0.3 --cost 0.0005 --test 1000
 
@@ -28,6 +30,7 @@ def main():
     parser.add_argument("--cost", type=float, default=0.0005, help="cost per side (0.0005 = 5 bp)")
     parser.add_argument("--test", type=int, default=1000, help="decisions at the end of the file")
     parser.add_argument("--periods-per-year", type=float, default=252.0)
+    parser.add_argument("--tilt", type=float, default=1.0, help="the anchored network's tilt bound ([train.net] tilt)")
     args = parser.parse_args()
 
     with open(args.csv) as f:
@@ -64,8 +67,25 @@ def main():
 
         return weights
 
+    def tilted(scale):
+        # The anchored network's own family: softmax(ln(1/N) + tilt * tanh(s)), fully invested,
+        # with s the prediction in units of its spread across assets times `scale` (a large scale
+        # saturates every asset at exp(+-tilt)). No weight can move further from equal weight,
+        # whatever the network knows, so this bounds what the default agent can reach.
+        def weights(mu):
+            spread = statistics.pstdev(mu) or 1.0
+            mean = statistics.fmean(mu)
+            logits = [args.tilt * math.tanh(scale * (m - mean) / spread) for m in mu]
+            top = max(logits)
+            x = [math.exp(v - top) for v in logits]
+            total = sum(x)
+            return [0.0] + [v / total for v in x]
+
+        return weights
+
     policies = [("equal weight", equal), ("all in the best prediction", best), ("proportional", proportional)]
     policies += [(f"mean-variance, aversion {a:g}", mean_variance(a)) for a in (1, 10, 20)]
+    policies += [(f"tilt-bounded {args.tilt:g}, scale {k:g}", tilted(k)) for k in (0.5, 1, 2, 5, 100)]
     print(f"{args.csv}: {assets} assets, last {args.test} decisions, phi {args.phi}, cost {args.cost * 1e4:g} bp per side")
     for name, policy in policies:
         held = [1.0] + [0.0] * assets
