@@ -102,8 +102,11 @@ if seeds:
         share = int(re.search(r"keeps (-?\d+)% of the oracle's edge", text).group(1))
         bounded = re.search(r"no causal policy keeps more than (-?\d+)%.*the agent keeps (-?\d+)% of that", text)
         shares.append(share)
-        print(f"   data seed {seed}: {share}%: {verdict(share >= 50)} (within the agent's tilt bound a causal "
-              f"policy that knows the model keeps {bounded.group(1)}%; the agent reaches {bounded.group(2)}% of that)")
+        context = "" if bounded is None else (
+            f" (within the agent's tilt bound a causal policy that knows the model keeps "
+            f"{bounded.group(1)}%; the agent reaches {bounded.group(2)}% of that)"
+        )
+        print(f"   data seed {seed}: {share}%: {verdict(share >= 50)}{context}")
     met = sum(s >= 50 for s in shares)
     print(f"   met on {met} of {len(shares)} data seeds (mean {sum(shares) / len(shares):.0f}%): {verdict(met == len(shares))}")
 

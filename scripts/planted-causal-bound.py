@@ -96,7 +96,9 @@ def main():
             gross = w[0] + sum(a * x for a, x in zip(w[1:], relatives[t]))
             returns.append(gross * (1 - args.cost * turnover) - 1)
             held = [w[0] / gross] + [a * x / gross for a, x in zip(w[1:], relatives[t])]
-        sharpe = statistics.fmean(returns) / statistics.pstdev(returns) * math.sqrt(args.periods_per_year)
+        spread = statistics.pstdev(returns)
+        # All in cash (no prediction above zero, as at PHI 0) earns nothing, with no risk.
+        sharpe = 0.0 if spread == 0 else statistics.fmean(returns) / spread * math.sqrt(args.periods_per_year)
         print(f"  {name:32s} Sharpe {sharpe:6.2f}")
 
 

@@ -82,8 +82,12 @@ print(f"  ensemble agent (walk-forward)   Sharpe {agent:6.2f}   equal weight {eq
 print(f"  oracle probe (validation)       Sharpe {oracle['agent_sharpe']:6.2f}   equal weight {oracle['equal_weight_sharpe']:5.2f}   edge {oracle_edge:5.2f}")
 print(f"  best policy knowing the model   Sharpe {causal:6.2f}   equal weight {bound['equal weight']:5.2f}   edge {causal_edge:5.2f}")
 print(f"  same, within the tilt bound     Sharpe {bounded:6.2f}   equal weight {bound['equal weight']:5.2f}   edge {bounded_edge:5.2f}")
-print(f"  the agent keeps {agent_edge / oracle_edge:.0%} of the oracle's edge (target: 50%) "
-      f"and {agent_edge / causal_edge:.0%} of the causal bound's; that bound is {causal_edge / oracle_edge:.0%} of the oracle's")
-print(f"  within its tilt bound no causal policy keeps more than {bounded_edge / oracle_edge:.0%} of the oracle's edge; "
-      f"the agent keeps {agent_edge / bounded_edge:.0%} of that")
+def share(part, whole):
+    # Without a planted signal (PHI 0) a causal policy has no edge to keep a share of.
+    return f"{part / whole:.0%}" if whole > 0.005 else "- (no edge)"
+
+print(f"  the agent keeps {share(agent_edge, oracle_edge)} of the oracle's edge (target: 50%) "
+      f"and {share(agent_edge, causal_edge)} of the causal bound's; that bound is {share(causal_edge, oracle_edge)} of the oracle's")
+print(f"  within its tilt bound no causal policy keeps more than {share(bounded_edge, oracle_edge)} of the oracle's edge; "
+      f"the agent keeps {share(agent_edge, bounded_edge)} of that")
 PY
