@@ -275,6 +275,7 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     .unwrap();
     let request = |date: Option<Stamp>, from: Option<Stamp>, to: Option<Stamp>| ExplainRequest {
         checkpoint: checkpoint.clone(),
+        ensemble: Vec::new(),
         weights: folio::train::checkpoint::Weights::Best,
         date,
         from,
@@ -357,6 +358,7 @@ fn an_agent_that_kept_its_reference_is_explained_as_such() {
     assert!(train(request).unwrap().validation.kept_reference());
     let request = |weights| ExplainRequest {
         checkpoint: checkpoint.clone(),
+        ensemble: Vec::new(),
         weights,
         date: Some(Stamp::Date(dates[450])),
         from: None,
@@ -374,18 +376,65 @@ fn an_agent_that_kept_its_reference_is_explained_as_such() {
     assert!(!explain(request(folio::train::checkpoint::Weights::Last)).unwrap().kept_reference);
 }
 
+/// A multi-seed run deploys the average of its seeds' weights, so that is what `folio explain`
+/// of the run explains: the ensemble replayed on its own holdings, its attributions the mean of
+/// its members' at the observation it saw.
 #[test]
-fn a_multi_seed_run_points_at_its_seed_folders() {
+fn a_multi_seed_run_is_explained_as_the_ensemble_it_deploys() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("seed-0")).unwrap();
-    std::fs::write(dir.path().join("seed-0/meta.json"), "{}").unwrap();
+    let (env, dates) = synthetic_env(dir.path());
+    let run = dir.path().join("run");
+    for seed in [0, 1] {
+        // Without the gate both seeds deploy their own tilts, so the ensemble is neither seed.
+        let config = TrainConfig { steps: 2000, seed, reference_gate: false, ..TrainConfig::default() };
+        train(TrainRequest {
+            env: env.clone(),
+            train: config,
+            out: run.join(format!("seed-{seed}")),
+            device: DeviceChoice::Cpu,
+            resume: false,
+            progress: folio::progress::silent(),
+        })
+        .unwrap();
+    }
+    let (first, second) = (run.join("seed-0"), run.join("seed-1"));
+    let request = |checkpoint: &std::path::Path, ensemble: Vec<std::path::PathBuf>| ExplainRequest {
+        checkpoint: checkpoint.to_path_buf(),
+        ensemble,
+        weights: folio::train::checkpoint::Weights::Best,
+        date: Some(Stamp::Date(dates[450])),
+        from: None,
+        to: None,
+        method: FINE,
+        device: DeviceChoice::Cpu,
+        data: Default::default(),
+    };
+    let report = explain(request(&first, vec![second.clone()])).unwrap();
+    assert_eq!(report.members, vec![first.clone(), second.clone()]);
+    let explained = report.decision.unwrap().explanation;
+    let evaluation =
+        evaluate(EvalRequest { ensemble: vec![second.clone()], ..EvalRequest::new(first.clone()) }).unwrap();
+    let ensemble = evaluation.logs.iter().find(|l| l.policy == folio::backtest::PolicyId::Ensemble).unwrap();
+    let held = &ensemble.weights[450 - 400];
+    for (got, want) in explained.weights.iter().zip(held) {
+        assert!((got - want).abs() < 1e-6, "explained weight {got} vs the ensemble's {want} in eval");
+    }
+    let alone = explain(request(&first, Vec::new())).unwrap().decision.unwrap().explanation;
+    let apart = alone.weights.iter().zip(&explained.weights).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(apart > 1e-4, "the seeds differ, so the ensemble is not seed 0: {apart}");
+    for gap in &explained.completeness_gap {
+        assert!(gap.abs() < 1e-4, "the members' mean attributions add up to the ensemble's weights: {gap}");
+    }
+
+    // The command line explains a run folder as its ensemble, into the run folder.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
         .args(["explain", "--checkpoint"])
-        .arg(dir.path())
-        .args(["--date", "2020-03-16"])
+        .arg(&run)
+        .args(["--date", &dates[450].to_string()])
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("multi-seed run") && stderr.contains("seed-0"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("the ensemble of its 2 seeds"), "{stdout}");
+    assert!(run.join(format!("explain-{}", dates[450])).join("explain.json").exists(), "{stdout}");
 }

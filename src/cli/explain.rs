@@ -1,4 +1,4 @@
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,8 @@ enum MethodChoice {
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// Checkpoint folder of one seed (`<run>/seed-<s>` for a multi-seed run).
+    /// Checkpoint folder of one seed, or a multi-seed run, whose ensemble (the average of its
+    /// seeds' weights, what the run deploys) is explained.
     #[arg(long)]
     checkpoint: PathBuf,
     /// The decision to explain; a day without trading falls back to the nearest earlier one.
@@ -53,14 +54,15 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
-    refuse_multi_seed(&args.checkpoint)?;
+    let (checkpoint, ensemble) = members(&args.checkpoint);
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let method = match args.method {
         MethodChoice::Ig => Method::IntegratedGradients { steps: args.steps },
         MethodChoice::GradInput => Method::GradientTimesInput,
     };
     let report = explain(ExplainRequest {
-        checkpoint: args.checkpoint.clone(),
+        checkpoint,
+        ensemble,
         weights: args.weights.into(),
         date: args.date,
         from: args.from,
@@ -76,10 +78,16 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     if args.run.json {
         return super::print_json(&report);
     }
+    let explained = match report.members.len() {
+        1 => format!("{} ({})", report.checkpoint.display(), report.weights),
+        n => format!(
+            "{}: the ensemble of its {n} seeds, the average of their weights ({} of each)",
+            args.checkpoint.display(),
+            report.weights
+        ),
+    };
     println!(
-        "{} ({}), {}; the agent replayed from cash from {}",
-        report.checkpoint.display(),
-        report.weights,
+        "{explained}, {}; the agent replayed from cash from {}",
         report.method.describe(),
         report.replayed_from
     );
@@ -104,22 +112,19 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     Ok(())
 }
 
-/// A run of several seeds has no one network to explain: name the seeds instead.
-fn refuse_multi_seed(checkpoint: &Path) -> Result<()> {
+/// The checkpoint to explain and the other members of its ensemble: a seed's folder alone, or a
+/// multi-seed run's first seed and the rest.
+fn members(checkpoint: &Path) -> (PathBuf, Vec<PathBuf>) {
     if checkpoint.join(folio::train::checkpoint::META).exists() {
-        return Ok(());
+        return (checkpoint.to_path_buf(), Vec::new());
     }
-    let seeds = super::eval::seed_folders(checkpoint);
-    if !seeds.is_empty() {
-        let list: Vec<String> = seeds.iter().map(|s| s.display().to_string()).collect();
-        bail!(
-            "{} is a multi-seed run: explain one seed's network, e.g. --checkpoint {} (seeds: {})",
-            checkpoint.display(),
-            list[0],
-            list.join(", ")
-        );
+    let mut seeds = super::eval::seed_folders(checkpoint);
+    if seeds.is_empty() {
+        // Not a checkpoint at all: loading it says why.
+        return (checkpoint.to_path_buf(), Vec::new());
     }
-    Ok(())
+    let first = seeds.remove(0);
+    (first, seeds)
 }
 
 fn print_decision(report: &ExplainReport, decision: &DecisionExplanation) {

@@ -244,13 +244,7 @@ fn agent_or_ensemble(
     for dir in &request.ensemble {
         let (other, net) = checkpoint::load_agent(dir, request.weights, device)?;
         other.check_fits(dir, market)?;
-        if other.normalizer != meta.normalizer {
-            let reason = format!(
-                "its feature normalization differs from {}'s: it was trained on other data, so it cannot join that ensemble",
-                request.checkpoint.display()
-            );
-            return Err(checkpoint::CheckpointError::Mismatch { path: dir.clone(), reason }.into());
-        }
+        other.check_joins(dir, meta, &request.checkpoint)?;
         members.push(AgentPolicy::new(PolicyId::AGENT, net, other.head, market.layout(), device.clone()));
     }
     Ok(Box::new(EnsemblePolicy::of_agents(members)))

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 
 use crate::agent::network::PolicyNet;
-use crate::agent::{ActionHead, AgentPolicy, observations_tensor, to_host};
+use crate::agent::{ActionHead, AgentPolicy, EnsemblePolicy, observations_tensor, to_host};
 use crate::agent::{DeviceChoice, MissingBackend};
 use crate::backtest::{MarketView, Policy, PolicyId, backtest};
 use crate::data::Stamp;
@@ -328,6 +328,11 @@ impl PeriodSummary {
 
 pub struct ExplainRequest {
     pub checkpoint: PathBuf,
+    /// Other seeds of the checkpoint's run: with any, their ensemble with the checkpoint (the
+    /// average of their weights, what a multi-seed run deploys) is explained. Integrated
+    /// gradients are linear in the network, so the ensemble's attributions are the average of
+    /// its members' at the observation the ensemble itself saw.
+    pub ensemble: Vec<PathBuf>,
     /// Which of the checkpoint's networks to explain.
     pub weights: Weights,
     /// One decision to explain.
@@ -362,6 +367,8 @@ pub struct PeriodExplanation {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplainReport {
     pub checkpoint: PathBuf,
+    /// Every checkpoint explained: the checkpoint alone, or the ensemble's members.
+    pub members: Vec<PathBuf>,
     pub weights: Weights,
     pub method: Method,
     pub baseline: String,
@@ -375,7 +382,8 @@ pub struct ExplainReport {
     pub decision: Option<DecisionExplanation>,
     pub period: Option<PeriodExplanation>,
     /// The explained weights are the untrained network, which is the reference portfolio: the
-    /// run's best trained network did not beat it on validation. No market input moves them.
+    /// run's best trained network (every member's, for an ensemble) did not beat it on
+    /// validation. No market input moves them.
     pub kept_reference: bool,
 }
 
@@ -383,7 +391,7 @@ pub const BASELINE_DESCRIPTION: &str = "normalized features at zero (the trainin
 
 /// Records the agent's observation at every decision of a backtest while it acts.
 struct Recorder {
-    agent: AgentPolicy,
+    agent: Box<dyn Policy>,
     rows: Vec<usize>,
     observations: Vec<Vec<f32>>,
 }
@@ -446,22 +454,30 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     let device = request.device.device()?;
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
     let market = Arc::new(meta.market(&request.checkpoint, &request.data)?);
-    let explainer = Explainer::new(&net, meta.head, market.layout(), &device, request.method)?;
+    let members = load_members(&request, &meta, net, &market, &device)?;
+    let explainers = Explainers::new(&members, market.layout(), &device, request.method)?;
     let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
     let range = replay_range(&request, &meta, &market, date_row.as_ref().map(|(row, _)| *row))?;
-    let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device);
-    let recorder = record_decisions(agent, &meta, &market, range)?;
+    let kept_reference = request.weights == Weights::Best
+        && members.iter().all(|(m, _)| m.validation.as_ref().is_some_and(|v| v.kept_reference()));
+    let recorder = record_decisions(acting_policy(members, &market, &device), &meta, &market, range)?;
     let decision = match (date_row, request.date) {
         (Some((row, note)), Some(stamp)) => {
-            Some(explain_decision(&explainer, &recorder, &meta, &market, stamp, row, note)?)
+            Some(explain_decision(&explainers, &recorder, &meta, &market, stamp, row, note)?)
         }
         _ => None,
     };
-    let period =
-        if is_period(&request) { Some(explain_period(&explainer, &recorder, &market, range)?) } else { None };
+    let period = if is_period(&request) {
+        Some(explain_period(&explainers, &recorder, &market, range)?)
+    } else {
+        None
+    };
     let feature_names: Vec<String> =
         meta.env.features.features.iter().map(|f| f.name().to_string()).collect();
     Ok(ExplainReport {
+        members: std::iter::once(request.checkpoint.clone())
+            .chain(request.ensemble.iter().cloned())
+            .collect(),
         checkpoint: request.checkpoint,
         weights: request.weights,
         method: request.method,
@@ -471,9 +487,83 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
         replayed_from: market.panel.index.label(range.first),
         decision,
         period,
-        kept_reference: request.weights == Weights::Best
-            && meta.validation.as_ref().is_some_and(|validation| validation.kept_reference()),
+        kept_reference,
     })
+}
+
+/// The checkpoint's network and those of `request.ensemble`, each checked to read the market
+/// the checkpoint reads.
+fn load_members(
+    request: &ExplainRequest,
+    meta: &Meta,
+    net: PolicyNet,
+    market: &Market,
+    device: &Device,
+) -> Result<Vec<(Meta, PolicyNet)>, ExplainError> {
+    let mut members = vec![(meta.clone(), net)];
+    for dir in &request.ensemble {
+        let (other, net) = checkpoint::load_agent(dir, request.weights, device)?;
+        other.check_fits(dir, market)?;
+        other.check_joins(dir, meta, &request.checkpoint)?;
+        members.push((other, net));
+    }
+    Ok(members)
+}
+
+/// What acts in the replay: the one agent, or the members' ensemble.
+fn acting_policy(members: Vec<(Meta, PolicyNet)>, market: &Market, device: &Device) -> Box<dyn Policy> {
+    let mut agents: Vec<AgentPolicy> = members
+        .into_iter()
+        .map(|(meta, net)| AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device.clone()))
+        .collect();
+    if agents.len() == 1 {
+        return Box::new(agents.remove(0));
+    }
+    Box::new(EnsemblePolicy::of_agents(agents))
+}
+
+/// One explainer per member; an ensemble's attribution is the mean of its members'.
+struct Explainers(Vec<Explainer>);
+
+impl Explainers {
+    fn new(
+        members: &[(Meta, PolicyNet)],
+        layout: ObservationLayout,
+        device: &Device,
+        method: Method,
+    ) -> Result<Self, ExplainError> {
+        let explainers = members
+            .iter()
+            .map(|(meta, net)| Explainer::new(net, meta.head, layout, device, method))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self(explainers))
+    }
+
+    fn explain(&self, observation: &[f32]) -> Explanation {
+        let first = &self.0[0];
+        let attributions: Vec<InputAttribution> = self.0.iter().map(|e| e.attribute(observation)).collect();
+        group(&first.layout, InputAttribution::mean(&attributions))
+    }
+}
+
+impl InputAttribution {
+    /// The attribution of the members' average weights: every figure averaged (integrated
+    /// gradients and gradient x input are both linear in the function explained).
+    pub fn mean(members: &[InputAttribution]) -> InputAttribution {
+        let n = members.len() as f64;
+        let mean_of = |pick: &dyn Fn(&InputAttribution) -> &Vec<f64>| -> Vec<f64> {
+            let mut sum = vec![0.0; pick(&members[0]).len()];
+            for member in members {
+                sum.iter_mut().zip(pick(member)).for_each(|(s, v)| *s += v / n);
+            }
+            sum
+        };
+        InputAttribution {
+            weights: mean_of(&|a| &a.weights),
+            baseline_weights: mean_of(&|a| &a.baseline_weights),
+            per_input: (0..members[0].per_input.len()).map(|j| mean_of(&|a| &a.per_input[j])).collect(),
+        }
+    }
 }
 
 fn is_period(request: &ExplainRequest) -> bool {
@@ -508,7 +598,7 @@ fn replay_range(
 /// Backtest the agent over `range` as `folio eval` would, recording its observation at every
 /// decision.
 fn record_decisions(
-    agent: AgentPolicy,
+    agent: Box<dyn Policy>,
     meta: &Meta,
     market: &Arc<Market>,
     range: DecisionRange,
@@ -522,7 +612,7 @@ fn record_decisions(
 /// [`decision_row`] gave): with rebalancing every k periods, the agent does not decide on every
 /// row.
 fn explain_decision(
-    explainer: &Explainer,
+    explainer: &Explainers,
     recorder: &Recorder,
     meta: &Meta,
     market: &Market,
@@ -557,7 +647,7 @@ fn explain_decision(
 
 /// Every recorded decision explained, and the explanations averaged.
 fn explain_period(
-    explainer: &Explainer,
+    explainer: &Explainers,
     recorder: &Recorder,
     market: &Market,
     range: DecisionRange,

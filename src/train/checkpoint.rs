@@ -288,6 +288,20 @@ impl Meta {
         Ok(market)
     }
 
+    /// Refuse to put this checkpoint (at `dir`) in one ensemble with `first`'s (at `first_dir`):
+    /// the members of an ensemble act on one observation, so they must share its normalization,
+    /// as the seeds of one run do.
+    pub fn check_joins(&self, dir: &Path, first: &Meta, first_dir: &Path) -> Result<(), CheckpointError> {
+        if self.normalizer == first.normalizer {
+            return Ok(());
+        }
+        let reason = format!(
+            "its feature normalization differs from {}'s: it was trained on other data, so it cannot join that ensemble",
+            first_dir.display()
+        );
+        Err(CheckpointError::Mismatch { path: dir.to_path_buf(), reason })
+    }
+
     /// Refuse data the network was not trained for: other assets or another feature set.
     pub fn check_fits(&self, dir: &Path, market: &Market) -> Result<(), CheckpointError> {
         let mismatch = |reason: String| CheckpointError::Mismatch { path: dir.to_path_buf(), reason };
