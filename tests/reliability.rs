@@ -918,6 +918,21 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("eval-"))
         .count();
     assert_eq!(evals, 2, "a second eval does not replace the first");
+
+    // Rebalancing rules compared on a run: on its ensemble, the policy it deploys.
+    let output = folio(
+        &["eval", "--checkpoint", "run", "--compare-rebalancing", "--rules", "every,monthly"],
+        dir.path(),
+    );
+    let shown = text(&output);
+    assert!(output.status.success() && shown.contains("agent (ensemble)"), "{shown}");
+    assert!(!shown.contains("agent (seed"), "{shown}");
+    let comparisons = std::fs::read_dir(dir.path().join("run"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rebalancing-"))
+        .count();
+    assert_eq!(comparisons, 1, "{shown}");
 }
 
 #[test]

@@ -236,26 +236,29 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     if !args.checkpoint.join("meta.json").exists() {
         let seeds = seed_folders(&args.checkpoint);
         if !seeds.is_empty() {
-            anyhow::ensure!(
-                !args.rebalancing.compare_rebalancing,
-                "--compare-rebalancing takes one agent; {} holds {} seeds: pass one of them, e.g. {}",
-                args.checkpoint.display(),
-                seeds.len(),
-                seeds[0].display()
-            );
+            if args.rebalancing.compare_rebalancing {
+                return eval_rebalancing(args, &seeds);
+            }
             return eval_seeds(args, seeds);
         }
     }
     if args.rebalancing.compare_rebalancing {
-        return eval_rebalancing(args);
+        return eval_rebalancing(args, &[]);
     }
     eval_one(args)
 }
 
-fn eval_rebalancing(args: EvalArgs) -> Result<()> {
+/// The agent under each rebalancing rule: the checkpoint's, or the ensemble of a run's `seeds`
+/// (what the run deploys).
+fn eval_rebalancing(args: EvalArgs, seeds: &[PathBuf]) -> Result<()> {
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
-    let request = EvalRequest { rebalance: RebalanceRule::Every, ..args.request()? };
-    let comparison = compare_rebalancing(request, &args.rebalancing.rules)?;
+    let mut request = EvalRequest { rebalance: RebalanceRule::Every, ..args.request()? };
+    if let Some((first, others)) = seeds.split_first() {
+        request.checkpoint = first.clone();
+        request.ensemble = others.to_vec();
+    }
+    let mut comparison = compare_rebalancing(request, &args.rebalancing.rules)?;
+    comparison.checkpoint = Some(args.checkpoint.clone());
     let default = args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to));
     super::rebalance::show(&comparison, claimed, &default, args.run.json)
 }
