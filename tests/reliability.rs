@@ -933,6 +933,11 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("rebalancing-"))
         .count();
     assert_eq!(comparisons, 1, "{shown}");
+
+    // A run folder has no picture of its own: plot names the folders that do.
+    let output = folio(&["plot", "run"], dir.path());
+    let shown = text(&output);
+    assert!(!output.status.success() && shown.contains("seed-0") && shown.contains("ensemble"), "{shown}");
 }
 
 #[test]

@@ -71,6 +71,25 @@ fn read_columns(path: &Path) -> Result<(Vec<String>, Columns)> {
     Ok((labels, names.into_iter().zip(columns).collect()))
 }
 
+/// A multi-seed run folder holds no one report or training log: name the folders that do.
+fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
+    let seeds = super::eval::seed_folders(folder);
+    if report_json.exists() || folder.join("train_log.csv").exists() || seeds.is_empty() {
+        return Ok(());
+    }
+    let ensemble = folder.join("ensemble");
+    let evaluated = if ensemble.join("report.json").exists() {
+        format!("{} (its ensemble's evaluation)", ensemble.display())
+    } else {
+        format!("the folder `folio eval --checkpoint {}` writes for its ensemble", folder.display())
+    };
+    anyhow::bail!(
+        "{} is a multi-seed run with nothing of its own to draw: plot {} (a seed's training curves), or {evaluated}",
+        folder.display(),
+        seeds[0].display()
+    )
+}
+
 pub fn run(args: PlotArgs) -> Result<()> {
     anyhow::ensure!(
         args.report.exists(),
@@ -83,6 +102,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
         args.report.parent().map(Path::to_path_buf).unwrap_or_default()
     };
     let report_json = folder.join("report.json");
+    refuse_run_folder(&folder, &report_json)?;
     // A checkpoint folder has no report; its pictures come from its CSV files alone.
     let saved = if report_json.exists() { Some(read_report(&report_json)?) } else { None };
     let headline = match &saved {
