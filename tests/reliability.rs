@@ -938,6 +938,13 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
     let output = folio(&["plot", "run"], dir.path());
     let shown = text(&output);
     assert!(!output.status.success() && shown.contains("seed-0") && shown.contains("ensemble"), "{shown}");
+    // Nor a report: the page is made from the evaluations in it.
+    let output = folio(&["report", "run"], dir.path());
+    let shown = text(&output);
+    assert!(!output.status.success() && shown.contains("run/ensemble"), "{shown}");
+    let output = folio(&["report", "run/seed-1"], dir.path());
+    let shown = text(&output);
+    assert!(!output.status.success() && shown.contains("run/seed-1/eval-"), "{shown}");
 }
 
 #[test]

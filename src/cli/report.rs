@@ -1,8 +1,8 @@
 //! `folio report FOLDER...`: one HTML tearsheet from saved runs, several side by side.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use folio::report::html::{PAGE, Provenance, write_runs_page};
 
@@ -19,6 +19,9 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
+    for folder in &args.folders {
+        point_at_reports(folder)?;
+    }
     let out = args.out.unwrap_or_else(|| match &args.folders[..] {
         [one] => one.join(PAGE),
         _ => PathBuf::from(PAGE),
@@ -31,4 +34,38 @@ pub fn run(args: ReportArgs) -> Result<()> {
         if args.folders.len() == 1 { "" } else { "s" }
     );
     Ok(())
+}
+
+/// A checkpoint or a training run holds no report of its own, only the evaluations written into
+/// it: name those, or the command that writes one.
+fn point_at_reports(folder: &Path) -> Result<()> {
+    if !folder.is_dir() || folder.join("report.json").exists() {
+        return Ok(());
+    }
+    let is_training =
+        folder.join(folio::train::checkpoint::META).exists() || !super::eval::seed_folders(folder).is_empty();
+    if !is_training {
+        return Ok(());
+    }
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.join("report.json").exists())
+        .collect();
+    reports.sort();
+    if reports.is_empty() {
+        bail!(
+            "{} is a training run, not a report: `folio eval --checkpoint {}` writes one into it",
+            folder.display(),
+            folder.display()
+        );
+    }
+    let list: Vec<String> = reports.iter().map(|r| r.display().to_string()).collect();
+    bail!(
+        "{} is a training run, not a report: give one of its evaluations: {}",
+        folder.display(),
+        list.join(", ")
+    )
 }
