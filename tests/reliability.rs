@@ -628,6 +628,11 @@ fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
     assert!(output.status.success(), "{}", text(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["warning"].as_str().unwrap().contains("NOT THE TRAINING DATA"), "{}", report["warning"]);
+    let verdict = report["verdict"].as_str().unwrap();
+    assert!(
+        verdict.contains("not the prices the agent was trained on") && !verdict.contains("in-sample"),
+        "{verdict}"
+    );
 }
 
 #[test]
@@ -911,6 +916,8 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
             shown.lines().find(|l| l.starts_with("The ensemble's Sharpe ratio")).unwrap_or_default();
         let tested = headline.contains("Ledoit-Wolf HAC test") || headline.contains("too small to matter");
         assert!(tested && headline.contains("a gap of"), "{shown}");
+        // With no test period, eval runs on the validation period, which chose the networks.
+        assert!(headline.ends_with("The period is in-sample, so this says little about the future."), "{shown}");
     }
     let evals = std::fs::read_dir(dir.path().join("run/seed-0"))
         .unwrap()

@@ -360,12 +360,13 @@ fn print_seeds(
     let gap =
         ensemble.edge_over_equal_weight.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
     println!(
-        "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2}{gap} (the seeds' median alone: {median:.2}).",
+        "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2}{gap} (the seeds' median alone: {median:.2}).{}",
         match ensemble.edge_over_equal_weight {
             Some(e) if e.negligible() => "matches",
             _ if headline > equal => "beats",
             _ => "does not beat",
-        }
+        },
+        ensemble.caveat().unwrap_or_default()
     );
     let relative = first_out.strip_prefix(&seeds[0]).unwrap_or(first_out);
     println!(

@@ -109,6 +109,12 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// What the verdict adds about its figures, for a verdict written elsewhere (a run's
+    /// ensemble beside its seeds).
+    pub fn caveat(&self) -> Option<&'static str> {
+        caveat(self.same_data_as_training, self.warning.is_some())
+    }
+
     /// The rule and the environment's schedule under it, in words.
     pub fn schedule(&self) -> String {
         crate::backtest::rebalance::describe_schedule(
@@ -323,6 +329,10 @@ impl Setup {
         request.weights == Weights::Best && self.meta.validation.as_ref().is_some_and(|v| v.kept_reference())
     }
 
+    fn caveat(&self) -> Option<&'static str> {
+        caveat(self.same_data, self.warning.is_some())
+    }
+
     /// The report of an evaluation this setup ran.
     fn report(
         &self,
@@ -350,7 +360,7 @@ impl Setup {
             limits: self.settings.limits,
             risk_profile: self.risk_profile,
             limits_applied: self.limits_applied.clone(),
-            verdict: verdict(&results, edge.as_ref(), self.warning.is_some())
+            verdict: verdict(&results, edge.as_ref(), self.caveat())
                 + &self.kept_reference(request)
                 + &annualization_warning(&self.market.panel, self.metrics_config.periods_per_year),
             edge_over_equal_weight: edge,
@@ -446,7 +456,17 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
     })
 }
 
-fn verdict(results: &[PolicyReport], edge: Option<&SharpeDifference>, in_sample: bool) -> String {
+/// What a verdict must add about its figures: in-sample on the training data, or not the
+/// training data at all (`--allow-other-data`, where the overlap is not checked).
+fn caveat(same_data: bool, warned: bool) -> Option<&'static str> {
+    match (same_data, warned) {
+        (true, true) => Some(" The period is in-sample, so this says little about the future."),
+        (false, true) => Some(" These are not the prices the agent was trained on."),
+        (_, false) => None,
+    }
+}
+
+fn verdict(results: &[PolicyReport], edge: Option<&SharpeDifference>, caveat: Option<&str>) -> String {
     let metrics = |id: PolicyId| results.iter().find(|r| r.policy == id).map(|r| &r.metrics);
     // The agent, or the seeds' ensemble when several checkpoints are evaluated together.
     let agent =
@@ -482,9 +502,7 @@ fn verdict(results: &[PolicyReport], edge: Option<&SharpeDifference>, in_sample:
         None => format!("The agent's Sharpe ratio is {:.2}", agent.sharpe),
     };
     text.push_str(&format!("; it beats {beaten} of {} causal baselines on Sharpe.", causal.len()));
-    if in_sample {
-        text.push_str(" The period is in-sample, so this says little about the future.");
-    }
+    text.push_str(caveat.unwrap_or_default());
     text
 }
 
