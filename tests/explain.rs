@@ -258,6 +258,21 @@ fn synthetic_env(dir: &std::path::Path) -> (EnvConfig, Vec<chrono::NaiveDate>) {
     (env, dates)
 }
 
+/// The best network of `checkpoint` alone, explained finely on the CPU at `date`.
+fn explain_request(checkpoint: &std::path::Path, date: Option<Stamp>) -> ExplainRequest {
+    ExplainRequest {
+        checkpoint: checkpoint.to_path_buf(),
+        ensemble: Vec::new(),
+        weights: folio::train::checkpoint::Weights::Best,
+        date,
+        from: None,
+        to: None,
+        method: FINE,
+        device: DeviceChoice::Cpu,
+        data: Default::default(),
+    }
+}
+
 #[test]
 fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -274,15 +289,9 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     })
     .unwrap();
     let request = |date: Option<Stamp>, from: Option<Stamp>, to: Option<Stamp>| ExplainRequest {
-        checkpoint: checkpoint.clone(),
-        ensemble: Vec::new(),
-        weights: folio::train::checkpoint::Weights::Best,
-        date,
         from,
         to,
-        method: FINE,
-        device: DeviceChoice::Cpu,
-        data: Default::default(),
+        ..explain_request(&checkpoint, date)
     };
     let day = |row: usize| Some(Stamp::Date(dates[row]));
 
@@ -356,17 +365,8 @@ fn an_agent_that_kept_its_reference_is_explained_as_such() {
         progress: folio::progress::silent(),
     };
     assert!(train(request).unwrap().validation.kept_reference());
-    let request = |weights| ExplainRequest {
-        checkpoint: checkpoint.clone(),
-        ensemble: Vec::new(),
-        weights,
-        date: Some(Stamp::Date(dates[450])),
-        from: None,
-        to: None,
-        method: FINE,
-        device: DeviceChoice::Cpu,
-        data: Default::default(),
-    };
+    let request =
+        |weights| ExplainRequest { weights, ..explain_request(&checkpoint, Some(Stamp::Date(dates[450]))) };
     let best = explain(request(folio::train::checkpoint::Weights::Best)).unwrap();
     assert!(best.kept_reference);
     let market_inputs = best.groups.iter().position(|g| g == "previous weights").unwrap();
@@ -399,15 +399,8 @@ fn a_multi_seed_run_is_explained_as_the_ensemble_it_deploys() {
     }
     let (first, second) = (run.join("seed-0"), run.join("seed-1"));
     let request = |checkpoint: &std::path::Path, ensemble: Vec<std::path::PathBuf>| ExplainRequest {
-        checkpoint: checkpoint.to_path_buf(),
         ensemble,
-        weights: folio::train::checkpoint::Weights::Best,
-        date: Some(Stamp::Date(dates[450])),
-        from: None,
-        to: None,
-        method: FINE,
-        device: DeviceChoice::Cpu,
-        data: Default::default(),
+        ..explain_request(checkpoint, Some(Stamp::Date(dates[450])))
     };
     let report = explain(request(&first, vec![second.clone()])).unwrap();
     assert_eq!(report.members, vec![first.clone(), second.clone()]);

@@ -917,7 +917,10 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
         let tested = headline.contains("Ledoit-Wolf HAC test") || headline.contains("too small to matter");
         assert!(tested && headline.contains("a gap of"), "{shown}");
         // With no test period, eval runs on the validation period, which chose the networks.
-        assert!(headline.ends_with("The period is in-sample, so this says little about the future."), "{shown}");
+        assert!(
+            headline.ends_with("The period is in-sample, so this says little about the future."),
+            "{shown}"
+        );
     }
     let evals = std::fs::read_dir(dir.path().join("run/seed-0"))
         .unwrap()
