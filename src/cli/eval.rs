@@ -197,6 +197,21 @@ pub struct EvalArgs {
     run: super::args::RunArgs,
 }
 
+/// The checkpoints `folder` stands for: itself, when it is one checkpoint, or the seeds of a
+/// multi-seed run, in seed order (whose ensemble is what the run deploys).
+pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
+    if folder.join(folio::train::checkpoint::META).exists() {
+        return Ok(vec![folder.to_path_buf()]);
+    }
+    let seeds = seed_folders(folder);
+    anyhow::ensure!(
+        !seeds.is_empty(),
+        "{} holds no meta.json and no seed-* folders: not a folio checkpoint",
+        folder.display()
+    );
+    Ok(seeds)
+}
+
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
 pub(super) fn seed_folders(run: &Path) -> Vec<PathBuf> {
     let mut folders: Vec<(u64, PathBuf)> = std::fs::read_dir(run)

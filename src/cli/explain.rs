@@ -54,7 +54,8 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: ExplainArgs) -> Result<()> {
-    let (checkpoint, ensemble) = members(&args.checkpoint);
+    let mut ensemble = super::eval::checkpoints_in(&args.checkpoint)?;
+    let checkpoint = ensemble.remove(0);
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let method = match args.method {
         MethodChoice::Ig => Method::IntegratedGradients { steps: args.steps },
@@ -110,21 +111,6 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     }
     println!("wrote explain.json and pictures to {}", out.display());
     Ok(())
-}
-
-/// The checkpoint to explain and the other members of its ensemble: a seed's folder alone, or a
-/// multi-seed run's first seed and the rest.
-fn members(checkpoint: &Path) -> (PathBuf, Vec<PathBuf>) {
-    if checkpoint.join(folio::train::checkpoint::META).exists() {
-        return (checkpoint.to_path_buf(), Vec::new());
-    }
-    let mut seeds = super::eval::seed_folders(checkpoint);
-    if seeds.is_empty() {
-        // Not a checkpoint at all: loading it says why.
-        return (checkpoint.to_path_buf(), Vec::new());
-    }
-    let first = seeds.remove(0);
-    (first, seeds)
 }
 
 fn print_decision(report: &ExplainReport, decision: &DecisionExplanation) {

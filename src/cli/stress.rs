@@ -68,17 +68,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     sizes.validate()?;
     let scenarios = select_scenarios(&args.scenario, &sizes)?;
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
-    let checkpoints = if args.checkpoint.join(folio::train::checkpoint::META).exists() {
-        vec![args.checkpoint.clone()]
-    } else {
-        let seeds = super::eval::seed_folders(&args.checkpoint);
-        anyhow::ensure!(
-            !seeds.is_empty(),
-            "{} holds no meta.json and no seed-* folders: not a folio checkpoint",
-            args.checkpoint.display()
-        );
-        seeds
-    };
+    let checkpoints = super::eval::checkpoints_in(&args.checkpoint)?;
     let (stress, meta) = stress_checkpoints(StressRequest {
         checkpoints,
         weights: args.weights.into(),

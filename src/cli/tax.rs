@@ -49,16 +49,12 @@ pub fn run(args: TaxArgs) -> Result<()> {
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     // A multi-seed run: every seed beside their ensemble.
     let (checkpoint, other_seeds) = match &args.checkpoint {
-        Some(dir) if !dir.join("meta.json").exists() => {
-            let seeds = super::eval::seed_folders(dir);
-            anyhow::ensure!(
-                !seeds.is_empty(),
-                "--checkpoint {}: no meta.json and no seed-* folders there: not a folio checkpoint",
-                dir.display()
-            );
-            (Some(seeds[0].clone()), seeds[1..].to_vec())
+        Some(dir) => {
+            let mut seeds = super::eval::checkpoints_in(dir)?;
+            let first = seeds.remove(0);
+            (Some(first), seeds)
         }
-        other => (other.clone(), Vec::new()),
+        None => (None, Vec::new()),
     };
     let report = tax_report(TaxRequest {
         tax,
