@@ -688,6 +688,33 @@ fn an_asset_that_starts_late_is_named_with_where_the_market_would_start_without_
     assert!(String::from_utf8_lossy(&output.stderr).contains(&note), "{}", text(&output));
 }
 
+/// A config whose period lies outside its data is the config's mistake: the error names the
+/// file and the table to fix, not only a span.
+#[test]
+fn a_period_outside_the_data_names_its_table_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = tiny_env(dir.path());
+    let far = |text: &str| Some(folio::data::Stamp::Date(text.parse().unwrap()));
+    env.periods.validation = Span { from: far("2099-01-01"), to: None };
+    let file = dir.path().join("future.toml");
+    std::fs::write(&file, toml::to_string(&env).unwrap()).unwrap();
+    let output =
+        folio(&["train", "--config", file.to_str().unwrap(), "--steps", "64", "--out", "run"], dir.path());
+    let shown = text(&output);
+    assert!(!output.status.success(), "{shown}");
+    assert!(shown.contains("future.toml") && shown.contains("[periods.validation]"), "{shown}");
+    assert!(shown.contains("2099-01-01"), "{shown}");
+
+    // Training never reads the test period; the evaluation of it says where it came from.
+    let mut env = tiny_env(dir.path());
+    env.periods.test = Span { from: far("2099-01-01"), to: None };
+    train(request(&env, config(64), &dir.path().join("run"), false)).unwrap();
+    let output = folio(&["eval", "--checkpoint", "run"], dir.path());
+    let shown = text(&output);
+    assert!(!output.status.success(), "{shown}");
+    assert!(shown.contains("[periods.test]") && shown.contains("--from"), "{shown}");
+}
+
 #[test]
 fn too_few_periods_are_said_in_words_not_nan() {
     let dir = tempfile::tempdir().unwrap();

@@ -173,18 +173,18 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let fingerprint = market.panel.fingerprint();
     let same_data = fingerprint == meta.data_fingerprint;
 
-    let span = if request.from.is_some() || request.to.is_some() {
-        Span { from: request.from, to: request.to }
-    } else {
-        meta.env.periods.test
-    };
+    let chosen = request.from.is_some() || request.to.is_some();
+    let span = if chosen { Span { from: request.from, to: request.to } } else { meta.env.periods.test };
     let index = &market.panel.index;
     if let Some(to) = request.to
         && index.first_at_or_after(&to).is_none()
     {
         return Err(EvalError::ToPastData { to: to.to_string(), last: index.label(index.len() - 1) });
     }
-    let range = market.decision_range(&span, 0)?;
+    let range = market.decision_range(&span, 0).map_err(|source| match chosen {
+        true => EvalError::Env(source),
+        false => EvalError::TestPeriod { source },
+    })?;
     let mut settings = EnvSettings::from_config(&meta.env);
     if let Some(rate) = request.cost {
         settings.costs.buy = rate;

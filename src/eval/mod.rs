@@ -52,6 +52,13 @@ pub enum EvalError {
     Folds(#[from] walk_forward::FoldError),
     #[error(transparent)]
     Stress(#[from] stress::StressError),
+    #[error(
+        "the checkpoint's test period ([periods.test] of the config it was trained with): {source}; pass --from and --to to evaluate another period"
+    )]
+    TestPeriod {
+        #[source]
+        source: EnvError,
+    },
     #[error("--to {to} is after the data's last row ({last}); leave --to out to run to the end of the data")]
     ToPastData { to: String, last: String },
     #[error("cannot clear {}: {source}", path.display())]

@@ -115,6 +115,12 @@ pub enum TrainError {
         /// A split of the data to propose when the config sets no periods at all.
         split: String,
     },
+    #[error("[periods.{period}]: {source}")]
+    Period {
+        period: &'static str,
+        #[source]
+        source: crate::env::EnvError,
+    },
     #[error("the training period has {periods} periods, fewer than a batch of {batch} plus one")]
     TrainingTooShort { periods: usize, batch: usize },
     #[error(

@@ -18,7 +18,7 @@ use crate::agent::{ActionHead, AgentPolicy, DeviceChoice};
 use crate::backtest::{BacktestLog, PolicyId, backtest};
 use crate::baselines::EqualWeight;
 use crate::data::TimeIndex;
-use crate::env::config::{EnvConfig, Periods};
+use crate::env::config::{EnvConfig, Periods, Span};
 use crate::env::{DecisionRange, EnvSettings, Market};
 use crate::files::FolderLock;
 use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
@@ -171,8 +171,11 @@ impl Setup {
         let (market, _) = Market::from_config(env)?;
         config.net.validate(&market.layout())?;
         let embargo = env.episode.embargo;
-        let train_range = market.decision_range(&env.periods.train, embargo)?;
-        let validation_range = market.decision_range(&env.periods.validation, embargo)?;
+        let range_of = |period: &'static str, span: &Span| {
+            market.decision_range(span, embargo).map_err(|source| TrainError::Period { period, source })
+        };
+        let train_range = range_of("train", &env.periods.train)?;
+        let validation_range = range_of("validation", &env.periods.validation)?;
         if validation_range.first <= train_range.last {
             let split = if env.periods == Periods::default() {
                 proposed_split(&market.panel.index)
