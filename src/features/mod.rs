@@ -410,7 +410,16 @@ pub(super) fn rolling_volatility(prices: &[f64], window: usize, out: &mut [f64])
             sum_sq -= r[t - window] * r[t - window];
         }
         if t >= window {
-            let var = (sum_sq - sum * sum / n) / (n - 1.0);
+            let mut var = (sum_sq - sum * sum / n) / (n - 1.0);
+            // After a wild stretch the running sums of a flat window (a halted asset's price
+            // carried forward) cancel to rounding noise of either sign, not to zero, and an
+            // inverse-volatility weight of that noise is nearly everything: measure such a
+            // window directly. A real daily variance is many orders above the threshold.
+            if var < 1e-12 {
+                let slice = &r[t + 1 - window..=t];
+                let mean = slice.iter().sum::<f64>() / n;
+                var = slice.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            }
             out[t] = var.max(0.0).sqrt();
         }
     }

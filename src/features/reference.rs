@@ -188,6 +188,30 @@ mod tests {
     use crate::data::synth::panel_from_log_returns;
     use ndarray::Array2;
 
+    /// An asset whose price stops moving (a halt, carried forward) has no risk over a window
+    /// that holds only the halt: exactly none, whatever wild returns came before it, so the
+    /// inverse-volatility reference gives it nothing rather than whatever rounding decides.
+    #[test]
+    fn a_halted_asset_has_exactly_no_volatility_after_a_wild_stretch() {
+        let (wild, halt, window) = (300, 25, 20);
+        let returns = Array2::from_shape_fn((wild + halt, 2), |(t, asset)| {
+            let wild_return = 0.05 * ((t * (7 + asset)) as f64 * 1.3).sin();
+            if asset == 0 && t >= wild { 0.0 } else { wild_return }
+        });
+        let panel =
+            panel_from_log_returns(&returns, chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(), "S");
+        let mut volatility = vec![0.0; panel.n_periods()];
+        crate::features::rolling_volatility(&panel.asset_prices(0).to_vec(), window, &mut volatility);
+        // Row r + 1 holds the return of row r: the last rows' windows hold the halt alone.
+        let halted = wild + window + 1..panel.n_periods();
+        assert!(volatility[halted.clone()].iter().all(|&v| v == 0.0), "{:?}", &volatility[halted.clone()]);
+        let config = FeatureConfig { volatility_window: window, ..FeatureConfig::default() };
+        let weights = Reference::InverseVolatility.weights(&panel, &config).unwrap();
+        for row in halted {
+            assert_eq!(&weights[row * 3..row * 3 + 3], &[0.0, 0.0, 1.0], "row {row}");
+        }
+    }
+
     /// Two identical assets whose log returns alternate +-1% for ten periods, then +-3%: over
     /// a two-return window the market's standard deviation is `0.01 sqrt 2` in the calm, `0.04 /
     /// sqrt 2` across the change and `0.03 sqrt 2` after it.
