@@ -154,7 +154,7 @@ fn synthetic_market(seed: u64) -> (Arc<Market>, DecisionRange) {
 fn a_band_of_zero_is_every_decision_bit_for_bit() {
     let (market, range) = synthetic_market(11);
     for name in ["equal-weight", "olmar", "ons", "min-variance", "buy-and-hold"] {
-        let mut policy = baselines::baseline(name.parse().unwrap(), &market, range).unwrap();
+        let mut policy = baselines::baseline(name.parse().unwrap(), &market, range, 1).unwrap();
         let every = backtest(policy.as_mut(), &market, range, settings(0.0025)).unwrap();
         let band =
             backtest_rebalanced(policy.as_mut(), "band:0".parse().unwrap(), &market, range, settings(0.0025))
@@ -178,7 +178,7 @@ fn the_environment_s_no_trade_band_is_the_band_rule() {
         ..settings(0.0025)
     };
     for name in ["equal-weight", "olmar", "min-variance"] {
-        let mut policy = baselines::baseline(name.parse().unwrap(), &market, range).unwrap();
+        let mut policy = baselines::baseline(name.parse().unwrap(), &market, range, 1).unwrap();
         let by_rule = backtest_rebalanced(
             policy.as_mut(),
             RebalanceRule::Band { threshold: band },
@@ -207,7 +207,7 @@ fn monthly_never_turns_over_or_pays_more_than_every_decision_for_a_constant_mix(
     let metrics = MetricsConfig::default();
     for seed in [1, 2, 3] {
         let (market, range) = synthetic_market(seed);
-        let mut policies = vec![baselines::baseline(BaselineId::EqualWeight, &market, range).unwrap()];
+        let mut policies = vec![baselines::baseline(BaselineId::EqualWeight, &market, range, 1).unwrap()];
         let rules = ["every", "monthly", "quarterly"].map(|r| r.parse().unwrap());
         let results =
             compare_rules(&mut policies, &rules, &market, range, settings(0.0025), &metrics).unwrap();
@@ -368,7 +368,7 @@ fn the_cost_grid_replays_only_targets_that_costs_cannot_change() {
     let range = DecisionRange { first: 40, last: 359 };
     let metrics = MetricsConfig { periods_per_year: 252.0, risk_free: 0.0 };
     let task = silent().start("", "", 0, 0);
-    let mut replayed = baselines::all(&market, range).unwrap();
+    let mut replayed = baselines::all(&market, range, 1).unwrap();
     assert!(replayed.iter().filter(|p| p.targets_ignore_costs()).count() >= 4, "Markowitz, OLPS and more");
     for policy in replayed.iter_mut().filter(|p| p.targets_ignore_costs()) {
         // Claimed: the same targets (here the traded weights, with no limits) at any cost.
@@ -376,7 +376,7 @@ fn the_cost_grid_replays_only_targets_that_costs_cannot_change() {
         let dear = backtest(policy.as_mut(), &market, range, settings(0.005)).unwrap();
         assert_eq!(free.weights, dear.weights, "{}", policy.id());
     }
-    let mut afresh: Vec<Box<dyn Policy>> = baselines::all(&market, range)
+    let mut afresh: Vec<Box<dyn Policy>> = baselines::all(&market, range, 1)
         .unwrap()
         .into_iter()
         .map(|p| Box::new(Afresh(p)) as Box<dyn Policy>)

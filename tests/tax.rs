@@ -370,7 +370,7 @@ fn the_untaxed_ledger_retraces_the_weight_based_backtest() {
             limits: Limits::NONE,
         };
         for name in ["equal-weight", "buy-and-hold", "olmar", "min-variance"] {
-            let mut policy = baselines::baseline(name.parse().unwrap(), &market, range).unwrap();
+            let mut policy = baselines::baseline(name.parse().unwrap(), &market, range, every).unwrap();
             let log = backtest(policy.as_mut(), &market, range, settings).unwrap();
             let ledger = replay(&market.panel, &log, settings.costs, &tax_config(), Mode::PreTax).unwrap();
             assert_eq!(ledger.values.len(), log.values.len());

@@ -54,19 +54,22 @@ pub use rules::{BuyAndHold, EqualWeight, InverseVolatility, TrendFollowing, Vola
 // Registry
 // ------------------------------------------------------------------------------------------------
 
-/// The baseline `id` with its default parameters. `market`'s prices and `range` are read only
-/// by the hindsight baselines; the others see prices through each decision's [`MarketView`]
-/// (volatility management takes its windows from the market's feature config).
+/// The baseline `id` with its default parameters. `market`'s prices, `range` and the run's
+/// `rebalance_every` are read only by the hindsight baselines (BCRP is the best allocation held
+/// between the run's own rebalancing dates, not the best one rebalanced daily); the others see
+/// prices through each decision's [`MarketView`] (volatility management takes its windows from
+/// the market's feature config).
 pub fn baseline(
     id: BaselineId,
     market: &Arc<Market>,
     range: DecisionRange,
+    rebalance_every: usize,
 ) -> Result<Box<dyn Policy>, BaselineError> {
     Ok(match id {
         BaselineId::EqualWeight => Box::new(EqualWeight),
         BaselineId::BuyAndHold => Box::new(BuyAndHold::default()),
         BaselineId::BestAsset => Box::new(BestAsset::new(market, range)?),
-        BaselineId::Bcrp => Box::new(Bcrp::new(market, range)?),
+        BaselineId::Bcrp => Box::new(Bcrp::rebalanced_every(market, range, rebalance_every)?),
         BaselineId::MinVariance => Box::new(MinVariance::default()),
         BaselineId::MaxSharpe => Box::new(MaxSharpe::default()),
         BaselineId::InverseVolatility => Box::new(InverseVolatility::default()),
@@ -84,10 +87,15 @@ pub fn baseline(
     })
 }
 
-/// Every baseline of [`BaselineId::ALL`], with default parameters. Fails only when `range` does
-/// not fit `market` (the hindsight baselines read it).
-pub fn all(market: &Arc<Market>, range: DecisionRange) -> Result<Vec<Box<dyn Policy>>, BaselineError> {
-    BaselineId::ALL.into_iter().map(|id| baseline(id, market, range)).collect()
+/// Every baseline of [`BaselineId::ALL`], with default parameters, for a run that rebalances
+/// every `rebalance_every` periods. Fails only when `range` does not fit `market` (the hindsight
+/// baselines read it).
+pub fn all(
+    market: &Arc<Market>,
+    range: DecisionRange,
+    rebalance_every: usize,
+) -> Result<Vec<Box<dyn Policy>>, BaselineError> {
+    BaselineId::ALL.into_iter().map(|id| baseline(id, market, range, rebalance_every)).collect()
 }
 
 /// Why a baseline could not be built; only the hindsight baselines, which read the evaluation
@@ -271,7 +279,7 @@ mod tests {
         let market = synth_market(5, 500, 12);
         let range = whole(&market);
         for every in [1, 5] {
-            for mut policy in all(&market, range).unwrap() {
+            for mut policy in all(&market, range, every).unwrap() {
                 let settings = settings(CostConfig::default(), every);
                 let first = backtest(policy.as_mut(), &market, range, settings).unwrap();
                 for (row, weights) in first.decision_rows.iter().zip(&first.weights) {
@@ -306,7 +314,7 @@ mod tests {
         let range = whole(&a);
         for id in BaselineId::ALL.into_iter().filter(|id| !id.uses_hindsight()) {
             let run = |market: &Arc<Market>| {
-                let mut policy = baseline(id, market, range).unwrap();
+                let mut policy = baseline(id, market, range, 1).unwrap();
                 backtest(policy.as_mut(), market, range, settings(CostConfig::default(), 1)).unwrap()
             };
             let (on_a, on_b) = (run(&a), run(&b));
@@ -316,11 +324,52 @@ mod tests {
         }
     }
 
+    /// A constant allocation, rebalanced to at each decision.
+    struct Fixed(Vec<f64>);
+
+    impl Policy for Fixed {
+        fn id(&self) -> PolicyId {
+            PolicyId::Baseline(BaselineId::Bcrp)
+        }
+
+        fn decide(&mut self, _: &MarketView<'_>, out: &mut [f64]) {
+            write_assets(out, &self.0);
+        }
+    }
+
+    /// With weekly rebalancing the registry's BCRP is the best allocation held from one
+    /// rebalancing date to the next: no fixed allocation held the same way ends richer, and the
+    /// daily BCRP's weights, held weekly, end poorer.
+    #[test]
+    fn the_registry_bcrp_is_the_best_fixed_allocation_under_the_runs_rebalancing() {
+        // Two swinging assets, neither better throughout: the optimum is inside the simplex.
+        let prices = Array2::from_shape_fn((400, 2), |(t, asset)| {
+            let t = t as f64;
+            if asset == 0 { 10.0 + 2.0 * (0.9 * t).sin() + 0.002 * t } else { 10.0 + 1.5 * (1.3 * t).cos() }
+        });
+        let market = market_from_prices(prices);
+        let range = whole(&market);
+        let every = 5;
+        let final_value = |policy: &mut dyn Policy| {
+            let log = backtest(policy, &market, range, settings(CostConfig::free(), every)).unwrap();
+            *log.values.last().unwrap()
+        };
+        let mut bcrp = baseline(BaselineId::Bcrp, &market, range, every).unwrap();
+        let best = final_value(bcrp.as_mut());
+        for k in 0..=200 {
+            let w = k as f64 / 200.0;
+            assert!(final_value(&mut Fixed(vec![w, 1.0 - w])) <= best * (1.0 + 1e-12), "{w}");
+        }
+        let daily = Bcrp::new(&market, range).unwrap();
+        assert!(daily.weights()[0] > 0.01 && daily.weights()[0] < 0.99, "{:?}", daily.weights());
+        assert!(final_value(&mut Fixed(daily.weights().to_vec())) < best * (1.0 - 1e-6));
+    }
+
     #[test]
     fn every_baseline_runs_under_its_own_identity() {
         let market = synth_market(3, 100, 1);
         let range = whole(&market);
-        let ids: Vec<PolicyId> = all(&market, range).unwrap().iter().map(|p| p.id()).collect();
+        let ids: Vec<PolicyId> = all(&market, range, 1).unwrap().iter().map(|p| p.id()).collect();
         assert_eq!(ids, BaselineId::ALL.map(PolicyId::Baseline));
     }
 }

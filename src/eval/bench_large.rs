@@ -206,7 +206,7 @@ fn period_ms(id: BaselineId, market: &Arc<Market>) -> Result<f64, LargeBenchErro
         limits: Limits::NONE,
     };
     let started = Instant::now();
-    let mut policy = baselines::baseline(id, market, range)?;
+    let mut policy = baselines::baseline(id, market, range, settings.episode.rebalance_every)?;
     backtest(policy.as_mut(), market, range, settings)?;
     Ok(started.elapsed().as_secs_f64() * 1e3 / range.periods() as f64)
 }

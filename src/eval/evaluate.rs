@@ -216,7 +216,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device.clone());
     let mut policies = vec![agent_or_ensemble(agent, request, &meta, &market, &device)?];
-    policies.extend(baselines::all(&market, range)?);
+    policies.extend(baselines::all(&market, range, settings.episode.rebalance_every)?);
     Ok(Setup {
         meta,
         market,
@@ -576,7 +576,7 @@ fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalErr
     let policies = request
         .strategies
         .iter()
-        .map(|&id| baselines::baseline(id, &market, range))
+        .map(|&id| baselines::baseline(id, &market, range, request.settings.episode.rebalance_every))
         .collect::<Result<_, _>>()?;
     Ok(BaselineSetup { market, range, policies })
 }

@@ -158,7 +158,9 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, ProbeError> {
     let agent_sharpe = agent.metrics(&metrics_config).sharpe;
     let mut best: Option<(PolicyId, f64)> = None;
     let mut equal_weight_sharpe = f64::NAN;
-    for mut policy in baselines::all(&market, range).map_err(ProbeError::Baselines)? {
+    for mut policy in
+        baselines::all(&market, range, settings.episode.rebalance_every).map_err(ProbeError::Baselines)?
+    {
         // Only causal baselines count.
         if policy.id().uses_hindsight() {
             continue;

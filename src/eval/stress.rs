@@ -849,7 +849,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
     let held_out_range = market.decision_range(&held_out, 0)?;
     let mut policies = agents;
     for id in BaselineId::ALL.into_iter().filter(|id| !id.uses_hindsight()) {
-        policies.push(baselines::baseline(id, &market, held_out_range)?);
+        policies.push(baselines::baseline(id, &market, held_out_range, meta.env.episode.rebalance_every)?);
     }
     let setup = StressSetup {
         market,

@@ -131,7 +131,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
     let strategies =
         if request.strategies.is_empty() { &DEFAULT_STRATEGIES[..] } else { &request.strategies };
     for &id in strategies {
-        policies.push(baselines::baseline(id, &market, range)?);
+        policies.push(baselines::baseline(id, &market, range, env.episode.rebalance_every)?);
     }
     let settings = EnvSettings::from_config(&env);
     let mut results = Vec::with_capacity(policies.len());

@@ -489,7 +489,7 @@ fn test_baselines(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Vec<Backte
     let mut all = Vec::new();
     for fold in &plan.folds {
         let range = range(fold.test);
-        let policies = baselines::all(&plan.market, range)?;
+        let policies = baselines::all(&plan.market, range, plan.settings.episode.rebalance_every)?;
         let mut logs = Vec::new();
         for mut policy in all_under_rule(policies, plan.rebalance, &plan.market)? {
             task.set_message(format!("fold {}: {}", fold.index, policy.id()));
