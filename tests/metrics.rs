@@ -68,6 +68,19 @@ fn a_flat_series_has_no_ratio_and_no_risk() {
     assert_eq!(m.hit_rate, 0.0);
 }
 
+/// Growing at one steady rate is riskless too: its returns' spread is the rounding of their mean,
+/// which gave Sharpe ratios of 1e15.
+#[test]
+fn a_steady_rate_has_no_sharpe_ratio() {
+    for (rate, periods) in [(0.0004_f64, 40), (0.01, 1260)] {
+        let values: Vec<f64> = (0..=periods).map(|t| (1.0 + rate).powi(t)).collect();
+        let m = compute(&values, &vec![0.0; periods as usize], 0.0, &daily());
+        assert!(m.sharpe.is_nan(), "{rate}: Sharpe {}", m.sharpe);
+        assert_eq!(m.annual_volatility, 0.0, "{rate}");
+        assert!(m.cagr > 0.0);
+    }
+}
+
 #[test]
 fn a_single_period() {
     let m = compute(&[1.0, 1.05], &[1.0], 0.0025, &daily());

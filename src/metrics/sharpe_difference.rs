@@ -90,7 +90,9 @@ pub fn sharpe_difference(a: &[f64], b: &[f64], periods_per_year: f64) -> Option<
     let (mu_a, mu_b) = (mean(a), mean(b));
     let (gamma_a, gamma_b) =
         (a.iter().map(|x| x * x).sum::<f64>() / n, b.iter().map(|x| x * x).sum::<f64>() / n);
-    let (var_a, var_b) = (gamma_a - mu_a * mu_a, gamma_b - mu_b * mu_b);
+    // Centred, not `gamma - mu^2`: that difference leaves a flat series rounding noise of either
+    // sign for a variance, and a "significant" gap of 1e8.
+    let (var_a, var_b) = (crate::stats::population_variance(a), crate::stats::population_variance(b));
     if !(var_a > 0.0 && var_b > 0.0) {
         return None;
     }
@@ -271,6 +273,10 @@ mod tests {
         let a = vec![0.01; 40];
         let b: Vec<f64> = (0..40).map(|t| 0.001 * t as f64).collect();
         assert_eq!(sharpe_difference(&a, &b, 252.0), None, "a flat series has no Sharpe ratio");
+        // Constants whose squares and mean round unevenly: gamma - mu^2 left 3e-22.
+        for flat in [0.0004, 0.0001, 3.322] {
+            assert_eq!(sharpe_difference(&[flat; 40], &b, 252.0), None, "{flat}");
+        }
         assert_eq!(sharpe_difference(&b[..20], &b[..20], 252.0), None, "too short");
         assert_eq!(sharpe_difference(&b, &b[..39], 252.0), None, "unpaired");
         let mut with_nan = b.clone();
