@@ -288,6 +288,45 @@ fn batched_lanes_match_single_episodes_bit_for_bit() {
     }
 }
 
+/// Moody and Saffell's differential Sharpe ratio started from zero moments is about
+/// `R_2 / (sqrt(eta) |R_1|)` at an episode's second step: values in the hundreds or thousands
+/// that swamp the rest of the episode. Started from the market's returns before the episode, its
+/// first steps are on the scale of its later ones.
+#[test]
+fn the_differential_sharpe_ratio_starts_an_episode_on_its_usual_scale() {
+    let config = SynthConfig { assets: 3, periods: 1500, seed: 8, ..SynthConfig::default() };
+    let (returns, _) = generate_log_returns(&config);
+    let panel = panel_from_log_returns(&returns, config.start, "S");
+    let market = Arc::new(Market::new(panel, &returns_only(5), None, 0..1000).unwrap());
+    let range = market.decision_range(&Span::default(), 0).unwrap();
+    let settings = EnvSettings {
+        reward: RewardConfig::DifferentialSharpe { eta: 0.01 },
+        episode: EpisodeConfig { horizon: 252, ..settings(CostConfig::free(), 1).episode },
+        ..settings(CostConfig::free(), 1)
+    };
+    let lanes = 64;
+    let mut env = BatchEnv::new(market, range, settings, lanes, 3).unwrap();
+    env.reset();
+    let actions: Vec<f64> = [0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0].repeat(lanes);
+    let (mut early, mut late) = (Vec::new(), Vec::new());
+    for step in 0..252 {
+        env.step(&actions).unwrap();
+        let rewards = (0..lanes).map(|lane| env.reward(lane));
+        match step {
+            0..5 => early.extend(rewards),
+            150.. => late.extend(rewards),
+            _ => {}
+        }
+    }
+    let late_spread = (late.iter().map(|d| d * d).sum::<f64>() / late.len() as f64).sqrt();
+    let early_largest = early.iter().fold(0.0_f64, |m, d| m.max(d.abs()));
+    assert!(late_spread > 0.1, "{late_spread}");
+    assert!(
+        early_largest < 10.0 * late_spread,
+        "first steps up to {early_largest}, later ones {late_spread}"
+    );
+}
+
 #[test]
 fn lanes_stepped_in_parallel_match_lanes_stepped_in_a_loop_bit_for_bit() {
     let config = SynthConfig { assets: 3, periods: 400, seed: 9, ..SynthConfig::default() };

@@ -113,12 +113,12 @@ struct Episode {
 }
 
 impl Episode {
-    fn start(row: usize) -> Self {
+    fn start(row: usize, reward_state: RewardState) -> Self {
         Self {
             row,
             steps: 0,
             value: 1.0,
-            reward_state: RewardState::new(1.0),
+            reward_state,
             done: false,
             reward: 0.0,
             info: StepInfo { value: 1.0, row, ..StepInfo::default() },
@@ -175,7 +175,10 @@ impl BatchEnv {
             width,
             observation_len,
             // Done until `reset`: stepping a batch that was never reset is an error.
-            episodes: vec![Episode { done: true, ..Episode::start(range.first) }; batch],
+            episodes: vec![
+                Episode { done: true, ..Episode::start(range.first, RewardState::new(1.0)) };
+                batch
+            ],
             weights: vec![0.0; batch * width],
             targets: vec![0.0; batch * width],
             observations: vec![0.0; batch * observation_len],
@@ -226,12 +229,36 @@ impl BatchEnv {
             self.starts_drawn += 1;
             self.rng.random_range(self.range.first..=self.latest_start())
         };
-        self.episodes[lane] = Episode::start(start);
+        let prior = self.prior_returns(start);
+        self.episodes[lane] =
+            Episode::start(start, RewardState::with_prior(1.0, &self.settings.reward, &prior));
         let weights = &mut self.weights[lane * self.width..(lane + 1) * self.width];
         weights.fill(0.0);
         weights[0] = 1.0;
         let out = &mut self.observations[lane * self.observation_len..(lane + 1) * self.observation_len];
         self.market.write_observation(start, weights, out);
+    }
+
+    /// The equal-weight market's returns over the holding periods that end at `start` (newest
+    /// last), as many as the reward's running moments want and the data hold: what the reward
+    /// starts from ([`RewardState::with_prior`]). Only rows up to `start` are read.
+    fn prior_returns(&self, start: usize) -> Vec<f64> {
+        let wanted = RewardState::prior_periods(&self.settings.reward);
+        let every = self.settings.episode.rebalance_every;
+        let n_assets = self.market.n_assets();
+        let mut returns: Vec<f64> = (1..=wanted)
+            .map_while(|back| {
+                // Relatives of rows begin + 1 ..= end: the holding period from begin to end.
+                let end = start.checked_sub((back - 1) * every)?;
+                let begin = end.checked_sub(every)?;
+                let growth: f64 = (1..=n_assets)
+                    .map(|asset| (begin + 1..=end).map(|t| self.market.relatives(t)[asset]).product::<f64>())
+                    .sum();
+                Some(growth / n_assets as f64 - 1.0)
+            })
+            .collect();
+        returns.reverse();
+        returns
     }
 
     /// Step every lane with its action (`actions` is `[B][cash + assets]`), projected onto the

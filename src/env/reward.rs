@@ -190,6 +190,38 @@ impl RewardState {
         Self { mean: 0.0, second: 0.0, peak_value: initial_value }
     }
 
+    /// Moody and Saffell's recursions started from `prior`, the returns of the holding periods
+    /// just before the episode (all known when it starts), rather than from zero moments. From
+    /// zero, the second step's differential Sharpe ratio is about `R_2 / (sqrt(eta) |R_1|)`:
+    /// heavy-tailed (values in the tens of thousands at eta 0.01), so the first `1/eta` steps of
+    /// every episode would swamp what the learner sees. Other rewards keep no such moments.
+    pub fn with_prior(initial_value: f64, config: &RewardConfig, prior: &[f64]) -> Self {
+        let mut state = Self::new(initial_value);
+        if prior.is_empty() {
+            return state;
+        }
+        let n = prior.len() as f64;
+        let second = match config {
+            RewardConfig::DifferentialSharpe { .. } => prior.iter().map(|r| r * r).sum::<f64>() / n,
+            RewardConfig::DownsideRisk { .. } => prior.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n,
+            _ => return state,
+        };
+        state.mean = prior.iter().sum::<f64>() / n;
+        state.second = second;
+        state
+    }
+
+    /// How many holding periods before an episode [`RewardState::with_prior`] wants: about the
+    /// recursion's memory, `1/eta`; none for rewards without running moments.
+    pub fn prior_periods(config: &RewardConfig) -> usize {
+        match *config {
+            RewardConfig::DifferentialSharpe { eta } | RewardConfig::DownsideRisk { eta, .. } => {
+                (1.0 / eta).round().max(2.0) as usize
+            }
+            _ => 0,
+        }
+    }
+
     /// The reward for a step whose net growth factor was `growth` and which left the portfolio
     /// worth `value`; updates the running statistics.
     pub fn reward(&mut self, config: &RewardConfig, growth: f64, value: f64) -> f64 {
@@ -314,6 +346,27 @@ mod tests {
         assert!((d[1] + 3.5).abs() < 1e-9, "{}", d[1]);
         let expected = 0.00375 * 0.02 / 0.00375f64.powf(1.5);
         assert!((d[2] - expected).abs() < 1e-9, "{} vs {expected}", d[2]);
+    }
+
+    #[test]
+    fn a_prior_starts_the_moments_where_the_recursion_would_have_them() {
+        let prior = [0.01, -0.02, 0.03, 0.0];
+        let dsr = RewardConfig::DifferentialSharpe { eta: 0.25 };
+        let state = RewardState::with_prior(1.0, &dsr, &prior);
+        assert!((state.mean - 0.005).abs() < 1e-15 && (state.second - 0.00035).abs() < 1e-15, "{state:?}");
+        let downside = RewardConfig::DownsideRisk { eta: 0.25, downside_floor: 1e-3 };
+        let state = RewardState::with_prior(1.0, &downside, &prior);
+        assert!((state.mean - 0.005).abs() < 1e-15 && (state.second - 0.0001).abs() < 1e-15, "{state:?}");
+        // Step one then follows the formula from those moments: (B dA - A dB / 2) / (B - A^2)^1.5.
+        let mut state = RewardState::with_prior(1.0, &dsr, &prior);
+        let (a, b, r) = (0.005, 0.00035, 0.02);
+        let expected = (b * (r - a) - 0.5 * a * (r * r - b)) / (b - a * a).powf(1.5);
+        assert!((state.reward(&dsr, 1.0 + r, 1.0 + r) - expected).abs() < 1e-9);
+        // Rewards without running moments start as before, and so does an empty prior.
+        assert_eq!(RewardState::with_prior(1.0, &RewardConfig::LogReturn, &prior), RewardState::new(1.0));
+        assert_eq!(RewardState::with_prior(1.0, &dsr, &[]), RewardState::new(1.0));
+        assert_eq!(RewardState::prior_periods(&RewardConfig::DifferentialSharpe { eta: 0.01 }), 100);
+        assert_eq!(RewardState::prior_periods(&RewardConfig::LogReturn), 0);
     }
 
     #[test]
