@@ -124,8 +124,18 @@ fn invalid_actions_are_clear_errors_and_change_nothing() {
     }
     assert_eq!(env.row(), 1);
     assert_eq!(env.weights(), &[1.0, 0.0, 0.0]);
-    // Within tolerance is accepted.
-    env.step(&[0.0, 0.5, 0.5 + 1e-9]).unwrap();
+    // Within tolerance is accepted, and traded as the weights it stands for, scaled to a sum of
+    // one: the 1e-7 too much makes no value (without costs, A doubles and B gains 10%).
+    let market = Arc::new(Market::new(two_asset_panel(), &returns_only(1), None, 0..5).unwrap());
+    let mut env =
+        MarketEnv::new(market, DecisionRange { first: 1, last: 4 }, settings(CostConfig::free(), 1), 0)
+            .unwrap();
+    env.reset();
+    let step = env.step(&[0.0, 0.5, 0.5 + 1e-7]).unwrap();
+    let expected = (0.5 * 2.0 + (0.5 + 1e-7) * 1.1) / (1.0 + 1e-7);
+    assert!((step.info.value - expected).abs() < 1e-14, "{} vs {expected}", step.info.value);
+    let sum: f64 = step.target.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-15, "{sum}");
 }
 
 #[test]

@@ -285,6 +285,14 @@ impl BatchEnv {
             })?;
         }
         self.targets.copy_from_slice(actions);
+        for target in self.targets.chunks_exact_mut(self.width) {
+            // Weights within the tolerance of a sum of one are accepted; traded as given, the
+            // excess would be value made from nothing (or lost) at every step.
+            let sum: f64 = target.iter().sum();
+            if (sum - 1.0).abs() > 1e-12 {
+                target.iter_mut().for_each(|w| *w /= sum);
+            }
+        }
         if !self.settings.limits.is_none() {
             for target in self.targets.chunks_exact_mut(self.width) {
                 self.settings.limits.project(target);
