@@ -445,6 +445,31 @@ fn spans_map_to_rows_after_warmup_and_reject_empty_ranges() {
     assert!(error.contains("leaves no decisions"), "{error}");
 }
 
+/// The no-lookahead test fits the normalization on rows it chooses; a config's market must fit
+/// it on its training period alone, so that validation and test prices reach no observation
+/// through the normalization's mean and deviation.
+#[test]
+fn a_configs_normalization_is_fitted_on_its_training_period_alone() {
+    let cut = 250;
+    let (original, altered) = diverging_panels(cut, 3.0);
+    let dir = tempfile::tempdir().unwrap();
+    let TimeIndex::Dates(dates) = &original.index else { panic!("synthetic markets are dated") };
+    let market_of = |panel: &PricePanel, name: &str, train_end: usize| {
+        let file = dir.path().join(name);
+        folio::data::write_prices(panel, &file).unwrap();
+        let mut config: folio::env::config::EnvConfig =
+            toml::from_str(&format!("[data]\nfile = {:?}\n", file.to_str().unwrap())).unwrap();
+        config.periods.train = Span { from: None, to: Some(Stamp::Date(dates[train_end])) };
+        config.features = FeatureConfig { window: 10, ..FeatureConfig::default() };
+        Market::from_config(&config).unwrap().0
+    };
+    let (a, b) = (market_of(&original, "a.csv", cut), market_of(&altered, "b.csv", cut));
+    assert_eq!(a.normalizer, b.normalizer, "prices after training moved the normalization");
+    // A training period that reaches the changed rows is fitted on them.
+    let (a, b) = (market_of(&original, "a.csv", cut + 50), market_of(&altered, "b.csv", cut + 50));
+    assert_ne!(a.normalizer, b.normalizer);
+}
+
 #[test]
 fn a_config_cannot_ask_for_the_oracle_feature() {
     let dir = tempfile::tempdir().unwrap();
