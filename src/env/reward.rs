@@ -359,7 +359,7 @@ mod tests {
         assert!((state.mean - 0.005).abs() < 1e-15 && (state.second - 0.0001).abs() < 1e-15, "{state:?}");
         // Step one then follows the formula from those moments: (B dA - A dB / 2) / (B - A^2)^1.5.
         let mut state = RewardState::with_prior(1.0, &dsr, &prior);
-        let (a, b, r) = (0.005, 0.00035, 0.02);
+        let (a, b, r): (f64, f64, f64) = (0.005, 0.00035, 0.02);
         let expected = (b * (r - a) - 0.5 * a * (r * r - b)) / (b - a * a).powf(1.5);
         assert!((state.reward(&dsr, 1.0 + r, 1.0 + r) - expected).abs() < 1e-9);
         // Rewards without running moments start as before, and so does an empty prior.
