@@ -277,6 +277,55 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     }
 }
 
+/// The cost table prices the agent the walk-forward reports: with online learning on, the
+/// networks as they learn through each test window, not as they left training.
+#[test]
+fn the_cost_table_prices_the_agent_the_walk_forward_deploys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = synthetic_env(dir.path());
+    env.costs = CostConfig { buy: 0.0025, sell: 0.0025, ..CostConfig::default() };
+    let config = WalkForwardConfig {
+        mode: WindowMode::Rolling,
+        train_periods: 400,
+        validation_periods: 100,
+        test_periods: 100,
+        embargo: 5,
+        folds: 2,
+        seeds: 1,
+    };
+    let train = TrainConfig {
+        steps: 1000,
+        reference_gate: false,
+        online_steps: 2,
+        online_learning_rate: 0.01,
+        ..TrainConfig::default()
+    };
+    let report = walk_forward(WalkForwardRequest {
+        env,
+        train,
+        config,
+        out: dir.path().join("online"),
+        jobs: 1,
+        device: DeviceChoice::Cpu,
+        progress: folio::progress::silent(),
+        registry: None,
+        rebalance: RebalanceRule::Every,
+        resume: false,
+    })
+    .unwrap();
+    let ensemble = report.overall.iter().find(|r| r.policy == folio::backtest::PolicyId::Ensemble).unwrap();
+    let table = &report.cost_sensitivity;
+    let at_config = table.costs_bp.iter().position(|&bp| bp == 25.0).unwrap();
+    let (policy, cagrs) = &table.cagr[0];
+    assert_eq!(*policy, folio::backtest::PolicyId::Ensemble);
+    assert!(
+        (cagrs[at_config] - ensemble.metrics.cagr).abs() < 1e-12,
+        "table {} against the report's {}",
+        cagrs[at_config],
+        ensemble.metrics.cagr
+    );
+}
+
 #[test]
 fn walk_forward_trades_every_policy_under_the_rebalancing_rule() {
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,9 @@ pub struct OnlineAgent {
     net: PolicyNet,
     optimizer: ModuleOptimizer,
     learner: DirectLearner,
+    /// The learner's state (its portfolio-vector memory) before any step, restored with the
+    /// network: a second backtest must start where the first did.
+    learner_start: Vec<u8>,
     batch_periods: usize,
     first_row: usize,
     settings: OnlineSettings,
@@ -69,6 +72,7 @@ impl OnlineAgent {
         let (first_row, layout) = (market.first_observable(), market.layout());
         let range = DecisionRange { first: first_row, last: market.n_periods() - 1 };
         let learner = DirectLearner::new(market, range, env, config, meta.train.max_grad_norm, train_device)?;
+        let learner_start = learner.save_state().unwrap_or_default();
         let optimizer = super::host::adam::adam_for(&device.clone().autodiff());
         Ok(Self {
             id,
@@ -79,6 +83,7 @@ impl OnlineAgent {
             net,
             optimizer,
             learner,
+            learner_start,
             batch_periods: config.batch_periods,
             first_row,
             settings,
@@ -116,6 +121,7 @@ impl Policy for OnlineAgent {
         self.net = self.start.clone();
         self.optimizer = super::host::adam::adam_for(&self.device.clone().autodiff());
         self.rng = StdRng::seed_from_u64(self.seed);
+        self.learner.load_state(&self.learner_start).expect("the learner's own state fits it");
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {

@@ -139,7 +139,7 @@ pub(crate) fn conclude(
     let baseline_logs = test_baselines(plan, request.progress.as_ref())?;
     let folds = fold_reports(plan, results, &ensemble_logs, &baseline_logs);
     let stitched = Stitched::new(plan, results, &ensemble_logs, &baseline_logs);
-    let cost_sensitivity = stitched_cost_sensitivity(plan, &fold_checkpoints(plan, results), request.device)?;
+    let cost_sensitivity = stitched_cost_sensitivity(plan, &request, &fold_checkpoints(plan, results))?;
     let statistics = overfitting_statistics(plan, &request, &stitched)?;
     let edge = stitched.edge_over_equal_weight(plan.metrics.periods_per_year);
     let mut verdict = verdict(plan, &stitched, &statistics, edge.as_ref());
@@ -459,6 +459,22 @@ fn fold_ensemble(
     Ok((market.expect("at least one seed"), EnsemblePolicy::of_agents(members)))
 }
 
+/// The seeds of one fold as the ensemble the walk-forward deploys: learning online through the
+/// test window when the training config asks for it, as they are otherwise.
+fn deployed_ensemble(
+    plan: &Plan,
+    request: &WalkForwardRequest,
+    checkpoints: &[PathBuf],
+    device: &burn::prelude::Device,
+) -> Result<(Arc<Market>, EnsemblePolicy), EvalError> {
+    let (market, ensemble) = fold_ensemble(plan, checkpoints, device)?;
+    let ensemble = match online_members(plan, request, checkpoints, &market)? {
+        Some(members) => EnsemblePolicy::new(members),
+        None => ensemble,
+    };
+    Ok((market, ensemble))
+}
+
 /// Phase 3: each fold's seeds deployed together on its test window (each learning online
 /// through it, if the training config asks for it).
 fn test_ensembles(
@@ -470,11 +486,7 @@ fn test_ensembles(
     let checkpoints = fold_checkpoints(plan, results);
     let mut logs = Vec::new();
     for (fold, dirs) in plan.folds.iter().zip(&checkpoints) {
-        let (market, ensemble) = fold_ensemble(plan, dirs, &device)?;
-        let ensemble = match online_members(plan, request, dirs, &market)? {
-            Some(members) => EnsemblePolicy::new(members),
-            None => ensemble,
-        };
+        let (market, ensemble) = deployed_ensemble(plan, request, dirs, &device)?;
         let mut policy = under_rule(Box::new(ensemble), plan.rebalance, &market)?;
         logs.push(backtest(policy.as_mut(), &market, range(fold.test), plan.settings)?);
     }

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use super::layout::WalkForwardConfig;
 use super::results::{Curves, DsrTrials, FoldReport, OverallRow, kept_reference_counts};
-use super::{Plan, TaskResult, WalkForwardRequest, fold_ensemble, range};
-use crate::agent::DeviceChoice;
+use super::{Plan, TaskResult, WalkForwardRequest, deployed_ensemble, range};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::backtest::rebalance::all_under_rule;
 use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
@@ -300,17 +299,18 @@ pub fn config_hash(env: &EnvConfig, train: &TrainConfig, walk_forward: &WalkForw
 type FoldPolicies = (Arc<Market>, Vec<Box<dyn Policy>>);
 
 /// The ensemble agent's and simple baselines' stitched out-of-sample CAGR at every grid cost:
-/// each fold's checkpoints act again on their own test window.
+/// each fold's checkpoints act again on their own test window, as deployed (learning online
+/// there if the headline's agent did).
 pub(super) fn stitched_cost_sensitivity(
     plan: &Plan,
+    request: &WalkForwardRequest,
     checkpoints: &[Vec<PathBuf>],
-    device: DeviceChoice,
 ) -> Result<CostSensitivity, EvalError> {
-    let device = device.device()?;
+    let device = request.device.device()?;
     // Each fold's market (with its checkpoints' normalization) and its policies.
     let mut per_fold: Vec<FoldPolicies> = Vec::new();
     for dirs in checkpoints {
-        let (fold_market, ensemble) = fold_ensemble(plan, dirs, &device)?;
+        let (fold_market, ensemble) = deployed_ensemble(plan, request, dirs, &device)?;
         let policies: Vec<Box<dyn Policy>> = vec![
             Box::new(ensemble),
             Box::new(baselines::EqualWeight),
