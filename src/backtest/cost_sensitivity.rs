@@ -34,11 +34,18 @@ pub enum BreakEven {
     /// The agent's CAGR is equal weight's at every cost of the grid, to [`SAME_CAGR`]: it holds
     /// equal weight (an anchored agent that kept its reference), so neither beats the other.
     Matches,
+    /// The agent's CAGR is within [`NEGLIGIBLE_CAGR`] of equal weight's at every cost of the
+    /// grid: "beats up to 50 bp" would sell a lead that no verdict calls one.
+    Close,
 }
 
 /// CAGRs closer than this (a ten-thousandth of a percentage point a year) are the same: what
 /// separates them is rounding, not trading.
 pub const SAME_CAGR: f64 = 1e-6;
+
+/// CAGR gaps under this (five basis points a year) are too small to matter: about what a Sharpe
+/// gap of [`crate::metrics::sharpe_difference::NEGLIGIBLE`] is worth at an equity market's risk.
+pub const NEGLIGIBLE_CAGR: f64 = 5e-4;
 
 impl std::fmt::Display for BreakEven {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,6 +56,10 @@ impl std::fmt::Display for BreakEven {
             }
             BreakEven::Never => write!(f, "the agent's CAGR does not beat equal weight's even without costs"),
             BreakEven::Matches => write!(f, "the agent's CAGR is equal weight's at every cost up to 50 bp"),
+            BreakEven::Close => write!(
+                f,
+                "the agent's CAGR is within 0.05 points a year of equal weight's at every cost up to 50 bp, too close to matter"
+            ),
         }
     }
 }
@@ -57,6 +68,9 @@ impl std::fmt::Display for BreakEven {
 pub fn break_even(costs_bp: &[f64], edge: &[f64]) -> BreakEven {
     if edge.iter().all(|e| e.abs() < SAME_CAGR) {
         return BreakEven::Matches;
+    }
+    if edge.iter().all(|e| e.abs() < NEGLIGIBLE_CAGR) {
+        return BreakEven::Close;
     }
     if !(edge[0] > 0.0) {
         return BreakEven::Never;
@@ -186,5 +200,8 @@ mod tests {
         assert_eq!(break_even(&grid, &[-0.01, 0.01, 0.02]), BreakEven::Never);
         assert_eq!(break_even(&grid, &[f64::NAN, 0.01, 0.02]), BreakEven::Never);
         assert_eq!(break_even(&grid, &[1e-12, 2e-12, -1e-12]), BreakEven::Matches);
+        // A lead of 0.03 points a year at every cost is no lead to break even on.
+        assert_eq!(break_even(&grid, &[3e-4, 3e-4, 2e-4]), BreakEven::Close);
+        assert_eq!(break_even(&grid, &[3e-4, 3e-4, 6e-4]), BreakEven::AboveGrid);
     }
 }
