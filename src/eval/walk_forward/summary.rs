@@ -9,7 +9,7 @@ use super::layout::WalkForwardConfig;
 use super::results::{Curves, DsrTrials, FoldReport, OverallRow, kept_reference_counts};
 use super::{Plan, TaskResult, WalkForwardRequest, deployed_ensemble, range};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
-use crate::backtest::rebalance::all_under_rule;
+use crate::backtest::rebalance::{RebalanceRule, all_under_rule};
 use crate::backtest::{BacktestLog, Policy, PolicyId, backtest};
 use crate::baselines;
 use crate::env::Market;
@@ -186,7 +186,7 @@ fn record_trials(
     path: &Path,
 ) -> Result<registry::DataTrials, EvalError> {
     let period = (plan.label(plan.folds[0].test.0), plan.label(plan.folds[plan.folds.len() - 1].test.1));
-    let hash = config_hash(&request.env, &request.train, &request.config);
+    let hash = config_hash(&request.env, &request.train, &request.config, request.rebalance);
     let records: Vec<TrialRecord> = plan
         .seeds
         .iter()
@@ -289,11 +289,22 @@ pub(super) fn verdict(
 }
 
 /// The registry's [`registry::config_hash`] of a walk-forward run: the environment, the training
-/// configuration (seed left out) and the fold layout (seed count left out).
-pub fn config_hash(env: &EnvConfig, train: &TrainConfig, walk_forward: &WalkForwardConfig) -> String {
+/// configuration (seed left out), the fold layout (seed count left out) and the rebalancing rule
+/// its test windows trade under (left out when it is the decision schedule itself, so that the
+/// hashes of runs recorded before the rule counted stay as they were).
+pub fn config_hash(
+    env: &EnvConfig,
+    train: &TrainConfig,
+    walk_forward: &WalkForwardConfig,
+    rebalance: RebalanceRule,
+) -> String {
     let folds = WalkForwardConfig { seeds: 0, ..*walk_forward };
     let folds = serde_json::to_value(folds).expect("walk-forward config serializes");
-    registry::config_hash_with(env, train, &[("walk_forward", folds)])
+    let mut extra = vec![("walk_forward", folds)];
+    if rebalance != RebalanceRule::Every {
+        extra.push(("rebalance", serde_json::Value::String(rebalance.to_string())));
+    }
+    registry::config_hash_with(env, train, &extra)
 }
 
 type FoldPolicies = (Arc<Market>, Vec<Box<dyn Policy>>);
@@ -347,13 +358,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_config_hash_sees_the_folds_but_not_the_seed_count() {
+    fn the_config_hash_sees_the_folds_and_the_rule_but_not_the_seed_count() {
         let env: EnvConfig = toml::from_str("[data]\nfile = \"prices.csv\"").unwrap();
         let train = TrainConfig::default();
         let folds = WalkForwardConfig::default();
-        let hash = config_hash(&env, &train, &folds);
+        let every = RebalanceRule::Every;
+        let hash = config_hash(&env, &train, &folds, every);
         assert_ne!(hash, registry::config_hash(&env, &train));
-        assert_eq!(hash, config_hash(&env, &train, &WalkForwardConfig { seeds: 9, ..folds }));
-        assert_ne!(hash, config_hash(&env, &train, &WalkForwardConfig { folds: 2, ..folds }));
+        assert_eq!(hash, config_hash(&env, &train, &WalkForwardConfig { seeds: 9, ..folds }, every));
+        assert_ne!(hash, config_hash(&env, &train, &WalkForwardConfig { folds: 2, ..folds }, every));
+        // Another rule trades other portfolios: another trial, not a repeat of this one.
+        let monthly = config_hash(&env, &train, &folds, "monthly".parse().unwrap());
+        assert_ne!(hash, monthly);
+        assert_ne!(monthly, config_hash(&env, &train, &folds, "band:0.02".parse().unwrap()));
+        // Runs under the decision schedule keep the hash they had before the rule counted.
+        let folds_only = serde_json::to_value(WalkForwardConfig { seeds: 0, ..folds }).unwrap();
+        assert_eq!(hash, registry::config_hash_with(&env, &train, &[("walk_forward", folds_only)]));
     }
 }
