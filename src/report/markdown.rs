@@ -33,8 +33,10 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
 
 fn setup(report: &WalkForwardReport) -> String {
     let c = &report.config;
+    // An expanding window grows from its first fold's length.
+    let at_least = if c.mode == crate::eval::walk_forward::WindowMode::Expanding { "at least " } else { "" };
     format!(
-        "Data `{}` (fingerprint `{}`); {} with {}, {} environment steps per training; {} folds, {} training windows of {} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; {} in the test windows.\n\n",
+        "Data `{}` (fingerprint `{}`); {} with {}, {} environment steps per training; {} folds, {} training windows of {}{} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; {} in the test windows.\n\n",
         report.data,
         report.data_fingerprint,
         report.train.algo.name(),
@@ -42,6 +44,7 @@ fn setup(report: &WalkForwardReport) -> String {
         report.train.steps,
         report.folds.len(),
         c.mode.name(),
+        at_least,
         c.train_periods,
         c.validation_periods,
         c.test_periods,
