@@ -753,6 +753,15 @@ fn impossible_flags_are_errors_not_silently_accepted() {
         let output = folio(&args, dir.path());
         assert!(!output.status.success() && text(&output).contains("--jobs"), "{command}: {}", text(&output));
     }
+    // Zero folds or seeds are refused as the flags are read, not after a note about zero folds.
+    for flags in
+        [vec!["walk-forward", "--config", config, "--folds", "0"], vec!["panel", config, "--seeds", "0"]]
+    {
+        let output = folio(&flags, dir.path());
+        let shown = text(&output);
+        assert!(!output.status.success() && shown.contains("must be at least 1"), "{shown}");
+        assert!(!shown.contains("0 folds") && !shown.contains("kept in"), "{shown}");
+    }
     // --force without --out would replace nothing: refused rather than ignored.
     let output = folio(&["walk-forward", "--config", config, "--force"], dir.path());
     assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));

@@ -287,6 +287,16 @@ impl DataArgs {
 }
 
 /// A flag's value that must be a positive, finite number (a count of periods per year).
+/// A count that must be at least one (folds, seeds): zero is refused as the flag is read, before
+/// anything starts or a note reasons about zero of something.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(value) => Ok(value),
+        Err(e) => Err(format!("{e}: {text}")),
+    }
+}
+
 pub fn positive_number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value > 0.0 && value.is_finite() => Ok(value),

@@ -24,7 +24,7 @@ pub struct PanelArgs {
     #[arg(long)]
     steps: Option<usize>,
     /// Seeds per fold (default: each config's).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::at_least_one)]
     seeds: Option<usize>,
     #[command(flatten)]
     jobs: super::args::Jobs,

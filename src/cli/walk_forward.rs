@@ -16,10 +16,10 @@ pub struct WalkForwardSetup {
     #[command(flatten)]
     setup: TrainSetup,
     /// Seeds per fold (trials for the overfitting statistics).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::at_least_one)]
     seeds: Option<usize>,
     /// Number of folds.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::at_least_one)]
     folds: Option<usize>,
     /// When targets are traded in the test windows, as for `folio eval`: every (alias daily),
     /// monthly, quarterly (dated data only) or band:X. The agents train as configured.
