@@ -688,6 +688,24 @@ fn an_asset_that_starts_late_is_named_with_where_the_market_would_start_without_
     assert!(String::from_utf8_lossy(&output.stderr).contains(&note), "{}", text(&output));
 }
 
+/// With an embargo, decision ranges stop short of their spans' edges, but the normalization is
+/// fitted on the whole training span: a validation span that starts inside it would be scaled by
+/// statistics of rows after its first decisions, so it is refused, not just its decisions compared.
+#[test]
+fn a_validation_span_inside_the_training_span_is_refused_whatever_the_embargo() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = tiny_env(dir.path());
+    let folio::data::TimeIndex::Dates(dates) = env.data.load_prices().unwrap().index else { panic!("dated") };
+    env.episode.embargo = 15;
+    env.periods.validation.from = Some(folio::data::Stamp::Date(dates[270]));
+    let error =
+        train(request(&env, config(64), &dir.path().join("overlap"), false)).err().unwrap().to_string();
+    assert!(error.contains("must start after training ends"), "{error}");
+    // Starting after the training span, its embargo is the only gap it needs.
+    env.periods.validation.from = Some(folio::data::Stamp::Date(dates[300]));
+    train(request(&env, config(64), &dir.path().join("apart"), false)).unwrap();
+}
+
 /// A config whose period lies outside its data is the config's mistake: the error names the
 /// file and the table to fix, not only a span.
 #[test]

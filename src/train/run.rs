@@ -176,14 +176,17 @@ impl Setup {
         };
         let train_range = range_of("train", &env.periods.train)?;
         let validation_range = range_of("validation", &env.periods.validation)?;
-        if validation_range.first <= train_range.last {
+        // The normalization is fitted on the whole training period, embargo and all: a
+        // validation decision inside it would be scaled by statistics of its own future.
+        let training_ends = train_range.last + embargo;
+        if validation_range.first <= training_ends {
             let split = if env.periods == Periods::default() {
                 proposed_split(&market.panel.index)
             } else {
                 String::new()
             };
             return Err(TrainError::ValidationOverlapsTraining {
-                training_ends: market.panel.index.label(train_range.last),
+                training_ends: market.panel.index.label(training_ends),
                 validation_starts: market.panel.index.label(validation_range.first),
                 split,
             });
