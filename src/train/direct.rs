@@ -132,6 +132,14 @@ fn tilt(weights: Tensor<2>, reference: Tensor<2>) -> Tensor<1> {
     (weights * ratio).sum_dim(1).mean()
 }
 
+/// [`tilt`] of targets already projected onto `limits` from the reference projected the same
+/// way: an untrained anchored network, whose targets are the projected reference, is then no
+/// tilt at all, where against the raw reference a binding cap would read as one to be undone.
+fn tilt_within_limits(targets: Tensor<2>, reference: Tensor<2>, limits: &Limits) -> Tensor<1> {
+    let reference = if limits.is_none() { reference } else { project_tensor(reference, limits) };
+    tilt(targets, reference)
+}
+
 /// `(1/n) sum (x_t - mean(x))^2` of `[n, 1]`.
 fn population_variance(x: Tensor<2>) -> Tensor<1> {
     let centred = x.clone() - x.mean().unsqueeze::<2>();
@@ -334,7 +342,8 @@ impl Learner for DirectLearner {
         let objective = self.objective.evaluate(log_returns);
         let mut loss = objective.clone().neg() + turnover.mul_scalar(self.config.turnover_penalty);
         if let Some(reference) = references {
-            loss = loss + tilt(targets, reference).mul_scalar(self.config.tilt_penalty);
+            loss = loss
+                + tilt_within_limits(targets, reference, &self.limits).mul_scalar(self.config.tilt_penalty);
         }
 
         let chosen = to_host(weights.detach());
@@ -494,6 +503,19 @@ mod tests {
         for (i, o) in objectives.iter().enumerate() {
             assert!(!objectives[..i].contains(o), "{:?} shares an objective", rewards[i]);
         }
+    }
+
+    /// Under a binding cap, targets that are the projected reference carry no tilt; measured
+    /// against the raw reference they would.
+    #[test]
+    fn the_tilt_of_the_projected_reference_is_none_under_limits() {
+        let device = Device::flex();
+        let reference = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 0.6, 0.3, 0.1], [1, 4]), &device);
+        let limits = Limits { max_weight: 0.4, ..Limits::NONE };
+        let targets = project_tensor(reference.clone(), &limits);
+        let within = tilt_within_limits(targets.clone(), reference.clone(), &limits).into_scalar::<f32>();
+        assert!(within.abs() < 1e-6, "{within}");
+        assert!(tilt(targets, reference).into_scalar::<f32>() > 1e-3);
     }
 
     /// Three synthetic assets, a 5-period window of log returns, and decisions up to row 250.
