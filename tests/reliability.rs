@@ -385,6 +385,25 @@ fn outputs_never_replace_what_a_user_made_without_force() {
         .filter(|e| e.file_name().to_string_lossy().contains("replaced"))
         .count();
     assert_eq!(leftovers, 0, "the replaced folder is gone once the new one is complete");
+
+    // A page folio drew is drawn again; a user's file of that name needs --force.
+    std::fs::write(cwd.join("notes.html"), "my notes").unwrap();
+    let output = run(&["report", "wf", "--out", "notes.html"]);
+    assert!(!output.status.success() && text(&output).contains("--force"), "{}", text(&output));
+    assert_eq!(std::fs::read_to_string(cwd.join("notes.html")).unwrap(), "my notes");
+    for _ in 0..2 {
+        let output = run(&["report", "wf", "--out", "page.html"]);
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    let output = run(&["report", "wf", "--out", "notes.html", "--force"]);
+    assert!(output.status.success(), "{}", text(&output));
+
+    // A training does not write over files that a folder holds and no training published.
+    std::fs::create_dir(cwd.join("logs")).unwrap();
+    std::fs::write(cwd.join("logs/train_log.csv"), "precious").unwrap();
+    let output = run(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "logs"]);
+    assert!(!output.status.success() && text(&output).contains("no folio training"), "{}", text(&output));
+    assert_eq!(std::fs::read_to_string(cwd.join("logs/train_log.csv")).unwrap(), "precious");
 }
 
 /// `folio data combine` writes tickers' own files as one wide file a config can read, says what

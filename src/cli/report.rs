@@ -16,6 +16,9 @@ pub struct ReportArgs {
     /// report.html here).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace --out even when it is not a page folio wrote.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
@@ -26,6 +29,9 @@ pub fn run(args: ReportArgs) -> Result<()> {
         [one] => one.join(PAGE),
         _ => PathBuf::from(PAGE),
     });
+    if !args.force && out.exists() && !written_by_folio(&out) {
+        folio::files::check_writable_output(&out, false)?;
+    }
     write_runs_page(&args.folders, &out, &Provenance::of_this_process())?;
     println!(
         "wrote {} ({} run{})",
@@ -34,6 +40,12 @@ pub fn run(args: ReportArgs) -> Result<()> {
         if args.folders.len() == 1 { "" } else { "s" }
     );
     Ok(())
+}
+
+/// Whether `path` is a page an earlier `folio report` (or run) wrote: replacing one is drawing it
+/// again, while any other file there is the user's.
+fn written_by_folio(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.contains("<meta name=\"generator\" content=\"folio "))
 }
 
 /// A checkpoint or a training run holds no report of its own, only the evaluations written into

@@ -34,6 +34,9 @@ pub const LEARNER: &str = "learner.bin";
 /// The journal of a publication in progress: its presence means the `.pending` files it lists
 /// are complete and are the checkpoint's new state.
 pub const JOURNAL: &str = "publishing.json";
+
+/// What a publication writes beside [`META`].
+pub const FILES: [&str; 5] = [BEST, LAST, OPTIMIZER, LOG, LEARNER];
 const PENDING: &str = ".pending";
 
 /// Whether a training saved a checkpoint in `dir`, or was publishing one when it was stopped:

@@ -284,6 +284,10 @@ impl Run {
             log = read_log(&out.join(checkpoint::LOG));
         } else if out.join(checkpoint::META).exists() {
             return Err(TrainError::AlreadyTrained { out });
+        } else if let Some(name) = checkpoint::FILES.into_iter().find(|name| out.join(name).exists()) {
+            // Every publication puts meta.json in place with its files (an interrupted one was
+            // just finished), so a checkpoint file without it is the user's.
+            return Err(TrainError::NotOurs { out, name });
         }
         let mut learner =
             make_learner(&config, &setup.market, setup.train_range, setup.settings, &train_device)?;
