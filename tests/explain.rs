@@ -94,7 +94,7 @@ fn integrated_gradients_match_the_closed_form_of_a_known_network() {
     let net = known.build(&device);
     let explainer = Explainer::new(&net, ActionHead::Softmax, LAYOUT, &device, IG).unwrap();
     let x = observation(1, &LAYOUT);
-    let baseline = baseline_observation(&LAYOUT);
+    let baseline = baseline_observation(&LAYOUT, None);
     let attribution = explainer.attribute(&x);
     let (w, w0) = (known.weights(&x), known.weights(&baseline));
     for j in 0..3 {
@@ -144,7 +144,7 @@ fn gradient_times_input_equals_the_hand_derivative() {
     let explainer =
         Explainer::new(&net, ActionHead::Softmax, LAYOUT, &device, Method::GradientTimesInput).unwrap();
     let x = observation(2, &LAYOUT);
-    let baseline = baseline_observation(&LAYOUT);
+    let baseline = baseline_observation(&LAYOUT, None);
     let attribution = explainer.attribute(&x);
     // dw_j/dx_i = w_j (delta_j1 - w_1) a (1 - tanh^2 u) v_i.
     let w = known.weights(&x);
@@ -310,6 +310,12 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     }
     for gap in &decision.explanation.completeness_gap {
         assert!(gap.abs() < 1e-4);
+    }
+    // The equal-weight reference never moves, so it pushes no weight: the baseline holds it at
+    // its training-period mean, which is itself, and its cash share at zero.
+    let reference_group = report.groups.len() - 1;
+    for (output, groups) in decision.explanation.attribution.iter().enumerate() {
+        assert!(groups[reference_group].abs() < 1e-9, "output {output}: {}", groups[reference_group]);
     }
     assert_eq!(
         explain(request(day(450), None, None)).unwrap().decision.unwrap().explanation,

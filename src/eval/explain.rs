@@ -22,7 +22,9 @@
 //! training day. Its previous weights are the centre of the simplex, `1 / (N + 1)` for cash and
 //! each asset: the holdings' attribution compares these holdings with no tilt at all, and the
 //! straight path from `x'` to `x` stays on the simplex, so the network is never asked about
-//! holdings it could not have.
+//! holdings it could not have. Its reference weights (an anchored network's) are the reference
+//! portfolio's training-period mean: a reference that never moves (equal weight) is then no
+//! push at all, and one that does (inverse volatility) is measured from where it usually is.
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -120,11 +122,29 @@ fn group_and_owner(layout: &ObservationLayout, i: usize) -> (usize, usize) {
     }
 }
 
-/// The baseline input described in the module documentation.
-pub fn baseline_observation(layout: &ObservationLayout) -> Vec<f32> {
+/// The baseline input described in the module documentation, with `reference` (the reference
+/// portfolio's training-period mean, cash first) as its reference weights where the layout
+/// carries them; without it, those too sit at the centre of the simplex.
+pub fn baseline_observation(layout: &ObservationLayout, reference: Option<&[f32]>) -> Vec<f32> {
     let mut baseline = vec![0.0; layout.len()];
     baseline[layout.feature_len()..].fill(1.0 / (layout.assets + 1) as f32);
+    if let (Some(offset), Some(reference)) = (layout.reference_offset(), reference) {
+        baseline[offset..offset + reference.len()].copy_from_slice(reference);
+    }
     baseline
+}
+
+/// The mean of the reference portfolio over `market`'s decisions in `span` (the training
+/// period), cash first; `None` without a reference, or when the span holds no decision here.
+pub fn mean_reference(market: &Market, span: &Span) -> Option<Vec<f32>> {
+    let range = market.decision_range(span, 0).ok()?;
+    let width = market.n_assets() + 1;
+    let mut sum = vec![0.0; width];
+    for t in range.first..=range.last {
+        sum.iter_mut().zip(market.reference(t)?).for_each(|(s, w)| *s += w);
+    }
+    let count = (range.last - range.first + 1) as f64;
+    Some(sum.iter().map(|s| (s / count) as f32).collect())
 }
 
 /// A network ready to differentiate its weights with respect to its input.
@@ -152,7 +172,14 @@ impl Explainer {
         }
         let device = device.clone().autodiff();
         let net = net.clone().fork(&device).no_grad();
-        Ok(Self { net, head, layout, device, method, baseline: baseline_observation(&layout) })
+        Ok(Self { net, head, layout, device, method, baseline: baseline_observation(&layout, None) })
+    }
+
+    /// Measure from a baseline whose reference weights are `reference` (see
+    /// [`baseline_observation`]): a reference that never moves then pushes no weight.
+    pub fn with_reference_baseline(mut self, reference: Option<&[f32]>) -> Self {
+        self.baseline = baseline_observation(&self.layout, reference);
+        self
     }
 
     pub fn method(&self) -> Method {
@@ -387,7 +414,7 @@ pub struct ExplainReport {
     pub kept_reference: bool,
 }
 
-pub const BASELINE_DESCRIPTION: &str = "normalized features at zero (the training-period mean) and previous weights at 1/(N+1) for cash and each asset";
+pub const BASELINE_DESCRIPTION: &str = "normalized features at zero (the training-period mean), previous weights at 1/(N+1) for cash and each asset, and the reference portfolio at its training-period mean";
 
 /// Records the agent's observation at every decision of a backtest while it acts.
 struct Recorder {
@@ -455,7 +482,9 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     let (meta, net) = checkpoint::load_agent(&request.checkpoint, request.weights, &device)?;
     let market = Arc::new(meta.market(&request.checkpoint, &request.data)?);
     let members = load_members(&request, &meta, net, &market, &device)?;
-    let explainers = Explainers::new(&members, market.layout(), &device, request.method)?;
+    let reference = mean_reference(&market, &meta.env.periods.train);
+    let explainers =
+        Explainers::new(&members, market.layout(), &device, request.method, reference.as_deref())?;
     let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
     let range = replay_range(&request, &meta, &market, date_row.as_ref().map(|(row, _)| *row))?;
     let kept_reference = request.weights == Weights::Best
@@ -531,11 +560,14 @@ impl Explainers {
         layout: ObservationLayout,
         device: &Device,
         method: Method,
+        reference: Option<&[f32]>,
     ) -> Result<Self, ExplainError> {
         let explainers = members
             .iter()
-            .map(|(meta, net)| Explainer::new(net, meta.head, layout, device, method))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(meta, net)| {
+                Ok(Explainer::new(net, meta.head, layout, device, method)?.with_reference_baseline(reference))
+            })
+            .collect::<Result<Vec<_>, ExplainError>>()?;
         Ok(Self(explainers))
     }
 
