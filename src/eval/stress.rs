@@ -758,6 +758,9 @@ pub fn measure(log: &BacktestLog, start: usize, end: usize, index: &TimeIndex) -
     }
 }
 
+/// Return and drawdown gaps under this (0.05 percentage points) are the same in a verdict.
+const SAME_IN_STRESS: f64 = 5e-4;
+
 fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<String> {
     let equal = results.iter().find(|r| r.policy == PolicyId::EQUAL_WEIGHT)?;
     // The ensemble is what a multi-seed run deploys, so it speaks for the agent where it ran.
@@ -772,8 +775,20 @@ fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<Str
             ("The agent", agent.scenario_return, agent.max_drawdown)
         }
     };
-    let did = if agent_return < equal.scenario_return { "did worse than" } else { "did at least as well as" };
-    let fell = if agent_drawdown > equal.max_drawdown { "a deeper" } else { "a shallower or equal" };
+    // Gaps the one-decimal figures below cannot show are no verdict: an ensemble that is equal
+    // weight up to rounding must not read as worse, nor as deeper.
+    let (return_gap, drawdown_gap) =
+        (agent_return - equal.scenario_return, agent_drawdown - equal.max_drawdown);
+    let did = match return_gap {
+        gap if gap.abs() < SAME_IN_STRESS => "did about as well as",
+        gap if gap < 0.0 => "did worse than",
+        _ => "did better than",
+    };
+    let fell = match drawdown_gap {
+        gap if gap.abs() < SAME_IN_STRESS => "about the same",
+        gap if gap > 0.0 => "a deeper",
+        _ => "a shallower",
+    };
     Some(format!(
         "{who} {did} equal weight over the scenario ({:+.1}% against {:+.1}%), with {fell} maximum \
          drawdown ({:.1}% against {:.1}%).",
