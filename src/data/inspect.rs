@@ -176,10 +176,11 @@ pub fn rows_per_year(panel: &PricePanel) -> Option<f64> {
 }
 
 /// The usual `periods_per_year` of each data frequency, for suggesting one.
-const FREQUENCIES: [(f64, &str); 6] = [
+const FREQUENCIES: [(f64, &str); 7] = [
     (252.0, "daily, trading days"),
     (365.0, "daily, every calendar day"),
     (52.0, "weekly"),
+    (26.0, "biweekly"),
     (12.0, "monthly"),
     (4.0, "quarterly"),
     (1.0, "yearly"),
@@ -223,14 +224,23 @@ fn nearest_usual(rows_per_year: f64) -> (f64, &'static str) {
         .expect("frequencies are listed")
 }
 
+/// Rows below which their spacing says too little to question a config's frequency: three
+/// trading days around a weekend look like 183 rows a year.
+const FREQUENCY_EVIDENCE_ROWS: usize = 10;
+
 /// Whether `periods_per_year` is more than a quarter off the rows' frequency (holidays and a
-/// partial first or last year move the count by a few percent, never by a quarter).
+/// partial first or last year move the count by a few percent, never by a quarter). The value
+/// suggested is the usual one nearest to the rows, or, where that is the one already in force
+/// (rows between the usual frequencies), the rows' own rate.
 pub fn frequency_mismatch(panel: &PricePanel, periods_per_year: f64) -> Option<FrequencyMismatch> {
     let rows = rows_per_year(panel)?;
-    if panel.n_periods() < 3 || (rows / periods_per_year).ln().abs() < 1.25f64.ln() {
+    if panel.n_periods() < FREQUENCY_EVIDENCE_ROWS || (rows / periods_per_year).ln().abs() < 1.25f64.ln() {
         return None;
     }
-    let (suggested, frequency) = nearest_usual(rows);
+    let (suggested, frequency) = match nearest_usual(rows) {
+        (usual, _) if usual == periods_per_year => (rows.round(), "between the usual frequencies"),
+        usual => usual,
+    };
     Some(FrequencyMismatch { configured: periods_per_year, rows_per_year: rows, suggested, frequency })
 }
 
@@ -538,6 +548,19 @@ mod tests {
         assert_eq!(frequency_mismatch(&spaced(100, 30), 252.0).map(|m| m.suggested), Some(12.0));
         assert_eq!(frequency_mismatch(&spaced(100, 30), 12.0), None);
         assert_eq!(frequency_mismatch(&spaced(40, 91), 252.0).map(|m| m.suggested), Some(4.0));
+        // Every two weeks is a frequency of its own, not weekly's half.
+        let biweekly = frequency_mismatch(&spaced(150, 14), 52.0).unwrap();
+        assert_eq!((biweekly.suggested, biweekly.frequency), (26.0, "biweekly"));
+        assert_eq!(usual_frequency(&spaced(150, 14)), Some((26.0, "biweekly")));
+        assert_eq!(frequency_mismatch(&spaced(150, 14), 26.0), None);
+        // Rows between the usual frequencies (18 a year) are annualized by the nearest one, and
+        // the warning names their own rate, never the value already in force.
+        let (usual, _) = usual_frequency(&spaced(100, 20)).unwrap();
+        let between = frequency_mismatch(&spaced(100, 20), usual).unwrap();
+        assert_eq!(between.suggested, 18.0);
+        assert!(between.to_string().contains("set periods_per_year = 18"), "{between}");
+        // Three days around a weekend say nothing of the frequency.
+        assert_eq!(frequency_mismatch(&spaced(3, 2), 252.0), None);
         assert!(weekly.to_string().ends_with("set periods_per_year = 52 in the config's [data]"), "{weekly}");
         // Weekly rows are a week apart, which is no gap; three missing weeks are.
         assert_eq!(gap_days(&spaced(300, 7).index), 21);
