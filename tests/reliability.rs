@@ -1114,6 +1114,19 @@ fn common_export_formats_are_read_or_get_a_hint() {
         slashes.contains("line 2") && slashes.contains("YYYY-MM-DD") && slashes.contains("ambiguous"),
         "{slashes}"
     );
+    // FRED's and crypto exchanges' names for the date column.
+    for name in ["observation_date", "time"] {
+        let panel = load("named.csv", &format!("{name},A\n2020-01-02,1.0\n2020-01-03,1.1\n")).unwrap();
+        assert_eq!(panel.index.label(1), "2020-01-03", "{name}");
+    }
+    // No header: the first row of values is not taken for names (it was, losing a row).
+    for text in ["1,2,3\n1.1,2.1,3.1\n1.2,2.2,3.2\n", "2020-01-02,10,20\n2020-01-03,11,21\n"] {
+        let error = hint("headless.csv", text);
+        assert!(error.contains("line 1") && error.contains("not column names"), "{error}");
+    }
+    // pandas' index written before the date column: the dates are named where they stand.
+    let index = hint("reset.csv", ",date,A\n0,2020-01-02,1.0\n1,2020-01-03,1.1\n");
+    assert!(index.contains("column 2 (date)") && index.contains("index=False"), "{index}");
 }
 
 #[test]

@@ -365,6 +365,18 @@ fn read_header(
     if let Some(hint) = foreign_format(&names) {
         return Err(invalid(path, Some(line), None, hint));
     }
+    if names.len() > 1 && names.iter().all(|n| n.trim().parse::<f64>().is_ok() || looks_like_date(n.trim())) {
+        return Err(invalid(
+            path,
+            Some(line),
+            None,
+            format!(
+                "the first line holds values ({}), not column names: a price file starts with a header \
+                 line, `date,ASSET1,ASSET2,...`",
+                names.iter().take(3).map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
     let download = match ticker_columns {
         Some(columns) => Some(columns),
         None => read_download_header(path, &mut names, line, records)?,
@@ -519,8 +531,18 @@ fn ticker_columns(
     Ok(Some(download))
 }
 
-/// First header cells that name a date column (pandas and yfinance write `Date` or `Datetime`).
-const DATE_HEADERS: [&str; 3] = ["date", "datetime", "timestamp"];
+/// First header cells that name a date column (pandas and yfinance write `Date` or `Datetime`,
+/// FRED `observation_date`, crypto exchanges `time` or `timestamp`).
+const DATE_HEADERS: [&str; 5] = ["date", "datetime", "timestamp", "time", "observation_date"];
+
+/// Whether a cell reads as a calendar date (ISO, with dashes or slashes, or a spreadsheet's
+/// `1/2/2019`), ignoring any time after it.
+fn looks_like_date(cell: &str) -> bool {
+    let day = cell.split([' ', 'T']).next().unwrap_or(cell);
+    ["%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y"]
+        .iter()
+        .any(|format| chrono::NaiveDate::parse_from_str(day, format).is_ok())
+}
 
 /// What to do about a header that shows a common export format folio does not read.
 fn foreign_format(names: &[String]) -> Option<String> {
@@ -760,11 +782,17 @@ fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Res
     if cell.is_empty() || MISSING_MARKS.iter().any(|mark| cell.eq_ignore_ascii_case(mark)) {
         return Ok(f64::NAN);
     }
-    let price: f64 = cell
-        .parse()
-        .ok()
-        .or_else(|| without_thousands_separators(cell)?.parse().ok())
-        .ok_or_else(|| invalid(path, Some(line), Some(column), format!("'{cell}' is not a number")))?;
+    let price: f64 =
+        cell.parse().ok().or_else(|| without_thousands_separators(cell)?.parse().ok()).ok_or_else(|| {
+            let hint = if looks_like_date(cell) {
+                "; this column holds dates, which folio reads from the first column (named date, \
+                 Datetime, timestamp or observation_date, or unnamed): move it there, and drop a \
+                 column of row numbers before it (pandas writes one unless to_csv(index=False))"
+            } else {
+                ""
+            };
+            invalid(path, Some(line), Some(column), format!("'{cell}' is not a number{hint}"))
+        })?;
     if !price.is_finite() || price <= 0.0 {
         return Err(invalid(
             path,
