@@ -12,7 +12,7 @@ use folio::env::config::EpisodeConfig;
 use folio::env::{CostConfig, CostModel, EnvSettings, Limits, Market, RewardConfig};
 use folio::features::FeatureConfig;
 use folio::tax::harvest::most_correlated;
-use folio::tax::lots::{Action, LotBook, LotRules, Reason};
+use folio::tax::lots::{Action, LongTerm, LotBook, LotRules, Reason};
 use folio::tax::netting::{Carryforward, TermGains, net_year};
 use folio::tax::{LotMethod, Mode, TaxConfig, TaxError, replay};
 
@@ -25,7 +25,7 @@ fn after(date: NaiveDate, days: u64) -> NaiveDate {
 }
 
 fn book(method: LotMethod) -> LotBook {
-    LotBook::new(1, LotRules { method, long_term_days: 365, wash_sale_days: 30 })
+    LotBook::new(1, LotRules { method, long_term: LongTerm::Months(12), wash_sale_days: 30 })
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -65,17 +65,38 @@ fn fees_reduce_proceeds_and_add_to_basis() {
     assert!(lots.lots(0).is_empty());
 }
 
+/// Whether a lot bought on `bought` and sold on `sold` for a gain of 20 is taxed long-term.
+fn long_term_sale(rules: LongTerm, bought: &str, sold: &str) -> bool {
+    let mut lots =
+        LotBook::new(1, LotRules { method: LotMethod::Fifo, long_term: rules, wash_sale_days: 30 });
+    lots.buy(0, day(bought), 1.0, 100.0, 0.0, Reason::Rebalance);
+    lots.sell(0, day(sold), 1.0, 120.0, 0.0, Reason::Rebalance, &[]);
+    let year = lots.realized()[&day(sold).year()];
+    assert_eq!(year.short_term + year.long_term, 20.0);
+    year.long_term == 20.0
+}
+
+/// IRS Publication 550: held "more than 1 year", counted from the day after the purchase through
+/// the day of the sale, so a sale on the anniversary is short-term, across a leap day too.
 #[test]
-fn a_lot_is_long_term_only_after_more_than_365_days() {
-    let d0 = day("2020-01-01");
-    for (held, short, long) in [(365, 20.0, 0.0), (366, 0.0, 20.0)] {
-        let mut lots = book(LotMethod::Fifo);
-        lots.buy(0, d0, 1.0, 100.0, 0.0, Reason::Rebalance);
-        let sold = after(d0, held);
-        lots.sell(0, sold, 1.0, 120.0, 0.0, Reason::Rebalance, &[]);
-        let year = lots.realized()[&sold.year()];
-        assert_eq!((year.short_term, year.long_term), (short, long), "held {held} days, sold {sold}");
+fn a_lot_is_long_term_only_when_sold_after_its_anniversary() {
+    let year = LongTerm::Months(12);
+    for (bought, sold, long) in [
+        ("2020-01-01", "2020-12-31", false),
+        ("2020-01-01", "2021-01-01", false),
+        ("2020-01-01", "2021-01-02", true),
+        // 366 days that are exactly one year: not more than one.
+        ("2019-03-04", "2020-03-04", false),
+        ("2019-03-04", "2020-03-05", true),
+        // A leap day's anniversary falls on the last day of February.
+        ("2020-02-29", "2021-02-28", false),
+        ("2020-02-29", "2021-03-01", true),
+    ] {
+        assert_eq!(long_term_sale(year, bought, sold), long, "bought {bought}, sold {sold}");
     }
+    // A regime that counts days.
+    assert!(!long_term_sale(LongTerm::Days(365), "2019-03-04", "2020-03-03"));
+    assert!(long_term_sale(LongTerm::Days(365), "2019-03-04", "2020-03-04"));
 }
 
 #[test]

@@ -126,11 +126,14 @@ fn print_rules(report: &TaxReport) {
         report.rebalance_every
     );
     println!(
-        "taxes: short-term {:.0}%, long-term {:.0}% after {} days, lots {}, paid on {} of the next year; \
+        "taxes: short-term {:.0}%, long-term {:.0}% after {}, lots {}, paid on {} of the next year; \
          harvesting {}",
         100.0 * tax.short_term_rate,
         100.0 * tax.long_term_rate,
-        tax.long_term_days,
+        match tax.long_term_days {
+            Some(days) => format!("{days} days"),
+            None => format!("{} months", tax.long_term_months),
+        },
         match tax.lot_method {
             LotMethod::Fifo => "FIFO",
             LotMethod::HighestCost => "highest cost first",

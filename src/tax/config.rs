@@ -24,9 +24,13 @@ pub struct TaxConfig {
     pub short_term_rate: f64,
     /// Rate on a year's net long-term gain (0.15).
     pub long_term_rate: f64,
-    /// A lot held more than this many days is long-term (365: "more than one year", IRS
-    /// Publication 550, counted in days rather than calendar anniversaries).
-    pub long_term_days: u32,
+    /// A lot held more than this many calendar months is long-term (12: "more than one year",
+    /// IRS Publication 550, counted from the day after the purchase through the day of the sale,
+    /// so a sale on the purchase's anniversary is still short-term, leap day or not).
+    pub long_term_months: u32,
+    /// For a regime that counts days instead: a lot held more than this many days is
+    /// long-term. Unset by default; when set, it replaces `long_term_months`.
+    pub long_term_days: Option<u32>,
     /// Which lots a sale takes first.
     pub lot_method: LotMethod,
     /// Month and day (`MM-DD`) of the following year on which a year's tax is paid from the
@@ -68,7 +72,8 @@ impl Default for TaxConfig {
         Self {
             short_term_rate: 0.24,
             long_term_rate: 0.15,
-            long_term_days: 365,
+            long_term_months: 12,
+            long_term_days: None,
             lot_method: LotMethod::Fifo,
             payment_date: "04-15".into(),
             harvest: HarvestConfig::default(),

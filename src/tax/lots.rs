@@ -157,10 +157,19 @@ struct PendingLoss {
     held_days: i64,
 }
 
+/// How long a lot must be held to be long-term.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LongTerm {
+    /// More than this many calendar months after the purchase: sold after the anniversary.
+    Months(u32),
+    /// More than this many days.
+    Days(u32),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LotRules {
     pub method: LotMethod,
-    pub long_term_days: u32,
+    pub long_term: LongTerm,
     pub wash_sale_days: u32,
 }
 
@@ -220,11 +229,14 @@ impl LotBook {
     }
 
     fn term(&self, held_since: NaiveDate, date: NaiveDate) -> Term {
-        if (date - held_since).num_days() > i64::from(self.rules.long_term_days) {
-            Term::Long
-        } else {
-            Term::Short
-        }
+        let long = match self.rules.long_term {
+            // A date past the last day of a shorter month (29 February) ends on that month's last.
+            LongTerm::Months(months) => held_since
+                .checked_add_months(chrono::Months::new(months))
+                .is_none_or(|anniversary| date > anniversary),
+            LongTerm::Days(days) => (date - held_since).num_days() > i64::from(days),
+        };
+        if long { Term::Long } else { Term::Short }
     }
 
     fn record(&mut self, date: NaiveDate, term: Term, gain: f64) {
