@@ -365,18 +365,7 @@ fn read_header(
     if let Some(hint) = foreign_format(&names) {
         return Err(invalid(path, Some(line), None, hint));
     }
-    if names.len() > 1 && names.iter().all(|n| n.trim().parse::<f64>().is_ok() || looks_like_date(n.trim())) {
-        return Err(invalid(
-            path,
-            Some(line),
-            None,
-            format!(
-                "the first line holds values ({}), not column names: a price file starts with a header \
-                 line, `date,ASSET1,ASSET2,...`",
-                names.iter().take(3).map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
-            ),
-        ));
-    }
+    refuse_values_for_names(path, line, &names)?;
     let download = match ticker_columns {
         Some(columns) => Some(columns),
         None => read_download_header(path, &mut names, line, records)?,
@@ -428,6 +417,24 @@ fn read_header(
         return Err(invalid(path, Some(line), None, "the header names no asset columns".into()));
     }
     Ok(header)
+}
+
+/// A first line of numbers and dates is a file without a header: taken for names, it would
+/// lose its first row and name the assets after its prices.
+fn refuse_values_for_names(path: &Path, line: u64, names: &[String]) -> Result<(), DataError> {
+    if names.len() > 1 && names.iter().all(|n| n.trim().parse::<f64>().is_ok() || looks_like_date(n.trim())) {
+        return Err(invalid(
+            path,
+            Some(line),
+            None,
+            format!(
+                "the first line holds values ({}), not column names: a price file starts with a header \
+                 line, `date,ASSET1,ASSET2,...`",
+                names.iter().take(3).map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A header of several rows, as pandas writes a download of several fields per ticker: a row of
