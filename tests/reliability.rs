@@ -1053,6 +1053,8 @@ fn common_export_formats_are_read_or_get_a_hint() {
         "date,A,B,\n2020-01-02,1.0,2.0,\n2020-01-03,1.1,2.1,\n",
         "date,A,B\n2020-01-02,1.0,2.0,,\n2020-01-03,1.1,2.1\n",
         "date,A,B,,\n2020-01-02,1.0,2.0\n2020-01-03,1.1,2.1,\n",
+        // The empty rows a spreadsheet keeps below its data.
+        "date,A,B\n2020-01-02,1.0,2.0\n2020-01-03,1.1,2.1\n,,\n,,,,\n",
     ] {
         assert_eq!(dated(load("export.csv", text).unwrap()), expected, "{text:?}");
     }

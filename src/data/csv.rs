@@ -711,10 +711,11 @@ fn check_row_number(
     ))
 }
 
-/// A line with nothing on it. A lone `""` is not one: it is a blank cell of a one-column file.
+/// A line with nothing on it, or only separators (`,,,`: the empty rows a spreadsheet keeps
+/// below its data). A lone `""` is not one: it is a blank cell of a one-column file.
 fn is_blank_line(bytes: &[u8], start: usize, record: &csv::StringRecord) -> bool {
     let quoted = bytes[start..].iter().take_while(|&&b| b != b'\n' && b != b'\r').any(|&b| b == b'"');
-    record.len() == 1 && record.get(0) == Some("") && !quoted
+    record.iter().all(|cell| cell.trim().is_empty()) && !quoted
 }
 
 /// The date of a row, which must come after the previous row's.
