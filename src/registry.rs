@@ -238,11 +238,17 @@ impl TrialRecord {
     /// folio version, sample and folder. Only the time differs (and, read back from JSON, perhaps
     /// the last bit of a figure), so the figures are not compared.
     pub fn same_trial(&self, other: &TrialRecord) -> bool {
+        self.repeats(other) && self.checkpoint == other.checkpoint
+    }
+
+    /// Whether `other` is this trial run again, in this folder or another: the same command,
+    /// configuration, data, seed, folio version and sample. Training is deterministic, so a
+    /// repeat tried nothing new, and the Deflated Sharpe Ratio counts it once.
+    pub fn repeats(&self, other: &TrialRecord) -> bool {
         (self.command, &self.config_hash, &self.data_fingerprint, self.seed, &self.folio_version)
             == (other.command, &other.config_hash, &other.data_fingerprint, other.seed, &other.folio_version)
             && (self.figures.sample, &self.figures.period, self.figures.periods)
                 == (other.figures.sample, &other.figures.period, other.figures.periods)
-            && self.checkpoint == other.checkpoint
     }
 }
 
@@ -431,10 +437,11 @@ pub struct DataTrials {
     pub sharpe_per_period: Vec<f64>,
 }
 
-/// The trials in `records` on the data with this fingerprint.
+/// The trials in `records` on the data with this fingerprint, each counted once however many
+/// folders it was run into ([`TrialRecord::repeats`]).
 pub fn trials_on(records: &[TrialRecord], data_fingerprint: &str) -> DataTrials {
     let on_data: Vec<&TrialRecord> =
-        records.iter().filter(|r| r.data_fingerprint == data_fingerprint).collect();
+        distinct(records).into_iter().filter(|r| r.data_fingerprint == data_fingerprint).collect();
     DataTrials {
         data_fingerprint: data_fingerprint.to_string(),
         trials: on_data.len(),
@@ -446,10 +453,21 @@ pub fn trials_on(records: &[TrialRecord], data_fingerprint: &str) -> DataTrials 
     }
 }
 
-/// How many trials each data fingerprint has, in order of first appearance.
+/// The first record of each trial, in file order: repeats of it ([`TrialRecord::repeats`]) left out.
+fn distinct(records: &[TrialRecord]) -> Vec<&TrialRecord> {
+    let mut first: Vec<&TrialRecord> = Vec::new();
+    for record in records {
+        if !first.iter().any(|earlier| earlier.repeats(record)) {
+            first.push(record);
+        }
+    }
+    first
+}
+
+/// How many trials each data fingerprint has, in order of first appearance, repeats counted once.
 pub fn count_by_data(records: &[TrialRecord]) -> Vec<(String, usize)> {
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for r in records {
+    for r in distinct(records) {
         match counts.iter_mut().find(|(fp, _)| *fp == r.data_fingerprint) {
             Some((_, n)) => *n += 1,
             None => counts.push((r.data_fingerprint.clone(), 1)),
@@ -509,6 +527,13 @@ mod tests {
         let on_b = trials_on(&back, "bbb");
         assert_eq!((on_b.trials, on_b.sharpe_per_period.len()), (1, 0));
         assert_eq!(count_by_data(&back), vec![("aaa".to_string(), 2), ("bbb".to_string(), 1)]);
+        // The same trial run again into another folder tried nothing new: counted once.
+        drop(lock);
+        let again = TrialRecord { checkpoint: PathBuf::from("checkpoints/elsewhere"), ..back[0].clone() };
+        let with_repeat = append(&path, &[again]).unwrap();
+        assert_eq!(with_repeat.len(), 4, "recorded, as run");
+        assert_eq!(trials_on(&with_repeat, "aaa").trials, 2);
+        assert_eq!(count_by_data(&with_repeat), vec![("aaa".to_string(), 2), ("bbb".to_string(), 1)]);
     }
 
     #[test]
