@@ -202,6 +202,11 @@ pub enum OutputError {
     NothingThere { path: std::path::PathBuf },
     #[error("{} exists and is not a folder; choose another --out", path.display())]
     NotAFolder { path: std::path::PathBuf },
+    #[error(
+        "{} holds the folder folio runs in, which --force cannot set aside; choose another --out",
+        path.display()
+    )]
+    HoldsWorkingFolder { path: std::path::PathBuf },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("cannot prepare {}: {source}", path.display())]
@@ -210,6 +215,12 @@ pub enum OutputError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Whether the process runs inside `path` (or in it): such a folder cannot be moved aside.
+fn holds_working_folder(path: &Path) -> bool {
+    let (Ok(folder), Ok(here)) = (std::fs::canonicalize(path), std::env::current_dir()) else { return false };
+    std::fs::canonicalize(here).is_ok_and(|here| here.starts_with(&folder))
 }
 
 impl OutputFolder {
@@ -223,6 +234,9 @@ impl OutputFolder {
             Ok(meta) if !meta.is_dir() => return Err(OutputError::NotAFolder { path: path.to_path_buf() }),
             Ok(_) if !holds_outputs(path).map_err(io)? => {}
             Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf(), restored }),
+            Ok(_) if holds_working_folder(path) => {
+                return Err(OutputError::HoldsWorkingFolder { path: path.to_path_buf() });
+            }
             Ok(_) => {
                 // Refused while another run writes there: its outputs are not ours to move. The
                 // lock moves with the folder and is kept, which marks it as in use, not abandoned.

@@ -398,6 +398,15 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     let output = run(&["report", "wf", "--out", "notes.html", "--force"]);
     assert!(output.status.success(), "{}", text(&output));
 
+    // The folder folio runs in cannot be set aside: refused in words, its outputs kept.
+    std::fs::create_dir(cwd.join("here")).unwrap();
+    let here = cwd.join("here");
+    let output = folio(&["eval", "--checkpoint", "../run", "--out", "."], &here);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = folio(&["eval", "--checkpoint", "../run", "--out", ".", "--force"], &here);
+    assert!(!output.status.success() && text(&output).contains("folder folio runs in"), "{}", text(&output));
+    assert!(here.join("report.json").is_file());
+
     // A training does not write over files that a folder holds and no training published.
     std::fs::create_dir(cwd.join("logs")).unwrap();
     std::fs::write(cwd.join("logs/train_log.csv"), "precious").unwrap();
