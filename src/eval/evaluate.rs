@@ -246,14 +246,18 @@ fn agent_or_ensemble(
     if request.ensemble.is_empty() {
         return Ok(Box::new(agent));
     }
-    let mut members = vec![agent];
-    for dir in &request.ensemble {
-        let (other, net) = checkpoint::load_agent(dir, request.weights, device)?;
-        other.check_fits(dir, market)?;
-        other.check_joins(dir, meta, &request.checkpoint)?;
-        members.push(AgentPolicy::new(PolicyId::AGENT, net, other.head, market.layout(), device.clone()));
-    }
-    Ok(Box::new(EnsemblePolicy::of_agents(members)))
+    let others = checkpoint::load_members(
+        &request.ensemble,
+        request.weights,
+        meta,
+        &request.checkpoint,
+        market,
+        device,
+    )?;
+    let members = std::iter::once(agent).chain(others.into_iter().map(|(other, net)| {
+        AgentPolicy::new(PolicyId::AGENT, net, other.head, market.layout(), device.clone())
+    }));
+    Ok(Box::new(EnsemblePolicy::of_agents(members.collect())))
 }
 
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {

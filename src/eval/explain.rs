@@ -529,14 +529,15 @@ fn load_members(
     market: &Market,
     device: &Device,
 ) -> Result<Vec<(Meta, PolicyNet)>, ExplainError> {
-    let mut members = vec![(meta.clone(), net)];
-    for dir in &request.ensemble {
-        let (other, net) = checkpoint::load_agent(dir, request.weights, device)?;
-        other.check_fits(dir, market)?;
-        other.check_joins(dir, meta, &request.checkpoint)?;
-        members.push((other, net));
-    }
-    Ok(members)
+    let others = checkpoint::load_members(
+        &request.ensemble,
+        request.weights,
+        meta,
+        &request.checkpoint,
+        market,
+        device,
+    )?;
+    Ok(std::iter::once((meta.clone(), net)).chain(others).collect())
 }
 
 /// What acts in the replay: the one agent, or the members' ensemble.

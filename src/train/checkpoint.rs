@@ -565,3 +565,25 @@ pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, 
     let net = load_weights(dir, &meta, which, meta.train.net.init(layout, device))?;
     Ok((meta, net))
 }
+
+/// The networks of `others`, to act in one ensemble with the checkpoint at `first_dir` (whose
+/// meta is `first`): each must read `market` and share `first`'s normalization, as the seeds of
+/// one run do.
+pub fn load_members(
+    others: &[PathBuf],
+    which: Weights,
+    first: &Meta,
+    first_dir: &Path,
+    market: &Market,
+    device: &Device,
+) -> Result<Vec<(Meta, PolicyNet)>, CheckpointError> {
+    others
+        .iter()
+        .map(|dir| {
+            let (other, net) = load_agent(dir, which, device)?;
+            other.check_fits(dir, market)?;
+            other.check_joins(dir, first, first_dir)?;
+            Ok((other, net))
+        })
+        .collect()
+}
