@@ -152,7 +152,7 @@ pub struct Jobs {
         long = "jobs",
         value_name = "N",
         default_value_t = default_jobs(),
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+        value_parser = at_least_one
     )]
     pub count: usize,
 }
@@ -286,9 +286,8 @@ impl DataArgs {
     }
 }
 
-/// A flag's value that must be a positive, finite number (a count of periods per year).
-/// A count that must be at least one (folds, seeds): zero is refused as the flag is read, before
-/// anything starts or a note reasons about zero of something.
+/// A count that must be at least one (jobs, folds, seeds): zero is refused as the flag is read,
+/// before anything starts or a note reasons about zero of something.
 pub fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -297,6 +296,7 @@ pub fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A flag's value that must be a positive, finite number (a count of periods per year).
 pub fn positive_number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
