@@ -29,8 +29,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
         [one] => one.join(PAGE),
         _ => PathBuf::from(PAGE),
     });
-    if !args.force && out.exists() && !written_by_folio(&out) {
-        folio::files::check_writable_output(&out, false)?;
+    if !written_by_folio(&out) {
+        folio::files::check_writable_output(&out, args.force)?;
     }
     write_runs_page(&args.folders, &out, &Provenance::of_this_process())?;
     println!(
