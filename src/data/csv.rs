@@ -28,7 +28,7 @@
 
 use chrono::NaiveDate;
 
-use super::dates::{SlashOrder, parse_day, slash_order};
+use super::dates::{SlashOrder, looks_like_date, parse_day, slash_order};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -541,15 +541,6 @@ fn ticker_columns(
 /// First header cells that name a date column (pandas and yfinance write `Date` or `Datetime`,
 /// FRED `observation_date`, crypto exchanges `time` or `timestamp`).
 const DATE_HEADERS: [&str; 5] = ["date", "datetime", "timestamp", "time", "observation_date"];
-
-/// Whether a cell reads as a calendar date (ISO, with dashes or slashes, or a spreadsheet's
-/// `1/2/2019`), ignoring any time after it.
-fn looks_like_date(cell: &str) -> bool {
-    let day = cell.split([' ', 'T']).next().unwrap_or(cell);
-    ["%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y"]
-        .iter()
-        .any(|format| chrono::NaiveDate::parse_from_str(day, format).is_ok())
-}
 
 /// What to do about a header that shows a common export format folio does not read.
 fn foreign_format(names: &[String]) -> Option<String> {

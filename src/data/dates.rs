@@ -25,6 +25,14 @@ pub(super) fn parse_day(text: &str, slashes: Option<SlashOrder>) -> Option<(Naiv
     }
 }
 
+/// Whether `text` reads as a date in either slash order: a cell that holds one, wherever it
+/// stands, for saying where dates belong.
+pub(super) fn looks_like_date(text: &str) -> bool {
+    [SlashOrder::MonthFirst, SlashOrder::DayFirst]
+        .into_iter()
+        .any(|order| parse_day(text, Some(order)).is_some())
+}
+
 /// A timestamp's day, and its time of day if it has one (after a space or `T`).
 fn split_time(text: &str) -> (&str, Option<&str>) {
     match text.find([' ', 'T']) {

@@ -416,9 +416,7 @@ pub(super) fn rolling_volatility(prices: &[f64], window: usize, out: &mut [f64])
             // inverse-volatility weight of that noise is nearly everything: measure such a
             // window directly. A real daily variance is many orders above the threshold.
             if var < 1e-12 {
-                let slice = &r[t + 1 - window..=t];
-                let mean = slice.iter().sum::<f64>() / n;
-                var = slice.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+                var = stats::sample_variance(&r[t + 1 - window..=t]);
             }
             out[t] = var.max(0.0).sqrt();
         }
