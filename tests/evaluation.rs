@@ -179,19 +179,25 @@ fn an_eval_annualized_at_the_wrong_frequency_says_so_in_its_verdict() {
     assert!(verdict.ends_with("set periods_per_year = 252 in the config's [data]."), "{verdict}");
 }
 
+/// Rolling folds over [`synthetic_env`]'s market: 400 training and 100 validation periods, an
+/// embargo of 5, and `test_periods` per test window.
+fn rolling_folds(test_periods: usize, folds: usize, seeds: usize) -> WalkForwardConfig {
+    WalkForwardConfig {
+        mode: WindowMode::Rolling,
+        train_periods: 400,
+        validation_periods: 100,
+        test_periods,
+        embargo: 5,
+        folds,
+        seeds,
+    }
+}
+
 #[test]
 fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     let dir = tempfile::tempdir().unwrap();
     let env = synthetic_env(dir.path());
-    let config = WalkForwardConfig {
-        mode: WindowMode::Rolling,
-        train_periods: 400,
-        validation_periods: 100,
-        test_periods: 100,
-        embargo: 5,
-        folds: 3,
-        seeds: 2,
-    };
+    let config = rolling_folds(100, 3, 2);
     // Trained networks deployed as trained, so that the seeds differ and PBO has them to rank.
     let train = TrainConfig { steps: 2000, reference_gate: false, ..TrainConfig::default() };
     let run = |jobs: usize, out: &str| {
@@ -284,15 +290,7 @@ fn the_cost_table_prices_the_agent_the_walk_forward_deploys() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = synthetic_env(dir.path());
     env.costs = CostConfig { buy: 0.0025, sell: 0.0025, ..CostConfig::default() };
-    let config = WalkForwardConfig {
-        mode: WindowMode::Rolling,
-        train_periods: 400,
-        validation_periods: 100,
-        test_periods: 100,
-        embargo: 5,
-        folds: 2,
-        seeds: 1,
-    };
+    let config = rolling_folds(100, 2, 1);
     let train = TrainConfig {
         steps: 1000,
         reference_gate: false,
@@ -330,15 +328,7 @@ fn the_cost_table_prices_the_agent_the_walk_forward_deploys() {
 fn walk_forward_trades_every_policy_under_the_rebalancing_rule() {
     let dir = tempfile::tempdir().unwrap();
     let env = synthetic_env(dir.path());
-    let config = WalkForwardConfig {
-        mode: WindowMode::Rolling,
-        train_periods: 400,
-        validation_periods: 100,
-        test_periods: 150,
-        embargo: 5,
-        folds: 2,
-        seeds: 1,
-    };
+    let config = rolling_folds(150, 2, 1);
     let run = |rebalance: RebalanceRule| {
         walk_forward(WalkForwardRequest {
             env: env.clone(),

@@ -218,6 +218,15 @@ fn flipped_bits_and_non_finite_weights_are_refused() {
     assert!(error.contains("non-finite"), "{error}");
 }
 
+/// How many entries of `folder` have names starting with `prefix`.
+fn entries_named(folder: &Path, prefix: &str) -> usize {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .count()
+}
+
 /// A config file over [`tiny_env`]'s market.
 fn tiny_config(dir: &Path) -> PathBuf {
     let env = tiny_env(dir);
@@ -1004,11 +1013,7 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
             "{shown}"
         );
     }
-    let evals = std::fs::read_dir(dir.path().join("run/seed-0"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("eval-"))
-        .count();
+    let evals = entries_named(&dir.path().join("run/seed-0"), "eval-");
     assert_eq!(evals, 2, "a second eval does not replace the first");
 
     // Rebalancing rules compared on a run: on its ensemble, the policy it deploys.
@@ -1019,11 +1024,7 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
     let shown = text(&output);
     assert!(output.status.success() && shown.contains("agent (ensemble)"), "{shown}");
     assert!(!shown.contains("agent (seed"), "{shown}");
-    let comparisons = std::fs::read_dir(dir.path().join("run"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("rebalancing-"))
-        .count();
+    let comparisons = entries_named(&dir.path().join("run"), "rebalancing-");
     assert_eq!(comparisons, 1, "{shown}");
 
     // A run folder has no picture of its own: plot names the folders that do.
