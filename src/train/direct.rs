@@ -173,6 +173,10 @@ pub struct DirectLearner {
     limits: Limits,
     /// Periods between trades (the environment's `episode.rebalance_every`).
     rebalance_every: usize,
+    /// A row the environment trades at: its rebalancing dates are this row plus multiples of
+    /// `rebalance_every`. The range's first row in training; the test window's first decision
+    /// in online learning, whose backtest starts its schedule there.
+    schedule_origin: usize,
     /// The environment's no-trade band (`episode.no_trade_band`), which the batch applies as
     /// evaluation will.
     no_trade_band: f64,
@@ -213,6 +217,7 @@ impl DirectLearner {
             } else {
                 1
             },
+            schedule_origin: range.first,
             no_trade_band: settings.episode.no_trade_band,
             objective: DirectObjective::from_reward(&settings.reward),
             config,
@@ -242,7 +247,7 @@ impl DirectLearner {
         let mut rows: Vec<Tensor<2>> = Vec::with_capacity(n);
         for i in 0..n {
             let target = &target_values[i * width..(i + 1) * width];
-            let decision = (start + i - self.range.first).is_multiple_of(every);
+            let decision = (start + i).abs_diff(self.schedule_origin).is_multiple_of(every);
             let trades =
                 decision && (band <= 0.0 || crate::env::weight_drift(&drifted_values, target) > band);
             let row = if trades {
@@ -262,6 +267,16 @@ impl DirectLearner {
             rows.push(row);
         }
         Tensor::cat(rows, 0)
+    }
+
+    /// Hold between rebalancing dates counted from `row`, a date the environment trades at.
+    pub fn date_decisions_from(&mut self, row: usize) {
+        self.schedule_origin = row;
+    }
+
+    #[cfg(test)]
+    pub(super) fn schedule_origin(&self) -> usize {
+        self.schedule_origin
     }
 
     /// Learn from periods up to row `last` only (online learning in a test window): the last
@@ -538,6 +553,7 @@ mod tests {
         range: DecisionRange,
         episode: crate::env::config::EpisodeConfig,
         hold_between_rebalances: bool,
+        schedule_origin: usize,
     ) -> DirectLearner {
         let settings = EnvSettings {
             costs: CostConfig { buy: 0.001, sell: 0.001, ..CostConfig::default() },
@@ -549,6 +565,7 @@ mod tests {
         let config = DirectConfig { batch_periods: 20, hold_between_rebalances, ..DirectConfig::default() };
         let mut learner =
             DirectLearner::new(market.clone(), range, settings, config, 1.0, device.clone()).unwrap();
+        learner.date_decisions_from(schedule_origin);
         let net = crate::agent::network::NetConfig {
             kind: crate::agent::network::NetKind::Mlp,
             hidden: vec![8],
@@ -581,25 +598,32 @@ mod tests {
         row.iter().zip(previous).zip(x).map(|((w, p), x)| (w - p * x / growth).abs()).fold(0.0, f64::max)
     }
 
+    /// Rebalancing dates are counted from the schedule's origin: the range's first row in
+    /// training, the test window's first decision in online learning, wherever that falls.
     #[test]
     fn between_rebalancing_dates_the_batch_holds_drifted_weights_and_trades_nothing() {
         use crate::env::config::EpisodeConfig;
         let (market, range) = three_assets();
         let episode = EpisodeConfig { rebalance_every: 4, ..EpisodeConfig::default() };
-        let learner = after_one_batch(&market, range, episode, true);
-        // Every period the batch wrote that is not a rebalancing date holds what the period
-        // before held, drifted by this period's prices.
-        let (mut checked, mut traded) = (0, 0);
-        for t in written_rows(&learner, range) {
-            if (t - range.first).is_multiple_of(4) {
-                traded += 1;
-                continue;
+        for origin in [range.first, range.first + 1, 243] {
+            let learner = after_one_batch(&market, range, episode, true, origin);
+            // Every period the batch wrote that is not a rebalancing date holds what the period
+            // before held, drifted by this period's prices.
+            let (mut checked, mut traded) = (0, 0);
+            for t in written_rows(&learner, range) {
+                if t.abs_diff(origin).is_multiple_of(4) {
+                    traded += 1;
+                    continue;
+                }
+                let gap = gap_from_drift(&learner, t);
+                assert!(gap < 1e-5, "origin {origin}, row {t}: {gap} from the drifted weights");
+                checked += 1;
             }
-            let gap = gap_from_drift(&learner, t);
-            assert!(gap < 1e-5, "row {t}: {gap} from the drifted weights");
-            checked += 1;
+            assert!(
+                checked >= 10 && traded >= 4,
+                "origin {origin}: checked {checked} held rows and {traded} trading rows"
+            );
         }
-        assert!(checked >= 10 && traded >= 4, "checked {checked} held rows and {traded} trading rows");
     }
 
     /// Inside the no-trade band the batch holds its drifted weights, as the environment does:
@@ -611,7 +635,7 @@ mod tests {
         let (market, range) = three_assets();
         let traded_rows = |band: f64| {
             let episode = EpisodeConfig { no_trade_band: band, ..EpisodeConfig::default() };
-            let learner = after_one_batch(&market, range, episode, false);
+            let learner = after_one_batch(&market, range, episode, false, range.first);
             let written = written_rows(&learner, range);
             assert_eq!(written.len(), 20, "one batch of 20 periods");
             written.into_iter().filter(|&t| gap_from_drift(&learner, t) > 1e-5).count()

@@ -48,6 +48,9 @@ pub struct OnlineAgent {
     learner_start: Vec<u8>,
     batch_periods: usize,
     first_row: usize,
+    /// Whether a decision has been taken since the last reset: the first one dates the
+    /// learner's rebalancing schedule, as it dates the backtest's.
+    deciding: bool,
     settings: OnlineSettings,
     seed: u64,
     rng: StdRng,
@@ -86,6 +89,7 @@ impl OnlineAgent {
             learner_start,
             batch_periods: config.batch_periods,
             first_row,
+            deciding: false,
             settings,
             seed: meta.seed,
             rng: StdRng::seed_from_u64(meta.seed),
@@ -121,12 +125,94 @@ impl Policy for OnlineAgent {
         self.net = self.start.clone();
         self.optimizer = super::host::adam::adam_for(&self.device.clone().autodiff());
         self.rng = StdRng::seed_from_u64(self.seed);
+        self.deciding = false;
         self.learner.load_state(&self.learner_start).expect("the learner's own state fits it");
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
+        if !self.deciding {
+            self.learner.date_decisions_from(view.row);
+            self.deciding = true;
+        }
         let acting = AgentPolicy::new(self.id, self.net.valid(), self.head, self.layout, self.device.clone());
         acting.act(view.observation, 1, out);
         self.learn_up_to(view.row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::DeviceChoice;
+    use crate::backtest::backtest;
+    use crate::data::synth::{SynthConfig, generate};
+    use crate::data::{Stamp, TimeIndex, write_prices};
+    use crate::env::config::{DataConfig, EnvConfig, EpisodeConfig, Periods, Span};
+    use crate::env::{CostConfig, Limits, RewardConfig};
+    use crate::features::{Feature, FeatureConfig};
+    use crate::train::checkpoint::Weights;
+    use crate::train::{TrainConfig, TrainRequest, train};
+
+    /// The online learner holds between the backtest's rebalancing dates, which start at the
+    /// test window's first decision, not at the market's first row; a later backtest starting
+    /// elsewhere dates them anew.
+    #[test]
+    fn online_steps_hold_between_the_test_windows_own_rebalancing_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let panel =
+            generate(&SynthConfig { assets: 2, periods: 400, seed: 4, ..SynthConfig::default() }).unwrap();
+        let file = dir.path().join("prices.csv");
+        write_prices(&panel, &file).unwrap();
+        let date = |row: usize| match &panel.index {
+            TimeIndex::Dates(dates) => Some(Stamp::Date(dates[row])),
+            TimeIndex::Periods(_) => Some(Stamp::Period(row)),
+        };
+        let env = EnvConfig {
+            data: DataConfig::new(file),
+            periods: Periods {
+                train: Span { from: None, to: date(249) },
+                validation: Span { from: date(250), to: date(299) },
+                test: Span { from: date(300), to: None },
+            },
+            features: FeatureConfig {
+                window: 5,
+                features: vec![Feature::LogReturn],
+                ..FeatureConfig::default()
+            },
+            costs: CostConfig::default(),
+            episode: EpisodeConfig { horizon: 30, rebalance_every: 3, embargo: 0, no_trade_band: 0.0 },
+            reward: RewardConfig::LogReturn,
+            limits: Limits::NONE,
+            risk_profile: None,
+        };
+        let mut config = TrainConfig { steps: 200, ..TrainConfig::default() };
+        config.direct.hold_between_rebalances = true;
+        let out = dir.path().join("run");
+        let request = TrainRequest {
+            env: env.clone(),
+            train: config,
+            out: out.clone(),
+            device: DeviceChoice::Cpu,
+            resume: false,
+            progress: crate::progress::silent(),
+        };
+        train(request).unwrap();
+
+        let meta = checkpoint::load_meta(&out).unwrap();
+        let (market, _) = Market::from_config(&meta.env).unwrap();
+        let market = Arc::new(
+            Market::new(market.panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0).unwrap(),
+        );
+        let settings = EnvSettings::from_config(&meta.env);
+        let online = OnlineSettings { steps: 1, learning_rate: 1e-3 };
+        let device = DeviceChoice::Cpu.device().unwrap();
+        let mut agent =
+            OnlineAgent::new(PolicyId::AGENT, &out, Weights::Best, market.clone(), settings, online, device)
+                .unwrap();
+        for first in [301, 303] {
+            assert_ne!((first - market.first_observable()) % 3, 0, "the window is out of the market's phase");
+            backtest(&mut agent, &market, DecisionRange { first, last: 360 }, settings).unwrap();
+            assert_eq!(agent.learner.schedule_origin(), first);
+        }
     }
 }
