@@ -115,6 +115,22 @@ fn calendar_rules_trade_at_the_first_decision_of_each_month_or_quarter() {
     assert_holds_exactly(&quarterly, &[0, 6, 7]);
 }
 
+/// Limits bind where the portfolio trades: B's rise carries it past a cap of one half on the
+/// days between rebalancing dates, and the portfolio holds it there, as without the cap.
+#[test]
+fn a_rule_s_holds_trade_nothing_under_allocation_limits() {
+    let (market, range) = hand_market(true);
+    let capped = EnvSettings { limits: Limits { max_weight: 0.5, min_cash: 0.0 }, ..settings(0.0025) };
+    let monthly =
+        backtest_rebalanced(&mut EqualWeight, RebalanceRule::Monthly, &market, range, capped).unwrap();
+    assert_eq!(trade_rows(&monthly), [0, 2, 4, 6, 7]);
+    assert_holds_exactly(&monthly, &[0, 2, 4, 6, 7]);
+    assert!(monthly.weights[1][2] > 0.5, "row 1 holds B past its cap: {:?}", monthly.weights[1]);
+    // Equal weight within the cap is what it is without one: the same path, bit for bit.
+    let free = run("monthly", &market, range, 0.0025);
+    assert_eq!(monthly.values, free.values);
+}
+
 /// Records the rows it is asked at, and asks for equal weight.
 #[derive(Default)]
 struct Recorder {
@@ -177,23 +193,34 @@ fn the_environment_s_no_trade_band_is_the_band_rule() {
         episode: EpisodeConfig { no_trade_band: band, ..settings(0.0025).episode },
         ..settings(0.0025)
     };
-    for name in ["equal-weight", "olmar", "min-variance"] {
+    // Under limits too: both measure the drift from the target the limits leave, which 20% in
+    // cash and a 30% cap keep far from any fully invested policy's own.
+    let limited = Limits { max_weight: 0.3, min_cash: 0.2 };
+    for (name, limits) in [
+        ("equal-weight", Limits::NONE),
+        ("olmar", Limits::NONE),
+        ("min-variance", Limits::NONE),
+        ("equal-weight", limited),
+        ("olmar", limited),
+    ] {
         let mut policy = baselines::baseline(name.parse().unwrap(), &market, range, 1).unwrap();
         let by_rule = backtest_rebalanced(
             policy.as_mut(),
             RebalanceRule::Band { threshold: band },
             &market,
             range,
-            settings(0.0025),
+            EnvSettings { limits, ..settings(0.0025) },
         )
         .unwrap();
-        let by_environment = backtest(policy.as_mut(), &market, range, banded).unwrap();
+        let by_environment =
+            backtest(policy.as_mut(), &market, range, EnvSettings { limits, ..banded }).unwrap();
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&by_rule.values), bits(&by_environment.values), "{name}");
-        assert_eq!(bits(&by_rule.turnovers), bits(&by_environment.turnovers), "{name}");
-        assert_eq!(by_rule.weights, by_environment.weights, "{name}");
+        assert_eq!(bits(&by_rule.values), bits(&by_environment.values), "{name} {limits:?}");
+        assert_eq!(bits(&by_rule.turnovers), bits(&by_environment.turnovers), "{name} {limits:?}");
+        assert_eq!(by_rule.weights, by_environment.weights, "{name} {limits:?}");
         let held = by_environment.turnovers.iter().filter(|&&t| t == 0.0).count();
-        assert!(held > 0 && held < by_environment.turnovers.len(), "{name}: {held} decisions held");
+        let decisions = by_environment.turnovers.len();
+        assert!(held > 0 && held < decisions, "{name} {limits:?}: {held} of {decisions} decisions held");
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::data::TimeIndex;
 use crate::env::EnvError;
-use crate::env::{DecisionRange, EnvSettings, Market, MarketEnv};
+use crate::env::{DecisionRange, EnvSettings, Limits, Market, MarketEnv};
 use crate::metrics::{self, Metrics, MetricsConfig};
 use crate::progress::{Silent, Task};
 
@@ -26,11 +26,19 @@ pub struct MarketView<'a> {
     pub observation: &'a [f32],
     /// Current (drifted) weights, cash first.
     pub weights: &'a [f64],
+    /// The allocation limits every target is projected onto before it is traded.
+    pub limits: Limits,
 }
 
 impl<'a> MarketView<'a> {
+    /// A view under no allocation limits (see [`MarketView::under`]).
     pub fn new(market: &'a Market, row: usize, observation: &'a [f32], weights: &'a [f64]) -> Self {
-        Self { market, row, observation, weights }
+        Self { market, row, observation, weights, limits: Limits::NONE }
+    }
+
+    /// The same view, its targets to be traded under `limits`.
+    pub fn under(self, limits: Limits) -> Self {
+        Self { limits, ..self }
     }
 
     pub fn n_assets(&self) -> usize {
@@ -178,7 +186,8 @@ pub fn backtest_showing(
     let mut observation = env.reset().to_vec();
     loop {
         let row = env.row();
-        policy.decide(&MarketView::new(market, row, &observation, env.weights()), &mut action);
+        let view = MarketView::new(market, row, &observation, env.weights()).under(settings.limits);
+        policy.decide(&view, &mut action);
         let transition = env.step(&action).map_err(|e| match e {
             EnvError::InvalidAction(reason) => EnvError::InvalidAction(format!(
                 "{} at {}: {reason}",

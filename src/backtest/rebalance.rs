@@ -227,13 +227,15 @@ pub struct Rebalanced<P> {
     rule: RebalanceRule,
     /// Calendar period of the previous decision; `None` before the first.
     previous_period: Option<(i32, u32)>,
+    /// The band rule's target after the allocation limits, reused from decision to decision.
+    projected: Vec<f64>,
 }
 
 impl<P: Policy> Rebalanced<P> {
     /// Fails when the rule cannot run on `market` (see [`RebalanceRule::check`]).
     pub fn new(inner: P, rule: RebalanceRule, market: &Market) -> Result<Self, RuleNeedsDates> {
         rule.check(market)?;
-        Ok(Self { inner, rule, previous_period: None })
+        Ok(Self { inner, rule, previous_period: None, projected: Vec::new() })
     }
 
     pub fn into_inner(self) -> P {
@@ -251,7 +253,13 @@ impl<P: Policy> Rebalanced<P> {
                 // every decision is the behaviour without a rule.
                 new_period || period.is_none()
             }
-            RebalanceRule::Band { threshold } => weight_drift(view.weights, target) > threshold,
+            RebalanceRule::Band { threshold } => {
+                // The drift from what will be traded: under limits, the projected target.
+                self.projected.clear();
+                self.projected.extend_from_slice(target);
+                view.limits.project(&mut self.projected);
+                weight_drift(view.weights, &self.projected) > threshold
+            }
         }
     }
 }
@@ -269,8 +277,9 @@ impl<P: Policy> Policy for Rebalanced<P> {
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
         self.inner.decide(view, out);
         if !self.trades_now(view, out) {
-            // Holding exactly the drifted weights: the environment sees no trade, so turnover
-            // and costs are exactly zero.
+            // Holding exactly the drifted weights: the environment sees no trade, and holds
+            // them even where prices moved them past the limits, so turnover and costs are
+            // exactly zero.
             out.copy_from_slice(view.weights);
         }
     }

@@ -294,8 +294,15 @@ impl BatchEnv {
             }
         }
         if !self.settings.limits.is_none() {
-            for target in self.targets.chunks_exact_mut(self.width) {
-                self.settings.limits.project(target);
+            for (target, held) in
+                self.targets.chunks_exact_mut(self.width).zip(self.weights.chunks_exact(self.width))
+            {
+                // Limits bind where the portfolio trades. A target of exactly the drifted
+                // weights is a hold (a rebalancing rule's day off), which trades nothing even
+                // where prices carried an asset past its cap or cash below its floor.
+                if target != held {
+                    self.settings.limits.project(target);
+                }
             }
         }
         let band = self.settings.episode.no_trade_band;
