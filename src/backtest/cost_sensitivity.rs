@@ -102,7 +102,7 @@ pub fn cost_sensitivity(
         // Targets that costs cannot change are decided once, in the first run, and played back
         // in the others: the same bits at a fraction of the work where deciding is the cost
         // (Markowitz and ONS at hundreds of assets).
-        let mut decided: Option<Vec<(usize, Vec<f64>)>> = None;
+        let mut decided: Option<Vec<Decided>> = None;
         for &bp in costs_bp {
             let mut at_cost = settings;
             at_cost.costs.buy = bp / 1e4;
@@ -133,10 +133,13 @@ pub fn cost_sensitivity(
     Ok(CostSensitivity { costs_bp: costs_bp.to_vec(), cagr, break_even })
 }
 
+/// One recorded decision: its row, its target, and whether it held.
+type Decided = (usize, Vec<f64>, bool);
+
 /// A policy that keeps every target it decides, with its row.
 struct Recording<'p> {
     policy: &'p mut dyn Policy,
-    decided: Vec<(usize, Vec<f64>)>,
+    decided: Vec<Decided>,
 }
 
 impl Policy for Recording<'_> {
@@ -151,19 +154,23 @@ impl Policy for Recording<'_> {
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
         self.policy.decide(view, out);
-        self.decided.push((view.row, out.to_vec()));
+        self.decided.push((view.row, out.to_vec(), self.policy.holds()));
+    }
+
+    fn holds(&self) -> bool {
+        self.policy.holds()
     }
 }
 
 /// A [`Recording`]'s targets played back, in order, under the recorded policy's name.
 struct Replay<'t> {
     id: PolicyId,
-    targets: &'t [(usize, Vec<f64>)],
+    targets: &'t [Decided],
     next: usize,
 }
 
 impl<'t> Replay<'t> {
-    fn new(id: PolicyId, targets: &'t [(usize, Vec<f64>)]) -> Self {
+    fn new(id: PolicyId, targets: &'t [Decided]) -> Self {
         Self { id, targets, next: 0 }
     }
 }
@@ -178,11 +185,15 @@ impl Policy for Replay<'_> {
     }
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
-        let (row, target) = &self.targets[self.next];
+        let (row, target, _) = &self.targets[self.next];
         // A backtest's decision rows depend on its range and schedule only, never on costs.
         assert_eq!(*row, view.row, "a replay decides at the rows it recorded");
         out.copy_from_slice(target);
         self.next += 1;
+    }
+
+    fn holds(&self) -> bool {
+        self.next.checked_sub(1).is_some_and(|last| self.targets[last].2)
     }
 }
 

@@ -69,6 +69,13 @@ pub trait Policy {
     fn reset(&mut self) {}
     /// Write the target weights (cash first, summing to one) into `out`.
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]);
+    /// Whether the last decision was to hold the drifted weights rather than to rebalance (a
+    /// rebalancing rule between its dates): the backtest then trades nothing, even where the
+    /// drift crossed the allocation limits, which bind at rebalancing. A policy that merely
+    /// asks for the weights it holds still rebalances onto the limits.
+    fn holds(&self) -> bool {
+        false
+    }
     /// Whether the targets depend only on prices up to the decision and the policy's own
     /// earlier targets, never on the holdings, costs or observation the backtest shows it. Such
     /// a policy decides the same targets at every cost rate, so a cost grid may play one run's
@@ -94,6 +101,10 @@ macro_rules! policy_through_pointer {
 
             fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
                 (**self).decide(view, out)
+            }
+
+            fn holds(&self) -> bool {
+                (**self).holds()
             }
 
             fn targets_ignore_costs(&self) -> bool {
@@ -188,7 +199,8 @@ pub fn backtest_showing(
         let row = env.row();
         let view = MarketView::new(market, row, &observation, env.weights()).under(settings.limits);
         policy.decide(&view, &mut action);
-        let transition = env.step(&action).map_err(|e| match e {
+        let stepped = if policy.holds() { env.hold() } else { env.step(&action) };
+        let transition = stepped.map_err(|e| match e {
             EnvError::InvalidAction(reason) => EnvError::InvalidAction(format!(
                 "{} at {}: {reason}",
                 policy.id(),

@@ -229,13 +229,15 @@ pub struct Rebalanced<P> {
     previous_period: Option<(i32, u32)>,
     /// The band rule's target after the allocation limits, reused from decision to decision.
     projected: Vec<f64>,
+    /// Whether the last decision held.
+    holding: bool,
 }
 
 impl<P: Policy> Rebalanced<P> {
     /// Fails when the rule cannot run on `market` (see [`RebalanceRule::check`]).
     pub fn new(inner: P, rule: RebalanceRule, market: &Market) -> Result<Self, RuleNeedsDates> {
         rule.check(market)?;
-        Ok(Self { inner, rule, previous_period: None, projected: Vec::new() })
+        Ok(Self { inner, rule, previous_period: None, projected: Vec::new(), holding: false })
     }
 
     pub fn into_inner(self) -> P {
@@ -276,12 +278,15 @@ impl<P: Policy> Policy for Rebalanced<P> {
 
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
         self.inner.decide(view, out);
-        if !self.trades_now(view, out) {
-            // Holding exactly the drifted weights: the environment sees no trade, and holds
-            // them even where prices moved them past the limits, so turnover and costs are
-            // exactly zero.
+        self.holding = !self.trades_now(view, out);
+        if self.holding {
+            // Holding exactly the drifted weights: turnover and costs are exactly zero.
             out.copy_from_slice(view.weights);
         }
+    }
+
+    fn holds(&self) -> bool {
+        self.holding
     }
 }
 

@@ -266,6 +266,13 @@ impl BatchEnv {
     /// target holds them instead. All actions are checked before any lane moves, so an invalid one
     /// leaves the batch untouched.
     pub fn step(&mut self, actions: &[f64]) -> Result<(), EnvError> {
+        self.step_lanes(actions, false)
+    }
+
+    /// [`BatchEnv::step`], or with `holding`, a step in which every lane keeps its drifted
+    /// weights (`actions` must be them), trading nothing even where prices carried them past
+    /// the allocation limits.
+    fn step_lanes(&mut self, actions: &[f64], holding: bool) -> Result<(), EnvError> {
         if actions.len() != self.batch() * self.width {
             return Err(EnvError::InvalidAction(format!(
                 "expected {} weights ({} episodes x (cash + {} assets)), got {}",
@@ -293,16 +300,11 @@ impl BatchEnv {
                 target.iter_mut().for_each(|w| *w /= sum);
             }
         }
-        if !self.settings.limits.is_none() {
-            for (target, held) in
-                self.targets.chunks_exact_mut(self.width).zip(self.weights.chunks_exact(self.width))
-            {
-                // Limits bind where the portfolio trades. A target of exactly the drifted
-                // weights is a hold (a rebalancing rule's day off), which trades nothing even
-                // where prices carried an asset past its cap or cash below its floor.
-                if target != held {
-                    self.settings.limits.project(target);
-                }
+        // Limits bind where the portfolio rebalances; a hold (a rebalancing rule's day off)
+        // keeps what prices made of the last rebalancing, as the no-trade band does.
+        if !self.settings.limits.is_none() && !holding {
+            for target in self.targets.chunks_exact_mut(self.width) {
+                self.settings.limits.project(target);
             }
         }
         let band = self.settings.episode.no_trade_band;
@@ -602,14 +604,26 @@ impl MarketEnv {
 
     pub fn step(&mut self, weights: &[f64]) -> Result<Transition<'_>, EnvError> {
         self.inner.step(weights)?;
-        Ok(Transition {
+        Ok(self.transition())
+    }
+
+    /// A step that keeps the drifted weights: no trade, no cost, whatever the allocation limits
+    /// (what a rebalancing rule does between its dates).
+    pub fn hold(&mut self) -> Result<Transition<'_>, EnvError> {
+        let held = self.weights().to_vec();
+        self.inner.step_lanes(&held, true)?;
+        Ok(self.transition())
+    }
+
+    fn transition(&self) -> Transition<'_> {
+        Transition {
             observation: self.inner.observation(0),
             reward: self.inner.reward(0),
             done: self.inner.is_done(0),
             info: *self.inner.info(0),
             weights: self.inner.lane_weights(0),
             target: self.inner.lane_target(0),
-        })
+        }
     }
 
     pub fn action_len(&self) -> usize {

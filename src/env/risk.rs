@@ -4,8 +4,8 @@
 //!
 //! | profile | risk aversion | max weight per asset | min cash | loss in a 50% crash, at most |
 //! |---|---|---|---|---|
-//! | conservative | 5 | 10% | 50% | 25% |
-//! | balanced | 2.5 | 20% | 20% | 40% |
+//! | conservative | 5 | 10% | 50% | 29.3% |
+//! | balanced | 2.5 | 20% | 20% | 42.6% |
 //! | aggressive | 1 | 40% | 0% | 50% |
 //!
 //! Why these numbers:
@@ -17,9 +17,13 @@
 //!   everything a long-only portfolio allows. 1 to 10 is the range of relative risk aversion
 //!   that surveys and asset-pricing studies find plausible.
 //! - **Minimum cash** bounds the damage of a market-wide crash: equities lost about 50% peak
-//!   to trough in 2000-02 and 2007-09 (S&P 500: -49%, -57%), and a portfolio with cash `c` loses
-//!   at most `(1 - c)` of that: 25% conservative, 40% balanced, 50% aggressive. These bounds are
-//!   the thresholds the questionnaire holds the tolerated loss against.
+//!   to trough in 2000-02 and 2007-09 (S&P 500: -49%, -57%). A portfolio with cash `c` loses
+//!   `(1 - c)` of a fall that comes in one period, but a crash takes months, and a portfolio
+//!   rebalanced back to its cash floor buys assets as they fall. Over any path, each period's
+//!   growth `c + (1 - c) r` is at least `r^(1 - c)` (weighted AM-GM), so the loss is at most
+//!   `1 - 0.5^(1 - c)`, approached when the fall is spread over many rebalancings: 29.3%
+//!   conservative, 42.6% balanced, 50% aggressive. These bounds are the thresholds the
+//!   questionnaire holds the tolerated loss against.
 //! - **Maximum weight per asset** bounds the damage of one company failing (Enron, Lehman: -100%
 //!   in months): 10% is the UCITS single-issuer limit for retail funds, 20% is the limit of
 //!   diversified index funds, and 40% keeps even an aggressive agent from betting on one name.
@@ -74,10 +78,12 @@ impl RiskProfile {
         }
     }
 
-    /// The largest loss of a fully diversified portfolio under these limits when every stock
-    /// falls by half: `(1 - min_cash) * 0.5`.
+    /// The largest loss of a portfolio under these limits when every asset falls by half
+    /// together, however slowly and however often the portfolio rebalances back to its cash
+    /// floor: `1 - 0.5^(1 - min_cash)` (see the module documentation). A fall in one period
+    /// costs less, `(1 - min_cash) * 0.5`.
     pub fn crash_loss(&self) -> f64 {
-        (1.0 - self.limits().min_cash) * CRASH_FALL
+        1.0 - (1.0 - CRASH_FALL).powf(1.0 - self.limits().min_cash)
     }
 }
 
@@ -166,8 +172,8 @@ impl Questionnaire {
     ///   balanced. From 7 years on, the horizon outlasts the recovery of every US bear market
     ///   since 1950 but the 2000-07 one: aggressive.
     /// - **Tolerated loss**: the most aggressive profile whose loss in a 50% crash
-    ///   ([`RiskProfile::crash_loss`]) stays within it: aggressive from 50%, balanced from 40%,
-    ///   conservative below (its 25% bound may still exceed a smaller tolerance: the profile
+    ///   ([`RiskProfile::crash_loss`]) stays within it: aggressive from 50%, balanced from 42.6%,
+    ///   conservative below (its 29.3% bound may still exceed a smaller tolerance: the profile
     ///   is then the most cautious available, not a guarantee).
     /// - **Income need**: up to 2% a year is what large caps pay in dividends, so nothing must be
     ///   sold in a crash: aggressive. Up to 4% is Bengen's (1994) safe withdrawal rate for a
@@ -179,11 +185,9 @@ impl Questionnaire {
             h if h < 7.0 => Balanced,
             _ => Aggressive,
         };
-        // The crash losses of aggressive and balanced, written out (a test holds them to
-        // `crash_loss`) so that a tolerance of exactly 0.4 is not lost to rounding.
         let by_tolerated_loss = match self.tolerated_loss {
-            l if l >= 0.5 => Aggressive,
-            l if l >= 0.4 => Balanced,
+            l if l >= Aggressive.crash_loss() => Aggressive,
+            l if l >= Balanced.crash_loss() => Balanced,
             _ => Conservative,
         };
         let by_income_need = match self.income_need {
