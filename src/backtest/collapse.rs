@@ -7,9 +7,9 @@
 //! - near-constant weights: every column's (cash and each asset) standard deviation over the
 //!   decisions is below [`CONSTANT_WEIGHT_STD`] = 0.01, i.e. no holding moves by more than about
 //!   one percent of wealth: the agent ignores its observations;
-//! - near-equal weights: the mean absolute deviation of the asset weights from `1/N`, averaged
-//!   over the decisions, is below [`EQUAL_WEIGHT_MAD`] = 0.01: the agent is equal weight, the
-//!   baseline it should beat;
+//! - near-equal weights: the mean absolute deviation of the asset weights from equal weight's
+//!   (`1/N`, or what the allocation limits leave of it), averaged over the decisions, is below
+//!   [`EQUAL_WEIGHT_MAD`] = 0.01: the agent is equal weight, the baseline it should beat;
 //! - zero turnover: the turnover of every decision after the first is below [`ZERO_TURNOVER`] =
 //!   1e-4 (0.01% of wealth): the agent buys once and holds;
 //! - one asset: a single column (cash included) holds more than [`ONE_ASSET_WEIGHT`] = 0.95 in
@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backtest::BacktestLog;
+use crate::env::Limits;
 
 /// Per-column standard deviation of weights over time below which weights count as constant.
 pub const CONSTANT_WEIGHT_STD: f64 = 0.01;
@@ -50,8 +51,9 @@ pub struct CollapseWarning {
 }
 
 /// Every collapse the log shows; empty when the agent looks alive. `names` labels the weight
-/// columns (cash first) for messages; missing names fall back to column numbers.
-pub fn detect(log: &BacktestLog, names: &[String]) -> Vec<CollapseWarning> {
+/// columns (cash first) for messages; missing names fall back to column numbers. `limits` are
+/// those the backtest traded under, which equal weight trades under too.
+pub fn detect(log: &BacktestLog, names: &[String], limits: &Limits) -> Vec<CollapseWarning> {
     let mut warnings = Vec::new();
     let weights = &log.weights;
     if weights.is_empty() {
@@ -81,17 +83,25 @@ pub fn detect(log: &BacktestLog, names: &[String]) -> Vec<CollapseWarning> {
 
     let assets = width - 1;
     if assets >= 2 {
-        let target = 1.0 / assets as f64;
+        // Under a cash floor or a cap, equal weight itself holds less than 1/N of each asset.
+        let mut equal = vec![1.0 / assets as f64; width];
+        equal[0] = 0.0;
+        limits.project(&mut equal);
         let mad = weights
             .iter()
-            .map(|w| w[1..].iter().map(|x| (x - target).abs()).sum::<f64>() / assets as f64)
+            .map(|w| w[1..].iter().zip(&equal[1..]).map(|(x, e)| (x - e).abs()).sum::<f64>() / assets as f64)
             .sum::<f64>()
             / decisions;
         if mad < EQUAL_WEIGHT_MAD {
+            let equal_share = if limits.is_none() {
+                format!("1/{assets}")
+            } else {
+                format!("equal weight's {:.4} under the allocation limits", equal[1])
+            };
             warnings.push(CollapseWarning {
                 kind: CollapseKind::EqualWeights,
                 message: format!(
-                    "near-equal weights: the asset weights differ from 1/{assets} by {mad:.4} on average (threshold {EQUAL_WEIGHT_MAD}); the agent is the equal-weight baseline"
+                    "near-equal weights: the asset weights differ from {equal_share} by {mad:.4} on average (threshold {EQUAL_WEIGHT_MAD}); the agent is the equal-weight baseline"
                 ),
             });
         }
@@ -146,7 +156,7 @@ mod tests {
     }
 
     fn kinds(log: &BacktestLog) -> Vec<CollapseKind> {
-        detect(log, &[]).into_iter().map(|w| w.kind).collect()
+        detect(log, &[], &Limits::NONE).into_iter().map(|w| w.kind).collect()
     }
 
     /// Weights that move a lot: from 70% in one asset to another, and some cash.
@@ -201,6 +211,26 @@ mod tests {
         assert!(found.contains(&CollapseKind::ConstantWeights), "{found:?}");
     }
 
+    /// Under a 50% cash floor equal weight holds half of 1/N in each asset: an agent that does
+    /// the same is equal weight, and one that holds 1/N without the floor's cash is not.
+    #[test]
+    fn near_equal_weights_are_measured_against_equal_weight_under_the_limits() {
+        let floor = Limits { max_weight: 0.1, min_cash: 0.5 };
+        let under_floor: Vec<Vec<f64>> =
+            (0..50).map(|_| std::iter::once(0.5).chain(std::iter::repeat_n(0.025, 20)).collect()).collect();
+        let warnings = detect(&log(under_floor.clone()), &[], &floor);
+        assert!(warnings.iter().any(|w| w.kind == CollapseKind::EqualWeights), "{warnings:?}");
+        assert!(
+            warnings.iter().any(|w| w.message.contains("0.0250 under the allocation limits")),
+            "{warnings:?}"
+        );
+        let equal_without_limits = detect(&log(under_floor), &[], &Limits::NONE);
+        assert!(equal_without_limits.iter().all(|w| w.kind != CollapseKind::EqualWeights));
+        let invested: Vec<Vec<f64>> =
+            (0..50).map(|_| std::iter::once(0.0).chain(std::iter::repeat_n(0.05, 20)).collect()).collect();
+        assert!(detect(&log(invested), &[], &floor).iter().all(|w| w.kind != CollapseKind::EqualWeights));
+    }
+
     #[test]
     fn zero_turnover_is_caught_and_trading_is_not() {
         let mut held = log(lively(20));
@@ -214,7 +244,11 @@ mod tests {
     fn all_weight_in_one_asset_is_caught_and_diversified_weight_is_not() {
         let mut weights: Vec<Vec<f64>> = (0..100).map(|_| vec![0.0, 0.02, 0.97, 0.01]).collect();
         weights[0] = vec![0.0, 0.5, 0.3, 0.2];
-        let warnings = detect(&log(weights.clone()), &["cash".into(), "A".into(), "B".into(), "C".into()]);
+        let warnings = detect(
+            &log(weights.clone()),
+            &["cash".into(), "A".into(), "B".into(), "C".into()],
+            &Limits::NONE,
+        );
         let one = warnings.iter().find(|w| w.kind == CollapseKind::OneAsset).expect("one-asset warning");
         assert!(one.message.contains("B holds"), "{}", one.message);
         // In 10% of decisions it spreads out: 90% concentrated is below the 95% share.

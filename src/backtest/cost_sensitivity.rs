@@ -37,6 +37,9 @@ pub enum BreakEven {
     /// The agent's CAGR is within [`NEGLIGIBLE_CAGR`] of equal weight's at every cost of the
     /// grid: "beats up to 50 bp" would sell a lead that no verdict calls one.
     Close,
+    /// A CAGR is undefined (not finite) from this cost of the grid on, so where the lead ends
+    /// cannot be told.
+    Undefined(f64),
 }
 
 /// CAGRs closer than this (a ten-thousandth of a percentage point a year) are the same: what
@@ -60,12 +63,19 @@ impl std::fmt::Display for BreakEven {
                 f,
                 "the agent's CAGR is within 0.05 points a year of equal weight's at every cost up to 50 bp, too close to matter"
             ),
+            BreakEven::Undefined(bp) => {
+                write!(f, "a CAGR is undefined at {bp:.1} bp of costs, so no break-even can be given")
+            }
         }
     }
 }
 
 /// Where `edge` (agent minus equal weight, one value per grid cost) first stops being positive.
 pub fn break_even(costs_bp: &[f64], edge: &[f64]) -> BreakEven {
+    // Interpolating towards a missing value would invent a crossing at its grid point.
+    if let Some(i) = edge.iter().position(|e| !e.is_finite()) {
+        return BreakEven::Undefined(costs_bp[i]);
+    }
     if edge.iter().all(|e| e.abs() < SAME_CAGR) {
         return BreakEven::Matches;
     }
@@ -209,7 +219,8 @@ mod tests {
         assert_eq!(break_even(&grid, &[0.02, 0.0, -0.01]), BreakEven::At(10.0));
         assert_eq!(break_even(&grid, &[0.02, 0.01, 0.005]), BreakEven::AboveGrid);
         assert_eq!(break_even(&grid, &[-0.01, 0.01, 0.02]), BreakEven::Never);
-        assert_eq!(break_even(&grid, &[f64::NAN, 0.01, 0.02]), BreakEven::Never);
+        assert_eq!(break_even(&grid, &[f64::NAN, 0.01, 0.02]), BreakEven::Undefined(0.0));
+        assert_eq!(break_even(&grid, &[0.02, f64::NAN, -0.01]), BreakEven::Undefined(10.0));
         assert_eq!(break_even(&grid, &[1e-12, 2e-12, -1e-12]), BreakEven::Matches);
         // A lead of 0.03 points a year at every cost is no lead to break even on.
         assert_eq!(break_even(&grid, &[3e-4, 3e-4, 2e-4]), BreakEven::Close);

@@ -298,7 +298,7 @@ pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result
     let agent_warnings = if setup.deploys_reference(&request) {
         Vec::new()
     } else {
-        collapse::detect(own_decisions.as_ref().unwrap_or(agent_log), &columns)
+        collapse::detect(own_decisions.as_ref().unwrap_or(agent_log), &columns, &setup.settings.limits)
     };
     let index = &market.panel.index;
     let labels = agent_log.rows.iter().map(|&r| index.label(r)).collect();

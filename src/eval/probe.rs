@@ -194,7 +194,7 @@ pub fn oracle(setup: &ProbeSetup) -> Result<ProbeResult, ProbeError> {
         equal_weight_sharpe,
         best_baseline: best,
         threshold: Some(threshold),
-        warnings: collapse::detect(&agent, &column_names(&market)),
+        warnings: collapse::detect(&agent, &column_names(&market), &settings.limits),
         checkpoint: dir,
         message,
     })
@@ -251,7 +251,7 @@ pub fn placebo(setup: &ProbeSetup, shuffle: bool) -> Result<ProbeResult, ProbeEr
         equal_weight_sharpe,
         best_baseline: None,
         threshold: Some(threshold),
-        warnings: collapse::detect(&agent, &column_names(&market)),
+        warnings: collapse::detect(&agent, &column_names(&market), &EnvSettings::from_config(&env).limits),
         checkpoint: dir,
         message,
     })
@@ -265,7 +265,7 @@ pub fn collapse_probe(setup: &ProbeSetup) -> Result<ProbeResult, ProbeError> {
     let (market, range, agent) = backtest_best(&dir, &env.periods.validation, env.episode.embargo, setup)?;
     let metrics_config = metrics_config(&env);
     let equal = backtest(&mut EqualWeight, &market, range, EnvSettings::from_config(&env))?;
-    let warnings = collapse::detect(&agent, &column_names(&market));
+    let warnings = collapse::detect(&agent, &column_names(&market), &EnvSettings::from_config(&env).limits);
     let message = if warnings.is_empty() {
         "the trained agent's weights show no sign of collapse on the validation period".to_string()
     } else {

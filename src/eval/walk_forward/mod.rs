@@ -350,7 +350,11 @@ pub(crate) fn train_and_test_one(
     let warnings = if kept_reference && request.train.online_steps == 0 {
         Vec::new()
     } else {
-        crate::backtest::collapse::detect(own_decisions.as_ref().unwrap_or(&test_log), &columns)
+        crate::backtest::collapse::detect(
+            own_decisions.as_ref().unwrap_or(&test_log),
+            &columns,
+            &settings.limits,
+        )
     };
     Ok(TaskResult {
         seed: SeedResult {
