@@ -1,7 +1,15 @@
 //! `folio search`: points scored on early folds only, the chosen one judged on held-out folds.
 //! `folio panel`: one walk-forward per market, in one table.
 
+use folio::backtest::rebalance::RebalanceRule;
+use folio::data::Stamp;
+use folio::env::Market;
+use folio::env::config::EnvConfig;
+use folio::eval::search::{SearchSpace, search_data};
+use folio::eval::tasks::WalkForwardSpec;
+use folio::eval::walk_forward::{WalkForwardConfig, WindowMode, make_folds};
 use folio::metrics::sharpe_difference::NEGLIGIBLE;
+use folio::train::TrainConfig;
 use std::path::Path;
 use std::process::Command;
 
@@ -87,6 +95,44 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     );
 
     search_as_a_plan_writes_the_same_report(dir.path(), (&space, &config), &report);
+}
+
+/// Undated data that start at the file's period 100 number their own periods from 0, while
+/// `data.to` counts the file's: the search's data must end at the last search fold's test
+/// window all the same, not 100 periods before it.
+#[test]
+fn an_undated_search_cuts_its_data_where_its_last_search_fold_ends() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut env = EnvConfig::load(&root.join("envs/olps_djia.toml")).unwrap();
+    env.periods = Default::default();
+    let config = WalkForwardConfig {
+        mode: WindowMode::Rolling,
+        train_periods: 150,
+        validation_periods: 50,
+        test_periods: 50,
+        embargo: 1,
+        folds: 3,
+        seeds: 1,
+    };
+    let space = SearchSpace::from_toml(
+        "sampler = \"grid\"\n[params]\n\"train.steps\" = [100]\n",
+        Path::new("s.toml"),
+    )
+    .unwrap();
+    for from in [None, Some(Stamp::Period(100))] {
+        env.data.from = from;
+        let spec = WalkForwardSpec {
+            env: env.clone(),
+            train: TrainConfig::default(),
+            config,
+            rebalance: RebalanceRule::Every,
+        };
+        let (market, _) = Market::from_config(&env).unwrap();
+        let folds = make_folds(market.n_periods(), market.first_observable(), &config).unwrap();
+        let (cut, _) = search_data(&spec, &space).unwrap();
+        let (cut_market, _) = Market::from_config(&cut.env).unwrap();
+        assert_eq!(cut_market.n_periods(), folds[1].test.1 + 1, "from {from:?}");
+    }
 }
 
 /// The same search as a plan: its tasks run out of order, one process each, and two merges (the

@@ -156,7 +156,7 @@ fn request_for(
     let (env, mut sections) = EnvConfig::load_with_sections(config)?;
     let env = match args.development {
         false => env,
-        true => development_only(&env).with_context(|| {
+        true => development_only(&env, env.data.selection()?.first_file_row).with_context(|| {
             format!(
                 "{}: --development holds back the test period, and this config marks none: give it a \
                  [periods.validation] with an end (`to`) or a [periods.test] with a start (`from`)",

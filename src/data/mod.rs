@@ -212,7 +212,7 @@ impl PricePanel {
                 file_last: self.index.label(file_last),
             });
         let started_by = if from.is_none() { self.late_start(&columns, &common) } else { None };
-        Ok(Selection { panel, started_by, ended_by })
+        Ok(Selection { panel, started_by, ended_by, first_file_row: start })
     }
 
     /// The columns of the assets called `names`, in that order; every column when none are named.
@@ -392,6 +392,19 @@ pub struct Selection {
     /// The asset whose early end set the last row, when the range was not given explicitly and
     /// the file goes on past it: every period after its last price is lost to every asset.
     pub ended_by: Option<EarlyEnd>,
+    /// The file row of the selection's first row. An undated panel numbers its periods from
+    /// its own first row, while `data.from` and `data.to` count the file's.
+    pub first_file_row: usize,
+}
+
+impl Selection {
+    /// The stamp that `data.to` (or `data.from`) gives to reach the selection's row `row`.
+    pub fn file_stamp(&self, row: usize) -> Stamp {
+        match &self.panel.index {
+            TimeIndex::Dates(dates) => Stamp::Date(dates[row]),
+            TimeIndex::Periods(_) => Stamp::Period(self.first_file_row + row),
+        }
+    }
 }
 
 /// Assets that start trading after the file starts, cutting the market's first years.

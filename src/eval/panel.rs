@@ -117,13 +117,19 @@ fn reported_p_value(edge: Option<&SharpeDifference>) -> Option<f64> {
 /// the test period is dropped, so that a walk-forward over it (whose folds count back from the
 /// data's end) never sees the test period. What choosing defaults must use. `None` for a config
 /// that marks neither end: it has no test period to hold back, and a development run over all
-/// its data would hold back nothing while seeming to.
-pub fn development_only(env: &EnvConfig) -> Option<EnvConfig> {
+/// its data would hold back nothing while seeming to. `first_file_row` is the file row the
+/// config's data start at ([`crate::data::Selection::first_file_row`]): an undated config's
+/// periods count from there, its `data.to` from the file's first row.
+pub fn development_only(env: &EnvConfig, first_file_row: usize) -> Option<EnvConfig> {
     let before_test = |start: Stamp| match start {
         Stamp::Date(day) => day.pred_opt().map(Stamp::Date),
         Stamp::Period(period) => period.checked_sub(1).map(Stamp::Period),
     };
     let end = env.periods.validation.to.or_else(|| env.periods.test.from.and_then(before_test))?;
+    let end = match end {
+        Stamp::Period(period) => Stamp::Period(first_file_row + period),
+        date => date,
+    };
     let mut env = env.clone();
     env.data.to = Some(end);
     env.periods.test = Span::default();
@@ -168,7 +174,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/default.toml");
         let env = EnvConfig::load(&path).unwrap();
         assert!(env.periods.test.from.is_some());
-        let development = development_only(&env).unwrap();
+        let development = development_only(&env, 0).unwrap();
         assert_eq!(development.data.to, env.periods.validation.to);
         assert_eq!(development.periods.test, Span::default());
         assert_eq!(development.periods.train, env.periods.train);
@@ -177,12 +183,14 @@ mod tests {
         open_validation.periods.validation.to = None;
         open_validation.periods.test.from =
             Some(Stamp::Date(chrono::NaiveDate::from_ymd_opt(2018, 1, 1).unwrap()));
-        let cut = development_only(&open_validation).unwrap();
+        let cut = development_only(&open_validation, 0).unwrap();
         assert_eq!(cut.data.to, Some(Stamp::Date(chrono::NaiveDate::from_ymd_opt(2017, 12, 31).unwrap())));
         open_validation.periods.test.from = Some(Stamp::Period(900));
-        assert_eq!(development_only(&open_validation).unwrap().data.to, Some(Stamp::Period(899)));
+        assert_eq!(development_only(&open_validation, 0).unwrap().data.to, Some(Stamp::Period(899)));
+        // Data that start at the file's period 100 count their own periods from there.
+        assert_eq!(development_only(&open_validation, 100).unwrap().data.to, Some(Stamp::Period(999)));
         // Nothing marks where development ends: there is nothing to hold back.
         open_validation.periods.test.from = None;
-        assert!(development_only(&open_validation).is_none());
+        assert!(development_only(&open_validation, 0).is_none());
     }
 }

@@ -351,11 +351,11 @@ pub fn search_data(
         );
         return Err(InvalidSetting::new("search.holdout_folds", why).into());
     }
-    let (market, _) = Market::from_config(&spec.env)?;
+    let (market, selection) = Market::from_config(&spec.env)?;
     let folds = make_folds(market.n_periods(), market.first_observable(), &config)?;
     let last = folds[config.folds - holdout - 1].test.1;
     let mut spec = spec.clone();
-    spec.env.data.to = Some(stamp(&market.panel.index, last));
+    spec.env.data.to = Some(selection.file_stamp(last));
     spec.config.folds = config.folds - holdout;
     Ok((spec, market.panel.index.label(last)))
 }
