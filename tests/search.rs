@@ -97,6 +97,32 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     search_as_a_plan_writes_the_same_report(dir.path(), (&space, &config), &report);
 }
 
+/// A point that cannot run is refused before any point trains, naming it.
+#[test]
+fn a_search_refuses_a_bad_point_before_the_first_one_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.csv");
+    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "300", "--seed", "4"]);
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(
+        &config,
+        "[data]\nfile = \"prices.csv\"\n\n[features]\nwindow = 10\nfeatures = [\"log_return\"]\n\n\
+         [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 3\nseeds = 1\n",
+    )
+    .unwrap();
+    let space = dir.path().join("space.toml");
+    std::fs::write(&space, "sampler = \"grid\"\n[params]\n\"train.net.kind\" = [\"mlp\", \"bogus\"]\n")
+        .unwrap();
+    let out = dir.path().join("search");
+    let failed =
+        folio_command(&["search", "--space", path(&space), "--config", path(&config), "--out", path(&out)])
+            .output()
+            .unwrap();
+    assert!(!failed.status.success());
+    assert!(text(&failed).contains("train.net.kind = \"bogus\""), "{}", text(&failed));
+    assert!(!out.join("points").exists(), "no point trained");
+}
+
 /// Undated data that start at the file's period 100 number their own periods from 0, while
 /// `data.to` counts the file's: the search's data must end at the last search fold's test
 /// window all the same, not 100 periods before it.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::EvalError;
 use super::tasks::WalkForwardSpec;
-use super::walk_forward::{WalkForwardReport, WalkForwardRequest, make_folds, stamp, walk_forward};
+use super::walk_forward::{WalkForwardReport, WalkForwardRequest, make_folds, walk_forward};
 use crate::agent::DeviceChoice;
 use crate::backtest::PolicyId;
 use crate::data::InvalidSetting;
@@ -97,10 +97,51 @@ impl SearchSpace {
 
     /// The points to try, each a value per parameter.
     pub fn points(&self) -> Result<Vec<BTreeMap<String, serde_json::Value>>, InvalidSetting> {
+        self.check()?;
         match self.sampler {
             Sampler::Grid => self.grid(),
             Sampler::Random => Ok(self.random()),
         }
+    }
+
+    /// Every parameter names something a point may change and has values to draw; the rule
+    /// has an order to follow.
+    fn check(&self) -> Result<(), InvalidSetting> {
+        let refuse = |why: String| Err(InvalidSetting::new("search.params", why));
+        for (name, domain) in &self.params {
+            // The data and the fold layout decide which folds are held out: a point that moved
+            // them would train on the verdict's test windows.
+            if name.starts_with("env.data.") || name.starts_with("walk_forward.") {
+                return refuse(format!(
+                    "{name}: the data and the fold layout decide what the search holds out, so a point cannot change them; set them in the config"
+                ));
+            }
+            match domain {
+                Domain::Values(values) if values.is_empty() => {
+                    return refuse(format!("{name}: the list of values is empty"));
+                }
+                Domain::Uniform { uniform: [a, b] } if !(a.is_finite() && b.is_finite() && a <= b) => {
+                    return refuse(format!(
+                        "{name}: uniform needs finite bounds, the lower first, got [{a}, {b}]"
+                    ));
+                }
+                Domain::LogUniform { log_uniform: [a, b] } if !(*a > 0.0 && b.is_finite() && a <= b) => {
+                    return refuse(format!(
+                        "{name}: log_uniform needs positive finite bounds, the lower first, got [{a}, {b}]"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if self.rule == ChoiceRule::OneStandardError
+            && (self.sampler != Sampler::Grid || self.params.len() != 1)
+        {
+            return Err(InvalidSetting::new(
+                "search.rule",
+                "one_standard_error takes the first point, from the most cautious to the boldest, whose score is within one standard error of the best: it needs that order, a grid over one parameter listed from cautious to bold",
+            ));
+        }
+        Ok(())
     }
 
     fn grid(&self) -> Result<Vec<BTreeMap<String, serde_json::Value>>, InvalidSetting> {
@@ -162,17 +203,28 @@ pub fn apply(
     let mut value = serde_json::to_value(spec).expect("a walk-forward request serializes");
     for (name, new) in point {
         let path = name.replace("walk_forward.", "config.");
-        let slot = path.split('.').try_fold(&mut value, |v, key| v.get_mut(key));
-        match slot {
-            Some(slot) => *slot = new.clone(),
-            None => {
-                let why = format!("search parameter {name} names no setting of the walk-forward");
+        let keys: Vec<&str> = path.split('.').collect();
+        let (top, below) = keys.split_first().expect("split yields a key");
+        let Some(mut slot) = value.get_mut(*top).filter(|_| !below.is_empty()) else {
+            let why = format!("search parameter {name} names no setting of the walk-forward");
+            return Err(InvalidSetting::new("search.params", why).into());
+        };
+        // A setting at its default is left out of the serialized request (the allocation
+        // limits, `data.missing`): it is added, and every table's `deny_unknown_fields` then
+        // refuses a name that is no setting.
+        for key in below {
+            let serde_json::Value::Object(table) = slot else {
+                let why = format!("search parameter {name}: {key} is inside a value, not a table");
                 return Err(InvalidSetting::new("search.params", why).into());
-            }
+            };
+            slot = table.entry(key.to_string()).or_insert_with(|| serde_json::json!({}));
         }
+        *slot = new.clone();
     }
     serde_json::from_value(value).map_err(|e| {
-        InvalidSetting::new("search.params", format!("a point of the search does not fit: {e}")).into()
+        let values: Vec<String> = point.iter().map(|(name, v)| format!("{name} = {v}")).collect();
+        let why = format!("the point {} does not fit: {e}", values.join(", "));
+        InvalidSetting::new("search.params", why).into()
     })
 }
 
@@ -230,10 +282,15 @@ pub fn point_dir(dir: &Path, point: usize) -> PathBuf {
 pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     let points = request.space.points()?;
     let (search_base, data_to) = search_data(&request.spec, &request.space)?;
+    // Every point must fit before the first trains, and fit the verdict's request as well.
+    let specs = points.iter().map(|point| apply(&search_base, point)).collect::<Result<Vec<_>, _>>()?;
+    for point in &points {
+        verdict_spec(&request.spec, &request.space, point)?;
+    }
     let mut scored = Vec::with_capacity(points.len());
-    for (i, point) in points.iter().enumerate() {
+    for (i, (point, spec)) in points.iter().zip(specs).enumerate() {
         let folder = point_dir(&request.out, i);
-        let report = run(&request, apply(&search_base, point)?, &folder, None)?;
+        let report = run(&request, spec, &folder, None)?;
         scored.push(ScoredPoint::new(point.clone(), folder, &report));
     }
     let chosen = choose(&scored, request.space.rule)?;
@@ -304,10 +361,14 @@ pub fn conclude_search(
     verdict_folder: PathBuf,
 ) -> SearchReport {
     let mut trial_sharpes: Vec<f64> = scored.iter().flat_map(|p| p.trial_sharpes.iter().copied()).collect();
-    let returns = agent_returns(&verdict);
-    trial_sharpes.extend(returns.iter().map(|r| overfitting::sharpe_ratio(r)));
-    let defined: Vec<f64> = trial_sharpes.iter().copied().filter(|s| s.is_finite()).collect();
-    let variance = if defined.len() >= 2 { crate::stats::sample_std(&defined).powi(2) } else { 0.0 };
+    // The spread of the trials' Sharpe ratios is measured on one period, the search folds': the
+    // verdict's seeds ran on the held-out folds, whose level differs, and mixing the two would
+    // measure the change of period instead of the trials' spread. Every trial still counts.
+    let verdict_sharpes: Vec<f64> =
+        agent_returns(&verdict).iter().map(|r| overfitting::sharpe_ratio(r)).collect();
+    let variance =
+        variance_of_defined(&trial_sharpes).or_else(|| variance_of_defined(&verdict_sharpes)).unwrap_or(0.0);
+    trial_sharpes.extend(verdict_sharpes);
     // The verdict's headline, its ensemble, is what the Deflated Sharpe Ratio judges.
     let deflated_sharpe = returns_of(&verdict, PolicyId::Ensemble).and_then(|r| {
         overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trial_sharpes.len(), variance).ok()
@@ -328,9 +389,16 @@ pub fn conclude_search(
     }
 }
 
-/// Index of the highest score, an undefined one ranking last; `None` without scores.
+/// The sample variance of the finite values, when there are two.
+fn variance_of_defined(values: &[f64]) -> Option<f64> {
+    let defined: Vec<f64> = values.iter().copied().filter(|s| s.is_finite()).collect();
+    (defined.len() >= 2).then(|| crate::stats::sample_std(&defined).powi(2))
+}
+
+/// Index of the highest score, the first of equal ones (the space's order), an undefined one
+/// ranking last; `None` without scores.
 fn best_score(scores: &[f64]) -> Option<usize> {
-    (0..scores.len()).max_by(|&a, &b| nan_low(scores[a]).total_cmp(&nan_low(scores[b])))
+    (0..scores.len()).rev().max_by(|&a, &b| nan_low(scores[a]).total_cmp(&nan_low(scores[b])))
 }
 
 fn nan_low(x: f64) -> f64 {
@@ -496,5 +564,69 @@ mod tests {
         assert_eq!(tilts, [0.5, 1.0, 2.0, 4.0]);
         let unknown = format!("rule = \"median\"\n{plain}");
         assert!(SearchSpace::from_toml(&unknown, path).unwrap_err().to_string().contains("rule"));
+    }
+
+    /// What a point may not change, and domains with nothing to draw, are refused before any
+    /// point trains, naming the parameter.
+    #[test]
+    fn a_space_that_could_see_the_held_out_folds_or_draw_nothing_is_refused() {
+        let refusal = |space: &str| {
+            let space = SearchSpace::from_toml(space, Path::new("space.toml")).unwrap();
+            space.points().unwrap_err().to_string()
+        };
+        let grid = "sampler = \"grid\"\n[params]\n";
+        let random = "sampler = \"random\"\n[params]\n";
+        for (space, named) in [
+            (format!("{grid}\"env.data.to\" = [\"2022-12-28\"]\n"), "env.data.to"),
+            (format!("{grid}\"walk_forward.test_periods\" = [400]\n"), "walk_forward.test_periods"),
+            (format!("{random}\"train.seed\" = []\n"), "empty"),
+            (format!("{random}\"train.learning_rate\" = {{ log_uniform = [0.0, 0.01] }}\n"), "positive"),
+            (format!("{random}\"train.learning_rate\" = {{ uniform = [0.01, 0.001] }}\n"), "lower first"),
+            (
+                format!(
+                    "rule = \"one_standard_error\"\n{grid}\"train.net.tilt\" = [1.0]\n\"train.steps\" = [10]\n"
+                ),
+                "one parameter",
+            ),
+            (format!("rule = \"one_standard_error\"\n{random}\"train.net.tilt\" = [1.0]\n"), "one parameter"),
+        ] {
+            let message = refusal(&space);
+            assert!(message.contains(named), "{space}: {message}");
+        }
+    }
+
+    fn default_spec() -> WalkForwardSpec {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        WalkForwardSpec {
+            env: crate::env::config::EnvConfig::load(&root.join("envs/default.toml")).unwrap(),
+            train: crate::train::TrainConfig::default(),
+            config: crate::eval::walk_forward::WalkForwardConfig::default(),
+            rebalance: crate::backtest::rebalance::RebalanceRule::Every,
+        }
+    }
+
+    /// Settings at their default are left out of the serialized request; a point may still set
+    /// them, and a name that is no setting is refused, naming the point.
+    #[test]
+    fn a_point_sets_settings_left_at_their_default_and_refuses_names_that_are_none() {
+        let spec = default_spec();
+        assert!(spec.env.limits.is_none());
+        let point = |name: &str, value: serde_json::Value| BTreeMap::from([(name.to_string(), value)]);
+        let capped = apply(&spec, &point("env.limits.max_weight", serde_json::json!(0.2))).unwrap();
+        assert_eq!(capped.env.limits.max_weight, 0.2);
+        assert_eq!(capped.env.limits.min_cash, 0.0);
+        let typo =
+            apply(&spec, &point("env.limits.max_wieght", serde_json::json!(0.2))).unwrap_err().to_string();
+        assert!(typo.contains("max_wieght") && typo.contains("env.limits.max_wieght = 0.2"), "{typo}");
+        for name in ["foo.bar", "train", "train.steps.more"] {
+            assert!(apply(&spec, &point(name, serde_json::json!(1))).is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn equal_scores_go_to_the_first_point() {
+        assert_eq!(best_score(&[0.5, 0.7, 0.7, f64::NAN]), Some(1));
+        assert_eq!(best_score(&[f64::NAN, 0.1]), Some(1));
+        assert_eq!(best_score(&[]), None);
     }
 }

@@ -34,7 +34,6 @@ mod results;
 mod summary;
 
 use layout::span;
-pub(crate) use layout::stamp;
 pub use layout::{Fold, FoldError, LayoutChoice, WalkForwardConfig, WindowMode, make_folds};
 pub use results::{Curves, DsrTrials, FoldReport, OverallRow, PolicyFold, SeedResult, WalkForwardReport};
 pub use summary::config_hash;
