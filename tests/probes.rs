@@ -101,3 +101,21 @@ fn an_agent_shown_tomorrows_returns_beats_every_causal_baseline() {
     assert!(oracle.agent_sharpe > best_sharpe + probe::ORACLE_MARGIN, "{best}: {}", oracle.message);
     assert!(oracle.threshold.unwrap() >= oracle.equal_weight_sharpe + probe::ORACLE_MARGIN);
 }
+
+/// The placebo judges on the test period; one that starts inside validation, or a config with
+/// none (which tests on all its data), is refused before any probe trains.
+#[test]
+fn the_placebo_refuses_a_test_period_that_is_not_held_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = signal_market(0.0, 600);
+    let mut setup = setup(&panel, dir.path(), 300, 450);
+    setup.env.periods.test = Span::default();
+    let error = probe::run(&setup, &[ProbeKind::Oracle, ProbeKind::Placebo]).unwrap_err().to_string();
+    assert!(
+        error.contains("[periods.test]") && error.contains("after the validation period ends"),
+        "{error}"
+    );
+    assert!(!setup.out.exists(), "the oracle did not train first");
+    setup.env.periods.test = Span { from: stamp(&panel, 400), to: None };
+    assert!(probe::run(&setup, &[ProbeKind::Placebo]).unwrap_err().to_string().contains("[periods.test]"));
+}

@@ -126,10 +126,18 @@ pub enum ProbeError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Backend(#[from] MissingBackend),
+    /// The placebo judges on the test period, which training and selection must not have seen.
+    #[error(
+        "the placebo probe tests on [periods.test], which must start after the validation period ends ({validation_last}); this config's test period starts at {test_first}: give [periods.test] a `from` after validation"
+    )]
+    TestNotHeldOut { validation_last: String, test_first: String },
 }
 
 /// Run the chosen probes in order.
 pub fn run(setup: &ProbeSetup, probes: &[ProbeKind]) -> Result<Vec<ProbeResult>, ProbeError> {
+    if probes.contains(&ProbeKind::Placebo) {
+        test_after_validation(&setup.env)?;
+    }
     probes
         .iter()
         .map(|probe| match probe {
@@ -327,6 +335,19 @@ fn train_fresh(setup: &ProbeSetup, env: EnvConfig, dir: &Path) -> Result<(), Pro
         progress: crate::progress::silent(),
     })?;
     Ok(())
+}
+
+/// Refuses a test period that starts before validation ends (a config without one tests on
+/// all its data): a placebo that passed there would have been judged on its own training.
+fn test_after_validation(env: &EnvConfig) -> Result<(), ProbeError> {
+    let (market, _) = Market::from_config(env)?;
+    let validation = market.decision_range(&env.periods.validation, env.episode.embargo)?;
+    let test = market.decision_range(&env.periods.test, env.episode.embargo)?;
+    if test.first > validation.last {
+        return Ok(());
+    }
+    let label = |row: usize| market.panel.index.label(row);
+    Err(ProbeError::TestNotHeldOut { validation_last: label(validation.last), test_first: label(test.first) })
 }
 
 /// Deterministic backtest of a checkpoint's best network over `span` of its own market.
