@@ -121,6 +121,20 @@ fn a_search_refuses_a_bad_point_before_the_first_one_trains() {
     assert!(!failed.status.success());
     assert!(text(&failed).contains("train.net.kind = \"bogus\""), "{}", text(&failed));
     assert!(!out.join("points").exists(), "no point trained");
+
+    // So is a trial registry that cannot be read, by search and panel alike, as by walk-forward.
+    std::fs::write(&space, "sampler = \"grid\"\n[params]\n\"train.steps\" = [100]\n").unwrap();
+    let registry = dir.path().join("trials.jsonl");
+    std::fs::write(&registry, "not json\n").unwrap();
+    let out = dir.path().join("refused");
+    let search = ["search", "--space", path(&space), "--config", path(&config), "--out", path(&out)];
+    let panel = ["panel", path(&config), "--out", path(&out)];
+    for args in [&search[..], &panel[..]] {
+        let failed = folio_command(&[args, &["--registry", path(&registry)]].concat()).output().unwrap();
+        assert!(!failed.status.success(), "{args:?}");
+        assert!(text(&failed).contains("trials.jsonl"), "{args:?}: {}", text(&failed));
+        assert!(!out.exists(), "{args:?}: nothing trained");
+    }
 }
 
 /// Undated data that start at the file's period 100 number their own periods from 0, while

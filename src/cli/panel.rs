@@ -118,6 +118,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
 /// taken minutes.
 fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForwardRequest)>> {
     let registry = registry::resolve(args.registry.clone());
+    registry::check(&registry)?;
     let mut requests: Vec<(String, WalkForwardRequest)> = Vec::new();
     for config in &args.configs {
         let (stem, mut request) = request_for(args, config, out, &registry)?;

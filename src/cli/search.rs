@@ -41,6 +41,8 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
     let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
+    let registry = registry::resolve(args.registry);
+    registry::check(&registry)?;
     let claimed = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::Search)?;
     let report = search(SearchRequest {
         spec,
@@ -49,11 +51,16 @@ pub fn run(args: SearchArgs) -> Result<()> {
         jobs: args.jobs.count,
         device: args.run.device(),
         progress: super::progress::shown(args.run.json),
-        registry: Some(registry::resolve(args.registry)),
+        registry: Some(registry),
         resume: args.resume,
     })?;
     write_and_show(&out, &report, args.run.json)?;
     claimed.finish();
+    if let Some(problem) = &report.verdict.dsr_trials.registry_error {
+        anyhow::bail!(
+            "the report is written, but the verdict's trials are not recorded: {problem}; its Deflated Sharpe Ratio counted this search's trials only"
+        );
+    }
     Ok(())
 }
 
