@@ -113,6 +113,10 @@ pub enum FoldError {
     )]
     Empty,
     #[error(
+        "walk_forward.embargo must be at least 1: without a gap, training's last decision is judged on the return that validation's first earns (and validation's last on test's first)"
+    )]
+    NoEmbargo,
+    #[error(
         "{} folds of {} test periods, with {} validation, {} training, {} embargo and {warmup} warm-up periods, need {needed} periods; the data has {periods}{}",
         config.folds,
         config.test_periods,
@@ -222,6 +226,9 @@ pub fn make_folds(
     if c.folds == 0 || c.test_periods == 0 || c.validation_periods < 2 || c.train_periods < 2 {
         return Err(FoldError::Empty);
     }
+    if c.embargo == 0 {
+        return Err(FoldError::NoEmbargo);
+    }
     let needed = c.folds * c.test_periods + 2 * c.embargo + c.validation_periods + c.train_periods + warmup;
     let last = n_periods.saturating_sub(1);
     if needed > last {
@@ -316,6 +323,16 @@ mod tests {
         assert!(fitted.train_periods < config.train_periods && fitted.test_periods < config.test_periods);
         assert_eq!(make_folds(1663, 69, &fitted).unwrap().len(), 2);
         assert_eq!(two.fitted_keeping_folds(2852, 69), None, "two default folds fit 2,852 rows");
+    }
+
+    /// Spans share their boundary row, so without an embargo the last decision of one is
+    /// judged on the period that the next one's first decision earns.
+    #[test]
+    fn folds_without_an_embargo_are_refused() {
+        let config = WalkForwardConfig { embargo: 0, ..WalkForwardConfig::default() };
+        let error = make_folds(5000, 69, &config).unwrap_err();
+        assert!(matches!(error, FoldError::NoEmbargo), "{error}");
+        assert!(make_folds(5000, 69, &WalkForwardConfig { embargo: 1, ..config }).is_ok());
     }
 
     #[test]
