@@ -94,27 +94,55 @@ pub fn suspicious_jumps(panel: &PricePanel) -> Vec<Jump> {
             (1..panel.n_periods()).map(|t| (prices[t] / prices[t - 1]).ln()).collect()
         })
         .collect();
-    let market = |t: usize, except: Option<usize>| {
-        if returns.len() < MARKET_MIN_ASSETS {
-            return 0.0;
-        }
-        let others: Vec<f64> = (0..returns.len())
-            .filter(|&j| Some(j) != except)
-            .map(|j| returns[j][t])
-            .filter(|r| r.is_finite())
-            .collect();
-        if others.is_empty() { 0.0 } else { median(&others) }
-    };
-    let markets: Vec<f64> = (0..panel.n_periods().saturating_sub(1)).map(|t| market(t, None)).collect();
+    let markets = markets_without_each(&returns);
     let mut jumps = Vec::new();
     for (i, own) in returns.iter().enumerate() {
-        let residuals: Vec<f64> = own.iter().zip(&markets).map(|(r, m)| r - m).collect();
-        for (t, why) in asset_jumps(own, &residuals, |t| market(t, Some(i))) {
+        // The market's move without the asset itself: with it, a market of three assets has
+        // the asset's own return for its median a third of the time, and the residuals' spread
+        // shrinks until a split's ratio looks too far from every day's move.
+        let residuals: Vec<f64> = own.iter().zip(&markets[i]).map(|(r, m)| r - m).collect();
+        for (t, why) in asset_jumps(own, &residuals, |t| markets[i][t]) {
             let ratio = own[t].exp();
             jumps.push(Jump { asset: panel.assets[i].clone(), at: panel.index.label(t + 1), ratio, why });
         }
     }
     jumps
+}
+
+/// `[asset][t]`: the median of the other assets' finite returns at `t` (0 with fewer than
+/// [`MARKET_MIN_ASSETS`] assets, or no other return). Each period's returns are sorted once, and
+/// each asset's median without it read off the sorted list around its own rank.
+fn markets_without_each(returns: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let periods = returns.first().map_or(0, Vec::len);
+    let mut markets = vec![vec![0.0; periods]; returns.len()];
+    if returns.len() < MARKET_MIN_ASSETS {
+        return markets;
+    }
+    let mut sorted: Vec<(f64, usize)> = Vec::with_capacity(returns.len());
+    for t in 0..periods {
+        sorted.clear();
+        sorted.extend(returns.iter().enumerate().map(|(j, r)| (r[t], j)).filter(|(r, _)| r.is_finite()));
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut rank = vec![None; returns.len()];
+        for (k, &(_, j)) in sorted.iter().enumerate() {
+            rank[j] = Some(k);
+        }
+        for (j, market) in markets.iter_mut().enumerate() {
+            let without = rank[j];
+            let others = sorted.len() - usize::from(without.is_some());
+            if others == 0 {
+                continue;
+            }
+            let value = |k: usize| match without {
+                Some(r) if k >= r => sorted[k + 1].0,
+                _ => sorted[k].0,
+            };
+            let middle = others / 2;
+            market[t] =
+                if others % 2 == 1 { value(middle) } else { 0.5 * (value(middle - 1) + value(middle)) };
+        }
+    }
+    markets
 }
 
 /// 1.4826 x the median absolute value of the finite entries: a standard deviation that a few
@@ -469,6 +497,42 @@ mod tests {
         assert_eq!((jumps[0].asset.as_str(), jumps[0].at.clone()), ("SYN5", panel.index.label(moved)));
         assert!(jumps[0].why.contains("3:1 ratio once the market's move"), "{}", jumps[0].why);
         assert!((jumps[0].ratio * 3.0 - 1.0).abs() > 0.01, "the day's own move hides the exact ratio");
+    }
+
+    /// A halving is flagged unless the asset's own move that day is more than [`SPLIT_SIGMAS`]
+    /// of its usual ones, which 6 to 8 of 40 files show whatever the market's size. Measured
+    /// against a median that held the asset itself, a market of three assets missed 25 of 40.
+    #[test]
+    fn a_split_in_a_small_market_is_flagged() {
+        for assets in [3, 5] {
+            let mut missed = Vec::new();
+            for seed in 1..=40 {
+                let config =
+                    SynthConfig { assets, periods: 500, seed, jumps_per_year: 0.0, ..SynthConfig::default() };
+                let mut panel = generate(&config).unwrap();
+                scale_from(&mut panel, 1, 300, 0.5);
+                let jumps = suspicious_jumps(&panel);
+                if !jumps.iter().any(|j| j.asset == "SYN2" && j.at == panel.index.label(300)) {
+                    missed.push(seed);
+                }
+            }
+            assert!(missed.len() <= 10, "{assets} assets: splits missed at seeds {missed:?}");
+        }
+    }
+
+    #[test]
+    fn each_asset_s_market_is_the_median_of_the_others() {
+        let returns = vec![vec![0.01, f64::NAN], vec![0.03, 0.02], vec![-0.02, 0.05], vec![0.00, -0.01]];
+        let markets = markets_without_each(&returns);
+        // Period 0, without asset 0: median of 0.03, -0.02, 0.00; without 1: of 0.01, -0.02, 0.
+        assert_eq!([markets[0][0], markets[1][0], markets[2][0], markets[3][0]], [0.0, 0.0, 0.01, 0.01]);
+        // Period 1: asset 0 has no return, so its market is the median of all three others.
+        assert_eq!(markets[0][1], 0.02);
+        assert!((markets[1][1] - 0.02).abs() < 1e-15 && markets[2][1] == 0.005 && markets[3][1] == 0.035);
+        assert!(
+            markets_without_each(&returns[..2]).iter().flatten().all(|&m| m == 0.0),
+            "too few for a market"
+        );
     }
 
     #[test]
