@@ -308,6 +308,11 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     assert!(output.status.success(), "{}", text(&output));
     let output = run(&["data", "synth", "--out", "other.csv", "--periods", "50", "--force"]);
     assert!(output.status.success(), "{}", text(&output));
+    // Negative settings are numbers, not flags (a bear market's drift, a planted reversal).
+    let negative = ["--drift", "-0.1", "--stress-drift", "-0.3", "--autocorrelation", "-0.2"];
+    let output =
+        run(&[&["data", "synth", "--out", "negative.csv", "--periods", "50"][..], &negative[..]].concat());
+    assert!(output.status.success(), "{}", text(&output));
 
     let train = run(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"]);
     assert!(train.status.success(), "{}", text(&train));

@@ -60,15 +60,15 @@ pub struct SynthArgs {
     #[arg(long, default_value = "2010-01-04")]
     start: NaiveDate,
     /// Pairwise correlation of the assets.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.3)]
     correlation: f64,
     /// Calm regime: annual drift and volatility.
-    #[arg(long, default_value_t = 0.10)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.10)]
     drift: f64,
     #[arg(long, default_value_t = 0.15)]
     volatility: f64,
     /// Stressed regime: annual drift and volatility; set --switch-probability 0 for one regime.
-    #[arg(long, default_value_t = -0.15)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = -0.15)]
     stress_drift: f64,
     #[arg(long, default_value_t = 0.35)]
     stress_volatility: f64,
@@ -79,7 +79,7 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 1.0)]
     jumps_per_year: f64,
     /// Planted signal: each log return carries this fraction of the previous one (AR(1)).
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     autocorrelation: f64,
     /// Row of a crash day on which every asset falls by --crash-fall.
     #[arg(long, requires = "crash_fall")]
