@@ -56,7 +56,7 @@ pub fn plan(command: PlanCommand) -> Result<()> {
         return super::print_json(&plan);
     }
     println!("planned {} tasks (folds x seeds) in {}", plan.tasks.len(), args.out.display());
-    show_how_to_run(&args.out, 0, plan.tasks.len());
+    show_how_to_run(&args.out, &(0..plan.tasks.len()).collect::<Vec<_>>());
     Ok(())
 }
 
@@ -73,20 +73,28 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
     let n = plan.scoring_tasks();
     let points = plan.points.len();
     println!("planned {n} scoring tasks ({points} points x search folds x seeds) in {}", out.display());
-    show_how_to_run(&out, 0, n);
+    show_how_to_run(&out, &(0..n).collect::<Vec<_>>());
     println!("the merge chooses the point and plans the verdict's tasks; run those, then merge again");
     Ok(())
 }
 
 /// How to run tasks `first..first + n` of the plan in `dir`, then merge them.
-fn show_how_to_run(dir: &std::path::Path, first: usize, n: usize) {
+fn show_how_to_run(dir: &std::path::Path, indices: &[usize]) {
     let dir = dir.display();
     println!("run them with: scripts/slurm-submit.sh {dir}   (Slurm job array, then the merge)");
     println!("           or: scripts/run-local.sh {dir} JOBS  (this machine, JOBS at a time)");
-    let last = (first + n).saturating_sub(1);
     println!(
-        "           or: folio run-task {dir} --index I  for I in {first}..={last}, then folio merge {dir}"
+        "           or: folio run-task {dir} --index I  for I in {}, then folio merge {dir}",
+        index_list(indices)
     );
+}
+
+/// Task indices as a range when they follow each other, else as `--missing` lists them.
+fn index_list(indices: &[usize]) -> String {
+    match (indices.first(), indices.last()) {
+        (Some(&first), Some(&last)) if last - first + 1 == indices.len() => format!("{first}..={last}"),
+        _ => indices.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -182,10 +190,25 @@ fn merge_search(
             if args.run.json {
                 return super::print_json(&SearchMerge::VerdictPlanned { chosen, missing });
             }
-            let (first, n) = (missing.first().map_or(0, |t| t.index), missing.len());
-            println!("point {chosen} chosen; its verdict on the held-out folds is planned: {n} tasks");
-            show_how_to_run(&args.plan, first, n);
+            let indices: Vec<usize> = missing.iter().map(|t| t.index).collect();
+            println!(
+                "point {chosen} chosen; its verdict on the held-out folds is planned: {} tasks to run",
+                indices.len()
+            );
+            show_how_to_run(&args.plan, &indices);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_list;
+
+    #[test]
+    fn indices_read_as_a_range_only_when_they_follow_each_other() {
+        assert_eq!(index_list(&[12, 13, 14]), "12..=14");
+        assert_eq!(index_list(&[12, 14]), "12,14");
+        assert_eq!(index_list(&[3]), "3..=3");
     }
 }
