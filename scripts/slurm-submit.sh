@@ -5,7 +5,8 @@
 #
 #   scripts/slurm-submit.sh PLAN [--parallel K] [-- EXTRA_SBATCH_ARGS...]
 #
-# PLAN must sit on a file system every node mounts, and so must the data it names. FOLIO names the
+# PLAN must sit on a file system every node mounts, and so must the data it names. Array element
+# %a runs the a-th missing task (its list is in PLAN/logs/array-*.txt). FOLIO names the
 # folio binary (default: folio on PATH); MERGE_ARGS adds flags to `folio merge` (e.g. --registry).
 # Prints the two job ids, tasks then merge.
 set -euo pipefail
@@ -29,9 +30,15 @@ missing=$("$folio" run-task "$plan" --missing)
 dependency=()
 tasks_job=none
 if [ -n "$missing" ]; then
-    tasks_job=$(sbatch --parsable --job-name=folio-task --array="$missing$parallel" \
+    # The array counts 0..k-1 and each element reads its task index from a list: a search's
+    # verdict tasks are numbered after every scoring task, past Slurm's MaxArraySize (1001 by
+    # default) in a large search, however few remain.
+    list="$plan/logs/array-$(date +%Y%m%dT%H%M%S)-$$.txt"
+    tr ',' '\n' <<<"$missing" >"$list"
+    count=$(wc -l <"$list")
+    tasks_job=$(sbatch --parsable --job-name=folio-task --array="0-$((count - 1))$parallel" \
         --output="$plan/logs/task-%A_%a.out" "$@" \
-        --wrap="exec '$folio' run-task '$plan'")
+        --wrap="exec '$folio' run-task '$plan' --index \$(sed -n \"\$((SLURM_ARRAY_TASK_ID + 1))p\" '$list')")
     tasks_job=${tasks_job%%;*}
     # Without --kill-on-invalid-dep the merge would wait forever behind a failed task.
     dependency=(--dependency="afterok:$tasks_job" --kill-on-invalid-dep=yes)

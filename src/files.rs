@@ -54,6 +54,15 @@ pub enum LockError {
         folder.display()
     )]
     Busy { folder: std::path::PathBuf, holder: String },
+    #[error(
+        "cannot lock {}: its file system does not support file locks (on Lustre, mount it with -o flock): {source}",
+        folder.display()
+    )]
+    Unsupported {
+        folder: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot lock {}: {source}", folder.display())]
     Io {
         folder: std::path::PathBuf,
@@ -111,6 +120,9 @@ impl FolderLock {
                     holder.trim().to_string()
                 };
                 return Err(LockError::Busy { folder: folder.to_path_buf(), holder });
+            }
+            Err(std::fs::TryLockError::Error(source)) if source.kind() == std::io::ErrorKind::Unsupported => {
+                return Err(LockError::Unsupported { folder: folder.to_path_buf(), source });
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
         }

@@ -21,6 +21,10 @@
 // Config validation writes `!(x > 0.0)` on purpose: it rejects NaN along with the non-positive.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+/// This build of folio: the package version and, when built from a git checkout, its commit
+/// (`0.1.0+1a2b3c4d5e6f`). A cluster plan's tasks and merge must run the build that planned it.
+pub const BUILD: &str = env!("FOLIO_BUILD");
+
 pub mod files;
 pub mod portfolio_math;
 pub mod progress;

@@ -197,6 +197,38 @@ fn a_task_never_runs_twice_at_once() {
     assert!(error.contains(&format!("pid {}", first.id())), "{error}");
 }
 
+/// A plan records the build that made it (version and commit), and a node running another
+/// build refuses its tasks, naming both: its results could differ under the same version number.
+#[test]
+fn a_plan_refuses_a_node_running_another_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let plan = dir.path().join("plan");
+    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
+    planning.extend(request(&config, "100"));
+    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    folio(&args(&planning));
+    let version = folio_command(&["--version"]).output().unwrap();
+    let build = text(&version).trim().trim_start_matches("folio ").to_string();
+    assert_eq!(build, folio::BUILD);
+    let readable: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plan.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(readable["folio_version"], build.as_str());
+    // The plan as another build would have written it (its exact copy is what tasks read).
+    let mut recorded = folio::eval::tasks::load_plan(&plan).unwrap();
+    recorded.folio_version = "0.1.0+another".into();
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&recorded, &mut bytes).unwrap();
+    std::fs::write(plan.join(folio::eval::tasks::PLAN_EXACT), bytes).unwrap();
+    let refused = folio_command(&["run-task", path(&plan), "--index", "0"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("0.1.0+another") && text(&refused).contains(&build),
+        "{}",
+        text(&refused)
+    );
+}
+
 /// The bundled default, planned in an empty folder and run from another: the plan names folio's
 /// own copy of the data, which every working directory resolves alike, not a path under the
 /// folder it was planned in.

@@ -44,7 +44,7 @@ pub(crate) fn interrupt_messages() -> Vec<String> {
 #[derive(Debug, Parser)]
 #[command(
     name = "folio",
-    version,
+    version = folio::BUILD,
     about = "Train reinforcement-learning portfolio agents and prove out of sample whether they are any good"
 )]
 pub struct Cli {

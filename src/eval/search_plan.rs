@@ -85,7 +85,7 @@ pub fn plan_search(
         planned.push(PlannedPoint { point, tasks: plan.tasks.len() });
     }
     let file = SearchPlanFile {
-        folio_version: env!("CARGO_PKG_VERSION").to_string(),
+        folio_version: crate::BUILD.to_string(),
         walk_forward: spec,
         space,
         search_data_to,

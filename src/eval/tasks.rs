@@ -65,6 +65,9 @@ pub struct TaskSpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
+    /// A task's folder could not be locked for a reason the run cannot mend.
+    #[error(transparent)]
+    Lock(LockError),
     #[error(transparent)]
     Eval(#[from] EvalError),
     #[error("{}: {source}", path.display())]
@@ -142,7 +145,7 @@ pub fn plan_walk_forward(mut spec: WalkForwardSpec, dir: &Path) -> Result<PlanFi
         .map(|(index, ((fold, seed), id))| TaskSpec { index, id, fold, seed })
         .collect();
     let file = PlanFile {
-        folio_version: env!("CARGO_PKG_VERSION").to_string(),
+        folio_version: crate::BUILD.to_string(),
         data_fingerprint: plan.data_fingerprint,
         walk_forward: spec,
         tasks,
@@ -219,7 +222,7 @@ fn open(spec: &WalkForwardSpec, dir: &Path) -> Result<(Plan, WalkForwardRequest)
 /// A plan read back and checked against this folio and the data as it is now.
 fn reopen(dir: &Path) -> Result<(PlanFile, Plan, WalkForwardRequest), TaskError> {
     let file = load_plan(dir)?;
-    let running = env!("CARGO_PKG_VERSION");
+    let running = crate::BUILD;
     if file.folio_version != running {
         let (planned, running) = (file.folio_version.clone(), running.to_string());
         return Err(TaskError::Version { plan: dir.to_path_buf(), planned, running });
@@ -257,6 +260,7 @@ pub fn run_task(
     let _lock = FolderLock::acquire(&task_dir).map_err(|e| match e {
         LockError::Busy { holder, .. } => TaskError::Running { plan: dir.to_path_buf(), index, holder },
         LockError::Io { folder, source } => TaskError::Io { path: folder, source },
+        unsupported @ LockError::Unsupported { .. } => TaskError::Lock(unsupported),
     })?;
     if read_result(&task_dir, &task.id).is_some() {
         return Ok(TaskRun::AlreadyDone(task.clone()));
