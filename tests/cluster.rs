@@ -227,6 +227,20 @@ fn a_plan_refuses_a_node_running_another_build() {
         "{}",
         text(&refused)
     );
+
+    // Neither a plan nor a merge writes into a folder of the user's own.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("plan.json"), "my notes").unwrap();
+    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
+    planning.extend(request(&config, "100"));
+    planning.extend(["--out".to_string(), path(&mine).to_string()]);
+    let refused = folio_command(&args(&planning)).output().unwrap();
+    assert!(!refused.status.success() && text(&refused).contains("not a folio plan"), "{}", text(&refused));
+    let merged = folio_command(&["merge", path(&plan), "--out", path(&mine)]).output().unwrap();
+    assert!(!merged.status.success() && text(&merged).contains("--force"), "{}", text(&merged));
+    assert_eq!(std::fs::read_to_string(mine.join("plan.json")).unwrap(), "my notes");
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
 }
 
 /// The bundled default, planned in an empty folder and run from another: the plan names folio's

@@ -51,6 +51,7 @@ pub fn plan(command: PlanCommand) -> Result<()> {
         PlanCommand::Search(args) => return plan_search(args),
     };
     let (spec, _) = args.walk_forward.load()?;
+    refuse_foreign_folder(&args.out, tasks::PLAN_EXACT)?;
     let plan = tasks::plan_walk_forward(spec, &args.out)?;
     if args.json.json {
         return super::print_json(&plan);
@@ -66,6 +67,7 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let PlanWalkForwardArgs { walk_forward, out, json } = args.plan;
     let (spec, _) = walk_forward.load()?;
+    refuse_foreign_folder(&out, search_plan::SEARCH_PLAN_EXACT)?;
     let plan = search_plan::plan_search(spec, space, &out)?;
     if json.json {
         return super::print_json(&plan);
@@ -79,6 +81,17 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
 }
 
 /// How to run tasks `first..first + n` of the plan in `dir`, then merge them.
+/// A plan goes into a new or empty folder, or one holding the same plan (planning again changes
+/// nothing): a folder of the user's own would have its `plan.json` or a later `report.json`
+/// written over.
+fn refuse_foreign_folder(out: &std::path::Path, plan_file: &str) -> Result<()> {
+    let occupied = std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied && !out.join(plan_file).is_file() {
+        bail!("{} holds files that are not a folio plan: plan into a new or empty folder", out.display());
+    }
+    Ok(())
+}
+
 fn show_how_to_run(dir: &std::path::Path, indices: &[usize]) {
     let dir = dir.display();
     println!("run them with: scripts/slurm-submit.sh {dir}   (Slurm job array, then the merge)");
@@ -153,9 +166,12 @@ fn index_from_environment() -> Result<usize> {
 pub struct MergeArgs {
     /// The plan folder.
     plan: PathBuf,
-    /// Where to write the walk-forward's outputs (default: the plan folder).
+    /// Where to write the walk-forward's outputs (default: the plan folder). A folder that
+    /// holds anything already needs --force, as for `folio walk-forward --out`.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    replace: super::args::Replace,
     /// Trial registry, as for `folio walk-forward`; a plan merged again counts its trials once
     /// (default: $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
@@ -170,9 +186,25 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     if search_plan::is_search_plan(&args.plan) {
         return merge_search(args, registry, progress);
     }
+    let claimed = claim_merge_folder(&args)?;
     let report = tasks::merge(&args.plan, registry, args.run.device(), progress)?;
     let out = args.out.unwrap_or(args.plan);
-    super::walk_forward::write_and_show(&out, &report, args.run.json)
+    super::walk_forward::write_and_show(&out, &report, args.run.json)?;
+    if let Some(claimed) = claimed {
+        claimed.finish();
+    }
+    Ok(())
+}
+
+/// An `--out` other than the plan folder is claimed as every output folder is: new or empty, or
+/// replaced as a whole with --force.
+fn claim_merge_folder(args: &MergeArgs) -> Result<Option<folio::files::OutputFolder>> {
+    match &args.out {
+        Some(out) if out != &args.plan => {
+            Ok(Some(folio::files::OutputFolder::claim(out, args.replace.force)?))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn merge_search(
@@ -180,11 +212,16 @@ fn merge_search(
     registry: Option<PathBuf>,
     progress: std::sync::Arc<dyn folio::progress::Progress>,
 ) -> Result<()> {
+    let claimed = claim_merge_folder(&args)?;
     match search_plan::merge_search(&args.plan, registry, args.run.device(), progress)? {
         SearchMerge::Done(mut report) => {
             let out = args.out.unwrap_or(args.plan);
             report.verdict_folder = out.join(search_plan::VERDICT);
-            super::search::write_and_show(&out, &report, args.run.json)
+            super::search::write_and_show(&out, &report, args.run.json)?;
+            if let Some(claimed) = claimed {
+                claimed.finish();
+            }
+            Ok(())
         }
         SearchMerge::VerdictPlanned { chosen, missing } => {
             if args.run.json {
