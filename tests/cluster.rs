@@ -208,6 +208,10 @@ fn a_plan_refuses_a_node_running_another_build() {
     planning.extend(request(&config, "100"));
     planning.extend(["--out".to_string(), path(&plan).to_string()]);
     folio(&args(&planning));
+    // Messages count folds from 1, as the reports do (plan.json keeps the fold-N folders' index).
+    let incomplete = folio_command(&["merge", path(&plan)]).output().unwrap();
+    assert!(!incomplete.status.success());
+    assert!(text(&incomplete).contains("0 (fold 1, seed 0,"), "{}", text(&incomplete));
     let version = folio_command(&["--version"]).output().unwrap();
     let build = text(&version).trim().trim_start_matches("folio ").to_string();
     assert_eq!(build, folio::BUILD);

@@ -147,7 +147,7 @@ pub fn run_task(args: RunTaskArgs) -> Result<()> {
         return super::print_json(&outcome);
     }
     match outcome {
-        TaskRun::Ran(t) => println!("task {} (fold {}, seed {}) done: {}", t.index, t.fold, t.seed, t.id),
+        TaskRun::Ran(t) => println!("task {} (fold {}, seed {}) done: {}", t.index, t.fold + 1, t.seed, t.id),
         TaskRun::AlreadyDone(t) => println!("task {} was already done ({}): nothing to do", t.index, t.id),
     }
     Ok(())

@@ -57,6 +57,8 @@ pub struct TaskSpec {
     /// Hash of the task's canonical form, the data fingerprint and the folio version: the name
     /// of its folder, so a result can never be taken for another task's.
     pub id: String,
+    /// The fold's index, from 0 as in the walk-forward's `fold-N` folders; messages for people
+    /// count folds from 1, as the reports do.
     pub fold: usize,
     /// The walk-forward's own seed for this fold's run (its base seed plus the seed's position),
     /// so the merged report is the single-process one.
@@ -105,8 +107,10 @@ pub enum TaskError {
 }
 
 fn incomplete(plan: &Path, missing: &[TaskSpec], total: usize) -> String {
-    let names: Vec<String> =
-        missing.iter().map(|t| format!("{} (fold {}, seed {}, {})", t.index, t.fold, t.seed, t.id)).collect();
+    let names: Vec<String> = missing
+        .iter()
+        .map(|t| format!("{} (fold {}, seed {}, {})", t.index, t.fold + 1, t.seed, t.id))
+        .collect();
     let list = missing_list(missing);
     let plan = plan.display();
     format!(

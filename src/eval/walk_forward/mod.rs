@@ -507,7 +507,7 @@ fn test_baselines(plan: &Plan, progress: &dyn Progress) -> Result<Vec<Vec<Backte
         let policies = baselines::all(&plan.market, range, plan.settings.episode.rebalance_every)?;
         let mut logs = Vec::new();
         for mut policy in all_under_rule(policies, plan.rebalance, &plan.market)? {
-            task.set_message(format!("fold {}: {}", fold.index, policy.id()));
+            task.set_message(format!("fold {}: {}", fold.index + 1, policy.id()));
             logs.push(backtest_showing(policy.as_mut(), &plan.market, range, plan.settings, task.as_ref())?);
         }
         all.push(logs);
