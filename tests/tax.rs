@@ -152,7 +152,7 @@ fn a_rebuy_inside_30_days_washes_the_loss_into_the_new_basis() {
     assert!(close(sale.gain, -100.0) && sale.disallowed == 0.0, "no replacement yet: {sale:?}");
     // Rebought 30 days after the sale: the 100 loss is disallowed and moves into the new lot,
     // whose holding period starts 40 days (the sold lot's) before its purchase.
-    lots.buy(0, after(d0, 70), 10.0, 95.0, 0.0, Reason::Rebalance);
+    lots.buy(0, after(d0, 70), 10.0, 95.0, 0.0, Reason::Harvest);
     assert!(close(lots.realized()[&2021].short_term, 0.0));
     assert_eq!(lots.wash_sales, 1);
     assert!(close(lots.disallowed, 100.0));
@@ -161,6 +161,15 @@ fn a_rebuy_inside_30_days_washes_the_loss_into_the_new_basis() {
     assert_eq!(lot.held_since, after(d0, 30));
     let wash = lots.entries.iter().find(|e| e.action == Action::WashSale).unwrap();
     assert!(close(wash.disallowed, 100.0) && wash.washed_lot == Some(1));
+    assert_eq!(wash.reason, Reason::Harvest, "the ledger names the trade that washed the loss");
+
+    // A loss sale washed by a purchase before it carries the sale's reason.
+    let mut lots = book(LotMethod::Fifo);
+    lots.buy(0, d0, 10.0, 100.0, 0.0, Reason::Rebalance);
+    lots.buy(0, after(d0, 35), 10.0, 91.0, 0.0, Reason::Rebalance);
+    lots.sell(0, after(d0, 40), 10.0, 90.0, 0.0, Reason::Liquidation, &[1]);
+    let wash = lots.entries.iter().find(|e| e.action == Action::WashSale).unwrap();
+    assert_eq!((wash.washed_lot, wash.reason), (Some(1), Reason::Liquidation));
 
     // Rebought 31 days after: the loss stands.
     let mut lots = book(LotMethod::Fifo);

@@ -301,7 +301,7 @@ impl LotBook {
             loss.shares -= matched;
             // The loss was recorded in the sale's year; it is now disallowed there.
             self.record(loss.sold, loss.term, disallowed);
-            self.wash(asset, lot_index, matched, disallowed, loss.held_days, loss.lot, date);
+            self.wash(asset, lot_index, matched, disallowed, loss.held_days, loss.lot, (date, reason));
         }
         pending.retain(|p| p.shares > 0.0);
         self.pending = pending;
@@ -309,7 +309,8 @@ impl LotBook {
     }
 
     /// Move `matched` shares of lot `lot_index` of `asset` into a lot of their own whose basis
-    /// carries `disallowed` and whose holding period starts `held_days` earlier.
+    /// carries `disallowed` and whose holding period starts `held_days` earlier; the ledger entry
+    /// carries the date and the reason of the trade that washed the loss.
     #[allow(clippy::too_many_arguments)]
     fn wash(
         &mut self,
@@ -319,7 +320,7 @@ impl LotBook {
         disallowed: f64,
         held_days: i64,
         washed_lot: usize,
-        date: NaiveDate,
+        (date, reason): (NaiveDate, Reason),
     ) {
         let source = &mut self.lots[asset][lot_index];
         let whole = matched >= source.shares * WHOLE;
@@ -346,7 +347,7 @@ impl LotBook {
             date,
             asset,
             action: Action::WashSale,
-            reason: Reason::Rebalance,
+            reason,
             lot: id,
             shares: matched,
             price: 0.0,
@@ -451,7 +452,7 @@ impl LotBook {
         let term = self.term(held_since, date);
         let held_days = (date - held_since).num_days();
         let disallowed = if gain < 0.0 {
-            self.wash_before(asset, date, id, take, -gain / take, held_days, sale.planned)
+            self.wash_before(asset, (date, sale.reason), id, take, -gain / take, held_days, sale.planned)
         } else {
             0.0
         };
@@ -502,7 +503,7 @@ impl LotBook {
     fn wash_before(
         &mut self,
         asset: usize,
-        date: NaiveDate,
+        (date, reason): (NaiveDate, Reason),
         sold_lot: usize,
         shares: f64,
         loss_per_share: f64,
@@ -523,7 +524,7 @@ impl LotBook {
             let Some((index, available)) = candidate else { break };
             let matched = left.min(available);
             let amount = loss_per_share * matched;
-            self.wash(asset, index, matched, amount, held_days, sold_lot, date);
+            self.wash(asset, index, matched, amount, held_days, sold_lot, (date, reason));
             disallowed += amount;
             left -= matched;
         }
