@@ -278,6 +278,15 @@ fn dates_with_slashes_are_read_in_the_order_their_column_shows() {
     }
 }
 
+/// A space after the comma keeps a quoted name's quotes as part of the cell; the name is the
+/// one inside them.
+#[test]
+fn quoted_names_after_a_space_lose_their_quotes() {
+    let (_dir, _path, panel) =
+        load_text("date, \"SPY\", \"A \"\"B\"\"\"\n2020-01-02,1,2\n2020-01-03,1.5,2.5\n");
+    assert_eq!(panel.assets, names(&["SPY", "A \"B\""]));
+}
+
 #[test]
 fn prices_with_thousands_separators_are_read_and_decimal_commas_are_not() {
     let (_dir, _path, panel) = load_text("date,A,B\n2020-01-02,\"1,234.50\",\"12,345,678\"\n");

@@ -358,8 +358,7 @@ fn read_header(
         None => return Err(invalid(path, None, None, "the file is empty".into())),
     };
     let (line, _) = record_start(bytes, &header);
-    let mut names: Vec<String> =
-        header.iter().map(|s| s.trim_start_matches('\u{feff}').to_string()).collect();
+    let mut names: Vec<String> = header.iter().map(|s| unquoted(s.trim_start_matches('\u{feff}'))).collect();
     let ticker_columns =
         one_ticker.map(|name| ticker_columns(path, line, &mut names, name)).transpose()?.flatten();
     if let Some(hint) = foreign_format(&names) {
@@ -926,4 +925,13 @@ pub fn write_prices(panel: &PricePanel, path: &Path) -> Result<(), DataError> {
         Ok::<(), std::io::Error>(())
     })
     .map_err(|source| DataError::Write { path: path.into(), source })
+}
+
+/// A header cell as a spreadsheet meant it: `date, "SPY"` puts a space before the quote, so the
+/// CSV reader keeps the quotes as part of the name, and the trimmed cell is `"SPY"`.
+fn unquoted(cell: &str) -> String {
+    match cell.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => cell.to_string(),
+    }
 }
