@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::agent::ActionHead;
-use crate::agent::distribution::DEFAULT_MIN_CONCENTRATION;
+use crate::agent::distribution::{DEFAULT_MAX_CONCENTRATION, DEFAULT_MIN_CONCENTRATION};
 use crate::agent::network::NetConfig;
 use crate::data::InvalidSetting;
 use crate::env::ConfigError;
@@ -235,12 +235,36 @@ impl TrainConfig {
             ));
         }
         let p = &self.ppo;
-        if p.envs == 0 || p.rollout_steps == 0 || p.epochs == 0 || p.minibatch == 0 {
+        if p.envs == 0 || p.rollout_steps == 0 || p.epochs == 0 || p.minibatch < 2 {
             return Err(InvalidSetting::new(
                 "train.ppo.envs",
-                "ppo.envs, rollout_steps, epochs and minibatch must be at least 1",
+                "ppo.envs, rollout_steps and epochs must be at least 1, and ppo.minibatch at least 2 (a minibatch of one standardizes every advantage to zero)",
             ));
         }
+        DirichletSettings {
+            table: "reinforce",
+            names: [
+                "train.reinforce.min_concentration",
+                "train.reinforce.concentration",
+                "train.reinforce.value_coef",
+            ],
+            min: r.min_concentration,
+            max: r.max_concentration,
+            concentration: r.concentration,
+            value_coef: r.value_coef,
+            entropy_coef: r.entropy_coef,
+        }
+        .check()?;
+        DirichletSettings {
+            table: "ppo",
+            names: ["train.ppo.min_concentration", "train.ppo.concentration", "train.ppo.value_coef"],
+            min: p.min_concentration,
+            max: p.max_concentration,
+            concentration: p.concentration,
+            value_coef: p.value_coef,
+            entropy_coef: p.entropy_coef,
+        }
+        .check()?;
         if !(0.0..=1.0).contains(&p.gamma) || !(0.0..=1.0).contains(&p.gae_lambda) || !(p.clip > 0.0) {
             return Err(InvalidSetting::new(
                 "train.ppo.gamma",
@@ -351,6 +375,46 @@ pub struct ReinforceConfig {
     pub concentration: f64,
 }
 
+/// The settings of a Dirichlet head, checked together: concentrations are clamped to `[min, max]`
+/// with no slope outside, and an anchored head gives each weight `w` a concentration
+/// `concentration * w + min`, so a `max` below `concentration + min` would freeze the gradient
+/// of every weight large enough.
+struct DirichletSettings {
+    /// `[train.reinforce]` or `[train.ppo]`, and its settings' full names.
+    table: &'static str,
+    names: [&'static str; 3],
+    min: f64,
+    max: f64,
+    concentration: f64,
+    value_coef: f64,
+    entropy_coef: f64,
+}
+
+impl DirichletSettings {
+    fn check(&self) -> Result<(), InvalidSetting> {
+        let (table, [min_name, concentration_name, coef_name]) = (self.table, self.names);
+        let (min, max, concentration) = (self.min, self.max, self.concentration);
+        if !(min > 0.0 && min < max) {
+            let why = format!(
+                "{table}.min_concentration must be positive and below max_concentration, got {min} and {max}"
+            );
+            return Err(InvalidSetting::new(min_name, why));
+        }
+        if !(concentration > 0.0 && concentration + min <= max) {
+            let why = format!(
+                "{table}.concentration must be positive and at most max_concentration - min_concentration ({}), got {concentration}: a larger one clamps every large anchored weight, which then stops learning",
+                max - min
+            );
+            return Err(InvalidSetting::new(concentration_name, why));
+        }
+        if !(self.value_coef >= 0.0 && self.entropy_coef >= 0.0) {
+            let why = format!("{table}.value_coef and {table}.entropy_coef must be non-negative");
+            return Err(InvalidSetting::new(coef_name, why));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ReinforceConfig {
     fn default() -> Self {
         Self {
@@ -359,7 +423,7 @@ impl Default for ReinforceConfig {
             value_coef: 0.5,
             entropy_coef: 1e-3,
             min_concentration: DEFAULT_MIN_CONCENTRATION,
-            max_concentration: 100.0,
+            max_concentration: DEFAULT_MAX_CONCENTRATION,
             concentration: 200.0,
         }
     }
@@ -404,7 +468,7 @@ impl Default for PpoConfig {
             value_coef: 0.5,
             entropy_coef: 1e-3,
             min_concentration: DEFAULT_MIN_CONCENTRATION,
-            max_concentration: 100.0,
+            max_concentration: DEFAULT_MAX_CONCENTRATION,
             concentration: 200.0,
         }
     }
@@ -433,6 +497,39 @@ mod tests {
         let config = TrainConfig::from_table(table("algo = \"ppo\""), Some(Algo::Reinforce), path).unwrap();
         assert_eq!(config, TrainConfig::for_algo(Algo::Reinforce));
         assert_eq!(TrainConfig::from_table(None, None, path).unwrap(), TrainConfig::default());
+    }
+
+    #[test]
+    /// Settings under which a Dirichlet learner would run and learn nothing are refused, naming
+    /// them; the defaults leave every anchored weight's concentration below the clamp.
+    #[test]
+    fn dirichlet_settings_that_freeze_learning_are_refused() {
+        for algo in [Algo::Ppo, Algo::Reinforce] {
+            let defaults = TrainConfig::for_algo(algo);
+            defaults.validate().unwrap();
+            let (ppo, reinforce) = (defaults.ppo, defaults.reinforce);
+            assert!(ppo.concentration + ppo.min_concentration <= ppo.max_concentration);
+            assert!(reinforce.concentration + reinforce.min_concentration <= reinforce.max_concentration);
+        }
+        let refused = |config: TrainConfig, field: &str| {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(field), "{field}: {error}");
+        };
+        let base = TrainConfig::default();
+        let ppo = |ppo: PpoConfig| TrainConfig { ppo, ..base.clone() };
+        let reinforce = |reinforce: ReinforceConfig| TrainConfig { reinforce, ..base.clone() };
+        refused(ppo(PpoConfig { max_concentration: 100.0, ..base.ppo }), "ppo.concentration");
+        refused(ppo(PpoConfig { min_concentration: 0.0, ..base.ppo }), "ppo.min_concentration");
+        refused(ppo(PpoConfig { minibatch: 1, ..base.ppo }), "ppo.minibatch");
+        refused(ppo(PpoConfig { entropy_coef: -0.1, ..base.ppo }), "ppo.entropy_coef");
+        refused(
+            reinforce(ReinforceConfig { min_concentration: -1.0, ..base.reinforce }),
+            "reinforce.min_concentration",
+        );
+        refused(
+            reinforce(ReinforceConfig { concentration: 0.0, ..base.reinforce }),
+            "reinforce.concentration",
+        );
     }
 
     #[test]
