@@ -1383,3 +1383,48 @@ fn a_killed_cluster_task_continues_its_training_when_run_again() {
     };
     assert_eq!(network(&killed), network(&whole), "the same network as the unbroken task");
 }
+
+/// A run killed before its selection window filled has kept no network; resumed at a step
+/// budget it has already spent, it judges its last network instead of panicking, and leaves a
+/// checkpoint that evaluates.
+#[test]
+fn a_run_killed_before_it_kept_a_network_resumes_into_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let config = tiny_config(cwd);
+    let text_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text_config + "\n[train]\nselection_window = 100000\nvalidate_every = 2\n")
+        .unwrap();
+    let config = config.to_str().unwrap();
+    let train = |steps: &str, extra: &[&str]| {
+        let args =
+            [&["train", "--config", config, "--steps", steps, "--seeds", "1", "--out", "run"][..], extra]
+                .concat();
+        common::folio_command(&args).current_dir(cwd).output().unwrap()
+    };
+    let child = common::folio_command(&[
+        "train", "--config", config, "--steps", "5000000", "--seeds", "1", "--out", "run",
+    ])
+    .current_dir(cwd)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let meta = cwd.join("run").join(folio::train::checkpoint::META);
+    let started = std::time::Instant::now();
+    while !meta.exists() {
+        assert!(started.elapsed().as_secs() < 60, "the run never saved");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: a plain kill(2) of the child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) }, 0);
+    child.wait_with_output().unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert!(saved["validation"].is_null(), "nothing kept yet: {}", saved["validation"]);
+    let steps = saved["progress"]["env_steps"].as_u64().unwrap().to_string();
+    let resumed = train(&steps, &["--resume"]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let evaluated =
+        common::folio_command(&["eval", "--checkpoint", "run"]).current_dir(cwd).output().unwrap();
+    assert!(evaluated.status.success(), "{}", text(&evaluated));
+}

@@ -66,7 +66,7 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     let mut run = Run::start(setup, env, config, out, resume)?;
     let task = progress.start(&name, "steps", run.config.steps as u64, run.meta.progress.env_steps as u64);
     let stopped = loop {
-        if let Some(reason) = run.budget_spent() {
+        if let Some(reason) = run.budget_spent().or_else(|| run.patience_spent()) {
             break reason;
         }
         let stats = match run.update() {
@@ -420,6 +420,14 @@ impl Run {
         Ok(out_of_patience)
     }
 
+    /// A resumed run that had stopped early, with no more patience given: it stops again
+    /// before any update, so that resuming a finished run trains nothing.
+    fn patience_spent(&self) -> Option<String> {
+        let patience = self.config.patience;
+        (patience > 0 && self.meta.progress.validations_without_improvement >= patience)
+            .then(|| self.early_stop_reason())
+    }
+
     fn early_stop_reason(&self) -> String {
         format!(
             "early stop: no better validation Sharpe in {} validations (best at update {})",
@@ -496,10 +504,45 @@ impl Run {
         Ok(kept_reference.then_some(reference))
     }
 
+    /// A run that ends before its selection window filled has kept nothing (one killed early
+    /// and resumed at its step budget never validates again): its last network is judged and
+    /// kept, as the final validation of an unbroken run would keep it.
+    fn judge_unjudged_end(&mut self) -> Result<(), TrainError> {
+        let setup = &self.setup;
+        let metrics = validate(
+            &self.net.valid(),
+            self.head,
+            &setup.market,
+            setup.validation_range,
+            setup.settings,
+            &setup.metrics,
+            &setup.device,
+        )?;
+        let judged = self.meta.progress.judge(score(&metrics), self.config.selection_window, true);
+        debug_assert_eq!(judged, Judged::Improved, "nothing was kept before");
+        self.meta.validation = Some(ValidationRecord {
+            agent: metrics,
+            equal_weight: self.equal_weight.clone(),
+            reference_test: None,
+        });
+        save_all(
+            &self.out,
+            &self.net,
+            Some(&self.net),
+            &self.optimizer,
+            self.learner.as_ref(),
+            &mut self.meta,
+            &self.log,
+        )
+    }
+
     /// Record why the run ended, choose between the trained network and the reference, and
     /// save the run one last time.
     fn finish(mut self, stopped: String) -> Result<TrainOutcome, TrainError> {
         self.meta.progress.stopped = Some(stopped.clone());
+        if self.meta.validation.is_none() {
+            self.judge_unjudged_end()?;
+        }
         let reference = self.test_against_reference()?;
         self.meta.progress.finished = true;
         save_all(
@@ -551,9 +594,16 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
 /// A resumed run may go on for more steps or be more patient; anything else must match.
 fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
+    // The data file's path is however the config spelled it (`rel.toml`'s, `./rel.toml`'s, from
+    // another folder): the fingerprint, a hash of every price used, is what must match.
+    let comparable_env = |env: &EnvConfig| {
+        let mut env = env.clone();
+        env.data.file = PathBuf::new();
+        env
+    };
     if saved.data_fingerprint != fresh.data_fingerprint
         || comparable(&saved.train) != comparable(&fresh.train)
-        || saved.env != fresh.env
+        || comparable_env(&saved.env) != comparable_env(&fresh.env)
     {
         return Err(TrainError::NotResumable { out: out.to_path_buf() });
     }
