@@ -475,3 +475,34 @@ fn online_learning_changes_no_decision_before_the_future_it_has_seen() {
     assert_eq!(la.weights[0], still.weights[0], "the first decision precedes any step");
     assert_ne!(la.weights.last(), still.weights.last());
 }
+
+/// `--resume` with the same flags on a run that stopped early records it again without
+/// training, however the data file's path is spelled; more patience trains on.
+#[test]
+fn resuming_an_early_stopped_run_with_the_same_patience_trains_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Noise alone: validation stops improving soon.
+    let panel = folio::data::synth::generate(&SynthConfig {
+        assets: 3,
+        periods: 700,
+        seed: 5,
+        ..SynthConfig::default()
+    })
+    .unwrap();
+    let env = env_for(&panel, dir.path(), 450, 650, small_features());
+    let out = dir.path().join("run");
+    let config = TrainConfig { steps: 40_000, validate_every: 1, patience: 2, ..TrainConfig::default() };
+    let first = train(request(env.clone(), config.clone(), out.clone())).unwrap();
+    assert!(first.stopped.starts_with("early stop"), "{}", first.stopped);
+    let last = std::fs::read(out.join("last.bpk")).unwrap();
+    let mut respelled = env.clone();
+    respelled.data.file = dir.path().join(".").join("prices.csv");
+    let mut again = request(respelled, config.clone(), out.clone());
+    again.resume = true;
+    let second = train(again).unwrap();
+    assert_eq!((second.updates, second.env_steps), (first.updates, first.env_steps));
+    assert_eq!(std::fs::read(out.join("last.bpk")).unwrap(), last, "no update was made");
+    let mut patient = request(env, TrainConfig { patience: 50, ..config }, out.clone());
+    patient.resume = true;
+    assert!(train(patient).unwrap().updates > first.updates, "more patience trains on");
+}
