@@ -496,7 +496,7 @@ fn resuming_an_early_stopped_run_with_the_same_patience_trains_nothing() {
     assert!(first.stopped.starts_with("early stop"), "{}", first.stopped);
     let last = std::fs::read(out.join("last.bpk")).unwrap();
     let mut respelled = env.clone();
-    respelled.data.file = dir.path().join(".").join("prices.csv");
+    respelled.data.file = dir.path().join("..").join(dir.path().file_name().unwrap()).join("prices.csv");
     let mut again = request(respelled, config.clone(), out.clone());
     again.resume = true;
     let second = train(again).unwrap();
