@@ -179,3 +179,17 @@ fn pages_open_in_headless_chromium_without_touching_the_network() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("network request: http://example.com/pixel.png"), "{text}");
 }
+
+/// Over one period no Sharpe ratio is defined: none is named the highest.
+#[test]
+fn an_undefined_sharpe_ratio_is_never_the_highest() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = backtest(
+        &dir.path().join("short"),
+        "envs/data/us_stocks_20_daily.csv",
+        &[BaselineId::EqualWeight, BaselineId::Olmar],
+        Some(("2017-01-03", "2017-01-04")),
+    );
+    let sentence = html.find("The highest Sharpe ratio without hindsight").map(|i| &html[i..i + 120]);
+    assert_eq!(sentence, None);
+}

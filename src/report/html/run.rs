@@ -170,6 +170,8 @@ pub struct Run {
     pub agent: Option<PolicyId>,
     /// The verdict the run itself wrote, in words.
     pub verdict: Option<String>,
+    /// An evaluation on the training data over a period that training or selection saw.
+    pub in_sample: bool,
     pub warnings: Vec<String>,
     pub cost_sensitivity: Option<Sensitivity>,
     /// The test of the agent's Sharpe ratio against equal weight's, when the report has one.
@@ -252,6 +254,11 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
         Some(wf) => Some(wf.headline()),
         None => policies.iter().map(|p| p.policy).find(PolicyId::is_agent),
     };
+    // An evaluation's warning is the overlap with what training saw when the data is the
+    // training data's, and a note that it is not otherwise.
+    let in_sample = kind == Kind::Eval
+        && common.warning.is_some()
+        && value.get("same_data_as_training").and_then(Value::as_bool) == Some(true);
     let mut warnings: Vec<String> = common.warning.into_iter().collect();
     warnings.extend(common.agent_warnings.into_iter().map(|w| format!("agent: {}", w.message)));
     if let Some(wf) = &walk_forward {
@@ -282,6 +289,7 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
         policies,
         agent,
         verdict: common.verdict,
+        in_sample,
         warnings,
         cost_sensitivity: common.cost_sensitivity,
         edge_over_equal_weight: common.edge_over_equal_weight,

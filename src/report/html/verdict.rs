@@ -10,6 +10,10 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Beats,
+    /// Ahead of equal weight by a gap within noise: no edge shown.
+    Ahead,
+    /// The same Sharpe ratio as equal weight (an agent that deploys it).
+    Matches,
     Loses,
     /// Nothing to compare: no agent, or no equal-weight portfolio.
     Alone,
@@ -20,7 +24,7 @@ impl Outcome {
         match self {
             Outcome::Beats => "beats",
             Outcome::Loses => "loses",
-            Outcome::Alone => "alone",
+            Outcome::Ahead | Outcome::Matches | Outcome::Alone => "alone",
         }
     }
 
@@ -28,6 +32,8 @@ impl Outcome {
     pub fn word(self) -> &'static str {
         match self {
             Outcome::Beats => "beats equal weight",
+            Outcome::Ahead => "ahead of equal weight, within noise",
+            Outcome::Matches => "matches equal weight",
             Outcome::Loses => "does not beat equal weight",
             Outcome::Alone => "no comparison",
         }
@@ -38,7 +44,7 @@ impl Outcome {
 pub fn headline(run: &Run) -> (Outcome, String) {
     let equal = run.metrics(PolicyId::EQUAL_WEIGHT);
     let agent = run.agent.and_then(|a| run.metrics(a).map(|m| (a, m)));
-    let in_sample = run.kind == Kind::Eval && !run.warnings.is_empty() && run.warnings[0].contains("sample");
+    let in_sample = run.in_sample;
     let when = if in_sample { "on a period it was trained or selected on" } else { "out of sample" };
     match (agent, equal) {
         (Some((id, a)), Some(e)) => {
@@ -51,14 +57,14 @@ pub fn headline(run: &Run) -> (Outcome, String) {
             let within_noise = run.edge_over_equal_weight.is_some_and(|edge| !edge.significant());
             if run.edge_over_equal_weight.is_some_and(|edge| edge.negligible()) {
                 (
-                    Outcome::Loses,
+                    Outcome::Matches,
                     format!(
                         "{who} matches equal weight {when}, after costs: the Sharpe ratios are the same."
                     ),
                 )
             } else if a.sharpe > e.sharpe && within_noise {
                 (
-                    Outcome::Beats,
+                    Outcome::Ahead,
                     format!("{who} is ahead of equal weight {when}, after costs, by a gap within noise."),
                 )
             } else if a.sharpe > e.sharpe {
@@ -88,7 +94,7 @@ fn no_agent(run: &Run) -> String {
             percent(one.metrics.cagr, 1)
         ),
         all => {
-            let causal = all.iter().filter(|p| !p.policy.uses_hindsight());
+            let causal = all.iter().filter(|p| !p.policy.uses_hindsight() && p.metrics.sharpe.is_finite());
             let best = causal.max_by(|a, b| a.metrics.sharpe.total_cmp(&b.metrics.sharpe));
             let best = best.map(|b| {
                 format!(
@@ -189,7 +195,7 @@ fn evidence(run: &Run) -> Vec<String> {
         ));
         lines.push(match &wf.deflated_sharpe {
             Some(d) => format!(
-                "Deflated Sharpe Ratio <b>{}</b> over {} trials: the probability that the headline agent's true Sharpe ratio is above zero, allowing for how many trials were tried.",
+                "Deflated Sharpe Ratio <b>{}</b> over {} trials: the probability that the headline agent's true Sharpe ratio is above the best that luck alone gives that many trials.",
                 number(d.dsr, 3),
                 d.trials
             ),
