@@ -30,21 +30,27 @@ pub fn metrics_table(rows: &[(String, &Metrics)]) -> String {
     for (name, m) in rows {
         let _ = writeln!(
             out,
-            "{:<24} {:>10.4} {:>7.2}% {:>7.2}% {:>8.3} {:>6.3} {:>8.3} {:>7.2}% {:>9.4} {:>9.3}% {:>9}",
+            "{:<24} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}",
             name,
-            m.final_wealth,
-            100.0 * m.cagr,
-            100.0 * m.annual_volatility,
-            m.sharpe,
-            m.psr,
-            m.sortino,
-            100.0 * m.max_drawdown,
-            m.mean_turnover,
-            100.0 * m.annual_cost_drag,
+            figure(m.final_wealth, 4, ""),
+            figure(100.0 * m.cagr, 2, "%"),
+            figure(100.0 * m.annual_volatility, 2, "%"),
+            figure(m.sharpe, 3, ""),
+            figure(m.psr, 3, ""),
+            figure(m.sortino, 3, ""),
+            figure(100.0 * m.max_drawdown, 2, "%"),
+            figure(m.mean_turnover, 4, ""),
+            figure(100.0 * m.annual_cost_drag, 3, "%"),
             min_track_record(m)
         );
     }
     out
+}
+
+/// A figure with `decimals` decimals and its unit, or "-" where it is undefined (too few
+/// periods for a ratio, a loss-free Sortino): "NaN%" and "inf" read as broken output.
+fn figure(value: f64, decimals: usize, unit: &str) -> String {
+    if value.is_finite() { format!("{value:.decimals$}{unit}") } else { "-".into() }
 }
 
 /// What `folio train` did: each run, then the agents beside equal weight on the validation
@@ -155,7 +161,7 @@ pub fn cost_table(sensitivity: &CostSensitivity) -> String {
     for (id, cagr) in &sensitivity.cagr {
         let _ = write!(out, "{:<24}", id.to_string());
         for c in cagr {
-            let _ = write!(out, " {:>7.2}%", 100.0 * c);
+            let _ = write!(out, " {:>8}", figure(100.0 * c, 2, "%"));
         }
         out.push('\n');
     }
@@ -357,4 +363,22 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow], failed: &[crate::eval::panel
         let _ = writeln!(out, "{}: failed, no row: {}", f.market, f.error);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A period too short for a ratio prints "-" where the ratio would be, and the columns stay
+    /// aligned with the header.
+    #[test]
+    fn undefined_figures_print_as_a_dash() {
+        let metrics = crate::metrics::compute(&[1.0, 1.01], &[0.0], 0.0, &Default::default());
+        assert!(metrics.sharpe.is_nan(), "one period has no spread: {}", metrics.sharpe);
+        let table = metrics_table(&[("equal weight".into(), &metrics)]);
+        let (header, row) = table.split_once('\n').unwrap();
+        assert!(!row.contains("NaN") && !row.contains("inf"), "{row}");
+        assert!(row.contains(" - "), "{row}");
+        assert_eq!(row.trim_end().len(), header.len(), "the row is as wide as the header:\n{table}");
+    }
 }
