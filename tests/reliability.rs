@@ -1021,6 +1021,16 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
     let evals = entries_named(&dir.path().join("run/seed-0"), "eval-");
     assert_eq!(evals, 2, "a second eval does not replace the first");
 
+    // Over one period no Sharpe ratio exists: the headline says so rather than print NaN.
+    let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();
+    let days: Vec<&str> = prices.lines().rev().take(2).map(|l| l.split(',').next().unwrap()).collect();
+    let output = folio(&["eval", "--checkpoint", "run", "--from", days[1], "--to", days[0]], dir.path());
+    let shown = text(&output);
+    assert!(
+        output.status.success() && shown.contains("Too few periods") && !shown.contains("NaN"),
+        "{shown}"
+    );
+
     // Rebalancing rules compared on a run: on its ensemble, the policy it deploys.
     let output = folio(
         &["eval", "--checkpoint", "run", "--compare-rebalancing", "--rules", "every,monthly"],

@@ -374,15 +374,23 @@ fn print_seeds(
     // The gap is judged as a single evaluation's verdict judges it: beyond noise or not.
     let gap =
         ensemble.edge_over_equal_weight.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
-    println!(
-        "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2}{gap} (the seeds' median alone: {median:.2}).{}",
-        match ensemble.edge_over_equal_weight {
-            Some(e) if e.negligible() => "matches",
-            _ if headline > equal => "beats",
-            _ => "does not beat",
-        },
-        ensemble.caveat().unwrap_or_default()
-    );
+    for warning in &ensemble.agent_warnings {
+        println!("warning: ensemble: {}", warning.message);
+    }
+    if !(headline.is_finite() && equal.is_finite()) {
+        // The ensemble's own verdict says why no ratio could be measured.
+        println!("\n{}", ensemble.verdict);
+    } else {
+        println!(
+            "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2}{gap} (the seeds' median alone: {median:.2}).{}",
+            match ensemble.edge_over_equal_weight {
+                Some(e) if e.negligible() => "matches",
+                _ if headline > equal => "beats",
+                _ => "does not beat",
+            },
+            ensemble.caveat().unwrap_or_default()
+        );
+    }
     let relative = first_out.strip_prefix(&seeds[0]).unwrap_or(first_out);
     println!(
         "wrote each seed's report and pictures to seed-*/{} and the ensemble's to {}",
