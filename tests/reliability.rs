@@ -1020,6 +1020,11 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
     }
     let evals = entries_named(&dir.path().join("run/seed-0"), "eval-");
     assert_eq!(evals, 2, "a second eval does not replace the first");
+    // The ensemble's report names every network it averaged.
+    let ensemble: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/ensemble/report.json")).unwrap()).unwrap();
+    let members = ensemble["ensemble_members"].as_array().map(|m| m.len());
+    assert!(ensemble["checkpoint"].as_str().unwrap().ends_with("seed-0") && members == Some(1), "{ensemble}");
 
     // Over one period no Sharpe ratio exists: the headline says so rather than print NaN.
     let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();

@@ -75,6 +75,10 @@ pub struct PolicyReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub checkpoint: PathBuf,
+    /// When the agent is the seeds' ensemble, its other members (`checkpoint` is the first):
+    /// the report names every network it averaged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ensemble_members: Vec<PathBuf>,
     pub weights: Weights,
     pub data: PathBuf,
     pub data_fingerprint: String,
@@ -349,6 +353,7 @@ impl Setup {
         let index = &self.market.panel.index;
         EvalReport {
             checkpoint: request.checkpoint.clone(),
+            ensemble_members: request.ensemble.clone(),
             weights: request.weights,
             data: self.data.clone(),
             data_fingerprint: self.fingerprint.clone(),

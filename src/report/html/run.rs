@@ -208,8 +208,9 @@ struct Common {
 struct IgnoredValue(#[allow(dead_code)] Value);
 
 /// Facts shown in the provenance section, in this order, when the report has them.
-const FACTS: [&str; 15] = [
+const FACTS: [&str; 16] = [
     "checkpoint",
+    "ensemble_members",
     "weights",
     "data",
     "data_fingerprint",
