@@ -1026,6 +1026,14 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
     let members = ensemble["ensemble_members"].as_array().map(|m| m.len());
     assert!(ensemble["checkpoint"].as_str().unwrap().ends_with("seed-0") && members == Some(1), "{ensemble}");
 
+    // --out gathers the seeds' evaluations and the ensemble's in one folder.
+    let output = folio(&["eval", "--checkpoint", "run", "--out", "evals"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    for folder in ["seed-0", "seed-1", "ensemble"] {
+        assert!(dir.path().join("evals").join(folder).join("report.json").is_file(), "{folder}");
+    }
+    assert_eq!(entries_named(&dir.path().join("run/seed-0"), "eval-"), 2, "nothing written beside the seeds");
+
     // Over one period no Sharpe ratio exists: the headline says so rather than print NaN.
     let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();
     let days: Vec<&str> = prices.lines().rev().take(2).map(|l| l.split(',').next().unwrap()).collect();

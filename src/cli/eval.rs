@@ -283,12 +283,18 @@ fn eval_rebalancing(args: EvalArgs, seeds: &[PathBuf]) -> Result<()> {
 fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     // One request for every seed (a questionnaire is read once), each pointed at its folder.
     let request = args.request()?;
+    // With --out, the seeds' folders and the ensemble's go into it; else beside each checkpoint.
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let mut reports = Vec::new();
     let mut written = Vec::new();
     for dir in &seeds {
         let request = EvalRequest { checkpoint: dir.clone(), ..request.clone() };
         let evaluation = evaluate_showing(request, super::progress::shown(args.run.json).as_ref())?;
-        let folder = OutputFolder::fresh(&default_output(dir, &evaluation.report))?;
+        let destination = match &args.out {
+            Some(out) => out.join(dir.file_name().unwrap_or_default()),
+            None => default_output(dir, &evaluation.report),
+        };
+        let folder = OutputFolder::fresh(&destination)?;
         report::outputs::write_evaluation(folder.path(), &evaluation)?;
         report::html::write_run_page(folder.path(), &Provenance::of_this_process())?;
         written.push(folder.path().to_path_buf());
@@ -298,11 +304,14 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     // The seeds deployed together: the run's headline, since it selects none of them.
     let request = EvalRequest { checkpoint: seeds[0].clone(), ensemble: seeds[1..].to_vec(), ..request };
     let ensemble = evaluate_showing(request, super::progress::shown(args.run.json).as_ref())?;
-    let folder = OutputFolder::fresh(&args.checkpoint.join("ensemble"))?;
+    let folder = OutputFolder::fresh(&args.out.as_deref().unwrap_or(&args.checkpoint).join("ensemble"))?;
     let ensemble_out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&ensemble_out, &ensemble)?;
     report::html::write_run_page(&ensemble_out, &Provenance::of_this_process())?;
     folder.finish();
+    if let Some(claimed) = claimed {
+        claimed.finish();
+    }
     let agents: Vec<&folio::metrics::Metrics> = reports.iter().map(|r| r.agent()).collect();
     let spread = folio::metrics::MetricsSpread::of(&agents);
     if args.run.json {
@@ -318,7 +327,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             agent_spread: spread,
         });
     }
-    print_seeds(&args.checkpoint, &seeds, &reports, &ensemble.report, &spread, (&written[0], &ensemble_out));
+    print_seeds(&args.checkpoint, &seeds, &reports, &ensemble.report, &spread, (&written, &ensemble_out));
     Ok(())
 }
 
@@ -330,7 +339,7 @@ fn print_seeds(
     reports: &[folio::eval::evaluate::EvalReport],
     ensemble: &folio::eval::evaluate::EvalReport,
     spread: &folio::metrics::MetricsSpread,
-    (first_out, ensemble_out): (&Path, &Path),
+    (seed_outs, ensemble_out): (&[PathBuf], &Path),
 ) {
     let first = &reports[0];
     println!(
@@ -391,10 +400,10 @@ fn print_seeds(
             ensemble.caveat().unwrap_or_default()
         );
     }
-    let relative = first_out.strip_prefix(&seeds[0]).unwrap_or(first_out);
+    let seed_outs: Vec<String> = seed_outs.iter().map(|p| p.display().to_string()).collect();
     println!(
-        "wrote each seed's report and pictures to seed-*/{} and the ensemble's to {}",
-        relative.display(),
+        "wrote each seed's report and pictures to {} and the ensemble's to {}",
+        seed_outs.join(", "),
         ensemble_out.display()
     );
 }
