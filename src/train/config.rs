@@ -499,7 +499,6 @@ mod tests {
         assert_eq!(TrainConfig::from_table(None, None, path).unwrap(), TrainConfig::default());
     }
 
-    #[test]
     /// Settings under which a Dirichlet learner would run and learn nothing are refused, naming
     /// them; the defaults leave every anchored weight's concentration below the clamp.
     #[test]
