@@ -16,19 +16,28 @@ use std::process::Command;
 mod common;
 use common::{folio_command, folio_ok as folio, path, text};
 
+/// A synthetic market of 300 weekdays and 3 assets in `dir`, and a config of 3 small folds with
+/// `seeds` seeds over it.
+fn tiny_search_config(dir: &Path, seeds: usize) -> std::path::PathBuf {
+    let prices = dir.join("prices.csv");
+    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "300", "--seed", "4"]);
+    let config = dir.join("tiny.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\nfile = \"prices.csv\"\n\n[features]\nwindow = 10\nfeatures = [\"log_return\"]\n\n\
+             [episode]\nhorizon = 30\n\n[walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\n\
+             test_periods = 40\nembargo = 2\nfolds = 3\nseeds = {seeds}\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
 #[test]
 fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     let dir = tempfile::tempdir().unwrap();
-    let prices = dir.path().join("prices.csv");
-    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "300", "--seed", "4"]);
-    let config = dir.path().join("tiny.toml");
-    std::fs::write(
-        &config,
-        "[data]\nfile = \"prices.csv\"\n\n[features]\nwindow = 10\nfeatures = [\"log_return\"]\n\n\
-         [episode]\nhorizon = 30\n\n[walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\n\
-         test_periods = 40\nembargo = 2\nfolds = 3\nseeds = 2\n",
-    )
-    .unwrap();
+    let config = tiny_search_config(dir.path(), 2);
     let space = dir.path().join("space.toml");
     std::fs::write(
         &space,
@@ -101,15 +110,7 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
 #[test]
 fn a_search_refuses_a_bad_point_before_the_first_one_trains() {
     let dir = tempfile::tempdir().unwrap();
-    let prices = dir.path().join("prices.csv");
-    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "300", "--seed", "4"]);
-    let config = dir.path().join("tiny.toml");
-    std::fs::write(
-        &config,
-        "[data]\nfile = \"prices.csv\"\n\n[features]\nwindow = 10\nfeatures = [\"log_return\"]\n\n\
-         [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 3\nseeds = 1\n",
-    )
-    .unwrap();
+    let config = tiny_search_config(dir.path(), 1);
     let space = dir.path().join("space.toml");
     std::fs::write(&space, "sampler = \"grid\"\n[params]\n\"train.net.kind\" = [\"mlp\", \"bogus\"]\n")
         .unwrap();

@@ -375,16 +375,7 @@ impl Run {
             self.log.push(row);
             return Ok(false);
         }
-        let setup = &self.setup;
-        let metrics = validate(
-            &self.net.valid(),
-            self.head,
-            &setup.market,
-            setup.validation_range,
-            setup.settings,
-            &setup.metrics,
-            &setup.device,
-        )?;
+        let metrics = self.validate_network()?;
         row.validation_sharpe = Some(metrics.sharpe);
         row.validation_wealth = Some(metrics.final_wealth);
         self.last_sharpe = Some(metrics.sharpe);
@@ -504,12 +495,10 @@ impl Run {
         Ok(kept_reference.then_some(reference))
     }
 
-    /// A run that ends before its selection window filled has kept nothing (one killed early
-    /// and resumed at its step budget never validates again): its last network is judged and
-    /// kept, as the final validation of an unbroken run would keep it.
-    fn judge_unjudged_end(&mut self) -> Result<(), TrainError> {
+    /// The current network backtested on the validation period.
+    fn validate_network(&self) -> Result<Metrics, TrainError> {
         let setup = &self.setup;
-        let metrics = validate(
+        validate(
             &self.net.valid(),
             self.head,
             &setup.market,
@@ -517,7 +506,14 @@ impl Run {
             setup.settings,
             &setup.metrics,
             &setup.device,
-        )?;
+        )
+    }
+
+    /// A run that ends before its selection window filled has kept nothing (one killed early
+    /// and resumed at its step budget never validates again): its last network is judged and
+    /// kept, as the final validation of an unbroken run would keep it.
+    fn judge_unjudged_end(&mut self) -> Result<(), TrainError> {
+        let metrics = self.validate_network()?;
         let judged = self.meta.progress.judge(score(&metrics), self.config.selection_window, true);
         debug_assert_eq!(judged, Judged::Improved, "nothing was kept before");
         self.meta.validation = Some(ValidationRecord {
