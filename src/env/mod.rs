@@ -266,13 +266,6 @@ impl BatchEnv {
     /// target holds them instead. All actions are checked before any lane moves, so an invalid one
     /// leaves the batch untouched.
     pub fn step(&mut self, actions: &[f64]) -> Result<(), EnvError> {
-        self.step_lanes(actions, false)
-    }
-
-    /// [`BatchEnv::step`], or with `holding`, a step in which every lane keeps its drifted
-    /// weights (`actions` must be them), trading nothing even where prices carried them past
-    /// the allocation limits.
-    fn step_lanes(&mut self, actions: &[f64], holding: bool) -> Result<(), EnvError> {
         if actions.len() != self.batch() * self.width {
             return Err(EnvError::InvalidAction(format!(
                 "expected {} weights ({} episodes x (cash + {} assets)), got {}",
@@ -300,13 +293,31 @@ impl BatchEnv {
                 target.iter_mut().for_each(|w| *w /= sum);
             }
         }
-        // Limits bind where the portfolio rebalances; a hold (a rebalancing rule's day off)
-        // keeps what prices made of the last rebalancing, as the no-trade band does.
-        if !self.settings.limits.is_none() && !holding {
+        if !self.settings.limits.is_none() {
             for target in self.targets.chunks_exact_mut(self.width) {
                 self.settings.limits.project(target);
             }
         }
+        self.advance();
+        Ok(())
+    }
+
+    /// A step in which every lane keeps its drifted weights, trading nothing even where prices
+    /// carried them past the allocation limits: limits bind where the portfolio rebalances, and
+    /// a hold (a rebalancing rule's day off) keeps what prices made of the last rebalancing, as
+    /// the no-trade band does.
+    fn hold(&mut self) -> Result<(), EnvError> {
+        if self.episodes.iter().any(|episode| episode.done) {
+            return Err(EnvError::EpisodeOver);
+        }
+        self.targets.copy_from_slice(&self.weights);
+        self.advance();
+        Ok(())
+    }
+
+    /// Every lane to its target (or, inside the no-trade band, its drifted weights), through the
+    /// periods to its next decision.
+    fn advance(&mut self) {
         let band = self.settings.episode.no_trade_band;
         if band > 0.0 {
             for (target, held) in
@@ -350,7 +361,6 @@ impl BatchEnv {
                 shared.step_lane(Lane { episode, weights, observation, period_values }, target);
             }
         }
-        Ok(())
     }
 
     /// `[B][observation]`, see [`ObservationLayout`].
@@ -610,8 +620,7 @@ impl MarketEnv {
     /// A step that keeps the drifted weights: no trade, no cost, whatever the allocation limits
     /// (what a rebalancing rule does between its dates).
     pub fn hold(&mut self) -> Result<Transition<'_>, EnvError> {
-        let held = self.weights().to_vec();
-        self.inner.step_lanes(&held, true)?;
+        self.inner.hold()?;
         Ok(self.transition())
     }
 
