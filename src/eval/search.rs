@@ -202,8 +202,9 @@ pub fn apply(
 ) -> Result<WalkForwardSpec, EvalError> {
     let mut value = serde_json::to_value(spec).expect("a walk-forward request serializes");
     for (name, new) in point {
-        let path = name.replace("walk_forward.", "config.");
-        let keys: Vec<&str> = path.split('.').collect();
+        // A name is a path in the serialized request; `walk_forward.*`, the one table named
+        // otherwise there (`config`), is the layout that `SearchSpace::check` refuses.
+        let keys: Vec<&str> = name.split('.').collect();
         let (top, below) = keys.split_first().expect("split yields a key");
         let Some(mut slot) = value.get_mut(*top).filter(|_| !below.is_empty()) else {
             let why = format!("search parameter {name} names no setting of the walk-forward");
@@ -284,9 +285,10 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     let (search_base, data_to) = search_data(&request.spec, &request.space)?;
     // Every point must fit before the first trains, and fit the verdict's request as well.
     let specs = points.iter().map(|point| apply(&search_base, point)).collect::<Result<Vec<_>, _>>()?;
-    for point in &points {
-        verdict_spec(&request.spec, &request.space, point)?;
-    }
+    let mut verdict_specs = points
+        .iter()
+        .map(|point| verdict_spec(&request.spec, &request.space, point))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut scored = Vec::with_capacity(points.len());
     for (i, (point, spec)) in points.iter().zip(specs).enumerate() {
         let folder = point_dir(&request.out, i);
@@ -294,9 +296,9 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
         scored.push(ScoredPoint::new(point.clone(), folder, &report));
     }
     let chosen = choose(&scored, request.space.rule)?;
-    let verdict_spec = verdict_spec(&request.spec, &request.space, &points[chosen])?;
     let verdict_folder = request.out.join(VERDICT);
-    let verdict = run(&request, verdict_spec, &verdict_folder, request.registry.clone())?;
+    let verdict =
+        run(&request, verdict_specs.swap_remove(chosen), &verdict_folder, request.registry.clone())?;
     Ok(conclude_search(request.space, data_to, scored, chosen, verdict, verdict_folder))
 }
 
