@@ -80,7 +80,6 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
     Ok(())
 }
 
-/// How to run tasks `first..first + n` of the plan in `dir`, then merge them.
 /// A plan goes into a new or empty folder, or one holding the same plan (planning again changes
 /// nothing): a folder of the user's own would have its `plan.json` or a later `report.json`
 /// written over.
@@ -92,6 +91,7 @@ fn refuse_foreign_folder(out: &std::path::Path, plan_file: &str) -> Result<()> {
     Ok(())
 }
 
+/// How to run the tasks `indices` of the plan in `dir`, then merge them.
 fn show_how_to_run(dir: &std::path::Path, indices: &[usize]) {
     let dir = dir.display();
     println!("run them with: scripts/slurm-submit.sh {dir}   (Slurm job array, then the merge)");
