@@ -384,18 +384,8 @@ impl Run {
         let improved = judged == Judged::Improved;
         match judged {
             Judged::Warming => {}
-            Judged::Improved => {
-                self.meta.validation = Some(ValidationRecord {
-                    agent: metrics,
-                    equal_weight: self.equal_weight.clone(),
-                    reference_test: None,
-                });
-            }
-            Judged::NotImproved => {
-                let patience = self.config.patience;
-                out_of_patience =
-                    patience > 0 && self.meta.progress.validations_without_improvement >= patience;
-            }
+            Judged::Improved => self.keep_validation(metrics),
+            Judged::NotImproved => out_of_patience = self.patience_spent().is_some(),
         }
         self.log.push(row);
         let best = improved.then_some(&self.net);
@@ -411,8 +401,8 @@ impl Run {
         Ok(out_of_patience)
     }
 
-    /// A resumed run that had stopped early, with no more patience given: it stops again
-    /// before any update, so that resuming a finished run trains nothing.
+    /// Whether `patience` validations in a row have not improved; checked before any update
+    /// too, so that a run resumed after an early stop, given no more patience, trains nothing.
     fn patience_spent(&self) -> Option<String> {
         let patience = self.config.patience;
         (patience > 0 && self.meta.progress.validations_without_improvement >= patience)
@@ -495,6 +485,15 @@ impl Run {
         Ok(kept_reference.then_some(reference))
     }
 
+    /// The validation of the network kept as the best, beside equal weight's.
+    fn keep_validation(&mut self, metrics: Metrics) {
+        self.meta.validation = Some(ValidationRecord {
+            agent: metrics,
+            equal_weight: self.equal_weight.clone(),
+            reference_test: None,
+        });
+    }
+
     /// The current network backtested on the validation period.
     fn validate_network(&self) -> Result<Metrics, TrainError> {
         let setup = &self.setup;
@@ -516,11 +515,7 @@ impl Run {
         let metrics = self.validate_network()?;
         let judged = self.meta.progress.judge(score(&metrics), self.config.selection_window, true);
         debug_assert_eq!(judged, Judged::Improved, "nothing was kept before");
-        self.meta.validation = Some(ValidationRecord {
-            agent: metrics,
-            equal_weight: self.equal_weight.clone(),
-            reference_test: None,
-        });
+        self.keep_validation(metrics);
         save_all(
             &self.out,
             &self.net,
