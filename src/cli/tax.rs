@@ -130,10 +130,7 @@ fn print_rules(report: &TaxReport) {
          harvesting {}",
         100.0 * tax.short_term_rate,
         100.0 * tax.long_term_rate,
-        match tax.long_term_days {
-            Some(days) => format!("{days} days"),
-            None => format!("{} months", tax.long_term_months),
-        },
+        tax.long_term(),
         match tax.lot_method {
             LotMethod::Fifo => "FIFO",
             LotMethod::HighestCost => "highest cost first",

@@ -87,7 +87,34 @@ impl Default for HarvestConfig {
     }
 }
 
+/// How long a lot must be held to be long-term.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LongTerm {
+    /// More than this many calendar months after the purchase: sold after the anniversary.
+    Months(u32),
+    /// More than this many days.
+    Days(u32),
+}
+
+impl std::fmt::Display for LongTerm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LongTerm::Months(months) => write!(f, "{months} months"),
+            LongTerm::Days(days) => write!(f, "{days} days"),
+        }
+    }
+}
+
 impl TaxConfig {
+    /// The holding period in force: `long_term_days` where a regime sets it, else
+    /// `long_term_months`.
+    pub fn long_term(&self) -> LongTerm {
+        match self.long_term_days {
+            Some(days) => LongTerm::Days(days),
+            None => LongTerm::Months(self.long_term_months),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = crate::files::read_text_or_bundled(path)
             .map_err(|source| ConfigError::Io { path: path.into(), source })?;

@@ -28,7 +28,7 @@ use serde::Serialize;
 use super::TaxError;
 use super::config::TaxConfig;
 use super::harvest::{harvestable_lots, most_correlated};
-use super::lots::{LedgerEntry, LongTerm, LotBook, LotRules, Reason};
+use super::lots::{LedgerEntry, LotBook, LotRules, Reason};
 use super::netting::{Carryforward, TermGains, YearTax, net_year};
 use crate::backtest::{BacktestLog, PolicyId};
 use crate::data::{PricePanel, TimeIndex};
@@ -227,10 +227,7 @@ impl<'a> Ledger<'a> {
         let n = panel.n_assets();
         let rules = LotRules {
             method: tax.lot_method,
-            long_term: match tax.long_term_days {
-                Some(days) => LongTerm::Days(days),
-                None => LongTerm::Months(tax.long_term_months),
-            },
+            long_term: tax.long_term(),
             wash_sale_days: tax.harvest.wash_sale_days,
         };
         Self {

@@ -13,6 +13,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+pub use super::config::LongTerm;
 use super::config::LotMethod;
 use super::netting::TermGains;
 
@@ -155,15 +156,6 @@ struct PendingLoss {
     shares: f64,
     loss_per_share: f64,
     held_days: i64,
-}
-
-/// How long a lot must be held to be long-term.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum LongTerm {
-    /// More than this many calendar months after the purchase: sold after the anniversary.
-    Months(u32),
-    /// More than this many days.
-    Days(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
