@@ -324,12 +324,18 @@ impl Run {
     }
 
     /// One learner update at the scheduled learning rate. A diverged update is not kept: the
-    /// network before it is saved as the last one, and the run stops with an error.
+    /// network before it is saved as the last one, with the optimizer and learner state that go
+    /// with it, and the run stops with an error.
     fn update(&mut self) -> Result<UpdateStats, TrainError> {
         let update = self.meta.progress.updates;
         let progress = self.meta.progress.env_steps as f64 / self.config.steps as f64;
         self.learning_rate = self.config.learning_rate_at(progress);
         let previous = self.net.clone();
+        // PPO steps the optimizer once per minibatch, and a later minibatch may be the one that
+        // diverges; its rollout has moved the learner's episodes on. The state saved beside the
+        // network kept must be the state that network had.
+        let optimizer_before = self.optimizer.clone();
+        let learner_before = self.learner.save_state();
         // Each update draws from its own stream, so a resumed run samples what an uninterrupted one would.
         let mut rng =
             StdRng::seed_from_u64(self.config.seed ^ (update as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -347,15 +353,8 @@ impl Run {
         if let Some(what) = divergence {
             self.meta.progress.stopped = Some(format!("diverged at update {update}: {what}"));
             self.meta.progress.seconds = self.elapsed();
-            save_all(
-                &self.out,
-                &previous,
-                None,
-                &self.optimizer,
-                self.learner.as_ref(),
-                &mut self.meta,
-                &self.log,
-            )?;
+            self.optimizer = optimizer_before;
+            save_all(&self.out, &previous, None, &self.optimizer, learner_before, &mut self.meta, &self.log)?;
             return Err(TrainError::Diverged { update, what, checkpoint: self.out.join(checkpoint::LAST) });
         }
         let stats = result.expect("checked above");
@@ -394,7 +393,7 @@ impl Run {
             &self.net,
             best,
             &self.optimizer,
-            self.learner.as_ref(),
+            self.learner.save_state(),
             &mut self.meta,
             &self.log,
         )?;
@@ -521,7 +520,7 @@ impl Run {
             &self.net,
             Some(&self.net),
             &self.optimizer,
-            self.learner.as_ref(),
+            self.learner.save_state(),
             &mut self.meta,
             &self.log,
         )
@@ -541,7 +540,7 @@ impl Run {
             &self.net,
             reference.as_ref(),
             &self.optimizer,
-            self.learner.as_ref(),
+            self.learner.save_state(),
             &mut self.meta,
             &self.log,
         )?;
@@ -698,7 +697,7 @@ fn save_all(
     net: &PolicyNet,
     best: Option<&PolicyNet>,
     optimizer: &ModuleOptimizer,
-    learner: &dyn Learner,
+    learner_state: Option<Vec<u8>>,
     meta: &mut Meta,
     log: &[LogRow],
 ) -> Result<(), TrainError> {
@@ -707,7 +706,7 @@ fn save_all(
         files.push((checkpoint::BEST, checkpoint::net_bytes(best)?));
     }
     files.push((checkpoint::OPTIMIZER, checkpoint::optimizer_bytes(optimizer)?));
-    if let Some(state) = learner.save_state() {
+    if let Some(state) = learner_state {
         files.push((checkpoint::LEARNER, state));
     }
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -800,6 +799,102 @@ mod tests {
         assert!(!beats_reference(None, 0.0), "no test keeps the reference");
         assert!(!beats_reference(Some(&gap(0.004, 1e-4)), 1.0), "a gap of rounding is no gain");
         assert!(beats_reference(Some(&gap(0.006, 1e-4)), 1.0));
+    }
+
+    /// A learner that runs PPO's update, optimizer steps and all, then reports that its last
+    /// minibatch diverged. It keeps the optimizer state its steps left, to show that they moved it.
+    struct DivergesAfterStepping {
+        ppo: Box<dyn Learner>,
+        stepped_optimizer: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    }
+
+    impl Learner for DivergesAfterStepping {
+        fn update(
+            &mut self,
+            net: PolicyNet,
+            descent: &mut Descent<'_>,
+            rng: &mut StdRng,
+        ) -> super::super::Updated {
+            let (net, _) = self.ppo.update(net, descent, rng);
+            *self.stepped_optimizer.borrow_mut() = checkpoint::optimizer_bytes(descent.optimizer).unwrap();
+            (net, Err(super::super::step::Divergence { what: "a planted divergence".to_string() }))
+        }
+
+        fn save_state(&self) -> Option<Vec<u8>> {
+            self.ppo.save_state()
+        }
+    }
+
+    struct NoLearner;
+
+    impl Learner for NoLearner {
+        fn update(&mut self, _: PolicyNet, _: &mut Descent<'_>, _: &mut StdRng) -> super::super::Updated {
+            unreachable!("swapped out before any update")
+        }
+    }
+
+    #[test]
+    fn a_diverged_update_saves_the_optimizer_and_learner_state_of_the_network_it_keeps() {
+        use crate::data::synth::{SynthConfig, generate};
+        use crate::env::config::DataConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let panel =
+            generate(&SynthConfig { assets: 3, periods: 300, seed: 5, ..SynthConfig::default() }).unwrap();
+        let file = dir.path().join("prices.csv");
+        crate::data::write_prices(&panel, &file).unwrap();
+        let TimeIndex::Dates(dates) = &panel.index else { panic!("synthetic markets are dated") };
+        let stamp = |row: usize| Some(crate::data::Stamp::Date(dates[row]));
+        let env = EnvConfig {
+            data: DataConfig::new(file),
+            periods: Periods {
+                train: Span { from: None, to: stamp(199) },
+                validation: Span { from: stamp(200), to: None },
+                test: Span::default(),
+            },
+            features: crate::features::FeatureConfig { window: 10, ..Default::default() },
+            costs: crate::env::CostConfig::default(),
+            episode: crate::env::config::EpisodeConfig {
+                horizon: 30,
+                rebalance_every: 1,
+                embargo: 0,
+                no_trade_band: 0.0,
+            },
+            reward: crate::env::RewardConfig::LogReturn,
+            limits: crate::env::Limits::NONE,
+            risk_profile: None,
+        };
+        let config = TrainConfig {
+            steps: 1000,
+            ppo: super::super::PpoConfig {
+                envs: 2,
+                rollout_steps: 10,
+                minibatch: 5,
+                epochs: 1,
+                ..Default::default()
+            },
+            ..TrainConfig::for_algo(super::super::Algo::Ppo)
+        };
+        let setup = Setup::prepare(&env, &config, DeviceChoice::Cpu).unwrap();
+        let out = dir.path().join("run");
+        let mut run = Run::start(setup, env, config, out.clone(), false).unwrap();
+        run.update().unwrap();
+        let (net, optimizer) =
+            (checkpoint::net_bytes(&run.net).unwrap(), checkpoint::optimizer_bytes(&run.optimizer).unwrap());
+        let learner = run.learner.save_state().unwrap();
+
+        let stepped_optimizer = std::rc::Rc::default();
+        let ppo = std::mem::replace(&mut run.learner, Box::new(NoLearner));
+        run.learner = Box::new(DivergesAfterStepping {
+            ppo,
+            stepped_optimizer: std::rc::Rc::clone(&stepped_optimizer),
+        });
+        assert!(matches!(run.update(), Err(TrainError::Diverged { update: 1, .. })));
+        assert!(*stepped_optimizer.borrow() != optimizer, "the diverged update stepped the optimizer");
+        assert!(run.learner.save_state().unwrap() != learner, "and its rollout moved the episodes on");
+        let saved = |name: &str| std::fs::read(out.join(name)).unwrap();
+        assert!(saved(checkpoint::LAST) == net, "the network before the update is kept");
+        assert!(saved(checkpoint::OPTIMIZER) == optimizer, "with the optimizer state it had");
+        assert!(saved(checkpoint::LEARNER) == learner, "and the learner's");
     }
 
     #[test]
