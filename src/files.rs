@@ -170,6 +170,9 @@ pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
 /// [`OutputFolder::finish`] is called, or put back if the command fails first. Old and new
 /// outputs are never mixed (no stale `fold-2/` beside a two-fold report).
 ///
+/// Only a folder that a claim marked ([`OUTPUT_MARK`]) can be replaced: `--out ~/research
+/// --force` must never delete a folder of the user's own files.
+///
 /// A run killed while replacing (Ctrl-C, SIGKILL, a lost machine) runs no clean-up: the folder
 /// holds its partial outputs and the old ones wait beside it, set aside. The next claim of the
 /// folder finishes the failed run's clean-up first, putting the old outputs back, so an
@@ -178,6 +181,8 @@ pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
 pub struct OutputFolder {
     path: std::path::PathBuf,
     set_aside: Option<std::path::PathBuf>,
+    /// The claim made the folder: a command that fails before writing in it takes it away again.
+    created: bool,
     finished: bool,
     _lock: Option<FolderLock>,
     /// The lock of the folder being replaced, held while it is set aside so that a claim of
@@ -210,6 +215,13 @@ pub enum OutputError {
         if *restored { " (put back: a run that was replacing them with --force was interrupted)" } else { "" }
     )]
     Occupied { path: std::path::PathBuf, restored: bool },
+    #[error(
+        "{} holds files that no folio command marked as its outputs ({}); --force replaces only a folder of \
+         folio's outputs, never one of other files: choose another --out, or empty that folder",
+        path.display(),
+        files.join(", ")
+    )]
+    NotOurs { path: std::path::PathBuf, files: Vec<String> },
     #[error("{} does not exist: there is no run to continue there", path.display())]
     NothingThere { path: std::path::PathBuf },
     #[error("{} exists and is not a folder; choose another --out", path.display())]
@@ -241,10 +253,14 @@ impl OutputFolder {
         let restored = put_back_interrupted_replacement(path)?;
         let mut set_aside = None;
         let mut set_aside_lock = None;
+        let created = std::fs::symlink_metadata(path).is_err();
         match std::fs::symlink_metadata(path) {
             Err(_) => {}
             Ok(meta) if !meta.is_dir() => return Err(OutputError::NotAFolder { path: path.to_path_buf() }),
             Ok(_) if !holds_outputs(path).map_err(io)? => {}
+            Ok(_) if !path.join(OUTPUT_MARK).is_file() => {
+                return Err(OutputError::NotOurs { path: path.to_path_buf(), files: some_entries(path) });
+            }
             Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf(), restored }),
             Ok(_) if holds_working_folder(path) => {
                 return Err(OutputError::HoldsWorkingFolder { path: path.to_path_buf() });
@@ -263,9 +279,11 @@ impl OutputFolder {
             }
         }
         let lock = FolderLock::acquire(path)?;
+        mark(path).map_err(io)?;
         Ok(Self {
             path: path.to_path_buf(),
             set_aside,
+            created,
             finished: false,
             _lock: Some(lock),
             _set_aside_lock: set_aside_lock,
@@ -283,9 +301,11 @@ impl OutputFolder {
             Ok(_) => {}
         }
         let lock = FolderLock::acquire(path)?;
+        mark(path).map_err(|source| OutputError::Io { path: path.to_path_buf(), source })?;
         Ok(Self {
             path: path.to_path_buf(),
             set_aside: None,
+            created: false,
             finished: false,
             _lock: Some(lock),
             _set_aside_lock: None,
@@ -341,6 +361,10 @@ impl Drop for OutputFolder {
         // The folder back in place is as it was: the lock file the claim put in it goes too.
         self._set_aside_lock = None;
         let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        if self.created && holds_outputs(&self.path).is_ok_and(|holds| !holds) {
+            let _ = std::fs::remove_file(self.path.join(OUTPUT_MARK));
+            let _ = std::fs::remove_dir(&self.path);
+        }
     }
 }
 
@@ -379,9 +403,37 @@ fn put_back_interrupted_replacement(path: &Path) -> Result<bool, OutputError> {
     Ok(true)
 }
 
-/// Whether `folder` holds anything besides a lock file.
+/// The file every claimed output folder holds: what `--force` may replace.
+pub const OUTPUT_MARK: &str = ".folio-outputs";
+
+fn mark(folder: &Path) -> std::io::Result<()> {
+    let mark = folder.join(OUTPUT_MARK);
+    if mark.is_file() {
+        return Ok(());
+    }
+    std::fs::write(mark, "folio wrote this folder: `--force` may replace it as a whole.\n")
+}
+
+/// Whether `folder` holds anything besides a lock file and the mark.
 fn holds_outputs(folder: &Path) -> std::io::Result<bool> {
-    Ok(std::fs::read_dir(folder)?.flatten().any(|e| e.file_name() != LOCK_FILE))
+    Ok(std::fs::read_dir(folder)?
+        .flatten()
+        .any(|e| e.file_name() != LOCK_FILE && e.file_name() != OUTPUT_MARK))
+}
+
+/// The first few names in `folder`, sorted, for an error that says what is there.
+fn some_entries(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.retain(|name| name != LOCK_FILE);
+    names.sort();
+    if names.len() > 3 {
+        let more = names.len() - 3;
+        names.truncate(3);
+        names.push(format!("and {more} more"));
+    }
+    names
 }
 
 /// The files folio's defaults and the README's first commands name, compiled in: an installed

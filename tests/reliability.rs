@@ -373,6 +373,14 @@ fn outputs_never_replace_what_a_user_made_without_force() {
             "{command:?}: {}",
             text(&output)
         );
+        // --force replaces a folder of folio's outputs, never one of the user's files.
+        let forced = run(&[&command[..], &["--force"]].concat());
+        assert!(
+            !forced.status.success()
+                && text(&forced).contains("no folio command marked as its outputs (keep.txt)"),
+            "{command:?} --force: {}",
+            text(&forced)
+        );
     }
     assert_eq!(std::fs::read_to_string(cwd.join("mine/keep.txt")).unwrap(), "mine");
     assert_eq!(std::fs::read_dir(cwd.join("mine")).unwrap().count(), 1);
@@ -383,6 +391,10 @@ fn outputs_never_replace_what_a_user_made_without_force() {
         args.extend(extra);
         run(&args)
     };
+    // Folds that do not fit are refused before any training: nothing to resume, no folder left.
+    let output = walk("400", &["--out", "wf-too-many"]);
+    assert!(!output.status.success() && !text(&output).contains("--resume"), "{}", text(&output));
+    assert!(!cwd.join("wf-too-many").exists());
     let output = walk("3", &["--out", "wf"]);
     assert!(output.status.success(), "{}", text(&output));
     let output = walk("2", &["--out", "wf"]);
@@ -427,6 +439,31 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     let output = run(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "logs"]);
     assert!(!output.status.success() && text(&output).contains("no folio training"), "{}", text(&output));
     assert_eq!(std::fs::read_to_string(cwd.join("logs/train_log.csv")).unwrap(), "precious");
+    // Nor does it clear away files of the shapes its own saves leave behind, or any other file.
+    let notes = cwd.join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    let files = [
+        (".vimrc.tmp", "a"),
+        ("report.pending", "b"),
+        ("publishing.json", "[\"report\"]"),
+        ("thesis.docx", "c"),
+    ];
+    for (name, content) in files {
+        std::fs::write(notes.join(name), content).unwrap();
+    }
+    for seeds in ["1", "2"] {
+        let output =
+            run(&["train", "--config", config, "--steps", "200", "--seeds", seeds, "--out", "notes"]);
+        assert!(
+            !output.status.success() && text(&output).contains("holds .vimrc.tmp, which no folio training"),
+            "{}",
+            text(&output)
+        );
+    }
+    for (name, content) in files {
+        assert_eq!(std::fs::read_to_string(notes.join(name)).unwrap(), content, "{name}");
+    }
+    assert!(!notes.join("report").exists() && !notes.join("seed-0").exists());
 }
 
 /// `folio data combine` writes tickers' own files as one wide file a config can read, says what

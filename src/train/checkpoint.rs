@@ -399,6 +399,34 @@ fn roll_forward(dir: &Path, names: &[&str]) -> Result<(), CheckpointError> {
     std::fs::remove_file(&journal).map_err(io(journal))
 }
 
+/// Every file a publication puts in place.
+const PUBLISHED: [&str; 6] = [BEST, LAST, OPTIMIZER, LOG, LEARNER, META];
+
+/// Whether `name` is a checkpoint's: one of its files, its journal, or what a publication leaves
+/// on its way.
+pub fn is_checkpoint_entry(name: &str) -> bool {
+    PUBLISHED.contains(&name) || name == JOURNAL || is_publication_leftover(name)
+}
+
+/// Whether `name` is what a publication leaves on its way: a pending copy of a checkpoint file,
+/// or the temporary file of an atomic write (`.<file>.<random>.tmp`) of one, of a pending copy or
+/// of the journal. Nothing else in a folder is touched by [`recover`]: it may be the user's.
+fn is_publication_leftover(name: &str) -> bool {
+    if let Some(file) = name.strip_suffix(PENDING) {
+        return PUBLISHED.contains(&file);
+    }
+    let Some((file, _random)) = name
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .and_then(|rest| rest.rsplit_once('.'))
+    else {
+        return false;
+    };
+    file == JOURNAL
+        || PUBLISHED.contains(&file)
+        || file.strip_suffix(PENDING).is_some_and(|f| PUBLISHED.contains(&f))
+}
+
 /// Finish the publication a killed process committed, and remove what an uncommitted one and
 /// interrupted atomic writes left behind. Only the holder of the folder's lock may call this:
 /// a running save's pending files look just like abandoned ones.
@@ -407,8 +435,11 @@ pub fn recover(dir: &Path) -> Result<(), CheckpointError> {
     match std::fs::read(&journal) {
         Ok(bytes) => {
             // The journal is written atomically: unreadable means damaged, not half written.
-            let names: Vec<String> = serde_json::from_slice(&bytes)
-                .map_err(|e| CheckpointError::Corrupt { path: journal.clone(), reason: e.to_string() })?;
+            let corrupt = |reason: String| CheckpointError::Corrupt { path: journal.clone(), reason };
+            let names: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            if let Some(name) = names.iter().find(|name| !PUBLISHED.contains(&name.as_str())) {
+                return Err(corrupt(format!("it names {name}, which no checkpoint publishes")));
+            }
             roll_forward(dir, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -416,8 +447,7 @@ pub fn recover(dir: &Path) -> Result<(), CheckpointError> {
     }
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(PENDING) || (name.starts_with('.') && name.ends_with(".tmp")) {
+        if is_publication_leftover(&entry.file_name().to_string_lossy()) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

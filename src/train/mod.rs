@@ -130,10 +130,10 @@ pub enum TrainError {
     #[error("{} already holds a checkpoint; pass --resume to continue it, or choose another --out", out.display())]
     AlreadyTrained { out: PathBuf },
     #[error(
-        "{} holds a {name} that no folio training published there (it has no meta.json); choose another --out, or move the file",
+        "{} holds {name}, which no folio training published there (it has no meta.json); choose another --out, or move the file",
         out.display()
     )]
-    NotOurs { out: PathBuf, name: &'static str },
+    NotOurs { out: PathBuf, name: String },
     #[error(
         "cannot resume {}: it was trained with another config or data; start a new run with another --out",
         out.display()

@@ -109,6 +109,11 @@ pub fn train_seeds(
     {
         return Err(TrainError::AlreadyTrained { out: folder(s) });
     }
+    if !request.resume
+        && let Some(name) = foreign_entry(&request.out, |name| name.starts_with("seed-"))
+    {
+        return Err(TrainError::NotOurs { out: request.out.clone(), name });
+    }
     let run = |s: u64| {
         train(TrainRequest {
             env: request.env.clone(),
@@ -265,6 +270,10 @@ impl Run {
         let mut learner_state = None;
         // Held until the run ends, so that a second run into this folder fails at once.
         let lock = FolderLock::acquire(&out)?;
+        // Before recovery touches anything: a folder of the user's own files stays as it is.
+        if !resume && let Some(name) = foreign_entry(&out, checkpoint::is_checkpoint_entry) {
+            return Err(TrainError::NotOurs { out, name });
+        }
         checkpoint::recover(&out)?;
         meta.data_from_checkpoint = meta
             .data_file
@@ -284,9 +293,9 @@ impl Run {
             log = read_log(&out.join(checkpoint::LOG));
         } else if out.join(checkpoint::META).exists() {
             return Err(TrainError::AlreadyTrained { out });
-        } else if let Some(name) = checkpoint::FILES.into_iter().find(|name| out.join(name).exists()) {
+        } else if let Some(name) = foreign_entry(&out, |_| false) {
             // Every publication puts meta.json in place with its files (an interrupted one was
-            // just finished), so a checkpoint file without it is the user's.
+            // just finished), so a checkpoint file without it, or anything else, is the user's.
             return Err(TrainError::NotOurs { out, name });
         }
         let mut learner =
@@ -582,6 +591,22 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
 }
 
 /// A resumed run may go on for more steps or be more patient; anything else must match.
+/// The first thing, by name, in a folder a training would write into that is neither the
+/// folder's lock nor `also_ours` (a new training's folder must hold nothing else once
+/// [`checkpoint::recover`] has finished or removed what an interrupted save left).
+fn foreign_entry(out: &Path, also_ours: impl Fn(&str) -> bool) -> Option<String> {
+    let ours =
+        |name: &str| name == crate::files::LOCK_FILE || name == crate::files::OUTPUT_MARK || also_ours(name);
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !ours(name))
+        .collect();
+    names.sort();
+    names.into_iter().next()
+}
+
 fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
     // The data file's path is however the config spelled it (`rel.toml`'s, `./rel.toml`'s, from
