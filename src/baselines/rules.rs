@@ -57,7 +57,10 @@ impl Policy for BuyAndHold {
 /// the equal-risk-contribution portfolio when all correlations are equal (Maillard, Roncalli and
 /// Teiletche 2010, "The properties of equally weighted risk contribution portfolios", J.
 /// Portfolio Management 36(4)). With fewer periods of history it uses all there is, and below
-/// [`MIN_HISTORY`] it holds equal weights.
+/// [`MIN_HISTORY`] it holds equal weights. An asset whose price did not move over the window (a
+/// halt, a stale quote) has no measured risk and gets no weight, as in the `inverse_volatility`
+/// reference: `1 / 0` would put everything into the one asset whose risk is unknown. With every
+/// asset flat it holds equal weights.
 ///
 /// Defaults: `window` 60 periods.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -88,11 +91,12 @@ impl Policy for InverseVolatility {
             .map(|r| {
                 let mean = r.mean();
                 let sigma = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-                // A constant price would be an infinite weight: cap it, so such an asset simply
-                // takes (nearly) everything, which is the limit of the rule.
-                1.0 / sigma.max(1e-12)
+                if sigma > 0.0 { 1.0 / sigma } else { 0.0 }
             })
             .collect();
+        if weights.iter().all(|&w| w == 0.0) {
+            return write_assets(out, &uniform(view.n_assets()));
+        }
         write_assets(out, &weights);
     }
 
@@ -229,6 +233,24 @@ mod tests {
         let out = decide_at(&mut InverseVolatility::default(), &market, row, &[1.0, 0.0, 0.0, 0.0, 0.0]);
         assert_eq!(out[0], 0.0);
         assert_close(&out[1..], &inverse.iter().map(|v| v / total).collect::<Vec<_>>(), 1e-12);
+    }
+
+    #[test]
+    fn inverse_volatility_gives_an_asset_whose_price_stood_still_no_weight() {
+        // Asset 0 halted (one price for the whole window), assets 1 and 2 move.
+        let market = synth_market(3, 200, 9);
+        let mut prices = market.panel.prices.clone();
+        prices.column_mut(0).fill(42.0);
+        let halted = market_from_prices(prices);
+        let out = decide_at(&mut InverseVolatility::default(), &halted, 150, &[1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(out[1], 0.0, "{out:?}");
+        let moving = decide_at(&mut InverseVolatility::default(), &market, 150, &[1.0, 0.0, 0.0, 0.0]);
+        let sigma_ratio = moving[2] / moving[3];
+        assert!((out[2] / out[3] - sigma_ratio).abs() < 1e-12 && (out[2] + out[3] - 1.0).abs() < 1e-12);
+
+        let flat = market_from_prices(Array2::from_elem((200, 3), 7.0));
+        let out = decide_at(&mut InverseVolatility::default(), &flat, 150, &[1.0, 0.0, 0.0, 0.0]);
+        assert_close(&out, &[0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], 1e-15);
     }
 
     #[test]
