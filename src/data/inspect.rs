@@ -36,6 +36,8 @@ pub struct Inspection {
     pub assets: Vec<AssetSummary>,
     /// One-day moves that look like data errors rather than markets.
     pub suspicious: Vec<Jump>,
+    /// Runs of [`STALE_PERIODS`] or more unchanged prices.
+    pub stale: Vec<StaleRun>,
     /// Missing prices inside an asset's listing, which a config loads only when told to carry
     /// the last price forward; the summaries above measure them so.
     pub missing: Vec<CarriedForward>,
@@ -63,6 +65,49 @@ impl std::fmt::Display for Jump {
         write!(f, "{} on {}: price x{:.4} in one period, {}", self.asset, self.at, self.ratio, self.why)
     }
 }
+
+/// Periods in a row at one price from which a run is reported as stale.
+pub const STALE_PERIODS: usize = 10;
+
+/// A stretch over which an asset's price did not move: a halt, thin trading or a stale quote.
+/// Strategies that weigh by measured risk read it as no risk at all.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaleRun {
+    pub asset: String,
+    pub from: String,
+    pub to: String,
+    /// Rows at the one price.
+    pub periods: usize,
+}
+
+/// Every run of [`STALE_PERIODS`] or more rows at one price inside an asset's listing.
+pub fn stale_runs(panel: &PricePanel) -> Vec<StaleRun> {
+    let mut runs = Vec::new();
+    for i in 0..panel.n_assets() {
+        let Some(listing) = panel.listing(i) else { continue };
+        let prices = panel.asset_prices(i);
+        let mut start = listing.first;
+        for t in listing.first + 1..=listing.last + 1 {
+            if t <= listing.last && prices[t] == prices[start] {
+                continue;
+            }
+            if t - start >= STALE_PERIODS {
+                runs.push(StaleRun {
+                    asset: panel.assets[i].clone(),
+                    from: panel.index.label(start),
+                    to: panel.index.label(t - 1),
+                    periods: t - start,
+                });
+            }
+            start = t;
+        }
+    }
+    runs
+}
+
+/// A one-period move this large that is neither a spike nor a split ratio is still no market:
+/// a change of units (cents and dollars, pence and pounds) or a broken series.
+const TENFOLD: f64 = std::f64::consts::LN_10;
 
 /// How many robust standard deviations (1.4826 x the median absolute log return) a one-day move
 /// must span to be looked at; genuine crashes of liquid assets stay well inside it.
@@ -188,6 +233,10 @@ fn asset_jumps(
                 "a {s}:1 ratio once the market's move that day ({:+.1}%) is taken out: a split the prices are not adjusted for?",
                 100.0 * market.exp_m1()
             ),
+            (false, None, None) if r.abs() >= TENFOLD => {
+                "more than tenfold in one period: a change of units (cents and dollars?) or a broken series?"
+                    .to_string()
+            }
             (false, None, None) => continue,
         };
         found.push((t, why));
@@ -337,6 +386,7 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
         gaps,
         assets,
         suspicious: suspicious_jumps(panel),
+        stale: stale_runs(panel),
         missing: Vec::new(),
         rows_per_year: rows_per_year(panel),
         price_field: None,
@@ -379,6 +429,7 @@ impl std::fmt::Display for Inspection {
                 writeln!(f, "  {jump}")?;
             }
         }
+        self.write_stale(f)?;
         if self.assets.iter().any(|a| !a.annual_return.is_finite() || !a.annual_volatility.is_finite()) {
             writeln!(f, "-: too few periods to measure (a return needs two prices, a volatility three)")?;
         }
@@ -414,6 +465,35 @@ impl Inspection {
         }
         if self.gaps.len() > 10 {
             writeln!(f, "  ... and {} more", self.gaps.len() - 10)?;
+        }
+        Ok(())
+    }
+
+    /// One line per asset with stale runs: how many, and the longest.
+    fn write_stale(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.stale.is_empty() {
+            return writeln!(f, "unchanged prices: no run of {STALE_PERIODS} or more periods at one price");
+        }
+        writeln!(
+            f,
+            "unchanged prices: {} runs of {STALE_PERIODS} or more periods at one price (a halt, thin trading or \
+             stale quotes, which risk-based strategies read as no risk); check them before training",
+            self.stale.len()
+        )?;
+        let mut assets: Vec<&str> = self.stale.iter().map(|run| run.asset.as_str()).collect();
+        assets.dedup();
+        for asset in assets {
+            let runs: Vec<&StaleRun> = self.stale.iter().filter(|run| run.asset == asset).collect();
+            let longest = runs.iter().max_by_key(|run| run.periods).expect("an asset listed has a run");
+            writeln!(
+                f,
+                "  {asset}: {} run{}, the longest {} periods ({} .. {})",
+                runs.len(),
+                if runs.len() == 1 { "" } else { "s" },
+                longest.periods,
+                longest.from,
+                longest.to
+            )?;
         }
         Ok(())
     }
@@ -541,6 +621,40 @@ mod tests {
         scale_from(&mut panel, 2, 250, 0.6);
         scale_from(&mut panel, 7, 400, 0.3);
         assert!(suspicious_jumps(&panel).is_empty(), "{:?}", suspicious_jumps(&panel));
+    }
+
+    #[test]
+    fn a_change_of_units_is_flagged() {
+        let mut panel = correlated_market();
+        scale_from(&mut panel, 2, 300, 0.01);
+        let jumps = suspicious_jumps(&panel);
+        assert_eq!(jumps.len(), 1, "{jumps:?}");
+        assert!(jumps[0].asset == panel.assets[2] && jumps[0].why.contains("tenfold"), "{jumps:?}");
+        assert_eq!(jumps[0].at, panel.index.label(300));
+    }
+
+    #[test]
+    fn runs_of_one_price_are_reported_from_their_length_on() {
+        let mut panel = correlated_market();
+        let hold = |panel: &mut PricePanel, asset: usize, rows: std::ops::Range<usize>| {
+            let price = panel.prices[[rows.start, asset]];
+            panel.prices.column_mut(asset).slice_mut(ndarray::s![rows]).fill(price);
+        };
+        hold(&mut panel, 4, 100..100 + STALE_PERIODS);
+        hold(&mut panel, 5, 200..200 + STALE_PERIODS - 1);
+        let last = panel.n_periods();
+        hold(&mut panel, 6, last - 12..last);
+        let runs = stale_runs(&panel);
+        let found: Vec<_> =
+            runs.iter().map(|r| (r.asset.as_str(), r.from.clone(), r.to.clone(), r.periods)).collect();
+        let label = |row: usize| panel.index.label(row);
+        assert_eq!(
+            found,
+            [
+                (panel.assets[4].as_str(), label(100), label(100 + STALE_PERIODS - 1), STALE_PERIODS),
+                (panel.assets[6].as_str(), label(last - 12), label(last - 1), 12)
+            ]
+        );
     }
 
     /// The bundled stocks hold one 3:1 step in their raw prices and real crashes (Apple's -52% on
