@@ -273,6 +273,51 @@ fn explain_request(checkpoint: &std::path::Path, date: Option<Stamp>) -> Explain
     }
 }
 
+/// Under allocation limits the environment trades the policy's weights projected onto them:
+/// those are the weights explained, and their attributions still add up.
+#[test]
+fn a_checkpoint_under_limits_is_explained_on_the_weights_it_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let (env, _) = synthetic_env(dir.path());
+    let env = EnvConfig { limits: Limits { max_weight: 0.4, min_cash: 0.3 }, ..env };
+    let checkpoints: Vec<_> = (0..2).map(|seed| dir.path().join(format!("run-{seed}"))).collect();
+    for (seed, checkpoint) in checkpoints.iter().enumerate() {
+        train(TrainRequest {
+            env: env.clone(),
+            train: TrainConfig {
+                steps: 1000,
+                seed: seed as u64,
+                reference_gate: false,
+                ..TrainConfig::default()
+            },
+            out: checkpoint.clone(),
+            device: DeviceChoice::Cpu,
+            resume: false,
+            progress: folio::progress::silent(),
+        })
+        .unwrap();
+    }
+    let (dates, row) = (synthetic_env(dir.path()).1, 450);
+    let request = ExplainRequest {
+        ensemble: vec![checkpoints[1].clone()],
+        ..explain_request(&checkpoints[0], Some(Stamp::Date(dates[row])))
+    };
+    let explanation = explain(request).unwrap().decision.unwrap().explanation;
+    let evaluation = evaluate(EvalRequest {
+        ensemble: vec![checkpoints[1].clone()],
+        ..EvalRequest::new(checkpoints[0].clone())
+    })
+    .unwrap();
+    let held = &evaluation.logs[0].weights[row - 400];
+    assert!(held[0] >= 0.3 - 1e-9 && held[1..].iter().all(|&w| w <= 0.4 + 1e-9), "{held:?}");
+    for (got, want) in explanation.weights.iter().zip(held) {
+        assert!((got - want).abs() < 1e-6, "explained weight {got} vs the traded {want}");
+    }
+    for gap in &explanation.completeness_gap {
+        assert!(gap.abs() < 1e-3, "{gap}");
+    }
+}
+
 #[test]
 fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,7 +38,8 @@ use crate::agent::{DeviceChoice, MissingBackend};
 use crate::backtest::{MarketView, Policy, PolicyId, backtest};
 use crate::data::Stamp;
 use crate::env::config::Span;
-use crate::env::{DecisionRange, EnvError, EnvSettings, Market, ObservationLayout, span_rows};
+use crate::env::limits::project_tensor;
+use crate::env::{DecisionRange, EnvError, EnvSettings, Limits, Market, ObservationLayout, span_rows};
 use crate::train::TrainError;
 use crate::train::checkpoint::{self, CheckpointError, Meta, Weights};
 
@@ -147,10 +148,12 @@ pub fn mean_reference(market: &Market, span: &Span) -> Option<Vec<f32>> {
     Some(sum.iter().map(|s| (s / count) as f32).collect())
 }
 
-/// A network ready to differentiate its weights with respect to its input.
+/// A policy ready to differentiate its weights with respect to its input: one network, or an
+/// ensemble's members, whose weights are averaged as the ensemble deploys them, then projected
+/// onto the allocation limits as the environment trades them.
 pub struct Explainer {
-    net: PolicyNet,
-    head: ActionHead,
+    members: Vec<(PolicyNet, ActionHead)>,
+    limits: Limits,
     layout: ObservationLayout,
     device: Device,
     method: Method,
@@ -171,8 +174,40 @@ impl Explainer {
             return Err(ExplainError::NoSteps);
         }
         let device = device.clone().autodiff();
-        let net = net.clone().fork(&device).no_grad();
-        Ok(Self { net, head, layout, device, method, baseline: baseline_observation(&layout, None) })
+        let member = (net.clone().fork(&device).no_grad(), head);
+        Ok(Self {
+            members: vec![member],
+            limits: Limits::NONE,
+            layout,
+            device,
+            method,
+            baseline: baseline_observation(&layout, None),
+        })
+    }
+
+    /// Explain the ensemble of this network and `others`: the average of their weights. Its
+    /// attributions are not the average of the members' once limits apply, since the projection
+    /// onto the limits is not linear.
+    pub fn with_ensemble(mut self, others: &[(PolicyNet, ActionHead)]) -> Self {
+        let members = others.iter().map(|(net, head)| (net.clone().fork(&self.device).no_grad(), *head));
+        self.members.extend(members);
+        self
+    }
+
+    /// Explain the weights as the environment trades them under `limits` (the policy's own are
+    /// projected onto them at every decision), not the weights the networks ask for.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The traded weights of a batch of observations, differentiable in them.
+    fn traded(&self, input: Tensor<2>) -> Tensor<2> {
+        let mut weights =
+            self.members.iter().map(|(net, head)| head.deterministic(net.scores(input.clone())));
+        let first = weights.next().expect("an explainer has a network");
+        let mean = weights.fold(first, |sum, w| sum + w).div_scalar(self.members.len() as f32);
+        if self.limits.is_none() { mean } else { project_tensor(mean, &self.limits) }
     }
 
     /// Measure from a baseline whose reference weights are `reference` (see
@@ -189,7 +224,7 @@ impl Explainer {
     /// Deterministic weights of each row of `observations`, in f64.
     fn weights(&self, observations: &[f32], rows: usize) -> Vec<f64> {
         let input = observations_tensor(observations, rows, &self.device);
-        to_host(self.head.deterministic(self.net.scores(input))).into_iter().map(f64::from).collect()
+        to_host(self.traded(input)).into_iter().map(f64::from).collect()
     }
 
     /// `dw_j / dx` at every row of `points` (`rows` flat observations), as `[output][row * len]`.
@@ -214,7 +249,7 @@ impl Explainer {
             }
             let input = observations_tensor(&input, batch, &self.device).require_grad();
             let select = Tensor::<2>::from_data(TensorData::new(select, [batch, outputs]), &self.device);
-            let weights = self.head.deterministic(self.net.scores(input.clone()));
+            let weights = self.traded(input.clone());
             let grads = (weights * select).sum().backward();
             let grad = to_host(input.grad(&grads).expect("the input requires its gradient"));
             gradients.extend(grad.chunks_exact(rows * len).map(<[f32]>::to_vec));
@@ -483,8 +518,8 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     let market = Arc::new(meta.market(&request.checkpoint, &request.data)?);
     let members = load_members(&request, &meta, net, &market, &device)?;
     let reference = mean_reference(&market, &meta.env.periods.train);
-    let explainers =
-        Explainers::new(&members, market.layout(), &device, request.method, reference.as_deref())?;
+    let explainer =
+        explainer_of(&members, &meta, market.layout(), &device, request.method, reference.as_deref())?;
     let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
     let range = replay_range(&request, &meta, &market, date_row.as_ref().map(|(row, _)| *row))?;
     let kept_reference = request.weights == Weights::Best
@@ -492,15 +527,12 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     let recorder = record_decisions(acting_policy(members, &market, &device), &meta, &market, range)?;
     let decision = match (date_row, request.date) {
         (Some((row, note)), Some(stamp)) => {
-            Some(explain_decision(&explainers, &recorder, &meta, &market, stamp, row, note)?)
+            Some(explain_decision(&explainer, &recorder, &meta, &market, stamp, row, note)?)
         }
         _ => None,
     };
-    let period = if is_period(&request) {
-        Some(explain_period(&explainers, &recorder, &market, range)?)
-    } else {
-        None
-    };
+    let period =
+        if is_period(&request) { Some(explain_period(&explainer, &recorder, &market, range)?) } else { None };
     let feature_names: Vec<String> =
         meta.env.features.features.iter().map(|f| f.name().to_string()).collect();
     Ok(ExplainReport {
@@ -540,6 +572,24 @@ fn load_members(
     Ok(std::iter::once((meta.clone(), net)).chain(others).collect())
 }
 
+/// The explainer of what acts in the replay (the one agent, or the members' ensemble), under the
+/// limits it trades under.
+fn explainer_of(
+    members: &[(Meta, PolicyNet)],
+    meta: &Meta,
+    layout: ObservationLayout,
+    device: &Device,
+    method: Method,
+    reference: Option<&[f32]>,
+) -> Result<Explainer, ExplainError> {
+    let (first, others) = members.split_first().expect("the checkpoint is a member");
+    let others: Vec<(PolicyNet, ActionHead)> = others.iter().map(|(m, net)| (net.clone(), m.head)).collect();
+    Ok(Explainer::new(&first.1, first.0.head, layout, device, method)?
+        .with_ensemble(&others)
+        .with_reference_baseline(reference)
+        .with_limits(EnvSettings::from_config(&meta.env).limits))
+}
+
 /// What acts in the replay: the one agent, or the members' ensemble.
 fn acting_policy(members: Vec<(Meta, PolicyNet)>, market: &Market, device: &Device) -> Box<dyn Policy> {
     let mut agents: Vec<AgentPolicy> = members
@@ -550,33 +600,6 @@ fn acting_policy(members: Vec<(Meta, PolicyNet)>, market: &Market, device: &Devi
         return Box::new(agents.remove(0));
     }
     Box::new(EnsemblePolicy::of_agents(agents))
-}
-
-/// One explainer per member; an ensemble's attribution is the mean of its members'.
-struct Explainers(Vec<Explainer>);
-
-impl Explainers {
-    fn new(
-        members: &[(Meta, PolicyNet)],
-        layout: ObservationLayout,
-        device: &Device,
-        method: Method,
-        reference: Option<&[f32]>,
-    ) -> Result<Self, ExplainError> {
-        let explainers = members
-            .iter()
-            .map(|(meta, net)| {
-                Ok(Explainer::new(net, meta.head, layout, device, method)?.with_reference_baseline(reference))
-            })
-            .collect::<Result<Vec<_>, ExplainError>>()?;
-        Ok(Self(explainers))
-    }
-
-    fn explain(&self, observation: &[f32]) -> Explanation {
-        let first = &self.0[0];
-        let attributions: Vec<InputAttribution> = self.0.iter().map(|e| e.attribute(observation)).collect();
-        group(&first.layout, InputAttribution::mean(&attributions))
-    }
 }
 
 impl InputAttribution {
@@ -645,7 +668,7 @@ fn record_decisions(
 /// [`decision_row`] gave): with rebalancing every k periods, the agent does not decide on every
 /// row.
 fn explain_decision(
-    explainer: &Explainers,
+    explainer: &Explainer,
     recorder: &Recorder,
     meta: &Meta,
     market: &Market,
@@ -680,7 +703,7 @@ fn explain_decision(
 
 /// Every recorded decision explained, and the explanations averaged.
 fn explain_period(
-    explainer: &Explainers,
+    explainer: &Explainer,
     recorder: &Recorder,
     market: &Market,
     range: DecisionRange,
