@@ -2,7 +2,7 @@
 //! and the profile sets what the agent optimizes (the reward's risk aversion) and what it may
 //! hold (the allocation limits). Training and evaluation apply both.
 //!
-//! | profile | risk aversion | max weight per asset | min cash | loss in a 50% crash, at most |
+//! | profile | risk aversion | max weight per asset | min cash | loss in a 50% crash at the floor, at most |
 //! |---|---|---|---|---|
 //! | conservative | 5 | 10% | 50% | 29.3% |
 //! | balanced | 2.5 | 20% | 20% | 42.6% |
@@ -23,7 +23,11 @@
 //!   growth `c + (1 - c) r` is at least `r^(1 - c)` (weighted AM-GM), so the loss is at most
 //!   `1 - 0.5^(1 - c)`, approached when the fall is spread over many rebalancings: 29.3%
 //!   conservative, 42.6% balanced, 50% aggressive. These bounds are the thresholds the
-//!   questionnaire holds the tolerated loss against.
+//!   questionnaire holds the tolerated loss against. They hold for a portfolio kept at its cash
+//!   floor, the most invested one the profile allows. An agent that moves cash in and out can
+//!   lose more by timing the swings badly: at the floor on the way down and in cash for the
+//!   rebounds, an index that falls 40%, rebounds 50% and falls 44.4% (50% peak to trough) costs
+//!   the conservative profile 37.8%. No limit on holdings bounds the losses of bad timing.
 //! - **Maximum weight per asset** bounds the damage of one company failing (Enron, Lehman: -100%
 //!   in months): 10% is the UCITS single-issuer limit for retail funds, 20% is the limit of
 //!   diversified index funds, and 40% keeps even an aggressive agent from betting on one name.
@@ -78,10 +82,10 @@ impl RiskProfile {
         }
     }
 
-    /// The largest loss of a portfolio under these limits when every asset falls by half
-    /// together, however slowly and however often the portfolio rebalances back to its cash
-    /// floor: `1 - 0.5^(1 - min_cash)` (see the module documentation). A fall in one period
-    /// costs less, `(1 - min_cash) * 0.5`.
+    /// The largest loss of a portfolio kept at this profile's cash floor when every asset falls
+    /// by half together, however slowly and however often it rebalances back to the floor:
+    /// `1 - 0.5^(1 - min_cash)` (see the module documentation, also for why a policy that
+    /// times the market can lose more). A fall in one period costs less, `(1 - min_cash) * 0.5`.
     pub fn crash_loss(&self) -> f64 {
         1.0 - (1.0 - CRASH_FALL).powf(1.0 - self.limits().min_cash)
     }
@@ -171,10 +175,11 @@ impl Questionnaire {
     ///   to recover) may not be over when the money is needed: conservative. Under 7 years:
     ///   balanced. From 7 years on, the horizon outlasts the recovery of every US bear market
     ///   since 1950 but the 2000-07 one: aggressive.
-    /// - **Tolerated loss**: the most aggressive profile whose loss in a 50% crash
-    ///   ([`RiskProfile::crash_loss`]) stays within it: aggressive from 50%, balanced from 42.6%,
-    ///   conservative below (its 29.3% bound may still exceed a smaller tolerance: the profile
-    ///   is then the most cautious available, not a guarantee).
+    /// - **Tolerated loss**: the most aggressive profile whose loss in a 50% crash at its cash
+    ///   floor ([`RiskProfile::crash_loss`]) stays within it: aggressive from 50%, balanced from
+    ///   42.6%, conservative below (its 29.3% bound may still exceed a smaller tolerance: the
+    ///   profile is then the most cautious available, not a guarantee; nor is any bound one for
+    ///   an agent that times the market badly).
     /// - **Income need**: up to 2% a year is what large caps pay in dividends, so nothing must be
     ///   sold in a crash: aggressive. Up to 4% is Bengen's (1994) safe withdrawal rate for a
     ///   balanced portfolio: balanced. More means selling into every fall: conservative.
