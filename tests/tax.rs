@@ -351,6 +351,50 @@ fn harvesting_sells_the_loser_holds_the_most_correlated_asset_and_returns_after_
     assert!((plain.wealth + plain.taxes_paid - harvesting.wealth - harvesting.taxes_paid).abs() < 0.05);
 }
 
+/// The harvesting benefit splits into what the harvesting path made before any tax and what it
+/// changed in taxes. Where the stand-in moves exactly as the asset it replaces, the path makes
+/// nothing and the benefit is all taxes; at zero rates the benefit is all path.
+#[test]
+fn the_harvesting_benefit_is_split_into_its_path_and_its_taxes() {
+    use folio::tax::report::policy_tax;
+    let (first, drop) = (70, 115);
+    let panel = harvest_market(first, drop);
+    let rows = panel.n_periods();
+    let mut log = log_of(&panel, first, |t| {
+        if t < first + 20 { vec![0.0, 0.0, 0.0, 1.0] } else { vec![0.0, 1.0, 0.0, 0.0] }
+    });
+    log.values = replay(&panel, &log, CostConfig::free(), &tax_config(), Mode::PreTax).unwrap().values;
+    let market = Market::new(panel, &FeatureConfig::none(), None, 0..rows).unwrap();
+    let settings = EnvSettings {
+        costs: CostConfig::free(),
+        reward: RewardConfig::LogReturn,
+        episode: EpisodeConfig { horizon: 0, rebalance_every: 1, embargo: 0, no_trade_band: 0.0 },
+        limits: Limits::NONE,
+    };
+    let taxed = policy_tax(&market, &log, &settings, &tax_config()).unwrap();
+    let (benefit, path) = (taxed.harvest_benefit.unwrap(), taxed.harvest_path_effect.unwrap());
+    assert!(benefit > 0.001, "{benefit}");
+    assert!(path.abs() < 1e-9, "B is A at twice the price: the stand-in's path is A's, {path}");
+    assert!((taxed.harvesting_pre_tax_wealth.unwrap() - taxed.pre_tax_wealth).abs() < 1e-9);
+
+    // A stand-in that climbs 5% more than A while it stands in: a path of its own, before tax.
+    let mut prices = market.panel.prices.clone();
+    for t in drop + 1..rows {
+        prices[[t, 1]] *= 1.0 + 0.05 * ((t - drop) as f64 / 20.0).min(1.0);
+    }
+    let TimeIndex::Dates(dates) = market.panel.index.clone() else { unreachable!() };
+    let panel = PricePanel::new("hand-built", market.panel.assets.clone(), TimeIndex::Dates(dates), prices);
+    log.values = replay(&panel, &log, CostConfig::free(), &tax_config(), Mode::PreTax).unwrap().values;
+    let market = Market::new(panel, &FeatureConfig::none(), None, 0..rows).unwrap();
+    let taxed = policy_tax(&market, &log, &settings, &tax_config()).unwrap();
+    let path = taxed.harvest_path_effect.unwrap();
+    assert!(path > 0.01, "{path}");
+    assert!(taxed.harvesting_pre_tax_wealth.unwrap() > taxed.pre_tax_wealth + 0.01);
+    let untaxed = policy_tax(&market, &log, &settings, &tax_config().without_rates()).unwrap();
+    let (benefit, path) = (untaxed.harvest_benefit.unwrap(), untaxed.harvest_path_effect.unwrap());
+    assert!((benefit - path).abs() < 1e-12, "no tax: the benefit is the path's, {benefit} vs {path}");
+}
+
 #[test]
 fn the_replacement_is_chosen_from_the_past_only() {
     // B follows A's returns until row 40 and C after it: at row 40 the choice is B, and changing

@@ -193,18 +193,22 @@ fn print_notes(report: &TaxReport, out: &Path) {
         "\npre-tax: the backtest's final wealth (the untaxed ledger matches it within {:.0e}); after-tax: \
          still invested, taxes paid each year and those owed on realized gains taken out; liquid.: after \
          selling everything at the end and paying its costs and taxes; taxes: all of them, the \
-         liquidation's included; harvested: losses realized by harvesting; washes: losses disallowed by \
-         the wash-sale rule; blocked: purchases the window held back.",
+         liquidation's included; harvested: losses realized by harvesting; washes: wash-sale adjustments \
+         (a purchase within the window disallowing a loss, counted per lot it touched); blocked: purchases the \
+         window held back.",
         folio::tax::report::LEDGER_TOLERANCE
     );
     for policy in &report.policies {
-        if let Some(benefit) = policy.harvest_benefit {
+        if let (Some(benefit), Some(path)) = (policy.harvest_benefit, policy.harvest_path_effect) {
             println!(
-                "{}: harvesting {} after-tax liquidated wealth by {:.4} ({:+.2}%)",
+                "{}: harvesting {} after-tax liquidated wealth by {:.4} ({:+.2}%): {:+.4} from its own path before \
+                 any tax (stand-ins held for what it sold), {:+.4} from the taxes it changed",
                 policy.policy,
                 if benefit >= 0.0 { "adds to" } else { "takes from" },
                 benefit.abs(),
-                100.0 * benefit / policy.after_tax.after_tax_wealth_liquidated
+                100.0 * benefit / policy.after_tax.after_tax_wealth_liquidated,
+                path,
+                benefit - path
             );
         }
     }

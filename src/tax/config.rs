@@ -106,6 +106,11 @@ impl std::fmt::Display for LongTerm {
 }
 
 impl TaxConfig {
+    /// The same rules at zero rates: the trades a ledger makes, with no tax paid on them.
+    pub fn without_rates(&self) -> Self {
+        Self { short_term_rate: 0.0, long_term_rate: 0.0, ..self.clone() }
+    }
+
     /// The holding period in force: `long_term_days` where a regime sets it, else
     /// `long_term_months`.
     pub fn long_term(&self) -> LongTerm {

@@ -52,6 +52,13 @@ pub struct PolicyTax {
     pub harvesting: Option<LedgerRun>,
     /// After-tax liquidated wealth with harvesting minus without.
     pub harvest_benefit: Option<f64>,
+    /// The harvesting ledger's final wealth with no tax at all (its trades replayed at zero
+    /// rates), still invested, beside `pre_tax_wealth`: harvesting holds stand-ins for the
+    /// assets it sells, so its path differs from the policy's before any tax.
+    pub harvesting_pre_tax_wealth: Option<f64>,
+    /// The part of `harvest_benefit` that is that path's: its liquidated wealth at zero rates
+    /// minus the policy's. The rest of the benefit is what harvesting changed in taxes.
+    pub harvest_path_effect: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,9 +181,19 @@ pub fn policy_tax(
     } else {
         None
     };
+    let harvesting_untaxed = if tax.harvest.enabled {
+        Some(replay(&market.panel, log, settings.costs, &tax.without_rates(), Mode::Harvesting)?)
+    } else {
+        None
+    };
+    let pre_tax_wealth = *log.values.last().expect("a backtest has values");
     Ok(PolicyTax {
         policy: log.policy,
-        pre_tax_wealth: *log.values.last().expect("a backtest has values"),
+        pre_tax_wealth,
+        harvesting_pre_tax_wealth: harvesting_untaxed.as_ref().map(|h| h.wealth),
+        harvest_path_effect: harvesting_untaxed
+            .as_ref()
+            .map(|h| h.after_tax_wealth_liquidated - untaxed.after_tax_wealth_liquidated),
         ledger_gap,
         harvest_benefit: harvesting
             .as_ref()
