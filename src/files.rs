@@ -183,6 +183,9 @@ pub struct OutputFolder {
     set_aside: Option<std::path::PathBuf>,
     /// The claim made the folder: a command that fails before writing in it takes it away again.
     created: bool,
+    /// The claim put [`OUTPUT_MARK`] there: a command that fails before writing in it takes the
+    /// mark away again, leaving the folder as it found it.
+    marked: bool,
     finished: bool,
     _lock: Option<FolderLock>,
     /// The lock of the folder being replaced, held while it is set aside so that a claim of
@@ -279,11 +282,12 @@ impl OutputFolder {
             }
         }
         let lock = FolderLock::acquire(path)?;
-        mark(path).map_err(io)?;
+        let marked = mark(path).map_err(io)?;
         Ok(Self {
             path: path.to_path_buf(),
             set_aside,
             created,
+            marked,
             finished: false,
             _lock: Some(lock),
             _set_aside_lock: set_aside_lock,
@@ -301,11 +305,12 @@ impl OutputFolder {
             Ok(_) => {}
         }
         let lock = FolderLock::acquire(path)?;
-        mark(path).map_err(|source| OutputError::Io { path: path.to_path_buf(), source })?;
+        let marked = mark(path).map_err(|source| OutputError::Io { path: path.to_path_buf(), source })?;
         Ok(Self {
             path: path.to_path_buf(),
             set_aside: None,
             created: false,
+            marked,
             finished: false,
             _lock: Some(lock),
             _set_aside_lock: None,
@@ -361,9 +366,11 @@ impl Drop for OutputFolder {
         // The folder back in place is as it was: the lock file the claim put in it goes too.
         self._set_aside_lock = None;
         let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
-        if self.created && holds_outputs(&self.path).is_ok_and(|holds| !holds) {
+        if self.marked && holds_outputs(&self.path).is_ok_and(|holds| !holds) {
             let _ = std::fs::remove_file(self.path.join(OUTPUT_MARK));
-            let _ = std::fs::remove_dir(&self.path);
+            if self.created {
+                let _ = std::fs::remove_dir(&self.path);
+            }
         }
     }
 }
@@ -406,12 +413,14 @@ fn put_back_interrupted_replacement(path: &Path) -> Result<bool, OutputError> {
 /// The file every claimed output folder holds: what `--force` may replace.
 pub const OUTPUT_MARK: &str = ".folio-outputs";
 
-fn mark(folder: &Path) -> std::io::Result<()> {
+/// Put the mark in `folder`; true when it was not there before.
+fn mark(folder: &Path) -> std::io::Result<bool> {
     let mark = folder.join(OUTPUT_MARK);
     if mark.is_file() {
-        return Ok(());
+        return Ok(false);
     }
-    std::fs::write(mark, "folio wrote this folder: `--force` may replace it as a whole.\n")
+    std::fs::write(mark, "folio wrote this folder: `--force` may replace it as a whole.\n")?;
+    Ok(true)
 }
 
 /// Whether `folder` holds anything besides a lock file and the mark.

@@ -451,14 +451,15 @@ fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
     }
 }
 
-/// A market that fails once the panel runs (here its data lived in the folder that --force
-/// replaces) does not stop the markets after it, and a failed replacement puts the earlier
-/// folder back with the user's file in it.
+/// A market that fails once the panel runs (here its data lived in an earlier output folder,
+/// which --force replaces) does not stop the markets after it, and a failed replacement puts the
+/// earlier folder back with the user's file in it.
 #[test]
 fn a_market_failing_at_run_time_leaves_the_others_running_and_the_replaced_folder_whole() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join(folio::files::OUTPUT_MARK), "").unwrap();
     let (kept, moved) = (dir.path().join("kept.csv"), out.join("moved.csv"));
     folio(&["data", "synth", "--out", path(&kept), "--assets", "3", "--periods", "400", "--seed", "4"]);
     folio(&["data", "synth", "--out", path(&moved), "--assets", "3", "--periods", "400", "--seed", "5"]);
@@ -486,8 +487,13 @@ fn a_market_failing_at_run_time_leaves_the_others_running_and_the_replaced_folde
     assert!(failed < next, "the second market ran after the first failed: {shown}");
     assert!(shown.contains("1 of 2 markets failed (first), so") && shown.contains("is put back"), "{shown}");
     assert_eq!(std::fs::read(&moved).unwrap(), before, "the user's file is back where it was");
-    let left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(left, ["moved.csv"], "nothing of the failed run is left in the folder");
+    let mut left: Vec<_> = std::fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [folio::files::OUTPUT_MARK, "moved.csv"],
+        "nothing of the failed run is left in the folder"
+    );
 }
 
 /// A panel in which one market fails keeps the others' table and every training they finished;
