@@ -438,15 +438,26 @@ pub struct DataTrials {
 }
 
 /// The trials in `records` on the data with this fingerprint, each counted once however many
-/// folders it was run into ([`TrialRecord::repeats`]).
-pub fn trials_on(records: &[TrialRecord], data_fingerprint: &str) -> DataTrials {
+/// folders it was run into ([`TrialRecord::repeats`]). Every one counts in `N`; with
+/// `measured_on`, only the Sharpe ratios measured on that period as that sample make up `V`'s:
+/// a training's best validation and a walk-forward's out-of-sample test are different periods,
+/// whose gap in level would pass for the trials' spread.
+pub fn trials_on(
+    records: &[TrialRecord],
+    data_fingerprint: &str,
+    measured_on: Option<(Sample, &(String, String))>,
+) -> DataTrials {
     let on_data: Vec<&TrialRecord> =
         distinct(records).into_iter().filter(|r| r.data_fingerprint == data_fingerprint).collect();
+    let comparable = |r: &&&TrialRecord| {
+        measured_on.is_none_or(|(sample, period)| r.figures.sample == sample && r.figures.period == *period)
+    };
     DataTrials {
         data_fingerprint: data_fingerprint.to_string(),
         trials: on_data.len(),
         sharpe_per_period: on_data
             .iter()
+            .filter(comparable)
             .map(|r| r.figures.sharpe_per_period)
             .filter(|s| s.is_finite())
             .collect(),
@@ -522,9 +533,9 @@ mod tests {
         assert!(back[2].figures.sharpe_per_period.is_nan(), "NaN survives as null");
         let lock = std::fs::File::open(path.with_file_name("trials.jsonl.lock")).unwrap();
         assert!(lock.try_lock().is_ok(), "the lock is released");
-        let on_a = trials_on(&back, "aaa");
+        let on_a = trials_on(&back, "aaa", None);
         assert_eq!((on_a.trials, on_a.sharpe_per_period.clone()), (2, vec![0.05, 0.02]));
-        let on_b = trials_on(&back, "bbb");
+        let on_b = trials_on(&back, "bbb", None);
         assert_eq!((on_b.trials, on_b.sharpe_per_period.len()), (1, 0));
         assert_eq!(count_by_data(&back), vec![("aaa".to_string(), 2), ("bbb".to_string(), 1)]);
         // The same trial run again into another folder tried nothing new: counted once.
@@ -532,8 +543,28 @@ mod tests {
         let again = TrialRecord { checkpoint: PathBuf::from("checkpoints/elsewhere"), ..back[0].clone() };
         let with_repeat = append(&path, &[again]).unwrap();
         assert_eq!(with_repeat.len(), 4, "recorded, as run");
-        assert_eq!(trials_on(&with_repeat, "aaa").trials, 2);
+        assert_eq!(trials_on(&with_repeat, "aaa", None).trials, 2);
         assert_eq!(count_by_data(&with_repeat), vec![("aaa".to_string(), 2), ("bbb".to_string(), 1)]);
+    }
+
+    #[test]
+    fn the_spread_of_sharpe_ratios_is_taken_over_one_period_and_sample() {
+        let measured = |seed: u64, period: &str, sample: Sample, sharpe: f64| {
+            let mut r = record(seed, sharpe, "aaa");
+            r.figures.sample = sample;
+            r.figures.period = (period.to_string(), "2022-12-28".to_string());
+            r
+        };
+        let records = vec![
+            measured(0, "2018-01-02", Sample::OutOfSample, 0.05),
+            measured(1, "2015-01-02", Sample::Validation, 0.09),
+            measured(2, "2018-01-02", Sample::OutOfSample, 0.04),
+            measured(3, "2018-01-02", Sample::Validation, 0.08),
+        ];
+        let period = ("2018-01-02".to_string(), "2022-12-28".to_string());
+        let trials = trials_on(&records, "aaa", Some((Sample::OutOfSample, &period)));
+        assert_eq!((trials.trials, trials.sharpe_per_period), (4, vec![0.05, 0.04]));
+        assert_eq!(trials_on(&records, "aaa", None).sharpe_per_period.len(), 4);
     }
 
     #[test]

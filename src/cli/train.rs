@@ -157,7 +157,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out.display()
         )
     })?;
-    let on_data = registry::trials_on(&all, &records[0].data_fingerprint).trials;
+    let on_data = registry::trials_on(&all, &records[0].data_fingerprint, None).trials;
     if !args.run.json {
         println!("recorded in {}: {on_data} trials on this data so far", registry_path.display());
     }

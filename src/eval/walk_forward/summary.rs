@@ -75,10 +75,8 @@ impl Stitched {
             overall.push(OverallRow { policy: id, metrics, in_sample_sharpe: None });
             curves.series.push((id, values));
         }
-        // The headline agent is the median seed, not the luckiest.
-        let mut by_sharpe: Vec<usize> = (0..plan.seeds.len()).collect();
-        by_sharpe.sort_by(|&a, &b| overall[a].metrics.sharpe.total_cmp(&overall[b].metrics.sharpe));
-        let median = by_sharpe[(plan.seeds.len() - 1) / 2];
+        let sharpes: Vec<f64> = overall[..plan.seeds.len()].iter().map(|row| row.metrics.sharpe).collect();
+        let median = median_seed(&sharpes);
         Self { overall, curves, agent_returns, ensemble_returns, ensemble, median }
     }
 
@@ -92,6 +90,16 @@ impl Stitched {
     pub(super) fn seed_spread(&self, seeds: usize) -> MetricsSpread {
         MetricsSpread::of(&self.overall[..seeds].iter().map(|r| &r.metrics).collect::<Vec<_>>())
     }
+}
+
+/// The seed of the median Sharpe ratio (the lower middle of an even count), shown beside the
+/// ensemble: not the luckiest. An undefined Sharpe ratio ranks lowest (`total_cmp` alone would
+/// put NaN above every number).
+fn median_seed(sharpes: &[f64]) -> usize {
+    let rank = |seed: usize| if sharpes[seed].is_nan() { f64::NEG_INFINITY } else { sharpes[seed] };
+    let mut by_sharpe: Vec<usize> = (0..sharpes.len()).collect();
+    by_sharpe.sort_by(|&a, &b| rank(a).total_cmp(&rank(b)));
+    by_sharpe[(sharpes.len() - 1) / 2]
 }
 
 /// Chain backtests of consecutive windows: each starts from cash at 1, so wealth carries over by
@@ -120,10 +128,10 @@ pub(super) struct Statistics {
     pub(super) backtest_overfitting_unavailable: Option<String>,
 }
 
-/// Phase 5: every seed is a trial. The best one is what a careless search would report, so it
-/// is the one the Deflated Sharpe Ratio judges, against the spread of all trials: with a
-/// registry, every configuration and seed ever tried on this data (this run's recorded first).
-/// The Probability of Backtest Overfitting compares the seeds' stitched returns by CSCV.
+/// Phase 5: every seed is a trial. The Deflated Sharpe Ratio judges the headline, the seeds'
+/// ensemble, against the number of trials: with a registry, every configuration and seed ever
+/// tried on this data (this run's recorded first). The Probability of Backtest Overfitting
+/// compares the seeds' stitched returns by CSCV.
 pub(super) fn overfitting_statistics(
     plan: &Plan,
     request: &WalkForwardRequest,
@@ -136,16 +144,21 @@ pub(super) fn overfitting_statistics(
         Some((Err(error), _)) => (this_run_trials(plan, stitched), None, Some(error.to_string())),
         None => (this_run_trials(plan, stitched), None, None),
     };
-    // N counts every trial; V is the sample variance of the defined per-period Sharpe ratios.
-    let variance = if trials.sharpe_per_period.len() >= 2 {
-        crate::stats::sample_std(&trials.sharpe_per_period).powi(2)
-    } else {
-        0.0
+    // N counts every trial; V is the sample variance of the defined per-period Sharpe ratios
+    // measured on this run's periods. Several trials with fewer than two such ratios give no
+    // spread to deflate by: the DSR would silently be the plain PSR, so there is none.
+    let spread = (trials.sharpe_per_period.len() >= 2)
+        .then(|| crate::stats::sample_std(&trials.sharpe_per_period).powi(2));
+    let variance = match (spread, trials.trials) {
+        (Some(variance), _) => Some(variance),
+        (None, 0 | 1) => Some(0.0),
+        (None, _) => None,
     };
     // The headline is the ensemble, so it is what the Deflated Sharpe Ratio judges, against
     // every trial on this data: the seeds it averages were each a trial.
     let headline = overfitting::SharpeStats::from_returns(&stitched.ensemble_returns);
-    let deflated_sharpe = overfitting::deflated_sharpe_ratio(&headline, trials.trials, variance).ok();
+    let deflated_sharpe =
+        variance.and_then(|v| overfitting::deflated_sharpe_ratio(&headline, trials.trials, v).ok());
     let pbo = overfitting::returns_matrix(&stitched.agent_returns).and_then(|m| {
         overfitting::probability_of_backtest_overfitting(m.view(), &overfitting::PboConfig::default())
     });
@@ -210,7 +223,7 @@ fn record_trials(
         })
         .collect();
     let all = registry::append_new(path, &records)?;
-    Ok(registry::trials_on(&all, &plan.data_fingerprint))
+    Ok(registry::trials_on(&all, &plan.data_fingerprint, Some((Sample::OutOfSample, &period))))
 }
 
 /// How many trainings deploy their untrained reference portfolio, in words, when any do: an
@@ -356,6 +369,13 @@ pub(super) fn stitched_cost_sensitivity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_seed_ranks_an_undefined_sharpe_ratio_lowest() {
+        assert_eq!(median_seed(&[0.8, 0.5, 0.6]), 2);
+        assert_eq!(median_seed(&[f64::NAN, 0.5, 0.8]), 1);
+        assert_eq!(median_seed(&[0.3, f64::NAN, 0.8, 0.5]), 0);
+    }
 
     #[test]
     fn the_config_hash_sees_the_folds_and_the_rule_but_not_the_seed_count() {
