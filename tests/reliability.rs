@@ -464,6 +464,24 @@ fn outputs_never_replace_what_a_user_made_without_force() {
         assert_eq!(std::fs::read_to_string(notes.join(name)).unwrap(), content, "{name}");
     }
     assert!(!notes.join("report").exists() && !notes.join("seed-0").exists());
+
+    // Seeds past the largest one are refused, not wrapped round to 0.
+    let output = run(&[
+        "train",
+        "--config",
+        config,
+        "--steps",
+        "200",
+        "--seed",
+        "18446744073709551615",
+        "--seeds",
+        "2",
+    ]);
+    assert!(
+        output.status.code() == Some(1) && text(&output).contains("run past the largest seed"),
+        "{}",
+        text(&output)
+    );
 }
 
 /// `folio data combine` writes tickers' own files as one wide file a config can read, says what
@@ -498,6 +516,47 @@ fn tickers_files_combine_into_a_file_folio_reads() {
     let refused = combine(&[]);
     assert!(!refused.status.success() && text(&refused).contains("--force"), "{}", text(&refused));
     assert!(combine(&["--force"]).status.success());
+
+    // A ticker named after its file can clash with the date column: refused, nothing written
+    // over the earlier file.
+    let before = std::fs::read(cwd.join("wide.csv")).unwrap();
+    std::fs::copy(cwd.join("BBB.csv"), cwd.join("date.csv")).unwrap();
+    let clash = folio(&["data", "combine", "AAA.csv", "date.csv", "--out", "wide.csv", "--force"], cwd);
+    assert!(
+        !clash.status.success() && text(&clash).contains("duplicate column name 'date'"),
+        "{}",
+        text(&clash)
+    );
+    // Tickers named Close and Open make a file that reads as one ticker's download.
+    std::fs::copy(cwd.join("BBB.csv"), cwd.join("Close.csv")).unwrap();
+    std::fs::copy(cwd.join("BBB.csv"), cwd.join("Open.csv")).unwrap();
+    let clash = folio(&["data", "combine", "Close.csv", "Open.csv", "--out", "wide.csv", "--force"], cwd);
+    assert!(!clash.status.success() && text(&clash).contains("rename the files"), "{}", text(&clash));
+    assert_eq!(std::fs::read(cwd.join("wide.csv")).unwrap(), before);
+    let left: Vec<_> = std::fs::read_dir(cwd).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!left.iter().any(|name| name.to_string_lossy().contains("combining")), "{left:?}");
+}
+
+/// Settings that no price file could hold are refused in words: no panic, no file folio could
+/// not read back.
+#[test]
+fn a_synthetic_market_past_what_a_file_holds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    for (flags, says) in [
+        (&["--periods", "50", "--volatility", "inf"][..], "finite"),
+        (&["--periods", "50", "--drift", "1e308"][..], "no price file can hold"),
+        (&["--periods", "50", "--start", "+262142-12-29"][..], "past the last date"),
+        (&["--assets", "100000", "--periods", "100000"][..], "more than 50000000 prices"),
+    ] {
+        let output = folio(&[&["data", "synth", "--out", "s.csv"][..], flags].concat(), cwd);
+        assert!(
+            output.status.code() == Some(1) && text(&output).contains(says),
+            "{flags:?}: {}",
+            text(&output)
+        );
+        assert!(!cwd.join("s.csv").exists());
+    }
 }
 
 /// A run killed while it replaces an output folder (`--force`) has set the folder's earlier

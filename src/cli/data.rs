@@ -143,7 +143,22 @@ pub fn run(command: DataCommand) -> Result<()> {
 fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> {
     folio::files::check_writable_output(out, force)?;
     let panel = folio::data::combine::combine(files)?;
-    write_prices(&panel, out)?;
+    // Written beside `out` and read back before it takes the name: tickers named after their
+    // files can clash with what a price file's header may hold (a file `date.csv`, or `Close.csv`
+    // and `Open.csv`), and a file folio cannot read must not replace anything.
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staged = out.with_file_name(format!(".{name}.combining"));
+    write_prices(&panel, &staged)?;
+    let loaded = read_prices(&staged, MissingPrices::CarryForward);
+    if let Err(error) = loaded {
+        let _ = std::fs::remove_file(&staged);
+        anyhow::bail!(
+            "the combined file would not load, so {} is not written: {error}; each ticker is named after its \
+             file, so rename the files whose names clash",
+            out.display()
+        );
+    }
+    std::fs::rename(&staged, out).with_context(|| format!("writing {}", out.display()))?;
     println!(
         "wrote {}: {} tickers ({}) on {} dates, {} .. {}",
         out.display(),
@@ -153,7 +168,7 @@ fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> 
         panel.index.label(0),
         panel.index.label(panel.n_periods() - 1)
     );
-    let missing = read_prices(out, MissingPrices::CarryForward)?.carried_forward;
+    let missing = loaded?.carried_forward;
     if !missing.is_empty() {
         println!(
             "dates that some tickers have and others lack inside their listings (holidays of one exchange, or gaps):"

@@ -35,7 +35,7 @@ pub struct BacktestArgs {
     to: Option<Stamp>,
     /// Transaction cost rate on both buys and sells, overriding the config (0 for the
     /// literature's zero-fee figures).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     cost: Option<f64>,
     /// Periods per year for annualizing (default: the config's; with --data, the usual value
     /// for how often that file's dated rows come, 252 for undated rows).
@@ -176,7 +176,7 @@ pub struct EvalArgs {
     #[arg(long)]
     allow_other_data: bool,
     /// Transaction cost rate on both buys and sells, overriding the training config.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     cost: Option<f64>,
     #[command(flatten)]
     rebalancing: RebalanceArgs,

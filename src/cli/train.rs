@@ -114,6 +114,7 @@ fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
 pub fn run(args: TrainArgs) -> Result<()> {
     let (env, _, config) = args.setup.load()?;
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
+    config.check_seeds(args.seeds)?;
     let out =
         args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, args.seeds));
     let registry_path = registry::resolve(args.registry.clone());

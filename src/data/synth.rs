@@ -99,12 +99,34 @@ impl SynthConfig {
                 format!("correlation must be in [0, 1), got {}", self.correlation),
             ));
         }
+        if self.assets.saturating_mul(self.periods) > MAX_CELLS {
+            return Err(InvalidSetting::new(
+                "periods",
+                format!(
+                    "{} assets x {} periods is more than {MAX_CELLS} prices; generate a smaller market",
+                    self.assets, self.periods
+                ),
+            ));
+        }
+        // Weekdays run at most 7 calendar days to 5 rows.
+        if self.start.checked_add_days(Days::new(2 * self.periods as u64)).is_none() {
+            return Err(InvalidSetting::new(
+                "start",
+                format!(
+                    "{} periods from {} run past the last date the calendar holds",
+                    self.periods, self.start
+                ),
+            ));
+        }
         if self.regimes.is_empty()
-            || self.regimes.iter().any(|r| !(r.volatility >= 0.0) || !r.drift.is_finite())
+            || self
+                .regimes
+                .iter()
+                .any(|r| !(r.volatility >= 0.0 && r.volatility.is_finite()) || !r.drift.is_finite())
         {
             return Err(InvalidSetting::new(
                 "regimes",
-                "regimes need finite drifts and non-negative volatilities",
+                "regimes need finite drifts and finite, non-negative volatilities",
             ));
         }
         if !(0.0..=1.0).contains(&self.switch_probability) {
@@ -201,10 +223,26 @@ pub fn panel_from_log_returns(log_returns: &Array2<f64>, start: NaiveDate, name_
     PricePanel::new("synthetic", assets, TimeIndex::Dates(weekdays(start, steps + 1)), prices)
 }
 
+/// The most prices a synthetic market may hold: 400 MB of them.
+pub const MAX_CELLS: usize = 50_000_000;
+
 pub fn generate(config: &SynthConfig) -> Result<PricePanel, InvalidSetting> {
     config.validate()?;
     let (returns, _) = generate_log_returns(config);
-    Ok(panel_from_log_returns(&returns, config.start, "SYN"))
+    let panel = panel_from_log_returns(&returns, config.start, "SYN");
+    // Settings that are each valid can still compound past what a float holds (a drift of 1e5 a
+    // year, a volatility of 1e4): a file folio could then not read back.
+    if let Some(((row, _), price)) = panel.prices.indexed_iter().find(|(_, p)| !(p.is_finite() && **p > 0.0))
+    {
+        return Err(InvalidSetting::new(
+            "regimes",
+            format!(
+                "these drifts and volatilities take a price to {price} by period {row}, which no price file can hold; \
+                 use smaller ones"
+            ),
+        ));
+    }
+    Ok(panel)
 }
 
 /// `count` consecutive weekdays starting at `start` (moved to the next weekday if needed).

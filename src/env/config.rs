@@ -266,10 +266,10 @@ impl EnvConfig {
         self.reward.validate()?;
         self.limits.validate()?;
         self.episode.validate()?;
-        if !(self.data.periods_per_year > 0.0) {
+        if !(self.data.periods_per_year > 0.0 && self.data.periods_per_year.is_finite()) {
             return Err(InvalidSetting::new(
                 "data.periods_per_year",
-                "data.periods_per_year must be positive",
+                "data.periods_per_year must be positive and finite",
             ));
         }
         Ok(())

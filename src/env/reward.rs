@@ -118,12 +118,12 @@ impl RewardConfig {
             RewardConfig::LogReturn => true,
             RewardConfig::DifferentialSharpe { eta } => eta > 0.0 && eta <= 1.0,
             RewardConfig::DownsideRisk { eta, downside_floor } => {
-                eta > 0.0 && eta <= 1.0 && downside_floor > 0.0
+                eta > 0.0 && eta <= 1.0 && downside_floor > 0.0 && downside_floor.is_finite()
             }
             RewardConfig::MeanVariance { risk_aversion, eta } => {
-                risk_aversion >= 0.0 && eta > 0.0 && eta <= 1.0
+                risk_aversion >= 0.0 && risk_aversion.is_finite() && eta > 0.0 && eta <= 1.0
             }
-            RewardConfig::DrawdownPenalty { penalty } => penalty >= 0.0,
+            RewardConfig::DrawdownPenalty { penalty } => penalty >= 0.0 && penalty.is_finite(),
             RewardConfig::Sharpe | RewardConfig::Sortino => true,
         };
         if ok {

@@ -167,8 +167,9 @@ impl FeatureConfig {
             ));
         }
         let scales = [("features.bollinger_width", self.bollinger_width), ("features.clip", self.clip)];
-        if let Some((setting, _)) = scales.into_iter().find(|(_, value)| !(*value > 0.0)) {
-            return Err(InvalidSetting::new(setting, "bollinger_width and clip must be positive"));
+        if let Some((setting, _)) = scales.into_iter().find(|(_, value)| !(*value > 0.0 && value.is_finite()))
+        {
+            return Err(InvalidSetting::new(setting, "bollinger_width and clip must be positive and finite"));
         }
         Ok(())
     }

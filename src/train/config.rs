@@ -117,6 +117,22 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// `seeds` runs take the seeds `seed`, `seed + 1`, ...: refused when the last of them is past
+    /// the largest seed, rather than wrapping round to 0.
+    pub fn check_seeds(&self, seeds: usize) -> Result<(), InvalidSetting> {
+        match self.seed.checked_add(seeds.saturating_sub(1) as u64) {
+            Some(_) => Ok(()),
+            None => Err(InvalidSetting::new(
+                "seed",
+                format!(
+                    "{seeds} seeds from {} run past the largest seed, {}: start lower",
+                    self.seed,
+                    u64::MAX
+                ),
+            )),
+        }
+    }
+
     /// Defaults that suit each algorithm, for a config that names only the algorithm.
     pub fn for_algo(algo: Algo) -> Self {
         match algo {

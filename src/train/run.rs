@@ -96,6 +96,7 @@ pub fn train_seeds(
     seeds: usize,
     jobs: usize,
 ) -> Result<Vec<TrainOutcome>, TrainError> {
+    request.train.check_seeds(seeds)?;
     if seeds <= 1 {
         return Ok(vec![train(request)?]);
     }

@@ -197,6 +197,7 @@ impl Plan {
         request.rebalance.check(&market)?;
         // Every training would refuse these; refused here, before the first of them starts.
         request.train.validate()?;
+        request.train.check_seeds(config.seeds)?;
         request.train.net.validate(&market.layout())?;
         let folds = make_folds(market.n_periods(), market.first_observable(), config)?;
         let env = &request.env;
