@@ -25,7 +25,7 @@ pub struct PanelRow {
     pub best_baseline_sharpe: f64,
     pub agent_max_drawdown: f64,
     pub equal_weight_max_drawdown: f64,
-    /// Mean one-way turnover per decision.
+    /// Mean turnover per decision: assets bought and sold, as a fraction of the portfolio.
     pub agent_turnover: f64,
     pub break_even: BreakEven,
     /// Deflated Sharpe Ratio of the ensemble, over every trial counted.
