@@ -32,6 +32,7 @@ fn baselines_reproduce_the_published_djia_figures() {
         settings,
         periods_per_year: 252.0,
         rebalance: RebalanceRule::Every,
+        features: Default::default(),
     })
     .unwrap();
     assert_eq!(
@@ -56,6 +57,51 @@ fn baselines_reproduce_the_published_djia_figures() {
     }
     // OLMAR's first windows depend on how a short history is averaged; the paper's 2.12 sits close.
     assert!((wealth("OLMAR") - 2.12).abs() <= 0.1, "OLMAR {}", wealth("OLMAR"));
+}
+
+/// `folio backtest` runs the volatility-managed baseline on the config's windows, as `eval` does.
+#[test]
+fn a_backtest_s_volatility_managed_baseline_reads_the_config_s_windows() {
+    let request = |volatility_window: usize, long_window: usize| BaselineRequest {
+        data: PathBuf::from("envs/data/us_stocks_20_daily.csv"),
+        missing: Default::default(),
+        assets: vec!["AAPL".into(), "XOM".into(), "KO".into()],
+        strategies: vec![folio::backtest::BaselineId::VolatilityManaged],
+        from: None,
+        to: Some(folio::data::Stamp::Date("1995-12-29".parse().unwrap())),
+        settings: EnvSettings::from_config(
+            &EnvConfig::load(std::path::Path::new("envs/default.toml")).unwrap(),
+        ),
+        periods_per_year: 252.0,
+        rebalance: RebalanceRule::Every,
+        features: folio::features::FeatureConfig { volatility_window, long_window, ..Default::default() },
+    };
+    let (_, default) = backtest_baselines(request(20, 120)).unwrap();
+    let (_, own) = backtest_baselines(request(10, 40)).unwrap();
+    let (market, range) = {
+        let panel = folio::data::read_prices(
+            std::path::Path::new("envs/data/us_stocks_20_daily.csv"),
+            Default::default(),
+        )
+        .unwrap()
+        .panel
+        .select(
+            &["AAPL".into(), "XOM".into(), "KO".into()],
+            None,
+            Some(folio::data::Stamp::Date("1995-12-29".parse().unwrap())),
+        )
+        .unwrap()
+        .panel;
+        let market = std::sync::Arc::new(
+            folio::env::Market::new(panel, &folio::features::FeatureConfig::none(), None, 0..0).unwrap(),
+        );
+        let range = market.decision_range(&Default::default(), 0).unwrap();
+        (market, range)
+    };
+    let mut policy = folio::baselines::VolatilityManaged::new(10, 40);
+    let direct = folio::backtest::backtest(&mut policy, &market, range, request(10, 40).settings).unwrap();
+    assert_eq!(own[0].values, direct.values, "the config's windows, 10 and 40");
+    assert_ne!(own[0].values, default[0].values);
 }
 
 fn synthetic_env(dir: &std::path::Path) -> EnvConfig {

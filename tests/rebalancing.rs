@@ -270,6 +270,7 @@ fn calendar_rules_on_undated_data_are_an_error_and_bands_work() {
         settings: settings(0.0),
         periods_per_year: 252.0,
         rebalance,
+        features: Default::default(),
     };
     let message = backtest_baselines(request(RebalanceRule::Monthly)).unwrap_err().to_string();
     assert!(
@@ -325,6 +326,7 @@ fn a_comparison_covers_every_strategy_under_every_rule() {
             settings: settings(0.0025),
             periods_per_year: 252.0,
             rebalance: RebalanceRule::Every,
+            features: Default::default(),
         },
         &rules,
     )

@@ -33,6 +33,7 @@ fn backtest(out: &Path, data: &str, strategies: &[BaselineId], span: Option<(&st
         settings,
         periods_per_year: 252.0,
         rebalance: RebalanceRule::Every,
+        features: Default::default(),
     })
     .unwrap();
     let page = write_backtest(out, &report, &logs, &provenance()).unwrap();

@@ -121,6 +121,7 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         settings,
         periods_per_year,
         rebalance: args.rebalancing.rebalance,
+        features: config.features.clone(),
     };
     if args.rebalancing.compare_rebalancing {
         let comparison = compare_baseline_rebalancing(request, &args.rebalancing.rules)?;

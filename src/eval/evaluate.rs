@@ -547,6 +547,9 @@ pub struct BaselineRequest {
     pub periods_per_year: f64,
     /// When the strategies' targets are traded; [`RebalanceRule::Every`] is every decision.
     pub rebalance: RebalanceRule,
+    /// The config's feature settings: no feature is computed, but the volatility-managed
+    /// baseline takes its windows from them, as `eval` and the walk-forward give it.
+    pub features: crate::features::FeatureConfig,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -580,7 +583,12 @@ struct BaselineSetup {
 fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalError> {
     let raw = read_prices(&request.data, request.missing)?.panel;
     let selection = raw.select(&request.assets, request.from, request.to)?;
-    let market = Arc::new(Market::new(selection.panel, &crate::features::FeatureConfig::none(), None, 0..0)?);
+    let features = crate::features::FeatureConfig {
+        volatility_window: request.features.volatility_window,
+        long_window: request.features.long_window,
+        ..crate::features::FeatureConfig::none()
+    };
+    let market = Arc::new(Market::new(selection.panel, &features, None, 0..0)?);
     let range = market.decision_range(&Span::default(), 0)?;
     let policies = request
         .strategies
