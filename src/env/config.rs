@@ -183,6 +183,44 @@ impl Default for EpisodeConfig {
     }
 }
 
+/// `message`, a serde error about one of a config's keys (which names the key's path as
+/// "in `a.b`", and an unknown key as "unknown field `c`"), led by the line of that key in
+/// `text`: a table parsed before it is deserialized keeps no positions. `table` is the [table]
+/// the error's path starts in (`train` for the `[train]` table's own errors). Unchanged when
+/// the key cannot be found.
+pub fn with_key_line(text: &str, table: Option<&str>, message: String) -> String {
+    match key_line(text, table, &message) {
+        Some(line) => format!("line {line}: {message}"),
+        None => message,
+    }
+}
+
+fn key_line(text: &str, table: Option<&str>, message: &str) -> Option<usize> {
+    let quoted = |after: &str| -> Option<&str> {
+        let rest = &message[message.find(after)? + after.len()..];
+        Some(&rest[..rest.find('`')?])
+    };
+    let mut keys: Vec<&str> = table.into_iter().collect();
+    if let Some(path) = quoted("in `") {
+        keys.extend(path.split('.'));
+    }
+    if let Some(field) = quoted("unknown field `") {
+        keys.push(field);
+    }
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut current = root.get_ref();
+    let mut position = None;
+    for (i, key) in keys.iter().enumerate() {
+        let (name, value) = current.iter().find(|(name, _)| name.get_ref().as_ref() == *key)?;
+        position = Some(name.span().start);
+        if i + 1 < keys.len() {
+            let toml::de::DeValue::Table(inner) = value.get_ref() else { return None };
+            current = inner;
+        }
+    }
+    Some(text[..position?].matches('\n').count() + 1)
+}
+
 impl EnvConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Ok(Self::load_with_sections(path)?.0)
@@ -195,6 +233,9 @@ impl EnvConfig {
             .map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let parse = |e: toml::de::Error| {
             let mut message = e.to_string();
+            if e.span().is_none() {
+                message = with_key_line(&text, None, message);
+            }
             if message.contains("unknown field") {
                 // The usual cause: a line appended at the end lands in the last [table] above it.
                 message.push_str(
@@ -273,5 +314,28 @@ impl EnvConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_s_error_names_its_line() {
+        let text = "[data]\nfile = \"x.csv\"\n\n[periods.train]\nto = 5\n\n[features]\nwindow = \"5\"\n\n[train]\nsteps = 1\n";
+        let line = |table: Option<&str>, message: &str| with_key_line(text, table, message.to_string());
+        assert_eq!(
+            line(None, "invalid type: string \"5\", expected usize\nin `features.window`"),
+            "line 8: invalid type: string \"5\", expected usize\nin `features.window`"
+        );
+        assert!(line(None, "bad\nin `periods.train.to`").starts_with("line 5: "));
+        assert!(line(None, "unknown field `window`, expected one of\nin `features`").starts_with("line 8: "));
+        assert!(line(Some("train"), "invalid type\nin `steps`").starts_with("line 11: "));
+        assert_eq!(
+            line(None, "unknown field `nowhere`\nin `features`"),
+            "unknown field `nowhere`\nin `features`"
+        );
+        assert_eq!(line(None, "no key named"), "no key named");
     }
 }
