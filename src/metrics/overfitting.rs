@@ -449,6 +449,10 @@ fn half_masks(partitions: usize) -> Vec<u32> {
     masks
 }
 
+/// Returns, or per-period Sharpe ratios, closer than this are equal: what separates two
+/// portfolios that differ only by the rounding of the same weights, far below any real gap.
+const ROUNDING: f64 = 1e-12;
+
 /// One CSCV split: `blocks[b][j]` are the moments of configuration `j` in block `b`.
 fn evaluate_split(blocks: &[Vec<Moments>], mask: u32, configs: usize) -> Split {
     let mut is_sharpe = Vec::with_capacity(configs);
@@ -472,8 +476,8 @@ fn evaluate_split(blocks: &[Vec<Moments>], mask: u32, configs: usize) -> Split {
         }
     }
     let chosen = oos_sharpe[selected];
-    let below = oos_sharpe.iter().filter(|&&v| v < chosen).count() as f64;
-    let tied_others = oos_sharpe.iter().filter(|&&v| v == chosen).count() as f64 - 1.0;
+    let below = oos_sharpe.iter().filter(|&&v| v < chosen - ROUNDING).count() as f64;
+    let tied_others = oos_sharpe.iter().filter(|&&v| (v - chosen).abs() <= ROUNDING).count() as f64 - 1.0;
     let rank = 1.0 + below + tied_others / 2.0;
     let relative = rank / (configs as f64 + 1.0);
     Split {
@@ -555,8 +559,9 @@ pub fn probability_of_backtest_overfitting(
         return Err(OverfittingError::NonFiniteReturn { period, config, value });
     }
     // Every split would tie all ranks at the median and count as overfit, a PBO of 1 for what is
-    // no selection at all (seeds that each kept the same reference portfolio, for instance).
-    if returns.rows().into_iter().all(|row| row.iter().all(|&r| r == row[0])) {
+    // no selection at all (seeds that each kept the same reference portfolio, for instance). Two
+    // configurations apart by float rounding alone are the same one.
+    if returns.rows().into_iter().all(|row| row.iter().all(|&r| (r - row[0]).abs() <= ROUNDING)) {
         return Err(OverfittingError::IdenticalConfigurations);
     }
 
@@ -968,7 +973,15 @@ mod tests {
         // Every split would tie all three at the median, λ = 0, and count as overfit: a PBO of 1
         // for seeds that made no choice at all.
         let same = vec![0.01, -0.02, 0.03, 0.00, 0.02, -0.01];
-        let m = returns_matrix(&[same.clone(), same.clone(), same]).unwrap();
+        let m = returns_matrix(&[same.clone(), same.clone(), same.clone()]).unwrap();
+        assert_eq!(
+            probability_of_backtest_overfitting(m.view(), &PboConfig { partitions: 6 }).unwrap_err(),
+            OverfittingError::IdenticalConfigurations
+        );
+        // Nor for seeds apart by the rounding of the same weights.
+        let rounded: Vec<f64> =
+            same.iter().enumerate().map(|(t, r)| r + if t % 2 == 0 { 3e-16 } else { -2e-16 }).collect();
+        let m = returns_matrix(&[same.clone(), rounded, same]).unwrap();
         assert_eq!(
             probability_of_backtest_overfitting(m.view(), &PboConfig { partitions: 6 }).unwrap_err(),
             OverfittingError::IdenticalConfigurations
