@@ -47,10 +47,17 @@ pub fn metrics_table(rows: &[(String, &Metrics)]) -> String {
     out
 }
 
-/// A figure with `decimals` decimals and its unit, or "-" where it is undefined (too few
-/// periods for a ratio, a loss-free Sortino): "NaN%" and "inf" read as broken output.
+/// A figure with `decimals` decimals and its unit, "-" where it is undefined (too few periods
+/// for a ratio), "∞" where it is unbounded: "NaN%" and "inf" read as broken output.
 fn figure(value: f64, decimals: usize, unit: &str) -> String {
-    if value.is_finite() { format!("{value:.decimals$}{unit}") } else { "-".into() }
+    match value {
+        v if v.is_finite() => format!("{v:.decimals$}{unit}"),
+        // A Sortino ratio with no losing period, a Calmar ratio with no drawdown: unbounded,
+        // which is not the same as undefined.
+        f64::INFINITY => "∞".into(),
+        f64::NEG_INFINITY => "-∞".into(),
+        _ => "-".into(),
+    }
 }
 
 /// What `folio train` did: each run, then the agents beside equal weight on the validation
@@ -380,5 +387,16 @@ mod tests {
         assert!(!row.contains("NaN") && !row.contains("inf"), "{row}");
         assert!(row.contains(" - "), "{row}");
         assert_eq!(row.trim_end().len(), header.len(), "the row is as wide as the header:\n{table}");
+    }
+
+    /// A Sortino ratio with no losing period is unbounded, not undefined.
+    #[test]
+    fn an_unbounded_figure_prints_as_infinity() {
+        let metrics = crate::metrics::compute(&[1.0, 1.01, 1.015, 1.03], &[0.0; 3], 0.0, &Default::default());
+        assert_eq!(metrics.sortino, f64::INFINITY);
+        let table = metrics_table(&[("rising".into(), &metrics)]);
+        let (header, row) = table.split_once('\n').unwrap();
+        assert!(row.contains(" ∞ ") && !row.contains("inf"), "{row}");
+        assert_eq!(row.trim_end().chars().count(), header.chars().count(), "{table}");
     }
 }
