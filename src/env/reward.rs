@@ -116,7 +116,9 @@ impl RewardConfig {
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         let ok = match *self {
             RewardConfig::LogReturn => true,
-            RewardConfig::DifferentialSharpe { eta } => eta > 0.0 && eta <= 1.0,
+            // At eta = 1 the moving moments are last period's return and its square, whose
+            // variance is zero: every reward would be 0.
+            RewardConfig::DifferentialSharpe { eta } => eta > 0.0 && eta < 1.0,
             RewardConfig::DownsideRisk { eta, downside_floor } => {
                 eta > 0.0 && eta <= 1.0 && downside_floor > 0.0 && downside_floor.is_finite()
             }
@@ -131,7 +133,10 @@ impl RewardConfig {
         } else {
             Err(InvalidSetting::new(
                 "reward",
-                format!("reward {self:?}: eta must be in (0, 1], penalties and floors non-negative"),
+                format!(
+                    "reward {self:?}: eta must be in (0, 1] (below 1 for differential_sharpe), penalties and \
+                     floors non-negative"
+                ),
             ))
         }
     }
@@ -269,6 +274,13 @@ impl RewardState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_differential_sharpe_without_memory_is_refused() {
+        assert!(RewardConfig::DifferentialSharpe { eta: 1.0 }.validate().is_err());
+        assert!(RewardConfig::DifferentialSharpe { eta: 0.99 }.validate().is_ok());
+        assert!(RewardConfig::DownsideRisk { eta: 1.0, downside_floor: 1e-4 }.validate().is_ok());
+    }
 
     #[test]
     fn a_reward_is_described_as_its_config_writes_it() {
