@@ -18,7 +18,7 @@ use crate::data::{MissingPrices, PricePanel, Stamp, read_prices};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
-use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
+use crate::metrics::sharpe_difference::{SharpeDifference, Standing, sharpe_difference};
 use crate::metrics::{Metrics, MetricsConfig, simple_returns};
 use crate::progress::{Progress, Silent};
 use crate::train::checkpoint::{self, Meta, Weights};
@@ -494,17 +494,24 @@ fn verdict(results: &[PolicyReport], edge: Option<&SharpeDifference>, caveat: Op
     let beaten = causal.iter().filter(|r| agent.sharpe > r.metrics.sharpe).count();
     // The gap is tested on the same periods, so that a lucky 0.03 does not read as an edge.
     let gap = edge.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
-    let mut text = match equal {
-        Some(eq) if edge.is_some_and(SharpeDifference::negligible) => {
+    let mut text = match equal.map(|eq| (eq, Standing::of(agent.sharpe, eq.sharpe, edge))) {
+        Some((eq, Standing::Matches)) => {
             format!(
                 "The agent's Sharpe ratio {:.2} matches equal weight's {:.2}{gap}",
                 agent.sharpe, eq.sharpe
             )
         }
-        Some(eq) if agent.sharpe > eq.sharpe => {
+        Some((eq, Standing::Beats)) => {
             format!("The agent's Sharpe ratio {:.2} beats equal weight's {:.2}{gap}", agent.sharpe, eq.sharpe)
         }
-        Some(eq) => format!(
+        Some((eq, Standing::Ahead)) => {
+            let why = if edge.is_some() { "" } else { ", a gap too short to test" };
+            format!(
+                "The agent's Sharpe ratio {:.2} is ahead of equal weight's {:.2}{gap}{why}, which shows no edge",
+                agent.sharpe, eq.sharpe
+            )
+        }
+        Some((eq, _)) => format!(
             "The agent's Sharpe ratio {:.2} does not beat equal weight's {:.2}{gap}",
             agent.sharpe, eq.sharpe
         ),

@@ -8,7 +8,7 @@ use crate::backtest::PolicyId;
 use crate::backtest::cost_sensitivity::BreakEven;
 use crate::data::Stamp;
 use crate::env::config::{EnvConfig, Span};
-use crate::metrics::sharpe_difference::SharpeDifference;
+use crate::metrics::sharpe_difference::{SharpeDifference, Standing};
 
 /// One market's walk-forward, reduced to what compares across markets.
 #[derive(Debug, Clone, Serialize)]
@@ -73,8 +73,11 @@ impl PanelRow {
             break_even: report.cost_sensitivity.break_even,
             dsr: report.deflated_sharpe.as_ref().map(|d| d.dsr),
             pbo: report.backtest_overfitting.as_ref().map(|p| p.pbo),
-            beats_equal_weight: agent.sharpe > equal.sharpe
-                && !report.edge_over_equal_weight.is_some_and(|e| e.negligible()),
+            beats_equal_weight: Standing::of(
+                agent.sharpe,
+                equal.sharpe,
+                report.edge_over_equal_weight.as_ref(),
+            ) == Standing::Beats,
             edge_p_value: reported_p_value(report.edge_over_equal_weight.as_ref()),
             trainings,
             trainings_kept_reference,

@@ -638,11 +638,15 @@ pub fn verdict(dsr: Option<&DeflatedSharpe>, pbo: Option<&Pbo>) -> String {
         parts.push(if d.dsr.is_nan() {
             "DSR undefined: the track record is too short or its returns do not vary".to_string()
         } else if d.dsr >= DSR_CONVINCING {
-            format!("DSR {:.2}: the Sharpe ratio is unlikely to be a fluke of {trials}", d.dsr)
+            format!(
+                "DSR {:.2}: a Sharpe ratio above zero is unlikely to be a fluke of {trials} (a test \
+                 against zero, not against equal weight)",
+                d.dsr
+            )
         } else if d.dsr >= DSR_LUCK {
             format!(
-                "DSR {:.2}: the Sharpe ratio beats what luck gives the best of {trials}, but not \
-                 convincingly (below {DSR_CONVINCING})",
+                "DSR {:.2}: the Sharpe ratio is above what luck gives the best of {trials}, but not \
+                 convincingly (below {DSR_CONVINCING}; a test against zero, not against equal weight)",
                 d.dsr
             )
         } else {
@@ -671,7 +675,7 @@ pub fn verdict(dsr: Option<&DeflatedSharpe>, pbo: Option<&Pbo>) -> String {
             )
         } else {
             format!(
-                "PBO {:.2}: the selection holds up, the in-sample best configuration stays above \
+                "PBO {:.2}: picking the in-sample best configuration would hold up, it stays above \
                  the out-of-sample median in {:.0}% of {splits} splits",
                 p.pbo,
                 100.0 * (1.0 - p.pbo)
@@ -1147,10 +1151,10 @@ mod tests {
         let text = verdict(Some(&with_dsr(0.97, 100)), Some(&with_pbo(0.12)));
         assert_eq!(
             text,
-            "DSR 0.97: the Sharpe ratio is unlikely to be a fluke of 100 trials; PBO 0.12: some \
-             overfitting, the in-sample best configuration falls to or below the out-of-sample \
-             median in 12% of 12870 splits (10 configurations of equal skill would give 0.50 on \
-             average)."
+            "DSR 0.97: a Sharpe ratio above zero is unlikely to be a fluke of 100 trials (a test \
+             against zero, not against equal weight); PBO 0.12: some overfitting, the in-sample best \
+             configuration falls to or below the out-of-sample median in 12% of 12870 splits (10 \
+             configurations of equal skill would give 0.50 on average)."
         );
         assert!(verdict(Some(&with_dsr(0.95, 1)), None).contains("unlikely to be a fluke of a single trial"));
         assert!(verdict(Some(&with_dsr(0.94, 5)), None).contains("not convincingly"));

@@ -13,6 +13,34 @@
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
+/// Where one Sharpe ratio stands against another's on the same periods, by the test of their gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Ahead by more than noise.
+    Beats,
+    /// Ahead by a gap within noise, or by one that could not be tested (fewer than
+    /// [`MIN_PERIODS`] periods, or a flat series): no edge shown.
+    Ahead,
+    /// Apart by less than [`NEGLIGIBLE`]: the same.
+    Matches,
+    Behind,
+}
+
+impl Standing {
+    /// The standing of Sharpe ratio `a` against `b` (annualized, as reports show them), given the
+    /// test of their gap when there is one.
+    pub fn of(a: f64, b: f64, edge: Option<&SharpeDifference>) -> Self {
+        let gap = a - b;
+        match edge {
+            Some(edge) if edge.negligible() => Standing::Matches,
+            None if gap.abs() < NEGLIGIBLE => Standing::Matches,
+            Some(edge) if edge.significant() && gap > 0.0 => Standing::Beats,
+            _ if gap > 0.0 => Standing::Ahead,
+            _ => Standing::Behind,
+        }
+    }
+}
+
 /// The test of `Sharpe(a) - Sharpe(b) = 0` on paired returns.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SharpeDifference {
@@ -146,6 +174,25 @@ mod tests {
     use rand_distr::{Distribution, StandardNormal};
 
     use super::*;
+
+    #[test]
+    fn a_gap_that_was_not_tested_is_no_win() {
+        let tested = |difference: f64, p_value: f64| SharpeDifference {
+            difference,
+            standard_error: 0.1,
+            p_value,
+            periods: 250,
+            lags: 4,
+        };
+        assert_eq!(Standing::of(1.2, 1.0, Some(&tested(0.2, 0.01))), Standing::Beats);
+        assert_eq!(Standing::of(1.2, 1.0, Some(&tested(0.2, 0.30))), Standing::Ahead);
+        assert_eq!(Standing::of(1.0, 1.0, Some(&tested(0.001, 0.0))), Standing::Matches);
+        assert_eq!(Standing::of(0.8, 1.0, Some(&tested(-0.2, 0.01))), Standing::Behind);
+        // No test (too few periods): ahead is all it can say, and a rounding gap is a match.
+        assert_eq!(Standing::of(1.2, 1.0, None), Standing::Ahead);
+        assert_eq!(Standing::of(-5.4887, -5.4911, None), Standing::Matches);
+        assert_eq!(Standing::of(0.9, 1.0, None), Standing::Behind);
+    }
 
     #[test]
     fn a_gap_of_rounding_is_no_edge_whatever_its_p_value() {

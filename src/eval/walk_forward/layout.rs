@@ -122,7 +122,7 @@ pub enum FoldError {
     )]
     Empty,
     #[error(
-        "walk_forward.embargo must be at least 1: without a gap, training's last decision is judged on the return that validation's first earns (and validation's last on test's first)"
+        "walk_forward.embargo must be at least 1: each window starts on the row where the one before it ends, so without a gap validation's first decision sits on training's last row, inside the period whose statistics normalize training's features (and test's first on validation's last row)"
     )]
     NoEmbargo,
     #[error(
@@ -334,8 +334,9 @@ mod tests {
         assert_eq!(two.fitted_keeping_folds(2852, 69), None, "two default folds fit 2,852 rows");
     }
 
-    /// Spans share their boundary row, so without an embargo the last decision of one is
-    /// judged on the period that the next one's first decision earns.
+    /// Spans share their boundary row, so without an embargo validation's first decision would
+    /// sit on training's last row, which training refuses (its features are normalized over its
+    /// whole span, that row included).
     #[test]
     fn folds_without_an_embargo_are_refused() {
         let config = WalkForwardConfig { embargo: 0, ..WalkForwardConfig::default() };

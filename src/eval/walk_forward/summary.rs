@@ -16,7 +16,9 @@ use crate::env::Market;
 use crate::env::config::EnvConfig;
 use crate::eval::EvalError;
 use crate::metrics::overfitting;
-use crate::metrics::sharpe_difference::{NEGLIGIBLE, SharpeDifference, sharpe_difference};
+use crate::metrics::sharpe_difference::{
+    MIN_PERIODS, NEGLIGIBLE, SharpeDifference, Standing, sharpe_difference,
+};
 use crate::metrics::{Metrics, MetricsConfig, MetricsSpread, compute, simple_returns};
 use crate::registry::{self, Figures, Sample, TrialCommand, TrialRecord};
 use crate::train::TrainConfig;
@@ -272,20 +274,30 @@ pub(super) fn verdict(
         n => format!("{n} folds"),
     };
     // A higher Sharpe ratio is not yet an edge: the test says whether the gap is more than noise.
-    let mut verdict = match edge {
-        Some(edge) if edge.negligible() => {
-            format!("{ensemble}: it matches equal weight over {folds}, a gap of {}.", edge.describe())
+    let untested = format!(
+        "the gap could not be tested (it needs {MIN_PERIODS} test periods and returns that vary), so it shows no edge"
+    );
+    let gap = |edge: Option<&SharpeDifference>| edge.map_or(untested.clone(), SharpeDifference::describe);
+    let mut verdict = match Standing::of(agent.sharpe, equal, edge) {
+        Standing::Matches => {
+            format!("{ensemble}: it matches equal weight over {folds}, a gap of {}.", gap(edge))
         }
-        Some(edge) if edge.significant() && agent.sharpe > equal => {
-            format!("{ensemble}: it beats equal weight over {folds} by {}.", edge.describe())
+        Standing::Beats => format!("{ensemble}: it beats equal weight over {folds} by {}.", gap(edge)),
+        Standing::Ahead if edge.is_none() => {
+            format!("{ensemble}: it is ahead of equal weight over {folds}, but {untested}.")
         }
-        Some(edge) if agent.sharpe > equal => format!(
-            "{ensemble}: it is ahead of equal weight over {folds} by {}, so it shows no edge.",
-            edge.describe()
-        ),
-        Some(edge) => format!("{ensemble}: it does not beat equal weight; the gap is {}.", edge.describe()),
-        None if agent.sharpe > equal => format!("{ensemble}: it beats equal weight over {folds}."),
-        None => format!("{ensemble}: it does not beat equal weight."),
+        Standing::Ahead => {
+            format!(
+                "{ensemble}: it is ahead of equal weight over {folds} by {}, so it shows no edge.",
+                gap(edge)
+            )
+        }
+        Standing::Behind => match edge {
+            Some(edge) => {
+                format!("{ensemble}: it does not beat equal weight; the gap is {}.", edge.describe())
+            }
+            None => format!("{ensemble}: it does not beat equal weight."),
+        },
     };
     if seeds > 1 {
         verdict.push_str(&format!(" The median seed alone: {median:.2}."));

@@ -5,6 +5,7 @@ use super::markup::{escape, number, percent};
 use super::run::{Kind, Run};
 use crate::backtest::PolicyId;
 use crate::metrics::Metrics;
+use crate::metrics::sharpe_difference::Standing;
 
 /// How the headline comes out, for its colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,23 +55,28 @@ pub fn headline(run: &Run) -> (Outcome, String) {
                 }
                 _ => "The agent".into(),
             };
-            let within_noise = run.edge_over_equal_weight.is_some_and(|edge| !edge.significant());
-            if run.edge_over_equal_weight.is_some_and(|edge| edge.negligible()) {
-                (
+            let edge = run.edge_over_equal_weight.as_ref();
+            match Standing::of(a.sharpe, e.sharpe, edge) {
+                Standing::Matches => (
                     Outcome::Matches,
                     format!(
                         "{who} matches equal weight {when}, after costs: the Sharpe ratios are the same."
                     ),
-                )
-            } else if a.sharpe > e.sharpe && within_noise {
-                (
+                ),
+                Standing::Ahead if edge.is_none() => (
+                    Outcome::Ahead,
+                    format!(
+                        "{who} is ahead of equal weight {when}, after costs, by a gap too short to test."
+                    ),
+                ),
+                Standing::Ahead => (
                     Outcome::Ahead,
                     format!("{who} is ahead of equal weight {when}, after costs, by a gap within noise."),
-                )
-            } else if a.sharpe > e.sharpe {
-                (Outcome::Beats, format!("{who} beats equal weight {when}, after costs."))
-            } else {
-                (Outcome::Loses, format!("{who} does not beat equal weight {when}, after costs."))
+                ),
+                Standing::Beats => (Outcome::Beats, format!("{who} beats equal weight {when}, after costs.")),
+                Standing::Behind => {
+                    (Outcome::Loses, format!("{who} does not beat equal weight {when}, after costs."))
+                }
             }
         }
         (Some((_, a)), None) => (
