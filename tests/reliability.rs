@@ -92,6 +92,26 @@ fn resume_finishes_exactly_the_seeds_a_killed_run_left_unfinished() {
     let again = checkpoint::load_meta(&out.join("seed-0")).unwrap();
     assert_eq!(again.progress.updates, finished.progress.updates, "a finished seed is not trained again");
     assert_eq!(again.run_id, finished.run_id, "a resumed seed stays one trial");
+
+    // A resume that names another run (flags forgotten or mistyped) trains nothing beside it.
+    let mismatch = |out: &Path, seed: u64, seeds: usize| {
+        let train = TrainConfig { seed, ..config(400) };
+        train_seeds(request(&env, train, out, true), seeds, 1).unwrap_err().to_string()
+    };
+    let other_seeds = mismatch(&out, 5, 3);
+    assert!(
+        other_seeds.contains("it holds seed-0, which --seed and --seeds do not ask for"),
+        "{other_seeds}"
+    );
+    assert!(!out.join("seed-5").exists());
+    let single = dir.path().join("single");
+    train_seeds(request(&env, config(400), &single, false), 1, 1).unwrap();
+    let one = mismatch(&single, 0, 3);
+    assert!(one.contains("one seed's training in the folder itself: resume it with --seeds 1"), "{one}");
+    assert!(!single.join("seed-0").exists());
+    let nothing = mismatch(&dir.path().join("nowhere"), 0, 3);
+    assert!(nothing.contains("no saved training to continue"), "{nothing}");
+    assert!(!dir.path().join("nowhere").exists());
 }
 
 #[test]

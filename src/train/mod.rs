@@ -139,6 +139,8 @@ pub enum TrainError {
         out.display()
     )]
     NotResumable { out: PathBuf },
+    #[error("cannot resume {}: {why}", out.display())]
+    ResumeMismatch { out: PathBuf, why: String },
     #[error("cannot start {threads} worker threads: {source}")]
     Threads {
         threads: usize,

@@ -100,8 +100,11 @@ pub fn train_seeds(
     if seeds <= 1 {
         return Ok(vec![train(request)?]);
     }
-    let _lock = FolderLock::acquire(&request.out)?;
     let first = request.train.seed;
+    if request.resume {
+        check_resumed_seeds(&request.out, (first..=first + seeds as u64 - 1).map(|s| format!("seed-{s}")))?;
+    }
+    let _lock = FolderLock::acquire(&request.out)?;
     let folder = |s: u64| request.out.join(format!("seed-{}", first + s));
     let saved = |s: u64| checkpoint::saved_in(&folder(s));
     // Refused before any seed trains, rather than after the others have spent their time.
@@ -115,6 +118,7 @@ pub fn train_seeds(
     {
         return Err(TrainError::NotOurs { out: request.out.clone(), name });
     }
+
     let run = |s: u64| {
         train(TrainRequest {
             env: request.env.clone(),
@@ -592,6 +596,36 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
 }
 
 /// A resumed run may go on for more steps or be more patient; anything else must match.
+/// A multi-seed `--resume` must name the run it continues: a folder holding one seed's
+/// training itself, nothing at all, or seeds these flags do not ask for is another run (flags
+/// forgotten or mistyped), and resuming it would train new seeds beside it.
+fn check_resumed_seeds(out: &Path, wanted: impl Iterator<Item = String>) -> Result<(), TrainError> {
+    let mismatch = |why: String| Err(TrainError::ResumeMismatch { out: out.to_path_buf(), why });
+    if checkpoint::saved_in(out) {
+        return mismatch(
+            "it holds one seed's training in the folder itself: resume it with --seeds 1".into(),
+        );
+    }
+    let wanted: Vec<String> = wanted.collect();
+    let mut present: Vec<String> = std::fs::read_dir(out)
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    present.retain(|name| name.starts_with("seed-") && checkpoint::saved_in(&out.join(name)));
+    present.sort();
+    if present.is_empty() {
+        return mismatch("it holds no saved training to continue: run the command without --resume".into());
+    }
+    if let Some(other) = present.iter().find(|name| !wanted.contains(name)) {
+        return mismatch(format!(
+            "it holds {other}, which --seed and --seeds do not ask for ({} .. {}): resume with the flags it was \
+             trained with",
+            wanted[0],
+            wanted[wanted.len() - 1]
+        ));
+    }
+    Ok(())
+}
+
 /// The first thing, by name, in a folder a training would write into that is neither the
 /// folder's lock nor `also_ours` (a new training's folder must hold nothing else once
 /// [`checkpoint::recover`] has finished or removed what an interrupted save left).
