@@ -29,8 +29,11 @@ pub enum BreakEven {
     At(f64),
     /// The agent beats equal weight at every cost of the grid.
     AboveGrid,
-    /// The agent does not beat equal weight even without costs.
+    /// The agent does not beat equal weight at any cost of the grid.
     Never,
+    /// The agent trails equal weight at low costs and leads from this cost on: it trades less
+    /// than equal weight, which rebalances at every decision, so costs hurt it less.
+    From(f64),
     /// The agent's CAGR is equal weight's at every cost of the grid, to [`SAME_CAGR`]: it holds
     /// equal weight (an anchored agent that kept its reference), so neither beats the other.
     Matches,
@@ -57,7 +60,13 @@ impl std::fmt::Display for BreakEven {
             BreakEven::AboveGrid => {
                 write!(f, "the agent's CAGR beats equal weight's at every cost up to 50 bp")
             }
-            BreakEven::Never => write!(f, "the agent's CAGR does not beat equal weight's even without costs"),
+            BreakEven::Never => {
+                write!(f, "the agent's CAGR does not beat equal weight's at any cost up to 50 bp")
+            }
+            BreakEven::From(bp) => write!(
+                f,
+                "the agent's CAGR trails equal weight's at low costs and beats it from {bp:.1} bp (it trades less)"
+            ),
             BreakEven::Matches => write!(f, "the agent's CAGR is equal weight's at every cost up to 50 bp"),
             BreakEven::Close => write!(
                 f,
@@ -82,17 +91,28 @@ pub fn break_even(costs_bp: &[f64], edge: &[f64]) -> BreakEven {
     if edge.iter().all(|e| e.abs() < NEGLIGIBLE_CAGR) {
         return BreakEven::Close;
     }
+    // Where the agent trades less than equal weight, its edge grows with the cost: the crossing
+    // that matters is then the one from behind.
     if !(edge[0] > 0.0) {
-        return BreakEven::Never;
+        return match (1..edge.len()).find(|&i| edge[i] > 0.0) {
+            Some(i) => BreakEven::From(crossing(costs_bp, edge, i)),
+            None => BreakEven::Never,
+        };
     }
     for i in 1..edge.len() {
         if !(edge[i] > 0.0) {
-            let fraction = edge[i - 1] / (edge[i - 1] - edge[i]);
-            let fraction = if fraction.is_finite() { fraction } else { 1.0 };
-            return BreakEven::At(costs_bp[i - 1] + fraction * (costs_bp[i] - costs_bp[i - 1]));
+            return BreakEven::At(crossing(costs_bp, edge, i));
         }
     }
     BreakEven::AboveGrid
+}
+
+/// The cost, between grid points `i - 1` and `i`, at which the straight line between their edges
+/// crosses zero.
+fn crossing(costs_bp: &[f64], edge: &[f64], i: usize) -> f64 {
+    let fraction = edge[i - 1] / (edge[i - 1] - edge[i]);
+    let fraction = if fraction.is_finite() { fraction } else { 1.0 };
+    costs_bp[i - 1] + fraction * (costs_bp[i] - costs_bp[i - 1])
 }
 
 /// Backtest `policies` at every cost of `costs_bp`, keeping the cost model and everything else of
@@ -218,7 +238,9 @@ mod tests {
         assert_eq!(break_even(&grid, &[0.02, 0.01, -0.01]), BreakEven::At(15.0));
         assert_eq!(break_even(&grid, &[0.02, 0.0, -0.01]), BreakEven::At(10.0));
         assert_eq!(break_even(&grid, &[0.02, 0.01, 0.005]), BreakEven::AboveGrid);
-        assert_eq!(break_even(&grid, &[-0.01, 0.01, 0.02]), BreakEven::Never);
+        // Behind without costs, ahead from halfway to 10 bp: an agent that trades less.
+        assert_eq!(break_even(&grid, &[-0.01, 0.01, 0.02]), BreakEven::From(5.0));
+        assert_eq!(break_even(&grid, &[-0.01, -0.005, -0.001]), BreakEven::Never);
         assert_eq!(break_even(&grid, &[f64::NAN, 0.01, 0.02]), BreakEven::Undefined(0.0));
         assert_eq!(break_even(&grid, &[0.02, f64::NAN, -0.01]), BreakEven::Undefined(10.0));
         assert_eq!(break_even(&grid, &[1e-12, 2e-12, -1e-12]), BreakEven::Matches);

@@ -1161,7 +1161,10 @@ mod tests {
         assert!(verdict(Some(&with_dsr(0.3, 5)), None).contains("no better than the best of 5 trials"));
         assert!(verdict(Some(&with_dsr(f64::NAN, 5)), None).starts_with("DSR undefined"));
         assert!(verdict(None, Some(&with_pbo(0.5))).contains("likely overfit"));
-        assert!(verdict(None, Some(&with_pbo(0.1))).contains("picking the in-sample best configuration would hold up"));
+        assert!(
+            verdict(None, Some(&with_pbo(0.1)))
+                .contains("picking the in-sample best configuration would hold up")
+        );
         assert!(verdict(None, Some(&with_pbo(0.1))).contains("90% of 12870 splits"));
         assert!(verdict(None, None).starts_with("No overfitting statistics"));
         let three = Pbo { configs: 3, ..with_pbo(0.6) };
