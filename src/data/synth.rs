@@ -122,7 +122,7 @@ impl SynthConfig {
             || self
                 .regimes
                 .iter()
-                .any(|r| !(r.volatility >= 0.0 && r.volatility.is_finite()) || !r.drift.is_finite())
+                .any(|r| !(r.volatility >= 0.0 && r.volatility.is_finite() && r.drift.is_finite()))
         {
             return Err(InvalidSetting::new(
                 "regimes",
