@@ -118,7 +118,6 @@ pub fn train_seeds(
     {
         return Err(TrainError::NotOurs { out: request.out.clone(), name });
     }
-
     let run = |s: u64| {
         train(TrainRequest {
             env: request.env.clone(),
@@ -595,7 +594,6 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
     }
 }
 
-/// A resumed run may go on for more steps or be more patient; anything else must match.
 /// A multi-seed `--resume` must name the run it continues: a folder holding one seed's
 /// training itself, nothing at all, or seeds these flags do not ask for is another run (flags
 /// forgotten or mistyped), and resuming it would train new seeds beside it.
@@ -642,6 +640,7 @@ fn foreign_entry(out: &Path, also_ours: impl Fn(&str) -> bool) -> Option<String>
     names.into_iter().next()
 }
 
+/// A resumed run may go on for more steps or be more patient; anything else must match.
 fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
     // The data file's path is however the config spelled it (`rel.toml`'s, `./rel.toml`'s, from
