@@ -485,6 +485,8 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     }
     assert!(!notes.join("report").exists() && !notes.join("seed-0").exists());
 
+    let output = run(&["train", "--config", config, "--steps", "200", "--out", "notes/thesis.docx"]);
+    assert!(text(&output).contains("thesis.docx exists and is not a folder"), "{}", text(&output));
     // Seeds past the largest one are refused, not wrapped round to 0.
     let output = run(&[
         "train",

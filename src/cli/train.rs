@@ -115,6 +115,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (env, _, config) = args.setup.load()?;
     anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
     config.check_seeds(args.seeds)?;
+    if let Some(out) = &args.out
+        && out.exists()
+        && !out.is_dir()
+    {
+        anyhow::bail!("{} exists and is not a folder; choose another --out", out.display());
+    }
     let out =
         args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, args.seeds));
     let registry_path = registry::resolve(args.registry.clone());
