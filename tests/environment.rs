@@ -429,7 +429,7 @@ fn random_starts_are_seeded_and_fit_the_horizon() {
         ..settings
     };
     let error = BatchEnv::new(market, range, too_long, 1, 0).unwrap_err().to_string();
-    assert!(error.contains("needs 1200 periods"), "{error}");
+    assert!(error.contains("([episode] horizon and rebalance_every) needs 1200 periods"), "{error}");
 }
 
 #[test]
@@ -442,7 +442,7 @@ fn spans_map_to_rows_after_warmup_and_reject_empty_ranges() {
     let early = Span { from: Some(Stamp::Period(0)), to: Some(Stamp::Period(20)) };
     assert_eq!(market.decision_range(&early, 0).unwrap().first, 5, "decisions wait for a full window");
     let error = market.decision_range(&span, 5).unwrap_err().to_string();
-    assert!(error.contains("leaves no decisions"), "{error}");
+    assert!(error.contains("leaves no decisions") && error.contains("[features] window"), "{error}");
 }
 
 /// The no-lookahead test fits the normalization on rows it chooses; a config's market must fit

@@ -33,7 +33,7 @@ pub enum EnvError {
     #[error("environment: the price panel has missing prices: select assets and a range first")]
     MissingPrices,
     #[error(
-        "environment: the span {from} .. {to} leaves no decisions after a feature warm-up of {warmup} periods and an embargo of {embargo}"
+        "environment: the span {from} .. {to} leaves no decisions after a feature warm-up of {warmup} periods (set by [features] window and the features' own windows) and an embargo of {embargo} ([episode] embargo)"
     )]
     NoDecisions { from: String, to: String, warmup: usize, embargo: usize },
     #[error("environment: the period reaches {stamp}, but {early}")]
@@ -42,7 +42,9 @@ pub enum EnvError {
     SpanAfterData { start: String, last: String },
     #[error("environment: span end {end} is before the data's first row ({first})")]
     SpanBeforeData { end: String, first: String },
-    #[error("environment: span {from} .. {to} holds fewer than two rows of the data")]
+    #[error(
+        "environment: span {from} .. {to} holds fewer than two rows of the data (does it start after it ends?)"
+    )]
     SpanTooShort { from: String, to: String },
     #[error("environment: a batch needs at least one episode")]
     EmptyBatch,
@@ -51,7 +53,7 @@ pub enum EnvError {
     )]
     RangeOutsideMarket { first: usize, last: usize, observable: usize, end: usize },
     #[error(
-        "environment: an episode of {horizon} decisions every {every} periods needs {needed} periods, but the range {from} .. {to} has {periods}"
+        "environment: an episode of {horizon} decisions every {every} periods ([episode] horizon and rebalance_every) needs {needed} periods, but the range {from} .. {to} has {periods}"
     )]
     EpisodeTooLong { horizon: usize, every: usize, needed: usize, from: String, to: String, periods: usize },
     #[error("environment: the saved state does not fit this batch: {0}")]
