@@ -602,26 +602,6 @@ fn acting_policy(members: Vec<(Meta, PolicyNet)>, market: &Market, device: &Devi
     Box::new(EnsemblePolicy::of_agents(agents))
 }
 
-impl InputAttribution {
-    /// The attribution of the members' average weights: every figure averaged (integrated
-    /// gradients and gradient x input are both linear in the function explained).
-    pub fn mean(members: &[InputAttribution]) -> InputAttribution {
-        let n = members.len() as f64;
-        let mean_of = |pick: &dyn Fn(&InputAttribution) -> &Vec<f64>| -> Vec<f64> {
-            let mut sum = vec![0.0; pick(&members[0]).len()];
-            for member in members {
-                sum.iter_mut().zip(pick(member)).for_each(|(s, v)| *s += v / n);
-            }
-            sum
-        };
-        InputAttribution {
-            weights: mean_of(&|a| &a.weights),
-            baseline_weights: mean_of(&|a| &a.baseline_weights),
-            per_input: (0..members[0].per_input.len()).map(|j| mean_of(&|a| &a.per_input[j])).collect(),
-        }
-    }
-}
-
 fn is_period(request: &ExplainRequest) -> bool {
     request.from.is_some() || request.to.is_some()
 }
