@@ -140,7 +140,9 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
 /// `out`, and `--resume` reads them back.
 fn resumable(error: folio::eval::EvalError, out: &Path, resumed: bool) -> anyhow::Error {
     use folio::eval::EvalError::{NothingToResume, ResumesAnotherRun};
-    if matches!(error, NothingToResume { .. } | ResumesAnotherRun { .. }) || !holds_a_training(out) {
+    // A layout refused before the run started (named itself in `out`) left nothing to continue.
+    let started = folio::eval::walk_forward::started_in(out);
+    if matches!(error, NothingToResume { .. } | ResumesAnotherRun { .. }) || !started {
         return error.into();
     }
     let again = if resumed { "again " } else { "" };
@@ -151,17 +153,6 @@ fn resumable(error: folio::eval::EvalError, out: &Path, resumed: bool) -> anyhow
         out.display(),
         out.display()
     )
-}
-
-/// Whether a training of the walk-forward in `out` saved a checkpoint (`fold-*/seed-*/`), which
-/// `--resume` would read back: a layout refused before any training leaves nothing to continue.
-fn holds_a_training(out: &Path) -> bool {
-    let folders = |dir: &Path| -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(dir)
-            .map(|entries| entries.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default()
-    };
-    folders(out).iter().flat_map(|fold| folders(fold)).any(|seed| folio::train::checkpoint::saved_in(&seed))
 }
 
 /// What `folio walk-forward` leaves and shows; `folio merge` leaves and shows the same.
