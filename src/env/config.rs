@@ -195,6 +195,16 @@ pub fn with_key_line(text: &str, table: Option<&str>, message: String) -> String
     }
 }
 
+/// [`with_key_line`] for an error in the `[table]` of the config file at `path`, read again: a
+/// table handed on by [`EnvConfig::load_with_sections`] keeps no text. Unchanged when the file
+/// cannot be read.
+pub fn with_key_line_of(path: &Path, table: &str, message: String) -> String {
+    match crate::files::read_text_or_bundled(path) {
+        Ok(text) => with_key_line(&text, Some(table), message),
+        Err(_) => message,
+    }
+}
+
 fn key_line(text: &str, table: Option<&str>, message: &str) -> Option<usize> {
     let quoted = |after: &str| -> Option<&str> {
         let rest = &message[message.find(after)? + after.len()..];

@@ -160,12 +160,12 @@ impl TrainConfig {
         algo: Option<Algo>,
         path: &Path,
     ) -> Result<Self, ConfigError> {
-        let invalid = |what: &str, e: toml::de::Error| {
-            let message = match crate::files::read_text_or_bundled(path) {
-                Ok(text) => crate::env::config::with_key_line(&text, Some("train"), e.to_string()),
-                Err(_) => e.to_string(),
-            };
-            ConfigError::Parse { path: path.to_path_buf(), message: format!("{what}: {message}") }
+        let invalid = |what: &str, e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!(
+                "{what}: {}",
+                crate::env::config::with_key_line_of(path, "train", e.to_string())
+            ),
         };
         let table = table.unwrap_or_default();
         let algo = match (algo, table.get("algo")) {

@@ -59,15 +59,6 @@ impl Default for WalkForwardConfig {
     }
 }
 
-/// A `[table]`'s deserialization error, led by the line of the key it names in the file at
-/// `path` when it can be read.
-fn key_line_of(path: &Path, table: &str, error: toml::de::Error) -> String {
-    match crate::files::read_text_or_bundled(path) {
-        Ok(text) => crate::env::config::with_key_line(&text, Some(table), error.to_string()),
-        Err(_) => error.to_string(),
-    }
-}
-
 impl WalkForwardConfig {
     /// A config file's `[walk_forward]` table over the defaults; unknown keys are errors naming
     /// `path`.
@@ -76,7 +67,10 @@ impl WalkForwardConfig {
             None => Ok(Self::default()),
             Some(table) => table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
                 path: path.to_path_buf(),
-                message: format!("invalid [walk_forward] table: {}", key_line_of(path, "walk_forward", e)),
+                message: format!(
+                    "invalid [walk_forward] table: {}",
+                    crate::env::config::with_key_line_of(path, "walk_forward", e.to_string())
+                ),
             }),
         }
     }
