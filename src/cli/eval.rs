@@ -13,6 +13,7 @@ use folio::eval::evaluate::{
     compare_rebalancing, default_output, evaluate_showing,
 };
 use folio::files::OutputFolder;
+use folio::metrics::sharpe_difference::Standing;
 use folio::report;
 use folio::report::html::Provenance;
 
@@ -382,8 +383,10 @@ fn print_seeds(
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
     let headline = ensemble.agent().sharpe;
     // The gap is judged as a single evaluation's verdict judges it: beyond noise or not.
-    let gap =
-        ensemble.edge_over_equal_weight.map(|e| format!(", a gap of {}", e.describe())).unwrap_or_default();
+    let gap = match ensemble.edge_over_equal_weight {
+        Some(e) => format!(", a gap of {}", e.describe()),
+        None => ", a gap too short to test".to_string(),
+    };
     for warning in &ensemble.agent_warnings {
         println!("warning: ensemble: {}", warning.message);
     }
@@ -393,10 +396,11 @@ fn print_seeds(
     } else {
         println!(
             "\nThe ensemble's Sharpe ratio {headline:.2} {} equal weight's {equal:.2}{gap} (the seeds' median alone: {median:.2}).{}",
-            match ensemble.edge_over_equal_weight {
-                Some(e) if e.negligible() => "matches",
-                _ if headline > equal => "beats",
-                _ => "does not beat",
+            match Standing::of(headline, equal, ensemble.edge_over_equal_weight.as_ref()) {
+                Standing::Matches => "matches",
+                Standing::Beats => "beats",
+                Standing::Ahead => "is ahead of",
+                Standing::Behind => "does not beat",
             },
             ensemble.caveat().unwrap_or_default()
         );

@@ -277,27 +277,28 @@ pub(super) fn verdict(
     let untested = format!(
         "the gap could not be tested (it needs {MIN_PERIODS} test periods and returns that vary), so it shows no edge"
     );
-    let gap = |edge: Option<&SharpeDifference>| edge.map_or(untested.clone(), SharpeDifference::describe);
-    let mut verdict = match Standing::of(agent.sharpe, equal, edge) {
-        Standing::Matches => {
-            format!("{ensemble}: it matches equal weight over {folds}, a gap of {}.", gap(edge))
+    let mut verdict = match (Standing::of(agent.sharpe, equal, edge), edge) {
+        (Standing::Matches, Some(edge)) => {
+            format!("{ensemble}: it matches equal weight over {folds}, a gap of {}.", edge.describe())
         }
-        Standing::Beats => format!("{ensemble}: it beats equal weight over {folds} by {}.", gap(edge)),
-        Standing::Ahead if edge.is_none() => {
+        (Standing::Matches, None) => {
+            format!("{ensemble}: it matches equal weight over {folds}, a gap under {NEGLIGIBLE} a year.")
+        }
+        (Standing::Beats, Some(edge)) => {
+            format!("{ensemble}: it beats equal weight over {folds} by {}.", edge.describe())
+        }
+        (Standing::Ahead, Some(edge)) => format!(
+            "{ensemble}: it is ahead of equal weight over {folds} by {}, so it shows no edge.",
+            edge.describe()
+        ),
+        // Only a test can say "beats": without one, ahead is all there is.
+        (Standing::Ahead | Standing::Beats, None) => {
             format!("{ensemble}: it is ahead of equal weight over {folds}, but {untested}.")
         }
-        Standing::Ahead => {
-            format!(
-                "{ensemble}: it is ahead of equal weight over {folds} by {}, so it shows no edge.",
-                gap(edge)
-            )
+        (Standing::Behind, Some(edge)) => {
+            format!("{ensemble}: it does not beat equal weight; the gap is {}.", edge.describe())
         }
-        Standing::Behind => match edge {
-            Some(edge) => {
-                format!("{ensemble}: it does not beat equal weight; the gap is {}.", edge.describe())
-            }
-            None => format!("{ensemble}: it does not beat equal weight."),
-        },
+        (Standing::Behind, None) => format!("{ensemble}: it does not beat equal weight."),
     };
     if seeds > 1 {
         verdict.push_str(&format!(" The median seed alone: {median:.2}."));
