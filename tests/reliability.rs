@@ -1030,6 +1030,35 @@ fn assert_resume_is_bit_identical(env: &EnvConfig, steps: TrainConfig, kill_afte
     assert_eq!(rewards(log(&whole)), rewards(log(&killed)), "{:?}: every update's reward", steps.algo);
 }
 
+/// A resume rewrites the log from the rows it read back, so a log it cannot read whole must stop
+/// it, naming the row, rather than lose the rows past the damage.
+#[test]
+fn a_resume_refuses_a_log_it_cannot_read_whole_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    let mut first = request(&env, config(800), &out, false);
+    first.progress = Arc::new(KillAfter(500));
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first))).is_err());
+    let log = out.join(checkpoint::LOG);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines.len() > 3, "a few updates were logged");
+    let second_row = lines[2].clone();
+    lines[2] = format!("not a number{}", &second_row[second_row.find(',').unwrap()..]);
+    let damaged = lines.join("\n") + "\n";
+    std::fs::write(&log, &damaged).unwrap();
+
+    let error = train(request(&env, config(800), &out, true)).unwrap_err().to_string();
+    assert!(error.contains("train_log.csv") && error.contains("line: 3"), "{error}");
+    assert!(std::fs::read_to_string(&log).unwrap() == damaged, "the log is left as it was");
+
+    std::fs::remove_file(&log).unwrap();
+    train(request(&env, config(800), &out, true)).unwrap();
+    let resumed = std::fs::read_to_string(&log).unwrap();
+    assert!(resumed.lines().count() > 1, "a resume without a log starts a new one");
+}
+
 #[test]
 fn a_resumed_direct_run_is_bit_identical_to_one_never_stopped() {
     let dir = tempfile::tempdir().unwrap();

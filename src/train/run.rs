@@ -294,7 +294,7 @@ impl Run {
             if !saved.run_id.is_empty() {
                 meta.run_id = saved.run_id;
             }
-            log = read_log(&out.join(checkpoint::LOG));
+            log = read_log(&out.join(checkpoint::LOG))?;
         } else if out.join(checkpoint::META).exists() {
             return Err(TrainError::AlreadyTrained { out });
         } else if let Some(name) = foreign_entry(&out, |_| false) {
@@ -783,10 +783,19 @@ fn save_all(
     Ok(())
 }
 
-fn read_log(path: &Path) -> Vec<LogRow> {
-    // The log is a record for people: a resumed run keeps the rows it can read back.
-    let Ok(mut reader) = csv::Reader::from_path(path) else { return Vec::new() };
-    reader.deserialize().flatten().collect()
+/// The rows a resumed run carries on. The log is a record for people, so a run without one
+/// starts a new one; but a resume rewrites it, so one that cannot be read back whole is refused,
+/// naming the row, rather than rewritten without the rows it could not read.
+fn read_log(path: &Path) -> Result<Vec<LogRow>, CheckpointError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let damaged = |e: csv::Error| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("{e}; it is only a record, so move it aside to resume without it"),
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(damaged)?;
+    reader.deserialize().collect::<Result<Vec<LogRow>, _>>().map_err(damaged)
 }
 
 #[cfg(test)]
