@@ -677,6 +677,34 @@ fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
     }
 }
 
+/// A window the data cannot warm up is found only once the settings meet the data, deep in the
+/// library; every command that read the config names the file to mend.
+#[test]
+fn settings_that_do_not_fit_the_data_name_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config_with(dir.path(), "");
+    let settings = std::fs::read_to_string(&config).unwrap();
+    let window = settings.lines().find(|l| l.starts_with("window =")).unwrap();
+    std::fs::write(&config, settings.replace(window, "window = 50000")).unwrap();
+    let config = config.to_str().unwrap();
+    for command in [
+        vec!["env", "check", config],
+        vec!["train", "--config", config, "--out", "run"],
+        vec!["walk-forward", "--config", config, "--out", "wf"],
+        vec!["probe", "--config", config, "--out", "probe"],
+        vec!["search", "--space", "envs/tilt_search.toml", "--config", config, "--out", "search"],
+    ] {
+        let output = folio(&command, dir.path());
+        let error = text(&output);
+        assert!(
+            !output.status.success()
+                && error.contains(&format!("config {config}: "))
+                && error.contains("50019"),
+            "{command:?}: {error}"
+        );
+    }
+}
+
 #[test]
 fn the_default_config_and_its_data_run_from_any_folder() {
     let dir = tempfile::tempdir().unwrap();

@@ -106,14 +106,17 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
     let (market, selection) = Market::from_config(&config)
         .with_context(|| format!("setting up the market of {}", path.display()))?;
     let market = Arc::new(market);
-    let range = market.decision_range(&period.span(&config), config.episode.embargo)?;
+    let range = market
+        .decision_range(&period.span(&config), config.episode.embargo)
+        .map_err(|error| super::naming_config(error.into(), path))?;
     let mut settings = EnvSettings::from_config(&config);
     // Training's episode length is for the training period; the others are backtested whole, as
     // validation and eval do, and may be shorter than one training episode.
     if !matches!(period, PeriodName::Train) {
         settings.episode.horizon = 0;
     }
-    let summaries = check(|| BatchEnv::new(market.clone(), range, settings, episodes.max(1), seed), seed)?;
+    let summaries = check(|| BatchEnv::new(market.clone(), range, settings, episodes.max(1), seed), seed)
+        .map_err(|error| super::naming_config(error.into(), path))?;
     let index = &market.panel.index;
     let output = CheckOutput {
         config: path.display().to_string(),

@@ -157,3 +157,20 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
+
+/// `error`, naming `config` when mending that file is what it asks (a span, window or fold
+/// layout that does not fit the data is found only once the settings meet the data, so the
+/// library's message cannot name the file it read them from).
+fn naming_config(error: anyhow::Error, config: &std::path::Path) -> anyhow::Error {
+    use folio::{env::EnvError, eval::EvalError, eval::probe::ProbeError, train::TrainError};
+    let mistake = error.downcast_ref::<EvalError>().is_some_and(EvalError::is_config_mistake)
+        || error.downcast_ref::<ProbeError>().is_some_and(ProbeError::is_config_mistake)
+        || error.downcast_ref::<TrainError>().is_some_and(TrainError::is_config_mistake)
+        || error.downcast_ref::<EnvError>().is_some_and(EnvError::is_config_mistake);
+    if mistake { config_named(error, config) } else { error }
+}
+
+fn config_named(error: anyhow::Error, config: &std::path::Path) -> anyhow::Error {
+    let name = format!("config {}", config.display());
+    if error.to_string().contains(&name) { error } else { error.context(name) }
+}

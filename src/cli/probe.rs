@@ -54,7 +54,8 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         );
     }
     let setup = ProbeSetup { env, train, out, device: args.run.device() };
-    let results = probe::run(&setup, &probes)?;
+    let results = probe::run(&setup, &probes)
+        .map_err(|error| super::naming_config(error.into(), &args.setup.config))?;
     claimed.finish();
     if args.run.json {
         return super::print_json(&results);

@@ -40,6 +40,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.space.display()))?;
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
+    let config_file = args.walk_forward.setup.config.clone();
     let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
@@ -53,7 +54,8 @@ pub fn run(args: SearchArgs) -> Result<()> {
         progress: super::progress::shown(args.run.json),
         registry: Some(registry),
         resume: args.resume,
-    })?;
+    })
+    .map_err(|error| super::naming_config(error.into(), &config_file))?;
     write_and_show(&out, &report, args.run.json)?;
     claimed.finish();
     if let Some(problem) = &report.verdict.dsr_trials.registry_error {

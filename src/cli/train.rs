@@ -6,7 +6,7 @@ use folio::env::config::{DEFAULT_CONFIG, EnvConfig, Sections};
 use folio::metrics::{Metrics, MetricsSpread};
 use folio::registry::{self, TrialRecord};
 use folio::train::checkpoint;
-use folio::train::{Algo, TrainConfig, TrainError, TrainRequest, train_seeds};
+use folio::train::{Algo, TrainConfig, TrainRequest, train_seeds};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -140,11 +140,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.seeds,
         args.jobs.count,
     )
-    .map_err(|error| match error {
-        // A period outside the data is the config's mistake: name the file to fix.
-        TrainError::Period { .. } => anyhow::anyhow!("config {}: {error}", args.setup.config.display()),
-        error => error.into(),
-    })?;
+    .map_err(|error| super::naming_config(error.into(), &args.setup.config))?;
     let records = outcomes
         .iter()
         .map(|outcome| Ok(TrialRecord::of_training(&checkpoint::load_meta(&outcome.checkpoint)?, outcome)))

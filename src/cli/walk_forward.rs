@@ -14,7 +14,7 @@ use folio::report;
 #[derive(Debug, Args)]
 pub struct WalkForwardSetup {
     #[command(flatten)]
-    setup: TrainSetup,
+    pub setup: TrainSetup,
     /// Seeds per fold (trials for the overfitting statistics).
     #[arg(long, value_parser = super::args::at_least_one)]
     seeds: Option<usize>,
@@ -107,6 +107,7 @@ pub struct WalkForwardArgs {
 
 pub fn run(args: WalkForwardArgs) -> Result<()> {
     let (WalkForwardSpec { env, train, config, rebalance }, stem) = args.walk_forward.load()?;
+    let config_file = args.walk_forward.setup.config.clone();
     let out = args.out.unwrap_or_else(|| {
         folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")))
     });
@@ -125,7 +126,11 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         rebalance,
         resume: args.resume,
     })
-    .map_err(|error| resumable(error, &out, args.resume))?;
+    .map_err(|error| {
+        let mistake = error.is_config_mistake();
+        let error = resumable(error, &out, args.resume);
+        if mistake { super::config_named(error, &config_file) } else { error }
+    })?;
     write_and_show(&out, &report, args.run.json)?;
     folder.finish();
     if let Some(problem) = &report.dsr_trials.registry_error {

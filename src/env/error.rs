@@ -68,6 +68,24 @@ pub enum EnvError {
     Features(#[from] NormalizerMismatch),
 }
 
+impl EnvError {
+    /// Whether the config is what to mend: its spans, windows and episode do not fit the data.
+    /// A caller that read the config from a file names it beside such an error.
+    pub fn is_config_mistake(&self) -> bool {
+        matches!(
+            self,
+            EnvError::MissingPrices
+                | EnvError::NoDecisions { .. }
+                | EnvError::AssetEndsEarly { .. }
+                | EnvError::SpanAfterData { .. }
+                | EnvError::SpanBeforeData { .. }
+                | EnvError::SpanTooShort { .. }
+                | EnvError::EpisodeTooLong { .. }
+                | EnvError::Setting(_)
+        )
+    }
+}
+
 /// Weights that are not a long-only allocation over cash and the assets summing to one.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum InvalidWeights {

@@ -92,6 +92,19 @@ pub enum EvalError {
     },
 }
 
+impl EvalError {
+    /// Whether the config is what to mend (see [`crate::env::EnvError::is_config_mistake`]): its
+    /// settings, or a fold layout or rebalancing rule that does not fit the data.
+    pub fn is_config_mistake(&self) -> bool {
+        match self {
+            EvalError::Train(error) => error.is_config_mistake(),
+            EvalError::Env(error) => error.is_config_mistake(),
+            EvalError::Setting(_) | EvalError::Rule(_) | EvalError::Folds(_) => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<RuleBacktestError> for EvalError {
     fn from(error: RuleBacktestError) -> Self {
         match error {

@@ -133,6 +133,17 @@ pub enum ProbeError {
     TestNotHeldOut { validation_last: String, test_first: String },
 }
 
+impl ProbeError {
+    /// Whether the config is what to mend (see [`crate::env::EnvError::is_config_mistake`]).
+    pub fn is_config_mistake(&self) -> bool {
+        match self {
+            ProbeError::Train(error) => error.is_config_mistake(),
+            ProbeError::Env(error) => error.is_config_mistake(),
+            _ => false,
+        }
+    }
+}
+
 /// Run the chosen probes in order.
 pub fn run(setup: &ProbeSetup, probes: &[ProbeKind]) -> Result<Vec<ProbeResult>, ProbeError> {
     if probes.contains(&ProbeKind::Placebo) {

@@ -164,6 +164,21 @@ pub enum TrainError {
     Diverged { update: usize, what: String, checkpoint: PathBuf },
 }
 
+impl TrainError {
+    /// Whether the config is what to mend (see [`crate::env::EnvError::is_config_mistake`]).
+    pub fn is_config_mistake(&self) -> bool {
+        match self {
+            TrainError::Setting(_)
+            | TrainError::ValidationOverlapsTraining { .. }
+            | TrainError::Period { .. }
+            | TrainError::TrainingTooShort { .. }
+            | TrainError::BatchObjective { .. } => true,
+            TrainError::Env(error) => error.is_config_mistake(),
+            _ => false,
+        }
+    }
+}
+
 /// The learner `config` names, acting on `range` of `market` with networks on `device` (an
 /// autodiff device). `train` drives it; benchmarks call its updates directly.
 pub fn make_learner(
