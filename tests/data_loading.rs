@@ -1237,7 +1237,11 @@ fn a_config_without_periods_per_year_annualizes_by_how_often_its_dated_rows_come
             command.args(["--periods-per-year", flag]);
         }
         let output = command.output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        // The value that disagrees with the rows came from the flag: the warning says to mend that.
+        let warned = stderr.contains("pass --periods-per-year 52") && !stderr.contains("config");
+        assert_eq!(warned, flag.is_some(), "{stderr}");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let metrics = &report["results"][0]["metrics"];
         let (wealth, periods) =

@@ -111,7 +111,8 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         periods_per_year,
         missing: config.data.missing,
     };
-    super::warn_about_data(&EnvConfig { data: market, ..config.clone() }, "");
+    let flag_sets_frequency = args.periods_per_year.is_some() || configured.is_none();
+    super::warn_about_data(&EnvConfig { data: market, ..config.clone() }, "", flag_sets_frequency);
     let request = BaselineRequest {
         data,
         missing: config.data.missing,

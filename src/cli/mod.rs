@@ -125,8 +125,9 @@ pub fn run() -> Result<()> {
 /// What a run should know about its data before it starts, on stderr, each line led by `market`
 /// (empty for a single market): an asset that shrinks the range at either end, jumps that look
 /// like data errors, a `periods_per_year` that does not match the rows. A file that does not load
-/// is left for the run itself to report.
-fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str) {
+/// is left for the run itself to report. `flag_sets_frequency` when `--periods-per-year` (or the
+/// rows of a `--data` file), not the config, set `periods_per_year`.
+fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_frequency: bool) {
     let Ok(selection) = env.data.selection() else {
         return;
     };
@@ -140,7 +141,8 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str) {
         eprintln!("{market}warning: {jump}");
     }
     let periods_per_year = env.data.periods_per_year;
-    if let Some(mismatch) = folio::data::inspect::frequency_mismatch(&selection.panel, periods_per_year) {
+    if let Some(mut mismatch) = folio::data::inspect::frequency_mismatch(&selection.panel, periods_per_year) {
+        mismatch.from_flag = flag_sets_frequency;
         eprintln!("{market}warning: {mismatch}");
     } else if let Some((_, frequency)) = folio::data::inspect::usual_frequency(&selection.panel)
         .filter(|&(usual, _)| usual == periods_per_year && usual != 252.0)

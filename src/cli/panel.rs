@@ -139,7 +139,7 @@ fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForward
 /// One market's walk-forward, its outputs written into its folder: its panel row and that folder.
 fn run_market(market: &str, request: WalkForwardRequest) -> Result<(PanelRow, PathBuf)> {
     eprintln!("{market}: walk-forward into {}", request.out.display());
-    super::warn_about_data(&request.env, &format!("{market}: "));
+    super::warn_about_data(&request.env, &format!("{market}: "), false);
     let market_folder = request.out.clone();
     let wf = walk_forward(request)?;
     report::outputs::write_walk_forward(&market_folder, &wf)?;

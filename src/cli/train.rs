@@ -184,7 +184,7 @@ fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path)
     if !env.limits.is_none() || env.risk_profile.is_some() {
         eprintln!("reward {}; {}", env.reward.describe(), limits_in_words(env));
     }
-    super::warn_about_data(env, "");
+    super::warn_about_data(env, "", false);
 }
 
 #[derive(serde::Serialize)]

@@ -41,7 +41,7 @@ impl WalkForwardSetup {
             config.folds = folds;
         }
         // Before the layout's note: a late listing or an early end is often why the data is short.
-        super::warn_about_data(&env, "");
+        super::warn_about_data(&env, "", false);
         if !chosen.windows {
             config = fit_default_layout(&env, config, "", chosen.folds || self.folds.is_some())?;
         }

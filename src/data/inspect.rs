@@ -272,6 +272,9 @@ pub struct FrequencyMismatch {
     /// The usual value nearest to the rows' frequency, and that frequency's name.
     pub suggested: f64,
     pub frequency: &'static str,
+    /// Whether `--periods-per-year` gave the value rather than the config: the remedy names it.
+    #[serde(skip)]
+    pub from_flag: bool,
 }
 
 impl std::fmt::Display for FrequencyMismatch {
@@ -279,9 +282,14 @@ impl std::fmt::Display for FrequencyMismatch {
         write!(
             f,
             "the data has {:.0} rows a year ({}), but periods_per_year is {}: Sharpe ratios, volatilities and \
-             CAGRs would be annualized by the wrong factor; set periods_per_year = {} in the config's [data]",
-            self.rows_per_year, self.frequency, self.configured, self.suggested
-        )
+             CAGRs would be annualized by the wrong factor; ",
+            self.rows_per_year, self.frequency, self.configured
+        )?;
+        if self.from_flag {
+            write!(f, "pass --periods-per-year {}", self.suggested)
+        } else {
+            write!(f, "set periods_per_year = {} in the config's [data]", self.suggested)
+        }
     }
 }
 
@@ -318,7 +326,13 @@ pub fn frequency_mismatch(panel: &PricePanel, periods_per_year: f64) -> Option<F
         (usual, _) if usual == periods_per_year => (rows.round(), "between the usual frequencies"),
         usual => usual,
     };
-    Some(FrequencyMismatch { configured: periods_per_year, rows_per_year: rows, suggested, frequency })
+    Some(FrequencyMismatch {
+        configured: periods_per_year,
+        rows_per_year: rows,
+        suggested,
+        frequency,
+        from_flag: false,
+    })
 }
 
 #[derive(Debug, Serialize)]
