@@ -18,8 +18,8 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
     if let Some(d) = &report.deflated_sharpe {
         let _ = writeln!(
             md,
-            "\nDeflated Sharpe Ratio of the ensemble over {} trials: {:.3} ({}).",
-            d.trials,
+            "\nDeflated Sharpe Ratio of the ensemble over {}: {:.3} ({}).",
+            super::count(d.trials, "trial"),
             d.dsr,
             trials_counted(&report.dsr_trials)
         );
@@ -36,20 +36,20 @@ fn setup(report: &WalkForwardReport) -> String {
     // An expanding window grows from its first fold's length.
     let at_least = if c.mode == crate::eval::walk_forward::WindowMode::Expanding { "at least " } else { "" };
     format!(
-        "Data `{}` (fingerprint `{}`); {} with {}, {} environment steps per training; {} folds, {} training windows of {}{} periods, validation {} and test {} periods, embargo {}; {} seeds per fold; {} in the test windows.\n\n",
+        "Data `{}` (fingerprint `{}`); {} with {}, {} environment steps per training; {}, {} training windows of {}{} periods, validation {} and test {} periods, embargo {}; {} per fold; {} in the test windows.\n\n",
         report.data,
         report.data_fingerprint,
         report.train.algo.name(),
         report.train.net.kind.name(),
         report.train.steps,
-        report.folds.len(),
+        super::count(report.folds.len(), "fold"),
         c.mode.name(),
         at_least,
         c.train_periods,
         c.validation_periods,
         c.test_periods,
         c.embargo,
-        c.seeds,
+        super::count(c.seeds, "seed"),
         crate::backtest::rebalance::describe_schedule(
             report.rebalance,
             report.rebalance_every,
@@ -116,8 +116,8 @@ fn stitched(report: &WalkForwardReport) -> String {
 fn spread(report: &WalkForwardReport) -> String {
     let spread = &report.seed_spread;
     let mut md = format!(
-        "\n## Spread across the {} seeds (stitched out-of-sample)\n\n| metric | median | IQR | min .. max |\n|---|---|---|---|\n",
-        spread.runs
+        "\n## Spread across {} (stitched out-of-sample)\n\n| metric | median | IQR | min .. max |\n|---|---|---|---|\n",
+        super::count(spread.runs, "seed")
     );
     for (name, s, percent) in [
         ("Sharpe", spread.sharpe, false),

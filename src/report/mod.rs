@@ -22,6 +22,11 @@ pub const PICTURED_BASELINES: [BaselineId; 6] = [
     BaselineId::Olmar,
 ];
 
+/// `n` and its noun, singular for one: "1 seed", "3 seeds".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// Whether a policy's curve belongs in a picture.
 pub fn pictured(policy: PolicyId) -> bool {
     match policy {
@@ -125,4 +130,14 @@ pub fn write_series_csv(
         Ok(())
     })
     .map_err(|source| ReportError::Io { path: path.into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_of_a_thing_is_singular() {
+        assert_eq!(super::count(1, "seed"), "1 seed");
+        assert_eq!(super::count(0, "seed"), "0 seeds");
+        assert_eq!(super::count(3, "test fold"), "3 test folds");
+    }
 }

@@ -245,10 +245,10 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
 
 fn walk_forward_folds(report: &WalkForwardReport) -> String {
     let mut out = format!(
-        "{} folds ({} training windows), {} seeds each, {}:\n",
-        report.folds.len(),
+        "{} ({} training windows), {} each, {}:\n",
+        super::count(report.folds.len(), "fold"),
         report.config.mode.name(),
-        report.config.seeds,
+        super::count(report.config.seeds, "seed"),
         crate::backtest::rebalance::describe_schedule(
             report.rebalance,
             report.rebalance_every,
@@ -301,7 +301,7 @@ pub fn trials_counted(t: &DsrTrials) -> String {
             t.trials.saturating_sub(t.this_run),
             t.this_run
         ),
-        None => format!("this run's {} seeds only; no registry", t.this_run),
+        None => format!("this run's {} only; no registry", super::count(t.this_run, "seed")),
     }
 }
 

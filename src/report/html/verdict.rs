@@ -196,14 +196,14 @@ fn evidence(run: &Run) -> Vec<String> {
             .count();
         let who = if wf.has_ensemble() { "The ensemble" } else { "The median seed" };
         lines.push(format!(
-            "{who} beat equal weight's Sharpe ratio in {beaten} of {} test folds.",
-            wf.folds.len()
+            "{who} beat equal weight's Sharpe ratio in {beaten} of {}.",
+            crate::report::count(wf.folds.len(), "test fold")
         ));
         lines.push(match &wf.deflated_sharpe {
             Some(d) => format!(
-                "Deflated Sharpe Ratio <b>{}</b> over {} trials: the probability that the headline agent's true Sharpe ratio is above the best that luck alone gives that many trials.",
+                "Deflated Sharpe Ratio <b>{}</b> over {}: the probability that the headline agent's true Sharpe ratio is above the best that luck alone gives that many trials.",
                 number(d.dsr, 3),
-                d.trials
+                crate::report::count(d.trials, "trial")
             ),
             None => "Deflated Sharpe Ratio: not available (too few trials with a Sharpe ratio).".into(),
         });
