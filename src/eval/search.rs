@@ -368,12 +368,13 @@ pub fn conclude_search(
     // measure the change of period instead of the trials' spread. Every trial still counts.
     let verdict_sharpes: Vec<f64> =
         agent_returns(&verdict).iter().map(|r| overfitting::sharpe_ratio(r)).collect();
-    let variance =
-        variance_of_defined(&trial_sharpes).or_else(|| variance_of_defined(&verdict_sharpes)).unwrap_or(0.0);
+    let trials = trial_sharpes.len() + verdict_sharpes.len();
+    let variance = overfitting::trial_sharpe_variance(trials, &trial_sharpes)
+        .or_else(|| overfitting::trial_sharpe_variance(trials, &verdict_sharpes));
     trial_sharpes.extend(verdict_sharpes);
     // The verdict's headline, its ensemble, is what the Deflated Sharpe Ratio judges.
-    let deflated_sharpe = returns_of(&verdict, PolicyId::Ensemble).and_then(|r| {
-        overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trial_sharpes.len(), variance).ok()
+    let deflated_sharpe = returns_of(&verdict, PolicyId::Ensemble).zip(variance).and_then(|(r, variance)| {
+        overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trials, variance).ok()
     });
     let results: Vec<PointResult> = scored.into_iter().map(|p| p.result).collect();
     let summary =
@@ -389,12 +390,6 @@ pub fn conclude_search(
         trials: trial_sharpes.len(),
         summary,
     }
-}
-
-/// The sample variance of the finite values, when there are two.
-fn variance_of_defined(values: &[f64]) -> Option<f64> {
-    let defined: Vec<f64> = values.iter().copied().filter(|s| s.is_finite()).collect();
-    (defined.len() >= 2).then(|| crate::stats::sample_std(&defined).powi(2))
 }
 
 /// Index of the highest score, the first of equal ones (the space's order), an undefined one

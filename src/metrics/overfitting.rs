@@ -299,6 +299,20 @@ pub fn deflated_sharpe_ratio_from_trials(
     deflated_sharpe_ratio(stats, trial_sharpes.len(), variance)
 }
 
+/// The Deflated Sharpe Ratio's `V` when some of `trials` lack a defined per-period Sharpe ratio
+/// (`sharpes` holds those measured on one period; the undefined are skipped): their sample
+/// variance when two are defined. A single trial has nothing to deflate by (`0`). Several trials
+/// with fewer than two defined ratios have no known spread: `None`, since a `V` of 0 would make
+/// the DSR the plain PSR under its name.
+pub fn trial_sharpe_variance(trials: usize, sharpes: &[f64]) -> Option<f64> {
+    let defined: Vec<f64> = sharpes.iter().copied().filter(|s| s.is_finite()).collect();
+    match (defined.len(), trials) {
+        (2.., _) => Some(metrics::sample_std(&defined).powi(2)),
+        (_, 0 | 1) => Some(0.0),
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Probability of backtest overfitting by CSCV (BBLZ15)
 // ---------------------------------------------------------------------------------------------
@@ -698,6 +712,16 @@ pub fn verdict(dsr: Option<&DeflatedSharpe>, pbo: Option<&Pbo>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_trials_without_two_sharpe_ratios_have_no_spread_to_deflate_by() {
+        assert_eq!(trial_sharpe_variance(3, &[0.04]), None);
+        assert_eq!(trial_sharpe_variance(3, &[0.04, f64::NAN]), None, "an undefined ratio is no spread");
+        assert_eq!(trial_sharpe_variance(1, &[0.04]), Some(0.0));
+        // Two ratios 0.02 apart: a sample variance of 0.02^2 / 2.
+        let variance = trial_sharpe_variance(5, &[0.03, 0.05]).unwrap();
+        assert!((variance - 0.0002).abs() < 1e-15, "{variance}");
+    }
     use ndarray::Array2;
     use rand::{SeedableRng, rngs::StdRng};
     use rand_distr::{Distribution, StandardNormal};

@@ -146,7 +146,8 @@ pub(super) fn overfitting_statistics(
         Some((Err(error), _)) => (this_run_trials(plan, stitched), None, Some(error.to_string())),
         None => (this_run_trials(plan, stitched), None, None),
     };
-    let variance = trial_sharpe_variance(&trials);
+    // N counts every trial; V is the spread of their Sharpe ratios on this run's periods.
+    let variance = overfitting::trial_sharpe_variance(trials.trials, &trials.sharpe_per_period);
     // The headline is the ensemble, so it is what the Deflated Sharpe Ratio judges, against
     // every trial on this data: the seeds it averages were each a trial.
     let headline = overfitting::SharpeStats::from_returns(&stitched.ensemble_returns);
@@ -167,18 +168,6 @@ pub(super) fn overfitting_statistics(
         registry_error,
     };
     Ok(Statistics { deflated_sharpe, dsr_trials, backtest_overfitting, backtest_overfitting_unavailable })
-}
-
-/// The Deflated Sharpe Ratio's V: the sample variance of the trials' defined per-period Sharpe
-/// ratios measured on this run's periods. N counts every trial; several trials with fewer than two
-/// such ratios give no spread to deflate by, and the DSR would silently be the plain PSR, so
-/// there is none. A single trial has nothing to deflate by.
-fn trial_sharpe_variance(trials: &registry::DataTrials) -> Option<f64> {
-    match (trials.sharpe_per_period.len(), trials.trials) {
-        (2.., _) => Some(crate::stats::sample_std(&trials.sharpe_per_period).powi(2)),
-        (_, 0 | 1) => Some(0.0),
-        _ => None,
-    }
 }
 
 /// This run's seeds as the only trials.
@@ -385,21 +374,6 @@ pub(super) fn stitched_cost_sensitivity(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn several_trials_without_two_sharpe_ratios_have_no_spread_to_deflate_by() {
-        let trials = |trials: usize, sharpes: &[f64]| registry::DataTrials {
-            data_fingerprint: String::new(),
-            trials,
-            sharpe_per_period: sharpes.to_vec(),
-        };
-        assert_eq!(trial_sharpe_variance(&trials(3, &[0.04])), None);
-        assert_eq!(trial_sharpe_variance(&trials(3, &[])), None);
-        assert_eq!(trial_sharpe_variance(&trials(1, &[0.04])), Some(0.0));
-        // Two ratios 0.02 apart: a sample variance of 0.02^2 / 2.
-        let variance = trial_sharpe_variance(&trials(5, &[0.03, 0.05])).unwrap();
-        assert!((variance - 0.0002).abs() < 1e-15, "{variance}");
-    }
 
     #[test]
     fn the_median_seed_ranks_an_undefined_sharpe_ratio_lowest() {
