@@ -1,11 +1,13 @@
 //! folio: train reinforcement-learning agents to allocate a portfolio, and prove out of sample
 //! whether they are any good.
 //!
-//! The modules are layers, each importing only from the layers before it (a test,
-//! `tests/architecture.rs`, holds them to it; `ARCHITECTURE.md` maps them):
+//! The modules are layers, each importing only from its own layer and the layers before it (a
+//! test, `tests/architecture.rs`, holds them to it; `ARCHITECTURE.md` maps them):
 //!
-//! 0. [`stats`], [`files`], [`progress`]: shared statistics, safe file writing and progress
-//!    reporting, knowing nothing of finance;
+//! 0. [`stats`], [`files`], [`progress`], [`portfolio_math`]: shared statistics, safe file
+//!    writing, progress reporting, and the covariance shrinkage and long-only quadratic programs
+//!    that the minimum-variance reference and the Markowitz and ONS baselines share, knowing
+//!    nothing of markets or policies;
 //! 1. [`data`]: price panels from CSV, selections, synthetic markets;
 //! 2. [`features`]: causal inputs and their normalization;
 //! 3. [`env`]: the simulated market, its configs, costs, rewards, limits and risk profiles;

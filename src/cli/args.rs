@@ -1,6 +1,5 @@
-//! What several commands share: flag groups flattened into each, the command-line twins of the
-//! library's enums (the library knows nothing of clap), and the progress bars that the library's
-//! [`Progress`] reports to.
+//! What several commands share: flag groups flattened into each, and the command-line twins of
+//! the library's enums (the library knows nothing of clap).
 
 use clap::{Args, ValueEnum};
 

@@ -502,8 +502,8 @@ pub const PARALLEL_MIN_LANES: usize = 16;
 /// weights), then moves the lanes (split across threads, work mostly in writing observations).
 /// With little to write per lane, the second thread's half of the lanes saves less than its
 /// spinning while the first checks the actions costs; with several features a lane's work is
-/// large enough to pay for it. The README's benchmark section has the figures behind the
-/// threshold, and `folio bench --only env` measures them again.
+/// large enough to pay for it. docs/performance.md has the figures behind the threshold, and
+/// `folio bench --only env` measures them again.
 pub const PARALLEL_MIN_OBSERVATION_PER_WEIGHT: usize = 128;
 
 /// What every lane of a batch reads.

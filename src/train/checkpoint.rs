@@ -1,7 +1,8 @@
 //! Checkpoints: `checkpoints/<run>/` holds the network weights (burn's burnpack format), the
-//! optimizer state for `--resume`, and `meta.json` with everything needed to use the weights
-//! again. Every file is written to a temporary name and renamed, so a crash mid-save leaves the
-//! previous checkpoint intact.
+//! optimizer state and the learner's own state (`learner.bin`) for `--resume`, the training log,
+//! and `meta.json` with everything needed to use the weights again. A save is published as one
+//! step through a journal (`publishing.json`): a crash mid-save leaves the old state or, once
+//! the journal is written, the new one, which the next reader finishes; never a mix.
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
