@@ -168,7 +168,7 @@ pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
 /// reported at once rather than after it. An existing folder that holds anything is replaced
 /// only with `force`, and then as a whole: the old one is set aside, and is deleted when
 /// [`OutputFolder::finish`] is called, or put back if the command fails first. Old and new
-/// outputs are never mixed (no stale `fold-2/` beside a two-fold report).
+/// outputs are never mixed (no stale `fold-3/` beside a two-fold report).
 ///
 /// Only a folder that a claim marked ([`OUTPUT_MARK`]) can be replaced: `--out ~/research
 /// --force` must never delete a folder of the user's own files.

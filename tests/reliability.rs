@@ -422,7 +422,7 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     let output = walk("2", &["--out", "wf", "--force"]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        cwd.join("wf/fold-1").is_dir() && !cwd.join("wf/fold-2").exists(),
+        cwd.join("wf/fold-2").is_dir() && !cwd.join("wf/fold-3").exists(),
         "no stale fold beside the new report"
     );
     let leftovers = std::fs::read_dir(cwd)
@@ -1396,7 +1396,7 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let first = resumed.join("wf/fold-0/seed-0.result.cbor");
+    let first = resumed.join("wf/fold-1/seed-0.result.cbor");
     let started = std::time::Instant::now();
     while !first.exists() {
         assert!(started.elapsed().as_secs() < 120, "the first training never finished");
@@ -1406,7 +1406,7 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) }, 0);
     assert!(!child.wait_with_output().unwrap().status.success());
     assert!(!resumed.join("wf/report.json").exists(), "killed before its report");
-    let finished_meta = resumed.join("wf/fold-0/seed-0").join(checkpoint::META);
+    let finished_meta = resumed.join("wf/fold-1/seed-0").join(checkpoint::META);
     let finished_at = std::fs::metadata(&finished_meta).unwrap().modified().unwrap();
 
     let refused = run(args(&[]), &resumed);
@@ -1528,22 +1528,22 @@ fn a_resumed_walk_forward_continues_the_training_it_was_killed_in() {
     assert_eq!(figures(&resumed), figures(&whole));
     // A training that ran to its end but whose result was never saved is tested as it is, not
     // trained again (training it on would go past where it stopped). The other fold is read back.
-    let checkpoint = dir.path().join("whole/fold-1/seed-0");
+    let checkpoint = dir.path().join("whole/fold-2/seed-0");
     let best = std::fs::metadata(checkpoint.join(BEST)).unwrap().modified().unwrap();
-    std::fs::remove_file(dir.path().join("whole/fold-1/seed-0.result.cbor")).unwrap();
+    std::fs::remove_file(dir.path().join("whole/fold-2/seed-0.result.cbor")).unwrap();
     let starts = Arc::new(TrainingStarts(Mutex::new(Vec::new())));
     let again = walk_forward(request("whole", starts.clone(), true)).unwrap();
     assert!(starts.0.lock().unwrap().is_empty(), "{:?}", starts.0.lock().unwrap());
     assert_eq!(std::fs::metadata(checkpoint.join(BEST)).unwrap().modified().unwrap(), best);
     assert_eq!(figures(&again), figures(&whole));
-    assert!(dir.path().join("whole/fold-1/seed-0.result.cbor").exists(), "its result is saved now");
+    assert!(dir.path().join("whole/fold-2/seed-0.result.cbor").exists(), "its result is saved now");
     // A diverged training saved a stop reason but never finished: it trains from the start.
     let meta_path = checkpoint.join(checkpoint::META);
     let mut meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
     meta["progress"]["finished"] = false.into();
     meta["progress"]["stopped"] = "diverged at update 3: a network weight became non-finite".into();
     std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
-    std::fs::remove_file(dir.path().join("whole/fold-1/seed-0.result.cbor")).unwrap();
+    std::fs::remove_file(dir.path().join("whole/fold-2/seed-0.result.cbor")).unwrap();
     let starts = Arc::new(TrainingStarts(Mutex::new(Vec::new())));
     let again = walk_forward(request("whole", starts.clone(), true)).unwrap();
     assert_eq!(*starts.0.lock().unwrap(), [0]);

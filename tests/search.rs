@@ -84,8 +84,8 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     let written = std::fs::read(out.join("search.json")).unwrap();
     std::fs::remove_file(out.join("search.json")).unwrap();
     std::fs::remove_dir_all(out.join("verdict")).unwrap();
-    std::fs::remove_file(out.join("points/point-1/fold-1/seed-1.result.cbor")).unwrap();
-    let finished = out.join("points/point-0/fold-0/seed-0/meta.json");
+    std::fs::remove_file(out.join("points/point-1/fold-2/seed-1.result.cbor")).unwrap();
+    let finished = out.join("points/point-0/fold-1/seed-0/meta.json");
     let finished_at = std::fs::metadata(&finished).unwrap().modified().unwrap();
     let refused = folio_command(&[&args[..], &["--out", path(&out), "--registry", path(&registry)]].concat())
         .output()
@@ -536,7 +536,7 @@ fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
     };
     assert_eq!(rows("panel.json"), ["first"]);
     assert_eq!(rows("panel-failures.json"), ["second"]);
-    let trained = out.join("first/fold-0/seed-0/meta.json");
+    let trained = out.join("first/fold-1/seed-0/meta.json");
     let trained_at = std::fs::metadata(&trained).unwrap().modified().unwrap();
 
     std::fs::remove_file(out.join("second")).unwrap();

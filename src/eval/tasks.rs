@@ -57,8 +57,8 @@ pub struct TaskSpec {
     /// Hash of the task's canonical form, the data fingerprint and the folio version: the name
     /// of its folder, so a result can never be taken for another task's.
     pub id: String,
-    /// The fold's index, from 0 as in the walk-forward's `fold-N` folders; messages for people
-    /// count folds from 1, as the reports do.
+    /// The fold's index, from 0 as in the report's JSON; the walk-forward's `fold-N` folders and
+    /// messages for people count folds from 1, as the reports' text does.
     pub fold: usize,
     /// The walk-forward's own seed for this fold's run (its base seed plus the seed's position),
     /// so the merged report is the single-process one.
@@ -115,8 +115,8 @@ fn incomplete(plan: &Path, missing: &[TaskSpec], total: usize) -> String {
     let plan = plan.display();
     format!(
         "{} of the {total} tasks of plan {plan} are not done: {}.\nRerun just those, on Slurm: \
-         scripts/slurm-submit.sh {plan} (it submits the missing ones, here --array={list}, then \
-         the merge); on this machine: scripts/run-local.sh {plan}; or one by one: \
+         scripts/slurm-submit.sh {plan} (it submits the missing ones, tasks {list}, as one array, \
+         then the merge); on this machine: scripts/run-local.sh {plan}; or one by one: \
          folio run-task {plan} --index I",
         missing.len(),
         names.join(", "),
