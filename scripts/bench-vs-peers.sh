@@ -6,6 +6,7 @@
 # group reads. The machine is noisy: only ratios measured in one run mean anything.
 #
 # Usage: scripts/bench-vs-peers.sh [--quick] [--only large]   (from the repository root or anywhere)
+#        --quick: folio's side only runs shorter; the peers run in full (minutes).
 #        --only large: the large-universe rows alone (large_universe.py, peers_large_more.py and
 #        `folio bench --only large`), a few minutes instead of the whole suite.
 # Env:   FOLIO_PEERS=<peers folder>   (default ../shared/bench/peers)
@@ -13,10 +14,13 @@
 #        FOLIO_LARGE_CSV=<file>       (default /tmp/folio-large-universe.csv)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Paths given relative to where the script was started, made absolute before any `cd`: folio
+# runs from the repository root and the peers from their own folder, and both must see one file.
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+peers=$(absolute "${FOLIO_PEERS:-$root/../shared/bench/peers}")
+venv=$(absolute "${FOLIO_PEERS_VENV:-$HOME/.cache/folio-peers}")
+export FOLIO_LARGE_CSV=$(absolute "${FOLIO_LARGE_CSV:-/tmp/folio-large-universe.csv}")
 cd "$root"
-peers=${FOLIO_PEERS:-$root/../shared/bench/peers}
-venv=${FOLIO_PEERS_VENV:-$HOME/.cache/folio-peers}
-export FOLIO_LARGE_CSV=${FOLIO_LARGE_CSV:-/tmp/folio-large-universe.csv}
 quick=()
 only=()
 while [ $# -gt 0 ]; do

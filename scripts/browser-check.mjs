@@ -36,12 +36,16 @@ const browser = spawn(chromium, [
   '--proxy-server=127.0.0.1:9', '--host-resolver-rules=MAP * ~NOTFOUND',
   `--user-data-dir=${profile}`, `--window-size=${WIDTH},${HEIGHT}`,
   '--remote-debugging-pipe', 'about:blank',
-], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true });
 
 let stderr = '';
 browser.stdio[2].on('data', (d) => { stderr += d; });
 const toBrowser = browser.stdio[3];
 const fromBrowser = browser.stdio[4];
+// A browser that died at once closes its end of the pipe: the first command then fails.
+toBrowser.on('error', (error) => {
+  finish(2, { ok: false, failures: [`chromium's pipe closed: ${error.message}`], stderr });
+});
 
 let nextId = 1;
 const pending = new Map();
@@ -75,19 +79,40 @@ function waitFor(method, sessionId) {
   }));
 }
 
+let finishing = false;
 function finish(code, result) {
+  if (finishing) return;
+  finishing = true;
+  clearTimeout(timer);
   writeFileSync(join(outDir, 'result.json'), JSON.stringify(result, null, 2));
   console.log(JSON.stringify(result, null, 2));
-  browser.kill('SIGKILL');
-  try { rmSync(profile, { recursive: true, force: true }); } catch { /* the profile is temporary */ }
-  process.exit(code);
+  // The profile is removed once the browser has let go of it: removed while chromium still
+  // writes there, it came back, and every run left one in the temporary folder.
+  // Chromium's helpers (renderer, GPU, crash handler) outlive its main process for a moment, so
+  // the whole process group is killed and the removal waits a little after the exit.
+  const cleanUp = () => setTimeout(() => {
+    try { rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }); } catch { /* temporary */ }
+    process.exit(code);
+  }, 200);
+  if (browser.pid === undefined || browser.exitCode !== null || browser.signalCode !== null) {
+    cleanUp();
+  } else {
+    browser.once('exit', cleanUp);
+    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
+  }
 }
 
 const timer = setTimeout(() => finish(2, { ok: false, failures: [`no result within ${TIMEOUT_MS} ms`], stderr }), TIMEOUT_MS);
 browser.on('exit', (code) => {
-  clearTimeout(timer);
   finish(2, { ok: false, failures: [`chromium exited (${code}) before the check finished`], stderr });
 });
+// A browser that cannot start (a wrong $CHROMIUM) is the browser not driven, not a failed check.
+browser.on('error', (error) => {
+  finish(2, { ok: false, failures: [`cannot start ${chromium}: ${error.message}`], stderr });
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => finish(2, { ok: false, failures: [`stopped by ${signal}`], stderr }));
+}
 
 // What the page holds, measured in the page itself.
 const INSPECT = `(() => {

@@ -8,7 +8,6 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --manifest-path "$repo/Cargo.toml" >&2 || exit 1
 folio="$repo/target/release/folio"
 
 # README lines inside ```sh blocks that start a folio command, continuation lines joined.
@@ -31,12 +30,17 @@ if [[ "${1:-}" == "--list" ]]; then
     printf '%s\n' "$commands"
     exit 0
 fi
+cargo build --release --manifest-path "$repo/Cargo.toml" >&2 || exit 1
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# The tracked files only, as a fresh checkout has them.
-git -C "$repo" archive HEAD | tar -x -C "$work"
+# The tracked files only, as a fresh checkout has them (the commands come from the README as it
+# is in the working tree, so commit before relying on a pass).
+git -C "$repo" archive HEAD | tar -x -C "$work" || { echo "cannot copy the repository's HEAD into $work" >&2; exit 1; }
 cd "$work" || exit 1
+# Their 200-step trials must not join the user's registry, where they would count against every
+# later Deflated Sharpe Ratio on the bundled data: each run records into the copy's own.
+unset FOLIO_REGISTRY
 
 failed=() skipped=()
 while IFS= read -r line; do

@@ -17,13 +17,14 @@ shift
 parallel=""
 while [ $# -gt 0 ]; do
     case $1 in
-        --parallel) parallel="%$2"; shift 2 ;;
+        --parallel) [ $# -ge 2 ] || { echo "--parallel needs a number" >&2; exit 2; }
+                    parallel="%$2"; shift 2 ;;
         --) shift; break ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
 folio=${FOLIO:-folio}
-folio=$(command -v "$folio")
+folio=$(command -v "$folio") || { echo "no folio binary at '$folio': put folio on PATH or set FOLIO" >&2; exit 2; }
 mkdir -p "$plan/logs"
 
 missing=$("$folio" run-task "$plan" --missing)

@@ -35,6 +35,11 @@ def main():
     growth = lambda col: [float(b[col]) / float(a[col]) - 1.0 for a, b in zip(rows, rows[1:])]
     ra, re = growth(agent), growth(equal)
     folds = len(ra) // fold
+    # A fold length that does not divide the stitched test would cut windows across folds
+    # without a word; the walk-forward's test_periods always divides it.
+    if folds == 0 or len(ra) != folds * fold:
+        sys.exit(f"{path}: {len(ra)} stitched test periods are not whole folds of {fold}: "
+                 f"pass the walk-forward's test_periods (report.json's config)")
     gaps = []
     for first in range(folds - k + 1):
         span = slice(first * fold, (first + k) * fold)
