@@ -3,7 +3,8 @@
 standard errors").
 
 The gate tests the best of a training's validations against the reference on the same validation
-period, by the Ledoit-Wolf test of `metrics::sharpe_difference` (Bartlett kernel, lag 4 (T/100)^(2/9)),
+period, by the Ledoit-Wolf test of `metrics::sharpe_difference` (Bartlett kernel, lag 4 (T/100)^(2/9),
+the factor T/(T-4)),
 and deploys the network when the gap passes `margin` standard errors (and 0.005). Chosen and judged
 on the same period, the best of K checkpoints passes far more often than a single one. Here every
 checkpoint has exactly the reference's expected return and risk: each is the reference's return
@@ -37,7 +38,8 @@ def gap_and_standard_error(a, b):
     lags = min(int(4 * (n / 100) ** (2 / 9)), n - 1)
     cov = lambda j: sum(psi[t] * psi[t - j] for t in range(j, n)) / n
     long_run = cov(0) + 2 * sum((1 - j / (lags + 1)) * cov(j) for j in range(1, lags + 1))
-    return gap, math.sqrt(max(long_run, 0.0) / n)
+    # The small-sample factor n / (n - 4) of Ledoit and Wolf's own code, as folio applies it.
+    return gap, math.sqrt(max(long_run, 0.0) * n / (n - 4) / n)
 
 
 def passes(candidate, reference, margin):

@@ -99,11 +99,17 @@ if seeds:
     shares = []
     for seed in seeds:
         text = (work / f"planted-{seed}.txt").read_text()
-        share = int(re.search(r"keeps (-?\d+)% of the oracle's edge", text).group(1))
-        bounded = re.search(r"no causal policy keeps more than (-?\d+)%.*the agent keeps (-?\d+)% of that", text)
+        found = re.search(r"keeps (-?\d+)% of the oracle's edge", text)
+        if found is None:
+            # planted-target.sh prints "- (no edge)" when the oracle found none: nothing was kept.
+            print(f"   data seed {seed}: the oracle probe found no edge to keep: {verdict(False)}")
+            shares.append(0)
+            continue
+        share = int(found.group(1))
+        bounded = re.search(r"best model-aware policy keeps (-?\d+)%.*the agent keeps (-?\d+)% of that", text)
         shares.append(share)
         context = "" if bounded is None else (
-            f" (within the agent's tilt bound a causal policy that knows the model keeps "
+            f" (within the agent's tilt bound the best of a grid of policies that know the model keeps "
             f"{bounded.group(1)}%; the agent reaches {bounded.group(2)}% of that)"
         )
         print(f"   data seed {seed}: {share}%: {verdict(share >= 50)}{context}")

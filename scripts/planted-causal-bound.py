@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""What a causal policy that knows the planted model earns on a planted-signal market.
+"""What causal policies that know the planted model earn on a planted-signal market.
 
 `folio data synth --autocorrelation PHI` writes daily log returns r_t = PHI r_{t-1} + e_t with
 independent assets. A policy that knows PHI predicts each asset's next log return as PHI times
-its last one; no causal policy can predict better. This script runs a few such policies (all in
-the best predicted asset; weights in proportion to the positive predictions; long-only
-mean-variance at several risk aversions, the rest in cash) over the file's last TEST rows, paying
-COST per side on the weights traded as folio's proportional cost model does, and prints each one's
-annualized Sharpe ratio beside equal weight's. The oracle probe (`folio probe`) sees tomorrow's
-returns themselves, so its edge over equal weight bounds what no causal policy can reach; this
-bound is the one a causal learner can. The last lines hold the policies that know the model to
-the anchored network's own form (weights at most exp(+-tilt) from equal weight's, `--tilt`): the
-most an agent with that tilt bound can reach, however well it learns.
+its last one; no causal policy can predict better. This script runs a grid of such policies (all
+in the best predicted asset; weights in proportion to the positive predictions; long-only
+mean-variance from mild to extreme risk aversion, the rest in cash) over the file's last TEST
+rows, paying COST per side on the weights traded as folio's proportional cost model does, and
+prints each one's annualized Sharpe ratio beside equal weight's. The oracle probe (`folio probe`)
+sees tomorrow's returns themselves; these policies see only what a causal learner could.
+
+The best of them is a reference, not a proof: no policy here weighs its trading costs when it
+chooses, so one that does (or a shape no grid holds) could earn more. Read "the best policy that
+knows the model" as a floor under what is reachable. The last lines hold the same knowledge to
+the anchored network's own form (weights at most exp(+-tilt) from equal weight's, `--tilt`) over
+a grid of scales: what an agent with that tilt bound reaches at best among them.
 
     python3 scripts/planted-causal-bound.py planted.csv --phi 0.3 --cost 0.0005 --test 1000
 
@@ -71,7 +74,7 @@ def main():
         # The anchored network's own family: softmax(ln(1/N) + tilt * tanh(s)), fully invested,
         # with s the prediction in units of its spread across assets times `scale` (a large scale
         # saturates every asset at exp(+-tilt)). No weight can move further from equal weight,
-        # whatever the network knows, so this bounds what the default agent can reach.
+        # whatever the network knows.
         def weights(mu):
             spread = statistics.pstdev(mu) or 1.0
             mean = statistics.fmean(mu)
@@ -84,8 +87,10 @@ def main():
         return weights
 
     policies = [("equal weight", equal), ("all in the best prediction", best), ("proportional", proportional)]
-    policies += [(f"mean-variance, aversion {a:g}", mean_variance(a)) for a in (1, 10, 20)]
-    policies += [(f"tilt-bounded {args.tilt:g}, scale {k:g}", tilted(k)) for k in (0.5, 1, 2, 5, 100)]
+    # Past a risk aversion of a few hundred, every weight is tiny: the Sharpe ratio of the
+    # mean-variance direction itself, which a high aversion approaches.
+    policies += [(f"mean-variance, aversion {a:g}", mean_variance(a)) for a in (1, 10, 20, 50, 100, 200, 1000)]
+    policies += [(f"tilt-bounded {args.tilt:g}, scale {k:g}", tilted(k)) for k in (0.25, 0.5, 1, 2, 3, 5, 10, 100)]
     print(f"{args.csv}: {assets} assets, last {args.test} decisions, phi {args.phi}, cost {args.cost * 1e4:g} bp per side")
     for name, policy in policies:
         held = [1.0] + [0.0] * assets

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The planted-signal target of the learner (docs/learner.md): on a synthetic market whose daily
 # log returns carry PHI of the previous day's, how much of the oracle probe's Sharpe edge over
-# equal weight the default ensemble agent keeps out of sample, beside the edge of a policy that
-# knows the planted model (scripts/planted-causal-bound.py, the most any causal policy can hope
-# for), and of one that knows it but is held to the agent's tilt bound (the most the default
-# agent can reach, however well it learns). Everything runs in a temporary folder with its own
-# registry, so nothing here changes.
+# equal weight the default ensemble agent keeps out of sample, beside the edge of the best of a
+# grid of policies that know the planted model (scripts/planted-causal-bound.py: what a causal
+# policy can reach at least, not a proof of the most), and of the best of them held to the
+# agent's tilt bound. Everything runs in a temporary folder with its own registry, so nothing
+# here changes.
 #
 #   scripts/planted-target.sh PHI [DATA_SEED]        e.g. scripts/planted-target.sh 0.3
 #
@@ -87,7 +87,7 @@ def share(part, whole):
     return f"{part / whole:.0%}" if whole > 0.005 else "- (no edge)"
 
 print(f"  the agent keeps {share(agent_edge, oracle_edge)} of the oracle's edge (target: 50%) "
-      f"and {share(agent_edge, causal_edge)} of the causal bound's; that bound is {share(causal_edge, oracle_edge)} of the oracle's")
-print(f"  within its tilt bound no causal policy keeps more than {share(bounded_edge, oracle_edge)} of the oracle's edge; "
+      f"and {share(agent_edge, causal_edge)} of the best model-aware policy's; that policy keeps {share(causal_edge, oracle_edge)} of the oracle's")
+print(f"  within the tilt bound the best model-aware policy keeps {share(bounded_edge, oracle_edge)} of the oracle's edge; "
       f"the agent keeps {share(agent_edge, bounded_edge)} of that")
 PY
