@@ -249,15 +249,84 @@ impl Policy for EnsemblePolicy {
         self.members.iter_mut().for_each(|m| m.reset());
     }
 
+    /// The mean of the weights each member would trade: each one's target projected onto the
+    /// allocation limits first, so that how far a seed asks past a cap (which never changed its
+    /// own trades) does not steer the ensemble. The mean of targets within the limits is within
+    /// them, so the environment's own projection then leaves it as it is.
     fn decide(&mut self, view: &MarketView<'_>, out: &mut [f64]) {
         out.fill(0.0);
         self.scratch.resize(out.len(), 0.0);
         for member in &mut self.members {
             member.decide(view, &mut self.scratch);
+            view.limits.project(&mut self.scratch);
             out.iter_mut().zip(&self.scratch).for_each(|(o, w)| *o += w);
         }
         // Each member's weights sum to one; so does their mean, up to rounding, removed here.
         let total: f64 = out.iter().sum();
         out.iter_mut().for_each(|w| *w /= total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{PricePanel, TimeIndex};
+    use crate::env::{Limits, Market};
+    use crate::features::{Feature, FeatureConfig};
+
+    /// A seed that always asks for the same weights.
+    struct Asks(Vec<f64>);
+
+    impl Policy for Asks {
+        fn id(&self) -> PolicyId {
+            PolicyId::Ensemble
+        }
+
+        fn decide(&mut self, _: &MarketView<'_>, out: &mut [f64]) {
+            out.copy_from_slice(&self.0);
+        }
+    }
+
+    /// Two seeds that ask past a cap by different amounts but trade alike must steer the
+    /// ensemble alike: it trades the mean of what each seed would trade.
+    #[test]
+    fn an_ensemble_under_limits_trades_the_mean_of_its_seeds_traded_weights() {
+        let prices = ndarray::Array2::from_elem((4, 3), 1.0);
+        let panel =
+            PricePanel::new("flat", vec!["A".into(), "B".into(), "C".into()], TimeIndex::Periods(4), prices);
+        let features =
+            FeatureConfig { window: 1, features: vec![Feature::LogReturn], ..FeatureConfig::default() };
+        let market = Market::new(panel, &features, None, 0..4).unwrap();
+        let limits = Limits { max_weight: 0.35, min_cash: 0.05 };
+        let (observation, held) = (vec![0.0f32; 64], [1.0, 0.0, 0.0, 0.0]);
+        let view = MarketView::new(&market, 2, &observation, &held).under(limits);
+        let traded = |asked: &[f64]| {
+            let mut w = asked.to_vec();
+            limits.project(&mut w);
+            w
+        };
+        let (bold, mild, other) = ([0.0, 0.9, 0.06, 0.04], [0.0, 0.6, 0.24, 0.16], [0.0, 0.1, 0.5, 0.4]);
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(close(&traded(&bold), &traded(&mild)), "the two seeds trade alike");
+        let decide = |first: &[f64]| {
+            let mut ensemble =
+                EnsemblePolicy::new(vec![Box::new(Asks(first.to_vec())), Box::new(Asks(other.to_vec()))]);
+            let mut out = vec![0.0; 4];
+            ensemble.decide(&view, &mut out);
+            out
+        };
+        let expected: Vec<f64> =
+            traded(&bold).iter().zip(traded(&other)).map(|(a, b)| (a + b) / 2.0).collect();
+        for first in [bold, mild] {
+            let out = decide(&first);
+            assert!(
+                out.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-12),
+                "{out:?} against {expected:?}"
+            );
+            assert!(
+                traded(&out).iter().zip(&out).all(|(a, b)| (a - b).abs() < 1e-12),
+                "already within the limits"
+            );
+        }
     }
 }

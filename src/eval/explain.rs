@@ -149,8 +149,8 @@ pub fn mean_reference(market: &Market, span: &Span) -> Option<Vec<f32>> {
 }
 
 /// A policy ready to differentiate its weights with respect to its input: one network, or an
-/// ensemble's members, whose weights are averaged as the ensemble deploys them, then projected
-/// onto the allocation limits as the environment trades them.
+/// ensemble's members, each one's weights projected onto the allocation limits as the
+/// environment trades them, then averaged as the ensemble deploys them.
 pub struct Explainer {
     members: Vec<(PolicyNet, ActionHead)>,
     limits: Limits,
@@ -201,13 +201,15 @@ impl Explainer {
         self
     }
 
-    /// The traded weights of a batch of observations, differentiable in them.
+    /// The traded weights of a batch of observations, differentiable in them: each member's
+    /// weights projected onto the limits, then averaged, as the ensemble trades them.
     fn traded(&self, input: Tensor<2>) -> Tensor<2> {
-        let mut weights =
-            self.members.iter().map(|(net, head)| head.deterministic(net.scores(input.clone())));
+        let mut weights = self.members.iter().map(|(net, head)| {
+            let asked = head.deterministic(net.scores(input.clone()));
+            if self.limits.is_none() { asked } else { project_tensor(asked, &self.limits) }
+        });
         let first = weights.next().expect("an explainer has a network");
-        let mean = weights.fold(first, |sum, w| sum + w).div_scalar(self.members.len() as f32);
-        if self.limits.is_none() { mean } else { project_tensor(mean, &self.limits) }
+        weights.fold(first, |sum, w| sum + w).div_scalar(self.members.len() as f32)
     }
 
     /// Measure from a baseline whose reference weights are `reference` (see
