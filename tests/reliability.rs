@@ -677,6 +677,39 @@ fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
     }
 }
 
+/// The seeds of an ensemble act on one observation and trade under one environment: a seed
+/// folder of another run (other costs, another normalization) is refused by every command that
+/// deploys the ensemble, rather than run under the first seed's settings.
+#[test]
+fn seeds_of_different_runs_do_not_join_one_ensemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let config = config.to_str().unwrap();
+    let output =
+        folio(&["train", "--config", config, "--steps", "200", "--seeds", "2", "--out", "run"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let meta_path = dir.path().join("run/seed-1/meta.json");
+    let original = std::fs::read_to_string(&meta_path).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+    meta["env"]["costs"]["buy"] = 0.004.into();
+    std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
+    for command in [vec!["eval", "--checkpoint", "run"], vec!["tax", "--checkpoint", "run"]] {
+        let output = folio(&command, dir.path());
+        let shown = text(&output);
+        assert!(
+            !output.status.success()
+                && shown.contains("another environment")
+                && shown.contains("cannot join"),
+            "{command:?}: {shown}"
+        );
+    }
+    let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+    meta["normalizer"]["mean"][0] = 123.0.into();
+    std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
+    let output = folio(&["tax", "--checkpoint", "run"], dir.path());
+    assert!(!output.status.success() && text(&output).contains("normalization differs"), "{}", text(&output));
+}
+
 /// A window the data cannot warm up is found only once the settings meet the data, deep in the
 /// library; every command that read the config names the file to mend.
 #[test]

@@ -3,7 +3,7 @@
 //! taxes and harvesting.
 
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::TaxError;
@@ -79,7 +79,7 @@ pub struct TaxReport {
 /// The first seed's agent alone, or every seed's beside their ensemble.
 fn agents(
     other_seeds: &[PathBuf],
-    (seed, net, head): (u64, crate::agent::network::PolicyNet, crate::agent::ActionHead),
+    (first_dir, first, net): (&Path, &checkpoint::Meta, crate::agent::network::PolicyNet),
     market: &Market,
     device: &burn::prelude::Device,
 ) -> Result<Vec<Box<dyn Policy>>, TaxError> {
@@ -87,17 +87,16 @@ fn agents(
         return Ok(vec![Box::new(AgentPolicy::new(
             PolicyId::AGENT,
             net,
-            head,
+            first.head,
             market.layout(),
             device.clone(),
         ))]);
     }
-    let mut loaded = vec![(seed, net, head)];
-    for dir in other_seeds {
-        let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, device)?;
-        meta.check_fits(dir, market)?;
-        loaded.push((meta.seed, net, meta.head));
-    }
+    // The seeds join one ensemble, as eval and stress join them: one normalization, one environment.
+    let others =
+        checkpoint::load_members(other_seeds, checkpoint::Weights::Best, first, first_dir, market, device)?;
+    let mut loaded = vec![(first.seed, net, first.head)];
+    loaded.extend(others.into_iter().map(|(meta, net)| (meta.seed, net, meta.head)));
     let agent = |id, net, head| AgentPolicy::new(id, net, head, market.layout(), device.clone());
     let members = loaded.iter().map(|(_, net, head)| agent(PolicyId::AGENT, net.clone(), *head)).collect();
     let mut policies: Vec<Box<dyn Policy>> = loaded
@@ -117,7 +116,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
                 let device = request.device.device()?;
                 let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, &device)?;
                 let market = Arc::new(meta.market(dir, &Default::default())?);
-                let agents = agents(&request.other_seeds, (meta.seed, net, meta.head), &market, &device)?;
+                let agents = agents(&request.other_seeds, (dir, &meta, net), &market, &device)?;
                 (meta.env.clone(), market, agents)
             }
             None => {

@@ -293,17 +293,21 @@ impl Meta {
     }
 
     /// Refuse to put this checkpoint (at `dir`) in one ensemble with `first`'s (at `first_dir`):
-    /// the members of an ensemble act on one observation, so they must share its normalization,
-    /// as the seeds of one run do.
+    /// the members of an ensemble act on one observation and trade under one environment, so
+    /// they must share its normalization, costs, limits and rules, as the seeds of one run do.
     pub fn check_joins(&self, dir: &Path, first: &Meta, first_dir: &Path) -> Result<(), CheckpointError> {
-        if self.normalizer == first.normalizer {
+        let reason = if self.normalizer != first.normalizer {
+            "its feature normalization differs from {first}'s: it was trained on other data"
+        } else if self.env != first.env || self.assets != first.assets {
+            "it was trained under another environment than {first} (data, costs, limits, rules or reward)"
+        } else {
             return Ok(());
-        }
-        let reason = format!(
-            "its feature normalization differs from {}'s: it was trained on other data, so it cannot join that ensemble",
-            first_dir.display()
-        );
-        Err(CheckpointError::Mismatch { path: dir.to_path_buf(), reason })
+        };
+        let reason = reason.replace("{first}", &first_dir.display().to_string());
+        Err(CheckpointError::Mismatch {
+            path: dir.to_path_buf(),
+            reason: format!("{reason}, so it cannot join that ensemble"),
+        })
     }
 
     /// Refuse data the network was not trained for: other assets or another feature set.
