@@ -677,6 +677,38 @@ fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
     }
 }
 
+/// A resumed run continues the seeds it was started with: `--resume` without `--seeds` on a
+/// two-seed run must not add the default third seed, and other seeds are refused.
+#[test]
+fn a_resume_without_seeds_continues_the_runs_own_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let train = |extra: &[&str]| {
+        let base = ["train", "--config", config.to_str().unwrap(), "--out", "run"];
+        folio(&[&base[..], extra].concat(), dir.path())
+    };
+    let output = train(&["--steps", "200", "--seeds", "2", "--seed", "7"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = train(&["--steps", "400", "--resume"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let mut seeds: Vec<String> = std::fs::read_dir(dir.path().join("run"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("seed-"))
+        .collect();
+    seeds.sort();
+    assert_eq!(seeds, ["seed-7", "seed-8"]);
+    let steps = checkpoint::load_meta(&dir.path().join("run/seed-8")).unwrap().progress.env_steps;
+    assert!(steps > 200, "the seeds trained on: {steps} steps");
+    let output = train(&["--steps", "600", "--resume", "--seeds", "3"]);
+    assert!(
+        !output.status.success() && text(&output).contains("started with 2 seeds from 7"),
+        "{}",
+        text(&output)
+    );
+}
+
 /// The seeds of an ensemble act on one observation and trade under one environment: a seed
 /// folder of another run (other costs, another normalization) is refused by every command that
 /// deploys the ensemble, rather than run under the first seed's settings.

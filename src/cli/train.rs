@@ -6,19 +6,20 @@ use folio::env::config::{DEFAULT_CONFIG, EnvConfig, Sections};
 use folio::metrics::{Metrics, MetricsSpread};
 use folio::registry::{self, TrialRecord};
 use folio::train::checkpoint;
-use folio::train::{Algo, TrainConfig, TrainRequest, train_seeds};
+use folio::train::{Algo, PlannedSeeds, TrainConfig, TrainRequest, train_seeds};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
     setup: TrainSetup,
     /// Independent runs with seeds seed, seed + 1, ...: results are reported as median and
-    /// spread across them, never as one lucky run.
-    #[arg(long, default_value_t = 3)]
-    seeds: usize,
+    /// spread across them, never as one lucky run (default: 3; with --resume, the run's own).
+    #[arg(long, value_parser = super::args::at_least_one)]
+    seeds: Option<usize>,
     #[command(flatten)]
     jobs: super::args::Jobs,
-    /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, numbered if taken).
+    /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, or -s<first>-<last>
+    /// for several seeds, with -<profile> under a risk profile; numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run saved in --out.
@@ -111,18 +112,29 @@ fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
         .expect("some name is free")
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
-    let (env, _, config) = args.setup.load()?;
-    anyhow::ensure!(args.seeds >= 1, "--seeds must be at least 1");
-    config.check_seeds(args.seeds)?;
+/// Seeds of a new run, unless the flags say otherwise.
+const DEFAULT_SEEDS: usize = 3;
+
+pub fn run(mut args: TrainArgs) -> Result<()> {
+    let (env, _, mut config) = args.setup.load()?;
+    // A resumed multi-seed run continues the seeds it was started with: the default of a new
+    // run would add seeds to a smaller one.
+    let planned = args.resume.then(|| args.out.as_deref().and_then(PlannedSeeds::of)).flatten();
+    if let Some(planned) = planned {
+        args.seeds = args.seeds.or(Some(planned.seeds));
+        if args.setup.seed.is_none() {
+            config.seed = planned.first;
+        }
+    }
+    let seeds = args.seeds.unwrap_or(DEFAULT_SEEDS);
+    config.check_seeds(seeds)?;
     if let Some(out) = &args.out
         && out.exists()
         && !out.is_dir()
     {
         anyhow::bail!("{} exists and is not a folder; choose another --out", out.display());
     }
-    let out =
-        args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, args.seeds));
+    let out = args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, seeds));
     let registry_path = registry::resolve(args.registry.clone());
     registry::check(&registry_path)?;
     if !args.run.json {
@@ -137,7 +149,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             resume: args.resume,
             progress: super::progress::shown(args.run.json),
         },
-        args.seeds,
+        seeds,
         args.jobs.count,
     )
     .map_err(|error| super::naming_config(error.into(), &args.setup.config))?;
@@ -169,7 +181,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// What is about to train, where to.
 fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path) {
-    let seeds = match args.seeds {
+    let seeds = match args.seeds.unwrap_or(DEFAULT_SEEDS) {
         1 => format!("seed {}", config.seed),
         n => format!("{n} seeds from {}", config.seed),
     };

@@ -87,6 +87,34 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     run.finish(stopped)
 }
 
+/// What a multi-seed run writes in its folder before any seed trains: the seeds it was asked
+/// for. A seed's folder exists only once it has started, so without this a resume could not
+/// tell a three-seed run stopped before its third seed from a two-seed run.
+pub const SEEDS_FILE: &str = "seeds.json";
+
+/// The seeds a multi-seed run in `out` was started with: its first seed and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PlannedSeeds {
+    pub first: u64,
+    pub seeds: usize,
+}
+
+impl PlannedSeeds {
+    /// The seeds recorded in `out`; `None` for a folder without the record (a single-seed run,
+    /// or one saved before folio kept it).
+    pub fn of(out: &Path) -> Option<Self> {
+        serde_json::from_slice(&std::fs::read(out.join(SEEDS_FILE)).ok()?).ok()
+    }
+
+    fn write(self, out: &Path) -> Result<(), TrainError> {
+        let path = out.join(SEEDS_FILE);
+        crate::files::write_atomically(&path, |w| {
+            serde_json::to_writer_pretty(&mut *w, &self).map_err(std::io::Error::other)
+        })
+        .map_err(|source| CheckpointError::Io { path, source }.into())
+    }
+}
+
 /// Train one run per seed (`train.seed`, `train.seed + 1`, ...), `jobs` at a time: into `out` for
 /// a single seed, else into `out/seed-<s>`. Same seeds, same results, whatever `jobs` is. When
 /// resuming, a seed that never saved a checkpoint (the run was stopped before it got there)
@@ -101,8 +129,18 @@ pub fn train_seeds(
         return Ok(vec![train(request)?]);
     }
     let first = request.train.seed;
+    let planned = PlannedSeeds { first, seeds };
     if request.resume {
         check_resumed_seeds(&request.out, (first..=first + seeds as u64 - 1).map(|s| format!("seed-{s}")))?;
+        if let Some(recorded) = PlannedSeeds::of(&request.out).filter(|&recorded| recorded != planned) {
+            return Err(TrainError::ResumeMismatch {
+                out: request.out.clone(),
+                why: format!(
+                    "it was started with {} seeds from {}: resume with --seeds {} --seed {} (or leave both out)",
+                    recorded.seeds, recorded.first, recorded.seeds, recorded.first
+                ),
+            });
+        }
     }
     let _lock = FolderLock::acquire(&request.out)?;
     let folder = |s: u64| request.out.join(format!("seed-{}", first + s));
@@ -114,9 +152,13 @@ pub fn train_seeds(
         return Err(TrainError::AlreadyTrained { out: folder(s) });
     }
     if !request.resume
-        && let Some(name) = foreign_entry(&request.out, |name| name.starts_with("seed-"))
+        && let Some(name) =
+            foreign_entry(&request.out, |name| name.starts_with("seed-") || name == SEEDS_FILE)
     {
         return Err(TrainError::NotOurs { out: request.out.clone(), name });
+    }
+    if !request.resume || PlannedSeeds::of(&request.out).is_none() {
+        planned.write(&request.out)?;
     }
     let run = |s: u64| {
         train(TrainRequest {
