@@ -1033,6 +1033,19 @@ fn impossible_flags_are_errors_not_silently_accepted() {
         assert!(!output.status.success() && shown.contains("must be at least 1"), "{shown}");
         assert!(!shown.contains("0 folds") && !shown.contains("kept in"), "{shown}");
     }
+    // Counts that would end the process (threads, memory) or run nothing are refused as read.
+    for (flags, says) in [
+        (vec!["train", "--config", config, "--jobs", "100000"], "at most 1024"),
+        (vec!["train", "--config", config, "--steps", "0"], "at least 1"),
+        (
+            vec!["explain", "--checkpoint", "run", "--date", "2020-01-02", "--steps", "100000000"],
+            "at most 100000",
+        ),
+        (vec!["env", "check", config, "--episodes", "0"], "at least 1"),
+    ] {
+        let output = folio(&flags, dir.path());
+        assert!(!output.status.success() && text(&output).contains(says), "{flags:?}: {}", text(&output));
+    }
     // --force without --out would replace nothing: refused rather than ignored.
     let output = folio(&["walk-forward", "--config", config, "--force"], dir.path());
     assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));

@@ -151,7 +151,7 @@ pub struct Jobs {
         long = "jobs",
         value_name = "N",
         default_value_t = default_jobs(),
-        value_parser = at_least_one
+        value_parser = jobs_count
     )]
     pub count: usize,
 }
@@ -287,6 +287,18 @@ impl DataArgs {
 
 /// A count that must be at least one (jobs, folds, seeds): zero is refused as the flag is read,
 /// before anything starts or a note reasons about zero of something.
+/// `--jobs`: each job is a thread training a network, and thousands of threads do no more work
+/// than the cores do (they only exhaust the process's threads).
+fn jobs_count(text: &str) -> Result<usize, String> {
+    let jobs = at_least_one(text)?;
+    if jobs > MAX_JOBS {
+        return Err(format!("must be at most {MAX_JOBS} (this machine has {} cores)", default_jobs()));
+    }
+    Ok(jobs)
+}
+
+const MAX_JOBS: usize = 1024;
+
 pub fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

@@ -18,7 +18,7 @@ pub enum EnvCommand {
         #[arg(long = "config", value_name = "CONFIG", conflicts_with = "config")]
         named_config: Option<PathBuf>,
         /// Episodes per policy.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 16, value_parser = super::args::at_least_one)]
         episodes: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -115,7 +115,7 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
     if !matches!(period, PeriodName::Train) {
         settings.episode.horizon = 0;
     }
-    let summaries = check(|| BatchEnv::new(market.clone(), range, settings, episodes.max(1), seed), seed)
+    let summaries = check(|| BatchEnv::new(market.clone(), range, settings, episodes, seed), seed)
         .map_err(|error| super::naming_config(error.into(), path))?;
     let index = &market.panel.index;
     let output = CheckOutput {

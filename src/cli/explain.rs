@@ -35,8 +35,9 @@ pub struct ExplainArgs {
     to: Option<Stamp>,
     #[arg(long, value_enum, default_value_t = MethodChoice::Ig)]
     method: MethodChoice,
-    /// Integrated gradients: midpoint Riemann steps from the baseline to the input.
-    #[arg(long, default_value_t = DEFAULT_STEPS)]
+    /// Integrated gradients: midpoint Riemann steps from the baseline to the input (1 to
+    /// 100000; each holds a copy of the input in memory).
+    #[arg(long, default_value_t = DEFAULT_STEPS, value_parser = integration_steps)]
     steps: usize,
     /// Which weights: the best on validation, or the last.
     #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
@@ -269,4 +270,15 @@ fn write_outputs(out: &Path, report: &ExplainReport) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `--steps` of integrated gradients: all are held at once, so a count past what memory holds
+/// would end the process rather than the command.
+fn integration_steps(text: &str) -> Result<usize, String> {
+    const MAX_STEPS: usize = 100_000;
+    let steps = super::args::at_least_one(text)?;
+    if steps > MAX_STEPS {
+        return Err(format!("must be at most {MAX_STEPS}"));
+    }
+    Ok(steps)
 }

@@ -21,7 +21,7 @@ pub struct PanelArgs {
     #[arg(long)]
     development: bool,
     /// Environment steps per training (default: each config's).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::at_least_one)]
     steps: Option<usize>,
     /// Seeds per fold (default: each config's).
     #[arg(long, value_parser = super::args::at_least_one)]

@@ -48,7 +48,7 @@ pub struct TrainSetup {
     #[arg(long, value_enum)]
     pub net: Option<super::args::NetArg>,
     /// Environment steps per training.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::at_least_one)]
     pub steps: Option<usize>,
     /// Seed for network initialization, sampling and episode starts (the first one when
     /// several seeds run).

@@ -170,10 +170,12 @@ pub fn train_seeds(
             progress: request.progress.clone(),
         })
     };
+    // No more threads than seeds: the others would wait for nothing.
+    let threads = jobs.clamp(1, seeds);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(threads)
         .build()
-        .map_err(|source| TrainError::Threads { threads: jobs, source })?;
+        .map_err(|source| TrainError::Threads { threads, source })?;
     use rayon::prelude::*;
     pool.install(|| (0..seeds as u64).into_par_iter().map(run).collect())
 }

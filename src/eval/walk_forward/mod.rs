@@ -288,11 +288,12 @@ fn train_and_test(
         overall.advance(1);
         result
     };
-    let jobs = request.jobs;
+    // No more threads than trainings: the others would wait for nothing.
+    let threads = request.jobs.clamp(1, tasks.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
+        .num_threads(threads)
         .build()
-        .map_err(|source| EvalError::Threads { threads: jobs, source })?;
+        .map_err(|source| EvalError::Threads { threads, source })?;
     let results = pool.install(|| tasks.par_iter().map(run).collect::<Result<Vec<_>, _>>());
     overall.finish();
     results
