@@ -141,6 +141,8 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     assert!(error.contains("tasks 0,2") && error.contains("run-task"), "{error}");
     assert!(!registry.exists(), "a failed merge records no trial");
     assert_eq!(String::from_utf8_lossy(&folio(&["run-task", path(&plan), "--missing"]).stdout).trim(), "0,2");
+    let listed = folio(&["run-task", path(&plan), "--missing", "--json"]).stdout;
+    assert_eq!(serde_json::from_slice::<Vec<usize>>(&listed).unwrap(), [0, 2], "--json prints JSON");
 
     for index in ["2", "0", "3"] {
         folio(&["run-task", path(&plan), "--index", index]);

@@ -677,6 +677,30 @@ fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
     }
 }
 
+/// A strategy named twice (or again inside `all`) is one row of the report, not two.
+#[test]
+fn a_repeated_strategy_is_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let config = config.to_str().unwrap();
+    let output = folio(
+        &[
+            "backtest",
+            "--config",
+            config,
+            "--json",
+            "--strategy",
+            "equal-weight",
+            "--strategy",
+            "equal-weight",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["results"].as_array().unwrap().len(), 1, "{}", report["results"]);
+}
+
 /// A resumed run continues the seeds it was started with: `--resume` without `--seeds` on a
 /// two-seed run must not add the default third seed, and other seeds are refused.
 #[test]

@@ -130,7 +130,7 @@ impl std::str::FromStr for Strategies {
 }
 
 impl Strategies {
-    /// The baselines the flags name, in the order given (`all` in report order).
+    /// The baselines the flags name, in the order given (`all` in report order), each once.
     pub fn expand(flags: &[Strategies]) -> Vec<folio::backtest::BaselineId> {
         let mut ids = Vec::new();
         for flag in flags {
@@ -139,8 +139,20 @@ impl Strategies {
                 Strategies::One(id) => ids.push(*id),
             }
         }
-        ids
+        first_of_each(ids)
     }
+}
+
+/// `items` in their order, each once: a value a flag repeats (`--strategy x --strategy x`) is
+/// one row of a report, not two.
+pub fn first_of_each<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::new();
+    for item in items {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    kept
 }
 
 /// `--jobs`, for every command that trains several networks.

@@ -126,7 +126,10 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
         features: config.features.clone(),
     };
     if args.rebalancing.compare_rebalancing {
-        let comparison = compare_baseline_rebalancing(request, &args.rebalancing.rules)?;
+        let comparison = compare_baseline_rebalancing(
+            request,
+            &super::args::first_of_each(args.rebalancing.rules.clone()),
+        )?;
         let default =
             PathBuf::from("runs").join(format!("rebalancing-{}-{}", comparison.from, comparison.to));
         return super::rebalance::show(&comparison, claimed, &default, args.output.json);
@@ -275,7 +278,8 @@ fn eval_rebalancing(args: EvalArgs, seeds: &[PathBuf]) -> Result<()> {
         request.checkpoint = first.clone();
         request.ensemble = others.to_vec();
     }
-    let mut comparison = compare_rebalancing(request, &args.rebalancing.rules)?;
+    let mut comparison =
+        compare_rebalancing(request, &super::args::first_of_each(args.rebalancing.rules.clone()))?;
     comparison.checkpoint = Some(args.checkpoint.clone());
     let default = args.checkpoint.join(format!("rebalancing-{}-{}", comparison.from, comparison.to));
     super::rebalance::show(&comparison, claimed, &default, args.run.json)

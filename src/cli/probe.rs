@@ -40,7 +40,7 @@ pub fn run(args: ProbeArgs) -> Result<()> {
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]
     } else {
-        args.probe.into_iter().map(ProbeKind::from).collect()
+        super::args::first_of_each(args.probe.into_iter().map(ProbeKind::from))
     };
     if !args.run.json {
         eprintln!(

@@ -117,8 +117,8 @@ pub struct RunTaskArgs {
     /// Which task (default: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX or $HQ_TASK_ID).
     #[arg(long)]
     index: Option<usize>,
-    /// Run nothing: print the indices of the tasks not done yet, comma-separated (as
-    /// `sbatch --array` takes them), or nothing when all are done.
+    /// Run nothing: print the indices of the tasks not done yet, comma-separated, or nothing
+    /// when all are done (with --json, a JSON array).
     #[arg(long, conflicts_with = "index")]
     missing: bool,
     #[command(flatten)]
@@ -131,6 +131,9 @@ pub fn run_task(args: RunTaskArgs) -> Result<()> {
             true => search_plan::missing_search_tasks(&args.plan)?,
             false => tasks::missing_tasks(&args.plan)?,
         };
+        if args.run.json {
+            return super::print_json(&missing.iter().map(|t| t.index).collect::<Vec<_>>());
+        }
         println!("{}", tasks::missing_list(&missing));
         return Ok(());
     }
