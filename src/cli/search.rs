@@ -55,7 +55,12 @@ pub fn run(args: SearchArgs) -> Result<()> {
         registry: Some(registry),
         resume: args.resume,
     })
-    .map_err(|error| super::naming_config(error.into(), &config_file))?;
+    .map_err(|error| match error {
+        // A setting's error may be the space's (an empty list of values) as well as the
+        // config's, and names its key: no file is blamed for it.
+        folio::eval::EvalError::Setting(_) => error.into(),
+        error => super::naming_config(error.into(), &config_file),
+    })?;
     write_and_show(&out, &report, args.run.json)?;
     claimed.finish();
     if let Some(problem) = &report.verdict.dsr_trials.registry_error {
