@@ -143,16 +143,30 @@ fn host_name() -> String {
 /// Refuse to write over an existing file unless `force` says to: outputs never silently replace
 /// what a user made.
 pub fn check_writable_output(path: &Path, force: bool) -> Result<(), OutputExists> {
-    if force || std::fs::symlink_metadata(path).is_err() {
+    let Ok(existing) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    // --force replaces a file; a folder there is no file to replace, whatever it holds.
+    if existing.is_dir() {
+        return Err(OutputExists { path: path.to_path_buf(), folder: true });
+    }
+    if force {
         return Ok(());
     }
-    Err(OutputExists { path: path.to_path_buf() })
+    Err(OutputExists { path: path.to_path_buf(), folder: false })
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{} already exists; pass --force to replace it, or choose another --out", path.display())]
+#[error(
+    "{} {}",
+    path.display(),
+    if *folder {
+        "is a folder, and --out names the file to write: name a file"
+    } else {
+        "already exists; pass --force to replace it, or choose another --out"
+    }
+)]
 pub struct OutputExists {
     pub path: std::path::PathBuf,
+    pub folder: bool,
 }
 
 /// `base` if nothing is there yet, else `base-2`, `base-3`, ...: a default output folder that

@@ -1070,6 +1070,19 @@ fn impossible_flags_are_errors_not_silently_accepted() {
         let output = folio(&flags, dir.path());
         assert!(!output.status.success() && text(&output).contains(says), "{flags:?}: {}", text(&output));
     }
+    // A folder where a file is written, or a file where a plan's folder goes, is refused in words
+    // (a combine staged its file beside the folder and left it there).
+    std::fs::create_dir_all(dir.path().join("a-folder")).unwrap();
+    std::fs::write(dir.path().join("a-file"), "mine").unwrap();
+    for (flags, says) in [
+        (vec!["data", "synth", "--out", "a-folder", "--force"], "is a folder"),
+        (vec!["plan", "walk-forward", "--config", config, "--out", "a-file"], "is not a folder"),
+    ] {
+        let output = folio(&flags, dir.path());
+        assert!(!output.status.success() && text(&output).contains(says), "{flags:?}: {}", text(&output));
+    }
+    assert_eq!(std::fs::read_dir(dir.path().join("a-folder")).unwrap().count(), 0);
+    assert_eq!(std::fs::read_to_string(dir.path().join("a-file")).unwrap(), "mine");
     // --force without --out would replace nothing: refused rather than ignored.
     let output = folio(&["walk-forward", "--config", config, "--force"], dir.path());
     assert!(!output.status.success() && text(&output).contains("--out"), "{}", text(&output));

@@ -158,7 +158,10 @@ fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> 
             out.display()
         );
     }
-    std::fs::rename(&staged, out).with_context(|| format!("writing {}", out.display()))?;
+    if let Err(error) = std::fs::rename(&staged, out) {
+        let _ = std::fs::remove_file(&staged);
+        return Err(error).with_context(|| format!("writing {}", out.display()));
+    }
     println!(
         "wrote {}: {} tickers ({}) on {} dates, {} .. {}",
         out.display(),

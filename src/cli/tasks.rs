@@ -84,6 +84,9 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
 /// nothing): a folder of the user's own would have its `plan.json` or a later `report.json`
 /// written over.
 fn refuse_foreign_folder(out: &std::path::Path, plan_file: &str) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("{} exists and is not a folder: plan into a new or empty folder", out.display());
+    }
     let occupied = std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some());
     if occupied && !out.join(plan_file).is_file() {
         bail!("{} holds files that are not a folio plan: plan into a new or empty folder", out.display());
@@ -202,8 +205,13 @@ pub fn merge(args: MergeArgs) -> Result<()> {
 /// An `--out` other than the plan folder is claimed as every output folder is: new or empty, or
 /// replaced as a whole with --force.
 fn claim_merge_folder(args: &MergeArgs) -> Result<Option<folio::files::OutputFolder>> {
+    // `./plan` and `plan` are one folder: compared as the file system resolves them.
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        a == b
+            || std::fs::canonicalize(a).ok().is_some_and(|a| std::fs::canonicalize(b).is_ok_and(|b| a == b))
+    };
     match &args.out {
-        Some(out) if out != &args.plan => {
+        Some(out) if !same(out, &args.plan) => {
             Ok(Some(folio::files::OutputFolder::claim(out, args.replace.force)?))
         }
         _ => Ok(None),
