@@ -307,6 +307,26 @@ impl TrainConfig {
 
     /// How the network's scores become weights; `anchored` when the observation carries a
     /// reference portfolio ([`crate::agent::network::PolicyNet::is_anchored`]).
+    /// Online learning steps the direct learner's objective, which scores the softmax of the
+    /// network's scores: the weights every head trades but an unanchored Dirichlet's, whose mean
+    /// is its normalized concentrations. It would optimize a portfolio that policy never holds.
+    pub fn check_online(&self, anchored: bool) -> Result<(), InvalidSetting> {
+        let unanchored_dirichlet =
+            matches!(self.head(anchored), ActionHead::Dirichlet { anchored: None, .. });
+        if self.online_steps > 0 && unanchored_dirichlet {
+            return Err(InvalidSetting::new(
+                "train.online_steps",
+                format!(
+                    "online learning optimizes softmax weights, which {} without a reference portfolio \
+                     (features.reference = \"none\") does not trade: keep a reference, use the direct \
+                     learner, or set online_steps = 0",
+                    self.algo.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn head(&self, anchored: bool) -> ActionHead {
         let dirichlet = |min_concentration, max_concentration, concentration| ActionHead::Dirichlet {
             min_concentration,
@@ -496,6 +516,19 @@ impl Default for PpoConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn online_learning_is_refused_where_it_would_optimize_weights_the_policy_never_trades() {
+        let online = |algo| TrainConfig { online_steps: 3, ..TrainConfig::for_algo(algo) };
+        assert!(online(Algo::Ppo).check_online(false).is_err(), "an unanchored Dirichlet trades its mean");
+        assert!(online(Algo::Reinforce).check_online(false).is_err());
+        assert!(online(Algo::Ppo).check_online(true).is_ok(), "an anchored one trades the softmax");
+        assert!(online(Algo::Direct).check_online(false).is_ok());
+        assert!(
+            TrainConfig::for_algo(Algo::Ppo).check_online(false).is_ok(),
+            "no online steps, nothing to refuse"
+        );
+    }
 
     fn table(text: &str) -> Option<toml::Table> {
         Some(toml::from_str(text).unwrap())

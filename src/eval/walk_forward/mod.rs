@@ -199,6 +199,7 @@ impl Plan {
         request.train.validate()?;
         request.train.check_seeds(config.seeds)?;
         request.train.net.validate(&market.layout())?;
+        request.train.check_online(market.layout().reference)?;
         let folds = make_folds(market.n_periods(), market.first_observable(), config)?;
         let env = &request.env;
         Ok(Self {
