@@ -337,7 +337,16 @@ pub(crate) fn train_and_test_one(
     let id = PolicyId::Agent { seed: Some(seed) };
     let mut agent = AgentPolicy::new(id, net, meta.head, market.layout(), device);
     let (rule, settings) = (plan.rebalance, plan.settings);
-    let own_decisions = agent_decisions(&mut agent, rule, &market, range(fold.test), settings)?;
+    // The decisions of the agent that is tested: with online learning, the learning one (a
+    // fresh copy, as every backtest of it starts from the checkpoint), not the frozen network.
+    let learning = match rule {
+        RebalanceRule::Every => None,
+        _ => online_agent(plan, request, &dir, id, &market)?,
+    };
+    let own_decisions = match learning {
+        Some(mut online) => agent_decisions(online.as_mut(), rule, &market, range(fold.test), settings)?,
+        None => agent_decisions(&mut agent, rule, &market, range(fold.test), settings)?,
+    };
     let mut agent = under_rule(Box::new(agent), rule, &market)?;
     let in_sample = backtest(agent.as_mut(), &market, range(fold.train), settings)?.metrics(&plan.metrics);
     let mut tested = match online_agent(plan, request, &dir, id, &market)? {
