@@ -1070,6 +1070,23 @@ fn impossible_flags_are_errors_not_silently_accepted() {
         let output = folio(&flags, dir.path());
         assert!(!output.status.success() && text(&output).contains(says), "{flags:?}: {}", text(&output));
     }
+    // A date for numbered rows, or a row number for dated ones, is said to be of the wrong kind
+    // (it was "after the last row").
+    let undated: String = (0..50).map(|t| format!("{},{}\n", 100 + t % 7, 50 + t % 5)).collect();
+    std::fs::write(dir.path().join("undated.csv"), format!("A,B\n{undated}")).unwrap();
+    for (flags, says) in [
+        (
+            vec!["backtest", "--data", "undated.csv", "--from", "2012-01-01", "--strategy", "equal-weight"],
+            "is a date",
+        ),
+        (
+            vec!["backtest", "--config", config, "--to", "5", "--strategy", "equal-weight"],
+            "is a period number",
+        ),
+    ] {
+        let output = folio(&flags, dir.path());
+        assert!(!output.status.success() && text(&output).contains(says), "{flags:?}: {}", text(&output));
+    }
     // A folder where a file is written, or a file where a plan's folder goes, is refused in words
     // (a combine staged its file beside the folder and left it there).
     std::fs::create_dir_all(dir.path().join("a-folder")).unwrap();

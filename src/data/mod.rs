@@ -66,6 +66,24 @@ impl TimeIndex {
         }
     }
 
+    /// Why `stamp` cannot name a row of this index, when it is of the other kind: a date for
+    /// numbered periods, or a period number for dated rows (both lookups find no row then, and
+    /// "after the last row" would be the wrong reason).
+    pub fn stamp_mismatch(&self, stamp: &Stamp) -> Option<String> {
+        match (self, stamp) {
+            (TimeIndex::Dates(dates), Stamp::Period(_)) => Some(format!(
+                "{stamp} is a period number, but the data is dated ({} .. {}): give a date",
+                dates.first().map(|d| d.to_string()).unwrap_or_default(),
+                dates.last().map(|d| d.to_string()).unwrap_or_default()
+            )),
+            (TimeIndex::Periods(n), Stamp::Date(_)) => Some(format!(
+                "{stamp} is a date, but the data's rows are numbered periods (0 .. {}): give a period number",
+                n.saturating_sub(1)
+            )),
+            _ => None,
+        }
+    }
+
     /// Last row at or before `stamp`.
     pub fn last_at_or_before(&self, stamp: &Stamp) -> Option<usize> {
         match (self, stamp) {
@@ -280,6 +298,9 @@ impl PricePanel {
     /// row every asset trades.
     fn start_row(&self, from: Option<Stamp>, common: &CommonListing) -> Result<usize, DataError> {
         let Some(stamp) = from else { return Ok(common.first) };
+        if let Some(why) = self.index.stamp_mismatch(&stamp) {
+            return Err(DataError::Selection(format!("--from {why}")));
+        }
         let row = self.index.first_at_or_after(&stamp).ok_or_else(|| {
             DataError::Selection(format!(
                 "--from {stamp} is after the last row of {} ({})",
@@ -309,6 +330,9 @@ impl PricePanel {
         columns: &[usize],
     ) -> Result<usize, DataError> {
         let Some(stamp) = to else { return Ok(common.last) };
+        if let Some(why) = self.index.stamp_mismatch(&stamp) {
+            return Err(DataError::Selection(format!("--to {why}")));
+        }
         let row = self.index.last_at_or_before(&stamp).ok_or_else(|| {
             DataError::Selection(format!("--to {stamp} is before the first row of {}", self.source.display()))
         })?;

@@ -38,6 +38,8 @@ pub enum EnvError {
     NoDecisions { from: String, to: String, warmup: usize, embargo: usize },
     #[error("environment: the period reaches {stamp}, but {early}")]
     AssetEndsEarly { stamp: String, early: crate::data::EarlyEnd },
+    #[error("environment: {0}")]
+    StampKind(String),
     #[error("environment: span start {start} is after the data's last row ({last})")]
     SpanAfterData { start: String, last: String },
     #[error("environment: span end {end} is before the data's first row ({first})")]
@@ -77,6 +79,7 @@ impl EnvError {
             EnvError::MissingPrices
                 | EnvError::NoDecisions { .. }
                 | EnvError::AssetEndsEarly { .. }
+                | EnvError::StampKind(_)
                 | EnvError::SpanAfterData { .. }
                 | EnvError::SpanBeforeData { .. }
                 | EnvError::SpanTooShort { .. }

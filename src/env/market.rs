@@ -197,6 +197,9 @@ impl Market {
 
 /// Rows `[start, end)` of a panel covered by a span (both ends inclusive in the span).
 pub fn span_rows(panel: &PricePanel, span: &Span) -> Result<Range<usize>, EnvError> {
+    if let Some(why) = [span.from, span.to].iter().flatten().find_map(|s| panel.index.stamp_mismatch(s)) {
+        return Err(EnvError::StampKind(why));
+    }
     let last_row = panel.n_periods() - 1;
     let start = match span.from {
         None => 0,

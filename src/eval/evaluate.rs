@@ -180,6 +180,9 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let chosen = request.from.is_some() || request.to.is_some();
     let span = if chosen { Span { from: request.from, to: request.to } } else { meta.env.periods.test };
     let index = &market.panel.index;
+    if let Some(why) = [request.from, request.to].iter().flatten().find_map(|s| index.stamp_mismatch(s)) {
+        return Err(crate::env::EnvError::StampKind(why).into());
+    }
     if let Some(to) = request.to
         && index.first_at_or_after(&to).is_none()
     {
