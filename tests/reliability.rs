@@ -1328,8 +1328,16 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
     let evals = entries_named(&dir.path().join("run/seed-0"), "eval-");
     assert_eq!(evals, 2, "a second eval does not replace the first");
     // The ensemble's report names every network it averaged.
+    assert_eq!(entries_named(&dir.path().join("run"), "ensemble-eval-"), 2, "named for its period, numbered");
+    let first = std::fs::read_dir(dir.path().join("run"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ensemble-eval-"))
+        .min()
+        .unwrap();
     let ensemble: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("run/ensemble/report.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(first.join("report.json")).unwrap()).unwrap();
     let members = ensemble["ensemble_members"].as_array().map(|m| m.len());
     assert!(ensemble["checkpoint"].as_str().unwrap().ends_with("seed-0") && members == Some(1), "{ensemble}");
 

@@ -194,7 +194,9 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
     weights: super::args::WeightsArg,
     /// Output folder (default: <checkpoint>/eval-<from>-<to>, or <checkpoint>/rebalancing-<from>-<to>
-    /// with --compare-rebalancing; numbered if taken).
+    /// with --compare-rebalancing; numbered if taken). For a run of several seeds, each seed's
+    /// beside it and the ensemble's in <run>/ensemble-eval-<from>-<to>, or, with --out DIR,
+    /// DIR/seed-* and DIR/ensemble.
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -311,7 +313,16 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     // The seeds deployed together: the run's headline, since it selects none of them.
     let request = EvalRequest { checkpoint: seeds[0].clone(), ensemble: seeds[1..].to_vec(), ..request };
     let ensemble = evaluate_showing(request, super::progress::shown(args.run.json).as_ref())?;
-    let folder = OutputFolder::fresh(&args.out.as_deref().unwrap_or(&args.checkpoint).join("ensemble"))?;
+    // Named for its period, as each seed's is, so that evaluations of several periods read apart.
+    let destination = match &args.out {
+        Some(out) => out.join("ensemble"),
+        None => {
+            let period = default_output(&args.checkpoint, &ensemble.report);
+            let name = period.file_name().unwrap_or_default().to_string_lossy();
+            args.checkpoint.join(format!("ensemble-{name}"))
+        }
+    };
+    let folder = OutputFolder::fresh(&destination)?;
     let ensemble_out = folder.path().to_path_buf();
     report::outputs::write_evaluation(&ensemble_out, &ensemble)?;
     report::html::write_run_page(&ensemble_out, &Provenance::of_this_process())?;

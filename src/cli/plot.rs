@@ -77,8 +77,16 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
     if report_json.exists() || folder.join("train_log.csv").exists() || seeds.is_empty() {
         return Ok(());
     }
-    let ensemble = folder.join("ensemble");
-    let evaluated = if ensemble.join("report.json").exists() {
+    // The ensemble's evaluations, named for their periods (the newest name last).
+    let mut evaluations: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    evaluations.retain(|p| {
+        p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ensemble"))
+            && p.join("report.json").exists()
+    });
+    evaluations.sort();
+    let evaluated = if let Some(ensemble) = evaluations.first() {
         format!("{} (its ensemble's evaluation)", ensemble.display())
     } else {
         format!("the folder `folio eval --checkpoint {}` writes for its ensemble", folder.display())
