@@ -102,6 +102,9 @@ fn two_training_runs_are_two_trials_on_their_data() {
     let output = folio(&["trials", "--registry", path(&registry), "--data", "not-a-fingerprint", "--json"]);
     let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listing["trials"].as_array().unwrap().len(), 0);
+    let output = folio(&["trials", "--registry", path(&registry), "--data", "not-a-fingerprint"]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("none of the 2 trials") && shown.contains("not-a-fingerprint"), "{shown}");
 
     // The table names the count per data set.
     let output = folio(&["trials", "--registry", path(&registry)]);

@@ -35,8 +35,18 @@ struct Listing {
 pub fn run(args: TrialsArgs) -> Result<()> {
     let path = registry::resolve(args.registry);
     let mut trials = registry::read(&path)?;
+    let recorded = trials.len();
     if let Some(prefix) = &args.data {
         trials.retain(|t| t.data_fingerprint.starts_with(prefix.as_str()));
+    }
+    if trials.is_empty() && recorded > 0 && !args.output.json {
+        // The registry is not empty: the filter found nothing, which is another thing to say.
+        println!(
+            "none of the {recorded} trials in {} is on data {}",
+            path.display(),
+            args.data.as_deref().unwrap_or_default()
+        );
+        return Ok(());
     }
     // Newest last: file order is append order, and a stable sort keeps it among equal times.
     trials.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
