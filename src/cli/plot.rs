@@ -77,7 +77,7 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
     if report_json.exists() || folder.join("train_log.csv").exists() || seeds.is_empty() {
         return Ok(());
     }
-    // The ensemble's evaluations, named for their periods (the newest name last).
+    // The ensemble's evaluations, named for their periods: the first by name is offered.
     let mut evaluations: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
