@@ -1087,6 +1087,21 @@ fn impossible_flags_are_errors_not_silently_accepted() {
         let output = folio(&flags, dir.path());
         assert!(!output.status.success() && text(&output).contains(says), "{flags:?}: {}", text(&output));
     }
+    // The default rules of a comparison are those the data can run: no calendar on numbered rows.
+    let args = [
+        "backtest",
+        "--data",
+        "undated.csv",
+        "--compare-rebalancing",
+        "--strategy",
+        "equal-weight",
+        "--json",
+    ];
+    let output = folio(&[&args[..], &["--out", "rules"]].concat(), dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rules = comparison["rules"].as_array().unwrap();
+    assert!(rules.len() == 4 && !rules.iter().any(|r| r.to_string().contains("monthly")), "{rules:?}");
     // A folder where a file is written, or a file where a plan's folder goes, is refused in words
     // (a combine staged its file beside the folder and left it there).
     std::fs::create_dir_all(dir.path().join("a-folder")).unwrap();

@@ -48,6 +48,19 @@ pub enum RebalanceRule {
 /// The rules `--compare-rebalancing` runs unless told otherwise, comma-separated.
 pub const DEFAULT_COMPARISON: &str = "every,monthly,quarterly,band:0.02,band:0.05,band:0.10";
 
+/// `rules`, or when none are given [`DEFAULT_COMPARISON`]'s that `market` can run: undated
+/// rows have no months or quarters, and a default the user never chose must not fail on them.
+pub fn comparison_rules(rules: &[RebalanceRule], market: &Market) -> Vec<RebalanceRule> {
+    if !rules.is_empty() {
+        return rules.to_vec();
+    }
+    DEFAULT_COMPARISON
+        .split(',')
+        .map(|rule| rule.parse::<RebalanceRule>().expect("the default rules parse"))
+        .filter(|rule| rule.check(market).is_ok())
+        .collect()
+}
+
 const EXPECTED: &str = "expected every (or daily), monthly, quarterly, or band:X with X the largest \
                         weight drift tolerated, in [0, 1) (e.g. band:0.05)";
 

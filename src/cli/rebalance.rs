@@ -4,7 +4,7 @@
 use anyhow::Result;
 use std::path::Path;
 
-use folio::backtest::rebalance::{DEFAULT_COMPARISON, RebalanceRule};
+use folio::backtest::rebalance::RebalanceRule;
 use folio::eval::evaluate::RebalancingReport;
 use folio::files::OutputFolder;
 use folio::report;
@@ -70,7 +70,8 @@ pub struct RebalanceArgs {
     /// writes rebalancing.json and pictures.
     #[arg(long)]
     pub compare_rebalancing: bool,
-    /// Rules for --compare-rebalancing, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_COMPARISON, requires = "compare_rebalancing")]
+    /// Rules for --compare-rebalancing, comma-separated (default: every, monthly, quarterly,
+    /// band:0.02, band:0.05, band:0.10; the calendar ones only on dated rows).
+    #[arg(long, value_delimiter = ',', requires = "compare_rebalancing")]
     pub rules: Vec<RebalanceRule>,
 }

@@ -402,13 +402,14 @@ pub struct RebalancingReport {
     pub results: Vec<RuleResult>,
 }
 
-/// The agent of a checkpoint and every baseline under each of `rules`, over the period
-/// `request` names (its `rebalance` is ignored).
+/// The agent of a checkpoint and every baseline under each of `rules` (none: the default ones
+/// the data can run), over the period `request` names (its `rebalance` is ignored).
 pub fn compare_rebalancing(
     request: EvalRequest,
     rules: &[RebalanceRule],
 ) -> Result<RebalancingReport, EvalError> {
     let mut setup = prepare(&request)?;
+    let rules = &crate::backtest::rebalance::comparison_rules(rules, &setup.market);
     let results = compare_rules(
         &mut setup.policies,
         rules,
@@ -653,12 +654,14 @@ pub fn backtest_baselines_showing(
     Ok((report, logs))
 }
 
-/// The strategies of `request` under each of `rules` (its `rebalance` is ignored).
+/// The strategies of `request` under each of `rules` (none: the default ones the data can run;
+/// its `rebalance` is ignored).
 pub fn compare_baseline_rebalancing(
     request: BaselineRequest,
     rules: &[RebalanceRule],
 ) -> Result<RebalancingReport, EvalError> {
     let BaselineSetup { market, range, mut policies } = prepare_baselines(&request)?;
+    let rules = &crate::backtest::rebalance::comparison_rules(rules, &market);
     let metrics_config = MetricsConfig { periods_per_year: request.periods_per_year, risk_free: 0.0 };
     let results = compare_rules(&mut policies, rules, &market, range, request.settings, &metrics_config)?;
     let index = &market.panel.index;
