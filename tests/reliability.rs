@@ -677,6 +677,27 @@ fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
     }
 }
 
+/// Only walk-forward learns online; the commands that act on a checkpoint trained for it say
+/// that their figures are the saved network's.
+#[test]
+fn commands_on_an_online_trained_checkpoint_say_they_do_not_learn_online() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let mut text_of_config = std::fs::read_to_string(&config).unwrap();
+    text_of_config.push_str("\n[train]\nonline_steps = 2\n");
+    std::fs::write(&config, text_of_config).unwrap();
+    let config = config.to_str().unwrap();
+    let output =
+        folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let output = folio(&["eval", "--checkpoint", "run"], dir.path());
+    let shown = text(&output);
+    assert!(
+        output.status.success() && shown.contains("online_steps = 2; eval acts on its network as saved"),
+        "{shown}"
+    );
+}
+
 /// A strategy named twice (or again inside `all`) is one row of the report, not two.
 #[test]
 fn a_repeated_strategy_is_run_once() {

@@ -256,6 +256,7 @@ impl EvalArgs {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
+    super::note_online_learning(&args.checkpoint, "eval");
     if !args.checkpoint.join("meta.json").exists() {
         let seeds = seed_folders(&args.checkpoint);
         if !seeds.is_empty() {

@@ -176,3 +176,18 @@ fn config_named(error: anyhow::Error, config: &std::path::Path) -> anyhow::Error
     let name = format!("config {}", config.display());
     if error.to_string().contains(&name) { error } else { error.context(name) }
 }
+
+/// A checkpoint trained for online learning keeps learning only in a walk-forward's test
+/// windows; `command` acts on its network as saved, and says so rather than let its figures
+/// pass for the learning agent's.
+fn note_online_learning(checkpoint: &std::path::Path, command: &str) {
+    let first = eval::checkpoints_in(checkpoint).ok().and_then(|dirs| dirs.into_iter().next());
+    let Some(meta) = first.and_then(|dir| folio::train::checkpoint::load_meta(&dir).ok()) else { return };
+    if meta.train.online_steps > 0 {
+        eprintln!(
+            "note: this agent was trained with online_steps = {}; {command} acts on its network as saved, \
+             without learning online (only walk-forward learns in its test windows)",
+            meta.train.online_steps
+        );
+    }
+}

@@ -69,6 +69,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     let scenarios = select_scenarios(&args.scenario, &sizes)?;
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
     let checkpoints = super::eval::checkpoints_in(&args.checkpoint)?;
+    super::note_online_learning(&args.checkpoint, "stress");
     let (stress, meta) = stress_checkpoints(StressRequest {
         checkpoints,
         weights: args.weights.into(),

@@ -50,6 +50,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
     // A multi-seed run: every seed beside their ensemble.
     let (checkpoint, other_seeds) = match &args.checkpoint {
         Some(dir) => {
+            super::note_online_learning(dir, "tax");
             let mut seeds = super::eval::checkpoints_in(dir)?;
             let first = seeds.remove(0);
             (Some(first), seeds)
