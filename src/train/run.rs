@@ -157,7 +157,8 @@ pub fn train_seeds(
     {
         return Err(TrainError::NotOurs { out: request.out.clone(), name });
     }
-    if !request.resume || PlannedSeeds::of(&request.out).is_none() {
+    let recording = !request.resume || PlannedSeeds::of(&request.out).is_none();
+    if recording {
         planned.write(&request.out)?;
     }
     let run = |s: u64| {
@@ -177,7 +178,14 @@ pub fn train_seeds(
         .build()
         .map_err(|source| TrainError::Threads { threads, source })?;
     use rayon::prelude::*;
-    pool.install(|| (0..seeds as u64).into_par_iter().map(run).collect())
+    let outcomes: Result<Vec<TrainOutcome>, TrainError> =
+        pool.install(|| (0..seeds as u64).into_par_iter().map(run).collect());
+    // A run refused before any seed saved (a period outside the data) leaves no record of seeds
+    // behind: the folder holds nothing to resume, and another run may use it.
+    if outcomes.is_err() && recording && !(0..seeds as u64).any(saved) {
+        let _ = std::fs::remove_file(request.out.join(SEEDS_FILE));
+    }
+    outcomes
 }
 
 /// Deterministic backtest of `net` over `range`.
