@@ -259,6 +259,14 @@ fn tiny_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// [`tiny_config`] with `line` in a `[train]` table.
+fn tiny_config_with_train(dir: &Path, line: &str) -> PathBuf {
+    let config = tiny_config(dir);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[train]\n{line}\n")).unwrap();
+    config
+}
+
 #[test]
 fn a_lock_left_by_a_killed_process_does_not_block_the_registry() {
     let dir = tempfile::tempdir().unwrap();
@@ -682,10 +690,7 @@ fn a_key_in_the_wrong_table_is_an_error_not_ignored() {
 #[test]
 fn commands_on_an_online_trained_checkpoint_say_they_do_not_learn_online() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path());
-    let mut text_of_config = std::fs::read_to_string(&config).unwrap();
-    text_of_config.push_str("\n[train]\nonline_steps = 2\n");
-    std::fs::write(&config, text_of_config).unwrap();
+    let config = tiny_config_with_train(dir.path(), "online_steps = 2");
     let config = config.to_str().unwrap();
     let output =
         folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
@@ -1536,11 +1541,8 @@ fn the_readme_env_check_of_a_test_period_runs_as_written() {
 #[test]
 fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path());
     // Trainings that never stop early, so the kill lands while the second one runs.
-    let mut text_of_config = std::fs::read_to_string(&config).unwrap();
-    text_of_config.push_str("\n[train]\npatience = 1000000\n");
-    std::fs::write(&config, text_of_config).unwrap();
+    let config = tiny_config_with_train(dir.path(), "patience = 1000000");
     let args = |extra: &[&str]| -> Vec<String> {
         let mut args = vec!["walk-forward", "--config", config.to_str().unwrap(), "--steps", "100000"];
         args.extend([

@@ -319,14 +319,8 @@ mod tests {
             traded(&bold).iter().zip(traded(&other)).map(|(a, b)| (a + b) / 2.0).collect();
         for first in [bold, mild] {
             let out = decide(&first);
-            assert!(
-                out.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-12),
-                "{out:?} against {expected:?}"
-            );
-            assert!(
-                traded(&out).iter().zip(&out).all(|(a, b)| (a - b).abs() < 1e-12),
-                "already within the limits"
-            );
+            assert!(close(&out, &expected), "{out:?} against {expected:?}");
+            assert!(close(&traded(&out), &out), "already within the limits");
         }
     }
 }

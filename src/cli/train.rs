@@ -115,18 +115,17 @@ fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
 /// Seeds of a new run, unless the flags say otherwise.
 const DEFAULT_SEEDS: usize = 3;
 
-pub fn run(mut args: TrainArgs) -> Result<()> {
+pub fn run(args: TrainArgs) -> Result<()> {
     let (env, _, mut config) = args.setup.load()?;
     // A resumed multi-seed run continues the seeds it was started with: the default of a new
     // run would add seeds to a smaller one.
     let planned = args.resume.then(|| args.out.as_deref().and_then(PlannedSeeds::of)).flatten();
-    if let Some(planned) = planned {
-        args.seeds = args.seeds.or(Some(planned.seeds));
-        if args.setup.seed.is_none() {
-            config.seed = planned.first;
-        }
+    if let Some(planned) = planned
+        && args.setup.seed.is_none()
+    {
+        config.seed = planned.first;
     }
-    let seeds = args.seeds.unwrap_or(DEFAULT_SEEDS);
+    let seeds = args.seeds.or(planned.map(|p| p.seeds)).unwrap_or(DEFAULT_SEEDS);
     config.check_seeds(seeds)?;
     if let Some(out) = &args.out
         && out.exists()
@@ -138,7 +137,7 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
     let registry_path = registry::resolve(args.registry.clone());
     registry::check(&registry_path)?;
     if !args.run.json {
-        announce(&args, &env, &config, &out);
+        announce(&args, &env, &config, seeds, &out);
     }
     let outcomes = train_seeds(
         TrainRequest {
@@ -180,8 +179,8 @@ pub fn run(mut args: TrainArgs) -> Result<()> {
 }
 
 /// What is about to train, where to.
-fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, out: &Path) {
-    let seeds = match args.seeds.unwrap_or(DEFAULT_SEEDS) {
+fn announce(args: &TrainArgs, env: &EnvConfig, config: &TrainConfig, seeds: usize, out: &Path) {
+    let seeds = match seeds {
         1 => format!("seed {}", config.seed),
         n => format!("{n} seeds from {}", config.seed),
     };

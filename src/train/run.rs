@@ -130,9 +130,12 @@ pub fn train_seeds(
     }
     let first = request.train.seed;
     let planned = PlannedSeeds { first, seeds };
+    // A new run writes its record; a resumed one keeps the record it has (or writes one, for a
+    // run saved before folio kept it).
+    let recorded = request.resume.then(|| PlannedSeeds::of(&request.out)).flatten();
     if request.resume {
         check_resumed_seeds(&request.out, (first..=first + seeds as u64 - 1).map(|s| format!("seed-{s}")))?;
-        if let Some(recorded) = PlannedSeeds::of(&request.out).filter(|&recorded| recorded != planned) {
+        if let Some(recorded) = recorded.filter(|&recorded| recorded != planned) {
             return Err(TrainError::ResumeMismatch {
                 out: request.out.clone(),
                 why: format!(
@@ -157,7 +160,7 @@ pub fn train_seeds(
     {
         return Err(TrainError::NotOurs { out: request.out.clone(), name });
     }
-    let recording = !request.resume || PlannedSeeds::of(&request.out).is_none();
+    let recording = recorded.is_none();
     if recording {
         planned.write(&request.out)?;
     }
