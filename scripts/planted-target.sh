@@ -54,7 +54,8 @@ folds = 4
 TOML
 
 "$folio" walk-forward --config planted.toml --out wf --registry trials.jsonl --json >wf.json 2>wf.log
-"$folio" probe --config planted.toml --probe oracle --json >probe.json 2>probe.log
+# A failed oracle probe (no edge it can find) exits non-zero but still writes its result.
+"$folio" probe --config planted.toml --probe oracle --json >probe.json 2>probe.log || grep -q "probe failed: oracle" probe.log || { cat probe.log; exit 1; }
 python3 "$repo/scripts/planted-causal-bound.py" planted.csv --phi "$phi" --cost 0.0005 --test 1000 >bound.txt
 
 python3 - "$phi" "$data_seed" <<'PY'

@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+mod common;
+use common::{folio_command, path, text};
+
 use folio::agent::DeviceChoice;
 use folio::data::synth::{Regime, SynthConfig};
 use folio::data::{PricePanel, Stamp, TimeIndex, write_prices};
@@ -118,4 +121,19 @@ fn the_placebo_refuses_a_test_period_that_is_not_held_out() {
     assert!(!setup.out.exists(), "the oracle did not train first");
     setup.env.periods.test = Span { from: stamp(&panel, 400), to: None };
     assert!(probe::run(&setup, &[ProbeKind::Placebo]).unwrap_err().to_string().contains("[periods.test]"));
+}
+
+#[test]
+fn a_failed_probe_fails_the_command_after_showing_its_result() {
+    // So short a training cannot learn what the oracle sees: the agent stays near its reference
+    // and cannot beat the best causal baseline by the margin.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("probe");
+    let args = ["probe", "--config", "envs/default.toml", "--probe", "oracle", "--steps", "64"];
+    let output = folio_command(&args).args(["--out", path(&out), "--json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(results[0]["probe"], "oracle");
+    assert_eq!(results[0]["verdict"], "FAIL");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 probe failed: oracle"), "{}", text(&output));
 }

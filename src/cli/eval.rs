@@ -248,7 +248,10 @@ impl EvalArgs {
             from: self.from,
             to: self.to,
             cost: self.cost,
-            risk_profile: self.risk.resolve()?.map(|(profile, _)| profile),
+            risk_profile: self.risk.resolve()?.map(|(profile, source)| {
+                eprintln!("{source}");
+                profile
+            }),
             device: self.run.device(),
             rebalance: self.rebalancing.rebalance,
         })

@@ -58,13 +58,36 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         .map_err(|error| super::naming_config(error.into(), &args.setup.config))?;
     claimed.finish();
     if args.run.json {
-        return super::print_json(&results);
+        super::print_json(&results)?;
+    } else {
+        print_table(&results);
     }
+    fail_on_failed_probes(&results)
+}
+
+/// A probe that fails says the learner is broken or something leaks, so the command fails, as a
+/// failing test does, after it has shown every result.
+fn fail_on_failed_probes(results: &[probe::ProbeResult]) -> Result<()> {
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.verdict == probe::Verdict::Fail)
+        .map(|r| format!("{:?}", r.probe).to_lowercase())
+        .collect();
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} failed: {}",
+        folio::report::count(failed.len(), "probe"),
+        failed.join(", ")
+    );
+    Ok(())
+}
+
+fn print_table(results: &[probe::ProbeResult]) {
     println!(
         "{:<9} {:<8} {:>23} {:>8} {:>8} {:>10}  what it means",
         "probe", "verdict", "period", "agent", "EW", "threshold"
     );
-    for r in &results {
+    for r in results {
         println!(
             "{:<9} {:<8} {:>23} {:>8.2} {:>8.2} {:>10}  {}",
             format!("{:?}", r.probe).to_lowercase(),
@@ -86,5 +109,4 @@ pub fn run(args: ProbeArgs) -> Result<()> {
          placebo: PASS when its edge over equal weight on the test period stays below 2 / sqrt(years).",
         probe::ORACLE_MARGIN
     );
-    Ok(())
 }

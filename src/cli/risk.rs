@@ -8,8 +8,8 @@ use folio::env::risk::{Questionnaire, RiskProfile};
 
 #[derive(Debug, Args)]
 pub struct RiskArgs {
-    /// Risk profile: sets the reward's risk aversion and the allocation limits (maximum weight
-    /// per asset, minimum cash); see the README's risk profile table.
+    /// Risk profile: its allocation limits (maximum weight per asset, minimum cash) and, in
+    /// training, its reward's risk aversion; see the README's risk profile table.
     #[arg(long, value_enum, conflicts_with = "risk_questionnaire")]
     pub risk_profile: Option<super::args::RiskProfileArg>,
     /// Questionnaire (TOML with horizon_years, tolerated_loss, income_need; see

@@ -201,7 +201,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let (risk_profile, source) = match request.risk_profile {
         Some(profile) => {
             settings.limits = profile.limits();
-            (Some(profile), "--risk-profile, overriding the checkpoint's")
+            (Some(profile), "asked for this evaluation, overriding the checkpoint's")
         }
         None => (meta.env.risk_profile, "as trained"),
     };
