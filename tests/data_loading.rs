@@ -278,6 +278,32 @@ fn dates_with_slashes_are_read_in_the_order_their_column_shows() {
     }
 }
 
+/// A two-digit year could be any century: it is refused, whatever the separator, and never read
+/// as the year 14.
+#[test]
+fn dates_with_two_digit_years_are_refused_not_read_as_the_first_century() {
+    for (text, cell) in [
+        ("date,A\n14-01-02,1\n14-01-03,2\n", "14-01-02"),
+        ("date,A\n14/01/02,1\n14/01/03,2\n", "14/01/02"),
+        ("date,A\n1/2/14,1\n1/13/14,2\n", "1/2/14"),
+        ("date,A\n02/01/14 00:00,1\n03/01/14 00:00,2\n", "02/01/14 00:00"),
+    ] {
+        let message = format!(
+            "'{cell}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY); its year has two digits, and \
+             folio does not guess the century: write years in full (2014-01-02, or 1/2/2014)"
+        );
+        expect_invalid(
+            text,
+            Some(2),
+            Some((1, "date")),
+            &message,
+            &format!("{{file}}, line 2, column 1 (date): {message}"),
+        );
+    }
+    let (_dir, _path, panel) = load_text("date,A\n2014-1-2,1\n2014/01/03,2\n");
+    assert_eq!(panel.index, dates(&["2014-01-02", "2014-01-03"]));
+}
+
 /// A space after the comma keeps a quoted name's quotes as part of the cell; the name is the
 /// one inside them.
 #[test]

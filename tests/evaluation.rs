@@ -239,6 +239,54 @@ fn rolling_folds(test_periods: usize, folds: usize, seeds: usize) -> WalkForward
     }
 }
 
+/// A fold's agent is trained, normalized and selected on rows up to the end of its validation
+/// window: other prices after it change nothing in that fold's checkpoint, and do change the next
+/// fold's, which trains on some of them.
+#[test]
+fn a_folds_agent_knows_nothing_after_its_validation_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = synthetic_env(dir.path());
+    let train = TrainConfig { steps: 1000, reference_gate: false, ..TrainConfig::default() };
+    let run = |env: &EnvConfig, out: &str| {
+        walk_forward(WalkForwardRequest {
+            env: env.clone(),
+            train: train.clone(),
+            config: rolling_folds(200, 2, 1),
+            out: dir.path().join(out),
+            jobs: 1,
+            device: DeviceChoice::Cpu,
+            progress: folio::progress::silent(),
+            registry: None,
+            rebalance: RebalanceRule::Every,
+            resume: false,
+        })
+        .unwrap()
+    };
+    let original = run(&env, "original");
+    let cut = original.folds[0].fold.validation.1;
+    let panel = folio::data::load_prices(&env.data.file).unwrap();
+    let mut prices = panel.prices.clone();
+    for ((t, i), price) in prices.indexed_iter_mut().filter(|((t, _), _)| *t > cut) {
+        *price *= 1.0 + 0.01 * ((t * (i + 3)) % 7) as f64;
+    }
+    let altered_file = dir.path().join("altered.csv");
+    let altered_panel =
+        folio::data::PricePanel::new("altered", panel.assets.clone(), panel.index.clone(), prices);
+    write_prices(&altered_panel, &altered_file).unwrap();
+    let altered = run(&EnvConfig { data: DataConfig::new(altered_file), ..env.clone() }, "altered");
+
+    let checkpoint = |report: &folio::eval::walk_forward::WalkForwardReport, fold: usize| {
+        let seed = &report.folds[fold].seeds[0];
+        let network = std::fs::read(seed.checkpoint.join(folio::train::checkpoint::BEST)).unwrap();
+        let normalizer = folio::train::checkpoint::load_meta(&seed.checkpoint).unwrap().normalizer;
+        (network, normalizer, seed.validation_sharpe.to_bits())
+    };
+    assert!(checkpoint(&original, 0) == checkpoint(&altered, 0), "fold 1 saw a price after its validation");
+    let (network, normalizer, _) = checkpoint(&original, 1);
+    let (other_network, other_normalizer, _) = checkpoint(&altered, 1);
+    assert!(network != other_network && normalizer != other_normalizer, "fold 2 trains on the changed rows");
+}
+
 #[test]
 fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     let dir = tempfile::tempdir().unwrap();

@@ -172,3 +172,57 @@ fn risk_and_cross_sectional_features_by_hand() {
     // Reversal rank at t = 9: ln(p[9] / p[7]) is 13/12.5 for A... 12.5/12.5 = 0 for A, 23/21 for B.
     assert_eq!((f.value(0, 5, 9), f.value(1, 5, 9)), (0.0, 1.0));
 }
+
+/// Five assets whose rows 1 to 6 make each rank depend on exactly which prices it compares: at
+/// row 6, momentum over rows 2 to 5 orders the assets A > B > C > D = E, and skipping no row, or
+/// looking back one row more or less, orders them the other way; reversal over rows 4 to 6 orders
+/// them A > B > C > D = E, and over rows 5 to 6 or 3 to 6 the other way.
+fn rank_market() -> PricePanel {
+    let rows: [[f64; 5]; 7] = [
+        [100.0; 5],
+        [130.0, 120.0 / 1.1, 110.0 / 1.2, 100.0 / 1.3, 100.0 / 1.3],
+        [100.0; 5],
+        [130.0, 120.0 / 1.1, 110.0 / 1.2, 100.0 / 1.3, 100.0 / 1.3],
+        [100.0 / 1.3, 110.0 / 1.2, 120.0 / 1.1, 130.0, 130.0],
+        [130.0, 120.0, 110.0, 100.0, 100.0],
+        [100.0, 110.0, 120.0, 130.0, 130.0],
+    ];
+    PricePanel::new(
+        "hand",
+        ["A", "B", "C", "D", "E"].map(String::from).to_vec(),
+        TimeIndex::Periods(7),
+        Array2::from_shape_vec((7, 5), rows.concat()).unwrap(),
+    )
+}
+
+#[test]
+fn ranks_compare_the_right_prices_and_share_ties() {
+    let config = |lookback, skip, reversal| FeatureConfig {
+        window: 1,
+        features: vec![Feature::MomentumRank, Feature::ReversalRank],
+        rank_lookback: lookback,
+        rank_skip: skip,
+        reversal_window: reversal,
+        ..FeatureConfig::default()
+    };
+    let ranks =
+        |f: &FeatureSet, feature: usize| -> Vec<f64> { (0..5).map(|i| f.value(i, feature, 6)).collect() };
+    // Ranks run from 0 to 1 over the n - 1 steps between assets; tied assets share their mean.
+    let right = vec![1.0, 0.75, 0.5, 0.125, 0.125];
+    let wrong = vec![0.0, 0.25, 0.5, 0.875, 0.875];
+    let f = FeatureSet::compute(&rank_market(), &config(4, 1, 2));
+    assert_eq!((ranks(&f, 0), ranks(&f, 1)), (right.clone(), right.clone()));
+    for (lookback, skip, reversal) in [(4, 0, 1), (3, 1, 3), (5, 1, 3)] {
+        let f = FeatureSet::compute(&rank_market(), &config(lookback, skip, reversal));
+        assert_eq!(
+            (ranks(&f, 0), ranks(&f, 1)),
+            (wrong.clone(), wrong.clone()),
+            "{lookback} {skip} {reversal}"
+        );
+    }
+    // A single asset has no one to rank against: 0.5.
+    let alone =
+        PricePanel::new("hand", vec!["A".into()], TimeIndex::Periods(3), Array2::from_elem((3, 1), 1.0));
+    let f = FeatureSet::compute(&alone, &config(2, 1, 1));
+    assert_eq!((f.value(0, 0, 2), f.value(0, 1, 2)), (0.5, 0.5));
+}

@@ -273,9 +273,9 @@ fn a_lock_left_by_a_killed_process_does_not_block_the_registry() {
     let registry = dir.path().join("trials.jsonl");
     // What a process killed while appending leaves behind.
     std::fs::write(dir.path().join("trials.jsonl.lock"), "4242\n").unwrap();
-    let start = std::time::Instant::now();
+    // The lock is the operating system's, held by no process now: the file left behind is free
+    // at once (a wait would end in an error after 30 s, not in success).
     folio::registry::check(&registry).unwrap();
-    assert!(start.elapsed().as_secs() < 5, "no wait for a dead holder");
 }
 
 #[test]

@@ -193,4 +193,13 @@ fn an_undefined_sharpe_ratio_is_never_the_highest() {
     );
     let sentence = html.find("The highest Sharpe ratio without hindsight").map(|i| &html[i..i + 120]);
     assert_eq!(sentence, None);
+    assert!(html.contains("No agent in this run: 2 rule-based strategies after costs."));
+    // Over a week the ratios are defined, and the highest is named.
+    let html = backtest(
+        &dir.path().join("week"),
+        "envs/data/us_stocks_20_daily.csv",
+        &[BaselineId::EqualWeight, BaselineId::Olmar],
+        Some(("2017-01-03", "2017-01-10")),
+    );
+    assert!(html.contains("The highest Sharpe ratio without hindsight is "));
 }

@@ -53,7 +53,7 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
         serde_json::from_slice(&std::fs::read(out.join("search.json")).unwrap()).unwrap();
     let points = report["points"].as_array().unwrap();
     assert_eq!(points.len(), 2, "a grid of two values");
-    let score = |i: usize| points[i]["score"].as_f64().unwrap_or(f64::NEG_INFINITY);
+    let score = |i: usize| points[i]["score"].as_f64().expect("each point's score is defined");
     let chosen = report["chosen"].as_u64().unwrap() as usize;
     assert!(score(chosen) >= score(1 - chosen), "the best search score is chosen");
     // Each point: 2 search folds x 2 seeds; the verdict: 1 held-out fold x 2 seeds.

@@ -285,4 +285,24 @@ mod tests {
             assert_eq!(count.0.load(Ordering::Relaxed), log.decision_rows.len() as u64);
         }
     }
+
+    #[test]
+    fn the_cost_drag_is_each_cost_over_the_wealth_it_came_from_per_year() {
+        // Costs of 0.002 at wealth 1 and 0.001 at wealth 0.99, over three periods of a 252-day
+        // year: (0.002 + 0.001 / 0.99) x 252 / 3 = 0.252848...
+        let log = BacktestLog {
+            policy: PolicyId::AGENT,
+            rows: vec![10, 11, 12, 13],
+            values: vec![1.0, 0.99, 1.02, 1.0],
+            decision_rows: vec![10, 11, 12],
+            weights: vec![vec![0.0, 1.0]; 3],
+            turnovers: vec![1.0, 0.5, 0.0],
+            costs: vec![0.002, 0.001, 0.0],
+        };
+        assert!(
+            (log.annual_cost_drag(252.0) - 0.25284848484848).abs() < 1e-12,
+            "{}",
+            log.annual_cost_drag(252.0)
+        );
+    }
 }

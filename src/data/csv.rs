@@ -28,7 +28,7 @@
 
 use chrono::NaiveDate;
 
-use super::dates::{SlashOrder, looks_like_date, parse_day, slash_order};
+use super::dates::{SlashOrder, has_short_year, looks_like_date, parse_day, slash_order};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -718,7 +718,10 @@ fn next_date(
 ) -> Result<NaiveDate, DataError> {
     let column = Some((1, header.names[0].as_str()));
     let (date, timed) = parse_day(text, header.slash_order).ok_or_else(|| {
-        let hint = if text.contains('/') && header.slash_order.is_none() {
+        let hint = if has_short_year(text) {
+            "; its year has two digits, and folio does not guess the century: write years in full \
+             (2014-01-02, or 1/2/2014)"
+        } else if text.contains('/') && header.slash_order.is_none() {
             "; its dates with '/' are ambiguous (no day in the column is above 12, or both orders \
              occur): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))"
         } else {

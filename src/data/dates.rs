@@ -8,9 +8,15 @@ use chrono::{NaiveDate, NaiveTime};
 /// writes a daily timestamp. `None` for anything else.
 pub(super) fn parse_day(text: &str, slashes: Option<SlashOrder>) -> Option<(NaiveDate, bool)> {
     let (day, time) = split_time(text);
-    let date = NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(day, "%Y/%m/%d"))
-        .ok()
+    // chrono's %Y takes a year of any number of digits, so `14-01-02` would be the year 14.
+    let year_first = day.split(['-', '/']).next().is_some_and(|year| year.len() == 4);
+    let date = year_first
+        .then(|| {
+            NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                .or_else(|_| NaiveDate::parse_from_str(day, "%Y/%m/%d"))
+                .ok()
+        })
+        .flatten()
         .or_else(|| {
             let (first, second, year) = slash_parts(day)?;
             let (month, day) = match slashes? {
@@ -31,6 +37,14 @@ pub(super) fn looks_like_date(text: &str) -> bool {
     [SlashOrder::MonthFirst, SlashOrder::DayFirst]
         .into_iter()
         .any(|order| parse_day(text, Some(order)).is_some())
+}
+
+/// Whether `text` is a day written with a two-digit year (`14-01-02`, `1/2/14`), which folio
+/// does not guess a century for.
+pub(super) fn has_short_year(text: &str) -> bool {
+    let parts: Vec<&str> = split_time(text).0.split(['-', '/']).collect();
+    parts.len() == 3
+        && parts.iter().all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// A timestamp's day, and its time of day if it has one (after a space or `T`).
