@@ -3,12 +3,26 @@
 //! renamed over the destination in one step.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// What `path` names: the target of a symbolic link (so that a file shared through links, a
+/// registry say, stays one file that every link sees, and a linked output folder is used where
+/// it is), else `path` itself, as is a link whose target is missing.
+pub fn through_link(path: &Path) -> PathBuf {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+        }
+        _ => path.to_path_buf(),
+    }
+}
 
 pub fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    // Renaming over a link would replace the link with a private copy.
+    let path = &through_link(path);
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -143,7 +157,7 @@ fn host_name() -> String {
 /// Refuse to write over an existing file unless `force` says to: outputs never silently replace
 /// what a user made.
 pub fn check_writable_output(path: &Path, force: bool) -> Result<(), OutputExists> {
-    let Ok(existing) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    let Ok(existing) = std::fs::metadata(path) else { return Ok(()) };
     // --force replaces a file; a folder there is no file to replace, whatever it holds.
     if existing.is_dir() {
         return Err(OutputExists { path: path.to_path_buf(), folder: true });
@@ -266,6 +280,7 @@ fn holds_working_folder(path: &Path) -> bool {
 
 impl OutputFolder {
     pub fn claim(path: &Path, force: bool) -> Result<Self, OutputError> {
+        let path = &through_link(path);
         let io = |source| OutputError::Io { path: path.to_path_buf(), source };
         let restored = put_back_interrupted_replacement(path)?;
         let mut set_aside = None;
@@ -312,6 +327,7 @@ impl OutputFolder {
     /// set aside or removed, whatever becomes of this run, since what is there is the work it
     /// continues. Another run still writing there is refused, as [`OutputFolder::claim`] does.
     pub fn reopen(path: &Path) -> Result<Self, OutputError> {
+        let path = &through_link(path);
         put_back_interrupted_replacement(path)?;
         match std::fs::symlink_metadata(path) {
             Err(_) => return Err(OutputError::NothingThere { path: path.to_path_buf() }),
@@ -518,6 +534,26 @@ pub fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_stays_a_link_and_what_it_names_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared.jsonl");
+        std::fs::write(&shared, "a\n").unwrap();
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&shared, &link).unwrap();
+        write_bytes_atomically(&link, b"b\n").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&shared).unwrap(), "b\n");
+        // An output folder reached through a link is claimed where it is.
+        let (real, linked) = (dir.path().join("real"), dir.path().join("out"));
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, &linked).unwrap();
+        OutputFolder::claim(&linked, false).unwrap().finish();
+        assert!(real.join(OUTPUT_MARK).is_file());
+        assert!(std::fs::symlink_metadata(&linked).unwrap().file_type().is_symlink());
+    }
 
     #[test]
     fn a_lock_of_this_process_released_a_moment_later_is_taken_and_one_kept_is_busy() {

@@ -278,8 +278,13 @@ pub fn hash_json(value: serde_json::Value) -> String {
 fn config_value(env: &EnvConfig, train: &TrainConfig) -> serde_json::Map<String, serde_json::Value> {
     // The seed is recorded beside the hash, so every seed of one configuration shares a hash.
     let train = TrainConfig { seed: 0, ..train.clone() };
+    // The data enters by the fingerprint recorded beside the hash: its path is however the
+    // config or the command spelled it (`envs/x.toml`, `./envs/x.toml`, absolute, from a cluster
+    // plan), and one configuration spelled three ways is not three trials.
+    let mut env = env.clone();
+    env.data.file = std::path::PathBuf::new();
     let mut map = serde_json::Map::new();
-    map.insert("env".into(), serde_json::to_value(env).expect("env config serializes"));
+    map.insert("env".into(), serde_json::to_value(&env).expect("env config serializes"));
     map.insert("train".into(), serde_json::to_value(&train).expect("train config serializes"));
     map
 }
@@ -342,6 +347,8 @@ impl LockFile {
 
     /// The lock, waiting at most `wait` for another holder to let it go.
     fn acquire_within(registry: &Path, wait: Duration) -> Result<Self, RegistryError> {
+        // Two links to one registry take one lock, beside the file they share.
+        let registry = &crate::files::through_link(registry);
         let mut name =
             registry.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "trials.jsonl".into());
         name.push(".lock");
@@ -640,6 +647,11 @@ mod tests {
         assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(hash, config_hash(&env.clone(), &train.clone()), "stable");
         assert_eq!(hash, config_hash(&env, &TrainConfig { seed: 7, ..train.clone() }), "seeds share a hash");
+        for spelling in ["./prices.csv", "/elsewhere/prices.csv"] {
+            let mut moved = env.clone();
+            moved.data.file = spelling.into();
+            assert_eq!(hash, config_hash(&moved, &train), "the data's path is not the configuration");
+        }
         assert_ne!(hash, config_hash(&env, &TrainConfig { steps: train.steps + 1, ..train.clone() }));
         assert_ne!(
             hash,

@@ -1260,6 +1260,81 @@ fn a_resume_refuses_a_log_it_cannot_read_whole_and_leaves_it_as_it_was() {
     assert!(resumed.lines().count() > 1, "a resume without a log starts a new one");
 }
 
+/// The learner's own state (the direct learner's portfolio memory) is part of what a resume
+/// continues from: a checkpoint that saved it and lost it is refused, not resumed from elsewhere.
+#[test]
+fn a_resume_refuses_a_checkpoint_that_lost_its_learner_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    let mut first = request(&env, config(800), &out, false);
+    first.progress = Arc::new(KillAfter(500));
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first))).is_err());
+    std::fs::remove_file(out.join(checkpoint::LEARNER)).unwrap();
+    let error = train(request(&env, config(800), &out, true)).unwrap_err().to_string();
+    assert!(error.contains("learner.bin: not a readable folio checkpoint: the file is missing"), "{error}");
+}
+
+/// A checkpoint whose training was killed evaluates, and its verdict says that the weights are
+/// not yet those the run deploys; resumed to its end, it says no more.
+#[test]
+fn an_evaluation_of_an_unfinished_training_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    let mut first = request(&env, config(800), &out, false);
+    first.progress = Arc::new(KillAfter(500));
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first))).is_err());
+    let verdict = || {
+        folio::eval::evaluate::evaluate(folio::eval::evaluate::EvalRequest::new(out.clone()))
+            .unwrap()
+            .report
+            .verdict
+    };
+    let unfinished = verdict();
+    assert!(
+        unfinished.contains("UNFINISHED: the training of") && unfinished.contains("--resume"),
+        "{unfinished}"
+    );
+    train(request(&env, config(800), &out, true)).unwrap();
+    assert!(!verdict().contains("UNFINISHED"));
+}
+
+/// A checkpoint read while its run publishes new weights (an eval of a run still training) is
+/// read whole, old or new, never refused as damaged because it fell between two renames.
+#[test]
+fn a_checkpoint_read_while_its_run_publishes_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let out = dir.path().join("run");
+    train(request(&env, config(400), &out, false)).unwrap();
+    let versions = [std::fs::read(out.join(BEST)).unwrap(), std::fs::read(out.join(LAST)).unwrap()];
+    assert!(versions[0] != versions[1], "two different networks to publish in turn");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let (out, done) = (out.clone(), done.clone());
+        std::thread::spawn(move || {
+            // As a training run holds its folder, so that readers leave its publications alone.
+            let _training = folio::files::FolderLock::acquire(&out).unwrap();
+            let mut meta = checkpoint::load_meta(&out).unwrap();
+            for k in 0.. {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                checkpoint::publish(&out, &[(BEST, versions[k % 2].clone())], &mut meta).unwrap();
+            }
+        })
+    };
+    let device = DeviceChoice::Cpu.device().unwrap();
+    let reads: Vec<_> =
+        (0..100).map(|_| checkpoint::load_agent(&out, Weights::Best, &device).map(|_| ())).collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    publisher.join().unwrap();
+    for read in reads {
+        read.unwrap();
+    }
+}
+
 #[test]
 fn a_resumed_direct_run_is_bit_identical_to_one_never_stopped() {
     let dir = tempfile::tempdir().unwrap();

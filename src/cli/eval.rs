@@ -212,12 +212,35 @@ pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![folder.to_path_buf()]);
     }
     let seeds = seed_folders(folder);
+    warn_of_seeds_never_trained(folder, &seeds);
     anyhow::ensure!(
         !seeds.is_empty(),
         "{} holds no meta.json and no seed-* folders: not a folio checkpoint",
         folder.display()
     );
     Ok(seeds)
+}
+
+/// Says so when a multi-seed run holds fewer seeds than it was started with (stopped before it
+/// reached them): what is evaluated is not the ensemble the finished run deploys.
+fn warn_of_seeds_never_trained(run: &Path, seeds: &[PathBuf]) {
+    let Some(planned) = folio::train::PlannedSeeds::of(run) else { return };
+    let missing: Vec<String> = (0..planned.seeds as u64)
+        .filter_map(|k| planned.first.checked_add(k))
+        .filter(|seed| !seeds.iter().any(|dir| dir.ends_with(format!("seed-{seed}"))))
+        .map(|seed| seed.to_string())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: {} was started with {} and holds no checkpoint of seed {}: the run stopped before \
+             them, so this is not the ensemble the finished run deploys (`folio train --resume --out {}` \
+             trains them)",
+            run.display(),
+            folio::report::count(planned.seeds, "seed"),
+            missing.join(", "),
+            run.display()
+        );
+    }
 }
 
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
@@ -262,6 +285,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     super::note_online_learning(&args.checkpoint, "eval");
     if !args.checkpoint.join("meta.json").exists() {
         let seeds = seed_folders(&args.checkpoint);
+        warn_of_seeds_never_trained(&args.checkpoint, &seeds);
         if !seeds.is_empty() {
             if args.rebalancing.compare_rebalancing {
                 return eval_rebalancing(args, &seeds);

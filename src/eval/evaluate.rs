@@ -374,6 +374,7 @@ impl Setup {
             limits_applied: self.limits_applied.clone(),
             verdict: verdict(&results, edge.as_ref(), self.caveat())
                 + &self.kept_reference(request)
+                + &unfinished_training(request, &self.meta)
                 + &annualization_warning(&self.market.panel, self.metrics_config.periods_per_year),
             edge_over_equal_weight: edge,
             results,
@@ -471,6 +472,30 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
 
 /// What a verdict must add about its figures: in-sample on the training data, or not the
 /// training data at all (`--allow-other-data`, where the overlap is not checked).
+/// A sentence for the verdict when any checkpoint evaluated is of a training that never ended (a
+/// killed run not yet resumed, or one still training): its weights are not those the finished run
+/// deploys, and the reference gate has not judged them.
+fn unfinished_training(request: &EvalRequest, meta: &Meta) -> String {
+    let ended = |meta: &Meta| meta.progress.stopped.is_some();
+    let mut unfinished: Vec<String> = Vec::new();
+    if !ended(meta) {
+        unfinished.push(request.checkpoint.display().to_string());
+    }
+    for member in &request.ensemble {
+        if checkpoint::load_meta(member).is_ok_and(|meta| !ended(&meta)) {
+            unfinished.push(member.display().to_string());
+        }
+    }
+    if unfinished.is_empty() {
+        return String::new();
+    }
+    format!(
+        " UNFINISHED: the training of {} has not ended (`folio train --resume` finishes it), so these \
+         weights are not those the finished run deploys.",
+        unfinished.join(", ")
+    )
+}
+
 fn caveat(same_data: bool, warned: bool) -> Option<&'static str> {
     match (same_data, warned) {
         (true, true) => Some(" The period is in-sample, so this says little about the future."),

@@ -470,6 +470,9 @@ fn recover_if_interrupted(dir: &Path) -> Result<(), CheckpointError> {
     Ok(())
 }
 
+const CHANGED_AFTER_SAVE: &str =
+    "its SHA-256 is not the one meta.json recorded, so the file was changed or damaged after it was saved";
+
 /// The bytes of a checkpoint's file `name`, refused when they are not what `meta` recorded.
 fn read_verified(dir: &Path, name: &str, meta: &Meta) -> Result<Vec<u8>, CheckpointError> {
     let path = dir.join(name);
@@ -477,12 +480,7 @@ fn read_verified(dir: &Path, name: &str, meta: &Meta) -> Result<Vec<u8>, Checkpo
     if let Some(expected) = meta.checksums.get(name)
         && sha256_hex(&bytes) != *expected
     {
-        return Err(CheckpointError::Corrupt {
-            path,
-            reason: format!(
-                "its SHA-256 is not the one {META} recorded, so the file was changed or damaged after it was saved"
-            ),
-        });
+        return Err(CheckpointError::Corrupt { path, reason: CHANGED_AFTER_SAVE.into() });
     }
     Ok(bytes)
 }
@@ -555,6 +553,17 @@ fn in_name_order(bytes: Bytes) -> Result<Bytes, burn_pack::Error> {
 /// checkpoint saved without one.
 pub fn load_learner_state(dir: &Path, meta: &Meta) -> Result<Option<Vec<u8>>, CheckpointError> {
     if !dir.join(LEARNER).exists() {
+        // A run that resumed without the state it saved would go on from another point and end
+        // elsewhere, without a word: only a checkpoint that never saved one goes on without.
+        if meta.checksums.contains_key(LEARNER) {
+            return Err(CheckpointError::Corrupt {
+                path: dir.join(LEARNER),
+                reason: format!(
+                    "the file is missing, and {META} records that the run saved it: copy the whole \
+                     checkpoint folder back, or train anew without --resume"
+                ),
+            });
+        }
         return Ok(None);
     }
     read_verified(dir, LEARNER, meta).map(Some)
@@ -590,6 +599,26 @@ pub fn load_weights(
 
 /// A checkpoint's network on `device`, ready to act.
 pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, PolicyNet), CheckpointError> {
+    // A run still training publishes its files one rename at a time, so a reader between two
+    // renames finds weights newer than the meta.json it read: it reads both again before it
+    // calls the checkpoint damaged.
+    let mut retries = 0;
+    loop {
+        match load_agent_once(dir, which, device) {
+            Err(CheckpointError::Corrupt { reason, .. }) if reason == CHANGED_AFTER_SAVE && retries < 20 => {
+                retries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            loaded => return loaded,
+        }
+    }
+}
+
+fn load_agent_once(
+    dir: &Path,
+    which: Weights,
+    device: &Device,
+) -> Result<(Meta, PolicyNet), CheckpointError> {
     recover_if_interrupted(dir)?;
     let meta = load_meta(dir)?;
     let layout = meta.layout();
