@@ -79,7 +79,7 @@ pub fn baseline(
             let features = &market.feature_config;
             Box::new(VolatilityManaged::new(features.volatility_window, features.long_window))
         }
-        BaselineId::TrendFollowing => Box::new(TrendFollowing::default()),
+        BaselineId::TrendFollowing => Box::new(TrendFollowing::for_market(market)),
         BaselineId::Olmar => Box::new(Online::new(Olmar::default())),
         BaselineId::Pamr => Box::new(Online::new(Pamr::default())),
         BaselineId::Eg => Box::new(Online::new(Eg::default())),

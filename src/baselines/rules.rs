@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{MIN_HISTORY, ReturnKind, sanitize, uniform, window_returns, write_assets};
 use crate::backtest::{BaselineId, MarketView, Policy, PolicyId};
+use crate::env::Market;
 use crate::features::ManagedExposure;
 use crate::stats;
 
@@ -166,9 +167,11 @@ impl Policy for VolatilityManaged {
 /// J. Financial Economics 104(2)): each asset whose return from row `t - lookback` to row
 /// `t - skip` is positive gets weight `1 / N`; the weight of the others goes to cash. (The paper
 /// goes short the losers; a long-only portfolio goes flat.) With fewer rows of history it uses
-/// all there is, and below [`MIN_HISTORY`] periods it holds equal weights.
+/// all there is, and below [`MIN_HISTORY`] periods (or the lookback, if shorter) it holds equal
+/// weights.
 ///
-/// Defaults: `lookback` 252 periods (the paper's 12 months), `skip` 0.
+/// Defaults: `lookback` 252 periods (the paper's 12 months of trading days), `skip` 0;
+/// [`TrendFollowing::for_market`] takes a year of the market's own rows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrendFollowing {
@@ -184,6 +187,16 @@ impl Default for TrendFollowing {
     }
 }
 
+impl TrendFollowing {
+    /// The paper's 12 months in `market`'s rows: 12 for monthly data, 52 for weekly, 252 for
+    /// trading days (and for undated rows, whose frequency the prices do not say).
+    pub fn for_market(market: &Market) -> Self {
+        let year =
+            crate::data::inspect::usual_frequency(&market.panel).map_or(252.0, |(per_year, _)| per_year);
+        Self { lookback: (year.round() as usize).max(1), ..Self::default() }
+    }
+}
+
 impl Policy for TrendFollowing {
     fn id(&self) -> PolicyId {
         PolicyId::Baseline(BaselineId::TrendFollowing)
@@ -193,7 +206,7 @@ impl Policy for TrendFollowing {
         let n = view.n_assets();
         let start = view.row.saturating_sub(self.lookback);
         let end = view.row.saturating_sub(self.skip);
-        if end < start + MIN_HISTORY {
+        if end < start + MIN_HISTORY.min(self.lookback) {
             return write_assets(out, &uniform(n));
         }
         let prices = view.prices();
@@ -271,6 +284,36 @@ mod tests {
         }
         // The test can fail: the market was riskier than usual often enough to hold cash.
         assert!(holding_cash > 50, "{holding_cash} decisions held cash");
+    }
+
+    /// A market of `rows` dated every `days` days: A climbs all along; B climbs for 20 rows and
+    /// then falls, so over the last 12 rows it is down and over all of them up.
+    fn dated_market(days: u64, rows: usize) -> std::sync::Arc<Market> {
+        let start = chrono::NaiveDate::from_ymd_opt(2000, 1, 31).unwrap();
+        let dates = (0..rows as u64).map(|k| start + chrono::Days::new(k * days)).collect();
+        let b = |t: usize| if t < 20 { 100.0 + 5.0 * t as f64 } else { 200.0 - 2.0 * t as f64 };
+        let prices = Array2::from_shape_fn((rows, 2), |(t, i)| if i == 0 { 100.0 + t as f64 } else { b(t) });
+        let panel = crate::data::PricePanel::new(
+            "hand",
+            vec!["A".into(), "B".into()],
+            crate::data::TimeIndex::Dates(dates),
+            prices,
+        );
+        std::sync::Arc::new(Market::new(panel, &FeatureConfig::none(), None, 0..rows).unwrap())
+    }
+
+    #[test]
+    fn trend_following_looks_back_a_year_of_the_markets_own_rows() {
+        let lookback = |market: &Market| TrendFollowing::for_market(market).lookback;
+        assert_eq!(lookback(&dated_market(30, 40)), 12, "monthly");
+        assert_eq!(lookback(&dated_market(7, 40)), 52, "weekly");
+        assert_eq!(lookback(&market_from_prices(Array2::from_elem((40, 2), 1.0))), 252, "undated");
+        // Over the last 12 months B is down: it is left out; all history would have held it.
+        let monthly = dated_market(30, 40);
+        let held = [1.0, 0.0, 0.0];
+        let mut trend = TrendFollowing::for_market(&monthly);
+        assert_eq!(decide_at(&mut trend, &monthly, 39, &held), [0.5, 0.5, 0.0]);
+        assert_eq!(decide_at(&mut TrendFollowing::default(), &monthly, 39, &held), [0.0, 0.5, 0.5]);
     }
 
     #[test]

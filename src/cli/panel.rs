@@ -170,7 +170,8 @@ fn request_for(
         train.steps = steps;
     }
     let chosen = WalkForwardConfig::layout_chosen(sections.walk_forward.as_ref());
-    let mut walk = WalkForwardConfig::from_table(sections.walk_forward.take(), config)?;
+    let mut walk =
+        WalkForwardConfig::from_table(sections.walk_forward.take(), config, env.data.periods_per_year)?;
     if let Some(seeds) = args.seeds {
         walk.seeds = seeds;
     }

@@ -33,7 +33,11 @@ impl WalkForwardSetup {
     pub fn load(&self) -> Result<(WalkForwardSpec, String)> {
         let (env, sections, train) = self.setup.load()?;
         let chosen = WalkForwardConfig::layout_chosen(sections.walk_forward.as_ref());
-        let mut config = WalkForwardConfig::from_table(sections.walk_forward, &self.setup.config)?;
+        let mut config = WalkForwardConfig::from_table(
+            sections.walk_forward,
+            &self.setup.config,
+            env.data.periods_per_year,
+        )?;
         if let Some(seeds) = self.seeds {
             config.seeds = seeds;
         }

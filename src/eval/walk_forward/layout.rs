@@ -60,19 +60,39 @@ impl Default for WalkForwardConfig {
 }
 
 impl WalkForwardConfig {
-    /// A config file's `[walk_forward]` table over the defaults; unknown keys are errors naming
-    /// `path`.
-    pub fn from_table(table: Option<toml::Table>, path: &Path) -> Result<Self, ConfigError> {
-        match table {
-            None => Ok(Self::default()),
-            Some(table) => table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: format!(
-                    "invalid [walk_forward] table: {}",
-                    crate::env::config::with_key_line_of(path, "walk_forward", e.to_string())
-                ),
-            }),
+    /// folio's default layout for data with `periods_per_year` rows a year: five training years,
+    /// a validation year and a test year per fold, and an embargo of a trading week (at least one
+    /// period), so that weekly or monthly data get years, not 252 of their rows.
+    pub fn for_frequency(periods_per_year: f64) -> Self {
+        let year = (periods_per_year.round() as usize).max(1);
+        let embargo = ((periods_per_year * 5.0 / 252.0).round() as usize).max(1);
+        Self {
+            train_periods: 5 * year,
+            validation_periods: year,
+            test_periods: year,
+            embargo,
+            ..Self::default()
         }
+    }
+
+    /// A config file's `[walk_forward]` table over the defaults for its data's frequency
+    /// ([`Self::for_frequency`]); unknown keys are errors naming `path`.
+    pub fn from_table(
+        table: Option<toml::Table>,
+        path: &Path,
+        periods_per_year: f64,
+    ) -> Result<Self, ConfigError> {
+        let defaults = Self::for_frequency(periods_per_year);
+        let Some(table) = table else { return Ok(defaults) };
+        let mut merged = toml::Table::try_from(defaults).expect("the layout serializes as a table");
+        merged.extend(table);
+        merged.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!(
+                "invalid [walk_forward] table: {}",
+                crate::env::config::with_key_line_of(path, "walk_forward", e.to_string())
+            ),
+        })
     }
 
     /// What a config's `[walk_forward]` table chooses of the fold layout. A config that writes
@@ -272,6 +292,24 @@ pub(super) fn span(index: &TimeIndex, (first, last): (usize, usize)) -> Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_layout_counts_years_in_the_datas_own_rows() {
+        assert_eq!(WalkForwardConfig::for_frequency(252.0), WalkForwardConfig::default());
+        let monthly = WalkForwardConfig::for_frequency(12.0);
+        let windows =
+            |c: WalkForwardConfig| (c.train_periods, c.validation_periods, c.test_periods, c.embargo);
+        assert_eq!(windows(monthly), (60, 12, 12, 1));
+        assert_eq!(windows(WalkForwardConfig::for_frequency(52.0)), (260, 52, 52, 1));
+        assert_eq!(windows(WalkForwardConfig::for_frequency(365.0)), (1825, 365, 365, 7));
+        // A table that writes some keys keeps the frequency's defaults for the others.
+        let table: toml::Table = toml::from_str("folds = 3\ntest_periods = 6").unwrap();
+        let config = WalkForwardConfig::from_table(Some(table), Path::new("c.toml"), 12.0).unwrap();
+        assert_eq!((config.folds, windows(config)), (3, (60, 12, 6, 1)));
+        let table: toml::Table = toml::from_str("tests = 3").unwrap();
+        let error = WalkForwardConfig::from_table(Some(table), Path::new("c.toml"), 12.0).unwrap_err();
+        assert!(error.to_string().contains("tests"), "{error}");
+    }
 
     #[test]
     fn data_too_short_for_the_folds_gets_a_config_that_fits() {
