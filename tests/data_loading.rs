@@ -574,7 +574,7 @@ fn timestamps_of_a_day_read_as_that_day() {
         let (_dir, _path, panel) = load_text(&format!("Date,A\n{first},1\n{second},2\n"));
         assert_eq!(panel.index, expected, "{first}, {second}");
     }
-    for header in ["Datetime,A", "timestamp,A", ",A"] {
+    for header in ["Datetime,A", "timestamp,A", ",A", "Dates,A", "Trade Date,A", "time,A"] {
         let (_dir, _path, panel) = load_text(&format!("{header}\n2020-01-02,1\n2020-01-03,2\n"));
         assert_eq!(panel.index, expected, "{header}");
     }

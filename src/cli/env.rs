@@ -71,6 +71,8 @@ struct CheckOutput {
     limited_by: Option<String>,
     /// What that costs, and how to get those rows back.
     started_by: Option<String>,
+    /// The asset whose early end set the last row, what that costs, and how to get them back.
+    ended_by: Option<String>,
     fingerprint: String,
     decisions_from: String,
     decisions_to: String,
@@ -127,6 +129,7 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         periods_per_year: config.data.periods_per_year,
         limited_by: selection.started_by.as_ref().map(|late| late.assets.join(", ")),
         started_by: selection.started_by.map(|late| late.to_string()),
+        ended_by: selection.ended_by.map(|early| early.to_string()),
         fingerprint: market.panel.fingerprint(),
         decisions_from: index.label(range.first),
         decisions_to: index.label(range.last),
@@ -148,8 +151,8 @@ fn print_setup(checked: &Checked, period: PeriodName) {
         market.n_periods(),
         output.periods_per_year
     );
-    if let Some(late) = &output.started_by {
-        println!("           {late}");
+    for note in output.started_by.iter().chain(&output.ended_by) {
+        println!("           {note}");
     }
     println!("fingerprint {}", output.fingerprint);
     let layout = market.layout();

@@ -341,16 +341,6 @@ impl Run {
         if resume {
             let saved = checkpoint::load_meta(&out)?;
             check_resumable(&saved, &meta, &out)?;
-            // Fewer steps would train nothing and rewrite the run's record with the smaller budget.
-            if config.steps < saved.train.steps {
-                return Err(TrainError::ResumeMismatch {
-                    why: format!(
-                        "it was started for {} steps and has trained {}; --steps {} is fewer: give at least {} to go on",
-                        saved.train.steps, saved.progress.env_steps, config.steps, saved.train.steps
-                    ),
-                    out,
-                });
-            }
             (net, optimizer) = checkpoint::load_last(&out, &saved, net, optimizer)?;
             learner_state = checkpoint::load_learner_state(&out, &saved)?;
             meta.progress = TrainingProgress { stopped: None, finished: false, ..saved.progress };
