@@ -754,6 +754,16 @@ fn late_starting_asset_sets_the_start_when_no_from_is_given() {
     assert_eq!(selection.panel.n_periods(), 5);
 }
 
+/// Blank rows at either end of a file hold no asset back: no note names one to leave out.
+#[test]
+fn blank_rows_at_the_ends_name_no_asset_to_leave_out() {
+    let (_dir, _path, panel) =
+        load_text("date,A,B\n2020-01-01,,\n2020-01-02,1,2\n2020-01-03,2,3\n2020-01-06,3,4\n2020-01-07,,\n");
+    let selection = panel.select(&[], None, None).unwrap();
+    assert_eq!((selection.started_by, selection.ended_by), (None, None));
+    assert_eq!(selection.panel.index, dates(&["2020-01-02", "2020-01-03", "2020-01-06"]));
+}
+
 #[test]
 fn explicit_from_before_an_assets_start_is_an_error() {
     let (_dir, _path, panel) = load_text(STAGGERED);

@@ -221,8 +221,11 @@ impl PricePanel {
         }
         let panel = self.cut(&columns, start..end + 1);
         let file_last = self.n_periods() - 1;
-        let ended_by = (to.is_none() && end < file_last)
-            .then(|| columns.iter().find(|&&c| self.listing(c).is_some_and(|l| l.last == end)))
+        let ends_at = |c: usize| self.listing(c).is_some_and(|l| l.last == end);
+        // When every asset ends there (the file's last rows are blank), leaving one out gains
+        // nothing, and a note naming one would say it does.
+        let ended_by = (to.is_none() && end < file_last && !columns.iter().all(|&c| ends_at(c)))
+            .then(|| columns.iter().find(|&&c| ends_at(c)))
             .flatten()
             .map(|&c| EarlyEnd {
                 asset: self.assets[c].clone(),
@@ -285,6 +288,10 @@ impl PricePanel {
         let first = |c: usize| self.listing(c).map_or(0, |l| l.first);
         let (latest, others): (Vec<usize>, Vec<usize>) =
             columns.iter().partition(|&&c| first(c) == common.first);
+        // Every asset starts there (the file's first rows are blank): none is late.
+        if others.is_empty() {
+            return None;
+        }
         let without = others.iter().map(|&c| first(c)).max().unwrap_or(0);
         Some(LateStart {
             assets: latest.iter().map(|&c| self.assets[c].clone()).collect(),
