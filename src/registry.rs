@@ -631,7 +631,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let registry = dir.path().join("trials.jsonl");
         let held = LockFile::acquire(&registry).unwrap();
-        let error = LockFile::acquire_within(&registry, Duration::ZERO).err().expect("the lock is held");
+        let Err(error) = LockFile::acquire_within(&registry, Duration::ZERO) else {
+            panic!("the lock is held")
+        };
         assert!(matches!(error, RegistryError::Locked { .. }), "{error:?}");
         assert!(error.to_string().contains(&format!("{}.lock", registry.display())), "{error}");
         drop(held);

@@ -1327,7 +1327,8 @@ fn a_checkpoint_read_between_two_renames_is_read_again() {
     read.unwrap();
     // A file that stays damaged is still refused, once the reads again have not mended it.
     std::fs::write(out.join(checkpoint::META), serde_json::to_vec(&old_meta).unwrap()).unwrap();
-    let error = checkpoint::load_agent(&out, Weights::Best, &device).err().expect("refused").to_string();
+    let Err(error) = checkpoint::load_agent(&out, Weights::Best, &device) else { panic!("refused") };
+    let error = error.to_string();
     assert!(error.contains("best.bpk") && error.contains("SHA-256"), "{error}");
 }
 
