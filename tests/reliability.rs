@@ -695,12 +695,18 @@ fn commands_on_an_online_trained_checkpoint_say_they_do_not_learn_online() {
     let output =
         folio(&["train", "--config", config, "--steps", "200", "--seeds", "1", "--out", "run"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
-    let output = folio(&["eval", "--checkpoint", "run"], dir.path());
-    let shown = text(&output);
+    // eval says it in its verdict, which its report keeps.
+    let output = folio(&["eval", "--checkpoint", "run", "--json"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let verdict = report["verdict"].as_str().unwrap();
     assert!(
-        output.status.success() && shown.contains("online_steps = 2; eval acts on its network as saved"),
-        "{shown}"
+        verdict.contains("online_steps = 2, but this evaluation acts on its network as saved"),
+        "{verdict}"
     );
+    let output = folio(&["stress", "--checkpoint", "run"], dir.path());
+    let shown = text(&output);
+    assert!(shown.contains("online_steps = 2; stress acts on its network as saved"), "{shown}");
 }
 
 /// A strategy named twice (or again inside `all`) is one row of the report, not two.

@@ -282,7 +282,6 @@ impl EvalArgs {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
-    super::note_online_learning(&args.checkpoint, "eval");
     if !args.checkpoint.join("meta.json").exists() {
         let seeds = seed_folders(&args.checkpoint);
         warn_of_seeds_never_trained(&args.checkpoint, &seeds);

@@ -375,6 +375,7 @@ impl Setup {
             verdict: verdict(&results, edge.as_ref(), self.caveat())
                 + &self.kept_reference(request)
                 + &unfinished_training(request, &self.meta)
+                + &without_online_learning(&self.meta)
                 + &annualization_warning(&self.market.panel, self.metrics_config.periods_per_year),
             edge_over_equal_weight: edge,
             results,
@@ -494,6 +495,18 @@ fn unfinished_training(request: &EvalRequest, meta: &Meta) -> String {
          weights are not those the finished run deploys.",
         unfinished.join(", ")
     )
+}
+
+/// A sentence for the verdict on an agent trained to learn online in its test windows: only the
+/// walk-forward does, so these figures are the saved network's, not the learning agent's.
+fn without_online_learning(meta: &Meta) -> String {
+    match meta.train.online_steps {
+        0 => String::new(),
+        steps => format!(
+            " The agent was trained with online_steps = {steps}, but this evaluation acts on its network \
+             as saved, without learning online (only the walk-forward learns in its test windows)."
+        ),
+    }
 }
 
 fn caveat(same_data: bool, warned: bool) -> Option<&'static str> {
