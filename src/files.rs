@@ -7,12 +7,18 @@ use std::path::{Path, PathBuf};
 
 /// What `path` names: the target of a symbolic link (so that a file shared through links, a
 /// registry say, stays one file that every link sees, and a linked output folder is used where
-/// it is), else `path` itself, as is a link whose target is missing.
+/// it is), else `path` itself.
 pub fn through_link(path: &Path) -> PathBuf {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-        }
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).unwrap_or_else(|_| {
+            // A link to a file not there yet (a shared registry before its first trial): the
+            // file it names, read against the link's folder as the system reads it.
+            match std::fs::read_link(path) {
+                Ok(target) if target.is_absolute() => target,
+                Ok(target) => path.parent().unwrap_or(Path::new("")).join(target),
+                Err(_) => path.to_path_buf(),
+            }
+        }),
         _ => path.to_path_buf(),
     }
 }
@@ -546,6 +552,13 @@ mod tests {
         write_bytes_atomically(&link, b"b\n").unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_to_string(&shared).unwrap(), "b\n");
+        // A relative link to a file not written yet gets the file, and stays a link.
+        std::fs::create_dir(dir.path().join("team")).unwrap();
+        let early = dir.path().join("early.jsonl");
+        std::os::unix::fs::symlink("team/trials.jsonl", &early).unwrap();
+        write_bytes_atomically(&early, b"c\n").unwrap();
+        assert!(std::fs::symlink_metadata(&early).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(dir.path().join("team/trials.jsonl")).unwrap(), "c\n");
         // An output folder reached through a link is claimed where it is.
         let (real, linked) = (dir.path().join("real"), dir.path().join("out"));
         std::fs::create_dir(&real).unwrap();

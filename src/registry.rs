@@ -385,7 +385,9 @@ impl LockFile {
 pub fn check(path: &Path) -> Result<(), RegistryError> {
     read(path)?;
     let _lock = LockFile::acquire(path)?;
-    let folder = match path.parent() {
+    // Where appends write: beside the file a link names.
+    let target = crate::files::through_link(path);
+    let folder = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };

@@ -574,10 +574,16 @@ fn timestamps_of_a_day_read_as_that_day() {
         let (_dir, _path, panel) = load_text(&format!("Date,A\n{first},1\n{second},2\n"));
         assert_eq!(panel.index, expected, "{first}, {second}");
     }
-    for header in ["Datetime,A", "timestamp,A", ",A", "Dates,A", "Trade Date,A", "time,A"] {
+    for header in ["Datetime,A", "timestamp,A", ",A", "Dates,A", "Trade Date,A", "trade_date,A", "time,A"] {
         let (_dir, _path, panel) = load_text(&format!("{header}\n2020-01-02,1\n2020-01-03,2\n"));
         assert_eq!(panel.index, expected, "{header}");
     }
+    // A name that holds "date" inside a word names an asset.
+    let (_dir, _path, panel) = load_text("Mandate,B\n1,2\n3,4\n");
+    assert_eq!(
+        (panel.assets.clone(), panel.index.clone()),
+        (names(&["Mandate", "B"]), TimeIndex::Periods(2))
+    );
     // An unnamed first column of row numbers is still an index, not dates.
     let (_dir, _path, panel) = load_text(",A\n0,1\n1,2\n");
     assert_eq!(panel.index, TimeIndex::Periods(2));

@@ -283,10 +283,13 @@ const DOWNLOAD_FIELDS: [&str; 9] =
 /// The fields that hold prices to read, best first: dividend-adjusted closes, then closes.
 const PRICE_FIELDS: [&str; 2] = ["adj close", "close"];
 
-/// Whether a header cell names a date column: one of [`DATE_HEADERS`], or a name with "date" in
-/// it (`Dates` from Bloomberg, `Trade Date`), which no ticker has.
+/// Whether a header cell names a date column: one of [`DATE_HEADERS`], or a name with the word
+/// "date" or "dates" in it (`Dates` from Bloomberg, `Trade Date`, `trade_date`; not `Mandate`).
 fn is_date_header(name: &str) -> bool {
-    DATE_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)) || name.to_ascii_lowercase().contains("date")
+    DATE_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| word.eq_ignore_ascii_case("date") || word.eq_ignore_ascii_case("dates"))
 }
 
 /// Whether every cell after the first of a header row names a field of a download (at least one).
@@ -788,7 +791,7 @@ fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Res
         cell.parse().ok().or_else(|| without_thousands_separators(cell)?.parse().ok()).ok_or_else(|| {
             let hint = if looks_like_date(cell) {
                 "; this column holds dates, which folio reads from the first column (named date, \
-                 Datetime, timestamp, time, observation_date or any name with 'date' in it, or \
+                 Datetime, timestamp, time, observation_date or a name with the word date in it, or \
                  unnamed): move it there, or name it so, and drop a column of row numbers before \
                  it (pandas writes one unless to_csv(index=False))"
             } else {

@@ -471,8 +471,6 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
     })
 }
 
-/// What a verdict must add about its figures: in-sample on the training data, or not the
-/// training data at all (`--allow-other-data`, where the overlap is not checked).
 /// A sentence for the verdict when any checkpoint evaluated is of a training that never ended (a
 /// killed run not yet resumed, or one still training): its weights are not those the finished run
 /// deploys, and the reference gate has not judged them.
@@ -491,8 +489,9 @@ fn unfinished_training(request: &EvalRequest, meta: &Meta) -> String {
         return String::new();
     }
     format!(
-        " UNFINISHED: the training of {} has not ended (`folio train --resume` finishes it), so these \
-         weights are not those the finished run deploys.",
+        " UNFINISHED: the training of {} has not ended (resuming the run that trains it, `folio train \
+         --resume` or `folio walk-forward --resume`, finishes it), so these weights are not those the \
+         finished run deploys.",
         unfinished.join(", ")
     )
 }
@@ -509,6 +508,8 @@ fn without_online_learning(meta: &Meta) -> String {
     }
 }
 
+/// What a verdict must add about its figures: in-sample on the training data, or not the
+/// training data at all (`--allow-other-data`, where the overlap is not checked).
 fn caveat(same_data: bool, warned: bool) -> Option<&'static str> {
     match (same_data, warned) {
         (true, true) => Some(" The period is in-sample, so this says little about the future."),

@@ -61,14 +61,15 @@ impl Default for WalkForwardConfig {
 
 impl WalkForwardConfig {
     /// folio's default layout for data with `periods_per_year` rows a year: five training years,
-    /// a validation year and a test year per fold, and an embargo of a trading week (at least one
-    /// period), so that weekly or monthly data get years, not 252 of their rows.
+    /// a validation year (at least [`MIN_DEFAULT_VALIDATION`] periods) and a test year per fold,
+    /// and an embargo of a trading week (at least one period), so that weekly or monthly data get
+    /// years, not 252 of their rows.
     pub fn for_frequency(periods_per_year: f64) -> Self {
         let year = (periods_per_year.round() as usize).max(1);
         let embargo = ((periods_per_year * 5.0 / 252.0).round() as usize).max(1);
         Self {
             train_periods: 5 * year,
-            validation_periods: year,
+            validation_periods: year.max(MIN_DEFAULT_VALIDATION),
             test_periods: year,
             embargo,
             ..Self::default()
@@ -167,7 +168,7 @@ impl WalkForwardConfig {
         let scale = |periods: usize| periods * room / windows.max(1);
         let (train, validation, test) =
             (scale(self.train_periods), scale(self.validation_periods), scale(self.test_periods));
-        if train >= MIN_SUGGESTED_TRAINING && validation >= 2 && test >= 1 {
+        if train >= MIN_SUGGESTED_TRAINING.min(self.train_periods / 2) && validation >= 2 && test >= 1 {
             layouts.push(Self {
                 train_periods: train,
                 validation_periods: validation,
@@ -235,8 +236,15 @@ impl WalkForwardConfig {
 }
 
 /// The shortest training window a suggestion proposes: shorter ones fit the data but leave a
-/// learner too little to learn from, and saying so beats suggesting them.
+/// learner too little to learn from, and saying so beats suggesting them. A layout whose own
+/// training window is short (monthly data's five years are 60 rows) may shrink to half of it.
 const MIN_SUGGESTED_TRAINING: usize = 100;
+
+/// The shortest validation window of a default layout: the reference gate's test of the Sharpe
+/// gap needs [`crate::metrics::sharpe_difference::MIN_PERIODS`] periods, and a validation year of
+/// monthly data (12) would leave every training untested, deploying the reference whatever it
+/// learned. Three years of months leave the test some room.
+const MIN_DEFAULT_VALIDATION: usize = 36;
 
 /// Cut `n_periods` rows (the first `warmup` are history for features only) into folds whose
 /// test windows tile the end of the data.
@@ -299,13 +307,20 @@ mod tests {
         let monthly = WalkForwardConfig::for_frequency(12.0);
         let windows =
             |c: WalkForwardConfig| (c.train_periods, c.validation_periods, c.test_periods, c.embargo);
-        assert_eq!(windows(monthly), (60, 12, 12, 1));
+        assert_eq!(windows(monthly), (60, 36, 12, 1), "validation long enough for the reference gate");
         assert_eq!(windows(WalkForwardConfig::for_frequency(52.0)), (260, 52, 52, 1));
         assert_eq!(windows(WalkForwardConfig::for_frequency(365.0)), (1825, 365, 365, 7));
         // A table that writes some keys keeps the frequency's defaults for the others.
         let table: toml::Table = toml::from_str("folds = 3\ntest_periods = 6").unwrap();
         let config = WalkForwardConfig::from_table(Some(table), Path::new("c.toml"), 12.0).unwrap();
-        assert_eq!((config.folds, windows(config)), (3, (60, 12, 6, 1)));
+        assert_eq!((config.folds, windows(config)), (3, (60, 36, 6, 1)));
+        // Monthly data too short for five folds: every window scaled down, training to no less
+        // than half its length.
+        let fitted = monthly.fitted_to(60 + 36 + 12 * 3 + 2 + 1, 0).unwrap();
+        assert_eq!((fitted.folds, windows(fitted)), (5, (50, 30, 10, 1)));
+        let fitted = monthly.fitted_to(100, 0).unwrap();
+        assert!(fitted.train_periods >= 30 && fitted.folds == 5, "{fitted:?}");
+        assert_eq!(monthly.fitted_to(60, 0), None, "too little for a walk-forward");
         let table: toml::Table = toml::from_str("tests = 3").unwrap();
         let error = WalkForwardConfig::from_table(Some(table), Path::new("c.toml"), 12.0).unwrap_err();
         assert!(error.to_string().contains("tests"), "{error}");
@@ -348,10 +363,11 @@ mod tests {
             (5, 1009, 201, 201)
         );
         assert_eq!((fitted.embargo, fitted.mode, fitted.seeds), (config.embargo, config.mode, config.seeds));
-        // Where the windows cannot shrink without starving training, fewer folds is all that fits.
+        // Where the windows cannot shrink without starving training (below half its length, or
+        // 100 periods), fewer folds is all that fits.
         let short_training =
             WalkForwardConfig { train_periods: 150, validation_periods: 50, test_periods: 300, ..config };
-        let fitted = short_training.fitted_to(980, 69).unwrap();
+        let fitted = short_training.fitted_to(900, 69).unwrap();
         assert_eq!((fitted.folds, fitted.train_periods, fitted.test_periods), (2, 150, 300));
         for n in [700, 1000, 2300, 2851] {
             let fitted = config.fitted_to(n, 69).unwrap();
