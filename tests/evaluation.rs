@@ -239,6 +239,29 @@ fn rolling_folds(test_periods: usize, folds: usize, seeds: usize) -> WalkForward
     }
 }
 
+/// A walk-forward on the CPU without progress or registry, trading at every decision.
+fn quiet_walk_forward(
+    env: &EnvConfig,
+    train: &TrainConfig,
+    config: WalkForwardConfig,
+    out: &std::path::Path,
+    jobs: usize,
+) -> folio::eval::walk_forward::WalkForwardReport {
+    walk_forward(WalkForwardRequest {
+        env: env.clone(),
+        train: train.clone(),
+        config,
+        out: out.to_path_buf(),
+        jobs,
+        device: DeviceChoice::Cpu,
+        progress: folio::progress::silent(),
+        registry: None,
+        rebalance: RebalanceRule::Every,
+        resume: false,
+    })
+    .unwrap()
+}
+
 /// A fold's agent is trained, normalized and selected on rows up to the end of its validation
 /// window: other prices after it change nothing in that fold's checkpoint, and do change the next
 /// fold's, which trains on some of them.
@@ -248,19 +271,7 @@ fn a_folds_agent_knows_nothing_after_its_validation_window() {
     let env = synthetic_env(dir.path());
     let train = TrainConfig { steps: 1000, reference_gate: false, ..TrainConfig::default() };
     let run = |env: &EnvConfig, out: &str| {
-        walk_forward(WalkForwardRequest {
-            env: env.clone(),
-            train: train.clone(),
-            config: rolling_folds(200, 2, 1),
-            out: dir.path().join(out),
-            jobs: 1,
-            device: DeviceChoice::Cpu,
-            progress: folio::progress::silent(),
-            registry: None,
-            rebalance: RebalanceRule::Every,
-            resume: false,
-        })
-        .unwrap()
+        quiet_walk_forward(env, &train, rolling_folds(200, 2, 1), &dir.path().join(out), 1)
     };
     let original = run(&env, "original");
     let cut = original.folds[0].fold.validation.1;
@@ -294,21 +305,7 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
     let config = rolling_folds(100, 3, 2);
     // Trained networks deployed as trained, so that the seeds differ and PBO has them to rank.
     let train = TrainConfig { steps: 2000, reference_gate: false, ..TrainConfig::default() };
-    let run = |jobs: usize, out: &str| {
-        walk_forward(WalkForwardRequest {
-            env: env.clone(),
-            train: train.clone(),
-            config,
-            out: dir.path().join(out),
-            jobs,
-            device: DeviceChoice::Cpu,
-            progress: folio::progress::silent(),
-            registry: None,
-            rebalance: RebalanceRule::Every,
-            resume: false,
-        })
-        .unwrap()
-    };
+    let run = |jobs: usize, out: &str| quiet_walk_forward(&env, &train, config, &dir.path().join(out), jobs);
     let serial = run(1, "serial");
     let parallel = run(2, "parallel");
     assert_eq!(serial.folds.len(), 3);

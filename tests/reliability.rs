@@ -1237,6 +1237,13 @@ fn assert_resume_is_bit_identical(env: &EnvConfig, steps: TrainConfig, kill_afte
     assert_eq!(rewards(log(&whole)), rewards(log(&killed)), "{:?}: every update's reward", steps.algo);
 }
 
+/// An 800-step training into `out`, killed after 500 steps, as a lost machine leaves it.
+fn kill_part_way(env: &EnvConfig, out: &Path) {
+    let mut first = request(env, config(800), out, false);
+    first.progress = Arc::new(KillAfter(500));
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first))).is_err());
+}
+
 /// A resume rewrites the log from the rows it read back, so a log it cannot read whole must stop
 /// it, naming the row, rather than lose the rows past the damage.
 #[test]
@@ -1244,9 +1251,7 @@ fn a_resume_refuses_a_log_it_cannot_read_whole_and_leaves_it_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let env = tiny_env(dir.path());
     let out = dir.path().join("run");
-    let mut first = request(&env, config(800), &out, false);
-    first.progress = Arc::new(KillAfter(500));
-    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first))).is_err());
+    kill_part_way(&env, &out);
     let log = out.join(checkpoint::LOG);
     let text = std::fs::read_to_string(&log).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -1273,9 +1278,7 @@ fn a_resume_refuses_a_checkpoint_that_lost_its_learner_state() {
     let dir = tempfile::tempdir().unwrap();
     let env = tiny_env(dir.path());
     let out = dir.path().join("run");
-    let mut first = request(&env, config(800), &out, false);
-    first.progress = Arc::new(KillAfter(500));
-    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first))).is_err());
+    kill_part_way(&env, &out);
     std::fs::remove_file(out.join(checkpoint::LEARNER)).unwrap();
     let error = train(request(&env, config(800), &out, true)).unwrap_err().to_string();
     assert!(error.contains("learner.bin: not a readable folio checkpoint: the file is missing"), "{error}");
@@ -1288,9 +1291,7 @@ fn an_evaluation_of_an_unfinished_training_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let env = tiny_env(dir.path());
     let out = dir.path().join("run");
-    let mut first = request(&env, config(800), &out, false);
-    first.progress = Arc::new(KillAfter(500));
-    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| train(first))).is_err());
+    kill_part_way(&env, &out);
     let verdict = || {
         folio::eval::evaluate::evaluate(folio::eval::evaluate::EvalRequest::new(out.clone()))
             .unwrap()
