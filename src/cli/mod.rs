@@ -181,7 +181,11 @@ fn config_named(error: anyhow::Error, config: &std::path::Path) -> anyhow::Error
 /// windows; `command` acts on its network as saved, and says so rather than let its figures
 /// pass for the learning agent's.
 fn note_online_learning(checkpoint: &std::path::Path, command: &str) {
-    let first = eval::checkpoints_in(checkpoint).ok().and_then(|dirs| dirs.into_iter().next());
+    // Not `checkpoints_in`, whose warning of missing seeds the command itself gives.
+    let first = match checkpoint.join(folio::train::checkpoint::META).exists() {
+        true => Some(checkpoint.to_path_buf()),
+        false => eval::seed_folders(checkpoint).into_iter().next(),
+    };
     let Some(meta) = first.and_then(|dir| folio::train::checkpoint::load_meta(&dir).ok()) else { return };
     if meta.train.online_steps > 0 {
         eprintln!(
