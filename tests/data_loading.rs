@@ -304,13 +304,16 @@ fn dates_with_two_digit_years_are_refused_not_read_as_the_first_century() {
     assert_eq!(panel.index, dates(&["2014-01-02", "2014-01-03"]));
 }
 
-/// A space after the comma keeps a quoted name's quotes as part of the cell; the name is the
-/// one inside them.
+/// A space after the comma keeps a quoted name's or price's quotes as part of the cell; the
+/// value is the one inside them.
 #[test]
-fn quoted_names_after_a_space_lose_their_quotes() {
+fn quoted_names_and_prices_after_a_space_lose_their_quotes() {
     let (_dir, _path, panel) =
         load_text("date, \"SPY\", \"A \"\"B\"\"\"\n2020-01-02,1,2\n2020-01-03,1.5,2.5\n");
     assert_eq!(panel.assets, names(&["SPY", "A \"B\""]));
+    // So do its prices.
+    let (_dir, _path, panel) = load_text("\"date\", \"SPY\", \"QQQ\"\n\"2020-01-02\", \"1.5\", \"2\"\n");
+    assert_eq!(panel.prices, array![[1.5, 2.0]]);
 }
 
 #[test]

@@ -613,6 +613,9 @@ fn read_rows(
             check_row_number(path, line, header, &record[0], rows.lines.len())?;
         }
         for (j, cell) in record.iter().enumerate().skip(header.first_asset_column()) {
+            // A space after the comma keeps a quoted cell's quotes in it, as it does a name's (a
+            // price holds no quote of its own, so no copy is made).
+            let cell = cell.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')).unwrap_or(cell);
             rows.values.push(parse_price(path, line, (header.file_column(j), &header.names[j]), cell)?);
         }
         rows.lines.push(line);
