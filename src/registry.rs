@@ -278,11 +278,9 @@ pub fn hash_json(value: serde_json::Value) -> String {
 fn config_value(env: &EnvConfig, train: &TrainConfig) -> serde_json::Map<String, serde_json::Value> {
     // The seed is recorded beside the hash, so every seed of one configuration shares a hash.
     let train = TrainConfig { seed: 0, ..train.clone() };
-    // The data enters by the fingerprint recorded beside the hash: its path is however the
-    // config or the command spelled it (`envs/x.toml`, `./envs/x.toml`, absolute, from a cluster
-    // plan), and one configuration spelled three ways is not three trials.
-    let mut env = env.clone();
-    env.data.file = std::path::PathBuf::new();
+    // The data enters by the fingerprint recorded beside the hash: one configuration spelled
+    // three ways is not three trials.
+    let env = env.without_data_path();
     let mut map = serde_json::Map::new();
     map.insert("env".into(), serde_json::to_value(&env).expect("env config serializes"));
     map.insert("train".into(), serde_json::to_value(&train).expect("train config serializes"));

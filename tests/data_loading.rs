@@ -263,19 +263,25 @@ fn dates_with_slashes_are_read_in_the_order_their_column_shows() {
         ("date,A\n1/13/2020,1\n13/2/2020,2\n", "1/13/2020"),
         ("date,A\n1/2/2020,1\n2/2/2020,2\n", "1/2/2020"),
     ] {
-        let message = format!(
-            "'{cell}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY); its dates with '/' are ambiguous \
-             (no day in the column is above 12, or both orders occur): write them as YYYY-MM-DD (pandas: \
-             df.to_csv(path, date_format='%Y-%m-%d'))"
-        );
-        expect_invalid(
+        expect_bad_date_on_line_2(
             text,
-            Some(2),
-            Some((1, "date")),
-            &message,
-            &format!("{{file}}, line 2, column 1 (date): {message}"),
+            cell,
+            "its dates with '/' are ambiguous (no day in the column is above 12, or both orders \
+             occur): write them as YYYY-MM-DD (pandas: df.to_csv(path, date_format='%Y-%m-%d'))",
         );
     }
+}
+
+/// `text` refused at line 2 for its date `cell`, with `hint` after the forms a date may take.
+fn expect_bad_date_on_line_2(text: &str, cell: &str, hint: &str) {
+    let message = format!("'{cell}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY); {hint}");
+    expect_invalid(
+        text,
+        Some(2),
+        Some((1, "date")),
+        &message,
+        &format!("{{file}}, line 2, column 1 (date): {message}"),
+    );
 }
 
 /// A two-digit year could be any century: it is refused, whatever the separator, and never read
@@ -288,16 +294,11 @@ fn dates_with_two_digit_years_are_refused_not_read_as_the_first_century() {
         ("date,A\n1/2/14,1\n1/13/14,2\n", "1/2/14"),
         ("date,A\n02/01/14 00:00,1\n03/01/14 00:00,2\n", "02/01/14 00:00"),
     ] {
-        let message = format!(
-            "'{cell}' is not a date (YYYY-MM-DD, or M/D/YYYY or D/M/YYYY); its year has two digits, and \
-             folio does not guess the century: write years in full (2014-01-02, or 1/2/2014)"
-        );
-        expect_invalid(
+        expect_bad_date_on_line_2(
             text,
-            Some(2),
-            Some((1, "date")),
-            &message,
-            &format!("{{file}}, line 2, column 1 (date): {message}"),
+            cell,
+            "its year has two digits, and folio does not guess the century: write years in full \
+             (2014-01-02, or 1/2/2014)",
         );
     }
     let (_dir, _path, panel) = load_text("date,A\n2014-1-2,1\n2014/01/03,2\n");

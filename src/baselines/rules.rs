@@ -191,8 +191,7 @@ impl TrendFollowing {
     /// The paper's 12 months in `market`'s rows: 12 for monthly data, 52 for weekly, 252 for
     /// trading days (and for undated rows, whose frequency the prices do not say).
     pub fn for_market(market: &Market) -> Self {
-        let year =
-            crate::data::inspect::usual_frequency(&market.panel).map_or(252.0, |(per_year, _)| per_year);
+        let year = crate::env::config::DataConfig::periods_per_year_of(&market.panel);
         Self { lookback: (year.round() as usize).max(1), ..Self::default() }
     }
 }

@@ -304,6 +304,16 @@ impl EnvConfig {
         Ok((config, sections))
     }
 
+    /// This config with no data path, for comparing or hashing configurations: the path is however
+    /// a config or a command spelled it (`envs/x.csv`, `./envs/x.csv`, absolute, from another
+    /// folder or a cluster plan), and the data's fingerprint, a hash of every price, is what
+    /// names the data.
+    pub fn without_data_path(&self) -> EnvConfig {
+        let mut env = self.clone();
+        env.data.file = PathBuf::new();
+        env
+    }
+
     /// Take the profile's reward and allocation limits, and record the profile.
     pub fn apply_risk_profile(&mut self, profile: RiskProfile) {
         self.reward = profile.reward();

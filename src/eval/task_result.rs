@@ -8,7 +8,7 @@
 //! run killed at any moment leaves nothing that looks finished.
 
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::backtest::rebalance::RebalanceRule;
 use crate::env::config::EnvConfig;
@@ -50,8 +50,7 @@ impl<F: Serialize> TaskIdentity<'_, F> {
     /// SHA-256 of the task's canonical JSON. The data enters by its fingerprint, not its path,
     /// so moving the data does not make finished tasks look new.
     pub fn id(&self) -> String {
-        let mut env = self.env.clone();
-        env.data.file = PathBuf::new();
+        let env = self.env.without_data_path();
         let canonical = serde_json::json!({
             "env": env,
             "train": TrainConfig { seed: self.seed, ..self.train.clone() },

@@ -305,8 +305,6 @@ impl TrainConfig {
         }
     }
 
-    /// How the network's scores become weights; `anchored` when the observation carries a
-    /// reference portfolio ([`crate::agent::network::PolicyNet::is_anchored`]).
     /// Online learning steps the direct learner's objective, which scores the softmax of the
     /// network's scores: the weights every head trades but an unanchored Dirichlet's, whose mean
     /// is its normalized concentrations. It would optimize a portfolio that policy never holds.
@@ -327,6 +325,8 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// How the network's scores become weights; `anchored` when the observation carries a
+    /// reference portfolio ([`crate::agent::network::PolicyNet::is_anchored`]).
     pub fn head(&self, anchored: bool) -> ActionHead {
         let dirichlet = |min_concentration, max_concentration, concentration| ActionHead::Dirichlet {
             min_concentration,

@@ -698,13 +698,8 @@ fn foreign_entry(out: &Path, also_ours: impl Fn(&str) -> bool) -> Option<String>
 /// A resumed run may go on for more steps or be more patient; anything else must match.
 fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
-    // The data file's path is however the config spelled it (`rel.toml`'s, `./rel.toml`'s, from
-    // another folder): the fingerprint, a hash of every price used, is what must match.
-    let comparable_env = |env: &EnvConfig| {
-        let mut env = env.clone();
-        env.data.file = PathBuf::new();
-        env
-    };
+    // The fingerprint, not the data's path, is what must match.
+    let comparable_env = EnvConfig::without_data_path;
     if saved.data_fingerprint != fresh.data_fingerprint
         || comparable(&saved.train) != comparable(&fresh.train)
         || comparable_env(&saved.env) != comparable_env(&fresh.env)
