@@ -30,6 +30,9 @@ pub struct SeedResult {
     /// deploys the reference ([`crate::train::checkpoint::ReferenceTest`]).
     #[serde(default)]
     pub kept_reference: bool,
+    /// The reference was kept untested: the validation window was too short to test the gap.
+    #[serde(default)]
+    pub reference_untested: bool,
     pub out_of_sample: Metrics,
     /// Collapse detectors on the agent's test-window weights and turnover.
     pub warnings: Vec<crate::backtest::collapse::CollapseWarning>,
@@ -121,6 +124,12 @@ impl WalkForwardReport {
 }
 
 /// `(kept, trainings)`: the trainings across `folds` that deploy their reference, and all of them.
+/// Of the trainings that kept their reference, those whose validation window was too short to
+/// test the gap.
+pub(super) fn untested_reference_count(folds: &[FoldReport]) -> usize {
+    folds.iter().flat_map(|f| &f.seeds).filter(|s| s.kept_reference && s.reference_untested).count()
+}
+
 pub(super) fn kept_reference_counts(folds: &[FoldReport]) -> (usize, usize) {
     let kept = folds.iter().flat_map(|f| &f.seeds).filter(|s| s.kept_reference).count();
     (kept, folds.iter().map(|f| f.seeds.len()).sum())

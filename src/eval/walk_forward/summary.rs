@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::layout::WalkForwardConfig;
-use super::results::{Curves, DsrTrials, FoldReport, OverallRow, kept_reference_counts};
+use super::results::{
+    Curves, DsrTrials, FoldReport, OverallRow, kept_reference_counts, untested_reference_count,
+};
 use super::{Plan, TaskResult, WalkForwardRequest, deployed_ensemble, range};
 use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, break_even};
 use crate::backtest::rebalance::{RebalanceRule, all_under_rule};
@@ -224,13 +226,40 @@ fn record_trials(
 /// ensemble that equals its reference is what the training chose, not a failure to run.
 pub(super) fn kept_references(folds: &[FoldReport], request: &WalkForwardRequest) -> Option<String> {
     let (kept, trainings) = kept_reference_counts(folds);
+    let untested = untested_reference_count(folds);
+    kept_references_in_words(
+        (kept, trainings, untested),
+        request.env.features.reference.name(),
+        request.train.reference_margin,
+    )
+}
+
+/// `kept` of `trainings` kept their reference, `untested` of those because their validation
+/// window was too short to test the gap (a user's short layout), which is not a verdict on the
+/// training.
+fn kept_references_in_words(
+    (kept, trainings, untested): (usize, usize, usize),
+    reference: &str,
+    margin: f64,
+) -> Option<String> {
+    let not_beaten = format!(
+        "on validation the trained network did not beat it by more than {} of the Sharpe gap, or by \
+         more than {NEGLIGIBLE} a year",
+        checkpoint::standard_errors(margin)
+    );
+    let why = match untested {
+        0 => not_beaten,
+        _ if untested == kept => {
+            "the validation window was too short to test whether the trained network beat it".to_string()
+        }
+        _ => format!(
+            "{not_beaten}, or ({untested} of them) the validation window was too short to test the gap"
+        ),
+    };
     (kept > 0).then(|| {
         format!(
             "{kept} of {trainings} trainings kept their untrained network, which is the reference \
-             portfolio ({}): on validation the trained network did not beat it by more than {} of the \
-             Sharpe gap, or by more than {NEGLIGIBLE} a year.",
-            request.env.features.reference.name(),
-            checkpoint::standard_errors(request.train.reference_margin)
+             portfolio ({reference}): {why}."
         )
     })
 }
@@ -374,6 +403,22 @@ pub(super) fn stitched_cost_sensitivity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_references_say_when_the_gap_could_not_be_tested() {
+        let words = |counts| kept_references_in_words(counts, "equal weight", 2.0);
+        assert_eq!(words((0, 6, 0)), None);
+        let judged = words((4, 6, 0)).unwrap();
+        assert!(judged.starts_with("4 of 6 trainings") && judged.contains("by more than 2 standard errors"));
+        assert!(!judged.contains("too short"), "{judged}");
+        let untested = words((4, 6, 4)).unwrap();
+        assert!(untested.contains("too short to test") && !untested.contains("did not beat"), "{untested}");
+        let mixed = words((4, 6, 1)).unwrap();
+        assert!(
+            mixed.contains("did not beat") && mixed.contains("(1 of them) the validation window"),
+            "{mixed}"
+        );
+    }
 
     #[test]
     fn the_median_seed_ranks_an_undefined_sharpe_ratio_lowest() {
