@@ -149,6 +149,13 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     }
     let again = folio(&["run-task", path(&plan), "--index", "3"]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already done"));
+    let again: serde_json::Value =
+        serde_json::from_slice(&folio(&["run-task", path(&plan), "--index", "3", "--json"]).stdout).unwrap();
+    assert_eq!(
+        (again["status"].as_str(), again["index"].as_u64()),
+        (Some("already_done"), Some(3)),
+        "{again}"
+    );
 
     let merged = dir.path().join("merged");
     folio(&["merge", path(&plan), "--out", path(&merged), "--registry", path(&registry)]);
@@ -158,6 +165,14 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     folio(&["merge", path(&plan), "--registry", path(&registry)]);
     assert_eq!(std::fs::read_to_string(&registry).unwrap().lines().count(), 2);
     assert_same_outputs((&single, &single_registry), (&plan, &registry));
+
+    // A registry that cannot be written fails the merge, as it fails a walk-forward: a merge that
+    // exited 0 would lose the plan's trials without a word.
+    let not_a_file = dir.path().join("registry-folder");
+    std::fs::create_dir(&not_a_file).unwrap();
+    let output = folio_command(&["merge", path(&plan), "--registry", path(&not_a_file)]).output().unwrap();
+    assert!(!output.status.success(), "a merge that cannot record its trials fails");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("registry-folder"));
 
     // A task that does not exist, and data changed since planning, are refused in words.
     let failure = |args: &[&str]| {

@@ -132,8 +132,9 @@ fn a_failed_probe_fails_the_command_after_showing_its_result() {
     let args = ["probe", "--config", "envs/default.toml", "--probe", "oracle", "--steps", "64"];
     let output = folio_command(&args).args(["--out", path(&out), "--json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    let results: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(results[0]["probe"], "oracle");
-    assert_eq!(results[0]["verdict"], "FAIL");
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["probes"][0]["probe"], "oracle");
+    assert_eq!(shown["probes"][0]["verdict"], "FAIL");
+    assert_eq!(shown["folder"].as_str(), Some(path(&std::path::absolute(&out).unwrap())), "where it wrote");
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 probe failed: oracle"), "{}", text(&output));
 }

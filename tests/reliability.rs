@@ -699,6 +699,10 @@ fn commands_on_an_online_trained_checkpoint_say_they_do_not_learn_online() {
     let output = folio(&["eval", "--checkpoint", "run", "--json"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // A script finds the outputs from the JSON alone: the default folder is numbered when taken.
+    let folder = Path::new(report["folder"].as_str().unwrap());
+    assert!(folder.is_absolute() && folder.starts_with(dir.path().join("run")), "{}", folder.display());
+    assert!(folder.join("report.json").exists());
     let verdict = report["verdict"].as_str().unwrap();
     assert!(
         verdict.contains("online_steps = 2, but this evaluation acts on its network as saved"),
@@ -1303,8 +1307,45 @@ fn an_evaluation_of_an_unfinished_training_says_so() {
         unfinished.contains("UNFINISHED: the training of") && unfinished.contains("--resume"),
         "{unfinished}"
     );
+    // Every command that acts on the checkpoint says so too, in the report it writes.
+    let others = || {
+        let rebalancing = folio::eval::evaluate::compare_rebalancing(
+            folio::eval::evaluate::EvalRequest::new(out.clone()),
+            &[],
+        )
+        .unwrap();
+        let (stress, _) = folio::eval::stress::stress_checkpoints(folio::eval::stress::StressRequest {
+            checkpoints: vec![out.clone()],
+            weights: Weights::Best,
+            scenarios: Vec::new(),
+            from: None,
+            to: None,
+            shock_date: None,
+            device: DeviceChoice::Cpu,
+            data: checkpoint::DataChoice::default(),
+        })
+        .unwrap();
+        let tax_file = PathBuf::from("envs/tax_us.toml");
+        let tax = folio::tax::report::tax_report(folio::tax::report::TaxRequest {
+            tax: folio::tax::config::TaxConfig::load(&tax_file).unwrap(),
+            tax_file,
+            env_config: PathBuf::new(),
+            checkpoint: Some(out.clone()),
+            other_seeds: Vec::new(),
+            strategies: Vec::new(),
+            from: None,
+            to: None,
+            device: DeviceChoice::Cpu,
+        })
+        .unwrap();
+        [rebalancing.unfinished, stress.report.unfinished, tax.unfinished]
+    };
+    for warning in others() {
+        assert!(warning.is_some_and(|w| w.contains("UNFINISHED: the training of")));
+    }
     train(request(&env, config(800), &out, true)).unwrap();
     assert!(!verdict().contains("UNFINISHED"));
+    assert_eq!(others(), [None, None, None]);
 }
 
 /// A checkpoint read while its run publishes new weights (an eval of a run still training) can

@@ -326,8 +326,14 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         "{}",
         text(&output)
     );
-    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let rows = rows.as_array().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["folder"].as_str(), Some(path(&std::path::absolute(&out).unwrap())));
+    assert_eq!(shown["failed"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        shown["market_folders"][2].as_str(),
+        Some(path(&std::path::absolute(out.join("one-2")).unwrap()))
+    );
+    let rows = shown["rows"].as_array().unwrap();
     assert_eq!(
         rows.iter().map(|r| r["market"].as_str().unwrap()).collect::<Vec<_>>(),
         ["one", "two", "one-2"]

@@ -127,8 +127,8 @@ pub fn run(command: DataCommand) -> Result<()> {
             let panel = generate(&config).context("invalid synthetic market")?;
             write_prices(&panel, &args.out)?;
             println!(
-                "wrote {} assets x {} periods ({} .. {}) to {}",
-                panel.n_assets(),
+                "wrote {} x {} periods ({} .. {}) to {}",
+                folio::report::count(panel.n_assets(), "asset"),
                 panel.n_periods(),
                 panel.index.label(0),
                 panel.index.label(panel.n_periods() - 1),

@@ -143,9 +143,9 @@ fn print_setup(checked: &Checked, period: PeriodName) {
     let Checked { output, config, market, range } = checked;
     println!("config     {}", output.config);
     println!(
-        "data       {} ({} assets, {} .. {}, {} periods, {} a year)",
+        "data       {} ({}, {} .. {}, {} periods, {} a year)",
         output.data,
-        output.assets.len(),
+        folio::report::count(output.assets.len(), "asset"),
         output.first,
         output.last,
         market.n_periods(),

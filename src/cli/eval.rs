@@ -141,12 +141,12 @@ pub fn backtest(args: BacktestArgs) -> Result<()> {
     let page = report::backtest::write_backtest(&out, &report, &logs, &Provenance::of_this_process())?;
     folder.finish();
     if args.output.json {
-        return super::print_json(&report);
+        return super::print_json_in(&report, &out);
     }
     println!(
-        "{}: {} assets, {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalance every {}, rule {}",
+        "{}: {}, {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, rebalance every {}, rule {}",
         report.data.display(),
-        report.assets.len(),
+        folio::report::count(report.assets.len(), "asset"),
         report.from,
         report.to,
         report.periods,
@@ -362,12 +362,17 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     if args.run.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
+            /// Where each seed's evaluation was written, in the order of `runs`.
+            folders: Vec<PathBuf>,
             runs: &'a [folio::eval::evaluate::EvalReport],
+            ensemble_folder: PathBuf,
             ensemble: &'a folio::eval::evaluate::EvalReport,
             agent_spread: folio::metrics::MetricsSpread,
         }
         return super::print_json(&Seeds {
+            folders: written.iter().map(|folder| super::absolute(folder)).collect(),
             runs: &reports,
+            ensemble_folder: super::absolute(&ensemble_out),
             ensemble: &ensemble.report,
             agent_spread: spread,
         });
@@ -467,7 +472,7 @@ fn eval_one(args: EvalArgs) -> Result<()> {
     folder.finish();
     let sensitivity = &report_data.cost_sensitivity;
     if args.run.json {
-        return super::print_json(report_data);
+        return super::print_json_in(report_data, &out);
     }
     println!(
         "{} ({}) on {} .. {} ({} periods), costs buy {:.3}% / sell {:.3}%, {}",

@@ -78,7 +78,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     write_outputs(&out, &report)?;
     folder.finish();
     if args.run.json {
-        return super::print_json(&report);
+        return super::print_json_in(&report, &out);
     }
     let explained = match report.members.len() {
         1 => format!("{} ({})", report.checkpoint.display(), report.weights),

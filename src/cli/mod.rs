@@ -24,6 +24,7 @@ mod walk_forward;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
 /// What a user who stops this run (Ctrl-C) should be told, beyond the folders being replaced:
 /// how to continue the work it leaves.
@@ -158,6 +159,23 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Print a report (a JSON object) with `folder`, where its outputs were written, as its first
+/// field: a default folder is numbered when taken, so a script could not know it otherwise.
+fn print_json_in(report: &impl serde::Serialize, folder: &std::path::Path) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Written<'a, T: serde::Serialize> {
+        folder: PathBuf,
+        #[serde(flatten)]
+        report: &'a T,
+    }
+    print_json(&Written { folder: absolute(folder), report })
+}
+
+/// `path` from the root, so that it names the same place wherever a script reads it.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `error`, naming `config` when mending that file is what it asks (a span, window or fold

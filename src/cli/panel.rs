@@ -94,7 +94,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
     // The markets that finished are a result, kept even when another failed.
     claimed.finish();
     if args.run.json {
-        super::print_json(&rows)?;
+        print_json(&out, &rows, &folders, &failed)?;
     } else {
         print!("{}", report::text::panel(&rows, &failed));
         println!(
@@ -111,6 +111,30 @@ pub fn run(args: PanelArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The panel as JSON: an object, unlike panel.json's bare rows, that says where everything went
+/// (the panel's folder, each row's walk-forward folder) and what failed.
+fn print_json(
+    out: &Path,
+    rows: &[PanelRow],
+    folders: &[PathBuf],
+    failed: &[impl serde::Serialize],
+) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Panel<'a, F: serde::Serialize> {
+        folder: PathBuf,
+        rows: &'a [PanelRow],
+        /// Each row's walk-forward folder, in the order of `rows`.
+        market_folders: Vec<PathBuf>,
+        failed: &'a [F],
+    }
+    super::print_json(&Panel {
+        folder: super::absolute(out),
+        rows,
+        market_folders: folders.iter().map(|folder| super::absolute(folder)).collect(),
+        failed,
+    })
 }
 
 /// Every market's walk-forward request, each named and given its folder, planned before any

@@ -53,12 +53,17 @@ pub fn run(args: ProbeArgs) -> Result<()> {
             out.display()
         );
     }
-    let setup = ProbeSetup { env, train, out, device: args.run.device() };
+    let setup = ProbeSetup { env, train, out: out.clone(), device: args.run.device() };
     let results = probe::run(&setup, &probes)
         .map_err(|error| super::naming_config(error.into(), &args.setup.config))?;
     claimed.finish();
     if args.run.json {
-        super::print_json(&results)?;
+        #[derive(serde::Serialize)]
+        struct Probes<'a> {
+            folder: PathBuf,
+            probes: &'a [probe::ProbeResult],
+        }
+        super::print_json(&Probes { folder: super::absolute(&out), probes: &results })?;
     } else {
         print_table(&results);
     }

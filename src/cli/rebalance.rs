@@ -22,7 +22,7 @@ pub fn show(
     report::outputs::write_rebalancing(&out, report_data)?;
     folder.finish();
     if json {
-        return super::print_json(report_data);
+        return super::print_json_in(report_data, &out);
     }
     let subject = match &report_data.checkpoint {
         Some(checkpoint) => format!("{} on {}", checkpoint.display(), report_data.data.display()),
@@ -37,7 +37,7 @@ pub fn show(
         100.0 * report_data.costs.sell,
         report_data.rebalance_every
     );
-    if let Some(warning) = &report_data.warning {
+    for warning in report_data.warning.iter().chain(&report_data.unfinished) {
         println!("warning: {warning}");
     }
     print!("{}", report::text::rebalancing_table(report_data));

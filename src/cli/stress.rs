@@ -85,7 +85,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     write_outputs(&out, &stress)?;
     folder.finish();
     if args.run.json {
-        return super::print_json(&stress.report);
+        return super::print_json_in(&stress.report, &out);
     }
     let report = &stress.report;
     println!(
@@ -103,6 +103,9 @@ pub fn run(args: StressArgs) -> Result<()> {
         "synthetic shocks on {} in the held-out period {} .. {}",
         report.shock_date, report.held_out_from, report.held_out_to
     );
+    if let Some(unfinished) = &report.unfinished {
+        println!("warning: {unfinished}");
+    }
     for scenario in &report.scenarios {
         print_scenario(scenario);
     }

@@ -188,16 +188,23 @@ pub struct MergeArgs {
 
 pub fn merge(args: MergeArgs) -> Result<()> {
     let progress = super::progress::shown(args.run.json);
-    let registry = Some(registry::resolve(args.registry.clone()));
+    let registry = registry::resolve(args.registry.clone());
+    // A registry that cannot be written stops the merge before its work, as it stops a walk-forward.
+    registry::check(&registry)?;
     if search_plan::is_search_plan(&args.plan) {
-        return merge_search(args, registry, progress);
+        return merge_search(args, Some(registry), progress);
     }
     let claimed = claim_merge_folder(&args)?;
-    let report = tasks::merge(&args.plan, registry, args.run.device(), progress)?;
+    let report = tasks::merge(&args.plan, Some(registry), args.run.device(), progress)?;
     let out = args.out.unwrap_or(args.plan);
     super::walk_forward::write_and_show(&out, &report, args.run.json)?;
     if let Some(claimed) = claimed {
         claimed.finish();
+    }
+    if let Some(problem) = &report.dsr_trials.registry_error {
+        anyhow::bail!(
+            "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
+        );
     }
     Ok(())
 }
@@ -231,6 +238,11 @@ fn merge_search(
             super::search::write_and_show(&out, &report, args.run.json)?;
             if let Some(claimed) = claimed {
                 claimed.finish();
+            }
+            if let Some(problem) = &report.verdict.dsr_trials.registry_error {
+                anyhow::bail!(
+                    "the report is written, but the verdict's trials are not recorded: {problem}; its Deflated Sharpe Ratio counted this search's trials only"
+                );
             }
             Ok(())
         }

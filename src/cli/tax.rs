@@ -78,9 +78,12 @@ pub fn run(args: TaxArgs) -> Result<()> {
     write_outputs(&out, &report)?;
     claimed.finish();
     if args.run.json {
-        return super::print_json(&report);
+        return super::print_json_in(&report, &out);
     }
     print_rules(&report);
+    if let Some(unfinished) = &report.unfinished {
+        println!("warning: {unfinished}");
+    }
     print_table(&report);
     print_notes(&report, &out);
     Ok(())

@@ -136,9 +136,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, seeds));
     let registry_path = registry::resolve(args.registry.clone());
     registry::check(&registry_path)?;
-    if !args.run.json {
-        announce(&args, &env, &config, seeds, &out);
-    }
+    // On stderr, so `--json` keeps it too: the data warnings belong in a script's log.
+    announce(&args, &env, &config, seeds, &out);
     let outcomes = train_seeds(
         TrainRequest {
             env,
@@ -160,7 +159,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
     let summary = TrainSummary { runs: &outcomes, validation_spread: MetricsSpread::of(&agents) };
     if args.run.json {
-        super::print_json(&summary)?;
+        super::print_json_in(&summary, &out)?;
     } else {
         print!("{}", folio::report::text::training(&outcomes, &summary.validation_spread));
     }

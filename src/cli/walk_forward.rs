@@ -169,7 +169,7 @@ pub fn write_and_show(out: &Path, report: &WalkForwardReport, json: bool) -> Res
     report::outputs::write_walk_forward(out, report)?;
     report::html::write_run_page(out, &report::html::Provenance::of_this_process())?;
     if json {
-        return super::print_json(report);
+        return super::print_json_in(report, out);
     }
     print!("{}", report::text::walk_forward(report));
     println!(

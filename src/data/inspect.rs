@@ -412,9 +412,10 @@ impl std::fmt::Display for Inspection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{}: {} assets, {} periods, {} .. {}",
+            "{}: {} {}, {} periods, {} .. {}",
             self.source,
             self.assets.len(),
+            if self.assets.len() == 1 { "asset" } else { "assets" },
             self.periods,
             self.first,
             self.last

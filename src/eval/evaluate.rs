@@ -64,6 +64,11 @@ impl EvalRequest {
             rebalance: RebalanceRule::Every,
         }
     }
+
+    /// Every checkpoint the agent is made of: `checkpoint`, then the ensemble's others.
+    pub fn checkpoints(&self) -> Vec<PathBuf> {
+        std::iter::once(&self.checkpoint).chain(&self.ensemble).cloned().collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -374,7 +379,9 @@ impl Setup {
             limits_applied: self.limits_applied.clone(),
             verdict: verdict(&results, edge.as_ref(), self.caveat())
                 + &self.kept_reference(request)
-                + &unfinished_training(request, &self.meta)
+                + &checkpoint::unfinished_training(&request.checkpoints())
+                    .map(|sentence| format!(" {sentence}"))
+                    .unwrap_or_default()
                 + &without_online_learning(&self.meta)
                 + &annualization_warning(&self.market.panel, self.metrics_config.periods_per_year),
             edge_over_equal_weight: edge,
@@ -396,6 +403,8 @@ pub struct RebalancingReport {
     pub periods: usize,
     /// Set when the period is in-sample for the agent (see [`EvalReport::warning`]).
     pub warning: Option<String>,
+    /// Set when a checkpoint compared is of a training that has not ended.
+    pub unfinished: Option<String>,
     pub costs: crate::env::CostConfig,
     /// Periods between decisions; the rules choose which decisions trade.
     pub rebalance_every: usize,
@@ -411,6 +420,7 @@ pub fn compare_rebalancing(
     rules: &[RebalanceRule],
 ) -> Result<RebalancingReport, EvalError> {
     let mut setup = prepare(&request)?;
+    let unfinished = checkpoint::unfinished_training(&request.checkpoints());
     let rules = &crate::backtest::rebalance::comparison_rules(rules, &setup.market);
     let results = compare_rules(
         &mut setup.policies,
@@ -428,6 +438,7 @@ pub fn compare_rebalancing(
         to: index.label(setup.range.last),
         periods: setup.range.periods(),
         warning: setup.warning,
+        unfinished,
         costs: setup.settings.costs,
         rebalance_every: setup.settings.episode.rebalance_every,
         rules: rules.to_vec(),
@@ -469,31 +480,6 @@ pub fn seen_overlap(panel: &PricePanel, seen: &[(String, Span)], range: Decision
             to: panel.index.label(rows.end - 1),
         })
     })
-}
-
-/// A sentence for the verdict when any checkpoint evaluated is of a training that never ended (a
-/// killed run not yet resumed, or one still training): its weights are not those the finished run
-/// deploys, and the reference gate has not judged them.
-fn unfinished_training(request: &EvalRequest, meta: &Meta) -> String {
-    let ended = |meta: &Meta| meta.progress.stopped.is_some();
-    let mut unfinished: Vec<String> = Vec::new();
-    if !ended(meta) {
-        unfinished.push(request.checkpoint.display().to_string());
-    }
-    for member in &request.ensemble {
-        if checkpoint::load_meta(member).is_ok_and(|meta| !ended(&meta)) {
-            unfinished.push(member.display().to_string());
-        }
-    }
-    if unfinished.is_empty() {
-        return String::new();
-    }
-    format!(
-        " UNFINISHED: the training of {} has not ended (resuming the run that trains it, `folio train \
-         --resume` or `folio walk-forward --resume`, finishes it), so these weights are not those the \
-         finished run deploys.",
-        unfinished.join(", ")
-    )
 }
 
 /// A sentence for the verdict on an agent trained to learn online in its test windows: only the
@@ -711,6 +697,7 @@ pub fn compare_baseline_rebalancing(
         to: index.label(range.last),
         periods: range.periods(),
         warning: None,
+        unfinished: None,
         costs: request.settings.costs,
         rebalance_every: request.settings.episode.rebalance_every,
         rules: rules.to_vec(),

@@ -51,8 +51,9 @@ impl SearchPlanFile {
     }
 }
 
-/// What `merge_search` did.
+/// What `merge_search` did; in JSON, its fields with `"status": "verdict_planned"` or `"done"`.
 #[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum SearchMerge {
     /// The point is chosen and the verdict planned; these of its tasks are still to run.
     VerdictPlanned {

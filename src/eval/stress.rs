@@ -484,6 +484,8 @@ pub struct StressReport {
     pub held_out_to: String,
     pub shock_date: String,
     pub costs: CostConfig,
+    /// Set when a checkpoint stressed is of a training that has not ended.
+    pub unfinished: Option<String>,
     pub scenarios: Vec<ScenarioReport>,
 }
 
@@ -537,6 +539,7 @@ pub fn run(
             held_out_to: index.label(held_out.last),
             shock_date: index.label(shock_row),
             costs: setup.settings.costs,
+            unfinished: None,
             scenarios: reports,
         },
         curves,
@@ -873,6 +876,7 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
         held_out,
         shock_date: request.shock_date,
     };
-    let run = run(&setup, &request.scenarios, &mut policies)?;
+    let mut run = run(&setup, &request.scenarios, &mut policies)?;
+    run.report.unfinished = checkpoint::unfinished_training(&request.checkpoints);
     Ok((run, meta))
 }

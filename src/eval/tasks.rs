@@ -239,8 +239,9 @@ fn reopen(dir: &Path) -> Result<(PlanFile, Plan, WalkForwardRequest), TaskError>
     Ok((file, plan, request))
 }
 
-/// What `run_task` did.
+/// What `run_task` did; in JSON, the task's fields with `"status": "ran"` or `"already_done"`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum TaskRun {
     /// The task ran and its result is saved.
     Ran(TaskSpec),

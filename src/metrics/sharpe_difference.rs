@@ -43,6 +43,7 @@ impl Standing {
 
 /// The test of `Sharpe(a) - Sharpe(b) = 0` on paired returns.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(into = "WrittenDifference", from = "WrittenDifference")]
 pub struct SharpeDifference {
     /// `Sharpe(a) - Sharpe(b)`, annualized, from the moments (population deviations, as the
     /// delta method takes them; the reports' Sharpe ratios use `n - 1`, a relative difference of
@@ -55,6 +56,53 @@ pub struct SharpeDifference {
     pub periods: usize,
     /// Lags of the Bartlett kernel.
     pub lags: usize,
+}
+
+/// A [`SharpeDifference`] as reports and checkpoints write it, for scripts as much as for folio:
+/// a negligible gap has no p-value (`null`), since between two portfolios that are the same the
+/// test measures rounding (a gap of 1e-13 with a standard error of 1e-14 has p = 0, which a
+/// script testing `p_value < 0.05` would take for an edge), and the report's reading of the test
+/// is written beside it.
+#[derive(Serialize, Deserialize)]
+struct WrittenDifference {
+    difference: f64,
+    standard_error: f64,
+    p_value: Option<f64>,
+    /// [`SharpeDifference::significant`]: beyond noise at [`SIGNIFICANCE`], and not negligible.
+    #[serde(default)]
+    significant: bool,
+    /// [`SharpeDifference::negligible`]: under [`NEGLIGIBLE`] a year, the same Sharpe ratio.
+    #[serde(default)]
+    negligible: bool,
+    periods: usize,
+    lags: usize,
+}
+
+impl From<SharpeDifference> for WrittenDifference {
+    fn from(test: SharpeDifference) -> Self {
+        Self {
+            difference: test.difference,
+            standard_error: test.standard_error,
+            p_value: (!test.negligible()).then_some(test.p_value),
+            significant: test.significant(),
+            negligible: test.negligible(),
+            periods: test.periods,
+            lags: test.lags,
+        }
+    }
+}
+
+impl From<WrittenDifference> for SharpeDifference {
+    /// A negligible gap read back has no p-value (NaN); nothing reads one, as it is never significant.
+    fn from(written: WrittenDifference) -> Self {
+        Self {
+            difference: written.difference,
+            standard_error: written.standard_error,
+            p_value: written.p_value.unwrap_or(f64::NAN),
+            periods: written.periods,
+            lags: written.lags,
+        }
+    }
 }
 
 /// Significance level at which a report calls a difference more than noise.
@@ -174,6 +222,33 @@ mod tests {
     use rand_distr::{Distribution, StandardNormal};
 
     use super::*;
+
+    #[test]
+    fn a_written_test_gives_no_p_value_to_a_rounding_gap() {
+        let test = |difference: f64| SharpeDifference {
+            difference,
+            standard_error: difference.abs() / 10.0,
+            p_value: 0.0,
+            periods: 250,
+            lags: 4,
+        };
+        let rounding = serde_json::to_value(test(-4e-13)).unwrap();
+        assert!(rounding["p_value"].is_null(), "{rounding}");
+        assert_eq!(
+            (rounding["negligible"].as_bool(), rounding["significant"].as_bool()),
+            (Some(true), Some(false))
+        );
+        let edge = serde_json::to_value(test(0.3)).unwrap();
+        assert_eq!(edge["p_value"].as_f64(), Some(0.0));
+        assert_eq!((edge["negligible"].as_bool(), edge["significant"].as_bool()), (Some(false), Some(true)));
+        // Read back: the same test, and one written before the flags existed still reads.
+        let back: SharpeDifference = serde_json::from_value(edge).unwrap();
+        assert_eq!(back, test(0.3));
+        let older = r#"{"difference":0.3,"standard_error":0.03,"p_value":0.0,"periods":250,"lags":4}"#;
+        assert_eq!(serde_json::from_str::<SharpeDifference>(older).unwrap(), test(0.3));
+        let rounding: SharpeDifference = serde_json::from_value(rounding).unwrap();
+        assert!(rounding.negligible() && !rounding.significant());
+    }
 
     #[test]
     fn a_gap_that_was_not_tested_is_no_win() {

@@ -301,7 +301,13 @@ pub fn trials_counted(t: &DsrTrials) -> String {
             t.trials.saturating_sub(t.this_run),
             t.this_run
         ),
-        None => format!("this run's {} only; no registry", super::count(t.this_run, "seed")),
+        None => match &t.registry_error {
+            Some(problem) => format!(
+                "this run's {} only: the registry could not be used ({problem})",
+                super::count(t.this_run, "seed")
+            ),
+            None => format!("this run's {} only; no registry", super::count(t.this_run, "seed")),
+        },
     }
 }
 

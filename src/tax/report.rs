@@ -73,6 +73,8 @@ pub struct TaxReport {
     pub periods: usize,
     pub costs: crate::env::CostConfig,
     pub rebalance_every: usize,
+    /// Set when the checkpoint replayed is of a training that has not ended.
+    pub unfinished: Option<String>,
     pub policies: Vec<PolicyTax>,
 }
 
@@ -146,7 +148,9 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
         results.push(policy_tax(&market, &log, &settings, &request.tax)?);
     }
     let index = &market.panel.index;
+    let checkpoints: Vec<PathBuf> = request.checkpoint.iter().chain(&request.other_seeds).cloned().collect();
     Ok(TaxReport {
+        unfinished: checkpoint::unfinished_training(&checkpoints),
         tax_config: request.tax_file,
         tax: request.tax,
         data: env.data.file.clone(),

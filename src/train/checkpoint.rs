@@ -350,6 +350,26 @@ pub fn load_meta(dir: &Path) -> Result<Meta, CheckpointError> {
     serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt { path, reason: e.to_string() })
 }
 
+/// A warning when any of `checkpoints` holds a training that never ended (a killed run not yet
+/// resumed, or one still training): its weights are not those the finished run deploys, and the
+/// reference gate has not judged them. A checkpoint whose meta.json cannot be read is left to the
+/// load that reports it.
+pub fn unfinished_training(checkpoints: &[PathBuf]) -> Option<String> {
+    let unfinished: Vec<String> = checkpoints
+        .iter()
+        .filter(|dir| load_meta(dir).is_ok_and(|meta| meta.progress.stopped.is_none()))
+        .map(|dir| dir.display().to_string())
+        .collect();
+    (!unfinished.is_empty()).then(|| {
+        format!(
+            "UNFINISHED: the training of {} has not ended (resuming the run that trains it, `folio \
+             train --resume` or `folio walk-forward --resume`, finishes it), so these weights are not \
+             those the finished run deploys.",
+            unfinished.join(", ")
+        )
+    })
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
