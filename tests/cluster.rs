@@ -170,9 +170,14 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     // exited 0 would lose the plan's trials without a word.
     let not_a_file = dir.path().join("registry-folder");
     std::fs::create_dir(&not_a_file).unwrap();
-    let output = folio_command(&["merge", path(&plan), "--registry", path(&not_a_file)]).output().unwrap();
+    let unmerged = dir.path().join("unmerged");
+    let output =
+        folio_command(&["merge", path(&plan), "--registry", path(&not_a_file), "--out", path(&unmerged)])
+            .output()
+            .unwrap();
     assert!(!output.status.success(), "a merge that cannot record its trials fails");
     assert!(String::from_utf8_lossy(&output.stderr).contains("registry-folder"));
+    assert!(!unmerged.exists(), "and fails before its work, as a walk-forward does");
 
     // A task that does not exist, and data changed since planning, are refused in words.
     let failure = |args: &[&str]| {
