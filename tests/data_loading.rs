@@ -315,6 +315,13 @@ fn quoted_names_and_prices_after_a_space_lose_their_quotes() {
     // So do its prices.
     let (_dir, _path, panel) = load_text("\"date\", \"SPY\", \"QQQ\"\n\"2020-01-02\", \"1.5\", \"2\"\n");
     assert_eq!(panel.prices, array![[1.5, 2.0]]);
+    // A quoted price with thousands separators is one cell, not split at its commas; a quote
+    // inside a quoted name stays; an unquoted cell keeps its inner spaces.
+    let (_dir, _path, panel) = load_text(
+        "date,  \"S&P, \"\"500\"\"\",\tB C\n2020-01-02, \"5,270.40\",\t 2\n2020-01-03 ,\t\"5,271\" , 3\n",
+    );
+    assert_eq!(panel.assets, names(&["S&P, \"500\"", "B C"]));
+    assert_eq!(panel.prices, array![[5270.4, 2.0], [5271.0, 3.0]]);
 }
 
 #[test]

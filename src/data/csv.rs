@@ -214,6 +214,7 @@ fn parse(
         ));
     }
     let delimiter = delimiter(bytes);
+    let bytes = &*without_spaces_before_quotes(bytes, delimiter);
     let mut records = csv_reader(bytes, delimiter).into_records();
     let mut header = read_header(path, bytes, delimiter, &mut records, one_ticker)?;
     let rows = read_rows(path, bytes, &mut header, records)?;
@@ -238,6 +239,51 @@ fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bytes)
+}
+
+/// `bytes` with the spaces between a separator (or a line's start) and a quote removed: `a, "b"`
+/// is how many tools write CSV, and a CSV reader takes a quote only at a cell's very start, so
+/// after a space it would keep the quotes in the cell and split a quoted `"5,270.40"` at its
+/// comma. Spaces there are never data (cells are trimmed), and quoted cells are copied as they
+/// are, so nothing else changes; lines keep their numbers. Borrowed when there is nothing to remove.
+fn without_spaces_before_quotes(bytes: &[u8], delimiter: u8) -> std::borrow::Cow<'_, [u8]> {
+    let is_space = |b: u8| b == b' ' || b == b'\t';
+    let space_before_quote = bytes.windows(2).any(|pair| is_space(pair[0]) && pair[1] == b'"');
+    if !space_before_quote {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let (mut cell_start, mut quoted) = (true, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if quoted {
+            out.push(b);
+            if b == b'"' {
+                // `""` inside quotes is a quote; a lone one closes the cell's quotes.
+                if bytes.get(i + 1) == Some(&b'"') {
+                    out.push(b'"');
+                    i += 1;
+                } else {
+                    quoted = false;
+                }
+            }
+        } else if cell_start && is_space(b) {
+            let after = bytes[i..].iter().position(|&c| !is_space(c)).map_or(bytes.len(), |k| i + k);
+            if bytes.get(after) != Some(&b'"') {
+                out.extend_from_slice(&bytes[i..after]);
+                cell_start = false;
+            }
+            i = after;
+            continue;
+        } else {
+            out.push(b);
+            quoted = cell_start && b == b'"';
+            cell_start = b == delimiter || b == b'\n' || b == b'\r';
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A tab when the first line that holds anything has tabs and no comma; else a comma.
@@ -613,9 +659,6 @@ fn read_rows(
             check_row_number(path, line, header, &record[0], rows.lines.len())?;
         }
         for (j, cell) in record.iter().enumerate().skip(header.first_asset_column()) {
-            // A space after the comma keeps a quoted cell's quotes in it, as it does a name's (a
-            // price holds no quote of its own, so no copy is made).
-            let cell = cell.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')).unwrap_or(cell);
             rows.values.push(parse_price(path, line, (header.file_column(j), &header.names[j]), cell)?);
         }
         rows.lines.push(line);
@@ -938,8 +981,9 @@ pub fn write_prices(panel: &PricePanel, path: &Path) -> Result<(), DataError> {
     .map_err(|source| DataError::Write { path: path.into(), source })
 }
 
-/// A header cell as a spreadsheet meant it: `date, "SPY"` puts a space before the quote, so the
-/// CSV reader keeps the quotes as part of the name, and the trimmed cell is `"SPY"`.
+/// A header cell as a spreadsheet meant it: a byte-order mark before the first cell's quote
+/// (`\u{feff}"date"`) keeps the quotes in the cell, as the CSV reader takes a quote only at a
+/// cell's very start.
 fn unquoted(cell: &str) -> String {
     match cell.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')) {
         Some(inner) => inner.replace("\"\"", "\""),
