@@ -290,6 +290,15 @@ fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
     let test = cleared.validation.reference_test.unwrap();
     assert!(!test.kept_reference, "{}", test.describe());
     assert_eq!(cleared.validation.agent.sharpe, test.trained.sharpe);
+    // Deployed together, the verdict speaks of both seeds, not of the first one's gate alone.
+    let together = folio::eval::evaluate::evaluate(folio::eval::evaluate::EvalRequest {
+        ensemble: vec![dir.path().join("cleared")],
+        ..folio::eval::evaluate::EvalRequest::new(out.clone())
+    })
+    .unwrap();
+    let verdict = &together.report.verdict;
+    assert!(verdict.contains("1 of the 2 seeds deploy their untrained network"), "{verdict}");
+    assert!(!verdict.contains("The checkpoint deploys"), "{verdict}");
     let off =
         train(request(env, TrainConfig { reference_gate: false, ..config }, dir.path().join("off"))).unwrap();
     assert!(off.validation.reference_test.is_none(), "no gate, no test");

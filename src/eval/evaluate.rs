@@ -327,22 +327,51 @@ pub fn evaluate_showing(request: EvalRequest, progress: &dyn Progress) -> Result
 }
 
 impl Setup {
-    /// A sentence for a checkpoint whose best network is its untrained reference portfolio, so
-    /// that an agent identical to equal weight reads as what training chose.
+    /// A sentence for an agent whose best networks are their untrained reference portfolio, so
+    /// that an agent identical to equal weight reads as what training chose: the checkpoint's
+    /// reason, or for an ensemble how many of its seeds kept the reference.
     fn kept_reference(&self, request: &EvalRequest) -> String {
+        let reference = self.meta.env.features.reference.name();
+        if !request.ensemble.is_empty() {
+            let (kept, seeds) = self.members_keeping_reference(request);
+            return match kept {
+                0 => String::new(),
+                _ if kept == seeds => format!(
+                    " Every one of the {seeds} seeds deploys its untrained network, the reference portfolio \
+                     ({reference}), because training did not beat it on validation: the ensemble is that portfolio."
+                ),
+                _ => format!(
+                    " {kept} of the {seeds} seeds deploy their untrained network, the reference portfolio \
+                     ({reference}), because training did not beat it on validation."
+                ),
+            };
+        }
         match self.meta.validation.as_ref().and_then(|v| v.reference_test.as_ref()) {
             Some(test) if self.deploys_reference(request) => format!(
-                " The checkpoint deploys its untrained network, the reference portfolio ({}), because {}.",
-                self.meta.env.features.reference.name(),
+                " The checkpoint deploys its untrained network, the reference portfolio ({reference}), because {}.",
                 test.reason()
             ),
             _ => String::new(),
         }
     }
 
-    /// Whether the evaluated network is the untrained one that the reference gate kept.
+    /// Whether the evaluated agent is the untrained network that the reference gate kept: for an
+    /// ensemble, every seed's.
     fn deploys_reference(&self, request: &EvalRequest) -> bool {
-        request.weights == Weights::Best && self.meta.validation.as_ref().is_some_and(|v| v.kept_reference())
+        let (kept, seeds) = self.members_keeping_reference(request);
+        kept == seeds
+    }
+
+    /// Of the agent's checkpoints (one, or an ensemble's seeds), how many deploy their untrained
+    /// reference with the weights evaluated, and how many there are.
+    fn members_keeping_reference(&self, request: &EvalRequest) -> (usize, usize) {
+        if request.weights != Weights::Best {
+            return (0, 1 + request.ensemble.len());
+        }
+        let keeps = |meta: &Meta| meta.validation.as_ref().is_some_and(|v| v.kept_reference());
+        let others =
+            request.ensemble.iter().filter(|dir| checkpoint::load_meta(dir).is_ok_and(|m| keeps(&m)));
+        (usize::from(keeps(&self.meta)) + others.count(), 1 + request.ensemble.len())
     }
 
     fn caveat(&self) -> Option<&'static str> {
