@@ -1319,3 +1319,30 @@ fn a_file_read_again_after_it_changed_gives_its_new_prices() {
     assert_eq!(filled.panel.prices[[1, 0]], 1.0);
     assert!(read_prices(&path, MissingPrices::Error).is_err(), "a gap is refused unless filled");
 }
+
+/// A column the config does not select is not read: a failed download's empty column, a ticker
+/// with a spreadsheet error in a cell or a gap does not stop a config that leaves it out, while
+/// the same file still refuses to load those assets, naming the cell.
+#[test]
+fn columns_a_config_leaves_out_cannot_stop_it() {
+    let text = "date,A,EMPTY,BAD,B\n2020-01-02,1,,2,3\n2020-01-03,1.1,,#VALUE!,3.1\n2020-01-06,1.2,,,3.2\n\
+                2020-01-07,1.3,,4,3.3\n";
+    let (_dir, path) = temp_csv(text);
+    let mut config = folio::env::config::DataConfig::new(path.clone());
+    config.assets = names(&["B", "A"]);
+    let selection = config.selection().unwrap();
+    assert_eq!(selection.panel.assets, names(&["B", "A"]));
+    assert_eq!(selection.panel.prices, array![[3.0, 1.0], [3.1, 1.1], [3.2, 1.2], [3.3, 1.3]]);
+    // Selected, each is refused with the cell that stops it; all assets, the first of them.
+    config.assets = names(&["A", "BAD"]);
+    let error = config.selection().unwrap_err().to_string();
+    assert!(error.contains("line 3, column 4 (BAD): '#VALUE!' is not a number"), "{error}");
+    config.assets = names(&["EMPTY"]);
+    assert!(config.selection().unwrap_err().to_string().contains("the column has no prices at all"));
+    config.assets = Vec::new();
+    assert!(config.selection().unwrap_err().to_string().contains("#VALUE!"));
+    // An asset the file lacks is still named as missing, among every column the file has.
+    config.assets = names(&["A", "C"]);
+    let error = config.selection().unwrap_err().to_string();
+    assert!(error.contains("'C'") && error.contains("EMPTY"), "{error}");
+}

@@ -111,34 +111,53 @@ pub fn load_prices(path: &Path) -> Result<PricePanel, DataError> {
 /// and handed out again while its path, its bytes and `missing` are the same, so a file that
 /// changed between two reads is read anew.
 pub fn read_prices(path: &Path, missing: MissingPrices) -> Result<LoadedPrices, DataError> {
+    read_assets(path, missing, &[])
+}
+
+/// Load the prices of the assets named `assets` (every asset when empty) from a price file, as
+/// [`read_prices`] does. The file's other columns keep their names but are not read: their
+/// cells are blank, and a column a config leaves out (a failed download's empty column, a
+/// ticker with a bad cell) cannot stop it. The layout is still checked whole.
+pub fn read_assets(
+    path: &Path,
+    missing: MissingPrices,
+    assets: &[String],
+) -> Result<LoadedPrices, DataError> {
     static LAST: Mutex<Option<(ParseKey, LoadedPrices)>> = Mutex::new(None);
     let bytes = read_bytes(path)?;
-    let key = ParseKey::of(path, &bytes, missing);
+    let key = ParseKey::of(path, &bytes, missing, assets);
     if let Some((last_key, loaded)) = LAST.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
         && *last_key == key
     {
         return Ok(loaded.clone());
     }
-    let loaded = parse_prices(path, &bytes, missing)?;
+    let loaded = parse(path, &bytes, Some(missing), None, assets)?;
     *LAST.lock().unwrap_or_else(PoisonError::into_inner) = Some((key, loaded.clone()));
     Ok(loaded)
 }
 
 /// What a parse depends on: the path (the panel's source names it), a hash of the bytes and
-/// their length, and what a missing price means.
+/// their length, what a missing price means, and the assets read.
 #[derive(Debug, PartialEq, Eq)]
 struct ParseKey {
     path: PathBuf,
     length: usize,
     hash: u64,
     missing: MissingPrices,
+    assets: Vec<String>,
 }
 
 impl ParseKey {
-    fn of(path: &Path, bytes: &[u8], missing: MissingPrices) -> Self {
+    fn of(path: &Path, bytes: &[u8], missing: MissingPrices, assets: &[String]) -> Self {
         let mut hasher = DefaultHasher::new();
         bytes.hash(&mut hasher);
-        Self { path: path.to_path_buf(), length: bytes.len(), hash: hasher.finish(), missing }
+        Self {
+            path: path.to_path_buf(),
+            length: bytes.len(),
+            hash: hasher.finish(),
+            missing,
+            assets: assets.to_vec(),
+        }
     }
 }
 
@@ -165,12 +184,13 @@ pub(super) fn invalid(
 
 /// Read a price file's bytes: its header, then its price rows, then check that every asset's
 /// prices run without gaps from its first to its last, or fill them as `missing` says.
+#[cfg(test)]
 pub(crate) fn parse_prices(
     path: &Path,
     bytes: &[u8],
     missing: MissingPrices,
 ) -> Result<LoadedPrices, DataError> {
-    parse(path, bytes, Some(missing), None)
+    parse(path, bytes, Some(missing), None, &[])
 }
 
 /// Load one ticker's own price file as a panel of one asset named `name`: a date column and
@@ -182,7 +202,7 @@ pub(crate) fn parse_prices(
 /// to be joined, where a blank and a date the file lacks mean the same thing, and the joined
 /// file's config says what both do.
 pub fn read_ticker(path: &Path, name: &str) -> Result<LoadedPrices, DataError> {
-    let loaded = parse(path, &read_bytes(path)?, None, Some(name))?;
+    let loaded = parse(path, &read_bytes(path)?, None, Some(name), &[])?;
     if loaded.panel.n_assets() != 1 {
         return Err(invalid(
             path,
@@ -198,12 +218,14 @@ pub fn read_ticker(path: &Path, name: &str) -> Result<LoadedPrices, DataError> {
     Ok(loaded)
 }
 
-/// `missing`: what a blank inside a listing means; `None` leaves it blank.
+/// `missing`: what a blank inside a listing means; `None` leaves it blank. `wanted`: the assets
+/// read, every one when empty.
 fn parse(
     path: &Path,
     bytes: &[u8],
     missing: Option<MissingPrices>,
     one_ticker: Option<&str>,
+    wanted: &[String],
 ) -> Result<LoadedPrices, DataError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(invalid(
@@ -217,6 +239,7 @@ fn parse(
     let bytes = &*without_spaces_before_quotes(bytes, delimiter);
     let mut records = csv_reader(bytes, delimiter).into_records();
     let mut header = read_header(path, bytes, delimiter, &mut records, one_ticker)?;
+    header.wanted = wanted.to_vec();
     let rows = read_rows(path, bytes, &mut header, records)?;
     let mut prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
         .expect("rows were checked to have equal length");
@@ -310,6 +333,9 @@ struct Header {
     download: Option<Download>,
     /// The order of day and month in dates written with slashes, when the column shows one.
     slash_order: Option<SlashOrder>,
+    /// The assets whose prices are read, by name; empty: every asset. The others' cells are
+    /// left blank unread, so that a column a config does not select cannot stop it.
+    wanted: Vec<String>,
 }
 
 /// Which columns of a download of several fields per ticker hold the prices read.
@@ -381,6 +407,11 @@ impl Header {
 
     fn assets(&self) -> &[String] {
         &self.names[self.first_asset_column()..]
+    }
+
+    /// Whether the prices of the `j`-th asset are read.
+    fn reads(&self, j: usize) -> bool {
+        self.wanted.is_empty() || self.wanted.contains(&self.assets()[j])
     }
 }
 
@@ -455,6 +486,7 @@ fn read_header(
         numbered,
         line,
         download,
+        wanted: Vec::new(),
         slash_order: slash_order(
             csv_reader(bytes, delimiter)
                 .records()
@@ -659,6 +691,10 @@ fn read_rows(
             check_row_number(path, line, header, &record[0], rows.lines.len())?;
         }
         for (j, cell) in record.iter().enumerate().skip(header.first_asset_column()) {
+            if !header.reads(j - header.first_asset_column()) {
+                rows.values.push(f64::NAN);
+                continue;
+            }
             rows.values.push(parse_price(path, line, (header.file_column(j), &header.names[j]), cell)?);
         }
         rows.lines.push(line);
@@ -883,7 +919,7 @@ fn check_listings(
     missing: Option<MissingPrices>,
 ) -> Result<Vec<CarriedForward>, DataError> {
     let mut carried_forward = Vec::new();
-    for (j, asset) in header.assets().iter().enumerate() {
+    for (j, asset) in header.assets().iter().enumerate().filter(|&(j, _)| header.reads(j)) {
         let column_number = header.file_column(j + header.first_asset_column());
         let mut column = prices.column_mut(j);
         let Some(first) = column.iter().position(|p| p.is_finite()) else {

@@ -13,7 +13,8 @@ pub mod inspect;
 pub mod synth;
 
 pub use self::csv::{
-    CarriedForward, LoadedPrices, MissingPrices, load_prices, read_prices, read_ticker, write_prices,
+    CarriedForward, LoadedPrices, MissingPrices, load_prices, read_assets, read_prices, read_ticker,
+    write_prices,
 };
 pub use self::error::{DataError, InvalidSetting, InvalidStamp, Location};
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::data::inspect::usual_frequency;
-use crate::data::{DataError, InvalidSetting, MissingPrices, PricePanel, Selection, Stamp, read_prices};
+use crate::data::{DataError, InvalidSetting, MissingPrices, PricePanel, Selection, Stamp, read_assets};
 use crate::env::ConfigError;
 use crate::env::risk::RiskProfile;
 use crate::env::{CostConfig, Limits, RewardConfig};
@@ -91,7 +91,7 @@ impl DataConfig {
     /// weekly file is not annualized as daily; 252 for undated rows, which say nothing of it, and
     /// for a file that does not load, whose error the run itself reports.
     pub fn periods_per_year_of_rows(&self) -> f64 {
-        read_prices(&self.file, self.missing)
+        read_assets(&self.file, self.missing, &self.assets)
             .map_or_else(|_| default_periods_per_year(), |loaded| Self::periods_per_year_of(&loaded.panel))
     }
 
@@ -103,7 +103,7 @@ impl DataConfig {
 
     /// The file's prices, with missing ones treated as the config says.
     pub fn load_prices(&self) -> Result<PricePanel, DataError> {
-        read_prices(&self.file, self.missing).map(|loaded| loaded.panel)
+        read_assets(&self.file, self.missing, &self.assets).map(|loaded| loaded.panel)
     }
 
     /// The config's assets over its rows, as every market built from it sees them.

@@ -14,7 +14,7 @@ use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
 use crate::data::inspect::frequency_mismatch;
-use crate::data::{MissingPrices, PricePanel, Stamp, read_prices};
+use crate::data::{MissingPrices, PricePanel, Stamp, read_assets};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
 use crate::env::{DecisionRange, EnvSettings, Limits, Market, span_rows};
@@ -646,7 +646,7 @@ struct BaselineSetup {
 }
 
 fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalError> {
-    let raw = read_prices(&request.data, request.missing)?.panel;
+    let raw = read_assets(&request.data, request.missing, &request.assets)?.panel;
     let selection = raw.select(&request.assets, request.from, request.to)?;
     let features = crate::features::FeatureConfig {
         volatility_window: request.features.volatility_window,

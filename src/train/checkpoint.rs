@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::ActionHead;
 use crate::agent::network::PolicyNet;
-use crate::data::read_prices;
+use crate::data::read_assets;
 use crate::env::config::EnvConfig;
 use crate::env::{Market, ObservationLayout};
 use crate::features::Normalizer;
@@ -271,7 +271,7 @@ impl Meta {
     /// `data.allow_other` says to use them.
     pub fn market(&self, dir: &Path, data: &DataChoice) -> Result<Market, TrainError> {
         let file = data.file.clone().unwrap_or_else(|| self.training_data(dir));
-        let raw = read_prices(&file, self.env.data.missing)?.panel;
+        let raw = read_assets(&file, self.env.data.missing, &self.assets)?.panel;
         if !data.allow_other {
             let same = raw
                 .select(&self.assets, self.env.data.from, self.env.data.to)
