@@ -322,6 +322,15 @@ fn quoted_names_and_prices_after_a_space_lose_their_quotes() {
     );
     assert_eq!(panel.assets, names(&["S&P, \"500\"", "B C"]));
     assert_eq!(panel.prices, array![[5270.4, 2.0], [5271.0, 3.0]]);
+    // In a tab-separated file a tab is a separator, never a space to drop: the blank cell stays.
+    let (_dir, _path, panel) =
+        load_text("date\tA\tB\n2020-01-02\t\t\"5,270.40\"\n2020-01-03\t1\t \"5,271\"\n");
+    assert_eq!(panel.asset_prices(1).to_vec(), [5270.4, 5271.0]);
+    assert!(panel.asset_prices(0)[0].is_nan() && panel.asset_prices(0)[1] == 1.0);
+    // A byte-order mark before the first quote is the reader's to drop, not part of a cell.
+    let (_dir, _path, panel) = load_text("\u{feff}\"date\", \"A\"\r\n\"2020-01-02\", \"1,234.5\"\r\n");
+    assert_eq!((panel.assets, panel.prices), (names(&["A"]), array![[1234.5]]));
+    assert_eq!(panel.index, dates(&["2020-01-02"]));
 }
 
 #[test]

@@ -1338,14 +1338,26 @@ fn an_evaluation_of_an_unfinished_training_says_so() {
             device: DeviceChoice::Cpu,
         })
         .unwrap();
-        [rebalancing.unfinished, stress.report.unfinished, tax.unfinished]
+        let explained = folio::eval::explain::explain(folio::eval::explain::ExplainRequest {
+            checkpoint: out.clone(),
+            ensemble: Vec::new(),
+            weights: Weights::Best,
+            date: None,
+            from: env.periods.validation.from,
+            to: None,
+            method: folio::eval::explain::Method::GradientTimesInput,
+            device: DeviceChoice::Cpu,
+            data: checkpoint::DataChoice::default(),
+        })
+        .unwrap();
+        [rebalancing.unfinished, stress.report.unfinished, tax.unfinished, explained.unfinished]
     };
     for warning in others() {
         assert!(warning.is_some_and(|w| w.contains("UNFINISHED: the training of")));
     }
     train(request(&env, config(800), &out, true)).unwrap();
     assert!(!verdict().contains("UNFINISHED"));
-    assert_eq!(others(), [None, None, None]);
+    assert_eq!(others(), [None, None, None, None]);
 }
 
 /// A checkpoint read while its run publishes new weights (an eval of a run still training) can

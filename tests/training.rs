@@ -297,7 +297,7 @@ fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
     })
     .unwrap();
     let verdict = &together.report.verdict;
-    assert!(verdict.contains("1 of the 2 seeds deploy their untrained network"), "{verdict}");
+    assert!(verdict.contains("1 of the 2 seeds deploys its untrained network"), "{verdict}");
     assert!(!verdict.contains("The checkpoint deploys"), "{verdict}");
     let off =
         train(request(env, TrainConfig { reference_gate: false, ..config }, dir.path().join("off"))).unwrap();

@@ -94,11 +94,14 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         report.replayed_from
     );
     println!("baseline: {}", report.baseline);
+    if let Some(unfinished) = &report.unfinished {
+        println!("warning: {unfinished}");
+    }
     if report.kept_reference {
         println!(
             "note: this run kept its untrained network, which is its reference portfolio (training did not \
-             beat it on validation): no market input moves these weights; --weights last explains the \
-             network as training left it"
+             beat it on validation, or the gap could not be tested): no market input moves these weights; \
+             --weights last explains the network as training left it"
         );
     }
     println!(

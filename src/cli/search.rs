@@ -77,7 +77,7 @@ pub fn write_and_show(out: &Path, report: &SearchReport, json: bool) -> Result<(
     let verdict = &report.verdict_folder;
     folio::report::outputs::write_walk_forward(verdict, &report.verdict)?;
     if json {
-        return super::print_json(report);
+        return super::print_json_in(report, out);
     }
     for (i, point) in report.points.iter().enumerate() {
         let mark = if i == report.chosen { "*" } else { " " };

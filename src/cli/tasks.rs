@@ -54,7 +54,7 @@ pub fn plan(command: PlanCommand) -> Result<()> {
     refuse_foreign_folder(&args.out, tasks::PLAN_EXACT)?;
     let plan = tasks::plan_walk_forward(spec, &args.out)?;
     if args.json.json {
-        return super::print_json(&plan);
+        return super::print_json_in(&plan, &args.out);
     }
     println!("planned {} tasks (folds x seeds) in {}", plan.tasks.len(), args.out.display());
     show_how_to_run(&args.out, &(0..plan.tasks.len()).collect::<Vec<_>>());
@@ -70,7 +70,7 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
     refuse_foreign_folder(&out, search_plan::SEARCH_PLAN_EXACT)?;
     let plan = search_plan::plan_search(spec, space, &out)?;
     if json.json {
-        return super::print_json(&plan);
+        return super::print_json_in(&plan, &out);
     }
     let n = plan.scoring_tasks();
     let points = plan.points.len();

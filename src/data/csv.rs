@@ -108,8 +108,8 @@ pub fn load_prices(path: &Path) -> Result<PricePanel, DataError> {
 /// A command reads its config's file more than once as it starts (for the periods per year a
 /// config leaves out, for the data warnings, for the fold layout, for the market), and parsing
 /// is most of a read: about 0.4 s for 500 assets over 5,000 rows. The last file parsed is kept,
-/// and handed out again while its path, its bytes and `missing` are the same, so a file that
-/// changed between two reads is read anew.
+/// and handed out again while its path, its bytes, `missing` and the assets read are the same,
+/// so a file that changed between two reads is read anew.
 pub fn read_prices(path: &Path, missing: MissingPrices) -> Result<LoadedPrices, DataError> {
     read_assets(path, missing, &[])
 }
@@ -239,7 +239,9 @@ fn parse(
     let bytes = &*without_spaces_before_quotes(bytes, delimiter);
     let mut records = csv_reader(bytes, delimiter).into_records();
     let mut header = read_header(path, bytes, delimiter, &mut records, one_ticker)?;
-    header.wanted = wanted.to_vec();
+    if !wanted.is_empty() {
+        header.read = header.assets().iter().map(|asset| wanted.contains(asset)).collect();
+    }
     let rows = read_rows(path, bytes, &mut header, records)?;
     let mut prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
         .expect("rows were checked to have equal length");
@@ -267,17 +269,21 @@ fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
 /// `bytes` with the spaces between a separator (or a line's start) and a quote removed: `a, "b"`
 /// is how many tools write CSV, and a CSV reader takes a quote only at a cell's very start, so
 /// after a space it would keep the quotes in the cell and split a quoted `"5,270.40"` at its
-/// comma. Spaces there are never data (cells are trimmed), and quoted cells are copied as they
-/// are, so nothing else changes; lines keep their numbers. Borrowed when there is nothing to remove.
+/// comma. Such spaces are never data (cells are trimmed; a tab is a space only where it is not
+/// the separator), and quoted cells are copied as they are, so nothing else changes; lines keep
+/// their numbers. Borrowed when there is nothing to remove.
 fn without_spaces_before_quotes(bytes: &[u8], delimiter: u8) -> std::borrow::Cow<'_, [u8]> {
-    let is_space = |b: u8| b == b' ' || b == b'\t';
+    let is_space = |b: u8| b == b' ' || (b == b'\t' && delimiter != b'\t');
     let space_before_quote = bytes.windows(2).any(|pair| is_space(pair[0]) && pair[1] == b'"');
     if !space_before_quote {
         return std::borrow::Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len());
+    // A byte-order mark is not the first cell's start: the CSV reader drops it before reading.
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    out.extend_from_slice(&bytes[..bom]);
     let (mut cell_start, mut quoted) = (true, false);
-    let mut i = 0;
+    let mut i = bom;
     while i < bytes.len() {
         let b = bytes[i];
         if quoted {
@@ -333,9 +339,9 @@ struct Header {
     download: Option<Download>,
     /// The order of day and month in dates written with slashes, when the column shows one.
     slash_order: Option<SlashOrder>,
-    /// The assets whose prices are read, by name; empty: every asset. The others' cells are
-    /// left blank unread, so that a column a config does not select cannot stop it.
-    wanted: Vec<String>,
+    /// Whether each asset's prices are read (all, when empty): the others' cells are left blank
+    /// unread, so that a column a config does not select cannot stop it.
+    read: Vec<bool>,
 }
 
 /// Which columns of a download of several fields per ticker hold the prices read.
@@ -411,7 +417,7 @@ impl Header {
 
     /// Whether the prices of the `j`-th asset are read.
     fn reads(&self, j: usize) -> bool {
-        self.wanted.is_empty() || self.wanted.contains(&self.assets()[j])
+        self.read.get(j).copied().unwrap_or(true)
     }
 }
 
@@ -439,7 +445,7 @@ fn read_header(
         None => return Err(invalid(path, None, None, "the file is empty".into())),
     };
     let (line, _) = record_start(bytes, &header);
-    let mut names: Vec<String> = header.iter().map(|s| unquoted(s.trim_start_matches('\u{feff}'))).collect();
+    let mut names: Vec<String> = header.iter().map(str::to_string).collect();
     let ticker_columns =
         one_ticker.map(|name| ticker_columns(path, line, &mut names, name)).transpose()?.flatten();
     if let Some(hint) = foreign_format(&names) {
@@ -486,7 +492,7 @@ fn read_header(
         numbered,
         line,
         download,
-        wanted: Vec::new(),
+        read: Vec::new(),
         slash_order: slash_order(
             csv_reader(bytes, delimiter)
                 .records()
@@ -1015,14 +1021,4 @@ pub fn write_prices(panel: &PricePanel, path: &Path) -> Result<(), DataError> {
         Ok::<(), std::io::Error>(())
     })
     .map_err(|source| DataError::Write { path: path.into(), source })
-}
-
-/// A header cell as a spreadsheet meant it: a byte-order mark before the first cell's quote
-/// (`\u{feff}"date"`) keeps the quotes in the cell, as the CSV reader takes a quote only at a
-/// cell's very start.
-fn unquoted(cell: &str) -> String {
-    match cell.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')) {
-        Some(inner) => inner.replace("\"\"", "\""),
-        None => cell.to_string(),
-    }
 }

@@ -334,15 +334,30 @@ impl Setup {
         let reference = self.meta.env.features.reference.name();
         if !request.ensemble.is_empty() {
             let (kept, seeds) = self.members_keeping_reference(request);
+            let untested = self.members_untested(request);
+            let why = match untested {
+                0 => "training did not beat it on validation".to_string(),
+                _ if untested == kept => {
+                    format!("the gap to it could not be tested: {}", checkpoint::untested_gap())
+                }
+                _ => format!(
+                    "training did not beat it on validation ({untested} of them untested: {})",
+                    checkpoint::untested_gap()
+                ),
+            };
             return match kept {
                 0 => String::new(),
                 _ if kept == seeds => format!(
                     " Every one of the {seeds} seeds deploys its untrained network, the reference portfolio \
-                     ({reference}), because training did not beat it on validation: the ensemble is that portfolio."
+                     ({reference}), because {why}: the ensemble is that portfolio."
+                ),
+                1 => format!(
+                    " 1 of the {seeds} seeds deploys its untrained network, the reference portfolio ({reference}), \
+                     because {why}."
                 ),
                 _ => format!(
                     " {kept} of the {seeds} seeds deploy their untrained network, the reference portfolio \
-                     ({reference}), because training did not beat it on validation."
+                     ({reference}), because {why}."
                 ),
             };
         }
@@ -365,13 +380,29 @@ impl Setup {
     /// Of the agent's checkpoints (one, or an ensemble's seeds), how many deploy their untrained
     /// reference with the weights evaluated, and how many there are.
     fn members_keeping_reference(&self, request: &EvalRequest) -> (usize, usize) {
-        if request.weights != Weights::Best {
-            return (0, 1 + request.ensemble.len());
-        }
         let keeps = |meta: &Meta| meta.validation.as_ref().is_some_and(|v| v.kept_reference());
+        (self.members_where(request, keeps), 1 + request.ensemble.len())
+    }
+
+    /// Of those that deploy their reference, how many kept it untested (no test of the gap).
+    fn members_untested(&self, request: &EvalRequest) -> usize {
+        self.members_where(request, |meta| {
+            meta.validation
+                .as_ref()
+                .and_then(|v| v.reference_test.as_ref())
+                .is_some_and(|test| test.kept_reference && test.gap.is_none())
+        })
+    }
+
+    /// How many of the agent's checkpoints satisfy `holds`, with the best weights evaluated (the
+    /// last ones are never the reference the gate kept).
+    fn members_where(&self, request: &EvalRequest, holds: impl Fn(&Meta) -> bool) -> usize {
+        if request.weights != Weights::Best {
+            return 0;
+        }
         let others =
-            request.ensemble.iter().filter(|dir| checkpoint::load_meta(dir).is_ok_and(|m| keeps(&m)));
-        (usize::from(keeps(&self.meta)) + others.count(), 1 + request.ensemble.len())
+            request.ensemble.iter().filter(|dir| checkpoint::load_meta(dir).is_ok_and(|m| holds(&m)));
+        usize::from(holds(&self.meta)) + others.count()
     }
 
     fn caveat(&self) -> Option<&'static str> {

@@ -449,6 +449,8 @@ pub struct ExplainReport {
     /// run's best trained network (every member's, for an ensemble) did not beat it on
     /// validation. No market input moves them.
     pub kept_reference: bool,
+    /// Set when a checkpoint explained is of a training that has not ended.
+    pub unfinished: Option<String>,
 }
 
 pub const BASELINE_DESCRIPTION: &str = "normalized features at zero (the training-period mean), previous weights at 1/(N+1) for cash and each asset, and the reference portfolio at its training-period mean";
@@ -537,10 +539,11 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
         if is_period(&request) { Some(explain_period(&explainer, &recorder, &market, range)?) } else { None };
     let feature_names: Vec<String> =
         meta.env.features.features.iter().map(|f| f.name().to_string()).collect();
+    let members: Vec<PathBuf> =
+        std::iter::once(request.checkpoint.clone()).chain(request.ensemble.iter().cloned()).collect();
     Ok(ExplainReport {
-        members: std::iter::once(request.checkpoint.clone())
-            .chain(request.ensemble.iter().cloned())
-            .collect(),
+        unfinished: checkpoint::unfinished_training(&members),
+        members,
         checkpoint: request.checkpoint,
         weights: request.weights,
         method: request.method,

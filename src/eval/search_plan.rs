@@ -51,7 +51,8 @@ impl SearchPlanFile {
     }
 }
 
-/// What `merge_search` did; in JSON, its fields with `"status": "verdict_planned"` or `"done"`.
+/// What `merge_search` did. `merge --json` prints a planned verdict with `"status":
+/// "verdict_planned"`, and a finished search as `folio search --json` prints it.
 #[derive(Debug, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SearchMerge {

@@ -106,7 +106,17 @@ pub fn training(outcomes: &[TrainOutcome], spread: &MetricsSpread) -> String {
     let equal = first.validation.equal_weight.sharpe;
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
     let kept = outcomes.iter().filter(|o| o.validation.kept_reference()).count();
-    if kept == outcomes.len() {
+    let untested = outcomes
+        .iter()
+        .filter(|o| o.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference && t.gap.is_none()))
+        .count();
+    if kept == outcomes.len() && untested > 0 {
+        let _ = writeln!(
+            out,
+            "\nNo run's training beat its untrained reference portfolio on validation, or (in {untested} of \
+             them) the gap could not be tested, so each deploys that reference."
+        );
+    } else if kept == outcomes.len() {
         let _ = writeln!(
             out,
             "\nNo run beat its untrained reference portfolio on validation, so each deploys that reference."
@@ -367,7 +377,7 @@ pub fn panel(rows: &[crate::eval::panel::PanelRow], failed: &[crate::eval::panel
         if r.trainings_kept_reference > 0 {
             let _ = writeln!(
                 out,
-                "{}: {} of {} trainings deploy their untrained reference portfolio (training did not beat it on validation)",
+                "{}: {} of {} trainings deploy their untrained reference portfolio (training did not beat it on validation, or the gap could not be tested)",
                 r.market, r.trainings_kept_reference, r.trainings
             );
         }

@@ -199,6 +199,16 @@ pub struct ReferenceTest {
     pub kept_reference: bool,
 }
 
+/// Why a gap on validation went untested, in words: the test needs
+/// [`MIN_PERIODS`](crate::metrics::sharpe_difference::MIN_PERIODS) periods and two return
+/// series that vary.
+pub fn untested_gap() -> String {
+    format!(
+        "the validation period is too short to test the gap (under {} periods), or a return series does not vary",
+        crate::metrics::sharpe_difference::MIN_PERIODS
+    )
+}
+
 /// A margin in words: "1 standard error", "2 standard errors".
 pub fn standard_errors(margin: f64) -> String {
     format!("{margin} standard error{}", if margin == 1.0 { "" } else { "s" })
@@ -231,7 +241,7 @@ impl ReferenceTest {
                     gap.difference, gap.standard_error
                 )
             }
-            None => format!("{trained} could not be tested: the validation period is too short"),
+            None => format!("{trained} could not be tested: {}", untested_gap()),
         };
         let margin = standard_errors(self.margin);
         match (self.kept_reference, &self.gap) {
@@ -271,7 +281,9 @@ impl Meta {
     /// `data.allow_other` says to use them.
     pub fn market(&self, dir: &Path, data: &DataChoice) -> Result<Market, TrainError> {
         let file = data.file.clone().unwrap_or_else(|| self.training_data(dir));
-        let raw = read_assets(&file, self.env.data.missing, &self.assets)?.panel;
+        // The config's selection, as training read it (and as the commands that read the config
+        // read it, so that the file is parsed once).
+        let raw = read_assets(&file, self.env.data.missing, &self.env.data.assets)?.panel;
         if !data.allow_other {
             let same = raw
                 .select(&self.assets, self.env.data.from, self.env.data.to)

@@ -30,7 +30,8 @@ pub struct SeedResult {
     /// deploys the reference ([`crate::train::checkpoint::ReferenceTest`]).
     #[serde(default)]
     pub kept_reference: bool,
-    /// The reference was kept untested: the validation window was too short to test the gap.
+    /// The reference was kept untested: the gap could not be tested on validation
+    /// ([`crate::train::checkpoint::untested_gap`]).
     #[serde(default)]
     pub reference_untested: bool,
     pub out_of_sample: Metrics,

@@ -249,11 +249,10 @@ fn kept_references_in_words(
     );
     let why = match untested {
         0 => not_beaten,
-        _ if untested == kept => {
-            "the validation window was too short to test whether the trained network beat it".to_string()
-        }
+        _ if untested == kept => format!("it was kept untested: {}", checkpoint::untested_gap()),
         _ => format!(
-            "{not_beaten}, or ({untested} of them) the validation window was too short to test the gap"
+            "{not_beaten}, or ({untested} of them) it was kept untested: {}",
+            checkpoint::untested_gap()
         ),
     };
     (kept > 0).then(|| {
@@ -412,10 +411,11 @@ mod tests {
         assert!(judged.starts_with("4 of 6 trainings") && judged.contains("by more than 2 standard errors"));
         assert!(!judged.contains("too short"), "{judged}");
         let untested = words((4, 6, 4)).unwrap();
-        assert!(untested.contains("too short to test") && !untested.contains("did not beat"), "{untested}");
+        assert!(untested.contains("kept untested: the validation period is too short"), "{untested}");
+        assert!(!untested.contains("did not beat"), "{untested}");
         let mixed = words((4, 6, 1)).unwrap();
         assert!(
-            mixed.contains("did not beat") && mixed.contains("(1 of them) the validation window"),
+            mixed.contains("did not beat") && mixed.contains("(1 of them) it was kept untested"),
             "{mixed}"
         );
     }
