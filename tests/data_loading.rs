@@ -331,6 +331,8 @@ fn quoted_names_and_prices_after_a_space_lose_their_quotes() {
     let (_dir, _path, panel) = load_text("\u{feff}\"date\", \"A\"\r\n\"2020-01-02\", \"1,234.5\"\r\n");
     assert_eq!((panel.assets, panel.prices), (names(&["A"]), array![[1234.5]]));
     assert_eq!(panel.index, dates(&["2020-01-02"]));
+    let (_dir, _path, panel) = load_text("\u{feff}\"A, \"\" B\", \"C\"\n1, 2\n");
+    assert_eq!(panel.assets, names(&["A, \" B", "C"]), "the first cell's quotes are seen");
 }
 
 #[test]
