@@ -1357,3 +1357,21 @@ fn columns_a_config_leaves_out_cannot_stop_it() {
     let error = config.selection().unwrap_err().to_string();
     assert!(error.contains("'C'") && error.contains("EMPTY"), "{error}");
 }
+
+/// A market counts a year in its rows as its config says, so that undated monthly rows give
+/// the rules that look back a year 12 rows, not the daily 252; dated rows say it themselves.
+#[test]
+fn a_market_counts_a_year_as_its_config_says() {
+    use folio::env::{Market, config::EnvConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..80).map(|t| format!("{},{}\n", 100.0 + t as f64, 50.0 + (t % 7) as f64)).collect();
+    std::fs::write(dir.path().join("monthly.csv"), format!("A,B\n{rows}")).unwrap();
+    let year = |setting: &str| {
+        let path = dir.path().join("monthly.toml");
+        let text = format!("[data]\nfile = \"monthly.csv\"\n{setting}[features]\nwindow = 5\n");
+        std::fs::write(&path, text).unwrap();
+        Market::from_config(&EnvConfig::load(&path).unwrap()).unwrap().0.periods_per_year
+    };
+    assert_eq!(year("periods_per_year = 12\n"), 12.0);
+    assert_eq!(year(""), 252.0, "undated rows say nothing of their frequency");
+}

@@ -188,11 +188,10 @@ impl Default for TrendFollowing {
 }
 
 impl TrendFollowing {
-    /// The paper's 12 months in `market`'s rows: 12 for monthly data, 52 for weekly, 252 for
-    /// trading days (and for undated rows, whose frequency the prices do not say).
+    /// The paper's 12 months in `market`'s rows ([`Market::periods_per_year`]): 12 for monthly
+    /// data, 52 for weekly, 252 for trading days, and what a config says a year is for undated rows.
     pub fn for_market(market: &Market) -> Self {
-        let year = crate::env::config::DataConfig::periods_per_year_of(&market.panel);
-        Self { lookback: (year.round() as usize).max(1), ..Self::default() }
+        Self { lookback: (market.periods_per_year.round() as usize).max(1), ..Self::default() }
     }
 }
 
@@ -307,6 +306,10 @@ mod tests {
         assert_eq!(lookback(&dated_market(30, 40)), 12, "monthly");
         assert_eq!(lookback(&dated_market(7, 40)), 52, "weekly");
         assert_eq!(lookback(&market_from_prices(Array2::from_elem((40, 2), 1.0))), 252, "undated");
+        // Undated rows are a year as their config says: Market::from_config carries it.
+        let mut undated = (*market_from_prices(Array2::from_elem((40, 2), 1.0))).clone();
+        undated.periods_per_year = 12.0;
+        assert_eq!(lookback(&undated), 12, "undated, a config's monthly year");
         // Over the last 12 months B is down: it is left out; all history would have held it.
         let monthly = dated_market(30, 40);
         let held = [1.0, 0.0, 0.0];

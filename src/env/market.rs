@@ -17,6 +17,9 @@ pub struct Market {
     /// The asset that ended the market before its file did, if one did: periods that ask for rows
     /// past it name it instead of quietly ending early.
     pub ended_by: Option<crate::data::EarlyEnd>,
+    /// How many of its rows make a year, for the rules that look back a year: its config's
+    /// `periods_per_year` where a config built it, else what its dates say (252 undated).
+    pub periods_per_year: f64,
     /// `[period][cash + assets]`: the reference portfolio for a decision at each row, when the
     /// features ask for one ([`crate::features::Reference`]).
     reference: Option<Vec<f64>>,
@@ -94,6 +97,7 @@ impl Market {
                 relatives[t * width + 1 + i] = panel.prices[[t, i]] / panel.prices[[t - 1, i]];
             }
         }
+        let periods_per_year = crate::env::config::DataConfig::periods_per_year_of(&panel);
         Ok(Self {
             panel,
             feature_config: feature_config.clone(),
@@ -102,6 +106,7 @@ impl Market {
             reference,
             relatives,
             ended_by: None,
+            periods_per_year,
         })
     }
 
@@ -112,6 +117,7 @@ impl Market {
         let train_rows = span_rows(&selection.panel, &config.periods.train)?;
         let mut market = Market::new(selection.panel.clone(), &config.features, None, 0..train_rows.end)?;
         market.ended_by = selection.ended_by.clone();
+        market.periods_per_year = config.data.periods_per_year;
         market.check_within(&config.periods.train)?;
         Ok((market, selection))
     }

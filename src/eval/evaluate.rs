@@ -684,7 +684,9 @@ fn prepare_baselines(request: &BaselineRequest) -> Result<BaselineSetup, EvalErr
         long_window: request.features.long_window,
         ..crate::features::FeatureConfig::none()
     };
-    let market = Arc::new(Market::new(selection.panel, &features, None, 0..0)?);
+    let mut market = Market::new(selection.panel, &features, None, 0..0)?;
+    market.periods_per_year = request.periods_per_year;
+    let market = Arc::new(market);
     let range = market.decision_range(&Span::default(), 0)?;
     let policies = request
         .strategies

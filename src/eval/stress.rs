@@ -598,7 +598,8 @@ fn plan_scenario(
             let plan = shock_plan(market, held_out, shock, shock_row)?;
             let shocked = shock.apply(&market.panel, shock_row)?;
             let normalizer = Some(market.normalizer.clone());
-            let shocked_market = Market::new(shocked, &market.feature_config, normalizer, 0..0)?;
+            let mut shocked_market = Market::new(shocked, &market.feature_config, normalizer, 0..0)?;
+            shocked_market.periods_per_year = market.periods_per_year;
             Ok((plan, Arc::new(shocked_market)))
         }
     }

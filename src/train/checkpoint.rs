@@ -300,6 +300,7 @@ impl Meta {
         let mut market =
             Market::new(selection.panel, &self.env.features, Some(self.normalizer.clone()), 0..0)?;
         market.ended_by = selection.ended_by;
+        market.periods_per_year = self.env.data.periods_per_year;
         self.check_fits(dir, &market)?;
         Ok(market)
     }

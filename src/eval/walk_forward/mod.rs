@@ -244,7 +244,9 @@ impl Plan {
     /// The market as an agent trained with `features` and `normalizer` sees it.
     fn market_for(&self, meta: &checkpoint::Meta) -> Result<Arc<Market>, EvalError> {
         let panel = self.market.panel.clone();
-        Ok(Arc::new(Market::new(panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?))
+        let mut market = Market::new(panel, &meta.env.features, Some(meta.normalizer.clone()), 0..0)?;
+        market.periods_per_year = self.market.periods_per_year;
+        Ok(Arc::new(market))
     }
 }
 
