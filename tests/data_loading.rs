@@ -1351,7 +1351,11 @@ fn columns_a_config_leaves_out_cannot_stop_it() {
     config.assets = names(&["EMPTY"]);
     assert!(config.selection().unwrap_err().to_string().contains("the column has no prices at all"));
     config.assets = Vec::new();
-    assert!(config.selection().unwrap_err().to_string().contains("#VALUE!"));
+    let error = config.selection().unwrap_err().to_string();
+    assert!(
+        error.contains("#VALUE!") && error.contains("or leave 'BAD' out: list the other assets"),
+        "{error}"
+    );
     // An asset the file lacks is still named as missing, among every column the file has.
     config.assets = names(&["A", "C"]);
     let error = config.selection().unwrap_err().to_string();

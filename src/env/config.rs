@@ -101,9 +101,25 @@ impl DataConfig {
         usual_frequency(panel).map_or_else(default_periods_per_year, |(usual, _)| usual)
     }
 
-    /// The file's prices, with missing ones treated as the config says.
+    /// The file's prices, with missing ones treated as the config says. A config that selects
+    /// every asset and stops on one asset's prices is told that leaving the asset out mends it,
+    /// since the columns a config leaves out are not read.
     pub fn load_prices(&self) -> Result<PricePanel, DataError> {
-        read_assets(&self.file, self.missing, &self.assets).map(|loaded| loaded.panel)
+        read_assets(&self.file, self.missing, &self.assets).map(|loaded| loaded.panel).map_err(|error| {
+            match error {
+                DataError::Invalid { location, reason }
+                    if self.assets.is_empty() && location.column.as_ref().is_some_and(|(n, _)| *n > 1) =>
+                {
+                    let asset = location.column.as_ref().map_or("", |(_, name)| name.as_str());
+                    let reason = format!(
+                        "{reason} (or leave '{asset}' out: list the other assets in [data] assets, and its \
+                     column is not read)"
+                    );
+                    DataError::Invalid { location, reason }
+                }
+                error => error,
+            }
+        })
     }
 
     /// The config's assets over its rows, as every market built from it sees them.
