@@ -59,7 +59,7 @@ for line in (work / "times.tsv").read_text().splitlines():
     seconds[config] = float(end) - float(start)
 rows = []
 for index, config in enumerate(seconds, start=1):
-    (row,) = json.loads((work / f"panel-{index}.json").read_text())
+    (row,) = json.loads((work / f"panel-{index}.json").read_text())["rows"]
     row["config"], row["seconds"] = config, seconds[config]
     rows.append(row)
 

@@ -67,7 +67,7 @@ phi, seed = sys.argv[1], sys.argv[2]
 report = json.load(open("wf.json"))
 rows = {str(row["policy"]): row["metrics"]["sharpe"] for row in report["overall"]}
 agent, equal = rows["agent (ensemble)"], rows["equal weight"]
-oracle = next(p for p in json.load(open("probe.json")) if p["probe"] == "oracle")
+oracle = next(p for p in json.load(open("probe.json"))["probes"] if p["probe"] == "oracle")
 bound = {}
 for line in open("bound.txt").read().splitlines()[1:]:
     name, sharpe = re.match(r"\s*(.*?)\s+Sharpe\s+(\S+)", line).groups()

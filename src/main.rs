@@ -42,7 +42,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", describe(&error));
-            ExitCode::FAILURE
+            if error.downcast_ref::<cli::FailedAfterResults>().is_some() {
+                ExitCode::from(cli::FAILED_AFTER_RESULTS)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -131,7 +131,7 @@ fn a_failed_probe_fails_the_command_after_showing_its_result() {
     let out = dir.path().join("probe");
     let args = ["probe", "--config", "envs/default.toml", "--probe", "oracle", "--steps", "64"];
     let output = folio_command(&args).args(["--out", path(&out), "--json"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(output.status.code(), Some(3), "a failure the results report: {}", text(&output));
     let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(shown["probes"][0]["probe"], "oracle");
     assert_eq!(shown["probes"][0]["verdict"], "FAIL");

@@ -1664,6 +1664,11 @@ fn the_readme_env_check_of_a_test_period_runs_as_written() {
         Path::new(env!("CARGO_MANIFEST_DIR")),
     );
     assert!(output.status.success(), "{}", text(&output));
+    // The JSON carries the settings the table shows, every default filled in.
+    let checked: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let settings = &checked["settings"];
+    assert!(settings["costs"]["buy"].as_f64().is_some() && settings["features"]["window"].as_u64().is_some());
+    assert!(checked["observation_values"].as_u64().unwrap() > 0, "{checked}");
 }
 
 /// A walk-forward killed halfway keeps the trainings it finished: `--resume` reads them back

@@ -76,6 +76,13 @@ struct CheckOutput {
     fingerprint: String,
     decisions_from: String,
     decisions_to: String,
+    /// Rows before the first observation: the features' warm-up.
+    warm_up_periods: usize,
+    /// Values in one observation, as the agent's network takes them.
+    observation_values: usize,
+    /// The config as loaded, every default filled in: the features, costs, reward and episode
+    /// rules the check ran with.
+    settings: EnvConfig,
     policies: Vec<PolicySummary>,
 }
 
@@ -133,6 +140,9 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         fingerprint: market.panel.fingerprint(),
         decisions_from: index.label(range.first),
         decisions_to: index.label(range.last),
+        warm_up_periods: market.first_observable(),
+        observation_values: market.layout().len(),
+        settings: config.clone(),
         policies: summaries,
     };
     Ok(Checked { output, config, market, range })
@@ -155,13 +165,12 @@ fn print_setup(checked: &Checked, period: PeriodName) {
         println!("           {note}");
     }
     println!("fingerprint {}", output.fingerprint);
-    let layout = market.layout();
     println!(
         "features   {} x window {} per asset (warm-up {} periods); observation {} values",
         config.features.features.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
-        layout.window,
-        market.first_observable(),
-        layout.len()
+        market.layout().window,
+        output.warm_up_periods,
+        output.observation_values
     );
     println!(
         "costs      {}, buy {:.3}%, sell {:.3}%; reward {}; rebalance every {}; horizon {}",

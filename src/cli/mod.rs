@@ -155,6 +155,17 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_
     }
 }
 
+/// A failure that a command's results report once they are written and shown: a probe that
+/// failed, a panel market that failed, trials the registry did not record. It exits with
+/// [`FAILED_AFTER_RESULTS`], so that a script tells it from a command that could not run (1) or
+/// was called wrongly (2), and knows that stdout and the output folder hold the results.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FailedAfterResults(pub String);
+
+/// The exit status of a [`FailedAfterResults`].
+pub const FAILED_AFTER_RESULTS: u8 = 3;
+
 /// Print `value` as pretty JSON on stdout.
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

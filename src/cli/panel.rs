@@ -103,12 +103,13 @@ pub fn run(args: PanelArgs) -> Result<()> {
         );
     }
     if !failed.is_empty() {
-        bail!(
+        return Err(super::FailedAfterResults(format!(
             "{failures}; the table in {} holds the others, and once the cause is mended the same command with \
              --resume (and --out {}) runs the failed markets, reading back every training that finished",
             out.display(),
             out.display()
-        );
+        ))
+        .into());
     }
     Ok(())
 }

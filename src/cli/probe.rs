@@ -78,13 +78,15 @@ fn fail_on_failed_probes(results: &[probe::ProbeResult]) -> Result<()> {
         .filter(|r| r.verdict == probe::Verdict::Fail)
         .map(|r| format!("{:?}", r.probe).to_lowercase())
         .collect();
-    anyhow::ensure!(
-        failed.is_empty(),
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(super::FailedAfterResults(format!(
         "{} failed: {}",
         folio::report::count(failed.len(), "probe"),
         failed.join(", ")
-    );
-    Ok(())
+    ))
+    .into())
 }
 
 fn print_table(results: &[probe::ProbeResult]) {

@@ -64,9 +64,10 @@ pub fn run(args: SearchArgs) -> Result<()> {
     write_and_show(&out, &report, args.run.json)?;
     claimed.finish();
     if let Some(problem) = &report.verdict.dsr_trials.registry_error {
-        anyhow::bail!(
+        return Err(super::FailedAfterResults(format!(
             "the report is written, but the verdict's trials are not recorded: {problem}; its Deflated Sharpe Ratio counted this search's trials only"
-        );
+        ))
+        .into());
     }
     Ok(())
 }

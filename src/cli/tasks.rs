@@ -202,9 +202,10 @@ pub fn merge(args: MergeArgs) -> Result<()> {
         claimed.finish();
     }
     if let Some(problem) = &report.dsr_trials.registry_error {
-        anyhow::bail!(
+        return Err(super::FailedAfterResults(format!(
             "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
-        );
+        ))
+        .into());
     }
     Ok(())
 }
@@ -240,9 +241,10 @@ fn merge_search(
                 claimed.finish();
             }
             if let Some(problem) = &report.verdict.dsr_trials.registry_error {
-                anyhow::bail!(
+                return Err(super::FailedAfterResults(format!(
                     "the report is written, but the verdict's trials are not recorded: {problem}; its Deflated Sharpe Ratio counted this search's trials only"
-                );
+                ))
+                .into());
             }
             Ok(())
         }

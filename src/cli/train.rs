@@ -164,11 +164,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         print!("{}", folio::report::text::training(&outcomes, &summary.validation_spread));
     }
     let all = registry::append(&registry_path, &records).map_err(|error| {
-        anyhow::anyhow!(
+        super::FailedAfterResults(format!(
             "the checkpoints are saved in {}, but not recorded as trials: {error}; once that is fixed, `folio train --resume --out {}` with the same flags records them without training again",
             out.display(),
             out.display()
-        )
+        ))
     })?;
     let on_data = registry::trials_on(&all, &records[0].data_fingerprint, None).trials;
     if !args.run.json {

@@ -138,9 +138,10 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     write_and_show(&out, &report, args.run.json)?;
     folder.finish();
     if let Some(problem) = &report.dsr_trials.registry_error {
-        anyhow::bail!(
+        return Err(super::FailedAfterResults(format!(
             "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
-        );
+        ))
+        .into());
     }
     Ok(())
 }
