@@ -1667,7 +1667,11 @@ fn the_readme_env_check_of_a_test_period_runs_as_written() {
     // The JSON carries the settings the table shows, every default filled in.
     let checked: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let settings = &checked["settings"];
-    assert!(settings["costs"]["buy"].as_f64().is_some() && settings["features"]["window"].as_u64().is_some());
+    // envs/factor_etfs.toml's own window and costs.
+    assert_eq!(
+        (settings["costs"]["buy"].as_f64(), settings["features"]["window"].as_u64()),
+        (Some(0.001), Some(30))
+    );
     assert!(checked["observation_values"].as_u64().unwrap() > 0, "{checked}");
 }
 
