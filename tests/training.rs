@@ -299,6 +299,36 @@ fn training_that_does_not_clear_the_margin_deploys_its_reference_portfolio() {
     let verdict = &together.report.verdict;
     assert!(verdict.contains("1 of the 2 seeds deploys its untrained network"), "{verdict}");
     assert!(!verdict.contains("The checkpoint deploys"), "{verdict}");
+    // A validation too short to test the gap keeps the reference untested, and an ensemble of
+    // such seeds says why, rather than that training lost.
+    let short = dir.path().join("short");
+    std::fs::create_dir(&short).unwrap();
+    let short_env = env_for(
+        &panel,
+        &short,
+        450,
+        470,
+        FeatureConfig { reference: Reference::EqualWeight, ..small_features() },
+    );
+    let untested: Vec<PathBuf> = (1..=2)
+        .map(|seed| {
+            let out = short.join(format!("seed-{seed}"));
+            let config = TrainConfig { steps: 2_000, seed, ..TrainConfig::default() };
+            let outcome = train(request(short_env.clone(), config, out.clone())).unwrap();
+            let test = outcome.validation.reference_test.unwrap();
+            assert!(test.kept_reference && test.gap.is_none(), "{}", test.describe());
+            out
+        })
+        .collect();
+    let together = folio::eval::evaluate::evaluate(folio::eval::evaluate::EvalRequest {
+        ensemble: vec![untested[1].clone()],
+        ..folio::eval::evaluate::EvalRequest::new(untested[0].clone())
+    })
+    .unwrap();
+    let verdict = &together.report.verdict;
+    assert!(verdict.contains("Every one of the 2 seeds deploys its untrained network"), "{verdict}");
+    assert!(verdict.contains("could not be tested: the validation period is too short"), "{verdict}");
+    assert!(!verdict.contains("did not beat"), "{verdict}");
     let off =
         train(request(env, TrainConfig { reference_gate: false, ..config }, dir.path().join("off"))).unwrap();
     assert!(off.validation.reference_test.is_none(), "no gate, no test");
