@@ -419,3 +419,24 @@ fn a_real_slurm_cluster_runs_the_plan_reruns_a_cancelled_task_and_merges_it_exac
     assert_same_outputs((&single, &single_registry), (&plan, &registry));
     assert_same_checkpoints(&single, &plan);
 }
+
+/// Two plans started into one new folder at once: the one that finds the folder locked is
+/// refused, rather than written over the other, whose planner was told it succeeded. The lock
+/// file a planner leaves is folio's own, not a file that makes the folder foreign.
+#[test]
+fn a_plan_into_a_folder_being_planned_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let plan = dir.path().join("plan");
+    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
+    planning.extend(request(&config, "300"));
+    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    let held = folio::files::FolderLock::acquire(&plan).unwrap();
+    let output = folio_command(&args(&planning)).output().unwrap();
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && error.contains("in use by another folio run"), "{error}");
+    assert!(!plan.join(folio::eval::tasks::PLAN_EXACT).exists());
+    drop(held);
+    folio(&args(&planning));
+    assert!(plan.join(folio::eval::tasks::PLAN_EXACT).exists());
+}

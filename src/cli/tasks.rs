@@ -87,7 +87,9 @@ fn refuse_foreign_folder(out: &std::path::Path, plan_file: &str) -> Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("{} exists and is not a folder: plan into a new or empty folder", out.display());
     }
-    let occupied = std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some());
+    // The lock a planner takes while it writes is folio's own: another plan's, in progress or done.
+    let occupied = std::fs::read_dir(out)
+        .is_ok_and(|entries| entries.flatten().any(|entry| entry.file_name() != folio::files::LOCK_FILE));
     if occupied && !out.join(plan_file).is_file() {
         bail!("{} holds files that are not a folio plan: plan into a new or empty folder", out.display());
     }

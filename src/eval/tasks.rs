@@ -169,13 +169,16 @@ pub(crate) fn data_for_tasks(data: &Path) -> Result<PathBuf, TaskError> {
 }
 
 /// Write a plan as `exact` (CBOR, what tasks read) and `readable` (JSON, for people). The same
-/// plan again changes nothing; another plan in its place is refused.
+/// plan again changes nothing; another plan in its place is refused. The folder is locked from
+/// the check to the write, so that of two plans started into one new folder at once the second
+/// is refused rather than written over the first, whose planner was told it succeeded.
 pub(crate) fn write_plan_files<T: Serialize>(
     dir: &Path,
     readable: &str,
     exact: &str,
     file: &T,
 ) -> Result<(), TaskError> {
+    let _lock = FolderLock::acquire(dir).map_err(TaskError::Lock)?;
     let mut bytes = Vec::new();
     ciborium::into_writer(file, &mut bytes).expect("a plan serializes");
     let path = dir.join(exact);
