@@ -63,13 +63,19 @@ pub fn run(args: SearchArgs) -> Result<()> {
     })?;
     write_and_show(&out, &report, args.run.json)?;
     claimed.finish();
-    if let Some(problem) = &report.verdict.dsr_trials.registry_error {
-        return Err(super::FailedAfterResults(format!(
+    verdict_trials_recorded(&report)
+}
+
+/// Fails, once a search's report is written and shown, when the registry did not record its
+/// verdict's trials (`folio search` and `folio merge` of a search plan alike).
+pub(super) fn verdict_trials_recorded(report: &SearchReport) -> Result<()> {
+    match &report.verdict.dsr_trials.registry_error {
+        Some(problem) => Err(super::FailedAfterResults(format!(
             "the report is written, but the verdict's trials are not recorded: {problem}; its Deflated Sharpe Ratio counted this search's trials only"
         ))
-        .into());
+        .into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `search.json` in `out`, the verdict's walk-forward outputs in its folder, and the table.

@@ -203,13 +203,7 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     if let Some(claimed) = claimed {
         claimed.finish();
     }
-    if let Some(problem) = &report.dsr_trials.registry_error {
-        return Err(super::FailedAfterResults(format!(
-            "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
-        ))
-        .into());
-    }
-    Ok(())
+    super::walk_forward::trials_recorded(&report)
 }
 
 /// An `--out` other than the plan folder is claimed as every output folder is: new or empty, or
@@ -242,13 +236,7 @@ fn merge_search(
             if let Some(claimed) = claimed {
                 claimed.finish();
             }
-            if let Some(problem) = &report.verdict.dsr_trials.registry_error {
-                return Err(super::FailedAfterResults(format!(
-                    "the report is written, but the verdict's trials are not recorded: {problem}; its Deflated Sharpe Ratio counted this search's trials only"
-                ))
-                .into());
-            }
-            Ok(())
+            super::search::verdict_trials_recorded(&report)
         }
         SearchMerge::VerdictPlanned { chosen, missing } => {
             if args.run.json {

@@ -137,13 +137,19 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
     })?;
     write_and_show(&out, &report, args.run.json)?;
     folder.finish();
-    if let Some(problem) = &report.dsr_trials.registry_error {
-        return Err(super::FailedAfterResults(format!(
+    trials_recorded(&report)
+}
+
+/// Fails, once a walk-forward's report is written and shown, when the registry did not record
+/// its trials (`folio walk-forward` and `folio merge` alike).
+pub(super) fn trials_recorded(report: &WalkForwardReport) -> Result<()> {
+    match &report.dsr_trials.registry_error {
+        Some(problem) => Err(super::FailedAfterResults(format!(
             "the report is written, but this run's trials are not recorded: {problem}; the Deflated Sharpe Ratio counted this run's seeds only"
         ))
-        .into());
+        .into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A failed walk-forward's error, saying how to keep the trainings it finished: they stay in

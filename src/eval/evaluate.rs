@@ -160,6 +160,8 @@ impl Evaluation {
 /// period, and the agent and every baseline as policies (the agent first).
 struct Setup {
     meta: Meta,
+    /// The metas of the ensemble's other checkpoints, read with their networks.
+    member_metas: Vec<Meta>,
     market: Arc<Market>,
     range: DecisionRange,
     settings: EnvSettings,
@@ -227,10 +229,12 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     };
     let metrics_config = MetricsConfig { periods_per_year: meta.env.data.periods_per_year, risk_free: 0.0 };
     let agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device.clone());
-    let mut policies = vec![agent_or_ensemble(agent, request, &meta, &market, &device)?];
+    let (agent, member_metas) = agent_or_ensemble(agent, request, &meta, &market, &device)?;
+    let mut policies = vec![agent];
     policies.extend(baselines::all(&market, range, settings.episode.rebalance_every)?);
     Ok(Setup {
         meta,
+        member_metas,
         market,
         range,
         settings,
@@ -245,18 +249,18 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     })
 }
 
-/// `agent` alone, or with the request's other checkpoints as one ensemble. The members must
-/// read the same observations as `agent`: same assets, features and normalization (the seeds
-/// of one run).
+/// `agent` alone, or with the request's other checkpoints as one ensemble, and those others'
+/// metas. The members must read the same observations as `agent`: same assets, features and
+/// normalization (the seeds of one run).
 fn agent_or_ensemble(
     agent: AgentPolicy,
     request: &EvalRequest,
     meta: &Meta,
     market: &Market,
     device: &burn::prelude::Device,
-) -> Result<Box<dyn Policy>, EvalError> {
+) -> Result<(Box<dyn Policy>, Vec<Meta>), EvalError> {
     if request.ensemble.is_empty() {
-        return Ok(Box::new(agent));
+        return Ok((Box::new(agent), Vec::new()));
     }
     let others = checkpoint::load_members(
         &request.ensemble,
@@ -266,10 +270,11 @@ fn agent_or_ensemble(
         market,
         device,
     )?;
-    let members = std::iter::once(agent).chain(others.into_iter().map(|(other, net)| {
+    let (metas, nets): (Vec<Meta>, Vec<_>) = others.into_iter().unzip();
+    let members = std::iter::once(agent).chain(metas.iter().zip(nets).map(|(other, net)| {
         AgentPolicy::new(PolicyId::AGENT, net, other.head, market.layout(), device.clone())
     }));
-    Ok(Box::new(EnsemblePolicy::of_agents(members.collect())))
+    Ok((Box::new(EnsemblePolicy::of_agents(members.collect())), metas))
 }
 
 pub fn evaluate(request: EvalRequest) -> Result<Evaluation, EvalError> {
@@ -381,16 +386,13 @@ impl Setup {
     /// reference with the weights evaluated, and how many there are.
     fn members_keeping_reference(&self, request: &EvalRequest) -> (usize, usize) {
         let keeps = |meta: &Meta| meta.validation.as_ref().is_some_and(|v| v.kept_reference());
-        (self.members_where(request, keeps), 1 + request.ensemble.len())
+        (self.members_where(request, keeps), 1 + self.member_metas.len())
     }
 
     /// Of those that deploy their reference, how many kept it untested (no test of the gap).
     fn members_untested(&self, request: &EvalRequest) -> usize {
         self.members_where(request, |meta| {
-            meta.validation
-                .as_ref()
-                .and_then(|v| v.reference_test.as_ref())
-                .is_some_and(|test| test.kept_reference && test.gap.is_none())
+            meta.validation.as_ref().is_some_and(|v| v.kept_reference_untested())
         })
     }
 
@@ -400,9 +402,7 @@ impl Setup {
         if request.weights != Weights::Best {
             return 0;
         }
-        let others =
-            request.ensemble.iter().filter(|dir| checkpoint::load_meta(dir).is_ok_and(|m| holds(&m)));
-        usize::from(holds(&self.meta)) + others.count()
+        std::iter::once(&self.meta).chain(&self.member_metas).filter(|meta| holds(meta)).count()
     }
 
     fn caveat(&self) -> Option<&'static str> {

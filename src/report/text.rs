@@ -106,10 +106,7 @@ pub fn training(outcomes: &[TrainOutcome], spread: &MetricsSpread) -> String {
     let equal = first.validation.equal_weight.sharpe;
     let median = spread.sharpe.map(|s| s.median).unwrap_or(f64::NAN);
     let kept = outcomes.iter().filter(|o| o.validation.kept_reference()).count();
-    let untested = outcomes
-        .iter()
-        .filter(|o| o.validation.reference_test.as_ref().is_some_and(|t| t.kept_reference && t.gap.is_none()))
-        .count();
+    let untested = outcomes.iter().filter(|o| o.validation.kept_reference_untested()).count();
     if kept == outcomes.len() && untested > 0 {
         let _ = writeln!(
             out,

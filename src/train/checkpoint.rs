@@ -180,6 +180,12 @@ impl ValidationRecord {
     pub fn kept_reference(&self) -> bool {
         self.reference_test.as_ref().is_some_and(|test| test.kept_reference)
     }
+
+    /// Whether it deploys its reference untested: the gap could not be tested ([`untested_gap`]),
+    /// which says nothing of what training learned.
+    pub fn kept_reference_untested(&self) -> bool {
+        self.reference_test.as_ref().is_some_and(|test| test.kept_reference && test.gap.is_none())
+    }
 }
 
 /// The end-of-training choice between the best trained network and the untrained one, which is

@@ -377,7 +377,7 @@ pub(crate) fn train_and_test_one(
             in_sample,
             validation_sharpe: validation.agent.sharpe,
             kept_reference,
-            reference_untested: validation.reference_test.as_ref().is_some_and(|test| test.gap.is_none()),
+            reference_untested: validation.kept_reference_untested(),
             out_of_sample: test_log.metrics(&plan.metrics),
             warnings,
         },

@@ -31,7 +31,7 @@ pub struct SeedResult {
     #[serde(default)]
     pub kept_reference: bool,
     /// The reference was kept untested: the gap could not be tested on validation
-    /// ([`crate::train::checkpoint::untested_gap`]).
+    /// ([`crate::train::checkpoint::ValidationRecord::kept_reference_untested`]).
     #[serde(default)]
     pub reference_untested: bool,
     pub out_of_sample: Metrics,
@@ -124,13 +124,12 @@ impl WalkForwardReport {
     }
 }
 
-/// `(kept, trainings)`: the trainings across `folds` that deploy their reference, and all of them.
-/// Of the trainings that kept their reference, those whose validation window was too short to
-/// test the gap.
+/// Of the trainings across `folds` that kept their reference, those that kept it untested.
 pub(super) fn untested_reference_count(folds: &[FoldReport]) -> usize {
-    folds.iter().flat_map(|f| &f.seeds).filter(|s| s.kept_reference && s.reference_untested).count()
+    folds.iter().flat_map(|f| &f.seeds).filter(|s| s.reference_untested).count()
 }
 
+/// `(kept, trainings)`: the trainings across `folds` that deploy their reference, and all of them.
 pub(super) fn kept_reference_counts(folds: &[FoldReport]) -> (usize, usize) {
     let kept = folds.iter().flat_map(|f| &f.seeds).filter(|s| s.kept_reference).count();
     (kept, folds.iter().map(|f| f.seeds.len()).sum())

@@ -234,9 +234,8 @@ pub(super) fn kept_references(folds: &[FoldReport], request: &WalkForwardRequest
     )
 }
 
-/// `kept` of `trainings` kept their reference, `untested` of those because their validation
-/// window was too short to test the gap (a user's short layout), which is not a verdict on the
-/// training.
+/// `kept` of `trainings` kept their reference, `untested` of those because the gap could not be
+/// tested (a user's short validation window, say), which is not a verdict on the training.
 fn kept_references_in_words(
     (kept, trainings, untested): (usize, usize, usize),
     reference: &str,
