@@ -42,6 +42,14 @@ fn request(config: &Path, steps: &str) -> Vec<String> {
     ["--config", path(config), "--steps", steps, "--folds", "2", "--seeds", "2"].map(String::from).to_vec()
 }
 
+/// `folio plan walk-forward` with `flags`, into `out`.
+fn plan_args(flags: &[String], out: &Path) -> Vec<String> {
+    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
+    planning.extend(flags.iter().cloned());
+    planning.extend(["--out".to_string(), path(out).to_string()]);
+    planning
+}
+
 fn args(list: &[String]) -> Vec<&str> {
     list.iter().map(String::as_str).collect()
 }
@@ -109,9 +117,7 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     walk.push(path(&single_registry).to_string());
     folio(&args(&walk));
 
-    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
-    planning.extend(flags.iter().cloned());
-    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    let planning = plan_args(&flags, &plan);
     folio(&args(&planning));
     folio(&args(&planning)); // planning the same request again is harmless
     let ids = task_ids(&plan);
@@ -198,10 +204,8 @@ fn a_task_never_runs_twice_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path());
     let plan = dir.path().join("plan");
-    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
     // Long enough that the first run is still training when the second starts.
-    planning.extend(request(&config, "100000"));
-    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    let planning = plan_args(&request(&config, "100000"), &plan);
     folio(&args(&planning));
     let lock = plan.join("tasks").join(&task_ids(&plan)[0]).join(".folio.lock");
     let mut first = folio_command(&["run-task", path(&plan), "--index", "0"]).spawn().unwrap();
@@ -227,9 +231,7 @@ fn a_plan_refuses_a_node_running_another_build() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path());
     let plan = dir.path().join("plan");
-    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
-    planning.extend(request(&config, "100"));
-    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    let planning = plan_args(&request(&config, "100"), &plan);
     folio(&args(&planning));
     // Messages count folds from 1, as the reports do (plan.json keeps the fold-N folders' index).
     let incomplete = folio_command(&["merge", path(&plan)]).output().unwrap();
@@ -259,9 +261,7 @@ fn a_plan_refuses_a_node_running_another_build() {
     let mine = dir.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("plan.json"), "my notes").unwrap();
-    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
-    planning.extend(request(&config, "100"));
-    planning.extend(["--out".to_string(), path(&mine).to_string()]);
+    let planning = plan_args(&request(&config, "100"), &mine);
     let refused = folio_command(&args(&planning)).output().unwrap();
     assert!(!refused.status.success() && text(&refused).contains("not a folio plan"), "{}", text(&refused));
     let merged = folio_command(&["merge", path(&plan), "--out", path(&mine)]).output().unwrap();
@@ -375,9 +375,7 @@ fn a_real_slurm_cluster_runs_the_plan_reruns_a_cancelled_task_and_merges_it_exac
     // Long enough that a task can be caught running and cancelled.
     let flags = request(&config, "100000");
     let (single, plan) = (dir.path().join("single"), dir.path().join("plan"));
-    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
-    planning.extend(flags.iter().cloned());
-    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    let planning = plan_args(&flags, &plan);
     folio(&args(&planning));
     let ids = task_ids(&plan);
 
@@ -428,9 +426,7 @@ fn a_plan_into_a_folder_being_planned_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path());
     let plan = dir.path().join("plan");
-    let mut planning = vec!["plan".to_string(), "walk-forward".to_string()];
-    planning.extend(request(&config, "300"));
-    planning.extend(["--out".to_string(), path(&plan).to_string()]);
+    let planning = plan_args(&request(&config, "300"), &plan);
     let held = folio::files::FolderLock::acquire(&plan).unwrap();
     let output = folio_command(&args(&planning)).output().unwrap();
     let error = String::from_utf8_lossy(&output.stderr);
