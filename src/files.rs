@@ -189,6 +189,10 @@ pub struct OutputExists {
     pub folder: bool,
 }
 
+/// Names a fresh claim moves past when other runs take them first: far more runs than start
+/// in one instant, few enough that a folder that can never be claimed still ends in an error.
+const FRESH_CLASHES: u32 = 64;
+
 /// `base` if nothing is there yet, else `base-2`, `base-3`, ...: a default output folder that
 /// never lands on an earlier run's.
 pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
@@ -196,6 +200,22 @@ pub fn fresh_folder(base: &Path) -> std::path::PathBuf {
         .map(|n| if n == 1 { base.to_path_buf() } else { format!("{}-{n}", base.display()).into() })
         .find(|p| std::fs::symlink_metadata(p).is_err())
         .expect("some name is free")
+}
+
+/// A new, empty folder named as [`fresh_folder`] names it, made here: the name is taken by
+/// making the folder, which the system does for one caller only, so two runs started at once
+/// never share it.
+pub fn reserve_fresh_folder(base: &Path) -> std::io::Result<std::path::PathBuf> {
+    if let Some(parent) = base.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    loop {
+        let path = fresh_folder(base);
+        match std::fs::create_dir(&path) {
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            made => return made.map(|()| path),
+        }
+    }
 }
 
 /// A folder a command fills with its outputs, claimed before the work starts so that a clash is
@@ -354,9 +374,20 @@ impl OutputFolder {
     }
 
     /// Claim a new folder named after `base` ([`fresh_folder`]): a command's default output,
-    /// which never replaces anything.
+    /// which never replaces anything. Two runs started at once both find the same name free;
+    /// the one that loses the claim goes on to the next name instead of failing.
     pub fn fresh(base: &Path) -> Result<Self, OutputError> {
-        Self::claim(&fresh_folder(base), false)
+        let mut clashes = 0;
+        loop {
+            match Self::claim(&fresh_folder(base), false) {
+                Err(OutputError::Lock(LockError::Busy { .. }) | OutputError::Occupied { .. })
+                    if clashes < FRESH_CLASHES =>
+                {
+                    clashes += 1;
+                }
+                claimed => return claimed,
+            }
+        }
     }
 
     /// The folder claimed for a command's `--out` before its work, else a fresh one named after
@@ -541,6 +572,46 @@ pub fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
 mod tests {
     use super::*;
 
+    /// `count` threads released together, each running `work`: as runs started at one instant.
+    fn all_at_once<T: Send + 'static>(count: usize, work: impl Fn() -> T + Send + Sync + 'static) -> Vec<T> {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(count));
+        let work = std::sync::Arc::new(work);
+        let threads: Vec<_> = (0..count)
+            .map(|_| {
+                let (start, work) = (start.clone(), work.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    work()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+
+    #[test]
+    fn default_folders_taken_at_one_instant_are_all_different() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("checkpoints/run");
+        let reserved = all_at_once(8, move || reserve_fresh_folder(&base).unwrap());
+        let distinct: std::collections::BTreeSet<_> = reserved.iter().collect();
+        assert_eq!(distinct.len(), 8, "{reserved:?}");
+        assert!(reserved.iter().all(|path| path.is_dir()));
+    }
+
+    #[test]
+    fn fresh_claims_made_at_one_instant_all_succeed_in_different_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("walk-forward");
+        // Each claim is kept until all are made, as runs that are still working.
+        let claims = all_at_once(4, move || OutputFolder::fresh(&base));
+        let paths: std::collections::BTreeSet<_> = claims
+            .iter()
+            .map(|claim| claim.as_ref().map(|c| c.path().to_path_buf()))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(paths.len(), 4, "{paths:?}");
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_link_stays_a_link_and_what_it_names_is_written() {
@@ -574,7 +645,8 @@ mod tests {
         let held = FolderLock::acquire(dir.path()).unwrap();
         // As a child forked by another thread holds this process's lock until it execs.
         let release = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            // Far inside the half second of retries, so a slow scheduler cannot fail the test.
+            std::thread::sleep(std::time::Duration::from_millis(20));
             drop(held);
         });
         let taken = FolderLock::acquire(dir.path());

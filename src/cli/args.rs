@@ -225,15 +225,19 @@ impl Replace {
     /// Claim `out` for work whose trainings `--resume` can read back: reopened as it is when
     /// resuming, else claimed as every output folder is (a refusal says when the folder holds
     /// this work stopped halfway); and a user who stops the run is told how to continue it.
+    ///
+    /// Without `out`, a fresh folder named after `default` is claimed.
     pub fn claim_resumable(
         self,
-        out: &std::path::Path,
+        out: Option<&std::path::Path>,
+        default: &std::path::Path,
         resume: bool,
         work: Resumable,
     ) -> anyhow::Result<folio::files::OutputFolder> {
-        let claimed = match resume {
-            true => folio::files::OutputFolder::reopen(out)?,
-            false => match folio::files::OutputFolder::claim(out, self.force) {
+        let claimed = match (out, resume) {
+            (None, _) => folio::files::OutputFolder::fresh(default)?,
+            (Some(out), true) => folio::files::OutputFolder::reopen(out)?,
+            (Some(out), false) => match folio::files::OutputFolder::claim(out, self.force) {
                 Err(error @ folio::files::OutputError::Occupied { .. }) if work.stopped_in(out) => {
                     anyhow::bail!(
                         "{error}; it holds a {} that never finished: --resume continues it with the trainings it finished",
@@ -247,8 +251,8 @@ impl Replace {
             "the trainings this {} finished are kept in {}; run the same command with --resume (and --out {}) to \
              continue from them",
             work.name(),
-            out.display(),
-            out.display()
+            claimed.path().display(),
+            claimed.path().display()
         ));
         Ok(claimed)
     }

@@ -47,12 +47,15 @@ pub struct PanelArgs {
 
 pub fn run(args: PanelArgs) -> Result<()> {
     let default = if args.development { "panel-development" } else { "panel" };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| folio::files::fresh_folder(&PathBuf::from("checkpoints").join(default)));
+    let claimed = args.replace.claim_resumable(
+        args.out.as_deref(),
+        &PathBuf::from("checkpoints").join(default),
+        args.resume,
+        super::args::Resumable::Panel,
+    )?;
+    // The user's own name for --out, a link included; the folder claimed when there is none.
+    let out = args.out.clone().unwrap_or_else(|| claimed.path().to_path_buf());
     let requests = plan_markets(&args, &out)?;
-    let claimed = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::Panel)?;
     let markets = requests.len();
     let (finished, failed) = run_markets(requests, |market, request| {
         run_market(market, request).map_err(|error| {

@@ -33,10 +33,14 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         train.steps = train.steps.min(DEFAULT_PROBE_STEPS);
     }
     let stem = args.setup.config_stem(&env);
-    let out = args.out.unwrap_or_else(|| {
-        folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("probe-{stem}")))
-    });
-    let claimed = folio::files::OutputFolder::claim(&out, args.replace.force)?;
+    let claimed = match &args.out {
+        Some(out) => folio::files::OutputFolder::claim(out, args.replace.force)?,
+        None => {
+            folio::files::OutputFolder::fresh(&PathBuf::from("checkpoints").join(format!("probe-{stem}")))?
+        }
+    };
+    // The user's own name for --out, a link included; the folder claimed when there is none.
+    let out = args.out.clone().unwrap_or_else(|| claimed.path().to_path_buf());
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]
     } else {

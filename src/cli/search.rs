@@ -41,10 +41,16 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let space = SearchSpace::from_toml(&text, &args.space)?;
     let (spec, _) = args.walk_forward.load()?;
     let config_file = args.walk_forward.setup.config.clone();
-    let out = args.out.unwrap_or_else(|| folio::files::fresh_folder(Path::new("checkpoints/search")));
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
-    let claimed = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::Search)?;
+    let claimed = args.replace.claim_resumable(
+        args.out.as_deref(),
+        Path::new("checkpoints/search"),
+        args.resume,
+        super::args::Resumable::Search,
+    )?;
+    // The user's own name for --out, a link included; the folder claimed when there is none.
+    let out = args.out.clone().unwrap_or_else(|| claimed.path().to_path_buf());
     let report = search(SearchRequest {
         spec,
         space,

@@ -1,4 +1,4 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -99,17 +99,17 @@ fn limits_in_words(env: &EnvConfig) -> String {
     env.limits.describe((named > 0).then_some(named))
 }
 
-fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> PathBuf {
+/// A new folder for a run given no --out, made now so that another run started at the same
+/// moment takes the next name rather than this one.
+fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> Result<PathBuf> {
     let (algo, net) = (train.algo.name(), train.net.kind.name());
     let seeds = match seeds {
         0 | 1 => format!("s{}", train.seed),
         n => format!("s{}-{}", train.seed, train.seed + n as u64 - 1),
     };
     let base = PathBuf::from("checkpoints").join(format!("{stem}-{algo}-{net}-{seeds}"));
-    (1..)
-        .map(|n| if n == 1 { base.clone() } else { PathBuf::from(format!("{}-{n}", base.display())) })
-        .find(|p| !p.exists())
-        .expect("some name is free")
+    folio::files::reserve_fresh_folder(&base)
+        .with_context(|| format!("cannot make a folder for the run at {}", base.display()))
 }
 
 /// Seeds of a new run, unless the flags say otherwise.
@@ -133,9 +133,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     {
         anyhow::bail!("{} exists and is not a folder; choose another --out", out.display());
     }
-    let out = args.out.clone().unwrap_or_else(|| default_out(&args.setup.config_stem(&env), &config, seeds));
     let registry_path = registry::resolve(args.registry.clone());
     registry::check(&registry_path)?;
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => default_out(&args.setup.config_stem(&env), &config, seeds)?,
+    };
     // On stderr, so `--json` keeps it too: the data warnings belong in a script's log.
     announce(&args, &env, &config, seeds, &out);
     let outcomes = train_seeds(

@@ -112,12 +112,16 @@ pub struct WalkForwardArgs {
 pub fn run(args: WalkForwardArgs) -> Result<()> {
     let (WalkForwardSpec { env, train, config, rebalance }, stem) = args.walk_forward.load()?;
     let config_file = args.walk_forward.setup.config.clone();
-    let out = args.out.unwrap_or_else(|| {
-        folio::files::fresh_folder(&PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")))
-    });
     let registry = registry::resolve(args.registry);
     registry::check(&registry)?;
-    let folder = args.replace.claim_resumable(&out, args.resume, super::args::Resumable::WalkForward)?;
+    let folder = args.replace.claim_resumable(
+        args.out.as_deref(),
+        &PathBuf::from("checkpoints").join(format!("walk-forward-{stem}")),
+        args.resume,
+        super::args::Resumable::WalkForward,
+    )?;
+    // The user's own name for --out, a link included; the folder claimed when there is none.
+    let out = args.out.clone().unwrap_or_else(|| folder.path().to_path_buf());
     let report = walk_forward(WalkForwardRequest {
         env,
         train,
