@@ -473,6 +473,28 @@ mod tests {
         assert!((got - total / n).abs() < 1e-3 * (total / n).abs(), "{got} vs {}", total / n);
     }
 
+    /// Two periods of +20% and -10% with eta 1/2, worked by hand. Differential Sharpe: A = 0.05
+    /// and B = 0.025 start from the batch, so D1 = (0.025 * 0.15 - 0.025 * 0.015) / 0.15^3 = 1;
+    /// then A = 0.125, B = 0.0325 and D2 = (0.0325 * (-0.225) + 0.0625 * 0.0225) / 0.016875^1.5
+    /// = -14 / (3 sqrt(3)). Downside deviation ratio: DD^2 = 0.005 from the batch; the gain gives
+    /// (0.2 - 0.025) / sqrt(0.005) = 1.75 sqrt(2); then A = 0.125, DD^2 = 0.0025, and the loss
+    /// gives (0.0025 * (-0.1625) - 0.0625 * 0.01) / 0.0025^1.5 = -8.25. Each objective is the mean.
+    #[test]
+    fn differential_ratios_by_hand_on_two_periods() {
+        let returns = [1.2f64.ln(), 0.9f64.ln()];
+        let cases = [
+            (DirectObjective::DifferentialSharpe { eta: 0.5 }, (1.0 - 14.0 / (3.0 * 3f64.sqrt())) / 2.0),
+            (
+                DirectObjective::DownsideRisk { eta: 0.5, downside_floor: 1e-3 },
+                (1.75 * 2f64.sqrt() - 8.25) / 2.0,
+            ),
+        ];
+        for (objective, expected) in cases {
+            let got = value(objective, &returns);
+            assert!((got - expected).abs() < 1e-5, "{objective:?}: {got} vs {expected}");
+        }
+    }
+
     #[test]
     fn the_drawdown_penalty_charges_the_batch_path_drawdowns() {
         let mut wealth: f64 = 1.0;
