@@ -370,9 +370,19 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     let period = explain(request(day(470), day(460), day(480))).unwrap();
     let summary = &period.period.as_ref().unwrap().summary;
     assert_eq!(summary.decisions, 20, "decisions at rows 460 .. 479 trade up to row 480");
-    assert_eq!(period.replayed_from, dates[460].to_string());
+    assert_eq!(period.replayed_from, dates[400].to_string(), "from the test period's start, as for one date");
     assert!(period.decision.is_some());
     assert!(summary.max_abs_completeness_gap < 1e-4);
+    // A period's first decision sees what the agent held the day before, not cash: with the
+    // network as training left it, which weighs its previous weights, the decision explained
+    // inside the period is the one explained alone.
+    let last = |date, from, to| ExplainRequest {
+        weights: folio::train::checkpoint::Weights::Last,
+        ..request(date, from, to)
+    };
+    let inside = explain(last(day(460), day(460), day(480))).unwrap().decision.unwrap().explanation;
+    let alone = explain(last(day(460), None, None)).unwrap().decision.unwrap().explanation;
+    assert_eq!(inside, alone);
 
     // A weekend falls back to the Friday before, and says so.
     let saturday = (451..480).find(|&r| (dates[r] - dates[r - 1]).num_days() > 1).unwrap();

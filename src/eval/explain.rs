@@ -525,7 +525,8 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
     let explainer =
         explainer_of(&members, &meta, market.layout(), &device, request.method, reference.as_deref())?;
     let date_row = request.date.map(|stamp| decision_row(&market, &stamp)).transpose()?;
-    let range = replay_range(&request, &meta, &market, date_row.as_ref().map(|(row, _)| *row))?;
+    let period = requested_period(&request, &market, date_row.as_ref().map(|(row, _)| *row))?;
+    let range = replay_range(&meta, &market, period, date_row.as_ref().map(|(row, _)| *row));
     let kept_reference = request.weights == Weights::Best
         && members.iter().all(|(m, _)| m.validation.as_ref().is_some_and(|v| v.kept_reference()));
     let recorder = record_decisions(acting_policy(members, &market, &device), &meta, &market, range)?;
@@ -535,8 +536,7 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
         }
         _ => None,
     };
-    let period =
-        if is_period(&request) { Some(explain_period(&explainer, &recorder, &market, range)?) } else { None };
+    let period = period.map(|period| explain_period(&explainer, &recorder, &market, period)).transpose()?;
     let feature_names: Vec<String> =
         meta.env.features.features.iter().map(|f| f.name().to_string()).collect();
     let members: Vec<PathBuf> =
@@ -607,21 +607,15 @@ fn acting_policy(members: Vec<(Meta, PolicyNet)>, market: &Market, device: &Devi
     Box::new(EnsemblePolicy::of_agents(agents))
 }
 
-fn is_period(request: &ExplainRequest) -> bool {
-    request.from.is_some() || request.to.is_some()
-}
-
-/// The decisions to replay: the requested period (which must hold the date, if one is given too),
-/// or the decisions leading to the date from the start of its configured period.
-fn replay_range(
+/// The period to explain, if `--from` or `--to` asks for one: it must hold the date, if one is
+/// given too.
+fn requested_period(
     request: &ExplainRequest,
-    meta: &Meta,
     market: &Market,
     date_row: Option<usize>,
-) -> Result<DecisionRange, ExplainError> {
-    if !is_period(request) {
-        let row = date_row.expect("a date when there is no period");
-        return Ok(DecisionRange { first: replay_start(meta, market, row), last: row + 1 });
+) -> Result<Option<DecisionRange>, ExplainError> {
+    if request.from.is_none() && request.to.is_none() {
+        return Ok(None);
     }
     let range = market.decision_range(&Span { from: request.from, to: request.to }, 0)?;
     if let (Some(row), Some(date)) = (date_row, request.date)
@@ -633,7 +627,27 @@ fn replay_range(
             last: market.panel.index.label(range.last - 1),
         });
     }
-    Ok(range)
+    Ok(Some(range))
+}
+
+/// The decisions to replay: from the start of the configured period that holds the first
+/// decision explained, as `folio eval` over that period would start, to the last one explained.
+/// The agent then comes to a period's first decision holding what it really held the day
+/// before, not cash.
+fn replay_range(
+    meta: &Meta,
+    market: &Market,
+    period: Option<DecisionRange>,
+    date_row: Option<usize>,
+) -> DecisionRange {
+    let (first, last) = match period {
+        Some(period) => (period.first, period.last),
+        None => {
+            let row = date_row.expect("a date when there is no period");
+            (row, row + 1)
+        }
+    };
+    DecisionRange { first: replay_start(meta, market, first), last }
 }
 
 /// Backtest the agent over `range` as `folio eval` would, recording its observation at every
@@ -686,19 +700,26 @@ fn explain_decision(
     })
 }
 
-/// Every recorded decision explained, and the explanations averaged.
+/// Every recorded decision of `period` explained, and the explanations averaged; the replay's
+/// decisions before it only led the agent to its holdings.
 fn explain_period(
     explainer: &Explainer,
     recorder: &Recorder,
     market: &Market,
-    range: DecisionRange,
+    period: DecisionRange,
 ) -> Result<PeriodExplanation, ExplainError> {
-    let explanations: Vec<Explanation> = recorder.observations.iter().map(|o| explainer.explain(o)).collect();
+    let explanations: Vec<Explanation> = recorder
+        .rows
+        .iter()
+        .zip(&recorder.observations)
+        .filter(|&(&row, _)| row >= period.first)
+        .map(|(_, observation)| explainer.explain(observation))
+        .collect();
     let summary = PeriodSummary::of(&explanations).ok_or(ExplainError::EmptyPeriod)?;
     let index = &market.panel.index;
     Ok(PeriodExplanation {
-        from: index.label(range.first),
-        to: index.label(recorder.rows.last().copied().unwrap_or(range.first)),
+        from: index.label(period.first),
+        to: index.label(recorder.rows.last().copied().unwrap_or(period.first)),
         summary,
     })
 }
