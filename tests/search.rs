@@ -56,6 +56,12 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     let score = |i: usize| points[i]["score"].as_f64().expect("each point's score is defined");
     let chosen = report["chosen"].as_u64().unwrap() as usize;
     assert!(score(chosen) >= score(1 - chosen), "the best search score is chosen");
+    // The other point's gap to the best, as the one-standard-error rule would weigh it.
+    assert!(points[chosen]["behind_best"].is_null());
+    let behind = &points[1 - chosen]["behind_best"];
+    let difference = behind["difference"].as_f64().expect("a gap where the test can run");
+    assert!((difference - (score(chosen) - score(1 - chosen))).abs() < 0.02, "{behind}");
+    assert!(behind["standard_error"].as_f64().unwrap() >= 0.0, "{behind}");
     // Each point: 2 search folds x 2 seeds; the verdict: 1 held-out fold x 2 seeds.
     let verdict: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("verdict").join("report.json")).unwrap()).unwrap();

@@ -94,8 +94,12 @@ pub fn write_and_show(out: &Path, report: &SearchReport, json: bool) -> Result<(
     }
     for (i, point) in report.points.iter().enumerate() {
         let mark = if i == report.chosen { "*" } else { " " };
+        let behind = match &point.behind_best {
+            Some(gap) => format!("{:.2} +/- {:.2} behind the best", gap.difference, gap.standard_error),
+            None => String::new(),
+        };
         println!(
-            "{mark} point {i:>3}  search Sharpe {:>6.2}  {}",
+            "{mark} point {i:>3}  search Sharpe {:>6.2}  {behind:<30}  {}",
             point.score,
             serde_json::to_string(&point.point)?
         );

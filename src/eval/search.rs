@@ -19,7 +19,7 @@ use crate::backtest::PolicyId;
 use crate::data::InvalidSetting;
 use crate::env::Market;
 use crate::metrics::overfitting::{self, DeflatedSharpe, SharpeStats};
-use crate::metrics::sharpe_difference::sharpe_difference;
+use crate::metrics::sharpe_difference::{SharpeDifference, sharpe_difference};
 use crate::metrics::simple_returns;
 use crate::progress::Progress;
 
@@ -250,6 +250,11 @@ pub struct PointResult {
     /// Stitched out-of-sample Sharpe ratio of the seeds' ensemble over the search folds.
     pub score: f64,
     pub folder: PathBuf,
+    /// How far this point's ensemble trails the best-scoring point's over the same search
+    /// periods (the best's Sharpe ratio minus this one's, annualized, with Ledoit and Wolf's
+    /// standard error): the gap the one-standard-error rule weighs. `null` for the best point
+    /// itself, and where the test cannot run (too few periods, a flat curve).
+    pub behind_best: Option<SharpeDifference>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,7 +304,8 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     let verdict_folder = request.out.join(VERDICT);
     let verdict =
         run(&request, verdict_specs.swap_remove(chosen), &verdict_folder, request.registry.clone())?;
-    Ok(conclude_search(request.space, data_to, scored, chosen, verdict, verdict_folder))
+    let periods_per_year = request.spec.env.data.periods_per_year;
+    Ok(conclude_search(request.space, data_to, scored, periods_per_year, chosen, verdict, verdict_folder))
 }
 
 /// A point scored on the search folds, with the Sharpe ratios of its trials (its seeds) and the
@@ -321,7 +327,11 @@ impl ScoredPoint {
         let score = report.overall.iter().find(|r| r.policy == PolicyId::Ensemble);
         let score = score.map(|r| r.metrics.sharpe).unwrap_or(f64::NAN);
         let ensemble_returns = returns_of(report, PolicyId::Ensemble).unwrap_or_default();
-        Self { result: PointResult { point, score, folder }, trial_sharpes, ensemble_returns }
+        Self {
+            result: PointResult { point, score, folder, behind_best: None },
+            trial_sharpes,
+            ensemble_returns,
+        }
     }
 }
 
@@ -332,14 +342,28 @@ pub fn choose(scored: &[ScoredPoint], rule: ChoiceRule) -> Result<usize, EvalErr
         .ok_or_else(|| InvalidSetting::new("search.params", "the search space has no point"))?;
     Ok(match rule {
         ChoiceRule::Best => best,
+        // Per-period units: the comparison of a gap with its standard error needs no year.
         ChoiceRule::OneStandardError => (0..scored.len())
             .find(|&i| {
-                // Per-period units on both sides, so no annualization enters the comparison.
-                sharpe_difference(&scored[best].ensemble_returns, &scored[i].ensemble_returns, 1.0)
-                    .is_some_and(|gap| gap.difference <= gap.standard_error)
+                i == best
+                    || gap_to(scored, best, i, 1.0).is_some_and(|gap| gap.difference <= gap.standard_error)
             })
             .unwrap_or(best),
     })
+}
+
+/// How far point `i`'s ensemble trails point `best`'s over the same periods.
+fn gap_to(scored: &[ScoredPoint], best: usize, i: usize, periods_per_year: f64) -> Option<SharpeDifference> {
+    sharpe_difference(&scored[best].ensemble_returns, &scored[i].ensemble_returns, periods_per_year)
+}
+
+/// Every point's [`PointResult::behind_best`], annualized by `periods_per_year`.
+fn record_gaps_to_best(scored: &mut [ScoredPoint], periods_per_year: f64) {
+    let scores: Vec<f64> = scored.iter().map(|p| p.result.score).collect();
+    let Some(best) = best_score(&scores) else { return };
+    for i in (0..scored.len()).filter(|&i| i != best) {
+        scored[i].result.behind_best = gap_to(scored, best, i, periods_per_year);
+    }
 }
 
 /// The verdict's request: the chosen point on the whole data, its test windows the held-out folds.
@@ -357,7 +381,8 @@ pub fn verdict_spec(
 pub fn conclude_search(
     space: SearchSpace,
     search_data_to: String,
-    scored: Vec<ScoredPoint>,
+    mut scored: Vec<ScoredPoint>,
+    periods_per_year: f64,
     chosen: usize,
     verdict: WalkForwardReport,
     verdict_folder: PathBuf,
@@ -376,6 +401,7 @@ pub fn conclude_search(
     let deflated_sharpe = returns_of(&verdict, PolicyId::Ensemble).zip(variance).and_then(|(r, variance)| {
         overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trials, variance).ok()
     });
+    record_gaps_to_best(&mut scored, periods_per_year);
     let results: Vec<PointResult> = scored.into_iter().map(|p| p.result).collect();
     let summary =
         summary(&results, chosen, space.rule, &verdict, deflated_sharpe.as_ref(), trial_sharpes.len());
@@ -504,7 +530,7 @@ mod tests {
     fn scored(returns: Vec<f64>) -> ScoredPoint {
         let score = overfitting::sharpe_ratio(&returns);
         ScoredPoint {
-            result: PointResult { point: BTreeMap::new(), score, folder: PathBuf::new() },
+            result: PointResult { point: BTreeMap::new(), score, folder: PathBuf::new(), behind_best: None },
             trial_sharpes: vec![score],
             ensemble_returns: returns,
         }
@@ -533,7 +559,11 @@ mod tests {
         let large = gap(&far_better, &cautious);
         assert!(large.difference > 3.0 * large.standard_error, "{large:?}");
 
-        let close = [cautious, slightly_better];
+        let mut close = [cautious, slightly_better];
+        // Each report writes the gap the rule weighed: the best point's none.
+        record_gaps_to_best(&mut close, 1.0);
+        assert_eq!(close[0].result.behind_best.as_ref().map(|g| g.difference), Some(small.difference));
+        assert!(close[1].result.behind_best.is_none());
         assert_eq!(choose(&close, ChoiceRule::Best).unwrap(), 1, "the highest score");
         assert_eq!(
             choose(&close, ChoiceRule::OneStandardError).unwrap(),

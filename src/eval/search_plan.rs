@@ -187,6 +187,15 @@ pub fn merge_search(
         return Ok(SearchMerge::VerdictPlanned { chosen, missing });
     }
     let verdict = tasks::merge(&verdict_dir, registry, device, progress)?;
-    let report = conclude_search(file.space, file.search_data_to, scored, chosen, verdict, verdict_dir);
+    let periods_per_year = file.walk_forward.env.data.periods_per_year;
+    let report = conclude_search(
+        file.space,
+        file.search_data_to,
+        scored,
+        periods_per_year,
+        chosen,
+        verdict,
+        verdict_dir,
+    );
     Ok(SearchMerge::Done(Box::new(report)))
 }
