@@ -514,8 +514,8 @@ fn some_entries(folder: &Path) -> Vec<String> {
 
 /// The files folio's defaults and the README's first commands name, compiled in: an installed
 /// binary (`cargo install --path .`) has no repository beside it, yet `folio train` with no
-/// flags, `folio panel envs/default.toml envs/factor_etfs.toml` and `folio search --space
-/// envs/tilt_search.toml` must still run. Paths are as those commands name them, relative to the
+/// flags, `folio panel envs/default.toml envs/factor_etfs.toml`, `folio search --space
+/// envs/tilt_search.toml` and every other `envs/` file the README names must still work. Paths are as those commands name them, relative to the
 /// folder folio runs in.
 const BUNDLED: &[(&str, &[u8])] = &[
     ("envs/default.toml", include_bytes!("../envs/default.toml")),
@@ -524,6 +524,9 @@ const BUNDLED: &[(&str, &[u8])] = &[
     ("envs/factor_etfs.toml", include_bytes!("../envs/factor_etfs.toml")),
     ("envs/data/us_factor_etfs_daily.csv", include_bytes!("../envs/data/us_factor_etfs_daily.csv")),
     ("envs/tilt_search.toml", include_bytes!("../envs/tilt_search.toml")),
+    ("envs/olps_djia.toml", include_bytes!("../envs/olps_djia.toml")),
+    ("envs/data/olps/djia.csv", include_bytes!("../envs/data/olps/djia.csv")),
+    ("envs/risk_questionnaire.toml", include_bytes!("../envs/risk_questionnaire.toml")),
 ];
 
 /// The bundled copy of `path`, if folio carries one.

@@ -906,6 +906,30 @@ fn the_bundled_factor_etfs_and_tilt_search_run_from_any_folder() {
     assert!(plan.contains("train.net.tilt") && plan.contains("us_factor_etfs_daily.csv"), "{plan}");
 }
 
+/// Every file under `envs/` that the README names is carried in the binary as the repository
+/// holds it, so that the README's commands work where folio is installed without its sources.
+#[test]
+fn every_envs_file_the_readme_names_is_bundled() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let named: std::collections::BTreeSet<&str> = readme
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "_-./".contains(c)))
+        .filter(|word| word.starts_with("envs/") && (word.ends_with(".toml") || word.ends_with(".csv")))
+        .collect();
+    assert!(named.len() >= 8, "{named:?}");
+    for path in named {
+        let bundled = folio::files::bundled(std::path::Path::new(path));
+        assert_eq!(bundled, Some(&std::fs::read(path).unwrap()[..]), "{path} is not bundled as it is");
+    }
+    // Two of them, used from a folder that holds neither.
+    let dir = tempfile::tempdir().unwrap();
+    let djia = folio(&["env", "check", "envs/olps_djia.toml", "--episodes", "1", "--json"], dir.path());
+    assert!(djia.status.success(), "{}", text(&djia));
+    let answers =
+        ["backtest", "--strategy", "equal-weight", "--risk-questionnaire", "envs/risk_questionnaire.toml"];
+    let profiled = folio(&[&answers[..], &["--out", "bt"]].concat(), dir.path());
+    assert!(profiled.status.success(), "{}", text(&profiled));
+}
+
 #[test]
 fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
     let dir = tempfile::tempdir().unwrap();

@@ -131,8 +131,8 @@ pub struct Assessment {
 
 impl Questionnaire {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        let text = crate::files::read_text_or_bundled(path)
+            .map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let answers: Questionnaire = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
         answers.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
