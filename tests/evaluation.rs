@@ -205,9 +205,24 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
         _ => unreachable!(),
     };
     let in_sample = evaluate(request(Some(Stamp::Date(dates[100])), Some(Stamp::Date(dates[300])))).unwrap();
-    let warning = in_sample.report.warning.unwrap();
+    let warning = in_sample.report.warning.clone().unwrap();
     assert!(warning.contains("overlaps the training period"), "{warning}");
     assert!(in_sample.report.verdict.contains("in-sample"));
+    // And so does its page, whose headline the test period's page words as out of sample.
+    let headline_of = |evaluation: &folio::eval::evaluate::Evaluation, folder: &str| {
+        let page = dir.path().join(folder);
+        folio::report::outputs::write_evaluation(&page, evaluation).unwrap();
+        folio::report::html::write_run_page(&page, &folio::report::html::Provenance::of_this_process())
+            .unwrap();
+        std::fs::read_to_string(page.join("report.html")).unwrap()
+    };
+    let seen = "on a period it was trained or selected on";
+    let (inside, outside) = (headline_of(&in_sample, "in-sample-page"), headline_of(&test, "test-page"));
+    assert!(inside.contains(seen), "the in-sample page says so");
+    assert!(
+        !outside.contains(seen) && outside.contains("equal weight out of sample"),
+        "the test page does not"
+    );
     // `folio plot` tells the saved report apart by a field the library writes.
     let path = dir.path().join("report.json");
     folio::report::write_json(&path, &test.report).unwrap();
