@@ -449,10 +449,27 @@ fn resume_continues_a_run_to_more_steps() {
     assert_eq!((second.updates, second.env_steps), (40, 2000));
     let log = std::fs::read_to_string(out.join("train_log.csv")).unwrap();
     assert_eq!(log.lines().count(), 1 + 40, "one log row per update across both runs");
-    // Resuming with another algorithm is refused.
-    let mut other = request(env, TrainConfig { algo: Algo::Ppo, ..config }, out);
+    // Resuming with another algorithm, or another episode length, is refused, naming the
+    // setting to change back and nothing else.
+    let mut other = request(env.clone(), TrainConfig { algo: Algo::Ppo, ..config.clone() }, out.clone());
     other.resume = true;
-    assert!(train(other).unwrap_err().to_string().contains("cannot resume"));
+    let error = train(other).unwrap_err().to_string();
+    assert!(
+        error.contains("cannot resume")
+            && error.contains("with train.algo = \"direct\" (now asked: \"ppo\");"),
+        "{error}"
+    );
+    let mut longer = env.clone();
+    longer.episode.horizon += 1;
+    let mut other = request(longer, config, out);
+    other.resume = true;
+    let error = train(other).unwrap_err().to_string();
+    let asked = format!(
+        "with env.episode.horizon = {} (now asked: {});",
+        env.episode.horizon,
+        env.episode.horizon + 1
+    );
+    assert!(error.contains(&asked), "{error}");
 }
 
 #[test]

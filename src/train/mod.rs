@@ -135,10 +135,10 @@ pub enum TrainError {
     )]
     NotOurs { out: PathBuf, name: String },
     #[error(
-        "cannot resume {}: it was trained with another config or data; start a new run with another --out",
+        "cannot resume {}: it was started {differences}; resume it with the flags and config it was started with, or start a new run with another --out",
         out.display()
     )]
-    NotResumable { out: PathBuf },
+    NotResumable { out: PathBuf, differences: String },
     #[error("cannot resume {}: {why}", out.display())]
     ResumeMismatch { out: PathBuf, why: String },
     #[error("cannot start {threads} worker threads: {source}")]

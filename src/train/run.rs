@@ -700,13 +700,56 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
     // The fingerprint, not the data's path, is what must match.
     let comparable_env = EnvConfig::without_data_path;
-    if saved.data_fingerprint != fresh.data_fingerprint
-        || comparable(&saved.train) != comparable(&fresh.train)
-        || comparable_env(&saved.env) != comparable_env(&fresh.env)
-    {
-        return Err(TrainError::NotResumable { out: out.to_path_buf() });
+    let mut differences = Vec::new();
+    if saved.data_fingerprint != fresh.data_fingerprint {
+        differences.push(format!(
+            "on other data (fingerprint {}, now {})",
+            short(&saved.data_fingerprint),
+            short(&fresh.data_fingerprint)
+        ));
     }
-    Ok(())
+    let train = [&saved.train, &fresh.train].map(|c| serde_json::to_value(comparable(c)).unwrap_or_default());
+    let env = [&saved.env, &fresh.env].map(|e| serde_json::to_value(comparable_env(e)).unwrap_or_default());
+    settings_that_differ("train", &train[0], &train[1], &mut differences);
+    settings_that_differ("env", &env[0], &env[1], &mut differences);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    // Another algorithm brings its own defaults: the first few name the flag to change back.
+    const SHOWN: usize = 6;
+    if differences.len() > SHOWN {
+        let more = differences.len() - SHOWN;
+        differences.truncate(SHOWN);
+        differences.push(format!("and {more} more"));
+    }
+    Err(TrainError::NotResumable { out: out.to_path_buf(), differences: differences.join(", ") })
+}
+
+/// A fingerprint's first characters, as `folio trials --data` takes them.
+fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..8).unwrap_or(fingerprint)
+}
+
+/// Each setting under `path` whose saved value differs from the one asked for now, as
+/// `path.key = saved (now asked: value)`: a refused resume names what to change back.
+fn settings_that_differ(
+    path: &str,
+    saved: &serde_json::Value,
+    now: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (saved, now) {
+        (Value::Object(saved), Value::Object(now)) => {
+            let keys: std::collections::BTreeSet<&String> = saved.keys().chain(now.keys()).collect();
+            for key in keys {
+                let (a, b) = (saved.get(key).unwrap_or(&Value::Null), now.get(key).unwrap_or(&Value::Null));
+                settings_that_differ(&format!("{path}.{key}"), a, b, out);
+            }
+        }
+        (saved, now) if saved != now => out.push(format!("with {path} = {saved} (now asked: {now})")),
+        _ => {}
+    }
 }
 
 /// What one validation did to the choice of the best network.
