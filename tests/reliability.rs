@@ -1545,6 +1545,16 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
         assert!(dir.path().join("evals").join(folder).join("report.json").is_file(), "{folder}");
     }
     assert_eq!(entries_named(&dir.path().join("run/seed-0"), "eval-"), 2, "nothing written beside the seeds");
+    // A script is told where each went: the folder holding them all, each seed's, the ensemble's.
+    let output = folio(&["eval", "--checkpoint", "run", "--out", "evals-json", "--json"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let out = std::path::absolute(dir.path().join("evals-json")).unwrap();
+    let named = |value: &serde_json::Value| std::path::PathBuf::from(value.as_str().unwrap());
+    assert_eq!(named(&shown["folder"]), out);
+    let folders: Vec<_> = shown["folders"].as_array().unwrap().iter().map(named).collect();
+    assert_eq!(folders, vec![out.join("seed-0"), out.join("seed-1")]);
+    assert_eq!(named(&shown["ensemble_folder"]), out.join("ensemble"));
 
     // Over one period no Sharpe ratio exists: the headline says so rather than print NaN.
     let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();

@@ -362,6 +362,8 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     if args.run.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
+            /// The folder that holds every evaluation below: --out, else the run's own.
+            folder: PathBuf,
             /// Where each seed's evaluation was written, in the order of `runs`.
             folders: Vec<PathBuf>,
             runs: &'a [folio::eval::evaluate::EvalReport],
@@ -370,6 +372,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             agent_spread: folio::metrics::MetricsSpread,
         }
         return super::print_json(&Seeds {
+            folder: super::absolute(args.out.as_deref().unwrap_or(&args.checkpoint)),
             folders: written.iter().map(|folder| super::absolute(folder)).collect(),
             runs: &reports,
             ensemble_folder: super::absolute(&ensemble_out),
