@@ -47,15 +47,23 @@ pub struct PanelArgs {
 
 pub fn run(args: PanelArgs) -> Result<()> {
     let default = if args.development { "panel-development" } else { "panel" };
+    let base = PathBuf::from("checkpoints").join(default);
+    // Every market is checked before the folder is claimed: --force sets the old folder aside,
+    // and a market's data may live in it.
+    let planned = args.out.clone().unwrap_or_else(|| folio::files::fresh_folder(&base));
+    let mut requests = plan_markets(&args, &planned)?;
     let claimed = args.replace.claim_resumable(
         args.out.as_deref(),
-        &PathBuf::from("checkpoints").join(default),
+        &base,
         args.resume,
         super::args::Resumable::Panel,
     )?;
-    // The user's own name for --out, a link included; the folder claimed when there is none.
+    // The user's own name for --out, a link included; the folder claimed when there is none,
+    // which is the next name when another run took the planned one in the meantime.
     let out = args.out.clone().unwrap_or_else(|| claimed.path().to_path_buf());
-    let requests = plan_markets(&args, &out)?;
+    for (market, request) in &mut requests {
+        request.out = out.join(market.as_str());
+    }
     let markets = requests.len();
     let (finished, failed) = run_markets(requests, |market, request| {
         run_market(market, request).map_err(|error| {
