@@ -407,6 +407,42 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     assert!(nothing.contains("--date"), "{nothing}");
 }
 
+/// With a decision every 5 periods, a period keeps the schedule of its replay (every 5 periods
+/// from the test period's start): its first decision names it, and a period between two
+/// decisions is an error that says when the next one is.
+#[test]
+fn a_period_keeps_the_decision_schedule_of_its_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut env, dates) = synthetic_env(dir.path());
+    env.episode.rebalance_every = 5;
+    let checkpoint = dir.path().join("run");
+    train(TrainRequest {
+        env,
+        train: TrainConfig { steps: 500, ..TrainConfig::default() },
+        out: checkpoint.clone(),
+        device: DeviceChoice::Cpu,
+        resume: false,
+        progress: folio::progress::silent(),
+    })
+    .unwrap();
+    let request = |from: usize, to: usize| ExplainRequest {
+        from: Some(Stamp::Date(dates[from])),
+        to: Some(Stamp::Date(dates[to])),
+        ..explain_request(&checkpoint, None)
+    };
+    let report = explain(request(402, 420)).unwrap();
+    assert_eq!(report.replayed_from, dates[400].to_string());
+    let period = report.period.unwrap();
+    assert_eq!((period.from, period.to), (dates[405].to_string(), dates[415].to_string()));
+    assert_eq!(period.summary.decisions, 3, "405, 410 and 415, each trading up to the next");
+    let error = explain(request(401, 404)).unwrap_err().to_string();
+    let schedule = format!("rebalances every 5 periods from {}", dates[400]);
+    assert!(
+        error.contains(&schedule) && error.contains(&format!("next decision is on {}", dates[405])),
+        "{error}"
+    );
+}
+
 /// A run whose gate kept the untrained network deploys its reference portfolio: the report says
 /// so, and no market input moves its weights; its last network is still a trained one to explain.
 #[test]

@@ -485,8 +485,11 @@ pub enum ExplainError {
     DateOutsidePeriod { date: Stamp, first: String, last: String },
     #[error("no decision at or before {date} in the replayed period")]
     NoDecision { date: Stamp },
-    #[error("the period holds no decisions")]
-    EmptyPeriod,
+    #[error(
+        "the period holds no decisions: the agent rebalances every {every} periods from {start}{}",
+        next.as_ref().map(|next| format!(", and its next decision is on {next}")).unwrap_or_default()
+    )]
+    EmptyPeriod { every: usize, start: String, next: Option<String> },
     #[error(
         "{date} is after the data's last row ({last}); the last decision with a next period is {last_decision}"
     )]
@@ -536,7 +539,9 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
         }
         _ => None,
     };
-    let period = period.map(|period| explain_period(&explainer, &recorder, &market, period)).transpose()?;
+    let period = period
+        .map(|period| explain_period(&explainer, &recorder, (&meta, &market), range, period))
+        .transpose()?;
     let feature_names: Vec<String> =
         meta.env.features.features.iter().map(|f| f.name().to_string()).collect();
     let members: Vec<PathBuf> =
@@ -701,24 +706,31 @@ fn explain_decision(
 }
 
 /// Every recorded decision of `period` explained, and the explanations averaged; the replay's
-/// decisions before it only led the agent to its holdings.
+/// decisions before it only led the agent to its holdings. The decisions keep the schedule of
+/// the replay (every `rebalance_every` periods from its start), so the period is named by its
+/// first and last decisions, which need not be `--from` and `--to`.
 fn explain_period(
     explainer: &Explainer,
     recorder: &Recorder,
-    market: &Market,
+    (meta, market): (&Meta, &Market),
+    replay: DecisionRange,
     period: DecisionRange,
 ) -> Result<PeriodExplanation, ExplainError> {
-    let explanations: Vec<Explanation> = recorder
-        .rows
-        .iter()
-        .zip(&recorder.observations)
-        .filter(|&(&row, _)| row >= period.first)
-        .map(|(_, observation)| explainer.explain(observation))
-        .collect();
-    let summary = PeriodSummary::of(&explanations).ok_or(ExplainError::EmptyPeriod)?;
+    let explained = recorder.rows.partition_point(|&row| row < period.first);
+    let explanations: Vec<Explanation> =
+        recorder.observations[explained..].iter().map(|observation| explainer.explain(observation)).collect();
     let index = &market.panel.index;
+    let Some(summary) = PeriodSummary::of(&explanations) else {
+        let every = meta.env.episode.rebalance_every.max(1);
+        let next = replay.first + (period.first - replay.first).div_ceil(every) * every;
+        return Err(ExplainError::EmptyPeriod {
+            every,
+            start: index.label(replay.first),
+            next: (next + 1 < market.n_periods()).then(|| index.label(next)),
+        });
+    };
     Ok(PeriodExplanation {
-        from: index.label(period.first),
+        from: index.label(recorder.rows[explained]),
         to: index.label(recorder.rows.last().copied().unwrap_or(period.first)),
         summary,
     })
