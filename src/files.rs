@@ -209,10 +209,13 @@ pub fn reserve_fresh_folder(base: &Path) -> std::io::Result<std::path::PathBuf> 
     if let Some(parent) = base.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
+    let mut clashes = 0;
     loop {
         let path = fresh_folder(base);
         match std::fs::create_dir(&path) {
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists && clashes < FRESH_CLASHES => {
+                clashes += 1;
+            }
             made => return made.map(|()| path),
         }
     }

@@ -354,6 +354,22 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     assert!(text(&output).contains("taken exists and is not a folder"), "{}", text(&output));
     assert_eq!(std::fs::read_to_string(cwd.join("taken")).unwrap(), "mine");
 
+    // A default training that fails before it writes anything leaves no folder to take the name
+    // the next one should get.
+    for seeds in ["1", "2"] {
+        let failed =
+            run(&["train", "--config", config, "--steps", "200", "--seeds", seeds, "--device", "cuda"]);
+        assert!(!failed.status.success(), "{}", text(&failed));
+        let left: Vec<_> = std::fs::read_dir(cwd.join("checkpoints")).map_or(Vec::new(), |entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name())
+                .filter(|name| name.to_string_lossy().starts_with("tiny"))
+                .collect()
+        });
+        assert!(left.is_empty(), "{left:?}: {}", text(&failed));
+    }
+
     // Default folders get a fresh name each run.
     for _ in 0..2 {
         let output = run(&["stress", "--checkpoint", "run"]);
@@ -1555,6 +1571,10 @@ fn a_multi_seed_eval_names_the_folders_it_wrote() {
     let folders: Vec<_> = shown["folders"].as_array().unwrap().iter().map(named).collect();
     assert_eq!(folders, vec![out.join("seed-0"), out.join("seed-1")]);
     assert_eq!(named(&shown["ensemble_folder"]), out.join("ensemble"));
+    // Without --out they go beside the checkpoints, and no folder is the command's own.
+    let output = folio(&["eval", "--checkpoint", "run", "--json"], dir.path());
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(shown["folder"].is_null() && shown["ensemble_folder"].is_string(), "{shown}");
 
     // Over one period no Sharpe ratio exists: the headline says so rather than print NaN.
     let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();

@@ -235,7 +235,8 @@ impl Replace {
         work: Resumable,
     ) -> anyhow::Result<folio::files::OutputFolder> {
         let claimed = match (out, resume) {
-            (None, _) => folio::files::OutputFolder::fresh(default)?,
+            (None, true) => anyhow::bail!("--resume continues the run in --out: name its folder"),
+            (None, false) => folio::files::OutputFolder::fresh(default)?,
             (Some(out), true) => folio::files::OutputFolder::reopen(out)?,
             (Some(out), false) => match folio::files::OutputFolder::claim(out, self.force) {
                 Err(error @ folio::files::OutputError::Occupied { .. }) if work.stopped_in(out) => {
@@ -251,8 +252,8 @@ impl Replace {
             "the trainings this {} finished are kept in {}; run the same command with --resume (and --out {}) to \
              continue from them",
             work.name(),
-            claimed.path().display(),
-            claimed.path().display()
+            out.unwrap_or(claimed.path()).display(),
+            out.unwrap_or(claimed.path()).display()
         ));
         Ok(claimed)
     }

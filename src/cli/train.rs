@@ -112,6 +112,25 @@ fn default_out(stem: &str, train: &TrainConfig, seeds: usize) -> Result<PathBuf>
         .with_context(|| format!("cannot make a folder for the run at {}", base.display()))
 }
 
+/// A default folder whose run failed before it wrote anything but folio's bookkeeping (a device
+/// that is missing, a period outside the data): it goes, so that a failed attempt does not take
+/// the name the next run should get.
+fn remove_if_untouched(out: &Path) {
+    let only_bookkeeping = |folder: &Path, allowed: &dyn Fn(&std::fs::DirEntry) -> bool| {
+        std::fs::read_dir(folder).is_ok_and(|entries| entries.flatten().all(|entry| allowed(&entry)))
+    };
+    let lock = |entry: &std::fs::DirEntry| entry.file_name() == folio::files::LOCK_FILE;
+    let untouched = only_bookkeeping(out, &|entry| {
+        let name = entry.file_name();
+        lock(entry)
+            || name == folio::train::SEEDS_FILE
+            || (name.to_string_lossy().starts_with("seed-") && only_bookkeeping(&entry.path(), &lock))
+    });
+    if untouched {
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
+
 /// Seeds of a new run, unless the flags say otherwise.
 const DEFAULT_SEEDS: usize = 3;
 
@@ -153,7 +172,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seeds,
         args.jobs.count,
     )
-    .map_err(|error| super::naming_config(error.into(), &args.setup.config))?;
+    .map_err(|error| {
+        if args.out.is_none() {
+            remove_if_untouched(&out);
+        }
+        super::naming_config(error.into(), &args.setup.config)
+    })?;
     let records = outcomes
         .iter()
         .map(|outcome| Ok(TrialRecord::of_training(&checkpoint::load_meta(&outcome.checkpoint)?, outcome)))
