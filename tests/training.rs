@@ -461,7 +461,7 @@ fn resume_continues_a_run_to_more_steps() {
     );
     let mut longer = env.clone();
     longer.episode.horizon += 1;
-    let mut other = request(longer, config, out);
+    let mut other = request(longer, config.clone(), out.clone());
     other.resume = true;
     let error = train(other).unwrap_err().to_string();
     let asked = format!(
@@ -470,6 +470,16 @@ fn resume_continues_a_run_to_more_steps() {
         env.episode.horizon + 1
     );
     assert!(error.contains(&asked), "{error}");
+    // A list is compared item by item: the one feature that changed, not the whole list twice.
+    let mut other_feature = env.clone();
+    other_feature.features.features[1] = Feature::Rsi;
+    let mut other = request(other_feature, config, out);
+    other.resume = true;
+    let error = train(other).unwrap_err().to_string();
+    assert!(
+        error.contains("with env.features.features[1] = \"volatility\" (now asked: \"rsi\");"),
+        "{error}"
+    );
 }
 
 #[test]

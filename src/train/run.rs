@@ -700,6 +700,12 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
     // The fingerprint, not the data's path, is what must match.
     let comparable_env = EnvConfig::without_data_path;
+    let (train, env) =
+        ([&saved.train, &fresh.train].map(comparable), [&saved.env, &fresh.env].map(comparable_env));
+    if saved.data_fingerprint == fresh.data_fingerprint && train[0] == train[1] && env[0] == env[1] {
+        return Ok(());
+    }
+    // The configs decide; their JSON only names what differs.
     let mut differences = Vec::new();
     if saved.data_fingerprint != fresh.data_fingerprint {
         differences.push(format!(
@@ -708,12 +714,13 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
             short(&fresh.data_fingerprint)
         ));
     }
-    let train = [&saved.train, &fresh.train].map(|c| serde_json::to_value(comparable(c)).unwrap_or_default());
-    let env = [&saved.env, &fresh.env].map(|e| serde_json::to_value(comparable_env(e)).unwrap_or_default());
+    let json = |value: serde_json::Result<serde_json::Value>| value.unwrap_or_default();
+    let (train, env) =
+        (train.map(|c| json(serde_json::to_value(c))), env.map(|e| json(serde_json::to_value(e))));
     settings_that_differ("train", &train[0], &train[1], &mut differences);
     settings_that_differ("env", &env[0], &env[1], &mut differences);
     if differences.is_empty() {
-        return Ok(());
+        differences.push("with another config".into());
     }
     // Another algorithm brings its own defaults: the first few name the flag to change back.
     const SHOWN: usize = 6;
@@ -731,7 +738,8 @@ fn short(fingerprint: &str) -> &str {
 }
 
 /// Each setting under `path` whose saved value differs from the one asked for now, as
-/// `path.key = saved (now asked: value)`: a refused resume names what to change back.
+/// `path.key = saved (now asked: value)`: a refused resume names what to change back. Lists of
+/// one length are compared item by item (`env.features.features[2]`), and a long value is cut.
 fn settings_that_differ(
     path: &str,
     saved: &serde_json::Value,
@@ -747,8 +755,25 @@ fn settings_that_differ(
                 settings_that_differ(&format!("{path}.{key}"), a, b, out);
             }
         }
-        (saved, now) if saved != now => out.push(format!("with {path} = {saved} (now asked: {now})")),
+        (Value::Array(saved), Value::Array(now)) if saved.len() == now.len() => {
+            for (i, (a, b)) in saved.iter().zip(now).enumerate() {
+                settings_that_differ(&format!("{path}[{i}]"), a, b, out);
+            }
+        }
+        (saved, now) if saved != now => {
+            out.push(format!("with {path} = {} (now asked: {})", cut(saved), cut(now)));
+        }
         _ => {}
+    }
+}
+
+/// `value` as JSON, cut after 60 characters: a list of every ticker says nothing in a message.
+fn cut(value: &serde_json::Value) -> String {
+    const LONGEST: usize = 60;
+    let text = value.to_string();
+    match text.char_indices().nth(LONGEST) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text,
     }
 }
 
