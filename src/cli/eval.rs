@@ -362,8 +362,10 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
     if args.run.json {
         #[derive(serde::Serialize)]
         struct Seeds<'a> {
-            /// The folder that holds every evaluation below: --out, else the run's own.
-            folder: PathBuf,
+            /// The folder that holds every evaluation below: --out. Without it they go beside
+            /// each checkpoint, and the folder that holds them is the run's, which holds the
+            /// checkpoints too: `null`, so that no script cleans it up as an output.
+            folder: Option<PathBuf>,
             /// Where each seed's evaluation was written, in the order of `runs`.
             folders: Vec<PathBuf>,
             runs: &'a [folio::eval::evaluate::EvalReport],
@@ -372,7 +374,7 @@ fn eval_seeds(args: EvalArgs, seeds: Vec<PathBuf>) -> Result<()> {
             agent_spread: folio::metrics::MetricsSpread,
         }
         return super::print_json(&Seeds {
-            folder: super::absolute(args.out.as_deref().unwrap_or(&args.checkpoint)),
+            folder: args.out.as_deref().map(super::absolute),
             folders: written.iter().map(|folder| super::absolute(folder)).collect(),
             runs: &reports,
             ensemble_folder: super::absolute(&ensemble_out),

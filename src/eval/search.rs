@@ -564,6 +564,11 @@ mod tests {
         record_gaps_to_best(&mut close, 1.0);
         assert_eq!(close[0].result.behind_best.as_ref().map(|g| g.difference), Some(small.difference));
         assert!(close[1].result.behind_best.is_none());
+        // Annualized as the scores are: daily gaps and their errors grow by sqrt(252).
+        record_gaps_to_best(&mut close, 252.0);
+        let annual = close[0].result.behind_best.as_ref().unwrap();
+        assert!((annual.difference - small.difference * 252f64.sqrt()).abs() < 1e-12, "{annual:?}");
+        assert!((annual.standard_error - small.standard_error * 252f64.sqrt()).abs() < 1e-12, "{annual:?}");
         assert_eq!(choose(&close, ChoiceRule::Best).unwrap(), 1, "the highest score");
         assert_eq!(
             choose(&close, ChoiceRule::OneStandardError).unwrap(),
