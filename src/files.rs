@@ -237,6 +237,9 @@ pub fn reserve_fresh_folder(base: &Path) -> std::io::Result<std::path::PathBuf> 
 #[derive(Debug)]
 pub struct OutputFolder {
     path: std::path::PathBuf,
+    /// The folder as the command was asked for it, for messages: `--out` as the user wrote it,
+    /// a link included, where `path` is where the link leads.
+    named: std::path::PathBuf,
     set_aside: Option<std::path::PathBuf>,
     /// The claim made the folder: a command that fails before writing in it takes it away again.
     created: bool,
@@ -309,6 +312,7 @@ fn holds_working_folder(path: &Path) -> bool {
 
 impl OutputFolder {
     pub fn claim(path: &Path, force: bool) -> Result<Self, OutputError> {
+        let named = path.to_path_buf();
         let path = &through_link(path);
         let io = |source| OutputError::Io { path: path.to_path_buf(), source };
         let restored = put_back_interrupted_replacement(path)?;
@@ -343,6 +347,7 @@ impl OutputFolder {
         let marked = mark(path).map_err(io)?;
         Ok(Self {
             path: path.to_path_buf(),
+            named,
             set_aside,
             created,
             marked,
@@ -356,6 +361,7 @@ impl OutputFolder {
     /// set aside or removed, whatever becomes of this run, since what is there is the work it
     /// continues. Another run still writing there is refused, as [`OutputFolder::claim`] does.
     pub fn reopen(path: &Path) -> Result<Self, OutputError> {
+        let named = path.to_path_buf();
         let path = &through_link(path);
         put_back_interrupted_replacement(path)?;
         match std::fs::symlink_metadata(path) {
@@ -367,6 +373,7 @@ impl OutputFolder {
         let marked = mark(path).map_err(|source| OutputError::Io { path: path.to_path_buf(), source })?;
         Ok(Self {
             path: path.to_path_buf(),
+            named,
             set_aside: None,
             created: false,
             marked,
@@ -401,6 +408,12 @@ impl OutputFolder {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The folder as the command was asked for it: `--out` as the user wrote it (a link stays
+    /// the link), or the fresh name it claimed.
+    pub fn named(&self) -> &Path {
+        &self.named
     }
 
     /// Whether the claim set earlier outputs aside (`--force` on a folder that held some).
@@ -518,8 +531,8 @@ fn some_entries(folder: &Path) -> Vec<String> {
 /// The files folio's defaults and the README's first commands name, compiled in: an installed
 /// binary (`cargo install --path .`) has no repository beside it, yet `folio train` with no
 /// flags, `folio panel envs/default.toml envs/factor_etfs.toml`, `folio search --space
-/// envs/tilt_search.toml` and every other `envs/` file the README names must still work. Paths are as those commands name them, relative to the
-/// folder folio runs in.
+/// envs/tilt_search.toml` and every other `envs/` file the README names must still work. Paths
+/// are as those commands name them, relative to the folder folio runs in.
 const BUNDLED: &[(&str, &[u8])] = &[
     ("envs/default.toml", include_bytes!("../envs/default.toml")),
     ("envs/data/us_stocks_20_daily.csv", include_bytes!("../envs/data/us_stocks_20_daily.csv")),

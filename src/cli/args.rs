@@ -252,8 +252,8 @@ impl Replace {
             "the trainings this {} finished are kept in {}; run the same command with --resume (and --out {}) to \
              continue from them",
             work.name(),
-            out.unwrap_or(claimed.path()).display(),
-            out.unwrap_or(claimed.path()).display()
+            claimed.named().display(),
+            claimed.named().display()
         ));
         Ok(claimed)
     }

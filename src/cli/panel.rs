@@ -58,9 +58,8 @@ pub fn run(args: PanelArgs) -> Result<()> {
         args.resume,
         super::args::Resumable::Panel,
     )?;
-    // The user's own name for --out, a link included; the folder claimed when there is none,
-    // which is the next name when another run took the planned one in the meantime.
-    let out = args.out.clone().unwrap_or_else(|| claimed.path().to_path_buf());
+    // Another run may have taken the planned name in the meantime: the claim moved to the next.
+    let out = claimed.named().to_path_buf();
     for (market, request) in &mut requests {
         request.out = out.join(market.as_str());
     }

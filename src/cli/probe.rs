@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::train::TrainSetup;
 use folio::eval::probe::{self, ProbeKind, ProbeSetup};
+use folio::files::OutputFolder;
 
 /// Environment steps per probe training unless `--steps` says otherwise (or the config asks for
 /// fewer): probes are short runs, three of them per call.
@@ -33,14 +34,10 @@ pub fn run(args: ProbeArgs) -> Result<()> {
         train.steps = train.steps.min(DEFAULT_PROBE_STEPS);
     }
     let stem = args.setup.config_stem(&env);
-    let claimed = match &args.out {
-        Some(out) => folio::files::OutputFolder::claim(out, args.replace.force)?,
-        None => {
-            folio::files::OutputFolder::fresh(&PathBuf::from("checkpoints").join(format!("probe-{stem}")))?
-        }
-    };
-    // The user's own name for --out, a link included; the folder claimed when there is none.
-    let out = args.out.clone().unwrap_or_else(|| claimed.path().to_path_buf());
+    let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
+    let claimed =
+        OutputFolder::or_fresh(claimed, &PathBuf::from("checkpoints").join(format!("probe-{stem}")))?;
+    let out = claimed.named().to_path_buf();
     let probes = if args.probe.is_empty() {
         vec![ProbeKind::Oracle, ProbeKind::Placebo, ProbeKind::Collapse]
     } else {

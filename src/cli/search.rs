@@ -49,8 +49,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
         args.resume,
         super::args::Resumable::Search,
     )?;
-    // The user's own name for --out, a link included; the folder claimed when there is none.
-    let out = args.out.clone().unwrap_or_else(|| claimed.path().to_path_buf());
+    let out = claimed.named().to_path_buf();
     let report = search(SearchRequest {
         spec,
         space,

@@ -120,8 +120,7 @@ pub fn run(args: WalkForwardArgs) -> Result<()> {
         args.resume,
         super::args::Resumable::WalkForward,
     )?;
-    // The user's own name for --out, a link included; the folder claimed when there is none.
-    let out = args.out.clone().unwrap_or_else(|| folder.path().to_path_buf());
+    let out = folder.named().to_path_buf();
     let report = walk_forward(WalkForwardRequest {
         env,
         train,

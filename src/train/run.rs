@@ -714,9 +714,8 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
             short(&fresh.data_fingerprint)
         ));
     }
-    let json = |value: serde_json::Result<serde_json::Value>| value.unwrap_or_default();
-    let (train, env) =
-        (train.map(|c| json(serde_json::to_value(c))), env.map(|e| json(serde_json::to_value(e))));
+    let train = train.map(|c| serde_json::to_value(c).unwrap_or_default());
+    let env = env.map(|e| serde_json::to_value(e).unwrap_or_default());
     settings_that_differ("train", &train[0], &train[1], &mut differences);
     settings_that_differ("env", &env[0], &env[1], &mut differences);
     if differences.is_empty() {
