@@ -272,6 +272,19 @@ fn explain_request(checkpoint: &std::path::Path, date: Option<Stamp>) -> Explain
     }
 }
 
+/// Train `config` on `env` into `out`, on the CPU and silently, as every test here does.
+fn train_into(env: EnvConfig, config: TrainConfig, out: std::path::PathBuf) {
+    train(TrainRequest {
+        env,
+        train: config,
+        out,
+        device: DeviceChoice::Cpu,
+        resume: false,
+        progress: folio::progress::silent(),
+    })
+    .unwrap();
+}
+
 /// Under allocation limits the environment trades the policy's weights projected onto them:
 /// those are the weights explained, and their attributions still add up.
 #[test]
@@ -281,20 +294,11 @@ fn a_checkpoint_under_limits_is_explained_on_the_weights_it_trades() {
     let env = EnvConfig { limits: Limits { max_weight: 0.4, min_cash: 0.3 }, ..env };
     let checkpoints: Vec<_> = (0..2).map(|seed| dir.path().join(format!("run-{seed}"))).collect();
     for (seed, checkpoint) in checkpoints.iter().enumerate() {
-        train(TrainRequest {
-            env: env.clone(),
-            train: TrainConfig {
-                steps: 1000,
-                seed: seed as u64,
-                reference_gate: false,
-                ..TrainConfig::default()
-            },
-            out: checkpoint.clone(),
-            device: DeviceChoice::Cpu,
-            resume: false,
-            progress: folio::progress::silent(),
-        })
-        .unwrap();
+        train_into(
+            env.clone(),
+            TrainConfig { steps: 1000, seed: seed as u64, reference_gate: false, ..TrainConfig::default() },
+            checkpoint.clone(),
+        );
     }
     let (dates, row) = (synthetic_env(dir.path()).1, 450);
     let request = ExplainRequest {
@@ -323,15 +327,7 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     let (env, dates) = synthetic_env(dir.path());
     let warmup = env.features.warmup();
     let checkpoint = dir.path().join("run");
-    train(TrainRequest {
-        env,
-        train: TrainConfig { steps: 2000, ..TrainConfig::default() },
-        out: checkpoint.clone(),
-        device: DeviceChoice::Cpu,
-        resume: false,
-        progress: folio::progress::silent(),
-    })
-    .unwrap();
+    train_into(env, TrainConfig { steps: 2000, ..TrainConfig::default() }, checkpoint.clone());
     let request = |date: Option<Stamp>, from: Option<Stamp>, to: Option<Stamp>| ExplainRequest {
         from,
         to,
@@ -416,15 +412,7 @@ fn a_period_keeps_the_decision_schedule_of_its_replay() {
     let (mut env, dates) = synthetic_env(dir.path());
     env.episode.rebalance_every = 5;
     let checkpoint = dir.path().join("run");
-    train(TrainRequest {
-        env,
-        train: TrainConfig { steps: 500, ..TrainConfig::default() },
-        out: checkpoint.clone(),
-        device: DeviceChoice::Cpu,
-        resume: false,
-        progress: folio::progress::silent(),
-    })
-    .unwrap();
+    train_into(env, TrainConfig { steps: 500, ..TrainConfig::default() }, checkpoint.clone());
     let request = |from: usize, to: usize| ExplainRequest {
         from: Some(Stamp::Date(dates[from])),
         to: Some(Stamp::Date(dates[to])),
@@ -483,15 +471,7 @@ fn a_multi_seed_run_is_explained_as_the_ensemble_it_deploys() {
     for seed in [0, 1] {
         // Without the gate both seeds deploy their own tilts, so the ensemble is neither seed.
         let config = TrainConfig { steps: 2000, seed, reference_gate: false, ..TrainConfig::default() };
-        train(TrainRequest {
-            env: env.clone(),
-            train: config,
-            out: run.join(format!("seed-{seed}")),
-            device: DeviceChoice::Cpu,
-            resume: false,
-            progress: folio::progress::silent(),
-        })
-        .unwrap();
+        train_into(env.clone(), config, run.join(format!("seed-{seed}")));
     }
     let (first, second) = (run.join("seed-0"), run.join("seed-1"));
     let request = |checkpoint: &std::path::Path, ensemble: Vec<std::path::PathBuf>| ExplainRequest {
