@@ -384,20 +384,17 @@ impl OutputFolder {
     }
 
     /// Claim a new folder named after `base` ([`fresh_folder`]): a command's default output,
-    /// which never replaces anything. Two runs started at once both find the same name free;
-    /// the one that loses the claim goes on to the next name instead of failing.
+    /// which never replaces anything. The name is taken by making the folder
+    /// ([`reserve_fresh_folder`]), so two runs started at once never share one, and the folder
+    /// is this claim's: a command that fails before writing in it takes it away again.
     pub fn fresh(base: &Path) -> Result<Self, OutputError> {
-        let mut clashes = 0;
-        loop {
-            match Self::claim(&fresh_folder(base), false) {
-                Err(OutputError::Lock(LockError::Busy { .. }) | OutputError::Occupied { .. })
-                    if clashes < FRESH_CLASHES =>
-                {
-                    clashes += 1;
-                }
-                claimed => return claimed,
-            }
-        }
+        let path = reserve_fresh_folder(base)
+            .map_err(|source| OutputError::Io { path: base.to_path_buf(), source })?;
+        let mut claimed = Self::claim(&path, false).inspect_err(|_| {
+            let _ = std::fs::remove_dir(&path);
+        })?;
+        claimed.created = true;
+        Ok(claimed)
     }
 
     /// The folder claimed for a command's `--out` before its work, else a fresh one named after
@@ -629,6 +626,9 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(paths.len(), 4, "{paths:?}");
+        // Runs that fail before writing leave none of the folders their claims made.
+        drop(claims);
+        assert!(paths.iter().all(|path| !path.exists()), "{paths:?}");
     }
 
     #[cfg(unix)]
