@@ -328,6 +328,9 @@ fn walk_forward_folds_stitch_and_do_not_depend_on_parallelism() {
         let f = fold.fold;
         assert!(f.train.1 + 5 <= f.validation.0 && f.validation.1 + 5 <= f.test.0, "{f:?}");
         assert_eq!(fold.seeds.len(), 2);
+        // A script finds the fold's trainings in the folder the report names.
+        let folder = dir.path().join("serial").join(&fold.folder);
+        assert!(fold.seeds.iter().all(|seed| seed.checkpoint.starts_with(&folder)), "{}", fold.folder);
     }
     // The stitched curve covers the three test windows once each.
     assert_eq!(serial.curves.labels.len(), 3 * 100 + 1);

@@ -129,6 +129,12 @@ pub struct Fold {
     pub test: (usize, usize),
 }
 
+/// The folder of fold `index` (counted from 0) in a walk-forward's output: counted from 1, as
+/// every report and message counts folds.
+pub fn fold_folder(index: usize) -> String {
+    format!("fold-{}", index + 1)
+}
+
 /// Folds that cannot be cut from the data.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FoldError {

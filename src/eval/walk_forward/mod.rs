@@ -271,8 +271,7 @@ fn train_and_test(
     let tasks: Vec<_> = plan.tasks().into_iter().zip(task_ids).collect();
     let overall = request.progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
     let run = |&((fold, seed), id): &((usize, u64), &String)| {
-        // Counted from 1 in the folder's name, as every report and message counts folds.
-        let fold_dir = request.out.join(format!("fold-{}", fold + 1));
+        let fold_dir = request.out.join(layout::fold_folder(fold));
         let dir = fold_dir.join(format!("seed-{seed}"));
         // Beside the checkpoint, which the training clears before it starts.
         let saved = fold_dir.join(format!("seed-{seed}.{}", task_result::RESULT));
@@ -544,6 +543,7 @@ fn fold_reports(
         .zip(ensemble_logs.iter().zip(baseline_logs))
         .map(|(fold, (ensemble, logs))| FoldReport {
             fold: *fold,
+            folder: layout::fold_folder(fold.index),
             train: label(fold.train),
             validation: label(fold.validation),
             test: label(fold.test),

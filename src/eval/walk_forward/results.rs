@@ -42,6 +42,8 @@ pub struct SeedResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct FoldReport {
     pub fold: Fold,
+    /// Where the fold's trainings are, in the run's output folder: `fold-1` for `fold.index` 0.
+    pub folder: String,
     pub train: (String, String),
     pub validation: (String, String),
     pub test: (String, String),
