@@ -630,6 +630,24 @@ mod tests {
         );
     }
 
+    /// Assets listed late or delisted early have no price outside their listing: neither edge
+    /// of a listing is a jump, a split inside one is still found, and the others' markets are
+    /// measured over the assets that trade that day.
+    #[test]
+    fn listings_that_start_late_or_end_early_flag_only_their_split() {
+        let mut panel = correlated_market();
+        panel.prices.column_mut(2).slice_mut(ndarray::s![..150]).fill(f64::NAN);
+        panel.prices.column_mut(7).slice_mut(ndarray::s![400..]).fill(f64::NAN);
+        assert_eq!(panel.listing(2).map(|l| (l.first, l.last)), Some((150, panel.n_periods() - 1)));
+        scale_from(&mut panel, 2, 300, 0.5);
+        // Another asset's halving, on a day when one of the others no longer trades.
+        scale_from(&mut panel, 5, 450, 0.5);
+        let jumps = suspicious_jumps(&panel);
+        let found: Vec<_> = jumps.iter().map(|j| (j.asset.as_str(), j.at.clone())).collect();
+        assert_eq!(found, [("SYN3", panel.index.label(300)), ("SYN6", panel.index.label(450))], "{jumps:?}");
+        assert!(jumps.iter().all(|j| j.why.contains("2:1")), "{jumps:?}");
+    }
+
     #[test]
     fn crashes_that_are_no_split_ratio_are_not_flagged() {
         let mut panel = correlated_market();
