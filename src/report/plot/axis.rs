@@ -137,7 +137,14 @@ pub(super) fn padded(spec: &YSpec, plot_h: f64) -> (f64, f64) {
     // Shares of the padded range: the data keep what the padding leaves.
     let (below, above) = (spec.pad.0 + spec.room_px.0 / plot_h, spec.pad.1 + spec.room_px.1 / plot_h);
     let span = (b - a) / (1.0 - below - above).max(0.2);
-    (unwarp(a - span * below), unwarp(b + span * above))
+    let (lo, hi) = (unwarp(a - span * below), unwarp(b + span * above));
+    // Wealth near the largest float (a price file with an absurd cell) pads past it on a log
+    // scale: the axis stops at the largest and smallest positive floats instead.
+    if spec.log {
+        (lo.clamp(f64::MIN_POSITIVE, f64::MAX), hi.clamp(f64::MIN_POSITIVE, f64::MAX))
+    } else {
+        (lo, hi)
+    }
 }
 
 /// A y axis over `lo..hi` with at most `max_ticks` ticks.
@@ -291,8 +298,10 @@ fn linear_ticks(lo: f64, hi: f64, max: usize) -> Vec<(f64, String)> {
 pub(super) fn log_ticks(lo: f64, hi: f64, max: usize) -> Vec<(f64, String)> {
     let sets: [&[f64]; 4] =
         [&[1.0], &[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 5.0], &[1.0, 1.5, 2.0, 3.0, 5.0, 7.0]];
-    let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-    let in_range = |v: f64| v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9);
+    // Decades of positive finite floats only: an infinite end would ask for billions of them.
+    let decade = |v: f64| v.log10().clamp(f64::MIN_POSITIVE.log10(), f64::MAX.log10());
+    let (first, last) = (decade(lo).floor() as i32, decade(hi).ceil() as i32);
+    let in_range = |v: f64| v.is_finite() && v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9);
     let mut best: Vec<f64> = Vec::new();
     for set in sets {
         let ticks: Vec<f64> = (first..=last)

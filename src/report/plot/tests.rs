@@ -200,6 +200,18 @@ fn log_scale_straightens_growth_over_three_decades() {
     // Less than a decade: plain round values.
     let ticks: Vec<String> = log_ticks(0.9, 1.6, 8).into_iter().map(|t| t.1).collect();
     assert_eq!(ticks, ["0.9", "1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6"]);
+    // Wealth near the largest float (a price file with an absurd cell): the padded axis stays
+    // finite, and its ticks are a few decades, not one per decade up to infinity.
+    let spec = YSpec { log: true, ..YSpec::values(0.5, 1e307) };
+    let (lo, hi) = super::axis::padded(&spec, 300.0);
+    assert!(lo > 0.0 && hi.is_finite(), "{lo} {hi}");
+    for (lo, hi) in [(lo, hi), (1.0, f64::INFINITY), (0.0, 10.0)] {
+        let ticks = log_ticks(lo, hi, 6);
+        assert!(
+            (1..=6).contains(&ticks.len()) && ticks.iter().all(|t| t.0.is_finite()),
+            "{lo} {hi}: {ticks:?}"
+        );
+    }
 }
 
 #[test]
