@@ -452,6 +452,15 @@ fn zero_negative_and_infinite_prices_are_rejected() {
         "{file}, line 3, column 1 (A): price 0 is not allowed: prices must be finite and greater \
          than zero",
     );
+    // Subnormal: positive, but the next price's return over it is infinite.
+    let reason = "price 1e-320 is too close to zero to compute with: the smallest is 2.2250738585072014e-308";
+    expect_invalid(
+        "date,A,B\n2020-01-01,1,2\n2020-01-02,1e-320,2\n2020-01-03,3,2\n",
+        Some(3),
+        Some((2, "A")),
+        reason,
+        &format!("{{file}}, line 3, column 2 (A): {reason}"),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -895,6 +895,18 @@ fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Res
             format!("price {cell} is not allowed: prices must be finite and greater than zero"),
         ));
     }
+    if !price.is_normal() {
+        // A subnormal float has lost precision, and the next price over it is an infinite return.
+        return Err(invalid(
+            path,
+            Some(line),
+            Some(column),
+            format!(
+                "price {cell} is too close to zero to compute with: the smallest is {:e}",
+                f64::MIN_POSITIVE
+            ),
+        ));
+    }
     Ok(price)
 }
 
