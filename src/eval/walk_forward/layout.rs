@@ -163,15 +163,17 @@ impl WalkForwardConfig {
     /// same windows with fewer folds (at least 2), then the same folds with every window scaled
     /// down in proportion. None whose training window would be too short to learn from.
     fn layouts_that_fit(&self, n_periods: usize, warmup: usize) -> Vec<Self> {
-        let Some(room) = n_periods.checked_sub(1 + warmup + 2 * self.embargo) else { return Vec::new() };
+        let gaps = warmup.saturating_add(self.embargo.saturating_mul(2)).saturating_add(1);
+        let Some(room) = n_periods.checked_sub(gaps) else { return Vec::new() };
         let mut layouts = Vec::new();
-        let fixed = self.validation_periods + self.train_periods;
+        let fixed = self.validation_periods.saturating_add(self.train_periods);
         let folds = room.saturating_sub(fixed) / self.test_periods.max(1);
         if folds >= 2 {
             layouts.push(Self { folds, ..*self });
         }
-        let windows = self.folds * self.test_periods + fixed;
-        let scale = |periods: usize| periods * room / windows.max(1);
+        let windows = self.folds.saturating_mul(self.test_periods).saturating_add(fixed);
+        // In 128 bits: a window as long as a config can write, times the room, overflows 64.
+        let scale = |periods: usize| (periods as u128 * room as u128 / windows.max(1) as u128) as usize;
         let (train, validation, test) =
             (scale(self.train_periods), scale(self.validation_periods), scale(self.test_periods));
         if train >= MIN_SUGGESTED_TRAINING.min(self.train_periods / 2) && validation >= 2 && test >= 1 {
@@ -218,8 +220,9 @@ impl WalkForwardConfig {
             return None;
         }
         let layouts = self.layouts_that_fit(n_periods, warmup);
-        let most = layouts.iter().map(|l| l.folds * l.test_periods).max()?;
-        layouts.into_iter().find(|l| l.folds * l.test_periods == most)
+        let tested = |l: &Self| l.folds.saturating_mul(l.test_periods);
+        let most = layouts.iter().map(tested).max()?;
+        layouts.into_iter().find(|l| tested(l) == most)
     }
 
     /// [`Self::fitted_to`] for a number of folds the user chose (`--folds`) over folio's default
@@ -266,10 +269,18 @@ pub fn make_folds(
     if c.embargo == 0 {
         return Err(FoldError::NoEmbargo);
     }
-    let needed = c.folds * c.test_periods + 2 * c.embargo + c.validation_periods + c.train_periods + warmup;
+    // Saturating: windows as long as a config can write must read as too long, not wrap around.
+    let needed = [c.embargo.saturating_mul(2), c.validation_periods, c.train_periods, warmup]
+        .into_iter()
+        .fold(c.folds.saturating_mul(c.test_periods), usize::saturating_add);
     let last = n_periods.saturating_sub(1);
     if needed > last {
-        return Err(FoldError::TooLittleData { config: *c, warmup, needed: needed + 1, periods: n_periods });
+        return Err(FoldError::TooLittleData {
+            config: *c,
+            warmup,
+            needed: needed.saturating_add(1),
+            periods: n_periods,
+        });
     }
     let mut folds = Vec::with_capacity(c.folds);
     for k in 0..c.folds {
@@ -355,6 +366,26 @@ mod tests {
         // Below a training window of 100 periods nothing is suggested.
         let error = make_folds(250, 69, &config).unwrap_err().to_string();
         assert!(error.ends_with("the data has 250; that is too little for a walk-forward"), "{error}");
+        // Windows as long as a config can write are too long, not wrapped around to short ones.
+        let huge = usize::MAX / 2 + 1;
+        for long in [
+            WalkForwardConfig { folds: usize::MAX, ..config },
+            WalkForwardConfig { folds: 4, test_periods: huge, ..config },
+            WalkForwardConfig { embargo: huge, ..config },
+        ] {
+            let error = make_folds(2300, 69, &long).unwrap_err();
+            assert!(
+                matches!(error, FoldError::TooLittleData { needed: usize::MAX, .. }),
+                "{long:?}: {error}"
+            );
+            let fits = if long.folds == usize::MAX {
+                "folds = 2 would fit"
+            } else {
+                "too little for a walk-forward"
+            };
+            assert!(error.to_string().ends_with(fits), "{error}");
+            assert_eq!(long.fitted_keeping_folds(2300, 69), None, "{long:?}");
+        }
     }
 
     #[test]
