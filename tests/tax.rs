@@ -97,6 +97,9 @@ fn a_lot_is_long_term_only_when_sold_after_its_anniversary() {
     // A regime that counts days.
     assert!(!long_term_sale(LongTerm::Days(365), "2019-03-04", "2020-03-03"));
     assert!(long_term_sale(LongTerm::Days(365), "2019-03-04", "2020-03-04"));
+    // A holding period whose end lies past the calendar's is never reached.
+    assert!(!long_term_sale(LongTerm::Months(4_000_000), "2019-03-04", "2020-03-04"));
+    assert!(!long_term_sale(LongTerm::Months(u32::MAX), "2019-03-04", "2262-04-11"));
 }
 
 #[test]
@@ -609,6 +612,10 @@ fn undated_prices_and_bad_tax_configs_are_clear_errors() {
     assert!(message.contains("payment_date"), "{message}");
     let method = write("method.toml", "lot_method = \"lifo\"\n");
     assert!(TaxConfig::load(&method).unwrap_err().to_string().contains("lot_method"));
+    let both = write("both.toml", "long_term_months = 12\nlong_term_days = 365\n");
+    let message = TaxConfig::load(&both).unwrap_err().to_string();
+    assert!(message.contains("both.toml") && message.contains("both set the holding period"), "{message}");
+    assert!(TaxConfig::load(&write("days.toml", "long_term_days = 365\n")).is_ok());
     // The bundled file states the documented defaults.
     let bundled = TaxConfig::load(std::path::Path::new("envs/tax_us.toml")).unwrap();
     assert_eq!(bundled, TaxConfig::default());

@@ -29,7 +29,8 @@ pub struct TaxConfig {
     /// so a sale on the purchase's anniversary is still short-term, leap day or not).
     pub long_term_months: u32,
     /// For a regime that counts days instead: a lot held more than this many days is
-    /// long-term. Unset by default; when set, it replaces `long_term_months`.
+    /// long-term. Unset by default; when set, it replaces `long_term_months`, which the file
+    /// must then not write.
     pub long_term_days: Option<u32>,
     /// Which lots a sale takes first.
     pub lot_method: LotMethod,
@@ -126,6 +127,18 @@ impl TaxConfig {
         let config: TaxConfig = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
         config.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
+        // `long_term_months` has a default, so the parsed config cannot tell a file that wrote
+        // both from one that wrote only the days: the file's own keys can.
+        let keys = text.parse::<toml::Table>().unwrap_or_default();
+        if keys.contains_key("long_term_months") && keys.contains_key("long_term_days") {
+            return Err(ConfigError::Setting {
+                path: path.into(),
+                source: InvalidSetting::new(
+                    "long_term_days",
+                    "long_term_months and long_term_days both set the holding period: keep one",
+                ),
+            });
+        }
         Ok(config)
     }
 

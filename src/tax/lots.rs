@@ -223,9 +223,11 @@ impl LotBook {
     fn term(&self, held_since: NaiveDate, date: NaiveDate) -> Term {
         let long = match self.rules.long_term {
             // A date past the last day of a shorter month (29 February) ends on that month's last.
+            // An anniversary past the calendar's end is never reached: a huge holding period
+            // means "never long-term", not the reverse.
             LongTerm::Months(months) => held_since
                 .checked_add_months(chrono::Months::new(months))
-                .is_none_or(|anniversary| date > anniversary),
+                .is_some_and(|anniversary| date > anniversary),
             LongTerm::Days(days) => (date - held_since).num_days() > i64::from(days),
         };
         if long { Term::Long } else { Term::Short }
