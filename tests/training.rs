@@ -391,6 +391,29 @@ fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
     assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{x:?} vs {y:?}");
 }
 
+/// A validation period with no Sharpe ratio (one return) scores NaN, which JSON writes as
+/// `null`: the checkpoint must still read back, to be evaluated or resumed.
+#[test]
+fn a_checkpoint_whose_validation_has_no_sharpe_ratio_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = riskless_winner();
+    let env = env_for(&panel, dir.path(), 450, 452, small_features());
+    let out = dir.path().join("run");
+    let config =
+        TrainConfig { steps: 400, validate_every: 2, reference_gate: false, ..TrainConfig::default() };
+    train(request(env.clone(), config.clone(), out.clone())).unwrap();
+    let meta = checkpoint::load_meta(&out).unwrap();
+    assert!(
+        !meta.progress.recent_scores.is_empty() && meta.progress.recent_scores.iter().all(|s| s.is_nan()),
+        "{:?}",
+        meta.progress.recent_scores
+    );
+    let resumed =
+        TrainRequest { resume: true, ..request(env, TrainConfig { steps: 800, ..config }, out.clone()) };
+    train(resumed).unwrap();
+    assert!(checkpoint::load_meta(&out).unwrap().progress.env_steps > meta.progress.env_steps);
+}
+
 #[test]
 fn bad_checkpoints_and_mismatched_data_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

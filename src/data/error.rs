@@ -66,6 +66,33 @@ impl InvalidSetting {
     pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
         Self { setting, reason: reason.into() }
     }
+
+    /// The first number of `config` that is NaN or infinite. Checkpoints and reports are JSON,
+    /// which holds neither: a setting that passed its own checks as infinite (`max_grad_norm =
+    /// inf`) would train a checkpoint that cannot be read back. Keys are named as a config file
+    /// writes them: under `table.` (`train.ppo.clip`), or at the top level for an empty `table`
+    /// (an environment's `costs.buy`). A config that does not serialize as TOML is not checked.
+    pub fn non_finite_in(table: &'static str, config: &impl serde::Serialize) -> Result<(), Self> {
+        fn first(value: &toml::Value, path: String) -> Option<(String, f64)> {
+            let under = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+            match value {
+                toml::Value::Float(x) if !x.is_finite() => Some((path, *x)),
+                toml::Value::Table(entries) => entries.iter().find_map(|(k, v)| first(v, under(k))),
+                toml::Value::Array(items) => {
+                    items.iter().enumerate().find_map(|(i, v)| first(v, format!("{path}[{i}]")))
+                }
+                _ => None,
+            }
+        }
+        let Ok(value) = toml::Value::try_from(config) else { return Ok(()) };
+        match first(&value, table.to_string()) {
+            Some((path, x)) => {
+                let setting = if table.is_empty() { "config" } else { table };
+                Err(Self::new(setting, format!("{path} must be a finite number, got {x}")))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// Text that is no point on a time axis (a flag such as `--from`, or a config's period bound).

@@ -349,13 +349,24 @@ impl EnvConfig {
                 "data.periods_per_year must be positive and finite",
             ));
         }
-        Ok(())
+        InvalidSetting::non_finite_in("", self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every number of a config reaches a checkpoint's JSON, which has no infinity: one that a
+    /// section's own checks let through is refused, named as the file writes it.
+    #[test]
+    fn a_non_finite_number_anywhere_in_the_config_is_named() {
+        let mut env = EnvConfig::load(Path::new("envs/default.toml")).unwrap();
+        assert_eq!(InvalidSetting::non_finite_in("", &env), Ok(()));
+        env.costs.sell = f64::INFINITY;
+        let error = InvalidSetting::non_finite_in("", &env).unwrap_err();
+        assert_eq!(error.to_string(), "costs.sell must be a finite number, got inf");
+    }
 
     #[test]
     fn a_key_s_error_names_its_line() {

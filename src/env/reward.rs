@@ -114,30 +114,46 @@ fn default_downside_floor() -> f64 {
 
 impl RewardConfig {
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        let ok = match *self {
-            RewardConfig::LogReturn => true,
+        let name = self.name();
+        let require = |ok: bool, key: &str, value: f64, allowed: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(InvalidSetting::new(
+                    "reward",
+                    format!("reward.{key} must be {allowed} for kind = \"{name}\", got {value}"),
+                ))
+            }
+        };
+        let rate = |eta: f64| require(eta > 0.0 && eta <= 1.0, "eta", eta, "in (0, 1]");
+        match *self {
+            RewardConfig::LogReturn | RewardConfig::Sharpe | RewardConfig::Sortino => Ok(()),
             // At eta = 1 the moving moments are last period's return and its square, whose
             // variance is zero: every reward would be 0.
-            RewardConfig::DifferentialSharpe { eta } => eta > 0.0 && eta < 1.0,
+            RewardConfig::DifferentialSharpe { eta } => {
+                require(eta > 0.0 && eta < 1.0, "eta", eta, "in (0, 1)")
+            }
             RewardConfig::DownsideRisk { eta, downside_floor } => {
-                eta > 0.0 && eta <= 1.0 && downside_floor > 0.0 && downside_floor.is_finite()
+                rate(eta)?;
+                require(
+                    downside_floor > 0.0 && downside_floor.is_finite(),
+                    "downside_floor",
+                    downside_floor,
+                    "positive",
+                )
             }
             RewardConfig::MeanVariance { risk_aversion, eta } => {
-                risk_aversion >= 0.0 && risk_aversion.is_finite() && eta > 0.0 && eta <= 1.0
+                require(
+                    risk_aversion >= 0.0 && risk_aversion.is_finite(),
+                    "risk_aversion",
+                    risk_aversion,
+                    "at least 0",
+                )?;
+                rate(eta)
             }
-            RewardConfig::DrawdownPenalty { penalty } => penalty >= 0.0 && penalty.is_finite(),
-            RewardConfig::Sharpe | RewardConfig::Sortino => true,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(InvalidSetting::new(
-                "reward",
-                format!(
-                    "reward {self:?}: eta must be in (0, 1] (below 1 for differential_sharpe), penalties and \
-                     floors non-negative"
-                ),
-            ))
+            RewardConfig::DrawdownPenalty { penalty } => {
+                require(penalty >= 0.0 && penalty.is_finite(), "penalty", penalty, "at least 0")
+            }
         }
     }
 
@@ -280,6 +296,24 @@ mod tests {
         assert!(RewardConfig::DifferentialSharpe { eta: 1.0 }.validate().is_err());
         assert!(RewardConfig::DifferentialSharpe { eta: 0.99 }.validate().is_ok());
         assert!(RewardConfig::DownsideRisk { eta: 1.0, downside_floor: 1e-4 }.validate().is_ok());
+        // Each refusal names the setting at fault and its value, as the file writes them.
+        let refused = |config: RewardConfig| config.validate().unwrap_err().to_string();
+        assert_eq!(
+            refused(RewardConfig::DifferentialSharpe { eta: 1.0 }),
+            "reward.eta must be in (0, 1) for kind = \"differential_sharpe\", got 1"
+        );
+        assert_eq!(
+            refused(RewardConfig::MeanVariance { risk_aversion: -1.0, eta: 0.01 }),
+            "reward.risk_aversion must be at least 0 for kind = \"mean_variance\", got -1"
+        );
+        assert!(
+            refused(RewardConfig::MeanVariance { risk_aversion: 1.0, eta: 0.0 }).starts_with("reward.eta")
+        );
+        assert!(
+            refused(RewardConfig::DownsideRisk { eta: 0.1, downside_floor: 0.0 })
+                .starts_with("reward.downside_floor")
+        );
+        assert!(refused(RewardConfig::DrawdownPenalty { penalty: f64::NAN }).contains("got NaN"));
     }
 
     #[test]

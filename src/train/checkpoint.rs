@@ -151,8 +151,9 @@ pub struct TrainingProgress {
     pub best_update: Option<usize>,
     pub best_score: Option<f64>,
     pub validations_without_improvement: usize,
-    /// The latest validation scores, at most `selection_window` of them, oldest first.
-    #[serde(default)]
+    /// The latest validation scores, at most `selection_window` of them, oldest first. A
+    /// score is NaN where validation has no Sharpe ratio (prices that never move, one return).
+    #[serde(default, deserialize_with = "crate::metrics::nans_if_null")]
     pub recent_scores: Vec<f64>,
     pub seconds: f64,
     /// Why training ended, when it has.

@@ -228,7 +228,8 @@ impl TrainConfig {
                 "train.online_learning_rate must be in (0, 1]",
             ));
         }
-        self.validate_algorithm_tables()
+        self.validate_algorithm_tables()?;
+        InvalidSetting::non_finite_in("train", self)
     }
 
     /// The `[train.direct]`, `[train.reinforce]` and `[train.ppo]` tables.
@@ -590,6 +591,16 @@ mod tests {
             let error = TrainConfig::from_table(table(text), None, path).unwrap_err().to_string();
             assert!(error.contains("envs/x.toml") && error.contains("[train]"), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn no_setting_may_be_infinite_or_nan() {
+        let mut config = TrainConfig::default();
+        config.ppo.clip = f64::INFINITY;
+        let error = config.validate().unwrap_err().to_string();
+        assert_eq!(error, "train.ppo.clip must be a finite number, got inf");
+        let config = TrainConfig { max_grad_norm: f64::INFINITY, ..TrainConfig::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("train.max_grad_norm"));
     }
 
     #[test]
