@@ -128,6 +128,19 @@ fn a_search_refuses_a_bad_point_before_the_first_one_trains() {
     assert!(!failed.status.success());
     assert!(text(&failed).contains("train.net.kind = \"bogus\""), "{}", text(&failed));
     assert!(!out.join("points").exists(), "no point trained");
+    // A value the config's own checks refuse is the space's mistake too: the space is named,
+    // with the point, not the config that never held the value.
+    std::fs::write(&space, "sampler = \"grid\"\n[params]\n\"env.features.window\" = [5, 0]\n").unwrap();
+    let failed =
+        folio_command(&["search", "--space", path(&space), "--config", path(&config), "--out", path(&out)])
+            .output()
+            .unwrap();
+    let message = text(&failed);
+    assert!(!failed.status.success());
+    assert!(message.contains("search space") && message.contains("space.toml"), "{message}");
+    assert!(message.contains("env.features.window = 0") && message.contains("at least 1"), "{message}");
+    assert!(!message.contains(&format!("config {}", path(&config))), "{message}");
+    assert!(!out.join("points").exists(), "no point trained");
 
     // So is a trial registry that cannot be read, by search and panel alike, as by walk-forward.
     std::fs::write(&space, "sampler = \"grid\"\n[params]\n\"train.steps\" = [100]\n").unwrap();

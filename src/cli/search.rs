@@ -61,8 +61,11 @@ pub fn run(args: SearchArgs) -> Result<()> {
         resume: args.resume,
     })
     .map_err(|error| match error {
-        // A setting's error may be the space's (an empty list of values) as well as the
-        // config's, and names its key: no file is blamed for it.
+        // A point that does not fit is the space's mistake, and the error names the point.
+        folio::eval::EvalError::Setting(ref setting) if setting.setting.starts_with("search.") => {
+            anyhow::Error::from(error).context(format!("search space {}", args.space.display()))
+        }
+        // Another setting's error names its key: no file is blamed for it.
         folio::eval::EvalError::Setting(_) => error.into(),
         error => super::naming_config(error.into(), &config_file),
     })?;

@@ -79,6 +79,10 @@ pub enum ChoiceRule {
     OneStandardError,
 }
 
+/// The most points a search runs: each is a walk-forward (half a minute for the default on two
+/// cores), so more would take weeks, and a mistyped count should fail at once, not after hours.
+pub const MAX_POINTS: usize = 10_000;
+
 fn default_points() -> usize {
     20
 }
@@ -88,11 +92,16 @@ fn default_holdout() -> usize {
 }
 
 impl SearchSpace {
+    /// A space file, checked as [`Self::points`] will draw it: a refusal names the file.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, crate::env::ConfigError> {
-        toml::from_str(text).map_err(|e| crate::env::ConfigError::Parse {
+        let space: Self = toml::from_str(text).map_err(|e| crate::env::ConfigError::Parse {
             path: path.to_path_buf(),
             message: format!("invalid search space: {e}"),
-        })
+        })?;
+        space
+            .check()
+            .map_err(|source| crate::env::ConfigError::Setting { path: path.to_path_buf(), source })?;
+        Ok(space)
     }
 
     /// The points to try, each a value per parameter.
@@ -131,6 +140,31 @@ impl SearchSpace {
                     ));
                 }
                 _ => {}
+            }
+        }
+        let count = match self.sampler {
+            Sampler::Random => Some(self.points),
+            Sampler::Grid => self.params.values().try_fold(1usize, |count, domain| match domain {
+                Domain::Values(values) => count.checked_mul(values.len()),
+                _ => Some(count),
+            }),
+        };
+        match count {
+            Some(0) => {
+                return Err(InvalidSetting::new(
+                    "search.points",
+                    "the search space has no point: points must be at least 1",
+                ));
+            }
+            Some(n) if n <= MAX_POINTS => {}
+            _ => {
+                return Err(InvalidSetting::new(
+                    "search.points",
+                    format!(
+                        "the search space has {} points, each a walk-forward of its own; at most {MAX_POINTS} are run: draw fewer, or split the grid",
+                        count.map_or("more than 2^64".to_string(), |n| n.to_string())
+                    ),
+                ));
             }
         }
         if self.rule == ChoiceRule::OneStandardError
@@ -222,11 +256,16 @@ pub fn apply(
         }
         *slot = new.clone();
     }
-    serde_json::from_value(value).map_err(|e| {
-        let values: Vec<String> = point.iter().map(|(name, v)| format!("{name} = {v}")).collect();
+    let values: Vec<String> = point.iter().map(|(name, v)| format!("{name} = {v}")).collect();
+    let misfit = |e: &dyn std::fmt::Display| {
         let why = format!("the point {} does not fit: {e}", values.join(", "));
-        InvalidSetting::new("search.params", why).into()
-    })
+        EvalError::from(InvalidSetting::new("search.params", why))
+    };
+    let applied: WalkForwardSpec = serde_json::from_value(value).map_err(|e| misfit(&e))?;
+    // Checked here, where the point is known: the walk-forward's own check would blame the config.
+    applied.env.validate().map_err(|e| misfit(&e))?;
+    applied.train.validate().map_err(|e| misfit(&e))?;
+    Ok(applied)
 }
 
 pub struct SearchRequest {
@@ -603,8 +642,9 @@ mod tests {
     #[test]
     fn a_space_that_could_see_the_held_out_folds_or_draw_nothing_is_refused() {
         let refusal = |space: &str| {
-            let space = SearchSpace::from_toml(space, Path::new("space.toml")).unwrap();
-            space.points().unwrap_err().to_string()
+            let message = SearchSpace::from_toml(space, Path::new("space.toml")).unwrap_err().to_string();
+            assert!(message.contains("space.toml"), "{message}");
+            message
         };
         let grid = "sampler = \"grid\"\n[params]\n";
         let random = "sampler = \"random\"\n[params]\n";
@@ -621,6 +661,17 @@ mod tests {
                 "one parameter",
             ),
             (format!("rule = \"one_standard_error\"\n{random}\"train.net.tilt\" = [1.0]\n"), "one parameter"),
+            // Counts that would run nothing, or run for years (or exhaust memory drawing points).
+            (format!("points = 0\n{random}\"train.net.tilt\" = [1.0]\n"), "no point"),
+            (format!("points = 1000000000\n{random}\"train.net.tilt\" = [1.0]\n"), "1000000000 points"),
+            (
+                format!(
+                    "{grid}\"train.seed\" = [{}]\n\"train.steps\" = [{}]\n",
+                    ["1"; 101].join(","),
+                    ["9"; 100].join(",")
+                ),
+                "10100 points",
+            ),
         ] {
             let message = refusal(&space);
             assert!(message.contains(named), "{space}: {message}");
