@@ -408,10 +408,28 @@ fn a_checkpoint_whose_validation_has_no_sharpe_ratio_reads_back() {
         "{:?}",
         meta.progress.recent_scores
     );
-    let resumed =
-        TrainRequest { resume: true, ..request(env, TrainConfig { steps: 800, ..config }, out.clone()) };
+    let resumed = TrainRequest {
+        resume: true,
+        ..request(env, TrainConfig { steps: 800, ..config.clone() }, out.clone())
+    };
     train(resumed).unwrap();
     assert!(checkpoint::load_meta(&out).unwrap().progress.env_steps > meta.progress.env_steps);
+
+    // A budget smaller than one update's batch is overshot, and the run says by how much.
+    let short = dir.path().join("short");
+    train(request(
+        env_for(&panel, dir.path(), 450, 500, small_features()),
+        TrainConfig { steps: 3, ..config },
+        short.clone(),
+    ))
+    .unwrap();
+    let progress = checkpoint::load_meta(&short).unwrap().progress;
+    assert!(progress.env_steps > 3, "{progress:?}");
+    let said = format!(
+        "spent the budget of 3 environment steps: its updates' whole batches ran {}",
+        progress.env_steps
+    );
+    assert_eq!(progress.stopped.as_deref(), Some(said.as_str()));
 }
 
 #[test]

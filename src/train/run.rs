@@ -387,8 +387,15 @@ impl Run {
     }
 
     fn budget_spent(&self) -> Option<String> {
-        (self.meta.progress.env_steps >= self.config.steps)
-            .then(|| format!("reached {} environment steps", self.config.steps))
+        let (budget, spent) = (self.config.steps, self.meta.progress.env_steps);
+        (spent >= budget).then(|| match spent > budget {
+            // An update runs its whole batch: one bigger than the budget overshoots it, and
+            // saying only "reached" would hide how far.
+            true => format!(
+                "spent the budget of {budget} environment steps: its updates' whole batches ran {spent}"
+            ),
+            false => format!("reached {budget} environment steps"),
+        })
     }
 
     /// One learner update at the scheduled learning rate. A diverged update is not kept: the
