@@ -753,6 +753,37 @@ fn a_repeated_strategy_is_run_once() {
     assert_eq!(report["results"].as_array().unwrap().len(), 1, "{}", report["results"]);
 }
 
+/// A backtest of hindsight benchmarks alone, which crowded pictures leave out, is still drawn:
+/// on its page and by `folio plot`.
+#[test]
+fn a_backtest_of_bcrp_alone_is_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let out = dir.path().join("bcrp");
+    let output = folio(
+        &[
+            "backtest",
+            "--config",
+            config.to_str().unwrap(),
+            "--strategy",
+            "bcrp",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let equity = page.split("data-chart=\"equity\"").nth(1).and_then(|rest| rest.split("</figure>").next());
+    assert!(
+        equity.is_some_and(|chart| chart.contains("BCRP")),
+        "no curve of BCRP in the page's wealth chart"
+    );
+    let output = folio(&["plot", out.to_str().unwrap()], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(out.join("equity.png").is_file());
+}
+
 /// A resumed run continues the seeds it was started with: `--resume` without `--seeds` on a
 /// two-seed run must not add the default third seed, and other seeds are refused.
 #[test]

@@ -172,11 +172,12 @@ pub fn run(args: PlotArgs) -> Result<()> {
 fn wealth(folder: &Path, headline: Option<PolicyId>) -> Result<(Vec<String>, Vec<Series>)> {
     let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
     let is_agent = |id: PolicyId| headline.map_or(id.is_agent(), |headline| id == headline);
+    let drawn = folio::report::pictured_among(columns.iter().filter_map(|(name, _)| name.parse().ok()));
     let series = columns
         .into_iter()
         .filter_map(|(name, values)| {
             let id: PolicyId = name.parse().ok()?;
-            folio::report::pictured(id).then(|| Series { emphasis: is_agent(id), name, values })
+            drawn(id).then(|| Series { emphasis: is_agent(id), name, values })
         })
         .collect();
     Ok((labels, series))

@@ -35,6 +35,13 @@ pub fn pictured(policy: PolicyId) -> bool {
     }
 }
 
+/// Which of `policies` a picture of them all draws: the [`pictured`] ones, or every one when
+/// none is. A backtest of BCRP alone is drawn: the choice of a few lines is for crowded pictures.
+pub fn pictured_among(policies: impl IntoIterator<Item = PolicyId>) -> Box<dyn Fn(PolicyId) -> bool> {
+    let any = policies.into_iter().any(pictured);
+    Box::new(move |policy| !any || pictured(policy))
+}
+
 use serde::Serialize;
 use std::path::Path;
 

@@ -26,10 +26,11 @@ pub fn write_evaluation(out: &Path, evaluation: &Evaluation) -> Result<(), Repor
         &evaluation.meta.assets,
         agent,
     )?;
+    let drawn = super::pictured_among(evaluation.logs.iter().map(|l| l.policy));
     let series: Vec<plot::Series> = evaluation
         .logs
         .iter()
-        .filter(|l| pictured(l.policy))
+        .filter(|l| drawn(l.policy))
         .map(|l| plot::Series {
             name: l.policy.to_string(),
             values: l.values.clone(),

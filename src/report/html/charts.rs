@@ -7,7 +7,7 @@ use super::series::{monthly_returns, returns, rolling, rolling_window};
 use super::tables;
 use crate::backtest::{BaselineId, PolicyId};
 use crate::report::plot::{self, FoldSpan, PlotSize, Series};
-use crate::report::{ReportError, pictured};
+use crate::report::{ReportError, pictured, pictured_among};
 
 const SIZE: PlotSize = PlotSize { width: 1200, height: 700 };
 
@@ -15,7 +15,8 @@ const SIZE: PlotSize = PlotSize { width: 1200, height: 700 };
 pub fn figures(run: &Run, id: &str) -> String {
     let mut out = String::new();
     let title = format!("{} .. {}", run.from, run.to);
-    let series = wealth_series(run, |p| pictured(p) && (!p.is_agent() || Some(p) == run.headline()));
+    let drawn = pictured_among(run.equity.columns.iter().filter_map(|(name, _)| name.parse().ok()));
+    let series = wealth_series(run, |p| drawn(p) && (!p.is_agent() || Some(p) == run.headline()));
     let labels = &run.equity.labels;
     if run.kind == Kind::WalkForward {
         out.push_str(&walk_forward(run));
