@@ -401,6 +401,8 @@ fn a_checkpoint_is_explained_on_its_real_holdings_and_bad_dates_are_clear_errors
     assert!(outside.contains("outside the period"), "{outside}");
     let nothing = explain(request(None, None, None)).unwrap_err().to_string();
     assert!(nothing.contains("--date"), "{nothing}");
+    let number = error(Stamp::Period(5));
+    assert!(number.contains("is a period number, but the data is dated"), "{number}");
 }
 
 /// With a decision every 5 periods, a period keeps the schedule of its replay (every 5 periods

@@ -483,6 +483,9 @@ pub enum ExplainError {
     NothingToExplain,
     #[error("--date {date} is outside the period's decisions {first} .. {last}")]
     DateOutsidePeriod { date: Stamp, first: String, last: String },
+    /// A period number for dated rows, or a date for numbered periods.
+    #[error("{0}")]
+    WrongKindOfStamp(String),
     #[error("no decision at or before {date} in the replayed period")]
     NoDecision { date: Stamp },
     #[error(
@@ -744,6 +747,9 @@ fn decision_row(market: &Market, stamp: &Stamp) -> Result<(usize, Option<String>
     let last = market.n_periods() - 1;
     let first_decision = market.first_observable();
     let date = *stamp;
+    if let Some(why) = index.stamp_mismatch(stamp) {
+        return Err(ExplainError::WrongKindOfStamp(why));
+    }
     if index.first_at_or_after(stamp).is_none() {
         return Err(ExplainError::AfterData {
             date,
