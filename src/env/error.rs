@@ -44,10 +44,8 @@ pub enum EnvError {
     SpanAfterData { start: String, last: String },
     #[error("environment: span end {end} is before the data's first row ({first})")]
     SpanBeforeData { end: String, first: String },
-    #[error(
-        "environment: span {from} .. {to} holds fewer than two rows of the data (does it start after it ends?)"
-    )]
-    SpanTooShort { from: String, to: String },
+    #[error("environment: span {from} .. {to} {why}")]
+    SpanTooShort { from: String, to: String, why: String },
     #[error("environment: a batch needs at least one episode")]
     EmptyBatch,
     #[error(

@@ -222,10 +222,58 @@ pub fn span_rows(panel: &PricePanel, span: &Span) -> Result<Range<usize>, EnvErr
         })?,
     };
     if end <= start {
+        let why = match (span.from, span.to) {
+            (Some(from), Some(to)) if from > to => "starts after it ends".to_string(),
+            _ if end == start => format!(
+                "holds one row of the data ({}): a period needs two, a decision and the row it trades to",
+                panel.index.label(start)
+            ),
+            _ => format!(
+                "holds no row of the data, which has {} and then {}",
+                panel.index.label(end),
+                panel.index.label(start)
+            ),
+        };
         return Err(EnvError::SpanTooShort {
             from: span.from.map(|s| s.to_string()).unwrap_or("start".into()),
             to: span.to.map(|s| s.to_string()).unwrap_or("end".into()),
+            why,
         });
     }
     Ok(start..end + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Stamp, TimeIndex};
+
+    /// A period too short to trade says why: one row, no row (a weekend), or reversed ends.
+    #[test]
+    fn a_span_too_short_says_what_it_holds() {
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2024, 1, d).unwrap();
+        // Thursday 4th, Friday 5th, Monday 8th, Tuesday 9th.
+        let dates = vec![day(4), day(5), day(8), day(9)];
+        let panel = PricePanel::new(
+            "p.csv",
+            vec!["A".into()],
+            TimeIndex::Dates(dates),
+            ndarray::Array2::from_elem((4, 1), 1.0),
+        );
+        let error = |from: u32, to: u32| {
+            let span = Span { from: Some(Stamp::Date(day(from))), to: Some(Stamp::Date(day(to))) };
+            span_rows(&panel, &span).unwrap_err().to_string()
+        };
+        assert_eq!(
+            error(5, 5),
+            "environment: span 2024-01-05 .. 2024-01-05 holds one row of the data (2024-01-05): a period needs two, a decision and the row it trades to"
+        );
+        assert_eq!(
+            error(6, 7),
+            "environment: span 2024-01-06 .. 2024-01-07 holds no row of the data, which has 2024-01-05 and then 2024-01-08"
+        );
+        assert_eq!(error(8, 5), "environment: span 2024-01-08 .. 2024-01-05 starts after it ends");
+        let two = Span { from: Some(Stamp::Date(day(5))), to: Some(Stamp::Date(day(8))) };
+        assert_eq!(span_rows(&panel, &two).unwrap(), 1..3);
+    }
 }
