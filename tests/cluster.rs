@@ -426,6 +426,13 @@ fn a_plan_into_a_folder_being_planned_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_config(dir.path());
     let plan = dir.path().join("plan");
+    // A folder that holds no plan yet says so, for each command that reads one.
+    std::fs::create_dir(&plan).unwrap();
+    for command in [&["run-task", path(&plan), "--index", "0"][..], &["merge", path(&plan)]] {
+        let output = folio_command(command).output().unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && error.contains("is not a plan folder"), "{command:?}: {error}");
+    }
     let planning = plan_args(&request(&config, "300"), &plan);
     let held = folio::files::FolderLock::acquire(&plan).unwrap();
     let output = folio_command(&args(&planning)).output().unwrap();

@@ -530,6 +530,17 @@ fn a_folder_without_a_checkpoint_says_so_and_how_to_make_one() {
     assert!(matches!(error, checkpoint::CheckpointError::Missing { .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("not a checkpoint folder") && message.contains("folio train"), "{message}");
+    // A path that is missing, or a file (a config given by mistake), is named for what it is.
+    let missing = dir.path().join("nope");
+    let message = checkpoint::load_meta(&missing).unwrap_err().to_string();
+    assert!(
+        message.ends_with("nope does not exist: give the folder that `folio train` wrote, which it prints"),
+        "{message}"
+    );
+    let file = dir.path().join("default.toml");
+    std::fs::write(&file, "").unwrap();
+    let message = checkpoint::load_meta(&file).unwrap_err().to_string();
+    assert!(message.contains("default.toml is a file, not a checkpoint folder"), "{message}");
 }
 
 #[test]

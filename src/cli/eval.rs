@@ -208,6 +208,7 @@ pub struct EvalArgs {
 /// The checkpoints `folder` stands for: itself, when it is one checkpoint, or the seeds of a
 /// multi-seed run, in seed order (whose ensemble is what the run deploys).
 pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
+    folio::train::checkpoint::check_folder(folder)?;
     if folder.join(folio::train::checkpoint::META).exists() {
         return Ok(vec![folder.to_path_buf()]);
     }

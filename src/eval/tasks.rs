@@ -78,6 +78,11 @@ pub enum TaskError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{} is not a plan folder (it has no {PLAN_EXACT}): `folio plan` writes one, and prints its folder",
+        dir.display()
+    )]
+    NotAPlan { dir: PathBuf },
     #[error("{}: not a folio plan: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
     #[error(
@@ -203,7 +208,12 @@ pub fn load_plan(dir: &Path) -> Result<PlanFile, TaskError> {
 /// The CBOR copy of a plan that [`write_plan_files`] wrote as `name` in `dir`.
 pub(crate) fn read_plan_file<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TaskError> {
     let path = dir.join(name);
-    let bytes = std::fs::read(&path).map_err(|source| TaskError::Io { path: path.clone(), source })?;
+    let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+            TaskError::NotAPlan { dir: dir.to_path_buf() }
+        }
+        _ => TaskError::Io { path: path.clone(), source },
+    })?;
     ciborium::from_reader(bytes.as_slice()).map_err(|e| TaskError::Corrupt { path, reason: e.to_string() })
 }
 

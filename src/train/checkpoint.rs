@@ -89,6 +89,10 @@ pub enum CheckpointError {
     },
     #[error("{} is not a checkpoint folder (it has no {META}): train one with `folio train`, which prints where it wrote it", dir.display())]
     Missing { dir: PathBuf },
+    #[error("{} does not exist: give the folder that `folio train` wrote, which it prints", dir.display())]
+    NotThere { dir: PathBuf },
+    #[error("{} is a file, not a checkpoint folder: give the folder that `folio train` wrote, which it prints", dir.display())]
+    NotAFolder { dir: PathBuf },
     #[error("{}: not a readable folio checkpoint: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
     #[error("checkpoint {} does not fit this data: {reason}", path.display())]
@@ -362,12 +366,23 @@ pub fn save_meta(dir: &Path, meta: &Meta) -> Result<(), CheckpointError> {
 }
 
 pub fn load_meta(dir: &Path) -> Result<Meta, CheckpointError> {
+    check_folder(dir)?;
     let path = dir.join(META);
     let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => CheckpointError::Missing { dir: dir.to_path_buf() },
         _ => CheckpointError::Io { path: path.clone(), source },
     })?;
     serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt { path, reason: e.to_string() })
+}
+
+/// That `dir` is a folder: what a user gave as a checkpoint may be missing or a file, which the
+/// system's "Not a directory" on its meta.json would not explain.
+pub fn check_folder(dir: &Path) -> Result<(), CheckpointError> {
+    match std::fs::metadata(dir) {
+        Err(_) => Err(CheckpointError::NotThere { dir: dir.to_path_buf() }),
+        Ok(meta) if !meta.is_dir() => Err(CheckpointError::NotAFolder { dir: dir.to_path_buf() }),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// A warning when any of `checkpoints` holds a training that never ended (a killed run not yet
