@@ -84,6 +84,32 @@ fn warmup_counts_the_longest_history_plus_the_window() {
     assert_eq!(default.warmup(), 20 + 50 - 1);
 }
 
+/// A refused setting is named with the value given and what it must be.
+#[test]
+fn each_refused_setting_names_itself_and_its_value() {
+    let refused = |config: FeatureConfig| config.validate().unwrap_err().to_string();
+    let default = FeatureConfig::default();
+    assert_eq!(
+        refused(FeatureConfig { volatility_window: 1, ..default.clone() }),
+        "features.volatility_window must be at least 2: a standard deviation needs two returns, got 1"
+    );
+    assert_eq!(
+        refused(FeatureConfig { reversal_window: 0, ..default.clone() }),
+        "features.reversal_window must be at least 1, got 0"
+    );
+    assert!(
+        refused(FeatureConfig { rank_lookback: 5, rank_skip: 5, ..default.clone() }).ends_with("got 5 and 5")
+    );
+    assert_eq!(
+        refused(FeatureConfig { bollinger_width: f64::NAN, ..default.clone() }),
+        "features.bollinger_width must be positive and finite, got NaN"
+    );
+    assert_eq!(
+        refused(FeatureConfig { clip: 0.0, ..default }),
+        "features.clip must be positive and finite, got 0"
+    );
+}
+
 #[test]
 fn normalizer_is_fitted_on_the_given_rows_only_and_reapplies_identically() {
     let config = FeatureConfig { features: vec![Feature::LogReturn], window: 1, ..small_config() };

@@ -151,25 +151,37 @@ impl FeatureConfig {
                 ));
             }
         }
-        let too_short = [
-            ("features.volatility_window", self.volatility_window < 2),
-            ("features.momentum_window", self.momentum_window == 0),
-            ("features.rsi_period", self.rsi_period == 0),
-            ("features.bollinger_period", self.bollinger_period < 2),
-            ("features.long_window", self.long_window < 2),
-            ("features.rank_lookback", self.rank_lookback <= self.rank_skip),
-            ("features.reversal_window", self.reversal_window == 0),
-        ];
-        if let Some((setting, _)) = too_short.into_iter().find(|(_, short)| *short) {
+        let at_least = |setting: &'static str, value: usize, least: usize, why: &str| {
+            if value >= least {
+                return Ok(());
+            }
+            Err(InvalidSetting::new(setting, format!("{setting} must be at least {least}{why}, got {value}")))
+        };
+        let spread = ": a standard deviation needs two returns";
+        at_least("features.volatility_window", self.volatility_window, 2, spread)?;
+        at_least("features.bollinger_period", self.bollinger_period, 2, spread)?;
+        at_least("features.long_window", self.long_window, 2, spread)?;
+        at_least("features.momentum_window", self.momentum_window, 1, "")?;
+        at_least("features.rsi_period", self.rsi_period, 1, "")?;
+        at_least("features.reversal_window", self.reversal_window, 1, "")?;
+        if self.rank_lookback <= self.rank_skip {
             return Err(InvalidSetting::new(
-                setting,
-                "volatility_window, bollinger_period and long_window need at least 2 periods, momentum_window, rsi_period and reversal_window at least 1, and rank_lookback must exceed rank_skip",
+                "features.rank_lookback",
+                format!(
+                    "features.rank_lookback must exceed features.rank_skip (the momentum it ranks runs from the lookback to the skip), got {} and {}",
+                    self.rank_lookback, self.rank_skip
+                ),
             ));
         }
-        let scales = [("features.bollinger_width", self.bollinger_width), ("features.clip", self.clip)];
-        if let Some((setting, _)) = scales.into_iter().find(|(_, value)| !(*value > 0.0 && value.is_finite()))
+        for (setting, value) in
+            [("features.bollinger_width", self.bollinger_width), ("features.clip", self.clip)]
         {
-            return Err(InvalidSetting::new(setting, "bollinger_width and clip must be positive and finite"));
+            if !(value > 0.0 && value.is_finite()) {
+                return Err(InvalidSetting::new(
+                    setting,
+                    format!("{setting} must be positive and finite, got {value}"),
+                ));
+            }
         }
         Ok(())
     }
