@@ -221,6 +221,12 @@ pub fn with_key_line_of(path: &Path, table: &str, message: String) -> String {
     }
 }
 
+/// The line of `text` that writes the dotted `setting` (`features.window`, `limits.max_weight`),
+/// if any does.
+pub fn setting_line(text: &str, setting: &str) -> Option<usize> {
+    key_line(text, None, &format!("in `{setting}`"))
+}
+
 fn key_line(text: &str, table: Option<&str>, message: &str) -> Option<usize> {
     let quoted = |after: &str| -> Option<&str> {
         let rest = &message[message.find(after)? + after.len()..];
@@ -308,7 +314,7 @@ impl EnvConfig {
         if !frequency_written {
             config.data.periods_per_year = config.data.periods_per_year_of_rows();
         }
-        config.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
+        config.validate().map_err(|source| ConfigError::setting(path, &text, source))?;
         if config.features.features.contains(&crate::features::Feature::OracleNextReturn) {
             return Err(ConfigError::Invalid {
                 path: path.into(),
@@ -366,6 +372,21 @@ mod tests {
         env.costs.sell = f64::INFINITY;
         let error = InvalidSetting::non_finite_in("", &env).unwrap_err();
         assert_eq!(error.to_string(), "costs.sell must be a finite number, got inf");
+    }
+
+    /// A setting refused after parsing names the line that writes it, as a parse error does.
+    #[test]
+    fn a_refused_setting_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/data/us_stocks_20_daily.csv");
+        let path = dir.path().join("c.toml");
+        let text = format!("[data]\nfile = {data:?}\n\n[features]\nwindow = 10\nclip = -1.0\n");
+        std::fs::write(&path, text).unwrap();
+        let error = EnvConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            error.ends_with("c.toml, line 6: features.clip must be positive and finite, got -1"),
+            "{error}"
+        );
     }
 
     #[test]

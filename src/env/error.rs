@@ -18,12 +18,23 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config {}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
-    #[error("config {}: {source}", path.display())]
+    #[error("config {}{}: {source}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Setting {
         path: PathBuf,
+        /// The line that writes the setting, when the file writes it (a default has none).
+        line: Option<usize>,
         #[source]
         source: InvalidSetting,
     },
+}
+
+impl ConfigError {
+    /// A setting of the config file at `path`, whose `text` is searched for the line that
+    /// writes it.
+    pub fn setting(path: &std::path::Path, text: &str, source: InvalidSetting) -> Self {
+        let line = crate::env::config::setting_line(text, source.setting);
+        Self::Setting { path: path.into(), line, source }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -135,7 +135,7 @@ impl Questionnaire {
             .map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let answers: Questionnaire = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        answers.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
+        answers.validate().map_err(|source| ConfigError::setting(path, &text, source))?;
         Ok(answers)
     }
 

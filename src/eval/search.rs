@@ -98,9 +98,7 @@ impl SearchSpace {
             path: path.to_path_buf(),
             message: format!("invalid search space: {e}"),
         })?;
-        space
-            .check()
-            .map_err(|source| crate::env::ConfigError::Setting { path: path.to_path_buf(), source })?;
+        space.check().map_err(|source| crate::env::ConfigError::setting(path, text, source))?;
         Ok(space)
     }
 

@@ -126,18 +126,19 @@ impl TaxConfig {
             .map_err(|source| ConfigError::Io { path: path.into(), source })?;
         let config: TaxConfig = toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
-        config.validate().map_err(|source| ConfigError::Setting { path: path.into(), source })?;
+        config.validate().map_err(|source| ConfigError::setting(path, &text, source))?;
         // `long_term_months` has a default, so the parsed config cannot tell a file that wrote
         // both from one that wrote only the days: the file's own keys can.
         let keys = text.parse::<toml::Table>().unwrap_or_default();
         if keys.contains_key("long_term_months") && keys.contains_key("long_term_days") {
-            return Err(ConfigError::Setting {
-                path: path.into(),
-                source: InvalidSetting::new(
+            return Err(ConfigError::setting(
+                path,
+                &text,
+                InvalidSetting::new(
                     "long_term_days",
                     "long_term_months and long_term_days both set the holding period: keep one",
                 ),
-            });
+            ));
         }
         Ok(config)
     }
