@@ -140,6 +140,16 @@ impl SearchSpace {
                 _ => {}
             }
         }
+        // `train.net` and `train.net.kind` would each set the kind, and which one won would
+        // depend on the order they are applied in.
+        let names: Vec<&String> = self.params.keys().collect();
+        if let Some((outer, inner)) = names
+            .iter()
+            .flat_map(|a| names.iter().map(move |b| (*a, *b)))
+            .find(|(a, b)| b.len() > a.len() && b.starts_with(a.as_str()) && b.as_bytes()[a.len()] == b'.')
+        {
+            return refuse(format!("{inner} is inside {outer}, which also sets it: keep one of them"));
+        }
         let count = match self.sampler {
             Sampler::Random => Some(self.points),
             Sampler::Grid => self.params.values().try_fold(1usize, |count, domain| match domain {
@@ -659,6 +669,10 @@ mod tests {
                 "one parameter",
             ),
             (format!("rule = \"one_standard_error\"\n{random}\"train.net.tilt\" = [1.0]\n"), "one parameter"),
+            (
+                format!("{grid}\"train.net\" = [{{ kind = \"mlp\" }}]\n\"train.net.kind\" = [\"eiie\"]\n"),
+                "train.net.kind is inside train.net",
+            ),
             // Counts that would run nothing, or run for years (or exhaust memory drawing points).
             (format!("points = 0\n{random}\"train.net.tilt\" = [1.0]\n"), "no point"),
             (format!("points = 1000000000\n{random}\"train.net.tilt\" = [1.0]\n"), "1000000000 points"),
