@@ -108,12 +108,18 @@ impl SynthConfig {
                 ),
             ));
         }
-        // Weekdays run at most 7 calendar days to 5 rows.
-        if self.start.checked_add_days(Days::new(2 * self.periods as u64)).is_none() {
+        // Weekdays run at most 7 calendar days to 5 rows. A price file writes four-digit years,
+        // so a market that runs past 9999 could be written but never read back.
+        let last_written = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
+        if self
+            .start
+            .checked_add_days(Days::new(2 * self.periods as u64))
+            .is_none_or(|last| last > last_written)
+        {
             return Err(InvalidSetting::new(
                 "start",
                 format!(
-                    "{} periods from {} run past the last date the calendar holds",
+                    "{} periods from {} run past {last_written}, the last date a price file can hold",
                     self.periods, self.start
                 ),
             ));
@@ -270,6 +276,21 @@ mod tests {
         assert_eq!(a.prices, b.prices);
         let c = generate(&SynthConfig { seed: 8, ..config }).unwrap();
         assert_ne!(a.prices, c.prices);
+    }
+
+    /// A market that would run past the four-digit years a price file holds is refused: it
+    /// could be written, but not read back.
+    #[test]
+    fn a_market_ends_by_the_year_9999() {
+        let start = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let late = SynthConfig { start: start(9999, 12, 30), periods: 10, ..SynthConfig::default() };
+        let error = generate(&late).unwrap_err().to_string();
+        assert!(error.contains("run past 9999-12-31"), "{error}");
+        let written = generate(&SynthConfig { start: start(9999, 1, 4), periods: 10, ..late }).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.csv");
+        crate::data::write_prices(&written, &path).unwrap();
+        assert_eq!(crate::data::load_prices(&path).unwrap().n_periods(), 10);
     }
 
     #[test]
