@@ -141,6 +141,26 @@ fn a_search_refuses_a_bad_point_before_the_first_one_trains() {
     assert!(message.contains("env.features.window = 0") && message.contains("at least 1"), "{message}");
     assert!(!message.contains(&format!("config {}", path(&config))), "{message}");
     assert!(!out.join("points").exists(), "no point trained");
+    // A point may not turn on the feature that sees tomorrow's return.
+    std::fs::write(
+        &space,
+        "sampler = \"grid\"\n[params]\n\"env.features.features\" = [[\"log_return\", \"oracle_next_return\"]]\n",
+    )
+    .unwrap();
+    let search = ["search", "--space", path(&space), "--config", path(&config), "--out", path(&out)];
+    let message = text(&folio_command(&search).output().unwrap());
+    assert!(message.contains("oracle_next_return sees tomorrow's return"), "{message}");
+    // A setting the config gets wrong on its own is not the space's mistake.
+    std::fs::write(&space, "sampler = \"grid\"\n[params]\n\"train.net.tilt\" = [0.5]\n").unwrap();
+    let text_of_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text_of_config}\n[train]\nvalidate_every = 0\n")).unwrap();
+    let message = text(&folio_command(&search).output().unwrap());
+    assert!(
+        message.contains("train.validate_every must be at least 1") && !message.contains("space"),
+        "{message}"
+    );
+    std::fs::write(&config, text_of_config).unwrap();
+    assert!(!out.join("points").exists(), "no point trained");
 
     // So is a trial registry that cannot be read, by search and panel alike, as by walk-forward.
     std::fs::write(&space, "sampler = \"grid\"\n[params]\n\"train.steps\" = [100]\n").unwrap();

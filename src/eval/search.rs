@@ -270,9 +270,16 @@ pub fn apply(
         EvalError::from(InvalidSetting::new("search.params", why))
     };
     let applied: WalkForwardSpec = serde_json::from_value(value).map_err(|e| misfit(&e))?;
-    // Checked here, where the point is known: the walk-forward's own check would blame the config.
+    // A setting the config and flags got wrong on their own is theirs, named as the walk-forward
+    // names it; one that only the point's values break is the point's, which the walk-forward
+    // could not name.
+    spec.env.validate()?;
+    spec.train.validate()?;
     applied.env.validate().map_err(|e| misfit(&e))?;
     applied.train.validate().map_err(|e| misfit(&e))?;
+    if applied.env.features.features.contains(&crate::features::Feature::OracleNextReturn) {
+        return Err(misfit(&"oracle_next_return sees tomorrow's return; only `folio probe` may use it"));
+    }
     Ok(applied)
 }
 
@@ -688,6 +695,11 @@ mod tests {
             let message = refusal(&space);
             assert!(message.contains(named), "{space}: {message}");
         }
+        // A count the file writes is named with its line.
+        let message = refusal(
+            &format!("{random}\"train.net.tilt\" = [1.0]\n").replace("[params]", "points = 0\n[params]"),
+        );
+        assert!(message.contains("space.toml, line 2: the search space has no point"), "{message}");
     }
 
     fn default_spec() -> WalkForwardSpec {
