@@ -391,29 +391,34 @@ fn one_seed_gives_bit_identical_weights_and_checkpoints_reload_exactly() {
     assert!(x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()), "{x:?} vs {y:?}");
 }
 
-/// A validation period with no Sharpe ratio (one return) scores NaN, which JSON writes as
-/// `null`: the checkpoint must still read back, to be evaluated or resumed.
+/// A validation period with no Sharpe ratio (one return) scores minus infinity, which JSON
+/// writes as `null`: the checkpoint must still read back, and a resumed run keep the network an
+/// uninterrupted one keeps.
 #[test]
 fn a_checkpoint_whose_validation_has_no_sharpe_ratio_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let panel = riskless_winner();
     let env = env_for(&panel, dir.path(), 450, 452, small_features());
-    let out = dir.path().join("run");
-    let config =
-        TrainConfig { steps: 400, validate_every: 2, reference_gate: false, ..TrainConfig::default() };
+    let config = TrainConfig {
+        steps: 400,
+        validate_every: 2,
+        selection_window: 2,
+        reference_gate: false,
+        ..TrainConfig::default()
+    };
+    let longer = TrainConfig { steps: 800, ..config.clone() };
+    let (out, whole) = (dir.path().join("run"), dir.path().join("whole"));
     train(request(env.clone(), config.clone(), out.clone())).unwrap();
     let meta = checkpoint::load_meta(&out).unwrap();
-    assert!(
-        !meta.progress.recent_scores.is_empty() && meta.progress.recent_scores.iter().all(|s| s.is_nan()),
-        "{:?}",
-        meta.progress.recent_scores
-    );
-    let resumed = TrainRequest {
-        resume: true,
-        ..request(env, TrainConfig { steps: 800, ..config.clone() }, out.clone())
-    };
-    train(resumed).unwrap();
-    assert!(checkpoint::load_meta(&out).unwrap().progress.env_steps > meta.progress.env_steps);
+    let scores = &meta.progress.recent_scores;
+    assert!(!scores.is_empty() && scores.iter().all(|s| *s == f64::NEG_INFINITY), "{scores:?}");
+    assert_eq!(meta.progress.best_score, Some(f64::NEG_INFINITY));
+    train(TrainRequest { resume: true, ..request(env.clone(), longer.clone(), out.clone()) }).unwrap();
+    train(request(env.clone(), longer, whole.clone())).unwrap();
+    let (resumed, uninterrupted) =
+        (checkpoint::load_meta(&out).unwrap().progress, checkpoint::load_meta(&whole).unwrap().progress);
+    assert!(resumed.env_steps > meta.progress.env_steps);
+    assert_eq!(resumed.best_update, uninterrupted.best_update);
 
     // A budget smaller than one update's batch is overshot, and the run says by how much.
     let short = dir.path().join("short");

@@ -28,11 +28,6 @@ pub fn nan_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
-/// [`nan_if_null`] for each number of a list.
-pub fn nans_if_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
-    Ok(Vec::<Option<f64>>::deserialize(deserializer)?.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
-}
-
 fn not_recorded() -> f64 {
     f64::NAN
 }

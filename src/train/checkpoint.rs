@@ -156,8 +156,9 @@ pub struct TrainingProgress {
     pub best_score: Option<f64>,
     pub validations_without_improvement: usize,
     /// The latest validation scores, at most `selection_window` of them, oldest first. A
-    /// score is NaN where validation has no Sharpe ratio (prices that never move, one return).
-    #[serde(default, deserialize_with = "crate::metrics::nans_if_null")]
+    /// validation with no Sharpe ratio (prices that never move, one return) scores minus
+    /// infinity, which JSON writes as `null`.
+    #[serde(default, deserialize_with = "scores_from_json")]
     pub recent_scores: Vec<f64>,
     pub seconds: f64,
     /// Why training ended, when it has.
@@ -166,6 +167,13 @@ pub struct TrainingProgress {
     /// deploys; false while it trains, when it diverged, and in checkpoints from before this field.
     #[serde(default)]
     pub finished: bool,
+}
+
+/// Validation scores as JSON holds them: `null` for the minus infinity of a validation with no
+/// Sharpe ratio.
+fn scores_from_json<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+    let scores = Vec::<Option<f64>>::deserialize(deserializer)?;
+    Ok(scores.into_iter().map(|score| score.unwrap_or(f64::NEG_INFINITY)).collect())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -372,14 +380,26 @@ pub fn load_meta(dir: &Path) -> Result<Meta, CheckpointError> {
         std::io::ErrorKind::NotFound => CheckpointError::Missing { dir: dir.to_path_buf() },
         _ => CheckpointError::Io { path: path.clone(), source },
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Corrupt { path, reason: e.to_string() })
+    let mut meta: Meta = serde_json::from_slice(&bytes)
+        .map_err(|e| CheckpointError::Corrupt { path, reason: e.to_string() })?;
+    // A best score of minus infinity (no validation had a Sharpe ratio) was written as `null`,
+    // which reads back as no best at all; a resumed run would then take its next network as
+    // better than the one kept.
+    let progress = &mut meta.progress;
+    if progress.best_update.is_some() && progress.best_score.is_none() {
+        progress.best_score = Some(f64::NEG_INFINITY);
+    }
+    Ok(meta)
 }
 
 /// That `dir` is a folder: what a user gave as a checkpoint may be missing or a file, which the
 /// system's "Not a directory" on its meta.json would not explain.
 pub fn check_folder(dir: &Path) -> Result<(), CheckpointError> {
     match std::fs::metadata(dir) {
-        Err(_) => Err(CheckpointError::NotThere { dir: dir.to_path_buf() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(CheckpointError::NotThere { dir: dir.to_path_buf() })
+        }
+        Err(source) => Err(CheckpointError::Io { path: dir.to_path_buf(), source }),
         Ok(meta) if !meta.is_dir() => Err(CheckpointError::NotAFolder { dir: dir.to_path_buf() }),
         Ok(_) => Ok(()),
     }

@@ -388,9 +388,9 @@ impl Run {
 
     fn budget_spent(&self) -> Option<String> {
         let (budget, spent) = (self.config.steps, self.meta.progress.env_steps);
-        (spent >= budget).then(|| match spent > budget {
-            // An update runs its whole batch: one bigger than the budget overshoots it, and
-            // saying only "reached" would hide how far.
+        (spent >= budget).then(|| match spent > budget + budget / 10 {
+            // An update runs its whole batch, so the last one ends a little past the budget. A
+            // batch as large as the budget overshoots it by far, and "reached" would hide how far.
             true => format!(
                 "spent the budget of {budget} environment steps: its updates' whole batches ran {spent}"
             ),

@@ -25,7 +25,6 @@ pub struct SeedResult {
     pub checkpoint: PathBuf,
     /// Agent metrics on its own training window (deterministic policy).
     pub in_sample: Metrics,
-    #[serde(deserialize_with = "crate::metrics::nan_if_null")]
     pub validation_sharpe: f64,
     /// Training did not beat the untrained reference portfolio on validation, so this seed
     /// deploys the reference ([`crate::train::checkpoint::ReferenceTest`]).
