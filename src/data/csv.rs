@@ -246,6 +246,7 @@ fn parse(
     let mut prices = Array2::from_shape_vec((rows.lines.len(), header.assets().len()), rows.values)
         .expect("rows were checked to have equal length");
     let carried_forward = check_listings(path, &header, &mut prices, &rows.lines, missing)?;
+    check_returns(path, &header, &prices, &rows.lines)?;
     let index =
         if header.dated { TimeIndex::Dates(rows.dates) } else { TimeIndex::Periods(rows.lines.len()) };
     Ok(LoadedPrices {
@@ -983,6 +984,40 @@ fn check_listings(
         });
     }
     Ok(carried_forward)
+}
+
+/// Every price over the one before it is a finite ratio: two prices that are each finite and
+/// positive (1e-300, then 1e10) can still make a return no float holds, and every strategy's
+/// wealth after it infinite.
+fn check_returns(path: &Path, header: &Header, prices: &Array2<f64>, lines: &[u64]) -> Result<(), DataError> {
+    for (j, asset) in header.assets().iter().enumerate().filter(|&(j, _)| header.reads(j)) {
+        let column = prices.column(j);
+        let listed: Vec<usize> = (0..column.len()).filter(|&t| column[t].is_finite()).collect();
+        for pair in listed.windows(2) {
+            let (before, after) = (column[pair[0]], column[pair[1]]);
+            let ratio = after / before;
+            if !(ratio.is_finite() && ratio > 0.0) {
+                return Err(invalid(
+                    path,
+                    Some(lines[pair[1]]),
+                    Some((header.file_column(j + header.first_asset_column()), asset)),
+                    format!(
+                        "price {} after {} (line {}) is a return too large to compute with: is a cell in the wrong units?",
+                        readable(after),
+                        readable(before),
+                        lines[pair[0]]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A price as a message shows it: plain where it has few digits, else in exponent form (1e-300,
+/// not three hundred zeros).
+fn readable(price: f64) -> String {
+    if (1e-6..1e15).contains(&price) { price.to_string() } else { format!("{price:e}") }
 }
 
 /// The 1-based line and the byte offset where `record` starts. The csv reader reports where it

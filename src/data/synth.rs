@@ -108,14 +108,13 @@ impl SynthConfig {
                 ),
             ));
         }
-        // Weekdays run at most 7 calendar days to 5 rows. A price file writes four-digit years,
-        // so a market that runs past 9999 could be written but never read back.
+        // Rows after the first fall on weekdays: seven calendar days to five rows, and at most
+        // two days to the first weekday and two more over a weekend. A price file writes
+        // four-digit years, so a market that runs past 9999 could be written but never read back.
         let last_written = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
-        if self
-            .start
-            .checked_add_days(Days::new(2 * self.periods as u64))
-            .is_none_or(|last| last > last_written)
-        {
+        let steps = self.periods.saturating_sub(1) as u64;
+        let days = (steps / 5).saturating_mul(7).saturating_add(steps % 5 + 4);
+        if self.start.checked_add_days(Days::new(days)).is_none_or(|last| last > last_written) {
             return Err(InvalidSetting::new(
                 "start",
                 format!(
