@@ -91,7 +91,7 @@ fn each_refused_setting_names_itself_and_its_value() {
     let default = FeatureConfig::default();
     assert_eq!(
         refused(FeatureConfig { volatility_window: 1, ..default.clone() }),
-        "features.volatility_window must be at least 2: a standard deviation needs two returns, got 1"
+        "features.volatility_window must be at least 2: a standard deviation needs two values, got 1"
     );
     assert_eq!(
         refused(FeatureConfig { reversal_window: 0, ..default.clone() }),

@@ -592,7 +592,7 @@ fn a_synthetic_market_past_what_a_file_holds_is_refused() {
     for (flags, says) in [
         (&["--periods", "50", "--volatility", "inf"][..], "finite"),
         (&["--periods", "50", "--drift", "1e308"][..], "no price file can hold"),
-        (&["--periods", "50", "--start", "+262142-12-29"][..], "past the last date"),
+        (&["--periods", "50", "--start", "+262142-12-29"][..], "the last date a price file can hold"),
         (&["--assets", "100000", "--periods", "100000"][..], "more than 50000000 prices"),
     ] {
         let output = folio(&[&["data", "synth", "--out", "s.csv"][..], flags].concat(), cwd);
@@ -782,6 +782,24 @@ fn a_backtest_of_bcrp_alone_is_drawn() {
     let output = folio(&["plot", out.to_str().unwrap()], dir.path());
     assert!(output.status.success(), "{}", text(&output));
     assert!(out.join("equity.png").is_file());
+    // So is its comparison of rebalancing rules, and OLMAR's, whose turnover crowded charts omit.
+    for strategy in ["bcrp", "olmar"] {
+        let compared = dir.path().join(format!("{strategy}-rules"));
+        let output = folio(
+            &[
+                "backtest",
+                "--config",
+                config.to_str().unwrap(),
+                "--strategy",
+                strategy,
+                "--compare-rebalancing",
+                "--out",
+                compared.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert!(output.status.success(), "{strategy}: {}", text(&output));
+    }
 }
 
 /// A resumed run continues the seeds it was started with: `--resume` without `--seeds` on a

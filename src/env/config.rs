@@ -171,13 +171,29 @@ pub struct EpisodeConfig {
     pub no_trade_band: f64,
 }
 
+/// The longest rebalancing interval: four centuries of trading days, longer than any price file,
+/// and short enough that buffers sized by it fit in memory.
+pub const MAX_REBALANCE_EVERY: usize = 100_000;
+
 impl EpisodeConfig {
     /// The checks a config load and an environment built from settings alone both make.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        if self.rebalance_every == 0 {
+        if !(1..=MAX_REBALANCE_EVERY).contains(&self.rebalance_every) {
             return Err(InvalidSetting::new(
                 "episode.rebalance_every",
-                "episode.rebalance_every must be at least 1",
+                format!(
+                    "episode.rebalance_every must be from 1 to {MAX_REBALANCE_EVERY} periods, got {}",
+                    self.rebalance_every
+                ),
+            ));
+        }
+        if self.horizon.checked_mul(self.rebalance_every).is_none() {
+            return Err(InvalidSetting::new(
+                "episode.horizon",
+                format!(
+                    "episode.horizon of {} decisions every {} periods spans more periods than a computer can count",
+                    self.horizon, self.rebalance_every
+                ),
             ));
         }
         let band = self.no_trade_band;
@@ -374,6 +390,25 @@ mod tests {
         assert_eq!(error.to_string(), "costs.sell must be a finite number, got inf");
     }
 
+    /// Episode lengths whose products overflow, or whose buffers could not be allocated, are
+    /// refused by name.
+    #[test]
+    fn an_episode_too_long_to_count_is_refused() {
+        let refused = |horizon, rebalance_every| {
+            let episode = EpisodeConfig { horizon, rebalance_every, ..EpisodeConfig::default() };
+            episode.validate().unwrap_err().to_string()
+        };
+        assert!(
+            refused(usize::MAX / 2, MAX_REBALANCE_EVERY)
+                .starts_with("episode.horizon of 9223372036854775807 decisions")
+        );
+        assert!(refused(10, MAX_REBALANCE_EVERY + 1).starts_with("episode.rebalance_every must be from 1"));
+        assert!(refused(10, 0).starts_with("episode.rebalance_every must be from 1"));
+        let fine =
+            EpisodeConfig { horizon: 50, rebalance_every: MAX_REBALANCE_EVERY, ..EpisodeConfig::default() };
+        assert_eq!(fine.validate(), Ok(()));
+    }
+
     /// A setting refused after parsing names the line that writes it, as a parse error does.
     #[test]
     fn a_refused_setting_names_its_line() {
@@ -387,6 +422,18 @@ mod tests {
             error.ends_with("c.toml, line 6: features.clip must be positive and finite, got -1"),
             "{error}"
         );
+        // A table's check names the key at fault, and an infinity anywhere is found by its key.
+        let text = format!(
+            "[data]\nfile = {data:?}\n\n[reward]\nkind = \"mean_variance\"\nrisk_aversion = 2\neta = 0\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let error = EnvConfig::load(&path).unwrap_err().to_string();
+        assert!(error.contains("c.toml, line 7: reward.eta"), "{error}");
+        let text =
+            format!("[data]\nfile = {data:?}\n\n[reward]\nkind = \"drawdown_penalty\"\npenalty = inf\n");
+        std::fs::write(&path, text).unwrap();
+        let error = EnvConfig::load(&path).unwrap_err().to_string();
+        assert!(error.contains("c.toml, line 6: reward.penalty must be finite"), "{error}");
     }
 
     #[test]

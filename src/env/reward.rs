@@ -139,7 +139,7 @@ impl RewardConfig {
                     downside_floor > 0.0 && downside_floor.is_finite(),
                     "downside_floor",
                     downside_floor,
-                    "positive",
+                    "positive and finite",
                 )
             }
             RewardConfig::MeanVariance { risk_aversion, eta } => {
@@ -147,12 +147,12 @@ impl RewardConfig {
                     risk_aversion >= 0.0 && risk_aversion.is_finite(),
                     "risk_aversion",
                     risk_aversion,
-                    "at least 0",
+                    "finite and at least 0",
                 )?;
                 rate(eta)
             }
             RewardConfig::DrawdownPenalty { penalty } => {
-                require(penalty >= 0.0 && penalty.is_finite(), "penalty", penalty, "at least 0")
+                require(penalty >= 0.0 && penalty.is_finite(), "penalty", penalty, "finite and at least 0")
             }
         }
     }
@@ -304,7 +304,7 @@ mod tests {
         );
         assert_eq!(
             refused(RewardConfig::MeanVariance { risk_aversion: -1.0, eta: 0.01 }),
-            "reward.risk_aversion must be at least 0 for kind = \"mean_variance\", got -1"
+            "reward.risk_aversion must be finite and at least 0 for kind = \"mean_variance\", got -1"
         );
         assert!(
             refused(RewardConfig::MeanVariance { risk_aversion: 1.0, eta: 0.0 }).starts_with("reward.eta")

@@ -79,10 +79,10 @@ pub enum TaskError {
         source: std::io::Error,
     },
     #[error(
-        "{} is not a plan folder (it has no {PLAN_EXACT}): `folio plan` writes one, and prints its folder",
+        "{} is not a plan folder (it has no {file}): `folio plan` writes one, and prints its folder",
         dir.display()
     )]
-    NotAPlan { dir: PathBuf },
+    NotAPlan { dir: PathBuf, file: String },
     #[error("{}: not a folio plan: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
     #[error(
@@ -210,7 +210,7 @@ pub(crate) fn read_plan_file<T: serde::de::DeserializeOwned>(dir: &Path, name: &
     let path = dir.join(name);
     let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
-            TaskError::NotAPlan { dir: dir.to_path_buf() }
+            TaskError::NotAPlan { dir: dir.to_path_buf(), file: name.to_string() }
         }
         _ => TaskError::Io { path: path.clone(), source },
     })?;

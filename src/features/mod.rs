@@ -157,7 +157,7 @@ impl FeatureConfig {
             }
             Err(InvalidSetting::new(setting, format!("{setting} must be at least {least}{why}, got {value}")))
         };
-        let spread = ": a standard deviation needs two returns";
+        let spread = ": a standard deviation needs two values";
         at_least("features.volatility_window", self.volatility_window, 2, spread)?;
         at_least("features.bollinger_period", self.bollinger_period, 2, spread)?;
         at_least("features.long_window", self.long_window, 2, spread)?;

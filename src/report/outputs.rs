@@ -131,7 +131,11 @@ pub fn write_rebalancing(out: &Path, report: &RebalancingReport) -> Result<(), R
         // OLMAR's turnover (it pays most of its wealth in costs on daily data) would flatten
         // every other bar; it stays in the table and the JSON.
         let olmar = PolicyId::Baseline(BaselineId::Olmar);
-        for r in report.results.iter().filter(|r| pictured(r.policy) && r.policy != olmar) {
+        let drawn =
+            super::pictured_among(report.results.iter().filter(|r| r.policy != olmar).map(|r| r.policy));
+        // OLMAR alone is still drawn: it is what the user asked to compare.
+        let alone = report.results.iter().all(|r| r.policy == olmar);
+        for r in report.results.iter().filter(|r| alone || (drawn(r.policy) && r.policy != olmar)) {
             let name = r.policy.to_string();
             match groups.last_mut() {
                 Some((last, values)) if *last == name => values.push(value(r)),

@@ -216,10 +216,13 @@ impl TrainConfig {
                 ),
             ));
         }
-        if !(self.max_grad_norm >= 0.0) {
+        if !(self.max_grad_norm >= 0.0 && self.max_grad_norm.is_finite()) {
             return Err(InvalidSetting::new(
                 "train.max_grad_norm",
-                "train.max_grad_norm must be non-negative",
+                format!(
+                    "train.max_grad_norm must be finite and at least 0 (0 turns clipping off), got {}",
+                    self.max_grad_norm
+                ),
             ));
         }
         if !(self.online_learning_rate > 0.0 && self.online_learning_rate <= 1.0) {
@@ -234,33 +237,38 @@ impl TrainConfig {
 
     /// The `[train.direct]`, `[train.reinforce]` and `[train.ppo]` tables.
     fn validate_algorithm_tables(&self) -> Result<(), InvalidSetting> {
-        let d = &self.direct;
-        if !(d.turnover_penalty >= 0.0 && d.tilt_penalty >= 0.0) {
-            return Err(InvalidSetting::new(
-                "train.direct.turnover_penalty",
-                "direct.turnover_penalty and direct.tilt_penalty must be non-negative",
-            ));
-        }
-        if d.batch_periods < 2 || !(0.0..1.0).contains(&d.recency_bias) {
-            return Err(InvalidSetting::new(
-                "train.direct.batch_periods",
-                "direct.batch_periods must be at least 2 and direct.recency_bias in [0, 1)",
-            ));
-        }
-        let r = &self.reinforce;
-        if r.episodes == 0 || !(0.0..=1.0).contains(&r.gamma) {
-            return Err(InvalidSetting::new(
-                "train.reinforce.episodes",
-                "reinforce.episodes must be at least 1 and reinforce.gamma in [0, 1]",
-            ));
-        }
-        let p = &self.ppo;
-        if p.envs == 0 || p.rollout_steps == 0 || p.epochs == 0 || p.minibatch < 2 {
-            return Err(InvalidSetting::new(
-                "train.ppo.envs",
-                "ppo.envs, rollout_steps and epochs must be at least 1, and ppo.minibatch at least 2 (a minibatch of one standardizes every advantage to zero)",
-            ));
-        }
+        let require = |ok: bool, setting: &'static str, allowed: &str, value: &dyn std::fmt::Display| {
+            if ok {
+                return Ok(());
+            }
+            Err(InvalidSetting::new(setting, format!("{setting} must be {allowed}, got {value}")))
+        };
+        let (d, r, p) = (&self.direct, &self.reinforce, &self.ppo);
+        let non_negative = "at least 0";
+        require(
+            d.turnover_penalty >= 0.0,
+            "train.direct.turnover_penalty",
+            non_negative,
+            &d.turnover_penalty,
+        )?;
+        require(d.tilt_penalty >= 0.0, "train.direct.tilt_penalty", non_negative, &d.tilt_penalty)?;
+        require(d.batch_periods >= 2, "train.direct.batch_periods", "at least 2", &d.batch_periods)?;
+        require(
+            (0.0..1.0).contains(&d.recency_bias),
+            "train.direct.recency_bias",
+            "in [0, 1)",
+            &d.recency_bias,
+        )?;
+        require(r.episodes >= 1, "train.reinforce.episodes", "at least 1", &r.episodes)?;
+        require((0.0..=1.0).contains(&r.gamma), "train.reinforce.gamma", "in [0, 1]", &r.gamma)?;
+        require(p.envs >= 1, "train.ppo.envs", "at least 1", &p.envs)?;
+        require(p.rollout_steps >= 1, "train.ppo.rollout_steps", "at least 1", &p.rollout_steps)?;
+        require(p.epochs >= 1, "train.ppo.epochs", "at least 1", &p.epochs)?;
+        // A minibatch of one standardizes every advantage to zero.
+        require(p.minibatch >= 2, "train.ppo.minibatch", "at least 2", &p.minibatch)?;
+        require((0.0..=1.0).contains(&p.gamma), "train.ppo.gamma", "in [0, 1]", &p.gamma)?;
+        require((0.0..=1.0).contains(&p.gae_lambda), "train.ppo.gae_lambda", "in [0, 1]", &p.gae_lambda)?;
+        require(p.clip > 0.0, "train.ppo.clip", "positive", &p.clip)?;
         DirichletSettings {
             table: "reinforce",
             names: [
@@ -284,14 +292,7 @@ impl TrainConfig {
             value_coef: p.value_coef,
             entropy_coef: p.entropy_coef,
         }
-        .check()?;
-        if !(0.0..=1.0).contains(&p.gamma) || !(0.0..=1.0).contains(&p.gae_lambda) || !(p.clip > 0.0) {
-            return Err(InvalidSetting::new(
-                "train.ppo.gamma",
-                "ppo.gamma and ppo.gae_lambda must be in [0, 1] and ppo.clip positive",
-            ));
-        }
-        Ok(())
+        .check()
     }
 
     /// The learning rate once `fraction_done` of the steps are behind: the schedule from
@@ -599,8 +600,21 @@ mod tests {
         config.ppo.clip = f64::INFINITY;
         let error = config.validate().unwrap_err().to_string();
         assert_eq!(error, "train.ppo.clip must be a finite number, got inf");
+        // Each table's setting is refused by its own name.
+        let mut config = TrainConfig::default();
+        config.ppo.epochs = 0;
+        assert_eq!(config.validate().unwrap_err().to_string(), "train.ppo.epochs must be at least 1, got 0");
+        let mut config = TrainConfig::default();
+        config.direct.tilt_penalty = -1.0;
+        assert_eq!(config.validate().unwrap_err().setting, "train.direct.tilt_penalty");
         let config = TrainConfig { max_grad_norm: f64::INFINITY, ..TrainConfig::default() };
-        assert!(config.validate().unwrap_err().to_string().contains("train.max_grad_norm"));
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "train.max_grad_norm must be finite and at least 0 (0 turns clipping off), got inf"
+            ),
+            "{error}"
+        );
     }
 
     #[test]
