@@ -324,11 +324,12 @@ pub fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
-/// A flag's value that must be a positive, finite number (a count of periods per year).
-pub fn positive_number(text: &str) -> Result<f64, String> {
+/// A count of periods per year: positive, and at most a row a second.
+pub fn periods_per_year(text: &str) -> Result<f64, String> {
+    let most = folio::data::inspect::MAX_PERIODS_PER_YEAR;
     match text.parse::<f64>() {
-        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
-        Ok(_) => Err(format!("must be a positive number, got {text}")),
+        Ok(value) if value > 0.0 && value <= most => Ok(value),
+        Ok(_) => Err(format!("must be positive and at most {most} (a row a second), got {text}")),
         Err(e) => Err(format!("{e}: {text}")),
     }
 }

@@ -19,7 +19,7 @@ pub enum DataCommand {
         file: PathBuf,
         /// Periods per year for annualizing (default: the usual value for how often dated rows
         /// come, 52 for weekly rows, 12 for monthly...; 252 for undated rows).
-        #[arg(long, value_parser = super::args::positive_number)]
+        #[arg(long, value_parser = super::args::periods_per_year)]
         periods_per_year: Option<f64>,
         #[command(flatten)]
         output: super::args::JsonArgs,

@@ -40,7 +40,7 @@ pub struct BacktestArgs {
     cost: Option<f64>,
     /// Periods per year for annualizing (default: the config's; with --data, the usual value
     /// for how often that file's dated rows come, 252 for undated rows).
-    #[arg(long, value_parser = super::args::positive_number)]
+    #[arg(long, value_parser = super::args::periods_per_year)]
     periods_per_year: Option<f64>,
     /// Periods between rebalancing decisions, overriding the config.
     #[arg(long)]

@@ -1003,8 +1003,8 @@ fn check_returns(path: &Path, header: &Header, prices: &Array2<f64>, lines: &[u6
                     Some((header.file_column(j + header.first_asset_column()), asset)),
                     format!(
                         "price {} after {} (line {}) is a return too large to compute with: is a cell in the wrong units?",
-                        readable(after),
-                        readable(before),
+                        super::readable(after),
+                        super::readable(before),
                         lines[pair[0]]
                     ),
                 ));
@@ -1012,12 +1012,6 @@ fn check_returns(path: &Path, header: &Header, prices: &Array2<f64>, lines: &[u6
         }
     }
     Ok(())
-}
-
-/// A price as a message shows it: plain where it has few digits, else in exponent form (1e-300,
-/// not three hundred zeros).
-fn readable(price: f64) -> String {
-    if (1e-6..1e15).contains(&price) { price.to_string() } else { format!("{price:e}") }
 }
 
 /// The 1-based line and the byte offset where `record` starts. The csv reader reports where it

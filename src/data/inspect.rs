@@ -252,6 +252,10 @@ pub fn rows_per_year(panel: &PricePanel) -> Option<f64> {
     (days > 0).then(|| (dates.len() - 1) as f64 * 365.25 / days as f64)
 }
 
+/// The most rows a year that annualizing takes: one a second. More is a slip (`1e300`), whose
+/// annualized ratios run to hundreds of digits.
+pub const MAX_PERIODS_PER_YEAR: f64 = 366.0 * 24.0 * 3600.0;
+
 /// The usual `periods_per_year` of each data frequency, for suggesting one.
 const FREQUENCIES: [(f64, &str); 7] = [
     (252.0, "daily, trading days"),

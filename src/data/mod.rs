@@ -102,6 +102,12 @@ impl TimeIndex {
     }
 }
 
+/// A number as a message shows it: plain where it has few digits, else in exponent form (1e-300,
+/// not three hundred zeros).
+pub fn readable(x: f64) -> String {
+    if x == 0.0 || (1e-6..1e15).contains(&x.abs()) { x.to_string() } else { format!("{x:e}") }
+}
+
 /// A point on a time axis as a user writes it: `2019-01-02` or, for undated data, `250`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(untagged)]

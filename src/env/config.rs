@@ -365,10 +365,14 @@ impl EnvConfig {
         self.reward.validate()?;
         self.limits.validate()?;
         self.episode.validate()?;
-        if !(self.data.periods_per_year > 0.0 && self.data.periods_per_year.is_finite()) {
+        let most = crate::data::inspect::MAX_PERIODS_PER_YEAR;
+        if !(self.data.periods_per_year > 0.0 && self.data.periods_per_year <= most) {
             return Err(InvalidSetting::new(
                 "data.periods_per_year",
-                "data.periods_per_year must be positive and finite",
+                format!(
+                    "data.periods_per_year must be positive and at most {most} (a row a second), got {}",
+                    crate::data::readable(self.data.periods_per_year)
+                ),
             ));
         }
         InvalidSetting::non_finite_in("", self)
@@ -404,6 +408,10 @@ mod tests {
         );
         assert!(refused(10, MAX_REBALANCE_EVERY + 1).starts_with("episode.rebalance_every must be from 1"));
         assert!(refused(10, 0).starts_with("episode.rebalance_every must be from 1"));
+        // So is a year of more rows than seconds.
+        let mut env = EnvConfig::load(Path::new("envs/default.toml")).unwrap();
+        env.data.periods_per_year = 1e300;
+        assert!(env.validate().unwrap_err().to_string().contains("a row a second), got 1e300"));
         let fine =
             EpisodeConfig { horizon: 50, rebalance_every: MAX_REBALANCE_EVERY, ..EpisodeConfig::default() };
         assert_eq!(fine.validate(), Ok(()));
