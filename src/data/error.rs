@@ -56,15 +56,29 @@ pub enum DataError {
 #[error("{reason}")]
 pub struct InvalidSetting {
     /// The key as a config file spells it (`limits.max_weight`), for code that reacts to one
-    /// setting.
-    pub setting: &'static str,
+    /// setting and for finding the line that writes it.
+    pub setting: std::borrow::Cow<'static, str>,
     /// The sentence a user reads: it names the setting, the value given and what it must be.
     pub reason: String,
 }
 
 impl InvalidSetting {
     pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
-        Self { setting, reason: reason.into() }
+        Self { setting: setting.into(), reason: reason.into() }
+    }
+
+    /// `setting` refused unless `ok`, in the words every check uses: `{setting} must be
+    /// {allowed}, got {value}`.
+    pub fn require(
+        ok: bool,
+        setting: &'static str,
+        allowed: &str,
+        value: &dyn std::fmt::Display,
+    ) -> Result<(), Self> {
+        if ok {
+            return Ok(());
+        }
+        Err(Self::new(setting, format!("{setting} must be {allowed}, got {value}")))
     }
 
     /// The first number of `config` that is NaN or infinite. Checkpoints and reports are JSON,
@@ -87,8 +101,7 @@ impl InvalidSetting {
         let Ok(value) = toml::Value::try_from(config) else { return Ok(()) };
         match first(&value, table.to_string()) {
             Some((path, x)) => {
-                let setting = if table.is_empty() { "config" } else { table };
-                Err(Self::new(setting, format!("{path} must be a finite number, got {x}")))
+                Err(Self { reason: format!("{path} must be a finite number, got {x}"), setting: path.into() })
             }
             None => Ok(()),
         }

@@ -30,17 +30,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// A setting of the config file at `path`, whose `text` is searched for the line that
-    /// writes it: the key the reason starts with (`reward.eta must be ...`, more precise than
-    /// the setting a whole table's check names), else the setting itself (a search space's
-    /// `search.points` is its `points`).
+    /// writes it (a search space's `search.points` is its `points`).
     pub fn setting(path: &std::path::Path, text: &str, source: InvalidSetting) -> Self {
-        let is_key = |word: &&str| {
-            word.contains('.') && word.chars().all(|c| c.is_ascii_alphanumeric() || "._".contains(c))
-        };
-        let named = source.reason.split_whitespace().next().filter(is_key);
-        let line = named
-            .and_then(|key| crate::env::config::setting_line(text, key))
-            .or_else(|| crate::env::config::setting_line(text, source.setting.trim_start_matches("search.")));
+        let key = source.setting.trim_start_matches("search.");
+        let line = crate::env::config::setting_line(text, key);
         Self::Setting { path: path.into(), line, source }
     }
 }

@@ -114,30 +114,23 @@ fn default_downside_floor() -> f64 {
 
 impl RewardConfig {
     pub fn validate(&self) -> Result<(), InvalidSetting> {
-        let name = self.name();
-        let require = |ok: bool, key: &str, value: f64, allowed: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(InvalidSetting::new(
-                    "reward",
-                    format!("reward.{key} must be {allowed} for kind = \"{name}\", got {value}"),
-                ))
-            }
+        let kind = self.name();
+        let require = |ok: bool, setting: &'static str, value: f64, allowed: &str| {
+            InvalidSetting::require(ok, setting, &format!("{allowed} for kind = \"{kind}\""), &value)
         };
-        let rate = |eta: f64| require(eta > 0.0 && eta <= 1.0, "eta", eta, "in (0, 1]");
+        let rate = |eta: f64| require(eta > 0.0 && eta <= 1.0, "reward.eta", eta, "in (0, 1]");
         match *self {
             RewardConfig::LogReturn | RewardConfig::Sharpe | RewardConfig::Sortino => Ok(()),
             // At eta = 1 the moving moments are last period's return and its square, whose
             // variance is zero: every reward would be 0.
             RewardConfig::DifferentialSharpe { eta } => {
-                require(eta > 0.0 && eta < 1.0, "eta", eta, "in (0, 1)")
+                require(eta > 0.0 && eta < 1.0, "reward.eta", eta, "in (0, 1)")
             }
             RewardConfig::DownsideRisk { eta, downside_floor } => {
                 rate(eta)?;
                 require(
                     downside_floor > 0.0 && downside_floor.is_finite(),
-                    "downside_floor",
+                    "reward.downside_floor",
                     downside_floor,
                     "positive and finite",
                 )
@@ -145,15 +138,18 @@ impl RewardConfig {
             RewardConfig::MeanVariance { risk_aversion, eta } => {
                 require(
                     risk_aversion >= 0.0 && risk_aversion.is_finite(),
-                    "risk_aversion",
+                    "reward.risk_aversion",
                     risk_aversion,
                     "finite and at least 0",
                 )?;
                 rate(eta)
             }
-            RewardConfig::DrawdownPenalty { penalty } => {
-                require(penalty >= 0.0 && penalty.is_finite(), "penalty", penalty, "finite and at least 0")
-            }
+            RewardConfig::DrawdownPenalty { penalty } => require(
+                penalty >= 0.0 && penalty.is_finite(),
+                "reward.penalty",
+                penalty,
+                "finite and at least 0",
+            ),
         }
     }
 

@@ -152,10 +152,7 @@ impl FeatureConfig {
             }
         }
         let at_least = |setting: &'static str, value: usize, least: usize, why: &str| {
-            if value >= least {
-                return Ok(());
-            }
-            Err(InvalidSetting::new(setting, format!("{setting} must be at least {least}{why}, got {value}")))
+            InvalidSetting::require(value >= least, setting, &format!("at least {least}{why}"), &value)
         };
         let spread = ": a standard deviation needs two values";
         at_least("features.volatility_window", self.volatility_window, 2, spread)?;
@@ -176,12 +173,12 @@ impl FeatureConfig {
         for (setting, value) in
             [("features.bollinger_width", self.bollinger_width), ("features.clip", self.clip)]
         {
-            if !(value > 0.0 && value.is_finite()) {
-                return Err(InvalidSetting::new(
-                    setting,
-                    format!("{setting} must be positive and finite, got {value}"),
-                ));
-            }
+            InvalidSetting::require(
+                value > 0.0 && value.is_finite(),
+                setting,
+                "positive and finite",
+                &value,
+            )?;
         }
         Ok(())
     }

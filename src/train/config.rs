@@ -237,12 +237,7 @@ impl TrainConfig {
 
     /// The `[train.direct]`, `[train.reinforce]` and `[train.ppo]` tables.
     fn validate_algorithm_tables(&self) -> Result<(), InvalidSetting> {
-        let require = |ok: bool, setting: &'static str, allowed: &str, value: &dyn std::fmt::Display| {
-            if ok {
-                return Ok(());
-            }
-            Err(InvalidSetting::new(setting, format!("{setting} must be {allowed}, got {value}")))
-        };
+        let require = InvalidSetting::require;
         let (d, r, p) = (&self.direct, &self.reinforce, &self.ppo);
         let non_negative = "at least 0";
         require(
