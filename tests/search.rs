@@ -141,6 +141,12 @@ fn a_search_refuses_a_bad_point_before_the_first_one_trains() {
     assert!(message.contains("env.features.window = 0") && message.contains("at least 1"), "{message}");
     assert!(!message.contains(&format!("config {}", path(&config))), "{message}");
     assert!(!out.join("points").exists(), "no point trained");
+    // Its plan for a cluster says the same.
+    let plan = dir.path().join("plan");
+    let planning =
+        ["plan", "search", "--space", path(&space), "--config", path(&config), "--out", path(&plan)];
+    let message = text(&folio_command(&planning).output().unwrap());
+    assert!(message.contains("search space") && message.contains("env.features.window = 0"), "{message}");
     // A point may not turn on the feature that sees tomorrow's return.
     std::fs::write(
         &space,

@@ -61,17 +61,31 @@ pub fn run(args: SearchArgs) -> Result<()> {
         resume: args.resume,
     })
     .map_err(|error| match error {
-        // A point that does not fit is the space's mistake, and the error names the point.
-        folio::eval::EvalError::Setting(ref setting) if setting.setting.starts_with("search.") => {
-            anyhow::Error::from(error).context(format!("search space {}", args.space.display()))
-        }
-        // Another setting's error names its key: no file is blamed for it.
-        folio::eval::EvalError::Setting(_) => error.into(),
+        // A setting's error names its key; the space's own (a point that does not fit) name
+        // the space file too.
+        folio::eval::EvalError::Setting(_) => naming_space(error.into(), &args.space),
         error => super::naming_config(error.into(), &config_file),
     })?;
     write_and_show(&out, &report, args.run.json)?;
     claimed.finish();
     verdict_trials_recorded(&report)
+}
+
+/// `error` with the space file named, when it is the space's mistake (a point that does not
+/// fit, as a config's mistake names the config), from a search or its plan.
+pub(super) fn naming_space(error: anyhow::Error, space: &Path) -> anyhow::Error {
+    use folio::eval::{EvalError, tasks::TaskError};
+    let setting = match (error.downcast_ref::<EvalError>(), error.downcast_ref::<TaskError>()) {
+        (Some(EvalError::Setting(setting)), _) | (_, Some(TaskError::Eval(EvalError::Setting(setting)))) => {
+            Some(setting)
+        }
+        _ => None,
+    };
+    if setting.is_some_and(|s| s.setting.starts_with("search.")) {
+        error.context(format!("search space {}", space.display()))
+    } else {
+        error
+    }
 }
 
 /// Fails, once a search's report is written and shown, when the registry did not record its

@@ -68,15 +68,8 @@ fn plan_search(args: PlanSearchArgs) -> Result<()> {
     let PlanWalkForwardArgs { walk_forward, out, json } = args.plan;
     let (spec, _) = walk_forward.load()?;
     refuse_foreign_folder(&out, search_plan::SEARCH_PLAN_EXACT)?;
-    let plan = search_plan::plan_search(spec, space, &out).map_err(|error| match error {
-        // A point that does not fit is the space's mistake, as `folio search` says.
-        folio::eval::tasks::TaskError::Eval(folio::eval::EvalError::Setting(ref setting))
-            if setting.setting.starts_with("search.") =>
-        {
-            anyhow::Error::from(error).context(format!("search space {}", args.space.display()))
-        }
-        error => error.into(),
-    })?;
+    let plan = search_plan::plan_search(spec, space, &out)
+        .map_err(|error| super::search::naming_space(error.into(), &args.space))?;
     if json.json {
         return super::print_json_in(&plan, &out);
     }

@@ -237,7 +237,16 @@ fn rng_index(rng: &mut StdRng, len: usize) -> usize {
     rng.random_range(0..len.max(1))
 }
 
-/// `spec` with each parameter of `point` set at its path.
+/// The request a search applies its points to, checked once before any is: a setting that the
+/// config and flags got wrong on their own is theirs, named as the walk-forward names it, not
+/// a misfit of the first point.
+pub fn check_base(spec: &WalkForwardSpec) -> Result<(), EvalError> {
+    spec.env.validate()?;
+    spec.train.validate()?;
+    Ok(())
+}
+
+/// `spec` with each parameter of `point` set at its path (see [`check_base`]).
 pub fn apply(
     spec: &WalkForwardSpec,
     point: &BTreeMap<String, serde_json::Value>,
@@ -270,11 +279,8 @@ pub fn apply(
         EvalError::from(InvalidSetting::new("search.params", why))
     };
     let applied: WalkForwardSpec = serde_json::from_value(value).map_err(|e| misfit(&e))?;
-    // A setting the config and flags got wrong on their own is theirs, named as the walk-forward
-    // names it; one that only the point's values break is the point's, which the walk-forward
-    // could not name.
-    spec.env.validate()?;
-    spec.train.validate()?;
+    // Checked here, where the point is known: the walk-forward could not name it. The request
+    // without the point passed [`check_base`], so what fails now is the point's.
     applied.env.validate().map_err(|e| misfit(&e))?;
     applied.train.validate().map_err(|e| misfit(&e))?;
     if applied.env.features.features.contains(&crate::features::Feature::OracleNextReturn) {
@@ -340,6 +346,7 @@ pub fn point_dir(dir: &Path, point: usize) -> PathBuf {
 
 /// Score every point on the search folds, pick one by the space's rule, judge it on the held-out folds.
 pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
+    check_base(&request.spec)?;
     let points = request.space.points()?;
     let (search_base, data_to) = search_data(&request.spec, &request.space)?;
     // Every point must fit before the first trains, and fit the verdict's request as well.

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use super::EvalError;
 pub use super::search::{POINTS, VERDICT, point_dir};
 use super::search::{
-    ScoredPoint, SearchReport, SearchSpace, apply, choose, conclude_search, search_data, verdict_spec,
+    ScoredPoint, SearchReport, SearchSpace, apply, check_base, choose, conclude_search, search_data,
+    verdict_spec,
 };
 use super::tasks::{self, TaskError, TaskRun, TaskSpec, WalkForwardSpec};
 use crate::agent::DeviceChoice;
@@ -79,6 +80,7 @@ pub fn plan_search(
         return Err(TaskError::OtherPlan { plan: dir.to_path_buf() });
     }
     spec.env.data.file = tasks::data_for_tasks(&spec.env.data.file)?;
+    check_base(&spec)?;
     let points = space.points().map_err(EvalError::from)?;
     let (base, search_data_to) = search_data(&spec, &space)?;
     let mut planned = Vec::with_capacity(points.len());
