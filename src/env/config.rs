@@ -392,6 +392,8 @@ mod tests {
         env.costs.sell = f64::INFINITY;
         let error = InvalidSetting::non_finite_in("", &env).unwrap_err();
         assert_eq!(error.to_string(), "costs.sell must be a finite number, got inf");
+        // Named by its key, which finds the line that writes it.
+        assert_eq!(error.setting, "costs.sell");
     }
 
     /// Episode lengths whose products overflow, or whose buffers could not be allocated, are
