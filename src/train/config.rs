@@ -176,7 +176,14 @@ impl TrainConfig {
         let mut merged = toml::Table::try_from(TrainConfig::for_algo(algo)).expect("train config serializes");
         merge_tables(&mut merged, table);
         merged.insert("algo".into(), toml::Value::try_from(algo).expect("algo serializes"));
-        merged.try_into().map_err(|e| invalid("invalid [train] table", e))
+        let config: Self = merged.try_into().map_err(|e| invalid("invalid [train] table", e))?;
+        // Checked here, where the file's text can name the line; the command line's flags are
+        // checked by their parsers.
+        config.validate().map_err(|source| {
+            let text = crate::files::read_text_or_bundled(path).unwrap_or_default();
+            ConfigError::setting(path, &text, source)
+        })?;
+        Ok(config)
     }
 
     pub fn validate(&self) -> Result<(), InvalidSetting> {
@@ -587,6 +594,26 @@ mod tests {
             let error = TrainConfig::from_table(table(text), None, path).unwrap_err().to_string();
             assert!(error.contains("envs/x.toml") && error.contains("[train]"), "{text}: {error}");
         }
+    }
+
+    /// A refused training setting names the file and the line that writes it, as the
+    /// environment's settings do.
+    #[test]
+    fn a_refused_train_setting_names_its_line() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("c.toml");
+        let text =
+            "[data]\nfile = \"p.csv\"\n\n[train]\nsteps = 100\n\n[train.ppo]\nepochs = 2\nclip = -0.5\n";
+        std::fs::write(&path, text).unwrap();
+        let train: toml::Table =
+            toml::from_str::<toml::Table>(text).unwrap()["train"].as_table().unwrap().clone();
+        let error = TrainConfig::from_table(Some(train), Some(Algo::Ppo), &path).unwrap_err().to_string();
+        assert!(error.contains("c.toml, line 9: train.ppo.clip must be positive"), "{error}");
+        // Without the file's text (a table built in code) the setting is still named.
+        let error = TrainConfig::from_table(table("selection_window = 0"), None, Path::new("gone.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("config gone.toml: train.selection_window must be at least 1"), "{error}");
     }
 
     #[test]
