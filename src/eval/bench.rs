@@ -14,7 +14,7 @@ use burn::tensor::activation::{relu, softmax};
 use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,6 +75,12 @@ pub enum BenchError {
     /// The learner's own words on what went non-finite.
     #[error("{0}")]
     Diverged(String),
+    #[error(
+        "the direct-method figure trains on the last {needed} decisions of the training period, and \
+         the training period of {} holds {got} (after a window of 50 periods): give it a longer one",
+        data.display()
+    )]
+    TrainingTooShort { data: PathBuf, needed: usize, got: usize },
 }
 
 /// How long to measure.
@@ -233,6 +239,13 @@ pub fn direct_eiie_seconds_per_episode(
     let (market, _) = Market::from_config(&env_config)?;
     let market = Arc::new(market);
     let train = market.decision_range(&env_config.periods.train, 0)?;
+    if train.periods() < DAYS {
+        return Err(BenchError::TrainingTooShort {
+            data: base.data.file.clone(),
+            needed: DAYS,
+            got: train.periods(),
+        });
+    }
     let range = DecisionRange { first: train.last - DAYS, last: train.last };
     let mut config = TrainConfig::for_algo(Algo::Direct);
     config.net.kind = NetKind::Eiie;
@@ -565,6 +578,21 @@ mod tests {
             let first_peer = if only == "env" { peer::NUMPY_B1.to_string() } else { peer::torch_ms(1) };
             assert_eq!(rows[0].peers.first(), Some(&first_peer));
         }
+    }
+
+    /// The direct-method figure needs 1000 training decisions; fewer is an error naming the
+    /// data, where it once subtracted past zero and panicked.
+    #[test]
+    fn a_training_period_too_short_for_the_direct_figure_is_refused() {
+        let folder = tempfile::tempdir().unwrap();
+        let prices = std::fs::read_to_string("envs/data/us_factor_etfs_daily.csv").unwrap();
+        let short: String = prices.lines().take(300).map(|line| format!("{line}\n")).collect();
+        std::fs::write(folder.path().join("short.csv"), short).unwrap();
+        let config = folder.path().join("short.toml");
+        std::fs::write(&config, "[data]\nfile = \"short.csv\"\n").unwrap();
+        let base = EnvConfig::load(&config).unwrap();
+        let error = direct_eiie_seconds_per_episode(&base, 1, 1).unwrap_err().to_string();
+        assert!(error.contains("the last 1000 decisions") && error.contains("short.csv"), "{error}");
     }
 
     #[test]

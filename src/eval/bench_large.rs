@@ -83,7 +83,11 @@ pub fn run_large(
     let LargeOptions { decisions, runs } = options;
     let needed = 253 + decisions.max(1);
     if market.n_periods() < needed.max(OLPS_ROWS) {
-        return Err(LargeBenchError::TooShort { path: csv.into(), rows: market.n_periods(), needed });
+        return Err(LargeBenchError::TooShort {
+            path: csv.into(),
+            rows: market.n_periods(),
+            needed: needed.max(OLPS_ROWS),
+        });
     }
     let mut rows = Vec::new();
     let mut push = |row: BenchRow| {
@@ -243,5 +247,11 @@ mod tests {
         assert_eq!(ons.peers, ["universal-portfolios ONS, 12 assets: ms per period"]);
         let missing = run_large(&dir.path().join("none.csv"), LargeOptions::quick(), |_| {}).unwrap_err();
         assert!(missing.to_string().contains("large_universe.py"), "{missing}");
+        // Too few rows: the error names what the figures need, which is more than it has.
+        let short = dir.path().join("short.csv");
+        let panel = generate(&SynthConfig { assets: 12, periods: 300, ..SynthConfig::default() }).unwrap();
+        write_prices(&panel, &short).unwrap();
+        let error = run_large(&short, LargeOptions::quick(), |_| {}).unwrap_err().to_string();
+        assert!(error.contains("300 rows") && error.contains("need 500"), "{error}");
     }
 }
