@@ -1722,6 +1722,12 @@ fn common_export_formats_are_read_or_get_a_hint() {
     assert!(bad_cell.ends_with("download.csv, line 3, column 3 (B): 'x' is not a number"), "{bad_cell}");
     let no_close = download("Price,Open,Volume\nTicker,A,A\n2020-01-02,1.0,5\n").unwrap_err().to_string();
     assert!(no_close.contains("no closing prices (its fields: Open, Volume)"), "{no_close}");
+    // pandas writes a Series of closes over an unnamed date index as `,Close`: that is one
+    // column of dated prices, and its first row is a price, not a download's row of tickers.
+    let series = download(",Close\n2020-01-02,1.0\n2020-01-03,1.1\n2020-01-06,1.2\n").unwrap();
+    assert_eq!(series.panel.assets, ["Close"]);
+    assert_eq!(series.panel.n_periods(), 3, "the first price is read, not taken for tickers");
+    assert_eq!(series.price_field, None);
     let hint = |name: &str, text: &str| load(name, text).unwrap_err().to_string();
     let stray = hint("stray.csv", "date,A,B\n2020-01-02,1.0,2.0,7\n");
     assert!(stray.contains("line 2: the row has 4 fields but the header has 3"), "{stray}");

@@ -237,7 +237,7 @@ fn parse(
     }
     let delimiter = delimiter(bytes);
     let bytes = &*without_spaces_before_quotes(bytes, delimiter);
-    let mut records = csv_reader(bytes, delimiter).into_records();
+    let mut records = csv_reader(bytes, delimiter).into_records().peekable();
     let mut header = read_header(path, bytes, delimiter, &mut records, one_ticker)?;
     if !wanted.is_empty() {
         header.read = header.assets().iter().map(|asset| wanted.contains(asset)).collect();
@@ -430,7 +430,7 @@ struct Rows {
     values: Vec<f64>,
 }
 
-type Records<'a> = csv::StringRecordsIntoIter<&'a [u8]>;
+type Records<'a> = std::iter::Peekable<csv::StringRecordsIntoIter<&'a [u8]>>;
 
 /// The first record: names that are present and unique, at least one of them an asset.
 fn read_header(
@@ -540,6 +540,15 @@ fn read_download_header(
     let first_cell = names.first().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
     let fields_first = are_download_fields(names) && ["price", ""].contains(&first_cell.as_str());
     if !fields_first && first_cell != "ticker" {
+        return Ok(None);
+    }
+    // pandas writes `,Close` over an unnamed date index too: a download's fields stand over a
+    // row of tickers, whose first cell is `Ticker` or blank, never over a price row.
+    let next_first_cell = match records.peek() {
+        Some(Ok(record)) => record.get(0).map(|cell| cell.trim().to_ascii_lowercase()),
+        _ => None,
+    };
+    if fields_first && !matches!(next_first_cell.as_deref(), Some("" | "ticker")) {
         return Ok(None);
     }
     let second: Vec<String> = match records.next() {
