@@ -616,6 +616,12 @@ fn undated_prices_and_bad_tax_configs_are_clear_errors() {
     let message = TaxConfig::load(&both).unwrap_err().to_string();
     assert!(message.contains("both.toml") && message.contains("both set the holding period"), "{message}");
     assert!(TaxConfig::load(&write("days.toml", "long_term_days = 365\n")).is_ok());
+    // Two returns correlate at +1 or -1, so a window of two could never choose a replacement
+    // and would turn harvesting off without a word.
+    let short = write("short.toml", "[harvest]\ncorrelation_window = 2\n");
+    let message = TaxConfig::load(&short).unwrap_err().to_string();
+    assert!(message.contains("line 2: harvest.correlation_window must be at least 3"), "{message}");
+    assert!(TaxConfig::load(&write("three.toml", "[harvest]\ncorrelation_window = 3\n")).is_ok());
     // The bundled file states the documented defaults.
     let bundled = TaxConfig::load(std::path::Path::new("envs/tax_us.toml")).unwrap();
     assert_eq!(bundled, TaxConfig::default());

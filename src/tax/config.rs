@@ -13,6 +13,7 @@ use std::path::Path;
 
 use crate::data::InvalidSetting;
 use crate::env::ConfigError;
+use crate::tax::harvest;
 
 /// The tax config used when none is given.
 pub const DEFAULT_TAX_CONFIG: &str = "envs/tax_us.toml";
@@ -159,11 +160,15 @@ impl TaxConfig {
                 format!("harvest.loss_threshold must be in (0, 1), got {}", harvest.loss_threshold),
             ));
         }
-        if harvest.correlation_window < 2 {
+        // Two returns correlate at +1 or -1 whatever the assets, so the replacement is chosen
+        // from three or more (`harvest::most_correlated`), and a shorter window never harvests.
+        if harvest.correlation_window < harvest::MIN_CORRELATION_RETURNS {
             return Err(InvalidSetting::new(
                 "harvest.correlation_window",
                 format!(
-                    "harvest.correlation_window must be at least 2 periods, got {}",
+                    "harvest.correlation_window must be at least {} periods (two returns correlate at +1 \
+                     or -1 whatever the assets), got {}",
+                    harvest::MIN_CORRELATION_RETURNS,
                     harvest.correlation_window
                 ),
             ));
