@@ -1,6 +1,8 @@
 //! `report.html` end to end: backtests written to folders, their pages read for what a reader
 //! needs, several runs on one page, and the pages opened in headless Chromium.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -106,6 +108,48 @@ fn an_undated_single_policy_backtest_and_a_page_of_several_runs() {
     let missing =
         write_runs_page(&[dir.path().join("nothing")], &both, &provenance()).unwrap_err().to_string();
     assert!(missing.contains("nothing") && missing.contains("report.json"), "{missing}");
+}
+
+/// A saved folder's equity.csv must be the one its report.json describes: a file cut short, with
+/// a wealth that is not positive, or with columns swapped, is refused by `folio report` (and
+/// `folio plot`, which reads it the same way), where it was drawn beside figures it did not match.
+#[test]
+fn an_equity_file_that_does_not_match_its_report_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let strategies = [BaselineId::EqualWeight, BaselineId::BuyAndHold];
+    backtest(dir.path(), "envs/data/olps/djia.csv", &strategies, None);
+    let equity = dir.path().join("equity.csv");
+    let intact = std::fs::read_to_string(&equity).unwrap();
+    let page = dir.path().join("page.html");
+    let refused = |text: &str| {
+        std::fs::write(&equity, text).unwrap();
+        let error = write_runs_page(&[dir.path().to_path_buf()], &page, &provenance()).unwrap_err();
+        error.to_string()
+    };
+    let lines: Vec<&str> = intact.lines().collect();
+    let cut = lines[..100].join("\n") + "\n";
+    let error = refused(&cut);
+    assert!(error.contains("equity.csv") && error.contains("holds 99 values"), "{error}");
+    let negative =
+        intact.replacen(&format!("\n{}\n", lines[5]), &format!("\n{}\n", lines[5].replace(',', ",-")), 1);
+    let error = refused(&negative);
+    assert!(error.contains("line 6, column equal weight: wealth must be a positive number"), "{error}");
+    let swapped = intact.replacen("equal weight,buy and hold", "buy and hold,equal weight", 1);
+    let error = refused(&swapped);
+    assert!(error.contains("does not belong to this report"), "{error}");
+    let dropped = intact.replacen("buy and hold", "something else", 1);
+    assert!(refused(&dropped).contains("no column `buy and hold`"));
+    std::fs::write(&equity, &intact).unwrap();
+    write_runs_page(&[dir.path().to_path_buf()], &page, &provenance()).unwrap();
+    let plot = common::folio_command(&["plot", common::path(dir.path())]).output().unwrap();
+    assert!(plot.status.success(), "{}", common::text(&plot));
+    std::fs::write(&equity, &cut).unwrap();
+    let plot = common::folio_command(&["plot", common::path(dir.path()), "--force"]).output().unwrap();
+    assert!(
+        !plot.status.success() && common::text(&plot).contains("holds 99 values"),
+        "{}",
+        common::text(&plot)
+    );
 }
 
 /// `scripts/browser-check.sh` on `page`: its exit code and output; `None` (with a message) when

@@ -3,6 +3,7 @@ use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
 use folio::backtest::PolicyId;
+use folio::report::html::run::{Table, read_run, read_table};
 use folio::report::plot::{self, PlotSize, Series};
 use folio::report::saved::{SavedReport, read_report};
 
@@ -37,38 +38,6 @@ pub struct PlotArgs {
     width: u32,
     #[arg(long, default_value_t = 700)]
     height: u32,
-}
-
-/// Named numeric columns.
-type Columns = Vec<(String, Vec<f64>)>;
-
-/// Columns of a CSV whose first column labels the rows: (labels, columns).
-fn read_columns(path: &Path) -> Result<(Vec<String>, Columns)> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let names: Vec<String> = reader.headers()?.iter().skip(1).map(String::from).collect();
-    let mut labels = Vec::new();
-    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
-        labels.push(record.get(0).unwrap_or_default().to_string());
-        for (j, column) in columns.iter_mut().enumerate() {
-            let cell = record.get(j + 1).unwrap_or_default();
-            column.push(if cell.is_empty() {
-                f64::NAN
-            } else {
-                cell.parse().with_context(|| {
-                    format!(
-                        "{}, line {}, column {}: '{cell}' is not a number",
-                        path.display(),
-                        i + 2,
-                        names[j]
-                    )
-                })?
-            });
-        }
-    }
-    Ok((labels, names.into_iter().zip(columns).collect()))
 }
 
 /// A multi-seed run folder holds no one report or training log: name the folders that do.
@@ -136,30 +105,47 @@ pub fn run(args: PlotArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| folder.join(format!("{name}.png")));
     let size = PlotSize { width: args.width, height: args.height };
+    // A report's pictures come from its CSV files read as `folio report` reads them, and checked
+    // against its report.json, so that a file cut short or edited is refused, not drawn.
+    let run = match (&saved, kind) {
+        (None, _) | (_, Kind::Training) => None,
+        (Some(_), _) => Some(read_run(&folder)?),
+    };
+    let equity = || -> Result<&Table> {
+        run.as_ref().map(|run| &run.equity).with_context(|| {
+            format!(
+                "{} holds no report.json: give a folder that eval, walk-forward or backtest wrote",
+                folder.display()
+            )
+        })
+    };
     match kind {
         Kind::Equity => {
-            let (labels, series) = wealth(&folder, headline)?;
-            plot::equity(&out, &spanning("Wealth", &labels), &labels, &series, args.log_scale, size)?;
+            let (labels, series) = wealth(equity()?, headline);
+            plot::equity(&out, &spanning("Wealth", labels), labels, &series, args.log_scale, size)?;
         }
         Kind::Drawdown => {
-            let (labels, series) = wealth(&folder, headline)?;
-            plot::drawdown(&out, &spanning("Drawdown", &labels), &labels, &series, size)?;
+            let (labels, series) = wealth(equity()?, headline);
+            plot::drawdown(&out, &spanning("Drawdown", labels), labels, &series, size)?;
         }
         Kind::Weights => {
-            let (labels, columns) = read_columns(&folder.join("weights.csv"))?;
-            let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-            let rows: Vec<Vec<f64>> =
-                (0..labels.len()).map(|i| columns.iter().map(|(_, c)| c[i]).collect()).collect();
-            plot::weights(&out, "Agent weights", &labels, &names, &rows, 8, size)?;
+            let Some(weights) = run.as_ref().and_then(|run| run.weights.as_ref()) else {
+                bail!("{} holds no weights.csv: an evaluation of one agent writes one", folder.display());
+            };
+            let names: Vec<String> = weights.columns.iter().map(|(n, _)| n.clone()).collect();
+            let rows: Vec<Vec<f64>> = (0..weights.labels.len())
+                .map(|i| weights.columns.iter().map(|(_, c)| c[i]).collect())
+                .collect();
+            plot::weights(&out, "Agent weights", &weights.labels, &names, &rows, 8, size)?;
         }
         Kind::Training => training(&folder.join("train_log.csv"), &out, size)?,
         Kind::WalkForward => {
             let Some(SavedReport::WalkForward { folds, .. }) = &saved else {
                 bail!("{} is not a walk-forward report", report_json.display());
             };
-            let (labels, series) = wealth(&folder, headline)?;
+            let (labels, series) = wealth(equity()?, headline);
             let title = "Walk-forward: stitched out-of-sample wealth";
-            plot::walk_forward(&out, title, &labels, &series, folds, size)?;
+            plot::walk_forward(&out, title, labels, &series, folds, size)?;
         }
     }
     println!("wrote {}", out.display());
@@ -169,18 +155,18 @@ pub fn run(args: PlotArgs) -> Result<()> {
 /// The pictured policies' wealth in `equity.csv`, with the agent emphasized as the command that
 /// wrote the folder drew it: the headline in a walk-forward folder, else the agent of an
 /// evaluation (one seed's, or the ensemble's).
-fn wealth(folder: &Path, headline: Option<PolicyId>) -> Result<(Vec<String>, Vec<Series>)> {
-    let (labels, columns) = read_columns(&folder.join("equity.csv"))?;
+fn wealth(equity: &Table, headline: Option<PolicyId>) -> (&[String], Vec<Series>) {
     let is_agent = |id: PolicyId| headline.map_or(id.is_agent(), |headline| id == headline);
+    let columns = &equity.columns;
     let drawn = folio::report::pictured_among(columns.iter().filter_map(|(name, _)| name.parse().ok()));
     let series = columns
-        .into_iter()
+        .iter()
         .filter_map(|(name, values)| {
             let id: PolicyId = name.parse().ok()?;
-            drawn(id).then(|| Series { emphasis: is_agent(id), name, values })
+            drawn(id).then(|| Series { emphasis: is_agent(id), name: name.clone(), values: values.clone() })
         })
         .collect();
-    Ok((labels, series))
+    (&equity.labels, series)
 }
 
 /// `Wealth, 2018-01-02 .. 2022-12-28`, as the command that wrote the folder titled it.
@@ -194,7 +180,7 @@ fn spanning(title: &str, labels: &[String]) -> String {
 /// Training curves from a checkpoint's `train_log.csv`, whose first column, the update number,
 /// labels its rows; validation Sharpe ratios are blank where no validation ran.
 fn training(log: &Path, out: &Path, size: PlotSize) -> Result<()> {
-    let (labels, columns) = read_columns(log)?;
+    let Table { labels, columns } = read_table(log)?;
     let column = |name: &str| -> Result<Vec<f64>> {
         columns
             .iter()
@@ -229,7 +215,8 @@ mod tests {
         let emphasized = |header: &str, headline: Option<PolicyId>| -> Vec<String> {
             let csv = format!("period,{header}\n2020-01-02,1,1,1\n2020-01-03,1.01,1.02,1.03\n");
             std::fs::write(dir.path().join("equity.csv"), csv).unwrap();
-            let (_, series) = wealth(dir.path(), headline).unwrap();
+            let equity = read_table(&dir.path().join("equity.csv")).unwrap();
+            let (_, series) = wealth(&equity, headline);
             series.into_iter().filter(|s| s.emphasis).map(|s| s.name).collect()
         };
         assert_eq!(emphasized("agent (ensemble),equal weight,buy and hold", None), ["agent (ensemble)"]);

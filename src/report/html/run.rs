@@ -282,6 +282,9 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
     let facts = FACTS.iter().filter_map(|&k| value.get(k).map(|v| (k.to_string(), v.clone()))).collect();
     let weights_csv = folder.join("weights.csv");
     let provenance_json = folder.join(super::PROVENANCE);
+    let equity_csv = folder.join("equity.csv");
+    let equity = read_table(&equity_csv)?;
+    check_equity(&equity_csv, &equity, &policies)?;
     Ok(Run {
         folder: folder.to_path_buf(),
         kind,
@@ -295,7 +298,7 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
         cost_sensitivity: common.cost_sensitivity,
         edge_over_equal_weight: common.edge_over_equal_weight,
         walk_forward,
-        equity: read_table(&folder.join("equity.csv"))?,
+        equity,
         weights: if weights_csv.exists() { Some(read_table(&weights_csv)?) } else { None },
         facts,
         provenance: if provenance_json.exists() { Some(read_provenance(&provenance_json)?) } else { None },
@@ -306,6 +309,46 @@ fn read_provenance(path: &Path) -> Result<Provenance, ReportError> {
     let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+}
+
+/// `equity.csv` as the report.json beside it describes it: a column of positive wealth for each
+/// policy, one value more than its periods, ending at its final wealth. A file cut short, edited,
+/// or copied from another run would otherwise be drawn beside figures it does not match.
+fn check_equity(path: &Path, equity: &Table, policies: &[PolicyRow]) -> Result<(), ReportError> {
+    let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
+    for row in policies {
+        let name = row.policy.to_string();
+        let Some((_, values)) = equity.columns.iter().find(|(column, _)| *column == name) else {
+            return Err(fail(format!("no column `{name}`, which report.json lists")));
+        };
+        let written: Vec<(usize, f64)> =
+            values.iter().copied().enumerate().filter(|(_, value)| !value.is_nan()).collect();
+        if let Some((i, value)) = written.iter().find(|(_, value)| !(value.is_finite() && *value > 0.0)) {
+            return Err(fail(format!(
+                "line {}, column {name}: wealth must be a positive number, got {value}",
+                i + 2
+            )));
+        }
+        let periods = row.metrics.periods;
+        if written.len() != periods + 1 {
+            return Err(fail(format!(
+                "column {name} holds {} values, where report.json's {periods} periods make {}: the file \
+                 was cut short or edited",
+                written.len(),
+                periods + 1
+            )));
+        }
+        let (first, last) = (written[0].1, written[written.len() - 1].1);
+        let expected = row.metrics.final_wealth;
+        if !((last / first - expected).abs() <= 1e-9 * expected.abs()) {
+            return Err(fail(format!(
+                "column {name} ends at {} times its start, where report.json's final wealth is {expected}: \
+                 the file does not belong to this report",
+                last / first
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A CSV whose first column labels the rows and whose other columns are numbers (empty: NaN).
