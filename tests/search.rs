@@ -338,6 +338,15 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         text(&failed)
     );
     assert!(!out.join("one").exists(), "the first market did not train");
+    // The same config twice, however spelled, is one market, refused before anything trains.
+    let spelled_again = dir.path().join(".").join("one.toml");
+    let failed = folio_command(&["panel", path(&configs[0]), path(&spelled_again), "--out", path(&out)])
+        .args(["--registry", path(&registry), "--steps", "300"])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(text(&failed).contains("are the same config"), "{}", text(&failed));
+    assert!(!out.join("one").exists(), "the first market did not train");
     // A second config named one.toml, in another folder, gets its own row and folder.
     let again = dir.path().join("again");
     std::fs::create_dir(&again).unwrap();

@@ -155,7 +155,19 @@ fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForward
     let registry = registry::resolve(args.registry.clone());
     registry::check(&registry)?;
     let mut requests: Vec<(String, WalkForwardRequest)> = Vec::new();
-    for config in &args.configs {
+    for (i, config) in args.configs.iter().enumerate() {
+        // The same file twice would be one market run twice, its row and its trials doubled.
+        let same_file = |other: &PathBuf| match (other.canonicalize(), config.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => other == config,
+        };
+        if let Some(earlier) = args.configs[..i].iter().find(|other| same_file(other)) {
+            bail!(
+                "{} and {} are the same config: a panel runs each market once",
+                earlier.display(),
+                config.display()
+            );
+        }
         let (stem, mut request) = request_for(args, config, out, &registry)?;
         check(&request).with_context(|| format!("{}", config.display()))?;
         // Two configs of one name (a/market.toml, b/market.toml) get their own rows and folders.
