@@ -1026,6 +1026,12 @@ fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
     std::fs::write(b.join("prices.csv"), lines.join("\n") + "\n").unwrap();
     let output = folio(&["eval", "--checkpoint", "b/run"], dir.path());
     assert!(text(&output).contains("is not the data checkpoint"), "{}", text(&output));
+    // A file without one of its assets is refused for that, not as other prices.
+    let renamed = lines[0].replacen(",", ",X", 2);
+    std::fs::write(dir.path().join("renamed.csv"), format!("{renamed}\n{}\n", lines[1..].join("\n")))
+        .unwrap();
+    let output = folio(&["stress", "--checkpoint", "b/run", "--data", "renamed.csv"], dir.path());
+    assert!(text(&output).contains("is not in renamed.csv"), "{}", text(&output));
     let output = folio(&["eval", "--checkpoint", "b/run", "--allow-other-data", "--json"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

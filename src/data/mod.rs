@@ -244,7 +244,7 @@ impl PricePanel {
     }
 
     /// The columns of the assets called `names`, in that order; every column when none are named.
-    fn columns_named(&self, names: &[String]) -> Result<Vec<usize>, DataError> {
+    pub fn columns_named(&self, names: &[String]) -> Result<Vec<usize>, DataError> {
         if names.is_empty() {
             if self.n_assets() == 0 {
                 return Err(DataError::Selection(format!("{} has no assets", self.source.display())));

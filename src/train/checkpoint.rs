@@ -304,6 +304,8 @@ impl Meta {
         // read it, so that the file is parsed once).
         let raw = read_assets(&file, self.env.data.missing, &self.env.data.assets)?.panel;
         if !data.allow_other {
+            // A file without the checkpoint's assets is refused for that, not as other data.
+            raw.columns_named(&self.assets)?;
             let same = raw
                 .select(&self.assets, self.env.data.from, self.env.data.to)
                 .is_ok_and(|rows| rows.panel.fingerprint() == self.data_fingerprint);
