@@ -233,6 +233,22 @@ fn equal_weight_through_a_crash_matches_a_hand_computation() {
     assert!((curves.series[0].1[1] - 0.8 * mu).abs() < 1e-12);
 }
 
+/// A shock date of the wrong kind says so, where it said the date was outside the held-out
+/// period.
+#[test]
+fn a_shock_date_of_the_other_kind_than_the_data_is_named_so() {
+    let prices = Array2::from_elem((12, 2), 100.0);
+    let error = run(
+        &setup(panel("2021-03-01", prices), vec![], Some("5")),
+        &[scenario("crash")],
+        &mut [Box::new(EqualWeight) as Box<dyn Policy>],
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("--shock-date: period 5 is a period number, but the data is dated"), "{error}");
+}
+
 /// Calendar days 2007-01-01 .. 2010-04-15, two slowly rising assets.
 fn crisis_panel() -> PricePanel {
     let prices =

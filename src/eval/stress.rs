@@ -555,6 +555,9 @@ fn shock_row(
 ) -> Result<usize, StressError> {
     let Some(stamp) = shock_date else { return Ok((held_out.first + held_out.last).div_ceil(2)) };
     let index = &market.panel.index;
+    if let Some(why) = index.stamp_mismatch(&stamp) {
+        return Err(StressError::ShockStamp(format!("--shock-date: {why}")));
+    }
     index.first_at_or_after(&stamp).filter(|&row| row > held_out.first && row <= held_out.last).ok_or_else(
         || StressError::ShockDate {
             date: stamp.to_string(),
@@ -569,6 +572,8 @@ fn shock_row(
 pub enum StressError {
     #[error("the shock date {date} is not inside the held-out period after its first close ({from} .. {to})")]
     ShockDate { date: String, from: String, to: String },
+    #[error("{0}")]
+    ShockStamp(String),
     #[error("no checkpoint to stress")]
     NoCheckpoint,
     #[error(
