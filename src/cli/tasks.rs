@@ -138,7 +138,7 @@ pub fn run_task(args: RunTaskArgs) -> Result<()> {
             false => tasks::missing_tasks(&args.plan)?,
         };
         if args.run.json {
-            return super::print_json(&missing.iter().map(|t| t.index).collect::<Vec<_>>());
+            return super::print_json(&missing.iter().map(|t| t.task.index).collect::<Vec<_>>());
         }
         println!("{}", tasks::missing_list(&missing));
         return Ok(());
@@ -243,7 +243,7 @@ fn merge_search(
             if args.run.json {
                 return super::print_json(&SearchMerge::VerdictPlanned { chosen, missing });
             }
-            let indices: Vec<usize> = missing.iter().map(|t| t.index).collect();
+            let indices: Vec<usize> = missing.iter().map(|t| t.task.index).collect();
             println!(
                 "point {chosen} chosen; its verdict on the held-out folds is planned: {} tasks to run",
                 indices.len()

@@ -18,7 +18,7 @@ use super::search::{
     ScoredPoint, SearchReport, SearchSpace, apply, check_base, choose, conclude_search, search_data,
     verdict_spec,
 };
-use super::tasks::{self, TaskError, TaskRun, TaskSpec, WalkForwardSpec};
+use super::tasks::{self, MissingTask, TaskError, TaskRun, TaskSpec, WalkForwardSpec};
 use crate::agent::DeviceChoice;
 use crate::progress::Progress;
 
@@ -60,7 +60,7 @@ pub enum SearchMerge {
     /// The point is chosen and the verdict planned; these of its tasks are still to run.
     VerdictPlanned {
         chosen: usize,
-        missing: Vec<TaskSpec>,
+        missing: Vec<MissingTask>,
     },
     Done(Box<SearchReport>),
 }
@@ -142,18 +142,20 @@ pub fn run_search_task(
 
 /// The search plan's tasks not done yet, numbered as the search plan numbers them: the scoring
 /// tasks while any is missing, then the verdict's once it is planned.
-pub fn missing_search_tasks(dir: &Path) -> Result<Vec<TaskSpec>, TaskError> {
+pub fn missing_search_tasks(dir: &Path) -> Result<Vec<MissingTask>, TaskError> {
     let file = load_search_plan(dir)?;
     let mut missing = Vec::new();
     let mut first = 0;
     for (i, point) in file.points.iter().enumerate() {
-        let shift = |t: TaskSpec| TaskSpec { index: t.index + first, ..t };
+        let shift =
+            |t: MissingTask| MissingTask { task: TaskSpec { index: t.task.index + first, ..t.task }, ..t };
         missing.extend(tasks::missing_tasks(&point_dir(dir, i))?.into_iter().map(shift));
         first += point.tasks;
     }
     let verdict = dir.join(VERDICT);
     if missing.is_empty() && verdict.join(tasks::PLAN_EXACT).exists() {
-        let shift = |t: TaskSpec| TaskSpec { index: t.index + first, ..t };
+        let shift =
+            |t: MissingTask| MissingTask { task: TaskSpec { index: t.task.index + first, ..t.task }, ..t };
         missing.extend(tasks::missing_tasks(&verdict)?.into_iter().map(shift));
     }
     Ok(missing)

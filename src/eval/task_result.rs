@@ -70,17 +70,51 @@ pub(crate) fn save<T: Serialize>(path: &Path, id: &str, result: &T) -> std::io::
     })
 }
 
+/// Why a task has no result to use: each means the task is still to run, and the words tell a
+/// user who expected it done what happened to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotDone {
+    /// No result file: the task never finished.
+    NotRun,
+    /// A result file that does not decode: cut short, edited, or not folio's.
+    Damaged(String),
+    /// A result file that names another task.
+    OtherTask,
+    /// A result whose checkpoint is gone.
+    NoCheckpoint,
+}
+
+impl std::fmt::Display for NotDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotDone::NotRun => write!(f, "not run yet"),
+            NotDone::Damaged(reason) => write!(f, "its {RESULT} cannot be read ({reason})"),
+            NotDone::OtherTask => write!(f, "its {RESULT} is another task's"),
+            NotDone::NoCheckpoint => write!(f, "its checkpoint is missing"),
+        }
+    }
+}
+
 /// The result saved at `path` if it is task `id`'s and complete: the file decodes, names this
 /// task, and the checkpoint it describes (in `checkpoint_dir`) is there. Anything else is a task
-/// still to run.
+/// still to run, and says why.
 pub(crate) fn load<T: serde::de::DeserializeOwned>(
     path: &Path,
     id: &str,
     checkpoint_dir: &Path,
-) -> Option<T> {
-    let bytes = std::fs::read(path).ok()?;
-    let saved: Saved<T> = ciborium::from_reader(bytes.as_slice()).ok()?;
+) -> Result<T, NotDone> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(NotDone::NotRun),
+        Err(e) => return Err(NotDone::Damaged(e.to_string())),
+    };
+    let saved: Saved<T> = ciborium::from_reader(bytes.as_slice())
+        .map_err(|e| NotDone::Damaged(crate::files::cbor_reason(&e)))?;
+    if saved.id != id {
+        return Err(NotDone::OtherTask);
+    }
     let complete =
         checkpoint_dir.join(checkpoint::META).is_file() && checkpoint_dir.join(checkpoint::BEST).is_file();
-    (saved.id == id && complete).then_some(saved.result)
+    complete.then_some(saved.result).ok_or(NotDone::NoCheckpoint)
 }

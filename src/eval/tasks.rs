@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use super::EvalError;
-use super::task_result;
+use super::task_result::{self, NotDone};
 use super::walk_forward::{
     Plan, TaskResult, WalkForwardConfig, WalkForwardReport, WalkForwardRequest, conclude, task_ids,
     train_and_test_one,
@@ -108,13 +108,27 @@ pub enum TaskError {
     #[error("plan {} has {count} tasks (indices 0 to {}); there is no task {index}", plan.display(), count.saturating_sub(1))]
     NoTask { plan: PathBuf, index: usize, count: usize },
     #[error("{}", incomplete(plan, missing, *total))]
-    Incomplete { plan: PathBuf, missing: Vec<TaskSpec>, total: usize },
+    Incomplete { plan: PathBuf, missing: Vec<MissingTask>, total: usize },
 }
 
-fn incomplete(plan: &Path, missing: &[TaskSpec], total: usize) -> String {
+/// A task of a plan without a result to use, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MissingTask {
+    #[serde(flatten)]
+    pub task: TaskSpec,
+    pub why: NotDone,
+}
+
+fn incomplete(plan: &Path, missing: &[MissingTask], total: usize) -> String {
     let names: Vec<String> = missing
         .iter()
-        .map(|t| format!("{} (fold {}, seed {}, {})", t.index, t.fold + 1, t.seed, t.id))
+        .map(|MissingTask { task: t, why }| {
+            let why = match why {
+                NotDone::NotRun => String::new(),
+                other => format!(": {other}"),
+            };
+            format!("{} (fold {}, seed {}, {}){why}", t.index, t.fold + 1, t.seed, t.id)
+        })
         .collect();
     let list = missing_list(missing);
     let plan = plan.display();
@@ -129,8 +143,8 @@ fn incomplete(plan: &Path, missing: &[TaskSpec], total: usize) -> String {
 }
 
 /// Indices as Slurm's `--array` takes them: `1,4,5`.
-pub fn missing_list(missing: &[TaskSpec]) -> String {
-    missing.iter().map(|t| t.index.to_string()).collect::<Vec<_>>().join(",")
+pub fn missing_list(missing: &[MissingTask]) -> String {
+    missing.iter().map(|t| t.task.index.to_string()).collect::<Vec<_>>().join(",")
 }
 
 impl PlanFile {
@@ -214,7 +228,8 @@ pub(crate) fn read_plan_file<T: serde::de::DeserializeOwned>(dir: &Path, name: &
         }
         _ => TaskError::Io { path: path.clone(), source },
     })?;
-    ciborium::from_reader(bytes.as_slice()).map_err(|e| TaskError::Corrupt { path, reason: e.to_string() })
+    ciborium::from_reader(bytes.as_slice())
+        .map_err(|e| TaskError::Corrupt { path, reason: crate::files::cbor_reason(&e) })
 }
 
 /// The walk-forward request behind a plan, and its phases' plan (the market loaded and cut).
@@ -280,7 +295,7 @@ pub fn run_task(
         LockError::Io { folder, source } => TaskError::Io { path: folder, source },
         unsupported @ LockError::Unsupported { .. } => TaskError::Lock(unsupported),
     })?;
-    if read_result(&task_dir, &task.id).is_some() {
+    if read_result(&task_dir, &task.id).is_ok() {
         return Ok(TaskRun::AlreadyDone(task.clone()));
     }
     // A result left by an interrupted or older run would otherwise outlive the checkpoint it
@@ -303,14 +318,21 @@ pub fn run_task(
 }
 
 /// The task's result if it is complete (see [`task_result::load`]).
-fn read_result(task_dir: &Path, id: &str) -> Option<TaskResult> {
+fn read_result(task_dir: &Path, id: &str) -> Result<TaskResult, NotDone> {
     task_result::load(&task_dir.join(RESULT), id, &task_dir.join(CHECKPOINT))
 }
 
 /// The tasks of the plan in `dir` without a valid result, in index order.
-pub fn missing_tasks(dir: &Path) -> Result<Vec<TaskSpec>, TaskError> {
+pub fn missing_tasks(dir: &Path) -> Result<Vec<MissingTask>, TaskError> {
     let file = load_plan(dir)?;
-    Ok(file.tasks.iter().filter(|t| read_result(&file.task_dir(dir, t), &t.id).is_none()).cloned().collect())
+    Ok(file
+        .tasks
+        .iter()
+        .filter_map(|t| {
+            let why = read_result(&file.task_dir(dir, t), &t.id).err()?;
+            Some(MissingTask { task: t.clone(), why })
+        })
+        .collect())
 }
 
 /// The walk-forward report of a plan whose every task is done, through the same phases as
@@ -328,12 +350,12 @@ pub fn merge(
     for task in &file.tasks {
         let task_dir = file.task_dir(&request.out, task);
         match read_result(&task_dir, &task.id) {
-            Some(mut result) => {
+            Ok(mut result) => {
                 // Where this node sees the checkpoint, whichever node wrote it.
                 result.seed.checkpoint = task_dir.join(CHECKPOINT);
                 results.push(result);
             }
-            None => missing.push(task.clone()),
+            Err(why) => missing.push(MissingTask { task: task.clone(), why }),
         }
     }
     if !missing.is_empty() {

@@ -91,8 +91,8 @@ fn save_env_learner(env: &BatchEnv, started: bool) -> Vec<u8> {
 
 /// Restores what [`save_env_learner`] saved into `env`; whether the learner had started.
 fn load_env_learner(env: &mut BatchEnv, bytes: &[u8]) -> Result<bool, StateMismatch> {
-    let state: EnvLearnerState =
-        ciborium::from_reader(bytes).map_err(|e| StateMismatch(format!("unreadable: {e}")))?;
+    let state: EnvLearnerState = ciborium::from_reader(bytes)
+        .map_err(|e| StateMismatch(format!("unreadable: {}", crate::files::cbor_reason(&e))))?;
     env.restore(state.env).map_err(|e| StateMismatch(e.to_string()))?;
     Ok(state.started)
 }

@@ -276,7 +276,7 @@ fn train_and_test(
         // Beside the checkpoint, which the training clears before it starts.
         let saved = fold_dir.join(format!("seed-{seed}.{}", task_result::RESULT));
         let reused: Option<TaskResult> =
-            request.resume.then(|| task_result::load(&saved, id, &dir)).flatten();
+            request.resume.then(|| task_result::load(&saved, id, &dir).ok()).flatten();
         let result = match reused {
             Some(result) => Ok(TaskResult { seed: SeedResult { checkpoint: dir, ..result.seed }, ..result }),
             None => train_and_test_one(plan, request, &plan.folds[fold], seed, dir, request.resume).and_then(
