@@ -263,6 +263,16 @@ fn a_plan_refuses_a_node_running_another_build() {
         text(&refused)
     );
 
+    // A plan cut short says so in words.
+    let whole = std::fs::read(plan.join(folio::eval::tasks::PLAN_EXACT)).unwrap();
+    std::fs::write(plan.join(folio::eval::tasks::PLAN_EXACT), &whole[..whole.len() / 2]).unwrap();
+    let refused = folio_command(&["run-task", path(&plan), "--index", "0"]).output().unwrap();
+    assert!(
+        text(&refused).contains("plan.cbor: not a folio plan: the file ends early"),
+        "{}",
+        text(&refused)
+    );
+
     // Neither a plan nor a merge writes into a folder of the user's own.
     let mine = dir.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
