@@ -30,6 +30,18 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
                 ),
             ));
         }
+        // The combined file's first column is `date`: a ticker of that name could not sit beside it.
+        if name.eq_ignore_ascii_case("date") {
+            return Err(invalid(
+                path,
+                None,
+                None,
+                format!(
+                    "the file's name makes a ticker called '{name}', the name of the combined file's date \
+                     column: rename the file to its ticker's symbol"
+                ),
+            ));
+        }
         let panel = read_ticker(path, &name)?.panel;
         let TimeIndex::Dates(dates) = panel.index else {
             return Err(invalid(
