@@ -1275,6 +1275,9 @@ fn impossible_flags_are_errors_not_silently_accepted() {
     );
     let output = folio(&["stress", "--checkpoint", "run", "--crash-fall", "1.5"], dir.path());
     assert!(!output.status.success() && text(&output).contains("crash_fall"), "{}", text(&output));
+    // A negative size reaches the same check, not the parser's "unexpected argument '-0'".
+    let output = folio(&["stress", "--checkpoint", "run", "--volatility-factor", "-3"], dir.path());
+    assert!(text(&output).contains("stress size volatility_factor"), "{}", text(&output));
     let output = folio(&["eval", "--checkpoint", "run", "--to", "2099-01-01"], dir.path());
     assert!(
         !output.status.success() && text(&output).contains("after the data's last row"),

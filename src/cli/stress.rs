@@ -32,10 +32,10 @@ pub struct StressArgs {
     #[arg(long)]
     shock_date: Option<Stamp>,
     /// One-day fall of every asset in the crash (0.2 = 20%).
-    #[arg(long, default_value_t = ShockSizes::default().crash_fall)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = ShockSizes::default().crash_fall)]
     crash_fall: f64,
     /// One-day fall of every asset in the flash crash.
-    #[arg(long, default_value_t = ShockSizes::default().flash_fall)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = ShockSizes::default().flash_fall)]
     flash_fall: f64,
     /// Periods the flash crash takes to climb back onto the original prices.
     #[arg(long, default_value_t = ShockSizes::default().flash_recovery)]
@@ -44,7 +44,7 @@ pub struct StressArgs {
     #[arg(long, default_value_t = ShockSizes::default().window)]
     window: usize,
     /// Multiplier of return deviations in the volatility window.
-    #[arg(long, default_value_t = ShockSizes::default().volatility_factor)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = ShockSizes::default().volatility_factor)]
     volatility_factor: f64,
     /// Output folder (default: <checkpoint>/stress, numbered if taken).
     #[arg(long)]

@@ -387,7 +387,8 @@ pub fn scenarios(sizes: &ShockSizes) -> Vec<Scenario> {
             "volatility",
             format!(
                 "for {} periods every asset's volatility is multiplied by {}",
-                sizes.window, sizes.volatility_factor
+                sizes.window,
+                crate::data::readable(sizes.volatility_factor)
             ),
             Shock::Volatility { factor: sizes.volatility_factor, periods: sizes.window },
         ),
