@@ -1203,8 +1203,6 @@ fn tickers_own_files_combine_into_one_wide_panel_on_every_date() {
     assert!(refused(&[files[0].clone(), twin]).contains("names the same ticker 'AAA'"));
     let wide = write("WIDE.csv", "date,A,B\n2020-01-02,1,2\n");
     assert!(refused(&[wide]).contains("holds 2 price columns (A, B), not one ticker's prices"));
-    let date = write("date.csv", "Date,Close\n2020-01-02,1\n");
-    assert!(refused(&[date]).contains("a ticker called 'date', the name of the combined file's date column"));
     let undated = write("UND.csv", "price\n1\n2\n");
     assert!(refused(&[undated]).contains("has no dates"));
     let no_close = write("NOC.csv", "Date,Open,Volume\n2020-01-02,1,5\n");

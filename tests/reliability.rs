@@ -569,7 +569,8 @@ fn tickers_files_combine_into_a_file_folio_reads() {
     std::fs::copy(cwd.join("BBB.csv"), cwd.join("date.csv")).unwrap();
     let clash = folio(&["data", "combine", "AAA.csv", "date.csv", "--out", "wide.csv", "--force"], cwd);
     assert!(
-        !clash.status.success() && text(&clash).contains("duplicate column name 'date'"),
+        !clash.status.success()
+            && text(&clash).contains("date.csv: the file's name makes a ticker called 'date'"),
         "{}",
         text(&clash)
     );

@@ -67,17 +67,21 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
     )
 }
 
-pub fn run(args: PlotArgs) -> Result<()> {
+/// The folder that `report` (a folder, or a report.json in one) names.
+fn report_folder(report: &Path) -> Result<PathBuf> {
     anyhow::ensure!(
-        args.report.exists(),
+        report.exists(),
         "{} does not exist: give a folder that eval, walk-forward, backtest or train wrote, or its report.json",
-        args.report.display()
+        report.display()
     );
-    let folder = if args.report.is_dir() {
-        args.report.clone()
-    } else {
-        args.report.parent().map(Path::to_path_buf).unwrap_or_default()
-    };
+    Ok(match report.is_dir() {
+        true => report.to_path_buf(),
+        false => report.parent().map(Path::to_path_buf).unwrap_or_default(),
+    })
+}
+
+pub fn run(args: PlotArgs) -> Result<()> {
+    let folder = report_folder(&args.report)?;
     let report_json = folder.join("report.json");
     refuse_run_folder(&folder, &report_json)?;
     // A checkpoint folder has no report; its pictures come from its CSV files alone.

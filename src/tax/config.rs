@@ -13,7 +13,6 @@ use std::path::Path;
 
 use crate::data::InvalidSetting;
 use crate::env::ConfigError;
-use crate::tax::harvest;
 
 /// The tax config used when none is given.
 pub const DEFAULT_TAX_CONFIG: &str = "envs/tax_us.toml";
@@ -52,6 +51,10 @@ pub enum LotMethod {
     /// gain (or largest loss) now.
     HighestCost,
 }
+
+/// The fewest trailing returns a harvest's replacement is chosen by: two returns correlate at
+/// +1 or -1 whatever the assets.
+pub const MIN_CORRELATION_RETURNS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -160,16 +163,14 @@ impl TaxConfig {
                 format!("harvest.loss_threshold must be in (0, 1), got {}", harvest.loss_threshold),
             ));
         }
-        // Two returns correlate at +1 or -1 whatever the assets, so the replacement is chosen
-        // from three or more (`harvest::most_correlated`), and a shorter window never harvests.
-        if harvest.correlation_window < harvest::MIN_CORRELATION_RETURNS {
+        // A shorter window would never choose a replacement, and so never harvest.
+        if harvest.correlation_window < MIN_CORRELATION_RETURNS {
             return Err(InvalidSetting::new(
                 "harvest.correlation_window",
                 format!(
                     "harvest.correlation_window must be at least {} periods (two returns correlate at +1 \
                      or -1 whatever the assets), got {}",
-                    harvest::MIN_CORRELATION_RETURNS,
-                    harvest.correlation_window
+                    MIN_CORRELATION_RETURNS, harvest.correlation_window
                 ),
             ));
         }

@@ -31,9 +31,6 @@ pub fn harvestable_lots(
     losing
 }
 
-/// The fewest trailing returns a replacement's correlation is measured over.
-pub const MIN_CORRELATION_RETURNS: usize = 3;
-
 /// The asset whose returns moved most closely with `asset`'s over the last `window` periods of
 /// `prices` (Pearson correlation of log returns), among those `eligible` allows.
 ///
@@ -48,7 +45,7 @@ pub fn most_correlated(
 ) -> Option<usize> {
     let rows = prices.nrows();
     let returns = window.min(rows.saturating_sub(1));
-    if returns < MIN_CORRELATION_RETURNS {
+    if returns < super::config::MIN_CORRELATION_RETURNS {
         return None;
     }
     let log_returns = |i: usize| -> Vec<f64> {
