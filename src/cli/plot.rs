@@ -3,9 +3,8 @@ use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
 use folio::backtest::PolicyId;
-use folio::report::html::run::{Table, read_run, read_table};
 use folio::report::plot::{self, PlotSize, Series};
-use folio::report::saved::{SavedReport, read_report};
+use folio::report::saved::{SavedReport, Table, check_equity, read_report, read_table, stated_wealth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -42,9 +41,12 @@ pub struct PlotArgs {
 
 /// A multi-seed run folder holds no one report or training log: name the folders that do.
 fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
-    let seeds = super::eval::seed_folders(folder);
-    if report_json.exists() || folder.join("train_log.csv").exists() || seeds.is_empty() {
+    if report_json.exists() || folder.join("train_log.csv").exists() {
         return Ok(());
+    }
+    let seeds = super::eval::seed_folders(folder);
+    if seeds.is_empty() {
+        return refuse_evaluations_folder(folder);
     }
     // The ensemble's evaluations, named for their periods: the first by name is offered.
     let mut evaluations: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
@@ -65,6 +67,43 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
         folder.display(),
         seeds[0].display()
     )
+}
+
+/// An evaluation of several seeds writes a report for each and for their ensemble, in folders
+/// of its own, and none beside them: name them.
+fn refuse_evaluations_folder(folder: &Path) -> Result<()> {
+    let mut reports: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map(|entries| {
+            entries.flatten().map(|e| e.path()).filter(|p| p.join("report.json").is_file()).collect()
+        })
+        .unwrap_or_default();
+    // The ensemble first: it is what the evaluation's headline is about.
+    reports.sort_by_key(|p| {
+        (!p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ensemble")), p.clone())
+    });
+    match reports.first() {
+        None => Ok(()),
+        Some(first) => anyhow::bail!(
+            "{} holds no report of its own but {} in its folders: plot one of them, such as {}",
+            folder.display(),
+            reports.len(),
+            first.display()
+        ),
+    }
+}
+
+/// The `equity.csv` of the report in `folder`, checked against the report.json beside it, so
+/// that a file cut short, edited or another run's is refused, not drawn.
+fn checked_equity(folder: &Path, has_report: bool) -> Result<Table> {
+    anyhow::ensure!(
+        has_report,
+        "{} holds no report.json: give a folder that eval, walk-forward or backtest wrote",
+        folder.display()
+    );
+    let path = folder.join("equity.csv");
+    let equity = read_table(&path)?;
+    check_equity(&path, &equity, stated_wealth(&folder.join("report.json"))?)?;
+    Ok(equity)
 }
 
 /// The folder that `report` (a folder, or a report.json in one) names.
@@ -109,33 +148,28 @@ pub fn run(args: PlotArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| folder.join(format!("{name}.png")));
     let size = PlotSize { width: args.width, height: args.height };
-    // A report's pictures come from its CSV files read as `folio report` reads them, and checked
-    // against its report.json, so that a file cut short or edited is refused, not drawn.
-    let run = match (&saved, kind) {
-        (None, _) | (_, Kind::Training) => None,
-        (Some(_), _) => Some(read_run(&folder)?),
-    };
-    let equity = || -> Result<&Table> {
-        run.as_ref().map(|run| &run.equity).with_context(|| {
-            format!(
-                "{} holds no report.json: give a folder that eval, walk-forward or backtest wrote",
-                folder.display()
-            )
-        })
-    };
+    let equity = || checked_equity(&folder, saved.is_some());
     match kind {
         Kind::Equity => {
-            let (labels, series) = wealth(equity()?, headline);
+            let equity = equity()?;
+            let (labels, series) = wealth(&equity, headline);
             plot::equity(&out, &spanning("Wealth", labels), labels, &series, args.log_scale, size)?;
         }
         Kind::Drawdown => {
-            let (labels, series) = wealth(equity()?, headline);
+            let equity = equity()?;
+            let (labels, series) = wealth(&equity, headline);
             plot::drawdown(&out, &spanning("Drawdown", labels), labels, &series, size)?;
         }
         Kind::Weights => {
-            let Some(weights) = run.as_ref().and_then(|run| run.weights.as_ref()) else {
-                bail!("{} holds no weights.csv: an evaluation of one agent writes one", folder.display());
-            };
+            let weights_csv = folder.join("weights.csv");
+            if !weights_csv.is_file() {
+                bail!(
+                    "{} holds no weights.csv: an evaluation of one agent, or a backtest of one strategy, \
+                     writes one",
+                    folder.display()
+                );
+            }
+            let weights = read_table(&weights_csv)?;
             let names: Vec<String> = weights.columns.iter().map(|(n, _)| n.clone()).collect();
             let rows: Vec<Vec<f64>> = (0..weights.labels.len())
                 .map(|i| weights.columns.iter().map(|(_, c)| c[i]).collect())
@@ -147,7 +181,8 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let Some(SavedReport::WalkForward { folds, .. }) = &saved else {
                 bail!("{} is not a walk-forward report", report_json.display());
             };
-            let (labels, series) = wealth(equity()?, headline);
+            let equity = equity()?;
+            let (labels, series) = wealth(&equity, headline);
             let title = "Walk-forward: stitched out-of-sample wealth";
             plot::walk_forward(&out, title, labels, &series, folds, size)?;
         }

@@ -55,6 +55,111 @@ pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
     }
 }
 
+/// Named columns over shared row labels, as in `equity.csv` and `weights.csv`.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub labels: Vec<String>,
+    pub columns: Vec<(String, Vec<f64>)>,
+}
+
+/// A CSV whose first column labels the rows and whose other columns are numbers (empty: NaN).
+pub fn read_table(path: &Path) -> Result<Table, ReportError> {
+    let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| fail(e.to_string()))?;
+    let names: Vec<String> =
+        reader.headers().map_err(|e| fail(e.to_string()))?.iter().skip(1).map(String::from).collect();
+    let mut table =
+        Table { labels: Vec::new(), columns: names.into_iter().map(|n| (n, Vec::new())).collect() };
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| fail(format!("line {}: {e}", i + 2)))?;
+        table.labels.push(record.get(0).unwrap_or_default().to_string());
+        for (j, (name, column)) in table.columns.iter_mut().enumerate() {
+            let cell = record.get(j + 1).unwrap_or_default();
+            let value = if cell.is_empty() {
+                f64::NAN
+            } else {
+                cell.parse()
+                    .map_err(|_| fail(format!("line {}, column {name}: '{cell}' is not a number", i + 2)))?
+            };
+            column.push(value);
+        }
+    }
+    Ok(table)
+}
+
+/// `equity.csv` as the report.json beside it states it: for each policy (its periods and final
+/// wealth), a column of positive wealth with one value more than its periods, blank only before
+/// or after them, ending at that final wealth. A file cut short, edited, or copied from another
+/// run would otherwise be drawn beside figures it does not match.
+pub fn check_equity(
+    path: &Path,
+    equity: &Table,
+    stated: impl IntoIterator<Item = (PolicyId, usize, f64)>,
+) -> Result<(), ReportError> {
+    let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
+    for (policy, periods, final_wealth) in stated {
+        let name = policy.to_string();
+        let Some((_, values)) = equity.columns.iter().find(|(column, _)| *column == name) else {
+            return Err(fail(format!("no column `{name}`, which report.json lists")));
+        };
+        let first = values.iter().position(|v| !v.is_nan()).unwrap_or(values.len());
+        let end = values.iter().rposition(|v| !v.is_nan()).map_or(first, |last| last + 1);
+        if let Some(i) = (first..end).find(|&i| !(values[i].is_finite() && values[i] > 0.0)) {
+            return Err(fail(format!(
+                "line {}, column {name}: wealth must be a positive number, got {}",
+                i + 2,
+                if values[i].is_nan() { "a blank or NaN".to_string() } else { values[i].to_string() }
+            )));
+        }
+        if end - first != periods + 1 {
+            return Err(fail(format!(
+                "column {name} holds {} values, where report.json's {periods} periods make {}: the file \
+                 was cut short or edited",
+                end - first,
+                periods + 1
+            )));
+        }
+        let ratio = values[end - 1] / values[first];
+        if !((ratio - final_wealth).abs() <= 1e-9 * final_wealth.abs()) {
+            return Err(fail(format!(
+                "column {name} ends at {ratio} times its start, where report.json's final wealth is \
+                 {final_wealth}: the file does not belong to this report"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Each policy's periods and final wealth as a `report.json` of eval, backtest (`results`) or
+/// walk-forward (`overall`) states them, read leniently so that reports written before later
+/// fields were added still check.
+pub fn stated_wealth(path: &Path) -> Result<Vec<(PolicyId, usize, f64)>, ReportError> {
+    let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let rows: StatedRows = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    let rows = rows.overall.or(rows.results).unwrap_or_default();
+    Ok(rows.into_iter().map(|row| (row.policy, row.metrics.periods, row.metrics.final_wealth)).collect())
+}
+
+#[derive(Deserialize)]
+struct StatedRows {
+    results: Option<Vec<StatedRow>>,
+    overall: Option<Vec<StatedRow>>,
+}
+
+#[derive(Deserialize)]
+struct StatedRow {
+    policy: PolicyId,
+    metrics: StatedMetrics,
+}
+
+#[derive(Deserialize)]
+struct StatedMetrics {
+    periods: usize,
+    #[serde(deserialize_with = "nan_if_null")]
+    final_wealth: f64,
+}
+
 /// The fields that tell the reports apart: only a walk-forward report has `folds`, only an
 /// evaluation has `results`.
 #[derive(Deserialize)]
@@ -154,6 +259,31 @@ impl WalkForward {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blanks may stand before or after a column's values (a policy that covers fewer rows), never
+    /// among them; the values count one more than the periods and end at the final wealth.
+    #[test]
+    fn an_equity_column_is_checked_against_its_stated_periods_and_final_wealth() {
+        let table = |values: Vec<f64>| Table {
+            labels: (0..values.len()).map(|i| i.to_string()).collect(),
+            columns: vec![("equal weight".into(), values)],
+        };
+        let check = |values: Vec<f64>, periods: usize, final_wealth: f64| {
+            let stated = [(PolicyId::EQUAL_WEIGHT, periods, final_wealth)];
+            check_equity(Path::new("equity.csv"), &table(values), stated).map_err(|e| e.to_string())
+        };
+        let nan = f64::NAN;
+        assert_eq!(check(vec![nan, 2.0, 3.0, 4.0, nan], 2, 2.0), Ok(()));
+        let gap = check(vec![2.0, nan, 4.0], 2, 2.0).unwrap_err();
+        assert!(
+            gap.contains("line 3, column equal weight: wealth must be a positive number, got a blank"),
+            "{gap}"
+        );
+        let short = check(vec![2.0, 4.0], 2, 2.0).unwrap_err();
+        assert!(short.contains("holds 2 values, where report.json's 2 periods make 3"), "{short}");
+        let other = check(vec![2.0, 3.0, 5.0], 2, 2.0).unwrap_err();
+        assert!(other.contains("does not belong to this report"), "{other}");
+    }
 
     /// A walk-forward report.json as `folio walk-forward` writes it, cut to what is read, with
     /// one undefined Sharpe ratio.

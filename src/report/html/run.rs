@@ -16,6 +16,7 @@ use crate::backtest::cost_sensitivity::BreakEven;
 use crate::metrics::sharpe_difference::SharpeDifference;
 use crate::metrics::{Metrics, MetricsSpread, nan_if_null};
 use crate::report::ReportError;
+use crate::report::saved::{Table, check_equity, read_table};
 
 /// What made the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +44,6 @@ pub struct PolicyRow {
     /// Walk-forward only: the mean in-sample Sharpe ratio across folds.
     #[serde(default)]
     pub in_sample_sharpe: Option<f64>,
-}
-
-/// Named columns over shared row labels, as in `equity.csv` and `weights.csv`.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    pub labels: Vec<String>,
-    pub columns: Vec<(String, Vec<f64>)>,
 }
 
 /// Each policy's CAGR across a grid of cost rates
@@ -284,7 +278,8 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
     let provenance_json = folder.join(super::PROVENANCE);
     let equity_csv = folder.join("equity.csv");
     let equity = read_table(&equity_csv)?;
-    check_equity(&equity_csv, &equity, &policies)?;
+    let stated = policies.iter().map(|row| (row.policy, row.metrics.periods, row.metrics.final_wealth));
+    check_equity(&equity_csv, &equity, stated)?;
     Ok(Run {
         folder: folder.to_path_buf(),
         kind,
@@ -309,71 +304,6 @@ fn read_provenance(path: &Path) -> Result<Provenance, ReportError> {
     let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
-}
-
-/// `equity.csv` as the report.json beside it describes it: a column of positive wealth for each
-/// policy, one value more than its periods, ending at its final wealth. A file cut short, edited,
-/// or copied from another run would otherwise be drawn beside figures it does not match.
-fn check_equity(path: &Path, equity: &Table, policies: &[PolicyRow]) -> Result<(), ReportError> {
-    let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
-    for row in policies {
-        let name = row.policy.to_string();
-        let Some((_, values)) = equity.columns.iter().find(|(column, _)| *column == name) else {
-            return Err(fail(format!("no column `{name}`, which report.json lists")));
-        };
-        let written: Vec<(usize, f64)> =
-            values.iter().copied().enumerate().filter(|(_, value)| !value.is_nan()).collect();
-        if let Some((i, value)) = written.iter().find(|(_, value)| !(value.is_finite() && *value > 0.0)) {
-            return Err(fail(format!(
-                "line {}, column {name}: wealth must be a positive number, got {value}",
-                i + 2
-            )));
-        }
-        let periods = row.metrics.periods;
-        if written.len() != periods + 1 {
-            return Err(fail(format!(
-                "column {name} holds {} values, where report.json's {periods} periods make {}: the file \
-                 was cut short or edited",
-                written.len(),
-                periods + 1
-            )));
-        }
-        let (first, last) = (written[0].1, written[written.len() - 1].1);
-        let expected = row.metrics.final_wealth;
-        if !((last / first - expected).abs() <= 1e-9 * expected.abs()) {
-            return Err(fail(format!(
-                "column {name} ends at {} times its start, where report.json's final wealth is {expected}: \
-                 the file does not belong to this report",
-                last / first
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// A CSV whose first column labels the rows and whose other columns are numbers (empty: NaN).
-pub fn read_table(path: &Path) -> Result<Table, ReportError> {
-    let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
-    let mut reader = csv::Reader::from_path(path).map_err(|e| fail(e.to_string()))?;
-    let names: Vec<String> =
-        reader.headers().map_err(|e| fail(e.to_string()))?.iter().skip(1).map(String::from).collect();
-    let mut table =
-        Table { labels: Vec::new(), columns: names.into_iter().map(|n| (n, Vec::new())).collect() };
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| fail(format!("line {}: {e}", i + 2)))?;
-        table.labels.push(record.get(0).unwrap_or_default().to_string());
-        for (j, (name, column)) in table.columns.iter_mut().enumerate() {
-            let cell = record.get(j + 1).unwrap_or_default();
-            let value = if cell.is_empty() {
-                f64::NAN
-            } else {
-                cell.parse()
-                    .map_err(|_| fail(format!("line {}, column {name}: '{cell}' is not a number", i + 2)))?
-            };
-            column.push(value);
-        }
-    }
-    Ok(table)
 }
 
 impl Run {
