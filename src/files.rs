@@ -285,6 +285,13 @@ pub enum OutputError {
         files.join(", ")
     )]
     NotOurs { path: std::path::PathBuf, files: Vec<String> },
+    #[error(
+        "{} holds files that folio did not write there ({}); --force replaces only folio's outputs, never \
+         a user's: move them out, or choose another --out",
+        path.display(),
+        files.join(", ")
+    )]
+    AddedByUser { path: std::path::PathBuf, files: Vec<String> },
     #[error("{} does not exist: there is no run to continue there", path.display())]
     NothingThere { path: std::path::PathBuf },
     #[error("{} exists and is not a folder; choose another --out", path.display())]
@@ -327,6 +334,12 @@ impl OutputFolder {
                 return Err(OutputError::NotOurs { path: path.to_path_buf(), files: some_entries(path) });
             }
             Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf(), restored }),
+            Ok(_) if !added_by_user(path).is_empty() => {
+                return Err(OutputError::AddedByUser {
+                    path: path.to_path_buf(),
+                    files: added_by_user(path),
+                });
+            }
             Ok(_) if holds_working_folder(path) => {
                 return Err(OutputError::HoldsWorkingFolder { path: path.to_path_buf() });
             }
@@ -421,6 +434,7 @@ impl OutputFolder {
     /// The command succeeded: the outputs it replaced are deleted.
     pub fn finish(mut self) {
         self.finished = true;
+        let _ = list_outputs(&self.path);
         self._lock = None;
         let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
         if let Some(old) = self.set_aside.take() {
@@ -499,8 +513,61 @@ fn mark(folder: &Path) -> std::io::Result<bool> {
     if mark.is_file() {
         return Ok(false);
     }
-    std::fs::write(mark, "folio wrote this folder: `--force` may replace it as a whole.\n")?;
+    std::fs::write(mark, MARK_NOTE)?;
     Ok(true)
+}
+
+/// What [`OUTPUT_MARK`] says above the list of outputs that [`list_outputs`] adds to it.
+const MARK_NOTE: &str = "folio wrote this folder: `--force` may replace it as a whole.\n";
+const LIST_HEADER: &str = "# what folio wrote here; anything else is a user's, and stops --force\n";
+
+/// Record in the mark the entries of `folder` as folio's outputs, when a command that claimed it
+/// succeeds: a file a user adds there later is then known for theirs, and `--force` leaves the
+/// folder alone rather than delete it with folio's outputs.
+fn list_outputs(folder: &Path) -> std::io::Result<()> {
+    let mut names = entry_names(folder)?;
+    names.sort();
+    let listed: String = names.iter().map(|name| format!("{name}\n")).collect();
+    write_atomically(&folder.join(OUTPUT_MARK), |w| {
+        w.write_all(MARK_NOTE.as_bytes())?;
+        w.write_all(LIST_HEADER.as_bytes())?;
+        w.write_all(listed.as_bytes())
+    })
+}
+
+/// Add `name`, an output folio wrote into a folder of a finished command's (a redrawn picture),
+/// to the folder's list, when it has one.
+pub fn record_output(folder: &Path, name: &str) -> std::io::Result<()> {
+    let mark = folder.join(OUTPUT_MARK);
+    let Ok(text) = std::fs::read_to_string(&mark) else { return Ok(()) };
+    if !text.contains(LIST_HEADER) || text.lines().any(|line| line == name) {
+        return Ok(());
+    }
+    write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
+}
+
+/// The entries of `folder` that its mark's list of outputs does not name; none when the mark has
+/// no list (an older folio's, or a run that never finished).
+fn added_by_user(folder: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(folder.join(OUTPUT_MARK)) else { return Vec::new() };
+    let Some((_, listed)) = text.split_once(LIST_HEADER) else { return Vec::new() };
+    let listed: Vec<&str> = listed.lines().collect();
+    let mut added: Vec<String> = entry_names(folder)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| !listed.contains(&name.as_str()))
+        .collect();
+    added.sort();
+    added
+}
+
+/// The names in `folder` besides the lock file and the mark.
+fn entry_names(folder: &Path) -> std::io::Result<Vec<String>> {
+    Ok(std::fs::read_dir(folder)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != LOCK_FILE && name != OUTPUT_MARK)
+        .collect())
 }
 
 /// Whether `folder` holds anything besides a lock file and the mark.
@@ -643,6 +710,28 @@ mod tests {
         // Runs that fail before writing leave none of the folders their claims made.
         drop(claims);
         assert!(paths.iter().all(|path| !path.exists()), "{paths:?}");
+    }
+
+    /// A file a user puts into a finished command's folder stops `--force` from deleting it with
+    /// folio's outputs; a picture folio adds later is folio's, and does not.
+    #[test]
+    fn force_replaces_a_folder_of_outputs_but_never_a_file_a_user_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let claim = OutputFolder::claim(&out, false).unwrap();
+        std::fs::write(out.join("report.json"), "{}").unwrap();
+        claim.finish();
+        std::fs::write(out.join("walk_forward.png"), "png").unwrap();
+        record_output(&out, "walk_forward.png").unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let refused = OutputFolder::claim(&out, true).err().unwrap().to_string();
+        assert!(refused.contains("did not write there (notes.txt)"), "{refused}");
+        assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+        std::fs::remove_file(out.join("notes.txt")).unwrap();
+        let replacing = OutputFolder::claim(&out, true).unwrap();
+        assert!(replacing.replaces_earlier_outputs());
+        replacing.finish();
+        assert!(!out.join("report.json").exists(), "folio's outputs were replaced");
     }
 
     #[cfg(unix)]

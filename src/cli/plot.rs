@@ -187,6 +187,11 @@ pub fn run(args: PlotArgs) -> Result<()> {
             plot::walk_forward(&out, title, labels, &series, folds, size)?;
         }
     }
+    // A picture drawn into a folder of folio's outputs is one of them: `--force` may replace it.
+    if let (Some(parent), Some(name)) = (out.parent(), out.file_name()) {
+        let folder = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let _ = folio::files::record_output(folder, &name.to_string_lossy());
+    }
     println!("wrote {}", out.display());
     Ok(())
 }
