@@ -833,6 +833,24 @@ fn a_resume_without_seeds_continues_the_runs_own_seeds() {
         "{}",
         text(&output)
     );
+    // A finished run resumed without --steps keeps its own budget and trains nothing more,
+    // where the config's default budget made it train on.
+    let output = train(&["--resume"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let after = checkpoint::load_meta(&dir.path().join("run/seed-8")).unwrap();
+    assert_eq!((after.train.steps, after.progress.env_steps), (400, steps));
+    // Fewer steps than it has taken cannot be asked for.
+    let output = train(&["--steps", "100", "--resume"]);
+    assert!(text(&output).contains("more than the 100 asked for now"), "{}", text(&output));
+    // A single-seed run's folder is one seed's: resuming it needs no --seeds.
+    let one = |extra: &[&str]| {
+        let base = ["train", "--config", config.to_str().unwrap(), "--out", "one"];
+        folio(&[&base[..], extra].concat(), dir.path())
+    };
+    let output = one(&["--steps", "200", "--seeds", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = one(&["--resume"]);
+    assert!(output.status.success(), "{}", text(&output));
 }
 
 /// The seeds of an ensemble act on one observation and trade under one environment: a seed

@@ -131,6 +131,22 @@ fn remove_if_untouched(out: &Path) {
     }
 }
 
+/// What the run in `out` was started with, for the flags a resume leaves out: its seeds (one,
+/// for a single-seed run's folder) and its budget of steps, where a seed saved one.
+fn resumed_run(out: &Path) -> Option<(PlannedSeeds, Option<usize>)> {
+    let single =
+        || checkpoint::load_meta(out).ok().map(|meta| PlannedSeeds { first: meta.train.seed, seeds: 1 });
+    let planned = PlannedSeeds::of(out).or_else(single)?;
+    let folder = |seed: u64| match planned.seeds {
+        1 => out.to_path_buf(),
+        _ => out.join(format!("seed-{seed}")),
+    };
+    let steps = (planned.first..planned.first + planned.seeds as u64)
+        .find_map(|seed| checkpoint::load_meta(&folder(seed)).ok())
+        .map(|meta| meta.train.steps);
+    Some((planned, steps))
+}
+
 /// Seeds of a new run, unless the flags say otherwise.
 const DEFAULT_SEEDS: usize = 3;
 
@@ -138,11 +154,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (env, _, mut config) = args.setup.load()?;
     // A resumed multi-seed run continues the seeds it was started with: the default of a new
     // run would add seeds to a smaller one.
-    let planned = args.resume.then(|| args.out.as_deref().and_then(PlannedSeeds::of)).flatten();
+    let resumed = args.resume.then(|| args.out.as_deref().and_then(resumed_run)).flatten();
+    let planned = resumed.map(|(planned, _)| planned);
     if let Some(planned) = planned
         && args.setup.seed.is_none()
     {
         config.seed = planned.first;
+    }
+    // Its own budget, not the config's default: a run that had finished trains nothing more.
+    if let Some((_, Some(steps))) = resumed
+        && args.setup.steps.is_none()
+    {
+        config.steps = steps;
     }
     let seeds = args.seeds.or(planned.map(|p| p.seeds)).unwrap_or(DEFAULT_SEEDS);
     config.check_seeds(seeds)?;

@@ -704,6 +704,17 @@ fn foreign_entry(out: &Path, also_ours: impl Fn(&str) -> bool) -> Option<String>
 
 /// A resumed run may go on for more steps or be more patient; anything else must match.
 fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
+    let spent = saved.progress.env_steps;
+    if fresh.train.steps < spent {
+        return Err(TrainError::ResumeMismatch {
+            out: out.to_path_buf(),
+            why: format!(
+                "it has taken {spent} environment steps, more than the {} asked for now, which cannot \
+                 undo them: ask for at least {spent}, or leave --steps out to finish its own budget of {}",
+                fresh.train.steps, saved.train.steps
+            ),
+        });
+    }
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
     // The fingerprint, not the data's path, is what must match.
     let comparable_env = EnvConfig::without_data_path;
