@@ -47,7 +47,8 @@ pub struct TrainSetup {
     /// Policy network (default: the config's, else eiie).
     #[arg(long, value_enum)]
     pub net: Option<super::args::NetArg>,
-    /// Environment steps per training.
+    /// Environment steps per training (default: the config's; with `train --resume`, the
+    /// run's own).
     #[arg(long, value_parser = super::args::at_least_one)]
     pub steps: Option<usize>,
     /// Seed for network initialization, sampling and episode starts (the first one when
