@@ -277,6 +277,37 @@ fn quiet_walk_forward(
     .unwrap()
 }
 
+/// PPO and REINFORCE draw whole episodes from a fold's training rows: an episode longer than
+/// them is refused before any fold trains, naming the setting to change, where it failed the
+/// first fold after others had started.
+#[test]
+fn an_episode_longer_than_a_folds_training_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = synthetic_env(dir.path());
+    env.episode.horizon = 100;
+    env.episode.rebalance_every = 5;
+    let out = dir.path().join("wf");
+    let train = TrainConfig::for_algo(folio::train::Algo::Ppo);
+    let error = walk_forward(WalkForwardRequest {
+        env: env.clone(),
+        train,
+        config: rolling_folds(100, 2, 1),
+        out: out.clone(),
+        jobs: 1,
+        device: DeviceChoice::Cpu,
+        progress: folio::progress::silent(),
+        registry: None,
+        rebalance: RebalanceRule::Every,
+        resume: false,
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("ppo draws whole episodes") && error.contains("needs 500 periods"), "{error}");
+    assert!(error.contains("train_periods at least 500"), "{error}");
+    assert!(!out.join("fold-1").exists(), "nothing trained");
+}
+
 /// A fold's agent is trained, normalized and selected on rows up to the end of its validation
 /// window: other prices after it change nothing in that fold's checkpoint, and do change the next
 /// fold's, which trains on some of them.

@@ -156,6 +156,20 @@ pub enum FoldError {
         config.fitting(*periods, *warmup)
     )]
     TooLittleData { config: WalkForwardConfig, warmup: usize, needed: usize, periods: usize },
+    #[error(
+        "{algo} draws whole episodes from each fold's training rows: an episode of {horizon} decisions \
+         every {every} periods ([episode] horizon and rebalance_every) needs {needed} periods, and fold \
+         {fold}'s training holds {periods} ([walk_forward] train_periods): give train_periods at least \
+         {needed}, or a shorter episode"
+    )]
+    EpisodeLongerThanTraining {
+        algo: &'static str,
+        horizon: usize,
+        every: usize,
+        needed: usize,
+        fold: usize,
+        periods: usize,
+    },
 }
 
 impl WalkForwardConfig {

@@ -27,7 +27,7 @@ use crate::metrics::MetricsConfig;
 use crate::progress::Progress;
 use crate::train::checkpoint::{self, ValidationRecord, Weights};
 use crate::train::online::{OnlineAgent, OnlineSettings};
-use crate::train::{TrainConfig, TrainRequest, train};
+use crate::train::{Algo, TrainConfig, TrainRequest, train};
 
 mod layout;
 mod results;
@@ -185,6 +185,34 @@ pub(crate) struct Plan {
     pub(crate) data_fingerprint: String,
 }
 
+/// An episodic learner (PPO, REINFORCE) draws whole episodes from each fold's training rows:
+/// one that does not fit is refused here, before the first training, where it failed a fold
+/// after the folds before it had trained.
+fn check_episodes_fit(
+    market: &Market,
+    env: &EnvConfig,
+    train: &TrainConfig,
+    folds: &[Fold],
+) -> Result<(), EvalError> {
+    if train.algo == Algo::Direct {
+        return Ok(());
+    }
+    let algo = train.algo.name();
+    let (horizon, every) = (env.episode.horizon, env.episode.rebalance_every);
+    let needed = horizon.saturating_mul(every);
+    for fold in folds {
+        let range = market.decision_range(&span(&market.panel.index, fold.train), 0)?;
+        if needed > range.periods() {
+            let periods = range.periods();
+            let fold = fold.index + 1;
+            return Err(
+                FoldError::EpisodeLongerThanTraining { algo, horizon, every, needed, fold, periods }.into()
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Plan {
     pub(crate) fn new(request: &WalkForwardRequest) -> Result<Self, EvalError> {
         let config = &request.config;
@@ -202,6 +230,7 @@ impl Plan {
         request.train.check_online(market.layout().reference)?;
         let folds = make_folds(market.n_periods(), market.first_observable(), config)?;
         let env = &request.env;
+        check_episodes_fit(&market, env, &request.train, &folds)?;
         Ok(Self {
             data_fingerprint: market.panel.fingerprint(),
             market: Arc::new(market),
