@@ -1045,6 +1045,19 @@ fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
     std::fs::write(b.join("prices.csv"), lines.join("\n") + "\n").unwrap();
     let output = folio(&["eval", "--checkpoint", "b/run"], dir.path());
     assert!(text(&output).contains("is not the data checkpoint"), "{}", text(&output));
+    // The training file grown by a later row is the training data as far as the agent knows:
+    // evaluated through the new row, without --allow-other-data.
+    let last: Vec<&str> = prices.lines().last().unwrap().split(',').collect();
+    let next_day = chrono::NaiveDate::parse_from_str(last[0], "%Y-%m-%d").unwrap() + chrono::Days::new(1);
+    let grown = format!("{prices}{next_day},{}\n", last[1..].join(","));
+    std::fs::write(dir.path().join("grown.csv"), grown).unwrap();
+    let output = folio(&["eval", "--checkpoint", "b/run", "--data", "grown.csv", "--json"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (report["to"].as_str(), report["same_data_as_training"].as_bool()),
+        (Some(&*next_day.to_string()), Some(true))
+    );
     // A file without one of its assets is refused for that, not as other prices.
     let renamed = lines[0].replacen(",", ",X", 2);
     std::fs::write(dir.path().join("renamed.csv"), format!("{renamed}\n{}\n", lines[1..].join("\n")))

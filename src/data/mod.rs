@@ -47,6 +47,14 @@ impl TimeIndex {
         matches!(self, TimeIndex::Dates(_))
     }
 
+    /// Row `t` as a stamp that selects it: its date, or its period number.
+    pub fn stamp(&self, t: usize) -> Stamp {
+        match self {
+            TimeIndex::Dates(dates) => Stamp::Date(dates[t]),
+            TimeIndex::Periods(_) => Stamp::Period(t),
+        }
+    }
+
     /// Human-readable label of row `t`: an ISO date or a period number.
     pub fn label(&self, t: usize) -> String {
         match self {

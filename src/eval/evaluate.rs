@@ -182,7 +182,7 @@ fn prepare(request: &EvalRequest) -> Result<Setup, EvalError> {
     let choice = checkpoint::DataChoice { file: request.data.clone(), allow_other: request.allow_other_data };
     let market = Arc::new(meta.market(&request.checkpoint, &choice)?);
     let fingerprint = market.panel.fingerprint();
-    let same_data = fingerprint == meta.data_fingerprint;
+    let same_data = fingerprint == meta.data_fingerprint || meta.is_training_data(&market.panel);
 
     let chosen = request.from.is_some() || request.to.is_some();
     let span = if chosen { Span { from: request.from, to: request.to } } else { meta.env.periods.test };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::ActionHead;
 use crate::agent::network::PolicyNet;
-use crate::data::read_assets;
+use crate::data::{PricePanel, read_assets};
 use crate::env::config::EnvConfig;
 use crate::env::{Market, ObservationLayout};
 use crate::features::Normalizer;
@@ -98,11 +98,40 @@ pub enum CheckpointError {
     #[error("checkpoint {} does not fit this data: {reason}", path.display())]
     Mismatch { path: PathBuf, reason: String },
     #[error(
-        "{} is not the data checkpoint {} was trained on (its prices over the training rows differ); pass --data with the training file, or --allow-other-data to act on this one anyway",
+        "{} is not the data checkpoint {} was trained on (its prices differ from training's over the rows training and validation read); pass --data with the training file, or --allow-other-data to act on this one anyway",
         file.display(),
         dir.display()
     )]
     OtherData { dir: PathBuf, file: PathBuf },
+}
+
+/// The first and last rows (their dates) that training and validation read, and their
+/// fingerprint ([`crate::data::PricePanel::fingerprint`] of those rows of the training assets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenRows {
+    pub from: String,
+    pub to: String,
+    pub fingerprint: String,
+}
+
+impl SeenRows {
+    /// Rows `first..=last` of `panel` (the training selection), when the panel is dated.
+    pub fn of(panel: &PricePanel, first: usize, last: usize) -> Option<Self> {
+        if !panel.index.is_dated() {
+            return None;
+        }
+        let (from, to) = (panel.index.stamp(first), panel.index.stamp(last));
+        let rows = panel.select(&panel.assets, Some(from), Some(to)).ok()?;
+        Some(Self { from: from.to_string(), to: to.to_string(), fingerprint: rows.panel.fingerprint() })
+    }
+
+    /// Whether `panel` holds these rows, for `assets`, unchanged.
+    fn held_by(&self, panel: &PricePanel, assets: &[String]) -> bool {
+        let (Ok(from), Ok(to)) = (self.from.parse(), self.to.parse()) else { return false };
+        panel
+            .select(assets, Some(from), Some(to))
+            .is_ok_and(|rows| rows.panel.fingerprint() == self.fingerprint)
+    }
 }
 
 /// Which prices a checkpoint acts on.
@@ -125,6 +154,12 @@ pub struct Meta {
     pub normalizer: Normalizer,
     /// Fingerprint of the price panel training loaded (assets, dates and prices).
     pub data_fingerprint: String,
+    /// The rows training and validation read, on dated data: a file that holds them unchanged,
+    /// with later rows added or changed, is the training data as far as the agent knows.
+    /// Absent from checkpoints saved before folio recorded it, and on undated data, whose row
+    /// numbers restart with each selection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_rows: Option<SeenRows>,
     /// The price file as training resolved it, absolute: `env.data.file` is as the config
     /// named it, relative to wherever training ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,6 +329,16 @@ impl Meta {
             .unwrap_or_else(|| self.env.data.file.clone())
     }
 
+    /// Whether `panel` holds the prices this checkpoint was trained on: the very panel, or the
+    /// rows training and validation read, unchanged, with later rows added or changed (the
+    /// everyday file that grows by a row a day).
+    pub fn is_training_data(&self, panel: &PricePanel) -> bool {
+        let whole = panel
+            .select(&self.assets, self.env.data.from, self.env.data.to)
+            .is_ok_and(|rows| rows.panel.fingerprint() == self.data_fingerprint);
+        whole || self.seen_rows.as_ref().is_some_and(|seen| seen.held_by(panel, &self.assets))
+    }
+
     /// The market this checkpoint acts on: `data.file` (default: the file it was trained on, over
     /// the same rows) for its assets, with its own feature normalization, checked to fit the
     /// network. Prices that differ from training's over the training rows are refused unless
@@ -306,10 +351,7 @@ impl Meta {
         if !data.allow_other {
             // A file without the checkpoint's assets is refused for that, not as other data.
             raw.columns_named(&self.assets)?;
-            let same = raw
-                .select(&self.assets, self.env.data.from, self.env.data.to)
-                .is_ok_and(|rows| rows.panel.fingerprint() == self.data_fingerprint);
-            if !same {
+            if !self.is_training_data(&raw) {
                 return Err(CheckpointError::OtherData { dir: dir.to_path_buf(), file }.into());
             }
         }

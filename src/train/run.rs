@@ -644,6 +644,7 @@ fn fresh_meta(setup: &Setup, env: &EnvConfig, config: &TrainConfig) -> Meta {
         assets: market.panel.assets.clone(),
         normalizer: market.normalizer.clone(),
         data_fingerprint: market.panel.fingerprint(),
+        seen_rows: checkpoint::SeenRows::of(&market.panel, 0, setup.validation_range.last),
         data_file: std::fs::canonicalize(&env.data.file).ok(),
         data_from_checkpoint: None,
         train_range: setup.label(setup.train_range),

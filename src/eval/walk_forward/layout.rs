@@ -318,10 +318,7 @@ pub fn make_folds(
 }
 
 pub(crate) fn stamp(index: &TimeIndex, row: usize) -> Stamp {
-    match index {
-        TimeIndex::Dates(d) => Stamp::Date(d[row]),
-        TimeIndex::Periods(_) => Stamp::Period(row),
-    }
+    index.stamp(row)
 }
 
 pub(super) fn span(index: &TimeIndex, (first, last): (usize, usize)) -> Span {
