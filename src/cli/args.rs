@@ -288,10 +288,12 @@ pub struct JsonArgs {
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Another price file holding the agent's assets (default: the file it was trained on,
-    /// found from the checkpoint folder wherever it was trained).
+    /// found from the checkpoint folder wherever it was trained). The training file grown by
+    /// later rows needs nothing more.
     #[arg(long)]
     pub data: Option<std::path::PathBuf>,
-    /// Act on prices that differ from those the agent was trained on.
+    /// Act on prices that differ from those the agent was trained on over the rows its training
+    /// and validation read.
     #[arg(long)]
     pub allow_other_data: bool,
 }
