@@ -101,6 +101,22 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
         "{}",
         text(&refused)
     );
+    // Resumed with another space (one value fewer), it would choose again after its verdict
+    // may have seen the held-out fold: refused.
+    let narrower = dir.path().join("narrower.toml");
+    std::fs::write(&narrower, "sampler = \"grid\"\nholdout_folds = 1\n\n[params]\n\"train.steps\" = [200]\n")
+        .unwrap();
+    let other = ["search", "--space", path(&narrower), "--config", path(&config), "--jobs", "2"];
+    let refused = folio_command(
+        &[&other[..], &["--out", path(&out), "--registry", path(&registry), "--resume"]].concat(),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        !refused.status.success() && text(&refused).contains("holds a search of another space or request"),
+        "{}",
+        text(&refused)
+    );
     folio(&[&args[..], &["--out", path(&out), "--registry", path(&registry), "--resume"]].concat());
     assert_eq!(std::fs::read(out.join("search.json")).unwrap(), written);
     assert_eq!(

@@ -84,6 +84,13 @@ pub enum EvalError {
         out.display()
     )]
     ResumesAnotherRun { out: PathBuf },
+    #[error(
+        "{} holds a search of another space or request: choosing again among other points after its \
+         verdict may have judged one on the held-out folds would be a second look at them; start the \
+         search in a new --out",
+        out.display()
+    )]
+    ResumesAnotherSearch { out: PathBuf },
     #[error("cannot start {threads} worker threads: {source}")]
     Threads {
         threads: usize,

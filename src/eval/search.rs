@@ -339,6 +339,34 @@ pub const POINTS: &str = "points";
 /// The folder of the verdict's walk-forward.
 pub const VERDICT: &str = "verdict";
 
+/// The file that names a search in its folder: a hash of its space and its base request.
+pub const SEARCH_ID_FILE: &str = "search.id";
+
+/// Name the search in its folder, or, when resuming, check that the folder holds this very
+/// search: one of another space would choose again among other points after its verdict may
+/// have looked at the held-out folds. A folder from before searches were named is named now.
+fn mark_search(request: &SearchRequest) -> Result<(), EvalError> {
+    let spec = &request.spec;
+    let id = crate::registry::hash_json(serde_json::json!({
+        "space": request.space,
+        "env": spec.env.without_data_path(),
+        "train": spec.train,
+        "config": spec.config,
+        "rebalance": spec.rebalance,
+    }));
+    let path = request.out.join(SEARCH_ID_FILE);
+    if request.resume
+        && let Ok(saved) = std::fs::read_to_string(&path)
+        && saved.trim() != id
+    {
+        return Err(EvalError::ResumesAnotherSearch { out: request.out.clone() });
+    }
+    std::fs::create_dir_all(&request.out)
+        .map_err(|source| EvalError::Write { path: request.out.clone(), source })?;
+    crate::files::write_bytes_atomically(&path, format!("{id}\n").as_bytes())
+        .map_err(|source| EvalError::Write { path, source })
+}
+
 /// Point `point`'s walk-forward folder under `dir`.
 pub fn point_dir(dir: &Path, point: usize) -> PathBuf {
     dir.join(POINTS).join(format!("point-{point}"))
@@ -355,6 +383,7 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
         .iter()
         .map(|point| verdict_spec(&request.spec, &request.space, point))
         .collect::<Result<Vec<_>, _>>()?;
+    mark_search(&request)?;
     let mut scored = Vec::with_capacity(points.len());
     for (i, (point, spec)) in points.iter().zip(specs).enumerate() {
         let folder = point_dir(&request.out, i);
