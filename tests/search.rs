@@ -625,4 +625,15 @@ fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
         trained_at,
         "the first market's training was read back, not trained again"
     );
+    // Resumed with another set of markets, it would leave one it dropped beside a table without it.
+    let output = folio_command(&["panel", path(&first), "--out", path(&out), "--steps", "100", "--resume"])
+        .args(["--registry", path(&registry)])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success() && text(&output).contains("started with the markets first, second"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(rows("panel.json"), ["first", "second"], "the panel is as it was");
 }

@@ -63,6 +63,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
     for (market, request) in &mut requests {
         request.out = out.join(market.as_str());
     }
+    same_markets(&out, &requests, args.resume)?;
     let markets = requests.len();
     let (finished, failed) = run_markets(requests, |market, request| {
         run_market(market, request).map_err(|error| {
@@ -121,6 +122,30 @@ pub fn run(args: PanelArgs) -> Result<()> {
         ))
         .into());
     }
+    Ok(())
+}
+
+/// The file that lists a panel's markets in its folder.
+const MARKETS_FILE: &str = "panel-markets.json";
+
+/// Record the markets of the panel in `out`, or, when resuming, check that they are the ones it
+/// was started with: another set would leave the markets it dropped beside a table without them.
+fn same_markets(out: &Path, requests: &[(String, WalkForwardRequest)], resume: bool) -> Result<()> {
+    let names: Vec<&str> = requests.iter().map(|(market, _)| market.as_str()).collect();
+    let path = out.join(MARKETS_FILE);
+    if resume && let Ok(text) = std::fs::read_to_string(&path) {
+        let started: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+        if started != names {
+            bail!(
+                "the panel in {} was started with the markets {}, and this command asks for {}: resume it \
+                 with the configs that started it, or run a new panel into another --out",
+                out.display(),
+                started.join(", "),
+                names.join(", ")
+            );
+        }
+    }
+    report::write_json(&path, &names)?;
     Ok(())
 }
 
