@@ -182,9 +182,10 @@ fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForward
     let mut requests: Vec<(String, WalkForwardRequest)> = Vec::new();
     for (i, config) in args.configs.iter().enumerate() {
         // The same file twice would be one market run twice, its row and its trials doubled.
+        // A bundled config read from folio's own copy has no file to canonicalize.
         let same_file = |other: &PathBuf| match (other.canonicalize(), config.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,
-            _ => other == config,
+            _ => std::path::absolute(other).ok() == std::path::absolute(config).ok(),
         };
         if let Some(earlier) = args.configs[..i].iter().find(|other| same_file(other)) {
             bail!(

@@ -31,7 +31,7 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
             ));
         }
         // The combined file's first column is `date`: a ticker of that name could not sit beside it.
-        if name.eq_ignore_ascii_case("date") {
+        if name == "date" {
             return Err(invalid(
                 path,
                 None,

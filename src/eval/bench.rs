@@ -77,7 +77,7 @@ pub enum BenchError {
     Diverged(String),
     #[error(
         "the direct-method figure trains on the last {needed} decisions of the training period, and \
-         the training period of {} holds {got} (after a window of 50 periods): give it a longer one",
+         the training period of {} holds {got} decisions (after the features' warm-up): give it a longer one",
         data.display()
     )]
     TrainingTooShort { data: PathBuf, needed: usize, got: usize },

@@ -94,13 +94,13 @@ pub enum ShockError {
          price before it and its whole window inside the data"
     )]
     OutsideData { periods: usize, row: usize, rows: usize },
-    #[error("a fall must be a fraction between 0 and 1 (0.2 = 20%), not {0}")]
+    #[error("a fall must be a fraction between 0 and 1 (0.2 = 20%), not {}", crate::data::readable(*.0))]
     Fall(f64),
     #[error("a flash crash needs at least one period to recover in")]
     NoRecovery,
     #[error("a shock window needs at least 2 periods to have a volatility, not {0}")]
     ShortWindow(usize),
-    #[error("the volatility factor must be positive, not {0}")]
+    #[error("the volatility factor must be positive, not {}", crate::data::readable(*.0))]
     Factor(f64),
     /// A return at or below -100%, which would leave no price.
     #[error(
