@@ -363,6 +363,9 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     assert!(!failed.status.success());
     assert!(text(&failed).contains("are the same config"), "{}", text(&failed));
     assert!(!out.join("one").exists(), "the first market did not train");
+    // So is folio's bundled default named twice from a folder without it.
+    let failed = common::folio_in(&["panel", "envs/default.toml", "./envs/default.toml"], dir.path());
+    assert!(text(&failed).contains("are the same config"), "{}", text(&failed));
     // A second config named one.toml, in another folder, gets its own row and folder.
     let again = dir.path().join("again");
     std::fs::create_dir(&again).unwrap();
