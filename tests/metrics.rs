@@ -81,13 +81,19 @@ fn a_steady_rate_has_no_sharpe_ratio() {
     }
 }
 
+/// One return raised to a year's worth is an extrapolation: no annualized figure is given for
+/// it, as no Sharpe ratio is; what it measures (its return, its tail) is.
 #[test]
 fn a_single_period() {
     let m = compute(&[1.0, 1.05], &[1.0], 0.0025, &daily());
     assert_eq!(m.periods, 1);
-    assert!(close(m.cagr, 1.05f64.powf(252.0) - 1.0));
+    assert!(close(m.total_return, 0.05));
+    assert!(m.cagr.is_nan() && m.calmar.is_nan(), "a year from one day is not measured");
     assert!(m.sharpe.is_nan(), "one return has no sample deviation");
-    assert!(m.sortino.is_infinite(), "no losing period");
+    assert!(m.sortino.is_nan(), "nor a downside deviation");
+    // Two returns are annualized.
+    let two = compute(&[1.0, 1.05, 1.05 * 1.05], &[1.0, 0.0], 0.0025, &daily());
+    assert!(close(two.cagr, 1.05f64.powf(252.0) - 1.0) && two.sortino.is_infinite());
     assert!(close(m.var_95, -0.05) && close(m.cvar_95, -0.05));
     assert_eq!(m.hit_rate, 1.0);
 }

@@ -1194,6 +1194,15 @@ fn too_few_periods_are_said_in_words_not_nan() {
     let output = folio(&["eval", "--checkpoint", "run", "--from", &from, "--to", &to], dir.path());
     let shown = text(&output);
     assert!(shown.contains("Too few periods to measure") && !shown.contains("Sharpe ratio NaN"), "{shown}");
+    assert!(output.status.success(), "{shown}");
+    // Nor is one return raised to a year: no CAGR, Sortino or yearly cost drag from it.
+    let output = folio(&["eval", "--checkpoint", "run", "--from", &from, "--to", &to, "--json"], dir.path());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let agent = &report["results"][0]["metrics"];
+    assert!(
+        agent["cagr"].is_null() && agent["sortino"].is_null() && agent["annual_cost_drag"].is_null(),
+        "{agent}"
+    );
 }
 
 #[test]

@@ -135,7 +135,9 @@ pub struct BacktestLog {
 impl BacktestLog {
     pub fn metrics(&self, config: &MetricsConfig) -> Metrics {
         let mut metrics = metrics::compute(&self.values, &self.turnovers, self.costs.iter().sum(), config);
-        metrics.annual_cost_drag = self.annual_cost_drag(config.periods_per_year);
+        if metrics.periods >= metrics::MIN_ANNUALIZED_RETURNS {
+            metrics.annual_cost_drag = self.annual_cost_drag(config.periods_per_year);
+        }
         metrics
     }
 

@@ -106,6 +106,11 @@ pub fn simple_returns(values: &[f64]) -> Vec<f64> {
     values.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
 }
 
+/// The fewest returns an annualized figure (CAGR, Sortino, Calmar, the yearly cost drag) is
+/// given for: one return raised to a year's worth is an extrapolation, not a measurement, and the
+/// Sharpe ratio, which needs two returns that vary, is undefined there too.
+pub const MIN_ANNUALIZED_RETURNS: usize = 2;
+
 /// Metrics of a wealth path `values` (`V_0, ..., V_n`, one per period, starting wealth first),
 /// with the turnover of every decision and the costs paid.
 pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &MetricsConfig) -> Metrics {
@@ -116,16 +121,19 @@ pub fn compute(values: &[f64], turnovers: &[f64], total_costs: f64, config: &Met
     let first = values.first().copied().unwrap_or(1.0);
     let last = values.last().copied().unwrap_or(1.0);
     let final_wealth = last / first;
-    let cagr = if n > 0 { final_wealth.powf(p / n as f64) - 1.0 } else { f64::NAN };
+    let annualized = n >= MIN_ANNUALIZED_RETURNS;
+    let cagr = if annualized { final_wealth.powf(p / n as f64) - 1.0 } else { f64::NAN };
     let excess: Vec<f64> = returns.iter().map(|r| r - rf).collect();
     let mean_excess = mean(&excess);
     let std = sample_std(&returns);
     let sharpe = if std > 0.0 { mean_excess / std * p.sqrt() } else { f64::NAN };
     let downside =
         if n > 0 { (excess.iter().map(|e| e.min(0.0).powi(2)).sum::<f64>() / n as f64).sqrt() } else { 0.0 };
-    let sortino = if downside > 0.0 {
+    let sortino = if !annualized {
+        f64::NAN
+    } else if downside > 0.0 {
         mean_excess / downside * p.sqrt()
-    } else if n > 0 && mean_excess > 0.0 {
+    } else if mean_excess > 0.0 {
         f64::INFINITY
     } else {
         f64::NAN

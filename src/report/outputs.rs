@@ -179,6 +179,10 @@ fn cost_bars(
         .filter(|(id, _)| shown(*id))
         .map(|(id, cagr)| (id.to_string(), cagr.iter().map(|c| 100.0 * c).collect()))
         .collect();
+    // A period too short for a CAGR (one return) has no bars to draw, and no picture.
+    if !groups.iter().any(|(_, cagr)| cagr.iter().any(|c| c.is_finite())) {
+        return Ok(());
+    }
     plot::bars_with_axes(
         path,
         title,

@@ -119,7 +119,9 @@ pub(super) fn stitch(logs: Vec<&BacktestLog>, metrics_config: &MetricsConfig) ->
         paid_fractions += log.annual_cost_drag(1.0) * (log.values.len() - 1) as f64;
     }
     let mut metrics = compute(&values, &turnovers, costs, metrics_config);
-    metrics.annual_cost_drag = paid_fractions * metrics_config.periods_per_year / (values.len() - 1) as f64;
+    if metrics.periods >= crate::metrics::MIN_ANNUALIZED_RETURNS {
+        metrics.annual_cost_drag = paid_fractions * metrics_config.periods_per_year / metrics.periods as f64;
+    }
     (values, metrics)
 }
 
