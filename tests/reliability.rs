@@ -875,7 +875,8 @@ fn seeds_of_different_runs_do_not_join_one_ensemble() {
         assert!(
             !output.status.success()
                 && shown.contains("another environment")
-                && shown.contains("cannot join"),
+                && shown.contains("its [costs] differ")
+                && shown.contains("cannot join this ensemble"),
             "{command:?}: {shown}"
         );
     }
@@ -884,6 +885,16 @@ fn seeds_of_different_runs_do_not_join_one_ensemble() {
     std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
     let output = folio(&["tax", "--checkpoint", "run"], dir.path());
     assert!(!output.status.success() && text(&output).contains("normalization differs"), "{}", text(&output));
+    // A copy of a seed is that seed counted twice, not another member.
+    std::fs::write(&meta_path, &original).unwrap();
+    std::fs::remove_dir_all(dir.path().join("run/seed-1")).unwrap();
+    copy_folder(&dir.path().join("run/seed-0"), &dir.path().join("run/seed-1"));
+    let output = folio(&["eval", "--checkpoint", "run"], dir.path());
+    assert!(
+        !output.status.success() && text(&output).contains("one seed counted twice"),
+        "{}",
+        text(&output)
+    );
 }
 
 /// A window the data cannot warm up is found only once the settings meet the data, deep in the

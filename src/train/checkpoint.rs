@@ -97,6 +97,8 @@ pub enum CheckpointError {
     Corrupt { path: PathBuf, reason: String },
     #[error("checkpoint {} does not fit this data: {reason}", path.display())]
     Mismatch { path: PathBuf, reason: String },
+    #[error("checkpoint {} cannot join this ensemble: {reason}", path.display())]
+    CannotJoin { path: PathBuf, reason: String },
     #[error(
         "{} is not the data checkpoint {} was trained on (its prices differ from training's over the rows training and validation read); pass --data with the training file, or --allow-other-data to act on this one anyway",
         file.display(),
@@ -372,18 +374,35 @@ impl Meta {
     /// the members of an ensemble act on one observation and trade under one environment, so
     /// they must share its normalization, costs, limits and rules, as the seeds of one run do.
     pub fn check_joins(&self, dir: &Path, first: &Meta, first_dir: &Path) -> Result<(), CheckpointError> {
+        let first_name = first_dir.display();
         let reason = if self.normalizer != first.normalizer {
-            "its feature normalization differs from {first}'s: it was trained on other data"
+            format!("its feature normalization differs from {first_name}'s: it was trained on other data")
         } else if self.env != first.env || self.assets != first.assets {
-            "it was trained under another environment than {first} (data, costs, limits, rules or reward)"
+            let tables = [
+                ("data", self.env.data != first.env.data || self.assets != first.assets),
+                ("periods", self.env.periods != first.env.periods),
+                ("features", self.env.features != first.env.features),
+                ("costs", self.env.costs != first.env.costs),
+                ("episode", self.env.episode != first.env.episode),
+                ("reward", self.env.reward != first.env.reward),
+                ("limits", self.env.limits != first.env.limits),
+                ("risk_profile", self.env.risk_profile != first.env.risk_profile),
+            ];
+            let differ: Vec<String> = tables
+                .iter()
+                .filter(|(_, differs)| *differs)
+                .map(|(table, _)| format!("[{table}]"))
+                .collect();
+            format!(
+                "it was trained under another environment than {first_name}: its {} differ",
+                differ.join(", ")
+            )
+        } else if self.run_id == first.run_id && self.seed == first.seed {
+            format!("it is a copy of {first_name}'s training (seed {}): one seed counted twice", self.seed)
         } else {
             return Ok(());
         };
-        let reason = reason.replace("{first}", &first_dir.display().to_string());
-        Err(CheckpointError::Mismatch {
-            path: dir.to_path_buf(),
-            reason: format!("{reason}, so it cannot join that ensemble"),
-        })
+        Err(CheckpointError::CannotJoin { path: dir.to_path_buf(), reason })
     }
 
     /// Refuse data the network was not trained for: other assets or another feature set.
@@ -399,7 +418,12 @@ impl Meta {
         if market.feature_config != self.env.features {
             let describe = |features: &crate::features::FeatureConfig| {
                 let names: Vec<&str> = features.features.iter().map(|f| f.name()).collect();
-                format!("[{}] (window {})", names.join(", "), features.window)
+                format!(
+                    "[{}] (window {}, reference {})",
+                    names.join(", "),
+                    features.window,
+                    features.reference.name()
+                )
             };
             let (trained, given) = (describe(&self.env.features), describe(&market.feature_config));
             let other = if trained == given { "; other [features] settings differ" } else { "" };
@@ -760,13 +784,21 @@ pub fn load_members(
     market: &Market,
     device: &Device,
 ) -> Result<Vec<(Meta, PolicyNet)>, CheckpointError> {
-    others
-        .iter()
-        .map(|dir| {
-            let (other, net) = load_agent(dir, which, device)?;
-            other.check_fits(dir, market)?;
-            other.check_joins(dir, first, first_dir)?;
-            Ok((other, net))
-        })
-        .collect()
+    let mut members: Vec<(Meta, PolicyNet)> = Vec::with_capacity(others.len());
+    for dir in others {
+        let (other, net) = load_agent(dir, which, device)?;
+        other.check_fits(dir, market)?;
+        other.check_joins(dir, first, first_dir)?;
+        // Copies among the others, too: each member must be a training of its own.
+        if let Some(j) = members.iter().position(|(m, _)| m.run_id == other.run_id && m.seed == other.seed) {
+            let reason = format!(
+                "it is a copy of {}'s training (seed {}): one seed counted twice",
+                others[j].display(),
+                other.seed
+            );
+            return Err(CheckpointError::CannotJoin { path: dir.clone(), reason });
+        }
+        members.push((other, net));
+    }
+    Ok(members)
 }
