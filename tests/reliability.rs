@@ -1906,7 +1906,7 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     );
     let other = run(args(&["--resume", "--seed", "7"]), &resumed);
     assert!(
-        !other.status.success() && text(&other).contains("holds a walk-forward of another config"),
+        !other.status.success() && text(&other).contains("holds a walk-forward with train.seed = 0 (now asked: 7)"),
         "{}",
         text(&other)
     );

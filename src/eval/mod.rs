@@ -80,10 +80,11 @@ pub enum EvalError {
     )]
     NothingToResume { out: PathBuf },
     #[error(
-        "{} holds a walk-forward of another config, fold layout, seed, data or folio version, so none of its trainings can be reused: resume with the command that started it, or pass --force instead of --resume to start over there",
-        out.display()
+        "{} holds a walk-forward {}, so none of its trainings can be reused: resume with the command that started it, or pass --force instead of --resume to start over there",
+        out.display(),
+        differences.as_deref().unwrap_or("of another config, fold layout, seed, data or folio version")
     )]
-    ResumesAnotherRun { out: PathBuf },
+    ResumesAnotherRun { out: PathBuf, differences: Option<String> },
     #[error(
         "{} holds a search of another space or request: choosing again among other points after its \
          verdict may have judged one on the held-out folds would be a second look at them; start the \

@@ -758,7 +758,7 @@ fn short(fingerprint: &str) -> &str {
 /// Each setting under `path` whose saved value differs from the one asked for now, as
 /// `path.key = saved (now asked: value)`: a refused resume names what to change back. Lists of
 /// one length are compared item by item (`env.features.features[2]`), and a long value is cut.
-fn settings_that_differ(
+pub(crate) fn settings_that_differ(
     path: &str,
     saved: &serde_json::Value,
     now: &serde_json::Value,

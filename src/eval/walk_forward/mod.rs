@@ -64,6 +64,9 @@ pub struct WalkForwardRequest {
 /// `resume` checks before it reuses anything there.
 pub const RUN_ID_FILE: &str = "walk-forward.id";
 
+/// The settings behind [`RUN_ID_FILE`]'s hash, so that a refused resume names what differs.
+pub const RUN_SETTINGS_FILE: &str = "walk-forward.settings.json";
+
 /// Whether a walk-forward was started in `folder` (it named its run there), so that resuming it
 /// has something to read back; a folder it never reached starts afresh.
 pub fn started_in(folder: &Path) -> bool {
@@ -83,7 +86,7 @@ pub fn check(request: &WalkForwardRequest) -> Result<(), EvalError> {
 pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, EvalError> {
     let plan = Plan::new(&request)?;
     let ids = task_ids(&plan, &request);
-    mark_run(&request, &ids)?;
+    mark_run(&request, &plan, &ids)?;
     let results = train_and_test(&plan, &request, &ids)?;
     conclude(&plan, request, &results)
 }
@@ -110,21 +113,54 @@ pub(crate) fn task_ids(plan: &Plan, request: &WalkForwardRequest) -> Vec<String>
 /// Name the run in its folder, or, when resuming, check that the folder holds this very run:
 /// a folder of another one (other folds, seeds, config or data) has nothing to reuse, and its
 /// fold folders would otherwise sit beside this run's as if they were part of it.
-fn mark_run(request: &WalkForwardRequest, task_ids: &[String]) -> Result<(), EvalError> {
+fn mark_run(request: &WalkForwardRequest, plan: &Plan, task_ids: &[String]) -> Result<(), EvalError> {
     let run_id = crate::registry::hash_json(serde_json::json!(task_ids));
     let path = request.out.join(RUN_ID_FILE);
+    let settings_path = request.out.join(RUN_SETTINGS_FILE);
+    let settings = run_settings(request, plan);
     if request.resume {
         let out = request.out.clone();
         return match std::fs::read_to_string(&path) {
             Err(_) => Err(EvalError::NothingToResume { out }),
-            Ok(saved) if saved.trim() != run_id => Err(EvalError::ResumesAnotherRun { out }),
+            Ok(saved) if saved.trim() != run_id => {
+                let differences = saved_run_differences(&settings_path, &settings);
+                Err(EvalError::ResumesAnotherRun { out, differences })
+            }
             Ok(_) => Ok(()),
         };
     }
     std::fs::create_dir_all(&request.out)
         .map_err(|source| EvalError::Write { path: request.out.clone(), source })?;
+    let pretty = serde_json::to_vec_pretty(&settings).expect("settings serialize");
+    write_bytes_atomically(&settings_path, &pretty)
+        .map_err(|source| EvalError::Write { path: settings_path, source })?;
     write_bytes_atomically(&path, format!("{run_id}\n").as_bytes())
         .map_err(|source| EvalError::Write { path, source })
+}
+
+/// What decides a walk-forward's tasks, as [`RUN_SETTINGS_FILE`] keeps it: a refused resume can
+/// then name what differs.
+fn run_settings(request: &WalkForwardRequest, plan: &Plan) -> serde_json::Value {
+    serde_json::json!({
+        "env": request.env.without_data_path(),
+        "train": request.train,
+        "walk_forward": request.config,
+        "rebalance": request.rebalance,
+        "data_fingerprint": plan.data_fingerprint,
+        "folio_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The settings a resume asks for that differ from those the folder's walk-forward was started
+/// with, in words (`with train.steps = 2000 (now asked: 1000)`); `None` without a record (a
+/// folder of an older folio) or where none differs that the record holds.
+fn saved_run_differences(path: &Path, now: &serde_json::Value) -> Option<String> {
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let mut differences = Vec::new();
+    crate::train::run::settings_that_differ("", &saved, now, &mut differences);
+    let differences: Vec<String> =
+        differences.into_iter().map(|d| d.replacen("with .", "with ", 1)).collect();
+    (!differences.is_empty()).then(|| differences.join(", "))
 }
 
 /// Every phase after the trainings: what turns the fold and seed results, however they were
