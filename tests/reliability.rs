@@ -1084,6 +1084,14 @@ fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
         verdict.contains("not the prices the agent was trained on") && !verdict.contains("in-sample"),
         "{verdict}"
     );
+    // Data moved away on its own: the checkpoint says so and how to point at it.
+    std::fs::rename(b.join("prices.csv"), dir.path().join("elsewhere.csv")).unwrap();
+    let output = folio(&["eval", "--checkpoint", "b/run"], dir.path());
+    assert!(
+        text(&output).contains("which is no longer there") && text(&output).contains("--data"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -1906,7 +1914,8 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     );
     let other = run(args(&["--resume", "--seed", "7"]), &resumed);
     assert!(
-        !other.status.success() && text(&other).contains("holds a walk-forward with train.seed = 0 (now asked: 7)"),
+        !other.status.success()
+            && text(&other).contains("holds a walk-forward with train.seed = 0 (now asked: 7)"),
         "{}",
         text(&other)
     );

@@ -97,6 +97,12 @@ pub enum CheckpointError {
     Corrupt { path: PathBuf, reason: String },
     #[error("checkpoint {} does not fit this data: {reason}", path.display())]
     Mismatch { path: PathBuf, reason: String },
+    #[error(
+        "checkpoint {} was trained on {}, which is no longer there, nor where the checkpoint folder finds it after a move: pass --data with where the file is now",
+        dir.display(),
+        file.display()
+    )]
+    DataGone { dir: PathBuf, file: PathBuf },
     #[error("checkpoint {} cannot join this ensemble: {reason}", path.display())]
     CannotJoin { path: PathBuf, reason: String },
     #[error(
@@ -347,6 +353,9 @@ impl Meta {
     /// `data.allow_other` says to use them.
     pub fn market(&self, dir: &Path, data: &DataChoice) -> Result<Market, TrainError> {
         let file = data.file.clone().unwrap_or_else(|| self.training_data(dir));
+        if data.file.is_none() && !file.is_file() && crate::files::bundled(&file).is_none() {
+            return Err(CheckpointError::DataGone { dir: dir.to_path_buf(), file }.into());
+        }
         // The config's selection, as training read it (and as the commands that read the config
         // read it, so that the file is parsed once).
         let raw = read_assets(&file, self.env.data.missing, &self.env.data.assets)?.panel;
