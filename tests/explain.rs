@@ -462,6 +462,20 @@ fn an_agent_that_kept_its_reference_is_explained_as_such() {
     assert!(!explain(request(folio::train::checkpoint::Weights::Last)).unwrap().kept_reference);
 }
 
+/// A network that observes no reference portfolio is explained against a baseline that names
+/// none.
+#[test]
+fn a_network_without_a_reference_has_none_in_its_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut env, dates) = synthetic_env(dir.path());
+    env.features.reference = folio::features::Reference::None;
+    let checkpoint = dir.path().join("run");
+    train_into(env, TrainConfig { steps: 500, ..TrainConfig::default() }, checkpoint.clone());
+    let report = explain(explain_request(&checkpoint, Some(Stamp::Date(dates[450])))).unwrap();
+    assert!(!report.groups.iter().any(|g| g == "reference weights"), "{:?}", report.groups);
+    assert!(!report.baseline.contains("reference"), "{}", report.baseline);
+}
+
 /// A multi-seed run deploys the average of its seeds' weights, so that is what `folio explain`
 /// of the run explains: the ensemble replayed on its own holdings, its attributions the mean of
 /// its members' at the observation it saw.

@@ -455,6 +455,9 @@ pub struct ExplainReport {
 
 pub const BASELINE_DESCRIPTION: &str = "normalized features at zero (the training-period mean), previous weights at 1/(N+1) for cash and each asset, and the reference portfolio at its training-period mean";
 
+/// [`BASELINE_DESCRIPTION`] for a network that observes no reference portfolio.
+const BASELINE_WITHOUT_REFERENCE: &str = "normalized features at zero (the training-period mean) and previous weights at 1/(N+1) for cash and each asset";
+
 /// Records the agent's observation at every decision of a backtest while it acts.
 struct Recorder {
     agent: Box<dyn Policy>,
@@ -555,7 +558,10 @@ pub fn explain(request: ExplainRequest) -> Result<ExplainReport, ExplainError> {
         checkpoint: request.checkpoint,
         weights: request.weights,
         method: request.method,
-        baseline: BASELINE_DESCRIPTION.into(),
+        baseline: match meta.layout().reference {
+            true => BASELINE_DESCRIPTION.into(),
+            false => BASELINE_WITHOUT_REFERENCE.into(),
+        },
         outputs: std::iter::once("cash".to_string()).chain(meta.assets.iter().cloned()).collect(),
         groups: group_names(&feature_names, meta.layout().reference),
         replayed_from: market.panel.index.label(range.first),
