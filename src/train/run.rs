@@ -705,6 +705,7 @@ fn foreign_entry(out: &Path, also_ours: impl Fn(&str) -> bool) -> Option<String>
 
 /// A resumed run may go on for more steps or be more patient; anything else must match.
 fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
+    check_same_run(saved, fresh, out)?;
     let spent = saved.progress.env_steps;
     if fresh.train.steps < spent {
         return Err(TrainError::ResumeMismatch {
@@ -716,6 +717,11 @@ fn check_resumable(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainEr
             ),
         });
     }
+    Ok(())
+}
+
+/// The run asked for is the one saved, but for its budget and patience.
+fn check_same_run(saved: &Meta, fresh: &Meta, out: &Path) -> Result<(), TrainError> {
     let comparable = |c: &TrainConfig| TrainConfig { steps: 0, patience: 0, ..c.clone() };
     // The fingerprint, not the data's path, is what must match.
     let comparable_env = EnvConfig::without_data_path;
