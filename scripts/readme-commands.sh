@@ -4,7 +4,8 @@
 # overwritten. Too slow for `cargo test` (training and walk-forward runs take minutes even when
 # small), so it is run on demand:   scripts/readme-commands.sh [--list]
 #
-# Commands that train run `--steps 200`, so every training path runs, only briefly. Skipped, and why, are printed at the end.
+# Commands that train run briefly (`--steps 200`, or a hundredth of the steps they name), so every
+# training path runs. Skipped, and why, are printed at the end.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,10 +51,10 @@ while IFS= read -r line; do
     fi
     cmd=${line/#cargo run --release --/folio}
     # Every command that trains (`a && b` too) runs briefly: a --steps it names is cut a
-    # thousandfold (a resume must still ask for more steps than the run it continues), else 200
-    # steps are added after the subcommand.
+    # hundredfold, else 200 steps are added after the subcommand. A resume must still ask for
+    # more steps than the run it continues has taken, and PPO takes whole rollouts of 1024.
     if [[ "$cmd" =~ --steps\ ([0-9]+) ]]; then
-        cmd=${cmd//--steps ${BASH_REMATCH[1]}/--steps $((BASH_REMATCH[1] / 1000 > 0 ? BASH_REMATCH[1] / 1000 : 1))}
+        cmd=${cmd//--steps ${BASH_REMATCH[1]}/--steps $((BASH_REMATCH[1] / 100 > 0 ? BASH_REMATCH[1] / 100 : 1))}
     else
         cmd=$(sed -E 's/folio (train|walk-forward)/folio \1 --steps 200/g' <<<"$cmd")
     fi
