@@ -255,14 +255,14 @@ fn rolling_folds(test_periods: usize, folds: usize, seeds: usize) -> WalkForward
 }
 
 /// A walk-forward on the CPU without progress or registry, trading at every decision.
-fn quiet_walk_forward(
+fn quiet_request(
     env: &EnvConfig,
     train: &TrainConfig,
     config: WalkForwardConfig,
     out: &std::path::Path,
     jobs: usize,
-) -> folio::eval::walk_forward::WalkForwardReport {
-    walk_forward(WalkForwardRequest {
+) -> WalkForwardRequest {
+    WalkForwardRequest {
         env: env.clone(),
         train: train.clone(),
         config,
@@ -273,8 +273,18 @@ fn quiet_walk_forward(
         registry: None,
         rebalance: RebalanceRule::Every,
         resume: false,
-    })
-    .unwrap()
+    }
+}
+
+/// [`quiet_request`], run.
+fn quiet_walk_forward(
+    env: &EnvConfig,
+    train: &TrainConfig,
+    config: WalkForwardConfig,
+    out: &std::path::Path,
+    jobs: usize,
+) -> folio::eval::walk_forward::WalkForwardReport {
+    walk_forward(quiet_request(env, train, config, out, jobs)).unwrap()
 }
 
 /// PPO and REINFORCE draw whole episodes from a fold's training rows: an episode longer than
@@ -288,21 +298,10 @@ fn an_episode_longer_than_a_folds_training_is_refused_before_training() {
     env.episode.rebalance_every = 5;
     let out = dir.path().join("wf");
     let train = TrainConfig::for_algo(folio::train::Algo::Ppo);
-    let error = walk_forward(WalkForwardRequest {
-        env: env.clone(),
-        train,
-        config: rolling_folds(100, 2, 1),
-        out: out.clone(),
-        jobs: 1,
-        device: DeviceChoice::Cpu,
-        progress: folio::progress::silent(),
-        registry: None,
-        rebalance: RebalanceRule::Every,
-        resume: false,
-    })
-    .err()
-    .unwrap()
-    .to_string();
+    let error = walk_forward(quiet_request(&env, &train, rolling_folds(100, 2, 1), &out, 1))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("ppo draws whole episodes") && error.contains("needs 500 periods"), "{error}");
     assert!(error.contains("train_periods at least 500"), "{error}");
     assert!(!out.join("fold-1").exists(), "nothing trained");
