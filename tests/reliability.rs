@@ -2117,7 +2117,9 @@ fn a_run_killed_before_it_kept_a_network_resumes_into_a_checkpoint() {
     child.wait_with_output().unwrap();
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
     assert!(saved["validation"].is_null(), "nothing kept yet: {}", saved["validation"]);
-    let steps = saved["progress"]["env_steps"].as_u64().unwrap().to_string();
+    // A little more than meta.json said when read: the state a resume finds was once an update
+    // further on (a CI run saw 300 steps against 200), and fewer steps than it took are refused.
+    let steps = (saved["progress"]["env_steps"].as_u64().unwrap() + 2000).to_string();
     let resumed = train(&steps, &["--resume"]);
     assert!(resumed.status.success(), "{}", text(&resumed));
     let evaluated =
