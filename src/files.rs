@@ -334,16 +334,14 @@ impl OutputFolder {
                 return Err(OutputError::NotOurs { path: path.to_path_buf(), files: some_entries(path) });
             }
             Ok(_) if !force => return Err(OutputError::Occupied { path: path.to_path_buf(), restored }),
-            Ok(_) if !added_by_user(path).is_empty() => {
-                return Err(OutputError::AddedByUser {
-                    path: path.to_path_buf(),
-                    files: added_by_user(path),
-                });
-            }
-            Ok(_) if holds_working_folder(path) => {
-                return Err(OutputError::HoldsWorkingFolder { path: path.to_path_buf() });
-            }
             Ok(_) => {
+                let added = added_by_user(path);
+                if !added.is_empty() {
+                    return Err(OutputError::AddedByUser { path: path.to_path_buf(), files: added });
+                }
+                if holds_working_folder(path) {
+                    return Err(OutputError::HoldsWorkingFolder { path: path.to_path_buf() });
+                }
                 // Refused while another run writes there: its outputs are not ours to move. The
                 // lock moves with the folder and is kept, which marks it as in use, not abandoned.
                 let lock = FolderLock::acquire(path)?;

@@ -407,7 +407,7 @@ impl Meta {
                 differ.join(", ")
             )
         } else if self.run_id == first.run_id && self.seed == first.seed {
-            format!("it is a copy of {first_name}'s training (seed {}): one seed counted twice", self.seed)
+            copy_of(&first_name, self.seed)
         } else {
             return Ok(());
         };
@@ -782,6 +782,11 @@ fn load_agent_once(
     Ok((meta, net))
 }
 
+/// Why a member that is `original`'s very training (seed `seed`) cannot join its ensemble.
+fn copy_of(original: &dyn std::fmt::Display, seed: u64) -> String {
+    format!("it is a copy of {original}'s training (seed {seed}): one seed counted twice")
+}
+
 /// The networks of `others`, to act in one ensemble with the checkpoint at `first_dir` (whose
 /// meta is `first`): each must read `market` and share `first`'s normalization, as the seeds of
 /// one run do.
@@ -800,11 +805,7 @@ pub fn load_members(
         other.check_joins(dir, first, first_dir)?;
         // Copies among the others, too: each member must be a training of its own.
         if let Some(j) = members.iter().position(|(m, _)| m.run_id == other.run_id && m.seed == other.seed) {
-            let reason = format!(
-                "it is a copy of {}'s training (seed {}): one seed counted twice",
-                others[j].display(),
-                other.seed
-            );
+            let reason = copy_of(&others[j].display(), other.seed);
             return Err(CheckpointError::CannotJoin { path: dir.clone(), reason });
         }
         members.push((other, net));
