@@ -152,7 +152,16 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     );
     assert!(error.contains(&format!("{}),", ids[2])) || error.contains(&format!("{}).", ids[2])), "{error}");
     assert!(!registry.exists(), "a failed merge records no trial");
-    assert_eq!(String::from_utf8_lossy(&folio(&["run-task", path(&plan), "--missing"]).stdout).trim(), "0,2");
+    let missing = folio(&["run-task", path(&plan), "--missing"]);
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stdout).trim(),
+        "0,2",
+        "stdout is the bare list scripts read"
+    );
+    // Why the torn task must run again goes to stderr; the task that never ran needs no reason.
+    let reasons = String::from_utf8_lossy(&missing.stderr);
+    assert!(reasons.contains(&format!("task 0 ({}): its result.cbor cannot be read", ids[0])), "{reasons}");
+    assert!(!reasons.contains(&ids[2]), "{reasons}");
     let listed = folio(&["run-task", path(&plan), "--missing", "--json"]).stdout;
     assert_eq!(serde_json::from_slice::<Vec<usize>>(&listed).unwrap(), [0, 2], "--json prints JSON");
 

@@ -140,6 +140,13 @@ pub fn run_task(args: RunTaskArgs) -> Result<()> {
         if args.run.json {
             return super::print_json(&missing.iter().map(|t| t.task.index).collect::<Vec<_>>());
         }
+        // Stdout stays the bare list that scripts read; a task that ran but whose result cannot
+        // be used says why on stderr, since rerunning it blindly would fail the same way.
+        for missing in &missing {
+            if let Some(why) = missing.damage() {
+                eprintln!("task {} ({}): {why}", missing.task.index, missing.task.id);
+            }
+        }
         println!("{}", tasks::missing_list(&missing));
         return Ok(());
     }

@@ -119,6 +119,14 @@ pub struct MissingTask {
     pub why: NotDone,
 }
 
+impl MissingTask {
+    /// Why a task that ran cannot be merged (its result is damaged, another task's, or has lost
+    /// its checkpoint); `None` for a task that has not run.
+    pub fn damage(&self) -> Option<String> {
+        (!matches!(self.why, NotDone::NotRun)).then(|| self.why.to_string())
+    }
+}
+
 fn incomplete(plan: &Path, missing: &[MissingTask], total: usize) -> String {
     let names: Vec<String> = missing
         .iter()
