@@ -895,6 +895,26 @@ fn seeds_of_different_runs_do_not_join_one_ensemble() {
         "{}",
         text(&output)
     );
+    // Seed folders other than those the run was started with are evaluated, and said to be.
+    std::fs::remove_dir_all(dir.path().join("run/seed-1")).unwrap();
+    let output = folio(&["eval", "--checkpoint", "run"], dir.path());
+    assert!(
+        output.status.success() && text(&output).contains("holds no checkpoint of seed 1"),
+        "{}",
+        text(&output)
+    );
+    let output = folio(
+        &["train", "--config", config, "--steps", "200", "--seed", "5", "--seeds", "1", "--out", "other"],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    std::fs::rename(dir.path().join("other"), dir.path().join("run/seed-5")).unwrap();
+    let output = folio(&["eval", "--checkpoint", "run"], dir.path());
+    let shown = text(&output);
+    assert!(
+        output.status.success() && shown.contains("started with seeds 0 to 1 and also holds seed-5"),
+        "{shown}"
+    );
 }
 
 /// A window the data cannot warm up is found only once the settings meet the data, deep in the

@@ -213,7 +213,7 @@ pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![folder.to_path_buf()]);
     }
     let seeds = seed_folders(folder);
-    warn_of_seeds_never_trained(folder, &seeds);
+    warn_of_seeds_not_as_started(folder, &seeds);
     anyhow::ensure!(
         !seeds.is_empty(),
         "{} holds no meta.json and no seed-* folders: not a folio checkpoint",
@@ -222,12 +222,14 @@ pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
     Ok(seeds)
 }
 
-/// Says so when a multi-seed run holds fewer seeds than it was started with (stopped before it
-/// reached them): what is evaluated is not the ensemble the finished run deploys.
-fn warn_of_seeds_never_trained(run: &Path, seeds: &[PathBuf]) {
+/// Says so when a multi-seed run's seed folders are not the seeds it was started with: fewer
+/// (stopped before it reached them) or others (a seed folder added by hand). Either way what is
+/// evaluated is not the ensemble the finished run deploys.
+fn warn_of_seeds_not_as_started(run: &Path, seeds: &[PathBuf]) {
     let Some(planned) = folio::train::PlannedSeeds::of(run) else { return };
-    let missing: Vec<String> = (0..planned.seeds as u64)
-        .filter_map(|k| planned.first.checked_add(k))
+    let started: Vec<u64> = (0..planned.seeds as u64).filter_map(|k| planned.first.checked_add(k)).collect();
+    let missing: Vec<String> = started
+        .iter()
         .filter(|seed| !seeds.iter().any(|dir| dir.ends_with(format!("seed-{seed}"))))
         .map(|seed| seed.to_string())
         .collect();
@@ -240,6 +242,22 @@ fn warn_of_seeds_never_trained(run: &Path, seeds: &[PathBuf]) {
             folio::report::count(planned.seeds, "seed"),
             missing.join(", "),
             run.display()
+        );
+    }
+    let added: Vec<String> = seeds
+        .iter()
+        .filter_map(|dir| dir.file_name()?.to_str()?.strip_prefix("seed-")?.parse::<u64>().ok())
+        .filter(|seed| !started.contains(seed))
+        .map(|seed| format!("seed-{seed}"))
+        .collect();
+    if !added.is_empty() {
+        eprintln!(
+            "warning: {} was started with seeds {} to {} and also holds {}: they are evaluated as \
+             members of its ensemble, which is not the ensemble its training deployed",
+            run.display(),
+            planned.first,
+            started.last().unwrap_or(&planned.first),
+            added.join(", ")
         );
     }
 }
@@ -285,7 +303,7 @@ impl EvalArgs {
 pub fn eval(args: EvalArgs) -> Result<()> {
     if !args.checkpoint.join("meta.json").exists() {
         let seeds = seed_folders(&args.checkpoint);
-        warn_of_seeds_never_trained(&args.checkpoint, &seeds);
+        warn_of_seeds_not_as_started(&args.checkpoint, &seeds);
         if !seeds.is_empty() {
             if args.rebalancing.compare_rebalancing {
                 return eval_rebalancing(args, &seeds);
