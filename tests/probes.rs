@@ -105,6 +105,21 @@ fn an_agent_shown_tomorrows_returns_beats_every_causal_baseline() {
     assert!(oracle.threshold.unwrap() >= oracle.equal_weight_sharpe + probe::ORACLE_MARGIN);
 }
 
+/// The collapse detectors judge what training learned: on a market without an edge the gate
+/// would deploy the untrained reference, whose steady equal weights they would flag.
+#[test]
+fn the_collapse_probe_judges_the_trained_network_not_the_gates_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = signal_market(0.0, 900);
+    let mut setup = setup(&panel, dir.path(), 500, 700);
+    setup.train.steps = 2000;
+    assert!(setup.train.reference_gate, "the configs' default");
+    probe::collapse_probe(&setup).unwrap();
+    let meta = folio::train::checkpoint::load_meta(&setup.out.join("normal")).unwrap();
+    assert!(!meta.train.reference_gate);
+    assert!(!meta.validation.unwrap().kept_reference(), "a trained network is what the detectors saw");
+}
+
 /// The placebo judges on the test period; one that starts inside validation, or a config with
 /// none (which tests on all its data), is refused before any probe trains.
 #[test]

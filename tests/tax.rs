@@ -16,6 +16,8 @@ use folio::tax::lots::{Action, LongTerm, LotBook, LotRules, Reason};
 use folio::tax::netting::{Carryforward, TermGains, net_year};
 use folio::tax::{LotMethod, Mode, TaxConfig, TaxError, replay};
 
+mod common;
+
 fn day(text: &str) -> NaiveDate {
     text.parse().unwrap()
 }
@@ -625,4 +627,35 @@ fn undated_prices_and_bad_tax_configs_are_clear_errors() {
     // The bundled file states the documented defaults.
     let bundled = TaxConfig::load(std::path::Path::new("envs/tax_us.toml")).unwrap();
     assert_eq!(bundled, TaxConfig::default());
+}
+
+/// A harvesting ledger holds stand-ins for what it sold, so its wealth before tax is its own
+/// path's: the table shows that, not the policy's, whose after-tax wealth it could exceed.
+#[test]
+fn the_harvest_row_shows_its_own_pre_tax_wealth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tax");
+    let config = std::path::Path::new("envs/default.toml").canonicalize().unwrap();
+    let output = common::folio_ok(&[
+        "tax",
+        "--config",
+        common::path(&config),
+        "--strategy",
+        "equal-weight",
+        "--out",
+        common::path(&out),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("tax_report.json")).unwrap()).unwrap();
+    let policy = &report["policies"][0];
+    let (own, harvesting) =
+        (policy["pre_tax_wealth"].as_f64().unwrap(), policy["harvesting_pre_tax_wealth"].as_f64().unwrap());
+    assert!((own - harvesting).abs() > 1e-3, "the paths differ on the bundled data: {own} {harvesting}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    let row = |name: &str| {
+        table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{table}")).to_string()
+    };
+    let pre_tax = |line: String| line[26..].split_whitespace().next().unwrap().to_string();
+    assert_eq!(pre_tax(row("equal weight  ")), format!("{own:.4}"), "{table}");
+    assert_eq!(pre_tax(row("equal weight + harvest")), format!("{harvesting:.4}"), "{table}");
 }

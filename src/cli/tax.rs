@@ -186,7 +186,9 @@ fn print_table(report: &TaxReport) {
     for policy in &report.policies {
         row(policy.policy.to_string(), policy.pre_tax_wealth, &policy.after_tax);
         if let Some(harvesting) = &policy.harvesting {
-            row(format!("{} + harvest", policy.policy), policy.pre_tax_wealth, harvesting);
+            // Harvesting holds stand-ins for what it sold, so its path before tax is its own.
+            let pre_tax = policy.harvesting_pre_tax_wealth.unwrap_or(policy.pre_tax_wealth);
+            row(format!("{} + harvest", policy.policy), pre_tax, harvesting);
         }
     }
 }
@@ -194,7 +196,8 @@ fn print_table(report: &TaxReport) {
 /// What the columns mean, what harvesting added, and where the files went.
 fn print_notes(report: &TaxReport, out: &Path) {
     println!(
-        "\npre-tax: the backtest's final wealth (the untaxed ledger matches it within {:.0e}); after-tax: \
+        "\npre-tax: the backtest's final wealth (the untaxed ledger matches it within {:.0e}), and for a \
+         + harvest row its own path's, untaxed, since it holds stand-ins for what it sold; after-tax: \
          still invested, taxes paid each year and those owed on realized gains taken out; liquid.: after \
          selling everything at the end and paying its costs and taxes; taxes: all of them, the \
          liquidation's included; harvested: losses realized by harvesting; washes: wash-sale adjustments \

@@ -276,11 +276,15 @@ pub fn placebo(setup: &ProbeSetup, shuffle: bool) -> Result<ProbeResult, ProbeEr
     })
 }
 
-/// The collapse probe: train normally, run the detectors on the validation backtest.
+/// The collapse probe: train normally, run the detectors on the validation backtest. They judge
+/// what training learned, so the reference gate is off: where it kept the untrained reference,
+/// the detectors would flag the reference's own steady weights as a collapse.
 pub fn collapse_probe(setup: &ProbeSetup) -> Result<ProbeResult, ProbeError> {
     let env = setup.env.clone();
     let dir = setup.out.join("normal");
-    train_fresh(setup, env.clone(), &dir)?;
+    let ungated =
+        ProbeSetup { train: TrainConfig { reference_gate: false, ..setup.train.clone() }, ..setup.clone() };
+    train_fresh(&ungated, env.clone(), &dir)?;
     let (market, range, agent) = backtest_best(&dir, &env.periods.validation, env.episode.embargo, setup)?;
     let metrics_config = metrics_config(&env);
     let equal = backtest(&mut EqualWeight, &market, range, EnvSettings::from_config(&env))?;

@@ -116,16 +116,20 @@ impl SearchSpace {
     fn check(&self) -> Result<(), InvalidSetting> {
         let refuse = |why: String| Err(InvalidSetting::new("search.params", why));
         for (name, domain) in &self.params {
-            // The data and the fold layout decide which folds are held out: a point that moved
-            // them would train on the verdict's test windows.
-            if name.starts_with("env.data.") || name.starts_with("walk_forward.") {
-                return refuse(format!(
-                    "{name}: the data and the fold layout decide what the search holds out, so a point cannot change them; set them in the config"
-                ));
+            if let Some(why) = not_a_hyperparameter(name) {
+                return refuse(format!("{name}: {why}"));
             }
             match domain {
                 Domain::Values(values) if values.is_empty() => {
                     return refuse(format!("{name}: the list of values is empty"));
+                }
+                Domain::Values(values)
+                    if let Some(twice) =
+                        values.iter().enumerate().find_map(|(i, v)| values[..i].contains(v).then_some(v)) =>
+                {
+                    return refuse(format!(
+                        "{name}: {twice} is listed twice, so the same point would train twice and count as two trials"
+                    ));
                 }
                 Domain::Uniform { uniform: [a, b] } if !(a.is_finite() && b.is_finite() && a <= b) => {
                     return refuse(format!(
@@ -602,13 +606,45 @@ fn summary(
             )
         }
     };
+    let held_out = without_missing_statistics(&verdict.verdict);
     format!(
-        "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {} Deflated Sharpe Ratio over all {trials} trials: {dsr}.",
+        "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {held_out} Deflated Sharpe Ratio over all {trials} trials: {dsr}.",
         points.len(),
         verdict.folds.len(),
         if verdict.folds.len() == 1 { "" } else { "s" },
-        verdict.verdict,
     )
+}
+
+/// Why a point may not set `name`, a path in the walk-forward request; `None` if it may.
+fn not_a_hyperparameter(name: &str) -> Option<&'static str> {
+    let under =
+        |table: &str| name == table || name.strip_prefix(table).is_some_and(|rest| rest.starts_with('.'));
+    // The data and the fold layout (`config` in the request, `[walk_forward]` in a config)
+    // decide which folds are held out: a point that moved them would train on the verdict's
+    // test windows.
+    if under("env.data") || under("config") || under("walk_forward") {
+        return Some(
+            "the data and the fold layout decide what the search holds out, so a point cannot change them; set them in the config",
+        );
+    }
+    if under("env.periods") || name == "env.episode.embargo" {
+        return Some(
+            "the walk-forward sets each fold's periods and embargo from [walk_forward], so a point would change nothing",
+        );
+    }
+    // Choosing a seed by its score picks luck: the walk-forward averages its seeds instead.
+    if under("train.seed") {
+        return Some(
+            "a seed is no hyperparameter: the search would pick the luckiest; set [walk_forward] seeds",
+        );
+    }
+    None
+}
+
+/// The held-out walk-forward's verdict without its "no overfitting statistics": the search's
+/// Deflated Sharpe Ratio, over every trial, follows it, so that sentence would no longer be true.
+fn without_missing_statistics(verdict: &str) -> String {
+    verdict.replace(&format!(" {}", overfitting::NO_STATISTICS), "")
 }
 
 #[cfg(test)]
@@ -624,6 +660,15 @@ mod tests {
             trial_sharpes: vec![score],
             ensemble_returns: returns,
         }
+    }
+
+    #[test]
+    fn a_held_out_verdict_without_statistics_does_not_deny_the_searchs_dsr() {
+        let headline = "Out of sample, the agent (one seed) has a Sharpe ratio of 0.80 against 0.85.";
+        let verdict = format!("{headline} {}", overfitting::verdict(None, None));
+        assert_eq!(without_missing_statistics(&verdict), headline);
+        let with_pbo = format!("{headline} PBO 0.20: fine.");
+        assert_eq!(without_missing_statistics(&with_pbo), with_pbo, "other statistics stay");
     }
 
     #[test]
@@ -702,7 +747,15 @@ mod tests {
         for (space, named) in [
             (format!("{grid}\"env.data.to\" = [\"2022-12-28\"]\n"), "env.data.to"),
             (format!("{grid}\"walk_forward.test_periods\" = [400]\n"), "walk_forward.test_periods"),
-            (format!("{random}\"train.seed\" = []\n"), "empty"),
+            // The request names the fold layout `config`; a whole table replaces the data's cut.
+            (format!("{grid}\"config.test_periods\" = [300]\n"), "decide what the search holds out"),
+            (format!("{grid}\"env.data\" = [{{ file = \"x.csv\" }}]\n"), "decide what the search holds out"),
+            // What the walk-forward sets per fold would be a point that changes nothing.
+            (format!("{grid}\"env.periods.train.from\" = [\"2005-01-03\"]\n"), "would change nothing"),
+            (format!("{grid}\"env.episode.embargo\" = [5]\n"), "would change nothing"),
+            (format!("{grid}\"train.seed\" = [1, 2]\n"), "pick the luckiest"),
+            (format!("{grid}\"train.net.tilt\" = [1.0, 2.0, 1.0]\n"), "1.0 is listed twice"),
+            (format!("{random}\"train.learning_rate\" = []\n"), "empty"),
             (format!("{random}\"train.learning_rate\" = {{ log_uniform = [0.0, 0.01] }}\n"), "positive"),
             (format!("{random}\"train.learning_rate\" = {{ uniform = [0.01, 0.001] }}\n"), "lower first"),
             (
@@ -721,9 +774,9 @@ mod tests {
             (format!("points = 1000000000\n{random}\"train.net.tilt\" = [1.0]\n"), "1000000000 points"),
             (
                 format!(
-                    "{grid}\"train.seed\" = [{}]\n\"train.steps\" = [{}]\n",
-                    ["1"; 101].join(","),
-                    ["9"; 100].join(",")
+                    "{grid}\"train.steps\" = [{}]\n\"train.patience\" = [{}]\n",
+                    (0..101).map(|n| n.to_string()).collect::<Vec<_>>().join(","),
+                    (0..100).map(|n| n.to_string()).collect::<Vec<_>>().join(",")
                 ),
                 "10100 points",
             ),

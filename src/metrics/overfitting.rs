@@ -636,6 +636,10 @@ pub const PBO_OVERFIT: f64 = 0.5;
 /// paper sets no threshold).
 pub const PBO_LOW: f64 = 0.1;
 
+/// What [`verdict`] says when it has neither statistic; a caller that computes its own (a
+/// search's Deflated Sharpe Ratio over all its trials) replaces it.
+pub const NO_STATISTICS: &str = "No overfitting statistics: neither a DSR nor a PBO was computed.";
+
 /// One plain sentence on whether a backtest's Sharpe ratio can be trusted, from a deflated
 /// Sharpe ratio and a probability of backtest overfitting, either of which may be missing.
 ///
@@ -702,11 +706,7 @@ pub fn verdict(dsr: Option<&DeflatedSharpe>, pbo: Option<&Pbo>) -> String {
             p.without_skill()
         ));
     }
-    if parts.is_empty() {
-        "No overfitting statistics: neither a DSR nor a PBO was computed.".to_string()
-    } else {
-        format!("{}.", parts.join("; "))
-    }
+    if parts.is_empty() { NO_STATISTICS.to_string() } else { format!("{}.", parts.join("; ")) }
 }
 
 #[cfg(test)]
