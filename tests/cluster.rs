@@ -127,6 +127,20 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
         "0,1,2,3"
     );
 
+    // plan.json is a readable copy: mended, it would not be what the tasks run, so they refuse
+    // it; reformatted, it says the same and is no edit.
+    let readable = plan.join(folio::eval::tasks::PLAN_FILE);
+    let written = std::fs::read_to_string(&readable).unwrap();
+    std::fs::write(&readable, written.replacen("\"steps\": 300", "\"steps\": 100", 1)).unwrap();
+    let refused = folio_command(&["run-task", path(&plan), "--index", "0"]).output().unwrap();
+    assert!(
+        !refused.status.success() && text(&refused).contains("plan.json no longer says what plan.cbor holds"),
+        "{}",
+        text(&refused)
+    );
+    let value: serde_json::Value = serde_json::from_str(&written).unwrap();
+    std::fs::write(&readable, serde_json::to_string(&value).unwrap()).unwrap();
+
     // Out of order, one index from the variable a Kubernetes Indexed Job sets.
     folio(&["run-task", path(&plan), "--index", "3"]);
     let output = folio_command(&["run-task", path(&plan)]).env("JOB_COMPLETION_INDEX", "1").output().unwrap();

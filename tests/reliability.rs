@@ -1939,6 +1939,12 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
         "{}",
         text(&other)
     );
+    // The run is named by the build that started it (version and commit), which its task ids
+    // hash too: another build's results could differ though the version number is the same.
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(resumed.join("wf/walk-forward.settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(settings["folio_version"], folio::BUILD);
     let output = run(args(&["--resume"]), &resumed);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(

@@ -267,6 +267,22 @@ fn search_as_a_plan_writes_the_same_report(
     assert!(chosen.contains(&format!("point {} chosen", single["chosen"])), "{chosen}");
     assert_eq!(missing(&plan), "8,9", "the verdict's tasks: 1 held-out fold x 2 seeds");
     assert!(!plan.join("search.json").exists(), "no report before the verdict");
+    // A scoring result lost once the verdict is planned is this plan's task to rerun, not a
+    // point folder's to merge by hand (which would record the search's trials).
+    let point = plan.join("points/point-0");
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(point.join("plan.json")).unwrap()).unwrap();
+    let id = first["tasks"][0]["id"].as_str().unwrap();
+    std::fs::remove_file(point.join("tasks").join(id).join("result.cbor")).unwrap();
+    let lost = Command::new(env!("CARGO_BIN_EXE_folio")).args(["merge", path(&plan)]).output().unwrap();
+    let error = String::from_utf8_lossy(&lost.stderr);
+    assert!(
+        !lost.status.success()
+            && error.contains(&format!("of the 8 tasks of plan {} are not done", plan.display())),
+        "{error}"
+    );
+    assert_eq!(missing(&plan), "0");
+    folio(&["run-task", path(&plan), "--index", "0"]);
     folio(&["run-task", path(&plan), "--index", "9"]);
     folio(&["run-task", path(&plan), "--index", "8"]);
     folio(&merge);

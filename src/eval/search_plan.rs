@@ -100,7 +100,7 @@ pub fn plan_search(
 }
 
 pub fn load_search_plan(dir: &Path) -> Result<SearchPlanFile, TaskError> {
-    tasks::read_plan_file(dir, SEARCH_PLAN_EXACT)
+    tasks::read_plan_file(dir, SEARCH_PLAN_FILE, SEARCH_PLAN_EXACT)
 }
 
 /// The walk-forward plan that holds task `index` of the search plan, and the task's index there.
@@ -173,8 +173,10 @@ pub fn merge_search(
     let file = load_search_plan(dir)?;
     let missing = missing_search_tasks(dir)?;
     let verdict_dir = dir.join(VERDICT);
-    if !missing.is_empty() && !verdict_dir.join(tasks::PLAN_EXACT).exists() {
-        let total = file.scoring_tasks();
+    // A scoring task is named as this plan's, even once the verdict is planned (a result lost
+    // since): the point's own folder is no plan to run or merge by hand.
+    let total = file.scoring_tasks();
+    if missing.iter().any(|t| t.task.index < total) {
         return Err(TaskError::Incomplete { plan: dir.to_path_buf(), missing, total });
     }
     let mut scored = Vec::with_capacity(file.points.len());

@@ -91,6 +91,11 @@ pub enum TaskError {
     )]
     OtherPlan { plan: PathBuf },
     #[error(
+        "{} no longer says what {exact} holds: it is a readable copy, and the tasks run what {exact} says; to change the request, plan again into a new folder (or put back what it said)",
+        readable.display()
+    )]
+    ReadableCopyEdited { readable: PathBuf, exact: String },
+    #[error(
         "plan {} was cut from data with fingerprint {planned}, but its data now has {found}: the data changed since; plan again",
         plan.display()
     )]
@@ -224,20 +229,34 @@ pub(crate) fn write_plan_files<T: Serialize>(
 }
 
 pub fn load_plan(dir: &Path) -> Result<PlanFile, TaskError> {
-    read_plan_file(dir, PLAN_EXACT)
+    read_plan_file(dir, PLAN_FILE, PLAN_EXACT)
 }
 
-/// The CBOR copy of a plan that [`write_plan_files`] wrote as `name` in `dir`.
-pub(crate) fn read_plan_file<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TaskError> {
-    let path = dir.join(name);
+/// The CBOR copy of a plan that [`write_plan_files`] wrote as `exact` in `dir`, refused when
+/// its `readable` copy has been edited since: a person who mended the JSON (a data path after a
+/// move, a budget) would otherwise see tasks run what it no longer says.
+pub(crate) fn read_plan_file<T: serde::de::DeserializeOwned + Serialize>(
+    dir: &Path,
+    readable: &str,
+    exact: &str,
+) -> Result<T, TaskError> {
+    let path = dir.join(exact);
     let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
-            TaskError::NotAPlan { dir: dir.to_path_buf(), file: name.to_string() }
+            TaskError::NotAPlan { dir: dir.to_path_buf(), file: exact.to_string() }
         }
         _ => TaskError::Io { path: path.clone(), source },
     })?;
-    ciborium::from_reader(bytes.as_slice())
-        .map_err(|e| TaskError::Corrupt { path, reason: crate::files::cbor_reason(&e) })
+    let plan: T = ciborium::from_reader(bytes.as_slice())
+        .map_err(|e| TaskError::Corrupt { path, reason: crate::files::cbor_reason(&e) })?;
+    // Compared as JSON values, so that a copy only reformatted, or gone, is no edit.
+    let readable = dir.join(readable);
+    if let Ok(text) = std::fs::read(&readable)
+        && serde_json::from_slice::<serde_json::Value>(&text).ok() != serde_json::to_value(&plan).ok()
+    {
+        return Err(TaskError::ReadableCopyEdited { readable, exact: exact.to_string() });
+    }
+    Ok(plan)
 }
 
 /// The walk-forward request behind a plan, and its phases' plan (the market loaded and cut).

@@ -94,7 +94,9 @@ pub fn walk_forward(request: WalkForwardRequest) -> Result<WalkForwardReport, Ev
 /// Each task's content id, in task order (see [`TaskIdentity`]): what a walk-forward's saved
 /// results and a cluster plan's tasks are named by.
 pub(crate) fn task_ids(plan: &Plan, request: &WalkForwardRequest) -> Vec<String> {
-    let version = env!("CARGO_PKG_VERSION");
+    // The build, not the package version, which stays the same between commits whose results
+    // differ: a resume by another build is another run.
+    let version = crate::BUILD;
     let id = |&(fold, seed): &(usize, u64)| {
         TaskIdentity {
             env: &request.env,
@@ -147,7 +149,7 @@ fn run_settings(request: &WalkForwardRequest, plan: &Plan) -> serde_json::Value 
         "walk_forward": request.config,
         "rebalance": request.rebalance,
         "data_fingerprint": plan.data_fingerprint,
-        "folio_version": env!("CARGO_PKG_VERSION"),
+        "folio_version": crate::BUILD,
     })
 }
 
