@@ -1112,6 +1112,14 @@ fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
         "{}",
         text(&output)
     );
+    // Every command that may meet that message takes --data, as it advises (here the training
+    // prices, moved; elsewhere.csv holds the changed ones).
+    std::fs::write(dir.path().join("moved.csv"), &prices).unwrap();
+    for command in [&["eval"][..], &["stress"], &["tax"], &["explain", "--date", date]] {
+        let output =
+            folio(&[command, &["--checkpoint", "b/run", "--data", "moved.csv"]].concat(), dir.path());
+        assert!(output.status.success(), "{command:?}: {}", text(&output));
+    }
 }
 
 #[test]
@@ -1514,6 +1522,7 @@ fn an_evaluation_of_an_unfinished_training_says_so() {
             from: None,
             to: None,
             device: DeviceChoice::Cpu,
+            data: checkpoint::DataChoice::default(),
         })
         .unwrap();
         let explained = folio::eval::explain::explain(folio::eval::explain::ExplainRequest {

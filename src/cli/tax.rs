@@ -31,6 +31,9 @@ pub struct TaxArgs {
     /// Last row of the period.
     #[arg(long)]
     to: Option<Stamp>,
+    /// With --checkpoint: the prices its agent acts on.
+    #[command(flatten)]
+    data: super::args::DataArgs,
     /// Lot selection, overriding the tax config.
     #[arg(long, value_enum)]
     lot_method: Option<super::args::LotMethodArg>,
@@ -44,6 +47,12 @@ pub struct TaxArgs {
 }
 
 pub fn run(args: TaxArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.checkpoint.is_some() || (args.data.data.is_none() && !args.data.allow_other_data),
+        "--data and --allow-other-data choose the prices a checkpoint's agent acts on; without --checkpoint, \
+         the prices are the [data] file of --config ({})",
+        args.config.display()
+    );
     let tax = tax_rules(&args)?;
     // A named folder is claimed before the work, so that a clash is reported at once.
     let claimed = args.out.as_deref().map(|out| OutputFolder::claim(out, args.replace.force)).transpose()?;
@@ -67,6 +76,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         device: args.run.device(),
+        data: args.data.choice(),
     })?;
     let folder = format!("tax-{}-{}", report.from, report.to);
     let base = match &args.checkpoint {

@@ -39,6 +39,8 @@ pub struct TaxRequest {
     pub from: Option<Stamp>,
     pub to: Option<Stamp>,
     pub device: DeviceChoice,
+    /// The prices a checkpoint's agent acts on (its training file by default).
+    pub data: checkpoint::DataChoice,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,7 +119,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
             Some(dir) => {
                 let device = request.device.device()?;
                 let (meta, net) = checkpoint::load_agent(dir, checkpoint::Weights::Best, &device)?;
-                let market = Arc::new(meta.market(dir, &Default::default())?);
+                let market = Arc::new(meta.market(dir, &request.data)?);
                 let agents = agents(&request.other_seeds, (dir, &meta, net), &market, &device)?;
                 (meta.env.clone(), market, agents)
             }
@@ -153,7 +155,7 @@ pub fn tax_report(request: TaxRequest) -> Result<TaxReport, TaxError> {
         unfinished: checkpoint::unfinished_training(&checkpoints),
         tax_config: request.tax_file,
         tax: request.tax,
-        data: env.data.file.clone(),
+        data: request.data.file.clone().unwrap_or_else(|| env.data.file.clone()),
         checkpoint: request.checkpoint,
         assets: market.panel.assets.clone(),
         from: index.label(range.first),
