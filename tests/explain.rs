@@ -522,4 +522,30 @@ fn a_multi_seed_run_is_explained_as_the_ensemble_it_deploys() {
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("the ensemble of its 2 seeds"), "{stdout}");
     assert!(run.join(format!("explain-{}", dates[450])).join("explain.json").exists(), "{stdout}");
+
+    // Over a period: every row's columns stand under the header's (a group's name may be wider
+    // than its figures), and the sizes of the absolute table carry no sign.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["explain", "--checkpoint"])
+        .arg(&run)
+        .args(["--from", &dates[420].to_string(), "--to", &dates[460].to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let bars = |line: &str| line.match_indices('|').map(|(i, _)| i).collect::<Vec<_>>();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let headers: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("weight ")).collect();
+    assert_eq!(headers.len(), 2, "{stdout}");
+    assert!(lines[headers[0]].contains("reference weights"), "a group name wider than its figures: {stdout}");
+    for &header in &headers {
+        let rows = lines[header + 1..].iter().take_while(|l| l.contains('|'));
+        for row in rows {
+            assert_eq!(bars(row), bars(lines[header]), "{stdout}");
+            assert_eq!(row.len(), lines[header].len(), "the last column too: {stdout}");
+        }
+    }
+    let largest =
+        lines.iter().find(|l| l.starts_with("largest mean absolute: ")).expect("the period's largest");
+    assert!(!largest.contains('+') && !largest.contains('-'), "{largest}");
 }

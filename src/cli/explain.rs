@@ -123,16 +123,16 @@ fn print_decision(report: &ExplainReport, decision: &DecisionExplanation) {
     }
     println!("\ndecision at the close of {}:", decision.date);
     let e = &decision.explanation;
-    print_table(
-        report,
-        &e.weights,
-        &e.baseline_weights,
-        &e.attribution,
-        Some(&e.own_inputs),
-        Some(e.completeness_gap.as_slice()),
-    );
-    print_largest(report, &e.attribution);
-    println!("largest completeness gap: {:.2e} weight", max_abs(&e.completeness_gap));
+    let columns = TableColumns {
+        weights: &e.weights,
+        baseline: &e.baseline_weights,
+        attribution: &e.attribution,
+        own: Some(&e.own_inputs),
+        gap: Some(e.completeness_gap.as_slice()),
+    };
+    print_table(report, columns, true);
+    print_largest(report, &e.attribution, true);
+    println!("largest completeness gap: {:.1e} weight points", 100.0 * max_abs(&e.completeness_gap));
 }
 
 fn print_period(report: &ExplainReport, period: &PeriodExplanation) {
@@ -141,18 +141,21 @@ fn print_period(report: &ExplainReport, period: &PeriodExplanation) {
         "\n{} decisions, {} .. {}: signed mean (pushes on different days can cancel)",
         s.decisions, period.from, period.to
     );
-    print_table(
-        report,
-        &s.mean_weights,
-        &s.baseline_weights,
-        &s.mean_attribution,
-        Some(&s.mean_own_inputs),
-        None,
-    );
+    let columns = |attribution, own| TableColumns {
+        weights: &s.mean_weights,
+        baseline: &s.baseline_weights,
+        attribution,
+        own,
+        gap: None,
+    };
+    print_table(report, columns(&s.mean_attribution, Some(&s.mean_own_inputs)), true);
     println!("\nmean absolute attribution (how much each group moves each weight at all):");
-    print_table(report, &s.mean_weights, &s.baseline_weights, &s.mean_abs_attribution, None, None);
-    print_largest(report, &s.mean_abs_attribution);
-    println!("largest completeness gap over the period: {:.2e} weight", s.max_abs_completeness_gap);
+    print_table(report, columns(&s.mean_abs_attribution, None), false);
+    print_largest(report, &s.mean_abs_attribution, false);
+    println!(
+        "largest completeness gap over the period: {:.1e} weight points",
+        100.0 * s.max_abs_completeness_gap
+    );
 }
 
 fn default_folder(report: &ExplainReport) -> String {
@@ -169,18 +172,15 @@ fn max_abs(values: &[f64]) -> f64 {
 
 /// Rows: cash and each asset; columns: the weight, its baseline value, each group's attribution,
 /// then the parts from the row's own inputs and from the other assets', and the completeness gap.
-fn print_table(
-    report: &ExplainReport,
-    weights: &[f64],
-    baseline: &[f64],
-    attribution: &[Vec<f64>],
-    own: Option<&[Vec<f64>]>,
-    gap: Option<&[f64]>,
-) {
+/// Everything in weight points. A table of absolute values (`signed` false) prints no signs.
+fn print_table(report: &ExplainReport, columns: TableColumns<'_>, signed: bool) {
+    let TableColumns { weights, baseline, attribution, own, gap } = columns;
     let short = |g: &str| if g == PREVIOUS_WEIGHTS { "prev weights".to_string() } else { g.to_string() };
+    // Each group's column as wide as its name, so that its figures stand under it.
+    let widths: Vec<usize> = report.groups.iter().map(|g| short(g).len().max(8)).collect();
     print!("{:<8} {:>7} {:>7} |", "weight", "value", "base");
-    for group in &report.groups {
-        print!(" {:>12}", short(group));
+    for (group, width) in report.groups.iter().zip(&widths) {
+        print!(" {:>width$}", short(group));
     }
     if own.is_some() {
         print!(" | {:>7} {:>7}", "own", "others");
@@ -191,8 +191,11 @@ fn print_table(
     println!();
     for (j, name) in report.outputs.iter().enumerate() {
         print!("{name:<8} {:>7.2} {:>7.2} |", 100.0 * weights[j], 100.0 * baseline[j]);
-        for a in &attribution[j] {
-            print!(" {:>+12.3}", 100.0 * a);
+        for (a, width) in attribution[j].iter().zip(&widths) {
+            match signed {
+                true => print!(" {:>+width$.3}", 100.0 * a),
+                false => print!(" {:>width$.3}", 100.0 * a),
+            }
         }
         // Own and others split a signed sum; of absolute values they would mean nothing.
         if let Some(own) = own {
@@ -207,8 +210,18 @@ fn print_table(
     }
 }
 
-/// The three largest entries of a table in plain words.
-fn print_largest(report: &ExplainReport, table: &[Vec<f64>]) {
+/// What one table of [`print_table`] shows.
+struct TableColumns<'a> {
+    weights: &'a [f64],
+    baseline: &'a [f64],
+    attribution: &'a [Vec<f64>],
+    own: Option<&'a [Vec<f64>]>,
+    gap: Option<&'a [f64]>,
+}
+
+/// The three largest entries of a table in plain words: signed pushes, or the sizes of a table
+/// of absolute values.
+fn print_largest(report: &ExplainReport, table: &[Vec<f64>], signed: bool) {
     let mut entries: Vec<(usize, usize, f64)> = table
         .iter()
         .enumerate()
@@ -218,9 +231,16 @@ fn print_largest(report: &ExplainReport, table: &[Vec<f64>]) {
     let words: Vec<String> = entries
         .iter()
         .take(3)
-        .map(|&(j, g, a)| format!("{} on {} {:+.2} points", report.groups[g], report.outputs[j], 100.0 * a))
+        .map(|&(j, g, a)| {
+            let (group, output) = (&report.groups[g], &report.outputs[j]);
+            match signed {
+                true => format!("{group} on {output} {:+.2} points", 100.0 * a),
+                false => format!("{group} on {output} {:.2} points", 100.0 * a),
+            }
+        })
         .collect();
-    println!("largest: {}", words.join("; "));
+    let label = if signed { "largest" } else { "largest mean absolute" };
+    println!("{label}: {}", words.join("; "));
 }
 
 fn write_outputs(out: &Path, report: &ExplainReport) -> Result<()> {
