@@ -12,9 +12,14 @@ use crate::train::TrainOutcome;
 /// One row per policy. PSR is the probabilistic Sharpe ratio against zero and min TRL the
 /// periods a track record with this Sharpe ratio, skewness and kurtosis needs for 95% confidence
 /// in a positive Sharpe ratio (Bailey and López de Prado 2012); compare it with the periods shown.
+/// Turnover is the mean per decision of `sum |w - w'|` over the assets (the header says so:
+/// tables of rebalancing rules show it per year).
 pub fn metrics_table(rows: &[(String, &Metrics)]) -> String {
+    // As wide as the longest label (a risk profile's run names its agent at length), so that
+    // every figure stands under its header.
+    let name = rows.iter().map(|(label, _)| label.chars().count()).max().unwrap_or(0).max(24);
     let mut out = format!(
-        "{:<24} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}\n",
+        "{:<name$} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}\n",
         "policy",
         "wealth",
         "CAGR",
@@ -23,15 +28,15 @@ pub fn metrics_table(rows: &[(String, &Metrics)]) -> String {
         "PSR",
         "Sortino",
         "max DD",
-        "turnover",
+        "turn/dec",
         "costs/yr",
         "min TRL"
     );
-    for (name, m) in rows {
+    for (label, m) in rows {
         let _ = writeln!(
             out,
-            "{:<24} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}",
-            name,
+            "{:<name$} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9}",
+            label,
             figure(m.final_wealth, 4, ""),
             figure(100.0 * m.cagr, 2, "%"),
             figure(100.0 * m.annual_volatility, 2, "%"),
@@ -404,6 +409,19 @@ mod tests {
             header.chars().count(),
             "the row is as wide as the header:\n{table}"
         );
+    }
+
+    /// A label longer than the usual column widens it for every row, header included.
+    #[test]
+    fn a_long_label_keeps_the_columns_under_their_headers() {
+        let metrics = crate::metrics::compute(&[1.0, 1.01, 1.02], &[0.0; 2], 0.0, &Default::default());
+        let long = "agent default-conservative-direct-eiie-s0".to_string();
+        let table = metrics_table(&[("equal weight".into(), &metrics), (long, &metrics)]);
+        let lines: Vec<&str> = table.lines().collect();
+        let end_of_wealth = |line: &str| line.find("1.0200").map(|i| i + "1.0200".len());
+        let header_end = lines[0].find("wealth").unwrap() + "wealth".len();
+        assert_eq!(end_of_wealth(lines[1]), Some(header_end), "{table}");
+        assert_eq!(end_of_wealth(lines[2]), Some(header_end), "{table}");
     }
 
     /// A Sortino ratio with no losing period is unbounded, not undefined.
