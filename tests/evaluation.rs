@@ -498,4 +498,8 @@ fn walk_forward_trades_every_policy_under_the_rebalancing_rule() {
     let (daily_agent, monthly_agent) = (turnover(&every, "agent"), turnover(&monthly, "agent"));
     assert!(monthly_agent < daily_agent, "agent {daily_agent} vs {monthly_agent}");
     assert_eq!(every.curves.labels, monthly.curves.labels);
+    // The stitched hindsight rows compound one pick per fold, and the table says so.
+    let shown = folio::report::text::walk_forward(&every);
+    assert!(shown.contains("best asset (hindsight), BCRP (hindsight): picked again in each fold"), "{shown}");
+    assert!(shown.contains("(buy and hold: bought in again at each fold's start"), "{shown}");
 }

@@ -110,6 +110,11 @@ fn stitched(report: &WalkForwardReport) -> String {
          skewness and kurtosis; min TRL: periods such a track record needs for 95% confidence \
          (Bailey and López de Prado 2012).\n",
     );
+    let notes = super::text::stitched_notes(report);
+    if !notes.is_empty() {
+        md.push('\n');
+        md.push_str(&notes);
+    }
     md
 }
 

@@ -217,6 +217,29 @@ pub fn rebalancing_table(report: &RebalancingReport) -> String {
     out
 }
 
+/// What the stitched rows of some baselines are, since every fold's test window starts afresh:
+/// buy and hold buys in again at each fold's start, and a hindsight baseline picks again from
+/// each window's own future.
+pub(crate) fn stitched_notes(report: &WalkForwardReport) -> String {
+    if report.folds.len() < 2 {
+        return String::new();
+    }
+    let mut notes = Vec::new();
+    if report.overall.iter().any(|r| r.policy == PolicyId::Baseline(crate::backtest::BaselineId::BuyAndHold))
+    {
+        notes.push("buy and hold: bought in again at each fold's start, as every policy starts each test window in cash".to_string());
+    }
+    let hindsight: Vec<String> =
+        report.overall.iter().filter(|r| r.policy.uses_hindsight()).map(|r| r.policy.to_string()).collect();
+    if !hindsight.is_empty() {
+        notes.push(format!(
+            "{}: picked again in each fold from that fold's own test window, so the stitched figures compound one hindsight pick per fold; a bound, not a strategy",
+            hindsight.join(", ")
+        ));
+    }
+    notes.iter().map(|note| format!("({note})\n")).collect()
+}
+
 /// A walk-forward on the terminal: the folds, the stitched results, the seeds' spread, cost
 /// sensitivity, the verdict and any collapse warnings.
 pub fn walk_forward(report: &WalkForwardReport) -> String {
@@ -225,6 +248,7 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
     let rows: Vec<(String, &Metrics)> =
         report.overall.iter().map(|r| (r.policy.to_string(), &r.metrics)).collect();
     out.push_str(&metrics_table(&rows));
+    out.push_str(&stitched_notes(report));
     if report.seed_spread.runs > 1 {
         out.push_str("\nagents' stitched out-of-sample figures across seeds:\n");
         out.push_str(&spread_table(&report.seed_spread));
