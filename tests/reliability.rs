@@ -945,6 +945,45 @@ fn settings_that_do_not_fit_the_data_name_the_config() {
     }
 }
 
+/// `env check` says when training would refuse the config's periods (here a validation period
+/// inside the training period, which defaults to all the data), and a period written backwards
+/// is refused by its table and line before any data is read.
+#[test]
+fn env_check_warns_of_periods_training_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_config_with(dir.path(), "");
+    let check = |config: &Path| {
+        let output =
+            folio(&["env", "check", config.to_str().unwrap(), "--episodes", "1", "--json"], dir.path());
+        assert!(output.status.success(), "{}", text(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()["training_refused"].clone()
+    };
+    assert_eq!(check(&config), serde_json::Value::Null);
+    let settings = std::fs::read_to_string(&config).unwrap();
+    let only_validation =
+        settings.replacen("[periods.train]\nfrom = \"1990-01-02\"\nto = \"2014-12-31\"\n", "", 1);
+    assert_ne!(only_validation, settings);
+    std::fs::write(&config, &only_validation).unwrap();
+    let refused = check(&config);
+    assert!(
+        refused.as_str().unwrap().contains("the validation period must start after training ends"),
+        "{refused}"
+    );
+
+    let backwards = settings.replacen("to = \"2017-12-31\"", "to = \"2010-01-01\"", 1);
+    std::fs::write(&config, &backwards).unwrap();
+    let output = folio(&["env", "check", config.to_str().unwrap()], dir.path());
+    let line = backwards.lines().position(|l| l == "to = \"2010-01-01\"").unwrap();
+    assert!(
+        !output.status.success()
+            && text(&output)
+                .contains("periods.validation.from = 2015-01-01 is after periods.validation.to = 2010-01-01"),
+        "{}",
+        text(&output)
+    );
+    assert!(text(&output).contains(&format!("line {}", line)), "the table's line: {}", text(&output));
+}
+
 #[test]
 fn the_default_config_and_its_data_run_from_any_folder() {
     let dir = tempfile::tempdir().unwrap();

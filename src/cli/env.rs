@@ -74,6 +74,8 @@ struct CheckOutput {
     /// The asset whose early end set the last row, what that costs, and how to get them back.
     ended_by: Option<String>,
     fingerprint: String,
+    /// Why `folio train` would refuse this config's training and validation periods, if it would.
+    training_refused: Option<String>,
     decisions_from: String,
     decisions_to: String,
     /// Rows before the first observation: the features' warm-up.
@@ -138,6 +140,7 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         started_by: selection.started_by.map(|late| late.to_string()),
         ended_by: selection.ended_by.map(|early| early.to_string()),
         fingerprint: market.panel.fingerprint(),
+        training_refused: folio::train::training_split(&config, &market).err().map(|e| e.to_string()),
         decisions_from: index.label(range.first),
         decisions_to: index.label(range.last),
         warm_up_periods: market.first_observable(),
@@ -165,6 +168,9 @@ fn print_setup(checked: &Checked, period: PeriodName) {
         println!("           {note}");
     }
     println!("fingerprint {}", output.fingerprint);
+    if let Some(why) = &output.training_refused {
+        println!("warning    folio train would refuse these periods: {why}");
+    }
     println!(
         "features   {} x window {} per asset (warm-up {} periods); observation {} values",
         config.features.features.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),

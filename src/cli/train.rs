@@ -47,8 +47,8 @@ pub struct TrainSetup {
     /// Policy network (default: the config's, else eiie).
     #[arg(long, value_enum)]
     pub net: Option<super::args::NetArg>,
-    /// Environment steps per training (default: the config's; with `train --resume`, the
-    /// run's own).
+    /// Environment steps per training (default: the config's [train] steps, else the
+    /// algorithm's; a resumed `folio train` keeps the run's own).
     #[arg(long, value_parser = super::args::at_least_one)]
     pub steps: Option<usize>,
     /// Seed for network initialization, sampling and episode starts (the first one when

@@ -15,10 +15,11 @@ use folio::report;
 pub struct WalkForwardSetup {
     #[command(flatten)]
     pub setup: TrainSetup,
-    /// Seeds per fold (trials for the overfitting statistics).
+    /// Seeds per fold, trials for the overfitting statistics (default: the config's
+    /// [walk_forward] seeds, else 3).
     #[arg(long, value_parser = super::args::at_least_one)]
     seeds: Option<usize>,
-    /// Number of folds.
+    /// Number of folds (default: the config's [walk_forward] folds, else 5, fitted to the data).
     #[arg(long, value_parser = super::args::at_least_one)]
     folds: Option<usize>,
     /// When targets are traded in the test windows, as for `folio eval`: every (alias daily),

@@ -375,7 +375,38 @@ impl EnvConfig {
                 ),
             ));
         }
+        self.spans_in_order()?;
         InvalidSetting::non_finite_in("", self)
+    }
+
+    /// A period written backwards is refused by its table's name, before any data is read.
+    fn spans_in_order(&self) -> Result<(), InvalidSetting> {
+        let data = Span { from: self.data.from, to: self.data.to };
+        let spans = [
+            ("periods.train.from", "periods.train", &self.periods.train),
+            ("periods.validation.from", "periods.validation", &self.periods.validation),
+            ("periods.test.from", "periods.test", &self.periods.test),
+            ("data.from", "data", &data),
+        ];
+        for (key, table, span) in spans {
+            let same_kind = matches!(
+                (span.from, span.to),
+                (Some(Stamp::Date(_)), Some(Stamp::Date(_)))
+                    | (Some(Stamp::Period(_)), Some(Stamp::Period(_)))
+            );
+            if let (Some(from), Some(to)) = (span.from, span.to)
+                && same_kind
+                && from > to
+            {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!(
+                        "{table}.from = {from} is after {table}.to = {to}: the period starts after it ends"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -394,6 +425,26 @@ mod tests {
         assert_eq!(error.to_string(), "costs.sell must be a finite number, got inf");
         // Named by its key, which finds the line that writes it.
         assert_eq!(error.setting, "costs.sell");
+    }
+
+    /// A period written backwards names its table, as the file spells it.
+    #[test]
+    fn a_period_that_starts_after_it_ends_is_named() {
+        let mut env = EnvConfig::load(Path::new("envs/default.toml")).unwrap();
+        env.periods.validation.to = Some("2010-01-01".parse().unwrap());
+        let error = env.validate().unwrap_err();
+        assert_eq!(error.setting, "periods.validation.from");
+        assert!(
+            error.reason.starts_with(
+                "periods.validation.from = 2015-01-01 is after periods.validation.to = 2010-01-01"
+            )
+        );
+        env.periods.validation.to = None;
+        env.data.from = Some(Stamp::Period(9));
+        env.data.to = Some(Stamp::Period(3));
+        assert_eq!(env.validate().unwrap_err().setting, "data.from");
+        env.data.to = Some(Stamp::Period(9));
+        assert_eq!(env.validate(), Ok(()), "a span of one stamp is not backwards");
     }
 
     /// Episode lengths whose products overflow, or whose buffers could not be allocated, are

@@ -17,7 +17,9 @@ pub use config::{Algo, DirectConfig, LrSchedule, PpoConfig, ReinforceConfig, Tra
 pub use direct::DirectObjective;
 pub use ppo::gae;
 pub use rollout::discounted_returns;
-pub use run::{PlannedSeeds, SEEDS_FILE, TrainOutcome, TrainRequest, train, train_seeds, validate};
+pub use run::{
+    PlannedSeeds, SEEDS_FILE, TrainOutcome, TrainRequest, train, train_seeds, training_split, validate,
+};
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;

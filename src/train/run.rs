@@ -234,27 +234,7 @@ impl Setup {
         config.validate()?;
         let (market, _) = Market::from_config(env)?;
         config.net.validate(&market.layout())?;
-        let embargo = env.episode.embargo;
-        let range_of = |period: &'static str, span: &Span| {
-            market.decision_range(span, embargo).map_err(|source| TrainError::Period { period, source })
-        };
-        let train_range = range_of("train", &env.periods.train)?;
-        let validation_range = range_of("validation", &env.periods.validation)?;
-        // The normalization is fitted on the whole training period, embargo and all: a
-        // validation decision inside it would be scaled by statistics of its own future.
-        let training_ends = train_range.last + embargo;
-        if validation_range.first <= training_ends {
-            let split = if env.periods == Periods::default() {
-                proposed_split(&market.panel.index)
-            } else {
-                String::new()
-            };
-            return Err(TrainError::ValidationOverlapsTraining {
-                training_ends: market.panel.index.label(training_ends),
-                validation_starts: market.panel.index.label(validation_range.first),
-                split,
-            });
-        }
+        let (train_range, validation_range) = training_split(env, &market)?;
         Ok(Self {
             market: Arc::new(market),
             train_range,
@@ -269,6 +249,37 @@ impl Setup {
         let index = &self.market.panel.index;
         (index.label(range.first), index.label(range.last))
     }
+}
+
+/// The training and validation decisions of `env`'s periods on its `market`, validation
+/// strictly after training: what a training reads, checked before it starts (and by `env
+/// check`, so that a config it passes is one training takes).
+pub fn training_split(
+    env: &EnvConfig,
+    market: &Market,
+) -> Result<(DecisionRange, DecisionRange), TrainError> {
+    let embargo = env.episode.embargo;
+    let range_of = |period: &'static str, span: &Span| {
+        market.decision_range(span, embargo).map_err(|source| TrainError::Period { period, source })
+    };
+    let train_range = range_of("train", &env.periods.train)?;
+    let validation_range = range_of("validation", &env.periods.validation)?;
+    // The normalization is fitted on the whole training period, embargo and all: a
+    // validation decision inside it would be scaled by statistics of its own future.
+    let training_ends = train_range.last + embargo;
+    if validation_range.first <= training_ends {
+        let split = if env.periods == Periods::default() {
+            proposed_split(&market.panel.index)
+        } else {
+            String::new()
+        };
+        return Err(TrainError::ValidationOverlapsTraining {
+            training_ends: market.panel.index.label(training_ends),
+            validation_starts: market.panel.index.label(validation_range.first),
+            split,
+        });
+    }
+    Ok((train_range, validation_range))
 }
 
 /// The periods to propose to a config that sets none: the data split 70/15/15 in time, the
