@@ -658,10 +658,10 @@ fn intraday_and_newest_first_files_are_rejected_saying_how_to_fix_them() {
         "date,A\n2020-01-03,1\n2020-01-02,2\n2020-01-01,3\n",
         Some(3),
         Some((1, "date")),
-        "date 2020-01-02 comes before 2020-01-03 (line 2); dates must be strictly increasing; the \
-         file seems to run newest first: sort it oldest first (pandas: df.sort_index().to_csv(path))",
+        "date 2020-01-02 comes before 2020-01-03 (line 2); dates must be strictly increasing; if \
+         the file runs newest first, sort it oldest first (pandas: df.sort_index().to_csv(path))",
         "{file}, line 3, column 1 (date): date 2020-01-02 comes before 2020-01-03 (line 2); dates must \
-         be strictly increasing; the file seems to run newest first: sort it oldest first (pandas: \
+         be strictly increasing; if the file runs newest first, sort it oldest first (pandas: \
          df.sort_index().to_csv(path))",
     );
 }

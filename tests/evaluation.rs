@@ -237,7 +237,14 @@ fn an_eval_annualized_at_the_wrong_frequency_says_so_in_its_verdict() {
     let checkpoint = dir.path().join("run");
     train_for(env, 500, &checkpoint);
     let verdict = evaluate(EvalRequest::new(checkpoint)).unwrap().report.verdict;
-    assert!(verdict.ends_with("set periods_per_year = 252 in the config's [data]."), "{verdict}");
+    // A checkpoint's factor was fixed when it trained, so the remedy is to train again.
+    assert!(
+        verdict.ends_with(
+            "the checkpoint's config fixed it when the agent trained: act on data of the frequency it was \
+             trained on, or train again with periods_per_year = 252 in the config's [data]."
+        ),
+        "{verdict}"
+    );
 }
 
 /// Rolling folds over [`synthetic_env`]'s market: 400 training and 100 validation periods, an

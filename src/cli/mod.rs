@@ -143,7 +143,9 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_
     }
     let periods_per_year = env.data.periods_per_year;
     if let Some(mut mismatch) = folio::data::inspect::frequency_mismatch(&selection.panel, periods_per_year) {
-        mismatch.from_flag = flag_sets_frequency;
+        if flag_sets_frequency {
+            mismatch.source = folio::data::inspect::AnnualizationSource::Flag;
+        }
         eprintln!("{market}warning: {mismatch}");
     } else if let Some((_, frequency)) = folio::data::inspect::usual_frequency(&selection.panel)
         .filter(|&(usual, _)| usual == periods_per_year && usual != 252.0)

@@ -857,7 +857,8 @@ fn next_date(
     }
     if date < previous {
         let newest_first = if rows.dates.len() == 1 {
-            "; the file seems to run newest first: sort it oldest first (pandas: \
+            // One row read so far cannot tell a file that runs newest first from one swapped row.
+            "; if the file runs newest first, sort it oldest first (pandas: \
              df.sort_index().to_csv(path))"
         } else {
             ""

@@ -276,9 +276,22 @@ pub struct FrequencyMismatch {
     /// The usual value nearest to the rows' frequency, and that frequency's name.
     pub suggested: f64,
     pub frequency: &'static str,
-    /// Whether `--periods-per-year` gave the value rather than the config: the remedy names it.
+    /// Where the value came from, which decides the remedy named.
     #[serde(skip)]
-    pub from_flag: bool,
+    pub source: AnnualizationSource,
+}
+
+/// Where a `periods_per_year` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AnnualizationSource {
+    /// A config's `[data]`.
+    #[default]
+    Config,
+    /// `--periods-per-year`.
+    Flag,
+    /// A checkpoint's config, fixed when its agent trained: other data of another frequency
+    /// cannot change it.
+    Checkpoint,
 }
 
 impl std::fmt::Display for FrequencyMismatch {
@@ -289,10 +302,17 @@ impl std::fmt::Display for FrequencyMismatch {
              CAGRs would be annualized by the wrong factor; ",
             self.rows_per_year, self.frequency, self.configured
         )?;
-        if self.from_flag {
-            write!(f, "pass --periods-per-year {}", self.suggested)
-        } else {
-            write!(f, "set periods_per_year = {} in the config's [data]", self.suggested)
+        match self.source {
+            AnnualizationSource::Flag => write!(f, "pass --periods-per-year {}", self.suggested),
+            AnnualizationSource::Config => {
+                write!(f, "set periods_per_year = {} in the config's [data]", self.suggested)
+            }
+            AnnualizationSource::Checkpoint => write!(
+                f,
+                "the checkpoint's config fixed it when the agent trained: act on data of the frequency it was \
+                 trained on, or train again with periods_per_year = {} in the config's [data]",
+                self.suggested
+            ),
         }
     }
 }
@@ -335,7 +355,7 @@ pub fn frequency_mismatch(panel: &PricePanel, periods_per_year: f64) -> Option<F
         rows_per_year: rows,
         suggested,
         frequency,
-        from_flag: false,
+        source: AnnualizationSource::Config,
     })
 }
 

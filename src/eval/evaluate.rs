@@ -13,7 +13,7 @@ use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sens
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
-use crate::data::inspect::frequency_mismatch;
+use crate::data::inspect::{AnnualizationSource, FrequencyMismatch, frequency_mismatch};
 use crate::data::{MissingPrices, PricePanel, Stamp, read_assets};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
@@ -443,7 +443,11 @@ impl Setup {
                     .map(|sentence| format!(" {sentence}"))
                     .unwrap_or_default()
                 + &without_online_learning(&self.meta)
-                + &annualization_warning(&self.market.panel, self.metrics_config.periods_per_year),
+                + &annualization_warning(
+                    &self.market.panel,
+                    self.metrics_config.periods_per_year,
+                    AnnualizationSource::Checkpoint,
+                ),
             edge_over_equal_weight: edge,
             results,
             cost_sensitivity,
@@ -622,10 +626,17 @@ pub fn default_output(checkpoint: &Path, report: &EvalReport) -> PathBuf {
 }
 
 /// A verdict's closing sentence for data whose rows come more or less often than
-/// `periods_per_year` says (empty when they agree), so that a shared report carries it.
-pub(crate) fn annualization_warning(panel: &PricePanel, periods_per_year: f64) -> String {
+/// `periods_per_year` says (empty when they agree), so that a shared report carries it; `source`
+/// decides the remedy it names.
+pub(crate) fn annualization_warning(
+    panel: &PricePanel,
+    periods_per_year: f64,
+    source: AnnualizationSource,
+) -> String {
     frequency_mismatch(panel, periods_per_year)
-        .map(|mismatch| format!(" Every annualized figure above is off: {mismatch}."))
+        .map(|mismatch| {
+            format!(" Every annualized figure above is off: {}.", FrequencyMismatch { source, ..mismatch })
+        })
         .unwrap_or_default()
 }
 

@@ -184,7 +184,11 @@ pub(crate) fn conclude(
         verdict.push(' ');
         verdict.push_str(&kept);
     }
-    verdict.push_str(&annualization_warning(&plan.market.panel, plan.metrics.periods_per_year));
+    verdict.push_str(&annualization_warning(
+        &plan.market.panel,
+        plan.metrics.periods_per_year,
+        crate::data::inspect::AnnualizationSource::Config,
+    ));
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
         config,
