@@ -140,6 +140,25 @@ fn tasks_run_in_any_order_and_killed_merge_into_the_single_process_report() {
     );
     let value: serde_json::Value = serde_json::from_str(&written).unwrap();
     std::fs::write(&readable, serde_json::to_string(&value).unwrap()).unwrap();
+    // Nor may plan.cbor hold a request its task ids are not of: results would run under
+    // another request's names (here both copies say 100 steps, the ids 300's).
+    let exact = plan.join(folio::eval::tasks::PLAN_EXACT);
+    let original = std::fs::read(&exact).unwrap();
+    let mut edited = folio::eval::tasks::load_plan(&plan).unwrap();
+    edited.walk_forward.train.steps = 100;
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&edited, &mut bytes).unwrap();
+    std::fs::write(&exact, bytes).unwrap();
+    std::fs::write(&readable, serde_json::to_vec_pretty(&edited).unwrap()).unwrap();
+    let refused = folio_command(&["run-task", path(&plan), "--index", "0"]).output().unwrap();
+    assert!(
+        !refused.status.success()
+            && text(&refused).contains("its tasks are not those of the request it holds"),
+        "{}",
+        text(&refused)
+    );
+    std::fs::write(&exact, original).unwrap();
+    std::fs::write(&readable, &written).unwrap();
 
     // Out of order, one index from the variable a Kubernetes Indexed Job sets.
     folio(&["run-task", path(&plan), "--index", "3"]);

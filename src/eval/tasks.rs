@@ -291,6 +291,15 @@ fn reopen(dir: &Path) -> Result<(PlanFile, Plan, WalkForwardRequest), TaskError>
         let (planned, found) = (file.data_fingerprint.clone(), plan.data_fingerprint.clone());
         return Err(TaskError::DataChanged { plan: dir.to_path_buf(), planned, found });
     }
+    // The ids name the results: ids that are not its request's (an edited plan.cbor) would put
+    // results of one request under another's names.
+    let ids = task_ids(&plan, &request);
+    if ids.len() != file.tasks.len() || ids.iter().zip(&file.tasks).any(|(id, task)| *id != task.id) {
+        return Err(TaskError::Corrupt {
+            path: dir.join(PLAN_EXACT),
+            reason: "its tasks are not those of the request it holds (edited since it was planned?)".into(),
+        });
+    }
     Ok((file, plan, request))
 }
 
