@@ -9,6 +9,11 @@ set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 PLAN [JOBS] [MERGE_FLAGS...]" >&2; exit 2; }
 plan=$1
 jobs=${2:-2}
+# Merge flags come after JOBS: without it, `--out DIR` would reach xargs as a job count.
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || {
+    echo "$0: JOBS must be a positive number, got '$jobs' (usage: $0 PLAN [JOBS] [MERGE_FLAGS...])" >&2
+    exit 2
+}
 shift $(( $# >= 2 ? 2 : 1 ))
 folio=${FOLIO:-folio}
 

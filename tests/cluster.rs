@@ -500,4 +500,9 @@ fn a_plan_into_a_folder_being_planned_is_refused() {
     drop(held);
     folio(&args(&planning));
     assert!(plan.join(folio::eval::tasks::PLAN_EXACT).exists());
+    // The local runner takes JOBS before the merge's flags, and says so when they come first.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/run-local.sh");
+    let output = Command::new("bash").arg(&script).args([path(&plan), "--out", "merged"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("JOBS must be a positive number, got '--out'"), "{}", text(&output));
 }

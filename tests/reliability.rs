@@ -864,6 +864,21 @@ fn seeds_of_different_runs_do_not_join_one_ensemble() {
     let output =
         folio(&["train", "--config", config, "--steps", "200", "--seeds", "2", "--out", "run"], dir.path());
     assert!(output.status.success(), "{}", text(&output));
+    // An evaluation of the run writes a report per seed and the ensemble's, each in a folder of
+    // its own: plot and report name them rather than a missing report.json.
+    let output = folio(&["eval", "--checkpoint", "run", "--out", "evaluated"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    for (command, verb) in [("plot", "plot"), ("report", "give")] {
+        let output = folio(&[command, "evaluated"], dir.path());
+        assert!(
+            !output.status.success()
+                && text(&output).contains(&format!(
+                    "evaluated holds no report of its own but 3 in its folders: {verb} one of them, such as evaluated/ensemble"
+                )),
+            "{command}: {}",
+            text(&output)
+        );
+    }
     let meta_path = dir.path().join("run/seed-1/meta.json");
     let original = std::fs::read_to_string(&meta_path).unwrap();
     let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();

@@ -255,6 +255,16 @@ fn search_as_a_plan_writes_the_same_report(
     for index in ["7", "2", "5"] {
         folio(&["run-task", path(&plan), "--index", index]);
     }
+    let verdicts = Command::new(env!("CARGO_BIN_EXE_folio"))
+        .args(["run-task", path(&plan), "--index", "8"])
+        .output()
+        .unwrap();
+    assert!(
+        !verdicts.status.success()
+            && String::from_utf8_lossy(&verdicts.stderr).contains("task 8 would be one of the verdict's"),
+        "{}",
+        String::from_utf8_lossy(&verdicts.stderr)
+    );
     let early = Command::new(env!("CARGO_BIN_EXE_folio")).args(["merge", path(&plan)]).output().unwrap();
     assert!(!early.status.success(), "a merge with scoring tasks missing fails");
     assert!(String::from_utf8_lossy(&early.stderr).contains("5 of the 8 tasks"));

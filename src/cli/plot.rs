@@ -46,7 +46,7 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
     }
     let seeds = super::eval::seed_folders(folder);
     if seeds.is_empty() {
-        return refuse_evaluations_folder(folder);
+        return refuse_evaluations_folder(folder, "plot");
     }
     // The ensemble's evaluations, named for their periods: the first by name is offered.
     let mut evaluations: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
@@ -71,7 +71,7 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
 
 /// An evaluation of several seeds writes a report for each and for their ensemble, in folders
 /// of its own, and none beside them: name them.
-fn refuse_evaluations_folder(folder: &Path) -> Result<()> {
+pub(super) fn refuse_evaluations_folder(folder: &Path, command: &str) -> Result<()> {
     let mut reports: Vec<PathBuf> = std::fs::read_dir(folder)
         .map(|entries| {
             entries.flatten().map(|e| e.path()).filter(|p| p.join("report.json").is_file()).collect()
@@ -84,7 +84,7 @@ fn refuse_evaluations_folder(folder: &Path) -> Result<()> {
     match reports.first() {
         None => Ok(()),
         Some(first) => anyhow::bail!(
-            "{} holds no report of its own but {} in its folders: plot one of them, such as {}",
+            "{} holds no report of its own but {} in its folders: {command} one of them, such as {}",
             folder.display(),
             reports.len(),
             first.display()

@@ -57,7 +57,9 @@ fn point_at_reports(folder: &Path) -> Result<()> {
     let is_training =
         folder.join(folio::train::checkpoint::META).exists() || !super::eval::seed_folders(folder).is_empty();
     if !is_training {
-        return Ok(());
+        // An evaluation of several seeds: a report per seed and one for the ensemble, each in
+        // its own folder.
+        return super::plot::refuse_evaluations_folder(folder, "give");
     }
     let mut reports: Vec<PathBuf> = std::fs::read_dir(folder)
         .into_iter()

@@ -113,10 +113,10 @@ fn locate(dir: &Path, file: &SearchPlanFile, index: usize) -> Result<(PathBuf, u
         first += point.tasks;
     }
     let verdict = dir.join(VERDICT);
-    let count = match verdict.join(tasks::PLAN_EXACT).exists() {
-        true => first + tasks::load_plan(&verdict)?.tasks.len(),
-        false => first,
-    };
+    if !verdict.join(tasks::PLAN_EXACT).exists() {
+        return Err(TaskError::VerdictNotPlanned { plan: dir.to_path_buf(), index, scoring: first });
+    }
+    let count = first + tasks::load_plan(&verdict)?.tasks.len();
     match index < count {
         true => Ok((verdict, index - first)),
         false => Err(TaskError::NoTask { plan: dir.to_path_buf(), index, count }),

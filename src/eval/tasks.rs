@@ -112,6 +112,13 @@ pub enum TaskError {
     Running { plan: PathBuf, index: usize, holder: String },
     #[error("plan {} has {count} tasks (indices 0 to {}); there is no task {index}", plan.display(), count.saturating_sub(1))]
     NoTask { plan: PathBuf, index: usize, count: usize },
+    #[error(
+        "search plan {} has {scoring} scoring tasks (indices 0 to {}); task {index} would be one of the verdict's, which `folio merge {}` plans once every scoring task is done",
+        plan.display(),
+        scoring.saturating_sub(1),
+        plan.display()
+    )]
+    VerdictNotPlanned { plan: PathBuf, index: usize, scoring: usize },
     #[error("{}", incomplete(plan, missing, *total))]
     Incomplete { plan: PathBuf, missing: Vec<MissingTask>, total: usize },
 }
