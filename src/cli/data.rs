@@ -50,10 +50,13 @@ pub struct SynthArgs {
     /// Write over --out if that file already exists.
     #[arg(long)]
     force: bool,
+    /// Number of assets.
     #[arg(long, default_value_t = 5)]
     assets: usize,
+    /// Number of rows (trading days).
     #[arg(long, default_value_t = 1500)]
     periods: usize,
+    /// Seed of the random generator: the same seed and settings give the same prices.
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Date of the first row (later rows are weekdays).
@@ -62,14 +65,16 @@ pub struct SynthArgs {
     /// Pairwise correlation of the assets.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.3)]
     correlation: f64,
-    /// Calm regime: annual drift and volatility.
+    /// Calm regime: annual drift.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.10)]
     drift: f64,
+    /// Calm regime: annual volatility.
     #[arg(long, default_value_t = 0.15)]
     volatility: f64,
-    /// Stressed regime: annual drift and volatility; set --switch-probability 0 for one regime.
+    /// Stressed regime: annual drift; set --switch-probability 0 for one regime.
     #[arg(long, allow_negative_numbers = true, default_value_t = -0.15)]
     stress_drift: f64,
+    /// Stressed regime: annual volatility.
     #[arg(long, default_value_t = 0.35)]
     stress_volatility: f64,
     /// Probability per period of switching regime.

@@ -768,8 +768,11 @@ pub fn measure(log: &BacktestLog, start: usize, end: usize, index: &TimeIndex) -
     }
 }
 
-/// Return and drawdown gaps under this (0.05 percentage points) are the same in a verdict.
-const SAME_IN_STRESS: f64 = 5e-4;
+/// Two fractions the verdict prints alike (percent, one decimal) are the same in its words, so
+/// that it never calls 36.5% against 36.5% shallower.
+fn alike_in_print(a: f64, b: f64) -> bool {
+    format!("{:.1}", 100.0 * a) == format!("{:.1}", 100.0 * b)
+}
 
 fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<String> {
     let equal = results.iter().find(|r| r.policy == PolicyId::EQUAL_WEIGHT)?;
@@ -790,12 +793,12 @@ fn verdict(results: &[PolicyStress], spread: Option<&AgentSpread>) -> Option<Str
     let (return_gap, drawdown_gap) =
         (agent_return - equal.scenario_return, agent_drawdown - equal.max_drawdown);
     let did = match return_gap {
-        gap if gap.abs() < SAME_IN_STRESS => "did about as well as",
+        _ if alike_in_print(agent_return, equal.scenario_return) => "did about as well as",
         gap if gap < 0.0 => "did worse than",
         _ => "did better than",
     };
     let fell = match drawdown_gap {
-        gap if gap.abs() < SAME_IN_STRESS => "about the same",
+        _ if alike_in_print(agent_drawdown, equal.max_drawdown) => "about the same",
         gap if gap > 0.0 => "a deeper",
         _ => "a shallower",
     };
@@ -886,4 +889,38 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
     let mut run = run(&setup, &request.scenarios, &mut policies)?;
     run.report.unfinished = checkpoint::unfinished_training(&request.checkpoints);
     Ok((run, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stressed(policy: PolicyId, scenario_return: f64, max_drawdown: f64) -> PolicyStress {
+        PolicyStress {
+            policy,
+            scenario_return,
+            max_drawdown,
+            trough: String::new(),
+            recovery_periods: None,
+            recovered_on: None,
+            return_to_end: scenario_return,
+        }
+    }
+
+    /// The verdict's words follow the figures it prints: drawdowns that both print as 36.5% are
+    /// "about the same", however far apart below the last decimal; 36.4% against 36.6% is not.
+    #[test]
+    fn the_verdict_calls_alike_what_it_prints_alike() {
+        let verdict = |agent_drawdown: f64| {
+            let results = [
+                stressed(PolicyId::AGENT, -0.20, agent_drawdown),
+                stressed(PolicyId::EQUAL_WEIGHT, -0.20, 0.36549),
+            ];
+            super::verdict(&results, None).unwrap()
+        };
+        let alike = verdict(0.36451);
+        assert!(alike.contains("about the same maximum drawdown (36.5% against 36.5%)"), "{alike}");
+        let apart = verdict(0.3640);
+        assert!(apart.contains("a shallower maximum drawdown (36.4% against 36.5%)"), "{apart}");
+    }
 }
