@@ -89,7 +89,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     }
     let report = &stress.report;
     println!(
-        "{} ({}), costs buy {:.3}% / sell {:.3}%; trained on {} .. {}, validated on {} .. {}",
+        "{} ({}), costs buy {:.3}% / sell {:.3}%; decisions trained on {} .. {}, validated on {} .. {}",
         args.checkpoint.display(),
         folio::train::checkpoint::Weights::from(args.weights),
         100.0 * report.costs.buy,
