@@ -649,6 +649,29 @@ pub fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
     Some(path)
 }
 
+/// `path` with each `folder/..` pair taken out (`run/seed-0/../../data/x.csv` is
+/// `data/x.csv`), where the shorter path names the same file: through a link, `..` leads
+/// elsewhere than the lexical parent, and then `path` is kept as it is.
+pub fn tidy(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut kept: Vec<Component> = Vec::new();
+    for component in path.components() {
+        match (component, kept.last()) {
+            (Component::ParentDir, Some(Component::Normal(_))) => {
+                kept.pop();
+            }
+            (Component::CurDir, _) => {}
+            _ => kept.push(component),
+        }
+    }
+    let tidied: std::path::PathBuf = kept.iter().collect();
+    let same_file = matches!(
+        (std::fs::canonicalize(path), std::fs::canonicalize(&tidied)),
+        (Ok(a), Ok(b)) if a == b
+    );
+    if same_file { tidied } else { path.to_path_buf() }
+}
+
 /// Why a CBOR file folio wrote does not decode, in words: ciborium's own message for a file
 /// that ends early is Rust's debug form of the I/O error.
 pub fn cbor_reason(error: &ciborium::de::Error<std::io::Error>) -> String {
@@ -681,6 +704,26 @@ mod tests {
             })
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_path_through_parent_folders_is_tidied_only_where_it_names_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("runs/seed-0")).unwrap();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::write(root.join("data/x.csv"), "date,A\n").unwrap();
+        let long = root.join("runs/seed-0/../../data/./x.csv");
+        assert_eq!(tidy(&long), root.join("data/x.csv"));
+        // Through a link, `..` is the link target's parent: the lexical answer would be wrong.
+        std::fs::create_dir_all(root.join("elsewhere/deep")).unwrap();
+        std::fs::create_dir_all(root.join("elsewhere/data")).unwrap();
+        std::fs::write(root.join("elsewhere/data/x.csv"), "date,B\n").unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere/deep"), root.join("link")).unwrap();
+        let through = root.join("link/../data/x.csv");
+        assert_eq!(tidy(&through), through, "it names elsewhere/data/x.csv, not data/x.csv");
+        let missing = root.join("runs/../nothing.csv");
+        assert_eq!(tidy(&missing), missing, "a path that names no file is left as given");
     }
 
     #[test]

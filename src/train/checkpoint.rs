@@ -329,7 +329,8 @@ impl Meta {
     /// (moved together), at the absolute path training resolved, else at the configured path
     /// (from the current folder, or folio's bundled copy of a default).
     pub fn training_data(&self, dir: &Path) -> PathBuf {
-        let beside = self.data_from_checkpoint.as_ref().map(|relative| dir.join(relative));
+        let beside =
+            self.data_from_checkpoint.as_ref().map(|relative| crate::files::tidy(&dir.join(relative)));
         [beside, self.data_file.clone()]
             .into_iter()
             .flatten()
