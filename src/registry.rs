@@ -50,6 +50,42 @@ pub enum RegistryError {
         LOCK_WAIT.as_secs()
     )]
     Locked { path: PathBuf, lock: PathBuf },
+    #[error("trial registry {}: {why}", path.display())]
+    Unusable { path: PathBuf, why: String },
+}
+
+/// The registry must be a plain file that folio may rewrite: appends write a new file and
+/// rename it over the old one, which would replace a device (`--registry /dev/null` run as
+/// root) and leave a pipe's reader waiting. `writing` adds that the file is not read-only, which
+/// a rename would ignore.
+fn usable(path: &Path, writing: bool) -> Result<(), RegistryError> {
+    let unusable = |why: String| Err(RegistryError::Unusable { path: path.to_path_buf(), why });
+    if path.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
+        return unusable(format!(
+            "names a folder (it ends with {}): give a file in it, such as {}",
+            std::path::MAIN_SEPARATOR,
+            path.join("trials.jsonl").display()
+        ));
+    }
+    let Ok(metadata) = std::fs::metadata(path) else { return Ok(()) };
+    if metadata.is_dir() {
+        return unusable(format!(
+            "is a folder: give a file in it, such as {}",
+            path.join("trials.jsonl").display()
+        ));
+    }
+    if !metadata.is_file() {
+        return unusable(
+            "is not a regular file (a device or a pipe): folio rewrites the registry to add trials; give a file (a scratch one, to keep a run's trials apart)".into(),
+        );
+    }
+    if writing && metadata.permissions().readonly() {
+        return unusable(
+            "is read-only: folio rewrites it to add trials; make it writable, or give another --registry"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The registry to use: the `--registry` flag if given, else [`ENV_VAR`] if set and not
@@ -308,6 +344,7 @@ pub fn config_hash_with(env: &EnvConfig, train: &TrainConfig, extra: &[(&str, se
 /// not exist. Blank lines are skipped; any other line that is not a record is an error naming
 /// the file and the line.
 pub fn read(path: &Path) -> Result<Vec<TrialRecord>, RegistryError> {
+    usable(path, false)?;
     match std::fs::read_to_string(path) {
         Ok(text) => parse(path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
@@ -381,6 +418,7 @@ impl LockFile {
 /// Check, before any work that would be recorded, that the registry at `path` can be read and
 /// appended to: a registry problem found after hours of training would otherwise cost the run.
 pub fn check(path: &Path) -> Result<(), RegistryError> {
+    usable(path, true)?;
     read(path)?;
     let _lock = LockFile::acquire(path)?;
     // Where appends write: beside the file a link names.
@@ -415,6 +453,7 @@ fn append_where(
 ) -> Result<Vec<TrialRecord>, RegistryError> {
     let _in_process = APPENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let _lock = LockFile::acquire(path)?;
+    usable(path, true)?;
     let io = |source| RegistryError::Io { path: path.to_path_buf(), source };
     let mut text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -502,6 +541,34 @@ pub fn count_by_data(records: &[TrialRecord]) -> Vec<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A registry that a rewrite would replace, or that cannot take one, is refused before any
+    /// work: a pipe (a device behaves alike, but making one needs root), a read-only file, a
+    /// folder however it is written. A read-only registry can still be listed.
+    #[test]
+    fn a_registry_that_is_no_writable_plain_file_is_refused_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let refusal = |path: &Path| check(path).unwrap_err().to_string();
+        let pipe = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status().unwrap();
+        assert!(made.success());
+        assert!(refusal(&pipe).contains("is not a regular file"), "{}", refusal(&pipe));
+        assert!(read(&pipe).is_err(), "listing it does not wait for a writer");
+        let frozen = dir.path().join("frozen.jsonl");
+        std::fs::write(&frozen, "").unwrap();
+        let mut permissions = std::fs::metadata(&frozen).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&frozen, permissions).unwrap();
+        assert!(refusal(&frozen).contains("is read-only"), "{}", refusal(&frozen));
+        assert!(read(&frozen).is_ok(), "a read-only registry can be listed");
+        let folder = dir.path().join("new");
+        let slashed = PathBuf::from(format!("{}/", folder.display()));
+        assert!(refusal(&slashed).contains("names a folder"), "{}", refusal(&slashed));
+        assert!(!dir.path().join("new.lock").exists(), "refused before its lock was taken");
+        std::fs::create_dir(&folder).unwrap();
+        assert!(refusal(&folder).contains("is a folder: give a file in it"), "{}", refusal(&folder));
+        assert!(check(&dir.path().join("fresh.jsonl")).is_ok());
+    }
 
     fn env() -> EnvConfig {
         EnvConfig::load(Path::new(crate::env::config::DEFAULT_CONFIG)).expect("the bundled default loads")

@@ -666,3 +666,53 @@ fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
     );
     assert_eq!(rows("panel.json"), ["first", "second"], "the panel is as it was");
 }
+
+/// A market whose trials the registry did not take (here it turned unreadable while the market
+/// trained) fails the panel once the table is written, as a walk-forward fails, naming the
+/// market; `--resume`, once the registry is mended, records them.
+#[test]
+fn a_panel_whose_trials_went_unrecorded_says_so_and_resume_records_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let data = dir.path().join("prices.csv");
+    folio(&["data", "synth", "--out", path(&data), "--assets", "3", "--periods", "400", "--seed", "4"]);
+    let config = dir.path().join("one.toml");
+    let settings = "[data]\nfile = \"prices.csv\"\n[periods.train]\nto = \"2010-10-08\"\n[periods.validation]\nto = \"2011-02-25\"\n\
+         [features]\nwindow = 10\nfeatures = [\"log_return\"]\n[episode]\nhorizon = 30\n\
+         [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 2\nseeds = 1\n\
+         [train]\npatience = 0\n";
+    std::fs::write(&config, settings).unwrap();
+    let registry = dir.path().join("trials.jsonl");
+    let panel = |extra: &[&str]| {
+        folio_command(&["panel", path(&config), "--out", path(&out), "--steps", "300000"])
+            .args(["--registry", path(&registry)])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let running = panel(&[]);
+    // Once the market has started (past the registry's check; without patience its trainings
+    // take their whole budget, seconds), a line no record reads.
+    let started = out.join("one").join("walk-forward.id");
+    let since = std::time::Instant::now();
+    while !started.exists() {
+        assert!(since.elapsed().as_secs() < 120, "the market never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::write(&registry, "not a record\n").unwrap();
+    let output = running.wait_with_output().unwrap();
+    let shown = text(&output);
+    assert!(!output.status.success(), "{shown}");
+    assert!(shown.contains("one: its trials are not recorded: trial registry"), "{shown}");
+    assert!(
+        shown.contains("but the trials of one are not recorded") && shown.contains("--resume"),
+        "{shown}"
+    );
+    assert!(out.join("panel.json").exists(), "the table is written");
+    std::fs::write(&registry, "").unwrap();
+    let output = panel(&["--resume"]).wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(std::fs::read_to_string(&registry).unwrap().lines().count(), 1, "its one seed, one trial");
+}

@@ -65,12 +65,20 @@ pub fn run(args: PanelArgs) -> Result<()> {
     }
     same_markets(&out, &requests, args.resume)?;
     let markets = requests.len();
+    // Markets whose report is written but whose trials the registry did not take: the panel
+    // says so and fails at the end, as a walk-forward does.
+    let mut unrecorded: Vec<String> = Vec::new();
     let (finished, failed) = run_markets(requests, |market, request| {
-        run_market(market, request).map_err(|error| {
+        let (row, folder, problem) = run_market(market, request).map_err(|error| {
             let error = crate::describe(&error);
             eprintln!("{market}: failed: {error}");
             error
-        })
+        })?;
+        if let Some(problem) = problem {
+            eprintln!("{market}: its trials are not recorded: {problem}");
+            unrecorded.push(market.to_string());
+        }
+        Ok::<_, String>((row, folder))
     });
     let names: Vec<&str> = failed.iter().map(|f| f.market.as_str()).collect();
     let failures = format!("{} of {markets} markets failed ({})", failed.len(), names.join(", "));
@@ -118,6 +126,17 @@ pub fn run(args: PanelArgs) -> Result<()> {
             "{failures}; the table in {} holds the others, and once the cause is mended the same command with \
              --resume (and --out {}) runs the failed markets, reading back every training that finished",
             out.display(),
+            out.display()
+        ))
+        .into());
+    }
+    if !unrecorded.is_empty() {
+        return Err(super::FailedAfterResults(format!(
+            "the table in {} is written, but the trials of {} are not recorded in the trial registry (see above), \
+             so their Deflated Sharpe Ratios counted their own seeds only; once the registry is mended, the same \
+             command with --resume (and --out {}) records them",
+            out.display(),
+            unrecorded.join(", "),
             out.display()
         ))
         .into());
@@ -210,14 +229,16 @@ fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForward
 }
 
 /// One market's walk-forward, its outputs written into its folder: its panel row and that folder.
-fn run_market(market: &str, request: WalkForwardRequest) -> Result<(PanelRow, PathBuf)> {
+/// One market's row and folder, and why its trials are not in the registry if they are not.
+fn run_market(market: &str, request: WalkForwardRequest) -> Result<(PanelRow, PathBuf, Option<String>)> {
     eprintln!("{market}: walk-forward into {}", request.out.display());
     super::warn_about_data(&request.env, &format!("{market}: "), false);
     let market_folder = request.out.clone();
     let wf = walk_forward(request)?;
     report::outputs::write_walk_forward(&market_folder, &wf)?;
     report::html::write_run_page(&market_folder, &report::html::Provenance::of_this_process())?;
-    Ok((PanelRow::of(market, &wf), market_folder))
+    let unrecorded = wf.dsr_trials.registry_error.clone();
+    Ok((PanelRow::of(market, &wf), market_folder, unrecorded))
 }
 
 /// One market's walk-forward request, named by its config's stem.
