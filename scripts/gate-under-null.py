@@ -48,14 +48,32 @@ def passes(candidate, reference, margin):
     return abs(gap) >= 0.005 / math.sqrt(252) and gap > margin * se
 
 
+def bounded(kind, least, most):
+    """An argparse type: `kind` between `least` and `most` (None: unbounded), named on refusal."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}")
+        if (least is not None and value < least) or (most is not None and value > most):
+            span = f"at least {least}" if most is None else f"from {least} to {most}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: it must be {span}")
+        return value
+
+    return parse
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--periods", type=int, default=252)
-    parser.add_argument("--checkpoints", type=int, default=20)
-    parser.add_argument("--rho", type=float, default=0.9)
-    parser.add_argument("--shared", type=float, default=0.5)
+    # The test needs more than four periods (its factor T/(T-4)), a correlation lies in
+    # (-1, 1), and the shared part of the noise is a fraction.
+    parser.add_argument("--periods", type=bounded(int, 5, None), default=252)
+    parser.add_argument("--checkpoints", type=bounded(int, 1, None), default=20)
+    parser.add_argument("--rho", type=bounded(float, -0.999999, 0.999999), default=0.9)
+    parser.add_argument("--shared", type=bounded(float, 0.0, 1.0), default=0.5)
     parser.add_argument("--margin", type=float, default=2.0)
-    parser.add_argument("--runs", type=int, default=400)
+    parser.add_argument("--runs", type=bounded(int, 1, None), default=400)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)

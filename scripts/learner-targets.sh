@@ -9,20 +9,30 @@
 # For each config, `folio panel CONFIG --json` (the default walk-forward of that market, timed);
 # then scripts/planted-target.sh at PHI for each data seed. Environment: PLANTED_PHI (default
 # 0.5), PLANTED_SEEDS (default "21 22 23", "" to skip). Everything runs in a temporary folder with
-# its own trial registry, so nothing in the repository changes. About 2 minutes on 2 cores.
+# its own trial registry, so nothing in the repository changes. About 2 to 5 minutes on 2 cores.
 set -euo pipefail
 
+phi=${PLANTED_PHI:-0.5}
+seeds=${PLANTED_SEEDS-21 22 23}
+# Checked before the panels run, not after them.
+[[ $phi =~ ^-?[0-9]*\.?[0-9]+$ ]] || { echo "$0: PLANTED_PHI must be a number, got '$phi'" >&2; exit 2; }
+for seed in $seeds; do
+    [[ $seed =~ ^[0-9]+$ ]] || { echo "$0: PLANTED_SEEDS must be whole numbers, got '$seed'" >&2; exit 2; }
+done
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
-folio="$repo/target/release/folio"
+# FOLIO names a folio binary to use (as for run-local.sh); without it, this checkout's is built.
+folio=${FOLIO:-}
+if [[ -z $folio ]]; then
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+    folio="$repo/target/release/folio"
+fi
+export FOLIO="$folio"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 if [[ $# -eq 0 ]]; then
     set -- "$repo/envs/default.toml" "$repo/envs/factor_etfs.toml"
 fi
-phi=${PLANTED_PHI:-0.5}
-seeds=${PLANTED_SEEDS-21 22 23}
 
 index=0
 for config in "$@"; do

@@ -14,9 +14,16 @@ set -euo pipefail
 
 phi=${1:?usage: scripts/planted-target.sh PHI [DATA_SEED]}
 data_seed=${2:-21}
+[[ $phi =~ ^-?[0-9]*\.?[0-9]+$ ]] || { echo "$0: PHI must be a number, got '$phi'" >&2; exit 2; }
+[[ $data_seed =~ ^[0-9]+$ ]] || { echo "$0: DATA_SEED must be a whole number, got '$data_seed'" >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
-folio="$repo/target/release/folio"
+# FOLIO names a folio binary to use (as for run-local.sh); without it, this checkout's is built.
+folio=${FOLIO:-}
+if [[ -z $folio ]]; then
+    cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+    folio="$repo/target/release/folio"
+fi
+export FOLIO="$folio"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

@@ -21,15 +21,43 @@ def sharpe(returns, periods_per_year):
     return statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(periods_per_year)
 
 
+def whole(text, name, least):
+    """A whole number of at least `least`, or an exit that names the argument."""
+    try:
+        value = int(text)
+    except ValueError:
+        sys.exit(f"{name} must be a whole number, got {text!r}")
+    if value < least:
+        sys.exit(f"{name} must be at least {least}, got {value}")
+    return value
+
+
+def positive(text, name):
+    try:
+        value = float(text)
+    except ValueError:
+        sys.exit(f"{name} must be a number, got {text!r}")
+    if not value > 0:
+        sys.exit(f"{name} must be positive, got {text}")
+    return value
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    path, fold = sys.argv[1], int(sys.argv[2])
-    k = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-    per_year = float(sys.argv[4]) if len(sys.argv) > 4 else 252.0
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header, rows = rows[0], rows[1:]
+    path = sys.argv[1]
+    fold = whole(sys.argv[2], "FOLD_PERIODS", least=2)
+    k = whole(sys.argv[3], "K", least=1) if len(sys.argv) > 3 else 5
+    per_year = positive(sys.argv[4], "PERIODS_PER_YEAR") if len(sys.argv) > 4 else 252.0
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        sys.exit(f"cannot read {path}: {e.strerror}")
+    header, rows = (rows[0], rows[1:]) if rows else ([], [])
+    missing = [c for c in ("agent (ensemble)", "equal weight") if c not in header]
+    if missing:
+        sys.exit(f"{path} has no column {', '.join(repr(c) for c in missing)}: give the equity.csv of a walk-forward")
     agent, equal = header.index("agent (ensemble)"), header.index("equal weight")
     dates = [r[0] for r in rows[1:]]
     growth = lambda col: [float(b[col]) / float(a[col]) - 1.0 for a, b in zip(rows, rows[1:])]

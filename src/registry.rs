@@ -517,13 +517,22 @@ pub fn trials_on(
 
 /// The first record of each trial, in file order: repeats of it ([`TrialRecord::repeats`]) left out.
 fn distinct(records: &[TrialRecord]) -> Vec<&TrialRecord> {
+    records.iter().zip(repeated(records)).filter(|(_, repeat)| !repeat).map(|(record, _)| record).collect()
+}
+
+/// For each record, whether an earlier one is the same trial (counted once, with the earlier).
+pub fn repeated(records: &[TrialRecord]) -> Vec<bool> {
     let mut first: Vec<&TrialRecord> = Vec::new();
-    for record in records {
-        if !first.iter().any(|earlier| earlier.repeats(record)) {
-            first.push(record);
-        }
-    }
-    first
+    records
+        .iter()
+        .map(|record| {
+            let repeat = first.iter().any(|earlier| earlier.repeats(record));
+            if !repeat {
+                first.push(record);
+            }
+            repeat
+        })
+        .collect()
 }
 
 /// How many trials each data fingerprint has, in order of first appearance, repeats counted once.

@@ -110,6 +110,21 @@ fn two_training_runs_are_two_trials_on_their_data() {
     let output = folio(&["trials", "--registry", path(&registry)]);
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.contains(&format!("data {}", &fingerprint[..12])) && table.contains("2 trials"), "{table}");
+    assert!(!table.contains("repeat"), "{table}");
+
+    // A record written twice is listed twice, marked as the repeat it is, and counted once.
+    let twice = dir.path().join("twice.jsonl");
+    let lines = std::fs::read_to_string(&registry).unwrap();
+    std::fs::write(&twice, format!("{lines}{}\n", lines.lines().next().unwrap())).unwrap();
+    let output = folio(&["trials", "--registry", path(&twice), "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["trials"].as_array().unwrap().len(), 3);
+    assert_eq!(listing["repeats"], serde_json::json!([1]), "the copy sorts beside its original");
+    assert_eq!(listing["by_data"][0]["trials"].as_u64(), Some(2));
+    let table = String::from_utf8_lossy(&folio(&["trials", "--registry", path(&twice)]).stdout).to_string();
+    let marked: Vec<&str> = table.lines().filter(|l| l.ends_with("(val) repeat")).collect();
+    assert_eq!(marked.len(), 1, "{table}");
+    assert!(table.contains("2 trials") && table.contains("counted once"), "{table}");
 
     // A walk-forward on the same data records one trial per seed, and its Deflated Sharpe Ratio
     // counts every trial on that data: the two trainings and its own two seeds.

@@ -30,6 +30,9 @@ struct Listing {
     trials: Vec<TrialRecord>,
     /// Trials per data fingerprint: the `N` of the Deflated Sharpe Ratio on that data.
     by_data: Vec<DataCount>,
+    /// Positions in `trials` of records that repeat an earlier one (the same configuration,
+    /// data and seed, recorded again): listed, but counted once in `by_data`.
+    repeats: Vec<usize>,
 }
 
 pub fn run(args: TrialsArgs) -> Result<()> {
@@ -54,7 +57,9 @@ pub fn run(args: TrialsArgs) -> Result<()> {
         .into_iter()
         .map(|(data_fingerprint, trials)| DataCount { data_fingerprint, trials })
         .collect();
-    let listing = Listing { registry: path, trials, by_data };
+    let repeats =
+        registry::repeated(&trials).iter().enumerate().filter(|(_, r)| **r).map(|(i, _)| i).collect();
+    let listing = Listing { registry: path, trials, by_data, repeats };
     if args.output.json {
         return super::print_json(&listing);
     }
@@ -75,13 +80,14 @@ fn print_table(listing: &Listing) {
         "{:<19} {:<12} {:<16} {:>5} {:<12} {:<12} {:<27} {:>14}",
         "time (UTC)", "command", "algo/net", "seed", "config", "data", "period", "Sharpe"
     );
-    for t in &listing.trials {
+    for (i, t) in listing.trials.iter().enumerate() {
         let sample = match t.figures.sample {
             Sample::Validation => "val",
             Sample::OutOfSample => "OOS",
         };
+        let repeat = if listing.repeats.contains(&i) { " repeat" } else { "" };
         println!(
-            "{:<19} {:<12} {:<16} {:>5} {:<12} {:<12} {:<27} {:>8.3} ({sample})",
+            "{:<19} {:<12} {:<16} {:>5} {:<12} {:<12} {:<27} {:>8.3} ({sample}){repeat}",
             short(&t.timestamp, 19).replace('T', " "),
             t.command.to_string(),
             format!("{}/{}", t.algo, t.net),
@@ -104,4 +110,7 @@ fn print_table(listing: &Listing) {
         );
     }
     println!("(Sharpe annualized, after costs; val = validation period, OOS = stitched walk-forward tests)");
+    if !listing.repeats.is_empty() {
+        println!("(repeat: the same configuration, data and seed as an earlier record, counted once)");
+    }
 }
