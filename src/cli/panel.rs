@@ -65,21 +65,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
     }
     same_markets(&out, &requests, args.resume)?;
     let markets = requests.len();
-    // Markets whose report is written but whose trials the registry did not take: the panel
-    // says so and fails at the end, as a walk-forward does.
-    let mut unrecorded: Vec<String> = Vec::new();
-    let (finished, failed) = run_markets(requests, |market, request| {
-        let (row, folder, problem) = run_market(market, request).map_err(|error| {
-            let error = crate::describe(&error);
-            eprintln!("{market}: failed: {error}");
-            error
-        })?;
-        if let Some(problem) = problem {
-            eprintln!("{market}: its trials are not recorded: {problem}");
-            unrecorded.push(market.to_string());
-        }
-        Ok::<_, String>((row, folder))
-    });
+    let (finished, failed, unrecorded) = run_every_market(requests);
     let names: Vec<&str> = failed.iter().map(|f| f.market.as_str()).collect();
     let failures = format!("{} of {markets} markets failed ({})", failed.len(), names.join(", "));
     // With nothing to show, or with earlier outputs that --force set aside (a user's own files
@@ -121,17 +107,22 @@ pub fn run(args: PanelArgs) -> Result<()> {
             out.display()
         );
     }
-    if !failed.is_empty() {
-        return Err(super::FailedAfterResults(format!(
+    after_the_table(&out, &failures, !failed.is_empty(), &unrecorded)
+}
+
+/// What the panel exits with once its table is written: the failed markets, if any, else the
+/// markets whose trials went unrecorded, each with how `--resume` mends it.
+fn after_the_table(out: &Path, failures: &str, any_failed: bool, unrecorded: &[String]) -> Result<()> {
+    match (!any_failed, unrecorded.is_empty()) {
+        (true, true) => Ok(()),
+        (false, _) => Err(super::FailedAfterResults(format!(
             "{failures}; the table in {} holds the others, and once the cause is mended the same command with \
              --resume (and --out {}) runs the failed markets, reading back every training that finished",
             out.display(),
             out.display()
         ))
-        .into());
-    }
-    if !unrecorded.is_empty() {
-        return Err(super::FailedAfterResults(format!(
+        .into()),
+        (true, false) => Err(super::FailedAfterResults(format!(
             "the table in {} is written, but the trials of {} are not recorded in the trial registry (see above), \
              so their Deflated Sharpe Ratios counted their own seeds only; once the registry is mended, the same \
              command with --resume (and --out {}) records them",
@@ -139,9 +130,30 @@ pub fn run(args: PanelArgs) -> Result<()> {
             unrecorded.join(", "),
             out.display()
         ))
-        .into());
+        .into()),
     }
-    Ok(())
+}
+
+/// Every market's walk-forward, one after another: the rows and folders of those that finished,
+/// the failures, and the markets whose report is written but whose trials the registry did not
+/// take (the panel says so and fails at the end, as a walk-forward does).
+fn run_every_market(
+    requests: Vec<(String, WalkForwardRequest)>,
+) -> (Vec<(PanelRow, PathBuf)>, Vec<folio::eval::panel::PanelFailure>, Vec<String>) {
+    let mut unrecorded: Vec<String> = Vec::new();
+    let (finished, failed) = run_markets(requests, |market, request| {
+        let (row, folder, problem) = run_market(market, request).map_err(|error| {
+            let error = crate::describe(&error);
+            eprintln!("{market}: failed: {error}");
+            error
+        })?;
+        if let Some(problem) = problem {
+            eprintln!("{market}: its trials are not recorded: {problem}");
+            unrecorded.push(market.to_string());
+        }
+        Ok::<_, String>((row, folder))
+    });
+    (finished, failed, unrecorded)
 }
 
 /// The file that lists a panel's markets in its folder.
