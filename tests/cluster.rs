@@ -291,12 +291,14 @@ fn a_plan_refuses_a_node_running_another_build() {
     let readable: serde_json::Value =
         serde_json::from_slice(&std::fs::read(plan.join("plan.json")).unwrap()).unwrap();
     assert_eq!(readable["folio_version"], build.as_str());
-    // The plan as another build would have written it (its exact copy is what tasks read).
+    // The plan as another build would have written it: both copies.
     let mut recorded = folio::eval::tasks::load_plan(&plan).unwrap();
     recorded.folio_version = "0.1.0+another".into();
     let mut bytes = Vec::new();
     ciborium::into_writer(&recorded, &mut bytes).unwrap();
     std::fs::write(plan.join(folio::eval::tasks::PLAN_EXACT), bytes).unwrap();
+    std::fs::write(plan.join(folio::eval::tasks::PLAN_FILE), serde_json::to_vec_pretty(&recorded).unwrap())
+        .unwrap();
     let refused = folio_command(&["run-task", path(&plan), "--index", "0"]).output().unwrap();
     assert!(!refused.status.success());
     assert!(
