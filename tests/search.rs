@@ -601,23 +601,28 @@ fn a_market_failing_at_run_time_leaves_the_others_running_and_the_replaced_folde
     );
 }
 
+/// A market of 400 synthetic weekdays and 3 assets (`prices.csv` in `dir`, written once) and its
+/// config `dir/<name>.toml`, 2 small folds of 1 seed, with `extra` settings appended.
+fn small_market(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
+    let data = dir.join("prices.csv");
+    if !data.exists() {
+        folio(&["data", "synth", "--out", path(&data), "--assets", "3", "--periods", "400", "--seed", "4"]);
+    }
+    let config = dir.join(format!("{name}.toml"));
+    let text = "[data]\nfile = \"prices.csv\"\n[periods.train]\nto = \"2010-10-08\"\n[periods.validation]\nto = \"2011-02-25\"\n\
+         [features]\nwindow = 10\nfeatures = [\"log_return\"]\n[episode]\nhorizon = 30\n\
+         [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 2\nseeds = 1\n";
+    std::fs::write(&config, format!("{text}{extra}")).unwrap();
+    config
+}
+
 /// A panel in which one market fails keeps the others' table and every training they finished;
 /// once the cause is mended, `--resume` reads those back and runs only what is missing.
 #[test]
 fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let data = dir.path().join("prices.csv");
-    folio(&["data", "synth", "--out", path(&data), "--assets", "3", "--periods", "400", "--seed", "4"]);
-    let config = |name: &str| {
-        let config = dir.path().join(format!("{name}.toml"));
-        let text = "[data]\nfile = \"prices.csv\"\n[periods.train]\nto = \"2010-10-08\"\n[periods.validation]\nto = \"2011-02-25\"\n\
-             [features]\nwindow = 10\nfeatures = [\"log_return\"]\n[episode]\nhorizon = 30\n\
-             [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 2\nseeds = 1\n";
-        std::fs::write(&config, text).unwrap();
-        config
-    };
-    let (first, second) = (config("first"), config("second"));
+    let (first, second) = (small_market(dir.path(), "first", ""), small_market(dir.path(), "second", ""));
     let registry = dir.path().join("trials.jsonl");
     let panel = |extra: &[&str]| {
         folio_command(&["panel", path(&first), path(&second), "--out", path(&out), "--steps", "100"])
@@ -674,14 +679,7 @@ fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
 fn a_panel_whose_trials_went_unrecorded_says_so_and_resume_records_them() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let data = dir.path().join("prices.csv");
-    folio(&["data", "synth", "--out", path(&data), "--assets", "3", "--periods", "400", "--seed", "4"]);
-    let config = dir.path().join("one.toml");
-    let settings = "[data]\nfile = \"prices.csv\"\n[periods.train]\nto = \"2010-10-08\"\n[periods.validation]\nto = \"2011-02-25\"\n\
-         [features]\nwindow = 10\nfeatures = [\"log_return\"]\n[episode]\nhorizon = 30\n\
-         [walk_forward]\ntrain_periods = 100\nvalidation_periods = 40\ntest_periods = 40\nembargo = 2\nfolds = 2\nseeds = 1\n\
-         [train]\npatience = 0\n";
-    std::fs::write(&config, settings).unwrap();
+    let config = small_market(dir.path(), "one", "[train]\npatience = 0\n");
     let registry = dir.path().join("trials.jsonl");
     let panel = |extra: &[&str]| {
         folio_command(&["panel", path(&config), "--out", path(&out), "--steps", "300000"])

@@ -228,11 +228,9 @@ pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
 fn warn_of_seeds_not_as_started(run: &Path, seeds: &[PathBuf]) {
     let Some(planned) = folio::train::PlannedSeeds::of(run) else { return };
     let started: Vec<u64> = (0..planned.seeds as u64).filter_map(|k| planned.first.checked_add(k)).collect();
-    let missing: Vec<String> = started
-        .iter()
-        .filter(|seed| !seeds.iter().any(|dir| dir.ends_with(format!("seed-{seed}"))))
-        .map(|seed| seed.to_string())
-        .collect();
+    let held: Vec<u64> = seeds.iter().filter_map(|dir| seed_number(dir)).collect();
+    let missing: Vec<String> =
+        started.iter().filter(|seed| !held.contains(seed)).map(|seed| seed.to_string()).collect();
     if !missing.is_empty() {
         eprintln!(
             "warning: {} was started with {} and holds no checkpoint of seed {}: the run stopped before \
@@ -244,12 +242,8 @@ fn warn_of_seeds_not_as_started(run: &Path, seeds: &[PathBuf]) {
             run.display()
         );
     }
-    let added: Vec<String> = seeds
-        .iter()
-        .filter_map(|dir| dir.file_name()?.to_str()?.strip_prefix("seed-")?.parse::<u64>().ok())
-        .filter(|seed| !started.contains(seed))
-        .map(|seed| format!("seed-{seed}"))
-        .collect();
+    let added: Vec<String> =
+        held.iter().filter(|seed| !started.contains(seed)).map(|seed| format!("seed-{seed}")).collect();
     if !added.is_empty() {
         eprintln!(
             "warning: {} was started with seeds {} to {} and also holds {}: they are evaluated as \
@@ -262,6 +256,11 @@ fn warn_of_seeds_not_as_started(run: &Path, seeds: &[PathBuf]) {
     }
 }
 
+/// The seed a run's folder `seed-<s>` holds.
+fn seed_number(folder: &Path) -> Option<u64> {
+    folder.file_name()?.to_str()?.strip_prefix("seed-")?.parse().ok()
+}
+
 /// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
 pub(super) fn seed_folders(run: &Path) -> Vec<PathBuf> {
     let mut folders: Vec<(u64, PathBuf)> = std::fs::read_dir(run)
@@ -269,8 +268,7 @@ pub(super) fn seed_folders(run: &Path) -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let seed = name.strip_prefix("seed-")?.parse().ok()?;
+            let seed = seed_number(&entry.path())?;
             entry.path().join("meta.json").exists().then(|| (seed, entry.path()))
         })
         .collect();

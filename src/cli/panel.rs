@@ -113,16 +113,16 @@ pub fn run(args: PanelArgs) -> Result<()> {
 /// What the panel exits with once its table is written: the failed markets, if any, else the
 /// markets whose trials went unrecorded, each with how `--resume` mends it.
 fn after_the_table(out: &Path, failures: &str, any_failed: bool, unrecorded: &[String]) -> Result<()> {
-    match (!any_failed, unrecorded.is_empty()) {
-        (true, true) => Ok(()),
-        (false, _) => Err(super::FailedAfterResults(format!(
+    match (any_failed, unrecorded.is_empty()) {
+        (false, true) => Ok(()),
+        (true, _) => Err(super::FailedAfterResults(format!(
             "{failures}; the table in {} holds the others, and once the cause is mended the same command with \
              --resume (and --out {}) runs the failed markets, reading back every training that finished",
             out.display(),
             out.display()
         ))
         .into()),
-        (true, false) => Err(super::FailedAfterResults(format!(
+        (false, false) => Err(super::FailedAfterResults(format!(
             "the table in {} is written, but the trials of {} are not recorded in the trial registry (see above), \
              so their Deflated Sharpe Ratios counted their own seeds only; once the registry is mended, the same \
              command with --resume (and --out {}) records them",
@@ -240,8 +240,8 @@ fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForward
     Ok(requests)
 }
 
-/// One market's walk-forward, its outputs written into its folder: its panel row and that folder.
-/// One market's row and folder, and why its trials are not in the registry if they are not.
+/// One market's walk-forward, its outputs written into its folder: its panel row, that folder,
+/// and why its trials are not in the registry if they are not.
 fn run_market(market: &str, request: WalkForwardRequest) -> Result<(PanelRow, PathBuf, Option<String>)> {
     eprintln!("{market}: walk-forward into {}", request.out.display());
     super::warn_about_data(&request.env, &format!("{market}: "), false);

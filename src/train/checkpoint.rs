@@ -379,6 +379,11 @@ impl Meta {
         self.check_fits(dir, &market)?;
         Ok(market)
     }
+    /// Whether this is `other`'s very training (the same run and seed, copied), not a training of
+    /// its own.
+    fn is_copy_of(&self, other: &Meta) -> bool {
+        self.run_id == other.run_id && self.seed == other.seed
+    }
 
     /// Refuse to put this checkpoint (at `dir`) in one ensemble with `first`'s (at `first_dir`):
     /// the members of an ensemble act on one observation and trade under one environment, so
@@ -407,7 +412,7 @@ impl Meta {
                 "it was trained under another environment than {first_name}: its {} differ",
                 differ.join(", ")
             )
-        } else if self.run_id == first.run_id && self.seed == first.seed {
+        } else if self.is_copy_of(first) {
             copy_of(&first_name, self.seed)
         } else {
             return Ok(());
@@ -805,7 +810,7 @@ pub fn load_members(
         other.check_fits(dir, market)?;
         other.check_joins(dir, first, first_dir)?;
         // Copies among the others, too: each member must be a training of its own.
-        if let Some(j) = members.iter().position(|(m, _)| m.run_id == other.run_id && m.seed == other.seed) {
+        if let Some(j) = members.iter().position(|(member, _)| other.is_copy_of(member)) {
             let reason = copy_of(&others[j].display(), other.seed);
             return Err(CheckpointError::CannotJoin { path: dir.clone(), reason });
         }
