@@ -30,7 +30,8 @@ pub struct ExplainArgs {
     /// First decision of a period whose attributions are averaged.
     #[arg(long)]
     from: Option<Stamp>,
-    /// Last row of that period.
+    /// The period's last close: the decisions explained run up to the one before it, whose
+    /// outcome that close settles (`--date` explains the `--to` day's own decision).
     #[arg(long)]
     to: Option<Stamp>,
     #[arg(long, value_enum, default_value_t = MethodChoice::Ig)]

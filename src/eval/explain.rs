@@ -393,9 +393,10 @@ impl PeriodSummary {
 pub struct ExplainRequest {
     pub checkpoint: PathBuf,
     /// Other seeds of the checkpoint's run: with any, their ensemble with the checkpoint (the
-    /// average of their weights, what a multi-seed run deploys) is explained. Integrated
-    /// gradients are linear in the network, so the ensemble's attributions are the average of
-    /// its members' at the observation the ensemble itself saw.
+    /// average of their weights, what a multi-seed run deploys) is explained. Without limits,
+    /// integrated gradients are linear in the network, so the ensemble's attributions are the
+    /// average of its members' at the observation the ensemble itself saw; under limits they are
+    /// not, since the projection onto the limits is not linear ([`Explainer::with_ensemble`]).
     pub ensemble: Vec<PathBuf>,
     /// Which of the checkpoint's networks to explain.
     pub weights: Weights,

@@ -11,7 +11,8 @@ use super::lots::LotBook;
 /// Lots of `asset` worth harvesting at `price` on `date`: those whose price has fallen at least
 /// `loss_threshold` below their cost per share. None when any other lot of the asset still held
 /// was bought inside the wash-sale window before `date`: it would wash the loss and leave nothing
-/// harvested.
+/// harvested. Only shares that have washed no loss yet count: a share replaces one sold at a
+/// loss once, and a lot that a wash sale created (its shares the replacements) washes nothing.
 pub fn harvestable_lots(
     book: &LotBook,
     asset: usize,
