@@ -8,6 +8,13 @@
 //! the seed, the folio version, the algorithm and network, the period its figures are for and
 //! those figures, and where the agent was saved.
 //!
+//! **A shorter cut of the same history counts.** A trial on dated data also records its span
+//! (assets, first and last date), so a run on a longer cut of that history (the full data after
+//! development runs cut at the validation end, say) counts it among its trials when its own rows
+//! over that span hash to the trial's fingerprint ([`shorter_cuts_of`]). A trial on a longer
+//! cut is not counted by a run on a shorter one: its fingerprint covers rows the shorter run
+//! does not hold, so nothing can show that the rows they share are the same.
+//!
 //! **Appending never loses earlier records.** [`append`] takes an OS file lock on
 //! `<registry>.lock` (so two folio processes never append at once, and a killed process's lock
 //! dies with it; a process-wide mutex also orders the threads of one process), reads the whole file, refuses
@@ -23,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::data::{DataSpan, PricePanel};
 use crate::env::config::EnvConfig;
 use crate::metrics::{self, Metrics, nan_if_null};
 use crate::train::checkpoint::Meta;
@@ -205,6 +213,10 @@ pub struct TrialRecord {
     pub data_fingerprint: String,
     /// The price file, for people; the fingerprint is what counts.
     pub data: String,
+    /// The assets and dates the fingerprint covers, for dated data: what finds this trial's
+    /// rows again in a longer cut of the same history ([`shorter_cuts_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<DataSpan>,
     pub seed: u64,
     pub folio_version: String,
     pub algo: String,
@@ -235,6 +247,7 @@ impl TrialRecord {
             config_hash,
             data_fingerprint,
             data: env.data.file.display().to_string(),
+            span: None,
             seed: train.seed,
             folio_version: env!("CARGO_PKG_VERSION").to_string(),
             algo: label(&train.algo),
@@ -249,7 +262,7 @@ impl TrialRecord {
 impl TrialRecord {
     /// The record of a finished `folio train` run: its checkpoint's configuration, data and
     /// seed (as it actually ran, from `meta`) and its validation figures.
-    pub fn of_training(meta: &Meta, outcome: &TrainOutcome) -> Self {
+    pub fn of_training(meta: &Meta, outcome: &TrainOutcome, span: Option<DataSpan>) -> Self {
         let figures = Figures::from_metrics(
             Sample::Validation,
             outcome.validation_range.clone(),
@@ -265,7 +278,7 @@ impl TrialRecord {
             figures,
             outcome.checkpoint.clone(),
         );
-        TrialRecord { run_id: (!meta.run_id.is_empty()).then(|| meta.run_id.clone()), ..record }
+        TrialRecord { run_id: (!meta.run_id.is_empty()).then(|| meta.run_id.clone()), span, ..record }
     }
 }
 
@@ -483,29 +496,63 @@ pub struct DataTrials {
     pub data_fingerprint: String,
     /// Every trial recorded on this data: `N`.
     pub trials: usize,
+    /// Of them, those on a shorter cut of this history ([`shorter_cuts_of`]).
+    pub on_shorter_cuts: usize,
     /// Per-period Sharpe ratios of the trials that have one (a flat record has none): their
     /// sample variance is `V`.
     pub sharpe_per_period: Vec<f64>,
 }
 
-/// The trials in `records` on the data with this fingerprint, each counted once however many
-/// folders it was run into ([`TrialRecord::repeats`]). Every one counts in `N`; with
-/// `measured_on`, only the Sharpe ratios measured on that period as that sample make up `V`'s:
-/// a training's best validation and a walk-forward's out-of-sample test are different periods,
-/// whose gap in level would pass for the trials' spread.
+/// The fingerprints of the trials in `records` that ran on a shorter cut of `data`'s history:
+/// `data` holds their span, and its rows there hash to what they recorded. Each span is cut
+/// and hashed once, however many trials share it.
+pub fn shorter_cuts_of(records: &[TrialRecord], data: &PricePanel) -> Vec<String> {
+    let own = data.fingerprint();
+    let mut checked: Vec<(&DataSpan, Option<String>)> = Vec::new();
+    let mut cuts: Vec<String> = Vec::new();
+    for record in records.iter().filter(|r| r.data_fingerprint != own) {
+        let Some(span) = &record.span else { continue };
+        let found = match checked.iter().find(|(seen, _)| *seen == span) {
+            Some((_, found)) => found.clone(),
+            None => {
+                let found = data.fingerprint_over(span);
+                checked.push((span, found.clone()));
+                found
+            }
+        };
+        if found.as_deref() == Some(record.data_fingerprint.as_str())
+            && !cuts.contains(&record.data_fingerprint)
+        {
+            cuts.push(record.data_fingerprint.clone());
+        }
+    }
+    cuts
+}
+
+/// The trials in `records` on the data with this fingerprint or on one of its `shorter_cuts`
+/// ([`shorter_cuts_of`]), each counted once however many folders it was run into
+/// ([`TrialRecord::repeats`]). Every one counts in `N`; with `measured_on`, only the Sharpe
+/// ratios measured on that period as that sample make up `V`'s: a training's best validation and
+/// a walk-forward's out-of-sample test are different periods, whose gap in level would pass for
+/// the trials' spread.
 pub fn trials_on(
     records: &[TrialRecord],
     data_fingerprint: &str,
+    shorter_cuts: &[String],
     measured_on: Option<(Sample, &(String, String))>,
 ) -> DataTrials {
-    let on_data: Vec<&TrialRecord> =
-        distinct(records).into_iter().filter(|r| r.data_fingerprint == data_fingerprint).collect();
+    let on_cut = |r: &TrialRecord| shorter_cuts.contains(&r.data_fingerprint);
+    let on_data: Vec<&TrialRecord> = distinct(records)
+        .into_iter()
+        .filter(|r| r.data_fingerprint == data_fingerprint || on_cut(r))
+        .collect();
     let comparable = |r: &&&TrialRecord| {
         measured_on.is_none_or(|(sample, period)| r.figures.sample == sample && r.figures.period == *period)
     };
     DataTrials {
         data_fingerprint: data_fingerprint.to_string(),
         trials: on_data.len(),
+        on_shorter_cuts: on_data.iter().filter(|r| on_cut(r)).count(),
         sharpe_per_period: on_data
             .iter()
             .filter(comparable)
@@ -621,9 +668,9 @@ mod tests {
         assert!(back[2].figures.sharpe_per_period.is_nan(), "NaN survives as null");
         let lock = std::fs::File::open(path.with_file_name("trials.jsonl.lock")).unwrap();
         assert!(lock.try_lock().is_ok(), "the lock is released");
-        let on_a = trials_on(&back, "aaa", None);
+        let on_a = trials_on(&back, "aaa", &[], None);
         assert_eq!((on_a.trials, on_a.sharpe_per_period.clone()), (2, vec![0.05, 0.02]));
-        let on_b = trials_on(&back, "bbb", None);
+        let on_b = trials_on(&back, "bbb", &[], None);
         assert_eq!((on_b.trials, on_b.sharpe_per_period.len()), (1, 0));
         assert_eq!(count_by_data(&back), vec![("aaa".to_string(), 2), ("bbb".to_string(), 1)]);
         // The same trial run again into another folder tried nothing new: counted once.
@@ -631,7 +678,7 @@ mod tests {
         let again = TrialRecord { checkpoint: PathBuf::from("checkpoints/elsewhere"), ..back[0].clone() };
         let with_repeat = append(&path, &[again]).unwrap();
         assert_eq!(with_repeat.len(), 4, "recorded, as run");
-        assert_eq!(trials_on(&with_repeat, "aaa", None).trials, 2);
+        assert_eq!(trials_on(&with_repeat, "aaa", &[], None).trials, 2);
         assert_eq!(count_by_data(&with_repeat), vec![("aaa".to_string(), 2), ("bbb".to_string(), 1)]);
     }
 
@@ -650,9 +697,53 @@ mod tests {
             measured(3, "2018-01-02", Sample::Validation, 0.08),
         ];
         let period = ("2018-01-02".to_string(), "2022-12-28".to_string());
-        let trials = trials_on(&records, "aaa", Some((Sample::OutOfSample, &period)));
+        let trials = trials_on(&records, "aaa", &[], Some((Sample::OutOfSample, &period)));
         assert_eq!((trials.trials, trials.sharpe_per_period), (4, vec![0.05, 0.04]));
-        assert_eq!(trials_on(&records, "aaa", None).sharpe_per_period.len(), 4);
+        assert_eq!(trials_on(&records, "aaa", &[], None).sharpe_per_period.len(), 4);
+    }
+
+    /// Trials on a shorter cut of the history count toward the longer one's `N`, once each; a
+    /// cut whose prices differ, a longer cut, and a trial without a span do not.
+    #[test]
+    fn trials_on_a_shorter_cut_of_the_same_history_count_on_the_longer_one() {
+        use crate::data::{PricePanel, Stamp, TimeIndex};
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2020, 1, d).unwrap();
+        let prices = ndarray::Array2::from_shape_fn((6, 2), |(t, i)| 1.0 + 0.1 * t as f64 + i as f64);
+        let longer = PricePanel::new(
+            "a.csv",
+            vec!["A".into(), "B".into()],
+            TimeIndex::Dates((1..=6).map(day).collect()),
+            prices,
+        );
+        let cut_at = |d: u32| longer.select(&[], None, Some(Stamp::Date(day(d)))).unwrap().panel;
+        let on = |seed: u64, panel: &PricePanel| TrialRecord {
+            span: panel.span(),
+            ..record(seed, 0.05, &panel.fingerprint())
+        };
+        let (shorter, shortest) = (cut_at(4), cut_at(3));
+        let mut edited = shorter.clone();
+        edited.prices[[1, 1]] += 1e-9;
+        // A cut that no spanned record shows to be one is not counted.
+        let unspanned = TrialRecord { span: None, ..on(6, &cut_at(5)) };
+        let records = vec![
+            on(0, &longer),
+            on(1, &shorter),
+            on(2, &shorter),
+            on(2, &shorter),
+            on(3, &shortest),
+            on(4, &edited),
+            unspanned,
+        ];
+        let cuts = shorter_cuts_of(&records, &longer);
+        assert_eq!(cuts, vec![shorter.fingerprint(), shortest.fingerprint()]);
+        let trials = trials_on(&records, &longer.fingerprint(), &cuts, None);
+        assert_eq!((trials.trials, trials.on_shorter_cuts), (4, 3), "the repeat of seed 2 counts once");
+        assert_eq!(trials.sharpe_per_period.len(), 4);
+
+        let from_shorter = shorter_cuts_of(&records, &shorter);
+        assert_eq!(from_shorter, vec![shortest.fingerprint()], "the longer cut is not one of the shorter");
+        let trials = trials_on(&records, &shorter.fingerprint(), &from_shorter, None);
+        assert_eq!((trials.trials, trials.on_shorter_cuts), (3, 1));
     }
 
     #[test]

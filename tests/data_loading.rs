@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use folio::data::{
-    CarriedForward, Listing, MissingPrices, PricePanel, Stamp, TimeIndex, load_prices, read_prices,
+    CarriedForward, DataSpan, Listing, MissingPrices, PricePanel, Stamp, TimeIndex, load_prices, read_prices,
     write_prices,
 };
 use folio::data::{DataError, Location};
@@ -974,6 +974,36 @@ fn fingerprint_is_stable_and_sensitive() {
 fn fingerprint_of_a_loaded_file_matches_the_same_data_built_by_hand() {
     let (_dir, _path, panel) = load_text("date,A,B\n2020-01-01,1,2\n2020-01-02,1.5,2.5\n2020-01-03,1.25,3\n");
     assert_eq!(panel.fingerprint(), fingerprint_panel().fingerprint());
+}
+
+/// A shorter cut of a dated history is found again in the longer one by its span: the rows over
+/// it hash to the cut's own fingerprint. Another universe, a date the longer panel lacks, a
+/// changed price or undated rows find nothing.
+#[test]
+fn a_shorter_cut_is_found_again_in_the_longer_history_by_its_span() {
+    let longer = fingerprint_panel();
+    let shorter = longer.select(&[], None, Some(Stamp::Date(date("2020-01-02")))).unwrap().panel;
+    let span = shorter.span().unwrap();
+    assert_eq!((span.first, span.last), (date("2020-01-01"), date("2020-01-02")));
+    assert_eq!(longer.fingerprint_over(&span), Some(shorter.fingerprint()));
+    let later = longer.select(&[], Some(Stamp::Date(date("2020-01-02"))), None).unwrap().panel;
+    assert_eq!(longer.fingerprint_over(&later.span().unwrap()), Some(later.fingerprint()));
+    assert_eq!(longer.fingerprint_over(&longer.span().unwrap()), Some(longer.fingerprint()));
+
+    let one_asset = longer.select(&names(&["B"]), None, None).unwrap().panel;
+    assert_eq!(longer.fingerprint_over(&one_asset.span().unwrap()), None, "another universe");
+    let reordered = longer.select(&names(&["B", "A"]), None, None).unwrap().panel;
+    assert_eq!(longer.fingerprint_over(&reordered.span().unwrap()), None, "the same assets in another order");
+    let missing_date = DataSpan { last: date("2020-01-05"), ..span.clone() };
+    assert_eq!(longer.fingerprint_over(&missing_date), None);
+
+    let mut edited = fingerprint_panel();
+    edited.prices[[0, 0]] = 1.01;
+    assert_ne!(edited.fingerprint_over(&span), Some(shorter.fingerprint()), "other prices, other history");
+
+    let undated = PricePanel::new("u.csv", names(&["A", "B"]), TimeIndex::Periods(3), longer.prices.clone());
+    assert_eq!(undated.span(), None);
+    assert_eq!(undated.fingerprint_over(&span), None);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -159,3 +159,109 @@ fn two_training_runs_are_two_trials_on_their_data() {
         (Some("walk-forward"), Some("out_of_sample"))
     );
 }
+
+/// Trials on a shorter cut of a history (development runs cut before the test period, say) are
+/// trials on the longer one too: its Deflated Sharpe Ratio counts them, and says so. A run on
+/// the shorter cut does not count the longer one's.
+#[test]
+fn the_deflated_sharpe_ratio_counts_trials_on_a_shorter_cut_of_the_same_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let prices = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();
+    let last_kept = prices.lines().nth(280).unwrap().split(',').next().unwrap().to_string();
+    let cut = dir.path().join("cut.toml");
+    std::fs::write(
+        &cut,
+        text.replace("file = \"prices.csv\"", &format!("file = \"prices.csv\"\nto = \"{last_kept}\"")),
+    )
+    .unwrap();
+    let registry = dir.path().join("trials.jsonl");
+    let train = |config: &Path, seed: &str, out: &str| {
+        let output = folio(&[
+            "train",
+            "--config",
+            path(config),
+            "--steps",
+            "300",
+            "--seed",
+            seed,
+            "--seeds",
+            "1",
+            "--out",
+            path(&dir.path().join(out)),
+            "--registry",
+            path(&registry),
+        ]);
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let shown = train(&cut, "1", "cut-run");
+    assert!(shown.contains(": 1 trials on this data so far\n"), "{shown}");
+
+    let out = dir.path().join("wf");
+    let output = folio(&[
+        "walk-forward",
+        "--config",
+        path(&config),
+        "--steps",
+        "300",
+        "--folds",
+        "2",
+        "--seeds",
+        "2",
+        "--jobs",
+        "1",
+        "--out",
+        path(&out),
+        "--registry",
+        path(&registry),
+    ]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown.contains("1 earlier (1 of them on shorter cuts of this history), 2 from this run"),
+        "{shown}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let counted = &report["dsr_trials"];
+    assert_eq!(
+        (counted["trials"].as_u64(), counted["on_shorter_cuts"].as_u64()),
+        (Some(3), Some(1)),
+        "{counted}"
+    );
+    assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(3));
+
+    // The walk-forward's trials are on the longer cut: a training on the shorter one counts
+    // only its own data's.
+    let shown = train(&cut, "2", "cut-again");
+    assert!(shown.contains(": 2 trials on this data so far\n"), "{shown}");
+    let shown = train(&config, "3", "full-run");
+    assert!(shown.contains(": 5 trials on this data so far, 2 of them on shorter cuts of it\n"), "{shown}");
+
+    // Each record holds the span its fingerprint covers: the walk-forward's, the whole file.
+    let listing: serde_json::Value =
+        serde_json::from_slice(&folio(&["trials", "--registry", path(&registry), "--json"]).stdout).unwrap();
+    let last = prices.lines().last().unwrap().split(',').next().unwrap();
+    let spans: Vec<(&str, &str)> = listing["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["command"].as_str().unwrap(), t["span"]["last"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("train", last_kept.as_str()),
+            ("walk-forward", last),
+            ("walk-forward", last),
+            ("train", last_kept.as_str()),
+            ("train", last)
+        ]
+    );
+
+    // The listing shows each data's dates, so the cuts can be told apart.
+    let table =
+        String::from_utf8_lossy(&folio(&["trials", "--registry", path(&registry)]).stdout).to_string();
+    let first = prices.lines().nth(1).unwrap().split(',').next().unwrap();
+    assert!(table.contains(&format!("{first}..{last_kept}): 2 trials")), "{table}");
+}

@@ -184,6 +184,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     // On stderr, so `--json` keeps it too: the data warnings belong in a script's log.
     announce(&args, &env, &config, seeds, &out);
+    let data = env.data.clone();
     let outcomes = train_seeds(
         TrainRequest {
             env,
@@ -202,9 +203,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         super::naming_config(error.into(), &args.setup.config)
     })?;
+    // Read again for its span, by which a later run on a longer cut of this history counts these
+    // trials, and for the trials on shorter cuts of it; a file changed since training began
+    // gives no span rather than a wrong one.
+    let panel = data.selection().ok().map(|selection| selection.panel);
     let records = outcomes
         .iter()
-        .map(|outcome| Ok(TrialRecord::of_training(&checkpoint::load_meta(&outcome.checkpoint)?, outcome)))
+        .map(|outcome| {
+            let meta = checkpoint::load_meta(&outcome.checkpoint)?;
+            let trained_on = panel.as_ref().filter(|p| p.fingerprint() == meta.data_fingerprint);
+            Ok(TrialRecord::of_training(&meta, outcome, trained_on.and_then(|p| p.span())))
+        })
         .collect::<Result<Vec<_>>>()?;
     // The results are shown before the registry is touched: a registry problem must not hide them.
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
@@ -221,11 +230,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
             out.display()
         ))
     })?;
-    let on_data = registry::trials_on(&all, &records[0].data_fingerprint, None).trials;
+    let cuts = panel.as_ref().map(|p| registry::shorter_cuts_of(&all, p)).unwrap_or_default();
+    let on_data = registry::trials_on(&all, &records[0].data_fingerprint, &cuts, None);
     if !args.run.json {
-        println!("recorded in {}: {on_data} trials on this data so far", registry_path.display());
+        println!("recorded in {}: {}", registry_path.display(), trials_so_far(&on_data));
     }
     Ok(())
+}
+
+/// How many trials the registry holds on this data, in words.
+fn trials_so_far(on_data: &registry::DataTrials) -> String {
+    match on_data.on_shorter_cuts {
+        0 => format!("{} trials on this data so far", on_data.trials),
+        cuts => {
+            format!("{} trials on this data so far, {cuts} of them on shorter cuts of it", on_data.trials)
+        }
+    }
 }
 
 /// What is about to train, where to.

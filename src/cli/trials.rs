@@ -28,7 +28,9 @@ struct Listing {
     registry: PathBuf,
     /// Oldest first.
     trials: Vec<TrialRecord>,
-    /// Trials per data fingerprint: the `N` of the Deflated Sharpe Ratio on that data.
+    /// Trials per data fingerprint, recorded on exactly that data. The `N` of a run's Deflated
+    /// Sharpe Ratio also counts the trials on shorter cuts of its history, which this listing
+    /// cannot tell without the prices: each data line shows its dates.
     by_data: Vec<DataCount>,
     /// Positions in `trials` of records that repeat an earlier one (the same configuration,
     /// data and seed, recorded again): listed, but counted once in `by_data`.
@@ -101,8 +103,12 @@ fn print_table(listing: &Listing) {
     println!();
     for d in &listing.by_data {
         let file = listing.trials.iter().rev().find(|t| t.data_fingerprint == d.data_fingerprint);
+        let dates = file
+            .and_then(|t| t.span.as_ref())
+            .map(|span| format!(", {}..{}", span.first, span.last))
+            .unwrap_or_default();
         println!(
-            "data {} ({}): {} trial{}",
+            "data {} ({}{dates}): {} trial{}",
             short(&d.data_fingerprint, 12),
             file.map(|t| t.data.as_str()).unwrap_or("?"),
             d.trials,

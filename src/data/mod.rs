@@ -396,6 +396,32 @@ impl PricePanel {
         &now / &before
     }
 
+    /// Which rows of which assets this panel holds, when its rows are dated: what finds them again
+    /// in a longer panel of the same history ([`PricePanel::fingerprint_over`]). Undated rows are
+    /// numbered from the panel's own first row, so their numbers place nothing in a longer file.
+    pub fn span(&self) -> Option<DataSpan> {
+        match &self.index {
+            TimeIndex::Dates(dates) => {
+                Some(DataSpan { assets: self.assets.clone(), first: *dates.first()?, last: *dates.last()? })
+            }
+            TimeIndex::Periods(_) => None,
+        }
+    }
+
+    /// The [`PricePanel::fingerprint`] of this panel's rows over `span`, when this panel holds
+    /// those assets, in that order, and rows on both of its dates: what a trial on that shorter
+    /// cut of this history recorded, if its prices are these.
+    pub fn fingerprint_over(&self, span: &DataSpan) -> Option<String> {
+        let TimeIndex::Dates(dates) = &self.index else { return None };
+        if span.assets != self.assets {
+            return None;
+        }
+        let first = dates.binary_search(&span.first).ok()?;
+        let last = dates.binary_search(&span.last).ok()?;
+        (first < last)
+            .then(|| self.cut(&(0..self.n_assets()).collect::<Vec<_>>(), first..last + 1).fingerprint())
+    }
+
     /// A content hash of the panel as used (asset names, time stamps and every price bit), so a
     /// checkpoint can tell whether it is being evaluated on the data it was trained for.
     pub fn fingerprint(&self) -> String {
@@ -426,6 +452,15 @@ struct CommonListing {
     last: usize,
     /// The asset whose late start sets `first`, when it is later than the panel's first row.
     limited_by: Option<String>,
+}
+
+/// The assets and the first and last dates of a dated panel: a trial records them beside its
+/// data's fingerprint, so that a later run on a longer cut of the same history can count it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct DataSpan {
+    pub assets: Vec<String>,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
 }
 
 /// A panel cut to the chosen assets and range, with every price present.

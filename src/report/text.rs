@@ -331,12 +331,18 @@ fn walk_forward_folds(report: &WalkForwardReport) -> String {
 /// Where the Deflated Sharpe Ratio's trials came from, in words.
 pub fn trials_counted(t: &DsrTrials) -> String {
     match &t.registry {
-        Some(path) => format!(
-            "every trial on this data in the registry `{}`: {} earlier, {} from this run",
-            path.display(),
-            t.trials.saturating_sub(t.this_run),
-            t.this_run
-        ),
+        Some(path) => {
+            let earlier = t.trials.saturating_sub(t.this_run);
+            let cuts = match t.on_shorter_cuts {
+                0 => String::new(),
+                n => format!(" ({n} of them on shorter cuts of this history)"),
+            };
+            format!(
+                "every trial on this data in the registry `{}`: {earlier} earlier{cuts}, {} from this run",
+                path.display(),
+                t.this_run
+            )
+        }
         None => match &t.registry_error {
             Some(problem) => format!(
                 "this run's {} only: the registry could not be used ({problem})",

@@ -145,6 +145,9 @@ pub struct DsrTrials {
     pub registry: Option<PathBuf>,
     /// `N`: trials on this data.
     pub trials: usize,
+    /// Of them, trials on a shorter cut of this history (development runs cut at the validation
+    /// end, say): the same rows, so their choices were made on this data too.
+    pub on_shorter_cuts: usize,
     /// Of them, this run's seeds.
     pub this_run: usize,
     /// Of them, those with a defined Sharpe ratio, whose per-period Sharpe ratios give `V`.

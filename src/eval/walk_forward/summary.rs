@@ -167,6 +167,7 @@ pub(super) fn overfitting_statistics(
     let dsr_trials = DsrTrials {
         registry,
         trials: trials.trials,
+        on_shorter_cuts: trials.on_shorter_cuts,
         this_run: plan.seeds.len(),
         with_sharpe: trials.sharpe_per_period.len(),
         registry_error,
@@ -185,6 +186,7 @@ fn this_run_trials(plan: &Plan, stitched: &Stitched) -> registry::DataTrials {
     registry::DataTrials {
         data_fingerprint: plan.data_fingerprint.clone(),
         trials: plan.seeds.len(),
+        on_shorter_cuts: 0,
         sharpe_per_period: sharpes,
     }
 }
@@ -209,7 +211,7 @@ fn record_trials(
                 returns,
                 plan.metrics.periods_per_year,
             );
-            TrialRecord::new(
+            let record = TrialRecord::new(
                 TrialCommand::WalkForward,
                 hash.clone(),
                 plan.data_fingerprint.clone(),
@@ -217,11 +219,13 @@ fn record_trials(
                 &TrainConfig { seed, ..request.train.clone() },
                 figures,
                 request.out.clone(),
-            )
+            );
+            TrialRecord { span: plan.market.panel.span(), ..record }
         })
         .collect();
     let all = registry::append_new(path, &records)?;
-    Ok(registry::trials_on(&all, &plan.data_fingerprint, Some((Sample::OutOfSample, &period))))
+    let cuts = registry::shorter_cuts_of(&all, &plan.market.panel);
+    Ok(registry::trials_on(&all, &plan.data_fingerprint, &cuts, Some((Sample::OutOfSample, &period))))
 }
 
 /// How many trainings deploy their untrained reference portfolio, in words, when any do: an
