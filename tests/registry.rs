@@ -50,6 +50,14 @@ embargo = 2
     config
 }
 
+/// A short walk-forward of `config` (2 folds, 2 seeds) into `out`, recording in `registry`.
+fn walk_forward(config: &Path, out: &Path, registry: &Path, more: &[&str]) -> std::process::Output {
+    let mut args = vec!["walk-forward", "--config", path(config), "--steps", "300", "--folds", "2"];
+    args.extend(["--seeds", "2", "--jobs", "1", "--out", path(out), "--registry", path(registry)]);
+    args.extend(more);
+    folio(&args)
+}
+
 #[test]
 fn two_training_runs_are_two_trials_on_their_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,24 +136,7 @@ fn two_training_runs_are_two_trials_on_their_data() {
 
     // A walk-forward on the same data records one trial per seed, and its Deflated Sharpe Ratio
     // counts every trial on that data: the two trainings and its own two seeds.
-    let output = folio(&[
-        "walk-forward",
-        "--config",
-        path(&config),
-        "--steps",
-        "300",
-        "--folds",
-        "2",
-        "--seeds",
-        "2",
-        "--jobs",
-        "1",
-        "--out",
-        path(&dir.path().join("wf")),
-        "--registry",
-        path(&registry),
-        "--json",
-    ]);
+    let output = walk_forward(&config, &dir.path().join("wf"), &registry, &["--json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["dsr_trials"]["trials"].as_u64(), Some(4), "{}", report["dsr_trials"]);
     assert_eq!(report["dsr_trials"]["this_run"].as_u64(), Some(2));
@@ -199,23 +190,7 @@ fn the_deflated_sharpe_ratio_counts_trials_on_a_shorter_cut_of_the_same_history(
     assert!(shown.contains(": 1 trials on this data so far\n"), "{shown}");
 
     let out = dir.path().join("wf");
-    let output = folio(&[
-        "walk-forward",
-        "--config",
-        path(&config),
-        "--steps",
-        "300",
-        "--folds",
-        "2",
-        "--seeds",
-        "2",
-        "--jobs",
-        "1",
-        "--out",
-        path(&out),
-        "--registry",
-        path(&registry),
-    ]);
+    let output = walk_forward(&config, &out, &registry, &[]);
     let shown = String::from_utf8_lossy(&output.stdout);
     assert!(
         shown.contains("1 earlier (1 of them on shorter cuts of this history), 2 from this run"),
