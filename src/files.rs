@@ -247,10 +247,42 @@ pub struct OutputFolder {
     /// mark away again, leaving the folder as it found it.
     marked: bool,
     finished: bool,
+    /// What a user had added to the folder before a `--resume` reopened it: not folio's
+    /// outputs, however the run ends.
+    users: Vec<String>,
+    /// The earlier outputs that an interrupted `--force` run set aside, when `--resume`
+    /// continues that run: deleted once it finishes, as the interrupted run would have.
+    continued_replacement: Option<(std::path::PathBuf, FolderLock)>,
     _lock: Option<FolderLock>,
     /// The lock of the folder being replaced, held while it is set aside so that a claim of
     /// the same folder elsewhere knows it is not abandoned.
     _set_aside_lock: Option<FolderLock>,
+}
+
+/// Folders this process has claimed and not yet finished, with what a user had added to each,
+/// so that an interrupted run still lists what folio wrote there ([`list_interrupted_outputs`]).
+static CLAIMED: std::sync::Mutex<Vec<(std::path::PathBuf, Vec<String>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Record in each folder this process has claimed and not finished what it holds now as folio's
+/// partial outputs, for a run stopped by a signal: a file a user adds there afterwards is then
+/// known for theirs, and `--force` will not delete it with them.
+pub fn list_interrupted_outputs() {
+    let claimed = CLAIMED.lock().map(|c| c.clone()).unwrap_or_default();
+    for (folder, users) in claimed {
+        let _ = list_outputs(&folder, INTERRUPTED_HEADER, &users);
+    }
+}
+
+fn forget_claim(path: &Path) {
+    if let Ok(mut claimed) = CLAIMED.lock() {
+        claimed.retain(|(p, _)| p != path);
+    }
+}
+
+fn remember_claim(path: &Path, users: &[String]) {
+    if let Ok(mut claimed) = CLAIMED.lock() {
+        claimed.push((path.to_path_buf(), users.to_vec()));
+    }
 }
 
 /// Folders this process is replacing, with where their earlier outputs are set aside, for the
@@ -286,8 +318,8 @@ pub enum OutputError {
     )]
     NotOurs { path: std::path::PathBuf, files: Vec<String> },
     #[error(
-        "{} holds files that folio did not write there ({}); --force replaces only folio's outputs, never \
-         a user's: move them out, or choose another --out",
+        "{} holds files that the folio command which wrote it did not write ({}); --force replaces only \
+         that command's outputs, never a user's or another command's: move them out, or choose another --out",
         path.display(),
         files.join(", ")
     )]
@@ -354,8 +386,23 @@ impl OutputFolder {
                 set_aside_lock = Some(lock);
             }
         }
-        let lock = FolderLock::acquire(path)?;
-        let marked = mark(path).map_err(io)?;
+        let claimed = FolderLock::acquire(path)
+            .map_err(OutputError::from)
+            .and_then(|lock| Ok((lock, mark(path).map_err(io)?)));
+        let (lock, marked) = match claimed {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                // Another run took the path in the moment it stood empty: the earlier outputs go
+                // back if they can, and otherwise stay set aside, held until this process ends.
+                if let Some(aside) = set_aside.take()
+                    && std::fs::rename(&aside, path).is_ok()
+                {
+                    forget_replacement(path);
+                }
+                return Err(error);
+            }
+        };
+        remember_claim(path, &[]);
         Ok(Self {
             path: path.to_path_buf(),
             named,
@@ -363,6 +410,8 @@ impl OutputFolder {
             created,
             marked,
             finished: false,
+            users: Vec::new(),
+            continued_replacement: None,
             _lock: Some(lock),
             _set_aside_lock: set_aside_lock,
         })
@@ -370,18 +419,33 @@ impl OutputFolder {
 
     /// Claim a folder that an interrupted run left outputs in, to continue it: nothing there is
     /// set aside or removed, whatever becomes of this run, since what is there is the work it
-    /// continues. Another run still writing there is refused, as [`OutputFolder::claim`] does.
+    /// continues. Another run still writing there is refused, as [`OutputFolder::claim`] does,
+    /// and so is a folder that no folio command marked: it is not a run to continue.
+    ///
+    /// Where the interrupted run was replacing earlier outputs (`--force`), this one continues
+    /// the replacement: they stay set aside, and go once it finishes.
     pub fn reopen(path: &Path) -> Result<Self, OutputError> {
         let named = path.to_path_buf();
         let path = &through_link(path);
-        put_back_interrupted_replacement(path)?;
+        let io = |source| OutputError::Io { path: path.to_path_buf(), source };
         match std::fs::symlink_metadata(path) {
             Err(_) => return Err(OutputError::NothingThere { path: path.to_path_buf() }),
             Ok(meta) if !meta.is_dir() => return Err(OutputError::NotAFolder { path: path.to_path_buf() }),
+            Ok(_) if holds_outputs(path).map_err(io)? && !path.join(OUTPUT_MARK).is_file() => {
+                return Err(OutputError::NotOurs { path: path.to_path_buf(), files: some_entries(path) });
+            }
             Ok(_) => {}
         }
         let lock = FolderLock::acquire(path)?;
-        let marked = mark(path).map_err(|source| OutputError::Io { path: path.to_path_buf(), source })?;
+        let continued_replacement = abandoned_replacement(path);
+        if let Some((aside, _)) = &continued_replacement
+            && let Ok(mut replacing) = REPLACING.lock()
+        {
+            replacing.push((path.to_path_buf(), aside.clone()));
+        }
+        let users = unlisted_files(path);
+        let marked = mark(path).map_err(io)?;
+        remember_claim(path, &users);
         Ok(Self {
             path: path.to_path_buf(),
             named,
@@ -389,6 +453,8 @@ impl OutputFolder {
             created: false,
             marked,
             finished: false,
+            users,
+            continued_replacement,
             _lock: Some(lock),
             _set_aside_lock: None,
         })
@@ -432,10 +498,12 @@ impl OutputFolder {
     /// The command succeeded: the outputs it replaced are deleted.
     pub fn finish(mut self) {
         self.finished = true;
-        let _ = list_outputs(&self.path);
+        forget_claim(&self.path);
+        let _ = list_outputs(&self.path, LIST_HEADER, &self.users);
         self._lock = None;
         let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
-        if let Some(old) = self.set_aside.take() {
+        let replaced = self.set_aside.take().or(self.continued_replacement.take().map(|(old, _)| old));
+        if let Some(old) = replaced {
             let _ = std::fs::remove_dir_all(old);
             forget_replacement(&self.path);
         }
@@ -449,11 +517,12 @@ impl Drop for OutputFolder {
             return;
         }
         // The command failed: what it had written goes, and the folder it replaced comes back.
+        forget_claim(&self.path);
+        forget_replacement(&self.path);
         self._lock = None;
         if let Some(old) = self.set_aside.take() {
             let _ = std::fs::remove_dir_all(&self.path);
             let _ = std::fs::rename(old, &self.path);
-            forget_replacement(&self.path);
         }
         // The folder back in place is as it was: the lock file the claim put in it goes too.
         self._set_aside_lock = None;
@@ -480,12 +549,32 @@ fn aside_name(path: &Path, pid: u32) -> std::path::PathBuf {
 /// Returns whether something was put back.
 fn put_back_interrupted_replacement(path: &Path) -> Result<bool, OutputError> {
     let io = |source| OutputError::Io { path: path.to_path_buf(), source };
-    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else { return Ok(false) };
+    let Some((aside, _aside_lock)) = abandoned_replacement(path) else { return Ok(false) };
+    // Refused while another run writes into the folder now.
+    let _lock = FolderLock::acquire(path)?;
+    // Outputs that a command finished are never deleted for older ones: another run took the
+    // folder while a replacement stood aside (two runs racing for one `--out`).
+    if finished_outputs(path) {
+        return Ok(false);
+    }
+    // Nor is a file a user added to the stopped run's folder.
+    let added = added_by_user(path);
+    if !added.is_empty() {
+        return Err(OutputError::AddedByUser { path: path.to_path_buf(), files: added });
+    }
+    std::fs::remove_dir_all(path).map_err(io)?;
+    std::fs::rename(aside, path).map_err(io)?;
+    Ok(true)
+}
+
+/// The earlier outputs of `path` that a killed `--force` run left set aside, locked, when there
+/// is exactly one such folder and no live run holds it.
+fn abandoned_replacement(path: &Path) -> Option<(std::path::PathBuf, FolderLock)> {
+    let (name, parent) = (path.file_name()?, path.parent()?);
     let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
     let prefix = format!(".{}.replaced-", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(parent) else { return Ok(false) };
     let mut abandoned = Vec::new();
-    for entry in entries.flatten() {
+    for entry in std::fs::read_dir(parent).ok()?.flatten() {
         let aside = entry.path();
         if !entry.file_name().to_string_lossy().starts_with(&prefix) || !aside.is_dir() {
             continue;
@@ -494,12 +583,10 @@ fn put_back_interrupted_replacement(path: &Path) -> Result<bool, OutputError> {
             abandoned.push((aside, lock));
         }
     }
-    let [(aside, _aside_lock)] = abandoned.as_slice() else { return Ok(false) };
-    // Refused while another run writes into the folder now.
-    let _lock = FolderLock::acquire(path)?;
-    std::fs::remove_dir_all(path).map_err(io)?;
-    std::fs::rename(aside, path).map_err(io)?;
-    Ok(true)
+    match abandoned.len() {
+        1 => abandoned.pop(),
+        _ => None,
+    }
 }
 
 /// The file every claimed output folder holds: what `--force` may replace.
@@ -517,20 +604,55 @@ fn mark(folder: &Path) -> std::io::Result<bool> {
 
 /// What [`OUTPUT_MARK`] says above the list of outputs that [`list_outputs`] adds to it.
 const MARK_NOTE: &str = "folio wrote this folder: `--force` may replace it as a whole.\n";
-const LIST_HEADER: &str = "# what folio wrote here; anything else is a user's, and stops --force\n";
+/// Above the files of a command that finished, each by its path in the folder.
+const LIST_HEADER: &str = "# every file folio wrote here; any other is a user's, and stops --force\n";
+/// Above the files of a command stopped by a signal: its partial outputs.
+const INTERRUPTED_HEADER: &str = "# every file folio had written here when its run was stopped; any other is a user's, and stops --force\n";
+/// An older folio's list: names at the top of the folder only, each covering all below it.
+const TOP_LEVEL_HEADER: &str = "# what folio wrote here; anything else is a user's, and stops --force\n";
 
-/// Record in the mark the entries of `folder` as folio's outputs, when a command that claimed it
-/// succeeds: a file a user adds there later is then known for theirs, and `--force` leaves the
-/// folder alone rather than delete it with folio's outputs.
-fn list_outputs(folder: &Path) -> std::io::Result<()> {
-    let mut names = entry_names(folder)?;
-    names.sort();
-    let listed: String = names.iter().map(|name| format!("{name}\n")).collect();
+/// Record in the mark every file in `folder` (by its path there, subfolders included) as folio's
+/// outputs, but for those in `users`, when a command that claimed it succeeds (`header`
+/// [`LIST_HEADER`]) or is stopped ([`INTERRUPTED_HEADER`]): a file a user adds anywhere in it
+/// later is then known for theirs, and `--force` leaves the folder alone rather than delete it
+/// with folio's outputs.
+fn list_outputs(folder: &Path, header: &str, users: &[String]) -> std::io::Result<()> {
+    let mut files = files_within(folder)?;
+    files.retain(|file| !users.contains(file));
+    files.sort();
+    let listed: String = files.iter().map(|file| format!("{file}\n")).collect();
     write_atomically(&folder.join(OUTPUT_MARK), |w| {
         w.write_all(MARK_NOTE.as_bytes())?;
-        w.write_all(LIST_HEADER.as_bytes())?;
+        w.write_all(header.as_bytes())?;
         w.write_all(listed.as_bytes())
     })
+}
+
+/// Whether the mark of `folder` lists the outputs of a command that finished there.
+fn finished_outputs(folder: &Path) -> bool {
+    std::fs::read_to_string(folder.join(OUTPUT_MARK))
+        .is_ok_and(|text| text.contains(LIST_HEADER) || text.contains(TOP_LEVEL_HEADER))
+}
+
+/// Every file below `folder`, by its path there with `/` between names (a link counts as a
+/// file, and is not followed), but for the folder's own lock and mark.
+fn files_within(folder: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(dir: &Path, prefix: &str, files: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), &format!("{name}/"), files)?;
+            } else if prefix.is_empty() && (name == LOCK_FILE || name == OUTPUT_MARK) {
+                continue;
+            } else {
+                files.push(name);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(folder, "", &mut files)?;
+    Ok(files)
 }
 
 /// Add `name`, an output folio wrote into a folder of a finished command's (a redrawn picture),
@@ -538,34 +660,94 @@ fn list_outputs(folder: &Path) -> std::io::Result<()> {
 pub fn record_output(folder: &Path, name: &str) -> std::io::Result<()> {
     let mark = folder.join(OUTPUT_MARK);
     let Ok(text) = std::fs::read_to_string(&mark) else { return Ok(()) };
-    if !text.contains(LIST_HEADER) || text.lines().any(|line| line == name) {
+    let listing = [LIST_HEADER, INTERRUPTED_HEADER, TOP_LEVEL_HEADER].iter().any(|h| text.contains(h));
+    if !listing || text.lines().any(|line| line == name) {
         return Ok(());
     }
     write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
 }
 
-/// The entries of `folder` that its mark's list of outputs does not name; none when the mark has
-/// no list (an older folio's, or a run that never finished).
-fn added_by_user(folder: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(folder.join(OUTPUT_MARK)) else { return Vec::new() };
-    let Some((_, listed)) = text.split_once(LIST_HEADER) else { return Vec::new() };
-    let listed: Vec<&str> = listed.lines().collect();
-    let mut added: Vec<String> = entry_names(folder)
+/// The files in `folder`, subfolders included, that its mark's list of outputs does not name;
+/// none when the mark has no list (a run killed outright, which could list nothing). A list of
+/// an older folio's names only the top of the folder, each name covering all below it.
+fn unlisted_files(folder: &Path) -> Vec<String> {
+    let mark = folder.join(OUTPUT_MARK);
+    let Ok(text) = std::fs::read_to_string(&mark) else { return Vec::new() };
+    let (listed, top_level, stopped) = if let Some((_, listed)) = text.split_once(LIST_HEADER) {
+        (listed, false, false)
+    } else if let Some((_, listed)) = text.split_once(INTERRUPTED_HEADER) {
+        (listed, false, true)
+    } else if let Some((_, listed)) = text.split_once(TOP_LEVEL_HEADER) {
+        (listed, true, false)
+    } else {
+        return Vec::new();
+    };
+    let listed: std::collections::HashSet<&str> = listed.lines().collect();
+    let covered = |file: &str| match top_level {
+        true => listed.contains(file.split('/').next().unwrap_or(file)),
+        false => listed.contains(file),
+    };
+    // A stopped run's threads go on writing for the moment between its list and its end: a file
+    // changed (made, written or moved in) by then is its own, not a user's added afterwards.
+    let listed_at = std::fs::metadata(&mark).and_then(|m| m.modified()).ok();
+    let last_writes = |file: &str| {
+        stopped
+            && listed_at.is_some_and(|listed_at| {
+                changed_at(&folder.join(file)).is_some_and(|changed| changed <= listed_at + LAST_WRITES)
+            })
+    };
+    let mut added: Vec<String> = files_within(folder)
         .unwrap_or_default()
         .into_iter()
-        .filter(|name| !listed.contains(&name.as_str()))
+        .filter(|file| !covered(file) && !last_writes(file))
         .collect();
     added.sort();
     added
 }
 
-/// The names in `folder` besides the lock file and the mark.
-fn entry_names(folder: &Path) -> std::io::Result<Vec<String>> {
-    Ok(std::fs::read_dir(folder)?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name != LOCK_FILE && name != OUTPUT_MARK)
-        .collect())
+/// How long after its list a stopped run's last writes may land: its process ends within
+/// milliseconds of the signal, so this leaves a wide margin, and a user adds files later.
+pub const LAST_WRITES: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When `path` last changed: its status change time where the system keeps one, which a copy
+/// that keeps the original's modification time (`cp -p`) or a move into the folder still sets.
+fn changed_at(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let since_epoch =
+            std::time::Duration::new(u64::try_from(meta.ctime()).ok()?, meta.ctime_nsec() as u32);
+        Some(std::time::UNIX_EPOCH + since_epoch)
+    }
+    #[cfg(not(unix))]
+    meta.modified().ok()
+}
+
+/// What stops `--force` in `folder`, for its refusal: the [`unlisted_files`], each folder of a
+/// later folio command's outputs inside it named once (`stress/`, `seed-0/explain-2020-03-16/`),
+/// the first few of them.
+fn added_by_user(folder: &Path) -> Vec<String> {
+    let nested_outputs = |file: &str| {
+        let parts: Vec<&str> = file.split('/').collect();
+        (1..parts.len())
+            .map(|n| parts[..n].join("/"))
+            .find(|dir| folder.join(dir).join(OUTPUT_MARK).is_file())
+            .map(|dir| format!("{dir}/ (a later folio command's outputs)"))
+    };
+    let mut added: Vec<String> = Vec::new();
+    for file in unlisted_files(folder) {
+        let entry = nested_outputs(&file).unwrap_or(file);
+        if !added.contains(&entry) {
+            added.push(entry);
+        }
+    }
+    if added.len() > 5 {
+        let more = added.len() - 5;
+        added.truncate(5);
+        added.push(format!("and {more} more"));
+    }
+    added
 }
 
 /// Whether `folder` holds anything besides a lock file and the mark.
@@ -766,13 +948,83 @@ mod tests {
         record_output(&out, "walk_forward.png").unwrap();
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
         let refused = OutputFolder::claim(&out, true).err().unwrap().to_string();
-        assert!(refused.contains("did not write there (notes.txt)"), "{refused}");
+        assert!(refused.contains("did not write (notes.txt)"), "{refused}");
         assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
         std::fs::remove_file(out.join("notes.txt")).unwrap();
         let replacing = OutputFolder::claim(&out, true).unwrap();
         assert!(replacing.replaces_earlier_outputs());
         replacing.finish();
         assert!(!out.join("report.json").exists(), "folio's outputs were replaced");
+    }
+
+    /// `--resume` continues only a folder that a folio command marked: a folder of a user's own
+    /// files is refused and left as it was, mark-free. Reopened, a finished folder keeps what a
+    /// user had added out of its outputs.
+    #[test]
+    fn a_resume_reopens_only_folios_folders_and_never_adopts_a_users_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let research = dir.path().join("research");
+        std::fs::create_dir(&research).unwrap();
+        std::fs::write(research.join("notes.txt"), "mine").unwrap();
+        let refused = OutputFolder::reopen(&research).unwrap_err().to_string();
+        assert!(refused.contains("no folio command marked") && refused.contains("notes.txt"), "{refused}");
+        assert!(!research.join(OUTPUT_MARK).exists() && !research.join(LOCK_FILE).exists());
+
+        let out = dir.path().join("run");
+        let claim = OutputFolder::claim(&out, false).unwrap();
+        std::fs::write(out.join("report.json"), "{}").unwrap();
+        claim.finish();
+        std::fs::write(out.join("NOTES.md"), "mine").unwrap();
+        let reopened = OutputFolder::reopen(&out).unwrap();
+        std::fs::write(out.join("summary.md"), "#").unwrap();
+        reopened.finish();
+        let refused = OutputFolder::claim(&out, true).unwrap_err().to_string();
+        assert!(refused.contains("did not write (NOTES.md)"), "{refused}");
+    }
+
+    /// Subfolders are checked file by file: a user's file inside one stops `--force`; a later
+    /// folio command's folder inside is named once, as such. An older folio's list, which named
+    /// only the top of the folder, still covers all below each name.
+    #[test]
+    fn force_sees_a_users_file_anywhere_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("wf");
+        let claim = OutputFolder::claim(&out, false).unwrap();
+        std::fs::create_dir_all(out.join("fold-1/seed-0")).unwrap();
+        std::fs::write(out.join("fold-1/seed-0/best.bpk"), "net").unwrap();
+        claim.finish();
+        std::fs::write(out.join("fold-1/seed-0/analysis.ipynb"), "mine").unwrap();
+        let later = OutputFolder::claim(&out.join("stress"), false).unwrap();
+        std::fs::write(out.join("stress/stress.json"), "{}").unwrap();
+        later.finish();
+        let refused = OutputFolder::claim(&out, true).unwrap_err().to_string();
+        assert!(refused.contains("fold-1/seed-0/analysis.ipynb"), "{refused}");
+        assert!(refused.contains("stress/ (a later folio command's outputs)"), "{refused}");
+        assert!(out.join("fold-1/seed-0/analysis.ipynb").exists());
+
+        std::fs::remove_file(out.join("fold-1/seed-0/analysis.ipynb")).unwrap();
+        std::fs::remove_dir_all(out.join("stress")).unwrap();
+        std::fs::write(out.join(OUTPUT_MARK), format!("{MARK_NOTE}{TOP_LEVEL_HEADER}fold-1\n")).unwrap();
+        std::fs::write(out.join("fold-1/seed-0/last.bpk"), "net").unwrap();
+        OutputFolder::claim(&out, true).unwrap().finish();
+        assert!(!out.join("fold-1").exists(), "an older folio's outputs were replaced");
+    }
+
+    /// Two runs racing for one `--out`: the finished outputs of the one that took the folder are
+    /// never deleted to put back what the other set aside.
+    #[test]
+    fn finished_outputs_are_never_deleted_to_put_back_older_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("ev");
+        let claim = OutputFolder::claim(&out, false).unwrap();
+        std::fs::write(out.join("report.json"), "newer").unwrap();
+        claim.finish();
+        let aside = dir.path().join(".ev.replaced-4242");
+        std::fs::create_dir(&aside).unwrap();
+        std::fs::write(aside.join("report.json"), "older").unwrap();
+        let refused = OutputFolder::claim(&out, false).unwrap_err().to_string();
+        assert!(refused.contains("already holds outputs") && !refused.contains("put back"), "{refused}");
+        assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), "newer");
     }
 
     #[cfg(unix)]

@@ -20,14 +20,18 @@ fn main() -> ExitCode {
     }
     // A run stopped while it replaces an output folder leaves that folder's earlier outputs set
     // aside (the next claim of the folder puts them back); say so, for a user who looks at once.
+    // What the run had written is listed in its folder first, so that a file a user adds there
+    // afterwards is known for theirs.
     // Written without eprintln!, which panics on a closed terminal (SIGHUP), and a panic here
     // would swallow the signal instead of ending the run.
     let _ = ctrlc::set_handler(|| {
+        folio::files::list_interrupted_outputs();
         for (folder, aside) in folio::files::replacements_in_progress() {
             let _ = writeln!(
                 std::io::stderr(),
                 "\ninterrupted: {} holds this run's partial outputs; what it held before is kept in {} \
-                 and comes back at the next folio command that writes to {}",
+                 and comes back at the next folio command that writes to {}, unless that command \
+                 continues this run with --resume (which deletes it once it finishes)",
                 folder.display(),
                 aside.display(),
                 folder.display()

@@ -2039,6 +2039,85 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     assert!(!missing.status.success() && text(&missing).contains("does not exist"), "{}", text(&missing));
 }
 
+/// A `--force` run stopped by Ctrl-C lists what it had written, so files a user adds to its folder
+/// afterwards (at the top or in a subfolder) stop both `--force` and the putting back of the
+/// outputs it was replacing from deleting them. `--resume` continues the stopped run, not the
+/// one it replaced, keeps the user's files out of its outputs, and deletes the replaced outputs
+/// once it finishes.
+#[test]
+fn a_stopped_force_run_resumes_as_itself_and_never_takes_a_users_files_for_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let config = tiny_config_with_train(cwd, "patience = 1000000");
+    let args = |steps: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["walk-forward", "--config", config.to_str().unwrap(), "--steps", steps];
+        args.extend([
+            "--seeds",
+            "2",
+            "--folds",
+            "2",
+            "--jobs",
+            "1",
+            "--out",
+            "wf",
+            "--registry",
+            "trials.jsonl",
+        ]);
+        args.extend(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let run = |args: Vec<String>| folio(&args.iter().map(String::as_str).collect::<Vec<_>>(), cwd);
+    let output = run(args("300", &[]));
+    assert!(output.status.success(), "{}", text(&output));
+    let earlier = std::fs::read(cwd.join("wf/report.json")).unwrap();
+
+    let replacing = args("100000", &["--seed", "5", "--force"]);
+    let child = common::folio_command(&replacing.iter().map(String::as_str).collect::<Vec<_>>())
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = cwd.join("wf/fold-1/seed-5.result.cbor");
+    let started = std::time::Instant::now();
+    while !first.exists() {
+        assert!(started.elapsed().as_secs() < 120, "the first training never finished");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: a plain kill(2) of the child this test started and has not yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let stopped = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&stopped.stderr).to_string();
+    assert!(said.contains("unless that command continues this run with --resume"), "{said}");
+    let aside = || {
+        std::fs::read_dir(cwd)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".wf.replaced-"))
+    };
+    assert!(aside(), "the outputs being replaced wait beside the folder");
+
+    // Later than the stopped run's last writes could land.
+    std::thread::sleep(folio::files::LAST_WRITES + std::time::Duration::from_millis(200));
+    std::fs::write(cwd.join("wf/NOTES.md"), "mine").unwrap();
+    std::fs::write(cwd.join("wf/fold-1/notes.md"), "mine too").unwrap();
+    let users = |output: &std::process::Output| {
+        let said = text(output);
+        !output.status.success() && said.contains("NOTES.md") && said.contains("fold-1/notes.md")
+    };
+    let forced = run(args("300", &["--force"]));
+    assert!(users(&forced), "{}", text(&forced));
+    assert!(cwd.join("wf/NOTES.md").exists() && cwd.join("wf/fold-1/notes.md").exists() && aside());
+
+    let resumed = run(args("100000", &["--seed", "5", "--resume"]));
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(!aside(), "the replacement is finished");
+    assert_ne!(std::fs::read(cwd.join("wf/report.json")).unwrap(), earlier, "the stopped run's, continued");
+    assert_eq!(std::fs::read_to_string(cwd.join("wf/fold-1/notes.md")).unwrap(), "mine too");
+    let forced = run(args("300", &["--force"]));
+    assert!(users(&forced), "the user's files are not among the outputs: {}", text(&forced));
+}
+
 /// Where each training's progress starts: a resumed training starts where its checkpoint was
 /// saved, a fresh one at zero.
 struct TrainingStarts(Mutex<Vec<u64>>);

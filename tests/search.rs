@@ -631,8 +631,10 @@ fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
             .output()
             .unwrap()
     };
-    // The second market cannot write its folder: a file stands where it goes.
+    // The second market cannot write its folder: a file stands where it goes, in a folder that
+    // a stopped folio run marked (a folder of a user's own files is no run to resume).
     std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join(".folio-outputs"), "").unwrap();
     std::fs::write(out.join("second"), "in the way").unwrap();
     let output = panel(&["--resume"]);
     let shown = text(&output);

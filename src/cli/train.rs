@@ -203,6 +203,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         super::naming_config(error.into(), &args.setup.config)
     })?;
+    show_and_record(&args, &out, &registry_path, &data, &outcomes)
+}
+
+/// Show the trainings' results, then record them as trials in the registry.
+fn show_and_record(
+    args: &TrainArgs,
+    out: &Path,
+    registry_path: &Path,
+    data: &folio::env::config::DataConfig,
+    outcomes: &[folio::train::TrainOutcome],
+) -> Result<()> {
     // Read again for its span, by which a later run on a longer cut of this history counts these
     // trials, and for the trials on shorter cuts of it; a file changed since training began
     // gives no span rather than a wrong one.
@@ -217,13 +228,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     // The results are shown before the registry is touched: a registry problem must not hide them.
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
-    let summary = TrainSummary { runs: &outcomes, validation_spread: MetricsSpread::of(&agents) };
+    let summary = TrainSummary { runs: outcomes, validation_spread: MetricsSpread::of(&agents) };
     if args.run.json {
-        super::print_json_in(&summary, &out)?;
+        super::print_json_in(&summary, out)?;
     } else {
-        print!("{}", folio::report::text::training(&outcomes, &summary.validation_spread));
+        print!("{}", folio::report::text::training(outcomes, &summary.validation_spread));
     }
-    let all = registry::append(&registry_path, &records).map_err(|error| {
+    let all = registry::append(registry_path, &records).map_err(|error| {
         super::FailedAfterResults(format!(
             "the checkpoints are saved in {}, but not recorded as trials: {error}; once that is fixed, `folio train --resume --out {}` with the same flags records them without training again",
             out.display(),
