@@ -1010,6 +1010,22 @@ mod tests {
         assert!(!out.join("fold-1").exists(), "an older folio's outputs were replaced");
     }
 
+    /// What a stopped run writes in the moment between its list and its end is its own; a file
+    /// that comes later is a user's.
+    #[test]
+    fn a_stopped_runs_last_writes_are_its_own_and_later_files_a_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("wf");
+        let _claim = OutputFolder::claim(&out, false).unwrap();
+        std::fs::write(out.join("report.json"), "{}").unwrap();
+        list_outputs(&out, INTERRUPTED_HEADER, &[]).unwrap();
+        std::fs::write(out.join("best.bpk.pending"), "net").unwrap();
+        assert_eq!(unlisted_files(&out), Vec::<String>::new());
+        let mark = std::fs::File::options().write(true).open(out.join(OUTPUT_MARK)).unwrap();
+        mark.set_modified(std::time::SystemTime::now() - 10 * LAST_WRITES).unwrap();
+        assert_eq!(unlisted_files(&out), vec!["best.bpk.pending".to_string()], "long after the list");
+    }
+
     /// Two runs racing for one `--out`: the finished outputs of the one that took the folder are
     /// never deleted to put back what the other set aside.
     #[test]
