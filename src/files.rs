@@ -259,29 +259,52 @@ pub struct OutputFolder {
     _set_aside_lock: Option<FolderLock>,
 }
 
-/// Folders this process has claimed and not yet finished, with what a user had added to each,
-/// so that an interrupted run still lists what folio wrote there ([`list_interrupted_outputs`]).
-static CLAIMED: std::sync::Mutex<Vec<(std::path::PathBuf, Vec<String>)>> = std::sync::Mutex::new(Vec::new());
+/// A folder this process has claimed and not yet finished, for a run stopped by a signal
+/// ([`settle_interrupted_claims`]).
+#[derive(Debug, Clone)]
+struct Claimed {
+    folder: std::path::PathBuf,
+    /// What a user had added there before the claim: never listed as folio's.
+    users: Vec<String>,
+    /// The claim made the folder.
+    created: bool,
+}
 
-/// Record in each folder this process has claimed and not finished what it holds now as folio's
-/// partial outputs, for a run stopped by a signal: a file a user adds there afterwards is then
-/// known for theirs, and `--force` will not delete it with them.
-pub fn list_interrupted_outputs() {
-    let claimed = CLAIMED.lock().map(|c| c.clone()).unwrap_or_default();
-    for (folder, users) in claimed {
-        let _ = list_outputs(&folder, INTERRUPTED_HEADER, &users);
+static CLAIMED: std::sync::Mutex<Vec<Claimed>> = std::sync::Mutex::new(Vec::new());
+
+/// For a run stopped by a signal, settle each folder this process has claimed and not finished:
+/// one it wrote nothing in is left as the claim found it (a folder the claim made goes, so a
+/// default name is not used up by a run that wrote nothing); in any other, what it holds now is
+/// listed as folio's partial outputs, so that a file a user adds afterwards is known for theirs
+/// and `--force` will not delete it with them.
+pub fn settle_interrupted_claims() {
+    for claimed in CLAIMED.lock().map(|c| c.clone()).unwrap_or_default() {
+        settle_interrupted(&claimed);
+    }
+}
+
+fn settle_interrupted(Claimed { folder, users, created }: &Claimed) {
+    // The process ends in a moment: its lock dies with it, and its file is clutter.
+    let _ = std::fs::remove_file(folder.join(LOCK_FILE));
+    if holds_outputs(folder).is_ok_and(|holds| !holds) {
+        let _ = std::fs::remove_file(folder.join(OUTPUT_MARK));
+        if *created {
+            let _ = std::fs::remove_dir(folder);
+        }
+    } else {
+        let _ = list_outputs(folder, INTERRUPTED_HEADER, users);
     }
 }
 
 fn forget_claim(path: &Path) {
     if let Ok(mut claimed) = CLAIMED.lock() {
-        claimed.retain(|(p, _)| p != path);
+        claimed.retain(|c| c.folder != path);
     }
 }
 
-fn remember_claim(path: &Path, users: &[String]) {
+fn remember_claim(path: &Path, users: &[String], created: bool) {
     if let Ok(mut claimed) = CLAIMED.lock() {
-        claimed.push((path.to_path_buf(), users.to_vec()));
+        claimed.push(Claimed { folder: path.to_path_buf(), users: users.to_vec(), created });
     }
 }
 
@@ -402,7 +425,7 @@ impl OutputFolder {
                 return Err(error);
             }
         };
-        remember_claim(path, &[]);
+        remember_claim(path, &[], created);
         Ok(Self {
             path: path.to_path_buf(),
             named,
@@ -445,7 +468,7 @@ impl OutputFolder {
         }
         let users = unlisted_files(path);
         let marked = mark(path).map_err(io)?;
-        remember_claim(path, &users);
+        remember_claim(path, &users, false);
         Ok(Self {
             path: path.to_path_buf(),
             named,
@@ -471,6 +494,8 @@ impl OutputFolder {
             let _ = std::fs::remove_dir(&path);
         })?;
         claimed.created = true;
+        forget_claim(&path);
+        remember_claim(&path, &[], true);
         Ok(claimed)
     }
 
@@ -1024,6 +1049,30 @@ mod tests {
         let mark = std::fs::File::options().write(true).open(out.join(OUTPUT_MARK)).unwrap();
         mark.set_modified(std::time::SystemTime::now() - 10 * LAST_WRITES).unwrap();
         assert_eq!(unlisted_files(&out), vec!["best.bpk.pending".to_string()], "long after the list");
+    }
+
+    /// A stopped run's claim: a folder it made and wrote nothing in goes, so a default name is
+    /// not used up; one it wrote in lists those files as its partial outputs, never a user's.
+    #[test]
+    fn a_stopped_run_leaves_no_empty_folder_and_lists_what_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("eval");
+        let empty = OutputFolder::fresh(&base).unwrap();
+        settle_interrupted(&Claimed { folder: empty.path().to_path_buf(), users: Vec::new(), created: true });
+        assert!(!empty.path().exists());
+        drop(empty);
+
+        let out = dir.path().join("wf");
+        std::fs::create_dir(&out).unwrap();
+        let claim = OutputFolder::claim(&out, false).unwrap();
+        std::fs::create_dir(out.join("fold-1")).unwrap();
+        std::fs::write(out.join("fold-1/result.cbor"), "r").unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        settle_interrupted(&Claimed { folder: out.clone(), users: vec!["notes.txt".into()], created: false });
+        let mark = std::fs::read_to_string(out.join(OUTPUT_MARK)).unwrap();
+        assert!(mark.ends_with(&format!("{INTERRUPTED_HEADER}fold-1/result.cbor\n")), "{mark}");
+        assert!(!out.join(LOCK_FILE).exists());
+        drop(claim);
     }
 
     /// Two runs racing for one `--out`: the finished outputs of the one that took the folder are

@@ -21,11 +21,11 @@ fn main() -> ExitCode {
     // A run stopped while it replaces an output folder leaves that folder's earlier outputs set
     // aside (the next claim of the folder puts them back); say so, for a user who looks at once.
     // What the run had written is listed in its folder first, so that a file a user adds there
-    // afterwards is known for theirs.
+    // afterwards is known for theirs; a folder it wrote nothing in is left as it was found.
     // Written without eprintln!, which panics on a closed terminal (SIGHUP), and a panic here
     // would swallow the signal instead of ending the run.
     let _ = ctrlc::set_handler(|| {
-        folio::files::list_interrupted_outputs();
+        folio::files::settle_interrupted_claims();
         for (folder, aside) in folio::files::replacements_in_progress() {
             let _ = writeln!(
                 std::io::stderr(),
