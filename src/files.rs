@@ -38,6 +38,7 @@ pub fn write_atomically(
         .prefix(&format!(".{}.", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
         .suffix(".tmp")
         .tempfile_in(folder)?;
+    note_written(temp.path());
     {
         let mut buffered = std::io::BufWriter::new(temp.as_file_mut());
         fill(&mut buffered)?;
@@ -52,7 +53,40 @@ pub fn write_atomically(
     }
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
+    note_written(path);
     Ok(())
+}
+
+/// Every file this process has written (by its folder's canonical path and its name): what a
+/// command's output folder lists as its outputs, so that a file a user adds while it runs is
+/// never taken for one of them.
+static WRITTEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A written file's key in [`WRITTEN`]: its folder resolved, so that a folder named relatively,
+/// through a link or with `..` is one folder.
+fn written_key(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            std::fs::canonicalize(parent).map_or_else(|_| path.to_path_buf(), |folder| folder.join(name))
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Note that this process wrote `path` (or moved a file of its own there).
+pub fn note_written(path: &Path) {
+    let key = written_key(path);
+    if let Ok(mut written) = WRITTEN.lock() {
+        written.insert(key);
+    }
+}
+
+/// Whether this process wrote `path`.
+fn was_written(path: &Path) -> bool {
+    let key = written_key(path);
+    WRITTEN.lock().is_ok_and(|written| written.contains(&key))
 }
 
 pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -146,6 +180,7 @@ impl FolderLock {
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
         }
+        note_written(&path);
         // For people only: the OS lock, not this text, is what excludes other runs.
         file.set_len(0).map_err(io)?;
         let _ = writeln!(file, "pid {} on {}", std::process::id(), host_name());
@@ -247,9 +282,9 @@ pub struct OutputFolder {
     /// mark away again, leaving the folder as it found it.
     marked: bool,
     finished: bool,
-    /// What a user had added to the folder before a `--resume` reopened it: not folio's
-    /// outputs, however the run ends.
-    users: Vec<String>,
+    /// The files an earlier run of the same work left, when `--resume` reopened the folder:
+    /// folio's outputs with those this run writes, where what a user had added is not.
+    inherited: Vec<String>,
     /// The earlier outputs that an interrupted `--force` run set aside, when `--resume`
     /// continues that run: deleted once it finishes, as the interrupted run would have.
     continued_replacement: Option<(std::path::PathBuf, FolderLock)>,
@@ -264,8 +299,8 @@ pub struct OutputFolder {
 #[derive(Debug, Clone)]
 struct Claimed {
     folder: std::path::PathBuf,
-    /// What a user had added there before the claim: never listed as folio's.
-    users: Vec<String>,
+    /// The files an earlier run of the same work left there ([`OutputFolder::reopen`]).
+    inherited: Vec<String>,
     /// The claim made the folder.
     created: bool,
 }
@@ -283,7 +318,7 @@ pub fn settle_interrupted_claims() {
     }
 }
 
-fn settle_interrupted(Claimed { folder, users, created }: &Claimed) {
+fn settle_interrupted(Claimed { folder, inherited, created }: &Claimed) {
     // The process ends in a moment: its lock dies with it, and its file is clutter.
     let _ = std::fs::remove_file(folder.join(LOCK_FILE));
     if holds_outputs(folder).is_ok_and(|holds| !holds) {
@@ -292,7 +327,7 @@ fn settle_interrupted(Claimed { folder, users, created }: &Claimed) {
             let _ = std::fs::remove_dir(folder);
         }
     } else {
-        let _ = list_outputs(folder, INTERRUPTED_HEADER, users);
+        let _ = list_outputs(folder, INTERRUPTED_HEADER, inherited);
     }
 }
 
@@ -302,9 +337,9 @@ fn forget_claim(path: &Path) {
     }
 }
 
-fn remember_claim(path: &Path, users: &[String], created: bool) {
+fn remember_claim(path: &Path, inherited: &[String], created: bool) {
     if let Ok(mut claimed) = CLAIMED.lock() {
-        claimed.push(Claimed { folder: path.to_path_buf(), users: users.to_vec(), created });
+        claimed.push(Claimed { folder: path.to_path_buf(), inherited: inherited.to_vec(), created });
     }
 }
 
@@ -347,6 +382,15 @@ pub enum OutputError {
         files.join(", ")
     )]
     AddedByUser { path: std::path::PathBuf, files: Vec<String> },
+    #[error(
+        "{} holds the partial outputs of a run that was replacing it with --force and was stopped, and \
+         files folio did not write ({}); the outputs it was replacing wait in {}: --resume continues the \
+         stopped run (and keeps those files), or move them out and the earlier outputs come back",
+        path.display(),
+        files.join(", "),
+        aside.display()
+    )]
+    StoppedReplacementHoldsOthers { path: std::path::PathBuf, aside: std::path::PathBuf, files: Vec<String> },
     #[error("{} does not exist: there is no run to continue there", path.display())]
     NothingThere { path: std::path::PathBuf },
     #[error("{} exists and is not a folder; choose another --out", path.display())]
@@ -411,7 +455,7 @@ impl OutputFolder {
         }
         let claimed = FolderLock::acquire(path)
             .map_err(OutputError::from)
-            .and_then(|lock| Ok((lock, mark(path).map_err(io)?)));
+            .and_then(|lock| Ok((lock, mark(path, &[]).map_err(io)?)));
         let (lock, marked) = match claimed {
             Ok(claimed) => claimed,
             Err(error) => {
@@ -433,7 +477,7 @@ impl OutputFolder {
             created,
             marked,
             finished: false,
-            users: Vec::new(),
+            inherited: Vec::new(),
             continued_replacement: None,
             _lock: Some(lock),
             _set_aside_lock: set_aside_lock,
@@ -467,8 +511,11 @@ impl OutputFolder {
             replacing.push((path.to_path_buf(), aside.clone()));
         }
         let users = unlisted_files(path);
-        let marked = mark(path).map_err(io)?;
-        remember_claim(path, &users, false);
+        let mut inherited = files_within(path).map_err(io)?;
+        inherited.retain(|file| !users.contains(file));
+        // Until this run lists its outputs, the mark names what it must never take for them.
+        let marked = mark(path, &users).map_err(io)?;
+        remember_claim(path, &inherited, false);
         Ok(Self {
             path: path.to_path_buf(),
             named,
@@ -476,7 +523,7 @@ impl OutputFolder {
             created: false,
             marked,
             finished: false,
-            users,
+            inherited,
             continued_replacement,
             _lock: Some(lock),
             _set_aside_lock: None,
@@ -524,7 +571,7 @@ impl OutputFolder {
     pub fn finish(mut self) {
         self.finished = true;
         forget_claim(&self.path);
-        let _ = list_outputs(&self.path, LIST_HEADER, &self.users);
+        let _ = list_outputs(&self.path, LIST_HEADER, &self.inherited);
         self._lock = None;
         let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
         let replaced = self.set_aside.take().or(self.continued_replacement.take().map(|(old, _)| old));
@@ -585,7 +632,11 @@ fn put_back_interrupted_replacement(path: &Path) -> Result<bool, OutputError> {
     // Nor is a file a user added to the stopped run's folder.
     let added = added_by_user(path);
     if !added.is_empty() {
-        return Err(OutputError::AddedByUser { path: path.to_path_buf(), files: added });
+        return Err(OutputError::StoppedReplacementHoldsOthers {
+            path: path.to_path_buf(),
+            aside,
+            files: added,
+        });
     }
     std::fs::remove_dir_all(path).map_err(io)?;
     std::fs::rename(aside, path).map_err(io)?;
@@ -617,14 +668,14 @@ fn abandoned_replacement(path: &Path) -> Option<(std::path::PathBuf, FolderLock)
 /// The file every claimed output folder holds: what `--force` may replace.
 pub const OUTPUT_MARK: &str = ".folio-outputs";
 
-/// Put the mark in `folder`; true when it was not there before.
-fn mark(folder: &Path) -> std::io::Result<bool> {
+/// Mark `folder` as claimed by a command at work, naming the `users` files in it that are not
+/// folio's (those a user had added before a `--resume`); true when it held no mark before.
+fn mark(folder: &Path, users: &[String]) -> std::io::Result<bool> {
     let mark = folder.join(OUTPUT_MARK);
-    if mark.is_file() {
-        return Ok(false);
-    }
-    std::fs::write(mark, MARK_NOTE)?;
-    Ok(true)
+    let was_there = mark.is_file();
+    let named: String = users.iter().map(|file| format!("{file}\n")).collect();
+    write_atomically(&mark, |w| write!(w, "{MARK_NOTE}{USERS_HEADER}{named}"))?;
+    Ok(!was_there)
 }
 
 /// What [`OUTPUT_MARK`] says above the list of outputs that [`list_outputs`] adds to it.
@@ -633,24 +684,33 @@ const MARK_NOTE: &str = "folio wrote this folder: `--force` may replace it as a 
 const LIST_HEADER: &str = "# every file folio wrote here; any other is a user's, and stops --force\n";
 /// Above the files of a command stopped by a signal: its partial outputs.
 const INTERRUPTED_HEADER: &str = "# every file folio had written here when its run was stopped; any other is a user's, and stops --force\n";
+/// Above the files of a user's that a command at work found in its folder (a `--resume`'s).
+const USERS_HEADER: &str =
+    "# a user's files, never folio's (a command is at work here, or was stopped outright)\n";
+/// Before a stopped run's list: when it was written, in seconds since 1970.
+const STOPPED_AT: &str = "# stopped at ";
 /// An older folio's list: names at the top of the folder only, each covering all below it.
 const TOP_LEVEL_HEADER: &str = "# what folio wrote here; anything else is a user's, and stops --force\n";
 
-/// Record in the mark every file in `folder` (by its path there, subfolders included) as folio's
-/// outputs, but for those in `users`, when a command that claimed it succeeds (`header`
-/// [`LIST_HEADER`]) or is stopped ([`INTERRUPTED_HEADER`]): a file a user adds anywhere in it
-/// later is then known for theirs, and `--force` leaves the folder alone rather than delete it
-/// with folio's outputs.
-fn list_outputs(folder: &Path, header: &str, users: &[String]) -> std::io::Result<()> {
+/// Record in the mark, as folio's outputs, the files in `folder` (by their path there,
+/// subfolders included) that this process wrote or that an earlier run of the same work left
+/// (`inherited`), when a command that claimed it succeeds (`header` [`LIST_HEADER`]) or is
+/// stopped ([`INTERRUPTED_HEADER`]): a file a user adds anywhere in it, before or after, is
+/// then known for theirs, and `--force` leaves the folder alone rather than delete it with
+/// folio's outputs.
+fn list_outputs(folder: &Path, header: &str, inherited: &[String]) -> std::io::Result<()> {
     let mut files = files_within(folder)?;
-    files.retain(|file| !users.contains(file));
+    files.retain(|file| inherited.contains(file) || was_written(&folder.join(file)));
     files.sort();
     let listed: String = files.iter().map(|file| format!("{file}\n")).collect();
-    write_atomically(&folder.join(OUTPUT_MARK), |w| {
-        w.write_all(MARK_NOTE.as_bytes())?;
-        w.write_all(header.as_bytes())?;
-        w.write_all(listed.as_bytes())
-    })
+    let stopped_at = match header == INTERRUPTED_HEADER {
+        true => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            format!("{STOPPED_AT}{}.{:09}\n", now.as_secs(), now.subsec_nanos())
+        }
+        false => String::new(),
+    };
+    write_atomically(&folder.join(OUTPUT_MARK), |w| write!(w, "{MARK_NOTE}{header}{stopped_at}{listed}"))
 }
 
 /// Whether the mark of `folder` lists the outputs of a command that finished there.
@@ -680,11 +740,17 @@ fn files_within(folder: &Path) -> std::io::Result<Vec<String>> {
     Ok(files)
 }
 
-/// Add `name`, an output folio wrote into a folder of a finished command's (a redrawn picture),
-/// to the folder's list, when it has one.
-pub fn record_output(folder: &Path, name: &str) -> std::io::Result<()> {
+/// Add `path`, an output folio wrote into a finished command's folder or a folder inside it (a
+/// redrawn picture, a page), to the list of the nearest folder above it that has one.
+pub fn record_output(path: &Path) -> std::io::Result<()> {
+    let Ok(path) = std::path::absolute(path) else { return Ok(()) };
+    let Some(folder) = path.ancestors().skip(1).find(|folder| folder.join(OUTPUT_MARK).is_file()) else {
+        return Ok(());
+    };
+    let Ok(name) = path.strip_prefix(folder) else { return Ok(()) };
+    let name = name.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
     let mark = folder.join(OUTPUT_MARK);
-    let Ok(text) = std::fs::read_to_string(&mark) else { return Ok(()) };
+    let text = std::fs::read_to_string(&mark)?;
     let listing = [LIST_HEADER, INTERRUPTED_HEADER, TOP_LEVEL_HEADER].iter().any(|h| text.contains(h));
     if !listing || text.lines().any(|line| line == name) {
         return Ok(());
@@ -704,9 +770,14 @@ fn unlisted_files(folder: &Path) -> Vec<String> {
         (listed, false, true)
     } else if let Some((_, listed)) = text.split_once(TOP_LEVEL_HEADER) {
         (listed, true, false)
+    } else if let Some((_, users)) = text.split_once(USERS_HEADER) {
+        // A command at work, or stopped outright: all but a user's files are its own.
+        return users.lines().filter(|file| folder.join(file).exists()).map(String::from).collect();
     } else {
         return Vec::new();
     };
+    let stopped_at =
+        listed.lines().find_map(|line| line.strip_prefix(STOPPED_AT)).and_then(seconds_since_1970);
     let listed: std::collections::HashSet<&str> = listed.lines().collect();
     let covered = |file: &str| match top_level {
         true => listed.contains(file.split('/').next().unwrap_or(file)),
@@ -714,11 +785,10 @@ fn unlisted_files(folder: &Path) -> Vec<String> {
     };
     // A stopped run's threads go on writing for the moment between its list and its end: a file
     // changed (made, written or moved in) by then is its own, not a user's added afterwards.
-    let listed_at = std::fs::metadata(&mark).and_then(|m| m.modified()).ok();
     let last_writes = |file: &str| {
         stopped
-            && listed_at.is_some_and(|listed_at| {
-                changed_at(&folder.join(file)).is_some_and(|changed| changed <= listed_at + LAST_WRITES)
+            && stopped_at.is_some_and(|stopped_at| {
+                changed_at(&folder.join(file)).is_some_and(|changed| changed <= stopped_at + LAST_WRITES)
             })
     };
     let mut added: Vec<String> = files_within(folder)
@@ -728,6 +798,13 @@ fn unlisted_files(folder: &Path) -> Vec<String> {
         .collect();
     added.sort();
     added
+}
+
+/// A time written as seconds since 1970 with a fraction (`1765100000.123456789`).
+fn seconds_since_1970(text: &str) -> Option<std::time::SystemTime> {
+    let (seconds, nanos) = text.trim().split_once('.')?;
+    let since = std::time::Duration::new(seconds.parse().ok()?, nanos.parse().ok()?);
+    Some(std::time::UNIX_EPOCH + since)
 }
 
 /// How long after its list a stopped run's last writes may land: its process ends within
@@ -753,15 +830,22 @@ fn changed_at(path: &Path) -> Option<std::time::SystemTime> {
 /// later folio command's outputs inside it named once (`stress/`, `seed-0/explain-2020-03-16/`),
 /// the first few of them.
 fn added_by_user(folder: &Path) -> Vec<String> {
+    let unlisted = unlisted_files(folder);
+    // A folder inside with a mark that the list does not name is a later command's; one whose
+    // mark it names is the same command's (an eval's seed folders), and its files are judged
+    // one by one.
     let nested_outputs = |file: &str| {
         let parts: Vec<&str> = file.split('/').collect();
         (1..parts.len())
             .map(|n| parts[..n].join("/"))
-            .find(|dir| folder.join(dir).join(OUTPUT_MARK).is_file())
+            .find(|dir| {
+                let nested_mark = format!("{dir}/{OUTPUT_MARK}");
+                folder.join(&nested_mark).is_file() && unlisted.contains(&nested_mark)
+            })
             .map(|dir| format!("{dir}/ (a later folio command's outputs)"))
     };
     let mut added: Vec<String> = Vec::new();
-    for file in unlisted_files(folder) {
+    for file in unlisted.iter().cloned() {
         let entry = nested_outputs(&file).unwrap_or(file);
         if !added.contains(&entry) {
             added.push(entry);
@@ -960,22 +1044,34 @@ mod tests {
         assert!(paths.iter().all(|path| !path.exists()), "{paths:?}");
     }
 
-    /// A file a user puts into a finished command's folder stops `--force` from deleting it with
-    /// folio's outputs; a picture folio adds later is folio's, and does not.
+    /// What a folio command writes, as a file of its own (noted as this process's).
+    fn output(path: &Path, text: &str) {
+        write_bytes_atomically(path, text.as_bytes()).unwrap();
+    }
+
+    /// A file a user puts into a command's folder, before or while it runs or after it
+    /// finished, stops `--force` from deleting it with folio's outputs; a picture folio adds
+    /// later, in the folder or a folder inside it, is folio's, and does not.
     #[test]
     fn force_replaces_a_folder_of_outputs_but_never_a_file_a_user_added() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
         let claim = OutputFolder::claim(&out, false).unwrap();
-        std::fs::write(out.join("report.json"), "{}").unwrap();
+        output(&out.join("report.json"), "{}");
+        std::fs::write(out.join("while-it-ran.txt"), "mine").unwrap();
+        output(&out.join("fold-1/result.cbor"), "r");
         claim.finish();
-        std::fs::write(out.join("walk_forward.png"), "png").unwrap();
-        record_output(&out, "walk_forward.png").unwrap();
+        // Drawn by another process (`folio plot`), which records it.
+        for picture in ["walk_forward.png", "fold-1/training.png"] {
+            std::fs::write(out.join(picture), "png").unwrap();
+            record_output(&out.join(picture)).unwrap();
+        }
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
         let refused = OutputFolder::claim(&out, true).err().unwrap().to_string();
-        assert!(refused.contains("did not write (notes.txt)"), "{refused}");
+        assert!(refused.contains("did not write (notes.txt, while-it-ran.txt)"), "{refused}");
         assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
         std::fs::remove_file(out.join("notes.txt")).unwrap();
+        std::fs::remove_file(out.join("while-it-ran.txt")).unwrap();
         let replacing = OutputFolder::claim(&out, true).unwrap();
         assert!(replacing.replaces_earlier_outputs());
         replacing.finish();
@@ -984,7 +1080,8 @@ mod tests {
 
     /// `--resume` continues only a folder that a folio command marked: a folder of a user's own
     /// files is refused and left as it was, mark-free. Reopened, a finished folder keeps what a
-    /// user had added out of its outputs.
+    /// user had added out of its outputs, whether the resumed run finishes or is stopped
+    /// outright.
     #[test]
     fn a_resume_reopens_only_folios_folders_and_never_adopts_a_users_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -997,38 +1094,49 @@ mod tests {
 
         let out = dir.path().join("run");
         let claim = OutputFolder::claim(&out, false).unwrap();
-        std::fs::write(out.join("report.json"), "{}").unwrap();
+        output(&out.join("report.json"), "{}");
         claim.finish();
         std::fs::write(out.join("NOTES.md"), "mine").unwrap();
+        // Stopped outright while it resumes: its new outputs are its own, the notes are not.
+        let stopped = OutputFolder::reopen(&out).unwrap();
+        output(&out.join("fold-2/result.cbor"), "r");
+        drop(stopped);
+        assert_eq!(unlisted_files(&out), vec!["NOTES.md".to_string()]);
         let reopened = OutputFolder::reopen(&out).unwrap();
-        std::fs::write(out.join("summary.md"), "#").unwrap();
+        output(&out.join("summary.md"), "#");
         reopened.finish();
         let refused = OutputFolder::claim(&out, true).unwrap_err().to_string();
         assert!(refused.contains("did not write (NOTES.md)"), "{refused}");
     }
 
     /// Subfolders are checked file by file: a user's file inside one stops `--force`; a later
-    /// folio command's folder inside is named once, as such. An older folio's list, which named
-    /// only the top of the folder, still covers all below each name.
+    /// folio command's folder inside is named once, as such, while a folder the same command
+    /// claimed inside (an eval's `ensemble/`) has its files named. An older folio's list, which
+    /// named only the top of the folder, still covers all below each name.
     #[test]
     fn force_sees_a_users_file_anywhere_in_the_folder() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("wf");
         let claim = OutputFolder::claim(&out, false).unwrap();
-        std::fs::create_dir_all(out.join("fold-1/seed-0")).unwrap();
-        std::fs::write(out.join("fold-1/seed-0/best.bpk"), "net").unwrap();
+        output(&out.join("fold-1/seed-0/best.bpk"), "net");
+        let own = OutputFolder::claim(&out.join("ensemble"), false).unwrap();
+        output(&out.join("ensemble/report.json"), "{}");
+        own.finish();
         claim.finish();
         std::fs::write(out.join("fold-1/seed-0/analysis.ipynb"), "mine").unwrap();
+        std::fs::write(out.join("ensemble/note.txt"), "mine").unwrap();
         let later = OutputFolder::claim(&out.join("stress"), false).unwrap();
-        std::fs::write(out.join("stress/stress.json"), "{}").unwrap();
+        output(&out.join("stress/stress.json"), "{}");
         later.finish();
         let refused = OutputFolder::claim(&out, true).unwrap_err().to_string();
         assert!(refused.contains("fold-1/seed-0/analysis.ipynb"), "{refused}");
+        assert!(refused.contains("ensemble/note.txt"), "{refused}");
         assert!(refused.contains("stress/ (a later folio command's outputs)"), "{refused}");
         assert!(out.join("fold-1/seed-0/analysis.ipynb").exists());
 
         std::fs::remove_file(out.join("fold-1/seed-0/analysis.ipynb")).unwrap();
         std::fs::remove_dir_all(out.join("stress")).unwrap();
+        std::fs::remove_dir_all(out.join("ensemble")).unwrap();
         std::fs::write(out.join(OUTPUT_MARK), format!("{MARK_NOTE}{TOP_LEVEL_HEADER}fold-1\n")).unwrap();
         std::fs::write(out.join("fold-1/seed-0/last.bpk"), "net").unwrap();
         OutputFolder::claim(&out, true).unwrap().finish();
@@ -1036,41 +1144,59 @@ mod tests {
     }
 
     /// What a stopped run writes in the moment between its list and its end is its own; a file
-    /// that comes later is a user's.
+    /// that comes later is a user's. The moment is the one the list records: a picture recorded
+    /// in it since (which rewrites the mark) does not move it.
     #[test]
     fn a_stopped_runs_last_writes_are_its_own_and_later_files_a_users() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("wf");
         let _claim = OutputFolder::claim(&out, false).unwrap();
-        std::fs::write(out.join("report.json"), "{}").unwrap();
+        output(&out.join("report.json"), "{}");
         list_outputs(&out, INTERRUPTED_HEADER, &[]).unwrap();
         std::fs::write(out.join("best.bpk.pending"), "net").unwrap();
         assert_eq!(unlisted_files(&out), Vec::<String>::new());
-        let mark = std::fs::File::options().write(true).open(out.join(OUTPUT_MARK)).unwrap();
-        mark.set_modified(std::time::SystemTime::now() - 10 * LAST_WRITES).unwrap();
+        let mark = out.join(OUTPUT_MARK);
+        let text = std::fs::read_to_string(&mark).unwrap();
+        let (before, after) = text.split_once(STOPPED_AT).unwrap();
+        let long_ago = std::time::SystemTime::now() - 10 * LAST_WRITES;
+        let since = long_ago.duration_since(std::time::UNIX_EPOCH).unwrap();
+        let rest = after.split_once('\n').unwrap().1;
+        let stamp = format!("{}.{:09}", since.as_secs(), since.subsec_nanos());
+        std::fs::write(&mark, format!("{before}{STOPPED_AT}{stamp}\n{rest}")).unwrap();
+        std::fs::write(out.join("plot.png"), "png").unwrap();
+        record_output(&out.join("plot.png")).unwrap();
         assert_eq!(unlisted_files(&out), vec!["best.bpk.pending".to_string()], "long after the list");
     }
 
     /// A stopped run's claim: a folder it made and wrote nothing in goes, so a default name is
-    /// not used up; one it wrote in lists those files as its partial outputs, never a user's.
+    /// not used up; one it wrote in lists the files it wrote as its partial outputs, never a
+    /// user's.
     #[test]
     fn a_stopped_run_leaves_no_empty_folder_and_lists_what_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("eval");
         let empty = OutputFolder::fresh(&base).unwrap();
-        settle_interrupted(&Claimed { folder: empty.path().to_path_buf(), users: Vec::new(), created: true });
+        settle_interrupted(&Claimed {
+            folder: empty.path().to_path_buf(),
+            inherited: Vec::new(),
+            created: true,
+        });
         assert!(!empty.path().exists());
         drop(empty);
 
         let out = dir.path().join("wf");
         std::fs::create_dir(&out).unwrap();
         let claim = OutputFolder::claim(&out, false).unwrap();
-        std::fs::create_dir(out.join("fold-1")).unwrap();
-        std::fs::write(out.join("fold-1/result.cbor"), "r").unwrap();
+        output(&out.join("fold-1/result.cbor"), "r");
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
-        settle_interrupted(&Claimed { folder: out.clone(), users: vec!["notes.txt".into()], created: false });
+        settle_interrupted(&Claimed {
+            folder: out.clone(),
+            inherited: vec!["fold-0.cbor".into()],
+            created: false,
+        });
         let mark = std::fs::read_to_string(out.join(OUTPUT_MARK)).unwrap();
-        assert!(mark.ends_with(&format!("{INTERRUPTED_HEADER}fold-1/result.cbor\n")), "{mark}");
+        assert!(mark.contains(INTERRUPTED_HEADER) && mark.ends_with("\nfold-1/result.cbor\n"), "{mark}");
+        assert!(!mark.contains("notes.txt"), "{mark}");
         assert!(!out.join(LOCK_FILE).exists());
         drop(claim);
     }
@@ -1082,7 +1208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("ev");
         let claim = OutputFolder::claim(&out, false).unwrap();
-        std::fs::write(out.join("report.json"), "newer").unwrap();
+        output(&out.join("report.json"), "newer");
         claim.finish();
         let aside = dir.path().join(".ev.replaced-4242");
         std::fs::create_dir(&aside).unwrap();

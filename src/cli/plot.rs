@@ -188,10 +188,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
         }
     }
     // A picture drawn into a folder of folio's outputs is one of them: `--force` may replace it.
-    if let (Some(parent), Some(name)) = (out.parent(), out.file_name()) {
-        let folder = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-        let _ = folio::files::record_output(folder, &name.to_string_lossy());
-    }
+    let _ = folio::files::record_output(&out);
     println!("wrote {}", out.display());
     Ok(())
 }

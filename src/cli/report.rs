@@ -33,6 +33,8 @@ pub fn run(args: ReportArgs) -> Result<()> {
         folio::files::check_writable_output(&out, args.force)?;
     }
     write_runs_page(&args.folders, &out, &Provenance::of_this_process())?;
+    // A page written into a folder of folio's outputs is one of them: `--force` may replace it.
+    let _ = folio::files::record_output(&out);
     println!(
         "wrote {} ({} run{})",
         out.display(),

@@ -552,6 +552,7 @@ fn roll_forward(dir: &Path, names: &[&str]) -> Result<(), CheckpointError> {
         let from = pending(dir, name);
         if from.exists() {
             std::fs::rename(&from, dir.join(name)).map_err(io(from))?;
+            crate::files::note_written(&dir.join(name));
         }
     }
     // The renames must be on disk before the journal that would redo them disappears.
