@@ -50,10 +50,14 @@ embargo = 2
     config
 }
 
-/// A short walk-forward of `config` (2 folds, 2 seeds) into `out`, recording in `registry`.
+/// A short walk-forward of `config` (2 folds, 2 seeds unless `more` says) into `out`, recording
+/// in `registry`.
 fn walk_forward(config: &Path, out: &Path, registry: &Path, more: &[&str]) -> std::process::Output {
     let mut args = vec!["walk-forward", "--config", path(config), "--steps", "300", "--folds", "2"];
-    args.extend(["--seeds", "2", "--jobs", "1", "--out", path(out), "--registry", path(registry)]);
+    if !more.contains(&"--seeds") {
+        args.extend(["--seeds", "2"]);
+    }
+    args.extend(["--jobs", "1", "--out", path(out), "--registry", path(registry)]);
     args.extend(more);
     folio(&args)
 }
@@ -239,4 +243,40 @@ fn the_deflated_sharpe_ratio_counts_trials_on_a_shorter_cut_of_the_same_history(
         String::from_utf8_lossy(&folio(&["trials", "--registry", path(&registry)]).stdout).to_string();
     let first = prices.lines().nth(1).unwrap().split(',').next().unwrap();
     assert!(table.contains(&format!("{first}..{last_kept}): 2 trials")), "{table}");
+}
+
+/// Trials measured on other periods count in the DSR's `N` but cannot give its `V`: a one-seed
+/// walk-forward after a training on the same data has no DSR, and says why, with the trials it
+/// found.
+#[test]
+fn a_dsr_without_a_known_spread_is_missing_for_a_reason_it_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let registry = dir.path().join("trials.jsonl");
+    folio(&[
+        "train",
+        "--config",
+        path(&config),
+        "--steps",
+        "300",
+        "--seeds",
+        "1",
+        "--out",
+        path(&dir.path().join("run")),
+        "--registry",
+        path(&registry),
+    ]);
+    let out = dir.path().join("wf");
+    let output = walk_forward(&config, &out, &registry, &["--seeds", "1"]);
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown
+            .contains("No DSR: the registry holds 2 trials on this data, but only 1 measured a Sharpe ratio"),
+        "{shown}"
+    );
+    assert!(shown.contains("Trials: every trial on this data in the registry"), "{shown}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["deflated_sharpe"].is_null());
+    assert!(report["deflated_sharpe_unavailable"].as_str().unwrap().contains("run two or more seeds"));
 }

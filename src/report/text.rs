@@ -273,8 +273,15 @@ pub fn walk_forward(report: &WalkForwardReport) -> String {
             }
         }
     }
-    if report.deflated_sharpe.is_some() {
-        let _ = writeln!(out, "The Deflated Sharpe Ratio counted {}.", trials_counted(&report.dsr_trials));
+    match (&report.deflated_sharpe, &report.dsr_trials.registry) {
+        (Some(_), _) => {
+            let _ =
+                writeln!(out, "The Deflated Sharpe Ratio counted {}.", trials_counted(&report.dsr_trials));
+        }
+        (None, Some(_)) => {
+            let _ = writeln!(out, "Trials: {}.", trials_counted(&report.dsr_trials));
+        }
+        (None, None) => {}
     }
     out
 }

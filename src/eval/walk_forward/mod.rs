@@ -204,6 +204,7 @@ pub(crate) fn conclude(
         overall: stitched.overall,
         deflated_sharpe: statistics.deflated_sharpe,
         dsr_trials: statistics.dsr_trials,
+        deflated_sharpe_unavailable: statistics.deflated_sharpe_unavailable,
         backtest_overfitting: statistics.backtest_overfitting,
         backtest_overfitting_unavailable: statistics.backtest_overfitting_unavailable,
         edge_over_equal_weight: edge,

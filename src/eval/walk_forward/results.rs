@@ -98,6 +98,10 @@ pub struct WalkForwardReport {
     pub deflated_sharpe: Option<overfitting::DeflatedSharpe>,
     /// Which trials the Deflated Sharpe Ratio counted.
     pub dsr_trials: DsrTrials,
+    /// Why there is no DSR: trials in the registry whose Sharpe ratios on this run's periods are
+    /// too few to give their spread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deflated_sharpe_unavailable: Option<String>,
     pub backtest_overfitting: Option<overfitting::Pbo>,
     /// Why there is no PBO: one seed, or seeds whose returns are all the same (each kept the
     /// reference portfolio), which leave no choice to overfit.

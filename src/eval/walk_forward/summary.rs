@@ -129,6 +129,8 @@ pub(super) fn stitch(logs: Vec<&BacktestLog>, metrics_config: &MetricsConfig) ->
 pub(super) struct Statistics {
     pub(super) deflated_sharpe: Option<overfitting::DeflatedSharpe>,
     pub(super) dsr_trials: DsrTrials,
+    /// Why there is no DSR, when there is none.
+    pub(super) deflated_sharpe_unavailable: Option<String>,
     pub(super) backtest_overfitting: Option<overfitting::Pbo>,
     /// Why there is no PBO, when there is none.
     pub(super) backtest_overfitting_unavailable: Option<String>,
@@ -157,6 +159,16 @@ pub(super) fn overfitting_statistics(
     let headline = overfitting::SharpeStats::from_returns(&stitched.ensemble_returns);
     let deflated_sharpe =
         variance.and_then(|v| overfitting::deflated_sharpe_ratio(&headline, trials.trials, v).ok());
+    // Trials measured on other periods (a training's validation, a shorter cut's tests) count in
+    // N but cannot give V: with fewer than two on this run's periods the spread is unknown.
+    let deflated_sharpe_unavailable = variance.is_none().then(|| {
+        format!(
+            "the registry holds {} trials on this data, but only {} measured a Sharpe ratio on this run's \
+             test periods, so the spread the DSR deflates by is unknown; run two or more seeds",
+            trials.trials,
+            trials.sharpe_per_period.len()
+        )
+    });
     let pbo = overfitting::returns_matrix(&stitched.agent_returns).and_then(|m| {
         overfitting::probability_of_backtest_overfitting(m.view(), &overfitting::PboConfig::default())
     });
@@ -172,7 +184,13 @@ pub(super) fn overfitting_statistics(
         with_sharpe: trials.sharpe_per_period.len(),
         registry_error,
     };
-    Ok(Statistics { deflated_sharpe, dsr_trials, backtest_overfitting, backtest_overfitting_unavailable })
+    Ok(Statistics {
+        deflated_sharpe,
+        dsr_trials,
+        deflated_sharpe_unavailable,
+        backtest_overfitting,
+        backtest_overfitting_unavailable,
+    })
 }
 
 /// This run's seeds as the only trials.
@@ -333,6 +351,9 @@ pub(super) fn verdict(
         statistics.deflated_sharpe.as_ref(),
         statistics.backtest_overfitting.as_ref(),
     ));
+    if let Some(why) = &statistics.deflated_sharpe_unavailable {
+        verdict.push_str(&format!(" No DSR: {why}."));
+    }
     if let Some(why) = &statistics.backtest_overfitting_unavailable {
         verdict.push_str(&format!(" No PBO: {why}."));
     }
