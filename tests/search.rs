@@ -85,6 +85,17 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     );
     assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(6));
     assert_eq!(verdict["train"]["steps"], points[chosen]["point"]["train.steps"]);
+    // Every trial is in the registry, the points' on the search's shorter cut of the data, so
+    // the verdict's own DSR, like any later run on the full data, counts them.
+    let listing = folio(&["trials", "--registry", path(&registry), "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(listing["trials"].as_array().unwrap().len(), 6);
+    let counted = &verdict["dsr_trials"];
+    assert_eq!(
+        (counted["trials"].as_u64(), counted["on_shorter_cuts"].as_u64()),
+        (Some(6), Some(4)),
+        "{counted}"
+    );
 
     // As if stopped while the second point trained: --resume reads back what was finished.
     let written = std::fs::read(out.join("search.json")).unwrap();
@@ -296,6 +307,8 @@ fn search_as_a_plan_writes_the_same_report(
     folio(&["run-task", path(&plan), "--index", "9"]);
     folio(&["run-task", path(&plan), "--index", "8"]);
     folio(&merge);
+    let recorded = std::fs::read_to_string(&registry).unwrap().lines().count();
+    assert_eq!(recorded, 6, "the points' trials and the verdict's, each once");
     let mut merged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(plan.join("search.json")).unwrap()).unwrap();
     let mut single = single.clone();

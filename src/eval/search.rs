@@ -300,8 +300,9 @@ pub struct SearchRequest {
     pub jobs: usize,
     pub device: DeviceChoice,
     pub progress: Arc<dyn Progress>,
-    /// Where the verdict's trials are recorded (the search's own are on other data: they count
-    /// in this search's Deflated Sharpe Ratio instead).
+    /// Where every trial is recorded, the points' and the verdict's. The points' data are a
+    /// shorter cut of the verdict's, so a later run on the full data counts them too (the
+    /// search's own Deflated Sharpe Ratio counts them from its report, not the registry).
     pub registry: Option<PathBuf>,
     /// Continue the search an interrupted run left in `out`: each walk-forward it started (a
     /// point's, the verdict's) reads back the trainings it finished.
@@ -391,7 +392,7 @@ pub fn search(request: SearchRequest) -> Result<SearchReport, EvalError> {
     let mut scored = Vec::with_capacity(points.len());
     for (i, (point, spec)) in points.iter().zip(specs).enumerate() {
         let folder = point_dir(&request.out, i);
-        let report = run(&request, spec, &folder, None)?;
+        let report = run(&request, spec, &folder, request.registry.clone())?;
         scored.push(ScoredPoint::new(point.clone(), folder, &report));
     }
     let chosen = choose(&scored, request.space.rule)?;

@@ -162,8 +162,8 @@ pub fn missing_search_tasks(dir: &Path) -> Result<Vec<MissingTask>, TaskError> {
 }
 
 /// Score every point and choose one, as `folio search` does; then plan the verdict, or if its
-/// tasks are all done, merge it into the search's report. The verdict's trials are recorded in
-/// `registry`, the scoring tasks' nowhere (they count in the search's own Deflated Sharpe Ratio).
+/// tasks are all done, merge it into the search's report. Every trial is recorded in `registry`,
+/// the scoring tasks' (on a shorter cut of the verdict's data) and the verdict's.
 pub fn merge_search(
     dir: &Path,
     registry: Option<PathBuf>,
@@ -182,7 +182,7 @@ pub fn merge_search(
     let mut scored = Vec::with_capacity(file.points.len());
     for (i, planned) in file.points.iter().enumerate() {
         let folder = point_dir(dir, i);
-        let report = tasks::merge(&folder, None, device, progress.clone())?;
+        let report = tasks::merge(&folder, registry.clone(), device, progress.clone())?;
         scored.push(ScoredPoint::new(planned.point.clone(), folder, &report));
     }
     let chosen = choose(&scored, file.space.rule)?;
