@@ -1945,23 +1945,7 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     let dir = tempfile::tempdir().unwrap();
     // Trainings that never stop early, so the kill lands while the second one runs.
     let config = tiny_config_with_train(dir.path(), "patience = 1000000");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["walk-forward", "--config", config.to_str().unwrap(), "--steps", "100000"];
-        args.extend([
-            "--seeds",
-            "2",
-            "--folds",
-            "2",
-            "--jobs",
-            "1",
-            "--out",
-            "wf",
-            "--registry",
-            "trials.jsonl",
-        ]);
-        args.extend(extra);
-        args.into_iter().map(String::from).collect()
-    };
+    let args = |extra: &[&str]| two_fold_walk_forward(&config, "100000", extra);
     let run =
         |args: Vec<String>, cwd: &Path| folio(&args.iter().map(String::as_str).collect::<Vec<_>>(), cwd);
     let (whole, resumed) = (dir.path().join("whole"), dir.path().join("resumed"));
@@ -1976,12 +1960,7 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let first = resumed.join("wf/fold-1/seed-0.result.cbor");
-    let started = std::time::Instant::now();
-    while !first.exists() {
-        assert!(started.elapsed().as_secs() < 120, "the first training never finished");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_first_training(&resumed.join("wf/fold-1/seed-0.result.cbor"));
     // SAFETY: a plain kill(2) of the child this test started and has not yet waited for.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) }, 0);
     assert!(!child.wait_with_output().unwrap().status.success());
@@ -2039,6 +2018,24 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     assert!(!missing.status.success() && text(&missing).contains("does not exist"), "{}", text(&missing));
 }
 
+/// The arguments of a walk-forward of `config` in 2 folds of 2 seeds, `steps` each, into `wf`,
+/// recording in `trials.jsonl`, with `extra` flags.
+fn two_fold_walk_forward(config: &Path, steps: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["walk-forward", "--config", config.to_str().unwrap(), "--steps", steps];
+    args.extend(["--seeds", "2", "--folds", "2", "--jobs", "1", "--out", "wf", "--registry", "trials.jsonl"]);
+    args.extend(extra);
+    args.into_iter().map(String::from).collect()
+}
+
+/// Wait until a running walk-forward has written its first training's result.
+fn wait_for_first_training(result: &Path) {
+    let started = std::time::Instant::now();
+    while !result.exists() {
+        assert!(started.elapsed().as_secs() < 120, "the first training never finished");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// A `--force` run stopped by Ctrl-C lists what it had written, so files a user adds to its folder
 /// afterwards (at the top or in a subfolder) stop both `--force` and the putting back of the
 /// outputs it was replacing from deleting them. `--resume` continues the stopped run, not the
@@ -2049,23 +2046,7 @@ fn a_stopped_force_run_resumes_as_itself_and_never_takes_a_users_files_for_its_o
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path();
     let config = tiny_config_with_train(cwd, "patience = 1000000");
-    let args = |steps: &str, extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["walk-forward", "--config", config.to_str().unwrap(), "--steps", steps];
-        args.extend([
-            "--seeds",
-            "2",
-            "--folds",
-            "2",
-            "--jobs",
-            "1",
-            "--out",
-            "wf",
-            "--registry",
-            "trials.jsonl",
-        ]);
-        args.extend(extra);
-        args.into_iter().map(String::from).collect()
-    };
+    let args = |steps: &str, extra: &[&str]| two_fold_walk_forward(&config, steps, extra);
     let run = |args: Vec<String>| folio(&args.iter().map(String::as_str).collect::<Vec<_>>(), cwd);
     let output = run(args("300", &[]));
     assert!(output.status.success(), "{}", text(&output));
@@ -2078,12 +2059,7 @@ fn a_stopped_force_run_resumes_as_itself_and_never_takes_a_users_files_for_its_o
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let first = cwd.join("wf/fold-1/seed-5.result.cbor");
-    let started = std::time::Instant::now();
-    while !first.exists() {
-        assert!(started.elapsed().as_secs() < 120, "the first training never finished");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_first_training(&cwd.join("wf/fold-1/seed-5.result.cbor"));
     // SAFETY: a plain kill(2) of the child this test started and has not yet waited for.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
     let stopped = child.wait_with_output().unwrap();
