@@ -288,6 +288,10 @@ pub struct OutputFolder {
     /// The earlier outputs that an interrupted `--force` run set aside, when `--resume`
     /// continues that run: deleted once it finishes, as the interrupted run would have.
     continued_replacement: Option<(std::path::PathBuf, FolderLock)>,
+    /// The kind of list the mark held when `--resume` reopened the folder, if it held one: a
+    /// resumed run that fails lists its outputs so again, rather than leave the mark that names
+    /// only a user's files (which would take any file added later for folio's).
+    reopened_list: Option<&'static str>,
     _lock: Option<FolderLock>,
     /// The lock of the folder being replaced, held while it is set aside so that a claim of
     /// the same folder elsewhere knows it is not abandoned.
@@ -479,6 +483,7 @@ impl OutputFolder {
             finished: false,
             inherited: Vec::new(),
             continued_replacement: None,
+            reopened_list: None,
             _lock: Some(lock),
             _set_aside_lock: set_aside_lock,
         })
@@ -511,6 +516,12 @@ impl OutputFolder {
             replacing.push((path.to_path_buf(), aside.clone()));
         }
         let users = unlisted_files(path);
+        let reopened_list = std::fs::read_to_string(path.join(OUTPUT_MARK)).ok().and_then(|text| match text
+            .contains(INTERRUPTED_HEADER)
+        {
+            true => Some(INTERRUPTED_HEADER),
+            false => (text.contains(LIST_HEADER) || text.contains(TOP_LEVEL_HEADER)).then_some(LIST_HEADER),
+        });
         let mut inherited = files_within(path).map_err(io)?;
         inherited.retain(|file| !users.contains(file));
         // Until this run lists its outputs, the mark names what it must never take for them.
@@ -525,6 +536,7 @@ impl OutputFolder {
             finished: false,
             inherited,
             continued_replacement,
+            reopened_list,
             _lock: Some(lock),
             _set_aside_lock: None,
         })
@@ -591,6 +603,9 @@ impl Drop for OutputFolder {
         // The command failed: what it had written goes, and the folder it replaced comes back.
         forget_claim(&self.path);
         forget_replacement(&self.path);
+        if let Some(header) = self.reopened_list {
+            let _ = list_outputs(&self.path, header, &self.inherited);
+        }
         self._lock = None;
         if let Some(old) = self.set_aside.take() {
             let _ = std::fs::remove_dir_all(&self.path);
@@ -1107,6 +1122,23 @@ mod tests {
         reopened.finish();
         let refused = OutputFolder::claim(&out, true).unwrap_err().to_string();
         assert!(refused.contains("did not write (NOTES.md)"), "{refused}");
+    }
+
+    /// A `--resume` that fails (refused by its command, say) leaves the finished folder's list as
+    /// it was, with anything it wrote added: a file a user adds afterwards is still theirs.
+    #[test]
+    fn a_failed_resume_keeps_the_folders_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let claim = OutputFolder::claim(&out, false).unwrap();
+        output(&out.join("report.json"), "{}");
+        claim.finish();
+        let refused = OutputFolder::reopen(&out).unwrap();
+        output(&out.join("fold-1/result.cbor"), "r");
+        drop(refused);
+        std::fs::write(out.join("later.txt"), "mine").unwrap();
+        assert!(finished_outputs(&out));
+        assert_eq!(unlisted_files(&out), vec!["later.txt".to_string()]);
     }
 
     /// Subfolders are checked file by file: a user's file inside one stops `--force`; a later
