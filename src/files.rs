@@ -798,12 +798,16 @@ fn unlisted_files(folder: &Path) -> Vec<String> {
         true => listed.contains(file.split('/').next().unwrap_or(file)),
         false => listed.contains(file),
     };
-    // A stopped run's threads go on writing for the moment between its list and its end: a file
-    // changed (made, written or moved in) by then is its own, not a user's added afterwards.
+    // A stopped run's threads go on writing for the moment around its list (a file persisted
+    // just before, noted just after, or written between the list and the end): a file changed
+    // (made, written or moved in) then is its own. One changed well before is a user's added
+    // while it ran, and one changed well after a user's added since.
     let last_writes = |file: &str| {
         stopped
             && stopped_at.is_some_and(|stopped_at| {
-                changed_at(&folder.join(file)).is_some_and(|changed| changed <= stopped_at + LAST_WRITES)
+                changed_at(&folder.join(file)).is_some_and(|changed| {
+                    changed <= stopped_at + LAST_WRITES && changed + LAST_WRITES >= stopped_at
+                })
             })
     };
     let mut added: Vec<String> = files_within(folder)
@@ -1175,8 +1179,8 @@ mod tests {
         assert!(!out.join("fold-1").exists(), "an older folio's outputs were replaced");
     }
 
-    /// What a stopped run writes in the moment between its list and its end is its own; a file
-    /// that comes later is a user's. The moment is the one the list records: a picture recorded
+    /// What a stopped run writes in the moment around its list is its own; a file changed well
+    /// before (a user's, added while it ran) or well after (added since) is a user's. The moment is the one the list records: a picture recorded
     /// in it since (which rewrites the mark) does not move it.
     #[test]
     fn a_stopped_runs_last_writes_are_its_own_and_later_files_a_users() {
@@ -1188,16 +1192,20 @@ mod tests {
         std::fs::write(out.join("best.bpk.pending"), "net").unwrap();
         assert_eq!(unlisted_files(&out), Vec::<String>::new());
         let mark = out.join(OUTPUT_MARK);
-        let text = std::fs::read_to_string(&mark).unwrap();
-        let (before, after) = text.split_once(STOPPED_AT).unwrap();
-        let long_ago = std::time::SystemTime::now() - 10 * LAST_WRITES;
-        let since = long_ago.duration_since(std::time::UNIX_EPOCH).unwrap();
-        let rest = after.split_once('\n').unwrap().1;
-        let stamp = format!("{}.{:09}", since.as_secs(), since.subsec_nanos());
-        std::fs::write(&mark, format!("{before}{STOPPED_AT}{stamp}\n{rest}")).unwrap();
+        let stopped_at = |when: std::time::SystemTime| {
+            let text = std::fs::read_to_string(&mark).unwrap();
+            let (before, after) = text.split_once(STOPPED_AT).unwrap();
+            let since = when.duration_since(std::time::UNIX_EPOCH).unwrap();
+            let rest = after.split_once('\n').unwrap().1;
+            let stamp = format!("{}.{:09}", since.as_secs(), since.subsec_nanos());
+            std::fs::write(&mark, format!("{before}{STOPPED_AT}{stamp}\n{rest}")).unwrap();
+        };
+        stopped_at(std::time::SystemTime::now() - 10 * LAST_WRITES);
         std::fs::write(out.join("plot.png"), "png").unwrap();
         record_output(&out.join("plot.png")).unwrap();
         assert_eq!(unlisted_files(&out), vec!["best.bpk.pending".to_string()], "long after the list");
+        stopped_at(std::time::SystemTime::now() + 10 * LAST_WRITES);
+        assert_eq!(unlisted_files(&out), vec!["best.bpk.pending".to_string()], "long before the list");
     }
 
     /// A stopped run's claim: a folder it made and wrote nothing in goes, so a default name is
