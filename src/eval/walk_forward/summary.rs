@@ -161,13 +161,19 @@ pub(super) fn overfitting_statistics(
         variance.and_then(|v| overfitting::deflated_sharpe_ratio(&headline, trials.trials, v).ok());
     // Trials measured on other periods (a training's validation, a shorter cut's tests) count in
     // N but cannot give V: with fewer than two on this run's periods the spread is unknown.
-    let deflated_sharpe_unavailable = variance.is_none().then(|| {
-        format!(
+    let deflated_sharpe_unavailable = variance.is_none().then(|| match &registry {
+        Some(_) => format!(
             "the registry holds {} trials on this data, but only {} measured a Sharpe ratio on this run's \
              test periods, so the spread the DSR deflates by is unknown; run two or more seeds",
             trials.trials,
             trials.sharpe_per_period.len()
-        )
+        ),
+        None => format!(
+            "only {} of this run's {} seeds has a Sharpe ratio (returns that vary), so the spread the DSR \
+             deflates by is unknown",
+            trials.sharpe_per_period.len(),
+            trials.trials
+        ),
     });
     let pbo = overfitting::returns_matrix(&stitched.agent_returns).and_then(|m| {
         overfitting::probability_of_backtest_overfitting(m.view(), &overfitting::PboConfig::default())
