@@ -325,14 +325,25 @@ pub fn settle_interrupted_claims() {
 fn settle_interrupted(Claimed { folder, inherited, created }: &Claimed) {
     // The process ends in a moment: its lock dies with it, and its file is clutter.
     let _ = std::fs::remove_file(folder.join(LOCK_FILE));
-    if holds_outputs(folder).is_ok_and(|holds| !holds) {
-        let _ = std::fs::remove_file(folder.join(OUTPUT_MARK));
-        if *created {
-            let _ = std::fs::remove_dir(folder);
-        }
-    } else {
+    if !take_back_if_empty(folder, true, *created) {
         let _ = list_outputs(folder, INTERRUPTED_HEADER, inherited);
     }
+}
+
+/// Leave a claimed `folder` that holds nothing of a command's as the claim found it: without
+/// the mark (when `marked`, the claim put it there) and, when the claim `created` it, gone.
+/// Whether it held nothing.
+fn take_back_if_empty(folder: &Path, marked: bool, created: bool) -> bool {
+    if !holds_outputs(folder).is_ok_and(|holds| !holds) {
+        return false;
+    }
+    if marked {
+        let _ = std::fs::remove_file(folder.join(OUTPUT_MARK));
+        if created {
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
+    true
 }
 
 fn forget_claim(path: &Path) {
@@ -516,12 +527,7 @@ impl OutputFolder {
             replacing.push((path.to_path_buf(), aside.clone()));
         }
         let users = unlisted_files(path);
-        let reopened_list = std::fs::read_to_string(path.join(OUTPUT_MARK)).ok().and_then(|text| match text
-            .contains(INTERRUPTED_HEADER)
-        {
-            true => Some(INTERRUPTED_HEADER),
-            false => (text.contains(LIST_HEADER) || text.contains(TOP_LEVEL_HEADER)).then_some(LIST_HEADER),
-        });
+        let reopened_list = MarkList::of(&mark_text(path)).relisted_as();
         let mut inherited = files_within(path).map_err(io)?;
         inherited.retain(|file| !users.contains(file));
         // Until this run lists its outputs, the mark names what it must never take for them.
@@ -614,12 +620,7 @@ impl Drop for OutputFolder {
         // The folder back in place is as it was: the lock file the claim put in it goes too.
         self._set_aside_lock = None;
         let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
-        if self.marked && holds_outputs(&self.path).is_ok_and(|holds| !holds) {
-            let _ = std::fs::remove_file(self.path.join(OUTPUT_MARK));
-            if self.created {
-                let _ = std::fs::remove_dir(&self.path);
-            }
-        }
+        take_back_if_empty(&self.path, self.marked, self.created);
     }
 }
 
@@ -728,10 +729,55 @@ fn list_outputs(folder: &Path, header: &str, inherited: &[String]) -> std::io::R
     write_atomically(&folder.join(OUTPUT_MARK), |w| write!(w, "{MARK_NOTE}{header}{stopped_at}{listed}"))
 }
 
+/// What a folder's mark says of the files in it, each kind with the lines that follow its header.
+enum MarkList<'a> {
+    /// A command finished there ([`LIST_HEADER`]): every file it wrote, by its path.
+    Finished(&'a str),
+    /// A command was stopped by a signal ([`INTERRUPTED_HEADER`]): its partial outputs.
+    Stopped(&'a str),
+    /// An older folio's list ([`TOP_LEVEL_HEADER`]): names at the top of the folder only.
+    TopLevel(&'a str),
+    /// A command at work, or stopped outright ([`USERS_HEADER`]): a user's files, never folio's.
+    Users(&'a str),
+    /// No list at all (a mark from before lists, or none).
+    Bare,
+}
+
+impl<'a> MarkList<'a> {
+    fn of(text: &'a str) -> Self {
+        let after = |header: &str| text.split_once(header).map(|(_, lines)| lines);
+        if let Some(lines) = after(LIST_HEADER) {
+            MarkList::Finished(lines)
+        } else if let Some(lines) = after(INTERRUPTED_HEADER) {
+            MarkList::Stopped(lines)
+        } else if let Some(lines) = after(TOP_LEVEL_HEADER) {
+            MarkList::TopLevel(lines)
+        } else if let Some(lines) = after(USERS_HEADER) {
+            MarkList::Users(lines)
+        } else {
+            MarkList::Bare
+        }
+    }
+
+    /// The header a command's own list of outputs takes after this one: a finished list (an
+    /// older folio's included) stays finished, a stopped one stays stopped; none for the rest.
+    fn relisted_as(&self) -> Option<&'static str> {
+        match self {
+            MarkList::Finished(_) | MarkList::TopLevel(_) => Some(LIST_HEADER),
+            MarkList::Stopped(_) => Some(INTERRUPTED_HEADER),
+            MarkList::Users(_) | MarkList::Bare => None,
+        }
+    }
+}
+
+/// The text of `folder`'s mark, empty when it has none.
+fn mark_text(folder: &Path) -> String {
+    std::fs::read_to_string(folder.join(OUTPUT_MARK)).unwrap_or_default()
+}
+
 /// Whether the mark of `folder` lists the outputs of a command that finished there.
 fn finished_outputs(folder: &Path) -> bool {
-    std::fs::read_to_string(folder.join(OUTPUT_MARK))
-        .is_ok_and(|text| text.contains(LIST_HEADER) || text.contains(TOP_LEVEL_HEADER))
+    matches!(MarkList::of(&mark_text(folder)), MarkList::Finished(_) | MarkList::TopLevel(_))
 }
 
 /// Every file below `folder`, by its path there with `/` between names (a link counts as a
@@ -766,8 +812,7 @@ pub fn record_output(path: &Path) -> std::io::Result<()> {
     let name = name.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
     let mark = folder.join(OUTPUT_MARK);
     let text = std::fs::read_to_string(&mark)?;
-    let listing = [LIST_HEADER, INTERRUPTED_HEADER, TOP_LEVEL_HEADER].iter().any(|h| text.contains(h));
-    if !listing || text.lines().any(|line| line == name) {
+    if MarkList::of(&text).relisted_as().is_none() || text.lines().any(|line| line == name) {
         return Ok(());
     }
     write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
@@ -777,19 +822,16 @@ pub fn record_output(path: &Path) -> std::io::Result<()> {
 /// none when the mark has no list (a run killed outright, which could list nothing). A list of
 /// an older folio's names only the top of the folder, each name covering all below it.
 fn unlisted_files(folder: &Path) -> Vec<String> {
-    let mark = folder.join(OUTPUT_MARK);
-    let Ok(text) = std::fs::read_to_string(&mark) else { return Vec::new() };
-    let (listed, top_level, stopped) = if let Some((_, listed)) = text.split_once(LIST_HEADER) {
-        (listed, false, false)
-    } else if let Some((_, listed)) = text.split_once(INTERRUPTED_HEADER) {
-        (listed, false, true)
-    } else if let Some((_, listed)) = text.split_once(TOP_LEVEL_HEADER) {
-        (listed, true, false)
-    } else if let Some((_, users)) = text.split_once(USERS_HEADER) {
+    let text = mark_text(folder);
+    let (listed, top_level, stopped) = match MarkList::of(&text) {
+        MarkList::Finished(listed) => (listed, false, false),
+        MarkList::Stopped(listed) => (listed, false, true),
+        MarkList::TopLevel(listed) => (listed, true, false),
         // A command at work, or stopped outright: all but a user's files are its own.
-        return users.lines().filter(|file| folder.join(file).exists()).map(String::from).collect();
-    } else {
-        return Vec::new();
+        MarkList::Users(users) => {
+            return users.lines().filter(|file| folder.join(file).exists()).map(String::from).collect();
+        }
+        MarkList::Bare => return Vec::new(),
     };
     let stopped_at =
         listed.lines().find_map(|line| line.strip_prefix(STOPPED_AT)).and_then(seconds_since_1970);
@@ -826,8 +868,9 @@ fn seconds_since_1970(text: &str) -> Option<std::time::SystemTime> {
     Some(std::time::UNIX_EPOCH + since)
 }
 
-/// How long after its list a stopped run's last writes may land: its process ends within
-/// milliseconds of the signal, so this leaves a wide margin, and a user adds files later.
+/// How far from its list, before or after, a stopped run's last writes may land: its process
+/// ends within milliseconds of the signal, so this leaves a wide margin, and a user adds files
+/// earlier or later.
 pub const LAST_WRITES: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// When `path` last changed: its status change time where the system keeps one, which a copy

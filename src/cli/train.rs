@@ -218,11 +218,12 @@ fn show_and_record(
     // trials, and for the trials on shorter cuts of it; a file changed since training began
     // gives no span rather than a wrong one.
     let panel = data.selection().ok().map(|selection| selection.panel);
+    let fingerprint = panel.as_ref().map(|p| p.fingerprint());
     let records = outcomes
         .iter()
         .map(|outcome| {
             let meta = checkpoint::load_meta(&outcome.checkpoint)?;
-            let trained_on = panel.as_ref().filter(|p| p.fingerprint() == meta.data_fingerprint);
+            let trained_on = panel.as_ref().filter(|_| fingerprint.as_ref() == Some(&meta.data_fingerprint));
             Ok(TrialRecord::of_training(&meta, outcome, trained_on.and_then(|p| p.span())))
         })
         .collect::<Result<Vec<_>>>()?;
