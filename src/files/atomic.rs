@@ -1,0 +1,107 @@
+//! Writing files so that a crash or a full disk never leaves a half-written output behind: the
+//! content goes to a temporary file in the destination's folder, is flushed to disk, and is then
+//! renamed over the destination in one step. Each file written is noted, so that a command's
+//! folder can list what folio wrote there and nothing a user added.
+
+use super::paths::through_link;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    // Renaming over a link would replace the link with a private copy.
+    let path = &through_link(path);
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(folder)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
+        .suffix(".tmp")
+        .tempfile_in(folder)?;
+    note_written(temp.path());
+    {
+        let mut buffered = std::io::BufWriter::new(temp.as_file_mut());
+        fill(&mut buffered)?;
+        buffered.flush()?;
+    }
+    // Temporary files are created private (0600); outputs are ordinary files like any other.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode()).unwrap_or(0o644);
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    note_written(path);
+    Ok(())
+}
+
+/// Every file this process has written (by its folder's canonical path and its name): what a
+/// command's output folder lists as its outputs, so that a file a user adds while it runs is
+/// never taken for one of them.
+static WRITTEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A written file's key in [`WRITTEN`]: its folder resolved, so that a folder named relatively,
+/// through a link or with `..` is one folder.
+fn written_key(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            std::fs::canonicalize(parent).map_or_else(|_| path.to_path_buf(), |folder| folder.join(name))
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Note that this process wrote `path` (or moved a file of its own there).
+pub fn note_written(path: &Path) {
+    let key = written_key(path);
+    if let Ok(mut written) = WRITTEN.lock() {
+        written.insert(key);
+    }
+}
+
+/// Whether this process wrote `path`.
+pub(super) fn was_written(path: &Path) -> bool {
+    let key = written_key(path);
+    WRITTEN.lock().is_ok_and(|written| written.contains(&key))
+}
+
+pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically(path, |w| w.write_all(bytes))
+}
+
+/// Refuse to write over an existing file unless `force` says to: outputs never silently replace
+/// what a user made.
+pub fn check_writable_output(path: &Path, force: bool) -> Result<(), OutputExists> {
+    let Ok(existing) = std::fs::metadata(path) else { return Ok(()) };
+    // --force replaces a file; a folder there is no file to replace, whatever it holds.
+    if existing.is_dir() {
+        return Err(OutputExists { path: path.to_path_buf(), folder: true });
+    }
+    if force {
+        return Ok(());
+    }
+    Err(OutputExists { path: path.to_path_buf(), folder: false })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} {}",
+    path.display(),
+    if *folder {
+        "is a folder, and --out names the file to write: name a file"
+    } else {
+        "already exists; pass --force to replace it, or choose another --out"
+    }
+)]
+pub struct OutputExists {
+    pub path: std::path::PathBuf,
+    pub folder: bool,
+}

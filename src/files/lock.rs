@@ -1,0 +1,107 @@
+//! One folio process at a time in a folder.
+
+use super::atomic::note_written;
+use std::io::Write;
+use std::path::Path;
+
+/// An exclusive hold on a folder for as long as this value lives: two folio processes never
+/// write into one folder at once. It is an OS file lock on `<folder>/.folio.lock`, so it dies
+/// with its process: a killed run never leaves a lock that blocks the next one.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: std::fs::File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "{} is in use by another folio run ({holder}); wait for it to finish, or choose another output folder",
+        folder.display()
+    )]
+    Busy { folder: std::path::PathBuf, holder: String },
+    #[error(
+        "cannot lock {}: its file system does not support file locks (on Lustre, mount it with -o flock): {source}",
+        folder.display()
+    )]
+    Unsupported {
+        folder: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot lock {}: {source}", folder.display())]
+    Io {
+        folder: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The lock file's name inside a locked folder.
+pub const LOCK_FILE: &str = ".folio.lock";
+
+/// Tries, 25 ms apart, before a lock that this process released counts as busy: half a second,
+/// far longer than the instant between a child's fork and its exec.
+const BUSY_RETRIES: u32 = 20;
+
+impl FolderLock {
+    /// Lock `folder` (created if missing), or fail at once if another process holds it.
+    ///
+    /// A lock that this very process took last, and has released, can still look held for an
+    /// instant: a child that another thread is starting holds a copy of the lock's descriptor
+    /// until it execs. Such a lock is tried again for a moment; one that another process holds
+    /// fails at once.
+    pub fn acquire(folder: &Path) -> Result<Self, LockError> {
+        let ours = format!("pid {} on ", std::process::id());
+        let mut tries = 0;
+        loop {
+            match Self::try_acquire(folder) {
+                Err(LockError::Busy { holder, .. }) if holder.starts_with(&ours) && tries < BUSY_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_acquire(folder: &Path) -> Result<Self, LockError> {
+        let io = |source| LockError::Io { folder: folder.to_path_buf(), source };
+        std::fs::create_dir_all(folder).map_err(io)?;
+        let path = folder.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = if holder.trim().is_empty() {
+                    "unknown process".into()
+                } else {
+                    holder.trim().to_string()
+                };
+                return Err(LockError::Busy { folder: folder.to_path_buf(), holder });
+            }
+            Err(std::fs::TryLockError::Error(source)) if source.kind() == std::io::ErrorKind::Unsupported => {
+                return Err(LockError::Unsupported { folder: folder.to_path_buf(), source });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        note_written(&path);
+        // For people only: the OS lock, not this text, is what excludes other runs.
+        file.set_len(0).map_err(io)?;
+        let _ = writeln!(file, "pid {} on {}", std::process::id(), host_name());
+        Ok(Self { _file: file })
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into())
+}

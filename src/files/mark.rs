@@ -1,0 +1,270 @@
+//! What an output folder says of itself: the mark that makes it folio's, and the list of the
+//! files folio wrote in it, which is how a user's file is told from an output.
+
+use super::atomic::{was_written, write_atomically};
+use super::lock::LOCK_FILE;
+use std::path::Path;
+
+/// The file every claimed output folder holds: what `--force` may replace.
+pub const OUTPUT_MARK: &str = ".folio-outputs";
+
+/// Mark `folder` as claimed by a command at work, naming the `users` files in it that are not
+/// folio's (those a user had added before a `--resume`); true when it held no mark before.
+pub(super) fn mark(folder: &Path, users: &[String]) -> std::io::Result<bool> {
+    let mark = folder.join(OUTPUT_MARK);
+    let was_there = mark.is_file();
+    let named: String = users.iter().map(|file| format!("{file}\n")).collect();
+    write_atomically(&mark, |w| write!(w, "{MARK_NOTE}{USERS_HEADER}{named}"))?;
+    Ok(!was_there)
+}
+
+/// What [`OUTPUT_MARK`] says above the list of outputs that [`list_outputs`] adds to it.
+pub(super) const MARK_NOTE: &str = "folio wrote this folder: `--force` may replace it as a whole.\n";
+/// Above the files of a command that finished, each by its path in the folder.
+pub(super) const LIST_HEADER: &str =
+    "# every file folio wrote here; any other is a user's, and stops --force\n";
+/// Above the files of a command stopped by a signal: its partial outputs.
+pub(super) const INTERRUPTED_HEADER: &str = "# every file folio had written here when its run was stopped; any other is a user's, and stops --force\n";
+/// Above the files of a user's that a command at work found in its folder (a `--resume`'s).
+pub(super) const USERS_HEADER: &str =
+    "# a user's files, never folio's (a command is at work here, or was stopped outright)\n";
+/// Before a stopped run's list: when it was written, in seconds since 1970.
+pub(super) const STOPPED_AT: &str = "# stopped at ";
+/// An older folio's list: names at the top of the folder only, each covering all below it.
+pub(super) const TOP_LEVEL_HEADER: &str =
+    "# what folio wrote here; anything else is a user's, and stops --force\n";
+
+/// Record in the mark, as folio's outputs, the files in `folder` (by their path there,
+/// subfolders included) that this process wrote or that an earlier run of the same work left
+/// (`inherited`), when a command that claimed it succeeds (`header` [`LIST_HEADER`]) or is
+/// stopped ([`INTERRUPTED_HEADER`]): a file a user adds anywhere in it, before or after, is
+/// then known for theirs, and `--force` leaves the folder alone rather than delete it with
+/// folio's outputs.
+pub(super) fn list_outputs(folder: &Path, header: &str, inherited: &[String]) -> std::io::Result<()> {
+    let mut files = files_within(folder)?;
+    files.retain(|file| inherited.contains(file) || was_written(&folder.join(file)));
+    files.sort();
+    let listed: String = files.iter().map(|file| format!("{file}\n")).collect();
+    let stopped_at = match header == INTERRUPTED_HEADER {
+        true => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            format!("{STOPPED_AT}{}.{:09}\n", now.as_secs(), now.subsec_nanos())
+        }
+        false => String::new(),
+    };
+    write_atomically(&folder.join(OUTPUT_MARK), |w| write!(w, "{MARK_NOTE}{header}{stopped_at}{listed}"))
+}
+
+/// What a folder's mark says of the files in it, each kind with the lines that follow its header.
+pub(super) enum MarkList<'a> {
+    /// A command finished there ([`LIST_HEADER`]): every file it wrote, by its path.
+    Finished(&'a str),
+    /// A command was stopped by a signal ([`INTERRUPTED_HEADER`]): its partial outputs.
+    Stopped(&'a str),
+    /// An older folio's list ([`TOP_LEVEL_HEADER`]): names at the top of the folder only.
+    TopLevel(&'a str),
+    /// A command at work, or stopped outright ([`USERS_HEADER`]): a user's files, never folio's.
+    Users(&'a str),
+    /// No list at all (a mark from before lists, or none).
+    Bare,
+}
+
+impl<'a> MarkList<'a> {
+    pub(super) fn of(text: &'a str) -> Self {
+        let after = |header: &str| text.split_once(header).map(|(_, lines)| lines);
+        if let Some(lines) = after(LIST_HEADER) {
+            MarkList::Finished(lines)
+        } else if let Some(lines) = after(INTERRUPTED_HEADER) {
+            MarkList::Stopped(lines)
+        } else if let Some(lines) = after(TOP_LEVEL_HEADER) {
+            MarkList::TopLevel(lines)
+        } else if let Some(lines) = after(USERS_HEADER) {
+            MarkList::Users(lines)
+        } else {
+            MarkList::Bare
+        }
+    }
+
+    /// The header a command's own list of outputs takes after this one: a finished list (an
+    /// older folio's included) stays finished, a stopped one stays stopped; none for the rest.
+    pub(super) fn relisted_as(&self) -> Option<&'static str> {
+        match self {
+            MarkList::Finished(_) | MarkList::TopLevel(_) => Some(LIST_HEADER),
+            MarkList::Stopped(_) => Some(INTERRUPTED_HEADER),
+            MarkList::Users(_) | MarkList::Bare => None,
+        }
+    }
+}
+
+/// The text of `folder`'s mark, empty when it has none.
+pub(super) fn mark_text(folder: &Path) -> String {
+    std::fs::read_to_string(folder.join(OUTPUT_MARK)).unwrap_or_default()
+}
+
+/// Whether the mark of `folder` lists the outputs of a command that finished there.
+pub(super) fn finished_outputs(folder: &Path) -> bool {
+    matches!(MarkList::of(&mark_text(folder)), MarkList::Finished(_) | MarkList::TopLevel(_))
+}
+
+/// Every file below `folder`, by its path there with `/` between names (a link counts as a
+/// file, and is not followed), but for the folder's own lock and mark.
+pub(super) fn files_within(folder: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(dir: &Path, prefix: &str, files: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), &format!("{name}/"), files)?;
+            } else if prefix.is_empty() && (name == LOCK_FILE || name == OUTPUT_MARK) {
+                continue;
+            } else {
+                files.push(name);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(folder, "", &mut files)?;
+    Ok(files)
+}
+
+/// Add `path`, an output folio wrote into a finished command's folder or a folder inside it (a
+/// redrawn picture, a page), to the list of the nearest folder above it that has one.
+pub fn record_output(path: &Path) -> std::io::Result<()> {
+    let Ok(path) = std::path::absolute(path) else { return Ok(()) };
+    let Some(folder) = path.ancestors().skip(1).find(|folder| folder.join(OUTPUT_MARK).is_file()) else {
+        return Ok(());
+    };
+    let Ok(name) = path.strip_prefix(folder) else { return Ok(()) };
+    let name = name.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    let mark = folder.join(OUTPUT_MARK);
+    let text = std::fs::read_to_string(&mark)?;
+    if MarkList::of(&text).relisted_as().is_none() || text.lines().any(|line| line == name) {
+        return Ok(());
+    }
+    write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
+}
+
+/// The files in `folder`, subfolders included, that its mark's list of outputs does not name;
+/// none when the mark has no list (a run killed outright, which could list nothing). A list of
+/// an older folio's names only the top of the folder, each name covering all below it.
+pub(super) fn unlisted_files(folder: &Path) -> Vec<String> {
+    let text = mark_text(folder);
+    let (listed, top_level, stopped) = match MarkList::of(&text) {
+        MarkList::Finished(listed) => (listed, false, false),
+        MarkList::Stopped(listed) => (listed, false, true),
+        MarkList::TopLevel(listed) => (listed, true, false),
+        // A command at work, or stopped outright: all but a user's files are its own.
+        MarkList::Users(users) => {
+            return users.lines().filter(|file| folder.join(file).exists()).map(String::from).collect();
+        }
+        MarkList::Bare => return Vec::new(),
+    };
+    let stopped_at =
+        listed.lines().find_map(|line| line.strip_prefix(STOPPED_AT)).and_then(seconds_since_1970);
+    let listed: std::collections::HashSet<&str> = listed.lines().collect();
+    let covered = |file: &str| match top_level {
+        true => listed.contains(file.split('/').next().unwrap_or(file)),
+        false => listed.contains(file),
+    };
+    // A stopped run's threads go on writing for the moment around its list (a file persisted
+    // just before, noted just after, or written between the list and the end): a file changed
+    // (made, written or moved in) then is its own. One changed well before is a user's added
+    // while it ran, and one changed well after a user's added since.
+    let last_writes = |file: &str| {
+        stopped
+            && stopped_at.is_some_and(|stopped_at| {
+                changed_at(&folder.join(file)).is_some_and(|changed| {
+                    changed <= stopped_at + LAST_WRITES && changed + LAST_WRITES >= stopped_at
+                })
+            })
+    };
+    let mut added: Vec<String> = files_within(folder)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|file| !covered(file) && !last_writes(file))
+        .collect();
+    added.sort();
+    added
+}
+
+/// A time written as seconds since 1970 with a fraction (`1765100000.123456789`).
+fn seconds_since_1970(text: &str) -> Option<std::time::SystemTime> {
+    let (seconds, nanos) = text.trim().split_once('.')?;
+    let since = std::time::Duration::new(seconds.parse().ok()?, nanos.parse().ok()?);
+    Some(std::time::UNIX_EPOCH + since)
+}
+
+/// How far from its list, before or after, a stopped run's last writes may land: its process
+/// ends within milliseconds of the signal, so this leaves a wide margin, and a user adds files
+/// earlier or later.
+pub const LAST_WRITES: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When `path` last changed: its status change time where the system keeps one, which a copy
+/// that keeps the original's modification time (`cp -p`) or a move into the folder still sets.
+fn changed_at(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let since_epoch =
+            std::time::Duration::new(u64::try_from(meta.ctime()).ok()?, meta.ctime_nsec() as u32);
+        Some(std::time::UNIX_EPOCH + since_epoch)
+    }
+    #[cfg(not(unix))]
+    meta.modified().ok()
+}
+
+/// What stops `--force` in `folder`, for its refusal: the [`unlisted_files`], each folder of a
+/// later folio command's outputs inside it named once (`stress/`, `seed-0/explain-2020-03-16/`),
+/// the first few of them.
+pub(super) fn added_by_user(folder: &Path) -> Vec<String> {
+    let unlisted = unlisted_files(folder);
+    // A folder inside with a mark that the list does not name is a later command's; one whose
+    // mark it names is the same command's (an eval's seed folders), and its files are judged
+    // one by one.
+    let nested_outputs = |file: &str| {
+        let parts: Vec<&str> = file.split('/').collect();
+        (1..parts.len())
+            .map(|n| parts[..n].join("/"))
+            .find(|dir| {
+                let nested_mark = format!("{dir}/{OUTPUT_MARK}");
+                folder.join(&nested_mark).is_file() && unlisted.contains(&nested_mark)
+            })
+            .map(|dir| format!("{dir}/ (a later folio command's outputs)"))
+    };
+    let mut added: Vec<String> = Vec::new();
+    for file in unlisted.iter().cloned() {
+        let entry = nested_outputs(&file).unwrap_or(file);
+        if !added.contains(&entry) {
+            added.push(entry);
+        }
+    }
+    if added.len() > 5 {
+        let more = added.len() - 5;
+        added.truncate(5);
+        added.push(format!("and {more} more"));
+    }
+    added
+}
+
+/// Whether `folder` holds anything besides a lock file and the mark.
+pub(super) fn holds_outputs(folder: &Path) -> std::io::Result<bool> {
+    Ok(std::fs::read_dir(folder)?
+        .flatten()
+        .any(|e| e.file_name() != LOCK_FILE && e.file_name() != OUTPUT_MARK))
+}
+
+/// The first few names in `folder`, sorted, for an error that says what is there.
+pub(super) fn some_entries(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.retain(|name| name != LOCK_FILE);
+    names.sort();
+    if names.len() > 3 {
+        let more = names.len() - 3;
+        names.truncate(3);
+        names.push(format!("and {more} more"));
+    }
+    names
+}

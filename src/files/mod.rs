@@ -1,0 +1,26 @@
+//! The files and folders folio writes: never half-written, never in a folder another run is
+//! writing, and never over a user's own files.
+
+mod atomic;
+mod bundled;
+mod cbor;
+mod lock;
+mod mark;
+mod output_folder;
+mod paths;
+
+pub use atomic::{
+    OutputExists, check_writable_output, note_written, write_atomically, write_bytes_atomically,
+};
+pub use bundled::{bundled, read_or_bundled, read_text_or_bundled};
+pub use cbor::cbor_reason;
+pub use lock::{FolderLock, LOCK_FILE, LockError};
+pub use mark::{LAST_WRITES, OUTPUT_MARK, record_output};
+pub use output_folder::{
+    OutputError, OutputFolder, fresh_folder, replacements_in_progress, reserve_fresh_folder,
+    settle_interrupted_claims,
+};
+pub use paths::{relative_path, through_link, tidy};
+
+#[cfg(test)]
+mod tests;
