@@ -9,6 +9,7 @@ pub mod host;
 pub mod online;
 pub mod ppo;
 mod reinforce;
+pub mod resume;
 mod rollout;
 pub mod run;
 mod step;

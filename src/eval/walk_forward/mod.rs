@@ -159,7 +159,7 @@ fn run_settings(request: &WalkForwardRequest, plan: &Plan) -> serde_json::Value 
 fn saved_run_differences(path: &Path, now: &serde_json::Value) -> Option<String> {
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let mut differences = Vec::new();
-    crate::train::run::settings_that_differ("", &saved, now, &mut differences);
+    crate::train::resume::settings_that_differ("", &saved, now, &mut differences);
     let differences: Vec<String> =
         differences.into_iter().map(|d| d.replacen("with .", "with ", 1)).collect();
     (!differences.is_empty()).then(|| differences.join(", "))
