@@ -152,4 +152,15 @@ fn a_failed_probe_fails_the_command_after_showing_its_result() {
     assert_eq!(shown["probes"][0]["verdict"], "FAIL");
     assert_eq!(shown["folder"].as_str(), Some(path(&std::path::absolute(&out).unwrap())), "where it wrote");
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 probe failed: oracle"), "{}", text(&output));
+    // The oracle's training sees tomorrow: no command gives it an out-of-sample verdict.
+    let oracle = out.join("oracle");
+    for command in [&["eval"][..], &["stress"], &["tax"], &["explain", "--date", "2020-03-16"]] {
+        let refused = folio_command(command).args(["--checkpoint", path(&oracle)]).output().unwrap();
+        assert!(!refused.status.success(), "{command:?}: {}", text(&refused));
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            why.contains("observes oracle_next_return, which sees the next period's return"),
+            "{command:?}: {why}"
+        );
+    }
 }

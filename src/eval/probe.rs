@@ -373,7 +373,7 @@ fn backtest_best(
     setup: &ProbeSetup,
 ) -> Result<(Arc<Market>, DecisionRange, BacktestLog), ProbeError> {
     let device = setup.device.device()?;
-    let (meta, net) = checkpoint::load_agent(dir, Weights::Best, &device)?;
+    let (meta, net) = checkpoint::load_probe_agent(dir, Weights::Best, &device)?;
     let market = Arc::new(meta.market(dir, &Default::default())?);
     let range = market.decision_range(span, embargo)?;
     let mut agent = AgentPolicy::new(PolicyId::AGENT, net, meta.head, market.layout(), device);

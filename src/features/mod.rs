@@ -70,6 +70,12 @@ impl Feature {
         Feature::ReversalRank,
     ];
 
+    /// Whether the feature at a row reads only prices up to that row. Only the oracle probe's
+    /// feature does not.
+    pub fn is_causal(self) -> bool {
+        self != Feature::OracleNextReturn
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Feature::LogReturn => "log_return",

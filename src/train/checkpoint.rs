@@ -111,6 +111,13 @@ pub enum CheckpointError {
         dir.display()
     )]
     OtherData { dir: PathBuf, file: PathBuf },
+    #[error(
+        "{} observes {feature}, which sees the next period's return: it is the oracle probe's training, an \
+         upper bound that `folio probe` reports, and nothing it does is out of sample; evaluate a checkpoint \
+         that `folio train` or `folio walk-forward` wrote",
+        dir.display()
+    )]
+    SeesTheFuture { dir: PathBuf, feature: &'static str },
 }
 
 /// The first and last rows (their dates) that training and validation read, and their
@@ -757,7 +764,24 @@ pub fn load_weights(
 }
 
 /// A checkpoint's network on `device`, ready to act.
+/// The agent saved in `dir`, with its meta, for any use but a probe's: a policy that observes a
+/// feature no decision can know yet (the oracle probe's) is refused, since no result of it could
+/// be out of sample.
 pub fn load_agent(dir: &Path, which: Weights, device: &Device) -> Result<(Meta, PolicyNet), CheckpointError> {
+    let (meta, net) = load_probe_agent(dir, which, device)?;
+    if let Some(feature) = meta.env.features.features.iter().find(|feature| !feature.is_causal()) {
+        return Err(CheckpointError::SeesTheFuture { dir: dir.to_path_buf(), feature: feature.name() });
+    }
+    Ok((meta, net))
+}
+
+/// The agent saved in `dir`, whatever it observes: for `folio probe` alone, which trains the
+/// oracle on tomorrow's returns to show that the learner can exploit an edge.
+pub fn load_probe_agent(
+    dir: &Path,
+    which: Weights,
+    device: &Device,
+) -> Result<(Meta, PolicyNet), CheckpointError> {
     // A run still training publishes its files one rename at a time, so a reader between two
     // renames finds weights newer than the meta.json it read: it reads both again before it
     // calls the checkpoint damaged.
