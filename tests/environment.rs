@@ -7,7 +7,7 @@ use folio::data::{PricePanel, Stamp, TimeIndex};
 use folio::env::EnvError;
 use folio::env::config::{EpisodeConfig, Span};
 use folio::env::{BatchEnv, CostConfig, DecisionRange, EnvSettings, Limits, Market, MarketEnv, RewardConfig};
-use folio::features::{Feature, FeatureConfig, Reference};
+use folio::features::{Feature, FeatureConfig, FeatureSet, Reference};
 use ndarray::{Array2, s};
 
 /// Two assets over five periods: A doubles, halves and doubles; B gains 10% twice then falls back.
@@ -269,6 +269,59 @@ fn no_reference_portfolio_sees_the_future() {
         let estimated = reference != Reference::EqualWeight;
         assert_eq!(a.reference(cut + 1) != b.reference(cut + 1), estimated, "{reference:?} after the cut");
     }
+}
+
+/// Causality in its strictest form: every feature and every reference at row t, computed from
+/// the prices of rows 0..=t alone, is bit for bit what the whole history gives at t. A feature
+/// that reads even one row ahead finds no such row in the shorter history, so it differs there
+/// (or panics), at every row: ranks included, whose coarse values a changed future can leave as
+/// they were. The oracle probe's feature, which does read tomorrow, fails the same check.
+#[test]
+fn every_feature_and_reference_at_a_row_is_what_the_rows_up_to_it_give() {
+    let config = SynthConfig { assets: 8, periods: 300, seed: 21, ..SynthConfig::default() };
+    let (returns, _) = generate_log_returns(&config);
+    let whole = panel_from_log_returns(&returns, config.start, "S");
+    let up_to = |t: usize| {
+        let prices = whole.prices.slice(s![..=t, ..]).to_owned();
+        PricePanel::new("cut", whole.assets.clone(), TimeIndex::Periods(t + 1), prices)
+    };
+    let causal: Vec<Feature> = Feature::ALL.iter().chain(&Feature::RISK).copied().collect();
+    let features = FeatureConfig {
+        features: causal.clone(),
+        long_window: 40,
+        rank_lookback: 60,
+        ..FeatureConfig::default()
+    };
+    let everything = FeatureSet::compute(&whole, &features);
+    for t in 1..whole.n_periods() {
+        let shorter = FeatureSet::compute(&up_to(t), &features);
+        for (k, feature) in causal.iter().enumerate() {
+            for asset in 0..whole.n_assets() {
+                let (seen, known) = (shorter.value(asset, k, t), everything.value(asset, k, t));
+                assert_eq!(seen.to_bits(), known.to_bits(), "{} of asset {asset} at row {t}", feature.name());
+            }
+        }
+    }
+
+    let references = [Reference::InverseVolatility, Reference::MinimumVariance, Reference::VolatilityManaged];
+    for reference in references {
+        let features = FeatureConfig { reference, long_window: 40, ..FeatureConfig::default() };
+        let fit = 0..100;
+        let full = Market::new(whole.clone(), &features, None, fit.clone()).unwrap();
+        for t in (fit.end..whole.n_periods()).step_by(7) {
+            let shorter = Market::new(up_to(t), &features, None, fit.clone()).unwrap();
+            assert!(full.reference(t).is_some());
+            assert_eq!(shorter.reference(t), full.reference(t), "{reference:?} at row {t}");
+        }
+    }
+
+    let oracle = FeatureConfig { features: vec![Feature::OracleNextReturn], ..FeatureConfig::default() };
+    let t = 150;
+    let (seen, known) = (
+        FeatureSet::compute(&up_to(t), &oracle).value(0, 0, t),
+        FeatureSet::compute(&whole, &oracle).value(0, 0, t),
+    );
+    assert_ne!(seen, known, "the check can fail: tomorrow's return is not in the rows up to today");
 }
 
 #[test]
