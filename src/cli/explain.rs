@@ -43,8 +43,9 @@ pub struct ExplainArgs {
     /// Which weights: the best on validation, or the last.
     #[arg(long, value_enum, default_value_t = super::args::WeightsArg::Best)]
     weights: super::args::WeightsArg,
-    /// Output folder (default: <checkpoint>/explain-<date> or explain-<from>-<to>, numbered if
-    /// taken).
+    /// Output folder (default: <checkpoint>/explain-<day> or explain-<first>-<last>, named after
+    /// the decisions explained, which a day without trading moves to the trading day before;
+    /// numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]

@@ -27,7 +27,7 @@ pub struct SearchArgs {
     /// and flags: every training its walk-forwards finished is read back, and the rest run.
     #[arg(long, requires = "out", conflicts_with = "force")]
     resume: bool,
-    /// Trial registry that records the verdict's seeds (default: $FOLIO_REGISTRY, else
+    /// Trial registry that records the seeds of every point and of the verdict (default: $FOLIO_REGISTRY, else
     /// checkpoints/trials.jsonl).
     #[arg(long)]
     registry: Option<PathBuf>,

@@ -19,7 +19,8 @@ pub struct TrainArgs {
     #[command(flatten)]
     jobs: super::args::Jobs,
     /// Checkpoint folder (default: checkpoints/<config>-<algo>-<net>-s<seed>, or -s<first>-<last>
-    /// for several seeds, with -<profile> under a risk profile; numbered if taken).
+    /// for several seeds, with the risk profile after the config's name
+    /// (<config>-<profile>-<algo>-...) under one; numbered if taken).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run saved in --out.
@@ -48,7 +49,8 @@ pub struct TrainSetup {
     #[arg(long, value_enum)]
     pub net: Option<super::args::NetArg>,
     /// Environment steps per training (default: the config's [train] steps, else the
-    /// algorithm's; a resumed `folio train` keeps the run's own).
+    /// algorithm's, and at most 50000 in `folio probe`; a resumed `folio train` keeps the run's
+    /// own).
     #[arg(long, value_parser = super::args::at_least_one)]
     pub steps: Option<usize>,
     /// Seed for network initialization, sampling and episode starts (the first one when

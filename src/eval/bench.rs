@@ -21,7 +21,7 @@ use std::time::Instant;
 use crate::agent::network::{NetKind, PolicyNet};
 use crate::env::config::{EnvConfig, Span};
 use crate::env::{BatchEnv, ConfigError, CostModel, DecisionRange, EnvError, EnvSettings, Market};
-use crate::features::Feature;
+use crate::features::{Feature, Reference};
 use crate::stats::median;
 use crate::train::{Algo, Descent, Learner, TrainConfig, TrainError, make_learner};
 
@@ -384,13 +384,31 @@ pub fn mlp_step_ms(steps: usize, threads: usize) -> f64 {
 /// Floating-point operations of one MLP step, counted as the torch peer counts them.
 pub const MLP_STEP_FLOPS: f64 = 6.0 * 256.0 * (1000.0 * 64.0 + 64.0 * 64.0 + 64.0 * 21.0);
 
+/// The config at `config_path` without its reference portfolio: the peers observe none, so each
+/// row's inputs are the size its label gives and its peer sees.
+fn peer_shaped(config_path: &Path) -> Result<EnvConfig, BenchError> {
+    let mut base = EnvConfig::load(config_path)?;
+    base.features.reference = Reference::None;
+    Ok(base)
+}
+
+/// `base` observing what SB3's PPO sees on FinRL's StockPortfolioEnv, in size: that env
+/// observes 480 numbers (a 20 x 20 covariance and 4 indicators of 20 assets); 24 days of log
+/// returns of 20 assets (+ 21 weights) is the same size of input.
+fn sb3_shaped(base: &EnvConfig) -> EnvConfig {
+    let mut small = base.clone();
+    small.features.features = vec![Feature::LogReturn];
+    small.features.window = 24;
+    small
+}
+
 /// Every figure, in order; `report` sees each row as soon as it is measured.
 pub fn run_all(
     config_path: &Path,
     options: BenchOptions,
     mut report: impl FnMut(&BenchRow),
 ) -> Result<Vec<BenchRow>, BenchError> {
-    let base = EnvConfig::load(config_path)?;
+    let base = peer_shaped(config_path)?;
     let mut rows = Vec::new();
     let mut push = |row: BenchRow| {
         report(&row);
@@ -476,13 +494,8 @@ fn direct_rows(base: &EnvConfig, episodes: usize, push: &mut impl FnMut(BenchRow
 /// PPO with an MLP in SB3's shape (on an SB3-sized input and on the default environment), and
 /// with folio's own defaults.
 fn ppo_rows(base: &EnvConfig, updates: usize, push: &mut impl FnMut(BenchRow)) -> Result<(), BenchError> {
-    // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64. FinRL's
-    // StockPortfolioEnv observes 480 numbers (a 20 x 20 covariance and 4 indicators of 20
-    // assets); 24 days of log returns of 20 assets (+ 21 weights) is the same size of input.
-    let mut small = base.clone();
-    small.features.features = vec![Feature::LogReturn];
-    small.features.window = 24;
-    let sb3 = ppo_mlp_steps_per_second(&small, 1, 2048, 10, 64, updates, 2)?;
+    // SB3's defaults: one env, 2048 steps a rollout, 10 epochs of minibatches of 64.
+    let sb3 = ppo_mlp_steps_per_second(&sb3_shaped(base), 1, 2048, 10, 64, updates, 2)?;
     push(BenchRow::new(
         "ppo_mlp_sb3_shape",
         "folio PPO + MLP, SB3's shape (1 env x 2048, 10 epochs, mb 64), 501 inputs",
@@ -494,7 +507,7 @@ fn ppo_rows(base: &EnvConfig, updates: usize, push: &mut impl FnMut(BenchRow)) -
     let sb3_default_env = ppo_mlp_steps_per_second(base, 1, 2048, 10, 64, updates, 2)?;
     push(BenchRow::new(
         "ppo_mlp_sb3_shape_default_env",
-        "folio PPO + MLP, SB3's shape, default env (5 features x 50 days: 5021 inputs)",
+        "folio PPO + MLP, SB3's shape, the default features (5 x 50 days: 5021 inputs)",
         sb3_default_env,
         "steps/s",
         &[peer::SB3_PPO],
@@ -578,6 +591,19 @@ mod tests {
             let first_peer = if only == "env" { peer::NUMPY_B1.to_string() } else { peer::torch_ms(1) };
             assert_eq!(rows[0].peers.first(), Some(&first_peer));
         }
+    }
+
+    /// Each row observes what its label says and its peer sees: the numpy env 50 days of log
+    /// returns of 20 assets and the 21 weights, SB3 on FinRL's env 480 numbers (501 here), and
+    /// the default features 5021; no reference portfolio, which no peer observes.
+    #[test]
+    fn the_benchmarked_observations_are_the_sizes_the_rows_name() {
+        let base = peer_shaped(Path::new(crate::env::config::DEFAULT_CONFIG)).unwrap();
+        let (env, _, _) = env_market(&base, true, CostModel::Proportional, 0.0025).unwrap();
+        assert_eq!(env.layout().len(), 50 * 20 + 21);
+        let inputs = |config: &EnvConfig| Market::from_config(config).unwrap().0.layout().len();
+        assert_eq!(inputs(&sb3_shaped(&base)), 501);
+        assert_eq!(inputs(&base), 5021);
     }
 
     /// The direct-method figure needs 1000 training decisions; fewer is an error naming the

@@ -67,7 +67,7 @@ pub struct TrainConfig {
     /// validations, chosen and judged on the same periods, cleared one standard error in 4 of 24
     /// one-year folds of real development data and lost to equal weight out of sample in all 4
     /// (docs/learner.md, "Two standard errors"). A margin, not a significance level: without an
-    /// edge, the best of 20 validations clears two standard errors 8% to 34% of the time
+    /// edge, the best of 20 validations clears two standard errors 7% to 33% of the time
     /// (`scripts/gate-under-null.py`), and three bring that under 3%.
     pub reference_margin: f64,
     /// Rescale gradients whose global L2 norm exceeds this (`clip_grad_norm_`); 0 disables.
