@@ -815,6 +815,10 @@ fn a_resume_without_seeds_continues_the_runs_own_seeds() {
     };
     let output = train(&["--steps", "200", "--seeds", "2", "--seed", "7"]);
     assert!(output.status.success(), "{}", text(&output));
+    // A finished run holds nothing that looks like a run still at work in it.
+    for folder in ["run", "run/seed-7", "run/seed-8"] {
+        assert!(!dir.path().join(folder).join(folio::files::LOCK_FILE).exists(), "{folder}");
+    }
     let output = train(&["--steps", "400", "--resume"]);
     assert!(output.status.success(), "{}", text(&output));
     let mut seeds: Vec<String> = std::fs::read_dir(dir.path().join("run"))

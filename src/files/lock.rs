@@ -6,10 +6,12 @@ use std::path::Path;
 
 /// An exclusive hold on a folder for as long as this value lives: two folio processes never
 /// write into one folder at once. It is an OS file lock on `<folder>/.folio.lock`, so it dies
-/// with its process: a killed run never leaves a lock that blocks the next one.
+/// with its process: a killed run never leaves a lock that blocks the next one. A run that
+/// ends [`FolderLock::release`]s it, which takes the file away too.
 #[derive(Debug)]
 pub struct FolderLock {
-    _file: std::fs::File,
+    file: std::fs::File,
+    path: std::path::PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,10 @@ pub const LOCK_FILE: &str = ".folio.lock";
 /// far longer than the instant between a child's fork and its exec.
 const BUSY_RETRIES: u32 = 20;
 
+/// Tries before a lock file that keeps being taken away under a new lock counts as an error:
+/// each time means another run released the folder in that instant.
+const RELEASED_RETRIES: u32 = 20;
+
 impl FolderLock {
     /// Lock `folder` (created if missing), or fail at once if another process holds it.
     ///
@@ -52,23 +58,56 @@ impl FolderLock {
     /// fails at once.
     pub fn acquire(folder: &Path) -> Result<Self, LockError> {
         let ours = format!("pid {} on ", std::process::id());
-        let mut tries = 0;
+        let (mut tries, mut released) = (0, 0);
         loop {
             match Self::try_acquire(folder) {
                 Err(LockError::Busy { holder, .. }) if holder.starts_with(&ours) && tries < BUSY_RETRIES => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(25));
                 }
-                other => return other,
+                Ok(None) if released < RELEASED_RETRIES => released += 1,
+                Ok(None) => {
+                    let source =
+                        std::io::Error::other("its lock file was taken away each time it was locked");
+                    return Err(LockError::Io { folder: folder.to_path_buf(), source });
+                }
+                Ok(Some(lock)) => return Ok(lock),
+                Err(error) => return Err(error),
             }
         }
     }
 
-    fn try_acquire(folder: &Path) -> Result<Self, LockError> {
+    /// End the hold and take the lock file away, so that a finished folder holds only its
+    /// outputs. The file goes while it is still locked, and only if it is still this lock's:
+    /// a run that opened it a moment before finds, once it holds it, that the folder's lock file
+    /// is no longer the one it locked, and locks the folder anew ([`FolderLock::acquire`]).
+    pub fn release(self) {
+        if self.still_named() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// Whether the lock file's path still names the file this lock holds.
+    fn still_named(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let (Ok(held), Ok(named)) = (self.file.metadata(), std::fs::metadata(&self.path)) else {
+                return false;
+            };
+            held.dev() == named.dev() && held.ino() == named.ino()
+        }
+        #[cfg(not(unix))]
+        self.path.exists()
+    }
+
+    /// The lock, or `None` when the file it locked had been taken away by a run releasing the
+    /// folder in that instant (the lock is then on a file no other run will look at).
+    fn try_acquire(folder: &Path) -> Result<Option<Self>, LockError> {
         let io = |source| LockError::Io { folder: folder.to_path_buf(), source };
         std::fs::create_dir_all(folder).map_err(io)?;
         let path = folder.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -91,11 +130,15 @@ impl FolderLock {
             }
             Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
         }
-        note_written(&path);
+        let mut lock = Self { file, path };
+        if !lock.still_named() {
+            return Ok(None);
+        }
+        note_written(&lock.path);
         // For people only: the OS lock, not this text, is what excludes other runs.
-        file.set_len(0).map_err(io)?;
-        let _ = writeln!(file, "pid {} on {}", std::process::id(), host_name());
-        Ok(Self { _file: file })
+        lock.file.set_len(0).map_err(io)?;
+        let _ = writeln!(lock.file, "pid {} on {}", std::process::id(), host_name());
+        Ok(Some(lock))
     }
 }
 

@@ -78,10 +78,10 @@ pub struct OutputFolder {
     /// resumed run that fails lists its outputs so again, rather than leave the mark that names
     /// only a user's files (which would take any file added later for folio's).
     reopened_list: Option<&'static str>,
-    _lock: Option<FolderLock>,
+    lock: Option<FolderLock>,
     /// The lock of the folder being replaced, held while it is set aside so that a claim of
     /// the same folder elsewhere knows it is not abandoned.
-    _set_aside_lock: Option<FolderLock>,
+    set_aside_lock: Option<FolderLock>,
 }
 
 /// A folder this process has claimed and not yet finished, for a run stopped by a signal
@@ -281,8 +281,8 @@ impl OutputFolder {
             inherited: Vec::new(),
             continued_replacement: None,
             reopened_list: None,
-            _lock: Some(lock),
-            _set_aside_lock: set_aside_lock,
+            lock: Some(lock),
+            set_aside_lock,
         })
     }
 
@@ -329,8 +329,8 @@ impl OutputFolder {
             inherited,
             continued_replacement,
             reopened_list,
-            _lock: Some(lock),
-            _set_aside_lock: None,
+            lock: Some(lock),
+            set_aside_lock: None,
         })
     }
 
@@ -376,14 +376,15 @@ impl OutputFolder {
         self.finished = true;
         forget_claim(&self.path);
         let _ = list_outputs(&self.path, LIST_HEADER, &self.inherited);
-        self._lock = None;
-        let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
         let replaced = self.set_aside.take().or(self.continued_replacement.take().map(|(old, _)| old));
         if let Some(old) = replaced {
             let _ = std::fs::remove_dir_all(old);
             forget_replacement(&self.path);
         }
-        self._set_aside_lock = None;
+        self.set_aside_lock = None;
     }
 }
 
@@ -398,14 +399,17 @@ impl Drop for OutputFolder {
         if let Some(header) = self.reopened_list {
             let _ = list_outputs(&self.path, header, &self.inherited);
         }
-        self._lock = None;
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
         if let Some(old) = self.set_aside.take() {
             let _ = std::fs::remove_dir_all(&self.path);
             let _ = std::fs::rename(old, &self.path);
         }
         // The folder back in place is as it was: the lock file the claim put in it goes too.
-        self._set_aside_lock = None;
-        let _ = std::fs::remove_file(self.path.join(LOCK_FILE));
+        if let Some(lock) = self.set_aside_lock.take() {
+            lock.release();
+        }
         take_back_if_empty(&self.path, self.marked, self.created);
     }
 }

@@ -286,6 +286,30 @@ fn a_link_stays_a_link_and_what_it_names_is_written() {
     assert!(std::fs::symlink_metadata(&linked).unwrap().file_type().is_symlink());
 }
 
+/// A released lock takes its file away, but only its own: where the folder's lock file is
+/// another lock's by then, that one stays, and still excludes other runs.
+#[test]
+fn a_released_lock_takes_away_its_own_file_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(LOCK_FILE);
+    FolderLock::acquire(dir.path()).unwrap().release();
+    assert!(!file.exists());
+    let first = FolderLock::acquire(dir.path()).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let second = FolderLock::acquire(dir.path()).unwrap();
+    first.release();
+    assert!(file.exists(), "the second lock's file stays");
+    std::thread::spawn({
+        let dir = dir.path().to_path_buf();
+        // Another thread's try is this process's too: only its retries end, as another run's would.
+        move || assert!(matches!(FolderLock::acquire(&dir), Err(LockError::Busy { .. })))
+    })
+    .join()
+    .unwrap();
+    second.release();
+    assert!(!file.exists());
+}
+
 #[test]
 fn a_lock_of_this_process_released_a_moment_later_is_taken_and_one_kept_is_busy() {
     let dir = tempfile::tempdir().unwrap();

@@ -146,7 +146,7 @@ pub fn train_seeds(
             });
         }
     }
-    let _lock = FolderLock::acquire(&request.out)?;
+    let lock = FolderLock::acquire(&request.out)?;
     let folder = |s: u64| request.out.join(format!("seed-{}", first + s));
     let saved = |s: u64| checkpoint::saved_in(&folder(s));
     // Refused before any seed trains, rather than after the others have spent their time.
@@ -189,6 +189,7 @@ pub fn train_seeds(
     if outcomes.is_err() && recording && !(0..seeds as u64).any(saved) {
         let _ = std::fs::remove_file(request.out.join(SEEDS_FILE));
     }
+    lock.release();
     outcomes
 }
 
@@ -321,7 +322,8 @@ struct Run {
     last_sharpe: Option<f64>,
     /// The learning rate of the update just made.
     learning_rate: f64,
-    _lock: FolderLock,
+    /// Held until the run ends, so that a second run into this folder fails at once.
+    lock: FolderLock,
 }
 
 impl Run {
@@ -394,7 +396,7 @@ impl Run {
             equal_weight,
             started: Instant::now(),
             learning_rate: f64::NAN,
-            _lock: lock,
+            lock,
         })
     }
 
@@ -632,7 +634,7 @@ impl Run {
             &self.log,
         )?;
         let progress = &self.meta.progress;
-        Ok(TrainOutcome {
+        let outcome = TrainOutcome {
             updates: progress.updates,
             env_steps: progress.env_steps,
             seconds: progress.seconds,
@@ -642,7 +644,10 @@ impl Run {
             validation_range: self.meta.validation_range.clone(),
             validation: self.meta.validation.clone().expect("training validates at least once"),
             checkpoint: self.out,
-        })
+        };
+        // A finished folder holds its checkpoint and nothing that looks like a run at work.
+        self.lock.release();
+        Ok(outcome)
     }
 }
 

@@ -474,15 +474,17 @@ fn saved_training(dir: &Path) -> Result<SavedTraining, EvalError> {
         return Ok(SavedTraining::Nothing);
     }
     // A publication the killed run committed is finished first, so the meta read is its last.
-    let _lock = crate::files::FolderLock::acquire(dir).map_err(crate::train::TrainError::from)?;
+    let lock = crate::files::FolderLock::acquire(dir).map_err(crate::train::TrainError::from)?;
     checkpoint::recover(dir)?;
-    Ok(match checkpoint::load_meta(dir) {
+    let saved = match checkpoint::load_meta(dir) {
         Ok(checkpoint::Meta { progress, validation: Some(validation), .. }) if progress.finished => {
             SavedTraining::Finished(Box::new(validation))
         }
         Ok(meta) if meta.progress.stopped.is_none() => SavedTraining::Unfinished,
         _ => SavedTraining::Nothing,
-    })
+    };
+    lock.release();
+    Ok(saved)
 }
 
 /// The checkpoint in `dir` learning online through its test window, when the training config
