@@ -111,7 +111,8 @@ impl Market {
     }
 
     /// Load the config's data, select its assets and rows, and fit the feature normalization on
-    /// the training period.
+    /// every row up to the training period's end: all of it is past by the first decision, and
+    /// a longer history steadies the scaling of a short rolling window.
     pub fn from_config(config: &EnvConfig) -> Result<(Self, Selection), EnvError> {
         let selection = config.data.selection()?;
         let train_rows = span_rows(&selection.panel, &config.periods.train)?;

@@ -333,7 +333,8 @@ pub struct SearchReport {
     #[serde(skip)]
     pub verdict: WalkForwardReport,
     pub verdict_folder: PathBuf,
-    /// The held-out best seed against every trial: each point's seeds and the verdict's.
+    /// The verdict's ensemble on the held-out folds against every trial: each point's seeds and
+    /// the verdict's.
     pub deflated_sharpe: Option<DeflatedSharpe>,
     pub trials: usize,
     pub summary: String,

@@ -3,7 +3,8 @@
 //! `window` values of every feature of every asset, shaped `[asset, feature, time]`, which is the
 //! layout a per-asset convolution (EIIE) reads directly.
 //!
-//! Normalization statistics are fitted on the training rows only and stored ([`Normalizer`]), so
+//! Normalization statistics are fitted on rows up to the end of training only (every row from
+//! the first, so a rolling window's earlier history counts too) and stored ([`Normalizer`]), so
 //! validation, test and later evaluation runs apply the exact same transformation.
 
 use serde::{Deserialize, Serialize};
@@ -293,8 +294,8 @@ impl FeatureSet {
         self.values[(asset * self.config.features.len() + feature) * self.n_periods + t]
     }
 
-    /// Fit per-feature mean and standard deviation over `rows` (the training decisions) pooled
-    /// across assets, so one transformation serves every asset alike.
+    /// Fit per-feature mean and standard deviation over `rows` (every row up to the end of
+    /// training) pooled across assets, so one transformation serves every asset alike.
     pub fn fit_normalizer(&self, rows: Range<usize>) -> Normalizer {
         let rows = rows.start.max(self.config.warmup().saturating_sub(self.config.window - 1))
             ..rows.end.min(self.n_periods);
