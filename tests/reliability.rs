@@ -888,7 +888,9 @@ fn seeds_of_different_runs_do_not_join_one_ensemble() {
     let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
     meta["env"]["costs"]["buy"] = 0.004.into();
     std::fs::write(&meta_path, serde_json::to_string(&meta).unwrap()).unwrap();
-    for command in [vec!["eval", "--checkpoint", "run"], vec!["tax", "--checkpoint", "run"]] {
+    for command in
+        [["eval", "--checkpoint", "run"], ["tax", "--checkpoint", "run"], ["stress", "--checkpoint", "run"]]
+    {
         let output = folio(&command, dir.path());
         let shown = text(&output);
         assert!(

@@ -304,8 +304,6 @@ impl DataArgs {
     }
 }
 
-/// A count that must be at least one (jobs, folds, seeds): zero is refused as the flag is read,
-/// before anything starts or a note reasons about zero of something.
 /// `--jobs`: each job is a thread training a network, and thousands of threads do no more work
 /// than the cores do (they only exhaust the process's threads).
 fn jobs_count(text: &str) -> Result<usize, String> {
@@ -318,6 +316,8 @@ fn jobs_count(text: &str) -> Result<usize, String> {
 
 const MAX_JOBS: usize = 1024;
 
+/// A count that must be at least one (jobs, folds, seeds): zero is refused as the flag is read,
+/// before anything starts or a note reasons about zero of something.
 pub fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

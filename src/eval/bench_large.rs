@@ -22,6 +22,7 @@ use crate::data::{DataError, load_prices};
 use crate::env::config::EpisodeConfig;
 use crate::env::{CostConfig, DecisionRange, EnvError, EnvSettings, Limits, Market, RewardConfig};
 use crate::features::FeatureConfig;
+use crate::stats::median;
 
 /// Where `large_universe.py` writes its market unless told otherwise.
 pub const DEFAULT_CSV: &str = "/tmp/folio-large-universe.csv";
@@ -136,7 +137,7 @@ pub fn run_large(
         ));
     }
     for (id, peer) in olps_peers() {
-        let ms = median((0..runs.max(1)).map(|_| period_ms(id, &market)).collect::<Result<Vec<_>, _>>()?);
+        let ms = median(&(0..runs.max(1)).map(|_| period_ms(id, &market)).collect::<Result<Vec<_>, _>>()?);
         let peer = peer.map(|p| format!("universal-portfolios {p}, {n} assets: ms per period"));
         let key = format!("large_{}_period", id.key().replace('-', "_"));
         push(ms_row(
@@ -215,14 +216,9 @@ fn period_ms(id: BaselineId, market: &Arc<Market>) -> Result<f64, LargeBenchErro
     Ok(started.elapsed().as_secs_f64() * 1e3 / range.periods() as f64)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn median_pair(pairs: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
     let (a, b): (Vec<f64>, Vec<f64>) = pairs.unzip();
-    (median(a), median(b))
+    (median(&a), median(&b))
 }
 
 #[cfg(test)]

@@ -577,13 +577,6 @@ pub enum StressError {
     ShockStamp(String),
     #[error("no checkpoint to stress")]
     NoCheckpoint,
-    #[error(
-        "{} was trained on another environment, assets or feature normalization than {}: stress one seed at a time (--checkpoint {})",
-        dir.display(),
-        first.display(),
-        dir.display()
-    )]
-    MixedCheckpoints { dir: PathBuf, first: PathBuf },
     #[error(transparent)]
     Env(#[from] EnvError),
 }
@@ -838,37 +831,25 @@ pub fn stress_checkpoints(request: StressRequest) -> Result<(StressRun, Meta), E
     let Some(first_dir) = request.checkpoints.first() else {
         return Err(StressError::NoCheckpoint.into());
     };
+    let (meta, net) = checkpoint::load_agent(first_dir, request.weights, &device)?;
+    let market = Arc::new(meta.market(first_dir, &request.data)?);
+    // Several seeds are also deployed together, as `folio eval` and `folio walk-forward` do, and
+    // join only as the seeds of one run: the same market, environment and normalization, and
+    // no seed twice.
+    let others = &request.checkpoints[1..];
+    let others = checkpoint::load_members(others, request.weights, &meta, first_dir, &market, &device)?;
+    let several = !others.is_empty();
+    let seeds: Vec<(u64, crate::agent::network::PolicyNet)> =
+        std::iter::once((meta.seed, net)).chain(others.into_iter().map(|(m, n)| (m.seed, n))).collect();
+    let agent = |id, net| AgentPolicy::new(id, net, meta.head, meta.layout(), device.clone());
     let mut agents: Vec<Box<dyn Policy>> = Vec::new();
-    // Several seeds are also deployed together, as `folio eval` and `folio walk-forward` do.
-    let mut members = Vec::new();
-    let mut first_meta: Option<Meta> = None;
-    for dir in &request.checkpoints {
-        let (meta, net) = checkpoint::load_agent(dir, request.weights, &device)?;
-        let differs = first_meta.as_ref().is_some_and(|first| {
-            first.env != meta.env || first.assets != meta.assets || first.normalizer != meta.normalizer
-        });
-        if differs {
-            return Err(StressError::MixedCheckpoints { dir: dir.clone(), first: first_dir.clone() }.into());
-        }
-        let several = request.checkpoints.len() > 1;
-        if several {
-            members.push(AgentPolicy::new(
-                PolicyId::AGENT,
-                net.clone(),
-                meta.head,
-                meta.layout(),
-                device.clone(),
-            ));
-        }
-        let id = PolicyId::Agent { seed: several.then_some(meta.seed) };
-        agents.push(Box::new(AgentPolicy::new(id, net, meta.head, meta.layout(), device.clone())));
-        first_meta.get_or_insert(meta);
+    for (seed, net) in &seeds {
+        agents.push(Box::new(agent(PolicyId::Agent { seed: several.then_some(*seed) }, net.clone())));
     }
-    if !members.is_empty() {
+    if several {
+        let members = seeds.into_iter().map(|(_, net)| agent(PolicyId::AGENT, net)).collect();
         agents.push(Box::new(EnsemblePolicy::of_agents(members)));
     }
-    let meta = first_meta.expect("at least one checkpoint was loaded");
-    let market = Arc::new(meta.market(first_dir, &request.data)?);
     let held_out = if request.from.is_some() || request.to.is_some() {
         Span { from: request.from, to: request.to }
     } else {

@@ -78,20 +78,8 @@ pub fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
 /// One row per period, one wealth column per policy: `date,agent,equal weight,...`. Every log
 /// must cover the same rows.
 pub fn write_equity_csv(path: &Path, labels: &[String], logs: &[&BacktestLog]) -> Result<(), ReportError> {
-    write_atomically(path, |w| {
-        let mut writer = csv::Writer::from_writer(w);
-        let mut header = vec!["period".to_string()];
-        header.extend(logs.iter().map(|l| l.policy.to_string()));
-        writer.write_record(&header)?;
-        for (i, label) in labels.iter().enumerate() {
-            let mut row = vec![label.clone()];
-            row.extend(logs.iter().map(|l| l.values.get(i).map(|v| v.to_string()).unwrap_or_default()));
-            writer.write_record(&row)?;
-        }
-        writer.flush()?;
-        Ok(())
-    })
-    .map_err(|source| ReportError::Io { path: path.into(), source })
+    let series: Vec<_> = logs.iter().map(|log| (log.policy, &log.values[..])).collect();
+    write_series_csv(path, labels, &series)
 }
 
 /// The weights a policy chose at each decision, cash first.
@@ -121,7 +109,7 @@ pub fn write_weights_csv(
 pub fn write_series_csv(
     path: &Path,
     labels: &[String],
-    series: &[(impl std::fmt::Display, Vec<f64>)],
+    series: &[(impl std::fmt::Display, impl AsRef<[f64]>)],
 ) -> Result<(), ReportError> {
     write_atomically(path, |w| {
         let mut writer = csv::Writer::from_writer(w);
@@ -130,7 +118,9 @@ pub fn write_series_csv(
         writer.write_record(&header)?;
         for (i, label) in labels.iter().enumerate() {
             let mut row = vec![label.clone()];
-            row.extend(series.iter().map(|(_, v)| v.get(i).map(|x| x.to_string()).unwrap_or_default()));
+            row.extend(
+                series.iter().map(|(_, v)| v.as_ref().get(i).map(|x| x.to_string()).unwrap_or_default()),
+            );
             writer.write_record(&row)?;
         }
         writer.flush()?;

@@ -36,8 +36,6 @@ pub const LEARNER: &str = "learner.bin";
 /// are complete and are the checkpoint's new state.
 pub const JOURNAL: &str = "publishing.json";
 
-/// What a publication writes beside [`META`].
-pub const FILES: [&str; 5] = [BEST, LAST, OPTIMIZER, LOG, LEARNER];
 const PENDING: &str = ".pending";
 
 /// Whether a training saved a checkpoint in `dir`, or was publishing one when it was stopped:
@@ -455,12 +453,6 @@ impl Meta {
         }
         Ok(())
     }
-}
-
-pub fn save_meta(dir: &Path, meta: &Meta) -> Result<(), CheckpointError> {
-    let path = dir.join(META);
-    let json = serde_json::to_vec_pretty(meta).expect("meta serializes");
-    write_bytes_atomically(&path, &json).map_err(|source| CheckpointError::Io { path, source })
 }
 
 pub fn load_meta(dir: &Path) -> Result<Meta, CheckpointError> {

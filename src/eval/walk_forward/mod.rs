@@ -177,7 +177,7 @@ pub(crate) fn conclude(
     let folds = fold_reports(plan, results, &ensemble_logs, &baseline_logs);
     let stitched = Stitched::new(plan, results, &ensemble_logs, &baseline_logs);
     let cost_sensitivity = stitched_cost_sensitivity(plan, &request, &fold_checkpoints(plan, results))?;
-    let statistics = overfitting_statistics(plan, &request, &stitched)?;
+    let statistics = overfitting_statistics(plan, &request, &stitched);
     let edge = stitched.edge_over_equal_weight(plan.metrics.periods_per_year);
     let mut verdict = verdict(plan, &stitched, &statistics, edge.as_ref());
     if let Some(kept) = kept_references(&folds, &request) {

@@ -154,7 +154,9 @@ pub struct DsrTrials {
     pub on_shorter_cuts: usize,
     /// Of them, this run's seeds.
     pub this_run: usize,
-    /// Of them, those with a defined Sharpe ratio, whose per-period Sharpe ratios give `V`.
+    /// Of them, those whose per-period Sharpe ratios give `V`: with a defined Sharpe ratio, and
+    /// with a registry, measured on this run's test periods (a training's validation or a
+    /// shorter cut's tests are other periods).
     pub with_sharpe: usize,
     /// Why the registry could not record this run, when it could not: the statistics then count
     /// this run's seeds alone, and the report is still written.

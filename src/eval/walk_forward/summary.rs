@@ -112,8 +112,7 @@ pub(super) fn stitch(logs: Vec<&BacktestLog>, metrics_config: &MetricsConfig) ->
     let mut values = vec![1.0];
     let (mut turnovers, mut costs, mut paid_fractions) = (Vec::new(), 0.0, 0.0);
     for log in logs {
-        let scale = *values.last().expect("starts at 1");
-        values.extend(log.values[1..].iter().map(|v| v * scale));
+        let scale = carry_on(&mut values, &log.values);
         turnovers.extend_from_slice(&log.turnovers);
         costs += scale * log.costs.iter().sum::<f64>();
         paid_fractions += log.annual_cost_drag(1.0) * (log.values.len() - 1) as f64;
@@ -123,6 +122,14 @@ pub(super) fn stitch(logs: Vec<&BacktestLog>, metrics_config: &MetricsConfig) ->
         metrics.annual_cost_drag = paid_fractions * metrics_config.periods_per_year / metrics.periods as f64;
     }
     (values, metrics)
+}
+
+/// Append a window's wealth path, which starts at 1, to `values` at the wealth they end on;
+/// returns that wealth, the window's scale.
+fn carry_on(values: &mut Vec<f64>, window: &[f64]) -> f64 {
+    let scale = *values.last().expect("a path starts at 1");
+    values.extend(window[1..].iter().map(|v| v * scale));
+    scale
 }
 
 /// What the overfitting statistics found.
@@ -144,7 +151,7 @@ pub(super) fn overfitting_statistics(
     plan: &Plan,
     request: &WalkForwardRequest,
     stitched: &Stitched,
-) -> Result<Statistics, EvalError> {
+) -> Statistics {
     let recorded = request.registry.as_ref().map(|path| (record_trials(plan, request, stitched, path), path));
     let (trials, registry, registry_error) = match recorded {
         Some((Ok(trials), path)) => (trials, Some(path.clone()), None),
@@ -190,13 +197,13 @@ pub(super) fn overfitting_statistics(
         with_sharpe: trials.sharpe_per_period.len(),
         registry_error,
     };
-    Ok(Statistics {
+    Statistics {
         deflated_sharpe,
         dsr_trials,
         deflated_sharpe_unavailable,
         backtest_overfitting,
         backtest_overfitting_unavailable,
-    })
+    }
 }
 
 /// This run's seeds as the only trials.
@@ -417,8 +424,7 @@ pub(super) fn stitched_cost_sensitivity(
             let mut values = vec![1.0];
             for (fold, (fold_market, policies)) in plan.folds.iter().zip(per_fold.iter_mut()) {
                 let log = backtest(policies[p].as_mut(), fold_market, range(fold.test), at_cost)?;
-                let scale = *values.last().expect("starts at 1");
-                values.extend(log.values[1..].iter().map(|v| v * scale));
+                carry_on(&mut values, &log.values);
             }
             series.push(compute(&values, &[], 0.0, &plan.metrics).cagr);
         }
