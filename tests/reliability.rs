@@ -562,6 +562,13 @@ fn tickers_files_combine_into_a_file_folio_reads() {
     let refused = combine(&[]);
     assert!(!refused.status.success() && text(&refused).contains("--force"), "{}", text(&refused));
     assert!(combine(&["--force"]).status.success());
+    // --force never replaces a file the command reads, however it is spelled.
+    let own = folio(&["data", "combine", "AAA.csv", "BBB.csv", "--out", "./BBB.csv", "--force"], cwd);
+    assert!(!own.status.success() && text(&own).contains("one of the files to combine"), "{}", text(&own));
+    assert_eq!(
+        std::fs::read_to_string(cwd.join("BBB.csv")).unwrap(),
+        "date,close\n2020-01-02,2.0\n2020-01-06,2.2\n"
+    );
 
     // A ticker named after its file can clash with the date column: refused, nothing written
     // over the earlier file.

@@ -146,6 +146,15 @@ pub fn run(command: DataCommand) -> Result<()> {
 
 /// Write the tickers' files as one wide file, and say what a config needs to read it.
 fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> {
+    // --force replaces an earlier output, never one of the files it is made from.
+    let same = |file: &PathBuf| same_file::is_same_file(file, out).unwrap_or(false);
+    if let Some(input) = files.iter().find(|file| same(file)) {
+        anyhow::bail!(
+            "--out {} is {}, one of the files to combine: choose another --out, or the ticker's prices would be lost",
+            out.display(),
+            input.display()
+        );
+    }
     folio::files::check_writable_output(out, force)?;
     let panel = folio::data::combine::combine(files)?;
     // Written beside `out` and read back before it takes the name: tickers named after their
