@@ -1357,6 +1357,11 @@ fn a_config_without_periods_per_year_annualizes_by_how_often_its_dated_rows_come
         // The value that disagrees with the rows came from the flag: the warning says to mend that.
         let warned = stderr.contains("pass --periods-per-year 52") && !stderr.contains("config");
         assert_eq!(warned, flag.is_some(), "{stderr}");
+        let mut inspect = std::process::Command::new(env!("CARGO_BIN_EXE_folio"));
+        inspect.args(["data", "inspect"]).arg(&weekly).args(["--periods-per-year", flag.unwrap_or("52")]);
+        let shown = String::from_utf8_lossy(&inspect.output().unwrap().stdout).into_owned();
+        let warned = shown.contains("pass --periods-per-year 52") && !shown.contains("config");
+        assert_eq!(warned, flag.is_some(), "{shown}");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let metrics = &report["results"][0]["metrics"];
         let (wealth, periods) =

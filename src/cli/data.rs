@@ -98,11 +98,15 @@ pub fn run(command: DataCommand) -> Result<()> {
     match command {
         DataCommand::Inspect { file, periods_per_year, output } => {
             let loaded = read_prices(&file, MissingPrices::CarryForward)?;
-            let periods_per_year =
-                periods_per_year.unwrap_or_else(|| DataConfig::periods_per_year_of(&loaded.panel));
-            let summary = inspect(&loaded.panel, periods_per_year)
+            let flag = periods_per_year;
+            let periods_per_year = flag.unwrap_or_else(|| DataConfig::periods_per_year_of(&loaded.panel));
+            let mut summary = inspect(&loaded.panel, periods_per_year)
                 .with_missing(loaded.carried_forward)
                 .with_price_field(loaded.price_field);
+            // No config is involved here: a value the rows disagree with came from the flag.
+            if let Some(mismatch) = summary.frequency_mismatch.as_mut().filter(|_| flag.is_some()) {
+                mismatch.source = folio::data::inspect::AnnualizationSource::Flag;
+            }
             if output.json {
                 super::print_json(&summary)?;
             } else {
