@@ -12,7 +12,7 @@ use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch, draw_legend};
 use super::panel::{PanelSpec, Plan, build, pixel, plan, zero_line};
 use super::text::{Ink, draw_text, draw_title, text_width};
-use super::theme::{INK_SOFT, Theme, group_colour};
+use super::theme::{INK_SOFT, Theme, colours_by_name};
 use super::{Area, Plot, PlotSize, ReportError, de, extent, failure, render, render_svg, svg_failure};
 
 /// A grouped bar chart: one cluster per category, one bar per group in each cluster. `groups`
@@ -80,7 +80,9 @@ impl<'a> Bars<'a> {
         let Self { title, descs: (x_desc, y_desc), categories, groups, extent: (lo, hi) } = *self;
         let body = draw_title(root, theme, title)?;
         let bars = clusters(groups);
-        let colours: Vec<RGBColor> = (0..groups.len()).map(group_colour).collect();
+        // The agent a chart of policies leads with is blue, as in its line charts.
+        let headline = |name: &str| name == "agent" || name == "ensemble";
+        let colours = colours_by_name(groups.iter().map(|(name, _)| (name.as_str(), headline(name))));
         let legend: Vec<LegendEntry> = groups
             .iter()
             .zip(&colours)

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use super::DrawError;
 use super::canvas::Canvas;
 use super::legend::{LegendEntry, Span, Swatch};
-use super::theme::{STRONG, TABLEAU_10, TABLEAU_20_LIGHT, Theme, line_style};
+use super::theme::{Theme, colours_by_name, line_style};
 use super::{Plot, Series, de};
 
 /// One value per label in every series, and something to draw.
@@ -135,26 +135,10 @@ pub(super) fn area_spans(runs: &[Run], base: f64) -> Vec<Span> {
     line_spans(runs).into_iter().map(|s| Span { y0: s.y0.min(base), y1: s.y1.max(base), ..s }).collect()
 }
 
-/// Emphasized series take the strong colours in turn; the others cycle through Tableau 10
-/// without them.
+/// Emphasized series take the strong colours in turn, a baseline its own colour in every chart,
+/// and the rest the colours left.
 pub(super) fn series_colours(series: &[Series]) -> Vec<RGBColor> {
-    let strong = series.iter().filter(|s| s.emphasis).count().min(STRONG.len());
-    // Light partners after the ten, so that a walk-forward's many policies keep distinct colours.
-    let others: Vec<RGBColor> =
-        TABLEAU_10.into_iter().filter(|c| !STRONG[..strong].contains(c)).chain(TABLEAU_20_LIGHT).collect();
-    let (mut e, mut o) = (0, 0);
-    series
-        .iter()
-        .map(|s| {
-            if s.emphasis {
-                e += 1;
-                STRONG[(e - 1) % STRONG.len()]
-            } else {
-                o += 1;
-                others[(o - 1) % others.len()]
-            }
-        })
-        .collect()
+    colours_by_name(series.iter().map(|s| (s.name.as_str(), s.emphasis)))
 }
 
 pub(super) fn width_of(series: &Series, theme: &Theme) -> u32 {

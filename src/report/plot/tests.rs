@@ -107,7 +107,7 @@ fn three_curves(n: usize) -> Vec<Series> {
     vec![
         Series::emphasized("agent (PPO)", random_walk(&mut noise, n, 0.0005, 0.012)),
         Series::new("equal weight", random_walk(&mut noise, n, 0.0003, 0.010)),
-        Series::new("minimum variance", random_walk(&mut noise, n, 0.0002, 0.006)),
+        Series::new("min variance", random_walk(&mut noise, n, 0.0002, 0.006)),
     ]
 }
 
@@ -153,7 +153,8 @@ fn equity_draws_every_series_with_the_agent_in_its_strong_colour() {
     equity(&path, "Out of sample", &labels, &three_curves(1000), false, size).unwrap();
     let picture = assert_drawn(&path, size);
     assert!(picture.pixels_of(STRONG[0]).len() > 1500, "the agent's blue is missing");
-    for colour in [TABLEAU_10[1], TABLEAU_10[2]] {
+    // Each baseline in its own colour: equal weight orange, min variance purple.
+    for colour in [TABLEAU_10[1], TABLEAU_10[4]] {
         assert!(picture.pixels_of(colour).len() > 500, "{colour:?} is missing");
     }
     // Written atomically: nothing else left in the folder.
@@ -451,9 +452,18 @@ fn every_bar_of_many_groups_gets_its_value_or_none_does() {
             assert!(texts.contains(format!("{v:.2}").as_str()), "{name}'s {v:.2} is not printed");
         }
     }
-    let colours: HashSet<(u8, u8, u8)> =
-        (0..15).map(super::theme::group_colour).map(|c| (c.0, c.1, c.2)).collect();
-    assert_eq!(colours.len(), 15);
+    // Every policy a walk-forward reports differs in colour: the ensemble, three seeds and every
+    // baseline; and a baseline keeps its colour whatever else a chart holds.
+    let seeds = ["agent (seed 0)", "agent (seed 1)", "agent (seed 2)"];
+    let names: Vec<&str> = std::iter::once("ensemble")
+        .chain(seeds)
+        .chain(crate::backtest::BaselineId::ALL.iter().map(|id| id.name()))
+        .collect();
+    let all = super::theme::colours_by_name(names.iter().map(|name| (*name, *name == "ensemble")));
+    let colours: HashSet<(u8, u8, u8)> = all.iter().map(|c| (c.0, c.1, c.2)).collect();
+    assert_eq!(colours.len(), names.len());
+    let alone = super::theme::colours_by_name(["equal weight"].into_iter().map(|name| (name, false)));
+    assert_eq!(alone[0], all[names.iter().position(|name| *name == "equal weight").unwrap()]);
     // Too narrow for even turned text: no bar is labelled, rather than some.
     let small = PlotSize { width: 240, height: 400 };
     let svg = bars_svg("Costs", ("cost", "CAGR (%)"), &categories, &groups, small).unwrap();

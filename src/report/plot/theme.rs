@@ -4,6 +4,7 @@ use plotters::style::{Color, RGBAColor, RGBColor, ShapeStyle};
 
 use super::PlotSize;
 use super::font::Fonts;
+use crate::backtest::BaselineId;
 
 /// Tableau 10, Tableau's classic categorical palette (matplotlib's `tab10`): ten hues that stay
 /// apart on screen and in print.
@@ -34,13 +35,50 @@ pub(super) const TABLEAU_20_LIGHT: [RGBColor; 10] = [
     RGBColor(158, 218, 229),
 ];
 
-/// Colours of emphasized series (the agent), in turn; the other series cycle through the rest
-/// of Tableau 10.
-/// Colour `k` of a chart's groups: Tableau 10, then their light partners, so that up to twenty
-/// groups (walk-forward reports every policy) differ in colour before any repeats.
-pub(super) fn group_colour(k: usize) -> RGBColor {
-    let k = k % 20;
-    if k < 10 { TABLEAU_10[k] } else { TABLEAU_20_LIGHT[k - 10] }
+/// Each baseline's colour in every chart, so that equal weight is orange in the equity curve,
+/// the cost bars and the stress bars alike, whatever else a chart holds. Blue and red are the
+/// emphasized series' ([`STRONG`]); the light blue, red, pink and green partners are left for the
+/// rest (an agent's seeds, a rebalancing rule).
+const BASELINE_COLOURS: [(BaselineId, RGBColor); 13] = [
+    (BaselineId::EqualWeight, TABLEAU_10[1]),
+    (BaselineId::BuyAndHold, TABLEAU_10[2]),
+    (BaselineId::BestAsset, TABLEAU_10[7]),
+    (BaselineId::Bcrp, TABLEAU_20_LIGHT[7]),
+    (BaselineId::MinVariance, TABLEAU_10[4]),
+    (BaselineId::MaxSharpe, TABLEAU_10[5]),
+    (BaselineId::InverseVolatility, TABLEAU_10[8]),
+    (BaselineId::VolatilityManaged, TABLEAU_10[9]),
+    (BaselineId::TrendFollowing, TABLEAU_10[6]),
+    (BaselineId::Olmar, TABLEAU_20_LIGHT[4]),
+    (BaselineId::Pamr, TABLEAU_20_LIGHT[5]),
+    (BaselineId::Eg, TABLEAU_20_LIGHT[8]),
+    (BaselineId::Ons, TABLEAU_20_LIGHT[9]),
+];
+
+/// The colours left for series that are neither emphasized nor a baseline, in turn.
+const OTHERS: [RGBColor; 5] =
+    [TABLEAU_20_LIGHT[0], TABLEAU_20_LIGHT[3], TABLEAU_20_LIGHT[6], TABLEAU_20_LIGHT[2], TABLEAU_20_LIGHT[1]];
+
+/// The colour of each of a chart's series, by name: the emphasized ones (the agent) take the
+/// strong colours in turn, a baseline its own colour, and the rest the others in turn.
+pub(super) fn colours_by_name<'a>(series: impl Iterator<Item = (&'a str, bool)>) -> Vec<RGBColor> {
+    let (mut strong, mut other) = (0, 0);
+    series
+        .map(|(name, emphasized)| {
+            let baseline = BASELINE_COLOURS.iter().find(|(id, _)| id.name() == name).map(|(_, c)| *c);
+            match (emphasized, baseline) {
+                (true, _) => {
+                    strong += 1;
+                    STRONG[(strong - 1) % STRONG.len()]
+                }
+                (false, Some(colour)) => colour,
+                (false, None) => {
+                    other += 1;
+                    OTHERS[(other - 1) % OTHERS.len()]
+                }
+            }
+        })
+        .collect()
 }
 
 pub(super) const STRONG: [RGBColor; 2] = [TABLEAU_10[0], TABLEAU_10[3]];
