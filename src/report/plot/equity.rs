@@ -146,12 +146,15 @@ impl<'a> Drawdown<'a> {
             let worst = underwater(&s.values).into_iter().filter(|v| v.is_finite()).fold(0.0, f64::min);
             format!("{}  (max {:.1}%)", s.name, worst)
         });
-        // At least a percent of depth, so that a curve that never fell still gets an axis.
+        // At least a percent of depth, so that a curve that never fell still gets an axis; and no
+        // more than all of it: a fall deep enough that the padding would pass -100% ends there.
+        let floor = lo.min(-1.0);
+        let total = floor * 1.06 <= -100.0;
         let y = YSpec {
             percent: true,
-            pad: (0.06, 0.03),
-            grow: (true, false),
-            ..YSpec::values(lo.min(-1.0), 0.0)
+            pad: (if total { 0.0 } else { 0.06 }, 0.03),
+            grow: (!total, false),
+            ..YSpec::values(if total { -100.0 } else { floor }, 0.0)
         };
         let spec = PanelSpec {
             x_desc: time_desc(labels),

@@ -426,6 +426,23 @@ fn bars_group_values_per_category_including_negatives() {
     bars(&dir.path().join("plain.png"), "Plain", &categories, &groups, size).unwrap();
 }
 
+/// A policy that lost everything reaches -100%, and the axis ends there: no tick reads a fall
+/// deeper than all of it.
+#[test]
+fn a_total_loss_ends_the_drawdown_axis_at_minus_100_percent() {
+    let labels = trading_days(200);
+    let ruin: Vec<f64> = (0..200).map(|t| 0.97f64.powi(t)).collect();
+    let series = vec![Series::emphasized("agent", ruin)];
+    let svg = drawdown_svg("Drawdown", &labels, &series, PlotSize::default()).unwrap();
+    let ticks: Vec<f64> = svg_texts(&svg)
+        .iter()
+        .filter_map(|t| t.trim().strip_suffix('%')?.replace('\u{2212}', "-").parse().ok())
+        .collect();
+    assert!(ticks.len() >= 3, "{:?}", svg_texts(&svg));
+    assert!(ticks.iter().all(|&t| t >= -100.0), "{ticks:?}");
+    assert!(ticks.contains(&-100.0), "{ticks:?}");
+}
+
 /// The texts of an SVG document's `<text>` elements.
 fn svg_texts(svg: &str) -> Vec<&str> {
     svg.split("<text")
