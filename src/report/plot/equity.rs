@@ -146,16 +146,7 @@ impl<'a> Drawdown<'a> {
             let worst = underwater(&s.values).into_iter().filter(|v| v.is_finite()).fold(0.0, f64::min);
             format!("{}  (max {:.1}%)", s.name, worst)
         });
-        // At least a percent of depth, so that a curve that never fell still gets an axis; and no
-        // more than all of it: a fall deep enough that the padding would pass -100% ends there.
-        let floor = lo.min(-1.0);
-        let total = floor * 1.06 <= -100.0;
-        let y = YSpec {
-            percent: true,
-            pad: (if total { 0.0 } else { 0.06 }, 0.03),
-            grow: (!total, false),
-            ..YSpec::values(if total { -100.0 } else { floor }, 0.0)
-        };
+        let y = drawdown_axis(lo);
         let spec = PanelSpec {
             x_desc: time_desc(labels),
             y_desc: "drawdown from peak",
@@ -168,6 +159,21 @@ impl<'a> Drawdown<'a> {
         zero_line(&plot, &plan)?;
         lines.draw(&plot, theme)?;
         draw_legend(&plot, theme, &legend, plan.corner)
+    }
+}
+
+/// The drawdown axis down to the deepest fall `lo` (in percent): at least a percent deep, so that
+/// a curve that never fell still gets an axis, and never past all of it: a fall deep enough that
+/// the padding would pass -100% (a total loss) ends the axis there, where a padded, grown axis
+/// drew ticks to -120%.
+pub(super) fn drawdown_axis(lo: f64) -> YSpec {
+    let floor = lo.min(-1.0);
+    let total = floor * 1.06 <= -100.0;
+    YSpec {
+        percent: true,
+        pad: (if total { 0.0 } else { 0.06 }, 0.03),
+        grow: (!total, false),
+        ..YSpec::values(if total { -100.0 } else { floor }, 0.0)
     }
 }
 

@@ -430,9 +430,11 @@ fn bars_group_values_per_category_including_negatives() {
 /// deeper than all of it.
 #[test]
 fn a_total_loss_ends_the_drawdown_axis_at_minus_100_percent() {
-    let labels = trading_days(200);
-    let ruin: Vec<f64> = (0..200).map(|t| 0.97f64.powi(t)).collect();
-    let series = vec![Series::emphasized("agent", ruin)];
+    let labels = trading_days(1000);
+    // Below the others, whose legend takes the lower corner, as OLMAR's did beside five baselines.
+    let ruin: Vec<f64> = (0..1000).map(|t| 0.99f64.powi(t)).collect();
+    let mut series = three_curves(1000);
+    series.push(Series::new("OLMAR", ruin));
     let svg = drawdown_svg("Drawdown", &labels, &series, PlotSize::default()).unwrap();
     let ticks: Vec<f64> = svg_texts(&svg)
         .iter()
@@ -441,6 +443,11 @@ fn a_total_loss_ends_the_drawdown_axis_at_minus_100_percent() {
     assert!(ticks.len() >= 3, "{:?}", svg_texts(&svg));
     assert!(ticks.iter().all(|&t| t >= -100.0), "{ticks:?}");
     assert!(ticks.contains(&-100.0), "{ticks:?}");
+    // The rule itself: a total loss fixes the axis at -100%; a fall of 40% is padded and may grow.
+    let total = super::equity::drawdown_axis(-100.0);
+    assert_eq!((total.lo, total.pad.0, total.grow.0), (-100.0, 0.0, false));
+    let partial = super::equity::drawdown_axis(-40.0);
+    assert_eq!((partial.lo, partial.grow.0), (-40.0, true));
 }
 
 /// The texts of an SVG document's `<text>` elements.
