@@ -347,6 +347,9 @@ fn outputs_never_replace_what_a_user_made_without_force() {
     let output = run(&["plot", "run", "--out", "prices.csv"]);
     assert!(!output.status.success() && text(&output).contains(".png"), "{}", text(&output));
     assert_eq!(std::fs::read(cwd.join("prices.csv")).unwrap(), prices, "a CSV is not replaced by a PNG");
+    // A training picture has no wealth axis: --log-scale is refused rather than ignored.
+    let output = run(&["plot", "run", "--log-scale", "--out", "log.png"]);
+    assert!(!output.status.success() && text(&output).contains("add --kind equity"), "{}", text(&output));
 
     // Checked before the work, and said in words.
     std::fs::write(cwd.join("taken"), "mine").unwrap();

@@ -30,7 +30,7 @@ pub struct PlotArgs {
     /// Write over --out if that file already exists.
     #[arg(long)]
     force: bool,
-    /// Logarithmic wealth axis (equity).
+    /// Logarithmic wealth axis (the equity kind only).
     #[arg(long)]
     log_scale: bool,
     #[arg(long, default_value_t = 1200)]
@@ -137,6 +137,13 @@ pub fn run(args: PlotArgs) -> Result<()> {
         Kind::Equity
     });
     let name = format!("{kind:?}").to_lowercase().replace("walkforward", "walk_forward");
+    // Said rather than ignored: only the equity picture has a wealth axis to put on a log scale.
+    if args.log_scale && !matches!(kind, Kind::Equity) {
+        bail!(
+            "--log-scale puts the equity picture's wealth axis on a log scale, and the {name} picture has none: \
+             add --kind equity"
+        );
+    }
     // Redrawing a report's own picture replaces it; anything else named by --out is the user's.
     if let Some(out) = &args.out {
         anyhow::ensure!(
@@ -174,7 +181,16 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let rows: Vec<Vec<f64>> = (0..weights.labels.len())
                 .map(|i| weights.columns.iter().map(|(_, c)| c[i]).collect())
                 .collect();
-            plot::weights(&out, "Agent weights", &weights.labels, &names, &rows, 8, size)?;
+            // The weights of whichever policy wrote the file: an eval's agent, a backtest's strategy.
+            plot::weights(
+                &out,
+                &spanning("Weights", &weights.labels),
+                &weights.labels,
+                &names,
+                &rows,
+                8,
+                size,
+            )?;
         }
         Kind::Training => training(&folder.join("train_log.csv"), &out, size)?,
         Kind::WalkForward => {
