@@ -226,7 +226,10 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     // `folio plot` tells the saved report apart by a field the library writes.
     let path = dir.path().join("report.json");
     folio::report::write_json(&path, &test.report).unwrap();
-    assert_eq!(read_report(&path).unwrap(), SavedReport::Eval);
+    assert_eq!(read_report(&path).unwrap(), SavedReport::Eval { in_sample: false });
+    // And whether its period was in-sample, which its pictures then say as the page does.
+    folio::report::write_json(&path, &in_sample.report).unwrap();
+    assert_eq!(read_report(&path).unwrap(), SavedReport::Eval { in_sample: true });
 }
 
 #[test]

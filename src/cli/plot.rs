@@ -154,6 +154,12 @@ pub fn run(args: PlotArgs) -> Result<()> {
         folio::files::check_writable_output(out, args.force)?;
     }
     let out = args.out.clone().unwrap_or_else(|| folder.join(format!("{name}.png")));
+    // In-sample figures say so in every picture, as the evaluation's verdict does.
+    let in_sample = matches!(saved, Some(SavedReport::Eval { in_sample: true }));
+    let spanning = |title: &str, labels: &[String]| {
+        let span = spanning(title, labels);
+        if in_sample { format!("{span} (in-sample)") } else { span }
+    };
     let size = PlotSize { width: args.width, height: args.height };
     let equity = || checked_equity(&folder, saved.is_some());
     match kind {

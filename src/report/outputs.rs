@@ -37,7 +37,7 @@ pub fn write_evaluation(out: &Path, evaluation: &Evaluation) -> Result<(), Repor
             emphasis: l.policy.is_agent(),
         })
         .collect();
-    let title = format!("{} .. {}", report.from, report.to);
+    let title = pictured_period(&report.from, &report.to, report.warning.is_some());
     let size = plot::PlotSize::default();
     plot::equity(
         &out.join("equity.png"),
@@ -74,6 +74,13 @@ pub fn write_evaluation(out: &Path, evaluation: &Evaluation) -> Result<(), Repor
         &report.cost_sensitivity,
         |id| id.is_agent() || shown.contains(&id),
     )
+}
+
+/// The period an evaluation's pictures name in their titles: marked in-sample where its figures
+/// are, as the verdict says, so that a picture never passes for an out-of-sample one.
+fn pictured_period(from: &str, to: &str, in_sample: bool) -> String {
+    let marked = if in_sample { " (in-sample)" } else { "" };
+    format!("{from} .. {to}{marked}")
 }
 
 /// `folio walk-forward`'s outputs: `report.json`, `summary.md`, `equity.csv`,
@@ -192,4 +199,16 @@ fn cost_bars(
         &groups,
         plot::PlotSize::default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_in_sample_periods_pictures_say_so() {
+        assert_eq!(
+            super::pictured_period("2010-01-04", "2012-12-31", true),
+            "2010-01-04 .. 2012-12-31 (in-sample)"
+        );
+        assert_eq!(super::pictured_period("2018-01-02", "2022-12-28", false), "2018-01-02 .. 2022-12-28");
+    }
 }

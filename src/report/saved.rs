@@ -21,7 +21,11 @@ use crate::metrics::nan_if_null;
 pub enum SavedReport {
     /// An evaluation by `folio eval` ([`crate::eval::evaluate::EvalReport`]); its pictures come
     /// from the CSV files beside it.
-    Eval,
+    Eval {
+        /// The period was in-sample for the agent (the report's warning says how): its pictures
+        /// say so, as its verdict does.
+        in_sample: bool,
+    },
     /// A walk-forward evaluation by `folio walk-forward`
     /// ([`crate::eval::walk_forward::WalkForwardReport`]).
     WalkForward {
@@ -47,7 +51,7 @@ pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
                 folds: report.spans().map_err(|e| fail(e.to_string()))?,
             })
         }
-        Kind { results: Some(_), .. } => Ok(SavedReport::Eval),
+        Kind { results: Some(_), warning, .. } => Ok(SavedReport::Eval { in_sample: warning.is_some() }),
         Kind { .. } => Err(fail(
             "neither an evaluation report (no field `results`) nor a walk-forward report (no field `folds`)"
                 .into(),
@@ -166,6 +170,8 @@ struct StatedMetrics {
 struct Kind {
     folds: Option<IgnoredAny>,
     results: Option<IgnoredAny>,
+    /// An evaluation's in-sample warning.
+    warning: Option<IgnoredAny>,
 }
 
 /// What the walk-forward picture needs of a [`crate::eval::walk_forward::WalkForwardReport`].
@@ -318,7 +324,7 @@ mod tests {
         assert_eq!((folds[0].start, folds[0].end, folds[1].start, folds[1].end), (0, 100, 100, 200));
         assert_eq!((folds[0].agent_sharpe, folds[0].equal_weight_sharpe), (0.5, 0.3));
         assert!(folds[1].agent_sharpe.is_nan() && folds[1].equal_weight_sharpe == -0.2);
-        assert_eq!(read(r#"{"results": [], "verdict": ""}"#), Ok(SavedReport::Eval));
+        assert_eq!(read(r#"{"results": [], "verdict": ""}"#), Ok(SavedReport::Eval { in_sample: false }));
         // With an ensemble in every fold, it is the headline.
         let with_ensemble = WALK_FORWARD
             .replace(
