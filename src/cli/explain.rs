@@ -271,7 +271,7 @@ fn write_outputs(out: &Path, report: &ExplainReport) -> Result<()> {
         let explanation: &Explanation = &decision.explanation;
         draw(
             "explain.png",
-            &format!("What moved each weight on {} ({method})", decision.date),
+            &format!("What moved each weight on {} ({method})", on_period(&decision.date)),
             &explanation.attribution,
         )?;
     }
@@ -295,6 +295,11 @@ fn write_outputs(out: &Path, report: &ExplainReport) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// A decision's date as a title names it: an undated file's decisions are numbered periods.
+fn on_period(date: &str) -> String {
+    if date.parse::<usize>().is_ok() { format!("period {date}") } else { date.to_string() }
 }
 
 /// `--steps` of integrated gradients: all are held at once, so a count past what memory holds

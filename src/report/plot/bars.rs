@@ -129,9 +129,19 @@ pub(super) enum ValueLabels {
     Hidden,
 }
 
-/// The value printed beyond a bar.
+/// The value printed beyond a bar, with its chart's decimals ([`decimals_for`]).
 fn value_text(bar: &Bar) -> String {
-    format!("{:.2}", bar.value)
+    format!("{:.*}", bar.decimals, bar.value)
+}
+
+/// Decimals that show a chart's largest value to three significant digits, and never fewer than
+/// two: attributions of a hundredth printed as 0.01 and 0.00 said nothing of their sizes.
+pub(super) fn decimals_for(values: impl Iterator<Item = f64>) -> usize {
+    let largest = values.filter(|v| v.is_finite()).map(f64::abs).fold(0.0, f64::max);
+    if largest <= 0.0 {
+        return 2;
+    }
+    (2.0 - largest.log10().floor()).clamp(2.0, 6.0) as usize
 }
 
 fn value_ink(theme: &Theme) -> Ink {
@@ -188,12 +198,13 @@ fn check_groups(categories: &[String], groups: &[(String, Vec<f64>)]) -> Result<
 /// a little narrower than its slot.
 fn clusters(groups: &[(String, Vec<f64>)]) -> Vec<Bar> {
     let n_groups = groups.len() as f64;
+    let decimals = decimals_for(groups.iter().flat_map(|(_, values)| values.iter().copied()));
     let mut out = Vec::new();
     for (g, (_, values)) in groups.iter().enumerate() {
         for (c, &value) in values.iter().enumerate() {
             let width = 0.8 / n_groups;
             let x0 = c as f64 + 0.1 + g as f64 * width;
-            out.push(Bar { x0: x0 + 0.04 * width, x1: x0 + 0.96 * width, value, group: g });
+            out.push(Bar { x0: x0 + 0.04 * width, x1: x0 + 0.96 * width, value, group: g, decimals });
         }
     }
     out
@@ -205,6 +216,8 @@ pub(super) struct Bar {
     pub(super) x1: f64,
     pub(super) value: f64,
     pub(super) group: usize,
+    /// Decimals of the printed value, the same for every bar of a chart.
+    pub(super) decimals: usize,
 }
 
 /// What bars cover, with the value printed beyond each end (`label_px` high).

@@ -450,6 +450,25 @@ fn a_total_loss_ends_the_drawdown_axis_at_minus_100_percent() {
     assert_eq!((partial.lo, partial.grow.0), (-40.0, true));
 }
 
+/// Bars print their values to three significant digits of the chart's largest, never fewer than
+/// two decimals: an explanation's attributions of a hundredth were all 0.00 or 0.01.
+#[test]
+fn small_bar_values_keep_their_digits() {
+    let categories: Vec<String> = ["cash", "AAA", "BBB"].map(String::from).to_vec();
+    let groups = vec![("attribution".to_string(), vec![0.0045, -0.014, 0.0007])];
+    let svg =
+        bars_svg("Attribution", ("asset", "attribution"), &categories, &groups, PlotSize::default()).unwrap();
+    let texts: HashSet<&str> = svg_texts(&svg).into_iter().collect();
+    for printed in ["0.0045", "-0.0140", "0.0007"] {
+        assert!(
+            texts.contains(printed) || texts.contains(printed.replace('-', "\u{2212}").as_str()),
+            "{printed}: {texts:?}"
+        );
+    }
+    assert_eq!(super::bars::decimals_for([12.3, -4.0].into_iter()), 2);
+    assert_eq!(super::bars::decimals_for([f64::NAN, 0.0].into_iter()), 2);
+}
+
 /// The texts of an SVG document's `<text>` elements.
 fn svg_texts(svg: &str) -> Vec<&str> {
     svg.split("<text")

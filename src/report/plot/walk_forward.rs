@@ -191,8 +191,14 @@ fn fold_bars(folds: &[FoldSpan]) -> Vec<Bar> {
         let centre = (f.start + f.end) as f64 / 2.0;
         let half = ((f.end - f.start) as f64 * 0.32).max(0.5);
         let gap = half * 0.04;
-        out.push(Bar { x0: centre - half, x1: centre - gap, value: f.agent_sharpe, group: 0 });
-        out.push(Bar { x0: centre + gap, x1: centre + half, value: f.equal_weight_sharpe, group: 1 });
+        out.push(Bar { x0: centre - half, x1: centre - gap, value: f.agent_sharpe, group: 0, decimals: 2 });
+        out.push(Bar {
+            x0: centre + gap,
+            x1: centre + half,
+            value: f.equal_weight_sharpe,
+            group: 1,
+            decimals: 2,
+        });
     }
     out
 }
