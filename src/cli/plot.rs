@@ -262,8 +262,22 @@ fn training(log: &Path, out: &Path, size: PlotSize) -> Result<()> {
     let (reward, sharpe) = (column("mean_reward")?, column("validation_sharpe")?);
     let (val_updates, val_sharpe): (Vec<f64>, Vec<f64>) =
         updates.iter().zip(&sharpe).filter(|(_, s)| s.is_finite()).map(|(u, s)| (*u, *s)).unzip();
-    plot::training(out, "Training", &updates, &reward, &val_updates, &val_sharpe, size)?;
+    let title =
+        training_title(log.parent().and_then(|folder| folio::train::checkpoint::load_meta(folder).ok()));
+    plot::training(out, &title, &updates, &reward, &val_updates, &val_sharpe, size)?;
     Ok(())
+}
+
+/// The training picture's title, with what the run deploys when it is not the network the
+/// validation panel marks best: the reference gate's untrained network, the reference portfolio.
+fn training_title(meta: Option<folio::train::checkpoint::Meta>) -> String {
+    match meta.and_then(|meta| meta.validation) {
+        Some(validation) if validation.kept_reference() => {
+            "Training (deploys its reference portfolio: no network beat it on validation by the margin)"
+                .into()
+        }
+        _ => "Training".into(),
+    }
 }
 
 #[cfg(test)]
