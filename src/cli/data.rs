@@ -86,10 +86,11 @@ pub struct SynthArgs {
     /// Planted signal: each log return carries this fraction of the previous one (AR(1)).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     autocorrelation: f64,
-    /// Row of a crash day on which every asset falls by --crash-fall.
+    /// Row of a crash day on which every asset falls by --crash-fall, on top of its ordinary move
+    /// that day.
     #[arg(long, requires = "crash_fall")]
     crash_period: Option<usize>,
-    /// Fraction lost on the crash day (0.2 = -20%).
+    /// Fraction lost on the crash day, before the day's ordinary move (0.2 = -20%).
     #[arg(long, requires = "crash_period")]
     crash_fall: Option<f64>,
 }

@@ -912,8 +912,9 @@ fn parse_price(path: &Path, line: u64, column: (usize, &str), cell: &str) -> Res
             path,
             Some(line),
             Some(column),
+            // As a number, not as written: a subnormal written out in full is hundreds of digits.
             format!(
-                "price {cell} is too close to zero to compute with: the smallest is {:e}",
+                "price {price:e} is too close to zero to compute with: the smallest is {:e}",
                 f64::MIN_POSITIVE
             ),
         ));

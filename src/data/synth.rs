@@ -236,14 +236,15 @@ pub fn generate(config: &SynthConfig) -> Result<PricePanel, InvalidSetting> {
     let (returns, _) = generate_log_returns(config);
     let panel = panel_from_log_returns(&returns, config.start, "SYN");
     // Settings that are each valid can still compound past what a float holds (a drift of 1e5 a
-    // year, a volatility of 1e4): a file folio could then not read back.
-    if let Some(((row, _), price)) = panel.prices.indexed_iter().find(|(_, p)| !(p.is_finite() && **p > 0.0))
-    {
+    // year, a volatility of 1e4), or to a price too small to compute with (a volatility of 50,
+    // whose drift correction sinks every path): a file folio could then not read back.
+    let holdable = |p: f64| p.is_finite() && p >= f64::MIN_POSITIVE;
+    if let Some(((row, _), price)) = panel.prices.indexed_iter().find(|(_, p)| !holdable(**p)) {
         return Err(InvalidSetting::new(
             "regimes",
             format!(
-                "these drifts and volatilities take a price to {price} by period {row}, which no price file can hold; \
-                 use smaller ones"
+                "these drifts and volatilities take a price to {price:e} by period {row}, which no price file can \
+                 hold; use smaller ones"
             ),
         ));
     }
