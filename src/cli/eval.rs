@@ -212,7 +212,7 @@ pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
     if folder.join(folio::train::checkpoint::META).exists() {
         return Ok(vec![folder.to_path_buf()]);
     }
-    let seeds = seed_folders(folder);
+    let seeds = folio::train::seed_folders(folder);
     warn_of_seeds_not_as_started(folder, &seeds);
     anyhow::ensure!(
         !seeds.is_empty(),
@@ -228,7 +228,7 @@ pub(super) fn checkpoints_in(folder: &Path) -> Result<Vec<PathBuf>> {
 fn warn_of_seeds_not_as_started(run: &Path, seeds: &[PathBuf]) {
     let Some(planned) = folio::train::PlannedSeeds::of(run) else { return };
     let started: Vec<u64> = (0..planned.seeds as u64).filter_map(|k| planned.first.checked_add(k)).collect();
-    let held: Vec<u64> = seeds.iter().filter_map(|dir| seed_number(dir)).collect();
+    let held: Vec<u64> = seeds.iter().filter_map(|dir| folio::train::seed_of_folder(dir)).collect();
     let missing: Vec<String> =
         started.iter().filter(|seed| !held.contains(seed)).map(|seed| seed.to_string()).collect();
     if !missing.is_empty() {
@@ -242,8 +242,11 @@ fn warn_of_seeds_not_as_started(run: &Path, seeds: &[PathBuf]) {
             run.display()
         );
     }
-    let added: Vec<String> =
-        held.iter().filter(|seed| !started.contains(seed)).map(|seed| format!("seed-{seed}")).collect();
+    let added: Vec<String> = held
+        .iter()
+        .filter(|seed| !started.contains(seed))
+        .map(|&seed| folio::train::seed_folder_name(seed))
+        .collect();
     if !added.is_empty() {
         eprintln!(
             "warning: {} was started with seeds {} to {} and also holds {}: they are evaluated as \
@@ -254,26 +257,6 @@ fn warn_of_seeds_not_as_started(run: &Path, seeds: &[PathBuf]) {
             added.join(", ")
         );
     }
-}
-
-/// The seed a run's folder `seed-<s>` holds.
-fn seed_number(folder: &Path) -> Option<u64> {
-    folder.file_name()?.to_str()?.strip_prefix("seed-")?.parse().ok()
-}
-
-/// The seed folders of a multi-seed training run (`<run>/seed-<s>`), in seed order.
-pub(super) fn seed_folders(run: &Path) -> Vec<PathBuf> {
-    let mut folders: Vec<(u64, PathBuf)> = std::fs::read_dir(run)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let seed = seed_number(&entry.path())?;
-            entry.path().join("meta.json").exists().then(|| (seed, entry.path()))
-        })
-        .collect();
-    folders.sort();
-    folders.into_iter().map(|(_, path)| path).collect()
 }
 
 impl EvalArgs {
@@ -300,7 +283,7 @@ impl EvalArgs {
 
 pub fn eval(args: EvalArgs) -> Result<()> {
     if !args.checkpoint.join("meta.json").exists() {
-        let seeds = seed_folders(&args.checkpoint);
+        let seeds = folio::train::seed_folders(&args.checkpoint);
         warn_of_seeds_not_as_started(&args.checkpoint, &seeds);
         if !seeds.is_empty() {
             if args.rebalancing.compare_rebalancing {

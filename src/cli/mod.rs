@@ -215,7 +215,7 @@ fn note_online_learning(checkpoint: &std::path::Path, command: &str) {
     // Not `checkpoints_in`, whose warning of missing seeds the command itself gives.
     let first = match checkpoint.join(folio::train::checkpoint::META).exists() {
         true => Some(checkpoint.to_path_buf()),
-        false => eval::seed_folders(checkpoint).into_iter().next(),
+        false => folio::train::seed_folders(checkpoint).into_iter().next(),
     };
     let Some(meta) = first.and_then(|dir| folio::train::checkpoint::load_meta(&dir).ok()) else { return };
     if meta.train.online_steps > 0 {

@@ -44,7 +44,7 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
     if report_json.exists() || folder.join("train_log.csv").exists() {
         return Ok(());
     }
-    let seeds = super::eval::seed_folders(folder);
+    let seeds = folio::train::seed_folders(folder);
     if seeds.is_empty() {
         return refuse_evaluations_folder(folder, "plot");
     }
@@ -119,19 +119,25 @@ fn report_folder(report: &Path) -> Result<PathBuf> {
     })
 }
 
-pub fn run(args: PlotArgs) -> Result<()> {
-    let folder = report_folder(&args.report)?;
-    let report_json = folder.join("report.json");
-    refuse_run_folder(&folder, &report_json)?;
-    // A checkpoint folder has no report; its pictures come from its CSV files alone.
-    let saved = if report_json.exists() { Some(read_report(&report_json)?) } else { None };
-    let headline = match &saved {
-        Some(SavedReport::WalkForward { headline, .. }) => Some(*headline),
-        _ => None,
-    };
-    let kind = args.kind.unwrap_or(if folder.join("train_log.csv").exists() {
+/// The folder's `weights.csv`, which an evaluation of one agent or a backtest of one strategy
+/// writes.
+fn read_weights(folder: &Path) -> Result<Table> {
+    let weights_csv = folder.join("weights.csv");
+    if !weights_csv.is_file() {
+        bail!(
+            "{} holds no weights.csv: an evaluation of one agent, or a backtest of one strategy, writes one",
+            folder.display()
+        );
+    }
+    Ok(read_table(&weights_csv)?)
+}
+
+/// The kind of picture to draw, and its file's name: the one asked for, else what the folder
+/// holds (a training's log, a walk-forward's report, else wealth).
+fn chosen_kind(args: &PlotArgs, folder: &Path, walk_forward: bool) -> Result<(Kind, String)> {
+    let kind = args.kind.unwrap_or(if folder.join(folio::train::checkpoint::LOG).exists() {
         Kind::Training
-    } else if headline.is_some() {
+    } else if walk_forward {
         Kind::WalkForward
     } else {
         Kind::Equity
@@ -144,6 +150,20 @@ pub fn run(args: PlotArgs) -> Result<()> {
              add --kind equity"
         );
     }
+    Ok((kind, name))
+}
+
+pub fn run(args: PlotArgs) -> Result<()> {
+    let folder = report_folder(&args.report)?;
+    let report_json = folder.join("report.json");
+    refuse_run_folder(&folder, &report_json)?;
+    // A checkpoint folder has no report; its pictures come from its CSV files alone.
+    let saved = if report_json.exists() { Some(read_report(&report_json)?) } else { None };
+    let headline = match &saved {
+        Some(SavedReport::WalkForward { headline, .. }) => Some(*headline),
+        _ => None,
+    };
+    let (kind, name) = chosen_kind(&args, &folder, headline.is_some())?;
     // Redrawing a report's own picture replaces it; anything else named by --out is the user's.
     if let Some(out) = &args.out {
         anyhow::ensure!(
@@ -174,20 +194,9 @@ pub fn run(args: PlotArgs) -> Result<()> {
             plot::drawdown(&out, &spanning("Drawdown", labels), labels, &series, size)?;
         }
         Kind::Weights => {
-            let weights_csv = folder.join("weights.csv");
-            if !weights_csv.is_file() {
-                bail!(
-                    "{} holds no weights.csv: an evaluation of one agent, or a backtest of one strategy, \
-                     writes one",
-                    folder.display()
-                );
-            }
-            let weights = read_table(&weights_csv)?;
-            let names: Vec<String> = weights.columns.iter().map(|(n, _)| n.clone()).collect();
-            let rows: Vec<Vec<f64>> = (0..weights.labels.len())
-                .map(|i| weights.columns.iter().map(|(_, c)| c[i]).collect())
-                .collect();
+            let weights = read_weights(&folder)?;
             // The weights of whichever policy wrote the file: an eval's agent, a backtest's strategy.
+            let (names, rows) = weights.rows();
             plot::weights(
                 &out,
                 &spanning("Weights", &weights.labels),

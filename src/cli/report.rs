@@ -56,8 +56,8 @@ fn point_at_reports(folder: &Path) -> Result<()> {
     if !folder.is_dir() || folder.join("report.json").exists() {
         return Ok(());
     }
-    let is_training =
-        folder.join(folio::train::checkpoint::META).exists() || !super::eval::seed_folders(folder).is_empty();
+    let is_training = folder.join(folio::train::checkpoint::META).exists()
+        || !folio::train::seed_folders(folder).is_empty();
     if !is_training {
         // An evaluation of several seeds: a report per seed and one for the ensemble, each in
         // its own folder.

@@ -127,7 +127,8 @@ fn remove_if_untouched(out: &Path) {
         let name = entry.file_name();
         lock(entry)
             || name == folio::train::SEEDS_FILE
-            || (name.to_string_lossy().starts_with("seed-") && only_bookkeeping(&entry.path(), &lock))
+            || (folio::train::seed_of_folder(&entry.path()).is_some()
+                && only_bookkeeping(&entry.path(), &lock))
     });
     if untouched {
         let _ = std::fs::remove_dir_all(out);
@@ -142,7 +143,7 @@ fn resumed_run(out: &Path) -> Option<(PlannedSeeds, Option<usize>)> {
     let planned = PlannedSeeds::of(out).or_else(single)?;
     let folder = |seed: u64| match planned.seeds {
         1 => out.to_path_buf(),
-        _ => out.join(format!("seed-{seed}")),
+        _ => folio::train::seed_folder(out, seed),
     };
     let steps = (planned.first..planned.first + planned.seeds as u64)
         .find_map(|seed| checkpoint::load_meta(&folder(seed)).ok())

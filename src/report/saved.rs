@@ -66,6 +66,15 @@ pub struct Table {
     pub columns: Vec<(String, Vec<f64>)>,
 }
 
+impl Table {
+    /// The column names, and the values row by row (a weights table's rows are portfolios).
+    pub fn rows(&self) -> (Vec<String>, Vec<Vec<f64>>) {
+        let names = self.columns.iter().map(|(name, _)| name.clone()).collect();
+        let rows = (0..self.labels.len()).map(|i| self.columns.iter().map(|(_, c)| c[i]).collect()).collect();
+        (names, rows)
+    }
+}
+
 /// A CSV whose first column labels the rows and whose other columns are numbers (empty: NaN).
 pub fn read_table(path: &Path) -> Result<Table, ReportError> {
     let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };

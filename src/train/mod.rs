@@ -12,15 +12,15 @@ mod reinforce;
 pub mod resume;
 mod rollout;
 pub mod run;
+mod seeds;
 mod step;
 
 pub use config::{Algo, DirectConfig, LrSchedule, PpoConfig, ReinforceConfig, TrainConfig};
 pub use direct::DirectObjective;
 pub use ppo::gae;
 pub use rollout::discounted_returns;
-pub use run::{
-    PlannedSeeds, SEEDS_FILE, TrainOutcome, TrainRequest, train, train_seeds, training_split, validate,
-};
+pub use run::{TrainOutcome, TrainRequest, train, train_seeds, training_split, validate};
+pub use seeds::{PlannedSeeds, SEEDS_FILE, seed_folder, seed_folder_name, seed_folders, seed_of_folder};
 
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;

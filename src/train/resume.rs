@@ -25,7 +25,9 @@ pub(super) fn check_resumed_seeds(
     let mut present: Vec<String> = std::fs::read_dir(out)
         .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
-    present.retain(|name| name.starts_with("seed-") && checkpoint::saved_in(&out.join(name)));
+    present.retain(|name| {
+        super::seed_of_folder(Path::new(name)).is_some() && checkpoint::saved_in(&out.join(name))
+    });
     present.sort();
     if present.is_empty() {
         return mismatch("it holds no saved training to continue: run the command without --resume".into());

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use super::checkpoint::{self, CheckpointError, Meta, ReferenceTest, TrainingProgress, ValidationRecord};
 use super::resume::{check_resumable, check_resumed_seeds, foreign_entry};
+use super::seeds::{PlannedSeeds, SEEDS_FILE, seed_folder, seed_folder_name, seed_of_folder};
 use super::step::all_finite;
 use super::{Descent, Learner, TrainConfig, TrainError, UpdateStats, host, make_learner};
 use crate::agent::network::PolicyNet;
@@ -88,34 +89,6 @@ pub fn train(request: TrainRequest) -> Result<TrainOutcome, TrainError> {
     run.finish(stopped)
 }
 
-/// What a multi-seed run writes in its folder before any seed trains: the seeds it was asked
-/// for. A seed's folder exists only once it has started, so without this a resume could not
-/// tell a three-seed run stopped before its third seed from a two-seed run.
-pub const SEEDS_FILE: &str = "seeds.json";
-
-/// The seeds a multi-seed run in `out` was started with: its first seed and how many.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct PlannedSeeds {
-    pub first: u64,
-    pub seeds: usize,
-}
-
-impl PlannedSeeds {
-    /// The seeds recorded in `out`; `None` for a folder without the record (a single-seed run,
-    /// or one saved before folio kept it).
-    pub fn of(out: &Path) -> Option<Self> {
-        serde_json::from_slice(&std::fs::read(out.join(SEEDS_FILE)).ok()?).ok()
-    }
-
-    fn write(self, out: &Path) -> Result<(), TrainError> {
-        let path = out.join(SEEDS_FILE);
-        crate::files::write_atomically(&path, |w| {
-            serde_json::to_writer_pretty(&mut *w, &self).map_err(std::io::Error::other)
-        })
-        .map_err(|source| CheckpointError::Io { path, source }.into())
-    }
-}
-
 /// Train one run per seed (`train.seed`, `train.seed + 1`, ...), `jobs` at a time: into `out` for
 /// a single seed, else into `out/seed-<s>`. Same seeds, same results, whatever `jobs` is. When
 /// resuming, a seed that never saved a checkpoint (the run was stopped before it got there)
@@ -135,7 +108,7 @@ pub fn train_seeds(
     // run saved before folio kept it).
     let recorded = request.resume.then(|| PlannedSeeds::of(&request.out)).flatten();
     if request.resume {
-        check_resumed_seeds(&request.out, (first..=first + seeds as u64 - 1).map(|s| format!("seed-{s}")))?;
+        check_resumed_seeds(&request.out, (first..=first + seeds as u64 - 1).map(seed_folder_name))?;
         if let Some(recorded) = recorded.filter(|&recorded| recorded != planned) {
             return Err(TrainError::ResumeMismatch {
                 out: request.out.clone(),
@@ -147,7 +120,7 @@ pub fn train_seeds(
         }
     }
     let lock = FolderLock::acquire(&request.out)?;
-    let folder = |s: u64| request.out.join(format!("seed-{}", first + s));
+    let folder = |s: u64| seed_folder(&request.out, first + s);
     let saved = |s: u64| checkpoint::saved_in(&folder(s));
     // Refused before any seed trains, rather than after the others have spent their time.
     if !request.resume
@@ -156,8 +129,9 @@ pub fn train_seeds(
         return Err(TrainError::AlreadyTrained { out: folder(s) });
     }
     if !request.resume
-        && let Some(name) =
-            foreign_entry(&request.out, |name| name.starts_with("seed-") || name == SEEDS_FILE)
+        && let Some(name) = foreign_entry(&request.out, |name| {
+            seed_of_folder(Path::new(name)).is_some() || name == SEEDS_FILE
+        })
     {
         return Err(TrainError::NotOurs { out: request.out.clone(), name });
     }

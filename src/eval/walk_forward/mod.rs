@@ -344,9 +344,10 @@ fn train_and_test(
     let overall = request.progress.start("folds x seeds", "trainings", tasks.len() as u64, 0);
     let run = |&((fold, seed), id): &((usize, u64), &String)| {
         let fold_dir = request.out.join(layout::fold_folder(fold));
-        let dir = fold_dir.join(format!("seed-{seed}"));
+        let dir = crate::train::seed_folder(&fold_dir, seed);
         // Beside the checkpoint, which the training clears before it starts.
-        let saved = fold_dir.join(format!("seed-{seed}.{}", task_result::RESULT));
+        let saved =
+            fold_dir.join(format!("{}.{}", crate::train::seed_folder_name(seed), task_result::RESULT));
         let reused: Option<TaskResult> =
             request.resume.then(|| task_result::load(&saved, id, &dir).ok()).flatten();
         let result = match reused {
