@@ -186,7 +186,7 @@ impl Figures {
     ) -> Self {
         let root = periods_per_year.sqrt();
         let std = m.annual_volatility / root;
-        let sharpe_per_period = m.sharpe / root;
+        let sharpe_per_period = crate::metrics::overfitting::per_period_sharpe(m.sharpe, periods_per_year);
         Self {
             sample,
             period,

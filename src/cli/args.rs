@@ -203,7 +203,7 @@ impl Resumable {
     /// What the command writes once everything has run.
     fn finished_file(self) -> &'static str {
         match self {
-            Resumable::WalkForward => "report.json",
+            Resumable::WalkForward => folio::report::REPORT,
             Resumable::Panel => "panel.json",
             Resumable::Search => "search.json",
         }

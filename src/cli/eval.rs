@@ -282,7 +282,7 @@ impl EvalArgs {
 }
 
 pub fn eval(args: EvalArgs) -> Result<()> {
-    if !args.checkpoint.join("meta.json").exists() {
+    if !args.checkpoint.join(folio::train::checkpoint::META).exists() {
         let seeds = folio::train::seed_folders(&args.checkpoint);
         warn_of_seeds_not_as_started(&args.checkpoint, &seeds);
         if !seeds.is_empty() {

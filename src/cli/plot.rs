@@ -41,7 +41,7 @@ pub struct PlotArgs {
 
 /// A multi-seed run folder holds no one report or training log: name the folders that do.
 fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
-    if report_json.exists() || folder.join("train_log.csv").exists() {
+    if report_json.exists() || folder.join(folio::train::checkpoint::LOG).exists() {
         return Ok(());
     }
     let seeds = folio::train::seed_folders(folder);
@@ -54,7 +54,7 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
         .unwrap_or_default();
     evaluations.retain(|p| {
         p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ensemble"))
-            && p.join("report.json").exists()
+            && p.join(folio::report::REPORT).exists()
     });
     evaluations.sort();
     let evaluated = if let Some(ensemble) = evaluations.first() {
@@ -74,7 +74,7 @@ fn refuse_run_folder(folder: &Path, report_json: &Path) -> Result<()> {
 pub(super) fn refuse_evaluations_folder(folder: &Path, command: &str) -> Result<()> {
     let mut reports: Vec<PathBuf> = std::fs::read_dir(folder)
         .map(|entries| {
-            entries.flatten().map(|e| e.path()).filter(|p| p.join("report.json").is_file()).collect()
+            entries.flatten().map(|e| e.path()).filter(|p| p.join(folio::report::REPORT).is_file()).collect()
         })
         .unwrap_or_default();
     // The ensemble first: it is what the evaluation's headline is about.
@@ -100,9 +100,9 @@ fn checked_equity(folder: &Path, has_report: bool) -> Result<Table> {
         "{} holds no report.json: give a folder that eval, walk-forward or backtest wrote",
         folder.display()
     );
-    let path = folder.join("equity.csv");
+    let path = folder.join(folio::report::EQUITY);
     let equity = read_table(&path)?;
-    check_equity(&path, &equity, stated_wealth(&folder.join("report.json"))?)?;
+    check_equity(&path, &equity, stated_wealth(&folder.join(folio::report::REPORT))?)?;
     Ok(equity)
 }
 
@@ -122,7 +122,7 @@ fn report_folder(report: &Path) -> Result<PathBuf> {
 /// The folder's `weights.csv`, which an evaluation of one agent or a backtest of one strategy
 /// writes.
 fn read_weights(folder: &Path) -> Result<Table> {
-    let weights_csv = folder.join("weights.csv");
+    let weights_csv = folder.join(folio::report::WEIGHTS);
     if !weights_csv.is_file() {
         bail!(
             "{} holds no weights.csv: an evaluation of one agent, or a backtest of one strategy, writes one",
@@ -155,7 +155,7 @@ fn chosen_kind(args: &PlotArgs, folder: &Path, walk_forward: bool) -> Result<(Ki
 
 pub fn run(args: PlotArgs) -> Result<()> {
     let folder = report_folder(&args.report)?;
-    let report_json = folder.join("report.json");
+    let report_json = folder.join(folio::report::REPORT);
     refuse_run_folder(&folder, &report_json)?;
     // A checkpoint folder has no report; its pictures come from its CSV files alone.
     let saved = if report_json.exists() { Some(read_report(&report_json)?) } else { None };
@@ -207,7 +207,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
                 size,
             )?;
         }
-        Kind::Training => training(&folder.join("train_log.csv"), &out, size)?,
+        Kind::Training => training(&folder.join(folio::train::checkpoint::LOG), &out, size)?,
         Kind::WalkForward => {
             let Some(SavedReport::WalkForward { folds, .. }) = &saved else {
                 bail!("{} is not a walk-forward report", report_json.display());

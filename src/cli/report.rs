@@ -53,7 +53,7 @@ fn written_by_folio(path: &Path) -> bool {
 /// A checkpoint or a training run holds no report of its own, only the evaluations written into
 /// it: name those, or the command that writes one.
 fn point_at_reports(folder: &Path) -> Result<()> {
-    if !folder.is_dir() || folder.join("report.json").exists() {
+    if !folder.is_dir() || folder.join(folio::report::REPORT).exists() {
         return Ok(());
     }
     let is_training = folder.join(folio::train::checkpoint::META).exists()
@@ -68,7 +68,7 @@ fn point_at_reports(folder: &Path) -> Result<()> {
         .flatten()
         .flatten()
         .map(|entry| entry.path())
-        .filter(|path| path.join("report.json").exists())
+        .filter(|path| path.join(folio::report::REPORT).exists())
         .collect();
     reports.sort();
     if reports.is_empty() {

@@ -30,10 +30,10 @@ pub fn write_backtest(
     logs: &[BacktestLog],
     provenance: &Provenance,
 ) -> Result<PathBuf, ReportError> {
-    write_json(&out.join("report.json"), report)?;
+    write_json(&out.join(crate::report::REPORT), report)?;
     let all: Vec<&BacktestLog> = logs.iter().collect();
-    write_equity_csv(&out.join("equity.csv"), &report.labels, &all)?;
-    let weights = out.join("weights.csv");
+    write_equity_csv(&out.join(crate::report::EQUITY), &report.labels, &all)?;
+    let weights = out.join(crate::report::WEIGHTS);
     match logs {
         [one] => write_weights_csv(&weights, &report.decision_labels, &report.assets, one)?,
         // A weights.csv from an earlier lone-strategy backtest into this folder is not this run's.

@@ -10,6 +10,14 @@ pub mod saved;
 pub mod tax;
 pub mod text;
 
+// The files a report folder holds, by name: what `folio plot` and `folio report` read back.
+/// A command's report (`folio eval`, `walk-forward`, `backtest`), in JSON.
+pub const REPORT: &str = "report.json";
+/// Every pictured policy's wealth, one column each.
+pub const EQUITY: &str = "equity.csv";
+/// One policy's weights at each decision, cash first.
+pub const WEIGHTS: &str = "weights.csv";
+
 /// Baselines drawn beside the agent in pictures: the comparisons people make first. Every
 /// policy stays in the CSV and JSON; fewer lines keep the colours distinct, and hindsight
 /// benchmarks (BCRP, best asset), whose scale would flatten everything else, stay in the tables.

@@ -18,10 +18,10 @@ pub fn write_evaluation(out: &Path, evaluation: &Evaluation) -> Result<(), Repor
     let report = &evaluation.report;
     let logs: Vec<&BacktestLog> = evaluation.logs.iter().collect();
     let agent = evaluation.agent_log();
-    write_json(&out.join("report.json"), report)?;
-    write_equity_csv(&out.join("equity.csv"), &evaluation.labels, &logs)?;
+    write_json(&out.join(crate::report::REPORT), report)?;
+    write_equity_csv(&out.join(crate::report::EQUITY), &evaluation.labels, &logs)?;
     super::write_weights_csv(
-        &out.join("weights.csv"),
+        &out.join(crate::report::WEIGHTS),
         &evaluation.decision_labels,
         &evaluation.meta.assets,
         agent,
@@ -86,10 +86,10 @@ fn pictured_period(from: &str, to: &str, in_sample: bool) -> String {
 /// `folio walk-forward`'s outputs: `report.json`, `summary.md`, `equity.csv`,
 /// `walk_forward.png` and `cost_sensitivity.png`.
 pub fn write_walk_forward(out: &Path, report: &WalkForwardReport) -> Result<(), ReportError> {
-    write_json(&out.join("report.json"), report)?;
+    write_json(&out.join(crate::report::REPORT), report)?;
     write_text(&out.join("summary.md"), &markdown::walk_forward(report))?;
     let curves = &report.curves;
-    write_series_csv(&out.join("equity.csv"), &curves.labels, &curves.series)?;
+    write_series_csv(&out.join(crate::report::EQUITY), &curves.labels, &curves.series)?;
     let headline = PolicyId::Ensemble;
     let series: Vec<plot::Series> = curves
         .series

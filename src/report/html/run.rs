@@ -223,7 +223,7 @@ const FACTS: [&str; 16] = [
 
 /// Read the run in `folder`.
 pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
-    let path = folder.join("report.json");
+    let path = folder.join(crate::report::REPORT);
     let fail = |reason: String| ReportError::Read { path: path.clone(), reason };
     let text = std::fs::read_to_string(&path).map_err(|e| fail(e.to_string()))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
@@ -274,9 +274,9 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
         _ => Default::default(),
     };
     let facts = FACTS.iter().filter_map(|&k| value.get(k).map(|v| (k.to_string(), v.clone()))).collect();
-    let weights_csv = folder.join("weights.csv");
+    let weights_csv = folder.join(crate::report::WEIGHTS);
     let provenance_json = folder.join(super::PROVENANCE);
-    let equity_csv = folder.join("equity.csv");
+    let equity_csv = folder.join(crate::report::EQUITY);
     let equity = read_table(&equity_csv)?;
     let stated = policies.iter().map(|row| (row.policy, row.metrics.periods, row.metrics.final_wealth));
     check_equity(&equity_csv, &equity, stated)?;
