@@ -174,8 +174,17 @@ fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
     if stress.curves.is_empty() {
         return Ok(());
     }
-    let categories: Vec<String> = stress.curves.iter().map(|c| c.scenario.clone()).collect();
     let ran: Vec<&ScenarioReport> = stress.report.scenarios.iter().filter(|s| s.skipped.is_none()).collect();
+    // A window the agent trained or was selected on says so under its bars, as its own picture does.
+    let categories: Vec<String> =
+        stress
+            .curves
+            .iter()
+            .zip(&ran)
+            .map(|(c, s)| {
+                if s.in_sample.is_some() { format!("{} (in-sample)", c.scenario) } else { c.scenario.clone() }
+            })
+            .collect();
     let groups: Vec<(String, Vec<f64>)> = ran[0]
         .results
         .iter()
