@@ -213,14 +213,25 @@ fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
             })
             .collect();
         let label = if scenario.in_sample.is_some() { " (in-sample)" } else { "" };
-        plot::equity(
-            &out.join(format!("stress-{}.png", curves.scenario)),
-            &format!("Wealth through {}{label}", curves.scenario),
-            &curves.labels,
-            &series,
-            false,
-            plot::PlotSize::default(),
-        )?;
+        let path = out.join(format!("stress-{}.png", curves.scenario));
+        let title = format!("Wealth through {}{label}", curves.scenario);
+        // The window the figures measure, shaded among the months drawn around it.
+        let row =
+            |date: &Option<String>| date.as_ref().and_then(|d| curves.labels.iter().position(|l| l == d));
+        match (row(&scenario.from), row(&scenario.to)) {
+            (Some(first), Some(last)) => {
+                let title = format!("{title}: the shaded stretch is the measured window");
+                plot::equity_with_window(
+                    &path,
+                    &title,
+                    &curves.labels,
+                    &series,
+                    (first, last),
+                    plot::PlotSize::default(),
+                )?
+            }
+            _ => plot::equity(&path, &title, &curves.labels, &series, false, plot::PlotSize::default())?,
+        }
     }
     Ok(())
 }

@@ -30,6 +30,21 @@ pub fn equity(
     render(path, size, |root, theme| chart.draw(root, theme))
 }
 
+/// [`equity`] with the rows `window` (first and last, inclusive) on a light grey ground: the
+/// stretch a stress scenario's figures measure, inside the months drawn around it.
+pub fn equity_with_window(
+    path: &Path,
+    title: &str,
+    labels: &[String],
+    series: &[Series],
+    window: (usize, usize),
+    size: PlotSize,
+) -> Result<(), ReportError> {
+    let chart =
+        Equity { window: Some(window), ..Equity::new(title, labels, series, false).map_err(failure(path))? };
+    render(path, size, |root, theme| chart.draw(root, theme))
+}
+
 /// [`equity`] as an SVG document.
 pub fn equity_svg(
     title: &str,
@@ -73,6 +88,8 @@ struct Equity<'a> {
     series: &'a [Series],
     log_scale: bool,
     extent: (f64, f64),
+    /// Rows shaded behind the curves.
+    window: Option<(usize, usize)>,
 }
 
 impl<'a> Equity<'a> {
@@ -93,11 +110,11 @@ impl<'a> Equity<'a> {
                     "nothing to plot: no series has a finite value".to_string()
                 }
             })?;
-        Ok(Self { title, labels, series, log_scale, extent })
+        Ok(Self { title, labels, series, log_scale, extent, window: None })
     }
 
     fn draw<C: Canvas>(&self, root: &Area<C>, theme: &Theme) -> Result<(), DrawError> {
-        let Self { title, labels, series, log_scale, extent: (lo, hi) } = *self;
+        let Self { title, labels, series, log_scale, extent: (lo, hi), window } = *self;
         let keep = move |v: f64| v.is_finite() && (!log_scale || v > 0.0);
         let body = draw_title(root, theme, title)?;
         let lines = Lines::new(series, series.iter().map(|s| &s.values[..]), keep);
@@ -111,6 +128,11 @@ impl<'a> Equity<'a> {
             ..PanelSpec::new(XSpec::Time(labels), YSpec { log: log_scale, ..YSpec::values(lo, hi) })
         };
         let (plan, plot) = panel(&body, theme, &spec)?;
+        if let Some((first, last)) = window {
+            let (x0, x1) = ((first as f64 - 0.5).max(plan.x.lo), (last as f64 + 0.5).min(plan.x.hi));
+            plot.draw(&Rectangle::new([(x0, plan.y.lo), (x1, plan.y.hi)], BLACK.mix(0.06).filled()))
+                .map_err(de)?;
+        }
         lines.draw(&plot, theme)?;
         draw_legend(&plot, theme, &legend, plan.corner)
     }

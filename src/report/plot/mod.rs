@@ -60,7 +60,7 @@ use theme::Theme;
 
 pub use bars::{bars, bars_svg, bars_with_axes};
 pub use distribution::distribution_svg;
-pub use equity::{drawdown, drawdown_svg, equity, equity_svg, underwater};
+pub use equity::{drawdown, drawdown_svg, equity, equity_svg, equity_with_window, underwater};
 pub use rolling::rolling_svg;
 pub use training::training;
 pub use walk_forward::{walk_forward, walk_forward_svg};

@@ -161,6 +161,25 @@ fn equity_draws_every_series_with_the_agent_in_its_strong_colour() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// A stress scenario's picture shades the window its figures measure, and only that.
+#[test]
+fn a_measured_window_is_shaded_behind_the_curves() {
+    let dir = temp();
+    let size = PlotSize { width: 900, height: 520 };
+    let (labels, curves) = (trading_days(300), three_curves(300));
+    let grey = RGBColor(240, 240, 240);
+    let shaded = |window: Option<(usize, usize)>| {
+        let path = dir.path().join("stress.png");
+        match window {
+            Some(window) => equity_with_window(&path, "Stress", &labels, &curves, window, size).unwrap(),
+            None => equity(&path, "Stress", &labels, &curves, false, size).unwrap(),
+        }
+        assert_drawn(&path, size).pixels_of(grey).len()
+    };
+    let (none, narrow, wide) = (shaded(None), shaded(Some((100, 120))), shaded(Some((50, 250))));
+    assert!(none < 100 && narrow > 5_000 && wide > 5 * narrow, "{none} {narrow} {wide}");
+}
+
 #[test]
 fn equity_default_size_and_overwrite() {
     let dir = temp();
