@@ -321,7 +321,7 @@ pub fn hash_json(value: serde_json::Value) -> String {
     // which structs declare their fields.
     let text = value.to_string();
     let digest = Sha256::digest(text.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 fn config_value(env: &EnvConfig, train: &TrainConfig) -> serde_json::Map<String, serde_json::Value> {

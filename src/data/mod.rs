@@ -442,7 +442,7 @@ impl PricePanel {
             hasher.update(p.to_le_bytes());
         }
         let digest = hasher.finalize();
-        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(&digest[..16])
     }
 }
 

@@ -508,7 +508,7 @@ pub fn unfinished_training(checkpoints: &[PathBuf]) -> Option<String> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn pending(dir: &Path, name: &str) -> PathBuf {
