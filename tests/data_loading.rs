@@ -1362,6 +1362,8 @@ fn a_config_without_periods_per_year_annualizes_by_how_often_its_dated_rows_come
         let shown = String::from_utf8_lossy(&inspect.output().unwrap().stdout).into_owned();
         let warned = shown.contains("pass --periods-per-year 52") && !shown.contains("config");
         assert_eq!(warned, flag.is_some(), "{shown}");
+        // Rows, which a backtest's periods of returns are one fewer than.
+        assert!(shown.contains("2 assets, 120 rows, "), "{shown}");
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let metrics = &report["results"][0]["metrics"];
         let (wealth, periods) =

@@ -436,7 +436,8 @@ impl std::fmt::Display for Inspection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{}: {} {}, {} periods, {} .. {}",
+            // Rows, not periods: a backtest counts the returns between them, one fewer.
+            "{}: {} {}, {} rows, {} .. {}",
             self.source,
             self.assets.len(),
             if self.assets.len() == 1 { "asset" } else { "assets" },
@@ -559,7 +560,7 @@ impl Inspection {
         writeln!(
             f,
             "{:<10} {:>12} {:>12} {:>8} {:>12} {:>12}",
-            "asset", "first", "last", "periods", "ann.return", "ann.vol"
+            "asset", "first", "last", "rows", "ann.return", "ann.vol"
         )?;
         let percent = |x: f64| if x.is_finite() { format!("{:.2}%", 100.0 * x) } else { "-".into() };
         for a in &self.assets {
