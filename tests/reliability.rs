@@ -553,6 +553,12 @@ fn tickers_files_combine_into_a_file_folio_reads() {
     let output = combine(&[]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("wrote wide.csv: 2 tickers (AAA, BBB) on 3 dates"), "{}", text(&output));
+    // Which column of AAA's several was read, and BBB's only one.
+    assert!(
+        text(&output).contains("prices read from each file's column: AAA: Close, BBB: close"),
+        "{}",
+        text(&output)
+    );
     assert!(
         text(&output).contains("BBB: 1 missing price") && text(&output).contains("carry_forward"),
         "{}",

@@ -161,7 +161,7 @@ fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> 
         );
     }
     folio::files::check_writable_output(out, force)?;
-    let panel = folio::data::combine::combine(files)?;
+    let (panel, columns) = folio::data::combine::combine_naming_columns(files)?;
     // Written beside `out` and read back before it takes the name: tickers named after their
     // files can clash with what a price file's header may hold (a file `date.csv`, or `Close.csv`
     // and `Open.csv`), and a file folio cannot read must not replace anything.
@@ -190,6 +190,9 @@ fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> 
         panel.index.label(0),
         panel.index.label(panel.n_periods() - 1)
     );
+    let read: Vec<String> =
+        panel.assets.iter().zip(&columns).map(|(ticker, column)| format!("{ticker}: {column}")).collect();
+    println!("prices read from each file's column: {}", read.join(", "));
     let missing = loaded?.carried_forward;
     if !missing.is_empty() {
         println!(

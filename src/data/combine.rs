@@ -16,7 +16,14 @@ use super::{DataError, PricePanel, TimeIndex};
 /// The panel of `files`, one asset each, named by its file's stem (`AAPL.csv` is AAPL), on
 /// every date any of them has.
 pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
+    combine_naming_columns(files).map(|(panel, _)| panel)
+}
+
+/// [`combine`], with the column each file's prices were read from (`Adj Close` over `Close` in a
+/// download of several fields), in the files' order: a user can see which was taken.
+pub fn combine_naming_columns(files: &[PathBuf]) -> Result<(PricePanel, Vec<String>), DataError> {
     let mut tickers: Vec<(String, Vec<NaiveDate>, Vec<f64>)> = Vec::with_capacity(files.len());
+    let mut columns = Vec::with_capacity(files.len());
     for (k, path) in files.iter().enumerate() {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         if let Some(j) = files[..k].iter().position(|other| other.file_stem() == path.file_stem()) {
@@ -42,7 +49,9 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
                 ),
             ));
         }
-        let panel = read_ticker(path, &name)?.panel;
+        let loaded = read_ticker(path, &name)?;
+        columns.push(loaded.price_field.unwrap_or_else(|| name.clone()));
+        let panel = loaded.panel;
         let TimeIndex::Dates(dates) = panel.index else {
             return Err(invalid(
                 path,
@@ -71,5 +80,5 @@ pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
     }
     let source = files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
     let names = tickers.into_iter().map(|(name, _, _)| name).collect();
-    Ok(PricePanel::new(source, names, TimeIndex::Dates(dates), prices))
+    Ok((PricePanel::new(source, names, TimeIndex::Dates(dates), prices), columns))
 }
