@@ -312,3 +312,13 @@ fn integration_steps(text: &str) -> Result<usize, String> {
     }
     Ok(steps)
 }
+
+#[cfg(test)]
+mod tests {
+    /// A dated decision is named by its date; an undated file's, by its period's number.
+    #[test]
+    fn an_undated_decision_is_a_numbered_period() {
+        assert_eq!(super::on_period("450"), "period 450");
+        assert_eq!(super::on_period("2020-03-16"), "2020-03-16");
+    }
+}

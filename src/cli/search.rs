@@ -27,8 +27,8 @@ pub struct SearchArgs {
     /// and flags: every training its walk-forwards finished is read back, and the rest run.
     #[arg(long, requires = "out", conflicts_with = "force")]
     resume: bool,
-    /// Trial registry that records the seeds of every point and of the verdict (default: $FOLIO_REGISTRY, else
-    /// checkpoints/trials.jsonl).
+    /// Trial registry that records the seeds of every point and of the verdict (default:
+    /// $FOLIO_REGISTRY, else checkpoints/trials.jsonl).
     #[arg(long)]
     registry: Option<PathBuf>,
     #[command(flatten)]
