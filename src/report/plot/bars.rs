@@ -14,6 +14,7 @@ use super::panel::{PanelSpec, Plan, build, pixel, plan, zero_line};
 use super::text::{Ink, draw_text, draw_title, text_width};
 use super::theme::{INK_SOFT, Theme, colours_by_name};
 use super::{Area, Plot, PlotSize, ReportError, de, extent, failure, render, render_svg, svg_failure};
+use crate::backtest::PolicyId;
 
 /// A grouped bar chart: one cluster per category, one bar per group in each cluster. `groups`
 /// are `(name, one value per category)`. See [`bars_with_axes`] to describe the axes.
@@ -80,8 +81,9 @@ impl<'a> Bars<'a> {
         let Self { title, descs: (x_desc, y_desc), categories, groups, extent: (lo, hi) } = *self;
         let body = draw_title(root, theme, title)?;
         let bars = clusters(groups);
-        // The agent a chart of policies leads with is blue, as in its line charts.
-        let headline = |name: &str| name == "agent" || name == "ensemble";
+        // The agent a chart of policies leads with (the ensemble, or a single run's agent) is
+        // blue, as in its line charts; a seed of an ensemble is not.
+        let headline = |name: &str| matches!(name.parse(), Ok(PolicyId::Ensemble | PolicyId::AGENT));
         let colours = colours_by_name(groups.iter().map(|(name, _)| (name.as_str(), headline(name))));
         let legend: Vec<LegendEntry> = groups
             .iter()

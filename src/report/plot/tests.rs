@@ -469,6 +469,26 @@ fn a_total_loss_ends_the_drawdown_axis_at_minus_100_percent() {
     assert_eq!((partial.lo, partial.grow.0), (-40.0, true));
 }
 
+/// A multi-seed run's stress bars: the ensemble, the policy its verdict judges, is the blue one,
+/// as in its line charts, and equal weight is orange.
+#[test]
+fn the_ensembles_bars_are_blue() {
+    let dir = temp();
+    let path = dir.path().join("stress.png");
+    let categories: Vec<String> = ["covid", "crash"].map(String::from).to_vec();
+    let groups = vec![
+        ("agent (seed 0)".to_string(), vec![30.0, 20.0]),
+        ("agent (seed 1)".to_string(), vec![31.0, 21.0]),
+        ("agent (ensemble)".to_string(), vec![30.5, 20.5]),
+        ("equal weight".to_string(), vec![29.0, 19.0]),
+    ];
+    let size = PlotSize { width: 800, height: 500 };
+    bars_with_axes(&path, "Stress", "scenario", "max drawdown (%)", &categories, &groups, size).unwrap();
+    let picture = assert_drawn(&path, size);
+    assert!(picture.pixels_of(STRONG[0]).len() > 3000, "the ensemble's blue");
+    assert!(picture.pixels_of(TABLEAU_10[1]).len() > 3000, "equal weight's orange");
+}
+
 /// Bars print their values to three significant digits of the chart's largest, never fewer than
 /// two decimals: an explanation's attributions of a hundredth were all 0.00 or 0.01.
 #[test]
@@ -517,11 +537,11 @@ fn every_bar_of_many_groups_gets_its_value_or_none_does() {
     // Every policy a walk-forward reports differs in colour: the ensemble, three seeds and every
     // baseline; and a baseline keeps its colour whatever else a chart holds.
     let seeds = ["agent (seed 0)", "agent (seed 1)", "agent (seed 2)"];
-    let names: Vec<&str> = std::iter::once("ensemble")
+    let names: Vec<&str> = std::iter::once("agent (ensemble)")
         .chain(seeds)
         .chain(crate::backtest::BaselineId::ALL.iter().map(|id| id.name()))
         .collect();
-    let all = super::theme::colours_by_name(names.iter().map(|name| (*name, *name == "ensemble")));
+    let all = super::theme::colours_by_name(names.iter().map(|name| (*name, *name == "agent (ensemble)")));
     let colours: HashSet<(u8, u8, u8)> = all.iter().map(|c| (c.0, c.1, c.2)).collect();
     assert_eq!(colours.len(), names.len());
     let alone = super::theme::colours_by_name(["equal weight"].into_iter().map(|name| (name, false)));

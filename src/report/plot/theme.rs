@@ -4,7 +4,7 @@ use plotters::style::{Color, RGBAColor, RGBColor, ShapeStyle};
 
 use super::PlotSize;
 use super::font::Fonts;
-use crate::backtest::BaselineId;
+use crate::backtest::{BaselineId, PolicyId};
 
 /// Tableau 10, Tableau's classic categorical palette (matplotlib's `tab10`): ten hues that stay
 /// apart on screen and in print.
@@ -37,8 +37,8 @@ pub(super) const TABLEAU_20_LIGHT: [RGBColor; 10] = [
 
 /// Each baseline's colour in every chart, so that equal weight is orange in the equity curve,
 /// the cost bars and the stress bars alike, whatever else a chart holds. Blue and red are the
-/// emphasized series' ([`STRONG`]); the light blue, red, pink and green partners are left for the
-/// rest (an agent's seeds, a rebalancing rule).
+/// emphasized series' ([`STRONG`]); the light blue, red, pink, green and orange partners are left
+/// for the rest ([`OTHERS`]: an agent's seeds, a rebalancing rule).
 const BASELINE_COLOURS: [(BaselineId, RGBColor); 13] = [
     (BaselineId::EqualWeight, TABLEAU_10[1]),
     (BaselineId::BuyAndHold, TABLEAU_10[2]),
@@ -65,7 +65,12 @@ pub(super) fn colours_by_name<'a>(series: impl Iterator<Item = (&'a str, bool)>)
     let (mut strong, mut other) = (0, 0);
     series
         .map(|(name, emphasized)| {
-            let baseline = BASELINE_COLOURS.iter().find(|(id, _)| id.name() == name).map(|(_, c)| *c);
+            let baseline = match name.parse::<PolicyId>() {
+                Ok(PolicyId::Baseline(id)) => {
+                    BASELINE_COLOURS.iter().find(|(b, _)| *b == id).map(|(_, c)| *c)
+                }
+                _ => None,
+            };
             match (emphasized, baseline) {
                 (true, _) => {
                     strong += 1;
