@@ -177,8 +177,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
     // In-sample figures say so in every picture, as the evaluation's verdict does.
     let in_sample = matches!(saved, Some(SavedReport::Eval { in_sample: true }));
     let spanning = |title: &str, labels: &[String]| {
-        let span = spanning(title, labels);
-        if in_sample { format!("{span} (in-sample)") } else { span }
+        folio::report::outputs::in_sample_marked(spanning(title, labels), in_sample)
     };
     let size = PlotSize { width: args.width, height: args.height };
     let equity = || checked_equity(&folder, saved.is_some());

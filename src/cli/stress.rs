@@ -176,15 +176,12 @@ fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
     }
     let ran: Vec<&ScenarioReport> = stress.report.scenarios.iter().filter(|s| s.skipped.is_none()).collect();
     // A window the agent trained or was selected on says so under its bars, as its own picture does.
-    let categories: Vec<String> =
-        stress
-            .curves
-            .iter()
-            .zip(&ran)
-            .map(|(c, s)| {
-                if s.in_sample.is_some() { format!("{} (in-sample)", c.scenario) } else { c.scenario.clone() }
-            })
-            .collect();
+    let categories: Vec<String> = stress
+        .curves
+        .iter()
+        .zip(&ran)
+        .map(|(c, s)| report::outputs::in_sample_marked(c.scenario.clone(), s.in_sample.is_some()))
+        .collect();
     let groups: Vec<(String, Vec<f64>)> = ran[0]
         .results
         .iter()
@@ -212,9 +209,9 @@ fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
                 emphasis: id.is_agent(),
             })
             .collect();
-        let label = if scenario.in_sample.is_some() { " (in-sample)" } else { "" };
         let path = out.join(format!("stress-{}.png", curves.scenario));
-        let title = format!("Wealth through {}{label}", curves.scenario);
+        let title = format!("Wealth through {}", curves.scenario);
+        let title = report::outputs::in_sample_marked(title, scenario.in_sample.is_some());
         // The window the figures measure, shaded among the months drawn around it.
         let row =
             |date: &Option<String>| date.as_ref().and_then(|d| curves.labels.iter().position(|l| l == d));

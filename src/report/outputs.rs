@@ -76,11 +76,16 @@ pub fn write_evaluation(out: &Path, evaluation: &Evaluation) -> Result<(), Repor
     )
 }
 
-/// The period an evaluation's pictures name in their titles: marked in-sample where its figures
-/// are, as the verdict says, so that a picture never passes for an out-of-sample one.
+/// The period an evaluation's pictures name in their titles, marked in-sample where its figures
+/// are ([`in_sample_marked`]).
 fn pictured_period(from: &str, to: &str, in_sample: bool) -> String {
-    let marked = if in_sample { " (in-sample)" } else { "" };
-    format!("{from} .. {to}{marked}")
+    in_sample_marked(format!("{from} .. {to}"), in_sample)
+}
+
+/// `text` (a picture's title, a bar's category) with "(in-sample)" after it where its figures
+/// are in-sample, as the verdict says, so that no picture passes for an out-of-sample one.
+pub fn in_sample_marked(text: String, in_sample: bool) -> String {
+    if in_sample { format!("{text} (in-sample)") } else { text }
 }
 
 /// `folio walk-forward`'s outputs: `report.json`, `summary.md`, `equity.csv`,
