@@ -1202,7 +1202,7 @@ fn tickers_own_files_combine_into_one_wide_panel_on_every_date() {
         write("BBB.csv", "date,price\n2020-01-03,2.1\n2020-01-06,2.2\n2020-01-07,2.3\n"),
         write("CCC.csv", "Date,Open,Close,Volume\n2020-01-02,7,3.0,5\n2020-01-06,7,3.2,5\n"),
     ];
-    let panel = folio::data::combine::combine(&files).unwrap();
+    let panel = folio::data::combine::combine(&files).unwrap().panel;
     assert_eq!(panel.assets, ["AAA", "BBB", "CCC"]);
     let day = |d| NaiveDate::from_ymd_opt(2020, 1, d).unwrap();
     assert_eq!(panel.index, TimeIndex::Dates(vec![day(2), day(3), day(6), day(7)]));
@@ -1219,7 +1219,7 @@ fn tickers_own_files_combine_into_one_wide_panel_on_every_date() {
         "DDD.csv",
         "Date,Close\n2020-01-02,4.0\n2020-01-03,\n2020-01-06,null\n2020-01-07,4.3\n2020-01-08,\n",
     );
-    let joined = folio::data::combine::combine(&[files[1].clone(), gappy]).unwrap();
+    let joined = folio::data::combine::combine(&[files[1].clone(), gappy]).unwrap().panel;
     assert_eq!(joined.index, TimeIndex::Dates(vec![day(2), day(3), day(6), day(7)]));
     let priced = |j: usize| joined.asset_prices(j).iter().map(|p| p.is_finite()).collect::<Vec<_>>();
     assert_eq!(priced(0), [false, true, true, true]);

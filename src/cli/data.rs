@@ -161,7 +161,7 @@ fn combine(files: &[PathBuf], out: &std::path::Path, force: bool) -> Result<()> 
         );
     }
     folio::files::check_writable_output(out, force)?;
-    let (panel, columns) = folio::data::combine::combine_naming_columns(files)?;
+    let folio::data::combine::Combined { panel, columns } = folio::data::combine::combine(files)?;
     // Written beside `out` and read back before it takes the name: tickers named after their
     // files can clash with what a price file's header may hold (a file `date.csv`, or `Close.csv`
     // and `Open.csv`), and a file folio cannot read must not replace anything.

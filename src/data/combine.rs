@@ -13,15 +13,18 @@ use std::path::{Path, PathBuf};
 use super::csv::{invalid, read_ticker};
 use super::{DataError, PricePanel, TimeIndex};
 
-/// The panel of `files`, one asset each, named by its file's stem (`AAPL.csv` is AAPL), on
-/// every date any of them has.
-pub fn combine(files: &[PathBuf]) -> Result<PricePanel, DataError> {
-    combine_naming_columns(files).map(|(panel, _)| panel)
+/// Tickers' files joined into one panel.
+#[derive(Debug)]
+pub struct Combined {
+    pub panel: PricePanel,
+    /// The column each file's prices were read from (`Adj Close` over `Close` in a download of
+    /// several fields), in the files' order: a user can see which was taken.
+    pub columns: Vec<String>,
 }
 
-/// [`combine`], with the column each file's prices were read from (`Adj Close` over `Close` in a
-/// download of several fields), in the files' order: a user can see which was taken.
-pub fn combine_naming_columns(files: &[PathBuf]) -> Result<(PricePanel, Vec<String>), DataError> {
+/// The panel of `files`, one asset each, named by its file's stem (`AAPL.csv` is AAPL), on
+/// every date any of them has.
+pub fn combine(files: &[PathBuf]) -> Result<Combined, DataError> {
     let mut tickers: Vec<(String, Vec<NaiveDate>, Vec<f64>)> = Vec::with_capacity(files.len());
     let mut columns = Vec::with_capacity(files.len());
     for (k, path) in files.iter().enumerate() {
@@ -80,5 +83,5 @@ pub fn combine_naming_columns(files: &[PathBuf]) -> Result<(PricePanel, Vec<Stri
     }
     let source = files.first().and_then(|f| f.parent()).unwrap_or(Path::new("."));
     let names = tickers.into_iter().map(|(name, _, _)| name).collect();
-    Ok((PricePanel::new(source, names, TimeIndex::Dates(dates), prices), columns))
+    Ok(Combined { panel: PricePanel::new(source, names, TimeIndex::Dates(dates), prices), columns })
 }
