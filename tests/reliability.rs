@@ -1181,6 +1181,10 @@ fn a_moved_checkpoint_finds_its_data_and_other_data_needs_consent() {
         verdict.contains("not the prices the agent was trained on") && !verdict.contains("in-sample"),
         "{verdict}"
     );
+    // Nor do its pictures or its page, which read the saved report for it.
+    let saved = dir.path().join("other-data.json");
+    std::fs::write(&saved, &output.stdout).unwrap();
+    assert!(!folio::report::saved::read_report(&saved).unwrap().in_sample);
     // Data moved away on its own: the checkpoint says so and how to point at it.
     std::fs::rename(b.join("prices.csv"), dir.path().join("elsewhere.csv")).unwrap();
     let output = folio(&["eval", "--checkpoint", "b/run"], dir.path());

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use folio::backtest::PolicyId;
 use folio::report::plot::{self, PlotSize, Series};
-use folio::report::saved::{SavedReport, Table, check_equity, read_report, read_table, stated_wealth};
+use folio::report::saved::{SavedReport, Table, check_equity, read_report, read_table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -94,15 +94,16 @@ pub(super) fn refuse_evaluations_folder(folder: &Path, command: &str) -> Result<
 
 /// The `equity.csv` of the report in `folder`, checked against the report.json beside it, so
 /// that a file cut short, edited or another run's is refused, not drawn.
-fn checked_equity(folder: &Path, has_report: bool) -> Result<Table> {
-    anyhow::ensure!(
-        has_report,
-        "{} holds no report.json: give a folder that eval, walk-forward or backtest wrote",
-        folder.display()
-    );
+fn checked_equity(folder: &Path, report: Option<&SavedReport>) -> Result<Table> {
+    let Some(report) = report else {
+        bail!(
+            "{} holds no report.json: give a folder that eval, walk-forward or backtest wrote",
+            folder.display()
+        );
+    };
     let path = folder.join(folio::report::EQUITY);
     let equity = read_table(&path)?;
-    check_equity(&path, &equity, stated_wealth(&folder.join(folio::report::REPORT))?)?;
+    check_equity(&path, &equity, report.stated_wealth())?;
     Ok(equity)
 }
 
@@ -159,10 +160,8 @@ pub fn run(args: PlotArgs) -> Result<()> {
     refuse_run_folder(&folder, &report_json)?;
     // A checkpoint folder has no report; its pictures come from its CSV files alone.
     let saved = if report_json.exists() { Some(read_report(&report_json)?) } else { None };
-    let headline = match &saved {
-        Some(SavedReport::WalkForward { headline, .. }) => Some(*headline),
-        _ => None,
-    };
+    let walk_forward = saved.as_ref().and_then(|saved| saved.walk_forward.as_ref());
+    let headline = walk_forward.map(|wf| wf.headline());
     let (kind, name) = chosen_kind(&args, &folder, headline.is_some())?;
     // Redrawing a report's own picture replaces it; anything else named by --out is the user's.
     if let Some(out) = &args.out {
@@ -175,12 +174,12 @@ pub fn run(args: PlotArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| folder.join(format!("{name}.png")));
     // In-sample figures say so in every picture, as the evaluation's verdict does.
-    let in_sample = matches!(saved, Some(SavedReport::Eval { in_sample: true }));
+    let in_sample = saved.as_ref().is_some_and(|saved| saved.in_sample);
     let spanning = |title: &str, labels: &[String]| {
         folio::report::outputs::in_sample_marked(spanning(title, labels), in_sample)
     };
     let size = PlotSize { width: args.width, height: args.height };
-    let equity = || checked_equity(&folder, saved.is_some());
+    let equity = || checked_equity(&folder, saved.as_ref());
     match kind {
         Kind::Equity => {
             let equity = equity()?;
@@ -208,13 +207,14 @@ pub fn run(args: PlotArgs) -> Result<()> {
         }
         Kind::Training => training(&folder.join(folio::train::checkpoint::LOG), &out, size)?,
         Kind::WalkForward => {
-            let Some(SavedReport::WalkForward { folds, .. }) = &saved else {
+            let Some(wf) = walk_forward else {
                 bail!("{} is not a walk-forward report", report_json.display());
             };
+            let folds = wf.spans()?;
             let equity = equity()?;
             let (labels, series) = wealth(&equity, headline);
             let title = "Walk-forward: stitched out-of-sample wealth";
-            plot::walk_forward(&out, title, labels, &series, folds, size)?;
+            plot::walk_forward(&out, title, labels, &series, &folds, size)?;
         }
     }
     // A picture drawn into a folder of folio's outputs is one of them: `--force` may replace it.

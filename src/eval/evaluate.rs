@@ -118,6 +118,13 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// Whether the figures are in-sample: the period overlaps what training or selection saw
+    /// on the very data training loaded. An evaluation on other prices (`--allow-other-data`)
+    /// carries a warning too, which says that instead.
+    pub fn in_sample(&self) -> bool {
+        self.same_data_as_training && self.warning.is_some()
+    }
+
     /// What the verdict adds about its figures, for a verdict written elsewhere (a run's
     /// ensemble beside its seeds).
     pub fn caveat(&self) -> Option<&'static str> {

@@ -37,7 +37,7 @@ pub fn write_evaluation(out: &Path, evaluation: &Evaluation) -> Result<(), Repor
             emphasis: l.policy.is_agent(),
         })
         .collect();
-    let title = pictured_period(&report.from, &report.to, report.warning.is_some());
+    let title = pictured_period(&report.from, &report.to, report.in_sample());
     let size = plot::PlotSize::default();
     plot::equity(
         &out.join("equity.png"),

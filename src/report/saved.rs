@@ -1,62 +1,332 @@
-//! Reports read back from disk: what `folio plot` needs of a saved `report.json`, typed, so that
-//! a renamed or missing field is an error naming the file and the field rather than a picture
-//! with holes in it.
+//! Reports read back from disk: a saved `report.json` of `folio eval`, `folio walk-forward` or
+//! `folio backtest`, typed, and the CSV tables beside it. `folio plot` and the HTML tearsheet
+//! both read through here, so that they never disagree about what a report says (whether its
+//! period was in-sample, which agent is its headline).
 //!
-//! Only the fields a picture uses are read; the rest of the report may change freely. The tests
-//! read back reports written by [`super::write_json`] from the library's own report types, so a
-//! field renamed there fails a test.
+//! Fields anything computes with are typed, so that a renamed or missing field is an error
+//! naming the file and the field rather than a picture with holes in it; fields only shown
+//! (costs, limits, configs) are kept as JSON. The tests read back reports written by
+//! [`super::write_json`] from the library's own report types, so a field renamed there fails a
+//! test.
 
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde_json::Value;
 
 use super::ReportError;
 use super::plot::FoldSpan;
 use crate::backtest::PolicyId;
-use crate::metrics::nan_if_null;
+use crate::backtest::cost_sensitivity::BreakEven;
+use crate::metrics::sharpe_difference::SharpeDifference;
+use crate::metrics::{Metrics, MetricsSpread, nan_if_null};
 
-/// What a `report.json` holds.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SavedReport {
-    /// An evaluation by `folio eval` ([`crate::eval::evaluate::EvalReport`]); its pictures come
-    /// from the CSV files beside it.
-    Eval {
-        /// The period was in-sample for the agent (the report's warning says how): its pictures
-        /// say so, as its verdict does.
-        in_sample: bool,
-    },
-    /// A walk-forward evaluation by `folio walk-forward`
-    /// ([`crate::eval::walk_forward::WalkForwardReport`]).
-    WalkForward {
-        /// The headline agent's column in `equity.csv`: the ensemble, or in reports written
-        /// before ensembles existed, the median seed (`agent (seed N)`).
-        headline: PolicyId,
-        /// Each fold's test period in the rows of `equity.csv`, with the headline agent's and
-        /// the equal-weight portfolio's out-of-sample Sharpe ratios.
-        folds: Vec<FoldSpan>,
-    },
+/// What made the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Eval,
+    WalkForward,
+    Backtest,
 }
 
-/// Read a `report.json` written by `folio eval` or `folio walk-forward`.
+impl Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Eval => "evaluation",
+            Kind::WalkForward => "walk-forward evaluation",
+            Kind::Backtest => "backtest",
+        }
+    }
+}
+
+/// One policy's figures over the run's whole period, after costs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicyRow {
+    pub policy: PolicyId,
+    pub metrics: Metrics,
+    /// Walk-forward only: the mean in-sample Sharpe ratio across folds.
+    #[serde(default)]
+    pub in_sample_sharpe: Option<f64>,
+}
+
+/// Each policy's CAGR across a grid of cost rates
+/// ([`crate::backtest::cost_sensitivity::CostSensitivity`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sensitivity {
+    pub costs_bp: Vec<f64>,
+    /// `null` (NaN) where a CAGR is undefined.
+    pub cagr: Vec<(PolicyId, Vec<Option<f64>>)>,
+    pub break_even: BreakEven,
+}
+
+/// A walk-forward run's folds, seeds and overfitting statistics.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalkForward {
+    pub median_seed: u64,
+    pub folds: Vec<Fold>,
+    pub fold_spans: Vec<(usize, usize)>,
+    pub seed_spread: MetricsSpread,
+    pub deflated_sharpe: Option<Dsr>,
+    pub backtest_overfitting: Option<Pbo>,
+    /// Why there is no PBO; absent from reports that predate it.
+    #[serde(default)]
+    pub backtest_overfitting_unavailable: Option<String>,
+    pub config: Value,
+    pub train: Value,
+    pub dsr_trials: Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fold {
+    pub train: (String, String),
+    pub validation: (String, String),
+    pub test: (String, String),
+    pub seeds: Vec<Seed>,
+    /// The seeds' ensemble; absent from reports written before ensembles existed.
+    #[serde(default)]
+    pub ensemble: Option<Metrics>,
+    pub baselines: Vec<PolicyRow>,
+}
+
+impl WalkForward {
+    /// Whether the headline is the ensemble (every fold has one) rather than the median seed.
+    pub fn has_ensemble(&self) -> bool {
+        self.folds.iter().all(|f| f.ensemble.is_some())
+    }
+
+    pub fn headline(&self) -> PolicyId {
+        if self.has_ensemble() {
+            PolicyId::Ensemble
+        } else {
+            PolicyId::Agent { seed: Some(self.median_seed) }
+        }
+    }
+
+    /// One span per fold: its test rows in `equity.csv` and the headline's and equal weight's
+    /// Sharpe ratios there. Every fold ran every seed and every baseline, so a missing one means
+    /// the file is not what `folio walk-forward` wrote.
+    pub fn spans(&self) -> Result<Vec<FoldSpan>, Incomplete> {
+        if self.fold_spans.len() != self.folds.len() {
+            return Err(Incomplete::Spans { spans: self.fold_spans.len(), folds: self.folds.len() });
+        }
+        let span = |(k, (&(start, end), fold)): (usize, (&(usize, usize), &Fold))| {
+            fold.seed(self.median_seed)
+                .ok_or(Incomplete::MedianSeed { fold: k + 1, seed: self.median_seed })?;
+            let equal_weight = fold.equal_weight().ok_or(Incomplete::EqualWeight { fold: k + 1 })?;
+            Ok(FoldSpan {
+                start,
+                end,
+                agent_sharpe: self.headline_sharpe(fold),
+                equal_weight_sharpe: equal_weight.sharpe,
+            })
+        };
+        self.fold_spans.iter().zip(&self.folds).enumerate().map(span).collect()
+    }
+
+    /// The headline agent's out-of-sample Sharpe ratio in `fold`.
+    pub fn headline_sharpe(&self, fold: &Fold) -> f64 {
+        match &fold.ensemble {
+            Some(e) if self.has_ensemble() => e.sharpe,
+            _ => fold.seed(self.median_seed).map_or(f64::NAN, |s| s.out_of_sample.sharpe),
+        }
+    }
+}
+
+impl Fold {
+    pub fn seed(&self, seed: u64) -> Option<&Seed> {
+        self.seeds.iter().find(|s| s.seed == seed)
+    }
+
+    pub fn equal_weight(&self) -> Option<&Metrics> {
+        self.baselines.iter().find(|b| b.policy == PolicyId::EQUAL_WEIGHT).map(|b| &b.metrics)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Seed {
+    pub seed: u64,
+    pub in_sample: Metrics,
+    pub out_of_sample: Metrics,
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Warning {
+    pub message: String,
+}
+
+/// The Deflated Sharpe Ratio of the headline agent ([`crate::metrics::overfitting::DeflatedSharpe`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dsr {
+    #[serde(deserialize_with = "nan_if_null")]
+    pub dsr: f64,
+    pub trials: usize,
+}
+
+/// The probability of backtest overfitting ([`crate::metrics::overfitting::Pbo`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pbo {
+    #[serde(deserialize_with = "nan_if_null")]
+    pub pbo: f64,
+    /// How many configurations (seeds) it compared; absent from reports that predate it.
+    pub configs: Option<usize>,
+}
+
+/// A `report.json` read back.
+#[derive(Debug, Clone)]
+pub struct SavedReport {
+    pub kind: Kind,
+    pub from: String,
+    pub to: String,
+    /// Every policy over the whole period (stitched test periods for a walk-forward), agents
+    /// first.
+    pub policies: Vec<PolicyRow>,
+    /// The policy the verdict is about: the agent (in a walk-forward its headline, the
+    /// ensemble or the median seed), or none in a backtest of rules alone.
+    pub agent: Option<PolicyId>,
+    /// The verdict the run itself wrote, in words.
+    pub verdict: Option<String>,
+    /// An evaluation on the training data over a period that training or selection saw
+    /// ([`crate::eval::evaluate::EvalReport::in_sample`]).
+    pub in_sample: bool,
+    pub warnings: Vec<String>,
+    pub cost_sensitivity: Option<Sensitivity>,
+    /// The test of the agent's Sharpe ratio against equal weight's, when the report has one.
+    pub edge_over_equal_weight: Option<SharpeDifference>,
+    pub walk_forward: Option<WalkForward>,
+    /// What the report says about where the run came from: data, costs, limits, configs.
+    pub facts: Vec<(String, Value)>,
+}
+
+impl SavedReport {
+    /// Each policy's periods and final wealth, which its column of `equity.csv` must match
+    /// ([`check_equity`]).
+    pub fn stated_wealth(&self) -> impl Iterator<Item = (PolicyId, usize, f64)> + '_ {
+        self.policies.iter().map(|row| (row.policy, row.metrics.periods, row.metrics.final_wealth))
+    }
+}
+
+/// The fields of every report.json that the page reads; the rest are kept as facts.
+#[derive(Deserialize)]
+struct Common {
+    from: Option<String>,
+    to: Option<String>,
+    verdict: Option<String>,
+    warning: Option<String>,
+    #[serde(default)]
+    agent_warnings: Vec<Warning>,
+    results: Option<Vec<PolicyRow>>,
+    overall: Option<Vec<PolicyRow>>,
+    cost_sensitivity: Option<Sensitivity>,
+    edge_over_equal_weight: Option<SharpeDifference>,
+    checkpoint: Option<IgnoredValue>,
+    folds: Option<IgnoredValue>,
+}
+
+/// A field whose presence alone matters.
+#[derive(Deserialize)]
+struct IgnoredValue(#[allow(dead_code)] Value);
+
+/// Facts shown in the provenance section, in this order, when the report has them.
+const FACTS: [&str; 16] = [
+    "checkpoint",
+    "ensemble_members",
+    "weights",
+    "data",
+    "data_fingerprint",
+    "same_data_as_training",
+    "assets",
+    "periods",
+    "costs",
+    "rebalance",
+    "rebalance_every",
+    "no_trade_band",
+    "limits_applied",
+    "limits",
+    "risk_profile",
+    "dsr_trials",
+];
+
+/// Read a `report.json` written by `folio eval`, `folio walk-forward` or `folio backtest`.
 pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
     let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let kind: Kind = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
-    match kind {
-        Kind { folds: Some(_), .. } => {
-            let report: WalkForward = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
-            Ok(SavedReport::WalkForward {
-                headline: report.headline(),
-                folds: report.spans().map_err(|e| fail(e.to_string()))?,
-            })
+    let value: Value = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+    let common: Common = serde_json::from_value(value.clone()).map_err(|e| fail(e.to_string()))?;
+    let (kind, policies) = match (&common.folds, common.overall, common.results) {
+        (Some(_), Some(overall), _) => (Kind::WalkForward, overall),
+        (None, _, Some(results)) if common.checkpoint.is_some() => (Kind::Eval, results),
+        (None, _, Some(results)) => (Kind::Backtest, results),
+        _ => {
+            return Err(fail(
+                "not a report of folio eval, walk-forward or backtest (no field `results` or `overall`)"
+                    .into(),
+            ));
         }
-        Kind { results: Some(_), warning, .. } => Ok(SavedReport::Eval { in_sample: warning.is_some() }),
-        Kind { .. } => Err(fail(
-            "neither an evaluation report (no field `results`) nor a walk-forward report (no field `folds`)"
-                .into(),
-        )),
+    };
+    let walk_forward = match kind {
+        Kind::WalkForward => {
+            let wf: WalkForward = serde_json::from_value(value.clone()).map_err(|e| fail(e.to_string()))?;
+            wf.spans().map_err(|e| fail(e.to_string()))?;
+            Some(wf)
+        }
+        _ => None,
+    };
+    let agent = match &walk_forward {
+        Some(wf) => Some(wf.headline()),
+        None => policies.iter().map(|p| p.policy).find(PolicyId::is_agent),
+    };
+    // An evaluation's warning is the overlap with what training saw when the data is the
+    // training data's, and a note that it is not otherwise.
+    let in_sample = kind == Kind::Eval
+        && common.warning.is_some()
+        && value.get("same_data_as_training").and_then(Value::as_bool) == Some(true);
+    let mut warnings: Vec<String> = common.warning.into_iter().collect();
+    warnings.extend(common.agent_warnings.into_iter().map(|w| format!("agent: {}", w.message)));
+    if let Some(wf) = &walk_forward {
+        for (k, fold) in wf.folds.iter().enumerate() {
+            for s in &fold.seeds {
+                warnings.extend(
+                    s.warnings.iter().map(|w| format!("fold {} seed {}: {}", k + 1, s.seed, w.message)),
+                );
+            }
+        }
     }
+    let (from, to) = match (&walk_forward, common.from, common.to) {
+        (_, Some(from), Some(to)) => (from, to),
+        (Some(wf), _, _) => (
+            wf.folds.first().map(|f| f.test.0.clone()).unwrap_or_default(),
+            wf.folds.last().map(|f| f.test.1.clone()).unwrap_or_default(),
+        ),
+        _ => Default::default(),
+    };
+    let facts = FACTS.iter().filter_map(|&k| value.get(k).map(|v| (k.to_string(), v.clone()))).collect();
+    Ok(SavedReport {
+        kind,
+        from,
+        to,
+        policies,
+        agent,
+        verdict: common.verdict,
+        in_sample,
+        warnings,
+        cost_sensitivity: common.cost_sensitivity,
+        edge_over_equal_weight: common.edge_over_equal_weight,
+        walk_forward,
+        facts,
+    })
+}
+
+/// A walk-forward report that lacks what `folio walk-forward` always writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Incomplete {
+    #[error("{spans} fold spans but {folds} folds")]
+    Spans { spans: usize, folds: usize },
+    #[error("fold {fold} has no result for the median seed {seed}")]
+    MedianSeed { fold: usize, seed: u64 },
+    #[error("fold {fold} has no equal weight baseline")]
+    EqualWeight { fold: usize },
 }
 
 /// Named columns over shared row labels, as in `equity.csv` and `weights.csv`.
@@ -143,134 +413,6 @@ pub fn check_equity(
     Ok(())
 }
 
-/// Each policy's periods and final wealth as a `report.json` of eval, backtest (`results`) or
-/// walk-forward (`overall`) states them, read leniently so that reports written before later
-/// fields were added still check.
-pub fn stated_wealth(path: &Path) -> Result<Vec<(PolicyId, usize, f64)>, ReportError> {
-    let fail = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let rows: StatedRows = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
-    let rows = rows.overall.or(rows.results).unwrap_or_default();
-    Ok(rows.into_iter().map(|row| (row.policy, row.metrics.periods, row.metrics.final_wealth)).collect())
-}
-
-#[derive(Deserialize)]
-struct StatedRows {
-    results: Option<Vec<StatedRow>>,
-    overall: Option<Vec<StatedRow>>,
-}
-
-#[derive(Deserialize)]
-struct StatedRow {
-    policy: PolicyId,
-    metrics: StatedMetrics,
-}
-
-#[derive(Deserialize)]
-struct StatedMetrics {
-    periods: usize,
-    #[serde(deserialize_with = "nan_if_null")]
-    final_wealth: f64,
-}
-
-/// The fields that tell the reports apart: only a walk-forward report has `folds`, only an
-/// evaluation has `results`.
-#[derive(Deserialize)]
-struct Kind {
-    folds: Option<IgnoredAny>,
-    results: Option<IgnoredAny>,
-    /// An evaluation's in-sample warning.
-    warning: Option<IgnoredAny>,
-}
-
-/// What the walk-forward picture needs of a [`crate::eval::walk_forward::WalkForwardReport`].
-#[derive(Deserialize)]
-struct WalkForward {
-    median_seed: u64,
-    fold_spans: Vec<(usize, usize)>,
-    folds: Vec<Fold>,
-}
-
-#[derive(Deserialize)]
-struct Fold {
-    seeds: Vec<Seed>,
-    /// Absent from reports written before ensembles existed.
-    ensemble: Option<Sharpe>,
-    baselines: Vec<Baseline>,
-}
-
-#[derive(Deserialize)]
-struct Seed {
-    seed: u64,
-    out_of_sample: Sharpe,
-}
-
-#[derive(Deserialize)]
-struct Baseline {
-    policy: PolicyId,
-    metrics: Sharpe,
-}
-
-/// A [`crate::metrics::Metrics`] read for its Sharpe ratio alone.
-#[derive(Deserialize)]
-struct Sharpe {
-    /// `null` when the ratio is undefined (a flat curve): NaN, drawn as no bar.
-    #[serde(deserialize_with = "nan_if_null")]
-    sharpe: f64,
-}
-
-/// A walk-forward report that lacks what `folio walk-forward` always writes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-enum Incomplete {
-    #[error("{spans} fold spans but {folds} folds")]
-    Spans { spans: usize, folds: usize },
-    #[error("fold {fold} has no result for the median seed {seed}")]
-    MedianSeed { fold: usize, seed: u64 },
-    #[error("fold {fold} has no equal weight baseline")]
-    EqualWeight { fold: usize },
-}
-
-impl WalkForward {
-    fn has_ensemble(&self) -> bool {
-        self.folds.iter().all(|f| f.ensemble.is_some())
-    }
-
-    fn headline(&self) -> PolicyId {
-        if self.has_ensemble() {
-            PolicyId::Ensemble
-        } else {
-            PolicyId::Agent { seed: Some(self.median_seed) }
-        }
-    }
-
-    /// One span per fold. Every fold ran every seed and every baseline, so a missing one means
-    /// the file is not what `folio walk-forward` wrote.
-    fn spans(&self) -> Result<Vec<FoldSpan>, Incomplete> {
-        if self.fold_spans.len() != self.folds.len() {
-            return Err(Incomplete::Spans { spans: self.fold_spans.len(), folds: self.folds.len() });
-        }
-        let mut out = Vec::new();
-        for (k, (&(start, end), fold)) in self.fold_spans.iter().zip(&self.folds).enumerate() {
-            let median = fold
-                .seeds
-                .iter()
-                .find(|s| s.seed == self.median_seed)
-                .ok_or(Incomplete::MedianSeed { fold: k + 1, seed: self.median_seed })?;
-            let agent_sharpe = match &fold.ensemble {
-                Some(ensemble) if self.has_ensemble() => ensemble.sharpe,
-                _ => median.out_of_sample.sharpe,
-            };
-            let equal_weight = fold
-                .baselines
-                .iter()
-                .find(|b| b.policy == PolicyId::EQUAL_WEIGHT)
-                .ok_or(Incomplete::EqualWeight { fold: k + 1 })?;
-            out.push(FoldSpan { start, end, agent_sharpe, equal_weight_sharpe: equal_weight.metrics.sharpe });
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,25 +442,48 @@ mod tests {
         assert!(other.contains("does not belong to this report"), "{other}");
     }
 
-    /// A walk-forward report.json as `folio walk-forward` writes it, cut to what is read, with
-    /// one undefined Sharpe ratio.
-    const WALK_FORWARD: &str = r#"{
-        "median_seed": 8,
-        "fold_spans": [[0, 100], [100, 200]],
-        "verdict": "fields that are not read may be anything",
-        "folds": [
-            {"seeds": [{"seed": 7, "out_of_sample": {"sharpe": 0.1}}, {"seed": 8, "out_of_sample": {"sharpe": 0.5}}],
-             "baselines": [{"policy": "equal weight", "metrics": {"sharpe": 0.3}}]},
-            {"seeds": [{"seed": 8, "out_of_sample": {"sharpe": null}}],
-             "baselines": [{"policy": "buy and hold", "metrics": {"sharpe": 1.0}},
-                           {"policy": "equal weight", "metrics": {"sharpe": -0.2}}]}
-        ]
-    }"#;
+    /// One policy's metrics as a report writes them, with the Sharpe ratio given (`None`: null,
+    /// an undefined ratio).
+    fn metrics(sharpe: Option<f64>) -> Value {
+        let config = crate::metrics::MetricsConfig { periods_per_year: 252.0, risk_free: 0.0 };
+        let computed = crate::metrics::compute(&[1.0, 1.01, 1.0, 1.02], &[0.0; 3], 0.0, &config);
+        let mut metrics = serde_json::to_value(computed).unwrap();
+        metrics["sharpe"] = serde_json::json!(sharpe);
+        metrics
+    }
 
-    fn read(json: &str) -> Result<SavedReport, String> {
+    /// A walk-forward report.json with every field read, two folds, no ensemble and one
+    /// undefined Sharpe ratio.
+    fn walk_forward() -> Value {
+        use serde_json::json;
+        let row = |policy: &str, sharpe: f64| json!({"policy": policy, "metrics": metrics(Some(sharpe))});
+        let seed = |seed: u64, sharpe: Option<f64>| json!({"seed": seed, "in_sample": metrics(Some(1.0)), "out_of_sample": metrics(sharpe)});
+        let fold = |seeds: Vec<Value>, baselines: Vec<Value>| {
+            json!({"train": ["a", "b"], "validation": ["c", "d"], "test": ["e", "f"],
+                   "seeds": seeds, "baselines": baselines})
+        };
+        json!({
+            "median_seed": 8,
+            "fold_spans": [[0, 100], [100, 200]],
+            "verdict": "in words",
+            "overall": [row("agent (seed 8)", 0.4), row("agent (seed 7)", 0.1), row("equal weight", 0.2)],
+            "folds": [
+                fold(vec![seed(7, Some(0.1)), seed(8, Some(0.5))], vec![row("equal weight", 0.3)]),
+                fold(vec![seed(8, None)], vec![row("buy and hold", 1.0), row("equal weight", -0.2)]),
+            ],
+            "seed_spread": {"runs": 2},
+            "deflated_sharpe": null,
+            "backtest_overfitting": null,
+            "config": {},
+            "train": {},
+            "dsr_trials": {},
+        })
+    }
+
+    fn read(json: &Value) -> Result<SavedReport, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.json");
-        std::fs::write(&path, json).unwrap();
+        std::fs::write(&path, json.to_string()).unwrap();
         read_report(&path).map_err(|e| {
             let text = e.to_string();
             assert!(text.contains(&path.display().to_string()), "{text} should name the file");
@@ -328,50 +493,72 @@ mod tests {
 
     #[test]
     fn a_walk_forward_report_reads_as_fold_spans() {
-        let Ok(SavedReport::WalkForward { headline, folds }) = read(WALK_FORWARD) else { panic!() };
-        assert_eq!(headline, PolicyId::Agent { seed: Some(8) }, "no ensemble: the median seed");
+        let report = read(&walk_forward()).unwrap();
+        assert_eq!(report.kind, Kind::WalkForward);
+        let wf = report.walk_forward.as_ref().unwrap();
+        assert_eq!(wf.headline(), PolicyId::Agent { seed: Some(8) }, "no ensemble: the median seed");
+        assert_eq!(report.agent, Some(wf.headline()));
+        assert_eq!((report.from.as_str(), report.to.as_str()), ("e", "f"));
+        let folds = wf.spans().unwrap();
         assert_eq!((folds[0].start, folds[0].end, folds[1].start, folds[1].end), (0, 100, 100, 200));
         assert_eq!((folds[0].agent_sharpe, folds[0].equal_weight_sharpe), (0.5, 0.3));
         assert!(folds[1].agent_sharpe.is_nan() && folds[1].equal_weight_sharpe == -0.2);
-        assert_eq!(read(r#"{"results": [], "verdict": ""}"#), Ok(SavedReport::Eval { in_sample: false }));
-        // With an ensemble in every fold, it is the headline.
-        let with_ensemble = WALK_FORWARD
-            .replace(
-                r#""baselines": [{"policy": "equal weight""#,
-                r#""ensemble": {"sharpe": 0.7}, "baselines": [{"policy": "equal weight""#,
-            )
-            .replace(
-                r#""baselines": [{"policy": "buy and hold""#,
-                r#""ensemble": {"sharpe": 0.9}, "baselines": [{"policy": "buy and hold""#,
-            );
-        let Ok(SavedReport::WalkForward { headline, folds }) = read(&with_ensemble) else { panic!() };
-        assert_eq!(headline, PolicyId::Ensemble);
+        // With an ensemble in every fold, it is the headline; with one in some folds only, not.
+        let mut with_ensemble = walk_forward();
+        with_ensemble["folds"][0]["ensemble"] = metrics(Some(0.7));
+        let partly = read(&with_ensemble).unwrap().walk_forward.unwrap();
+        assert_eq!((partly.headline(), partly.spans().unwrap()[0].agent_sharpe), (wf.headline(), 0.5));
+        with_ensemble["folds"][1]["ensemble"] = metrics(Some(0.9));
+        let wf = read(&with_ensemble).unwrap().walk_forward.unwrap();
+        assert_eq!(wf.headline(), PolicyId::Ensemble);
+        let folds = wf.spans().unwrap();
         assert_eq!((folds[0].agent_sharpe, folds[1].agent_sharpe), (0.7, 0.9));
+    }
+
+    /// An evaluation (it names its checkpoint) is in-sample only where its warning is about the
+    /// training data; a backtest names no checkpoint.
+    #[test]
+    fn an_evaluation_is_in_sample_only_on_the_training_data() {
+        use serde_json::json;
+        let results = json!([{"policy": "agent", "metrics": metrics(Some(0.4))}]);
+        let eval = |warning: Option<&str>, same_data: bool| {
+            let report = read(&json!({"results": results, "checkpoint": "run", "warning": warning,
+                                      "same_data_as_training": same_data}))
+            .unwrap();
+            (report.kind, report.in_sample)
+        };
+        assert_eq!(eval(None, true), (Kind::Eval, false));
+        assert_eq!(eval(Some("overlaps the training period"), true), (Kind::Eval, true));
+        assert_eq!(eval(Some("NOT THE TRAINING DATA"), false), (Kind::Eval, false));
+        let backtest = read(&json!({"results": results})).unwrap();
+        assert_eq!(
+            (backtest.kind, backtest.in_sample, backtest.agent),
+            (Kind::Backtest, false, Some(PolicyId::AGENT))
+        );
     }
 
     #[test]
     fn a_renamed_or_missing_field_is_an_error_naming_it() {
-        for (from, to, expected) in [
-            ("\"median_seed\"", "\"median\"", "median_seed"),
-            ("\"fold_spans\"", "\"spans\"", "fold_spans"),
-            ("\"out_of_sample\"", "\"oos\"", "out_of_sample"),
-            ("{\"sharpe\": 0.3}", "{\"sortino\": 0.3}", "sharpe"),
-            ("\"folds\"", "\"windows\"", "neither"),
-            ("\"median_seed\": 8", "\"median_seed\": 9", "no result for the median seed 9"),
-            (
-                "\"equal weight\", \"metrics\": {\"sharpe\": 0.3}",
-                "\"buy and hold\", \"metrics\": {\"sharpe\": 0.3}",
-                "fold 1 has no equal weight",
-            ),
-            (
-                "\"equal weight\", \"metrics\": {\"sharpe\": 0.3}",
-                "\"cash\", \"metrics\": {\"sharpe\": 0.3}",
-                "'cash' names no policy",
-            ),
-            ("[[0, 100], [100, 200]]", "[[0, 100]]", "1 fold spans but 2 folds"),
-        ] {
-            assert!(WALK_FORWARD.contains(from), "{from}");
-            let e = read(&WALK_FORWARD.replacen(from, to, 1)).unwrap_err();
+        fn remove(object: &mut Value, key: &str) {
+            object.as_object_mut().unwrap().remove(key).expect("the field is there");
+        }
+        let mutations: [(&str, fn(&mut Value)); 9] = [
+            ("missing field `median_seed`", |r| remove(r, "median_seed")),
+            ("missing field `fold_spans`", |r| remove(r, "fold_spans")),
+            ("missing field `out_of_sample`", |r| remove(&mut r["folds"][0]["seeds"][0], "out_of_sample")),
+            ("missing field `sharpe`", |r| remove(&mut r["folds"][0]["baselines"][0]["metrics"], "sharpe")),
+            ("not a report of folio eval, walk-forward or backtest", |r| remove(r, "folds")),
+            ("no result for the median seed 9", |r| r["median_seed"] = 9.into()),
+            ("fold 1 has no equal weight", |r| {
+                r["folds"][0]["baselines"][0]["policy"] = "buy and hold".into()
+            }),
+            ("'cash' names no policy", |r| r["folds"][0]["baselines"][0]["policy"] = "cash".into()),
+            ("1 fold spans but 2 folds", |r| r["fold_spans"] = serde_json::json!([[0, 100]])),
+        ];
+        for (expected, mutate) in mutations {
+            let mut report = walk_forward();
+            mutate(&mut report);
+            let e = read(&report).unwrap_err();
             assert!(e.contains(expected), "\"{e}\" should mention \"{expected}\"");
         }
         let dir = tempfile::tempdir().unwrap();

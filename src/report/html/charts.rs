@@ -14,11 +14,11 @@ const SIZE: PlotSize = PlotSize { width: 1200, height: 700 };
 /// Every picture of the run, in reading order.
 pub fn figures(run: &Run, id: &str) -> String {
     let mut out = String::new();
-    let title = format!("{} .. {}", run.from, run.to);
+    let title = format!("{} .. {}", run.report.from, run.report.to);
     let drawn = pictured_among(run.equity.columns.iter().filter_map(|(name, _)| name.parse().ok()));
     let series = wealth_series(run, |p| drawn(p) && (!p.is_agent() || Some(p) == run.headline()));
     let labels = &run.equity.labels;
-    if run.kind == Kind::WalkForward {
+    if run.report.kind == Kind::WalkForward {
         out.push_str(&walk_forward(run));
     }
     out.push_str(&equity(&title, labels, &series, id));
@@ -27,7 +27,7 @@ pub fn figures(run: &Run, id: &str) -> String {
         plot::drawdown_svg(&format!("Drawdown, {title}"), labels, &series, SIZE),
     ));
     if let Some(w) = &run.weights {
-        let who = if run.agent.is_some() {
+        let who = if run.report.agent.is_some() {
             "Agent".to_string()
         } else {
             run.headline().map_or("Policy".into(), |p| p.to_string())
@@ -132,7 +132,7 @@ fn monthly(run: &Run) -> String {
 }
 
 fn walk_forward(run: &Run) -> String {
-    let Some(wf) = &run.walk_forward else { return String::new() };
+    let Some(wf) = &run.report.walk_forward else { return String::new() };
     let series = wealth_series(run, pictured);
     let folds: Vec<FoldSpan> = wf
         .fold_spans
@@ -152,17 +152,17 @@ fn walk_forward(run: &Run) -> String {
 /// CAGR against costs, for the policies the PNG shows: in an evaluation the agent and three
 /// common baselines, in a walk-forward every policy it reports.
 fn cost_chart(run: &Run) -> Option<String> {
-    let s = run.cost_sensitivity.as_ref()?;
+    let s = run.report.cost_sensitivity.as_ref()?;
     let common =
         [BaselineId::EqualWeight, BaselineId::BuyAndHold, BaselineId::MinVariance].map(PolicyId::Baseline);
     let groups: Vec<(String, Vec<f64>)> = s
         .cagr
         .iter()
-        .filter(|(id, _)| run.kind == Kind::WalkForward || id.is_agent() || common.contains(id))
+        .filter(|(id, _)| run.report.kind == Kind::WalkForward || id.is_agent() || common.contains(id))
         .map(|(id, cagr)| (id.to_string(), cagr.iter().map(|c| 100.0 * c.unwrap_or(f64::NAN)).collect()))
         .collect();
     let categories: Vec<String> = s.costs_bp.iter().map(|bp| format!("{bp} bp")).collect();
-    let title = format!("CAGR against trading costs, {} .. {}", run.from, run.to);
+    let title = format!("CAGR against trading costs, {} .. {}", run.report.from, run.report.to);
     let chart =
         plot::bars_svg(&title, ("cost per trade (buys and sells)", "CAGR (%)"), &categories, &groups, SIZE);
     Some(figure("costs", chart))
@@ -172,7 +172,7 @@ fn cost_chart(run: &Run) -> Option<String> {
 /// find.
 pub fn expected(run: &Run) -> Vec<&'static str> {
     let mut names = Vec::new();
-    if run.kind == Kind::WalkForward {
+    if run.report.kind == Kind::WalkForward {
         names.push("walk-forward");
     }
     names.extend(["equity", "drawdown"]);
@@ -188,7 +188,7 @@ pub fn expected(run: &Run) -> Vec<&'static str> {
         names.push("monthly");
     }
     names.push("distribution");
-    if run.cost_sensitivity.is_some() {
+    if run.report.cost_sensitivity.is_some() {
         names.push("costs");
     }
     names

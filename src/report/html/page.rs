@@ -66,7 +66,13 @@ fn head(title: &str) -> String {
 const FOOT: &str = "</main>\n</body>\n</html>\n";
 
 fn describe(run: &Run) -> String {
-    format!("{} of {}, {} .. {}", run.kind.describe(), run.folder.display(), run.from, run.to)
+    format!(
+        "{} of {}, {} .. {}",
+        run.report.kind.describe(),
+        run.folder.display(),
+        run.report.from,
+        run.report.to
+    )
 }
 
 /// The page of one run.
@@ -86,11 +92,11 @@ fn body(run: &Run, id: &str) -> String {
     let expected = charts::expected(run).join(" ");
     let mut out = format!("<div class=\"run-body\" data-charts=\"{expected}\">\n");
     out.push_str(&verdict::section(run, &format!("verdict-{id}")));
-    let heading = if run.agent.is_some() { "Agent and baselines" } else { "Policies" };
+    let heading = if run.report.agent.is_some() { "Agent and baselines" } else { "Policies" };
     out.push_str(&format!("<section id=\"metrics-{id}\">\n<h2>{heading}</h2>\n"));
     out.push_str(&tables::metrics(run));
     out.push_str("</section>\n");
-    if let Some(wf) = &run.walk_forward {
+    if let Some(wf) = &run.report.walk_forward {
         out.push_str(&format!(
             "<section id=\"folds-{id}\">\n<h2>Folds and seeds</h2>\n<h3>Folds ({})</h3>\n",
             if wf.has_ensemble() {
@@ -105,9 +111,9 @@ fn body(run: &Run, id: &str) -> String {
         out.push_str(&tables::spread(wf));
         out.push_str("</section>\n");
     }
-    if let Some(s) = &run.cost_sensitivity {
+    if let Some(s) = &run.report.cost_sensitivity {
         out.push_str(&format!("<section id=\"costs-{id}\">\n<h2>Costs</h2>\n"));
-        out.push_str(&tables::costs(s, run.agent.is_some()));
+        out.push_str(&tables::costs(s, run.report.agent.is_some()));
         out.push_str("</section>\n");
     }
     out.push_str(&format!("<section id=\"charts-{id}\">\n<h2>Pictures</h2>\n"));
@@ -121,18 +127,23 @@ fn body(run: &Run, id: &str) -> String {
 /// Where the run came from: data, costs, limits, seeds, version, command line, configs.
 fn provenance(run: &Run, id: &str) -> String {
     let mut rows: Vec<(Option<&str>, Vec<Cell>)> = vec![
-        (None, vec![Cell::text("run"), Cell::text(run.kind.describe())]),
+        (None, vec![Cell::text("run"), Cell::text(run.report.kind.describe())]),
         (None, vec![Cell::text("folder"), Cell::text(run.folder.display().to_string())]),
         (
             None,
             vec![
                 Cell::text("period"),
-                Cell::text(format!("{} .. {} ({} rows)", run.from, run.to, run.equity.labels.len())),
+                Cell::text(format!(
+                    "{} .. {} ({} rows)",
+                    run.report.from,
+                    run.report.to,
+                    run.equity.labels.len()
+                )),
             ],
         ),
     ];
     let mut configs: Vec<(&str, &Value)> = Vec::new();
-    for (key, value) in &run.facts {
+    for (key, value) in &run.report.facts {
         match value {
             Value::Object(_) if key == "limits" || key == "dsr_trials" || key == "costs" => {
                 rows.push((None, vec![Cell::text(key.replace('_', " ")), Cell::text(compact(value))]))
@@ -141,7 +152,7 @@ fn provenance(run: &Run, id: &str) -> String {
             _ => rows.push((None, vec![Cell::text(key.replace('_', " ")), Cell::text(compact(value))])),
         }
     }
-    if let Some(wf) = &run.walk_forward {
+    if let Some(wf) = &run.report.walk_forward {
         let mut seeds: Vec<u64> = wf.folds.iter().flat_map(|f| f.seeds.iter().map(|s| s.seed)).collect();
         seeds.sort_unstable();
         seeds.dedup();
@@ -236,11 +247,11 @@ fn comparison(runs: &[Run]) -> String {
             let m = policy.and_then(|p| run.metrics(p));
             let get = |f: fn(&crate::metrics::Metrics) -> f64| m.map_or(f64::NAN, f);
             let equal = run.metrics(PolicyId::EQUAL_WEIGHT).map_or(f64::NAN, |e| e.sharpe);
-            let wf = run.walk_forward.as_ref();
+            let wf = run.report.walk_forward.as_ref();
             let dsr = wf.and_then(|w| w.deflated_sharpe.as_ref()).map_or(f64::NAN, |d| d.dsr);
             let pbo = wf.and_then(|w| w.backtest_overfitting.as_ref()).map_or(f64::NAN, |p| p.pbo);
             let link = format!("<a href=\"#r{}\">{}</a>", k + 1, escape(&run.folder.display().to_string()));
-            let kind = match run.kind {
+            let kind = match run.report.kind {
                 Kind::Eval => "eval",
                 Kind::WalkForward => "walk-forward",
                 Kind::Backtest => "backtest",
@@ -248,7 +259,7 @@ fn comparison(runs: &[Run]) -> String {
             let cells = vec![
                 Cell::Html(link),
                 Cell::text(kind),
-                Cell::text(format!("{} .. {}", run.from, run.to)),
+                Cell::text(format!("{} .. {}", run.report.from, run.report.to)),
                 Cell::text(policy.map_or("–".into(), |p| p.to_string())),
                 Cell::num(number(get(|m| m.sharpe), 2)),
                 Cell::num(number(equal, 2)),

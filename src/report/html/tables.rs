@@ -9,7 +9,7 @@ use crate::metrics::Spread;
 /// Every policy's figures over the whole period, after costs: the agents first, hindsight
 /// benchmarks marked.
 pub fn metrics(run: &Run) -> String {
-    let walk_forward = run.walk_forward.is_some();
+    let walk_forward = run.report.walk_forward.is_some();
     let mut header = vec![
         "policy",
         "final wealth",
@@ -28,6 +28,7 @@ pub fn metrics(run: &Run) -> String {
         header.push("in-sample Sharpe");
     }
     let rows: Vec<(Option<&str>, Vec<Cell>)> = run
+        .report
         .policies
         .iter()
         .map(|p| {

@@ -44,18 +44,18 @@ impl Outcome {
 /// The headline sentence and whether the agent won.
 pub fn headline(run: &Run) -> (Outcome, String) {
     let equal = run.metrics(PolicyId::EQUAL_WEIGHT);
-    let agent = run.agent.and_then(|a| run.metrics(a).map(|m| (a, m)));
-    let in_sample = run.in_sample;
+    let agent = run.report.agent.and_then(|a| run.metrics(a).map(|m| (a, m)));
+    let in_sample = run.report.in_sample;
     let when = if in_sample { "on a period it was trained or selected on" } else { "out of sample" };
     match (agent, equal) {
         (Some((id, a)), Some(e)) => {
             let who = match id {
-                PolicyId::Agent { seed: Some(seed) } if run.kind == Kind::WalkForward => {
+                PolicyId::Agent { seed: Some(seed) } if run.report.kind == Kind::WalkForward => {
                     format!("The agent (seed {seed}, the median seed)")
                 }
                 _ => "The agent".into(),
             };
-            let edge = run.edge_over_equal_weight.as_ref();
+            let edge = run.report.edge_over_equal_weight.as_ref();
             match Standing::of(a.sharpe, e.sharpe, edge) {
                 Standing::Matches => (
                     Outcome::Matches,
@@ -91,7 +91,7 @@ pub fn headline(run: &Run) -> (Outcome, String) {
 }
 
 fn no_agent(run: &Run) -> String {
-    match &run.policies[..] {
+    match &run.report.policies[..] {
         [] => "This run holds no policy.".into(),
         [one] => format!(
             "One policy, {}: Sharpe ratio {}, CAGR {} after costs. There is no agent in this run.",
@@ -131,10 +131,10 @@ pub fn section(run: &Run, id: &str) -> String {
         out.push_str(&format!("<li>{line}</li>\n"));
     }
     out.push_str("</ul>\n");
-    if let Some(v) = &run.verdict {
+    if let Some(v) = &run.report.verdict {
         out.push_str(&format!("<p class=\"run-verdict\">In the report's words: {}</p>\n", escape(v)));
     }
-    out.push_str(&warnings(&run.warnings));
+    out.push_str(&warnings(&run.report.warnings));
     out.push_str("</section>\n");
     out
 }
@@ -177,7 +177,7 @@ fn evidence(run: &Run) -> Vec<String> {
             percent(e.max_drawdown, 1)
         ));
     }
-    if let Some(edge) = &run.edge_over_equal_weight {
+    if let Some(edge) = &run.report.edge_over_equal_weight {
         lines.push(if edge.negligible() {
             format!("The two Sharpe ratios are the same: a gap of {}.", escape(&edge.describe()))
         } else {
@@ -188,7 +188,7 @@ fn evidence(run: &Run) -> Vec<String> {
         });
     }
     lines.push(psr_line(&name, m, equal.filter(|_| headline != PolicyId::EQUAL_WEIGHT)));
-    if let Some(wf) = &run.walk_forward {
+    if let Some(wf) = &run.report.walk_forward {
         let beaten = wf
             .folds
             .iter()
@@ -221,11 +221,11 @@ fn evidence(run: &Run) -> Vec<String> {
                 wf.backtest_overfitting_unavailable.as_deref().unwrap_or("it needs at least two seeds")
             ),
         });
-    } else if run.kind == Kind::Eval {
+    } else if run.report.kind == Kind::Eval {
         lines.push("DSR and PBO need many trials of the same strategy: <code>folio walk-forward</code> reports them.".into());
     }
-    if let Some(s) = &run.cost_sensitivity
-        && run.agent.is_some()
+    if let Some(s) = &run.report.cost_sensitivity
+        && run.report.agent.is_some()
     {
         lines.push(format!("Costs: {}.", escape(&s.break_even.to_string())));
     }
