@@ -542,7 +542,8 @@ mod tests {
         fn remove(object: &mut Value, key: &str) {
             object.as_object_mut().unwrap().remove(key).expect("the field is there");
         }
-        let mutations: [(&str, fn(&mut Value)); 9] = [
+        type Mutation = fn(&mut Value);
+        let mutations: [(&str, Mutation); 9] = [
             ("missing field `median_seed`", |r| remove(r, "median_seed")),
             ("missing field `fold_spans`", |r| remove(r, "fold_spans")),
             ("missing field `out_of_sample`", |r| remove(&mut r["folds"][0]["seeds"][0], "out_of_sample")),
