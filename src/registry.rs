@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::data::{DataSpan, PricePanel};
-use crate::env::config::EnvConfig;
+use crate::env::config::{DataConfig, EnvConfig};
 use crate::metrics::{self, Metrics, nan_if_null};
 use crate::train::checkpoint::Meta;
 use crate::train::{TrainConfig, TrainOutcome};
@@ -60,6 +60,9 @@ pub enum RegistryError {
     Locked { path: PathBuf, lock: PathBuf },
     #[error("trial registry {}: {why}", path.display())]
     Unusable { path: PathBuf, why: String },
+    /// A training to record whose checkpoint cannot be read back.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::train::checkpoint::CheckpointError),
 }
 
 /// The registry must be a plain file that folio may rewrite: appends write a new file and
@@ -450,6 +453,33 @@ pub fn check(path: &Path) -> Result<(), RegistryError> {
 /// module documentation for the locking and the atomic write.
 pub fn append(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, RegistryError> {
     append_where(path, records, |_, _| true)
+}
+
+/// Record the trainings of one `folio train` run (one per seed) as trials, each with the span of
+/// the data it trained on, and count the trials the registry then holds on that data, shorter
+/// cuts of it included.
+pub fn record_trainings(
+    path: &Path,
+    data: &DataConfig,
+    outcomes: &[TrainOutcome],
+) -> Result<DataTrials, RegistryError> {
+    // Read again for its span, by which a later run on a longer cut of this history counts these
+    // trials, and for the trials on shorter cuts of it; a file changed since training began
+    // gives no span rather than a wrong one.
+    let panel = data.selection().ok().map(|selection| selection.panel);
+    let fingerprint = panel.as_ref().map(|p| p.fingerprint());
+    let records = outcomes
+        .iter()
+        .map(|outcome| {
+            let meta = crate::train::checkpoint::load_meta(&outcome.checkpoint)?;
+            let trained_on = panel.as_ref().filter(|_| fingerprint.as_ref() == Some(&meta.data_fingerprint));
+            Ok(TrialRecord::of_training(&meta, outcome, trained_on.and_then(|p| p.span())))
+        })
+        .collect::<Result<Vec<_>, RegistryError>>()?;
+    let all = append(path, &records)?;
+    let cuts = panel.as_ref().map(|p| shorter_cuts_of(&all, p)).unwrap_or_default();
+    let trained_on = records.first().map(|r| r.data_fingerprint.as_str()).unwrap_or_default();
+    Ok(trials_on(&all, trained_on, &cuts, None))
 }
 
 /// [`append`] leaving out every record that repeats a trial the registry already holds (see

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use folio::env::config::{DEFAULT_CONFIG, EnvConfig, Sections};
 use folio::metrics::{Metrics, MetricsSpread};
-use folio::registry::{self, TrialRecord};
+use folio::registry;
 use folio::train::checkpoint;
 use folio::train::{Algo, PlannedSeeds, TrainConfig, TrainRequest, train_seeds};
 
@@ -217,19 +217,6 @@ fn show_and_record(
     data: &folio::env::config::DataConfig,
     outcomes: &[folio::train::TrainOutcome],
 ) -> Result<()> {
-    // Read again for its span, by which a later run on a longer cut of this history counts these
-    // trials, and for the trials on shorter cuts of it; a file changed since training began
-    // gives no span rather than a wrong one.
-    let panel = data.selection().ok().map(|selection| selection.panel);
-    let fingerprint = panel.as_ref().map(|p| p.fingerprint());
-    let records = outcomes
-        .iter()
-        .map(|outcome| {
-            let meta = checkpoint::load_meta(&outcome.checkpoint)?;
-            let trained_on = panel.as_ref().filter(|_| fingerprint.as_ref() == Some(&meta.data_fingerprint));
-            Ok(TrialRecord::of_training(&meta, outcome, trained_on.and_then(|p| p.span())))
-        })
-        .collect::<Result<Vec<_>>>()?;
     // The results are shown before the registry is touched: a registry problem must not hide them.
     let agents: Vec<&Metrics> = outcomes.iter().map(|o| &o.validation.agent).collect();
     let summary = TrainSummary { runs: outcomes, validation_spread: MetricsSpread::of(&agents) };
@@ -238,15 +225,13 @@ fn show_and_record(
     } else {
         print!("{}", folio::report::text::training(outcomes, &summary.validation_spread));
     }
-    let all = registry::append(registry_path, &records).map_err(|error| {
+    let on_data = registry::record_trainings(registry_path, data, outcomes).map_err(|error| {
         super::FailedAfterResults(format!(
             "the checkpoints are saved in {}, but not recorded as trials: {error}; once that is fixed, `folio train --resume --out {}` with the same flags records them without training again",
             out.display(),
             out.display()
         ))
     })?;
-    let cuts = panel.as_ref().map(|p| registry::shorter_cuts_of(&all, p)).unwrap_or_default();
-    let on_data = registry::trials_on(&all, &records[0].data_fingerprint, &cuts, None);
     if !args.run.json {
         println!("recorded in {}: {}", registry_path.display(), trials_so_far(&on_data));
     }
