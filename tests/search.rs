@@ -433,7 +433,8 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
     ]);
     let output = folio(&args);
     assert!(
-        text(&output).contains("one: note: the data has")
+        // Named as its row and folder are: the second config of stem `one` is market `one-2`.
+        text(&output).contains("one-2: note: the data has")
             && text(&output).matches("note: the data has").count() == 1,
         "{}",
         text(&output)

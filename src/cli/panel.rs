@@ -2,13 +2,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-use folio::backtest::rebalance::RebalanceRule;
-use folio::env::config::EnvConfig;
-use folio::eval::panel::{PanelRow, development_only, run_markets};
-use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardRequest, check, walk_forward};
+use folio::eval::panel::{PanelOptions, PanelRow, PlannedMarket, plan_markets, record_markets, run_markets};
+use folio::eval::walk_forward::{WalkForwardRequest, walk_forward};
 use folio::registry;
 use folio::report;
-use folio::train::TrainConfig;
 
 #[derive(Debug, Args)]
 pub struct PanelArgs {
@@ -51,7 +48,24 @@ pub fn run(args: PanelArgs) -> Result<()> {
     // Every market is checked before the folder is claimed: --force sets the old folder aside,
     // and a market's data may live in it.
     let planned = args.out.clone().unwrap_or_else(|| folio::files::fresh_folder(&base));
-    let mut requests = plan_markets(&args, &planned)?;
+    let registry = registry::resolve(args.registry.clone());
+    registry::check(&registry)?;
+    let options = PanelOptions {
+        development: args.development,
+        steps: args.steps,
+        seeds: args.seeds,
+        jobs: args.jobs.count,
+        device: args.run.device(),
+        registry,
+        resume: args.resume,
+        progress: super::progress::shown(args.run.json),
+    };
+    let mut markets = plan_markets(&args.configs, &options, &planned)?;
+    for PlannedMarket { name, note, .. } in &markets {
+        if let Some(note) = note {
+            eprintln!("{name}: note: {note}");
+        }
+    }
     let claimed = args.replace.claim_resumable(
         args.out.as_deref(),
         &base,
@@ -60,10 +74,12 @@ pub fn run(args: PanelArgs) -> Result<()> {
     )?;
     // Another run may have taken the planned name in the meantime: the claim moved to the next.
     let out = claimed.named().to_path_buf();
-    for (market, request) in &mut requests {
-        request.out = out.join(market.as_str());
+    for market in &mut markets {
+        market.request.out = out.join(&market.name);
     }
-    same_markets(&out, &requests, args.resume)?;
+    record_markets(&out, &markets, args.resume)?;
+    let requests: Vec<(String, WalkForwardRequest)> =
+        markets.into_iter().map(|market| (market.name, market.request)).collect();
     let markets = requests.len();
     let (finished, failed, unrecorded) = run_every_market(requests);
     let names: Vec<&str> = failed.iter().map(|f| f.market.as_str()).collect();
@@ -156,30 +172,6 @@ fn run_every_market(
     (finished, failed, unrecorded)
 }
 
-/// The file that lists a panel's markets in its folder.
-const MARKETS_FILE: &str = "panel-markets.json";
-
-/// Record the markets of the panel in `out`, or, when resuming, check that they are the ones it
-/// was started with: another set would leave the markets it dropped beside a table without them.
-fn same_markets(out: &Path, requests: &[(String, WalkForwardRequest)], resume: bool) -> Result<()> {
-    let names: Vec<&str> = requests.iter().map(|(market, _)| market.as_str()).collect();
-    let path = out.join(MARKETS_FILE);
-    if resume && let Ok(text) = std::fs::read_to_string(&path) {
-        let started: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
-        if started != names {
-            bail!(
-                "the panel in {} was started with the markets {}, and this command asks for {}: resume it \
-                 with the configs that started it, or run a new panel into another --out",
-                out.display(),
-                started.join(", "),
-                names.join(", ")
-            );
-        }
-    }
-    report::write_json(&path, &names)?;
-    Ok(())
-}
-
 /// The panel as JSON: an object, unlike panel.json's bare rows, that says where everything went
 /// (the panel's folder, each row's walk-forward folder) and what failed.
 fn print_json(
@@ -204,42 +196,6 @@ fn print_json(
     })
 }
 
-/// Every market's walk-forward request, each named and given its folder, planned before any
-/// trains: a config that cannot run fails in seconds, not after the markets before it have
-/// taken minutes.
-fn plan_markets(args: &PanelArgs, out: &Path) -> Result<Vec<(String, WalkForwardRequest)>> {
-    let registry = registry::resolve(args.registry.clone());
-    registry::check(&registry)?;
-    let mut requests: Vec<(String, WalkForwardRequest)> = Vec::new();
-    for (i, config) in args.configs.iter().enumerate() {
-        // The same file twice would be one market run twice, its row and its trials doubled.
-        // A bundled config read from folio's own copy has no file to canonicalize.
-        let same_file = |other: &PathBuf| match (other.canonicalize(), config.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => std::path::absolute(other).ok() == std::path::absolute(config).ok(),
-        };
-        if let Some(earlier) = args.configs[..i].iter().find(|other| same_file(other)) {
-            bail!(
-                "{} and {} are the same config: a panel runs each market once",
-                earlier.display(),
-                config.display()
-            );
-        }
-        let (stem, mut request) = request_for(args, config, out, &registry)?;
-        check(&request).with_context(|| format!("{}", config.display()))?;
-        // Two configs of one name (a/market.toml, b/market.toml) get their own rows and folders.
-        let taken = |name: &str| requests.iter().any(|(market, _)| market == name);
-        let market = (1..)
-            .map(|k| if k == 1 { stem.clone() } else { format!("{stem}-{k}") })
-            .find(|name| !taken(name))
-            .expect("some suffix is free");
-        request.out = out.join(&market);
-        request.resume = args.resume && folio::eval::walk_forward::started_in(&request.out);
-        requests.push((market, request));
-    }
-    Ok(requests)
-}
-
 /// One market's walk-forward, its outputs written into its folder: its panel row, that folder,
 /// and why its trials are not in the registry if they are not.
 fn run_market(market: &str, request: WalkForwardRequest) -> Result<(PanelRow, PathBuf, Option<String>)> {
@@ -251,52 +207,4 @@ fn run_market(market: &str, request: WalkForwardRequest) -> Result<(PanelRow, Pa
     report::html::write_run_page(&market_folder, &report::html::Provenance::of_this_process())?;
     let unrecorded = wf.dsr_trials.registry_error.clone();
     Ok((PanelRow::of(market, &wf), market_folder, unrecorded))
-}
-
-/// One market's walk-forward request, named by its config's stem.
-fn request_for(
-    args: &PanelArgs,
-    config: &Path,
-    out: &Path,
-    registry: &Path,
-) -> Result<(String, WalkForwardRequest)> {
-    let (env, mut sections) = EnvConfig::load_with_sections(config)?;
-    let env = match args.development {
-        false => env,
-        true => development_only(&env, env.data.selection()?.first_file_row).with_context(|| {
-            format!(
-                "{}: --development holds back the test period, and this config marks none: give it a \
-                 [periods.validation] with an end (`to`) or a [periods.test] with a start (`from`)",
-                config.display()
-            )
-        })?,
-    };
-    let mut train = TrainConfig::from_table(sections.train.take(), None, config)?;
-    if let Some(steps) = args.steps {
-        train.steps = steps;
-    }
-    let chosen = WalkForwardConfig::layout_chosen(sections.walk_forward.as_ref());
-    let mut walk =
-        WalkForwardConfig::from_table(sections.walk_forward.take(), config, env.data.periods_per_year)?;
-    if let Some(seeds) = args.seeds {
-        walk.seeds = seeds;
-    }
-    let market =
-        config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "market".into());
-    if !chosen.windows {
-        walk = super::walk_forward::fit_default_layout(&env, walk, &format!("{market}: "), chosen.folds)?;
-    }
-    let request = WalkForwardRequest {
-        env,
-        train,
-        config: walk,
-        out: out.join(&market),
-        jobs: args.jobs.count,
-        device: args.run.device(),
-        progress: folio::progress::prefixed(super::progress::shown(args.run.json), market.clone()),
-        registry: Some(registry.to_path_buf()),
-        rebalance: RebalanceRule::Every,
-        resume: false,
-    };
-    Ok((market, request))
 }

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use super::train::TrainSetup;
 use folio::backtest::rebalance::RebalanceRule;
-use folio::env::config::EnvConfig;
 use folio::eval::tasks::WalkForwardSpec;
 use folio::eval::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, walk_forward};
 use folio::registry;
@@ -48,42 +47,15 @@ impl WalkForwardSetup {
         // Before the layout's note: a late listing or an early end is often why the data is short.
         super::warn_about_data(&env, "", false);
         if !chosen.windows {
-            config = fit_default_layout(&env, config, "", chosen.folds || self.folds.is_some())?;
+            let (fitted, note) = config.fitted_to_data(&env, chosen.folds || self.folds.is_some())?;
+            if let Some(note) = note {
+                eprintln!("note: {note}");
+            }
+            config = fitted;
         }
         let stem = self.setup.config_stem(&env);
         Ok((WalkForwardSpec { env, train, config, rebalance: self.rebalance }, stem))
     }
-}
-
-/// folio's default walk-forward layout, fitted to a market too short for it
-/// ([`WalkForwardConfig::fitted_to`]), with a note that says so; with `folds_chosen` (`--folds`),
-/// only its windows shrink ([`WalkForwardConfig::fitted_keeping_folds`]). Only for a config whose
-/// `[walk_forward]` writes no window: windows the user wrote run as written, or fail naming the
-/// layouts that would fit.
-pub(super) fn fit_default_layout(
-    env: &EnvConfig,
-    config: WalkForwardConfig,
-    label: &str,
-    folds_chosen: bool,
-) -> Result<WalkForwardConfig> {
-    // The rows and the features' warm-up are all a layout depends on: no features are built.
-    let selection = env.data.selection()?;
-    let (n_periods, warmup) = (selection.panel.n_periods(), env.features.warmup());
-    let fitted = match folds_chosen {
-        true => config.fitted_keeping_folds(n_periods, warmup),
-        false => config.fitted_to(n_periods, warmup),
-    };
-    let Some(fitted) = fitted else {
-        return Ok(config);
-    };
-    eprintln!(
-        "{label}note: the data has {} periods, too few for the default walk-forward ({}); it runs {} \
-         (a [walk_forward] table in the config chooses another layout)",
-        n_periods,
-        config.describe(),
-        fitted.describe()
-    );
-    Ok(fitted)
 }
 
 #[derive(Debug, Args)]

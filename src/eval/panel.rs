@@ -2,13 +2,21 @@
 //! reader needs to judge a learner across markets rather than on the one it was tuned on.
 
 use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::walk_forward::WalkForwardReport;
+use super::EvalError;
+use super::walk_forward::{WalkForwardConfig, WalkForwardReport, WalkForwardRequest, check, started_in};
+use crate::agent::DeviceChoice;
 use crate::backtest::PolicyId;
 use crate::backtest::cost_sensitivity::BreakEven;
-use crate::data::Stamp;
+use crate::backtest::rebalance::RebalanceRule;
+use crate::data::{DataError, Stamp};
+use crate::env::ConfigError;
 use crate::env::config::{EnvConfig, Span};
 use crate::metrics::sharpe_difference::{SharpeDifference, Standing};
+use crate::progress::Progress;
+use crate::train::TrainConfig;
 
 /// One market's walk-forward, reduced to what compares across markets.
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +98,170 @@ impl PanelRow {
 pub struct PanelFailure {
     pub market: String,
     pub error: String,
+}
+
+/// What every market of a panel shares, as the command line sets it over each config's own
+/// `[train]` and `[walk_forward]` tables.
+pub struct PanelOptions {
+    /// Each market cut to its training and validation data ([`development_only`]).
+    pub development: bool,
+    /// Environment steps per training, over each config's.
+    pub steps: Option<usize>,
+    /// Seeds per fold, over each config's.
+    pub seeds: Option<usize>,
+    pub jobs: usize,
+    pub device: DeviceChoice,
+    /// The trial registry every market records its trials in.
+    pub registry: PathBuf,
+    /// Continue the panel in the output folder: each market started there is resumed.
+    pub resume: bool,
+    /// Each market's progress is shown through this, prefixed with the market's name.
+    pub progress: Arc<dyn Progress>,
+}
+
+/// A market of a panel, planned: named by its config's stem (numbered where two configs share
+/// one), its walk-forward request into its own folder, and a note where folio's default layout
+/// was fitted to its data.
+pub struct PlannedMarket {
+    pub name: String,
+    pub request: WalkForwardRequest,
+    pub note: Option<String>,
+}
+
+/// Why a panel cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum PanelError {
+    #[error("{} and {} are the same config: a panel runs each market once", earlier.display(), config.display())]
+    SameConfig { earlier: PathBuf, config: PathBuf },
+    #[error(
+        "{}: --development holds back the test period, and this config marks none: give it a \
+         [periods.validation] with an end (`to`) or a [periods.test] with a start (`from`)",
+        config.display()
+    )]
+    NoTestPeriod { config: PathBuf },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: {source}", config.display())]
+    Market {
+        config: PathBuf,
+        #[source]
+        source: Box<EvalError>,
+    },
+    #[error(
+        "the panel in {} was started with the markets {}, and this command asks for {}: resume it \
+         with the configs that started it, or run a new panel into another --out",
+        out.display(),
+        started.join(", "),
+        asked.join(", ")
+    )]
+    OtherMarkets { out: PathBuf, started: Vec<String>, asked: Vec<String> },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Every market's walk-forward request, each named and given its folder under `out`, planned
+/// and checked before any trains: a config that cannot run fails in seconds, not after the
+/// markets before it have taken minutes.
+pub fn plan_markets(
+    configs: &[PathBuf],
+    options: &PanelOptions,
+    out: &Path,
+) -> Result<Vec<PlannedMarket>, PanelError> {
+    let mut markets: Vec<PlannedMarket> = Vec::new();
+    for (i, config) in configs.iter().enumerate() {
+        // The same file twice would be one market run twice, its row and its trials doubled.
+        // A bundled config read from folio's own copy has no file to canonicalize.
+        let same_file = |other: &PathBuf| match (other.canonicalize(), config.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => std::path::absolute(other).ok() == std::path::absolute(config).ok(),
+        };
+        if let Some(earlier) = configs[..i].iter().find(|other| same_file(other)) {
+            return Err(PanelError::SameConfig { earlier: earlier.clone(), config: config.clone() });
+        }
+        let in_market =
+            |source: EvalError| PanelError::Market { config: config.clone(), source: Box::new(source) };
+        let stem =
+            config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "market".into());
+        // Two configs of one name (a/market.toml, b/market.toml) get their own rows and folders.
+        let taken = |name: &str| markets.iter().any(|market| market.name == name);
+        let name = (1..)
+            .map(|k| if k == 1 { stem.clone() } else { format!("{stem}-{k}") })
+            .find(|name| !taken(name))
+            .expect("some suffix is free");
+        let (mut request, note) = market_request(config, options, &out.join(&name))?;
+        check(&request).map_err(in_market)?;
+        request.resume = options.resume && started_in(&request.out);
+        request.progress = crate::progress::prefixed(options.progress.clone(), name.clone());
+        markets.push(PlannedMarket { name, request, note });
+    }
+    Ok(markets)
+}
+
+/// One market's walk-forward request into `out`, from its config and the panel's options, and
+/// the note of a default layout fitted to its data.
+fn market_request(
+    config: &Path,
+    options: &PanelOptions,
+    out: &Path,
+) -> Result<(WalkForwardRequest, Option<String>), PanelError> {
+    let in_market =
+        |source: EvalError| PanelError::Market { config: config.to_path_buf(), source: Box::new(source) };
+    let from_data = |source: DataError| in_market(source.into());
+    let (env, mut sections) = EnvConfig::load_with_sections(config)?;
+    let env = match options.development {
+        false => env,
+        true => development_only(&env, env.data.selection().map_err(from_data)?.first_file_row)
+            .ok_or_else(|| PanelError::NoTestPeriod { config: config.to_path_buf() })?,
+    };
+    let mut train = TrainConfig::from_table(sections.train.take(), None, config)?;
+    if let Some(steps) = options.steps {
+        train.steps = steps;
+    }
+    let chosen = WalkForwardConfig::layout_chosen(sections.walk_forward.as_ref());
+    let mut walk =
+        WalkForwardConfig::from_table(sections.walk_forward.take(), config, env.data.periods_per_year)?;
+    if let Some(seeds) = options.seeds {
+        walk.seeds = seeds;
+    }
+    let mut note = None;
+    if !chosen.windows {
+        (walk, note) = walk.fitted_to_data(&env, chosen.folds).map_err(from_data)?;
+    }
+    let request = WalkForwardRequest {
+        env,
+        train,
+        config: walk,
+        out: out.to_path_buf(),
+        jobs: options.jobs,
+        device: options.device,
+        progress: options.progress.clone(),
+        registry: Some(options.registry.clone()),
+        rebalance: RebalanceRule::Every,
+        resume: false,
+    };
+    Ok((request, note))
+}
+
+/// The file that lists a panel's markets in its folder.
+pub const MARKETS_FILE: &str = "panel-markets.json";
+
+/// Record the markets of the panel in `out`, or, when resuming, check that they are the ones it
+/// was started with: another set would leave the markets it dropped beside a table without them.
+pub fn record_markets(out: &Path, markets: &[PlannedMarket], resume: bool) -> Result<(), PanelError> {
+    let names: Vec<String> = markets.iter().map(|market| market.name.clone()).collect();
+    let path = out.join(MARKETS_FILE);
+    if resume && let Ok(text) = std::fs::read_to_string(&path) {
+        let started: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+        if started != names {
+            return Err(PanelError::OtherMarkets { out: out.to_path_buf(), started, asked: names });
+        }
+    }
+    let json = serde_json::to_vec_pretty(&names).expect("names serialize");
+    crate::files::write_bytes_atomically(&path, &json).map_err(|source| PanelError::Write { path, source })
 }
 
 /// Runs a panel's markets one after another, each failure recorded and the next market run:

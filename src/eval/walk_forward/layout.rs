@@ -248,6 +248,37 @@ impl WalkForwardConfig {
         self.layouts_that_fit(n_periods, warmup).into_iter().find(|l| l.folds == self.folds)
     }
 
+    /// The layout to run on `env`'s data when this one is folio's default: fitted to a market too
+    /// short for it ([`Self::fitted_to`]; with `folds_chosen`, `--folds`, only its windows
+    /// shrink, [`Self::fitted_keeping_folds`]), with a note that says so. Only for a config whose
+    /// `[walk_forward]` writes no window: windows the user wrote run as written, or fail naming
+    /// the layouts that would fit.
+    pub fn fitted_to_data(
+        self,
+        env: &crate::env::config::EnvConfig,
+        folds_chosen: bool,
+    ) -> Result<(Self, Option<String>), crate::data::DataError> {
+        // The rows and the features' warm-up are all a layout depends on: no features are built.
+        let selection = env.data.selection()?;
+        let (n_periods, warmup) = (selection.panel.n_periods(), env.features.warmup());
+        let fitted = match folds_chosen {
+            true => self.fitted_keeping_folds(n_periods, warmup),
+            false => self.fitted_to(n_periods, warmup),
+        };
+        Ok(match fitted {
+            None => (self, None),
+            Some(fitted) => {
+                let note = format!(
+                    "the data has {n_periods} periods, too few for the default walk-forward ({}); it runs {} \
+                     (a [walk_forward] table in the config chooses another layout)",
+                    self.describe(),
+                    fitted.describe()
+                );
+                (fitted, Some(note))
+            }
+        })
+    }
+
     /// The layout in words: "3 folds of 252 test periods, each after 252 validation and 1260
     /// training periods".
     pub fn describe(&self) -> String {
