@@ -175,6 +175,21 @@ fn a_rebuy_inside_30_days_washes_the_loss_into_the_new_basis() {
     lots.sell(0, after(d0, 40), 10.0, 90.0, 0.0, Reason::Liquidation, &[1]);
     let wash = lots.entries.iter().find(|e| e.action == Action::WashSale).unwrap();
     assert_eq!((wash.washed_lot, wash.reason), (Some(1), Reason::Liquidation));
+    // Its replacement, held beside the sold shares for the 5 days before the sale, counts those
+    // days once: its holding period starts where the sold shares' did, not 35 days before that.
+    assert_eq!(lots.lots(0)[0].held_since, d0);
+    // So a year after the first purchase it is long-term, and not a day before.
+    // Its gain, 10 x 120 less a basis of 910 and the 100 washed in, is 190.
+    let realized = |days: u64| {
+        let mut lots = lots.clone();
+        lots.sell(0, after(d0, days), 10.0, 120.0, 0.0, Reason::Rebalance, &[]);
+        let year = lots.realized()[&2022];
+        (year.short_term, year.long_term)
+    };
+    let (short, long) = realized(365);
+    assert!(close(short, 190.0) && long == 0.0, "sold on the anniversary: {short} {long}");
+    let (short, long) = realized(366);
+    assert!(short == 0.0 && close(long, 190.0), "sold the day after: {short} {long}");
 
     // Rebought 31 days after: the loss stands.
     let mut lots = book(LotMethod::Fifo);

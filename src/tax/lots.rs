@@ -158,6 +158,16 @@ struct PendingLoss {
     held_days: i64,
 }
 
+/// The start of the holding period of replacement shares whose own period starts at
+/// `held_since`, after a loss sale on `sold` of shares held `held_days`: it includes the sold
+/// shares' period (IRC section 1223(3)), counting each day once. Bought after the sale, the
+/// replacement starts `held_days` before its purchase; bought before it, the days both were held
+/// already count, so it starts where the sold shares did, or at its own start if that is earlier.
+fn tacked(held_since: NaiveDate, sold: NaiveDate, held_days: i64) -> NaiveDate {
+    let held_together = (sold - held_since).num_days().max(0);
+    held_since - chrono::Days::new((held_days - held_together).max(0) as u64)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LotRules {
     pub method: LotMethod,
@@ -295,7 +305,8 @@ impl LotBook {
             loss.shares -= matched;
             // The loss was recorded in the sale's year; it is now disallowed there.
             self.record(loss.sold, loss.term, disallowed);
-            self.wash(asset, lot_index, matched, disallowed, loss.held_days, loss.lot, (date, reason));
+            let sold = (loss.sold, loss.held_days, loss.lot);
+            self.wash(asset, lot_index, matched, disallowed, sold, (date, reason));
         }
         pending.retain(|p| p.shares > 0.0);
         self.pending = pending;
@@ -303,17 +314,16 @@ impl LotBook {
     }
 
     /// Move `matched` shares of lot `lot_index` of `asset` into a lot of their own whose basis
-    /// carries `disallowed` and whose holding period starts `held_days` earlier; the ledger entry
+    /// carries `disallowed` and whose holding period takes on the sold shares' ([`tacked`]);
+    /// `sold` is the loss sale's date, the sold lot's days held and its id. The ledger entry
     /// carries the date and the reason of the trade that washed the loss.
-    #[allow(clippy::too_many_arguments)]
     fn wash(
         &mut self,
         asset: usize,
         lot_index: usize,
         matched: f64,
         disallowed: f64,
-        held_days: i64,
-        washed_lot: usize,
+        (sale_date, held_days, washed_lot): (NaiveDate, i64, usize),
         (date, reason): (NaiveDate, Reason),
     ) {
         let source = &mut self.lots[asset][lot_index];
@@ -334,7 +344,7 @@ impl LotBook {
             shares: matched,
             basis: moved_basis + disallowed,
             bought,
-            held_since: held_since - chrono::Days::new(held_days.max(0) as u64),
+            held_since: tacked(held_since, sale_date, held_days),
             unwashed: 0.0,
         };
         self.entries.push(LedgerEntry {
@@ -518,7 +528,7 @@ impl LotBook {
             let Some((index, available)) = candidate else { break };
             let matched = left.min(available);
             let amount = loss_per_share * matched;
-            self.wash(asset, index, matched, amount, held_days, sold_lot, (date, reason));
+            self.wash(asset, index, matched, amount, (date, held_days, sold_lot), (date, reason));
             disallowed += amount;
             left -= matched;
         }
