@@ -633,6 +633,16 @@ fn undated_prices_and_bad_tax_configs_are_clear_errors() {
     let message = TaxConfig::load(&both).unwrap_err().to_string();
     assert!(message.contains("both.toml") && message.contains("both set the holding period"), "{message}");
     assert!(TaxConfig::load(&write("days.toml", "long_term_days = 365\n")).is_ok());
+    // A zero holding period would make every sale long-term without a word.
+    for (name, text) in
+        [("months.toml", "long_term_months = 0\n"), ("zero-days.toml", "long_term_days = 0\n")]
+    {
+        let message = TaxConfig::load(&write(name, text)).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("{name}, line 1: long_term_")) && message.contains("at least 1"),
+            "{message}"
+        );
+    }
     // Two returns correlate at +1 or -1, so a window of two could never choose a replacement
     // and would turn harvesting off without a word.
     let short = write("short.toml", "[harvest]\ncorrelation_window = 2\n");

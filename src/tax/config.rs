@@ -155,6 +155,22 @@ impl TaxConfig {
                 return Err(InvalidSetting::new(field, format!("{field} must be in [0, 1), got {rate}")));
             }
         }
+        // Zero would make every sale after its purchase day long-term: a regime without a
+        // holding period has one rate, which equal rates say.
+        let zero = match self.long_term() {
+            LongTerm::Months(0) => Some("long_term_months"),
+            LongTerm::Days(0) => Some("long_term_days"),
+            _ => None,
+        };
+        if let Some(field) = zero {
+            return Err(InvalidSetting::new(
+                field,
+                format!(
+                    "{field} must be at least 1: a zero holding period makes every sale long-term; for a \
+                     regime with one rate, set short_term_rate and long_term_rate equal"
+                ),
+            ));
+        }
         self.payment_day(2001)?;
         let harvest = &self.harvest;
         if !(harvest.loss_threshold > 0.0 && harvest.loss_threshold < 1.0) {
