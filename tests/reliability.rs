@@ -384,6 +384,22 @@ fn outputs_never_replace_what_a_user_made_without_force() {
         assert!(output.status.success(), "{}", text(&output));
     }
     assert!(cwd.join("run/stress").is_dir() && cwd.join("run/stress-2").is_dir());
+    // A shock date without prices (a Saturday: synthetic rows fall on weekdays) shocks the next
+    // day that has them, and the output says so.
+    let report: serde_json::Value = serde_json::from_slice(
+        &run(&["stress", "--checkpoint", "run", "--json", "--out", "stress-dated"]).stdout,
+    )
+    .unwrap();
+    let middle: chrono::NaiveDate = report["shock_date"].as_str().unwrap().parse().unwrap();
+    let monday =
+        middle - chrono::Days::new(u64::from(chrono::Datelike::weekday(&middle).num_days_from_monday()));
+    let saturday = (monday - chrono::Days::new(2)).to_string();
+    let output =
+        run(&["stress", "--checkpoint", "run", "--shock-date", &saturday, "--out", "stress-saturday"]);
+    let expected = format!(
+        "synthetic shocks on {monday} (--shock-date {saturday} has no prices: the next day that does)"
+    );
+    assert!(text(&output).contains(&expected), "{}", text(&output));
     let mut runs: Vec<String> = std::fs::read_dir(cwd.join("runs"))
         .unwrap()
         .flatten()
