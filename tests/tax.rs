@@ -178,6 +178,8 @@ fn a_rebuy_inside_30_days_washes_the_loss_into_the_new_basis() {
     // Its replacement, held beside the sold shares for the 5 days before the sale, counts those
     // days once: its holding period starts where the sold shares' did, not 35 days before that.
     assert_eq!(lots.lots(0)[0].held_since, d0);
+    let washes: Vec<_> = lots.entries.iter().filter(|e| e.action == Action::WashSale).collect();
+    assert_eq!(washes.iter().map(|e| e.held_since).collect::<Vec<_>>(), [d0], "the ledger shows it");
     // So a year after the first purchase it is long-term, and not a day before.
     // Its gain, 10 x 120 less a basis of 910 and the 100 washed in, is 190.
     let realized = |days: u64| {

@@ -6,7 +6,7 @@ use super::ReportError;
 use crate::files::write_atomically;
 use crate::tax::lots::LedgerEntry;
 
-/// `date,asset,action,reason,lot,shares,price,fee,cash,basis,gain,disallowed,term,split_from,washed_lot`
+/// `date,asset,action,reason,lot,shares,price,fee,cash,basis,gain,disallowed,term,held_since,split_from,washed_lot`
 pub fn write_ledger_csv(path: &Path, assets: &[String], entries: &[LedgerEntry]) -> Result<(), ReportError> {
     let optional = |id: Option<usize>| id.map(|i| i.to_string()).unwrap_or_default();
     write_atomically(path, |w| {
@@ -25,6 +25,7 @@ pub fn write_ledger_csv(path: &Path, assets: &[String], entries: &[LedgerEntry])
             "gain",
             "disallowed",
             "term",
+            "held_since",
             "split_from",
             "washed_lot",
         ])?;
@@ -43,6 +44,7 @@ pub fn write_ledger_csv(path: &Path, assets: &[String], entries: &[LedgerEntry])
                 e.gain.to_string(),
                 e.disallowed.to_string(),
                 e.term.map(|t| t.label().to_string()).unwrap_or_default(),
+                e.held_since.to_string(),
                 optional(e.split_from),
                 optional(e.washed_lot),
             ])?;

@@ -121,6 +121,10 @@ pub struct LedgerEntry {
     /// Loss disallowed by the wash-sale rule, as a positive amount.
     pub disallowed: f64,
     pub term: Option<Term>,
+    /// Start of the lot's holding period: a buy's date; for a sale, the sold lot's, by which its
+    /// term is decided; for a wash sale, the replacement lot's, with the sold shares' period
+    /// tacked on.
+    pub held_since: NaiveDate,
     /// Wash sales: the lot the replacement shares split from, and the sold lot whose loss moved.
     pub split_from: Option<usize>,
     pub washed_lot: Option<usize>,
@@ -287,6 +291,7 @@ impl LotBook {
             gain: 0.0,
             disallowed: 0.0,
             term: None,
+            held_since: date,
             split_from: None,
             washed_lot: None,
         });
@@ -361,6 +366,7 @@ impl LotBook {
             gain: 0.0,
             disallowed,
             term: None,
+            held_since: lot.held_since,
             split_from: Some(source_id),
             washed_lot: Some(washed_lot),
         });
@@ -476,6 +482,7 @@ impl LotBook {
             gain: allowed,
             disallowed,
             term: Some(term),
+            held_since,
             split_from: None,
             washed_lot: None,
         });
