@@ -282,6 +282,10 @@ fn a_historical_crisis_inside_training_is_labelled_in_sample() {
         (seen.period.as_str(), seen.from.as_str(), seen.to.as_str()),
         ("training", "2007-01-01", "2008-12-31")
     );
+    // Its bars in the stress chart say so too, under the scenario's name.
+    let (categories, groups) = folio::report::outputs::stress_drawdowns(&inside);
+    assert_eq!(categories, ["financial-crisis (in-sample)"]);
+    assert_eq!(groups, [("equal weight".to_string(), vec![100.0 * report.results[0].max_drawdown])]);
 
     let before = run(
         &setup(crisis_panel(), training("2007-01-01", "2007-06-30"), None),
@@ -290,6 +294,7 @@ fn a_historical_crisis_inside_training_is_labelled_in_sample() {
     )
     .unwrap();
     assert_eq!(before.report.scenarios[0].in_sample, None, "training ended before the lead-in");
+    assert_eq!(folio::report::outputs::stress_drawdowns(&before).0, ["financial-crisis"]);
 }
 
 #[test]

@@ -1,13 +1,11 @@
 use anyhow::Result;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use folio::data::Stamp;
-use folio::eval::stress::{
-    ScenarioReport, ShockSizes, StressRequest, StressRun, select_scenarios, stress_checkpoints,
-};
+use folio::eval::stress::{ScenarioReport, ShockSizes, StressRequest, select_scenarios, stress_checkpoints};
 use folio::files::OutputFolder;
-use folio::report::{self, plot};
+use folio::report;
 
 #[derive(Debug, Args)]
 pub struct StressArgs {
@@ -82,7 +80,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     })?;
     let folder = OutputFolder::or_fresh(claimed, &args.checkpoint.join("stress"))?;
     let out = folder.path().to_path_buf();
-    write_outputs(&out, &stress)?;
+    report::outputs::write_stress(&out, &stress)?;
     folder.finish();
     if args.run.json {
         return super::print_json_in(&stress.report, &out);
@@ -174,69 +172,4 @@ fn print_scenario(scenario: &ScenarioReport) {
     if let Some(verdict) = &scenario.verdict {
         println!("  {verdict}");
     }
-}
-
-/// stress.json, a grouped bar chart of maximum drawdowns, and each scenario's wealth curves.
-fn write_outputs(out: &Path, stress: &StressRun) -> Result<()> {
-    report::write_json(&out.join("stress.json"), &stress.report)?;
-    if stress.curves.is_empty() {
-        return Ok(());
-    }
-    let ran: Vec<&ScenarioReport> = stress.report.scenarios.iter().filter(|s| s.skipped.is_none()).collect();
-    // A window the agent trained or was selected on says so under its bars, as its own picture does.
-    let categories: Vec<String> = stress
-        .curves
-        .iter()
-        .zip(&ran)
-        .map(|(c, s)| report::outputs::in_sample_marked(c.scenario.clone(), s.in_sample.is_some()))
-        .collect();
-    let groups: Vec<(String, Vec<f64>)> = ran[0]
-        .results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| report::pictured(r.policy))
-        .map(|(i, r)| (r.policy.to_string(), ran.iter().map(|s| 100.0 * s.results[i].max_drawdown).collect()))
-        .collect();
-    plot::bars_with_axes(
-        &out.join("stress.png"),
-        "Maximum drawdown by stress scenario",
-        "scenario",
-        "maximum drawdown (%)",
-        &categories,
-        &groups,
-        plot::PlotSize::default(),
-    )?;
-    for (curves, scenario) in stress.curves.iter().zip(&ran) {
-        let series: Vec<plot::Series> = curves
-            .series
-            .iter()
-            .filter(|(id, _)| report::pictured(*id))
-            .map(|(id, values)| plot::Series {
-                name: id.to_string(),
-                values: values.clone(),
-                emphasis: id.is_agent(),
-            })
-            .collect();
-        let path = out.join(format!("stress-{}.png", curves.scenario));
-        let title = format!("Wealth through {}", curves.scenario);
-        let title = report::outputs::in_sample_marked(title, scenario.in_sample.is_some());
-        // The window the figures measure, shaded among the months drawn around it.
-        let row =
-            |date: &Option<String>| date.as_ref().and_then(|d| curves.labels.iter().position(|l| l == d));
-        match (row(&scenario.from), row(&scenario.to)) {
-            (Some(first), Some(last)) => {
-                let title = format!("{title}: the shaded stretch is the measured window");
-                plot::equity_with_window(
-                    &path,
-                    &title,
-                    &curves.labels,
-                    &series,
-                    (first, last),
-                    plot::PlotSize::default(),
-                )?
-            }
-            _ => plot::equity(&path, &title, &curves.labels, &series, false, plot::PlotSize::default())?,
-        }
-    }
-    Ok(())
 }

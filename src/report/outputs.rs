@@ -10,6 +10,7 @@ use crate::backtest::cost_sensitivity::CostSensitivity;
 use crate::backtest::rebalance::RuleResult;
 use crate::backtest::{BacktestLog, BaselineId, PolicyId};
 use crate::eval::evaluate::{Evaluation, RebalancingReport};
+use crate::eval::stress::{ScenarioReport, StressRun};
 use crate::eval::walk_forward::WalkForwardReport;
 
 /// `folio eval`'s outputs: `report.json`, `equity.csv`, `weights.csv`, `equity.png`,
@@ -175,6 +176,77 @@ pub fn write_rebalancing(out: &Path, report: &RebalancingReport) -> Result<(), R
         &per_policy(|r| 100.0 * r.annual_cost_drag),
         plot::PlotSize::default(),
     )
+}
+
+/// `folio stress`'s outputs: `stress.json`, `stress.png` (a grouped bar chart of maximum
+/// drawdowns) and each scenario's wealth curves, `stress-<scenario>.png`.
+pub fn write_stress(out: &Path, stress: &StressRun) -> Result<(), ReportError> {
+    write_json(&out.join("stress.json"), &stress.report)?;
+    if stress.curves.is_empty() {
+        return Ok(());
+    }
+    let (categories, groups) = stress_drawdowns(stress);
+    plot::bars_with_axes(
+        &out.join("stress.png"),
+        "Maximum drawdown by stress scenario",
+        "scenario",
+        "maximum drawdown (%)",
+        &categories,
+        &groups,
+        plot::PlotSize::default(),
+    )?;
+    let ran = stress.report.scenarios.iter().filter(|s| s.skipped.is_none());
+    for (curves, scenario) in stress.curves.iter().zip(ran) {
+        let series: Vec<plot::Series> = curves
+            .series
+            .iter()
+            .filter(|(id, _)| pictured(*id))
+            .map(|(id, values)| plot::Series {
+                name: id.to_string(),
+                values: values.clone(),
+                emphasis: id.is_agent(),
+            })
+            .collect();
+        let path = out.join(format!("stress-{}.png", curves.scenario));
+        let title = format!("Wealth through {}", curves.scenario);
+        let title = in_sample_marked(title, scenario.in_sample.is_some());
+        // The window the figures measure, shaded among the months drawn around it.
+        let row =
+            |date: &Option<String>| date.as_ref().and_then(|d| curves.labels.iter().position(|l| l == d));
+        match (row(&scenario.from), row(&scenario.to)) {
+            (Some(first), Some(last)) => {
+                let title = format!("{title}: the shaded stretch is the measured window");
+                plot::equity_with_window(
+                    &path,
+                    &title,
+                    &curves.labels,
+                    &series,
+                    (first, last),
+                    plot::PlotSize::default(),
+                )?
+            }
+            _ => plot::equity(&path, &title, &curves.labels, &series, false, plot::PlotSize::default())?,
+        }
+    }
+    Ok(())
+}
+
+/// The stress bar chart's data: one category per scenario that ran, marked where it is in-sample
+/// for the agent (as its own picture is), and each pictured policy's maximum drawdowns (%) across
+/// them.
+pub fn stress_drawdowns(stress: &StressRun) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let ran: Vec<&ScenarioReport> = stress.report.scenarios.iter().filter(|s| s.skipped.is_none()).collect();
+    let categories =
+        ran.iter().map(|s| in_sample_marked(s.scenario.name.clone(), s.in_sample.is_some())).collect();
+    let Some(first) = ran.first() else { return (categories, Vec::new()) };
+    let groups = first
+        .results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| pictured(r.policy))
+        .map(|(i, r)| (r.policy.to_string(), ran.iter().map(|s| 100.0 * s.results[i].max_drawdown).collect()))
+        .collect();
+    (categories, groups)
 }
 
 /// CAGR (%) at each grid cost, one group of bars per policy `shown` keeps.
