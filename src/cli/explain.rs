@@ -1,14 +1,14 @@
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use folio::data::Stamp;
 use folio::eval::explain::{
-    DEFAULT_STEPS, DecisionExplanation, ExplainReport, ExplainRequest, Explanation, Method, PREVIOUS_WEIGHTS,
+    DEFAULT_STEPS, DecisionExplanation, ExplainReport, ExplainRequest, Method, PREVIOUS_WEIGHTS,
     PeriodExplanation, explain,
 };
 use folio::files::OutputFolder;
-use folio::report::{self, plot};
+use folio::report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum MethodChoice {
@@ -77,7 +77,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     })?;
     let folder = OutputFolder::or_fresh(claimed, &args.checkpoint.join(default_folder(&report)))?;
     let out = folder.path().to_path_buf();
-    write_outputs(&out, &report)?;
+    report::outputs::write_explanation(&out, &report)?;
     folder.finish();
     if args.run.json {
         return super::print_json_in(&report, &out);
@@ -245,63 +245,6 @@ fn print_largest(report: &ExplainReport, table: &[Vec<f64>], signed: bool) {
     println!("{label}: {}", words.join("; "));
 }
 
-fn write_outputs(out: &Path, report: &ExplainReport) -> Result<()> {
-    report::write_json(&out.join("explain.json"), report)?;
-    let size = plot::PlotSize { width: (90 * report.outputs.len() as u32).max(1200), height: 700 };
-    let draw = |file: &str, title: &str, table: &[Vec<f64>]| -> Result<()> {
-        let groups: Vec<(String, Vec<f64>)> = report
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(g, name)| (name.clone(), table.iter().map(|row| 100.0 * row[g]).collect()))
-            .collect();
-        plot::bars_with_axes(
-            &out.join(file),
-            title,
-            "portfolio weight",
-            "attribution (weight points)",
-            &report.outputs,
-            &groups,
-            size,
-        )?;
-        Ok(())
-    };
-    let method = report.method.describe();
-    if let Some(decision) = &report.decision {
-        let explanation: &Explanation = &decision.explanation;
-        draw(
-            "explain.png",
-            &format!("What moved each weight on {} ({method})", on_period(&decision.date)),
-            &explanation.attribution,
-        )?;
-    }
-    if let Some(period) = &report.period {
-        let s = &period.summary;
-        draw(
-            "explain_period.png",
-            &format!(
-                "Mean attribution, {} .. {} ({} decisions, {method})",
-                period.from, period.to, s.decisions
-            ),
-            &s.mean_attribution,
-        )?;
-        draw(
-            "explain_period_abs.png",
-            &format!(
-                "Mean absolute attribution, {} .. {} ({} decisions)",
-                period.from, period.to, s.decisions
-            ),
-            &s.mean_abs_attribution,
-        )?;
-    }
-    Ok(())
-}
-
-/// A decision's date as a title names it: an undated file's decisions are numbered periods.
-fn on_period(date: &str) -> String {
-    if date.parse::<usize>().is_ok() { format!("period {date}") } else { date.to_string() }
-}
-
 /// `--steps` of integrated gradients: all are held at once, so a count past what memory holds
 /// would end the process rather than the command.
 fn integration_steps(text: &str) -> Result<usize, String> {
@@ -311,14 +254,4 @@ fn integration_steps(text: &str) -> Result<usize, String> {
         return Err(format!("must be at most {MAX_STEPS}"));
     }
     Ok(steps)
-}
-
-#[cfg(test)]
-mod tests {
-    /// A dated decision is named by its date; an undated file's, by its period's number.
-    #[test]
-    fn an_undated_decision_is_a_numbered_period() {
-        assert_eq!(super::on_period("450"), "period 450");
-        assert_eq!(super::on_period("2020-03-16"), "2020-03-16");
-    }
 }

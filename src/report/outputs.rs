@@ -10,6 +10,7 @@ use crate::backtest::cost_sensitivity::CostSensitivity;
 use crate::backtest::rebalance::RuleResult;
 use crate::backtest::{BacktestLog, BaselineId, PolicyId};
 use crate::eval::evaluate::{Evaluation, RebalancingReport};
+use crate::eval::explain::ExplainReport;
 use crate::eval::stress::{ScenarioReport, StressRun};
 use crate::eval::walk_forward::WalkForwardReport;
 
@@ -249,6 +250,64 @@ pub fn stress_drawdowns(stress: &StressRun) -> (Vec<String>, Vec<(String, Vec<f6
     (categories, groups)
 }
 
+/// `folio explain`'s outputs: `explain.json` and its bar charts, `explain.png` for one decision,
+/// `explain_period.png` and `explain_period_abs.png` for a period.
+pub fn write_explanation(out: &Path, report: &ExplainReport) -> Result<(), ReportError> {
+    write_json(&out.join("explain.json"), report)?;
+    let size = plot::PlotSize { width: (90 * report.outputs.len() as u32).max(1200), height: 700 };
+    let draw = |file: &str, title: &str, table: &[Vec<f64>]| -> Result<(), ReportError> {
+        let groups: Vec<(String, Vec<f64>)> = report
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, name)| (name.clone(), table.iter().map(|row| 100.0 * row[g]).collect()))
+            .collect();
+        plot::bars_with_axes(
+            &out.join(file),
+            title,
+            "portfolio weight",
+            "attribution (weight points)",
+            &report.outputs,
+            &groups,
+            size,
+        )
+    };
+    let method = report.method.describe();
+    if let Some(decision) = &report.decision {
+        let explanation = &decision.explanation;
+        draw(
+            "explain.png",
+            &format!("What moved each weight on {} ({method})", on_period(&decision.date)),
+            &explanation.attribution,
+        )?;
+    }
+    if let Some(period) = &report.period {
+        let s = &period.summary;
+        draw(
+            "explain_period.png",
+            &format!(
+                "Mean attribution, {} .. {} ({} decisions, {method})",
+                period.from, period.to, s.decisions
+            ),
+            &s.mean_attribution,
+        )?;
+        draw(
+            "explain_period_abs.png",
+            &format!(
+                "Mean absolute attribution, {} .. {} ({} decisions)",
+                period.from, period.to, s.decisions
+            ),
+            &s.mean_abs_attribution,
+        )?;
+    }
+    Ok(())
+}
+
+/// A decision's date as a title names it: an undated file's decisions are numbered periods.
+fn on_period(date: &str) -> String {
+    if date.parse::<usize>().is_ok() { format!("period {date}") } else { date.to_string() }
+}
+
 /// CAGR (%) at each grid cost, one group of bars per policy `shown` keeps.
 fn cost_bars(
     path: &Path,
@@ -280,6 +339,13 @@ fn cost_bars(
 
 #[cfg(test)]
 mod tests {
+    /// A dated decision is named by its date; an undated file's, by its period's number.
+    #[test]
+    fn an_undated_decision_is_a_numbered_period() {
+        assert_eq!(super::on_period("450"), "period 450");
+        assert_eq!(super::on_period("2020-03-16"), "2020-03-16");
+    }
+
     #[test]
     fn an_in_sample_periods_pictures_say_so() {
         assert_eq!(
