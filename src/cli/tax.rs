@@ -1,11 +1,11 @@
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
 use folio::data::Stamp;
 use folio::env::config::DEFAULT_CONFIG;
 use folio::files::OutputFolder;
-use folio::report::{self, tax::write_ledger_csv};
+use folio::report;
 use folio::tax::report::{TaxReport, TaxRequest, tax_report};
 use folio::tax::{DEFAULT_TAX_CONFIG, LedgerRun, LotMethod, TaxConfig};
 
@@ -85,7 +85,7 @@ pub fn run(args: TaxArgs) -> Result<()> {
     };
     let claimed = OutputFolder::or_fresh(claimed, &base)?;
     let out = claimed.path().to_path_buf();
-    write_outputs(&out, &report)?;
+    report::tax::write_tax(&out, &report)?;
     claimed.finish();
     if args.run.json {
         return super::print_json_in(&report, &out);
@@ -106,25 +106,6 @@ fn tax_rules(args: &TaxArgs) -> Result<TaxConfig> {
         tax.lot_method = method.into();
     }
     Ok(tax)
-}
-
-/// tax_report.json and each policy's ledgers, with taxes and (when enabled) with harvesting.
-fn write_outputs(out: &Path, report: &TaxReport) -> Result<()> {
-    report::write_json(&out.join("tax_report.json"), report)?;
-    for policy in &report.policies {
-        let stem = slug(&policy.policy.to_string());
-        write_ledger_csv(&out.join(format!("ledger-{stem}.csv")), &report.assets, &policy.after_tax.entries)
-            .context("writing the ledger")?;
-        if let Some(harvesting) = &policy.harvesting {
-            write_ledger_csv(
-                &out.join(format!("ledger-{stem}-harvest.csv")),
-                &report.assets,
-                &harvesting.entries,
-            )
-            .context("writing the harvesting ledger")?;
-        }
-    }
-    Ok(())
 }
 
 /// The period, the costs and the tax rules the replays ran under.
@@ -230,17 +211,4 @@ fn print_notes(report: &TaxReport, out: &Path) {
         }
     }
     println!("wrote tax_report.json and the ledgers (ledger-<policy>.csv) to {}", out.display());
-}
-
-/// A policy name as a file name: `equal weight` -> `equal-weight`.
-fn slug(name: &str) -> String {
-    let mut slug = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-    }
-    slug.trim_end_matches('-').to_string()
 }
