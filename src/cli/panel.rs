@@ -48,19 +48,7 @@ pub fn run(args: PanelArgs) -> Result<()> {
     // Every market is checked before the folder is claimed: --force sets the old folder aside,
     // and a market's data may live in it.
     let planned = args.out.clone().unwrap_or_else(|| folio::files::fresh_folder(&base));
-    let registry = registry::resolve(args.registry.clone());
-    registry::check(&registry)?;
-    let options = PanelOptions {
-        development: args.development,
-        steps: args.steps,
-        seeds: args.seeds,
-        jobs: args.jobs.count,
-        device: args.run.device(),
-        registry,
-        resume: args.resume,
-        progress: super::progress::shown(args.run.json),
-    };
-    let mut markets = plan_markets(&args.configs, &options, &planned)?;
+    let mut markets = plan_markets(&args.configs, &options(&args)?, &planned)?;
     for PlannedMarket { name, note, .. } in &markets {
         if let Some(note) = note {
             eprintln!("{name}: note: {note}");
@@ -124,6 +112,22 @@ pub fn run(args: PanelArgs) -> Result<()> {
         );
     }
     after_the_table(&out, &failures, !failed.is_empty(), &unrecorded)
+}
+
+/// What every market shares, from the flags; the registry is checked before anything trains.
+fn options(args: &PanelArgs) -> Result<PanelOptions> {
+    let registry = registry::resolve(args.registry.clone());
+    registry::check(&registry)?;
+    Ok(PanelOptions {
+        development: args.development,
+        steps: args.steps,
+        seeds: args.seeds,
+        jobs: args.jobs.count,
+        device: args.run.device(),
+        registry,
+        resume: args.resume,
+        progress: super::progress::shown(args.run.json),
+    })
 }
 
 /// What the panel exits with once its table is written: the failed markets, if any, else the
