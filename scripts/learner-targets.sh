@@ -9,7 +9,7 @@
 # For each config, `folio panel CONFIG --json` (the default walk-forward of that market, timed);
 # then scripts/planted-target.sh at PHI for each data seed. Environment: PLANTED_PHI (default
 # 0.5), PLANTED_SEEDS (default "21 22 23", "" to skip). Everything runs in a temporary folder with
-# its own trial registry, so nothing in the repository changes. About 2 to 5 minutes on 2 cores.
+# its own trial registry, so nothing in the repository changes. About a minute on 2 cores.
 set -euo pipefail
 
 phi=${PLANTED_PHI:-0.5}
