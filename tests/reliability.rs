@@ -400,6 +400,14 @@ fn outputs_never_replace_what_a_user_made_without_force() {
         "synthetic shocks on {monday} (--shock-date {saturday} has no prices: the next day that does)"
     );
     assert!(text(&output).contains(&expected), "{}", text(&output));
+    // A date with prices is shocked as asked, without a note.
+    let monday = monday.to_string();
+    let output = run(&["stress", "--checkpoint", "run", "--shock-date", &monday, "--out", "stress-monday"]);
+    let shown = text(&output);
+    assert!(
+        shown.contains(&format!("synthetic shocks on {monday} in")) && !shown.contains("no prices"),
+        "{shown}"
+    );
     let mut runs: Vec<String> = std::fs::read_dir(cwd.join("runs"))
         .unwrap()
         .flatten()

@@ -98,13 +98,13 @@ pub fn run(args: StressArgs) -> Result<()> {
         meta.validation_range.1
     );
     // A --shock-date on a day without prices (a weekend, a holiday) shocks the next row: said,
-    // since the figures are of that day.
-    let moved = args
-        .shock_date
-        .map(|asked| asked.to_string())
-        .filter(|asked| *asked != report.shock_date)
-        .map(|asked| format!(" (--shock-date {asked} has no prices: the next day that does)"))
-        .unwrap_or_default();
+    // since the figures are of that day. A period number always names its own row.
+    let moved = match args.shock_date {
+        Some(Stamp::Date(asked)) if asked.to_string() != report.shock_date => {
+            format!(" (--shock-date {asked} has no prices: the next day that does)")
+        }
+        _ => String::new(),
+    };
     println!(
         "synthetic shocks on {}{moved} in the held-out period {} .. {}",
         report.shock_date, report.held_out_from, report.held_out_to
