@@ -26,6 +26,8 @@ if [[ -z $folio ]]; then
     cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
     folio="$repo/target/release/folio"
 fi
+# planted-target.sh runs it from a temporary folder.
+[[ $folio != */* || $folio = /* ]] || folio="$PWD/$folio"
 export FOLIO="$folio"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -121,7 +123,7 @@ if seeds:
                 f" (within the agent's tilt bound the best of a grid of policies that know the model keeps "
                 f"{edges['tilt_bounded'] / edges['oracle']:.1%}; the agent reaches {edges['agent'] / edges['tilt_bounded']:.1%} of that)"
             )
-        print(f"   data seed {seed}: {share:.1%}: {verdict(share >= 0.5)}{context}")
+        print(f"   data seed {seed}: {share:.2%}: {verdict(share >= 0.5)}{context}")
     met = sum(s >= 0.5 for s in shares)
     print(f"   met on {met} of {len(shares)} data seeds (mean {sum(shares) / len(shares):.1%}): {verdict(met == len(shares))}")
 

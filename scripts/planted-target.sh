@@ -31,6 +31,10 @@ if [[ -z $folio ]]; then
     cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
     folio="$repo/target/release/folio"
 fi
+# Both are read after the script moves into its temporary folder: relative ones name them from here.
+[[ $folio != */* || $folio = /* ]] || folio="$PWD/$folio"
+raw=${PLANTED_JSON:-}
+[[ -z $raw || $raw = /* ]] || raw="$PWD/$raw"
 export FOLIO="$folio"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -89,7 +93,7 @@ PY
     || grep -q "probe failed: oracle" probe.log || { cat probe.log; exit 1; }
 python3 "$repo/scripts/planted-causal-bound.py" planted.csv --phi "$phi" --cost 0.0005 --test 1000 >bound.txt
 
-python3 - "$phi" "$data_seed" "${PLANTED_JSON:-}" <<'PY'
+python3 - "$phi" "$data_seed" "$raw" <<'PY'
 import json
 import re
 import sys
