@@ -210,7 +210,7 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let Some(wf) = walk_forward else {
                 bail!("{} is not a walk-forward report", report_json.display());
             };
-            let folds = wf.spans()?;
+            let folds = wf.spans().with_context(|| format!("{}", report_json.display()))?;
             let equity = equity()?;
             let (labels, series) = wealth(&equity, headline);
             let title = "Walk-forward: stitched out-of-sample wealth";

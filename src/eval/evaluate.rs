@@ -92,8 +92,9 @@ pub struct EvalReport {
     pub from: String,
     pub to: String,
     pub periods: usize,
-    /// Set when the period overlaps what training or model selection saw: the figures are then
-    /// in-sample and say little about the future.
+    /// On the training data's own prices, set when the period overlaps what training or model
+    /// selection saw (the figures are then in-sample, [`Self::in_sample`]); on other prices
+    /// (`--allow-other-data`), the note that they are not the training data.
     pub warning: Option<String>,
     pub costs: crate::env::CostConfig,
     pub rebalance: RebalanceRule,
@@ -122,7 +123,7 @@ impl EvalReport {
     /// on the very data training loaded. An evaluation on other prices (`--allow-other-data`)
     /// carries a warning too, which says that instead.
     pub fn in_sample(&self) -> bool {
-        self.same_data_as_training && self.warning.is_some()
+        in_sample(self.same_data_as_training, self.warning.is_some())
     }
 
     /// What the verdict adds about its figures, for a verdict written elsewhere (a run's
@@ -472,7 +473,8 @@ pub struct RebalancingReport {
     pub from: String,
     pub to: String,
     pub periods: usize,
-    /// Set when the period is in-sample for the agent (see [`EvalReport::warning`]).
+    /// The evaluation's warning, as [`EvalReport::warning`]: the period is in-sample for the
+    /// agent, or the prices are not its training data's.
     pub warning: Option<String>,
     /// Set when a checkpoint compared is of a training that has not ended.
     pub unfinished: Option<String>,
@@ -565,13 +567,20 @@ fn without_online_learning(meta: &Meta) -> String {
     }
 }
 
+/// Whether an evaluation's figures are in-sample, from what its report records: a warning on the
+/// training data's own prices is the overlap with what training or selection saw; on other
+/// prices (`--allow-other-data`) it says that they are other prices instead.
+pub fn in_sample(same_data_as_training: bool, warned: bool) -> bool {
+    same_data_as_training && warned
+}
+
 /// What a verdict must add about its figures: in-sample on the training data, or not the
 /// training data at all (`--allow-other-data`, where the overlap is not checked).
 fn caveat(same_data: bool, warned: bool) -> Option<&'static str> {
-    match (same_data, warned) {
-        (true, true) => Some(" The period is in-sample, so this says little about the future."),
+    match (in_sample(same_data, warned), warned) {
+        (true, _) => Some(" The period is in-sample, so this says little about the future."),
         (false, true) => Some(" These are not the prices the agent was trained on."),
-        (_, false) => None,
+        (false, false) => None,
     }
 }
 

@@ -277,11 +277,9 @@ pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
         Some(wf) => Some(wf.headline()),
         None => policies.iter().map(|p| p.policy).find(PolicyId::is_agent),
     };
-    // An evaluation's warning is the overlap with what training saw when the data is the
-    // training data's, and a note that it is not otherwise.
-    let in_sample = kind == Kind::Eval
-        && common.warning.is_some()
-        && value.get("same_data_as_training").and_then(Value::as_bool) == Some(true);
+    let same_data = value.get("same_data_as_training").and_then(Value::as_bool) == Some(true);
+    let in_sample =
+        kind == Kind::Eval && crate::eval::evaluate::in_sample(same_data, common.warning.is_some());
     let mut warnings: Vec<String> = common.warning.into_iter().collect();
     warnings.extend(common.agent_warnings.into_iter().map(|w| format!("agent: {}", w.message)));
     if let Some(wf) = &walk_forward {

@@ -134,17 +134,8 @@ fn monthly(run: &Run) -> String {
 fn walk_forward(run: &Run) -> String {
     let Some(wf) = &run.report.walk_forward else { return String::new() };
     let series = wealth_series(run, pictured);
-    let folds: Vec<FoldSpan> = wf
-        .fold_spans
-        .iter()
-        .zip(&wf.folds)
-        .map(|(&(start, end), f)| FoldSpan {
-            start,
-            end,
-            agent_sharpe: wf.headline_sharpe(f),
-            equal_weight_sharpe: f.equal_weight().map_or(f64::NAN, |e| e.sharpe),
-        })
-        .collect();
+    // Reading the report checked its spans, so they are there.
+    let folds: Vec<FoldSpan> = wf.spans().unwrap_or_default();
     let title = "Walk-forward: stitched out-of-sample wealth";
     figure("walk-forward", plot::walk_forward_svg(title, &run.equity.labels, &series, &folds, SIZE))
 }
