@@ -1,5 +1,8 @@
 //! A learner panel: the walk-forward of several markets summed up in one row each, the table a
-//! reader needs to judge a learner across markets rather than on the one it was tuned on.
+//! reader needs to judge a learner across markets rather than on the one it was tuned on. Here
+//! too: each market's request planned from its config and checked before any trains
+//! ([`plan_markets`]), the list of markets a resumed panel must match ([`record_markets`]), and
+//! the markets run one after another, a failure costing its own row ([`run_markets`]).
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -141,11 +144,14 @@ pub enum PanelError {
     NoTestPeriod { config: PathBuf },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{}: {source}", config.display())]
+    #[error("{}: {source}{}", config.display(), note.as_ref().map(|n| format!(" (note: {n})")).unwrap_or_default())]
     Market {
         config: PathBuf,
         #[source]
         source: Box<EvalError>,
+        /// The note of a default layout fitted to the market's data, which often says why it
+        /// cannot run.
+        note: Option<String>,
     },
     #[error(
         "the panel in {} was started with the markets {}, and this command asks for {}: resume it \
@@ -182,8 +188,6 @@ pub fn plan_markets(
         if let Some(earlier) = configs[..i].iter().find(|other| same_file(other)) {
             return Err(PanelError::SameConfig { earlier: earlier.clone(), config: config.clone() });
         }
-        let in_market =
-            |source: EvalError| PanelError::Market { config: config.clone(), source: Box::new(source) };
         let stem =
             config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "market".into());
         // Two configs of one name (a/market.toml, b/market.toml) get their own rows and folders.
@@ -193,7 +197,6 @@ pub fn plan_markets(
             .find(|name| !taken(name))
             .expect("some suffix is free");
         let (mut request, note) = market_request(config, options, &out.join(&name))?;
-        check(&request).map_err(in_market)?;
         request.resume = options.resume && started_in(&request.out);
         request.progress = crate::progress::prefixed(options.progress.clone(), name.clone());
         markets.push(PlannedMarket { name, request, note });
@@ -201,15 +204,18 @@ pub fn plan_markets(
     Ok(markets)
 }
 
-/// One market's walk-forward request into `out`, from its config and the panel's options, and
-/// the note of a default layout fitted to its data.
+/// One market's walk-forward request into `out`, from its config and the panel's options,
+/// checked to run, and the note of a default layout fitted to its data.
 fn market_request(
     config: &Path,
     options: &PanelOptions,
     out: &Path,
 ) -> Result<(WalkForwardRequest, Option<String>), PanelError> {
-    let in_market =
-        |source: EvalError| PanelError::Market { config: config.to_path_buf(), source: Box::new(source) };
+    let in_market = |source: EvalError| PanelError::Market {
+        config: config.to_path_buf(),
+        source: Box::new(source),
+        note: None,
+    };
     let from_data = |source: DataError| in_market(source.into());
     let (env, mut sections) = EnvConfig::load_with_sections(config)?;
     let env = match options.development {
@@ -243,6 +249,11 @@ fn market_request(
         rebalance: RebalanceRule::Every,
         resume: false,
     };
+    check(&request).map_err(|source| PanelError::Market {
+        config: config.to_path_buf(),
+        source: Box::new(source),
+        note: note.clone(),
+    })?;
     Ok((request, note))
 }
 
