@@ -203,6 +203,23 @@ fn a_rebuy_inside_30_days_washes_the_loss_into_the_new_basis() {
     assert!(close(lots.lots(0)[0].basis, 950.0));
 }
 
+/// Replacement shares bought before the sold shares themselves (a higher-cost lot sold first)
+/// keep their own, earlier start: the sold shares' days all fall inside theirs.
+#[test]
+fn a_replacement_older_than_the_sold_shares_keeps_its_own_start() {
+    let d0 = day("2021-01-04");
+    let mut lots = book(LotMethod::HighestCost);
+    lots.buy(0, d0, 10.0, 90.0, 0.0, Reason::Rebalance);
+    lots.buy(0, after(d0, 10), 10.0, 100.0, 0.0, Reason::Rebalance);
+    // Highest cost first: the lot bought at 100 goes, at a loss of 50, and the lot bought at 90
+    // ten days before it washes the loss.
+    let sale = lots.sell(0, after(d0, 20), 10.0, 95.0, 0.0, Reason::Rebalance, &[]);
+    assert!(close(sale.gain, 0.0) && close(sale.disallowed, 50.0), "{sale:?}");
+    let washed = &lots.lots(0)[0];
+    assert!(close(washed.basis, 950.0) && close(washed.shares, 10.0));
+    assert_eq!(washed.held_since, d0, "neither 10 days earlier nor the sold lot's start");
+}
+
 #[test]
 fn shares_bought_in_the_30_days_before_a_loss_sale_wash_it_share_for_share() {
     // 10 @ 100, then 4 @ 80 five days before selling the first 10 @ 90: 4 of the 10 sold shares
