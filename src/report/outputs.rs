@@ -97,17 +97,7 @@ pub fn write_walk_forward(out: &Path, report: &WalkForwardReport) -> Result<(), 
     write_text(&out.join("summary.md"), &markdown::walk_forward(report))?;
     let curves = &report.curves;
     write_series_csv(&out.join(crate::report::EQUITY), &curves.labels, &curves.series)?;
-    let headline = PolicyId::Ensemble;
-    let series: Vec<plot::Series> = curves
-        .series
-        .iter()
-        .filter(|(id, _)| pictured(*id))
-        .map(|(id, values)| plot::Series {
-            name: id.to_string(),
-            values: values.clone(),
-            emphasis: *id == headline,
-        })
-        .collect();
+    let series = pictured_series(&curves.series, |id| id == PolicyId::Ensemble);
     let folds: Vec<plot::FoldSpan> = curves
         .fold_spans
         .iter()
@@ -198,16 +188,7 @@ pub fn write_stress(out: &Path, stress: &StressRun) -> Result<(), ReportError> {
     )?;
     let ran = stress.report.scenarios.iter().filter(|s| s.skipped.is_none());
     for (curves, scenario) in stress.curves.iter().zip(ran) {
-        let series: Vec<plot::Series> = curves
-            .series
-            .iter()
-            .filter(|(id, _)| pictured(*id))
-            .map(|(id, values)| plot::Series {
-                name: id.to_string(),
-                values: values.clone(),
-                emphasis: id.is_agent(),
-            })
-            .collect();
+        let series = pictured_series(&curves.series, |id| id.is_agent());
         let path = out.join(format!("stress-{}.png", curves.scenario));
         let title = format!("Wealth through {}", curves.scenario);
         let title = in_sample_marked(title, scenario.in_sample.is_some());
@@ -306,6 +287,23 @@ pub fn write_explanation(out: &Path, report: &ExplainReport) -> Result<(), Repor
 /// A decision's date as a title names it: an undated file's decisions are numbered periods.
 fn on_period(date: &str) -> String {
     if date.parse::<usize>().is_ok() { format!("period {date}") } else { date.to_string() }
+}
+
+/// The wealth curves a picture draws (those [`pictured`] keeps), with `emphasized` ones drawn
+/// over the rest.
+fn pictured_series(
+    curves: &[(PolicyId, Vec<f64>)],
+    emphasized: impl Fn(PolicyId) -> bool,
+) -> Vec<plot::Series> {
+    curves
+        .iter()
+        .filter(|(id, _)| pictured(*id))
+        .map(|(id, values)| plot::Series {
+            name: id.to_string(),
+            values: values.clone(),
+            emphasis: emphasized(*id),
+        })
+        .collect()
 }
 
 /// CAGR (%) at each grid cost, one group of bars per policy `shown` keeps.
