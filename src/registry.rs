@@ -452,7 +452,7 @@ pub fn check(path: &Path) -> Result<(), RegistryError> {
 /// every record it now holds, oldest first. Earlier lines are kept byte for byte; see the
 /// module documentation for the locking and the atomic write.
 pub fn append(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, RegistryError> {
-    append_where(path, records, |_, _| true)
+    append_where(path, records, |_, _| true).map(|(all, _)| all)
 }
 
 /// Record the trainings of one `folio train` run (one per seed) as trials, each with the span of
@@ -484,8 +484,9 @@ pub fn record_trainings(
 
 /// [`append`] leaving out every record that repeats a trial the registry already holds (see
 /// [`TrialRecord::same_trial`]): a cluster run merged twice, or a walk-forward rerun into the
-/// same folder, counts its trials once.
-pub fn append_new(path: &Path, records: &[TrialRecord]) -> Result<Vec<TrialRecord>, RegistryError> {
+/// same folder, counts its trials once. Returns every record, oldest first, and how many it
+/// appended (the last ones).
+pub fn append_new(path: &Path, records: &[TrialRecord]) -> Result<(Vec<TrialRecord>, usize), RegistryError> {
     append_where(path, records, |held, record| !held.iter().any(|h| h.same_trial(record)))
 }
 
@@ -493,7 +494,7 @@ fn append_where(
     path: &Path,
     records: &[TrialRecord],
     keep: impl Fn(&[TrialRecord], &TrialRecord) -> bool,
-) -> Result<Vec<TrialRecord>, RegistryError> {
+) -> Result<(Vec<TrialRecord>, usize), RegistryError> {
     let _in_process = APPENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let _lock = LockFile::acquire(path)?;
     usable(path, true)?;
@@ -516,8 +517,9 @@ fn append_where(
         text.push('\n');
     }
     crate::files::write_bytes_atomically(path, text.as_bytes()).map_err(io)?;
+    let appended = records.len();
     all.extend(records.into_iter().cloned());
-    Ok(all)
+    Ok((all, appended))
 }
 
 /// Trials on one data set, for the Deflated Sharpe Ratio.

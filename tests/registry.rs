@@ -216,6 +216,16 @@ fn the_deflated_sharpe_ratio_counts_trials_on_a_shorter_cut_of_the_same_history(
     assert!(shown.contains(": 2 trials on this data so far\n"), "{shown}");
     let shown = train(&config, "3", "full-run");
     assert!(shown.contains(": 5 trials on this data so far, 2 of them on shorter cuts of it\n"), "{shown}");
+    // The same walk-forward run again is the same two trials, counted once, and says so.
+    let again = walk_forward(&config, &dir.path().join("wf-again"), &registry, &[]);
+    let shown = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        shown.contains(
+            "3 earlier (2 of them on shorter cuts of this history), 2 from this run (2 of them recorded \
+             before, by the same trainings run into another folder)"
+        ),
+        "{shown}"
+    );
 
     // Each record holds the span its fingerprint covers: the walk-forward's, the whole file.
     let listing: serde_json::Value =
@@ -234,7 +244,10 @@ fn the_deflated_sharpe_ratio_counts_trials_on_a_shorter_cut_of_the_same_history(
             ("walk-forward", last),
             ("walk-forward", last),
             ("train", last_kept.as_str()),
-            ("train", last)
+            ("train", last),
+            // The rerun's own records, in its own folder: repeats, which N counts once.
+            ("walk-forward", last),
+            ("walk-forward", last),
         ]
     );
 

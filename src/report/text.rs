@@ -344,8 +344,12 @@ pub fn trials_counted(t: &DsrTrials) -> String {
                 0 => String::new(),
                 n => format!(" ({n} of them on shorter cuts of this history)"),
             };
+            let repeated = match t.recorded_before {
+                0 => String::new(),
+                n => format!(" ({n} of them recorded before, by the same trainings run into another folder)"),
+            };
             format!(
-                "every trial on this data in the registry `{}`: {earlier} earlier{cuts}, {} from this run",
+                "every trial on this data in the registry `{}`: {earlier} earlier{cuts}, {} from this run{repeated}",
                 path.display(),
                 t.this_run
             )

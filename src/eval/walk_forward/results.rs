@@ -154,6 +154,10 @@ pub struct DsrTrials {
     pub on_shorter_cuts: usize,
     /// Of them, this run's seeds.
     pub this_run: usize,
+    /// Of this run's seeds, those the registry held already from an earlier run of the same
+    /// trainings into another folder, counted once.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub recorded_before: usize,
     /// Of them, those whose per-period Sharpe ratios give `V`: with a defined Sharpe ratio, and
     /// with a registry, measured on this run's test periods (a training's validation or a
     /// shorter cut's tests are other periods).
@@ -170,4 +174,8 @@ pub struct Curves {
     pub series: Vec<(PolicyId, Vec<f64>)>,
     /// Index ranges of each fold's test window in `labels`.
     pub fold_spans: Vec<(usize, usize)>,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }

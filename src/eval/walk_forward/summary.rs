@@ -153,11 +153,11 @@ pub(super) fn overfitting_statistics(
     stitched: &Stitched,
 ) -> Statistics {
     let recorded = request.registry.as_ref().map(|path| (record_trials(plan, request, stitched, path), path));
-    let (trials, registry, registry_error) = match recorded {
-        Some((Ok(trials), path)) => (trials, Some(path.clone()), None),
+    let (trials, recorded_before, registry, registry_error) = match recorded {
+        Some((Ok((trials, before)), path)) => (trials, before, Some(path.clone()), None),
         // Hours of training are not thrown away for a registry problem: counted without it.
-        Some((Err(error), _)) => (this_run_trials(plan, stitched), None, Some(error.to_string())),
-        None => (this_run_trials(plan, stitched), None, None),
+        Some((Err(error), _)) => (this_run_trials(plan, stitched), 0, None, Some(error.to_string())),
+        None => (this_run_trials(plan, stitched), 0, None, None),
     };
     // N counts every trial; V is the spread of their Sharpe ratios on this run's periods.
     let variance = overfitting::trial_sharpe_variance(trials.trials, &trials.sharpe_per_period);
@@ -194,6 +194,7 @@ pub(super) fn overfitting_statistics(
         trials: trials.trials,
         on_shorter_cuts: trials.on_shorter_cuts,
         this_run: plan.seeds.len(),
+        recorded_before,
         with_sharpe: trials.sharpe_per_period.len(),
         registry_error,
     };
@@ -222,13 +223,14 @@ fn this_run_trials(plan: &Plan, stitched: &Stitched) -> registry::DataTrials {
     }
 }
 
-/// Append one trial per seed to the registry; every trial on this data, these included.
+/// Append one trial per seed to the registry; every trial on this data, these included, and how
+/// many of this run's the registry held already (a rerun or a resume of the same trainings).
 fn record_trials(
     plan: &Plan,
     request: &WalkForwardRequest,
     stitched: &Stitched,
     path: &Path,
-) -> Result<registry::DataTrials, EvalError> {
+) -> Result<(registry::DataTrials, usize), EvalError> {
     let period = (plan.label(plan.folds[0].test.0), plan.label(plan.folds[plan.folds.len() - 1].test.1));
     let hash = config_hash(&request.env, &request.train, &request.config, request.rebalance);
     let records: Vec<TrialRecord> = plan
@@ -254,9 +256,16 @@ fn record_trials(
             TrialRecord { span: plan.market.panel.span(), ..record }
         })
         .collect();
-    let all = registry::append_new(path, &records)?;
+    let (all, appended) = registry::append_new(path, &records)?;
+    // The same trainings run again in another folder are repeats, which the DSR counts once and
+    // the report names; this run resumed or merged again in its own folder is no other run.
+    let earlier = &all[..all.len() - appended];
+    let elsewhere = |record: &TrialRecord| earlier.iter().any(|e| e.repeats(record) && !e.same_trial(record));
+    let recorded_before = records.iter().filter(|record| elsewhere(record)).count();
     let cuts = registry::shorter_cuts_of(&all, &plan.market.panel);
-    Ok(registry::trials_on(&all, &plan.data_fingerprint, &cuts, Some((Sample::OutOfSample, &period))))
+    let trials =
+        registry::trials_on(&all, &plan.data_fingerprint, &cuts, Some((Sample::OutOfSample, &period)));
+    Ok((trials, recorded_before))
 }
 
 /// How many trainings deploy their untrained reference portfolio, in words, when any do: an
