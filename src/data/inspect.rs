@@ -208,7 +208,9 @@ fn asset_jumps(
     let (Some(sigma), Some(idiosyncratic)) = (robust_sigma(returns), robust_sigma(residuals)) else {
         return Vec::new();
     };
-    let threshold = (JUMP_SIGMAS * sigma).max(0.25);
+    // A file of a few rows has no distribution to speak of: one typo is a third of its returns and
+    // inflates its spread past itself. A tenfold move is examined whatever the spread.
+    let threshold = (JUMP_SIGMAS * sigma).clamp(0.25, TENFOLD);
     let mut found = Vec::new();
     let mut after_spike = false;
     for (t, &r) in returns.iter().enumerate() {
@@ -617,6 +619,24 @@ mod tests {
         assert_eq!((jumps[0].asset.as_str(), jumps[0].at.clone()), ("SYN5", panel.index.label(moved)));
         assert!(jumps[0].why.contains("3:1 ratio once the market's move"), "{}", jumps[0].why);
         assert!((jumps[0].ratio * 3.0 - 1.0).abs() > 0.01, "the day's own move hides the exact ratio");
+    }
+
+    /// A price typed a hundred times too large in a file of four rows is a spike, though it is a
+    /// third of the file's returns; at the file's end, with nothing to reverse it, it is more than
+    /// tenfold.
+    #[test]
+    fn a_typo_in_a_file_of_a_few_rows_is_flagged() {
+        let panel = |prices: Vec<f64>| {
+            let rows = prices.len();
+            let prices = ndarray::Array2::from_shape_vec((rows, 1), prices).unwrap();
+            PricePanel::new("tiny.csv", vec!["A".into()], TimeIndex::Periods(rows), prices)
+        };
+        let jumps = suspicious_jumps(&panel(vec![10.0, 10.1, 1010.0, 10.2]));
+        assert_eq!(jumps.len(), 1, "{jumps:?}");
+        assert!(jumps[0].why.contains("reversed the next period"), "{}", jumps[0].why);
+        let jumps = suspicious_jumps(&panel(vec![10.0, 10.1, 10.2, 1020.0]));
+        assert!(jumps.len() == 1 && jumps[0].why.contains("more than tenfold"), "{jumps:?}");
+        assert!(suspicious_jumps(&panel(vec![10.0, 10.1, 10.2, 10.1])).is_empty());
     }
 
     /// A halving is flagged unless the asset's own move that day is more than [`SPLIT_SIGMAS`]
