@@ -167,6 +167,17 @@ fn a_rebuy_inside_30_days_washes_the_loss_into_the_new_basis() {
     let wash = lots.entries.iter().find(|e| e.action == Action::WashSale).unwrap();
     assert!(close(wash.disallowed, 100.0) && wash.washed_lot == Some(1));
     assert_eq!(wash.reason, Reason::Harvest, "the ledger names the trade that washed the loss");
+    // The ledger's CSV shows each line's holding start: the buy's, the sale's (its lot's), the
+    // wash's (tacked 40 days back).
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ledger.csv");
+    folio::report::tax::write_ledger_csv(&csv, &["A".to_string()], &lots.entries).unwrap();
+    let mut reader = csv::Reader::from_path(&csv).unwrap();
+    let column = reader.headers().unwrap().iter().position(|h| h == "held_since").unwrap();
+    let held: Vec<String> = reader.records().map(|r| r.unwrap()[column].to_string()).collect();
+    let (start, wash_start) = (d0.to_string(), after(d0, 30).to_string());
+    assert_eq!(held.iter().filter(|h| **h == start).count(), 2, "the buy and the sale: {held:?}");
+    assert_eq!(held.last(), Some(&wash_start), "{held:?}");
 
     // A loss sale washed by a purchase before it carries the sale's reason.
     let mut lots = book(LotMethod::Fifo);
