@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use folio::backtest::PolicyId;
 use folio::report::plot::{self, PlotSize, Series};
-use folio::report::saved::{SavedReport, Table, check_equity, read_report, read_table};
+use folio::report::saved::{SavedReport, Table, read_equity, read_report, read_table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
@@ -101,10 +101,7 @@ fn checked_equity(folder: &Path, report: Option<&SavedReport>) -> Result<Table> 
             folder.display()
         );
     };
-    let path = folder.join(folio::report::EQUITY);
-    let equity = read_table(&path)?;
-    check_equity(&path, &equity, report.stated_wealth())?;
-    Ok(equity)
+    Ok(read_equity(folder, report)?)
 }
 
 /// The folder that `report` (a folder, or a report.json in one) names.
@@ -210,11 +207,10 @@ pub fn run(args: PlotArgs) -> Result<()> {
             let Some(wf) = walk_forward else {
                 bail!("{} is not a walk-forward report", report_json.display());
             };
-            let folds = wf.spans().with_context(|| format!("{}", report_json.display()))?;
             let equity = equity()?;
             let (labels, series) = wealth(&equity, headline);
             let title = "Walk-forward: stitched out-of-sample wealth";
-            plot::walk_forward(&out, title, labels, &series, &folds, size)?;
+            plot::walk_forward(&out, title, labels, &series, &wf.test_spans, size)?;
         }
     }
     // A picture drawn into a folder of folio's outputs is one of them: `--force` may replace it.

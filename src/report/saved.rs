@@ -74,6 +74,10 @@ pub struct WalkForward {
     pub config: Value,
     pub train: Value,
     pub dsr_trials: Value,
+    /// Each fold's test rows in `equity.csv` with the headline's and equal weight's Sharpe
+    /// ratios there: computed, and checked complete, when the report is read ([`read_report`]).
+    #[serde(skip)]
+    pub test_spans: Vec<FoldSpan>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,10 +106,9 @@ impl WalkForward {
         }
     }
 
-    /// One span per fold: its test rows in `equity.csv` and the headline's and equal weight's
-    /// Sharpe ratios there. Every fold ran every seed and every baseline, so a missing one means
-    /// the file is not what `folio walk-forward` wrote.
-    pub fn spans(&self) -> Result<Vec<FoldSpan>, Incomplete> {
+    /// One span per fold (see [`Self::test_spans`]). Every fold ran every seed and every
+    /// baseline, so a missing one means the file is not what `folio walk-forward` wrote.
+    fn spans(&self) -> Result<Vec<FoldSpan>, Incomplete> {
         if self.fold_spans.len() != self.folds.len() {
             return Err(Incomplete::Spans { spans: self.fold_spans.len(), folds: self.folds.len() });
         }
@@ -267,8 +270,9 @@ pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
     };
     let walk_forward = match kind {
         Kind::WalkForward => {
-            let wf: WalkForward = serde_json::from_value(value.clone()).map_err(|e| fail(e.to_string()))?;
-            wf.spans().map_err(|e| fail(e.to_string()))?;
+            let mut wf: WalkForward =
+                serde_json::from_value(value.clone()).map_err(|e| fail(e.to_string()))?;
+            wf.test_spans = wf.spans().map_err(|e| fail(e.to_string()))?;
             Some(wf)
         }
         _ => None,
@@ -318,7 +322,7 @@ pub fn read_report(path: &Path) -> Result<SavedReport, ReportError> {
 
 /// A walk-forward report that lacks what `folio walk-forward` always writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Incomplete {
+enum Incomplete {
     #[error("{spans} fold spans but {folds} folds")]
     Spans { spans: usize, folds: usize },
     #[error("fold {fold} has no result for the median seed {seed}")]
@@ -366,6 +370,15 @@ pub fn read_table(path: &Path) -> Result<Table, ReportError> {
         }
     }
     Ok(table)
+}
+
+/// The `equity.csv` in `folder`, checked against `report` ([`check_equity`]): what the page and
+/// `folio plot` draw wealth from.
+pub fn read_equity(folder: &Path, report: &SavedReport) -> Result<Table, ReportError> {
+    let path = folder.join(super::EQUITY);
+    let equity = read_table(&path)?;
+    check_equity(&path, &equity, report.stated_wealth())?;
+    Ok(equity)
 }
 
 /// `equity.csv` as the report.json beside it states it: for each policy (its periods and final
@@ -497,7 +510,7 @@ mod tests {
         assert_eq!(wf.headline(), PolicyId::Agent { seed: Some(8) }, "no ensemble: the median seed");
         assert_eq!(report.agent, Some(wf.headline()));
         assert_eq!((report.from.as_str(), report.to.as_str()), ("e", "f"));
-        let folds = wf.spans().unwrap();
+        let folds = &wf.test_spans;
         assert_eq!((folds[0].start, folds[0].end, folds[1].start, folds[1].end), (0, 100, 100, 200));
         assert_eq!((folds[0].agent_sharpe, folds[0].equal_weight_sharpe), (0.5, 0.3));
         assert!(folds[1].agent_sharpe.is_nan() && folds[1].equal_weight_sharpe == -0.2);
@@ -505,11 +518,11 @@ mod tests {
         let mut with_ensemble = walk_forward();
         with_ensemble["folds"][0]["ensemble"] = metrics(Some(0.7));
         let partly = read(&with_ensemble).unwrap().walk_forward.unwrap();
-        assert_eq!((partly.headline(), partly.spans().unwrap()[0].agent_sharpe), (wf.headline(), 0.5));
+        assert_eq!((partly.headline(), partly.test_spans[0].agent_sharpe), (wf.headline(), 0.5));
         with_ensemble["folds"][1]["ensemble"] = metrics(Some(0.9));
         let wf = read(&with_ensemble).unwrap().walk_forward.unwrap();
         assert_eq!(wf.headline(), PolicyId::Ensemble);
-        let folds = wf.spans().unwrap();
+        let folds = &wf.test_spans;
         assert_eq!((folds[0].agent_sharpe, folds[1].agent_sharpe), (0.7, 0.9));
     }
 

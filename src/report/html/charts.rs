@@ -6,7 +6,7 @@ use super::run::{Kind, Run};
 use super::series::{monthly_returns, returns, rolling, rolling_window};
 use super::tables;
 use crate::backtest::{BaselineId, PolicyId};
-use crate::report::plot::{self, FoldSpan, PlotSize, Series};
+use crate::report::plot::{self, PlotSize, Series};
 use crate::report::{ReportError, pictured, pictured_among};
 
 const SIZE: PlotSize = PlotSize { width: 1200, height: 700 };
@@ -134,10 +134,8 @@ fn monthly(run: &Run) -> String {
 fn walk_forward(run: &Run) -> String {
     let Some(wf) = &run.report.walk_forward else { return String::new() };
     let series = wealth_series(run, pictured);
-    // Reading the report checked its spans, so they are there.
-    let folds: Vec<FoldSpan> = wf.spans().unwrap_or_default();
     let title = "Walk-forward: stitched out-of-sample wealth";
-    figure("walk-forward", plot::walk_forward_svg(title, &run.equity.labels, &series, &folds, SIZE))
+    figure("walk-forward", plot::walk_forward_svg(title, &run.equity.labels, &series, &wf.test_spans, SIZE))
 }
 
 /// CAGR against costs, for the policies the PNG shows: in an evaluation the agent and three

@@ -10,7 +10,7 @@ use crate::backtest::PolicyId;
 use crate::metrics::Metrics;
 use crate::report::ReportError;
 pub use crate::report::saved::{Kind, PolicyRow, SavedReport, Sensitivity, WalkForward};
-use crate::report::saved::{Table, check_equity, read_report, read_table};
+use crate::report::saved::{Table, read_equity, read_report, read_table};
 
 /// A run read back from its folder: its report and the tables beside it.
 #[derive(Debug, Clone)]
@@ -29,9 +29,7 @@ pub fn read_run(folder: &Path) -> Result<Run, ReportError> {
     let report = read_report(&folder.join(crate::report::REPORT))?;
     let weights_csv = folder.join(crate::report::WEIGHTS);
     let provenance_json = folder.join(super::PROVENANCE);
-    let equity_csv = folder.join(crate::report::EQUITY);
-    let equity = read_table(&equity_csv)?;
-    check_equity(&equity_csv, &equity, report.stated_wealth())?;
+    let equity = read_equity(folder, &report)?;
     Ok(Run {
         folder: folder.to_path_buf(),
         report,
