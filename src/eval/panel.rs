@@ -211,12 +211,12 @@ fn market_request(
     options: &PanelOptions,
     out: &Path,
 ) -> Result<(WalkForwardRequest, Option<String>), PanelError> {
-    let in_market = |source: EvalError| PanelError::Market {
+    let in_market = |source: EvalError, note: Option<String>| PanelError::Market {
         config: config.to_path_buf(),
         source: Box::new(source),
-        note: None,
+        note,
     };
-    let from_data = |source: DataError| in_market(source.into());
+    let from_data = |source: DataError| in_market(source.into(), None);
     let (env, mut sections) = EnvConfig::load_with_sections(config)?;
     let env = match options.development {
         false => env,
@@ -249,11 +249,7 @@ fn market_request(
         rebalance: RebalanceRule::Every,
         resume: false,
     };
-    check(&request).map_err(|source| PanelError::Market {
-        config: config.to_path_buf(),
-        source: Box::new(source),
-        note: note.clone(),
-    })?;
+    check(&request).map_err(|source| in_market(source, note.clone()))?;
     Ok((request, note))
 }
 
