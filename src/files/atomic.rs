@@ -20,7 +20,8 @@ pub fn write_atomically(
     std::fs::create_dir_all(folder)?;
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{}.", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()))
-        .suffix(".tmp")
+        .rand_bytes(TEMPORARY_RANDOM)
+        .suffix(TEMPORARY_SUFFIX)
         .tempfile_in(folder)?;
     note_written(temp.path());
     {
@@ -39,6 +40,28 @@ pub fn write_atomically(
     temp.persist(path).map_err(|e| e.error)?;
     note_written(path);
     Ok(())
+}
+
+/// Random characters in a temporary file's name, between its destination's name and its suffix.
+const TEMPORARY_RANDOM: usize = 6;
+
+/// The end of a temporary file's name: folio's own, so that a user's `.tmp` file is never taken
+/// for one (before it, folio's ended in `.tmp`, which checkpoints still recover).
+pub const TEMPORARY_SUFFIX: &str = ".folio-tmp";
+
+/// Whether `name` is that of a temporary file of [`write_atomically`],
+/// `.<destination>.<random><TEMPORARY_SUFFIX>`. One found in a folder that no folio process
+/// holds was left by a process killed between writing and renaming it: it is no output, whole
+/// or not.
+pub fn is_temporary_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|rest| rest.strip_suffix(TEMPORARY_SUFFIX)) else {
+        return false;
+    };
+    inner.rsplit_once('.').is_some_and(|(destination, random)| {
+        !destination.is_empty()
+            && random.len() == TEMPORARY_RANDOM
+            && random.chars().all(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 /// Every file this process has written (by its folder's canonical path and its name): what a

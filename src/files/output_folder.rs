@@ -2,6 +2,7 @@
 //! one reopened with `--resume`), and leaving it as it was found when the command fails or is
 //! stopped.
 
+use super::atomic::is_temporary_name;
 use super::lock::{FolderLock, LOCK_FILE, LockError};
 use super::mark::{
     INTERRUPTED_HEADER, LIST_HEADER, MarkList, OUTPUT_MARK, added_by_user, files_within, finished_outputs,
@@ -316,6 +317,13 @@ impl OutputFolder {
         let reopened_list = MarkList::of(&mark_text(path)).relisted_as();
         let mut inherited = files_within(path).map_err(io)?;
         inherited.retain(|file| !users.contains(file));
+        // A run killed between writing an output and renaming it into place left the temporary
+        // copy, which no run renames now that this one holds the folder.
+        inherited.retain(|file| {
+            let temporary =
+                Path::new(file).file_name().is_some_and(|name| is_temporary_name(&name.to_string_lossy()));
+            !(temporary && std::fs::remove_file(path.join(file)).is_ok())
+        });
         // Until this run lists its outputs, the mark names what it must never take for them.
         let marked = mark(path, &users).map_err(io)?;
         remember_claim(path, &inherited, false);

@@ -133,6 +133,38 @@ fn a_resume_reopens_only_folios_folders_and_never_adopts_a_users_files() {
     assert!(refused.contains("did not write (NOTES.md)"), "{refused}");
 }
 
+/// A run killed between writing an output and renaming it into place leaves the temporary copy.
+/// Its resume removes it, so that it is neither left behind nor listed among the outputs, and
+/// leaves a user's temporary file alone.
+#[test]
+fn a_resume_removes_the_temporary_copy_a_killed_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    let claim = OutputFolder::claim(&out, false).unwrap();
+    output(&out.join("report.json"), "{}");
+    let left = [".summary.md.r0e9cR.folio-tmp", "fold-1/.result.cbor.8vX8zT.folio-tmp"];
+    for file in left {
+        output(&out.join(file).with_file_name("placeholder"), "");
+        std::fs::write(out.join(file), "half").unwrap();
+    }
+    drop(claim);
+    std::fs::write(out.join(".notes.Draft1.tmp"), "mine").unwrap();
+    let reopened = OutputFolder::reopen(&out).unwrap();
+    for file in left {
+        assert!(!out.join(file).exists(), "{file} is gone");
+    }
+    reopened.finish();
+    assert_eq!(std::fs::read_to_string(out.join(".notes.Draft1.tmp")).unwrap(), "mine");
+    assert!(out.join("report.json").exists());
+    let listed = std::fs::read_to_string(out.join(OUTPUT_MARK)).unwrap();
+    assert!(!listed.contains("folio-tmp"), "{listed}");
+    assert!(is_temporary_name(".report.json.a1B2c3.folio-tmp"));
+    assert!(
+        !is_temporary_name(".report.json.folio-tmp") && !is_temporary_name("report.json.a1B2c3.folio-tmp")
+    );
+}
+
 /// A `--resume` that fails (refused by its command, say) leaves the finished folder's list as
 /// it was, with anything it wrote added: a file a user adds afterwards is still theirs.
 #[test]
