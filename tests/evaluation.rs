@@ -233,6 +233,24 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     assert!(read_report(&path).unwrap().in_sample && in_sample.report.in_sample());
 }
 
+/// An eval's verdict names a price spike inside the period it measured, and not one before it.
+#[test]
+fn an_eval_verdict_names_a_spike_in_the_period_it_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = synthetic_env(dir.path());
+    let mut panel = folio::data::load_prices(&env.data.file).unwrap();
+    let label = |row: usize| format!("{} on {}", panel.assets[1], panel.index.label(row));
+    let (tested, trained) = (label(1100), label(500));
+    panel.prices[[1100, 1]] *= 100.0;
+    panel.prices[[500, 1]] *= 100.0;
+    write_prices(&panel, &env.data.file).unwrap();
+    let checkpoint = dir.path().join("run");
+    train_for(env, 200, &checkpoint);
+    let verdict = evaluate(EvalRequest::new(checkpoint)).unwrap().report.verdict;
+    assert!(verdict.contains("may hold data errors") && verdict.contains(&tested), "{verdict}");
+    assert!(!verdict.contains(&trained), "{verdict}");
+}
+
 #[test]
 fn an_eval_annualized_at_the_wrong_frequency_says_so_in_its_verdict() {
     let dir = tempfile::tempdir().unwrap();
@@ -352,6 +370,29 @@ fn a_folds_agent_knows_nothing_after_its_validation_window() {
     let (network, normalizer, _) = checkpoint(&original, 1);
     let (other_network, other_normalizer, _) = checkpoint(&altered, 1);
     assert!(network != other_network && normalizer != other_normalizer, "fold 2 trains on the changed rows");
+}
+
+/// A walk-forward's verdict names a price spike inside its test windows, whose return every
+/// stitched figure includes, and not one in rows that no test window holds.
+#[test]
+fn a_walk_forward_verdict_names_a_spike_in_its_test_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = synthetic_env(dir.path());
+    let mut panel = folio::data::load_prices(&env.data.file).unwrap();
+    let label = |row: usize| format!("{} on {}", panel.assets[2], panel.index.label(row));
+    let (tested, untested) = (label(1150), label(30));
+    panel.prices[[1150, 2]] *= 100.0;
+    panel.prices[[30, 2]] *= 100.0;
+    write_prices(&panel, &env.data.file).unwrap();
+    let train = TrainConfig { steps: 200, ..TrainConfig::default() };
+    let report = quiet_walk_forward(&env, &train, rolling_folds(100, 2, 1), &dir.path().join("wf"), 1);
+    assert!(report.folds.iter().any(|fold| fold.fold.test.0 < 1150 && 1150 <= fold.fold.test.1));
+    assert!(
+        report.verdict.contains("may hold data errors") && report.verdict.contains(&tested),
+        "{}",
+        report.verdict
+    );
+    assert!(!report.verdict.contains(&untested), "{}", report.verdict);
 }
 
 #[test]

@@ -76,6 +76,8 @@ struct CheckOutput {
     fingerprint: String,
     /// Why `folio train` would refuse this config's training and validation periods, if it would.
     training_refused: Option<String>,
+    /// What in the prices looks like a data error: jumps, and stretches of missing rows.
+    data_warnings: Vec<String>,
     decisions_from: String,
     decisions_to: String,
     /// Rows before the first observation: the features' warm-up.
@@ -141,6 +143,7 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         ended_by: selection.ended_by.map(|early| early.to_string()),
         fingerprint: market.panel.fingerprint(),
         training_refused: folio::train::training_split(&config, &market).err().map(|e| e.to_string()),
+        data_warnings: data_warnings(&market.panel),
         decisions_from: index.label(range.first),
         decisions_to: index.label(range.last),
         warm_up_periods: market.first_observable(),
@@ -149,6 +152,12 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         policies: summaries,
     };
     Ok(Checked { output, config, market, range })
+}
+
+/// Jumps that look like data errors and stretches of missing rows, in words.
+fn data_warnings(panel: &folio::data::PricePanel) -> Vec<String> {
+    let jumps = folio::data::inspect::suspicious_jumps(panel).into_iter().map(|jump| jump.to_string());
+    jumps.chain(folio::data::inspect::missing_stretches(panel).iter().map(|gap| gap.to_string())).collect()
 }
 
 /// The data, features, costs and decisions the check ran with.
@@ -170,6 +179,9 @@ fn print_setup(checked: &Checked, period: PeriodName) {
     println!("fingerprint {}", output.fingerprint);
     if let Some(why) = &output.training_refused {
         println!("warning    folio train would refuse these periods: {why}");
+    }
+    for warning in &output.data_warnings {
+        println!("warning    {warning}");
     }
     println!(
         "features   {} x window {} per asset (warm-up {} periods); observation {} values",

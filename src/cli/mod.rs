@@ -125,7 +125,7 @@ pub fn run() -> Result<()> {
 
 /// What a run should know about its data before it starts, on stderr, each line led by `market`
 /// (empty for a single market): an asset that shrinks the range at either end, jumps that look
-/// like data errors, a `periods_per_year` that does not match the rows. A file that does not load
+/// like data errors, stretches of missing rows, a `periods_per_year` that does not match the rows. A file that does not load
 /// is left for the run itself to report. `flag_sets_frequency` when `--periods-per-year` (or the
 /// rows of a `--data` file), not the config, set `periods_per_year`.
 fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_frequency: bool) {
@@ -140,6 +140,9 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_
     }
     for jump in folio::data::inspect::suspicious_jumps(&selection.panel) {
         eprintln!("{market}warning: {jump}");
+    }
+    for gap in folio::data::inspect::missing_stretches(&selection.panel) {
+        eprintln!("{market}warning: {gap}");
     }
     let periods_per_year = env.data.periods_per_year;
     if let Some(mut mismatch) = folio::data::inspect::frequency_mismatch(&selection.panel, periods_per_year) {

@@ -55,6 +55,9 @@ pub struct Jump {
     pub asset: String,
     /// The row whose price jumped.
     pub at: String,
+    /// That row's number in the panel: the return into it is the jump.
+    #[serde(skip)]
+    pub row: usize,
     /// `p[t] / p[t-1]`.
     pub ratio: f64,
     pub why: String,
@@ -148,7 +151,13 @@ pub fn suspicious_jumps(panel: &PricePanel) -> Vec<Jump> {
         let residuals: Vec<f64> = own.iter().zip(&markets[i]).map(|(r, m)| r - m).collect();
         for (t, why) in asset_jumps(own, &residuals, |t| markets[i][t]) {
             let ratio = own[t].exp();
-            jumps.push(Jump { asset: panel.assets[i].clone(), at: panel.index.label(t + 1), ratio, why });
+            jumps.push(Jump {
+                asset: panel.assets[i].clone(),
+                at: panel.index.label(t + 1),
+                row: t + 1,
+                ratio,
+                why,
+            });
         }
     }
     jumps
@@ -366,6 +375,53 @@ pub struct Gap {
     pub after: String,
     pub before: String,
     pub calendar_days: i64,
+    /// The panel's row after the gap: the return into it spans the gap.
+    #[serde(skip)]
+    pub row: usize,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no rows for {} calendar days between {} and {}: the return across them counts as one period",
+            self.calendar_days, self.after, self.before
+        )
+    }
+}
+
+/// Calendar days from which a gap between daily rows is data missing rather than a market
+/// closed: the longest closures of a major exchange in decades lasted days (the NYSE after 9/11:
+/// four trading days), never a month.
+pub const MISSING_STRETCH_DAYS: i64 = 30;
+
+/// Gaps between dated rows that are missing data rather than a closure: at least
+/// [`MISSING_STRETCH_DAYS`] and six times the rows' usual spacing (six weeks of weekly rows, half
+/// a year of monthly ones). The return across one enters training and every figure as a single
+/// period's.
+pub fn missing_stretches(panel: &PricePanel) -> Vec<Gap> {
+    let TimeIndex::Dates(dates) = &panel.index else { return Vec::new() };
+    let spacing: Vec<f64> = dates.windows(2).map(|pair| (pair[1] - pair[0]).num_days() as f64).collect();
+    if spacing.is_empty() {
+        return Vec::new();
+    }
+    let least = MISSING_STRETCH_DAYS.max((6.0 * median(&spacing)).round() as i64);
+    gaps_of(dates, least)
+}
+
+/// The gaps of `least` calendar days or more between consecutive `dates`.
+fn gaps_of(dates: &[chrono::NaiveDate], least: i64) -> Vec<Gap> {
+    (1..dates.len())
+        .filter_map(|row| {
+            let days = (dates[row] - dates[row - 1]).num_days();
+            (days >= least).then(|| Gap {
+                after: dates[row - 1].to_string(),
+                before: dates[row].to_string(),
+                calendar_days: days,
+                row,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -384,17 +440,7 @@ pub fn inspect(panel: &PricePanel, periods_per_year: f64) -> Inspection {
     let last_row = panel.n_periods() - 1;
     let gap_days = gap_days(&panel.index);
     let gaps = match &panel.index {
-        TimeIndex::Dates(dates) => dates
-            .windows(2)
-            .filter_map(|pair| {
-                let days = (pair[1] - pair[0]).num_days();
-                (days >= gap_days).then(|| Gap {
-                    after: pair[0].to_string(),
-                    before: pair[1].to_string(),
-                    calendar_days: days,
-                })
-            })
-            .collect(),
+        TimeIndex::Dates(dates) => gaps_of(dates, gap_days),
         TimeIndex::Periods(_) => Vec::new(),
     };
     let assets = (0..panel.n_assets())
@@ -821,5 +867,29 @@ mod tests {
         // Weekly rows are a week apart, which is no gap; three missing weeks are.
         assert_eq!(gap_days(&spaced(300, 7).index), 21);
         assert_eq!(gap_days(&stocks.index), GAP_DAYS);
+    }
+
+    /// `panel` with the rows from `row` on moved `days` calendar days later.
+    fn delayed(mut panel: PricePanel, row: usize, days: u64) -> PricePanel {
+        let TimeIndex::Dates(dates) = &mut panel.index else { panic!("dated") };
+        dates[row..].iter_mut().for_each(|date| *date = *date + chrono::Days::new(days));
+        panel
+    }
+
+    /// A month without rows is missing data, a week's closure is not (the bundled US stocks
+    /// hold 9/11's), and slower rows need a gap of six of their steps.
+    #[test]
+    fn only_stretches_of_missing_rows_are_taken_for_data_errors() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/data/us_stocks_20_daily.csv");
+        assert!(missing_stretches(&crate::data::csv::load_prices(&path).unwrap()).is_empty());
+        let hole = missing_stretches(&delayed(spaced(300, 1), 120, 29));
+        assert_eq!(hole.iter().map(|gap| (gap.row, gap.calendar_days)).collect::<Vec<_>>(), [(120, 30)]);
+        assert!(
+            hole[0].to_string().starts_with("no rows for 30 calendar days between 2001-04-30 and 2001-05-30")
+        );
+        assert!(missing_stretches(&delayed(spaced(300, 1), 120, 28)).is_empty());
+        assert!(missing_stretches(&delayed(spaced(300, 7), 120, 28)).is_empty(), "five weeks");
+        assert_eq!(missing_stretches(&delayed(spaced(300, 7), 120, 35)).len(), 1, "six weeks");
+        assert!(missing_stretches(&spaced(300, 1)).is_empty());
     }
 }

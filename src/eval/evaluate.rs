@@ -13,7 +13,9 @@ use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sens
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
-use crate::data::inspect::{AnnualizationSource, FrequencyMismatch, frequency_mismatch};
+use crate::data::inspect::{
+    AnnualizationSource, FrequencyMismatch, frequency_mismatch, missing_stretches, suspicious_jumps,
+};
 use crate::data::{MissingPrices, PricePanel, Stamp, read_assets};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
@@ -455,7 +457,8 @@ impl Setup {
                     &self.market.panel,
                     self.metrics_config.periods_per_year,
                     AnnualizationSource::Checkpoint,
-                ),
+                )
+                + &data_doubts(&self.market.panel, |row| self.range.first < row && row <= self.range.last),
             edge_over_equal_weight: edge,
             results,
             cost_sensitivity,
@@ -656,6 +659,31 @@ pub(crate) fn annualization_warning(
         .unwrap_or_default()
 }
 
+/// A verdict's closing sentence for what looks like an error in the prices its figures are
+/// measured on (`measured(row)`: whether the return into `row` is one of theirs): a spike, a split
+/// the prices are not adjusted for, a stretch of missing rows. Empty where there is none, so that
+/// a shared report never passes such figures off as the market's.
+pub(crate) fn data_doubts(panel: &PricePanel, measured: impl Fn(usize) -> bool) -> String {
+    let jumps =
+        suspicious_jumps(panel).into_iter().filter(|jump| measured(jump.row)).map(|jump| jump.to_string());
+    let stretches =
+        missing_stretches(panel).into_iter().filter(|gap| measured(gap.row)).map(|gap| gap.to_string());
+    let doubts: Vec<String> = jumps.chain(stretches).collect();
+    if doubts.is_empty() {
+        return String::new();
+    }
+    let shown = doubts.len().min(3);
+    let more = match doubts.len() - shown {
+        0 => String::new(),
+        more => format!("; and {more} more"),
+    };
+    format!(
+        " The prices measured may hold data errors, which every figure above includes: {}{more} (`folio data \
+         inspect` lists them).",
+        doubts[..shown].join("; ")
+    )
+}
+
 pub struct BaselineRequest {
     pub data: PathBuf,
     /// What a missing price inside a listing means (the config's `[data] missing`).
@@ -792,4 +820,28 @@ pub fn compare_baseline_rebalancing(
         rules: rules.to_vec(),
         results,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synth::{SynthConfig, generate};
+
+    /// A verdict names the data errors inside the periods its figures measure, and only those: a
+    /// spike in training data, which no reported figure includes, is the stderr warning's alone.
+    #[test]
+    fn a_verdict_names_the_data_errors_inside_what_it_measured() {
+        let config =
+            SynthConfig { assets: 4, periods: 400, seed: 3, jumps_per_year: 0.0, ..SynthConfig::default() };
+        let mut panel = generate(&config).unwrap();
+        assert_eq!(data_doubts(&panel, |_| true), "");
+        panel.prices[[300, 1]] *= 100.0;
+        let measured = data_doubts(&panel, |row| row > 250);
+        assert!(measured.starts_with(" The prices measured may hold data errors"), "{measured}");
+        assert!(
+            measured.contains(&format!("{} on {}", panel.assets[1], panel.index.label(300))),
+            "{measured}"
+        );
+        assert_eq!(data_doubts(&panel, |row| row <= 250), "");
+    }
 }

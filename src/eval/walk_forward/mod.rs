@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::EvalError;
-use super::evaluate::annualization_warning;
+use super::evaluate::{annualization_warning, data_doubts};
 use super::task_result::{self, TaskIdentity};
 use crate::agent::DeviceChoice;
 use crate::agent::{AgentPolicy, EnsemblePolicy};
@@ -189,6 +189,8 @@ pub(crate) fn conclude(
         plan.metrics.periods_per_year,
         crate::data::inspect::AnnualizationSource::Config,
     ));
+    let in_a_test_window = |row: usize| plan.folds.iter().any(|fold| fold.test.0 < row && row <= fold.test.1);
+    verdict.push_str(&data_doubts(&plan.market.panel, in_a_test_window));
     let WalkForwardRequest { env, train, config, rebalance, .. } = request;
     Ok(WalkForwardReport {
         config,
