@@ -843,5 +843,13 @@ mod tests {
             "{measured}"
         );
         assert_eq!(data_doubts(&panel, |row| row <= 250), "");
+        // Forty days without rows before row 320.
+        let crate::data::TimeIndex::Dates(dates) = &mut panel.index else {
+            panic!("synthetic markets are dated")
+        };
+        dates[320..].iter_mut().for_each(|date| *date = *date + chrono::Days::new(40));
+        let both = data_doubts(&panel, |row| row > 250);
+        assert!(both.contains("; no rows for ") && both.contains(&panel.index.label(320)), "{both}");
+        assert_eq!(data_doubts(&panel, |row| row <= 250), "");
     }
 }
