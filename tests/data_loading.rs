@@ -801,6 +801,24 @@ fn late_starting_asset_sets_the_start_when_no_from_is_given() {
     assert_eq!(selection.panel.n_periods(), 5);
 }
 
+/// Assets whose listings do not overlap make no market: the error names the one that starts
+/// last and the one that ends first, with their dates, where it had printed a range backwards.
+#[test]
+fn assets_that_never_trade_together_are_named() {
+    let (_dir, path, panel) =
+        load_text("date,A,B,C\n2020-01-01,1,10,\n2020-01-02,2,11,\n2020-01-03,3,,100\n2020-01-06,4,,101\n");
+    let message = selection_error(panel.select(&[], None, None));
+    assert_eq!(
+        message,
+        format!(
+            "the assets of {} share no two periods with prices: C starts on 2020-01-03, after B's last \
+             price on 2020-01-02; leave one of them out (data.assets)",
+            path.display()
+        )
+    );
+    assert_eq!(panel.select(&names(&["A", "C"]), None, None).unwrap().panel.n_periods(), 2);
+}
+
 /// Blank rows at either end of a file hold no asset back: no note names one to leave out.
 #[test]
 fn blank_rows_at_the_ends_name_no_asset_to_leave_out() {

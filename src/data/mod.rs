@@ -293,7 +293,31 @@ impl PricePanel {
             }
             common.last = common.last.min(listing.last);
         }
-        Ok(common)
+        match self.listings_apart(columns, &common) {
+            Some(error) => Err(error),
+            None => Ok(common),
+        }
+    }
+
+    /// Why assets whose listings share fewer than two rows make no market, when two of them are
+    /// to blame: the one that starts last and the one that ends first, by name and date.
+    fn listings_apart(&self, columns: &[usize], common: &CommonListing) -> Option<DataError> {
+        if common.last > common.first {
+            return None;
+        }
+        let ends_first = columns
+            .iter()
+            .filter_map(|&c| self.listing(c).map(|listing| (listing.last, c)))
+            .min()
+            .map(|(_, c)| self.assets[c].clone())?;
+        let starts_last = common.limited_by.clone().filter(|late| *late != ends_first)?;
+        Some(DataError::Selection(format!(
+            "the assets of {} share no two periods with prices: {starts_last} starts on {}, after {ends_first}'s \
+             last price on {}; leave one of them out (data.assets)",
+            self.source.display(),
+            self.index.label(common.first),
+            self.index.label(common.last)
+        )))
     }
 
     /// The assets that start last, when they start after the file's first row, and where the
