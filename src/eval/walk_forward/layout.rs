@@ -218,10 +218,32 @@ impl WalkForwardConfig {
                 }
             })
             .collect();
-        match options.len() {
-            0 => "; that is too little for a walk-forward".into(),
-            _ => format!("; in the config's [walk_forward], {} would fit", options.join(", or ")),
+        if !options.is_empty() {
+            return format!("; in the config's [walk_forward], {} would fit", options.join(", or "));
         }
+        match self.least_periods(warmup) {
+            Some(least) => format!(
+                "; that is too little for a walk-forward: a layout like this one fits {least} periods or more, \
+                 {warmup} of them the features' warm-up (a shorter [features] window needs fewer)"
+            ),
+            None => "; that is too little for a walk-forward".into(),
+        }
+    }
+
+    /// The fewest rows that some layout like this one fits ([`Self::layouts_that_fit`]), or
+    /// `None` past any number of rows a file could hold.
+    fn least_periods(&self, warmup: usize) -> Option<usize> {
+        let fits = |n: usize| !self.layouts_that_fit(n, warmup).is_empty();
+        // Fitting only grows with the rows: more room never shortens a window or drops a fold.
+        let (mut short, mut long) = (0usize, 1usize << 40);
+        if !fits(long) {
+            return None;
+        }
+        while long - short > 1 {
+            let middle = short + (long - short) / 2;
+            if fits(middle) { long = middle } else { short = middle }
+        }
+        Some(long)
     }
 
     /// The layout to run on `n_periods` rows when this one, folio's default, is too long for
@@ -407,7 +429,15 @@ mod tests {
         assert_eq!(make_folds(2300, 69, &scaled).unwrap().len(), 5);
         // Below a training window of 100 periods nothing is suggested.
         let error = make_folds(250, 69, &config).unwrap_err().to_string();
-        assert!(error.ends_with("the data has 250; that is too little for a walk-forward"), "{error}");
+        assert!(
+            error.ends_with(
+                "the data has 250; that is too little for a walk-forward: a layout like this one fits 300 \
+                 periods or more, 69 of them the features' warm-up (a shorter [features] window needs fewer)"
+            ),
+            "{error}"
+        );
+        assert!(make_folds(299, 69, &config).is_err() && config.fitted_to(299, 69).is_none());
+        assert_eq!(make_folds(300, 69, &config.fitted_to(300, 69).unwrap()).unwrap().len(), 5);
         // Windows as long as a config can write are too long, not wrapped around to short ones.
         let huge = usize::MAX / 2 + 1;
         for long in [
