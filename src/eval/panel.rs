@@ -138,10 +138,15 @@ pub enum PanelError {
     SameConfig { earlier: PathBuf, config: PathBuf },
     #[error(
         "{}: --development holds back the test period, and this config marks none: give it a \
-         [periods.validation] with an end (`to`) or a [periods.test] with a start (`from`)",
+         [periods.validation] with an end (`to`) or a [periods.test] with a start (`from`); for \
+         example, 70/15/15 in time: {proposal}",
         config.display()
     )]
-    NoTestPeriod { config: PathBuf },
+    NoTestPeriod {
+        config: PathBuf,
+        /// Periods that split the config's data, in its TOML.
+        proposal: String,
+    },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{}: {source}{}", config.display(), note.as_ref().map(|n| format!(" (note: {n})")).unwrap_or_default())]
@@ -220,8 +225,13 @@ fn market_request(
     let (env, mut sections) = EnvConfig::load_with_sections(config)?;
     let env = match options.development {
         false => env,
-        true => development_only(&env, env.data.selection().map_err(from_data)?.first_file_row)
-            .ok_or_else(|| PanelError::NoTestPeriod { config: config.to_path_buf() })?,
+        true => {
+            let selection = env.data.selection().map_err(from_data)?;
+            development_only(&env, selection.first_file_row).ok_or_else(|| PanelError::NoTestPeriod {
+                config: config.to_path_buf(),
+                proposal: crate::train::proposed_periods(&selection.panel.index),
+            })?
+        }
     };
     let mut train = TrainConfig::from_table(sections.train.take(), None, config)?;
     if let Some(steps) = options.steps {
@@ -334,6 +344,37 @@ mod tests {
         assert_eq!(ran, ["a", "b", "c"]);
         assert_eq!(finished, [10, 30]);
         assert_eq!(failed, [PanelFailure { market: "b".into(), error: "disk full after 2 markets".into() }]);
+    }
+
+    /// `--development` on a config that marks no test period is refused, proposing periods that
+    /// split the config's own data.
+    #[test]
+    fn a_development_panel_proposes_periods_to_a_config_without_any() {
+        let dir = tempfile::tempdir().unwrap();
+        let synth = crate::data::synth::SynthConfig { assets: 3, periods: 1000, ..Default::default() };
+        let panel = crate::data::synth::generate(&synth).unwrap();
+        crate::data::write_prices(&panel, &dir.path().join("prices.csv")).unwrap();
+        let config = dir.path().join("market.toml");
+        std::fs::write(&config, "[data]\nfile = \"prices.csv\"\n").unwrap();
+        let options = PanelOptions {
+            development: true,
+            steps: None,
+            seeds: None,
+            jobs: 1,
+            device: DeviceChoice::Cpu,
+            registry: dir.path().join("trials.jsonl"),
+            resume: false,
+            progress: crate::progress::silent(),
+        };
+        let Err(error) = plan_markets(std::slice::from_ref(&config), &options, &dir.path().join("out"))
+        else {
+            panic!("a config without a test period has no development data")
+        };
+        let proposal = format!("[periods.test] from = \"{}\"", panel.index.label(850));
+        assert!(
+            error.to_string().contains("marks none") && error.to_string().ends_with(&proposal),
+            "{error}"
+        );
     }
 
     #[test]

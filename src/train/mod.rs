@@ -19,7 +19,7 @@ pub use config::{Algo, DirectConfig, LrSchedule, PpoConfig, ReinforceConfig, Tra
 pub use direct::DirectObjective;
 pub use ppo::gae;
 pub use rollout::discounted_returns;
-pub use run::{TrainOutcome, TrainRequest, train, train_seeds, training_split, validate};
+pub use run::{TrainOutcome, TrainRequest, proposed_periods, train, train_seeds, training_split, validate};
 pub use seeds::{PlannedSeeds, SEEDS_FILE, seed_folder, seed_folder_name, seed_folders, seed_of_folder};
 
 use burn::optim::ModuleOptimizer;

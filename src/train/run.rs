@@ -258,10 +258,18 @@ pub fn training_split(
     Ok((train_range, validation_range))
 }
 
-/// The periods to propose to a config that sets none: the data split 70/15/15 in time, the
-/// usual proportions, written as the config's TOML. Proposed rather than applied, so that which
-/// rows are the untouched test period is always the user's written choice.
+/// The periods to propose to a config that sets none, as the end of training's refusal.
 fn proposed_split(index: &TimeIndex) -> String {
+    format!(
+        "; the config sets no [periods], so both span the whole data. Split it in time, for example 70/15/15: {}",
+        proposed_periods(index)
+    )
+}
+
+/// Periods for data with `index`'s rows: split 70/15/15 in time, the usual proportions, written
+/// as a config's TOML. Proposed rather than applied, so that which rows are the untouched test
+/// period is always the user's written choice.
+pub fn proposed_periods(index: &TimeIndex) -> String {
     let n = index.len();
     let stamp = |row: usize| match index {
         TimeIndex::Dates(dates) => format!("\"{}\"", dates[row]),
@@ -269,8 +277,7 @@ fn proposed_split(index: &TimeIndex) -> String {
     };
     let (validation, test) = (n * 70 / 100, n * 85 / 100);
     format!(
-        "; the config sets no [periods], so both span the whole data. Split it in time, for example 70/15/15: \
-         [periods.train] to = {}, [periods.validation] from = {} and to = {}, [periods.test] from = {}",
+        "[periods.train] to = {}, [periods.validation] from = {} and to = {}, [periods.test] from = {}",
         stamp(validation - 1),
         stamp(validation),
         stamp(test - 1),
