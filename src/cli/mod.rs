@@ -125,7 +125,8 @@ pub fn run() -> Result<()> {
 
 /// What a run should know about its data before it starts, on stderr, each line led by `market`
 /// (empty for a single market): an asset that shrinks the range at either end, jumps that look
-/// like data errors, stretches of missing rows, a `periods_per_year` that does not match the rows. A file that does not load
+/// like data errors, stretches of missing rows, one asset that an anchored network cannot move, a
+/// `periods_per_year` that does not match the rows. A file that does not load
 /// is left for the run itself to report. `flag_sets_frequency` when `--periods-per-year` (or the
 /// rows of a `--data` file), not the config, set `periods_per_year`.
 fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_frequency: bool) {
@@ -143,6 +144,14 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_
     }
     for gap in folio::data::inspect::missing_stretches(&selection.panel) {
         eprintln!("{market}warning: {gap}");
+    }
+    if selection.panel.n_assets() == 1 && env.features.reference != folio::features::Reference::None {
+        // An anchored network tilts among the assets and holds cash at the reference's share.
+        eprintln!(
+            "{market}note: one asset and a reference portfolio (features.reference): a network tilts among \
+             the assets only, so whatever it learns it holds what the reference holds. reference = \"none\" \
+             lets a network time the asset against cash; \"volatility_managed\" times it by its risk without training"
+        );
     }
     let periods_per_year = env.data.periods_per_year;
     if let Some(mut mismatch) = folio::data::inspect::frequency_mismatch(&selection.panel, periods_per_year) {

@@ -587,3 +587,37 @@ fn common_export_formats_are_read_or_get_a_hint() {
     let index = hint("reset.csv", ",date,A\n0,2020-01-02,1.0\n1,2020-01-03,1.1\n");
     assert!(index.contains("column 2 (date)") && index.contains("index=False"), "{index}");
 }
+
+/// A network anchored on a reference tilts among the assets only: with one asset it cannot
+/// change the portfolio, and training says so before it starts, naming the references that do
+/// act on one asset. Unanchored, it can time the asset against cash, and nothing is said.
+#[test]
+fn one_asset_under_an_anchored_policy_is_noted_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path());
+    let prices = dir.path().join("prices.csv");
+    let panel = folio::data::load_prices(&prices).unwrap();
+    let one = folio::data::PricePanel::new(
+        "one",
+        vec![panel.assets[0].clone()],
+        panel.index.clone(),
+        panel.prices.slice(ndarray::s![.., 0..1]).to_owned(),
+    );
+    write_prices(&one, &prices).unwrap();
+    let train = |config: &Path, out: &str| {
+        let args = ["train", "--config", config.to_str().unwrap(), "--steps", "64", "--out", out];
+        text(&folio(&[&args[..], &["--registry", "trials.jsonl"]].concat(), dir.path()))
+    };
+    let noted = "one asset and a reference portfolio (features.reference)";
+    let anchored = train(&config, "anchored");
+    assert!(anchored.contains(noted) && anchored.contains("reference = \"none\""), "{anchored}");
+    let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    table["features"].as_table_mut().unwrap().insert("reference".into(), "none".into());
+    let unanchored_config = dir.path().join("unanchored.toml");
+    std::fs::write(&unanchored_config, toml::to_string(&table).unwrap()).unwrap();
+    let unanchored = train(&unanchored_config, "unanchored");
+    assert!(
+        !unanchored.contains(noted) && dir.path().join("unanchored/seed-0/best.bpk").exists(),
+        "{unanchored}"
+    );
+}
