@@ -552,7 +552,30 @@ fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
         assert_eq!((config["folds"].as_u64(), config["seeds"].as_u64()), (Some(5), Some(seeds)), "{config}");
         let train = config["train_periods"].as_u64().unwrap();
         assert!((100..1260).contains(&train), "{config}");
+        assert!(!text(&output).contains("too short to test"), "56 validation periods test the gap");
     }
+    // Fitted to 300 rows, validation windows of 20 periods leave the reference gate nothing to test.
+    folio(&[
+        "data",
+        "synth",
+        "--out",
+        path(&prices),
+        "--assets",
+        "3",
+        "--periods",
+        "300",
+        "--seed",
+        "4",
+        "--force",
+    ]);
+    let output = plan("", &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("20 validation")
+            && text(&output).contains("Its validation windows are too short to test"),
+        "{}",
+        text(&output)
+    );
     let chosen = [("\n[walk_forward]\nfolds = 2\n", &[][..]), ("", &["--folds", "2"][..])];
     for (walk_forward, extra) in chosen {
         let output = plan(walk_forward, extra);

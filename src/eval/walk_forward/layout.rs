@@ -290,12 +290,20 @@ impl WalkForwardConfig {
         Ok(match fitted {
             None => (self, None),
             Some(fitted) => {
-                let note = format!(
+                let mut note = format!(
                     "the data has {n_periods} periods, too few for the default walk-forward ({}); it runs {} \
                      (a [walk_forward] table in the config chooses another layout)",
                     self.describe(),
                     fitted.describe()
                 );
+                let least = crate::metrics::sharpe_difference::MIN_PERIODS;
+                if fitted.validation_periods < least {
+                    note.push_str(&format!(
+                        ". Its validation windows are too short to test a trained network against its \
+                         reference ({least} periods), so the reference gate ([train] reference_gate, on by default) keeps the \
+                         reference in every one"
+                    ));
+                }
                 (fitted, Some(note))
             }
         })
