@@ -233,17 +233,23 @@ fn eval_reports_the_agent_beside_every_baseline_and_flags_in_sample_periods() {
     assert!(read_report(&path).unwrap().in_sample && in_sample.report.in_sample());
 }
 
+/// Multiply `asset`'s price at each of `rows` by 100 in the price file `file`, a typo's spike
+/// reversed the next period; returns how a warning names each (`ASSET on DATE`).
+fn spike<const N: usize>(file: &std::path::Path, asset: usize, rows: [usize; N]) -> [String; N] {
+    let mut panel = folio::data::load_prices(file).unwrap();
+    for row in rows {
+        panel.prices[[row, asset]] *= 100.0;
+    }
+    write_prices(&panel, file).unwrap();
+    rows.map(|row| format!("{} on {}", panel.assets[asset], panel.index.label(row)))
+}
+
 /// An eval's verdict names a price spike inside the period it measured, and not one before it.
 #[test]
 fn an_eval_verdict_names_a_spike_in_the_period_it_measured() {
     let dir = tempfile::tempdir().unwrap();
     let env = synthetic_env(dir.path());
-    let mut panel = folio::data::load_prices(&env.data.file).unwrap();
-    let label = |row: usize| format!("{} on {}", panel.assets[1], panel.index.label(row));
-    let (tested, trained) = (label(1100), label(500));
-    panel.prices[[1100, 1]] *= 100.0;
-    panel.prices[[500, 1]] *= 100.0;
-    write_prices(&panel, &env.data.file).unwrap();
+    let [tested, trained] = spike(&env.data.file, 1, [1100, 500]);
     let checkpoint = dir.path().join("run");
     train_for(env, 200, &checkpoint);
     let verdict = evaluate(EvalRequest::new(checkpoint)).unwrap().report.verdict;
@@ -378,12 +384,7 @@ fn a_folds_agent_knows_nothing_after_its_validation_window() {
 fn a_walk_forward_verdict_names_a_spike_in_its_test_windows() {
     let dir = tempfile::tempdir().unwrap();
     let env = synthetic_env(dir.path());
-    let mut panel = folio::data::load_prices(&env.data.file).unwrap();
-    let label = |row: usize| format!("{} on {}", panel.assets[2], panel.index.label(row));
-    let (tested, untested) = (label(1150), label(30));
-    panel.prices[[1150, 2]] *= 100.0;
-    panel.prices[[30, 2]] *= 100.0;
-    write_prices(&panel, &env.data.file).unwrap();
+    let [tested, untested] = spike(&env.data.file, 2, [1150, 30]);
     let train = TrainConfig { steps: 200, ..TrainConfig::default() };
     let report = quiet_walk_forward(&env, &train, rolling_folds(100, 2, 1), &dir.path().join("wf"), 1);
     assert!(report.folds.iter().any(|fold| fold.fold.test.0 < 1150 && 1150 <= fold.fold.test.1));
