@@ -244,15 +244,21 @@ fn spike<const N: usize>(file: &std::path::Path, asset: usize, rows: [usize; N])
     rows.map(|row| format!("{} on {}", panel.assets[asset], panel.index.label(row)))
 }
 
-/// An eval's verdict names a price spike inside the period it measured, and not one before it.
+/// An eval's verdict names a price spike inside the period it measured, and not one before it:
+/// a spike on its first row (where its fall is measured) but not on the row before (whose fall
+/// into that first row is not).
 #[test]
 fn an_eval_verdict_names_a_spike_in_the_period_it_measured() {
     let dir = tempfile::tempdir().unwrap();
     let env = synthetic_env(dir.path());
-    let [tested, trained] = spike(&env.data.file, 1, [1100, 500]);
+    let [tested] = spike(&env.data.file, 1, [1000]);
+    let [trained] = spike(&env.data.file, 2, [999]);
+    let file = env.data.file.clone();
     let checkpoint = dir.path().join("run");
     train_for(env, 200, &checkpoint);
-    let verdict = evaluate(EvalRequest::new(checkpoint)).unwrap().report.verdict;
+    let report = evaluate(EvalRequest::new(checkpoint)).unwrap().report;
+    assert_eq!(report.from, folio::data::load_prices(&file).unwrap().index.label(1000));
+    let verdict = report.verdict;
     assert!(verdict.contains("may hold data errors") && verdict.contains(&tested), "{verdict}");
     assert!(!verdict.contains(&trained), "{verdict}");
 }
@@ -379,15 +385,17 @@ fn a_folds_agent_knows_nothing_after_its_validation_window() {
 }
 
 /// A walk-forward's verdict names a price spike inside its test windows, whose return every
-/// stitched figure includes, and not one in rows that no test window holds.
+/// stitched figure includes (here on the first one's first row, whose fall is measured), and not
+/// one on the row before, whose fall into that first row is not measured.
 #[test]
 fn a_walk_forward_verdict_names_a_spike_in_its_test_windows() {
     let dir = tempfile::tempdir().unwrap();
     let env = synthetic_env(dir.path());
-    let [tested, untested] = spike(&env.data.file, 2, [1150, 30]);
+    let [tested] = spike(&env.data.file, 2, [999]);
+    let [untested] = spike(&env.data.file, 1, [998]);
     let train = TrainConfig { steps: 200, ..TrainConfig::default() };
     let report = quiet_walk_forward(&env, &train, rolling_folds(100, 2, 1), &dir.path().join("wf"), 1);
-    assert!(report.folds.iter().any(|fold| fold.fold.test.0 < 1150 && 1150 <= fold.fold.test.1));
+    assert_eq!(report.folds[0].fold.test.0, 999, "the first test window's first decision row");
     assert!(
         report.verdict.contains("may hold data errors") && report.verdict.contains(&tested),
         "{}",

@@ -58,6 +58,9 @@ pub struct Jump {
     /// That row's number in the panel: the return into it is the jump.
     #[serde(skip)]
     pub row: usize,
+    /// The row whose return undid a spike, the next one; `None` for a move that stayed.
+    #[serde(skip)]
+    pub reversed_at: Option<usize>,
     /// `p[t] / p[t-1]`.
     pub ratio: f64,
     pub why: String,
@@ -149,13 +152,13 @@ pub fn suspicious_jumps(panel: &PricePanel) -> Vec<Jump> {
         // the asset's own return for its median a third of the time, and the residuals' spread
         // shrinks until a split's ratio looks too far from every day's move.
         let residuals: Vec<f64> = own.iter().zip(&markets[i]).map(|(r, m)| r - m).collect();
-        for (t, why) in asset_jumps(own, &residuals, |t| markets[i][t]) {
-            let ratio = own[t].exp();
+        for (t, why, reversed) in asset_jumps(own, &residuals, |t| markets[i][t]) {
             jumps.push(Jump {
                 asset: panel.assets[i].clone(),
                 at: panel.index.label(t + 1),
                 row: t + 1,
-                ratio,
+                reversed_at: reversed.then_some(t + 2),
+                ratio: own[t].exp(),
                 why,
             });
         }
@@ -213,7 +216,7 @@ fn asset_jumps(
     returns: &[f64],
     residuals: &[f64],
     market_without: impl Fn(usize) -> f64,
-) -> Vec<(usize, String)> {
+) -> Vec<(usize, String, bool)> {
     let (Some(sigma), Some(idiosyncratic)) = (robust_sigma(returns), robust_sigma(residuals)) else {
         return Vec::new();
     };
@@ -250,7 +253,7 @@ fn asset_jumps(
             }
             (false, None, None) => continue,
         };
-        found.push((t, why));
+        found.push((t, why, reversed));
     }
     found
 }

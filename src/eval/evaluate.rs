@@ -14,7 +14,7 @@ use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
 use crate::data::inspect::{
-    AnnualizationSource, FrequencyMismatch, frequency_mismatch, missing_stretches, suspicious_jumps,
+    AnnualizationSource, FrequencyMismatch, Jump, frequency_mismatch, missing_stretches, suspicious_jumps,
 };
 use crate::data::{MissingPrices, PricePanel, Stamp, read_assets};
 use crate::env::config::Span;
@@ -660,12 +660,14 @@ pub(crate) fn annualization_warning(
 }
 
 /// A verdict's closing sentence for what looks like an error in the prices its figures are
-/// measured on (`measured(row)`: whether the return into `row` is one of theirs): a spike, a split
+/// measured on (`measured(row)`: whether the return into `row` is one of theirs): a spike (its
+/// rise or its fall), a split
 /// the prices are not adjusted for, a stretch of missing rows. Empty where there is none, so that
 /// a shared report never passes such figures off as the market's.
 pub(crate) fn data_doubts(panel: &PricePanel, measured: impl Fn(usize) -> bool) -> String {
-    let jumps =
-        suspicious_jumps(panel).into_iter().filter(|jump| measured(jump.row)).map(|jump| jump.to_string());
+    // A spike's reversal is a return too: a window that starts on the spike measures its fall.
+    let seen = |jump: &Jump| measured(jump.row) || jump.reversed_at.is_some_and(&measured);
+    let jumps = suspicious_jumps(panel).into_iter().filter(seen).map(|jump| jump.to_string());
     let stretches =
         missing_stretches(panel).into_iter().filter(|gap| measured(gap.row)).map(|gap| gap.to_string());
     let doubts: Vec<String> = jumps.chain(stretches).collect();
@@ -843,6 +845,9 @@ mod tests {
             "{measured}"
         );
         assert_eq!(data_doubts(&panel, |row| row <= 250), "");
+        // A window that starts on the spike measures its fall; one that starts after, neither.
+        assert!(data_doubts(&panel, |row| row > 300).contains(&panel.index.label(300)));
+        assert_eq!(data_doubts(&panel, |row| row > 301), "");
         // Forty days without rows before row 320.
         let crate::data::TimeIndex::Dates(dates) = &mut panel.index else {
             panic!("synthetic markets are dated")
