@@ -576,6 +576,16 @@ fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
         "{}",
         text(&output)
     );
+    // Without the gate, or without a reference to keep, there is nothing to say.
+    for ungated in ["\n[train]\nreference_gate = false\n", "\n[features]\nreference = \"none\"\n"] {
+        let output = plan(ungated, &[]);
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(
+            text(&output).contains("20 validation") && !text(&output).contains("too short to test"),
+            "{ungated}: {}",
+            text(&output)
+        );
+    }
     let chosen = [("\n[walk_forward]\nfolds = 2\n", &[][..]), ("", &["--folds", "2"][..])];
     for (walk_forward, extra) in chosen {
         let output = plan(walk_forward, extra);

@@ -47,7 +47,7 @@ impl WalkForwardSetup {
         // Before the layout's note: a late listing or an early end is often why the data is short.
         super::warn_about_data(&env, "", false);
         if !chosen.windows {
-            let (fitted, note) = config.fitted_to_data(&env, chosen.folds || self.folds.is_some())?;
+            let (fitted, note) = config.fitted_to_data(&env, &train, chosen.folds || self.folds.is_some())?;
             if let Some(note) = note {
                 eprintln!("note: {note}");
             }

@@ -245,7 +245,7 @@ fn market_request(
     }
     let mut note = None;
     if !chosen.windows {
-        (walk, note) = walk.fitted_to_data(&env, chosen.folds).map_err(from_data)?;
+        (walk, note) = walk.fitted_to_data(&env, &train, chosen.folds).map_err(from_data)?;
     }
     let request = WalkForwardRequest {
         env,

@@ -278,6 +278,7 @@ impl WalkForwardConfig {
     pub fn fitted_to_data(
         self,
         env: &crate::env::config::EnvConfig,
+        train: &crate::train::TrainConfig,
         folds_chosen: bool,
     ) -> Result<(Self, Option<String>), crate::data::DataError> {
         // The rows and the features' warm-up are all a layout depends on: no features are built.
@@ -297,11 +298,14 @@ impl WalkForwardConfig {
                     fitted.describe()
                 );
                 let least = crate::metrics::sharpe_difference::MIN_PERIODS;
-                if fitted.validation_periods < least {
+                // The gate tests only an anchored network, which has a reference to keep.
+                let gated =
+                    train.reference_gate && env.features.reference != crate::features::Reference::None;
+                if gated && fitted.validation_periods < least {
                     note.push_str(&format!(
                         ". Its validation windows are too short to test a trained network against its \
-                         reference ({least} periods), so the reference gate ([train] reference_gate, on by default) keeps the \
-                         reference in every one"
+                         reference ({least} periods), so the reference gate ([train] reference_gate) keeps the reference \
+                         in every one"
                     ));
                 }
                 (fitted, Some(note))
