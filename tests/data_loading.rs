@@ -817,6 +817,13 @@ fn assets_that_never_trade_together_are_named() {
         )
     );
     assert_eq!(panel.select(&names(&["A", "C"]), None, None).unwrap().panel.n_periods(), 2);
+    // Listings that meet on one day share that row alone.
+    let (_dir, _path, meeting) = load_text("date,A,B\n2020-01-01,1,\n2020-01-02,2,20\n2020-01-03,,21\n");
+    let message = selection_error(meeting.select(&[], None, None));
+    assert!(
+        message.contains("B starts on 2020-01-02, on the day of A's last price on 2020-01-02"),
+        "{message}"
+    );
 }
 
 /// Blank rows at either end of a file hold no asset back: no note names one to leave out.

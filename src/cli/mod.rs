@@ -145,12 +145,17 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_
     for gap in folio::data::inspect::missing_stretches(&selection.panel) {
         eprintln!("{market}warning: {gap}");
     }
-    if selection.panel.n_assets() == 1 && env.features.reference != folio::features::Reference::None {
+    let reference = env.features.reference;
+    if selection.panel.n_assets() == 1 && reference != folio::features::Reference::None {
         // An anchored network tilts among the assets and holds cash at the reference's share.
+        let managed = match reference {
+            folio::features::Reference::VolatilityManaged => "",
+            _ => "; \"volatility_managed\" times it by its risk without training",
+        };
         eprintln!(
             "{market}note: one asset and a reference portfolio (features.reference): a network tilts among \
              the assets only, so whatever it learns it holds what the reference holds. reference = \"none\" \
-             lets a network time the asset against cash; \"volatility_managed\" times it by its risk without training"
+             lets a network time the asset against cash{managed}"
         );
     }
     let periods_per_year = env.data.periods_per_year;

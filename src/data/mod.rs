@@ -311,9 +311,11 @@ impl PricePanel {
             .min()
             .map(|(_, c)| self.assets[c].clone())?;
         let starts_last = common.limited_by.clone().filter(|late| *late != ends_first)?;
+        // Two listings that meet on one day share that row alone.
+        let relation = if common.first == common.last { "on the day of" } else { "after" };
         Some(DataError::Selection(format!(
-            "the assets of {} share no two periods with prices: {starts_last} starts on {}, after {ends_first}'s \
-             last price on {}; leave one of them out (data.assets)",
+            "the assets of {} share no two periods with prices: {starts_last} starts on {}, {relation} \
+             {ends_first}'s last price on {}; leave one of them out (data.assets)",
             self.source.display(),
             self.index.label(common.first),
             self.index.label(common.last)

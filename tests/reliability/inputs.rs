@@ -611,11 +611,18 @@ fn one_asset_under_an_anchored_policy_is_noted_before_training() {
     let noted = "one asset and a reference portfolio (features.reference)";
     let anchored = train(&config, "anchored");
     assert!(anchored.contains(noted) && anchored.contains("reference = \"none\""), "{anchored}");
-    let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
-    table["features"].as_table_mut().unwrap().insert("reference".into(), "none".into());
-    let unanchored_config = dir.path().join("unanchored.toml");
-    std::fs::write(&unanchored_config, toml::to_string(&table).unwrap()).unwrap();
-    let unanchored = train(&unanchored_config, "unanchored");
+    assert!(anchored.contains("\"volatility_managed\" times it"), "{anchored}");
+    let with_reference = |reference: &str| {
+        let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+        table["features"].as_table_mut().unwrap().insert("reference".into(), reference.into());
+        let path = dir.path().join(format!("{reference}.toml"));
+        std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+        path
+    };
+    // Anchored on the volatility-managed reference, the note proposes no other.
+    let managed = train(&with_reference("volatility_managed"), "managed");
+    assert!(managed.contains(noted) && !managed.contains("\"volatility_managed\" times it"), "{managed}");
+    let unanchored = train(&with_reference("none"), "unanchored");
     assert!(
         !unanchored.contains(noted) && dir.path().join("unanchored/seed-0/best.bpk").exists(),
         "{unanchored}"

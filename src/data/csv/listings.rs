@@ -1,5 +1,5 @@
 //! What the prices read must hold: no gap inside an asset's listing (unless the config fills it),
-//! and no return a data error would explain better than the market.
+//! and a return between every two consecutive prices (a finite, positive ratio).
 
 use super::*;
 
