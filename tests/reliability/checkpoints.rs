@@ -92,6 +92,8 @@ fn a_publication_killed_after_its_commit_is_finished_and_one_killed_before_is_di
     let uncommitted = dir.path().join("uncommitted");
     copy_folder(&early, &uncommitted);
     std::fs::copy(late.join(LAST), uncommitted.join("last.bpk.pending")).unwrap();
+    std::fs::write(uncommitted.join(".meta.json.a1B2c3.folio-tmp"), b"half").unwrap();
+    // An older folio's temporary name.
     std::fs::write(uncommitted.join(".meta.json.x1y2.tmp"), b"half").unwrap();
     let resumed = train(request(&env, config(400), &uncommitted, true)).unwrap();
     assert_eq!(
@@ -101,7 +103,7 @@ fn a_publication_killed_after_its_commit_is_finished_and_one_killed_before_is_di
     let leftovers: Vec<String> = std::fs::read_dir(&uncommitted)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pending") || n.ends_with(".tmp"))
+        .filter(|n| n.ends_with(".pending") || n.ends_with(".tmp") || n.ends_with(".folio-tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let log = std::fs::read_to_string(uncommitted.join(checkpoint::LOG)).unwrap();
