@@ -317,12 +317,8 @@ impl OutputFolder {
         let reopened_list = MarkList::of(&mark_text(path)).relisted_as();
         let mut inherited = files_within(path).map_err(io)?;
         inherited.retain(|file| !users.contains(file));
-        // A run killed between writing an output and renaming it into place left the temporary
-        // copy, which no run renames now that this one holds the folder.
         inherited.retain(|file| {
-            let temporary =
-                Path::new(file).file_name().is_some_and(|name| is_temporary_name(&name.to_string_lossy()));
-            !(temporary && std::fs::remove_file(path.join(file)).is_ok())
+            !(is_abandoned_temporary(path, file) && std::fs::remove_file(path.join(file)).is_ok())
         });
         // Until this run lists its outputs, the mark names what it must never take for them.
         let marked = mark(path, &users).map_err(io)?;
@@ -394,6 +390,25 @@ impl OutputFolder {
         }
         self.set_aside_lock = None;
     }
+}
+
+/// How long after its last write a temporary file counts as abandoned: a live writer (`plot` and
+/// `report`, which take no lock) renames its file within moments of writing it.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether `file` (a path within `folder`, which this process holds) is the temporary copy of an
+/// output that a run killed between writing and renaming it left behind. Not one in a folder
+/// inside that holds its own lock or mark: another command's, which may be at work.
+fn is_abandoned_temporary(folder: &Path, file: &str) -> bool {
+    let file = Path::new(file);
+    let temporary = file.file_name().is_some_and(|name| is_temporary_name(&name.to_string_lossy()));
+    let another_commands =
+        file.ancestors().skip(1).filter(|inner| !inner.as_os_str().is_empty()).any(|inner| {
+            folder.join(inner).join(LOCK_FILE).exists() || folder.join(inner).join(OUTPUT_MARK).exists()
+        });
+    let written = std::fs::metadata(folder.join(file)).and_then(|meta| meta.modified());
+    let quiet = written.is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= ABANDONED_AFTER));
+    temporary && !another_commands && quiet
 }
 
 impl Drop for OutputFolder {
