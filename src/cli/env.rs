@@ -143,7 +143,10 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         ended_by: selection.ended_by.map(|early| early.to_string()),
         fingerprint: market.panel.fingerprint(),
         training_refused: folio::train::training_split(&config, &market).err().map(|e| e.to_string()),
-        data_warnings: data_warnings(&market.panel),
+        data_warnings: folio::data::inspect::doubts(&market.panel)
+            .into_iter()
+            .map(|doubt| doubt.text)
+            .collect(),
         decisions_from: index.label(range.first),
         decisions_to: index.label(range.last),
         warm_up_periods: market.first_observable(),
@@ -152,12 +155,6 @@ fn check_config(path: &Path, episodes: usize, seed: u64, period: PeriodName) -> 
         policies: summaries,
     };
     Ok(Checked { output, config, market, range })
-}
-
-/// Jumps that look like data errors and stretches of missing rows, in words.
-fn data_warnings(panel: &folio::data::PricePanel) -> Vec<String> {
-    let jumps = folio::data::inspect::suspicious_jumps(panel).into_iter().map(|jump| jump.to_string());
-    jumps.chain(folio::data::inspect::missing_stretches(panel).iter().map(|gap| gap.to_string())).collect()
 }
 
 /// The data, features, costs and decisions the check ran with.

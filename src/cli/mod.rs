@@ -139,14 +139,11 @@ fn warn_about_data(env: &folio::env::config::EnvConfig, market: &str, flag_sets_
     if let Some(early) = &selection.ended_by {
         eprintln!("{market}note: {early}");
     }
-    for jump in folio::data::inspect::suspicious_jumps(&selection.panel) {
-        eprintln!("{market}warning: {jump}");
-    }
-    for gap in folio::data::inspect::missing_stretches(&selection.panel) {
-        eprintln!("{market}warning: {gap}");
+    for doubt in folio::data::inspect::doubts(&selection.panel) {
+        eprintln!("{market}warning: {}", doubt.text);
     }
     let reference = env.features.reference;
-    if selection.panel.n_assets() == 1 && reference != folio::features::Reference::None {
+    if selection.panel.n_assets() == 1 && reference.anchors() {
         // An anchored network tilts among the assets and holds cash at the reference's share.
         let managed = match reference {
             folio::features::Reference::VolatilityManaged => "",

@@ -57,10 +57,10 @@ pub struct Jump {
     pub at: String,
     /// That row's number in the panel: the return into it is the jump.
     #[serde(skip)]
-    pub row: usize,
+    row: usize,
     /// The row whose return undid a spike, the next one; `None` for a move that stayed.
     #[serde(skip)]
-    pub reversed_at: Option<usize>,
+    reversed_at: Option<usize>,
     /// `p[t] / p[t-1]`.
     pub ratio: f64,
     pub why: String,
@@ -380,7 +380,7 @@ pub struct Gap {
     pub calendar_days: i64,
     /// The panel's row after the gap: the return into it spans the gap.
     #[serde(skip)]
-    pub row: usize,
+    row: usize,
 }
 
 impl std::fmt::Display for Gap {
@@ -410,6 +410,29 @@ pub fn missing_stretches(panel: &PricePanel) -> Vec<Gap> {
     }
     let least = MISSING_STRETCH_DAYS.max((6.0 * median(&spacing)).round() as i64);
     gaps_of(dates, least)
+}
+
+/// What in a price file looks like a data error rather than the market, in words, and the rows
+/// whose returns hold it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doubt {
+    pub text: String,
+    /// The rows whose returns (each from the row before) hold the error: a jump's, and a spike's
+    /// reversal the next period; the row after a stretch of missing rows.
+    pub rows: Vec<usize>,
+}
+
+/// Every jump that looks like a data error ([`suspicious_jumps`]), then every stretch of missing
+/// rows ([`missing_stretches`]): what a command warns of before it starts, and a verdict names
+/// where its figures hold it.
+pub fn doubts(panel: &PricePanel) -> Vec<Doubt> {
+    let jumps = suspicious_jumps(panel).into_iter().map(|jump| Doubt {
+        text: jump.to_string(),
+        rows: std::iter::once(jump.row).chain(jump.reversed_at).collect(),
+    });
+    let stretches =
+        missing_stretches(panel).into_iter().map(|gap| Doubt { text: gap.to_string(), rows: vec![gap.row] });
+    jumps.chain(stretches).collect()
 }
 
 /// The gaps of `least` calendar days or more between consecutive `dates`.

@@ -13,9 +13,7 @@ use crate::backtest::cost_sensitivity::{COST_GRID_BP, CostSensitivity, cost_sens
 use crate::backtest::rebalance::{RebalanceRule, RuleResult, agent_decisions, all_under_rule, compare_rules};
 use crate::backtest::{BacktestLog, BaselineId, Policy, PolicyId, backtest_showing, decision_count};
 use crate::baselines;
-use crate::data::inspect::{
-    AnnualizationSource, FrequencyMismatch, Jump, frequency_mismatch, missing_stretches, suspicious_jumps,
-};
+use crate::data::inspect::{AnnualizationSource, FrequencyMismatch, doubts, frequency_mismatch};
 use crate::data::{MissingPrices, PricePanel, Stamp, read_assets};
 use crate::env::config::Span;
 use crate::env::risk::RiskProfile;
@@ -660,17 +658,15 @@ pub(crate) fn annualization_warning(
 }
 
 /// A verdict's closing sentence for what looks like an error in the prices its figures are
-/// measured on (`measured(row)`: whether the return into `row` is one of theirs): a spike (its
-/// rise or its fall), a split
-/// the prices are not adjusted for, a stretch of missing rows. Empty where there is none, so that
-/// a shared report never passes such figures off as the market's.
+/// measured on ([`doubts`]; `measured(row)`: whether the return into `row` is one of theirs, so
+/// that a window starting on a spike still names the fall it measures). Empty where there is
+/// none, so that a shared report never passes such figures off as the market's.
 pub(crate) fn data_doubts(panel: &PricePanel, measured: impl Fn(usize) -> bool) -> String {
-    // A spike's reversal is a return too: a window that starts on the spike measures its fall.
-    let seen = |jump: &Jump| measured(jump.row) || jump.reversed_at.is_some_and(&measured);
-    let jumps = suspicious_jumps(panel).into_iter().filter(seen).map(|jump| jump.to_string());
-    let stretches =
-        missing_stretches(panel).into_iter().filter(|gap| measured(gap.row)).map(|gap| gap.to_string());
-    let doubts: Vec<String> = jumps.chain(stretches).collect();
+    let doubts: Vec<String> = doubts(panel)
+        .into_iter()
+        .filter(|doubt| doubt.rows.iter().any(|&row| measured(row)))
+        .map(|doubt| doubt.text)
+        .collect();
     if doubts.is_empty() {
         return String::new();
     }

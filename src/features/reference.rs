@@ -49,6 +49,12 @@ impl Reference {
         Reference::None
     }
 
+    /// Whether observations carry this reference, so that a policy network anchors on it: tilts
+    /// from it among the assets, and keeps its share of cash.
+    pub fn anchors(self) -> bool {
+        self != Reference::None
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Reference::None => "none",

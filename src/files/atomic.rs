@@ -47,21 +47,22 @@ const TEMPORARY_RANDOM: usize = 6;
 
 /// The end of a temporary file's name: folio's own, so that a user's `.tmp` file is never taken
 /// for one (before it, folio's ended in `.tmp`, which checkpoints still recover).
-pub const TEMPORARY_SUFFIX: &str = ".folio-tmp";
+const TEMPORARY_SUFFIX: &str = ".folio-tmp";
 
-/// Whether `name` is that of a temporary file of [`write_atomically`],
-/// `.<destination>.<random><TEMPORARY_SUFFIX>`. One found in a folder that no folio process
-/// holds was left by a process killed between writing and renaming it: it is no output, whole
-/// or not.
+/// Whether `name` is that of a temporary file of [`write_atomically`] ([`temporary_destination`]).
+/// One found in a folder that no folio process holds was left by a process killed between
+/// writing and renaming it: it is no output, whole or not.
 pub fn is_temporary_name(name: &str) -> bool {
-    let Some(inner) = name.strip_prefix('.').and_then(|rest| rest.strip_suffix(TEMPORARY_SUFFIX)) else {
-        return false;
-    };
-    inner.rsplit_once('.').is_some_and(|(destination, random)| {
-        !destination.is_empty()
-            && random.len() == TEMPORARY_RANDOM
-            && random.chars().all(|c| c.is_ascii_alphanumeric())
-    })
+    temporary_destination(name).is_some()
+}
+
+/// The name of the file that a temporary file of [`write_atomically`],
+/// `.<destination>.<random><TEMPORARY_SUFFIX>`, was written for; `None` for any other name.
+pub fn temporary_destination(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix('.')?.strip_suffix(TEMPORARY_SUFFIX)?;
+    let (destination, random) = inner.rsplit_once('.')?;
+    let random_part = random.len() == TEMPORARY_RANDOM && random.chars().all(|c| c.is_ascii_alphanumeric());
+    (!destination.is_empty() && random_part).then_some(destination)
 }
 
 /// Every file this process has written (by its folder's canonical path and its name): what a

@@ -10,8 +10,8 @@ mod output_folder;
 mod paths;
 
 pub use atomic::{
-    OutputExists, TEMPORARY_SUFFIX, check_writable_output, is_temporary_name, note_written, write_atomically,
-    write_bytes_atomically,
+    OutputExists, check_writable_output, is_temporary_name, note_written, temporary_destination,
+    write_atomically, write_bytes_atomically,
 };
 pub use bundled::{bundled, read_or_bundled, read_text_or_bundled};
 pub use cbor::cbor_reason;

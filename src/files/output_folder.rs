@@ -401,14 +401,17 @@ const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 /// inside that holds its own lock or mark: another command's, which may be at work.
 fn is_abandoned_temporary(folder: &Path, file: &str) -> bool {
     let file = Path::new(file);
-    let temporary = file.file_name().is_some_and(|name| is_temporary_name(&name.to_string_lossy()));
+    // Every file of the folder comes here: only a temporary one is worth a look at the disk.
+    if !file.file_name().is_some_and(|name| is_temporary_name(&name.to_string_lossy())) {
+        return false;
+    }
     let another_commands =
         file.ancestors().skip(1).filter(|inner| !inner.as_os_str().is_empty()).any(|inner| {
             folder.join(inner).join(LOCK_FILE).exists() || folder.join(inner).join(OUTPUT_MARK).exists()
         });
     let written = std::fs::metadata(folder.join(file)).and_then(|meta| meta.modified());
     let quiet = written.is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= ABANDONED_AFTER));
-    temporary && !another_commands && quiet
+    !another_commands && quiet
 }
 
 impl Drop for OutputFolder {

@@ -326,7 +326,7 @@ impl Meta {
             assets: self.assets.len(),
             features: self.env.features.features.len(),
             window: self.env.features.window,
-            reference: self.env.features.reference != crate::features::Reference::None,
+            reference: self.env.features.reference.anchors(),
         }
     }
 
@@ -572,20 +572,18 @@ pub fn is_checkpoint_entry(name: &str) -> bool {
 }
 
 /// Whether `name` is what a publication leaves on its way: a pending copy of a checkpoint file,
-/// or the temporary file of an atomic write (`.<file>.<random>.folio-tmp`, or `.tmp` as older
-/// folios wrote it) of one, of a pending copy or of the journal. Nothing else in a folder is
-/// touched by [`recover`]: it may be the user's.
+/// or the temporary file of an atomic write ([`crate::files::temporary_destination`], or
+/// `.<file>.<random>.tmp` as older folios wrote it) of one, of a pending copy or of the journal.
+/// Nothing else in a folder is touched by [`recover`]: it may be the user's.
 fn is_publication_leftover(name: &str) -> bool {
     if let Some(file) = name.strip_suffix(PENDING) {
         return PUBLISHED.contains(&file);
     }
-    let Some((file, _random)) = name
-        .strip_prefix('.')
-        .and_then(|rest| {
-            rest.strip_suffix(crate::files::TEMPORARY_SUFFIX).or_else(|| rest.strip_suffix(".tmp"))
-        })
-        .and_then(|rest| rest.rsplit_once('.'))
-    else {
+    let older = || {
+        let (file, _random) = name.strip_prefix('.')?.strip_suffix(".tmp")?.rsplit_once('.')?;
+        Some(file)
+    };
+    let Some(file) = crate::files::temporary_destination(name).or_else(older) else {
         return false;
     };
     file == JOURNAL

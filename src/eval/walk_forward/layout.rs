@@ -299,8 +299,7 @@ impl WalkForwardConfig {
                 );
                 let least = crate::metrics::sharpe_difference::MIN_PERIODS;
                 // The gate tests only an anchored network, which has a reference to keep.
-                let gated =
-                    train.reference_gate && env.features.reference != crate::features::Reference::None;
+                let gated = train.reference_gate && env.features.reference.anchors();
                 if gated && fitted.validation_periods < least {
                     note.push_str(&format!(
                         ". Its validation windows are too short to test a trained network against its \
