@@ -5,6 +5,42 @@
 //! weights to the chosen ones (paying costs), then holds through `rebalance_every` periods of
 //! price moves while the weights drift with prices. Weights are long-only over cash and N assets,
 //! cash first.
+//!
+//! From Rust, the loop of a gym user: the bundled default config's test period, traded at equal
+//! weights with its costs. [`MarketEnv`] is one episode; [`BatchEnv`] steps many at once for a
+//! learner. The same market serves every period: its features are normalized on the training
+//! period alone, whichever period the environment then walks.
+//!
+//! ```
+//! use std::{path::Path, sync::Arc};
+//! use folio::env::{EnvSettings, Market, MarketEnv, config::EnvConfig};
+//!
+//! let config = EnvConfig::load(Path::new("envs/default.toml"))?;
+//! let (market, _selection) = Market::from_config(&config)?;
+//! let market = Arc::new(market);
+//! let range = market.decision_range(&config.periods.test, config.episode.embargo)?;
+//! let mut settings = EnvSettings::from_config(&config);
+//! settings.episode.horizon = 0; // the whole period as one episode, as an evaluation walks it
+//! let mut env = MarketEnv::new(market.clone(), range, settings, 0)?;
+//!
+//! let observation = env.reset();
+//! assert_eq!(observation.len(), market.layout().len());
+//! let assets = env.action_len() - 1; // index 0 is cash
+//! let equal_weight: Vec<f64> =
+//!     std::iter::once(0.0).chain(std::iter::repeat_n(1.0 / assets as f64, assets)).collect();
+//! let (mut log_growth, mut paid) = (0.0, 0.0);
+//! loop {
+//!     let step = env.step(&equal_weight)?;
+//!     log_growth += step.reward; // the default reward: the log of the net return
+//!     paid += step.info.cost;
+//!     if step.done {
+//!         assert!((log_growth - step.info.value.ln()).abs() < 1e-9);
+//!         break;
+//!     }
+//! }
+//! assert!(paid > 0.0, "rebalancing to equal weight every day pays the config's costs");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod check;
 pub mod config;
