@@ -8,7 +8,8 @@
 #
 # For each config, `folio panel CONFIG --json` (the default walk-forward of that market, timed);
 # then scripts/planted-target.sh at PHI for each data seed. Environment: PLANTED_PHI (default
-# 0.5), PLANTED_SEEDS (default "21 22 23", "" to skip). Everything runs in a temporary folder with
+# 0.5), PLANTED_SEEDS (default "21 22 23", "" to skip); PLANTED_SETTINGS (planted-target.sh)
+# reaches the planted runs only, not the configs'. Everything runs in a temporary folder with
 # its own trial registry, so nothing in the repository changes. About a minute on 2 cores.
 set -euo pipefail
 

@@ -17,6 +17,11 @@
 # With PLANTED_JSON set, the edges are also written there as JSON, unrounded (what
 # scripts/learner-targets.sh compares).
 #
+# PLANTED_SETTINGS, TOML appended to the planted config, measures another setting on the same
+# market: PLANTED_SETTINGS=$'[train.net]\ntilt = 2' scripts/planted-target.sh 0.3. The oracle
+# probe runs the same config (a tilt binds it as it binds the agent), and the tilt-bounded
+# policies are held to the tilt the agent ran with.
+#
 # About 10 s on 2 cores (2026-12-07): a 4-fold walk-forward with 3 seeds and one oracle training.
 set -euo pipefail
 
@@ -71,6 +76,7 @@ validation_periods = 250
 test_periods = 250
 folds = 4
 TOML
+printf '%s\n' "${PLANTED_SETTINGS:-}" >>planted.toml
 
 "$folio" walk-forward --config planted.toml --out wf --registry trials.jsonl --json >wf.json 2>wf.log
 # The oracle's config: validation over the walk-forward's test windows, training before them.
@@ -91,7 +97,9 @@ PY
 # A failed oracle probe (no edge it can find) exits non-zero but still writes its result.
 "$folio" probe --config oracle.toml --probe oracle --steps "$(cat oracle-steps.txt)" --json >probe.json 2>probe.log \
     || grep -q "probe failed: oracle" probe.log || { cat probe.log; exit 1; }
-python3 "$repo/scripts/planted-causal-bound.py" planted.csv --phi "$phi" --cost 0.0005 --test 1000 >bound.txt
+# The tilt-bounded policies are held to the tilt the agent ran with.
+tilt=$(python3 -c 'import json; print(json.load(open("wf.json"))["train"]["net"]["tilt"])')
+python3 "$repo/scripts/planted-causal-bound.py" planted.csv --phi "$phi" --cost 0.0005 --test 1000 --tilt "$tilt" >bound.txt
 
 python3 - "$phi" "$data_seed" "$raw" <<'PY'
 import json
