@@ -18,7 +18,8 @@
 # scripts/learner-targets.sh compares).
 #
 # PLANTED_SETTINGS, TOML appended to the planted config, measures another setting on the same
-# market: PLANTED_SETTINGS=$'[train.net]\ntilt = 2' scripts/planted-target.sh 0.3. The oracle
+# market: PLANTED_SETTINGS=$'[train.net]\ntilt = 2' scripts/planted-target.sh 0.3 (tables the
+# config below lacks: [train], [train.net], [episode], [reward], ...). The oracle
 # probe runs the same config (a tilt binds it as it binds the agent), and the tilt-bounded
 # policies are held to the tilt the agent ran with.
 #
