@@ -37,8 +37,9 @@ pub fn write_atomically(
         temp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
     temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
+    // Noted before it lands, so that no moment shows a command's output as a file it did not write.
     note_written(path);
+    temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -83,9 +84,11 @@ fn written_key(path: &Path) -> PathBuf {
     }
 }
 
-/// Note that this process wrote `path` (or moved a file of its own there).
+/// Note that this process wrote `path` (or moved a file of its own there), and add it to the
+/// journal of each output folder it claimed that holds it.
 pub fn note_written(path: &Path) {
     let key = written_key(path);
+    super::output_folder::journal_in_claims(&key);
     if let Ok(mut written) = WRITTEN.lock() {
         written.insert(key);
     }

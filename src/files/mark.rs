@@ -1,21 +1,35 @@
 //! What an output folder says of itself: the mark that makes it folio's, and the list of the
-//! files folio wrote in it, which is how a user's file is told from an output.
+//! files folio wrote in it (kept as a journal while a command works there), which is how a
+//! user's file is told from an output.
 
-use super::atomic::{was_written, write_atomically};
+use super::atomic::{is_temporary_name, was_written, write_atomically};
 use super::lock::LOCK_FILE;
+use std::io::Write;
 use std::path::Path;
 
 /// The file every claimed output folder holds: what `--force` may replace.
 pub const OUTPUT_MARK: &str = ".folio-outputs";
 
 /// Mark `folder` as claimed by a command at work, naming the `users` files in it that are not
-/// folio's (those a user had added before a `--resume`); true when it held no mark before.
-pub(super) fn mark(folder: &Path, users: &[String]) -> std::io::Result<bool> {
+/// folio's (those a user had added before a `--resume`) and starting the journal of what it
+/// writes with the `written` files that are (those an earlier run of the same work left);
+/// true when it held no mark before.
+pub(super) fn mark(folder: &Path, users: &[String], written: &[String]) -> std::io::Result<bool> {
     let mark = folder.join(OUTPUT_MARK);
     let was_there = mark.is_file();
-    let named: String = users.iter().map(|file| format!("{file}\n")).collect();
-    write_atomically(&mark, |w| write!(w, "{MARK_NOTE}{USERS_HEADER}{named}"))?;
+    let lines = |files: &[String]| files.iter().map(|file| format!("{file}\n")).collect::<String>();
+    let (users, written) = (lines(users), lines(written));
+    write_atomically(&mark, |w| write!(w, "{MARK_NOTE}{USERS_HEADER}{users}{JOURNAL_HEADER}{written}"))?;
     Ok(!was_there)
+}
+
+/// Add `file`, by its path in `folder`, to the journal of a command at work there: appended to
+/// the mark, not rewritten, so that it costs one short write per output, and what a process
+/// killed outright (which lists nothing) had written is still known for folio's. Without a mark
+/// (the folder was given up) nothing is written.
+pub(super) fn journal(folder: &Path, file: &str) -> std::io::Result<()> {
+    let mut mark = std::fs::OpenOptions::new().append(true).open(folder.join(OUTPUT_MARK))?;
+    mark.write_all(format!("{file}\n").as_bytes())
 }
 
 /// What [`OUTPUT_MARK`] says above the list of outputs that [`list_outputs`] adds to it.
@@ -28,6 +42,8 @@ pub(super) const INTERRUPTED_HEADER: &str = "# every file folio had written here
 /// Above the files of a user's that a command at work found in its folder (a `--resume`'s).
 pub(super) const USERS_HEADER: &str =
     "# a user's files, never folio's (a command is at work here, or was stopped outright)\n";
+/// Below them, the journal of a command at work: every file it has written, as it wrote it.
+pub(super) const JOURNAL_HEADER: &str = "# what folio has written here so far, each as it was written\n";
 /// Before a stopped run's list: when it was written, in seconds since 1970.
 pub(super) const STOPPED_AT: &str = "# stopped at ";
 /// An older folio's list: names at the top of the folder only, each covering all below it.
@@ -63,8 +79,9 @@ pub(super) enum MarkList<'a> {
     Stopped(&'a str),
     /// An older folio's list ([`TOP_LEVEL_HEADER`]): names at the top of the folder only.
     TopLevel(&'a str),
-    /// A command at work, or stopped outright ([`USERS_HEADER`]): a user's files, never folio's.
-    Users(&'a str),
+    /// A command at work, or stopped outright ([`USERS_HEADER`]): a user's files, never folio's,
+    /// and the journal of what it has written ([`JOURNAL_HEADER`]; an older folio kept none).
+    Users { users: &'a str, journal: Option<&'a str> },
     /// No list at all (a mark from before lists, or none).
     Bare,
 }
@@ -79,7 +96,10 @@ impl<'a> MarkList<'a> {
         } else if let Some(lines) = after(TOP_LEVEL_HEADER) {
             MarkList::TopLevel(lines)
         } else if let Some(lines) = after(USERS_HEADER) {
-            MarkList::Users(lines)
+            match lines.split_once(JOURNAL_HEADER) {
+                Some((users, journal)) => MarkList::Users { users, journal: Some(journal) },
+                None => MarkList::Users { users: lines, journal: None },
+            }
         } else {
             MarkList::Bare
         }
@@ -91,7 +111,7 @@ impl<'a> MarkList<'a> {
         match self {
             MarkList::Finished(_) | MarkList::TopLevel(_) => Some(LIST_HEADER),
             MarkList::Stopped(_) => Some(INTERRUPTED_HEADER),
-            MarkList::Users(_) | MarkList::Bare => None,
+            MarkList::Users { .. } | MarkList::Bare => None,
         }
     }
 }
@@ -144,17 +164,32 @@ pub fn record_output(path: &Path) -> std::io::Result<()> {
     write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
 }
 
-/// The files in `folder`, subfolders included, that its mark's list of outputs does not name;
-/// none when the mark has no list (a run killed outright, which could list nothing). A list of
-/// an older folio's names only the top of the folder, each name covering all below it.
+/// The files in `folder`, subfolders included, that its mark's list of outputs does not name,
+/// or, for a command at work or killed outright (which lists nothing), that its journal does
+/// not; none when the mark has neither. A list of an older folio's names only the top of the
+/// folder, each name covering all below it.
 pub(super) fn unlisted_files(folder: &Path) -> Vec<String> {
     let text = mark_text(folder);
     let (listed, top_level, stopped) = match MarkList::of(&text) {
         MarkList::Finished(listed) => (listed, false, false),
         MarkList::Stopped(listed) => (listed, false, true),
         MarkList::TopLevel(listed) => (listed, true, false),
-        // A command at work, or stopped outright: all but a user's files are its own.
-        MarkList::Users(users) => {
+        // A command at work, or stopped outright: what its journal names is its own, and so are
+        // the lock and temporary files it leaves (a resume removes the temporary ones), while
+        // anything else was a user's before it started or added since.
+        MarkList::Users { journal: Some(journal), .. } => {
+            let journal: std::collections::HashSet<&str> = journal.lines().collect();
+            let left_by_folio = |file: &str| {
+                let name = file.rsplit('/').next().unwrap_or(file);
+                name == LOCK_FILE || is_temporary_name(name)
+            };
+            let mut added = files_within(folder).unwrap_or_default();
+            added.retain(|file| !journal.contains(file.as_str()) && !left_by_folio(file));
+            added.sort();
+            return added;
+        }
+        // An older folio's mark, with no journal: all but the user's files it names are its own.
+        MarkList::Users { users, journal: None } => {
             return users.lines().filter(|file| folder.join(file).exists()).map(String::from).collect();
         }
         MarkList::Bare => return Vec::new(),

@@ -6,7 +6,7 @@ use super::atomic::is_temporary_name;
 use super::lock::{FolderLock, LOCK_FILE, LockError};
 use super::mark::{
     INTERRUPTED_HEADER, LIST_HEADER, MarkList, OUTPUT_MARK, added_by_user, files_within, finished_outputs,
-    holds_outputs, list_outputs, mark, mark_text, some_entries, unlisted_files,
+    holds_outputs, journal, list_outputs, mark, mark_text, some_entries, unlisted_files,
 };
 use super::paths::through_link;
 use std::path::Path;
@@ -90,6 +90,8 @@ pub struct OutputFolder {
 #[derive(Debug, Clone)]
 pub(super) struct Claimed {
     pub(super) folder: std::path::PathBuf,
+    /// The folder resolved, as [`note_written`](super::note_written) keys the files written.
+    resolved: std::path::PathBuf,
     /// The files an earlier run of the same work left there ([`OutputFolder::reopen`]).
     pub(super) inherited: Vec<String>,
     /// The claim made the folder.
@@ -109,7 +111,7 @@ pub fn settle_interrupted_claims() {
     }
 }
 
-pub(super) fn settle_interrupted(Claimed { folder, inherited, created }: &Claimed) {
+pub(super) fn settle_interrupted(Claimed { folder, inherited, created, .. }: &Claimed) {
     // The process ends in a moment: its lock dies with it, and its file is clutter.
     let _ = std::fs::remove_file(folder.join(LOCK_FILE));
     if !take_back_if_empty(folder, true, *created) {
@@ -139,9 +141,38 @@ fn forget_claim(path: &Path) {
     }
 }
 
+impl Claimed {
+    pub(super) fn new(folder: &Path, inherited: &[String], created: bool) -> Self {
+        let resolved = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+        Claimed { folder: folder.to_path_buf(), resolved, inherited: inherited.to_vec(), created }
+    }
+}
+
 fn remember_claim(path: &Path, inherited: &[String], created: bool) {
     if let Ok(mut claimed) = CLAIMED.lock() {
-        claimed.push(Claimed { folder: path.to_path_buf(), inherited: inherited.to_vec(), created });
+        claimed.push(Claimed::new(path, inherited, created));
+    }
+}
+
+/// Add `written` (a file's resolved path) to the journal of each folder this process has
+/// claimed and not finished that holds it, by its path there. The folder's own lock and mark
+/// are not outputs, and a temporary copy is journaled as the file it becomes.
+pub(super) fn journal_in_claims(written: &Path) {
+    let Some(name) = written.file_name().map(|n| n.to_string_lossy()) else { return };
+    if is_temporary_name(&name) {
+        return;
+    }
+    let folders: Vec<std::path::PathBuf> = CLAIMED
+        .lock()
+        .map(|claimed| claimed.iter().map(|c| c.resolved.clone()).collect())
+        .unwrap_or_default();
+    for folder in folders {
+        let Ok(within) = written.strip_prefix(&folder) else { continue };
+        let file = within.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        if !file.is_empty() && file != LOCK_FILE && file != OUTPUT_MARK {
+            // A journal that cannot be written costs only the tracing of a killed run's files.
+            let _ = journal(&folder, &file);
+        }
     }
 }
 
@@ -257,7 +288,7 @@ impl OutputFolder {
         }
         let claimed = FolderLock::acquire(path)
             .map_err(OutputError::from)
-            .and_then(|lock| Ok((lock, mark(path, &[]).map_err(io)?)));
+            .and_then(|lock| Ok((lock, mark(path, &[], &[]).map_err(io)?)));
         let (lock, marked) = match claimed {
             Ok(claimed) => claimed,
             Err(error) => {
@@ -320,8 +351,9 @@ impl OutputFolder {
         inherited.retain(|file| {
             !(is_abandoned_temporary(path, file) && std::fs::remove_file(path.join(file)).is_ok())
         });
-        // Until this run lists its outputs, the mark names what it must never take for them.
-        let marked = mark(path, &users).map_err(io)?;
+        // Until this run lists its outputs, the mark names what it must never take for them, and
+        // its journal starts with what it continues.
+        let marked = mark(path, &users, &inherited).map_err(io)?;
         remember_claim(path, &inherited, false);
         Ok(Self {
             path: path.to_path_buf(),

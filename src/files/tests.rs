@@ -133,6 +133,47 @@ fn a_resume_reopens_only_folios_folders_and_never_adopts_a_users_files() {
     assert!(refused.contains("did not write (NOTES.md)"), "{refused}");
 }
 
+/// A run killed outright lists nothing, but the journal its mark kept names what it wrote: a
+/// file a user adds before the resume stays theirs, through a second kill, and stops a later
+/// `--force`; the lock and temporary files a killed run leaves are not a user's. An older
+/// folio's mark, without a journal, still takes all but the files it names for the run's.
+#[test]
+fn a_run_killed_outright_is_known_by_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wf");
+    let claim = OutputFolder::claim(&out, false).unwrap();
+    output(&out.join("fold-1/result.cbor"), "r");
+    output(&out.join("walk-forward.id"), "id");
+    // A claim dropped unfinished lists nothing: what a process killed outright leaves.
+    drop(claim);
+    std::fs::write(out.join("NOTES.md"), "mine").unwrap();
+    std::fs::write(out.join("fold-1").join(LOCK_FILE), "").unwrap();
+    std::fs::write(out.join("fold-1/.seed-0.cbor.a1B2c3.folio-tmp"), "half").unwrap();
+    assert_eq!(unlisted_files(&out), vec!["NOTES.md".to_string()]);
+
+    let killed_again = OutputFolder::reopen(&out).unwrap();
+    output(&out.join("fold-2/result.cbor"), "r");
+    drop(killed_again);
+    assert_eq!(unlisted_files(&out), vec!["NOTES.md".to_string()]);
+    let resumed = OutputFolder::reopen(&out).unwrap();
+    output(&out.join("report.json"), "{}");
+    resumed.finish();
+    let refused = OutputFolder::claim(&out, true).unwrap_err().to_string();
+    assert!(refused.contains("did not write (NOTES.md)"), "{refused}");
+    assert_eq!(std::fs::read_to_string(out.join("NOTES.md")).unwrap(), "mine");
+    let mark = std::fs::read_to_string(out.join(OUTPUT_MARK)).unwrap();
+    for output in ["fold-1/result.cbor", "fold-2/result.cbor", "report.json", "walk-forward.id"] {
+        assert!(mark.lines().any(|line| line == output), "{output} is listed: {mark}");
+    }
+
+    let older = dir.path().join("older");
+    std::fs::create_dir(&older).unwrap();
+    std::fs::write(older.join("result.cbor"), "r").unwrap();
+    std::fs::write(older.join("notes.txt"), "mine").unwrap();
+    std::fs::write(older.join(OUTPUT_MARK), format!("{MARK_NOTE}{USERS_HEADER}notes.txt\n")).unwrap();
+    assert_eq!(unlisted_files(&older), vec!["notes.txt".to_string()]);
+}
+
 /// A run killed between writing an output and renaming it into place leaves the temporary copy.
 /// Its resume removes it, so that it is neither left behind nor listed among the outputs, and
 /// leaves alone a user's temporary file, one written moments ago (a live writer's, as `plot`'s,
@@ -261,7 +302,7 @@ fn a_stopped_run_leaves_no_empty_folder_and_lists_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("eval");
     let empty = OutputFolder::fresh(&base).unwrap();
-    settle_interrupted(&Claimed { folder: empty.path().to_path_buf(), inherited: Vec::new(), created: true });
+    settle_interrupted(&Claimed::new(empty.path(), &[], true));
     assert!(!empty.path().exists());
     drop(empty);
 
@@ -270,11 +311,7 @@ fn a_stopped_run_leaves_no_empty_folder_and_lists_what_it_wrote() {
     let claim = OutputFolder::claim(&out, false).unwrap();
     output(&out.join("fold-1/result.cbor"), "r");
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
-    settle_interrupted(&Claimed {
-        folder: out.clone(),
-        inherited: vec!["fold-0.cbor".into()],
-        created: false,
-    });
+    settle_interrupted(&Claimed::new(&out, &["fold-0.cbor".into()], false));
     let mark = std::fs::read_to_string(out.join(OUTPUT_MARK)).unwrap();
     assert!(mark.contains(INTERRUPTED_HEADER) && mark.ends_with("\nfold-1/result.cbor\n"), "{mark}");
     assert!(!mark.contains("notes.txt"), "{mark}");

@@ -34,6 +34,8 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     assert!(!resumed.join("wf/report.json").exists(), "killed before its report");
     let finished_meta = resumed.join("wf/fold-1/seed-0").join(checkpoint::META);
     let finished_at = std::fs::metadata(&finished_meta).unwrap().modified().unwrap();
+    // A note the user leaves in the killed run's folder stays theirs through the resume.
+    std::fs::write(resumed.join("wf/NOTES.txt"), "mine").unwrap();
 
     let refused = run(args(&[]), &resumed);
     assert!(
@@ -71,6 +73,13 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     // Each seed is one trial, however often its walk-forward was resumed.
     let trials = |cwd: &Path| std::fs::read_to_string(cwd.join("trials.jsonl")).unwrap().lines().count();
     assert_eq!(trials(&resumed), trials(&whole));
+    let replaced = run(args(&["--force"]), &resumed);
+    assert!(
+        !replaced.status.success() && text(&replaced).contains("NOTES.txt"),
+        "the resumed run took the user's note for an output: {}",
+        text(&replaced)
+    );
+    assert_eq!(std::fs::read_to_string(resumed.join("wf/NOTES.txt")).unwrap(), "mine");
 
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(empty.join("wf")).unwrap();
