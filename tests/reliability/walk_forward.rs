@@ -75,8 +75,8 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
     assert_eq!(trials(&resumed), trials(&whole));
     let replaced = run(args(&["--force"]), &resumed);
     assert!(
-        !replaced.status.success() && text(&replaced).contains("NOTES.txt"),
-        "the resumed run took the user's note for an output: {}",
+        !replaced.status.success() && text(&replaced).contains("did not write (NOTES.txt)"),
+        "the note, and only the note, is the user's: {}",
         text(&replaced)
     );
     assert_eq!(std::fs::read_to_string(resumed.join("wf/NOTES.txt")).unwrap(), "mine");
