@@ -84,8 +84,8 @@ fn written_key(path: &Path) -> PathBuf {
     }
 }
 
-/// Note that this process wrote `path` (or moved a file of its own there), and add it to the
-/// journal of each output folder it claimed that holds it.
+/// Note that this process wrote `path` (or moved a file of its own there), and, the first time,
+/// add it to the journal of each output folder it claimed, and has not finished, that holds it.
 pub fn note_written(path: &Path) {
     let key = written_key(path);
     let first_time = WRITTEN.lock().map_or(true, |mut written| written.insert(key.clone()));

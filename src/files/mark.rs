@@ -29,7 +29,10 @@ pub(super) fn mark(folder: &Path, users: &[String], written: &[String]) -> std::
 /// (the folder was given up) nothing is written.
 pub(super) fn journal(folder: &Path, file: &str) -> std::io::Result<()> {
     let mut mark = std::fs::OpenOptions::new().append(true).open(folder.join(OUTPUT_MARK))?;
-    mark.write_all(format!("{file}\n").as_bytes())
+    mark.write_all(format!("{file}\n").as_bytes())?;
+    // On disk before the output it names is renamed into place, so that a lost machine cannot
+    // keep the output and lose its line.
+    mark.sync_data()
 }
 
 /// What [`OUTPUT_MARK`] says above the list of outputs that [`list_outputs`] adds to it.
@@ -42,7 +45,8 @@ pub(super) const INTERRUPTED_HEADER: &str = "# every file folio had written here
 /// Above the files of a user's that a command at work found in its folder (a `--resume`'s).
 pub(super) const USERS_HEADER: &str =
     "# a user's files, never folio's (a command is at work here, or was stopped outright)\n";
-/// Below them, the journal of a command at work: every file it has written, as it wrote it.
+/// Below them, the journal of a command at work: each file it writes, the first time it writes
+/// it, and what a resume continues ([`journal`]).
 pub(super) const JOURNAL_HEADER: &str = "# what folio has written here so far, each as it was written\n";
 /// Before a stopped run's list: when it was written, in seconds since 1970.
 pub(super) const STOPPED_AT: &str = "# stopped at ";
@@ -87,21 +91,36 @@ pub(super) enum MarkList<'a> {
 }
 
 impl<'a> MarkList<'a> {
+    /// The first line that is a header says what the lines after it are: a file named like a
+    /// header further down is a name in the list, whatever a user called it.
     pub(super) fn of(text: &'a str) -> Self {
-        let after = |header: &str| text.split_once(header).map(|(_, lines)| lines);
-        if let Some(lines) = after(LIST_HEADER) {
-            MarkList::Finished(lines)
-        } else if let Some(lines) = after(INTERRUPTED_HEADER) {
-            MarkList::Stopped(lines)
-        } else if let Some(lines) = after(TOP_LEVEL_HEADER) {
-            MarkList::TopLevel(lines)
-        } else if let Some(lines) = after(USERS_HEADER) {
-            match lines.split_once(JOURNAL_HEADER) {
-                Some((users, journal)) => MarkList::Users { users, journal: Some(journal) },
-                None => MarkList::Users { users: lines, journal: None },
+        let mut read = 0;
+        for line in text.split_inclusive('\n') {
+            read += line.len();
+            let lines = &text[read..];
+            match line {
+                LIST_HEADER => return MarkList::Finished(lines),
+                INTERRUPTED_HEADER => return MarkList::Stopped(lines),
+                TOP_LEVEL_HEADER => return MarkList::TopLevel(lines),
+                USERS_HEADER => return Self::users_then_journal(lines),
+                _ => {}
             }
-        } else {
-            MarkList::Bare
+        }
+        MarkList::Bare
+    }
+
+    /// The user's files and the journal below them. The journal's header is the last line of
+    /// its text, since folio writes no file of that name and a user's may bear any.
+    fn users_then_journal(lines: &'a str) -> Self {
+        let header_at = lines
+            .rmatch_indices(JOURNAL_HEADER)
+            .map(|(at, _)| at)
+            .find(|&at| at == 0 || lines[..at].ends_with('\n'));
+        match header_at {
+            Some(at) => {
+                MarkList::Users { users: &lines[..at], journal: Some(&lines[at + JOURNAL_HEADER.len()..]) }
+            }
+            None => MarkList::Users { users: lines, journal: None },
         }
     }
 
@@ -147,8 +166,9 @@ pub(super) fn files_within(folder: &Path) -> std::io::Result<Vec<String>> {
     Ok(files)
 }
 
-/// Add `path`, an output folio wrote into a finished command's folder or a folder inside it (a
-/// redrawn picture, a page), to the list of the nearest folder above it that has one.
+/// Add `path`, an output folio wrote into a command's folder or a folder inside it (a redrawn
+/// picture, a page), to the list of the nearest folder above it that has one, or to the journal
+/// of a command at work there or killed outright.
 pub fn record_output(path: &Path) -> std::io::Result<()> {
     let Ok(path) = std::path::absolute(path) else { return Ok(()) };
     let Some(folder) = path.ancestors().skip(1).find(|folder| folder.join(OUTPUT_MARK).is_file()) else {
@@ -158,7 +178,14 @@ pub fn record_output(path: &Path) -> std::io::Result<()> {
     let name = name.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
     let mark = folder.join(OUTPUT_MARK);
     let text = std::fs::read_to_string(&mark)?;
-    if MarkList::of(&text).relisted_as().is_none() || text.lines().any(|line| line == name) {
+    let list = MarkList::of(&text);
+    if text.lines().any(|line| line == name) {
+        return Ok(());
+    }
+    if let MarkList::Users { journal: Some(_), .. } = list {
+        return journal(folder, &name);
+    }
+    if list.relisted_as().is_none() {
         return Ok(());
     }
     write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
@@ -166,8 +193,9 @@ pub fn record_output(path: &Path) -> std::io::Result<()> {
 
 /// The files in `folder`, subfolders included, that its mark's list of outputs does not name,
 /// or, for a command at work or killed outright (which lists nothing), that its journal does
-/// not; none when the mark has neither. A list of an older folio's names only the top of the
-/// folder, each name covering all below it.
+/// not. An older folio's mark without a journal names a user's files instead, and one without
+/// a list names none; an older folio's list names only the top of the folder, each name
+/// covering all below it.
 pub(super) fn unlisted_files(folder: &Path) -> Vec<String> {
     let text = mark_text(folder);
     let (listed, top_level, stopped) = match MarkList::of(&text) {
@@ -175,8 +203,8 @@ pub(super) fn unlisted_files(folder: &Path) -> Vec<String> {
         MarkList::Stopped(listed) => (listed, false, true),
         MarkList::TopLevel(listed) => (listed, true, false),
         // A command at work, or stopped outright: what its journal names is its own, and so are
-        // the lock and temporary files it leaves (a resume removes the temporary ones), while
-        // anything else was a user's before it started or added since.
+        // the lock and temporary files it leaves (a resume removes those abandoned long enough),
+        // while anything else was a user's before it started or added since.
         MarkList::Users { journal: Some(journal), .. } => {
             let journal: std::collections::HashSet<&str> = journal.lines().collect();
             let left_by_folio = |file: &str| {

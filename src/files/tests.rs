@@ -135,7 +135,8 @@ fn a_resume_reopens_only_folios_folders_and_never_adopts_a_users_files() {
 
 /// A run killed outright lists nothing, but the journal its mark kept names what it wrote: a
 /// file a user adds before the resume stays theirs, through a second kill, and stops a later
-/// `--force`; the lock and temporary files a killed run leaves are not a user's. An older
+/// `--force`; the lock and temporary files a killed run leaves are not a user's, nor a picture
+/// drawn into its folder before the resume. An older
 /// folio's mark, without a journal, still takes all but the files it names for the run's.
 #[test]
 fn a_run_killed_outright_is_known_by_its_journal() {
@@ -147,14 +148,22 @@ fn a_run_killed_outright_is_known_by_its_journal() {
     // A claim dropped unfinished lists nothing: what a process killed outright leaves.
     drop(claim);
     std::fs::write(out.join("NOTES.md"), "mine").unwrap();
+    // A user may name a file like a header of the mark: it is still a name in the list.
+    let like_a_header = JOURNAL_HEADER.trim_end().to_string();
+    std::fs::write(out.join(&like_a_header), "mine").unwrap();
     std::fs::write(out.join("fold-1").join(LOCK_FILE), "").unwrap();
     std::fs::write(out.join("fold-1/.seed-0.cbor.a1B2c3.folio-tmp"), "half").unwrap();
-    assert_eq!(unlisted_files(&out), vec!["NOTES.md".to_string()]);
+    // Drawn into the killed run's folder by another process (`folio plot`), which records it.
+    std::fs::write(out.join("fold-1/training.png"), "png").unwrap();
+    record_output(&out.join("fold-1/training.png")).unwrap();
+    let users = vec![like_a_header.clone(), "NOTES.md".to_string()];
+    assert_eq!(unlisted_files(&out), users);
 
     let killed_again = OutputFolder::reopen(&out).unwrap();
     output(&out.join("fold-2/result.cbor"), "r");
     drop(killed_again);
-    assert_eq!(unlisted_files(&out), vec!["NOTES.md".to_string()]);
+    assert_eq!(unlisted_files(&out), users);
+    std::fs::remove_file(out.join(&like_a_header)).unwrap();
     let resumed = OutputFolder::reopen(&out).unwrap();
     output(&out.join("report.json"), "{}");
     resumed.finish();
@@ -162,7 +171,9 @@ fn a_run_killed_outright_is_known_by_its_journal() {
     assert!(refused.contains("did not write (NOTES.md)"), "{refused}");
     assert_eq!(std::fs::read_to_string(out.join("NOTES.md")).unwrap(), "mine");
     let mark = std::fs::read_to_string(out.join(OUTPUT_MARK)).unwrap();
-    for output in ["fold-1/result.cbor", "fold-2/result.cbor", "report.json", "walk-forward.id"] {
+    for output in
+        ["fold-1/result.cbor", "fold-1/training.png", "fold-2/result.cbor", "report.json", "walk-forward.id"]
+    {
         assert!(mark.lines().any(|line| line == output), "{output} is listed: {mark}");
     }
 

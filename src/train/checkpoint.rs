@@ -549,9 +549,11 @@ fn roll_forward(dir: &Path, names: &[&str]) -> Result<(), CheckpointError> {
     let io = |path: PathBuf| move |source| CheckpointError::Io { path, source };
     for name in names {
         let from = pending(dir, name);
+        // Noted before the move, and noted where a killed process had already moved it: a
+        // folder's journal must name every file the publication put in place.
+        crate::files::note_written(&dir.join(name));
         if from.exists() {
             std::fs::rename(&from, dir.join(name)).map_err(io(from))?;
-            crate::files::note_written(&dir.join(name));
         }
     }
     // The renames must be on disk before the journal that would redo them disappears.
