@@ -150,20 +150,25 @@ fn a_run_killed_outright_is_known_by_its_journal() {
     std::fs::write(out.join("NOTES.md"), "mine").unwrap();
     // A user may name a file like a header of the mark: it is still a name in the list.
     let like_a_header = JOURNAL_HEADER.trim_end().to_string();
-    std::fs::write(out.join(&like_a_header), "mine").unwrap();
+    let like_a_list = LIST_HEADER.trim_end().to_string();
+    for name in [&like_a_header, &like_a_list] {
+        std::fs::write(out.join(name), "mine").unwrap();
+    }
     std::fs::write(out.join("fold-1").join(LOCK_FILE), "").unwrap();
     std::fs::write(out.join("fold-1/.seed-0.cbor.a1B2c3.folio-tmp"), "half").unwrap();
     // Drawn into the killed run's folder by another process (`folio plot`), which records it.
     std::fs::write(out.join("fold-1/training.png"), "png").unwrap();
     record_output(&out.join("fold-1/training.png")).unwrap();
-    let users = vec![like_a_header.clone(), "NOTES.md".to_string()];
+    let users = vec![like_a_list.clone(), like_a_header.clone(), "NOTES.md".to_string()];
     assert_eq!(unlisted_files(&out), users);
 
     let killed_again = OutputFolder::reopen(&out).unwrap();
     output(&out.join("fold-2/result.cbor"), "r");
     drop(killed_again);
     assert_eq!(unlisted_files(&out), users);
-    std::fs::remove_file(out.join(&like_a_header)).unwrap();
+    for name in [&like_a_header, &like_a_list] {
+        std::fs::remove_file(out.join(name)).unwrap();
+    }
     let resumed = OutputFolder::reopen(&out).unwrap();
     output(&out.join("report.json"), "{}");
     resumed.finish();
