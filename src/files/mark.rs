@@ -35,12 +35,13 @@ pub(super) fn journal(folder: &Path, file: &str) -> std::io::Result<()> {
     mark.sync_data()
 }
 
-/// What [`OUTPUT_MARK`] says above the list of outputs that [`list_outputs`] adds to it.
+/// What [`OUTPUT_MARK`] says above its list of outputs or its journal.
 pub(super) const MARK_NOTE: &str = "folio wrote this folder: `--force` may replace it as a whole.\n";
 /// Above the files of a command that finished, each by its path in the folder.
 pub(super) const LIST_HEADER: &str =
     "# every file folio wrote here; any other is a user's, and stops --force\n";
-/// Above the files of a command stopped by a signal: its partial outputs.
+/// Above the files of a command stopped by a signal, in an older folio's mark: its partial
+/// outputs (folio now keeps the journal of a stopped run as it is).
 pub(super) const INTERRUPTED_HEADER: &str = "# every file folio had written here when its run was stopped; any other is a user's, and stops --force\n";
 /// Above the files of a user's that a command at work found in its folder (a `--resume`'s).
 pub(super) const USERS_HEADER: &str =
@@ -48,7 +49,7 @@ pub(super) const USERS_HEADER: &str =
 /// Below them, the journal of a command at work: each file it writes, the first time it writes
 /// it, and what a resume continues ([`journal`]).
 pub(super) const JOURNAL_HEADER: &str = "# what folio has written here so far, each as it was written\n";
-/// Before a stopped run's list: when it was written, in seconds since 1970.
+/// Before an older folio's stopped list: when it was written, in seconds since 1970.
 pub(super) const STOPPED_AT: &str = "# stopped at ";
 /// An older folio's list: names at the top of the folder only, each covering all below it.
 pub(super) const TOP_LEVEL_HEADER: &str =
@@ -56,30 +57,23 @@ pub(super) const TOP_LEVEL_HEADER: &str =
 
 /// Record in the mark, as folio's outputs, the files in `folder` (by their path there,
 /// subfolders included) that this process wrote or that an earlier run of the same work left
-/// (`inherited`), when a command that claimed it succeeds (`header` [`LIST_HEADER`]) or is
-/// stopped ([`INTERRUPTED_HEADER`]): a file a user adds anywhere in it, before or after, is
-/// then known for theirs, and `--force` leaves the folder alone rather than delete it with
-/// folio's outputs.
-pub(super) fn list_outputs(folder: &Path, header: &str, inherited: &[String]) -> std::io::Result<()> {
+/// (`inherited`), when a command that claimed it succeeds: a file a user adds anywhere in it,
+/// before or after, is then known for theirs, and `--force` leaves the folder alone rather than
+/// delete it with folio's outputs.
+pub(super) fn list_outputs(folder: &Path, inherited: &[String]) -> std::io::Result<()> {
     let mut files = files_within(folder)?;
     files.retain(|file| inherited.contains(file) || was_written(&folder.join(file)));
     files.sort();
     let listed: String = files.iter().map(|file| format!("{file}\n")).collect();
-    let stopped_at = match header == INTERRUPTED_HEADER {
-        true => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-            format!("{STOPPED_AT}{}.{:09}\n", now.as_secs(), now.subsec_nanos())
-        }
-        false => String::new(),
-    };
-    write_atomically(&folder.join(OUTPUT_MARK), |w| write!(w, "{MARK_NOTE}{header}{stopped_at}{listed}"))
+    write_atomically(&folder.join(OUTPUT_MARK), |w| write!(w, "{MARK_NOTE}{LIST_HEADER}{listed}"))
 }
 
 /// What a folder's mark says of the files in it, each kind with the lines that follow its header.
 pub(super) enum MarkList<'a> {
     /// A command finished there ([`LIST_HEADER`]): every file it wrote, by its path.
     Finished(&'a str),
-    /// A command was stopped by a signal ([`INTERRUPTED_HEADER`]): its partial outputs.
+    /// A command an older folio ran was stopped by a signal ([`INTERRUPTED_HEADER`]): its
+    /// partial outputs.
     Stopped(&'a str),
     /// An older folio's list ([`TOP_LEVEL_HEADER`]): names at the top of the folder only.
     TopLevel(&'a str),
@@ -121,16 +115,6 @@ impl<'a> MarkList<'a> {
                 MarkList::Users { users: &lines[..at], journal: Some(&lines[at + JOURNAL_HEADER.len()..]) }
             }
             None => MarkList::Users { users: lines, journal: None },
-        }
-    }
-
-    /// The header a command's own list of outputs takes after this one: a finished list (an
-    /// older folio's included) stays finished, a stopped one stays stopped; none for the rest.
-    pub(super) fn relisted_as(&self) -> Option<&'static str> {
-        match self {
-            MarkList::Finished(_) | MarkList::TopLevel(_) => Some(LIST_HEADER),
-            MarkList::Stopped(_) => Some(INTERRUPTED_HEADER),
-            MarkList::Users { .. } | MarkList::Bare => None,
         }
     }
 }
@@ -182,13 +166,14 @@ pub fn record_output(path: &Path) -> std::io::Result<()> {
     if text.lines().any(|line| line == name) {
         return Ok(());
     }
-    if let MarkList::Users { journal: Some(_), .. } = list {
-        return journal(folder, &name);
+    match list {
+        MarkList::Users { journal: Some(_), .. } => journal(folder, &name),
+        MarkList::Finished(_) | MarkList::Stopped(_) | MarkList::TopLevel(_) => {
+            write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
+        }
+        // An older folio's command at work, or a mark without a list: nothing to add it to.
+        MarkList::Users { journal: None, .. } | MarkList::Bare => Ok(()),
     }
-    if list.relisted_as().is_none() {
-        return Ok(());
-    }
-    write_atomically(&mark, |w| w.write_all(format!("{text}{name}\n").as_bytes()))
 }
 
 /// The files in `folder`, subfolders included, that its mark's list of outputs does not name,
@@ -229,7 +214,7 @@ pub(super) fn unlisted_files(folder: &Path) -> Vec<String> {
         true => listed.contains(file.split('/').next().unwrap_or(file)),
         false => listed.contains(file),
     };
-    // A stopped run's threads go on writing for the moment around its list (a file persisted
+    // An older folio's stopped run's threads went on writing for the moment around its list (a file persisted
     // just before, noted just after, or written between the list and the end): a file changed
     // (made, written or moved in) then is its own. One changed well before is a user's added
     // while it ran, and one changed well after a user's added since.
@@ -257,10 +242,9 @@ fn seconds_since_1970(text: &str) -> Option<std::time::SystemTime> {
     Some(std::time::UNIX_EPOCH + since)
 }
 
-/// How far from its list, before or after, a stopped run's last writes may land: its process
-/// ends within milliseconds of the signal, so this leaves a wide margin, and a user adds files
-/// earlier or later.
-pub const LAST_WRITES: std::time::Duration = std::time::Duration::from_secs(1);
+/// How far from an older folio's stopped list, before or after, the run's last writes may have
+/// landed: its process ended within milliseconds of the signal.
+pub(super) const LAST_WRITES: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// When `path` last changed: its status change time where the system keeps one, which a copy
 /// that keeps the original's modification time (`cp -p`) or a move into the folder still sets.

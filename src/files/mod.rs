@@ -16,7 +16,7 @@ pub use atomic::{
 pub use bundled::{bundled, read_or_bundled, read_text_or_bundled};
 pub use cbor::cbor_reason;
 pub use lock::{FolderLock, LOCK_FILE, LockError};
-pub use mark::{LAST_WRITES, OUTPUT_MARK, record_output};
+pub use mark::{OUTPUT_MARK, record_output};
 pub use output_folder::{
     OutputError, OutputFolder, fresh_folder, replacements_in_progress, reserve_fresh_folder,
     settle_interrupted_claims,

@@ -5,8 +5,8 @@
 use super::atomic::is_temporary_name;
 use super::lock::{FolderLock, LOCK_FILE, LockError};
 use super::mark::{
-    INTERRUPTED_HEADER, LIST_HEADER, MarkList, OUTPUT_MARK, added_by_user, files_within, finished_outputs,
-    holds_outputs, journal, list_outputs, mark, mark_text, some_entries, unlisted_files,
+    OUTPUT_MARK, added_by_user, files_within, finished_outputs, holds_outputs, journal, list_outputs, mark,
+    some_entries, unlisted_files,
 };
 use super::paths::through_link;
 use std::path::Path;
@@ -75,10 +75,9 @@ pub struct OutputFolder {
     /// The earlier outputs that an interrupted `--force` run set aside, when `--resume`
     /// continues that run: deleted once it finishes, as the interrupted run would have.
     continued_replacement: Option<(std::path::PathBuf, FolderLock)>,
-    /// The kind of list the mark held when `--resume` reopened the folder, if it held one: a
-    /// resumed run that fails lists its outputs so again, rather than leave the mark that names
-    /// only a user's files (which would take any file added later for folio's).
-    reopened_list: Option<&'static str>,
+    /// `--resume` reopened a finished command's folder: a resumed run that fails lists its
+    /// outputs as finished again, so that they are never deleted to put older ones back.
+    reopened_finished: bool,
     lock: Option<FolderLock>,
     /// The lock of the folder being replaced, held while it is set aside so that a claim of
     /// the same folder elsewhere knows it is not abandoned.
@@ -92,8 +91,6 @@ pub(super) struct Claimed {
     pub(super) folder: std::path::PathBuf,
     /// The folder resolved, as [`note_written`](super::note_written) keys the files written.
     resolved: std::path::PathBuf,
-    /// The files an earlier run of the same work left there ([`OutputFolder::reopen`]).
-    pub(super) inherited: Vec<String>,
     /// The claim made the folder.
     pub(super) created: bool,
 }
@@ -102,21 +99,21 @@ static CLAIMED: std::sync::Mutex<Vec<Claimed>> = std::sync::Mutex::new(Vec::new(
 
 /// For a run stopped by a signal, settle each folder this process has claimed and not finished:
 /// one it wrote nothing in is left as the claim found it (a folder the claim made goes, so a
-/// default name is not used up by a run that wrote nothing); in any other, what it holds now is
-/// listed as folio's partial outputs, so that a file a user adds afterwards is known for theirs
-/// and `--force` will not delete it with them.
+/// default name is not used up by a run that wrote nothing). In any other the mark stays as it
+/// is: its journal names what the run wrote, and the threads still at work go on adding to it
+/// until the process ends, so no moment of the stop leaves a file of the run's out of it, or
+/// puts a user's file in (a list written at the signal did both, for the files that changed
+/// within a second of it).
 pub fn settle_interrupted_claims() {
     for claimed in CLAIMED.lock().map(|c| c.clone()).unwrap_or_default() {
         settle_interrupted(&claimed);
     }
 }
 
-pub(super) fn settle_interrupted(Claimed { folder, inherited, created, .. }: &Claimed) {
+pub(super) fn settle_interrupted(Claimed { folder, created, .. }: &Claimed) {
     // The process ends in a moment: its lock dies with it, and its file is clutter.
     let _ = std::fs::remove_file(folder.join(LOCK_FILE));
-    if !take_back_if_empty(folder, true, *created) {
-        let _ = list_outputs(folder, INTERRUPTED_HEADER, inherited);
-    }
+    take_back_if_empty(folder, true, *created);
 }
 
 /// Leave a claimed `folder` that holds nothing of a command's as the claim found it: without
@@ -142,15 +139,15 @@ fn forget_claim(path: &Path) {
 }
 
 impl Claimed {
-    pub(super) fn new(folder: &Path, inherited: &[String], created: bool) -> Self {
+    pub(super) fn new(folder: &Path, created: bool) -> Self {
         let resolved = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
-        Claimed { folder: folder.to_path_buf(), resolved, inherited: inherited.to_vec(), created }
+        Claimed { folder: folder.to_path_buf(), resolved, created }
     }
 }
 
-fn remember_claim(path: &Path, inherited: &[String], created: bool) {
+fn remember_claim(path: &Path, created: bool) {
     if let Ok(mut claimed) = CLAIMED.lock() {
-        claimed.push(Claimed::new(path, inherited, created));
+        claimed.push(Claimed::new(path, created));
     }
 }
 
@@ -302,7 +299,7 @@ impl OutputFolder {
                 return Err(error);
             }
         };
-        remember_claim(path, &[], created);
+        remember_claim(path, created);
         Ok(Self {
             path: path.to_path_buf(),
             named,
@@ -312,7 +309,7 @@ impl OutputFolder {
             finished: false,
             inherited: Vec::new(),
             continued_replacement: None,
-            reopened_list: None,
+            reopened_finished: false,
             lock: Some(lock),
             set_aside_lock,
         })
@@ -345,7 +342,7 @@ impl OutputFolder {
             replacing.push((path.to_path_buf(), aside.clone()));
         }
         let users = unlisted_files(path);
-        let reopened_list = MarkList::of(&mark_text(path)).relisted_as();
+        let reopened_finished = finished_outputs(path);
         let mut inherited = files_within(path).map_err(io)?;
         inherited.retain(|file| !users.contains(file));
         inherited.retain(|file| {
@@ -354,7 +351,7 @@ impl OutputFolder {
         // Until this run lists its outputs, the mark names what it must never take for them, and
         // its journal starts with what it continues.
         let marked = mark(path, &users, &inherited).map_err(io)?;
-        remember_claim(path, &inherited, false);
+        remember_claim(path, false);
         Ok(Self {
             path: path.to_path_buf(),
             named,
@@ -364,7 +361,7 @@ impl OutputFolder {
             finished: false,
             inherited,
             continued_replacement,
-            reopened_list,
+            reopened_finished,
             lock: Some(lock),
             set_aside_lock: None,
         })
@@ -382,7 +379,7 @@ impl OutputFolder {
         })?;
         claimed.created = true;
         forget_claim(&path);
-        remember_claim(&path, &[], true);
+        remember_claim(&path, true);
         Ok(claimed)
     }
 
@@ -411,7 +408,7 @@ impl OutputFolder {
     pub fn finish(mut self) {
         self.finished = true;
         forget_claim(&self.path);
-        let _ = list_outputs(&self.path, LIST_HEADER, &self.inherited);
+        let _ = list_outputs(&self.path, &self.inherited);
         if let Some(lock) = self.lock.take() {
             lock.release();
         }
@@ -454,8 +451,8 @@ impl Drop for OutputFolder {
         // The command failed: what it had written goes, and the folder it replaced comes back.
         forget_claim(&self.path);
         forget_replacement(&self.path);
-        if let Some(header) = self.reopened_list {
-            let _ = list_outputs(&self.path, header, &self.inherited);
+        if self.reopened_finished {
+            let _ = list_outputs(&self.path, &self.inherited);
         }
         if let Some(lock) = self.lock.take() {
             lock.release();

@@ -281,16 +281,20 @@ fn force_sees_a_users_file_anywhere_in_the_folder() {
     assert!(!out.join("fold-1").exists(), "an older folio's outputs were replaced");
 }
 
-/// What a stopped run writes in the moment around its list is its own; a file changed well
-/// before (a user's, added while it ran) or well after (added since) is a user's. The moment is the one the list records: a picture recorded
-/// in it since (which rewrites the mark) does not move it.
+/// An older folio's stopped list, written at the signal: what the run wrote in the moment around
+/// it is its own; a file changed well before (a user's, added while it ran) or well after (added
+/// since) is a user's. The moment is the one the list records: a picture recorded in it since
+/// (which rewrites the mark) does not move it.
 #[test]
 fn a_stopped_runs_last_writes_are_its_own_and_later_files_a_users() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("wf");
-    let _claim = OutputFolder::claim(&out, false).unwrap();
-    output(&out.join("report.json"), "{}");
-    list_outputs(&out, INTERRUPTED_HEADER, &[]).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("report.json"), "{}").unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let stamp = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+    let list = format!("{MARK_NOTE}{INTERRUPTED_HEADER}{STOPPED_AT}{stamp}\nreport.json\n");
+    std::fs::write(out.join(OUTPUT_MARK), list).unwrap();
     std::fs::write(out.join("best.bpk.pending"), "net").unwrap();
     assert_eq!(unlisted_files(&out), Vec::<String>::new());
     let mark = out.join(OUTPUT_MARK);
@@ -311,14 +315,14 @@ fn a_stopped_runs_last_writes_are_its_own_and_later_files_a_users() {
 }
 
 /// A stopped run's claim: a folder it made and wrote nothing in goes, so a default name is
-/// not used up; one it wrote in lists the files it wrote as its partial outputs, never a
-/// user's.
+/// not used up; in one it wrote in, its journal names what it wrote, with what it writes in the
+/// moment after the signal, and never a user's file, however close to the signal it was added.
 #[test]
-fn a_stopped_run_leaves_no_empty_folder_and_lists_what_it_wrote() {
+fn a_stopped_run_leaves_no_empty_folder_and_its_journal_names_what_it_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("eval");
     let empty = OutputFolder::fresh(&base).unwrap();
-    settle_interrupted(&Claimed::new(empty.path(), &[], true));
+    settle_interrupted(&Claimed::new(empty.path(), true));
     assert!(!empty.path().exists());
     drop(empty);
 
@@ -327,10 +331,10 @@ fn a_stopped_run_leaves_no_empty_folder_and_lists_what_it_wrote() {
     let claim = OutputFolder::claim(&out, false).unwrap();
     output(&out.join("fold-1/result.cbor"), "r");
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
-    settle_interrupted(&Claimed::new(&out, &["fold-0.cbor".into()], false));
-    let mark = std::fs::read_to_string(out.join(OUTPUT_MARK)).unwrap();
-    assert!(mark.contains(INTERRUPTED_HEADER) && mark.ends_with("\nfold-1/result.cbor\n"), "{mark}");
-    assert!(!mark.contains("notes.txt"), "{mark}");
+    settle_interrupted(&Claimed::new(&out, false));
+    output(&out.join("fold-2/seed-0.result.cbor"), "written as the process ended");
+    std::fs::write(out.join("fold-2/mine.txt"), "mine").unwrap();
+    assert_eq!(unlisted_files(&out), vec!["fold-2/mine.txt".to_string(), "notes.txt".to_string()]);
     assert!(!out.join(LOCK_FILE).exists());
     drop(claim);
 }

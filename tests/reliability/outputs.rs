@@ -473,8 +473,7 @@ fn a_stopped_force_run_resumes_as_itself_and_never_takes_a_users_files_for_its_o
     };
     assert!(aside(), "the outputs being replaced wait beside the folder");
 
-    // Later than the stopped run's last writes could land.
-    std::thread::sleep(folio::files::LAST_WRITES + std::time::Duration::from_millis(200));
+    // Added the moment the run stopped, as its last writes land: still the user's.
     std::fs::write(cwd.join("wf/NOTES.md"), "mine").unwrap();
     std::fs::write(cwd.join("wf/fold-1/notes.md"), "mine too").unwrap();
     let users = |output: &std::process::Output| {
