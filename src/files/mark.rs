@@ -214,10 +214,11 @@ pub(super) fn unlisted_files(folder: &Path) -> Vec<String> {
         true => listed.contains(file.split('/').next().unwrap_or(file)),
         false => listed.contains(file),
     };
-    // An older folio's stopped run's threads went on writing for the moment around its list (a file persisted
-    // just before, noted just after, or written between the list and the end): a file changed
-    // (made, written or moved in) then is its own. One changed well before is a user's added
-    // while it ran, and one changed well after a user's added since.
+    // The threads of a run that an older folio listed at a signal went on writing for the
+    // moment around the list (a file persisted just before, noted just after, or written
+    // between the list and the end): a file changed (made, written or moved in) then is the
+    // run's. One changed well before is a user's added while it ran, one changed well after a
+    // user's added since.
     let last_writes = |file: &str| {
         stopped
             && stopped_at.is_some_and(|stopped_at| {
