@@ -91,7 +91,64 @@ pub fn note_written(path: &Path) {
     let first_time = WRITTEN.lock().map_or(true, |mut written| written.insert(key.clone()));
     // Once: a checkpoint saved at every validation is one output.
     if first_time {
-        super::output_folder::journal_in_claims(&key);
+        journal_written(&key);
+    }
+}
+
+/// An output folder's journal open in this process: the folder as it was claimed, the folder
+/// resolved (as [`written_key`] resolves a file's), and the file in it the journal is appended
+/// to.
+struct OpenJournal {
+    folder: PathBuf,
+    resolved: PathBuf,
+    file: PathBuf,
+}
+
+/// The journals of the output folders this process has claimed and not finished. They live
+/// here, beside the writes they record, rather than with the claims that open them.
+static JOURNALS: std::sync::Mutex<Vec<OpenJournal>> = std::sync::Mutex::new(Vec::new());
+
+/// Journal every file this process writes in `folder` from now on, in its file `name`.
+pub(super) fn open_journal(folder: &Path, name: &str) {
+    let resolved = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let journal = OpenJournal { folder: folder.to_path_buf(), file: resolved.join(name), resolved };
+    if let Ok(mut journals) = JOURNALS.lock() {
+        journals.push(journal);
+    }
+}
+
+/// Stop journaling the files written in `folder` (its command finished or failed).
+pub(super) fn close_journal(folder: &Path) {
+    if let Ok(mut journals) = JOURNALS.lock() {
+        journals.retain(|journal| journal.folder != folder);
+    }
+}
+
+/// Append `line` to the journal `file`, on disk before the output it names is renamed into
+/// place, so that a lost machine cannot keep the output and lose its line. Without the file
+/// (the folder was given up) nothing is written.
+pub(super) fn append_line(file: &Path, line: &str) -> std::io::Result<()> {
+    let mut journal = std::fs::OpenOptions::new().append(true).open(file)?;
+    journal.write_all(format!("{line}\n").as_bytes())?;
+    journal.sync_data()
+}
+
+/// Add `written` (a file's [`written_key`]) to each open journal whose folder holds it, by its
+/// path there: a temporary copy is journaled as the file it becomes, and a journal never names
+/// itself.
+fn journal_written(written: &Path) {
+    let Some(name) = written.file_name().map(|n| n.to_string_lossy()) else { return };
+    if is_temporary_name(&name) {
+        return;
+    }
+    let Ok(journals) = JOURNALS.lock() else { return };
+    for journal in journals.iter().filter(|journal| journal.file != written) {
+        let Ok(within) = written.strip_prefix(&journal.resolved) else { continue };
+        let file = within.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        if !file.is_empty() {
+            // A journal that cannot be written costs only the tracing of a killed run's files.
+            let _ = append_line(&journal.file, &file);
+        }
     }
 }
 

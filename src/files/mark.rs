@@ -2,9 +2,8 @@
 //! files folio wrote in it (kept as a journal while a command works there), which is how a
 //! user's file is told from an output.
 
-use super::atomic::{is_temporary_name, was_written, write_atomically};
+use super::atomic::{append_line, is_temporary_name, was_written, write_atomically};
 use super::lock::LOCK_FILE;
-use std::io::Write;
 use std::path::Path;
 
 /// The file every claimed output folder holds: what `--force` may replace.
@@ -28,11 +27,7 @@ pub(super) fn mark(folder: &Path, users: &[String], written: &[String]) -> std::
 /// killed outright (which lists nothing) had written is still known for folio's. Without a mark
 /// (the folder was given up) nothing is written.
 pub(super) fn journal(folder: &Path, file: &str) -> std::io::Result<()> {
-    let mut mark = std::fs::OpenOptions::new().append(true).open(folder.join(OUTPUT_MARK))?;
-    mark.write_all(format!("{file}\n").as_bytes())?;
-    // On disk before the output it names is renamed into place, so that a lost machine cannot
-    // keep the output and lose its line.
-    mark.sync_data()
+    append_line(&folder.join(OUTPUT_MARK), file)
 }
 
 /// What [`OUTPUT_MARK`] says above its list of outputs or its journal.

@@ -2,10 +2,10 @@
 //! one reopened with `--resume`), and leaving it as it was found when the command fails or is
 //! stopped.
 
-use super::atomic::is_temporary_name;
+use super::atomic::{close_journal, is_temporary_name, open_journal};
 use super::lock::{FolderLock, LOCK_FILE, LockError};
 use super::mark::{
-    OUTPUT_MARK, added_by_user, files_within, finished_outputs, holds_outputs, journal, list_outputs, mark,
+    OUTPUT_MARK, added_by_user, files_within, finished_outputs, holds_outputs, list_outputs, mark,
     some_entries, unlisted_files,
 };
 use super::paths::through_link;
@@ -89,8 +89,6 @@ pub struct OutputFolder {
 #[derive(Debug, Clone)]
 pub(super) struct Claimed {
     pub(super) folder: std::path::PathBuf,
-    /// The folder resolved, as [`note_written`](super::note_written) keys the files written.
-    resolved: std::path::PathBuf,
     /// The claim made the folder.
     pub(super) created: bool,
 }
@@ -136,12 +134,12 @@ fn forget_claim(path: &Path) {
     if let Ok(mut claimed) = CLAIMED.lock() {
         claimed.retain(|c| c.folder != path);
     }
+    close_journal(path);
 }
 
 impl Claimed {
     pub(super) fn new(folder: &Path, created: bool) -> Self {
-        let resolved = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
-        Claimed { folder: folder.to_path_buf(), resolved, created }
+        Claimed { folder: folder.to_path_buf(), created }
     }
 }
 
@@ -149,28 +147,7 @@ fn remember_claim(path: &Path, created: bool) {
     if let Ok(mut claimed) = CLAIMED.lock() {
         claimed.push(Claimed::new(path, created));
     }
-}
-
-/// Add `written` (a file's resolved path) to the journal of each folder this process has
-/// claimed and not finished that holds it, by its path there. The folder's own lock and mark
-/// are not outputs, and a temporary copy is journaled as the file it becomes.
-pub(super) fn journal_in_claims(written: &Path) {
-    let Some(name) = written.file_name().map(|n| n.to_string_lossy()) else { return };
-    if is_temporary_name(&name) {
-        return;
-    }
-    let folders: Vec<std::path::PathBuf> = CLAIMED
-        .lock()
-        .map(|claimed| claimed.iter().map(|c| c.resolved.clone()).collect())
-        .unwrap_or_default();
-    for folder in folders {
-        let Ok(within) = written.strip_prefix(&folder) else { continue };
-        let file = within.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-        if !file.is_empty() && file != LOCK_FILE && file != OUTPUT_MARK {
-            // A journal that cannot be written costs only the tracing of a killed run's files.
-            let _ = journal(&folder, &file);
-        }
-    }
+    open_journal(path, OUTPUT_MARK);
 }
 
 /// Folders this process is replacing, with where their earlier outputs are set aside, for the
