@@ -110,6 +110,38 @@ fn a_publication_killed_after_its_commit_is_finished_and_one_killed_before_is_di
     assert_eq!(log.lines().count(), 1 + late_meta.progress.updates, "no duplicated log rows");
 }
 
+/// A process killed after it moved a checkpoint file into place and before it noted it left the
+/// file out of its output folder's journal. The resume that finishes the publication notes every
+/// file the publication names, moved already or not, so the folder's list names them all and a
+/// later `--force` never takes one for a user's file.
+#[test]
+fn a_publication_finished_by_a_resume_is_in_its_folders_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = tiny_env(dir.path());
+    let early = dir.path().join("early");
+    train(request(&env, config(200), &early, false)).unwrap();
+    let run = dir.path().join("wf");
+    let seed = run.join("fold-1/seed-0");
+    // The killed run's claim: its journal names none of what the copies below stand for.
+    let killed = folio::files::OutputFolder::claim(&run, false).unwrap();
+    copy_folder(&early, &seed);
+    let names = [LAST, checkpoint::OPTIMIZER, BEST, checkpoint::LOG, checkpoint::META];
+    for name in names {
+        std::fs::copy(early.join(name), seed.join(format!("{name}.pending"))).unwrap();
+    }
+    std::fs::write(seed.join(checkpoint::JOURNAL), serde_json::to_vec(&names).unwrap()).unwrap();
+    std::fs::rename(seed.join("last.bpk.pending"), seed.join(LAST)).unwrap();
+    drop(killed);
+
+    let resumed = folio::files::OutputFolder::reopen(&run).unwrap();
+    checkpoint::recover(&seed).unwrap();
+    resumed.finish();
+    let mark = std::fs::read_to_string(run.join(folio::files::OUTPUT_MARK)).unwrap();
+    for name in names {
+        assert!(mark.lines().any(|line| line == format!("fold-1/seed-0/{name}")), "{name} is listed: {mark}");
+    }
+}
+
 #[test]
 fn flipped_bits_and_non_finite_weights_are_refused() {
     let dir = tempfile::tempdir().unwrap();
