@@ -64,6 +64,19 @@ fn a_mixed_set_of_checkpoint_files_is_refused_not_trained_again() {
     assert!(error.contains("changed or damaged"), "{error}");
 }
 
+/// What a publication of `from`'s checkpoint into `into` leaves when its process is killed after
+/// the commit (every file written beside its destination, the journal naming them) and after the
+/// first file was moved into place. Returns the names the journal holds.
+fn killed_after_commit(from: &Path, into: &Path) -> [&'static str; 5] {
+    let names = [LAST, checkpoint::OPTIMIZER, BEST, checkpoint::LOG, checkpoint::META];
+    for name in names {
+        std::fs::copy(from.join(name), into.join(format!("{name}.pending"))).unwrap();
+    }
+    std::fs::write(into.join(checkpoint::JOURNAL), serde_json::to_vec(&names).unwrap()).unwrap();
+    std::fs::rename(into.join("last.bpk.pending"), into.join(LAST)).unwrap();
+    names
+}
+
 #[test]
 fn a_publication_killed_after_its_commit_is_finished_and_one_killed_before_is_discarded() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,12 +90,7 @@ fn a_publication_killed_after_its_commit_is_finished_and_one_killed_before_is_di
     // Killed after the journal was written and one file renamed: the next reader finishes it.
     let committed = dir.path().join("committed");
     copy_folder(&early, &committed);
-    let names = [LAST, checkpoint::OPTIMIZER, BEST, checkpoint::LOG, checkpoint::META];
-    for name in names {
-        std::fs::copy(late.join(name), committed.join(format!("{name}.pending"))).unwrap();
-    }
-    std::fs::write(committed.join(checkpoint::JOURNAL), serde_json::to_vec(&names).unwrap()).unwrap();
-    std::fs::rename(committed.join("last.bpk.pending"), committed.join(LAST)).unwrap();
+    killed_after_commit(&late, &committed);
     let device = DeviceChoice::Cpu.device().unwrap();
     let (meta, _) = checkpoint::load_agent(&committed, Weights::Last, &device).unwrap();
     assert_eq!(meta.progress.updates, late_meta.progress.updates, "the committed state is the one read");
@@ -125,12 +133,7 @@ fn a_publication_finished_by_a_resume_is_in_its_folders_list() {
     // The killed run's claim: its journal names none of what the copies below stand for.
     let killed = folio::files::OutputFolder::claim(&run, false).unwrap();
     copy_folder(&early, &seed);
-    let names = [LAST, checkpoint::OPTIMIZER, BEST, checkpoint::LOG, checkpoint::META];
-    for name in names {
-        std::fs::copy(early.join(name), seed.join(format!("{name}.pending"))).unwrap();
-    }
-    std::fs::write(seed.join(checkpoint::JOURNAL), serde_json::to_vec(&names).unwrap()).unwrap();
-    std::fs::rename(seed.join("last.bpk.pending"), seed.join(LAST)).unwrap();
+    let names = killed_after_commit(&early, &seed);
     drop(killed);
 
     let resumed = folio::files::OutputFolder::reopen(&run).unwrap();
