@@ -16,11 +16,18 @@ use std::process::Command;
 mod common;
 use common::{folio_command, folio_ok as folio, path, text};
 
+/// A synthetic market of 3 assets and `periods` weekdays at `out`, from data seed `seed`;
+/// `extra` flags for `folio data synth` (`--force` to write over one).
+fn synth(out: &Path, periods: &str, seed: &str, extra: &[&str]) {
+    let args = ["data", "synth", "--out", path(out), "--assets", "3", "--periods", periods, "--seed", seed];
+    folio(&[&args[..], extra].concat());
+}
+
 /// A synthetic market of 300 weekdays and 3 assets in `dir`, and a config of 3 small folds with
 /// `seeds` seeds over it.
 fn tiny_search_config(dir: &Path, seeds: usize) -> std::path::PathBuf {
     let prices = dir.join("prices.csv");
-    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "300", "--seed", "4"]);
+    synth(&prices, "300", "4", &[]);
     let config = dir.join("tiny.toml");
     std::fs::write(
         &config,
@@ -332,18 +339,7 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
         [("one", "4", "\"2010-10-08\"", "\"2011-02-25\""), ("two", "5", "200", "300")]
     {
         let prices = dir.path().join(format!("{name}.csv"));
-        folio(&[
-            "data",
-            "synth",
-            "--out",
-            path(&prices),
-            "--assets",
-            "3",
-            "--periods",
-            "400",
-            "--seed",
-            seed,
-        ]);
+        synth(&prices, "400", seed, &[]);
         if name == "two" {
             let text = std::fs::read_to_string(&prices).unwrap();
             let undated: Vec<&str> = text.lines().map(|l| l.split_once(',').unwrap().1).collect();
@@ -528,7 +524,7 @@ fn a_panel_walks_forward_on_every_market_and_development_never_sees_the_test_per
 fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let prices = dir.path().join("short.csv");
-    folio(&["data", "synth", "--out", path(&prices), "--assets", "3", "--periods", "700", "--seed", "4"]);
+    synth(&prices, "700", "4", &[]);
     let plan = |walk_forward: &str, extra: &[&str]| {
         let config = dir.path().join("short.toml");
         std::fs::write(&config, format!("[data]\nfile = \"short.csv\"\n{walk_forward}")).unwrap();
@@ -555,19 +551,7 @@ fn a_config_without_a_fold_layout_runs_the_default_fitted_to_its_data() {
         assert!(!text(&output).contains("too short to test"), "56 validation periods test the gap");
     }
     // Fitted to 300 rows, validation windows of 20 periods leave the reference gate nothing to test.
-    folio(&[
-        "data",
-        "synth",
-        "--out",
-        path(&prices),
-        "--assets",
-        "3",
-        "--periods",
-        "300",
-        "--seed",
-        "4",
-        "--force",
-    ]);
+    synth(&prices, "300", "4", &["--force"]);
     let output = plan("", &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
@@ -613,8 +597,8 @@ fn a_market_failing_at_run_time_leaves_the_others_running_and_the_replaced_folde
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join(folio::files::OUTPUT_MARK), "").unwrap();
     let (kept, moved) = (dir.path().join("kept.csv"), out.join("moved.csv"));
-    folio(&["data", "synth", "--out", path(&kept), "--assets", "3", "--periods", "400", "--seed", "4"]);
-    folio(&["data", "synth", "--out", path(&moved), "--assets", "3", "--periods", "400", "--seed", "5"]);
+    synth(&kept, "400", "4", &[]);
+    synth(&moved, "400", "5", &[]);
     let before = std::fs::read(&moved).unwrap();
     let config = |name: &str, data: &Path| {
         let config = dir.path().join(format!("{name}.toml"));
@@ -653,7 +637,7 @@ fn a_market_failing_at_run_time_leaves_the_others_running_and_the_replaced_folde
 fn small_market(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
     let data = dir.join("prices.csv");
     if !data.exists() {
-        folio(&["data", "synth", "--out", path(&data), "--assets", "3", "--periods", "400", "--seed", "4"]);
+        synth(&data, "400", "4", &[]);
     }
     let config = dir.join(format!("{name}.toml"));
     let text = "[data]\nfile = \"prices.csv\"\n[periods.train]\nto = \"2010-10-08\"\n[periods.validation]\nto = \"2011-02-25\"\n\
