@@ -244,6 +244,13 @@ fn spike<const N: usize>(file: &std::path::Path, asset: usize, rows: [usize; N])
     rows.map(|row| format!("{} on {}", panel.assets[asset], panel.index.label(row)))
 }
 
+/// That `verdict` names the data error `measured` (a [`spike`] whose return its figures hold) and
+/// not `outside`.
+fn names_only_the_measured_spike(verdict: &str, measured: &str, outside: &str) {
+    assert!(verdict.contains("may hold data errors") && verdict.contains(measured), "{verdict}");
+    assert!(!verdict.contains(outside), "{verdict}");
+}
+
 /// An eval's verdict names a price spike inside the period it measured, and not one before it:
 /// a spike on its first row (where its fall is measured) but not on the row before (whose fall
 /// into that first row is not).
@@ -258,9 +265,7 @@ fn an_eval_verdict_names_a_spike_in_the_period_it_measured() {
     train_for(env, 200, &checkpoint);
     let report = evaluate(EvalRequest::new(checkpoint)).unwrap().report;
     assert_eq!(report.from, folio::data::load_prices(&file).unwrap().index.label(1000));
-    let verdict = report.verdict;
-    assert!(verdict.contains("may hold data errors") && verdict.contains(&tested), "{verdict}");
-    assert!(!verdict.contains(&trained), "{verdict}");
+    names_only_the_measured_spike(&report.verdict, &tested, &trained);
 }
 
 #[test]
@@ -396,12 +401,7 @@ fn a_walk_forward_verdict_names_a_spike_in_its_test_windows() {
     let train = TrainConfig { steps: 200, ..TrainConfig::default() };
     let report = quiet_walk_forward(&env, &train, rolling_folds(100, 2, 1), &dir.path().join("wf"), 1);
     assert_eq!(report.folds[0].fold.test.0, 999, "the first test window's first decision row");
-    assert!(
-        report.verdict.contains("may hold data errors") && report.verdict.contains(&tested),
-        "{}",
-        report.verdict
-    );
-    assert!(!report.verdict.contains(&untested), "{}", report.verdict);
+    names_only_the_measured_spike(&report.verdict, &tested, &untested);
 }
 
 #[test]
