@@ -108,7 +108,7 @@ pub fn settle_interrupted_claims() {
     }
 }
 
-pub(super) fn settle_interrupted(Claimed { folder, created, .. }: &Claimed) {
+pub(super) fn settle_interrupted(Claimed { folder, created }: &Claimed) {
     // The process ends in a moment: its lock dies with it, and its file is clutter.
     let _ = std::fs::remove_file(folder.join(LOCK_FILE));
     take_back_if_empty(folder, true, *created);
