@@ -135,6 +135,21 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
         "{}",
         text(&refused)
     );
+    // A name it cannot read is not taken for a folder from before searches were named.
+    let id = std::fs::read(out.join("search.id")).unwrap();
+    std::fs::remove_file(out.join("search.id")).unwrap();
+    std::fs::create_dir(out.join("search.id")).unwrap();
+    let resume = [&args[..], &["--out", path(&out), "--registry", path(&registry), "--resume"]].concat();
+    let refused = folio_command(&resume).output().unwrap();
+    assert!(
+        !refused.status.success()
+            && text(&refused).contains("cannot read")
+            && text(&refused).contains("search.id"),
+        "{}",
+        text(&refused)
+    );
+    std::fs::remove_dir(out.join("search.id")).unwrap();
+    std::fs::write(out.join("search.id"), id).unwrap();
     folio(&[&args[..], &["--out", path(&out), "--registry", path(&registry), "--resume"]].concat());
     assert_eq!(std::fs::read(out.join("search.json")).unwrap(), written);
     assert_eq!(
@@ -699,6 +714,17 @@ fn a_partial_panel_keeps_what_finished_and_resume_completes_it() {
         .unwrap();
     assert!(
         !output.status.success() && text(&output).contains("started with the markets first, second"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(rows("panel.json"), ["first", "second"], "the panel is as it was");
+    // Its list of markets damaged, it cannot tell which markets it was started with, and says so.
+    std::fs::write(out.join("panel-markets.json"), "[\"first\", \"sec").unwrap();
+    let output = panel(&["--resume"]);
+    assert!(
+        !output.status.success()
+            && text(&output).contains("cannot read the markets this panel was started with from")
+            && text(&output).contains("panel-markets.json: EOF while parsing"),
         "{}",
         text(&output)
     );

@@ -73,6 +73,12 @@ pub enum EvalError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "{} holds no walk-forward to resume (it has no {}); run without --resume to start one there",
         out.display(),

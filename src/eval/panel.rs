@@ -166,6 +166,13 @@ pub enum PanelError {
         asked.join(", ")
     )]
     OtherMarkets { out: PathBuf, started: Vec<String>, asked: Vec<String> },
+    #[error(
+        "cannot read the markets this panel was started with from {}: {reason}; it is folio's own \
+         list, so a file that does not read was changed by hand or damaged: run a new panel into \
+         another --out",
+        path.display()
+    )]
+    UnreadableMarkets { path: PathBuf, reason: String },
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -271,8 +278,9 @@ pub const MARKETS_FILE: &str = "panel-markets.json";
 pub fn record_markets(out: &Path, markets: &[PlannedMarket], resume: bool) -> Result<(), PanelError> {
     let names: Vec<String> = markets.iter().map(|market| market.name.clone()).collect();
     let path = out.join(MARKETS_FILE);
-    if resume && let Ok(text) = std::fs::read_to_string(&path) {
-        let started: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+    let unreadable = |reason: String| PanelError::UnreadableMarkets { path: path.clone(), reason };
+    if resume && let Some(text) = crate::files::read_stamp(&path).map_err(|e| unreadable(e.to_string()))? {
+        let started: Vec<String> = serde_json::from_str(&text).map_err(|e| unreadable(e.to_string()))?;
         if started != names {
             return Err(PanelError::OtherMarkets { out: out.to_path_buf(), started, asked: names });
         }

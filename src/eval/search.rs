@@ -362,7 +362,8 @@ fn mark_search(request: &SearchRequest) -> Result<(), EvalError> {
     }));
     let path = request.out.join(SEARCH_ID_FILE);
     if request.resume
-        && let Ok(saved) = std::fs::read_to_string(&path)
+        && let Some(saved) = crate::files::read_stamp(&path)
+            .map_err(|source| EvalError::Read { path: path.clone(), source })?
         && saved.trim() != id
     {
         return Err(EvalError::ResumesAnotherSearch { out: request.out.clone() });

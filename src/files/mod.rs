@@ -8,6 +8,7 @@ mod lock;
 mod mark;
 mod output_folder;
 mod paths;
+mod stamp;
 
 pub use atomic::{
     OutputExists, check_writable_output, is_temporary_name, note_written, temporary_destination,
@@ -22,6 +23,7 @@ pub use output_folder::{
     settle_interrupted_claims,
 };
 pub use paths::{relative_path, through_link, tidy};
+pub use stamp::read_stamp;
 
 #[cfg(test)]
 mod tests;

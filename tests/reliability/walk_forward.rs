@@ -89,7 +89,19 @@ fn a_killed_walk_forward_resumes_from_the_trainings_it_finished() {
         "{}",
         text(&nothing)
     );
-    std::fs::remove_dir(empty.join("wf")).unwrap();
+    // An id it cannot read, in a folder a stopped folio run marked, is named as such, not taken
+    // for no walk-forward.
+    std::fs::write(empty.join("wf/.folio-outputs"), "").unwrap();
+    std::fs::create_dir(empty.join("wf/walk-forward.id")).unwrap();
+    let unreadable = run(args(&["--resume"]), &empty);
+    assert!(
+        !unreadable.status.success()
+            && text(&unreadable).contains("cannot read")
+            && text(&unreadable).contains("walk-forward.id"),
+        "{}",
+        text(&unreadable)
+    );
+    std::fs::remove_dir_all(empty.join("wf")).unwrap();
     let missing = run(args(&["--resume"]), &empty);
     assert!(!missing.status.success() && text(&missing).contains("does not exist"), "{}", text(&missing));
 }

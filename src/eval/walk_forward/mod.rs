@@ -122,13 +122,14 @@ fn mark_run(request: &WalkForwardRequest, plan: &Plan, task_ids: &[String]) -> R
     let settings = run_settings(request, plan);
     if request.resume {
         let out = request.out.clone();
-        return match std::fs::read_to_string(&path) {
-            Err(_) => Err(EvalError::NothingToResume { out }),
-            Ok(saved) if saved.trim() != run_id => {
+        return match crate::files::read_stamp(&path) {
+            Err(source) => Err(EvalError::Read { path, source }),
+            Ok(None) => Err(EvalError::NothingToResume { out }),
+            Ok(Some(saved)) if saved.trim() != run_id => {
                 let differences = saved_run_differences(&settings_path, &settings);
                 Err(EvalError::ResumesAnotherRun { out, differences })
             }
-            Ok(_) => Ok(()),
+            Ok(Some(_)) => Ok(()),
         };
     }
     std::fs::create_dir_all(&request.out)
