@@ -148,3 +148,46 @@ fn host_name() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "this machine".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Runs that lock and release one folder over and over never hold it at once. Between a
+    /// run's open of the lock file and its lock, another run can release the folder and take
+    /// that file away; the lock then holds a file nobody else will open, and the run must lock
+    /// the folder anew rather than work beside the next run to create the file.
+    #[test]
+    fn runs_that_lock_and_release_one_folder_never_hold_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (inside, overlaps, taken_away) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let mut holds = 0;
+                    while holds < 500 {
+                        match FolderLock::try_acquire(dir.path()) {
+                            Ok(Some(lock)) => {
+                                if inside.fetch_add(1, Ordering::SeqCst) > 0 {
+                                    overlaps.fetch_add(1, Ordering::SeqCst);
+                                }
+                                std::thread::yield_now();
+                                inside.fetch_sub(1, Ordering::SeqCst);
+                                lock.release();
+                                holds += 1;
+                            }
+                            Ok(None) => {
+                                taken_away.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(LockError::Busy { .. }) => std::thread::yield_now(),
+                            Err(error) => panic!("{error}"),
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two runs held the folder at once");
+        eprintln!("locks found on a file taken away: {}", taken_away.load(Ordering::SeqCst));
+    }
+}
