@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn runs_that_lock_and_release_one_folder_never_hold_it_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let (inside, overlaps, taken_away) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        let (inside, overlaps) = (AtomicUsize::new(0), AtomicUsize::new(0));
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| {
@@ -177,9 +177,8 @@ mod tests {
                                 lock.release();
                                 holds += 1;
                             }
-                            Ok(None) => {
-                                taken_away.fetch_add(1, Ordering::SeqCst);
-                            }
+                            // The file was taken away under the lock: try again, as acquire does.
+                            Ok(None) => {}
                             Err(LockError::Busy { .. }) => std::thread::yield_now(),
                             Err(error) => panic!("{error}"),
                         }
@@ -188,6 +187,5 @@ mod tests {
             }
         });
         assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two runs held the folder at once");
-        eprintln!("locks found on a file taken away: {}", taken_away.load(Ordering::SeqCst));
     }
 }
