@@ -266,16 +266,16 @@ fn training(log: &Path, out: &Path, size: PlotSize) -> Result<()> {
     let (reward, sharpe) = (column("mean_reward")?, column("validation_sharpe")?);
     let (val_updates, val_sharpe): (Vec<f64>, Vec<f64>) =
         updates.iter().zip(&sharpe).filter(|(_, s)| s.is_finite()).map(|(u, s)| (*u, *s)).unzip();
-    let title =
-        training_title(log.parent().and_then(|folder| folio::train::checkpoint::load_meta(folder).ok()));
+    let meta = log.parent().and_then(|folder| folio::train::checkpoint::load_meta(folder).ok());
+    let title = training_title(meta.and_then(|meta| meta.validation).as_ref());
     plot::training(out, &title, &updates, &reward, &val_updates, &val_sharpe, size)?;
     Ok(())
 }
 
 /// The training picture's title, with what the run deploys when it is not the network the
 /// validation panel marks best: the reference gate's untrained network, the reference portfolio.
-fn training_title(meta: Option<folio::train::checkpoint::Meta>) -> String {
-    match meta.and_then(|meta| meta.validation) {
+fn training_title(validation: Option<&folio::train::checkpoint::ValidationRecord>) -> String {
+    match validation {
         Some(validation) if validation.kept_reference() => {
             "Training (deploys its reference portfolio: no network beat it on validation by the margin)"
                 .into()
@@ -287,6 +287,33 @@ fn training_title(meta: Option<folio::train::checkpoint::Meta>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run that deploys its untrained reference says so in its training picture's title, whose
+    /// validation curve would otherwise suggest the best network on it is what the run deploys.
+    #[test]
+    fn a_training_picture_says_when_the_run_deploys_its_reference() {
+        use folio::train::checkpoint::{ReferenceTest, ValidationRecord};
+        let metrics = folio::metrics::compute(&[1.0, 1.01, 1.0], &[0.0, 0.0], 0.0, &Default::default());
+        let validation = |kept_reference: bool| ValidationRecord {
+            agent: metrics.clone(),
+            equal_weight: metrics.clone(),
+            reference_test: Some(ReferenceTest {
+                trained_update: 5,
+                trained: metrics.clone(),
+                reference: metrics.clone(),
+                gap: None,
+                margin: 2.0,
+                kept_reference,
+            }),
+        };
+        assert!(
+            training_title(Some(&validation(true))).starts_with("Training (deploys its reference portfolio"),
+            "{}",
+            training_title(Some(&validation(true)))
+        );
+        assert_eq!(training_title(Some(&validation(false))), "Training");
+        assert_eq!(training_title(None), "Training");
+    }
 
     /// A redrawn picture emphasizes the agent the original did: the ensemble of a multi-seed
     /// evaluation, one seed's agent, or a walk-forward's headline among its seeds.
