@@ -45,6 +45,11 @@ fn tiny_search_config(dir: &Path, seeds: usize) -> std::path::PathBuf {
 fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_search_config(dir.path(), 2);
+    // Trained networks deployed whatever validation says, so that the points' ensembles differ
+    // and the choice between them has a PBO.
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str("\n[train]\nreference_gate = false\n");
+    std::fs::write(&config, toml).unwrap();
     let space = dir.path().join("space.toml");
     std::fs::write(
         &space,
@@ -91,6 +96,17 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
         "the DSR counts every point's seeds and the verdict's"
     );
     assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(6));
+    // The choice between the two points has its PBO over their ensembles on the search folds.
+    assert_eq!(report["backtest_overfitting"]["configs"].as_u64(), Some(2), "{}", report["summary"]);
+    let pbo = report["backtest_overfitting"]["pbo"].as_f64().unwrap();
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Choosing among the points on the search folds: PBO {pbo:.2}")),
+        "{}",
+        report["summary"]
+    );
     assert_eq!(verdict["train"]["steps"], points[chosen]["point"]["train.steps"]);
     // Every trial is in the registry, the points' on the search's shorter cut of the data, so
     // the verdict's own DSR, like any later run on the full data, counts them.

@@ -337,6 +337,13 @@ pub struct SearchReport {
     /// the verdict's.
     pub deflated_sharpe: Option<DeflatedSharpe>,
     pub trials: usize,
+    /// The probability of backtest overfitting of the choice among the points: how often the
+    /// point whose ensemble looks best on some of the search folds' periods falls to or below the
+    /// median on the others (Bailey et al.'s question about a search, over its configurations).
+    pub backtest_overfitting: Option<overfitting::Pbo>,
+    /// Why there is none: one point, or points whose ensembles all earned the same returns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backtest_overfitting_unavailable: Option<String>,
     pub summary: String,
 }
 
@@ -499,9 +506,17 @@ pub fn conclude_search(
         overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trials, variance).ok()
     });
     record_gaps_to_best(&mut scored, periods_per_year);
+    let (backtest_overfitting, backtest_overfitting_unavailable) = match points_pbo(&scored) {
+        Ok(pbo) => (Some(pbo), None),
+        Err(why) => (None, Some(why.to_string())),
+    };
     let results: Vec<PointResult> = scored.into_iter().map(|p| p.result).collect();
-    let summary =
-        summary(&results, chosen, space.rule, &verdict, deflated_sharpe.as_ref(), trial_sharpes.len());
+    let statistics = SearchStatistics {
+        deflated: deflated_sharpe.as_ref(),
+        trials: trial_sharpes.len(),
+        points_pbo: backtest_overfitting.as_ref().ok_or(backtest_overfitting_unavailable.as_deref()),
+    };
+    let summary = summary(&results, chosen, space.rule, &verdict, &statistics);
     SearchReport {
         space,
         search_data_to,
@@ -511,8 +526,26 @@ pub fn conclude_search(
         verdict_folder,
         deflated_sharpe,
         trials: trial_sharpes.len(),
+        backtest_overfitting,
+        backtest_overfitting_unavailable,
         summary,
     }
+}
+
+/// The PBO of picking among the points, from their ensembles' returns on the search folds (the
+/// same periods for every point).
+fn points_pbo(scored: &[ScoredPoint]) -> Result<overfitting::Pbo, overfitting::OverfittingError> {
+    let ensembles: Vec<Vec<f64>> = scored.iter().map(|p| p.ensemble_returns.clone()).collect();
+    let matrix = overfitting::returns_matrix(&ensembles)?;
+    overfitting::probability_of_backtest_overfitting(matrix.view(), &overfitting::PboConfig::default())
+}
+
+/// What a search's summary says of its statistics beside the held-out verdict.
+struct SearchStatistics<'a> {
+    deflated: Option<&'a DeflatedSharpe>,
+    trials: usize,
+    /// The points' PBO, or why there is none.
+    points_pbo: Result<&'a overfitting::Pbo, Option<&'a str>>,
 }
 
 /// Index of the highest score, the first of equal ones (the space's order), an undefined one
@@ -594,10 +627,10 @@ fn summary(
     chosen: usize,
     rule: ChoiceRule,
     verdict: &WalkForwardReport,
-    deflated: Option<&DeflatedSharpe>,
-    trials: usize,
+    statistics: &SearchStatistics,
 ) -> String {
-    let dsr = deflated.map(|d| format!("{:.3}", d.dsr)).unwrap_or_else(|| "undefined".into());
+    let dsr = statistics.deflated.map(|d| format!("{:.3}", d.dsr)).unwrap_or_else(|| "undefined".into());
+    let trials = statistics.trials;
     let picked = match rule {
         ChoiceRule::Best => format!("the best (point {chosen}, Sharpe {:.2})", points[chosen].score),
         ChoiceRule::OneStandardError => {
@@ -610,8 +643,15 @@ fn summary(
         }
     };
     let held_out = without_missing_statistics(&verdict.verdict);
+    let choice = match statistics.points_pbo {
+        Ok(pbo) => format!(
+            "Choosing among the points on the search folds: {}",
+            overfitting::verdict(None, Some(pbo))
+        ),
+        Err(why) => format!("No PBO of the choice among the points: {}.", why.unwrap_or("not computed")),
+    };
     format!(
-        "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {held_out} Deflated Sharpe Ratio over all {trials} trials: {dsr}.",
+        "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {held_out} Deflated Sharpe Ratio over all {trials} trials: {dsr}. {choice}",
         points.len(),
         verdict.folds.len(),
         if verdict.folds.len() == 1 { "" } else { "s" },
@@ -663,6 +703,26 @@ mod tests {
             trial_sharpes: vec![score],
             ensemble_returns: returns,
         }
+    }
+
+    /// The choice among points has its PBO over their ensembles: a point ahead in every period
+    /// is the in-sample best of every split and stays above the median out of sample; points
+    /// that earned the same returns leave no choice to overfit.
+    #[test]
+    fn the_choice_among_points_has_a_pbo_over_their_ensembles() {
+        let base: Vec<f64> = (0..200).map(|t| ((t * 7919) % 97) as f64 / 1000.0 - 0.048).collect();
+        let shifted = |by: f64| base.iter().map(|r| r + by).collect::<Vec<f64>>();
+        let points = [scored(shifted(-0.01)), scored(shifted(0.01)), scored(shifted(0.0))];
+        let pbo = points_pbo(&points).unwrap();
+        assert_eq!((pbo.configs, pbo.pbo), (3, 0.0));
+        assert!(pbo.selected.iter().all(|&best| best == 1), "{:?}", pbo.selected);
+        // Reversed in the second half, the first half's best is the worst there: every split
+        // that picks it on one half loses on the other, unless it saw both halves' leader.
+        let reversing: Vec<f64> = (0..200).map(|t| base[t] + if t < 100 { 0.01 } else { -0.01 }).collect();
+        let pbo = points_pbo(&[scored(shifted(0.0)), scored(reversing), scored(shifted(-0.002))]).unwrap();
+        assert!(pbo.pbo > 0.0, "{}", pbo.pbo);
+        let identical = points_pbo(&[scored(base.clone()), scored(base.clone())]).unwrap_err();
+        assert_eq!(identical, overfitting::OverfittingError::IdenticalConfigurations);
     }
 
     #[test]
