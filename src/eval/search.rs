@@ -506,17 +506,18 @@ pub fn conclude_search(
         overfitting::deflated_sharpe_ratio(&SharpeStats::from_returns(&r), trials, variance).ok()
     });
     record_gaps_to_best(&mut scored, periods_per_year);
-    let (backtest_overfitting, backtest_overfitting_unavailable) = match points_pbo(&scored) {
-        Ok(pbo) => (Some(pbo), None),
-        Err(why) => (None, Some(why.to_string())),
-    };
+    let choice_pbo = points_pbo(&scored);
     let results: Vec<PointResult> = scored.into_iter().map(|p| p.result).collect();
     let statistics = SearchStatistics {
         deflated: deflated_sharpe.as_ref(),
         trials: trial_sharpes.len(),
-        points_pbo: backtest_overfitting.as_ref().ok_or(backtest_overfitting_unavailable.as_deref()),
+        points_pbo: choice_pbo.as_ref(),
     };
     let summary = summary(&results, chosen, space.rule, &verdict, &statistics);
+    let (backtest_overfitting, backtest_overfitting_unavailable) = match choice_pbo {
+        Ok(pbo) => (Some(pbo), None),
+        Err(why) => (None, Some(why.to_string())),
+    };
     SearchReport {
         space,
         search_data_to,
@@ -545,7 +546,7 @@ struct SearchStatistics<'a> {
     deflated: Option<&'a DeflatedSharpe>,
     trials: usize,
     /// The points' PBO, or why there is none.
-    points_pbo: Result<&'a overfitting::Pbo, Option<&'a str>>,
+    points_pbo: Result<&'a overfitting::Pbo, &'a overfitting::OverfittingError>,
 }
 
 /// Index of the highest score, the first of equal ones (the space's order), an undefined one
@@ -648,7 +649,7 @@ fn summary(
             "Choosing among the points on the search folds: {}",
             overfitting::verdict(None, Some(pbo))
         ),
-        Err(why) => format!("No PBO of the choice among the points: {}.", why.unwrap_or("not computed")),
+        Err(why) => format!("No PBO of the choice among the points: {why}."),
     };
     format!(
         "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {held_out} Deflated Sharpe Ratio over all {trials} trials: {dsr}. {choice}",
