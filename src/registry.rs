@@ -9,9 +9,10 @@
 //! those figures, and where the agent was saved.
 //!
 //! **A shorter cut of the same history counts.** A trial on dated data also records its span
-//! (assets, first and last date), so a run on a longer cut of that history (the full data after
-//! development runs cut at the validation end, say) counts it among its trials when its own rows
-//! over that span hash to the trial's fingerprint ([`shorter_cuts_of`]). A trial on a longer
+//! (assets, first and last date), and one on undated data its assets and number of rows, so a run
+//! on a longer cut of that history (the full data after development runs cut at the validation
+//! end, say) counts it among its trials when its own rows over that span (for undated data, its
+//! first rows) hash to the trial's fingerprint ([`shorter_cuts_of`]). A trial on a longer
 //! cut is not counted by a run on a shorter one: its fingerprint covers rows the shorter run
 //! does not hold, so nothing can show that the rows they share are the same.
 //!
@@ -30,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::data::{DataSpan, PricePanel};
+use crate::data::{DataSpan, PricePanel, RowSpan};
 use crate::env::config::{DataConfig, EnvConfig};
 use crate::metrics::{self, Metrics, nan_if_null};
 use crate::train::checkpoint::Meta;
@@ -220,6 +221,11 @@ pub struct TrialRecord {
     /// rows again in a longer cut of the same history ([`shorter_cuts_of`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<DataSpan>,
+    /// The assets and rows the fingerprint covers, for undated data: what finds this trial's rows
+    /// again as the first rows of a longer cut ([`shorter_cuts_of`]). A field of its own, where
+    /// `span` could have taken another shape, so that an older folio still reads the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<RowSpan>,
     pub seed: u64,
     pub folio_version: String,
     pub algo: String,
@@ -251,6 +257,7 @@ impl TrialRecord {
             data_fingerprint,
             data: env.data.file.display().to_string(),
             span: None,
+            rows: None,
             seed: train.seed,
             folio_version: env!("CARGO_PKG_VERSION").to_string(),
             algo: label(&train.algo),
@@ -265,7 +272,7 @@ impl TrialRecord {
 impl TrialRecord {
     /// The record of a finished `folio train` run: its checkpoint's configuration, data and
     /// seed (as it actually ran, from `meta`) and its validation figures.
-    pub fn of_training(meta: &Meta, outcome: &TrainOutcome, span: Option<DataSpan>) -> Self {
+    pub fn of_training(meta: &Meta, outcome: &TrainOutcome, trained_on: Option<&PricePanel>) -> Self {
         let figures = Figures::from_metrics(
             Sample::Validation,
             outcome.validation_range.clone(),
@@ -281,7 +288,16 @@ impl TrialRecord {
             figures,
             outcome.checkpoint.clone(),
         );
-        TrialRecord { run_id: (!meta.run_id.is_empty()).then(|| meta.run_id.clone()), span, ..record }
+        TrialRecord { run_id: (!meta.run_id.is_empty()).then(|| meta.run_id.clone()), ..record }
+            .spanning(trained_on)
+    }
+
+    /// This record with the span of `panel`, the prices it trained on, by which a run on a longer
+    /// cut of that history finds it: dates for dated data, first rows for undated.
+    pub fn spanning(self, panel: Option<&PricePanel>) -> Self {
+        let span = panel.and_then(PricePanel::span);
+        let rows = panel.and_then(PricePanel::row_span);
+        TrialRecord { span, rows, ..self }
     }
 }
 
@@ -473,7 +489,7 @@ pub fn record_trainings(
         .map(|outcome| {
             let meta = crate::train::checkpoint::load_meta(&outcome.checkpoint)?;
             let trained_on = panel.as_ref().filter(|_| fingerprint.as_ref() == Some(&meta.data_fingerprint));
-            Ok(TrialRecord::of_training(&meta, outcome, trained_on.and_then(|p| p.span())))
+            Ok(TrialRecord::of_training(&meta, outcome, trained_on))
         })
         .collect::<Result<Vec<_>, RegistryError>>()?;
     let all = append(path, &records)?;
@@ -536,21 +552,19 @@ pub struct DataTrials {
 }
 
 /// The fingerprints of the trials in `records` that ran on a shorter cut of `data`'s history:
-/// `data` holds their span, and its rows there hash to what they recorded. Each span is cut
-/// and hashed once, however many trials share it.
+/// `data` holds their span (their dates, or for undated data their number of first rows), and
+/// its rows there hash to what they recorded. Each span is cut and hashed once, however many
+/// trials share it.
 pub fn shorter_cuts_of(records: &[TrialRecord], data: &PricePanel) -> Vec<String> {
     let own = data.fingerprint();
     let mut checked: Vec<(&DataSpan, Option<String>)> = Vec::new();
+    let mut checked_rows: Vec<(&RowSpan, Option<String>)> = Vec::new();
     let mut cuts: Vec<String> = Vec::new();
     for record in records.iter().filter(|r| r.data_fingerprint != own) {
-        let Some(span) = &record.span else { continue };
-        let found = match checked.iter().find(|(seen, _)| *seen == span) {
-            Some((_, found)) => found.clone(),
-            None => {
-                let found = data.fingerprint_over(span);
-                checked.push((span, found.clone()));
-                found
-            }
+        let found = match (&record.span, &record.rows) {
+            (Some(span), _) => once_per(&mut checked, span, |span| data.fingerprint_over(span)),
+            (None, Some(rows)) => once_per(&mut checked_rows, rows, |rows| data.fingerprint_over_rows(rows)),
+            (None, None) => continue,
         };
         if found.as_deref() == Some(record.data_fingerprint.as_str())
             && !cuts.contains(&record.data_fingerprint)
@@ -559,6 +573,21 @@ pub fn shorter_cuts_of(records: &[TrialRecord], data: &PricePanel) -> Vec<String
         }
     }
     cuts
+}
+
+/// `hash(key)`, computed once per key however many trials share it: cutting and hashing a span
+/// of a long history is the costly step.
+fn once_per<'a, K: PartialEq>(
+    checked: &mut Vec<(&'a K, Option<String>)>,
+    key: &'a K,
+    hash: impl FnOnce(&K) -> Option<String>,
+) -> Option<String> {
+    if let Some((_, found)) = checked.iter().find(|(seen, _)| *seen == key) {
+        return found.clone();
+    }
+    let found = hash(key);
+    checked.push((key, found.clone()));
+    found
 }
 
 /// The trials in `records` on the data with this fingerprint or on one of its `shorter_cuts`
@@ -776,6 +805,45 @@ mod tests {
         assert_eq!(from_shorter, vec![shortest.fingerprint()], "the longer cut is not one of the shorter");
         let trials = trials_on(&records, &shorter.fingerprint(), &from_shorter, None);
         assert_eq!((trials.trials, trials.on_shorter_cuts), (3, 1));
+    }
+
+    /// Undated data have no dates to find a trial's rows by: a trial on the first rows of a
+    /// history (a development run, a search's cut) counts on the whole of it; a cut of other
+    /// prices, a later start, a longer cut and other assets do not.
+    #[test]
+    fn trials_on_the_first_rows_of_an_undated_history_count_on_all_of_it() {
+        use crate::data::{PricePanel, Stamp, TimeIndex};
+        let prices = ndarray::Array2::from_shape_fn((8, 2), |(t, i)| 1.0 + 0.1 * t as f64 + i as f64);
+        let longer = PricePanel::new("a.csv", vec!["A".into(), "B".into()], TimeIndex::Periods(8), prices);
+        let cut = |from: Option<usize>, to: usize| {
+            longer.select(&[], from.map(Stamp::Period), Some(Stamp::Period(to))).unwrap().panel
+        };
+        let on =
+            |seed: u64, panel: &PricePanel| record(seed, 0.05, &panel.fingerprint()).spanning(Some(panel));
+        let (shorter, shortest, later) = (cut(None, 5), cut(None, 3), cut(Some(1), 5));
+        let mut edited = shorter.clone();
+        edited.prices[[1, 1]] += 1e-9;
+        let mut renamed = shorter.clone();
+        renamed.assets[1] = "C".into();
+        let records = vec![
+            on(0, &longer),
+            on(1, &shorter),
+            on(2, &shortest),
+            on(3, &edited),
+            on(4, &later),
+            on(5, &renamed),
+        ];
+        assert!(records[1].span.is_none() && records[1].rows.is_some(), "{:?}", records[1].rows);
+        let cuts = shorter_cuts_of(&records, &longer);
+        assert_eq!(cuts, vec![shorter.fingerprint(), shortest.fingerprint()]);
+        let trials = trials_on(&records, &longer.fingerprint(), &cuts, None);
+        assert_eq!((trials.trials, trials.on_shorter_cuts), (3, 2));
+        assert_eq!(shorter_cuts_of(&records, &shorter), vec![shortest.fingerprint()], "not the longer cut");
+        // A record from before undated spans were kept reads back, and finds nothing.
+        let line = serde_json::to_string(&record(7, 0.05, &shortest.fingerprint())).unwrap();
+        assert!(!line.contains("\"rows\""), "{line}");
+        let old: TrialRecord = serde_json::from_str(&line).unwrap();
+        assert!(shorter_cuts_of(&[old], &longer).is_empty());
     }
 
     #[test]

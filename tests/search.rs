@@ -251,6 +251,35 @@ fn a_search_refuses_a_bad_point_before_the_first_one_trains() {
 /// Undated data that start at the file's period 100 number their own periods from 0, while
 /// `data.to` counts the file's: the search's data must end at the last search fold's test
 /// window all the same, not 100 periods before it.
+/// Undated data too: the points ran on the search's cut, the first rows of the file, and the
+/// verdict's DSR on the whole file counts their trials as on a shorter cut of it.
+#[test]
+fn an_undated_searchs_verdict_counts_the_points_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_search_config(dir.path(), 2);
+    let dated = std::fs::read_to_string(dir.path().join("prices.csv")).unwrap();
+    let undated: String =
+        dated.lines().map(|line| line.split_once(',').unwrap().1.to_string() + "\n").collect();
+    std::fs::write(dir.path().join("prices.csv"), undated).unwrap();
+    let space = dir.path().join("space.toml");
+    std::fs::write(
+        &space,
+        "sampler = \"grid\"\nholdout_folds = 1\n\n[params]\n\"train.steps\" = [200, 400]\n",
+    )
+    .unwrap();
+    let (out, registry) = (dir.path().join("search"), dir.path().join("trials.jsonl"));
+    let args = ["search", "--space", path(&space), "--config", path(&config), "--out", path(&out)];
+    folio(&[&args[..], &["--registry", path(&registry)]].concat());
+    let verdict: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("verdict").join("report.json")).unwrap()).unwrap();
+    let counted = &verdict["dsr_trials"];
+    assert_eq!(
+        (counted["trials"].as_u64(), counted["on_shorter_cuts"].as_u64()),
+        (Some(6), Some(4)),
+        "{counted}"
+    );
+}
+
 #[test]
 fn an_undated_search_cuts_its_data_where_its_last_search_fold_ends() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -424,7 +424,8 @@ impl PricePanel {
 
     /// Which rows of which assets this panel holds, when its rows are dated: what finds them again
     /// in a longer panel of the same history ([`PricePanel::fingerprint_over`]). Undated rows are
-    /// numbered from the panel's own first row, so their numbers place nothing in a longer file.
+    /// numbered from the panel's own first row, so their numbers place nothing in a longer file
+    /// ([`PricePanel::row_span`] finds them as its first rows instead).
     pub fn span(&self) -> Option<DataSpan> {
         match &self.index {
             TimeIndex::Dates(dates) => {
@@ -446,6 +447,27 @@ impl PricePanel {
         let last = dates.binary_search(&span.last).ok()?;
         (first < last)
             .then(|| self.cut(&(0..self.n_assets()).collect::<Vec<_>>(), first..last + 1).fingerprint())
+    }
+
+    /// The assets and number of rows of an undated panel: what finds them again as the first rows
+    /// of a longer panel of the same history ([`PricePanel::fingerprint_over_rows`]), as a
+    /// development run or a search cuts its data (`data.to`) and a later run on the whole file
+    /// does not.
+    pub fn row_span(&self) -> Option<RowSpan> {
+        match self.index {
+            TimeIndex::Periods(periods) => Some(RowSpan { assets: self.assets.clone(), periods }),
+            TimeIndex::Dates(_) => None,
+        }
+    }
+
+    /// The [`PricePanel::fingerprint`] of this undated panel's first `span.periods` rows, when it
+    /// holds those assets, in that order, and more rows than that: what a trial on that shorter
+    /// cut recorded, if its prices are these. A cut that started at a later row is not found,
+    /// and so not counted: the count can miss a trial, never take one from other prices.
+    pub fn fingerprint_over_rows(&self, span: &RowSpan) -> Option<String> {
+        let TimeIndex::Periods(periods) = self.index else { return None };
+        (span.assets == self.assets && span.periods < periods)
+            .then(|| self.cut(&(0..self.n_assets()).collect::<Vec<_>>(), 0..span.periods).fingerprint())
     }
 
     /// A content hash of the panel as used (asset names, time stamps and every price bit), so a
@@ -487,6 +509,14 @@ pub struct DataSpan {
     pub assets: Vec<String>,
     pub first: NaiveDate,
     pub last: NaiveDate,
+}
+
+/// The assets and the number of rows of an undated panel, which a trial records for what
+/// [`DataSpan`] does for dated ones ([`PricePanel::row_span`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct RowSpan {
+    pub assets: Vec<String>,
+    pub periods: usize,
 }
 
 /// A panel cut to the chosen assets and range, with every price present.

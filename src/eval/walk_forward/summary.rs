@@ -253,7 +253,7 @@ fn record_trials(
                 figures,
                 request.out.clone(),
             );
-            TrialRecord { span: plan.market.panel.span(), ..record }
+            record.spanning(Some(&plan.market.panel))
         })
         .collect();
     let (all, appended) = registry::append_new(path, &records)?;
