@@ -96,6 +96,15 @@ fn search_scores_points_before_the_held_out_folds_and_counts_every_trial() {
         "the DSR counts every point's seeds and the verdict's"
     );
     assert_eq!(report["deflated_sharpe"]["trials"].as_u64(), Some(6));
+    let dsr = report["deflated_sharpe"]["dsr"].as_f64().unwrap();
+    assert!(
+        report["summary"].as_str().unwrap().contains(&format!(
+            "The search's Deflated Sharpe Ratio, over all 6 trials with their spread taken on the search folds \
+             (the held-out walk-forward's own takes it on its seeds): {dsr:.3}."
+        )),
+        "{}",
+        report["summary"]
+    );
     // The choice between the two points has its PBO over their ensembles on the search folds.
     assert_eq!(report["backtest_overfitting"]["configs"].as_u64(), Some(2), "{}", report["summary"]);
     let pbo = report["backtest_overfitting"]["pbo"].as_f64().unwrap();

@@ -652,7 +652,7 @@ fn summary(
         Err(why) => format!("No PBO of the choice among the points: {why}."),
     };
     format!(
-        "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {held_out} Deflated Sharpe Ratio over all {trials} trials: {dsr}. {choice}",
+        "{} points scored on the search folds; {picked} judged on {} held-out fold{} it never saw: {held_out} The search's Deflated Sharpe Ratio, over all {trials} trials with their spread taken on the search folds (the held-out walk-forward's own takes it on its seeds): {dsr}. {choice}",
         points.len(),
         verdict.folds.len(),
         if verdict.folds.len() == 1 { "" } else { "s" },
