@@ -3,7 +3,7 @@
 //! renamed over the destination in one step. Each file written is noted, so that a command's
 //! folder can list what folio wrote there and nothing a user added.
 
-use super::paths::through_link;
+use super::paths::{name_within, through_link};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -143,9 +143,7 @@ fn journal_written(written: &Path) {
     }
     let Ok(journals) = JOURNALS.lock() else { return };
     for journal in journals.iter().filter(|journal| journal.file != written) {
-        let Ok(within) = written.strip_prefix(&journal.resolved) else { continue };
-        let file = within.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-        if !file.is_empty() {
+        if let Some(file) = name_within(&journal.resolved, written) {
             // A journal that cannot be written costs only the tracing of a killed run's files.
             let _ = append_line(&journal.file, &file);
         }

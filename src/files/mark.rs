@@ -4,6 +4,7 @@
 
 use super::atomic::{append_line, is_temporary_name, was_written, write_atomically};
 use super::lock::LOCK_FILE;
+use super::paths::name_within;
 use std::path::Path;
 
 /// The file every claimed output folder holds: what `--force` may replace.
@@ -153,8 +154,7 @@ pub fn record_output(path: &Path) -> std::io::Result<()> {
     let Some(folder) = path.ancestors().skip(1).find(|folder| folder.join(OUTPUT_MARK).is_file()) else {
         return Ok(());
     };
-    let Ok(name) = path.strip_prefix(folder) else { return Ok(()) };
-    let name = name.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    let Some(name) = name_within(folder, &path) else { return Ok(()) };
     let mark = folder.join(OUTPUT_MARK);
     let text = std::fs::read_to_string(&mark)?;
     let list = MarkList::of(&text);

@@ -20,6 +20,15 @@ pub fn through_link(path: &Path) -> PathBuf {
     }
 }
 
+/// `path`'s name in `folder` as a mark lists it and [`super::mark::files_within`] names it: its
+/// parts below `folder` joined by `/` (`fold-1/seed-0/meta.json`), whatever the system's
+/// separator. `None` outside `folder`, and for the folder itself.
+pub(super) fn name_within(folder: &Path, path: &Path) -> Option<String> {
+    let within = path.strip_prefix(folder).ok()?;
+    let name = within.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    (!name.is_empty()).then_some(name)
+}
+
 /// The path that leads from folder `from` to `to`, both absolute (`../data/x.csv`); `None` when
 /// they share no root.
 pub fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
