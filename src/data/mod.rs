@@ -445,8 +445,7 @@ impl PricePanel {
         }
         let first = dates.binary_search(&span.first).ok()?;
         let last = dates.binary_search(&span.last).ok()?;
-        (first < last)
-            .then(|| self.cut(&(0..self.n_assets()).collect::<Vec<_>>(), first..last + 1).fingerprint())
+        (first < last).then(|| self.fingerprint_of_rows(first..last + 1))
     }
 
     /// The assets and number of rows of an undated panel: what finds them again as the first rows
@@ -467,7 +466,12 @@ impl PricePanel {
     pub fn fingerprint_over_rows(&self, span: &RowSpan) -> Option<String> {
         let TimeIndex::Periods(periods) = self.index else { return None };
         (span.assets == self.assets && span.periods < periods)
-            .then(|| self.cut(&(0..self.n_assets()).collect::<Vec<_>>(), 0..span.periods).fingerprint())
+            .then(|| self.fingerprint_of_rows(0..span.periods))
+    }
+
+    /// The [`PricePanel::fingerprint`] of `rows` of this panel, every asset kept.
+    fn fingerprint_of_rows(&self, rows: std::ops::Range<usize>) -> String {
+        self.cut(&(0..self.n_assets()).collect::<Vec<_>>(), rows).fingerprint()
     }
 
     /// A content hash of the panel as used (asset names, time stamps and every price bit), so a
